@@ -1,0 +1,1 @@
+"""Adapters: one per outside system, the only code that knows its wire format and error codes."""

@@ -1,0 +1,31 @@
+"""Incident channel names: a configurable pattern filled in and made to follow Slack's channel-name rules."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_CHANNEL_NAME = 80
+
+
+def slugify(text: str, limit: int = MAX_CHANNEL_NAME) -> str:
+    """Lowercase ASCII letters, digits, '-' and '_'; accents folded, everything else a single '-'."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9_]+", "-", folded).strip("-_")
+    return slug[:limit].rstrip("-_")
+
+
+def channel_name(pattern: str, *, number: int, title: str, service: str, incident_id: str) -> str:
+    """Fill the pattern; the slug is cut so that the whole name fits in Slack's 80 characters."""
+    fixed = pattern.format(number=number, slug="", service=slugify(service), id=incident_id.lower())
+    room = max(MAX_CHANNEL_NAME - len(fixed), 0)
+    name = pattern.format(number=number, slug=slugify(title, room), service=slugify(service),
+                          id=incident_id.lower())
+    name = slugify(name, MAX_CHANNEL_NAME)
+    return name or f"inc-{number}"
+
+
+def with_suffix(name: str, attempt: int) -> str:
+    """The name to try after `attempt` collisions with channels that are not ours: inc-12-db-down-2, -3, ..."""
+    suffix = f"-{attempt + 1}"
+    return name[: MAX_CHANNEL_NAME - len(suffix)].rstrip("-_") + suffix

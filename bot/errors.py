@@ -1,0 +1,40 @@
+"""The exception tree, in one place.
+
+    PavedRoadError
+    ├── UserError          a known reason an action did not proceed; the message is written for the person
+    ├── ConfigError        configuration is invalid; `problems` name each field and the fix
+    └── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters raise only this
+        `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
+
+Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
+"""
+
+from __future__ import annotations
+
+
+class PavedRoadError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class UserError(PavedRoadError):
+    """The action did not proceed for a reason the user can act on; `str(error)` is shown to them as written."""
+
+
+class ConfigError(PavedRoadError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class IntegrationError(PavedRoadError):
+    """An outside system failed. `code` is the service's own error code (e.g. Slack's 'name_taken')."""
+
+    def __init__(self, service: str, detail: str, *, retryable: bool, code: str | None = None,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(f"{service}: {detail}")
+        self.service = service
+        self.detail = detail
+        self.retryable = retryable
+        self.code = code
+        self.retry_after = retry_after
+        self.status = status

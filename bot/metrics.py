@@ -1,0 +1,27 @@
+"""Prometheus metrics, one registry per running bot (so tests can run several bots in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.webhook_seconds = Histogram(
+            "pavedroad_webhook_handling_seconds", "Time from webhook received to answered, by source and outcome",
+            ["source", "outcome"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+        self.calls = Counter("pavedroad_outside_calls_total", "Calls to Slack/PagerDuty/ServiceNow by outcome",
+                             ["service", "method", "outcome"], registry=self.registry)
+        self.effects = Counter("pavedroad_effects_total", "Outbox effects performed, by kind and outcome",
+                               ["kind", "outcome"], registry=self.registry)
+        self.inbox_depth = Gauge("pavedroad_inbox_pending", "Inbox rows waiting for the worker",
+                                 registry=self.registry)
+        self.outbox_depth = Gauge("pavedroad_outbox_pending", "Outbox effects waiting to be performed",
+                                  registry=self.registry)
+        self.dead_effects = Gauge("pavedroad_outbox_dead", "Effects parked as dead after repeated failures",
+                                  registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

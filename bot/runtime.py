@@ -1,0 +1,121 @@
+"""The running bot: builds the store, adapters and services from settings, and runs the worker and dispatcher.
+
+One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` ends
+them and closes everything. `settle()` waits until every stored event has been applied and every effect performed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+import commands
+from bot.adapters.pagerduty import PagerDutyPaging
+from bot.adapters.slack import SlackChat
+from bot.catalogue import Catalogue
+from bot.clock import SystemClock
+from bot.config import Settings
+from bot.domain.incident import ChannelPolicy
+from bot.metrics import Metrics
+from bot.ports import Clock
+from bot.services.dispatcher import Dispatcher, RetryPolicy
+from bot.services.effects import EffectExecutor
+from bot.services.intake import PagerDutyIntake
+from bot.services.people import People
+from bot.services.worker import IncidentWorker
+from bot.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+# A loop that has not gone round for this long is reported not ready.
+STALL_SECONDS = 30.0
+
+
+class Bot:
+    def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        self.settings, self.catalogue = settings, catalogue
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.store = SqliteStore(settings.db_path)
+        self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
+                              settings.slack_rate_limit_scale)
+        self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
+        self.people = People(self.store, self.paging, self.chat, self.clock)
+        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock)
+        self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics,
+                                     retry_policy or RetryPolicy())
+        self.worker = IncidentWorker(self.store, _channel_policy(catalogue), self.clock, self.dispatcher.wake)
+        self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
+        self.slack_app = self._slack_app()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _slack_app(self) -> AsyncApp:
+        client = AsyncWebClient(token=self.settings.slack_bot_token,
+                                base_url=self.settings.slack_api_url or "https://slack.com/api/")
+        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
+        commands.register(app)
+        return app
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
+                       asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
+
+    async def _supervise(self, name: str, loop: object) -> None:
+        """Keep a background loop alive: a bug in one iteration is logged and the loop restarts."""
+        assert callable(loop)
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s loop crashed; restarting in 1s", name)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.paging.close()
+        await self.store.close()
+
+    async def readiness(self) -> dict[str, object]:
+        """What /readyz reports: store reachable, loops alive, and the outbox's dead effects."""
+        now = self.clock.now().timestamp()
+        try:
+            store_ok = await self.store.ping()
+            depths = await self.store.depths()
+            dead = await self.store.dead_effects()
+        except Exception as error:  # the store is unreachable: say so rather than fail the probe handler
+            return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
+        loops = {name: bool(self._tasks) and now - beat < STALL_SECONDS
+                 for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
+        return {"ready": store_ok and all(loops.values()), "store": "ok" if store_ok else "failing",
+                "loops": loops, **depths,
+                "dead_effects": [{k: d[k] for k in ("seq", "incident_id", "kind", "last_error")} for d in dead]}
+
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait until the inbox is drained and no effect is pending or in flight (tests, benchmarks)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            depths = await self.store.depths()
+            if depths["inbox_pending"] == 0 and await self.dispatcher.idle():
+                return
+            self.worker.wake()
+            self.dispatcher.wake()
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"bot did not settle within {within}s: {await self.store.depths()}")
+
+
+def _channel_policy(catalogue: Catalogue) -> ChannelPolicy:
+    wanted = catalogue.channels.dedicated_channel_for
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted))

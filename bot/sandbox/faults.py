@@ -1,0 +1,60 @@
+"""Injected faults for the sandbox emulators: "make this method fail N times with status S", and added latency.
+
+Set through `POST /sandbox/faults` (see README) and consulted by each emulator before it answers a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Fault:
+    """One rule: `service` is "slack", "pagerduty" or "servicenow"; `method` a Slack method name
+    (e.g. "chat.postMessage"), a PagerDuty/ServiceNow path prefix (e.g. "/incidents"), or "*" for all."""
+
+    service: str
+    method: str = "*"
+    status: int = 500
+    times: int = 1
+    latency_ms: int = 0
+    retry_after: int = 1
+
+    def matches(self, service: str, method: str) -> bool:
+        return self.service == service and (self.method == "*" or method.startswith(self.method))
+
+
+@dataclass
+class Faults:
+    """The active fault rules. `latency_ms` per service applies to every request of that service."""
+
+    rules: list[Fault] = field(default_factory=list)
+    latency_ms: dict[str, int] = field(default_factory=dict)
+
+    def add(self, fault: Fault) -> None:
+        self.rules.append(fault)
+
+    def clear(self) -> None:
+        self.rules.clear()
+        self.latency_ms.clear()
+
+    async def delay(self, service: str, method: str) -> None:
+        """Sleep for the configured latency of this service (and of a matching latency-only rule)."""
+        ms = self.latency_ms.get(service, 0)
+        for rule in self.rules:
+            if rule.times == 0 and rule.latency_ms and rule.matches(service, method):
+                ms += rule.latency_ms
+        if ms:
+            await asyncio.sleep(ms / 1000)
+
+    def take(self, service: str, method: str) -> Fault | None:
+        """Consume one failure of the first matching rule that has failures left, if any."""
+        for rule in self.rules:
+            if rule.times > 0 and rule.matches(service, method):
+                rule.times -= 1
+                return rule
+        return None
+
+    def snapshot(self) -> list[dict[str, object]]:
+        return [vars(rule).copy() for rule in self.rules]

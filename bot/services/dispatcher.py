@@ -1,0 +1,132 @@
+"""The outbox dispatcher: performs effects in order per incident, high urgency first, with retries.
+
+Retry policy: exponential backoff with full jitter (base * 2^attempt, capped), or the service's own Retry-After /
+ratelimit-reset when it gave one. After `max_attempts` an effect is parked as dead: visible in /metrics, /readyz,
+the logs and `/incident status`, and an alert is queued for the operators' channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.domain.effects import AlertOperators
+from bot.errors import IntegrationError
+from bot.metrics import Metrics
+from bot.ports import Clock
+from bot.services.effects import EffectExecutor
+from bot.store.sqlite import OutboxRow, SqliteStore
+
+log = logging.getLogger(__name__)
+OPERATORS_QUEUE = "operators"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 1.0
+    max_seconds: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return retry_after + rng.uniform(0, 0.25)
+        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** attempt))
+
+
+class Dispatcher:
+    def __init__(self, store: SqliteStore, executor: EffectExecutor, clock: Clock, metrics: Metrics,
+                 policy: RetryPolicy = RetryPolicy(), concurrency: int = 8) -> None:
+        self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
+        self._policy = policy
+        self._concurrency = concurrency
+        self._busy: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+        self.heartbeat = 0.0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.heartbeat = self._clock.now().timestamp()
+                started = await self.start_due()
+                if not started:
+                    await self._sleep_until_due()
+        finally:
+            for task in self._busy.values():
+                task.cancel()
+
+    async def start_due(self) -> int:
+        room = self._concurrency - len(self._busy)
+        if room <= 0:
+            return 0
+        rows = await self._store.due_effects(self._clock.now().timestamp(), room, list(self._busy))
+        for row in rows:
+            task = asyncio.create_task(self._perform(row))
+            self._busy[row.effect.incident_id] = task
+            task.add_done_callback(self._on_done(row.effect.incident_id))
+        return len(rows)
+
+    def _on_done(self, incident_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def finished(_task: asyncio.Task[None]) -> None:
+            self._busy.pop(incident_id, None)
+            self._wake.set()
+        return finished
+
+    async def _sleep_until_due(self) -> None:
+        next_due = await self._store.next_effect_due_at()
+        timeout = 1.0
+        if next_due is not None:
+            timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def idle(self) -> bool:
+        """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""
+        return not self._busy and (await self._store.depths())["outbox_pending"] == 0
+
+    async def _perform(self, row: OutboxRow) -> None:
+        effect = row.effect
+        await self._store.claim_effect(row.seq)
+        attempt = row.attempts + 1
+        try:
+            await self._executor.perform(effect, retry=row.attempts > 0, created_at=row.created_at)
+        except IntegrationError as error:
+            await self._failed(row, attempt, str(error), error.retryable, error.retry_after)
+        except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
+            reference = uuid.uuid4().hex[:8]
+            log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
+            await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
+                               True, None)
+        else:
+            self._metrics.effects.labels(effect.kind, "done").inc()
+            await self._store.effect_done(row.seq)
+
+    async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
+                      retry_after: float | None) -> None:
+        effect = row.effect
+        now = self._clock.now().timestamp()
+        if retryable and attempt < self._policy.max_attempts:
+            delay = self._policy.delay(attempt, retry_after, self._rng)
+            log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
+                        effect.kind, row.seq, effect.incident_id, attempt, delay, error)
+            self._metrics.effects.labels(effect.kind, "retry").inc()
+            await self._store.effect_retry(row.seq, now + delay, error)
+            return
+        log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
+                  effect.incident_id, attempt, error)
+        self._metrics.effects.labels(effect.kind, "dead").inc()
+        alert = None if isinstance(effect, AlertOperators) else AlertOperators(
+            # Alerts queue among themselves, not behind the failing incident's other effects.
+            OPERATORS_QUEUE, f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident "
+                                f"{effect.incident_id} after {attempt} attempt(s): {error}. "
+                                "Check the bot's logs and `/incident status` in the incident channel.")
+        await self._store.effect_dead(row.seq, error, alert, now)

@@ -1,0 +1,206 @@
+"""Performing outbox effects against Slack: each executor converges on the intended result when replayed.
+
+"Look before you create": the channel found by name and creator, messages found by the marker in their metadata,
+and every external id (channel id, card ts, pin) remembered the moment it is known. An executor that fails raises
+IntegrationError; the dispatcher decides about retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from bot import cards
+from bot.catalogue import Catalogue
+from bot.domain.effects import (
+    AlertOperators,
+    Effect,
+    InviteResponders,
+    OpenIncidentChannel,
+    PostTimelineEntry,
+    RefreshCard,
+)
+from bot.domain.incident import Incident
+from bot.domain.naming import channel_name, with_suffix
+from bot.errors import IntegrationError
+from bot.ports import ChannelInfo, Chat, Clock
+from bot.services.people import People, Responder
+from bot.store.sqlite import SlackFootprint, SqliteStore
+
+log = logging.getLogger(__name__)
+MAX_NAME_ATTEMPTS = 10
+# How far back to look for a message a lost attempt may have posted.
+LOOKBACK_SECONDS = 900
+
+
+class EffectExecutor:
+    def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock) -> None:
+        self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        """`retry` is true when an earlier attempt may have half-done this effect."""
+        if isinstance(effect, AlertOperators):
+            await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
+            return
+        incident = await self._store.incident(effect.incident_id)
+        if incident is None:
+            return
+        since = created_at - LOOKBACK_SECONDS
+        match effect:
+            case OpenIncidentChannel():
+                await self._open_channel(incident, retry=retry, since=since)
+            case RefreshCard():
+                await self._refresh(incident)
+            case PostTimelineEntry(entry_id=entry_id):
+                await self._post_entry(incident, entry_id, retry=retry, since=since)
+            case InviteResponders(user_ids=user_ids):
+                footprint = await self._store.footprint(incident.id)
+                if incident.dedicated_channel and footprint.channel_id:
+                    await self._invite(incident, footprint, await self._people.responders(user_ids))
+
+    # -- open the channel ------------------------------------------------------------------------------------
+
+    async def _open_channel(self, incident: Incident, *, retry: bool, since: float) -> None:
+        footprint = await self._store.footprint(incident.id)
+        if not incident.dedicated_channel:
+            await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
+                                  retry=retry, since=since, pin=False)
+            return
+        # Who to invite is looked up while the channel is being created: neither waits for the other.
+        responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
+        try:
+            if footprint.channel_id is None:
+                channel = await self._ensure_channel(incident)
+                await self._store.update_footprint(incident.id, channel_id=channel.id, channel_name=channel.name)
+                footprint.channel_id, footprint.channel_name = channel.id, channel.name
+            channel_id = footprint.channel_id
+            await asyncio.gather(
+                self._set_topic(incident, footprint),
+                self._invite(incident, footprint, await responders),
+                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True),
+                self._announce(incident, footprint, channel_id, retry=retry, since=since),
+            )
+        finally:
+            if not responders.done():
+                responders.cancel()
+
+    async def _ensure_channel(self, incident: Incident) -> ChannelInfo:
+        """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""
+        base = channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
+                            service=incident.service_name, incident_id=incident.id)
+        bot_user = await self._chat.bot_user_id()
+        for attempt in range(MAX_NAME_ATTEMPTS):
+            name = base if attempt == 0 else with_suffix(base, attempt)
+            try:
+                return await self._chat.create_channel(name)
+            except IntegrationError as error:
+                if error.code != "name_taken":
+                    raise
+            existing = await self._chat.find_channel(name)
+            if existing and _is_ours(existing, incident, bot_user):
+                log.info("reusing channel %s for incident %s", existing.name, incident.id)
+                return existing
+        raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",
+                               retryable=False, code="name_taken")
+
+    async def _set_topic(self, incident: Incident, footprint: SlackFootprint) -> None:
+        text = cards.topic(incident)
+        if footprint.channel_id and footprint.topic != text:
+            await self._chat.set_topic(footprint.channel_id, text)
+            await self._store.update_footprint(incident.id, topic=text)
+
+    async def _invite(self, incident: Incident, footprint: SlackFootprint, responders: Sequence[Responder]) -> None:
+        assert footprint.channel_id is not None
+        to_invite = [r.slack_user_id for r in responders
+                     if r.slack_user_id and r.slack_user_id not in footprint.invited]
+        if to_invite:
+            try:
+                await self._chat.invite(footprint.channel_id, to_invite)
+            except IntegrationError as error:
+                if error.code != "already_in_channel":
+                    raise
+            footprint.invited = (*footprint.invited, *to_invite)
+            await self._store.update_footprint(incident.id, invited=footprint.invited)
+        missing = [r for r in responders if r.slack_user_id is None
+                   and r.pagerduty_user_id not in footprint.unreachable]
+        if missing:
+            names = ", ".join(r.name for r in missing)
+            await self._chat.post_message(
+                footprint.channel_id,
+                f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
+                "Please add them to this channel by hand.")
+            footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
+            await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
+
+    async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
+                         since: float, pin: bool) -> None:
+        marker = f"card:{incident.id}"
+        if footprint.card_ts is None:
+            ts = await self._chat.find_posted(channel, marker, since) if retry else None
+            if ts is None:
+                posted = await self._chat.post_message(
+                    channel, cards.card_text(incident), cards.card_blocks(incident, self._clock.now()),
+                    metadata=_metadata(marker))
+                channel, ts = posted.channel, posted.ts
+            await self._store.update_footprint(incident.id, card_ts=ts, **(
+                {} if pin else {"channel_id": channel}))
+            footprint.card_ts = ts
+        if pin and not footprint.card_pinned:
+            try:
+                await self._chat.pin(channel, footprint.card_ts)
+            except IntegrationError as error:
+                if error.code != "already_pinned":
+                    raise
+            await self._store.update_footprint(incident.id, card_pinned=1)
+
+    async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
+                        since: float) -> None:
+        if footprint.announced_ts is not None:
+            return
+        team_channel = self._catalogue.announce_channel_for(incident.service_id)
+        marker = f"announce:{incident.id}"
+        ts = await self._chat.find_posted(team_channel, marker, since) if retry else None
+        if ts is None:
+            ts = (await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
+                                                metadata=_metadata(marker))).ts
+        await self._store.update_footprint(incident.id, announced_ts=ts)
+
+    # -- later events ----------------------------------------------------------------------------------------
+
+    async def _refresh(self, incident: Incident) -> None:
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None or footprint.card_ts is None:
+            return  # the card is not posted yet; when it is, it shows the newest state
+        await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
+                                        cards.card_blocks(incident, self._clock.now()))
+        if incident.dedicated_channel:
+            await self._set_topic(incident, footprint)
+
+    async def _post_entry(self, incident: Incident, entry_id: str, *, retry: bool, since: float) -> None:
+        found = await self._store.timeline_entry(entry_id)
+        if found is None or found[1] is not None:
+            return
+        entry = found[0]
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None:
+            if incident.status.value == "resolved" and footprint.card_ts is None:
+                return  # first seen resolved: there is no channel to tell
+            raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
+        marker = f"entry:{entry_id}"
+        ts = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
+        if ts is None:
+            thread = None if incident.dedicated_channel else footprint.card_ts
+            ts = (await self._chat.post_message(footprint.channel_id, cards.timeline_line(entry.occurred_at,
+                                                                                          entry.text),
+                                                thread_ts=thread, metadata=_metadata(marker))).ts
+        await self._store.set_timeline_ts(entry_id, ts)
+
+
+def _metadata(marker: str) -> dict[str, object]:
+    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker}}
+
+
+def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:
+    return (not channel.is_archived and channel.creator == bot_user
+            and (not channel.topic or incident.id in channel.topic or incident.html_url in channel.topic))

@@ -1,0 +1,42 @@
+"""Who a PagerDuty user is in Slack: PagerDuty user → email → Slack user, cached in the store with an expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.ports import Chat, Clock, Paging
+from bot.store.sqlite import CachedPerson, SqliteStore
+
+CACHE_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class Responder:
+    pagerduty_user_id: str
+    name: str
+    slack_user_id: str | None
+
+
+class People:
+    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, clock: Clock,
+                 cache_seconds: float = CACHE_SECONDS) -> None:
+        self._store, self._paging, self._chat, self._clock = store, paging, chat, clock
+        self._cache_seconds = cache_seconds
+
+    async def responders(self, pagerduty_user_ids: Sequence[str]) -> list[Responder]:
+        """Look everyone up concurrently; someone without a Slack account comes back with slack_user_id None."""
+        return list(await asyncio.gather(*(self.responder(uid) for uid in dict.fromkeys(pagerduty_user_ids))))
+
+    async def responder(self, pagerduty_user_id: str) -> Responder:
+        now = self._clock.now().timestamp()
+        cached = await self._store.person(pagerduty_user_id)
+        if cached and now - cached.fetched_at < self._cache_seconds:
+            return Responder(pagerduty_user_id, cached.name or pagerduty_user_id, cached.slack_user_id)
+        user = await self._paging.user(pagerduty_user_id)
+        if user is None:
+            return Responder(pagerduty_user_id, pagerduty_user_id, None)
+        slack_id = await self._chat.user_id_by_email(user.email) if user.email else None
+        await self._store.save_person(CachedPerson(pagerduty_user_id, user.name, user.email, slack_id, now))
+        return Responder(pagerduty_user_id, user.name, slack_id)

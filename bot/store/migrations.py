@@ -1,0 +1,90 @@
+"""Numbered schema migrations, applied in order at start-up; `PRAGMA user_version` records the last applied."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: inbox, incidents, timeline, outbox, the incident's Slack footprint, and the people cache.
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        incident_id TEXT,
+        occurred_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        error TEXT
+    );
+    CREATE UNIQUE INDEX inbox_delivery ON inbox (source, delivery_id);
+    CREATE UNIQUE INDEX inbox_event ON inbox (source, event_id);
+    CREATE INDEX inbox_pending ON inbox (state, seq);
+
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX incidents_number ON incidents (number);
+
+    CREATE TABLE timeline (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        text TEXT NOT NULL,
+        slack_ts TEXT
+    );
+    CREATE INDEX timeline_incident ON timeline (incident_id, occurred_at);
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (state, incident_id, seq);
+
+    CREATE TABLE incident_slack (
+        incident_id TEXT PRIMARY KEY,
+        channel_id TEXT,
+        channel_name TEXT,
+        card_ts TEXT,
+        card_pinned INTEGER NOT NULL DEFAULT 0,
+        topic TEXT,
+        announced_ts TEXT,
+        invited TEXT NOT NULL DEFAULT '[]',
+        unreachable TEXT NOT NULL DEFAULT '[]'
+    );
+
+    CREATE TABLE people (
+        pagerduty_user_id TEXT PRIMARY KEY,
+        name TEXT,
+        email TEXT,
+        slack_user_id TEXT,
+        fetched_at REAL NOT NULL
+    );
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's user_version; return the resulting version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits first; the version bump is inside the same script so a crash leaves either both.
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

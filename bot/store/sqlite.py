@@ -1,0 +1,318 @@
+"""The SQLite store: every read and write the services need, run on one dedicated thread.
+
+sqlite3 connections belong to the thread that made them, and SQLite allows one writer at a time, so all work goes
+through a single-worker executor: the event loop never blocks on disk, and transactions never interleave. Each
+method is one transaction. WAL mode with synchronous=FULL: a committed inbox row survives a crash or power cut,
+which is what lets the webhook answer 202 only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.domain.incident import Decision, Incident
+from bot.domain.timeline import TimelineEntry
+from bot.store.codec import incident_from_json, incident_to_json
+from bot.store.migrations import migrate
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    seq: int
+    source: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    seq: int
+    effect: Effect
+    attempts: int
+    created_at: float
+
+
+@dataclass
+class SlackFootprint:
+    """What exists in Slack for one incident, remembered as soon as each piece is known."""
+
+    incident_id: str
+    channel_id: str | None = None
+    channel_name: str | None = None
+    card_ts: str | None = None
+    card_pinned: bool = False
+    topic: str | None = None
+    announced_ts: str | None = None
+    invited: tuple[str, ...] = ()
+    unreachable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CachedPerson:
+    pagerduty_user_id: str
+    name: str | None
+    email: str | None
+    slack_user_id: str | None
+    fetched_at: float
+
+
+class SqliteStore:
+    """The Store port's SQLite adapter."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._db: Database | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+        self._db = Database(conn)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def db(self) -> Database:
+        assert self._db is not None, "store not open"
+        return self._db
+
+    def _tx(self) -> sqlite3.Connection:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    # -- health ----------------------------------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        return await self._run(lambda: self.db.execute("SELECT 1").fetchone() == (1,))
+
+    async def depths(self) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            inbox = self.db.execute("SELECT count(*) FROM inbox WHERE state='pending'").fetchone()[0]
+            rows = self.db.execute("SELECT state, count(*) FROM outbox WHERE state != 'done' GROUP BY state")
+            outbox = dict(rows.fetchall())
+            return {"inbox_pending": inbox, "outbox_pending": outbox.get("pending", 0),
+                    "outbox_dead": outbox.get("dead", 0)}
+        return await self._run(read)
+
+    # -- inbox -----------------------------------------------------------------------------------------------
+
+    async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                              incident_id: str | None, occurred_at: str, body: str) -> bool:
+        """Store one delivery durably; False if this delivery or event was already stored (a duplicate)."""
+        def write() -> bool:
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)",
+                (source, delivery_id, event_id, event_type, incident_id, occurred_at, body))
+            return cursor.rowcount == 1
+        return await self._run(write)
+
+    async def pending_inbox(self, limit: int = 100) -> list[InboxRow]:
+        def read() -> list[InboxRow]:
+            rows = self._query("SELECT seq, source, event_id, event_type, incident_id, body FROM inbox"
+                               " WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
+            return [InboxRow(**row) for row in rows]
+        return await self._run(read)
+
+    async def settle_inbox(self, seq: int, state: str, error: str | None = None) -> None:
+        await self._run(lambda: self.db.execute("UPDATE inbox SET state=?, error=? WHERE seq=?", (state, error, seq)))
+
+    # -- incidents and decisions -----------------------------------------------------------------------------
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        def read() -> Incident | None:
+            row = self.db.execute("SELECT data FROM incidents WHERE id=?", (incident_id,)).fetchone()
+            return incident_from_json(row[0]) if row else None
+        return await self._run(read)
+
+    async def incidents(self) -> list[Incident]:
+        return await self._run(lambda: [incident_from_json(r["data"]) for r in
+                                        self._query("SELECT data FROM incidents ORDER BY number")])
+
+    async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
+        """Persist the new incident state, its timeline entry and effects, and settle the inbox row: one
+        transaction, so a crash leaves either all of it or none (and the inbox row is then replayed)."""
+        def write() -> None:
+            conn = self._tx()
+            try:
+                incident = decision.incident
+                if incident is not None:
+                    conn.execute(
+                        "INSERT INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
+                        " updated_at=excluded.updated_at",
+                        (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
+                if decision.entry is not None:
+                    self._insert_entry(conn, decision.entry)
+                priority = 0 if incident is None or incident.urgency == "high" else 1
+                for effect in decision.effects:
+                    self._insert_effect(conn, effect, priority, now)
+                conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        await self._run(write)
+
+    @staticmethod
+    def _insert_entry(conn: sqlite3.Connection, entry: TimelineEntry) -> None:
+        conn.execute("INSERT OR IGNORE INTO timeline (id, incident_id, occurred_at, kind, actor, text)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (entry.id, entry.incident_id, entry.occurred_at.isoformat(), entry.kind, entry.actor,
+                      entry.text))
+
+    @staticmethod
+    def _insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:
+        conn.execute("INSERT INTO outbox (incident_id, kind, payload, priority, next_attempt_at, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+                     (effect.incident_id, effect.kind, json.dumps(effect.payload()), priority, now, now))
+
+    # -- timeline --------------------------------------------------------------------------------------------
+
+    async def timeline_entry(self, entry_id: str) -> tuple[TimelineEntry, str | None] | None:
+        def read() -> tuple[TimelineEntry, str | None] | None:
+            rows = self._query("SELECT * FROM timeline WHERE id=?", (entry_id,))
+            return (_entry(rows[0]), rows[0]["slack_ts"]) if rows else None
+        return await self._run(read)
+
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        return await self._run(lambda: [_entry(r) for r in self._query(
+            "SELECT * FROM timeline WHERE incident_id=? ORDER BY occurred_at, rowid", (incident_id,))])
+
+    async def set_timeline_ts(self, entry_id: str, ts: str) -> None:
+        await self._run(lambda: self.db.execute("UPDATE timeline SET slack_ts=? WHERE id=?", (ts, entry_id)))
+
+    # -- outbox ----------------------------------------------------------------------------------------------
+
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+        """The next effect of each incident (in order per incident), if due; high urgency first."""
+        def read() -> list[OutboxRow]:
+            placeholders = ",".join("?" * len(busy))
+            exclude = f"AND o.incident_id NOT IN ({placeholders})" if busy else ""
+            rows = self._query(
+                "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
+                " WHERE o.state='pending' AND o.next_attempt_at <= ? " + exclude +
+                " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.incident_id=o.incident_id AND p.state='pending')"
+                " ORDER BY o.priority, o.seq LIMIT ?", (now, *busy, limit))
+            return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
+                              r["created_at"]) for r in rows]
+        return await self._run(read)
+
+    async def next_effect_due_at(self) -> float | None:
+        return await self._run(lambda: self.db.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state='pending'").fetchone()[0])
+
+    async def effect_done(self, seq: int) -> None:
+        await self._run(lambda: self.db.execute("UPDATE outbox SET state='done', last_error=NULL WHERE seq=?",
+                                                (seq,)))
+
+    async def claim_effect(self, seq: int) -> None:
+        """Count an attempt *before* performing it: after a crash mid-call, the next attempt knows it is a retry
+        and looks for what the lost one may have done before doing it again."""
+        await self._run(lambda: self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE seq=?", (seq,)))
+
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
+        await self._run(lambda: self.db.execute(
+            "UPDATE outbox SET next_attempt_at=?, last_error=? WHERE seq=?",
+            (next_attempt_at, error, seq)))
+
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
+        """Park an effect as dead and, in the same transaction, queue the operators' alert about it."""
+        def write() -> None:
+            conn = self._tx()
+            try:
+                conn.execute("UPDATE outbox SET state='dead', last_error=? WHERE seq=?",
+                             (error, seq))
+                if alert is not None:
+                    self._insert_effect(conn, alert, 0, now)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        await self._run(write)
+
+    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        where = "state='dead'" + (" AND incident_id=?" if incident_id else "")
+        params = (incident_id,) if incident_id else ()
+        return await self._run(lambda: self._query(
+            f"SELECT seq, incident_id, kind, attempts, last_error FROM outbox WHERE {where} ORDER BY seq", params))
+
+    # -- Slack footprint -------------------------------------------------------------------------------------
+
+    async def footprint(self, incident_id: str) -> SlackFootprint:
+        def read() -> SlackFootprint:
+            rows = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
+            if not rows:
+                return SlackFootprint(incident_id)
+            row = rows[0]
+            return SlackFootprint(
+                incident_id=incident_id, channel_id=row["channel_id"], channel_name=row["channel_name"],
+                card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
+                announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
+                unreachable=tuple(json.loads(row["unreachable"])))
+        return await self._run(read)
+
+    async def update_footprint(self, incident_id: str, **fields: Any) -> None:
+        """Remember some pieces of an incident's Slack footprint; other fields are left as they are, so steps
+        that run concurrently never overwrite each other."""
+        record: dict[str, Any] = {"incident_id": incident_id}
+        for key, value in fields.items():
+            if key not in SlackFootprint.__dataclass_fields__ or key == "incident_id":
+                raise ValueError(f"unknown footprint field {key!r}")
+            record[key] = json.dumps(list(value)) if key in ("invited", "unreachable") else value
+        await self._run(lambda: self.db.table("incident_slack").upsert(record, pk="incident_id"))
+
+    async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
+        rows = await self._run(lambda: self._query(
+            "SELECT incident_id FROM incident_slack WHERE channel_id=?", (channel_id,)))
+        return await self.footprint(rows[0]["incident_id"]) if rows else None
+
+    # -- people cache ----------------------------------------------------------------------------------------
+
+    async def person(self, pagerduty_user_id: str) -> CachedPerson | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM people WHERE pagerduty_user_id=?",
+                                                   (pagerduty_user_id,)))
+        return CachedPerson(**rows[0]) if rows else None
+
+    async def save_person(self, person: CachedPerson) -> None:
+        await self._run(lambda: self.db.table("people").upsert(vars(person), pk="pagerduty_user_id"))
+
+
+def _entry(row: dict[str, Any]) -> TimelineEntry:
+    return TimelineEntry(id=row["id"], incident_id=row["incident_id"],
+                         occurred_at=datetime.fromisoformat(row["occurred_at"]), kind=row["kind"],
+                         actor=row["actor"], text=row["text"])

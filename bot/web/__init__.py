@@ -1,0 +1,1 @@
+"""The HTTP surface: webhook intake, Slack events, health, readiness and metrics."""

@@ -1,0 +1,90 @@
+"""The aiohttp application: the bot's routes, and the hooks that start and stop it with the server.
+
+Routes: POST /pagerduty/webhook, POST /slack/events, GET /healthz, GET /readyz, GET /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+from bot.runtime import Bot
+from bot.services.intake import MAX_BODY_BYTES, Rejected
+
+log = logging.getLogger(__name__)
+BOT_KEY = web.AppKey("bot", Bot)
+
+
+def build_web_app(bot: Bot, *, manage_lifecycle: bool = True) -> web.Application:
+    # Bodies above PagerDuty's 256 KB limit are refused by our own check with a clear reason, so let aiohttp
+    # read a little more than that before it gives its own 413.
+    app = web.Application(client_max_size=MAX_BODY_BYTES * 4)
+    app[BOT_KEY] = bot
+    app.router.add_post("/pagerduty/webhook", pagerduty_webhook)
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if manage_lifecycle:
+        app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    bot = app[BOT_KEY]
+    await bot.start()
+    yield
+    await bot.stop()
+
+
+async def pagerduty_webhook(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    started = time.perf_counter()
+    outcome = "stored"
+    try:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise Rejected(413, f"body is {request.content_length} bytes; PagerDuty webhooks are at most "
+                                f"{MAX_BODY_BYTES}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, PagerDuty's limit") from None
+        received = await bot.intake.receive(body, request.headers)
+    except Rejected as rejected:
+        outcome = f"rejected_{rejected.status}"
+        log.warning("PagerDuty webhook rejected (%s): %s", rejected.status, rejected.reason)
+        return web.json_response({"error": rejected.reason}, status=rejected.status)
+    finally:
+        bot.metrics.webhook_seconds.labels("pagerduty", outcome).observe(time.perf_counter() - started)
+    if received.duplicate:
+        return web.json_response({"status": "duplicate", "event_id": received.event_id}, status=200)
+    return web.json_response({"status": "accepted", "event_id": received.event_id}, status=202)
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    response = await bot.slack_app.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    report = await request.app[BOT_KEY].readiness()
+    return web.json_response(report, status=200 if report["ready"] else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    depths = await bot.store.depths()
+    bot.metrics.inbox_depth.set(depths["inbox_pending"])
+    bot.metrics.outbox_depth.set(depths["outbox_pending"])
+    bot.metrics.dead_effects.set(depths["outbox_dead"])
+    return web.Response(body=bot.metrics.render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,39 @@
+"""The `/incident` subcommands: one table drives registration, `help`, and the manifest test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SLASH_COMMAND = "/incident"
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    usage: str
+    summary: str
+    available: bool = False
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty"),
+    Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note"),
+    Subcommand("page-im", "page-im [message]", "Page the incident-manager rota"),
+    Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders"),
+    Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty"),
+    Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline"),
+    Subcommand("timeline", "timeline", "The full timeline"),
+    Subcommand("oncall", "oncall [service|team]", "Who is on call now"),
+    Subcommand("new", "new <title> [--service S] [--urgency high|low]", "Declare an incident from Slack"),
+    Subcommand("help", "help", "This list", available=True),
+)
+BY_NAME = {s.name: s for s in SUBCOMMANDS}
+
+
+def usage_text() -> str:
+    lines = [f"*Usage:* `{SLASH_COMMAND} <subcommand>` — inside an incident channel the incident is implied; "
+             "elsewhere give the PagerDuty incident number or id."]
+    for sub in SUBCOMMANDS:
+        note = "" if sub.available else " _(coming soon)_"
+        lines.append(f"• `{SLASH_COMMAND} {sub.usage}` — {sub.summary}{note}")
+    return "\n".join(lines)

@@ -1,0 +1,36 @@
+# Paved Road — the commands a newcomer needs. Everything installs into .venv from pyproject.toml.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PORT   ?= 3000
+
+.PHONY: install sandbox test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## Install everything and start the bot with its Slack and PagerDuty emulators on http://127.0.0.1:$(PORT)
+sandbox: install
+	$(BIN)/pavedroad sandbox --port $(PORT)
+
+## Install everything and run the tests
+test: install
+	$(BIN)/python -m pytest
+
+## Type-check and lint the product code
+lint: install
+	$(BIN)/mypy
+	$(BIN)/ruff check bot commands tests bench
+
+## Benchmarks (not part of the tests): print JSON
+bench: install
+	$(BIN)/python bench/webhook_intake.py
+	$(BIN)/python bench/trigger_to_card.py
+
+clean:
+	rm -rf $(VENV) *.db *.db-wal *.db-shm

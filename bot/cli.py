@@ -1,0 +1,183 @@
+"""The `pavedroad` command: serve, sandbox, emulators, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
+from bot.config import ConfigError, Settings, load_settings, reference_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pavedroad", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
+    sandbox = sub.add_parser("sandbox", help="run the bot and the Slack/PagerDuty emulators on one port")
+    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"))
+    sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
+    emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
+    emulators.add_argument("--port", type=int, default=3001)
+    emulators.add_argument("--bot-url", required=True, help="the bot's base URL, e.g. http://127.0.0.1:3000")
+    emulators.add_argument("--catalogue", type=Path, default=None)
+    check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
+    check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "check-config":
+        return check_config(args.reference)
+    if args.command == "serve":
+        return run_serve(args.port, args.db)
+    if args.command == "sandbox":
+        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue))
+    return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+
+
+def _configuration() -> tuple[Settings, Catalogue]:
+    problems: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        problems += error.problems
+    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    catalogue: Catalogue | None = None
+    try:
+        catalogue = load_catalogue(path)
+    except CatalogueError as error:
+        problems += [f"catalogue {path}: {p}" for p in error.problems]
+    if problems or settings is None or catalogue is None:
+        raise ConfigError(problems)
+    return settings, catalogue
+
+
+def check_config(reference: bool) -> int:
+    if reference:
+        print(reference_table())
+        return 0
+    try:
+        settings, catalogue = _configuration()
+    except ConfigError as error:
+        print(f"Configuration has {len(error.problems)} problem(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    mode = "Socket Mode" if settings.socket_mode else "HTTP mode (POST /slack/events)"
+    print(f"Configuration OK: {len(catalogue.services)} services, {len(catalogue.teams)} teams; Slack in {mode}.")
+    return 0
+
+
+def run_serve(port: int | None, db: Path | None) -> int:
+    from bot.runtime import Bot
+    from bot.web.app import build_web_app
+
+    try:
+        settings, catalogue = _configuration()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"config: {problem}", file=sys.stderr)
+        print("Fix the above (see README, 'Configuration') and start again.", file=sys.stderr)
+        return 2
+    if port is not None or db is not None:
+        from dataclasses import replace
+        settings = replace(settings, port=port if port is not None else settings.port,
+                           db_path=db if db is not None else settings.db_path)
+    bot = Bot(settings, catalogue)
+    app = build_web_app(bot)
+    if settings.socket_mode:
+        app.cleanup_ctx.append(_socket_mode(bot, settings))
+    web.run_app(app, port=settings.port, access_log=None)
+    return 0
+
+
+def _socket_mode(bot: object, settings: Settings):  # type: ignore[no-untyped-def]
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.runtime import Bot
+
+    assert isinstance(bot, Bot)
+
+    async def connect(app: web.Application):  # type: ignore[no-untyped-def]
+        handler = AsyncSocketModeHandler(bot.slack_app, settings.slack_app_token)
+        await handler.connect_async()
+        yield
+        await handler.close_async()
+    return connect
+
+
+async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
+    from bot.sandbox.world import serve_sandbox
+
+    path = catalogue_path or example_catalogue_path()
+    catalogue = load_catalogue(path)
+    print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
+    running = await serve_sandbox(catalogue, db, port=port)
+    url = running.url
+    print(f"""
+Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
+
+  Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
+  Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api
+  State:      GET {url}/sandbox/state
+
+Try it:
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents -H 'content-type: application/json' \\
+       -d '{{"title": "Checkout returns 500s", "service_id": "PCHECKO"}}'
+  curl -s {url}/sandbox/state | python3 -m json.tool | less
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/acknowledge -H 'content-type: application/json' -d '{{}}'
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/resolve -H 'content-type: application/json' -d '{{}}'
+
+Press Ctrl+C to stop.""", flush=True)
+    await _wait_forever()
+    await running.stop()
+    return 0
+
+
+async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
+    from bot.sandbox.world import Sandbox, SandboxSecrets
+
+    catalogue = load_catalogue(catalogue_path or example_catalogue_path())
+    env = os.environ
+    generated = SandboxSecrets.from_env()
+    keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
+                          slack_signing_secret=generated.slack_signing_secret,
+                          pagerduty_api_token=env.get("PAGERDUTY_API_TOKEN") or generated.pagerduty_api_token,
+                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets)
+    sandbox = Sandbox(catalogue, keys)
+    app = web.Application()
+    sandbox.add_routes(app)
+    sandbox.connect(bot_url.rstrip("/"))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    print(f"""Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:
+export SLACK_BOT_TOKEN={keys.slack_bot_token} SLACK_SIGNING_SECRET={keys.slack_signing_secret}
+export PAGERDUTY_API_TOKEN={keys.pagerduty_api_token} PAGERDUTY_WEBHOOK_SECRETS={",".join(keys.pagerduty_webhook_secrets)}
+export SLACK_API_URL={url}/sandbox/slack/api/ PAGERDUTY_API_URL={url}/sandbox/pagerduty/api
+export CATALOGUE_PATH={catalogue_path or example_catalogue_path()}
+pavedroad serve""", flush=True)
+    await _wait_forever()
+    await sandbox.close()
+    await runner.cleanup()
+    return 0
+
+
+async def _wait_forever() -> None:
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

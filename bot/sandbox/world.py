@@ -1,0 +1,156 @@
+"""The sandbox's world: the emulators seeded from the catalogue, their control routes, and one-port serving.
+
+`Sandbox` owns the emulators and the routes `GET /sandbox/state` and `POST|DELETE /sandbox/faults`;
+`serve_sandbox()` binds one port and serves the emulators and the bot on it together (the `pavedroad sandbox`
+command, and the end-to-end tests with port 0).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.catalogue import Catalogue, SandboxSeed
+from bot.config import Settings
+from bot.runtime import Bot
+from bot.sandbox.faults import Fault, Faults
+from bot.sandbox.openapi import load_pagerduty_validator
+from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
+from bot.sandbox.slack_emulator import SlackEmulator
+from bot.services.dispatcher import RetryPolicy
+from bot.web.app import build_web_app
+
+SANDBOX_KEY = web.AppKey("sandbox", object)
+
+
+@dataclass(frozen=True)
+class SandboxSecrets:
+    slack_bot_token: str
+    slack_signing_secret: str
+    pagerduty_api_token: str
+    pagerduty_webhook_secrets: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> SandboxSecrets:
+        """Generated, except that PAGERDUTY_WEBHOOK_SECRETS and SLACK_SIGNING_SECRET from the environment win, so
+        real captured deliveries can be replayed against the sandbox."""
+        pd = [s.strip() for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s.strip()]
+        return cls(slack_bot_token="xoxb-sandbox-" + secrets.token_hex(8),
+                   slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
+                   pagerduty_api_token="sandbox-" + secrets.token_hex(10),
+                   pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),))
+
+
+class Sandbox:
+    def __init__(self, catalogue: Catalogue, keys: SandboxSecrets, *, rate_limit_scale: float = 1.0,
+                 validate_openapi: bool = True, pagerduty_rate_limit: int = 960) -> None:
+        seed = catalogue.sandbox or SandboxSeed()
+        self.catalogue, self.keys = catalogue, keys
+        self.faults = Faults()
+        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
+        channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
+        channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
+        self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
+                                   bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
+                                   rate_limit_scale=rate_limit_scale)
+        self.pagerduty = PagerDutyEmulator(
+            seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
+            api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
+            validator=load_pagerduty_validator() if validate_openapi else None,
+            rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
+
+    def add_routes(self, app: web.Application) -> None:
+        self.slack.add_routes(app)
+        self.pagerduty.add_routes(app)
+        app.router.add_get("/sandbox/state", self._state)
+        app.router.add_post("/sandbox/faults", self._add_fault)
+        app.router.add_delete("/sandbox/faults", self._clear_faults)
+
+    def connect(self, bot_url: str, public_url: str | None = None) -> None:
+        """Tell the emulators where the bot is, as a Slack app config and a PagerDuty subscription would."""
+        self.slack.bot_events_url = f"{bot_url}/slack/events"
+        self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
+        self.pagerduty.public_url = public_url or bot_url
+
+    def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float) -> Settings:
+        return Settings(
+            slack_bot_token=self.keys.slack_bot_token, slack_signing_secret=self.keys.slack_signing_secret,
+            slack_app_token=None, slack_api_url=f"{emulators_url}/sandbox/slack/api/",
+            slack_rate_limit_scale=rate_limit_scale, pagerduty_api_token=self.keys.pagerduty_api_token,
+            pagerduty_webhook_secrets=self.keys.pagerduty_webhook_secrets,
+            pagerduty_api_url=f"{emulators_url}/sandbox/pagerduty/api", catalogue_path=Path("(sandbox)"),
+            db_path=db_path, port=port, log_level="INFO")
+
+    def state(self) -> dict[str, Any]:
+        return {"slack": self.slack.snapshot(), "pagerduty": self.pagerduty.snapshot(),
+                # The ServiceNow emulator arrives with the ServiceNow issue; its place in the state is kept.
+                "servicenow": {"incidents": []}, "faults": self.faults.snapshot()}
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if "latency_ms" in body and "method" not in body and "status" not in body:
+                self.faults.latency_ms[str(body["service"])] = int(body["latency_ms"])
+            else:
+                self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
+                                      status=int(body.get("status", 500)), times=int(body.get("times", 1)),
+                                      latency_ms=int(body.get("latency_ms", 0)),
+                                      retry_after=int(body.get("retry_after", 1))))
+        except (ValueError, KeyError, TypeError) as error:
+            return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
+                                               "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},
+                                     status=400)
+        return web.json_response({"faults": self.faults.snapshot()}, status=201)
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.json_response({"faults": []})
+
+    async def close(self) -> None:
+        await self.slack.close()
+        await self.pagerduty.close()
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox and its bot, serving on one port."""
+
+    url: str
+    sandbox: Sandbox
+    bot: Bot
+    runner: web.AppRunner
+
+    async def stop(self) -> None:
+        await self.sandbox.close()
+        await self.runner.cleanup()
+
+
+async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
+                        rate_limit_scale: float = 1.0, validate_openapi: bool = True,
+                        retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None) -> RunningSandbox:
+    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
+                      validate_openapi=validate_openapi)
+    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale)
+    bot = Bot(settings, catalogue, retry_policy=retry_policy)
+    app = build_web_app(bot)
+    app[SANDBOX_KEY] = sandbox
+    sandbox.add_routes(app)
+    sandbox.connect(url)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return RunningSandbox(url, sandbox, bot, runner)

@@ -1,0 +1,182 @@
+"""The incident state machine, table-driven over every transition, with no fakes: pure functions only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.domain.effects import InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.events import read_event
+from bot.domain.incident import ChannelPolicy, Incident, Status, apply_event
+from tests.helpers import incident_event, note_event
+
+POLICY = ChannelPolicy()
+T0 = "2026-11-27T10:00:00.000Z"
+T1 = "2026-11-27T10:04:00.000Z"
+T2 = "2026-11-27T10:30:00.000Z"
+
+
+def known(status: str, at: str = T0) -> Incident:
+    decision = apply_event(None, read_event(incident_event("incident.triggered", occurred_at=T0)), POLICY)
+    assert decision.incident is not None
+    incident = decision.incident
+    if status != "triggered":
+        event_type = {"acknowledged": "incident.acknowledged", "resolved": "incident.resolved"}[status]
+        incident = apply_event(incident, read_event(incident_event(event_type, occurred_at=at)), POLICY).incident
+        assert incident is not None
+    return incident
+
+
+# (current status, event type, status in the event's snapshot, expected status)
+TRANSITIONS = [
+    ("triggered", "incident.acknowledged", "acknowledged", Status.ACKNOWLEDGED),
+    ("triggered", "incident.resolved", "resolved", Status.RESOLVED),
+    ("triggered", "incident.escalated", "triggered", Status.TRIGGERED),
+    ("triggered", "incident.reassigned", "triggered", Status.TRIGGERED),
+    ("triggered", "incident.delegated", "triggered", Status.TRIGGERED),
+    ("triggered", "incident.priority_updated", "triggered", Status.TRIGGERED),
+    ("acknowledged", "incident.unacknowledged", "triggered", Status.TRIGGERED),
+    ("acknowledged", "incident.resolved", "resolved", Status.RESOLVED),
+    ("acknowledged", "incident.escalated", "acknowledged", Status.ACKNOWLEDGED),
+    ("acknowledged", "incident.reassigned", "triggered", Status.TRIGGERED),
+    ("resolved", "incident.reopened", "triggered", Status.TRIGGERED),
+    # Illegal in PagerDuty (a resolved incident cannot be acknowledged without a reopen we missed): the newer
+    # snapshot is still the truth, so the bot follows it rather than keeping a state PagerDuty no longer has.
+    ("resolved", "incident.acknowledged", "acknowledged", Status.ACKNOWLEDGED),
+    # A snapshot whose status is not one we know is read as triggered rather than crashing the worker.
+    ("triggered", "incident.service_updated", "weird", Status.TRIGGERED),
+]
+
+
+@pytest.mark.parametrize(("current", "event_type", "snapshot_status", "expected"), TRANSITIONS)
+def test_newer_event_moves_the_incident(current: str, event_type: str, snapshot_status: str,
+                                        expected: Status) -> None:
+    incident = known(current, at=T1)
+    event = read_event(incident_event(event_type, status=snapshot_status, occurred_at=T2))
+    decision = apply_event(incident, event, POLICY)
+    assert decision.incident is not None
+    assert decision.incident.status is expected
+    assert decision.entry is not None and decision.entry.id == event.id
+    assert PostTimelineEntry(incident.id, event.id) in decision.effects
+    assert (RefreshCard(incident.id) in decision.effects) == (expected is not incident.status)
+
+
+@pytest.mark.parametrize(("current", "event_type"), [
+    ("acknowledged", "incident.triggered"), ("resolved", "incident.acknowledged"),
+    ("resolved", "incident.triggered"), ("acknowledged", "incident.unacknowledged"),
+])
+def test_older_event_lands_on_the_timeline_but_never_overwrites_newer_state(current: str, event_type: str) -> None:
+    incident = known(current, at=T2)
+    event = read_event(incident_event(event_type, status="triggered", occurred_at=T1, title="Old title"))
+    decision = apply_event(incident, event, POLICY)
+    assert decision.incident is not None
+    assert decision.incident.status is incident.status
+    assert decision.incident.title == incident.title
+    assert decision.entry is not None
+    # A late acknowledgement still counts for time-to-acknowledge, which the card shows.
+    refresh = (RefreshCard(incident.id),) if decision.incident.acknowledged_at != incident.acknowledged_at else ()
+    assert decision.effects == (PostTimelineEntry(incident.id, event.id), *refresh)
+
+
+def test_replaying_the_same_event_changes_nothing() -> None:
+    incident = known("triggered")
+    event = read_event(incident_event("incident.acknowledged", occurred_at=T1))
+    once = apply_event(incident, event, POLICY)
+    twice = apply_event(once.incident, event, POLICY)
+    assert twice.incident == once.incident
+    assert twice.effects == () and twice.entry is None
+
+
+@pytest.mark.parametrize("event_type", ["incident.triggered", "incident.acknowledged", "incident.escalated",
+                                        "incident.priority_updated", "incident.reassigned"])
+def test_first_sight_of_an_open_incident_opens_its_channel(event_type: str) -> None:
+    status = "acknowledged" if event_type == "incident.acknowledged" else "triggered"
+    event = read_event(incident_event(event_type, status=status, occurred_at=T1))
+    decision = apply_event(None, event, POLICY)
+    assert decision.incident is not None and decision.incident.status.value == status
+    assert decision.effects == (OpenIncidentChannel("PGR0VU2"),)
+
+
+def test_first_sight_of_a_resolved_incident_records_it_without_a_channel() -> None:
+    decision = apply_event(None, read_event(incident_event("incident.resolved", occurred_at=T1)), POLICY)
+    assert decision.incident is not None and decision.incident.status is Status.RESOLVED
+    assert decision.effects == ()
+
+
+def test_a_note_for_an_unknown_incident_is_kept_but_opens_nothing() -> None:
+    decision = apply_event(None, read_event(note_event("hello")), POLICY)
+    assert decision.incident is None
+    assert decision.entry is not None and "hello" in decision.entry.text
+    assert decision.effects == ()
+
+
+def test_acknowledgement_time_is_the_earliest_seen_even_when_it_arrives_late() -> None:
+    incident = known("triggered")
+    late = read_event(incident_event("incident.acknowledged", occurred_at=T2))
+    early = read_event(incident_event("incident.acknowledged", occurred_at=T1))
+    incident = apply_event(incident, late, POLICY).incident
+    assert incident is not None
+    incident = apply_event(incident, early, POLICY).incident
+    assert incident is not None
+    assert incident.time_to_acknowledge_seconds == 240
+
+
+def test_resolved_records_time_to_resolve_and_reopen_clears_it() -> None:
+    incident = known("resolved", at=T2)
+    assert incident.time_to_resolve_seconds == timedelta(minutes=30).total_seconds()
+    reopened = apply_event(incident, read_event(incident_event("incident.reopened", status="triggered",
+                                                               occurred_at="2026-11-27T11:00:00Z")), POLICY)
+    assert reopened.incident is not None
+    assert reopened.incident.resolved_at is None and reopened.incident.status is Status.TRIGGERED
+
+
+def test_new_assignees_are_invited() -> None:
+    incident = known("triggered")
+    event = read_event(incident_event("incident.escalated", occurred_at=T1,
+                                      assignees=[("PTUXL6G", "User 123"), ("PNEW001", "Nia")]))
+    decision = apply_event(incident, event, POLICY)
+    assert InviteResponders(incident.id, ("PTUXL6G", "PNEW001")) in decision.effects
+
+
+def test_responder_added_is_invited_and_timelined() -> None:
+    from tests.helpers import envelope, fixture
+    incident = known("triggered")
+    event = read_event(envelope("incident.responder.added", fixture("data.incident_responder.json"), occurred_at=T1))
+    decision = apply_event(incident, event, POLICY)
+    assert InviteResponders(incident.id, ("PVMGSML",)) in decision.effects
+    assert decision.entry is not None and "Maeve asked to respond" in decision.entry.text
+
+
+@pytest.mark.parametrize(("event_type", "fixture_name", "expected_text"), [
+    ("incident.annotated", "data.incident_note.json", "Note by Tenex Engineer: I sure am glad"),
+    ("incident.responder.replied", "data.incident_responder.json", "Maeve answered the request"),
+    ("incident.status_update_published", "data.incident_status_update.json", "Status update by Tenex Engineer"),
+])
+def test_timeline_only_events(event_type: str, fixture_name: str, expected_text: str) -> None:
+    from tests.helpers import envelope, fixture
+    incident = known("triggered")
+    decision = apply_event(incident, read_event(envelope(event_type, fixture(fixture_name), occurred_at=T1)), POLICY)
+    assert decision.entry is not None and expected_text in decision.entry.text
+    assert decision.incident is not None and decision.incident.status is Status.TRIGGERED
+    assert decision.effects == (PostTimelineEntry(incident.id, decision.entry.id),)
+
+
+def test_unhandled_event_types_change_nothing() -> None:
+    from tests.helpers import envelope, fixture
+    event = read_event(envelope("service.updated", fixture("data.service.json"), occurred_at=T1))
+    assert apply_event(None, event, POLICY).effects == ()
+
+
+@pytest.mark.parametrize(("policy", "urgency", "priority", "dedicated"), [
+    (ChannelPolicy("all"), "low", None, True),
+    (ChannelPolicy("high_urgency"), "high", None, True),
+    (ChannelPolicy("high_urgency"), "low", "P1", False),
+    (ChannelPolicy(frozenset({"P1", "P2"})), "high", "P3", False),
+    (ChannelPolicy(frozenset({"P1", "P2"})), "low", "P2", True),
+])
+def test_channel_policy(policy: ChannelPolicy, urgency: str, priority: str | None, dedicated: bool) -> None:
+    event = read_event(incident_event("incident.triggered", urgency=urgency, priority=priority))
+    decision = apply_event(None, event, policy)
+    assert decision.incident is not None and decision.incident.dedicated_channel is dedicated
+    assert decision.effects == (OpenIncidentChannel("PGR0VU2"),)

@@ -176,7 +176,7 @@ class Account:
         seed: SandboxSeed,
         services: Sequence[tuple[str, str]],
         clock: Callable[[], datetime],
-        on_event: Callable[[Event], None],
+        on_event: Callable[[Event], object],
         allow_reopen: bool = False,
     ) -> None:
         self.public_url = "http://localhost:3000"
@@ -259,7 +259,8 @@ class Account:
     def acknowledge(self, incident: Incident, user: User, channel: str = "api") -> None:
         agent = Agent("user_reference", user.id)
         if incident.status == "acknowledged":
-            raise PagerDutyError(400, 1002, "Incident Already Acknowledged", [f"Incident {incident.id} is already acknowledged"])
+            raise PagerDutyError(400, 1002, "Incident Already Acknowledged",
+                                 [f"Incident {incident.id} is already acknowledged"])
         if incident.status == "resolved":
             if not self.allow_reopen:
                 raise PagerDutyError(400, 1001, "Incident Already Resolved", [f"Incident {incident.id} is resolved"])
@@ -275,7 +276,8 @@ class Account:
     def unacknowledge(self, incident: Incident) -> None:
         """The acknowledgement timed out: back to triggered, assigned to the policy's on-call again."""
         if incident.status != "acknowledged":
-            raise PagerDutyError(400, 1012, "Incident is not Acknowledged", [f"Incident {incident.id} is {incident.status}"])
+            raise PagerDutyError(400, 1012, "Incident is not Acknowledged",
+                                 [f"Incident {incident.id} is {incident.status}"])
         self._set_status(incident, "triggered", None)
         incident.acknowledgements.clear()
         incident.assignee_ids = self._on_call(incident.policy_id)
@@ -285,7 +287,8 @@ class Account:
     def resolve(self, incident: Incident, user: User, channel: str = "api", resolution: str | None = None) -> None:
         agent = Agent("user_reference", user.id)
         if incident.status == "resolved":
-            raise PagerDutyError(400, 1001, "Incident Already Resolved", [f"Incident {incident.id} is already resolved"])
+            raise PagerDutyError(400, 1001, "Incident Already Resolved",
+                                 [f"Incident {incident.id} is already resolved"])
         self._set_status(incident, "resolved", agent)
         incident.resolved_at, incident.resolved_by = self._clock(), user.id
         # A resolved incident has no assignments in PagerDuty.
@@ -483,7 +486,8 @@ class Account:
             "incident_type": {"name": "incident_default"},
             "escalation_policy": self.policy_ref(incident.policy_id) if incident.policy_id else None,
             "teams": [], "pending_actions": [],
-            "acknowledgements": [{"at": iso(at), "acknowledger": self.user_ref(u)} for at, u in incident.acknowledgements],
+            "acknowledgements": [{"at": iso(at), "acknowledger": self.user_ref(u)}
+                                 for at, u in incident.acknowledgements],
             "alert_grouping": None, "priority": self.priority_ref(incident.priority, "priority"),
             "resolve_reason": None, "conference_bridge": None, "urgency": incident.urgency,
             "incidents_responders": [self._rest_responder(incident, r) for r in incident.responders],
@@ -528,7 +532,8 @@ class Account:
     def _log_ref(self, entry_id: str | None, incident: Incident) -> Json | None:
         if entry_id is None:
             return None
-        return self._ref("log_entry", entry_id, "Triggered", api="log_entries", html=f"incidents/{incident.id}/log_entries")
+        return self._ref("log_entry", entry_id, "Triggered", api="log_entries",
+                         html=f"incidents/{incident.id}/log_entries")
 
     def rest_log_entry(self, entry: LogEntry) -> Json:
         incident = self.incidents[entry.incident_id]

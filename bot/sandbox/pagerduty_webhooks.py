@@ -133,7 +133,7 @@ class WebhookSender:
             "subscription": {
                 "id": self.subscription_id,
                 "url": self.url,
-                "disabled_until": self.disabled_until.isoformat() if self.disabled else None,
+                "disabled_until": self.disabled_until.isoformat() if self.disabled and self.disabled_until else None,
             },
             "deliveries": [asdict(d) for d in self.deliveries],
         }

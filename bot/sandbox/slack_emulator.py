@@ -247,10 +247,10 @@ class _Args:
 
     def integer(self, name: str, default: int, error: str = "invalid_limit") -> int:
         value = self.text(name)
-        if value in (None, ""):
+        if not value:
             return default
         try:
-            return int(value)  # type: ignore[arg-type]
+            return int(value)
         except ValueError:
             raise SlackApiFailure(error) from None
 
@@ -593,6 +593,7 @@ class SlackEmulator:
 
     def store_view(self, user_id: str, definition: JSON, *, previous: View | None = None) -> View:
         view_id = derived_id("V", f"view:{self._next_serial()}", 10)
+        definition = {**definition, "blocks": _normalised_blocks(definition["blocks"])}
         view = View(id=view_id, user_id=user_id, definition=definition, hash=self._view_hash(),
                     root_view_id=previous.root_view_id if previous else view_id,
                     previous_view_id=previous.id if previous else None)
@@ -600,7 +601,11 @@ class SlackEmulator:
         return view
 
     def replace_view(self, view: View, definition: JSON) -> None:
+        definition = {**definition, "blocks": _normalised_blocks(definition["blocks"])}
         view.definition, view.hash, view.errors, view.values = definition, self._view_hash(), None, {}
+
+    def check_view(self, definition: Any) -> list[str]:
+        return view_errors(definition)
 
     def view_stack(self, view: View) -> list[View]:
         return [v for v in self._views.values() if v.root_view_id == view.root_view_id and v.is_open]

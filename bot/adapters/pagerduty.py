@@ -78,4 +78,5 @@ class PagerDutyPaging:
         return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]), email=str(data.get("email")))
 
     async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self.client.parent.close)
         self._executor.shutdown(wait=False, cancel_futures=True)

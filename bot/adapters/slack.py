@@ -22,8 +22,7 @@ from bot.ports import ChannelInfo, PostedMessage
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
 TIERS: dict[str, float] = {
-    **dict.fromkeys(["conversations.create", "conversations.setTopic", "conversations.archive", "pins.add",
-                     "conversations.join"], 20),
+    **dict.fromkeys(["conversations.create", "conversations.setTopic", "conversations.archive", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.list", "conversations.history"], 50),
     **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),

@@ -119,6 +119,8 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     effects: tuple[Effect, ...] = ()
     if incident.status is not Status.RESOLVED:
         effects = (OpenIncidentChannel(incident.id),)
+        if entry is not None:
+            effects += (PostTimelineEntry(incident.id, entry.id),)
     return Decision(incident, entry, effects)
 
 

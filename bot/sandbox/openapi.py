@@ -26,6 +26,7 @@ from openapi_core.validation.request.exceptions import (
     RequestBodyValidationError,
     SecurityValidationError,
 )
+from openapi_core.validation.response.exceptions import DataValidationError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPEC_PATH = Path(__file__).parent / "specs" / "pagerduty-rest-v2.openapi.json"
@@ -58,6 +59,16 @@ class _Request:
         self.body = body or None
 
 
+class _Response:
+    """The minimal openapi-core `Response` protocol."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], data: bytes | None) -> None:
+        self.status_code = status
+        self.headers = Headers(list(headers.items()))
+        self.content_type = self.headers.get("Content-Type", "").lower()
+        self.data = data
+
+
 class PagerDutyRequestValidator:
     """Checks a request (path relative to the API root, e.g. "/incidents/Q1/notes") against the official spec."""
 
@@ -78,6 +89,16 @@ class PagerDutyRequestValidator:
         reasons = self.errors(method, path, query, headers, body)
         return "; ".join(reasons) if reasons else None
 
+    def response_errors(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes | None,
+        status: int, response_headers: Mapping[str, str], response_body: bytes | None,
+    ) -> list[str]:
+        """How an answer to this request departs from the documented response (for checking the emulator)."""
+        request = _Request(method, path, query, headers, body)
+        response = _Response(status, response_headers, response_body)
+        return [reason for error in self._openapi.iter_response_errors(request, response)
+                for reason in _describe(error)]
+
 
 def _describe(error: Exception) -> list[str]:
     cause = error.__cause__
@@ -95,6 +116,8 @@ def _describe(error: Exception) -> list[str]:
     if isinstance(error, RequestBodyValidationError):
         if isinstance(cause, MediaTypeDeserializeError):
             return ["The request body is not valid JSON"]
+        return _schema_messages(getattr(cause, "schema_errors", ())) or [str(error)]
+    if isinstance(error, DataValidationError):
         return _schema_messages(getattr(cause, "schema_errors", ())) or [str(error)]
     if isinstance(error, SecurityValidationError):
         return ["Missing Authorization header"]
@@ -121,9 +144,13 @@ def _patched(spec: dict[str, Any]) -> dict[str, Any]:
     # `required: [type, id]`. openapi-core enforces readOnly in requests, so `{"service": {"id", "type"}}` in
     # POST /incidents — PagerDuty's own documented example — would be refused. `id` and `type` are how a client
     # names what it refers to, so they are writable; the rest stays server-generated.
-    base = spec["components"]["schemas"]["Tag"]["allOf"][0]["properties"]
+    schemas = spec["components"]["schemas"]
+    base = schemas["Tag"]["allOf"][0]["properties"]
     for name in ("id", "type"):
         base[name].pop("readOnly", None)
+    # `IncidentBody.details` is typed object, yet the POST /incidents example (and PagerDuty's API reference) send
+    # a string: accept either rather than refuse the documented request.
+    schemas["IncidentBody"]["properties"]["details"].pop("type", None)
     return spec
 
 

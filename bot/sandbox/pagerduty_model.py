@@ -13,7 +13,7 @@ import secrets
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.catalogue import SandboxSeed
@@ -59,7 +59,7 @@ def random_id(prefix: str, length: int) -> str:
 
 def iso(moment: datetime) -> str:
     """REST timestamps: seconds precision, UTC, `Z`."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -532,7 +532,7 @@ class Account:
     def _log_ref(self, entry_id: str | None, incident: Incident) -> Json | None:
         if entry_id is None:
             return None
-        return self._ref("log_entry", entry_id, "Triggered", api="log_entries",
+        return self._ref("trigger_log_entry", entry_id, "Triggered", api="log_entries",
                          html=f"incidents/{incident.id}/log_entries")
 
     def rest_log_entry(self, entry: LogEntry) -> Json:

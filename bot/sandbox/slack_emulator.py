@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import re
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -45,7 +46,7 @@ _METHOD_TIER = {
                      "conversations.join"], 2),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.list", "conversations.members", "pins.list",
-                     "conversations.history"], 3),
+                     "conversations.history", "conversations.leave"], 3),
     **dict.fromkeys(["views.open", "views.update", "views.push", "chat.postEphemeral", "chat.getPermalink",
                      "auth.test"], 4),
 }
@@ -465,6 +466,7 @@ class SlackEmulator:
             "conversations.history": self._conversations_history,
             "conversations.archive": self._conversations_archive,
             "conversations.join": self._conversations_join,
+            "conversations.leave": self._conversations_leave,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -508,7 +510,7 @@ class SlackEmulator:
         return next((u for u in self._users.values() if u.name == key or (u.email or "").lower() == key), None)
 
     def find_channel(self, ref: str) -> Channel | None:
-        """A channel by id or name (with or without '#'), whatever the bot can see."""
+        """Any channel by id or name (with or without '#'), as a person would name it; not limited to the bot's."""
         return self._channels.get(ref) or next(
             (c for c in self._channels.values() if c.name == ref.removeprefix("#") and not c.is_im), None)
 
@@ -536,10 +538,10 @@ class SlackEmulator:
     def begin_interaction(self, kind: str, user: SlackUser, channel: Channel | None,
                           source_ts: str | None = None) -> Interaction:
         """Issue the trigger id and response URL a user's action comes with."""
+        # Random, unlike user and channel ids: a response URL or trigger kept from an earlier run must not match.
         serial = self._next_serial()
-        secret = hashlib.sha256(f"{self.signing_secret}:{serial}".encode()).hexdigest()[:32]
-        trigger_id = f"{int(self.clock())}{serial:04d}.{self._team_number}.{secret}"
-        interaction = Interaction(id=derived_id("", f"interaction:{serial}", 16).lower(), kind=kind,
+        trigger_id = f"{int(self.clock())}{serial:04d}.{self._team_number}.{secrets.token_hex(16)}"
+        interaction = Interaction(id=secrets.token_hex(12), kind=kind,
                                   user_id=user.id, channel_id=channel.id if channel else None,
                                   created_at=self.clock(), trigger_id=trigger_id, source_ts=source_ts)
         self._interactions[interaction.id] = interaction
@@ -554,7 +556,9 @@ class SlackEmulator:
             parent = channel.messages.get(thread_ts)
             if parent is not None:
                 thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the parent's thread
-                channel.messages[thread_ts].reply_count += 0 if ephemeral_to else 1
+                root = channel.messages.get(thread_ts)
+                if root is not None and not ephemeral_to:
+                    root.reply_count += 1
         is_bot = author == self.bot.id
         message = Message(channel=channel.id, ts=self.next_ts(), user=author, text=text,
                           blocks=_normalised_blocks(blocks), attachments=attachments or [], thread_ts=thread_ts,
@@ -592,7 +596,7 @@ class SlackEmulator:
         return None
 
     def store_view(self, user_id: str, definition: JSON, *, previous: View | None = None) -> View:
-        view_id = derived_id("V", f"view:{self._next_serial()}", 10)
+        view_id = derived_id("V", secrets.token_hex(16), 10)
         definition = {**definition, "blocks": _normalised_blocks(definition["blocks"])}
         view = View(id=view_id, user_id=user_id, definition=definition, hash=self._view_hash(),
                     root_view_id=previous.root_view_id if previous else view_id,
@@ -638,15 +642,21 @@ class SlackEmulator:
 
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         method = request.match_info["method"]
-        self.touch()
         self.calls[method] += 1
-        await self.faults.delay("slack", method)
-        fault = self.faults.take("slack", method)
-        if fault is not None:
-            return _fault_response(fault)
-        handler = self._methods.get(method)
-        if handler is None:
-            return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
+        self.touch()
+        try:
+            await self.faults.delay("slack", method)
+            fault = self.faults.take("slack", method)
+            if fault is not None:
+                return _fault_response(fault)
+            handler = self._methods.get(method)
+            if handler is None:
+                return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
+            return await self._answer(request, method, handler)
+        finally:
+            self.touch()  # a slow call (injected latency) is activity until it is answered
+
+    async def _answer(self, request: web.Request, method: str, handler: Callable[[_Args], JSON]) -> web.Response:
         try:
             args = _Args(await _read_args(request))
             token = _bearer(request) or args.text("token")
@@ -861,7 +871,14 @@ class SlackEmulator:
         channel = self._channel(args)
         if self.bot.id not in channel.members:
             raise SlackApiFailure("not_in_channel")
-        oldest, latest = float(args.text("oldest") or 0), float(args.text("latest") or "inf")
+        try:
+            oldest = float(args.text("oldest") or 0)
+        except ValueError:
+            raise SlackApiFailure("invalid_ts_oldest") from None
+        try:
+            latest = float(args.text("latest") or "inf")
+        except ValueError:
+            raise SlackApiFailure("invalid_ts_latest") from None
         inclusive = args.flag("inclusive")
 
         def listed(m: Message) -> bool:
@@ -900,6 +917,19 @@ class SlackEmulator:
                     "response_metadata": {"warnings": ["already_in_channel"]}}
         channel.members.append(self.bot.id)
         return {"channel": channel.to_api(self.bot.id)}
+
+    def _conversations_leave(self, args: _Args) -> JSON:
+        channel = self._channel(args)
+        if channel.is_im:
+            raise SlackApiFailure("method_not_supported_for_channel_type")
+        if channel.is_archived:
+            raise SlackApiFailure("is_archived")
+        if channel.name == "general":
+            raise SlackApiFailure("cant_leave_general")
+        if self.bot.id not in channel.members:
+            return {"not_in_channel": True}
+        channel.members.remove(self.bot.id)
+        return {}
 
     def _chat_post_message(self, args: _Args) -> JSON:
         channel = self._channel(args, by_name=True, by_user=True)
@@ -988,6 +1018,12 @@ class SlackEmulator:
         assert isinstance(view, dict)
         return copy.deepcopy(view)
 
+    def _check_external_id(self, definition: JSON, view: View | None = None) -> None:
+        external_id = definition.get("external_id")
+        if external_id and any(v.definition.get("external_id") == external_id and v is not view
+                               for v in self._views.values()):
+            raise SlackApiFailure("duplicate_external_id")
+
     def _exchange_trigger(self, args: _Args) -> Interaction:
         trigger_id = args.text("trigger_id") or args.text("interactivity_pointer")
         if not trigger_id:
@@ -1004,6 +1040,7 @@ class SlackEmulator:
 
     def _views_open(self, args: _Args) -> JSON:
         definition = self._view_definition(args)
+        self._check_external_id(definition)
         interaction = self._exchange_trigger(args)
         view = self.store_view(interaction.user_id, definition)
         interaction.views_opened.append(self.view_api(view))
@@ -1011,6 +1048,7 @@ class SlackEmulator:
 
     def _views_push(self, args: _Args) -> JSON:
         definition = self._view_definition(args)
+        self._check_external_id(definition)
         interaction = self._exchange_trigger(args)
         top = next((v for v in reversed(self._views.values()) if v.user_id == interaction.user_id and v.is_open),
                    None)
@@ -1032,7 +1070,9 @@ class SlackEmulator:
         expected = args.text("hash")
         if expected and expected != view.hash:
             raise SlackApiFailure("hash_conflict")
-        self.replace_view(view, self._view_definition(args))
+        definition = self._view_definition(args)
+        self._check_external_id(definition, view)
+        self.replace_view(view, definition)
         return {"view": self.view_api(view)}
 
     # ----- state for GET /sandbox/state ---------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_first_sight_of_an_open_incident_opens_its_channel(event_type: str) -> N
     event = read_event(incident_event(event_type, status=status, occurred_at=T1))
     decision = apply_event(None, event, POLICY)
     assert decision.incident is not None and decision.incident.status.value == status
-    assert decision.effects == (OpenIncidentChannel("PGR0VU2"),)
+    assert decision.effects == (OpenIncidentChannel("PGR0VU2"), PostTimelineEntry("PGR0VU2", event.id))
 
 
 def test_first_sight_of_a_resolved_incident_records_it_without_a_channel() -> None:
@@ -179,4 +179,4 @@ def test_channel_policy(policy: ChannelPolicy, urgency: str, priority: str | Non
     event = read_event(incident_event("incident.triggered", urgency=urgency, priority=priority))
     decision = apply_event(None, event, policy)
     assert decision.incident is not None and decision.incident.dedicated_channel is dedicated
-    assert decision.effects == (OpenIncidentChannel("PGR0VU2"),)
+    assert decision.effects[0] == OpenIncidentChannel("PGR0VU2")

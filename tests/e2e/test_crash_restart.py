@@ -1,0 +1,133 @@
+"""Kill the bot (SIGKILL, a real subprocess) in the middle of opening incident channels, restart it, and check
+that nothing was lost and nothing was done twice. The emulators run in their own process, as the world would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.catalogue import example_catalogue_path
+
+ENV = {
+    "SLACK_BOT_TOKEN": "xoxb-crash-test", "SLACK_SIGNING_SECRET": "crash-signing",
+    "PAGERDUTY_API_TOKEN": "crash-token", "PAGERDUTY_WEBHOOK_SECRETS": "crash-webhook-secret",
+    "CATALOGUE_PATH": str(example_catalogue_path()), "LOG_LEVEL": "WARNING",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def wait_for(predicate: Any, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Processes:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.emulator_port, self.bot_port = free_port(), free_port()
+        self.emulators_url = f"http://127.0.0.1:{self.emulator_port}"
+        self.bot_url = f"http://127.0.0.1:{self.bot_port}"
+        self.env = {**os.environ, **ENV, "SLACK_API_URL": f"{self.emulators_url}/sandbox/slack/api/",
+                    "PAGERDUTY_API_URL": f"{self.emulators_url}/sandbox/pagerduty/api"}
+        self.bot: subprocess.Popen[bytes] | None = None
+        with open(tmp / "emulators.log", "wb") as log:
+            self.emulators = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "emulators", "--port", str(self.emulator_port), "--bot-url",
+                 self.bot_url], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        wait_for(lambda: http("GET", f"{self.emulators_url}/sandbox/state") is not None, 60, "the emulators")
+
+    def start_bot(self) -> None:
+        with open(self.tmp / "bot.log", "ab") as log:
+            self.bot = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.bot_port), "--db",
+                 str(self.tmp / "b.db")], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+        wait_for(lambda: http("GET", f"{self.bot_url}/healthz")["status"] == "ok", 30, "the bot")
+
+    def kill_bot(self) -> None:
+        assert self.bot is not None
+        self.bot.send_signal(signal.SIGKILL)
+        self.bot.wait()
+
+    def stop(self) -> None:
+        for process in (self.bot, self.emulators):
+            if process and process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    processes = Processes(tmp_path)
+    yield processes
+    processes.stop()
+
+
+def settled(bot_url: str) -> bool:
+    report = http("GET", f"{bot_url}/readyz")
+    return bool(report["inbox_pending"] == 0 and report["outbox_pending"] == 0)
+
+
+@pytest.mark.parametrize("kill_after", [0.15, 0.6, 1.2])
+def test_kill_mid_flight_then_restart_loses_nothing_and_repeats_nothing(world: Processes,
+                                                                          kill_after: float) -> None:
+    world.start_bot()
+    # Slow Slack down so that the kill lands while channels, cards and pins are half made.
+    http("POST", f"{world.emulators_url}/sandbox/faults", {"service": "slack", "latency_ms": 250})
+    titles = ["Basket is empty", "Payments declined", "Delivery slots missing"]
+    for title, service in zip(titles, ["PBASKET", "PCHECKO", "PDELIVS"], strict=True):
+        http("POST", f"{world.emulators_url}/sandbox/pagerduty/incidents", {"title": title, "service_id": service})
+    wait_for(lambda: all(d["status"] == "delivered" or d.get("status_code") in (200, 202)
+                         for d in http("GET", f"{world.emulators_url}/sandbox/state")["pagerduty"]
+                         ["webhook_deliveries"]), 10, "webhook deliveries")
+    time.sleep(kill_after)
+    before = http("GET", f"{world.bot_url}/readyz")
+    world.kill_bot()
+    # The kill must land mid-flight, or this test proves nothing.
+    assert before["inbox_pending"] + before["outbox_pending"] > 0, before
+    world.start_bot()
+    wait_for(lambda: settled(world.bot_url), 60, "the restarted bot to finish")
+
+    state = http("GET", f"{world.emulators_url}/sandbox/state")
+    channels = [c for c in state["slack"]["channels"] if c["name"].startswith("inc-")]
+    assert sorted(c["name"] for c in channels) == ["inc-1-basket-is-empty", "inc-2-payments-declined",
+                                                     "inc-3-delivery-slots-missing"]
+    for channel in channels:
+        posted = [m for m in state["slack"]["messages"] if m["channel"] == channel["id"]]
+        cards = [m for m in posted if m["blocks"]]
+        assert len(cards) == 1 and channel["pins"] == [cards[0]["ts"]], channel["name"]
+        assert channel["topic"].startswith("🔴 Triggered")
+        repeated = [text for text, n in Counter(m["text"] for m in posted).items() if n > 1]
+        assert repeated == [], repeated
+    announcements = [m for m in state["slack"]["messages"] if "join <#" in m["text"]]
+    assert len(announcements) == 3
+    assert http("GET", f"{world.bot_url}/readyz")["dead_effects"] == []

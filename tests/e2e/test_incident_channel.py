@@ -1,0 +1,175 @@
+"""A PagerDuty incident opens a ready public Slack channel: end to end through the sandbox's emulators."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import (
+    act,
+    buttons,
+    card,
+    deliver,
+    incident_channels,
+    messages,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
+from tests.helpers import incident_event
+
+
+async def test_trigger_opens_a_ready_public_channel(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox, "Checkout returns 500s", "PBASKET")
+    [channel] = incident_channels(sandbox)
+    assert channel["name"] == f"inc-{incident['incident_number']}-checkout-returns-500s"
+    assert channel["is_private"] is False
+    assert channel["topic"].startswith("🔴 Triggered · Basket API · ")
+    assert incident["html_url"] in channel["topic"]
+    # Asha is on call for Basket and in Slack: invited. Fatima is on call but not in Slack: named instead.
+    assert slack_user(sandbox, "asha.patel@example.com") in channel["members"]
+    lines = [m["text"] for m in messages(sandbox, channel["id"])]
+    assert any("Could not find Fatima Noor in Slack" in line for line in lines)
+    assert any("Triggered on Basket API" in line for line in lines)
+    pinned = card(sandbox, channel)
+    assert buttons(pinned) == ["incident_acknowledge", "incident_resolve", "incident_page_im"]
+    card_text = str(pinned["blocks"])
+    for expected in ("Checkout returns 500s", "Basket API", "high / none", "Asha Patel", "Basket on-call",
+                     incident["html_url"]):
+        assert expected in card_text
+    # Announced once in the owning team's channel, linking to the incident channel.
+    team = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "team-basket")
+    [announcement] = messages(sandbox, team["id"])
+    assert f"<#{channel['id']}>" in announcement["text"]
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_the_card_follows_acknowledge_then_resolve(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    await act(sandbox, incident["id"], "acknowledge", user="asha.patel@example.com")
+    pinned = card(sandbox, incident_channels(sandbox)[0])
+    assert pinned["edited"] and "Acknowledged" in str(pinned["blocks"])
+    assert buttons(pinned) == ["incident_resolve", "incident_page_im"]
+    await act(sandbox, incident["id"], "resolve", user="asha.patel@example.com")
+    [channel] = incident_channels(sandbox)
+    pinned = card(sandbox, channel)
+    assert buttons(pinned) == []
+    assert "Resolved" in str(pinned["blocks"]) and "Time to acknowledge" in str(pinned["blocks"])
+    assert channel["topic"].startswith("✅ Resolved · Basket API · TTA ") and " · TTR " in channel["topic"]
+    lines = [m["text"] for m in messages(sandbox, channel["id"])]
+    assert any("Acknowledged by Asha Patel" in line for line in lines)
+    assert any("Resolved by Asha Patel" in line for line in lines)
+
+
+async def test_every_incident_event_type_reaches_the_channel(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox)
+    iid = incident["id"]
+    await act(sandbox, iid, "acknowledge", user="asha.patel@example.com")
+    await act(sandbox, iid, "unacknowledge")
+    await act(sandbox, iid, "escalate", user="asha.patel@example.com")
+    await act(sandbox, iid, "reassign", user="asha.patel@example.com", to=["dev.sharma@example.com"])
+    await act(sandbox, iid, "delegate", user="dev.sharma@example.com", escalation_policy_id="PPAYMEP")
+    await act(sandbox, iid, "priority", user="dev.sharma@example.com", priority="P1")
+    await act(sandbox, iid, "note", user="dev.sharma@example.com", content="Rolled back the 10:02 deploy")
+    pd = sandbox.sandbox.pagerduty
+    for event_type in ("incident.responder.added", "incident.responder.replied",
+                       "incident.status_update_published"):
+        pd.emit_event(event_type, iid, user_email="dev.sharma@example.com")
+    await settle(sandbox)
+    await act(sandbox, iid, "resolve", user="dev.sharma@example.com")
+    await act(sandbox, iid, "reopen", user="dev.sharma@example.com") if "reopen" in _actions() else None
+    [channel] = incident_channels(sandbox)
+    text = "\n".join(m["text"] for m in messages(sandbox, channel["id"]))
+    for expected in ("Acknowledged by Asha Patel", "Unacknowledged", "Escalated", "Reassigned", "Delegated",
+                     "Priority set to P1", "Note by Dev Sharma: Rolled back the 10:02 deploy", "asked to respond",
+                     "the request to respond", "Status update", "Resolved by Dev Sharma"):
+        assert expected in text, expected
+    # Dev was reassigned the incident: he is invited.
+    assert slack_user(sandbox, "dev.sharma@example.com") in channel["members"]
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+def _actions() -> tuple[str, ...]:
+    from bot.sandbox import pagerduty_emulator
+    return tuple(getattr(pagerduty_emulator, "CONTROL_ACTIONS", ()))
+
+
+async def test_duplicate_deliveries_make_one_channel(sandbox: RunningSandbox) -> None:
+    event = incident_event("incident.triggered", incident_id="QDUP0001", number=901, title="Duplicated")
+    statuses = [await deliver(sandbox, event, delivery_id="same") for _ in range(3)]
+    # The same incident triggered under three different event ids (PagerDuty re-sent it) and concurrently.
+    others = [incident_event("incident.triggered", incident_id="QDUP0001", number=901, title="Duplicated")
+              for _ in range(3)]
+    statuses += await asyncio.gather(*(deliver(sandbox, e) for e in others))
+    await settle(sandbox)
+    assert statuses[0] == 202 and statuses[1:3] == [200, 200] and statuses[3:] == [202, 202, 202]
+    channels = incident_channels(sandbox)
+    assert [c["name"] for c in channels] == ["inc-901-duplicated"]
+    assert len(channels[0]["pins"]) == 1
+    cards = [m for m in messages(sandbox, channels[0]["id"]) if m["blocks"]]
+    assert len(cards) == 1
+
+
+async def test_out_of_order_delivery_ends_in_the_right_state(sandbox: RunningSandbox) -> None:
+    kwargs = {"incident_id": "QORDER01", "number": 902, "title": "Out of order"}
+    resolved = incident_event("incident.resolved", occurred_at="2026-11-27T10:30:00Z", **kwargs)
+    acknowledged = incident_event("incident.acknowledged", occurred_at="2026-11-27T10:04:00Z", **kwargs)
+    triggered = incident_event("incident.triggered", occurred_at="2026-11-27T10:00:00Z", **kwargs)
+    # Ack arrives first (opens the channel: the bot may have missed the trigger), then resolve, then the trigger.
+    for event in (acknowledged, resolved, triggered):
+        assert await deliver(sandbox, event) == 202
+    await settle(sandbox)
+    incident = await sandbox.bot.store.incident("QORDER01")
+    assert incident is not None and incident.status.value == "resolved"
+    assert incident.time_to_acknowledge_seconds == 240 and incident.time_to_resolve_seconds == 1800
+    [channel] = incident_channels(sandbox)
+    assert channel["topic"].startswith("✅ Resolved")
+    assert buttons(card(sandbox, channel)) == []
+
+
+async def test_slack_429s_and_5xx_end_consistent_without_duplicates(sandbox: RunningSandbox) -> None:
+    faults = sandbox.sandbox.faults
+    from bot.sandbox.faults import Fault
+    faults.add(Fault("slack", "conversations.create", status=429, times=2, retry_after=0))
+    faults.add(Fault("slack", "chat.postMessage", status=503, times=3))
+    faults.add(Fault("slack", "pins.add", status=500, times=1))
+    faults.add(Fault("slack", "conversations.setTopic", status=429, times=1, retry_after=0))
+    await trigger(sandbox, "Flaky Slack")
+    channels = incident_channels(sandbox)
+    assert [c["name"] for c in channels] == ["inc-1-flaky-slack"]
+    pinned = card(sandbox, channels[0])
+    assert buttons(pinned)
+    texts = [m["text"] for m in messages(sandbox, channels[0]["id"])]
+    assert len(texts) == len(set(texts)), texts
+    team = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "team-basket")
+    assert len(messages(sandbox, team["id"])) == 1
+    assert all(rule["times"] == 0 for rule in faults.snapshot())
+
+
+async def test_a_name_taken_by_someone_else_gets_a_suffix(sandbox: RunningSandbox) -> None:
+    emulator = sandbox.sandbox.slack
+    # Someone made a channel with the name the bot will want.
+    other = next(iter(emulator.users.values())) if hasattr(emulator, "users") else None
+    assert other is not None
+    emulator.create_channel_as(other.id, "inc-1-db-is-down") if hasattr(emulator, "create_channel_as") else None
+    await trigger(sandbox, "DB is down")
+    names = sorted(c["name"] for c in incident_channels(sandbox))
+    assert names == ["inc-1-db-is-down", "inc-1-db-is-down-2"]
+    ours = next(c for c in incident_channels(sandbox) if c["name"] == "inc-1-db-is-down-2")
+    assert card(sandbox, ours)
+
+
+async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: RunningSandbox) -> None:
+    from bot.sandbox.faults import Fault
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=500, times=100))
+    await trigger(sandbox, "Slack is down")
+    readiness = await sandbox.bot.readiness()
+    kinds = [d["kind"] for d in readiness["dead_effects"]]  # type: ignore[index,union-attr]
+    assert "open_incident_channel" in kinds
+    sandbox.sandbox.faults.clear()
+    await settle(sandbox)
+    ops = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    alerts = [m["text"] for m in messages(sandbox, ops["id"])]
+    assert any("could not open incident channel" in a for a in alerts)

@@ -1,0 +1,791 @@
+"""The PagerDuty emulator, driven by the real `pagerduty.RestApiV2Client` and checked against PagerDuty's contract:
+the official OpenAPI description, its documented error codes and rate limiting, and v3 webhook delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx2
+import pagerduty
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
+from bot.sandbox.faults import Fault, Faults
+from bot.sandbox.openapi import SPEC_PATH, PagerDutyRequestValidator, load_pagerduty_validator
+from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
+from bot.sandbox.pagerduty_webhooks import sign
+
+TOKEN = "sandbox-token"
+SECRETS = ("old-secret", "new-secret")  # two, as during a secret rotation
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "pagerduty-webhooks-v3"
+ASHA, BEN, ERIN, FATIMA = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
+                           "fatima.noor@example.com")
+ACCEPT = "application/vnd.pagerduty+json;version=2"
+
+
+# ---- fixtures ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def validator() -> PagerDutyRequestValidator:
+    return load_pagerduty_validator()
+
+
+@pytest.fixture(scope="module")
+def example() -> Catalogue:
+    return load_catalogue(example_catalogue_path())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self.body)["event"]
+        return event
+
+
+@dataclass
+class Receiver:
+    """The bot's webhook endpoint, as a test double that checks signatures and answers as told."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
+
+    def events(self) -> list[dict[str, Any]]:
+        return [r.event for r in self.received]
+
+    def types(self) -> list[str]:
+        return [e["event_type"] for e in self.events()]
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """PagerDuty's documented check: any comma-separated `v1=` value matching HMAC-SHA256(secret, raw body)."""
+    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, value.strip()) for value in header.split(","))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    state = Receiver()
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.read()
+        assert all(verify(s, body, request.headers["X-PagerDuty-Signature"]) for s in SECRETS)
+        state.received.append(Received(dict(request.headers), body))
+        return web.Response(status=state.answers.pop(0) if state.answers else 202)
+
+    app = web.Application()
+    app.router.add_post("/pagerduty/webhook", webhook)
+    server = TestServer(app, port=0)
+    await server.start_server()
+    state.url = str(server.make_url("/pagerduty/webhook"))
+    yield state
+    await server.close()
+
+
+@dataclass
+class Sandbox:
+    emulator: PagerDutyEmulator
+    server: TestServer
+    clock: Clock
+    faults: Faults
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+
+# Where PagerDuty's published spec cannot describe the real API's answers, so the response check skips them:
+# it omits `nullable` on fields the API answers null (priority, resolved_at, conference_bridge, on-call start...),
+# and a log entry's `channel` is a `oneOf` of schemas loose enough that every value matches several.
+SPEC_RESPONSE_DEFECTS = re.compile(r": None (for not nullable|is not of type|is not valid under any)|^log_entries\.")
+
+
+def response_checker(validator: PagerDutyRequestValidator, problems: list[str]) -> Any:
+    """Middleware: every successful REST answer must match the documented response schema."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        response: web.StreamResponse = await handler(request)
+        prefix = "/sandbox/pagerduty/api"
+        if request.path.startswith(prefix) and 200 <= response.status < 300 and isinstance(response, web.Response):
+            path = request.path.removeprefix(prefix)
+            assert isinstance(response.body, bytes)
+            problems.extend(f"{request.method} {path}: {reason}" for reason in validator.response_errors(
+                request.method, path, request.query_string, request.headers, body or None, response.status,
+                response.headers, response.body) if not SPEC_RESPONSE_DEFECTS.search(reason))
+        return response
+
+    return check
+
+
+@pytest.fixture
+async def make_sandbox(validator: PagerDutyRequestValidator, example: Catalogue,
+                       receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
+    started: list[Sandbox] = []
+    problems: list[str] = []
+
+    async def make(**kwargs: Any) -> Sandbox:
+        clock, faults = Clock(), Faults()
+        assert example.sandbox is not None
+        options: dict[str, Any] = {"validator": validator, "webhook_backoff_seconds": 0.01} | kwargs
+        emulator = PagerDutyEmulator(
+            seed=example.sandbox, services=[(s.pagerduty_service_id, s.name) for s in example.services],
+            faults=faults, api_token=TOKEN, webhook_secrets=SECRETS, clock=clock, **options)
+        app = web.Application(middlewares=[response_checker(validator, problems)])
+        emulator.add_routes(app)
+        server = TestServer(app, port=0)
+        await server.start_server()
+        emulator.public_url = str(server.make_url("")).rstrip("/")
+        emulator.webhook_url = receiver.url
+        started.append(Sandbox(emulator, server, clock, faults))
+        return started[-1]
+
+    yield make
+    for sandbox in started:
+        await sandbox.emulator.close()
+        await sandbox.server.close()
+    assert problems == [], "answers that depart from PagerDuty's documented responses"
+
+
+@pytest.fixture
+async def sandbox(make_sandbox: Callable[..., Any]) -> Sandbox:
+    made: Sandbox = await make_sandbox()
+    return made
+
+
+class LoopbackTransport(httpx2.HTTPTransport):
+    """RestApiV2Client refuses a base URL that is not https://; the test server speaks plain HTTP on loopback, so
+    the client is given https://127.0.0.1:<port>/... and this transport sends the request over http instead."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.url = request.url.copy_with(scheme="http")
+        return super().handle_request(request)
+
+
+def rest_client(sandbox: Sandbox, token: str = TOKEN, **kwargs: Any) -> pagerduty.RestApiV2Client:
+    base = str(sandbox.server.make_url("/sandbox/pagerduty/api")).replace("http://", "https://", 1)
+    client = pagerduty.RestApiV2Client(token, base_url=base, transport=LoopbackTransport(), **kwargs)
+    # By default the client retries 429 forever with time.sleep: let one retry happen, quickly, then return.
+    client.retry = {429: 1}
+    client.sleep_timer = 0.01
+    client.max_http_attempts = 2
+    return client
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[pagerduty.RestApiV2Client]:
+    with rest_client(sandbox) as rest:
+        yield rest
+
+
+async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The client is synchronous: run it off the event loop that serves the emulator."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def error_of(raised: pytest.ExceptionInfo[pagerduty.HttpError]) -> tuple[int, dict[str, Any]]:
+    response = raised.value.response
+    assert response is not None
+    return response.status_code, response.json()["error"]
+
+
+def state(sandbox: Sandbox) -> Any:
+    """The snapshot, as GET /sandbox/state serves it (JSON: loosely typed on purpose)."""
+    return sandbox.emulator.snapshot()
+
+
+async def create_incident(client: pagerduty.RestApiV2Client, title: str = "Basket API 5xx", *,
+                          service: str = "PBASKET", user: str = ASHA, **extra: Any) -> dict[str, Any]:
+    body = {"type": "incident", "title": title, "service": {"id": service, "type": "service_reference"}} | extra
+    created: dict[str, Any] = await call(client.rpost, "/incidents", json={"incident": body}, headers={"From": user})
+    return created
+
+
+def user_id(sandbox: Sandbox, email: str) -> str:
+    found = sandbox.emulator.account.user_by_email(email)
+    assert found is not None
+    return found.id
+
+
+# ---- the OpenAPI validator -------------------------------------------------------------------------------------
+
+HEADERS = {"Accept": ACCEPT, "Authorization": f"Token token={TOKEN}", "Content-Type": "application/json"}
+
+
+def test_validator_refuses_what_pagerduty_refuses(validator: PagerDutyRequestValidator) -> None:
+    ack = json.dumps({"incident": {"type": "incident", "status": "acknowledged"}}).encode()
+    assert validator.validate("PUT", "/incidents/Q1", "", HEADERS, ack) is not None
+    assert "From" in (validator.validate("PUT", "/incidents/Q1", "", HEADERS, ack) or "")
+    assert validator.validate("PUT", "/incidents/Q1", "", HEADERS | {"From": "not-an-email"}, ack) is not None
+    assert validator.validate("PUT", "/incidents/Q1", "", HEADERS | {"From": ASHA}, ack) is None
+
+    no_requester = json.dumps({"message": "help", "responder_request_targets": []}).encode()
+    reason = validator.validate("POST", "/incidents/Q1/responder_requests", "", HEADERS, no_requester)
+    assert reason is not None and "requester_id" in reason
+
+    assert validator.validate("GET", "/incidents", "statuses[]=bogus", HEADERS, None) is not None
+    assert validator.validate("GET", "/incidents", "statuses[]=triggered&statuses[]=acknowledged", HEADERS,
+                              None) is None
+
+
+def test_validator_is_loaded_once(validator: PagerDutyRequestValidator) -> None:
+    assert load_pagerduty_validator() is validator
+
+
+def test_pagerdutys_own_request_examples_pass(validator: PagerDutyRequestValidator) -> None:
+    """The in-memory fixes must not make the validator refuse the spec's documented requests."""
+    spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
+    operations = [("POST", "/incidents"), ("PUT", "/incidents/{id}"), ("POST", "/incidents/{id}/notes"),
+                  ("POST", "/incidents/{id}/responder_requests")]
+    for method, template in operations:
+        content = spec["paths"][template][method.lower()]["requestBody"]["content"]["application/json"]
+        for example in content["examples"].values():
+            body = json.dumps(example["value"]).encode()
+            path = template.replace("{id}", "Q1ABCDEFGHIJKL")
+            assert validator.validate(method, path, "", HEADERS | {"From": ASHA}, body) is None, (method, template)
+
+
+def test_content_type_with_charset_is_accepted(validator: PagerDutyRequestValidator) -> None:
+    note = json.dumps({"note": {"content": "hi"}}).encode()
+    headers = HEADERS | {"From": ASHA, "Content-Type": "application/json; charset=utf-8"}
+    assert validator.validate("POST", "/incidents/Q1/notes", "", headers, note) is None
+
+
+# ---- authentication, routing, errors ---------------------------------------------------------------------------
+
+
+async def test_wrong_token_is_401_and_the_client_gives_up(sandbox: Sandbox) -> None:
+    with rest_client(sandbox, token="wrong") as bad, pytest.raises(pagerduty.HttpError) as raised:
+        await call(bad.rget, "/users")
+    assert error_of(raised) == (401, {"message": "Authentication failed", "code": 2006, "errors": []})
+
+
+async def test_missing_authorization_is_401(sandbox: Sandbox) -> None:
+    async with aiohttp.ClientSession() as session, session.get(
+            sandbox.url("/sandbox/pagerduty/api/users"), headers={"Accept": ACCEPT}) as response:
+        assert response.status == 401
+        assert (await response.json())["error"]["code"] == 2006
+
+
+async def test_unknown_ids_and_paths_are_404(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    for path in ("/users/PNOPE00", "/incidents/QNOPE", "/services/PNOPE", "/escalation_policies/PNOPE",
+                 "/incidents/QNOPE/notes", "/priorities"):
+        with pytest.raises(pagerduty.HttpError) as raised:
+            await call(client.rget, path)
+        status, error = error_of(raised)
+        assert (status, error["message"], error["code"]) == (404, "Not Found", 2100), path
+
+
+# ---- users, services, escalation policies, on-calls, schedules --------------------------------------------------
+
+
+async def test_users_are_the_pagerduty_people_with_stable_ids(sandbox: Sandbox,
+                                                              client: pagerduty.RestApiV2Client) -> None:
+    users = await call(client.list_all, "/users", page_size=2)  # three pages: `more` drives the client
+    emails = [u["email"] for u in users]
+    assert emails == [ASHA, BEN, "chloe.martin@example.com", "dev.sharma@example.com", ERIN, FATIMA]
+    assert "gary.lind@example.com" not in emails  # in Slack only
+    assert all(re.fullmatch(r"P[0-9A-Z]{6}", u["id"]) and u["type"] == "user" for u in users)
+    assert users[0]["id"] == user_id(sandbox, ASHA)
+
+    found = await call(client.find, "users", ERIN, attribute="email")
+    assert found["name"] == "Erin Walsh"
+    one = await call(client.rget, f"/users/{found['id']}")
+    assert one["email"] == ERIN and one["summary"] == "Erin Walsh"
+    assert one["self"].endswith(f"/sandbox/pagerduty/api/users/{found['id']}")
+
+
+async def test_page_shape(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    page = await call(client.jget, "/users", params={"limit": 4, "offset": 4, "total": "true"})
+    assert (page["limit"], page["offset"], page["more"], page["total"], len(page["users"])) == (4, 4, False, 6, 2)
+    first = await call(client.jget, "/users", params={"limit": 4})
+    assert first["more"] is True and first["total"] is None
+
+
+async def test_services_and_escalation_policies(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    services = await call(client.list_all, "/services")
+    assert {s["id"]: s["escalation_policy"]["id"] for s in services} == {
+        "PBASKET": "PBASKEP", "PCHECKO": "PPAYMEP", "PDELIVS": "PDELVEP"}
+    checkout = await call(client.rget, "/services/PCHECKO")
+    assert checkout["name"] == "Checkout" and checkout["type"] == "service"
+
+    policy = await call(client.rget, "/escalation_policies/PBASKEP")
+    targets = policy["escalation_rules"][0]["targets"]
+    assert [t["id"] for t in targets] == [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)]
+    assert all(t["type"] == "user_reference" for t in targets)
+    assert [s["id"] for s in policy["services"]] == ["PBASKET"]
+    mine = await call(client.list_all, "/escalation_policies", params={"user_ids[]": [user_id(sandbox, ERIN)]})
+    assert [p["id"] for p in mine] == ["PIMGR01"]
+
+
+async def test_oncalls_filters(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    everyone = await call(client.list_all, "/oncalls")
+    assert len(everyone) == 5
+    basket = await call(client.list_all, "/oncalls", params={"escalation_policy_ids": ["PBASKEP"]})
+    assert [o["user"]["id"] for o in basket] == [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)]
+    assert all(o["escalation_level"] == 1 for o in basket)
+    erin = await call(client.list_all, "/oncalls", params={"user_ids": [user_id(sandbox, ERIN)]})
+    assert [o["escalation_policy"]["id"] for o in erin] == ["PIMGR01"]
+    assert await call(client.list_all, "/oncalls", params={"schedule_ids": ["PSCHED1"]}) == []
+
+
+async def test_schedules_are_an_empty_list(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    assert await call(client.list_all, "/schedules") == []
+
+
+# ---- incidents ---------------------------------------------------------------------------------------------------
+
+
+async def test_create_incident(sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+    incident = await create_incident(client, urgency="low", body={"type": "incident_body", "details": "disk"})
+    assert re.fullmatch(r"Q[0-9A-Z]{13}", incident["id"])
+    assert incident["incident_number"] == 1 and incident["status"] == "triggered" and incident["urgency"] == "low"
+    assert incident["summary"] == "[#1] Basket API 5xx"
+    assert [a["assignee"]["id"] for a in incident["assignments"]] == [user_id(sandbox, ASHA),
+                                                                       user_id(sandbox, FATIMA)]
+    assert incident["html_url"] == sandbox.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
+    assert incident["priority"] is None and incident["created_at"] == "2026-03-02T09:30:00Z"
+    assert incident["escalation_policy"]["id"] == "PBASKEP" and incident["service"]["id"] == "PBASKET"
+
+    second = await create_incident(client, "Checkout down", service="PCHECKO")
+    assert second["incident_number"] == 2
+    assert [a["assignee"]["id"] for a in second["assignments"]] == [user_id(sandbox, BEN)]
+    again = await call(client.rget, "/incidents/2")  # the number works as an id too
+    assert again["id"] == second["id"]
+
+    await sandbox.emulator.drain_webhooks()
+    triggered = receiver.events()[0]
+    assert triggered["event_type"] == "incident.triggered"
+    assert triggered["agent"]["id"] == user_id(sandbox, ASHA)
+
+
+async def test_incident_key_deduplicates_open_incidents(client: pagerduty.RestApiV2Client) -> None:
+    await create_incident(client, incident_key="disk-full")
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await create_incident(client, incident_key="disk-full")
+    status, error = error_of(raised)
+    assert (status, error["code"]) == (400, 2001)
+    assert error["errors"] == ["Open incident with matching dedup key already exists on this service"]
+    # Another service, or once the first is resolved, the key is free.
+    other = await create_incident(client, service="PCHECKO", incident_key="disk-full")
+    assert other["incident_key"] == "disk-full"
+
+
+async def test_create_needs_a_known_from_user(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    body = {"incident": {"type": "incident", "title": "x", "service": {"id": "PBASKET", "type": "service_reference"}}}
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rpost, "/incidents", json=body)
+    status, error = error_of(raised)
+    assert (status, error["message"], error["code"]) == (400, "Invalid Input Provided", 2001)
+    assert "From" in error["errors"][0]
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rpost, "/incidents", json=body, headers={"From": "gary.lind@example.com"})
+    assert error_of(raised)[1]["code"] == 1008  # Requester User Not Found: Gary has no PagerDuty account
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await create_incident(client, service="PNOSUCH")
+    assert error_of(raised)[0] == 400
+    assert state(sandbox)["incidents"] == []
+
+
+async def test_list_incidents_filters(client: pagerduty.RestApiV2Client) -> None:
+    basket = await create_incident(client, incident_key="k1")
+    checkout = await create_incident(client, "Checkout down", service="PCHECKO", user=BEN)
+    await call(client.rput, f"/incidents/{checkout['id']}", json={"incident": {"type": "incident_reference",
+                                                                               "status": "acknowledged"}},
+               headers={"From": BEN})
+
+    async def ids(**params: Any) -> list[str]:
+        return [i["id"] for i in await call(client.rget, "/incidents", params=params)]
+
+    assert await ids() == [basket["id"], checkout["id"]]
+    assert await ids(statuses=["triggered"]) == [basket["id"]]
+    assert await ids(statuses=["triggered", "acknowledged"]) == [basket["id"], checkout["id"]]
+    assert await ids(service_ids=["PCHECKO"]) == [checkout["id"]]
+    assert await ids(incident_key="k1") == [basket["id"]]
+    assert await ids(limit=1, offset=1) == [checkout["id"]]
+
+
+async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
+        sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    path = f"/incidents/{incident['id']}"
+
+    async def put(status: str, user: str = FATIMA) -> dict[str, Any]:
+        updated: dict[str, Any] = await call(
+            client.rput, path, json={"incident": {"type": "incident_reference", "status": status}},
+            headers={"From": user})
+        return updated
+
+    sandbox.clock.advance(minutes=3)
+    acked = await put("acknowledged")
+    assert acked["status"] == "acknowledged"
+    assert [a["acknowledger"]["id"] for a in acked["acknowledgements"]] == [user_id(sandbox, FATIMA)]
+    assert [a["assignee"]["id"] for a in acked["assignments"]] == [user_id(sandbox, FATIMA)]  # she took it
+    assert acked["last_status_change_at"] == "2026-03-02T09:33:00Z"
+
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await put("acknowledged", ASHA)
+    status, error = error_of(raised)
+    assert (status, error["code"], error["message"]) == (400, 1002, "Incident Already Acknowledged")
+
+    resolved = await put("resolved", ASHA)
+    assert resolved["status"] == "resolved" and resolved["resolved_at"] == "2026-03-02T09:33:00Z"
+    assert resolved["last_status_change_by"]["id"] == user_id(sandbox, ASHA)
+    for again in ("resolved", "acknowledged"):
+        with pytest.raises(pagerduty.HttpError) as raised:
+            await put(again)
+        status, error = error_of(raised)
+        assert (status, error["code"], error["message"]) == (400, 1001, "Incident Already Resolved")
+
+    snapshot = state(sandbox)
+    [row] = snapshot["incidents"]
+    assert (row["acknowledged_by"], row["resolved_by"]) == (user_id(sandbox, FATIMA), user_id(sandbox, ASHA))
+    changes = [(e["type"], (e["agent"] or {}).get("id")) for e in snapshot["log_entries"]
+               if e["type"] in ("acknowledge_log_entry", "resolve_log_entry")]
+    assert changes == [("acknowledge_log_entry", user_id(sandbox, FATIMA)),
+                       ("resolve_log_entry", user_id(sandbox, ASHA))]
+
+
+async def test_put_without_from_is_refused_by_the_contract(sandbox: Sandbox,
+                                                           client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rput, f"/incidents/{incident['id']}",
+                   json={"incident": {"type": "incident_reference", "status": "resolved"}})
+    status, error = error_of(raised)
+    assert (status, error["message"], error["code"]) == (400, "Invalid Input Provided", 2001)
+    assert error["errors"] == ["You must specify a user's email address in the \"From\" header to perform this action"]
+    assert state(sandbox)["incidents"][0]["status"] == "triggered"
+
+
+async def test_put_with_a_bad_status_is_refused(client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rput, f"/incidents/{incident['id']}",
+                   json={"incident": {"type": "incident_reference", "status": "fixed"}}, headers={"From": ASHA})
+    status, error = error_of(raised)
+    assert (status, error["code"]) == (400, 2001) and "fixed" in error["errors"][0]
+
+
+async def test_reopen_when_the_account_allows_it(make_sandbox: Callable[..., Any]) -> None:
+    sandbox = await make_sandbox(allow_reopen=True)
+    with rest_client(sandbox) as client:
+        incident = await create_incident(client)
+        path = f"/incidents/{incident['id']}"
+        await call(client.rput, path, json={"incident": {"type": "incident", "status": "resolved"}},
+                   headers={"From": ASHA})
+        reopened = await call(client.rput, path, json={"incident": {"type": "incident", "status": "acknowledged"}},
+                              headers={"From": BEN})
+    assert reopened["status"] == "acknowledged" and reopened["resolved_at"] is None
+    assert [a["assignee"]["id"] for a in reopened["assignments"]] == [user_id(sandbox, BEN)]
+
+
+async def test_priority_and_reassignment(sandbox: Sandbox, client: pagerduty.RestApiV2Client,
+                                         receiver: Receiver) -> None:
+    incident = await create_incident(client)
+    path = f"/incidents/{incident['id']}"
+    updated = await call(client.rput, path, json={"incident": {"type": "incident", "priority": "P1"}},
+                         headers={"From": ASHA})
+    assert updated["priority"]["summary"] == "P1"
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rput, path, json={"incident": {"type": "incident", "priority": "P9"}},
+                   headers={"From": ASHA})
+    assert error_of(raised)[1]["code"] == 1020
+    erin = {"assignee": {"id": user_id(sandbox, ERIN), "type": "user_reference"}}
+    moved = await call(client.rput, path, json={"incident": {"type": "incident", "assignments": [erin]}},
+                       headers={"From": ASHA})
+    assert [a["assignee"]["id"] for a in moved["assignments"]] == [user_id(sandbox, ERIN)]
+    await sandbox.emulator.drain_webhooks()
+    assert receiver.types() == ["incident.triggered", "incident.priority_updated", "incident.reassigned"]
+    assert receiver.events()[1]["data"]["priority"]["type"] == "priority_reference"
+
+
+async def test_notes(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    path = f"/incidents/{incident['id']}/notes"
+    note = await call(client.rpost, path, json={"note": {"content": "Rolled back"}}, headers={"From": BEN})
+    assert note["content"] == "Rolled back" and note["user"]["id"] == user_id(sandbox, BEN)
+    notes = await call(client.rget, path)
+    assert [n["content"] for n in notes] == ["Rolled back"]
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rpost, path, json={"note": {"content": "anonymous"}})
+    assert error_of(raised)[0] == 400
+    entry = next(e for e in state(sandbox)["log_entries"]
+                 if e["type"] == "annotate_log_entry")
+    assert entry["agent"] == {"type": "user_reference", "id": user_id(sandbox, BEN)}
+
+
+async def test_responder_requests(sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+    incident = await create_incident(client)
+    path = f"/incidents/{incident['id']}/responder_requests"
+    target = {"responder_request_target": {"id": "PIMGR01", "type": "escalation_policy_reference"}}
+    request = await call(client.rpost, path, json={"requester_id": user_id(sandbox, ASHA), "message": "Need an IM",
+                                                   "responder_request_targets": [target]})
+    assert request["requester"]["id"] == user_id(sandbox, ASHA)
+    [rendered] = request["responder_request_targets"]
+    assert rendered["responder_request_target"]["id"] == "PIMGR01"
+    assert [r["user"]["id"] for r in rendered["responder_request_target"]["incident_responders"]] == [
+        user_id(sandbox, ERIN)]
+
+    with pytest.raises(pagerduty.HttpError) as raised:  # the contract requires requester_id
+        await call(client.rpost, path, json={"message": "x", "responder_request_targets": [target]})
+    status, error = error_of(raised)
+    assert (status, error["code"]) == (400, 2001) and "requester_id" in error["errors"][0]
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rpost, path, json={"requester_id": "PNOBODY", "message": "x",
+                                             "responder_request_targets": [target]})
+    assert error_of(raised)[1]["code"] == 1008
+
+    await sandbox.emulator.drain_webhooks()
+    added = receiver.events()[-1]
+    assert added["event_type"] == "incident.responder.added"
+    assert added["data"]["type"] == "incident_responder" and added["data"]["user"]["id"] == user_id(sandbox, ERIN)
+    assert added["data"]["escalation_policy"]["id"] == "PIMGR01"
+    assert added["agent"]["id"] == user_id(sandbox, ASHA)
+    [row] = state(sandbox)["responder_requests"]
+    assert row["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
+
+
+async def test_log_entries(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    await call(client.rput, f"/incidents/{incident['id']}", json={"incident": {"type": "incident",
+                                                                                "status": "acknowledged"}},
+               headers={"From": ASHA})
+    entries = await call(client.list_all, f"/incidents/{incident['id']}/log_entries")
+    assert [e["type"] for e in entries] == ["acknowledge_log_entry", "assign_log_entry", "trigger_log_entry"]
+    assert entries[0]["agent"]["id"] == user_id(sandbox, ASHA) and entries[0]["incident"]["id"] == incident["id"]
+
+
+# ---- rate limiting and faults ------------------------------------------------------------------------------------
+
+
+async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Callable[..., Any]) -> None:
+    sandbox = await make_sandbox(rate_limit_per_minute=3)
+    with rest_client(sandbox) as client:
+        ok = await call(client.get, "/users")
+        assert (ok.status_code, ok.headers["ratelimit-limit"], ok.headers["ratelimit-remaining"]) == (200, "3", "2")
+        await call(client.get, "/users")
+        assert (await call(client.get, "/users")).headers["ratelimit-remaining"] == "0"
+        limited = await call(client.get, "/users")  # and so does the client's one retry
+        assert limited.status_code == 429
+        assert limited.headers["ratelimit-remaining"] == "0" and int(limited.headers["ratelimit-reset"]) > 0
+        assert "retry-after" not in limited.headers
+        assert limited.json()["error"]["code"] == 2020
+        sandbox.clock.advance(seconds=61)
+        assert (await call(client.get, "/users")).status_code == 200
+
+
+async def test_rate_limit_can_be_disabled(make_sandbox: Callable[..., Any]) -> None:
+    sandbox = await make_sandbox(rate_limit_per_minute=0)
+    with rest_client(sandbox) as client:
+        response = await call(client.get, "/users")
+    assert response.status_code == 200 and "ratelimit-limit" not in response.headers
+
+
+async def test_injected_faults(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    sandbox.faults.add(Fault(service="pagerduty", method=f"/incidents/{incident['id']}/notes", status=503))
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rget, f"/incidents/{incident['id']}/notes")
+    assert error_of(raised)[0] == 503 and error_of(raised)[1]["code"] == 2000
+    assert await call(client.rget, f"/incidents/{incident['id']}/notes") == []  # one failure only
+
+    # A 429 fault: no body (PagerDuty documents that this happens), but the ratelimit headers.
+    sandbox.faults.add(Fault(service="pagerduty", method="/users", status=429, times=2, retry_after=7))
+    response = await call(client.get, "/users")
+    assert response.status_code == 429 and response.content == b""
+    assert (response.headers["ratelimit-remaining"], response.headers["ratelimit-reset"]) == ("0", "7")
+    assert "retry-after" not in response.headers
+
+    sandbox.faults.add(Fault(service="pagerduty", method="/users", status=429, times=1))
+    assert (await call(client.get, "/users")).status_code == 200  # the client's one retry gets through
+
+
+# ---- webhooks ----------------------------------------------------------------------------------------------------
+
+
+async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
+        sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+    incident = await create_incident(client)
+    path = f"/incidents/{incident['id']}"
+    await call(client.rput, path, json={"incident": {"type": "incident", "status": "acknowledged"}},
+               headers={"From": FATIMA})
+    await call(client.rpost, f"{path}/notes", json={"note": {"content": "on it"}}, headers={"From": FATIMA})
+    await call(client.rput, path, json={"incident": {"type": "incident", "status": "resolved"}},
+               headers={"From": ASHA})
+    await sandbox.emulator.drain_webhooks()
+
+    assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.annotated",
+                                "incident.resolved"]
+    first = receiver.received[0]
+    assert first.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert first.headers["User-Agent"] == "PagerDuty-Webhook/V3.0"
+    assert re.fullmatch(r"P[0-9A-Z]{6}", first.headers["X-Webhook-Subscription"])
+    assert len({r.headers["X-Webhook-Id"] for r in receiver.received}) == 4
+    assert len(first.headers["X-PagerDuty-Signature"].split(",")) == 2  # one v1= per secret
+
+    triggered, acked, note, resolved = receiver.events()
+    assert set(triggered) == {"id", "event_type", "resource_type", "occurred_at", "agent", "client", "data"}
+    assert triggered["occurred_at"] == "2026-03-02T09:30:00.123Z" and triggered["resource_type"] == "incident"
+    sample = json.loads((FIXTURES / "data.incident.json").read_text())
+    assert set(triggered["data"]) >= set(sample) - {"reopened_at"}
+    assert triggered["data"]["number"] == 1 and triggered["data"]["status"] == "triggered"
+    assert acked["agent"]["id"] == user_id(sandbox, FATIMA) and acked["agent"]["type"] == "user_reference"
+    assert acked["data"]["status"] == "acknowledged"
+    assert note["data"]["type"] == "incident_note" and note["data"]["content"] == "on it"
+    assert set(note["data"]) == set(json.loads((FIXTURES / "data.incident_note.json").read_text()))
+    assert resolved["agent"]["id"] == user_id(sandbox, ASHA) and resolved["data"]["status"] == "resolved"
+    deliveries = state(sandbox)["webhook_deliveries"]
+    assert [(d["event_type"], d["status"], d["attempts"], d["incident_id"])
+            for d in deliveries][:2] == [("incident.triggered", "delivered", 1, incident["id"]),
+                                         ("incident.acknowledged", "delivered", 1, incident["id"])]
+
+
+def test_signature_matches_pagerdutys_published_vector() -> None:
+    vector = json.loads((FIXTURES / "signature-vector.json").read_text())
+    assert sign([vector["secret"]], vector["body"].encode()) == vector["valid_header"]
+    assert sign([vector["secret"]], vector["body"].encode()) != vector["invalid_header"]
+    assert verify(vector["secret"], vector["body"].encode(), "v1=deadbeef, " + vector["valid_header"])
+
+
+async def test_webhook_retries_keep_the_id_and_hold_back_later_events(
+        sandbox: Sandbox, receiver: Receiver) -> None:
+    receiver.answers = [500, 429, 200]
+    first = await sandbox.emulator.trigger(title="Basket slow")
+    await sandbox.emulator.trigger(title="Checkout slow", service_id="PCHECKO")
+    await sandbox.emulator.drain_webhooks()
+    ids = [r.headers["X-Webhook-Id"] for r in receiver.received]
+    assert ids[0] == ids[1] == ids[2] != ids[3]  # PagerDuty repeats X-Webhook-Id on every attempt
+    assert [e["data"]["title"] for e in receiver.events()] == ["Basket slow"] * 3 + ["Checkout slow"]
+    deliveries = state(sandbox)["webhook_deliveries"]
+    assert (deliveries[0]["incident_id"], deliveries[0]["status"], deliveries[0]["attempts"]) == (
+        first["id"], "delivered", 3)
+    assert receiver.events()[0]["agent"]["type"] == "service_reference"  # triggered by an alert
+
+
+async def test_webhook_4xx_is_dropped_and_three_drops_disable_the_subscription(
+        sandbox: Sandbox, receiver: Receiver) -> None:
+    receiver.answers = [400, 404, 401]
+    for n in range(4):
+        await sandbox.emulator.trigger(title=f"incident {n}")
+    await sandbox.emulator.drain_webhooks()
+    assert len(receiver.received) == 3  # no retries on 4xx; the fourth was never sent
+    snapshot = state(sandbox)
+    assert [d["status"] for d in snapshot["webhook_deliveries"]] == [
+        "dropped", "dropped", "dropped", "discarded"]
+    assert snapshot["webhook_subscription"]["disabled_until"] is not None
+
+    async with aiohttp.ClientSession() as session, session.post(
+            sandbox.url("/sandbox/pagerduty/webhooks/enable")) as response:
+        assert response.status == 200
+    await sandbox.emulator.trigger(title="after re-enabling")
+    await sandbox.emulator.drain_webhooks()
+    assert receiver.types()[-1] == "incident.triggered" and len(receiver.received) == 4
+
+
+async def test_unreachable_receiver_is_retried_then_given_up(make_sandbox: Callable[..., Any]) -> None:
+    sandbox = await make_sandbox(webhook_max_attempts=3)
+    sandbox.emulator.webhook_url = "http://127.0.0.1:9/pagerduty/webhook"  # discard port: nothing listens
+    await sandbox.emulator.trigger(title="nobody home")
+    await sandbox.emulator.drain_webhooks()
+    [delivery] = state(sandbox)["webhook_deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("failed", 3) and delivery["error"]
+
+
+async def test_extra_events(sandbox: Sandbox, receiver: Receiver) -> None:
+    incident = await sandbox.emulator.trigger(title="x")
+    event_id = sandbox.emulator.emit_event("incident.escalated", incident["id"], user_email=ERIN)
+    await sandbox.emulator.drain_webhooks()
+    escalated = receiver.events()[-1]
+    assert escalated["id"] == event_id and escalated["event_type"] == "incident.escalated"
+    assert escalated["agent"]["id"] == user_id(sandbox, ERIN) and escalated["data"]["id"] == incident["id"]
+
+
+# ---- control routes and snapshot ----------------------------------------------------------------------------------
+
+
+async def test_control_routes_act_as_an_alert_and_as_a_person(sandbox: Sandbox, receiver: Receiver) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(sandbox.url("/sandbox/pagerduty/incidents"),
+                                json={"service_id": "PDELIVS", "title": "Slots empty", "urgency": "low"}) as made:
+            assert made.status == 201
+            incident = (await made.json())["incident"]
+        assert incident["service"]["id"] == "PDELIVS" and incident["urgency"] == "low"
+        base = f"/sandbox/pagerduty/incidents/{incident['id']}"
+        async with session.post(sandbox.url(f"{base}/acknowledge"), json={"user": "Chloe.Martin@example.com"}) as r:
+            assert r.status == 200 and (await r.json())["incident"]["status"] == "acknowledged"
+        async with session.post(sandbox.url(f"{base}/acknowledge"), json={}) as again:
+            assert again.status == 400 and (await again.json())["error"]["code"] == 1002
+        async with session.post(sandbox.url(f"{base}/resolve"), json={}) as r:  # default: the (only) assignee
+            assert (await r.json())["incident"]["status"] == "resolved"
+        async with session.post(sandbox.url(f"{base}/dance"), json={}) as r:
+            assert r.status == 404
+        async with session.get(sandbox.url(base)) as page:
+            assert page.status == 200 and "Slots empty" in await page.text()
+        async with session.post(sandbox.url("/sandbox/pagerduty/incidents"), json={}) as bad:
+            assert bad.status == 400
+    await sandbox.emulator.drain_webhooks()
+    assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.resolved"]
+    chloe = user_id(sandbox, "chloe.martin@example.com")
+    assert [e["agent"]["id"] for e in receiver.events()[1:]] == [chloe, chloe]
+
+
+async def test_snapshot(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+    incident = await create_incident(client)
+    await call(client.rpost, f"/incidents/{incident['id']}/notes", json={"note": {"content": "hi"}},
+               headers={"From": ASHA})
+    await call(client.rget, f"/incidents/{incident['id']}")
+    await sandbox.emulator.drain_webhooks()
+    snapshot = state(sandbox)
+    assert json.loads(json.dumps(snapshot)) == snapshot  # served as JSON by GET /sandbox/state
+    assert {"id": user_id(sandbox, ASHA), "name": "Asha Patel", "email": ASHA} in snapshot["users"]
+    [row] = snapshot["incidents"]
+    assert row | {"created_at": None} == {
+        "id": incident["id"], "number": 1, "title": "Basket API 5xx", "status": "triggered", "urgency": "high",
+        "priority": None, "assignees": [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)], "service_id": "PBASKET",
+        "escalation_policy_id": "PBASKEP", "incident_key": incident["incident_key"],
+        "html_url": incident["html_url"], "acknowledged_by": None, "resolved_by": None, "created_at": None}
+    [note] = snapshot["notes"]
+    assert (note["incident_id"], note["content"], note["user_id"]) == (incident["id"], "hi", user_id(sandbox, ASHA))
+    assert snapshot["calls"] == {"POST /incidents": 1, "POST /incidents/{id}/notes": 1, "GET /incidents/{id}": 1}
+    assert [d["event_type"] for d in snapshot["webhook_deliveries"]] == [
+        "incident.triggered", "incident.annotated"]
+
+
+async def test_without_validator_the_emulator_still_requires_from(make_sandbox: Callable[..., Any]) -> None:
+    sandbox = await make_sandbox(validator=None)
+    with rest_client(sandbox) as client:
+        incident = await create_incident(client)
+        with pytest.raises(pagerduty.HttpError) as raised:
+            await call(client.rput, f"/incidents/{incident['id']}",
+                       json={"incident": {"type": "incident", "status": "resolved"}})
+    status, error = error_of(raised)
+    assert (status, error["code"]) == (400, 2001) and "From" in error["errors"][0]

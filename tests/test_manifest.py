@@ -1,0 +1,47 @@
+"""app_manifest.yml stays in step with what the code registers and calls."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot.adapters.slack import TIERS
+from commands.table import SLASH_COMMAND, SUBCOMMANDS
+
+ROOT = Path(__file__).parent.parent
+MANIFEST = yaml.safe_load((ROOT / "app_manifest.yml").read_text())
+
+# The scope each Slack method the bot calls needs (https://api.slack.com/methods).
+SCOPE_FOR_METHOD = {
+    "conversations.create": "channels:manage", "conversations.setTopic": "channels:manage",
+    "conversations.invite": "channels:manage", "conversations.archive": "channels:manage",
+    "conversations.join": "channels:join", "conversations.info": "channels:read", "conversations.list": "channels:read",
+    "conversations.history": "channels:history", "chat.postMessage": "chat:write", "chat.update": "chat:write",
+    "chat.postEphemeral": "chat:write", "pins.add": "pins:write", "users.info": "users:read",
+    "users.lookupByEmail": "users:read.email", "views.open": None, "views.update": None, "auth.test": None,
+}
+
+
+def test_the_manifest_declares_the_slash_command_the_code_registers() -> None:
+    commands = [c["command"] for c in MANIFEST["features"]["slash_commands"]]
+    assert commands == [SLASH_COMMAND]
+    hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+    for word in re.findall(r"[a-z][a-z-]+", hint):
+        assert word in {s.name for s in SUBCOMMANDS} | {"note", "message", "text"}, word
+
+
+def test_interactivity_and_events_point_at_the_bots_route() -> None:
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+    assert MANIFEST["features"]["slash_commands"][0]["url"].endswith("/slack/events")
+    assert isinstance(MANIFEST["settings"]["socket_mode_enabled"], bool)
+
+
+def test_the_bot_has_exactly_the_scopes_the_methods_it_calls_need() -> None:
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    needed = {SCOPE_FOR_METHOD[m] for m in TIERS if SCOPE_FOR_METHOD.get(m)} | {"commands", "chat:write.public"}
+    assert needed - scopes == set(), "scopes missing from the manifest"
+    assert scopes - needed == set(), "scopes in the manifest that no call needs"
+

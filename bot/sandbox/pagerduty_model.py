@@ -1,9 +1,8 @@
 """The PagerDuty emulator's account: users, escalation policies, services, incidents and what happened to them.
 
-Owns the state and its rules (who is assigned, which status changes PagerDuty refuses and with which error code,
-incident_key de-duplication, who did what in the log) and renders it in PagerDuty's shapes: REST resources as the
-official OpenAPI description has them, and v3 webhook `data` objects. Every change is attributed to an agent and
-reported through `on_event`, in the order it happened. No HTTP here: the emulator module does that.
+Owns the state and its rules: who is assigned, which changes PagerDuty refuses and with which error code,
+incident_key de-duplication, and who did what (every change is attributed to an agent in the log and reported
+through `on_event`, in the order it happened). Rendering is `pagerduty_shapes`'s; HTTP is `pagerduty_emulator`'s.
 """
 
 from __future__ import annotations
@@ -160,15 +159,19 @@ class LogEntry:
 
 @dataclass
 class Event:
-    """A v3 webhook event before it gets an id and a timestamp."""
+    """A change worth a v3 webhook: its `data` is the incident, or the note / responder when those are given, or
+    `data` as given (events sent on purpose). Rendered as soon as it is reported, so it shows the state then."""
 
     event_type: str
     agent: Agent | None
-    data: Json
+    incident: Incident
+    note: Note | None = None
+    responder: Responder | None = None
+    data: Json | None = None
 
 
 class Account:
-    """One PagerDuty account seeded from the catalogue. `public_url` is read at render time (the host sets it late)."""
+    """One PagerDuty account, seeded from the catalogue's sandbox organisation."""
 
     def __init__(
         self,
@@ -179,7 +182,6 @@ class Account:
         on_event: Callable[[Event], object],
         allow_reopen: bool = False,
     ) -> None:
-        self.public_url = "http://localhost:3000"
         self.allow_reopen = allow_reopen
         self._clock = clock
         self._on_event = on_event
@@ -249,11 +251,11 @@ class Account:
             updated_at=now, last_status_change_at=now, last_status_change_by=agent,
         )
         self.incidents[incident.id] = incident
-        channel = "api" if agent.type == "service_reference" else "web_trigger"
-        first = self._log(incident, "trigger_log_entry", agent, channel, f"Triggered through the {channel}.")
+        # Through the REST API (a person) or the Events API (an alert): both are the "api" channel.
+        first = self._log(incident, "trigger_log_entry", agent, "api", "Triggered through the API.")
         incident.first_log_entry_id = first.id
         self._log_assignment(incident, agent)
-        self._emit("incident.triggered", agent, self.webhook_incident(incident))
+        self._emit("incident.triggered", agent, incident)
         return incident
 
     def acknowledge(self, incident: Incident, user: User, channel: str = "api") -> None:
@@ -271,7 +273,7 @@ class Account:
         # Acknowledging takes the incident: PagerDuty reassigns it to whoever acknowledged.
         incident.assignee_ids = [user.id]
         self._log(incident, "acknowledge_log_entry", agent, channel, f"Acknowledged by {user.name}.")
-        self._emit("incident.acknowledged", agent, self.webhook_incident(incident))
+        self._emit("incident.acknowledged", agent, incident)
 
     def unacknowledge(self, incident: Incident) -> None:
         """The acknowledgement timed out: back to triggered, assigned to the policy's on-call again."""
@@ -282,7 +284,7 @@ class Account:
         incident.acknowledgements.clear()
         incident.assignee_ids = self._on_call(incident.policy_id)
         self._log(incident, "unacknowledge_log_entry", None, "timeout", "Unacknowledged due to timeout.")
-        self._emit("incident.unacknowledged", None, self.webhook_incident(incident))
+        self._emit("incident.unacknowledged", None, incident)
 
     def resolve(self, incident: Incident, user: User, channel: str = "api", resolution: str | None = None) -> None:
         agent = Agent("user_reference", user.id)
@@ -294,7 +296,7 @@ class Account:
         # A resolved incident has no assignments in PagerDuty.
         incident.assignee_ids = []
         self._log(incident, "resolve_log_entry", agent, channel, f"Resolved by {user.name}.", note=resolution)
-        self._emit("incident.resolved", agent, self.webhook_incident(incident))
+        self._emit("incident.resolved", agent, incident)
 
     def retrigger(self, incident: Incident, user: User, channel: str = "api") -> None:
         """PUT status=triggered: only reopens a resolved incident (and only where the account allows reopening)."""
@@ -302,8 +304,6 @@ class Account:
             raise PagerDutyError(400, 1003, "Invalid Status Provided", [f"Incident {incident.id} is {incident.status}"])
         agent = Agent("user_reference", user.id)
         self._reopen(incident, agent)
-        self._set_status(incident, "triggered", agent)
-        incident.assignee_ids = self._on_call(incident.policy_id)
         self._log_assignment(incident, agent, channel)
 
     def reassign(self, incident: Incident, user: User, assignee_ids: Sequence[str], channel: str = "api") -> None:
@@ -316,7 +316,7 @@ class Account:
             incident.acknowledgements.clear()
         incident.updated_at = self._clock()
         self._log_assignment(incident, agent, channel)
-        self._emit("incident.reassigned", agent, self.webhook_incident(incident))
+        self._emit("incident.reassigned", agent, incident)
 
     def delegate(self, incident: Incident, user: User, policy_id: str, channel: str = "api") -> None:
         if policy_id not in self.policies:
@@ -328,7 +328,7 @@ class Account:
         self._log(incident, "delegate_log_entry", agent, channel,
                   f"Reassigned to {self.policies[policy_id].name} by {self.users[user.id].name}.")
         self._log_assignment(incident, agent, channel)
-        self._emit("incident.delegated", agent, self.webhook_incident(incident))
+        self._emit("incident.delegated", agent, incident)
 
     def escalate(self, incident: Incident, user: User | None, level: int | None = None, channel: str = "api") -> None:
         """Notify the policy's rule again (the sandbox's policies have one rule, which PagerDuty then loops)."""
@@ -340,14 +340,14 @@ class Account:
         incident.updated_at = self._clock()
         self._log(incident, "escalate_log_entry", agent, channel,
                   f"Escalated to level {incident.escalation_level}.", assignee_ids=incident.assignee_ids)
-        self._emit("incident.escalated", agent, self.webhook_incident(incident))
+        self._emit("incident.escalated", agent, incident)
 
     def set_priority(self, incident: Incident, user: User, name: str | None) -> None:
         if name is not None and name not in self.priorities:
             raise PagerDutyError(400, 1020, "Invalid Priority", [f"Priority {name} does not exist"])
         incident.priority, incident.updated_at = name, self._clock()
         # PagerDuty's REST log has no entry type for a priority change; the webhook's agent carries attribution.
-        self._emit("incident.priority_updated", Agent("user_reference", user.id), self.webhook_incident(incident))
+        self._emit("incident.priority_updated", Agent("user_reference", user.id), incident)
 
     def set_urgency(self, incident: Incident, user: User, urgency: str) -> None:
         agent = Agent("user_reference", user.id)
@@ -362,10 +362,7 @@ class Account:
         self.notes.append(note)
         self._log(incident, "annotate_log_entry", Agent("user_reference", user.id), channel, "Note added.",
                   note=content)
-        self._emit("incident.annotated", Agent("user_reference", user.id), {
-            "incident": self._ref("incident", incident.id, incident.title),
-            "id": note.id, "content": content, "trimmed": False, "type": "incident_note",
-        })
+        self._emit("incident.annotated", Agent("user_reference", user.id), incident, note=note)
         return note
 
     def request_responders(
@@ -388,193 +385,16 @@ class Account:
         incident.responders += responders
         agent = Agent("user_reference", requester.id)
         for responder in responders:
-            self._emit("incident.responder.added", agent, {
-                "incident": self._ref("incident", incident.id, incident.title),
-                "user": self.user_ref(responder.user_id),
-                "escalation_policy": self.policy_ref(responder.policy_id) if responder.policy_id else None,
-                "message": message, "state": responder.state, "type": "incident_responder",
-            })
+            self._emit("incident.responder.added", agent, incident, responder=responder)
         return request
 
-    def emit(self, event_type: str, agent: Agent | None, data: Json) -> None:
-        self._emit(event_type, agent, data)
-
-    # ---- rendering -----------------------------------------------------------------------------------------
-
-    def _ref(self, kind: str, id_: str, summary: str, *, api: str | None = None, html: str | None = None) -> Json:
-        base = self.public_url.rstrip("/")
-        return {
-            "id": id_, "type": f"{kind}_reference", "summary": summary,
-            "self": f"{base}/sandbox/pagerduty/api/{api or kind + 's'}/{id_}",
-            "html_url": f"{base}/sandbox/pagerduty/{html or kind + 's'}/{id_}",
-        }
-
-    def user_ref(self, user_id: str) -> Json:
-        return self._ref("user", user_id, self.users[user_id].name)
-
-    def service_ref(self, service_id: str) -> Json:
-        return self._ref("service", service_id, self.services[service_id].name)
-
-    def policy_ref(self, policy_id: str) -> Json:
-        return self._ref("escalation_policy", policy_id, self.policies[policy_id].name, api="escalation_policies",
-                         html="escalation_policies")
-
-    def agent_ref(self, agent: Agent | None) -> Json | None:
-        if agent is None:
-            return None
-        return self.user_ref(agent.id) if agent.type == "user_reference" else self.service_ref(agent.id)
-
-    def html_url(self, incident: Incident) -> str:
-        return f"{self.public_url.rstrip('/')}/sandbox/pagerduty/incidents/{incident.id}"
-
-    def priority_ref(self, name: str | None, kind: str = "priority_reference") -> Json | None:
-        if name is None:
-            return None
-        base = self.public_url.rstrip("/")
-        ref = {
-            "id": self.priorities[name], "type": kind, "summary": name,
-            "self": f"{base}/sandbox/pagerduty/api/priorities/{self.priorities[name]}",
-            "html_url": f"{base}/sandbox/pagerduty/account/incident_priorities",
-        }
-        return ref | ({"name": name, "description": ""} if kind == "priority" else {})
-
-    def rest_user(self, user: User) -> Json:
-        return self.user_ref(user.id) | {
-            "type": "user", "name": user.name, "email": user.email, "time_zone": "Europe/London",
-            "color": "purple", "role": "user", "avatar_url": "", "description": "", "invitation_sent": False,
-            "job_title": "", "teams": [], "contact_methods": [], "notification_rules": [],
-        }
-
-    def rest_policy(self, policy: Policy) -> Json:
-        return self.policy_ref(policy.id) | {
-            "type": "escalation_policy", "name": policy.name, "description": "", "num_loops": 0,
-            "on_call_handoff_notifications": "if_has_services",
-            "escalation_rules": [{
-                "id": stable_id("P", f"rule:{policy.id}"), "escalation_delay_in_minutes": 30,
-                "targets": [self.user_ref(u) for u in policy.on_call],
-            }],
-            "services": [self.service_ref(s.id) for s in self.services.values() if s.policy_id == policy.id],
-            "teams": [],
-        }
-
-    def rest_service(self, service: Service) -> Json:
-        last = max((i.created_at for i in self.incidents.values() if i.service_id == service.id), default=None)
-        return self.service_ref(service.id) | {
-            "type": "service", "name": service.name, "description": "", "status": "active",
-            "escalation_policy": self.policy_ref(service.policy_id) if service.policy_id else None,
-            "teams": [], "integrations": [], "alert_creation": "create_alerts_and_incidents",
-            "incident_urgency_rule": {"type": "constant", "urgency": "high"},
-            "acknowledgement_timeout": None, "auto_resolve_timeout": None,
-            "last_incident_timestamp": iso(last) if last else None, "created_at": "2024-01-01T00:00:00Z",
-        }
-
-    def rest_incident(self, incident: Incident) -> Json:
-        assigned_at = iso(incident.last_status_change_at or incident.created_at)
-        return self._ref("incident", incident.id, f"[#{incident.number}] {incident.title}") | {
-            "type": "incident", "html_url": self.html_url(incident),
-            "incident_number": incident.number, "title": incident.title, "description": incident.title,
-            "created_at": iso(incident.created_at), "updated_at": iso(incident.updated_at or incident.created_at),
-            "status": incident.status, "incident_key": incident.incident_key,
-            "service": self.service_ref(incident.service_id),
-            "assignments": [{"at": assigned_at, "assignee": self.user_ref(u)} for u in incident.assignee_ids],
-            "assigned_via": "escalation_policy",
-            "last_status_change_at": iso(incident.last_status_change_at or incident.created_at),
-            "last_status_change_by": self.agent_ref(incident.last_status_change_by),
-            "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
-            "first_trigger_log_entry": self._log_ref(incident.first_log_entry_id, incident),
-            "alert_counts": {"all": 0, "triggered": 0, "resolved": 0}, "is_mergeable": True,
-            "incident_type": {"name": "incident_default"},
-            "escalation_policy": self.policy_ref(incident.policy_id) if incident.policy_id else None,
-            "teams": [], "pending_actions": [],
-            "acknowledgements": [{"at": iso(at), "acknowledger": self.user_ref(u)}
-                                 for at, u in incident.acknowledgements],
-            "alert_grouping": None, "priority": self.priority_ref(incident.priority, "priority"),
-            "resolve_reason": None, "conference_bridge": None, "urgency": incident.urgency,
-            "incidents_responders": [self._rest_responder(incident, r) for r in incident.responders],
-            "responder_requests": [self.rest_responder_request(r) for r in self.responder_requests
-                                   if r.incident_id == incident.id],
-            "body": {"type": "incident_body", "details": incident.details},
-        }
-
-    def _rest_responder(self, incident: Incident, responder: Responder) -> Json:
-        return {
-            "state": responder.state, "user": self.user_ref(responder.user_id),
-            "incident": self._ref("incident", incident.id, incident.title),
-            "updated_at": iso(responder.requested_at), "message": responder.message,
-            "requester": self.user_ref(responder.requester_id), "requested_at": iso(responder.requested_at),
-        }
-
-    def rest_responder_request(self, request: ResponderRequest) -> Json:
-        incident = self.incidents[request.incident_id]
-        targets = []
-        for kind, target_id in request.targets:
-            name = self.users[target_id].name if kind == "user_reference" else self.policies[target_id].name
-            targets.append({"responder_request_target": {
-                "type": kind.removesuffix("_reference"), "id": target_id, "summary": name,
-                "incident_responders": [
-                    self._rest_responder(incident, r) for r in request.responders
-                    if (r.policy_id == target_id if kind == "escalation_policy_reference"
-                        else r.policy_id is None and r.user_id == target_id)
-                ],
-            }})
-        return {
-            "id": request.id, "incident": self._ref("incident", incident.id, incident.title),
-            "requester": self.user_ref(request.requester_id), "requested_at": iso(request.requested_at),
-            "message": request.message, "responder_request_targets": targets,
-        }
-
-    def rest_note(self, note: Note) -> Json:
-        return {
-            "id": note.id, "user": self.user_ref(note.user_id), "content": note.content,
-            "channel": {"summary": "The PagerDuty website or APIs"}, "created_at": iso(note.created_at),
-        }
-
-    def _log_ref(self, entry_id: str | None, incident: Incident) -> Json | None:
-        if entry_id is None:
-            return None
-        return self._ref("trigger_log_entry", entry_id, "Triggered", api="log_entries",
-                         html=f"incidents/{incident.id}/log_entries")
-
-    def rest_log_entry(self, entry: LogEntry) -> Json:
-        incident = self.incidents[entry.incident_id]
-        rendered = self._ref("log_entry", entry.id, entry.summary, api="log_entries",
-                             html=f"incidents/{incident.id}/log_entries") | {
-            "type": entry.type, "created_at": iso(entry.created_at),
-            "channel": {"type": entry.channel}, "agent": self.agent_ref(entry.agent),
-            "service": self.service_ref(incident.service_id),
-            "incident": self._ref("incident", incident.id, incident.title), "teams": [], "contexts": [],
-            "event_details": {},
-        }
-        if entry.note is not None:
-            rendered["note"] = entry.note
-        if entry.type in ("assign_log_entry", "escalate_log_entry"):
-            rendered["assignees"] = [self.user_ref(u) for u in entry.assignee_ids]
-        return rendered
-
-    def rest_oncalls(self) -> list[Json]:
-        return [
-            {"escalation_policy": self.policy_ref(p.id), "escalation_level": 1, "schedule": None,
-             "user": self.user_ref(u), "start": None, "end": None}
-            for p in self.policies.values() for u in p.on_call
-        ]
-
-    def webhook_incident(self, incident: Incident) -> Json:
-        """The v3 webhook `data` of type `incident` (see the fixtures' data.incident.json)."""
-        data: Json = {
-            "id": incident.id, "type": "incident",
-            "self": f"{self.public_url.rstrip('/')}/sandbox/pagerduty/api/incidents/{incident.id}",
-            "html_url": self.html_url(incident), "number": incident.number, "status": incident.status,
-            "incident_key": incident.incident_key, "created_at": iso(incident.created_at), "title": incident.title,
-            "incident_type": {"name": "incident_default"},
-            "service": self.service_ref(incident.service_id),
-            "assignees": [self.user_ref(u) for u in incident.assignee_ids],
-            "escalation_policy": self.policy_ref(incident.policy_id) if incident.policy_id else None,
-            "teams": [], "priority": self.priority_ref(incident.priority), "urgency": incident.urgency,
-            "conference_bridge": None, "resolve_reason": None,
-        }
-        if incident.reopened_at is not None:
-            data["reopened_at"] = iso(incident.reopened_at)
-        return data
+    def priority_name(self, value: object) -> str:
+        """A priority given as a reference ({id, type}) or, as the spec allows, by name."""
+        name = value if isinstance(value, str) else next(
+            (n for n, pid in self.priorities.items() if isinstance(value, dict) and pid == value.get("id")), None)
+        if name not in self.priorities:
+            raise PagerDutyError(400, 1020, "Invalid Priority", [f"Priority {value} does not exist"])
+        return str(name)
 
     # ---- internals -----------------------------------------------------------------------------------------
 
@@ -587,8 +407,11 @@ class Account:
         incident.last_status_change_at, incident.last_status_change_by = now, agent
 
     def _reopen(self, incident: Incident, agent: Agent) -> None:
+        """Back to triggered and assigned per the policy, as PagerDuty reopens; acknowledging may follow."""
         incident.reopened_at, incident.resolved_at, incident.resolved_by = self._clock(), None, None
-        self._emit("incident.reopened", agent, self.webhook_incident(incident) | {"status": "triggered"})
+        self._set_status(incident, "triggered", agent)
+        incident.assignee_ids = self._on_call(incident.policy_id)
+        self._emit("incident.reopened", agent, incident)
 
     def _log(self, incident: Incident, kind: str, agent: Agent | None, channel: str, summary: str, *,
              note: str | None = None, assignee_ids: Sequence[str] = ()) -> LogEntry:
@@ -602,5 +425,6 @@ class Account:
         self._log(incident, "assign_log_entry", agent, channel, f"Assigned to {names}.",
                   assignee_ids=incident.assignee_ids)
 
-    def _emit(self, event_type: str, agent: Agent | None, data: Json) -> None:
-        self._on_event(Event(event_type, agent, data))
+    def _emit(self, event_type: str, agent: Agent | None, incident: Incident, *, note: Note | None = None,
+              responder: Responder | None = None) -> None:
+        self._on_event(Event(event_type, agent, incident, note, responder))

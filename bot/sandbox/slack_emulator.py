@@ -233,6 +233,8 @@ class _Args:
             return "true" if value else "false"
         if isinstance(value, str | int | float):
             return str(value)
+        if isinstance(value, list):
+            raise SlackApiFailure("invalid_array_arg")
         raise SlackApiFailure("invalid_arguments",
                               response_metadata={"messages": [f"[ERROR] must be a string [json-pointer:/{name}]"]})
 

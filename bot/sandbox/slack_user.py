@@ -149,6 +149,8 @@ class SlackUserActions:
                 raise _ControlError(404, f"no view {data.get('view_id')!r} open for {user.name}")
             if not view.is_open:
                 raise _ControlError(409, f"view {view.id} is closed")
+            if slack.view_stack(view)[-1] is not view:
+                raise _ControlError(409, f"view {view.id} is under a pushed view: only the top one can be submitted")
             values = data.get("values") or {}
             if not isinstance(values, dict):
                 raise _ControlError(400, "values must be {block_id: {action_id: value}}")

@@ -296,6 +296,8 @@ async def test_conversations_invite(env: Env) -> None:
     assert await error(env.client.conversations_invite(channel="CNOTHERE00", users=[asha])) == "channel_not_found"
     assert await error(env.client.conversations_invite(channel="inc-2", users=[ben])) == "channel_not_found"
     assert await error(env.client.api_call("conversations.invite", params={"channel": other})) == "no_user"
+    as_array = env.client.api_call("conversations.invite", json={"channel": other, "users": [ben]})
+    assert await error(as_array) == "invalid_array_arg"  # Slack wants the comma-separated string
     await env.client.conversations_leave(channel=other)
     assert await error(env.client.conversations_invite(channel=other, users=[ben])) == "not_in_channel"
     await env.client.conversations_archive(channel=channel)
@@ -551,6 +553,10 @@ async def test_views_push_and_update(env: Env) -> None:
     assert (pushed["root_view_id"], pushed["previous_view_id"]) == (root["id"], root["id"])
     await env.client.views_push(trigger_id=trigger_for(env), view=MODAL)
     assert await error(env.client.views_push(trigger_id=trigger_for(env), view=MODAL)) == "push_limit_reached"
+    async with bot_listening(env, Bot()):
+        status, _ = await env.control("view_submission", {"user": "asha.patel", "view_id": root["id"],
+                                                          "values": {"notes": {"text": "x"}}})
+    assert status == 409  # only the top view of a stack can be submitted
 
     changed = {**MODAL, "title": {"type": "plain_text", "text": "Resolved"}}
     updated = (await env.client.views_update(view_id=root["id"], view=changed, hash=root["hash"]))["view"]
@@ -617,6 +623,7 @@ async def test_injected_server_error_answers_like_slacks_edge(env: Env) -> None:
     response, body = await env.raw("chat.postMessage", json={"channel": "incidents", "text": "x"},
                                    headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status == 500 and response.content_type == "text/html" and "500" in body
+    env.faults.add(Fault(service="slack", method="chat.postMessage", times=0, latency_ms=1))  # slow, not failing
     assert (await env.client.chat_postMessage(channel="incidents", text="x"))["ok"]  # the fault is used up
     assert env.state()["calls"] == {"chat.postMessage": 3}
 

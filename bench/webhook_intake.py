@@ -1,0 +1,155 @@
+"""Webhook intake: throughput and latency of POST /pagerduty/webhook at 32 concurrent connections, beside a bare
+aiohttp + SQLite-insert reference measured in the same run (same durability: WAL, synchronous=FULL, one writer
+thread). Each server runs in its own process; the load comes from this one. Prints JSON.
+
+    python bench/webhook_intake.py [--requests 4000] [--concurrency 32] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import emit, summary  # noqa: E402
+from tests.helpers import incident_event  # noqa: E402
+
+SECRET = "bench-secret"
+
+REFERENCE = r'''
+import asyncio, sqlite3, sys
+from concurrent.futures import ThreadPoolExecutor
+from aiohttp import web
+executor = ThreadPoolExecutor(1)
+conn = None
+def open_db():
+    global conn
+    conn = sqlite3.connect(sys.argv[2], isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL"); conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE inbox (seq INTEGER PRIMARY KEY, id TEXT UNIQUE, body TEXT)")
+def insert(key, body):
+    conn.execute("INSERT OR IGNORE INTO inbox (id, body) VALUES (?, ?)", (key, body))
+async def handle(request):
+    body = await request.read()
+    await asyncio.get_running_loop().run_in_executor(executor, insert, request.headers.get("X-Webhook-Id"), body)
+    return web.json_response({"status": "accepted"}, status=202)
+async def main():
+    await asyncio.get_running_loop().run_in_executor(executor, open_db)
+    app = web.Application(); app.router.add_post("/pagerduty/webhook", handle)
+    runner = web.AppRunner(app, access_log=None); await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    print("ready", flush=True); await asyncio.Event().wait()
+asyncio.run(main())
+'''
+
+BOT = r'''
+import asyncio, sys
+from pathlib import Path
+from aiohttp import web
+from bot.catalogue import load_catalogue, example_catalogue_path
+from bot.runtime import Bot
+from bot.web.app import build_web_app
+from tests.conftest import offline_settings
+async def main():
+    bot = Bot(offline_settings(Path(sys.argv[2]), ("bench-secret",)), load_catalogue(example_catalogue_path()))
+    runner = web.AppRunner(build_web_app(bot), access_log=None); await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    print("ready", flush=True); await asyncio.Event().wait()
+asyncio.run(main())
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(code: str, db: Path) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {**os.environ, "LOG_LEVEL": "ERROR", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    process = subprocess.Popen([sys.executable, "-c", code, str(port), str(db)], stdout=subprocess.PIPE, text=True,
+                               env=env, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
+
+
+async def load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    queue = list(reversed(bodies))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                headers = {"Content-Type": "application/json", "X-Webhook-Id": uuid.uuid4().hex,
+                           "X-PagerDuty-Signature": "v1=" + hmac.new(SECRET.encode(), body,
+                                                                      hashlib.sha256).hexdigest()}
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    assert response.status == 202, response.status
+                latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return summary(latencies, wall)
+
+
+def bodies(n: int) -> list[bytes]:
+    # Many incidents, each with a few events: what an outage burst looks like.
+    events = []
+    for i in range(n):
+        kind = ("incident.triggered", "incident.acknowledged", "incident.annotated")[i % 3]
+        event = incident_event(kind if kind != "incident.annotated" else "incident.priority_updated",
+                               incident_id=f"QBENCH{i // 3:06d}", number=10_000 + i // 3)
+        events.append(json.dumps(event).encode())
+    return events
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[str, list[dict[str, float]]] = {"reference": [], "bot": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_number in range(args.rounds):
+            # Alternate the order so that neither side always runs on a warmer machine.
+            order = ("reference", "bot") if round_number % 2 == 0 else ("bot", "reference")
+            for name in order:
+                process, url = start(REFERENCE if name == "reference" else BOT, Path(tmp) / f"{name}{round_number}.db")
+                try:
+                    await load(url, bodies(200), args.concurrency)  # warm-up
+                    results[name].append(await load(url, bodies(args.requests), args.concurrency))
+                finally:
+                    process.terminate()
+                    process.wait()
+
+    def best(name: str) -> dict[str, float]:
+        return max(results[name], key=lambda r: r["throughput_per_s"])
+    bot, reference = best("bot"), best("reference")
+    emit("webhook_intake", {
+        "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds,
+        "reference": reference, "bot": bot, "all_rounds": results,
+        "throughput_ratio": round(bot["throughput_per_s"] / reference["throughput_per_s"], 2),
+        "targets": {"throughput_ratio_min": 0.6, "p99_ms_max": 25},
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,14 +1,14 @@
 """A local PagerDuty: REST API v2 under `/sandbox/pagerduty/api`, v3 webhooks to the bot, and sandbox controls.
 
-Owns the HTTP side of the emulator: authentication, PagerDuty's rate limit, injected faults, validation against the
-official OpenAPI description (a request the real PagerDuty would refuse is refused here), routing to the account
-(`pagerduty_model`), turning its changes into signed v3 webhooks (`pagerduty_webhooks`), the control routes that act
-as an alert or as a person in PagerDuty's web app, a bare incident page for `html_url`, and the state snapshot.
+`PagerDutyEmulator` is what the host builds and serves. This module owns the REST side: authentication, PagerDuty's
+rate limit, injected faults, validation against the official OpenAPI description (a request the real PagerDuty
+would refuse is refused here), the endpoints, and the state snapshot. The account and its rules are in
+`pagerduty_model`, the JSON shapes in `pagerduty_shapes`, webhook delivery in `pagerduty_webhooks`, and the routes
+that act as an alert or as a person in PagerDuty's web app in `pagerduty_control`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiMapping
@@ -27,23 +25,12 @@ from multidict import CIMultiDictProxy, MultiMapping
 from bot.catalogue import SandboxSeed
 from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
-from bot.sandbox.pagerduty_model import (
-    Account,
-    Agent,
-    Event,
-    Incident,
-    Json,
-    PagerDutyError,
-    User,
-    invalid,
-    not_found,
-    stable_id,
-)
+from bot.sandbox.pagerduty_control import PagerDutyControls
+from bot.sandbox.pagerduty_model import Account, Agent, Event, Json, PagerDutyError, User, invalid, not_found, stable_id
+from bot.sandbox.pagerduty_shapes import Shapes
 from bot.sandbox.pagerduty_webhooks import WebhookSender
 
 API_PREFIX = "/sandbox/pagerduty/api"
-CONTROL_PREFIX = "/sandbox/pagerduty"
-CONTROL_ACTIONS = ("acknowledge", "resolve", "unacknowledge", "escalate", "reassign", "delegate", "priority", "note")
 _DEFAULT_PAGE, _MAX_PAGE = 25, 100
 
 
@@ -63,6 +50,9 @@ _Handler = Callable[[_Call], tuple[int, Json]]
 
 
 class PagerDutyEmulator:
+    """PagerDuty for the sandbox and the tests. The host sets `webhook_url` and `public_url`, serves `add_routes`,
+    and awaits `close()`; tests and the control routes use `trigger`, `emit_event` and `drain_webhooks`."""
+
     def __init__(
         self,
         *,
@@ -88,6 +78,7 @@ class PagerDutyEmulator:
         self._clock = clock
         self.account = Account(seed=seed, services=services, clock=clock, on_event=self._send_event,
                                allow_reopen=allow_reopen)
+        self.shapes = Shapes(self.account)
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -131,18 +122,15 @@ class PagerDutyEmulator:
     @property
     def public_url(self) -> str:
         """Base of every `self` and `html_url` this emulator hands out."""
-        return self.account.public_url
+        return self.shapes.public_url
 
     @public_url.setter
     def public_url(self, url: str) -> None:
-        self.account.public_url = url
+        self.shapes.public_url = url
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
-        app.router.add_post(CONTROL_PREFIX + "/incidents", self._control_trigger)
-        app.router.add_get(CONTROL_PREFIX + "/incidents/{id}", self._incident_page)
-        app.router.add_post(CONTROL_PREFIX + "/incidents/{id}/{action}", self._control_action)
-        app.router.add_post(CONTROL_PREFIX + "/webhooks/enable", self._control_enable_webhooks)
+        PagerDutyControls(self).add_routes(app)
 
     async def trigger(self, *, title: str, service_id: str | None = None, urgency: str = "high") -> Json:
         """Open an incident as a monitoring alert would (agent: the service); returns it in REST shape."""
@@ -153,7 +141,7 @@ class PagerDutyEmulator:
             raise invalid("urgency must be high or low")
         incident = self.account.trigger(title=title, service_id=service, urgency=urgency,
                                         agent=Agent("service_reference", service))
-        return self.account.rest_incident(incident)
+        return self.shapes.incident(incident)
 
     def emit_event(self, event_type: str, incident_id: str, *, user_email: str | None = None,
                    data: Json | None = None) -> str:
@@ -162,7 +150,7 @@ class PagerDutyEmulator:
         incident = self.account.incident(incident_id)
         user = self.account.user_by_email(user_email) if user_email else None
         agent = Agent("user_reference", user.id) if user else None
-        return self._send_event(Event(event_type, agent, data or self.account.webhook_incident(incident)))
+        return self._send_event(Event(event_type, agent, incident, data=data))
 
     def enable_webhooks(self) -> None:
         """Re-enable the webhook subscription after PagerDuty disabled it for repeated failed deliveries."""
@@ -185,7 +173,7 @@ class PagerDutyEmulator:
                 {"id": i.id, "number": i.number, "title": i.title, "status": i.status, "urgency": i.urgency,
                  "priority": i.priority, "assignees": list(i.assignee_ids), "service_id": i.service_id,
                  "escalation_policy_id": i.policy_id, "incident_key": i.incident_key,
-                 "html_url": account.html_url(i), "acknowledged_by": acknowledged_by[i.id],
+                 "html_url": self.shapes.html_url(i), "acknowledged_by": acknowledged_by[i.id],
                  "resolved_by": i.resolved_by, "created_at": i.created_at.isoformat()}
                 for i in account.incidents.values()
             ],
@@ -265,13 +253,13 @@ class PagerDutyEmulator:
     def _list_users(self, call: _Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         users = [u for u in self.account.users.values() if query in u.name.lower() or query in u.email.lower()]
-        return 200, _page(call, "users", [self.account.rest_user(u) for u in users])
+        return 200, _page(call, "users", [self.shapes.user(u) for u in users])
 
     def _get_user(self, call: _Call) -> tuple[int, Json]:
         user = self.account.users.get(call.params["id"])
         if user is None:
             raise not_found(f"User {call.params['id']}")
-        return 200, {"user": self.account.rest_user(user)}
+        return 200, {"user": self.shapes.user(user)}
 
     def _list_incidents(self, call: _Call) -> tuple[int, Json]:
         q = call.query
@@ -284,10 +272,10 @@ class PagerDutyEmulator:
             and (not urgencies or i.urgency in urgencies) and (not users or users & set(i.assignee_ids))
             and (key is None or i.incident_key == key)
         ]
-        return 200, _page(call, "incidents", [self.account.rest_incident(i) for i in incidents])
+        return 200, _page(call, "incidents", [self.shapes.incident(i) for i in incidents])
 
     def _get_incident(self, call: _Call) -> tuple[int, Json]:
-        return 200, {"incident": self.account.rest_incident(self.account.incident(call.params["id"]))}
+        return 200, {"incident": self.shapes.incident(self.account.incident(call.params["id"]))}
 
     def _create_incident(self, call: _Call) -> tuple[int, Json]:
         user = self._from_user(call)
@@ -297,25 +285,27 @@ class PagerDutyEmulator:
             raise invalid("incident.title and incident.service are required")
         if body.get("assignments") and body.get("escalation_policy"):
             raise invalid("Assignments cannot be specified if an escalation policy is given")
+        if body.get("urgency", "high") not in ("high", "low"):
+            raise invalid("incident.urgency must be high or low")
         policy_id = _ref_id(body.get("escalation_policy"))
         if policy_id is not None and policy_id not in self.account.policies:
             raise PagerDutyError(400, 1014, "Escalation Policy Not Found", [f"Escalation policy {policy_id}"])
         assignees = self._assignees(body["assignments"]) if body.get("assignments") else None
-        priority = self._priority(body["priority"]) if body.get("priority") else None
+        priority = self.account.priority_name(body["priority"]) if body.get("priority") else None
         details = body.get("body", {}).get("details") if isinstance(body.get("body"), dict) else None
         incident = self.account.trigger(
             title=body["title"], service_id=str(service.get("id")), agent=Agent("user_reference", user.id),
             urgency=str(body.get("urgency", "high")), incident_key=body.get("incident_key"), details=details,
             policy_id=policy_id, assignee_ids=assignees, priority=priority,
         )
-        return 201, {"incident": self.account.rest_incident(incident)}
+        return 201, {"incident": self.shapes.incident(incident)}
 
     def _update_incident(self, call: _Call) -> tuple[int, Json]:
         user = self._from_user(call)
         incident = self.account.incident(call.params["id"])
         body = _wrapped(call, "incident")
         # Check every reference before changing anything, so a refused request leaves the incident as it was.
-        priority = self._priority(body["priority"]) if body.get("priority") is not None else None
+        priority = self.account.priority_name(body["priority"]) if body.get("priority") is not None else None
         assignees = self._assignees(body["assignments"]) if body.get("assignments") else None
         policy_id = _ref_id(body.get("escalation_policy"))
         status = body.get("status")
@@ -337,11 +327,11 @@ class PagerDutyEmulator:
             self.account.delegate(incident, user, policy_id)
         if isinstance(body.get("escalation_level"), int):
             self.account.escalate(incident, user, body["escalation_level"])
-        return 200, {"incident": self.account.rest_incident(incident)}
+        return 200, {"incident": self.shapes.incident(incident)}
 
     def _list_notes(self, call: _Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
-        return 200, {"notes": [self.account.rest_note(n) for n in self.account.notes if n.incident_id == incident.id]}
+        return 200, {"notes": [self.shapes.note(n) for n in self.account.notes if n.incident_id == incident.id]}
 
     def _create_note(self, call: _Call) -> tuple[int, Json]:
         user = self._from_user(call)
@@ -349,7 +339,7 @@ class PagerDutyEmulator:
         content = _wrapped(call, "note").get("content")
         if not isinstance(content, str) or not content:
             raise invalid("note.content is required")
-        return 200, {"note": self.account.rest_note(self.account.add_note(incident, user, content))}
+        return 200, {"note": self.shapes.note(self.account.add_note(incident, user, content))}
 
     def _create_responder_request(self, call: _Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
@@ -366,12 +356,12 @@ class PagerDutyEmulator:
         if not targets:
             raise invalid("At least one responder request target is required")
         request = self.account.request_responders(incident, requester, str(body.get("message", "")), targets)
-        return 200, {"responder_request": self.account.rest_responder_request(request)}
+        return 200, {"responder_request": self.shapes.responder_request(request)}
 
     def _list_log_entries(self, call: _Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
         entries = [e for e in reversed(self.account.log_entries) if e.incident_id == incident.id]  # newest first
-        return 200, _page(call, "log_entries", [self.account.rest_log_entry(e) for e in entries])
+        return 200, _page(call, "log_entries", [self.shapes.log_entry(e) for e in entries])
 
     def _list_oncalls(self, call: _Call) -> tuple[int, Json]:
         q = call.query
@@ -379,7 +369,7 @@ class PagerDutyEmulator:
         # The sandbox's policies target users directly, so any schedule filter matches nothing.
         schedules = q.getall("schedule_ids[]", [])
         oncalls = [
-            o for o in self.account.rest_oncalls()
+            o for o in self.shapes.oncalls()
             if not schedules and (not policies or o["escalation_policy"]["id"] in policies)
             and (not users or o["user"]["id"] in users)
         ]
@@ -388,25 +378,25 @@ class PagerDutyEmulator:
     def _list_services(self, call: _Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         services = [s for s in self.account.services.values() if query in s.name.lower()]
-        return 200, _page(call, "services", [self.account.rest_service(s) for s in services])
+        return 200, _page(call, "services", [self.shapes.service(s) for s in services])
 
     def _get_service(self, call: _Call) -> tuple[int, Json]:
         service = self.account.services.get(call.params["id"])
         if service is None:
             raise not_found(f"Service {call.params['id']}")
-        return 200, {"service": self.account.rest_service(service)}
+        return 200, {"service": self.shapes.service(service)}
 
     def _list_policies(self, call: _Call) -> tuple[int, Json]:
         query, users = call.query.get("query", "").lower(), set(call.query.getall("user_ids[]", []))
         policies = [p for p in self.account.policies.values()
                     if query in p.name.lower() and (not users or users & set(p.on_call))]
-        return 200, _page(call, "escalation_policies", [self.account.rest_policy(p) for p in policies])
+        return 200, _page(call, "escalation_policies", [self.shapes.policy(p) for p in policies])
 
     def _get_policy(self, call: _Call) -> tuple[int, Json]:
         policy = self.account.policies.get(call.params["id"])
         if policy is None:
             raise not_found(f"Escalation policy {call.params['id']}")
-        return 200, {"escalation_policy": self.account.rest_policy(policy)}
+        return 200, {"escalation_policy": self.shapes.policy(policy)}
 
     def _list_schedules(self, call: _Call) -> tuple[int, Json]:
         return 200, _page(call, "schedules", [])
@@ -428,14 +418,6 @@ class PagerDutyEmulator:
             raise PagerDutyError(400, 1007, "Assigned To User Not Found", [f"User {i}" for i in unknown])
         return [i for i in ids if i is not None]
 
-    def _priority(self, value: object) -> str:
-        """A priority given as a reference ({id, type}) or, as the spec allows, by name."""
-        name = value if isinstance(value, str) else next(
-            (n for n, pid in self.account.priorities.items() if pid == _ref_id(value)), None)
-        if name not in self.account.priorities:
-            raise PagerDutyError(400, 1020, "Invalid Priority", [f"Priority {value} does not exist"])
-        return str(name)
-
     # ---- webhooks ------------------------------------------------------------------------------------------
 
     def _send_event(self, event: Event) -> str:
@@ -444,113 +426,10 @@ class PagerDutyEmulator:
             "id": str(uuid.uuid4()), "event_type": event.event_type,
             "resource_type": event.event_type.split(".", 1)[0],
             "occurred_at": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
-            "agent": self.account.agent_ref(event.agent), "client": None, "data": event.data,
+            "agent": self.shapes.agent_ref(event.agent), "client": None, "data": self.shapes.webhook_data(event),
         }}
         self._webhooks.enqueue(envelope)
         return str(envelope["event"]["id"])
-
-    # ---- control routes (the sandbox's stand-in for alerts and PagerDuty's web app) ------------------------
-
-    async def _control_trigger(self, request: web.Request) -> web.Response:
-        fields = await _fields(request)
-        title = fields.get("title")
-        if not isinstance(title, str) or not title.strip():
-            return _error(invalid("title is required"))
-        try:
-            incident = await self.trigger(title=title, service_id=fields.get("service_id") or None,
-                                          urgency=str(fields.get("urgency") or "high"))
-        except PagerDutyError as error:
-            return _error(error)
-        return web.json_response({"incident": incident}, status=201)
-
-    async def _control_action(self, request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        fields = await _fields(request)
-        form = request.content_type == "application/x-www-form-urlencoded"
-        try:
-            if action not in CONTROL_ACTIONS:
-                raise PagerDutyError(404, 2100, "Not Found", [f"Unknown action {action}; use one of {CONTROL_ACTIONS}"])
-            incident = self.account.incident(request.match_info["id"])
-            self._act(action, incident, self._actor(incident, fields.get("user")), fields)
-        except PagerDutyError as error:
-            if form:
-                raise web.HTTPSeeOther(f"{CONTROL_PREFIX}/incidents/{request.match_info['id']}"
-                                       f"?error={quote(error.message)}") from None
-            return _error(error)
-        if form:
-            raise web.HTTPSeeOther(f"{CONTROL_PREFIX}/incidents/{incident.id}")
-        return web.json_response({"incident": self.account.rest_incident(incident)})
-
-    def _act(self, action: str, incident: Incident, user: User, fields: dict[str, Any]) -> None:
-        account = self.account
-        if action == "acknowledge":
-            account.acknowledge(incident, user, channel="website")
-        elif action == "resolve":
-            account.resolve(incident, user, channel="website")
-        elif action == "unacknowledge":
-            account.unacknowledge(incident)
-        elif action == "escalate":
-            account.escalate(incident, user, channel="website")
-        elif action == "reassign":
-            emails = fields.get("to") or []
-            targets = [account.user_by_email(e) for e in ([emails] if isinstance(emails, str) else emails)]
-            if not targets or None in targets:
-                raise PagerDutyError(400, 1007, "Assigned To User Not Found", [f"to: {emails}"])
-            account.reassign(incident, user, [t.id for t in targets if t], channel="website")
-        elif action == "delegate":
-            account.delegate(incident, user, str(fields.get("escalation_policy_id")), channel="website")
-        elif action == "priority":
-            account.set_priority(incident, user, self._priority(fields["priority"]) if fields.get("priority") else None)
-        elif action == "note":
-            if not fields.get("content"):
-                raise invalid("content is required")
-            account.add_note(incident, user, str(fields["content"]), channel="website")
-
-    def _actor(self, incident: Incident, email: object) -> User:
-        """The PagerDuty user acting in the web app: the one named, else the first assignee (or on-call)."""
-        if isinstance(email, str) and email:
-            user = self.account.user_by_email(email)
-            if user is None:
-                raise PagerDutyError(400, 1008, "Requester User Not Found", [f"No user has the email address {email}"])
-            return user
-        on_call = self.account.policies[incident.policy_id].on_call if incident.policy_id in self.account.policies \
-            else []
-        user_id = next(iter(incident.assignee_ids or on_call or list(self.account.users)), None)
-        if user_id is None:
-            raise invalid("The account has no users")
-        return self.account.users[user_id]
-
-    async def _control_enable_webhooks(self, request: web.Request) -> web.Response:
-        self.enable_webhooks()
-        return web.json_response({"ok": True})
-
-    async def _incident_page(self, request: web.Request) -> web.Response:
-        """What `html_url` shows: the incident, its log, and buttons that act as a chosen PagerDuty user."""
-        try:
-            incident = self.account.incident(request.match_info["id"])
-        except PagerDutyError:
-            raise web.HTTPNotFound(text="No such incident in the sandbox's PagerDuty") from None
-        e, account = html.escape, self.account
-        users = "".join(f"<option>{e(u.email)}</option>" for u in account.users.values())
-        buttons = "".join(
-            f'<form method="post" action="{incident.id}/{a}"><select name="user">{users}</select>'
-            f"<button>{a}</button></form>" for a in ("acknowledge", "resolve", "escalate")
-        )
-        log = "".join(f"<li>{e(x.created_at.isoformat())} {e(x.summary)}</li>"
-                      for x in account.log_entries if x.incident_id == incident.id)
-        notes = "".join(f"<li>{e(account.users[n.user_id].name)}: {e(n.content)}</li>"
-                        for n in account.notes if n.incident_id == incident.id)
-        error = f"<p><strong>{e(request.query['error'])}</strong></p>" if "error" in request.query else ""
-        assignees = ", ".join(account.users[u].name for u in incident.assignee_ids) or "nobody"
-        return web.Response(content_type="text/html", text=(
-            f"<!doctype html><title>#{incident.number} {e(incident.title)}</title>"
-            f"<h1>#{incident.number} {e(incident.title)}</h1>{error}"
-            f"<p>{e(incident.status)} · {e(incident.urgency)} urgency · priority {e(incident.priority or 'none')} · "
-            f"{e(account.services[incident.service_id].name)} · assigned to {e(assignees)}</p>{buttons}"
-            f'<form method="post" action="{incident.id}/note"><select name="user">{users}</select>'
-            f'<input name="content" placeholder="Add a note"><button>note</button></form>'
-            f"<h2>Notes</h2><ul>{notes}</ul><h2>Log</h2><ul>{log}</ul>"
-        ))
 
 
 def _page(call: _Call, key: str, items: list[Json]) -> Json:
@@ -574,19 +453,6 @@ def _wrapped(call: _Call, key: str) -> Json:
 
 def _ref_id(value: object) -> str | None:
     return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
-
-
-async def _fields(request: web.Request) -> dict[str, Any]:
-    """Control routes take JSON, or a form from the incident page."""
-    if request.content_type == "application/x-www-form-urlencoded":
-        return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
-    if not request.body_exists:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _error(error: PagerDutyError, headers: dict[str, str] | None = None) -> web.Response:

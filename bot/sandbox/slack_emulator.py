@@ -20,8 +20,9 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import aiohttp
@@ -516,6 +517,21 @@ class SlackEmulator:
         return self._channels.get(ref) or next(
             (c for c in self._channels.values() if c.name == ref.removeprefix("#") and not c.is_im), None)
 
+    @property
+    def users(self) -> Mapping[str, SlackUser]:
+        """The people in the workspace by id (not the bot)."""
+        return MappingProxyType({k: u for k, u in self._users.items() if not u.is_bot})
+
+    def create_channel_as(self, user_ref: str, name: str, *, is_private: bool = False) -> Channel:
+        """A person creates a channel (the bot is not in it), under the same rules as conversations.create.
+        Raises SlackApiFailure with Slack's error code (name_taken, invalid_name_specials...)."""
+        user = self.resolve_user(user_ref)
+        if user is None or user.is_bot:
+            raise SlackApiFailure("user_not_found")
+        channel = self._new_channel(self._check_channel_name(name), is_private=is_private)
+        channel.creator, channel.members = user.id, [user.id]
+        return channel
+
     def find_view(self, view_id: str) -> View | None:
         return self._views.get(view_id)
 
@@ -782,8 +798,7 @@ class SlackEmulator:
                 "team_id": self.team_id, "user_id": self.bot.id, "bot_id": self.bot_id,
                 "is_enterprise_install": False}
 
-    def _conversations_create(self, args: _Args) -> JSON:
-        name = args.text("name")
+    def _check_channel_name(self, name: str | None) -> str:
         if not name:
             raise SlackApiFailure("invalid_name_required")
         if len(name) > 80:
@@ -794,6 +809,10 @@ class SlackEmulator:
             raise SlackApiFailure("invalid_name_punctuation")
         if any(c.name == name and not c.is_im for c in self._channels.values()):
             raise SlackApiFailure("name_taken")
+        return name
+
+    def _conversations_create(self, args: _Args) -> JSON:
+        name = self._check_channel_name(args.text("name"))
         channel = self._new_channel(name, is_private=args.flag("is_private"))
         return {"channel": channel.to_api(self.bot.id)}
 

@@ -758,6 +758,42 @@ async def test_control_routes_act_as_an_alert_and_as_a_person(sandbox: Sandbox, 
     assert [e["agent"]["id"] for e in receiver.events()[1:]] == [chloe, chloe]
 
 
+async def test_every_control_action(sandbox: Sandbox, receiver: Receiver) -> None:
+    incident = await sandbox.emulator.trigger(title="Checkout errors", service_id="PCHECKO", urgency="low")
+    base = f"/sandbox/pagerduty/incidents/{incident['id']}"
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("acknowledge", {"user": BEN}), ("unacknowledge", {}), ("escalate", {"user": BEN}),
+        ("reassign", {"user": BEN, "to": [ERIN]}), ("priority", {"user": ERIN, "priority": "P2"}),
+        ("note", {"user": ERIN, "content": "Looking"}), ("delegate", {"user": ERIN, "escalation_policy_id": "PIMGR01"}),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for action, body in steps:
+            async with session.post(sandbox.url(f"{base}/{action}"), json=body) as response:
+                assert response.status == 200, (action, await response.text())
+    await sandbox.emulator.drain_webhooks()
+    assert receiver.types() == [
+        "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.escalated",
+        "incident.reassigned", "incident.priority_updated", "incident.annotated", "incident.delegated"]
+    assert receiver.events()[2]["agent"] is None  # an acknowledgement timeout is nobody's doing
+    [row] = state(sandbox)["incidents"]
+    assert (row["priority"], row["escalation_policy_id"], row["assignees"]) == ("P2", "PIMGR01",
+                                                                                [user_id(sandbox, ERIN)])
+
+
+async def test_incident_page_acts_through_its_form(sandbox: Sandbox) -> None:
+    incident = await sandbox.emulator.trigger(title="Basket <script>")
+    page = sandbox.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{page}/acknowledge", data={"user": FATIMA}) as response:  # follows the 303
+            text = await response.text()
+            assert response.status == 200 and "acknowledged" in text and "Fatima Noor" in text
+            assert "<script>" not in text  # escaped
+        async with session.post(f"{page}/acknowledge", data={"user": ASHA}) as response:
+            assert "Incident Already Acknowledged" in await response.text()
+        async with session.get(sandbox.url("/sandbox/pagerduty/incidents/QNOPE")) as missing:
+            assert missing.status == 404
+
+
 async def test_snapshot(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     await call(client.rpost, f"/incidents/{incident['id']}/notes", json={"note": {"content": "hi"}},

@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.catalogue import SandboxPerson
 from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.slack_emulator import SlackEmulator
+from bot.sandbox.slack_emulator import SlackApiFailure, SlackEmulator
 
 TOKEN = "xoxb-sandbox-token"
 SECRET = "sandbox-signing-secret"
@@ -270,6 +270,18 @@ async def test_conversations_create_applies_slack_name_rules(env: Env) -> None:
     assert await error(env.client.conversations_create(name="")) == "invalid_name_required"
     assert await error(env.client.api_call("conversations.create", params={})) == "invalid_name_required"
     assert await error(env.client.conversations_create(name="--")) == "invalid_name_punctuation"
+
+
+async def test_a_person_can_create_a_channel_the_bot_is_not_in(env: Env) -> None:
+    asha = next(iter(env.slack.users.values()))
+    assert asha.name == "asha.patel" and env.slack.bot.id not in env.slack.users
+    theirs = env.slack.create_channel_as(asha.id, "inc-1-db-down")
+    assert (theirs.creator, theirs.members) == (asha.id, [asha.id])
+    assert await error(env.client.conversations_create(name="inc-1-db-down")) == "name_taken"
+    assert await error(env.client.conversations_setTopic(channel=theirs.id, topic="x")) == "not_in_channel"
+    with pytest.raises(SlackApiFailure) as refused:
+        env.slack.create_channel_as("ben.okafor", "incidents")
+    assert refused.value.error == "name_taken"
 
 
 async def test_conversations_invite(env: Env) -> None:

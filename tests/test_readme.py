@@ -1,0 +1,20 @@
+"""The README stays the truth: its configuration table is the code's, and its first screen has the two commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import reference_table
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+CI = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+
+
+def test_configuration_reference_matches_the_code() -> None:
+    assert reference_table() in README
+
+
+def test_first_screen_has_the_sandbox_and_test_commands_and_ci_runs_the_same() -> None:
+    first_screen = "\n".join(README.splitlines()[:20])
+    assert "make sandbox" in first_screen and "make test" in first_screen
+    assert "make test" in CI.splitlines()[-2:][0] or "make test" in CI

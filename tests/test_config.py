@@ -1,0 +1,87 @@
+"""Configuration: environment and catalogue validated with messages that name the field and the fix."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.catalogue import CatalogueError, Exposure, example_catalogue_path, load_catalogue, parse_catalogue
+from bot.config import ConfigError, load_settings
+
+GOOD_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "PAGERDUTY_API_TOKEN": "t",
+            "PAGERDUTY_WEBHOOK_SECRETS": " old , new ,"}
+
+
+def test_good_environment() -> None:
+    settings = load_settings(GOOD_ENV)
+    assert settings.pagerduty_webhook_secrets == ("old", "new")
+    assert settings.port == 3000 and not settings.socket_mode and settings.db_path == Path("pavedroad.db")
+
+
+def test_every_problem_is_reported_at_once_with_the_fix() -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({"SLACK_BOT_TOKEN": "xoxp-user", "SLACK_APP_TOKEN": "xoxb-wrong", "PORT": "eighty",
+                       "LOG_LEVEL": "loud", "SLACK_API_URL": "slack.com"})
+    problems = "\n".join(error.value.problems)
+    for expected in ("SLACK_SIGNING_SECRET: not set", "PAGERDUTY_API_TOKEN: not set",
+                     "PAGERDUTY_WEBHOOK_SECRETS: not set", "SLACK_BOT_TOKEN: does not start with 'xoxb-'",
+                     "SLACK_APP_TOKEN: does not start with 'xapp-'", "PORT: 'eighty' is not a TCP port",
+                     "LOG_LEVEL: 'LOUD' is not a logging level", "SLACK_API_URL: 'slack.com' is not an http(s) URL"):
+        assert expected in problems
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("xoxb-from-file\n")
+    env = {**GOOD_ENV, "SLACK_BOT_TOKEN": "", "SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")}
+    assert load_settings(env).slack_bot_token == "xoxb-from-file"
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: cannot read"):
+        load_settings({**env, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_the_example_catalogue_is_valid() -> None:
+    catalogue = load_catalogue(example_catalogue_path())
+    assert catalogue.announce_channel_for("PCHECKO") == "team-payments"
+    assert catalogue.announce_channel_for("PUNKNOWN") == "incidents"
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda c: c["services"][0].update(team="nobody"), "services[0].team: 'nobody' is not a team id"),
+    (lambda c: c["teams"][0].update(domain="nowhere"), "teams[0].domain: 'nowhere' is not a domain id"),
+    (lambda c: c["services"][1].update(pagerduty_service_id="PBASKET"), "services[1].pagerduty_service_id"),
+    (lambda c: c["services"][0].update(exposure="lots"), "services[0].exposure: cannot read exposure 'lots'"),
+    (lambda c: c["services"][0].update(colour="red"), "services[0].colour: unknown field"),
+    (lambda c: c["channels"].update(pattern="inc-{number}-{oops}"), "unknown field(s) ['oops']"),
+    (lambda c: c["services"][0].pop("pagerduty_service_id"), "services[0].pagerduty_service_id: required field"),
+])
+def test_catalogue_problems_name_the_field(change: object, expected: str) -> None:
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    assert callable(change)
+    change(data)
+    with pytest.raises(CatalogueError) as error:
+        parse_catalogue(data, Path("catalogue.yml"))
+    assert any(expected in p for p in error.value.problems), error.value.problems
+
+
+@pytest.mark.parametrize(("text", "amount", "minutes"), [
+    ("£500K in 4h", 500_000, 240), ("£750K in 45m", 750_000, 45), ("$1.5M in 2 hours", 1_500_000, 120),
+    ("50000 in 7h", 50_000, 420),
+])
+def test_exposure(text: str, amount: float, minutes: float) -> None:
+    exposure = Exposure.parse(text)
+    assert (exposure.amount, exposure.window_minutes) == (amount, minutes)
+
+
+def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_", "CATALOGUE"))}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "check-config"], env=env, capture_output=True,
+                            text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN: not set" in result.stderr and "catalogue catalogue.yml: file not found" in result.stderr
+    ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config"], capture_output=True, text=True,
+                        env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path())}, check=False)
+    assert ok.returncode == 0 and "Configuration OK: 3 services" in ok.stdout

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from bot.catalogue import Catalogue
 from bot.sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     act,
@@ -173,3 +175,25 @@ async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: Runnin
     ops = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "paved-road-ops")
     alerts = [m["text"] for m in messages(sandbox, ops["id"])]
     assert any("could not open incident channel" in a for a in alerts)
+
+
+async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channel(tmp_path: Any,
+                                                                                  catalogue: Catalogue) -> None:
+    from bot.sandbox.world import serve_sandbox
+    from tests.conftest import FAST_RETRIES
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await serve_sandbox(catalogue.model_copy(update={"channels": policy}), tmp_path / "s.db", port=0,
+                                  rate_limit_scale=50, retry_policy=FAST_RETRIES)
+    try:
+        incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+        await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+        assert incident_channels(running) == []
+        team = next(c for c in state(running)["slack"]["channels"] if c["name"] == "team-basket")
+        posted = messages(running, team["id"])
+        [the_card] = [m for m in posted if m["blocks"]]
+        assert the_card["edited"] and "Acknowledged" in str(the_card["blocks"])
+        thread = [m["text"] for m in posted if m["thread_ts"] == the_card["ts"]]
+        assert any("Triggered on Basket API" in t for t in thread)
+        assert any("Acknowledged by Asha Patel" in t for t in thread)
+    finally:
+        await running.stop()

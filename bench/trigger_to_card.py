@@ -1,8 +1,8 @@
 """Trigger → card pinned latency in the sandbox, with latency injected into every Slack call.
 
 The floor is the chain of Slack calls that cannot overlap: conversations.create → chat.postMessage (the card) →
-pins.add, i.e. 3 × the injected latency. Everything else (topic, invites, the responder lookups, the announcement)
-should overlap with that chain. Target: p99 ≤ 1.3 × the floor. Prints JSON.
+pins.add, i.e. 3 x the injected latency. Everything else (topic, invites, the responder lookups, the announcement)
+should overlap with that chain. Target: p99 ≤ 1.3 x the floor. Prints JSON.
 
     python bench/trigger_to_card.py [--incidents 40] [--latency-ms 50]
 """
@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import emit, summary  # noqa: E402
-from bot.catalogue import example_catalogue_path, load_catalogue  # noqa: E402
-from bot.domain.naming import channel_name  # noqa: E402
-from bot.sandbox.world import serve_sandbox  # noqa: E402
+from bench.common import emit, summary
+from bot.catalogue import example_catalogue_path, load_catalogue
+from bot.domain.naming import channel_name
+from bot.sandbox.world import serve_sandbox
 
 
 async def main() -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import emit, summary  # noqa: E402
-from tests.helpers import incident_event  # noqa: E402
+from bench.common import emit, summary
+from tests.helpers import incident_event
 
 SECRET = "bench-secret"
 

@@ -8,12 +8,16 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
 
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
-from bot.config import ConfigError, Settings, load_settings, reference_table
+from bot.config import Settings, load_settings, reference_table
+from bot.errors import ConfigError
+from bot.runtime import Bot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +83,6 @@ def check_config(reference: bool) -> int:
 
 
 def run_serve(port: int | None, db: Path | None) -> int:
-    from bot.runtime import Bot
     from bot.web.app import build_web_app
 
     try:
@@ -90,7 +93,6 @@ def run_serve(port: int | None, db: Path | None) -> int:
         print("Fix the above (see README, 'Configuration') and start again.", file=sys.stderr)
         return 2
     if port is not None or db is not None:
-        from dataclasses import replace
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
     bot = Bot(settings, catalogue)
@@ -101,18 +103,15 @@ def run_serve(port: int | None, db: Path | None) -> int:
     return 0
 
 
-def _socket_mode(bot: object, settings: Settings):  # type: ignore[no-untyped-def]
+def _socket_mode(bot: Bot, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Socket Mode: Slack traffic over a WebSocket the bot opens, started and stopped with the web app."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.runtime import Bot
-
-    assert isinstance(bot, Bot)
-
-    async def connect(app: web.Application):  # type: ignore[no-untyped-def]
+    async def connect(app: web.Application) -> AsyncIterator[None]:
         handler = AsyncSocketModeHandler(bot.slack_app, settings.slack_app_token)
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]
         yield
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]
     return connect
 
 
@@ -162,9 +161,10 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
+    secrets = ",".join(keys.pagerduty_webhook_secrets)
     print(f"""Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:
 export SLACK_BOT_TOKEN={keys.slack_bot_token} SLACK_SIGNING_SECRET={keys.slack_signing_secret}
-export PAGERDUTY_API_TOKEN={keys.pagerduty_api_token} PAGERDUTY_WEBHOOK_SECRETS={",".join(keys.pagerduty_webhook_secrets)}
+export PAGERDUTY_API_TOKEN={keys.pagerduty_api_token} PAGERDUTY_WEBHOOK_SECRETS={secrets}
 export SLACK_API_URL={url}/sandbox/slack/api/ PAGERDUTY_API_URL={url}/sandbox/pagerduty/api
 export CATALOGUE_PATH={catalogue_path or example_catalogue_path()}
 pavedroad serve""", flush=True)

@@ -78,5 +78,6 @@ class PagerDutyPaging:
         return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]), email=str(data.get("email")))
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self.client.parent.close)
+        # The client is an httpx Client underneath: close its connection pool.
+        await asyncio.get_running_loop().run_in_executor(self._executor, httpx2.Client.close, self.client)
         self._executor.shutdown(wait=False, cancel_futures=True)

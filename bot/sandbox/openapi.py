@@ -2,7 +2,8 @@
 
 Owns loading `specs/pagerduty-rest-v2.openapi.json` (once per process: it takes a few seconds), the in-memory fixes
 for the published file's defects, and turning openapi-core's findings into the short human-readable reasons PagerDuty
-puts in `error.errors`. It knows nothing about the emulator's state: only whether a request is well-formed.
+puts in `error.errors`. It knows nothing about the emulator's state: only whether a request is well-formed (and, for
+the emulator's tests, whether an answer matches the documented response).
 """
 
 from __future__ import annotations

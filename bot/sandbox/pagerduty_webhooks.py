@@ -156,6 +156,8 @@ class WebhookSender:
             delivery, body = await queue.get()
             try:
                 await self._deliver(delivery, body)
+            except Exception as error:  # one bad delivery must not stop the only sender, and so every later event
+                delivery.status, delivery.error = "failed", f"{type(error).__name__}: {error}"
             finally:
                 queue.task_done()
 

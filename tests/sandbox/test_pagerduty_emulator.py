@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import re
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,7 @@ from bot.sandbox.openapi import SPEC_PATH, PagerDutyRequestValidator, load_pager
 from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
 from bot.sandbox.pagerduty_webhooks import sign
 
-TOKEN = "sandbox-token"
+TOKEN = "pd-token"
 SECRETS = ("old-secret", "new-secret")  # two, as during a secret rotation
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "pagerduty-webhooks-v3"
 ASHA, BEN, ERIN, FATIMA = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
@@ -111,7 +112,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @dataclass
-class Sandbox:
+class PdSandbox:
     emulator: PagerDutyEmulator
     server: TestServer
     clock: Clock
@@ -149,10 +150,10 @@ def response_checker(validator: PagerDutyRequestValidator, problems: list[str]) 
 @pytest.fixture
 async def make_sandbox(validator: PagerDutyRequestValidator, example: Catalogue,
                        receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
-    started: list[Sandbox] = []
+    started: list[PdSandbox] = []
     problems: list[str] = []
 
-    async def make(**kwargs: Any) -> Sandbox:
+    async def make(**kwargs: Any) -> PdSandbox:
         clock, faults = Clock(), Faults()
         assert example.sandbox is not None
         options: dict[str, Any] = {"validator": validator, "webhook_backoff_seconds": 0.01} | kwargs
@@ -165,19 +166,19 @@ async def make_sandbox(validator: PagerDutyRequestValidator, example: Catalogue,
         await server.start_server()
         emulator.public_url = str(server.make_url("")).rstrip("/")
         emulator.webhook_url = receiver.url
-        started.append(Sandbox(emulator, server, clock, faults))
+        started.append(PdSandbox(emulator, server, clock, faults))
         return started[-1]
 
     yield make
-    for sandbox in started:
-        await sandbox.emulator.close()
-        await sandbox.server.close()
+    for pd in started:
+        await pd.emulator.close()
+        await pd.server.close()
     assert problems == [], "answers that depart from PagerDuty's documented responses"
 
 
 @pytest.fixture
-async def sandbox(make_sandbox: Callable[..., Any]) -> Sandbox:
-    made: Sandbox = await make_sandbox()
+async def pd(make_sandbox: Callable[..., Any]) -> PdSandbox:
+    made: PdSandbox = await make_sandbox()
     return made
 
 
@@ -190,8 +191,8 @@ class LoopbackTransport(httpx2.HTTPTransport):
         return super().handle_request(request)
 
 
-def rest_client(sandbox: Sandbox, token: str = TOKEN, **kwargs: Any) -> pagerduty.RestApiV2Client:
-    base = str(sandbox.server.make_url("/sandbox/pagerduty/api")).replace("http://", "https://", 1)
+def rest_client(pd: PdSandbox, token: str = TOKEN, **kwargs: Any) -> pagerduty.RestApiV2Client:
+    base = str(pd.server.make_url("/sandbox/pagerduty/api")).replace("http://", "https://", 1)
     client = pagerduty.RestApiV2Client(token, base_url=base, transport=LoopbackTransport(), **kwargs)
     # By default the client retries 429 forever with time.sleep: let one retry happen, quickly, then return.
     client.retry = {429: 1}
@@ -201,8 +202,8 @@ def rest_client(sandbox: Sandbox, token: str = TOKEN, **kwargs: Any) -> pagerdut
 
 
 @pytest.fixture
-def client(sandbox: Sandbox) -> Iterator[pagerduty.RestApiV2Client]:
-    with rest_client(sandbox) as rest:
+def client(pd: PdSandbox) -> Iterator[pagerduty.RestApiV2Client]:
+    with rest_client(pd) as rest:
         yield rest
 
 
@@ -217,9 +218,9 @@ def error_of(raised: pytest.ExceptionInfo[pagerduty.HttpError]) -> tuple[int, di
     return response.status_code, response.json()["error"]
 
 
-def state(sandbox: Sandbox) -> Any:
+def state(pd: PdSandbox) -> Any:
     """The snapshot, as GET /sandbox/state serves it (JSON: loosely typed on purpose)."""
-    return sandbox.emulator.snapshot()
+    return pd.emulator.snapshot()
 
 
 async def create_incident(client: pagerduty.RestApiV2Client, title: str = "Basket API 5xx", *,
@@ -229,8 +230,8 @@ async def create_incident(client: pagerduty.RestApiV2Client, title: str = "Baske
     return created
 
 
-def user_id(sandbox: Sandbox, email: str) -> str:
-    found = sandbox.emulator.account.user_by_email(email)
+def user_id(pd: PdSandbox, email: str) -> str:
+    found = pd.emulator.account.user_by_email(email)
     assert found is not None
     return found.id
 
@@ -282,20 +283,20 @@ def test_content_type_with_charset_is_accepted(validator: PagerDutyRequestValida
 # ---- authentication, routing, errors ---------------------------------------------------------------------------
 
 
-async def test_wrong_token_is_401_and_the_client_gives_up(sandbox: Sandbox) -> None:
-    with rest_client(sandbox, token="wrong") as bad, pytest.raises(pagerduty.HttpError) as raised:
+async def test_wrong_token_is_401_and_the_client_gives_up(pd: PdSandbox) -> None:
+    with rest_client(pd, token="wrong") as bad, pytest.raises(pagerduty.HttpError) as raised:
         await call(bad.rget, "/users")
     assert error_of(raised) == (401, {"message": "Authentication failed", "code": 2006, "errors": []})
 
 
-async def test_missing_authorization_is_401(sandbox: Sandbox) -> None:
+async def test_missing_authorization_is_401(pd: PdSandbox) -> None:
     async with aiohttp.ClientSession() as session, session.get(
-            sandbox.url("/sandbox/pagerduty/api/users"), headers={"Accept": ACCEPT}) as response:
+            pd.url("/sandbox/pagerduty/api/users"), headers={"Accept": ACCEPT}) as response:
         assert response.status == 401
         assert (await response.json())["error"]["code"] == 2006
 
 
-async def test_unknown_ids_and_paths_are_404(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_unknown_ids_and_paths_are_404(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     for path in ("/users/PNOPE00", "/incidents/QNOPE", "/services/PNOPE", "/escalation_policies/PNOPE",
                  "/incidents/QNOPE/notes", "/priorities"):
         with pytest.raises(pagerduty.HttpError) as raised:
@@ -307,14 +308,14 @@ async def test_unknown_ids_and_paths_are_404(sandbox: Sandbox, client: pagerduty
 # ---- users, services, escalation policies, on-calls, schedules --------------------------------------------------
 
 
-async def test_users_are_the_pagerduty_people_with_stable_ids(sandbox: Sandbox,
+async def test_users_are_the_pagerduty_people_with_stable_ids(pd: PdSandbox,
                                                               client: pagerduty.RestApiV2Client) -> None:
     users = await call(client.list_all, "/users", page_size=2)  # three pages: `more` drives the client
     emails = [u["email"] for u in users]
     assert emails == [ASHA, BEN, "chloe.martin@example.com", "dev.sharma@example.com", ERIN, FATIMA]
     assert "gary.lind@example.com" not in emails  # in Slack only
     assert all(re.fullmatch(r"P[0-9A-Z]{6}", u["id"]) and u["type"] == "user" for u in users)
-    assert users[0]["id"] == user_id(sandbox, ASHA)
+    assert users[0]["id"] == user_id(pd, ASHA)
 
     found = await call(client.find, "users", ERIN, attribute="email")
     assert found["name"] == "Erin Walsh"
@@ -323,14 +324,14 @@ async def test_users_are_the_pagerduty_people_with_stable_ids(sandbox: Sandbox,
     assert one["self"].endswith(f"/sandbox/pagerduty/api/users/{found['id']}")
 
 
-async def test_page_shape(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_page_shape(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     page = await call(client.jget, "/users", params={"limit": 4, "offset": 4, "total": "true"})
     assert (page["limit"], page["offset"], page["more"], page["total"], len(page["users"])) == (4, 4, False, 6, 2)
     first = await call(client.jget, "/users", params={"limit": 4})
     assert first["more"] is True and first["total"] is None
 
 
-async def test_services_and_escalation_policies(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_services_and_escalation_policies(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     services = await call(client.list_all, "/services")
     assert {s["id"]: s["escalation_policy"]["id"] for s in services} == {
         "PBASKET": "PBASKEP", "PCHECKO": "PPAYMEP", "PDELIVS": "PDELVEP"}
@@ -339,52 +340,52 @@ async def test_services_and_escalation_policies(sandbox: Sandbox, client: pagerd
 
     policy = await call(client.rget, "/escalation_policies/PBASKEP")
     targets = policy["escalation_rules"][0]["targets"]
-    assert [t["id"] for t in targets] == [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)]
+    assert [t["id"] for t in targets] == [user_id(pd, ASHA), user_id(pd, FATIMA)]
     assert all(t["type"] == "user_reference" for t in targets)
     assert [s["id"] for s in policy["services"]] == ["PBASKET"]
-    mine = await call(client.list_all, "/escalation_policies", params={"user_ids[]": [user_id(sandbox, ERIN)]})
+    mine = await call(client.list_all, "/escalation_policies", params={"user_ids[]": [user_id(pd, ERIN)]})
     assert [p["id"] for p in mine] == ["PIMGR01"]
 
 
-async def test_oncalls_filters(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     everyone = await call(client.list_all, "/oncalls")
     assert len(everyone) == 5
     basket = await call(client.list_all, "/oncalls", params={"escalation_policy_ids": ["PBASKEP"]})
-    assert [o["user"]["id"] for o in basket] == [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)]
+    assert [o["user"]["id"] for o in basket] == [user_id(pd, ASHA), user_id(pd, FATIMA)]
     assert all(o["escalation_level"] == 1 for o in basket)
-    erin = await call(client.list_all, "/oncalls", params={"user_ids": [user_id(sandbox, ERIN)]})
+    erin = await call(client.list_all, "/oncalls", params={"user_ids": [user_id(pd, ERIN)]})
     assert [o["escalation_policy"]["id"] for o in erin] == ["PIMGR01"]
     assert await call(client.list_all, "/oncalls", params={"schedule_ids": ["PSCHED1"]}) == []
 
 
-async def test_schedules_are_an_empty_list(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_schedules_are_an_empty_list(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     assert await call(client.list_all, "/schedules") == []
 
 
 # ---- incidents ---------------------------------------------------------------------------------------------------
 
 
-async def test_create_incident(sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+async def test_create_incident(pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
     incident = await create_incident(client, urgency="low", body={"type": "incident_body", "details": "disk"})
     assert re.fullmatch(r"Q[0-9A-Z]{13}", incident["id"])
     assert incident["incident_number"] == 1 and incident["status"] == "triggered" and incident["urgency"] == "low"
     assert incident["summary"] == "[#1] Basket API 5xx"
-    assert [a["assignee"]["id"] for a in incident["assignments"]] == [user_id(sandbox, ASHA),
-                                                                       user_id(sandbox, FATIMA)]
-    assert incident["html_url"] == sandbox.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
+    assert [a["assignee"]["id"] for a in incident["assignments"]] == [user_id(pd, ASHA),
+                                                                       user_id(pd, FATIMA)]
+    assert incident["html_url"] == pd.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
     assert incident["priority"] is None and incident["created_at"] == "2026-03-02T09:30:00Z"
     assert incident["escalation_policy"]["id"] == "PBASKEP" and incident["service"]["id"] == "PBASKET"
 
     second = await create_incident(client, "Checkout down", service="PCHECKO")
     assert second["incident_number"] == 2
-    assert [a["assignee"]["id"] for a in second["assignments"]] == [user_id(sandbox, BEN)]
+    assert [a["assignee"]["id"] for a in second["assignments"]] == [user_id(pd, BEN)]
     again = await call(client.rget, "/incidents/2")  # the number works as an id too
     assert again["id"] == second["id"]
 
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.drain_webhooks()
     triggered = receiver.events()[0]
     assert triggered["event_type"] == "incident.triggered"
-    assert triggered["agent"]["id"] == user_id(sandbox, ASHA)
+    assert triggered["agent"]["id"] == user_id(pd, ASHA)
 
 
 async def test_incident_key_deduplicates_open_incidents(client: pagerduty.RestApiV2Client) -> None:
@@ -399,7 +400,7 @@ async def test_incident_key_deduplicates_open_incidents(client: pagerduty.RestAp
     assert other["incident_key"] == "disk-full"
 
 
-async def test_create_needs_a_known_from_user(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_create_needs_a_known_from_user(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     body = {"incident": {"type": "incident", "title": "x", "service": {"id": "PBASKET", "type": "service_reference"}}}
     with pytest.raises(pagerduty.HttpError) as raised:
         await call(client.rpost, "/incidents", json=body)
@@ -412,7 +413,7 @@ async def test_create_needs_a_known_from_user(sandbox: Sandbox, client: pagerdut
     with pytest.raises(pagerduty.HttpError) as raised:
         await create_incident(client, service="PNOSUCH")
     assert error_of(raised)[0] == 400
-    assert state(sandbox)["incidents"] == []
+    assert state(pd)["incidents"] == []
 
 
 async def test_list_incidents_filters(client: pagerduty.RestApiV2Client) -> None:
@@ -434,7 +435,7 @@ async def test_list_incidents_filters(client: pagerduty.RestApiV2Client) -> None
 
 
 async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
-        sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+        pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}"
 
@@ -444,11 +445,11 @@ async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
             headers={"From": user})
         return updated
 
-    sandbox.clock.advance(minutes=3)
+    pd.clock.advance(minutes=3)
     acked = await put("acknowledged")
     assert acked["status"] == "acknowledged"
-    assert [a["acknowledger"]["id"] for a in acked["acknowledgements"]] == [user_id(sandbox, FATIMA)]
-    assert [a["assignee"]["id"] for a in acked["assignments"]] == [user_id(sandbox, FATIMA)]  # she took it
+    assert [a["acknowledger"]["id"] for a in acked["acknowledgements"]] == [user_id(pd, FATIMA)]
+    assert [a["assignee"]["id"] for a in acked["assignments"]] == [user_id(pd, FATIMA)]  # she took it
     assert acked["last_status_change_at"] == "2026-03-02T09:33:00Z"
 
     with pytest.raises(pagerduty.HttpError) as raised:
@@ -458,23 +459,23 @@ async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
 
     resolved = await put("resolved", ASHA)
     assert resolved["status"] == "resolved" and resolved["resolved_at"] == "2026-03-02T09:33:00Z"
-    assert resolved["last_status_change_by"]["id"] == user_id(sandbox, ASHA)
+    assert resolved["last_status_change_by"]["id"] == user_id(pd, ASHA)
     for again in ("resolved", "acknowledged"):
         with pytest.raises(pagerduty.HttpError) as raised:
             await put(again)
         status, error = error_of(raised)
         assert (status, error["code"], error["message"]) == (400, 1001, "Incident Already Resolved")
 
-    snapshot = state(sandbox)
+    snapshot = state(pd)
     [row] = snapshot["incidents"]
-    assert (row["acknowledged_by"], row["resolved_by"]) == (user_id(sandbox, FATIMA), user_id(sandbox, ASHA))
+    assert (row["acknowledged_by"], row["resolved_by"]) == (user_id(pd, FATIMA), user_id(pd, ASHA))
     changes = [(e["type"], (e["agent"] or {}).get("id")) for e in snapshot["log_entries"]
                if e["type"] in ("acknowledge_log_entry", "resolve_log_entry")]
-    assert changes == [("acknowledge_log_entry", user_id(sandbox, FATIMA)),
-                       ("resolve_log_entry", user_id(sandbox, ASHA))]
+    assert changes == [("acknowledge_log_entry", user_id(pd, FATIMA)),
+                       ("resolve_log_entry", user_id(pd, ASHA))]
 
 
-async def test_put_without_from_is_refused_by_the_contract(sandbox: Sandbox,
+async def test_put_without_from_is_refused_by_the_contract(pd: PdSandbox,
                                                            client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     with pytest.raises(pagerduty.HttpError) as raised:
@@ -483,7 +484,7 @@ async def test_put_without_from_is_refused_by_the_contract(sandbox: Sandbox,
     status, error = error_of(raised)
     assert (status, error["message"], error["code"]) == (400, "Invalid Input Provided", 2001)
     assert error["errors"] == ["You must specify a user's email address in the \"From\" header to perform this action"]
-    assert state(sandbox)["incidents"][0]["status"] == "triggered"
+    assert state(pd)["incidents"][0]["status"] == "triggered"
 
 
 async def test_put_with_a_bad_status_is_refused(client: pagerduty.RestApiV2Client) -> None:
@@ -496,8 +497,8 @@ async def test_put_with_a_bad_status_is_refused(client: pagerduty.RestApiV2Clien
 
 
 async def test_reopen_when_the_account_allows_it(make_sandbox: Callable[..., Any]) -> None:
-    sandbox = await make_sandbox(allow_reopen=True)
-    with rest_client(sandbox) as client:
+    pd = await make_sandbox(allow_reopen=True)
+    with rest_client(pd) as client:
         incident = await create_incident(client)
         path = f"/incidents/{incident['id']}"
         await call(client.rput, path, json={"incident": {"type": "incident", "status": "resolved"}},
@@ -505,10 +506,10 @@ async def test_reopen_when_the_account_allows_it(make_sandbox: Callable[..., Any
         reopened = await call(client.rput, path, json={"incident": {"type": "incident", "status": "acknowledged"}},
                               headers={"From": BEN})
     assert reopened["status"] == "acknowledged" and reopened["resolved_at"] is None
-    assert [a["assignee"]["id"] for a in reopened["assignments"]] == [user_id(sandbox, BEN)]
+    assert [a["assignee"]["id"] for a in reopened["assignments"]] == [user_id(pd, BEN)]
 
 
-async def test_priority_and_reassignment(sandbox: Sandbox, client: pagerduty.RestApiV2Client,
+async def test_priority_and_reassignment(pd: PdSandbox, client: pagerduty.RestApiV2Client,
                                          receiver: Receiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}"
@@ -519,41 +520,41 @@ async def test_priority_and_reassignment(sandbox: Sandbox, client: pagerduty.Res
         await call(client.rput, path, json={"incident": {"type": "incident", "priority": "P9"}},
                    headers={"From": ASHA})
     assert error_of(raised)[1]["code"] == 1020
-    erin = {"assignee": {"id": user_id(sandbox, ERIN), "type": "user_reference"}}
+    erin = {"assignee": {"id": user_id(pd, ERIN), "type": "user_reference"}}
     moved = await call(client.rput, path, json={"incident": {"type": "incident", "assignments": [erin]}},
                        headers={"From": ASHA})
-    assert [a["assignee"]["id"] for a in moved["assignments"]] == [user_id(sandbox, ERIN)]
-    await sandbox.emulator.drain_webhooks()
+    assert [a["assignee"]["id"] for a in moved["assignments"]] == [user_id(pd, ERIN)]
+    await pd.emulator.drain_webhooks()
     assert receiver.types() == ["incident.triggered", "incident.priority_updated", "incident.reassigned"]
     assert receiver.events()[1]["data"]["priority"]["type"] == "priority_reference"
 
 
-async def test_notes(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_notes(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}/notes"
     note = await call(client.rpost, path, json={"note": {"content": "Rolled back"}}, headers={"From": BEN})
-    assert note["content"] == "Rolled back" and note["user"]["id"] == user_id(sandbox, BEN)
+    assert note["content"] == "Rolled back" and note["user"]["id"] == user_id(pd, BEN)
     notes = await call(client.rget, path)
     assert [n["content"] for n in notes] == ["Rolled back"]
     with pytest.raises(pagerduty.HttpError) as raised:
         await call(client.rpost, path, json={"note": {"content": "anonymous"}})
     assert error_of(raised)[0] == 400
-    entry = next(e for e in state(sandbox)["log_entries"]
+    entry = next(e for e in state(pd)["log_entries"]
                  if e["type"] == "annotate_log_entry")
-    assert entry["agent"] == {"type": "user_reference", "id": user_id(sandbox, BEN)}
+    assert entry["agent"] == {"type": "user_reference", "id": user_id(pd, BEN)}
 
 
-async def test_responder_requests(sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+async def test_responder_requests(pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}/responder_requests"
     target = {"responder_request_target": {"id": "PIMGR01", "type": "escalation_policy_reference"}}
-    request = await call(client.rpost, path, json={"requester_id": user_id(sandbox, ASHA), "message": "Need an IM",
+    request = await call(client.rpost, path, json={"requester_id": user_id(pd, ASHA), "message": "Need an IM",
                                                    "responder_request_targets": [target]})
-    assert request["requester"]["id"] == user_id(sandbox, ASHA)
+    assert request["requester"]["id"] == user_id(pd, ASHA)
     [rendered] = request["responder_request_targets"]
     assert rendered["responder_request_target"]["id"] == "PIMGR01"
     assert [r["user"]["id"] for r in rendered["responder_request_target"]["incident_responders"]] == [
-        user_id(sandbox, ERIN)]
+        user_id(pd, ERIN)]
 
     with pytest.raises(pagerduty.HttpError) as raised:  # the contract requires requester_id
         await call(client.rpost, path, json={"message": "x", "responder_request_targets": [target]})
@@ -564,32 +565,32 @@ async def test_responder_requests(sandbox: Sandbox, client: pagerduty.RestApiV2C
                                              "responder_request_targets": [target]})
     assert error_of(raised)[1]["code"] == 1008
 
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.drain_webhooks()
     added = receiver.events()[-1]
     assert added["event_type"] == "incident.responder.added"
-    assert added["data"]["type"] == "incident_responder" and added["data"]["user"]["id"] == user_id(sandbox, ERIN)
+    assert added["data"]["type"] == "incident_responder" and added["data"]["user"]["id"] == user_id(pd, ERIN)
     assert added["data"]["escalation_policy"]["id"] == "PIMGR01"
-    assert added["agent"]["id"] == user_id(sandbox, ASHA)
-    [row] = state(sandbox)["responder_requests"]
+    assert added["agent"]["id"] == user_id(pd, ASHA)
+    [row] = state(pd)["responder_requests"]
     assert row["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
 
 
-async def test_log_entries(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_log_entries(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     await call(client.rput, f"/incidents/{incident['id']}", json={"incident": {"type": "incident",
                                                                                 "status": "acknowledged"}},
                headers={"From": ASHA})
     entries = await call(client.list_all, f"/incidents/{incident['id']}/log_entries")
     assert [e["type"] for e in entries] == ["acknowledge_log_entry", "assign_log_entry", "trigger_log_entry"]
-    assert entries[0]["agent"]["id"] == user_id(sandbox, ASHA) and entries[0]["incident"]["id"] == incident["id"]
+    assert entries[0]["agent"]["id"] == user_id(pd, ASHA) and entries[0]["incident"]["id"] == incident["id"]
 
 
 # ---- rate limiting and faults ------------------------------------------------------------------------------------
 
 
 async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Callable[..., Any]) -> None:
-    sandbox = await make_sandbox(rate_limit_per_minute=3)
-    with rest_client(sandbox) as client:
+    pd = await make_sandbox(rate_limit_per_minute=3)
+    with rest_client(pd) as client:
         ok = await call(client.get, "/users")
         assert (ok.status_code, ok.headers["ratelimit-limit"], ok.headers["ratelimit-remaining"]) == (200, "3", "2")
         await call(client.get, "/users")
@@ -599,33 +600,33 @@ async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Calla
         assert limited.headers["ratelimit-remaining"] == "0" and int(limited.headers["ratelimit-reset"]) > 0
         assert "retry-after" not in limited.headers
         assert limited.json()["error"]["code"] == 2020
-        sandbox.clock.advance(seconds=61)
+        pd.clock.advance(seconds=61)
         assert (await call(client.get, "/users")).status_code == 200
 
 
 async def test_rate_limit_can_be_disabled(make_sandbox: Callable[..., Any]) -> None:
-    sandbox = await make_sandbox(rate_limit_per_minute=0)
-    with rest_client(sandbox) as client:
+    pd = await make_sandbox(rate_limit_per_minute=0)
+    with rest_client(pd) as client:
         response = await call(client.get, "/users")
     assert response.status_code == 200 and "ratelimit-limit" not in response.headers
 
 
-async def test_injected_faults(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_injected_faults(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
-    sandbox.faults.add(Fault(service="pagerduty", method=f"/incidents/{incident['id']}/notes", status=503))
+    pd.faults.add(Fault(service="pagerduty", method=f"/incidents/{incident['id']}/notes", status=503))
     with pytest.raises(pagerduty.HttpError) as raised:
         await call(client.rget, f"/incidents/{incident['id']}/notes")
     assert error_of(raised)[0] == 503 and error_of(raised)[1]["code"] == 2000
     assert await call(client.rget, f"/incidents/{incident['id']}/notes") == []  # one failure only
 
     # A 429 fault: no body (PagerDuty documents that this happens), but the ratelimit headers.
-    sandbox.faults.add(Fault(service="pagerduty", method="/users", status=429, times=2, retry_after=7))
+    pd.faults.add(Fault(service="pagerduty", method="/users", status=429, times=2, retry_after=7))
     response = await call(client.get, "/users")
     assert response.status_code == 429 and response.content == b""
     assert (response.headers["ratelimit-remaining"], response.headers["ratelimit-reset"]) == ("0", "7")
     assert "retry-after" not in response.headers
 
-    sandbox.faults.add(Fault(service="pagerduty", method="/users", status=429, times=1))
+    pd.faults.add(Fault(service="pagerduty", method="/users", status=429, times=1))
     assert (await call(client.get, "/users")).status_code == 200  # the client's one retry gets through
 
 
@@ -633,7 +634,7 @@ async def test_injected_faults(sandbox: Sandbox, client: pagerduty.RestApiV2Clie
 
 
 async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
-        sandbox: Sandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+        pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}"
     await call(client.rput, path, json={"incident": {"type": "incident", "status": "acknowledged"}},
@@ -641,7 +642,7 @@ async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
     await call(client.rpost, f"{path}/notes", json={"note": {"content": "on it"}}, headers={"From": FATIMA})
     await call(client.rput, path, json={"incident": {"type": "incident", "status": "resolved"}},
                headers={"From": ASHA})
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.drain_webhooks()
 
     assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.annotated",
                                 "incident.resolved"]
@@ -658,12 +659,12 @@ async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
     sample = json.loads((FIXTURES / "data.incident.json").read_text())
     assert set(triggered["data"]) >= set(sample) - {"reopened_at"}
     assert triggered["data"]["number"] == 1 and triggered["data"]["status"] == "triggered"
-    assert acked["agent"]["id"] == user_id(sandbox, FATIMA) and acked["agent"]["type"] == "user_reference"
+    assert acked["agent"]["id"] == user_id(pd, FATIMA) and acked["agent"]["type"] == "user_reference"
     assert acked["data"]["status"] == "acknowledged"
     assert note["data"]["type"] == "incident_note" and note["data"]["content"] == "on it"
     assert set(note["data"]) == set(json.loads((FIXTURES / "data.incident_note.json").read_text()))
-    assert resolved["agent"]["id"] == user_id(sandbox, ASHA) and resolved["data"]["status"] == "resolved"
-    deliveries = state(sandbox)["webhook_deliveries"]
+    assert resolved["agent"]["id"] == user_id(pd, ASHA) and resolved["data"]["status"] == "resolved"
+    deliveries = state(pd)["webhook_deliveries"]
     assert [(d["event_type"], d["status"], d["attempts"], d["incident_id"])
             for d in deliveries][:2] == [("incident.triggered", "delivered", 1, incident["id"]),
                                          ("incident.acknowledged", "delivered", 1, incident["id"])]
@@ -677,89 +678,92 @@ def test_signature_matches_pagerdutys_published_vector() -> None:
 
 
 async def test_webhook_retries_keep_the_id_and_hold_back_later_events(
-        sandbox: Sandbox, receiver: Receiver) -> None:
+        pd: PdSandbox, receiver: Receiver) -> None:
     receiver.answers = [500, 429, 200]
-    first = await sandbox.emulator.trigger(title="Basket slow")
-    await sandbox.emulator.trigger(title="Checkout slow", service_id="PCHECKO")
-    await sandbox.emulator.drain_webhooks()
+    first = await pd.emulator.trigger(title="Basket slow")
+    await pd.emulator.trigger(title="Checkout slow", service_id="PCHECKO")
+    await pd.emulator.drain_webhooks()
     ids = [r.headers["X-Webhook-Id"] for r in receiver.received]
     assert ids[0] == ids[1] == ids[2] != ids[3]  # PagerDuty repeats X-Webhook-Id on every attempt
     assert [e["data"]["title"] for e in receiver.events()] == ["Basket slow"] * 3 + ["Checkout slow"]
-    deliveries = state(sandbox)["webhook_deliveries"]
+    deliveries = state(pd)["webhook_deliveries"]
     assert (deliveries[0]["incident_id"], deliveries[0]["status"], deliveries[0]["attempts"]) == (
         first["id"], "delivered", 3)
     assert receiver.events()[0]["agent"]["type"] == "service_reference"  # triggered by an alert
 
 
 async def test_webhook_4xx_is_dropped_and_three_drops_disable_the_subscription(
-        sandbox: Sandbox, receiver: Receiver) -> None:
+        pd: PdSandbox, receiver: Receiver) -> None:
     receiver.answers = [400, 404, 401]
     for n in range(4):
-        await sandbox.emulator.trigger(title=f"incident {n}")
-    await sandbox.emulator.drain_webhooks()
+        await pd.emulator.trigger(title=f"incident {n}")
+    await pd.emulator.drain_webhooks()
     assert len(receiver.received) == 3  # no retries on 4xx; the fourth was never sent
-    snapshot = state(sandbox)
+    snapshot = state(pd)
     assert [d["status"] for d in snapshot["webhook_deliveries"]] == [
         "dropped", "dropped", "dropped", "discarded"]
     assert snapshot["webhook_subscription"]["disabled_until"] is not None
 
     async with aiohttp.ClientSession() as session, session.post(
-            sandbox.url("/sandbox/pagerduty/webhooks/enable")) as response:
+            pd.url("/sandbox/pagerduty/webhooks/enable")) as response:
         assert response.status == 200
-    await sandbox.emulator.trigger(title="after re-enabling")
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.trigger(title="after re-enabling")
+    await pd.emulator.drain_webhooks()
     assert receiver.types()[-1] == "incident.triggered" and len(receiver.received) == 4
 
 
 async def test_unreachable_receiver_is_retried_then_given_up(make_sandbox: Callable[..., Any]) -> None:
-    sandbox = await make_sandbox(webhook_max_attempts=3)
-    sandbox.emulator.webhook_url = "http://127.0.0.1:9/pagerduty/webhook"  # discard port: nothing listens
-    await sandbox.emulator.trigger(title="nobody home")
-    await sandbox.emulator.drain_webhooks()
-    [delivery] = state(sandbox)["webhook_deliveries"]
+    pd = await make_sandbox(webhook_max_attempts=3)
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pd.emulator.webhook_url = f"http://127.0.0.1:{port}/pagerduty/webhook"
+    await pd.emulator.trigger(title="nobody home")
+    await pd.emulator.drain_webhooks()
+    [delivery] = state(pd)["webhook_deliveries"]
     assert (delivery["status"], delivery["attempts"]) == ("failed", 3) and delivery["error"]
 
 
-async def test_extra_events(sandbox: Sandbox, receiver: Receiver) -> None:
-    incident = await sandbox.emulator.trigger(title="x")
-    event_id = sandbox.emulator.emit_event("incident.escalated", incident["id"], user_email=ERIN)
-    await sandbox.emulator.drain_webhooks()
+async def test_extra_events(pd: PdSandbox, receiver: Receiver) -> None:
+    incident = await pd.emulator.trigger(title="x")
+    event_id = pd.emulator.emit_event("incident.escalated", incident["id"], user_email=ERIN)
+    await pd.emulator.drain_webhooks()
     escalated = receiver.events()[-1]
     assert escalated["id"] == event_id and escalated["event_type"] == "incident.escalated"
-    assert escalated["agent"]["id"] == user_id(sandbox, ERIN) and escalated["data"]["id"] == incident["id"]
+    assert escalated["agent"]["id"] == user_id(pd, ERIN) and escalated["data"]["id"] == incident["id"]
 
 
 # ---- control routes and snapshot ----------------------------------------------------------------------------------
 
 
-async def test_control_routes_act_as_an_alert_and_as_a_person(sandbox: Sandbox, receiver: Receiver) -> None:
+async def test_control_routes_act_as_an_alert_and_as_a_person(pd: PdSandbox, receiver: Receiver) -> None:
     async with aiohttp.ClientSession() as session:
-        async with session.post(sandbox.url("/sandbox/pagerduty/incidents"),
+        async with session.post(pd.url("/sandbox/pagerduty/incidents"),
                                 json={"service_id": "PDELIVS", "title": "Slots empty", "urgency": "low"}) as made:
             assert made.status == 201
             incident = (await made.json())["incident"]
         assert incident["service"]["id"] == "PDELIVS" and incident["urgency"] == "low"
         base = f"/sandbox/pagerduty/incidents/{incident['id']}"
-        async with session.post(sandbox.url(f"{base}/acknowledge"), json={"user": "Chloe.Martin@example.com"}) as r:
+        async with session.post(pd.url(f"{base}/acknowledge"), json={"user": "Chloe.Martin@example.com"}) as r:
             assert r.status == 200 and (await r.json())["incident"]["status"] == "acknowledged"
-        async with session.post(sandbox.url(f"{base}/acknowledge"), json={}) as again:
+        async with session.post(pd.url(f"{base}/acknowledge"), json={}) as again:
             assert again.status == 400 and (await again.json())["error"]["code"] == 1002
-        async with session.post(sandbox.url(f"{base}/resolve"), json={}) as r:  # default: the (only) assignee
+        async with session.post(pd.url(f"{base}/resolve"), json={}) as r:  # default: the (only) assignee
             assert (await r.json())["incident"]["status"] == "resolved"
-        async with session.post(sandbox.url(f"{base}/dance"), json={}) as r:
+        async with session.post(pd.url(f"{base}/dance"), json={}) as r:
             assert r.status == 404
-        async with session.get(sandbox.url(base)) as page:
+        async with session.get(pd.url(base)) as page:
             assert page.status == 200 and "Slots empty" in await page.text()
-        async with session.post(sandbox.url("/sandbox/pagerduty/incidents"), json={}) as bad:
+        async with session.post(pd.url("/sandbox/pagerduty/incidents"), json={}) as bad:
             assert bad.status == 400
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.drain_webhooks()
     assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.resolved"]
-    chloe = user_id(sandbox, "chloe.martin@example.com")
+    chloe = user_id(pd, "chloe.martin@example.com")
     assert [e["agent"]["id"] for e in receiver.events()[1:]] == [chloe, chloe]
 
 
-async def test_every_control_action(sandbox: Sandbox, receiver: Receiver) -> None:
-    incident = await sandbox.emulator.trigger(title="Checkout errors", service_id="PCHECKO", urgency="low")
+async def test_every_control_action(pd: PdSandbox, receiver: Receiver) -> None:
+    incident = await pd.emulator.trigger(title="Checkout errors", service_id="PCHECKO", urgency="low")
     base = f"/sandbox/pagerduty/incidents/{incident['id']}"
     steps: list[tuple[str, dict[str, Any]]] = [
         ("acknowledge", {"user": BEN}), ("unacknowledge", {}), ("escalate", {"user": BEN}),
@@ -768,21 +772,21 @@ async def test_every_control_action(sandbox: Sandbox, receiver: Receiver) -> Non
     ]
     async with aiohttp.ClientSession() as session:
         for action, body in steps:
-            async with session.post(sandbox.url(f"{base}/{action}"), json=body) as response:
+            async with session.post(pd.url(f"{base}/{action}"), json=body) as response:
                 assert response.status == 200, (action, await response.text())
-    await sandbox.emulator.drain_webhooks()
+    await pd.emulator.drain_webhooks()
     assert receiver.types() == [
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.escalated",
         "incident.reassigned", "incident.priority_updated", "incident.annotated", "incident.delegated"]
     assert receiver.events()[2]["agent"] is None  # an acknowledgement timeout is nobody's doing
-    [row] = state(sandbox)["incidents"]
+    [row] = state(pd)["incidents"]
     assert (row["priority"], row["escalation_policy_id"], row["assignees"]) == ("P2", "PIMGR01",
-                                                                                [user_id(sandbox, ERIN)])
+                                                                                [user_id(pd, ERIN)])
 
 
-async def test_incident_page_acts_through_its_form(sandbox: Sandbox) -> None:
-    incident = await sandbox.emulator.trigger(title="Basket <script>")
-    page = sandbox.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
+async def test_incident_page_acts_through_its_form(pd: PdSandbox) -> None:
+    incident = await pd.emulator.trigger(title="Basket <script>")
+    page = pd.url(f"/sandbox/pagerduty/incidents/{incident['id']}")
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{page}/acknowledge", data={"user": FATIMA}) as response:  # follows the 303
             text = await response.text()
@@ -790,35 +794,35 @@ async def test_incident_page_acts_through_its_form(sandbox: Sandbox) -> None:
             assert "<script>" not in text  # escaped
         async with session.post(f"{page}/acknowledge", data={"user": ASHA}) as response:
             assert "Incident Already Acknowledged" in await response.text()
-        async with session.get(sandbox.url("/sandbox/pagerduty/incidents/QNOPE")) as missing:
+        async with session.get(pd.url("/sandbox/pagerduty/incidents/QNOPE")) as missing:
             assert missing.status == 404
 
 
-async def test_snapshot(sandbox: Sandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_snapshot(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     incident = await create_incident(client)
     await call(client.rpost, f"/incidents/{incident['id']}/notes", json={"note": {"content": "hi"}},
                headers={"From": ASHA})
     await call(client.rget, f"/incidents/{incident['id']}")
-    await sandbox.emulator.drain_webhooks()
-    snapshot = state(sandbox)
+    await pd.emulator.drain_webhooks()
+    snapshot = state(pd)
     assert json.loads(json.dumps(snapshot)) == snapshot  # served as JSON by GET /sandbox/state
-    assert {"id": user_id(sandbox, ASHA), "name": "Asha Patel", "email": ASHA} in snapshot["users"]
+    assert {"id": user_id(pd, ASHA), "name": "Asha Patel", "email": ASHA} in snapshot["users"]
     [row] = snapshot["incidents"]
     assert row | {"created_at": None} == {
         "id": incident["id"], "number": 1, "title": "Basket API 5xx", "status": "triggered", "urgency": "high",
-        "priority": None, "assignees": [user_id(sandbox, ASHA), user_id(sandbox, FATIMA)], "service_id": "PBASKET",
+        "priority": None, "assignees": [user_id(pd, ASHA), user_id(pd, FATIMA)], "service_id": "PBASKET",
         "escalation_policy_id": "PBASKEP", "incident_key": incident["incident_key"],
         "html_url": incident["html_url"], "acknowledged_by": None, "resolved_by": None, "created_at": None}
     [note] = snapshot["notes"]
-    assert (note["incident_id"], note["content"], note["user_id"]) == (incident["id"], "hi", user_id(sandbox, ASHA))
+    assert (note["incident_id"], note["content"], note["user_id"]) == (incident["id"], "hi", user_id(pd, ASHA))
     assert snapshot["calls"] == {"POST /incidents": 1, "POST /incidents/{id}/notes": 1, "GET /incidents/{id}": 1}
     assert [d["event_type"] for d in snapshot["webhook_deliveries"]] == [
         "incident.triggered", "incident.annotated"]
 
 
 async def test_without_validator_the_emulator_still_requires_from(make_sandbox: Callable[..., Any]) -> None:
-    sandbox = await make_sandbox(validator=None)
-    with rest_client(sandbox) as client:
+    pd = await make_sandbox(validator=None)
+    with rest_client(pd) as client:
         incident = await create_incident(client)
         with pytest.raises(pagerduty.HttpError) as raised:
             await call(client.rput, f"/incidents/{incident['id']}",

@@ -124,7 +124,7 @@ async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tupl
 
 
 async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
-    bot, client = offline_bot
+    _bot, client = offline_bot
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     report = await ready.json()

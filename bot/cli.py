@@ -156,11 +156,11 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     sandbox = Sandbox(catalogue, keys)
     app = web.Application()
     sandbox.add_routes(app)
-    sandbox.connect(bot_url.rstrip("/"))
+    url = f"http://127.0.0.1:{port}"
+    sandbox.connect(bot_url.rstrip("/"), url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
     secrets = ",".join(keys.pagerduty_webhook_secrets)
     print(f"""Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:
 export SLACK_BOT_TOKEN={keys.slack_bot_token} SLACK_SIGNING_SECRET={keys.slack_signing_secret}

@@ -72,11 +72,13 @@ class Sandbox:
         app.router.add_post("/sandbox/faults", self._add_fault)
         app.router.add_delete("/sandbox/faults", self._clear_faults)
 
-    def connect(self, bot_url: str, public_url: str | None = None) -> None:
-        """Tell the emulators where the bot is, as a Slack app config and a PagerDuty subscription would."""
+    def connect(self, bot_url: str, emulators_url: str) -> None:
+        """Tell the emulators where the bot is (as a Slack app's config and a PagerDuty subscription would) and
+        where they themselves are reachable (for response_url and html_url links)."""
         self.slack.bot_events_url = f"{bot_url}/slack/events"
+        self.slack.public_url = emulators_url
         self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
-        self.pagerduty.public_url = public_url or bot_url
+        self.pagerduty.public_url = emulators_url
 
     def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float) -> Settings:
         return Settings(
@@ -149,7 +151,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     app = build_web_app(bot)
     app[SANDBOX_KEY] = sandbox
     sandbox.add_routes(app)
-    sandbox.connect(url)
+    sandbox.connect(url, url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,6 +24,7 @@ from bot.config import Settings
 from bot.domain.incident import ChannelPolicy
 from bot.metrics import Metrics
 from bot.ports import Clock
+from bot.scheduler import build_scheduler
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
 from bot.services.intake import PagerDutyIntake
@@ -53,6 +55,7 @@ class Bot:
         self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
+        self.scheduler: AsyncIOScheduler | None = None
 
     def _slack_app(self) -> AsyncApp:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
@@ -65,6 +68,14 @@ class Bot:
         await self.store.open()
         self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
+        self.scheduler = build_scheduler(self.refresh_open_cards)
+        self.scheduler.start()
+
+    async def refresh_open_cards(self) -> int:
+        queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())
+        if queued:
+            self.dispatcher.wake()
+        return queued
 
     async def _supervise(self, name: str, loop: object) -> None:
         """Keep a background loop alive: a bug in one iteration is logged and the loop restarts."""
@@ -79,6 +90,9 @@ class Bot:
                 await asyncio.sleep(1)
 
     async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

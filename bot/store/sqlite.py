@@ -258,6 +258,26 @@ class SqliteStore:
                               r["created_at"]) for r in rows]
         return await self._run(read)
 
+    async def queue_card_refreshes(self, now: float) -> int:
+        """Queue a card refresh for every open incident that has a card and no refresh already waiting (the card
+        shows elapsed time, which no event updates). Returns how many were queued."""
+        def write() -> int:
+            conn = self._tx()
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO outbox (incident_id, kind, payload, priority, next_attempt_at, created_at)"
+                    " SELECT i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ? FROM incidents i"
+                    " JOIN incident_slack s ON s.incident_id = i.id"
+                    " WHERE i.status != 'resolved' AND s.card_ts IS NOT NULL AND NOT EXISTS ("
+                    "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.kind = 'refresh_card'"
+                    "   AND o.state = 'pending')", (now, now))
+                conn.execute("COMMIT")
+                return cursor.rowcount
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return await self._run(write)
+
     async def next_effect_due_at(self) -> float | None:
         return await self._run(lambda: self.db.execute(
             "SELECT min(next_attempt_at) FROM outbox WHERE state='pending'").fetchone()[0])

@@ -197,3 +197,17 @@ async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channe
         assert any("Acknowledged by Asha Patel" in t for t in thread)
     finally:
         await running.stop()
+
+
+async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(sandbox: RunningSandbox) -> None:
+    await trigger(sandbox, "Still burning")
+    resolved = await trigger(sandbox, "Already over")
+    await act(sandbox, resolved["id"], "resolve", user="asha.patel@example.com")
+    calls_before = dict(state(sandbox)["slack"]["calls"])
+    assert await sandbox.bot.refresh_open_cards() == 1  # only the open incident's card
+    assert await sandbox.bot.refresh_open_cards() == 0  # one already waiting: not queued twice
+    await settle(sandbox)
+    calls = state(sandbox)["slack"]["calls"]
+    assert calls["chat.update"] == calls_before.get("chat.update", 0) + 1
+    assert sandbox.bot.scheduler is not None
+    assert [job.id for job in sandbox.bot.scheduler.get_jobs()] == ["refresh-open-cards"]

@@ -1,0 +1,78 @@
+"""The SQLite store: group-committed intake, outbox ordering (per incident, high urgency first), migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.events import read_event
+from bot.domain.incident import ChannelPolicy, Decision, apply_event
+from bot.store.migrations import MIGRATIONS
+from bot.store.sqlite import SqliteStore
+from tests.helpers import incident_event
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "s.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def record(store: SqliteStore, delivery: str, event: str) -> bool:
+    return await store.record_delivery(source="pagerduty", delivery_id=delivery, event_id=event,
+                                       event_type="incident.triggered", incident_id="Q1", occurred_at="t", body="{}")
+
+
+async def test_concurrent_deliveries_are_each_answered_correctly(store: SqliteStore) -> None:
+    results = await asyncio.gather(*(record(store, f"d{i % 50}", f"e{i % 50}") for i in range(200)))
+    assert results.count(True) == 50
+    assert (await store.depths())["inbox_pending"] == 50
+
+
+def decision_for(incident_id: str, urgency: str) -> Decision:
+    event = read_event(incident_event("incident.triggered", incident_id=incident_id, urgency=urgency))
+    return apply_event(None, event, ChannelPolicy())
+
+
+async def test_effects_run_in_order_per_incident_and_high_urgency_first(store: SqliteStore) -> None:
+    for seq, (incident_id, urgency) in enumerate([("LOW", "low"), ("HIGH", "high")], start=1):
+        await record(store, f"d{seq}", f"e{seq}")
+        await store.commit_decision(seq, decision_for(incident_id, urgency), now=100.0)
+    due = await store.due_effects(now=100.0, limit=10, busy=[])
+    # One effect per incident (the next in its order), the high-urgency incident's first.
+    assert [(r.effect.incident_id, type(r.effect)) for r in due] == [("HIGH", OpenIncidentChannel),
+                                                                     ("LOW", OpenIncidentChannel)]
+    assert await store.due_effects(now=100.0, limit=10, busy=["HIGH", "LOW"]) == []
+    await store.effect_done(due[0].seq)
+    await store.effect_retry(due[1].seq, next_attempt_at=200.0, error="429")
+    later = await store.due_effects(now=150.0, limit=10, busy=[])
+    # LOW's channel waits for its retry, and its timeline entry waits behind it.
+    assert [(r.effect.incident_id, type(r.effect)) for r in later] == [("HIGH", PostTimelineEntry)]
+
+
+async def test_card_refreshes_are_not_queued_twice(store: SqliteStore) -> None:
+    await record(store, "d1", "e1")
+    await store.commit_decision(1, decision_for("Q1", "high"), now=1.0)
+    await store.update_footprint("Q1", card_ts="1.1", channel_id="C1")
+    assert await store.queue_card_refreshes(now=2.0) == 1
+    assert await store.queue_card_refreshes(now=3.0) == 0
+    kinds = [r.effect for r in await store.due_effects(now=5.0, limit=10, busy=[])]
+    assert kinds == [OpenIncidentChannel("Q1")]  # the refresh waits its turn behind the channel
+    assert RefreshCard("Q1").kind == "refresh_card"
+
+
+async def test_migrations_are_numbered_and_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):
+        s = SqliteStore(tmp_path / "m.db")
+        await s.open()
+        await s.close()
+    conn = sqlite3.connect(tmp_path / "m.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

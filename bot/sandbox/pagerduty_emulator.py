@@ -25,12 +25,13 @@ from multidict import CIMultiDictProxy, MultiMapping
 from bot.catalogue import SandboxSeed
 from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
-from bot.sandbox.pagerduty_control import PagerDutyControls
+from bot.sandbox.pagerduty_control import ACTIONS, PagerDutyControls
 from bot.sandbox.pagerduty_model import Account, Agent, Event, Json, PagerDutyError, User, invalid, not_found, stable_id
 from bot.sandbox.pagerduty_shapes import Shapes
 from bot.sandbox.pagerduty_webhooks import WebhookSender
 
 API_PREFIX = "/sandbox/pagerduty/api"
+CONTROL_ACTIONS = ACTIONS  # what POST /sandbox/pagerduty/incidents/{id}/{action} accepts
 _DEFAULT_PAGE, _MAX_PAGE = 25, 100
 
 
@@ -143,13 +144,16 @@ class PagerDutyEmulator:
                                         agent=Agent("service_reference", service))
         return self.shapes.incident(incident)
 
-    def emit_event(self, event_type: str, incident_id: str, *, user_email: str | None = None,
+    def emit_event(self, event_type: str, incident_id: str, *, user_email: str | None = None, text: str = "",
                    data: Json | None = None) -> str:
-        """Send any v3 event (e.g. incident.priority_updated, incident.escalated) about an incident, without
-        changing it; `data` defaults to the incident's current webhook data. Returns the event id."""
+        """Send any v3 event about an incident without changing it (e.g. incident.responder.replied,
+        incident.status_update_published, incident.priority_updated), as `user_email` (else no agent). `data`
+        defaults to the documented type for the event: a note, responder or status update carrying `text`, else
+        the incident as it is. Returns the event id."""
         incident = self.account.incident(incident_id)
         user = self.account.user_by_email(user_email) if user_email else None
         agent = Agent("user_reference", user.id) if user else None
+        data = data or self.shapes.made_up_data(event_type, incident, user.id if user else None, text)
         return self._send_event(Event(event_type, agent, incident, data=data))
 
     def enable_webhooks(self) -> None:

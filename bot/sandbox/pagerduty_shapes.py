@@ -21,6 +21,7 @@ from bot.sandbox.pagerduty_model import (
     Service,
     User,
     iso,
+    random_id,
     stable_id,
 )
 
@@ -217,6 +218,25 @@ class Shapes:
             "escalation_policy": self.policy_ref(responder.policy_id) if responder.policy_id else None,
             "message": responder.message, "state": responder.state, "type": "incident_responder",
         }
+
+    def made_up_data(self, event_type: str, incident: Incident, user_id: str | None, text: str) -> Json:
+        """`data` for an event sent on purpose, of the type PagerDuty documents for it (fixtures README)."""
+        ref = self.ref("incident", incident.id, incident.title)
+        if event_type == "incident.annotated":
+            return {"incident": ref, "id": random_id("P", 6), "content": text, "trimmed": False,
+                    "type": "incident_note"}
+        if event_type.startswith("incident.responder."):
+            user = user_id or next(iter(incident.assignee_ids), None)
+            return {"incident": ref, "user": self.user_ref(user) if user else None, "escalation_policy": None,
+                    "message": text, "state": "joined" if event_type.endswith(".replied") else "pending",
+                    "type": "incident_responder"}
+        if event_type == "incident.status_update_published":
+            return {"incident": ref, "id": random_id("P", 6), "message": text, "trimmed": False,
+                    "type": "incident_status_update"}
+        if event_type == "incident.conference_bridge.updated":
+            return {"incident": ref, "conference_numbers": [], "conference_url": text,
+                    "type": "incident_conference_bridge"}
+        return self.webhook_incident(incident)
 
     def webhook_data(self, event: Event) -> Json:
         if event.data is not None:

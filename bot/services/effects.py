@@ -89,7 +89,6 @@ class EffectExecutor:
         """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""
         base = channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
                             service=incident.service_name, incident_id=incident.id)
-        bot_user = await self._chat.bot_user_id()
         for attempt in range(MAX_NAME_ATTEMPTS):
             name = base if attempt == 0 else with_suffix(base, attempt)
             try:
@@ -98,7 +97,7 @@ class EffectExecutor:
                 if error.code != "name_taken":
                     raise
             existing = await self._chat.find_channel(name)
-            if existing and _is_ours(existing, incident, bot_user):
+            if existing and _is_ours(existing, incident, await self._chat.bot_user_id()):
                 log.info("reusing channel %s for incident %s", existing.name, incident.id)
                 return existing
         raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",

@@ -732,6 +732,16 @@ async def test_extra_events(pd: PdSandbox, receiver: Receiver) -> None:
     assert escalated["id"] == event_id and escalated["event_type"] == "incident.escalated"
     assert escalated["agent"]["id"] == user_id(pd, ERIN) and escalated["data"]["id"] == incident["id"]
 
+    pd.emulator.emit_event("incident.responder.replied", incident["id"], user_email=ERIN, text="On my way")
+    pd.emulator.emit_event("incident.status_update_published", incident["id"], text="Fix deploying")
+    await pd.emulator.drain_webhooks()
+    replied, update = receiver.events()[-2:]
+    responder_keys = set(json.loads((FIXTURES / "data.incident_responder.json").read_text()))
+    assert set(replied["data"]) == responder_keys and replied["data"]["state"] == "joined"
+    assert replied["data"]["user"]["id"] == user_id(pd, ERIN) and replied["data"]["message"] == "On my way"
+    assert update["agent"] is None and update["data"]["type"] == "incident_status_update"
+    assert set(update["data"]) == set(json.loads((FIXTURES / "data.incident_status_update.json").read_text()))
+
 
 # ---- control routes and snapshot ----------------------------------------------------------------------------------
 

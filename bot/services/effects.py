@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from bot import cards
 from bot.catalogue import Catalogue
@@ -70,14 +70,18 @@ class EffectExecutor:
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
         try:
+            remember_channel: list[Awaitable[None]] = []
             if footprint.channel_id is None:
                 channel = await self._ensure_channel(incident)
-                await self._store.update_footprint(incident.id, channel_id=channel.id, channel_name=channel.name)
+                # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
+                remember_channel.append(self._store.update_footprint(incident.id, channel_id=channel.id,
+                                                                     channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
             await asyncio.gather(
+                *remember_channel,
                 self._set_topic(incident, footprint),
-                self._invite(incident, footprint, await responders),
+                self._invite_when_known(incident, footprint, responders),
                 self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
             )
@@ -108,6 +112,11 @@ class EffectExecutor:
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
             await self._store.update_footprint(incident.id, topic=text)
+
+    async def _invite_when_known(self, incident: Incident, footprint: SlackFootprint,
+                                 responders: Awaitable[list[Responder]]) -> None:
+        # Awaited inside the gather, so the card is posted without waiting for the people lookups.
+        await self._invite(incident, footprint, await responders)
 
     async def _invite(self, incident: Incident, footprint: SlackFootprint, responders: Sequence[Responder]) -> None:
         assert footprint.channel_id is not None
@@ -142,16 +151,23 @@ class EffectExecutor:
                     channel, cards.card_text(incident), cards.card_blocks(incident, self._clock.now()),
                     metadata=_metadata(marker))
                 channel, ts = posted.channel, posted.ts
-            await self._store.update_footprint(incident.id, card_ts=ts, **(
-                {} if pin else {"channel_id": channel}))
             footprint.card_ts = ts
-        if pin and not footprint.card_pinned:
-            try:
-                await self._chat.pin(channel, footprint.card_ts)
-            except IntegrationError as error:
-                if error.code != "already_pinned":
-                    raise
-            await self._store.update_footprint(incident.id, card_pinned=1)
+            remember_card = self._store.update_footprint(incident.id, card_ts=ts, **(
+                {} if pin else {"channel_id": channel}))
+            # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
+            await asyncio.gather(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
+        elif pin:
+            await self._pin(incident, footprint, channel)
+
+    async def _pin(self, incident: Incident, footprint: SlackFootprint, channel: str) -> None:
+        if footprint.card_pinned or footprint.card_ts is None:
+            return
+        try:
+            await self._chat.pin(channel, footprint.card_ts)
+        except IntegrationError as error:
+            if error.code != "already_pinned":
+                raise
+        await self._store.update_footprint(incident.id, card_pinned=1)
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
                         since: float) -> None:

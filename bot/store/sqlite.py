@@ -41,6 +41,14 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (unreadable)."""
+
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class OutboxRow:
     seq: int
     effect: Effect
@@ -167,18 +175,6 @@ class SqliteStore:
         for (_, future, loop), result in zip(batch, results, strict=True):
             loop.call_soon_threadsafe(_resolve, future, result)
 
-    async def pending_inbox(self, limit: int = 100) -> list[InboxRow]:
-        def read() -> list[InboxRow]:
-            rows = self._query("SELECT seq, source, event_id, event_type, incident_id, body FROM inbox"
-                               " WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
-            return [InboxRow(**row) for row in rows]
-        return await self._run(read)
-
-    async def settle_inbox(self, seq: int, state: str, error: str | None = None) -> None:
-        await self._run(lambda: self.db.execute("UPDATE inbox SET state=?, error=? WHERE seq=?", (state, error, seq)))
-
-    # -- incidents and decisions -----------------------------------------------------------------------------
-
     async def incident(self, incident_id: str) -> Incident | None:
         def read() -> Incident | None:
             row = self.db.execute("SELECT data FROM incidents WHERE id=?", (incident_id,)).fetchone()
@@ -189,30 +185,73 @@ class SqliteStore:
         return await self._run(lambda: [incident_from_json(r["data"]) for r in
                                         self._query("SELECT data FROM incidents ORDER BY number")])
 
+    async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
+                            limit: int = 100) -> list[Decision]:
+        """Apply up to `limit` pending inbox rows, in arrival order, in one transaction on the store's thread.
+
+        `decide` is the worker's pure use case (read the event, run the domain); it sees the incident as left by the
+        earlier rows of the same batch. New state, timeline entries, effects and the inbox rows' new states commit
+        together: a crash replays the whole batch, never half of it. A row whose `decide` raises is marked
+        'failed' with the error (it would fail again) and does not hold up the rows behind it."""
+        def work() -> list[Decision]:
+            rows = [InboxRow(**r) for r in self._query(
+                "SELECT seq, source, event_id, event_type, incident_id, body FROM inbox WHERE state='pending'"
+                " ORDER BY seq LIMIT ?", (limit,))]
+            if not rows:
+                return []
+            conn = self._tx()
+            decisions: list[Decision] = []
+            known: dict[str, Incident | None] = {}
+            try:
+                for row in rows:
+                    if row.incident_id is not None and row.incident_id not in known:
+                        found = conn.execute("SELECT data FROM incidents WHERE id=?", (row.incident_id,)).fetchone()
+                        known[row.incident_id] = incident_from_json(found[0]) if found else None
+                    try:
+                        outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+                    except Exception as error:  # a bug in one event must not stop the queue
+                        outcome = Skip("failed", f"{error.__class__.__name__}: {error}"[:500])
+                    if isinstance(outcome, Skip):
+                        conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?",
+                                     (outcome.state, outcome.reason, row.seq))
+                        continue
+                    self._persist(conn, row.seq, outcome, now)
+                    if outcome.incident is not None:
+                        known[outcome.incident.id] = outcome.incident
+                    decisions.append(outcome)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return decisions
+        return await self._run(work)
+
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
-        """Persist the new incident state, its timeline entry and effects, and settle the inbox row: one
-        transaction, so a crash leaves either all of it or none (and the inbox row is then replayed)."""
+        """Persist one decision and settle its inbox row in one transaction."""
         def write() -> None:
             conn = self._tx()
             try:
-                incident = decision.incident
-                if incident is not None:
-                    conn.execute(
-                        "INSERT INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
-                        " updated_at=excluded.updated_at",
-                        (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
-                if decision.entry is not None:
-                    self._insert_entry(conn, decision.entry)
-                priority = 0 if incident is None or incident.urgency == "high" else 1
-                for effect in decision.effects:
-                    self._insert_effect(conn, effect, priority, now)
-                conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
+                self._persist(conn, inbox_seq, decision, now)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         await self._run(write)
+
+    def _persist(self, conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float) -> None:
+        incident = decision.incident
+        if incident is not None:
+            conn.execute(
+                "INSERT INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
+                " updated_at=excluded.updated_at",
+                (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
+        if decision.entry is not None:
+            self._insert_entry(conn, decision.entry)
+        priority = 0 if incident is None or incident.urgency == "high" else 1
+        for effect in decision.effects:
+            self._insert_effect(conn, effect, priority, now)
+        conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
 
     @staticmethod
     def _insert_entry(conn: sqlite3.Connection, entry: TimelineEntry) -> None:

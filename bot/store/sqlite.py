@@ -1,7 +1,8 @@
 """The SQLite store: every read and write the services need, run on one dedicated thread.
 
 sqlite3 connections belong to the thread that made them, and SQLite allows one writer at a time, so all work goes
-through a single-worker executor: the event loop never blocks on disk, and transactions never interleave. Each
+through one dedicated thread (bot/store/thread.py): the event loop never blocks on disk, transactions never
+interleave, and recording a webhook goes ahead of other work. Each
 method is one transaction. WAL mode with synchronous=FULL: a committed inbox row survives a crash or power cut,
 which is what lets the webhook answer 202 only after the commit.
 """
@@ -13,7 +14,6 @@ import json
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.store.codec import incident_from_json, incident_to_json
 from bot.store.migrations import migrate
+from bot.store.thread import NORMAL, URGENT, StoreThread
 
 T = TypeVar("T")
 
@@ -85,7 +86,7 @@ class SqliteStore:
 
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = StoreThread()
         self._db: Database | None = None
         self._deliveries: deque[tuple[tuple[object, ...], asyncio.Future[bool], asyncio.AbstractEventLoop]] = deque()
 
@@ -106,10 +107,10 @@ class SqliteStore:
         if self._db is not None:
             await self._run(self._db.close)
             self._db = None
-        self._executor.shutdown(wait=True)
+        self._thread.shutdown()
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
+        return await self._thread.run(fn, priority)
 
     @property
     def db(self) -> Database:
@@ -151,7 +152,7 @@ class SqliteStore:
         stored: asyncio.Future[bool] = loop.create_future()
         self._deliveries.append(((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
                                  stored, loop))
-        await self._run(self._flush_deliveries)
+        await self._run(self._flush_deliveries, URGENT)
         return await stored
 
     def _flush_deliveries(self) -> None:

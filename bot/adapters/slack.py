@@ -22,9 +22,10 @@ from bot.ports import ChannelInfo, PostedMessage
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
 TIERS: dict[str, float] = {
-    **dict.fromkeys(["conversations.create", "conversations.setTopic", "conversations.archive", "pins.add"], 20),
+    **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
-                     "conversations.info", "conversations.list", "conversations.history"], 50),
+                     "conversations.info", "conversations.history"], 50),
+    "conversations.list": 20,
     **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
@@ -118,17 +119,24 @@ class SlackChat:
     async def pin(self, channel: str, ts: str) -> None:
         await self._call("pins.add", channel=channel, timestamp=ts)
 
-    async def find_posted(self, channel: str, marker: str, oldest: float) -> str | None:
+    async def find_posted(self, channel: str, marker: str, oldest: float) -> PostedMessage | None:
         channel_id = await self._channel_id(channel)
         if channel_id is None:
             return None
         bot_user = await self.bot_user_id()
-        history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
-                                   limit=200, include_all_metadata=True)
+        try:
+            history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
+                                       limit=200, include_all_metadata=True)
+        except IntegrationError as error:
+            # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
+            # so it posts (a duplicate is possible only after a crash in the instant between post and record).
+            if error.code in ("not_in_channel", "channel_not_found"):
+                return None
+            raise
         for message in history["messages"]:
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("marker") == marker and message.get("user") in (bot_user, None):
-                return str(message["ts"])
+                return PostedMessage(channel=channel_id, ts=str(message["ts"]))
         return None
 
     async def _channel_id(self, channel: str) -> str | None:

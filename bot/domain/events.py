@@ -73,8 +73,11 @@ class IncidentEvent:
 
 
 def parse_time(text: str) -> datetime:
-    """PagerDuty timestamps: ISO 8601 with 'Z' and optional fractional seconds."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """PagerDuty timestamps: ISO 8601 with 'Z' (or an offset) and optional fractional seconds."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no time zone")
+    return parsed
 
 
 def read_envelope(body: Any) -> dict[str, Any]:
@@ -88,7 +91,7 @@ def read_envelope(body: Any) -> dict[str, Any]:
     try:
         parse_time(event["occurred_at"])
     except ValueError:
-        raise EventError("event.occurred_at is not an ISO 8601 timestamp") from None
+        raise EventError("event.occurred_at is not an ISO 8601 timestamp with a time zone") from None
     if "data" in event and not isinstance(event["data"], (dict, type(None))):
         raise EventError("event.data is not an object")
     return event

@@ -63,8 +63,10 @@ class Incident:
     # occurred_at of the newest snapshot applied; older snapshots only reach the timeline.
     state_as_of: datetime
     dedicated_channel: bool
-    # The newest event id applied, to make a replayed delivery a no-op even when ids are re-sent.
+    # The newest event id applied (the inbox is unique on event id; this makes the domain safe on its own too).
     last_event_id: str | None = None
+    # An OpenIncidentChannel was decided: the incident has, or is getting, its channel (or its team-channel card).
+    channel_requested: bool = False
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:
@@ -106,7 +108,20 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
         effects.append(InviteResponders(incident.id, (responder.id,)))
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
-    return Decision(replace(updated, last_event_id=event.id), entry, tuple(effects))
+    updated, opening = _channel_needed(updated, policy)
+    return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects))
+
+
+def _channel_needed(incident: Incident, policy: ChannelPolicy) -> tuple[Incident, tuple[Effect, ...]]:
+    """An open incident gets its channel if it has none yet (first seen resolved, then reopened), or a channel of
+    its own once the policy wants one (e.g. its priority was raised to P1 after the trigger). Never downgraded."""
+    if incident.status is Status.RESOLVED:
+        return incident, ()
+    upgrade = not incident.dedicated_channel and policy.wants_dedicated_channel(incident.urgency, incident.priority)
+    if incident.channel_requested and not upgrade:
+        return incident, ()
+    updated = replace(incident, channel_requested=True, dedicated_channel=incident.dedicated_channel or upgrade)
+    return updated, (OpenIncidentChannel(incident.id),)
 
 
 def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: ChannelPolicy) -> Decision:
@@ -118,6 +133,7 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     incident = _record_times(_new_incident(snapshot, event, policy), event)
     effects: tuple[Effect, ...] = ()
     if incident.status is not Status.RESOLVED:
+        incident = replace(incident, channel_requested=True)
         effects = (OpenIncidentChannel(incident.id),)
         if entry is not None:
             effects += (PostTimelineEntry(incident.id, entry.id),)

@@ -21,7 +21,7 @@ from bot.domain.effects import (
     PostTimelineEntry,
     RefreshCard,
 )
-from bot.domain.incident import Incident
+from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
@@ -51,7 +51,7 @@ class EffectExecutor:
             case OpenIncidentChannel():
                 await self._open_channel(incident, retry=retry, since=since)
             case RefreshCard():
-                await self._refresh(incident)
+                await self._refresh(incident, since=since)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._post_entry(incident, entry_id, retry=retry, since=since)
             case InviteResponders(user_ids=user_ids):
@@ -67,6 +67,12 @@ class EffectExecutor:
             await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
                                   retry=retry, since=since, pin=False)
             return
+        if footprint.shared_channel:
+            # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
+            # was; the new channel gets its own card, pin and announcement.
+            await self._store.update_footprint(incident.id, shared_channel=0, channel_id=None, card_ts=None,
+                                               card_pinned=0, announced_ts=None)
+            footprint = await self._store.footprint(incident.id)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
         try:
@@ -78,7 +84,7 @@ class EffectExecutor:
                                                                      channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
-            await asyncio.gather(
+            await _all(
                 *remember_channel,
                 self._set_topic(incident, footprint),
                 self._invite_when_known(incident, footprint, responders),
@@ -88,6 +94,8 @@ class EffectExecutor:
         finally:
             if not responders.done():
                 responders.cancel()
+            elif not responders.cancelled():
+                responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
 
     async def _ensure_channel(self, incident: Incident) -> ChannelInfo:
         """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""
@@ -134,10 +142,13 @@ class EffectExecutor:
                    and r.pagerduty_user_id not in footprint.unreachable]
         if missing:
             names = ", ".join(r.name for r in missing)
-            await self._chat.post_message(
-                footprint.channel_id,
-                f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
-                "Please add them to this channel by hand.")
+            marker = "unreachable:" + ",".join(sorted(r.pagerduty_user_id for r in missing))
+            if await self._chat.find_posted(footprint.channel_id, marker, self._clock.now().timestamp() - 86400) \
+                    is None:
+                await self._chat.post_message(
+                    footprint.channel_id,
+                    f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
+                    "Please add them to this channel by hand.", metadata=_metadata(marker))
             footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
             await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
 
@@ -145,17 +156,18 @@ class EffectExecutor:
                          since: float, pin: bool) -> None:
         marker = f"card:{incident.id}"
         if footprint.card_ts is None:
-            ts = await self._chat.find_posted(channel, marker, since) if retry else None
-            if ts is None:
+            posted = await self._chat.find_posted(channel, marker, since) if retry else None
+            if posted is None:
                 posted = await self._chat.post_message(
                     channel, cards.card_text(incident), cards.card_blocks(incident, self._clock.now()),
                     metadata=_metadata(marker))
-                channel, ts = posted.channel, posted.ts
+            # Slack answers with the channel's id even when we named it: keep the id.
+            channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
             remember_card = self._store.update_footprint(incident.id, card_ts=ts, **(
-                {} if pin else {"channel_id": channel}))
+                {} if pin else {"channel_id": channel, "shared_channel": 1}))
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
-            await asyncio.gather(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
+            await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
         elif pin:
             await self._pin(incident, footprint, channel)
 
@@ -175,18 +187,22 @@ class EffectExecutor:
             return
         team_channel = self._catalogue.announce_channel_for(incident.service_id)
         marker = f"announce:{incident.id}"
-        ts = await self._chat.find_posted(team_channel, marker, since) if retry else None
-        if ts is None:
-            ts = (await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
-                                                metadata=_metadata(marker))).ts
-        await self._store.update_footprint(incident.id, announced_ts=ts)
+        posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
+        if posted is None:
+            posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
+                                                   metadata=_metadata(marker))
+        await self._store.update_footprint(incident.id, announced_ts=posted.ts)
 
     # -- later events ----------------------------------------------------------------------------------------
 
-    async def _refresh(self, incident: Incident) -> None:
+    async def _refresh(self, incident: Incident, *, since: float) -> None:
         footprint = await self._store.footprint(incident.id)
         if footprint.channel_id is None or footprint.card_ts is None:
-            return  # the card is not posted yet; when it is, it shows the newest state
+            # Effects run in order per incident, so the channel's opening has run before this and failed for good
+            # (a dead effect): try again now, converging on whatever it did get done.
+            if incident.channel_requested and incident.status is not Status.RESOLVED:
+                await self._open_channel(incident, retry=True, since=since)
+            return
         await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
                                         cards.card_blocks(incident, self._clock.now()))
         if incident.dedicated_channel:
@@ -199,17 +215,26 @@ class EffectExecutor:
         entry = found[0]
         footprint = await self._store.footprint(incident.id)
         if footprint.channel_id is None:
-            if incident.status.value == "resolved" and footprint.card_ts is None:
+            if incident.status is Status.RESOLVED and footprint.card_ts is None:
                 return  # first seen resolved: there is no channel to tell
             raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
         marker = f"entry:{entry_id}"
-        ts = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
-        if ts is None:
+        posted = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
+        if posted is None:
             thread = None if incident.dedicated_channel else footprint.card_ts
-            ts = (await self._chat.post_message(footprint.channel_id, cards.timeline_line(entry.occurred_at,
-                                                                                          entry.text),
-                                                thread_ts=thread, metadata=_metadata(marker))).ts
-        await self._store.set_timeline_ts(entry_id, ts)
+            posted = await self._chat.post_message(
+                footprint.channel_id, cards.timeline_line(entry.occurred_at, entry.text), thread_ts=thread,
+                metadata=_metadata(marker))
+        await self._store.set_timeline_ts(entry_id, posted.ts)
+
+
+async def _all(*steps: Awaitable[None]) -> None:
+    """Run steps concurrently and wait for *every* one to finish before reporting the first failure: a step left
+    running after its sibling failed would race the retry and could post the same thing twice."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _metadata(marker: str) -> dict[str, object]:

@@ -26,4 +26,5 @@ def incident_from_json(text: str) -> Incident:
         data[key] = datetime.fromisoformat(data[key]) if data[key] else None
     data["status"] = Status(data["status"])
     data["assignees"] = tuple(Person(**p) for p in data["assignees"])
+    data.setdefault("channel_requested", data["status"] is not Status.RESOLVED)
     return Incident(**data)

@@ -78,6 +78,10 @@ MIGRATIONS: tuple[str, ...] = (
         fetched_at REAL NOT NULL
     );
     """,
+    # 2: a card posted in a team channel (not a channel of its own) is marked, so it can be upgraded later.
+    """
+    ALTER TABLE incident_slack ADD COLUMN shared_channel INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

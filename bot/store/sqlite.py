@@ -10,6 +10,7 @@ which is what lets the webhook answer 202 only after the commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections import deque
@@ -70,6 +71,8 @@ class SlackFootprint:
     announced_ts: str | None = None
     invited: tuple[str, ...] = ()
     unreachable: tuple[str, ...] = ()
+    # The card lives in a team channel (the channel policy gave the incident no channel of its own).
+    shared_channel: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,15 +164,20 @@ class SqliteStore:
             batch.append(self._deliveries.popleft())
         if not batch:
             return  # an earlier flush already committed this caller's delivery
-        conn = self._tx()
+        conn = self.db.conn
         try:
+            conn.execute("BEGIN IMMEDIATE")
             results = [conn.execute(
                 "INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                 " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)",
                 row).rowcount == 1 for row, _, _ in batch]
             conn.execute("COMMIT")
         except BaseException as error:
-            conn.execute("ROLLBACK")
+            # Every caller of the batch hears of the failure (they answer 5xx and PagerDuty retries), whatever
+            # else goes wrong here; none is left waiting.
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             for _, future, loop in batch:
                 loop.call_soon_threadsafe(_fail, future, error)
             return
@@ -299,18 +307,18 @@ class SqliteStore:
         return await self._run(read)
 
     async def queue_card_refreshes(self, now: float) -> int:
-        """Queue a card refresh for every open incident that has a card and no refresh already waiting (the card
-        shows elapsed time, which no event updates). Returns how many were queued."""
+        """Queue a card refresh for every open incident with no refresh or channel opening already waiting: the
+        card shows elapsed time, which no event updates, and an incident whose channel could not be opened (a dead
+        effect) gets another try. Returns how many were queued."""
         def write() -> int:
             conn = self._tx()
             try:
                 cursor = conn.execute(
                     "INSERT INTO outbox (incident_id, kind, payload, priority, next_attempt_at, created_at)"
                     " SELECT i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ? FROM incidents i"
-                    " JOIN incident_slack s ON s.incident_id = i.id"
-                    " WHERE i.status != 'resolved' AND s.card_ts IS NOT NULL AND NOT EXISTS ("
-                    "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.kind = 'refresh_card'"
-                    "   AND o.state = 'pending')", (now, now))
+                    " WHERE i.status != 'resolved' AND NOT EXISTS ("
+                    "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
+                    "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now))
                 conn.execute("COMMIT")
                 return cursor.rowcount
             except BaseException:
@@ -369,7 +377,7 @@ class SqliteStore:
                 incident_id=incident_id, channel_id=row["channel_id"], channel_name=row["channel_name"],
                 card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
                 announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
-                unreachable=tuple(json.loads(row["unreachable"])))
+                unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]))
         return await self._run(read)
 
     async def update_footprint(self, incident_id: str, **fields: Any) -> None:

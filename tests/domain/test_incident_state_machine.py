@@ -44,6 +44,11 @@ TRANSITIONS = [
     # Illegal in PagerDuty (a resolved incident cannot be acknowledged without a reopen we missed): the newer
     # snapshot is still the truth, so the bot follows it rather than keeping a state PagerDuty no longer has.
     ("resolved", "incident.acknowledged", "acknowledged", Status.ACKNOWLEDGED),
+    ("triggered", "incident.unacknowledged", "triggered", Status.TRIGGERED),
+    ("acknowledged", "incident.reopened", "triggered", Status.TRIGGERED),
+    ("resolved", "incident.escalated", "resolved", Status.RESOLVED),
+    ("resolved", "incident.reassigned", "resolved", Status.RESOLVED),
+    ("resolved", "incident.priority_updated", "resolved", Status.RESOLVED),
     # A snapshot whose status is not one we know is read as triggered rather than crashing the worker.
     ("triggered", "incident.service_updated", "weird", Status.TRIGGERED),
 ]
@@ -180,3 +185,40 @@ def test_channel_policy(policy: ChannelPolicy, urgency: str, priority: str | Non
     decision = apply_event(None, event, policy)
     assert decision.incident is not None and decision.incident.dedicated_channel is dedicated
     assert decision.effects[0] == OpenIncidentChannel("PGR0VU2")
+
+
+def test_an_incident_first_seen_resolved_gets_its_channel_when_reopened() -> None:
+    first = apply_event(None, read_event(incident_event("incident.resolved", occurred_at=T1)), POLICY)
+    assert first.incident is not None and first.effects == ()
+    reopened = read_event(incident_event("incident.reopened", status="triggered", occurred_at=T2))
+    decision = apply_event(first.incident, reopened, POLICY)
+    assert decision.incident is not None and decision.incident.channel_requested
+    assert decision.effects[0] == OpenIncidentChannel("PGR0VU2")
+    again = apply_event(decision.incident, read_event(incident_event("incident.escalated", occurred_at=T2)), POLICY)
+    assert OpenIncidentChannel("PGR0VU2") not in again.effects
+
+
+def test_raising_the_priority_later_upgrades_a_team_card_to_a_channel_of_its_own() -> None:
+    p1_only = ChannelPolicy(frozenset({"P1"}))
+    first = apply_event(None, read_event(incident_event("incident.triggered", priority=None)), p1_only)
+    assert first.incident is not None and not first.incident.dedicated_channel
+    raised = read_event(incident_event("incident.priority_updated", priority="P1", occurred_at=T1))
+    decision = apply_event(first.incident, raised, p1_only)
+    assert decision.incident is not None and decision.incident.dedicated_channel
+    assert decision.effects[0] == OpenIncidentChannel("PGR0VU2")
+    lowered = read_event(incident_event("incident.priority_updated", priority="P3", occurred_at=T2))
+    after = apply_event(decision.incident, lowered, p1_only)
+    assert after.incident is not None and after.incident.dedicated_channel  # never downgraded
+    assert OpenIncidentChannel("PGR0VU2") not in after.effects
+
+
+def test_timestamps_without_a_time_zone_are_refused() -> None:
+    from bot.domain.events import EventError
+    with pytest.raises(EventError, match="time zone"):
+        read_event(incident_event("incident.triggered", occurred_at="2026-11-27T10:00:00"))
+
+
+def test_an_event_at_the_same_instant_as_the_last_one_still_applies() -> None:
+    incident = known("acknowledged", at=T1)
+    decision = apply_event(incident, read_event(incident_event("incident.resolved", occurred_at=T1)), POLICY)
+    assert decision.incident is not None and decision.incident.status is Status.RESOLVED

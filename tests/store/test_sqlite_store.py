@@ -60,12 +60,18 @@ async def test_effects_run_in_order_per_incident_and_high_urgency_first(store: S
 async def test_card_refreshes_are_not_queued_twice(store: SqliteStore) -> None:
     await record(store, "d1", "e1")
     await store.commit_decision(1, decision_for("Q1", "high"), now=1.0)
-    await store.update_footprint("Q1", card_ts="1.1", channel_id="C1")
-    assert await store.queue_card_refreshes(now=2.0) == 1
-    assert await store.queue_card_refreshes(now=3.0) == 0
-    kinds = [r.effect for r in await store.due_effects(now=5.0, limit=10, busy=[])]
-    assert kinds == [OpenIncidentChannel("Q1")]  # the refresh waits its turn behind the channel
-    assert RefreshCard("Q1").kind == "refresh_card"
+    # While the channel is still being opened, a refresh would add nothing.
+    assert await store.queue_card_refreshes(now=2.0) == 0
+    [opening] = await store.due_effects(now=5.0, limit=10, busy=[])
+    assert isinstance(opening.effect, OpenIncidentChannel)
+    await store.effect_done(opening.seq)
+    assert await store.queue_card_refreshes(now=3.0) == 1
+    assert await store.queue_card_refreshes(now=4.0) == 0
+    performed = []
+    while due := await store.due_effects(now=5.0, limit=10, busy=[]):
+        performed.append(type(due[0].effect))
+        await store.effect_done(due[0].seq)
+    assert performed == [PostTimelineEntry, RefreshCard]
 
 
 async def test_migrations_are_numbered_and_idempotent(tmp_path: Path) -> None:
@@ -76,3 +82,16 @@ async def test_migrations_are_numbered_and_idempotent(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_failed_group_commit_answers_every_caller(store: SqliteStore, tmp_path: Path) -> None:
+    # Another process holds the write lock (a backup, the sqlite3 shell): the batch cannot begin.
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    await store._run(lambda: store.db.execute("PRAGMA busy_timeout=50"))
+    results = await asyncio.wait_for(asyncio.gather(*(record(store, f"d{i}", f"e{i}") for i in range(3)),
+                                                    return_exceptions=True), timeout=10)
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
+    other.execute("ROLLBACK")
+    assert await record(store, "d9", "e9") is True
+    assert (await store.depths())["inbox_pending"] == 1

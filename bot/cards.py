@@ -47,7 +47,9 @@ def topic(incident: Incident) -> str:
 
 def card_text(incident: Incident) -> str:
     """The notification/fallback text of the card."""
-    return f"#{incident.number} {incident.title} — {_STATUS_LABEL[incident.status]} on {incident.service_name}"
+    # Escaped: an alert titled "<!channel> is down" must not ping the whole channel.
+    return (f"#{incident.number} {_escape(incident.title)} — {_STATUS_LABEL[incident.status]} on "
+            f"{_escape(incident.service_name)}")
 
 
 def card_blocks(incident: Incident, now: datetime) -> list[dict[str, Any]]:

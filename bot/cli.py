@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "serve":
@@ -46,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox":
         return asyncio.run(run_sandbox(args.port, args.db, args.catalogue))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+
+
+def configure_logging(level_name: str) -> None:
+    """Our loggers at LOG_LEVEL (a bad value falls back to INFO; check-config reports it). Third-party loggers
+    stay at INFO or above even with DEBUG: slack_sdk logs whole request and response bodies at DEBUG."""
+    level = logging.getLevelName(level_name.upper())
+    level = level if isinstance(level, int) else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("slack_sdk", "slack_bolt", "httpx2", "httpx", "pagerduty", "aiohttp", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
 def _configuration() -> tuple[Settings, Catalogue]:
@@ -161,13 +170,16 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    secrets = ",".join(keys.pagerduty_webhook_secrets)
-    print(f"""Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:
-export SLACK_BOT_TOKEN={keys.slack_bot_token} SLACK_SIGNING_SECRET={keys.slack_signing_secret}
-export PAGERDUTY_API_TOKEN={keys.pagerduty_api_token} PAGERDUTY_WEBHOOK_SECRETS={secrets}
-export SLACK_API_URL={url}/sandbox/slack/api/ PAGERDUTY_API_URL={url}/sandbox/pagerduty/api
-export CATALOGUE_PATH={catalogue_path or example_catalogue_path()}
-pavedroad serve""", flush=True)
+    # Print only what the emulators generated: a secret that came from the environment is never echoed.
+    exports = {"SLACK_BOT_TOKEN": keys.slack_bot_token, "SLACK_SIGNING_SECRET": keys.slack_signing_secret,
+               "PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
+               "PAGERDUTY_WEBHOOK_SECRETS": ",".join(keys.pagerduty_webhook_secrets),
+               "SLACK_API_URL": f"{url}/sandbox/slack/api/", "PAGERDUTY_API_URL": f"{url}/sandbox/pagerduty/api",
+               "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
+    lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
+             for name, value in exports.items()]
+    print(f"Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:", *lines, "pavedroad serve",
+          sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()
     await runner.cleanup()

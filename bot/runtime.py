@@ -113,7 +113,8 @@ class Bot:
             return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
         loops = {name: bool(self._tasks) and now - beat < STALL_SECONDS
                  for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
-        return {"ready": store_ok and all(loops.values()), "store": "ok" if store_ok else "failing",
+        return {"ready": store_ok and all(loops.values()) and depths["inbox_failed"] == 0,
+                "store": "ok" if store_ok else "failing",
                 "loops": loops, **depths,
                 "dead_effects": [{k: d[k] for k in ("seq", "incident_id", "kind", "last_error")} for d in dead]}
 

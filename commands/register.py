@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
 
 from bot.cards import CARD_ACTIONS
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
@@ -43,6 +43,11 @@ def register(app: AsyncApp) -> None:
         await respond(response_type="ephemeral", replace_original=False,
                       text=NOT_YET.format(what=f"{label} button"))
 
+    async def mentioned(ack: AsyncAck, event: dict[str, Any], say: AsyncSay) -> None:
+        await ack()
+        await say(text=usage_text(), thread_ts=event.get("thread_ts") or event.get("ts"))
+
     app.command(SLASH_COMMAND)(incident_command)
+    app.event("app_mention")(mentioned)
     for action_id in CARD_ACTIONS:
         app.action(action_id)(card_button)

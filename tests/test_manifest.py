@@ -7,21 +7,30 @@ from pathlib import Path
 
 import yaml
 
-from bot.adapters.slack import TIERS
 from commands.table import SLASH_COMMAND, SUBCOMMANDS
 
 ROOT = Path(__file__).parent.parent
 MANIFEST = yaml.safe_load((ROOT / "app_manifest.yml").read_text())
 
-# The scope each Slack method the bot calls needs (https://api.slack.com/methods).
+# The scope each Slack method needs (https://api.slack.com/methods), and each event.
 SCOPE_FOR_METHOD = {
     "conversations.create": "channels:manage", "conversations.setTopic": "channels:manage",
-    "conversations.invite": "channels:manage", "conversations.archive": "channels:manage",
-    "conversations.join": "channels:join", "conversations.info": "channels:read", "conversations.list": "channels:read",
-    "conversations.history": "channels:history", "chat.postMessage": "chat:write", "chat.update": "chat:write",
-    "chat.postEphemeral": "chat:write", "pins.add": "pins:write", "users.info": "users:read",
-    "users.lookupByEmail": "users:read.email", "views.open": None, "views.update": None, "auth.test": None,
+    "conversations.invite": "channels:manage", "conversations.info": "channels:read",
+    "conversations.list": "channels:read", "conversations.history": "channels:history",
+    "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
+    "pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
+    "views.open": None, "views.update": None, "auth.test": None,
 }
+SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
+
+
+def methods_called() -> set[str]:
+    """Every Slack method the adapter calls, read from its source, plus chat.postMessage for Bolt's `say`."""
+    source = (ROOT / "bot" / "adapters" / "slack.py").read_text()
+    called = set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', source))
+    if "say(" in (ROOT / "commands" / "register.py").read_text():
+        called.add("chat.postMessage")
+    return called
 
 
 def test_the_manifest_declares_the_slash_command_the_code_registers() -> None:
@@ -35,13 +44,23 @@ def test_the_manifest_declares_the_slash_command_the_code_registers() -> None:
 def test_interactivity_and_events_point_at_the_bots_route() -> None:
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+    assert MANIFEST["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
     assert MANIFEST["features"]["slash_commands"][0]["url"].endswith("/slack/events")
     assert isinstance(MANIFEST["settings"]["socket_mode_enabled"], bool)
 
 
-def test_the_bot_has_exactly_the_scopes_the_methods_it_calls_need() -> None:
+def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
+    called = methods_called()
+    assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail"} <= called
+    events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
+    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {SCOPE_FOR_EVENT[e] for e in events}
+    needed |= {"commands", "chat:write.public"}
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
-    needed = {SCOPE_FOR_METHOD[m] for m in TIERS if SCOPE_FOR_METHOD.get(m)} | {"commands", "chat:write.public"}
     assert needed - scopes == set(), "scopes missing from the manifest"
     assert scopes - needed == set(), "scopes in the manifest that no call needs"
 
+
+def test_every_event_subscribed_has_a_listener() -> None:
+    source = (ROOT / "commands" / "register.py").read_text()
+    for event in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
+        assert f'app.event("{event}")' in source

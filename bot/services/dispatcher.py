@@ -55,8 +55,8 @@ class Dispatcher:
     async def run(self) -> None:
         try:
             while True:
-                self.heartbeat = self._clock.now().timestamp()
                 started = await self.start_due()
+                self.heartbeat = self._clock.now().timestamp()
                 if not started:
                     await self._sleep_until_due()
         finally:

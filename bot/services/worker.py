@@ -30,8 +30,10 @@ class IncidentWorker:
 
     async def run(self) -> None:
         while True:
+            handled = await self.drain()
+            # Beats only after a drain that worked: a crash loop shows up in /readyz as a stalled worker.
             self.heartbeat = self._clock.now().timestamp()
-            if not await self.drain():
+            if not handled:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)

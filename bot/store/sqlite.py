@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from bot.store.migrations import migrate
 from bot.store.thread import NORMAL, URGENT, StoreThread
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -135,11 +138,12 @@ class SqliteStore:
 
     async def depths(self) -> dict[str, int]:
         def read() -> dict[str, int]:
-            inbox = self.db.execute("SELECT count(*) FROM inbox WHERE state='pending'").fetchone()[0]
+            inbox = dict(self.db.execute(
+                "SELECT state, count(*) FROM inbox WHERE state IN ('pending', 'failed') GROUP BY state").fetchall())
             rows = self.db.execute("SELECT state, count(*) FROM outbox WHERE state != 'done' GROUP BY state")
             outbox = dict(rows.fetchall())
-            return {"inbox_pending": inbox, "outbox_pending": outbox.get("pending", 0),
-                    "outbox_dead": outbox.get("dead", 0)}
+            return {"inbox_pending": inbox.get("pending", 0), "inbox_failed": inbox.get("failed", 0),
+                    "outbox_pending": outbox.get("pending", 0), "outbox_dead": outbox.get("dead", 0)}
         return await self._run(read)
 
     # -- inbox -----------------------------------------------------------------------------------------------
@@ -219,7 +223,10 @@ class SqliteStore:
                     try:
                         outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
                     except Exception as error:  # a bug in one event must not stop the queue
-                        outcome = Skip("failed", f"{error.__class__.__name__}: {error}"[:500])
+                        reference = uuid.uuid4().hex[:8]
+                        log.exception("inbox row %s (%s) failed to apply (reference %s)", row.seq, row.event_type,
+                                      reference)
+                        outcome = Skip("failed", f"{error.__class__.__name__} (reference {reference})")
                     if isinstance(outcome, Skip):
                         conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?",
                                      (outcome.state, outcome.reason, row.seq))
@@ -257,7 +264,8 @@ class SqliteStore:
                 (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
         if decision.entry is not None:
             self._insert_entry(conn, decision.entry)
-        priority = 0 if incident is None or incident.urgency == "high" else 1
+        # High urgency and P1 first (DESIGN.md); everything else after them.
+        priority = 0 if incident is None or incident.urgency == "high" or incident.priority == "P1" else 1
         for effect in decision.effects:
             self._insert_effect(conn, effect, priority, now)
         conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))

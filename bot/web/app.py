@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -54,10 +55,18 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
         except web.HTTPRequestEntityTooLarge:
             raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, PagerDuty's limit") from None
         received = await bot.intake.receive(body, request.headers)
+        outcome = "duplicate" if received.duplicate else "stored"
     except Rejected as rejected:
         outcome = f"rejected_{rejected.status}"
         log.warning("PagerDuty webhook rejected (%s): %s", rejected.status, rejected.reason)
         return web.json_response({"error": rejected.reason}, status=rejected.status)
+    except Exception:
+        # Not stored: answer 503 so that PagerDuty delivers it again (it retries 5xx for up to 48 hours).
+        outcome = "error"
+        reference = uuid.uuid4().hex[:8]
+        log.exception("PagerDuty webhook could not be stored (reference %s)", reference)
+        return web.json_response({"error": f"could not store the delivery (reference {reference}); "
+                                           "PagerDuty will retry it"}, status=503)
     finally:
         bot.metrics.webhook_seconds.labels("pagerduty", outcome).observe(time.perf_counter() - started)
     if received.duplicate:
@@ -86,5 +95,6 @@ async def metrics(request: web.Request) -> web.Response:
     bot.metrics.inbox_depth.set(depths["inbox_pending"])
     bot.metrics.outbox_depth.set(depths["outbox_pending"])
     bot.metrics.dead_effects.set(depths["outbox_dead"])
+    bot.metrics.failed_events.set(depths["inbox_failed"])
     return web.Response(body=bot.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from typing import Any
 
 import aiohttp
+from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import card, incident_channels, trigger
@@ -57,3 +61,29 @@ async def test_requests_with_a_bad_slack_signature_are_refused(sandbox: RunningS
             f"{sandbox.url}/slack/events", data={"command": "/incident", "text": "help"},
             headers={"X-Slack-Signature": "v0=bad", "X-Slack-Request-Timestamp": "1"}) as response:
         assert response.status == 401
+
+
+async def test_mentioning_the_bot_answers_with_usage_in_the_thread(sandbox: RunningSandbox) -> None:
+    emulator = sandbox.sandbox.slack
+    team = next(c for c in emulator.snapshot()["channels"] if c["name"] == "team-basket")  # type: ignore[attr-defined]
+    user = emulator.resolve_user("asha.patel@example.com")
+    assert user is not None
+    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
+                       "type": "event_callback", "event_id": "Ev1", "event_time": int(time.time()), "event": {
+                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help",
+                           "ts": "1700000000.000100", "channel": team["id"], "event_ts": "1700000000.000100"}})
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(sandbox.sandbox.keys.slack_signing_secret).generate_signature(
+        timestamp=timestamp, body=body)
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/slack/events", data=body, headers={
+                "Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": signature}) as response:
+        assert response.status == 200
+    for _ in range(200):
+        replies = [m for m in emulator.snapshot()["messages"]  # type: ignore[attr-defined]
+                   if m["channel"] == team["id"] and m["thread_ts"] == "1700000000.000100"]
+        if replies:
+            break
+        await asyncio.sleep(0.01)
+    assert replies and "/incident help" in replies[0]["text"]

@@ -37,7 +37,7 @@ async def test_concurrent_deliveries_are_each_answered_correctly(store: SqliteSt
 
 
 def decision_for(incident_id: str, urgency: str) -> Decision:
-    event = read_event(incident_event("incident.triggered", incident_id=incident_id, urgency=urgency))
+    event = read_event(incident_event("incident.triggered", incident_id=incident_id, urgency=urgency, priority=None))
     return apply_event(None, event, ChannelPolicy())
 
 

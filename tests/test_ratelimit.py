@@ -34,10 +34,21 @@ async def test_a_bucket_allows_its_burst_then_waits_for_refill(monkeypatch: pyte
     assert slept == [pytest.approx(0.5)]
 
 
-async def test_buckets_are_per_key_and_unknown_methods_are_not_paced() -> None:
-    buckets = Buckets({"a": 60.0}.get, scale=1.0, burst_seconds=1.0)
-    await buckets.acquire("a")            # uses a's one-token burst
-    await buckets.acquire("b")            # no limit known: never waits
-    await buckets.acquire("a:C1", "a")    # per-channel key, own bucket
+async def test_buckets_are_per_key_and_unknown_methods_are_not_paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeTime()
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    buckets = Buckets({"chat.postMessage": 60.0}.get, scale=1.0, burst_seconds=1.0, clock=clock)
+    await buckets.acquire("chat.postMessage:C1", "chat.postMessage")   # C1's one-token burst
+    await buckets.acquire("chat.postMessage:C2", "chat.postMessage")   # another channel: its own bucket
+    await buckets.acquire("users.info")                                # no limit known: never waits
+    assert slept == []
+    await buckets.acquire("chat.postMessage:C1", "chat.postMessage")   # C1 again: waits a second
+    assert slept == [pytest.approx(1.0)]
     with pytest.raises(ValueError):
         TokenBucket(rate=0, burst=1)

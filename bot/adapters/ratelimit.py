@@ -35,8 +35,9 @@ class TokenBucket:
 class Buckets:
     """One bucket per key (a method, or a method and channel), created on first use."""
 
-    def __init__(self, per_minute: Callable[[str], float | None], scale: float = 1.0, burst_seconds: float = 3.0):
-        self._per_minute, self._scale, self._burst_seconds = per_minute, scale, burst_seconds
+    def __init__(self, per_minute: Callable[[str], float | None], scale: float = 1.0, burst_seconds: float = 3.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._per_minute, self._scale, self._burst_seconds, self._clock = per_minute, scale, burst_seconds, clock
         self._buckets: dict[str, TokenBucket | None] = {}
 
     async def acquire(self, key: str, limit_key: str | None = None) -> None:
@@ -45,7 +46,7 @@ class Buckets:
         if key not in self._buckets:
             limit = self._per_minute(limit_key or key)
             rate = limit * self._scale / 60 if limit else None
-            self._buckets[key] = TokenBucket(rate, max(1.0, rate * self._burst_seconds)) if rate else None
+            self._buckets[key] = TokenBucket(rate, max(1.0, rate * self._burst_seconds), self._clock) if rate else None
         bucket = self._buckets[key]
         if bucket is not None:
             await bucket.acquire()

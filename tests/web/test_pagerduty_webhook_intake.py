@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -137,8 +138,12 @@ async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, TestClient])
 
 async def test_secrets_and_payloads_are_never_logged(offline_bot: tuple[Bot, TestClient],  # type: ignore[type-arg]
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    _bot, client = offline_bot
+    bot, client = offline_bot
+    caplog.set_level(logging.DEBUG)
     event = incident_event("incident.triggered", title="SECRET-TITLE-123")
     await post(client, json.dumps(event).encode())
     await post(client, json.dumps(event).encode(), secret="wrong")
+    await post(client, b"{not json SECRET-TITLE-123")
+    await bot.settle(5)  # the worker has applied it and the dispatcher has tried (and failed) to reach Slack
+    assert "applied incident.triggered" in caplog.text
     assert WEBHOOK_SECRET not in caplog.text and "SECRET-TITLE-123" not in caplog.text

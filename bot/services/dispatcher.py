@@ -1,8 +1,8 @@
 """The outbox dispatcher: performs effects in order per incident, high urgency first, with retries.
 
 Retry policy: exponential backoff with full jitter (base * 2^attempt, capped), or the service's own Retry-After /
-ratelimit-reset when it gave one. After `max_attempts` an effect is parked as dead: visible in /metrics, /readyz,
-the logs and `/incident status`, and an alert is queued for the operators' channel.
+ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying cannot fix) an effect is
+parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the operators' channel.
 """
 
 from __future__ import annotations
@@ -128,5 +128,5 @@ class Dispatcher:
             # Alerts queue among themselves, not behind the failing incident's other effects.
             OPERATORS_QUEUE, f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident "
                                 f"{effect.incident_id} after {attempt} attempt(s): {error}. "
-                                "Check the bot's logs and `/incident status` in the incident channel.")
+                                "Check the bot's logs and /readyz; the channel is tried again at the next card refresh.")
         await self._store.effect_dead(row.seq, error, alert, now)

@@ -38,7 +38,7 @@ class IncidentWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=1.0)
 
-    async def drain(self, limit: int = 8) -> int:
+    async def drain(self, limit: int = 4) -> int:
         """Apply up to `limit` pending inbox rows in one batch; return how many were handled."""
         handled = 0
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry, effect_from_row
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.store.codec import incident_from_json, incident_to_json
@@ -268,7 +268,21 @@ class SqliteStore:
         priority = 0 if incident is None or incident.urgency == "high" or incident.priority == "P1" else 1
         for effect in decision.effects:
             self._insert_effect(conn, effect, priority, now)
+            if isinstance(effect, OpenIncidentChannel):
+                # Entries stored before the incident was known (a note that beat the first incident event here)
+                # were never posted: post them once the channel exists, in the order they happened.
+                for (entry_id,) in conn.execute(
+                        "SELECT id FROM timeline WHERE incident_id=? AND slack_ts IS NULL AND id != ?"
+                        " ORDER BY occurred_at, rowid", (effect.incident_id, decision.entry.id if decision.entry
+                                                         else "")).fetchall():
+                    if not self._entry_queued(conn, entry_id):
+                        self._insert_effect(conn, PostTimelineEntry(effect.incident_id, entry_id), priority, now)
         conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
+
+    @staticmethod
+    def _entry_queued(conn: sqlite3.Connection, entry_id: str) -> bool:
+        return conn.execute("SELECT 1 FROM outbox WHERE kind='post_timeline_entry' AND state='pending'"
+                            " AND json_extract(payload, '$.entry_id')=?", (entry_id,)).fetchone() is not None
 
     @staticmethod
     def _insert_entry(conn: sqlite3.Connection, entry: TimelineEntry) -> None:

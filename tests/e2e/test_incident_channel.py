@@ -212,3 +212,20 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     assert calls["chat.update"] == calls_before.get("chat.update", 0) + 1
     assert sandbox.bot.scheduler is not None
     assert [job.id for job in sandbox.bot.scheduler.get_jobs()] == ["refresh-open-cards"]
+
+
+async def test_a_note_that_arrives_before_the_incident_is_posted_once_the_channel_opens(
+        sandbox: RunningSandbox) -> None:
+    from tests.helpers import note_event
+    note = note_event("Customer reports started at 09:55", incident_id="QEARLY01",
+                      occurred_at="2026-11-27T10:01:00Z")
+    assert await deliver(sandbox, note) == 202
+    await settle(sandbox)
+    assert incident_channels(sandbox) == []
+    triggered = incident_event("incident.triggered", incident_id="QEARLY01", number=903, title="Early note",
+                               occurred_at="2026-11-27T10:00:00Z")
+    assert await deliver(sandbox, triggered) == 202
+    await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    lines = [m["text"] for m in messages(sandbox, channel["id"])]
+    assert sum("Customer reports started at 09:55" in line for line in lines) == 1

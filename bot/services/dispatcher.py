@@ -128,5 +128,6 @@ class Dispatcher:
             # Alerts queue among themselves, not behind the failing incident's other effects.
             OPERATORS_QUEUE, f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident "
                                 f"{effect.incident_id} after {attempt} attempt(s): {error}. "
-                                "Check the bot's logs and /readyz; the channel is tried again at the next card refresh.")
+                                "Check the bot's logs and /readyz; an incident channel that could not be opened is "
+                                "tried again at the next card refresh.")
         await self._store.effect_dead(row.seq, error, alert, now)

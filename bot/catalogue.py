@@ -61,6 +61,13 @@ class IncidentManager(_Model):
     escalation_policy_id: str
 
 
+class Permissions(_Model):
+    """Who may act on incidents from Slack. Anyone in the workspace may acknowledge, add notes and page; resolving
+    can be kept to the incident's responders and the incident-manager rota."""
+
+    resolve: Literal["anyone", "responders"] = "anyone"
+
+
 class Domain(_Model):
     id: str
     name: str
@@ -109,6 +116,7 @@ class SandboxSeed(_Model):
 class Catalogue(_Model):
     channels: ChannelPolicy = ChannelPolicy()
     incident_manager: IncidentManager | None = None
+    permissions: Permissions = Permissions()
     domains: list[Domain] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)

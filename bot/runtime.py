@@ -25,6 +25,7 @@ from bot.domain.incident import ChannelPolicy
 from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.scheduler import build_scheduler
+from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
 from bot.services.intake import PagerDutyIntake
@@ -53,6 +54,7 @@ class Bot:
                                      retry_policy or RetryPolicy())
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue), self.clock, self.dispatcher.wake)
         self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
+        self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -61,7 +63,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        commands.register(app)
+        commands.register(app, self.actions)
         return app
 
     async def start(self) -> None:

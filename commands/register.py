@@ -1,53 +1,195 @@
-"""Registration of the `/incident` command and the card's buttons on a Bolt AsyncApp."""
+"""The `/incident` command, the card's buttons, the modals and `@mentions`, registered on a Bolt AsyncApp.
+
+Every listener acknowledges first (Slack's 3 seconds), then does the slow part and answers through `respond` or an
+ephemeral message. A `UserError` is shown as written; anything else gets "something went wrong — reference <id>"
+with the traceback logged under that id. Services come in explicitly (`register(app, actions)`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import CARD_ACTIONS
+from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
+from bot.errors import UserError
+from bot.services.actions import IncidentActions, Outcome
+from commands import render
+from commands.parsing import parse_declare, split_subcommand, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
 
 log = logging.getLogger(__name__)
-
-NOT_YET = ("`{what}` is not available from Slack yet — it is the next thing we are building. "
-           "Until then, please do it in PagerDuty; this channel will follow what you do there.")
-
-
-def parse_subcommand(text: str) -> tuple[str, str]:
-    """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help."""
-    head, _, rest = text.strip().partition(" ")
-    return (head.lower() or "help"), rest.strip()
+DOUBLE_CLICK_SECONDS = 5.0
+Say = Callable[[str], Awaitable[None]]
 
 
-def answer_for(text: str) -> str:
-    name, _ = parse_subcommand(text)
-    sub = BY_NAME.get(name)
-    if sub is None:
-        return f"I don't know `{SLASH_COMMAND} {name}`.\n{usage_text()}"
-    if sub.name == "help":
-        return usage_text()
-    return NOT_YET.format(what=f"{SLASH_COMMAND} {sub.name}")
+class DoubleClicks:
+    """The same person clicking the same button on the same incident within a few seconds meant it once."""
+
+    def __init__(self, window: float = DOUBLE_CLICK_SECONDS) -> None:
+        self._window = window
+        self._seen: dict[tuple[str, str, str], float] = {}
+
+    def first(self, user: str, action: str, incident: str) -> bool:
+        now = time.monotonic()
+        self._seen = {k: t for k, t in self._seen.items() if now - t < self._window}
+        key = (user, action, incident)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
 
 
-def register(app: AsyncApp) -> None:
-    async def incident_command(ack: AsyncAck, command: dict[str, Any]) -> None:
-        # Everything this answers is immediate, so it goes in the ack itself (within Slack's 3 seconds).
-        await ack(response_type="ephemeral", text=answer_for(str(command.get("text") or "")))
+async def answer(say: Say, work: Awaitable[Outcome | str | list[str]]) -> None:
+    """Run the work and tell the person how it went, in words they can act on."""
+    try:
+        result = await work
+    except UserError as error:
+        await say(f"⚠️ {error}")
+        return
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("command failed (reference %s)", reference)
+        await say(f"Something went wrong on our side — reference `{reference}`. Nothing may have changed: check "
+                  "PagerDuty, and give this reference to the platform team.")
+        return
+    for text in result if isinstance(result, list) else [result.text if isinstance(result, Outcome) else result]:
+        await say(text)
 
-    async def card_button(ack: AsyncAck, respond: AsyncRespond, action: dict[str, Any]) -> None:
+
+def register(app: AsyncApp, actions: IncidentActions) -> None:
+    clicks = DoubleClicks()
+
+    @app.middleware
+    async def ignore_slack_retries(req: AsyncBoltRequest, resp: BoltResponse,
+                                   next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        # Slack retries an event it thinks we missed; we acknowledged it already, so a retry must not act twice.
+        if req.headers.get("x-slack-retry-num"):
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
+                               client: AsyncWebClient) -> None:
+        name, rest = split_subcommand(str(command.get("text") or ""))
+        if name not in BY_NAME or name == "help":
+            await ack(response_type="ephemeral", text=usage_text() if name == "help" else
+                      f"I don't know `{SLASH_COMMAND} {name}`.\n{usage_text()}")
+            return
         await ack()
-        label = str(action.get("action_id", "")).removeprefix("incident_").replace("_", " ")
-        await respond(response_type="ephemeral", replace_original=False,
-                      text=NOT_YET.format(what=f"{label} button"))
+
+        async def say(text: str) -> None:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+        await answer(say, run(name, rest, command, client))
+
+    async def run(name: str, rest: str, command: dict[str, Any], client: AsyncWebClient) -> Outcome | str | list[str]:
+        user, channel = str(command["user_id"]), str(command["channel_id"])
+        in_channel = await actions.in_incident_channel(channel)
+        if name == "new":
+            title, service, urgency = parse_declare(rest)
+            return await actions.declare(user, title, service, urgency)
+        if name == "oncall":
+            what = rest or "this incident's service"
+            return render.oncall_text(what, await actions.oncall(rest, channel))
+        text_follows = name in ("resolve", "note", "page-im", "page")
+        ref, text = take_ref(rest, in_channel, text_follows=text_follows)
+        incident = await actions.incident(channel, ref)
+        if name == "ack":
+            return await actions.acknowledge(user, incident)
+        if name == "resolve":
+            if not text:
+                await open_modal(client, str(command["trigger_id"]), render.resolve_modal(incident, channel))
+                return []
+            return await actions.resolve(user, incident, text)
+        if name == "page-im":
+            if not text:
+                await open_modal(client, str(command["trigger_id"]), render.page_im_modal(incident, channel))
+                return []
+            return await actions.page_incident_manager(user, incident, text)
+        if name == "page":
+            target, _, message = text.partition(" ")
+            if not target:
+                raise UserError("Who should I page? `/incident page <team|escalation policy|@someone> [message]`.")
+            return await actions.page(user, incident, target, message.strip())
+        if name == "note":
+            return await actions.add_note(user, incident, text)
+        timeline = await actions.timeline(incident.id)
+        if name == "status":
+            return render.status_text(incident, timeline, await actions.dead_effects(incident.id), actions.now())
+        return render.timeline_pages(incident, timeline)
+
+    async def card_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+                          client: AsyncWebClient) -> None:
+        await ack()
+        user, channel = str(body["user"]["id"]), str((body.get("channel") or {}).get("id") or "")
+        action_id, incident_id = str(action["action_id"]), str(action.get("value") or "")
+
+        async def say(text: str) -> None:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+
+        async def work() -> Outcome | list[str]:
+            incident = await actions.incident(channel, incident_id or None)
+            if action_id == RESOLVE:
+                await open_modal(client, str(body["trigger_id"]), render.resolve_modal(incident, channel))
+                return []
+            if action_id == PAGE_INCIDENT_MANAGER:
+                await open_modal(client, str(body["trigger_id"]), render.page_im_modal(incident, channel))
+                return []
+            if not clicks.first(user, action_id, incident.id):
+                return Outcome("Already on it — your first click is being handled.")
+            return await actions.acknowledge(user, incident)
+        await answer(say, work())
+
+    async def modal_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                              client: AsyncWebClient) -> None:
+        field = "resolution" if view["callback_id"] == render.RESOLVE_MODAL else "message"
+        text = str(((view["state"]["values"].get(field) or {}).get("text") or {}).get("value") or "").strip()
+        if not text:
+            await ack(response_action="errors", errors={field: "Please write something here."})
+            return
+        await ack()
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user, channel = str(body["user"]["id"]), str(meta.get("channel_id") or "")
+
+        async def say(message: str) -> None:
+            try:
+                await client.chat_postEphemeral(channel=channel, user=user, text=message)
+            except SlackApiError:  # not in that channel any more: tell them directly
+                await client.chat_postMessage(channel=user, text=message)
+
+        async def work() -> Outcome:
+            incident = await actions.incident(channel, str(meta.get("incident_id") or "") or None)
+            if field == "resolution":
+                return await actions.resolve(user, incident, text)
+            return await actions.page_incident_manager(user, incident, text)
+        await answer(say, work())
 
     async def mentioned(ack: AsyncAck, event: dict[str, Any], say: AsyncSay) -> None:
         await ack()
         await say(text=usage_text(), thread_ts=event.get("thread_ts") or event.get("ts"))
 
     app.command(SLASH_COMMAND)(incident_command)
-    app.event("app_mention")(mentioned)
-    for action_id in CARD_ACTIONS:
+    for action_id in (ACKNOWLEDGE, RESOLVE, PAGE_INCIDENT_MANAGER):
         app.action(action_id)(card_button)
+    app.view(render.RESOLVE_MODAL)(modal_submitted)
+    app.view(render.PAGE_IM_MODAL)(modal_submitted)
+    app.event("app_mention")(mentioned)
+
+
+async def open_modal(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        if code in ("expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"):
+            raise UserError("The form took too long to open (Slack allows 3 seconds). Please run the command or "
+                            "click the button again.") from None
+        raise

@@ -12,7 +12,6 @@ class Subcommand:
     name: str
     usage: str
     summary: str
-    available: bool = False
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
@@ -25,7 +24,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("timeline", "timeline", "The full timeline"),
     Subcommand("oncall", "oncall [service|team]", "Who is on call now"),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]", "Declare an incident from Slack"),
-    Subcommand("help", "help", "This list", available=True),
+    Subcommand("help", "help", "This list"),
 )
 BY_NAME = {s.name: s for s in SUBCOMMANDS}
 
@@ -34,6 +33,5 @@ def usage_text() -> str:
     lines = [f"*Usage:* `{SLASH_COMMAND} <subcommand>` — inside an incident channel the incident is implied; "
              "elsewhere give the PagerDuty incident number or id."]
     for sub in SUBCOMMANDS:
-        note = "" if sub.available else " _(coming soon)_"
-        lines.append(f"• `{SLASH_COMMAND} {sub.usage}` — {sub.summary}{note}")
+        lines.append(f"• `{SLASH_COMMAND} {sub.usage}` — {sub.summary}")
     return "\n".join(lines)

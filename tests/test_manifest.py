@@ -25,11 +25,14 @@ SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
 
 
 def methods_called() -> set[str]:
-    """Every Slack method the adapter calls, read from its source, plus chat.postMessage for Bolt's `say`."""
-    source = (ROOT / "bot" / "adapters" / "slack.py").read_text()
-    called = set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', source))
-    if "say(" in (ROOT / "commands" / "register.py").read_text():
-        called.add("chat.postMessage")
+    """Every Slack method the code calls, read from its source: the adapter's `_call("method")`, the listeners'
+    `client.method_name(...)`, and chat.postMessage for Bolt's `say`."""
+    called = set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', (ROOT / "bot" / "adapters" / "slack.py").read_text()))
+    for module in (ROOT / "commands").glob("*.py"):
+        source = module.read_text()
+        called |= {name.replace("_", ".", 1) for name in re.findall(r"client\.([a-z]+_[a-zA-Z]+)\(", source)}
+        if "say(text=" in source:
+            called.add("chat.postMessage")
     return called
 
 
@@ -51,7 +54,8 @@ def test_interactivity_and_events_point_at_the_bots_route() -> None:
 
 def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
     called = methods_called()
-    assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail"} <= called
+    assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail", "views.open",
+            "chat.postEphemeral", "users.info"} <= called
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
     needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {SCOPE_FOR_EVENT[e] for e in events}
     needed |= {"commands", "chat:write.public"}

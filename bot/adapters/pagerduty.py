@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ import pagerduty
 
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
-from bot.ports import PagingUser
+from bot.ports import OnCall, PagingUser
 
 T = TypeVar("T")
 
@@ -39,10 +39,14 @@ class PagerDutyPaging:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._metrics = metrics
 
-    async def _call(self, label: str, fn: Callable[[], T]) -> T:
+    async def _call(self, label: str, fn: Callable[[], T], check: bool = False) -> T:
+        """Run one client call on the pool. `check`: the call returns a raw response (for endpoints the client
+        does not unwrap), whose error status is raised like the wrapped calls' are."""
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, fn)
+            if check and isinstance(result, httpx2.Response) and not result.is_success:
+                raise pagerduty.HttpError(f"HTTP {result.status_code}", result)
         except pagerduty.HttpError as error:
             raise self._translate(label, error) from None
         except (pagerduty.Error, httpx2.HTTPError) as error:
@@ -76,6 +80,82 @@ class PagerDutyPaging:
             raise
         assert isinstance(data, dict)
         return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]), email=str(data.get("email")))
+
+    async def user_by_email(self, email: str) -> PagingUser | None:
+        users = await self._call("GET /users", lambda: self.client.rget("/users", params={"query": email}))
+        assert isinstance(users, list)
+        for data in users:
+            if str(data.get("email", "")).lower() == email.lower():
+                return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]),
+                                  email=str(data["email"]))
+        return None
+
+    async def acknowledge(self, incident_id: str, actor_email: str) -> None:
+        await self._update(incident_id, actor_email, {"status": "acknowledged"})
+
+    async def resolve(self, incident_id: str, actor_email: str, resolution: str | None) -> None:
+        await self._update(incident_id, actor_email, {"status": "resolved", **(
+            {"resolution": resolution} if resolution else {})})
+
+    async def _update(self, incident_id: str, actor_email: str, fields: dict[str, Any]) -> None:
+        body = {"incident": {"type": "incident_reference", **fields}}
+        await self._call("PUT /incidents/{id}", lambda: self.client.rput(
+            f"/incidents/{incident_id}", json=body, headers={"From": actor_email}))
+
+    async def add_note(self, incident_id: str, actor_email: str, content: str) -> None:
+        await self._call("POST /incidents/{id}/notes", lambda: self.client.rpost(
+            f"/incidents/{incident_id}/notes", json={"note": {"content": content}}, headers={"From": actor_email}))
+
+    async def request_responders(self, incident_id: str, actor: PagingUser, message: str,
+                                 targets: Sequence[tuple[str, str]]) -> None:
+        body = {"requester_id": actor.id, "message": message, "responder_request_targets": [
+            {"responder_request_target": {"id": target_id, "type": f"{kind}_reference"}}
+            for kind, target_id in targets]}
+        await self._call("POST /incidents/{id}/responder_requests", lambda: self.client.post(
+            f"/incidents/{incident_id}/responder_requests", json=body, headers={"From": actor.email}),
+            check=True)
+
+    async def escalation_policy_named(self, name: str) -> tuple[str, str] | None:
+        policies = await self._call("GET /escalation_policies", lambda: self.client.rget(
+            "/escalation_policies", params={"query": name}))
+        assert isinstance(policies, list)
+        wanted = name.lower()
+        for policy in policies:
+            if wanted in (str(policy.get("id", "")).lower(), str(policy.get("name", "")).lower()):
+                return str(policy["id"]), str(policy.get("name") or policy["id"])
+        return None
+
+    async def service_escalation_policy(self, service_id: str) -> str | None:
+        try:
+            service = await self._call("GET /services/{id}", lambda: self.client.rget(f"/services/{service_id}"))
+        except IntegrationError as error:
+            if error.status == 404:
+                return None
+            raise
+        assert isinstance(service, dict)
+        policy = service.get("escalation_policy") or {}
+        return str(policy["id"]) if policy.get("id") else None
+
+    async def oncalls(self, escalation_policy_id: str) -> list[OnCall]:
+        entries = await self._call("GET /oncalls", lambda: self.client.rget(
+            "/oncalls", params={"escalation_policy_ids[]": [escalation_policy_id]}))
+        assert isinstance(entries, list)
+        found: list[OnCall] = []
+        for entry in entries:
+            user = entry.get("user") or {}
+            found.append(OnCall(user=PagingUser(id=str(user.get("id")), name=str(user.get("summary") or user.get(
+                "name") or user.get("id")), email=str(user.get("email") or "")),
+                escalation_policy=str((entry.get("escalation_policy") or {}).get("summary") or escalation_policy_id),
+                level=int(entry.get("escalation_level") or 1)))
+        return sorted(found, key=lambda o: o.level)
+
+    async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str) -> dict[str, Any]:
+        body = {"incident": {"type": "incident", "title": title, "urgency": urgency,
+                             "service": {"id": service_id, "type": "service_reference"}}}
+        created = await self._call("POST /incidents", lambda: self.client.rpost(
+            "/incidents", json=body, headers={"From": actor_email}))
+        assert isinstance(created, dict)
+        return created
 
     async def close(self) -> None:
         # The client is an httpx Client underneath: close its connection pool.

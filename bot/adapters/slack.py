@@ -150,6 +150,16 @@ class SlackChat:
             self._channel_ids[name] = found.id
         return self._channel_ids[name]
 
+    async def user_email(self, user_id: str) -> str | None:
+        try:
+            user = (await self._call("users.info", user=user_id))["user"]
+        except IntegrationError as error:
+            if error.code == "user_not_found":
+                return None
+            raise
+        email = (user.get("profile") or {}).get("email")
+        return str(email) if email else None
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])

@@ -3,8 +3,10 @@
 Owns the workspace state (users, channels, messages, pins, modals, trigger ids, response URLs), the Web API under
 `/sandbox/slack/api/{method}` and the interaction response URLs under `/sandbox/slack/response/{id}`. A request real
 Slack would reject is rejected here with Slack's error code: argument and Block Kit checks, channel-name rules,
+token types (the bot token for everything but `apps.connections.open`, which takes only the app-level token),
 per-method rate limits (HTTP 429 + Retry-After), three-second trigger ids, and injected faults. Acting as a Slack
-user towards the bot (slash commands, button clicks, modal submissions) lives in `slack_user.py`.
+user towards the bot (slash commands, button clicks, modal submissions) lives in `slack_user.py`; the Socket Mode
+WebSocket that `apps.connections.open` points the bot at lives in `slack_socket.py`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from bot.sandbox.faults import Fault, Faults
+from bot.sandbox.slack_socket import SocketModeServer
 from bot.sandbox.slack_user import SlackUserActions
 
 JSON = dict[str, Any]
@@ -53,6 +56,12 @@ _METHOD_TIER = {
 }
 _POST_MESSAGE_PER_MINUTE = 60  # about one per second per channel...
 _POST_MESSAGE_BURST = 5  # ...with a short burst allowed
+# apps.connections.open is Tier 1 ("1+ per minute, a small burst tolerated"). The burst lets a bot open its allowed
+# ten connections, or reconnect after a refresh, without waiting a minute; the figure is an assumption.
+_CONNECTIONS_OPEN_PER_MINUTE = 1
+_CONNECTIONS_OPEN_BURST = 10
+# Methods authorised by the app-level token (xapp-...) instead of the bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
 
 
@@ -417,15 +426,17 @@ def _page(keys: list[str], args: _Args, default_limit: int = 100) -> tuple[list[
 
 class SlackEmulator:
     """The sandbox Slack workspace and its Web API. `bot_events_url` is where Slack would deliver commands and
-    interactions (the bot's POST /slack/events); the host sets it once the bot is listening."""
+    interactions (the bot's POST /slack/events); the host sets it once the bot is listening. With `app_token` set
+    the bot may instead connect in Socket Mode, and while it holds a connection deliveries go over it."""
 
     def __init__(self, *, people: Sequence[SandboxPerson], channels: Sequence[str], faults: Faults,
                  bot_token: str, signing_secret: str, rate_limit_scale: float = 1.0,
                  clock: Callable[[], float] = time.time, bot_name: str = "paved-road",
                  settle_seconds: float = 1.5, quiet_seconds: float = 0.3, ack_timeout_seconds: float = 3.0,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None, app_token: str | None = None) -> None:
         self.faults = faults
         self.bot_token = bot_token
+        self.app_token = app_token  # the app-level token (xapp-...); None: the app has no Socket Mode
         self.signing_secret = signing_secret
         self.clock = clock
         self.bot_events_url: str | None = None
@@ -439,6 +450,7 @@ class SlackEmulator:
         self.app_id = derived_id("A", f"app:{bot_name}", 10)
         self.bot_id = derived_id("B", f"bot:{bot_name}", 10)
         self.verification_token = derived_id("", f"verification:{bot_name}", 24).lower()
+        self.socket_mode = SocketModeServer(app_id=self.app_id)
         self.bot = SlackUser(id=derived_id("U", f"bot-user:{bot_name}"), name=bot_name,
                              real_name=bot_name.replace("-", " ").title(), email=None, is_bot=True)
         self.calls: Counter[str] = Counter()
@@ -490,6 +502,7 @@ class SlackEmulator:
         app.router.add_route("POST", "/sandbox/slack/api/{method}", self._handle_api)
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
+        self.socket_mode.add_routes(app)
 
     def session(self) -> aiohttp.ClientSession:
         """The one HTTP client this emulator uses to reach the bot, created on first use."""
@@ -498,6 +511,7 @@ class SlackEmulator:
         return self._session
 
     async def close(self) -> None:
+        await self.socket_mode.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -668,6 +682,8 @@ class SlackEmulator:
             if fault is not None:
                 return _fault_response(fault)
             handler = self._methods.get(method)
+            if method == "apps.connections.open":
+                handler = self._apps_connections_open(self.public_url or str(request.url.origin()))
             if handler is None:
                 return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
             return await self._answer(request, method, handler)
@@ -677,11 +693,7 @@ class SlackEmulator:
     async def _answer(self, request: web.Request, method: str, handler: Callable[[_Args], JSON]) -> web.Response:
         try:
             args = _Args(await _read_args(request))
-            token = _bearer(request) or args.text("token")
-            if not token:
-                raise SlackApiFailure("not_authed")
-            if token != self.bot_token:
-                raise SlackApiFailure("invalid_auth")
+            self._authenticate(method, _bearer(request), args.text("token"))
             retry_after = self._rate_limit(method, args)
             if retry_after is not None:
                 return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -691,7 +703,28 @@ class SlackEmulator:
             body = {"ok": False, "error": failure.error, **failure.extra}
         return web.json_response(body)
 
+    def _authenticate(self, method: str, bearer: str | None, form_token: str | None) -> None:
+        """Slack's token checks: the right token for the method, else the error Slack names."""
+        if method in _APP_TOKEN_METHODS:
+            # Slack reads the app-level token only from the Authorization header for these methods.
+            if not bearer:
+                raise SlackApiFailure("not_authed")
+            if bearer == self.bot_token:
+                raise SlackApiFailure("not_allowed_token_type")
+            if self.app_token is None or bearer != self.app_token:
+                raise SlackApiFailure("invalid_auth")
+            return
+        token = bearer or form_token
+        if not token:
+            raise SlackApiFailure("not_authed")
+        if self.app_token is not None and token == self.app_token:
+            raise SlackApiFailure("not_allowed_token_type")  # an app-level token cannot act as the bot
+        if token != self.bot_token:
+            raise SlackApiFailure("invalid_auth")
+
     def _rate_limit(self, method: str, args: _Args) -> int | None:
+        if method == "apps.connections.open":
+            return self._limiter.take(method, _CONNECTIONS_OPEN_PER_MINUTE, _CONNECTIONS_OPEN_BURST)
         if method == "chat.postMessage":
             ref = args.text("channel") or ""
             channel = self.find_channel(ref)
@@ -792,6 +825,12 @@ class SlackEmulator:
         return metadata
 
     # ----- methods ------------------------------------------------------------------------------------------------
+
+    def _apps_connections_open(self, base_url: str) -> Callable[[_Args], JSON]:
+        """The one method whose answer depends on the request: the WebSocket URL is on the host the bot called."""
+        def connections_open(args: _Args) -> JSON:
+            return {"url": self.socket_mode.issue_url(base_url)}
+        return connections_open
 
     def _auth_test(self, args: _Args) -> JSON:
         return {"url": f"https://{self.team_domain}.slack.com/", "team": TEAM_NAME, "user": self.bot.name,
@@ -1115,6 +1154,7 @@ class SlackEmulator:
             "views": [{**self.view_api(v), "user": v.user_id, "open": v.is_open, "errors": v.errors}
                       for v in self._views.values()],
             "calls": dict(self.calls),
+            "socket_mode": {"connections": self.socket_mode.connections},
         }
 
 

@@ -1,13 +1,17 @@
 """Acting as a Slack user towards the bot: slash commands, button clicks and modal submissions, sent exactly as Slack
-sends them (a signed form POST to the bot's events URL), and a report of what the bot did in response.
+sends them, and a report of what the bot did in response. While the bot holds a Socket Mode connection
+(`slack_socket.py`) they go over it as envelopes and the ack's payload is the bot's answer; otherwise they are a
+signed form POST to the bot's events URL and the HTTP response is the answer.
 
 Control routes (sandbox only; JSON in, JSON out; `user` is an id, name or email, `channel` an id or name):
   POST /sandbox/slack/command          {"user", "channel", "text", "command"?="/incident", "headers"?}
   POST /sandbox/slack/action           {"user", "channel", "message_ts", "action_id", "value"?, "headers"?}
   POST /sandbox/slack/view_submission  {"user", "view_id", "values": {block_id: {action_id: value}}, "headers"?}
-Each answers {"status", "body", "response_url_posts", "views_opened", "trigger_id", ...}: the bot's HTTP answer and
-what it sent to this interaction's response URL or opened with its trigger id until it went quiet. The workspace
-state and the Web API are `slack_emulator.py`'s.
+Each answers {"status", "body", "response_url_posts", "views_opened", "trigger_id", ...}: the bot's answer (in Socket
+Mode status 200 and the ack's payload, or null when the ack had none) and what it sent to this interaction's response
+URL or opened with its trigger id until it went quiet. `headers` are extra HTTP headers; Socket Mode has none, so
+there only X-Slack-Retry-Num / X-Slack-Retry-Reason count, as the envelope's retry_attempt / retry_reason. The
+workspace state and the Web API are `slack_emulator.py`'s.
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ class SlackUserActions:
                     "user_id": user.id, "user_name": user.name, "command": command, "text": str(data.get("text", "")),
                     "api_app_id": slack.app_id, "is_enterprise_install": "false", "response_url": response_url,
                     "trigger_id": interaction.trigger_id}
-            delivery = await self._deliver(urlencode(form), data.get("headers"))
+            delivery = await self._deliver("slash_commands", form, data.get("headers"), accepts_response_payload=True)
             if delivery.status == 200 and delivery.body:
                 # An immediate answer to a command is shown like a response_url post (ephemeral by default).
                 answer = delivery.body if isinstance(delivery.body, dict) else {"text": str(delivery.body)}
@@ -133,7 +137,8 @@ class SlackUserActions:
             }
             if message.ephemeral_to is None:  # Slack does not send the content of an ephemeral message back
                 payload["message"] = message.to_api(slack.team_id)
-            delivery = await self._deliver(urlencode({"payload": json.dumps(payload)}), data.get("headers"))
+            # A click's ack carries nothing back to Slack: the bot answers through the response URL.
+            delivery = await self._deliver("interactive", payload, data.get("headers"), accepts_response_payload=False)
             await self._settle()
             return web.json_response(self._report(delivery, interaction, response_url))
         except _ControlError as error:
@@ -160,7 +165,7 @@ class SlackUserActions:
                        "user": self._user_ref(user), "api_app_id": slack.app_id, "token": slack.verification_token,
                        "trigger_id": interaction.trigger_id, "view": slack.view_api(view), "response_urls": [],
                        "is_enterprise_install": False, "enterprise": None}
-            delivery = await self._deliver(urlencode({"payload": json.dumps(payload)}), data.get("headers"))
+            delivery = await self._deliver("interactive", payload, data.get("headers"), accepts_response_payload=True)
             outcome = self._apply_view_answer(view, delivery)
             await self._settle()
             report = self._report(delivery, interaction, None)
@@ -191,23 +196,52 @@ class SlackUserActions:
         base = self._slack.public_url or str(request.url.origin())
         return f"{base.rstrip('/')}/sandbox/slack/response/{interaction.id}"
 
-    async def _deliver(self, body: str, extra_headers: Any) -> _Delivery:
+    async def _deliver(self, envelope_type: str, payload: JSON, extra_headers: Any, *,
+                       accepts_response_payload: bool) -> _Delivery:
+        """Deliver one command or interaction the way Slack would right now: over the bot's Socket Mode connection
+        if it holds one (Slack then does not use the Request URL), else by POST to `bot_events_url`."""
         slack = self._slack
+        if extra_headers is not None and not isinstance(extra_headers, dict):
+            raise _ControlError(400, "headers must be an object of header names to values")
+        headers = {str(k): str(v) for k, v in (extra_headers or {}).items()}
+        if slack.socket_mode.connected:
+            return await self._deliver_over_socket(envelope_type, payload, headers, accepts_response_payload)
         if not slack.bot_events_url:
-            raise _ControlError(409, "bot_events_url is not set: the bot is not listening yet")
+            raise _ControlError(409, "the bot is not listening yet: bot_events_url is not set and it holds no "
+                                     "Socket Mode connection")
+        # A command is a plain form; an interaction is a form with one field, `payload`, holding the JSON.
+        body = urlencode(payload) if envelope_type == "slash_commands" else urlencode({"payload": json.dumps(payload)})
+        return await self._post(slack.bot_events_url, body, headers)
+
+    async def _deliver_over_socket(self, envelope_type: str, payload: JSON, headers: dict[str, str],
+                                   accepts_response_payload: bool) -> _Delivery:
+        slack = self._slack
+        lowered = {k.lower(): v for k, v in headers.items()}
+        retry_attempt: int | None = None
+        if "x-slack-retry-num" in lowered:
+            try:
+                retry_attempt = int(lowered["x-slack-retry-num"])
+            except ValueError:
+                raise _ControlError(400, "X-Slack-Retry-Num must be a whole number in Socket Mode") from None
+        ack = await slack.socket_mode.deliver(envelope_type, payload, accepts_response_payload=accepts_response_payload,
+                                              ack_within=slack.ack_timeout_seconds, retry_attempt=retry_attempt,
+                                              retry_reason=lowered.get("x-slack-retry-reason"))
+        if ack.error:
+            return _Delivery(None, None, ack.error)
+        return _Delivery(200, ack.payload)
+
+    async def _post(self, url: str, body: str, extra_headers: dict[str, str]) -> _Delivery:
+        slack = self._slack
         # The bot checks the timestamp against its own wall clock, so it is signed with real time, not slack.clock.
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/x-www-form-urlencoded",
                    "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
                    "X-Slack-Request-Timestamp": timestamp,
                    "X-Slack-Signature": slack_signature(slack.signing_secret, timestamp, body)}
-        if extra_headers is not None:
-            if not isinstance(extra_headers, dict):
-                raise _ControlError(400, "headers must be an object of header names to values")
-            headers.update({str(k): str(v) for k, v in extra_headers.items()})
+        headers.update(extra_headers)
         timeout = aiohttp.ClientTimeout(total=slack.ack_timeout_seconds)  # Slack gives up after three seconds
         try:
-            async with slack.session().post(slack.bot_events_url, data=body.encode(), headers=headers,
+            async with slack.session().post(url, data=body.encode(), headers=headers,
                                             timeout=timeout) as response:
                 status, text = response.status, await response.text()
         except TimeoutError:

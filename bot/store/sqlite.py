@@ -194,6 +194,13 @@ class SqliteStore:
             return incident_from_json(row[0]) if row else None
         return await self._run(read)
 
+    async def incident_by_number(self, number: int) -> Incident | None:
+        def read() -> Incident | None:
+            row = self.db.execute("SELECT data FROM incidents WHERE number=? ORDER BY updated_at DESC LIMIT 1",
+                                  (number,)).fetchone()
+            return incident_from_json(row[0]) if row else None
+        return await self._run(read)
+
     async def incidents(self) -> list[Incident]:
         return await self._run(lambda: [incident_from_json(r["data"]) for r in
                                         self._query("SELECT data FROM incidents ORDER BY number")])

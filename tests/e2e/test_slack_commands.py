@@ -11,7 +11,6 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import card, incident_channels, trigger
 
 
 async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
@@ -36,24 +35,6 @@ async def test_unknown_subcommands_answer_with_usage(sandbox: RunningSandbox) ->
                            text="frobnicate ✨ now")
     assert "I don't know `/incident frobnicate`" in answer["body"]["text"]
     assert "/incident help" in answer["body"]["text"]
-
-
-async def test_subcommands_not_built_yet_say_so(sandbox: RunningSandbox) -> None:
-    answer = await as_user(sandbox, "command", user="asha.patel@example.com", channel="team-basket", text="ack")
-    assert answer["body"]["response_type"] == "ephemeral"
-    assert "not available from Slack yet" in answer["body"]["text"]
-
-
-async def test_card_buttons_answer_not_available_yet_instead_of_failing(sandbox: RunningSandbox) -> None:
-    await trigger(sandbox)
-    [channel] = incident_channels(sandbox)
-    pinned = card(sandbox, channel)
-    for action_id in ("incident_acknowledge", "incident_resolve", "incident_page_im"):
-        answer = await as_user(sandbox, "action", user="asha.patel@example.com", channel=channel["id"],
-                               message_ts=pinned["ts"], action_id=action_id)
-        assert answer["status"] == 200
-        [reply] = answer["response_url_posts"]
-        assert "not available from Slack yet" in reply["text"] and reply["response_type"] == "ephemeral"
 
 
 async def test_requests_with_a_bad_slack_signature_are_refused(sandbox: RunningSandbox) -> None:

@@ -1,0 +1,260 @@
+"""Acting on incidents from Slack: the use cases behind `/incident`, the card's buttons and the modals.
+
+Every change is made in PagerDuty as the acting person (their Slack email → their PagerDuty user → the From
+header); the channel then follows through PagerDuty's webhooks like any other change. A reason an action cannot
+proceed is a `UserError` written for that person; PagerDuty's "already acknowledged/resolved" answers are reported
+as the state of things, not as failures.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from bot.catalogue import Catalogue
+from bot.domain.incident import Incident, Status
+from bot.domain.timeline import TimelineEntry
+from bot.errors import IntegrationError, UserError
+from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
+from bot.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+IDENTITY_SECONDS = 600
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to tell the person who acted."""
+
+    text: str
+
+
+class IncidentActions:
+    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, catalogue: Catalogue, clock: Clock) -> None:
+        self._store, self._paging, self._chat, self._catalogue, self._clock = store, paging, chat, catalogue, clock
+        self._identities: dict[str, tuple[float, PagingUser | str]] = {}
+
+    # -- who and which ---------------------------------------------------------------------------------------
+
+    async def identify(self, slack_user_id: str) -> PagingUser:
+        """The PagerDuty user acting for this Slack user (cached for 10 minutes), or a UserError saying why not."""
+        cached = self._identities.get(slack_user_id)
+        if cached and time.monotonic() - cached[0] < IDENTITY_SECONDS:
+            found = cached[1]
+        else:
+            found = await self._lookup_identity(slack_user_id)
+            self._identities[slack_user_id] = (time.monotonic(), found)
+        if isinstance(found, str):
+            raise UserError(found)
+        return found
+
+    async def _lookup_identity(self, slack_user_id: str) -> PagingUser | str:
+        email = await self._guard(self._chat.user_email(slack_user_id), "Slack")
+        if not email:
+            return ("I can't see an email address on your Slack profile, so I can't find you in PagerDuty. "
+                    "Ask a Slack admin to let apps see emails, then try again — or do it in PagerDuty directly.")
+        user = await self._guard(self._paging.user_by_email(email), "PagerDuty")
+        if user is None:
+            return (f"There is no PagerDuty user with your Slack email ({email}), so I can't act for you in "
+                    "PagerDuty. Ask your PagerDuty admin to add you with that email — meanwhile, do it in "
+                    "PagerDuty directly. Nothing was changed.")
+        return user
+
+    async def incident(self, channel_id: str, ref: str | None) -> Incident:
+        """The incident named by `ref` (PagerDuty number or id), or the one whose channel this is."""
+        if ref:
+            ref = ref.strip().lstrip("#")
+            found = await (self._store.incident_by_number(int(ref)) if ref.isdigit()
+                           else self._store.incident(ref.upper()))
+            if found is None:
+                raise UserError(f"I don't know incident `{ref}`. Give its PagerDuty number (e.g. `/incident ack "
+                                "1234`) or run the command inside the incident's channel.")
+            return found
+        footprint = await self._store.footprint_by_channel(channel_id)
+        incident = await self._store.incident(footprint.incident_id) if footprint else None
+        if incident is None:
+            raise UserError("This isn't an incident channel, so I don't know which incident you mean. Run the "
+                            "command in the incident's channel, or give its number: `/incident ack 1234`.")
+        return incident
+
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        return await self._store.timeline(incident_id)
+
+    async def dead_effects(self, incident_id: str) -> list[dict[str, object]]:
+        return await self._store.dead_effects(incident_id)
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    async def in_incident_channel(self, channel_id: str) -> bool:
+        return await self._store.footprint_by_channel(channel_id) is not None
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    async def acknowledge(self, slack_user_id: str, incident: Incident) -> Outcome:
+        if incident.status is Status.RESOLVED:
+            return Outcome(f"#{incident.number} is already resolved — there is nothing left to acknowledge.")
+        actor = await self.identify(slack_user_id)
+        try:
+            await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
+        except _AlreadyError as state:
+            return Outcome(f"#{incident.number} {state}.")
+        return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {actor.name}.")
+
+    async def resolve(self, slack_user_id: str, incident: Incident, note: str) -> Outcome:
+        if not note.strip():
+            raise UserError("A resolution note is needed: say what fixed it, e.g. `/incident resolve rolled back "
+                            "the 10:02 deploy`.")
+        if incident.status is Status.RESOLVED:
+            return Outcome(f"#{incident.number} is already resolved. (PagerDuty cannot reopen it from here: "
+                           "trigger a new incident if it is back.)")
+        actor = await self.identify(slack_user_id)
+        await self._check_may_resolve(actor, incident)
+        # The note first, so that the resolution reaches the timeline even if resolving fails half-way.
+        await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
+                          "PagerDuty")
+        try:
+            await self._guard(self._paging.resolve(incident.id, actor.email, note.strip()), "PagerDuty")
+        except _AlreadyError as state:
+            return Outcome(f"#{incident.number} {state}; your note was added.")
+        return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {actor.name}, with your note.")
+
+    async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
+        if not text.strip():
+            raise UserError("The note is empty: `/incident note <what you found or did>`.")
+        actor = await self.identify(slack_user_id)
+        await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty")
+        return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {actor.name}.")
+
+    async def page_incident_manager(self, slack_user_id: str, incident: Incident, message: str) -> Outcome:
+        manager = self._catalogue.incident_manager
+        if manager is None:
+            raise UserError("No incident-manager rota is configured (`incident_manager.escalation_policy_id` in "
+                            "the catalogue). Ask the platform team to set it; meanwhile page them in PagerDuty.")
+        return await self._page(slack_user_id, incident, [("escalation_policy", manager.escalation_policy_id)],
+                                message or f"Incident manager needed on #{incident.number}: {incident.title}",
+                                "the incident-manager rota")
+
+    async def page(self, slack_user_id: str, incident: Incident, target: str, message: str) -> Outcome:
+        kind, target_id, label = await self._responder_target(target)
+        return await self._page(slack_user_id, incident, [(kind, target_id)],
+                                message or f"Your help is needed on #{incident.number}: {incident.title}", label)
+
+    async def _page(self, slack_user_id: str, incident: Incident, targets: list[tuple[str, str]], message: str,
+                    label: str) -> Outcome:
+        if incident.status is Status.RESOLVED:
+            return Outcome(f"#{incident.number} is already resolved — nobody was paged.")
+        actor = await self.identify(slack_user_id)
+        await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty")
+        return Outcome(f"📟 Paged {label} for #{incident.number} as {actor.name}: “{message}”")
+
+    async def _responder_target(self, target: str) -> tuple[str, str, str]:
+        mention = _MENTION.match(target.strip())
+        if mention:
+            user = await self.identify(mention.group(1))
+            return "user", user.id, user.name
+        name = target.strip().lstrip("@")
+        team = next((t for t in self._catalogue.teams if name.lower() in (t.id.lower(), t.name.lower())), None)
+        if team is not None:
+            service = next((s for s in self._catalogue.services if s.team == team.id), None)
+            policy = await self._guard(self._paging.service_escalation_policy(service.pagerduty_service_id),
+                                       "PagerDuty") if service else None
+            if policy:
+                return "escalation_policy", policy, f"team {team.name}"
+        found = await self._guard(self._paging.escalation_policy_named(name), "PagerDuty")
+        if found:
+            return "escalation_policy", found[0], found[1]
+        raise UserError(f"I can't find `{name}` as a team in the catalogue or an escalation policy in PagerDuty. "
+                        "Use a team id (e.g. `basket`), an escalation policy's name, or an @mention.")
+
+    async def _check_may_resolve(self, actor: PagingUser, incident: Incident) -> None:
+        if self._catalogue.permissions.resolve == "anyone":
+            return
+        responders = {p.id for p in incident.assignees}
+        manager = self._catalogue.incident_manager
+        if manager is not None:
+            responders |= {o.user.id for o in await self._guard(self._paging.oncalls(
+                manager.escalation_policy_id), "PagerDuty")}
+        if actor.id not in responders:
+            raise UserError(f"Only #{incident.number}'s responders and the incident managers may resolve it here "
+                            "(this workspace's policy). Ask one of them, or resolve it in PagerDuty if you may.")
+
+    async def oncall(self, what: str, channel_id: str) -> list[OnCall]:
+        """Who is on call now for a service or team (catalogue id or name), or for this incident's service."""
+        service_id: str | None = None
+        if what:
+            wanted = what.lower()
+            service = next((s for s in self._catalogue.services
+                            if wanted in (s.id.lower(), s.name.lower(), s.pagerduty_service_id.lower())), None)
+            team = next((t for t in self._catalogue.teams if wanted in (t.id.lower(), t.name.lower())), None)
+            if service is None and team is not None:
+                service = next((s for s in self._catalogue.services if s.team == team.id), None)
+            if service is None:
+                known = ", ".join(f"`{s.id}`" for s in self._catalogue.services)
+                raise UserError(f"I don't know `{what}`: use a service or team from the catalogue ({known}).")
+            service_id = service.pagerduty_service_id
+        else:
+            service_id = (await self.incident(channel_id, None)).service_id
+        policy = await self._guard(self._paging.service_escalation_policy(service_id), "PagerDuty")
+        if policy is None:
+            raise UserError(f"PagerDuty has no escalation policy for service {service_id}.")
+        return await self._guard(self._paging.oncalls(policy), "PagerDuty")
+
+    async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str) -> Outcome:
+        if not title.strip():
+            raise UserError("Give the incident a title: `/incident new Checkout returns 500s --service checkout`.")
+        if urgency not in ("high", "low"):
+            raise UserError(f"Urgency must be `high` or `low`, not `{urgency}`.")
+        service = self._service_for(service_ref)
+        actor = await self.identify(slack_user_id)
+        created = await self._guard(self._paging.create_incident(actor.email, title.strip(),
+                                                                 service.pagerduty_service_id, urgency), "PagerDuty")
+        return Outcome(f"🚨 Declared #{created.get('incident_number', '?')} “{title.strip()}” on {service.name} "
+                       f"({urgency} urgency) as {actor.name}. Its channel opens in a moment.")
+
+    def _service_for(self, service_ref: str | None) -> _ServiceRef:
+        services = self._catalogue.services
+        if service_ref:
+            wanted = service_ref.lower()
+            for s in services:
+                if wanted in (s.id.lower(), s.name.lower(), s.pagerduty_service_id.lower()):
+                    return _ServiceRef(s.pagerduty_service_id, s.name)
+            raise UserError(f"I don't know the service `{service_ref}`. Known services: "
+                            + ", ".join(f"`{s.id}`" for s in services) + ".")
+        raise UserError("Which service? Add `--service <name>`, e.g. `/incident new Checkout returns 500s "
+                        f"--service {services[0].id if services else 'checkout'}`.")
+
+    async def _guard(self, call: Awaitable[T], service: str) -> T:
+        """Await an outside call; turn its failure into words for the person who acted."""
+        try:
+            return await call
+        except IntegrationError as error:
+            raise _for_people(error, service) from None
+
+
+@dataclass(frozen=True)
+class _ServiceRef:
+    pagerduty_service_id: str
+    name: str
+
+
+class _AlreadyError(Exception):
+    """PagerDuty said the incident is already in the wanted state: the message says which."""
+
+
+def _for_people(error: IntegrationError, service: str) -> Exception:
+    if error.code == "1001":
+        return _AlreadyError("is already resolved in PagerDuty")
+    if error.code == "1002":
+        return _AlreadyError("is already acknowledged in PagerDuty")
+    if error.status == 429 or error.code == "ratelimited":
+        return UserError(f"{service} is rate-limiting us right now, so nothing was changed. Try again in a minute.")
+    if error.retryable:
+        return UserError(f"{service} is not answering properly right now ({error.detail}), so nothing was changed. "
+                         f"Try again in a minute, or do it in {service} directly.")
+    return UserError(f"{service} refused: {error.detail}. Nothing was changed.")

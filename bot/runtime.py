@@ -63,7 +63,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        commands.register(app, self.actions)
+        self.responses = commands.register(app, self.actions)
         return app
 
     async def start(self) -> None:
@@ -101,6 +101,7 @@ class Bot:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.responses.close()
         await self.paging.close()
         await self.store.close()
 

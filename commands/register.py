@@ -7,18 +7,21 @@ with the traceback logged under that id. Services come in explicitly (`register(
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond, AsyncSay
+import aiohttp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncSay
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
@@ -66,8 +69,56 @@ async def answer(say: Say, work: Awaitable[Outcome | str | list[str]]) -> None:
         await say(text)
 
 
-def register(app: AsyncApp, actions: IncidentActions) -> None:
+class ResponseUrls:
+    """The work after each ack, and the answers through the interaction's response_url.
+
+    Follow-up work runs on a few worker tasks rather than one task per click: in a burst (an outage, thirty people
+    typing `/incident status`) the acknowledgements keep Slack's 3-second promise while the answers queue briefly.
+    Answers share one HTTP session (Bolt's `respond` opens a new session, and connection, for every answer)."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._queue: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._worker_count = workers
+
+    def follow_up(self, work: Awaitable[None]) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
+        self._queue.put_nowait(work)
+
+    async def _work(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                await work
+            except Exception:  # answer() reports everything; this is the last guard for the worker itself
+                log.exception("follow-up failed")
+
+    def sayer(self, response_url: str) -> Say:
+        async def say(text: str) -> None:
+            if self._session is None or self._session.closed:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            webhook = AsyncWebhookClient(response_url, session=self._session)
+            await webhook.send(text=text, response_type="ephemeral", replace_original=False)
+        return say
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        while not self._queue.empty():  # never started: close the coroutines rather than leak them
+            work = self._queue.get_nowait()
+            if isinstance(work, Coroutine):
+                work.close()
+        if self._session is not None:
+            await self._session.close()
+
+
+def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None) -> ResponseUrls:
+    """Register every listener; returns the shared response_url sender, for the caller to close at shutdown."""
     clicks = DoubleClicks()
+    responses = responses or ResponseUrls()
 
     @app.middleware
     async def ignore_slack_retries(req: AsyncBoltRequest, resp: BoltResponse,
@@ -77,18 +128,18 @@ def register(app: AsyncApp, actions: IncidentActions) -> None:
             return BoltResponse(status=200, body="")
         return await next()
 
-    async def incident_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
-                               client: AsyncWebClient) -> None:
+    async def incident_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         name, rest = split_subcommand(str(command.get("text") or ""))
         if name not in BY_NAME or name == "help":
             await ack(response_type="ephemeral", text=usage_text() if name == "help" else
                       f"I don't know `{SLASH_COMMAND} {name}`.\n{usage_text()}")
             return
         await ack()
-
-        async def say(text: str) -> None:
-            await respond(text=text, response_type="ephemeral", replace_original=False)
-        await answer(say, run(name, rest, command, client))
+        say = responses.sayer(str(command["response_url"]))
+        if name in ("resolve", "page-im"):
+            await answer(say, run(name, rest, command, client))  # may open a modal: its trigger expires in 3 s
+        else:
+            responses.follow_up(answer(say, run(name, rest, command, client)))
 
     async def run(name: str, rest: str, command: dict[str, Any], client: AsyncWebClient) -> Outcome | str | list[str]:
         user, channel = str(command["user_id"]), str(command["channel_id"])
@@ -121,19 +172,18 @@ def register(app: AsyncApp, actions: IncidentActions) -> None:
             return await actions.page(user, incident, target, message.strip())
         if name == "note":
             return await actions.add_note(user, incident, text)
-        timeline = await actions.timeline(incident.id)
+        timeline, dead = await actions.report(incident.id)
         if name == "status":
-            return render.status_text(incident, timeline, await actions.dead_effects(incident.id), actions.now())
+            return render.status_text(incident, timeline, dead, actions.now())
         return render.timeline_pages(incident, timeline)
 
-    async def card_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
+    async def card_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
                           client: AsyncWebClient) -> None:
         await ack()
         user, channel = str(body["user"]["id"]), str((body.get("channel") or {}).get("id") or "")
         action_id, incident_id = str(action["action_id"]), str(action.get("value") or "")
 
-        async def say(text: str) -> None:
-            await respond(text=text, response_type="ephemeral", replace_original=False)
+        say = responses.sayer(str(body["response_url"]))
 
         async def work() -> Outcome | list[str]:
             incident = await actions.incident(channel, incident_id or None)
@@ -182,6 +232,7 @@ def register(app: AsyncApp, actions: IncidentActions) -> None:
     app.view(render.RESOLVE_MODAL)(modal_submitted)
     app.view(render.PAGE_IM_MODAL)(modal_submitted)
     app.event("app_mention")(mentioned)
+    return responses
 
 
 async def open_modal(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ the emulator's tests, whether an answer matches the documented response).
 from __future__ import annotations
 
 import functools
+import gc
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -159,4 +160,8 @@ def _patched(spec: dict[str, Any]) -> dict[str, Any]:
 def load_pagerduty_validator() -> PagerDutyRequestValidator:
     """The process-wide validator (loading and checking the 2.7 MB spec takes seconds, so it happens once)."""
     spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
-    return PagerDutyRequestValidator(_patched(spec))
+    validator = PagerDutyRequestValidator(_patched(spec))
+    # The spec is hundreds of thousands of objects that live as long as the process: keep them out of the garbage
+    # collector's way, or every full collection walks them all and stalls the event loop (the bot shares it).
+    gc.freeze()
+    return validator

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
@@ -38,6 +38,7 @@ class IncidentActions:
     def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, catalogue: Catalogue, clock: Clock) -> None:
         self._store, self._paging, self._chat, self._catalogue, self._clock = store, paging, chat, catalogue, clock
         self._identities: dict[str, tuple[float, PagingUser | str]] = {}
+        self._channels: dict[str, str] = {}
 
     # -- who and which ---------------------------------------------------------------------------------------
 
@@ -75,24 +76,31 @@ class IncidentActions:
                 raise UserError(f"I don't know incident `{ref}`. Give its PagerDuty number (e.g. `/incident ack "
                                 "1234`) or run the command inside the incident's channel.")
             return found
-        footprint = await self._store.footprint_by_channel(channel_id)
-        incident = await self._store.incident(footprint.incident_id) if footprint else None
+        incident_id = await self._incident_of_channel(channel_id)
+        incident = await self._store.incident(incident_id) if incident_id else None
         if incident is None:
             raise UserError("This isn't an incident channel, so I don't know which incident you mean. Run the "
                             "command in the incident's channel, or give its number: `/incident ack 1234`.")
         return incident
 
-    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        return await self._store.timeline(incident_id)
-
-    async def dead_effects(self, incident_id: str) -> list[dict[str, object]]:
-        return await self._store.dead_effects(incident_id)
+    async def report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+        """The incident's timeline, and the Slack updates that could not be made for it (dead effects)."""
+        return await self._store.incident_report(incident_id)
 
     def now(self) -> datetime:
         return self._clock.now()
 
     async def in_incident_channel(self, channel_id: str) -> bool:
-        return await self._store.footprint_by_channel(channel_id) is not None
+        return await self._incident_of_channel(channel_id) is not None
+
+    async def _incident_of_channel(self, channel_id: str) -> str | None:
+        # An incident channel belongs to one incident for good: remembered after the first look.
+        if channel_id not in self._channels:
+            footprint = await self._store.footprint_by_channel(channel_id)
+            if footprint is None or footprint.shared_channel:
+                return None  # a team channel with cards of several incidents implies none of them
+            self._channels[channel_id] = footprint.incident_id
+        return self._channels[channel_id]
 
     # -- actions ---------------------------------------------------------------------------------------------
 

@@ -312,6 +312,16 @@ class SqliteStore:
             return (_entry(rows[0]), rows[0]["slack_ts"]) if rows else None
         return await self._run(read)
 
+    async def incident_report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+        """The timeline and the dead effects of one incident, read together (one trip to the store thread)."""
+        def read() -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+            entries = [_entry(r) for r in self._query(
+                "SELECT * FROM timeline WHERE incident_id=? ORDER BY occurred_at, rowid", (incident_id,))]
+            dead = self._query("SELECT seq, incident_id, kind, attempts, last_error FROM outbox"
+                               " WHERE state='dead' AND incident_id=? ORDER BY seq", (incident_id,))
+            return entries, dead
+        return await self._run(read)
+
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: [_entry(r) for r in self._query(
             "SELECT * FROM timeline WHERE incident_id=? ORDER BY occurred_at, rowid", (incident_id,))])

@@ -68,9 +68,9 @@ class Env:
 
 @asynccontextmanager
 async def running(**kwargs: Any) -> AsyncIterator[Env]:
+    kwargs.setdefault("app_token", APP_TOKEN)
     slack = SlackEmulator(people=PEOPLE, channels=["incidents"], faults=Faults(), bot_token=TOKEN,
-                          signing_secret=SECRET, rate_limit_scale=0, settle_seconds=0.05, quiet_seconds=0.02,
-                          **{"app_token": APP_TOKEN, **kwargs})
+                          signing_secret=SECRET, rate_limit_scale=0, settle_seconds=0.05, quiet_seconds=0.02, **kwargs)
     app = web.Application()
     slack.add_routes(app)
     server = TestServer(app, port=0)

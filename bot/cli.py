@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,22 +105,8 @@ def run_serve(port: int | None, db: Path | None) -> int:
                            db_path=db if db is not None else settings.db_path)
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
-    if settings.socket_mode:
-        app.cleanup_ctx.append(_socket_mode(bot, settings))
     web.run_app(app, port=settings.port, access_log=None)
     return 0
-
-
-def _socket_mode(bot: Bot, settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Socket Mode: Slack traffic over a WebSocket the bot opens, started and stopped with the web app."""
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    async def connect(app: web.Application) -> AsyncIterator[None]:
-        handler = AsyncSocketModeHandler(bot.slack_app, settings.slack_app_token)
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        yield
-        await handler.close_async()  # type: ignore[no-untyped-call]
-    return connect
 
 
 async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.catalogue import Catalogue, SandboxSeed
 from bot.config import Settings
@@ -24,7 +25,7 @@ from bot.sandbox.openapi import load_pagerduty_validator
 from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.services.dispatcher import RetryPolicy
-from bot.web.app import build_web_app
+from bot.web.app import build_web_app, open_socket_mode
 
 SANDBOX_KEY = web.AppKey("sandbox", object)
 
@@ -35,6 +36,7 @@ class SandboxSecrets:
     slack_signing_secret: str
     pagerduty_api_token: str
     pagerduty_webhook_secrets: tuple[str, ...]
+    slack_app_token: str | None = None
 
     @classmethod
     def from_env(cls) -> SandboxSecrets:
@@ -44,7 +46,8 @@ class SandboxSecrets:
         return cls(slack_bot_token="xoxb-sandbox-" + secrets.token_hex(8),
                    slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
                    pagerduty_api_token="sandbox-" + secrets.token_hex(10),
-                   pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),))
+                   pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),),
+                   slack_app_token="xapp-1-sandbox-" + secrets.token_hex(8))
 
 
 class Sandbox:
@@ -58,7 +61,7 @@ class Sandbox:
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
-                                   rate_limit_scale=rate_limit_scale)
+                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token)
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
@@ -80,10 +83,12 @@ class Sandbox:
         self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
         self.pagerduty.public_url = emulators_url
 
-    def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float) -> Settings:
+    def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float,
+                     socket_mode: bool = False) -> Settings:
         return Settings(
             slack_bot_token=self.keys.slack_bot_token, slack_signing_secret=self.keys.slack_signing_secret,
-            slack_app_token=None, slack_api_url=f"{emulators_url}/sandbox/slack/api/",
+            slack_app_token=self.keys.slack_app_token if socket_mode else None,
+            slack_api_url=f"{emulators_url}/sandbox/slack/api/",
             slack_rate_limit_scale=rate_limit_scale, pagerduty_api_token=self.keys.pagerduty_api_token,
             pagerduty_webhook_secrets=self.keys.pagerduty_webhook_secrets,
             pagerduty_api_url=f"{emulators_url}/sandbox/pagerduty/api", catalogue_path=Path("(sandbox)"),
@@ -130,15 +135,19 @@ class RunningSandbox:
     sandbox: Sandbox
     bot: Bot
     runner: web.AppRunner
+    socket_mode: AsyncSocketModeHandler | None = None
 
     async def stop(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
         await self.sandbox.close()
         await self.runner.cleanup()
 
 
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
                         rate_limit_scale: float = 1.0, validate_openapi: bool = True,
-                        retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None) -> RunningSandbox:
+                        retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
+                        socket_mode: bool = False) -> RunningSandbox:
     """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -146,13 +155,15 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     url = f"http://{host}:{sock.getsockname()[1]}"
     sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
                       validate_openapi=validate_openapi)
-    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale)
+    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
     bot = Bot(settings, catalogue, retry_policy=retry_policy)
-    app = build_web_app(bot)
+    # Socket Mode connects to this same server, so it can only start once the server is listening (below).
+    app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox
     sandbox.add_routes(app)
     sandbox.connect(url, url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
-    return RunningSandbox(url, sandbox, bot, runner)
+    handler = await open_socket_mode(bot) if socket_mode else None
+    return RunningSandbox(url, sandbox, bot, runner, handler)

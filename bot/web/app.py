@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.runtime import Bot
 from bot.services.intake import MAX_BODY_BYTES, Rejected
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
 
 
-def build_web_app(bot: Bot, *, manage_lifecycle: bool = True) -> web.Application:
+def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
+    """The bot's HTTP app. With `manage_lifecycle` the bot starts and stops with the server; with `socket_mode`
+    (and SLACK_APP_TOKEN set) Slack traffic also arrives over a Socket Mode connection opened at start-up."""
     # Bodies above PagerDuty's 256 KB limit are refused by our own check with a clear reason, so let aiohttp
     # read a little more than that before it gives its own 413.
     app = web.Application(client_max_size=MAX_BODY_BYTES * 4)
@@ -32,6 +35,8 @@ def build_web_app(bot: Bot, *, manage_lifecycle: bool = True) -> web.Application
     app.router.add_get("/metrics", metrics)
     if manage_lifecycle:
         app.cleanup_ctx.append(_lifecycle)
+    if socket_mode and bot.settings.socket_mode:
+        app.cleanup_ctx.append(_socket_mode)
     return app
 
 
@@ -40,6 +45,20 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await bot.start()
     yield
     await bot.stop()
+
+
+async def _socket_mode(app: web.Application) -> AsyncIterator[None]:
+    handler = await open_socket_mode(app[BOT_KEY])
+    yield
+    await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def open_socket_mode(bot: Bot) -> AsyncSocketModeHandler:
+    """Connect to Slack over Socket Mode (commands, clicks and events then come over a WebSocket the bot opens;
+    PagerDuty's webhooks still need the HTTP routes)."""
+    handler = AsyncSocketModeHandler(bot.slack_app, bot.settings.slack_app_token)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    return handler
 
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import incident_channels, state, trigger
 
 
 async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
@@ -68,3 +69,24 @@ async def test_mentioning_the_bot_answers_with_usage_in_the_thread(sandbox: Runn
             break
         await asyncio.sleep(0.01)
     assert replies and "/incident help" in replies[0]["text"]
+
+
+async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint(tmp_path: Any,
+                                                                               catalogue: Any) -> None:
+    from bot.sandbox.world import serve_sandbox
+    from tests.conftest import FAST_RETRIES
+    running = await serve_sandbox(catalogue, tmp_path / "s.db", port=0, rate_limit_scale=50,
+                                  retry_policy=FAST_RETRIES, socket_mode=True)
+    try:
+        assert running.bot.settings.socket_mode
+        running.sandbox.slack.bot_events_url = None  # nothing can arrive over HTTP: only the socket is left
+        await trigger(running)
+        [channel] = incident_channels(running)
+        answer = await as_user(running, "command", user="asha.patel@example.com", channel=channel["id"], text="ack")
+        assert answer["status"] == 200
+        assert any("Acknowledged #1" in p["text"] for p in answer["response_url_posts"])
+        incident = state(running)["pagerduty"]["incidents"][0]
+        asha = next(u["id"] for u in state(running)["pagerduty"]["users"] if u["email"] == "asha.patel@example.com")
+        assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == asha
+    finally:
+        await running.stop()

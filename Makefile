@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/webhook_intake.py
 	$(BIN)/python bench/trigger_to_card.py
+	$(BIN)/python bench/command_ack.py
 
 clean:
 	rm -rf $(VENV) *.db *.db-wal *.db-shm

@@ -24,6 +24,7 @@ from bot.store.sqlite import SqliteStore
 
 T = TypeVar("T")
 IDENTITY_SECONDS = 600
+NOT_FOUND_SECONDS = 60
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -45,7 +46,9 @@ class IncidentActions:
     async def identify(self, slack_user_id: str) -> PagingUser:
         """The PagerDuty user acting for this Slack user (cached for 10 minutes), or a UserError saying why not."""
         cached = self._identities.get(slack_user_id)
-        if cached and time.monotonic() - cached[0] < IDENTITY_SECONDS:
+        # Someone just given a PagerDuty account should not wait ten minutes: "not found" is kept for one.
+        ttl = IDENTITY_SECONDS if cached and not isinstance(cached[1], str) else NOT_FOUND_SECONDS
+        if cached and time.monotonic() - cached[0] < ttl:
             found = cached[1]
         else:
             found = await self._lookup_identity(slack_user_id)

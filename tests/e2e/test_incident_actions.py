@@ -73,7 +73,7 @@ def pagerduty(running: RunningSandbox) -> dict[str, Any]:
 
 
 def pd_user(running: RunningSandbox, email: str) -> str:
-    return next(u["id"] for u in pagerduty(running)["users"] if u["email"] == email)
+    return str(next(u["id"] for u in pagerduty(running)["users"] if u["email"] == email))
 
 
 def pd_incident(running: RunningSandbox, incident_id: str) -> dict[str, Any]:
@@ -249,13 +249,32 @@ async def test_the_page_im_button_pages_the_incident_manager_rota_as_the_clicker
     assert pd_user(sandbox, ERIN) in request["responders"]
 
 
+async def test_the_resolve_and_page_im_buttons_ask_for_confirmation(sandbox: RunningSandbox) -> None:
+    _, channel = await triggered(sandbox)
+    elements = {e["action_id"]: e for b in card(sandbox, channel)["blocks"] if b["type"] == "actions"
+                for e in b["elements"]}
+    assert "confirm" not in elements[ACK]
+    assert elements[RESOLVE]["confirm"]["confirm"]["text"] and elements[PAGE_IM]["confirm"]["deny"]["text"]
+
+
+async def test_page_im_without_a_message_asks_for_it_in_a_modal(sandbox: RunningSandbox) -> None:
+    incident, channel = await triggered(sandbox)
+    [view] = (await command(sandbox, "page-im", channel["id"]))["views_opened"]
+    assert view["callback_id"] == "incident_page_im_modal"
+    assert pd_requests(sandbox, incident["id"]) == []
+    await submit(sandbox, view["id"], "message", "Need a comms lead")
+    [request] = pd_requests(sandbox, incident["id"])
+    assert (request["requester_id"], request["message"]) == (pd_user(sandbox, ASHA), "Need a comms lead")
+
+
 async def test_page_im_with_a_message_pages_the_incident_manager_rota(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await command(sandbox, "page-im Need a decision on the rollback", channel["id"])
     assert "Paged the incident-manager rota" in replies(answer)
     [request] = pd_requests(sandbox, incident["id"])
-    assert (request["requester_id"], request["message"], request["targets"]) == (
-        pd_user(sandbox, ASHA), "Need a decision on the rollback", [{"type": "escalation_policy_reference", "id": "PIMGR01"}])
+    assert request["requester_id"] == pd_user(sandbox, ASHA)
+    assert request["message"] == "Need a decision on the rollback"
+    assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
     assert any("Erin Walsh" in line for line in timeline(sandbox, channel_of(sandbox, incident)))
 
 
@@ -280,6 +299,39 @@ async def test_page_a_mentioned_person_pages_their_pagerduty_user(sandbox: Runni
     assert request["targets"] == [{"type": "user_reference", "id": pd_user(sandbox, DEV)}]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "app_manifest.yml sets should_escape: false for /incident, so Slack sends a picked @mention as plain text "
+    "('@dev.sharma'); IncidentActions._responder_target only understands escaped '<@U…|…>' mentions and answers "
+    "\"I can't find `dev.sharma`\""))
+async def test_page_a_person_mentioned_as_slack_sends_it_unescaped(sandbox: RunningSandbox) -> None:
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, "page @dev.sharma Can you look at the DB?", channel["id"])
+    [request] = pd_requests(sandbox, incident["id"])
+    assert request["targets"] == [{"type": "user_reference", "id": pd_user(sandbox, DEV)}]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "`page` takes only the first word as the target (register.run: text.partition(' ')), and quotes are not "
+    "honoured (unlike `new`), so no escalation policy whose name has a space — every one in the sandbox — can be "
+    "paged by name: answers \"I can't find `\"Incident`\""))
+async def test_page_an_escalation_policy_by_its_quoted_name(sandbox: RunningSandbox) -> None:
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, 'page "Incident managers" Need a decision', channel["id"])
+    [request] = pd_requests(sandbox, incident["id"])
+    assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
+    assert request["message"] == "Need a decision"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "PagerDutyPaging.escalation_policy_named lists /escalation_policies?query=<text>; PagerDuty's query matches "
+    "names only, so the id comparison after it never sees the policy and `page PIMGR01` answers \"I can't find\""))
+async def test_page_an_escalation_policy_by_its_id(sandbox: RunningSandbox) -> None:
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, "page PIMGR01 Need a decision", channel["id"])
+    [request] = pd_requests(sandbox, incident["id"])
+    assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
+
+
 async def test_page_an_unknown_team_says_so(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await command(sandbox, "page nosuchteam", channel["id"])
@@ -300,7 +352,7 @@ async def test_note_goes_to_pagerduty_as_the_person_then_to_the_timeline(sandbox
 
 
 ODD = ("🔥 basket down 👩\u200d💻 الخادم متوقف (e\u0301 a\u0300 n\u0303) \u202eRTL override\u202c "
-       "ｆｕｌｌｗｉｄｔｈ «quotes» & <angle> \"double\" 'single'")
+       "\uff46\uff55\uff4c\uff4c width «quotes» & <angle> \"double\" 'single'")
 
 
 async def test_notes_with_odd_unicode_arrive_intact(sandbox: RunningSandbox) -> None:
@@ -366,6 +418,14 @@ async def test_new_declares_an_incident_in_pagerduty_as_the_person(sandbox: Runn
     channel = channel_of(sandbox, created)
     assert channel["name"] == f"inc-{created['number']}-payments-down"
     assert buttons(card(sandbox, channel)) == [ACK, RESOLVE, PAGE_IM]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "commands.parsing.parse_declare splits the text with shlex, so an apostrophe in the title (\"can't\") is an "
+    "unclosed quote: the incident is refused with \"I couldn't read that (No closing quotation)\""))
+async def test_new_accepts_a_title_with_an_apostrophe(sandbox: RunningSandbox) -> None:
+    await command(sandbox, "new Checkout can't take payments --service checkout", "team-payments")
+    assert [i["title"] for i in pagerduty(sandbox)["incidents"]] == ["Checkout can't take payments"]
 
 
 # ----- which incident ----------------------------------------------------------------------------------------------

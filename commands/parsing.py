@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
 from bot.errors import UserError
@@ -41,29 +40,45 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tup
     return None, rest
 
 
+_FLAG = re.compile(r"(?:^|\s)--(service|urgency)(?:(?:\s+|=)(\"[^\"]*\"|“[^”]*”|[^\s-]\S*))?")
+_LINK = re.compile(r"<([@#!]?)([^>|]+)(?:\|([^>]*))?>")
+
+
 def parse_declare(text: str) -> tuple[str, str | None, str]:
-    """`Checkout returns 500s --service checkout --urgency low` → (title, service, urgency)."""
-    try:
-        words = shlex.split(text.replace("“", '"').replace("”", '"'))
-    except ValueError as error:
-        raise UserError(f"I couldn't read that ({error}). Usage: `/incident new <title> [--service S] "
-                        "[--urgency high|low]`.") from None
-    title: list[str] = []
-    service: str | None = None
-    urgency = "high"
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word in ("--service", "--urgency"):
-            if i + 1 >= len(words):
-                example = "checkout" if word == "--service" else "low"
-                raise UserError(f"`{word}` needs a value, e.g. `{word} {example}`.")
-            if word == "--service":
-                service = words[i + 1]
-            else:
-                urgency = words[i + 1].lower()
-            i += 2
-            continue
-        title.append(word)
-        i += 1
-    return " ".join(title), service, urgency
+    """`Checkout can't take payments --service checkout --urgency low` → (title, service, urgency). The title is
+    everything that is not a flag (apostrophes and all); a flag's value may be quoted: `--service "Basket API"`."""
+    values: dict[str, str] = {}
+    for match in _FLAG.finditer(text):
+        if match.group(2) is None:
+            example = "checkout" if match.group(1) == "service" else "low"
+            raise UserError(f"`--{match.group(1)}` needs a value, e.g. `--{match.group(1)} {example}`.")
+        values[match.group(1)] = match.group(2).strip('"“”')
+    title = " ".join(_FLAG.sub(" ", text).split())
+    return title, values.get("service"), values.get("urgency", "high").lower()
+
+
+def split_target(text: str) -> tuple[str, str]:
+    """`"Incident managers" need a decision` → ("Incident managers", "need a decision"); unquoted, the first word."""
+    text = text.strip()
+    for opening, closing in (('"', '"'), ("“", "”")):
+        if text.startswith(opening):
+            end = text.find(closing, 1)
+            if end > 0:
+                return text[1:end].strip(), text[end + 1:].strip()
+    target, _, message = text.partition(" ")
+    return target, message.strip()
+
+
+def plain_text(slack_text: str) -> str:
+    """Text as Slack sends it (entities escaped, <@U1|name> mentions, <#C1|name> channels, <url|label> links)
+    made readable for PagerDuty: @name, #name, "label (url)", and &, <, > as themselves."""
+    def readable(match: re.Match[str]) -> str:
+        sigil, target, label = match.group(1), match.group(2), match.group(3)
+        if sigil == "@":
+            return f"@{label or target}"
+        if sigil == "#":
+            return f"#{label or target}"
+        if sigil == "!":
+            return f"@{(label or target).split('^')[0]}"
+        return f"{label} ({target})" if label and label != target else target
+    return _LINK.sub(readable, slack_text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -27,7 +27,7 @@ from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
 from bot.services.actions import IncidentActions, Outcome
 from commands import render
-from commands.parsing import parse_declare, split_subcommand, take_ref
+from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         user, channel = str(command["user_id"]), str(command["channel_id"])
         in_channel = await actions.in_incident_channel(channel)
         if name == "new":
-            title, service, urgency = parse_declare(rest)
+            title, service, urgency = parse_declare(plain_text(rest))
             return await actions.declare(user, title, service, urgency)
         if name == "oncall":
             what = rest or "this incident's service"
@@ -159,19 +159,19 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
             if not text:
                 await open_modal(client, str(command["trigger_id"]), render.resolve_modal(incident, channel))
                 return []
-            return await actions.resolve(user, incident, text)
+            return await actions.resolve(user, incident, plain_text(text))
         if name == "page-im":
             if not text:
                 await open_modal(client, str(command["trigger_id"]), render.page_im_modal(incident, channel))
                 return []
-            return await actions.page_incident_manager(user, incident, text)
+            return await actions.page_incident_manager(user, incident, plain_text(text))
         if name == "page":
-            target, _, message = text.partition(" ")
+            target, message = split_target(text)
             if not target:
                 raise UserError("Who should I page? `/incident page <team|escalation policy|@someone> [message]`.")
-            return await actions.page(user, incident, target, message.strip())
+            return await actions.page(user, incident, target, plain_text(message))
         if name == "note":
-            return await actions.add_note(user, incident, text)
+            return await actions.add_note(user, incident, plain_text(text))
         timeline, dead = await actions.report(incident.id)
         if name == "status":
             return render.status_text(incident, timeline, dead, actions.now())

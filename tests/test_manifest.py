@@ -44,6 +44,11 @@ def test_the_manifest_declares_the_slash_command_the_code_registers() -> None:
         assert word in {s.name for s in SUBCOMMANDS} | {"note", "message", "text"}, word
 
 
+def test_mentions_in_commands_arrive_as_user_ids() -> None:
+    # `/incident page @someone` needs Slack's escaped form <@U…|name>; unescaped, it would be a bare name.
+    assert MANIFEST["features"]["slash_commands"][0]["should_escape"] is True
+
+
 def test_interactivity_and_events_point_at_the_bots_route() -> None:
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -116,6 +117,16 @@ class PagerDutyPaging:
             check=True)
 
     async def escalation_policy_named(self, name: str) -> tuple[str, str] | None:
+        if re.fullmatch(r"P[A-Z0-9]{6}", name):  # PagerDuty's ids: the query parameter only matches names
+            try:
+                policy = await self._call("GET /escalation_policies/{id}", lambda: self.client.rget(
+                    f"/escalation_policies/{name}"))
+            except IntegrationError as error:
+                if error.status != 404:
+                    raise
+            else:
+                assert isinstance(policy, dict)
+                return str(policy["id"]), str(policy.get("name") or policy["id"])
         policies = await self._call("GET /escalation_policies", lambda: self.client.rget(
             "/escalation_policies", params={"query": name}))
         assert isinstance(policies, list)

@@ -21,6 +21,7 @@ import copy
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,7 +95,8 @@ class SlackUserActions:
             response_url = self._response_url(request, interaction)
             form = {"token": slack.verification_token, "team_id": slack.team_id, "team_domain": slack.team_domain,
                     "channel_id": channel.id, "channel_name": "directmessage" if channel.is_im else channel.name,
-                    "user_id": user.id, "user_name": user.name, "command": command, "text": str(data.get("text", "")),
+                    "user_id": user.id, "user_name": user.name, "command": command,
+                    "text": escape_typed(str(data.get("text", ""))),
                     "api_app_id": slack.app_id, "is_enterprise_install": "false", "response_url": response_url,
                     "trigger_id": interaction.trigger_id}
             delivery = await self._deliver("slash_commands", form, data.get("headers"), accepts_response_payload=True)
@@ -390,3 +392,14 @@ async def _control_body(request: web.Request) -> JSON:
     if not isinstance(data, dict):
         raise _ControlError(400, "the body must be a JSON object")
     return data
+
+
+_SLACK_MARKUP = re.compile(r"(<(?:[@#!][^<>]+|https?://[^<>]+)>)")
+
+
+def escape_typed(text: str) -> str:
+    """What Slack sends for what a person typed: &, < and > escaped as HTML entities, while mentions, channels and
+    links (`<@U…|name>`, `<#C…|name>`, `<https://…>`, which Slack itself produces) are kept as they are."""
+    parts = _SLACK_MARKUP.split(text)
+    return "".join(part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                   for i, part in enumerate(parts))

@@ -299,21 +299,6 @@ async def test_page_a_mentioned_person_pages_their_pagerduty_user(sandbox: Runni
     assert request["targets"] == [{"type": "user_reference", "id": pd_user(sandbox, DEV)}]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app_manifest.yml sets should_escape: false for /incident, so Slack sends a picked @mention as plain text "
-    "('@dev.sharma'); IncidentActions._responder_target only understands escaped '<@U…|…>' mentions and answers "
-    "\"I can't find `dev.sharma`\""))
-async def test_page_a_person_mentioned_as_slack_sends_it_unescaped(sandbox: RunningSandbox) -> None:
-    incident, channel = await triggered(sandbox)
-    await command(sandbox, "page @dev.sharma Can you look at the DB?", channel["id"])
-    [request] = pd_requests(sandbox, incident["id"])
-    assert request["targets"] == [{"type": "user_reference", "id": pd_user(sandbox, DEV)}]
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "`page` takes only the first word as the target (register.run: text.partition(' ')), and quotes are not "
-    "honoured (unlike `new`), so no escalation policy whose name has a space — every one in the sandbox — can be "
-    "paged by name: answers \"I can't find `\"Incident`\""))
 async def test_page_an_escalation_policy_by_its_quoted_name(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     await command(sandbox, 'page "Incident managers" Need a decision', channel["id"])
@@ -322,9 +307,6 @@ async def test_page_an_escalation_policy_by_its_quoted_name(sandbox: RunningSand
     assert request["message"] == "Need a decision"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PagerDutyPaging.escalation_policy_named lists /escalation_policies?query=<text>; PagerDuty's query matches "
-    "names only, so the id comparison after it never sees the policy and `page PIMGR01` answers \"I can't find\""))
 async def test_page_an_escalation_policy_by_its_id(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     await command(sandbox, "page PIMGR01 Need a decision", channel["id"])
@@ -420,9 +402,6 @@ async def test_new_declares_an_incident_in_pagerduty_as_the_person(sandbox: Runn
     assert buttons(card(sandbox, channel)) == [ACK, RESOLVE, PAGE_IM]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "commands.parsing.parse_declare splits the text with shlex, so an apostrophe in the title (\"can't\") is an "
-    "unclosed quote: the incident is refused with \"I couldn't read that (No closing quotation)\""))
 async def test_new_accepts_a_title_with_an_apostrophe(sandbox: RunningSandbox) -> None:
     await command(sandbox, "new Checkout can't take payments --service checkout", "team-payments")
     assert [i["title"] for i in pagerduty(sandbox)["incidents"]] == ["Checkout can't take payments"]

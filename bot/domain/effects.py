@@ -13,10 +13,16 @@ from typing import Any, ClassVar
 @dataclass(frozen=True)
 class Effect:
     kind: ClassVar[str] = "effect"
+    # The outside system it talks to: effects run in order per (system, incident), independently across systems.
+    system: ClassVar[str] = "slack"
     incident_id: str
 
     def payload(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def queue(self) -> str:
+        return f"{self.system}:{self.incident_id}"
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,22 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from bot.domain.effects import AlertOperators
+from bot.domain.effects import AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.services.effects import EffectExecutor
 from bot.store.sqlite import OutboxRow, SqliteStore
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
+
+
+class Executor(Protocol):
+    """Performs one effect; raises IntegrationError when the outside system failed."""
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,13 @@ class RetryPolicy:
 
 
 class Dispatcher:
-    def __init__(self, store: SqliteStore, executor: EffectExecutor, clock: Clock, metrics: Metrics,
-                 policy: RetryPolicy = RetryPolicy(), concurrency: int = 8) -> None:
+    def __init__(self, store: SqliteStore, executor: Executor, clock: Clock, metrics: Metrics,
+                 policy: RetryPolicy = RetryPolicy(), concurrency: int = 8,
+                 policies: dict[str, RetryPolicy] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
         self._policy = policy
+        # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
+        self._policies = policies or {}
         self._concurrency = concurrency
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -70,13 +79,13 @@ class Dispatcher:
         rows = await self._store.due_effects(self._clock.now().timestamp(), room, list(self._busy))
         for row in rows:
             task = asyncio.create_task(self._perform(row))
-            self._busy[row.effect.incident_id] = task
-            task.add_done_callback(self._on_done(row.effect.incident_id))
+            self._busy[row.effect.queue] = task
+            task.add_done_callback(self._on_done(row.effect.queue))
         return len(rows)
 
-    def _on_done(self, incident_id: str) -> Callable[[asyncio.Task[None]], None]:
+    def _on_done(self, queue: str) -> Callable[[asyncio.Task[None]], None]:
         def finished(_task: asyncio.Task[None]) -> None:
-            self._busy.pop(incident_id, None)
+            self._busy.pop(queue, None)
             self._wake.set()
         return finished
 
@@ -114,8 +123,9 @@ class Dispatcher:
                       retry_after: float | None) -> None:
         effect = row.effect
         now = self._clock.now().timestamp()
-        if retryable and attempt < self._policy.max_attempts:
-            delay = self._policy.delay(attempt, retry_after, self._rng)
+        policy = self._policies.get(effect.system, self._policy)
+        if retryable and attempt < policy.max_attempts:
+            delay = policy.delay(attempt, retry_after, self._rng)
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
                         effect.kind, row.seq, effect.incident_id, attempt, delay, error)
             self._metrics.effects.labels(effect.kind, "retry").inc()

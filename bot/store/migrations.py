@@ -82,6 +82,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE incident_slack ADD COLUMN shared_channel INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: effects are ordered per queue (an outside system and an incident), so ServiceNow being down never holds up
+    # the Slack channel, and the other way round.
+    """
+    ALTER TABLE outbox ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET queue = 'slack:' || incident_id;
+    CREATE INDEX outbox_queue ON outbox (state, queue, seq);
+    """,
 )
 
 

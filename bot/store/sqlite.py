@@ -300,9 +300,9 @@ class SqliteStore:
 
     @staticmethod
     def _insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:
-        conn.execute("INSERT INTO outbox (incident_id, kind, payload, priority, next_attempt_at, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?)",
-                     (effect.incident_id, effect.kind, json.dumps(effect.payload()), priority, now, now))
+        conn.execute("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now))
 
     # -- timeline --------------------------------------------------------------------------------------------
 
@@ -332,14 +332,15 @@ class SqliteStore:
     # -- outbox ----------------------------------------------------------------------------------------------
 
     async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
-        """The next effect of each incident (in order per incident), if due; high urgency first."""
+        """The next effect of each queue (an outside system and an incident; in order within a queue), if due;
+        high urgency first. `busy` queues are skipped."""
         def read() -> list[OutboxRow]:
             placeholders = ",".join("?" * len(busy))
-            exclude = f"AND o.incident_id NOT IN ({placeholders})" if busy else ""
+            exclude = f"AND o.queue NOT IN ({placeholders})" if busy else ""
             rows = self._query(
                 "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
                 " WHERE o.state='pending' AND o.next_attempt_at <= ? " + exclude +
-                " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.incident_id=o.incident_id AND p.state='pending')"
+                " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
                 " ORDER BY o.priority, o.seq LIMIT ?", (now, *busy, limit))
             return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
                               r["created_at"]) for r in rows]
@@ -353,8 +354,9 @@ class SqliteStore:
             conn = self._tx()
             try:
                 cursor = conn.execute(
-                    "INSERT INTO outbox (incident_id, kind, payload, priority, next_attempt_at, created_at)"
-                    " SELECT i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ? FROM incidents i"
+                    "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                    " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ?"
+                    " FROM incidents i"
                     " WHERE i.status != 'resolved' AND NOT EXISTS ("
                     "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
                     "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now))

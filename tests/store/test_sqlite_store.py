@@ -49,7 +49,7 @@ async def test_effects_run_in_order_per_incident_and_high_urgency_first(store: S
     # One effect per incident (the next in its order), the high-urgency incident's first.
     assert [(r.effect.incident_id, type(r.effect)) for r in due] == [("HIGH", OpenIncidentChannel),
                                                                      ("LOW", OpenIncidentChannel)]
-    assert await store.due_effects(now=100.0, limit=10, busy=["HIGH", "LOW"]) == []
+    assert await store.due_effects(now=100.0, limit=10, busy=["slack:HIGH", "slack:LOW"]) == []
     await store.effect_done(due[0].seq)
     await store.effect_retry(due[1].seq, next_attempt_at=200.0, error="429")
     later = await store.due_effects(now=150.0, limit=10, busy=[])

@@ -6,6 +6,7 @@ never rename them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +36,19 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
-def topic(incident: Incident) -> str:
+@dataclass(frozen=True)
+class TicketView:
+    """The incident's ServiceNow ticket as the card shows it; `pending` while updates wait for ServiceNow."""
+
+    number: str | None
+    link: str | None
+    pending: bool
+
+
+def topic(incident: Incident, ticket: TicketView | None = None) -> str:
     parts = [_STATUS_LABEL[incident.status], incident.service_name or incident.service_id]
+    if ticket is not None and ticket.number:
+        parts.append(ticket.number)
     if incident.status is Status.RESOLVED:
         parts += [f"TTA {duration(incident.time_to_acknowledge_seconds)}",
                   f"TTR {duration(incident.time_to_resolve_seconds)}"]
@@ -52,7 +64,7 @@ def card_text(incident: Incident) -> str:
             f"{_escape(incident.service_name)}")
 
 
-def card_blocks(incident: Incident, now: datetime) -> list[dict[str, Any]]:
+def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = None) -> list[dict[str, Any]]:
     """The pinned card: what is happening, who is on it, how long it has run, and what can be done."""
     elapsed_label, elapsed = ("Time to resolve", incident.time_to_resolve_seconds) \
         if incident.status is Status.RESOLVED else ("Elapsed", (now - incident.triggered_at).total_seconds())
@@ -70,12 +82,20 @@ def card_blocks(incident: Incident, now: datetime) -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": _clip(f"#{incident.number} {incident.title}", 150)}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"} for k, v in fields]},
         {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"<{incident.html_url}|Open in PagerDuty> · {incident.id}"}]},
+                                          "text": f"<{incident.html_url}|Open in PagerDuty> · {incident.id}"
+                                                  + _ticket_text(ticket)}]},
     ]
     buttons = _buttons(incident)
     if buttons:
         blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.id}", "elements": buttons})
     return blocks
+
+
+def _ticket_text(ticket: TicketView | None) -> str:
+    if ticket is None:
+        return ""
+    text = f" · ServiceNow <{ticket.link}|{ticket.number}>" if ticket.number and ticket.link else ""
+    return text + (" · ⏳ ServiceNow sync pending" if ticket.pending else "")
 
 
 def _buttons(incident: Incident) -> list[dict[str, Any]]:

@@ -79,6 +79,33 @@ class Team(_Model):
     name: str
     domain: str | None = None
     slack_channel: str | None = None
+    # The ServiceNow assignment group whose tickets page this team (and that the team's incidents' tickets get).
+    servicenow_group: str | None = None
+
+
+class ImpactUrgency(_Model):
+    impact: Literal["1", "2", "3"]
+    urgency: Literal["1", "2", "3"]
+
+
+class ServiceNowSync(_Model):
+    """How incidents become ServiceNow tickets, and tickets page teams."""
+
+    caller: str = "pavedroad.integration"
+    work_note_minutes: float = Field(default=5, gt=0)
+    close_code: str = "Solved (Permanently)"
+    # PagerDuty urgency → ticket impact/urgency; a priority (P1…) listed in `priority` wins over the urgency.
+    urgency: dict[str, ImpactUrgency] = Field(default_factory=lambda: {
+        "high": ImpactUrgency(impact="1", urgency="1"), "low": ImpactUrgency(impact="3", urgency="3")})
+    priority: dict[str, ImpactUrgency] = Field(default_factory=dict)
+    # A ticket created with this category pages the team of its assignment group even before it is assigned.
+    page_category: str | None = None
+    # The PagerDuty user (email) that tickets page teams as (PagerDuty's From header).
+    pagerduty_requester: str | None = None
+
+    def impact_urgency(self, urgency: str, priority: str | None) -> ImpactUrgency:
+        return (self.priority.get(priority or "") or self.urgency.get(urgency)
+                or ImpactUrgency(impact="2", urgency="2"))
 
 
 class Service(_Model):
@@ -117,6 +144,7 @@ class Catalogue(_Model):
     channels: ChannelPolicy = ChannelPolicy()
     incident_manager: IncidentManager | None = None
     permissions: Permissions = Permissions()
+    servicenow: ServiceNowSync = ServiceNowSync()
     domains: list[Domain] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
@@ -145,6 +173,14 @@ class Catalogue(_Model):
 
     def service_by_pagerduty_id(self, pagerduty_service_id: str) -> Service | None:
         return next((s for s in self.services if s.pagerduty_service_id == pagerduty_service_id), None)
+
+    def team_for_group(self, group: str) -> Team | None:
+        return next((t for t in self.teams if t.servicenow_group and t.servicenow_group.lower() == group.lower()),
+                    None)
+
+    def team_of_service(self, pagerduty_service_id: str) -> Team | None:
+        service = self.service_by_pagerduty_id(pagerduty_service_id)
+        return self.team(service.team) if service else None
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)

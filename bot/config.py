@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,12 +44,13 @@ VARIABLES: tuple[Variable, ...] = (
              required_for_serve=True),
     Variable("PAGERDUTY_API_URL", None, "http://localhost:3000/sandbox/pagerduty/api", "PagerDuty REST API base "
              "URL; set only for the EU service region or the sandbox."),
-    Variable("SERVICENOW_INSTANCE_URL", None, "https://acme.service-now.com", "ServiceNow instance (ServiceNow "
-             "sync is not built yet: reserved)."),
-    Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (reserved)."),
-    Variable("SERVICENOW_PASSWORD", None, "…", "ServiceNow password (reserved).", secret=True),
-    Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret of the ServiceNow webhook (reserved).",
-             secret=True),
+    Variable("SERVICENOW_INSTANCE_URL", None, "https://acme.service-now.com", "ServiceNow instance; set it to keep "
+             "one ticket per incident in step (unset: no ServiceNow sync)."),
+    Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (Table API, basic "
+             "auth; needs the itil role). Its own updates are recognised and never echoed back."),
+    Variable("SERVICENOW_PASSWORD", None, "…", "That user's password (or an OAuth bearer token).", secret=True),
+    Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret the ServiceNow business rule signs "
+             "POST /servicenow/webhook with (HMAC-SHA256 of the body; see README).", secret=True),
     Variable("CATALOGUE_PATH", "catalogue.yml", "/etc/pavedroad/catalogue.yml", "The platform catalogue YAML "
              "(teams, services, channels); see bot/sandbox/catalogue.yml for a complete example."),
     Variable("PAVEDROAD_DB", "pavedroad.db", "/var/lib/pavedroad/pavedroad.db", "SQLite database file (inbox, "
@@ -59,6 +60,16 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class ServiceNowAccess:
+    """Where and as whom the bot talks to ServiceNow, and the secret ServiceNow signs its webhooks with."""
+
+    instance_url: str
+    username: str
+    password: str
+    webhook_secret: str | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +86,7 @@ class Settings:
     db_path: Path
     port: int
     log_level: str
-    extras: dict[str, str] = field(default_factory=dict)
+    servicenow: ServiceNowAccess | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -126,6 +137,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         url = values[url_name]
         if url and not url.startswith(("http://", "https://")):
             problems.append(f"{url_name}: {url!r} is not an http(s) URL")
+    servicenow = None
+    if values["SERVICENOW_INSTANCE_URL"]:
+        for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD"):
+            if not values[name]:
+                problems.append(f"{name}: not set, but SERVICENOW_INSTANCE_URL is. {_BY_NAME[name].help} "
+                                "Or unset SERVICENOW_INSTANCE_URL to run without ServiceNow.")
+        servicenow = ServiceNowAccess(values["SERVICENOW_INSTANCE_URL"].rstrip("/"),
+                                      values["SERVICENOW_USERNAME"] or "", values["SERVICENOW_PASSWORD"] or "",
+                                      values["SERVICENOW_WEBHOOK_SECRET"])
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -133,7 +153,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_app_token=app_token, slack_api_url=values["SLACK_API_URL"], slack_rate_limit_scale=scale or 0.0,
         pagerduty_api_token=values["PAGERDUTY_API_TOKEN"] or "", pagerduty_webhook_secrets=secrets,
         pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
-        db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level,
+        db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
     )
 
 

@@ -81,7 +81,33 @@ class Paging(Protocol):
         ...
     async def service_escalation_policy(self, service_id: str) -> str | None: ...
     async def oncalls(self, escalation_policy_id: str) -> list[OnCall]: ...
-    async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str) -> dict[str, Any]: ...
+    async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str,
+                              incident_key: str | None = None) -> dict[str, Any]:
+        """Trigger an incident; with `incident_key`, PagerDuty returns the open incident with that key instead of
+        opening a second one."""
+        ...
+
+
+@dataclass(frozen=True)
+class Ticket:
+    sys_id: str
+    number: str
+    state: str
+    link: str
+
+
+class Tickets(Protocol):
+    """ServiceNow's incident table, as the services need it."""
+
+    async def find(self, incident_id: str) -> Ticket | None:
+        """The ticket whose correlation id (or PagerDuty integration field) is this PagerDuty incident."""
+        ...
+    async def create(self, fields: dict[str, str]) -> Ticket: ...
+    async def get(self, sys_id: str) -> Ticket | None: ...
+    async def update(self, sys_id: str, fields: dict[str, str]) -> None: ...
+    async def work_notes(self, sys_id: str) -> list[str]:
+        """The texts of the ticket's work notes, oldest first (to look before writing one again)."""
+        ...
 
 
 class Clock(Protocol):

@@ -17,19 +17,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
 from bot.adapters.pagerduty import PagerDutyPaging
+from bot.adapters.servicenow import ServiceNowTickets
 from bot.adapters.slack import SlackChat
 from bot.catalogue import Catalogue
 from bot.clock import SystemClock
 from bot.config import Settings
 from bot.domain.incident import ChannelPolicy
+from bot.domain.tickets import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.scheduler import build_scheduler
 from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
-from bot.services.intake import PagerDutyIntake
+from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
+from bot.services.tickets import TicketSync
 from bot.services.worker import IncidentWorker
 from bot.store.sqlite import SqliteStore
 
@@ -49,11 +52,25 @@ class Bot:
                               settings.slack_rate_limit_scale)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
         self.people = People(self.store, self.paging, self.chat, self.clock)
-        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock)
-        self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics,
-                                     retry_policy or RetryPolicy())
-        self.worker = IncidentWorker(self.store, _channel_policy(catalogue), self.clock, self.dispatcher.wake)
+        self.tickets = ServiceNowTickets(settings.servicenow, self.metrics) if settings.servicenow else None
+        ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
+                                 settings.servicenow.username) if self.tickets and settings.servicenow else None
+        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync)
+        policy = retry_policy or RetryPolicy()
+        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about a day before giving up.
+        patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
+                              max_seconds=policy.max_seconds)
+        self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
+                                     policies={"servicenow": patient})
+        rules = TicketRules(settings.servicenow.username, {
+            t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
+            catalogue.servicenow.page_category) if settings.servicenow else None
+        self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
+                                     self.dispatcher.wake, rules)
         self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
+        self.servicenow_intake = ServiceNowIntake(
+            self.store, settings.servicenow.webhook_secret, self.worker.wake,
+            lambda: self.clock.now().isoformat()) if settings.servicenow else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
@@ -70,8 +87,17 @@ class Bot:
         await self.store.open()
         self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
-        self.scheduler = build_scheduler(self.refresh_open_cards)
+        self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
+                                         card_refresh_minutes=5,
+                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes)
         self.scheduler.start()
+
+    async def flush_work_notes(self) -> int:
+        """Queue the batched work notes: every ticket whose incident has timeline lines it has not been told."""
+        queued = await self.store.queue_ticket_syncs(self.clock.now().timestamp())
+        if queued:
+            self.dispatcher.wake()
+        return queued
 
     async def refresh_open_cards(self) -> int:
         queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())
@@ -102,6 +128,8 @@ class Bot:
                 await task
         self._tasks = []
         await self.responses.close()
+        if self.tickets is not None:
+            await self.tickets.close()
         await self.paging.close()
         await self.store.close()
 
@@ -134,6 +162,6 @@ class Bot:
         raise TimeoutError(f"bot did not settle within {within}s: {await self.store.depths()}")
 
 
-def _channel_policy(catalogue: Catalogue) -> ChannelPolicy:
+def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
     wanted = catalogue.channels.dedicated_channel_for
-    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted))
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)

@@ -160,9 +160,12 @@ class PagerDutyPaging:
                 level=int(entry.get("escalation_level") or 1)))
         return sorted(found, key=lambda o: o.level)
 
-    async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str) -> dict[str, Any]:
-        body = {"incident": {"type": "incident", "title": title, "urgency": urgency,
-                             "service": {"id": service_id, "type": "service_reference"}}}
+    async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str,
+                              incident_key: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"incident": {"type": "incident", "title": title, "urgency": urgency,
+                                             "service": {"id": service_id, "type": "service_reference"}}}
+        if incident_key:
+            body["incident"]["incident_key"] = incident_key
         created = await self._call("POST /incidents", lambda: self.client.rpost(
             "/incidents", json=body, headers={"From": actor_email}))
         assert isinstance(created, dict)

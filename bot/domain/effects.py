@@ -64,8 +64,47 @@ class AlertOperators(Effect):
     text: str
 
 
+@dataclass(frozen=True)
+class OpenTicket(Effect):
+    """Find the incident's ServiceNow ticket (by correlation id, or PagerDuty's own integration field) or create it."""
+
+    kind: ClassVar[str] = "open_ticket"
+    system: ClassVar[str] = "servicenow"
+
+
+@dataclass(frozen=True)
+class SyncTicket(Effect):
+    """Bring the ticket in step: the timeline's unsent lines as one work note, then the state (In Progress on
+    acknowledge, Resolved with close code and notes on resolve, In Progress again on reopen)."""
+
+    kind: ClassVar[str] = "sync_ticket"
+    system: ClassVar[str] = "servicenow"
+
+
+@dataclass(frozen=True)
+class PageTeamForTicket(Effect):
+    """A ticket raised for a team: trigger a PagerDuty incident on the team's service, linked to the ticket.
+    `incident_id` here is the ticket's sys_id (the incident does not exist yet)."""
+
+    kind: ClassVar[str] = "page_team_for_ticket"
+    system: ClassVar[str] = "servicenow"
+    team_id: str
+    number: str
+    short_description: str
+
+
+@dataclass(frozen=True)
+class NoteOnTicket(Effect):
+    """Write a work note on a ticket (by sys_id, in `incident_id`), e.g. that its group is no team we know."""
+
+    kind: ClassVar[str] = "note_on_ticket"
+    system: ClassVar[str] = "servicenow"
+    text: str
+
+
 EFFECT_TYPES: dict[str, type[Effect]] = {
-    cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators)
+    cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
+                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket)
 }
 
 

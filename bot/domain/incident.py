@@ -16,7 +16,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain.effects import Effect, InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.effects import (
+    Effect,
+    InviteResponders,
+    OpenIncidentChannel,
+    OpenTicket,
+    PostTimelineEntry,
+    RefreshCard,
+    SyncTicket,
+)
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.timeline import TimelineEntry, describe
 
@@ -32,6 +40,8 @@ class ChannelPolicy:
     """Which incidents get a dedicated channel: "all", "high_urgency", or a set of priorities ("P1", "P2")."""
 
     dedicated_for: str | frozenset[str] = "all"
+    # Keep a ServiceNow ticket per incident (ServiceNow is configured).
+    tickets: bool = False
 
     def wants_dedicated_channel(self, urgency: str, priority: str | None) -> bool:
         if self.dedicated_for == "all":
@@ -109,6 +119,8 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
     updated, opening = _channel_needed(updated, policy)
+    if policy.tickets and (updated.status, updated.resolved_at) != (incident.status, incident.resolved_at):
+        effects.append(SyncTicket(incident.id))
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects))
 
 
@@ -137,6 +149,9 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
         effects = (OpenIncidentChannel(incident.id),)
         if entry is not None:
             effects += (PostTimelineEntry(incident.id, entry.id),)
+    if policy.tickets:
+        # Even an incident first seen resolved gets its record in ServiceNow, already resolved.
+        effects += (OpenTicket(incident.id), SyncTicket(incident.id))
     return Decision(incident, entry, effects)
 
 

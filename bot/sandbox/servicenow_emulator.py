@@ -17,6 +17,7 @@ an update that changes nothing is not saved and fires no business rule.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import html
@@ -32,7 +33,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 from bot.sandbox.faults import Fault, Faults
 from bot.sandbox.servicenow_webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
@@ -329,11 +330,11 @@ class ServiceNowEmulator:
             return self.username
         if scheme.lower() == "basic":
             try:
-                auth = BasicAuth.decode(header)
+                login, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
             except ValueError:
                 raise not_authenticated() from None
-            if hmac.compare_digest(auth.login.encode(), self.username.encode()) and \
-                    hmac.compare_digest(auth.password.encode(), self.password.encode()):
+            if hmac.compare_digest(login.encode(), self.username.encode()) and \
+                    hmac.compare_digest(password.encode(), self.password.encode()):
                 return self.username
         raise not_authenticated()
 
@@ -525,9 +526,10 @@ class ServiceNowEmulator:
                 row["resolved_at"], row["resolved_by"] = now, self._user(user)
             if row["state"] == "7":
                 row["closed_at"], row["closed_by"] = now, self._user(user)
-            if row["state"] not in RESOLVED:  # reopened
-                for field in ("resolved_at", "resolved_by", "closed_at", "closed_by"):
-                    row[field] = ""
+            stale = ("closed_at", "closed_by") if row["state"] == "6" else () if row["state"] == "7" \
+                else ("resolved_at", "resolved_by", "closed_at", "closed_by")  # reopened
+            for field in stale:
+                row[field] = ""
         row["active"] = "false" if row["state"] in ("7", "8") else "true"
         row["sys_updated_on"], row["sys_updated_by"] = now, user
         row["sys_mod_count"] = str(int(before["sys_mod_count"]) + 1)

@@ -26,6 +26,7 @@ from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.services.people import People, Responder
+from bot.services.tickets import TicketSync
 from bot.store.sqlite import SlackFootprint, SqliteStore
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,26 @@ LOOKBACK_SECONDS = 900
 
 
 class EffectExecutor:
-    def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock) -> None:
+    def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
+                 tickets: TicketSync | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
+        self._tickets = tickets
+
+    async def _ticket_view(self, incident: Incident) -> cards.TicketView | None:
+        if self._tickets is None:
+            return None
+        ticket = await self._store.ticket(incident.id)
+        pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        if ticket is None and not pending:
+            return None
+        return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         """`retry` is true when an earlier attempt may have half-done this effect."""
+        if effect.system == "servicenow":
+            if self._tickets is not None:
+                await self._tickets.perform(effect, retry=retry)
+            return
         if isinstance(effect, AlertOperators):
             await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
             return
@@ -116,7 +132,7 @@ class EffectExecutor:
                                retryable=False, code="name_taken")
 
     async def _set_topic(self, incident: Incident, footprint: SlackFootprint) -> None:
-        text = cards.topic(incident)
+        text = cards.topic(incident, await self._ticket_view(incident))
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
             await self._store.update_footprint(incident.id, topic=text)
@@ -158,9 +174,9 @@ class EffectExecutor:
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
-                posted = await self._chat.post_message(
-                    channel, cards.card_text(incident), cards.card_blocks(incident, self._clock.now()),
-                    metadata=_metadata(marker))
+                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident))
+                posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
+                                                       metadata=_metadata(marker))
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
@@ -203,8 +219,8 @@ class EffectExecutor:
             if incident.channel_requested and incident.status is not Status.RESOLVED:
                 await self._open_channel(incident, retry=True, since=since)
             return
-        await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
-                                        cards.card_blocks(incident, self._clock.now()))
+        blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident))
+        await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.events import EventError, read_envelope
+from bot.domain.tickets import read_ticket_event
 from bot.store.sqlite import SqliteStore
 
 MAX_BODY_BYTES = 256 * 1024
@@ -80,3 +81,37 @@ class PagerDutyIntake:
         if stored:
             self._on_stored()
         return Received(event["id"], event["event_type"], duplicate=not stored)
+
+
+class ServiceNowIntake:
+    """POST /servicenow/webhook: the business rule's deliveries, signed with SERVICENOW_WEBHOOK_SECRET
+    (`X-ServiceNow-Signature`: hex HMAC-SHA256 of the raw body), stored like PagerDuty's before the answer."""
+
+    def __init__(self, store: SqliteStore, secret: str | None, on_stored: Callable[[], None],
+                 clock: Callable[[], str]) -> None:
+        self._store, self._secret, self._on_stored, self._now = store, secret, on_stored, clock
+
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received:
+        if len(body) > MAX_BODY_BYTES:
+            raise Rejected(413, f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
+        signature = (headers.get("X-ServiceNow-Signature") or "").strip().lower()
+        expected = hmac.new((self._secret or "").encode(), body, hashlib.sha256).hexdigest()
+        if not self._secret or not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise Rejected(401, "X-ServiceNow-Signature does not match SERVICENOW_WEBHOOK_SECRET (hex HMAC-SHA256 of "
+                                "the raw body; see the README's business rule)")
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise Rejected(400, f"body is not JSON ({error.__class__.__name__})") from None
+        delivery_id = headers.get("X-ServiceNow-Delivery") or hashlib.sha256(body).hexdigest()[:32]
+        try:
+            event = read_ticket_event(document, delivery_id)
+        except EventError as error:
+            raise Rejected(400, str(error)) from None
+        stored = await self._store.record_delivery(
+            source="servicenow", delivery_id=delivery_id, event_id=delivery_id,
+            event_type=f"ticket.{event.operation}", incident_id=event.linked_incident,
+            occurred_at=event.updated_on.isoformat() if event.updated_on else self._now(), body=body.decode())
+        if stored:
+            self._on_stored()
+        return Received(delivery_id, f"ticket.{event.operation}", duplicate=not stored)

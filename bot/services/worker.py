@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from bot.domain.events import EventError, read_event
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
+from bot.domain.tickets import TicketRules, decide_ticket, read_ticket_event
 from bot.ports import Clock
 from bot.store.sqlite import InboxRow, Skip, SqliteStore
 
@@ -20,8 +21,9 @@ log = logging.getLogger(__name__)
 
 class IncidentWorker:
     def __init__(self, store: SqliteStore, policy: ChannelPolicy, clock: Clock,
-                 on_effects: Callable[[], None]) -> None:
+                 on_effects: Callable[[], None], ticket_rules: TicketRules | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
+        self._ticket_rules = ticket_rules
         self._wake = asyncio.Event()
         self.heartbeat = 0.0
 
@@ -53,6 +55,8 @@ class IncidentWorker:
 
     def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         """Pure: the event in this inbox row, applied to what we know of its incident."""
+        if row.source == "servicenow":
+            return self._decide_ticket(row, incident)
         try:
             event = read_event(json.loads(row.body))
         except (EventError, ValueError, KeyError, TypeError) as error:
@@ -64,3 +68,12 @@ class IncidentWorker:
         log.info("applied %s %s to incident %s: %d effect(s)", event.type, event.id, event.incident_id,
                  len(decision.effects))
         return decision
+
+    def _decide_ticket(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        if self._ticket_rules is None:
+            return Skip("ignored", "ServiceNow is not configured")
+        try:
+            event = read_ticket_event(json.loads(row.body), row.event_id)
+        except (EventError, ValueError) as error:
+            return Skip("ignored", str(error)[:500])
+        return decide_ticket(event, self._ticket_rules, incident is not None, self._clock.now())

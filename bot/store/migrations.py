@@ -89,6 +89,18 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE outbox SET queue = 'slack:' || incident_id;
     CREATE INDEX outbox_queue ON outbox (state, queue, seq);
     """,
+    # 4: the incident's ServiceNow ticket, and which timeline entries it has been told as work notes.
+    """
+    CREATE TABLE tickets (
+        incident_id TEXT PRIMARY KEY,
+        sys_id TEXT NOT NULL,
+        number TEXT NOT NULL,
+        link TEXT NOT NULL,
+        state TEXT
+    );
+    CREATE UNIQUE INDEX tickets_sys_id ON tickets (sys_id);
+    ALTER TABLE timeline ADD COLUMN ticket_noted INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

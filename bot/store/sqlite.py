@@ -79,6 +79,15 @@ class SlackFootprint:
 
 
 @dataclass(frozen=True)
+class TicketRow:
+    incident_id: str
+    sys_id: str
+    number: str
+    link: str
+    state: str | None = None
+
+
+@dataclass(frozen=True)
 class CachedPerson:
     pagerduty_user_id: str
     name: str | None
@@ -435,6 +444,69 @@ class SqliteStore:
         rows = await self._run(lambda: self._query(
             "SELECT incident_id FROM incident_slack WHERE channel_id=?", (channel_id,)))
         return await self.footprint(rows[0]["incident_id"]) if rows else None
+
+    # -- ServiceNow tickets ----------------------------------------------------------------------------------
+
+    async def ticket(self, incident_id: str) -> TicketRow | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,)))
+        return TicketRow(**rows[0]) if rows else None
+
+    async def ticket_by_sys_id(self, sys_id: str) -> TicketRow | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM tickets WHERE sys_id=?", (sys_id,)))
+        return TicketRow(**rows[0]) if rows else None
+
+    async def save_ticket(self, ticket: TicketRow) -> None:
+        await self._run(lambda: self.db.table("tickets").upsert(vars(ticket), pk="incident_id"))
+
+    async def unsent_work_notes(self, incident_id: str) -> list[TimelineEntry]:
+        """Timeline entries not yet written to the ticket (lines that came from ServiceNow are not sent back)."""
+        return await self._run(lambda: [_entry(r) for r in self._query(
+            "SELECT * FROM timeline WHERE incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
+            " ORDER BY occurred_at, rowid", (incident_id,))])
+
+    async def mark_noted(self, entry_ids: Sequence[str]) -> None:
+        def write() -> None:
+            self.db.execute(f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * len(entry_ids))})",
+                            list(entry_ids))
+        if entry_ids:
+            await self._run(write)
+
+    async def queue_ticket_syncs(self, now: float) -> int:
+        """Queue a ticket sync for every incident with a ticket and timeline lines it has not been told, unless one
+        is already waiting (the batched work notes). Returns how many were queued."""
+        def write() -> int:
+            conn = self._tx()
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                    " SELECT t.incident_id, 'servicenow:' || t.incident_id, 'sync_ticket',"
+                    " json_object('incident_id', t.incident_id), 2, ?, ? FROM tickets t"
+                    " WHERE EXISTS (SELECT 1 FROM timeline l WHERE l.incident_id = t.incident_id"
+                    "   AND l.ticket_noted = 0 AND l.kind NOT LIKE 'servicenow%')"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
+                    "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
+                conn.execute("COMMIT")
+                return cursor.rowcount
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return await self._run(write)
+
+    async def pending_in_queue(self, queue: str) -> int:
+        return await self._run(lambda: int(self.db.execute(
+            "SELECT count(*) FROM outbox WHERE queue=? AND state='pending'", (queue,)).fetchone()[0]))
+
+    async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
+        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known)."""
+        def write() -> None:
+            conn = self._tx()
+            try:
+                self._insert_effect(conn, effect, priority, now)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        await self._run(write)
 
     # -- people cache ----------------------------------------------------------------------------------------
 

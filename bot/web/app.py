@@ -30,6 +30,7 @@ def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool 
     app[BOT_KEY] = bot
     app.router.add_post("/pagerduty/webhook", pagerduty_webhook)
     app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/servicenow/webhook", servicenow_webhook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -91,6 +92,29 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     if received.duplicate:
         return web.json_response({"status": "duplicate", "event_id": received.event_id}, status=200)
     return web.json_response({"status": "accepted", "event_id": received.event_id}, status=202)
+
+
+async def servicenow_webhook(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    if bot.servicenow_intake is None:
+        return web.json_response({"error": "ServiceNow is not configured on this bot (SERVICENOW_INSTANCE_URL)"},
+                                 status=404)
+    started = time.perf_counter()
+    outcome = "stored"
+    try:
+        received = await bot.servicenow_intake.receive(await request.read(), request.headers)
+        outcome = "duplicate" if received.duplicate else "stored"
+    except Rejected as rejected:
+        outcome = f"rejected_{rejected.status}"
+        log.warning("ServiceNow webhook rejected (%s): %s", rejected.status, rejected.reason)
+        return web.json_response({"error": rejected.reason}, status=rejected.status)
+    except web.HTTPRequestEntityTooLarge:
+        outcome = "rejected_413"
+        return web.json_response({"error": f"body is over {MAX_BODY_BYTES} bytes"}, status=413)
+    finally:
+        bot.metrics.webhook_seconds.labels("servicenow", outcome).observe(time.perf_counter() - started)
+    return web.json_response({"status": "duplicate" if received.duplicate else "accepted",
+                              "delivery": received.event_id}, status=200 if received.duplicate else 202)
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -1,0 +1,104 @@
+"""ServiceNow tickets as events: what a business-rule delivery means for the platform. Pure functions.
+
+- Our own writes come back through the business rule too: recognised by `updated_by` and ignored (no loops).
+- A ticket linked to an incident (correlation id or PagerDuty's integration field): work notes and comments that
+  people wrote land on the incident's timeline.
+- An unlinked ticket assigned to a team's group (or raised with the paging category) pages that team; a ticket for
+  a group that is no team gets a work note saying so, and the operators hear of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain.effects import AlertOperators, NoteOnTicket, PageTeamForTicket, PostTimelineEntry
+from bot.domain.events import EventError, parse_time
+from bot.domain.incident import Decision
+from bot.domain.timeline import TimelineEntry
+
+REQUIRED = ("table", "operation", "sys_id", "number", "updated_by")
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    delivery_id: str
+    operation: str
+    sys_id: str
+    number: str
+    short_description: str
+    assignment_group: str
+    category: str
+    state: str
+    linked_incident: str | None
+    updated_by: str
+    updated_on: datetime | None
+    work_note: str
+    comment: str
+
+
+def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
+    """Check a ServiceNow business-rule delivery's shape; EventError says what is wrong in one line."""
+    if not isinstance(body, dict):
+        raise EventError("body is not a JSON object")
+    missing = [k for k in REQUIRED if not isinstance(body.get(k), str) or not body[k]]
+    if missing:
+        raise EventError(f"missing field(s) {', '.join(missing)}: send what the README's business rule sends")
+    if body["table"] != "incident":
+        raise EventError(f"table {body['table']!r} is not handled; only 'incident' tickets are")
+    updated_on = None
+    if isinstance(body.get("updated_on"), str) and body["updated_on"]:
+        try:
+            updated_on = parse_time(body["updated_on"].replace(" ", "T") + ("" if "Z" in body["updated_on"]
+                                                                             or "+" in body["updated_on"] else "Z"))
+        except ValueError:
+            raise EventError("updated_on is not a date-time") from None
+    linked = str(body.get("correlation_id") or body.get("x_pd_integration_incident") or "") or None
+    return TicketEvent(
+        delivery_id=delivery_id, operation=str(body["operation"]), sys_id=str(body["sys_id"]),
+        number=str(body["number"]), short_description=str(body.get("short_description") or ""),
+        assignment_group=str(body.get("assignment_group") or ""), category=str(body.get("category") or ""),
+        state=str(body.get("state") or ""), linked_incident=linked, updated_by=str(body["updated_by"]),
+        updated_on=updated_on, work_note=str(body.get("work_notes") or ""), comment=str(body.get("comments") or ""))
+
+
+@dataclass(frozen=True)
+class TicketRules:
+    integration_user: str
+    team_for_group: dict[str, str]           # lower-cased group name → team id
+    page_category: str | None
+
+
+NOTHING = Decision(None, None, ())
+
+
+def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:
+    """What one delivery means. `known_incident`: the linked incident is one the bot knows."""
+    if event.updated_by.lower() == rules.integration_user.lower():
+        return NOTHING  # our own write, echoed by the business rule
+    if event.linked_incident:
+        said = [f"{label}: {text.strip()}" for label, text in (("work note", event.work_note),
+                                                               ("comment", event.comment)) if text.strip()]
+        if not known_incident or not said:
+            return NOTHING
+        entry = TimelineEntry(id=f"servicenow:{event.delivery_id}", incident_id=event.linked_incident,
+                              occurred_at=event.updated_on or now, kind="servicenow_note", actor=event.updated_by,
+                              text=f"ServiceNow {event.number}, {event.updated_by} — " + " / ".join(said))
+        return Decision(None, entry, (PostTimelineEntry(entry.incident_id, entry.id),))
+    team = rules.team_for_group.get(event.assignment_group.lower()) if event.assignment_group else None
+    wants_paging = bool(event.assignment_group) or (
+        rules.page_category is not None and event.category.lower() == rules.page_category.lower())
+    if not wants_paging or event.state in ("6", "7", "8"):
+        return NOTHING
+    if team is not None:
+        return Decision(None, None, (PageTeamForTicket(event.sys_id, team, event.number, event.short_description),))
+    group = event.assignment_group or "(none)"
+    return Decision(None, None, (
+        NoteOnTicket(event.sys_id, f"Paved Road: assignment group '{group}' is not a team in the platform catalogue, "
+                                   "so no one was paged. Assign the ticket to a product team's group, or ask the "
+                                   "platform team to add this group to the catalogue."),
+        AlertOperators("operators", f"⚠️ ServiceNow ticket {event.number} is assigned to '{group}', which is no team "
+                                    "in the catalogue: nobody was paged. Add the group to a team "
+                                    "(`teams[].servicenow_group`) or reassign the ticket."),
+    ))

@@ -1,0 +1,134 @@
+"""Keeping ServiceNow in step: one ticket per incident, the timeline as batched work notes, the state both ways.
+
+Each effect converges when replayed: the ticket is found by correlation id before one is created; a work note
+carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
+it differs. A team paged for a ticket is triggered with the ticket's sys_id as PagerDuty's incident key, so a
+replay finds the same PagerDuty incident instead of opening another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from bot import cards
+from bot.catalogue import Catalogue
+from bot.domain.effects import Effect, NoteOnTicket, OpenTicket, PageTeamForTicket, RefreshCard, SyncTicket
+from bot.domain.incident import Incident, Status
+from bot.errors import IntegrationError
+from bot.ports import Clock, Paging, Tickets
+from bot.store.sqlite import SqliteStore, TicketRow
+
+log = logging.getLogger(__name__)
+IN_PROGRESS, RESOLVED = "2", "6"
+
+
+class TicketSync:
+    def __init__(self, store: SqliteStore, tickets: Tickets, paging: Paging, catalogue: Catalogue,
+                 clock: Clock, integration_user: str) -> None:
+        self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
+        self._clock, self._integration_user = clock, integration_user
+
+    async def perform(self, effect: Effect, *, retry: bool) -> None:
+        match effect:
+            case PageTeamForTicket():
+                await self._page_team(effect, retry=retry)
+            case NoteOnTicket(incident_id=sys_id, text=text):
+                await self._note_once(sys_id, text, retry=retry)
+            case OpenTicket() | SyncTicket():
+                incident = await self._store.incident(effect.incident_id)
+                if incident is None:
+                    return
+                ticket = await self._open(incident)
+                if isinstance(effect, SyncTicket):
+                    await self._sync(incident, ticket, retry=retry)
+                if retry or isinstance(effect, OpenTicket):
+                    # The card shows the ticket, and "sync pending" while ServiceNow lagged: show it as it is now.
+                    await self._store.queue_effect(RefreshCard(incident.id), self._clock.now().timestamp())
+
+    async def _open(self, incident: Incident) -> TicketRow:
+        known = await self._store.ticket(incident.id)
+        if known is not None:
+            return known
+        found = await self._tickets.find(incident.id)
+        if found is None:
+            found = await self._tickets.create(self._new_ticket(incident))
+            log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
+        row = TicketRow(incident.id, found.sys_id, found.number, found.link, found.state)
+        await self._store.save_ticket(row)
+        return row
+
+    def _new_ticket(self, incident: Incident) -> dict[str, str]:
+        sync = self._catalogue.servicenow
+        levels = sync.impact_urgency(incident.urgency, incident.priority)
+        team = self._catalogue.team_of_service(incident.service_id)
+        fields = {
+            "short_description": f"[PagerDuty #{incident.number}] {incident.title}"[:160],
+            "description": (f"{incident.title}\nService: {incident.service_name}\nPagerDuty: {incident.html_url}\n"
+                            "Opened by Paved Road; the incident's Slack channel and timeline follow as work notes."),
+            "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
+            "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
+        }
+        if team is not None and team.servicenow_group:
+            fields["assignment_group"] = team.servicenow_group
+        return fields
+
+    async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
+        entries = await self._store.unsent_work_notes(incident.id)
+        if entries:
+            marker = "[paved-road " + hashlib.sha256("|".join(e.id for e in entries).encode()).hexdigest()[:12] + "]"
+            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {e.text}" for e in entries) + f"\n{marker}"
+            await self._note_once(ticket.sys_id, text, retry=retry, marker=marker)
+            await self._store.mark_noted([e.id for e in entries])
+        wanted = self._wanted_state(incident)
+        if wanted is None or wanted == ticket.state:
+            return
+        fields = {"state": wanted}
+        if wanted == RESOLVED:
+            fields |= {"close_code": self._catalogue.servicenow.close_code,
+                       "close_notes": await self._closing_summary(incident)}
+        await self._tickets.update(ticket.sys_id, fields)
+        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                wanted))
+
+    @staticmethod
+    def _wanted_state(incident: Incident) -> str | None:
+        if incident.status is Status.RESOLVED:
+            return RESOLVED
+        if incident.status is Status.ACKNOWLEDGED or incident.acknowledged_at is not None:
+            return IN_PROGRESS  # acknowledged, or reopened after work had started
+        return None
+
+    async def _closing_summary(self, incident: Incident) -> str:
+        timeline = await self._store.timeline(incident.id)
+        resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
+                           if "Resolution: " in e.text), None)
+        footprint = await self._store.footprint(incident.id)
+        responders = ", ".join(p.name for p in incident.assignees) or "—"
+        lines = [f"Resolution: {resolution}" if resolution else "Resolved in PagerDuty (no resolution note given).",
+                 f"Time to acknowledge: {cards.duration(incident.time_to_acknowledge_seconds)}; "
+                 f"time to resolve: {cards.duration(incident.time_to_resolve_seconds)}.",
+                 f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
+        if footprint.channel_id:
+            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id}")
+        return "\n".join(lines)
+
+    async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:
+        """Write a work note, unless a lost earlier attempt already did (found by its marker in the journal)."""
+        if retry and any((marker or text) in note for note in await self._tickets.work_notes(sys_id)):
+            return
+        await self._tickets.update(sys_id, {"work_notes": text})
+
+    async def _page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
+        team = self._catalogue.team(effect.team_id)
+        service = next((s for s in self._catalogue.services if s.team == effect.team_id), None)
+        requester = self._catalogue.servicenow.pagerduty_requester
+        if team is None or service is None or not requester:
+            raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: it needs a "
+                                   "service in the catalogue and servicenow.pagerduty_requester", retryable=False)
+        created = await self._paging.create_incident(
+            requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id, "high",
+            incident_key=f"servicenow:{effect.incident_id}")
+        link = str(created.get("html_url") or created.get("id"))
+        await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
+        await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=retry)

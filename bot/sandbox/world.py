@@ -18,16 +18,18 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.catalogue import Catalogue, SandboxSeed
-from bot.config import Settings
+from bot.config import ServiceNowAccess, Settings
 from bot.runtime import Bot
 from bot.sandbox.faults import Fault, Faults
 from bot.sandbox.openapi import load_pagerduty_validator
 from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
+from bot.sandbox.servicenow_emulator import ServiceNowEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.services.dispatcher import RetryPolicy
 from bot.web.app import build_web_app, open_socket_mode
 
 SANDBOX_KEY = web.AppKey("sandbox", object)
+SERVICENOW_USER = "pavedroad.integration"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class SandboxSecrets:
     pagerduty_api_token: str
     pagerduty_webhook_secrets: tuple[str, ...]
     slack_app_token: str | None = None
+    servicenow_password: str = "sandbox-servicenow"
+    servicenow_webhook_secret: str = "sandbox-servicenow-webhook"
 
     @classmethod
     def from_env(cls) -> SandboxSecrets:
@@ -47,7 +51,9 @@ class SandboxSecrets:
                    slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
                    pagerduty_api_token="sandbox-" + secrets.token_hex(10),
                    pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),),
-                   slack_app_token="xapp-1-sandbox-" + secrets.token_hex(8))
+                   slack_app_token="xapp-1-sandbox-" + secrets.token_hex(8),
+                   servicenow_password=secrets.token_hex(12),
+                   servicenow_webhook_secret=os.environ.get("SERVICENOW_WEBHOOK_SECRET") or secrets.token_hex(16))
 
 
 class Sandbox:
@@ -68,9 +74,15 @@ class Sandbox:
             validator=load_pagerduty_validator() if validate_openapi else None,
             rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
 
+        groups = sorted({t.servicenow_group for t in catalogue.teams if t.servicenow_group} | {"Service Desk"})
+        self.servicenow = ServiceNowEmulator(groups=groups, faults=self.faults, username=SERVICENOW_USER,
+                                             password=keys.servicenow_password,
+                                             webhook_secret=keys.servicenow_webhook_secret)
+
     def add_routes(self, app: web.Application) -> None:
         self.slack.add_routes(app)
         self.pagerduty.add_routes(app)
+        self.servicenow.add_routes(app)
         app.router.add_get("/sandbox/state", self._state)
         app.router.add_post("/sandbox/faults", self._add_fault)
         app.router.add_delete("/sandbox/faults", self._clear_faults)
@@ -82,6 +94,8 @@ class Sandbox:
         self.slack.public_url = emulators_url
         self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
         self.pagerduty.public_url = emulators_url
+        self.servicenow.webhook_url = f"{bot_url}/servicenow/webhook"
+        self.servicenow.public_url = emulators_url
 
     def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float,
                      socket_mode: bool = False) -> Settings:
@@ -92,12 +106,13 @@ class Sandbox:
             slack_rate_limit_scale=rate_limit_scale, pagerduty_api_token=self.keys.pagerduty_api_token,
             pagerduty_webhook_secrets=self.keys.pagerduty_webhook_secrets,
             pagerduty_api_url=f"{emulators_url}/sandbox/pagerduty/api", catalogue_path=Path("(sandbox)"),
-            db_path=db_path, port=port, log_level="INFO")
+            db_path=db_path, port=port, log_level="INFO",
+            servicenow=ServiceNowAccess(f"{emulators_url}/sandbox/servicenow", SERVICENOW_USER,
+                                        self.keys.servicenow_password, self.keys.servicenow_webhook_secret))
 
     def state(self) -> dict[str, Any]:
         return {"slack": self.slack.snapshot(), "pagerduty": self.pagerduty.snapshot(),
-                # The ServiceNow emulator arrives with the ServiceNow issue; its place in the state is kept.
-                "servicenow": {"incidents": []}, "faults": self.faults.snapshot()}
+                "servicenow": self.servicenow.snapshot(), "faults": self.faults.snapshot()}
 
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
@@ -125,6 +140,7 @@ class Sandbox:
     async def close(self) -> None:
         await self.slack.close()
         await self.pagerduty.close()
+        await self.servicenow.close()
 
 
 @dataclass

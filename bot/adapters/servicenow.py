@@ -6,6 +6,9 @@ Knows the Table API's paths, query syntax, journal table and error body; every f
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 from typing import Any
 
 import aiohttp
@@ -26,9 +29,9 @@ class ServiceNowTickets:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, auth=aiohttp.BasicAuth(self._access.username, self._access.password),
-                headers={"Accept": "application/json"})
+                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"})
         return self._session
 
     async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,
@@ -49,12 +52,9 @@ class ServiceNowTickets:
     def _error(self, label: str, status: int, text: str, retry_after: str | None) -> IntegrationError:
         self._metrics.calls.labels("servicenow", label, str(status)).inc()
         detail = text[:300]
-        try:
-            import json
+        with contextlib.suppress(ValueError, AttributeError):
             error = json.loads(text).get("error") or {}
             detail = f"{error.get('message', '')}: {error.get('detail', '')}".strip(": ")
-        except (ValueError, AttributeError):
-            pass
         return IntegrationError("servicenow", f"{label}: HTTP {status} {detail}", status=status, code=str(status),
                                 retryable=status == 429 or status >= 500,
                                 retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)

@@ -59,7 +59,8 @@ async def test_the_card_follows_acknowledge_then_resolve(sandbox: RunningSandbox
     pinned = card(sandbox, channel)
     assert buttons(pinned) == []
     assert "Resolved" in str(pinned["blocks"]) and "Time to acknowledge" in str(pinned["blocks"])
-    assert channel["topic"].startswith("✅ Resolved · Basket API · TTA ") and " · TTR " in channel["topic"]
+    assert channel["topic"].startswith("✅ Resolved · Basket API · INC") and " · TTA " in channel["topic"]
+    assert " · TTR " in channel["topic"]
     lines = [m["text"] for m in messages(sandbox, channel["id"])]
     assert any("Acknowledged by Asha Patel" in line for line in lines)
     assert any("Resolved by Asha Patel" in line for line in lines)
@@ -211,7 +212,7 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     calls = state(sandbox)["slack"]["calls"]
     assert calls["chat.update"] == calls_before.get("chat.update", 0) + 1
     assert sandbox.bot.scheduler is not None
-    assert [job.id for job in sandbox.bot.scheduler.get_jobs()] == ["refresh-open-cards"]
+    assert [job.id for job in sandbox.bot.scheduler.get_jobs()] == ["refresh-open-cards", "flush-work-notes"]
 
 
 async def test_a_note_that_arrives_before_the_incident_is_posted_once_the_channel_opens(

@@ -312,7 +312,8 @@ async def test_users_are_the_pagerduty_people_with_stable_ids(pd: PdSandbox,
                                                               client: pagerduty.RestApiV2Client) -> None:
     users = await call(client.list_all, "/users", page_size=2)  # three pages: `more` drives the client
     emails = [u["email"] for u in users]
-    assert emails == [ASHA, BEN, "chloe.martin@example.com", "dev.sharma@example.com", ERIN, FATIMA]
+    assert emails == [ASHA, BEN, "chloe.martin@example.com", "dev.sharma@example.com", ERIN, FATIMA,
+                      "servicenow.integration@example.com"]
     assert "gary.lind@example.com" not in emails  # in Slack only
     assert all(re.fullmatch(r"P[0-9A-Z]{6}", u["id"]) and u["type"] == "user" for u in users)
     assert users[0]["id"] == user_id(pd, ASHA)
@@ -326,7 +327,7 @@ async def test_users_are_the_pagerduty_people_with_stable_ids(pd: PdSandbox,
 
 async def test_page_shape(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     page = await call(client.jget, "/users", params={"limit": 4, "offset": 4, "total": "true"})
-    assert (page["limit"], page["offset"], page["more"], page["total"], len(page["users"])) == (4, 4, False, 6, 2)
+    assert (page["limit"], page["offset"], page["more"], page["total"], len(page["users"])) == (4, 4, False, 7, 3)
     first = await call(client.jget, "/users", params={"limit": 4})
     assert first["more"] is True and first["total"] is None
 

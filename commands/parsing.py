@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot.errors import UserError
 
-_REF = re.compile(r"^#?(\d+|[A-Z0-9]{6,20})$")
+_REF = re.compile(r"^#?(\d+|[A-Za-z0-9]{6,20})$")
 
 
 @dataclass(frozen=True)
@@ -18,15 +18,17 @@ class Request:
 
 
 def split_subcommand(text: str) -> tuple[str, str]:
-    """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help."""
-    head, _, rest = text.strip().partition(" ")
-    return (head.lower() or "help"), rest.strip()
+    """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help. Any whitespace (a newline,
+    a non-breaking space) separates the subcommand."""
+    parts = text.strip().split(maxsplit=1)
+    return (parts[0].lower() if parts else "help"), (parts[1].strip() if len(parts) > 1 else "")
 
 
 def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tuple[str | None, str]:
     """Outside an incident channel the first word must be the incident (number or id). Inside one, a first word
     that looks like an incident reference is taken as one only where no free text follows (ack, status...)."""
-    first, _, remainder = rest.partition(" ")
+    parts = rest.split(maxsplit=1)
+    first, remainder = (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
     if not in_incident_channel:
         if not first:
@@ -35,7 +37,8 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tup
             raise UserError(f"`{first}` is not an incident number. Outside an incident channel, say which incident: "
                             "`/incident <subcommand> <number> …`, e.g. `/incident ack 1234`.")
         return first.lstrip("#"), remainder.strip()
-    if looks_like_ref and not text_follows:
+    # Inside a channel, `#1234` always names another incident; a bare number is one only where no text follows.
+    if looks_like_ref and (not text_follows or first.startswith("#")):
         return first.lstrip("#"), remainder.strip()
     return None, rest
 
@@ -45,6 +48,7 @@ _LINK = re.compile(r"<([@#!]?)([^>|]+)(?:\|([^>]*))?>")
 
 
 def parse_declare(text: str) -> tuple[str, str | None, str]:
+    text = text.replace("\u2014", "--").replace("\u2013", "--")  # phones turn "--" into a dash
     """`Checkout can't take payments --service checkout --urgency low` → (title, service, urgency). The title is
     everything that is not a flag (apostrophes and all); a flag's value may be quoted: `--service "Basket API"`."""
     values: dict[str, str] = {}
@@ -79,6 +83,7 @@ def plain_text(slack_text: str) -> str:
         if sigil == "#":
             return f"#{label or target}"
         if sigil == "!":
-            return f"@{(label or target).split('^')[0]}"
+            name = label or target.split("^")[0]
+            return name if name.startswith("@") else f"@{name}"
         return f"{label} ({target})" if label and label != target else target
     return _LINK.sub(readable, slack_text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -57,16 +57,21 @@ async def answer(say: Say, work: Awaitable[Outcome | str | list[str]]) -> None:
     try:
         result = await work
     except UserError as error:
-        await say(f"⚠️ {error}")
-        return
+        texts = [f"⚠️ {error}"]
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("command failed (reference %s)", reference)
-        await say(f"Something went wrong on our side — reference `{reference}`. Nothing may have changed: check "
-                  "PagerDuty, and give this reference to the platform team.")
-        return
-    for text in result if isinstance(result, list) else [result.text if isinstance(result, Outcome) else result]:
-        await say(text)
+        texts = [f"Something went wrong on our side — reference `{reference}`. Check PagerDuty for what changed, "
+                 "and give this reference to the platform team."]
+    else:
+        texts = result if isinstance(result, list) else [result.text if isinstance(result, Outcome) else result]
+    for text in texts:
+        try:
+            await say(text)
+        except Exception:  # the answer itself could not be delivered: keep it in the logs, findable
+            reference = uuid.uuid4().hex[:8]
+            log.exception("could not deliver an answer to Slack (reference %s)", reference)
+            return
 
 
 class ResponseUrls:
@@ -120,12 +125,21 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
     clicks = DoubleClicks()
     responses = responses or ResponseUrls()
 
+    seen_events: dict[str, float] = {}
+
     @app.middleware
     async def ignore_slack_retries(req: AsyncBoltRequest, resp: BoltResponse,
                                    next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-        # Slack retries an event it thinks we missed; we acknowledged it already, so a retry must not act twice.
-        if req.headers.get("x-slack-retry-num"):
-            return BoltResponse(status=200, body="")
+        # Slack retries an event it thinks we missed. One we already handled must not act twice; one we never
+        # received (the first delivery failed) must still be handled.
+        event_id = str(req.body.get("event_id") or "") if isinstance(req.body, dict) else ""
+        if event_id:
+            now = time.monotonic()
+            for old in [k for k, t in seen_events.items() if now - t > 3600]:
+                del seen_events[old]
+            if event_id in seen_events:
+                return BoltResponse(status=200, body="")
+            seen_events[event_id] = now
         return await next()
 
     async def incident_command(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
@@ -136,6 +150,10 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
             return
         await ack()
         say = responses.sayer(str(command["response_url"]))
+        if name in ("page-im", "page", "resolve", "new") and rest and not clicks.first(
+                str(command["user_id"]), f"{name} {rest}", str(command["channel_id"])):
+            await say("Already on it — you sent the same command a moment ago, and it is being handled.")
+            return
         if name in ("resolve", "page-im"):
             await answer(say, run(name, rest, command, client))  # may open a modal: its trigger expires in 3 s
         else:
@@ -205,9 +223,18 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         if not text:
             await ack(response_action="errors", errors={field: "Please write something here."})
             return
-        await ack()
         meta = json.loads(view.get("private_metadata") or "{}")
         user, channel = str(body["user"]["id"]), str(meta.get("channel_id") or "")
+        try:
+            # Refusals that are about the person are shown in the form, so what they typed is not lost.
+            await actions.check_may_act(user, str(meta.get("incident_id") or ""), resolving=field == "resolution")
+        except UserError as error:
+            await ack(response_action="errors", errors={field: str(error)[:2000]})
+            return
+        if not clicks.first(user, f"{view['callback_id']} {text}", str(meta.get("incident_id"))):
+            await ack()
+            return
+        await ack()
 
         async def say(message: str) -> None:
             try:

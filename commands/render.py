@@ -13,7 +13,7 @@ from bot.ports import OnCall
 
 RESOLVE_MODAL = "incident_resolve_modal"
 PAGE_IM_MODAL = "incident_page_im_modal"
-TIMELINE_PAGE = 40
+TIMELINE_PAGE_CHARS = 3500  # each answer stays well inside what Slack shows without truncating
 
 
 def entry_line(entry: TimelineEntry) -> str:
@@ -35,8 +35,9 @@ def status_text(incident: Incident, entries: list[TimelineEntry], dead: list[dic
         lines.append("*Latest:*")
         lines += [entry_line(e) for e in entries[-5:]]
     if dead:
-        lines.append(f"⚠️ {len(dead)} update(s) could not be made in Slack and need an operator: "
-                     + "; ".join(f"{d['kind'].replace('_', ' ')} ({d['last_error']})" for d in dead))
+        lines.append(f"⚠️ {len(dead)} update(s) for this incident could not be made and need an operator: "
+                     + ", ".join(str(d["kind"]).replace("_", " ") for d in dead)
+                     + ". The platform team can see why in the bot's /readyz and logs.")
     return "\n".join(lines)
 
 
@@ -44,8 +45,12 @@ def timeline_pages(incident: Incident, entries: list[TimelineEntry], max_pages: 
     """The whole timeline in pages Slack will show; beyond `max_pages`, say how many lines are left out."""
     if not entries:
         return [f"#{incident.number} has no timeline yet."]
-    lines = [entry_line(e) for e in entries]
-    pages = [lines[i:i + TIMELINE_PAGE] for i in range(0, len(lines), TIMELINE_PAGE)]
+    lines = [_clip(entry_line(e), TIMELINE_PAGE_CHARS) for e in entries]
+    pages: list[list[str]] = [[]]
+    for line in lines:
+        if pages[-1] and sum(len(x) + 1 for x in pages[-1]) + len(line) > TIMELINE_PAGE_CHARS:
+            pages.append([])
+        pages[-1].append(line)
     shown = pages[:max_pages]
     texts = [f"*Timeline of #{incident.number}* ({len(lines)} entries)\n" + "\n".join(shown[0])]
     texts += ["\n".join(page) for page in shown[1:]]
@@ -53,6 +58,10 @@ def timeline_pages(incident: Incident, entries: list[TimelineEntry], max_pages: 
     if left:
         texts[-1] += f"\n… and {left} later entries — see <{incident.html_url}|PagerDuty>."
     return texts
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def oncall_text(what: str, oncalls: list[OnCall]) -> str:

@@ -113,8 +113,8 @@ class IncidentActions:
         actor = await self.identify(slack_user_id)
         try:
             await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
-        except _AlreadyError as state:
-            return Outcome(f"#{incident.number} {state}.")
+        except AlreadyInState as state:
+            return Outcome(f"#{incident.number} {state.state}.")
         return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {actor.name}.")
 
     async def resolve(self, slack_user_id: str, incident: Incident, note: str) -> Outcome:
@@ -126,13 +126,18 @@ class IncidentActions:
                            "trigger a new incident if it is back.)")
         actor = await self.identify(slack_user_id)
         await self._check_may_resolve(actor, incident)
-        # The note first, so that the resolution reaches the timeline even if resolving fails half-way.
-        await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
-                          "PagerDuty")
+        # Resolve first: if that fails, nothing has changed and the person is told so. The note follows, and if it
+        # alone fails, the person is told exactly that.
         try:
             await self._guard(self._paging.resolve(incident.id, actor.email, note.strip()), "PagerDuty")
-        except _AlreadyError as state:
-            return Outcome(f"#{incident.number} {state}; your note was added.")
+        except AlreadyInState as state:
+            return Outcome(f"#{incident.number} {state.state} — your note was not added.")
+        try:
+            await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
+                              "PagerDuty")
+        except UserError as error:
+            return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {actor.name}, but the resolution note "
+                           f"could not be added ({error}). Please add it with `/incident note`.")
         return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {actor.name}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
@@ -167,7 +172,12 @@ class IncidentActions:
     async def _responder_target(self, target: str) -> tuple[str, str, str]:
         mention = _MENTION.match(target.strip())
         if mention:
-            user = await self.identify(mention.group(1))
+            email = await self._guard(self._chat.user_email(mention.group(1)), "Slack")
+            user = await self._guard(self._paging.user_by_email(email), "PagerDuty") if email else None
+            if user is None:
+                raise UserError(f"{target} has no PagerDuty account (no PagerDuty user with their Slack email), so "
+                                "they cannot be paged. Page their team or escalation policy instead. Nothing was "
+                                "changed.")
             return "user", user.id, user.name
         name = target.strip().lstrip("@")
         team = next((t for t in self._catalogue.teams if name.lower() in (t.id.lower(), t.name.lower())), None)
@@ -182,6 +192,13 @@ class IncidentActions:
             return "escalation_policy", found[0], found[1]
         raise UserError(f"I can't find `{name}` as a team in the catalogue or an escalation policy in PagerDuty. "
                         "Use a team id (e.g. `basket`), an escalation policy's name, or an @mention.")
+
+    async def check_may_act(self, slack_user_id: str, incident_id: str, *, resolving: bool) -> None:
+        """Raise UserError if this person cannot act (no PagerDuty account) or may not resolve this incident."""
+        actor = await self.identify(slack_user_id)
+        incident = await self._store.incident(incident_id) if incident_id else None
+        if resolving and incident is not None:
+            await self._check_may_resolve(actor, incident)
 
     async def _check_may_resolve(self, actor: PagingUser, incident: Incident) -> None:
         if self._catalogue.permissions.resolve == "anyone":
@@ -254,18 +271,28 @@ class _ServiceRef:
     name: str
 
 
-class _AlreadyError(Exception):
-    """PagerDuty said the incident is already in the wanted state: the message says which."""
+class AlreadyInState(UserError):
+    """PagerDuty said the incident is already in the wanted state (codes 1001/1002): the state of things, not a
+    failure. `state` says which, e.g. "is already resolved in PagerDuty"."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(f"The incident {state}.")
+        self.state = state
 
 
-def _for_people(error: IntegrationError, service: str) -> Exception:
+def _for_people(error: IntegrationError, service: str) -> UserError:
     if error.code == "1001":
-        return _AlreadyError("is already resolved in PagerDuty")
+        return AlreadyInState("is already resolved in PagerDuty")
     if error.code == "1002":
-        return _AlreadyError("is already acknowledged in PagerDuty")
+        return AlreadyInState("is already acknowledged in PagerDuty")
     if error.status == 429 or error.code == "ratelimited":
         return UserError(f"{service} is rate-limiting us right now, so nothing was changed. Try again in a minute.")
     if error.retryable:
-        return UserError(f"{service} is not answering properly right now ({error.detail}), so nothing was changed. "
-                         f"Try again in a minute, or do it in {service} directly.")
-    return UserError(f"{service} refused: {error.detail}. Nothing was changed.")
+        return UserError(f"{service} is not answering right now, so nothing was changed. Try again in a minute, or "
+                         f"do it in {service} directly.")
+    if error.status in (401, 403):
+        return UserError(f"{service} refused the bot's credentials or permissions, so nothing was changed. Tell the "
+                         "platform team (the bot's API key may have been revoked); meanwhile do it in "
+                         f"{service} directly.")
+    reason = error.detail.split(": ", 1)[-1]  # the service's own words, without our method and path
+    return UserError(f"{service} refused it ({reason}), so nothing was changed.")

@@ -45,6 +45,45 @@ async def test_requests_with_a_bad_slack_signature_are_refused(sandbox: RunningS
         assert response.status == 401
 
 
+async def mention(sandbox: RunningSandbox, event_id: str, ts: str, retry: str | None = None) -> list[dict[str, Any]]:
+    """Send an app_mention event as Slack would (optionally as a retry); return the bot's replies in its thread."""
+    emulator = sandbox.sandbox.slack
+    team = next(c for c in emulator.snapshot()["channels"] if c["name"] == "team-basket")  # type: ignore[attr-defined]
+    user = emulator.resolve_user("asha.patel@example.com")
+    assert user is not None
+    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
+                       "type": "event_callback", "event_id": event_id, "event_time": int(time.time()), "event": {
+                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help",
+                           "ts": ts, "channel": team["id"], "event_ts": ts}})
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(sandbox.sandbox.keys.slack_signing_secret).generate_signature(
+        timestamp=timestamp, body=body)
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": signature}
+    if retry:
+        headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
+    async with aiohttp.ClientSession() as session, session.post(f"{sandbox.url}/slack/events", data=body,
+                                                                headers=headers) as response:
+        assert response.status == 200
+    # The reply is posted after the ack: wait until the thread has stopped changing.
+    seen, quiet = -1, 0
+    while quiet < 5:
+        replies = [m for m in emulator.snapshot()["messages"]  # type: ignore[attr-defined]
+                   if m["channel"] == team["id"] and m["thread_ts"] == ts]
+        quiet = quiet + 1 if len(replies) == seen and replies else 0
+        seen = len(replies)
+        await asyncio.sleep(0.05)
+    return replies
+
+
+async def test_a_retried_event_acts_once_and_a_retry_of_a_lost_one_is_handled(sandbox: RunningSandbox) -> None:
+    assert len(await mention(sandbox, "Ev100", "1700000000.000200")) == 1
+    # Slack thought the first delivery was lost and sends it again: it must not act twice.
+    assert len(await mention(sandbox, "Ev100", "1700000000.000200", retry="1")) == 1
+    # A retry of an event whose first delivery never reached us is handled like a first delivery.
+    assert len(await mention(sandbox, "Ev200", "1700000000.000300", retry="1")) == 1
+
+
 async def test_mentioning_the_bot_answers_with_usage_in_the_thread(sandbox: RunningSandbox) -> None:
     emulator = sandbox.sandbox.slack
     team = next(c for c in emulator.snapshot()["channels"] if c["name"] == "team-basket")  # type: ignore[attr-defined]

@@ -66,8 +66,10 @@ async def mention(sandbox: RunningSandbox, event_id: str, ts: str, retry: str | 
                                                                 headers=headers) as response:
         assert response.status == 200
     # The reply is posted after the ack: wait until the thread has stopped changing.
-    seen, quiet = -1, 0
-    while quiet < 5:
+    seen, quiet, replies = -1, 0, []
+    for _ in range(100):  # bounded: at most 5 s
+        if quiet >= 5:
+            break
         replies = [m for m in emulator.snapshot()["messages"]  # type: ignore[attr-defined]
                    if m["channel"] == team["id"] and m["thread_ts"] == ts]
         quiet = quiet + 1 if len(replies) == seen and replies else 0

@@ -61,11 +61,17 @@ class IncidentManager(_Model):
     escalation_policy_id: str
 
 
-class Permissions(_Model):
-    """Who may act on incidents from Slack. Anyone in the workspace may acknowledge, add notes and page; resolving
-    can be kept to the incident's responders and the incident-manager rota."""
+Who = Literal["anyone", "responders"]
 
-    resolve: Literal["anyone", "responders"] = "anyone"
+
+class Permissions(_Model):
+    """Who may do what from Slack: `anyone` in the workspace (who has a PagerDuty account), or only `responders`
+    (the incident's assignees and whoever is on call for the incident-manager rota)."""
+
+    acknowledge: Who = "anyone"
+    note: Who = "anyone"
+    page: Who = "anyone"
+    resolve: Who = "anyone"
 
 
 class Domain(_Model):

@@ -164,7 +164,7 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         in_channel = await actions.in_incident_channel(channel)
         if name == "new":
             title, service, urgency = parse_declare(plain_text(rest))
-            return await actions.declare(user, title, service, urgency)
+            return await actions.declare(user, title, service, urgency, channel)
         if name == "oncall":
             what = rest or "this incident's service"
             return render.oncall_text(what, await actions.oncall(rest, channel))

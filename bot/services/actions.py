@@ -109,8 +109,11 @@ class IncidentActions:
 
     async def acknowledge(self, slack_user_id: str, incident: Incident) -> Outcome:
         if incident.status is Status.RESOLVED:
-            return Outcome(f"#{incident.number} is already resolved — there is nothing left to acknowledge.")
+            return Outcome(f"#{incident.number} is already resolved — there is nothing left to acknowledge. "
+                           "(PagerDuty's API cannot reopen a resolved incident: if it is back, declare a new one "
+                           "with `/incident new`.)")
         actor = await self.identify(slack_user_id)
+        await self._check_may(actor, incident, "acknowledge")
         try:
             await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
         except AlreadyInState as state:
@@ -122,8 +125,8 @@ class IncidentActions:
             raise UserError("A resolution note is needed: say what fixed it, e.g. `/incident resolve rolled back "
                             "the 10:02 deploy`.")
         if incident.status is Status.RESOLVED:
-            return Outcome(f"#{incident.number} is already resolved. (PagerDuty cannot reopen it from here: "
-                           "trigger a new incident if it is back.)")
+            return Outcome(f"#{incident.number} is already resolved. (PagerDuty's API cannot reopen a resolved "
+                           "incident: if it is back, declare a new one with `/incident new`.)")
         actor = await self.identify(slack_user_id)
         await self._check_may_resolve(actor, incident)
         # Resolve first: if that fails, nothing has changed and the person is told so. The note follows, and if it
@@ -144,6 +147,7 @@ class IncidentActions:
         if not text.strip():
             raise UserError("The note is empty: `/incident note <what you found or did>`.")
         actor = await self.identify(slack_user_id)
+        await self._check_may(actor, incident, "note")
         await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty")
         return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {actor.name}.")
 
@@ -166,6 +170,7 @@ class IncidentActions:
         if incident.status is Status.RESOLVED:
             return Outcome(f"#{incident.number} is already resolved — nobody was paged.")
         actor = await self.identify(slack_user_id)
+        await self._check_may(actor, incident, "page")
         await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty")
         return Outcome(f"📟 Paged {label} for #{incident.number} as {actor.name}: “{message}”")
 
@@ -197,11 +202,15 @@ class IncidentActions:
         """Raise UserError if this person cannot act (no PagerDuty account) or may not resolve this incident."""
         actor = await self.identify(slack_user_id)
         incident = await self._store.incident(incident_id) if incident_id else None
-        if resolving and incident is not None:
-            await self._check_may_resolve(actor, incident)
+        if incident is not None:
+            await self._check_may(actor, incident, "resolve" if resolving else "page")
 
     async def _check_may_resolve(self, actor: PagingUser, incident: Incident) -> None:
-        if self._catalogue.permissions.resolve == "anyone":
+        await self._check_may(actor, incident, "resolve")
+
+    async def _check_may(self, actor: PagingUser, incident: Incident, action: str) -> None:
+        """Raise UserError if the workspace's `permissions` keep this action to the incident's responders."""
+        if getattr(self._catalogue.permissions, action) == "anyone":
             return
         responders = {p.id for p in incident.assignees}
         manager = self._catalogue.incident_manager
@@ -209,8 +218,10 @@ class IncidentActions:
             responders |= {o.user.id for o in await self._guard(self._paging.oncalls(
                 manager.escalation_policy_id), "PagerDuty")}
         if actor.id not in responders:
-            raise UserError(f"Only #{incident.number}'s responders and the incident managers may resolve it here "
-                            "(this workspace's policy). Ask one of them, or resolve it in PagerDuty if you may.")
+            verb = {"acknowledge": "acknowledge it", "note": "add notes", "page": "page people",
+                    "resolve": "resolve it"}[action]
+            raise UserError(f"Only #{incident.number}'s responders and the incident managers may {verb} here "
+                            f"(this workspace's policy). Ask one of them, or do it in PagerDuty if you may.")
 
     async def oncall(self, what: str, channel_id: str) -> list[OnCall]:
         """Who is on call now for a service or team (catalogue id or name), or for this incident's service."""
@@ -233,11 +244,15 @@ class IncidentActions:
             raise UserError(f"PagerDuty has no escalation policy for service {service_id}.")
         return await self._guard(self._paging.oncalls(policy), "PagerDuty")
 
-    async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str) -> Outcome:
+    async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str,
+                      channel_id: str = "") -> Outcome:
         if not title.strip():
             raise UserError("Give the incident a title: `/incident new Checkout returns 500s --service checkout`.")
         if urgency not in ("high", "low"):
             raise UserError(f"Urgency must be `high` or `low`, not `{urgency}`.")
+        if service_ref is None and channel_id and (current := await self._incident_of_channel(channel_id)):
+            incident = await self._store.incident(current)
+            service_ref = incident.service_id if incident else None  # a new incident on the same service
         service = self._service_for(service_ref)
         actor = await self.identify(slack_user_id)
         created = await self._guard(self._paging.create_incident(actor.email, title.strip(),

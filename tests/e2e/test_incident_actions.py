@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -488,3 +489,22 @@ async def test_bad_arguments_are_explained(sandbox: RunningSandbox, text: str) -
     assert replies(answer).startswith("⚠️"), replies(answer)
     unchanged(sandbox, incident["id"])
     assert len(pagerduty(sandbox)["incidents"]) == 1
+
+
+async def test_resolving_can_be_kept_to_responders_and_incident_managers(tmp_path: Path, catalogue: Any) -> None:
+    from bot.sandbox.world import serve_sandbox
+    from tests.conftest import FAST_RETRIES
+    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update={"resolve": "responders"})})
+    running = await serve_sandbox(restricted, tmp_path / "p.db", port=0, rate_limit_scale=50,
+                                  retry_policy=FAST_RETRIES)
+    try:
+        incident, channel = await triggered(running)
+        refused = await command(running, "resolve not mine to resolve", channel["id"], user=DEV)
+        assert "Only #1's responders and the incident managers may resolve it" in replies(refused)
+        unchanged(running, incident["id"])
+        allowed = await command(running, "resolve the incident manager decided", channel["id"], user=ERIN)
+        assert "Resolved #1" in replies(allowed)
+        assert pd_incident(running, incident["id"])["resolved_by"] == pd_user(running, ERIN)
+    finally:
+        await running.stop()

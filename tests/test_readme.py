@@ -18,3 +18,8 @@ def test_first_screen_has_the_sandbox_and_test_commands_and_ci_runs_the_same() -
     first_screen = "\n".join(README.splitlines()[:20])
     assert "make sandbox" in first_screen and "make test" in first_screen
     assert "\nmake test\n" in CI
+
+
+def test_the_business_rule_in_the_readme_is_the_one_the_emulator_plays() -> None:
+    from bot.sandbox.servicenow_emulator import BUSINESS_RULE_SCRIPT
+    assert BUSINESS_RULE_SCRIPT.strip() in README

@@ -30,6 +30,9 @@ class Executor(Protocol):
     """Performs one effect; raises IntegrationError when the outside system failed."""
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None: ...
+    async def after_done(self, effect: Effect) -> None:
+        """Called once the effect is recorded as done (follow-ups that must see it done)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Dispatcher:
         else:
             self._metrics.effects.labels(effect.kind, "done").inc()
             await self._store.effect_done(row.seq)
+            await self._executor.after_done(effect)
 
     async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
                       retry_after: float | None) -> None:

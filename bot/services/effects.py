@@ -41,11 +41,16 @@ class EffectExecutor:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
 
+    async def after_done(self, effect: Effect) -> None:
+        if effect.system == "servicenow" and self._tickets is not None:
+            await self._tickets.after_done(effect)
+
     async def _ticket_view(self, incident: Incident) -> cards.TicketView | None:
         if self._tickets is None:
             return None
         ticket = await self._store.ticket(incident.id)
         pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        await self._store.update_footprint(incident.id, sync_pending_shown=int(pending > 0))
         if ticket is None and not pending:
             return None
         return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)

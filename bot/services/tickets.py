@@ -42,9 +42,15 @@ class TicketSync:
                 ticket = await self._open(incident)
                 if isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, retry=retry)
-                if retry or isinstance(effect, OpenTicket):
-                    # The card shows the ticket, and "sync pending" while ServiceNow lagged: show it as it is now.
-                    await self._store.queue_effect(RefreshCard(incident.id), self._clock.now().timestamp())
+    async def after_done(self, effect: Effect) -> None:
+        """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
+        so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
+        if not isinstance(effect, (OpenTicket, SyncTicket)):
+            return
+        drained = await self._store.pending_in_queue(effect.queue) == 0
+        shown = (await self._store.footprint(effect.incident_id)).sync_pending_shown
+        if isinstance(effect, OpenTicket) or (drained and shown):
+            await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
 
     async def _open(self, incident: Incident) -> TicketRow:
         known = await self._store.ticket(incident.id)

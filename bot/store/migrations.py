@@ -101,6 +101,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX tickets_sys_id ON tickets (sys_id);
     ALTER TABLE timeline ADD COLUMN ticket_noted INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: the card says "ServiceNow sync pending": once the backlog drains, it must be refreshed to say otherwise.
+    """
+    ALTER TABLE incident_slack ADD COLUMN sync_pending_shown INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

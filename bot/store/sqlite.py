@@ -76,6 +76,8 @@ class SlackFootprint:
     unreachable: tuple[str, ...] = ()
     # The card lives in a team channel (the channel policy gave the incident no channel of its own).
     shared_channel: bool = False
+    # The card as last rendered says "ServiceNow sync pending".
+    sync_pending_shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -427,7 +429,8 @@ class SqliteStore:
                 incident_id=incident_id, channel_id=row["channel_id"], channel_name=row["channel_name"],
                 card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
                 announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
-                unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]))
+                unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]),
+                sync_pending_shown=bool(row["sync_pending_shown"]))
         return await self._run(read)
 
     async def update_footprint(self, incident_id: str, **fields: Any) -> None:

@@ -44,6 +44,9 @@ class World:
         if self.script:
             raise self.script.pop(0)
 
+    async def after_done(self, effect: Effect) -> None:
+        self.performed.append((f"{effect.kind} done", False))
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
@@ -88,7 +91,7 @@ async def test_retry_after_from_the_service_is_honoured(store: SqliteStore) -> N
     assert world.performed == [("open_incident_channel", False)]  # not before Slack said
     clock.t = 1_031
     await run_due(d)
-    assert world.performed[-1] == ("open_incident_channel", True)  # and the retry knows it is one
+    assert world.performed[-2:] == [("open_incident_channel", True), ("open_incident_channel done", False)]
     assert (await outbox(store))[0]["state"] == "done"
 
 

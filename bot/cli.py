@@ -138,7 +138,7 @@ Press Ctrl+C to stop.""", flush=True)
 
 
 async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
-    from bot.sandbox.world import Sandbox, SandboxSecrets
+    from bot.sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
 
     catalogue = load_catalogue(catalogue_path or example_catalogue_path())
     env = os.environ
@@ -146,7 +146,10 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
                           slack_signing_secret=generated.slack_signing_secret,
                           pagerduty_api_token=env.get("PAGERDUTY_API_TOKEN") or generated.pagerduty_api_token,
-                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets)
+                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets,
+                          slack_app_token=generated.slack_app_token,
+                          servicenow_password=env.get("SERVICENOW_PASSWORD") or generated.servicenow_password,
+                          servicenow_webhook_secret=generated.servicenow_webhook_secret)
     sandbox = Sandbox(catalogue, keys)
     app = web.Application()
     sandbox.add_routes(app)
@@ -160,6 +163,9 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
                "PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
                "PAGERDUTY_WEBHOOK_SECRETS": ",".join(keys.pagerduty_webhook_secrets),
                "SLACK_API_URL": f"{url}/sandbox/slack/api/", "PAGERDUTY_API_URL": f"{url}/sandbox/pagerduty/api",
+               "SERVICENOW_INSTANCE_URL": f"{url}/sandbox/servicenow", "SERVICENOW_USERNAME": SERVICENOW_USER,
+               "SERVICENOW_PASSWORD": keys.servicenow_password,
+               "SERVICENOW_WEBHOOK_SECRET": keys.servicenow_webhook_secret,
                "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
     lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
              for name, value in exports.items()]

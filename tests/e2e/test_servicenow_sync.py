@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,15 @@ async def settle_except_servicenow(running: RunningSandbox, incident_id: str, wi
             return
         await asyncio.sleep(0.01)
     raise TimeoutError(f"Slack work for {incident_id} did not finish within {within}s")
+
+
+async def until(running: RunningSandbox, condition: Callable[[], bool], within: float = 20.0) -> None:
+    """Wait for something the bot does outside its inbox and outbox (a slash command's later calls), then settle."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true"
+        await asyncio.sleep(0.02)
+    await settle_all(running)
 
 
 def tickets(running: RunningSandbox) -> list[dict[str, Any]]:
@@ -250,8 +260,10 @@ async def test_acknowledge_then_resolve_moves_the_ticket_and_closes_it_with_a_su
     await act_all(sandbox, iid, "acknowledge", user=ASHA)
     assert ticket_for(sandbox, iid)["state"] == "2"
     channel = channel_of(sandbox, iid)
-    answer = await slash_command(sandbox, "resolve Rolled back the 10:02 deploy", channel["id"])
-    assert "Resolved" in json.dumps(answer)
+    await slash_command(sandbox, "resolve Rolled back the 10:02 deploy", channel["id"])
+    await until(sandbox, lambda: any(n["content"] == "Resolution: Rolled back the 10:02 deploy"
+                                     for n in state(sandbox)["pagerduty"]["notes"]))
+    assert next(i for i in pd_incidents(sandbox) if i["id"] == iid)["status"] == "resolved"
     ticket = ticket_for(sandbox, iid)
     assert ticket["state"] == "6"
     assert ticket["close_code"] == "Solved (Permanently)"
@@ -263,6 +275,30 @@ async def test_acknowledge_then_resolve_moves_the_ticket_and_closes_it_with_a_su
     assert f"#{channel['name']}" in notes
     assert len(tickets(sandbox)) == 1
     assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "TicketSync._sync/_closing_summary (bot/services/tickets.py) write close_notes once, from the timeline as it is "
+    "when the resolved event's SyncTicket runs. `/incident resolve <note>` resolves first and adds 'Resolution: "
+    "<note>' as a separate PagerDuty note afterwards (IncidentActions.resolve); when that note's webhook lands after "
+    "the SyncTicket, close_notes say 'Resolved in PagerDuty (no resolution note given).' and are never corrected "
+    "(the ticket is already in state 6, so _sync returns before touching close_notes)"))
+async def test_the_resolution_note_reaches_close_notes_even_when_it_lands_after_the_resolve(
+        sandbox: RunningSandbox) -> None:
+    # `/incident resolve <note>` resolves in PagerDuty, then adds "Resolution: <note>" as a PagerDuty note. Here
+    # PagerDuty is slow to take the note, so the resolved webhook (and the ticket's closing) comes first.
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    sandbox.sandbox.faults.add(Fault("pagerduty", f"/incidents/{iid}/notes", times=0, latency_ms=1500))
+    channel = channel_of(sandbox, iid)
+    await slash_command(sandbox, "resolve Rolled back the 10:02 deploy", channel["id"])
+    await until(sandbox, lambda: any(n["content"] == "Resolution: Rolled back the 10:02 deploy"
+                                     for n in state(sandbox)["pagerduty"]["notes"]))
+    assert any("Resolution: Rolled back the 10:02 deploy" in line for line in channel_lines(sandbox, channel))
+    ticket = ticket_for(sandbox, iid)
+    assert ticket["state"] == "6"
+    assert "Rolled back the 10:02 deploy" in ticket["close_notes"]
 
 
 async def test_resolving_in_pagerduty_resolves_the_ticket(sandbox: RunningSandbox) -> None:
@@ -354,23 +390,28 @@ async def test_a_servicenow_outage_loses_nothing_and_slack_carries_on(sandbox: R
     for expected in ("Acknowledged by Asha Patel", *texts, "Resolved by Asha Patel"):
         assert sum(expected in line for line in timeline) == 1, expected
     assert (await sandbox.bot.readiness())["dead_effects"] == []
-    assert ticket["number"] in channel_of(sandbox, iid)["topic"]
+    channel = channel_of(sandbox, iid)
+    assert ticket["number"] in channel["topic"]
+    assert ticket["number"] in card_context(sandbox, channel) and PENDING not in card_context(sandbox, channel)
 
 
-# XF
-async def test_after_a_servicenow_outage_the_card_no_longer_says_pending(sandbox: RunningSandbox) -> None:
+@pytest.mark.parametrize("resolve", [False, True], ids=["acknowledged", "resolved"])
+async def test_after_a_servicenow_outage_the_card_no_longer_says_pending(sandbox: RunningSandbox,
+                                                                        resolve: bool) -> None:
     faults = sandbox.sandbox.faults
     faults.add(Fault("servicenow", "/api/now/table", status=503, times=100_000))
     incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET")
     iid = incident["id"]
     await settle_except_servicenow(sandbox, iid)
-    await post_json(sandbox, "POST", f"/sandbox/pagerduty/incidents/{iid}/acknowledge", {"user": ASHA})
-    await settle_except_servicenow(sandbox, iid)
+    for action in ("acknowledge", "resolve") if resolve else ("acknowledge",):
+        await post_json(sandbox, "POST", f"/sandbox/pagerduty/incidents/{iid}/{action}", {"user": ASHA})
+        await settle_except_servicenow(sandbox, iid)
     assert PENDING in card_context(sandbox, channel_of(sandbox, iid))
     faults.clear()
     await settle_all(sandbox)
     ticket = ticket_for(sandbox, iid)
-    assert ticket["state"] == "2"
+    assert ticket["state"] == ("6" if resolve else "2")
+    assert (await sandbox.bot.store.depths())["outbox_pending"] == 0  # nothing is waiting for ServiceNow any more
     context = card_context(sandbox, channel_of(sandbox, iid))
     assert ticket["number"] in context
     assert PENDING not in context
@@ -397,6 +438,24 @@ async def test_a_ticket_for_a_team_pages_it_and_opens_the_incident_channel(sandb
     assert row is not None and row.sys_id == raised["sys_id"]
     assert raised["number"] in channel["topic"]
     assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "TicketSync._page_team (bot/services/tickets.py) links the raised ticket (PATCH correlation_id) only after "
+    "creating the PagerDuty incident, in queue servicenow:<sys_id>; the new incident's OpenTicket runs independently "
+    "in queue servicenow:<PD id>, and TicketSync._open finds no ticket by correlation_id/x_pd_integration_incident "
+    "until that PATCH has landed, so when it lags it creates a second ticket for the same incident (the PagerDuty "
+    "incident's incident_key 'servicenow:<sys_id>' names the ticket but is not used)"))
+async def test_a_ticket_for_a_team_stays_the_only_ticket_when_servicenow_is_slow_to_link_it(
+        sandbox: RunningSandbox) -> None:
+    # ServiceNow is slow on record updates (PATCH .../incident/{sys_id}): the page's PagerDuty incident reaches the
+    # bot before the raised ticket carries its correlation id.
+    sandbox.sandbox.faults.add(Fault("servicenow", "/api/now/table/incident/", times=0, latency_ms=1500))
+    raised = await raise_ticket(sandbox, short_description="Customers cannot pay by card",
+                                assignment_group="Payments Team")
+    [paged] = pd_incidents(sandbox)
+    assert [t["sys_id"] for t in tickets(sandbox)] == [raised["sys_id"]]
+    assert ticket_for(sandbox, paged["id"])["sys_id"] == raised["sys_id"]
 
 
 async def test_a_ticket_with_the_paging_category_but_no_group_pages_nobody_and_says_why(

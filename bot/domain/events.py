@@ -53,6 +53,7 @@ class IncidentSnapshot:
     html_url: str
     assignees: tuple[Person, ...]
     created_at: datetime | None
+    incident_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,4 +141,5 @@ def _snapshot(data: dict[str, Any]) -> IncidentSnapshot:
         escalation_policy_id=policy.get("id"), escalation_policy_name=policy.get("summary"),
         html_url=str(data.get("html_url") or ""), assignees=assignees,
         created_at=parse_time(created) if isinstance(created, str) else None,
+        incident_key=str(data["incident_key"]) if data.get("incident_key") else None,
     )

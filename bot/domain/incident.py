@@ -77,6 +77,8 @@ class Incident:
     last_event_id: str | None = None
     # An OpenIncidentChannel was decided: the incident has, or is getting, its channel (or its team-channel card).
     channel_requested: bool = False
+    # PagerDuty's de-duplication key; "servicenow:<sys_id>" when a ServiceNow ticket paged the team.
+    incident_key: str | None = None
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:
@@ -119,7 +121,9 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
     updated, opening = _channel_needed(updated, policy)
-    if policy.tickets and (updated.status, updated.resolved_at) != (incident.status, incident.resolved_at):
+    if policy.tickets and ((updated.status, updated.resolved_at) != (incident.status, incident.resolved_at)
+                           or (event.type == "incident.annotated" and updated.status is Status.RESOLVED)):
+        # A note after the resolve (the resolution note, typically) still reaches the closed ticket's close notes.
         effects.append(SyncTicket(incident.id))
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects))
 
@@ -164,7 +168,7 @@ def _new_incident(snapshot: IncidentSnapshot, event: IncidentEvent, policy: Chan
         assignees=snapshot.assignees, triggered_at=snapshot.created_at or event.occurred_at,
         acknowledged_at=None, resolved_at=None, state_as_of=event.occurred_at,
         dedicated_channel=policy.wants_dedicated_channel(snapshot.urgency, snapshot.priority),
-        last_event_id=event.id,
+        last_event_id=event.id, incident_key=snapshot.incident_key,
     )
 
 

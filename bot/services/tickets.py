@@ -15,12 +15,14 @@ from bot import cards
 from bot.catalogue import Catalogue
 from bot.domain.effects import Effect, NoteOnTicket, OpenTicket, PageTeamForTicket, RefreshCard, SyncTicket
 from bot.domain.incident import Incident, Status
+from bot.domain.naming import channel_name
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.store.sqlite import SqliteStore, TicketRow
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
+TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
 
 
 class TicketSync:
@@ -57,6 +59,11 @@ class TicketSync:
         if known is not None:
             return known
         found = await self._tickets.find(incident.id)
+        if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
+            # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
+            found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
+            if found is not None:
+                await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
         if found is None:
             found = await self._tickets.create(self._new_ticket(incident))
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
@@ -71,7 +78,8 @@ class TicketSync:
         fields = {
             "short_description": f"[PagerDuty #{incident.number}] {incident.title}"[:160],
             "description": (f"{incident.title}\nService: {incident.service_name}\nPagerDuty: {incident.html_url}\n"
-                            "Opened by Paved Road; the incident's Slack channel and timeline follow as work notes."),
+                            f"Slack: #{self._channel_name(incident)}\n"
+                            "Opened by Paved Road; the incident's timeline follows as work notes."),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
         }
@@ -87,6 +95,10 @@ class TicketSync:
             await self._note_once(ticket.sys_id, text, retry=retry, marker=marker)
             await self._store.mark_noted([e.id for e in entries])
         wanted = self._wanted_state(incident)
+        resolution_came_late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in entries)
+        if resolution_came_late:
+            await self._tickets.update(ticket.sys_id, {"close_notes": await self._closing_summary(incident)})
+            return
         if wanted is None or wanted == ticket.state:
             return
         fields = {"state": wanted}
@@ -96,6 +108,14 @@ class TicketSync:
         await self._tickets.update(ticket.sys_id, fields)
         await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                 wanted))
+
+    def _channel_name(self, incident: Incident) -> str:
+        """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
+        the team channel where its card goes."""
+        if not incident.dedicated_channel:
+            return self._catalogue.announce_channel_for(incident.service_id)
+        return channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
+                            service=incident.service_name, incident_id=incident.id)
 
     @staticmethod
     def _wanted_state(incident: Incident) -> str | None:
@@ -134,7 +154,7 @@ class TicketSync:
                                    "service in the catalogue and servicenow.pagerduty_requester", retryable=False)
         created = await self._paging.create_incident(
             requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id, "high",
-            incident_key=f"servicenow:{effect.incident_id}")
+            incident_key=f"{TICKET_KEY}{effect.incident_id}")
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
         await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=retry)

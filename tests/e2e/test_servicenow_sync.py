@@ -277,12 +277,6 @@ async def test_acknowledge_then_resolve_moves_the_ticket_and_closes_it_with_a_su
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TicketSync._sync/_closing_summary (bot/services/tickets.py) write close_notes once, from the timeline as it is "
-    "when the resolved event's SyncTicket runs. `/incident resolve <note>` resolves first and adds 'Resolution: "
-    "<note>' as a separate PagerDuty note afterwards (IncidentActions.resolve); when that note's webhook lands after "
-    "the SyncTicket, close_notes say 'Resolved in PagerDuty (no resolution note given).' and are never corrected "
-    "(the ticket is already in state 6, so _sync returns before touching close_notes)"))
 async def test_the_resolution_note_reaches_close_notes_even_when_it_lands_after_the_resolve(
         sandbox: RunningSandbox) -> None:
     # `/incident resolve <note>` resolves in PagerDuty, then adds "Resolution: <note>" as a PagerDuty note. Here
@@ -440,12 +434,6 @@ async def test_a_ticket_for_a_team_pages_it_and_opens_the_incident_channel(sandb
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TicketSync._page_team (bot/services/tickets.py) links the raised ticket (PATCH correlation_id) only after "
-    "creating the PagerDuty incident, in queue servicenow:<sys_id>; the new incident's OpenTicket runs independently "
-    "in queue servicenow:<PD id>, and TicketSync._open finds no ticket by correlation_id/x_pd_integration_incident "
-    "until that PATCH has landed, so when it lags it creates a second ticket for the same incident (the PagerDuty "
-    "incident's incident_key 'servicenow:<sys_id>' names the ticket but is not used)"))
 async def test_a_ticket_for_a_team_stays_the_only_ticket_when_servicenow_is_slow_to_link_it(
         sandbox: RunningSandbox) -> None:
     # ServiceNow is slow on record updates (PATCH .../incident/{sys_id}): the page's PagerDuty incident reaches the

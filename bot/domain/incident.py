@@ -79,6 +79,8 @@ class Incident:
     channel_requested: bool = False
     # PagerDuty's de-duplication key; "servicenow:<sys_id>" when a ServiceNow ticket paged the team.
     incident_key: str | None = None
+    # The incident.triggered event has been applied.
+    trigger_seen: bool = False
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:
@@ -102,6 +104,10 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
     """Apply one PagerDuty event to what we know of its incident (None if never seen)."""
     if not event.handled or (incident is not None and incident.last_event_id == event.id):
         return Decision(incident, None, ())
+    if incident is not None and event.type == "incident.triggered" and incident.trigger_seen:
+        # An incident is triggered once: a second "triggered" is a re-sent copy (new event id, same news). A trigger
+        # that arrives after other events (out of order) is news, and lands on the timeline.
+        return Decision(incident, None, ())
     entry = describe(event)
     if incident is None:
         return _first_sight(event, entry, policy)
@@ -120,6 +126,8 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
         effects.append(InviteResponders(incident.id, (responder.id,)))
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
+    if event.type == "incident.triggered":
+        updated = replace(updated, trigger_seen=True)
     updated, opening = _channel_needed(updated, policy)
     if policy.tickets and ((updated.status, updated.resolved_at) != (incident.status, incident.resolved_at)
                            or (event.type == "incident.annotated" and updated.status is Status.RESOLVED)):
@@ -169,6 +177,7 @@ def _new_incident(snapshot: IncidentSnapshot, event: IncidentEvent, policy: Chan
         acknowledged_at=None, resolved_at=None, state_as_of=event.occurred_at,
         dedicated_channel=policy.wants_dedicated_channel(snapshot.urgency, snapshot.priority),
         last_event_id=event.id, incident_key=snapshot.incident_key,
+        trigger_seen=event.type == "incident.triggered",
     )
 
 

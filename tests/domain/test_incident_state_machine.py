@@ -68,8 +68,8 @@ def test_newer_event_moves_the_incident(current: str, event_type: str, snapshot_
 
 
 @pytest.mark.parametrize(("current", "event_type"), [
-    ("acknowledged", "incident.triggered"), ("resolved", "incident.acknowledged"),
-    ("resolved", "incident.triggered"), ("acknowledged", "incident.unacknowledged"),
+    ("acknowledged", "incident.escalated"), ("resolved", "incident.acknowledged"),
+    ("resolved", "incident.reassigned"), ("acknowledged", "incident.unacknowledged"),
 ])
 def test_older_event_lands_on_the_timeline_but_never_overwrites_newer_state(current: str, event_type: str) -> None:
     incident = known(current, at=T2)
@@ -222,3 +222,17 @@ def test_an_event_at_the_same_instant_as_the_last_one_still_applies() -> None:
     incident = known("acknowledged", at=T1)
     decision = apply_event(incident, read_event(incident_event("incident.resolved", occurred_at=T1)), POLICY)
     assert decision.incident is not None and decision.incident.status is Status.RESOLVED
+
+
+def test_a_re_sent_trigger_under_a_new_event_id_adds_nothing() -> None:
+    incident = known("acknowledged", at=T1)
+    again = apply_event(incident, read_event(incident_event("incident.triggered", occurred_at=T0)), POLICY)
+    assert again.incident == incident and again.entry is None and again.effects == ()
+
+
+def test_a_trigger_that_arrives_after_other_events_still_lands_on_the_timeline() -> None:
+    first = apply_event(None, read_event(incident_event("incident.acknowledged", occurred_at=T1)), POLICY)
+    assert first.incident is not None and not first.incident.trigger_seen
+    late = apply_event(first.incident, read_event(incident_event("incident.triggered", occurred_at=T0)), POLICY)
+    assert late.entry is not None and late.entry.text.startswith("Triggered")
+    assert late.incident is not None and late.incident.status is Status.ACKNOWLEDGED

@@ -6,13 +6,16 @@ Set through `POST /sandbox/faults` (see README) and consulted by each emulator b
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Fault:
     """One rule: `service` is "slack", "pagerduty" or "servicenow"; `method` a Slack method name
-    (e.g. "chat.postMessage"), a PagerDuty/ServiceNow path prefix (e.g. "/incidents"), or "*" for all."""
+    (e.g. "chat.postMessage"), a PagerDuty/ServiceNow path prefix (e.g. "/incidents"), or "*" for all. It fails
+    `times` calls, or — with `until` — every call until then on the sandbox's clock (an outage of some minutes)."""
 
     service: str
     method: str = "*"
@@ -20,6 +23,8 @@ class Fault:
     times: int = 1
     latency_ms: int = 0
     retry_after: int = 1
+    # Fail every matching call until this time (sandbox clock, epoch seconds) instead of `times` calls.
+    until: float | None = None
 
     def matches(self, service: str, method: str) -> bool:
         return self.service == service and (self.method == "*" or method.startswith(self.method))
@@ -31,6 +36,7 @@ class Faults:
 
     rules: list[Fault] = field(default_factory=list)
     latency_ms: dict[str, int] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time
 
     def add(self, fault: Fault) -> None:
         self.rules.append(fault)
@@ -51,10 +57,14 @@ class Faults:
     def take(self, service: str, method: str) -> Fault | None:
         """Consume one failure of the first matching rule that has failures left, if any."""
         for rule in self.rules:
+            if rule.until is not None:
+                if self.clock() < rule.until and rule.matches(service, method):
+                    return rule
+                continue
             if rule.times > 0 and rule.matches(service, method):
                 rule.times -= 1
                 return rule
         return None
 
     def snapshot(self) -> list[dict[str, object]]:
-        return [vars(rule).copy() for rule in self.rules]
+        return [{k: v for k, v in vars(rule).items()} for rule in self.rules]

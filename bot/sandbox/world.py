@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.catalogue import Catalogue, SandboxSeed
+from bot.clock import SettableClock
 from bot.config import ServiceNowAccess, Settings
 from bot.runtime import Bot
 from bot.sandbox.faults import Fault, Faults
@@ -58,10 +61,13 @@ class SandboxSecrets:
 
 class Sandbox:
     def __init__(self, catalogue: Catalogue, keys: SandboxSecrets, *, rate_limit_scale: float = 1.0,
-                 validate_openapi: bool = True, pagerduty_rate_limit: int = 960) -> None:
+                 validate_openapi: bool = True, pagerduty_rate_limit: int = 960,
+                 clock: SettableClock | None = None) -> None:
         seed = catalogue.sandbox or SandboxSeed()
         self.catalogue, self.keys = catalogue, keys
-        self.faults = Faults()
+        self.clock = clock or SettableClock()
+        self.faults = Faults(clock=lambda: self.clock.now().timestamp())
+        self.on_clock_moved: list[Callable[[], None]] = []
         channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
         channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
@@ -84,6 +90,7 @@ class Sandbox:
         self.pagerduty.add_routes(app)
         self.servicenow.add_routes(app)
         app.router.add_get("/sandbox/state", self._state)
+        app.router.add_post("/sandbox/clock", self._move_clock)
         app.router.add_post("/sandbox/faults", self._add_fault)
         app.router.add_delete("/sandbox/faults", self._clear_faults)
 
@@ -117,16 +124,36 @@ class Sandbox:
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
 
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox's clock (the bot's too, when it runs in the sandbox) forward, and let the bot look at
+        what has become due: retries waiting on backoff, outages that have ended."""
+        self.clock.advance(timedelta(seconds=seconds))
+        for wake in self.on_clock_moved:
+            wake()
+
+    async def _move_clock(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            seconds = float(body["advance_seconds"])
+            if seconds < 0:
+                raise ValueError("the clock only moves forward")
+        except (ValueError, KeyError, TypeError) as error:
+            return web.json_response({"error": f"bad clock move: {error}; send {{\"advance_seconds\": 600}}"},
+                                     status=400)
+        self.advance(seconds)
+        return web.json_response({"now": self.clock.now().isoformat()})
+
     async def _add_fault(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
             if "latency_ms" in body and "method" not in body and "status" not in body:
                 self.faults.latency_ms[str(body["service"])] = int(body["latency_ms"])
             else:
+                until = (self.clock.now().timestamp() + float(body["for_seconds"])) if "for_seconds" in body else None
                 self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
                                       status=int(body.get("status", 500)), times=int(body.get("times", 1)),
                                       latency_ms=int(body.get("latency_ms", 0)),
-                                      retry_after=int(body.get("retry_after", 1))))
+                                      retry_after=int(body.get("retry_after", 1)), until=until))
         except (ValueError, KeyError, TypeError) as error:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},
@@ -163,16 +190,17 @@ class RunningSandbox:
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
                         rate_limit_scale: float = 1.0, validate_openapi: bool = True,
                         retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
-                        socket_mode: bool = False) -> RunningSandbox:
+                        socket_mode: bool = False, clock: SettableClock | None = None) -> RunningSandbox:
     """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     url = f"http://{host}:{sock.getsockname()[1]}"
     sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
-                      validate_openapi=validate_openapi)
+                      validate_openapi=validate_openapi, clock=clock)
     settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
-    bot = Bot(settings, catalogue, retry_policy=retry_policy)
+    bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
+    sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox

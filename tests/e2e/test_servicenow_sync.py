@@ -340,9 +340,10 @@ async def test_timeline_lines_become_one_work_note_per_flush_exactly_once(sandbo
 
 # ----- outbound: ServiceNow down -----------------------------------------------------------------------------------
 
-async def test_a_servicenow_outage_loses_nothing_and_slack_carries_on(sandbox: RunningSandbox) -> None:
-    faults = sandbox.sandbox.faults
-    faults.add(Fault("servicenow", "/api/now/table", status=503, times=100_000))
+async def test_a_ten_minute_servicenow_outage_loses_nothing_and_slack_carries_on(sandbox: RunningSandbox) -> None:
+    # ServiceNow answers 503 for 10 minutes of the sandbox's (simulated) time, set as a user would.
+    await post_json(sandbox, "POST", "/sandbox/faults", {"service": "servicenow", "method": "/api/now/table",
+                                                         "status": 503, "for_seconds": 600})
     pd = sandbox.sandbox.pagerduty
     incident = await pd.trigger(title="Basket totals are wrong", service_id="PBASKET", urgency="high")
     iid = incident["id"]
@@ -373,7 +374,11 @@ async def test_a_servicenow_outage_loses_nothing_and_slack_carries_on(sandbox: R
     assert state(sandbox)["servicenow"]["calls"]  # the bot kept trying
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
-    faults.clear()  # ServiceNow is back
+    for _ in range(9):  # nine simulated minutes pass: ServiceNow is still down
+        await post_json(sandbox, "POST", "/sandbox/clock", {"advance_seconds": 60})
+    await settle_except_servicenow(sandbox, iid)
+    assert tickets(sandbox) == []
+    await post_json(sandbox, "POST", "/sandbox/clock", {"advance_seconds": 120})  # past the ten minutes: back
     await settle_all(sandbox)
     ticket = ticket_for(sandbox, iid)
     assert len(tickets(sandbox)) == 1

@@ -1,0 +1,31 @@
+"""The sandbox's faults over time, and its clock control."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from bot.sandbox.faults import Fault, Faults
+from bot.sandbox.world import RunningSandbox
+
+
+def test_a_fault_with_until_fails_every_call_until_then_on_the_sandbox_clock() -> None:
+    now = [1000.0]
+    faults = Faults(clock=lambda: now[0])
+    faults.add(Fault("servicenow", "/api", status=503, until=1600.0))
+    assert faults.take("servicenow", "/api/now/table/incident") is not None
+    assert faults.take("servicenow", "/api/now/table/incident") is not None  # not used up by count
+    assert faults.take("slack", "chat.postMessage") is None
+    now[0] = 1600.0
+    assert faults.take("servicenow", "/api/now/table/incident") is None
+
+
+async def test_the_clock_route_moves_time_forward_only(sandbox: RunningSandbox) -> None:
+    before = sandbox.sandbox.clock.now()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{sandbox.url}/sandbox/clock", json={"advance_seconds": 3600}) as response:
+            assert response.status == 200
+        assert (sandbox.bot.clock.now() - before).total_seconds() >= 3600  # the bot sees the same clock
+        async with session.post(f"{sandbox.url}/sandbox/clock", json={"advance_seconds": -5}) as response:
+            assert response.status == 400 and "only moves forward" in (await response.json())["error"]
+        async with session.post(f"{sandbox.url}/sandbox/clock", json={}) as response:
+            assert response.status == 400

@@ -108,6 +108,9 @@ class ServiceNowSync(_Model):
     page_category: str | None = None
     # The PagerDuty user (email) that tickets page teams as (PagerDuty's From header).
     pagerduty_requester: str | None = None
+    # The field where PagerDuty's own ServiceNow app keeps the incident id, if that app is installed: a ticket it
+    # made is then found there too, and reused.
+    pagerduty_integration_field: str | None = None
 
     def impact_urgency(self, urgency: str, priority: str | None) -> ImpactUrgency:
         return (self.priority.get(priority or "") or self.urgency.get(urgency)

@@ -48,7 +48,7 @@ VARIABLES: tuple[Variable, ...] = (
              "one ticket per incident in step (unset: no ServiceNow sync)."),
     Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (Table API, basic "
              "auth; needs the itil role). Its own updates are recognised and never echoed back."),
-    Variable("SERVICENOW_PASSWORD", None, "…", "That user's password (or an OAuth bearer token).", secret=True),
+    Variable("SERVICENOW_PASSWORD", None, "…", "That user's password.", secret=True),
     Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret the ServiceNow business rule signs "
              "POST /servicenow/webhook with (HMAC-SHA256 of the body; see README).", secret=True),
     Variable("CATALOGUE_PATH", "catalogue.yml", "/etc/pavedroad/catalogue.yml", "The platform catalogue YAML "

@@ -52,12 +52,13 @@ class Bot:
                               settings.slack_rate_limit_scale)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
         self.people = People(self.store, self.paging, self.chat, self.clock)
-        self.tickets = ServiceNowTickets(settings.servicenow, self.metrics) if settings.servicenow else None
+        self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
+            catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync)
         policy = retry_policy or RetryPolicy()
-        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about a day before giving up.
+        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
                               max_seconds=policy.max_seconds)
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,

@@ -160,6 +160,12 @@ class PagerDutyPaging:
                 level=int(entry.get("escalation_level") or 1)))
         return sorted(found, key=lambda o: o.level)
 
+    async def incident_by_key(self, incident_key: str) -> dict[str, Any] | None:
+        found = await self._call("GET /incidents", lambda: self.client.rget("/incidents", params={
+            "incident_key": incident_key, "statuses[]": ["triggered", "acknowledged"]}))
+        assert isinstance(found, list)
+        return found[0] if found else None
+
     async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str,
                               incident_key: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"incident": {"type": "incident", "title": title, "urgency": urgency,

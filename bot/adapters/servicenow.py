@@ -22,8 +22,9 @@ FIELDS = "sys_id,number,state"
 
 
 class ServiceNowTickets:
-    def __init__(self, access: ServiceNowAccess, metrics: Metrics, timeout: float = 10.0) -> None:
-        self._access, self._metrics = access, metrics
+    def __init__(self, access: ServiceNowAccess, metrics: Metrics, timeout: float = 10.0,
+                 integration_field: str | None = None) -> None:
+        self._access, self._metrics, self._integration_field = access, metrics, integration_field
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -65,11 +66,16 @@ class ServiceNowTickets:
                       link=f"{self._access.instance_url}/nav_to.do?uri=incident.do?sys_id={sys_id}")
 
     async def find(self, incident_id: str) -> Ticket | None:
+        field = self._integration_field
+        query = f"correlation_id={incident_id}" + (f"^OR{field}={incident_id}" if field else "")
         found = await self._call("GET", "/api/now/table/incident", "GET incident", params={
-            "sysparm_query": f"correlation_id={incident_id}^ORx_pd_integration_incident={incident_id}",
-            "sysparm_fields": FIELDS, "sysparm_limit": "1"})
-        results = found.get("result") or []
-        return self._ticket(results[0]) if results else None
+            "sysparm_query": query, "sysparm_fields": f"{FIELDS},correlation_id" + (f",{field}" if field else ""),
+            "sysparm_limit": "5"})
+        for record in found.get("result") or []:
+            # Checked, not trusted: an instance that lacks the field may ignore that condition and match anything.
+            if incident_id in (record.get("correlation_id"), record.get(field) if field else None):
+                return self._ticket(record)
+        return None
 
     async def create(self, fields: dict[str, str]) -> Ticket:
         created = await self._call("POST", "/api/now/table/incident", "POST incident", body=fields)

@@ -87,9 +87,9 @@ def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, 
                               text=f"ServiceNow {event.number}, {event.updated_by} — " + " / ".join(said))
         return Decision(None, entry, (PostTimelineEntry(entry.incident_id, entry.id),))
     team = rules.team_for_group.get(event.assignment_group.lower()) if event.assignment_group else None
-    wants_paging = bool(event.assignment_group) or (
-        rules.page_category is not None and event.category.lower() == rules.page_category.lower())
-    if not wants_paging or event.state in ("6", "7", "8"):
+    asked_to_page = rules.page_category is not None and event.category.lower() == rules.page_category.lower()
+    if event.state in ("6", "7", "8") or (team is None and not asked_to_page):
+        # Tickets for groups that are no team are none of our business, unless raised to page a product team.
         return NOTHING
     if team is not None:
         return Decision(None, None, (PageTeamForTicket(event.sys_id, team, event.number, event.short_description),))

@@ -121,7 +121,10 @@ class Dispatcher:
         else:
             self._metrics.effects.labels(effect.kind, "done").inc()
             await self._store.effect_done(row.seq)
-            await self._executor.after_done(effect)
+            try:
+                await self._executor.after_done(effect)
+            except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
+                log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
 
     async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
                       retry_after: float | None) -> None:

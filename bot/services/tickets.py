@@ -2,13 +2,12 @@
 
 Each effect converges when replayed: the ticket is found by correlation id before one is created; a work note
 carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
-it differs. A team paged for a ticket is triggered with the ticket's sys_id as PagerDuty's incident key, so a
-replay finds the same PagerDuty incident instead of opening another.
+it differs. A team paged for a ticket is triggered with the ticket's sys_id in PagerDuty's incident key, and
+looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from bot import cards
@@ -88,13 +87,13 @@ class TicketSync:
         return fields
 
     async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
-        entries = await self._store.unsent_work_notes(incident.id)
+        batch, entries = await self._store.work_note_batch(incident.id)
         if entries:
-            marker = "[paved-road " + hashlib.sha256("|".join(e.id for e in entries).encode()).hexdigest()[:12] + "]"
+            marker = f"[paved-road {batch}]"
             text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {e.text}" for e in entries) + f"\n{marker}"
-            await self._note_once(ticket.sys_id, text, retry=retry, marker=marker)
+            await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
             await self._store.mark_noted([e.id for e in entries])
-        wanted = self._wanted_state(incident)
+        wanted = self._wanted_state(incident, ticket.state)
         resolution_came_late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in entries)
         if resolution_came_late:
             await self._tickets.update(ticket.sys_id, {"close_notes": await self._closing_summary(incident)})
@@ -118,11 +117,11 @@ class TicketSync:
                             service=incident.service_name, incident_id=incident.id)
 
     @staticmethod
-    def _wanted_state(incident: Incident) -> str | None:
+    def _wanted_state(incident: Incident, current: str | None) -> str | None:
         if incident.status is Status.RESOLVED:
             return RESOLVED
-        if incident.status is Status.ACKNOWLEDGED or incident.acknowledged_at is not None:
-            return IN_PROGRESS  # acknowledged, or reopened after work had started
+        if incident.status is Status.ACKNOWLEDGED or incident.acknowledged_at is not None or current == RESOLVED:
+            return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
     async def _closing_summary(self, incident: Incident) -> str:
@@ -152,9 +151,14 @@ class TicketSync:
         if team is None or service is None or not requester:
             raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: it needs a "
                                    "service in the catalogue and servicenow.pagerduty_requester", retryable=False)
-        created = await self._paging.create_incident(
-            requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id, "high",
-            incident_key=f"{TICKET_KEY}{effect.incident_id}")
+        key = f"{TICKET_KEY}{effect.incident_id}"
+        # A ticket is updated many times before it is linked, and each update may page: the first creates the
+        # PagerDuty incident, the others find it by its key and only finish the linking.
+        created = await self._paging.incident_by_key(key)
+        if created is None:
+            created = await self._paging.create_incident(
+                requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id,
+                "high", incident_key=key)
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
-        await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=retry)
+        await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=True)

@@ -105,6 +105,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE incident_slack ADD COLUMN sync_pending_shown INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: the work-note batch a timeline line was put in before it was sent, so a retry resends the same batch.
+    """
+    ALTER TABLE timeline ADD COLUMN ticket_batch TEXT;
+    """,
 )
 
 

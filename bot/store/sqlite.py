@@ -461,11 +461,29 @@ class SqliteStore:
     async def save_ticket(self, ticket: TicketRow) -> None:
         await self._run(lambda: self.db.table("tickets").upsert(vars(ticket), pk="incident_id"))
 
-    async def unsent_work_notes(self, incident_id: str) -> list[TimelineEntry]:
-        """Timeline entries not yet written to the ticket (lines that came from ServiceNow are not sent back)."""
-        return await self._run(lambda: [_entry(r) for r in self._query(
-            "SELECT * FROM timeline WHERE incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
-            " ORDER BY occurred_at, rowid", (incident_id,))])
+    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
+        """The next work note to send: a batch begun but not confirmed (the same lines again, after a timeout that
+        may have delivered it), else a new batch of every line not yet sent. The batch is recorded before it is
+        sent, so lines arriving meanwhile go into the next one."""
+        def work() -> tuple[str, list[TimelineEntry]]:
+            conn = self._tx()
+            try:
+                where = "incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
+                open_batch = conn.execute(f"SELECT ticket_batch FROM timeline WHERE {where} AND ticket_batch IS NOT"
+                                          " NULL ORDER BY occurred_at, rowid LIMIT 1", (incident_id,)).fetchone()
+                batch = open_batch[0] if open_batch else uuid.uuid4().hex[:12]
+                if not open_batch:
+                    conn.execute(f"UPDATE timeline SET ticket_batch=? WHERE {where}", (batch, incident_id))
+                rows = conn.execute(f"SELECT * FROM timeline WHERE {where} AND ticket_batch=?"
+                                    " ORDER BY occurred_at, rowid", (incident_id, batch))
+                columns = [c[0] for c in rows.description]
+                entries = [_entry(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
+                conn.execute("COMMIT")
+                return batch, entries
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return await self._run(work)
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
         def write() -> None:

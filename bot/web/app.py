@@ -111,6 +111,12 @@ async def servicenow_webhook(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         outcome = "rejected_413"
         return web.json_response({"error": f"body is over {MAX_BODY_BYTES} bytes"}, status=413)
+    except Exception:
+        outcome = "error"
+        reference = uuid.uuid4().hex[:8]
+        log.exception("ServiceNow webhook could not be stored (reference %s)", reference)
+        return web.json_response({"error": f"could not store the delivery (reference {reference}); the business "
+                                           "rule will retry it"}, status=503)
     finally:
         bot.metrics.webhook_seconds.labels("servicenow", outcome).observe(time.perf_counter() - started)
     return web.json_response({"status": "duplicate" if received.duplicate else "accepted",

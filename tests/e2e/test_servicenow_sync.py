@@ -461,9 +461,10 @@ async def test_a_ticket_with_the_paging_category_but_no_group_pages_nobody_and_s
     assert any(raised["number"] in line and "nobody was paged" in line for line in ops_lines(sandbox))
 
 
-async def test_a_ticket_for_a_group_that_is_no_team_gets_a_note_and_tells_the_operators(
+async def test_a_ticket_raised_to_page_a_group_that_is_no_team_gets_a_note_and_tells_the_operators(
         sandbox: RunningSandbox) -> None:
-    raised = await raise_ticket(sandbox, short_description="Printer on fire", assignment_group="Service Desk")
+    raised = await raise_ticket(sandbox, short_description="Printer on fire", assignment_group="Service Desk",
+                                category="Product team")
     assert pd_incidents(sandbox) == []
     assert incident_channels(sandbox) == []
     [ticket] = tickets(sandbox)
@@ -550,3 +551,28 @@ async def test_a_replayed_servicenow_delivery_is_done_once(sandbox: RunningSandb
     lines = channel_lines(sandbox, channel_of(sandbox, incident["id"]))
     assert sum("Store 12 reports the same" in line for line in lines) == 1
     assert sum("Store 14 as well" in line for line in lines) == 1
+
+
+async def test_tickets_of_groups_that_are_no_team_are_left_alone_however_often_they_change(
+        sandbox: RunningSandbox) -> None:
+    raised = await raise_ticket(sandbox, short_description="Printer jammed", assignment_group="Service Desk")
+    await journal(sandbox, raised["sys_id"], "Tried turning it off and on", "service.desk")
+    await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    assert bot_notes(ticket) == [] and pd_incidents(sandbox) == []
+    assert not [line for line in ops_lines(sandbox) if raised["number"] in line]
+
+
+async def test_every_update_of_an_unlinked_team_ticket_converges_on_one_page(sandbox: RunningSandbox) -> None:
+    answer = await post_json(sandbox, "POST", "/sandbox/servicenow/incidents",
+                             {"short_description": "Card payments failing", "assignment_group": "Payments Team"})
+    raised = answer["result"]
+    # The service desk keeps editing the ticket before it is linked: each of these updates pages again.
+    for text in ("Customer on the phone", "Second customer", "Third"):
+        await post_json(sandbox, "POST", f"/sandbox/servicenow/incidents/{raised['sys_id']}/work_notes",
+                        {"text": text, "user": "service.desk"})
+    await settle_all(sandbox)
+    assert len(pd_incidents(sandbox)) == 1
+    [ticket] = [t for t in tickets(sandbox) if t["sys_id"] == raised["sys_id"]]
+    assert sum("paged Payments" in n for n in bot_notes(ticket)) == 1
+    assert (await sandbox.bot.readiness())["dead_effects"] == []

@@ -1,0 +1,355 @@
+"""On-call handover: when a rota's shifts change, which handover is due now, and what the post says.
+
+Pure and clock-free: every function takes the time it reasons about. The scheduler adapter asks `due_handover` each
+minute (and at start-up), posts at most once per `shift_key` (the store is unique on it, so a restart or two
+overlapping schedules cannot post twice) and builds the post with `handover_report` + `render_text`.
+
+Handover times are 5-field cron expressions, restricted to what a rota needs (anything else is a ValueError that
+names the expression and the supported subset):
+
+    minute  hour  day-of-month  month  day-of-week
+    0,30    9,17  *             *      mon-fri
+
+- minute and hour: a number or a comma list of numbers (no `*`, ranges or steps: a handover is at a fixed time);
+- day of month and month: `*` only;
+- day of week: `*`, a day, a range, or a comma list of them; days are numbers 0-7 (0 and 7 are Sunday, as in
+  standard cron) or names `sun`..`sat`. Prefer names: APScheduler's own numbering starts at Monday=0.
+
+Times are wall-clock times in the rota's IANA time zone, so a 09:00 Europe/London handover is 09:00 local all year.
+Across daylight-saving changes no handover is skipped or doubled: a local time that does not exist (01:30 on the
+spring-forward day) is moved to the first instant after the gap (02:00 BST); an ambiguous one (01:30 on the
+autumn day) is taken once, at its first occurrence (fold=0, BST).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.domain.incident import Incident, Status
+
+SUPPORTED = ("supported: 'MINUTE HOUR * * DAYS' with minute and hour as numbers or comma lists (e.g. '0,30 9'), "
+             "day of month and month '*', and days '*', a day, a range or a comma list of them "
+             "(0-7 with 0 and 7 Sunday, or sun..sat, e.g. '1-5' or 'mon-fri')")
+DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+# A boundary is looked for this far back/ahead: at least one day a week always has one, and a zone may skip a day.
+SEARCH_WINDOW = timedelta(days=15)
+ON_TIME = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class HandoverTimes:
+    """A rota's handover times: cron expressions (the subset above) read in the IANA time zone `tz`."""
+
+    cron: tuple[str, ...]
+    tz: str
+    # Local handover times for each weekday, Monday=0 (derived from `cron`).
+    _by_weekday: tuple[tuple[time, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.cron:
+            raise ValueError(f"a rota needs at least one handover time; {SUPPORTED}")
+        zone(self.tz)
+        by_weekday: list[set[time]] = [set() for _ in range(7)]
+        for expression in self.cron:
+            minutes, hours, weekdays = _parse(expression)
+            for weekday in weekdays:
+                by_weekday[weekday].update(time(h, m) for h in hours for m in minutes)
+        object.__setattr__(self, "_by_weekday", tuple(tuple(sorted(times)) for times in by_weekday))
+
+    def local_times(self, weekday: int) -> tuple[time, ...]:
+        """The local handover times on a weekday (Monday=0), earliest first."""
+        return self._by_weekday[weekday]
+
+
+def zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown time zone {tz!r}: use an IANA name such as 'Europe/London'") from error
+
+
+def _parse(expression: str) -> tuple[list[int], list[int], set[int]]:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"handover time {expression!r}: expected 5 fields, got {len(fields)}; {SUPPORTED}")
+    minute, hour, day_of_month, month, day_of_week = fields
+    if day_of_month != "*" or month != "*":
+        raise ValueError(f"handover time {expression!r}: day of month and month must be '*'; {SUPPORTED}")
+    return (_numbers(expression, "minute", minute, 59), _numbers(expression, "hour", hour, 23),
+            _weekdays(expression, day_of_week))
+
+
+def _numbers(expression: str, name: str, text: str, highest: int) -> list[int]:
+    values = []
+    for item in text.split(","):
+        if not (item.isascii() and item.isdigit()) or int(item) > highest:
+            raise ValueError(f"handover time {expression!r}: {name} {text!r} is not a number 0-{highest} "
+                             f"or a comma list of them; {SUPPORTED}")
+        values.append(int(item))
+    return values
+
+
+def _weekdays(expression: str, text: str) -> set[int]:
+    """Python weekdays (Monday=0) named by a cron day-of-week field."""
+    if text == "*":
+        return set(range(7))
+    days: set[int] = set()
+    for item in text.split(","):
+        first, _, last = item.partition("-")
+        low = _day(expression, first, end=False)
+        high = _day(expression, last, end=True) if last else low
+        if high < low:
+            raise ValueError(f"handover time {expression!r}: day range {item!r} runs backwards; {SUPPORTED}")
+        days.update((cron_day - 1) % 7 for cron_day in range(low, high + 1))
+    return days
+
+
+def _day(expression: str, text: str, *, end: bool) -> int:
+    name = text.lower()
+    if name in DAY_NAMES:
+        # "sat-sun" means Saturday and Sunday: Sunday ends a range as 7.
+        return 7 if end and name == "sun" else DAY_NAMES[name]
+    if text.isascii() and text.isdigit() and int(text) <= 7:
+        return int(text)
+    raise ValueError(f"handover time {expression!r}: day {text!r} is not 0-7 or sun..sat; {SUPPORTED}")
+
+
+def _aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+
+
+def shift_boundaries(times: HandoverTimes, start: datetime, end: datetime) -> list[datetime]:
+    """Every handover instant in [start, end), as aware UTC datetimes, earliest first, each once."""
+    _aware("start", start)
+    _aware("end", end)
+    tz = zone(times.tz)
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last_day = end.astimezone(tz).date() + timedelta(days=1)
+    found: set[datetime] = set()
+    while day <= last_day:
+        for at in times.local_times(day.weekday()):
+            instant = _instant(day, at, tz)
+            if start <= instant < end:
+                found.add(instant)
+        day += timedelta(days=1)
+    return sorted(found)
+
+
+def _instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall time: fold=0 when ambiguous, the first instant after the gap when missing."""
+    local = datetime.combine(day, at, tzinfo=tz)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # In a gap, fold=1 reads the wall time with the new offset (an instant before the change) and fold=0 with the old
+    # one (after it): the change lies between. zoneinfo does not expose transitions, so find it to the second.
+    before, after = local.replace(fold=1).astimezone(UTC), instant
+    new_offset = after.astimezone(tz).utcoffset()
+    low, high = 0, int((after - before).total_seconds())
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (before + timedelta(seconds=middle)).astimezone(tz).utcoffset() == new_offset:
+            high = middle
+        else:
+            low = middle
+    return before + timedelta(seconds=high)
+
+
+def previous_boundary(times: HandoverTimes, now: datetime) -> datetime:
+    """The latest handover at or before `now`: the start of the shift running at `now`."""
+    boundaries = shift_boundaries(times, now - SEARCH_WINDOW, now + timedelta(microseconds=1))
+    if not boundaries:
+        raise ValueError(f"no handover in the {SEARCH_WINDOW.days} days before {now.isoformat()}")
+    return boundaries[-1]
+
+
+def next_boundary(times: HandoverTimes, now: datetime) -> datetime:
+    """The earliest handover strictly after `now`: the end of the shift running at `now`."""
+    boundaries = shift_boundaries(times, now + timedelta(microseconds=1), now + SEARCH_WINDOW)
+    if not boundaries:
+        raise ValueError(f"no handover in the {SEARCH_WINDOW.days} days after {now.isoformat()}")
+    return boundaries[0]
+
+
+def shift_key(rota_id: str, boundary: datetime) -> str:
+    """The exactly-once key of one rota's handover at one boundary, e.g. "basket:2026-11-27T09:00:00+00:00".
+
+    Written in UTC, so the same instant gives the same key whatever zone it is expressed in, across restarts."""
+    _aware("boundary", boundary)
+    if not rota_id:
+        raise ValueError("rota id must not be empty")
+    return f"{rota_id}:{boundary.astimezone(UTC).isoformat()}"
+
+
+@dataclass(frozen=True)
+class Due:
+    """A handover to post now: the shift boundary it is for, and whether it is late (post it with "(late)")."""
+
+    boundary: datetime
+    late: bool
+
+
+def due_handover(times: HandoverTimes, now: datetime, last_posted: datetime | None, grace: timedelta) -> Due | None:
+    """Which handover, if any, to post at `now`.
+
+    Only the latest boundary at or before `now` is considered (when the bot was down across several, the older
+    ones are history). It is due unless it was already posted — `last_posted` is the boundary of the last scheduled
+    post (None: never posted; on-demand posts do not count) — or it is more than `grace` old, in which case it is
+    skipped. Posted more than a minute after its boundary, it is late. A restart inside the handover minute finds
+    the same boundary and, once it is posted, `last_posted` equal to it: nothing is posted twice.
+    """
+    _aware("now", now)
+    if grace < timedelta(0):
+        raise ValueError(f"grace must not be negative, got {grace}")
+    boundary = previous_boundary(times, now)
+    if last_posted is not None and last_posted >= boundary:
+        return None
+    age = now - boundary
+    if age > grace:
+        return None
+    return Due(boundary, late=age > ON_TIME)
+
+
+@dataclass(frozen=True)
+class ShiftIncident:
+    """An incident triggered during the shift, with its figures as of the shift's end (None: not yet)."""
+
+    incident: Incident
+    time_to_acknowledge: timedelta | None
+    time_to_resolve: timedelta | None
+
+
+@dataclass(frozen=True)
+class HandoverReport:
+    """What one handover post says. `outgoing`/`incoming` are None when they could not be fetched from PagerDuty;
+    `out_of_hours` is None when the rota has no working hours (nothing is "out of hours")."""
+
+    rota_name: str
+    shift_start: datetime
+    shift_end: datetime
+    tz: str
+    outgoing: tuple[str, ...] | None
+    incoming: tuple[str, ...] | None
+    open_now: tuple[Incident, ...]
+    during_shift: tuple[ShiftIncident, ...]
+    out_of_hours: tuple[Incident, ...] | None
+    notes: tuple[str, ...]
+    pending: tuple[str, ...]
+
+
+def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, outgoing: Sequence[str] | None,
+                    incoming: Sequence[str] | None, incidents: Sequence[Incident], notes: Sequence[str],
+                    pending: Sequence[str], working_hours: tuple[time, time] | None, tz: str) -> HandoverReport:
+    """The handover of the shift [shift_start, shift_end), as things stood at shift_end.
+
+    Open now: triggered before the shift's end and not resolved by then. During the shift: triggered in
+    [shift_start, shift_end). Out of hours: those of the shift triggered, in the rota's zone, at a weekend or on a
+    weekday outside [working start, working end)."""
+    _aware("shift_start", shift_start)
+    _aware("shift_end", shift_end)
+    rota_zone = zone(tz)
+    by_trigger = sorted(incidents, key=lambda incident: (incident.triggered_at, incident.number))
+    during = [i for i in by_trigger if shift_start <= i.triggered_at < shift_end]
+    return HandoverReport(
+        rota_name=rota_name, shift_start=shift_start, shift_end=shift_end, tz=tz,
+        outgoing=None if outgoing is None else tuple(outgoing),
+        incoming=None if incoming is None else tuple(incoming),
+        open_now=tuple(i for i in by_trigger if i.triggered_at < shift_end and _open_at(i, shift_end)),
+        during_shift=tuple(ShiftIncident(i, _elapsed(i, i.acknowledged_at, shift_end),
+                                         _elapsed(i, i.resolved_at, shift_end)) for i in during),
+        out_of_hours=None if working_hours is None else tuple(
+            i for i in during if _out_of_hours(i.triggered_at.astimezone(rota_zone), working_hours)),
+        notes=tuple(notes), pending=tuple(pending),
+    )
+
+
+def _open_at(incident: Incident, moment: datetime) -> bool:
+    if incident.resolved_at is None:
+        # First seen already resolved, PagerDuty did not say when: it is not open.
+        return incident.status is not Status.RESOLVED
+    return incident.resolved_at > moment
+
+
+def _elapsed(incident: Incident, reached: datetime | None, moment: datetime) -> timedelta | None:
+    if reached is None or reached > moment:
+        return None
+    return max(reached - incident.triggered_at, timedelta(0))
+
+
+def _out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
+    opens, closes = working_hours
+    return local.weekday() >= 5 or not opens <= local.time() < closes
+
+
+def render_text(report: HandoverReport) -> str:
+    """The handover as a Slack mrkdwn message."""
+    tz = zone(report.tz)
+    end = report.shift_end
+    lines = [
+        f"*Handover: {_esc(report.rota_name)} — {_people(report.outgoing)} → {_people(report.incoming)}*",
+        f"Shift {_local(report.shift_start, tz)} → {_local(end, tz)} ({report.tz})",
+    ]
+    lines += _section("Open now", [f"{_link(i)} — {_esc(i.service_name)}, {i.urgency} urgency, "
+                                   f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                                   for i in report.open_now])
+    lines += _section("During the shift", [f"{_link(s.incident)} — {_esc(s.incident.service_name)}, {_figures(s)}"
+                                           for s in report.during_shift])
+    if report.out_of_hours is not None:
+        lines += _section("Pages out of hours", [f"{_link(i)} — {_local(i.triggered_at, tz)}"
+                                                 for i in report.out_of_hours])
+    lines += _section("Notes", [_esc(note) for note in report.notes])
+    lines += _section("Pending", [_esc(item) for item in report.pending])
+    return "\n".join(lines)
+
+
+def _figures(shift_incident: ShiftIncident) -> str:
+    acknowledged, resolved = shift_incident.time_to_acknowledge, shift_incident.time_to_resolve
+    return (("not acknowledged" if acknowledged is None else f"acknowledged in {_duration(acknowledged)}") + ", "
+            + ("still open" if resolved is None else f"resolved in {_duration(resolved)}"))
+
+
+def _section(title: str, items: list[str]) -> list[str]:
+    return ["", f"*{title} ({len(items)})*", *([f"• {item}" for item in items] or ["none"])]
+
+
+def _people(names: tuple[str, ...] | None) -> str:
+    if names is None:
+        return "(unknown: PagerDuty unreachable)"
+    return ", ".join(_esc(name) for name in names) or "nobody"
+
+
+def _state_at(incident: Incident, moment: datetime) -> str:
+    acknowledged = incident.acknowledged_at is not None and incident.acknowledged_at <= moment
+    return "acknowledged" if acknowledged else "unacknowledged"
+
+
+def _link(incident: Incident) -> str:
+    label = f"#{incident.number} {_esc(incident.title)}"
+    return f"<{incident.html_url}|{label}>" if incident.html_url else label
+
+
+def _local(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%a %d %b %H:%M")
+
+
+def _duration(span: timedelta) -> str:
+    seconds = max(int(span.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def _esc(text: str) -> str:
+    """Slack's three control characters, so a title or note cannot inject links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
     sandbox = sub.add_parser("sandbox", help="run the bot and the Slack/PagerDuty emulators on one port")
     sandbox.add_argument("--port", type=int, default=3000)
-    sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"))
+    sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
+                         help="the bot's database for this run (started fresh each run, like the emulators)")
     sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
     emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
     emulators.add_argument("--port", type=int, default=3001)
@@ -114,6 +115,12 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
 
     path = catalogue_path or example_catalogue_path()
     catalogue = load_catalogue(path)
+    # The emulators keep their world in memory and start empty; a database left by an earlier run would remember
+    # incidents and channels that no longer exist in it. Start both fresh.
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if stale.exists():
+            stale.unlink()
+            print(f"Removed {stale} from an earlier sandbox run: the emulators start empty, so does the bot.")
     print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
     running = await serve_sandbox(catalogue, db, port=port)
     url = running.url

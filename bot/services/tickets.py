@@ -77,7 +77,8 @@ class TicketSync:
         fields = {
             "short_description": f"[PagerDuty #{incident.number}] {incident.title}"[:160],
             "description": (f"{incident.title}\nService: {incident.service_name}\nPagerDuty: {incident.html_url}\n"
-                            f"Slack: #{self._channel_name(incident)}\n"
+                            f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon as "
+                            "the channel exists)\n"
                             "Opened by Paved Road; the incident's timeline follows as work notes."),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
@@ -87,6 +88,7 @@ class TicketSync:
         return fields
 
     async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
+        await self._tell_channel(ticket, incident)
         batch, entries = await self._store.work_note_batch(incident.id)
         if entries:
             marker = f"[paved-road {batch}]"
@@ -105,8 +107,27 @@ class TicketSync:
             fields |= {"close_code": self._catalogue.servicenow.close_code,
                        "close_notes": await self._closing_summary(incident)}
         await self._tickets.update(ticket.sys_id, fields)
+        current = await self._store.ticket(incident.id) or ticket
         await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
-                                                wanted))
+                                                wanted, current.channel_told))
+
+    async def _tell_channel(self, ticket: TicketRow, incident: Incident) -> None:
+        """Once the incident's Slack channel exists, give the ticket its link (once)."""
+        if ticket.channel_told:
+            return
+        link = await self._channel_link(incident)
+        if link is None:
+            return
+        await self._note_once(ticket.sys_id, f"Slack channel for this incident: {link}", retry=True)
+        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                ticket.state, 1))
+
+    async def _channel_link(self, incident: Incident) -> str | None:
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None:
+            return None
+        # Opens the channel in whichever workspace the reader is signed in to; no workspace domain needed.
+        return f"https://slack.com/app_redirect?channel={footprint.channel_id}"
 
     def _channel_name(self, incident: Incident) -> str:
         """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
@@ -135,7 +156,8 @@ class TicketSync:
                  f"time to resolve: {cards.duration(incident.time_to_resolve_seconds)}.",
                  f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
         if footprint.channel_id:
-            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id}")
+            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
+                         f"{await self._channel_link(incident)}")
         return "\n".join(lines)
 
     async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:

@@ -109,6 +109,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE timeline ADD COLUMN ticket_batch TEXT;
     """,
+    # 7: whether the ticket has been given the link to the incident's Slack channel.
+    """
+    ALTER TABLE tickets ADD COLUMN channel_told INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

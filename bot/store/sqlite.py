@@ -87,6 +87,7 @@ class TicketRow:
     number: str
     link: str
     state: str | None = None
+    channel_told: int = 0
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def note_lines(notes: list[str]) -> list[str]:
     lines = []
     for note in notes:
         for line in note.splitlines():
-            if line.startswith("[paved-road "):
+            if line.startswith(("[paved-road ", "Slack channel for this incident: ")):
                 continue
             stamp, _, text = line.partition(" ")
             assert stamp.endswith("Z") and len(stamp) == 9, line
@@ -576,3 +576,15 @@ async def test_every_update_of_an_unlinked_team_ticket_converges_on_one_page(san
     [ticket] = [t for t in tickets(sandbox) if t["sys_id"] == raised["sys_id"]]
     assert sum("paged Payments" in n for n in bot_notes(ticket)) == 1
     assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_the_ticket_links_the_slack_channel_once(sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    channel = channel_of(sandbox, incident["id"])
+    await act_all(sandbox, incident["id"], "acknowledge", user=ASHA)
+    await act_all(sandbox, incident["id"], "resolve", user=ASHA)
+    ticket = ticket_for(sandbox, incident["id"])
+    link = f"https://slack.com/app_redirect?channel={channel['id']}"
+    assert sum(link in note for note in bot_notes(ticket)) == 1
+    assert link in ticket["close_notes"]
+    assert f"#{channel['name']}" in ticket["close_notes"]

@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -135,10 +135,17 @@ class SqliteStore:
         assert self._db is not None, "store not open"
         return self._db
 
-    def _tx(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed if the block finishes, rolled back if it raises."""
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
-        return conn
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
@@ -231,10 +238,9 @@ class SqliteStore:
                 " ORDER BY seq LIMIT ?", (limit,))]
             if not rows:
                 return []
-            conn = self._tx()
             decisions: list[Decision] = []
             known: dict[str, Incident | None] = {}
-            try:
+            with self._transaction() as conn:
                 for row in rows:
                     if row.incident_id is not None and row.incident_id not in known:
                         found = conn.execute("SELECT data FROM incidents WHERE id=?", (row.incident_id,)).fetchone()
@@ -254,23 +260,14 @@ class SqliteStore:
                     if outcome.incident is not None:
                         known[outcome.incident.id] = outcome.incident
                     decisions.append(outcome)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return decisions
         return await self._run(work)
 
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
         """Persist one decision and settle its inbox row in one transaction."""
         def write() -> None:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 self._persist(conn, inbox_seq, decision, now)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         await self._run(write)
 
     def _persist(self, conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float) -> None:
@@ -363,8 +360,7 @@ class SqliteStore:
         card shows elapsed time, which no event updates, and an incident whose channel could not be opened (a dead
         effect) gets another try. Returns how many were queued."""
         def write() -> int:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 cursor = conn.execute(
                     "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                     " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ?"
@@ -372,11 +368,7 @@ class SqliteStore:
                     " WHERE i.status != 'resolved' AND NOT EXISTS ("
                     "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
                     "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now))
-                conn.execute("COMMIT")
-                return cursor.rowcount
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            return cursor.rowcount
         return await self._run(write)
 
     async def next_effect_due_at(self) -> float | None:
@@ -400,16 +392,11 @@ class SqliteStore:
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
         """Park an effect as dead and, in the same transaction, queue the operators' alert about it."""
         def write() -> None:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 conn.execute("UPDATE outbox SET state='dead', last_error=? WHERE seq=?",
                              (error, seq))
                 if alert is not None:
                     self._insert_effect(conn, alert, 0, now)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         await self._run(write)
 
     async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
@@ -467,8 +454,7 @@ class SqliteStore:
         may have delivered it), else a new batch of every line not yet sent. The batch is recorded before it is
         sent, so lines arriving meanwhile go into the next one."""
         def work() -> tuple[str, list[TimelineEntry]]:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 where = "incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
                 open_batch = conn.execute(f"SELECT ticket_batch FROM timeline WHERE {where} AND ticket_batch IS NOT"
                                           " NULL ORDER BY occurred_at, rowid LIMIT 1", (incident_id,)).fetchone()
@@ -479,11 +465,7 @@ class SqliteStore:
                                     " ORDER BY occurred_at, rowid", (incident_id, batch))
                 columns = [c[0] for c in rows.description]
                 entries = [_entry(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
-                conn.execute("COMMIT")
-                return batch, entries
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            return batch, entries
         return await self._run(work)
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
@@ -497,8 +479,7 @@ class SqliteStore:
         """Queue a ticket sync for every incident with a ticket and timeline lines it has not been told, unless one
         is already waiting (the batched work notes). Returns how many were queued."""
         def write() -> int:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 cursor = conn.execute(
                     "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                     " SELECT t.incident_id, 'servicenow:' || t.incident_id, 'sync_ticket',"
@@ -507,11 +488,7 @@ class SqliteStore:
                     "   AND l.ticket_noted = 0 AND l.kind NOT LIKE 'servicenow%')"
                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
                     "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
-                conn.execute("COMMIT")
-                return cursor.rowcount
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            return cursor.rowcount
         return await self._run(write)
 
     async def pending_in_queue(self, queue: str) -> int:
@@ -521,13 +498,8 @@ class SqliteStore:
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
         """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known)."""
         def write() -> None:
-            conn = self._tx()
-            try:
+            with self._transaction() as conn:
                 self._insert_effect(conn, effect, priority, now)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         await self._run(write)
 
     # -- people cache ----------------------------------------------------------------------------------------

@@ -8,14 +8,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.runtime import Bot
-from bot.services.intake import MAX_BODY_BYTES, Rejected
+from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
 
 log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
@@ -62,65 +63,52 @@ async def open_socket_mode(bot: Bot) -> AsyncSocketModeHandler:
     return handler
 
 
+class _Intake(Protocol):
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received: ...
+
+
 async def pagerduty_webhook(request: web.Request) -> web.Response:
+    return await _receive(request, request.app[BOT_KEY].intake, "pagerduty", "PagerDuty", id_field="event_id")
+
+
+async def servicenow_webhook(request: web.Request) -> web.Response:
+    intake = request.app[BOT_KEY].servicenow_intake
+    if intake is None:
+        return web.json_response({"error": "ServiceNow is not configured on this bot (SERVICENOW_INSTANCE_URL)"},
+                                 status=404)
+    return await _receive(request, intake, "servicenow", "the business rule", id_field="delivery")
+
+
+async def _receive(request: web.Request, intake: _Intake, source: str, sender: str, *, id_field: str) -> web.Response:
+    """Store a webhook delivery, then answer: 202 stored, 200 duplicate, 4xx with a one-line reason, 503 (so the
+    sender retries) if it could not be stored."""
     bot = request.app[BOT_KEY]
     started = time.perf_counter()
     outcome = "stored"
     try:
         if (request.content_length or 0) > MAX_BODY_BYTES:
-            raise Rejected(413, f"body is {request.content_length} bytes; PagerDuty webhooks are at most "
-                                f"{MAX_BODY_BYTES}")
+            raise Rejected(413, f"body is {request.content_length} bytes; at most {MAX_BODY_BYTES} are accepted")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, PagerDuty's limit") from None
-        received = await bot.intake.receive(body, request.headers)
+            raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, the most accepted") from None
+        received = await intake.receive(body, request.headers)
         outcome = "duplicate" if received.duplicate else "stored"
     except Rejected as rejected:
         outcome = f"rejected_{rejected.status}"
-        log.warning("PagerDuty webhook rejected (%s): %s", rejected.status, rejected.reason)
+        log.warning("%s webhook rejected (%s): %s", source, rejected.status, rejected.reason)
         return web.json_response({"error": rejected.reason}, status=rejected.status)
     except Exception:
-        # Not stored: answer 503 so that PagerDuty delivers it again (it retries 5xx for up to 48 hours).
         outcome = "error"
         reference = uuid.uuid4().hex[:8]
-        log.exception("PagerDuty webhook could not be stored (reference %s)", reference)
-        return web.json_response({"error": f"could not store the delivery (reference {reference}); "
-                                           "PagerDuty will retry it"}, status=503)
+        log.exception("%s webhook could not be stored (reference %s)", source, reference)
+        return web.json_response({"error": f"could not store the delivery (reference {reference}); {sender} "
+                                           "will retry it"}, status=503)
     finally:
-        bot.metrics.webhook_seconds.labels("pagerduty", outcome).observe(time.perf_counter() - started)
+        bot.metrics.webhook_seconds.labels(source, outcome).observe(time.perf_counter() - started)
     if received.duplicate:
-        return web.json_response({"status": "duplicate", "event_id": received.event_id}, status=200)
-    return web.json_response({"status": "accepted", "event_id": received.event_id}, status=202)
-
-
-async def servicenow_webhook(request: web.Request) -> web.Response:
-    bot = request.app[BOT_KEY]
-    if bot.servicenow_intake is None:
-        return web.json_response({"error": "ServiceNow is not configured on this bot (SERVICENOW_INSTANCE_URL)"},
-                                 status=404)
-    started = time.perf_counter()
-    outcome = "stored"
-    try:
-        received = await bot.servicenow_intake.receive(await request.read(), request.headers)
-        outcome = "duplicate" if received.duplicate else "stored"
-    except Rejected as rejected:
-        outcome = f"rejected_{rejected.status}"
-        log.warning("ServiceNow webhook rejected (%s): %s", rejected.status, rejected.reason)
-        return web.json_response({"error": rejected.reason}, status=rejected.status)
-    except web.HTTPRequestEntityTooLarge:
-        outcome = "rejected_413"
-        return web.json_response({"error": f"body is over {MAX_BODY_BYTES} bytes"}, status=413)
-    except Exception:
-        outcome = "error"
-        reference = uuid.uuid4().hex[:8]
-        log.exception("ServiceNow webhook could not be stored (reference %s)", reference)
-        return web.json_response({"error": f"could not store the delivery (reference {reference}); the business "
-                                           "rule will retry it"}, status=503)
-    finally:
-        bot.metrics.webhook_seconds.labels("servicenow", outcome).observe(time.perf_counter() - started)
-    return web.json_response({"status": "duplicate" if received.duplicate else "accepted",
-                              "delivery": received.event_id}, status=200 if received.duplicate else 202)
+        return web.json_response({"status": "duplicate", id_field: received.event_id}, status=200)
+    return web.json_response({"status": "accepted", id_field: received.event_id}, status=202)
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +19,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import emit, summary
+from bench.common import emit, start_server, summary
 
 SECRET = "bench-signing-secret"
 
@@ -85,21 +83,9 @@ asyncio.run(main())
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(code: str) -> tuple[subprocess.Popen[str], str, list[str]]:
-    port = free_port()
-    env = {**os.environ, "SLACK_SIGNING_SECRET": SECRET, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    process = subprocess.Popen([sys.executable, "-c", code, str(port), SECRET], stdout=subprocess.PIPE, text=True,
-                               env=env, stderr=subprocess.DEVNULL)
-    assert process.stdout is not None
-    words = process.stdout.readline().split()
-    assert words and words[0] == "ready", words
-    return process, f"http://127.0.0.1:{port}/slack/events", words[1:]
+    process, port, values = start_server(code, SECRET, env={"SLACK_SIGNING_SECRET": SECRET})
+    return process, f"http://127.0.0.1:{port}/slack/events", values
 
 
 async def load(url: str, channel: str, user: str, response_url: str, n: int, concurrency: int) -> dict[str, float]:

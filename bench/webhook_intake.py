@@ -12,8 +12,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +22,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import emit, summary
+from bench.common import emit, start_server, summary
 from tests.helpers import incident_event
 
 SECRET = "bench-secret"
@@ -76,18 +74,8 @@ asyncio.run(main())
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(code: str, db: Path) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {**os.environ, "LOG_LEVEL": "ERROR", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    process = subprocess.Popen([sys.executable, "-c", code, str(port), str(db)], stdout=subprocess.PIPE, text=True,
-                               env=env, stderr=subprocess.DEVNULL)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    process, port, _ = start_server(code, str(db), env={"LOG_LEVEL": "ERROR"})
     return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
 
 

@@ -122,7 +122,12 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
             stale.unlink()
             print(f"Removed {stale} from an earlier sandbox run: the emulators start empty, so does the bot.")
     print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
-    running = await serve_sandbox(catalogue, db, port=port)
+    try:
+        running = await serve_sandbox(catalogue, db, port=port)
+    except OSError as error:
+        print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
+              f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
+        return 2
     url = running.url
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})

@@ -194,7 +194,11 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     url = f"http://{host}:{sock.getsockname()[1]}"
     sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
                       validate_openapi=validate_openapi, clock=clock)

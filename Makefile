@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## Install everything and start the bot with its Slack and PagerDuty emulators on http://127.0.0.1:$(PORT)
+## Install everything and start the bot with its Slack, PagerDuty and ServiceNow emulators on http://127.0.0.1:$(PORT)
 sandbox: install
 	$(BIN)/pavedroad sandbox --port $(PORT)
 
@@ -29,9 +29,9 @@ lint: install
 
 ## Benchmarks (not part of the tests): print JSON
 bench: install
-	$(BIN)/python bench/webhook_intake.py
-	$(BIN)/python bench/trigger_to_card.py
-	$(BIN)/python bench/command_ack.py
+	$(BIN)/python bench/webhook_intake.py --requests 4000 --rounds 3
+	$(BIN)/python bench/trigger_to_card.py --incidents 100 --latency-ms 50
+	$(BIN)/python bench/command_ack.py --commands 2000 --rounds 3
 
 clean:
 	rm -rf $(VENV) *.db *.db-wal *.db-shm

@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
     serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
-    sandbox = sub.add_parser("sandbox", help="run the bot and the Slack/PagerDuty emulators on one port")
+    sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
     sandbox.add_argument("--port", type=int, default=3000)
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
                          help="the bot's database for this run (started fresh each run, like the emulators)")
@@ -133,7 +134,7 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
 
   Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
-  Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api
+  Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api   {url}/sandbox/servicenow
   State:      GET {url}/sandbox/state
 
 Try it:
@@ -181,8 +182,9 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
                "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
     lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
              for name, value in exports.items()]
-    print(f"Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:", *lines, "pavedroad serve",
-          sep="\n", flush=True)
+    bot_port = urlsplit(bot_url).port or 80
+    print(f"Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:", *lines,
+          f"pavedroad serve --port {bot_port}", sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()
     await runner.cleanup()

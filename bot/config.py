@@ -139,7 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{url_name}: {url!r} is not an http(s) URL")
     servicenow = None
     if values["SERVICENOW_INSTANCE_URL"]:
-        for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD"):
+        for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD", "SERVICENOW_WEBHOOK_SECRET"):
             if not values[name]:
                 problems.append(f"{name}: not set, but SERVICENOW_INSTANCE_URL is. {_BY_NAME[name].help} "
                                 "Or unset SERVICENOW_INSTANCE_URL to run without ServiceNow.")

@@ -119,7 +119,8 @@ class Sandbox:
 
     def state(self) -> dict[str, Any]:
         return {"slack": self.slack.snapshot(), "pagerduty": self.pagerduty.snapshot(),
-                "servicenow": self.servicenow.snapshot(), "faults": self.faults.snapshot()}
+                "servicenow": self.servicenow.snapshot(), "faults": self.faults.snapshot(),
+                "latency_ms": dict(self.faults.latency_ms)}
 
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
@@ -158,7 +159,8 @@ class Sandbox:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},
                                      status=400)
-        return web.json_response({"faults": self.faults.snapshot()}, status=201)
+        return web.json_response({"faults": self.faults.snapshot(), "latency_ms": dict(self.faults.latency_ms)},
+                                 status=201)
 
     async def _clear_faults(self, request: web.Request) -> web.Response:
         self.faults.clear()

@@ -9,7 +9,6 @@ finished event envelopes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -20,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+
+from bot.sandbox.ordered_sender import OrderedSender
 
 USER_AGENT = "PagerDuty-Webhook/V3.0"
 # PagerDuty disables a subscription for 24 hours after 3 consecutive dropped deliveries and drops what it had queued.
@@ -52,7 +53,7 @@ class Delivery:
     error: str | None = None
 
 
-class WebhookSender:
+class WebhookSender(OrderedSender[Delivery]):
     """Sends queued envelopes one at a time to `url`. Create it anywhere; it starts its task on first use."""
 
     def __init__(
@@ -65,19 +66,16 @@ class WebhookSender:
         backoff_seconds: float = 0.2,
         timeout_seconds: float = 5.0,
     ) -> None:
+        super().__init__("pagerduty-webhooks", timeout_seconds)
         self.url: str | None = None
         self.secrets = list(secrets)
         self.subscription_id = subscription_id
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
-        self.timeout_seconds = timeout_seconds
         self.deliveries: list[Delivery] = []
         self.disabled_until: datetime | None = None
         self._clock = clock
         self._consecutive_drops = 0
-        self._queue: asyncio.Queue[tuple[Delivery, bytes]] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     def enqueue(self, envelope: dict[str, Any]) -> Delivery:
         """Queue one `{"event": {...}}` envelope; returns its delivery record (updated as it progresses)."""
@@ -96,8 +94,7 @@ class WebhookSender:
             return delivery
         # Serialised now, so the body (and so the signature) reflects the incident as it was when the event happened.
         body = json.dumps(envelope, separators=(",", ":")).encode()
-        self._ensure_queue().put_nowait((delivery, body))
-        self._ensure_task()
+        self._put(delivery, body)
         return delivery
 
     @property
@@ -109,25 +106,6 @@ class WebhookSender:
         self.disabled_until = None
         self._consecutive_drops = 0
 
-    async def drain(self) -> None:
-        """Wait until everything queued so far has been delivered, dropped or given up on."""
-        if self._queue is None:
-            return
-        self._ensure_task()
-        await self._queue.join()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        # A new loop may use this sender later (tests): queues are bound to the loop that created them.
-        self._queue = None
-
     def snapshot(self) -> dict[str, object]:
         return {
             "subscription": {
@@ -137,29 +115,6 @@ class WebhookSender:
             },
             "deliveries": [asdict(d) for d in self.deliveries],
         }
-
-    def _ensure_queue(self) -> asyncio.Queue[tuple[Delivery, bytes]]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        return self._queue
-
-    def _ensure_task(self) -> None:
-        if self._task is None or self._task.done():
-            try:
-                self._task = asyncio.get_running_loop().create_task(self._run(), name="pagerduty-webhooks")
-            except RuntimeError:  # no loop yet (a sync caller): drain() starts it
-                self._task = None
-
-    async def _run(self) -> None:
-        queue = self._ensure_queue()
-        while True:
-            delivery, body = await queue.get()
-            try:
-                await self._deliver(delivery, body)
-            except Exception as error:  # one bad delivery must not stop the only sender, and so every later event
-                delivery.status, delivery.error = "failed", f"{type(error).__name__}: {error}"
-            finally:
-                queue.task_done()
 
     async def _deliver(self, delivery: Delivery, body: bytes) -> None:
         if self.disabled:
@@ -176,8 +131,7 @@ class WebhookSender:
         }
         if self.secrets:
             headers["X-PagerDuty-Signature"] = sign(self.secrets, body)
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_seconds))
+        self._http()
         while True:
             delivery.attempts += 1
             retry = await self._attempt(delivery, body, headers)

@@ -14,7 +14,6 @@ the HMAC does not depend on how either side encodes text: the bot must verify th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -23,6 +22,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import aiohttp
+
+from bot.sandbox.ordered_sender import OrderedSender
 
 SIGNATURE_HEADER = "X-ServiceNow-Signature"
 DELIVERY_HEADER = "X-ServiceNow-Delivery"
@@ -164,73 +165,28 @@ class Delivery:
     error: str | None = None
 
 
-class WebhookSender:
+class WebhookSender(OrderedSender[Delivery]):
     """Sends queued payloads one at a time to `url`. Create it anywhere; it starts its task on first use."""
 
     def __init__(self, *, secret: str, max_attempts: int = 3, backoff_seconds: float = 0.1,
                  timeout_seconds: float = 5.0) -> None:
+        super().__init__("servicenow-webhooks", timeout_seconds)
         self.url: str | None = None
         self.secret = secret
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
-        self.timeout_seconds = timeout_seconds
         self.deliveries: list[Delivery] = []
-        self._queue: asyncio.Queue[tuple[Delivery, bytes]] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     def enqueue(self, payload: dict[str, Any]) -> Delivery:
         """Queue one business-rule payload, serialised now (the ticket as it was when saved)."""
         delivery = Delivery(id=str(uuid.uuid4()), operation=str(payload["operation"]), sys_id=str(payload["sys_id"]),
                             number=str(payload["number"]))
         self.deliveries.append(delivery)
-        self._ensure_queue().put_nowait((delivery, encode(payload)))
-        self._ensure_task()
+        self._put(delivery, encode(payload))
         return delivery
-
-    async def drain(self) -> None:
-        """Wait until everything queued so far has been delivered, refused or given up on."""
-        if self._queue is None:
-            return
-        self._ensure_task()
-        await self._queue.join()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        self._queue = None  # queues are bound to their loop; a later loop (another test) makes a new one
 
     def snapshot(self) -> list[dict[str, object]]:
         return [asdict(d) for d in self.deliveries]
-
-    def _ensure_queue(self) -> asyncio.Queue[tuple[Delivery, bytes]]:
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        return self._queue
-
-    def _ensure_task(self) -> None:
-        if self._task is None or self._task.done():
-            try:
-                self._task = asyncio.get_running_loop().create_task(self._run(), name="servicenow-webhooks")
-            except RuntimeError:  # no loop yet (a sync caller): drain() starts it
-                self._task = None
-
-    async def _run(self) -> None:
-        queue = self._ensure_queue()
-        while True:
-            delivery, body = await queue.get()
-            try:
-                await self._deliver(delivery, body)
-            except Exception as error:  # one bad delivery must not stop the only sender
-                delivery.status, delivery.error = "failed", f"{type(error).__name__}: {error}"
-            finally:
-                queue.task_done()
 
     async def _deliver(self, delivery: Delivery, body: bytes) -> None:
         if not self.url:
@@ -238,8 +194,7 @@ class WebhookSender:
             return
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    SIGNATURE_HEADER: signature(self.secret, body), DELIVERY_HEADER: delivery.id}
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_seconds))
+        self._http()
         while True:
             delivery.attempts += 1
             if not await self._attempt(delivery, body, headers):

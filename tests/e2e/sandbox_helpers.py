@@ -69,3 +69,14 @@ def card(running: RunningSandbox, channel: dict[str, Any]) -> dict[str, Any]:
 
 def buttons(message: dict[str, Any]) -> list[str]:
     return [e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
+    """Act as a Slack user through the sandbox's control route (command, action, view_submission); returns the
+    report of what the bot answered."""
+    running.sandbox.slack.settle_seconds = 0.2
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/{route}",
+                                                                json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        assert response.status == 200, answer
+        return answer

@@ -11,12 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.sandbox.faults import Fault
 from bot.sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import buttons, card, incident_channels, messages, settle, slack_user, state, trigger
+from tests.e2e.sandbox_helpers import (
+    as_user,
+    buttons,
+    card,
+    incident_channels,
+    messages,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
 
 ASHA, DEV, ERIN, GARY = ("asha.patel@example.com", "dev.sharma@example.com", "erin.walsh@example.com",
                          "gary.lind@example.com")
@@ -25,14 +34,6 @@ ACK, RESOLVE, PAGE_IM = "incident_acknowledge", "incident_resolve", "incident_pa
 
 # ----- helpers -----------------------------------------------------------------------------------------------------
 
-async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
-    """Act as a Slack user through the sandbox's control route; the report of what the bot answered."""
-    running.sandbox.slack.settle_seconds = 0.2
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/{route}",
-                                                                json=body) as response:
-        answer: dict[str, Any] = await response.json()
-        assert response.status == 200, answer
-        return answer
 
 
 async def command(running: RunningSandbox, text: str, channel: str, user: str = ASHA,

@@ -11,16 +11,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import incident_channels, state, trigger
-
-
-async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
-    running.sandbox.slack.settle_seconds = 0.2
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/{route}",
-                                                                json=body) as response:
-        answer: dict[str, Any] = await response.json()
-        assert response.status == 200, answer
-        return answer
+from tests.e2e.sandbox_helpers import as_user, incident_channels, state, trigger
 
 
 async def test_help_lists_every_subcommand(sandbox: RunningSandbox) -> None:

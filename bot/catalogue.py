@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.exposure import Band, BandMatch, Level, match_band
+
 _EXPOSURE = re.compile(
     r"^\s*(?P<currency>[£$€]?)\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[KkMm]?)\s+in\s+"
     r"(?P<window>\d+(?:\.\d+)?)\s*(?P<wunit>h|m|min|mins|hours?|minutes?)\s*$"
@@ -40,6 +42,37 @@ class Exposure(BaseModel):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExposureBand(_Model):
+    """A financial exposure band (see `bot/domain/exposure.py` for how services are matched to bands)."""
+
+    name: str
+    max_exposure: Exposure
+    availability: float = Field(gt=0, lt=100)
+    working_hours: Level
+    out_of_hours: Level
+
+    @field_validator("max_exposure", mode="before")
+    @classmethod
+    def _parse_exposure(cls, value: object) -> object:
+        return Exposure.parse(value) if isinstance(value, str) else value
+
+    def band(self) -> Band:
+        return Band(self.name, self.max_exposure.amount, self.max_exposure.window_minutes, self.availability,
+                    self.working_hours, self.out_of_hours)
+
+
+def _seed_bands() -> list[ExposureBand]:
+    """The operating model's example bands."""
+    return [
+        ExposureBand(name="Low", max_exposure=Exposure.parse("£50K in 7h"), availability=99.0,
+                     working_hours="team", out_of_hours="none"),
+        ExposureBand(name="Medium", max_exposure=Exposure.parse("£500K in 4h"), availability=99.5,
+                     working_hours="team", out_of_hours="domain"),
+        ExposureBand(name="High", max_exposure=Exposure.parse("£750K in 45m"), availability=99.9,
+                     working_hours="team", out_of_hours="team"),
+    ]
 
 
 class ChannelPolicy(_Model):
@@ -130,6 +163,48 @@ class Service(_Model):
         return Exposure.parse(value) if isinstance(value, str) else value
 
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Rota(_Model):
+    """An on-call rota: a PagerDuty schedule whose shift changes are handed over in a Slack channel.
+
+    A team rota covers one team's services (`team`); a product-domain rota covers every service of the domain's
+    teams (`domain`) — e.g. one person a night for several teams. Handover times are cron expressions
+    ("MINUTE HOUR * * DAYS", see `bot/domain/handover.py`) read in `time_zone`; `working_hours` says which
+    pages count as out of hours; `out_of_hours: false` (a rota with no out-of-hours on-call) posts no handover
+    at a boundary that starts an out-of-hours shift."""
+
+    id: str
+    name: str
+    pagerduty_schedule_id: str
+    slack_channel: str
+    team: str | None = None
+    domain: str | None = None
+    handovers: list[str] = Field(default_factory=lambda: ["0 9 * * mon-fri", "30 17 * * mon-fri"])
+    time_zone: str = "Europe/London"
+    working_hours: tuple[str, str] = ("09:00", "17:30")
+    out_of_hours: bool = True
+
+    @field_validator("working_hours")
+    @classmethod
+    def _clock_times(cls, value: tuple[str, str]) -> tuple[str, str]:
+        if not all(_CLOCK.match(v) for v in value) or value[0] >= value[1]:
+            raise ValueError(f"{list(value)} is not [start, end] as HH:MM with start before end, e.g. "
+                             "['09:00', '17:30']")
+        return value
+
+    @model_validator(mode="after")
+    def _handovers_valid(self) -> Rota:
+        from bot.domain.handover import HandoverTimes  # the domain owns the cron subset and its error messages
+
+        if (self.team is None) == (self.domain is None):
+            raise ValueError(f"rota {self.id!r}: set exactly one of `team` (a team rota) or `domain` "
+                             "(a product-domain rota)")
+        HandoverTimes(tuple(self.handovers), self.time_zone)
+        return self
+
+
 class SandboxPerson(_Model):
     name: str
     email: str
@@ -144,9 +219,37 @@ class SandboxEscalationPolicy(_Model):
     services: list[str] = Field(default_factory=list)
 
 
+class SandboxRestriction(_Model):
+    """A schedule layer's restriction, as PagerDuty's API writes it."""
+
+    type: Literal["daily_restriction", "weekly_restriction"]
+    start_time_of_day: str
+    duration_seconds: int = Field(gt=0)
+    start_day_of_week: int | None = Field(default=None, ge=1, le=7)
+
+
+class SandboxLayer(_Model):
+    """A schedule layer, as PagerDuty's API writes it; `users` are emails. Later layers take precedence."""
+
+    name: str
+    start: str
+    rotation_virtual_start: str
+    rotation_turn_length_seconds: int = Field(gt=0)
+    users: list[str]
+    restrictions: list[SandboxRestriction] = Field(default_factory=list)
+
+
+class SandboxSchedule(_Model):
+    id: str
+    name: str
+    time_zone: str = "Europe/London"
+    layers: list[SandboxLayer]
+
+
 class SandboxSeed(_Model):
     people: list[SandboxPerson] = Field(default_factory=list)
     escalation_policies: list[SandboxEscalationPolicy] = Field(default_factory=list)
+    schedules: list[SandboxSchedule] = Field(default_factory=list)
 
 
 class Catalogue(_Model):
@@ -157,6 +260,9 @@ class Catalogue(_Model):
     domains: list[Domain] = Field(default_factory=list)
     teams: list[Team] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)
+    rotas: list[Rota] = Field(default_factory=list)
+    # Least severe first; the default is the operating model's example.
+    exposure_bands: list[ExposureBand] = Field(default_factory=_seed_bands, min_length=1)
     sandbox: SandboxSeed | None = None
 
     @model_validator(mode="after")
@@ -170,6 +276,16 @@ class Catalogue(_Model):
             f"services[{i}].team: {s.team!r} is not a team id; add it under `teams:` or fix the spelling"
             for i, s in enumerate(self.services) if s.team not in teams
         ]
+        problems += [
+            f"rotas[{i}].team: {r.team!r} is not a team id; add it under `teams:` or fix the spelling"
+            for i, r in enumerate(self.rotas) if r.team is not None and r.team not in teams
+        ] + [
+            f"rotas[{i}].domain: {r.domain!r} is not a domain id; add it under `domains:` or fix the spelling"
+            for i, r in enumerate(self.rotas) if r.domain is not None and r.domain not in domains
+        ]
+        rota_ids = [r.id for r in self.rotas]
+        problems += [f"rotas[{i}].id: {rid!r} is listed twice; rota ids must be unique"
+                     for i, rid in enumerate(rota_ids) if rid in rota_ids[:i]]
         seen: set[str] = set()
         for i, s in enumerate(self.services):
             if s.pagerduty_service_id in seen:
@@ -193,6 +309,21 @@ class Catalogue(_Model):
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
+
+    def band_of(self, service: Service) -> BandMatch | None:
+        """The exposure band a service falls in; None when it declares no exposure."""
+        if service.exposure is None:
+            return None
+        return match_band(service.exposure.amount, service.exposure.window_minutes,
+                          [b.band() for b in self.exposure_bands])
+
+    def rota(self, rota_id: str) -> Rota | None:
+        return next((r for r in self.rotas if r.id == rota_id), None)
+
+    def rota_services(self, rota: Rota) -> list[Service]:
+        """The services a rota covers: its team's, or every service of its domain's teams."""
+        teams = {rota.team} if rota.team else {t.id for t in self.teams if t.domain == rota.domain}
+        return [s for s in self.services if s.team in teams]
 
     def announce_channel_for(self, pagerduty_service_id: str) -> str:
         """The owning team's channel for a PagerDuty service, or the default announce channel."""

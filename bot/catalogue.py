@@ -13,7 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.exposure import Band, BandMatch, Level, match_band
+from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
 _EXPOSURE = re.compile(
     r"^\s*(?P<currency>[£$€]?)\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[KkMm]?)\s+in\s+"
@@ -22,7 +22,8 @@ _EXPOSURE = re.compile(
 
 
 class Exposure(BaseModel):
-    """A service's maximum financial exposure: at most `amount` lost within `window_minutes` of downtime."""
+    """A service's maximum financial exposure: at most `amount` lost within `window_minutes` of downtime.
+    `currency` is "" when the text gives none: the catalogue's one currency (`Catalogue.currency`) applies."""
 
     model_config = ConfigDict(frozen=True)
     currency: str
@@ -36,7 +37,7 @@ class Exposure(BaseModel):
             raise ValueError(f"cannot read exposure {text!r}: write it like '£500K in 4h' or '£750K in 45m'")
         multiplier = {"": 1, "k": 1_000, "m": 1_000_000}[match["unit"].lower()]
         window = float(match["window"]) * (60 if match["wunit"].startswith("h") else 1)
-        return cls(currency=match["currency"] or "£", amount=float(match["amount"]) * multiplier,
+        return cls(currency=match["currency"], amount=float(match["amount"]) * multiplier,
                    window_minutes=window)
 
 
@@ -292,9 +293,30 @@ class Catalogue(_Model):
                 problems.append(f"services[{i}].pagerduty_service_id: {s.pagerduty_service_id!r} is listed twice; "
                                 "each PagerDuty service belongs to one catalogue service")
             seen.add(s.pagerduty_service_id)
+        problems += band_order_problems([b.band() for b in self.exposure_bands])
+        problems += self._currency_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def currency(self) -> str:
+        """The one currency of every exposure: the bands', else the services', else pounds."""
+        given = [e.currency for e in self._exposures().values() if e.currency]
+        return given[0] if given else "£"
+
+    def _exposures(self) -> dict[str, Exposure]:
+        """Every exposure in the catalogue by field (bands first)."""
+        found = {f"exposure_bands[{i}].max_exposure": b.max_exposure for i, b in enumerate(self.exposure_bands)}
+        found |= {f"services[{i}].exposure": s.exposure for i, s in enumerate(self.services) if s.exposure}
+        return found
+
+    def _currency_problems(self) -> list[str]:
+        # Amounts are compared across bands and services: £500K and $500K are not the same exposure.
+        currency = self.currency
+        return [f"{field}: in {e.currency!r} but the catalogue's exposures are in {currency!r}; use one currency "
+                f"across `exposure_bands` and services (a bare amount such as '500K in 4h' takes the catalogue's)"
+                for field, e in self._exposures().items() if e.currency and e.currency != currency]
 
     def service_by_pagerduty_id(self, pagerduty_service_id: str) -> Service | None:
         return next((s for s in self.services if s.pagerduty_service_id == pagerduty_service_id), None)

@@ -93,6 +93,12 @@ def minutes(value: float) -> str:
     return f"{hours:.0f} h" + (f" {rest:g} min" if rest else "")
 
 
+def percent(value: float) -> str:
+    """99.0%, 99.5%, 99.95%."""
+    text = f"{value:.3f}".rstrip("0")
+    return (text + "0" if text.endswith(".") else text) + "%"
+
+
 def exposure_text(service: Service, currency: str) -> str:
     if service.exposure is None:
         return "—"
@@ -146,13 +152,13 @@ def _bands(catalogue: Catalogue) -> list[dict[str, Any]]:
 def _table(catalogue: Catalogue, rows: list[CoverageRow], records: list[dict[str, Any]]) -> str:
     lines = [_align([["band", "max exposure", "availability", "error budget / 30 days", "working hours",
                       "out of hours"]] + [
-        [b["name"], b["max_exposure"], f"{b['availability']:g}%", f"{b['error_budget_minutes_per_30_days']:g} min",
+        [b["name"], b["max_exposure"], percent(b["availability"]), f"{b['error_budget_minutes_per_30_days']:g} min",
          b["working_hours"], b["out_of_hours"]] for b in _bands(catalogue)]), ""]
     table = [list(COLUMNS[:-1])]
     for row, record in zip(rows, records, strict=True):
         band = (record["band"] or "—") + (" (ABOVE HIGHEST)" if row.above_highest else "")
         table.append([record["service"], record["team"], record["domain"] or "—", record["exposure"], band,
-                      f"{row.availability:g}%" if row.availability is not None else "—",
+                      percent(row.availability) if row.availability is not None else "—",
                       f"{row.error_budget_minutes:g} min" if row.error_budget_minutes is not None else "—",
                       cover_text(row.working_hours), cover_text(row.out_of_hours)])
     lines.append(_align(table))
@@ -179,7 +185,7 @@ def slack_summary(catalogue: Catalogue, service: Service) -> str:
     lines = [head,
              f"Exposure {exposure_text(service, catalogue.currency)} → band *{row.band.name}*"
              + (" (⚠️ above the highest band)" if row.above_highest else "")
-             + f" · availability target *{row.band.availability:g}%* · error budget "
+             + f" · availability target *{percent(row.band.availability)}* · error budget "
              f"*{row.band.error_budget_minutes:g} min* per 30 days",
              f"Working hours: {_slack_cover(catalogue, row.working_hours)}",
              f"Out of hours: {_slack_cover(catalogue, row.out_of_hours)}"]

@@ -84,4 +84,4 @@ def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
     assert "SLACK_BOT_TOKEN: not set" in result.stderr and "catalogue catalogue.yml: file not found" in result.stderr
     ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config"], capture_output=True, text=True,
                         env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path())}, check=False)
-    assert ok.returncode == 0 and "Configuration OK: 3 services" in ok.stdout
+    assert ok.returncode == 0 and "Configuration OK: 12 services" in ok.stdout

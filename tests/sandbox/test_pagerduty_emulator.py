@@ -335,7 +335,9 @@ async def test_page_shape(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> N
 async def test_services_and_escalation_policies(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     services = await call(client.list_all, "/services")
     assert {s["id"]: s["escalation_policy"]["id"] for s in services} == {
-        "PBASKET": "PBASKEP", "PCHECKO": "PPAYMEP", "PDELIVS": "PDELVEP"}
+        "PBASKET": "PBASKEP", "PCHECKO": "PPAYMEP", "PDELIVS": "PDELVEP", "PREFUND": "PREFNEP", "PELECTR": "PELECEP",
+        "PFASHIO": "PFASHEP", "PUPHOLS": "PUPHOEP", "PWAREHS": "PWAREEP", "PDELTRK": "PDTRKEP", "PSIGNIN": "PACCTEP",
+        "PSEARCH": "PSRCHEP", "PRECOMM": "PSRCHEP"}
     checkout = await call(client.rget, "/services/PCHECKO")
     assert checkout["name"] == "Checkout" and checkout["type"] == "service"
 

@@ -12,9 +12,12 @@ import csv
 import difflib
 import io
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any, Literal
 
-from bot.catalogue import Catalogue, Service
+from bot.catalogue import Catalogue, CatalogueError, Service, example_catalogue_path, load_catalogue
 from bot.domain.coverage import Cover, CoverageRow, RotaFacts, ServiceFacts, coverage
 from bot.domain.exposure import IncidentExposure
 from bot.errors import UserError
@@ -200,3 +203,24 @@ def _slack_cover(catalogue: Catalogue, cover: Cover) -> str:
     if rota is None:
         return f"{cover.level} rota — *none in the catalogue*"
     return f"{cover.level} rota *{rota.name}* (`{rota.id}`, handed over in #{rota.slack_channel})"
+
+
+def run_calculate(path: Path | None, fmt: Format, *, check: bool = False) -> int:
+    """`pavedroad calculate`: print the calculator's rows. Exit 2 for a catalogue that does not load, 1 with
+    `--check` when a service is flagged, else 0."""
+    if path is None and os.environ.get("CATALOGUE_PATH"):
+        path = Path(os.environ["CATALOGUE_PATH"])
+    if path is None:
+        path = example_catalogue_path()
+        print(f"(the bundled example catalogue, {path}: give yours with --catalogue or CATALOGUE_PATH)",
+              file=sys.stderr)
+    try:
+        catalogue = load_catalogue(path)
+    except CatalogueError as error:
+        print(f"Catalogue {path} has {len(error.problems)} problem(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    rows = service_coverage(catalogue)
+    print(render(catalogue, rows, fmt))
+    return 1 if check and any(r.problems for r in rows) else 0

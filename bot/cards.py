@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.calculator import minutes, money
+from bot.domain.exposure import IncidentExposure, live_loss
 from bot.domain.incident import Incident, Status
 
 ACKNOWLEDGE = "incident_acknowledge"
@@ -64,8 +66,25 @@ def card_text(incident: Incident) -> str:
             f"{_escape(incident.service_name)}")
 
 
-def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = None) -> list[dict[str, Any]]:
-    """The pinned card: what is happening, who is on it, how long it has run, and what can be done."""
+def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> str:
+    """The money at stake: "£210K at risk so far · 18 min left of a 45 min window" while the window runs, "£750K
+    lost — exposure window passed 12 min ago" after it, the realised loss once resolved (see
+    `bot/domain/exposure.py` for the formula). Minutes are whole minutes, rounded down."""
+    loss = live_loss(exposure, incident.triggered_at, now, incident.resolved_at)
+    amount, window = money(loss.loss, exposure.currency), minutes(exposure.window_minutes)
+    if loss.restored:
+        restored = minutes(int(loss.elapsed_minutes)) if loss.elapsed_minutes >= 1 else "under a minute"
+        return f"{amount} lost — restored after {restored}, of a {window} window"
+    if loss.window_passed:
+        return f"{amount} lost — exposure window passed {minutes(int(loss.minutes_over))} ago"
+    left = minutes(int(loss.minutes_left)) if loss.minutes_left >= 1 else "under a minute"
+    return f"{amount} at risk so far · {left} left of a {window} window"
+
+
+def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = None,
+                exposure: IncidentExposure | None = None) -> list[dict[str, Any]]:
+    """The pinned card: what is happening, who is on it, how long it has run, what it is costing, and what can be
+    done. `exposure` is what the incident's service puts at stake (None when its exposure is unknown)."""
     elapsed_label, elapsed = ("Time to resolve", incident.time_to_resolve_seconds) \
         if incident.status is Status.RESOLVED else ("Elapsed", (now - incident.triggered_at).total_seconds())
     fields = [
@@ -81,6 +100,10 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(f"#{incident.number} {incident.title}", 150)}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"} for k, v in fields]},
+        *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
+            "type": "mrkdwn", "text": f"💸 *{_escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
+                                      "exposure band" + (" (above the highest band)" if exposure.above_highest
+                                                         else "")}}]),
         {"type": "context", "elements": [{"type": "mrkdwn",
                                           "text": f"<{incident.html_url}|Open in PagerDuty> · {incident.id}"
                                                   + _ticket_text(ticket)}]},

@@ -1,4 +1,4 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, calculate."""
 
 from __future__ import annotations
 
@@ -37,8 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    calculate = sub.add_parser("calculate", help="each service's exposure band, availability target, error budget "
+                                                 "and on-call cover, from the catalogue")
+    calculate.add_argument("--catalogue", type=Path, default=None,
+                           help="default: $CATALOGUE_PATH, else the bundled example catalogue")
+    calculate.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    calculate.add_argument("--check", action="store_true", help="exit 1 when any service is flagged")
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
+    if args.command == "calculate":
+        from bot.calculator import run_calculate
+
+        return run_calculate(args.catalogue, args.format, check=args.check)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "serve":

@@ -19,14 +19,16 @@ import commands
 from bot.adapters.pagerduty import PagerDutyPaging
 from bot.adapters.servicenow import ServiceNowTickets
 from bot.adapters.slack import SlackChat
+from bot.calculator import incident_exposure
 from bot.catalogue import Catalogue
 from bot.clock import SystemClock
 from bot.config import Settings
+from bot.domain.exposure import money_at_stake
 from bot.domain.incident import ChannelPolicy
 from bot.domain.tickets import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.scheduler import build_scheduler
+from bot.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
 from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
@@ -90,7 +92,8 @@ class Bot:
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
         self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
                                          card_refresh_minutes=5,
-                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes)
+                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes,
+                                         refresh_money_cards=self.refresh_money_at_stake)
         self.scheduler.start()
 
     async def flush_work_notes(self) -> int:
@@ -102,6 +105,18 @@ class Bot:
 
     async def refresh_open_cards(self) -> int:
         queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())
+        if queued:
+            self.dispatcher.wake()
+        return queued
+
+    async def refresh_money_at_stake(self) -> int:
+        """Refresh the cards of open incidents whose loss is still growing (or whose window has just passed), so
+        the money at stake on the card stays true to the minute."""
+        now = self.clock.now()
+        due = [i.id for i in await self.store.open_incidents()
+               if (exposure := incident_exposure(self.catalogue, i.service_id))
+               and money_at_stake(exposure, i.triggered_at, now, grace_minutes=MONEY_REFRESH_MINUTES)]
+        queued = await self.store.queue_card_refreshes(now.timestamp(), only=due)
         if queued:
             self.dispatcher.wake()
         return queued

@@ -165,6 +165,8 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         if name == "new":
             title, service, urgency = parse_declare(plain_text(rest))
             return await actions.declare(user, title, service, urgency, channel)
+        if name == "service":
+            return await actions.service_coverage(rest, channel)
         if name == "oncall":
             what = rest or "this incident's service"
             return render.oncall_text(what, await actions.oncall(rest, channel))

@@ -23,6 +23,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline"),
     Subcommand("timeline", "timeline", "The full timeline"),
     Subcommand("oncall", "oncall [service|team]", "Who is on call now"),
+    Subcommand("service", "service [name]",
+               "A service's exposure band, availability target, error budget and who is on call for it"),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)"),
     Subcommand("help", "help", "This list"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bot.calculator import find_service, slack_summary
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
@@ -243,6 +244,18 @@ class IncidentActions:
         if policy is None:
             raise UserError(f"PagerDuty has no escalation policy for service {service_id}.")
         return await self._guard(self._paging.oncalls(policy), "PagerDuty")
+
+    async def service_coverage(self, name: str, channel_id: str) -> str:
+        """`/incident service [name]`: a service's band, availability target, error budget and on-call cover (see
+        bot/calculator.py). Without a name, inside an incident channel: the incident's service."""
+        if not name.strip() and (current := await self._incident_of_channel(channel_id)):
+            incident = await self._store.incident(current)
+            service = self._catalogue.service_by_pagerduty_id(incident.service_id) if incident else None
+            if service is None:
+                raise UserError("This incident's service is not in the catalogue, so it has no exposure band. "
+                                "Name a catalogue service: `/incident service <name>`.")
+            return slack_summary(self._catalogue, service)
+        return slack_summary(self._catalogue, find_service(self._catalogue, name))
 
     async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str,
                       channel_id: str = "") -> Outcome:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Sequence
 
 from bot import cards
+from bot.calculator import incident_exposure
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
     AlertOperators,
@@ -179,7 +180,8 @@ class EffectExecutor:
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
-                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident))
+                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+                                           incident_exposure(self._catalogue, incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=_metadata(marker))
             # Slack answers with the channel's id even when we named it: keep the id.
@@ -224,7 +226,8 @@ class EffectExecutor:
             if incident.channel_requested and incident.status is not Status.RESOLVED:
                 await self._open_channel(incident, retry=True, since=since)
             return
-        blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident))
+        blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+                                   incident_exposure(self._catalogue, incident.service_id))
         await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint)

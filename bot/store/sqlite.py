@@ -355,21 +355,29 @@ class SqliteStore:
                               r["created_at"]) for r in rows]
         return await self._run(read)
 
-    async def queue_card_refreshes(self, now: float) -> int:
-        """Queue a card refresh for every open incident with no refresh or channel opening already waiting: the
-        card shows elapsed time, which no event updates, and an incident whose channel could not be opened (a dead
-        effect) gets another try. Returns how many were queued."""
+    async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
+        """Queue a card refresh for every open incident (or those of `only`) with no refresh or channel opening
+        already waiting: the card shows elapsed time and the money at stake, which no event updates, and an
+        incident whose channel could not be opened (a dead effect) gets another try. Returns how many were queued."""
+        if only is not None and not only:
+            return 0
+        chosen = "" if only is None else f" AND i.id IN ({','.join('?' * len(only))})"
+
         def write() -> int:
             with self._transaction() as conn:
                 cursor = conn.execute(
                     "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                     " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_object('incident_id', i.id), 2, ?, ?"
                     " FROM incidents i"
-                    " WHERE i.status != 'resolved' AND NOT EXISTS ("
+                    " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
                     "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
-                    "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now))
+                    "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now, *(only or ())))
             return cursor.rowcount
         return await self._run(write)
+
+    async def open_incidents(self) -> list[Incident]:
+        return await self._run(lambda: [incident_from_json(r["data"]) for r in self._query(
+            "SELECT data FROM incidents WHERE status != 'resolved' ORDER BY number")])
 
     async def next_effect_due_at(self) -> float | None:
         return await self._run(lambda: self.db.execute(

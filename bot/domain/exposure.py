@@ -105,20 +105,20 @@ def band_order_problems(bands: Sequence[Band]) -> list[str]:
         needed = Fraction(before.amount) * ratio
         same = (before.amount, before.window_minutes) == (band.amount, band.window_minutes)
         if same:
-            problems.append(f"{where}.max_exposure: the same as {before.name!r}'s, so no service could ever match "
+            problems.append(f"{where}.max_exposure: the same as {before.name}'s, so no service could ever match "
                             "it; give it a larger amount or a shorter window")
         elif Fraction(band.amount) < needed:
             problems.append(
-                f"{where}.max_exposure: must hold every service {before.name!r} holds (list bands least severe "
+                f"{where}.max_exposure: must hold every service {before.name} holds (list bands least severe "
                 f"first): with a {_minutes(band.window_minutes)} window it needs an amount of at least "
                 f"{_amount(float(needed))}")
         if band.availability <= before.availability:
-            problems.append(f"{where}.availability: {band.availability} must be higher than {before.name!r}'s "
+            problems.append(f"{where}.availability: {band.availability} must be higher than {before.name}'s "
                             f"{before.availability} (bands are listed least severe first)")
         for field in ("working_hours", "out_of_hours"):
             level, previous = getattr(band, field), getattr(before, field)
             if LEVEL_ORDER[level] < LEVEL_ORDER[previous]:
-                problems.append(f"{where}.{field}: {level!r} is less cover than {before.name!r}'s {previous!r}; a "
+                problems.append(f"{where}.{field}: {level!r} is less cover than {before.name}'s {previous!r}; a "
                                 "more severe band needs at least as much (none < domain < team)")
     return problems
 

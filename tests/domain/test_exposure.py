@@ -43,8 +43,8 @@ def band_of(amount: float, window: float) -> str:
     (50_000, 45, "Low"), (50_000 + CENT, 45, "Medium"), (500_000, 45, "Medium"), (500_000 + CENT, 45, "High"),
     (750_000, 45, "High"), (750_000 + CENT, 45, ABOVE),
     # The window boundaries for a fixed amount: £750K.
-    (750_000, 6_300, "Low"), (750_000, 6_300 - CENT, "Medium"),  # 750K × 420/6300 = 50K
-    (750_000, 360, "Medium"), (750_000, 360 - CENT, "High"),     # 750K × 240/360 = 500K
+    (750_000, 6_300, "Low"), (750_000, 6_300 - CENT, "Medium"),  # 750K * 420/6300 = 50K
+    (750_000, 360, "Medium"), (750_000, 360 - CENT, "High"),     # 750K * 240/360 = 500K
     (750_000, 45 + CENT, "High"), (750_000, 1, "High"),
     # £1M: held by High only while its loss within 45 min stays ≤ £750K, i.e. a window of at least 60 min.
     (1_000_000, 60, "High"), (1_000_000, 60 - CENT, ABOVE), (1_000_000, 30, ABOVE),
@@ -63,7 +63,7 @@ def test_above_the_highest_band_gets_the_highest_targets_and_is_flagged() -> Non
 
 
 def test_boundaries_are_exact_whatever_the_binary_rounding() -> None:
-    # £5.65M in 339 min loses exactly £750K within 45 min (5.65M × 45 / 339), but in floating point
+    # £5.65M in 339 min loses exactly £750K within 45 min (5.65M * 45 / 339), but in floating point
     # 5.65M * (45 / 339) comes out a hair above 750,000: the rule must still put it in High.
     assert 5_650_000 * min(1.0, 45 / 339) > 750_000
     assert band_of(5_650_000, 339) == "High"
@@ -131,7 +131,7 @@ def test_loss_grows_with_the_time_down_until_the_window_passes() -> None:
 def test_the_realised_loss_is_exposure_times_time_to_restore_over_the_band_window() -> None:
     restored = live_loss(CHECKOUT, T0, at(500), resolved_at=at(9))
     assert restored.restored and restored.loss == 150_000 and restored.elapsed_minutes == 9
-    # The band's window, not the service's: a "£40K in 2h" service in Low (7 h) loses 40K × 210/420 in 3.5 h.
+    # The band's window, not the service's: a "£40K in 2h" service in Low (7 h) loses 40K * 210/420 in 3.5 h.
     slow = IncidentExposure("£", 40_000, 420, "Low", above_highest=False)
     assert live_loss(slow, T0, at(210)).loss == 20_000
 

@@ -77,6 +77,7 @@ class Sandbox:
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
+            clock=self.clock.now,  # incidents are triggered and resolved in the sandbox's (movable) time
             validator=load_pagerduty_validator() if validate_openapi else None,
             rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
 

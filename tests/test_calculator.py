@@ -20,6 +20,7 @@ from bot.cli import main
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 from bot.errors import UserError
+from bot.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
 
 
 def example() -> dict[str, Any]:
@@ -241,3 +242,13 @@ def test_the_card_shows_the_money_only_for_a_service_with_an_exposure() -> None:
                                            "exposure band")
     assert incident_exposure(catalogue, "PUNKNOWN") is None
     assert not [b for b in card_blocks(incident("PUNKNOWN"), now) if b.get("block_id") == "money_at_stake"]
+
+
+def test_the_money_at_stake_has_its_own_job_every_minute() -> None:
+    async def nothing() -> None:
+        return None
+
+    scheduler = build_scheduler(nothing, refresh_money_cards=nothing)
+    job = scheduler.get_job("refresh-money-at-stake")
+    assert job is not None and job.trigger.interval == timedelta(minutes=MONEY_REFRESH_MINUTES) == timedelta(minutes=1)
+    assert scheduler.get_job("refresh-open-cards").trigger.interval == timedelta(minutes=5)

@@ -37,6 +37,8 @@ class Exposure(BaseModel):
             raise ValueError(f"cannot read exposure {text!r}: write it like '£500K in 4h' or '£750K in 45m'")
         multiplier = {"": 1, "k": 1_000, "m": 1_000_000}[match["unit"].lower()]
         window = float(match["window"]) * (60 if match["wunit"].startswith("h") else 1)
+        if window <= 0:
+            raise ValueError(f"exposure {text!r} has no window: the time must be longer than zero, e.g. '£500K in 4h'")
         return cls(currency=match["currency"], amount=float(match["amount"]) * multiplier,
                    window_minutes=window)
 

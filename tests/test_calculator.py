@@ -120,6 +120,24 @@ def test_calculate_with_a_broken_catalogue_exits_2_naming_the_field(capsys: pyte
 
 # -- the catalogue's exposure rules ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize(("exposure", "expected"), [
+    ("£500K in 0h", "services[0].exposure: exposure '£500K in 0h' has no window: the time must be longer than zero"),
+    ("£500K", "services[0].exposure: cannot read exposure '£500K': write it like '£500K in 4h'"),
+    ("-£5K in 4h", "services[0].exposure: cannot read exposure '-£5K in 4h'"),
+])
+def test_an_odd_exposure_names_the_field(exposure: str, expected: str) -> None:
+    data = example()
+    data["services"][0]["exposure"] = exposure
+    assert any(expected in p for p in problems_of(data)), problems_of(data)
+
+
+def test_a_zero_exposure_is_the_lowest_band() -> None:
+    data = example()
+    data["services"][0]["exposure"] = "£0 in 4h"
+    [row] = service_coverage(parse_catalogue(data, Path("catalogue.yml")))[:1]
+    assert row.band is not None and row.band.name == "Low" and not row.problems
+
+
 def test_bands_must_be_listed_least_severe_first() -> None:
     data = example()
     data["exposure_bands"].reverse()

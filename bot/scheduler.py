@@ -32,6 +32,7 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
         scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes), id="flush-work-notes",
                           max_instances=1, coalesce=True, misfire_grace_time=60)
     for rota_id, check in (handover_checks or {}).items():
-        scheduler.add_job(check, IntervalTrigger(minutes=1), id=f"handover:{rota_id}", max_instances=1,
+        scheduler.add_job(check, IntervalTrigger(minutes=1), id=f"handover:{rota_id}", name=f"handover check {rota_id}",
+                          max_instances=1,
                           coalesce=True, misfire_grace_time=60, next_run_time=datetime.now(UTC))
     return scheduler

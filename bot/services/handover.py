@@ -235,7 +235,12 @@ class Handovers:
             None if change is None else [name for _, name in change.incoming],
             incidents, notes, await self._pending(incidents, end, change is None),
             _working_hours(rota), rota.time_zone)
-        return render_text(report, late=late, on_demand=on_demand, mentions=mentions)
+        channels = {}
+        for incident in report.open_now:
+            footprint = await self._store.footprint(incident.id)
+            if footprint.channel_id:
+                channels[incident.id] = footprint.channel_id
+        return render_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
 
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]

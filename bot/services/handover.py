@@ -60,6 +60,11 @@ class Handovers:
         self._store, self._paging, self._chat, self._people = store, paging, chat, people
         self._catalogue, self._clock, self._wake, self._grace = catalogue, clock, wake, grace
         self.ledger = HandoverLedger(store)
+        self.use(catalogue)
+
+    def use(self, catalogue: Catalogue) -> None:
+        """Hand over by this catalogue's rotas from now on (start-up, and a reload of the catalogue)."""
+        self._catalogue = catalogue
         self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
 
     # -- the scheduled handover ------------------------------------------------------------------------------

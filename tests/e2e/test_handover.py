@@ -4,6 +4,7 @@ grace period, skipped after it; once across restarts; DST-safe; PagerDuty unreac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from bot.catalogue import Catalogue
+from bot.cli import reload_catalogue
 from bot.sandbox.world import RunningSandbox, serve_sandbox
 from tests.conftest import FAST_RETRIES, quiet_clock
 from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
@@ -263,3 +266,35 @@ def _fault(service: str, method: str, *, status: int, times: int) -> Any:
 
 def _replies(answer: dict[str, Any]) -> str:
     return "\n".join(str(p.get("text", "")) for p in answer["response_url_posts"])
+
+
+async def test_overlapping_checks_claim_a_handover_once(start: Start) -> None:
+    """Two checks of the same rota at once (a slow job overlapping the next, or two replicas sharing the store)."""
+    running = await start(at=datetime(2026, 11, 27, 17, 30, 10, tzinfo=UTC))
+    claimed = await asyncio.gather(*(running.bot.handovers.tick("payments") for _ in range(5)))
+    # At most one of them claims it (none, when the start-up check got there first).
+    assert len([c for c in claimed if c]) <= 1
+    await settle(running)
+    assert len(handovers_in(running, "team-payments")) == 1
+
+
+async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start: Start, tmp_path: Path,
+                                                               catalogue: Catalogue, caplog: Any) -> None:
+    running = await start(at=datetime(2026, 11, 27, 15, 59, 50, tzinfo=UTC))
+    data = catalogue.model_dump(mode="json", exclude_none=True)
+    payments = next(r for r in data["rotas"] if r["id"] == "payments")
+    payments["handovers"] = ["0 16 * * mon-fri"]
+    data["rotas"] = [payments]
+    path = tmp_path / "catalogue.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert await reload_catalogue(running.bot, path)
+    assert running.bot.scheduler is not None
+    assert sorted(j.id for j in running.bot.scheduler.get_jobs() if j.id.startswith("handover:")) == [
+        "handover:payments"]
+    await move_clock(running, advance_seconds=15)
+    [post] = handovers_in(running, "team-payments")
+    assert "→ Fri 27 Nov 16:00 (Europe/London)" in post
+
+    path.write_text("rotas: [{id: broken}]")
+    assert not await reload_catalogue(running.bot, path)
+    assert "not reloaded, keeping the running one" in caplog.text

@@ -16,6 +16,7 @@ import yaml
 
 from bot.catalogue import Catalogue
 from bot.cli import reload_catalogue
+from bot.sandbox.faults import Fault
 from bot.sandbox.world import RunningSandbox, serve_sandbox
 from tests.conftest import FAST_RETRIES, quiet_clock
 from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
@@ -259,8 +260,7 @@ async def test_oncall_for_a_rota_says_who_now_and_who_next(start: Start) -> None
                                 "From Fri 27 Nov 17:30 (Europe/London): Ben Okafor.")
 
 
-def _fault(service: str, method: str, *, status: int, times: int) -> Any:
-    from bot.sandbox.faults import Fault
+def _fault(service: str, method: str, *, status: int, times: int) -> Fault:
     return Fault(service=service, method=method, status=status, times=times)
 
 
@@ -298,3 +298,25 @@ async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start: Start, tmp
     path.write_text("rotas: [{id: broken}]")
     assert not await reload_catalogue(running.bot, path)
     assert "not reloaded, keeping the running one" in caplog.text
+
+
+async def test_the_handover_lists_what_is_still_pending(start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 17, 20, tzinfo=UTC))
+    running.sandbox.faults.add(_fault_for("servicenow", "*", status=503, seconds=3 * 3600, now=running))
+    incident = await running.sandbox.pagerduty.trigger(title="Card payments failing", service_id="PCHECKO")
+    await running.sandbox.pagerduty.drain_webhooks()
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/clock", json={"set": "2026-11-27T17:30:05+00:00"}) as response:
+        assert response.status == 200
+    for _ in range(500):  # ServiceNow stays down, so the bot never settles: wait for the post itself
+        if handovers_in(running, "team-payments"):
+            break
+        await asyncio.sleep(0.02)
+    [post] = handovers_in(running, "team-payments")
+    assert "*Pending (1)*" in post
+    assert f"#{incident['incident_number']}: " in post and "ServiceNow update(s) waiting" in post
+
+
+def _fault_for(service: str, method: str, *, status: int, seconds: float, now: RunningSandbox) -> Fault:
+    return Fault(service=service, method=method, status=status,
+                 until=now.sandbox.clock.now().timestamp() + seconds)

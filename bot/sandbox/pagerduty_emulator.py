@@ -25,6 +25,7 @@ from multidict import CIMultiDictProxy, MultiMapping
 from bot.catalogue import SandboxSeed
 from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
+from bot.sandbox.pagerduty_admin import PagerDutyAdmin
 from bot.sandbox.pagerduty_control import ACTIONS, PagerDutyControls
 from bot.sandbox.pagerduty_model import Account, Agent, Event, Json, PagerDutyError, User, invalid, not_found, stable_id
 from bot.sandbox.pagerduty_shapes import Shapes
@@ -80,6 +81,7 @@ class PagerDutyEmulator:
         self.account = Account(seed=seed, services=services, clock=clock, on_event=self._send_event,
                                allow_reopen=allow_reopen)
         self.shapes = Shapes(self.account)
+        self.admin = PagerDutyAdmin(self.account, self.shapes, _page)
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -106,6 +108,8 @@ class PagerDutyEmulator:
                 ("GET", "/escalation_policies", self._list_policies),
                 ("GET", "/escalation_policies/{id}", self._get_policy),
                 ("GET", "/schedules", self._list_schedules),
+                # ---- configuration API (teams, policies, services, schedules, webhook subscriptions) ----
+                *self.admin.routes(),
             ]
         ]
 
@@ -195,6 +199,12 @@ class PagerDutyEmulator:
                 for e in account.log_entries
             ],
             "webhook_subscription": webhooks["subscription"],
+            # Written through the configuration API (pagerduty_admin), as GET would answer them.
+            "teams": [self.admin.team(t) for t in account.teams.values()],
+            "escalation_policies": [self.shapes.policy(p) for p in account.policies.values()],
+            "services": [self.shapes.service(s) for s in account.services.values()],
+            "schedules": [self.admin.schedule(s) for s in account.schedules.values()],
+            "webhook_subscriptions": [self.admin.subscription(s) for s in self.admin.webhook_subscriptions.values()],
             "webhook_deliveries": webhooks["deliveries"],
             "calls": dict(self.calls),
         }
@@ -234,6 +244,8 @@ class PagerDutyEmulator:
             return _error(invalid("The request body is not valid JSON"), limits)
         except PagerDutyError as error:
             return _error(error, limits)
+        if status == 204:
+            return web.Response(status=204, headers=limits)
         return web.json_response(payload, status=status, headers=limits)
 
     def _rate_limit(self, key: str) -> tuple[bool, dict[str, str]]:
@@ -403,7 +415,10 @@ class PagerDutyEmulator:
         return 200, {"escalation_policy": self.shapes.policy(policy)}
 
     def _list_schedules(self, call: _Call) -> tuple[int, Json]:
-        return 200, _page(call, "schedules", [])
+        # Only schedules written through the API (pagerduty_admin) until the schedule model seeds the catalogue's.
+        query = call.query.get("query", "").lower()
+        found = [s for s in self.account.schedules.values() if query in s.name.lower()]
+        return 200, _page(call, "schedules", [self.admin.schedule(s) for s in found])
 
     def _from_user(self, call: _Call) -> User:
         email = call.headers.get("From", "").strip()

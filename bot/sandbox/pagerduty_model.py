@@ -75,10 +75,22 @@ class User:
 
 
 @dataclass
+class Rule:
+    """An escalation rule written through the API: its targets as (reference type, id), e.g. a schedule."""
+
+    delay_minutes: int
+    targets: list[tuple[str, str]]
+
+
+@dataclass
 class Policy:
     id: str
     name: str
-    on_call: list[str]  # user ids, all on the policy's one rule
+    on_call: list[str]  # user ids, all on the policy's one rule (seeded) or targeted directly by its first rule
+    # Set for policies written through the API (see `pagerduty_admin`); seeded ones have the one rule of `on_call`.
+    rules: list[Rule] | None = None
+    description: str = ""
+    team_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +98,25 @@ class Service:
     id: str
     name: str
     policy_id: str | None
+    description: str = ""
+
+
+@dataclass
+class Team:
+    id: str
+    name: str
+    description: str = ""
+
+
+@dataclass
+class Schedule:
+    """A schedule written through the API (`pagerduty_admin`); its layers are kept as PagerDuty's API writes them."""
+
+    id: str
+    name: str
+    time_zone: str
+    description: str
+    layers: list[Json]
 
 
 @dataclass
@@ -198,6 +229,9 @@ class Account:
         owner = {sid: p.id for p in seed.escalation_policies for sid in p.services}
         self.services = {sid: Service(sid, name, owner.get(sid, first_policy)) for sid, name in services}
         self.priorities = {name: stable_id("P", f"priority:{name}") for name in PRIORITY_NAMES}
+        # Written through the API only (pagerduty_admin): the sandbox seeds no teams.
+        self.teams: dict[str, Team] = {}
+        self.schedules: dict[str, Schedule] = {}
         self.incidents: dict[str, Incident] = {}
         self.notes: list[Note] = []
         self.responder_requests: list[ResponderRequest] = []

@@ -83,6 +83,15 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
         return _fail(err, "Cannot provision; fix the configuration (nothing was changed):", problems, EXIT_CONFIG)
     api = api_factory(settings) if api_factory else PagerDutyApi(settings.pagerduty_api_token,
                                                                  settings.pagerduty_api_url)
+    try:
+        return _run(action, api, settings, catalogue, path, prune=prune, detailed_exitcode=detailed_exitcode,
+                    say=say, err=err)
+    finally:
+        api.close()
+
+
+def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue: Catalogue, path: Path, *,
+         prune: bool, detailed_exitcode: bool, say: Callable[[str], None], err: TextIO) -> int:
     slack = SlackChannels(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
     try:
         plan = make_plan(catalogue, Actual.read(api), bot_url=settings.public_url, prune=prune)

@@ -137,7 +137,8 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
         where = f"{'teams' if owner_kind == 'team' else 'domains'}[{index}].members"
         members = [m.lower() for m in owner.members]
         if not members:
-            state.problems.append(f"{where}: {owner_kind} {owner_id!r} needs a {period.replace('-', ' ')} rota "
+            article = "an" if period == "out-of-hours" else "a"
+            state.problems.append(f"{where}: {owner_kind} {owner_id!r} needs {article} {period} rota "
                                   f"(for {', '.join(services)}) but has no members; list the PagerDuty users' "
                                   "emails, e.g. members: [asha.patel@example.com]")
             continue

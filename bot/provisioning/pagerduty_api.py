@@ -53,6 +53,10 @@ class PagerDutyApi:
         self._sleep = sleep
         self.requests = 0
 
+    def close(self) -> None:
+        # The client is an httpx Client underneath: close its connection pool.
+        httpx2.Client.close(self.client)
+
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 body: Json | None = None) -> Json:
         """One call; the decoded answer ({} for 204). Raises PagerDutyRefused or ProvisioningError."""

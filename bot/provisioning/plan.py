@@ -127,8 +127,8 @@ def make_plan(catalogue: Catalogue, actual: Actual, *, bot_url: str, prune: bool
     leftovers += [(str(key_in(item.get("description"))), kind, item) for kind, item in duplicates]
     for kind in reversed(KINDS):
         for key, _, item in (x for x in leftovers if x[1] == kind):
-            action = Action("delete", kind, key, str(item.get("name") or item.get("description") or item["id"]),
-                            str(item["id"]))
+            label = item.get("name") or str(item.get("description") or item["id"]).replace(tag(key), "").strip()
+            action = Action("delete", kind, key, str(label), str(item["id"]))
             (plan.actions if prune else plan.orphans).append(action)
     _catalogue_notes(catalogue, plan)
     return plan

@@ -222,7 +222,7 @@ class PagerDutyEmulator:
         if not allowed:
             return _error(PagerDutyError(429, 2020, "Rate Limit Exceeded"), limits)
         await self.faults.delay("pagerduty", path)
-        fault = self.faults.take("pagerduty", path)
+        fault = self.faults.take("pagerduty", path, method)
         if fault is not None:
             return _fault_response(fault.status, fault.retry_after, limits)
         if route is None:

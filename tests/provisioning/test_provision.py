@@ -36,7 +36,8 @@ class Run:
 def env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
     keys = running.sandbox.keys
     return {"PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
-            "PAGERDUTY_API_URL": f"{running.url}/sandbox/pagerduty/api", "PAVEDROAD_PUBLIC_URL": running.url, "SLACK_BOT_TOKEN": keys.slack_bot_token,
+            "PAGERDUTY_API_URL": f"{running.url}/sandbox/pagerduty/api", "PAVEDROAD_PUBLIC_URL": running.url,
+            "SLACK_BOT_TOKEN": keys.slack_bot_token,
             "SLACK_API_URL": f"{running.url}/sandbox/slack/api/"} | overrides
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.sandbox.pagerduty_model import (
     Account,
@@ -21,13 +23,13 @@ from bot.sandbox.pagerduty_model import (
     PagerDutyError,
     Policy,
     Rule,
-    Schedule,
     Service,
     Team,
     invalid,
     not_found,
     random_id,
 )
+from bot.sandbox.pagerduty_schedules import Layer, Schedule, parse_time, restriction, schedule_json
 from bot.sandbox.pagerduty_shapes import Shapes
 
 if TYPE_CHECKING:
@@ -70,7 +72,6 @@ class PagerDutyAdmin:
             ("PUT", "/services/{id}", self._update_service),
             ("DELETE", "/services/{id}", self._delete_service),
             ("POST", "/schedules", self._create_schedule),
-            ("GET", "/schedules/{id}", self._get_schedule),
             ("PUT", "/schedules/{id}", self._update_schedule),
             ("DELETE", "/schedules/{id}", self._delete_schedule),
             ("GET", "/webhook_subscriptions", self._list_subscriptions),
@@ -246,38 +247,28 @@ class PagerDutyAdmin:
             raise PagerDutyError(400, 2001, "Invalid Input Provided", [f"Escalation policy {policy_id} not found"])
         return policy_id
 
-    # ---- schedules (stored as written; on-call resolution is the schedule model's) ------------------------
+    # ---- schedules (the model, and GET, are pagerduty_schedules' and the emulator's) ------------------------
 
     def schedule(self, schedule: Schedule) -> Json:
-        layers = [layer | {"id": layer.get("id") or f"{schedule.id}L{n}", "rendered_schedule_entries": [],
-                           "rendered_coverage_percentage": None}
-                  for n, layer in enumerate(schedule.layers)]
-        users = list(dict.fromkeys(u["user"]["id"] for layer in schedule.layers for u in layer.get("users", [])))
-        return self.shapes.schedule_ref(schedule.id) | {
-            "type": "schedule", "name": schedule.name, "time_zone": schedule.time_zone,
-            "description": schedule.description, "schedule_layers": layers,
-            "users": [self.shapes.user_ref(u) for u in users if u in self.account.users],
-            "escalation_policies": [self.shapes.policy_ref(p.id) for p in self._policies_targeting(schedule.id)],
-            "teams": [],
-        }
+        return schedule_json(schedule, self.shapes, None, None)
 
     def _create_schedule(self, call: _Call) -> tuple[int, Json]:
         body = _wrapped(call, "schedule")
-        layers = self._layers(body.get("schedule_layers"))
-        schedule = Schedule(random_id("P", 6), str(body.get("name") or ""), str(body.get("time_zone") or "UTC"),
-                            str(body.get("description") or ""), layers)
+        schedule = Schedule(random_id("P", 6), str(body.get("name") or ""), self._zone(body.get("time_zone")),
+                            self._layers(body.get("schedule_layers")), str(body.get("description") or ""))
         self.account.schedules[schedule.id] = schedule
         return 201, {"schedule": self.schedule(schedule)}
-
-    def _get_schedule(self, call: _Call) -> tuple[int, Json]:
-        return 200, {"schedule": self.schedule(self._find_schedule(call.params["id"]))}
 
     def _update_schedule(self, call: _Call) -> tuple[int, Json]:
         schedule, body = self._find_schedule(call.params["id"]), _wrapped(call, "schedule")
         layers = self._layers(body["schedule_layers"]) if "schedule_layers" in body else None
-        for key in ("name", "time_zone", "description"):
-            if body.get(key) is not None:
-                setattr(schedule, key, str(body[key]))
+        zone = self._zone(body["time_zone"]) if body.get("time_zone") is not None else None
+        if body.get("name") is not None:
+            schedule.name = str(body["name"])
+        if body.get("description") is not None:
+            schedule.description = str(body["description"])
+        if zone is not None:
+            schedule.time_zone = zone
         if layers is not None:
             schedule.layers = layers
         return 200, {"schedule": self.schedule(schedule)}
@@ -300,27 +291,41 @@ class PagerDutyAdmin:
         return [p for p in self.account.policies.values()
                 if any(("schedule_reference", schedule_id) in r.targets for r in p.rules or [])]
 
-    def _layers(self, value: object) -> list[Json]:
+    @staticmethod
+    def _zone(value: object) -> str:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(f"time_zone {value!r} is not a time zone") from None
+        return str(value)
+
+    def _layers(self, value: object) -> list[Layer]:
         if not isinstance(value, list) or not value:
             raise invalid("Schedule must have at least one schedule layer")
-        layers: list[Json] = []
+        layers: list[Layer] = []
         for n, layer in enumerate(value):
-            users = layer.get("users") or []
+            users = [str(u["user"].get("id")) for u in layer.get("users") or []]
             if not users:
                 raise invalid(f"schedule_layers[{n}]: a layer needs at least one user")
-            missing = [u["user"].get("id") for u in users if u["user"].get("id") not in self.account.users]
+            missing = [u for u in users if u not in self.account.users]
             if missing:
                 raise invalid(*(f"schedule_layers[{n}]: user {m} not found" for m in missing))
             for key in ("start", "rotation_virtual_start", "rotation_turn_length_seconds"):
                 if layer.get(key) is None:
                     raise invalid(f"schedule_layers[{n}].{key} is required")
-            layers.append({
-                "name": layer.get("name") or f"Layer {n + 1}", "start": layer["start"], "end": layer.get("end"),
-                "rotation_virtual_start": layer["rotation_virtual_start"],
-                "rotation_turn_length_seconds": int(layer["rotation_turn_length_seconds"]),
-                "users": [{"user": self.shapes.user_ref(str(u["user"]["id"]))} for u in users],
-                "restrictions": [dict(r) for r in layer.get("restrictions") or []],
-            })
+            if int(layer["rotation_turn_length_seconds"]) <= 0:
+                raise invalid(f"schedule_layers[{n}].rotation_turn_length_seconds must be positive")
+            try:
+                layers.append(Layer(
+                    name=str(layer.get("name") or f"Layer {n + 1}"), start=parse_time(layer["start"]),
+                    rotation_virtual_start=parse_time(layer["rotation_virtual_start"]),
+                    turn=timedelta(seconds=int(layer["rotation_turn_length_seconds"])), user_ids=tuple(users),
+                    restrictions=tuple(restriction(r["type"], r["start_time_of_day"], int(r["duration_seconds"]),
+                                                   r.get("start_day_of_week"))
+                                       for r in layer.get("restrictions") or []),
+                    end=parse_time(layer["end"]) if layer.get("end") else None, id=random_id("P", 7)))
+            except ValueError as error:
+                raise invalid(f"schedule_layers[{n}]: {error}") from None
         return layers
 
     # ---- webhook subscriptions -----------------------------------------------------------------------------

@@ -13,9 +13,12 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.catalogue import SandboxSeed
+
+if TYPE_CHECKING:
+    from bot.sandbox.pagerduty_schedules import Schedule
 
 _ALPHABET = string.digits + string.ascii_uppercase
 PRIORITY_NAMES = ("P1", "P2", "P3", "P4", "P5")
@@ -106,17 +109,6 @@ class Team:
     id: str
     name: str
     description: str = ""
-
-
-@dataclass
-class Schedule:
-    """A schedule written through the API (`pagerduty_admin`); its layers are kept as PagerDuty's API writes them."""
-
-    id: str
-    name: str
-    time_zone: str
-    description: str
-    layers: list[Json]
 
 
 @dataclass
@@ -231,11 +223,12 @@ class Account:
         self.priorities = {name: stable_id("P", f"priority:{name}") for name in PRIORITY_NAMES}
         # Written through the API only (pagerduty_admin): the sandbox seeds no teams.
         self.teams: dict[str, Team] = {}
-        self.schedules: dict[str, Schedule] = {}
         self.incidents: dict[str, Incident] = {}
         self.notes: list[Note] = []
         self.responder_requests: list[ResponderRequest] = []
         self.log_entries: list[LogEntry] = []
+        # Filled by the emulator from the seed (bot/sandbox/pagerduty_schedules.py owns the schedule model).
+        self.schedules: dict[str, Schedule] = {}
 
     # ---- lookups -------------------------------------------------------------------------------------------
 
@@ -433,7 +426,19 @@ class Account:
     # ---- internals -----------------------------------------------------------------------------------------
 
     def _on_call(self, policy_id: str | None) -> list[str]:
-        return list(self.policies[policy_id].on_call) if policy_id in self.policies else []
+        policy = self.policies.get(policy_id or "")
+        if policy is None:
+            return []
+        if not policy.rules:
+            return list(policy.on_call)
+        # A policy written through the API: its first rule's users, and whoever its schedules have on call now.
+        now, users = self._clock(), []
+        for kind, target in policy.rules[0].targets:
+            schedule = self.schedules.get(target) if kind == "schedule_reference" else None
+            user = schedule.on_call(now) if schedule is not None else target if kind == "user_reference" else None
+            if user is not None:
+                users.append(user)
+        return list(dict.fromkeys(users))
 
     def _set_status(self, incident: Incident, status: str, agent: Agent | None) -> None:
         now = self._clock()

@@ -111,14 +111,14 @@ async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing
     assert sorted(t["name"] for t in world["teams"]) == ["Basket", "Delivery", "Identity", "Payments", "Search",
                                                           "Warehouse"]
     # Every team has a working-hours rota; High-band teams an out-of-hours one; Medium bands their domain's.
-    assert sorted(s["name"] for s in world["schedules"]) == sorted(
+    assert sorted(s["name"] for s in managed(world["schedules"])) == sorted(
         [f"{t} working hours" for t in ("Basket", "Payments", "Delivery", "Warehouse", "Identity", "Search")]
         + [f"{t} out of hours" for t in ("Payments", "Warehouse", "Identity")]
         + [f"{d} (product domain) out of hours" for d in ("Retail", "Fulfilment", "Platform")])
     assert len(managed(world["escalation_policies"])) == 12
     services = managed(world["services"])
     assert len(services) == 12 and by_name(services, "Basket API")["id"] == "PBASKET"
-    schedule_ids = {s["name"]: s["id"] for s in world["schedules"]}
+    schedule_ids = {s["name"]: s["id"] for s in managed(world["schedules"])}
     erin = next(u["id"] for u in world["users"] if u["email"] == "erin.walsh@example.com")
 
     def rules(service_name: str) -> list[list[str]]:
@@ -134,7 +134,7 @@ async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing
     assert rules("Refunds") == [[schedule_ids["Payments working hours"],
                                  schedule_ids["Retail (product domain) out of hours"]], [erin]]
     assert rules("Picking") == [[schedule_ids["Warehouse working hours"]], [erin]]
-    identity = by_name(world["schedules"], "Identity working hours")
+    identity = by_name(managed(world["schedules"]), "Identity working hours")
     assert identity["time_zone"] == "Europe/Paris"  # from the catalogue's identity rota
     assert identity["schedule_layers"][0]["restrictions"][0] == {
         "type": "weekly_restriction", "start_time_of_day": "08:00:00", "duration_seconds": 8 * 3600,
@@ -180,7 +180,7 @@ async def test_a_catalogue_change_plans_exactly_that_change(sandbox: RunningSand
     assert "escalation_policy 'Search (Medium exposure)'" in plan.out
     assert (await provision(sandbox, "apply", catalogue=catalogue)).code == 0
     assert "No changes" in (await provision(sandbox, "plan", catalogue=catalogue)).out
-    basket = by_name(pd(sandbox)["schedules"], "Basket working hours")
+    basket = by_name(managed(pd(sandbox)["schedules"]), "Basket working hours")
     assert [u["user"]["summary"] for u in basket["schedule_layers"][0]["users"]] == ["Asha Patel", "Ben Okafor"]
 
 
@@ -222,13 +222,13 @@ async def test_a_500_halfway_stops_apply_and_running_it_again_finishes_without_d
     assert "Apply stopped halfway" in stopped.err and "Run `pavedroad provision apply` again" in stopped.err
     assert "POST /escalation_policies: PagerDuty answered 500" in stopped.err
     assert "Done (18):" in stopped.err and "Not done (36):" in stopped.err  # 6 teams and 12 schedules were made
-    assert len(pd(sandbox)["schedules"]) == 12 and managed(pd(sandbox)["escalation_policies"]) == []
+    assert len(managed(pd(sandbox)["schedules"])) == 12 and managed(pd(sandbox)["escalation_policies"]) == []
 
     resumed = await provision(sandbox, "apply")
     assert resumed.code == 0, resumed.err
     assert "Apply complete: 36 PagerDuty change(s)" in resumed.out
     world = pd(sandbox)
-    assert len(world["teams"]) == 6 and len(world["schedules"]) == 12
+    assert len(world["teams"]) == 6 and len(managed(world["schedules"])) == 12
     assert len(managed(world["escalation_policies"])) == 12 and len(managed(world["services"])) == 12
     assert "No changes" in (await provision(sandbox, "plan")).out
 

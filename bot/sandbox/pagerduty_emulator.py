@@ -269,7 +269,7 @@ class PagerDutyEmulator:
         except PagerDutyError as error:
             return _error(error, limits)
         if status == 204:
-            return web.Response(status=204, headers=limits)
+            return web.Response(status=204, body=b"", headers=limits)
         return web.json_response(payload, status=status, headers=limits)
 
     def _rate_limit(self, key: str) -> tuple[bool, dict[str, str]]:

@@ -85,11 +85,13 @@ def _body(resource: Resource, ids: dict[str, str], emails: dict[str, str], *, up
         return {"team": {"type": "team", "name": f["name"], "description": f["description"]}}
     if resource.kind == "schedule":
         layers = [{
-            "name": name, "start": start, "rotation_virtual_start": start, "rotation_turn_length_seconds": turn,
-            "users": [{"user": {"id": ref_id(u), "type": "user_reference"}} for u in users],
-            "restrictions": [{"type": kind, "start_time_of_day": at, "duration_seconds": seconds,
-                              "start_day_of_week": day} for kind, at, seconds, day in restrictions],
-        } for (name, turn, users, restrictions), start in zip(f["layers"], resource.layer_starts, strict=True)]  # type: ignore[call-overload]
+            "name": f["layer"], "start": resource.layer_start, "rotation_virtual_start": resource.layer_start,
+            "rotation_turn_length_seconds": f["turn_seconds"],
+            "users": [{"user": {"id": ref_id(u), "type": "user_reference"}} for u in f["members"]],  # type: ignore[attr-defined]
+            "restrictions": [{"type": kind, "start_time_of_day": at, "duration_seconds": seconds}
+                             | ({"start_day_of_week": day} if day else {})
+                             for kind, at, seconds, day in resource.restrictions],
+        }]
         return {"schedule": {"type": "schedule", "name": f["name"], "description": f["description"],
                              "time_zone": f["time_zone"], "schedule_layers": layers}}
     if resource.kind == "escalation_policy":

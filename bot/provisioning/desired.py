@@ -47,6 +47,9 @@ _DEFAULT_HOURS = ("09:00", "17:30")
 _DEFAULT_ZONE = "Europe/London"
 
 Period = Literal["working-hours", "out-of-hours"]
+# A layer restriction as PagerDuty writes it: type, start_time_of_day, duration_seconds, start_day_of_week.
+RestrictionSpec = tuple[str, str, int, int | None]
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def tag(key: str) -> str:
@@ -63,14 +66,16 @@ def key_in(description: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource as the catalogue wants it. `fields` are what plan compares (and shows); `layer_starts` are
-    sent when a schedule is written but not compared (PagerDuty renders them in the schedule's zone)."""
+    """One resource as the catalogue wants it. `fields` are what plan compares (and shows). A schedule's one layer
+    also has `layer_start` (sent, not compared: PagerDuty renders it in the schedule's zone) and `restrictions`
+    (compared as the readable `hours`)."""
 
     key: str
     kind: Kind
     name: str
     fields: Mapping[str, object]
-    layer_starts: tuple[str, ...] = ()
+    layer_start: str = ""
+    restrictions: tuple[RestrictionSpec, ...] = ()
     # For a service: the PagerDuty id the catalogue names, adopted if it exists but carries no tag yet.
     catalogue_id: str | None = None
 
@@ -152,8 +157,9 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
         try:
             state.resources.append(_schedule(key, owner.name, owner_kind, period, members, rota))
         except ZoneInfoNotFoundError:
-            state.problems.append(f"rotas[{rota_index}].time_zone: {rota.time_zone if rota else ''!r} is not a "
-                                  "time zone; use an IANA name such as Europe/London")
+            where = f"rotas[{catalogue.rotas.index(rota)}].time_zone" if rota else "time zone"
+            state.problems.append(f"{where}: {rota.time_zone if rota else ''!r} is not a time zone; use an IANA name "
+                                  "such as Europe/London")
             continue
         if rota_index is not None:
             state.rota_schedules[rota_index] = key
@@ -200,13 +206,15 @@ def _schedule_key(owner_kind: str, owner_id: str, period: Period) -> str:
 
 def _rota_for(catalogue: Catalogue, owner_kind: str, owner_id: str,
               period: Period) -> tuple[int | None, Rota | None]:
-    """The catalogue rota this schedule stands for: the owner's rota (for out of hours, one that has out-of-hours
-    on-call); its working hours and time zone shape the schedule."""
+    """The catalogue rota this schedule stands for (its index, or None) and the rota whose working hours and time
+    zone shape it. A rota with out-of-hours on-call stands for the out-of-hours schedule, one without it for the
+    working-hours schedule; any of the owner's rotas shapes both."""
     candidates = [(i, r) for i, r in enumerate(catalogue.rotas)
                   if (r.team if owner_kind == "team" else r.domain) == owner_id]
-    if period == "out-of-hours":
-        candidates = [(i, r) for i, r in candidates if r.out_of_hours] or candidates
-    return candidates[0] if candidates else (None, None)
+    standing = [(i, r) for i, r in candidates if r.out_of_hours == (period == "out-of-hours")]
+    if standing:
+        return standing[0]
+    return None, candidates[0][1] if candidates else None
 
 
 def _schedule(key: str, owner_name: str, owner_kind: str, period: Period, members: list[str],
@@ -229,11 +237,21 @@ def _schedule(key: str, owner_name: str, owner_kind: str, period: Period, member
     label = "working hours" if period == "working-hours" else "out of hours"
     scope = "" if owner_kind == "team" else " (product domain)"
     name = f"{owner_name}{scope} {label}"
-    layer = (label.capitalize(), WEEK_SECONDS, tuple(f"user/{m}" for m in members), restrictions)
     return Resource(key, "schedule", name, {
         "name": name, "description": f"{owner_name}{scope}: {label} on-call {tag(key)}", "time_zone": zone,
-        "layers": (layer,),
-    }, layer_starts=(moment,))
+        "layers": 1, "layer": label.capitalize(), "members": tuple(f"user/{m}" for m in members),
+        "turn_seconds": WEEK_SECONDS, "hours": hours(restrictions),
+    }, layer_start=moment, restrictions=restrictions)
+
+
+def hours(restrictions: tuple[RestrictionSpec, ...]) -> tuple[str, ...]:
+    """Restrictions, readable and comparable: ("Mon 09:00 for 8h30m", ...); none means all the time."""
+    shown = []
+    for kind, start, seconds, day in restrictions:
+        minutes = seconds // 60
+        when = "daily" if kind == "daily_restriction" else _DAYS[(day or 1) - 1]
+        shown.append(f"{when} {start[:5]} for {minutes // 60}h{minutes % 60:02d}m")
+    return tuple(shown) or ("all the time",)
 
 
 def _minutes(clock: str) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.catalogue import Catalogue
-from bot.provisioning.desired import KINDS, DesiredState, Kind, Resource, desired_state, key_in, tag
+from bot.provisioning.desired import KINDS, DesiredState, Kind, Resource, desired_state, hours, key_in, tag
 from bot.provisioning.pagerduty_api import Json, PagerDutyApi
 
 Op = Literal["create", "update", "replace", "delete"]
@@ -179,12 +179,15 @@ class _Tokens:
         if kind == "team":
             return common
         if kind == "schedule":
-            return common | {"time_zone": item.get("time_zone"), "layers": tuple(
-                (layer.get("name"), layer.get("rotation_turn_length_seconds"),
-                 tuple(f"user/{self.emails.get(u['user']['id'], '#' + u['user']['id'])}" for u in layer["users"]),
-                 tuple((r.get("type"), r.get("start_time_of_day"), r.get("duration_seconds"),
-                        r.get("start_day_of_week")) for r in layer.get("restrictions") or []))
-                for layer in item.get("schedule_layers") or [])}
+            layers = item.get("schedule_layers") or []
+            first: Json = layers[0] if layers else {}
+            return common | {
+                "time_zone": item.get("time_zone"), "layers": len(layers), "layer": first.get("name"),
+                "members": tuple(f"user/{self.emails.get(u['user']['id'], '#' + u['user']['id'])}"
+                                 for u in first.get("users") or []),
+                "turn_seconds": first.get("rotation_turn_length_seconds"),
+                "hours": hours(tuple((r.get("type"), r.get("start_time_of_day"), r.get("duration_seconds"),
+                                      r.get("start_day_of_week")) for r in first.get("restrictions") or []))}
         if kind == "escalation_policy":
             teams = item.get("teams") or []
             return common | {
@@ -205,7 +208,7 @@ def _catalogue_notes(catalogue: Catalogue, plan: Plan) -> None:
     if desired is None:
         return
     names = desired.by_key()
-    for index, key in desired.service_keys.items():
+    for index, key in sorted(desired.service_keys.items()):
         service = catalogue.services[index]
         known = plan.ids.get(key)
         if known and known != service.pagerduty_service_id:
@@ -214,13 +217,13 @@ def _catalogue_notes(catalogue: Catalogue, plan: Plan) -> None:
         elif not known:
             plan.notes.append(f"services[{index}].pagerduty_service_id: set it to the id apply prints for "
                               f"{names[key].name!r}")
-    for index, key in desired.rota_schedules.items():
+    for index, key in sorted(desired.rota_schedules.items()):
         rota = catalogue.rotas[index]
         known = plan.ids.get(key)
         if known != rota.pagerduty_schedule_id:
-            where = f"{known!r}" if known else "the id apply prints for"
+            where = f"{known!r} (the schedule" if known else "the id apply prints for the schedule"
             plan.notes.append(f"rotas[{index}].pagerduty_schedule_id: is {rota.pagerduty_schedule_id!r}; set it to "
-                              f"{where} the schedule {names[key].name!r}, so handovers follow it")
+                              f"{where} {names[key].name!r}{')' if known else ''}, so handovers follow it")
 
 
 def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -68,6 +69,8 @@ def configure_logging(level_name: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("slack_sdk", "slack_bolt", "httpx2", "httpx", "pagerduty", "aiohttp", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
 
 
 def _configuration() -> tuple[Settings, Catalogue]:
@@ -119,8 +122,35 @@ def run_serve(port: int | None, db: Path | None) -> int:
                            db_path=db if db is not None else settings.db_path)
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
+    app.on_startup.append(lambda _app: _reload_on_sighup(bot))
     web.run_app(app, port=settings.port, access_log=None)
     return 0
+
+
+async def _reload_on_sighup(bot: Bot) -> None:
+    """`kill -HUP <pid>` re-reads the catalogue (see `reload_catalogue`)."""
+    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(reload_catalogue(bot, path))
+        reloads.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(reloads.discard)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+async def reload_catalogue(bot: Bot, path: Path) -> bool:
+    """Re-read the catalogue (off the event loop): a valid one's rotas take effect at once; an invalid one is refused
+    with its problems logged, and the running catalogue stays."""
+    try:
+        catalogue = await asyncio.to_thread(load_catalogue, path)
+    except CatalogueError as error:
+        logging.getLogger("bot.cli").error("catalogue %s not reloaded, keeping the running one: %s", path,
+                                           "; ".join(error.problems))
+        return False
+    bot.reload_rotas(catalogue)
+    return True
 
 
 async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:

@@ -27,7 +27,7 @@ from bot.domain.incident import ChannelPolicy
 from bot.domain.tickets import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.scheduler import build_scheduler
+from bot.scheduler import build_scheduler, schedule_handovers
 from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
@@ -99,6 +99,15 @@ class Bot:
                                          handover_checks={r.id: self._handover_check(r.id)
                                                           for r in self.catalogue.rotas})
         self.scheduler.start()
+
+    def reload_rotas(self, catalogue: Catalogue) -> None:
+        """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt. The rest
+        of the catalogue (services, teams, channels) is read at start-up; the log says so."""
+        self.handovers.use(catalogue)
+        if self.scheduler is not None:
+            schedule_handovers(self.scheduler, {r.id: self._handover_check(r.id) for r in catalogue.rotas})
+        log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers; other catalogue changes take effect at "
+                 "the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
 
     def _handover_check(self, rota_id: str) -> Callable[[], Awaitable[str | None]]:
         async def check() -> str | None:

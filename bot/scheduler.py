@@ -31,7 +31,16 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
         # The ticket reads as a story, not a firehose: the timeline goes to ServiceNow in batches.
         scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes), id="flush-work-notes",
                           max_instances=1, coalesce=True, misfire_grace_time=60)
-    for rota_id, check in (handover_checks or {}).items():
-        scheduler.add_job(check, IntervalTrigger(minutes=1), id=f"handover:{rota_id}", max_instances=1,
-                          coalesce=True, misfire_grace_time=60, next_run_time=datetime.now(UTC))
+    schedule_handovers(scheduler, handover_checks or {})
     return scheduler
+
+
+def schedule_handovers(scheduler: AsyncIOScheduler,
+                       checks: Mapping[str, Callable[[], Awaitable[object]]]) -> None:
+    """(Re)build the handover jobs: one per rota, every minute, the first at once."""
+    for job in scheduler.get_jobs():
+        if job.id.startswith("handover:"):
+            job.remove()
+    for rota_id, check in checks.items():
+        scheduler.add_job(check, IntervalTrigger(minutes=1), id=f"handover:{rota_id}", name=f"handover check {rota_id}",
+                          max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=datetime.now(UTC))

@@ -286,10 +286,12 @@ def _out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
 
 
 def render_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
-                mentions: Mapping[str, str] | None = None) -> str:
+                mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
     """The handover as a Slack mrkdwn message. `mentions` maps a person's name to their Slack user id, so the
-    outgoing and incoming engineers are mentioned (and notified); `late`: posted after its minute (the bot was down);
-    `on_demand`: asked for mid-shift, "so far" rather than a handover."""
+    outgoing and incoming engineers are mentioned (and notified); `channels` maps an incident id to its Slack
+    channel id, linked from "Open now"; `late`: posted after its minute (the bot was down); `on_demand`: asked for
+    mid-shift, "so far" rather than a handover."""
+    in_channel = channels or {}
     tz = zone(report.tz)
     end = report.shift_end
     title = "Handover so far" if on_demand else "Handover"
@@ -300,6 +302,7 @@ def render_text(report: HandoverReport, *, late: bool = False, on_demand: bool =
     ]
     lines += _section("Open now", [f"{_link(i)} — {_esc(i.service_name)}, {i.urgency} urgency, "
                                    f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                                   + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
                                    for i in report.open_now])
     lines += _section("During the shift", [f"{_link(s.incident)} — {_esc(s.incident.service_name)}, {_figures(s)}"
                                            for s in report.during_shift])

@@ -279,7 +279,7 @@ class PagerDutyEmulator:
             return True, {}
         now = self._clock()
         start, count = self._windows.get(key, (now, 0))
-        if (now - start).total_seconds() >= 60:
+        if not 0 <= (now - start).total_seconds() < 60:  # a new minute (or the sandbox clock was set back)
             start, count = now, 0
         allowed = count < limit
         count += allowed

@@ -75,10 +75,12 @@ class Sandbox:
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
-                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token)
+                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
+                                   clock=lambda: self.clock.now().timestamp())
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
+            clock=self.clock.now,  # incidents happen at the sandbox's time, which the clock control moves
             validator=load_pagerduty_validator() if validate_openapi else None,
             rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
 

@@ -60,6 +60,11 @@ class Handovers:
         self._store, self._paging, self._chat, self._people = store, paging, chat, people
         self._catalogue, self._clock, self._wake, self._grace = catalogue, clock, wake, grace
         self.ledger = HandoverLedger(store)
+        self.use(catalogue)
+
+    def use(self, catalogue: Catalogue) -> None:
+        """Hand over by this catalogue's rotas from now on (start-up, and a reload of the catalogue)."""
+        self._catalogue = catalogue
         self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
 
     # -- the scheduled handover ------------------------------------------------------------------------------
@@ -235,7 +240,12 @@ class Handovers:
             None if change is None else [name for _, name in change.incoming],
             incidents, notes, await self._pending(incidents, end, change is None),
             _working_hours(rota), rota.time_zone)
-        return render_text(report, late=late, on_demand=on_demand, mentions=mentions)
+        channels = {}
+        for incident in report.open_now:
+            footprint = await self._store.footprint(incident.id)
+            if footprint.channel_id:
+                channels[incident.id] = footprint.channel_id
+        return render_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
 
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]

@@ -431,14 +431,19 @@ class Account:
             return []
         if not policy.rules:
             return list(policy.on_call)
-        # A policy written through the API: its first rule's users, and whoever its schedules have on call now.
-        now, users = self._clock(), []
-        for kind, target in policy.rules[0].targets:
-            schedule = self.schedules.get(target) if kind == "schedule_reference" else None
-            user = schedule.on_call(now) if schedule is not None else target if kind == "user_reference" else None
-            if user is not None:
-                users.append(user)
-        return list(dict.fromkeys(users))
+        # A policy written through the API: a rule's users, and whoever its schedules have on call now. A rule with
+        # nobody on call is passed over at once for the next one, as PagerDuty escalates past an empty level.
+        now = self._clock()
+        for rule in policy.rules:
+            users = []
+            for kind, target in rule.targets:
+                schedule = self.schedules.get(target) if kind == "schedule_reference" else None
+                user = schedule.on_call(now) if schedule is not None else target if kind == "user_reference" else None
+                if user is not None:
+                    users.append(user)
+            if users:
+                return list(dict.fromkeys(users))
+        return []
 
     def _set_status(self, incident: Incident, status: str, agent: Agent | None) -> None:
         now = self._clock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,29 @@ async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing
     assert writes(sandbox) == before
     plan = await provision(sandbox, "plan", detailed=True)
     assert plan.code == 0 and "No changes" in plan.out
+
+
+async def test_a_new_service_pages_the_rota_its_band_names(sandbox: RunningSandbox) -> None:
+    """The point of it all: an incident on a freshly provisioned service pages whoever the band's rota has on call,
+    and the incident manager when the band has nobody on call then."""
+    assert (await provision(sandbox, "apply")).code == 0
+    services = {s["name"]: s["id"] for s in managed(pd(sandbox)["services"])}
+    emails = {u["id"]: u["email"] for u in pd(sandbox)["users"]}
+
+    async def paged(service: str, moment: str) -> list[str]:
+        sandbox.sandbox.clock.set(datetime.fromisoformat(moment))
+        incident = await sandbox.sandbox.pagerduty.trigger(title=f"{service} is down", service_id=services[service])
+        return [emails[a["assignee"]["id"]] for a in incident["assignments"]]
+
+    monday_morning, monday_night = "2026-11-30T10:00:00+00:00", "2026-11-30T22:00:00+00:00"
+    assert await paged("Checkout Payments", monday_morning) in (["ben.okafor@example.com"],
+                                                               ["chloe.martin@example.com"])  # Payments, working hours
+    assert await paged("Checkout Payments", monday_night) in (["ben.okafor@example.com"],
+                                                             ["chloe.martin@example.com"])  # High: the team at night
+    assert await paged("Refunds", monday_night) in (["fatima.noor@example.com"],
+                                                    ["asha.patel@example.com"])  # Medium: Retail's domain rota
+    assert await paged("Picking", monday_morning) in (["erin.walsh@example.com"], ["fatima.noor@example.com"])
+    assert await paged("Picking", monday_night) == ["erin.walsh@example.com"]  # Low: nobody, so the incident manager
 
 
 async def test_a_catalogue_change_plans_exactly_that_change(sandbox: RunningSandbox, tmp_path: Path) -> None:

@@ -90,9 +90,9 @@ async def test_a_policy_pages_whoever_its_schedule_has_on_call(pd: PdSandbox,
     # The test clock is a Monday 09:30 in London: Asha's working-hours layer is on.
     incident = await pd.emulator.trigger(title="Promotions down", service_id=service["id"])
     assert [a["assignee"]["id"] for a in incident["assignments"]] == [user_id(pd, ASHA)]
-    pd.clock.advance(hours=10)  # 19:30: the schedule has nobody; the first rule pages nobody
+    pd.clock.advance(hours=10)  # 19:30: the schedule has nobody, so PagerDuty goes straight to the next rule
     later = await pd.emulator.trigger(title="Promotions down again", service_id=service["id"])
-    assert later["assignments"] == []
+    assert [a["assignee"]["id"] for a in later["assignments"]] == [erin]
     status, got = await send(client, "GET", f"/escalation_policies/{policy_id}")
     assert [[t["type"] for t in r["targets"]] for r in got["escalation_policy"]["escalation_rules"]] == [
         ["schedule_reference"], ["user_reference"]]

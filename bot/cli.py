@@ -1,4 +1,4 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision."""
 
 from __future__ import annotations
 
@@ -38,10 +38,22 @@ def main(argv: list[str] | None = None) -> int:
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
+                               "policies, services, webhook subscriptions and Slack channels")
+    provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
+    provision.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the "
+                           "catalogue")
+    provision.add_argument("--catalogue", type=Path, default=None, help="default: $CATALOGUE_PATH or catalogue.yml")
+    provision.add_argument("--detailed-exitcode", action="store_true", help="plan exits 3 when changes are pending")
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
     if args.command == "check-config":
         return check_config(args.reference)
+    if args.command == "provision":
+        from bot.provisioning.command import run_provision
+
+        return run_provision(args.action, prune=args.prune, catalogue_path=args.catalogue,
+                             detailed_exitcode=args.detailed_exitcode)
     if args.command == "serve":
         return run_serve(args.port, args.db)
     if args.command == "sandbox":

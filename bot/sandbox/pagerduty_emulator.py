@@ -25,6 +25,7 @@ from multidict import CIMultiDictProxy, MultiMapping
 from bot.catalogue import SandboxSeed
 from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
+from bot.sandbox.pagerduty_admin import PagerDutyAdmin
 from bot.sandbox.pagerduty_control import ACTIONS, PagerDutyControls
 from bot.sandbox.pagerduty_model import (
     Account,
@@ -102,6 +103,7 @@ class PagerDutyEmulator:
         self.shapes = Shapes(self.account)
         self.account.schedules = {s.id: seeded_schedule(s, {u.email.lower(): u.id for u in self.account.users.values()})
                                   for s in seed.schedules}
+        self.admin = PagerDutyAdmin(self.account, self.shapes, _page)
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -130,6 +132,8 @@ class PagerDutyEmulator:
                 ("GET", "/schedules", self._list_schedules),
                 ("GET", "/schedules/{id}", self._get_schedule),
                 ("POST", "/schedules/{id}/overrides", self._create_overrides),
+                # ---- configuration API (teams, policies, services, schedules, webhook subscriptions) ----
+                *self.admin.routes(),
             ]
         ]
 
@@ -219,6 +223,12 @@ class PagerDutyEmulator:
                 for e in account.log_entries
             ],
             "webhook_subscription": webhooks["subscription"],
+            # Written through the configuration API (pagerduty_admin), as GET would answer them.
+            "teams": [self.admin.team(t) for t in account.teams.values()],
+            "escalation_policies": [self.shapes.policy(p) for p in account.policies.values()],
+            "services": [self.shapes.service(s) for s in account.services.values()],
+            "schedules": [schedule_json(s, self.shapes, None, None) for s in account.schedules.values()],
+            "webhook_subscriptions": [self.admin.subscription(s) for s in self.admin.webhook_subscriptions.values()],
             "webhook_deliveries": webhooks["deliveries"],
             "calls": dict(self.calls),
         }
@@ -236,7 +246,7 @@ class PagerDutyEmulator:
         if not allowed:
             return _error(PagerDutyError(429, 2020, "Rate Limit Exceeded"), limits)
         await self.faults.delay("pagerduty", path)
-        fault = self.faults.take("pagerduty", path)
+        fault = self.faults.take("pagerduty", path, method)
         if fault is not None:
             return _fault_response(fault.status, fault.retry_after, limits)
         if route is None:
@@ -258,6 +268,8 @@ class PagerDutyEmulator:
             return _error(invalid("The request body is not valid JSON"), limits)
         except PagerDutyError as error:
             return _error(error, limits)
+        if status == 204:
+            return web.Response(status=204, body=b"", headers=limits)
         return web.json_response(payload, status=status, headers=limits)
 
     def _rate_limit(self, key: str) -> tuple[bool, dict[str, str]]:

@@ -114,6 +114,8 @@ class Domain(_Model):
     id: str
     name: str
     slack_channel: str | None = None
+    # PagerDuty users (emails) on the product-domain rota that `pavedroad provision` creates when a band needs one.
+    members: list[str] = Field(default_factory=list)
 
 
 class Team(_Model):
@@ -123,6 +125,8 @@ class Team(_Model):
     slack_channel: str | None = None
     # The ServiceNow assignment group whose tickets page this team (and that the team's incidents' tickets get).
     servicenow_group: str | None = None
+    # PagerDuty users (emails) on the team rota(s) that `pavedroad provision` creates when a band needs them.
+    members: list[str] = Field(default_factory=list)
 
 
 class ImpactUrgency(_Model):

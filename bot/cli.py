@@ -1,4 +1,4 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config, calculate."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, calculate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
+                               "policies, services, webhook subscriptions and Slack channels")
+    provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
+    provision.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the "
+                           "catalogue")
+    provision.add_argument("--catalogue", type=Path, default=None, help="default: $CATALOGUE_PATH or catalogue.yml")
+    provision.add_argument("--detailed-exitcode", action="store_true", help="plan exits 3 when changes are pending")
     calculate = sub.add_parser("calculate", help="each service's exposure band, availability target, error budget "
                                                  "and on-call cover, from the catalogue")
     calculate.add_argument("--catalogue", type=Path, default=None,
@@ -51,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_calculate(args.catalogue, args.format, check=args.check)
     if args.command == "check-config":
         return check_config(args.reference)
+    if args.command == "provision":
+        from bot.provisioning.command import run_provision
+
+        return run_provision(args.action, prune=args.prune, catalogue_path=args.catalogue,
+                             detailed_exitcode=args.detailed_exitcode)
     if args.command == "serve":
         return run_serve(args.port, args.db)
     if args.command == "sandbox":
@@ -66,6 +79,8 @@ def configure_logging(level_name: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("slack_sdk", "slack_bolt", "httpx2", "httpx", "pagerduty", "aiohttp", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
 
 
 def _configuration() -> tuple[Settings, Catalogue]:
@@ -117,8 +132,35 @@ def run_serve(port: int | None, db: Path | None) -> int:
                            db_path=db if db is not None else settings.db_path)
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
+    app.on_startup.append(lambda _app: _reload_on_sighup(bot))
     web.run_app(app, port=settings.port, access_log=None)
     return 0
+
+
+async def _reload_on_sighup(bot: Bot) -> None:
+    """`kill -HUP <pid>` re-reads the catalogue (see `reload_catalogue`)."""
+    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(reload_catalogue(bot, path))
+        reloads.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(reloads.discard)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+async def reload_catalogue(bot: Bot, path: Path) -> bool:
+    """Re-read the catalogue (off the event loop): a valid one's rotas take effect at once; an invalid one is refused
+    with its problems logged, and the running catalogue stays."""
+    try:
+        catalogue = await asyncio.to_thread(load_catalogue, path)
+    except CatalogueError as error:
+        logging.getLogger("bot.cli").error("catalogue %s not reloaded, keeping the running one: %s", path,
+                                           "; ".join(error.problems))
+        return False
+    bot.reload_rotas(catalogue)
+    return True
 
 
 async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:

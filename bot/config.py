@@ -58,6 +58,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
+    Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "
+             "`pavedroad provision` subscribes each service's PagerDuty webhooks to <url>/pagerduty/webhook."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
@@ -28,10 +29,11 @@ from bot.domain.incident import ChannelPolicy
 from bot.domain.tickets import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
+from bot.scheduler import MONEY_REFRESH_MINUTES, build_scheduler, schedule_handovers
 from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
+from bot.services.handover import Handovers
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.tickets import TicketSync
@@ -58,7 +60,10 @@ class Bot:
             catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
-        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync)
+        self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
+                                   lambda: self.dispatcher.wake())
+        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
+                                       self.handovers)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -83,7 +88,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.responses = commands.register(app, self.actions)
+        self.responses = commands.register(app, self.actions, handovers=self.handovers)
         return app
 
     async def start(self) -> None:
@@ -93,8 +98,24 @@ class Bot:
         self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
                                          card_refresh_minutes=5,
                                          work_note_minutes=self.catalogue.servicenow.work_note_minutes,
-                                         refresh_money_cards=self.refresh_money_at_stake)
+                                         refresh_money_cards=self.refresh_money_at_stake,
+                                         handover_checks={r.id: self._handover_check(r.id)
+                                                          for r in self.catalogue.rotas})
         self.scheduler.start()
+
+    def reload_rotas(self, catalogue: Catalogue) -> None:
+        """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt. The rest
+        of the catalogue (services, teams, channels) is read at start-up; the log says so."""
+        self.handovers.use(catalogue)
+        if self.scheduler is not None:
+            schedule_handovers(self.scheduler, {r.id: self._handover_check(r.id) for r in catalogue.rotas})
+        log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers; other catalogue changes take effect at "
+                 "the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
+
+    def _handover_check(self, rota_id: str) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            return await self.handovers.tick(rota_id)
+        return check
 
     async def flush_work_notes(self) -> int:
         """Queue the batched work notes: every ticket whose incident has timeline lines it has not been told."""

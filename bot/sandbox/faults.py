@@ -26,8 +26,12 @@ class Fault:
     # Fail every matching call until this time (sandbox clock, epoch seconds) instead of `times` calls.
     until: float | None = None
 
-    def matches(self, service: str, method: str) -> bool:
-        return self.service == service and (self.method == "*" or method.startswith(self.method))
+    def matches(self, service: str, method: str, verb: str = "") -> bool:
+        """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads."""
+        if self.service != service:
+            return False
+        wanted_verb, _, wanted = self.method.rpartition(" ")
+        return (self.method == "*" or method.startswith(wanted)) and wanted_verb in ("", verb.upper())
 
 
 @dataclass
@@ -54,14 +58,14 @@ class Faults:
         if ms:
             await asyncio.sleep(ms / 1000)
 
-    def take(self, service: str, method: str) -> Fault | None:
+    def take(self, service: str, method: str, verb: str = "") -> Fault | None:
         """Consume one failure of the first matching rule that has failures left, if any."""
         for rule in self.rules:
             if rule.until is not None:
-                if self.clock() < rule.until and rule.matches(service, method):
+                if self.clock() < rule.until and rule.matches(service, method, verb):
                     return rule
                 continue
-            if rule.times > 0 and rule.matches(service, method):
+            if rule.times > 0 and rule.matches(service, method, verb):
                 rule.times -= 1
                 return rule
         return None

@@ -13,9 +13,12 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.catalogue import SandboxSeed
+
+if TYPE_CHECKING:
+    from bot.sandbox.pagerduty_schedules import Schedule
 
 _ALPHABET = string.digits + string.ascii_uppercase
 PRIORITY_NAMES = ("P1", "P2", "P3", "P4", "P5")
@@ -75,10 +78,22 @@ class User:
 
 
 @dataclass
+class Rule:
+    """An escalation rule written through the API: its targets as (reference type, id), e.g. a schedule."""
+
+    delay_minutes: int
+    targets: list[tuple[str, str]]
+
+
+@dataclass
 class Policy:
     id: str
     name: str
-    on_call: list[str]  # user ids, all on the policy's one rule
+    on_call: list[str]  # user ids, all on the policy's one rule (seeded) or targeted directly by its first rule
+    # Set for policies written through the API (see `pagerduty_admin`); seeded ones have the one rule of `on_call`.
+    rules: list[Rule] | None = None
+    description: str = ""
+    team_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +101,14 @@ class Service:
     id: str
     name: str
     policy_id: str | None
+    description: str = ""
+
+
+@dataclass
+class Team:
+    id: str
+    name: str
+    description: str = ""
 
 
 @dataclass
@@ -198,10 +221,14 @@ class Account:
         owner = {sid: p.id for p in seed.escalation_policies for sid in p.services}
         self.services = {sid: Service(sid, name, owner.get(sid, first_policy)) for sid, name in services}
         self.priorities = {name: stable_id("P", f"priority:{name}") for name in PRIORITY_NAMES}
+        # Written through the API only (pagerduty_admin): the sandbox seeds no teams.
+        self.teams: dict[str, Team] = {}
         self.incidents: dict[str, Incident] = {}
         self.notes: list[Note] = []
         self.responder_requests: list[ResponderRequest] = []
         self.log_entries: list[LogEntry] = []
+        # Filled by the emulator from the seed (bot/sandbox/pagerduty_schedules.py owns the schedule model).
+        self.schedules: dict[str, Schedule] = {}
 
     # ---- lookups -------------------------------------------------------------------------------------------
 
@@ -399,7 +426,24 @@ class Account:
     # ---- internals -----------------------------------------------------------------------------------------
 
     def _on_call(self, policy_id: str | None) -> list[str]:
-        return list(self.policies[policy_id].on_call) if policy_id in self.policies else []
+        policy = self.policies.get(policy_id or "")
+        if policy is None:
+            return []
+        if not policy.rules:
+            return list(policy.on_call)
+        # A policy written through the API: a rule's users, and whoever its schedules have on call now. A rule with
+        # nobody on call is passed over at once for the next one, as PagerDuty escalates past an empty level.
+        now = self._clock()
+        for rule in policy.rules:
+            users = []
+            for kind, target in rule.targets:
+                schedule = self.schedules.get(target) if kind == "schedule_reference" else None
+                user = schedule.on_call(now) if schedule is not None else target if kind == "user_reference" else None
+                if user is not None:
+                    users.append(user)
+            if users:
+                return list(dict.fromkeys(users))
+        return []
 
     def _set_status(self, incident: Incident, status: str, agent: Agent | None) -> None:
         now = self._clock()

@@ -76,23 +76,39 @@ class Shapes:
         }
 
     def policy(self, policy: Policy) -> Json:
+        rules = [{
+            "id": stable_id("P", f"rule:{policy.id}"), "escalation_delay_in_minutes": 30,
+            "targets": [self.user_ref(u) for u in policy.on_call],
+        }] if policy.rules is None else [{
+            "id": stable_id("P", f"rule:{policy.id}:{n}"), "escalation_delay_in_minutes": rule.delay_minutes,
+            "targets": [self.target_ref(kind, id_) for kind, id_ in rule.targets],
+        } for n, rule in enumerate(policy.rules)]
         return self.policy_ref(policy.id) | {
-            "type": "escalation_policy", "name": policy.name, "description": "", "num_loops": 0,
-            "on_call_handoff_notifications": "if_has_services",
-            "escalation_rules": [{
-                "id": stable_id("P", f"rule:{policy.id}"), "escalation_delay_in_minutes": 30,
-                "targets": [self.user_ref(u) for u in policy.on_call],
-            }],
+            "type": "escalation_policy", "name": policy.name, "description": policy.description, "num_loops": 0,
+            "on_call_handoff_notifications": "if_has_services", "escalation_rules": rules,
             "services": [self.service_ref(s.id) for s in self.account.services.values() if s.policy_id == policy.id],
-            "teams": [],
+            "teams": [self.team_ref(t) for t in policy.team_ids],
         }
+
+    def team_ref(self, team_id: str) -> Json:
+        return self.ref("team", team_id, self.account.teams[team_id].name)
+
+    def schedule_ref(self, schedule_id: str) -> Json:
+        return self.ref("schedule", schedule_id, self.account.schedules[schedule_id].name)
+
+    def target_ref(self, kind: str, id_: str) -> Json:
+        """An escalation target as PagerDuty renders it: a user or a schedule reference."""
+        return self.user_ref(id_) if kind == "user_reference" else self.schedule_ref(id_)
 
     def service(self, service: Service) -> Json:
         last = max((i.created_at for i in self.account.incidents.values() if i.service_id == service.id), default=None)
         return self.service_ref(service.id) | {
-            "type": "service", "name": service.name, "description": "", "status": "active",
+            "type": "service", "name": service.name, "description": service.description, "status": "active",
             "escalation_policy": self.policy_ref(service.policy_id) if service.policy_id else None,
-            "teams": [], "integrations": [], "alert_creation": "create_alerts_and_incidents",
+            # A service belongs to the team of its escalation policy, as in PagerDuty.
+            "teams": [self.team_ref(t) for t in (self.account.policies[service.policy_id].team_ids
+                                                 if service.policy_id in self.account.policies else [])],
+            "integrations": [], "alert_creation": "create_alerts_and_incidents",
             "incident_urgency_rule": {"type": "constant", "urgency": "high"},
             "acknowledgement_timeout": None, "auto_resolve_timeout": None,
             "last_incident_timestamp": iso(last) if last else None, "created_at": "2024-01-01T00:00:00Z",

@@ -16,9 +16,11 @@ from bot.calculator import incident_exposure
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
     AlertOperators,
+    CompleteHandover,
     Effect,
     InviteResponders,
     OpenIncidentChannel,
+    PostHandover,
     PostTimelineEntry,
     RefreshCard,
 )
@@ -26,6 +28,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
+from bot.services.handover import Handovers
 from bot.services.people import People, Responder
 from bot.services.tickets import TicketSync
 from bot.store.sqlite import SlackFootprint, SqliteStore
@@ -38,9 +41,10 @@ LOOKBACK_SECONDS = 900
 
 class EffectExecutor:
     def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
-                 tickets: TicketSync | None = None) -> None:
+                 tickets: TicketSync | None = None, handovers: Handovers | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
+        self._handovers = handovers
 
     async def after_done(self, effect: Effect) -> None:
         if effect.system == "servicenow" and self._tickets is not None:
@@ -58,6 +62,10 @@ class EffectExecutor:
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         """`retry` is true when an earlier attempt may have half-done this effect."""
+        if isinstance(effect, PostHandover | CompleteHandover):
+            if self._handovers is not None:
+                await self._handovers.perform(effect, retry=retry, created_at=created_at)
+            return
         if effect.system == "servicenow":
             if self._tickets is not None:
                 await self._tickets.perform(effect, retry=retry)

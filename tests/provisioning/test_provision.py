@@ -1,0 +1,318 @@
+"""`pavedroad provision plan|apply` against the sandbox's PagerDuty (every request checked against PagerDuty's
+OpenAPI description, which refuses what the real API would) and Slack emulators, over HTTP.
+
+The catalogue is tests/fixtures/provisioning/catalogue.yml: a dozen services in three product domains, in all three
+exposure bands. The sandbox itself is seeded from the example catalogue (PBASKET exists; the rest do not yet)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from bot.provisioning.command import ProvisionSettings, run_provision
+from bot.provisioning.pagerduty_api import PagerDutyApi
+from bot.sandbox.pagerduty_model import Team
+from bot.sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import state
+
+CATALOGUE = Path(__file__).parent.parent / "fixtures" / "provisioning" / "catalogue.yml"
+WRITES = ("POST", "PUT", "DELETE")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
+    keys = running.sandbox.keys
+    return {"PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
+            "PAGERDUTY_API_URL": f"{running.url}/sandbox/pagerduty/api", "PAVEDROAD_PUBLIC_URL": running.url,
+            "SLACK_BOT_TOKEN": keys.slack_bot_token,
+            "SLACK_API_URL": f"{running.url}/sandbox/slack/api/"} | overrides
+
+
+async def provision(running: RunningSandbox, action: str, *, catalogue: Path = CATALOGUE, prune: bool = False,
+                    detailed: bool = False, environment: dict[str, str] | None = None) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+
+    def api(settings: ProvisionSettings) -> PagerDutyApi:
+        # The sandbox answers 429 with ratelimit-reset; no real waiting in tests.
+        return PagerDutyApi(settings.pagerduty_api_token, settings.pagerduty_api_url, sleep=lambda _: None)
+
+    # The command is synchronous (a CLI run); the emulators serve on this loop, so it runs on a thread.
+    code = await asyncio.to_thread(run_provision, action, prune=prune, catalogue_path=catalogue,
+                                   detailed_exitcode=detailed, env=environment or env(running), out=out, err=err,
+                                   api_factory=api)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def pd(running: RunningSandbox) -> dict[str, Any]:
+    pagerduty: dict[str, Any] = state(running)["pagerduty"]
+    return pagerduty
+
+
+def managed(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [i for i in items if "[pavedroad:" in (i.get("description") or "")]
+
+
+def writes(running: RunningSandbox) -> int:
+    return sum(n for call, n in running.sandbox.pagerduty.calls.items() if call.split(" ")[0] in WRITES)
+
+
+def by_name(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(i for i in items if i["name"] == name)
+
+
+async def add_fault(running: RunningSandbox, **fault: Any) -> None:
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/faults",
+                                                                json={"service": "pagerduty", **fault}) as response:
+        assert response.status == 201, await response.text()
+
+
+def edited(tmp_path: Path, change: Any) -> Path:
+    data = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "catalogue.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+# ---- plan, apply, apply again ----------------------------------------------------------------------------------
+
+
+async def test_plan_on_an_empty_account_lists_everything_and_changes_nothing(sandbox: RunningSandbox) -> None:
+    run = await provision(sandbox, "plan", detailed=True)
+    assert run.code == 3, run.err  # changes pending
+    assert "Plan: 53 to create, 1 to update, 0 to replace, 0 to delete in PagerDuty; 4 Slack channel(s) to create" \
+        in run.out
+    assert "+ team 'Basket' [team/basket]" in run.out
+    assert "+ schedule 'Retail (product domain) out of hours' [schedule/domain/retail/out-of-hours]" in run.out
+    assert "~ service 'Basket API' [service/basket-api] (PBASKET)" in run.out  # adopted: the catalogue names it
+    assert "+ channel #team-warehouse" in run.out
+    assert writes(sandbox) == 0
+    assert managed(pd(sandbox)["services"]) == [] and pd(sandbox)["teams"] == []
+
+
+async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing(sandbox: RunningSandbox) -> None:
+    run = await provision(sandbox, "apply")
+    assert run.code == 0, run.err
+    assert "Apply complete: 54 PagerDuty change(s), 4 Slack channel(s) created." in run.out
+    world = pd(sandbox)
+    assert sorted(t["name"] for t in world["teams"]) == ["Basket", "Delivery", "Identity", "Payments", "Search",
+                                                          "Warehouse"]
+    # Every team has a working-hours rota; High-band teams an out-of-hours one; Medium bands their domain's.
+    assert sorted(s["name"] for s in managed(world["schedules"])) == sorted(
+        [f"{t} working hours" for t in ("Basket", "Payments", "Delivery", "Warehouse", "Identity", "Search")]
+        + [f"{t} out of hours" for t in ("Payments", "Warehouse", "Identity")]
+        + [f"{d} (product domain) out of hours" for d in ("Retail", "Fulfilment", "Platform")])
+    assert len(managed(world["escalation_policies"])) == 12
+    services = managed(world["services"])
+    assert len(services) == 12 and by_name(services, "Basket API")["id"] == "PBASKET"
+    schedule_ids = {s["name"]: s["id"] for s in managed(world["schedules"])}
+    erin = next(u["id"] for u in world["users"] if u["email"] == "erin.walsh@example.com")
+
+    def rules(service_name: str) -> list[list[str]]:
+        service = by_name(world["services"], service_name)
+        policy = next(p for p in world["escalation_policies"] if p["id"] == service["escalation_policy"]["id"])
+        assert policy["teams"][0]["summary"] == service["teams"][0]["summary"]
+        return [[t["id"] for t in r["targets"]] for r in policy["escalation_rules"]]
+
+    # High: the team at all hours; Medium: the team, then the domain out of hours; Low: the team in working hours.
+    # Then the incident manager (the targets of PIMGR01's first rule).
+    assert rules("Checkout Payments") == [[schedule_ids["Payments working hours"],
+                                           schedule_ids["Payments out of hours"]], [erin]]
+    assert rules("Refunds") == [[schedule_ids["Payments working hours"],
+                                 schedule_ids["Retail (product domain) out of hours"]], [erin]]
+    assert rules("Picking") == [[schedule_ids["Warehouse working hours"]], [erin]]
+    identity = by_name(managed(world["schedules"]), "Identity working hours")
+    assert identity["time_zone"] == "Europe/Paris"  # from the catalogue's identity rota
+    assert identity["schedule_layers"][0]["restrictions"][0] == {
+        "type": "weekly_restriction", "start_time_of_day": "08:00:00", "duration_seconds": 8 * 3600,
+        "start_day_of_week": 1}
+    hooks = world["webhook_subscriptions"]
+    assert len(hooks) == 12 and {h["delivery_method"]["url"] for h in hooks} == {f"{sandbox.url}/pagerduty/webhook"}
+    assert {h["filter"]["id"] for h in hooks} == {s["id"] for s in services}
+    channels = {c["name"] for c in state(sandbox)["slack"]["channels"]}
+    assert {"team-warehouse", "team-identity", "team-search", "platform-oncall"} <= channels
+    assert "rotas[1].pagerduty_schedule_id: is 'TBD-retail'; set it to " \
+           f"'{schedule_ids['Retail (product domain) out of hours']}'" in run.out
+    # A rota with out-of-hours on-call stands for the out-of-hours schedule; its hours and zone shape both.
+    assert f"rotas[2].pagerduty_schedule_id: is 'TBD-identity'; set it to '{schedule_ids['Identity out of hours']}'" \
+        in run.out
+    assert "services[2].pagerduty_service_id: is 'new-checkout'; set it to " \
+           f"'{by_name(services, 'Checkout Payments')['id']}'" in run.out
+    assert "add them to PAGERDUTY_WEBHOOK_SECRETS" in run.out
+
+    before = writes(sandbox)
+    again = await provision(sandbox, "apply")
+    assert again.code == 0 and "No changes: PagerDuty and Slack match the catalogue." in again.out
+    assert writes(sandbox) == before
+    plan = await provision(sandbox, "plan", detailed=True)
+    assert plan.code == 0 and "No changes" in plan.out
+
+
+async def test_a_new_service_pages_the_rota_its_band_names(sandbox: RunningSandbox) -> None:
+    """The point of it all: an incident on a freshly provisioned service pages whoever the band's rota has on call,
+    and the incident manager when the band has nobody on call then."""
+    assert (await provision(sandbox, "apply")).code == 0
+    services = {s["name"]: s["id"] for s in managed(pd(sandbox)["services"])}
+    emails = {u["id"]: u["email"] for u in pd(sandbox)["users"]}
+
+    async def paged(service: str, moment: str) -> list[str]:
+        sandbox.sandbox.clock.set(datetime.fromisoformat(moment))
+        incident = await sandbox.sandbox.pagerduty.trigger(title=f"{service} is down", service_id=services[service])
+        return [emails[a["assignee"]["id"]] for a in incident["assignments"]]
+
+    monday_morning, monday_night = "2026-11-30T10:00:00+00:00", "2026-11-30T22:00:00+00:00"
+    assert await paged("Checkout Payments", monday_morning) in (["ben.okafor@example.com"],
+                                                               ["chloe.martin@example.com"])  # Payments, working hours
+    assert await paged("Checkout Payments", monday_night) in (["ben.okafor@example.com"],
+                                                             ["chloe.martin@example.com"])  # High: the team at night
+    assert await paged("Refunds", monday_night) in (["fatima.noor@example.com"],
+                                                    ["asha.patel@example.com"])  # Medium: Retail's domain rota
+    assert await paged("Picking", monday_morning) in (["erin.walsh@example.com"], ["fatima.noor@example.com"])
+    assert await paged("Picking", monday_night) == ["erin.walsh@example.com"]  # Low: nobody, so the incident manager
+
+
+async def test_a_catalogue_change_plans_exactly_that_change(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    assert (await provision(sandbox, "apply")).code == 0
+
+    def change(data: dict[str, Any]) -> None:
+        data["teams"][0]["members"] = ["asha.patel@example.com", "ben.okafor@example.com"]  # Basket
+        data["services"][10]["exposure"] = "£700K in 45m"  # Product Search: Medium → High
+
+    catalogue = edited(tmp_path, change)
+    plan = await provision(sandbox, "plan", catalogue=catalogue)
+    assert plan.code == 0, plan.err
+    assert "Plan: 2 to create, 2 to update, 0 to replace, 0 to delete in PagerDuty; 0 Slack channel(s)" in plan.out
+    assert "~ schedule 'Basket working hours' [schedule/team/basket/working-hours]" in plan.out
+    assert "user/dev.sharma@example.com" in plan.out and "user/ben.okafor@example.com" in plan.out
+    assert "+ schedule 'Search out of hours' [schedule/team/search/out-of-hours]" in plan.out
+    assert "+ escalation_policy 'Search (High exposure)' [escalation_policy/search/high]" in plan.out
+    assert ("      escalation_policy: 'escalation_policy/search/medium' → 'escalation_policy/search/high'"
+            in plan.out)
+    # The Medium policy is no longer used, but is only deleted with --prune.
+    assert "no longer in the catalogue (kept; `--prune` deletes them)" in plan.out
+    assert "escalation_policy 'Search (Medium exposure)'" in plan.out
+    assert (await provision(sandbox, "apply", catalogue=catalogue)).code == 0
+    assert "No changes" in (await provision(sandbox, "plan", catalogue=catalogue)).out
+    basket = by_name(managed(pd(sandbox)["schedules"]), "Basket working hours")
+    assert [u["user"]["summary"] for u in basket["schedule_layers"][0]["users"]] == ["Asha Patel", "Ben Okafor"]
+
+
+async def test_prune_deletes_only_managed_resources_and_only_when_asked(sandbox: RunningSandbox,
+                                                                       tmp_path: Path) -> None:
+    assert (await provision(sandbox, "apply")).code == 0
+    seeded = {s["id"] for s in pd(sandbox)["services"] if "[pavedroad:" not in s["description"]}
+    catalogue = edited(tmp_path, lambda data: data["services"].pop(11))  # Recommendations, Search's only Low
+
+    kept = await provision(sandbox, "apply", catalogue=catalogue)
+    assert kept.code == 0 and "No changes" in kept.out
+    assert "service 'Recommendations' [service/recommendations]" in kept.out
+    assert by_name(pd(sandbox)["services"], "Recommendations")
+
+    plan = await provision(sandbox, "plan", catalogue=catalogue, prune=True)
+    assert "Plan: 0 to create, 0 to update, 0 to replace, 3 to delete" in plan.out
+    deletes = [line.strip() for line in plan.out.splitlines() if line.startswith("  - ")]
+    assert [d.split(" [")[0] for d in deletes] == [  # subscriptions, then services, then policies
+        "- webhook_subscription 'Recommendations incidents to the Paved Road bot'", "- service 'Recommendations'",
+        "- escalation_policy 'Search (Low exposure)'"]
+    pruned = await provision(sandbox, "apply", catalogue=catalogue, prune=True)
+    assert pruned.code == 0, pruned.err
+    world = pd(sandbox)
+    assert "Recommendations" not in {s["name"] for s in world["services"]}
+    assert len(managed(world["services"])) == 11 and len(world["webhook_subscriptions"]) == 11
+    # What Paved Road does not manage stays, --prune or not.
+    assert seeded <= {s["id"] for s in world["services"]}
+    assert {"PBASKEP", "PPAYMEP", "PDELVEP", "PIMGR01"} <= {p["id"] for p in world["escalation_policies"]}
+
+
+# ---- failures halfway, and resuming ----------------------------------------------------------------------------
+
+
+async def test_a_500_halfway_stops_apply_and_running_it_again_finishes_without_duplicates(
+        sandbox: RunningSandbox) -> None:
+    await add_fault(sandbox, method="POST /escalation_policies", status=500, times=1)
+    stopped = await provision(sandbox, "apply")
+    assert stopped.code == 1
+    assert "Apply stopped halfway" in stopped.err and "Run `pavedroad provision apply` again" in stopped.err
+    assert "POST /escalation_policies: PagerDuty answered 500" in stopped.err
+    assert "Done (18):" in stopped.err and "Not done (36):" in stopped.err  # 6 teams and 12 schedules were made
+    assert len(managed(pd(sandbox)["schedules"])) == 12 and managed(pd(sandbox)["escalation_policies"]) == []
+
+    resumed = await provision(sandbox, "apply")
+    assert resumed.code == 0, resumed.err
+    assert "Apply complete: 36 PagerDuty change(s)" in resumed.out
+    world = pd(sandbox)
+    assert len(world["teams"]) == 6 and len(managed(world["schedules"])) == 12
+    assert len(managed(world["escalation_policies"])) == 12 and len(managed(world["services"])) == 12
+    assert "No changes" in (await provision(sandbox, "plan")).out
+
+
+async def test_a_rate_limit_is_waited_out_and_one_that_holds_is_resumable(sandbox: RunningSandbox) -> None:
+    # Twice 429: the client's quick retry and one wait for ratelimit-reset get through.
+    await add_fault(sandbox, method="POST /services", status=429, times=2, retry_after=0)
+    assert (await provision(sandbox, "apply")).code == 0
+    assert len(managed(pd(sandbox)["services"])) == 12
+
+    await add_fault(sandbox, method="POST /webhook_subscriptions", status=429, times=1000, retry_after=0)
+    sandbox.sandbox.pagerduty.admin.webhook_subscriptions.clear()  # as if someone deleted them in PagerDuty
+    held = await provision(sandbox, "apply")
+    assert held.code == 1 and "429" in held.err and "rate limit held" in held.err
+    assert "Not done (12)" in held.err
+    sandbox.sandbox.faults.clear()
+    assert (await provision(sandbox, "apply")).code == 0
+    assert len(pd(sandbox)["webhook_subscriptions"]) == 12
+
+
+# ---- bad input -------------------------------------------------------------------------------------------------
+
+
+async def test_missing_settings_are_named_and_nothing_is_touched(sandbox: RunningSandbox) -> None:
+    run = await provision(sandbox, "apply", environment={"PAGERDUTY_API_URL": "not-a-url"})
+    assert run.code == 2
+    assert "PAGERDUTY_API_TOKEN: not set" in run.err and "PAVEDROAD_PUBLIC_URL: not set" in run.err
+    assert "PAGERDUTY_API_URL: 'not-a-url' is not an http(s) URL" in run.err
+    assert sum(sandbox.sandbox.pagerduty.calls.values()) == 0
+
+
+async def test_a_refused_token_says_which_variable(sandbox: RunningSandbox) -> None:
+    run = await provision(sandbox, "plan", environment=env(sandbox, PAGERDUTY_API_TOKEN="wrong"))
+    assert run.code == 1 and "PAGERDUTY_API_TOKEN was refused" in run.err
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["teams"][3].pop("members"),
+     "teams[3].members: team 'warehouse' needs a working-hours rota (for stock-levels, picking) but has no members"),
+    (lambda d: d["domains"][2].__setitem__("members", ["nobody@example.com"]),
+     "domains[2].members: no PagerDuty user has the email nobody@example.com"),
+    (lambda d: d["services"][4].pop("exposure"), "services[4].exposure: not set"),
+    (lambda d: d["incident_manager"].__setitem__("escalation_policy_id", "PNOPE"),
+     "incident_manager.escalation_policy_id: 'PNOPE' is not an escalation policy in PagerDuty"),
+    (lambda d: d["teams"][0].__setitem__("memberz", []), "teams[0].memberz: unknown field"),
+])
+async def test_catalogue_problems_are_named_and_nothing_is_written(
+        sandbox: RunningSandbox, tmp_path: Path, change: Any, message: str) -> None:
+    run = await provision(sandbox, "apply", catalogue=edited(tmp_path, change))
+    assert run.code == 2 and message in run.err, run.err
+    assert writes(sandbox) == 0
+
+
+async def test_an_unmanaged_namesake_blocks_apply_with_the_fix(sandbox: RunningSandbox) -> None:
+    sandbox.sandbox.pagerduty.account.teams["PHAND01"] = Team("PHAND01", "Search", "made by hand")
+    run = await provision(sandbox, "apply")
+    assert run.code == 2
+    assert "team 'Search' already exists in PagerDuty (PHAND01) but Paved Road does not manage it; add " \
+           "[pavedroad:team/search] to its description" in run.err
+    assert writes(sandbox) == 0

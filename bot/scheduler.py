@@ -3,10 +3,10 @@
 Jobs: refresh the cards of open incidents, so that their elapsed time stays true between events; every minute,
 the cards of incidents whose money at stake is still growing (their service's exposure window runs); with
 ServiceNow configured, send the timeline to each ticket as batched work notes; and one job per rota in the catalogue
-that asks, every minute (and at once at start-up), whether the rota's handover is due. The handover jobs run on an interval
-rather than on cron triggers because the handover times, their time zone, the grace period for a missed post and
-the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's time —
-which the sandbox can move.
+that asks, every minute (and at once at start-up), whether the rota's handover is due. The handover jobs run on an
+interval rather than on cron triggers because the handover times, their time zone, the grace period for a missed
+post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
+time — which the sandbox can move.
 """
 
 from __future__ import annotations

@@ -364,7 +364,10 @@ async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client)
 
 
 async def test_schedules_are_the_seeded_ones(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
-    assert [s["id"] for s in await call(client.list_all, "/schedules")] == ["PSBASKT", "PSPAYMT", "PSDELVT", "PSRETNT"]
+    seed = load_catalogue(example_catalogue_path()).sandbox
+    assert seed is not None
+    assert [s["id"] for s in await call(client.list_all, "/schedules")] == [s.id for s in seed.schedules]
+    assert [s.id for s in seed.schedules][:4] == ["PSBASKT", "PSPAYMT", "PSDELVT", "PSRETNT"]
 
 
 # ---- incidents ---------------------------------------------------------------------------------------------------

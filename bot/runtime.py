@@ -67,7 +67,8 @@ class Bot:
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
                               max_seconds=policy.max_seconds)
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
-                                     policies={"servicenow": patient})
+                                     # PagerDuty: only the handover follow-up that fills in names queues there.
+                                     policies={"servicenow": patient, "pagerduty": patient})
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None

@@ -8,6 +8,7 @@ with the traceback logged under that id. Services come in explicitly (`register(
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -173,12 +174,14 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
             return await handover_command(handovers, name, rest, command)
         if name == "oncall":
             what = rest or "this incident's service"
-            try:
+            rota = handovers.find_rota(rest) if handovers is not None and rest else None
+            if rota is None or handovers is None:
                 return render.oncall_text(what, await actions.oncall(rest, channel))
-            except UserError:
-                if handovers is None or not rest or not handovers.is_rota(rest):
-                    raise
-                return await handovers.on_call_now(handovers.rota_for(rest, None).id)
+            # A rota (who now, who next); when a team shares its name, its escalation policy's levels too.
+            answers = [await handovers.on_call_now(rota.id)]
+            with contextlib.suppress(UserError):  # not a team or service too: the rota's answer is the answer
+                answers.append(render.oncall_text(what, await actions.oncall(rest, channel)))
+            return answers
         text_follows = name in ("resolve", "note", "page-im", "page")
         ref, text = take_ref(rest, in_channel, text_follows=text_follows)
         incident = await actions.incident(channel, ref)
@@ -282,14 +285,13 @@ async def handover_command(handovers: Handovers, name: str, rest: str, command: 
         post = bool(words) and words[-1].lower() in ("post", "--post")
         rota = handovers.rota_for(" ".join(words[:-1] if post else words), channel_name)
         return await handovers.post_so_far(rota.id) if post else await handovers.so_far(rota.id)
-    try:
-        rota = handovers.rota_for("", channel_name)
-        text = rest
-    except UserError:
-        first, _, text = rest.partition(" ")
-        if not handovers.is_rota(first):
-            raise
-        rota = handovers.rota_for(first, None)
+    first, _, after = rest.partition(" ")
+    named = handovers.find_rota(first) if first else None
+    here = handovers.rotas_of_channel(channel_name)
+    if named is not None and named not in here:
+        rota, text = named, after  # another rota's note, left from here
+    else:
+        rota, text = handovers.rota_for("", channel_name, usage="handover-note"), rest
     author = str(command.get("user_name") or command.get("user_id") or "someone")
     return await handovers.leave_note(rota.id, author, plain_text(text))
 

@@ -113,6 +113,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tickets ADD COLUMN channel_told INTEGER NOT NULL DEFAULT 0;
     """,
+    # Reports: deploys (PagerDuty change events, or a synthetic history), counted beside incidents in the reports.
+    # `service_id` is the PagerDuty service id; `id` the change event's id, so importing twice adds nothing.
+    """
+    CREATE TABLE IF NOT EXISTS deploys (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deploys_time ON deploys (occurred_at);
+    """,
 )
 
 

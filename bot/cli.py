@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.config import Settings, load_settings, reference_table
 from bot.errors import ConfigError
+from bot.reports import cli as reports_cli
 from bot.runtime import Bot
 
 
@@ -37,14 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    sandbox.add_argument("--history", action="store_true",
+                         help="start with the synthetic incident history (README, 'Reports')")
+    reports_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
+    if args.command in ("report", "history"):
+        return reports_cli.run(args)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "serve":
         return run_serve(args.port, args.db)
     if args.command == "sandbox":
-        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue))
+        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
 
 
@@ -111,7 +117,7 @@ def run_serve(port: int | None, db: Path | None) -> int:
     return 0
 
 
-async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
+async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
     from bot.sandbox.world import serve_sandbox
 
     path = catalogue_path or example_catalogue_path()
@@ -129,6 +135,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
         print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
               f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
         return 2
+    if history:
+        await reports_cli.seed_running(running.bot.store, catalogue)
     url = running.url
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})

@@ -26,6 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
 from bot.services.actions import IncidentActions, Outcome
+from bot.services.reports import IncidentReports
 from commands import render
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
@@ -120,7 +121,8 @@ class ResponseUrls:
             await self._session.close()
 
 
-def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None) -> ResponseUrls:
+def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None,
+             reports: IncidentReports | None = None) -> ResponseUrls:
     """Register every listener; returns the shared response_url sender, for the caller to close at shutdown."""
     clicks = DoubleClicks()
     responses = responses or ResponseUrls()
@@ -165,6 +167,10 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         if name == "new":
             title, service, urgency = parse_declare(plain_text(rest))
             return await actions.declare(user, title, service, urgency, channel)
+        if name == "report":
+            if reports is None:
+                raise UserError("Reports are not set up on this bot.")
+            return await post_report(client, reports, rest, user, channel)
         if name == "oncall":
             what = rest or "this incident's service"
             return render.oncall_text(what, await actions.oncall(rest, channel))
@@ -260,6 +266,25 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
     app.view(render.PAGE_IM_MODAL)(modal_submitted)
     app.event("app_mention")(mentioned)
     return responses
+
+
+async def post_report(client: AsyncWebClient, reports: IncidentReports, text: str, user: str, channel: str) -> str:
+    """`/incident report`: the table and the chart, posted in the channel for everyone there (a report is for
+    sharing); the person who asked is told where it went."""
+    request = reports.request(text)
+    rendered = await reports.render(request)
+    comment = f"*{rendered.title}* — asked by <@{user}>\n```\n{rendered.table}```"
+    try:
+        await client.files_upload_v2(channel=channel, content=rendered.png, filename="incident-report.png",
+                                     title=rendered.title, initial_comment=comment,
+                                     alt_txt="MTTA and MTTR by month; revenue protection effectiveness by team")
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        if code in ("not_in_channel", "channel_not_found"):
+            raise UserError("I can't post in this channel: invite me (`/invite @pavedroad`) or run the report in a "
+                            f"channel I'm in. The figures:\n```\n{rendered.table}```") from None
+        raise
+    return f"Posted the report ({rendered.incidents} incidents) in this channel."
 
 
 async def open_modal(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:

@@ -2,17 +2,17 @@
 
 Definitions (the README's "Reports" section says the same, for people):
 
-- Time to acknowledge (TTA) = first acknowledgement − trigger; time to restore (TTR) = resolve − trigger. An incident
+- Time to acknowledge (TTA) = first acknowledgement - trigger; time to restore (TTR) = resolve - trigger. An incident
   never acknowledged has no TTA; one not resolved has no TTR and no loss yet (it counts in `incidents` only).
 - Mean, p50 and p90 of a group's TTAs/TTRs. Percentiles are *nearest rank*: the k-th smallest of n values with
-  k = ⌈p/100 × n⌉, so every percentile is a time some incident really took.
+  k = ⌈p/100 x n⌉, so every percentile is a time some incident really took.
 - Per incident of a service with a declared financial exposure (amount A within window T) that fell in an exposure
-  band with time window W: expected loss = A; realised loss = A × TTR ÷ W (not capped: restoring in 2.7 windows
-  realises 2.7 × A). Incidents of services without a declared exposure carry no loss figures.
+  band with time window W: expected loss = A; realised loss = A x TTR ÷ W (not capped: restoring in 2.7 windows
+  realises 2.7 x A). Incidents of services without a declared exposure carry no loss figures.
 - An incident *with a financial loss* is one restored after its band's window (TTR > W): revenue the band's targets
   exist to protect was lost. Restored within the window, revenue counts as protected.
-- Revenue protection effectiveness of a group = 1 − Σ realised ÷ Σ expected: 100% when everything is restored
-  instantly, 0% when on average it takes exactly one window, −170% at 2.7 windows. None when nothing is expected.
+- Revenue protection effectiveness of a group = 1 - Σ realised ÷ Σ expected: 100% when everything is restored
+  instantly, 0% when on average it takes exactly one window, -170% at 2.7 windows. None when nothing is expected.
 - Deploys: change events (e.g. PagerDuty change events), counted per group like incidents.
 
 Groups: by service, team, domain, year, or period — period is year, except that everything before the date teams
@@ -111,7 +111,7 @@ class ReportRow:
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
-    """Nearest-rank percentile: the ⌈p/100 × n⌉-th smallest value (p in (0, 100])."""
+    """Nearest-rank percentile: the ⌈p/100 x n⌉-th smallest value (p in (0, 100])."""
     if not 0 < p <= 100:
         raise ValueError(f"percentile must be in (0, 100], got {p}")
     if not values:
@@ -127,7 +127,7 @@ def summarise(values: Sequence[float]) -> Summary:
 
 
 def effectiveness(incidents: Iterable[IncidentFacts]) -> tuple[float, float, float | None]:
-    """(Σ expected, Σ realised, 1 − Σ realised ÷ Σ expected); the last is None when nothing is expected."""
+    """(Σ expected, Σ realised, 1 - Σ realised ÷ Σ expected); the last is None when nothing is expected."""
     expected = realised = 0.0
     for incident in incidents:
         if incident.expected_loss is not None and incident.realised_loss is not None:

@@ -36,9 +36,9 @@ def build_figure(trend: Sequence[TrendPoint], by_team: Sequence[ReportRow], titl
         over_time.legend()
     rated = [r for r in by_team if r.effectiveness is not None]
     names = [r.group for r in rated]
-    values = [100.0 * (r.effectiveness or 0.0) for r in rated]
-    bars = teams.bar(names, values, color=["#2a9d8f" if v >= 0 else "#e76f51" for v in values])
-    teams.bar_label(bars, labels=[f"{v:.0f}%" for v in values], fontsize=8)
+    percents = [100.0 * (r.effectiveness or 0.0) for r in rated]
+    bars = teams.bar(names, percents, color=["#2a9d8f" if p >= 0 else "#e76f51" for p in percents])
+    teams.bar_label(bars, labels=[f"{p:.0f}%" for p in percents], fontsize=8)
     teams.axhline(0, color="black", linewidth=0.8)
     teams.set_ylabel("revenue protected (%)")
     teams.set_title("Revenue protection effectiveness by team")

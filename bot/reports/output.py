@@ -2,7 +2,7 @@
 
 JSON and CSV fields (stable; README "Reports" documents them): `group`, `deploys`, `incidents`, `tta_count`,
 `tta_mean_s`, `tta_p50_s`, `tta_p90_s` (and the same for `ttr`), `incidents_with_loss`, `expected_loss`,
-`realised_loss` (currency units), `effectiveness` (a fraction: -1.7 is −170%). Durations are seconds rounded to 0.1 s,
+`realised_loss` (currency units), `effectiveness` (a fraction: -1.7 is -170%). Durations are seconds rounded to 0.1 s,
 losses to 0.01, effectiveness to 4 places; absent figures are empty in CSV and null in JSON.
 """
 
@@ -66,7 +66,7 @@ def duration(seconds: float | None) -> str:
 
 
 def percent(fraction: float | None) -> str:
-    return "—" if fraction is None else f"{round(fraction * 100):.0f}%".replace("-", "−")
+    return "—" if fraction is None else f"{round(fraction * 100):.0f}%"
 
 
 HEADERS = ("Group", "Deploys", "Incidents", "MTTA", "TTA p50", "TTA p90", "MTTR", "TTR p50", "TTR p90",

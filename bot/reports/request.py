@@ -7,10 +7,8 @@ exclusive). Bad input raises `ReportRequestError` naming the flag and the fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import cast
 
 from bot.catalogue import Catalogue
 from bot.domain.reports import GROUPINGS, GroupBy, ReportRow, TrendPoint, build_report, monthly_trend
@@ -72,7 +70,7 @@ def make_request(catalogue: Catalogue, by: str | None = None, start: str | None 
     if first and last and first >= last:
         raise ReportRequestError(f"`--from {start}` is not before `--to {end}`: the period is [from, to), "
                                  "to is exclusive")
-    return ReportRequest(cast(GroupBy, chosen), first, last, handover)
+    return ReportRequest(chosen, first, last, handover)
 
 
 _FLAG = re.compile(r"--([a-z-]+)(?:=|\s+)?(\S+)?")

@@ -2,7 +2,7 @@
 
 The operating model's source document has a table of yearly figures for a platform before and after its teams ran
 their own services. It is not in this repository: the figures below are *our illustrative reconstruction* of its
-shape (an "operations" year restoring in 2.7 band windows, −170%, then three years of teams running their services),
+shape (an "operations" year restoring in 2.7 band windows, -170%, then three years of teams running their services),
 not data of any real organisation. `tests/reports/test_reconstruction.py` checks that `pavedroad report --by period`
 reproduces the README's table from this history, figure for figure.
 
@@ -39,20 +39,20 @@ def _many(service: str, pairs: list[tuple[float, float]]) -> tuple[tuple[str, fl
 
 YEARS: tuple[Year, ...] = (
     # Operations ran everything: every incident restored in 2.7 band windows (Checkout 121.5 min of a 45 min
-    # window, Basket API 648 min of 4 h, Delivery Slots 1134 min of 7 h): effectiveness 1 − 2.7 = −170%.
+    # window, Basket API 648 min of 4 h, Delivery Slots 1134 min of 7 h): effectiveness 1 - 2.7 = -170%.
     Year(2019, 12,
          _many("checkout", [(10, 121.5), (15, 121.5), (20, 121.5), (25, 121.5), (30, 121.5), (35, 121.5),
                             (40, 121.5), (45, 121.5)])
          + _many("basket-api", [(20, 648), (25, 648), (30, 648), (35, 648), (30, 648), (35, 648), (40, 648),
                                 (45, 648)])
          + _many("delivery-slots", [(20, 1134), (25, 1134), (35, 1134), (40, 1134)])),
-    # Σ realised = £750K×(2.0+0.8+0.4+0.4+0.2+0.2) + £500K×(1.5+0.5+4×0.25) + £50K×(1.0+0.6+0.4+0.4) = £4.62M of
+    # Σ realised = £750Kx(2.0+0.8+0.4+0.4+0.2+0.2) + £500Kx(1.5+0.5+4x0.25) + £50Kx(1.0+0.6+0.4+0.4) = £4.62M of
     # £7.7M expected: 40%. Delivery Slots' 1.0 window is restored *within* its window: no loss counted.
     Year(2020, 240,
          _many("checkout", [(20, 90), (12, 36), (10, 18), (8, 18), (5, 9), (5, 9)])
          + _many("basket-api", [(15, 360), (10, 120), (10, 60), (8, 60), (8, 60), (9, 60)])
          + _many("delivery-slots", [(10, 420), (10, 252), (10, 168), (10, 168)])),
-    # £750K×1.5 + £500K×0.64 + £50K×0.6 = £1.475M of £5.9M: 75%.
+    # £750Kx1.5 + £500Kx0.64 + £50Kx0.6 = £1.475M of £5.9M: 75%.
     Year(2021, 960,
          _many("checkout", [(10, 49.5), (3, 4.5), (3, 4.5), (3, 4.5), (3, 4.5)])
          + _many("basket-api", [(6, 38.4), (6, 38.4), (5, 38.4), (5, 38.4)])

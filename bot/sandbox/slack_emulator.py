@@ -553,6 +553,10 @@ class SlackEmulator:
         channel.creator, channel.members = user.id, [user.id]
         return channel
 
+    def interaction(self, interaction_id: str) -> Interaction | None:
+        """A user's interaction by id (the last part of its response URL): what the bot has answered to it so far."""
+        return self._interactions.get(interaction_id)
+
     def find_view(self, view_id: str) -> View | None:
         return self._views.get(view_id)
 

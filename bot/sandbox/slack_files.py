@@ -94,7 +94,7 @@ class SlackFiles:
         if request.content_type == "multipart/form-data":
             form = await request.post()
             part = next(iter(form.values()), None)
-            data = part.file.read() if hasattr(part, "file") else str(part or "").encode()
+            data = part.file.read() if isinstance(part, web.FileField) else str(part or "").encode()
         else:
             data = await request.read()
         if len(data) != file.length:
@@ -121,7 +121,8 @@ class SlackFiles:
         if args.text("channel_id"):
             ref = args.text("channel_id") or ""
             channel = self._slack.find_channel(ref)
-            if channel is None or channel.id != ref or (channel.is_private and self._slack.bot.id not in channel.members):
+            hidden = channel is not None and channel.is_private and self._slack.bot.id not in channel.members
+            if channel is None or channel.id != ref or hidden:
                 raise SlackApiFailure("channel_not_found")
             if channel.is_archived:
                 raise SlackApiFailure("is_archived")

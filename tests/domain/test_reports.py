@@ -32,8 +32,8 @@ def incident(ttr_min: float | None, *, tta_min: float | None = 5, service: str =
     ([], 50, None),
     ([7.0], 50, 7.0),
     ([7.0], 90, 7.0),
-    ([1.0, 2.0], 50, 1.0),                        # ⌈0.5 × 2⌉ = 1st
-    ([1.0, 2.0], 90, 2.0),                        # ⌈0.9 × 2⌉ = 2nd
+    ([1.0, 2.0], 50, 1.0),                        # ⌈0.5 x 2⌉ = 1st
+    ([1.0, 2.0], 90, 2.0),                        # ⌈0.9 x 2⌉ = 2nd
     ([4.0, 1.0, 3.0, 2.0], 50, 2.0),              # sorted first
     ([float(v) for v in range(1, 11)], 90, 9.0),  # ⌈9⌉ = 9th of 10
     ([float(v) for v in range(1, 12)], 90, 10.0),  # ⌈9.9⌉ = 10th of 11
@@ -85,10 +85,10 @@ def test_incidents_without_restore_exposure_or_band_carry_no_loss(facts: Inciden
     ([incident(None)], None),
     ([incident(0)], 1.0),
     ([incident(45)], 0.0),
-    ([incident(121.5)], -1.7),                                   # the seed's operations row: 2.7 windows → −170%
+    ([incident(121.5)], -1.7),                                   # the seed's operations row: 2.7 windows → -170%
     ([incident(121.5), incident(648, window=240, exposure=500_000)], -1.7),
     ([incident(4.5), incident(40.5)], 0.5),                      # 0.1 and 0.9 windows of the same exposure
-    # Weighted by exposure: £750K at 0.2 windows and £50K at 3 windows → 1 − (150K + 150K) / 800K.
+    # Weighted by exposure: £750K at 0.2 windows and £50K at 3 windows → 1 - (150K + 150K) / 800K.
     ([incident(9), incident(1260, exposure=50_000, window=420)], 1 - 300_000 / 800_000),
 ])
 def test_effectiveness_is_one_minus_realised_over_expected(incidents: list[IncidentFacts],

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
     sandbox.add_argument("--history", action="store_true",
-                         help="start with the synthetic incident history (README, 'Reports')")
+                         help="start with the synthetic incident history in PagerDuty, imported by the bot "
+                              "(README, 'Reports')")
     reports_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
@@ -136,7 +137,9 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
               f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
         return 2
     if history:
-        await reports_cli.seed_running(running.bot.store, catalogue)
+        incidents, deploys = await reports_cli.seed_running(running)
+        print(f"Imported the synthetic history from the sandbox's PagerDuty: {incidents} incidents and {deploys} "
+              "deploys (README, 'Reports').", flush=True)
     url = running.url
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})

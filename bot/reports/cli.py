@@ -4,21 +4,27 @@ read-only (the bot may be running), and the synthetic history the sandbox's repo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sqlite3
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.domain.reports import GROUPINGS
 from bot.reports.chart import render_png
+from bot.reports.importer import client_for, fetch_history
 from bot.reports.output import to_csv, to_json, to_table
-from bot.reports.request import FORMATS, ReportRequestError, compute, make_request
-from bot.reports.synthetic import synthetic_history
-from bot.store.history import HistoryError, open_read_only, read_history, write_history
+from bot.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
+from bot.reports.synthetic import synthetic_history, synthetic_span
+from bot.store.history import History, HistoryError, open_read_only, read_history, write_history
 from bot.store.migrations import migrate
-from bot.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from bot.sandbox.world import RunningSandbox
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +47,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     seed = actions.add_parser("seed", help="add the synthetic history (README, 'Reports') to a database")
     seed.add_argument("--db", type=Path, required=True)
     seed.add_argument("--catalogue", type=Path, default=None)
+    backfill = actions.add_parser("import", help="backfill resolved incidents and change events from PagerDuty's "
+                                                 "REST API ($PAGERDUTY_API_TOKEN, $PAGERDUTY_API_URL)")
+    backfill.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="exclusive; default: now")
+    backfill.add_argument("--db", type=Path, default=None, help="the bot's database (default: $PAVEDROAD_DB or "
+                                                                "pavedroad.db)")
 
 
 def _catalogue(path: Path | None) -> Catalogue:
@@ -50,6 +62,8 @@ def _catalogue(path: Path | None) -> Catalogue:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.command == "history" and args.history_command == "import":
+            return _import(args)
         if args.command == "history":
             return _seed(args.db, _catalogue(args.catalogue))
         return _report(args)
@@ -84,24 +98,49 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed(db: Path, catalogue: Catalogue) -> int:
-    history = synthetic_history(catalogue)
+def _write(db: Path, history: History) -> tuple[int, int]:
+    """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock)."""
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=5000")
         migrate(conn)
-        incidents, deploys = write_history(conn, history.incidents, history.deploys, time.time())
+        return write_history(conn, history.incidents, history.deploys, time.time())
     finally:
         conn.close()
+
+
+def _seed(db: Path, catalogue: Catalogue) -> int:
+    history = synthetic_history(catalogue)
+    incidents, deploys = _write(db, history)
     print(f"Added {incidents} incidents and {deploys} deploys of the synthetic history to {db} "
           f"({len(history.incidents) - incidents} incidents were already there).")
     return 0
 
 
-async def seed_running(store: SqliteStore, catalogue: Catalogue) -> None:
-    """`pavedroad sandbox --history`: the synthetic history, through the running bot's store (its own thread)."""
-    history = synthetic_history(catalogue)
-    incidents, deploys = await store.add_history(history.incidents, history.deploys, time.time())
-    print(f"Seeded the synthetic history: {incidents} incidents and {deploys} deploys (README, 'Reports').",
-          flush=True)
+def _import(args: argparse.Namespace) -> int:
+    token = os.environ.get("PAGERDUTY_API_TOKEN")
+    if not token:
+        raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough)")
+    start = parse_day(args.start, "--from")
+    end = parse_day(args.end, "--to") if args.end else datetime.now(UTC)
+    if start >= end:
+        raise HistoryError(f"`--from {args.start}` is not before the end of the period ({end.date()})")
+    with client_for(token, os.environ.get("PAGERDUTY_API_URL") or None) as client:
+        history = fetch_history(client, start, end)
+    db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    incidents, deploys = _write(db, history)
+    print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "
+          f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into {db}.")
+    return 0
+
+
+async def seed_running(running: RunningSandbox) -> tuple[int, int]:
+    """`pavedroad sandbox --history`: the synthetic history goes into the sandbox's PagerDuty, and the bot imports
+    it from there through PagerDuty's REST API — the same path as `pavedroad history import` on a real account."""
+    history = synthetic_history(running.sandbox.catalogue)
+    running.sandbox.pagerduty.history.add(history.incidents, history.deploys)
+    start, end = synthetic_span()
+    with client_for(running.sandbox.keys.pagerduty_api_token, f"{running.url}/sandbox/pagerduty/api") as client:
+        imported = await asyncio.to_thread(fetch_history, client, start, end)
+    return await running.bot.store.add_history(imported.incidents, imported.deploys, time.time())

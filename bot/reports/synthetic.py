@@ -98,3 +98,8 @@ def synthetic_history(catalogue: Catalogue) -> History:
                                         occurred_at=start + length * (k + 0.5) / year.deploys,
                                         summary=f"Deploy {service.name}", source="synthetic"))
     return History(tuple(incidents), tuple(deploys))
+
+
+def synthetic_span() -> tuple[datetime, datetime]:
+    """The period the synthetic history covers: from the first year's start to the last year's end."""
+    return datetime(YEARS[0].year, 1, 1, tzinfo=UTC), datetime(YEARS[-1].year + 1, 1, 1, tzinfo=UTC)

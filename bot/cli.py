@@ -63,6 +63,8 @@ def configure_logging(level_name: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("slack_sdk", "slack_bolt", "httpx2", "httpx", "pagerduty", "aiohttp", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
 
 
 def _configuration() -> tuple[Settings, Catalogue]:

@@ -21,3 +21,7 @@ class SettableClock:
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
+
+    def set(self, moment: datetime) -> None:
+        """Jump to `moment` (aware), from which time runs on."""
+        self.offset = moment - datetime.now(UTC)

@@ -64,6 +64,16 @@ class OnCall:
     level: int
 
 
+@dataclass(frozen=True)
+class ShiftEntry:
+    """Someone on call on a schedule from `start` until `end` (PagerDuty's final schedule, overrides included)."""
+
+    start: datetime
+    end: datetime
+    user_id: str
+    name: str
+
+
 class Paging(Protocol):
     """PagerDuty, as the services need it. Every change names the acting user by email (PagerDuty's From header)."""
 
@@ -81,6 +91,9 @@ class Paging(Protocol):
         ...
     async def service_escalation_policy(self, service_id: str) -> str | None: ...
     async def oncalls(self, escalation_policy_id: str) -> list[OnCall]: ...
+    async def schedule_entries(self, schedule_id: str, since: datetime, until: datetime) -> list[ShiftEntry]:
+        """Who the schedule puts on call over [since, until), overrides included."""
+        ...
     async def incident_by_key(self, incident_key: str) -> dict[str, Any] | None:
         """The open incident with this de-duplication key, if any."""
         ...

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
@@ -30,6 +31,7 @@ from bot.scheduler import build_scheduler
 from bot.services.actions import IncidentActions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.effects import EffectExecutor
+from bot.services.handover import Handovers
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports import IncidentReports
@@ -57,7 +59,10 @@ class Bot:
             catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
-        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync)
+        self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
+                                   lambda: self.dispatcher.wake())
+        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
+                                       self.handovers)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -83,7 +88,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.responses = commands.register(app, self.actions, reports=self.reports)
+        self.responses = commands.register(app, self.actions, handovers=self.handovers, reports=self.reports)
         return app
 
     async def start(self) -> None:
@@ -92,8 +97,15 @@ class Bot:
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
         self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
                                          card_refresh_minutes=5,
-                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes)
+                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes,
+                                         handover_checks={r.id: self._handover_check(r.id)
+                                                          for r in self.catalogue.rotas})
         self.scheduler.start()
+
+    def _handover_check(self, rota_id: str) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            return await self.handovers.tick(rota_id)
+        return check
 
     async def flush_work_notes(self) -> int:
         """Queue the batched work notes: every ticket whose incident has timeline lines it has not been told."""

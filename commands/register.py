@@ -26,6 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
 from bot.services.actions import IncidentActions, Outcome
+from bot.services.handover import Handovers
 from bot.services.reports import IncidentReports
 from commands import render
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
@@ -121,8 +122,8 @@ class ResponseUrls:
             await self._session.close()
 
 
-def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None,
-             reports: IncidentReports | None = None) -> ResponseUrls:
+def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None, *,
+             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> ResponseUrls:
     """Register every listener; returns the shared response_url sender, for the caller to close at shutdown."""
     clicks = DoubleClicks()
     responses = responses or ResponseUrls()
@@ -171,9 +172,18 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
             if reports is None:
                 raise UserError("Reports are not set up on this bot.")
             return await post_report(client, reports, rest, user, channel)
+        if name in ("handover", "handover-note"):
+            if handovers is None:
+                raise UserError("Handovers are not available in this deployment.")
+            return await handover_command(handovers, name, rest, command)
         if name == "oncall":
             what = rest or "this incident's service"
-            return render.oncall_text(what, await actions.oncall(rest, channel))
+            try:
+                return render.oncall_text(what, await actions.oncall(rest, channel))
+            except UserError:
+                if handovers is None or not rest or not handovers.is_rota(rest):
+                    raise
+                return await handovers.on_call_now(handovers.rota_for(rest, None).id)
         text_follows = name in ("resolve", "note", "page-im", "page")
         ref, text = take_ref(rest, in_channel, text_follows=text_follows)
         incident = await actions.incident(channel, ref)
@@ -285,6 +295,27 @@ async def post_report(client: AsyncWebClient, reports: IncidentReports, text: st
                             f"channel I'm in. The figures:\n```\n{rendered.table}```") from None
         raise
     return f"Posted the report ({rendered.incidents} incidents) in this channel."
+
+
+async def handover_command(handovers: Handovers, name: str, rest: str, command: dict[str, Any]) -> str:
+    """`/incident handover [rota] [post]` and `/incident handover-note [rota] <text>`. In a rota's channel the rota
+    is implied; elsewhere the first word names it."""
+    channel_name = str(command.get("channel_name") or "")
+    if name == "handover":
+        words = rest.split()
+        post = bool(words) and words[-1].lower() in ("post", "--post")
+        rota = handovers.rota_for(" ".join(words[:-1] if post else words), channel_name)
+        return await handovers.post_so_far(rota.id) if post else await handovers.so_far(rota.id)
+    try:
+        rota = handovers.rota_for("", channel_name)
+        text = rest
+    except UserError:
+        first, _, text = rest.partition(" ")
+        if not handovers.is_rota(first):
+            raise
+        rota = handovers.rota_for(first, None)
+    author = str(command.get("user_name") or command.get("user_id") or "someone")
+    return await handovers.leave_note(rota.id, author, plain_text(text))
 
 
 async def open_modal(client: AsyncWebClient, trigger_id: str, view: dict[str, Any]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
+from bot.clock import SettableClock
 from bot.config import Settings
 from bot.runtime import Bot
 from bot.sandbox.world import RunningSandbox, serve_sandbox
@@ -42,9 +44,20 @@ async def offline_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[tup
     await client.close()
 
 
+# A Wednesday noon in London: no rota's handover is due within its grace period, so no handover post appears in
+# team channels whatever the real time of day the tests run at (the sandbox's emulators and bot share this clock).
+QUIET_TIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def quiet_clock(at: datetime = QUIET_TIME) -> SettableClock:
+    clock = SettableClock()
+    clock.set(at)
+    return clock
+
+
 @pytest.fixture
 async def sandbox(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[RunningSandbox]:
     running = await serve_sandbox(catalogue, tmp_path / "sandbox.db", port=0, rate_limit_scale=50,
-                                  retry_policy=FAST_RETRIES)
+                                  retry_policy=FAST_RETRIES, clock=quiet_clock())
     yield running
     await running.stop()

@@ -12,6 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx2
@@ -19,7 +20,7 @@ import pagerduty
 
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
-from bot.ports import OnCall, PagingUser
+from bot.ports import OnCall, PagingUser, ShiftEntry
 
 T = TypeVar("T")
 
@@ -160,6 +161,15 @@ class PagerDutyPaging:
                 level=int(entry.get("escalation_level") or 1)))
         return sorted(found, key=lambda o: o.level)
 
+    async def schedule_entries(self, schedule_id: str, since: datetime, until: datetime) -> list[ShiftEntry]:
+        schedule = await self._call("GET /schedules/{id}", lambda: self.client.rget(
+            f"/schedules/{schedule_id}", params={"since": since.astimezone(UTC).isoformat(),
+                                                 "until": until.astimezone(UTC).isoformat(), "time_zone": "UTC"}))
+        assert isinstance(schedule, dict)
+        entries = (schedule.get("final_schedule") or {}).get("rendered_schedule_entries") or []
+        return [ShiftEntry(start=_instant(e["start"]), end=_instant(e["end"]), user_id=str(e["user"]["id"]),
+                           name=str(e["user"].get("summary") or e["user"]["id"])) for e in entries]
+
     async def incident_by_key(self, incident_key: str) -> dict[str, Any] | None:
         found = await self._call("GET /incidents", lambda: self.client.rget("/incidents", params={
             "incident_key": incident_key, "statuses[]": ["triggered", "acknowledged"]}))
@@ -181,3 +191,7 @@ class PagerDutyPaging:
         # The client is an httpx Client underneath: close its connection pool.
         await asyncio.get_running_loop().run_in_executor(self._executor, httpx2.Client.close, self.client)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

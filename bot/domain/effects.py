@@ -102,9 +102,30 @@ class NoteOnTicket(Effect):
     text: str
 
 
+@dataclass(frozen=True)
+class PostHandover(Effect):
+    """Post a rota's handover for one shift boundary (`incident_id` is "handover:<rota id>", so each rota's posts
+    queue in order, apart from incidents'). Who hands over to whom is asked of PagerDuty once; when it cannot
+    answer, the post says so and `CompleteHandover` fills the names in later."""
+
+    kind: ClassVar[str] = "post_handover"
+    rota_id: str
+    shift_key: str
+
+
+@dataclass(frozen=True)
+class CompleteHandover(Effect):
+    """Ask PagerDuty again who handed over to whom, and update the posted handover with the names."""
+
+    kind: ClassVar[str] = "complete_handover"
+    system: ClassVar[str] = "pagerduty"
+    rota_id: str
+    shift_key: str
+
+
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
-                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket)
+                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover)
 }
 
 

@@ -23,7 +23,7 @@ autumn day) is taken once, at its first occurrence (fold=0, BST).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -285,16 +285,24 @@ def _out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
     return local.weekday() >= 5 or not opens <= local.time() < closes
 
 
-def render_text(report: HandoverReport) -> str:
-    """The handover as a Slack mrkdwn message."""
+def render_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
+                mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
+    """The handover as a Slack mrkdwn message. `mentions` maps a person's name to their Slack user id, so the
+    outgoing and incoming engineers are mentioned (and notified); `channels` maps an incident id to its Slack
+    channel id, linked from "Open now"; `late`: posted after its minute (the bot was down); `on_demand`: asked for
+    mid-shift, "so far" rather than a handover."""
+    in_channel = channels or {}
     tz = zone(report.tz)
     end = report.shift_end
+    title = "Handover so far" if on_demand else "Handover"
     lines = [
-        f"*Handover: {_esc(report.rota_name)} — {_people(report.outgoing)} → {_people(report.incoming)}*",
+        f"*{title}: {_esc(report.rota_name)} — {_people(report.outgoing, mentions)} → "
+        f"{_people(report.incoming, mentions)}*" + (" (late)" if late else ""),
         f"Shift {_local(report.shift_start, tz)} → {_local(end, tz)} ({report.tz})",
     ]
     lines += _section("Open now", [f"{_link(i)} — {_esc(i.service_name)}, {i.urgency} urgency, "
                                    f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                                   + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
                                    for i in report.open_now])
     lines += _section("During the shift", [f"{_link(s.incident)} — {_esc(s.incident.service_name)}, {_figures(s)}"
                                            for s in report.during_shift])
@@ -316,10 +324,11 @@ def _section(title: str, items: list[str]) -> list[str]:
     return ["", f"*{title} ({len(items)})*", *([f"• {item}" for item in items] or ["none"])]
 
 
-def _people(names: tuple[str, ...] | None) -> str:
+def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = None) -> str:
     if names is None:
         return "(unknown: PagerDuty unreachable)"
-    return ", ".join(_esc(name) for name in names) or "nobody"
+    known = mentions or {}
+    return ", ".join(f"<@{known[name]}>" if name in known else _esc(name) for name in names) or "nobody"
 
 
 def _state_at(incident: Incident, moment: datetime) -> str:

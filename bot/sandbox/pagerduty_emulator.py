@@ -27,7 +27,27 @@ from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
 from bot.sandbox.pagerduty_control import ACTIONS, PagerDutyControls
 from bot.sandbox.pagerduty_history import PagerDutyHistory, in_range
-from bot.sandbox.pagerduty_model import Account, Agent, Event, Json, PagerDutyError, User, invalid, not_found, stable_id
+from bot.sandbox.pagerduty_model import (
+    Account,
+    Agent,
+    Event,
+    Json,
+    PagerDutyError,
+    User,
+    invalid,
+    not_found,
+    random_id,
+    stable_id,
+)
+from bot.sandbox.pagerduty_schedules import (
+    MAX_RANGE,
+    Override,
+    Schedule,
+    override_json,
+    parse_time,
+    schedule_json,
+    seeded_schedule,
+)
 from bot.sandbox.pagerduty_shapes import Shapes
 from bot.sandbox.pagerduty_webhooks import WebhookSender
 
@@ -81,6 +101,8 @@ class PagerDutyEmulator:
         self.account = Account(seed=seed, services=services, clock=clock, on_event=self._send_event,
                                allow_reopen=allow_reopen)
         self.shapes = Shapes(self.account)
+        self.account.schedules = {s.id: seeded_schedule(s, {u.email.lower(): u.id for u in self.account.users.values()})
+                                  for s in seed.schedules}
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -107,6 +129,8 @@ class PagerDutyEmulator:
                 ("GET", "/escalation_policies", self._list_policies),
                 ("GET", "/escalation_policies/{id}", self._get_policy),
                 ("GET", "/schedules", self._list_schedules),
+                ("GET", "/schedules/{id}", self._get_schedule),
+                ("POST", "/schedules/{id}/overrides", self._create_overrides),
             ]
         ]
         # ---- reports (issue 6): the account's past incidents and its change events (deploys) ----------------
@@ -247,7 +271,7 @@ class PagerDutyEmulator:
             return True, {}
         now = self._clock()
         start, count = self._windows.get(key, (now, 0))
-        if (now - start).total_seconds() >= 60:
+        if not 0 <= (now - start).total_seconds() < 60:  # a new minute (or the sandbox clock was set back)
             start, count = now, 0
         allowed = count < limit
         count += allowed
@@ -409,8 +433,43 @@ class PagerDutyEmulator:
             raise not_found(f"Escalation policy {call.params['id']}")
         return 200, {"escalation_policy": self.shapes.policy(policy)}
 
+    # ---- schedules (the model is in pagerduty_schedules) ----------------------------------------------------
+
     def _list_schedules(self, call: _Call) -> tuple[int, Json]:
-        return 200, _page(call, "schedules", [])
+        query = call.query.get("query", "").lower()
+        schedules = [s for s in self.account.schedules.values() if query in s.name.lower()]
+        return 200, _page(call, "schedules", [schedule_json(s, self.shapes, None, None) for s in schedules])
+
+    def _schedule(self, call: _Call) -> Schedule:
+        schedule = self.account.schedules.get(call.params["id"])
+        if schedule is None:
+            raise not_found(f"Schedule {call.params['id']}")
+        return schedule
+
+    def _get_schedule(self, call: _Call) -> tuple[int, Json]:
+        schedule = self._schedule(call)
+        since, until = _range(call, required=False)
+        return 200, {"schedule": schedule_json(schedule, self.shapes, since, until)}
+
+    def _create_overrides(self, call: _Call) -> tuple[int, Json]:
+        schedule = self._schedule(call)
+        requested = (call.body or {}).get("overrides")
+        if not isinstance(requested, list) or not requested:
+            raise invalid("overrides must be a non-empty list")
+        results: list[Json] = []
+        for item in requested:
+            start, end = _time_field(item, "start"), _time_field(item, "end")
+            user_id = _ref_id(item.get("user"))
+            errors = ([] if user_id in self.account.users else [f"User {user_id} not found"]) + (
+                [] if start < end else ["Override must end after its start"])
+            if errors:
+                results.append({"status": 400, "errors": errors, "override": item})
+                continue
+            assert user_id is not None
+            override = Override(random_id("Q", 14), start, end, user_id)
+            schedule.overrides.append(override)
+            results.append({"status": 201, "override": override_json(override, self.shapes)})
+        return 201, results  # type: ignore[return-value]  # PagerDuty answers this one with a JSON array
 
     def _from_user(self, call: _Call) -> User:
         email = call.headers.get("From", "").strip()
@@ -466,6 +525,35 @@ def _wrapped(call: _Call, key: str) -> Json:
     if not isinstance(inner, dict):
         raise invalid(f"The request body must be {{\"{key}\": {{...}}}}")
     return inner
+
+
+def _range(call: _Call, *, required: bool) -> tuple[datetime | None, datetime | None]:
+    """`since`/`until` as PagerDuty reads them: both or neither (unless required), until not before since, and at
+    most 90 days apart."""
+    raw_since, raw_until = call.query.get("since"), call.query.get("until")
+    if raw_since is None and raw_until is None and not required:
+        return None, None
+    if raw_since is None or raw_until is None:
+        raise invalid("since and until must both be given")
+    try:
+        since, until = parse_time(raw_since), parse_time(raw_until)
+    except ValueError as error:
+        raise invalid(f"since/until: {error}") from None
+    if until < since:
+        raise invalid("The until time cannot be before the since time")
+    if until - since > MAX_RANGE:
+        raise invalid("The range between since and until cannot exceed 90 days")
+    return since, until
+
+
+def _time_field(item: object, key: str) -> datetime:
+    value = item.get(key) if isinstance(item, dict) else None
+    if not isinstance(value, str):
+        raise invalid(f"{key} is required")
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise invalid(f"{key}: {error}") from None
 
 
 def _ref_id(value: object) -> str | None:

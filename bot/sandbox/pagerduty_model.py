@@ -13,9 +13,12 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.catalogue import SandboxSeed
+
+if TYPE_CHECKING:
+    from bot.sandbox.pagerduty_schedules import Schedule
 
 _ALPHABET = string.digits + string.ascii_uppercase
 PRIORITY_NAMES = ("P1", "P2", "P3", "P4", "P5")
@@ -202,6 +205,8 @@ class Account:
         self.notes: list[Note] = []
         self.responder_requests: list[ResponderRequest] = []
         self.log_entries: list[LogEntry] = []
+        # Filled by the emulator from the seed (bot/sandbox/pagerduty_schedules.py owns the schedule model).
+        self.schedules: dict[str, Schedule] = {}
 
     # ---- lookups -------------------------------------------------------------------------------------------
 

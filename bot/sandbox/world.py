@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +68,19 @@ class Sandbox:
         self.clock = clock or SettableClock()
         self.faults = Faults(clock=lambda: self.clock.now().timestamp())
         self.on_clock_moved: list[Callable[[], None]] = []
+        # Awaited after a move, before the clock control answers: e.g. the bot queueing handovers now due.
+        self.after_clock_moved: list[Callable[[], Awaitable[object]]] = []
         channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
         channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
-                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token)
+                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
+                                   clock=lambda: self.clock.now().timestamp())
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
+            clock=self.clock.now,  # incidents happen at the sandbox's time, which the clock control moves
             validator=load_pagerduty_validator() if validate_openapi else None,
             rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
 
@@ -133,15 +137,29 @@ class Sandbox:
             wake()
 
     async def _move_clock(self, request: web.Request) -> web.Response:
+        """`{"advance_seconds": 600}` moves the clock forward; `{"set": "2026-11-27T08:59:30+00:00"}` jumps to an
+        instant (a fresh sandbox may go back, e.g. to a daylight-saving change). Answers once the bot has looked
+        at what became due (handovers queued), with the new time."""
         try:
             body = await request.json()
-            seconds = float(body["advance_seconds"])
-            if seconds < 0:
-                raise ValueError("the clock only moves forward")
+            if not isinstance(body, dict):
+                raise TypeError("the body must be a JSON object")
+            if "set" in body:
+                moment = datetime.fromisoformat(str(body["set"]).replace("Z", "+00:00"))
+                if moment.tzinfo is None:
+                    raise ValueError("give the time with its UTC offset, e.g. 2026-11-27T08:59:30+00:00")
+                self.clock.set(moment)
+                self.advance(0)
+            else:
+                seconds = float(body["advance_seconds"])
+                if seconds < 0:
+                    raise ValueError("the clock only moves forward; use {\"set\": \"<ISO time>\"} to jump")
+                self.advance(seconds)
         except (ValueError, KeyError, TypeError) as error:
-            return web.json_response({"error": f"bad clock move: {error}; send {{\"advance_seconds\": 600}}"},
-                                     status=400)
-        self.advance(seconds)
+            return web.json_response({"error": f"bad clock move: {error}; send {{\"advance_seconds\": 600}} or "
+                                               "{\"set\": \"2026-11-27T08:59:30+00:00\"}"}, status=400)
+        for after in self.after_clock_moved:
+            await after()
         return web.json_response({"now": self.clock.now().isoformat()})
 
     async def _add_fault(self, request: web.Request) -> web.Response:
@@ -207,6 +225,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
+    sandbox.after_clock_moved.append(bot.handovers.tick_all)
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox

@@ -15,9 +15,11 @@ from bot import cards
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
     AlertOperators,
+    CompleteHandover,
     Effect,
     InviteResponders,
     OpenIncidentChannel,
+    PostHandover,
     PostTimelineEntry,
     RefreshCard,
 )
@@ -25,6 +27,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
+from bot.services.handover import Handovers
 from bot.services.people import People, Responder
 from bot.services.tickets import TicketSync
 from bot.store.sqlite import SlackFootprint, SqliteStore
@@ -37,9 +40,10 @@ LOOKBACK_SECONDS = 900
 
 class EffectExecutor:
     def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
-                 tickets: TicketSync | None = None) -> None:
+                 tickets: TicketSync | None = None, handovers: Handovers | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
+        self._handovers = handovers
 
     async def after_done(self, effect: Effect) -> None:
         if effect.system == "servicenow" and self._tickets is not None:
@@ -57,6 +61,10 @@ class EffectExecutor:
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         """`retry` is true when an earlier attempt may have half-done this effect."""
+        if isinstance(effect, PostHandover | CompleteHandover):
+            if self._handovers is not None:
+                await self._handovers.perform(effect, retry=retry, created_at=created_at)
+            return
         if effect.system == "servicenow":
             if self._tickets is not None:
                 await self._tickets.perform(effect, retry=retry)

@@ -113,7 +113,34 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE tickets ADD COLUMN channel_told INTEGER NOT NULL DEFAULT 0;
     """,
-    # Reports: deploys (PagerDuty change events, or a synthetic history), counted beside incidents in the reports.
+    # 8: on-call handovers — one row per rota and shift boundary (the primary key is what makes a post happen
+    # once), and the notes the outgoing engineer leaves for the next one.
+    """
+    CREATE TABLE handovers (
+        shift_key TEXT PRIMARY KEY,
+        rota_id TEXT NOT NULL,
+        boundary TEXT NOT NULL,
+        late INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        outgoing TEXT,
+        incoming TEXT,
+        channel TEXT,
+        ts TEXT,
+        created_at REAL NOT NULL,
+        posted_at REAL
+    );
+    CREATE INDEX handovers_rota ON handovers (rota_id, boundary);
+    CREATE TABLE handover_notes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rota_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        shift_key TEXT
+    );
+    CREATE INDEX handover_notes_rota ON handover_notes (rota_id, shift_key);
+    """,
+    # 9: reports — deploys (PagerDuty change events, or a synthetic history), counted beside incidents in the reports.
     # `service_id` is the PagerDuty service id; `id` the change event's id, so importing twice adds nothing.
     """
     CREATE TABLE IF NOT EXISTS deploys (

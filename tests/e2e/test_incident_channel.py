@@ -212,7 +212,9 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     calls = state(sandbox)["slack"]["calls"]
     assert calls["chat.update"] == calls_before.get("chat.update", 0) + 1
     assert sandbox.bot.scheduler is not None
-    assert [job.id for job in sandbox.bot.scheduler.get_jobs()] == ["refresh-open-cards", "flush-work-notes"]
+    assert sorted(job.id for job in sandbox.bot.scheduler.get_jobs()) == [
+        "flush-work-notes", "handover:basket", "handover:delivery", "handover:payments", "handover:retail-nights",
+        "refresh-open-cards"]
 
 
 async def test_a_note_that_arrives_before_the_incident_is_posted_once_the_channel_opens(

@@ -359,8 +359,8 @@ async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client)
     assert await call(client.list_all, "/oncalls", params={"schedule_ids": ["PSCHED1"]}) == []
 
 
-async def test_schedules_are_an_empty_list(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
-    assert await call(client.list_all, "/schedules") == []
+async def test_schedules_are_the_seeded_ones(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
+    assert [s["id"] for s in await call(client.list_all, "/schedules")] == ["PSBASKT", "PSPAYMT", "PSDELVT", "PSRETNT"]
 
 
 # ---- incidents ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""On-call handovers, end to end: deciding each minute which rota's handover is due, posting it once, and
+answering `/incident handover`, `/incident handover-note` and `/incident oncall <rota>`.
+
+The decisions are the pure `bot.domain.handover`; this service feeds it the clock, the ledger (what was posted) and
+PagerDuty (who was on call), and posts through the outbox:
+
+- `tick(rota)` (a scheduler job per rota, every minute, and once at start-up) claims the due handover in the ledger
+  and queues `PostHandover` in the same transaction — one post per rota and shift, whatever restarts or overlapping
+  jobs do.
+- `PostHandover` asks PagerDuty who handed over to whom at the boundary. If PagerDuty cannot answer, the post goes
+  out anyway with what is known and says what is missing, and `CompleteHandover` (retried with backoff on
+  PagerDuty's queue) fills the names in by editing the post.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from bot.catalogue import Catalogue, Rota
+from bot.domain.effects import CompleteHandover, Effect, PostHandover
+from bot.domain.handover import (
+    HandoverTimes,
+    due_handover,
+    handover_report,
+    next_boundary,
+    previous_boundary,
+    render_text,
+    shift_key,
+    zone,
+)
+from bot.domain.incident import Incident
+from bot.errors import IntegrationError, UserError
+from bot.ports import Chat, Clock, Paging, ShiftEntry
+from bot.services.people import People
+from bot.store.handovers import POSTED, HandoverLedger, HandoverRow
+from bot.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+# A handover missed while the bot was down is still posted (marked late) this long after its boundary.
+GRACE = timedelta(hours=2)
+# How far back a retried post looks for the message an earlier attempt may have posted.
+LOOKBACK_SECONDS = 900
+EDGE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class OnCallChange:
+    """Who was on call just before a boundary and who is just after it (PagerDuty user ids and names)."""
+
+    outgoing: tuple[tuple[str, str], ...]
+    incoming: tuple[tuple[str, str], ...]
+
+
+class Handovers:
+    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
+                 clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE) -> None:
+        self._store, self._paging, self._chat, self._people = store, paging, chat, people
+        self._catalogue, self._clock, self._wake, self._grace = catalogue, clock, wake, grace
+        self.ledger = HandoverLedger(store)
+        self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
+
+    # -- the scheduled handover ------------------------------------------------------------------------------
+
+    async def tick(self, rota_id: str) -> str | None:
+        """Claim and queue the rota's due handover, if any; returns its shift_key when this call claimed it."""
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        due = due_handover(self._times[rota.id], now, await self.ledger.last_boundary(rota.id), self._grace)
+        if due is None:
+            return None
+        key = shift_key(rota.id, due.boundary)
+        skip = not rota.out_of_hours and _out_of_hours(rota, due.boundary)
+        effect = None if skip else PostHandover(f"handover:{rota.id}", rota.id, key)
+        claimed = await self.ledger.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
+                                          now=now.timestamp())
+        if claimed and effect is not None:
+            log.info("handover %s queued%s", key, " (late)" if due.late else "")
+            self._wake()
+        return key if claimed and effect is not None else None
+
+    async def tick_all(self) -> list[str]:
+        """Every rota's tick (start-up, and the sandbox's clock control); one rota's failure does not stop others."""
+        queued = []
+        for rota in self._catalogue.rotas:
+            try:
+                key = await self.tick(rota.id)
+            except Exception:
+                log.exception("handover check for rota %s failed; the next minute tries again", rota.id)
+                continue
+            if key:
+                queued.append(key)
+        return queued
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        assert isinstance(effect, PostHandover | CompleteHandover)
+        row = await self.ledger.get(effect.shift_key)
+        rota = self._catalogue.rota(effect.rota_id)
+        if row is None or rota is None:
+            log.warning("handover %s: rota %s is no longer in the catalogue; not posted", effect.shift_key,
+                        effect.rota_id)
+            return
+        if isinstance(effect, PostHandover):
+            await self._post(rota, row, retry=retry, since=created_at - LOOKBACK_SECONDS)
+        else:
+            await self._complete(rota, row)
+
+    async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
+        if row.state == POSTED:
+            return
+        try:
+            change: OnCallChange | None = await self.on_call_change(rota, row.boundary)
+        except IntegrationError as error:
+            log.warning("handover %s: PagerDuty could not say who is on call (%s); posting without names, "
+                        "names follow when it answers", row.shift_key, error)
+            change = None
+        notes = await self.ledger.take_notes(rota.id, row.shift_key)
+        text = await self._text(rota, row.boundary, change, [f"{n.text} — {n.author}" for n in notes],
+                                late=row.late)
+        marker = f"handover:{row.shift_key}"
+        posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
+        if posted is None:
+            posted = await self._chat.post_message(rota.slack_channel, text, metadata=_metadata(marker))
+        await self.ledger.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
+                                    outgoing=change.outgoing if change else None,
+                                    incoming=change.incoming if change else None,
+                                    now=self._clock.now().timestamp())
+        if change is None:
+            await self._store.queue_effect(CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key),
+                                           self._clock.now().timestamp())
+
+    async def _complete(self, rota: Rota, row: HandoverRow) -> None:
+        """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""
+        if row.channel is None or row.ts is None:
+            return
+        change = await self.on_call_change(rota, row.boundary)
+        await self.ledger.save_on_call(row.shift_key, change.outgoing, change.incoming)
+        notes = await self.ledger.take_notes(rota.id, row.shift_key)
+        text = await self._text(rota, row.boundary, change, [f"{n.text} — {n.author}" for n in notes],
+                                late=row.late)
+        await self._chat.update_message(row.channel, row.ts, text)
+
+    # -- on demand -------------------------------------------------------------------------------------------
+
+    async def so_far(self, rota_id: str) -> str:
+        """The handover as it would read if the shift ended now (notes shown, not taken). PagerDuty unreachable:
+        the text says so instead of failing."""
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        upcoming = next_boundary(self._times[rota.id], now)
+        try:
+            entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+            change: OnCallChange | None = OnCallChange(_covering(entries, now), _covering(entries, upcoming))
+        except IntegrationError as error:
+            log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
+            change = None
+        notes = [f"{n.text} — {n.author}" for n in await self.ledger.waiting_notes(rota.id)]
+        return await self._text(rota, now, change, notes, on_demand=True)
+
+    async def post_so_far(self, rota_id: str) -> str:
+        """Post the on-demand handover to the rota's channel; it does not count as the shift's handover."""
+        rota = self._rota(rota_id)
+        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id))
+        return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
+
+    async def leave_note(self, rota_id: str, author: str, text: str) -> str:
+        rota = self._rota(rota_id)
+        if not text.strip():
+            raise UserError("Write the note after the command: `/incident handover-note <text>`, e.g. "
+                            "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
+        waiting = await self.ledger.add_note(rota.id, author, text.strip(), self._clock.now())
+        upcoming = next_boundary(self._times[rota.id], self._clock.now())
+        when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        return (f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting.")
+
+    async def on_call_now(self, rota_id: str) -> str:
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        upcoming = next_boundary(self._times[rota.id], now)
+        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+        now_names = ", ".join(name for _, name in _covering(entries, now)) or "nobody"
+        next_names = ", ".join(name for _, name in _covering(entries, upcoming)) or "nobody"
+        when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
+
+    def rota_for(self, name: str, channel_name: str | None) -> Rota:
+        """The rota named (id or name), or else the one whose channel this is; a clear error otherwise."""
+        rotas = self._catalogue.rotas
+        if not rotas:
+            raise UserError("No rotas are configured: add them under `rotas:` in the catalogue (see the README).")
+        wanted = name.strip().lower()
+        if wanted:
+            found = next((r for r in rotas if wanted in (r.id.lower(), r.name.lower())), None)
+            if found is None:
+                raise UserError(f"I don't know the rota `{name}`. Rotas: {_listing(rotas)}.")
+            return found
+        here = [r for r in rotas if channel_name and r.slack_channel.lstrip("#") == channel_name.lstrip("#")]
+        if len(here) == 1:
+            return here[0]
+        raise UserError("Which rota? " + ("This channel has several: " if here else "") +
+                        f"say it after the command, e.g. `/incident handover {(here or rotas)[0].id}`. "
+                        f"Rotas: {_listing(here or rotas)}.")
+
+    def is_rota(self, name: str) -> bool:
+        wanted = name.strip().lower()
+        return any(wanted in (r.id.lower(), r.name.lower()) for r in self._catalogue.rotas)
+
+    # -- shared ----------------------------------------------------------------------------------------------
+
+    async def on_call_change(self, rota: Rota, boundary: datetime) -> OnCallChange:
+        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, boundary - EDGE, boundary + EDGE)
+        before = boundary - timedelta(microseconds=1)
+        return OnCallChange(_covering(entries, before), _covering(entries, boundary))
+
+    async def _text(self, rota: Rota, end: datetime, change: OnCallChange | None, notes: Sequence[str], *,
+                    late: bool = False, on_demand: bool = False) -> str:
+        times = self._times[rota.id]
+        start = previous_boundary(times, end - timedelta(microseconds=1))
+        covered = {s.pagerduty_service_id for s in self._catalogue.rota_services(rota)}
+        incidents = [i for i in await self._store.incidents() if i.service_id in covered]
+        mentions: dict[str, str] = {}
+        if change is not None:
+            everyone = (*change.outgoing, *change.incoming)
+            try:
+                slack_ids = {p.pagerduty_user_id: p.slack_user_id
+                             for p in await self._people.responders([uid for uid, _ in everyone])}
+            except IntegrationError:  # names without mentions rather than no post
+                slack_ids = {}
+            mentions = {name: slack_id for uid, name in everyone if (slack_id := slack_ids.get(uid))}
+        report = handover_report(
+            rota.name, start, end,
+            None if change is None else [name for _, name in change.outgoing],
+            None if change is None else [name for _, name in change.incoming],
+            incidents, notes, await self._pending(incidents, end, change is None),
+            _working_hours(rota), rota.time_zone)
+        channels = {}
+        for incident in report.open_now:
+            footprint = await self._store.footprint(incident.id)
+            if footprint.channel_id:
+                channels[incident.id] = footprint.channel_id
+        return render_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
+
+    async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
+        relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]
+        backlog = await self.ledger.backlog([i.id for i in relevant])
+        pending = [f"#{i.number}: " + ", ".join(
+            part for part in (f"{dead} update(s) failed for good — see /readyz" if dead else "",
+                              f"{waiting} ServiceNow update(s) waiting" if waiting else "") if part)
+            for i in relevant for dead, waiting in [backlog.get(i.id, (0, 0))] if dead or waiting]
+        if names_missing:
+            pending.append("Who is on call could not be read from PagerDuty; this post is updated when it answers.")
+        return pending
+
+    def _rota(self, rota_id: str) -> Rota:
+        rota = self._catalogue.rota(rota_id)
+        if rota is None:
+            raise UserError(f"I don't know the rota `{rota_id}`. Rotas: {_listing(self._catalogue.rotas)}.")
+        return rota
+
+
+def _covering(entries: Sequence[ShiftEntry], moment: datetime) -> tuple[tuple[str, str], ...]:
+    return tuple(dict.fromkeys((e.user_id, e.name) for e in entries if e.start <= moment < e.end))
+
+
+def _working_hours(rota: Rota) -> tuple[time, time]:
+    return time.fromisoformat(rota.working_hours[0]), time.fromisoformat(rota.working_hours[1])
+
+
+def _out_of_hours(rota: Rota, boundary: datetime) -> bool:
+    """Whether the shift starting at `boundary` is out of hours (a weekend, or outside the working hours)."""
+    local = boundary.astimezone(zone(rota.time_zone))
+    opens, closes = _working_hours(rota)
+    return local.weekday() >= 5 or not opens <= local.time() < closes
+
+
+def _listing(rotas: Sequence[Rota]) -> str:
+    return ", ".join(f"`{r.id}` ({r.name}, #{r.slack_channel.lstrip('#')})" for r in rotas)
+
+
+def _metadata(marker: str) -> dict[str, object]:
+    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker}}

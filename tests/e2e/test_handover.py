@@ -1,0 +1,265 @@
+"""On-call handovers in the sandbox, driven by its clock: one post per rota and shift boundary, naming who handed over
+to whom (from PagerDuty's schedule, overrides included) with the shift's incidents and their figures; late within the
+grace period, skipped after it; once across restarts; DST-safe; PagerDuty unreachable handled; notes and /incident."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.catalogue import Catalogue
+from bot.sandbox.world import RunningSandbox, serve_sandbox
+from tests.conftest import FAST_RETRIES, quiet_clock
+from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
+
+ASHA, BEN, CHLOE, DEV = ("asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com",
+                         "dev.sharma@example.com")
+FRIDAY_AFTERNOON = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # London is on GMT (UTC) in November
+
+Start = Callable[..., Awaitable[RunningSandbox]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[Start]:
+    """Start a sandbox at a given time; the same `db` name restarts the bot on the same store."""
+    running: list[RunningSandbox] = []
+
+    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db") -> RunningSandbox:
+        sandbox = await serve_sandbox(catalogue, tmp_path / db, port=0, rate_limit_scale=50,
+                                      retry_policy=FAST_RETRIES, clock=quiet_clock(at))
+        running.append(sandbox)
+        return sandbox
+
+    yield begin
+    for sandbox in running:
+        if sandbox.bot.scheduler is not None or sandbox.bot._tasks:
+            await sandbox.stop()
+
+
+async def move_clock(running: RunningSandbox, **body: Any) -> None:
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
+                                                                json=body) as response:
+        assert response.status == 200, await response.text()
+    await settle(running)
+
+
+def channel_id(running: RunningSandbox, name: str) -> str:
+    return next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == name)
+
+
+def handovers_in(running: RunningSandbox, channel: str) -> list[str]:
+    cid = channel_id(running, channel)
+    return [m["text"] for m in state(running)["slack"]["messages"]
+            if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]
+
+
+def mention(running: RunningSandbox, email: str) -> str:
+    return f"<@{slack_user(running, email)}>"
+
+
+async def trigger_at(running: RunningSandbox, title: str, service_id: str) -> dict[str, Any]:
+    incident = await running.sandbox.pagerduty.trigger(title=title, service_id=service_id)
+    await settle(running)
+    return incident
+
+
+async def test_a_shift_boundary_posts_one_handover_naming_who_hands_over_with_the_shifts_incidents(
+        start: Start) -> None:
+    running = await start()
+    fixed = await trigger_at(running, "Card payments failing", "PCHECKO")
+    await move_clock(running, advance_seconds=300)
+    await act(running, fixed["id"], "acknowledge", user=DEV)
+    await move_clock(running, advance_seconds=1200)
+    await act(running, fixed["id"], "resolve", user=DEV)
+    await move_clock(running, set="2026-11-27T17:00:00+00:00")
+    still_open = await trigger_at(running, "Refunds slow", "PCHECKO")
+
+    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+
+    [post] = handovers_in(running, "team-payments")
+    assert post.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
+    assert "(late)" not in post
+    assert "Shift Fri 27 Nov 09:00 → Fri 27 Nov 17:30 (Europe/London)" in post
+    assert "*Open now (1)*" in post and f"#{still_open['incident_number']} Refunds slow" in post
+    refunds_channel = next(c["id"] for c in state(running)["slack"]["channels"]
+                           if c["name"].startswith(f"inc-{still_open['incident_number']}-"))
+    assert f"<#{refunds_channel}>" in post  # a link to the incident's channel
+    assert "*During the shift (2)*" in post
+    assert "acknowledged in 5m, resolved in 25m" in post
+    assert "not acknowledged, still open" in post
+    assert "*Pages out of hours (0)*" in post
+    # The product-domain rota covers payments (and basket) out of hours: nobody before 17:30, Ben from then.
+    [domain_post] = handovers_in(running, "retail-oncall")
+    assert domain_post.startswith(f"*Handover: Retail nights — nobody → {mention(running, BEN)}*")
+    # Basket has no out-of-hours on-call: no handover when its out-of-hours shift starts.
+    assert handovers_in(running, "team-basket") == []
+
+    await move_clock(running, advance_seconds=60)
+    await move_clock(running, advance_seconds=3600)
+    assert len(handovers_in(running, "team-payments")) == 1
+
+
+async def test_a_handover_missed_while_down_is_posted_late_within_grace_and_skipped_after(start: Start) -> None:
+    running = await start()
+    await move_clock(running, set="2026-11-27T17:55:00+00:00")  # the bot "was down" at 17:30
+    [post] = handovers_in(running, "team-payments")
+    assert post.splitlines()[0].endswith("(late)")
+    await running.stop()
+
+    later = await start(at=datetime(2026, 11, 30, 11, 31, tzinfo=UTC), db="other.db")  # Monday, 2.5 h after 09:00
+    await move_clock(later, advance_seconds=60)
+    assert handovers_in(later, "team-payments") == []
+
+
+async def test_a_restart_in_the_handover_minute_does_not_post_twice(start: Start, tmp_path: Path) -> None:
+    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    await move_clock(first, advance_seconds=15)
+    assert len(handovers_in(first, "team-payments")) == 1
+    await first.stop()
+
+    again = await start(at=datetime(2026, 11, 27, 17, 30, 40, tzinfo=UTC))  # same store, fresh emulators
+    await move_clock(again, advance_seconds=5)
+    await settle(again)
+    assert handovers_in(again, "team-payments") == []
+    posts = await again.bot.store._run(lambda: again.bot.store._query(
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    assert posts[0]["n"] == 1
+
+
+async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start: Start) -> None:
+    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    # Slack fails the post for a while: the handover is claimed and queued, not posted, when the bot goes down.
+    first.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
+    async with aiohttp.ClientSession() as session, session.post(f"{first.url}/sandbox/clock",
+                                                                json={"advance_seconds": 15}) as response:
+        assert response.status == 200
+    await first.stop()
+
+    again = await start(at=datetime(2026, 11, 27, 17, 30, 20, tzinfo=UTC))
+    await settle(again)
+    assert len(handovers_in(again, "team-payments")) == 1
+
+
+async def test_pagerduty_unreachable_at_handover_time_posts_what_is_known_then_fills_in_the_names(
+        start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    running.sandbox.faults.add(_fault("pagerduty", "/schedules", status=503, times=1))
+    await move_clock(running, advance_seconds=15)
+    messages = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel_id(running, "team-payments")
+                and m["text"].startswith("*Handover")]
+    assert len(messages) == 1
+    # Filled in by the follow-up once PagerDuty answered (the fault was one call): the same message, edited.
+    text = messages[0]["text"]
+    assert text.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
+    assert messages[0].get("edited"), "the first version said PagerDuty was unreachable; it was edited in place"
+
+
+async def test_pagerduty_down_for_longer_shows_what_is_missing(start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    running.sandbox.faults.add(_fault("pagerduty", "/schedules", status=503, times=1000))
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
+                                                                json={"advance_seconds": 15}) as response:
+        assert response.status == 200
+    await running.sandbox.pagerduty.drain_webhooks()
+    with pytest.raises(TimeoutError):  # the follow-up keeps retrying PagerDuty
+        await running.bot.settle(1)
+    [post] = handovers_in(running, "team-payments")
+    assert "(unknown: PagerDuty unreachable) → (unknown: PagerDuty unreachable)" in post
+    assert "Who is on call could not be read from PagerDuty; this post is updated when it answers." in post
+
+
+async def test_an_override_in_pagerduty_changes_who_takes_over(start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 17, 0, tzinfo=UTC))
+    emulator = running.sandbox.pagerduty
+    asha = emulator.account.user_by_email(ASHA)
+    assert asha is not None
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/pagerduty/api/schedules/PSPAYMT/overrides",
+            headers={"Authorization": f"Token token={running.sandbox.keys.pagerduty_api_token}",
+                     "Accept": "application/vnd.pagerduty+json;version=2", "Content-Type": "application/json"},
+            json={"overrides": [{"start": "2026-11-27T17:30:00Z", "end": "2026-11-28T09:00:00Z",
+                                 "user": {"id": asha.id, "type": "user_reference"}}]}) as response:
+        assert response.status == 201, await response.text()
+    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    [post] = handovers_in(running, "team-payments")
+    assert post.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, ASHA)}*")
+
+
+@pytest.mark.parametrize(("at", "local"), [
+    # Spring forward (29 March 2026): Monday's 09:00 London handover is 08:00 UTC.
+    (datetime(2026, 3, 30, 7, 59, 50, tzinfo=UTC), "Mon 30 Mar 09:00"),
+    # Fall back (25 October 2026): Monday's 09:00 is 09:00 UTC again — nothing at 08:00 UTC.
+    (datetime(2026, 10, 26, 8, 59, 50, tzinfo=UTC), "Mon 26 Oct 09:00"),
+])
+async def test_daylight_saving_neither_skips_nor_doubles_a_handover(start: Start, at: datetime, local: str) -> None:
+    running = await start(at=at.replace(hour=at.hour - 1))  # an hour before: nothing due
+    assert handovers_in(running, "team-payments") == []
+    await move_clock(running, set=at.isoformat())
+    assert handovers_in(running, "team-payments") == []
+    await move_clock(running, advance_seconds=20)
+    [post] = handovers_in(running, "team-payments")
+    assert f"→ {local} (Europe/London)" in post
+    await move_clock(running, advance_seconds=3600)
+    assert len(handovers_in(running, "team-payments")) == 1
+
+
+async def test_notes_left_for_the_next_handover_appear_once(start: Start) -> None:
+    running = await start()
+    answer = await as_user(running, "command", user=DEV, channel="team-payments",
+                           text="handover-note watch the refunds queue, it backs up after 17:00")
+    assert "Noted for the *Payments* handover at Fri 27 Nov 17:30" in _replies(answer)
+    elsewhere = await as_user(running, "command", user=DEV, channel="incidents",
+                              text="handover-note payments <b>restart</b> the worker & check")
+    assert "2 note(s) waiting" in _replies(elsewhere)
+    lost = await as_user(running, "command", user=DEV, channel="incidents", text="handover-note no rota named")
+    assert "Which rota?" in _replies(lost)
+
+    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    [post] = handovers_in(running, "team-payments")
+    assert "*Notes (2)*" in post
+    assert "watch the refunds queue, it backs up after 17:00 — dev.sharma" in post  # the Slack handle
+    assert "&lt;b&gt;restart&lt;/b&gt; the worker &amp; check" in post  # as typed, not as markup
+    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    monday = handovers_in(running, "team-payments")[-1]
+    assert "*Notes (0)*" in monday
+
+
+async def test_handover_on_demand_to_the_caller_or_the_channel(start: Start) -> None:
+    running = await start()
+    await as_user(running, "command", user=DEV, channel="team-payments", text="handover-note keep an eye on refunds")
+    answer = await as_user(running, "command", user=DEV, channel="team-payments", text="handover")
+    text = _replies(answer)
+    assert text.startswith(f"*Handover so far: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
+    assert "keep an eye on refunds" in text
+    assert handovers_in(running, "team-payments") == []  # only the caller saw it
+
+    posted = await as_user(running, "command", user=DEV, channel="incidents", text="handover payments post")
+    assert "Posted the handover so far for *Payments* in #team-payments" in _replies(posted)
+    assert len(handovers_in(running, "team-payments")) == 1
+    # The on-demand post does not take the notes: the real handover still carries them.
+    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    assert "keep an eye on refunds" in handovers_in(running, "team-payments")[-1]
+
+    unknown = await as_user(running, "command", user=DEV, channel="incidents", text="handover nonsense")
+    assert "I don't know the rota `nonsense`" in _replies(unknown)
+
+
+async def test_oncall_for_a_rota_says_who_now_and_who_next(start: Start) -> None:
+    running = await start()
+    answer = await as_user(running, "command", user=DEV, channel="incidents", text="oncall retail-nights")
+    assert _replies(answer) == ("On call for *Retail nights* now: nobody. "
+                                "From Fri 27 Nov 17:30 (Europe/London): Ben Okafor.")
+
+
+def _fault(service: str, method: str, *, status: int, times: int) -> Any:
+    from bot.sandbox.faults import Fault
+    return Fault(service=service, method=method, status=status, times=times)
+
+
+def _replies(answer: dict[str, Any]) -> str:
+    return "\n".join(str(p.get("text", "")) for p in answer["response_url_posts"])

@@ -154,3 +154,8 @@ def test_seeding_twice_adds_nothing_the_second_time(seeded_db: Path, capsys: pyt
     capsys.readouterr()
     assert main(["history", "seed", "--db", str(seeded_db)]) == 0
     assert "Added 0 incidents and 0 deploys" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_table_the_report_produces() -> None:
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert (SNAPSHOTS / "period.txt").read_text(encoding="utf-8") in readme

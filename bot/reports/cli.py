@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.domain.reports import GROUPINGS
-from bot.reports.chart import render_png
 from bot.reports.importer import client_for, fetch_history
 from bot.reports.output import to_csv, to_json, to_table
 from bot.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
@@ -93,6 +92,8 @@ def _report(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(to_table(report.rows, request.by))
     if args.chart is not None:
+        from bot.reports.chart import render_png  # matplotlib only when a chart is asked for
+
         args.chart.write_bytes(render_png(report.trend, report.by_team, request.title))
         print(f"Chart written to {args.chart}", file=sys.stderr)
     return 0

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from bot.catalogue import Catalogue
 from bot.errors import UserError
-from bot.reports.chart import render_png
 from bot.reports.output import to_table
 from bot.reports.request import ReportRequest, ReportRequestError, compute, request_from_text
 from bot.store.history import History
@@ -43,6 +42,8 @@ class IncidentReports:
             return await asyncio.to_thread(self._render, history, request)
 
     def _render(self, history: History, request: ReportRequest) -> RenderedReport:
+        from bot.reports.chart import render_png  # matplotlib loads on the first report, not at the bot's start
+
         report = compute(history, self._catalogue, request)
         return RenderedReport(request.title, to_table(report.rows, request.by),
                               render_png(report.trend, report.by_team, request.title), len(history.incidents))

@@ -222,6 +222,8 @@ class PagerDutyEmulator:
                  "created_at": e.created_at.isoformat()}
                 for e in account.log_entries
             ],
+            # Reports (issue 6): how many change events (deploys) the account holds; GET /change_events lists them.
+            "change_events": len(self.history.change_events),
             "webhook_subscription": webhooks["subscription"],
             "webhook_deliveries": webhooks["deliveries"],
             "calls": dict(self.calls),

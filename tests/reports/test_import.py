@@ -41,6 +41,7 @@ async def test_the_sandbox_history_imported_from_pagerduty_reproduces_the_seed_t
     # The times came from PagerDuty's log entries: the first acknowledgement, the resolve.
     assert sandbox.sandbox.pagerduty.calls["GET /incidents/{id}/log_entries"] == 58
     assert sandbox.sandbox.pagerduty.calls["GET /change_events"] > 0
+    assert sandbox.sandbox.state()["pagerduty"]["change_events"] == 3612
 
 
 async def test_importing_again_adds_nothing_and_keeps_what_the_bot_recorded(sandbox: RunningSandbox) -> None:

@@ -28,6 +28,7 @@ from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
 from bot.services.actions import IncidentActions, Outcome
 from bot.services.handover import Handovers
+from bot.services.reports import IncidentReports
 from commands import render
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
@@ -123,7 +124,7 @@ class ResponseUrls:
 
 
 def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None, *,
-             handovers: Handovers | None = None) -> ResponseUrls:
+             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> ResponseUrls:
     """Register every listener; returns the shared response_url sender, for the caller to close at shutdown."""
     clicks = DoubleClicks()
     responses = responses or ResponseUrls()
@@ -168,6 +169,10 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
         if name == "new":
             title, service, urgency = parse_declare(plain_text(rest))
             return await actions.declare(user, title, service, urgency, channel)
+        if name == "report":
+            if reports is None:
+                raise UserError("Reports are not set up on this bot.")
+            return await post_report(client, reports, rest, user, channel)
         if name in ("handover", "handover-note"):
             if handovers is None:
                 raise UserError("Handovers are not available in this deployment.")
@@ -274,6 +279,25 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
     app.view(render.PAGE_IM_MODAL)(modal_submitted)
     app.event("app_mention")(mentioned)
     return responses
+
+
+async def post_report(client: AsyncWebClient, reports: IncidentReports, text: str, user: str, channel: str) -> str:
+    """`/incident report`: the table and the chart, posted in the channel for everyone there (a report is for
+    sharing); the person who asked is told where it went."""
+    request = reports.request(text)
+    rendered = await reports.render(request)
+    comment = f"*{rendered.title}* — asked by <@{user}>\n```\n{rendered.table}```"
+    try:
+        await client.files_upload_v2(channel=channel, content=rendered.png, filename="incident-report.png",
+                                     title=rendered.title, initial_comment=comment,
+                                     alt_txt="MTTA and MTTR by month; revenue protection effectiveness by team")
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        if code in ("not_in_channel", "channel_not_found"):
+            raise UserError("I can't post in this channel: invite me (`/invite @pavedroad`) or run the report in a "
+                            f"channel I'm in. The figures:\n```\n{rendered.table}```") from None
+        raise
+    return f"Posted the report ({rendered.incidents} incidents) in this channel."
 
 
 async def handover_command(handovers: Handovers, name: str, rest: str, command: dict[str, Any]) -> str:

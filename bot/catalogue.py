@@ -7,6 +7,7 @@ and says how to fix it. Pure data: no I/O beyond reading the file in `load_catal
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -259,6 +260,13 @@ class SandboxSeed(_Model):
     schedules: list[SandboxSchedule] = Field(default_factory=list)
 
 
+class Reports(_Model):
+    """Reports (`pavedroad report`, `/incident report`): `teams_from` is the date product teams began running their
+    own services; grouped by period, incidents before it form the "operations" row."""
+
+    teams_from: date | None = None
+
+
 class Catalogue(_Model):
     channels: ChannelPolicy = ChannelPolicy()
     incident_manager: IncidentManager | None = None
@@ -271,6 +279,7 @@ class Catalogue(_Model):
     # Least severe first; the default is the operating model's example.
     exposure_bands: list[ExposureBand] = Field(default_factory=_seed_bands, min_length=1)
     sandbox: SandboxSeed | None = None
+    reports: Reports = Reports()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Catalogue:

@@ -1,4 +1,4 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, calculate."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, calculate."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from aiohttp import web
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.config import Settings, load_settings, reference_table
 from bot.errors import ConfigError
+from bot.reports import cli as reports_cli
 from bot.runtime import Bot
 
 
@@ -38,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    sandbox.add_argument("--history", action="store_true",
+                         help="start with the synthetic incident history in PagerDuty, imported by the bot "
+                              "(README, 'Reports')")
+    reports_cli.add_parsers(sub)
     provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
                                "policies, services, webhook subscriptions and Slack channels")
     provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         from bot.calculator import run_calculate
 
         return run_calculate(args.catalogue, args.format, check=args.check)
+    if args.command in ("report", "history"):
+        return reports_cli.run(args)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "provision":
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return run_serve(args.port, args.db)
     if args.command == "sandbox":
-        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue))
+        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
 
 
@@ -163,7 +170,7 @@ async def reload_catalogue(bot: Bot, path: Path) -> bool:
     return True
 
 
-async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
+async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
     from bot.sandbox.world import serve_sandbox
 
     path = catalogue_path or example_catalogue_path()
@@ -181,6 +188,10 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None) -> int:
         print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
               f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
         return 2
+    if history:
+        incidents, deploys = await reports_cli.seed_running(running)
+        print(f"Imported the synthetic history from the sandbox's PagerDuty: {incidents} incidents and {deploys} "
+              "deploys (README, 'Reports').", flush=True)
     url = running.url
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})

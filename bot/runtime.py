@@ -36,6 +36,7 @@ from bot.services.effects import EffectExecutor
 from bot.services.handover import Handovers
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
+from bot.services.reports import IncidentReports
 from bot.services.tickets import TicketSync
 from bot.services.worker import IncidentWorker
 from bot.store.sqlite import SqliteStore
@@ -69,7 +70,8 @@ class Bot:
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
                               max_seconds=policy.max_seconds)
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
-                                     policies={"servicenow": patient})
+                                     # PagerDuty: only the handover follow-up that fills in names queues there.
+                                     policies={"servicenow": patient, "pagerduty": patient})
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
@@ -80,6 +82,7 @@ class Bot:
             self.store, settings.servicenow.webhook_secret, self.worker.wake,
             lambda: self.clock.now().isoformat()) if settings.servicenow else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
+        self.reports = IncidentReports(self.store, catalogue)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -88,7 +91,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.responses = commands.register(app, self.actions, handovers=self.handovers)
+        self.responses = commands.register(app, self.actions, handovers=self.handovers, reports=self.reports)
         return app
 
     async def start(self) -> None:

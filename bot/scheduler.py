@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 CARD_REFRESH_MINUTES = 5
@@ -51,5 +52,7 @@ def schedule_handovers(scheduler: AsyncIOScheduler,
         if job.id.startswith("handover:"):
             job.remove()
     for rota_id, check in checks.items():
-        scheduler.add_job(check, IntervalTrigger(minutes=1), id=f"handover:{rota_id}", name=f"handover check {rota_id}",
-                          max_instances=1, coalesce=True, misfire_grace_time=60, next_run_time=datetime.now(UTC))
+        # At second 1 of every minute, so an on-time check finds its boundary seconds old, never "(late)".
+        scheduler.add_job(check, CronTrigger(second=1, timezone=UTC), id=f"handover:{rota_id}",
+                          name=f"handover check {rota_id}", max_instances=1, coalesce=True, misfire_grace_time=60,
+                          next_run_time=datetime.now(UTC))

@@ -8,6 +8,7 @@ with the traceback logged under that id. Services come in explicitly (`register(
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
 from bot.services.actions import IncidentActions, Outcome
 from bot.services.handover import Handovers
+from bot.services.reports import IncidentReports
 from commands import render
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
@@ -122,7 +124,7 @@ class ResponseUrls:
 
 
 def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | None = None, *,
-             handovers: Handovers | None = None) -> ResponseUrls:
+             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> ResponseUrls:
     """Register every listener; returns the shared response_url sender, for the caller to close at shutdown."""
     clicks = DoubleClicks()
     responses = responses or ResponseUrls()
@@ -169,18 +171,24 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
             return await actions.declare(user, title, service, urgency, channel)
         if name == "service":
             return await actions.service_coverage(rest, channel)
+        if name == "report":
+            if reports is None:
+                raise UserError("Reports are not set up on this bot.")
+            return await post_report(client, reports, rest, user, channel)
         if name in ("handover", "handover-note"):
             if handovers is None:
                 raise UserError("Handovers are not available in this deployment.")
             return await handover_command(handovers, name, rest, command)
         if name == "oncall":
             what = rest or "this incident's service"
-            try:
+            rota = handovers.find_rota(rest) if handovers is not None and rest else None
+            if rota is None or handovers is None:
                 return render.oncall_text(what, await actions.oncall(rest, channel))
-            except UserError:
-                if handovers is None or not rest or not handovers.is_rota(rest):
-                    raise
-                return await handovers.on_call_now(handovers.rota_for(rest, None).id)
+            # A rota (who now, who next); when a team shares its name, its escalation policy's levels too.
+            answers = [await handovers.on_call_now(rota.id)]
+            with contextlib.suppress(UserError):  # not a team or service too: the rota's answer is the answer
+                answers.append(render.oncall_text(what, await actions.oncall(rest, channel)))
+            return answers
         text_follows = name in ("resolve", "note", "page-im", "page")
         ref, text = take_ref(rest, in_channel, text_follows=text_follows)
         incident = await actions.incident(channel, ref)
@@ -275,6 +283,25 @@ def register(app: AsyncApp, actions: IncidentActions, responses: ResponseUrls | 
     return responses
 
 
+async def post_report(client: AsyncWebClient, reports: IncidentReports, text: str, user: str, channel: str) -> str:
+    """`/incident report`: the table and the chart, posted in the channel for everyone there (a report is for
+    sharing); the person who asked is told where it went."""
+    request = reports.request(text)
+    rendered = await reports.render(request)
+    comment = f"*{rendered.title}* — asked by <@{user}>\n```\n{rendered.table}```"
+    try:
+        await client.files_upload_v2(channel=channel, content=rendered.png, filename="incident-report.png",
+                                     title=rendered.title, initial_comment=comment,
+                                     alt_txt="MTTA and MTTR by month; revenue protection effectiveness by team")
+    except SlackApiError as error:
+        code = error.response.get("error") if error.response is not None else None
+        if code in ("not_in_channel", "channel_not_found"):
+            raise UserError("I can't post in this channel: invite me (`/invite @pavedroad`) or run the report in a "
+                            f"channel I'm in. The figures:\n```\n{rendered.table}```") from None
+        raise
+    return f"Posted the report ({rendered.incidents} incidents) in this channel."
+
+
 async def handover_command(handovers: Handovers, name: str, rest: str, command: dict[str, Any]) -> str:
     """`/incident handover [rota] [post]` and `/incident handover-note [rota] <text>`. In a rota's channel the rota
     is implied; elsewhere the first word names it."""
@@ -284,14 +311,13 @@ async def handover_command(handovers: Handovers, name: str, rest: str, command: 
         post = bool(words) and words[-1].lower() in ("post", "--post")
         rota = handovers.rota_for(" ".join(words[:-1] if post else words), channel_name)
         return await handovers.post_so_far(rota.id) if post else await handovers.so_far(rota.id)
-    try:
-        rota = handovers.rota_for("", channel_name)
-        text = rest
-    except UserError:
-        first, _, text = rest.partition(" ")
-        if not handovers.is_rota(first):
-            raise
-        rota = handovers.rota_for(first, None)
+    first, _, after = rest.partition(" ")
+    named = handovers.find_rota(first) if first else None
+    here = handovers.rotas_of_channel(channel_name)
+    if named is not None and named not in here:
+        rota, text = named, after  # another rota's note, left from here
+    else:
+        rota, text = handovers.rota_for("", channel_name, usage="handover-note"), rest
     author = str(command.get("user_name") or command.get("user_id") or "someone")
     return await handovers.leave_note(rota.id, author, plain_text(text))
 

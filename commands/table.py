@@ -31,6 +31,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "Leave a note for the next handover (the rota is implied in its channel)"),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)"),
+    Subcommand("report", "report [--by service|team|domain|year|period] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
+               "Post MTTA, MTTR and revenue protection (table and chart) in this channel"),
     Subcommand("help", "help", "This list"),
 )
 BY_NAME = {s.name: s for s in SUBCOMMANDS}

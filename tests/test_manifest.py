@@ -20,6 +20,8 @@ SCOPE_FOR_METHOD = {
     "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
     "pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
     "views.open": None, "views.update": None, "auth.test": None,
+    # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
+    "files.upload_v2": "files:write",
 }
 SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
 
@@ -30,7 +32,7 @@ def methods_called() -> set[str]:
     called = set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', (ROOT / "bot" / "adapters" / "slack.py").read_text()))
     for module in (ROOT / "commands").glob("*.py"):
         source = module.read_text()
-        called |= {name.replace("_", ".", 1) for name in re.findall(r"client\.([a-z]+_[a-zA-Z]+)\(", source)}
+        called |= {name.replace("_", ".", 1) for name in re.findall(r"client\.([a-z]+_[a-zA-Z0-9_]+)\(", source)}
         if "say(text=" in source:
             called.add("chat.postMessage")
     return called

@@ -71,7 +71,10 @@ class PagerDutyPaging:
         self._metrics.calls.labels("pagerduty", label, str(status)).inc()
         return IntegrationError("pagerduty", f"{label}: {message}" + (f" ({details})" if details else ""),
                                 retryable=status == 429 or status >= 500, code=code, status=status,
-                                retry_after=float(reset) if reset and reset.replace(".", "").isdigit() else None)
+                                # ratelimit-reset is when the rate-limit window resets: it says when to retry a 429
+                                # only (it is on every answer, and a 503 should back off as usual).
+                                retry_after=float(reset) if status == 429 and reset and reset.replace(".", "").isdigit()
+                                else None)
 
     async def user(self, user_id: str) -> PagingUser | None:
         try:

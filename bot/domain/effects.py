@@ -20,6 +20,10 @@ class Effect:
     def payload(self) -> dict[str, Any]:
         return asdict(self)
 
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        """The operators' alert when this effect is given up on; None: the dispatcher's generic one."""
+        return None
+
     @property
     def queue(self) -> str:
         return f"{self.system}:{self.incident_id}"
@@ -112,6 +116,11 @@ class PostHandover(Effect):
     rota_id: str
     shift_key: str
 
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 Paved Road could not post the on-call handover {self.shift_key} after {attempts} attempt(s): "
+                f"{error}. The outgoing engineer should hand over by hand in the rota's channel; check the bot's "
+                "Slack token and scopes (/readyz lists the failure).")
+
 
 @dataclass(frozen=True)
 class CompleteHandover(Effect):
@@ -121,6 +130,11 @@ class CompleteHandover(Effect):
     system: ClassVar[str] = "pagerduty"
     rota_id: str
     shift_key: str
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 The on-call handover {self.shift_key} was posted without names: PagerDuty did not say who was "
+                f"on call after {attempts} attempt(s) ({error}). Check PagerDuty's status and the API token; the "
+                "rota's engineers should confirm who is on call in PagerDuty.")
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {

@@ -132,14 +132,14 @@ def shift_boundaries(times: HandoverTimes, start: datetime, end: datetime) -> li
     found: set[datetime] = set()
     while day <= last_day:
         for at in times.local_times(day.weekday()):
-            instant = _instant(day, at, tz)
+            instant = local_instant(day, at, tz)
             if start <= instant < end:
                 found.add(instant)
         day += timedelta(days=1)
     return sorted(found)
 
 
-def _instant(day: date, at: time, tz: ZoneInfo) -> datetime:
+def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The UTC instant of a local wall time: fold=0 when ambiguous, the first instant after the gap when missing."""
     local = datetime.combine(day, at, tzinfo=tz)
     instant = local.astimezone(UTC)
@@ -262,7 +262,7 @@ def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, 
         during_shift=tuple(ShiftIncident(i, _elapsed(i, i.acknowledged_at, shift_end),
                                          _elapsed(i, i.resolved_at, shift_end)) for i in during),
         out_of_hours=None if working_hours is None else tuple(
-            i for i in during if _out_of_hours(i.triggered_at.astimezone(rota_zone), working_hours)),
+            i for i in during if out_of_hours(i.triggered_at.astimezone(rota_zone), working_hours)),
         notes=tuple(notes), pending=tuple(pending),
     )
 
@@ -280,7 +280,8 @@ def _elapsed(incident: Incident, reached: datetime | None, moment: datetime) -> 
     return max(reached - incident.triggered_at, timedelta(0))
 
 
-def _out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
+def out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
+    """Whether a local time is out of hours: a weekend, or a weekday outside [opens, closes)."""
     opens, closes = working_hours
     return local.weekday() >= 5 or not opens <= local.time() < closes
 

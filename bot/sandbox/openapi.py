@@ -153,6 +153,10 @@ def _patched(spec: dict[str, Any]) -> dict[str, Any]:
     # `IncidentBody.details` is typed object, yet the POST /incidents example (and PagerDuty's API reference) send
     # a string: accept either rather than refuse the documented request.
     schemas["IncidentBody"]["properties"]["details"].pop("type", None)
+    # The change-event lists' `since`/`until` carry `pattern: "YYYY-MM-DDThh:mm:ssZ"`: documentation written where a
+    # regular expression belongs, which no timestamp matches. The `format: date-time` beside it stays enforced.
+    for name in ("change_since", "change_until"):
+        spec["components"]["parameters"][name]["schema"].pop("pattern", None)
     return spec
 
 

@@ -27,6 +27,7 @@ from bot.sandbox.faults import Faults
 from bot.sandbox.openapi import FROM_MISSING, PagerDutyRequestValidator
 from bot.sandbox.pagerduty_admin import PagerDutyAdmin
 from bot.sandbox.pagerduty_control import ACTIONS, PagerDutyControls
+from bot.sandbox.pagerduty_history import PagerDutyHistory, in_range
 from bot.sandbox.pagerduty_model import (
     Account,
     Agent,
@@ -136,6 +137,9 @@ class PagerDutyEmulator:
                 *self.admin.routes(),
             ]
         ]
+        # ---- reports (issue 6): the account's past incidents and its change events (deploys) ----------------
+        self.history = PagerDutyHistory(self.account, self.shapes)
+        self._routes.append(("GET", "/change_events", re.compile("^/change_events$"), self._list_change_events))
 
     # ---- host interface ------------------------------------------------------------------------------------
 
@@ -222,6 +226,8 @@ class PagerDutyEmulator:
                  "created_at": e.created_at.isoformat()}
                 for e in account.log_entries
             ],
+            # Reports (issue 6): how many change events (deploys) the account holds; GET /change_events lists them.
+            "change_events": len(self.history.change_events),
             "webhook_subscription": webhooks["subscription"],
             # Written through the configuration API (pagerduty_admin), as GET would answer them.
             "teams": [self.admin.team(t) for t in account.teams.values()],
@@ -306,11 +312,14 @@ class PagerDutyEmulator:
         statuses, services = set(q.getall("statuses[]", [])), set(q.getall("service_ids[]", []))
         urgencies, users = set(q.getall("urgencies[]", [])), set(q.getall("user_ids[]", []))
         key = q.get("incident_key")
+        # since/until filter on created_at (date_range=all ignores them). PagerDuty's default of the last month when
+        # neither is given is not emulated: the sandbox's live incidents are always recent.
+        since, until = (None, None) if q.get("date_range") == "all" else (q.get("since"), q.get("until"))
         incidents = [
             i for i in self.account.incidents.values()
             if (not statuses or i.status in statuses) and (not services or i.service_id in services)
             and (not urgencies or i.urgency in urgencies) and (not users or users & set(i.assignee_ids))
-            and (key is None or i.incident_key == key)
+            and (key is None or i.incident_key == key) and in_range(i.created_at, since, until)
         ]
         return 200, _page(call, "incidents", [self.shapes.incident(i) for i in incidents])
 
@@ -492,6 +501,12 @@ class PagerDutyEmulator:
         if unknown or not ids:
             raise PagerDutyError(400, 1007, "Assigned To User Not Found", [f"User {i}" for i in unknown])
         return [i for i in ids if i is not None]
+
+    # ---- reports (issue 6): change events -------------------------------------------------------------------
+
+    def _list_change_events(self, call: _Call) -> tuple[int, Json]:
+        events = self.history.list_change_events(call.query.get("since"), call.query.get("until"))
+        return 200, _page(call, "change_events", events)
 
     # ---- webhooks ------------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.catalogue import SandboxSchedule
+from bot.domain.handover import local_instant
 from bot.sandbox.pagerduty_model import Json, iso, stable_id
 
 if TYPE_CHECKING:
@@ -165,9 +166,9 @@ def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
 
 
 def _local_instant(wall: datetime, tz: ZoneInfo) -> datetime:
-    """The instant of a local wall time (fold=0: an ambiguous time is its first occurrence; one in a spring-forward
-    gap is read with the offset before the gap, i.e. an hour later on the clock)."""
-    return wall.replace(tzinfo=tz)
+    """The instant of a local wall time, by the same rule as the bot's handovers: an ambiguous time is its first
+    occurrence, a time in a spring-forward gap the first instant after the gap."""
+    return local_instant(wall.date(), wall.time(), tz).astimezone(tz)
 
 
 def seeded_schedule(seed: SandboxSchedule, user_ids: dict[str, str]) -> Schedule:

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from bot.sandbox.faults import Fault, Faults
+from bot.sandbox.slack_files import SlackFiles
 from bot.sandbox.slack_socket import SocketModeServer
 from bot.sandbox.slack_user import SlackUserActions
 
@@ -52,7 +53,7 @@ _METHOD_TIER = {
                      "conversations.info", "conversations.list", "conversations.members", "pins.list",
                      "conversations.history", "conversations.leave"], 3),
     **dict.fromkeys(["views.open", "views.update", "views.push", "chat.postEphemeral", "chat.getPermalink",
-                     "auth.test"], 4),
+                     "auth.test", "files.getUploadURLExternal", "files.completeUploadExternal"], 4),
 }
 _POST_MESSAGE_PER_MINUTE = 60  # about one per second per channel...
 _POST_MESSAGE_BURST = 5  # ...with a short burst allowed
@@ -119,9 +120,12 @@ class Message:
     reply_count: int = 0
     bot_id: str | None = None
     app_id: str | None = None
+    files: list[JSON] = field(default_factory=list)  # shared by files.completeUploadExternal (slack_files.py)
 
     def to_api(self, team_id: str, *, include_metadata: bool = True) -> JSON:
         data: JSON = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts, "team": team_id}
+        if self.files:
+            data["files"] = copy.deepcopy(self.files)
         if self.bot_id:
             data.update(bot_id=self.bot_id, app_id=self.app_id)
         if self.blocks:
@@ -470,6 +474,7 @@ class SlackEmulator:
         self._limiter = _RateLimiter(rate_limit_scale, clock)
         self._session: aiohttp.ClientSession | None = None
         self._user_actions = SlackUserActions(self)
+        self.files = SlackFiles(self)
         self._methods: dict[str, Callable[[_Args], JSON]] = {
             "auth.test": self._auth_test,
             "conversations.create": self._conversations_create,
@@ -493,6 +498,7 @@ class SlackEmulator:
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
+            "files.completeUploadExternal": self.files.complete_upload_external,
         }
 
     # ----- wiring -------------------------------------------------------------------------------------------------
@@ -502,6 +508,7 @@ class SlackEmulator:
         app.router.add_route("POST", "/sandbox/slack/api/{method}", self._handle_api)
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
+        self.files.add_routes(app)
         self.socket_mode.add_routes(app)
 
     def session(self) -> aiohttp.ClientSession:
@@ -545,6 +552,10 @@ class SlackEmulator:
         channel = self._new_channel(self._check_channel_name(name), is_private=is_private)
         channel.creator, channel.members = user.id, [user.id]
         return channel
+
+    def interaction(self, interaction_id: str) -> Interaction | None:
+        """A user's interaction by id (the last part of its response URL): what the bot has answered to it so far."""
+        return self._interactions.get(interaction_id)
 
     def find_view(self, view_id: str) -> View | None:
         return self._views.get(view_id)
@@ -684,6 +695,8 @@ class SlackEmulator:
             handler = self._methods.get(method)
             if method == "apps.connections.open":
                 handler = self._apps_connections_open(self.public_url or str(request.url.origin()))
+            if method == "files.getUploadURLExternal":
+                handler = self.files.get_upload_url(self.public_url or str(request.url.origin()))
             if handler is None:
                 return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})
             return await self._answer(request, method, handler)
@@ -1150,7 +1163,9 @@ class SlackEmulator:
                          for c in self._channels.values()],
             "messages": [{"channel": m.channel, "ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
                           "thread_ts": m.thread_ts, "edited": m.edited, "ephemeral_to": m.ephemeral_to,
-                          "user": m.user, "metadata": copy.deepcopy(m.metadata)} for m in messages],
+                          "user": m.user, "metadata": copy.deepcopy(m.metadata),
+                          "files": copy.deepcopy(m.files)} for m in messages],
+            "files": self.files.snapshot(),
             "views": [{**self.view_api(v), "user": v.user_id, "open": v.is_open, "errors": v.errors}
                       for v in self._views.values()],
             "calls": dict(self.calls),

@@ -141,10 +141,10 @@ class Dispatcher:
         log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
                   effect.incident_id, attempt, error)
         self._metrics.effects.labels(effect.kind, "dead").inc()
-        alert = None if isinstance(effect, AlertOperators) else AlertOperators(
-            # Alerts queue among themselves, not behind the failing incident's other effects.
-            OPERATORS_QUEUE, f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident "
-                                f"{effect.incident_id} after {attempt} attempt(s): {error}. "
-                                "Check the bot's logs and /readyz; an incident channel that could not be opened is "
-                                "tried again at the next card refresh.")
+        text = effect.dead_alert(attempt, error) or (
+            f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident {effect.incident_id} after "
+            f"{attempt} attempt(s): {error}. Check the bot's logs and /readyz; an incident channel that could not be "
+            "opened is tried again at the next card refresh.")
+        # Alerts queue among themselves, not behind the failing incident's other effects.
+        alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
         await self._store.effect_dead(row.seq, error, alert, now)

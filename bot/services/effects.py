@@ -29,14 +29,13 @@ from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.services.handover import Handovers
+from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
 from bot.services.tickets import TicketSync
 from bot.store.sqlite import SlackFootprint, SqliteStore
 
 log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
-# How far back to look for a message a lost attempt may have posted.
-LOOKBACK_SECONDS = 900
 
 
 class EffectExecutor:
@@ -178,7 +177,7 @@ class EffectExecutor:
                 await self._chat.post_message(
                     footprint.channel_id,
                     f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
-                    "Please add them to this channel by hand.", metadata=_metadata(marker))
+                    "Please add them to this channel by hand.", metadata=marker_metadata(marker))
             footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
             await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
 
@@ -191,7 +190,7 @@ class EffectExecutor:
                 blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
                                            incident_exposure(self._catalogue, incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
-                                                       metadata=_metadata(marker))
+                                                       metadata=marker_metadata(marker))
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
@@ -221,7 +220,7 @@ class EffectExecutor:
         posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
         if posted is None:
             posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
-                                                   metadata=_metadata(marker))
+                                                   metadata=marker_metadata(marker))
         await self._store.update_footprint(incident.id, announced_ts=posted.ts)
 
     # -- later events ----------------------------------------------------------------------------------------
@@ -256,7 +255,7 @@ class EffectExecutor:
             thread = None if incident.dedicated_channel else footprint.card_ts
             posted = await self._chat.post_message(
                 footprint.channel_id, cards.timeline_line(entry.occurred_at, entry.text), thread_ts=thread,
-                metadata=_metadata(marker))
+                metadata=marker_metadata(marker))
         await self._store.set_timeline_ts(entry_id, posted.ts)
 
 
@@ -267,10 +266,6 @@ async def _all(*steps: Awaitable[None]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
-
-
-def _metadata(marker: str) -> dict[str, object]:
-    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker}}
 
 
 def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:

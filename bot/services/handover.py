@@ -7,9 +7,13 @@ PagerDuty (who was on call), and posts through the outbox:
 - `tick(rota)` (a scheduler job per rota, every minute, and once at start-up) claims the due handover in the ledger
   and queues `PostHandover` in the same transaction — one post per rota and shift, whatever restarts or overlapping
   jobs do.
-- `PostHandover` asks PagerDuty who handed over to whom at the boundary. If PagerDuty cannot answer, the post goes
-  out anyway with what is known and says what is missing, and `CompleteHandover` (retried with backoff on
-  PagerDuty's queue) fills the names in by editing the post.
+- `PostHandover` asks PagerDuty who handed over to whom. If PagerDuty cannot answer, the post goes out anyway with
+  what is known and says what is missing, and `CompleteHandover` (retried patiently on PagerDuty's queue) fills the
+  names in by editing the post. The post, the notes it showed and that follow-up are recorded in one transaction.
+
+A rota with no out-of-hours on-call (`out_of_hours: false`) posts no handover when an out-of-hours shift starts;
+its next post (the next morning's) covers everything since its last covered shift began, and names as outgoing
+whoever was on call when that covered shift ended.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from bot.domain.handover import (
     due_handover,
     handover_report,
     next_boundary,
+    out_of_hours,
     previous_boundary,
     render_text,
     shift_key,
@@ -34,31 +39,43 @@ from bot.domain.handover import (
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
+from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
-from bot.store.handovers import POSTED, HandoverLedger, HandoverRow
+from bot.store.handovers import POSTED, HandoverLedger, HandoverNote, HandoverRow
 from bot.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 # A handover missed while the bot was down is still posted (marked late) this long after its boundary.
 GRACE = timedelta(hours=2)
-# How far back a retried post looks for the message an earlier attempt may have posted.
-LOOKBACK_SECONDS = 900
 EDGE = timedelta(minutes=1)
+TICK = timedelta(microseconds=1)
+# Boundaries looked through for a rota's last covered shift (a fortnight of two handovers a day).
+MAX_SKIPPED = 30
 
 
 @dataclass(frozen=True)
 class OnCallChange:
-    """Who was on call just before a boundary and who is just after it (PagerDuty user ids and names)."""
+    """Who was on call as the covered shift ended and who is on at the boundary (PagerDuty user ids and names)."""
 
     outgoing: tuple[tuple[str, str], ...]
     incoming: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The span a handover reports on: from `start` to `end`; `covered_until` is when its last covered part ended
+    (the outgoing engineer's last moment on call) — `end`, unless out-of-hours boundaries were skipped."""
+
+    start: datetime
+    end: datetime
+    covered_until: datetime
 
 
 class Handovers:
     def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
                  clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE) -> None:
         self._store, self._paging, self._chat, self._people = store, paging, chat, people
-        self._catalogue, self._clock, self._wake, self._grace = catalogue, clock, wake, grace
+        self._clock, self._wake, self._grace = clock, wake, grace
         self.ledger = HandoverLedger(store)
         self.use(catalogue)
 
@@ -77,8 +94,7 @@ class Handovers:
         if due is None:
             return None
         key = shift_key(rota.id, due.boundary)
-        skip = not rota.out_of_hours and _out_of_hours(rota, due.boundary)
-        effect = None if skip else PostHandover(f"handover:{rota.id}", rota.id, key)
+        effect = None if self._skipped(rota, due.boundary) else PostHandover(f"handover:{rota.id}", rota.id, key)
         claimed = await self.ledger.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
                                           now=now.timestamp())
         if claimed and effect is not None:
@@ -115,36 +131,35 @@ class Handovers:
     async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
         if row.state == POSTED:
             return
+        shift = self._shift(rota, row.boundary)
         try:
-            change: OnCallChange | None = await self.on_call_change(rota, row.boundary)
+            change: OnCallChange | None = await self._on_call_change(rota, shift)
         except IntegrationError as error:
             log.warning("handover %s: PagerDuty could not say who is on call (%s); posting without names, "
                         "names follow when it answers", row.shift_key, error)
             change = None
-        notes = await self.ledger.take_notes(rota.id, row.shift_key)
-        text = await self._text(rota, row.boundary, change, [f"{n.text} — {n.author}" for n in notes],
-                                late=row.late)
+        notes = await self.ledger.notes_for(rota.id, row.shift_key, row.boundary)
+        text = await self._text(rota, shift, change, notes, late=row.late)
         marker = f"handover:{row.shift_key}"
         posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
         if posted is None:
-            posted = await self._chat.post_message(rota.slack_channel, text, metadata=_metadata(marker))
+            posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
+        else:  # an earlier attempt posted before it could record it: that message shows what is known now
+            await self._chat.update_message(posted.channel, posted.ts, text)
+        follow_up = None if change else CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key)
         await self.ledger.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
                                     outgoing=change.outgoing if change else None,
                                     incoming=change.incoming if change else None,
-                                    now=self._clock.now().timestamp())
-        if change is None:
-            await self._store.queue_effect(CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key),
-                                           self._clock.now().timestamp())
+                                    notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
 
     async def _complete(self, rota: Rota, row: HandoverRow) -> None:
         """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""
         if row.channel is None or row.ts is None:
             return
-        change = await self.on_call_change(rota, row.boundary)
+        shift = self._shift(rota, row.boundary)
+        change = await self._on_call_change(rota, shift)
         await self.ledger.save_on_call(row.shift_key, change.outgoing, change.incoming)
-        notes = await self.ledger.take_notes(rota.id, row.shift_key)
-        text = await self._text(rota, row.boundary, change, [f"{n.text} — {n.author}" for n in notes],
-                                late=row.late)
+        text = await self._text(rota, shift, change, await self.ledger.notes_of(row.shift_key), late=row.late)
         await self._chat.update_message(row.channel, row.ts, text)
 
     # -- on demand -------------------------------------------------------------------------------------------
@@ -154,15 +169,15 @@ class Handovers:
         the text says so instead of failing."""
         rota = self._rota(rota_id)
         now = self._clock.now()
-        upcoming = next_boundary(self._times[rota.id], now)
+        upcoming = self._next_posted(rota, now)
         try:
             entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
             change: OnCallChange | None = OnCallChange(_covering(entries, now), _covering(entries, upcoming))
         except IntegrationError as error:
             log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
             change = None
-        notes = [f"{n.text} — {n.author}" for n in await self.ledger.waiting_notes(rota.id)]
-        return await self._text(rota, now, change, notes, on_demand=True)
+        shift = Shift(self._shift(rota, now + TICK).start, now, now)
+        return await self._text(rota, shift, change, await self.ledger.waiting_notes(rota.id), on_demand=True)
 
     async def post_so_far(self, rota_id: str) -> str:
         """Post the on-demand handover to the rota's channel; it does not count as the shift's handover."""
@@ -175,54 +190,83 @@ class Handovers:
         if not text.strip():
             raise UserError("Write the note after the command: `/incident handover-note <text>`, e.g. "
                             "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
-        waiting = await self.ledger.add_note(rota.id, author, text.strip(), self._clock.now())
-        upcoming = next_boundary(self._times[rota.id], self._clock.now())
-        when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
-        return (f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting.")
+        now = self._clock.now()
+        waiting = await self.ledger.add_note(rota.id, author, text.strip(), now)
+        when = self._next_posted(rota, now).astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        return f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting."
 
     async def on_call_now(self, rota_id: str) -> str:
         rota = self._rota(rota_id)
         now = self._clock.now()
         upcoming = next_boundary(self._times[rota.id], now)
-        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+        try:
+            entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+        except IntegrationError as error:
+            raise UserError(f"PagerDuty is not answering ({error.status or 'no response'}), so I cannot say who is "
+                            f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
         now_names = ", ".join(name for _, name in _covering(entries, now)) or "nobody"
         next_names = ", ".join(name for _, name in _covering(entries, upcoming)) or "nobody"
         when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
         return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
 
-    def rota_for(self, name: str, channel_name: str | None) -> Rota:
+    def find_rota(self, name: str) -> Rota | None:
+        wanted = name.strip().lower()
+        return next((r for r in self._catalogue.rotas if wanted in (r.id.lower(), r.name.lower())), None)
+
+    def rota_for(self, name: str, channel_name: str | None, *, usage: str = "handover") -> Rota:
         """The rota named (id or name), or else the one whose channel this is; a clear error otherwise."""
         rotas = self._catalogue.rotas
         if not rotas:
             raise UserError("No rotas are configured: add them under `rotas:` in the catalogue (see the README).")
-        wanted = name.strip().lower()
-        if wanted:
-            found = next((r for r in rotas if wanted in (r.id.lower(), r.name.lower())), None)
+        if name.strip():
+            found = self.find_rota(name)
             if found is None:
                 raise UserError(f"I don't know the rota `{name}`. Rotas: {_listing(rotas)}.")
             return found
-        here = [r for r in rotas if channel_name and r.slack_channel.lstrip("#") == channel_name.lstrip("#")]
+        here = self.rotas_of_channel(channel_name)
         if len(here) == 1:
             return here[0]
+        example = f"/incident {usage} {(here or rotas)[0].id}" + (" <text>" if usage == "handover-note" else "")
         raise UserError("Which rota? " + ("This channel has several: " if here else "") +
-                        f"say it after the command, e.g. `/incident handover {(here or rotas)[0].id}`. "
-                        f"Rotas: {_listing(here or rotas)}.")
+                        f"name it after the command, e.g. `{example}`. Rotas: {_listing(here or rotas)}.")
 
-    def is_rota(self, name: str) -> bool:
-        wanted = name.strip().lower()
-        return any(wanted in (r.id.lower(), r.name.lower()) for r in self._catalogue.rotas)
+    def rotas_of_channel(self, channel_name: str | None) -> list[Rota]:
+        name = (channel_name or "").lstrip("#")
+        return [r for r in self._catalogue.rotas if name and r.slack_channel.lstrip("#") == name]
 
     # -- shared ----------------------------------------------------------------------------------------------
 
-    async def on_call_change(self, rota: Rota, boundary: datetime) -> OnCallChange:
-        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, boundary - EDGE, boundary + EDGE)
-        before = boundary - timedelta(microseconds=1)
-        return OnCallChange(_covering(entries, before), _covering(entries, boundary))
+    def _skipped(self, rota: Rota, boundary: datetime) -> bool:
+        """A rota with no out-of-hours on-call posts nothing when an out-of-hours shift starts."""
+        local = boundary.astimezone(zone(rota.time_zone))
+        return not rota.out_of_hours and out_of_hours(local, _working_hours(rota))
 
-    async def _text(self, rota: Rota, end: datetime, change: OnCallChange | None, notes: Sequence[str], *,
-                    late: bool = False, on_demand: bool = False) -> str:
+    def _shift(self, rota: Rota, end: datetime) -> Shift:
+        """The shift a handover at `end` reports on, reaching back over skipped (uncovered) boundaries."""
         times = self._times[rota.id]
-        start = previous_boundary(times, end - timedelta(microseconds=1))
+        start, covered_until = previous_boundary(times, end - TICK), end
+        for _ in range(MAX_SKIPPED):
+            if not self._skipped(rota, start):
+                break
+            covered_until, start = start, previous_boundary(times, start - TICK)
+        return Shift(start, end, covered_until)
+
+    def _next_posted(self, rota: Rota, now: datetime) -> datetime:
+        """The next boundary the rota will post a handover at."""
+        upcoming = next_boundary(self._times[rota.id], now)
+        for _ in range(MAX_SKIPPED):
+            if not self._skipped(rota, upcoming):
+                break
+            upcoming = next_boundary(self._times[rota.id], upcoming)
+        return upcoming
+
+    async def _on_call_change(self, rota: Rota, shift: Shift) -> OnCallChange:
+        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, shift.covered_until - EDGE,
+                                                      shift.end + EDGE)
+        return OnCallChange(_covering(entries, shift.covered_until - TICK), _covering(entries, shift.end))
+
+    async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
+                    late: bool = False, on_demand: bool = False) -> str:
         covered = {s.pagerduty_service_id for s in self._catalogue.rota_services(rota)}
         incidents = [i for i in await self._store.incidents() if i.service_id in covered]
         mentions: dict[str, str] = {}
@@ -235,11 +279,11 @@ class Handovers:
                 slack_ids = {}
             mentions = {name: slack_id for uid, name in everyone if (slack_id := slack_ids.get(uid))}
         report = handover_report(
-            rota.name, start, end,
+            rota.name, shift.start, shift.end,
             None if change is None else [name for _, name in change.outgoing],
             None if change is None else [name for _, name in change.incoming],
-            incidents, notes, await self._pending(incidents, end, change is None),
-            _working_hours(rota), rota.time_zone)
+            incidents, [f"{n.text} — {n.author}" for n in notes],
+            await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
         channels = {}
         for incident in report.open_now:
             footprint = await self._store.footprint(incident.id)
@@ -250,8 +294,10 @@ class Handovers:
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]
         backlog = await self.ledger.backlog([i.id for i in relevant])
+        operators = self._catalogue.channels.operators_channel
         pending = [f"#{i.number}: " + ", ".join(
-            part for part in (f"{dead} update(s) failed for good — see /readyz" if dead else "",
+            part for part in (f"{dead} Slack/ServiceNow update(s) could not be made — the platform team was "
+                              f"alerted in #{operators}" if dead else "",
                               f"{waiting} ServiceNow update(s) waiting" if waiting else "") if part)
             for i in relevant for dead, waiting in [backlog.get(i.id, (0, 0))] if dead or waiting]
         if names_missing:
@@ -273,16 +319,5 @@ def _working_hours(rota: Rota) -> tuple[time, time]:
     return time.fromisoformat(rota.working_hours[0]), time.fromisoformat(rota.working_hours[1])
 
 
-def _out_of_hours(rota: Rota, boundary: datetime) -> bool:
-    """Whether the shift starting at `boundary` is out of hours (a weekend, or outside the working hours)."""
-    local = boundary.astimezone(zone(rota.time_zone))
-    opens, closes = _working_hours(rota)
-    return local.weekday() >= 5 or not opens <= local.time() < closes
-
-
 def _listing(rotas: Sequence[Rota]) -> str:
     return ", ".join(f"`{r.id}` ({r.name}, #{r.slack_channel.lstrip('#')})" for r in rotas)
-
-
-def _metadata(marker: str) -> dict[str, object]:
-    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker}}

@@ -17,7 +17,8 @@ from bot.domain.effects import Effect
 from bot.store.sqlite import SqliteStore
 
 QUEUED, POSTED, SKIPPED = "queued", "posted", "skipped"
-People = Sequence[tuple[str, str]]
+# (PagerDuty user id, name) of the people on call.
+OnCallPeople = Sequence[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class HandoverRow:
 
 @dataclass(frozen=True)
 class HandoverNote:
+    id: int
     author: str
     text: str
     created_at: datetime
@@ -73,13 +75,23 @@ class HandoverLedger:
             "SELECT * FROM handovers WHERE shift_key=?", (shift_key,)))
         return _row(rows[0]) if rows else None
 
-    async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: People | None,
-                        incoming: People | None, now: float) -> None:
-        await self._store._run(lambda: self._store.db.execute(
-            "UPDATE handovers SET state=?, channel=?, ts=?, outgoing=?, incoming=?, posted_at=? WHERE shift_key=?",
-            (POSTED, channel, ts, _names(outgoing), _names(incoming), now, shift_key)))
+    async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
+                        incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
+                        now: float) -> None:
+        """Record the post, give it the notes it showed and queue its follow-up, in one transaction: a crash leaves
+        either all of it (the retry finds the post done) or none (the retry finds the message by its marker)."""
+        def write() -> None:
+            with self._store._transaction() as conn:
+                conn.execute("UPDATE handovers SET state=?, channel=?, ts=?, outgoing=?, incoming=?, posted_at=?"
+                             " WHERE shift_key=?",
+                             (POSTED, channel, ts, _names(outgoing), _names(incoming), now, shift_key))
+                conn.executemany("UPDATE handover_notes SET shift_key=? WHERE id=? AND shift_key IS NULL",
+                                 [(shift_key, note.id) for note in notes])
+                if follow_up is not None:
+                    self._store._insert_effect(conn, follow_up, 1, now)
+        await self._store._run(write)
 
-    async def save_on_call(self, shift_key: str, outgoing: People, incoming: People) -> None:
+    async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
         await self._store._run(lambda: self._store.db.execute(
             "UPDATE handovers SET outgoing=?, incoming=? WHERE shift_key=?",
             (_names(outgoing), _names(incoming), shift_key)))
@@ -91,21 +103,24 @@ class HandoverLedger:
         def write() -> int:
             with self._store._transaction() as conn:
                 conn.execute("INSERT INTO handover_notes (rota_id, author, text, created_at) VALUES (?, ?, ?, ?)",
-                             (rota_id, author, text, created_at.isoformat()))
+                             (rota_id, author, text, created_at.astimezone(UTC).isoformat()))
                 return int(conn.execute("SELECT count(*) FROM handover_notes WHERE rota_id=? AND shift_key IS NULL",
                                         (rota_id,)).fetchone()[0])
         return await self._store._run(write)
 
-    async def take_notes(self, rota_id: str, shift_key: str) -> list[HandoverNote]:
-        """The notes the handover carries: those waiting are given to it (once), then all it carries are returned,
-        so a retried post shows the same notes."""
-        def work() -> list[HandoverNote]:
-            with self._store._transaction() as conn:
-                conn.execute("UPDATE handover_notes SET shift_key=? WHERE rota_id=? AND shift_key IS NULL",
-                             (shift_key, rota_id))
-            return [_note(r) for r in self._store._query(
-                "SELECT * FROM handover_notes WHERE shift_key=? ORDER BY id", (shift_key,))]
-        return await self._store._run(work)
+    async def notes_for(self, rota_id: str, shift_key: str, before: datetime) -> list[HandoverNote]:
+        """The notes a handover shows: those it already carries, and those waiting that were left before its
+        boundary (a note left after it is for the next handover). Reading does not take them: `save_post` does,
+        once the post is out."""
+        return [_note(r) for r in await self._store._run(lambda: self._store._query(
+            "SELECT * FROM handover_notes WHERE shift_key=?"
+            " OR (rota_id=? AND shift_key IS NULL AND created_at < ?) ORDER BY id",
+            (shift_key, rota_id, before.astimezone(UTC).isoformat())))]
+
+    async def notes_of(self, shift_key: str) -> list[HandoverNote]:
+        """The notes a posted handover carried."""
+        return [_note(r) for r in await self._store._run(lambda: self._store._query(
+            "SELECT * FROM handover_notes WHERE shift_key=? ORDER BY id", (shift_key,)))]
 
     async def waiting_notes(self, rota_id: str) -> list[HandoverNote]:
         """Notes not yet handed over (an on-demand handover shows them without taking them)."""
@@ -129,7 +144,7 @@ class HandoverLedger:
         return await self._store._run(read)
 
 
-def _names(people: People | None) -> str | None:
+def _names(people: OnCallPeople | None) -> str | None:
     return None if people is None else json.dumps([list(p) for p in people])
 
 
@@ -141,4 +156,4 @@ def _row(row: dict[str, Any]) -> HandoverRow:
 
 
 def _note(row: dict[str, Any]) -> HandoverNote:
-    return HandoverNote(row["author"], row["text"], datetime.fromisoformat(row["created_at"]))
+    return HandoverNote(row["id"], row["author"], row["text"], datetime.fromisoformat(row["created_at"]))

@@ -140,6 +140,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX handover_notes_rota ON handover_notes (rota_id, shift_key);
     """,
+    # 9: reports — deploys (PagerDuty change events, or a synthetic history), counted beside incidents in the reports.
+    # `service_id` is the PagerDuty service id; `id` the change event's id, so importing twice adds nothing.
+    """
+    CREATE TABLE IF NOT EXISTS deploys (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deploys_time ON deploys (occurred_at);
+    """,
 )
 
 

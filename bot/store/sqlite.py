@@ -28,6 +28,7 @@ from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, Post
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.store.codec import incident_from_json, incident_to_json
+from bot.store.history import DeployRecord, History, read_history, write_history
 from bot.store.migrations import migrate
 from bot.store.thread import NORMAL, URGENT, StoreThread
 
@@ -509,6 +510,17 @@ class SqliteStore:
             with self._transaction() as conn:
                 self._insert_effect(conn, effect, priority, now)
         await self._run(write)
+
+    # -- incident history (reports) ---------------------------------------------------------------------------
+
+    async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
+        """Incidents triggered, and deploys made, in [start, end): what the reports are computed from."""
+        return await self._run(lambda: read_history(self.db.conn, start, end))
+
+    async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
+                          now: float) -> tuple[int, int]:
+        """Backfill past incidents and deploys (ones already stored are kept); returns how many were added."""
+        return await self._run(lambda: write_history(self.db.conn, incidents, deploys, now))
 
     # -- people cache ----------------------------------------------------------------------------------------
 

@@ -33,8 +33,9 @@ async def start(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[Start]:
     """Start a sandbox at a given time; the same `db` name restarts the bot on the same store."""
     running: list[RunningSandbox] = []
 
-    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db") -> RunningSandbox:
-        sandbox = await serve_sandbox(catalogue, tmp_path / db, port=0, rate_limit_scale=50,
+    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db",
+                    organisation: Catalogue | None = None) -> RunningSandbox:
+        sandbox = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
                                       retry_policy=FAST_RETRIES, clock=quiet_clock(at))
         running.append(sandbox)
         return sandbox
@@ -152,7 +153,7 @@ async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start: S
 async def test_pagerduty_unreachable_at_handover_time_posts_what_is_known_then_fills_in_the_names(
         start: Start) -> None:
     running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
-    running.sandbox.faults.add(_fault("pagerduty", "/schedules", status=503, times=1))
+    running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1))
     await move_clock(running, advance_seconds=15)
     messages = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel_id(running, "team-payments")
                 and m["text"].startswith("*Handover")]
@@ -165,7 +166,7 @@ async def test_pagerduty_unreachable_at_handover_time_posts_what_is_known_then_f
 
 async def test_pagerduty_down_for_longer_shows_what_is_missing(start: Start) -> None:
     running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
-    running.sandbox.faults.add(_fault("pagerduty", "/schedules", status=503, times=1000))
+    running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1000))
     async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
                                                                 json={"advance_seconds": 15}) as response:
         assert response.status == 200
@@ -175,6 +176,67 @@ async def test_pagerduty_down_for_longer_shows_what_is_missing(start: Start) -> 
     [post] = handovers_in(running, "team-payments")
     assert "(unknown: PagerDuty unreachable) → (unknown: PagerDuty unreachable)" in post
     assert "Who is on call could not be read from PagerDuty; this post is updated when it answers." in post
+    follow_ups = await running.bot.store._run(lambda: running.bot.store._query(
+        "SELECT state FROM outbox WHERE kind='complete_handover'"))
+    assert [f["state"] for f in follow_ups] == ["pending"]  # still trying, patiently
+
+
+async def test_a_note_left_after_the_boundary_waits_for_the_next_handover(start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1000))
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
+                                                                json={"advance_seconds": 15}) as response:
+        assert response.status == 200
+    for _ in range(500):
+        if handovers_in(running, "team-payments"):
+            break
+        await asyncio.sleep(0.02)
+    answer = await as_user(running, "command", user=CHLOE, channel="team-payments", text="handover-note for monday")
+    assert "Noted for the *Payments* handover at Mon 30 Nov 09:00" in _replies(answer)
+    running.sandbox.faults.clear()  # PagerDuty is back: the follow-up fills in Friday's names
+    await settle(running)
+    [friday] = handovers_in(running, "team-payments")
+    assert friday.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
+    assert "for monday" not in friday
+    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    assert "for monday — chloe.martin" in handovers_in(running, "team-payments")[-1]
+
+
+async def test_a_rota_without_out_of_hours_cover_hands_over_the_day_next_morning(start: Start) -> None:
+    running = await start(at=datetime(2026, 11, 27, 11, 30, tzinfo=UTC))  # 09:00's handover is history by now
+    incident = await trigger_at(running, "Basket totals wrong", "PBASKET")
+    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    assert handovers_in(running, "team-basket") == []  # nobody takes over at 17:30
+    answer = await as_user(running, "command", user=ASHA, channel="team-basket", text="handover-note check totals")
+    assert "Noted for the *Basket (working hours)* handover at Mon 30 Nov 09:00" in _replies(answer)
+    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    [monday] = handovers_in(running, "team-basket")
+    # From Friday's day shift (Asha, until 17:30) to Monday's (Dev), with everything in between.
+    assert monday.startswith(f"*Handover: Basket (working hours) — {mention(running, ASHA)} → "
+                             f"{mention(running, DEV)}*")
+    assert "Shift Fri 27 Nov 09:00 → Mon 30 Nov 09:00 (Europe/London)" in monday
+    assert f"#{incident['incident_number']} Basket totals wrong" in monday
+    assert "check totals — asha.patel" in monday
+
+
+@pytest.mark.parametrize(("before", "due_at"), [
+    # 01:30 does not exist on 29 March 2026 (01:00 GMT → 02:00 BST): the handover is at 02:00 BST = 01:00 UTC.
+    ("2026-03-29T00:59:50+00:00", "Sun 29 Mar 02:00"),
+    # 01:30 happens twice on 25 October 2026: the first (BST, 00:30 UTC) is the handover, the second is not.
+    ("2026-10-25T00:29:50+00:00", "Sun 25 Oct 01:30"),
+])
+async def test_a_handover_time_on_a_daylight_saving_night_is_posted_once(
+        start: Start, catalogue: Catalogue, before: str, due_at: str) -> None:
+    nightly = catalogue.model_copy(update={"rotas": [
+        r.model_copy(update={"handovers": ["30 1 * * *"]}) for r in catalogue.rotas if r.id == "payments"]})
+    running = await start(at=datetime.fromisoformat(before), organisation=nightly)
+    assert handovers_in(running, "team-payments") == []
+    await move_clock(running, advance_seconds=20)
+    [post] = handovers_in(running, "team-payments")
+    assert f"→ {due_at} (Europe/London)" in post.splitlines()[1]
+    for _ in range(3):  # on through the rest of the night, past the repeated hour
+        await move_clock(running, advance_seconds=1800)
+    assert len(handovers_in(running, "team-payments")) == 1
 
 
 async def test_an_override_in_pagerduty_changes_who_takes_over(start: Start) -> None:
@@ -269,12 +331,16 @@ def _replies(answer: dict[str, Any]) -> str:
 
 
 async def test_overlapping_checks_claim_a_handover_once(start: Start) -> None:
-    """Two checks of the same rota at once (a slow job overlapping the next, or two replicas sharing the store)."""
-    running = await start(at=datetime(2026, 11, 27, 17, 30, 10, tzinfo=UTC))
+    """Checks of the same rota at once (a slow job overlapping the next, or two replicas sharing the store): whichever
+    wins — these or the scheduler's own — the handover is claimed, queued and posted once."""
+    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    running.sandbox.clock.set(datetime(2026, 11, 27, 17, 30, 10, tzinfo=UTC))  # moved without the bot's own check
     claimed = await asyncio.gather(*(running.bot.handovers.tick("payments") for _ in range(5)))
-    # At most one of them claims it (none, when the start-up check got there first).
     assert len([c for c in claimed if c]) <= 1
     await settle(running)
+    queued = await running.bot.store._run(lambda: running.bot.store._query(
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    assert queued[0]["n"] == 1
     assert len(handovers_in(running, "team-payments")) == 1
 
 

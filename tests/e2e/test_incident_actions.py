@@ -15,6 +15,7 @@ import pytest
 
 from bot.sandbox.faults import Fault
 from bot.sandbox.world import RunningSandbox
+from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     as_user,
     buttons,
@@ -498,7 +499,7 @@ async def test_resolving_can_be_kept_to_responders_and_incident_managers(tmp_pat
     restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
         update={"resolve": "responders"})})
     running = await serve_sandbox(restricted, tmp_path / "p.db", port=0, rate_limit_scale=50,
-                                  retry_policy=FAST_RETRIES)
+                                  retry_policy=FAST_RETRIES, clock=quiet_clock())
     try:
         incident, channel = await triggered(running)
         refused = await command(running, "resolve not mine to resolve", channel["id"], user=DEV)

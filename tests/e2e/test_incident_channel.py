@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.catalogue import Catalogue
 from bot.sandbox.world import RunningSandbox
+from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     act,
     buttons,
@@ -185,7 +186,7 @@ async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channe
     from tests.conftest import FAST_RETRIES
     policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
     running = await serve_sandbox(catalogue.model_copy(update={"channels": policy}), tmp_path / "s.db", port=0,
-                                  rate_limit_scale=50, retry_policy=FAST_RETRIES)
+                                  rate_limit_scale=50, retry_policy=FAST_RETRIES, clock=quiet_clock())
     try:
         incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
         await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")

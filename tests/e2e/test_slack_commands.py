@@ -11,6 +11,7 @@ import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.world import RunningSandbox
+from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import as_user, incident_channels, state, trigger
 
 
@@ -108,7 +109,8 @@ async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint
     from bot.sandbox.world import serve_sandbox
     from tests.conftest import FAST_RETRIES
     running = await serve_sandbox(catalogue, tmp_path / "s.db", port=0, rate_limit_scale=50,
-                                  retry_policy=FAST_RETRIES, socket_mode=True)
+                                  retry_policy=FAST_RETRIES, socket_mode=True,
+                                  clock=quiet_clock())
     try:
         assert running.bot.settings.socket_mode
         running.sandbox.slack.bot_events_url = None  # nothing can arrive over HTTP: only the socket is left

@@ -1,0 +1,82 @@
+"""`/incident report` through the sandbox: signed like Slack, the history read from the bot's store, the table and
+the chart posted in the channel with Slack's external file upload."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bot.reports.synthetic import synthetic_history
+from bot.sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import as_user, state
+
+
+async def seed(running: RunningSandbox) -> None:
+    history = synthetic_history(running.sandbox.catalogue)
+    await running.bot.store.add_history(history.incidents, history.deploys, time.time())
+
+
+async def posted_files(running: RunningSandbox, channel_name: str) -> list[dict[str, Any]]:
+    """The messages with files in a channel, once one has arrived (the chart is drawn after the answer)."""
+    channel = next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == channel_name)
+    for _ in range(200):  # bounded: at most 10 s
+        found = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel and m["files"]]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return []
+
+
+def answers(running: RunningSandbox, answer: dict[str, Any]) -> str:
+    """What the bot has answered so far through the command's response URL (read live: the answer to a report
+    follows the chart, which may be drawn after the command's report was taken)."""
+    interaction = running.sandbox.slack.interaction(str(answer["response_url"]).rsplit("/", 1)[-1])
+    assert interaction is not None
+    return "\n".join(p.get("text") or "" for p in interaction.response_url_posts)
+
+
+async def answered(running: RunningSandbox, answer: dict[str, Any]) -> str:
+    for _ in range(200):  # bounded: at most 10 s
+        if text := answers(running, answer):
+            return text
+        await asyncio.sleep(0.05)
+    return ""
+
+
+async def test_report_posts_the_table_and_chart_in_the_channel(sandbox: RunningSandbox) -> None:
+    await seed(sandbox)
+    answer = await as_user(sandbox, "command", user="asha.patel@example.com", channel="team-basket",
+                           text="report --by period")
+    assert answer["status"] == 200
+    [message] = await posted_files(sandbox, "team-basket")
+    lines = message["text"].splitlines()
+    assert lines[0].startswith("*Incidents by period* — asked by <@")
+    assert any(line.startswith("operations") and line.endswith("-170%") for line in lines)
+    assert any(line.startswith("2022") and line.endswith("90%") for line in lines)
+    [file] = message["files"]
+    assert file["name"] == "incident-report.png" and file["mimetype"] == "image/png"
+    stored = sandbox.sandbox.slack.files.files[file["id"]]
+    assert stored.content is not None and stored.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert "Posted the report (58 incidents) in this channel." in await answered(sandbox, answer)
+
+
+async def test_a_bad_flag_is_explained_and_nothing_is_posted(sandbox: RunningSandbox) -> None:
+    answer = await as_user(sandbox, "command", user="asha.patel@example.com", channel="team-basket",
+                           text="report --by colour")
+    expected = "`--by colour` is not a grouping: use one of service, team, domain, year, period"
+    assert expected in await answered(sandbox, answer)
+    answer = await as_user(sandbox, "command", user="asha.patel@example.com", channel="team-basket",
+                           text="report --from yesterday")
+    assert "`--from yesterday` is not a date" in await answered(sandbox, answer)
+    assert not sandbox.sandbox.slack.files.files
+
+
+async def test_a_channel_the_bot_is_not_in_gets_the_figures_privately(sandbox: RunningSandbox) -> None:
+    await seed(sandbox)
+    sandbox.sandbox.slack.create_channel_as("asha.patel@example.com", "no-bot-here")
+    answer = await as_user(sandbox, "command", user="asha.patel@example.com", channel="no-bot-here",
+                           text="report --by team --from 2021-01-01")
+    text = await answered(sandbox, answer)
+    assert "I can't post in this channel: invite me" in text
+    assert any(line.startswith("payments") and line.endswith("79%") for line in text.splitlines())

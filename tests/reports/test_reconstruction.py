@@ -1,0 +1,161 @@
+"""The seed's table, as we reconstructed it (README, 'Reports'), reproduced by `pavedroad report` from the synthetic
+history stored in a real database; the report's outputs snapshot-tested; the chart drawn without a display.
+
+Snapshots live in tests/reports/snapshots/. After a deliberate change to the output, rewrite them with
+`UPDATE_SNAPSHOTS=1 pytest tests/reports` and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue import Catalogue
+from bot.cli import main
+from bot.reports.chart import MTTA_LABEL, MTTR_LABEL, build_figure, render_png
+from bot.reports.request import compute, make_request
+from bot.reports.synthetic import synthetic_history
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+# Our reconstruction of the seed's table (README, 'Reports'): deploys, incidents, MTTA, MTTR (minutes), incidents
+# with a financial loss, revenue protection effectiveness (%).
+RECONSTRUCTED = [
+    ("operations", 12, 20, 30.0, 534.6, 20, -170),
+    ("2020", 240, 16, 10.0, 119.25, 2, 40),
+    ("2021", 960, 12, 5.0, 39.425, 1, 75),
+    ("2022", 2400, 10, 3.0, 21.6, 0, 90),
+]
+
+
+@pytest.fixture
+def seeded_db(tmp_path: Path) -> Path:
+    db = tmp_path / "history.db"
+    assert main(["history", "seed", "--db", str(db)]) == 0
+    return db
+
+
+def report(capsys: pytest.CaptureFixture[str], db: Path, *flags: str) -> str:
+    capsys.readouterr()
+    assert main(["report", "--db", str(db), *flags]) == 0
+    return capsys.readouterr().out
+
+
+def test_the_report_reproduces_the_reconstructed_seed_table(seeded_db: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rows = json.loads(report(capsys, seeded_db, "--by", "period", "--format", "json"))["rows"]
+    figures = [(r["group"], r["deploys"], r["incidents"], round(r["tta_mean_s"] / 60, 4),
+                round(r["ttr_mean_s"] / 60, 4), r["incidents_with_loss"], round(r["effectiveness"] * 100))
+               for r in rows]
+    assert figures == [(g, d, i, pytest.approx(a, abs=1e-3), pytest.approx(m, abs=1e-3), w, e)
+                       for g, d, i, a, m, w, e in RECONSTRUCTED]
+    # The operations row is exactly 2.7 windows: -170% with nothing rounded away.
+    assert rows[0]["effectiveness"] == pytest.approx(-1.7)
+    assert rows[0]["realised_loss"] == pytest.approx(2.7 * rows[0]["expected_loss"])
+
+
+def check_snapshot(name: str, text: str) -> None:
+    path = SNAPSHOTS / name
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path}: run with UPDATE_SNAPSHOTS=1 to write it, then review it"
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed: if meant, UPDATE_SNAPSHOTS=1 and review"
+
+
+@pytest.mark.parametrize(("name", "flags"), [
+    ("period.txt", ["--by", "period"]),
+    ("period.csv", ["--by", "period", "--format", "csv"]),
+    ("period.json", ["--by", "period", "--format", "json"]),
+    ("team-2021.txt", ["--by", "team", "--from", "2021-01-01", "--to", "2022-01-01"]),
+    ("service.csv", ["--by", "service", "--format", "csv"]),
+    ("domain.json", ["--by", "domain", "--from", "2020-01-01", "--format", "json"]),
+    ("year.txt", ["--by", "year"]),
+    ("empty.txt", ["--from", "2030-01-01"]),
+])
+def test_report_outputs_match_their_snapshots(seeded_db: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                              flags: list[str]) -> None:
+    check_snapshot(name, report(capsys, seeded_db, *flags))
+
+
+def test_csv_has_the_documented_columns(seeded_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reader = csv.DictReader(io.StringIO(report(capsys, seeded_db, "--format", "csv")))
+    assert reader.fieldnames == ["group", "deploys", "incidents", "tta_count", "tta_mean_s", "tta_p50_s",
+                                 "tta_p90_s", "ttr_count", "ttr_mean_s", "ttr_p50_s", "ttr_p90_s",
+                                 "incidents_with_loss", "expected_loss", "realised_loss", "effectiveness"]
+    assert [r["group"] for r in reader] == ["operations", "2020", "2021", "2022"]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_the_chart_is_a_png_of_mtta_mttr_over_time_and_effectiveness_by_team(
+        seeded_db: Path, tmp_path: Path, catalogue: Catalogue, capsys: pytest.CaptureFixture[str]) -> None:
+    chart = tmp_path / "chart.png"
+    report(capsys, seeded_db, "--chart", str(chart))
+    assert png_size(chart.read_bytes()) == (1100, 450)
+    # The series drawn, read back from the figure (not from pixels).
+    result = compute(synthetic_history(catalogue), catalogue, make_request(catalogue))
+    figure = build_figure(result.trend, result.by_team)
+    over_time, teams = figure.axes
+    lines = {line.get_label(): line for line in over_time.get_lines()}
+    assert set(lines) == {MTTA_LABEL, MTTR_LABEL}
+    months = {i.triggered_at.strftime("%Y-%m") for i in synthetic_history(catalogue).incidents}
+    assert len(lines[MTTR_LABEL].get_ydata()) == len(result.trend) == len(months)  # a point a month with incidents
+    first_mtta = result.trend[0].mtta
+    assert first_mtta is not None
+    assert list(lines[MTTA_LABEL].get_ydata())[:1] == [pytest.approx(first_mtta / 60)]
+    assert [t.get_text() for t in teams.get_xticklabels()] == ["basket", "delivery", "payments"]
+    heights = [p.get_height() for p in teams.patches]
+    assert heights == pytest.approx([100 * (r.effectiveness or 0) for r in result.by_team])
+    assert png_size(render_png([], [])) == (1100, 450)  # an empty history still draws
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--from", "2021-13-01"], "`--from 2021-13-01` is not a date: write it as YYYY-MM-DD"),
+    (["--from", "2022-01-01", "--to", "2021-01-01"], "is not before `--to 2021-01-01`"),
+    (["--teams-from", "soon"], "`--teams-from soon` is not a date"),
+])
+def test_bad_flags_are_refused_naming_the_flag(seeded_db: Path, capsys: pytest.CaptureFixture[str],
+                                               flags: list[str], message: str) -> None:
+    assert main(["report", "--db", str(seeded_db), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_database_or_one_without_history_is_explained(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--db", str(tmp_path / "nope.db")]) == 2
+    assert "no database at" in capsys.readouterr().err
+    import sqlite3
+    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE x (y)").connection.close()
+    assert main(["report", "--db", str(tmp_path / "other.db")]) == 2
+    assert "has no incident history" in capsys.readouterr().err
+
+
+def test_period_needs_the_date_teams_took_over(seeded_db: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    bare = tmp_path / "catalogue.yml"
+    bare.write_text("teams: []\n")
+    assert main(["report", "--db", str(seeded_db), "--catalogue", str(bare), "--by", "period"]) == 2
+    assert "`--by period` needs the date teams began" in capsys.readouterr().err
+
+
+def test_seeding_twice_adds_nothing_the_second_time(seeded_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["history", "seed", "--db", str(seeded_db)]) == 0
+    assert "Added 0 incidents and 0 deploys" in capsys.readouterr().out
+
+
+def test_the_readme_shows_the_table_the_report_produces() -> None:
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text(encoding="utf-8")
+    assert (SNAPSHOTS / "period.txt").read_text(encoding="utf-8") in readme

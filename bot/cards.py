@@ -69,14 +69,14 @@ def card_text(incident: Incident) -> str:
 
 def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> str:
     """The money at stake: "£210K at risk so far · 18 min left of a 45 min window" while the window runs, "£750K
-    lost — exposure window passed 12 min ago" after it, the realised loss once resolved (see
+    lost — exposure window passed 12 min ago" after it, the realised loss (the reports' figure) once resolved (see
     `bot/domain/exposure.py` for the formula). Minutes are whole: time left counts down like a timer (17.5 minutes
     left shows 18), time gone counts up (12.5 minutes ago shows 12)."""
     loss = live_loss(exposure, incident.triggered_at, now, incident.resolved_at)
     amount, window = money(loss.loss, exposure.currency), minutes(exposure.window_minutes)
     if loss.restored:
         restored = minutes(int(loss.elapsed_minutes)) if loss.elapsed_minutes >= 1 else "under a minute"
-        return f"{amount} lost — restored after {restored}, of a {window} window"
+        return f"{amount} realised loss — restored after {restored}, of a {window} window"
     if loss.window_passed:
         return f"{amount} lost — exposure window passed {minutes(int(loss.minutes_over))} ago"
     return f"{amount} at risk so far · {minutes(math.ceil(loss.minutes_left))} left of a {window} window"

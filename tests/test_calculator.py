@@ -241,9 +241,9 @@ def incident(service_id: str = "PCHECKO", resolved_after: float | None = None) -
     (0, None, "£0 at risk so far · 45 min left of a 45 min window"),
     (57, None, "£750K lost — exposure window passed 12 min ago"),
     (45, None, "£750K lost — exposure window passed 0 min ago"),
-    (500, 9, "£150K lost — restored after 9 min, of a 45 min window"),
-    (500, 90.5, "£750K lost — restored after 1 h 30 min, of a 45 min window"),
-    (500, 0.5, "£8.3K lost — restored after under a minute, of a 45 min window"),
+    (500, 9, "£150K realised loss — restored after 9 min, of a 45 min window"),
+    (500, 90.5, "£1.5M realised loss — restored after 1 h 30 min, of a 45 min window"),  # the reports' figure
+    (500, 0.5, "£8.3K realised loss — restored after under a minute, of a 45 min window"),
 ])
 def test_the_money_at_stake_on_the_card(after: float, resolved_after: float | None, text: str) -> None:
     exposure = incident_exposure(load_catalogue(example_catalogue_path()), "PCHECKO")

@@ -14,8 +14,10 @@ So "£500K in 4h" sits in the £500K-in-4h band exactly, "£40K in 2h" in the £
 above a highest band of "£750K in 45m". The comparison is exact (rational arithmetic), so a service on a band's
 boundary is in that band whatever its numbers' binary rounding.
 
-Loss while an incident is open (the same definition as the reports' realised loss): the service's exposure amount
-* time since the trigger ÷ the band's window, capped at the exposure once the window has passed. Pure: no I/O.
+Loss while an incident is open: the service's exposure amount * time since the trigger ÷ the band's window, capped at
+the exposure once the window has passed (the declared maximum is lost). Once resolved, the realised loss is the
+reports' (`bot/domain/reports.py`): amount * time to restore ÷ the band's window, not capped — restoring after 2.7
+windows realises 2.7 times the exposure — so the card's last figure is the one the reports count. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -166,12 +168,15 @@ class LiveLoss:
 
 def live_loss(exposure: IncidentExposure, triggered_at: datetime, now: datetime,
               resolved_at: datetime | None = None) -> LiveLoss:
-    """Loss = exposure * elapsed ÷ band window, capped at the exposure; elapsed runs from the trigger to now, or to
-    the resolve (time to restore) once resolved."""
+    """While open: exposure * elapsed since the trigger ÷ band window, capped at the exposure. Once resolved: the
+    realised loss, exposure * time to restore ÷ band window, not capped (the reports' definition)."""
     end = resolved_at or now
     elapsed = max(0.0, (end - triggered_at).total_seconds() / 60)
+    if resolved_at is not None:
+        return LiveLoss(exposure.amount * elapsed / exposure.window_minutes, elapsed, exposure.window_minutes,
+                        restored=True)
     return LiveLoss(loss_within(exposure.amount, exposure.window_minutes, elapsed), elapsed,
-                    exposure.window_minutes, restored=resolved_at is not None)
+                    exposure.window_minutes, restored=False)
 
 
 def money_at_stake(exposure: IncidentExposure, triggered_at: datetime, now: datetime, grace_minutes: float) -> bool:

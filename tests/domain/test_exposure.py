@@ -131,6 +131,8 @@ def test_loss_grows_with_the_time_down_until_the_window_passes() -> None:
 def test_the_realised_loss_is_exposure_times_time_to_restore_over_the_band_window() -> None:
     restored = live_loss(CHECKOUT, T0, at(500), resolved_at=at(9))
     assert restored.restored and restored.loss == 150_000 and restored.elapsed_minutes == 9
+    # Not capped, as the reports count it: restored after two windows realises twice the exposure.
+    assert live_loss(CHECKOUT, T0, at(500), resolved_at=at(90)).loss == 1_500_000
     # The band's window, not the service's: a "£40K in 2h" service in Low (7 h) loses 40K * 210/420 in 3.5 h.
     slow = IncidentExposure("£", 40_000, 420, "Low", above_highest=False)
     assert live_loss(slow, T0, at(210)).loss == 20_000

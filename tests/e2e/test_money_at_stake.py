@@ -86,7 +86,8 @@ async def test_the_card_counts_the_money_while_the_window_runs(sandbox: RunningS
 
     incident = sandbox.sandbox.pagerduty.snapshot()["incidents"][0]
     await act(sandbox, incident["id"], "resolve")
-    assert "£750K lost — restored after 57 min, of a 45 min window" in money_line(sandbox, channel)
+    # The realised loss, as the reports count it (not capped): 750K * 57 / 45.
+    assert "£950K realised loss — restored after 57 min, of a 45 min window" in money_line(sandbox, channel)
 
 
 async def test_the_realised_loss_of_an_incident_restored_inside_its_window(sandbox: RunningSandbox) -> None:
@@ -95,7 +96,7 @@ async def test_the_realised_loss_of_an_incident_restored_inside_its_window(sandb
     await move_clock(sandbox, 9)
     await act(sandbox, incident["id"], "resolve")
     # £600K exposure in the High band (45 min window), restored after 9 minutes: 600K * 9 / 45.
-    assert "£120K lost — restored after 9 min, of a 45 min window" in money_line(sandbox, channel)
+    assert "£120K realised loss — restored after 9 min, of a 45 min window" in money_line(sandbox, channel)
     assert await sandbox.bot.refresh_money_at_stake() == 0  # resolved: nothing at stake
 
 

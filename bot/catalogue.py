@@ -175,7 +175,10 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 class Rota(_Model):
-    """An on-call rota: a PagerDuty schedule whose shift changes are handed over in a Slack channel.
+    """An on-call rota: PagerDuty schedule(s) whose shift changes are handed over in a Slack channel.
+
+    One schedule (`pagerduty_schedule_id`) or several (`pagerduty_schedule_ids`, e.g. a team's working-hours and
+    out-of-hours schedules as `pavedroad provision` creates them): whoever any of them puts on call is on call.
 
     A team rota covers one team's services (`team`); a product-domain rota covers every service of the domain's
     teams (`domain`) — e.g. one person a night for several teams. Handover times are cron expressions
@@ -185,7 +188,8 @@ class Rota(_Model):
 
     id: str
     name: str
-    pagerduty_schedule_id: str
+    pagerduty_schedule_id: str | None = None
+    pagerduty_schedule_ids: list[str] = Field(default_factory=list)
     slack_channel: str
     team: str | None = None
     domain: str | None = None
@@ -210,7 +214,15 @@ class Rota(_Model):
             raise ValueError(f"rota {self.id!r}: set exactly one of `team` (a team rota) or `domain` "
                              "(a product-domain rota)")
         HandoverTimes(tuple(self.handovers), self.time_zone)
+        if not self.schedule_ids:
+            raise ValueError(f"rota {self.id!r}: name its PagerDuty schedule: `pagerduty_schedule_id: P123ABC` (or "
+                             "several: `pagerduty_schedule_ids: [P123ABC, P456DEF]`)")
         return self
+
+    @property
+    def schedule_ids(self) -> list[str]:
+        return list(dict.fromkeys(([self.pagerduty_schedule_id] if self.pagerduty_schedule_id else [])
+                                  + self.pagerduty_schedule_ids))
 
 
 class SandboxPerson(_Model):

@@ -84,8 +84,8 @@ class Resource:
 class DesiredState:
     resources: list[Resource] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    # Catalogue rotas (by index) that a provisioned schedule stands for: the catalogue should name its id.
-    rota_schedules: dict[int, str] = field(default_factory=dict)
+    # The provisioned schedules (keys) each catalogue rota (by index) hands over: the catalogue should name their ids.
+    rota_schedules: dict[int, list[str]] = field(default_factory=dict)
     # Catalogue services (by index) → their service key, for "put this id in the catalogue" notes.
     service_keys: dict[int, str] = field(default_factory=dict)
 
@@ -152,7 +152,7 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
             state.problems.append(f"{where}: no PagerDuty user has the email {', '.join(unknown)}; add them to "
                                   "PagerDuty or fix the spelling")
             continue
-        rota_index, rota = _rota_for(catalogue, owner_kind, owner_id, period)
+        standing, rota = _rotas_for(catalogue, owner_kind, owner_id, period)
         key = _schedule_key(owner_kind, owner_id, period)
         try:
             state.resources.append(_schedule(key, owner.name, owner_kind, period, members, rota))
@@ -161,8 +161,10 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
             state.problems.append(f"{where}: {rota.time_zone if rota else ''!r} is not a time zone; use an IANA name "
                                   "such as Europe/London")
             continue
-        if rota_index is not None:
-            state.rota_schedules[rota_index] = key
+        for rota_index in standing:
+            state.rota_schedules.setdefault(rota_index, []).append(key)
+    for keys in state.rota_schedules.values():
+        keys.sort(key=lambda k: not k.endswith("/working-hours"))  # working hours first, as people read a day
     schedules = {r.key for r in state.resources if r.kind == "schedule"}
     for (team_id, band), (first_rule, indexes) in sorted(policies.items()):
         _, team = teams[team_id]
@@ -204,17 +206,15 @@ def _schedule_key(owner_kind: str, owner_id: str, period: Period) -> str:
     return f"schedule/{owner_kind}/{owner_id}/{period}"
 
 
-def _rota_for(catalogue: Catalogue, owner_kind: str, owner_id: str,
-              period: Period) -> tuple[int | None, Rota | None]:
-    """The catalogue rota this schedule stands for (its index, or None) and the rota whose working hours and time
-    zone shape it. A rota with out-of-hours on-call stands for the out-of-hours schedule, one without it for the
-    working-hours schedule; any of the owner's rotas shapes both."""
+def _rotas_for(catalogue: Catalogue, owner_kind: str, owner_id: str,
+               period: Period) -> tuple[list[int], Rota | None]:
+    """The catalogue rotas (indexes) that hand this schedule over, and the rota whose working hours and time zone
+    shape it. Each of the owner's rotas hands over its working-hours schedule, and its out-of-hours schedule too
+    unless the rota has no out-of-hours on-call (`out_of_hours: false`); the owner's first rota shapes both."""
     candidates = [(i, r) for i, r in enumerate(catalogue.rotas)
                   if (r.team if owner_kind == "team" else r.domain) == owner_id]
-    standing = [(i, r) for i, r in candidates if r.out_of_hours == (period == "out-of-hours")]
-    if standing:
-        return standing[0]
-    return None, candidates[0][1] if candidates else None
+    standing = [i for i, r in candidates if period == "working-hours" or r.out_of_hours]
+    return standing, candidates[0][1] if candidates else None
 
 
 def _schedule(key: str, owner_name: str, owner_kind: str, period: Period, members: list[str],

@@ -217,13 +217,21 @@ def _catalogue_notes(catalogue: Catalogue, plan: Plan) -> None:
         elif not known:
             plan.notes.append(f"services[{index}].pagerduty_service_id: set it to the id apply prints for "
                               f"{names[key].name!r}")
-    for index, key in sorted(desired.rota_schedules.items()):
+    for index, keys in sorted(desired.rota_schedules.items()):
         rota = catalogue.rotas[index]
-        known = plan.ids.get(key)
-        if known != rota.pagerduty_schedule_id:
-            where = f"{known!r} (the schedule" if known else "the id apply prints for the schedule"
-            plan.notes.append(f"rotas[{index}].pagerduty_schedule_id: is {rota.pagerduty_schedule_id!r}; set it to "
-                              f"{where} {names[key].name!r}{')' if known else ''}, so handovers follow it")
+        schedule_ids = [plan.ids.get(key) for key in keys]
+        if schedule_ids == rota.schedule_ids:
+            continue
+        field_name = "pagerduty_schedule_id" if len(keys) == 1 else "pagerduty_schedule_ids"
+        is_now = rota.schedule_ids[0] if len(rota.schedule_ids) == 1 else rota.schedule_ids
+        if all(schedule_ids):
+            wanted: object = schedule_ids[0] if len(keys) == 1 else schedule_ids
+            where = f"{wanted!r} (the schedule{'s' if len(keys) > 1 else ''} " + \
+                ", ".join(repr(names[k].name) for k in keys) + ")"
+        else:
+            where = "the id(s) apply prints for " + ", ".join(repr(names[k].name) for k in keys)
+        plan.notes.append(f"rotas[{index}].{field_name}: is {is_now!r}; set it to {where}, so handovers follow "
+                          f"{'it' if len(keys) == 1 else 'them'}")
 
 
 def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:

@@ -171,7 +171,7 @@ class Handovers:
         now = self._clock.now()
         upcoming = self._next_posted(rota, now)
         try:
-            entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+            entries = await self._entries(rota, now, upcoming + EDGE)
             change: OnCallChange | None = OnCallChange(_covering(entries, now), _covering(entries, upcoming))
         except IntegrationError as error:
             log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
@@ -200,7 +200,7 @@ class Handovers:
         now = self._clock.now()
         upcoming = next_boundary(self._times[rota.id], now)
         try:
-            entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, now, upcoming + EDGE)
+            entries = await self._entries(rota, now, upcoming + EDGE)
         except IntegrationError as error:
             raise UserError(f"PagerDuty is not answering ({error.status or 'no response'}), so I cannot say who is "
                             f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
@@ -261,9 +261,15 @@ class Handovers:
         return upcoming
 
     async def _on_call_change(self, rota: Rota, shift: Shift) -> OnCallChange:
-        entries = await self._paging.schedule_entries(rota.pagerduty_schedule_id, shift.covered_until - EDGE,
-                                                      shift.end + EDGE)
+        entries = await self._entries(rota, shift.covered_until - EDGE, shift.end + EDGE)
         return OnCallChange(_covering(entries, shift.covered_until - TICK), _covering(entries, shift.end))
+
+    async def _entries(self, rota: Rota, since: datetime, until: datetime) -> list[ShiftEntry]:
+        """Who the rota's schedules put on call over the range (all of them: e.g. working hours and out of hours)."""
+        found: list[ShiftEntry] = []
+        for schedule_id in rota.schedule_ids:
+            found += await self._paging.schedule_entries(schedule_id, since, until)
+        return found
 
     async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
                     late: bool = False, on_demand: bool = False) -> str:

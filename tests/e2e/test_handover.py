@@ -386,3 +386,17 @@ async def test_the_handover_lists_what_is_still_pending(start: Start) -> None:
 def _fault_for(service: str, method: str, *, status: int, seconds: float, now: RunningSandbox) -> Fault:
     return Fault(service=service, method=method, status=status,
                  until=now.sandbox.clock.now().timestamp() + seconds)
+
+
+async def test_a_rota_over_several_schedules_hands_over_from_one_to_the_other(
+        start: Start, catalogue: Catalogue) -> None:
+    """As `pavedroad provision` makes them: a working-hours and an out-of-hours schedule, handed over as one rota."""
+    basket = next(r for r in catalogue.rotas if r.id == "basket")
+    both = basket.model_copy(update={"pagerduty_schedule_id": None, "out_of_hours": True,
+                                     "pagerduty_schedule_ids": ["PSBASKT", "PSRETNT"]})
+    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
+                          organisation=catalogue.model_copy(update={"rotas": [both]}))
+    await move_clock(running, advance_seconds=15)
+    [post] = handovers_in(running, "team-basket")
+    assert post.startswith(f"*Handover: Basket (working hours) — {mention(running, ASHA)} → "
+                           f"{mention(running, BEN)}*")

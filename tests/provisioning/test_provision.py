@@ -147,9 +147,9 @@ async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing
     assert {"team-warehouse", "team-identity", "team-search", "platform-oncall"} <= channels
     assert "rotas[1].pagerduty_schedule_id: is 'TBD-retail'; set it to " \
            f"'{schedule_ids['Retail (product domain) out of hours']}'" in run.out
-    # A rota with out-of-hours on-call stands for the out-of-hours schedule; its hours and zone shape both.
-    assert f"rotas[2].pagerduty_schedule_id: is 'TBD-identity'; set it to '{schedule_ids['Identity out of hours']}'" \
-        in run.out
+    # A team rota with out-of-hours on-call hands over both of the team's schedules; its hours and zone shape both.
+    identity_ids = [schedule_ids["Identity working hours"], schedule_ids["Identity out of hours"]]
+    assert f"rotas[2].pagerduty_schedule_ids: is 'TBD-identity'; set it to {identity_ids!r}" in run.out
     assert "services[2].pagerduty_service_id: is 'new-checkout'; set it to " \
            f"'{by_name(services, 'Checkout Payments')['id']}'" in run.out
     assert "add them to PAGERDUTY_WEBHOOK_SECRETS" in run.out

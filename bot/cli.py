@@ -88,6 +88,9 @@ def configure_logging(level_name: str) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
     # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
     logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
+    # One line per HTTP request says nothing either; failures reach our own logs as IntegrationError.
+    for chatty in ("httpx2", "httpx"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 def _configuration() -> tuple[Settings, Catalogue]:

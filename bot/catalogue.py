@@ -370,7 +370,8 @@ class Catalogue(_Model):
         return next((r for r in self.rotas if r.id == rota_id), None)
 
     def rota_services(self, rota: Rota) -> list[Service]:
-        """The services a rota covers: its team's, or every service of its domain's teams."""
+        """The services of a rota's team, or of every team in its domain — its reach, whatever the bands say
+        (which of them it covers, and when, is `bot/calculator.py`'s coverage)."""
         teams = {rota.team} if rota.team else {t.id for t in self.teams if t.domain == rota.domain}
         return [s for s in self.services if s.team in teams]
 

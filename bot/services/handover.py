@@ -18,11 +18,13 @@ whoever was on call when that covered shift ended.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from bot.calculator import service_coverage
 from bot.catalogue import Catalogue, Rota
 from bot.domain.effects import CompleteHandover, Effect, PostHandover
 from bot.domain.handover import (
@@ -83,6 +85,7 @@ class Handovers:
         """Hand over by this catalogue's rotas from now on (start-up, and a reload of the catalogue)."""
         self._catalogue = catalogue
         self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
+        self._covered = _covered_services(catalogue)
 
     # -- the scheduled handover ------------------------------------------------------------------------------
 
@@ -113,6 +116,19 @@ class Handovers:
                 continue
             if key:
                 queued.append(key)
+        return queued
+
+    async def tick_all_and_wait(self, within: float = 10.0) -> list[str]:
+        """`tick_all`, then wait (at most `within` seconds) until the handovers it queued are posted — the sandbox's
+        clock control answers after this, so a state read straight after it shows the posts."""
+        queued = await self.tick_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while queued and loop.time() < deadline:
+            rows = [await self.ledger.get(key) for key in queued]
+            if all(row is not None and row.state == POSTED for row in rows):
+                break
+            await asyncio.sleep(0.02)
         return queued
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
@@ -273,7 +289,7 @@ class Handovers:
 
     async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
                     late: bool = False, on_demand: bool = False) -> str:
-        covered = {s.pagerduty_service_id for s in self._catalogue.rota_services(rota)}
+        covered = self._covered.get(rota.id, set())
         incidents = [i for i in await self._store.incidents() if i.service_id in covered]
         mentions: dict[str, str] = {}
         if change is not None:
@@ -315,6 +331,23 @@ class Handovers:
         if rota is None:
             raise UserError(f"I don't know the rota `{rota_id}`. Rotas: {_listing(self._catalogue.rotas)}.")
         return rota
+
+
+def _covered_services(catalogue: Catalogue) -> dict[str, set[str]]:
+    """Per rota, the PagerDuty ids of the services it covers by the calculator's coverage (a product-domain rota
+    covers only the services whose band puts the domain on call, not every service of the domain); a service with no
+    declared exposure (no band) is covered by its team's rotas."""
+    covered: dict[str, set[str]] = {r.id: set() for r in catalogue.rotas}
+    by_id = {s.id: s for s in catalogue.services}
+    for row in service_coverage(catalogue):
+        for rota_id in {row.working_hours.rota, row.out_of_hours.rota} - {None}:
+            covered.setdefault(str(rota_id), set()).add(by_id[row.service.id].pagerduty_service_id)
+    for service in catalogue.services:
+        if service.exposure is None:
+            for rota in catalogue.rotas:
+                if rota.team == service.team:
+                    covered[rota.id].add(service.pagerduty_service_id)
+    return covered
 
 
 def _covering(entries: Sequence[ShiftEntry], moment: datetime) -> tuple[tuple[str, str], ...]:

@@ -18,6 +18,7 @@ from bot.catalogue import Catalogue
 from bot.cli import reload_catalogue
 from bot.sandbox.faults import Fault
 from bot.sandbox.world import RunningSandbox, serve_sandbox
+from bot.services.dispatcher import RetryPolicy
 from tests.conftest import FAST_RETRIES, quiet_clock
 from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
 
@@ -33,10 +34,10 @@ async def start(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[Start]:
     """Start a sandbox at a given time; the same `db` name restarts the bot on the same store."""
     running: list[RunningSandbox] = []
 
-    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db",
-                    organisation: Catalogue | None = None) -> RunningSandbox:
+    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db", organisation: Catalogue | None = None,
+                    retry_policy: RetryPolicy = FAST_RETRIES) -> RunningSandbox:
         sandbox = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
-                                      retry_policy=FAST_RETRIES, clock=quiet_clock(at))
+                                      retry_policy=retry_policy, clock=quiet_clock(at))
         running.append(sandbox)
         return sandbox
 
@@ -137,15 +138,20 @@ async def test_a_restart_in_the_handover_minute_does_not_post_twice(start: Start
 
 
 async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start: Start) -> None:
-    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    # Slow retries, so the post is still pending (not given up on) when the bot goes down.
+    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
+                        retry_policy=RetryPolicy(max_attempts=50, base_seconds=30, max_seconds=30))
     # Slack fails the post for a while: the handover is claimed and queued, not posted, when the bot goes down.
     first.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
     async with aiohttp.ClientSession() as session, session.post(f"{first.url}/sandbox/clock",
                                                                 json={"advance_seconds": 15}) as response:
         assert response.status == 200
+    retried = await first.bot.store._run(lambda: first.bot.store._query(
+        "SELECT state FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    assert [r["state"] for r in retried] == ["pending"]
     await first.stop()
 
-    again = await start(at=datetime(2026, 11, 27, 17, 30, 20, tzinfo=UTC))
+    again = await start(at=datetime(2026, 11, 27, 17, 31, 0, tzinfo=UTC))  # past the retry the first one planned
     await settle(again)
     assert len(handovers_in(again, "team-payments")) == 1
 

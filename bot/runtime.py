@@ -24,7 +24,7 @@ from bot.calculator import incident_exposure
 from bot.catalogue import Catalogue
 from bot.clock import SystemClock
 from bot.config import Settings
-from bot.domain.exposure import money_at_stake
+from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import ChannelPolicy
 from bot.domain.tickets import TicketRules
 from bot.metrics import Metrics
@@ -139,7 +139,7 @@ class Bot:
         now = self.clock.now()
         due = [i.id for i in await self.store.open_incidents()
                if (exposure := incident_exposure(self.catalogue, i.service_id))
-               and money_at_stake(exposure, i.triggered_at, now, grace_minutes=MONEY_REFRESH_MINUTES)]
+               and money_refresh_due(exposure, i.triggered_at, now, job_minutes=MONEY_REFRESH_MINUTES)]
         queued = await self.store.queue_card_refreshes(now.timestamp(), only=due)
         if queued:
             self.dispatcher.wake()

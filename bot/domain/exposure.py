@@ -179,6 +179,21 @@ def live_loss(exposure: IncidentExposure, triggered_at: datetime, now: datetime,
                     exposure.window_minutes, restored=False)
 
 
+# About this many card updates show a window's money growing: every minute for a 45-minute window, every ~9 minutes
+# for a 7-hour one (Slack's chat.update allows ~50 a minute; a long window need not spend them by the minute).
+UPDATES_PER_WINDOW = 45
+
+
+def money_refresh_due(exposure: IncidentExposure, triggered_at: datetime, now: datetime, job_minutes: float) -> bool:
+    """Whether the minute job at `now` should refresh the card: the window's money is still growing (or has just
+    stopped) and a step of window ÷ UPDATES_PER_WINDOW (at least the job's interval) was crossed since its last run."""
+    if not money_at_stake(exposure, triggered_at, now, grace_minutes=job_minutes):
+        return False
+    step = max(job_minutes, exposure.window_minutes / UPDATES_PER_WINDOW)
+    elapsed = (now - triggered_at).total_seconds() / 60
+    return elapsed >= exposure.window_minutes or elapsed // step != (elapsed - job_minutes) // step
+
+
 def money_at_stake(exposure: IncidentExposure, triggered_at: datetime, now: datetime, grace_minutes: float) -> bool:
     """The loss is still growing (the window runs), or the window passed less than `grace_minutes` ago (one more
     refresh shows that it has)."""

@@ -146,3 +146,16 @@ def test_money_is_at_stake_while_the_window_runs_and_one_refresh_after() -> None
     assert money_at_stake(CHECKOUT, T0, at(44.9), grace_minutes=1)
     assert money_at_stake(CHECKOUT, T0, at(45.5), grace_minutes=1)
     assert not money_at_stake(CHECKOUT, T0, at(46), grace_minutes=1)
+
+
+@pytest.mark.parametrize(("window", "updates_in_first_hour"), [(45, 45), (240, 11), (420, 6)])
+def test_the_money_refresh_cadence_follows_the_window(window: float, updates_in_first_hour: int) -> None:
+    """Every minute for a 45-minute window (the last one shows it passed); about 45 updates per window otherwise."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain.exposure import IncidentExposure, money_refresh_due
+
+    start = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
+    exposure = IncidentExposure(currency="£", amount=100_000, window_minutes=window, band="B", above_highest=False)
+    due = [m for m in range(1, 61) if money_refresh_due(exposure, start, start + timedelta(minutes=m), 1)]
+    assert len(due) == updates_in_first_hour

@@ -103,9 +103,10 @@ async def test_the_realised_loss_of_an_incident_restored_inside_its_window(sandb
 async def test_only_incidents_with_money_at_stake_are_refreshed_each_minute(sandbox: RunningSandbox) -> None:
     await trigger(sandbox, "Slots page slow", service_id="PDELIVS")  # Low band: £50K in a 7 h window
     await trigger(sandbox, "Checkout returns 500s", service_id="PCHECKO")  # High band: 45 min
-    await move_clock(sandbox, 60)
-    # Checkout's window passed 15 minutes ago; Delivery Slots' runs for six more hours.
+    await move_clock(sandbox, 66)
+    # Checkout's window passed 21 minutes ago; Delivery Slots' runs for six more hours, its card refreshed every
+    # 420 / 45 ≈ 9.3 minutes (the 7th step is crossed in minute 66).
     assert await sandbox.bot.refresh_money_at_stake() == 1
     await settle(sandbox)
     slots = next(c for c in incident_channels(sandbox) if "slots" in c["name"])
-    assert "£7.1K at risk so far · 6 h left of a 7 h window" in money_line(sandbox, slots)
+    assert "£7.9K at risk so far · 5 h 54 min left of a 7 h window" in money_line(sandbox, slots)

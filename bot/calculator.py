@@ -167,7 +167,8 @@ def _table(catalogue: Catalogue, rows: list[CoverageRow], records: list[dict[str
     lines.append(_align(table))
     flagged = [(r.service.id, p) for r in rows for p in r.problems]
     lines.append("")
-    lines.append(f"{len(rows)} services; " + (f"{len(flagged)} problem(s):" if flagged else "no problems."))
+    summary = f"{len(flagged)} problem(s):" if flagged else "no problems."
+    lines.append(f"{len(rows)} service{'' if len(rows) == 1 else 's'}; {summary}")
     lines += [f"  - {sid}: {problem}" for sid, problem in flagged]
     return "\n".join(lines)
 

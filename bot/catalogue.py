@@ -402,7 +402,8 @@ def load_catalogue(path: Path) -> Catalogue:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CatalogueError(path, ["file not found: set CATALOGUE_PATH to your catalogue YAML file"]) from None
+        raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
+                                    "--catalogue where a command takes it)"]) from None
     except yaml.YAMLError as error:
         raise CatalogueError(path, [f"not valid YAML: {error}"]) from None
     return parse_catalogue(data, path)
@@ -416,7 +417,7 @@ def _describe(error: object) -> str:
         message = "unknown field; remove it or check the spelling against the README's catalogue reference"
     elif error["type"] == "missing":
         message = "required field is missing"
-    return f"{location or 'catalogue'}: {message}"
+    return f"{location}: {message}" if location else message
 
 
 def example_catalogue_path() -> Path:

@@ -160,7 +160,7 @@ def test_one_currency_across_bands_and_services() -> None:
     data = example()
     data["services"][2]["exposure"] = "$50K in 7h"
     assert problems_of(data) == [
-        "catalogue: services[2].exposure: in '$' but the catalogue's exposures are in '£'; use one currency across "
+        "services[2].exposure: in '$' but the catalogue's exposures are in '£'; use one currency across "
         "`exposure_bands` and services (a bare amount such as '500K in 4h' takes the catalogue's)"]
 
 

@@ -232,6 +232,15 @@ def _catalogue_notes(catalogue: Catalogue, plan: Plan) -> None:
             where = "the id(s) apply prints for " + ", ".join(repr(names[k].name) for k in keys)
         plan.notes.append(f"rotas[{index}].{field_name}: is {is_now!r}; set it to {where}, so handovers follow "
                           f"{'it' if len(keys) == 1 else 'them'}")
+    handed_over = {key for keys in desired.rota_schedules.values() for key in keys}
+    for resource in desired.resources:
+        if resource.kind == "schedule" and resource.key not in handed_over:
+            owner_kind, owner_id = resource.key.split("/")[1:3]
+            out_of_hours = resource.key.endswith("/out-of-hours")
+            plan.notes.append(
+                f"rotas: no rota hands over the schedule {resource.name!r}, so its shift changes are not posted in "
+                f"Slack; add one with `{owner_kind}: {owner_id}`" + ("" if not out_of_hours else
+                " (with out-of-hours on-call: leave `out_of_hours` true)") + " and its `slack_channel`")
 
 
 def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:

@@ -19,6 +19,7 @@ whoever was on call when that covered shift ended.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -237,7 +238,9 @@ class Handovers:
         if name.strip():
             found = self.find_rota(name)
             if found is None:
-                raise UserError(f"I don't know the rota `{name}`. Rotas: {_listing(rotas)}.")
+                close = difflib.get_close_matches(name.strip().lower(), [r.id for r in rotas], n=1)
+                hint = f" Did you mean `{close[0]}`?" if close else ""
+                raise UserError(f"I don't know the rota `{name}`.{hint} Rotas: {_listing(rotas)}.")
             return found
         here = self.rotas_of_channel(channel_name)
         if len(here) == 1:

@@ -20,7 +20,7 @@ async def seed(running: RunningSandbox) -> None:
 async def posted_files(running: RunningSandbox, channel_name: str) -> list[dict[str, Any]]:
     """The messages with files in a channel, once one has arrived (the chart is drawn after the answer)."""
     channel = next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == channel_name)
-    for _ in range(200):  # bounded: at most 10 s
+    for _ in range(1200):  # bounded: at most 60 s (a cold matplotlib import builds its font cache)
         found = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel and m["files"]]
         if found:
             return found
@@ -37,7 +37,7 @@ def answers(running: RunningSandbox, answer: dict[str, Any]) -> str:
 
 
 async def answered(running: RunningSandbox, answer: dict[str, Any]) -> str:
-    for _ in range(200):  # bounded: at most 10 s
+    for _ in range(1200):  # bounded: at most 60 s (a cold matplotlib import builds its font cache)
         if text := answers(running, answer):
             return text
         await asyncio.sleep(0.05)

@@ -34,6 +34,13 @@ RECONSTRUCTED = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def example_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshots are of the example catalogue, whatever catalogue a developer's environment names."""
+    monkeypatch.delenv("CATALOGUE_PATH", raising=False)
+    monkeypatch.delenv("PAVEDROAD_DB", raising=False)
+
+
 @pytest.fixture
 def seeded_db(tmp_path: Path) -> Path:
     db = tmp_path / "history.db"

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                            "catalogue")
     provision.add_argument("--catalogue", type=Path, default=None, help="default: $CATALOGUE_PATH or catalogue.yml")
     provision.add_argument("--detailed-exitcode", action="store_true", help="plan exits 3 when changes are pending")
+    provision.add_argument("--secrets-file", type=Path, default=Path("pagerduty-webhook-secrets.txt"),
+                           help="where new webhook subscriptions' signing secrets are written as PagerDuty shows "
+                                "them (mode 0600, appended; default: %(default)s)")
     calculate = sub.add_parser("calculate", help="each service's exposure band, availability target, error budget "
                                                  "and on-call cover, from the catalogue")
     calculate.add_argument("--catalogue", type=Path, default=None,
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.provisioning.command import run_provision
 
         return run_provision(args.action, prune=args.prune, catalogue_path=args.catalogue,
-                             detailed_exitcode=args.detailed_exitcode)
+                             detailed_exitcode=args.detailed_exitcode, secrets_file=args.secrets_file)
     if args.command == "serve":
         return run_serve(args.port, args.db)
     if args.command == "sandbox":

@@ -22,10 +22,15 @@ class Outcome:
     error: ProvisioningError | None = None
     created: dict[str, str] = field(default_factory=dict)  # key → new PagerDuty id
     secrets: dict[str, str] = field(default_factory=dict)  # subscription key → its signing secret (shown once)
+    on_secret: Callable[[str, str], None] | None = None
 
 
-def apply_plan(plan: Plan, api: PagerDutyApi, *, report: Callable[[str], None] = print) -> Outcome:
-    outcome = Outcome()
+def apply_plan(plan: Plan, api: PagerDutyApi, *, report: Callable[[str], None] = print,
+               on_secret: Callable[[str, str], None] | None = None) -> Outcome:
+    """Perform the plan's actions in order, stopping at the first failure. `on_secret(key, secret)` is called the
+    moment a webhook subscription is created: PagerDuty shows its signing secret only in that answer, so it must be
+    kept before anything else can fail."""
+    outcome = Outcome(on_secret=on_secret)
     ids = dict(plan.ids)
     for index, action in enumerate(plan.actions):
         line = f"{_SYMBOL[action.op]} {action.kind} {action.name!r} [{action.key}]"
@@ -61,6 +66,8 @@ def _perform(action: Action, api: PagerDutyApi, ids: dict[str, str], emails: dic
         secret = (answer.get("delivery_method") or {}).get("secret")
         if secret:
             outcome.secrets[action.key] = str(secret)
+            if outcome.on_secret is not None:
+                outcome.on_secret(action.key, str(secret))
     return str(answer["id"])
 
 

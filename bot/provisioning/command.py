@@ -60,7 +60,10 @@ def load_provision_settings(env: Mapping[str, str]) -> ProvisionSettings:
 
 def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, detailed_exitcode: bool = False,
                   env: Mapping[str, str] | None = None, out: TextIO | None = None, err: TextIO | None = None,
-                  api_factory: Callable[[ProvisionSettings], PagerDutyApi] | None = None) -> int:
+                  api_factory: Callable[[ProvisionSettings], PagerDutyApi] | None = None,
+                  secrets_file: Path | None = None) -> int:
+    """`secrets_file`: where new webhook subscriptions' signing secrets are written the moment PagerDuty shows them
+    (mode 0600, appended); None prints them instead, as they come."""
     env = os.environ if env is None else env
     out, err = out or sys.stdout, err or sys.stderr
 
@@ -85,13 +88,14 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
                                                                  settings.pagerduty_api_url)
     try:
         return _run(action, api, settings, catalogue, path, prune=prune, detailed_exitcode=detailed_exitcode,
-                    say=say, err=err)
+                    say=say, err=err, secrets_file=secrets_file)
     finally:
         api.close()
 
 
 def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue: Catalogue, path: Path, *,
-         prune: bool, detailed_exitcode: bool, say: Callable[[str], None], err: TextIO) -> int:
+         prune: bool, detailed_exitcode: bool, say: Callable[[str], None], err: TextIO,
+         secrets_file: Path | None = None) -> int:
     slack = SlackChannels(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
     try:
         plan = make_plan(catalogue, Actual.read(api), bot_url=settings.public_url, prune=prune)
@@ -109,19 +113,32 @@ def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue:
         return EXIT_CHANGES if detailed_exitcode and not plan.empty else EXIT_OK
     if plan.empty:
         return EXIT_OK
-    return _apply(plan, api, slack, catalogue, say, err)
+    return _apply(plan, api, slack, catalogue, say, err, secrets_file)
 
 
 def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue: Catalogue,
-           say: Callable[[str], None], err: TextIO) -> int:
+           say: Callable[[str], None], err: TextIO, secrets_file: Path | None = None) -> int:
     say("Applying…")
-    outcome = apply_plan(plan, api, report=say)
+
+    def keep_secret(key: str, secret: str) -> None:
+        if secrets_file is None:
+            say(f"  signing secret of {key}: {secret}  (PagerDuty shows it only now: add it to "
+                "PAGERDUTY_WEBHOOK_SECRETS where the bot runs)")
+            return
+        descriptor = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as kept:
+            kept.write(f"{key}={secret}\n")
+            kept.flush()
+            os.fsync(kept.fileno())
+        say(f"  signing secret of {key} written to {secrets_file}")
+
+    outcome = apply_plan(plan, api, report=say, on_secret=keep_secret)
     if outcome.error is not None:
         lines = [str(outcome.error), f"Done ({len(outcome.done)}): " + ("; ".join(outcome.done) or "nothing"),
                  f"Not done ({len(outcome.not_done)}): " + "; ".join(outcome.not_done)]
         if plan.channels:
             lines.append(f"Not done: Slack channel(s) {', '.join('#' + c for c in plan.channels)}")
-        _print_secrets(outcome.secrets, say)
+        _print_secrets(outcome.secrets, say, secrets_file)
         return _fail(err, "Apply stopped halfway; what was done stays done and is tagged, so nothing is duplicated. "
                           "Run `pavedroad provision apply` again to finish.", lines, EXIT_STOPPED)
     assert slack is not None or not plan.channels
@@ -132,7 +149,7 @@ def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue
             return _fail(err, "PagerDuty is done; Slack stopped. Run `pavedroad provision apply` again to finish.",
                          [str(error)], EXIT_STOPPED)
         say(f"  done: + Slack channel #{name} ({channel_id})")
-    _print_secrets(outcome.secrets, say)
+    _print_secrets(outcome.secrets, say, secrets_file)
     plan.ids.update(outcome.created)
     plan.notes = []
     _catalogue_notes(catalogue, plan)
@@ -144,13 +161,12 @@ def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue
     return EXIT_OK
 
 
-def _print_secrets(secrets: dict[str, str], say: Callable[[str], None]) -> None:
+def _print_secrets(secrets: dict[str, str], say: Callable[[str], None], secrets_file: Path | None) -> None:
     if secrets:
         # PagerDuty shows a subscription's signing secret only once, in the answer that created it.
-        say("New webhook subscriptions sign deliveries with these secrets, which PagerDuty shows only now: add them "
-            "to PAGERDUTY_WEBHOOK_SECRETS (comma-separated) where the bot runs.")
-        for key, secret in secrets.items():
-            say(f"  {key}: {secret}")
+        where = f"are in {secrets_file} (one `key=secret` per line)" if secrets_file else "are printed above"
+        say(f"{len(secrets)} new webhook subscription(s) sign deliveries with secrets PagerDuty showed only once; "
+            f"they {where}: add them to PAGERDUTY_WEBHOOK_SECRETS (comma-separated) where the bot runs.")
 
 
 def _fail(err: TextIO, headline: str, problems: list[str], code: int) -> int:

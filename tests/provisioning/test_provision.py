@@ -43,7 +43,8 @@ def env(running: RunningSandbox, **overrides: str) -> dict[str, str]:
 
 
 async def provision(running: RunningSandbox, action: str, *, catalogue: Path = CATALOGUE, prune: bool = False,
-                    detailed: bool = False, environment: dict[str, str] | None = None) -> Run:
+                    detailed: bool = False, environment: dict[str, str] | None = None,
+                    secrets_file: Path | None = None) -> Run:
     out, err = io.StringIO(), io.StringIO()
 
     def api(settings: ProvisionSettings) -> PagerDutyApi:
@@ -53,7 +54,7 @@ async def provision(running: RunningSandbox, action: str, *, catalogue: Path = C
     # The command is synchronous (a CLI run); the emulators serve on this loop, so it runs on a thread.
     code = await asyncio.to_thread(run_provision, action, prune=prune, catalogue_path=catalogue,
                                    detailed_exitcode=detailed, env=environment or env(running), out=out, err=err,
-                                   api_factory=api)
+                                   api_factory=api, secrets_file=secrets_file)
     return Run(code, out.getvalue(), err.getvalue())
 
 
@@ -316,3 +317,23 @@ async def test_an_unmanaged_namesake_blocks_apply_with_the_fix(sandbox: RunningS
     assert "team 'Search' already exists in PagerDuty (PHAND01) but Paved Road does not manage it; add " \
            "[pavedroad:team/search] to its description" in run.err
     assert writes(sandbox) == 0
+
+
+async def test_webhook_secrets_are_kept_the_moment_pagerduty_shows_them_even_when_apply_stops(
+        sandbox: RunningSandbox, tmp_path: Path) -> None:
+    """PagerDuty shows a subscription's secret only in the answer that created it: a failure later in the run (here
+    Slack, after every subscription was made) must not lose it, and it goes to a private file, not to the output a
+    CI log keeps."""
+    kept = tmp_path / "secrets.txt"
+    await add_fault(sandbox, service="slack", method="conversations.create", status=500, times=1000)
+    stopped = await provision(sandbox, "apply", secrets_file=kept)
+    assert stopped.code == 1 and "PagerDuty is done; Slack stopped" in stopped.err
+    lines = kept.read_text().splitlines()
+    assert len(lines) == 12 and all(line.startswith("webhook_subscription/") and "=" in line for line in lines)
+    assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert not [line for line in lines if line.split("=", 1)[1] in stopped.out + stopped.err]
+    async with aiohttp.ClientSession() as session, session.delete(f"{sandbox.url}/sandbox/faults") as response:
+        assert response.status == 200
+    resumed = await provision(sandbox, "apply", secrets_file=kept)
+    assert resumed.code == 0, resumed.err
+    assert kept.read_text().splitlines() == lines  # nothing new to keep, nothing twice

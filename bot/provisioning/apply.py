@@ -56,6 +56,8 @@ def _perform(action: Action, api: PagerDutyApi, ids: dict[str, str], emails: dic
     resource = action.resource
     assert resource is not None
     body = _body(resource, ids, emails, update=action.op == "update")
+    if action.op == "update" and action.kind == "schedule" and action.layer_id:
+        body["schedule"]["schedule_layers"][0]["id"] = action.layer_id  # update the layer in force, not end it
     if action.op == "update":
         api.request("PUT", f"{path}/{action.id}", body=body)
         return None

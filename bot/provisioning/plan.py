@@ -55,6 +55,9 @@ class Action:
     id: str | None = None  # the existing resource's (update, replace, delete)
     changes: tuple[tuple[str, object, object], ...] = ()
     resource: Resource | None = None  # what to write (create, update, replace)
+    # A schedule's layer in force: PagerDuty updates a layer named by its id, and ends (keeps, with an `end`) any
+    # layer a PUT leaves out — so an update must name it, and ended layers are history, not state to compare.
+    layer_id: str | None = None
 
 
 @dataclass
@@ -122,7 +125,9 @@ def make_plan(catalogue: Catalogue, actual: Actual, *, bot_url: str, prune: bool
                 continue
             # A subscription's delivery URL cannot be changed through the API: it is replaced.
             op: Op = "replace" if kind == "webhook_subscription" and any(c[0] == "url" for c in changes) else "update"
-            plan.actions.append(Action(op, kind, resource.key, resource.name, str(item["id"]), changes, resource))
+            live = _live_layers(item) if kind == "schedule" else []
+            plan.actions.append(Action(op, kind, resource.key, resource.name, str(item["id"]), changes, resource,
+                                       layer_id=str(live[0]["id"]) if live and live[0].get("id") else None))
     leftovers = [(key, kind, item) for key, (kind, item) in managed.items() if key not in wanted]
     leftovers += [(str(key_in(item.get("description"))), kind, item) for kind, item in duplicates]
     for kind in reversed(KINDS):
@@ -179,7 +184,7 @@ class _Tokens:
         if kind == "team":
             return common
         if kind == "schedule":
-            layers = item.get("schedule_layers") or []
+            layers = _live_layers(item)
             first: Json = layers[0] if layers else {}
             return common | {
                 "time_zone": item.get("time_zone"), "layers": len(layers), "layer": first.get("name"),
@@ -241,6 +246,11 @@ def _catalogue_notes(catalogue: Catalogue, plan: Plan) -> None:
                 f"rotas: no rota hands over the schedule {resource.name!r}, so its shift changes are not posted in "
                 f"Slack; add one with `{owner_kind}: {owner_id}`" + ("" if not out_of_hours else
                 " (with out-of-hours on-call: leave `out_of_hours` true)") + " and its `slack_channel`")
+
+
+def _live_layers(schedule: Json) -> list[Json]:
+    """A schedule's layers in force: PagerDuty keeps the layers an update replaced, ended (`end` set)."""
+    return [layer for layer in schedule.get("schedule_layers") or [] if not layer.get("end")]
 
 
 def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:

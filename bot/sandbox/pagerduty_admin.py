@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -270,8 +270,17 @@ class PagerDutyAdmin:
         if zone is not None:
             schedule.time_zone = zone
         if layers is not None:
-            schedule.layers = layers
+            schedule.layers = self._merged_layers(schedule.layers, layers)
         return 200, {"schedule": self.schedule(schedule)}
+
+    def _merged_layers(self, current: list[Layer], given: list[Layer]) -> list[Layer]:
+        """PagerDuty's update of a schedule's layers: a given layer with an existing layer's id replaces it; one
+        without an id is new; an existing layer left out is not removed but ended now (it stays, with its `end`)."""
+        now = self.account.now()
+        kept_ids = {layer.id for layer in given} & {layer.id for layer in current}
+        ended = [layer if layer.end is not None and layer.end <= now else replace(layer, end=now)
+                 for layer in current if layer.id not in kept_ids]
+        return ended + given
 
     def _delete_schedule(self, call: _Call) -> tuple[int, Json]:
         schedule = self._find_schedule(call.params["id"])
@@ -323,7 +332,8 @@ class PagerDutyAdmin:
                     restrictions=tuple(restriction(r["type"], r["start_time_of_day"], int(r["duration_seconds"]),
                                                    r.get("start_day_of_week"))
                                        for r in layer.get("restrictions") or []),
-                    end=parse_time(layer["end"]) if layer.get("end") else None, id=random_id("P", 7)))
+                    end=parse_time(layer["end"]) if layer.get("end") else None,
+                    id=str(layer["id"]) if layer.get("id") else random_id("P", 7)))
             except ValueError as error:
                 raise invalid(f"schedule_layers[{n}]: {error}") from None
         return layers

@@ -230,6 +230,9 @@ class Account:
         # Filled by the emulator from the seed (bot/sandbox/pagerduty_schedules.py owns the schedule model).
         self.schedules: dict[str, Schedule] = {}
 
+    def now(self) -> datetime:
+        return self._clock()
+
     # ---- lookups -------------------------------------------------------------------------------------------
 
     def user_by_email(self, email: str) -> User | None:

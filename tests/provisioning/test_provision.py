@@ -209,7 +209,29 @@ async def test_a_catalogue_change_plans_exactly_that_change(sandbox: RunningSand
     assert (await provision(sandbox, "apply", catalogue=catalogue)).code == 0
     assert "No changes" in (await provision(sandbox, "plan", catalogue=catalogue)).out
     basket = by_name(managed(pd(sandbox)["schedules"]), "Basket working hours")
-    assert [u["user"]["summary"] for u in basket["schedule_layers"][0]["users"]] == ["Asha Patel", "Ben Okafor"]
+    # The layer in force was updated by its id (PagerDuty would otherwise end it and keep it beside a new one).
+    [layer] = basket["schedule_layers"]
+    assert [u["user"]["summary"] for u in layer["users"]] == ["Asha Patel", "Ben Okafor"]
+
+
+async def test_layers_pagerduty_ended_are_history_not_changes(sandbox: RunningSandbox) -> None:
+    """Someone replaces a managed schedule's layer in PagerDuty (a PUT without the layer's id): PagerDuty ends the old
+    layer and keeps it. When the new layer is what the catalogue wants, there is nothing to change."""
+    assert (await provision(sandbox, "apply")).code == 0
+    basket = by_name(managed(pd(sandbox)["schedules"]), "Basket working hours")
+    layer = {k: v for k, v in basket["schedule_layers"][0].items()
+             if k not in ("id", "rendered_schedule_entries", "rendered_coverage_percentage") and v is not None}
+    layer["users"] = [{"user": {"id": u["user"]["id"], "type": "user_reference"}} for u in layer["users"]]
+    body = {"schedule": {"type": "schedule", "name": basket["name"], "time_zone": basket["time_zone"],
+                         "description": basket["description"], "schedule_layers": [layer]}}
+    async with aiohttp.ClientSession() as session, session.put(
+            f"{sandbox.url}/sandbox/pagerduty/api/schedules/{basket['id']}", json=body,
+            headers={"Authorization": f"Token token={sandbox.sandbox.keys.pagerduty_api_token}",
+                     "Accept": "application/vnd.pagerduty+json;version=2"}) as response:
+        assert response.status == 200, await response.text()
+    layers = by_name(managed(pd(sandbox)["schedules"]), "Basket working hours")["schedule_layers"]
+    assert len(layers) == 2 and layers[0]["end"] is not None and layers[1]["end"] is None
+    assert "No changes" in (await provision(sandbox, "plan")).out
 
 
 async def test_prune_deletes_only_managed_resources_and_only_when_asked(sandbox: RunningSandbox,

@@ -25,6 +25,7 @@ class StoreThread:
             queue.PriorityQueue()
         self._order = itertools.count()  # first in, first out within a priority
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._closed = False
         self._thread.start()
 
     def _loop(self) -> None:
@@ -40,11 +41,14 @@ class StoreThread:
                 future.set_exception(error)
 
     async def run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
+        if self._closed:  # nothing would ever run it: say so instead of waiting forever
+            raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
         future: Future[T] = Future()
         self._jobs.put((priority, next(self._order), fn, future))
         return await asyncio.wrap_future(future)
 
     def shutdown(self) -> None:
-        """Finish the queued jobs, then stop the thread."""
+        """Finish the queued jobs, then stop the thread; later jobs are refused."""
+        self._closed = True
         self._jobs.put((NORMAL + 1, next(self._order), None, None))
         self._thread.join()

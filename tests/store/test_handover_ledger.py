@@ -56,3 +56,11 @@ async def test_notes_are_shown_by_boundary_and_taken_only_by_the_post_that_showe
     assert [n.text for n in await ledger.waiting_notes("payments")] == ["after"]
     row = await ledger.get(KEY)
     assert row is not None and row.outgoing == (("P1", "Dev"),) and row.channel == "C1"
+
+
+async def test_a_store_call_after_close_is_refused_not_left_waiting(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "closed.db")
+    await store.open()
+    await store.close()
+    with pytest.raises(RuntimeError, match="the store is closed"):
+        await store.ping()

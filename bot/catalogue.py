@@ -369,12 +369,6 @@ class Catalogue(_Model):
     def rota(self, rota_id: str) -> Rota | None:
         return next((r for r in self.rotas if r.id == rota_id), None)
 
-    def rota_services(self, rota: Rota) -> list[Service]:
-        """The services of a rota's team, or of every team in its domain — its reach, whatever the bands say
-        (which of them it covers, and when, is `bot/calculator.py`'s coverage)."""
-        teams = {rota.team} if rota.team else {t.id for t in self.teams if t.domain == rota.domain}
-        return [s for s in self.services if s.team in teams]
-
     def announce_channel_for(self, pagerduty_service_id: str) -> str:
         """The owning team's channel for a PagerDuty service, or the default announce channel."""
         service = self.service_by_pagerduty_id(pagerduty_service_id)

@@ -188,8 +188,7 @@ class Handovers:
         now = self._clock.now()
         upcoming = self._next_posted(rota, now)
         try:
-            entries = await self._entries(rota, now, upcoming + EDGE)
-            change: OnCallChange | None = OnCallChange(_covering(entries, now), _covering(entries, upcoming))
+            change: OnCallChange | None = await self._now_and_then(rota, now, upcoming)
         except IntegrationError as error:
             log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
             change = None
@@ -217,12 +216,12 @@ class Handovers:
         now = self._clock.now()
         upcoming = next_boundary(self._times[rota.id], now)
         try:
-            entries = await self._entries(rota, now, upcoming + EDGE)
+            change = await self._now_and_then(rota, now, upcoming)
         except IntegrationError as error:
             raise UserError(f"PagerDuty is not answering ({error.status or 'no response'}), so I cannot say who is "
                             f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
-        now_names = ", ".join(name for _, name in _covering(entries, now)) or "nobody"
-        next_names = ", ".join(name for _, name in _covering(entries, upcoming)) or "nobody"
+        now_names = ", ".join(name for _, name in change.outgoing) or "nobody"
+        next_names = ", ".join(name for _, name in change.incoming) or "nobody"
         when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
         return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
 
@@ -282,6 +281,11 @@ class Handovers:
     async def _on_call_change(self, rota: Rota, shift: Shift) -> OnCallChange:
         entries = await self._entries(rota, shift.covered_until - EDGE, shift.end + EDGE)
         return OnCallChange(_covering(entries, shift.covered_until - TICK), _covering(entries, shift.end))
+
+    async def _now_and_then(self, rota: Rota, now: datetime, then: datetime) -> OnCallChange:
+        """Who is on call now (as outgoing) and at `then` (as incoming), in one read of the rota's schedules."""
+        entries = await self._entries(rota, now, then + EDGE)
+        return OnCallChange(_covering(entries, now), _covering(entries, then))
 
     async def _entries(self, rota: Rota, since: datetime, until: datetime) -> list[ShiftEntry]:
         """Who the rota's schedules put on call over the range (all of them: e.g. working hours and out of hours)."""

@@ -25,7 +25,7 @@ test: install
 ## Type-check and lint the product code
 lint: install
 	$(BIN)/mypy
-	$(BIN)/ruff check bot commands tests bench
+	$(BIN)/ruff check bot commands sandbox tests bench
 
 ## Benchmarks (not part of the tests): print JSON
 bench: install

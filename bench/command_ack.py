@@ -66,7 +66,7 @@ BOT = r'''
 import asyncio, logging, sys, tempfile
 from pathlib import Path
 from bot.catalogue import load_catalogue, example_catalogue_path
-from bot.sandbox.world import serve_sandbox
+from sandbox.world import serve_sandbox
 async def main():
     logging.basicConfig(level=logging.ERROR)
     tmp = tempfile.mkdtemp()

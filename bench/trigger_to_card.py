@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit, summary
 from bot.catalogue import example_catalogue_path, load_catalogue
 from bot.domain.naming import channel_name
-from bot.sandbox.world import serve_sandbox
+from sandbox.world import serve_sandbox
 
 
 async def main() -> None:

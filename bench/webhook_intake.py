@@ -59,8 +59,8 @@ from dataclasses import replace
 from pathlib import Path
 from aiohttp import web
 from bot.catalogue import load_catalogue, example_catalogue_path
-from bot.runtime import Bot
-from bot.web.app import build_web_app
+from bot.app.runtime import Bot
+from bot.app.web import build_web_app
 from tests.conftest import offline_settings
 async def main():
     # Slack is unreachable here, and paced at its real tiers as in production: during a burst the dispatcher

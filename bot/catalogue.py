@@ -416,4 +416,4 @@ def _describe(error: object) -> str:
 
 def example_catalogue_path() -> Path:
     """The bundled example catalogue, which is also the sandbox's organisation."""
-    return Path(__file__).parent / "sandbox" / "catalogue.yml"
+    return Path(__file__).parent / "example_catalogue.yml"

@@ -128,3 +128,12 @@ class Tickets(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class Deduplication(Protocol):
+    """What Slack sends twice (its retries, a double click, the same command repeated) is acted on once, across every
+    replica that shares the store."""
+
+    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
+        """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
+        ...

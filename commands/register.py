@@ -24,12 +24,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.cards import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.errors import UserError
+from bot.render import replies as render
+from bot.render.card import ACKNOWLEDGE, PAGE_INCIDENT_MANAGER, RESOLVE
 from bot.services.actions import IncidentActions, Outcome
-from bot.services.handover import Handovers
-from bot.services.reports import IncidentReports
-from commands import render
+from bot.services.handovers import Handovers
+from bot.services.reports.incident_reports import IncidentReports
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
 from commands.table import BY_NAME, SLASH_COMMAND, usage_text
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.adapters.clock import SettableClock
+from bot.app.config import Settings
+from bot.app.runtime import Bot
+from bot.app.web import build_web_app
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
-from bot.clock import SettableClock
-from bot.config import Settings
-from bot.runtime import Bot
-from bot.sandbox.world import RunningSandbox, serve_sandbox
 from bot.services.dispatcher import RetryPolicy
-from bot.web.app import build_web_app
+from sandbox.world import RunningSandbox, serve_sandbox
 
 WEBHOOK_SECRET = "test-webhook-secret"
 FAST_RETRIES = RetryPolicy(max_attempts=6, base_seconds=0.02, max_seconds=0.2)

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.calculator import find_service, incident_exposure, minutes, money, service_coverage
-from bot.cards import card_blocks, loss_text
+from bot.app.cli.main import main
+from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
 from bot.catalogue import CatalogueError, example_catalogue_path, load_catalogue, parse_catalogue
-from bot.cli import main
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 from bot.errors import UserError
-from bot.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
+from bot.render.card import card_blocks, loss_text
+from bot.services.calculator import find_service, incident_exposure, minutes, money, service_coverage
 
 
 def example() -> dict[str, Any]:

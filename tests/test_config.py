@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.app.config import ConfigError, load_settings
 from bot.catalogue import CatalogueError, Exposure, example_catalogue_path, load_catalogue, parse_catalogue
-from bot.config import ConfigError, load_settings
 
 GOOD_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "PAGERDUTY_API_TOKEN": "t",
             "PAGERDUTY_WEBHOOK_SECRETS": " old , new ,"}
@@ -78,10 +78,10 @@ def test_exposure(text: str, amount: float, minutes: float) -> None:
 
 def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_", "CATALOGUE"))}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "check-config"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "check-config"], env=env, capture_output=True,
                             text=True, cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN: not set" in result.stderr and "catalogue catalogue.yml: file not found" in result.stderr
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config"], capture_output=True, text=True,
+    ok = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "check-config"], capture_output=True, text=True,
                         env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path())}, check=False)
     assert ok.returncode == 0 and "Configuration OK: 12 services" in ok.stdout

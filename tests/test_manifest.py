@@ -29,7 +29,9 @@ SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
 def methods_called() -> set[str]:
     """Every Slack method the code calls, read from its source: the adapter's `_call("method")`, the listeners'
     `client.method_name(...)`, and chat.postMessage for Bolt's `say`."""
-    called = set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', (ROOT / "bot" / "adapters" / "slack.py").read_text()))
+    called: set[str] = set()
+    for module in (ROOT / "bot" / "adapters" / "slack").glob("*.py"):
+        called |= set(re.findall(r'_call\(\s*"([a-zA-Z.]+)"', module.read_text()))
     for module in (ROOT / "commands").glob("*.py"):
         source = module.read_text()
         called |= {name.replace("_", ".", 1) for name in re.findall(r"client\.([a-z]+_[a-zA-Z0-9_]+)\(", source)}

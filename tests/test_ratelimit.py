@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.adapters.ratelimit import Buckets, TokenBucket
+from bot.adapters.slack.ratelimit import Buckets, TokenBucket
 
 
 class FakeTime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.config import reference_table
+from bot.app.config import reference_table
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 CI = (Path(__file__).parent.parent / ".ci" / "run").read_text()
@@ -21,5 +21,5 @@ def test_first_screen_has_the_sandbox_and_test_commands_and_ci_runs_the_same() -
 
 
 def test_the_business_rule_in_the_readme_is_the_one_the_emulator_plays() -> None:
-    from bot.sandbox.servicenow_emulator import BUSINESS_RULE_SCRIPT
+    from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT
     assert BUSINESS_RULE_SCRIPT.strip() in README

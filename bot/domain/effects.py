@@ -1,7 +1,7 @@
 """Effects: what the outside world must be told, decided by the domain and performed later by the dispatcher.
 
 Each effect is small and names the incident; its executor reads current state when it runs, so replaying an effect
-converges on the same result instead of repeating it (see bot/services/effects.py).
+converges on the same result instead of repeating it (see bot/services/executor.py).
 """
 
 from __future__ import annotations

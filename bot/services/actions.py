@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from bot.calculator import find_service, slack_summary
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
-from bot.store.sqlite import SqliteStore
+from bot.services.calculator import find_service, slack_summary
 
 T = TypeVar("T")
 IDENTITY_SECONDS = 600
@@ -247,7 +247,7 @@ class IncidentActions:
 
     async def service_coverage(self, name: str, channel_id: str) -> str:
         """`/incident service [name]`: a service's band, availability target, error budget and on-call cover (see
-        bot/calculator.py). Without a name, inside an incident channel: the incident's service."""
+        bot/services/calculator.py). Without a name, inside an incident channel: the incident's service."""
         if not name.strip() and (current := await self._incident_of_channel(channel_id)):
             incident = await self._store.incident(current)
             service = self._catalogue.service_by_pagerduty_id(incident.service_id) if incident else None

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.adapters.store.sqlite.store import OutboxRow, SqliteStore
 from bot.domain.effects import AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.store.sqlite import OutboxRow, SqliteStore
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"

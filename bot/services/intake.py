@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.events import EventError, read_envelope
-from bot.domain.tickets import read_ticket_event
-from bot.store.sqlite import SqliteStore
+from bot.domain.ticket_rules import read_ticket_event
 
 MAX_BODY_BYTES = 256 * 1024
 

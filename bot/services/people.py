@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.adapters.store.sqlite.store import CachedPerson, SqliteStore
 from bot.ports import Chat, Clock, Paging
-from bot.store.sqlite import CachedPerson, SqliteStore
 
 CACHE_SECONDS = 6 * 3600
 

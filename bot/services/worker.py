@@ -10,11 +10,11 @@ import json
 import logging
 from collections.abc import Callable
 
+from bot.adapters.store.sqlite.store import InboxRow, Skip, SqliteStore
 from bot.domain.events import EventError, read_event
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
-from bot.domain.tickets import TicketRules, decide_ticket, read_ticket_event
+from bot.domain.ticket_rules import TicketRules, decide_ticket, read_ticket_event
 from bot.ports import Clock
-from bot.store.sqlite import InboxRow, Skip, SqliteStore
 
 log = logging.getLogger(__name__)
 

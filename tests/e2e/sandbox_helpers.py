@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox
 from tests.helpers import sign
 
 

@@ -62,14 +62,14 @@ class Processes:
         self.bot: subprocess.Popen[bytes] | None = None
         with open(tmp / "emulators.log", "wb") as log:
             self.emulators = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "emulators", "--port", str(self.emulator_port), "--bot-url",
+                [sys.executable, "-m", "bot.app.cli.main", "emulators", "--port", str(self.emulator_port), "--bot-url",
                  self.bot_url], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         wait_for(lambda: http("GET", f"{self.emulators_url}/sandbox/state") is not None, 60, "the emulators")
 
     def start_bot(self) -> None:
         with open(self.tmp / "bot.log", "ab") as log:
             self.bot = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.bot_port), "--db",
+                [sys.executable, "-m", "bot.app.cli.main", "serve", "--port", str(self.bot_port), "--db",
                  str(self.tmp / "b.db")], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         wait_for(lambda: http("GET", f"{self.bot_url}/healthz")["status"] == "ok", 30, "the bot")
 

@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 import yaml
 
+from bot.app.cli.main import reload_catalogue
 from bot.catalogue import Catalogue
-from bot.cli import reload_catalogue
-from bot.sandbox.faults import Fault
-from bot.sandbox.world import RunningSandbox, serve_sandbox
 from bot.services.dispatcher import RetryPolicy
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox, serve_sandbox
 from tests.conftest import FAST_RETRIES, quiet_clock
 from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.faults import Fault
-from bot.sandbox.world import RunningSandbox
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
 from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     as_user,
@@ -455,7 +455,7 @@ async def test_pagerduty_failing_is_explained_and_the_command_works_after(sandbo
 
 async def test_pagerduty_rate_limiting_is_explained_and_the_command_works_after(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
-    # The adapter retries a 429 once by itself (bot/adapters/pagerduty.py): two in a row reach the person.
+    # The adapter retries a 429 once by itself (bot/adapters/pagerduty/paging.py): two in a row reach the person.
     # Its pause between them is longer than the sandbox's report waits for, so the answer is looked for after.
     sandbox.sandbox.faults.add(Fault("pagerduty", "/incidents", status=429, times=2))
     await command(sandbox, "ack", channel["id"])
@@ -494,7 +494,7 @@ async def test_bad_arguments_are_explained(sandbox: RunningSandbox, text: str) -
 
 
 async def test_resolving_can_be_kept_to_responders_and_incident_managers(tmp_path: Path, catalogue: Any) -> None:
-    from bot.sandbox.world import serve_sandbox
+    from sandbox.world import serve_sandbox
     from tests.conftest import FAST_RETRIES
     restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
         update={"resolve": "responders"})})

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from bot.catalogue import Catalogue
-from bot.sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox
 from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     act,
@@ -133,7 +133,7 @@ async def test_out_of_order_delivery_ends_in_the_right_state(sandbox: RunningSan
 
 async def test_slack_429s_and_5xx_end_consistent_without_duplicates(sandbox: RunningSandbox) -> None:
     faults = sandbox.sandbox.faults
-    from bot.sandbox.faults import Fault
+    from sandbox.faults import Fault
     faults.add(Fault("slack", "conversations.create", status=429, times=2, retry_after=0))
     faults.add(Fault("slack", "chat.postMessage", status=503, times=3))
     faults.add(Fault("slack", "pins.add", status=500, times=1))
@@ -161,7 +161,7 @@ async def test_a_name_taken_by_someone_else_gets_a_suffix(sandbox: RunningSandbo
 
 
 async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: RunningSandbox) -> None:
-    from bot.sandbox.faults import Fault
+    from sandbox.faults import Fault
     sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=500, times=100))
     await trigger(sandbox, "Slack is down")
     readiness = await sandbox.bot.readiness()
@@ -182,7 +182,7 @@ async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: Runnin
 
 async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channel(tmp_path: Any,
                                                                                   catalogue: Catalogue) -> None:
-    from bot.sandbox.world import serve_sandbox
+    from sandbox.world import serve_sandbox
     from tests.conftest import FAST_RETRIES
     policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
     running = await serve_sandbox(catalogue.model_copy(update={"channels": policy}), tmp_path / "s.db", port=0,

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, as_user, card, incident_channels, settle, trigger
 
 ASHA = "asha.patel@example.com"

@@ -7,8 +7,8 @@ import asyncio
 import time
 from typing import Any
 
-from bot.reports.synthetic import synthetic_history
-from bot.sandbox.world import RunningSandbox
+from bot.services.reports.synthetic import synthetic_history
+from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import as_user, state
 
 

@@ -14,14 +14,16 @@ def test_the_reports_walkthrough(tmp_path: Path) -> None:
     port, db, log_path = free_port(), tmp_path / "sandbox.db", tmp_path / "sandbox.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "sandbox", "--history", "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "bot.app.cli.main", "sandbox", "--history", "--port",
+                                    str(port),
                                     "--db", str(db)], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: "Paved Road sandbox is running" in log_path.read_text(), 90, "the sandbox")
         assert "Imported the synthetic history from the sandbox's PagerDuty: 58 incidents and 3612 deploys" in \
             log_path.read_text()
         chart = tmp_path / "report.png"
-        done = subprocess.run([sys.executable, "-m", "bot.cli", "report", "--db", str(db), "--chart", str(chart)],
+        done = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "report", "--db", str(db), "--chart",
+                               str(chart)],
                               capture_output=True, text=True, timeout=120, check=True)
         rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[2:]}
         assert list(rows) == ["operations", "2020", "2021", "2022"]

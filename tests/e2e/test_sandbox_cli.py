@@ -13,7 +13,7 @@ def test_the_readme_walkthrough(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(tmp_path / "sandbox.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "sandbox", "--port", str(port), "--db",
+        process = subprocess.Popen([sys.executable, "-m", "bot.app.cli.main", "sandbox", "--port", str(port), "--db",
                                     str(tmp_path / "sandbox.db")], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: http("GET", f"{url}/readyz")["ready"], 60, "the sandbox")

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.sandbox.faults import Fault
-from bot.sandbox.world import SERVICENOW_USER, RunningSandbox
+from sandbox.faults import Fault
+from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, deliver, incident_channels, messages, state
 from tests.helpers import incident_event
 

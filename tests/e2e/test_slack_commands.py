@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from bot.sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox
 from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import as_user, incident_channels, state, trigger
 
@@ -106,7 +106,7 @@ async def test_mentioning_the_bot_answers_with_usage_in_the_thread(sandbox: Runn
 
 async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint(tmp_path: Any,
                                                                                catalogue: Any) -> None:
-    from bot.sandbox.world import serve_sandbox
+    from sandbox.world import serve_sandbox
     from tests.conftest import FAST_RETRIES
     running = await serve_sandbox(catalogue, tmp_path / "s.db", port=0, rate_limit_scale=50,
                                   retry_policy=FAST_RETRIES, socket_mode=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli.main import main
 from tests.provisioning.test_provision import CATALOGUE
 
 

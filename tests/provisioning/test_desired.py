@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.catalogue import load_catalogue, parse_catalogue
-from bot.provisioning.desired import desired_state, hours, key_in, tag
+from bot.services.provisioning.desired import desired_state, hours, key_in, tag
 from tests.provisioning.test_provision import CATALOGUE
 
 EMAILS = {f"{n}@example.com" for n in ("asha.patel", "ben.okafor", "chloe.martin", "dev.sharma", "erin.walsh",

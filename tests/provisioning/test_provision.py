@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 import yaml
 
-from bot.provisioning.command import ProvisionSettings, run_provision
-from bot.provisioning.pagerduty_api import PagerDutyApi
-from bot.sandbox.pagerduty_model import Team
-from bot.sandbox.world import RunningSandbox
+from bot.adapters.pagerduty.admin import PagerDutyApi
+from bot.app.cli.provision import ProvisionSettings, run_provision
+from sandbox.pagerduty.model import Team
+from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import state
 
 CATALOGUE = Path(__file__).parent.parent / "fixtures" / "provisioning" / "catalogue.yml"

@@ -11,12 +11,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.cli import main
-from bot.reports.cli import seed_running
-from bot.reports.importer import MAX_WINDOW, windows
-from bot.reports.request import compute, make_request
-from bot.reports.synthetic import synthetic_history
-from bot.sandbox.world import RunningSandbox
+from bot.adapters.pagerduty.history_import import MAX_WINDOW, windows
+from bot.app.cli.main import main
+from bot.app.cli.report import seed_running
+from bot.services.reports.request import compute, make_request
+from bot.services.reports.synthetic import synthetic_history
+from sandbox.world import RunningSandbox
 from tests.reports.test_reconstruction import RECONSTRUCTED
 
 
@@ -47,7 +47,7 @@ async def test_the_sandbox_history_imported_from_pagerduty_reproduces_the_seed_t
 async def test_importing_again_adds_nothing_and_keeps_what_the_bot_recorded(sandbox: RunningSandbox) -> None:
     await seed_running(sandbox)
     client_history = await sandbox.bot.store.report_history()
-    from bot.reports.importer import client_for, fetch_history
+    from bot.adapters.pagerduty.history_import import client_for, fetch_history
     with client_for(sandbox.sandbox.keys.pagerduty_api_token, f"{sandbox.url}/sandbox/pagerduty/api") as client:
         again = await asyncio.to_thread(fetch_history, client, datetime(2019, 1, 1, tzinfo=UTC),
                                         datetime(2023, 1, 1, tzinfo=UTC))

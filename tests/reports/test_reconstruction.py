@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.cli.main import main
 from bot.catalogue import Catalogue
-from bot.cli import main
-from bot.reports.chart import MTTA_LABEL, MTTR_LABEL, build_figure, render_png
-from bot.reports.request import compute, make_request
-from bot.reports.synthetic import synthetic_history
+from bot.render.chart import MTTA_LABEL, MTTR_LABEL, build_figure, render_png
+from bot.services.reports.request import compute, make_request
+from bot.services.reports.synthetic import synthetic_history
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.catalogue import Catalogue
-from bot.reports.request import ReportRequestError, make_request, request_from_text
+from bot.services.reports.request import ReportRequestError, make_request, request_from_text
 
 
 @pytest.mark.parametrize(("text", "by", "start", "end"), [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.world import RunningSandbox
+from sandbox.faults import Fault, Faults
+from sandbox.world import RunningSandbox
 
 
 def test_a_fault_with_until_fails_every_call_until_then_on_the_sandbox_clock() -> None:

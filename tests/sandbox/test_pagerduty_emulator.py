@@ -23,10 +23,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
-from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.openapi import SPEC_PATH, PagerDutyRequestValidator, load_pagerduty_validator
-from bot.sandbox.pagerduty_emulator import PagerDutyEmulator
-from bot.sandbox.pagerduty_webhooks import sign
+from sandbox.faults import Fault, Faults
+from sandbox.pagerduty.emulator import PagerDutyEmulator
+from sandbox.pagerduty.openapi import SPEC_PATH, PagerDutyRequestValidator, load_pagerduty_validator
+from sandbox.pagerduty.webhooks import sign
 
 TOKEN = "pd-token"
 SECRETS = ("old-secret", "new-secret")  # two, as during a secret rotation

@@ -9,7 +9,7 @@ from typing import Any
 import pagerduty
 import pytest
 
-from bot.sandbox.pagerduty_schedules import Layer, Override, Restriction, Schedule
+from sandbox.pagerduty.schedules import Layer, Override, Restriction, Schedule
 from tests.sandbox.test_pagerduty_emulator import PdSandbox, call, error_of
 
 LONDON = "Europe/London"

@@ -21,8 +21,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.servicenow_emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator, parse_query
+from sandbox.faults import Fault, Faults
+from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator, parse_query
 
 USER, PASSWORD, SECRET = "pavedroad.integration", "s3cret-password", "webhook-secret"
 GROUPS = ("Basket Team", "Payments Team", "Service Desk")

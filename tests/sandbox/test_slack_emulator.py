@@ -25,8 +25,8 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.catalogue import SandboxPerson
-from bot.sandbox.faults import Fault, Faults
-from bot.sandbox.slack_emulator import SlackApiFailure, SlackEmulator
+from sandbox.faults import Fault, Faults
+from sandbox.slack.emulator import SlackApiFailure, SlackEmulator
 
 TOKEN = "xoxb-sandbox-token"
 SECRET = "sandbox-signing-secret"

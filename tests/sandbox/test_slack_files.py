@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import state
 
 

@@ -25,8 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.catalogue import SandboxPerson
-from bot.sandbox.faults import Faults
-from bot.sandbox.slack_emulator import SlackEmulator
+from sandbox.faults import Faults
+from sandbox.slack.emulator import SlackEmulator
 
 TOKEN = "xoxb-sandbox-token"
 APP_TOKEN = "xapp-1-A0SANDBOX-1-sandboxapptoken"
@@ -96,7 +96,7 @@ def bolt_app(env: Env) -> AsyncApp:
 
 @asynccontextmanager
 async def over_socket(env: Env, app: AsyncApp, *, connections: int = 1) -> AsyncIterator[AsyncSocketModeHandler]:
-    """Connect `app` in Socket Mode, as bot/cli.py does, and wait until the emulator holds `connections` sockets."""
+    """Connect `app` in Socket Mode, as the CLI does, and wait until the emulator holds `connections` sockets."""
     handler = AsyncSocketModeHandler(app, APP_TOKEN)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]

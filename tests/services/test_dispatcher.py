@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel
 from bot.domain.events import read_event
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.services.dispatcher import OPERATORS_QUEUE, Dispatcher, RetryPolicy
-from bot.store.sqlite import SqliteStore
 from tests.helpers import incident_event
 
 

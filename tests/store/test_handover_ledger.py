@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.store.sqlite.handover_ledger import HandoverLedger
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import PostHandover
-from bot.store.handovers import HandoverLedger
-from bot.store.sqlite import SqliteStore
 
 BOUNDARY = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)
 KEY = "payments:2026-11-27T17:30:00+00:00"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.store.sqlite.migrations import MIGRATIONS
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.events import read_event
 from bot.domain.incident import ChannelPolicy, Decision, apply_event
-from bot.store.migrations import MIGRATIONS
-from bot.store.sqlite import SqliteStore
 from tests.helpers import incident_event
 
 
@@ -95,3 +95,11 @@ async def test_a_failed_group_commit_answers_every_caller(store: SqliteStore, tm
     other.execute("ROLLBACK")
     assert await record(store, "d9", "e9") is True
     assert (await store.depths())["inbox_pending"] == 1
+
+
+async def test_a_key_is_seen_first_once_within_its_window_and_again_after_it(store: SqliteStore) -> None:
+    firsts = await asyncio.gather(*(store.first_time("U1:ack:Q1", 5, 100.0) for _ in range(10)))
+    assert firsts.count(True) == 1
+    assert not await store.first_time("U1:ack:Q1", 5, 104.9)
+    assert await store.first_time("U2:ack:Q1", 5, 104.9)
+    assert await store.first_time("U1:ack:Q1", 5, 105.0)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.runtime import Bot
+from bot.app.runtime import Bot
 from bot.services.intake import signature_matches
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import envelope, fixture, incident_event, sign
@@ -63,7 +63,7 @@ async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, T
 async def test_rotated_secrets_are_all_accepted(tmp_path: Any, catalogue: Any) -> None:
     from aiohttp.test_utils import TestServer
 
-    from bot.web.app import build_web_app
+    from bot.app.web import build_web_app
     from tests.conftest import offline_settings
     bot = Bot(offline_settings(tmp_path / "b.db", ("old-secret", "new-secret")), catalogue)
     async with TestClient(TestServer(build_web_app(bot))) as client:

@@ -1,0 +1,105 @@
+"""ServiceNow adapter: the Tickets port over the Table API (aiohttp, basic auth).
+
+Knows the Table API's paths, query syntax, journal table and error body; every failure becomes IntegrationError
+(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+from typing import Any
+
+import aiohttp
+
+from bot.app.config import ServiceNowAccess
+from bot.errors import IntegrationError
+from bot.metrics import Metrics
+from bot.ports import Ticket
+
+FIELDS = "sys_id,number,state"
+
+
+class ServiceNowTickets:
+    def __init__(self, access: ServiceNowAccess, metrics: Metrics, timeout: float = 10.0,
+                 integration_field: str | None = None) -> None:
+        self._access, self._metrics, self._integration_field = access, metrics, integration_field
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"})
+        return self._session
+
+    async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,
+                    body: dict[str, Any] | None = None) -> Any:
+        url = f"{self._access.instance_url}{path}"
+        try:
+            async with self._client().request(method, url, params=params, json=body) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise self._error(label, response.status, text, response.headers.get("Retry-After"))
+                self._metrics.calls.labels("servicenow", label, "ok").inc()
+                return (await response.json(content_type=None)) if text else {}
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._metrics.calls.labels("servicenow", label, "network_error").inc()
+            raise IntegrationError("servicenow", f"{label}: could not reach ServiceNow ({error.__class__.__name__})",
+                                   retryable=True) from None
+
+    def _error(self, label: str, status: int, text: str, retry_after: str | None) -> IntegrationError:
+        self._metrics.calls.labels("servicenow", label, str(status)).inc()
+        detail = text[:300]
+        with contextlib.suppress(ValueError, AttributeError):
+            error = json.loads(text).get("error") or {}
+            detail = f"{error.get('message', '')}: {error.get('detail', '')}".strip(": ")
+        return IntegrationError("servicenow", f"{label}: HTTP {status} {detail}", status=status, code=str(status),
+                                retryable=status == 429 or status >= 500,
+                                retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+
+    def _ticket(self, record: dict[str, Any]) -> Ticket:
+        sys_id = str(record["sys_id"])
+        return Ticket(sys_id=sys_id, number=str(record.get("number") or ""), state=str(record.get("state") or ""),
+                      link=f"{self._access.instance_url}/nav_to.do?uri=incident.do?sys_id={sys_id}")
+
+    async def find(self, incident_id: str) -> Ticket | None:
+        field = self._integration_field
+        query = f"correlation_id={incident_id}" + (f"^OR{field}={incident_id}" if field else "")
+        found = await self._call("GET", "/api/now/table/incident", "GET incident", params={
+            "sysparm_query": query, "sysparm_fields": f"{FIELDS},correlation_id" + (f",{field}" if field else ""),
+            "sysparm_limit": "5"})
+        for record in found.get("result") or []:
+            # Checked, not trusted: an instance that lacks the field may ignore that condition and match anything.
+            if incident_id in (record.get("correlation_id"), record.get(field) if field else None):
+                return self._ticket(record)
+        return None
+
+    async def create(self, fields: dict[str, str]) -> Ticket:
+        created = await self._call("POST", "/api/now/table/incident", "POST incident", body=fields)
+        return self._ticket(created["result"])
+
+    async def get(self, sys_id: str) -> Ticket | None:
+        try:
+            found = await self._call("GET", f"/api/now/table/incident/{sys_id}", "GET incident/{id}",
+                                     params={"sysparm_fields": FIELDS})
+        except IntegrationError as error:
+            if error.status == 404:
+                return None
+            raise
+        return self._ticket(found["result"])
+
+    async def update(self, sys_id: str, fields: dict[str, str]) -> None:
+        await self._call("PATCH", f"/api/now/table/incident/{sys_id}", "PATCH incident/{id}", body=fields)
+
+    async def work_notes(self, sys_id: str) -> list[str]:
+        found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
+            "sysparm_query": f"element_id={sys_id}^element=work_notes^ORDERBYsys_created_on",
+            "sysparm_fields": "value", "sysparm_limit": "1000"})
+        return [str(r.get("value") or "") for r in found.get("result") or []]
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

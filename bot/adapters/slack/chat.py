@@ -1,0 +1,193 @@
+"""Slack adapter: the Chat port over slack_sdk's AsyncWebClient.
+
+Knows Slack's method names, tiers and error codes; translates every failure into IntegrationError. Calls wait for
+a token from the method's bucket first (Slack's tiers), so a burst of incidents queues here rather than hitting 429s;
+a 429 that still happens is reported with Slack's Retry-After for the dispatcher to honour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.adapters.slack.ratelimit import Buckets
+from bot.errors import IntegrationError
+from bot.metrics import Metrics
+from bot.ports import ChannelInfo, PostedMessage
+
+# Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
+TIERS: dict[str, float] = {
+    **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
+    **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
+                     "conversations.info", "conversations.history"], 50),
+    "conversations.list": 20,
+    **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
+    "chat.postMessage": 60,  # about one per second per channel
+}
+RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                              "request_timeout", "team_added_to_org"})
+
+
+class SlackChat:
+    def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
+                 timeout: int = 10) -> None:
+        kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+        # No SDK retry handlers: retries are the dispatcher's, with the outbox remembering what was done.
+        self.client = AsyncWebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
+        self._metrics = metrics
+        self._buckets = Buckets(TIERS.get, rate_scale)
+        self._bot_user: str | None = None
+        self._channel_ids: dict[str, str] = {}
+
+    async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
+        await self._buckets.acquire(bucket_key or method, method)
+        try:
+            if method in _JSON_METHODS:
+                response = await self.client.api_call(method, json=kwargs)
+            elif method in _GET_METHODS:
+                response = await self.client.api_call(method, http_verb="GET", params=_form(kwargs))
+            else:
+                response = await self.client.api_call(method, data=_form(kwargs))
+        except SlackApiError as error:
+            code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
+            status = error.response.status_code if error.response is not None else None
+            retry_after = _retry_after(error.response.headers if error.response is not None else {})
+            retryable = code in RETRYABLE_ERRORS or status == 429 or (status is not None and status >= 500)
+            self._metrics.calls.labels("slack", method, code).inc()
+            raise IntegrationError("slack", f"{method} failed: {code}", retryable=retryable, code=code,
+                                   retry_after=retry_after, status=status) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._metrics.calls.labels("slack", method, "network_error").inc()
+            raise IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}",
+                                   retryable=True) from None
+        self._metrics.calls.labels("slack", method, "ok").inc()
+        return response
+
+    async def bot_user_id(self) -> str:
+        if self._bot_user is None:
+            self._bot_user = str((await self._call("auth.test"))["user_id"])
+        return self._bot_user
+
+    async def create_channel(self, name: str) -> ChannelInfo:
+        channel = (await self._call("conversations.create", name=name, is_private=False))["channel"]
+        return _channel(channel)
+
+    async def find_channel(self, name: str) -> ChannelInfo | None:
+        cursor = None
+        while True:
+            args: dict[str, Any] = {"types": "public_channel", "limit": 1000}
+            if cursor:
+                args["cursor"] = cursor
+            page = await self._call("conversations.list", **args)
+            for channel in page["channels"]:
+                if channel["name"] == name:
+                    return _channel(channel)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        await self._call("conversations.setTopic", channel=channel, topic=topic)
+
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
+        await self._call("conversations.invite", channel=channel, users=",".join(user_ids))
+
+    async def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None,
+                           thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> PostedMessage:
+        args: dict[str, Any] = {"channel": channel, "text": text}
+        if blocks is not None:
+            args["blocks"] = list(blocks)
+        if thread_ts:
+            args["thread_ts"] = thread_ts
+        if metadata:
+            args["metadata"] = metadata
+        response = await self._call("chat.postMessage", f"chat.postMessage:{channel}", **args)
+        return PostedMessage(channel=str(response["channel"]), ts=str(response["ts"]))
+
+    async def update_message(self, channel: str, ts: str, text: str,
+                             blocks: Sequence[dict[str, Any]] | None = None) -> None:
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            args["blocks"] = list(blocks)
+        await self._call("chat.update", **args)
+
+    async def pin(self, channel: str, ts: str) -> None:
+        await self._call("pins.add", channel=channel, timestamp=ts)
+
+    async def find_posted(self, channel: str, marker: str, oldest: float) -> PostedMessage | None:
+        channel_id = await self._channel_id(channel)
+        if channel_id is None:
+            return None
+        bot_user = await self.bot_user_id()
+        try:
+            history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
+                                       limit=200, include_all_metadata=True)
+        except IntegrationError as error:
+            # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
+            # so it posts (a duplicate is possible only after a crash in the instant between post and record).
+            if error.code in ("not_in_channel", "channel_not_found"):
+                return None
+            raise
+        for message in history["messages"]:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("marker") == marker and message.get("user") in (bot_user, None):
+                return PostedMessage(channel=channel_id, ts=str(message["ts"]))
+        return None
+
+    async def _channel_id(self, channel: str) -> str | None:
+        name = channel.lstrip("#")
+        if name[:1] in ("C", "G") and name.upper() == name:
+            return name
+        if name not in self._channel_ids:
+            found = await self.find_channel(name)
+            if found is None:
+                return None
+            self._channel_ids[name] = found.id
+        return self._channel_ids[name]
+
+    async def user_email(self, user_id: str) -> str | None:
+        try:
+            user = (await self._call("users.info", user=user_id))["user"]
+        except IntegrationError as error:
+            if error.code == "user_not_found":
+                return None
+            raise
+        email = (user.get("profile") or {}).get("email")
+        return str(email) if email else None
+
+    async def user_id_by_email(self, email: str) -> str | None:
+        try:
+            return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])
+        except IntegrationError as error:
+            if error.code == "users_not_found":
+                return None
+            raise
+
+
+_JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update"})
+_GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
+                          "conversations.list"})
+
+
+def _form(args: dict[str, Any]) -> dict[str, Any]:
+    """Form and query values are strings: booleans as Slack expects them."""
+    return {k: ("true" if v else "false") if isinstance(v, bool) else v for k, v in args.items()}
+
+
+def _channel(data: dict[str, Any]) -> ChannelInfo:
+    topic = data.get("topic") or {}
+    return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
+                       creator=data.get("creator"), is_archived=bool(data.get("is_archived")))
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") or headers.get("retry-after") if headers else None
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,173 @@
+"""Numbered schema migrations, applied in order at start-up; `PRAGMA user_version` records the last applied."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: inbox, incidents, timeline, outbox, the incident's Slack footprint, and the people cache.
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        incident_id TEXT,
+        occurred_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        error TEXT
+    );
+    CREATE UNIQUE INDEX inbox_delivery ON inbox (source, delivery_id);
+    CREATE UNIQUE INDEX inbox_event ON inbox (source, event_id);
+    CREATE INDEX inbox_pending ON inbox (state, seq);
+
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX incidents_number ON incidents (number);
+
+    CREATE TABLE timeline (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        text TEXT NOT NULL,
+        slack_ts TEXT
+    );
+    CREATE INDEX timeline_incident ON timeline (incident_id, occurred_at);
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (state, incident_id, seq);
+
+    CREATE TABLE incident_slack (
+        incident_id TEXT PRIMARY KEY,
+        channel_id TEXT,
+        channel_name TEXT,
+        card_ts TEXT,
+        card_pinned INTEGER NOT NULL DEFAULT 0,
+        topic TEXT,
+        announced_ts TEXT,
+        invited TEXT NOT NULL DEFAULT '[]',
+        unreachable TEXT NOT NULL DEFAULT '[]'
+    );
+
+    CREATE TABLE people (
+        pagerduty_user_id TEXT PRIMARY KEY,
+        name TEXT,
+        email TEXT,
+        slack_user_id TEXT,
+        fetched_at REAL NOT NULL
+    );
+    """,
+    # 2: a card posted in a team channel (not a channel of its own) is marked, so it can be upgraded later.
+    """
+    ALTER TABLE incident_slack ADD COLUMN shared_channel INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 3: effects are ordered per queue (an outside system and an incident), so ServiceNow being down never holds up
+    # the Slack channel, and the other way round.
+    """
+    ALTER TABLE outbox ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET queue = 'slack:' || incident_id;
+    CREATE INDEX outbox_queue ON outbox (state, queue, seq);
+    """,
+    # 4: the incident's ServiceNow ticket, and which timeline entries it has been told as work notes.
+    """
+    CREATE TABLE tickets (
+        incident_id TEXT PRIMARY KEY,
+        sys_id TEXT NOT NULL,
+        number TEXT NOT NULL,
+        link TEXT NOT NULL,
+        state TEXT
+    );
+    CREATE UNIQUE INDEX tickets_sys_id ON tickets (sys_id);
+    ALTER TABLE timeline ADD COLUMN ticket_noted INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: the card says "ServiceNow sync pending": once the backlog drains, it must be refreshed to say otherwise.
+    """
+    ALTER TABLE incident_slack ADD COLUMN sync_pending_shown INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 6: the work-note batch a timeline line was put in before it was sent, so a retry resends the same batch.
+    """
+    ALTER TABLE timeline ADD COLUMN ticket_batch TEXT;
+    """,
+    # 7: whether the ticket has been given the link to the incident's Slack channel.
+    """
+    ALTER TABLE tickets ADD COLUMN channel_told INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 8: on-call handovers — one row per rota and shift boundary (the primary key is what makes a post happen
+    # once), and the notes the outgoing engineer leaves for the next one.
+    """
+    CREATE TABLE handovers (
+        shift_key TEXT PRIMARY KEY,
+        rota_id TEXT NOT NULL,
+        boundary TEXT NOT NULL,
+        late INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        outgoing TEXT,
+        incoming TEXT,
+        channel TEXT,
+        ts TEXT,
+        created_at REAL NOT NULL,
+        posted_at REAL
+    );
+    CREATE INDEX handovers_rota ON handovers (rota_id, boundary);
+    CREATE TABLE handover_notes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        rota_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        shift_key TEXT
+    );
+    CREATE INDEX handover_notes_rota ON handover_notes (rota_id, shift_key);
+    """,
+    # 9: reports — deploys (PagerDuty change events, or a synthetic history), counted beside incidents in the reports.
+    # `service_id` is the PagerDuty service id; `id` the change event's id, so importing twice adds nothing.
+    """
+    CREATE TABLE IF NOT EXISTS deploys (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deploys_time ON deploys (occurred_at);
+    """,
+    # 10: de-duplication of what Slack sends twice (retries, double clicks, a repeated command): one row per key,
+    # kept for its window, so that every replica sharing the database agrees on what was seen first.
+    """
+    CREATE TABLE IF NOT EXISTS seen_once (
+        key TEXT PRIMARY KEY,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS seen_once_expiry ON seen_once (expires_at);
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration newer than the database's user_version; return the resulting version."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits first; the version bump is inside the same script so a crash leaves either both.
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

@@ -1,0 +1,89 @@
+"""The incident history the reports read: incidents and deploys, read from and added to the store's database.
+
+Plain functions over a sqlite3 connection, so the running bot calls them on the store's own thread
+(`SqliteStore.report_history`) and the CLI on a read-only connection of its own. Incidents are filtered on their
+trigger time in Python: the stored JSON holds ISO times whose offsets may differ, which SQL would compare as text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.domain.incident import Incident
+
+
+class HistoryError(Exception):
+    """The history cannot be read (no such database, not a Paved Road database); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """One deploy as stored: a change event on a PagerDuty service."""
+
+    id: str
+    service_id: str
+    occurred_at: datetime
+    summary: str = ""
+    source: str = "pagerduty"
+
+
+@dataclass(frozen=True)
+class History:
+    incidents: tuple[Incident, ...]
+    deploys: tuple[DeployRecord, ...]
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _within(when: datetime, start: datetime | None, end: datetime | None) -> bool:
+    when = _utc(when)
+    return (start is None or when >= _utc(start)) and (end is None or when < _utc(end))
+
+
+def read_history(conn: sqlite3.Connection, start: datetime | None = None,
+                 end: datetime | None = None) -> History:
+    """Incidents triggered, and deploys made, in [start, end) (either bound may be open)."""
+    try:
+        incidents = [incident_from_json(row[0]) for row in conn.execute("SELECT data FROM incidents ORDER BY number")]
+        deploy_rows = conn.execute("SELECT id, service_id, occurred_at, summary, source FROM deploys"
+                                   " ORDER BY occurred_at, id").fetchall()
+    except sqlite3.OperationalError as error:
+        raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
+                           "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
+    deploys = [DeployRecord(r[0], r[1], datetime.fromisoformat(r[2]), r[3], r[4]) for r in deploy_rows]
+    return History(tuple(i for i in incidents if _within(i.triggered_at, start, end)),
+                   tuple(d for d in deploys if _within(d.occurred_at, start, end)))
+
+
+def write_history(conn: sqlite3.Connection, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
+                  now: float) -> tuple[int, int]:
+    """Add incidents and deploys in one transaction; ones already stored (same id) are left as they are.
+    Returns how many of each were added."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        added_incidents = sum(conn.execute(
+            "INSERT OR IGNORE INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)",
+            (i.id, i.number, i.status.value, incident_to_json(i), now)).rowcount for i in incidents)
+        added_deploys = sum(conn.execute(
+            "INSERT OR IGNORE INTO deploys (id, service_id, occurred_at, summary, source) VALUES (?, ?, ?, ?, ?)",
+            (d.id, d.service_id, _utc(d.occurred_at).isoformat(), d.summary, d.source)).rowcount for d in deploys)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return added_incidents, added_deploys
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The bot's database, read-only (the bot may be running and writing to it: WAL lets both go on)."""
+    if not path.exists():
+        raise HistoryError(f"no database at {path}: give the bot's database with --db (the sandbox's is sandbox.db, "
+                           "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -1,0 +1,269 @@
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, calculate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from bot.app.cli import report as reports_cli
+from bot.app.config import Settings, load_settings, reference_table
+from bot.app.runtime import Bot
+from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
+from bot.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pavedroad", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
+    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
+    sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
+    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
+                         help="the bot's database for this run (started fresh each run, like the emulators)")
+    sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
+    emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
+    emulators.add_argument("--port", type=int, default=3001)
+    emulators.add_argument("--bot-url", required=True, help="the bot's base URL, e.g. http://127.0.0.1:3000")
+    emulators.add_argument("--catalogue", type=Path, default=None)
+    check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
+    check.add_argument("--reference", action="store_true", help="print the configuration reference table")
+    sandbox.add_argument("--history", action="store_true",
+                         help="start with the synthetic incident history in PagerDuty, imported by the bot "
+                              "(README, 'Reports')")
+    reports_cli.add_parsers(sub)
+    provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
+                               "policies, services, webhook subscriptions and Slack channels")
+    provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
+    provision.add_argument("--prune", action="store_true", help="also delete managed resources no longer in the "
+                           "catalogue")
+    provision.add_argument("--catalogue", type=Path, default=None, help="default: $CATALOGUE_PATH or catalogue.yml")
+    provision.add_argument("--detailed-exitcode", action="store_true", help="plan exits 3 when changes are pending")
+    provision.add_argument("--secrets-file", type=Path, default=Path("pagerduty-webhook-secrets.txt"),
+                           help="where new webhook subscriptions' signing secrets are written as PagerDuty shows "
+                                "them (mode 0600, appended; default: %(default)s)")
+    calculate = sub.add_parser("calculate", help="each service's exposure band, availability target, error budget "
+                                                 "and on-call cover, from the catalogue")
+    calculate.add_argument("--catalogue", type=Path, default=None,
+                           help="default: $CATALOGUE_PATH, else the bundled example catalogue")
+    calculate.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    calculate.add_argument("--check", action="store_true", help="exit 1 when any service is flagged")
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
+    if args.command == "calculate":
+        from bot.services.calculator import run_calculate
+
+        return run_calculate(args.catalogue, args.format, check=args.check)
+    if args.command in ("report", "history"):
+        return reports_cli.run(args)
+    if args.command == "check-config":
+        return check_config(args.reference)
+    if args.command == "provision":
+        from bot.app.cli.provision import run_provision
+
+        return run_provision(args.action, prune=args.prune, catalogue_path=args.catalogue,
+                             detailed_exitcode=args.detailed_exitcode, secrets_file=args.secrets_file)
+    if args.command == "serve":
+        return run_serve(args.port, args.db)
+    if args.command == "sandbox":
+        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
+    return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+
+
+def configure_logging(level_name: str) -> None:
+    """Our loggers at LOG_LEVEL (a bad value falls back to INFO; check-config reports it). Third-party loggers
+    stay at INFO or above even with DEBUG: slack_sdk logs whole request and response bodies at DEBUG."""
+    level = logging.getLevelName(level_name.upper())
+    level = level if isinstance(level, int) else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("slack_sdk", "slack_bolt", "httpx2", "httpx", "pagerduty", "aiohttp", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
+    logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
+    # One line per HTTP request says nothing either; failures reach our own logs as IntegrationError.
+    for chatty in ("httpx2", "httpx"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+
+
+def _configuration() -> tuple[Settings, Catalogue]:
+    problems: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        problems += error.problems
+    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    catalogue: Catalogue | None = None
+    try:
+        catalogue = load_catalogue(path)
+    except CatalogueError as error:
+        problems += [f"catalogue {path}: {p}" for p in error.problems]
+    if problems or settings is None or catalogue is None:
+        raise ConfigError(problems)
+    return settings, catalogue
+
+
+def check_config(reference: bool) -> int:
+    if reference:
+        print(reference_table())
+        return 0
+    try:
+        settings, catalogue = _configuration()
+    except ConfigError as error:
+        print(f"Configuration has {len(error.problems)} problem(s):", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    mode = "Socket Mode" if settings.socket_mode else "HTTP mode (POST /slack/events)"
+    print(f"Configuration OK: {len(catalogue.services)} services, {len(catalogue.teams)} teams; Slack in {mode}.")
+    return 0
+
+
+def run_serve(port: int | None, db: Path | None) -> int:
+    from bot.app.web import build_web_app
+
+    try:
+        settings, catalogue = _configuration()
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"config: {problem}", file=sys.stderr)
+        print("Fix the above (see README, 'Configuration') and start again.", file=sys.stderr)
+        return 2
+    if port is not None or db is not None:
+        settings = replace(settings, port=port if port is not None else settings.port,
+                           db_path=db if db is not None else settings.db_path)
+    bot = Bot(settings, catalogue)
+    app = build_web_app(bot)
+    app.on_startup.append(lambda _app: _reload_on_sighup(bot))
+    web.run_app(app, port=settings.port, access_log=None)
+    return 0
+
+
+async def _reload_on_sighup(bot: Bot) -> None:
+    """`kill -HUP <pid>` re-reads the catalogue (see `reload_catalogue`)."""
+    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(reload_catalogue(bot, path))
+        reloads.add(task)  # kept until done: the loop holds tasks only weakly
+        task.add_done_callback(reloads.discard)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+
+
+async def reload_catalogue(bot: Bot, path: Path) -> bool:
+    """Re-read the catalogue (off the event loop): a valid one's rotas take effect at once; an invalid one is refused
+    with its problems logged, and the running catalogue stays."""
+    try:
+        catalogue = await asyncio.to_thread(load_catalogue, path)
+    except CatalogueError as error:
+        logging.getLogger("bot.app.cli.main").error("catalogue %s not reloaded, keeping the running one: %s", path,
+                                           "; ".join(error.problems))
+        return False
+    bot.reload_rotas(catalogue)
+    return True
+
+
+async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
+    from sandbox.world import serve_sandbox
+
+    path = catalogue_path or example_catalogue_path()
+    catalogue = load_catalogue(path)
+    # The emulators keep their world in memory and start empty; a database left by an earlier run would remember
+    # incidents and channels that no longer exist in it. Start both fresh.
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        if stale.exists():
+            stale.unlink()
+            print(f"Removed {stale} from an earlier sandbox run: the emulators start empty, so does the bot.")
+    print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
+    try:
+        running = await serve_sandbox(catalogue, db, port=port)
+    except OSError as error:
+        print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
+              f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
+        return 2
+    if history:
+        incidents, deploys = await reports_cli.seed_running(running)
+        print(f"Imported the synthetic history from the sandbox's PagerDuty: {incidents} incidents and {deploys} "
+              "deploys (README, 'Reports').", flush=True)
+    url = running.url
+    print(f"""
+Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
+
+  Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
+  Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api   {url}/sandbox/servicenow
+  State:      GET {url}/sandbox/state
+
+Try it:
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents -H 'content-type: application/json' \\
+       -d '{{"title": "Checkout returns 500s", "service_id": "PCHECKO"}}'
+  curl -s {url}/sandbox/state | python3 -m json.tool | less
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/acknowledge -H 'content-type: application/json' -d '{{}}'
+  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/resolve -H 'content-type: application/json' -d '{{}}'
+
+Press Ctrl+C to stop.""", flush=True)
+    await _wait_forever()
+    await running.stop()
+    return 0
+
+
+async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
+    from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
+
+    catalogue = load_catalogue(catalogue_path or example_catalogue_path())
+    env = os.environ
+    generated = SandboxSecrets.from_env()
+    keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
+                          slack_signing_secret=generated.slack_signing_secret,
+                          pagerduty_api_token=env.get("PAGERDUTY_API_TOKEN") or generated.pagerduty_api_token,
+                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets,
+                          slack_app_token=generated.slack_app_token,
+                          servicenow_password=env.get("SERVICENOW_PASSWORD") or generated.servicenow_password,
+                          servicenow_webhook_secret=generated.servicenow_webhook_secret)
+    sandbox = Sandbox(catalogue, keys)
+    app = web.Application()
+    sandbox.add_routes(app)
+    url = f"http://127.0.0.1:{port}"
+    sandbox.connect(bot_url.rstrip("/"), url)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    # Print only what the emulators generated: a secret that came from the environment is never echoed.
+    exports = {"SLACK_BOT_TOKEN": keys.slack_bot_token, "SLACK_SIGNING_SECRET": keys.slack_signing_secret,
+               "PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
+               "PAGERDUTY_WEBHOOK_SECRETS": ",".join(keys.pagerduty_webhook_secrets),
+               "SLACK_API_URL": f"{url}/sandbox/slack/api/", "PAGERDUTY_API_URL": f"{url}/sandbox/pagerduty/api",
+               "SERVICENOW_INSTANCE_URL": f"{url}/sandbox/servicenow", "SERVICENOW_USERNAME": SERVICENOW_USER,
+               "SERVICENOW_PASSWORD": keys.servicenow_password,
+               "SERVICENOW_WEBHOOK_SECRET": keys.servicenow_webhook_secret,
+               "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
+    lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
+             for name, value in exports.items()]
+    bot_port = urlsplit(bot_url).port or 80
+    print(f"Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:", *lines,
+          f"pavedroad serve --port {bot_port}", sep="\n", flush=True)
+    await _wait_forever()
+    await sandbox.close()
+    await runner.cleanup()
+    return 0
+
+
+async def _wait_forever() -> None:
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""`pavedroad report` and `pavedroad history seed`: the reports from the command line, reading the bot's database
+read-only (the bot may be running), and the synthetic history the sandbox's reports start from."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.adapters.pagerduty.history_import import client_for, fetch_history
+from bot.adapters.store.sqlite.migrations import migrate
+from bot.adapters.store.sqlite.report_history import History, HistoryError, open_read_only, read_history, write_history
+from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
+from bot.domain.reports import GROUPINGS
+from bot.render.report import to_csv, to_json, to_table
+from bot.services.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
+from bot.services.reports.synthetic import synthetic_history, synthetic_span
+
+if TYPE_CHECKING:
+    from sandbox.world import RunningSandbox
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = sub.add_parser("report", help="incidents, MTTA, MTTR and revenue protection from the bot's database")
+    report.add_argument("--by", choices=GROUPINGS, default=None,
+                        help="rows per service, team, domain, year or period (default: period when the catalogue "
+                             "sets reports.teams_from, else year)")
+    report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="incidents triggered on or after")
+    report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="incidents triggered before (exclusive)")
+    report.add_argument("--teams-from", metavar="YYYY-MM-DD",
+                        help="when teams began running their own services (overrides reports.teams_from)")
+    report.add_argument("--format", choices=FORMATS, default="table")
+    report.add_argument("--chart", type=Path, metavar="PATH", help="also write the chart as a PNG here")
+    report.add_argument("--db", type=Path, default=None, help="the bot's database (default: $PAVEDROAD_DB or "
+                                                              "pavedroad.db)")
+    report.add_argument("--catalogue", type=Path, default=None,
+                        help="default: $CATALOGUE_PATH, else the bundled example catalogue (the sandbox's)")
+    history = sub.add_parser("history", help="backfill the bot's incident history")
+    actions = history.add_subparsers(dest="history_command", required=True)
+    seed = actions.add_parser("seed", help="add the synthetic history (README, 'Reports') to a database")
+    seed.add_argument("--db", type=Path, required=True)
+    seed.add_argument("--catalogue", type=Path, default=None)
+    backfill = actions.add_parser("import", help="backfill resolved incidents and change events from PagerDuty's "
+                                                 "REST API ($PAGERDUTY_API_TOKEN, $PAGERDUTY_API_URL)")
+    backfill.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="exclusive; default: now")
+    backfill.add_argument("--db", type=Path, default=None, help="the bot's database (default: $PAVEDROAD_DB or "
+                                                                "pavedroad.db)")
+
+
+def _catalogue(path: Path | None) -> Catalogue:
+    chosen = path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else None)
+    return load_catalogue(chosen or example_catalogue_path())
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "history" and args.history_command == "import":
+            return _import(args)
+        if args.command == "history":
+            return _seed(args.db, _catalogue(args.catalogue))
+        return _report(args)
+    except (ReportRequestError, HistoryError, ValueError) as error:
+        print(f"pavedroad {args.command}: {error}", file=sys.stderr)
+        return 2
+    except CatalogueError as error:
+        print(f"pavedroad {args.command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
+        return 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    catalogue = _catalogue(args.catalogue)
+    request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
+    db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    conn = open_read_only(db)
+    try:
+        history = read_history(conn, request.start, request.end)
+    finally:
+        conn.close()
+    report = compute(history, catalogue, request)
+    if args.format == "json":
+        sys.stdout.write(to_json(report.rows, by=request.by, start=request.start, end=request.end,
+                                 teams_from=request.teams_from))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(report.rows))
+    else:
+        sys.stdout.write(to_table(report.rows, request.by))
+    if args.chart is not None:
+        from bot.render.chart import render_png  # matplotlib only when a chart is asked for
+
+        args.chart.write_bytes(render_png(report.trend, report.by_team, request.title))
+        print(f"Chart written to {args.chart}", file=sys.stderr)
+    return 0
+
+
+def _write(db: Path, history: History) -> tuple[int, int]:
+    """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock)."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+        return write_history(conn, history.incidents, history.deploys, time.time())
+    finally:
+        conn.close()
+
+
+def _seed(db: Path, catalogue: Catalogue) -> int:
+    history = synthetic_history(catalogue)
+    incidents, deploys = _write(db, history)
+    print(f"Added {incidents} incidents and {deploys} deploys of the synthetic history to {db} "
+          f"({len(history.incidents) - incidents} incidents were already there).")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    token = os.environ.get("PAGERDUTY_API_TOKEN")
+    if not token:
+        raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough)")
+    start = parse_day(args.start, "--from")
+    end = parse_day(args.end, "--to") if args.end else datetime.now(UTC)
+    if start >= end:
+        raise HistoryError(f"`--from {args.start}` is not before the end of the period ({end.date()})")
+    with client_for(token, os.environ.get("PAGERDUTY_API_URL") or None) as client:
+        history = fetch_history(client, start, end)
+    db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    incidents, deploys = _write(db, history)
+    print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "
+          f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into {db}.")
+    return 0
+
+
+async def seed_running(running: RunningSandbox) -> tuple[int, int]:
+    """`pavedroad sandbox --history`: the synthetic history goes into the sandbox's PagerDuty, and the bot imports
+    it from there through PagerDuty's REST API — the same path as `pavedroad history import` on a real account."""
+    history = synthetic_history(running.sandbox.catalogue)
+    running.sandbox.pagerduty.history.add(history.incidents, history.deploys)
+    start, end = synthetic_span()
+    with client_for(running.sandbox.keys.pagerduty_api_token, f"{running.url}/sandbox/pagerduty/api") as client:
+        imported = await asyncio.to_thread(fetch_history, client, start, end)
+    return await running.bot.store.add_history(imported.incidents, imported.deploys, time.time())

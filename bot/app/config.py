@@ -1,0 +1,180 @@
+"""Settings from the environment, validated at start-up: every problem names the variable and the fix.
+
+Secrets come only from the environment (or a file named by `<NAME>_FILE`) and are never printed: `describe()`
+masks them. The platform's catalogue is a separate YAML file (bot/catalogue.py), named by CATALOGUE_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from bot.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str | None
+    example: str
+    help: str
+    secret: bool = False
+    required_for_serve: bool = False
+
+
+# The configuration reference. The README's table is generated from this list (`pavedroad check-config --reference`).
+VARIABLES: tuple[Variable, ...] = (
+    Variable("SLACK_BOT_TOKEN", None, "xoxb-…", "Bot token of the Slack app (OAuth & Permissions page).",
+             secret=True, required_for_serve=True),
+    Variable("SLACK_SIGNING_SECRET", None, "8f14e45f…", "Signing secret (Basic Information page); verifies "
+             "requests from Slack.", secret=True, required_for_serve=True),
+    Variable("SLACK_APP_TOKEN", None, "xapp-…", "App-level token with connections:write. Set it to use Socket Mode "
+             "instead of the HTTP endpoint /slack/events.", secret=True),
+    Variable("SLACK_API_URL", None, "http://localhost:3000/sandbox/slack/api/", "Slack Web API base URL; set only "
+             "to point at the sandbox emulators."),
+    Variable("SLACK_RATE_LIMIT_SCALE", "1", "1", "Multiplies Slack's per-method rate limits the bot paces itself "
+             "to; 0 turns pacing off (emulator tests)."),
+    Variable("PAGERDUTY_API_TOKEN", None, "u+AbC…", "PagerDuty REST API key (account-level; actions from Slack are "
+             "attributed with the From header).", secret=True, required_for_serve=True),
+    Variable("PAGERDUTY_WEBHOOK_SECRETS", None, "old-secret,new-secret", "Comma-separated v3 webhook "
+             "subscription secrets; a delivery signed with any of them is accepted (rotation).", secret=True,
+             required_for_serve=True),
+    Variable("PAGERDUTY_API_URL", None, "http://localhost:3000/sandbox/pagerduty/api", "PagerDuty REST API base "
+             "URL; set only for the EU service region or the sandbox."),
+    Variable("SERVICENOW_INSTANCE_URL", None, "https://acme.service-now.com", "ServiceNow instance; set it to keep "
+             "one ticket per incident in step (unset: no ServiceNow sync)."),
+    Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (Table API, basic "
+             "auth; needs the itil role). Its own updates are recognised and never echoed back."),
+    Variable("SERVICENOW_PASSWORD", None, "…", "That user's password.", secret=True),
+    Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret the ServiceNow business rule signs "
+             "POST /servicenow/webhook with (HMAC-SHA256 of the body; see README).", secret=True),
+    Variable("CATALOGUE_PATH", "catalogue.yml", "/etc/pavedroad/catalogue.yml", "The platform catalogue YAML "
+             "(teams, services, channels); see bot/example_catalogue.yml for a complete example."),
+    Variable("PAVEDROAD_DB", "pavedroad.db", "/var/lib/pavedroad/pavedroad.db", "SQLite database file (inbox, "
+             "outbox, incidents). Keep it on a persistent disk."),
+    Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
+             "/metrics."),
+    Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
+    Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "
+             "`pavedroad provision` subscribes each service's PagerDuty webhooks to <url>/pagerduty/webhook."),
+)
+_BY_NAME = {v.name: v for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class ServiceNowAccess:
+    """Where and as whom the bot talks to ServiceNow, and the secret ServiceNow signs its webhooks with."""
+
+    instance_url: str
+    username: str
+    password: str
+    webhook_secret: str | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str | None
+    slack_api_url: str | None
+    slack_rate_limit_scale: float
+    pagerduty_api_token: str
+    pagerduty_webhook_secrets: tuple[str, ...]
+    pagerduty_api_url: str | None
+    catalogue_path: Path
+    db_path: Path
+    port: int
+    log_level: str
+    servicenow: ServiceNowAccess | None = None
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+
+def read(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's value: from the environment, or from the file named by NAME_FILE (for mounted secrets)."""
+    value = env.get(name)
+    if not value and env.get(f"{name}_FILE"):
+        value = Path(env[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
+    if not value:
+        value = _BY_NAME[name].default if name in _BY_NAME else None
+    return value or None
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate; raise ConfigError listing every problem at once."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    values: dict[str, str | None] = {}
+    for variable in VARIABLES:
+        try:
+            values[variable.name] = read(env, variable.name)
+        except OSError as error:
+            problems.append(f"{variable.name}_FILE: cannot read {env.get(variable.name + '_FILE')!r} "
+                            f"({error.strerror}); point it at a readable file")
+            values[variable.name] = None
+        if variable.required_for_serve and not values[variable.name]:
+            problems.append(f"{variable.name}: not set. {variable.help} Example: {variable.name}={variable.example}")
+    token = values["SLACK_BOT_TOKEN"]
+    if token and not token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN: does not start with 'xoxb-'; use the *Bot* User OAuth Token, "
+                        "not a user (xoxp-) or app-level (xapp-) token")
+    app_token = values["SLACK_APP_TOKEN"]
+    if app_token and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN: does not start with 'xapp-'; create an app-level token with "
+                        "connections:write (Basic Information → App-Level Tokens), or unset it for HTTP mode")
+    port = _number(values["PORT"], "PORT", int, problems, "a TCP port such as 3000")
+    if port is not None and not 0 <= port <= 65535:
+        problems.append("PORT: must be between 0 and 65535")
+    scale = _number(values["SLACK_RATE_LIMIT_SCALE"], "SLACK_RATE_LIMIT_SCALE", float, problems, "a number such as 1")
+    secrets = tuple(s.strip() for s in (values["PAGERDUTY_WEBHOOK_SECRETS"] or "").split(",") if s.strip())
+    level = (values["LOG_LEVEL"] or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR")
+    for url_name in ("SLACK_API_URL", "PAGERDUTY_API_URL", "SERVICENOW_INSTANCE_URL"):
+        url = values[url_name]
+        if url and not url.startswith(("http://", "https://")):
+            problems.append(f"{url_name}: {url!r} is not an http(s) URL")
+    servicenow = None
+    if values["SERVICENOW_INSTANCE_URL"]:
+        for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD", "SERVICENOW_WEBHOOK_SECRET"):
+            if not values[name]:
+                problems.append(f"{name}: not set, but SERVICENOW_INSTANCE_URL is. {_BY_NAME[name].help} "
+                                "Or unset SERVICENOW_INSTANCE_URL to run without ServiceNow.")
+        servicenow = ServiceNowAccess(values["SERVICENOW_INSTANCE_URL"].rstrip("/"),
+                                      values["SERVICENOW_USERNAME"] or "", values["SERVICENOW_PASSWORD"] or "",
+                                      values["SERVICENOW_WEBHOOK_SECRET"])
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        slack_bot_token=token or "", slack_signing_secret=values["SLACK_SIGNING_SECRET"] or "",
+        slack_app_token=app_token, slack_api_url=values["SLACK_API_URL"], slack_rate_limit_scale=scale or 0.0,
+        pagerduty_api_token=values["PAGERDUTY_API_TOKEN"] or "", pagerduty_webhook_secrets=secrets,
+        pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
+        db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
+    )
+
+
+N = TypeVar("N", int, float)
+
+
+def _number(text: str | None, name: str, kind: type[N], problems: list[str], hint: str) -> N | None:
+    try:
+        return kind(text or 0)
+    except ValueError:
+        problems.append(f"{name}: {text!r} is not {hint}")
+        return None
+
+
+def reference_table() -> str:
+    """The configuration reference as a Markdown table (kept in the README; a test checks they agree)."""
+    rows = ["| variable | default | example | what it is |", "| --- | --- | --- | --- |"]
+    for v in VARIABLES:
+        required = " **Required** for `serve`." if v.required_for_serve else ""
+        rows.append(f"| `{v.name}` | {f'`{v.default}`' if v.default else '—'} | `{v.example}` | "
+                    f"{v.help}{required} |")
+    return "\n".join(rows)

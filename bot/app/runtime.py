@@ -1,0 +1,207 @@
+"""The running bot: builds the store, adapters and services from settings, and runs the worker and dispatcher.
+
+One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` ends
+them and closes everything. `settle()` waits until every stored event has been applied and every effect performed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+import commands
+from bot.adapters.clock import SystemClock
+from bot.adapters.pagerduty.paging import PagerDutyPaging
+from bot.adapters.servicenow.tickets import ServiceNowTickets
+from bot.adapters.slack.chat import SlackChat
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.app.config import Settings
+from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler, schedule_handovers
+from bot.catalogue import Catalogue
+from bot.domain.exposure import money_refresh_due
+from bot.domain.incident import ChannelPolicy
+from bot.domain.ticket_rules import TicketRules
+from bot.metrics import Metrics
+from bot.ports import Clock
+from bot.services.actions import IncidentActions
+from bot.services.calculator import incident_exposure
+from bot.services.dispatcher import Dispatcher, RetryPolicy
+from bot.services.executor import EffectExecutor
+from bot.services.handovers import Handovers
+from bot.services.intake import PagerDutyIntake, ServiceNowIntake
+from bot.services.people import People
+from bot.services.reports.incident_reports import IncidentReports
+from bot.services.ticket_sync import TicketSync
+from bot.services.worker import IncidentWorker
+
+log = logging.getLogger(__name__)
+# A loop that has not gone round for this long is reported not ready.
+STALL_SECONDS = 30.0
+
+
+class Bot:
+    def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
+        self.settings, self.catalogue = settings, catalogue
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = Metrics()
+        self.store = SqliteStore(settings.db_path)
+        self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
+                              settings.slack_rate_limit_scale)
+        self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
+        self.people = People(self.store, self.paging, self.chat, self.clock)
+        self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
+            catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
+        ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
+                                 settings.servicenow.username) if self.tickets and settings.servicenow else None
+        self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
+                                   lambda: self.dispatcher.wake())
+        self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
+                                       self.handovers)
+        policy = retry_policy or RetryPolicy()
+        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
+        patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
+                              max_seconds=policy.max_seconds)
+        self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
+                                     # PagerDuty: only the handover follow-up that fills in names queues there.
+                                     policies={"servicenow": patient, "pagerduty": patient})
+        rules = TicketRules(settings.servicenow.username, {
+            t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
+            catalogue.servicenow.page_category) if settings.servicenow else None
+        self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
+                                     self.dispatcher.wake, rules)
+        self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
+        self.servicenow_intake = ServiceNowIntake(
+            self.store, settings.servicenow.webhook_secret, self.worker.wake,
+            lambda: self.clock.now().isoformat()) if settings.servicenow else None
+        self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
+        self.reports = IncidentReports(self.store, catalogue)
+        self.slack_app = self._slack_app()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.scheduler: AsyncIOScheduler | None = None
+
+    def _slack_app(self) -> AsyncApp:
+        client = AsyncWebClient(token=self.settings.slack_bot_token,
+                                base_url=self.settings.slack_api_url or "https://slack.com/api/")
+        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
+        self.responses = commands.register(app, self.actions, handovers=self.handovers, reports=self.reports)
+        return app
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
+                       asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
+        self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
+                                         card_refresh_minutes=5,
+                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes,
+                                         refresh_money_cards=self.refresh_money_at_stake,
+                                         handover_checks={r.id: self._handover_check(r.id)
+                                                          for r in self.catalogue.rotas})
+        self.scheduler.start()
+
+    def reload_rotas(self, catalogue: Catalogue) -> None:
+        """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt. The rest
+        of the catalogue (services, teams, channels) is read at start-up; the log says so."""
+        self.handovers.use(catalogue)
+        if self.scheduler is not None:
+            schedule_handovers(self.scheduler, {r.id: self._handover_check(r.id) for r in catalogue.rotas})
+        log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers; other catalogue changes take effect at "
+                 "the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
+
+    def _handover_check(self, rota_id: str) -> Callable[[], Awaitable[str | None]]:
+        async def check() -> str | None:
+            return await self.handovers.tick(rota_id)
+        return check
+
+    async def flush_work_notes(self) -> int:
+        """Queue the batched work notes: every ticket whose incident has timeline lines it has not been told."""
+        queued = await self.store.queue_ticket_syncs(self.clock.now().timestamp())
+        if queued:
+            self.dispatcher.wake()
+        return queued
+
+    async def refresh_open_cards(self) -> int:
+        queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())
+        if queued:
+            self.dispatcher.wake()
+        return queued
+
+    async def refresh_money_at_stake(self) -> int:
+        """Refresh the cards of open incidents whose loss is still growing (or whose window has just passed), so
+        the money at stake on the card stays true to the minute."""
+        now = self.clock.now()
+        due = [i.id for i in await self.store.open_incidents()
+               if (exposure := incident_exposure(self.catalogue, i.service_id))
+               and money_refresh_due(exposure, i.triggered_at, now, job_minutes=MONEY_REFRESH_MINUTES)]
+        queued = await self.store.queue_card_refreshes(now.timestamp(), only=due)
+        if queued:
+            self.dispatcher.wake()
+        return queued
+
+    async def _supervise(self, name: str, loop: object) -> None:
+        """Keep a background loop alive: a bug in one iteration is logged and the loop restarts."""
+        assert callable(loop)
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s loop crashed; restarting in 1s", name)
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+            self.scheduler = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.responses.close()
+        if self.tickets is not None:
+            await self.tickets.close()
+        await self.paging.close()
+        await self.store.close()
+
+    async def readiness(self) -> dict[str, object]:
+        """What /readyz reports: store reachable, loops alive, and the outbox's dead effects."""
+        now = self.clock.now().timestamp()
+        try:
+            store_ok = await self.store.ping()
+            depths = await self.store.depths()
+            dead = await self.store.dead_effects()
+        except Exception as error:  # the store is unreachable: say so rather than fail the probe handler
+            return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
+        loops = {name: bool(self._tasks) and now - beat < STALL_SECONDS
+                 for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
+        return {"ready": store_ok and all(loops.values()) and depths["inbox_failed"] == 0,
+                "store": "ok" if store_ok else "failing",
+                "loops": loops, **depths,
+                "dead_effects": [{k: d[k] for k in ("seq", "incident_id", "kind", "last_error")} for d in dead]}
+
+    async def settle(self, within: float = 10.0) -> None:
+        """Wait until the inbox is drained and no effect is pending or in flight (tests, benchmarks)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            depths = await self.store.depths()
+            if depths["inbox_pending"] == 0 and await self.dispatcher.idle():
+                return
+            self.worker.wake()
+            self.dispatcher.wake()
+            await asyncio.sleep(0.01)
+        raise TimeoutError(f"bot did not settle within {within}s: {await self.store.depths()}")
+
+
+def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
+    wanted = catalogue.channels.dedicated_channel_for
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)

@@ -1,0 +1,137 @@
+"""The aiohttp application: the bot's routes, and the hooks that start and stop it with the server.
+
+Routes: POST /pagerduty/webhook, POST /slack/events, GET /healthz, GET /readyz, GET /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.app.runtime import Bot
+from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
+
+log = logging.getLogger(__name__)
+BOT_KEY = web.AppKey("bot", Bot)
+
+
+def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
+    """The bot's HTTP app. With `manage_lifecycle` the bot starts and stops with the server; with `socket_mode`
+    (and SLACK_APP_TOKEN set) Slack traffic also arrives over a Socket Mode connection opened at start-up."""
+    # Bodies above PagerDuty's 256 KB limit are refused by our own check with a clear reason, so let aiohttp
+    # read a little more than that before it gives its own 413.
+    app = web.Application(client_max_size=MAX_BODY_BYTES * 4)
+    app[BOT_KEY] = bot
+    app.router.add_post("/pagerduty/webhook", pagerduty_webhook)
+    app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/servicenow/webhook", servicenow_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if manage_lifecycle:
+        app.cleanup_ctx.append(_lifecycle)
+    if socket_mode and bot.settings.socket_mode:
+        app.cleanup_ctx.append(_socket_mode)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    bot = app[BOT_KEY]
+    await bot.start()
+    yield
+    await bot.stop()
+
+
+async def _socket_mode(app: web.Application) -> AsyncIterator[None]:
+    handler = await open_socket_mode(app[BOT_KEY])
+    yield
+    await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+async def open_socket_mode(bot: Bot) -> AsyncSocketModeHandler:
+    """Connect to Slack over Socket Mode (commands, clicks and events then come over a WebSocket the bot opens;
+    PagerDuty's webhooks still need the HTTP routes)."""
+    handler = AsyncSocketModeHandler(bot.slack_app, bot.settings.slack_app_token)
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    return handler
+
+
+class _Intake(Protocol):
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received: ...
+
+
+async def pagerduty_webhook(request: web.Request) -> web.Response:
+    return await _receive(request, request.app[BOT_KEY].intake, "pagerduty", "PagerDuty", id_field="event_id")
+
+
+async def servicenow_webhook(request: web.Request) -> web.Response:
+    intake = request.app[BOT_KEY].servicenow_intake
+    if intake is None:
+        return web.json_response({"error": "ServiceNow is not configured on this bot (SERVICENOW_INSTANCE_URL)"},
+                                 status=404)
+    return await _receive(request, intake, "servicenow", "the business rule", id_field="delivery")
+
+
+async def _receive(request: web.Request, intake: _Intake, source: str, sender: str, *, id_field: str) -> web.Response:
+    """Store a webhook delivery, then answer: 202 stored, 200 duplicate, 4xx with a one-line reason, 503 (so the
+    sender retries) if it could not be stored."""
+    bot = request.app[BOT_KEY]
+    started = time.perf_counter()
+    outcome = "stored"
+    try:
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise Rejected(413, f"body is {request.content_length} bytes; at most {MAX_BODY_BYTES} are accepted")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, the most accepted") from None
+        received = await intake.receive(body, request.headers)
+        outcome = "duplicate" if received.duplicate else "stored"
+    except Rejected as rejected:
+        outcome = f"rejected_{rejected.status}"
+        log.warning("%s webhook rejected (%s): %s", source, rejected.status, rejected.reason)
+        return web.json_response({"error": rejected.reason}, status=rejected.status)
+    except Exception:
+        outcome = "error"
+        reference = uuid.uuid4().hex[:8]
+        log.exception("%s webhook could not be stored (reference %s)", source, reference)
+        return web.json_response({"error": f"could not store the delivery (reference {reference}); {sender} "
+                                           "will retry it"}, status=503)
+    finally:
+        bot.metrics.webhook_seconds.labels(source, outcome).observe(time.perf_counter() - started)
+    if received.duplicate:
+        return web.json_response({"status": "duplicate", id_field: received.event_id}, status=200)
+    return web.json_response({"status": "accepted", id_field: received.event_id}, status=202)
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    response = await bot.slack_app.async_dispatch(await to_bolt_request(request))
+    return await to_aiohttp_response(response)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    report = await request.app[BOT_KEY].readiness()
+    return web.json_response(report, status=200 if report["ready"] else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    bot = request.app[BOT_KEY]
+    depths = await bot.store.depths()
+    bot.metrics.inbox_depth.set(depths["inbox_pending"])
+    bot.metrics.outbox_depth.set(depths["outbox_pending"])
+    bot.metrics.dead_effects.set(depths["outbox_dead"])
+    bot.metrics.failed_events.set(depths["inbox_failed"])
+    return web.Response(body=bot.metrics.render(), content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})

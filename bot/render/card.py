@@ -1,0 +1,166 @@
+"""The incident card, topic and announcement, rendered as Slack Block Kit from an Incident. Pure functions.
+
+The buttons' action ids are a stable contract with commands/ (and with cards already posted in Slack):
+never rename them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain.exposure import IncidentExposure, live_loss
+from bot.domain.incident import Incident, Status
+from bot.services.calculator import minutes, money
+
+ACKNOWLEDGE = "incident_acknowledge"
+RESOLVE = "incident_resolve"
+PAGE_INCIDENT_MANAGER = "incident_page_im"
+CARD_ACTIONS = (ACKNOWLEDGE, RESOLVE, PAGE_INCIDENT_MANAGER)
+
+_STATUS_LABEL = {Status.TRIGGERED: "🔴 Triggered", Status.ACKNOWLEDGED: "🟠 Acknowledged",
+                 Status.RESOLVED: "✅ Resolved"}
+TOPIC_LIMIT = 250
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: 45s, 4m 10s, 2h 05m, 3d 4h."""
+    if seconds is None:
+        return "—"
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """The incident's ServiceNow ticket as the card shows it; `pending` while updates wait for ServiceNow."""
+
+    number: str | None
+    link: str | None
+    pending: bool
+
+
+def topic(incident: Incident, ticket: TicketView | None = None) -> str:
+    parts = [_STATUS_LABEL[incident.status], incident.service_name or incident.service_id]
+    if ticket is not None and ticket.number:
+        parts.append(ticket.number)
+    if incident.status is Status.RESOLVED:
+        parts += [f"TTA {duration(incident.time_to_acknowledge_seconds)}",
+                  f"TTR {duration(incident.time_to_resolve_seconds)}"]
+    parts.append(incident.html_url)
+    text = " · ".join(p for p in parts if p)
+    return text if len(text) <= TOPIC_LIMIT else text[: TOPIC_LIMIT - 1] + "…"
+
+
+def card_text(incident: Incident) -> str:
+    """The notification/fallback text of the card."""
+    # Escaped: an alert titled "<!channel> is down" must not ping the whole channel.
+    return (f"#{incident.number} {_escape(incident.title)} — {_STATUS_LABEL[incident.status]} on "
+            f"{_escape(incident.service_name)}")
+
+
+def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> str:
+    """The money at stake: "£210K at risk so far · 18 min left of a 45 min window" while the window runs, "£750K
+    lost — exposure window passed 12 min ago" after it, the realised loss (the reports' figure) once resolved (see
+    `bot/domain/exposure.py` for the formula). Minutes are whole: time left counts down like a timer (17.5 minutes
+    left shows 18), time gone counts up (12.5 minutes ago shows 12)."""
+    loss = live_loss(exposure, incident.triggered_at, now, incident.resolved_at)
+    amount, window = money(loss.loss, exposure.currency), minutes(exposure.window_minutes)
+    if loss.restored:
+        restored = minutes(int(loss.elapsed_minutes)) if loss.elapsed_minutes >= 1 else "under a minute"
+        return f"{amount} realised loss — restored after {restored}, of a {window} window"
+    if loss.window_passed:
+        return f"{amount} lost — exposure window passed {minutes(int(loss.minutes_over))} ago"
+    return f"{amount} at risk so far · {minutes(math.ceil(loss.minutes_left))} left of a {window} window"
+
+
+def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = None,
+                exposure: IncidentExposure | None = None) -> list[dict[str, Any]]:
+    """The pinned card: what is happening, who is on it, how long it has run, what it is costing, and what can be
+    done. `exposure` is what the incident's service puts at stake (None when its exposure is unknown)."""
+    elapsed_label, elapsed = ("Time to resolve", incident.time_to_resolve_seconds) \
+        if incident.status is Status.RESOLVED else ("Elapsed", (now - incident.triggered_at).total_seconds())
+    fields = [
+        ("Status", _STATUS_LABEL[incident.status]),
+        ("Service", incident.service_name or incident.service_id),
+        ("Urgency / priority", f"{incident.urgency} / {incident.priority or 'none'}"),
+        ("Assignees", ", ".join(p.name for p in incident.assignees) or "nobody yet"),
+        ("Escalation policy", incident.escalation_policy_name or "—"),
+        (elapsed_label, duration(elapsed)),
+    ]
+    if incident.acknowledged_at is not None:
+        fields.append(("Time to acknowledge", duration(incident.time_to_acknowledge_seconds)))
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(f"#{incident.number} {incident.title}", 150)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"} for k, v in fields]},
+        *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
+            "type": "mrkdwn", "text": f"💸 *{_escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
+                                      "exposure band" + (" (above the highest band)" if exposure.above_highest
+                                                         else "")}}]),
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": f"<{incident.html_url}|Open in PagerDuty> · {incident.id}"
+                                                  + _ticket_text(ticket)}]},
+    ]
+    buttons = _buttons(incident)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.id}", "elements": buttons})
+    return blocks
+
+
+def _ticket_text(ticket: TicketView | None) -> str:
+    if ticket is None:
+        return ""
+    text = f" · ServiceNow <{ticket.link}|{ticket.number}>" if ticket.number and ticket.link else ""
+    return text + (" · ⏳ ServiceNow sync pending" if ticket.pending else "")
+
+
+def _buttons(incident: Incident) -> list[dict[str, Any]]:
+    if incident.status is Status.RESOLVED:
+        return []
+    buttons: list[dict[str, Any]] = []
+    if incident.status is Status.TRIGGERED:
+        buttons.append(_button("Acknowledge", ACKNOWLEDGE, incident.id, style="primary"))
+    buttons.append(_button("Resolve", RESOLVE, incident.id, confirm=(
+        "Resolve this incident?", "This resolves it in PagerDuty for everyone on it.")))
+    buttons.append(_button("Page incident manager", PAGE_INCIDENT_MANAGER, incident.id, style="danger", confirm=(
+        "Page the incident manager?", "This pages whoever is on call on the incident-manager rota now.")))
+    return buttons
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None,
+            confirm: tuple[str, str] | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "value": value,
+                              "text": {"type": "plain_text", "text": label}}
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = {"title": {"type": "plain_text", "text": confirm[0]},
+                             "text": {"type": "mrkdwn", "text": confirm[1]},
+                             "confirm": {"type": "plain_text", "text": "Yes"},
+                             "deny": {"type": "plain_text", "text": "Cancel"}}
+    return button
+
+
+def announcement(incident: Incident, channel_id: str) -> str:
+    return (f"{_STATUS_LABEL[incident.status]} #{incident.number} {_escape(incident.title)} on "
+            f"{_escape(incident.service_name)} ({incident.urgency} urgency) — join <#{channel_id}>")
+
+
+def timeline_line(actor_time: datetime, text: str) -> str:
+    return f"`{actor_time.strftime('%H:%M:%S')}Z` {_escape(text)}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,100 @@
+"""Rendering answers for Slack: status summaries, timelines, on-call lists and the modals. Pure functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.domain.incident import Incident
+from bot.domain.timeline import TimelineEntry
+from bot.ports import OnCall
+from bot.render.card import duration
+
+RESOLVE_MODAL = "incident_resolve_modal"
+PAGE_IM_MODAL = "incident_page_im_modal"
+TIMELINE_PAGE_CHARS = 3500  # each answer stays well inside what Slack shows without truncating
+
+
+def entry_line(entry: TimelineEntry) -> str:
+    return f"`{entry.occurred_at.strftime('%d %b %H:%M:%S')}Z` {entry.text}"
+
+
+def status_text(incident: Incident, entries: list[TimelineEntry], dead: list[dict[str, Any]], now: datetime) -> str:
+    elapsed = (incident.resolved_at or now) - incident.triggered_at
+    lines = [
+        f"*#{incident.number} {incident.title}* — {incident.status.value} on {incident.service_name} "
+        f"({incident.urgency} urgency, priority {incident.priority or 'none'})",
+        f"On it: {', '.join(p.name for p in incident.assignees) or 'nobody yet'} · "
+        f"Escalation policy: {incident.escalation_policy_name or '—'} · Elapsed {duration(elapsed.total_seconds())}"
+        + (f" · TTA {duration(incident.time_to_acknowledge_seconds)}" if incident.acknowledged_at else "")
+        + (f" · TTR {duration(incident.time_to_resolve_seconds)}" if incident.resolved_at else ""),
+        f"<{incident.html_url}|Open in PagerDuty>",
+    ]
+    if entries:
+        lines.append("*Latest:*")
+        lines += [entry_line(e) for e in entries[-5:]]
+    if dead:
+        lines.append(f"⚠️ {len(dead)} update(s) for this incident could not be made and need an operator: "
+                     + ", ".join(str(d["kind"]).replace("_", " ") for d in dead)
+                     + ". The platform team can see why in the bot's /readyz and logs.")
+    return "\n".join(lines)
+
+
+def timeline_pages(incident: Incident, entries: list[TimelineEntry], max_pages: int = 4) -> list[str]:
+    """The whole timeline in pages Slack will show; beyond `max_pages`, say how many lines are left out."""
+    if not entries:
+        return [f"#{incident.number} has no timeline yet."]
+    lines = [_clip(entry_line(e), TIMELINE_PAGE_CHARS) for e in entries]
+    pages: list[list[str]] = [[]]
+    for line in lines:
+        if pages[-1] and sum(len(x) + 1 for x in pages[-1]) + len(line) > TIMELINE_PAGE_CHARS:
+            pages.append([])
+        pages[-1].append(line)
+    shown = pages[:max_pages]
+    texts = [f"*Timeline of #{incident.number}* ({len(lines)} entries)\n" + "\n".join(shown[0])]
+    texts += ["\n".join(page) for page in shown[1:]]
+    left = sum(len(p) for p in pages[max_pages:])
+    if left:
+        texts[-1] += f"\n… and {left} later entries — see <{incident.html_url}|PagerDuty>."
+    return texts
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def oncall_text(what: str, oncalls: list[OnCall]) -> str:
+    if not oncalls:
+        return f"Nobody is on call for {what} right now."
+    by_level: dict[int, list[str]] = {}
+    for o in oncalls:
+        by_level.setdefault(o.level, []).append(o.user.name)
+    levels = "; ".join(f"level {level}: {', '.join(names)}" for level, names in sorted(by_level.items()))
+    return f"On call for {what} now ({oncalls[0].escalation_policy}) — {levels}."
+
+
+def resolve_modal(incident: Incident, channel_id: str) -> dict[str, Any]:
+    return _modal(RESOLVE_MODAL, f"Resolve #{incident.number}", "Resolve", incident, channel_id, "resolution",
+                  "Resolution note", "What fixed it? This goes on the timeline and into PagerDuty.")
+
+
+def page_im_modal(incident: Incident, channel_id: str) -> dict[str, Any]:
+    return _modal(PAGE_IM_MODAL, "Page incident manager", "Page", incident, channel_id, "message",
+                  "Message for the incident manager", "What do you need from them?")
+
+
+def _modal(callback_id: str, title: str, submit: str, incident: Incident, channel_id: str, block_id: str,
+           label: str, hint: str) -> dict[str, Any]:
+    return {
+        "type": "modal", "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title[:24]},
+        "submit": {"type": "plain_text", "text": submit}, "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps({"incident_id": incident.id, "channel_id": channel_id}),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*#{incident.number} {incident.title}*"}},
+            {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+             "hint": {"type": "plain_text", "text": hint},
+             "element": {"type": "plain_text_input", "action_id": "text", "multiline": True, "max_length": 3000}},
+        ],
+    }

@@ -1,0 +1,273 @@
+"""Performing outbox effects against Slack: each executor converges on the intended result when replayed.
+
+"Look before you create": the channel found by name and creator, messages found by the marker in their metadata,
+and every external id (channel id, card ts, pin) remembered the moment it is known. An executor that fails raises
+IntegrationError; the dispatcher decides about retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+
+from bot.adapters.store.sqlite.store import SlackFootprint, SqliteStore
+from bot.catalogue import Catalogue
+from bot.domain.effects import (
+    AlertOperators,
+    CompleteHandover,
+    Effect,
+    InviteResponders,
+    OpenIncidentChannel,
+    PostHandover,
+    PostTimelineEntry,
+    RefreshCard,
+)
+from bot.domain.incident import Incident, Status
+from bot.domain.naming import channel_name, with_suffix
+from bot.errors import IntegrationError
+from bot.ports import ChannelInfo, Chat, Clock
+from bot.render import card as cards
+from bot.services.calculator import incident_exposure
+from bot.services.handovers import Handovers
+from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.people import People, Responder
+from bot.services.ticket_sync import TicketSync
+
+log = logging.getLogger(__name__)
+MAX_NAME_ATTEMPTS = 10
+
+
+class EffectExecutor:
+    def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
+                 tickets: TicketSync | None = None, handovers: Handovers | None = None) -> None:
+        self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
+        self._tickets = tickets
+        self._handovers = handovers
+
+    async def after_done(self, effect: Effect) -> None:
+        if effect.system == "servicenow" and self._tickets is not None:
+            await self._tickets.after_done(effect)
+
+    async def _ticket_view(self, incident: Incident) -> cards.TicketView | None:
+        if self._tickets is None:
+            return None
+        ticket = await self._store.ticket(incident.id)
+        pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        await self._store.update_footprint(incident.id, sync_pending_shown=int(pending > 0))
+        if ticket is None and not pending:
+            return None
+        return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        """`retry` is true when an earlier attempt may have half-done this effect."""
+        if isinstance(effect, PostHandover | CompleteHandover):
+            if self._handovers is not None:
+                await self._handovers.perform(effect, retry=retry, created_at=created_at)
+            return
+        if effect.system == "servicenow":
+            if self._tickets is not None:
+                await self._tickets.perform(effect, retry=retry)
+            return
+        if isinstance(effect, AlertOperators):
+            await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
+            return
+        incident = await self._store.incident(effect.incident_id)
+        if incident is None:
+            return
+        since = created_at - LOOKBACK_SECONDS
+        match effect:
+            case OpenIncidentChannel():
+                await self._open_channel(incident, retry=retry, since=since)
+            case RefreshCard():
+                await self._refresh(incident, since=since)
+            case PostTimelineEntry(entry_id=entry_id):
+                await self._post_entry(incident, entry_id, retry=retry, since=since)
+            case InviteResponders(user_ids=user_ids):
+                footprint = await self._store.footprint(incident.id)
+                if incident.dedicated_channel and footprint.channel_id:
+                    await self._invite(incident, footprint, await self._people.responders(user_ids))
+
+    # -- open the channel ------------------------------------------------------------------------------------
+
+    async def _open_channel(self, incident: Incident, *, retry: bool, since: float) -> None:
+        footprint = await self._store.footprint(incident.id)
+        if not incident.dedicated_channel:
+            await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
+                                  retry=retry, since=since, pin=False)
+            return
+        if footprint.shared_channel:
+            # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
+            # was; the new channel gets its own card, pin and announcement.
+            await self._store.update_footprint(incident.id, shared_channel=0, channel_id=None, card_ts=None,
+                                               card_pinned=0, announced_ts=None)
+            footprint = await self._store.footprint(incident.id)
+        # Who to invite is looked up while the channel is being created: neither waits for the other.
+        responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
+        try:
+            remember_channel: list[Awaitable[None]] = []
+            if footprint.channel_id is None:
+                channel = await self._ensure_channel(incident)
+                # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
+                remember_channel.append(self._store.update_footprint(incident.id, channel_id=channel.id,
+                                                                     channel_name=channel.name))
+                footprint.channel_id, footprint.channel_name = channel.id, channel.name
+            channel_id = footprint.channel_id
+            await _all(
+                *remember_channel,
+                self._set_topic(incident, footprint),
+                self._invite_when_known(incident, footprint, responders),
+                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True),
+                self._announce(incident, footprint, channel_id, retry=retry, since=since),
+            )
+        finally:
+            if not responders.done():
+                responders.cancel()
+            elif not responders.cancelled():
+                responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
+
+    async def _ensure_channel(self, incident: Incident) -> ChannelInfo:
+        """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""
+        base = channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
+                            service=incident.service_name, incident_id=incident.id)
+        for attempt in range(MAX_NAME_ATTEMPTS):
+            name = base if attempt == 0 else with_suffix(base, attempt)
+            try:
+                return await self._chat.create_channel(name)
+            except IntegrationError as error:
+                if error.code != "name_taken":
+                    raise
+            existing = await self._chat.find_channel(name)
+            if existing and _is_ours(existing, incident, await self._chat.bot_user_id()):
+                log.info("reusing channel %s for incident %s", existing.name, incident.id)
+                return existing
+        raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",
+                               retryable=False, code="name_taken")
+
+    async def _set_topic(self, incident: Incident, footprint: SlackFootprint) -> None:
+        text = cards.topic(incident, await self._ticket_view(incident))
+        if footprint.channel_id and footprint.topic != text:
+            await self._chat.set_topic(footprint.channel_id, text)
+            await self._store.update_footprint(incident.id, topic=text)
+
+    async def _invite_when_known(self, incident: Incident, footprint: SlackFootprint,
+                                 responders: Awaitable[list[Responder]]) -> None:
+        # Awaited inside the gather, so the card is posted without waiting for the people lookups.
+        await self._invite(incident, footprint, await responders)
+
+    async def _invite(self, incident: Incident, footprint: SlackFootprint, responders: Sequence[Responder]) -> None:
+        assert footprint.channel_id is not None
+        to_invite = [r.slack_user_id for r in responders
+                     if r.slack_user_id and r.slack_user_id not in footprint.invited]
+        if to_invite:
+            try:
+                await self._chat.invite(footprint.channel_id, to_invite)
+            except IntegrationError as error:
+                if error.code != "already_in_channel":
+                    raise
+            footprint.invited = (*footprint.invited, *to_invite)
+            await self._store.update_footprint(incident.id, invited=footprint.invited)
+        missing = [r for r in responders if r.slack_user_id is None
+                   and r.pagerduty_user_id not in footprint.unreachable]
+        if missing:
+            names = ", ".join(r.name for r in missing)
+            marker = "unreachable:" + ",".join(sorted(r.pagerduty_user_id for r in missing))
+            if await self._chat.find_posted(footprint.channel_id, marker, self._clock.now().timestamp() - 86400) \
+                    is None:
+                await self._chat.post_message(
+                    footprint.channel_id,
+                    f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
+                    "Please add them to this channel by hand.", metadata=marker_metadata(marker))
+            footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
+            await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
+
+    async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
+                         since: float, pin: bool) -> None:
+        marker = f"card:{incident.id}"
+        if footprint.card_ts is None:
+            posted = await self._chat.find_posted(channel, marker, since) if retry else None
+            if posted is None:
+                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+                                           incident_exposure(self._catalogue, incident.service_id))
+                posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
+                                                       metadata=marker_metadata(marker))
+            # Slack answers with the channel's id even when we named it: keep the id.
+            channel, ts = posted.channel, posted.ts
+            footprint.card_ts = ts
+            remember_card = self._store.update_footprint(incident.id, card_ts=ts, **(
+                {} if pin else {"channel_id": channel, "shared_channel": 1}))
+            # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
+            await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
+        elif pin:
+            await self._pin(incident, footprint, channel)
+
+    async def _pin(self, incident: Incident, footprint: SlackFootprint, channel: str) -> None:
+        if footprint.card_pinned or footprint.card_ts is None:
+            return
+        try:
+            await self._chat.pin(channel, footprint.card_ts)
+        except IntegrationError as error:
+            if error.code != "already_pinned":
+                raise
+        await self._store.update_footprint(incident.id, card_pinned=1)
+
+    async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
+                        since: float) -> None:
+        if footprint.announced_ts is not None:
+            return
+        team_channel = self._catalogue.announce_channel_for(incident.service_id)
+        marker = f"announce:{incident.id}"
+        posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
+        if posted is None:
+            posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
+                                                   metadata=marker_metadata(marker))
+        await self._store.update_footprint(incident.id, announced_ts=posted.ts)
+
+    # -- later events ----------------------------------------------------------------------------------------
+
+    async def _refresh(self, incident: Incident, *, since: float) -> None:
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None or footprint.card_ts is None:
+            # Effects run in order per incident, so the channel's opening has run before this and failed for good
+            # (a dead effect): try again now, converging on whatever it did get done.
+            if incident.channel_requested and incident.status is not Status.RESOLVED:
+                await self._open_channel(incident, retry=True, since=since)
+            return
+        blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+                                   incident_exposure(self._catalogue, incident.service_id))
+        await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
+        if incident.dedicated_channel:
+            await self._set_topic(incident, footprint)
+
+    async def _post_entry(self, incident: Incident, entry_id: str, *, retry: bool, since: float) -> None:
+        found = await self._store.timeline_entry(entry_id)
+        if found is None or found[1] is not None:
+            return
+        entry = found[0]
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None:
+            if incident.status is Status.RESOLVED and footprint.card_ts is None:
+                return  # first seen resolved: there is no channel to tell
+            raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
+        marker = f"entry:{entry_id}"
+        posted = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
+        if posted is None:
+            thread = None if incident.dedicated_channel else footprint.card_ts
+            posted = await self._chat.post_message(
+                footprint.channel_id, cards.timeline_line(entry.occurred_at, entry.text), thread_ts=thread,
+                metadata=marker_metadata(marker))
+        await self._store.set_timeline_ts(entry_id, posted.ts)
+
+
+async def _all(*steps: Awaitable[None]) -> None:
+    """Run steps concurrently and wait for *every* one to finish before reporting the first failure: a step left
+    running after its sibling failed would race the retry and could post the same thing twice."""
+    results = await asyncio.gather(*steps, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:
+    return (not channel.is_archived and channel.creator == bot_user
+            and (not channel.topic or incident.id in channel.topic or incident.html_url in channel.topic))

@@ -1,0 +1,369 @@
+"""On-call handovers, end to end: deciding each minute which rota's handover is due, posting it once, and
+answering `/incident handover`, `/incident handover-note` and `/incident oncall <rota>`.
+
+The decisions are the pure `bot.domain.handover`; this service feeds it the clock, the ledger (what was posted) and
+PagerDuty (who was on call), and posts through the outbox:
+
+- `tick(rota)` (a scheduler job per rota, every minute, and once at start-up) claims the due handover in the ledger
+  and queues `PostHandover` in the same transaction — one post per rota and shift, whatever restarts or overlapping
+  jobs do.
+- `PostHandover` asks PagerDuty who handed over to whom. If PagerDuty cannot answer, the post goes out anyway with
+  what is known and says what is missing, and `CompleteHandover` (retried patiently on PagerDuty's queue) fills the
+  names in by editing the post. The post, the notes it showed and that follow-up are recorded in one transaction.
+
+A rota with no out-of-hours on-call (`out_of_hours: false`) posts no handover when an out-of-hours shift starts;
+its next post (the next morning's) covers everything since its last covered shift began, and names as outgoing
+whoever was on call when that covered shift ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from bot.adapters.store.sqlite.handover_ledger import POSTED, HandoverLedger, HandoverNote, HandoverRow
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.catalogue import Catalogue, Rota
+from bot.domain.effects import CompleteHandover, Effect, PostHandover
+from bot.domain.handover import (
+    HandoverTimes,
+    due_handover,
+    handover_report,
+    next_boundary,
+    out_of_hours,
+    previous_boundary,
+    render_text,
+    shift_key,
+    zone,
+)
+from bot.domain.incident import Incident
+from bot.errors import IntegrationError, UserError
+from bot.ports import Chat, Clock, Paging, ShiftEntry
+from bot.services.calculator import service_coverage
+from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.people import People
+
+log = logging.getLogger(__name__)
+# A handover missed while the bot was down is still posted (marked late) this long after its boundary.
+GRACE = timedelta(hours=2)
+EDGE = timedelta(minutes=1)
+TICK = timedelta(microseconds=1)
+# Boundaries looked through for a rota's last covered shift (a fortnight of two handovers a day).
+MAX_SKIPPED = 30
+
+
+@dataclass(frozen=True)
+class OnCallChange:
+    """Who was on call as the covered shift ended and who is on at the boundary (PagerDuty user ids and names)."""
+
+    outgoing: tuple[tuple[str, str], ...]
+    incoming: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The span a handover reports on: from `start` to `end`; `covered_until` is when its last covered part ended
+    (the outgoing engineer's last moment on call) — `end`, unless out-of-hours boundaries were skipped."""
+
+    start: datetime
+    end: datetime
+    covered_until: datetime
+
+
+class Handovers:
+    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
+                 clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE) -> None:
+        self._store, self._paging, self._chat, self._people = store, paging, chat, people
+        self._clock, self._wake, self._grace = clock, wake, grace
+        self.ledger = HandoverLedger(store)
+        self.use(catalogue)
+
+    def use(self, catalogue: Catalogue) -> None:
+        """Hand over by this catalogue's rotas from now on (start-up, and a reload of the catalogue)."""
+        self._catalogue = catalogue
+        self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
+        self._covered = _covered_services(catalogue)
+
+    # -- the scheduled handover ------------------------------------------------------------------------------
+
+    async def tick(self, rota_id: str) -> str | None:
+        """Claim and queue the rota's due handover, if any; returns its shift_key when this call claimed it."""
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        due = due_handover(self._times[rota.id], now, await self.ledger.last_boundary(rota.id), self._grace)
+        if due is None:
+            return None
+        key = shift_key(rota.id, due.boundary)
+        effect = None if self._skipped(rota, due.boundary) else PostHandover(f"handover:{rota.id}", rota.id, key)
+        claimed = await self.ledger.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
+                                          now=now.timestamp())
+        if claimed and effect is not None:
+            log.info("handover %s queued%s", key, " (late)" if due.late else "")
+            self._wake()
+        return key if claimed and effect is not None else None
+
+    async def tick_all(self) -> list[str]:
+        """Every rota's tick (start-up, and the sandbox's clock control); one rota's failure does not stop others."""
+        queued = []
+        for rota in self._catalogue.rotas:
+            try:
+                key = await self.tick(rota.id)
+            except Exception:
+                log.exception("handover check for rota %s failed; the next minute tries again", rota.id)
+                continue
+            if key:
+                queued.append(key)
+        return queued
+
+    async def tick_all_and_wait(self, within: float = 10.0) -> list[str]:
+        """`tick_all`, then wait (at most `within` seconds) until the handovers it queued are posted — the sandbox's
+        clock control answers after this, so a state read straight after it shows the posts."""
+        queued = await self.tick_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while queued and loop.time() < deadline:
+            rows = [await self.ledger.get(key) for key in queued]
+            if all(row is not None and row.state == POSTED for row in rows):
+                break
+            await asyncio.sleep(0.02)
+        return queued
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        assert isinstance(effect, PostHandover | CompleteHandover)
+        row = await self.ledger.get(effect.shift_key)
+        rota = self._catalogue.rota(effect.rota_id)
+        if row is None or rota is None:
+            log.warning("handover %s: rota %s is no longer in the catalogue; not posted", effect.shift_key,
+                        effect.rota_id)
+            return
+        if isinstance(effect, PostHandover):
+            await self._post(rota, row, retry=retry, since=created_at - LOOKBACK_SECONDS)
+        else:
+            await self._complete(rota, row)
+
+    async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
+        if row.state == POSTED:
+            return
+        shift = self._shift(rota, row.boundary)
+        try:
+            change: OnCallChange | None = await self._on_call_change(rota, shift)
+        except IntegrationError as error:
+            log.warning("handover %s: PagerDuty could not say who is on call (%s); posting without names, "
+                        "names follow when it answers", row.shift_key, error)
+            change = None
+        notes = await self.ledger.notes_for(rota.id, row.shift_key, row.boundary)
+        text = await self._text(rota, shift, change, notes, late=row.late)
+        marker = f"handover:{row.shift_key}"
+        posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
+        if posted is None:
+            posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
+        else:  # an earlier attempt posted before it could record it: that message shows what is known now
+            await self._chat.update_message(posted.channel, posted.ts, text)
+        follow_up = None if change else CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key)
+        await self.ledger.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
+                                    outgoing=change.outgoing if change else None,
+                                    incoming=change.incoming if change else None,
+                                    notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
+
+    async def _complete(self, rota: Rota, row: HandoverRow) -> None:
+        """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""
+        if row.channel is None or row.ts is None:
+            return
+        shift = self._shift(rota, row.boundary)
+        change = await self._on_call_change(rota, shift)
+        await self.ledger.save_on_call(row.shift_key, change.outgoing, change.incoming)
+        text = await self._text(rota, shift, change, await self.ledger.notes_of(row.shift_key), late=row.late)
+        await self._chat.update_message(row.channel, row.ts, text)
+
+    # -- on demand -------------------------------------------------------------------------------------------
+
+    async def so_far(self, rota_id: str) -> str:
+        """The handover as it would read if the shift ended now (notes shown, not taken). PagerDuty unreachable:
+        the text says so instead of failing."""
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        upcoming = self._next_posted(rota, now)
+        try:
+            change: OnCallChange | None = await self._now_and_then(rota, now, upcoming)
+        except IntegrationError as error:
+            log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
+            change = None
+        shift = Shift(self._shift(rota, now + TICK).start, now, now)
+        return await self._text(rota, shift, change, await self.ledger.waiting_notes(rota.id), on_demand=True)
+
+    async def post_so_far(self, rota_id: str) -> str:
+        """Post the on-demand handover to the rota's channel; it does not count as the shift's handover."""
+        rota = self._rota(rota_id)
+        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id))
+        return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
+
+    async def leave_note(self, rota_id: str, author: str, text: str) -> str:
+        rota = self._rota(rota_id)
+        if not text.strip():
+            raise UserError("Write the note after the command: `/incident handover-note <text>`, e.g. "
+                            "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
+        now = self._clock.now()
+        waiting = await self.ledger.add_note(rota.id, author, text.strip(), now)
+        when = self._next_posted(rota, now).astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        return f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting."
+
+    async def on_call_now(self, rota_id: str) -> str:
+        rota = self._rota(rota_id)
+        now = self._clock.now()
+        upcoming = next_boundary(self._times[rota.id], now)
+        try:
+            change = await self._now_and_then(rota, now, upcoming)
+        except IntegrationError as error:
+            raise UserError(f"PagerDuty is not answering ({error.status or 'no response'}), so I cannot say who is "
+                            f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
+        now_names = ", ".join(name for _, name in change.outgoing) or "nobody"
+        next_names = ", ".join(name for _, name in change.incoming) or "nobody"
+        when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
+
+    def find_rota(self, name: str) -> Rota | None:
+        wanted = name.strip().lower()
+        return next((r for r in self._catalogue.rotas if wanted in (r.id.lower(), r.name.lower())), None)
+
+    def rota_for(self, name: str, channel_name: str | None, *, usage: str = "handover") -> Rota:
+        """The rota named (id or name), or else the one whose channel this is; a clear error otherwise."""
+        rotas = self._catalogue.rotas
+        if not rotas:
+            raise UserError("No rotas are configured: add them under `rotas:` in the catalogue (see the README).")
+        if name.strip():
+            found = self.find_rota(name)
+            if found is None:
+                close = difflib.get_close_matches(name.strip().lower(), [r.id for r in rotas], n=1)
+                hint = f" Did you mean `{close[0]}`?" if close else ""
+                raise UserError(f"I don't know the rota `{name}`.{hint} Rotas: {_listing(rotas)}.")
+            return found
+        here = self.rotas_of_channel(channel_name)
+        if len(here) == 1:
+            return here[0]
+        example = f"/incident {usage} {(here or rotas)[0].id}" + (" <text>" if usage == "handover-note" else "")
+        raise UserError("Which rota? " + ("This channel has several: " if here else "") +
+                        f"name it after the command, e.g. `{example}`. Rotas: {_listing(here or rotas)}.")
+
+    def rotas_of_channel(self, channel_name: str | None) -> list[Rota]:
+        name = (channel_name or "").lstrip("#")
+        return [r for r in self._catalogue.rotas if name and r.slack_channel.lstrip("#") == name]
+
+    # -- shared ----------------------------------------------------------------------------------------------
+
+    def _skipped(self, rota: Rota, boundary: datetime) -> bool:
+        """A rota with no out-of-hours on-call posts nothing when an out-of-hours shift starts."""
+        local = boundary.astimezone(zone(rota.time_zone))
+        return not rota.out_of_hours and out_of_hours(local, _working_hours(rota))
+
+    def _shift(self, rota: Rota, end: datetime) -> Shift:
+        """The shift a handover at `end` reports on, reaching back over skipped (uncovered) boundaries."""
+        times = self._times[rota.id]
+        start, covered_until = previous_boundary(times, end - TICK), end
+        for _ in range(MAX_SKIPPED):
+            if not self._skipped(rota, start):
+                break
+            covered_until, start = start, previous_boundary(times, start - TICK)
+        return Shift(start, end, covered_until)
+
+    def _next_posted(self, rota: Rota, now: datetime) -> datetime:
+        """The next boundary the rota will post a handover at."""
+        upcoming = next_boundary(self._times[rota.id], now)
+        for _ in range(MAX_SKIPPED):
+            if not self._skipped(rota, upcoming):
+                break
+            upcoming = next_boundary(self._times[rota.id], upcoming)
+        return upcoming
+
+    async def _on_call_change(self, rota: Rota, shift: Shift) -> OnCallChange:
+        entries = await self._entries(rota, shift.covered_until - EDGE, shift.end + EDGE)
+        return OnCallChange(_covering(entries, shift.covered_until - TICK), _covering(entries, shift.end))
+
+    async def _now_and_then(self, rota: Rota, now: datetime, then: datetime) -> OnCallChange:
+        """Who is on call now (as outgoing) and at `then` (as incoming), in one read of the rota's schedules."""
+        entries = await self._entries(rota, now, then + EDGE)
+        return OnCallChange(_covering(entries, now), _covering(entries, then))
+
+    async def _entries(self, rota: Rota, since: datetime, until: datetime) -> list[ShiftEntry]:
+        """Who the rota's schedules put on call over the range (all of them: e.g. working hours and out of hours)."""
+        found: list[ShiftEntry] = []
+        for schedule_id in rota.schedule_ids:
+            found += await self._paging.schedule_entries(schedule_id, since, until)
+        return found
+
+    async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
+                    late: bool = False, on_demand: bool = False) -> str:
+        covered = self._covered.get(rota.id, set())
+        incidents = [i for i in await self._store.incidents() if i.service_id in covered]
+        mentions: dict[str, str] = {}
+        if change is not None:
+            everyone = (*change.outgoing, *change.incoming)
+            try:
+                slack_ids = {p.pagerduty_user_id: p.slack_user_id
+                             for p in await self._people.responders([uid for uid, _ in everyone])}
+            except IntegrationError:  # names without mentions rather than no post
+                slack_ids = {}
+            mentions = {name: slack_id for uid, name in everyone if (slack_id := slack_ids.get(uid))}
+        report = handover_report(
+            rota.name, shift.start, shift.end,
+            None if change is None else [name for _, name in change.outgoing],
+            None if change is None else [name for _, name in change.incoming],
+            incidents, [f"{n.text} — {n.author}" for n in notes],
+            await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
+        channels = {}
+        for incident in report.open_now:
+            footprint = await self._store.footprint(incident.id)
+            if footprint.channel_id:
+                channels[incident.id] = footprint.channel_id
+        return render_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
+
+    async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
+        relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]
+        backlog = await self.ledger.backlog([i.id for i in relevant])
+        operators = self._catalogue.channels.operators_channel
+        pending = [f"#{i.number}: " + ", ".join(
+            part for part in (f"{dead} Slack/ServiceNow update(s) could not be made — the platform team was "
+                              f"alerted in #{operators}" if dead else "",
+                              f"{waiting} ServiceNow update(s) waiting" if waiting else "") if part)
+            for i in relevant for dead, waiting in [backlog.get(i.id, (0, 0))] if dead or waiting]
+        if names_missing:
+            pending.append("Who is on call could not be read from PagerDuty; this post is updated when it answers.")
+        return pending
+
+    def _rota(self, rota_id: str) -> Rota:
+        rota = self._catalogue.rota(rota_id)
+        if rota is None:
+            raise UserError(f"I don't know the rota `{rota_id}`. Rotas: {_listing(self._catalogue.rotas)}.")
+        return rota
+
+
+def _covered_services(catalogue: Catalogue) -> dict[str, set[str]]:
+    """Per rota, the PagerDuty ids of the services it covers by the calculator's coverage (a product-domain rota
+    covers only the services whose band puts the domain on call, not every service of the domain); a service with no
+    declared exposure (no band) is covered by its team's rotas."""
+    covered: dict[str, set[str]] = {r.id: set() for r in catalogue.rotas}
+    by_id = {s.id: s for s in catalogue.services}
+    for row in service_coverage(catalogue):
+        for rota_id in {row.working_hours.rota, row.out_of_hours.rota} - {None}:
+            covered.setdefault(str(rota_id), set()).add(by_id[row.service.id].pagerduty_service_id)
+    for service in catalogue.services:
+        if service.exposure is None:
+            for rota in catalogue.rotas:
+                if rota.team == service.team:
+                    covered[rota.id].add(service.pagerduty_service_id)
+    return covered
+
+
+def _covering(entries: Sequence[ShiftEntry], moment: datetime) -> tuple[tuple[str, str], ...]:
+    return tuple(dict.fromkeys((e.user_id, e.name) for e in entries if e.start <= moment < e.end))
+
+
+def _working_hours(rota: Rota) -> tuple[time, time]:
+    return time.fromisoformat(rota.working_hours[0]), time.fromisoformat(rota.working_hours[1])
+
+
+def _listing(rotas: Sequence[Rota]) -> str:
+    return ", ".join(f"`{r.id}` ({r.name}, #{r.slack_channel.lstrip('#')})" for r in rotas)

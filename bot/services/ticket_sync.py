@@ -1,0 +1,186 @@
+"""Keeping ServiceNow in step: one ticket per incident, the timeline as batched work notes, the state both ways.
+
+Each effect converges when replayed: the ticket is found by correlation id before one is created; a work note
+carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
+it differs. A team paged for a ticket is triggered with the ticket's sys_id in PagerDuty's incident key, and
+looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.adapters.store.sqlite.store import SqliteStore, TicketRow
+from bot.catalogue import Catalogue
+from bot.domain.effects import Effect, NoteOnTicket, OpenTicket, PageTeamForTicket, RefreshCard, SyncTicket
+from bot.domain.incident import Incident, Status
+from bot.domain.naming import channel_name
+from bot.errors import IntegrationError
+from bot.ports import Clock, Paging, Tickets
+from bot.render import card as cards
+
+log = logging.getLogger(__name__)
+IN_PROGRESS, RESOLVED = "2", "6"
+TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
+
+
+class TicketSync:
+    def __init__(self, store: SqliteStore, tickets: Tickets, paging: Paging, catalogue: Catalogue,
+                 clock: Clock, integration_user: str) -> None:
+        self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
+        self._clock, self._integration_user = clock, integration_user
+
+    async def perform(self, effect: Effect, *, retry: bool) -> None:
+        match effect:
+            case PageTeamForTicket():
+                await self._page_team(effect, retry=retry)
+            case NoteOnTicket(incident_id=sys_id, text=text):
+                await self._note_once(sys_id, text, retry=retry)
+            case OpenTicket() | SyncTicket():
+                incident = await self._store.incident(effect.incident_id)
+                if incident is None:
+                    return
+                ticket = await self._open(incident)
+                if isinstance(effect, SyncTicket):
+                    await self._sync(incident, ticket, retry=retry)
+    async def after_done(self, effect: Effect) -> None:
+        """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
+        so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
+        if not isinstance(effect, (OpenTicket, SyncTicket)):
+            return
+        drained = await self._store.pending_in_queue(effect.queue) == 0
+        shown = (await self._store.footprint(effect.incident_id)).sync_pending_shown
+        if isinstance(effect, OpenTicket) or (drained and shown):
+            await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
+
+    async def _open(self, incident: Incident) -> TicketRow:
+        known = await self._store.ticket(incident.id)
+        if known is not None:
+            return known
+        found = await self._tickets.find(incident.id)
+        if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
+            # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
+            found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
+            if found is not None:
+                await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
+        if found is None:
+            found = await self._tickets.create(self._new_ticket(incident))
+            log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
+        row = TicketRow(incident.id, found.sys_id, found.number, found.link, found.state)
+        await self._store.save_ticket(row)
+        return row
+
+    def _new_ticket(self, incident: Incident) -> dict[str, str]:
+        sync = self._catalogue.servicenow
+        levels = sync.impact_urgency(incident.urgency, incident.priority)
+        team = self._catalogue.team_of_service(incident.service_id)
+        fields = {
+            "short_description": f"[PagerDuty #{incident.number}] {incident.title}"[:160],
+            "description": (f"{incident.title}\nService: {incident.service_name}\nPagerDuty: {incident.html_url}\n"
+                            f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon as "
+                            "the channel exists)\n"
+                            "Opened by Paved Road; the incident's timeline follows as work notes."),
+            "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
+            "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
+        }
+        if team is not None and team.servicenow_group:
+            fields["assignment_group"] = team.servicenow_group
+        return fields
+
+    async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
+        await self._tell_channel(ticket, incident)
+        batch, entries = await self._store.work_note_batch(incident.id)
+        if entries:
+            marker = f"[paved-road {batch}]"
+            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {e.text}" for e in entries) + f"\n{marker}"
+            await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
+            await self._store.mark_noted([e.id for e in entries])
+        wanted = self._wanted_state(incident, ticket.state)
+        resolution_came_late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in entries)
+        if resolution_came_late:
+            await self._tickets.update(ticket.sys_id, {"close_notes": await self._closing_summary(incident)})
+            return
+        if wanted is None or wanted == ticket.state:
+            return
+        fields = {"state": wanted}
+        if wanted == RESOLVED:
+            fields |= {"close_code": self._catalogue.servicenow.close_code,
+                       "close_notes": await self._closing_summary(incident)}
+        await self._tickets.update(ticket.sys_id, fields)
+        current = await self._store.ticket(incident.id) or ticket
+        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                wanted, current.channel_told))
+
+    async def _tell_channel(self, ticket: TicketRow, incident: Incident) -> None:
+        """Once the incident's Slack channel exists, give the ticket its link (once)."""
+        if ticket.channel_told:
+            return
+        link = await self._channel_link(incident)
+        if link is None:
+            return
+        await self._note_once(ticket.sys_id, f"Slack channel for this incident: {link}", retry=True)
+        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                ticket.state, 1))
+
+    async def _channel_link(self, incident: Incident) -> str | None:
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None:
+            return None
+        # Opens the channel in whichever workspace the reader is signed in to; no workspace domain needed.
+        return f"https://slack.com/app_redirect?channel={footprint.channel_id}"
+
+    def _channel_name(self, incident: Incident) -> str:
+        """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
+        the team channel where its card goes."""
+        if not incident.dedicated_channel:
+            return self._catalogue.announce_channel_for(incident.service_id)
+        return channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
+                            service=incident.service_name, incident_id=incident.id)
+
+    @staticmethod
+    def _wanted_state(incident: Incident, current: str | None) -> str | None:
+        if incident.status is Status.RESOLVED:
+            return RESOLVED
+        if incident.status is Status.ACKNOWLEDGED or incident.acknowledged_at is not None or current == RESOLVED:
+            return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
+        return None
+
+    async def _closing_summary(self, incident: Incident) -> str:
+        timeline = await self._store.timeline(incident.id)
+        resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
+                           if "Resolution: " in e.text), None)
+        footprint = await self._store.footprint(incident.id)
+        responders = ", ".join(p.name for p in incident.assignees) or "—"
+        lines = [f"Resolution: {resolution}" if resolution else "Resolved in PagerDuty (no resolution note given).",
+                 f"Time to acknowledge: {cards.duration(incident.time_to_acknowledge_seconds)}; "
+                 f"time to resolve: {cards.duration(incident.time_to_resolve_seconds)}.",
+                 f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
+        if footprint.channel_id:
+            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
+                         f"{await self._channel_link(incident)}")
+        return "\n".join(lines)
+
+    async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:
+        """Write a work note, unless a lost earlier attempt already did (found by its marker in the journal)."""
+        if retry and any((marker or text) in note for note in await self._tickets.work_notes(sys_id)):
+            return
+        await self._tickets.update(sys_id, {"work_notes": text})
+
+    async def _page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
+        team = self._catalogue.team(effect.team_id)
+        service = next((s for s in self._catalogue.services if s.team == effect.team_id), None)
+        requester = self._catalogue.servicenow.pagerduty_requester
+        if team is None or service is None or not requester:
+            raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: it needs a "
+                                   "service in the catalogue and servicenow.pagerduty_requester", retryable=False)
+        key = f"{TICKET_KEY}{effect.incident_id}"
+        # A ticket is updated many times before it is linked, and each update may page: the first creates the
+        # PagerDuty incident, the others find it by its key and only finish the linking.
+        created = await self._paging.incident_by_key(key)
+        if created is None:
+            created = await self._paging.create_incident(
+                requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id,
+                "high", incident_key=key)
+        link = str(created.get("html_url") or created.get("id"))
+        await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
+        await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=True)

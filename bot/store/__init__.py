@@ -1,1 +1,0 @@
-"""The embedded store: SQLite through sqlite-utils, WAL mode, on one dedicated thread."""

@@ -1,1 +1,0 @@
-"""The HTTP surface: webhook intake, Slack events, health, readiness and metrics."""

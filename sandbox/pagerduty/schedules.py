@@ -1,0 +1,253 @@
+"""PagerDuty schedules for the emulator: layers, restrictions and overrides, and who is on call when.
+
+Follows PagerDuty's documented model: a layer rotates through its users every `rotation_turn_length_seconds` counted
+from `rotation_virtual_start`, is in force from `start` (until `end`), and, when it has restrictions, only covers
+the restricted windows (daily: every day from `start_time_of_day` for `duration_seconds`; weekly: from that time on
+ISO weekday `start_day_of_week`). Later layers take precedence over earlier ones; overrides take precedence over all.
+Rotation hand-offs and restrictions are wall-clock times in the schedule's zone, so a 09:00 hand-off stays at 09:00
+across daylight-saving changes, as in PagerDuty.
+
+`render(since, until)` gives the final schedule's entries (the "final_schedule.rendered_schedule_entries" of
+`GET /schedules/{id}?since=&until=`), clipped to the range, adjacent equal entries merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from bot.catalogue import SandboxSchedule
+from bot.domain.handover import local_instant
+from sandbox.pagerduty.model import Json, iso, stable_id
+
+if TYPE_CHECKING:
+    from sandbox.pagerduty.shapes import Shapes
+
+# The longest range rendered at once, as PagerDuty limits on-call queries (90 days).
+MAX_RANGE = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Restriction:
+    type: str  # "daily_restriction" | "weekly_restriction"
+    start_time_of_day: time
+    duration: timedelta
+    start_day_of_week: int | None = None  # ISO, 1 = Monday; weekly only
+
+    def windows(self, since: datetime, until: datetime, tz: ZoneInfo) -> Iterator[tuple[datetime, datetime]]:
+        """The restriction's windows overlapping [since, until), as aware instants."""
+        step = timedelta(days=1 if self.type == "daily_restriction" else 7)
+        day = since.astimezone(tz).date() - step - self.duration  # a window that began earlier may still run
+        last = until.astimezone(tz).date()
+        if self.type == "weekly_restriction":
+            day -= timedelta(days=(day.isoweekday() - (self.start_day_of_week or 1)) % 7)
+        while day <= last:
+            start = _local_instant(datetime.combine(day, self.start_time_of_day), tz)
+            end = _local_instant(datetime.combine(day, self.start_time_of_day) + self.duration, tz)
+            if end > since and start < until:
+                yield start, end
+            day += step
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    start: datetime
+    rotation_virtual_start: datetime
+    turn: timedelta
+    user_ids: tuple[str, ...]
+    restrictions: tuple[Restriction, ...] = ()
+    end: datetime | None = None
+    id: str = ""
+
+    def on_call(self, moment: datetime, tz: ZoneInfo) -> str | None:
+        """The user this layer puts on call at `moment`, or None (not in force, restricted, or no users)."""
+        if not self.user_ids or moment < self.start or (self.end is not None and moment >= self.end):
+            return None
+        if self.restrictions and not any(
+            start <= moment < end
+            for r in self.restrictions for start, end in r.windows(moment, moment + timedelta(seconds=1), tz)
+        ):
+            return None
+        turns = (_wall(moment, tz) - _wall(self.rotation_virtual_start, tz)) // self.turn
+        return self.user_ids[turns % len(self.user_ids)]
+
+    def changes(self, since: datetime, until: datetime, tz: ZoneInfo) -> Iterator[datetime]:
+        """Every instant in (since, until) at which this layer's on-call may change."""
+        for edge in (self.start, self.end):
+            if edge is not None and since < edge < until:
+                yield edge
+        origin = _wall(self.rotation_virtual_start, tz)
+        first = (_wall(since, tz) - origin) // self.turn + 1
+        last = (_wall(until, tz) - origin) // self.turn
+        for n in range(first, last + 1):
+            yield _local_instant(origin + n * self.turn, tz)
+        for restriction in self.restrictions:
+            for start, end in restriction.windows(since, until, tz):
+                yield from (edge for edge in (start, end) if since < edge < until)
+
+
+@dataclass(frozen=True)
+class Override:
+    id: str
+    start: datetime
+    end: datetime
+    user_id: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    start: datetime
+    end: datetime
+    user_id: str
+
+
+@dataclass
+class Schedule:
+    id: str
+    name: str
+    time_zone: str
+    layers: list[Layer]
+    description: str = ""
+    overrides: list[Override] = field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def on_call(self, moment: datetime) -> str | None:
+        """Who the final schedule puts on call at `moment`: the latest override covering it, else the highest layer
+        with someone on."""
+        for override in reversed(self.overrides):
+            if override.start <= moment < override.end:
+                return override.user_id
+        for layer in reversed(self.layers):
+            user = layer.on_call(moment, self.zone)
+            if user is not None:
+                return user
+        return None
+
+    def render(self, since: datetime, until: datetime) -> list[Entry]:
+        """The final schedule's entries over [since, until): clipped to it, adjacent equal entries merged."""
+        if until <= since:
+            return []
+        tz = self.zone
+        edges = {since, until}
+        for layer in self.layers:
+            edges.update(layer.changes(since, until, tz))
+        for override in self.overrides:
+            edges.update(edge for edge in (override.start, override.end) if since < edge < until)
+        instants = sorted(edges)
+        entries: list[Entry] = []
+        for start, end in pairwise(instants):
+            user = self.on_call(start)
+            if user is None:
+                continue
+            if entries and entries[-1].user_id == user and entries[-1].end == start:
+                entries[-1] = Entry(entries[-1].start, end, user)
+            else:
+                entries.append(Entry(start, end, user))
+        return entries
+
+    def users(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for layer in self.layers:
+            seen.update(dict.fromkeys(layer.user_ids))
+        return list(seen)
+
+
+def _wall(moment: datetime, tz: ZoneInfo) -> datetime:
+    """Wall-clock time in the zone, naive: rotation turns count local time, so hand-offs keep their local hour."""
+    return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _local_instant(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The instant of a local wall time, by the same rule as the bot's handovers: an ambiguous time is its first
+    occurrence, a time in a spring-forward gap the first instant after the gap."""
+    return local_instant(wall.date(), wall.time(), tz).astimezone(tz)
+
+
+def seeded_schedule(seed: SandboxSchedule, user_ids: dict[str, str]) -> Schedule:
+    """A schedule from the catalogue's sandbox section; `user_ids` maps lower-case email → PagerDuty user id."""
+    missing = [e for layer in seed.layers for e in layer.users if e.lower() not in user_ids]
+    if missing:
+        raise ValueError(f"sandbox.schedules {seed.id}: {missing} are not PagerDuty people in sandbox.people")
+    return Schedule(
+        id=seed.id, name=seed.name, time_zone=seed.time_zone,
+        layers=[
+            Layer(name=layer.name, start=parse_time(layer.start),
+                  rotation_virtual_start=parse_time(layer.rotation_virtual_start),
+                  turn=timedelta(seconds=layer.rotation_turn_length_seconds),
+                  user_ids=tuple(user_ids[e.lower()] for e in layer.users),
+                  restrictions=tuple(restriction(r.type, r.start_time_of_day, r.duration_seconds,
+                                                 r.start_day_of_week) for r in layer.restrictions),
+                  id=stable_id("P", f"layer:{seed.id}:{n}"))
+            for n, layer in enumerate(seed.layers)
+        ],
+    )
+
+
+def restriction(kind: str, start_time_of_day: str, duration_seconds: int, start_day_of_week: int | None) -> Restriction:
+    return Restriction(kind, time.fromisoformat(start_time_of_day), timedelta(seconds=duration_seconds),
+                       start_day_of_week)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 instant as PagerDuty accepts it; naive times are refused (PagerDuty would read them as UTC,
+    which hides mistakes in a sandbox)."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset; write it like 2026-01-05T09:00:00+00:00")
+    return moment
+
+
+def schedule_json(schedule: Schedule, shapes: Shapes, since: datetime | None, until: datetime | None) -> Json:
+    """`GET /schedules/{id}`'s schedule; the rendered entries only when a range is given, as in PagerDuty."""
+    rendered = since is not None and until is not None
+
+    def entries(items: list[Entry]) -> list[Json]:
+        return [{"start": iso(e.start), "end": iso(e.end), "user": shapes.user_ref(e.user_id)} for e in items]
+
+    final = schedule.render(since, until) if since is not None and until is not None else []
+    overrides = ([Entry(o.start, o.end, o.user_id) for o in schedule.overrides if o.start < until and o.end > since]
+                 if since is not None and until is not None else [])
+    return shapes.ref("schedule", schedule.id, schedule.name) | {
+        "type": "schedule", "name": schedule.name, "time_zone": schedule.time_zone,
+        "description": schedule.description,
+        "schedule_layers": [
+            {"id": layer.id, "name": layer.name, "start": iso(layer.start),
+             "end": iso(layer.end) if layer.end else None,
+             "rotation_virtual_start": iso(layer.rotation_virtual_start),
+             "rotation_turn_length_seconds": int(layer.turn.total_seconds()),
+             "users": [{"user": shapes.user_ref(u)} for u in layer.user_ids],
+             "restrictions": [
+                 {"type": r.type, "start_time_of_day": r.start_time_of_day.isoformat(),
+                  "duration_seconds": int(r.duration.total_seconds())}
+                 | ({"start_day_of_week": r.start_day_of_week} if r.start_day_of_week else {})
+                 for r in layer.restrictions
+             ]}
+            for layer in schedule.layers
+        ],
+        "final_schedule": {"name": "Final Schedule", "rendered_schedule_entries": entries(final),
+                           "rendered_coverage_percentage": _coverage(final, since, until) if rendered else None},
+        "overrides_subschedule": {"name": "Overrides", "rendered_schedule_entries": entries(overrides),
+                                  "rendered_coverage_percentage": None},
+        "users": [shapes.user_ref(u) for u in schedule.users()],
+        "escalation_policies": [], "teams": [],
+    }
+
+
+def override_json(override: Override, shapes: Shapes) -> Json:
+    return {"id": override.id, "start": iso(override.start), "end": iso(override.end),
+            "user": shapes.user_ref(override.user_id)}
+
+
+def _coverage(entries: list[Entry], since: datetime | None, until: datetime | None) -> float | None:
+    if since is None or until is None or until <= since:
+        return None
+    covered = sum((e.end - e.start).total_seconds() for e in entries)
+    return round(100 * covered / (until - since).total_seconds(), 1)

@@ -1,0 +1,680 @@
+"""A local ServiceNow: the Table API for `incident` under `/sandbox/servicenow/api/now/table`, the business rule that
+tells the bot about tickets, and sandbox controls that act as a person in ServiceNow's UI.
+
+`ServiceNowEmulator` is what the host builds and serves; the instance URL a client is given is
+`<public_url>/sandbox/servicenow`. This module owns the Table API (basic or bearer authentication, an optional rate
+limit, injected faults, ServiceNow's error bodies), the incident rules a real instance enforces (state codes, impact
+and urgency 1-3, priority from the standard matrix, Resolution code and notes mandatory to resolve or close, journal
+fields that append), the read-only `sys_user_group`, `sys_user` and `sys_journal_field` tables, encoded queries
+(`sysparm_query`), the control routes and the state snapshot. The business rule's script and the ordered, signed
+delivery of its webhooks are in `servicenow_webhooks`.
+
+Choices where the real instance is configurable or lenient: a condition on an unknown field matches no rows (as
+with `glide.invalid_query.returns_no_rows`); an `assignment_group` that names no group is refused with 400 rather
+than stored as a broken reference; a reference query compares sys_ids (use `assignment_group.name=X` for names);
+an update that changes nothing is not saved and fires no business rule.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import math
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.faults import Fault, Faults
+from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
+
+__all__ = ["BUSINESS_RULE_SCRIPT", "PREFIX", "ServiceNowEmulator", "ServiceNowError", "parse_query"]
+
+PREFIX = "/sandbox/servicenow"  # the instance URL's path
+TABLE_PREFIX = "/api/now/table"
+UI_USER = "service.desk"  # who acts in the control routes unless told otherwise
+
+STATES = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed", "8": "Canceled"}
+LEVELS = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
+PRIORITIES = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4 - Low", "5": "5 - Planning"}
+CHOICES = {"state": STATES, "incident_state": STATES, "impact": LEVELS, "urgency": LEVELS, "priority": PRIORITIES}
+JOURNALS = {"work_notes": "Work notes", "comments": "Additional comments"}
+REFERENCES = {"incident": {"assignment_group": "sys_user_group", "caller_id": "sys_user", "opened_by": "sys_user",
+                           "resolved_by": "sys_user", "closed_by": "sys_user"}}
+WRITABLE = frozenset({"short_description", "description", "category", "subcategory", "contact_type", "state",
+                      "impact", "urgency", "assignment_group", "caller_id", "opened_by", "correlation_id",
+                      "correlation_display", "x_pd_integration_incident", "close_code", "close_notes",
+                      *JOURNALS})
+RESOLVED = ("6", "7")  # the states the "close info mandatory" data policy covers
+_DEFAULT_LIMIT = 10000
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+Json = dict[str, Any]
+Row = dict[str, str]
+
+
+class ServiceNowError(Exception):
+    """An answer in ServiceNow's error shape: `{"error": {"message", "detail"}, "status": "failure"}`."""
+
+    def __init__(self, status: int, message: str, detail: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail, self.headers = status, message, detail, dict(headers or {})
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": {"message": self.message, "detail": self.detail}, "status": "failure"},
+                                 status=self.status, headers=self.headers)
+
+
+def not_authenticated() -> ServiceNowError:
+    return ServiceNowError(401, "User Not Authenticated", "Required to provide Auth information",
+                           {"WWW-Authenticate": 'BASIC realm="Service-now"'})
+
+
+def no_record() -> ServiceNowError:
+    return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+
+
+# ---- encoded queries ---------------------------------------------------------------------------------------------
+
+_TERM = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*)"
+                   r"(?P<op>ISNOTEMPTY|ISEMPTY|!=|NOT IN|IN|NOT LIKE|LIKE|STARTSWITH|ENDSWITH|>=|<=|>|<|=)"
+                   r"(?P<value>.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    value: str
+
+    def test(self, actual: str | None) -> bool:
+        if actual is None:  # an unknown field
+            return False
+        op, value = self.op, self.value
+        if op == "=":
+            return actual == value
+        if op == "!=":
+            return actual != value
+        if op in ("IN", "NOT IN"):
+            return (actual in value.split(",")) == (op == "IN")
+        if op in ("LIKE", "NOT LIKE"):
+            return (value.lower() in actual.lower()) == (op == "LIKE")
+        if op == "STARTSWITH":
+            return actual.lower().startswith(value.lower())
+        if op == "ENDSWITH":
+            return actual.lower().endswith(value.lower())
+        if op in ("ISEMPTY", "ISNOTEMPTY"):
+            return (actual == "") == (op == "ISEMPTY")
+        left, right = _sort_key(actual), _sort_key(value)
+        return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[op]
+
+
+@dataclass
+class Query:
+    """`a=1^ORb=2^c=3^NQd=4^ORDERBYDESCe`: alternatives joined by ^NQ, each an AND of OR-groups, then the order."""
+
+    alternatives: list[list[list[Condition]]]
+    order: list[tuple[str, bool]]  # (field, descending)
+
+    def matches(self, value: Callable[[str], str | None]) -> bool:
+        if not self.alternatives:
+            return True
+        return any(all(any(c.test(value(c.field)) for c in group) for group in groups)
+                   for groups in self.alternatives)
+
+    def sort(self, rows: list[Row], value: Callable[[Row, str], str | None]) -> list[Row]:
+        for field, descending in reversed(self.order):  # stable sorts, least significant key first
+            keys = [_sort_key(value(r, field) or "") for r in rows]
+            rows = [r for _, r in sorted(zip(keys, rows, strict=True), key=lambda pair: pair[0], reverse=descending)]
+        return rows
+
+
+def parse_query(text: str) -> Query:
+    """Parse a `sysparm_query`. A term that is not a condition (e.g. a misspelt operator) matches nothing."""
+    text = text.replace("^^", "\x00")  # a literal caret in a value
+    alternatives: list[list[list[Condition]]] = []
+    order: list[tuple[str, bool]] = []
+    for part in text.split("^NQ"):
+        groups: list[list[Condition]] = []
+        for term in part.split("^"):
+            term = term.replace("\x00", "^")
+            if not term or term == "EQ":
+                continue
+            if term.startswith("ORDERBYDESC"):
+                order.append((term.removeprefix("ORDERBYDESC"), True))
+                continue
+            if term.startswith("ORDERBY"):
+                order.append((term.removeprefix("ORDERBY"), False))
+                continue
+            alternative = term.startswith("OR") and bool(groups)
+            match = _TERM.match(term[2:] if alternative else term)
+            condition = Condition(match["field"], match["op"], match["value"]) if match \
+                else Condition("", "=", "")  # never true: "" is no field
+            if alternative:
+                groups[-1].append(condition)
+            else:
+                groups.append([condition])
+        if groups:
+            alternatives.append(groups)
+    return Query(alternatives, order)
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+# ---- the emulator ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JournalEntry:
+    """One row of sys_journal_field: a work note or comment on an incident."""
+
+    sys_id: str
+    element_id: str
+    element: str
+    value: str
+    created_by: str
+    created_on: str
+
+    def row(self) -> Row:
+        return {"sys_id": self.sys_id, "element_id": self.element_id, "element": self.element, "name": "incident",
+                "value": self.value, "sys_created_by": self.created_by, "sys_created_on": self.created_on}
+
+
+class ServiceNowEmulator:
+    """ServiceNow for the sandbox and the tests. The host sets `webhook_url` and `public_url`, serves `add_routes`
+    and awaits `close()`; tests await `drain_webhooks()` before looking at what the bot received."""
+
+    def __init__(self, *, groups: Sequence[str], faults: Faults, username: str, password: str,
+                 webhook_secret: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 rate_limit_per_minute: int = 0, webhook_max_attempts: int = 3,
+                 webhook_backoff_seconds: float = 0.1, webhook_timeout_seconds: float = 5.0) -> None:
+        """`username`/`password`: the integration user the bot authenticates as (the password doubles as an OAuth
+        bearer token). `rate_limit_per_minute`: 0 for none. The webhook_* knobs shape the business rule's retries."""
+        self.faults, self.username, self.password = faults, username, password
+        self.rate_limit_per_minute = rate_limit_per_minute
+        self.public_url = "http://127.0.0.1"
+        self.calls: Counter[str] = Counter()
+        self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {}}
+        self.journal: list[JournalEntry] = []
+        self._clock = clock
+        self._next_number = 10001
+        self._windows: dict[str, tuple[datetime, int]] = {}
+        self._webhooks = WebhookSender(secret=webhook_secret, max_attempts=webhook_max_attempts,
+                                       backoff_seconds=webhook_backoff_seconds, timeout_seconds=webhook_timeout_seconds)
+        for name in groups:
+            self.add_group(name)
+        self._user(username)
+
+    # ---- host interface ------------------------------------------------------------------------------------
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The bot's `POST /servicenow/webhook`, set by the host (the business rule's endpoint property)."""
+        return self._webhooks.url
+
+    @webhook_url.setter
+    def webhook_url(self, url: str | None) -> None:
+        self._webhooks.url = url
+
+    @property
+    def instance_url(self) -> str:
+        """What a client is configured with, e.g. `http://127.0.0.1:3000/sandbox/servicenow`."""
+        return self.public_url.rstrip("/") + PREFIX
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_route("*", PREFIX + TABLE_PREFIX + "/{tail:.*}", self._api)
+        app.router.add_post(PREFIX + "/incidents", self._ui_create)
+        app.router.add_patch(PREFIX + "/incidents/{sys_id}", self._ui_update)
+        app.router.add_post(PREFIX + "/incidents/{sys_id}/{element:work_notes|comments}", self._ui_journal)
+        app.router.add_get(PREFIX + "/incident.do", self._incident_page)
+        app.router.add_get(PREFIX + "/nav_to.do", self._nav_to)
+
+    def add_group(self, name: str) -> str:
+        """Add an assignment group (as an admin would); returns its sys_id, stable for a name."""
+        existing = self._group_by_name(name)
+        if existing is not None:
+            return existing
+        sys_id = hashlib.sha256(f"sys_user_group:{name}".encode()).hexdigest()[:32]
+        now = self._now()
+        self.tables["sys_user_group"][sys_id] = {"sys_id": sys_id, "name": name, "description": "", "active": "true",
+                                                 "sys_created_on": now, "sys_updated_on": now}
+        return sys_id
+
+    def create_incident(self, fields: Mapping[str, object], *, user: str = UI_USER) -> Row:
+        """Open a ticket as `user` would in ServiceNow's UI (business rule included); returns the stored row."""
+        row, _changed = self._save(None, fields, user)
+        return row
+
+    def update_incident(self, sys_id: str, fields: Mapping[str, object], *, user: str = UI_USER) -> Row:
+        row = self.tables["incident"].get(sys_id)
+        if row is None:
+            raise no_record()
+        return self._save(row, fields, user)[0]
+
+    async def drain_webhooks(self) -> None:
+        await self._webhooks.drain()
+
+    async def close(self) -> None:
+        await self._webhooks.close()
+
+    def snapshot(self) -> dict[str, object]:
+        groups = self.tables["sys_user_group"]
+        users = self.tables["sys_user"]
+
+        def entries(sys_id: str, element: str) -> list[dict[str, str]]:
+            return [{"value": j.value, "created_by": j.created_by, "created_on": j.created_on}
+                    for j in self.journal if j.element_id == sys_id and j.element == element]
+
+        return {
+            "incidents": [
+                {"sys_id": r["sys_id"], "number": r["number"], "state": r["state"],
+                 "correlation_id": r["correlation_id"], "x_pd_integration_incident": r["x_pd_integration_incident"],
+                 "short_description": r["short_description"], "description": r["description"],
+                 "assignment_group": groups[r["assignment_group"]]["name"] if r["assignment_group"] else "",
+                 "category": r["category"], "close_code": r["close_code"], "close_notes": r["close_notes"],
+                 "impact": r["impact"], "urgency": r["urgency"], "priority": r["priority"],
+                 "caller": users[r["caller_id"]]["user_name"] if r["caller_id"] else "",
+                 "work_notes": entries(r["sys_id"], "work_notes"), "comments": entries(r["sys_id"], "comments"),
+                 "sys_created_by": r["sys_created_by"], "sys_updated_by": r["sys_updated_by"],
+                 "sys_updated_on": r["sys_updated_on"]}
+                for r in self.tables["incident"].values()
+            ],
+            "groups": [{"sys_id": g["sys_id"], "name": g["name"]} for g in groups.values()],
+            "webhook_url": self.webhook_url,
+            "webhook_deliveries": self._webhooks.snapshot(),
+            "calls": dict(self.calls),
+        }
+
+    # ---- Table API pipeline --------------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["tail"].split("/") if p]
+        table = parts[0] if parts else ""
+        path = TABLE_PREFIX + "/" + "/".join(parts)
+        method = request.method.upper()
+        self.calls[f"{method} {TABLE_PREFIX}/{table}{'/{sys_id}' if len(parts) > 1 else ''}"] += 1
+        try:
+            user = self._authenticate(request)
+            self._rate_limit(user)
+            await self.faults.delay("servicenow", path)
+            fault = self.faults.take("servicenow", path)
+            if fault is not None:
+                raise _fault_error(fault, path)
+            status, payload, headers = await self._dispatch(request, method, table, parts[1:], user)
+        except ServiceNowError as error:
+            return error.response()
+        if payload is None:
+            return web.Response(status=status, headers=headers)
+        return web.json_response(payload, status=status, headers=headers)
+
+    def _authenticate(self, request: web.Request) -> str:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.password.encode()):
+            return self.username
+        if scheme.lower() == "basic":
+            try:
+                login, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+            except ValueError:
+                raise not_authenticated() from None
+            if hmac.compare_digest(login.encode(), self.username.encode()) and \
+                    hmac.compare_digest(password.encode(), self.password.encode()):
+                return self.username
+        raise not_authenticated()
+
+    def _rate_limit(self, user: str) -> None:
+        """A rate-limit rule on the integration user: so many requests per minute, then 429 with Retry-After."""
+        limit = self.rate_limit_per_minute
+        if limit <= 0:
+            return
+        now = self._clock()
+        start, count = self._windows.get(user, (now, 0))
+        if (now - start).total_seconds() >= 60:
+            start, count = now, 0
+        if count >= limit:
+            wait = max(1, math.ceil(60 - (now - start).total_seconds()))
+            raise ServiceNowError(429, "Rate limit exceeded", f"More than {limit} requests in a minute for {user}",
+                                  {"Retry-After": str(wait), "X-RateLimit-Limit": str(limit),
+                                   "X-RateLimit-Reset": str(int(start.timestamp()) + 60)})
+        self._windows[user] = (start, count + 1)
+
+    async def _dispatch(self, request: web.Request, method: str, table: str, rest: list[str],
+                        user: str) -> tuple[int, Json | None, dict[str, str]]:
+        if not table or len(rest) > 1:
+            raise ServiceNowError(400, "Requested URI does not represent any resource", None)
+        if table not in (*self.tables, "sys_journal_field"):
+            raise ServiceNowError(400, f"Invalid table {table}", None)
+        sys_id = rest[0] if rest else None
+        rows = self._rows(table)
+        if method == "GET" and sys_id is None:
+            return self._list(request, table, list(rows.values()))
+        if method == "GET" and sys_id is not None:
+            row = rows.get(sys_id)
+            if row is None:
+                raise no_record()
+            return 200, {"result": self._render(request, table, row)}, {}
+        if table != "incident" or method not in ("POST", "PUT", "PATCH", "DELETE") or \
+                (method == "POST") != (sys_id is None):
+            raise ServiceNowError(405, "Method not Supported",
+                                  f"{method} is not supported on {TABLE_PREFIX}/{table}{'/{sys_id}' if sys_id else ''}"
+                                  " in the sandbox")
+        if method == "DELETE":
+            assert sys_id is not None
+            if self.tables["incident"].pop(sys_id, None) is None:
+                raise no_record()
+            self.journal = [j for j in self.journal if j.element_id != sys_id]
+            return 204, None, {}
+        body = await _json_body(request)
+        if method == "POST":
+            row, _changed = self._save(None, body, user)
+            location = f"{self.instance_url}{TABLE_PREFIX}/incident/{row['sys_id']}"
+            return 201, {"result": self._render(request, table, row)}, {"Location": location}
+        assert sys_id is not None
+        existing = self.tables["incident"].get(sys_id)
+        if existing is None:
+            raise no_record()
+        row, _changed = self._save(existing, body, user)
+        return 200, {"result": self._render(request, table, row)}, {}
+
+    def _rows(self, table: str) -> dict[str, Row]:
+        if table == "sys_journal_field":
+            return {j.sys_id: j.row() for j in self.journal}
+        return self.tables[table]
+
+    def _list(self, request: web.Request, table: str, rows: list[Row]) -> tuple[int, Json, dict[str, str]]:
+        params = request.query
+        query = parse_query(params.get("sysparm_query", ""))
+        rows = query.sort([r for r in rows if query.matches(partial(self._value, table, r))],
+                          partial(self._value, table))
+        try:
+            limit = int(params.get("sysparm_limit") or _DEFAULT_LIMIT)
+            offset = int(params.get("sysparm_offset") or 0)
+        except ValueError:
+            raise ServiceNowError(400, "Invalid request", "sysparm_limit and sysparm_offset must be integers") \
+                from None
+        limit, offset = max(limit, 1), max(offset, 0)
+        headers = {"X-Total-Count": str(len(rows))}
+        if offset + limit < len(rows):
+            following = request.url.update_query(sysparm_offset=str(offset + limit), sysparm_limit=str(limit))
+            headers["Link"] = f'<{self.instance_url}{following.path_qs.removeprefix(PREFIX)}>;rel="next"'
+        return 200, {"result": [self._render(request, table, r) for r in rows[offset:offset + limit]]}, headers
+
+    # ---- records -------------------------------------------------------------------------------------------
+
+    def _value(self, table: str, row: Row, field: str) -> str | None:
+        """A field's stored value (a sys_id for references), dot-walking references; None for unknown fields."""
+        head, dot, rest = field.partition(".")
+        if not dot:
+            return row.get(field)
+        target_table = REFERENCES.get(table, {}).get(head)
+        if target_table is None:
+            return None
+        target = self.tables[target_table].get(row.get(head, ""))
+        return self._value(target_table, target, rest) if target is not None else ""
+
+    def _render(self, request: web.Request, table: str, row: Row) -> Json:
+        """The record as the Table API answers, honouring sysparm_fields, sysparm_display_value and
+        sysparm_exclude_reference_link."""
+        params = request.query
+        fields = [f.strip() for f in params.get("sysparm_fields", "").split(",") if f.strip()] or list(row)
+        display = params.get("sysparm_display_value", "false").lower()
+        display = display if display in ("true", "all") else "false"
+        no_link = params.get("sysparm_exclude_reference_link", "").lower() == "true"
+        result: Json = {}
+        for field in fields:
+            raw = self._value(table, row, field)
+            if raw is None:
+                continue
+            target = REFERENCES.get(table, {}).get(field)
+            label = self._display(table, row, field, raw)
+            if target is not None and raw:
+                link = f"{self.instance_url}{TABLE_PREFIX}/{target}/{raw}"
+                shapes: dict[str, Json] = {"false": {"link": link, "value": raw},
+                                           "true": {"display_value": label, "link": link},
+                                           "all": {"display_value": label, "link": link, "value": raw}}
+                shape = shapes[display]
+                if no_link:
+                    shape.pop("link")
+                result[field] = shape if len(shape) > 1 else next(iter(shape.values()))
+            else:
+                result[field] = {"false": raw, "true": label}.get(display, {"display_value": label, "value": raw})
+        return result
+
+    def _display(self, table: str, row: Row, field: str, raw: str) -> str:
+        target = REFERENCES.get(table, {}).get(field)
+        if target is not None:
+            return self.tables[target].get(raw, {}).get("name", "")
+        if table == "incident" and field in JOURNALS:  # the display value of a journal field is its history
+            users = {u["user_name"]: u["name"] for u in self.tables["sys_user"].values()}
+            return "".join(f"{j.created_on} - {users.get(j.created_by, j.created_by)} ({JOURNALS[field]})\n"
+                           f"{j.value}\n\n" for j in reversed(self.journal)
+                           if j.element_id == row["sys_id"] and j.element == field)
+        return CHOICES.get(field, {}).get(raw, raw) if table == "incident" else raw
+
+    def _save(self, row: Row | None, given: Mapping[str, object], user: str) -> tuple[Row, bool]:
+        """Insert (`row` None) or update an incident as `user`, enforcing the instance's rules; run the business
+        rule if anything was saved. Returns the row and whether it was saved."""
+        values = {name: _as_string(name, raw) for name, raw in given.items() if name in WRITABLE}
+        for name, allowed in (("state", STATES), ("impact", LEVELS), ("urgency", LEVELS)):
+            if name in values and values[name] not in allowed:
+                choices = ", ".join(f"{k} ({v})" for k, v in allowed.items())
+                raise ServiceNowError(400, "Invalid choice value",
+                                      f"{name}: {values[name]!r} is not a valid choice; use {choices}")
+        for name, target in REFERENCES["incident"].items():
+            if name in values:
+                values[name] = self._reference(name, target, values[name])
+        notes = {f: values.pop(f) for f in JOURNALS if f in values}
+        notes = {f: text for f, text in notes.items() if text.strip()}
+        now = self._now()
+        base = row if row is not None else self._blank_incident(user, now)
+        merged = base | values
+        if merged["state"] in RESOLVED:
+            labels = (("close_code", "Resolution code"), ("close_notes", "Resolution notes"))
+            missing = [label for field, label in labels if not merged[field].strip()]
+            if missing:
+                raise ServiceNowError(403, "Operation Failed",
+                                      "Data Policy Exception: \n The following fields are mandatory: "
+                                      + ", ".join(missing))
+        if row is not None and merged == row and not notes:
+            return row, False
+        self._derive(base, merged, user, now)
+        if row is None:
+            merged["sys_id"], merged["number"] = uuid.uuid4().hex, f"INC{self._next_number:07d}"
+            self._next_number += 1
+            self.tables["incident"][merged["sys_id"]] = merged
+            row = merged
+        else:
+            row.update(merged)
+        for field, text in notes.items():
+            self.journal.append(JournalEntry(uuid.uuid4().hex, row["sys_id"], field, text, user, now))
+        self._business_rule(row, "insert" if row["sys_mod_count"] == "0" else "update", notes)
+        return row, True
+
+    def _blank_incident(self, user: str, now: str) -> Row:
+        row = {field: "" for field in ("sys_id", "number", "short_description", "description", "subcategory",
+                                       "contact_type", "assignment_group", "caller_id", "correlation_id",
+                                       "correlation_display", "x_pd_integration_incident", "close_code",
+                                       "close_notes", "resolved_at", "resolved_by", "closed_at", "closed_by",
+                                       *JOURNALS)}
+        return row | {"state": "1", "incident_state": "1", "impact": "3", "urgency": "3", "priority": "5",
+                      "category": "inquiry", "active": "true", "opened_by": self._user(user), "opened_at": now,
+                      "sys_class_name": "incident", "sys_created_on": now, "sys_created_by": user,
+                      "sys_updated_on": now, "sys_updated_by": user, "sys_mod_count": "-1"}
+
+    def _derive(self, before: Row, row: Row, user: str, now: str) -> None:
+        """What the instance's own business rules set: priority, resolution and closure stamps, `active`."""
+        row["priority"] = str(int(row["impact"]) + int(row["urgency"]) - 1)
+        row["incident_state"] = row["state"]
+        if row["state"] != before["state"] or before["sys_mod_count"] == "-1":
+            if row["state"] in RESOLVED and not row["resolved_at"]:
+                row["resolved_at"], row["resolved_by"] = now, self._user(user)
+            if row["state"] == "7":
+                row["closed_at"], row["closed_by"] = now, self._user(user)
+            stale = ("closed_at", "closed_by") if row["state"] == "6" else () if row["state"] == "7" \
+                else ("resolved_at", "resolved_by", "closed_at", "closed_by")  # reopened
+            for field in stale:
+                row[field] = ""
+        row["active"] = "false" if row["state"] in ("7", "8") else "true"
+        row["sys_updated_on"], row["sys_updated_by"] = now, user
+        row["sys_mod_count"] = str(int(before["sys_mod_count"]) + 1)
+
+    def _business_rule(self, row: Row, operation: str, notes: Mapping[str, str]) -> None:
+        """The customer's "after insert/update" rule (see BUSINESS_RULE_SCRIPT): the same payload, queued."""
+        group = self.tables["sys_user_group"].get(row["assignment_group"])
+        self._webhooks.enqueue({
+            "table": "incident", "operation": operation, "sys_id": row["sys_id"], "number": row["number"],
+            "short_description": row["short_description"], "description": row["description"],
+            "state": row["state"], "impact": row["impact"], "urgency": row["urgency"],
+            "assignment_group": group["name"] if group else "", "category": row["category"],
+            "correlation_id": row["correlation_id"], "x_pd_integration_incident": row["x_pd_integration_incident"],
+            "updated_by": row["sys_updated_by"], "updated_on": row["sys_updated_on"],
+            "work_notes": notes.get("work_notes", ""), "comments": notes.get("comments", ""),
+        })
+
+    def _reference(self, field: str, table: str, value: str) -> str:
+        """A reference written as a sys_id or a display value (a group's name, a user's user_name)."""
+        if not value or value in self.tables[table]:
+            return value
+        if table == "sys_user":
+            return self._user(value)
+        found = self._group_by_name(value)
+        if found is None:
+            known = ", ".join(g["name"] for g in self.tables["sys_user_group"].values())
+            raise ServiceNowError(400, "Invalid reference",
+                                  f"{field}: no sys_user_group has the sys_id or name {value!r} (known: {known})")
+        return found
+
+    def _group_by_name(self, name: str) -> str | None:
+        return next((g["sys_id"] for g in self.tables["sys_user_group"].values() if g["name"] == name), None)
+
+    def _user(self, user_name: str) -> str:
+        """The sys_id of the sys_user with this user_name, made on first use."""
+        users = self.tables["sys_user"]
+        found = next((u["sys_id"] for u in users.values() if u["user_name"] == user_name), None)
+        if found is not None:
+            return found
+        sys_id = hashlib.sha256(f"sys_user:{user_name}".encode()).hexdigest()[:32]
+        name = " ".join(part.capitalize() for part in re.split(r"[._]", user_name) if part) or user_name
+        users[sys_id] = {"sys_id": sys_id, "user_name": user_name, "name": name, "active": "true"}
+        return sys_id
+
+    def _now(self) -> str:
+        return self._clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    # ---- control routes: a person in ServiceNow's UI -------------------------------------------------------
+
+    async def _ui_create(self, request: web.Request) -> web.Response:
+        """`{"short_description", "assignment_group"? (name), "description"?, "category"?, "caller"?, "urgency"?,
+        "impact"?, "user"?}` (and any other writable field) → 201 `{"result": record}`."""
+        try:
+            body = await _json_body(request)
+            if not str(body.get("short_description") or "").strip():
+                raise ServiceNowError(400, "Operation Failed",
+                                      "Data Policy Exception: \n The following fields are mandatory: Short description")
+            fields = dict(body)
+            if "caller" in fields:
+                fields["caller_id"] = fields.pop("caller")
+            row = self.create_incident(fields, user=str(body.get("user") or UI_USER))
+        except ServiceNowError as error:
+            return error.response()
+        return web.json_response({"result": self._render(request, "incident", row)}, status=201)
+
+    async def _ui_update(self, request: web.Request) -> web.Response:
+        """Edit a ticket's fields (`assignment_group` by name, `state`, ...) as `"user"` → `{"result": record}`."""
+        try:
+            body = await _json_body(request)
+            row = self.update_incident(request.match_info["sys_id"], body, user=str(body.get("user") or UI_USER))
+        except ServiceNowError as error:
+            return error.response()
+        return web.json_response({"result": self._render(request, "incident", row)})
+
+    async def _ui_journal(self, request: web.Request) -> web.Response:
+        """`{"text", "user"?}` → appends a work note or comment → 201 `{"result": record}`."""
+        element = request.match_info["element"]
+        try:
+            body = await _json_body(request)
+            text = body.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise ServiceNowError(400, "Invalid request", "text is required")
+            row = self.update_incident(request.match_info["sys_id"], {element: text},
+                                       user=str(body.get("user") or UI_USER))
+        except ServiceNowError as error:
+            return error.response()
+        return web.json_response({"result": self._render(request, "incident", row)}, status=201)
+
+    async def _nav_to(self, request: web.Request) -> web.Response:
+        """`nav_to.do?uri=incident.do?sys_id=...`, the form of ticket link people share."""
+        raise web.HTTPFound(PREFIX + "/" + request.query.get("uri", "incident.do").lstrip("/"))
+
+    async def _incident_page(self, request: web.Request) -> web.Response:
+        row = self.tables["incident"].get(request.query.get("sys_id", ""))
+        if row is None:
+            raise web.HTTPNotFound(text="No such incident in the sandbox's ServiceNow")
+        e = html.escape
+        group = self._display("incident", row, "assignment_group", row["assignment_group"]) or "no group"
+        journal = "".join(f"<li>{e(j.created_on)} {e(j.created_by)} ({e(JOURNALS[j.element])}): {e(j.value)}</li>"
+                          for j in reversed(self.journal) if j.element_id == row["sys_id"])
+        return web.Response(content_type="text/html", text=(
+            f"<!doctype html><title>{e(row['number'])} {e(row['short_description'])}</title>"
+            f"<h1>{e(row['number'])} {e(row['short_description'])}</h1>"
+            f"<p>{e(STATES[row['state']])} · priority {e(PRIORITIES[row['priority']])} · {e(group)} · "
+            f"correlation {e(row['correlation_id'] or 'none')}</p><p>{e(row['description'])}</p>"
+            f"<h2>Activity</h2><ul>{journal}</ul>"
+        ))
+
+
+async def _json_body(request: web.Request) -> Json:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ServiceNowError(400, "Exception while reading request", "The payload is not valid JSON.")
+    return body
+
+
+def _as_string(field: str, value: object) -> str:
+    """Every value is a string in ServiceNow; JSON numbers and booleans are accepted and converted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, str):
+        return value
+    raise ServiceNowError(400, "Invalid request", f"{field}: expected a string, got {type(value).__name__}")
+
+
+def _fault_error(fault: Fault, path: str) -> ServiceNowError:
+    if fault.status == 401:
+        return not_authenticated()
+    if fault.status == 404:
+        return no_record()
+    if fault.status == 429:
+        return ServiceNowError(429, "Rate limit exceeded", f"Too many requests to {path}",
+                               {"Retry-After": str(fault.retry_after)})
+    try:
+        phrase = HTTPStatus(fault.status).phrase
+    except ValueError:
+        phrase = "Error"
+    return ServiceNowError(fault.status, phrase, f"Injected by the sandbox for {path}")

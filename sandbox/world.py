@@ -1,0 +1,238 @@
+"""The sandbox's world: the emulators seeded from the catalogue, their control routes, and one-port serving.
+
+`Sandbox` owns the emulators and the routes `GET /sandbox/state` and `POST|DELETE /sandbox/faults`;
+`serve_sandbox()` binds one port and serves the emulators and the bot on it together (the `pavedroad sandbox`
+command, and the end-to-end tests with port 0).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.adapters.clock import SettableClock
+from bot.app.config import ServiceNowAccess, Settings
+from bot.app.runtime import Bot
+from bot.app.web import build_web_app, open_socket_mode
+from bot.catalogue import Catalogue, SandboxSeed
+from bot.services.dispatcher import RetryPolicy
+from sandbox.faults import Fault, Faults
+from sandbox.pagerduty.emulator import PagerDutyEmulator
+from sandbox.pagerduty.openapi import load_pagerduty_validator
+from sandbox.servicenow.emulator import ServiceNowEmulator
+from sandbox.slack.emulator import SlackEmulator
+
+SANDBOX_KEY = web.AppKey("sandbox", object)
+SERVICENOW_USER = "pavedroad.integration"
+
+
+@dataclass(frozen=True)
+class SandboxSecrets:
+    slack_bot_token: str
+    slack_signing_secret: str
+    pagerduty_api_token: str
+    pagerduty_webhook_secrets: tuple[str, ...]
+    slack_app_token: str | None = None
+    servicenow_password: str = "sandbox-servicenow"
+    servicenow_webhook_secret: str = "sandbox-servicenow-webhook"
+
+    @classmethod
+    def from_env(cls) -> SandboxSecrets:
+        """Generated, except that PAGERDUTY_WEBHOOK_SECRETS and SLACK_SIGNING_SECRET from the environment win, so
+        real captured deliveries can be replayed against the sandbox."""
+        pd = [s.strip() for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s.strip()]
+        return cls(slack_bot_token="xoxb-sandbox-" + secrets.token_hex(8),
+                   slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
+                   pagerduty_api_token="sandbox-" + secrets.token_hex(10),
+                   pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),),
+                   slack_app_token="xapp-1-sandbox-" + secrets.token_hex(8),
+                   servicenow_password=secrets.token_hex(12),
+                   servicenow_webhook_secret=os.environ.get("SERVICENOW_WEBHOOK_SECRET") or secrets.token_hex(16))
+
+
+class Sandbox:
+    def __init__(self, catalogue: Catalogue, keys: SandboxSecrets, *, rate_limit_scale: float = 1.0,
+                 validate_openapi: bool = True, pagerduty_rate_limit: int = 960,
+                 clock: SettableClock | None = None) -> None:
+        seed = catalogue.sandbox or SandboxSeed()
+        self.catalogue, self.keys = catalogue, keys
+        self.clock = clock or SettableClock()
+        self.faults = Faults(clock=lambda: self.clock.now().timestamp())
+        self.on_clock_moved: list[Callable[[], None]] = []
+        # Awaited after a move, before the clock control answers: e.g. the bot queueing handovers now due.
+        self.after_clock_moved: list[Callable[[], Awaitable[object]]] = []
+        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
+        channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
+        channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
+        self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
+                                   bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
+                                   rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
+                                   clock=lambda: self.clock.now().timestamp())
+        self.pagerduty = PagerDutyEmulator(
+            seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
+            api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,
+            clock=self.clock.now,  # incidents happen at the sandbox's time, which the clock control moves
+            validator=load_pagerduty_validator() if validate_openapi else None,
+            rate_limit_per_minute=int(pagerduty_rate_limit * rate_limit_scale) if rate_limit_scale > 0 else 0)
+
+        groups = sorted({t.servicenow_group for t in catalogue.teams if t.servicenow_group} | {"Service Desk"})
+        self.servicenow = ServiceNowEmulator(groups=groups, faults=self.faults, username=SERVICENOW_USER,
+                                             password=keys.servicenow_password,
+                                             webhook_secret=keys.servicenow_webhook_secret)
+
+    def add_routes(self, app: web.Application) -> None:
+        self.slack.add_routes(app)
+        self.pagerduty.add_routes(app)
+        self.servicenow.add_routes(app)
+        app.router.add_get("/sandbox/state", self._state)
+        app.router.add_post("/sandbox/clock", self._move_clock)
+        app.router.add_post("/sandbox/faults", self._add_fault)
+        app.router.add_delete("/sandbox/faults", self._clear_faults)
+
+    def connect(self, bot_url: str, emulators_url: str) -> None:
+        """Tell the emulators where the bot is (as a Slack app's config and a PagerDuty subscription would) and
+        where they themselves are reachable (for response_url and html_url links)."""
+        self.slack.bot_events_url = f"{bot_url}/slack/events"
+        self.slack.public_url = emulators_url
+        self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
+        self.pagerduty.public_url = emulators_url
+        self.servicenow.webhook_url = f"{bot_url}/servicenow/webhook"
+        self.servicenow.public_url = emulators_url
+
+    def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float,
+                     socket_mode: bool = False) -> Settings:
+        return Settings(
+            slack_bot_token=self.keys.slack_bot_token, slack_signing_secret=self.keys.slack_signing_secret,
+            slack_app_token=self.keys.slack_app_token if socket_mode else None,
+            slack_api_url=f"{emulators_url}/sandbox/slack/api/",
+            slack_rate_limit_scale=rate_limit_scale, pagerduty_api_token=self.keys.pagerduty_api_token,
+            pagerduty_webhook_secrets=self.keys.pagerduty_webhook_secrets,
+            pagerduty_api_url=f"{emulators_url}/sandbox/pagerduty/api", catalogue_path=Path("(sandbox)"),
+            db_path=db_path, port=port, log_level="INFO",
+            servicenow=ServiceNowAccess(f"{emulators_url}/sandbox/servicenow", SERVICENOW_USER,
+                                        self.keys.servicenow_password, self.keys.servicenow_webhook_secret))
+
+    def state(self) -> dict[str, Any]:
+        return {"slack": self.slack.snapshot(), "pagerduty": self.pagerduty.snapshot(),
+                "servicenow": self.servicenow.snapshot(), "faults": self.faults.snapshot(),
+                "latency_ms": dict(self.faults.latency_ms)}
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.state())
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox's clock (the bot's too, when it runs in the sandbox) forward, and let the bot look at
+        what has become due: retries waiting on backoff, outages that have ended."""
+        self.clock.advance(timedelta(seconds=seconds))
+        for wake in self.on_clock_moved:
+            wake()
+
+    async def _move_clock(self, request: web.Request) -> web.Response:
+        """`{"advance_seconds": 600}` moves the clock forward; `{"set": "2026-11-27T08:59:30+00:00"}` jumps to an
+        instant (a fresh sandbox may go back, e.g. to a daylight-saving change). Answers once the bot has looked
+        at what became due (handovers queued), with the new time."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise TypeError("the body must be a JSON object")
+            if "set" in body:
+                moment = datetime.fromisoformat(str(body["set"]).replace("Z", "+00:00"))
+                if moment.tzinfo is None:
+                    raise ValueError("give the time with its UTC offset, e.g. 2026-11-27T08:59:30+00:00")
+                self.clock.set(moment)
+                self.advance(0)
+            else:
+                seconds = float(body["advance_seconds"])
+                if seconds < 0:
+                    raise ValueError("the clock only moves forward; use {\"set\": \"<ISO time>\"} to jump")
+                self.advance(seconds)
+        except (ValueError, KeyError, TypeError) as error:
+            return web.json_response({"error": f"bad clock move: {error}; send {{\"advance_seconds\": 600}} or "
+                                               "{\"set\": \"2026-11-27T08:59:30+00:00\"}"}, status=400)
+        for after in self.after_clock_moved:
+            await after()
+        return web.json_response({"now": self.clock.now().isoformat()})
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if "latency_ms" in body and "method" not in body and "status" not in body:
+                self.faults.latency_ms[str(body["service"])] = int(body["latency_ms"])
+            else:
+                until = (self.clock.now().timestamp() + float(body["for_seconds"])) if "for_seconds" in body else None
+                self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
+                                      status=int(body.get("status", 500)), times=int(body.get("times", 1)),
+                                      latency_ms=int(body.get("latency_ms", 0)),
+                                      retry_after=int(body.get("retry_after", 1)), until=until))
+        except (ValueError, KeyError, TypeError) as error:
+            return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
+                                               "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},
+                                     status=400)
+        return web.json_response({"faults": self.faults.snapshot(), "latency_ms": dict(self.faults.latency_ms)},
+                                 status=201)
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.json_response({"faults": []})
+
+    async def close(self) -> None:
+        await self.slack.close()
+        await self.pagerduty.close()
+        await self.servicenow.close()
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox and its bot, serving on one port."""
+
+    url: str
+    sandbox: Sandbox
+    bot: Bot
+    runner: web.AppRunner
+    socket_mode: AsyncSocketModeHandler | None = None
+
+    async def stop(self) -> None:
+        if self.socket_mode is not None:
+            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+        await self.sandbox.close()
+        await self.runner.cleanup()
+
+
+async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
+                        rate_limit_scale: float = 1.0, validate_openapi: bool = True,
+                        retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
+                        socket_mode: bool = False, clock: SettableClock | None = None) -> RunningSandbox:
+    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
+                      validate_openapi=validate_openapi, clock=clock)
+    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
+    bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
+    sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
+    sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
+    # Socket Mode connects to this same server, so it can only start once the server is listening (below).
+    app = build_web_app(bot, socket_mode=False)
+    app[SANDBOX_KEY] = sandbox
+    sandbox.add_routes(app)
+    sandbox.connect(url, url)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    handler = await open_socket_mode(bot) if socket_mode else None
+    return RunningSandbox(url, sandbox, bot, runner, handler)

@@ -50,6 +50,20 @@ class Chat(Protocol):
         ...
 
 
+class Interactions(Protocol):
+    """Slack, as commands/ needs it to answer the person who typed or clicked: a form, a private or threaded message,
+    a file in the channel, the interaction's response_url."""
+
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None: ...
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None: ...
+    async def post_message(self, channel: str, text: str, thread_ts: str | None = None) -> None: ...
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
+                          alt_text: str) -> None: ...
+    async def respond(self, response_url: str, text: str) -> None:
+        """An ephemeral answer through the interaction's response_url (it does not replace the original)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PagingUser:
     id: str

@@ -1,0 +1,84 @@
+"""Slack adapter: the Interactions port, answering the person who typed `/incident` or clicked a card's button.
+
+Opens forms (views.open), posts private and threaded messages, uploads a report's chart (slack_sdk's
+files_upload_v2: files.getUploadURLExternal, the upload, files.completeUploadExternal) and answers through an
+interaction's response_url. Every failure becomes an IntegrationError carrying Slack's error code, as in chat.py.
+Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapters.slack.chat import RETRYABLE_ERRORS
+from bot.errors import IntegrationError
+
+RESPONSE_URL_TIMEOUT_SECONDS = 10
+
+
+class SlackInteractions:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+        # Answers share one HTTP session: a new one per answer would open a new connection for every answer.
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self._call("views.open", trigger_id=trigger_id, view=view)
+
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, text=text)
+
+    async def post_message(self, channel: str, text: str, thread_ts: str | None = None) -> None:
+        await self._call("chat.postMessage", channel=channel, text=text,
+                         **({"thread_ts": thread_ts} if thread_ts else {}))
+
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
+                          alt_text: str) -> None:
+        try:
+            await self._client.files_upload_v2(channel=channel, content=content, filename=filename, title=title,
+                                               initial_comment=comment, alt_txt=alt_text)
+        except SlackApiError as error:
+            raise _failure("files.upload_v2", error) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _unreachable("files.upload_v2", error) from None
+
+    async def respond(self, response_url: str, text: str) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=RESPONSE_URL_TIMEOUT_SECONDS))
+        webhook = AsyncWebhookClient(response_url, session=self._session)
+        try:
+            response = await webhook.send(text=text, response_type="ephemeral", replace_original=False)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _unreachable("response_url", error) from None
+        if response.status_code >= 400:  # an expired or used-up response_url
+            raise IntegrationError("slack", f"response_url answered {response.status_code}: {response.body}",
+                                   retryable=False, status=response.status_code)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _call(self, method: str, **kwargs: Any) -> None:
+        try:
+            await self._client.api_call(method, json=kwargs)
+        except SlackApiError as error:
+            raise _failure(method, error) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise _unreachable(method, error) from None
+
+
+def _failure(method: str, error: SlackApiError) -> IntegrationError:
+    code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
+    status = error.response.status_code if error.response is not None else None
+    retryable = code in RETRYABLE_ERRORS or status == 429 or (status is not None and status >= 500)
+    return IntegrationError("slack", f"{method} failed: {code}", retryable=retryable, code=code, status=status)
+
+
+def _unreachable(method: str, error: Exception) -> IntegrationError:
+    return IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}", retryable=True)

@@ -1,9 +1,10 @@
-"""Bolt listeners for `/incident` and the incident card's buttons. Thin: ack first, parse, call a service, render.
+"""Bolt listeners for `/incident`, the incident card's buttons and its forms. Thin: ack first, parse, call a service,
+answer.
 
-`register(app, services)` wires everything onto an AsyncApp; the subcommand table in commands/table.py is the one
-source for registration, `/incident help` and the app manifest test.
+`register(app, ...)` wires everything onto an AsyncApp (commands/listeners.py); the subcommand table in
+commands/table.py is the one source for dispatch, `/incident help` and the app manifest test.
 """
 
-from commands.register import register
+from commands.listeners import register
 
 __all__ = ["register"]

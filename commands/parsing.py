@@ -48,9 +48,9 @@ _LINK = re.compile(r"<([@#!]?)([^>|]+)(?:\|([^>]*))?>")
 
 
 def parse_declare(text: str) -> tuple[str, str | None, str]:
-    text = text.replace("\u2014", "--").replace("\u2013", "--")  # phones turn "--" into a dash
     """`Checkout can't take payments --service checkout --urgency low` → (title, service, urgency). The title is
     everything that is not a flag (apostrophes and all); a flag's value may be quoted: `--service "Basket API"`."""
+    text = text.replace("\u2014", "--").replace("\u2013", "--")  # phones turn "--" into a dash
     values: dict[str, str] = {}
     for match in _FLAG.finditer(text):
         if match.group(2) is None:

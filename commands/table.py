@@ -1,8 +1,21 @@
-"""The `/incident` subcommands: one table drives registration, `help`, and the manifest test."""
+"""The `/incident` subcommands: one table drives dispatch, `help`, and the manifest test.
+
+Each entry carries its handler and how it behaves: `acts_once` (the same command repeated within a few seconds is
+answered "already on it", not done twice), `may_open_modal` (runs at once, not queued: a form's trigger expires
+three seconds after the command), `needs_incident` (the incident is found, from the channel or the first word,
+before the handler runs), `takes_text` (free text follows, so inside an incident channel a bare number is text) and
+`answered_in_ack` (nothing slow: the answer is the acknowledgement itself).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from commands import handlers
+from commands.answers import Reply
+from commands.handlers import Asked, Handler, Services
+from commands.parsing import take_ref
+from commands.repeats import ALREADY_COMMANDED
 
 SLASH_COMMAND = "/incident"
 
@@ -12,28 +25,47 @@ class Subcommand:
     name: str
     usage: str
     summary: str
+    handler: Handler
+    acts_once: bool = False
+    may_open_modal: bool = False
+    needs_incident: bool = False
+    takes_text: bool = False
+    answered_in_ack: bool = False
+
+
+async def _help(s: Services, asked: Asked) -> Reply:
+    return usage_text()
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty"),
-    Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note"),
-    Subcommand("page-im", "page-im [message]", "Page the incident-manager rota"),
-    Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders"),
-    Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty"),
-    Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline"),
-    Subcommand("timeline", "timeline", "The full timeline"),
-    Subcommand("oncall", "oncall [service|team|rota]", "Who is on call now (for a rota: now and next shift)"),
+    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge, needs_incident=True),
+    Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note", handlers.resolve,
+               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+    Subcommand("page-im", "page-im [message]", "Page the incident-manager rota", handlers.page_incident_manager,
+               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+    Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders", handlers.page,
+               acts_once=True, needs_incident=True, takes_text=True),
+    Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty", handlers.note,
+               needs_incident=True, takes_text=True),
+    Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline", handlers.status,
+               needs_incident=True),
+    Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
+    Subcommand("oncall", "oncall [service|team|rota]", "Who is on call now (for a rota: now and next shift)",
+               handlers.oncall),
     Subcommand("service", "service [name]",
-               "A service's exposure band, availability target, error budget and who is on call for it"),
+               "A service's exposure band, availability target, error budget and who is on call for it",
+               handlers.service),
     Subcommand("handover", "handover [rota] [post]",
-               "The on-call handover so far (only you see it; `post` puts it in the rota's channel)"),
+               "The on-call handover so far (only you see it; `post` puts it in the rota's channel)",
+               handlers.handover),
     Subcommand("handover-note", "handover-note [rota] <text>",
-               "Leave a note for the next handover (the rota is implied in its channel)"),
+               "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
-               "Declare an incident from Slack (the service is needed outside an incident channel)"),
+               "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
+               acts_once=True),
     Subcommand("report", "report [--by service|team|domain|year|period] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
-               "Post MTTA, MTTR and revenue protection (table and chart) in this channel"),
-    Subcommand("help", "help", "This list"),
+               "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report),
+    Subcommand("help", "help", "This list", _help, answered_in_ack=True),
 )
 BY_NAME = {s.name: s for s in SUBCOMMANDS}
 
@@ -44,3 +76,16 @@ def usage_text() -> str:
     for sub in SUBCOMMANDS:
         lines.append(f"• `{SLASH_COMMAND} {sub.usage}` — {sub.summary}")
     return "\n".join(lines)
+
+
+async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
+    """Run an entry's handler: once per repeat for `acts_once` (decided in the store, shared by every replica), and
+    with the incident (from the channel, or the first word) for `needs_incident`."""
+    if entry.acts_once and asked.text and not await services.repeats.first_command(
+            asked.user, entry.name, asked.text, asked.channel):
+        return ALREADY_COMMANDED
+    if entry.needs_incident:
+        in_channel = await services.actions.in_incident_channel(asked.channel)
+        ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text)
+        asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref))
+    return await entry.handler(services, asked)

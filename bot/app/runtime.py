@@ -21,6 +21,7 @@ from bot.adapters.clock import SystemClock
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.slack.chat import SlackChat
+from bot.adapters.slack.interactions import SlackInteractions
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.app.config import Settings
 from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler, schedule_handovers
@@ -91,7 +92,9 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.responses = commands.register(app, self.actions, handovers=self.handovers, reports=self.reports)
+        self.interactions = SlackInteractions(client)
+        self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
+                                           handovers=self.handovers, reports=self.reports)
         return app
 
     async def start(self) -> None:
@@ -168,6 +171,7 @@ class Bot:
                 await task
         self._tasks = []
         await self.responses.close()
+        await self.interactions.close()
         if self.tickets is not None:
             await self.tickets.close()
         await self.paging.close()

@@ -1,0 +1,97 @@
+"""Telling the person how it went: the one error policy for commands, buttons and forms, and the follow-up work.
+
+A `UserError` is shown as written; anything else gets "something went wrong — reference <id>" with the traceback
+logged under that id. The work after an acknowledgement runs on a few follow-up workers, and its answers go out
+through the interaction's response_url (or, after a form, privately in the incident's channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+
+from bot.errors import IntegrationError, UserError
+from bot.ports import Interactions
+from bot.services.actions import Outcome
+
+log = logging.getLogger(__name__)
+Say = Callable[[str], Awaitable[None]]
+# What a handler answers: an outcome, a text, or several texts (a long timeline); [] when a form was opened instead.
+Reply = Outcome | str | list[str]
+
+
+def texts_of(reply: Reply) -> list[str]:
+    if isinstance(reply, list):
+        return reply
+    return [reply.text if isinstance(reply, Outcome) else reply]
+
+
+async def answer(say: Say, work: Awaitable[Reply]) -> None:
+    """Run the work and tell the person how it went, in words they can act on."""
+    try:
+        texts = texts_of(await work)
+    except UserError as error:
+        texts = [f"⚠️ {error}"]
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("command failed (reference %s)", reference)
+        texts = [f"Something went wrong on our side — reference `{reference}`. Check PagerDuty for what changed, "
+                 "and give this reference to the platform team."]
+    for text in texts:
+        try:
+            await say(text)
+        except Exception:  # the answer itself could not be delivered: keep it in the logs, findable
+            reference = uuid.uuid4().hex[:8]
+            log.exception("could not deliver an answer to Slack (reference %s)", reference)
+            return
+
+
+def through_response_url(slack: Interactions, response_url: str) -> Say:
+    async def say(text: str) -> None:
+        await slack.respond(response_url, text)
+    return say
+
+
+def privately_in(slack: Interactions, channel: str, user: str) -> Say:
+    """After a form there is no response_url: answer privately in the incident's channel, or directly."""
+    async def say(text: str) -> None:
+        try:
+            await slack.post_ephemeral(channel, user, text)
+        except IntegrationError:  # not in that channel any more: tell them directly
+            await slack.post_message(user, text)
+    return say
+
+
+class FollowUps:
+    """The work after each ack, on a few worker tasks rather than one task per command: in a burst (an outage,
+    thirty people typing `/incident status`) the acknowledgements keep Slack's 3-second promise while the answers
+    queue briefly."""
+
+    def __init__(self, workers: int = 4) -> None:
+        self._queue: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._worker_count = workers
+
+    def follow_up(self, work: Awaitable[None]) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
+        self._queue.put_nowait(work)
+
+    async def _work(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                await work
+            except Exception:  # answer() reports everything; this is the last guard for the worker itself
+                log.exception("follow-up failed")
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        while not self._queue.empty():  # never started: close the coroutines rather than leak them
+            work = self._queue.get_nowait()
+            if isinstance(work, Coroutine):
+                work.close()

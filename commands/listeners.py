@@ -1,0 +1,107 @@
+"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions and `@mentions`, on an AsyncApp.
+
+Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
+handlers and answers through commands/answers.py. Services come in explicitly: `register(app, actions, slack,
+dedup, clock, ...)`; Bolt injects only what its listener signatures name (ack, command, body, action, view, event).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.ports import Clock, Deduplication, Interactions
+from bot.render.card import CARD_ACTIONS
+from bot.services.actions import IncidentActions
+from bot.services.handovers import Handovers
+from bot.services.reports.incident_reports import IncidentReports
+from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
+from commands.handlers import Asked, Pressed, Services, card_button
+from commands.modals import PROMPTS, act_on, form_errors, read_submission
+from commands.parsing import split_subcommand
+from commands.repeats import Repeats
+from commands.table import BY_NAME, SLASH_COMMAND, run, usage_text
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
+             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> FollowUps:
+    """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
+    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports)
+    follow_ups = FollowUps()
+    app.middleware(_once_per_event(services.repeats))
+    app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
+    clicked, submitted = _card_button(services), _form_submitted(services)
+    for action_id in CARD_ACTIONS:
+        app.action(action_id)(clicked)
+    for prompt in PROMPTS:
+        app.view(prompt.form_id)(submitted)
+    app.event("app_mention")(_mentioned(services))
+    return follow_ups
+
+
+def _once_per_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
+    async def once_per_event(req: AsyncBoltRequest, resp: BoltResponse,
+                             next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        # Slack retries an event it thinks we missed (X-Slack-Retry-Num). One any replica already handled must not
+        # act twice; one we never received (the first delivery failed) must still be handled.
+        event_id = str(req.body.get("event_id") or "") if isinstance(req.body, dict) else ""
+        if event_id and not await repeats.first_delivery(event_id):
+            return BoltResponse(status=200, body="")
+        return await next()
+    return once_per_event
+
+
+def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
+    async def slash_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        name, rest = split_subcommand(str(command.get("text") or ""))
+        entry, asked = BY_NAME.get(name), Asked.from_command(command, rest)
+        if entry is None:
+            await ack(response_type="ephemeral", text=f"I don't know `{SLASH_COMMAND} {name}`.\n{usage_text()}")
+            return
+        if entry.answered_in_ack:
+            await ack(response_type="ephemeral", text="\n".join(texts_of(await entry.handler(services, asked))))
+            return
+        await ack()
+        work = answer(through_response_url(services.slack, str(command["response_url"])), run(entry, services, asked))
+        if entry.may_open_modal:  # a form's trigger expires 3 s after the command: not queued behind others
+            await work
+        else:
+            follow_ups.follow_up(work)
+    return slash_command
+
+
+def _card_button(services: Services) -> Listener:
+    async def card_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        pressed = Pressed(user=str(body["user"]["id"]), channel=str((body.get("channel") or {}).get("id") or ""),
+                          action_id=str(action["action_id"]), incident_id=str(action.get("value") or ""),
+                          trigger_id=str(body["trigger_id"]))
+        await answer(through_response_url(services.slack, str(body["response_url"])), card_button(services, pressed))
+    return card_button_clicked
+
+
+def _form_submitted(services: Services) -> Listener:
+    async def form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        submission = read_submission(body, view)
+        errors = await form_errors(submission, services.actions)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        await answer(privately_in(services.slack, submission.channel, submission.user),
+                     act_on(submission, services.actions, services.slack, services.repeats))
+    return form_submitted
+
+
+def _mentioned(services: Services) -> Listener:
+    async def mentioned(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        await services.slack.post_message(str(event["channel"]), usage_text(),
+                                          thread_ts=event.get("thread_ts") or event.get("ts"))
+    return mentioned

@@ -1,0 +1,161 @@
+"""Two replicas sharing one database agree on what Slack sent twice: a retried event, a double click, the same command
+repeated. The second replica is a second Bot on the first one's database file, behind its own HTTP server; the
+sandbox's Slack delivers through a round-robin load balancer, so two deliveries in a row reach different replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from slack_sdk.signature import SignatureVerifier
+
+from bot.adapters.clock import SettableClock
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.app.runtime import Bot
+from bot.app.web import build_web_app
+from bot.catalogue import Catalogue
+from commands.repeats import ALREADY_CLICKED, ALREADY_COMMANDED, Repeats
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import as_user, card, incident_channels, state, trigger
+
+ASHA = "asha.patel@example.com"
+
+
+@pytest.fixture
+async def replica(sandbox: RunningSandbox, catalogue: Catalogue) -> AsyncIterator[str]:
+    """The events URL of a second replica, and Slack's deliveries alternating between the two. Only the second
+    replica's Slack listeners run: the first replica's loops do the rest."""
+    bot = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock)
+    await bot.store.open()
+    server = TestServer(build_web_app(bot, manage_lifecycle=False, socket_mode=False))
+    await server.start_server()
+    url = str(server.make_url("/slack/events"))
+    balancer = TestServer(round_robin([f"{sandbox.url}/slack/events", url]))
+    await balancer.start_server()
+    sandbox.sandbox.slack.bot_events_url = str(balancer.make_url("/slack/events"))
+    yield url
+    await balancer.close()
+    await server.close()
+    await bot.stop()
+
+
+def round_robin(targets: list[str]) -> web.Application:
+    turn = itertools.cycle(targets)
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
+        async with aiohttp.ClientSession() as session, session.post(next(turn), data=await request.read(),
+                                                                    headers=headers) as answer:
+            return web.Response(status=answer.status, body=await answer.read(), content_type=answer.content_type)
+    app = web.Application()
+    app.router.add_post("/slack/events", forward)
+    return app
+
+
+async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        assert loop.time() < deadline, "the expected change never happened"
+        await asyncio.sleep(0.05)
+
+
+def answers(running: RunningSandbox, report: dict[str, Any]) -> str:
+    """Everything the bot has answered so far through this interaction's response_url."""
+    interaction = running.sandbox.slack.interaction(str(report["response_url"]).rsplit("/", 1)[-1])
+    assert interaction is not None
+    return "\n".join(str(post.get("text") or "") for post in interaction.response_url_posts)
+
+
+async def mention(running: RunningSandbox, events_url: str, event_id: str, ts: str, *,
+                  retry: str | None = None) -> None:
+    """An app_mention event as Slack sends it (optionally as its retry), signed, to one replica."""
+    emulator = running.sandbox.slack
+    channel = next(c for c in state(running)["slack"]["channels"] if c["name"] == "team-basket")
+    user = emulator.resolve_user(ASHA)
+    assert user is not None
+    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
+                       "type": "event_callback", "event_id": event_id, "event_time": int(time.time()), "event": {
+                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help", "ts": ts,
+                           "channel": channel["id"], "event_ts": ts}})
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(running.sandbox.keys.slack_signing_secret).generate_signature(
+        timestamp=timestamp, body=body)
+    assert signature is not None
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
+               "X-Slack-Signature": signature}
+    if retry:
+        headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
+    async with aiohttp.ClientSession() as session, session.post(events_url, data=body, headers=headers) as response:
+        assert response.status == 200
+
+
+def thread(running: RunningSandbox, ts: str) -> list[dict[str, Any]]:
+    return [m for m in state(running)["slack"]["messages"] if m["thread_ts"] == ts]
+
+
+async def test_an_event_retried_to_another_replica_is_answered_once(sandbox: RunningSandbox, replica: str) -> None:
+    first = f"{sandbox.url}/slack/events"
+    await mention(sandbox, first, "Ev300", "1700000000.000400")
+    await eventually(lambda: len(thread(sandbox, "1700000000.000400")) == 1)
+    await mention(sandbox, replica, "Ev300", "1700000000.000400", retry="1")
+    # A retry of an event that never reached any replica is still handled, by whichever receives it.
+    await mention(sandbox, replica, "Ev301", "1700000000.000500", retry="1")
+    await eventually(lambda: len(thread(sandbox, "1700000000.000500")) == 1)
+    assert len(thread(sandbox, "1700000000.000400")) == 1
+
+
+async def test_a_double_click_landing_on_two_replicas_acknowledges_once(sandbox: RunningSandbox,
+                                                                       replica: str) -> None:
+    await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    ts = card(sandbox, channel)["ts"]
+    clicks = await asyncio.gather(*(as_user(sandbox, "action", user=ASHA, channel=channel["id"], message_ts=ts,
+                                            action_id="incident_acknowledge") for _ in range(2)))
+    await eventually(lambda: all(answers(sandbox, click) for click in clicks))
+    said = sorted(answers(sandbox, click) for click in clicks)
+    assert said[0] == ALREADY_CLICKED and said[1].startswith("✅ Acknowledged")
+    assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 1
+
+
+async def test_a_command_repeated_on_another_replica_acts_once(sandbox: RunningSandbox, replica: str) -> None:
+    await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    first = await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text="resolve Rolled back")
+    second = await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text="resolve Rolled back")
+    await eventually(lambda: "Resolved" in answers(sandbox, first) and bool(answers(sandbox, second)))
+    assert answers(sandbox, second) == ALREADY_COMMANDED
+    assert [n["content"] for n in state(sandbox)["pagerduty"]["notes"]] == ["Resolution: Rolled back"]
+
+
+async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_window(tmp_path: Path) -> None:
+    clock = SettableClock()
+    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
+    await one.open()
+    await two.open()
+    try:
+        here, there = Repeats(one, clock), Repeats(two, clock)
+        assert await here.first_click("U1", "incident_acknowledge", "P1")
+        assert not await there.first_click("U1", "incident_acknowledge", "P1")
+        assert await there.first_click("U2", "incident_acknowledge", "P1")  # someone else's click is their own
+        assert await there.first_command("U1", "resolve", "fixed it", "C1")
+        assert not await here.first_command("U1", "resolve", "fixed it", "C1")
+        assert await here.first_command("U1", "resolve", "fixed it in the end", "C1")
+        clock.advance(timedelta(seconds=6))
+        assert await there.first_click("U1", "incident_acknowledge", "P1")
+        assert await here.first_delivery("Ev1") and not await there.first_delivery("Ev1")
+        clock.advance(timedelta(minutes=59))
+        assert not await there.first_delivery("Ev1")  # Slack's retries come for up to an hour
+    finally:
+        await one.close()
+        await two.close()

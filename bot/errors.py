@@ -3,8 +3,10 @@
     PavedRoadError
     ├── UserError          a known reason an action did not proceed; the message is written for the person
     ├── ConfigError        configuration is invalid; `problems` name each field and the fix
-    └── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters raise only this
-        `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
+    ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
+    │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
+    └── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
+        message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
 
 Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
 """
@@ -38,3 +40,8 @@ class IntegrationError(PavedRoadError):
         self.code = code
         self.retry_after = retry_after
         self.status = status
+
+
+class DeliveryError(PavedRoadError, ValueError):
+    """A webhook delivery that does not follow its sender's contract (PagerDuty's v3 envelope, ServiceNow's business
+    rule); `str(error)` is a one-line reason, written for whoever sent it."""

@@ -5,10 +5,10 @@ Adapters implement them (bot/adapters/), the sandbox's emulators stand behind th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -150,4 +150,43 @@ class Deduplication(Protocol):
 
     async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
         """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
+        ...
+
+
+# -- webhook deliveries ---------------------------------------------------------------------------------------------
+# Each outside system's adapter owns its webhook's wire format (bot/adapters/pagerduty/webhook.py,
+# bot/adapters/servicenow/webhook.py); bot/app/runtime.py hands the readers to the intake and the worker.
+
+EventT = TypeVar("EventT", covariant=True)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the inbox keeps of a webhook delivery beside its body. `occurred_at` is ISO 8601, None when the sender
+    does not say (the intake's clock stands in); `incident_id` is the PagerDuty incident it concerns, if any."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    occurred_at: str | None
+
+
+class Webhook(Protocol):
+    """An outside system's webhook, as the intake needs it. Both raise bot.errors.DeliveryError with the reason."""
+
+    def check_signature(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Return only if a configured secret signed `body`."""
+        ...
+
+    def read_delivery(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        """What the inbox keeps of a signed delivery, once its body is seen to follow the sender's contract."""
+        ...
+
+
+class EventReader(Protocol[EventT]):
+    """A stored delivery's body read into the domain's event, as the worker needs it."""
+
+    def read_event(self, body: str, event_id: str) -> EventT:
+        """The event in `body` (stored under `event_id`); bot.errors.DeliveryError says why it cannot be read."""
         ...

@@ -20,7 +20,8 @@ from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 from bot.errors import UserError
 from bot.render.card import card_blocks, loss_text
-from bot.services.calculator import find_service, incident_exposure, minutes, money, service_coverage
+from bot.render.format import minutes, money
+from bot.services.calculator import find_service, incident_exposure, service_coverage
 
 
 def example() -> dict[str, Any]:

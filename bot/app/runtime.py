@@ -19,7 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 import commands
 from bot.adapters.clock import SystemClock
 from bot.adapters.pagerduty.paging import PagerDutyPaging
+from bot.adapters.pagerduty.webhook import PagerDutyWebhook
 from bot.adapters.servicenow.tickets import ServiceNowTickets
+from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.adapters.store.sqlite.store import SqliteStore
@@ -76,17 +78,23 @@ class Bot:
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
+        pagerduty_webhook = PagerDutyWebhook(settings.pagerduty_webhook_secrets)
+        servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret) if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
-                                     self.dispatcher.wake, rules)
-        self.intake = PagerDutyIntake(self.store, settings.pagerduty_webhook_secrets, self.worker.wake)
+                                     self.dispatcher.wake, rules, pagerduty=pagerduty_webhook,
+                                     servicenow=servicenow_webhook)
+        self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self.worker.wake, self._arrived)
         self.servicenow_intake = ServiceNowIntake(
-            self.store, settings.servicenow.webhook_secret, self.worker.wake,
-            lambda: self.clock.now().isoformat()) if settings.servicenow else None
+            self.store, servicenow_webhook, self.worker.wake, self._arrived) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
         self.reports = IncidentReports(self.store, catalogue)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
+
+    def _arrived(self) -> str:
+        """When a delivery arrived (ISO 8601), for a sender that does not say when its event happened."""
+        return self.clock.now().isoformat()
 
     def _slack_app(self) -> AsyncApp:
         client = AsyncWebClient(token=self.settings.slack_bot_token,

@@ -2,7 +2,8 @@
 
 Pure and clock-free: every function takes the time it reasons about. The scheduler adapter asks `due_handover` each
 minute (and at start-up), posts at most once per `shift_key` (the store is unique on it, so a restart or two
-overlapping schedules cannot post twice) and builds the post with `handover_report` + `render_text`.
+overlapping schedules cannot post twice) and gathers what the post says with `handover_report`, as data:
+bot/render/handover.py words it for Slack.
 
 Handover times are 5-field cron expressions, restricted to what a rota needs (anything else is a ValueError that
 names the expression and the supported subset):
@@ -23,7 +24,7 @@ autumn day) is taken once, at its first occurrence (fold=0, BST).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,9 +225,19 @@ class ShiftIncident:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A note left for the handover (`/incident handover-note`): what it says and who wrote it."""
+
+    text: str
+    author: str
+
+
+@dataclass(frozen=True)
 class HandoverReport:
-    """What one handover post says. `outgoing`/`incoming` are None when they could not be fetched from PagerDuty;
-    `out_of_hours` is None when the rota has no working hours (nothing is "out of hours")."""
+    """What one handover post says, as data (bot/render/handover.py words it). `outgoing`/`incoming` are the names
+    of who hands over to whom, None when they could not be fetched from PagerDuty; `out_of_hours` is None when the
+    rota has no working hours (nothing is "out of hours"); `pending` lines say what is still waiting, in plain
+    words."""
 
     rota_name: str
     shift_start: datetime
@@ -237,12 +248,12 @@ class HandoverReport:
     open_now: tuple[Incident, ...]
     during_shift: tuple[ShiftIncident, ...]
     out_of_hours: tuple[Incident, ...] | None
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
     pending: tuple[str, ...]
 
 
 def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, outgoing: Sequence[str] | None,
-                    incoming: Sequence[str] | None, incidents: Sequence[Incident], notes: Sequence[str],
+                    incoming: Sequence[str] | None, incidents: Sequence[Incident], notes: Sequence[Note],
                     pending: Sequence[str], working_hours: tuple[time, time] | None, tz: str) -> HandoverReport:
     """The handover of the shift [shift_start, shift_end), as things stood at shift_end.
 
@@ -267,6 +278,11 @@ def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, 
     )
 
 
+def acknowledged_by(incident: Incident, moment: datetime) -> bool:
+    """Whether the incident had been acknowledged by `moment` (a handover reports things as they stood then)."""
+    return incident.acknowledged_at is not None and incident.acknowledged_at <= moment
+
+
 def _open_at(incident: Incident, moment: datetime) -> bool:
     if incident.resolved_at is None:
         # First seen already resolved, PagerDuty did not say when: it is not open.
@@ -284,82 +300,3 @@ def out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
     """Whether a local time is out of hours: a weekend, or a weekday outside [opens, closes)."""
     opens, closes = working_hours
     return local.weekday() >= 5 or not opens <= local.time() < closes
-
-
-def render_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
-                mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
-    """The handover as a Slack mrkdwn message. `mentions` maps a person's name to their Slack user id, so the
-    outgoing and incoming engineers are mentioned (and notified); `channels` maps an incident id to its Slack
-    channel id, linked from "Open now"; `late`: posted after its minute (the bot was down); `on_demand`: asked for
-    mid-shift, "so far" rather than a handover."""
-    in_channel = channels or {}
-    tz = zone(report.tz)
-    end = report.shift_end
-    title = "Handover so far" if on_demand else "Handover"
-    lines = [
-        f"*{title}: {_esc(report.rota_name)} — {_people(report.outgoing, mentions)} → "
-        f"{_people(report.incoming, mentions)}*" + (" (late)" if late else ""),
-        f"Shift {_local(report.shift_start, tz)} → {_local(end, tz)} ({report.tz})",
-    ]
-    lines += _section("Open now", [f"{_link(i)} — {_esc(i.service_name)}, {i.urgency} urgency, "
-                                   f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
-                                   + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
-                                   for i in report.open_now])
-    lines += _section("During the shift", [f"{_link(s.incident)} — {_esc(s.incident.service_name)}, {_figures(s)}"
-                                           for s in report.during_shift])
-    if report.out_of_hours is not None:
-        lines += _section("Pages out of hours", [f"{_link(i)} — {_local(i.triggered_at, tz)}"
-                                                 for i in report.out_of_hours])
-    lines += _section("Notes", [_esc(note) for note in report.notes])
-    lines += _section("Pending", [_esc(item) for item in report.pending])
-    return "\n".join(lines)
-
-
-def _figures(shift_incident: ShiftIncident) -> str:
-    acknowledged, resolved = shift_incident.time_to_acknowledge, shift_incident.time_to_resolve
-    return (("not acknowledged" if acknowledged is None else f"acknowledged in {_duration(acknowledged)}") + ", "
-            + ("still open" if resolved is None else f"resolved in {_duration(resolved)}"))
-
-
-def _section(title: str, items: list[str]) -> list[str]:
-    return ["", f"*{title} ({len(items)})*", *([f"• {item}" for item in items] or ["none"])]
-
-
-def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = None) -> str:
-    if names is None:
-        return "(unknown: PagerDuty unreachable)"
-    known = mentions or {}
-    return ", ".join(f"<@{known[name]}>" if name in known else _esc(name) for name in names) or "nobody"
-
-
-def _state_at(incident: Incident, moment: datetime) -> str:
-    acknowledged = incident.acknowledged_at is not None and incident.acknowledged_at <= moment
-    return "acknowledged" if acknowledged else "unacknowledged"
-
-
-def _link(incident: Incident) -> str:
-    label = f"#{incident.number} {_esc(incident.title)}"
-    return f"<{incident.html_url}|{label}>" if incident.html_url else label
-
-
-def _local(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%a %d %b %H:%M")
-
-
-def _duration(span: timedelta) -> str:
-    seconds = max(int(span.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
-
-
-def _esc(text: str) -> str:
-    """Slack's three control characters, so a title or note cannot inject links or mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,4 +1,5 @@
-"""ServiceNow tickets as events: what a business-rule delivery means for the platform. Pure functions.
+"""ServiceNow tickets as events: what a business-rule delivery means for the platform. Pure functions over plain data
+(bot/adapters/servicenow/webhook.py reads the delivery's JSON into a `TicketEvent`).
 
 - Our own writes come back through the business rule too: recognised by `updated_by` and ignored (no loops).
 - A ticket linked to an incident (correlation id or PagerDuty's integration field): work notes and comments that
@@ -11,18 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.domain.effects import AlertOperators, NoteOnTicket, PageTeamForTicket, PostTimelineEntry
-from bot.domain.events import EventError, parse_time
 from bot.domain.incident import Decision
 from bot.domain.timeline import TimelineEntry
-
-REQUIRED = ("table", "operation", "sys_id", "number", "updated_by")
 
 
 @dataclass(frozen=True)
 class TicketEvent:
+    """One business-rule delivery: the ticket as it now is, and what was just written on it."""
+
     delivery_id: str
     operation: str
     sys_id: str
@@ -36,31 +35,6 @@ class TicketEvent:
     updated_on: datetime | None
     work_note: str
     comment: str
-
-
-def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
-    """Check a ServiceNow business-rule delivery's shape; EventError says what is wrong in one line."""
-    if not isinstance(body, dict):
-        raise EventError("body is not a JSON object")
-    missing = [k for k in REQUIRED if not isinstance(body.get(k), str) or not body[k]]
-    if missing:
-        raise EventError(f"missing field(s) {', '.join(missing)}: send what the README's business rule sends")
-    if body["table"] != "incident":
-        raise EventError(f"table {body['table']!r} is not handled; only 'incident' tickets are")
-    updated_on = None
-    if isinstance(body.get("updated_on"), str) and body["updated_on"]:
-        try:
-            updated_on = parse_time(body["updated_on"].replace(" ", "T") + ("" if "Z" in body["updated_on"]
-                                                                             or "+" in body["updated_on"] else "Z"))
-        except ValueError:
-            raise EventError("updated_on is not a date-time") from None
-    linked = str(body.get("correlation_id") or body.get("x_pd_integration_incident") or "") or None
-    return TicketEvent(
-        delivery_id=delivery_id, operation=str(body["operation"]), sys_id=str(body["sys_id"]),
-        number=str(body["number"]), short_description=str(body.get("short_description") or ""),
-        assignment_group=str(body.get("assignment_group") or ""), category=str(body.get("category") or ""),
-        state=str(body.get("state") or ""), linked_incident=linked, updated_by=str(body["updated_by"]),
-        updated_on=updated_on, work_note=str(body.get("work_notes") or ""), comment=str(body.get("comments") or ""))
 
 
 @dataclass(frozen=True)

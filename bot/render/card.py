@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.domain.exposure import IncidentExposure, live_loss
 from bot.domain.incident import Incident, Status
-from bot.services.calculator import minutes, money
+from bot.render.format import clip, duration, escape, minutes, money
 
 ACKNOWLEDGE = "incident_acknowledge"
 RESOLVE = "incident_resolve"
@@ -23,20 +23,6 @@ CARD_ACTIONS = (ACKNOWLEDGE, RESOLVE, PAGE_INCIDENT_MANAGER)
 _STATUS_LABEL = {Status.TRIGGERED: "🔴 Triggered", Status.ACKNOWLEDGED: "🟠 Acknowledged",
                  Status.RESOLVED: "✅ Resolved"}
 TOPIC_LIMIT = 250
-
-
-def duration(seconds: float | None) -> str:
-    """A short human duration: 45s, 4m 10s, 2h 05m, 3d 4h."""
-    if seconds is None:
-        return "—"
-    s = max(int(seconds), 0)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
 
 
 @dataclass(frozen=True)
@@ -56,15 +42,14 @@ def topic(incident: Incident, ticket: TicketView | None = None) -> str:
         parts += [f"TTA {duration(incident.time_to_acknowledge_seconds)}",
                   f"TTR {duration(incident.time_to_resolve_seconds)}"]
     parts.append(incident.html_url)
-    text = " · ".join(p for p in parts if p)
-    return text if len(text) <= TOPIC_LIMIT else text[: TOPIC_LIMIT - 1] + "…"
+    return clip(" · ".join(p for p in parts if p), TOPIC_LIMIT)
 
 
 def card_text(incident: Incident) -> str:
     """The notification/fallback text of the card."""
     # Escaped: an alert titled "<!channel> is down" must not ping the whole channel.
-    return (f"#{incident.number} {_escape(incident.title)} — {_STATUS_LABEL[incident.status]} on "
-            f"{_escape(incident.service_name)}")
+    return (f"#{incident.number} {escape(incident.title)} — {_STATUS_LABEL[incident.status]} on "
+            f"{escape(incident.service_name)}")
 
 
 def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> str:
@@ -99,10 +84,10 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
     if incident.acknowledged_at is not None:
         fields.append(("Time to acknowledge", duration(incident.time_to_acknowledge_seconds)))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _clip(f"#{incident.number} {incident.title}", 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{_escape(v)}"} for k, v in fields]},
+        {"type": "header", "text": {"type": "plain_text", "text": clip(f"#{incident.number} {incident.title}", 150)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}"} for k, v in fields]},
         *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
-            "type": "mrkdwn", "text": f"💸 *{_escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
+            "type": "mrkdwn", "text": f"💸 *{escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
                                       "exposure band" + (" (above the highest band)" if exposure.above_highest
                                                          else "")}}]),
         {"type": "context", "elements": [{"type": "mrkdwn",
@@ -150,17 +135,9 @@ def _button(label: str, action_id: str, value: str, style: str | None = None,
 
 
 def announcement(incident: Incident, channel_id: str) -> str:
-    return (f"{_STATUS_LABEL[incident.status]} #{incident.number} {_escape(incident.title)} on "
-            f"{_escape(incident.service_name)} ({incident.urgency} urgency) — join <#{channel_id}>")
+    return (f"{_STATUS_LABEL[incident.status]} #{incident.number} {escape(incident.title)} on "
+            f"{escape(incident.service_name)} ({incident.urgency} urgency) — join <#{channel_id}>")
 
 
 def timeline_line(actor_time: datetime, text: str) -> str:
-    return f"`{actor_time.strftime('%H:%M:%S')}Z` {_escape(text)}"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"`{actor_time.strftime('%H:%M:%S')}Z` {escape(text)}"

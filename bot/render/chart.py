@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bot.domain.reports import ReportRow, TrendPoint
+from bot.render.format import percent
 
 MTTA_LABEL, MTTR_LABEL = "MTTA", "MTTR"
 
@@ -38,7 +39,7 @@ def build_figure(trend: Sequence[TrendPoint], by_team: Sequence[ReportRow], titl
     names = [r.group for r in rated]
     percents = [100.0 * (r.effectiveness or 0.0) for r in rated]
     bars = teams.bar(names, percents, color=["#2a9d8f" if p >= 0 else "#e76f51" for p in percents])
-    teams.bar_label(bars, labels=[f"{p:.0f}%" for p in percents], fontsize=8)
+    teams.bar_label(bars, labels=[percent(p, places=0) for p in percents], fontsize=8)
     teams.axhline(0, color="black", linewidth=0.8)
     teams.set_ylabel("revenue protected (%)")
     teams.set_title("Revenue protection effectiveness by team")

@@ -9,7 +9,7 @@ from typing import Any
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports import OnCall
-from bot.render.card import duration
+from bot.render.format import clip, duration
 
 RESOLVE_MODAL = "incident_resolve_modal"
 PAGE_IM_MODAL = "incident_page_im_modal"
@@ -45,7 +45,7 @@ def timeline_pages(incident: Incident, entries: list[TimelineEntry], max_pages: 
     """The whole timeline in pages Slack will show; beyond `max_pages`, say how many lines are left out."""
     if not entries:
         return [f"#{incident.number} has no timeline yet."]
-    lines = [_clip(entry_line(e), TIMELINE_PAGE_CHARS) for e in entries]
+    lines = [clip(entry_line(e), TIMELINE_PAGE_CHARS) for e in entries]
     pages: list[list[str]] = [[]]
     for line in lines:
         if pages[-1] and sum(len(x) + 1 for x in pages[-1]) + len(line) > TIMELINE_PAGE_CHARS:
@@ -58,10 +58,6 @@ def timeline_pages(incident: Incident, entries: list[TimelineEntry], max_pages: 
     if left:
         texts[-1] += f"\n… and {left} later entries — see <{incident.html_url}|PagerDuty>."
     return texts
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def oncall_text(what: str, oncalls: list[OnCall]) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.reports import ReportRow, Summary
+from bot.render.format import duration, percent
 
 FIELDS = ("group", "deploys", "incidents", "tta_count", "tta_mean_s", "tta_p50_s", "tta_p90_s", "ttr_count",
           "ttr_mean_s", "ttr_p50_s", "ttr_p90_s", "incidents_with_loss", "expected_loss", "realised_loss",
@@ -55,18 +56,15 @@ def to_csv(rows: Sequence[ReportRow]) -> str:
     return out.getvalue()
 
 
-def duration(seconds: float | None) -> str:
-    """`38m 24s`, `2h 01m`, `—` for none; rounded to the second."""
-    if seconds is None:
-        return "—"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+def _duration(seconds: float | None) -> str:
+    """The table's reading of a duration: `38m 24s`, `2h 01m`, `26h 10m`, `—` for none; rounded to the second, and
+    in hours past a day, so a column's figures compare at a glance."""
+    return duration(seconds, days=False, zero_minutes=True, rounded=True)
 
 
-def percent(fraction: float | None) -> str:
-    return "—" if fraction is None else f"{round(fraction * 100):.0f}%"
+def _percent(fraction: float | None) -> str:
+    """A fraction as whole percents: -1.7 is `-170%`; `—` for none."""
+    return percent(None if fraction is None else fraction * 100, places=0)
 
 
 HEADERS = ("Group", "Deploys", "Incidents", "MTTA", "TTA p50", "TTA p90", "MTTR", "TTR p50", "TTR p90",
@@ -74,9 +72,9 @@ HEADERS = ("Group", "Deploys", "Incidents", "MTTA", "TTA p50", "TTA p90", "MTTR"
 
 
 def table_cells(rows: Sequence[ReportRow]) -> list[tuple[str, ...]]:
-    return [(r.group, f"{r.deploys:,}", f"{r.incidents:,}", duration(r.tta.mean), duration(r.tta.p50),
-             duration(r.tta.p90), duration(r.ttr.mean), duration(r.ttr.p50), duration(r.ttr.p90),
-             f"{r.incidents_with_loss:,}", percent(r.effectiveness)) for r in rows]
+    return [(r.group, f"{r.deploys:,}", f"{r.incidents:,}", _duration(r.tta.mean), _duration(r.tta.p50),
+             _duration(r.tta.p90), _duration(r.ttr.mean), _duration(r.ttr.p50), _duration(r.ttr.p90),
+             f"{r.incidents_with_loss:,}", _percent(r.effectiveness)) for r in rows]
 
 
 def to_table(rows: Sequence[ReportRow], by: str = "group") -> str:

@@ -21,7 +21,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
-from bot.services.calculator import find_service, slack_summary
+from bot.services.calculator import describe_service, find_service
 
 T = TypeVar("T")
 IDENTITY_SECONDS = 600
@@ -254,8 +254,8 @@ class IncidentActions:
             if service is None:
                 raise UserError("This incident's service is not in the catalogue, so it has no exposure band. "
                                 "Name a catalogue service: `/incident service <name>`.")
-            return slack_summary(self._catalogue, service)
-        return slack_summary(self._catalogue, find_service(self._catalogue, name))
+            return describe_service(self._catalogue, service)
+        return describe_service(self._catalogue, find_service(self._catalogue, name))
 
     async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str,
                       channel_id: str = "") -> Outcome:

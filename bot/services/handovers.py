@@ -2,7 +2,7 @@
 answering `/incident handover`, `/incident handover-note` and `/incident oncall <rota>`.
 
 The decisions are the pure `bot.domain.handover`; this service feeds it the clock, the ledger (what was posted) and
-PagerDuty (who was on call), and posts through the outbox:
+PagerDuty (who was on call), has `bot.render.handover` word the post, and posts through the outbox:
 
 - `tick(rota)` (a scheduler job per rota, every minute, and once at start-up) claims the due handover in the ledger
   and queues `PostHandover` in the same transaction — one post per rota and shift, whatever restarts or overlapping
@@ -31,18 +31,20 @@ from bot.catalogue import Catalogue, Rota
 from bot.domain.effects import CompleteHandover, Effect, PostHandover
 from bot.domain.handover import (
     HandoverTimes,
+    Note,
     due_handover,
     handover_report,
     next_boundary,
     out_of_hours,
     previous_boundary,
-    render_text,
     shift_key,
     zone,
 )
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
+from bot.render.format import local_time
+from bot.render.handover import handover_text
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
@@ -208,7 +210,7 @@ class Handovers:
                             "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
         now = self._clock.now()
         waiting = await self.ledger.add_note(rota.id, author, text.strip(), now)
-        when = self._next_posted(rota, now).astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        when = local_time(self._next_posted(rota, now), zone(rota.time_zone))
         return f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting."
 
     async def on_call_now(self, rota_id: str) -> str:
@@ -222,7 +224,7 @@ class Handovers:
                             f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
         now_names = ", ".join(name for _, name in change.outgoing) or "nobody"
         next_names = ", ".join(name for _, name in change.incoming) or "nobody"
-        when = upcoming.astimezone(zone(rota.time_zone)).strftime("%a %d %b %H:%M")
+        when = local_time(upcoming, zone(rota.time_zone))
         return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
 
     def find_rota(self, name: str) -> Rota | None:
@@ -311,14 +313,14 @@ class Handovers:
             rota.name, shift.start, shift.end,
             None if change is None else [name for _, name in change.outgoing],
             None if change is None else [name for _, name in change.incoming],
-            incidents, [f"{n.text} — {n.author}" for n in notes],
+            incidents, [Note(n.text, n.author) for n in notes],
             await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
         channels = {}
         for incident in report.open_now:
             footprint = await self._store.footprint(incident.id)
             if footprint.channel_id:
                 channels[incident.id] = footprint.channel_id
-        return render_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
+        return handover_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
 
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]

@@ -17,7 +17,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.render import card as cards
+from bot.render.format import duration
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -152,8 +152,8 @@ class TicketSync:
         footprint = await self._store.footprint(incident.id)
         responders = ", ".join(p.name for p in incident.assignees) or "—"
         lines = [f"Resolution: {resolution}" if resolution else "Resolved in PagerDuty (no resolution note given).",
-                 f"Time to acknowledge: {cards.duration(incident.time_to_acknowledge_seconds)}; "
-                 f"time to resolve: {cards.duration(incident.time_to_resolve_seconds)}.",
+                 f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
+                 f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
                  f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
         if footprint.channel_id:
             lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "

@@ -6,24 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 
 from bot.adapters.store.sqlite.store import InboxRow, Skip, SqliteStore
-from bot.domain.events import EventError, read_event
+from bot.domain.events import IncidentEvent
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
-from bot.domain.ticket_rules import TicketRules, decide_ticket, read_ticket_event
-from bot.ports import Clock
+from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
+from bot.errors import DeliveryError
+from bot.ports import Clock, EventReader
 
 log = logging.getLogger(__name__)
 
 
 class IncidentWorker:
     def __init__(self, store: SqliteStore, policy: ChannelPolicy, clock: Clock,
-                 on_effects: Callable[[], None], ticket_rules: TicketRules | None = None) -> None:
+                 on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
+                 pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
         self._ticket_rules = ticket_rules
+        # The wire formats are the adapters' (bot/adapters/*/webhook.py): each source's reader is handed in.
+        self._pagerduty, self._servicenow = pagerduty, servicenow
         self._wake = asyncio.Event()
         self.heartbeat = 0.0
 
@@ -58,8 +61,8 @@ class IncidentWorker:
         if row.source == "servicenow":
             return self._decide_ticket(row, incident)
         try:
-            event = read_event(json.loads(row.body))
-        except (EventError, ValueError, KeyError, TypeError) as error:
+            event = self._pagerduty.read_event(row.body, row.event_id)
+        except DeliveryError as error:
             log.warning("inbox %s (%s) cannot be read: %s", row.seq, row.event_type, error)
             return Skip("ignored", str(error)[:500])
         if not event.handled or event.incident_id is None:
@@ -70,10 +73,10 @@ class IncidentWorker:
         return decision
 
     def _decide_ticket(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
-        if self._ticket_rules is None:
+        if self._ticket_rules is None or self._servicenow is None:
             return Skip("ignored", "ServiceNow is not configured")
         try:
-            event = read_ticket_event(json.loads(row.body), row.event_id)
-        except (EventError, ValueError) as error:
+            event = self._servicenow.read_event(row.body, row.event_id)
+        except DeliveryError as error:
             return Skip("ignored", str(error)[:500])
         return decide_ticket(event, self._ticket_rules, incident is not None, self._clock.now())

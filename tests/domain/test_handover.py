@@ -1,5 +1,6 @@
 """On-call handover: cron subset, shift boundaries across Europe/London's 2026 DST changes, exactly-once keys,
-which handover is due, and the report. Pure functions, table-driven, no fakes."""
+which handover is due, and the report's data (tests/render/test_handover_post.py reads its wording). Pure functions,
+table-driven, no fakes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from bot.domain.handover import (
     handover_report,
     next_boundary,
     previous_boundary,
-    render_text,
     shift_boundaries,
     shift_key,
 )
@@ -317,44 +317,3 @@ def test_pages_out_of_hours(start: datetime, end: datetime, working_hours: tuple
     built = handover_report("Basket", start, end, [], [], [*INCIDENTS, *WEEKEND], [], [], working_hours, LONDON)
     numbers = None if built.out_of_hours is None else [i.number for i in built.out_of_hours]
     assert numbers == expected
-
-
-def test_render_text() -> None:
-    text = render_text(handover_report("Basket", START, END, ["Alice"], ["Bob", "Carol"], INCIDENTS,
-                                       ["Deploy freeze from 18:00"], ["2 dead effects"], WORKING, LONDON))
-    assert text.splitlines()[:2] == [
-        "*Handover: Basket — Alice → Bob, Carol*",
-        "Shift Fri 27 Nov 09:00 → Fri 27 Nov 17:30 (Europe/London)",
-    ]
-    assert "*Open now (3)*" in text
-    assert ("• <https://acme.pagerduty.com/incidents/P1|#1 Checkout slow> — Basket API, high urgency, "
-            "acknowledged, open 19h 30m") in text
-    assert "#3 Checkout slow> — Basket API, high urgency, unacknowledged, open 30m" in text
-    assert "*During the shift (3)*" in text
-    assert "#2 Checkout slow> — Basket API, acknowledged in 4m, resolved in 1h 02m" in text
-    assert "#3 Checkout slow> — Basket API, not acknowledged, still open" in text
-    assert "*Pages out of hours (0)*\nnone" in text
-    assert "*Notes (1)*\n• Deploy freeze from 18:00" in text
-    assert "*Pending (1)*\n• 2 dead effects" in text
-
-
-@pytest.mark.parametrize(("outgoing", "incoming", "headline"), [
-    ([], ["Bob"], "*Handover: Basket — nobody → Bob*"),
-    (["Alice"], [], "*Handover: Basket — Alice → nobody*"),
-    (None, None, "*Handover: Basket — (unknown: PagerDuty unreachable) → (unknown: PagerDuty unreachable)*"),
-    (["Alice"], None, "*Handover: Basket — Alice → (unknown: PagerDuty unreachable)*"),
-])
-def test_render_names_who_hands_over(outgoing: list[str] | None, incoming: list[str] | None, headline: str) -> None:
-    text = render_text(handover_report("Basket", START, END, outgoing, incoming, [], [], [], None, LONDON))
-    assert text.splitlines()[0] == headline
-    assert "Pages out of hours" not in text
-    assert text.count("\nnone") == 4
-
-
-def test_render_escapes_slack_control_characters() -> None:
-    hostile = incident(30, "2026-11-27T10:00", title="<!channel> a & b")
-    text = render_text(handover_report("Basket", START, END, ["<@U1>"], ["Bob"], [hostile], ["see <http://x|y>"],
-                                       [], None, LONDON))
-    assert "<!channel>" not in text and "<@U1>" not in text and "<http://x" not in text
-    assert "#30 &lt;!channel&gt; a &amp; b" in text
-    assert "see &lt;http://x|y&gt;" in text

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel
-from bot.domain.events import read_event
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.migrations import MIGRATIONS
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, RefreshCard
-from bot.domain.events import read_event
 from bot.domain.incident import ChannelPolicy, Decision, apply_event
 from tests.helpers import incident_event
 

@@ -11,21 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app.runtime import Bot
-from bot.services.intake import signature_matches
 from tests.conftest import WEBHOOK_SECRET
 from tests.helpers import envelope, fixture, incident_event, sign
-
-
-def test_published_signature_vector() -> None:
-    vector = fixture("signature-vector.json")
-    body = vector["body"].encode()
-    assert signature_matches([vector["secret"]], body, vector["valid_header"])
-    assert not signature_matches([vector["secret"]], body, vector["invalid_header"])
-    # Rotation: any configured secret, any offered v1= value, spaces tolerated.
-    assert signature_matches(["old", vector["secret"]], body, f"v1=00ff, {vector['valid_header']}")
-    assert not signature_matches([], body, vector["valid_header"])
-    assert not signature_matches([vector["secret"]], body, None)
-    assert not signature_matches([vector["secret"]], body, vector["valid_header"].replace("v1=", "v0="))
 
 
 async def post(client: TestClient, body: bytes, *, secret: str = WEBHOOK_SECRET,  # type: ignore[type-arg]

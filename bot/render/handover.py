@@ -1,0 +1,80 @@
+"""The on-call handover post, as Slack mrkdwn: the rota's handover (or the handover "so far"), from the data
+`bot.domain.handover.handover_report` gathers. Pure: report in, text out.
+
+Everything that came from outside (rota and service names, incident titles, people's names, notes, pending lines)
+is escaped, so a title like "<!channel> is down" cannot ping a channel; the only mentions and links are the ones
+built here (the engineers handing over, each incident's PagerDuty page and channel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from bot.domain.handover import HandoverReport, Note, ShiftIncident, acknowledged_by, zone
+from bot.domain.incident import Incident
+from bot.render.format import duration, escape, local_time
+
+
+def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
+                  mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
+    """The handover as a Slack mrkdwn message. `mentions` maps a person's name to their Slack user id, so the
+    outgoing and incoming engineers are mentioned (and notified); `channels` maps an incident id to its Slack
+    channel id, linked from "Open now"; `late`: posted after its minute (the bot was down); `on_demand`: asked for
+    mid-shift, "so far" rather than a handover."""
+    in_channel = channels or {}
+    tz = zone(report.tz)
+    end = report.shift_end
+    title = "Handover so far" if on_demand else "Handover"
+    lines = [
+        f"*{title}: {escape(report.rota_name)} — {_people(report.outgoing, mentions)} → "
+        f"{_people(report.incoming, mentions)}*" + (" (late)" if late else ""),
+        f"Shift {local_time(report.shift_start, tz)} → {local_time(end, tz)} ({report.tz})",
+    ]
+    lines += _section("Open now", [f"{_link(i)} — {escape(i.service_name)}, {i.urgency} urgency, "
+                                   f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                                   + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
+                                   for i in report.open_now])
+    lines += _section("During the shift", [f"{_link(s.incident)} — {escape(s.incident.service_name)}, {_figures(s)}"
+                                           for s in report.during_shift])
+    if report.out_of_hours is not None:
+        lines += _section("Pages out of hours", [f"{_link(i)} — {local_time(i.triggered_at, tz)}"
+                                                 for i in report.out_of_hours])
+    lines += _section("Notes", [_note(note) for note in report.notes])
+    lines += _section("Pending", [escape(item) for item in report.pending])
+    return "\n".join(lines)
+
+
+def _figures(shift_incident: ShiftIncident) -> str:
+    acknowledged, resolved = shift_incident.time_to_acknowledge, shift_incident.time_to_resolve
+    return (("not acknowledged" if acknowledged is None else f"acknowledged in {_duration(acknowledged)}") + ", "
+            + ("still open" if resolved is None else f"resolved in {_duration(resolved)}"))
+
+
+def _section(title: str, items: list[str]) -> list[str]:
+    return ["", f"*{title} ({len(items)})*", *([f"• {item}" for item in items] or ["none"])]
+
+
+def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = None) -> str:
+    if names is None:
+        return "(unknown: PagerDuty unreachable)"
+    known = mentions or {}
+    return ", ".join(f"<@{known[name]}>" if name in known else escape(name) for name in names) or "nobody"
+
+
+def _note(note: Note) -> str:
+    return f"{escape(note.text)} — {escape(note.author)}"
+
+
+def _state_at(incident: Incident, moment: datetime) -> str:
+    return "acknowledged" if acknowledged_by(incident, moment) else "unacknowledged"
+
+
+def _link(incident: Incident) -> str:
+    label = f"#{incident.number} {escape(incident.title)}"
+    return f"<{incident.html_url}|{label}>" if incident.html_url else label
+
+
+def _duration(span: timedelta) -> str:
+    # The post reads minutes without seconds ("open 4m"): a handover is read hours later, seconds are noise.
+    return duration(span.total_seconds(), minute_seconds=False)

@@ -1,0 +1,102 @@
+"""ServiceNow's business rule, read by its adapter: the signature, the delivery's reasons for refusing a body, its
+times and links, what the inbox keeps of it, and a stored body read back into the domain's ticket event."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from bot.adapters.servicenow.webhook import ServiceNowWebhook, read_ticket_event
+from bot.errors import DeliveryError
+
+SECRET = "rule-secret"
+
+
+def rule(**changes: Any) -> dict[str, Any]:
+    """What the README's business rule sends for a ticket, with `changes`."""
+    return {"table": "incident", "operation": "update", "sys_id": "abc123", "number": "INC0010001",
+            "short_description": "Checkout down", "state": "2", "assignment_group": "Payments",
+            "category": "software", "correlation_id": "Q1", "x_pd_integration_incident": "",
+            "updated_by": "jane.agent", "updated_on": "2026-11-27 10:07:00", "work_notes": "", "comments": ""} | changes
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {"X-ServiceNow-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def test_only_a_body_signed_with_the_secret_is_accepted() -> None:
+    body = json.dumps(rule()).encode()
+    ServiceNowWebhook(SECRET).check_signature(body, signed(body))
+    upper = {"X-ServiceNow-Signature": signed(body)["X-ServiceNow-Signature"].upper()}
+    ServiceNowWebhook(SECRET).check_signature(body, upper)  # hex in either case
+    for webhook, headers in ((ServiceNowWebhook(SECRET), signed(body, "another")),
+                             (ServiceNowWebhook(SECRET), {}),
+                             (ServiceNowWebhook(None), signed(body, ""))):  # no secret configured: nothing is trusted
+        with pytest.raises(DeliveryError, match="X-ServiceNow-Signature does not match SERVICENOW_WEBHOOK_SECRET"):
+            webhook.check_signature(body, headers)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ([1, 2], "body is not a JSON object"),
+    ({"table": "incident", "operation": "update"}, "missing field(s) sys_id, number, updated_by"),
+    (rule(updated_by=""), "missing field(s) updated_by"),
+    (rule(table="problem"), "table 'problem' is not handled"),
+    (rule(updated_on="last Tuesday"), "updated_on is not a date-time"),
+    (rule(updated_on="2026-11-27T10:07:00-05:00"), "updated_on is not a date-time"),
+])
+def test_malformed_deliveries_say_why(body: Any, reason: str) -> None:
+    with pytest.raises(DeliveryError, match=re.escape(reason)):
+        read_ticket_event(body, "D1")
+
+
+def test_a_body_that_is_not_json_is_refused() -> None:
+    with pytest.raises(DeliveryError, match=re.escape("body is not JSON (JSONDecodeError)")):
+        ServiceNowWebhook(SECRET).read_delivery(b"table=incident&sys_id=1", {})
+
+
+@pytest.mark.parametrize(("updated_on", "expected"), [
+    ("2026-11-27 10:07:00", datetime(2026, 11, 27, 10, 7, tzinfo=UTC)),  # the rule's own format, in UTC
+    ("2026-11-27T10:07:00Z", datetime(2026, 11, 27, 10, 7, tzinfo=UTC)),
+    ("2026-11-27T11:07:00+01:00", datetime(2026, 11, 27, 11, 7, tzinfo=timezone(timedelta(hours=1)))),
+    ("", None),
+])
+def test_update_times_are_read_as_utc_unless_they_say_otherwise(updated_on: str, expected: datetime | None) -> None:
+    assert read_ticket_event(rule(updated_on=updated_on), "D1").updated_on == expected
+
+
+@pytest.mark.parametrize(("links", "expected"), [
+    ({"correlation_id": "Q1"}, "Q1"),
+    ({"correlation_id": "", "x_pd_integration_incident": "Q2"}, "Q2"),  # PagerDuty's own integration field
+    ({"correlation_id": "", "x_pd_integration_incident": ""}, None),
+])
+def test_a_ticket_is_linked_by_correlation_id_or_pagerdutys_field(links: dict[str, str],
+                                                                  expected: str | None) -> None:
+    assert read_ticket_event(rule(**links), "D1").linked_incident == expected
+
+
+def test_the_inbox_keeps_the_delivery_id_the_operation_and_the_linked_incident() -> None:
+    webhook = ServiceNowWebhook(SECRET)
+    body = json.dumps(rule(operation="insert")).encode()
+    delivery = webhook.read_delivery(body, {"X-ServiceNow-Delivery": "D7"})
+    assert (delivery.delivery_id, delivery.event_id, delivery.event_type, delivery.incident_id,
+            delivery.occurred_at) == ("D7", "D7", "ticket.insert", "Q1", "2026-11-27T10:07:00+00:00")
+    # Without a delivery id the body's digest stands in (a resend is the same delivery); without a time, None.
+    undated = json.dumps(rule(updated_on="")).encode()
+    first, again = webhook.read_delivery(undated, {}), webhook.read_delivery(undated, {})
+    assert first.delivery_id == again.delivery_id == hashlib.sha256(undated).hexdigest()[:32]
+    assert first.occurred_at is None
+
+
+def test_a_stored_body_reads_back_into_the_ticket_event() -> None:
+    webhook = ServiceNowWebhook(SECRET)
+    event = webhook.read_event(json.dumps(rule(work_notes="restarted the pods")), "D8")
+    assert (event.delivery_id, event.number, event.work_note, event.linked_incident) == (
+        "D8", "INC0010001", "restarted the pods", "Q1")
+    with pytest.raises(DeliveryError, match="Expecting value"):
+        webhook.read_event("not json", "D9")

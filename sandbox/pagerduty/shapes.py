@@ -2,7 +2,8 @@
 
 Owns rendering: REST resources as PagerDuty's OpenAPI description has them (references with id, type, summary,
 self, html_url; null where PagerDuty answers null; a schedule with its final schedule rendered over a range), and
-the `data` of v3 webhook events (as in the fixtures' `data.*.json`). Links are built from `public_url`, which the host sets once it knows its address.
+the `data` of v3 webhook events (as in the fixtures' `data.*.json`). Links are built from `public_url`, which the
+host sets once it knows its address.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox]'
 	touch $@
 
 ## Install everything and start the bot with its Slack, PagerDuty and ServiceNow emulators on http://127.0.0.1:$(PORT)

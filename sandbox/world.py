@@ -2,14 +2,16 @@
 
 `Sandbox` owns the emulators and the routes `GET /sandbox/state` and `POST|DELETE /sandbox/faults`;
 `serve_sandbox()` binds one port and serves the emulators and the bot on it together (the `pavedroad sandbox`
-command, and the end-to-end tests with port 0).
+command, and the end-to-end tests with port 0); `seed_running()` gives them the synthetic incident history.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,11 +22,13 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.adapters.clock import SettableClock
+from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.app.config import ServiceNowAccess, Settings
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app, open_socket_mode
 from bot.catalogue import Catalogue, SandboxSeed
 from bot.services.dispatcher import RetryPolicy
+from bot.services.reports.synthetic import synthetic_history, synthetic_span
 from sandbox.faults import Fault, Faults
 from sandbox.pagerduty.emulator import PagerDutyEmulator
 from sandbox.pagerduty.openapi import load_pagerduty_validator
@@ -236,3 +240,15 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     await web.SockSite(runner, sock).start()
     handler = await open_socket_mode(bot) if socket_mode else None
     return RunningSandbox(url, sandbox, bot, runner, handler)
+
+
+async def seed_running(running: RunningSandbox) -> tuple[int, int]:
+    """`pavedroad sandbox --history`: the synthetic history goes into the sandbox's PagerDuty, and the bot imports
+    it from there through PagerDuty's REST API — the same path as `pavedroad history import` on a real account.
+    Returns how many incidents and deploys the bot's store took in."""
+    history = synthetic_history(running.sandbox.catalogue)
+    running.sandbox.pagerduty.history.add(history.incidents, history.deploys)
+    start, end = synthetic_span()
+    with client_for(running.sandbox.keys.pagerduty_api_token, f"{running.url}/sandbox/pagerduty/api") as client:
+        imported = await asyncio.to_thread(fetch_history, client, start, end)
+    return await running.bot.store.add_history(imported.incidents, imported.deploys, time.time())

@@ -5,38 +5,22 @@ Owns the write side of those resources and PagerDuty's rules about them: names a
 already been taken"), references must exist, an escalation policy in use by a service cannot be deleted, nor a
 schedule an escalation policy targets, and a webhook subscription's secret is shown only in the answer that
 created it. Request shapes are checked against the OpenAPI description by the emulator before a handler runs; the
-handlers check what the description cannot (references, uniqueness). State lives in `pagerduty_model.Account`.
+handlers check what the description cannot (references, uniqueness). State lives in `model.Account`.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sandbox.pagerduty.model import (
-    Account,
-    Json,
-    PagerDutyError,
-    Policy,
-    Rule,
-    Service,
-    Team,
-    invalid,
-    not_found,
-    random_id,
-)
-from sandbox.pagerduty.schedules import Layer, Schedule, parse_time, restriction, schedule_json
-from sandbox.pagerduty.shapes import Shapes
-
-if TYPE_CHECKING:
-    from sandbox.pagerduty.emulator import _Call
-
-    _Handler = Callable[[_Call], tuple[int, Json]]
-    _Page = Callable[[_Call, str, list[Json]], Json]
+from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id
+from sandbox.pagerduty.model import Account, Policy, Rule, Service, Team
+from sandbox.pagerduty.rest import Call, Handler, page, wrapped
+from sandbox.pagerduty.schedules import Layer, Schedule, parse_time, restriction
+from sandbox.pagerduty.shapes import Shapes, schedule_json
 
 
 @dataclass
@@ -54,11 +38,11 @@ class WebhookSubscription:
 class PagerDutyAdmin:
     """The configuration endpoints; `routes()` is what the emulator adds to its route table."""
 
-    def __init__(self, account: Account, shapes: Shapes, page: _Page) -> None:
-        self.account, self.shapes, self._page = account, shapes, page
+    def __init__(self, account: Account, shapes: Shapes) -> None:
+        self.account, self.shapes = account, shapes
         self.webhook_subscriptions: dict[str, WebhookSubscription] = {}
 
-    def routes(self) -> list[tuple[str, str, _Handler]]:
+    def routes(self) -> list[tuple[str, str, Handler]]:
         return [
             ("GET", "/teams", self._list_teams),
             ("POST", "/teams", self._create_team),
@@ -87,24 +71,24 @@ class PagerDutyAdmin:
         return self.shapes.team_ref(team.id) | {"type": "team", "name": team.name, "description": team.description,
                                                  "default_role": "manager", "parent": None}
 
-    def _list_teams(self, call: _Call) -> tuple[int, Json]:
+    def _list_teams(self, call: Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         teams = [t for t in self.account.teams.values() if query in t.name.lower()]
-        return 200, self._page(call, "teams", [self.team(t) for t in teams])
+        return 200, page(call, "teams", [self.team(t) for t in teams])
 
-    def _get_team(self, call: _Call) -> tuple[int, Json]:
+    def _get_team(self, call: Call) -> tuple[int, Json]:
         return 200, {"team": self.team(self._find_team(call.params["id"]))}
 
-    def _create_team(self, call: _Call) -> tuple[int, Json]:
-        body = _wrapped(call, "team")
+    def _create_team(self, call: Call) -> tuple[int, Json]:
+        body = wrapped(call, "team")
         name = str(body["name"])
         _unique(name, (t.name for t in self.account.teams.values()))
         team = Team(random_id("P", 6), name, str(body.get("description") or ""))
         self.account.teams[team.id] = team
         return 201, {"team": self.team(team)}
 
-    def _update_team(self, call: _Call) -> tuple[int, Json]:
-        team, body = self._find_team(call.params["id"]), _wrapped(call, "team")
+    def _update_team(self, call: Call) -> tuple[int, Json]:
+        team, body = self._find_team(call.params["id"]), wrapped(call, "team")
         if body.get("name") is not None and body["name"] != team.name:
             _unique(str(body["name"]), (t.name for t in self.account.teams.values()))
             team.name = str(body["name"])
@@ -112,7 +96,7 @@ class PagerDutyAdmin:
             team.description = str(body.get("description") or "")
         return 200, {"team": self.team(team)}
 
-    def _delete_team(self, call: _Call) -> tuple[int, Json]:
+    def _delete_team(self, call: Call) -> tuple[int, Json]:
         team = self._find_team(call.params["id"])
         # PagerDuty unassigns the team's escalation policies (and so its services) rather than deleting them.
         for policy in self.account.policies.values():
@@ -128,8 +112,8 @@ class PagerDutyAdmin:
 
     # ---- escalation policies -------------------------------------------------------------------------------
 
-    def _create_policy(self, call: _Call) -> tuple[int, Json]:
-        body = _wrapped(call, "escalation_policy")
+    def _create_policy(self, call: Call) -> tuple[int, Json]:
+        body = wrapped(call, "escalation_policy")
         name = str(body["name"])
         _unique(name, (p.name for p in self.account.policies.values()))
         rules = self._rules(body.get("escalation_rules"))
@@ -138,8 +122,8 @@ class PagerDutyAdmin:
         self.account.policies[policy.id] = policy
         return 201, {"escalation_policy": self.shapes.policy(policy)}
 
-    def _update_policy(self, call: _Call) -> tuple[int, Json]:
-        policy, body = self._find_policy(call.params["id"]), _wrapped(call, "escalation_policy")
+    def _update_policy(self, call: Call) -> tuple[int, Json]:
+        policy, body = self._find_policy(call.params["id"]), wrapped(call, "escalation_policy")
         # Read every part before changing anything: a refused update leaves the policy as it was.
         rules = self._rules(body["escalation_rules"]) if "escalation_rules" in body else None
         teams = self._team_ids(body["teams"]) if "teams" in body else None
@@ -154,7 +138,7 @@ class PagerDutyAdmin:
             policy.team_ids = teams
         return 200, {"escalation_policy": self.shapes.policy(policy)}
 
-    def _delete_policy(self, call: _Call) -> tuple[int, Json]:
+    def _delete_policy(self, call: Call) -> tuple[int, Json]:
         policy = self._find_policy(call.params["id"])
         users = [s.name for s in self.account.services.values() if s.policy_id == policy.id]
         if users:
@@ -197,8 +181,8 @@ class PagerDutyAdmin:
 
     # ---- services ------------------------------------------------------------------------------------------
 
-    def _create_service(self, call: _Call) -> tuple[int, Json]:
-        body = _wrapped(call, "service")
+    def _create_service(self, call: Call) -> tuple[int, Json]:
+        body = wrapped(call, "service")
         name = str(body.get("name") or "")
         if not name:
             raise invalid("Name cannot be empty")
@@ -208,8 +192,8 @@ class PagerDutyAdmin:
         self.account.services[service.id] = service
         return 201, {"service": self.shapes.service(service)}
 
-    def _update_service(self, call: _Call) -> tuple[int, Json]:
-        service, body = self._find_service(call.params["id"]), _wrapped(call, "service")
+    def _update_service(self, call: Call) -> tuple[int, Json]:
+        service, body = self._find_service(call.params["id"]), wrapped(call, "service")
         policy_id = self._policy_ref(body.get("escalation_policy"), required=False)
         if body.get("name") is not None and body["name"] != service.name:
             _unique(str(body["name"]), (s.name for s in self.account.services.values()))
@@ -220,7 +204,7 @@ class PagerDutyAdmin:
             service.policy_id = policy_id
         return 200, {"service": self.shapes.service(service)}
 
-    def _delete_service(self, call: _Call) -> tuple[int, Json]:
+    def _delete_service(self, call: Call) -> tuple[int, Json]:
         service = self._find_service(call.params["id"])
         # Deleting a service deletes its incidents in PagerDuty; their notes and log go with them.
         gone = {i.id for i in self.account.incidents.values() if i.service_id == service.id}
@@ -247,20 +231,20 @@ class PagerDutyAdmin:
             raise PagerDutyError(400, 2001, "Invalid Input Provided", [f"Escalation policy {policy_id} not found"])
         return policy_id
 
-    # ---- schedules (the model, and GET, are pagerduty_schedules' and the emulator's) ------------------------
+    # ---- schedules (the model, and GET, are schedules.py's and the emulator's) -----------------------------
 
     def schedule(self, schedule: Schedule) -> Json:
         return schedule_json(schedule, self.shapes, None, None)
 
-    def _create_schedule(self, call: _Call) -> tuple[int, Json]:
-        body = _wrapped(call, "schedule")
+    def _create_schedule(self, call: Call) -> tuple[int, Json]:
+        body = wrapped(call, "schedule")
         schedule = Schedule(random_id("P", 6), str(body.get("name") or ""), self._zone(body.get("time_zone")),
                             self._layers(body.get("schedule_layers")), str(body.get("description") or ""))
         self.account.schedules[schedule.id] = schedule
         return 201, {"schedule": self.schedule(schedule)}
 
-    def _update_schedule(self, call: _Call) -> tuple[int, Json]:
-        schedule, body = self._find_schedule(call.params["id"]), _wrapped(call, "schedule")
+    def _update_schedule(self, call: Call) -> tuple[int, Json]:
+        schedule, body = self._find_schedule(call.params["id"]), wrapped(call, "schedule")
         layers = self._layers(body["schedule_layers"]) if "schedule_layers" in body else None
         zone = self._zone(body["time_zone"]) if body.get("time_zone") is not None else None
         if body.get("name") is not None:
@@ -282,7 +266,7 @@ class PagerDutyAdmin:
                  for layer in current if layer.id not in kept_ids]
         return ended + given
 
-    def _delete_schedule(self, call: _Call) -> tuple[int, Json]:
+    def _delete_schedule(self, call: Call) -> tuple[int, Json]:
         schedule = self._find_schedule(call.params["id"])
         policies = self._policies_targeting(schedule.id)
         if policies:
@@ -350,18 +334,18 @@ class PagerDutyAdmin:
             "filter": {"id": subscription.filter_id, "type": subscription.filter_type},
         }
 
-    def _list_subscriptions(self, call: _Call) -> tuple[int, Json]:
+    def _list_subscriptions(self, call: Call) -> tuple[int, Json]:
         kind, filter_id = call.query.get("filter_type"), call.query.get("filter_id")
         found = [s for s in self.webhook_subscriptions.values()
                  if (kind is None or s.filter_type == f"{kind}_reference")
                  and (filter_id is None or s.filter_id == filter_id)]
-        return 200, self._page(call, "webhook_subscriptions", [self.subscription(s) for s in found])
+        return 200, page(call, "webhook_subscriptions", [self.subscription(s) for s in found])
 
-    def _get_subscription(self, call: _Call) -> tuple[int, Json]:
+    def _get_subscription(self, call: Call) -> tuple[int, Json]:
         return 200, {"webhook_subscription": self.subscription(self._find_subscription(call.params["id"]))}
 
-    def _create_subscription(self, call: _Call) -> tuple[int, Json]:
-        body = _wrapped(call, "webhook_subscription")
+    def _create_subscription(self, call: Call) -> tuple[int, Json]:
+        body = wrapped(call, "webhook_subscription")
         url = str(body["delivery_method"].get("url") or "")
         if not url.startswith(("http://", "https://")):
             raise invalid("delivery_method.url must be an http(s) URL")
@@ -373,8 +357,8 @@ class PagerDutyAdmin:
         # The secret that signs deliveries is in this answer only, as in PagerDuty.
         return 200, {"webhook_subscription": self.subscription(subscription, with_secret=True)}
 
-    def _update_subscription(self, call: _Call) -> tuple[int, Json]:
-        subscription, body = self._find_subscription(call.params["id"]), _wrapped(call, "webhook_subscription")
+    def _update_subscription(self, call: Call) -> tuple[int, Json]:
+        subscription, body = self._find_subscription(call.params["id"]), wrapped(call, "webhook_subscription")
         if "filter" in body:
             subscription.filter_type, subscription.filter_id = self._filter(body["filter"])
         for key in ("description", "events", "active"):
@@ -382,7 +366,7 @@ class PagerDutyAdmin:
                 setattr(subscription, key, body[key])
         return 200, {"webhook_subscription": self.subscription(subscription)}
 
-    def _delete_subscription(self, call: _Call) -> tuple[int, Json]:
+    def _delete_subscription(self, call: Call) -> tuple[int, Json]:
         del self.webhook_subscriptions[self._find_subscription(call.params["id"]).id]
         return 204, {}
 
@@ -401,13 +385,6 @@ class PagerDutyAdmin:
         if known is not None and filter_id not in known:
             raise invalid(f"filter: {kind.removesuffix('_reference')} {filter_id} not found")
         return kind, str(filter_id) if filter_id else None
-
-
-def _wrapped(call: _Call, key: str) -> Json:
-    inner = (call.body or {}).get(key)
-    if not isinstance(inner, dict):
-        raise invalid(f"The request body must be {{\"{key}\": {{...}}}}")
-    return inner
 
 
 def _unique(name: str, taken: Any) -> None:

@@ -10,24 +10,33 @@ the same account rules, log attribution and webhooks as the REST API's.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from aiohttp import web
 
-from sandbox.pagerduty.model import Incident, PagerDutyError, User, invalid
-
-if TYPE_CHECKING:
-    from sandbox.pagerduty.emulator import PagerDutyEmulator
+from sandbox.pagerduty.basics import Json, PagerDutyError, invalid
+from sandbox.pagerduty.model import Account, Incident, User
+from sandbox.pagerduty.shapes import Shapes
 
 PREFIX = "/sandbox/pagerduty"
 ACTIONS = ("acknowledge", "resolve", "unacknowledge", "escalate", "reassign", "delegate", "priority", "note")
 
 
+class Trigger(Protocol):
+    """Open an incident as a monitoring alert would; answers it in REST shape (`PagerDutyEmulator.trigger`)."""
+
+    def __call__(self, *, title: str, service_id: str | None = None, urgency: str = "high") -> Awaitable[Json]: ...
+
+
 class PagerDutyControls:
-    def __init__(self, emulator: PagerDutyEmulator) -> None:
-        self.emulator = emulator
-        self.account = emulator.account
+    """The control routes, acting on the account; `trigger` and `enable_webhooks` are the emulator's."""
+
+    def __init__(self, account: Account, shapes: Shapes, *, trigger: Trigger,
+                 enable_webhooks: Callable[[], None]) -> None:
+        self.account, self.shapes = account, shapes
+        self._trigger_incident, self._enable = trigger, enable_webhooks
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PREFIX + "/incidents", self._trigger)
@@ -42,8 +51,8 @@ class PagerDutyControls:
         if not isinstance(title, str) or not title.strip():
             return _error(invalid("title is required"))
         try:
-            incident = await self.emulator.trigger(title=title, service_id=fields.get("service_id") or None,
-                                                   urgency=str(fields.get("urgency") or "high"))
+            incident = await self._trigger_incident(title=title, service_id=fields.get("service_id") or None,
+                                                    urgency=str(fields.get("urgency") or "high"))
         except PagerDutyError as error:
             return _error(error)
         return web.json_response({"incident": incident}, status=201)
@@ -63,7 +72,7 @@ class PagerDutyControls:
             return _error(error)
         if form:
             raise web.HTTPSeeOther(f"{PREFIX}/incidents/{incident.id}")
-        return web.json_response({"incident": self.emulator.shapes.incident(incident)})
+        return web.json_response({"incident": self.shapes.incident(incident)})
 
     def _act(self, action: str, incident: Incident, user: User, fields: dict[str, Any]) -> None:
         account = self.account
@@ -107,7 +116,7 @@ class PagerDutyControls:
 
     async def _enable_webhooks(self, request: web.Request) -> web.Response:
         """Re-enable the subscription PagerDuty disables after three dropped deliveries in a row."""
-        self.emulator.enable_webhooks()
+        self._enable()
         return web.json_response({"ok": True})
 
     async def _incident_page(self, request: web.Request) -> web.Response:

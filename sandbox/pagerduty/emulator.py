@@ -2,9 +2,10 @@
 
 `PagerDutyEmulator` is what the host builds and serves. This module owns the REST side: authentication, PagerDuty's
 rate limit, injected faults, validation against the official OpenAPI description (a request the real PagerDuty
-would refuse is refused here), the endpoints, and the state snapshot. The account and its rules are in
-`pagerduty_model`, the JSON shapes in `pagerduty_shapes`, webhook delivery in `pagerduty_webhooks`, and the routes
-that act as an alert or as a person in PagerDuty's web app in `pagerduty_control`.
+would refuse is refused here), the endpoints, and the state snapshot. The account and its rules are in `model.py`
+(schedules in `schedules.py`), the JSON shapes in `shapes.py`, reading a call in `rest.py`, the configuration
+endpoints in `admin.py`, webhook delivery in `webhooks.py`, and the routes that act as an alert or as a person in
+PagerDuty's web app in `control.py`.
 """
 
 from __future__ import annotations
@@ -15,61 +16,27 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from http import HTTPStatus
 
 from aiohttp import web
-from multidict import CIMultiDictProxy, MultiMapping
 
 from bot.catalogue import SandboxSeed
 from sandbox.faults import Faults
 from sandbox.pagerduty.admin import PagerDutyAdmin
+from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id, stable_id
 from sandbox.pagerduty.control import ACTIONS, PagerDutyControls
 from sandbox.pagerduty.history import PagerDutyHistory, in_range
-from sandbox.pagerduty.model import (
-    Account,
-    Agent,
-    Event,
-    Json,
-    PagerDutyError,
-    User,
-    invalid,
-    not_found,
-    random_id,
-    stable_id,
-)
+from sandbox.pagerduty.model import Account, Agent, Event, User
 from sandbox.pagerduty.openapi import FROM_MISSING, PagerDutyRequestValidator
-from sandbox.pagerduty.schedules import (
-    MAX_RANGE,
-    Override,
-    Schedule,
-    override_json,
-    parse_time,
-    schedule_json,
-    seeded_schedule,
-)
-from sandbox.pagerduty.shapes import Shapes
+from sandbox.pagerduty.rest import Call, Handler, page, ref_id, time_field, time_range, wrapped
+from sandbox.pagerduty.schedules import Override, Schedule, seeded_schedule
+from sandbox.pagerduty.shapes import Shapes, override_json, schedule_json
 from sandbox.pagerduty.webhooks import WebhookSender
 
 API_PREFIX = "/sandbox/pagerduty/api"
 CONTROL_ACTIONS = ACTIONS  # what POST /sandbox/pagerduty/incidents/{id}/{action} accepts
-_DEFAULT_PAGE, _MAX_PAGE = 25, 100
-
-
-@dataclass
-class _Call:
-    """One REST request, read and routed."""
-
-    method: str
-    path: str
-    params: dict[str, str]
-    query: MultiMapping[str]
-    headers: CIMultiDictProxy[str]
-    body: Json | None
-
-
-_Handler = Callable[[_Call], tuple[int, Json]]
 
 
 class PagerDutyEmulator:
@@ -104,7 +71,7 @@ class PagerDutyEmulator:
         self.shapes = Shapes(self.account)
         self.account.schedules = {s.id: seeded_schedule(s, {u.email.lower(): u.id for u in self.account.users.values()})
                                   for s in seed.schedules}
-        self.admin = PagerDutyAdmin(self.account, self.shapes, _page)
+        self.admin = PagerDutyAdmin(self.account, self.shapes)
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -112,7 +79,7 @@ class PagerDutyEmulator:
         )
         self.calls: Counter[str] = Counter()
         self._windows: dict[str, tuple[datetime, int]] = {}
-        self._routes: list[tuple[str, str, re.Pattern[str], _Handler]] = [
+        self._routes: list[tuple[str, str, re.Pattern[str], Handler]] = [
             (method, template, re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"), handler)
             for method, template, handler in [
                 ("GET", "/users", self._list_users),
@@ -163,7 +130,8 @@ class PagerDutyEmulator:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
-        PagerDutyControls(self).add_routes(app)
+        PagerDutyControls(self.account, self.shapes, trigger=self.trigger,
+                          enable_webhooks=self.enable_webhooks).add_routes(app)
 
     async def trigger(self, *, title: str, service_id: str | None = None, urgency: str = "high") -> Json:
         """Open an incident as a monitoring alert would (agent: the service); returns it in REST shape."""
@@ -229,7 +197,7 @@ class PagerDutyEmulator:
             # Reports (issue 6): how many change events (deploys) the account holds; GET /change_events lists them.
             "change_events": len(self.history.change_events),
             "webhook_subscription": webhooks["subscription"],
-            # Written through the configuration API (pagerduty_admin), as GET would answer them.
+            # Written through the configuration API (admin.py), as GET would answer them.
             "teams": [self.admin.team(t) for t in account.teams.values()],
             "escalation_policies": [self.shapes.policy(p) for p in account.policies.values()],
             "services": [self.shapes.service(s) for s in account.services.values()],
@@ -268,7 +236,7 @@ class PagerDutyEmulator:
             body = json.loads(raw) if raw else None
             if body is not None and not isinstance(body, dict):
                 raise invalid("The request body must be a JSON object")
-            call = _Call(method, path, match.groupdict(), request.query, request.headers, body)
+            call = Call(method, path, match.groupdict(), request.query, request.headers, body)
             status, payload = handler(call)
         except ValueError:  # only reachable without a validator: it refuses malformed JSON first
             return _error(invalid("The request body is not valid JSON"), limits)
@@ -296,18 +264,18 @@ class PagerDutyEmulator:
 
     # ---- REST handlers -------------------------------------------------------------------------------------
 
-    def _list_users(self, call: _Call) -> tuple[int, Json]:
+    def _list_users(self, call: Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         users = [u for u in self.account.users.values() if query in u.name.lower() or query in u.email.lower()]
-        return 200, _page(call, "users", [self.shapes.user(u) for u in users])
+        return 200, page(call, "users", [self.shapes.user(u) for u in users])
 
-    def _get_user(self, call: _Call) -> tuple[int, Json]:
+    def _get_user(self, call: Call) -> tuple[int, Json]:
         user = self.account.users.get(call.params["id"])
         if user is None:
             raise not_found(f"User {call.params['id']}")
         return 200, {"user": self.shapes.user(user)}
 
-    def _list_incidents(self, call: _Call) -> tuple[int, Json]:
+    def _list_incidents(self, call: Call) -> tuple[int, Json]:
         q = call.query
         statuses, services = set(q.getall("statuses[]", [])), set(q.getall("service_ids[]", []))
         urgencies, users = set(q.getall("urgencies[]", [])), set(q.getall("user_ids[]", []))
@@ -321,14 +289,14 @@ class PagerDutyEmulator:
             and (not urgencies or i.urgency in urgencies) and (not users or users & set(i.assignee_ids))
             and (key is None or i.incident_key == key) and in_range(i.created_at, since, until)
         ]
-        return 200, _page(call, "incidents", [self.shapes.incident(i) for i in incidents])
+        return 200, page(call, "incidents", [self.shapes.incident(i) for i in incidents])
 
-    def _get_incident(self, call: _Call) -> tuple[int, Json]:
+    def _get_incident(self, call: Call) -> tuple[int, Json]:
         return 200, {"incident": self.shapes.incident(self.account.incident(call.params["id"]))}
 
-    def _create_incident(self, call: _Call) -> tuple[int, Json]:
+    def _create_incident(self, call: Call) -> tuple[int, Json]:
         user = self._from_user(call)
-        body = _wrapped(call, "incident")
+        body = wrapped(call, "incident")
         service = body.get("service")
         if not isinstance(service, dict) or not isinstance(body.get("title"), str):
             raise invalid("incident.title and incident.service are required")
@@ -336,7 +304,7 @@ class PagerDutyEmulator:
             raise invalid("Assignments cannot be specified if an escalation policy is given")
         if body.get("urgency", "high") not in ("high", "low"):
             raise invalid("incident.urgency must be high or low")
-        policy_id = _ref_id(body.get("escalation_policy"))
+        policy_id = ref_id(body.get("escalation_policy"))
         if policy_id is not None and policy_id not in self.account.policies:
             raise PagerDutyError(400, 1014, "Escalation Policy Not Found", [f"Escalation policy {policy_id}"])
         assignees = self._assignees(body["assignments"]) if body.get("assignments") else None
@@ -349,14 +317,14 @@ class PagerDutyEmulator:
         )
         return 201, {"incident": self.shapes.incident(incident)}
 
-    def _update_incident(self, call: _Call) -> tuple[int, Json]:
+    def _update_incident(self, call: Call) -> tuple[int, Json]:
         user = self._from_user(call)
         incident = self.account.incident(call.params["id"])
-        body = _wrapped(call, "incident")
+        body = wrapped(call, "incident")
         # Check every reference before changing anything, so a refused request leaves the incident as it was.
         priority = self.account.priority_name(body["priority"]) if body.get("priority") is not None else None
         assignees = self._assignees(body["assignments"]) if body.get("assignments") else None
-        policy_id = _ref_id(body.get("escalation_policy"))
+        policy_id = ref_id(body.get("escalation_policy"))
         status = body.get("status")
         if status == "acknowledged":
             self.account.acknowledge(incident, user)
@@ -378,19 +346,19 @@ class PagerDutyEmulator:
             self.account.escalate(incident, user, body["escalation_level"])
         return 200, {"incident": self.shapes.incident(incident)}
 
-    def _list_notes(self, call: _Call) -> tuple[int, Json]:
+    def _list_notes(self, call: Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
         return 200, {"notes": [self.shapes.note(n) for n in self.account.notes if n.incident_id == incident.id]}
 
-    def _create_note(self, call: _Call) -> tuple[int, Json]:
+    def _create_note(self, call: Call) -> tuple[int, Json]:
         user = self._from_user(call)
         incident = self.account.incident(call.params["id"])
-        content = _wrapped(call, "note").get("content")
+        content = wrapped(call, "note").get("content")
         if not isinstance(content, str) or not content:
             raise invalid("note.content is required")
         return 200, {"note": self.shapes.note(self.account.add_note(incident, user, content))}
 
-    def _create_responder_request(self, call: _Call) -> tuple[int, Json]:
+    def _create_responder_request(self, call: Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
         body = call.body or {}
         requester = self.account.users.get(str(body.get("requester_id")))
@@ -407,12 +375,12 @@ class PagerDutyEmulator:
         request = self.account.request_responders(incident, requester, str(body.get("message", "")), targets)
         return 200, {"responder_request": self.shapes.responder_request(request)}
 
-    def _list_log_entries(self, call: _Call) -> tuple[int, Json]:
+    def _list_log_entries(self, call: Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
         entries = [e for e in reversed(self.account.log_entries) if e.incident_id == incident.id]  # newest first
-        return 200, _page(call, "log_entries", [self.shapes.log_entry(e) for e in entries])
+        return 200, page(call, "log_entries", [self.shapes.log_entry(e) for e in entries])
 
-    def _list_oncalls(self, call: _Call) -> tuple[int, Json]:
+    def _list_oncalls(self, call: Call) -> tuple[int, Json]:
         q = call.query
         policies, users = set(q.getall("escalation_policy_ids[]", [])), set(q.getall("user_ids[]", []))
         # The sandbox's policies target users directly, so any schedule filter matches nothing.
@@ -422,58 +390,58 @@ class PagerDutyEmulator:
             if not schedules and (not policies or o["escalation_policy"]["id"] in policies)
             and (not users or o["user"]["id"] in users)
         ]
-        return 200, _page(call, "oncalls", oncalls)
+        return 200, page(call, "oncalls", oncalls)
 
-    def _list_services(self, call: _Call) -> tuple[int, Json]:
+    def _list_services(self, call: Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         services = [s for s in self.account.services.values() if query in s.name.lower()]
-        return 200, _page(call, "services", [self.shapes.service(s) for s in services])
+        return 200, page(call, "services", [self.shapes.service(s) for s in services])
 
-    def _get_service(self, call: _Call) -> tuple[int, Json]:
+    def _get_service(self, call: Call) -> tuple[int, Json]:
         service = self.account.services.get(call.params["id"])
         if service is None:
             raise not_found(f"Service {call.params['id']}")
         return 200, {"service": self.shapes.service(service)}
 
-    def _list_policies(self, call: _Call) -> tuple[int, Json]:
+    def _list_policies(self, call: Call) -> tuple[int, Json]:
         query, users = call.query.get("query", "").lower(), set(call.query.getall("user_ids[]", []))
         policies = [p for p in self.account.policies.values()
                     if query in p.name.lower() and (not users or users & set(p.on_call))]
-        return 200, _page(call, "escalation_policies", [self.shapes.policy(p) for p in policies])
+        return 200, page(call, "escalation_policies", [self.shapes.policy(p) for p in policies])
 
-    def _get_policy(self, call: _Call) -> tuple[int, Json]:
+    def _get_policy(self, call: Call) -> tuple[int, Json]:
         policy = self.account.policies.get(call.params["id"])
         if policy is None:
             raise not_found(f"Escalation policy {call.params['id']}")
         return 200, {"escalation_policy": self.shapes.policy(policy)}
 
-    # ---- schedules (the model is in pagerduty_schedules) ----------------------------------------------------
+    # ---- schedules (the model is in schedules.py) ----------------------------------------------------------
 
-    def _list_schedules(self, call: _Call) -> tuple[int, Json]:
+    def _list_schedules(self, call: Call) -> tuple[int, Json]:
         query = call.query.get("query", "").lower()
         schedules = [s for s in self.account.schedules.values() if query in s.name.lower()]
-        return 200, _page(call, "schedules", [schedule_json(s, self.shapes, None, None) for s in schedules])
+        return 200, page(call, "schedules", [schedule_json(s, self.shapes, None, None) for s in schedules])
 
-    def _schedule(self, call: _Call) -> Schedule:
+    def _schedule(self, call: Call) -> Schedule:
         schedule = self.account.schedules.get(call.params["id"])
         if schedule is None:
             raise not_found(f"Schedule {call.params['id']}")
         return schedule
 
-    def _get_schedule(self, call: _Call) -> tuple[int, Json]:
+    def _get_schedule(self, call: Call) -> tuple[int, Json]:
         schedule = self._schedule(call)
-        since, until = _range(call, required=False)
+        since, until = time_range(call, required=False)
         return 200, {"schedule": schedule_json(schedule, self.shapes, since, until)}
 
-    def _create_overrides(self, call: _Call) -> tuple[int, Json]:
+    def _create_overrides(self, call: Call) -> tuple[int, Json]:
         schedule = self._schedule(call)
         requested = (call.body or {}).get("overrides")
         if not isinstance(requested, list) or not requested:
             raise invalid("overrides must be a non-empty list")
         results: list[Json] = []
         for item in requested:
-            start, end = _time_field(item, "start"), _time_field(item, "end")
-            user_id = _ref_id(item.get("user"))
+            start, end = time_field(item, "start"), time_field(item, "end")
+            user_id = ref_id(item.get("user"))
             errors = ([] if user_id in self.account.users else [f"User {user_id} not found"]) + (
                 [] if start < end else ["Override must end after its start"])
             if errors:
@@ -485,7 +453,7 @@ class PagerDutyEmulator:
             results.append({"status": 201, "override": override_json(override, self.shapes)})
         return 201, results  # type: ignore[return-value]  # PagerDuty answers this one with a JSON array
 
-    def _from_user(self, call: _Call) -> User:
+    def _from_user(self, call: Call) -> User:
         email = call.headers.get("From", "").strip()
         if not email:
             raise invalid(FROM_MISSING)
@@ -495,7 +463,7 @@ class PagerDutyEmulator:
         return user
 
     def _assignees(self, assignments: object) -> list[str]:
-        ids = [_ref_id(a.get("assignee")) for a in assignments if isinstance(a, dict)] \
+        ids = [ref_id(a.get("assignee")) for a in assignments if isinstance(a, dict)] \
             if isinstance(assignments, list) else []
         unknown = [i for i in ids if i not in self.account.users]
         if unknown or not ids:
@@ -504,9 +472,9 @@ class PagerDutyEmulator:
 
     # ---- reports (issue 6): change events -------------------------------------------------------------------
 
-    def _list_change_events(self, call: _Call) -> tuple[int, Json]:
+    def _list_change_events(self, call: Call) -> tuple[int, Json]:
         events = self.history.list_change_events(call.query.get("since"), call.query.get("until"))
-        return 200, _page(call, "change_events", events)
+        return 200, page(call, "change_events", events)
 
     # ---- webhooks ------------------------------------------------------------------------------------------
 
@@ -520,58 +488,6 @@ class PagerDutyEmulator:
         }}
         self._webhooks.enqueue(envelope)
         return str(envelope["event"]["id"])
-
-
-def _page(call: _Call, key: str, items: list[Json]) -> Json:
-    """Classic offset pagination, with `more` and (only when asked for) `total`, as PagerDuty answers."""
-    try:
-        limit = min(max(int(call.query.get("limit", _DEFAULT_PAGE)), 1), _MAX_PAGE)
-        offset = max(int(call.query.get("offset", 0)), 0)
-    except ValueError:
-        raise invalid("limit and offset must be integers") from None
-    total = len(items) if call.query.get("total", "").lower() == "true" else None
-    return {key: items[offset:offset + limit], "limit": limit, "offset": offset,
-            "more": offset + limit < len(items), "total": total}
-
-
-def _wrapped(call: _Call, key: str) -> Json:
-    inner = (call.body or {}).get(key)
-    if not isinstance(inner, dict):
-        raise invalid(f"The request body must be {{\"{key}\": {{...}}}}")
-    return inner
-
-
-def _range(call: _Call, *, required: bool) -> tuple[datetime | None, datetime | None]:
-    """`since`/`until` as PagerDuty reads them: both or neither (unless required), until not before since, and at
-    most 90 days apart."""
-    raw_since, raw_until = call.query.get("since"), call.query.get("until")
-    if raw_since is None and raw_until is None and not required:
-        return None, None
-    if raw_since is None or raw_until is None:
-        raise invalid("since and until must both be given")
-    try:
-        since, until = parse_time(raw_since), parse_time(raw_until)
-    except ValueError as error:
-        raise invalid(f"since/until: {error}") from None
-    if until < since:
-        raise invalid("The until time cannot be before the since time")
-    if until - since > MAX_RANGE:
-        raise invalid("The range between since and until cannot exceed 90 days")
-    return since, until
-
-
-def _time_field(item: object, key: str) -> datetime:
-    value = item.get(key) if isinstance(item, dict) else None
-    if not isinstance(value, str):
-        raise invalid(f"{key} is required")
-    try:
-        return parse_time(value)
-    except ValueError as error:
-        raise invalid(f"{key}: {error}") from None
-
-
-def _ref_id(value: object) -> str | None:
-    return str(value["id"]) if isinstance(value, dict) and value.get("id") is not None else None
 
 
 def _error(error: PagerDutyError, headers: dict[str, str] | None = None) -> web.Response:

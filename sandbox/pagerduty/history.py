@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from bot.adapters.store.sqlite.report_history import DeployRecord
 from bot.domain.incident import Incident as PastIncident
-from sandbox.pagerduty.model import Account, Agent, Incident, Json, LogEntry, invalid, iso, random_id
+from sandbox.pagerduty.basics import Json, invalid, iso, random_id
+from sandbox.pagerduty.model import Account, Agent, Incident, LogEntry
 from sandbox.pagerduty.shapes import Shapes
 
 

@@ -2,66 +2,22 @@
 
 Owns the state and its rules: who is assigned, which changes PagerDuty refuses and with which error code,
 incident_key de-duplication, and who did what (every change is attributed to an agent in the log and reported
-through `on_event`, in the order it happened). Rendering is `pagerduty_shapes`'s; HTTP is `pagerduty_emulator`'s.
+through `on_event`, in the order it happened). Rendering is `shapes.py`'s; HTTP is `emulator.py`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import Literal
 
 from bot.catalogue import SandboxSeed
+from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id, stable_id
+from sandbox.pagerduty.schedules import Schedule
 
-if TYPE_CHECKING:
-    from sandbox.pagerduty.schedules import Schedule
-
-_ALPHABET = string.digits + string.ascii_uppercase
 PRIORITY_NAMES = ("P1", "P2", "P3", "P4", "P5")
-Json = dict[str, Any]
-
-
-class PagerDutyError(Exception):
-    """An error PagerDuty would answer: HTTP status, PagerDuty error code, message and details."""
-
-    def __init__(self, status: int, code: int, message: str, errors: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.errors = status, code, message, list(errors)
-
-    def body(self) -> Json:
-        return {"error": {"message": self.message, "code": self.code, "errors": self.errors}}
-
-
-def not_found(what: str) -> PagerDutyError:
-    return PagerDutyError(404, 2100, "Not Found", [f"{what} not found"])
-
-
-def invalid(*errors: str) -> PagerDutyError:
-    return PagerDutyError(400, 2001, "Invalid Input Provided", errors)
-
-
-def stable_id(prefix: str, key: str, length: int = 6) -> str:
-    """A PagerDuty-looking id derived from `key`, so a user keeps their id across sandbox restarts."""
-    number = int.from_bytes(hashlib.sha256(key.encode()).digest(), "big")
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, len(_ALPHABET))
-        chars.append(_ALPHABET[digit])
-    return prefix + "".join(chars)
-
-
-def random_id(prefix: str, length: int) -> str:
-    # Random rather than derived: the bot's store outlives a sandbox restart, and must not see an old id reused.
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
-
-
-def iso(moment: datetime) -> str:
-    """REST timestamps: seconds precision, UTC, `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -90,7 +46,7 @@ class Policy:
     id: str
     name: str
     on_call: list[str]  # user ids, all on the policy's one rule (seeded) or targeted directly by its first rule
-    # Set for policies written through the API (see `pagerduty_admin`); seeded ones have the one rule of `on_call`.
+    # Set for policies written through the API (see `admin.py`); seeded ones have the one rule of `on_call`.
     rules: list[Rule] | None = None
     description: str = ""
     team_ids: list[str] = field(default_factory=list)
@@ -221,7 +177,7 @@ class Account:
         owner = {sid: p.id for p in seed.escalation_policies for sid in p.services}
         self.services = {sid: Service(sid, name, owner.get(sid, first_policy)) for sid, name in services}
         self.priorities = {name: stable_id("P", f"priority:{name}") for name in PRIORITY_NAMES}
-        # Written through the API only (pagerduty_admin): the sandbox seeds no teams.
+        # Written through the API only (admin.py): the sandbox seeds no teams.
         self.teams: dict[str, Team] = {}
         self.incidents: dict[str, Incident] = {}
         self.notes: list[Note] = []

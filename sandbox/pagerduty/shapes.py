@@ -1,18 +1,21 @@
 """How the PagerDuty emulator's account looks from outside: PagerDuty's JSON shapes.
 
 Owns rendering: REST resources as PagerDuty's OpenAPI description has them (references with id, type, summary,
-self, html_url; null where PagerDuty answers null), and the `data` of v3 webhook events (as in the fixtures'
-`data.*.json`). Links are built from `public_url`, which the host sets once it knows its address.
+self, html_url; null where PagerDuty answers null; a schedule with its final schedule rendered over a range), and
+the `data` of v3 webhook events (as in the fixtures' `data.*.json`). Links are built from `public_url`, which the
+host sets once it knows its address.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sandbox.pagerduty.basics import Json, iso, random_id, stable_id
 from sandbox.pagerduty.model import (
     Account,
     Agent,
     Event,
     Incident,
-    Json,
     LogEntry,
     Note,
     Policy,
@@ -20,10 +23,8 @@ from sandbox.pagerduty.model import (
     ResponderRequest,
     Service,
     User,
-    iso,
-    random_id,
-    stable_id,
 )
+from sandbox.pagerduty.schedules import Entry, Override, Schedule
 
 
 class Shapes:
@@ -262,3 +263,51 @@ class Shapes:
         if event.responder is not None:
             return self.webhook_responder(event.incident, event.responder)
         return self.webhook_incident(event.incident)
+
+
+def schedule_json(schedule: Schedule, shapes: Shapes, since: datetime | None, until: datetime | None) -> Json:
+    """`GET /schedules/{id}`'s schedule; the rendered entries only when a range is given, as in PagerDuty."""
+    rendered = since is not None and until is not None
+
+    def entries(items: list[Entry]) -> list[Json]:
+        return [{"start": iso(e.start), "end": iso(e.end), "user": shapes.user_ref(e.user_id)} for e in items]
+
+    final = schedule.render(since, until) if since is not None and until is not None else []
+    overrides = ([Entry(o.start, o.end, o.user_id) for o in schedule.overrides if o.start < until and o.end > since]
+                 if since is not None and until is not None else [])
+    return shapes.ref("schedule", schedule.id, schedule.name) | {
+        "type": "schedule", "name": schedule.name, "time_zone": schedule.time_zone,
+        "description": schedule.description,
+        "schedule_layers": [
+            {"id": layer.id, "name": layer.name, "start": iso(layer.start),
+             "end": iso(layer.end) if layer.end else None,
+             "rotation_virtual_start": iso(layer.rotation_virtual_start),
+             "rotation_turn_length_seconds": int(layer.turn.total_seconds()),
+             "users": [{"user": shapes.user_ref(u)} for u in layer.user_ids],
+             "restrictions": [
+                 {"type": r.type, "start_time_of_day": r.start_time_of_day.isoformat(),
+                  "duration_seconds": int(r.duration.total_seconds())}
+                 | ({"start_day_of_week": r.start_day_of_week} if r.start_day_of_week else {})
+                 for r in layer.restrictions
+             ]}
+            for layer in schedule.layers
+        ],
+        "final_schedule": {"name": "Final Schedule", "rendered_schedule_entries": entries(final),
+                           "rendered_coverage_percentage": _coverage(final, since, until) if rendered else None},
+        "overrides_subschedule": {"name": "Overrides", "rendered_schedule_entries": entries(overrides),
+                                  "rendered_coverage_percentage": None},
+        "users": [shapes.user_ref(u) for u in schedule.users()],
+        "escalation_policies": [], "teams": [],
+    }
+
+
+def override_json(override: Override, shapes: Shapes) -> Json:
+    return {"id": override.id, "start": iso(override.start), "end": iso(override.end),
+            "user": shapes.user_ref(override.user_id)}
+
+
+def _coverage(entries: list[Entry], since: datetime | None, until: datetime | None) -> float | None:
+    if since is None or until is None or until <= since:
+        return None
+    covered = sum((e.end - e.start).total_seconds() for e in entries)
+    return round(100 * covered / (until - since).total_seconds(), 1)

@@ -13,14 +13,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from sandbox.slack.emulator import SlackEmulator, _Args
+from sandbox.slack.model import JSON, Args, SlackApiFailure
+from sandbox.slack.workspace import SlackWorkspace
 
-JSON = dict[str, Any]
 MAX_FILE_BYTES = 1024 * 1024 * 1024  # Slack's 1 GB limit per file
 
 
@@ -52,17 +50,15 @@ def _mimetype(name: str) -> str:
 class SlackFiles:
     """The workspace's files and the three steps of an upload."""
 
-    def __init__(self, emulator: SlackEmulator) -> None:
-        self._slack = emulator
+    def __init__(self, workspace: SlackWorkspace) -> None:
+        self._slack = workspace
         self.files: dict[str, SlackFile] = {}
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/sandbox/slack/upload/{file_id}", self._handle_upload)
 
-    def get_upload_url(self, base_url: str) -> Callable[[_Args], JSON]:
-        from sandbox.slack.emulator import SlackApiFailure
-
-        def get_upload_url_external(args: _Args) -> JSON:
+    def get_upload_url(self, base_url: str) -> Callable[[Args], JSON]:
+        def get_upload_url_external(args: Args) -> JSON:
             filename = args.text("filename")
             length_text = args.text("length")
             if not filename or not length_text:
@@ -103,9 +99,7 @@ class SlackFiles:
         file.content = data
         return web.Response(status=200, text=f"OK - {len(data)}")
 
-    def complete_upload_external(self, args: _Args) -> JSON:
-        from sandbox.slack.emulator import SlackApiFailure
-
+    def complete_upload_external(self, args: Args) -> JSON:
         listed = args.structure("files", "invalid_arguments")
         if not isinstance(listed, list) or not listed or not all(isinstance(f, dict) and f.get("id")
                                                                   for f in listed):

@@ -3,8 +3,8 @@ to a public Request URL.
 
 Owns the single-use tickets in the URLs `apps.connections.open` returns, the route `GET /sandbox/slack/socket` the
 bot connects to, the open connections, and delivering one envelope over one of them and waiting for its ack.
-Checking the app-level token is `slack_emulator.py`'s; what goes in an envelope (the same payloads HTTP mode POSTs) is
-`slack_user.py`'s.
+Checking the app-level token is `emulator.py`'s; what goes in an envelope (the same payloads HTTP mode POSTs) is
+`user.py`'s.
 
 The protocol, as slack_sdk.socket_mode speaks it. On connecting the bot receives
   {"type": "hello", "num_connections", "connection_info": {"app_id"}, "debug_info": {"host"}}

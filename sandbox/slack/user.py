@@ -1,6 +1,6 @@
 """Acting as a Slack user towards the bot: slash commands, button clicks and modal submissions, sent exactly as Slack
 sends them, and a report of what the bot did in response. While the bot holds a Socket Mode connection
-(`slack_socket.py`) they go over it as envelopes and the ack's payload is the bot's answer; otherwise they are a
+(`socket_mode.py`) they go over it as envelopes and the ack's payload is the bot's answer; otherwise they are a
 signed form POST to the bot's events URL and the HTTP response is the answer.
 
 Control routes (sandbox only; JSON in, JSON out; `user` is an id, name or email, `channel` an id or name):
@@ -11,7 +11,7 @@ Each answers {"status", "body", "response_url_posts", "views_opened", "trigger_i
 Mode status 200 and the ack's payload, or null when the ack had none) and what it sent to this interaction's response
 URL or opened with its trigger id until it went quiet. `headers` are extra HTTP headers; Socket Mode has none, so
 there only X-Slack-Retry-Num / X-Slack-Retry-Reason count, as the envelope's retry_attempt / retry_reason. The
-workspace state and the Web API are `slack_emulator.py`'s.
+workspace state is `workspace.py`'s, the Web API `emulator.py`'s.
 """
 
 from __future__ import annotations
@@ -24,16 +24,14 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from sandbox.slack.emulator import Channel, Interaction, SlackEmulator, SlackUser, View
-
-JSON = dict[str, Any]
+from sandbox.slack.model import JSON, Channel, Interaction, SlackUser, View
+from sandbox.slack.workspace import SlackWorkspace
 
 # Where an input element's submitted value goes in view.state.values, by element type.
 _STATE_KEYS = {
@@ -71,8 +69,8 @@ class _Delivery:
 class SlackUserActions:
     """The control routes; one per emulator."""
 
-    def __init__(self, emulator: SlackEmulator) -> None:
-        self._slack = emulator
+    def __init__(self, workspace: SlackWorkspace) -> None:
+        self._slack = workspace
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/sandbox/slack/command", self._command)

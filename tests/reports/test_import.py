@@ -13,10 +13,9 @@ import pytest
 
 from bot.adapters.pagerduty.history_import import MAX_WINDOW, windows
 from bot.app.cli.main import main
-from bot.app.cli.report import seed_running
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
-from sandbox.world import RunningSandbox
+from sandbox.world import RunningSandbox, seed_running
 from tests.reports.test_reconstruction import RECONSTRUCTED
 
 

@@ -22,7 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sandbox.faults import Fault, Faults
-from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator, parse_query
+from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator
+from sandbox.servicenow.query import parse_query
 
 USER, PASSWORD, SECRET = "pavedroad.integration", "s3cret-password", "webhook-secret"
 GROUPS = ("Basket Team", "Payments Team", "Service Desk")

@@ -21,6 +21,10 @@ from bot.app.runtime import Bot
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.errors import ConfigError
 
+# The third-party packages only the sandbox uses: pyproject.toml's `sandbox` extra (openapi-core, and werkzeug, which
+# the sandbox imports directly). A plain install has the bot without them; `sandbox` and `emulators` then say so.
+SANDBOX_ONLY_PACKAGES = frozenset({"openapi_core", "werkzeug"})
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pavedroad", description=__doc__)
@@ -177,8 +181,11 @@ async def reload_catalogue(bot: Bot, path: Path) -> bool:
 
 
 async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
-    from sandbox.world import serve_sandbox
-
+    # Imported here, not at the top: the product never imports the sandbox, and a plain install lacks its extra.
+    try:
+        from sandbox.world import seed_running, serve_sandbox
+    except ImportError as error:
+        return _without_sandbox_extra("sandbox", error)
     path = catalogue_path or example_catalogue_path()
     catalogue = load_catalogue(path)
     # The emulators keep their world in memory and start empty; a database left by an earlier run would remember
@@ -195,7 +202,7 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
               f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
         return 2
     if history:
-        incidents, deploys = await reports_cli.seed_running(running)
+        incidents, deploys = await seed_running(running)
         print(f"Imported the synthetic history from the sandbox's PagerDuty: {incidents} incidents and {deploys} "
               "deploys (README, 'Reports').", flush=True)
     url = running.url
@@ -220,7 +227,10 @@ Press Ctrl+C to stop.""", flush=True)
 
 
 async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
-    from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
+    try:  # here, not at the top: as in run_sandbox
+        from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
+    except ImportError as error:
+        return _without_sandbox_extra("emulators", error)
 
     catalogue = load_catalogue(catalogue_path or example_catalogue_path())
     env = os.environ
@@ -258,6 +268,16 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     await sandbox.close()
     await runner.cleanup()
     return 0
+
+
+def _without_sandbox_extra(command: str, error: ImportError) -> int:
+    """One line saying how to add the sandbox's dependencies when they are what is missing; any other import error
+    is a bug, and is raised."""
+    if (error.name or "").partition(".")[0] not in SANDBOX_ONLY_PACKAGES:
+        raise error
+    print(f"pavedroad {command} needs the sandbox extra: pip install 'pavedroad[sandbox]' (from a clone: "
+          "pip install '.[sandbox]', or make sandbox)", file=sys.stderr)
+    return 2
 
 
 async def _wait_forever() -> None:

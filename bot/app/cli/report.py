@@ -4,14 +4,12 @@ read-only (the bot may be running), and the synthetic history the sandbox's repo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.adapters.store.sqlite.migrations import migrate
@@ -20,10 +18,7 @@ from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, loa
 from bot.domain.reports import GROUPINGS
 from bot.render.report import to_csv, to_json, to_table
 from bot.services.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
-from bot.services.reports.synthetic import synthetic_history, synthetic_span
-
-if TYPE_CHECKING:
-    from sandbox.world import RunningSandbox
+from bot.services.reports.synthetic import synthetic_history
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,14 +129,3 @@ def _import(args: argparse.Namespace) -> int:
     print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "
           f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into {db}.")
     return 0
-
-
-async def seed_running(running: RunningSandbox) -> tuple[int, int]:
-    """`pavedroad sandbox --history`: the synthetic history goes into the sandbox's PagerDuty, and the bot imports
-    it from there through PagerDuty's REST API — the same path as `pavedroad history import` on a real account."""
-    history = synthetic_history(running.sandbox.catalogue)
-    running.sandbox.pagerduty.history.add(history.incidents, history.deploys)
-    start, end = synthetic_span()
-    with client_for(running.sandbox.keys.pagerduty_api_token, f"{running.url}/sandbox/pagerduty/api") as client:
-        imported = await asyncio.to_thread(fetch_history, client, start, end)
-    return await running.bot.store.add_history(imported.incidents, imported.deploys, time.time())

@@ -1,0 +1,326 @@
+"""The sandbox Slack workspace and the app installed in it, as Slack holds them, and the rules that change them.
+
+Owns the state (people and the bot user, channels with their messages and pins, modals, the trigger ids and response
+URLs users' actions come with), the app's side of the installation (its ids, signing secret, Request URL, Socket
+Mode server, the HTTP client Slack reaches the bot with) and every change to that state that more than one way in
+shares: the Web API methods (`methods/`), file uploads (`files.py`) and acting as a user (`user.py`) all change the
+workspace through here. What a thing looks like is `model.py`'s; the HTTP side of the Web API is `emulator.py`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import aiohttp
+
+from bot.catalogue import SandboxPerson
+from sandbox.slack.blocks import block_errors, normalised_blocks, view_errors
+from sandbox.slack.model import (
+    JSON,
+    TEAM_DOMAIN,
+    Args,
+    Channel,
+    Interaction,
+    Message,
+    SlackApiFailure,
+    SlackUser,
+    Trigger,
+    View,
+    derived_id,
+)
+from sandbox.slack.socket_mode import SocketModeServer
+
+TRIGGER_LIFETIME = 3.0  # seconds: Slack's trigger ids are exchangeable for three seconds
+_CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
+
+
+class SlackWorkspace:
+    """The workspace's state and its rules. `bot_events_url` is where Slack would deliver commands and
+    interactions (the bot's POST /slack/events); the host sets it once the bot is listening."""
+
+    def __init__(self, *, people: Sequence[SandboxPerson], channels: Sequence[str], signing_secret: str,
+                 clock: Callable[[], float] = time.time, bot_name: str = "paved-road",
+                 settle_seconds: float = 1.5, quiet_seconds: float = 0.3, ack_timeout_seconds: float = 3.0,
+                 public_url: str | None = None) -> None:
+        self.signing_secret = signing_secret
+        self.clock = clock
+        self.bot_events_url: str | None = None
+        # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
+        self.public_url = public_url
+        self.settle_seconds, self.quiet_seconds = settle_seconds, quiet_seconds
+        self.ack_timeout_seconds = ack_timeout_seconds
+        self.team_id = derived_id("T", TEAM_DOMAIN)
+        self._team_number = int(hashlib.sha256(TEAM_DOMAIN.encode()).hexdigest()[:8], 16)
+        self.team_domain = TEAM_DOMAIN
+        self.app_id = derived_id("A", f"app:{bot_name}", 10)
+        self.bot_id = derived_id("B", f"bot:{bot_name}", 10)
+        self.verification_token = derived_id("", f"verification:{bot_name}", 24).lower()
+        self.socket_mode = SocketModeServer(app_id=self.app_id)
+        self.bot = SlackUser(id=derived_id("U", f"bot-user:{bot_name}"), name=bot_name,
+                             real_name=bot_name.replace("-", " ").title(), email=None, is_bot=True)
+        self.last_activity = 0.0  # event-loop time of the bot's last call to this emulator
+        self._users: dict[str, SlackUser] = {self.bot.id: self.bot}
+        for person in people:
+            if person.slack:
+                self._add_person(person)
+        self.channels: dict[str, Channel] = {}
+        for name in dict.fromkeys(channels):
+            self.new_channel(name.lstrip("#"), is_private=False)
+        self.views: dict[str, View] = {}
+        self._triggers: dict[str, Trigger] = {}
+        self._interactions: dict[str, Interaction] = {}
+        self._last_ts = 0
+        self._serial = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The one HTTP client this emulator uses to reach the bot, created on first use."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        await self.socket_mode.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ----- lookups ------------------------------------------------------------------------------------------------
+
+    def resolve_user(self, ref: str) -> SlackUser | None:
+        """A user by id, name (with or without '@') or email."""
+        ref = ref.strip()
+        if ref in self._users:
+            return self._users[ref]
+        key = ref.removeprefix("@").lower()
+        return next((u for u in self._users.values() if u.name == key or (u.email or "").lower() == key), None)
+
+    def find_channel(self, ref: str) -> Channel | None:
+        """Any channel by id or name (with or without '#'), as a person would name it; not limited to the bot's."""
+        return self.channels.get(ref) or next(
+            (c for c in self.channels.values() if c.name == ref.removeprefix("#") and not c.is_im), None)
+
+    @property
+    def users(self) -> Mapping[str, SlackUser]:
+        """The people in the workspace by id (not the bot)."""
+        return MappingProxyType({k: u for k, u in self._users.items() if not u.is_bot})
+
+    def account(self, user_id: str) -> SlackUser | None:
+        """Anyone by user id, the bot included."""
+        return self._users.get(user_id)
+
+    def create_channel_as(self, user_ref: str, name: str, *, is_private: bool = False) -> Channel:
+        """A person creates a channel (the bot is not in it), under the same rules as conversations.create.
+        Raises SlackApiFailure with Slack's error code (name_taken, invalid_name_specials...)."""
+        user = self.resolve_user(user_ref)
+        if user is None or user.is_bot:
+            raise SlackApiFailure("user_not_found")
+        channel = self.new_channel(self.check_channel_name(name), is_private=is_private)
+        channel.creator, channel.members = user.id, [user.id]
+        return channel
+
+    def interaction(self, interaction_id: str) -> Interaction | None:
+        """A user's interaction by id (the last part of its response URL): what the bot has answered to it so far."""
+        return self._interactions.get(interaction_id)
+
+    def find_view(self, view_id: str) -> View | None:
+        return self.views.get(view_id)
+
+    def view_api(self, view: View) -> JSON:
+        return view.to_api(self.team_id, self.app_id, self.bot_id)
+
+    # ----- what a Web API method names in its arguments, as the bot may see it -------------------------------------
+
+    def visible(self, channel: Channel) -> bool:
+        # The bot sees every public channel (and may post there: chat:write.public) but only its private ones.
+        return not (channel.is_private or channel.is_im) or self.bot.id in channel.members
+
+    def channel_arg(self, args: Args, *, by_name: bool = False, by_user: bool = False) -> Channel:
+        """The channel `args` names (by id; by name or by a user's id for a DM where the method allows it)."""
+        ref = args.text("channel")
+        if not ref:
+            raise SlackApiFailure("channel_not_found")
+        channel = self.channels.get(ref)
+        if channel is None and by_name:
+            channel = self.find_channel(ref)
+        if channel is None and by_user and ref in self._users and ref != self.bot.id:
+            channel = self._im_with(self._users[ref])
+        if channel is None or not self.visible(channel):
+            raise SlackApiFailure("channel_not_found")
+        return channel
+
+    def user_arg(self, args: Args, name: str = "user") -> SlackUser:
+        user = self._users.get(args.text(name) or "")
+        if user is None:
+            raise SlackApiFailure("user_not_found")
+        return user
+
+    def message_in(self, channel: Channel, ts: str) -> Message:
+        """A message everyone in the channel sees (not an ephemeral one)."""
+        message = channel.messages.get(ts)
+        if message is None or message.ephemeral_to:
+            raise SlackApiFailure("message_not_found")
+        return message
+
+    def exchange_trigger(self, trigger_id: str) -> Interaction:
+        """Use a trigger id, once and within its three seconds, for the interaction it came with."""
+        trigger = self._triggers.get(trigger_id)
+        if trigger is None:
+            raise SlackApiFailure("invalid_trigger_id")
+        if self.clock() - trigger.issued_at > TRIGGER_LIFETIME:
+            raise SlackApiFailure("expired_trigger_id")
+        if trigger.used:
+            raise SlackApiFailure("exchanged_trigger_id")
+        trigger.used = True
+        return trigger.interaction
+
+    # ----- state changes ------------------------------------------------------------------------------------------
+
+    def touch(self) -> None:
+        self.last_activity = asyncio.get_running_loop().time()
+
+    def next_ts(self) -> str:
+        """Slack's message timestamp: seconds.microseconds from the clock, unique and increasing."""
+        micros = max(int(self.clock() * 1_000_000), self._last_ts + 1)
+        self._last_ts = micros
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def begin_interaction(self, kind: str, user: SlackUser, channel: Channel | None,
+                          source_ts: str | None = None) -> Interaction:
+        """Issue the trigger id and response URL a user's action comes with."""
+        # Random, unlike user and channel ids: a response URL or trigger kept from an earlier run must not match.
+        serial = self._next_serial()
+        trigger_id = f"{int(self.clock())}{serial:04d}.{self._team_number}.{secrets.token_hex(16)}"
+        interaction = Interaction(id=secrets.token_hex(12), kind=kind,
+                                  user_id=user.id, channel_id=channel.id if channel else None,
+                                  created_at=self.clock(), trigger_id=trigger_id, source_ts=source_ts)
+        self._interactions[interaction.id] = interaction
+        self._triggers[trigger_id] = Trigger(interaction, self.clock())
+        return interaction
+
+    def post(self, channel: Channel, text: str, blocks: list[JSON], *, user: str | None = None,
+             thread_ts: str | None = None, ephemeral_to: str | None = None, attachments: list[JSON] | None = None,
+             metadata: JSON | None = None) -> Message:
+        author = user or self.bot.id
+        if thread_ts:
+            parent = channel.messages.get(thread_ts)
+            if parent is not None:
+                thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the parent's thread
+                root = channel.messages.get(thread_ts)
+                if root is not None and not ephemeral_to:
+                    root.reply_count += 1
+        is_bot = author == self.bot.id
+        message = Message(channel=channel.id, ts=self.next_ts(), user=author, text=text,
+                          blocks=normalised_blocks(blocks), attachments=attachments or [], thread_ts=thread_ts,
+                          metadata=metadata, ephemeral_to=ephemeral_to, bot_id=self.bot_id if is_bot else None,
+                          app_id=self.app_id if is_bot else None)
+        channel.messages[message.ts] = message
+        return message
+
+    def respond(self, interaction: Interaction, body: JSON) -> str | None:
+        """Apply what the bot sent to a response URL (or answered a command with), as Slack would. Returns the
+        error code Slack would answer with, or None."""
+        channel = self.channels.get(interaction.channel_id or "")
+        if channel is None:
+            return "channel_not_found"
+        original = channel.messages.get(interaction.source_ts or "")
+        if body.get("delete_original") in (True, "true"):
+            if original is not None:
+                del channel.messages[original.ts]
+                interaction.source_ts = None
+            return None
+        text = str(body.get("text") or "")
+        blocks = body.get("blocks") or []
+        if not text and not blocks:
+            return "no_text"
+        if block_errors(blocks, "/blocks", 50):
+            return "invalid_blocks"
+        if body.get("replace_original") in (True, "true") and original is not None:
+            original.text, original.blocks = text, normalised_blocks(blocks)
+            return None
+        in_channel = body.get("response_type") == "in_channel"
+        message = self.post(channel, text, blocks, thread_ts=body.get("thread_ts"),
+                            ephemeral_to=None if in_channel else interaction.user_id)
+        if interaction.kind == "command":
+            interaction.source_ts = message.ts  # a command's "original" is the last response it got
+        return None
+
+    def store_view(self, user_id: str, definition: JSON, *, previous: View | None = None) -> View:
+        view_id = derived_id("V", secrets.token_hex(16), 10)
+        definition = {**definition, "blocks": normalised_blocks(definition["blocks"])}
+        view = View(id=view_id, user_id=user_id, definition=definition, hash=self._view_hash(),
+                    root_view_id=previous.root_view_id if previous else view_id,
+                    previous_view_id=previous.id if previous else None)
+        self.views[view_id] = view
+        return view
+
+    def replace_view(self, view: View, definition: JSON) -> None:
+        definition = {**definition, "blocks": normalised_blocks(definition["blocks"])}
+        view.definition, view.hash, view.errors, view.values = definition, self._view_hash(), None, {}
+
+    def check_view(self, definition: Any) -> list[str]:
+        return view_errors(definition)
+
+    def view_stack(self, view: View) -> list[View]:
+        return [v for v in self.views.values() if v.root_view_id == view.root_view_id and v.is_open]
+
+    def _view_hash(self) -> str:
+        return f"{int(self.clock())}.{derived_id('', f'hash:{self._next_serial()}', 8).lower()}"
+
+    def _add_person(self, person: SandboxPerson) -> None:
+        email = person.email.lower()
+        name = base = email.split("@")[0]
+        suffix = 1
+        while any(u.name == name for u in self._users.values()):  # Slack usernames are unique in a workspace
+            suffix += 1
+            name = f"{base}{suffix}"
+        user_id = derived_id("U", email)
+        self._users[user_id] = SlackUser(id=user_id, name=name, real_name=person.name, email=person.email)
+
+    def check_channel_name(self, name: str | None) -> str:
+        """A new channel's name under Slack's rules, or the error Slack names."""
+        if not name:
+            raise SlackApiFailure("invalid_name_required")
+        if len(name) > 80:
+            raise SlackApiFailure("invalid_name_maxlength")
+        if not _CHANNEL_NAME.fullmatch(name):
+            raise SlackApiFailure("invalid_name_specials")
+        if not name.strip("-_"):
+            raise SlackApiFailure("invalid_name_punctuation")
+        if any(c.name == name and not c.is_im for c in self.channels.values()):
+            raise SlackApiFailure("name_taken")
+        return name
+
+    def new_channel(self, name: str, *, is_private: bool, is_im: bool = False, seed: str | None = None) -> Channel:
+        attempt = 0
+        channel_id = derived_id("D" if is_im else "C", seed or f"channel:{name}", 10)
+        while channel_id in self.channels:
+            attempt += 1
+            channel_id = derived_id("D" if is_im else "C", f"{seed or f'channel:{name}'}:{attempt}", 10)
+        channel = Channel(id=channel_id, name=name, is_private=is_private, is_im=is_im, created=int(self.clock()),
+                          creator=self.bot.id, members=[self.bot.id])
+        self.channels[channel_id] = channel
+        return channel
+
+    def _im_with(self, user: SlackUser) -> Channel:
+        existing = next((c for c in self.channels.values() if c.is_im and user.id in c.members), None)
+        if existing is not None:
+            return existing
+        channel = self.new_channel(user.name, is_private=True, is_im=True, seed=f"im:{user.id}")
+        channel.members.append(user.id)
+        return channel
+
+
+# A Web API method (`methods/`): what it answers besides `"ok": true`, or SlackApiFailure.
+WebApiMethod = Callable[[SlackWorkspace, Args], JSON]

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.events import EventError, read_envelope
 from bot.domain.ticket_rules import read_ticket_event
+from bot.ports.store import Inbox
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -53,7 +53,7 @@ def signature_matches(secrets: Sequence[str], body: bytes, header: str | None) -
 
 
 class PagerDutyIntake:
-    def __init__(self, store: SqliteStore, secrets: Sequence[str], on_stored: Callable[[], None]) -> None:
+    def __init__(self, store: Inbox, secrets: Sequence[str], on_stored: Callable[[], None]) -> None:
         self._store = store
         self._secrets = list(secrets)
         self._on_stored = on_stored
@@ -87,7 +87,7 @@ class ServiceNowIntake:
     """POST /servicenow/webhook: the business rule's deliveries, signed with SERVICENOW_WEBHOOK_SECRET
     (`X-ServiceNow-Signature`: hex HMAC-SHA256 of the raw body), stored like PagerDuty's before the answer."""
 
-    def __init__(self, store: SqliteStore, secret: str | None, on_stored: Callable[[], None],
+    def __init__(self, store: Inbox, secret: str | None, on_stored: Callable[[], None],
                  clock: Callable[[], str]) -> None:
         self._store, self._secret, self._on_stored, self._now = store, secret, on_stored, clock
 

@@ -10,17 +10,17 @@ import json
 import logging
 from collections.abc import Callable
 
-from bot.adapters.store.sqlite.store import InboxRow, Skip, SqliteStore
 from bot.domain.events import EventError, read_event
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.ticket_rules import TicketRules, decide_ticket, read_ticket_event
 from bot.ports import Clock
+from bot.ports.store import Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 
 
 class IncidentWorker:
-    def __init__(self, store: SqliteStore, policy: ChannelPolicy, clock: Clock,
+    def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
         self._ticket_rules = ticket_rules

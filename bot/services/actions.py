@@ -13,14 +13,14 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
+from bot.ports.store import Incidents, SlackFootprints
 from bot.services.calculator import describe_service, find_service
 
 T = TypeVar("T")
@@ -36,8 +36,12 @@ class Outcome:
     text: str
 
 
+class ActionsStore(Incidents, SlackFootprints, Protocol):
+    """What acting on incidents reads from the store: the incidents, and which incident a channel is for."""
+
+
 class IncidentActions:
-    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, catalogue: Catalogue, clock: Clock) -> None:
+    def __init__(self, store: ActionsStore, paging: Paging, chat: Chat, catalogue: Catalogue, clock: Clock) -> None:
         self._store, self._paging, self._chat, self._catalogue, self._clock = store, paging, chat, catalogue, clock
         self._identities: dict[str, tuple[float, PagingUser | str]] = {}
         self._channels: dict[str, str] = {}

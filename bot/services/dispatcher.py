@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.adapters.store.sqlite.store import OutboxRow, SqliteStore
 from bot.domain.effects import AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
+from bot.ports.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
@@ -48,7 +48,7 @@ class RetryPolicy:
 
 
 class Dispatcher:
-    def __init__(self, store: SqliteStore, executor: Executor, clock: Clock, metrics: Metrics,
+    def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), concurrency: int = 8,
                  policies: dict[str, RetryPolicy] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
@@ -103,7 +103,7 @@ class Dispatcher:
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""
-        return not self._busy and (await self._store.depths())["outbox_pending"] == 0
+        return not self._busy and await self._store.next_effect_due_at() is None
 
     async def _perform(self, row: OutboxRow) -> None:
         effect = row.effect

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from typing import Protocol
 
-from bot.adapters.store.sqlite.store import SlackFootprint, SqliteStore
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
     AlertOperators,
@@ -27,6 +27,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
+from bot.ports.store import FootprintChange, Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords
 from bot.render import card as cards
 from bot.services.calculator import incident_exposure
 from bot.services.handovers import Handovers
@@ -38,8 +39,13 @@ log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
 
 
+class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Protocol):
+    """What performing Slack effects needs of the store: the incident and its timeline, its Slack footprint, and
+    its ticket and ServiceNow queue (shown on the card)."""
+
+
 class EffectExecutor:
-    def __init__(self, store: SqliteStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
+    def __init__(self, store: ExecutorStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
                  tickets: TicketSync | None = None, handovers: Handovers | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
@@ -54,7 +60,7 @@ class EffectExecutor:
             return None
         ticket = await self._store.ticket(incident.id)
         pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
-        await self._store.update_footprint(incident.id, sync_pending_shown=int(pending > 0))
+        await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
         if ticket is None and not pending:
             return None
         return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
@@ -99,8 +105,8 @@ class EffectExecutor:
         if footprint.shared_channel:
             # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
             # was; the new channel gets its own card, pin and announcement.
-            await self._store.update_footprint(incident.id, shared_channel=0, channel_id=None, card_ts=None,
-                                               card_pinned=0, announced_ts=None)
+            await self._store.update_footprint(incident.id, shared_channel=False, channel_id=None, card_ts=None,
+                                               card_pinned=False, announced_ts=None)
             footprint = await self._store.footprint(incident.id)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
@@ -194,8 +200,9 @@ class EffectExecutor:
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
-            remember_card = self._store.update_footprint(incident.id, card_ts=ts, **(
-                {} if pin else {"channel_id": channel, "shared_channel": 1}))
+            card: FootprintChange = {"card_ts": ts} if pin else {"card_ts": ts, "channel_id": channel,
+                                                                 "shared_channel": True}
+            remember_card = self._store.update_footprint(incident.id, **card)
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
             await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
         elif pin:
@@ -209,7 +216,7 @@ class EffectExecutor:
         except IntegrationError as error:
             if error.code != "already_pinned":
                 raise
-        await self._store.update_footprint(incident.id, card_pinned=1)
+        await self._store.update_footprint(incident.id, card_pinned=True)
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
                         since: float) -> None:

@@ -24,9 +24,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Protocol
 
-from bot.adapters.store.sqlite.handover_ledger import POSTED, HandoverLedger, HandoverNote, HandoverRow
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue, Rota
 from bot.domain.effects import CompleteHandover, Effect, PostHandover
 from bot.domain.handover import (
@@ -43,6 +42,7 @@ from bot.domain.handover import (
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
+from bot.ports.store import POSTED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import local_time
 from bot.render.handover import handover_text
 from bot.services.calculator import service_coverage
@@ -76,12 +76,16 @@ class Shift:
     covered_until: datetime
 
 
+class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):
+    """What handovers need of the store: the ledger and its notes, and the incidents a post reports (with their
+    channels)."""
+
+
 class Handovers:
-    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
+    def __init__(self, store: HandoverStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
                  clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE) -> None:
         self._store, self._paging, self._chat, self._people = store, paging, chat, people
         self._clock, self._wake, self._grace = clock, wake, grace
-        self.ledger = HandoverLedger(store)
         self.use(catalogue)
 
     def use(self, catalogue: Catalogue) -> None:
@@ -96,12 +100,12 @@ class Handovers:
         """Claim and queue the rota's due handover, if any; returns its shift_key when this call claimed it."""
         rota = self._rota(rota_id)
         now = self._clock.now()
-        due = due_handover(self._times[rota.id], now, await self.ledger.last_boundary(rota.id), self._grace)
+        due = due_handover(self._times[rota.id], now, await self._store.last_boundary(rota.id), self._grace)
         if due is None:
             return None
         key = shift_key(rota.id, due.boundary)
         effect = None if self._skipped(rota, due.boundary) else PostHandover(f"handover:{rota.id}", rota.id, key)
-        claimed = await self.ledger.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
+        claimed = await self._store.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
                                           now=now.timestamp())
         if claimed and effect is not None:
             log.info("handover %s queued%s", key, " (late)" if due.late else "")
@@ -128,7 +132,7 @@ class Handovers:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while queued and loop.time() < deadline:
-            rows = [await self.ledger.get(key) for key in queued]
+            rows = [await self._store.get(key) for key in queued]
             if all(row is not None and row.state == POSTED for row in rows):
                 break
             await asyncio.sleep(0.02)
@@ -136,7 +140,7 @@ class Handovers:
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         assert isinstance(effect, PostHandover | CompleteHandover)
-        row = await self.ledger.get(effect.shift_key)
+        row = await self._store.get(effect.shift_key)
         rota = self._catalogue.rota(effect.rota_id)
         if row is None or rota is None:
             log.warning("handover %s: rota %s is no longer in the catalogue; not posted", effect.shift_key,
@@ -157,7 +161,7 @@ class Handovers:
             log.warning("handover %s: PagerDuty could not say who is on call (%s); posting without names, "
                         "names follow when it answers", row.shift_key, error)
             change = None
-        notes = await self.ledger.notes_for(rota.id, row.shift_key, row.boundary)
+        notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
         text = await self._text(rota, shift, change, notes, late=row.late)
         marker = f"handover:{row.shift_key}"
         posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
@@ -166,7 +170,7 @@ class Handovers:
         else:  # an earlier attempt posted before it could record it: that message shows what is known now
             await self._chat.update_message(posted.channel, posted.ts, text)
         follow_up = None if change else CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key)
-        await self.ledger.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
+        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
                                     outgoing=change.outgoing if change else None,
                                     incoming=change.incoming if change else None,
                                     notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
@@ -177,8 +181,8 @@ class Handovers:
             return
         shift = self._shift(rota, row.boundary)
         change = await self._on_call_change(rota, shift)
-        await self.ledger.save_on_call(row.shift_key, change.outgoing, change.incoming)
-        text = await self._text(rota, shift, change, await self.ledger.notes_of(row.shift_key), late=row.late)
+        await self._store.save_on_call(row.shift_key, change.outgoing, change.incoming)
+        text = await self._text(rota, shift, change, await self._store.notes_of(row.shift_key), late=row.late)
         await self._chat.update_message(row.channel, row.ts, text)
 
     # -- on demand -------------------------------------------------------------------------------------------
@@ -195,7 +199,7 @@ class Handovers:
             log.warning("on-demand handover for %s: PagerDuty unreachable (%s)", rota.id, error)
             change = None
         shift = Shift(self._shift(rota, now + TICK).start, now, now)
-        return await self._text(rota, shift, change, await self.ledger.waiting_notes(rota.id), on_demand=True)
+        return await self._text(rota, shift, change, await self._store.waiting_notes(rota.id), on_demand=True)
 
     async def post_so_far(self, rota_id: str) -> str:
         """Post the on-demand handover to the rota's channel; it does not count as the shift's handover."""
@@ -209,7 +213,7 @@ class Handovers:
             raise UserError("Write the note after the command: `/incident handover-note <text>`, e.g. "
                             "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
         now = self._clock.now()
-        waiting = await self.ledger.add_note(rota.id, author, text.strip(), now)
+        waiting = await self._store.add_note(rota.id, author, text.strip(), now)
         when = local_time(self._next_posted(rota, now), zone(rota.time_zone))
         return f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting."
 
@@ -324,7 +328,7 @@ class Handovers:
 
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]
-        backlog = await self.ledger.backlog([i.id for i in relevant])
+        backlog = await self._store.backlog([i.id for i in relevant])
         operators = self._catalogue.channels.operators_channel
         pending = [f"#{i.number}: " + ", ".join(
             part for part in (f"{dead} Slack/ServiceNow update(s) could not be made — the platform team was "

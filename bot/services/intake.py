@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.errors import DeliveryError
 from bot.ports import Delivery, Webhook
+from bot.ports.store import Inbox
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -38,7 +38,7 @@ class Received:
 class PagerDutyIntake:
     """POST /pagerduty/webhook: PagerDuty's v3 deliveries, signed with any of PAGERDUTY_WEBHOOK_SECRETS."""
 
-    def __init__(self, store: SqliteStore, webhook: Webhook, on_stored: Callable[[], None],
+    def __init__(self, store: Inbox, webhook: Webhook, on_stored: Callable[[], None],
                  clock: Callable[[], str]) -> None:
         self._store, self._webhook, self._on_stored, self._now = store, webhook, on_stored, clock
 
@@ -59,7 +59,7 @@ class ServiceNowIntake:
     """POST /servicenow/webhook: the business rule's deliveries, signed with SERVICENOW_WEBHOOK_SECRET
     (`X-ServiceNow-Signature`: hex HMAC-SHA256 of the raw body), stored like PagerDuty's before the answer."""
 
-    def __init__(self, store: SqliteStore, webhook: Webhook, on_stored: Callable[[], None],
+    def __init__(self, store: Inbox, webhook: Webhook, on_stored: Callable[[], None],
                  clock: Callable[[], str]) -> None:
         self._store, self._webhook, self._on_stored, self._now = store, webhook, on_stored, clock
 

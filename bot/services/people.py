@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.adapters.store.sqlite.store import CachedPerson, SqliteStore
 from bot.ports import Chat, Clock, Paging
+from bot.ports.store import CachedPerson, PeopleCache
 
 CACHE_SECONDS = 6 * 3600
 
@@ -20,7 +20,7 @@ class Responder:
 
 
 class People:
-    def __init__(self, store: SqliteStore, paging: Paging, chat: Chat, clock: Clock,
+    def __init__(self, store: PeopleCache, paging: Paging, chat: Chat, clock: Clock,
                  cache_seconds: float = CACHE_SECONDS) -> None:
         self._store, self._paging, self._chat, self._clock = store, paging, chat, clock
         self._cache_seconds = cache_seconds

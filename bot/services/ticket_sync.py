@@ -9,14 +9,15 @@ looked up by that key first, so a replay (or a second update of the ticket) find
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
-from bot.adapters.store.sqlite.store import SqliteStore, TicketRow
 from bot.catalogue import Catalogue
 from bot.domain.effects import Effect, NoteOnTicket, OpenTicket, PageTeamForTicket, RefreshCard, SyncTicket
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
+from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords, TicketRow
 from bot.render.format import duration
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,13 @@ IN_PROGRESS, RESOLVED = "2", "6"
 TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
 
 
+class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
+    """What keeping ServiceNow in step needs of the store: the incident and its timeline, the ticket, whether the card
+    shows the sync pending, and the ServiceNow queue (how much waits, and the card refresh once it drains)."""
+
+
 class TicketSync:
-    def __init__(self, store: SqliteStore, tickets: Tickets, paging: Paging, catalogue: Catalogue,
+    def __init__(self, store: TicketSyncStore, tickets: Tickets, paging: Paging, catalogue: Catalogue,
                  clock: Clock, integration_user: str) -> None:
         self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
         self._clock, self._integration_user = clock, integration_user

@@ -9,18 +9,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from bot.adapters.store.sqlite.store import InboxRow, Skip, SqliteStore
 from bot.domain.events import IncidentEvent
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
 from bot.errors import DeliveryError
 from bot.ports import Clock, EventReader
+from bot.ports.store import Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 
 
 class IncidentWorker:
-    def __init__(self, store: SqliteStore, policy: ChannelPolicy, clock: Clock,
+    def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
                  pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects

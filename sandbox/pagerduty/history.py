@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.adapters.store.sqlite.report_history import DeployRecord
 from bot.domain.incident import Incident as PastIncident
+from bot.ports.store import DeployRecord
 from sandbox.pagerduty.basics import Json, invalid, iso, random_id
 from sandbox.pagerduty.model import Account, Agent, Incident, LogEntry
 from sandbox.pagerduty.shapes import Shapes

@@ -15,8 +15,8 @@ from typing import Any
 import httpx2
 import pagerduty
 
-from bot.adapters.store.sqlite.report_history import DeployRecord, History, HistoryError
 from bot.domain.incident import Incident, Status
+from bot.ports.store import DeployRecord, History, HistoryError
 
 MAX_WINDOW = timedelta(days=180)
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.adapters.store.sqlite.migrations import migrate
-from bot.adapters.store.sqlite.report_history import History, HistoryError, open_read_only, read_history, write_history
+from bot.adapters.store.sqlite.report_history import open_read_only, read_history, write_history
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.domain.reports import GROUPINGS
+from bot.ports.store import History, HistoryError
 from bot.render.report import to_csv, to_json, to_table
 from bot.services.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
 from bot.services.reports.synthetic import synthetic_history

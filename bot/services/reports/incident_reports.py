@@ -1,7 +1,8 @@
 """The `/incident report` use case: the report's table and chart from the store, computed off the event loop.
 
-The history is read on the store's own thread; the figures and the chart (matplotlib, CPU-bound for a few hundred
-milliseconds) are made on a worker thread, one chart at a time, so the bot keeps answering while it draws.
+The history is read from the store (the IncidentHistory port); the figures and the chart (matplotlib, CPU-bound for
+a few hundred milliseconds) are made on a worker thread, one chart at a time, so the bot keeps answering while it
+draws.
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from bot.adapters.store.sqlite.report_history import History
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue
 from bot.errors import UserError
+from bot.ports.store import History, IncidentHistory
 from bot.render.report import to_table
 from bot.services.reports.request import ReportRequest, ReportRequestError, compute, request_from_text
 
@@ -26,7 +26,7 @@ class RenderedReport:
 
 
 class IncidentReports:
-    def __init__(self, store: SqliteStore, catalogue: Catalogue) -> None:
+    def __init__(self, store: IncidentHistory, catalogue: Catalogue) -> None:
         self._store, self._catalogue = store, catalogue
         self._drawing = asyncio.Lock()
 

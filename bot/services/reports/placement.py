@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.adapters.store.sqlite.report_history import History
 from bot.catalogue import Catalogue
 from bot.domain.reports import Deploy, IncidentFacts
+from bot.ports.store import History
 
 
 def _utc(when: datetime) -> datetime:

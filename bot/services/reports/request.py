@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from bot.adapters.store.sqlite.report_history import History
 from bot.catalogue import Catalogue
 from bot.domain.reports import GROUPINGS, GroupBy, ReportRow, TrendPoint, build_report, monthly_trend
+from bot.ports.store import History
 from bot.services.reports.placement import place
 
 FORMATS = ("table", "csv", "json")

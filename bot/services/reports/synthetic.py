@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.adapters.store.sqlite.report_history import DeployRecord, History
 from bot.catalogue import Catalogue
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
+from bot.ports.store import DeployRecord, History
 
 # The date the teams took their services over: incidents before it form the "operations" row.
 TEAMS_FROM = datetime(2020, 1, 1, tzinfo=UTC)

@@ -1,147 +1,106 @@
-"""The handover ledger: which rota's shift boundaries have been handed over, and the notes left for the next shift.
+"""The handover ledger (the HandoverLedger port), in SQLite: which rota's shift boundaries have been handed over, and
+the notes left for the next shift.
 
 A handover row is keyed by its `shift_key` (rota + boundary instant): inserting it and queueing the post happen in one
 transaction, and a second insert for the same key does nothing — so a restart in the handover minute, two scheduler
-jobs firing together, or two overlapping schedules produce one post. Runs on the store's thread, like the store.
+jobs firing together, or two overlapping schedules produce one post.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.adapters.store.sqlite.store import SqliteStore
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.outbox import insert_effect
 from bot.domain.effects import Effect
-
-QUEUED, POSTED, SKIPPED = "queued", "posted", "skipped"
-# (PagerDuty user id, name) of the people on call.
-OnCallPeople = Sequence[tuple[str, str]]
+from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNote, HandoverRow, OnCallPeople
 
 
-@dataclass(frozen=True)
-class HandoverRow:
-    shift_key: str
-    rota_id: str
-    boundary: datetime
-    late: bool
-    state: str
-    # (PagerDuty user id, name) pairs; None: not known yet (PagerDuty was unreachable).
-    outgoing: tuple[tuple[str, str], ...] | None
-    incoming: tuple[tuple[str, str], ...] | None
-    channel: str | None
-    ts: str | None
-
-
-@dataclass(frozen=True)
-class HandoverNote:
-    id: int
-    author: str
-    text: str
-    created_at: datetime
-
-
-class HandoverLedger:
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
+class SqliteHandoverLedger(SqlitePart, HandoverLedger):
     async def last_boundary(self, rota_id: str) -> datetime | None:
-        """The latest boundary handed over (or deliberately skipped) for the rota."""
-        rows = await self._store._run(lambda: self._store._query(
-            "SELECT max(boundary) AS b FROM handovers WHERE rota_id=?", (rota_id,)))
+        rows = await self._run(lambda: self._query("SELECT max(boundary) AS b FROM handovers WHERE rota_id=?",
+                                                   (rota_id,)))
         value = rows[0]["b"] if rows else None
         return datetime.fromisoformat(value) if value else None
 
     async def claim(self, shift_key: str, rota_id: str, boundary: datetime, *, late: bool, effect: Effect | None,
                     now: float) -> bool:
-        """Record the handover and queue its post (`effect`), once: False when the shift_key was already there.
-        With `effect` None the boundary is recorded as skipped (e.g. an out-of-hours shift nobody covers)."""
         def write() -> bool:
-            with self._store._transaction() as conn:
+            with self._transaction() as conn:
                 cursor = conn.execute(
                     "INSERT OR IGNORE INTO handovers (shift_key, rota_id, boundary, late, state, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (shift_key, rota_id, boundary.astimezone(UTC).isoformat(), int(late),
                      SKIPPED if effect is None else QUEUED, now))
                 if cursor.rowcount and effect is not None:
-                    self._store._insert_effect(conn, effect, 1, now)
+                    insert_effect(conn, effect, 1, now)
                 return bool(cursor.rowcount)
-        return await self._store._run(write)
+        return await self._run(write)
 
     async def get(self, shift_key: str) -> HandoverRow | None:
-        rows = await self._store._run(lambda: self._store._query(
-            "SELECT * FROM handovers WHERE shift_key=?", (shift_key,)))
+        rows = await self._run(lambda: self._query("SELECT * FROM handovers WHERE shift_key=?", (shift_key,)))
         return _row(rows[0]) if rows else None
 
     async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
                         incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
                         now: float) -> None:
-        """Record the post, give it the notes it showed and queue its follow-up, in one transaction: a crash leaves
-        either all of it (the retry finds the post done) or none (the retry finds the message by its marker)."""
         def write() -> None:
-            with self._store._transaction() as conn:
+            with self._transaction() as conn:
                 conn.execute("UPDATE handovers SET state=?, channel=?, ts=?, outgoing=?, incoming=?, posted_at=?"
                              " WHERE shift_key=?",
                              (POSTED, channel, ts, _names(outgoing), _names(incoming), now, shift_key))
                 conn.executemany("UPDATE handover_notes SET shift_key=? WHERE id=? AND shift_key IS NULL",
                                  [(shift_key, note.id) for note in notes])
                 if follow_up is not None:
-                    self._store._insert_effect(conn, follow_up, 1, now)
-        await self._store._run(write)
+                    insert_effect(conn, follow_up, 1, now)
+        await self._run(write)
 
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
-        await self._store._run(lambda: self._store.db.execute(
-            "UPDATE handovers SET outgoing=?, incoming=? WHERE shift_key=?",
-            (_names(outgoing), _names(incoming), shift_key)))
+        await self._run(lambda: self.db.execute("UPDATE handovers SET outgoing=?, incoming=? WHERE shift_key=?",
+                                                (_names(outgoing), _names(incoming), shift_key)))
 
     # -- notes -----------------------------------------------------------------------------------------------
 
     async def add_note(self, rota_id: str, author: str, text: str, created_at: datetime) -> int:
-        """Keep a note for the rota's next handover; returns how many notes are now waiting."""
         def write() -> int:
-            with self._store._transaction() as conn:
+            with self._transaction() as conn:
                 conn.execute("INSERT INTO handover_notes (rota_id, author, text, created_at) VALUES (?, ?, ?, ?)",
                              (rota_id, author, text, created_at.astimezone(UTC).isoformat()))
                 return int(conn.execute("SELECT count(*) FROM handover_notes WHERE rota_id=? AND shift_key IS NULL",
                                         (rota_id,)).fetchone()[0])
-        return await self._store._run(write)
+        return await self._run(write)
 
     async def notes_for(self, rota_id: str, shift_key: str, before: datetime) -> list[HandoverNote]:
-        """The notes a handover shows: those it already carries, and those waiting that were left before its
-        boundary (a note left after it is for the next handover). Reading does not take them: `save_post` does,
-        once the post is out."""
-        return [_note(r) for r in await self._store._run(lambda: self._store._query(
+        return [_note(r) for r in await self._run(lambda: self._query(
             "SELECT * FROM handover_notes WHERE shift_key=?"
             " OR (rota_id=? AND shift_key IS NULL AND created_at < ?) ORDER BY id",
             (shift_key, rota_id, before.astimezone(UTC).isoformat())))]
 
     async def notes_of(self, shift_key: str) -> list[HandoverNote]:
-        """The notes a posted handover carried."""
-        return [_note(r) for r in await self._store._run(lambda: self._store._query(
+        return [_note(r) for r in await self._run(lambda: self._query(
             "SELECT * FROM handover_notes WHERE shift_key=? ORDER BY id", (shift_key,)))]
 
     async def waiting_notes(self, rota_id: str) -> list[HandoverNote]:
-        """Notes not yet handed over (an on-demand handover shows them without taking them)."""
-        return [_note(r) for r in await self._store._run(lambda: self._store._query(
+        return [_note(r) for r in await self._run(lambda: self._query(
             "SELECT * FROM handover_notes WHERE rota_id=? AND shift_key IS NULL ORDER BY id", (rota_id,)))]
 
     # -- what is still pending -------------------------------------------------------------------------------
 
     async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Per incident: (dead effects, ServiceNow updates waiting)."""
         if not incident_ids:
             return {}
         marks = ",".join("?" * len(incident_ids))
 
         def read() -> dict[str, tuple[int, int]]:
-            rows = self._store._query(
+            rows = self._query(
                 "SELECT incident_id, sum(state='dead') AS dead,"
                 " sum(state='pending' AND queue LIKE 'servicenow:%') AS waiting"
                 f" FROM outbox WHERE incident_id IN ({marks}) GROUP BY incident_id", list(incident_ids))
             return {r["incident_id"]: (int(r["dead"] or 0), int(r["waiting"] or 0)) for r in rows}
-        return await self._store._run(read)
+        return await self._run(read)
 
 
 def _names(people: OnCallPeople | None) -> str | None:

@@ -1,41 +1,31 @@
 """The incident history the reports read: incidents and deploys, read from and added to the store's database.
 
-Plain functions over a sqlite3 connection, so the running bot calls them on the store's own thread
-(`SqliteStore.report_history`) and the CLI on a read-only connection of its own. Incidents are filtered on their
-trigger time in Python: the stored JSON holds ISO times whose offsets may differ, which SQL would compare as text.
+Plain functions over a sqlite3 connection, so the running bot calls them on the store's own thread (the
+IncidentHistory port, `SqliteIncidentHistory`) and the CLI on a read-only connection of its own. Incidents are
+filtered on their trigger time in Python: the stored JSON holds ISO times whose offsets may differ, which SQL would
+compare as text.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.domain.incident import Incident
+from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
 
 
-class HistoryError(Exception):
-    """The history cannot be read (no such database, not a Paved Road database); the message says what to do."""
+class SqliteIncidentHistory(SqlitePart, IncidentHistory):
+    async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
+        return await self._run(lambda: read_history(self.db.conn, start, end))
 
-
-@dataclass(frozen=True)
-class DeployRecord:
-    """One deploy as stored: a change event on a PagerDuty service."""
-
-    id: str
-    service_id: str
-    occurred_at: datetime
-    summary: str = ""
-    source: str = "pagerduty"
-
-
-@dataclass(frozen=True)
-class History:
-    incidents: tuple[Incident, ...]
-    deploys: tuple[DeployRecord, ...]
+    async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
+                          now: float) -> tuple[int, int]:
+        return await self._run(lambda: write_history(self.db.conn, incidents, deploys, now))
 
 
 def _utc(when: datetime) -> datetime:

@@ -1,5 +1,7 @@
 """Ports: the narrow seams between services and the outside world (typing.Protocol, so fakes need no inheritance).
 
+This module holds the outside systems' ports (Chat, Paging, Tickets, Clock); `bot.ports.store` holds the store's,
+one per concern (inbox, outbox, incidents, Slack footprint, tickets, handovers, history, people, de-duplication).
 Adapters implement them (bot/adapters/), the sandbox's emulators stand behind the adapters in tests.
 """
 
@@ -9,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
+
+from bot.ports.store import Deduplication as Deduplication
 
 
 @dataclass(frozen=True)
@@ -142,15 +146,6 @@ class Tickets(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
-
-
-class Deduplication(Protocol):
-    """What Slack sends twice (its retries, a double click, the same command repeated) is acted on once, across every
-    replica that shares the store."""
-
-    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
-        """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
-        ...
 
 
 # -- webhook deliveries ---------------------------------------------------------------------------------------------

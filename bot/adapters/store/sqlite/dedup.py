@@ -1,0 +1,21 @@
+"""What Slack sends twice is acted on once (the Deduplication port), in SQLite: a key is a row until its window
+ends; claiming it is an insert that does nothing when an unexpired row is there, so replicas sharing the database
+agree on who saw it first. Expired rows are swept by the next claim."""
+
+from __future__ import annotations
+
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.thread import URGENT
+from bot.ports.store import Deduplication
+
+
+class SqliteDeduplication(SqlitePart, Deduplication):
+    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
+        def claim() -> bool:
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM seen_once WHERE expires_at <= ?", (now,))
+                inserted = conn.execute("INSERT OR IGNORE INTO seen_once (key, expires_at) VALUES (?, ?)",
+                                        (key, now + window_seconds)).rowcount
+            return inserted == 1
+        # Slack wants its answer within 3 s: this goes ahead of the bookkeeping, like recording a delivery.
+        return await self._run(claim, URGENT)

@@ -1,0 +1,45 @@
+"""What exists in Slack for each incident (the SlackFootprints port), in SQLite: one row per incident, written piece
+by piece (an upsert of only the pieces given), with the lists of invited and unreachable people as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Unpack
+
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
+
+LISTS = ("invited", "unreachable")
+
+
+class SqliteFootprints(SqlitePart, SlackFootprints):
+    async def footprint(self, incident_id: str) -> SlackFootprint:
+        def read() -> SlackFootprint:
+            rows = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
+            return _footprint(rows[0]) if rows else SlackFootprint(incident_id)
+        return await self._run(read)
+
+    async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
+        # The type checker catches a misspelt piece in our code; this catches one built at run time.
+        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
+            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
+        record: dict[str, Any] = {"incident_id": incident_id, **changes}
+        for key in LISTS:
+            if key in record:
+                record[key] = json.dumps(list(record[key]))
+        await self._run(lambda: self.db.table("incident_slack").upsert(record, pk="incident_id"))
+
+    async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
+        def read() -> SlackFootprint | None:
+            rows = self._query("SELECT * FROM incident_slack WHERE channel_id=?", (channel_id,))
+            return _footprint(rows[0]) if rows else None
+        return await self._run(read)
+
+
+def _footprint(row: dict[str, Any]) -> SlackFootprint:
+    return SlackFootprint(
+        incident_id=row["incident_id"], channel_id=row["channel_id"], channel_name=row["channel_name"],
+        card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
+        announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
+        unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]),
+        sync_pending_shown=bool(row["sync_pending_shown"]))

@@ -1,0 +1,21 @@
+"""Whether the store answers, and how deep its queues are (the StoreHealth port), for /readyz and the metrics."""
+
+from __future__ import annotations
+
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.ports.store import StoreHealth
+
+
+class SqliteHealth(SqlitePart, StoreHealth):
+    async def ping(self) -> bool:
+        return await self._run(lambda: self.db.execute("SELECT 1").fetchone() == (1,))
+
+    async def depths(self) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            inbox = dict(self.db.execute(
+                "SELECT state, count(*) FROM inbox WHERE state IN ('pending', 'failed') GROUP BY state").fetchall())
+            rows = self.db.execute("SELECT state, count(*) FROM outbox WHERE state != 'done' GROUP BY state")
+            outbox = dict(rows.fetchall())
+            return {"inbox_pending": inbox.get("pending", 0), "inbox_failed": inbox.get("failed", 0),
+                    "outbox_pending": outbox.get("pending", 0), "outbox_dead": outbox.get("dead", 0)}
+        return await self._run(read)

@@ -1,0 +1,89 @@
+"""Incidents as last decided, and their timelines (the Incidents port), in SQLite.
+
+An incident is one row holding its JSON (codec.py) beside the columns queries select on; timeline entries are rows of
+their own, with the ts of their Slack message once posted. Writing them is the inbox's business (inbox.py applies
+decisions); the helpers it uses for that live here, beside the reads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
+from bot.domain.incident import Incident
+from bot.domain.timeline import TimelineEntry
+from bot.ports.store import Incidents
+
+TIMELINE_ORDER = "ORDER BY occurred_at, rowid"
+
+
+class SqliteIncidents(SqlitePart, Incidents):
+    async def incident(self, incident_id: str) -> Incident | None:
+        return await self._run(lambda: load_incident(self.db.conn, incident_id))
+
+    async def incident_by_number(self, number: int) -> Incident | None:
+        def read() -> Incident | None:
+            row = self.db.execute("SELECT data FROM incidents WHERE number=? ORDER BY updated_at DESC LIMIT 1",
+                                  (number,)).fetchone()
+            return incident_from_json(row[0]) if row else None
+        return await self._run(read)
+
+    async def incidents(self) -> list[Incident]:
+        return await self._run(lambda: [incident_from_json(r["data"]) for r in
+                                        self._query("SELECT data FROM incidents ORDER BY number")])
+
+    async def open_incidents(self) -> list[Incident]:
+        return await self._run(lambda: [incident_from_json(r["data"]) for r in self._query(
+            "SELECT data FROM incidents WHERE status != 'resolved' ORDER BY number")])
+
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        return await self._run(lambda: [entry_from_row(r) for r in self._query(
+            f"SELECT * FROM timeline WHERE incident_id=? {TIMELINE_ORDER}", (incident_id,))])
+
+    async def timeline_entry(self, entry_id: str) -> tuple[TimelineEntry, str | None] | None:
+        def read() -> tuple[TimelineEntry, str | None] | None:
+            rows = self._query("SELECT * FROM timeline WHERE id=?", (entry_id,))
+            return (entry_from_row(rows[0]), rows[0]["slack_ts"]) if rows else None
+        return await self._run(read)
+
+    async def set_timeline_ts(self, entry_id: str, ts: str) -> None:
+        await self._run(lambda: self.db.execute("UPDATE timeline SET slack_ts=? WHERE id=?", (ts, entry_id)))
+
+    async def incident_report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+        """The timeline and the dead effects of one incident, read together (one trip to the store thread)."""
+        def read() -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+            entries = [entry_from_row(r) for r in self._query(
+                f"SELECT * FROM timeline WHERE incident_id=? {TIMELINE_ORDER}", (incident_id,))]
+            dead = self._query(f"SELECT {DEAD_COLUMNS} FROM outbox WHERE state='dead' AND incident_id=? ORDER BY seq",
+                               (incident_id,))
+            return entries, dead
+        return await self._run(read)
+
+
+def load_incident(conn: sqlite3.Connection, incident_id: str) -> Incident | None:
+    row = conn.execute("SELECT data FROM incidents WHERE id=?", (incident_id,)).fetchone()
+    return incident_from_json(row[0]) if row else None
+
+
+def save_incident(conn: sqlite3.Connection, incident: Incident, now: float) -> None:
+    conn.execute(
+        "INSERT INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data, updated_at=excluded.updated_at",
+        (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
+
+
+def insert_entry(conn: sqlite3.Connection, entry: TimelineEntry) -> None:
+    """Store a timeline entry; one already stored (same id: the same event delivered again) is kept as it is."""
+    conn.execute("INSERT OR IGNORE INTO timeline (id, incident_id, occurred_at, kind, actor, text)"
+                 " VALUES (?, ?, ?, ?, ?, ?)",
+                 (entry.id, entry.incident_id, entry.occurred_at.isoformat(), entry.kind, entry.actor, entry.text))
+
+
+def entry_from_row(row: dict[str, Any]) -> TimelineEntry:
+    return TimelineEntry(id=row["id"], incident_id=row["incident_id"],
+                         occurred_at=datetime.fromisoformat(row["occurred_at"]), kind=row["kind"],
+                         actor=row["actor"], text=row["text"])

@@ -1,0 +1,121 @@
+"""Effects waiting to be performed (the Outbox port), in SQLite.
+
+Each row belongs to a queue (an outside system and an incident, e.g. `slack:Q1`): within a queue effects run in the
+order they were queued, so ServiceNow being down never holds up the Slack channel and the other way round. Effects
+queued by other parts in their own transactions (a decision, a handover claim) go through `insert_effect`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.ports.store import Outbox, OutboxRow
+
+DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
+# Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
+SCHEDULED = 2
+
+
+class SqliteOutbox(SqlitePart, Outbox):
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+        """The next effect of each queue (in order within a queue), if due; high urgency first. `busy` queues are
+        skipped."""
+        def read() -> list[OutboxRow]:
+            placeholders = ",".join("?" * len(busy))
+            exclude = f"AND o.queue NOT IN ({placeholders})" if busy else ""
+            rows = self._query(
+                "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
+                " WHERE o.state='pending' AND o.next_attempt_at <= ? " + exclude +
+                " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
+                " ORDER BY o.priority, o.seq LIMIT ?", (now, *busy, limit))
+            return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
+                              r["created_at"]) for r in rows]
+        return await self._run(read)
+
+    async def next_effect_due_at(self) -> float | None:
+        return await self._run(lambda: self.db.execute(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state='pending'").fetchone()[0])
+
+    async def claim_effect(self, seq: int) -> None:
+        await self._run(lambda: self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE seq=?", (seq,)))
+
+    async def effect_done(self, seq: int) -> None:
+        await self._run(lambda: self.db.execute("UPDATE outbox SET state='done', last_error=NULL WHERE seq=?",
+                                                (seq,)))
+
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
+        await self._run(lambda: self.db.execute(
+            "UPDATE outbox SET next_attempt_at=?, last_error=? WHERE seq=?", (next_attempt_at, error, seq)))
+
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
+        def write() -> None:
+            with self._transaction() as conn:
+                conn.execute("UPDATE outbox SET state='dead', last_error=? WHERE seq=?", (error, seq))
+                if alert is not None:
+                    insert_effect(conn, alert, 0, now)
+        await self._run(write)
+
+    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        where = "state='dead'" + (" AND incident_id=?" if incident_id else "")
+        params = (incident_id,) if incident_id else ()
+        return await self._run(lambda: self._query(
+            f"SELECT {DEAD_COLUMNS} FROM outbox WHERE {where} ORDER BY seq", params))
+
+    async def pending_in_queue(self, queue: str) -> int:
+        return await self._run(lambda: int(self.db.execute(
+            "SELECT count(*) FROM outbox WHERE queue=? AND state='pending'", (queue,)).fetchone()[0]))
+
+    async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
+        def write() -> None:
+            with self._transaction() as conn:
+                insert_effect(conn, effect, priority, now)
+        await self._run(write)
+
+    async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
+        if only is not None and not only:
+            return 0
+        chosen = "" if only is None else f" AND i.id IN ({','.join('?' * len(only))})"
+
+        def write() -> int:
+            with self._transaction() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                    f" SELECT i.id, 'slack:' || i.id, 'refresh_card', json_object('incident_id', i.id), {SCHEDULED},"
+                    " ?, ? FROM incidents i"
+                    " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
+                    "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
+                    "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now, *(only or ())))
+            return cursor.rowcount
+        return await self._run(write)
+
+    async def queue_ticket_syncs(self, now: float) -> int:
+        def write() -> int:
+            with self._transaction() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                    " SELECT t.incident_id, 'servicenow:' || t.incident_id, 'sync_ticket',"
+                    f" json_object('incident_id', t.incident_id), {SCHEDULED}, ?, ? FROM tickets t"
+                    " WHERE EXISTS (SELECT 1 FROM timeline l WHERE l.incident_id = t.incident_id"
+                    "   AND l.ticket_noted = 0 AND l.kind NOT LIKE 'servicenow%')"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
+                    "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
+            return cursor.rowcount
+        return await self._run(write)
+
+
+def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:
+    """Queue an effect, due at once, inside the caller's transaction."""
+    conn.execute("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now))
+
+
+def entry_queued(conn: sqlite3.Connection, entry_id: str) -> bool:
+    """Whether posting this timeline entry is already pending."""
+    return conn.execute("SELECT 1 FROM outbox WHERE kind='post_timeline_entry' AND state='pending'"
+                        " AND json_extract(payload, '$.entry_id')=?", (entry_id,)).fetchone() is not None

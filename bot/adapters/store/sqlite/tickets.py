@@ -1,0 +1,53 @@
+"""Each incident's ServiceNow ticket, and which timeline lines it has been told (the TicketRecords port), in SQLite.
+
+A timeline line carries the work-note batch it was put in (`ticket_batch`) and whether the ticket has it
+(`ticket_noted`): a batch is recorded before it is sent, so a retry after a timeout resends the very same lines.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.incidents import TIMELINE_ORDER, entry_from_row
+from bot.domain.timeline import TimelineEntry
+from bot.ports.store import TicketRecords, TicketRow
+
+# Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
+UNTOLD = "incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
+
+
+class SqliteTicketRecords(SqlitePart, TicketRecords):
+    async def ticket(self, incident_id: str) -> TicketRow | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,)))
+        return TicketRow(**rows[0]) if rows else None
+
+    async def ticket_by_sys_id(self, sys_id: str) -> TicketRow | None:
+        rows = await self._run(lambda: self._query("SELECT * FROM tickets WHERE sys_id=?", (sys_id,)))
+        return TicketRow(**rows[0]) if rows else None
+
+    async def save_ticket(self, ticket: TicketRow) -> None:
+        await self._run(lambda: self.db.table("tickets").upsert(vars(ticket), pk="incident_id"))
+
+    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
+        def work() -> tuple[str, list[TimelineEntry]]:
+            with self._transaction() as conn:
+                open_batch = conn.execute(f"SELECT ticket_batch FROM timeline WHERE {UNTOLD} AND ticket_batch IS NOT"
+                                          f" NULL {TIMELINE_ORDER} LIMIT 1", (incident_id,)).fetchone()
+                batch = open_batch[0] if open_batch else uuid.uuid4().hex[:12]
+                if not open_batch:
+                    conn.execute(f"UPDATE timeline SET ticket_batch=? WHERE {UNTOLD}", (batch, incident_id))
+                rows = conn.execute(f"SELECT * FROM timeline WHERE {UNTOLD} AND ticket_batch=? {TIMELINE_ORDER}",
+                                    (incident_id, batch))
+                columns = [c[0] for c in rows.description]
+                entries = [entry_from_row(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
+            return batch, entries
+        return await self._run(work)
+
+    async def mark_noted(self, entry_ids: Sequence[str]) -> None:
+        def write() -> None:
+            self.db.execute(f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * len(entry_ids))})",
+                            list(entry_ids))
+        if entry_ids:
+            await self._run(write)

@@ -1,0 +1,380 @@
+"""The store's ports: one narrow Protocol per concern, and the records they speak.
+
+Services ask for the ports they use (a service needing several declares their intersection beside itself), never for
+a concrete store; the runtime hands every service the one `Store`, which implements them all. Every port method is
+one transaction: it either happens whole or not at all, and concurrent calls (several coroutines, or several
+replicas sharing the database) never see half of another's work. The contract tests (tests/store/contract/) hold any
+implementation to what the docstrings here promise. Times given as `now: float` are Unix seconds, from the caller's
+clock, so tests and the sandbox can move time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypedDict, Unpack
+
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.incident import Decision, Incident
+from bot.domain.timeline import TimelineEntry
+
+# -- records ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One stored delivery (a PagerDuty webhook or a ServiceNow business rule call), waiting to be applied."""
+
+    seq: int
+    source: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (unreadable)."""
+
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """An effect waiting to be performed; `attempts` counts the attempts already begun (see `Outbox.claim_effect`)."""
+
+    seq: int
+    effect: Effect
+    attempts: int
+    created_at: float
+
+
+@dataclass
+class SlackFootprint:
+    """What exists in Slack for one incident, remembered as soon as each piece is known."""
+
+    incident_id: str
+    channel_id: str | None = None
+    channel_name: str | None = None
+    card_ts: str | None = None
+    card_pinned: bool = False
+    topic: str | None = None
+    announced_ts: str | None = None
+    invited: tuple[str, ...] = ()
+    unreachable: tuple[str, ...] = ()
+    # The card lives in a team channel (the channel policy gave the incident no channel of its own).
+    shared_channel: bool = False
+    # The card as last rendered says "ServiceNow sync pending".
+    sync_pending_shown: bool = False
+
+
+class FootprintChange(TypedDict, total=False):
+    """Some pieces of a Slack footprint, to remember (`SlackFootprints.update_footprint`); None forgets a piece."""
+
+    channel_id: str | None
+    channel_name: str | None
+    card_ts: str | None
+    card_pinned: bool
+    topic: str | None
+    announced_ts: str | None
+    invited: Sequence[str]
+    unreachable: Sequence[str]
+    shared_channel: bool
+    sync_pending_shown: bool
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link."""
+
+    incident_id: str
+    sys_id: str
+    number: str
+    link: str
+    state: str | None = None
+    channel_told: int = 0
+
+
+@dataclass(frozen=True)
+class CachedPerson:
+    """A PagerDuty user and the Slack user they are, as looked up at `fetched_at`."""
+
+    pagerduty_user_id: str
+    name: str | None
+    email: str | None
+    slack_user_id: str | None
+    fetched_at: float
+
+
+# A handover's states: its post is queued, posted, or it was deliberately skipped (nobody covers the shift).
+QUEUED, POSTED, SKIPPED = "queued", "posted", "skipped"
+# (PagerDuty user id, name) of the people on call.
+OnCallPeople = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class HandoverRow:
+    shift_key: str
+    rota_id: str
+    boundary: datetime
+    late: bool
+    state: str
+    # (PagerDuty user id, name) pairs; None: not known yet (PagerDuty was unreachable).
+    outgoing: tuple[tuple[str, str], ...] | None
+    incoming: tuple[tuple[str, str], ...] | None
+    channel: str | None
+    ts: str | None
+
+
+@dataclass(frozen=True)
+class HandoverNote:
+    id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+class HistoryError(Exception):
+    """The history cannot be read (no such database, not a Paved Road database); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """One deploy as stored: a change event on a PagerDuty service."""
+
+    id: str
+    service_id: str
+    occurred_at: datetime
+    summary: str = ""
+    source: str = "pagerduty"
+
+
+@dataclass(frozen=True)
+class History:
+    """What the reports are computed from: incidents and deploys."""
+
+    incidents: tuple[Incident, ...]
+    deploys: tuple[DeployRecord, ...]
+
+
+# -- ports -----------------------------------------------------------------------------------------------------
+
+
+class StoreHealth(Protocol):
+    async def ping(self) -> bool:
+        """True when the store answers."""
+        ...
+    async def depths(self) -> dict[str, int]:
+        """Counts for /readyz and metrics: inbox_pending, inbox_failed, outbox_pending, outbox_dead."""
+        ...
+
+
+class Inbox(Protocol):
+    """Deliveries stored before they are answered, then applied in arrival order."""
+
+    async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                              incident_id: str | None, occurred_at: str, body: str) -> bool:
+        """Store one delivery durably (on return it survives a crash); False if this delivery id or event id was
+        already stored for `source` (a duplicate)."""
+        ...
+    async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
+                            limit: int = 100) -> list[Decision]:
+        """Apply up to `limit` pending rows in arrival order, in one transaction; return the decisions made.
+
+        `decide` (pure, synchronous) sees each row with its incident as left by the earlier rows of the batch. Each
+        decision's incident, timeline entry and effects are stored with the row marked applied; a row whose `decide`
+        returns a Skip is marked with its state, and one whose `decide` raises is marked 'failed' without holding up
+        the rows behind it. An OpenIncidentChannel effect also queues the posting of the incident's timeline entries
+        stored before it (not yet posted, not already queued), in the order they happened."""
+        ...
+    async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
+        """Store one decision (as `apply_pending` would) and mark its inbox row applied, in one transaction."""
+        ...
+
+
+class Outbox(Protocol):
+    """Effects waiting to be performed, in order within a queue (an outside system and an incident).
+
+    An effect queued by an event is high priority when its incident is high urgency or P1; refreshes and ticket syncs
+    queued by the scheduler come after everything else."""
+
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+        """The first pending effect of each queue not in `busy`, if due by `now`: most urgent first, then oldest."""
+        ...
+    async def next_effect_due_at(self) -> float | None:
+        """When the earliest pending effect is due; None when nothing is pending."""
+        ...
+    async def claim_effect(self, seq: int) -> None:
+        """Count an attempt *before* performing it: after a crash mid-call, the next attempt knows it is a retry
+        and looks for what the lost one may have done before doing it again."""
+        ...
+    async def effect_done(self, seq: int) -> None: ...
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
+        """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up."""
+        ...
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
+        """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert."""
+        ...
+    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error."""
+        ...
+    async def pending_in_queue(self, queue: str) -> int: ...
+    async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
+        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known)."""
+        ...
+    async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
+        """Queue a card refresh for every unresolved incident (or those of `only`) with no refresh or channel
+        opening already pending: the card shows elapsed time and the money at stake, which no event updates, and an
+        incident whose channel could not be opened gets another try. Returns how many were queued."""
+        ...
+    async def queue_ticket_syncs(self, now: float) -> int:
+        """Queue a ticket sync for every incident with a ticket and timeline lines it has not been told (lines of
+        kind servicenow… are its own), unless one is already pending. Returns how many were queued."""
+        ...
+
+
+class Incidents(Protocol):
+    """Incidents as last decided, and their timelines."""
+
+    async def incident(self, incident_id: str) -> Incident | None: ...
+    async def incident_by_number(self, number: int) -> Incident | None:
+        """The incident with this PagerDuty number (the latest updated, should two share it)."""
+        ...
+    async def incidents(self) -> list[Incident]:
+        """Every incident, by number."""
+        ...
+    async def open_incidents(self) -> list[Incident]:
+        """The incidents not resolved, by number."""
+        ...
+    async def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        """The incident's timeline in the order things happened (stored order among equal times)."""
+        ...
+    async def timeline_entry(self, entry_id: str) -> tuple[TimelineEntry, str | None] | None:
+        """The entry, and the ts of its Slack message once posted."""
+        ...
+    async def set_timeline_ts(self, entry_id: str, ts: str) -> None: ...
+    async def incident_report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
+        """The timeline and the dead effects (as `Outbox.dead_effects`) of one incident, read together."""
+        ...
+
+
+class SlackFootprints(Protocol):
+    """What exists in Slack for each incident."""
+
+    async def footprint(self, incident_id: str) -> SlackFootprint:
+        """The incident's footprint; an empty one when nothing is known."""
+        ...
+    async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
+        """Remember some pieces of the footprint; the others are left as they are, so steps that run concurrently
+        never overwrite each other. An unknown piece is a ValueError."""
+        ...
+    async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
+        """The footprint of the incident whose channel this is, if any."""
+        ...
+
+
+class TicketRecords(Protocol):
+    """Each incident's ServiceNow ticket, and which timeline lines it has been told as work notes."""
+
+    async def ticket(self, incident_id: str) -> TicketRow | None: ...
+    async def ticket_by_sys_id(self, sys_id: str) -> TicketRow | None: ...
+    async def save_ticket(self, ticket: TicketRow) -> None:
+        """Insert or replace the incident's ticket."""
+        ...
+    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
+        """The next work note to send, as (batch id, lines): a batch begun but not confirmed (the same lines again,
+        after a timeout that may have delivered it), else a new batch of every line not yet told (lines of kind
+        servicenow… excepted). The batch is recorded before it is sent, so lines arriving meanwhile go into the
+        next one. An empty list: nothing to tell."""
+        ...
+    async def mark_noted(self, entry_ids: Sequence[str]) -> None:
+        """These lines have been told; they are in no later batch."""
+        ...
+
+
+class HandoverLedger(Protocol):
+    """Which rota's shift boundaries have been handed over, and the notes left for the next shift.
+
+    A handover is keyed by its shift_key (rota and boundary): claiming it and queueing its post happen together, and
+    a second claim of the same key does nothing, so restarts and overlapping jobs produce one post."""
+
+    async def last_boundary(self, rota_id: str) -> datetime | None:
+        """The latest boundary handed over (or deliberately skipped) for the rota."""
+        ...
+    async def claim(self, shift_key: str, rota_id: str, boundary: datetime, *, late: bool, effect: Effect | None,
+                    now: float) -> bool:
+        """Record the handover and queue its post (`effect`), once: False when the shift_key was already there.
+        With `effect` None the boundary is recorded as skipped (e.g. an out-of-hours shift nobody covers)."""
+        ...
+    async def get(self, shift_key: str) -> HandoverRow | None: ...
+    async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
+                        incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
+                        now: float) -> None:
+        """Record the post, give it the notes it showed and queue its follow-up, in one transaction: a crash leaves
+        either all of it (the retry finds the post done) or none (the retry finds the message by its marker)."""
+        ...
+    async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None: ...
+    async def add_note(self, rota_id: str, author: str, text: str, created_at: datetime) -> int:
+        """Keep a note for the rota's next handover; returns how many notes are now waiting."""
+        ...
+    async def notes_for(self, rota_id: str, shift_key: str, before: datetime) -> list[HandoverNote]:
+        """The notes a handover shows, oldest first: those it already carries, and those waiting that were left
+        before its boundary (a later note is for the next handover). Reading does not take them; `save_post` does."""
+        ...
+    async def notes_of(self, shift_key: str) -> list[HandoverNote]:
+        """The notes a posted handover carried, oldest first."""
+        ...
+    async def waiting_notes(self, rota_id: str) -> list[HandoverNote]:
+        """Notes not yet handed over, oldest first (an on-demand handover shows them without taking them)."""
+        ...
+    async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """(dead effects, ServiceNow updates waiting) per incident, for the handover's "pending" list; an incident
+        missing from the answer has neither."""
+        ...
+
+
+class IncidentHistory(Protocol):
+    """The incidents and deploys the reports are computed from."""
+
+    async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
+        """Incidents triggered (by number), and deploys made (in time order), in [start, end); either bound may be
+        open. Raises HistoryError when there is no history to read."""
+        ...
+    async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
+                          now: float) -> tuple[int, int]:
+        """Backfill past incidents and deploys (ones already stored, by id, are kept as they are); returns how many
+        of each were added."""
+        ...
+
+
+class PeopleCache(Protocol):
+    """Who PagerDuty users are in Slack, as last looked up (the caller decides when an entry is too old)."""
+
+    async def person(self, pagerduty_user_id: str) -> CachedPerson | None: ...
+    async def save_person(self, person: CachedPerson) -> None:
+        """Insert or replace the cached person."""
+        ...
+
+
+class Deduplication(Protocol):
+    """What Slack sends twice (its retries, a double click, the same command repeated) is acted on once, across every
+    replica that shares the store."""
+
+    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
+        """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
+        ...
+
+
+class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
+            PeopleCache, Deduplication, Protocol):
+    """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
+
+    async def open(self) -> None:
+        """Connect, and bring the schema up to date."""
+        ...
+    async def close(self) -> None:
+        """Finish the work already asked for, then disconnect; later calls raise RuntimeError."""
+        ...

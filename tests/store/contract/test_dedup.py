@@ -1,0 +1,22 @@
+"""The Deduplication port: a key is seen first once within its window, however many ask at once, and again after."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.ports.store import Store
+
+
+async def test_a_key_is_seen_first_once_within_its_window_and_again_after_it(store: Store) -> None:
+    firsts = await asyncio.gather(*(store.first_time("U1:ack:Q1", 5, 100.0) for _ in range(10)))
+    assert firsts.count(True) == 1
+    assert not await store.first_time("U1:ack:Q1", 5, 104.9)
+    assert await store.first_time("U2:ack:Q1", 5, 104.9)
+    assert await store.first_time("U1:ack:Q1", 5, 105.0)
+
+
+async def test_a_key_seen_again_is_remembered_from_its_new_window(store: Store) -> None:
+    assert await store.first_time("retry:1", 10, 0.0)
+    assert await store.first_time("retry:1", 10, 10.0)  # the first window is over: a new one starts at 10
+    assert not await store.first_time("retry:1", 10, 19.0)
+    assert await store.first_time("retry:1", 10, 20.0)

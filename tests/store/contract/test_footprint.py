@@ -1,0 +1,49 @@
+"""The SlackFootprints port: each piece of an incident's Slack footprint is remembered on its own, so steps running
+at the same time never undo each other, and an incident is found by its channel."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.ports.store import FootprintChange, SlackFootprint, Store
+
+
+async def test_an_unknown_incident_has_an_empty_footprint(store: Store) -> None:
+    assert await store.footprint("Q1") == SlackFootprint("Q1")
+    assert await store.footprint_by_channel("C1") is None
+
+
+async def test_pieces_remembered_at_the_same_time_are_all_kept(store: Store) -> None:
+    await asyncio.gather(store.update_footprint("Q1", channel_id="C1", channel_name="inc-1-db"),
+                         store.update_footprint("Q1", topic="Database down"),
+                         store.update_footprint("Q1", card_ts="1.1", card_pinned=True),
+                         store.update_footprint("Q1", invited=["U1", "U2"], unreachable=("P9",)),
+                         store.update_footprint("Q1", announced_ts="2.2", sync_pending_shown=True))
+    assert await store.footprint("Q1") == SlackFootprint(
+        "Q1", channel_id="C1", channel_name="inc-1-db", card_ts="1.1", card_pinned=True, topic="Database down",
+        announced_ts="2.2", invited=("U1", "U2"), unreachable=("P9",), sync_pending_shown=True)
+    assert await store.footprint("Q2") == SlackFootprint("Q2")
+
+
+async def test_a_piece_can_be_forgotten_or_changed(store: Store) -> None:
+    # A card in a team channel, then the incident gets a channel of its own (the executor's upgrade).
+    await store.update_footprint("Q1", channel_id="CTEAM", card_ts="1.1", shared_channel=True, card_pinned=True)
+    await store.update_footprint("Q1", shared_channel=False, channel_id=None, card_ts=None, card_pinned=False)
+    assert await store.footprint("Q1") == SlackFootprint("Q1")
+
+
+async def test_an_incident_is_found_by_its_channel(store: Store) -> None:
+    await store.update_footprint("Q1", channel_id="C1", topic="one")
+    await store.update_footprint("Q2", channel_id="C2", topic="two")
+    found = await store.footprint_by_channel("C2")
+    assert found is not None and (found.incident_id, found.topic) == ("Q2", "two")
+
+
+async def test_an_unknown_piece_is_refused(store: Store) -> None:
+    built: FootprintChange = {"topic": "x"}
+    built["colour"] = "red"  # type: ignore[typeddict-unknown-key]  # e.g. a key built at run time
+    with pytest.raises(ValueError, match="colour"):
+        await store.update_footprint("Q1", **built)
+    assert await store.footprint("Q1") == SlackFootprint("Q1")

@@ -1,0 +1,123 @@
+"""The Outbox port: one effect at a time per queue, in order, most urgent first; attempts counted before they are
+made; dead effects kept with their alert; scheduled refreshes and syncs never queued twice."""
+
+from __future__ import annotations
+
+from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard, SyncTicket
+from bot.ports.store import Store, TicketRow
+from tests.store.contract.builders import commit, drain, note, resolve, trigger
+
+
+async def test_effects_run_in_order_per_incident_and_high_urgency_first(store: Store) -> None:
+    await commit(store, trigger("LOW", number=1, urgency="low", priority=None),
+                 trigger("HIGH", number=2, urgency="high"), now=100.0)
+    due = await store.due_effects(now=100.0, limit=10, busy=[])
+    # One effect per incident (the next in its order), the high-urgency incident's first.
+    assert [(r.effect.incident_id, type(r.effect)) for r in due] == [("HIGH", OpenIncidentChannel),
+                                                                     ("LOW", OpenIncidentChannel)]
+    assert await store.due_effects(now=100.0, limit=10, busy=["slack:HIGH", "slack:LOW"]) == []
+    assert await store.due_effects(now=100.0, limit=1, busy=[]) == due[:1]
+    await store.effect_done(due[0].seq)
+    await store.effect_retry(due[1].seq, next_attempt_at=200.0, error="429")
+    later = await store.due_effects(now=150.0, limit=10, busy=[])
+    # LOW's channel waits for its retry, and its timeline entry waits behind it.
+    assert [(r.effect.incident_id, type(r.effect)) for r in later] == [("HIGH", PostTimelineEntry)]
+    await store.effect_done(later[0].seq)
+    assert [type(r.effect) for r in await store.due_effects(now=200.0, limit=10, busy=[])] == [OpenIncidentChannel]
+
+
+async def test_nothing_pending_has_no_next_due_time(store: Store) -> None:
+    assert await store.next_effect_due_at() is None
+    await store.queue_effect(RefreshCard("Q1"), now=5.0)
+    assert await store.next_effect_due_at() == 5.0
+    await drain(store)
+    assert await store.next_effect_due_at() is None
+    assert (await store.depths())["outbox_pending"] == 0
+
+
+async def test_an_attempt_is_counted_when_claimed_and_the_created_time_is_kept(store: Store) -> None:
+    await store.queue_effect(RefreshCard("Q1"), now=5.0)
+    [row] = await store.due_effects(now=5.0, limit=10, busy=[])
+    assert (row.attempts, row.created_at) == (0, 5.0)
+    await store.claim_effect(row.seq)
+    await store.effect_retry(row.seq, next_attempt_at=6.0, error="timeout")
+    [again] = await store.due_effects(now=6.0, limit=10, busy=[])
+    assert (again.seq, again.attempts, again.created_at) == (row.seq, 1, 5.0)
+
+
+async def test_a_dead_effect_is_kept_with_its_error_and_its_alert_is_queued(store: Store) -> None:
+    await commit(store, trigger("Q1"))
+    [opening] = await store.due_effects(now=100.0, limit=10, busy=[])
+    await store.claim_effect(opening.seq)
+    await store.effect_dead(opening.seq, "channel_not_found", AlertOperators("operators", "could not open"),
+                            now=100.0)
+    dead = await store.dead_effects()
+    assert [(d["seq"], d["incident_id"], d["kind"], d["attempts"], d["last_error"]) for d in dead] == [
+        (opening.seq, "Q1", "open_incident_channel", 1, "channel_not_found")]
+    assert await store.dead_effects("Q2") == []
+    assert [d["seq"] for d in await store.dead_effects("Q1")] == [opening.seq]
+    assert (await store.depths())["outbox_dead"] == 1
+    # The dead effect no longer holds up its queue; the alert has a queue of its own.
+    assert [r.effect for r in await store.due_effects(now=100.0, limit=10, busy=[])][1:] == [
+        AlertOperators("operators", "could not open")]
+    assert [type(e) for e in await drain(store)] == [PostTimelineEntry, AlertOperators]
+
+
+async def test_a_dead_effect_may_queue_no_alert(store: Store) -> None:
+    await store.queue_effect(AlertOperators("operators", "first"), now=1.0)
+    [alert] = await store.due_effects(now=1.0, limit=10, busy=[])
+    await store.effect_dead(alert.seq, "channel_not_found", None, now=1.0)
+    assert await drain(store) == []
+    assert [d["kind"] for d in await store.dead_effects()] == ["alert_operators"]
+
+
+async def test_pending_in_queue_counts_what_waits_there(store: Store) -> None:
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    await store.queue_effect(RefreshCard("Q1"), now=1.0)
+    assert await store.pending_in_queue("servicenow:Q1") == 2
+    assert await store.pending_in_queue("slack:Q1") == 1
+    await drain(store)
+    assert await store.pending_in_queue("servicenow:Q1") == 0
+
+
+async def test_card_refreshes_are_queued_for_open_incidents_without_one_waiting(store: Store) -> None:
+    opened = trigger("Q1", number=1)
+    closed = trigger("Q2", number=2)
+    assert closed.incident is not None
+    await commit(store, opened, closed, resolve(closed.incident))
+    # While the channel is still being opened, a refresh would add nothing; a resolved incident gets none.
+    assert await store.queue_card_refreshes(now=2.0) == 0
+    await drain(store)
+    assert await store.queue_card_refreshes(now=3.0) == 1
+    assert await store.queue_card_refreshes(now=4.0) == 0
+    assert await drain(store) == [RefreshCard("Q1")]
+
+
+async def test_card_refreshes_can_be_asked_for_some_incidents_only(store: Store) -> None:
+    await commit(store, trigger("Q1", number=1), trigger("Q2", number=2), trigger("Q3", number=3))
+    await drain(store)
+    assert await store.queue_card_refreshes(now=1.0, only=[]) == 0
+    assert await store.queue_card_refreshes(now=1.0, only=["Q1", "Q3"]) == 2
+    assert sorted(e.incident_id for e in await drain(store)) == ["Q1", "Q3"]
+
+
+async def test_a_scheduled_refresh_comes_after_an_events_effects(store: Store) -> None:
+    await commit(store, trigger("Q1", number=1), trigger("Q2", number=2, urgency="low", priority=None))
+    await drain(store)
+    await store.queue_card_refreshes(now=1.0, only=["Q1"])
+    await store.queue_effect(RefreshCard("Q2"), now=2.0)
+    assert [r.effect.incident_id for r in await store.due_effects(now=2.0, limit=10, busy=[])] == ["Q2", "Q1"]
+
+
+async def test_ticket_syncs_are_queued_for_tickets_with_untold_lines_once(store: Store) -> None:
+    await commit(store, note("Q1", "n1", minute=1), note("Q2", "n2", minute=1),
+                 note("Q3", "from-servicenow", minute=1, kind="servicenow_state"))
+    for incident_id in ("Q1", "Q3"):
+        await store.save_ticket(TicketRow(incident_id, f"sys-{incident_id}", f"INC{incident_id}", "https://sn"))
+    # Q2 has no ticket; Q3's only line came from ServiceNow itself.
+    assert await store.queue_ticket_syncs(now=1.0) == 1
+    assert await store.queue_ticket_syncs(now=2.0) == 0
+    assert await drain(store) == [SyncTicket("Q1")]
+    await store.mark_noted(["n1"])
+    assert await store.queue_ticket_syncs(now=3.0) == 0

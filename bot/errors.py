@@ -5,8 +5,9 @@
     ├── ConfigError        configuration is invalid; `problems` name each field and the fix
     ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
     │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
-    └── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
-        message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
+    ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
+    │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
+    └── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
 
 Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
 """
@@ -45,3 +46,8 @@ class IntegrationError(PavedRoadError):
 class DeliveryError(PavedRoadError, ValueError):
     """A webhook delivery that does not follow its sender's contract (PagerDuty's v3 envelope, ServiceNow's business
     rule); `str(error)` is a one-line reason, written for whoever sent it."""
+
+
+class ProvisioningError(PavedRoadError):
+    """Provisioning (PagerDuty's teams, schedules, policies, services; the teams' Slack channels) cannot go on; the
+    message is written for the person running `pavedroad provision`."""

@@ -185,3 +185,20 @@ class EventReader(Protocol[EventT]):
     def read_event(self, body: str, event_id: str) -> EventT:
         """The event in `body` (stored under `event_id`); bot.errors.DeliveryError says why it cannot be read."""
         ...
+
+
+Json = dict[str, Any]
+
+
+class PagingAdmin(Protocol):
+    """PagerDuty's REST API as provisioning needs it: plain reads and writes of its teams, users, schedules,
+    escalation policies, services and webhook subscriptions. Failures raise bot.errors.ProvisioningError."""
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                body: Json | None = None) -> Json:
+        """One call; the decoded answer ({} for 204)."""
+        ...
+
+    def list(self, path: str, key: str, params: dict[str, Any] | None = None) -> list[Json]:
+        """Every item of a paginated list."""
+        ...

@@ -16,12 +16,11 @@ from typing import Any
 import httpx2
 import pagerduty
 
+from bot.adapters.pagerduty.client import rest_client
+from bot.errors import ProvisioningError
+
 Json = dict[str, Any]
 _PAGE = 100
-
-
-class ProvisioningError(Exception):
-    """Provisioning cannot go on; the message is written for the person running the command."""
 
 
 class PagerDutyRefused(ProvisioningError):
@@ -37,16 +36,8 @@ class PagerDutyApi:
     def __init__(self, token: str, base_url: str | None, *, rate_limit_retries: int = 3,
                  max_wait_seconds: float = 60.0, sleep: Callable[[float], None] = time.sleep,
                  timeout: int = 30) -> None:
-        secure = base_url is None or base_url.startswith("https://")
-        self.client = pagerduty.RestApiV2Client(token, base_url=base_url if secure else None)
-        if not secure:
-            # The client insists on https; only the sandbox's emulator on loopback is plain http.
-            self.client._url = base_url
         # One quick retry in the client, then ours, which waits for the reset PagerDuty announces.
-        self.client.retry = {429: 1}
-        self.client.sleep_timer = 0.05
-        self.client.max_network_attempts = 0
-        self.client.timeout = timeout
+        self.client = rest_client(token, base_url, timeout=timeout, sleep_seconds=0.05)
         self.base_url = base_url or "https://api.pagerduty.com"
         self._rate_limit_retries = rate_limit_retries
         self._max_wait = max_wait_seconds

@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 import pagerduty
 
+from bot.adapters.pagerduty.client import rest_client
 from bot.domain.incident import Incident, Status
 from bot.ports.store import DeployRecord, History, HistoryError
 
@@ -22,11 +23,7 @@ MAX_WINDOW = timedelta(days=180)
 
 
 def client_for(token: str, base_url: str | None = None) -> pagerduty.RestApiV2Client:
-    client = pagerduty.RestApiV2Client(token, base_url=base_url if not base_url or
-                                       base_url.startswith("https://") else None)
-    if base_url and not base_url.startswith("https://"):
-        client._url = base_url  # the sandbox's emulator is plain http on loopback (as in paging.py)
-    return client
+    return rest_client(token, base_url, quick_retries=False)  # a one-off import: the client's own retries
 
 
 def windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx2
 import pagerduty
 
+from bot.adapters.pagerduty.client import rest_client
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import OnCall, PagingUser, ShiftEntry
@@ -28,16 +29,7 @@ T = TypeVar("T")
 class PagerDutyPaging:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, threads: int = 4,
                  timeout: int = 10) -> None:
-        secure = base_url is None or base_url.startswith("https://")
-        self.client = pagerduty.RestApiV2Client(token, base_url=base_url if secure else None)
-        if not secure:
-            # The client insists on https; the sandbox's emulator is plain http on loopback. Only the sandbox and
-            # tests set an http URL (check-config rejects nothing here because a real PagerDuty is always https).
-            self.client._url = base_url
-        self.client.retry = {429: 1}  # one short retry; the outbox does the patient ones
-        self.client.sleep_timer = 0.25
-        self.client.max_network_attempts = 0
-        self.client.timeout = int(timeout)
+        self.client = rest_client(token, base_url, timeout=timeout)  # the outbox does the patient retries
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pagerduty")
         self._metrics = metrics
 

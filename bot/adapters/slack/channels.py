@@ -9,8 +9,8 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.pagerduty.admin import ProvisioningError
 from bot.catalogue import Catalogue
+from bot.errors import ProvisioningError
 
 
 def wanted_channels(catalogue: Catalogue) -> list[str]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.adapters.pagerduty.admin import PagerDutyApi, ProvisioningError
+from bot.adapters.pagerduty.admin import PagerDutyApi
 from bot.adapters.slack.channels import SlackChannels, wanted_channels
 from bot.app.config import read
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ProvisioningError
 from bot.services.provisioning.apply import apply_plan
 from bot.services.provisioning.plan import Actual, Plan, _catalogue_notes, make_plan, render
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.adapters.pagerduty.admin import Json, PagerDutyApi, ProvisioningError
+from bot.errors import ProvisioningError
+from bot.ports import Json, PagingAdmin
 from bot.services.provisioning.desired import Resource
 from bot.services.provisioning.plan import _SYMBOL, Action, Plan
 
@@ -25,7 +26,7 @@ class Outcome:
     on_secret: Callable[[str, str], None] | None = None
 
 
-def apply_plan(plan: Plan, api: PagerDutyApi, *, report: Callable[[str], None] = print,
+def apply_plan(plan: Plan, api: PagingAdmin, *, report: Callable[[str], None] = print,
                on_secret: Callable[[str, str], None] | None = None) -> Outcome:
     """Perform the plan's actions in order, stopping at the first failure. `on_secret(key, secret)` is called the
     moment a webhook subscription is created: PagerDuty shows its signing secret only in that answer, so it must be
@@ -47,7 +48,7 @@ def apply_plan(plan: Plan, api: PagerDutyApi, *, report: Callable[[str], None] =
     return outcome
 
 
-def _perform(action: Action, api: PagerDutyApi, ids: dict[str, str], emails: dict[str, str],
+def _perform(action: Action, api: PagingAdmin, ids: dict[str, str], emails: dict[str, str],
              outcome: Outcome) -> str | None:
     path = _PATHS[action.kind]
     if action.op == "delete":

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.adapters.pagerduty.admin import Json, PagerDutyApi
 from bot.catalogue import Catalogue
+from bot.ports import Json, PagingAdmin
 from bot.services.provisioning.desired import KINDS, DesiredState, Kind, Resource, desired_state, hours, key_in, tag
 
 Op = Literal["create", "update", "replace", "delete"]
@@ -34,7 +34,7 @@ class Actual:
     resources: dict[Kind, list[Json]]
 
     @classmethod
-    def read(cls, api: PagerDutyApi) -> Actual:
+    def read(cls, api: PagingAdmin) -> Actual:
         emails = {u["id"]: str(u.get("email", "")).lower() for u in api.list("/users", "users")}
         resources: dict[Kind, list[Json]] = {kind: api.list(*_LISTS[kind]) for kind in KINDS}
         # Lists need not carry a schedule's layers: read each managed schedule whole.

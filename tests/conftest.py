@@ -50,9 +50,7 @@ QUIET_TIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def quiet_clock(at: datetime = QUIET_TIME) -> SettableClock:
-    clock = SettableClock()
-    clock.set(at)
-    return clock
+    return SettableClock(at)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.adapters.clock import SettableClock
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from sandbox.faults import Fault, Faults
 from sandbox.pagerduty.emulator import PagerDutyEmulator
@@ -30,6 +31,9 @@ from sandbox.pagerduty.webhooks import sign
 
 TOKEN = "pd-token"
 SECRETS = ("old-secret", "new-secret")  # two, as during a secret rotation
+# The emulator's frozen clock, moved only by the tests; with microseconds, which the REST API drops and webhooks cut
+# to milliseconds.
+START = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "pagerduty-webhooks-v3"
 ASHA, BEN, ERIN, FATIMA = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
                            "fatima.noor@example.com")
@@ -47,17 +51,6 @@ def validator() -> PagerDutyRequestValidator:
 @pytest.fixture(scope="module")
 def example() -> Catalogue:
     return load_catalogue(example_catalogue_path())
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @dataclass
@@ -115,7 +108,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 class PdSandbox:
     emulator: PagerDutyEmulator
     server: TestServer
-    clock: Clock
+    clock: SettableClock
     faults: Faults
 
     def url(self, path: str) -> str:
@@ -154,12 +147,12 @@ async def make_sandbox(validator: PagerDutyRequestValidator, example: Catalogue,
     problems: list[str] = []
 
     async def make(**kwargs: Any) -> PdSandbox:
-        clock, faults = Clock(), Faults()
+        clock, faults = SettableClock(START, frozen=True), Faults()
         assert example.sandbox is not None
         options: dict[str, Any] = {"validator": validator, "webhook_backoff_seconds": 0.01} | kwargs
         emulator = PagerDutyEmulator(
             seed=example.sandbox, services=[(s.pagerduty_service_id, s.name) for s in example.services],
-            faults=faults, api_token=TOKEN, webhook_secrets=SECRETS, clock=clock, **options)
+            faults=faults, api_token=TOKEN, webhook_secrets=SECRETS, clock=clock.now, **options)
         app = web.Application(middlewares=[response_checker(validator, problems)])
         emulator.add_routes(app)
         server = TestServer(app, port=0)
@@ -453,7 +446,7 @@ async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
             headers={"From": user})
         return updated
 
-    pd.clock.advance(minutes=3)
+    pd.clock.advance(timedelta(minutes=3))
     acked = await put("acknowledged")
     assert acked["status"] == "acknowledged"
     assert [a["acknowledger"]["id"] for a in acked["acknowledgements"]] == [user_id(pd, FATIMA)]
@@ -608,7 +601,7 @@ async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Calla
         assert limited.headers["ratelimit-remaining"] == "0" and int(limited.headers["ratelimit-reset"]) > 0
         assert "retry-after" not in limited.headers
         assert limited.json()["error"]["code"] == 2020
-        pd.clock.advance(seconds=61)
+        pd.clock.advance(timedelta(seconds=61))
         assert (await call(client.get, "/users")).status_code == 200
 
 

@@ -21,6 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
 from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator
 from sandbox.servicenow.query import parse_query
@@ -28,21 +29,11 @@ from sandbox.servicenow.query import parse_query
 USER, PASSWORD, SECRET = "pavedroad.integration", "s3cret-password", "webhook-secret"
 GROUPS = ("Basket Team", "Payments Team", "Service Desk")
 TABLE = "/sandbox/servicenow/api/now/table"
+START = datetime(2026, 3, 2, 9, 30, 0, tzinfo=UTC)  # the emulator's frozen clock, moved only by the tests
 NOT_FOUND = {"error": {"message": "No Record found",
                        "detail": "Record doesn't exist or ACL restricts the record retrieval"}, "status": "failure"}
 RESOLUTION_MANDATORY = {"error": {"message": "Operation Failed", "detail": "Data Policy Exception: \n The following "
                                   "fields are mandatory: Resolution code, Resolution notes"}, "status": "failure"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @dataclass
@@ -93,7 +84,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 class Sn:
     emulator: ServiceNowEmulator
     server: TestServer
-    clock: Clock
+    clock: SettableClock
     faults: Faults
     session: aiohttp.ClientSession
 
@@ -131,10 +122,10 @@ async def make_sn(receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
     started: list[Sn] = []
 
     async def make(**kwargs: Any) -> Sn:
-        clock, faults = Clock(), Faults()
+        clock, faults = SettableClock(START, frozen=True), Faults()
         options: dict[str, Any] = {"webhook_backoff_seconds": 0.0} | kwargs
         emulator = ServiceNowEmulator(groups=GROUPS, faults=faults, username=USER, password=PASSWORD,
-                                      webhook_secret=SECRET, clock=clock, **options)
+                                      webhook_secret=SECRET, clock=clock.now, **options)
         app = web.Application()
         emulator.add_routes(app)
         server = TestServer(app, port=0)
@@ -230,7 +221,7 @@ async def test_create_read_update_delete(sn: Sn) -> None:
     assert second["number"] == "INC0010002" and second["assignment_group"] == "" and second["priority"] == "5"
 
     sys_id = record["sys_id"]
-    sn.clock.advance(minutes=1)
+    sn.clock.advance(timedelta(minutes=1))
     updated = await sn.ok("PATCH", f"{TABLE}/incident/{sys_id}", json={"state": "2", "assignment_group": groups})
     assert updated["state"] == "2" and updated["sys_updated_on"] == "2026-03-02 09:31:00"
     assert updated["sys_mod_count"] == "1"
@@ -294,7 +285,7 @@ async def test_resolving_needs_resolution_code_and_notes(sn: Sn, receiver: Recei
     assert sn.state()["incidents"] == before  # nothing changed, not even the work note
     assert len(receiver.received) == 1  # and no business rule ran
 
-    sn.clock.advance(minutes=30)
+    sn.clock.advance(timedelta(minutes=30))
     resolved = await sn.ok("PATCH", path, json={"state": "6", "close_code": "Solved (Permanently)",
                                                 "close_notes": "Rolled back"})
     assert resolved["state"] == "6" and resolved["resolved_at"] == "2026-03-02 10:00:00"
@@ -317,11 +308,11 @@ async def test_work_notes_and_comments_append(sn: Sn) -> None:
     sys_id = record["sys_id"]
     path = f"{TABLE}/incident/{sys_id}"
     assert record["work_notes"] == ""
-    sn.clock.advance(minutes=5)
+    sn.clock.advance(timedelta(minutes=5))
     await sn.ok("PATCH", path, json={"work_notes": "09:31 acknowledged"})
     await sn.ok("PATCH", path, json={"work_notes": "", "comments": "We are on it"})
     await sn.ok("PATCH", path, json={"work_notes": "   "})  # blank: nothing appended, nothing saved
-    sn.clock.advance(minutes=5)
+    sn.clock.advance(timedelta(minutes=5))
     again = await sn.ok("PUT", path, json={"work_notes": "09:31 acknowledged"})  # the same text twice: two entries
     assert again["work_notes"] == "" and again["comments"] == ""
     assert again["sys_mod_count"] == "3"
@@ -468,12 +459,12 @@ async def test_injected_429_has_retry_after(sn: Sn) -> None:
 async def test_rate_limit_per_minute(make_sn: Callable[..., Any]) -> None:
     sn: Sn = await make_sn(rate_limit_per_minute=2)
     assert await sn.ok("GET", f"{TABLE}/incident") == []
-    sn.clock.advance(seconds=20)
+    sn.clock.advance(timedelta(seconds=20))
     assert await sn.ok("GET", f"{TABLE}/sys_user_group", params={"sysparm_query": "name=x"}) == []
     status, body, headers = await sn.call("GET", f"{TABLE}/incident")
     assert status == 429 and headers["Retry-After"] == "40" and headers["X-RateLimit-Limit"] == "2"
     assert body["error"]["message"] == "Rate limit exceeded"
-    sn.clock.advance(seconds=40)
+    sn.clock.advance(timedelta(seconds=40))
     assert await sn.ok("GET", f"{TABLE}/incident") == []
 
 
@@ -484,7 +475,7 @@ async def test_webhooks_follow_every_save_in_order(sn: Sn, receiver: Receiver) -
     record = await sn.create(short_description="Basket API 5xx", assignment_group="Basket Team",
                              correlation_id="Q1ABC", work_notes="Opened from PagerDuty")
     path = f"{TABLE}/incident/{record['sys_id']}"
-    sn.clock.advance(minutes=1)
+    sn.clock.advance(timedelta(minutes=1))
     await sn.ok("PATCH", path, json={"state": "2"})
     await sn.ok("PATCH", path, json={"state": "2"})  # no change: not saved, no webhook
     status, _, _ = await sn.call("PATCH", path, json={"state": "6"})  # refused: no webhook
@@ -685,7 +676,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
     byte what the emulator sent, and its signature the same."""
     record = await sn.create(short_description="Café «checkout» down ☕ 😀", assignment_group="Payments Team",
                              correlation_id="Q1ABC", description='quotes " and \\ and\nnewline\ttab')
-    sn.clock.advance(minutes=2)
+    sn.clock.advance(timedelta(minutes=2))
     await sn.ok("PATCH", f"{TABLE}/incident/{record['sys_id']}",
                 json={"state": "2", "work_notes": "Line one\nline two — naïve"})
     await sn.emulator.drain_webhooks()

@@ -1,6 +1,6 @@
 """The Slack emulator, driven by the real slack_sdk AsyncWebClient and by a receiver that checks Slack's signature.
 
-Time is a fake clock wherever Slack's rules depend on it (trigger expiry, rate limits, response URL lifetime), so no
+Time is a frozen clock wherever Slack's rules depend on it (trigger expiry, rate limits, response URL lifetime), so no
 test depends on how fast the machine is.
 """
 
@@ -11,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.clock import SettableClock
 from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
 from sandbox.slack.emulator import SlackApiFailure, SlackEmulator
@@ -54,23 +56,12 @@ MODAL: dict[str, Any] = {"type": "modal", "callback_id": "resolve", "private_met
                          {"text": {"type": "plain_text", "text": "Capacity"}, "value": "capacity"}]}}]}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @dataclass
 class Env:
     slack: SlackEmulator
     server: TestServer
     client: AsyncWebClient
-    clock: FakeClock
+    clock: SettableClock
     faults: Faults
 
     def url(self, path: str) -> str:
@@ -107,9 +98,9 @@ class Env:
 
 @asynccontextmanager
 async def running(rate_limit_scale: float = 0, **kwargs: Any) -> AsyncIterator[Env]:
-    clock, faults = FakeClock(), Faults()
+    clock, faults = SettableClock(datetime.fromtimestamp(1_700_000_000, UTC), frozen=True), Faults()
     slack = SlackEmulator(people=PEOPLE, channels=["incidents", "team-payments"], faults=faults, bot_token=TOKEN,
-                          signing_secret=SECRET, rate_limit_scale=rate_limit_scale, clock=clock,
+                          signing_secret=SECRET, rate_limit_scale=rate_limit_scale, clock=clock.timestamp,
                           settle_seconds=kwargs.pop("settle_seconds", 0.05), quiet_seconds=0.02, **kwargs)
     app = web.Application()
     slack.add_routes(app)
@@ -534,14 +525,14 @@ def trigger_for(env: Env, user: str = "asha.patel") -> str:
 
 async def test_views_open_within_three_seconds_of_the_trigger(env: Env) -> None:
     trigger = trigger_for(env)
-    env.clock.advance(3.0)
+    env.clock.advance(timedelta(seconds=3.0))
     view = (await env.client.views_open(trigger_id=trigger, view=MODAL))["view"]
     assert re.fullmatch(r"V[A-Z0-9]{10}", view["id"]) and view["root_view_id"] == view["id"]
     assert (view["callback_id"], view["private_metadata"]) == ("resolve", "INC1")
     assert await error(env.client.views_open(trigger_id=trigger, view=MODAL)) == "exchanged_trigger_id"
 
     late = trigger_for(env)
-    env.clock.advance(3.1)
+    env.clock.advance(timedelta(seconds=3.1))
     assert await error(env.client.views_open(trigger_id=late, view=MODAL)) == "expired_trigger_id"
     assert await error(env.client.views_open(trigger_id="123.456.abc", view=MODAL)) == "invalid_trigger_id"
     assert await error(env.client.api_call("views.open", json={"view": MODAL})) == "invalid_arguments"
@@ -601,7 +592,7 @@ async def test_each_method_is_limited_per_minute_by_its_tier(method: str, scale:
         response = raised.value.response
         assert (response.status_code, response["error"]) == (429, "ratelimited")
         assert response.headers["Retry-After"] == "60"
-        env.clock.advance(60)
+        env.clock.advance(timedelta(seconds=60))
         try:
             await env.client.api_call(method, params={})
         except SlackApiError as refused:
@@ -616,7 +607,7 @@ async def test_post_message_is_limited_per_channel_with_a_small_burst() -> None:
             await env.client.chat_postMessage(channel=env.channel_id("incidents"), text="one too many")
         assert raised.value.response.status_code == 429 and raised.value.response.headers["Retry-After"] == "1"
         assert (await env.client.chat_postMessage(channel="team-payments", text="other channel"))["ok"]
-        env.clock.advance(1)
+        env.clock.advance(timedelta(seconds=1))
         assert (await env.client.chat_postMessage(channel="incidents", text="after a second"))["ok"]
 
 
@@ -790,7 +781,7 @@ async def test_response_url_rules(env: Env) -> None:
         card = await env.client.chat_postMessage(channel="incidents", text="card", blocks=BUTTONS)
         await env.control("action", {"user": "asha.patel", "channel": "incidents", "message_ts": card["ts"],
                                      "action_id": "incident.ack"})
-    env.clock.advance(30 * 60 + 1)
+    env.clock.advance(timedelta(seconds=30 * 60 + 1))
     assert await post_to(urls[1], {"text": "late"}) == (404, {"ok": False, "error": "expired_url"})
 
 

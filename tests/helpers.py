@@ -1,12 +1,16 @@
-"""Builders for PagerDuty v3 webhook events, from PagerDuty's documented samples in tests/fixtures/."""
+"""Helpers any test may use: PagerDuty v3 webhook events built from PagerDuty's documented samples in
+tests/fixtures/, their signature, and a read-only look at a database's rows."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
+import sqlite3
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +56,14 @@ def envelope(event_type: str, data: dict[str, Any], *, occurred_at: str, event_i
 
 def sign(secret: str, body: bytes) -> str:
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def rows(db_path: Path, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """What `sql` reads from the database at `db_path`, as dicts, through a read-only connection of the test's own.
+
+    The store is used through its ports; a test that must see a table the ports do not show (the outbox's attempts,
+    a delivery's state) looks here, at committed data only, and cannot change it by mistake.
+    """
+    with contextlib.closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(row) for row in connection.execute(sql, tuple(params))]

@@ -21,6 +21,7 @@ from sandbox.faults import Fault
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.conftest import FAST_RETRIES, quiet_clock
 from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
+from tests.helpers import rows
 
 ASHA, BEN, CHLOE, DEV = ("asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com",
                          "dev.sharma@example.com")
@@ -43,7 +44,7 @@ async def start(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[Start]:
 
     yield begin
     for sandbox in running:
-        if sandbox.bot.scheduler is not None or sandbox.bot._tasks:
+        if sandbox.bot.scheduler is not None or sandbox.bot.running:
             await sandbox.stop()
 
 
@@ -140,8 +141,8 @@ async def test_a_restart_in_the_handover_minute_does_not_post_twice(start: Start
     await move_clock(again, advance_seconds=5)
     await settle(again)
     assert handovers_in(again, "team-payments") == []
-    posts = await again.bot.store._run(lambda: again.bot.store._query(
-        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    posts = rows(again.bot.settings.db_path,
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert posts[0]["n"] == 1
 
 
@@ -152,8 +153,8 @@ async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start: S
     # Slack fails the post for a while: the handover is claimed and queued, not posted, when the bot goes down.
     first.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
     await move_clock_only(first, **{"advance_seconds": 15})
-    retried = await first.bot.store._run(lambda: first.bot.store._query(
-        "SELECT state FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    retried = rows(first.bot.settings.db_path,
+        "SELECT state FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert [r["state"] for r in retried] == ["pending"]
     await first.stop()
 
@@ -186,8 +187,8 @@ async def test_pagerduty_down_for_longer_shows_what_is_missing(start: Start) -> 
     [post] = handovers_in(running, "team-payments")
     assert "(unknown: PagerDuty unreachable) → (unknown: PagerDuty unreachable)" in post
     assert "Who is on call could not be read from PagerDuty; this post is updated when it answers." in post
-    follow_ups = await running.bot.store._run(lambda: running.bot.store._query(
-        "SELECT state FROM outbox WHERE kind='complete_handover'"))
+    follow_ups = rows(running.bot.settings.db_path,
+        "SELECT state FROM outbox WHERE kind='complete_handover'")
     assert [f["state"] for f in follow_ups] == ["pending"]  # still trying, patiently
 
 
@@ -342,8 +343,8 @@ async def test_overlapping_checks_claim_a_handover_once(start: Start) -> None:
     claimed = await asyncio.gather(*(running.bot.handovers.tick("payments") for _ in range(5)))
     assert len([c for c in claimed if c]) <= 1
     await settle(running)
-    queued = await running.bot.store._run(lambda: running.bot.store._query(
-        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    queued = rows(running.bot.settings.db_path,
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert queued[0]["n"] == 1
     assert len(handovers_in(running, "team-payments")) == 1
 

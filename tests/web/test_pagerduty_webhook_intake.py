@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app.runtime import Bot
 from tests.conftest import WEBHOOK_SECRET
-from tests.helpers import envelope, fixture, incident_event, sign
+from tests.helpers import envelope, fixture, incident_event, rows, sign
 
 
 async def post(client: TestClient, body: bytes, *, secret: str = WEBHOOK_SECRET,  # type: ignore[type-arg]
@@ -22,8 +22,8 @@ async def post(client: TestClient, body: bytes, *, secret: str = WEBHOOK_SECRET,
     return response.status, await response.json()
 
 
-async def inbox(bot: Bot) -> list[dict[str, Any]]:
-    return await bot.store._run(lambda: bot.store._query("SELECT * FROM inbox ORDER BY seq"))
+def inbox(bot: Bot) -> list[dict[str, Any]]:
+    return rows(bot.settings.db_path, "SELECT * FROM inbox ORDER BY seq")
 
 
 async def test_a_signed_event_is_stored_before_202(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
@@ -31,10 +31,10 @@ async def test_a_signed_event_is_stored_before_202(offline_bot: tuple[Bot, TestC
     body = json.dumps(incident_event("incident.triggered", event_id="E1")).encode()
     status, answer = await post(client, body, headers={"X-Webhook-Id": "D1"})
     assert (status, answer) == (202, {"status": "accepted", "event_id": "E1"})
-    rows = await inbox(bot)
-    assert [(r["delivery_id"], r["event_id"], r["event_type"], r["incident_id"]) for r in rows] == \
+    stored = inbox(bot)
+    assert [(r["delivery_id"], r["event_id"], r["event_type"], r["incident_id"]) for r in stored] == \
         [("D1", "E1", "incident.triggered", "PGR0VU2")]
-    assert rows[0]["body"] == body.decode()
+    assert stored[0]["body"] == body.decode()
 
 
 async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
@@ -44,7 +44,7 @@ async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, T
     # the same delivery retried, and the same event in a new delivery
     assert (await post(client, body, headers={"X-Webhook-Id": "D1"}))[1]["status"] == "duplicate"
     assert (await post(client, body, headers={"X-Webhook-Id": "D2"}))[0] == 200
-    assert len(await inbox(bot)) == 1
+    assert len(inbox(bot)) == 1
 
 
 async def test_rotated_secrets_are_all_accepted(tmp_path: Any, catalogue: Any) -> None:
@@ -71,7 +71,7 @@ async def test_malformed_bodies_get_400_with_a_reason(offline_bot: tuple[Bot, Te
     bot, client = offline_bot
     got_status, answer = await post(client, body)
     assert got_status == status and reason in answer["error"]
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
 async def test_bad_or_missing_signature_gets_401(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
@@ -80,7 +80,7 @@ async def test_bad_or_missing_signature_gets_401(offline_bot: tuple[Bot, TestCli
     assert (await post(client, body, secret="wrong"))[0] == 401
     response = await client.post("/pagerduty/webhook", data=body)
     assert response.status == 401 and "X-PagerDuty-Signature" in (await response.json())["error"]
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
 async def test_oversized_body_gets_413(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
@@ -97,7 +97,7 @@ async def test_oversized_body_gets_413(offline_bot: tuple[Bot, TestClient]) -> N
     response = await client.post("/pagerduty/webhook", data=chunks(), headers={
         "X-PagerDuty-Signature": sign(WEBHOOK_SECRET, huge)})
     assert response.status == 413
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
 async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
@@ -108,7 +108,7 @@ async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tupl
                            occurred_at="2026-11-27T10:00:00Z")):
         assert (await post(client, json.dumps(event).encode()))[0] == 202
     await bot.settle(5)
-    assert [r["state"] for r in await inbox(bot)] == ["ignored", "ignored", "ignored"]
+    assert [r["state"] for r in inbox(bot)] == ["ignored", "ignored", "ignored"]
 
 
 async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pagerduty
 
-from tests.sandbox.test_pagerduty_emulator import ASHA, ERIN, PdSandbox, call, user_id
+from tests.sandbox.pagerduty_env import ASHA, ERIN, PdSandbox, call, user_id
 
 WEEKDAYS = [{"type": "weekly_restriction", "start_time_of_day": "09:00:00", "duration_seconds": 30600,
              "start_day_of_week": day} for day in range(1, 6)]

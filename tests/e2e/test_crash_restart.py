@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def http(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(response.read() or b"null")
 
 
-def wait_for(predicate: Any, within: float, what: str) -> None:
+def wait_for(predicate: Callable[[], bool], within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
@@ -86,7 +87,7 @@ class Processes:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Any:
+def world(tmp_path: Path) -> Iterator[Processes]:
     processes = Processes(tmp_path)
     yield processes
     processes.stop()

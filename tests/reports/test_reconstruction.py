@@ -14,7 +14,9 @@ import os
 import struct
 from pathlib import Path
 
+import numpy
 import pytest
+from matplotlib.patches import Rectangle
 
 from bot.app.cli.main import main
 from bot.catalogue import Catalogue
@@ -118,12 +120,16 @@ def test_the_chart_is_a_png_of_mtta_mttr_over_time_and_effectiveness_by_team(
     lines = {line.get_label(): line for line in over_time.get_lines()}
     assert set(lines) == {MTTA_LABEL, MTTR_LABEL}
     months = {i.triggered_at.strftime("%Y-%m") for i in synthetic_history(catalogue).incidents}
-    assert len(lines[MTTR_LABEL].get_ydata()) == len(result.trend) == len(months)  # a point a month with incidents
+    mttr, mtta = (numpy.asarray(lines[label].get_ydata(), dtype=float) for label in (MTTR_LABEL, MTTA_LABEL))
+    assert len(mttr) == len(result.trend) == len(months)  # a point a month with incidents
     first_mtta = result.trend[0].mtta
     assert first_mtta is not None
-    assert list(lines[MTTA_LABEL].get_ydata())[:1] == [pytest.approx(first_mtta / 60)]
+    assert list(mtta)[:1] == [pytest.approx(first_mtta / 60)]
     assert [t.get_text() for t in teams.get_xticklabels()] == ["basket", "delivery", "payments"]
-    heights = [p.get_height() for p in teams.patches]
+    heights = []
+    for bar in teams.patches:
+        assert isinstance(bar, Rectangle)
+        heights.append(bar.get_height())
     # Teams with no incident (the example catalogue has teams the synthetic history never pages) have no bar.
     assert heights == pytest.approx([100 * r.effectiveness for r in result.by_team if r.effectiveness is not None])
     assert png_size(render_png([], [])) == (1100, 450)  # an empty history still draws

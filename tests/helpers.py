@@ -27,6 +27,8 @@ from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pagerduty-webhooks-v3"
+# A dozen services in three product domains, in all three exposure bands: what the provisioning tests provision.
+PROVISIONING_CATALOGUE = Path(__file__).parent / "fixtures" / "provisioning" / "catalogue.yml"
 WEBHOOK_SECRET = "test-webhook-secret"
 FAST_RETRIES = RetryPolicy(max_attempts=6, base_seconds=0.02, max_seconds=0.2)
 # A Wednesday noon in London: no rota's handover is due within its grace period, so no handover post appears in

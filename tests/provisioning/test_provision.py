@@ -23,8 +23,8 @@ from bot.app.cli.provision import ProvisionSettings, run_provision
 from sandbox.pagerduty.model import Team
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import state
+from tests.helpers import PROVISIONING_CATALOGUE as CATALOGUE
 
-CATALOGUE = Path(__file__).parent.parent / "fixtures" / "provisioning" / "catalogue.yml"
 WRITES = ("POST", "PUT", "DELETE")
 
 

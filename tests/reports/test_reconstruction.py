@@ -23,18 +23,9 @@ from bot.catalogue import Catalogue
 from bot.render.chart import MTTA_LABEL, MTTR_LABEL, build_figure, render_png
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
+from tests.reports.seed_table import RECONSTRUCTED
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-
-# Our reconstruction of the seed's table (README, 'Reports'): deploys, incidents, MTTA, MTTR (minutes), incidents
-# with a financial loss, revenue protection effectiveness (%).
-RECONSTRUCTED = [
-    ("operations", 12, 20, 30.0, 534.6, 20, -170),
-    ("2020", 240, 16, 10.0, 119.25, 2, 40),
-    ("2021", 960, 12, 5.0, 39.425, 1, 75),
-    ("2022", 2400, 10, 3.0, 21.6, 0, 90),
-]
-
 
 @pytest.fixture(autouse=True)
 def example_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ sandbox: install
 test: install
 	$(BIN)/python -m pytest
 
-## Type-check and lint the product code
+## Type-check (the product and its tests) and lint
 lint: install
 	$(BIN)/mypy
 	$(BIN)/ruff check bot commands sandbox tests bench

@@ -70,7 +70,7 @@ class Sandbox:
         seed = catalogue.sandbox or SandboxSeed()
         self.catalogue, self.keys = catalogue, keys
         self.clock = clock or SettableClock()
-        self.faults = Faults(clock=lambda: self.clock.now().timestamp())
+        self.faults = Faults(clock=self.clock.timestamp)
         self.on_clock_moved: list[Callable[[], None]] = []
         # Awaited after a move, before the clock control answers: e.g. the bot queueing handovers now due.
         self.after_clock_moved: list[Callable[[], Awaitable[object]]] = []
@@ -80,7 +80,7 @@ class Sandbox:
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
                                    rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
-                                   clock=lambda: self.clock.now().timestamp())
+                                   clock=self.clock.timestamp)
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,

@@ -1,16 +1,59 @@
-"""Builders for PagerDuty v3 webhook events, from PagerDuty's documented samples in tests/fixtures/."""
+"""Helpers any test may use: what the test bots are made of (settings, retries, a quiet time), PagerDuty v3 webhook
+events built from PagerDuty's documented samples in tests/fixtures/, the signatures of PagerDuty, ServiceNow and
+Slack, and a read-only look at a database's rows."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
+import sqlite3
+import time
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from slack_sdk.signature import SignatureVerifier
+
+from bot.app.config import Settings
+from bot.catalogue import Catalogue
+from bot.services.dispatcher import RetryPolicy
+from sandbox.world import RunningSandbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pagerduty-webhooks-v3"
+# A dozen services in three product domains, in all three exposure bands: what the provisioning tests provision.
+PROVISIONING_CATALOGUE = Path(__file__).parent / "fixtures" / "provisioning" / "catalogue.yml"
+WEBHOOK_SECRET = "test-webhook-secret"
+FAST_RETRIES = RetryPolicy(max_attempts=6, base_seconds=0.02, max_seconds=0.2)
+# A Wednesday noon in London: no rota's handover is due within its grace period, so no handover post appears in
+# team channels whatever the real time of day the tests run at (the sandbox's emulators and bot share this clock).
+QUIET_TIME = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+BotClient = TestClient[web.Request, web.Application]  # a test client on the bot's HTTP app
+
+
+class StartSandbox(Protocol):
+    """Start the sandbox (emulators and bot) on port 0, its clock at `at`; the same `db` name restarts the bot on the
+    same store. Whatever is still running is stopped after the test."""
+
+    async def __call__(self, organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME,
+                       db: str = "sandbox.db", retry_policy: RetryPolicy = FAST_RETRIES,
+                       socket_mode: bool = False) -> RunningSandbox: ...
+
+
+def offline_settings(db_path: Path, secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> Settings:
+    """A bot whose outside services are unreachable: enough for everything up to the inbox."""
+    return Settings(slack_bot_token="xoxb-test", slack_signing_secret="signing", slack_app_token=None,
+                    slack_api_url="http://127.0.0.1:9/api/", slack_rate_limit_scale=0,
+                    pagerduty_api_token="pd", pagerduty_webhook_secrets=secrets,
+                    pagerduty_api_url="http://127.0.0.1:9", catalogue_path=Path("x"), db_path=db_path, port=0,
+                    log_level="INFO")
 
 
 def fixture(name: str) -> Any:
@@ -51,4 +94,29 @@ def envelope(event_type: str, data: dict[str, Any], *, occurred_at: str, event_i
 
 
 def sign(secret: str, body: bytes) -> str:
+    """PagerDuty's X-PagerDuty-Signature for `body`, with one secret."""
     return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def servicenow_signature(secret: str, body: bytes) -> str:
+    """The X-ServiceNow-Signature our business rule sends: HMAC-SHA256 of the raw body, hex."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def slack_signed(secret: str, body: str) -> dict[str, str]:
+    """The headers Slack signs a request to the bot with, now (X-Slack-Request-Timestamp, X-Slack-Signature)."""
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+
+
+def rows(db_path: Path, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """What `sql` reads from the database at `db_path`, as dicts, through a read-only connection of the test's own.
+
+    The store is used through its ports; a test that must see a table the ports do not show (the outbox's attempts,
+    a delivery's state) looks here, at committed data only, and cannot change it by mistake.
+    """
+    with contextlib.closing(sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(row) for row in connection.execute(sql, tuple(params))]

@@ -15,7 +15,7 @@ import yaml
 
 from bot.app.cli.main import main
 from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler
-from bot.catalogue import CatalogueError, example_catalogue_path, load_catalogue, parse_catalogue
+from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, parse_catalogue
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 from bot.errors import UserError
@@ -37,8 +37,7 @@ def problems_of(data: dict[str, Any]) -> list[str]:
 
 # -- the example organisation --------------------------------------------------------------------------------------
 
-def test_a_dozen_services_in_three_domains_each_with_a_target_and_cover() -> None:
-    catalogue = load_catalogue(example_catalogue_path())
+def test_a_dozen_services_in_three_domains_each_with_a_target_and_cover(catalogue: Catalogue) -> None:
     rows = service_coverage(catalogue)
     assert len(rows) == 12 and len({r.service.domain for r in rows}) == 3
     assert all(r.band and r.working_hours.rota for r in rows) and not any(r.problems for r in rows)
@@ -190,9 +189,9 @@ def test_a_band_with_a_bad_target_names_the_field() -> None:
 # -- finding a service --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["checkout", "Checkout", "CHECKOUT ", "PCHECKO"])
-def test_a_service_is_found_by_id_name_or_pagerduty_id(name: str) -> None:
-    assert find_service(load_catalogue(example_catalogue_path()), name).id == "checkout"
-    assert find_service(load_catalogue(example_catalogue_path()), "delivery  slots").id == "delivery-slots"
+def test_a_service_is_found_by_id_name_or_pagerduty_id(name: str, catalogue: Catalogue) -> None:
+    assert find_service(catalogue, name).id == "checkout"
+    assert find_service(catalogue, "delivery  slots").id == "delivery-slots"
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -201,9 +200,9 @@ def test_a_service_is_found_by_id_name_or_pagerduty_id(name: str) -> None:
     ("zzz", "I don't know a service called `zzz`. Services in the catalogue: `basket-api`, `checkout`"),
     ("", "Which service? `/incident service <name>`, e.g. `basket-api`, `checkout`, `delivery-slots`."),
 ])
-def test_an_unknown_service_lists_close_matches(name: str, expected: str) -> None:
+def test_an_unknown_service_lists_close_matches(name: str, expected: str, catalogue: Catalogue) -> None:
     with pytest.raises(UserError) as error:
-        find_service(load_catalogue(example_catalogue_path()), name)
+        find_service(catalogue, name)
     assert expected in str(error.value)
 
 
@@ -246,14 +245,14 @@ def incident(service_id: str = "PCHECKO", resolved_after: float | None = None) -
     (500, 90.5, "£1.5M realised loss — restored after 1 h 30 min, of a 45 min window"),  # the reports' figure
     (500, 0.5, "£8.3K realised loss — restored after under a minute, of a 45 min window"),
 ])
-def test_the_money_at_stake_on_the_card(after: float, resolved_after: float | None, text: str) -> None:
-    exposure = incident_exposure(load_catalogue(example_catalogue_path()), "PCHECKO")
+def test_the_money_at_stake_on_the_card(after: float, resolved_after: float | None, text: str,
+                                        catalogue: Catalogue) -> None:
+    exposure = incident_exposure(catalogue, "PCHECKO")
     assert exposure is not None
     assert loss_text(incident(resolved_after=resolved_after), exposure, T0 + timedelta(minutes=after)) == text
 
 
-def test_the_card_shows_the_money_only_for_a_service_with_an_exposure() -> None:
-    catalogue = load_catalogue(example_catalogue_path())
+def test_the_card_shows_the_money_only_for_a_service_with_an_exposure(catalogue: Catalogue) -> None:
     now = T0 + timedelta(minutes=27)
     blocks = card_blocks(incident(), now, exposure=incident_exposure(catalogue, "PCHECKO"))
     [money_block] = [b for b in blocks if b.get("block_id") == "money_at_stake"]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app.config import ConfigError, load_settings
+from bot.app.config import load_settings
 from bot.catalogue import CatalogueError, Exposure, example_catalogue_path, load_catalogue, parse_catalogue
+from bot.errors import ConfigError
 
 GOOD_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "PAGERDUTY_API_TOKEN": "t",
             "PAGERDUTY_WEBHOOK_SECRETS": " old , new ,"}

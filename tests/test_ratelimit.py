@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.adapters.clock import SettableClock
 from bot.adapters.slack.ratelimit import Buckets, TokenBucket
 
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 async def test_a_bucket_allows_its_burst_then_waits_for_refill(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeTime()
+    clock = SettableClock(EPOCH, frozen=True)  # moved only by the sleeps
     slept: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
-        clock.now += seconds
+        clock.advance(timedelta(seconds=seconds))
 
-    bucket = TokenBucket(rate=2.0, burst=3, clock=clock)
+    bucket = TokenBucket(rate=2.0, burst=3, clock=clock.timestamp)
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     for _ in range(3):
         await bucket.acquire()
@@ -35,15 +31,15 @@ async def test_a_bucket_allows_its_burst_then_waits_for_refill(monkeypatch: pyte
 
 
 async def test_buckets_are_per_key_and_unknown_methods_are_not_paced(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = FakeTime()
+    clock = SettableClock(EPOCH, frozen=True)  # moved only by the sleeps
     slept: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
-        clock.now += seconds
+        clock.advance(timedelta(seconds=seconds))
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    buckets = Buckets({"chat.postMessage": 60.0}.get, scale=1.0, burst_seconds=1.0, clock=clock)
+    buckets = Buckets({"chat.postMessage": 60.0}.get, scale=1.0, burst_seconds=1.0, clock=clock.timestamp)
     await buckets.acquire("chat.postMessage:C1", "chat.postMessage")   # C1's one-token burst
     await buckets.acquire("chat.postMessage:C2", "chat.postMessage")   # another channel: its own bucket
     await buckets.acquire("users.info")                                # no limit known: never waits

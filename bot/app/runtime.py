@@ -117,6 +117,11 @@ class Bot:
                                                           for r in self.catalogue.rotas})
         self.scheduler.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether the background loops (worker, dispatcher) run: from `start()` until `stop()`."""
+        return bool(self._tasks)
+
     def reload_rotas(self, catalogue: Catalogue) -> None:
         """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt. The rest
         of the catalogue (services, teams, channels) is read at start-up; the log says so."""
@@ -194,7 +199,7 @@ class Bot:
             dead = await self.store.dead_effects()
         except Exception as error:  # the store is unreachable: say so rather than fail the probe handler
             return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
-        loops = {name: bool(self._tasks) and now - beat < STALL_SECONDS
+        loops = {name: self.running and now - beat < STALL_SECONDS
                  for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
         return {"ready": store_ok and all(loops.values()) and depths["inbox_failed"] == 0,
                 "store": "ok" if store_ok else "failing",

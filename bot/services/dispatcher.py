@@ -50,7 +50,7 @@ class RetryPolicy:
 class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), concurrency: int = 8,
-                 policies: dict[str, RetryPolicy] | None = None) -> None:
+                 policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
         self._policy = policy
         # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
@@ -58,7 +58,8 @@ class Dispatcher:
         self._concurrency = concurrency
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
-        self._rng = random.Random()
+        # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
+        self._rng = rng or random.Random()
         self.heartbeat = 0.0
 
     def wake(self) -> None:
@@ -100,6 +101,11 @@ class Dispatcher:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def finish_in_flight(self) -> None:
+        """Wait until the effects being performed now (those `start_due` began) are finished."""
+        for task in list(self._busy.values()):
+            await task
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""

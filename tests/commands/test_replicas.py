@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from slack_sdk.signature import SignatureVerifier
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
@@ -26,7 +22,17 @@ from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from commands.repeats import ALREADY_CLICKED, ALREADY_COMMANDED, Repeats
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import as_user, card, incident_channels, state, trigger
+from tests.e2e.sandbox_helpers import (
+    answers,
+    as_user,
+    card,
+    eventually,
+    incident_channels,
+    send_mention,
+    state,
+    thread,
+    trigger,
+)
 
 ASHA = "asha.patel@example.com"
 
@@ -62,55 +68,13 @@ def round_robin(targets: list[str]) -> web.Application:
     return app
 
 
-async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        assert loop.time() < deadline, "the expected change never happened"
-        await asyncio.sleep(0.05)
-
-
-def answers(running: RunningSandbox, report: dict[str, Any]) -> str:
-    """Everything the bot has answered so far through this interaction's response_url."""
-    interaction = running.sandbox.slack.interaction(str(report["response_url"]).rsplit("/", 1)[-1])
-    assert interaction is not None
-    return "\n".join(str(post.get("text") or "") for post in interaction.response_url_posts)
-
-
-async def mention(running: RunningSandbox, events_url: str, event_id: str, ts: str, *,
-                  retry: str | None = None) -> None:
-    """An app_mention event as Slack sends it (optionally as its retry), signed, to one replica."""
-    emulator = running.sandbox.slack
-    channel = next(c for c in state(running)["slack"]["channels"] if c["name"] == "team-basket")
-    user = emulator.resolve_user(ASHA)
-    assert user is not None
-    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
-                       "type": "event_callback", "event_id": event_id, "event_time": int(time.time()), "event": {
-                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help", "ts": ts,
-                           "channel": channel["id"], "event_ts": ts}})
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(running.sandbox.keys.slack_signing_secret).generate_signature(
-        timestamp=timestamp, body=body)
-    assert signature is not None
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature}
-    if retry:
-        headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
-    async with aiohttp.ClientSession() as session, session.post(events_url, data=body, headers=headers) as response:
-        assert response.status == 200
-
-
-def thread(running: RunningSandbox, ts: str) -> list[dict[str, Any]]:
-    return [m for m in state(running)["slack"]["messages"] if m["thread_ts"] == ts]
-
-
 async def test_an_event_retried_to_another_replica_is_answered_once(sandbox: RunningSandbox, replica: str) -> None:
     first = f"{sandbox.url}/slack/events"
-    await mention(sandbox, first, "Ev300", "1700000000.000400")
+    await send_mention(sandbox, "Ev300", "1700000000.000400", events_url=first)
     await eventually(lambda: len(thread(sandbox, "1700000000.000400")) == 1)
-    await mention(sandbox, replica, "Ev300", "1700000000.000400", retry="1")
+    await send_mention(sandbox, "Ev300", "1700000000.000400", events_url=replica, retry="1")
     # A retry of an event that never reached any replica is still handled, by whichever receives it.
-    await mention(sandbox, replica, "Ev301", "1700000000.000500", retry="1")
+    await send_mention(sandbox, "Ev301", "1700000000.000500", events_url=replica, retry="1")
     await eventually(lambda: len(thread(sandbox, "1700000000.000500")) == 1)
     assert len(thread(sandbox, "1700000000.000400")) == 1
 

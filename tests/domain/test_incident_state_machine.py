@@ -24,8 +24,9 @@ def known(status: str, at: str = T0) -> Incident:
     incident = decision.incident
     if status != "triggered":
         event_type = {"acknowledged": "incident.acknowledged", "resolved": "incident.resolved"}[status]
-        incident = apply_event(incident, read_event(incident_event(event_type, occurred_at=at)), POLICY).incident
-        assert incident is not None
+        changed = apply_event(incident, read_event(incident_event(event_type, occurred_at=at)), POLICY).incident
+        assert changed is not None
+        incident = changed
     return incident
 
 
@@ -121,11 +122,11 @@ def test_acknowledgement_time_is_the_earliest_seen_even_when_it_arrives_late() -
     incident = known("triggered")
     late = read_event(incident_event("incident.acknowledged", occurred_at=T2))
     early = read_event(incident_event("incident.acknowledged", occurred_at=T1))
-    incident = apply_event(incident, late, POLICY).incident
-    assert incident is not None
-    incident = apply_event(incident, early, POLICY).incident
-    assert incident is not None
-    assert incident.time_to_acknowledge_seconds == 240
+    after_late = apply_event(incident, late, POLICY).incident
+    assert after_late is not None
+    after_both = apply_event(after_late, early, POLICY).incident
+    assert after_both is not None
+    assert after_both.time_to_acknowledge_seconds == 240
 
 
 def test_resolved_records_time_to_resolve_and_reopen_clears_it() -> None:

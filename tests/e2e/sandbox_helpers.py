@@ -1,14 +1,18 @@
-"""Helpers for end-to-end tests against the running sandbox: act in "PagerDuty", read the world's state."""
+"""Helpers for end-to-end tests against the running sandbox: act in "PagerDuty" and as a Slack user, move the clock,
+read the world's state and what the bot answered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from sandbox.world import RunningSandbox
-from tests.helpers import sign
+from tests.helpers import sign, slack_signed
 
 
 async def trigger(running: RunningSandbox, title: str = "Checkout returns 500s", service_id: str = "PBASKET",
@@ -57,8 +61,14 @@ def messages(running: RunningSandbox, channel_id: str) -> list[dict[str, Any]]:
     return [m for m in state(running)["slack"]["messages"] if m["channel"] == channel_id]
 
 
+def channel_id(running: RunningSandbox, name: str) -> str:
+    found: str = next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == name)
+    return found
+
+
 def slack_user(running: RunningSandbox, email: str) -> str:
-    return next(u["id"] for u in state(running)["slack"]["users"] if u["email"] == email)
+    found: str = next(u["id"] for u in state(running)["slack"]["users"] if u["email"] == email)
+    return found
 
 
 def card(running: RunningSandbox, channel: dict[str, Any]) -> dict[str, Any]:
@@ -80,3 +90,64 @@ async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str,
         answer: dict[str, Any] = await response.json()
         assert response.status == 200, answer
         return answer
+
+
+def replies(answer: dict[str, Any]) -> str:
+    """Everything the bot told the person, from `as_user`'s report: the immediate answer and its response-URL posts."""
+    body = answer.get("body")
+    texts = [str(body.get("text") or "")] if isinstance(body, dict) else []
+    return "\n".join(texts + [str(post.get("text") or "") for post in answer["response_url_posts"]])
+
+
+def answers(running: RunningSandbox, answer: dict[str, Any]) -> str:
+    """What the bot has answered so far through the interaction's response URL, read live (later than `as_user`'s
+    report, which is taken once the interaction has gone quiet)."""
+    interaction = running.sandbox.slack.interaction(str(answer["response_url"]).rsplit("/", 1)[-1])
+    assert interaction is not None
+    return "\n".join(str(post.get("text") or "") for post in interaction.response_url_posts)
+
+
+async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
+    """Wait for something the bot does after the sandbox's report has returned (no timing is asserted)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not check():
+        assert loop.time() < deadline, "the expected change never happened"
+        await asyncio.sleep(0.05)
+
+
+async def move_clock(running: RunningSandbox, *, advance_seconds: float | None = None, to: str | None = None) -> None:
+    """Move the sandbox's clock (the bot's too) forward by some seconds, or to an ISO time, through its control route.
+    The route answers once the handovers then due are posted, or have been tried for 10 s; the bot is not waited for
+    (it cannot settle while an outside system stays down)."""
+    body: dict[str, float | str] = {"advance_seconds": advance_seconds} if advance_seconds is not None else {}
+    if to is not None:
+        body["set"] = to
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
+                                                                json=body) as response:
+        assert response.status == 200, await response.text()
+
+
+async def send_mention(running: RunningSandbox, event_id: str, ts: str, *, events_url: str | None = None,
+                       retry: str | None = None, text: str = "help") -> None:
+    """Asha mentions the bot in #team-basket: the app_mention event as Slack sends it (optionally as its retry),
+    signed, to the bot's events URL (or another replica's)."""
+    emulator = running.sandbox.slack
+    user = emulator.resolve_user("asha.patel@example.com")
+    assert user is not None
+    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
+                       "type": "event_callback", "event_id": event_id, "event_time": int(time.time()), "event": {
+                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> {text}", "ts": ts,
+                           "channel": channel_id(running, "team-basket"), "event_ts": ts}})
+    headers = {"Content-Type": "application/json"} | slack_signed(running.sandbox.keys.slack_signing_secret, body)
+    if retry:
+        headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
+    async with aiohttp.ClientSession() as session, session.post(events_url or f"{running.url}/slack/events",
+                                                                data=body, headers=headers) as response:
+        assert response.status == 200
+
+
+def thread(running: RunningSandbox, ts: str) -> list[dict[str, Any]]:
+    """The bot's replies in #team-basket under the message `ts`."""
+    team = channel_id(running, "team-basket")
+    return [m for m in state(running)["slack"]["messages"] if m["channel"] == team and m["thread_ts"] == ts]

@@ -5,7 +5,6 @@ grace period, skipped after it; once across restarts; DST-safe; PagerDuty unreac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,52 +17,18 @@ from bot.app.cli.main import reload_catalogue
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
-from sandbox.world import RunningSandbox, serve_sandbox
-from tests.conftest import FAST_RETRIES, quiet_clock
-from tests.e2e.sandbox_helpers import act, as_user, settle, slack_user, state
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import act, as_user, channel_id, move_clock, settle, slack_user, state
+from tests.helpers import StartSandbox, rows
 
 ASHA, BEN, CHLOE, DEV = ("asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com",
                          "dev.sharma@example.com")
 FRIDAY_AFTERNOON = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # London is on GMT (UTC) in November
 
-Start = Callable[..., Awaitable[RunningSandbox]]
-
-
-@pytest.fixture
-async def start(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[Start]:
-    """Start a sandbox at a given time; the same `db` name restarts the bot on the same store."""
-    running: list[RunningSandbox] = []
-
-    async def begin(at: datetime = FRIDAY_AFTERNOON, db: str = "bot.db", organisation: Catalogue | None = None,
-                    retry_policy: RetryPolicy = FAST_RETRIES) -> RunningSandbox:
-        sandbox = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
-                                      retry_policy=retry_policy, clock=quiet_clock(at))
-        running.append(sandbox)
-        return sandbox
-
-    yield begin
-    for sandbox in running:
-        if sandbox.bot.scheduler is not None or sandbox.bot._tasks:
-            await sandbox.stop()
-
-
-async def move_clock_only(running: RunningSandbox, **body: Any) -> None:
-    """Move the clock without waiting for the bot to settle (it cannot while an outside system stays down); the clock
-    control still answers once the due handovers are posted, or have been tried for 10 s."""
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
-                                                                json=body) as response:
-        assert response.status == 200, await response.text()
-
-
-async def move_clock(running: RunningSandbox, **body: Any) -> None:
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/clock",
-                                                                json=body) as response:
-        assert response.status == 200, await response.text()
+async def move_clock_and_settle(running: RunningSandbox, *, advance_seconds: float | None = None,
+                                to: str | None = None) -> None:
+    await move_clock(running, advance_seconds=advance_seconds, to=to)
     await settle(running)
-
-
-def channel_id(running: RunningSandbox, name: str) -> str:
-    return next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == name)
 
 
 def handovers_in(running: RunningSandbox, channel: str) -> list[str]:
@@ -83,17 +48,17 @@ async def trigger_at(running: RunningSandbox, title: str, service_id: str) -> di
 
 
 async def test_a_shift_boundary_posts_one_handover_naming_who_hands_over_with_the_shifts_incidents(
-        start: Start) -> None:
-    running = await start()
+        start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
     fixed = await trigger_at(running, "Card payments failing", "PCHECKO")
-    await move_clock(running, advance_seconds=300)
+    await move_clock_and_settle(running, advance_seconds=300)
     await act(running, fixed["id"], "acknowledge", user=DEV)
-    await move_clock(running, advance_seconds=1200)
+    await move_clock_and_settle(running, advance_seconds=1200)
     await act(running, fixed["id"], "resolve", user=DEV)
-    await move_clock(running, set="2026-11-27T17:00:00+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:00:00+00:00")
     still_open = await trigger_at(running, "Refunds slow", "PCHECKO")
 
-    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
 
     [post] = handovers_in(running, "team-payments")
     assert post.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
@@ -113,60 +78,64 @@ async def test_a_shift_boundary_posts_one_handover_naming_who_hands_over_with_th
     # Basket has no out-of-hours on-call: no handover when its out-of-hours shift starts.
     assert handovers_in(running, "team-basket") == []
 
-    await move_clock(running, advance_seconds=60)
-    await move_clock(running, advance_seconds=3600)
+    await move_clock_and_settle(running, advance_seconds=60)
+    await move_clock_and_settle(running, advance_seconds=3600)
     assert len(handovers_in(running, "team-payments")) == 1
 
 
-async def test_a_handover_missed_while_down_is_posted_late_within_grace_and_skipped_after(start: Start) -> None:
-    running = await start()
-    await move_clock(running, set="2026-11-27T17:55:00+00:00")  # the bot "was down" at 17:30
+async def test_a_handover_missed_while_down_is_posted_late_within_grace_and_skipped_after(
+        start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    await move_clock_and_settle(running, to="2026-11-27T17:55:00+00:00")  # the bot "was down" at 17:30
     [post] = handovers_in(running, "team-payments")
     assert post.splitlines()[0].endswith("(late)")
     await running.stop()
 
-    later = await start(at=datetime(2026, 11, 30, 11, 31, tzinfo=UTC), db="other.db")  # Monday, 2.5 h after 09:00
-    await move_clock(later, advance_seconds=60)
+    monday = datetime(2026, 11, 30, 11, 31, tzinfo=UTC)  # 2.5 h after 09:00
+    later = await start_sandbox(at=monday, db="other.db")
+    await move_clock_and_settle(later, advance_seconds=60)
     assert handovers_in(later, "team-payments") == []
 
 
-async def test_a_restart_in_the_handover_minute_does_not_post_twice(start: Start, tmp_path: Path) -> None:
-    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
-    await move_clock(first, advance_seconds=15)
+async def test_a_restart_in_the_handover_minute_does_not_post_twice(start_sandbox: StartSandbox,
+                                                                    tmp_path: Path) -> None:
+    first = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    await move_clock_and_settle(first, advance_seconds=15)
     assert len(handovers_in(first, "team-payments")) == 1
     await first.stop()
 
-    again = await start(at=datetime(2026, 11, 27, 17, 30, 40, tzinfo=UTC))  # same store, fresh emulators
-    await move_clock(again, advance_seconds=5)
+    again = await start_sandbox(at=datetime(2026, 11, 27, 17, 30, 40, tzinfo=UTC))  # same store, fresh emulators
+    await move_clock_and_settle(again, advance_seconds=5)
     await settle(again)
     assert handovers_in(again, "team-payments") == []
-    posts = await again.bot.store._run(lambda: again.bot.store._query(
-        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    posts = rows(again.bot.settings.db_path,
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert posts[0]["n"] == 1
 
 
-async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start: Start) -> None:
+async def test_a_post_queued_before_a_crash_goes_out_once_after_restart(start_sandbox: StartSandbox) -> None:
     # Slow retries, so the post is still pending (not given up on) when the bot goes down.
-    first = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
+    first = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
                         retry_policy=RetryPolicy(max_attempts=50, base_seconds=30, max_seconds=30))
     # Slack fails the post for a while: the handover is claimed and queued, not posted, when the bot goes down.
     first.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
-    await move_clock_only(first, **{"advance_seconds": 15})
-    retried = await first.bot.store._run(lambda: first.bot.store._query(
-        "SELECT state FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    await move_clock(first, advance_seconds=15)
+    retried = rows(first.bot.settings.db_path,
+        "SELECT state FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert [r["state"] for r in retried] == ["pending"]
     await first.stop()
 
-    again = await start(at=datetime(2026, 11, 27, 17, 31, 0, tzinfo=UTC))  # past the retry the first one planned
+    # Past the retry the first one planned.
+    again = await start_sandbox(at=datetime(2026, 11, 27, 17, 31, 0, tzinfo=UTC))
     await settle(again)
     assert len(handovers_in(again, "team-payments")) == 1
 
 
 async def test_pagerduty_unreachable_at_handover_time_posts_what_is_known_then_fills_in_the_names(
-        start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+        start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
     running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1))
-    await move_clock(running, advance_seconds=15)
+    await move_clock_and_settle(running, advance_seconds=15)
     messages = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel_id(running, "team-payments")
                 and m["text"].startswith("*Handover")]
     assert len(messages) == 1
@@ -176,25 +145,25 @@ async def test_pagerduty_unreachable_at_handover_time_posts_what_is_known_then_f
     assert messages[0].get("edited"), "the first version said PagerDuty was unreachable; it was edited in place"
 
 
-async def test_pagerduty_down_for_longer_shows_what_is_missing(start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+async def test_pagerduty_down_for_longer_shows_what_is_missing(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
     running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1000))
-    await move_clock_only(running, **{"advance_seconds": 15})
+    await move_clock(running, advance_seconds=15)
     await running.sandbox.pagerduty.drain_webhooks()
     with pytest.raises(TimeoutError):  # the follow-up keeps retrying PagerDuty
         await running.bot.settle(1)
     [post] = handovers_in(running, "team-payments")
     assert "(unknown: PagerDuty unreachable) → (unknown: PagerDuty unreachable)" in post
     assert "Who is on call could not be read from PagerDuty; this post is updated when it answers." in post
-    follow_ups = await running.bot.store._run(lambda: running.bot.store._query(
-        "SELECT state FROM outbox WHERE kind='complete_handover'"))
+    follow_ups = rows(running.bot.settings.db_path,
+        "SELECT state FROM outbox WHERE kind='complete_handover'")
     assert [f["state"] for f in follow_ups] == ["pending"]  # still trying, patiently
 
 
-async def test_a_note_left_after_the_boundary_waits_for_the_next_handover(start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+async def test_a_note_left_after_the_boundary_waits_for_the_next_handover(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
     running.sandbox.faults.add(_fault("pagerduty", "/schedules/PSPAYMT", status=503, times=1000))
-    await move_clock_only(running, **{"advance_seconds": 15})
+    await move_clock(running, advance_seconds=15)
     answer = await as_user(running, "command", user=CHLOE, channel="team-payments", text="handover-note for monday")
     assert "Noted for the *Payments* handover at Mon 30 Nov 09:00" in _replies(answer)
     running.sandbox.faults.clear()  # PagerDuty is back: the follow-up fills in Friday's names
@@ -202,18 +171,18 @@ async def test_a_note_left_after_the_boundary_waits_for_the_next_handover(start:
     [friday] = handovers_in(running, "team-payments")
     assert friday.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, CHLOE)}*")
     assert "for monday" not in friday
-    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-30T09:00:05+00:00")
     assert "for monday — chloe.martin" in handovers_in(running, "team-payments")[-1]
 
 
-async def test_a_rota_without_out_of_hours_cover_hands_over_the_day_next_morning(start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 11, 30, tzinfo=UTC))  # 09:00's handover is history by now
+async def test_a_rota_without_out_of_hours_cover_hands_over_the_day_next_morning(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 11, 30, tzinfo=UTC))  # 09:00's handover is history by now
     incident = await trigger_at(running, "Basket totals wrong", "PBASKET")
-    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
     assert handovers_in(running, "team-basket") == []  # nobody takes over at 17:30
     answer = await as_user(running, "command", user=ASHA, channel="team-basket", text="handover-note check totals")
     assert "Noted for the *Basket (working hours)* handover at Mon 30 Nov 09:00" in _replies(answer)
-    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-30T09:00:05+00:00")
     [monday] = handovers_in(running, "team-basket")
     # From Friday's day shift (Asha, until 17:30) to Monday's (Dev), with everything in between.
     assert monday.startswith(f"*Handover: Basket (working hours) — {mention(running, ASHA)} → "
@@ -230,21 +199,21 @@ async def test_a_rota_without_out_of_hours_cover_hands_over_the_day_next_morning
     ("2026-10-25T00:29:50+00:00", "Sun 25 Oct 01:30"),
 ])
 async def test_a_handover_time_on_a_daylight_saving_night_is_posted_once(
-        start: Start, catalogue: Catalogue, before: str, due_at: str) -> None:
+        start_sandbox: StartSandbox, catalogue: Catalogue, before: str, due_at: str) -> None:
     nightly = catalogue.model_copy(update={"rotas": [
         r.model_copy(update={"handovers": ["30 1 * * *"]}) for r in catalogue.rotas if r.id == "payments"]})
-    running = await start(at=datetime.fromisoformat(before), organisation=nightly)
+    running = await start_sandbox(at=datetime.fromisoformat(before), organisation=nightly)
     assert handovers_in(running, "team-payments") == []
-    await move_clock(running, advance_seconds=20)
+    await move_clock_and_settle(running, advance_seconds=20)
     [post] = handovers_in(running, "team-payments")
     assert f"→ {due_at} (Europe/London)" in post.splitlines()[1]
     for _ in range(3):  # on through the rest of the night, past the repeated hour
-        await move_clock(running, advance_seconds=1800)
+        await move_clock_and_settle(running, advance_seconds=1800)
     assert len(handovers_in(running, "team-payments")) == 1
 
 
-async def test_an_override_in_pagerduty_changes_who_takes_over(start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 17, 0, tzinfo=UTC))
+async def test_an_override_in_pagerduty_changes_who_takes_over(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 0, tzinfo=UTC))
     emulator = running.sandbox.pagerduty
     asha = emulator.account.user_by_email(ASHA)
     assert asha is not None
@@ -255,7 +224,7 @@ async def test_an_override_in_pagerduty_changes_who_takes_over(start: Start) -> 
             json={"overrides": [{"start": "2026-11-27T17:30:00Z", "end": "2026-11-28T09:00:00Z",
                                  "user": {"id": asha.id, "type": "user_reference"}}]}) as response:
         assert response.status == 201, await response.text()
-    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
     [post] = handovers_in(running, "team-payments")
     assert post.startswith(f"*Handover: Payments — {mention(running, DEV)} → {mention(running, ASHA)}*")
 
@@ -266,20 +235,21 @@ async def test_an_override_in_pagerduty_changes_who_takes_over(start: Start) -> 
     # Fall back (25 October 2026): Monday's 09:00 is 09:00 UTC again — nothing at 08:00 UTC.
     (datetime(2026, 10, 26, 8, 59, 50, tzinfo=UTC), "Mon 26 Oct 09:00"),
 ])
-async def test_daylight_saving_neither_skips_nor_doubles_a_handover(start: Start, at: datetime, local: str) -> None:
-    running = await start(at=at.replace(hour=at.hour - 1))  # an hour before: nothing due
+async def test_daylight_saving_neither_skips_nor_doubles_a_handover(start_sandbox: StartSandbox, at: datetime,
+                                                                    local: str) -> None:
+    running = await start_sandbox(at=at.replace(hour=at.hour - 1))  # an hour before: nothing due
     assert handovers_in(running, "team-payments") == []
-    await move_clock(running, set=at.isoformat())
+    await move_clock_and_settle(running, to=at.isoformat())
     assert handovers_in(running, "team-payments") == []
-    await move_clock(running, advance_seconds=20)
+    await move_clock_and_settle(running, advance_seconds=20)
     [post] = handovers_in(running, "team-payments")
     assert f"→ {local} (Europe/London)" in post
-    await move_clock(running, advance_seconds=3600)
+    await move_clock_and_settle(running, advance_seconds=3600)
     assert len(handovers_in(running, "team-payments")) == 1
 
 
-async def test_notes_left_for_the_next_handover_appear_once(start: Start) -> None:
-    running = await start()
+async def test_notes_left_for_the_next_handover_appear_once(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
     answer = await as_user(running, "command", user=DEV, channel="team-payments",
                            text="handover-note watch the refunds queue, it backs up after 17:00")
     assert "Noted for the *Payments* handover at Fri 27 Nov 17:30" in _replies(answer)
@@ -289,18 +259,18 @@ async def test_notes_left_for_the_next_handover_appear_once(start: Start) -> Non
     lost = await as_user(running, "command", user=DEV, channel="incidents", text="handover-note no rota named")
     assert "Which rota?" in _replies(lost)
 
-    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
     [post] = handovers_in(running, "team-payments")
     assert "*Notes (2)*" in post
     assert "watch the refunds queue, it backs up after 17:00 — dev.sharma" in post  # the Slack handle
     assert "&lt;b&gt;restart&lt;/b&gt; the worker &amp; check" in post  # as typed, not as markup
-    await move_clock(running, set="2026-11-30T09:00:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-30T09:00:05+00:00")
     monday = handovers_in(running, "team-payments")[-1]
     assert "*Notes (0)*" in monday
 
 
-async def test_handover_on_demand_to_the_caller_or_the_channel(start: Start) -> None:
-    running = await start()
+async def test_handover_on_demand_to_the_caller_or_the_channel(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
     await as_user(running, "command", user=DEV, channel="team-payments", text="handover-note keep an eye on refunds")
     answer = await as_user(running, "command", user=DEV, channel="team-payments", text="handover")
     text = _replies(answer)
@@ -312,15 +282,15 @@ async def test_handover_on_demand_to_the_caller_or_the_channel(start: Start) -> 
     assert "Posted the handover so far for *Payments* in #team-payments" in _replies(posted)
     assert len(handovers_in(running, "team-payments")) == 1
     # The on-demand post does not take the notes: the real handover still carries them.
-    await move_clock(running, set="2026-11-27T17:30:05+00:00")
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
     assert "keep an eye on refunds" in handovers_in(running, "team-payments")[-1]
 
     unknown = await as_user(running, "command", user=DEV, channel="incidents", text="handover nonsense")
     assert "I don't know the rota `nonsense`" in _replies(unknown)
 
 
-async def test_oncall_for_a_rota_says_who_now_and_who_next(start: Start) -> None:
-    running = await start()
+async def test_oncall_for_a_rota_says_who_now_and_who_next(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
     answer = await as_user(running, "command", user=DEV, channel="incidents", text="oncall retail-nights")
     assert _replies(answer) == ("On call for *Retail nights* now: nobody. "
                                 "From Fri 27 Nov 17:30 (Europe/London): Ben Okafor.")
@@ -334,23 +304,24 @@ def _replies(answer: dict[str, Any]) -> str:
     return "\n".join(str(p.get("text", "")) for p in answer["response_url_posts"])
 
 
-async def test_overlapping_checks_claim_a_handover_once(start: Start) -> None:
+async def test_overlapping_checks_claim_a_handover_once(start_sandbox: StartSandbox) -> None:
     """Checks of the same rota at once (a slow job overlapping the next, or two replicas sharing the store): whichever
     wins — these or the scheduler's own — the handover is claimed, queued and posted once."""
-    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
     running.sandbox.clock.set(datetime(2026, 11, 27, 17, 30, 10, tzinfo=UTC))  # moved without the bot's own check
     claimed = await asyncio.gather(*(running.bot.handovers.tick("payments") for _ in range(5)))
     assert len([c for c in claimed if c]) <= 1
     await settle(running)
-    queued = await running.bot.store._run(lambda: running.bot.store._query(
-        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'"))
+    queued = rows(running.bot.settings.db_path,
+        "SELECT count(*) AS n FROM outbox WHERE kind='post_handover' AND payload LIKE '%payments:%'")
     assert queued[0]["n"] == 1
     assert len(handovers_in(running, "team-payments")) == 1
 
 
-async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start: Start, tmp_path: Path,
-                                                               catalogue: Catalogue, caplog: Any) -> None:
-    running = await start(at=datetime(2026, 11, 27, 15, 59, 50, tzinfo=UTC))
+async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start_sandbox: StartSandbox, tmp_path: Path,
+                                                               catalogue: Catalogue,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 15, 59, 50, tzinfo=UTC))
     data = catalogue.model_dump(mode="json", exclude_none=True)
     payments = next(r for r in data["rotas"] if r["id"] == "payments")
     payments["handovers"] = ["0 16 * * mon-fri"]
@@ -361,7 +332,7 @@ async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start: Start, tmp
     assert running.bot.scheduler is not None
     assert sorted(j.id for j in running.bot.scheduler.get_jobs() if j.id.startswith("handover:")) == [
         "handover:payments"]
-    await move_clock(running, advance_seconds=15)
+    await move_clock_and_settle(running, advance_seconds=15)
     [post] = handovers_in(running, "team-payments")
     assert "→ Fri 27 Nov 16:00 (Europe/London)" in post
 
@@ -370,12 +341,12 @@ async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start: Start, tmp
     assert "not reloaded, keeping the running one" in caplog.text
 
 
-async def test_the_handover_lists_what_is_still_pending(start: Start) -> None:
-    running = await start(at=datetime(2026, 11, 27, 17, 20, tzinfo=UTC))
+async def test_the_handover_lists_what_is_still_pending(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 20, tzinfo=UTC))
     running.sandbox.faults.add(_fault_for("servicenow", "*", status=503, seconds=3 * 3600, now=running))
     incident = await running.sandbox.pagerduty.trigger(title="Card payments failing", service_id="PCHECKO")
     await running.sandbox.pagerduty.drain_webhooks()
-    await move_clock_only(running, **{"set": "2026-11-27T17:30:05+00:00"})
+    await move_clock(running, to="2026-11-27T17:30:05+00:00")
     [post] = handovers_in(running, "team-payments")
     assert "*Pending (1)*" in post
     assert f"#{incident['incident_number']}: " in post and "ServiceNow update(s) waiting" in post
@@ -387,14 +358,14 @@ def _fault_for(service: str, method: str, *, status: int, seconds: float, now: R
 
 
 async def test_a_rota_over_several_schedules_hands_over_from_one_to_the_other(
-        start: Start, catalogue: Catalogue) -> None:
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     """As `pavedroad provision` makes them: a working-hours and an out-of-hours schedule, handed over as one rota."""
     basket = next(r for r in catalogue.rotas if r.id == "basket")
     both = basket.model_copy(update={"pagerduty_schedule_id": None, "out_of_hours": True,
                                      "pagerduty_schedule_ids": ["PSBASKT", "PSRETNT"]})
-    running = await start(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC),
                           organisation=catalogue.model_copy(update={"rotas": [both]}))
-    await move_clock(running, advance_seconds=15)
+    await move_clock_and_settle(running, advance_seconds=15)
     [post] = handovers_in(running, "team-basket")
     assert post.startswith(f"*Handover: Basket (working hours) — {mention(running, ASHA)} → "
                            f"{mention(running, BEN)}*")

@@ -7,26 +7,27 @@ from __future__ import annotations
 
 import asyncio
 import html
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     as_user,
     buttons,
     card,
+    eventually,
     incident_channels,
     messages,
+    replies,
     settle,
     slack_user,
     state,
     trigger,
 )
+from tests.helpers import StartSandbox
 
 ASHA, DEV, ERIN, GARY = ("asha.patel@example.com", "dev.sharma@example.com", "erin.walsh@example.com",
                          "gary.lind@example.com")
@@ -56,13 +57,6 @@ async def submit(running: RunningSandbox, view_id: str, block_id: str, text: str
                            values={block_id: {"text": text}})
     await settle(running)
     return answer
-
-
-def replies(answer: dict[str, Any]) -> str:
-    """Everything the bot told the person: the command's immediate answer and its response-URL posts."""
-    body = answer.get("body")
-    texts = [str(body.get("text") or "")] if isinstance(body, dict) else []
-    return "\n".join(texts + [str(post.get("text") or "") for post in answer["response_url_posts"]])
 
 
 def ephemerals_to(running: RunningSandbox, email: str) -> list[str]:
@@ -110,15 +104,6 @@ async def triggered(running: RunningSandbox, title: str = "Checkout returns 500s
     """A triggered Basket API incident and its ready channel."""
     incident = await trigger(running, title, "PBASKET")
     return incident, channel_of(running, incident)
-
-
-async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
-    """Wait for something the bot does after the sandbox's report has returned (no timing is asserted)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        assert loop.time() < deadline, "the expected change never happened"
-        await asyncio.sleep(0.05)
 
 
 def unchanged(running: RunningSandbox, incident_id: str, status: str = "triggered") -> None:
@@ -493,20 +478,15 @@ async def test_bad_arguments_are_explained(sandbox: RunningSandbox, text: str) -
     assert len(pagerduty(sandbox)["incidents"]) == 1
 
 
-async def test_resolving_can_be_kept_to_responders_and_incident_managers(tmp_path: Path, catalogue: Any) -> None:
-    from sandbox.world import serve_sandbox
-    from tests.conftest import FAST_RETRIES
+async def test_resolving_can_be_kept_to_responders_and_incident_managers(start_sandbox: StartSandbox,
+                                                                        catalogue: Catalogue) -> None:
     restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
         update={"resolve": "responders"})})
-    running = await serve_sandbox(restricted, tmp_path / "p.db", port=0, rate_limit_scale=50,
-                                  retry_policy=FAST_RETRIES, clock=quiet_clock())
-    try:
-        incident, channel = await triggered(running)
-        refused = await command(running, "resolve not mine to resolve", channel["id"], user=DEV)
-        assert "Only #1's responders and the incident managers may resolve it" in replies(refused)
-        unchanged(running, incident["id"])
-        allowed = await command(running, "resolve the incident manager decided", channel["id"], user=ERIN)
-        assert "Resolved #1" in replies(allowed)
-        assert pd_incident(running, incident["id"])["resolved_by"] == pd_user(running, ERIN)
-    finally:
-        await running.stop()
+    running = await start_sandbox(restricted)
+    incident, channel = await triggered(running)
+    refused = await command(running, "resolve not mine to resolve", channel["id"], user=DEV)
+    assert "Only #1's responders and the incident managers may resolve it" in replies(refused)
+    unchanged(running, incident["id"])
+    allowed = await command(running, "resolve the incident manager decided", channel["id"], user=ERIN)
+    assert "Resolved #1" in replies(allowed)
+    assert pd_incident(running, incident["id"])["resolved_by"] == pd_user(running, ERIN)

@@ -7,7 +7,6 @@ from typing import Any
 
 from bot.catalogue import Catalogue
 from sandbox.world import RunningSandbox
-from tests.conftest import quiet_clock
 from tests.e2e.sandbox_helpers import (
     act,
     buttons,
@@ -20,7 +19,7 @@ from tests.e2e.sandbox_helpers import (
     state,
     trigger,
 )
-from tests.helpers import incident_event
+from tests.helpers import StartSandbox, incident_event
 
 
 async def test_trigger_opens_a_ready_public_channel(sandbox: RunningSandbox) -> None:
@@ -115,10 +114,12 @@ async def test_duplicate_deliveries_make_one_channel(sandbox: RunningSandbox) ->
 
 
 async def test_out_of_order_delivery_ends_in_the_right_state(sandbox: RunningSandbox) -> None:
-    kwargs = {"incident_id": "QORDER01", "number": 902, "title": "Out of order"}
-    resolved = incident_event("incident.resolved", occurred_at="2026-11-27T10:30:00Z", **kwargs)
-    acknowledged = incident_event("incident.acknowledged", occurred_at="2026-11-27T10:04:00Z", **kwargs)
-    triggered = incident_event("incident.triggered", occurred_at="2026-11-27T10:00:00Z", **kwargs)
+    def out_of_order(event_type: str, occurred_at: str) -> dict[str, Any]:
+        return incident_event(event_type, occurred_at=occurred_at, incident_id="QORDER01", number=902,
+                              title="Out of order")
+    resolved = out_of_order("incident.resolved", "2026-11-27T10:30:00Z")
+    acknowledged = out_of_order("incident.acknowledged", "2026-11-27T10:04:00Z")
+    triggered = out_of_order("incident.triggered", "2026-11-27T10:00:00Z")
     # Ack arrives first (opens the channel: the bot may have missed the trigger), then resolve, then the trigger.
     for event in (acknowledged, resolved, triggered):
         assert await deliver(sandbox, event) == 202
@@ -165,7 +166,9 @@ async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: Runnin
     sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=500, times=100))
     await trigger(sandbox, "Slack is down")
     readiness = await sandbox.bot.readiness()
-    kinds = [d["kind"] for d in readiness["dead_effects"]]  # type: ignore[index,union-attr]
+    dead = readiness["dead_effects"]
+    assert isinstance(dead, list)
+    kinds = [d["kind"] for d in dead]
     assert "open_incident_channel" in kinds
     sandbox.sandbox.faults.clear()
     await settle(sandbox)
@@ -180,26 +183,20 @@ async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: Runnin
     assert card(sandbox, channel) and channel["topic"].startswith("🔴 Triggered")
 
 
-async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channel(tmp_path: Any,
-                                                                                  catalogue: Catalogue) -> None:
-    from sandbox.world import serve_sandbox
-    from tests.conftest import FAST_RETRIES
+async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channel(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
-    running = await serve_sandbox(catalogue.model_copy(update={"channels": policy}), tmp_path / "s.db", port=0,
-                                  rate_limit_scale=50, retry_policy=FAST_RETRIES, clock=quiet_clock())
-    try:
-        incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
-        await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
-        assert incident_channels(running) == []
-        team = next(c for c in state(running)["slack"]["channels"] if c["name"] == "team-basket")
-        posted = messages(running, team["id"])
-        [the_card] = [m for m in posted if m["blocks"]]
-        assert the_card["edited"] and "Acknowledged" in str(the_card["blocks"])
-        thread = [m["text"] for m in posted if m["thread_ts"] == the_card["ts"]]
-        assert any("Triggered on Basket API" in t for t in thread)
-        assert any("Acknowledged by Asha Patel" in t for t in thread)
-    finally:
-        await running.stop()
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    assert incident_channels(running) == []
+    team = next(c for c in state(running)["slack"]["channels"] if c["name"] == "team-basket")
+    posted = messages(running, team["id"])
+    [the_card] = [m for m in posted if m["blocks"]]
+    assert the_card["edited"] and "Acknowledged" in str(the_card["blocks"])
+    thread = [m["text"] for m in posted if m["thread_ts"] == the_card["ts"]]
+    assert any("Triggered on Basket API" in t for t in thread)
+    assert any("Acknowledged by Asha Patel" in t for t in thread)
 
 
 async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(sandbox: RunningSandbox) -> None:

@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, as_user, card, incident_channels, settle, trigger
+from tests.e2e.sandbox_helpers import (
+    act,
+    as_user,
+    card,
+    incident_channels,
+    move_clock,
+    replies,
+    settle,
+    state,
+    trigger,
+)
 
 ASHA = "asha.patel@example.com"
-
-
-def replies(answer: dict[str, Any]) -> str:
-    body = answer.get("body")
-    texts = [str(body.get("text") or "")] if isinstance(body, dict) else []
-    return "\n".join(texts + [str(post.get("text") or "") for post in answer["response_url_posts"]])
-
-
-async def move_clock(running: RunningSandbox, minutes: float) -> None:
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{running.url}/sandbox/clock", json={"advance_seconds": minutes * 60}) as response:
-        assert response.status == 200, await response.text()
 
 
 def money_line(running: RunningSandbox, channel: dict[str, Any]) -> str:
@@ -71,20 +67,20 @@ async def test_the_card_counts_the_money_while_the_window_runs(sandbox: RunningS
     [channel] = incident_channels(sandbox)
     assert "at risk so far · 45 min left of a 45 min window" in money_line(sandbox, channel)
 
-    await move_clock(sandbox, 27)
+    await move_clock(sandbox, advance_seconds=27 * 60)
     assert await bot.refresh_money_at_stake() == 1
     await settle(sandbox)
     assert money_line(sandbox, channel) == ("💸 *£450K at risk so far · 18 min left of a 45 min window*  ·  High "
                                             "exposure band")
 
-    await move_clock(sandbox, 30)
+    await move_clock(sandbox, advance_seconds=30 * 60)
     # The window passed 12 minutes ago: no more minute-by-minute refreshes; the five-minute one keeps it true.
     assert await bot.refresh_money_at_stake() == 0
     assert await bot.refresh_open_cards() == 1
     await settle(sandbox)
     assert "£750K lost — exposure window passed 12 min ago" in money_line(sandbox, channel)
 
-    incident = sandbox.sandbox.pagerduty.snapshot()["incidents"][0]
+    incident = state(sandbox)["pagerduty"]["incidents"][0]
     await act(sandbox, incident["id"], "resolve")
     # The realised loss, as the reports count it (not capped): 750K * 57 / 45.
     assert "£950K realised loss — restored after 57 min, of a 45 min window" in money_line(sandbox, channel)
@@ -93,7 +89,7 @@ async def test_the_card_counts_the_money_while_the_window_runs(sandbox: RunningS
 async def test_the_realised_loss_of_an_incident_restored_inside_its_window(sandbox: RunningSandbox) -> None:
     incident = await trigger(sandbox, "Picking lists are empty", service_id="PWAREHS")
     [channel] = incident_channels(sandbox)
-    await move_clock(sandbox, 9)
+    await move_clock(sandbox, advance_seconds=9 * 60)
     await act(sandbox, incident["id"], "resolve")
     # £600K exposure in the High band (45 min window), restored after 9 minutes: 600K * 9 / 45.
     assert "£120K realised loss — restored after 9 min, of a 45 min window" in money_line(sandbox, channel)
@@ -103,7 +99,7 @@ async def test_the_realised_loss_of_an_incident_restored_inside_its_window(sandb
 async def test_only_incidents_with_money_at_stake_are_refreshed_each_minute(sandbox: RunningSandbox) -> None:
     await trigger(sandbox, "Slots page slow", service_id="PDELIVS")  # Low band: £50K in a 7 h window
     await trigger(sandbox, "Checkout returns 500s", service_id="PCHECKO")  # High band: 45 min
-    await move_clock(sandbox, 66)
+    await move_clock(sandbox, advance_seconds=66 * 60)
     # Checkout's window passed 21 minutes ago; Delivery Slots' runs for six more hours, its card refreshed every
     # 420 / 45 ≈ 9.3 minutes (the 7th step is crossed in minute 66).
     assert await sandbox.bot.refresh_money_at_stake() == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.services.reports.synthetic import synthetic_history
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import as_user, state
+from tests.e2e.sandbox_helpers import answers, as_user, channel_id, state
 
 
 async def seed(running: RunningSandbox) -> None:
@@ -19,7 +19,7 @@ async def seed(running: RunningSandbox) -> None:
 
 async def posted_files(running: RunningSandbox, channel_name: str) -> list[dict[str, Any]]:
     """The messages with files in a channel, once one has arrived (the chart is drawn after the answer)."""
-    channel = next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == channel_name)
+    channel = channel_id(running, channel_name)
     for _ in range(1200):  # bounded: at most 60 s (a cold matplotlib import builds its font cache)
         found = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel and m["files"]]
         if found:
@@ -28,15 +28,9 @@ async def posted_files(running: RunningSandbox, channel_name: str) -> list[dict[
     return []
 
 
-def answers(running: RunningSandbox, answer: dict[str, Any]) -> str:
-    """What the bot has answered so far through the command's response URL (read live: the answer to a report
-    follows the chart, which may be drawn after the command's report was taken)."""
-    interaction = running.sandbox.slack.interaction(str(answer["response_url"]).rsplit("/", 1)[-1])
-    assert interaction is not None
-    return "\n".join(p.get("text") or "" for p in interaction.response_url_posts)
-
-
 async def answered(running: RunningSandbox, answer: dict[str, Any]) -> str:
+    """The bot's answer through the command's response URL, once there is one: it follows the chart, which may be
+    drawn after the command's report was taken."""
     for _ in range(1200):  # bounded: at most 60 s (a cold matplotlib import builds its font cache)
         if text := answers(running, answer):
             return text

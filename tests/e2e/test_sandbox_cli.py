@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.test_crash_restart import free_port, http, wait_for
+from tests.e2e.process_helpers import free_port, http, wait_for
 
 
 def test_the_readme_walkthrough(tmp_path: Path) -> None:

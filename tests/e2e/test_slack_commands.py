@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from typing import Any
 
 import aiohttp
-from slack_sdk.signature import SignatureVerifier
 
 from sandbox.world import RunningSandbox
-from tests.conftest import quiet_clock
-from tests.e2e.sandbox_helpers import as_user, incident_channels, state, trigger
+from tests.e2e.sandbox_helpers import as_user, incident_channels, send_mention, state, thread, trigger
+from tests.helpers import StartSandbox
 
 
 async def test_help_lists_every_subcommand(sandbox: RunningSandbox) -> None:
@@ -39,31 +36,13 @@ async def test_requests_with_a_bad_slack_signature_are_refused(sandbox: RunningS
 
 async def mention(sandbox: RunningSandbox, event_id: str, ts: str, retry: str | None = None) -> list[dict[str, Any]]:
     """Send an app_mention event as Slack would (optionally as a retry); return the bot's replies in its thread."""
-    emulator = sandbox.sandbox.slack
-    team = next(c for c in emulator.snapshot()["channels"] if c["name"] == "team-basket")  # type: ignore[attr-defined]
-    user = emulator.resolve_user("asha.patel@example.com")
-    assert user is not None
-    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
-                       "type": "event_callback", "event_id": event_id, "event_time": int(time.time()), "event": {
-                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help",
-                           "ts": ts, "channel": team["id"], "event_ts": ts}})
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(sandbox.sandbox.keys.slack_signing_secret).generate_signature(
-        timestamp=timestamp, body=body)
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature}
-    if retry:
-        headers |= {"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"}
-    async with aiohttp.ClientSession() as session, session.post(f"{sandbox.url}/slack/events", data=body,
-                                                                headers=headers) as response:
-        assert response.status == 200
+    await send_mention(sandbox, event_id, ts, retry=retry)
     # The reply is posted after the ack: wait until the thread has stopped changing.
     seen, quiet, replies = -1, 0, []
     for _ in range(100):  # bounded: at most 5 s
         if quiet >= 5:
             break
-        replies = [m for m in emulator.snapshot()["messages"]  # type: ignore[attr-defined]
-                   if m["channel"] == team["id"] and m["thread_ts"] == ts]
+        replies = thread(sandbox, ts)
         quiet = quiet + 1 if len(replies) == seen and replies else 0
         seen = len(replies)
         await asyncio.sleep(0.05)
@@ -79,48 +58,25 @@ async def test_a_retried_event_acts_once_and_a_retry_of_a_lost_one_is_handled(sa
 
 
 async def test_mentioning_the_bot_answers_with_usage_in_the_thread(sandbox: RunningSandbox) -> None:
-    emulator = sandbox.sandbox.slack
-    team = next(c for c in emulator.snapshot()["channels"] if c["name"] == "team-basket")  # type: ignore[attr-defined]
-    user = emulator.resolve_user("asha.patel@example.com")
-    assert user is not None
-    body = json.dumps({"token": "x", "team_id": emulator.team_id, "api_app_id": emulator.app_id,
-                       "type": "event_callback", "event_id": "Ev1", "event_time": int(time.time()), "event": {
-                           "type": "app_mention", "user": user.id, "text": f"<@{emulator.bot.id}> help",
-                           "ts": "1700000000.000100", "channel": team["id"], "event_ts": "1700000000.000100"}})
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(sandbox.sandbox.keys.slack_signing_secret).generate_signature(
-        timestamp=timestamp, body=body)
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{sandbox.url}/slack/events", data=body, headers={
-                "Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": signature}) as response:
-        assert response.status == 200
+    await send_mention(sandbox, "Ev1", "1700000000.000100")
     for _ in range(200):
-        replies = [m for m in emulator.snapshot()["messages"]  # type: ignore[attr-defined]
-                   if m["channel"] == team["id"] and m["thread_ts"] == "1700000000.000100"]
+        replies = thread(sandbox, "1700000000.000100")
         if replies:
             break
         await asyncio.sleep(0.01)
     assert replies and "/incident help" in replies[0]["text"]
 
 
-async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint(tmp_path: Any,
-                                                                               catalogue: Any) -> None:
-    from sandbox.world import serve_sandbox
-    from tests.conftest import FAST_RETRIES
-    running = await serve_sandbox(catalogue, tmp_path / "s.db", port=0, rate_limit_scale=50,
-                                  retry_policy=FAST_RETRIES, socket_mode=True,
-                                  clock=quiet_clock())
-    try:
-        assert running.bot.settings.socket_mode
-        running.sandbox.slack.bot_events_url = None  # nothing can arrive over HTTP: only the socket is left
-        await trigger(running)
-        [channel] = incident_channels(running)
-        answer = await as_user(running, "command", user="asha.patel@example.com", channel=channel["id"], text="ack")
-        assert answer["status"] == 200
-        assert any("Acknowledged #1" in p["text"] for p in answer["response_url_posts"])
-        incident = state(running)["pagerduty"]["incidents"][0]
-        asha = next(u["id"] for u in state(running)["pagerduty"]["users"] if u["email"] == "asha.patel@example.com")
-        assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == asha
-    finally:
-        await running.stop()
+async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint(
+        start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(socket_mode=True)
+    assert running.bot.settings.socket_mode
+    running.sandbox.slack.bot_events_url = None  # nothing can arrive over HTTP: only the socket is left
+    await trigger(running)
+    [channel] = incident_channels(running)
+    answer = await as_user(running, "command", user="asha.patel@example.com", channel=channel["id"], text="ack")
+    assert answer["status"] == 200
+    assert any("Acknowledged #1" in p["text"] for p in answer["response_url_posts"])
+    incident = state(running)["pagerduty"]["incidents"][0]
+    asha = next(u["id"] for u in state(running)["pagerduty"]["users"] if u["email"] == "asha.patel@example.com")
+    assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == asha

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.app.cli.main import main
-from tests.provisioning.test_provision import CATALOGUE
+from tests.helpers import PROVISIONING_CATALOGUE as CATALOGUE
 
 
 def test_provision_without_a_token_or_public_url_names_both(monkeypatch: pytest.MonkeyPatch,

@@ -8,7 +8,7 @@ import pytest
 
 from bot.catalogue import load_catalogue, parse_catalogue
 from bot.services.provisioning.desired import desired_state, hours, key_in, tag
-from tests.provisioning.test_provision import CATALOGUE
+from tests.helpers import PROVISIONING_CATALOGUE as CATALOGUE
 
 EMAILS = {f"{n}@example.com" for n in ("asha.patel", "ben.okafor", "chloe.martin", "dev.sharma", "erin.walsh",
                                        "fatima.noor")}

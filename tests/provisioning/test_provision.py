@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +23,8 @@ from bot.app.cli.provision import ProvisionSettings, run_provision
 from sandbox.pagerduty.model import Team
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import state
+from tests.helpers import PROVISIONING_CATALOGUE as CATALOGUE
 
-CATALOGUE = Path(__file__).parent.parent / "fixtures" / "provisioning" / "catalogue.yml"
 WRITES = ("POST", "PUT", "DELETE")
 
 
@@ -81,7 +82,7 @@ async def add_fault(running: RunningSandbox, **fault: Any) -> None:
         assert response.status == 201, await response.text()
 
 
-def edited(tmp_path: Path, change: Any) -> Path:
+def edited(tmp_path: Path, change: Callable[[dict[str, Any]], object]) -> Path:
     data = yaml.safe_load(CATALOGUE.read_text(encoding="utf-8"))
     change(data)
     path = tmp_path / "catalogue.yml"
@@ -326,7 +327,7 @@ async def test_a_refused_token_says_which_variable(sandbox: RunningSandbox) -> N
     (lambda d: d["teams"][0].__setitem__("memberz", []), "teams[0].memberz: unknown field"),
 ])
 async def test_catalogue_problems_are_named_and_nothing_is_written(
-        sandbox: RunningSandbox, tmp_path: Path, change: Any, message: str) -> None:
+        sandbox: RunningSandbox, tmp_path: Path, change: Callable[[dict[str, Any]], object], message: str) -> None:
     run = await provision(sandbox, "apply", catalogue=edited(tmp_path, change))
     assert run.code == 2 and message in run.err, run.err
     assert writes(sandbox) == 0

@@ -7,7 +7,7 @@ import pytest
 
 from bot.domain.handover import Note, handover_report
 from bot.render.handover import handover_text
-from tests.domain.test_handover import END, INCIDENTS, LONDON, START, WORKING, incident
+from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident
 
 
 def test_handover_text() -> None:

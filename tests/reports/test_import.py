@@ -16,7 +16,7 @@ from bot.app.cli.main import main
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
 from sandbox.world import RunningSandbox, seed_running
-from tests.reports.test_reconstruction import RECONSTRUCTED
+from tests.reports.seed_table import RECONSTRUCTED
 
 
 def figures(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:

@@ -14,25 +14,18 @@ import os
 import struct
 from pathlib import Path
 
+import numpy
 import pytest
+from matplotlib.patches import Rectangle
 
 from bot.app.cli.main import main
 from bot.catalogue import Catalogue
 from bot.render.chart import MTTA_LABEL, MTTR_LABEL, build_figure, render_png
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
+from tests.reports.seed_table import RECONSTRUCTED
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
-
-# Our reconstruction of the seed's table (README, 'Reports'): deploys, incidents, MTTA, MTTR (minutes), incidents
-# with a financial loss, revenue protection effectiveness (%).
-RECONSTRUCTED = [
-    ("operations", 12, 20, 30.0, 534.6, 20, -170),
-    ("2020", 240, 16, 10.0, 119.25, 2, 40),
-    ("2021", 960, 12, 5.0, 39.425, 1, 75),
-    ("2022", 2400, 10, 3.0, 21.6, 0, 90),
-]
-
 
 @pytest.fixture(autouse=True)
 def example_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,12 +111,16 @@ def test_the_chart_is_a_png_of_mtta_mttr_over_time_and_effectiveness_by_team(
     lines = {line.get_label(): line for line in over_time.get_lines()}
     assert set(lines) == {MTTA_LABEL, MTTR_LABEL}
     months = {i.triggered_at.strftime("%Y-%m") for i in synthetic_history(catalogue).incidents}
-    assert len(lines[MTTR_LABEL].get_ydata()) == len(result.trend) == len(months)  # a point a month with incidents
+    mttr, mtta = (numpy.asarray(lines[label].get_ydata(), dtype=float) for label in (MTTR_LABEL, MTTA_LABEL))
+    assert len(mttr) == len(result.trend) == len(months)  # a point a month with incidents
     first_mtta = result.trend[0].mtta
     assert first_mtta is not None
-    assert list(lines[MTTA_LABEL].get_ydata())[:1] == [pytest.approx(first_mtta / 60)]
+    assert list(mtta)[:1] == [pytest.approx(first_mtta / 60)]
     assert [t.get_text() for t in teams.get_xticklabels()] == ["basket", "delivery", "payments"]
-    heights = [p.get_height() for p in teams.patches]
+    heights = []
+    for bar in teams.patches:
+        assert isinstance(bar, Rectangle)
+        heights.append(bar.get_height())
     # Teams with no incident (the example catalogue has teams the synthetic history never pages) have no bar.
     assert heights == pytest.approx([100 * r.effectiveness for r in result.by_team if r.effectiveness is not None])
     assert png_size(render_png([], [])) == (1100, 450)  # an empty history still draws

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import aiohttp
 
+from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
 from sandbox.world import RunningSandbox
 
 
 def test_a_fault_with_until_fails_every_call_until_then_on_the_sandbox_clock() -> None:
-    now = [1000.0]
-    faults = Faults(clock=lambda: now[0])
+    clock = SettableClock(datetime.fromtimestamp(1000, UTC), frozen=True)
+    faults = Faults(clock=clock.timestamp)
     faults.add(Fault("servicenow", "/api", status=503, until=1600.0))
     assert faults.take("servicenow", "/api/now/table/incident") is not None
     assert faults.take("servicenow", "/api/now/table/incident") is not None  # not used up by count
     assert faults.take("slack", "chat.postMessage") is None
-    now[0] = 1600.0
+    clock.set(datetime.fromtimestamp(1600, UTC))
     assert faults.take("servicenow", "/api/now/table/incident") is None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pagerduty
 
-from tests.sandbox.test_pagerduty_emulator import ASHA, ERIN, PdSandbox, call, user_id
+from tests.sandbox.pagerduty_env import ASHA, ERIN, PdSandbox, call, user_id
 
 WEEKDAYS = [{"type": "weekly_restriction", "start_time_of_day": "09:00:00", "duration_seconds": 30600,
              "start_day_of_week": day} for day in range(1, 6)]
@@ -90,7 +90,7 @@ async def test_a_policy_pages_whoever_its_schedule_has_on_call(pd: PdSandbox,
     # The test clock is a Monday 09:30 in London: Asha's working-hours layer is on.
     incident = await pd.emulator.trigger(title="Promotions down", service_id=service["id"])
     assert [a["assignee"]["id"] for a in incident["assignments"]] == [user_id(pd, ASHA)]
-    pd.clock.advance(hours=10)  # 19:30: the schedule has nobody, so PagerDuty goes straight to the next rule
+    pd.clock.advance(timedelta(hours=10))  # 19:30: the schedule has nobody, so PagerDuty goes straight to the next rule
     later = await pd.emulator.trigger(title="Promotions down again", service_id=service["id"])
     assert [a["assignee"]["id"] for a in later["assignments"]] == [erin]
     status, got = await send(client, "GET", f"/escalation_policies/{policy_id}")
@@ -131,7 +131,7 @@ async def test_references_must_exist(pd: PdSandbox, client: pagerduty.RestApiV2C
 async def test_schedules_written_through_the_api_are_rendered_by_the_schedule_model(
         pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     schedule_id = await schedule(client, pd, (ASHA, ERIN))
-    since = pd.clock.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    since = pd.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
     status, body = await send(client, "GET", f"/schedules/{schedule_id}", since=since.isoformat(),
                               until=(since + timedelta(days=1)).isoformat())
     entries = body["schedule"]["final_schedule"]["rendered_schedule_entries"]

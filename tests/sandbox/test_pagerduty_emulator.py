@@ -1,226 +1,47 @@
 """The PagerDuty emulator, driven by the real `pagerduty.RestApiV2Client` and checked against PagerDuty's contract:
-the official OpenAPI description, its documented error codes and rate limiting, and v3 webhook delivery."""
+the official OpenAPI description, its documented error codes and rate limiting, and v3 webhook delivery. The
+fixtures (`pd`, `client`, `make_sandbox`, `pd_receiver`) are in conftest.py, shared with the _admin and _schedules
+modules."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import aiohttp
-import httpx2
 import pagerduty
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
-from sandbox.faults import Fault, Faults
-from sandbox.pagerduty.emulator import PagerDutyEmulator
+from bot.catalogue import Catalogue
+from sandbox.faults import Fault
 from sandbox.pagerduty.openapi import SPEC_PATH, PagerDutyRequestValidator, load_pagerduty_validator
 from sandbox.pagerduty.webhooks import sign
+from tests.helpers import FIXTURES
+from tests.sandbox.pagerduty_env import (
+    ASHA,
+    BEN,
+    ERIN,
+    FATIMA,
+    TOKEN,
+    MakePd,
+    PagerDutyReceiver,
+    PdSandbox,
+    call,
+    error_of,
+    rest_client,
+    user_id,
+    verify,
+)
 
-TOKEN = "pd-token"
-SECRETS = ("old-secret", "new-secret")  # two, as during a secret rotation
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "pagerduty-webhooks-v3"
-ASHA, BEN, ERIN, FATIMA = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
-                           "fatima.noor@example.com")
 ACCEPT = "application/vnd.pagerduty+json;version=2"
 
 
-# ---- fixtures ------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def validator() -> PagerDutyRequestValidator:
-    return load_pagerduty_validator()
-
-
-@pytest.fixture(scope="module")
-def example() -> Catalogue:
-    return load_catalogue(example_catalogue_path())
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def event(self) -> dict[str, Any]:
-        event: dict[str, Any] = json.loads(self.body)["event"]
-        return event
-
-
-@dataclass
-class Receiver:
-    """The bot's webhook endpoint, as a test double that checks signatures and answers as told."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    answers: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
-
-    def events(self) -> list[dict[str, Any]]:
-        return [r.event for r in self.received]
-
-    def types(self) -> list[str]:
-        return [e["event_type"] for e in self.events()]
-
-
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """PagerDuty's documented check: any comma-separated `v1=` value matching HMAC-SHA256(secret, raw body)."""
-    expected = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, value.strip()) for value in header.split(","))
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-
-    async def webhook(request: web.Request) -> web.Response:
-        body = await request.read()
-        assert all(verify(s, body, request.headers["X-PagerDuty-Signature"]) for s in SECRETS)
-        state.received.append(Received(dict(request.headers), body))
-        return web.Response(status=state.answers.pop(0) if state.answers else 202)
-
-    app = web.Application()
-    app.router.add_post("/pagerduty/webhook", webhook)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    state.url = str(server.make_url("/pagerduty/webhook"))
-    yield state
-    await server.close()
-
-
-@dataclass
-class PdSandbox:
-    emulator: PagerDutyEmulator
-    server: TestServer
-    clock: Clock
-    faults: Faults
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(path))
-
-
-# Where PagerDuty's published spec cannot describe the real API's answers, so the response check skips them:
-# it omits `nullable` on fields the API answers null (priority, resolved_at, conference_bridge, on-call start...),
-# and a log entry's `channel` is a `oneOf` of schemas loose enough that every value matches several.
-SPEC_RESPONSE_DEFECTS = re.compile(r": None (for not nullable|is not of type|is not valid under any)|^log_entries\.")
-
-
-def response_checker(validator: PagerDutyRequestValidator, problems: list[str]) -> Any:
-    """Middleware: every successful REST answer must match the documented response schema."""
-
-    @web.middleware
-    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
-        body = await request.read()
-        response: web.StreamResponse = await handler(request)
-        prefix = "/sandbox/pagerduty/api"
-        if request.path.startswith(prefix) and 200 <= response.status < 300 and isinstance(response, web.Response):
-            path = request.path.removeprefix(prefix)
-            assert isinstance(response.body, bytes)
-            problems.extend(f"{request.method} {path}: {reason}" for reason in validator.response_errors(
-                request.method, path, request.query_string, request.headers, body or None, response.status,
-                response.headers, response.body) if not SPEC_RESPONSE_DEFECTS.search(reason))
-        return response
-
-    return check
-
-
-@pytest.fixture
-async def make_sandbox(validator: PagerDutyRequestValidator, example: Catalogue,
-                       receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
-    started: list[PdSandbox] = []
-    problems: list[str] = []
-
-    async def make(**kwargs: Any) -> PdSandbox:
-        clock, faults = Clock(), Faults()
-        assert example.sandbox is not None
-        options: dict[str, Any] = {"validator": validator, "webhook_backoff_seconds": 0.01} | kwargs
-        emulator = PagerDutyEmulator(
-            seed=example.sandbox, services=[(s.pagerduty_service_id, s.name) for s in example.services],
-            faults=faults, api_token=TOKEN, webhook_secrets=SECRETS, clock=clock, **options)
-        app = web.Application(middlewares=[response_checker(validator, problems)])
-        emulator.add_routes(app)
-        server = TestServer(app, port=0)
-        await server.start_server()
-        emulator.public_url = str(server.make_url("")).rstrip("/")
-        emulator.webhook_url = receiver.url
-        started.append(PdSandbox(emulator, server, clock, faults))
-        return started[-1]
-
-    yield make
-    for pd in started:
-        await pd.emulator.close()
-        await pd.server.close()
-    assert problems == [], "answers that depart from PagerDuty's documented responses"
-
-
-@pytest.fixture
-async def pd(make_sandbox: Callable[..., Any]) -> PdSandbox:
-    made: PdSandbox = await make_sandbox()
-    return made
-
-
-class LoopbackTransport(httpx2.HTTPTransport):
-    """RestApiV2Client refuses a base URL that is not https://; the test server speaks plain HTTP on loopback, so
-    the client is given https://127.0.0.1:<port>/... and this transport sends the request over http instead."""
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        request.url = request.url.copy_with(scheme="http")
-        return super().handle_request(request)
-
-
-def rest_client(pd: PdSandbox, token: str = TOKEN, **kwargs: Any) -> pagerduty.RestApiV2Client:
-    base = str(pd.server.make_url("/sandbox/pagerduty/api")).replace("http://", "https://", 1)
-    client = pagerduty.RestApiV2Client(token, base_url=base, transport=LoopbackTransport(), **kwargs)
-    # By default the client retries 429 forever with time.sleep: let one retry happen, quickly, then return.
-    client.retry = {429: 1}
-    client.sleep_timer = 0.01
-    client.max_http_attempts = 2
-    return client
-
-
-@pytest.fixture
-def client(pd: PdSandbox) -> Iterator[pagerduty.RestApiV2Client]:
-    with rest_client(pd) as rest:
-        yield rest
-
-
-async def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """The client is synchronous: run it off the event loop that serves the emulator."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def error_of(raised: pytest.ExceptionInfo[pagerduty.HttpError]) -> tuple[int, dict[str, Any]]:
-    response = raised.value.response
-    assert response is not None
-    return response.status_code, response.json()["error"]
-
-
-def state(pd: PdSandbox) -> Any:
+def state(pd: PdSandbox) -> dict[str, Any]:
     """The snapshot, as GET /sandbox/state serves it (JSON: loosely typed on purpose)."""
-    return pd.emulator.snapshot()
+    return cast(dict[str, Any], pd.emulator.snapshot())
 
 
 async def create_incident(client: pagerduty.RestApiV2Client, title: str = "Basket API 5xx", *,
@@ -228,12 +49,6 @@ async def create_incident(client: pagerduty.RestApiV2Client, title: str = "Baske
     body = {"type": "incident", "title": title, "service": {"id": service, "type": "service_reference"}} | extra
     created: dict[str, Any] = await call(client.rpost, "/incidents", json={"incident": body}, headers={"From": user})
     return created
-
-
-def user_id(pd: PdSandbox, email: str) -> str:
-    found = pd.emulator.account.user_by_email(email)
-    assert found is not None
-    return found.id
 
 
 # ---- the OpenAPI validator -------------------------------------------------------------------------------------
@@ -319,7 +134,7 @@ async def test_users_are_the_pagerduty_people_with_stable_ids(pd: PdSandbox,
     assert users[0]["id"] == user_id(pd, ASHA)
 
     found = await call(client.find, "users", ERIN, attribute="email")
-    assert found["name"] == "Erin Walsh"
+    assert found is not None and found["name"] == "Erin Walsh"
     one = await call(client.rget, f"/users/{found['id']}")
     assert one["email"] == ERIN and one["summary"] == "Erin Walsh"
     assert one["self"].endswith(f"/sandbox/pagerduty/api/users/{found['id']}")
@@ -350,9 +165,9 @@ async def test_services_and_escalation_policies(pd: PdSandbox, client: pagerduty
     assert [p["id"] for p in mine] == ["PIMGR01"]
 
 
-async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
+async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client, catalogue: Catalogue) -> None:
     everyone = await call(client.list_all, "/oncalls")
-    seed = load_catalogue(example_catalogue_path()).sandbox
+    seed = catalogue.sandbox
     assert seed is not None
     assert len(everyone) == sum(len(p.on_call) for p in seed.escalation_policies)
     basket = await call(client.list_all, "/oncalls", params={"escalation_policy_ids": ["PBASKEP"]})
@@ -363,8 +178,9 @@ async def test_oncalls_filters(pd: PdSandbox, client: pagerduty.RestApiV2Client)
     assert await call(client.list_all, "/oncalls", params={"schedule_ids": ["PSCHED1"]}) == []
 
 
-async def test_schedules_are_the_seeded_ones(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
-    seed = load_catalogue(example_catalogue_path()).sandbox
+async def test_schedules_are_the_seeded_ones(pd: PdSandbox, client: pagerduty.RestApiV2Client,
+                                             catalogue: Catalogue) -> None:
+    seed = catalogue.sandbox
     assert seed is not None
     assert [s["id"] for s in await call(client.list_all, "/schedules")] == [s.id for s in seed.schedules]
     assert [s.id for s in seed.schedules][:4] == ["PSBASKT", "PSPAYMT", "PSDELVT", "PSRETNT"]
@@ -373,7 +189,8 @@ async def test_schedules_are_the_seeded_ones(pd: PdSandbox, client: pagerduty.Re
 # ---- incidents ---------------------------------------------------------------------------------------------------
 
 
-async def test_create_incident(pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+async def test_create_incident(pd: PdSandbox, client: pagerduty.RestApiV2Client,
+                               pd_receiver: PagerDutyReceiver) -> None:
     incident = await create_incident(client, urgency="low", body={"type": "incident_body", "details": "disk"})
     assert re.fullmatch(r"Q[0-9A-Z]{13}", incident["id"])
     assert incident["incident_number"] == 1 and incident["status"] == "triggered" and incident["urgency"] == "low"
@@ -391,7 +208,7 @@ async def test_create_incident(pd: PdSandbox, client: pagerduty.RestApiV2Client,
     assert again["id"] == second["id"]
 
     await pd.emulator.drain_webhooks()
-    triggered = receiver.events()[0]
+    triggered = pd_receiver.events()[0]
     assert triggered["event_type"] == "incident.triggered"
     assert triggered["agent"]["id"] == user_id(pd, ASHA)
 
@@ -453,7 +270,7 @@ async def test_acknowledge_and_resolve_with_pagerdutys_error_codes(
             headers={"From": user})
         return updated
 
-    pd.clock.advance(minutes=3)
+    pd.clock.advance(timedelta(minutes=3))
     acked = await put("acknowledged")
     assert acked["status"] == "acknowledged"
     assert [a["acknowledger"]["id"] for a in acked["acknowledgements"]] == [user_id(pd, FATIMA)]
@@ -504,7 +321,7 @@ async def test_put_with_a_bad_status_is_refused(client: pagerduty.RestApiV2Clien
     assert (status, error["code"]) == (400, 2001) and "fixed" in error["errors"][0]
 
 
-async def test_reopen_when_the_account_allows_it(make_sandbox: Callable[..., Any]) -> None:
+async def test_reopen_when_the_account_allows_it(make_sandbox: MakePd) -> None:
     pd = await make_sandbox(allow_reopen=True)
     with rest_client(pd) as client:
         incident = await create_incident(client)
@@ -518,7 +335,7 @@ async def test_reopen_when_the_account_allows_it(make_sandbox: Callable[..., Any
 
 
 async def test_priority_and_reassignment(pd: PdSandbox, client: pagerduty.RestApiV2Client,
-                                         receiver: Receiver) -> None:
+                                         pd_receiver: PagerDutyReceiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}"
     updated = await call(client.rput, path, json={"incident": {"type": "incident", "priority": "P1"}},
@@ -533,8 +350,8 @@ async def test_priority_and_reassignment(pd: PdSandbox, client: pagerduty.RestAp
                        headers={"From": ASHA})
     assert [a["assignee"]["id"] for a in moved["assignments"]] == [user_id(pd, ERIN)]
     await pd.emulator.drain_webhooks()
-    assert receiver.types() == ["incident.triggered", "incident.priority_updated", "incident.reassigned"]
-    assert receiver.events()[1]["data"]["priority"]["type"] == "priority_reference"
+    assert pd_receiver.types() == ["incident.triggered", "incident.priority_updated", "incident.reassigned"]
+    assert pd_receiver.events()[1]["data"]["priority"]["type"] == "priority_reference"
 
 
 async def test_notes(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
@@ -552,7 +369,8 @@ async def test_notes(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     assert entry["agent"] == {"type": "user_reference", "id": user_id(pd, BEN)}
 
 
-async def test_responder_requests(pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+async def test_responder_requests(pd: PdSandbox, client: pagerduty.RestApiV2Client,
+                                  pd_receiver: PagerDutyReceiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}/responder_requests"
     target = {"responder_request_target": {"id": "PIMGR01", "type": "escalation_policy_reference"}}
@@ -574,7 +392,7 @@ async def test_responder_requests(pd: PdSandbox, client: pagerduty.RestApiV2Clie
     assert error_of(raised)[1]["code"] == 1008
 
     await pd.emulator.drain_webhooks()
-    added = receiver.events()[-1]
+    added = pd_receiver.events()[-1]
     assert added["event_type"] == "incident.responder.added"
     assert added["data"]["type"] == "incident_responder" and added["data"]["user"]["id"] == user_id(pd, ERIN)
     assert added["data"]["escalation_policy"]["id"] == "PIMGR01"
@@ -596,7 +414,7 @@ async def test_log_entries(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> 
 # ---- rate limiting and faults ------------------------------------------------------------------------------------
 
 
-async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Callable[..., Any]) -> None:
+async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: MakePd) -> None:
     pd = await make_sandbox(rate_limit_per_minute=3)
     with rest_client(pd) as client:
         ok = await call(client.get, "/users")
@@ -608,11 +426,11 @@ async def test_rate_limit_answers_429_with_ratelimit_headers(make_sandbox: Calla
         assert limited.headers["ratelimit-remaining"] == "0" and int(limited.headers["ratelimit-reset"]) > 0
         assert "retry-after" not in limited.headers
         assert limited.json()["error"]["code"] == 2020
-        pd.clock.advance(seconds=61)
+        pd.clock.advance(timedelta(seconds=61))
         assert (await call(client.get, "/users")).status_code == 200
 
 
-async def test_rate_limit_can_be_disabled(make_sandbox: Callable[..., Any]) -> None:
+async def test_rate_limit_can_be_disabled(make_sandbox: MakePd) -> None:
     pd = await make_sandbox(rate_limit_per_minute=0)
     with rest_client(pd) as client:
         response = await call(client.get, "/users")
@@ -642,7 +460,7 @@ async def test_injected_faults(pd: PdSandbox, client: pagerduty.RestApiV2Client)
 
 
 async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
-        pd: PdSandbox, client: pagerduty.RestApiV2Client, receiver: Receiver) -> None:
+        pd: PdSandbox, client: pagerduty.RestApiV2Client, pd_receiver: PagerDutyReceiver) -> None:
     incident = await create_incident(client)
     path = f"/incidents/{incident['id']}"
     await call(client.rput, path, json={"incident": {"type": "incident", "status": "acknowledged"}},
@@ -652,16 +470,16 @@ async def test_webhooks_follow_the_incident_in_order_signed_and_attributed(
                headers={"From": ASHA})
     await pd.emulator.drain_webhooks()
 
-    assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.annotated",
+    assert pd_receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.annotated",
                                 "incident.resolved"]
-    first = receiver.received[0]
+    first = pd_receiver.received[0]
     assert first.headers["Content-Type"] == "application/json; charset=utf-8"
     assert first.headers["User-Agent"] == "PagerDuty-Webhook/V3.0"
     assert re.fullmatch(r"P[0-9A-Z]{6}", first.headers["X-Webhook-Subscription"])
-    assert len({r.headers["X-Webhook-Id"] for r in receiver.received}) == 4
+    assert len({r.headers["X-Webhook-Id"] for r in pd_receiver.received}) == 4
     assert len(first.headers["X-PagerDuty-Signature"].split(",")) == 2  # one v1= per secret
 
-    triggered, acked, note, resolved = receiver.events()
+    triggered, acked, note, resolved = pd_receiver.events()
     assert set(triggered) == {"id", "event_type", "resource_type", "occurred_at", "agent", "client", "data"}
     assert triggered["occurred_at"] == "2026-03-02T09:30:00.123Z" and triggered["resource_type"] == "incident"
     sample = json.loads((FIXTURES / "data.incident.json").read_text())
@@ -686,27 +504,27 @@ def test_signature_matches_pagerdutys_published_vector() -> None:
 
 
 async def test_webhook_retries_keep_the_id_and_hold_back_later_events(
-        pd: PdSandbox, receiver: Receiver) -> None:
-    receiver.answers = [500, 429, 200]
+        pd: PdSandbox, pd_receiver: PagerDutyReceiver) -> None:
+    pd_receiver.answers = [500, 429, 200]
     first = await pd.emulator.trigger(title="Basket slow")
     await pd.emulator.trigger(title="Checkout slow", service_id="PCHECKO")
     await pd.emulator.drain_webhooks()
-    ids = [r.headers["X-Webhook-Id"] for r in receiver.received]
+    ids = [r.headers["X-Webhook-Id"] for r in pd_receiver.received]
     assert ids[0] == ids[1] == ids[2] != ids[3]  # PagerDuty repeats X-Webhook-Id on every attempt
-    assert [e["data"]["title"] for e in receiver.events()] == ["Basket slow"] * 3 + ["Checkout slow"]
+    assert [e["data"]["title"] for e in pd_receiver.events()] == ["Basket slow"] * 3 + ["Checkout slow"]
     deliveries = state(pd)["webhook_deliveries"]
     assert (deliveries[0]["incident_id"], deliveries[0]["status"], deliveries[0]["attempts"]) == (
         first["id"], "delivered", 3)
-    assert receiver.events()[0]["agent"]["type"] == "service_reference"  # triggered by an alert
+    assert pd_receiver.events()[0]["agent"]["type"] == "service_reference"  # triggered by an alert
 
 
 async def test_webhook_4xx_is_dropped_and_three_drops_disable_the_subscription(
-        pd: PdSandbox, receiver: Receiver) -> None:
-    receiver.answers = [400, 404, 401]
+        pd: PdSandbox, pd_receiver: PagerDutyReceiver) -> None:
+    pd_receiver.answers = [400, 404, 401]
     for n in range(4):
         await pd.emulator.trigger(title=f"incident {n}")
     await pd.emulator.drain_webhooks()
-    assert len(receiver.received) == 3  # no retries on 4xx; the fourth was never sent
+    assert len(pd_receiver.received) == 3  # no retries on 4xx; the fourth was never sent
     snapshot = state(pd)
     assert [d["status"] for d in snapshot["webhook_deliveries"]] == [
         "dropped", "dropped", "dropped", "discarded"]
@@ -717,10 +535,10 @@ async def test_webhook_4xx_is_dropped_and_three_drops_disable_the_subscription(
         assert response.status == 200
     await pd.emulator.trigger(title="after re-enabling")
     await pd.emulator.drain_webhooks()
-    assert receiver.types()[-1] == "incident.triggered" and len(receiver.received) == 4
+    assert pd_receiver.types()[-1] == "incident.triggered" and len(pd_receiver.received) == 4
 
 
-async def test_unreachable_receiver_is_retried_then_given_up(make_sandbox: Callable[..., Any]) -> None:
+async def test_unreachable_receiver_is_retried_then_given_up(make_sandbox: MakePd) -> None:
     pd = await make_sandbox(webhook_max_attempts=3)
     with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
         probe.bind(("127.0.0.1", 0))
@@ -732,18 +550,18 @@ async def test_unreachable_receiver_is_retried_then_given_up(make_sandbox: Calla
     assert (delivery["status"], delivery["attempts"]) == ("failed", 3) and delivery["error"]
 
 
-async def test_extra_events(pd: PdSandbox, receiver: Receiver) -> None:
+async def test_extra_events(pd: PdSandbox, pd_receiver: PagerDutyReceiver) -> None:
     incident = await pd.emulator.trigger(title="x")
     event_id = pd.emulator.emit_event("incident.escalated", incident["id"], user_email=ERIN)
     await pd.emulator.drain_webhooks()
-    escalated = receiver.events()[-1]
+    escalated = pd_receiver.events()[-1]
     assert escalated["id"] == event_id and escalated["event_type"] == "incident.escalated"
     assert escalated["agent"]["id"] == user_id(pd, ERIN) and escalated["data"]["id"] == incident["id"]
 
     pd.emulator.emit_event("incident.responder.replied", incident["id"], user_email=ERIN, text="On my way")
     pd.emulator.emit_event("incident.status_update_published", incident["id"], text="Fix deploying")
     await pd.emulator.drain_webhooks()
-    replied, update = receiver.events()[-2:]
+    replied, update = pd_receiver.events()[-2:]
     responder_keys = set(json.loads((FIXTURES / "data.incident_responder.json").read_text()))
     assert set(replied["data"]) == responder_keys and replied["data"]["state"] == "joined"
     assert replied["data"]["user"]["id"] == user_id(pd, ERIN) and replied["data"]["message"] == "On my way"
@@ -754,7 +572,7 @@ async def test_extra_events(pd: PdSandbox, receiver: Receiver) -> None:
 # ---- control routes and snapshot ----------------------------------------------------------------------------------
 
 
-async def test_control_routes_act_as_an_alert_and_as_a_person(pd: PdSandbox, receiver: Receiver) -> None:
+async def test_control_routes_act_as_an_alert_and_as_a_person(pd: PdSandbox, pd_receiver: PagerDutyReceiver) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.post(pd.url("/sandbox/pagerduty/incidents"),
                                 json={"service_id": "PDELIVS", "title": "Slots empty", "urgency": "low"}) as made:
@@ -775,12 +593,12 @@ async def test_control_routes_act_as_an_alert_and_as_a_person(pd: PdSandbox, rec
         async with session.post(pd.url("/sandbox/pagerduty/incidents"), json={}) as bad:
             assert bad.status == 400
     await pd.emulator.drain_webhooks()
-    assert receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.resolved"]
+    assert pd_receiver.types() == ["incident.triggered", "incident.acknowledged", "incident.resolved"]
     chloe = user_id(pd, "chloe.martin@example.com")
-    assert [e["agent"]["id"] for e in receiver.events()[1:]] == [chloe, chloe]
+    assert [e["agent"]["id"] for e in pd_receiver.events()[1:]] == [chloe, chloe]
 
 
-async def test_every_control_action(pd: PdSandbox, receiver: Receiver) -> None:
+async def test_every_control_action(pd: PdSandbox, pd_receiver: PagerDutyReceiver) -> None:
     incident = await pd.emulator.trigger(title="Checkout errors", service_id="PCHECKO", urgency="low")
     base = f"/sandbox/pagerduty/incidents/{incident['id']}"
     steps: list[tuple[str, dict[str, Any]]] = [
@@ -793,10 +611,10 @@ async def test_every_control_action(pd: PdSandbox, receiver: Receiver) -> None:
             async with session.post(pd.url(f"{base}/{action}"), json=body) as response:
                 assert response.status == 200, (action, await response.text())
     await pd.emulator.drain_webhooks()
-    assert receiver.types() == [
+    assert pd_receiver.types() == [
         "incident.triggered", "incident.acknowledged", "incident.unacknowledged", "incident.escalated",
         "incident.reassigned", "incident.priority_updated", "incident.annotated", "incident.delegated"]
-    assert receiver.events()[2]["agent"] is None  # an acknowledgement timeout is nobody's doing
+    assert pd_receiver.events()[2]["agent"] is None  # an acknowledgement timeout is nobody's doing
     [row] = state(pd)["incidents"]
     assert (row["priority"], row["escalation_policy_id"], row["assignees"]) == ("P2", "PIMGR01",
                                                                                 [user_id(pd, ERIN)])
@@ -838,7 +656,7 @@ async def test_snapshot(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> Non
         "incident.triggered", "incident.annotated"]
 
 
-async def test_without_validator_the_emulator_still_requires_from(make_sandbox: Callable[..., Any]) -> None:
+async def test_without_validator_the_emulator_still_requires_from(make_sandbox: MakePd) -> None:
     pd = await make_sandbox(validator=None)
     with rest_client(pd) as client:
         incident = await create_incident(client)

@@ -10,7 +10,7 @@ import pagerduty
 import pytest
 
 from sandbox.pagerduty.schedules import Layer, Override, Restriction, Schedule
-from tests.sandbox.test_pagerduty_emulator import PdSandbox, call, error_of
+from tests.sandbox.pagerduty_env import ERIN, PdSandbox, call, error_of, user_id
 
 LONDON = "Europe/London"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday, 09:00 in London (GMT)
@@ -76,12 +76,6 @@ def test_render_merges_clips_and_skips_gaps() -> None:
 # ---- over HTTP, through the real client -------------------------------------------------------------------
 
 
-def user_id(pd: PdSandbox, email: str) -> str:
-    user = pd.emulator.account.user_by_email(email)
-    assert user is not None
-    return user.id
-
-
 async def test_get_schedule_renders_the_final_schedule_for_a_range(
         pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     schedule: dict[str, Any] = await call(client.rget, "/schedules/PSPAYMT", params={
@@ -98,7 +92,7 @@ async def test_get_schedule_renders_the_final_schedule_for_a_range(
 
 
 async def test_overrides_are_created_listed_and_rendered(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
-    erin = user_id(pd, "erin.walsh@example.com")
+    erin = user_id(pd, ERIN)
     response = await call(client.post, "/schedules/PSPAYMT/overrides", json={"overrides": [
         {"start": "2026-11-27T09:00:00Z", "end": "2026-11-27T13:00:00Z",
          "user": {"id": erin, "type": "user_reference"}, "time_zone": "UTC"},

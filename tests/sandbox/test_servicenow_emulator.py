@@ -4,96 +4,57 @@ errors and faults, and the business rule's signed, ordered webhooks (including t
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
 import shutil
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypedDict, Unpack, cast
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDictProxy
 
+from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
 from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator
 from sandbox.servicenow.query import parse_query
+from tests.helpers import servicenow_signature
+from tests.sandbox.receivers import Receiver, serving
 
 USER, PASSWORD, SECRET = "pavedroad.integration", "s3cret-password", "webhook-secret"
 GROUPS = ("Basket Team", "Payments Team", "Service Desk")
 TABLE = "/sandbox/servicenow/api/now/table"
+START = datetime(2026, 3, 2, 9, 30, 0, tzinfo=UTC)  # the emulator's frozen clock, moved only by the tests
 NOT_FOUND = {"error": {"message": "No Record found",
                        "detail": "Record doesn't exist or ACL restricts the record retrieval"}, "status": "failure"}
 RESOLUTION_MANDATORY = {"error": {"message": "Operation Failed", "detail": "Data Policy Exception: \n The following "
                                   "fields are mandatory: Resolution code, Resolution notes"}, "status": "failure"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 30, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        payload: dict[str, Any] = json.loads(self.body)
-        return payload
-
-
-@dataclass
-class Receiver:
-    """The bot's `POST /servicenow/webhook` as a test double: checks the HMAC, records, answers as told."""
-
-    url: str = ""
-    received: list[Received] = field(default_factory=list)
-    answers: list[int] = field(default_factory=list)  # statuses to answer, in order; then 200
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [r.payload for r in self.received]
+def check_signed(request: web.Request, body: bytes) -> None:
+    """The bot's `POST /servicenow/webhook` checks the business rule's HMAC of the raw body."""
+    assert hmac.compare_digest(servicenow_signature(SECRET, body), request.headers["X-ServiceNow-Signature"])
+    assert request.headers["Content-Type"] == "application/json"
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    state = Receiver()
-
-    async def webhook(request: web.Request) -> web.Response:
-        body = await request.read()
-        expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        assert hmac.compare_digest(expected, request.headers["X-ServiceNow-Signature"])
-        assert request.headers["Content-Type"] == "application/json"
-        state.received.append(Received(dict(request.headers), body))
-        return web.Response(status=state.answers.pop(0) if state.answers else 200)
-
-    app = web.Application()
-    app.router.add_post("/servicenow/webhook", webhook)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    state.url = str(server.make_url("/servicenow/webhook"))
-    yield state
-    await server.close()
+    async with serving(Receiver(), "/servicenow/webhook", check_signed, usual_status=200) as serving_receiver:
+        yield serving_receiver
 
 
 @dataclass
 class Sn:
     emulator: ServiceNowEmulator
     server: TestServer
-    clock: Clock
+    clock: SettableClock
     faults: Faults
     session: aiohttp.ClientSession
 
@@ -101,7 +62,7 @@ class Sn:
         return str(self.server.make_url(path))
 
     async def call(self, method: str, path: str, *, auth: tuple[str, str] | None = None,
-                   headers: dict[str, str] | None = None, **kwargs: Any) -> tuple[int, Any, Any]:
+                   headers: dict[str, str] | None = None, **kwargs: Any) -> tuple[int, Any, CIMultiDictProxy[str]]:
         """One request; answers (status, JSON body or None, headers). Authenticated as the bot unless told."""
         if auth is None and headers is None:
             auth = (USER, PASSWORD)
@@ -122,19 +83,29 @@ class Sn:
         created: dict[str, Any] = await self.ok("POST", f"{TABLE}/incident", json=fields)
         return created
 
-    def state(self) -> Any:
-        return self.emulator.snapshot()
+    def state(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.emulator.snapshot())  # JSON, as GET /sandbox/state serves it
+
+
+class SnOptions(TypedDict, total=False):
+    """What a test may set on the emulator (ServiceNowEmulator's keywords); the rest are its defaults."""
+
+    rate_limit_per_minute: int
+    webhook_max_attempts: int
+
+
+class MakeSn(Protocol):
+    async def __call__(self, **options: Unpack[SnOptions]) -> Sn: ...
 
 
 @pytest.fixture
-async def make_sn(receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
+async def make_sn(receiver: Receiver) -> AsyncIterator[MakeSn]:
     started: list[Sn] = []
 
-    async def make(**kwargs: Any) -> Sn:
-        clock, faults = Clock(), Faults()
-        options: dict[str, Any] = {"webhook_backoff_seconds": 0.0} | kwargs
+    async def make(**options: Unpack[SnOptions]) -> Sn:
+        clock, faults = SettableClock(START, frozen=True), Faults()
         emulator = ServiceNowEmulator(groups=GROUPS, faults=faults, username=USER, password=PASSWORD,
-                                      webhook_secret=SECRET, clock=clock, **options)
+                                      webhook_secret=SECRET, clock=clock.now, webhook_backoff_seconds=0.0, **options)
         app = web.Application()
         emulator.add_routes(app)
         server = TestServer(app, port=0)
@@ -152,9 +123,8 @@ async def make_sn(receiver: Receiver) -> AsyncIterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-async def sn(make_sn: Callable[..., Any]) -> Sn:
-    made: Sn = await make_sn()
-    return made
+async def sn(make_sn: MakeSn) -> Sn:
+    return await make_sn()
 
 
 def group_id(sn: Sn, name: str) -> str:
@@ -230,7 +200,7 @@ async def test_create_read_update_delete(sn: Sn) -> None:
     assert second["number"] == "INC0010002" and second["assignment_group"] == "" and second["priority"] == "5"
 
     sys_id = record["sys_id"]
-    sn.clock.advance(minutes=1)
+    sn.clock.advance(timedelta(minutes=1))
     updated = await sn.ok("PATCH", f"{TABLE}/incident/{sys_id}", json={"state": "2", "assignment_group": groups})
     assert updated["state"] == "2" and updated["sys_updated_on"] == "2026-03-02 09:31:00"
     assert updated["sys_mod_count"] == "1"
@@ -294,7 +264,7 @@ async def test_resolving_needs_resolution_code_and_notes(sn: Sn, receiver: Recei
     assert sn.state()["incidents"] == before  # nothing changed, not even the work note
     assert len(receiver.received) == 1  # and no business rule ran
 
-    sn.clock.advance(minutes=30)
+    sn.clock.advance(timedelta(minutes=30))
     resolved = await sn.ok("PATCH", path, json={"state": "6", "close_code": "Solved (Permanently)",
                                                 "close_notes": "Rolled back"})
     assert resolved["state"] == "6" and resolved["resolved_at"] == "2026-03-02 10:00:00"
@@ -317,11 +287,11 @@ async def test_work_notes_and_comments_append(sn: Sn) -> None:
     sys_id = record["sys_id"]
     path = f"{TABLE}/incident/{sys_id}"
     assert record["work_notes"] == ""
-    sn.clock.advance(minutes=5)
+    sn.clock.advance(timedelta(minutes=5))
     await sn.ok("PATCH", path, json={"work_notes": "09:31 acknowledged"})
     await sn.ok("PATCH", path, json={"work_notes": "", "comments": "We are on it"})
     await sn.ok("PATCH", path, json={"work_notes": "   "})  # blank: nothing appended, nothing saved
-    sn.clock.advance(minutes=5)
+    sn.clock.advance(timedelta(minutes=5))
     again = await sn.ok("PUT", path, json={"work_notes": "09:31 acknowledged"})  # the same text twice: two entries
     assert again["work_notes"] == "" and again["comments"] == ""
     assert again["sys_mod_count"] == "3"
@@ -465,15 +435,15 @@ async def test_injected_429_has_retry_after(sn: Sn) -> None:
     assert await sn.ok("GET", f"{TABLE}/incident") == []
 
 
-async def test_rate_limit_per_minute(make_sn: Callable[..., Any]) -> None:
+async def test_rate_limit_per_minute(make_sn: MakeSn) -> None:
     sn: Sn = await make_sn(rate_limit_per_minute=2)
     assert await sn.ok("GET", f"{TABLE}/incident") == []
-    sn.clock.advance(seconds=20)
+    sn.clock.advance(timedelta(seconds=20))
     assert await sn.ok("GET", f"{TABLE}/sys_user_group", params={"sysparm_query": "name=x"}) == []
     status, body, headers = await sn.call("GET", f"{TABLE}/incident")
     assert status == 429 and headers["Retry-After"] == "40" and headers["X-RateLimit-Limit"] == "2"
     assert body["error"]["message"] == "Rate limit exceeded"
-    sn.clock.advance(seconds=40)
+    sn.clock.advance(timedelta(seconds=40))
     assert await sn.ok("GET", f"{TABLE}/incident") == []
 
 
@@ -484,7 +454,7 @@ async def test_webhooks_follow_every_save_in_order(sn: Sn, receiver: Receiver) -
     record = await sn.create(short_description="Basket API 5xx", assignment_group="Basket Team",
                              correlation_id="Q1ABC", work_notes="Opened from PagerDuty")
     path = f"{TABLE}/incident/{record['sys_id']}"
-    sn.clock.advance(minutes=1)
+    sn.clock.advance(timedelta(minutes=1))
     await sn.ok("PATCH", path, json={"state": "2"})
     await sn.ok("PATCH", path, json={"state": "2"})  # no change: not saved, no webhook
     status, _, _ = await sn.call("PATCH", path, json={"state": "6"})  # refused: no webhook
@@ -532,7 +502,7 @@ async def test_webhook_retries_keep_the_id_and_hold_back_later_ones(sn: Sn, rece
         ("delivered", 3, 200), ("refused", 1, 401), ("delivered", 1, 200)]
 
 
-async def test_webhooks_give_up_after_their_attempts(make_sn: Callable[..., Any], receiver: Receiver) -> None:
+async def test_webhooks_give_up_after_their_attempts(make_sn: MakeSn, receiver: Receiver) -> None:
     sn: Sn = await make_sn(webhook_max_attempts=2)
     receiver.answers = [502, 502, 502]
     await sn.create(short_description="x")
@@ -685,7 +655,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
     byte what the emulator sent, and its signature the same."""
     record = await sn.create(short_description="Café «checkout» down ☕ 😀", assignment_group="Payments Team",
                              correlation_id="Q1ABC", description='quotes " and \\ and\nnewline\ttab')
-    sn.clock.advance(minutes=2)
+    sn.clock.advance(timedelta(minutes=2))
     await sn.ok("PATCH", f"{TABLE}/incident/{record['sys_id']}",
                 json={"state": "2", "work_notes": "Line one\nline two — naïve"})
     await sn.emulator.drain_webhooks()
@@ -720,8 +690,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
         "short_description": "", "description": "", "state": "1", "impact": "", "urgency": "",
         "assignment_group": "", "category": "", "correlation_id": "", "x_pd_integration_incident": "",
         "updated_by": "", "updated_on": "", "work_notes": "", "comments": ""}
-    mac = hmac.new(SECRET.encode(), body.encode(), hashlib.sha256)
-    assert result["sent"][0]["headers"]["X-ServiceNow-Signature"] == mac.hexdigest()
+    assert result["sent"][0]["headers"]["X-ServiceNow-Signature"] == servicenow_signature(SECRET, body.encode())
 
     missing = run_business_rule(bare | {"properties": {}})
     assert missing["sent"] == [] and "webhook_url" in missing["logged"][0]

@@ -1,6 +1,6 @@
 """The Slack emulator, driven by the real slack_sdk AsyncWebClient and by a receiver that checks Slack's signature.
 
-Time is a fake clock wherever Slack's rules depend on it (trigger expiry, rate limits, response URL lifetime), so no
+Time is a frozen clock wherever Slack's rules depend on it (trigger expiry, rate limits, response URL lifetime), so no
 test depends on how fast the machine is.
 """
 
@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Unpack
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -24,12 +25,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.clock import SettableClock
 from bot.catalogue import SandboxPerson
-from sandbox.faults import Fault, Faults
-from sandbox.slack.emulator import SlackApiFailure, SlackEmulator
+from sandbox.faults import Fault
+from sandbox.slack.model import SlackApiFailure
+from tests.sandbox.slack_env import SECRET, TOKEN, SlackEnv, SlackOptions, serve_slack
 
-TOKEN = "xoxb-sandbox-token"
-SECRET = "sandbox-signing-secret"
 PEOPLE = [
     SandboxPerson(name="Asha Patel", email="asha.patel@example.com"),
     SandboxPerson(name="Ben Okafor", email="ben.okafor@example.com"),
@@ -54,81 +55,16 @@ MODAL: dict[str, Any] = {"type": "modal", "callback_id": "resolve", "private_met
                          {"text": {"type": "plain_text", "text": "Capacity"}, "value": "capacity"}]}}]}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+# The emulator's clock, frozen: time moves only when a test says.
+START = datetime.fromtimestamp(1_700_000_000, UTC)
 
 
-@dataclass
-class Env:
-    slack: SlackEmulator
-    server: TestServer
-    client: AsyncWebClient
-    clock: FakeClock
-    faults: Faults
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(path))
-
-    def channel_id(self, name: str) -> str:
-        channel = self.slack.find_channel(name)
-        assert channel is not None
-        return channel.id
-
-    def user_id(self, ref: str) -> str:
-        user = self.slack.resolve_user(ref)
-        assert user is not None
-        return user.id
-
-    def state(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.slack.snapshot())
-
-    def messages(self) -> list[dict[str, Any]]:
-        return cast(list[dict[str, Any]], self.state()["messages"])
-
-    async def control(self, route: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        async with aiohttp.ClientSession() as session, session.post(self.url(f"/sandbox/slack/{route}"),
-                                                                    json=body) as response:
-            return response.status, await response.json()
-
-    async def raw(self, method: str, http_method: str = "POST", **kwargs: Any) -> tuple[aiohttp.ClientResponse,
-                                                                                        Any]:
-        async with aiohttp.ClientSession() as session, session.request(
-                http_method, self.url(f"/sandbox/slack/api/{method}"), **kwargs) as response:
-            body = await response.json() if response.content_type == "application/json" else await response.text()
-            return response, body
-
-
-@asynccontextmanager
-async def running(rate_limit_scale: float = 0, **kwargs: Any) -> AsyncIterator[Env]:
-    clock, faults = FakeClock(), Faults()
-    slack = SlackEmulator(people=PEOPLE, channels=["incidents", "team-payments"], faults=faults, bot_token=TOKEN,
-                          signing_secret=SECRET, rate_limit_scale=rate_limit_scale, clock=clock,
-                          settle_seconds=kwargs.pop("settle_seconds", 0.05), quiet_seconds=0.02, **kwargs)
-    app = web.Application()
-    slack.add_routes(app)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    client = AsyncWebClient(token=TOKEN, base_url=env_base(server), retry_handlers=[])
-    try:
-        yield Env(slack, server, client, clock, faults)
-    finally:
-        await slack.close()
-        await server.close()
-
-
-def env_base(server: TestServer) -> str:
-    return str(server.make_url("/sandbox/slack/api/"))
+def running(**options: Unpack[SlackOptions]) -> AbstractAsyncContextManager[SlackEnv]:
+    return serve_slack(PEOPLE, ["incidents", "team-payments"], SettableClock(START, frozen=True), **options)
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
+async def env() -> AsyncIterator[SlackEnv]:
     async with running() as started:
         yield started
 
@@ -167,7 +103,7 @@ class Bot:
 
 
 @asynccontextmanager
-async def bot_listening(env: Env, bot: Bot) -> AsyncIterator[Bot]:
+async def bot_listening(env: SlackEnv, bot: Bot) -> AsyncIterator[Bot]:
     app = web.Application()
     app.router.add_post("/slack/events", bot.handle)
     server = TestServer(app, port=0)
@@ -187,11 +123,11 @@ async def post_to(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 # ----- auth, transport, unknown methods -------------------------------------------------------------------------
 
 
-async def test_auth_test_names_the_bot_and_bad_tokens_are_refused_with_http_200(env: Env) -> None:
+async def test_auth_test_names_the_bot_and_bad_tokens_are_refused_with_http_200(env: SlackEnv) -> None:
     me = await env.client.auth_test()
     assert me["user_id"] == env.slack.bot.id and me["bot_id"].startswith("B") and me["team_id"].startswith("T")
 
-    wrong = AsyncWebClient(token="xoxb-wrong", base_url=env_base(env.server), retry_handlers=[])
+    wrong = AsyncWebClient(token="xoxb-wrong", base_url=env.api_url(), retry_handlers=[])
     with pytest.raises(SlackApiError) as raised:
         await wrong.auth_test()
     assert raised.value.response.status_code == 200 and raised.value.response["error"] == "invalid_auth"
@@ -205,11 +141,11 @@ async def test_auth_test_names_the_bot_and_bad_tokens_are_refused_with_http_200(
     assert body["error"] == "not_authed"
 
 
-async def test_unknown_method(env: Env) -> None:
+async def test_unknown_method(env: SlackEnv) -> None:
     assert await error(env.client.api_call("incidents.summon")) == "unknown_method"
 
 
-async def test_arguments_are_read_from_every_form_slack_sdk_sends(env: Env) -> None:
+async def test_arguments_are_read_from_every_form_slack_sdk_sends(env: SlackEnv) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     _, in_query = await env.raw("conversations.create", params={"name": "from-query"}, headers=headers)
     _, in_form = await env.raw("conversations.create", data={"name": "from-form"}, headers=headers)
@@ -232,7 +168,7 @@ async def test_arguments_are_read_from_every_form_slack_sdk_sends(env: Env) -> N
 # ----- users ----------------------------------------------------------------------------------------------------
 
 
-async def test_people_in_slack_are_users_with_stable_ids(env: Env) -> None:
+async def test_people_in_slack_are_users_with_stable_ids(env: SlackEnv) -> None:
     found = (await env.client.users_lookupByEmail(email="Asha.Patel@example.com"))["user"]
     assert re.fullmatch(r"U[A-Z0-9]{8}", found["id"])
     assert (found["name"], found["real_name"], found["profile"]["email"]) == (
@@ -246,7 +182,7 @@ async def test_people_in_slack_are_users_with_stable_ids(env: Env) -> None:
     assert env.slack.resolve_user("fatima.noor@example.com") is None
 
 
-async def test_user_lookup_errors(env: Env) -> None:
+async def test_user_lookup_errors(env: SlackEnv) -> None:
     assert await error(env.client.users_lookupByEmail(email="fatima.noor@example.com")) == "users_not_found"
     assert await error(env.client.api_call("users.lookupByEmail", http_verb="GET", params={})) == "invalid_arguments"
     assert await error(env.client.users_info(user="UNOBODY00")) == "user_not_found"
@@ -256,7 +192,7 @@ async def test_user_lookup_errors(env: Env) -> None:
 # ----- conversations --------------------------------------------------------------------------------------------
 
 
-async def test_conversations_create_applies_slack_name_rules(env: Env) -> None:
+async def test_conversations_create_applies_slack_name_rules(env: SlackEnv) -> None:
     created = (await env.client.conversations_create(name="inc-42-db_down"))["channel"]
     assert created["is_member"] and not created["is_private"] and created["creator"] == env.slack.bot.id
     assert (await env.client.conversations_create(name="inc-43", is_private=True))["channel"]["is_private"]
@@ -272,7 +208,7 @@ async def test_conversations_create_applies_slack_name_rules(env: Env) -> None:
     assert await error(env.client.conversations_create(name="--")) == "invalid_name_punctuation"
 
 
-async def test_a_person_can_create_a_channel_the_bot_is_not_in(env: Env) -> None:
+async def test_a_person_can_create_a_channel_the_bot_is_not_in(env: SlackEnv) -> None:
     asha = next(iter(env.slack.users.values()))
     assert asha.name == "asha.patel" and env.slack.bot.id not in env.slack.users
     theirs = env.slack.create_channel_as(asha.id, "inc-1-db-down")
@@ -284,7 +220,7 @@ async def test_a_person_can_create_a_channel_the_bot_is_not_in(env: Env) -> None
     assert refused.value.error == "name_taken"
 
 
-async def test_conversations_invite(env: Env) -> None:
+async def test_conversations_invite(env: SlackEnv) -> None:
     channel = (await env.client.conversations_create(name="inc-1"))["channel"]["id"]
     asha, ben = env.user_id("asha.patel"), env.user_id("ben.okafor")
     invited = await env.client.conversations_invite(channel=channel, users=[asha])
@@ -316,7 +252,7 @@ async def test_conversations_invite(env: Env) -> None:
     assert await error(env.client.conversations_invite(channel=channel, users=[ben])) == "is_archived"
 
 
-async def test_conversations_set_topic(env: Env) -> None:
+async def test_conversations_set_topic(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     set_topic = await env.client.conversations_setTopic(channel=channel, topic="t" * 250)
     assert set_topic["channel"]["topic"]["value"] == "t" * 250
@@ -329,7 +265,7 @@ async def test_conversations_set_topic(env: Env) -> None:
     assert await error(env.client.conversations_setTopic(channel=channel, topic="x")) == "is_archived"
 
 
-async def test_conversations_info_list_and_members_paginate(env: Env) -> None:
+async def test_conversations_info_list_and_members_paginate(env: SlackEnv) -> None:
     incidents = env.channel_id("incidents")
     info = (await env.client.conversations_info(channel=incidents, include_num_members=True))["channel"]
     assert (info["name"], info["num_members"], info["is_member"]) == ("incidents", 1, True)
@@ -366,7 +302,7 @@ async def test_conversations_info_list_and_members_paginate(env: Env) -> None:
     assert await error(env.client.conversations_info(channel=secret)) == "channel_not_found"
 
 
-async def test_conversations_archive_and_join(env: Env) -> None:
+async def test_conversations_archive_and_join(env: SlackEnv) -> None:
     channel = env.channel_id("team-payments")
     assert (await env.client.conversations_join(channel=channel))["warning"] == "already_in_channel"
     await env.client.conversations_leave(channel=channel)
@@ -382,7 +318,7 @@ async def test_conversations_archive_and_join(env: Env) -> None:
     assert [c["is_archived"] for c in snapshot["channels"] if c["id"] == channel] == [True]
 
 
-async def test_conversations_history_lists_top_level_messages_newest_first(env: Env) -> None:
+async def test_conversations_history_lists_top_level_messages_newest_first(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     first = await env.client.chat_postMessage(channel=channel, text="one",
                                               metadata={"event_type": "card", "event_payload": {"marker": "m1"}})
@@ -400,7 +336,7 @@ async def test_conversations_history_lists_top_level_messages_newest_first(env: 
 # ----- chat -----------------------------------------------------------------------------------------------------
 
 
-async def test_post_message_by_id_or_name_with_unique_increasing_ts(env: Env) -> None:
+async def test_post_message_by_id_or_name_with_unique_increasing_ts(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     posted = [await env.client.chat_postMessage(channel=ref, text=f"hello {ref}", blocks=BUTTONS)
               for ref in (channel, "incidents", "#incidents")]  # the clock does not move between these
@@ -418,13 +354,13 @@ async def test_post_message_by_id_or_name_with_unique_increasing_ts(env: Env) ->
     assert snapshot[0]["edited"] is False and snapshot[0]["ephemeral_to"] is None
 
 
-async def test_post_message_blocks_get_ids_as_slack_fills_them(env: Env) -> None:
+async def test_post_message_blocks_get_ids_as_slack_fills_them(env: SlackEnv) -> None:
     blocks = [{"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}}]}]
     message = (await env.client.chat_postMessage(channel="incidents", text="t", blocks=blocks))["message"]
     assert message["blocks"][0]["block_id"] and message["blocks"][0]["elements"][0]["action_id"]
 
 
-async def test_post_message_errors(env: Env) -> None:
+async def test_post_message_errors(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     assert await error(env.client.api_call("chat.postMessage", json={"channel": channel})) == "no_text"
     assert await error(env.client.chat_postMessage(channel="nowhere", text="x")) == "channel_not_found"
@@ -443,7 +379,7 @@ async def test_post_message_errors(env: Env) -> None:
     assert await error(env.client.chat_postMessage(channel=channel, text="x")) == "is_archived"
 
 
-async def test_post_message_needs_no_membership_in_public_channels_only(env: Env) -> None:
+async def test_post_message_needs_no_membership_in_public_channels_only(env: SlackEnv) -> None:
     public = env.channel_id("team-payments")
     await env.client.conversations_leave(channel=public)
     assert (await env.client.chat_postMessage(channel=public, text="chat:write.public"))["ok"]
@@ -452,14 +388,14 @@ async def test_post_message_needs_no_membership_in_public_channels_only(env: Env
     assert await error(env.client.chat_postMessage(channel=private, text="x")) == "channel_not_found"
 
 
-async def test_post_message_to_a_user_opens_a_direct_message(env: Env) -> None:
+async def test_post_message_to_a_user_opens_a_direct_message(env: SlackEnv) -> None:
     asha = env.user_id("asha.patel")
     posted = await env.client.chat_postMessage(channel=asha, text="psst")
     assert posted["channel"].startswith("D")
     assert (await env.client.chat_postMessage(channel=asha, text="again"))["channel"] == posted["channel"]
 
 
-async def test_chat_update_marks_the_message_edited(env: Env) -> None:
+async def test_chat_update_marks_the_message_edited(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     posted = await env.client.chat_postMessage(channel=channel, text="v1", blocks=BUTTONS)
     updated = await env.client.chat_update(channel=channel, ts=posted["ts"], text="v2")
@@ -482,7 +418,7 @@ async def test_chat_update_marks_the_message_edited(env: Env) -> None:
     assert await error(env.client.chat_update(channel=channel, ts=posted["ts"], text="x")) == "is_inactive"
 
 
-async def test_post_ephemeral(env: Env) -> None:
+async def test_post_ephemeral(env: SlackEnv) -> None:
     channel = (await env.client.conversations_create(name="inc-7"))["channel"]["id"]
     asha, ben = env.user_id("asha.patel"), env.user_id("ben.okafor")
     await env.client.conversations_invite(channel=channel, users=[asha])
@@ -498,7 +434,7 @@ async def test_post_ephemeral(env: Env) -> None:
     assert await error(env.client.chat_postEphemeral(channel=channel, user=asha, text="x")) == "is_archived"
 
 
-async def test_get_permalink(env: Env) -> None:
+async def test_get_permalink(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     posted = await env.client.chat_postMessage(channel=channel, text="x")
     link = (await env.client.chat_getPermalink(channel=channel, message_ts=posted["ts"]))["permalink"]
@@ -508,7 +444,7 @@ async def test_get_permalink(env: Env) -> None:
         "channel_not_found")
 
 
-async def test_pins(env: Env) -> None:
+async def test_pins(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     posted = await env.client.chat_postMessage(channel=channel, text="card")
     assert (await env.client.pins_add(channel=channel, timestamp=posted["ts"]))["ok"]
@@ -526,22 +462,22 @@ async def test_pins(env: Env) -> None:
 # ----- views and trigger ids ------------------------------------------------------------------------------------
 
 
-def trigger_for(env: Env, user: str = "asha.patel") -> str:
+def trigger_for(env: SlackEnv, user: str = "asha.patel") -> str:
     person = env.slack.resolve_user(user)
     assert person is not None
     return env.slack.begin_interaction("command", person, env.slack.find_channel("incidents")).trigger_id
 
 
-async def test_views_open_within_three_seconds_of_the_trigger(env: Env) -> None:
+async def test_views_open_within_three_seconds_of_the_trigger(env: SlackEnv) -> None:
     trigger = trigger_for(env)
-    env.clock.advance(3.0)
+    env.clock.advance(timedelta(seconds=3.0))
     view = (await env.client.views_open(trigger_id=trigger, view=MODAL))["view"]
     assert re.fullmatch(r"V[A-Z0-9]{10}", view["id"]) and view["root_view_id"] == view["id"]
     assert (view["callback_id"], view["private_metadata"]) == ("resolve", "INC1")
     assert await error(env.client.views_open(trigger_id=trigger, view=MODAL)) == "exchanged_trigger_id"
 
     late = trigger_for(env)
-    env.clock.advance(3.1)
+    env.clock.advance(timedelta(seconds=3.1))
     assert await error(env.client.views_open(trigger_id=late, view=MODAL)) == "expired_trigger_id"
     assert await error(env.client.views_open(trigger_id="123.456.abc", view=MODAL)) == "invalid_trigger_id"
     assert await error(env.client.api_call("views.open", json={"view": MODAL})) == "invalid_arguments"
@@ -549,7 +485,7 @@ async def test_views_open_within_three_seconds_of_the_trigger(env: Env) -> None:
     assert stored["id"] == view["id"] and stored["open"] is True and stored["user"] == env.user_id("asha.patel")
 
 
-async def test_views_are_checked_like_slack_does(env: Env) -> None:
+async def test_views_are_checked_like_slack_does(env: SlackEnv) -> None:
     long_title = {**MODAL, "title": {"type": "plain_text", "text": "x" * 25}}
     with pytest.raises(SlackApiError) as raised:
         await env.client.views_open(trigger_id=trigger_for(env), view=long_title)
@@ -559,7 +495,7 @@ async def test_views_are_checked_like_slack_does(env: Env) -> None:
     assert await error(env.client.views_open(trigger_id=trigger_for(env), view=no_submit)) == "invalid_arguments"
 
 
-async def test_views_push_and_update(env: Env) -> None:
+async def test_views_push_and_update(env: SlackEnv) -> None:
     root = (await env.client.views_open(trigger_id=trigger_for(env), view=MODAL))["view"]
     pushed = (await env.client.views_push(trigger_id=trigger_for(env), view=MODAL))["view"]
     assert (pushed["root_view_id"], pushed["previous_view_id"]) == (root["id"], root["id"])
@@ -601,7 +537,7 @@ async def test_each_method_is_limited_per_minute_by_its_tier(method: str, scale:
         response = raised.value.response
         assert (response.status_code, response["error"]) == (429, "ratelimited")
         assert response.headers["Retry-After"] == "60"
-        env.clock.advance(60)
+        env.clock.advance(timedelta(seconds=60))
         try:
             await env.client.api_call(method, params={})
         except SlackApiError as refused:
@@ -616,7 +552,7 @@ async def test_post_message_is_limited_per_channel_with_a_small_burst() -> None:
             await env.client.chat_postMessage(channel=env.channel_id("incidents"), text="one too many")
         assert raised.value.response.status_code == 429 and raised.value.response.headers["Retry-After"] == "1"
         assert (await env.client.chat_postMessage(channel="team-payments", text="other channel"))["ok"]
-        env.clock.advance(1)
+        env.clock.advance(timedelta(seconds=1))
         assert (await env.client.chat_postMessage(channel="incidents", text="after a second"))["ok"]
 
 
@@ -626,7 +562,7 @@ async def test_scaled_limits_let_fast_tests_through() -> None:
             await env.client.conversations_create(name=f"inc-{n}")
 
 
-async def test_injected_server_error_answers_like_slacks_edge(env: Env) -> None:
+async def test_injected_server_error_answers_like_slacks_edge(env: SlackEnv) -> None:
     env.faults.add(Fault(service="slack", method="chat.postMessage", status=503, times=1))
     with pytest.raises(SlackApiError) as raised:
         await env.client.chat_postMessage(channel="incidents", text="x")
@@ -640,7 +576,7 @@ async def test_injected_server_error_answers_like_slacks_edge(env: Env) -> None:
     assert env.state()["calls"] == {"chat.postMessage": 3}
 
 
-async def test_injected_rate_limit_carries_the_faults_retry_after(env: Env) -> None:
+async def test_injected_rate_limit_carries_the_faults_retry_after(env: SlackEnv) -> None:
     env.faults.add(Fault(service="slack", method="*", status=429, times=1, retry_after=7))
     with pytest.raises(SlackApiError) as raised:
         await env.client.users_info(user=env.user_id("asha.patel"))
@@ -651,7 +587,7 @@ async def test_injected_rate_limit_carries_the_faults_retry_after(env: Env) -> N
 # ----- acting as a user: commands, buttons, modals --------------------------------------------------------------
 
 
-async def test_slash_command_round_trip(env: Env) -> None:
+async def test_slash_command_round_trip(env: SlackEnv) -> None:
     async def answer(form: dict[str, str], payload: dict[str, Any] | None) -> web.Response:
         # What the bot does while answering: open a modal with the trigger and reply through the response URL.
         await env.client.views_open(trigger_id=form["trigger_id"], view=MODAL)
@@ -693,7 +629,7 @@ async def test_response_url_posts_after_the_answer_are_collected() -> None:
     assert [p["text"] for p in report["response_url_posts"]] == ["done later"]
 
 
-async def test_button_click_round_trip(env: Env) -> None:
+async def test_button_click_round_trip(env: SlackEnv) -> None:
     channel = env.channel_id("incidents")
     card = await env.client.chat_postMessage(channel=channel, text="DB down", blocks=BUTTONS)
 
@@ -723,7 +659,7 @@ async def test_button_click_round_trip(env: Env) -> None:
     assert (message["ts"], message["text"], message["blocks"]) == (card["ts"], "Acknowledged by Asha", [])
 
 
-async def test_control_routes_say_what_is_missing(env: Env) -> None:
+async def test_control_routes_say_what_is_missing(env: SlackEnv) -> None:
     card = await env.client.chat_postMessage(channel="incidents", text="DB down", blocks=BUTTONS)
     click = {"user": "asha.patel", "channel": "incidents", "message_ts": card["ts"], "action_id": "incident.ack"}
     assert (await env.control("action", click))[0] == 409  # nobody listening yet
@@ -737,7 +673,7 @@ async def test_control_routes_say_what_is_missing(env: Env) -> None:
         assert (await env.control("view_submission", {"user": "asha.patel", "view_id": "VNOTHERE000"}))[0] == 404
 
 
-async def test_a_bot_that_fails_or_does_not_answer_is_reported(env: Env) -> None:
+async def test_a_bot_that_fails_or_does_not_answer_is_reported(env: SlackEnv) -> None:
     async def broken(form: dict[str, str], payload: dict[str, Any] | None) -> web.Response:
         return web.Response(status=500, text="boom")
 
@@ -766,7 +702,7 @@ async def test_the_bot_has_three_seconds_to_answer() -> None:
     assert report["status"] is None and report["error"] == "operation_timeout"
 
 
-async def test_response_url_rules(env: Env) -> None:
+async def test_response_url_rules(env: SlackEnv) -> None:
     card = await env.client.chat_postMessage(channel="incidents", text="card", blocks=BUTTONS)
     urls: list[str] = []
 
@@ -790,16 +726,16 @@ async def test_response_url_rules(env: Env) -> None:
         card = await env.client.chat_postMessage(channel="incidents", text="card", blocks=BUTTONS)
         await env.control("action", {"user": "asha.patel", "channel": "incidents", "message_ts": card["ts"],
                                      "action_id": "incident.ack"})
-    env.clock.advance(30 * 60 + 1)
+    env.clock.advance(timedelta(seconds=30 * 60 + 1))
     assert await post_to(urls[1], {"text": "late"}) == (404, {"ok": False, "error": "expired_url"})
 
 
-async def open_modal(env: Env) -> str:
+async def open_modal(env: SlackEnv) -> str:
     view = (await env.client.views_open(trigger_id=trigger_for(env), view=MODAL))["view"]
     return str(view["id"])
 
 
-async def test_view_submission_round_trip_with_errors_then_close(env: Env) -> None:
+async def test_view_submission_round_trip_with_errors_then_close(env: SlackEnv) -> None:
     view_id = await open_modal(env)
     answers = [web.json_response({"response_action": "errors", "errors": {"notes": "Say what fixed it"}}),
                web.Response(status=200)]
@@ -826,7 +762,7 @@ async def test_view_submission_round_trip_with_errors_then_close(env: Env) -> No
     assert (await env.control("view_submission", submit))[0] == 409  # a closed modal cannot be submitted
 
 
-async def test_view_submission_update_and_form_rules(env: Env) -> None:
+async def test_view_submission_update_and_form_rules(env: SlackEnv) -> None:
     view_id = await open_modal(env)
     changed = {**MODAL, "title": {"type": "plain_text", "text": "Confirm"}}
 
@@ -881,7 +817,7 @@ async def test_bolt_app_round_trip() -> None:
     assert sorted((m["text"], m["ephemeral_to"]) for m in env.messages()) == [("Declared", None), ("On it", asha)]
 
 
-async def test_snapshot_shape(env: Env) -> None:
+async def test_snapshot_shape(env: SlackEnv) -> None:
     await env.client.chat_postMessage(channel="incidents", text="x")
     snapshot = env.state()
     assert set(snapshot) >= {"users", "channels", "messages", "views", "calls"}

@@ -8,15 +8,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import state
+from tests.e2e.sandbox_helpers import channel_id, state
 
 
 def client(running: RunningSandbox) -> AsyncWebClient:
     return AsyncWebClient(token=running.sandbox.keys.slack_bot_token, base_url=f"{running.url}/sandbox/slack/api/")
-
-
-def channel_id(running: RunningSandbox, name: str) -> str:
-    return next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == name)
 
 
 async def test_a_file_uploaded_with_files_upload_v2_is_shared_in_the_channel(sandbox: RunningSandbox) -> None:

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any, Unpack
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.clock import SettableClock
 from bot.catalogue import SandboxPerson
-from sandbox.faults import Faults
-from sandbox.slack.emulator import SlackEmulator
+from tests.sandbox.slack_env import APP_TOKEN, SECRET, TOKEN, SlackEnv, SlackOptions, serve_slack
 
-TOKEN = "xoxb-sandbox-token"
-APP_TOKEN = "xapp-1-A0SANDBOX-1-sandboxapptoken"
-SECRET = "sandbox-signing-secret"
 PEOPLE = [SandboxPerson(name="Asha Patel", email="asha.patel@example.com"),
           SandboxPerson(name="Ben Okafor", email="ben.okafor@example.com")]
 CARD: list[dict[str, Any]] = [
@@ -46,56 +40,24 @@ MODAL: dict[str, Any] = {
 WAIT = 10.0  # a bound on waiting for an event, never an expectation of speed
 
 
-@dataclass
-class Env:
-    slack: SlackEmulator
-    server: TestServer
-    client: AsyncWebClient
-
-    def url(self, path: str) -> str:
-        return str(self.server.make_url(path))
-
-    async def control(self, route: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        async with aiohttp.ClientSession() as session, session.post(self.url(f"/sandbox/slack/{route}"),
-                                                                    json=body) as response:
-            return response.status, await response.json()
-
-    def user_id(self, ref: str) -> str:
-        user = self.slack.resolve_user(ref)
-        assert user is not None
-        return user.id
-
-
-@asynccontextmanager
-async def running(**kwargs: Any) -> AsyncIterator[Env]:
-    kwargs.setdefault("app_token", APP_TOKEN)
-    slack = SlackEmulator(people=PEOPLE, channels=["incidents"], faults=Faults(), bot_token=TOKEN,
-                          signing_secret=SECRET, rate_limit_scale=0, settle_seconds=0.05, quiet_seconds=0.02, **kwargs)
-    app = web.Application()
-    slack.add_routes(app)
-    server = TestServer(app, port=0)
-    await server.start_server()
-    client = AsyncWebClient(token=TOKEN, base_url=str(server.make_url("/sandbox/slack/api/")), retry_handlers=[])
-    try:
-        yield Env(slack, server, client)
-    finally:
-        await slack.close()
-        await server.close()
+def running(**options: Unpack[SlackOptions]) -> AbstractAsyncContextManager[SlackEnv]:
+    options.setdefault("app_token", APP_TOKEN)
+    return serve_slack(PEOPLE, ["incidents"], SettableClock(), **options)  # real time: sockets time out for real
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
+async def env() -> AsyncIterator[SlackEnv]:
     async with running() as started:
         yield started
 
 
-def bolt_app(env: Env) -> AsyncApp:
+def bolt_app(env: SlackEnv) -> AsyncApp:
     """A Bolt app whose Web API client (and so the socket client's apps.connections.open) is the emulator."""
     return AsyncApp(signing_secret=SECRET, client=env.client)
 
 
 @asynccontextmanager
-async def over_socket(env: Env, app: AsyncApp, *, connections: int = 1) -> AsyncIterator[AsyncSocketModeHandler]:
+async def over_socket(env: SlackEnv, app: AsyncApp, *, connections: int = 1) -> AsyncIterator[AsyncSocketModeHandler]:
     """Connect `app` in Socket Mode, as the CLI does, and wait until the emulator holds `connections` sockets."""
     handler = AsyncSocketModeHandler(app, APP_TOKEN)
     try:
@@ -107,7 +69,7 @@ async def over_socket(env: Env, app: AsyncApp, *, connections: int = 1) -> Async
         await handler.close_async()  # type: ignore[no-untyped-call]
 
 
-async def post_card(env: Env) -> str:
+async def post_card(env: SlackEnv) -> str:
     card = await env.client.chat_postMessage(channel="incidents", text="DB down", blocks=CARD)
     return str(card["ts"])
 
@@ -115,7 +77,7 @@ async def post_card(env: Env) -> str:
 # ----- commands, clicks and submissions come back over the socket ---------------------------------------------------
 
 
-async def test_slash_command_and_button_click_are_answered_over_the_socket(env: Env) -> None:
+async def test_slash_command_and_button_click_are_answered_over_the_socket(env: SlackEnv) -> None:
     seen: list[dict[str, Any]] = []
     app = bolt_app(env)
 
@@ -163,7 +125,7 @@ async def test_slash_command_and_button_click_are_answered_over_the_socket(env: 
     assert env.slack.calls["apps.connections.open"] == 1
 
 
-async def test_view_submission_ack_payload_is_the_response_action(env: Env) -> None:
+async def test_view_submission_ack_payload_is_the_response_action(env: SlackEnv) -> None:
     trigger = env.slack.begin_interaction("command", env.slack.users[env.user_id("asha.patel")],
                                           env.slack.find_channel("incidents")).trigger_id
     view_id = (await env.client.views_open(trigger_id=trigger, view=MODAL))["view"]["id"]
@@ -189,7 +151,7 @@ async def test_an_envelope_nobody_acks_times_out_like_an_unanswered_post() -> No
     assert report["status"] is None and report["error"] == "operation_timeout"
 
 
-async def test_each_envelope_goes_to_exactly_one_of_several_connections(env: Env) -> None:
+async def test_each_envelope_goes_to_exactly_one_of_several_connections(env: SlackEnv) -> None:
     handled: list[str] = []
 
     def app_named(name: str) -> AsyncApp:
@@ -211,7 +173,7 @@ async def test_each_envelope_goes_to_exactly_one_of_several_connections(env: Env
     assert env.slack.calls["apps.connections.open"] == 2
 
 
-async def test_a_disconnect_message_makes_the_client_reconnect_and_delivery_follows(env: Env) -> None:
+async def test_a_disconnect_message_makes_the_client_reconnect_and_delivery_follows(env: SlackEnv) -> None:
     app = bolt_app(env)
 
     @app.command("/incident")
@@ -227,7 +189,7 @@ async def test_a_disconnect_message_makes_the_client_reconnect_and_delivery_foll
     assert env.slack.calls["apps.connections.open"] == 2  # a fresh URL: tickets are single use
 
 
-async def test_http_delivery_resumes_once_the_socket_is_gone(env: Env) -> None:
+async def test_http_delivery_resumes_once_the_socket_is_gone(env: SlackEnv) -> None:
     async with over_socket(env, bolt_app(env)):
         assert env.slack.socket_mode.connected
     async with asyncio.timeout(WAIT):
@@ -239,7 +201,7 @@ async def test_http_delivery_resumes_once_the_socket_is_gone(env: Env) -> None:
 # ----- apps.connections.open and the WebSocket route ----------------------------------------------------------------
 
 
-async def test_only_the_app_level_token_opens_a_socket(env: Env) -> None:
+async def test_only_the_app_level_token_opens_a_socket(env: SlackEnv) -> None:
     async def error(client: AsyncWebClient, token: str) -> str:
         with pytest.raises(SlackApiError) as raised:
             await client.apps_connections_open(app_token=token)
@@ -269,7 +231,7 @@ async def test_an_app_without_an_app_token_has_no_socket_mode() -> None:
         assert raised.value.response["error"] == "invalid_auth"
 
 
-async def test_the_socket_says_hello_and_tickets_are_single_use(env: Env) -> None:
+async def test_the_socket_says_hello_and_tickets_are_single_use(env: SlackEnv) -> None:
     url = (await env.client.apps_connections_open(app_token=APP_TOKEN))["url"]
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(url, autoping=False) as ws:

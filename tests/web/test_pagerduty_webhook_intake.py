@@ -5,53 +5,51 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app.runtime import Bot
-from tests.conftest import WEBHOOK_SECRET
-from tests.helpers import envelope, fixture, incident_event, sign
+from bot.app.web import build_web_app
+from bot.catalogue import Catalogue
+from tests.helpers import WEBHOOK_SECRET, BotClient, envelope, fixture, incident_event, offline_settings, rows, sign
 
 
-async def post(client: TestClient, body: bytes, *, secret: str = WEBHOOK_SECRET,  # type: ignore[type-arg]
+async def post(client: BotClient, body: bytes, *, secret: str = WEBHOOK_SECRET,
                headers: dict[str, str] | None = None) -> tuple[int, Any]:
     response = await client.post("/pagerduty/webhook", data=body, headers={
         "Content-Type": "application/json", "X-PagerDuty-Signature": sign(secret, body), **(headers or {})})
     return response.status, await response.json()
 
 
-async def inbox(bot: Bot) -> list[dict[str, Any]]:
-    return await bot.store._run(lambda: bot.store._query("SELECT * FROM inbox ORDER BY seq"))
+def inbox(bot: Bot) -> list[dict[str, Any]]:
+    return rows(bot.settings.db_path, "SELECT * FROM inbox ORDER BY seq")
 
 
-async def test_a_signed_event_is_stored_before_202(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_a_signed_event_is_stored_before_202(offline_bot: tuple[Bot, BotClient]) -> None:
     bot, client = offline_bot
     body = json.dumps(incident_event("incident.triggered", event_id="E1")).encode()
     status, answer = await post(client, body, headers={"X-Webhook-Id": "D1"})
     assert (status, answer) == (202, {"status": "accepted", "event_id": "E1"})
-    rows = await inbox(bot)
-    assert [(r["delivery_id"], r["event_id"], r["event_type"], r["incident_id"]) for r in rows] == \
+    stored = inbox(bot)
+    assert [(r["delivery_id"], r["event_id"], r["event_type"], r["incident_id"]) for r in stored] == \
         [("D1", "E1", "incident.triggered", "PGR0VU2")]
-    assert rows[0]["body"] == body.decode()
+    assert stored[0]["body"] == body.decode()
 
 
-async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, BotClient]) -> None:
     bot, client = offline_bot
     body = json.dumps(incident_event("incident.triggered", event_id="E1")).encode()
     assert (await post(client, body, headers={"X-Webhook-Id": "D1"}))[0] == 202
     # the same delivery retried, and the same event in a new delivery
     assert (await post(client, body, headers={"X-Webhook-Id": "D1"}))[1]["status"] == "duplicate"
     assert (await post(client, body, headers={"X-Webhook-Id": "D2"}))[0] == 200
-    assert len(await inbox(bot)) == 1
+    assert len(inbox(bot)) == 1
 
 
-async def test_rotated_secrets_are_all_accepted(tmp_path: Any, catalogue: Any) -> None:
-    from aiohttp.test_utils import TestServer
-
-    from bot.app.web import build_web_app
-    from tests.conftest import offline_settings
+async def test_rotated_secrets_are_all_accepted(tmp_path: Path, catalogue: Catalogue) -> None:
     bot = Bot(offline_settings(tmp_path / "b.db", ("old-secret", "new-secret")), catalogue)
     async with TestClient(TestServer(build_web_app(bot))) as client:
         for secret in ("old-secret", "new-secret"):
@@ -66,24 +64,24 @@ async def test_rotated_secrets_are_all_accepted(tmp_path: Any, catalogue: Any) -
     (b"[]", 400, "missing the 'event' envelope"),
     (b'{"event": {"id": "1"}}', 400, "event.event_type is missing"),
 ])
-async def test_malformed_bodies_get_400_with_a_reason(offline_bot: tuple[Bot, TestClient], body: bytes,  # type: ignore[type-arg]
+async def test_malformed_bodies_get_400_with_a_reason(offline_bot: tuple[Bot, BotClient], body: bytes,
                                                       status: int, reason: str) -> None:
     bot, client = offline_bot
     got_status, answer = await post(client, body)
     assert got_status == status and reason in answer["error"]
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
-async def test_bad_or_missing_signature_gets_401(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_bad_or_missing_signature_gets_401(offline_bot: tuple[Bot, BotClient]) -> None:
     bot, client = offline_bot
     body = json.dumps(incident_event("incident.triggered")).encode()
     assert (await post(client, body, secret="wrong"))[0] == 401
     response = await client.post("/pagerduty/webhook", data=body)
     assert response.status == 401 and "X-PagerDuty-Signature" in (await response.json())["error"]
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
-async def test_oversized_body_gets_413(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_oversized_body_gets_413(offline_bot: tuple[Bot, BotClient]) -> None:
     bot, client = offline_bot
     event = incident_event("incident.triggered")
     event["event"]["data"]["description"] = "x" * (256 * 1024)
@@ -97,10 +95,10 @@ async def test_oversized_body_gets_413(offline_bot: tuple[Bot, TestClient]) -> N
     response = await client.post("/pagerduty/webhook", data=chunks(), headers={
         "X-PagerDuty-Signature": sign(WEBHOOK_SECRET, huge)})
     assert response.status == 413
-    assert await inbox(bot) == []
+    assert inbox(bot) == []
 
 
-async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tuple[Bot, BotClient]) -> None:
     bot, client = offline_bot
     for event in (envelope("service.updated", fixture("data.service.json"), occurred_at="2026-11-27T10:00:00Z"),
                   envelope("pagey.ping", {}, occurred_at="2026-11-27T10:00:00Z"),
@@ -108,10 +106,10 @@ async def test_unknown_event_types_are_stored_and_answered_2xx(offline_bot: tupl
                            occurred_at="2026-11-27T10:00:00Z")):
         assert (await post(client, json.dumps(event).encode()))[0] == 202
     await bot.settle(5)
-    assert [r["state"] for r in await inbox(bot)] == ["ignored", "ignored", "ignored"]
+    assert [r["state"] for r in inbox(bot)] == ["ignored", "ignored", "ignored"]
 
 
-async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, TestClient]) -> None:  # type: ignore[type-arg]
+async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, BotClient]) -> None:
     _bot, client = offline_bot
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
@@ -123,7 +121,7 @@ async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, TestClient])
     assert 'pavedroad_webhook_handling_seconds_count{outcome="rejected_400",source="pagerduty"} 1.0' in text
 
 
-async def test_secrets_and_payloads_are_never_logged(offline_bot: tuple[Bot, TestClient],  # type: ignore[type-arg]
+async def test_secrets_and_payloads_are_never_logged(offline_bot: tuple[Bot, BotClient],
                                                      caplog: pytest.LogCaptureFixture) -> None:
     bot, client = offline_bot
     caplog.set_level(logging.DEBUG)

@@ -6,12 +6,14 @@ that build their own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, settings
 
 from bot.adapters.clock import SettableClock
 from bot.app.runtime import Bot
@@ -21,6 +23,13 @@ from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings
 
+# Property-based tests (tests/property/): "ci" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs many more
+# examples. No deadline: this machine is shared, and timing belongs in bench/, never in a test.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=False,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=1000, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session")
 def loaded_catalogue() -> Catalogue:

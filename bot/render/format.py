@@ -12,6 +12,11 @@ card, the report table and the handover post read the same clock differently; ea
 
 `minutes` is the other wording, for a catalogue's exposure windows and the money line: fractional minutes, spoken
 ("22.5 min", "1 h 30 min"), as people state how long a service can be down.
+
+Text from outside (titles, names, notes, URLs) reaches Slack through `escape` and `link`, never as written: a title
+cannot mention @channel, a URL cannot end its link early or lead elsewhere. What may be long is clipped where the
+words are chosen, to Slack's limits below, with `clip` (plain text) or `clip_mrkdwn` (markup), ending with where the
+whole text is (`full_text_at`: "… (full title in PagerDuty)").
 """
 
 from __future__ import annotations
@@ -113,6 +118,8 @@ def clip(text: str, limit: int, more: str = "") -> str:
     `more`: where the whole text is (" (full title in PagerDuty)"). Plain text: cut anywhere."""
     if len(text) <= limit:
         return text
+    if len(ELLIPSIS) + len(more) >= limit:
+        more = ""  # no room to say where: the ellipsis alone
     return (text[: max(limit - len(ELLIPSIS) - len(more), 0)] + ELLIPSIS + more)[:limit]
 
 
@@ -132,7 +139,7 @@ def clip_mrkdwn(text: str, limit: int, more: str = "") -> str:
     return kept + ELLIPSIS + more if len(kept) + len(ELLIPSIS) + len(more) <= limit else clip(text, limit)
 
 
-_HOST = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 
 def web_url(url: str | None) -> str | None:
@@ -145,7 +152,7 @@ def web_url(url: str | None) -> str | None:
         parts = urlsplit(url.strip())
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not _HOST.match(parts.netloc):
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(parts.netloc):
         return None
     return quote(url.strip(), safe="/:?#[]@!$'()*+,;=%&~-._", errors="replace").replace("&", "&amp;")
 

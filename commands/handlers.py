@@ -15,6 +15,7 @@ from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
+from bot.render.format import escape
 from bot.services.actions import IncidentActions, Outcome
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
@@ -156,7 +157,9 @@ async def report(s: Services, asked: Asked) -> Reply:
     if s.reports is None:
         raise UserError("Reports are not set up on this bot.")
     rendered = await s.reports.render(s.reports.request(asked.text))
-    comment = f"*{rendered.title}* — asked by <@{asked.user}>\n```\n{rendered.table}```"
+    # The table's groups are services and teams as PagerDuty named them: escaped, even inside a code block.
+    table = escape(rendered.table)
+    comment = f"*{escape(rendered.title)}* — asked by <@{asked.user}>\n```\n{table}```"
     try:
         await s.slack.upload_file(asked.channel, rendered.png, filename="incident-report.png", title=rendered.title,
                                   comment=comment,
@@ -164,7 +167,7 @@ async def report(s: Services, asked: Asked) -> Reply:
     except IntegrationError as error:
         if error.code in ("not_in_channel", "channel_not_found"):
             raise UserError("I can't post in this channel: invite me (`/invite @pavedroad`) or run the report in a "
-                            f"channel I'm in. The figures:\n```\n{rendered.table}```") from None
+                            f"channel I'm in. The figures:\n```\n{table}```") from None
         raise
     return f"Posted the report ({rendered.incidents} incidents) in this channel."
 

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 
 from bot.errors import UserError
+from bot.render.format import clip, escape
 
-_REF = re.compile(r"^#?(\d+|[A-Za-z0-9]{6,20})$")
+_REF = re.compile(r"^#?([0-9]+|[A-Za-z0-9]{6,20})$")
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tup
         if not first:
             return None, ""
         if not looks_like_ref:
-            raise UserError(f"`{first}` is not an incident number. Outside an incident channel, say which incident: "
-                            "`/incident <subcommand> <number> …`, e.g. `/incident ack 1234`.")
+            raise UserError(f"`{shown(first)}` is not an incident number. Outside an incident channel, say which "
+                            "incident: `/incident <subcommand> <number> …`, e.g. `/incident ack 1234`.")
         return first.lstrip("#"), remainder.strip()
     # Inside a channel, `#1234` always names another incident; a bare number is one only where no text follows.
     if looks_like_ref and (not text_follows or first.startswith("#")):
@@ -71,6 +72,12 @@ def split_target(text: str) -> tuple[str, str]:
                 return text[1:end].strip(), text[end + 1:].strip()
     target, _, message = text.partition(" ")
     return target, message.strip()
+
+
+def shown(typed: str, limit: int = 100) -> str:
+    """What someone typed, shown back inside `code`: readable (see `plain_text`), short, escaped again, and with no
+    backtick to end the code early."""
+    return escape(clip(" ".join(plain_text(typed).split()), limit)).replace("`", "'")
 
 
 def plain_text(slack_text: str) -> str:

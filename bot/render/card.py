@@ -13,7 +13,22 @@ from typing import Any
 
 from bot.domain.exposure import IncidentExposure, live_loss
 from bot.domain.incident import Incident, Status
-from bot.render.format import clip, duration, escape, minutes, money
+from bot.render.format import (
+    CONTEXT_TEXT,
+    ENTRY_TEXT,
+    FIELD_TEXT,
+    HEADER_TEXT,
+    TITLE_IN_TEXT,
+    TOPIC_TEXT,
+    clip,
+    clip_mrkdwn,
+    duration,
+    escape,
+    full_text_at,
+    link,
+    minutes,
+    money,
+)
 
 ACKNOWLEDGE = "incident_acknowledge"
 RESOLVE = "incident_resolve"
@@ -22,7 +37,7 @@ CARD_ACTIONS = (ACKNOWLEDGE, RESOLVE, PAGE_INCIDENT_MANAGER)
 
 _STATUS_LABEL = {Status.TRIGGERED: "🔴 Triggered", Status.ACKNOWLEDGED: "🟠 Acknowledged",
                  Status.RESOLVED: "✅ Resolved"}
-TOPIC_LIMIT = 250
+NAME_IN_TEXT = 200  # a service's or person's name in a sentence
 
 
 @dataclass(frozen=True)
@@ -35,21 +50,40 @@ class TicketView:
 
 
 def topic(incident: Incident, ticket: TicketView | None = None) -> str:
-    parts = [_STATUS_LABEL[incident.status], incident.service_name or incident.service_id]
+    # The service's name is kept short, so the PagerDuty link (how the bot knows its channel again) always fits.
+    parts = [_STATUS_LABEL[incident.status], clip(incident.service_name or incident.service_id, 80)]
     if ticket is not None and ticket.number:
         parts.append(ticket.number)
     if incident.status is Status.RESOLVED:
         parts += [f"TTA {duration(incident.time_to_acknowledge_seconds)}",
                   f"TTR {duration(incident.time_to_resolve_seconds)}"]
     parts.append(incident.html_url)
-    return clip(" · ".join(p for p in parts if p), TOPIC_LIMIT)
+    return clip(" · ".join(p for p in parts if p), TOPIC_TEXT)
 
 
 def card_text(incident: Incident) -> str:
     """The notification/fallback text of the card."""
     # Escaped: an alert titled "<!channel> is down" must not ping the whole channel.
-    return (f"#{incident.number} {escape(incident.title)} — {_STATUS_LABEL[incident.status]} on "
-            f"{escape(incident.service_name)}")
+    return (f"#{incident.number} {title_text(incident)} — {_STATUS_LABEL[incident.status]} on "
+            f"{name_text(incident.service_name)}")
+
+
+def title_text(incident: Incident, limit: int = TITLE_IN_TEXT) -> str:
+    """The incident's title as Slack markup: escaped, and past `limit` characters clipped with a link to the whole
+    title in PagerDuty."""
+    return clip_mrkdwn(escape(incident.title), limit, full_text_at("PagerDuty", incident.html_url, "title"))
+
+
+def full_entry_at(incident: Incident, kind: str) -> str:
+    """Where the whole of a clipped timeline entry is: a ServiceNow work note in ServiceNow, the rest in PagerDuty."""
+    if kind == "servicenow_note":
+        return full_text_at("ServiceNow")
+    return full_text_at("PagerDuty", incident.html_url)
+
+
+def name_text(name: str) -> str:
+    """A name from outside (a service, a person, an escalation policy) as Slack markup: escaped, and short."""
+    return escape(clip(name, NAME_IN_TEXT))
 
 
 def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> str:
@@ -84,26 +118,28 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
     if incident.acknowledged_at is not None:
         fields.append(("Time to acknowledge", duration(incident.time_to_acknowledge_seconds)))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(f"#{incident.number} {incident.title}", 150)}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{escape(v)}"} for k, v in fields]},
+        {"type": "header", "text": {"type": "plain_text", "text": clip(
+            f"#{incident.number} {incident.title}", HEADER_TEXT, " (full title in PagerDuty)")}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip_mrkdwn(f"*{k}*\n{escape(v)}", FIELD_TEXT)}
+                                       for k, v in fields]},
         *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
             "type": "mrkdwn", "text": f"💸 *{escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
                                       "exposure band" + (" (above the highest band)" if exposure.above_highest
                                                          else "")}}]),
-        {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"<{incident.html_url}|Open in PagerDuty> · {incident.id}"
-                                                  + _ticket_text(ticket)}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_mrkdwn(
+            f"{link(incident.html_url, 'Open in PagerDuty')} · {escape(incident.id)}" + _ticket_text(ticket),
+            CONTEXT_TEXT)}]},
     ]
     buttons = _buttons(incident)
     if buttons:
-        blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.id}", "elements": buttons})
+        blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.id}"[:255], "elements": buttons})
     return blocks
 
 
 def _ticket_text(ticket: TicketView | None) -> str:
     if ticket is None:
         return ""
-    text = f" · ServiceNow <{ticket.link}|{ticket.number}>" if ticket.number and ticket.link else ""
+    text = f" · ServiceNow {link(ticket.link, escape(ticket.number))}" if ticket.number and ticket.link else ""
     return text + (" · ⏳ ServiceNow sync pending" if ticket.pending else "")
 
 
@@ -135,9 +171,11 @@ def _button(label: str, action_id: str, value: str, style: str | None = None,
 
 
 def announcement(incident: Incident, channel_id: str) -> str:
-    return (f"{_STATUS_LABEL[incident.status]} #{incident.number} {escape(incident.title)} on "
-            f"{escape(incident.service_name)} ({incident.urgency} urgency) — join <#{channel_id}>")
+    return (f"{_STATUS_LABEL[incident.status]} #{incident.number} {title_text(incident)} on "
+            f"{name_text(incident.service_name)} ({name_text(incident.urgency)} urgency) — join <#{channel_id}>")
 
 
-def timeline_line(actor_time: datetime, text: str) -> str:
-    return f"`{actor_time.strftime('%H:%M:%S')}Z` {escape(text)}"
+def timeline_line(actor_time: datetime, text: str, full_text: str = "") -> str:
+    """One line of the channel's timeline; an entry past ENTRY_TEXT characters (a pasted log) is clipped and ends
+    with `full_text`, where the whole of it is (see `full_text_at`)."""
+    return f"`{actor_time.strftime('%H:%M:%S')}Z` {clip_mrkdwn(escape(text), ENTRY_TEXT, full_text)}"

@@ -12,15 +12,38 @@ card, the report table and the handover post read the same clock differently; ea
 
 `minutes` is the other wording, for a catalogue's exposure windows and the money line: fractional minutes, spoken
 ("22.5 min", "1 h 30 min"), as people state how long a service can be down.
+
+Text from outside (titles, names, notes, URLs) reaches Slack through `escape` and `link`, never as written: a title
+cannot mention @channel, a URL cannot end its link early or lead elsewhere. What may be long is clipped where the
+words are chosen, to Slack's limits below, with `clip` (plain text) or `clip_mrkdwn` (markup), ending with where the
+whole text is (`full_text_at`: "… (full title in PagerDuty)").
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 NONE = "—"  # a figure that is not known (yet)
 ELLIPSIS = "…"
+
+# What Slack refuses beyond (msg_too_long, invalid_blocks, too_long): the render clips to these where it chooses the
+# words, and the Slack adapter clips whatever still overflows as a last guard.
+MESSAGE_TEXT = 40_000      # a message's text (chat.postMessage, chat.update, chat.postEphemeral, response URLs)
+HEADER_TEXT = 150          # a header block's plain text
+SECTION_TEXT = 3_000       # a section block's text
+FIELD_TEXT = 2_000         # each of a section's fields
+CONTEXT_TEXT = 2_000       # each text element of a context block
+BUTTON_TEXT = 75           # a button's label
+MESSAGE_BLOCKS = 50        # blocks in one message (a modal holds 100)
+TOPIC_TEXT = 250           # a channel's topic
+# How much of an outside text a line shows before pointing to where the whole of it is: a title in a sentence, a
+# note or status update on the timeline (a note typed in Slack, up to 4,000 characters, arrives whole). Far above
+# anything written for people to read at a glance: only a pasted log is cut.
+TITLE_IN_TEXT = 1_000
+ENTRY_TEXT = 10_000
 
 
 def duration(seconds: float | None, *, days: bool = True, minute_seconds: bool = True, zero_minutes: bool = False,
@@ -80,11 +103,71 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%a %d %b %H:%M")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def escape(text: str) -> str:
-    """Slack's three control characters, so a title, name or note cannot inject links, mentions or @channel."""
+    """Slack's three control characters, so a title, name or note cannot inject links, mentions or @channel; and a
+    lone surrogate (half an emoji, which no JSON encoder can send as UTF-8) shown as U+FFFD."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters; a clipped text ends with an ellipsis, so readers know there was more."""
-    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+def clip(text: str, limit: int, more: str = "") -> str:
+    """At most `limit` characters; a clipped text ends with an ellipsis, so readers know there was more, and then
+    `more`: where the whole text is (" (full title in PagerDuty)"). Plain text: cut anywhere."""
+    if len(text) <= limit:
+        return text
+    if len(ELLIPSIS) + len(more) >= limit:
+        more = ""  # no room to say where: the ellipsis alone
+    return (text[: max(limit - len(ELLIPSIS) - len(more), 0)] + ELLIPSIS + more)[:limit]
+
+
+_OPEN_ENTITY = re.compile(r"&[#a-zA-Z0-9]{0,8}$")
+
+
+def clip_mrkdwn(text: str, limit: int, more: str = "") -> str:
+    """`clip` for Slack markup (escaped text, `<…>` links and mentions): never cut inside an entity (`&amp;`) or a
+    link, so what is kept still reads as the render wrote it. `more` may itself be markup (a link)."""
+    if len(text) <= limit:
+        return text
+    kept = text[: max(limit - len(ELLIPSIS) - len(more), 0)]
+    opened, closed = kept.rfind("<"), kept.rfind(">")
+    if opened > closed:  # inside a link, mention or channel: drop it whole
+        kept = kept[:opened]
+    kept = _OPEN_ENTITY.sub("", kept)
+    return kept + ELLIPSIS + more if len(kept) + len(ELLIPSIS) + len(more) <= limit else clip(text, limit)
+
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
+
+
+def web_url(url: str | None) -> str | None:
+    """`url` made safe to put in a Slack link, or None: only http(s) URLs with a plain host (no user part, no
+    characters a host cannot have) qualify; `|`, `<`, `>`, spaces and other characters Slack would read as markup
+    are percent-encoded."""
+    if not url or len(url) > 3_000:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not _HOST.fullmatch(parts.netloc):
+        return None
+    return quote(url.strip(), safe="/:?#[]@!$'()*+,;=%&~-._", errors="replace").replace("&", "&amp;")
+
+
+def link(url: str | None, label: str) -> str:
+    """A Slack link reading `label` (markup, already escaped) to `url`; a URL that cannot be a safe link (see
+    `web_url`) is shown after the label as code, where Slack makes no link of it."""
+    safe = web_url(url)
+    if safe is not None:
+        return f"<{safe}|{label}>"
+    shown = escape(clip(" ".join(url.split()), 200)).replace("`", "'") if url else ""
+    return f"{label} `{shown}`" if shown else label
+
+
+def full_text_at(where: str, url: str | None = None, what: str = "text") -> str:
+    """What follows the ellipsis of a clipped text: " (full text in PagerDuty)", linked when `url` can be."""
+    safe = web_url(url)
+    return f" (full {what} in <{safe}|{where}>)" if safe else f" (full {what} in {where})"

@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 
 from bot.domain.handover import HandoverReport, Note, ShiftIncident, acknowledged_by, zone
 from bot.domain.incident import Incident
-from bot.render.format import duration, escape, local_time
+from bot.render.format import ENTRY_TEXT, MESSAGE_TEXT, clip, clip_mrkdwn, duration, escape, link, local_time
+
+TITLE_IN_POST = 300  # an incident's title in the post: its link leads to the whole of it
+TOO_LONG = " (cut: the handover is longer than Slack shows in one message; PagerDuty has the rest)"
 
 
 def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
@@ -31,18 +34,18 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
         f"{_people(report.incoming, mentions)}*" + (" (late)" if late else ""),
         f"Shift {local_time(report.shift_start, tz)} → {local_time(end, tz)} ({report.tz})",
     ]
-    lines += _section("Open now", [f"{_link(i)} — {escape(i.service_name)}, {i.urgency} urgency, "
+    lines += _section("Open now", [f"{_link(i)} — {_name(i.service_name)}, {escape(i.urgency)} urgency, "
                                    f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
                                    + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
                                    for i in report.open_now])
-    lines += _section("During the shift", [f"{_link(s.incident)} — {escape(s.incident.service_name)}, {_figures(s)}"
+    lines += _section("During the shift", [f"{_link(s.incident)} — {_name(s.incident.service_name)}, {_figures(s)}"
                                            for s in report.during_shift])
     if report.out_of_hours is not None:
         lines += _section("Pages out of hours", [f"{_link(i)} — {local_time(i.triggered_at, tz)}"
                                                  for i in report.out_of_hours])
     lines += _section("Notes", [_note(note) for note in report.notes])
-    lines += _section("Pending", [escape(item) for item in report.pending])
-    return "\n".join(lines)
+    lines += _section("Pending", [escape(clip(item, ENTRY_TEXT)) for item in report.pending])
+    return clip_mrkdwn("\n".join(lines), MESSAGE_TEXT, TOO_LONG)
 
 
 def _figures(shift_incident: ShiftIncident) -> str:
@@ -59,11 +62,15 @@ def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = 
     if names is None:
         return "(unknown: PagerDuty unreachable)"
     known = mentions or {}
-    return ", ".join(f"<@{known[name]}>" if name in known else escape(name) for name in names) or "nobody"
+    return ", ".join(f"<@{known[name]}>" if name in known else _name(name) for name in names) or "nobody"
 
 
 def _note(note: Note) -> str:
-    return f"{escape(note.text)} — {escape(note.author)}"
+    return f"{escape(clip(note.text, ENTRY_TEXT))} — {_name(note.author)}"
+
+
+def _name(name: str) -> str:
+    return escape(clip(name, 200))
 
 
 def _state_at(incident: Incident, moment: datetime) -> str:
@@ -71,8 +78,8 @@ def _state_at(incident: Incident, moment: datetime) -> str:
 
 
 def _link(incident: Incident) -> str:
-    label = f"#{incident.number} {escape(incident.title)}"
-    return f"<{incident.html_url}|{label}>" if incident.html_url else label
+    label = f"#{incident.number} {escape(clip(incident.title, TITLE_IN_POST))}"
+    return link(incident.html_url, label) if incident.html_url else label
 
 
 def _duration(span: timedelta) -> str:

@@ -21,12 +21,16 @@ from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
+from bot.render.format import TITLE_IN_TEXT, clip, escape
 from bot.services.calculator import describe_service, find_service
 
 T = TypeVar("T")
 IDENTITY_SECONDS = 600
 NOT_FOUND_SECONDS = 60
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+# An incident as people name it: its PagerDuty number (18 digits at most: numbers are 64-bit integers) or its id.
+_NUMBER = re.compile(r"[0-9]{1,18}")
+_ID = re.compile(r"[A-Za-z0-9]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,11 @@ class IncidentActions:
     async def incident(self, channel_id: str, ref: str | None) -> Incident:
         """The incident named by `ref` (PagerDuty number or id), or the one whose channel this is."""
         if ref:
-            ref = ref.strip().lstrip("#")
-            found = await (self._store.incident_by_number(int(ref)) if ref.isdigit()
+            given, ref = ref, ref.strip().lstrip("#")
+            if not _ID.fullmatch(ref):  # a number or an id, nothing else, reaches the store
+                raise UserError(f"`{_shown(given)}` is not an incident number or id. Give its PagerDuty number (e.g. "
+                                "`/incident ack 1234`) or run the command inside the incident's channel.")
+            found = await (self._store.incident_by_number(int(ref)) if _NUMBER.fullmatch(ref)
                            else self._store.incident(ref.upper()))
             if found is None:
                 raise UserError(f"I don't know incident `{ref}`. Give its PagerDuty number (e.g. `/incident ack "
@@ -123,7 +130,7 @@ class IncidentActions:
             await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
         except AlreadyInState as state:
             return Outcome(f"#{incident.number} {state.state}.")
-        return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {actor.name}.")
+        return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
     async def resolve(self, slack_user_id: str, incident: Incident, note: str) -> Outcome:
         if not note.strip():
@@ -144,9 +151,9 @@ class IncidentActions:
             await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
                               "PagerDuty")
         except UserError as error:
-            return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {actor.name}, but the resolution note "
-                           f"could not be added ({error}). Please add it with `/incident note`.")
-        return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {actor.name}, with your note.")
+            return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
+                           f"note could not be added ({error}). Please add it with `/incident note`.")
+        return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
         if not text.strip():
@@ -154,7 +161,7 @@ class IncidentActions:
         actor = await self.identify(slack_user_id)
         await self._check_may(actor, incident, "note")
         await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty")
-        return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {actor.name}.")
+        return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
     async def page_incident_manager(self, slack_user_id: str, incident: Incident, message: str) -> Outcome:
         manager = self._catalogue.incident_manager
@@ -177,7 +184,8 @@ class IncidentActions:
         actor = await self.identify(slack_user_id)
         await self._check_may(actor, incident, "page")
         await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty")
-        return Outcome(f"📟 Paged {label} for #{incident.number} as {actor.name}: “{message}”")
+        return Outcome(f"📟 Paged {_name(label)} for #{incident.number} as {_name(actor.name)}: "
+                       f"“{escape(clip(message, TITLE_IN_TEXT))}”")
 
     async def _responder_target(self, target: str) -> tuple[str, str, str]:
         mention = _MENTION.match(target.strip())
@@ -200,13 +208,13 @@ class IncidentActions:
         found = await self._guard(self._paging.escalation_policy_named(name), "PagerDuty")
         if found:
             return "escalation_policy", found[0], found[1]
-        raise UserError(f"I can't find `{name}` as a team in the catalogue or an escalation policy in PagerDuty. "
-                        "Use a team id (e.g. `basket`), an escalation policy's name, or an @mention.")
+        raise UserError(f"I can't find `{_shown(name)}` as a team in the catalogue or an escalation policy in "
+                        "PagerDuty. Use a team id (e.g. `basket`), an escalation policy's name, or an @mention.")
 
     async def check_may_act(self, slack_user_id: str, incident_id: str, *, resolving: bool) -> None:
         """Raise UserError if this person cannot act (no PagerDuty account) or may not resolve this incident."""
         actor = await self.identify(slack_user_id)
-        incident = await self._store.incident(incident_id) if incident_id else None
+        incident = await self._store.incident(incident_id) if _ID.fullmatch(incident_id) else None
         if incident is not None:
             await self._check_may(actor, incident, "resolve" if resolving else "page")
 
@@ -240,7 +248,8 @@ class IncidentActions:
                 service = next((s for s in self._catalogue.services if s.team == team.id), None)
             if service is None:
                 known = ", ".join(f"`{s.id}`" for s in self._catalogue.services)
-                raise UserError(f"I don't know `{what}`: use a service or team from the catalogue ({known}).")
+                raise UserError(f"I don't know `{_shown(what)}`: use a service or team from the catalogue "
+                                f"({known}).")
             service_id = service.pagerduty_service_id
         else:
             service_id = (await self.incident(channel_id, None)).service_id
@@ -266,7 +275,7 @@ class IncidentActions:
         if not title.strip():
             raise UserError("Give the incident a title: `/incident new Checkout returns 500s --service checkout`.")
         if urgency not in ("high", "low"):
-            raise UserError(f"Urgency must be `high` or `low`, not `{urgency}`.")
+            raise UserError(f"Urgency must be `high` or `low`, not `{_shown(urgency)}`.")
         if service_ref is None and channel_id and (current := await self._incident_of_channel(channel_id)):
             incident = await self._store.incident(current)
             service_ref = incident.service_id if incident else None  # a new incident on the same service
@@ -274,8 +283,9 @@ class IncidentActions:
         actor = await self.identify(slack_user_id)
         created = await self._guard(self._paging.create_incident(actor.email, title.strip(),
                                                                  service.pagerduty_service_id, urgency), "PagerDuty")
-        return Outcome(f"🚨 Declared #{created.get('incident_number', '?')} “{title.strip()}” on {service.name} "
-                       f"({urgency} urgency) as {actor.name}. Its channel opens in a moment.")
+        shown_title = escape(clip(title.strip(), TITLE_IN_TEXT))
+        return Outcome(f"🚨 Declared #{created.get('incident_number', '?')} “{shown_title}” on {service.name} "
+                       f"({urgency} urgency) as {_name(actor.name)}. Its channel opens in a moment.")
 
     def _service_for(self, service_ref: str | None) -> _ServiceRef:
         services = self._catalogue.services
@@ -284,7 +294,7 @@ class IncidentActions:
             for s in services:
                 if wanted in (s.id.lower(), s.name.lower(), s.pagerduty_service_id.lower()):
                     return _ServiceRef(s.pagerduty_service_id, s.name)
-            raise UserError(f"I don't know the service `{service_ref}`. Known services: "
+            raise UserError(f"I don't know the service `{_shown(service_ref)}`. Known services: "
                             + ", ".join(f"`{s.id}`" for s in services) + ".")
         raise UserError("Which service? Add `--service <name>`, e.g. `/incident new Checkout returns 500s "
                         f"--service {services[0].id if services else 'checkout'}`.")
@@ -327,4 +337,16 @@ def _for_people(error: IntegrationError, service: str) -> UserError:
                          "platform team (the bot's API key may have been revoked); meanwhile do it in "
                          f"{service} directly.")
     reason = error.detail.split(": ", 1)[-1]  # the service's own words, without our method and path
-    return UserError(f"{service} refused it ({reason}), so nothing was changed.")
+    return UserError(f"{service} refused it ({escape(clip(reason, 300))}), so nothing was changed.")
+
+
+def _name(name: str) -> str:
+    """A name from PagerDuty (a person, an escalation policy) in a Slack answer: escaped, and short."""
+    return escape(clip(name, 200))
+
+
+def _shown(typed: str) -> str:
+    """What someone typed, shown back inside `code`: short, escaped (Slack sends typed text escaped already: read
+    back first, so it shows as typed), and with no backtick to end the code early."""
+    readable = typed.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return escape(clip(" ".join(readable.split()), 100)).replace("`", "'")

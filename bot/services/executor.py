@@ -176,7 +176,8 @@ class EffectExecutor:
         missing = [r for r in responders if r.slack_user_id is None
                    and r.pagerduty_user_id not in footprint.unreachable]
         if missing:
-            names = ", ".join(r.name for r in missing)
+            # Names come from PagerDuty: escaped, so a name cannot carry a mention or a link into the channel.
+            names = ", ".join(cards.name_text(r.name) for r in missing)
             marker = "unreachable:" + ",".join(sorted(r.pagerduty_user_id for r in missing))
             if await self._chat.find_posted(footprint.channel_id, marker, self._clock.now().timestamp() - 86400) \
                     is None:
@@ -261,7 +262,9 @@ class EffectExecutor:
         if posted is None:
             thread = None if incident.dedicated_channel else footprint.card_ts
             posted = await self._chat.post_message(
-                footprint.channel_id, cards.timeline_line(entry.occurred_at, entry.text), thread_ts=thread,
+                footprint.channel_id,
+                cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind)),
+                thread_ts=thread,
                 metadata=marker_metadata(marker))
         await self._store.set_timeline_ts(entry_id, posted.ts)
 

@@ -43,7 +43,7 @@ from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
-from bot.render.format import local_time
+from bot.render.format import clip, escape, local_time
 from bot.render.handover import handover_text
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
@@ -226,8 +226,9 @@ class Handovers:
         except IntegrationError as error:
             raise UserError(f"PagerDuty is not answering ({error.status or 'no response'}), so I cannot say who is "
                             f"on call for {rota.name}; try again in a minute, or look in PagerDuty.") from None
-        now_names = ", ".join(name for _, name in change.outgoing) or "nobody"
-        next_names = ", ".join(name for _, name in change.incoming) or "nobody"
+        # Names come from PagerDuty: escaped, so a name cannot carry a mention or a link into Slack.
+        now_names = ", ".join(escape(clip(name, 200)) for _, name in change.outgoing) or "nobody"
+        next_names = ", ".join(escape(clip(name, 200)) for _, name in change.incoming) or "nobody"
         when = local_time(upcoming, zone(rota.time_zone))
         return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
 
@@ -245,7 +246,7 @@ class Handovers:
             if found is None:
                 close = difflib.get_close_matches(name.strip().lower(), [r.id for r in rotas], n=1)
                 hint = f" Did you mean `{close[0]}`?" if close else ""
-                raise UserError(f"I don't know the rota `{name}`.{hint} Rotas: {_listing(rotas)}.")
+                raise UserError(f"I don't know the rota `{clip(name.strip(), 100)}`.{hint} Rotas: {_listing(rotas)}.")
             return found
         here = self.rotas_of_channel(channel_name)
         if len(here) == 1:

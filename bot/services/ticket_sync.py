@@ -18,11 +18,15 @@ from bot.domain.naming import channel_name
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords, TicketRow
-from bot.render.format import duration
+from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
 TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
+# The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
+# without a word, and the long texts are kept readable in ServiceNow's forms.
+SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
+IN_PAGERDUTY = full_text_at("PagerDuty")
 
 
 class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
@@ -81,11 +85,13 @@ class TicketSync:
         levels = sync.impact_urgency(incident.urgency, incident.priority)
         team = self._catalogue.team_of_service(incident.service_id)
         fields = {
-            "short_description": f"[PagerDuty #{incident.number}] {incident.title}"[:160],
-            "description": (f"{incident.title}\nService: {incident.service_name}\nPagerDuty: {incident.html_url}\n"
-                            f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon as "
-                            "the channel exists)\n"
-                            "Opened by Paved Road; the incident's timeline follows as work notes."),
+            "short_description": clip(f"[PagerDuty #{incident.number}] {incident.title}", SHORT_DESCRIPTION,
+                                      full_text_at("PagerDuty", what="title")),
+            "description": clip(f"{clip(incident.title, TITLE_IN_TEXT, IN_PAGERDUTY)}\n"
+                                f"Service: {clip(incident.service_name, 200)}\nPagerDuty: {incident.html_url}\n"
+                                f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon "
+                                "as the channel exists)\n"
+                                "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
         }
@@ -98,7 +104,9 @@ class TicketSync:
         batch, entries = await self._store.work_note_batch(incident.id)
         if entries:
             marker = f"[paved-road {batch}]"
-            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {e.text}" for e in entries) + f"\n{marker}"
+            # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
+            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}"
+                             for e in entries) + f"\n{marker}"
             await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
             await self._store.mark_noted([e.id for e in entries])
         wanted = self._wanted_state(incident, ticket.state)
@@ -157,14 +165,15 @@ class TicketSync:
                            if "Resolution: " in e.text), None)
         footprint = await self._store.footprint(incident.id)
         responders = ", ".join(p.name for p in incident.assignees) or "—"
-        lines = [f"Resolution: {resolution}" if resolution else "Resolved in PagerDuty (no resolution note given).",
+        lines = [f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
+                 else "Resolved in PagerDuty (no resolution note given).",
                  f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
                  f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
                  f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
         if footprint.channel_id:
             lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
                          f"{await self._channel_link(incident)}")
-        return "\n".join(lines)
+        return clip("\n".join(lines), LONG_TEXT)
 
     async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:
         """Write a work note, unless a lost earlier attempt already did (found by its marker in the journal)."""
@@ -185,7 +194,7 @@ class TicketSync:
         created = await self._paging.incident_by_key(key)
         if created is None:
             created = await self._paging.create_incident(
-                requester, f"{effect.number}: {effect.short_description}"[:255], service.pagerduty_service_id,
+                requester, clip(f"{effect.number}: {effect.short_description}", 255), service.pagerduty_service_id,
                 "high", incident_key=key)
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})

@@ -5,9 +5,9 @@ tells the bot about tickets, and sandbox controls that act as a person in Servic
 `<public_url>/sandbox/servicenow`. This module owns the Table API (basic or bearer authentication, an optional rate
 limit, injected faults, ServiceNow's error bodies), the incident rules a real instance enforces (state codes, impact
 and urgency 1-3, priority from the standard matrix, Resolution code and notes mandatory to resolve or close, journal
-fields that append), the read-only `sys_user_group`, `sys_user` and `sys_journal_field` tables, encoded queries
-(`sysparm_query`, parsed by `query.py`), the control routes and the state snapshot. The business rule's script and
-the ordered, signed delivery of its webhooks are in `webhooks.py`.
+fields that append, short string fields cut to their column's length), the read-only `sys_user_group`, `sys_user`
+and `sys_journal_field` tables, encoded queries (`sysparm_query`, parsed by `query.py`), the control routes and the
+state snapshot. The business rule's script and the ordered, signed delivery of its webhooks are in `webhooks.py`.
 
 Choices where the real instance is configurable or lenient: a condition on an unknown field matches no rows (as
 with `glide.invalid_query.returns_no_rows`); an `assignment_group` that names no group is refused with 400 rather
@@ -57,6 +57,10 @@ WRITABLE = frozenset({"short_description", "description", "category", "subcatego
                       "correlation_display", "x_pd_integration_incident", "close_code", "close_notes",
                       *JOURNALS})
 RESOLVED = ("6", "7")  # the states the "close info mandatory" data policy covers
+# String fields of 255 characters or fewer are varchar columns: a longer value is cut to the column's length, silently
+# (KB0685779). Longer ones (description 4000, the journals) are mediumtext: max_length is not enforced there.
+VARCHAR = {"short_description": 160, "correlation_id": 100, "correlation_display": 100, "category": 40,
+           "subcategory": 40, "contact_type": 40, "close_code": 40}
 _DEFAULT_LIMIT = 10000
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -379,7 +383,7 @@ class ServiceNowEmulator:
     def _save(self, row: Row | None, given: Mapping[str, object], user: str) -> tuple[Row, bool]:
         """Insert (`row` None) or update an incident as `user`, enforcing the instance's rules; run the business
         rule if anything was saved. Returns the row and whether it was saved."""
-        values = {name: _as_string(name, raw) for name, raw in given.items() if name in WRITABLE}
+        values = {name: _as_string(name, raw)[:VARCHAR.get(name)] for name, raw in given.items() if name in WRITABLE}
         for name, allowed in (("state", STATES), ("impact", LEVELS), ("urgency", LEVELS)):
             if name in values and values[name] not in allowed:
                 choices = ", ".join(f"{k} ({v})" for k, v in allowed.items())

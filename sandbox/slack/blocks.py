@@ -42,10 +42,24 @@ def _element_errors(element: Any, pointer: str, action_ids: set[str]) -> list[st
             action_ids.add(action_id)
     if element["type"] == "button":
         errors += _text_errors(element.get("text"), f"{pointer}/text", 75, plain=True)
+        confirm = element.get("confirm")
+        if confirm is not None:
+            errors += _confirm_errors(confirm, f"{pointer}/confirm")
         if len(str(element.get("value", ""))) > 2000:
             errors.append(f"must be less than 2001 characters [json-pointer:{pointer}/value]")
         if element.get("style") not in (None, "primary", "danger"):
             errors.append(f"must be one of primary, danger [json-pointer:{pointer}/style]")
+    return errors
+
+
+def _confirm_errors(confirm: Any, pointer: str) -> list[str]:
+    """A confirmation dialog: title 100, text 300, confirm and deny 30 characters."""
+    if not isinstance(confirm, dict):
+        return [f"must provide an object [json-pointer:{pointer}]"]
+    errors = _text_errors(confirm.get("title"), f"{pointer}/title", 100, plain=True)
+    errors += _text_errors(confirm.get("text"), f"{pointer}/text", 300)
+    for key in ("confirm", "deny"):
+        errors += _text_errors(confirm.get(key), f"{pointer}/{key}", 30, plain=True)
     return errors
 
 
@@ -91,6 +105,10 @@ def block_errors(blocks: Any, pointer: str, max_blocks: int) -> list[str]:
             elif kind == "actions":
                 for i, element in enumerate(elements):
                     errors += _element_errors(element, f"{at}/elements/{i}", action_ids)
+            else:  # a context's text elements (its images have no text)
+                for i, element in enumerate(elements):
+                    if isinstance(element, dict) and element.get("type") in ("mrkdwn", "plain_text"):
+                        errors += _text_errors(element, f"{at}/elements/{i}", 2000)
         elif kind == "input":
             errors += _text_errors(block.get("label"), f"{at}/label", 2000, plain=True)
             errors += _element_errors(block.get("element"), f"{at}/element", action_ids)

@@ -244,6 +244,8 @@ class SlackWorkspace:
         blocks = body.get("blocks") or []
         if not text and not blocks:
             return "no_text"
+        if len(text) > 40_000:  # as chat.postMessage
+            return "msg_too_long"
         if block_errors(blocks, "/blocks", 50):
             return "invalid_blocks"
         if body.get("replace_original") in (True, "true") and original is not None:

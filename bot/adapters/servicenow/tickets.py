@@ -1,7 +1,9 @@
 """ServiceNow adapter: the Tickets port over the Table API (aiohttp, basic auth).
 
 Knows the Table API's paths, query syntax, journal table and error body; every failure becomes IntegrationError
-(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one).
+(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). Knows the incident table's field
+lengths too: whatever the caller wrote, no field goes out longer than its column keeps (a longer short description
+would be cut by the database without an ellipsis) or than a request can carry.
 """
 
 from __future__ import annotations
@@ -17,8 +19,14 @@ from bot.app.config import ServiceNowAccess
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Ticket
+from bot.render.format import clip
 
 FIELDS = "sys_id,number,state"
+# The incident table's dictionary lengths; the journals (work notes, comments) are mediumtext (16 MB): capped well
+# under it, and under the REST request size, without ever cutting a normal batch of notes.
+FIELD_LENGTHS = {"short_description": 160, "description": 4_000, "close_notes": 4_000, "correlation_id": 100,
+                 "correlation_display": 100, "close_code": 40, "category": 40, "work_notes": 1_000_000,
+                 "comments": 1_000_000}
 
 
 class ServiceNowTickets:
@@ -78,7 +86,7 @@ class ServiceNowTickets:
         return None
 
     async def create(self, fields: dict[str, str]) -> Ticket:
-        created = await self._call("POST", "/api/now/table/incident", "POST incident", body=fields)
+        created = await self._call("POST", "/api/now/table/incident", "POST incident", body=_fitted(fields))
         return self._ticket(created["result"])
 
     async def get(self, sys_id: str) -> Ticket | None:
@@ -92,7 +100,7 @@ class ServiceNowTickets:
         return self._ticket(found["result"])
 
     async def update(self, sys_id: str, fields: dict[str, str]) -> None:
-        await self._call("PATCH", f"/api/now/table/incident/{sys_id}", "PATCH incident/{id}", body=fields)
+        await self._call("PATCH", f"/api/now/table/incident/{sys_id}", "PATCH incident/{id}", body=_fitted(fields))
 
     async def work_notes(self, sys_id: str) -> list[str]:
         found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
@@ -103,3 +111,8 @@ class ServiceNowTickets:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _fitted(fields: dict[str, str]) -> dict[str, str]:
+    return {name: clip(value, FIELD_LENGTHS[name]) if name in FIELD_LENGTHS else value
+            for name, value in fields.items()}

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -43,6 +44,7 @@ class SlackChat:
         self._buckets = Buckets(TIERS.get, rate_scale)
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
+        self._fit = Fit()  # nothing is refused for its length: see fit.py
 
     async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
         await self._buckets.acquire(bucket_key or method, method)
@@ -92,16 +94,16 @@ class SlackChat:
                 return None
 
     async def set_topic(self, channel: str, topic: str) -> None:
-        await self._call("conversations.setTopic", channel=channel, topic=topic)
+        await self._call("conversations.setTopic", channel=channel, topic=self._fit.topic(topic))
 
     async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
         await self._call("conversations.invite", channel=channel, users=",".join(user_ids))
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None,
                            thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> PostedMessage:
-        args: dict[str, Any] = {"channel": channel, "text": text}
+        args: dict[str, Any] = {"channel": channel, "text": self._fit.text(text)}
         if blocks is not None:
-            args["blocks"] = list(blocks)
+            args["blocks"] = self._fit.blocks(list(blocks))
         if thread_ts:
             args["thread_ts"] = thread_ts
         if metadata:
@@ -111,9 +113,9 @@ class SlackChat:
 
     async def update_message(self, channel: str, ts: str, text: str,
                              blocks: Sequence[dict[str, Any]] | None = None) -> None:
-        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": self._fit.text(text)}
         if blocks is not None:
-            args["blocks"] = list(blocks)
+            args["blocks"] = self._fit.blocks(list(blocks))
         await self._call("chat.update", **args)
 
     async def pin(self, channel: str, ts: str) -> None:

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack.chat import RETRYABLE_ERRORS
+from bot.adapters.slack.fit import Fit
 from bot.errors import IntegrationError
 
 RESPONSE_URL_TIMEOUT_SECONDS = 10
@@ -26,15 +27,16 @@ class SlackInteractions:
         self._client = client
         # Answers share one HTTP session: a new one per answer would open a new connection for every answer.
         self._session: aiohttp.ClientSession | None = None
+        self._fit = Fit()  # nothing is refused for its length: see fit.py
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
-        await self._call("views.open", trigger_id=trigger_id, view=view)
+        await self._call("views.open", trigger_id=trigger_id, view=self._fit.view(view))
 
     async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        await self._call("chat.postEphemeral", channel=channel, user=user, text=text)
+        await self._call("chat.postEphemeral", channel=channel, user=user, text=self._fit.text(text))
 
     async def post_message(self, channel: str, text: str, thread_ts: str | None = None) -> None:
-        await self._call("chat.postMessage", channel=channel, text=text,
+        await self._call("chat.postMessage", channel=channel, text=self._fit.text(text),
                          **({"thread_ts": thread_ts} if thread_ts else {}))
 
     async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
@@ -53,7 +55,8 @@ class SlackInteractions:
                 timeout=aiohttp.ClientTimeout(total=RESPONSE_URL_TIMEOUT_SECONDS))
         webhook = AsyncWebhookClient(response_url, session=self._session)
         try:
-            response = await webhook.send(text=text, response_type="ephemeral", replace_original=False)
+            response = await webhook.send(text=self._fit.text(text), response_type="ephemeral",
+                                          replace_original=False)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise _unreachable("response_url", error) from None
         if response.status_code >= 400:  # an expired or used-up response_url

@@ -1,0 +1,61 @@
+"""Slack-safe text (bot/render/format.py): clipping with a pointer to the whole, clipping markup without breaking a
+link or an entity, and links only to URLs that cannot carry markup. Table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.render.format import clip, clip_mrkdwn, escape, full_text_at, link, web_url
+
+
+@pytest.mark.parametrize(("text", "limit", "more", "clipped"), [
+    ("short", 10, " (more)", "short"),
+    ("x" * 30, 20, " (more)", "x" * 12 + "… (more)"),
+    ("x" * 30, 5, " (much more than fits)", "xxxx…"),  # the pointer does not fit: an ellipsis alone
+])
+def test_clip_says_where_the_rest_is(text: str, limit: int, more: str, clipped: str) -> None:
+    assert clip(text, limit, more) == clipped
+
+
+@pytest.mark.parametrize(("text", "limit", "clipped"), [
+    ("a &amp; b", 7, "a …"),                                     # never "a &am…": the entity goes whole
+    ("see <https://x.pagerduty.com/incidents/Q1|PagerDuty> now", 30, "see …"),  # nor half a link
+    ("<@U123> and <#C123>", 12, "<@U123> and…"),
+    ("<@U123> and <#C123>", 15, "<@U123> and …"),
+    ("plain text", 20, "plain text"),
+])
+def test_clip_mrkdwn_never_cuts_an_entity_or_a_link_in_two(text: str, limit: int, clipped: str) -> None:
+    assert clip_mrkdwn(text, limit) == clipped
+
+
+def test_clip_mrkdwn_may_point_to_the_whole_with_a_link() -> None:
+    more = full_text_at("PagerDuty", "https://acme.pagerduty.com/incidents/Q1", "title")
+    clipped = clip_mrkdwn(escape("<" * 500), 100, more)
+    assert clipped.endswith("… (full title in <https://acme.pagerduty.com/incidents/Q1|PagerDuty>)")
+    assert len(clipped) <= 100 and clipped.startswith("&lt;&lt;")
+
+
+@pytest.mark.parametrize(("url", "safe"), [
+    ("https://acme.pagerduty.com/incidents/Q1", "https://acme.pagerduty.com/incidents/Q1"),
+    ("http://127.0.0.1:3000/sandbox/pagerduty/incidents/Q1", "http://127.0.0.1:3000/sandbox/pagerduty/incidents/Q1"),
+    ("https://x.pagerduty.com/incidents/Q1|<!channel>", "https://x.pagerduty.com/incidents/Q1%7C%3C!channel%3E"),
+    ("https://x.pagerduty.com/a b?c=1&d=2", "https://x.pagerduty.com/a%20b?c=1&amp;d=2"),
+    ("https://evil.example>click", None),         # a host cannot have ">": no link at all
+    ("https://acme.pagerduty.com@evil.example/", None),  # a user part hides where it leads
+    ("javascript:alert(1)", None),
+    ("ftp://acme.pagerduty.com/x", None),
+    ("", None),
+    ("https://[::1", None),                       # not even a URL
+])
+def test_only_plain_http_urls_become_links(url: str, safe: str | None) -> None:
+    assert web_url(url) == safe
+
+
+def test_a_url_that_cannot_be_a_link_is_shown_as_code() -> None:
+    assert link("https://evil.example>click", "Open in PagerDuty") == "Open in PagerDuty `https://evil.example&gt;click`"
+    assert link("", "Open in PagerDuty") == "Open in PagerDuty"
+    assert link("https://acme.pagerduty.com/incidents/Q1", "Open") == "<https://acme.pagerduty.com/incidents/Q1|Open>"
+
+
+def test_escape_shows_half_an_emoji_as_a_replacement_character() -> None:
+    assert escape("S\ud83d <b>") == "S\ufffd &lt;b&gt;"

@@ -182,6 +182,11 @@ class Bot:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # A cancellation can be lost (Python 3.11's asyncio.wait_for drops it when the wait it guards ends at the
+            # same moment), and the loop would go on for ever: cancel again until it has ended.
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []

@@ -45,8 +45,10 @@ class IncidentWorker:
             self.heartbeat = self._clock.now().timestamp()
             if not handled:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
 
     async def drain(self, limit: int = 4) -> int:
         """Apply up to `limit` pending inbox rows in one batch; return how many were handled."""

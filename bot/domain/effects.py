@@ -144,12 +144,13 @@ OPERATORS = "operators"
 def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
                          reason: str) -> AlertOperators:
     """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port)."""
-    about = f" about incident {_plain(incident_id)}" if incident_id else ""
+    sender = {"pagerduty": "PagerDuty", "servicenow": "ServiceNow"}.get(source, _plain(source))
+    about = f", incident {_plain(incident_id)}" if incident_id else ""
     return AlertOperators(OPERATORS, (
-        f"🚨 Paved Road set aside a {_plain(source)} delivery it could not apply: {_plain(event_type)}{about}, "
-        f"reference `{reference}`. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
-        f"`pavedroad inbox failed` lists it; the bot's logs have the details under the reference; after a fix, "
-        f"`pavedroad inbox retry {reference}` applies it again."))
+        f"🚨 Paved Road set aside a delivery it could not apply — reference `{reference}`: {sender} "
+        f"{_plain(event_type)}{about}. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
+        f"`pavedroad inbox failed` lists it and the bot's logs have the details under the reference; once the cause "
+        f"is fixed, `pavedroad inbox retry {reference}` applies it again."))
 
 
 def _plain(text: str) -> str:

@@ -5,6 +5,7 @@ reason, a reference and one operators' alert — without holding up the others."
 from __future__ import annotations
 
 import asyncio
+import re
 
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
@@ -114,8 +115,7 @@ def alerts(effects: list[Effect]) -> list[str]:
     found = []
     for effect in effects:
         if isinstance(effect, AlertOperators):
-            [reference] = [word.strip("`,.") for word in effect.text.split() if word.startswith("`")
-                           and len(word.strip("`,.")) == 8]
+            [reference] = re.findall(r"reference `([0-9a-f]{8})`", effect.text)
             found.append(reference)
     return found
 

@@ -36,7 +36,8 @@ class InboxRow:
 
 @dataclass(frozen=True)
 class Skip:
-    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (unreadable)."""
+    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (its content cannot
+    be read: the row is quarantined, see `Inbox.apply_pending`)."""
 
     state: str
     reason: str

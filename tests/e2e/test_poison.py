@@ -54,7 +54,8 @@ async def test_data_number_1e30_is_quarantined_and_the_next_incident_gets_its_ch
     code, out, _ = await pavedroad("inbox", "failed", "--db", str(sandbox.bot.settings.db_path))
     assert code == 0
     [row] = [line for line in out.splitlines() if line.startswith(reference)]
-    for column in ("pagerduty", "incident.triggered", "PHUGE01", listed["received_at"], listed["reason"]):
+    for column in ("pagerduty", "incident.triggered", "PHUGE01", listed["received_at"],
+                   " ".join(listed["reason"].split())):
         assert column in row
     [alert] = [a for a in operators_alerts(sandbox) if reference in a]
     assert "incident.triggered" in alert and "PHUGE01" in alert and "pavedroad inbox failed" in alert

@@ -49,8 +49,26 @@ async def test_a_number_beyond_64_bits_is_quarantined_and_the_next_trigger_is_ap
     assert "loop crashed" not in caplog.text
     [failed] = await bot.store.failed_deliveries()
     assert failed.incident_id == "PPOISON" and failed.event_type == "incident.triggered"
-    # The traceback is logged under the reference the alert and `pavedroad inbox failed` give.
-    assert f"reference {failed.reference}" in caplog.text and "Traceback" in caplog.text
+    assert f"reference {failed.reference}" in caplog.text
+
+
+async def test_a_decision_the_store_refuses_is_quarantined_with_its_traceback_logged_under_its_reference(
+        offline_bot: tuple[Bot, BotClient], caplog: pytest.LogCaptureFixture) -> None:
+    """The store refuses one incident the way a database does (a trigger in the test's own database file): the
+    delivery is set aside, its traceback logged under the reference the alert and `pavedroad inbox failed` give."""
+    bot, client = offline_bot
+    with contextlib.closing(sqlite3.connect(bot.settings.db_path, isolation_level=None)) as conn:
+        conn.execute("CREATE TRIGGER refuse_poison BEFORE INSERT ON incidents WHEN NEW.id = 'PPOISON'"
+                     " BEGIN SELECT RAISE(ABORT, 'this incident is refused'); END")
+    assert await post(client, poisoned("E-refused")) == 202
+    assert await post(client, incident_event("incident.triggered", incident_id="PNEXT", event_id="E-next")) == 202
+    await bot.settle(10)
+    assert states(bot) == {"E-refused": "failed", "E-next": "applied"}
+    [failed] = await bot.store.failed_deliveries()
+    assert "this incident is refused" in failed.reason
+    [record] = [r for r in caplog.records if f"reference {failed.reference}" in r.getMessage()]
+    assert record.exc_info is not None and "this incident is refused" in str(record.exc_info[1])
+    assert "loop crashed" not in caplog.text
 
 
 @pytest.mark.parametrize(("field", "value"), [("priority", "P1"), ("service", "PCHECKO")],

@@ -20,8 +20,8 @@ class Metrics:
                                  registry=self.registry)
         self.outbox_depth = Gauge("pavedroad_outbox_pending", "Outbox effects waiting to be performed",
                                   registry=self.registry)
-        self.failed_events = Gauge("pavedroad_inbox_failed", "Inbox rows that could not be applied (a bug: see logs)",
-                                   registry=self.registry)
+        self.failed_events = Gauge("pavedroad_inbox_failed", "Deliveries quarantined because they could not be "
+                                   "applied (`pavedroad inbox failed` lists them)", registry=self.registry)
         self.dead_effects = Gauge("pavedroad_outbox_dead", "Effects parked as dead after repeated failures",
                                   registry=self.registry)
 

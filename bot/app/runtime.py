@@ -47,6 +47,8 @@ from bot.services.worker import IncidentWorker
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
+# /readyz lists this many of the latest quarantined deliveries (`pavedroad inbox failed` lists them all).
+READYZ_FAILED_SHOWN = 5
 
 
 class Bot:
@@ -180,6 +182,11 @@ class Bot:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            # A cancellation can be lost (Python 3.11's asyncio.wait_for drops it when the wait it guards ends at the
+            # same moment), and the loop would go on for ever: cancel again until it has ended.
+            while not task.done():
+                await asyncio.wait({task}, timeout=0.5)
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -191,19 +198,25 @@ class Bot:
         await self.store.close()
 
     async def readiness(self) -> dict[str, object]:
-        """What /readyz reports: store reachable, loops alive, and the outbox's dead effects."""
+        """What /readyz reports. Ready to serve: the store answers and the worker and dispatcher loops are alive.
+        Quarantined deliveries (the latest few) and dead effects are listed, but do not make the bot unready: they
+        are past failures, and taking the bot out of service would stop intake, which they never do."""
         now = self.clock.now().timestamp()
         try:
             store_ok = await self.store.ping()
             depths = await self.store.depths()
+            failed = await self.store.failed_deliveries(READYZ_FAILED_SHOWN)
             dead = await self.store.dead_effects()
         except Exception as error:  # the store is unreachable: say so rather than fail the probe handler
             return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
         loops = {name: self.running and now - beat < STALL_SECONDS
                  for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
-        return {"ready": store_ok and all(loops.values()) and depths["inbox_failed"] == 0,
+        return {"ready": store_ok and all(loops.values()),
                 "store": "ok" if store_ok else "failing",
                 "loops": loops, **depths,
+                "failed_deliveries": [{"reference": f.reference, "received_at": f.received_at, "source": f.source,
+                                       "event_type": f.event_type, "incident_id": f.incident_id, "reason": f.reason}
+                                      for f in failed],
                 "dead_effects": [{k: d[k] for k in ("seq", "incident_id", "kind", "last_error")} for d in dead]}
 
     async def settle(self, within: float = 10.0) -> None:

@@ -62,7 +62,7 @@ class InviteResponders(Effect):
 
 @dataclass(frozen=True)
 class AlertOperators(Effect):
-    """Tell the operators' channel that an effect is dead and needs a human."""
+    """Tell the operators' channel that something needs a human (a dead effect, a quarantined delivery)."""
 
     kind: ClassVar[str] = "alert_operators"
     text: str
@@ -135,6 +135,27 @@ class CompleteHandover(Effect):
         return (f"🚨 The on-call handover {self.shift_key} was posted without names: PagerDuty did not say who was "
                 f"on call after {attempts} attempt(s) ({error}). Check PagerDuty's status and the API token; the "
                 "rota's engineers should confirm who is on call in PagerDuty.")
+
+
+# The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
+OPERATORS = "operators"
+
+
+def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
+                         reason: str) -> AlertOperators:
+    """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port)."""
+    sender = {"pagerduty": "PagerDuty", "servicenow": "ServiceNow"}.get(source, _plain(source))
+    about = f", incident {_plain(incident_id)}" if incident_id else ""
+    return AlertOperators(OPERATORS, (
+        f"🚨 Paved Road set aside a delivery it could not apply — reference `{reference}`: {sender} "
+        f"{_plain(event_type)}{about}. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
+        f"`pavedroad inbox failed` lists it and the bot's logs have the details under the reference; once the cause "
+        f"is fixed, `pavedroad inbox retry {reference}` applies it again."))
+
+
+def _plain(text: str) -> str:
+    """Text shown as it is in Slack's markup: &, < and > escaped, so nothing in it can mention or link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 EFFECT_TYPES: dict[str, type[Effect]] = {

@@ -36,9 +36,23 @@ class InboxRow:
 
 @dataclass(frozen=True)
 class Skip:
-    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (unreadable)."""
+    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (its content cannot
+    be read: the row is quarantined, see `Inbox.apply_pending`)."""
 
     state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery set aside (quarantined) because it could not be applied: `reference` names it in the operators'
+    alert, the logs and `pavedroad inbox`; `received_at` is ISO 8601 (UTC)."""
+
+    reference: str
+    received_at: str
+    source: str
+    event_type: str
+    incident_id: str | None
     reason: str
 
 
@@ -178,7 +192,8 @@ class Inbox(Protocol):
     async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
         """Store one delivery durably (on return it survives a crash); False if this delivery id or event id was
-        already stored for `source` (a duplicate)."""
+        already stored for `source` (a duplicate). Deliveries arriving together may be stored together, but one that
+        cannot be stored fails alone: its caller gets the error and the others are stored."""
         ...
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
@@ -186,9 +201,20 @@ class Inbox(Protocol):
 
         `decide` (pure, synchronous) sees each row with its incident as left by the earlier rows of the batch. Each
         decision's incident, timeline entry and effects are stored with the row marked applied; a row whose `decide`
-        returns a Skip is marked with its state, and one whose `decide` raises is marked 'failed' without holding up
-        the rows behind it. An OpenIncidentChannel effect also queues the posting of the incident's timeline entries
-        stored before it (not yet posted, not already queued), in the order they happened."""
+        returns Skip('ignored') is marked so. A row that fails at any step — its incident cannot be read, `decide`
+        raises or returns Skip('failed'), or its decision cannot be stored — is QUARANTINED alone: whatever it wrote
+        is undone, it is marked 'failed' with its reason and a short reference (kept if it had one), one
+        AlertOperators naming them is queued with it, and the rows behind it are applied. A quarantined row is never
+        tried again unless `retry_delivery` says so. An OpenIncidentChannel effect also queues the posting of the
+        incident's timeline entries stored before it (not yet posted, not already queued), in the order they
+        happened."""
+        ...
+    async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
+        """The quarantined deliveries, the latest received first (at most `limit`)."""
+        ...
+    async def retry_delivery(self, reference: str) -> bool:
+        """Set the quarantined delivery with this reference back to pending, for the worker to apply again (an old
+        event is taken for what it is: the newest snapshot wins); False when no quarantined delivery has it."""
         ...
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
         """Store one decision (as `apply_pending` would) and mark its inbox row applied, in one transaction."""

@@ -1,6 +1,11 @@
 """The worker: drains the inbox in arrival order, applies each event through the domain, and commits the new
 state, timeline entries and effects with the inbox rows in one transaction per batch (so a crash replays, never
-half-applies, and a burst costs one disk flush per batch rather than several per event)."""
+half-applies, and a burst costs one disk flush per batch rather than several per event).
+
+A delivery that cannot be applied — content the reader cannot read (a DeliveryError), a bug in deciding, a decision
+the store cannot hold — is quarantined by the inbox (state 'failed', a reason and a reference, one operators' alert)
+and the worker goes on with the next: one delivery never stops the queue. An event type we do not handle is
+'ignored'."""
 
 from __future__ import annotations
 
@@ -40,8 +45,10 @@ class IncidentWorker:
             self.heartbeat = self._clock.now().timestamp()
             if not handled:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
 
     async def drain(self, limit: int = 4) -> int:
         """Apply up to `limit` pending inbox rows in one batch; return how many were handled."""
@@ -62,9 +69,8 @@ class IncidentWorker:
             return self._decide_ticket(row, incident)
         try:
             event = self._pagerduty.read_event(row.body, row.event_id)
-        except DeliveryError as error:
-            log.warning("inbox %s (%s) cannot be read: %s", row.seq, row.event_type, error)
-            return Skip("ignored", str(error)[:500])
+        except DeliveryError as error:  # stored (its envelope was fine), but its content cannot be read
+            return Skip("failed", str(error))
         if not event.handled or event.incident_id is None:
             return Skip("ignored", "event type not handled")
         decision = apply_event(incident, event, self._policy)
@@ -78,5 +84,5 @@ class IncidentWorker:
         try:
             event = self._servicenow.read_event(row.body, row.event_id)
         except DeliveryError as error:
-            return Skip("ignored", str(error)[:500])
+            return Skip("failed", str(error))
         return decide_ticket(event, self._ticket_rules, incident is not None, self._clock.now())

@@ -1,4 +1,4 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, calculate."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, inbox, calculate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table
 from bot.app.runtime import Bot
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                          help="start with the synthetic incident history in PagerDuty, imported by the bot "
                               "(README, 'Reports')")
     reports_cli.add_parsers(sub)
+    inbox_cli.add_parsers(sub)
     provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
                                "policies, services, webhook subscriptions and Slack channels")
     provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_calculate(args.catalogue, args.format, check=args.check)
     if args.command in ("report", "history"):
         return reports_cli.run(args)
+    if args.command == "inbox":
+        return inbox_cli.run(args)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "provision":

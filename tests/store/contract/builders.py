@@ -23,10 +23,12 @@ def at(minute: int) -> str:
 
 
 def trigger(incident_id: str = "Q1", *, number: int = 1, urgency: str = "high", priority: str | None = "P1",
-            minute: int = 0, created_at: str | None = None) -> Decision:
+            minute: int = 0, created_at: str | None = None, assignees: list[tuple[str, str]] | None = None
+            ) -> Decision:
     """The decision for a new incident: the incident, its "triggered" line, its channel and that line's post."""
     event = incident_event("incident.triggered", incident_id=incident_id, number=number, urgency=urgency,
-                           priority=priority, occurred_at=at(minute), created_at=created_at or at(minute))
+                           priority=priority, occurred_at=at(minute), created_at=created_at or at(minute),
+                           assignees=assignees)
     return apply_event(None, read_event(event), POLICY)
 
 

@@ -2,8 +2,13 @@
 
 Recording is group-committed: deliveries that arrive while the store's thread is busy are committed together in one
 transaction (one fsync), so a burst costs one disk flush per batch instead of one per webhook, and no caller is
-answered before its row is on disk. Applying a decision writes the incident, its timeline entry, its effects and the
-row's new state in one transaction: a crash replays the whole batch, never half of it.
+answered before its row is on disk. If that transaction fails, its rows are stored one by one, so only a row that
+cannot be stored fails (its caller answers 503) and its neighbours are stored.
+
+Applying a batch writes each decision's incident, timeline entry, effects and the row's new state in one transaction:
+a crash replays the whole batch, never half of it. Each row is applied inside a SAVEPOINT: a row that fails at any
+step (reading its incident, deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed'
+with its reason and a reference, with one operators' alert queued in the same transaction — and the batch goes on.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.sqlite.outbox import entry_queued, insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry
+from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import Inbox, InboxRow, Skip
+from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 Delivery = tuple[tuple[object, ...], asyncio.Future[bool], asyncio.AbstractEventLoop]
@@ -49,54 +54,61 @@ class SqliteInbox(SqlitePart, Inbox):
         if not batch:
             return  # an earlier flush already committed this caller's delivery
         conn = self.db.conn
+        outcomes: list[bool | BaseException]
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            results = [conn.execute(
-                "INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
-                " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)",
-                row).rowcount == 1 for row, _, _ in batch]
-            conn.execute("COMMIT")
+            outcomes = list(_insert_deliveries(conn, [row for row, _, _ in batch]))
+        except Exception as error:
+            if len(batch) == 1:
+                outcomes = [error]
+            else:
+                # One row may be what failed the batch: store them one by one, so only that row's caller hears of it
+                # (and answers 5xx, so that its sender retries it) while the others are stored.
+                log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
+                            len(batch), error.__class__.__name__)
+                outcomes = [_insert_alone(conn, row) for row, _, _ in batch]
         except BaseException as error:
-            # Every caller of the batch hears of the failure (they answer 5xx and PagerDuty retries), whatever
-            # else goes wrong here; none is left waiting.
-            with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
             for _, future, loop in batch:
                 loop.call_soon_threadsafe(_fail, future, error)
             return
-        for (_, future, loop), result in zip(batch, results, strict=True):
-            loop.call_soon_threadsafe(_resolve, future, result)
+        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                loop.call_soon_threadsafe(_fail, future, outcome)
+            else:
+                loop.call_soon_threadsafe(_resolve, future, outcome)
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
         def work() -> list[Decision]:
-            rows = [InboxRow(**r) for r in self._query(
-                "SELECT seq, source, event_id, event_type, incident_id, body FROM inbox WHERE state='pending'"
-                " ORDER BY seq LIMIT ?", (limit,))]
+            rows = self._query(
+                "SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+                " WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
             if not rows:
                 return []
             decisions: list[Decision] = []
             known: dict[str, Incident | None] = {}
             with self._transaction() as conn:
-                for row in rows:
-                    if row.incident_id is not None and row.incident_id not in known:
-                        known[row.incident_id] = load_incident(conn, row.incident_id)
+                for stored in rows:
+                    reference = stored.pop("reference")
+                    row = InboxRow(**stored)
+                    conn.execute("SAVEPOINT inbox_row")
                     try:
-                        outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
-                    except Exception as error:  # a bug in one event must not stop the queue
-                        reference = uuid.uuid4().hex[:8]
-                        log.exception("inbox row %s (%s) failed to apply (reference %s)", row.seq, row.event_type,
-                                      reference)
-                        outcome = Skip("failed", f"{error.__class__.__name__} (reference {reference})")
-                    if isinstance(outcome, Skip):
-                        conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?",
-                                     (outcome.state, outcome.reason, row.seq))
-                        continue
-                    _persist(conn, row.seq, outcome, now)
-                    if outcome.incident is not None:
-                        known[outcome.incident.id] = outcome.incident
-                    decisions.append(outcome)
+                        outcome = _apply(conn, row, decide, known, now)
+                    except Exception as error:  # one row, at any step, must not stop the queue
+                        conn.execute("ROLLBACK TO inbox_row")
+                        reference = _quarantine(conn, row, reference, _reason(error), now)
+                        log.exception("inbox row %s (%s) could not be applied; set aside as reference %s", row.seq,
+                                      row.event_type, reference)
+                        outcome = None
+                    if isinstance(outcome, Skip) and outcome.state == "failed":
+                        reference = _quarantine(conn, row, reference, outcome.reason, now)
+                        log.warning("inbox row %s (%s) cannot be read; set aside as reference %s: %s", row.seq,
+                                    row.event_type, reference, _safe(outcome.reason))
+                    conn.execute("RELEASE inbox_row")
+                    if isinstance(outcome, Decision):
+                        if outcome.incident is not None:
+                            known[outcome.incident.id] = outcome.incident
+                        decisions.append(outcome)
             return decisions
         return await self._run(work)
 
@@ -105,6 +117,88 @@ class SqliteInbox(SqlitePart, Inbox):
             with self._transaction() as conn:
                 _persist(conn, inbox_seq, decision, now)
         await self._run(write)
+
+    async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
+        return await self._run(lambda: read_failed(self.db.conn, limit))
+
+    async def retry_delivery(self, reference: str) -> bool:
+        return await self._run(lambda: retry_failed(self.db.conn, reference))
+
+
+INSERT_DELIVERY = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                   " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)")
+
+
+def _insert_deliveries(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> list[bool]:
+    """Store deliveries in one transaction; whether each was new (not a duplicate). Rolled back if any fails."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        results = [conn.execute(INSERT_DELIVERY, row).rowcount == 1 for row in rows]
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        raise
+    return results
+
+
+def _insert_alone(conn: sqlite3.Connection, row: tuple[object, ...]) -> bool | Exception:
+    try:
+        return _insert_deliveries(conn, [row])[0]
+    except Exception as error:
+        return error
+
+
+def _apply(conn: sqlite3.Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
+           known: dict[str, Incident | None], now: float) -> Decision | Skip:
+    """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
+    if row.incident_id is not None and row.incident_id not in known:
+        known[row.incident_id] = load_incident(conn, row.incident_id)
+    outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+    if isinstance(outcome, Skip):
+        if outcome.state != "failed":
+            conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?", (outcome.state, _safe(outcome.reason),
+                                                                            row.seq))
+        return outcome
+    _persist(conn, row.seq, outcome, now)
+    return outcome
+
+
+def _quarantine(conn: sqlite3.Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
+    """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
+    reference = reference or uuid.uuid4().hex[:8]
+    reason = _safe(reason)[:500]
+    conn.execute("UPDATE inbox SET state='failed', error=?, reference=? WHERE seq=?", (reason, reference, row.seq))
+    insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason), 0, now)
+    return reference
+
+
+def _reason(error: BaseException) -> str:
+    detail = str(error)
+    return f"{error.__class__.__name__}: {detail}" if detail else error.__class__.__name__
+
+
+def _safe(text: str) -> str:
+    """Text any store can hold: lone surrogates written as escapes, NUL removed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
+
+
+def read_failed(conn: sqlite3.Connection, limit: int | None = None) -> list[FailedDelivery]:
+    """The quarantined deliveries, the latest received first (used by the port, and by `pavedroad inbox failed`
+    on a read-only connection of its own)."""
+    rows = conn.execute(
+        "SELECT reference, received_at, source, event_type, incident_id, error FROM inbox WHERE state='failed'"
+        " ORDER BY seq DESC LIMIT ?", (-1 if limit is None else limit,)).fetchall()
+    return [FailedDelivery(reference or "", received_at, source, event_type, incident_id, error or "")
+            for reference, received_at, source, event_type, incident_id, error in rows]
+
+
+def retry_failed(conn: sqlite3.Connection, reference: str) -> bool:
+    """Set a quarantined delivery back to pending (its reference is kept, should it fail again)."""
+    with contextlib.closing(conn.execute("UPDATE inbox SET state='pending', error=NULL WHERE state='failed'"
+                                         " AND reference=?", (reference.strip().lower(),))) as cursor:
+        return cursor.rowcount > 0
 
 
 def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float) -> None:

@@ -1,0 +1,83 @@
+"""`pavedroad inbox failed` and `pavedroad inbox retry <ref>`: the deliveries the worker set aside (quarantined)
+because they could not be applied, read from the bot's database on a connection of their own (the bot may be
+running: WAL lets both go on), and one of them set back to pending once its cause is fixed."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from bot.adapters.store.sqlite.inbox import read_failed, retry_failed
+from bot.adapters.store.sqlite.migrations import migrate
+from bot.adapters.store.sqlite.report_history import open_read_only
+from bot.ports.store import FailedDelivery, HistoryError
+
+COLUMNS = ("reference", "received", "source", "event type", "incident", "reason")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    inbox = sub.add_parser("inbox", help="deliveries the bot set aside because they could not be applied")
+    actions = inbox.add_subparsers(dest="inbox_command", required=True)
+    failed = actions.add_parser("failed", help="list the quarantined deliveries, the latest first")
+    retry = actions.add_parser("retry", help="set a quarantined delivery back to pending, after a fix: the running "
+                                             "bot (or its next start) applies it again")
+    retry.add_argument("reference", help="the delivery's reference (in the operators' alert and `inbox failed`)")
+    for parser in (failed, retry):
+        parser.add_argument("--db", type=Path, default=None, help="the bot's database (default: $PAVEDROAD_DB or "
+                                                                  "pavedroad.db)")
+
+
+def run(args: argparse.Namespace) -> int:
+    db: Path = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    try:
+        if args.inbox_command == "retry":
+            return _retry(db, args.reference)
+        return _failed(db)
+    except HistoryError as error:
+        print(f"pavedroad inbox {args.inbox_command}: {error}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as error:
+        print(f"pavedroad inbox {args.inbox_command}: cannot read the inbox in {db} ({error}); is it the bot's "
+              "database?", file=sys.stderr)
+        return 2
+
+
+def _failed(db: Path) -> int:
+    with contextlib.closing(open_read_only(db)) as conn:
+        failed = read_failed(conn)
+    if not failed:
+        print(f"No quarantined deliveries in {db}.")
+        return 0
+    sys.stdout.write(table(failed))
+    print(f"\n{len(failed)} quarantined deliveries. After fixing the cause: pavedroad inbox retry <reference>"
+          + (f" --db {db}" if db != Path("pavedroad.db") else ""))
+    return 0
+
+
+def table(failed: list[FailedDelivery]) -> str:
+    """One line per delivery, columns aligned; the reason, last, is never cut."""
+    rows = [COLUMNS] + [(f.reference or "-", f.received_at, f.source, f.event_type, f.incident_id or "-",
+                         " ".join(f.reason.split())) for f in failed]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+    return "".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+                   .rstrip() + "\n" for row in rows)
+
+
+def _retry(db: Path, reference: str) -> int:
+    if not db.exists():
+        raise HistoryError(f"no database at {db}: give the bot's database with --db (the sandbox's is sandbox.db, "
+                           "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        conn.execute("PRAGMA busy_timeout=5000")  # the running bot may be writing: wait for its lock
+        migrate(conn)
+        if not retry_failed(conn, reference):
+            print(f"pavedroad inbox retry: no quarantined delivery has the reference {reference!r} in {db} "
+                  "(`pavedroad inbox failed` lists them)", file=sys.stderr)
+            return 2
+    print(f"Delivery {reference} is pending again: the running bot applies it within seconds (or at its next "
+          "start). If it fails again, it is set aside again under the same reference, with one new alert.")
+    return 0

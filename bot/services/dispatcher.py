@@ -99,8 +99,10 @@ class Dispatcher:
         if next_due is not None:
             timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)
         self._wake.clear()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def finish_in_flight(self) -> None:
         """Wait until the effects being performed now (those `start_due` began) are finished."""

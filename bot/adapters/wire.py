@@ -34,6 +34,7 @@ _BOM = b"\xef\xbb\xbf"
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def decode(body: bytes, *, drop_bom: bool = True) -> str:
@@ -120,7 +121,7 @@ def unsafe_text_at(value: Any, path: str) -> str | None:
         for key, item in value.items():
             if unsafe_text_at(key, path):
                 return f"a key in {path}"
-            if found := unsafe_text_at(item, f"{path}.{key}"):
+            if found := unsafe_text_at(item, _path(path, (key,))):
                 return found
     return None
 
@@ -139,7 +140,7 @@ def check_numbers(value: Any, path: str) -> None:
             check_numbers(item, f"{path}[{index}]")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_numbers(item, f"{path}.{key}")
+            check_numbers(item, _path(path, (key,)))
 
 
 def header_id(headers: Mapping[str, str], name: str) -> str | None:
@@ -204,9 +205,11 @@ def reason(error: ValidationError, root: str) -> str:
 
 
 def _path(root: str, loc: Sequence[int | str]) -> str:
+    """`root.a[0].b`; a key that is not a plain name (it is the sender's text, not a field of ours) shows as `?`."""
     path = root
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        name = part if isinstance(part, str) and _NAME.fullmatch(part) else "?"
+        path += f"[{part}]" if isinstance(part, int) else (f".{name}" if path else name)
     return path
 
 

@@ -74,6 +74,12 @@ def test_numbers_are_kept_at_the_door_and_bounded_by_check_numbers() -> None:
             wire.check_numbers({"x": [0, {"y": value}]}, "data")
 
 
+def test_a_reason_names_our_fields_but_never_quotes_the_senders_keys() -> None:
+    with pytest.raises(DeliveryError, match=r"^data\.custom\.\?\[0\] is Infinity, not a finite number$"):
+        wire.check_numbers({"custom": {"secret note: call 555": [float("inf")]}}, "data")
+    assert wire.unsafe_text_at({"a b": {"c": "\ud800"}}, "body") == "body.?.c"
+
+
 def test_lone_surrogates_become_the_replacement_character_and_nul_goes_in_keys_and_values() -> None:
     body = json.dumps({"S\ud83d": ["a\x00b", {"k\udc00": "\ud83d\ude00 ok \udfff"}]}).encode()
     assert body.isascii()  # the escapes as sent: \ud83d, \u0000

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app.config import ServiceNowAccess
@@ -71,18 +72,32 @@ async def post_slack(client: BotClient, body: bytes, *, content_type: str = "app
     return Answer(response.status, await response.text())
 
 
+async def post_slack_at(url: str, secret: str, body: bytes, *,
+                        content_type: str = "application/x-www-form-urlencoded") -> Answer:
+    """A signed request to a running bot's /slack/events (the sandbox's), as post_slack does to a test client."""
+    timestamp = str(int(time.time()))
+    async with aiohttp.ClientSession() as session, session.post(url, data=body, headers={
+            "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": slack_signature(secret, timestamp, body)}) as response:
+        return Answer(response.status, await response.text())
+
+
 async def raw_post(client: BotClient, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> Answer:
     """POST with header values as raw bytes (a non-UTF-8 byte, as a broken or hostile client sends it)."""
     reader, writer = await asyncio.open_connection(client.host, client.port)
-    lines = [b"POST " + path.encode() + b" HTTP/1.1", b"Host: door", b"Connection: close",
-             b"Content-Length: " + str(len(body)).encode(), *(name + b": " + value for name, value in headers)]
-    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
-    await writer.drain()
-    response = await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    head, _, text = response.partition(b"\r\n\r\n")
-    return Answer(int(head.split(b" ", 2)[1]), text.decode())
+    try:
+        lines = [b"POST " + path.encode() + b" HTTP/1.1", b"Host: door", b"Connection: close",
+                 b"Content-Length: " + str(len(body)).encode(), *(name + b": " + value for name, value in headers)]
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await writer.drain()
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode("latin-1")
+        length = next(int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                      if line.lower().startswith("content-length:"))
+        text = await asyncio.wait_for(reader.readexactly(length), 10)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return Answer(int(head.split(" ", 2)[1]), text.decode())
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -16,6 +17,8 @@ from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.errors import DeliveryError
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import card, incident_channels, settle
 from tests.helpers import (
     WEBHOOK_SECRET,
     BotClient,
@@ -320,3 +323,21 @@ async def test_nul_in_text_is_removed_on_the_way_in(offline_bot: tuple[Bot, BotC
     assert (await post_pagerduty(client, body)).status == 202
     [row] = inbox(bot)
     assert "\x00" not in row["body"] and json.loads(row["body"])["event"]["data"]["title"] == "Checkout"
+
+
+async def test_a_delivery_with_a_byte_order_mark_and_half_an_emoji_gets_its_channel(sandbox: RunningSandbox) -> None:
+    event = incident_event("incident.triggered", incident_id="QHALFBOM", number=911, title="Checkout \ud83d down")
+    body = b"\xef\xbb\xbf" + json.dumps(event).encode()
+    response = await post_pagerduty_at(sandbox, body)
+    assert response == 202
+    await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    assert channel["name"] == "inc-911-checkout-down"
+    assert "Checkout \ufffd down" in json.dumps(card(sandbox, channel)["blocks"], ensure_ascii=False)
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def post_pagerduty_at(sandbox: RunningSandbox, body: bytes) -> int:
+    async with aiohttp.ClientSession() as session, session.post(f"{sandbox.url}/pagerduty/webhook", data=body, headers={
+            "X-PagerDuty-Signature": sign(sandbox.sandbox.keys.pagerduty_webhook_secrets[0], body)}) as response:
+        return response.status

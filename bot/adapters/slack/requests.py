@@ -78,7 +78,7 @@ def read_body(text: str, content_type: str) -> dict[str, Any]:
         except DeliveryError as error:
             raise DeliveryError(f"the payload form field is not JSON ({error})") from None
     else:
-        return dict(parse_qsl(text, keep_blank_values=True))  # a slash command: a form of strings
+        document, where = dict(parse_qsl(text, keep_blank_values=True)), "body"  # a slash command: a form of strings
     if not isinstance(document, dict):
         raise DeliveryError(f"{where} is {wire.describe(document)}, not a JSON object")
     if broken := wire.unsafe_text_at(document, "body"):

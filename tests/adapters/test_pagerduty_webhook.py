@@ -214,6 +214,8 @@ def test_a_delivery_id_header_that_is_not_printable_ascii_is_refused(header: str
     ({"id": "1", "event_type": "incident.triggered", "occurred_at": 1767225600},
      "event.occurred_at is 1767225600, not a string"),
     ({"id": "", "event_type": "incident.triggered", "occurred_at": "2026-01-01T00:00:00Z"}, "event.id is empty"),
+    ({"id": "1", "event_type": "incident.triggered", "occurred_at": "9999-12-31T23:59:59-23:59"},
+     "event.occurred_at is not an ISO 8601 timestamp with a time zone"),
     ({"id": "1", "event_type": "incident.triggered", "occurred_at": "2026-01-01T00:00:00Z", "data": "x"},
      "event.data is a string, not an object"),
 ])

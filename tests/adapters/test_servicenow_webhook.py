@@ -120,6 +120,7 @@ def test_a_signature_header_with_a_non_ascii_byte_is_refused() -> None:
     ({"operation": ["update"]}, "operation is a list, not a string"),
     ({"updated_on": 1767225600}, "updated_on is 1767225600, not a string"),
     ({"number": "x" * 256}, "number is longer than 255 characters"),
+    ({"updated_on": "0001-01-01T00:00:00+23:59"}, "updated_on is not a date-time"),
 ])
 def test_a_body_that_is_not_the_rules_is_refused_at_the_door_naming_the_field(changes: dict[str, Any],
                                                                             reason: str) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -78,8 +78,8 @@ def parse_time(text: str) -> datetime:
 
 def _timestamp(text: str) -> str:
     try:
-        parse_time(text)
-    except ValueError:
+        parse_time(text).astimezone(UTC)  # in range in every time zone, so every later step can convert it
+    except (ValueError, OverflowError):
         raise ValueError("is not an ISO 8601 timestamp with a time zone") from None
     return text
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
@@ -70,8 +70,8 @@ def _parse_time(text: str) -> datetime:
 def _date_time(text: str) -> str:
     if text:
         try:
-            _parse_time(text)
-        except ValueError:
+            _parse_time(text).astimezone(UTC)  # in range in every time zone
+        except (ValueError, OverflowError):
             raise ValueError("is not a date-time") from None
     return text
 

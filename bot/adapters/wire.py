@@ -31,7 +31,8 @@ INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 MAX_INT_DIGITS = sys.int_info.default_max_str_digits
 MAX_HEADER_ID = 255
 _BOM = b"\xef\xbb\xbf"
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string, or an unterminated one to the end of the text: never a failed match, so each character is read once.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")

@@ -52,6 +52,13 @@ def test_nesting_up_to_the_limit_and_brackets_inside_strings_are_fine() -> None:
     assert wire.loads(brackets)["n"] == [[1]]
 
 
+def test_the_depth_scan_reads_each_character_once_whatever_the_quotes() -> None:
+    # Escaped quotes and no closing one, a whole body's worth: a scan that retried from every quote took minutes.
+    for body in ("[" * 70 + '"' + '\\"' * 130_000, '["\\' * 87_000, '"' * 262_000 + "[" * 65):
+        with pytest.raises(DeliveryError, match="nested more than 64 levels"):
+            wire.check_depth(body)
+
+
 def test_signed_garbage_is_not_json() -> None:
     for body in (b"garbage", b"{", b'{"a": }', b"\x01\x02", b""):
         with pytest.raises(DeliveryError, match=r"^body is not JSON \(.* at position \d+\)$"):

@@ -89,8 +89,7 @@ async def test_signed_garbage_at_slack_events_gets_400(offline_bot: tuple[Bot, B
 async def test_a_payload_form_field_that_is_not_json_gets_400(offline_bot: tuple[Bot, BotClient]) -> None:
     _bot, client = offline_bot
     answer = await post_slack(client, b"payload=notjson")
-    assert (answer.status, answer.error) == (
-        400, "the payload form field is not JSON (body is not JSON (Expecting value at position 0))")
+    assert (answer.status, answer.error) == (400, "the payload form field is not JSON (Expecting value at position 0)")
     answer = await post_slack(client, slack_form({"payload": "[1, 2]"}))
     assert (answer.status, answer.error) == (400, "the payload form field is a list, not a JSON object")
 
@@ -115,7 +114,7 @@ async def test_deep_nesting_at_slack_events_gets_400(offline_bot: tuple[Bot, Bot
     answer = await post_slack(client, b"[" * 5000 + b"]" * 5000, content_type="application/json")
     assert (answer.status, answer.error) == (400, "body is nested more than 64 levels deep")
     answer = await post_slack(client, slack_form({"payload": "[" * 5000}))
-    assert answer.status == 400 and "nested more than 64 levels deep" in answer.error
+    assert (answer.status, answer.error) == (400, "the payload form field is nested more than 64 levels deep")
 
 
 async def test_a_lone_surrogate_at_slack_events_gets_400(offline_bot: tuple[Bot, BotClient]) -> None:

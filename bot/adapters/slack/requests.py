@@ -57,7 +57,7 @@ class SlackRequests:
     def read(self, body: bytes, headers: Mapping[str, str]) -> str:
         """The body as the text Bolt is to be given (exactly the signed bytes), once it is seen to read."""
         text = wire.decode(body, drop_bom=False)
-        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = (headers.get("Content-Type") or "").split(";")[0]  # exactly as Bolt takes it
         read_body(text, content_type)
         return text
 
@@ -75,8 +75,8 @@ def read_body(text: str, content_type: str) -> dict[str, Any]:
             return {}
         try:
             document, where = wire.loads(payload), "the payload form field"
-        except DeliveryError as error:
-            raise DeliveryError(f"the payload form field is not JSON ({error})") from None
+        except DeliveryError as error:  # said of the field, not of the body
+            raise DeliveryError(str(error).replace("body", "the payload form field", 1)) from None
     else:
         document, where = dict(parse_qsl(text, keep_blank_values=True)), "body"  # a slash command: a form of strings
     if not isinstance(document, dict):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from bot.adapters import wire
 from bot.errors import DeliveryError
@@ -139,12 +139,24 @@ class ViewState(BaseModel):
     values: dict[str, dict[str, dict[str, Any]]]
 
 
+def _metadata(text: str | None) -> str | None:
+    """The bot's forms carry a JSON object in private_metadata (bot/render/replies.py); Slack hands it back as is."""
+    if text:
+        try:
+            document = wire.loads(text)
+        except DeliveryError:
+            document = None
+        if not isinstance(document, dict):
+            raise ValueError("is not the JSON object the bot's forms carry")
+    return text
+
+
 class View(BaseModel):
     model_config = _SHAPE
     id: str | None = None
     type: str | None = None
     callback_id: str | None = None
-    private_metadata: str | None = None
+    private_metadata: Annotated[str | None, AfterValidator(_metadata)] = None
     team_id: str | None = None
     app_installed_team_id: str | None = None
     state: ViewState | None = None
@@ -186,6 +198,7 @@ class SlackBody(Part):
     view: View | None = None
     container: dict[str, Any] | None = None
     function_data: dict[str, Any] | None = None
+    workflow_step: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _carries_what_its_kind_needs(self) -> SlackBody:
@@ -194,7 +207,7 @@ class SlackBody(Part):
         for path in _NEEDS.get(kind, ()):
             value: Any = self
             for name in path.split("."):
-                value = getattr(value, name) if isinstance(value, BaseModel) else \
+                value = getattr(value, name, None) if isinstance(value, BaseModel) else \
                     value.get(name) if isinstance(value, dict) else None
             if value is None or value == "" or (path == "actions" and value == []):
                 raise ValueError(f"has no {path}, which {_KINDS.get(kind, kind)} carries")
@@ -202,7 +215,10 @@ class SlackBody(Part):
 
 
 _KINDS = {"event_callback": "an event callback", "block_actions": "a click", "view_submission": "a form's "
-          "submission", "view_closed": "a closed form"}
+          "submission", "view_closed": "a closed form", "interactive_message": "a click on an attachment",
+          "workflow_step_edit": "a workflow step's edit"}
+# Bolt reads these without looking first (slack_bolt.request.payload_utils: to_action, to_step; its matchers).
 _NEEDS = {"event_callback": ("event", "event.type"), "block_actions": ("actions", "user"),
-          "view_submission": ("view", "view.callback_id", "view.state", "user", "user.id"),
-          "view_closed": ("view", "view.callback_id"), "a slash command": ("user_id", "channel_id")}
+          "view_submission": ("view", "view.callback_id", "view.type", "view.state", "user", "user.id"),
+          "view_closed": ("view", "view.callback_id"), "interactive_message": ("actions",),
+          "workflow_step_edit": ("workflow_step",), "a slash command": ("user_id", "channel_id")}

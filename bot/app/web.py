@@ -1,6 +1,9 @@
 """The aiohttp application: the bot's routes, and the hooks that start and stop it with the server.
 
-Routes: POST /pagerduty/webhook, POST /slack/events, GET /healthz, GET /readyz, GET /metrics.
+Routes: POST /pagerduty/webhook, POST /servicenow/webhook, POST /slack/events, GET /healthz, GET /readyz,
+GET /metrics. Every route answers 4xx, with a one-line reason, for what the client got wrong (401 a request whose
+signature or timestamp cannot be verified, 400 a signed body that does not read, 413 too big) and keeps 5xx for our
+own failures (the store down: 503, so the sender retries), logged with a reference that the answer quotes.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.adapters.slack.requests import SlackRequests
 from bot.app.runtime import Bot
+from bot.errors import DeliveryError
 from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
 
 log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
+SLACK_DOOR_KEY = web.AppKey("slack_door", SlackRequests)
 
 
 def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
@@ -29,6 +36,7 @@ def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool 
     # read a little more than that before it gives its own 413.
     app = web.Application(client_max_size=MAX_BODY_BYTES * 4)
     app[BOT_KEY] = bot
+    app[SLACK_DOOR_KEY] = SlackRequests(bot.settings.slack_signing_secret)
     app.router.add_post("/pagerduty/webhook", pagerduty_webhook)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_post("/servicenow/webhook", servicenow_webhook)
@@ -112,9 +120,40 @@ async def _receive(request: web.Request, intake: _Intake, source: str, sender: s
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    bot = request.app[BOT_KEY]
-    response = await bot.slack_app.async_dispatch(await to_bolt_request(request))
+    """Slack's commands, clicks, forms and events: checked at the door (bot/adapters/slack/requests.py), then handed
+    to Bolt, which verifies the signature again and runs the listeners."""
+    bot, door = request.app[BOT_KEY], request.app[SLACK_DOOR_KEY]
+    body = await request.read()
+    try:
+        door.check_signature(body, request.headers)
+    except DeliveryError as error:
+        return _refused("slack", 401, str(error))
+    try:
+        text = door.read(body, request.headers)
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+    except DeliveryError as error:
+        return _refused("slack", 400, str(error))
+    except Exception as error:  # Bolt could not read a body the door let through: still the body's fault
+        return _refused("slack", 400, f"Bolt cannot read this request ({error.__class__.__name__})")
+    try:
+        response = await bot.slack_app.async_dispatch(bolt_request)
+    except Exception:
+        return _our_failure("slack request failed", "Slack")
+    if response.status >= 500:  # Bolt caught a failure of ours (a listener, Slack's API) and logged it
+        return _our_failure("slack request failed inside Bolt (its log above has the cause)", "Slack", trace=False)
     return await to_aiohttp_response(response)
+
+
+def _refused(source: str, status: int, reason: str) -> web.Response:
+    log.warning("%s request refused (%s): %s", source, status, reason)
+    return web.json_response({"error": reason}, status=status)
+
+
+def _our_failure(what: str, sender: str, *, trace: bool = True) -> web.Response:
+    reference = uuid.uuid4().hex[:8]
+    log.error("%s (reference %s)", what, reference, exc_info=trace)
+    return web.json_response({"error": f"something went wrong on our side (reference {reference}); {sender} may "
+                                       "retry"}, status=500)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -157,14 +157,16 @@ EventT = TypeVar("EventT", covariant=True)
 
 @dataclass(frozen=True)
 class Delivery:
-    """What the inbox keeps of a webhook delivery beside its body. `occurred_at` is ISO 8601, None when the sender
-    does not say (the intake's clock stands in); `incident_id` is the PagerDuty incident it concerns, if any."""
+    """What the inbox keeps of a webhook delivery. `occurred_at` is ISO 8601, None when the sender does not say (the
+    intake's clock stands in); `incident_id` is the PagerDuty incident it concerns, if any; `body` is the JSON to
+    store: the delivery's, with its text made safe (bot/adapters/wire.py)."""
 
     delivery_id: str
     event_id: str
     event_type: str
     incident_id: str | None
     occurred_at: str | None
+    body: str
 
 
 class Webhook(Protocol):

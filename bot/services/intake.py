@@ -1,10 +1,12 @@
 """Durable intake of webhooks (PagerDuty's v3, ServiceNow's business rule): authenticate, check the body, store in
 the inbox, then answer.
 
-`receive` raises `Rejected(status, reason)` for what must not be stored (too big, bad signature, bad body);
-everything else — including event types we do not handle — is stored, because PagerDuty disables a subscription
-after dropped deliveries. The wire formats are the adapters' (a `Webhook` from bot/ports.py, handed in by
-bot/app/runtime.py). Nothing here logs a secret or a payload.
+`receive` raises `Rejected(status, reason)` for what must not be stored: 413 too big, 401 an unverifiable signature,
+400 a body that is not a delivery (not UTF-8, not JSON, too deep, not the sender's envelope). Everything else —
+event types we do not handle, and content the worker will not be able to read — is stored, because PagerDuty
+disables a subscription after dropped deliveries; the worker quarantines what it cannot read. The wire formats
+are the adapters' (a `Webhook` from bot/ports.py, handed in by bot/app/runtime.py). Nothing here logs a secret or
+a payload.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ class Received:
     duplicate: bool
 
 
-class PagerDutyIntake:
-    """POST /pagerduty/webhook: PagerDuty's v3 deliveries, signed with any of PAGERDUTY_WEBHOOK_SECRETS."""
+class _Intake:
+    """Check, then store: what PagerDuty's and ServiceNow's intakes share."""
+
+    source = ""
+    too_big = ""
 
     def __init__(self, store: Inbox, webhook: Webhook, on_stored: Callable[[], None],
                  clock: Callable[[], str]) -> None:
@@ -44,36 +49,32 @@ class PagerDutyIntake:
 
     async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received:
         if len(body) > MAX_BODY_BYTES:
-            raise Rejected(413, f"body is {len(body)} bytes; PagerDuty webhooks are at most {MAX_BODY_BYTES}")
+            raise Rejected(413, f"body is {len(body)} bytes; {self.too_big} at most {MAX_BODY_BYTES}")
         delivery = _read(self._webhook, body, headers)
+        # The body stored is the adapter's cleaned JSON, never the raw bytes: nothing downstream meets a lone
+        # surrogate, a NUL or a byte-order mark.
         stored = await self._store.record_delivery(
-            source="pagerduty", delivery_id=delivery.delivery_id, event_id=delivery.event_id,
+            source=self.source, delivery_id=delivery.delivery_id, event_id=delivery.event_id,
             event_type=delivery.event_type, incident_id=delivery.incident_id,
-            occurred_at=delivery.occurred_at or self._now(), body=body.decode())
+            occurred_at=delivery.occurred_at or self._now(), body=delivery.body)
         if stored:
             self._on_stored()
         return Received(delivery.event_id, delivery.event_type, duplicate=not stored)
 
 
-class ServiceNowIntake:
+class PagerDutyIntake(_Intake):
+    """POST /pagerduty/webhook: PagerDuty's v3 deliveries, signed with any of PAGERDUTY_WEBHOOK_SECRETS."""
+
+    source = "pagerduty"
+    too_big = "PagerDuty webhooks are"
+
+
+class ServiceNowIntake(_Intake):
     """POST /servicenow/webhook: the business rule's deliveries, signed with SERVICENOW_WEBHOOK_SECRET
     (`X-ServiceNow-Signature`: hex HMAC-SHA256 of the raw body), stored like PagerDuty's before the answer."""
 
-    def __init__(self, store: Inbox, webhook: Webhook, on_stored: Callable[[], None],
-                 clock: Callable[[], str]) -> None:
-        self._store, self._webhook, self._on_stored, self._now = store, webhook, on_stored, clock
-
-    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received:
-        if len(body) > MAX_BODY_BYTES:
-            raise Rejected(413, f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
-        delivery = _read(self._webhook, body, headers)
-        stored = await self._store.record_delivery(
-            source="servicenow", delivery_id=delivery.delivery_id, event_id=delivery.event_id,
-            event_type=delivery.event_type, incident_id=delivery.incident_id,
-            occurred_at=delivery.occurred_at or self._now(), body=body.decode())
-        if stored:
-            self._on_stored()
-        return Received(delivery.event_id, delivery.event_type, duplicate=not stored)
+    source = "servicenow"
+    too_big = "bodies accepted are"
 
 
 def _read(webhook: Webhook, body: bytes, headers: Mapping[str, str]) -> Delivery:

@@ -55,9 +55,15 @@ def test_malformed_deliveries_say_why(body: Any, reason: str) -> None:
         read_ticket_event(body, "D1")
 
 
-def test_a_body_that_is_not_json_is_refused() -> None:
-    with pytest.raises(DeliveryError, match=re.escape("body is not JSON (JSONDecodeError)")):
-        ServiceNowWebhook(SECRET).read_delivery(b"table=incident&sys_id=1", {})
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"table=incident&sys_id=1", "body is not JSON (Expecting value at position 0)"),
+    (json.dumps(rule()).encode("utf-16"), "body is not UTF-8"),
+    (b"[" * 5000 + b"]" * 5000, "body is nested more than 64 levels deep"),
+    (b"[1, 2]", "body is not a JSON object"),
+])
+def test_a_body_that_is_not_json_is_refused(body: bytes, reason: str) -> None:
+    with pytest.raises(DeliveryError, match=re.escape(reason)):
+        ServiceNowWebhook(SECRET).read_delivery(body, {})
 
 
 @pytest.mark.parametrize(("updated_on", "expected"), [
@@ -100,3 +106,52 @@ def test_a_stored_body_reads_back_into_the_ticket_event() -> None:
         "D8", "INC0010001", "restarted the pods", "Q1")
     with pytest.raises(DeliveryError, match="Expecting value"):
         webhook.read_event("not json", "D9")
+
+
+def test_a_signature_header_with_a_non_ascii_byte_is_refused() -> None:
+    body = json.dumps(rule()).encode()
+    for header in (signed(body)["X-ServiceNow-Signature"] + "\udcff", "\u00e9" * 64):
+        with pytest.raises(DeliveryError, match="X-ServiceNow-Signature does not match"):
+            ServiceNowWebhook(SECRET).check_signature(body, {"X-ServiceNow-Signature": header})
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"sys_id": 5}, "sys_id is 5, not a string"),
+    ({"operation": ["update"]}, "operation is a list, not a string"),
+    ({"updated_on": 1767225600}, "updated_on is 1767225600, not a string"),
+    ({"number": "x" * 256}, "number is longer than 255 characters"),
+    ({"updated_on": "0001-01-01T00:00:00+23:59"}, "updated_on is not a date-time"),
+])
+def test_a_body_that_is_not_the_rules_is_refused_at_the_door_naming_the_field(changes: dict[str, Any],
+                                                                            reason: str) -> None:
+    with pytest.raises(DeliveryError, match=f"^{re.escape(reason)}$"):
+        ServiceNowWebhook(SECRET).read_delivery(json.dumps(rule(**changes)).encode(), {})
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"work_notes": 5}, "work_notes is 5, not a string"),
+    ({"state": {"value": "2"}}, "state is an object, not a string"),
+    ({"short_description": ["a"]}, "short_description is a list, not a string"),
+    ({"correlation_id": ["Q1"]}, "correlation_id is a list, not a string"),
+    ({"comments": 1e400}, "comments is Infinity, not a string"),
+])
+def test_content_that_does_not_read_is_stored_then_a_delivery_error_naming_the_field(changes: dict[str, Any],
+                                                                                     reason: str) -> None:
+    webhook = ServiceNowWebhook(SECRET)
+    delivery = webhook.read_delivery(json.dumps(rule(**changes)).encode(), {})
+    with pytest.raises(DeliveryError, match=f"^{re.escape(reason)}$"):
+        webhook.read_event(delivery.body, delivery.event_id)
+
+
+def test_a_linked_incident_that_is_not_a_string_does_not_order_the_delivery() -> None:
+    body = json.dumps(rule(correlation_id={"id": "Q1"}, x_pd_integration_incident="")).encode()
+    assert ServiceNowWebhook(SECRET).read_delivery(body, {}).incident_id is None
+
+
+def test_half_an_emoji_in_a_work_note_is_stored_with_the_replacement_character_and_read() -> None:
+    # The business rule escapes each UTF-16 unit (charCodeAt): half an emoji arrives as a lone surrogate escape.
+    body = json.dumps(rule(work_notes="rolled back \ud83d")).encode()
+    assert b"\\ud83d" in body
+    webhook = ServiceNowWebhook(SECRET)
+    delivery = webhook.read_delivery(body, {})
+    assert webhook.read_event(delivery.body, delivery.event_id).work_note == "rolled back \ufffd"

@@ -2,22 +2,33 @@
 domain's `IncidentEvent` (bot/domain/events.py). The only code that knows the webhook's JSON.
 
 `PagerDutyWebhook` is the `Webhook` the intake checks and stores deliveries with, and the `EventReader` the worker
-applies them with (bot/ports.py). Reading never rejects an event type we do not handle: those are kept (the inbox
-stores everything, and PagerDuty disables a subscription after dropped deliveries) and simply change nothing.
+applies them with (bot/ports.py). Two typed readings, both pydantic models of what PagerDuty documents:
+
+- at the door (`read_delivery`), the v3 envelope: what does not follow it (not UTF-8, not JSON, too deep, no
+  `event`, `event.id`/`event_type`/`occurred_at` missing or of the wrong type, `data` not an object) is refused
+  with a one-line reason and never stored. The body stored is the cleaned JSON (bot/adapters/wire.py).
+- when applying (`read_event`), the content of a handled event: the incident snapshot or the timeline event's
+  fields, with integers within 64 bits and finite numbers. What does not read is a DeliveryError naming the field,
+  never a TypeError: the worker quarantines that delivery. An event type we do not handle is read no further.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from bot.domain.events import IncidentEvent, IncidentSnapshot, Person
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from bot.adapters import wire
+from bot.domain.events import HANDLED_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.errors import DeliveryError
 from bot.ports import Delivery
+
+_M = TypeVar("_M", bound=BaseModel)
+ENVELOPE_MISSING = "missing the 'event' envelope: expected {\"event\": {...}} as PagerDuty Webhooks v3 send"
 
 
 class PagerDutyWebhook:
@@ -31,32 +42,21 @@ class PagerDutyWebhook:
             raise DeliveryError("X-PagerDuty-Signature does not match any configured PAGERDUTY_WEBHOOK_SECRETS")
 
     def read_delivery(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DeliveryError(f"body is not JSON ({error.__class__.__name__} at position "
-                                f"{getattr(error, 'pos', 0)})") from None
-        event = read_envelope(document)
-        data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
-        incident_id = (str(data["id"]) if data.get("id") else None) if data.get("type") == "incident" \
-            else _incident_ref(data)
-        return Delivery(delivery_id=headers.get("X-Webhook-Id") or event["id"], event_id=event["id"],
-                        event_type=event["event_type"], incident_id=incident_id, occurred_at=event["occurred_at"])
+        document = wire.read_json(body)
+        envelope = read_envelope(document)
+        return Delivery(delivery_id=wire.header_id(headers, "X-Webhook-Id") or envelope.id, event_id=envelope.id,
+                        event_type=envelope.event_type, incident_id=_ordering_incident(envelope.data or {}),
+                        occurred_at=envelope.occurred_at, body=wire.dumps(document))
 
     def read_event(self, body: str, event_id: str) -> IncidentEvent:
         """The stored body's event (`event_id` is in the body too). Whatever does not read is a DeliveryError."""
-        try:
-            return read_event(json.loads(body))
-        except DeliveryError:
-            raise
-        except (ValueError, KeyError, TypeError) as error:  # a body that passed the envelope but not the snapshot
-            raise DeliveryError(str(error)) from error
+        return read_event(wire.read_stored(body))
 
 
 def signature_matches(secrets: Sequence[str], body: bytes, header: str | None) -> bool:
     """True if any `v1=` signature in the header is the HMAC-SHA256 of the body under any configured secret.
-    The secret is used as raw bytes; every comparison is constant-time."""
-    if not header or not secrets:
+    The secret is used as raw bytes; every comparison is constant-time. A header that is not ASCII matches nothing."""
+    if not header or not secrets or not header.isascii():
         return False
     offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
     expected = [hmac.new(secret.encode(), body, hashlib.sha256).hexdigest() for secret in secrets]
@@ -76,65 +76,127 @@ def parse_time(text: str) -> datetime:
     return parsed
 
 
-def read_envelope(body: Any) -> dict[str, Any]:
+def _timestamp(text: str) -> str:
+    try:
+        parse_time(text).astimezone(UTC)  # in range in every time zone, so every later step can convert it
+    except (ValueError, OverflowError):
+        raise ValueError("is not an ISO 8601 timestamp with a time zone") from None
+    return text
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=wire.MAX_HEADER_ID)]
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
+_STRICT = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Envelope(BaseModel):
+    """The v3 `event`: what makes a body a delivery."""
+
+    model_config = _STRICT
+    id: Id
+    event_type: Id
+    occurred_at: Timestamp
+    data: dict[str, Any] | None = None
+
+
+class Ref(BaseModel):
+    """A PagerDuty reference (`{"id", "type", "summary", ...}`): a user, service, policy, priority, incident."""
+
+    model_config = _STRICT
+    id: str | None = None
+    summary: str | None = None
+    name: str | None = None
+
+
+class IncidentData(BaseModel):
+    """`data` of type `incident`: the incident as PagerDuty describes it (tests/fixtures/.../data.incident.json)."""
+
+    model_config = _STRICT
+    id: Id
+    number: Annotated[int, Field(ge=0, le=wire.INT64_MAX)] | None = None
+    title: str | None = None
+    status: str | None = None
+    urgency: str | None = None
+    priority: Ref | None = None
+    service: Ref | None = None
+    escalation_policy: Ref | None = None
+    html_url: str | None = None
+    assignees: list[Ref] | None = None
+    created_at: Timestamp | None = None
+    incident_key: str | None = None
+
+
+class TimelineData(BaseModel):
+    """`data` of a note, responder request or reply, status update: the fields the timeline reads."""
+
+    model_config = _STRICT
+    incident: Ref | None = None
+    user: Ref | None = None
+    content: str | None = None
+    message: str | None = None
+    state: str | None = None
+
+
+class _Agent(BaseModel):
+    model_config = _STRICT
+    agent: Ref | None = None
+
+
+def read_envelope(body: Any) -> Envelope:
     """Check the v3 envelope's shape; return `event`. Raises DeliveryError with the reason."""
     if not isinstance(body, dict) or not isinstance(body.get("event"), dict):
-        raise DeliveryError("missing the 'event' envelope: expected {\"event\": {...}} as PagerDuty Webhooks v3 send")
-    event: dict[str, Any] = body["event"]
-    for key in ("id", "event_type", "occurred_at"):
-        if not isinstance(event.get(key), str) or not event[key]:
-            raise DeliveryError(f"event.{key} is missing or not a string")
-    try:
-        parse_time(event["occurred_at"])
-    except ValueError:
-        raise DeliveryError("event.occurred_at is not an ISO 8601 timestamp with a time zone") from None
-    if "data" in event and not isinstance(event["data"], (dict, type(None))):
-        raise DeliveryError("event.data is not an object")
-    return event
+        raise DeliveryError(ENVELOPE_MISSING)
+    return _valid(Envelope, body["event"], "event")
 
 
 def read_event(body: Any) -> IncidentEvent:
     """Read a whole webhook body (already JSON-decoded) into an IncidentEvent."""
-    event = read_envelope(body)
-    data = event.get("data") or {}
-    event_type = event["event_type"]
-    snapshot = _snapshot(data) if data.get("type") == "incident" else None
-    incident_id = snapshot.id if snapshot else _incident_ref(data)
-    return IncidentEvent(
-        id=event["id"], type=event_type, occurred_at=parse_time(event["occurred_at"]),
-        incident_id=incident_id if event_type.startswith("incident.") else None,
-        agent=_person(event.get("agent")), snapshot=snapshot, detail=data,
-    )
+    envelope = read_envelope(body)
+    occurred_at = parse_time(envelope.occurred_at)
+    if envelope.event_type not in HANDLED_EVENTS:  # kept, changes nothing: its content is not ours to judge
+        return IncidentEvent(id=envelope.id, type=envelope.event_type, occurred_at=occurred_at, incident_id=None,
+                             agent=None)
+    data = envelope.data or {}
+    wire.check_numbers(data, "event.data")
+    agent = _person(_valid(_Agent, body["event"], "event").agent)
+    snapshot: IncidentSnapshot | None = None
+    if data.get("type") == "incident":
+        snapshot = _snapshot(_valid(IncidentData, data, "event.data"))
+        incident_id: str | None = snapshot.id
+    else:
+        incident = _valid(TimelineData, data, "event.data").incident
+        incident_id = incident.id if incident and incident.id else None
+    return IncidentEvent(id=envelope.id, type=envelope.event_type, occurred_at=occurred_at, incident_id=incident_id,
+                         agent=agent, snapshot=snapshot, detail=data)
 
 
-def _person(ref: Any) -> Person | None:
-    if not isinstance(ref, dict) or not ref.get("id"):
+def _valid(model: type[_M], value: Any, root: str) -> _M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        raise DeliveryError(wire.reason(error, root)) from None
+
+
+def _ordering_incident(data: dict[str, Any]) -> str | None:
+    """The incident a delivery concerns, for the inbox's order per incident: only an id that is a string."""
+    candidate = data.get("id") if data.get("type") == "incident" else \
+        data["incident"].get("id") if isinstance(data.get("incident"), dict) else None
+    return candidate if isinstance(candidate, str) and 0 < len(candidate) <= wire.MAX_HEADER_ID else None
+
+
+def _person(ref: Ref | None) -> Person | None:
+    if ref is None or not ref.id:
         return None
-    return Person(id=str(ref["id"]), name=str(ref.get("summary") or ref.get("name") or ref["id"]))
+    return Person(id=ref.id, name=ref.summary or ref.name or ref.id)
 
 
-def _incident_ref(data: dict[str, Any]) -> str | None:
-    incident = data.get("incident")
-    if isinstance(incident, dict) and incident.get("id"):
-        return str(incident["id"])
-    return None
-
-
-def _snapshot(data: dict[str, Any]) -> IncidentSnapshot:
-    if not data.get("id"):
-        raise DeliveryError("event.data.id is missing for an incident event")
-    service = data.get("service") or {}
-    policy = data.get("escalation_policy") or {}
-    priority = data.get("priority") or {}
-    assignees = tuple(p for p in (_person(a) for a in data.get("assignees") or []) if p)
-    created = data.get("created_at")
+def _snapshot(data: IncidentData) -> IncidentSnapshot:
+    service, policy = data.service or Ref(), data.escalation_policy or Ref()
     return IncidentSnapshot(
-        id=str(data["id"]), number=int(data.get("number") or 0), title=str(data.get("title") or "(untitled)"),
-        status=str(data.get("status") or "triggered"), urgency=str(data.get("urgency") or "high"),
-        priority=str(priority["summary"]) if priority.get("summary") else None,
-        service_id=str(service.get("id") or ""), service_name=str(service.get("summary") or service.get("id") or ""),
-        escalation_policy_id=policy.get("id"), escalation_policy_name=policy.get("summary"),
-        html_url=str(data.get("html_url") or ""), assignees=assignees,
-        created_at=parse_time(created) if isinstance(created, str) else None,
-        incident_key=str(data["incident_key"]) if data.get("incident_key") else None,
+        id=data.id, number=data.number or 0, title=data.title or "(untitled)", status=data.status or "triggered",
+        urgency=data.urgency or "high", priority=data.priority.summary if data.priority and data.priority.summary
+        else None, service_id=service.id or "", service_name=service.summary or service.id or "",
+        escalation_policy_id=policy.id, escalation_policy_name=policy.summary, html_url=data.html_url or "",
+        assignees=tuple(p for p in (_person(a) for a in data.assignees or ()) if p),
+        created_at=parse_time(data.created_at) if data.created_at else None, incident_key=data.incident_key or None,
     )

@@ -2,23 +2,30 @@
 `TicketEvent` (bot/domain/ticket_rules.py). The only code that knows what the README's business rule sends.
 
 `ServiceNowWebhook` is the `Webhook` the intake checks and stores deliveries with, and the `EventReader` the worker
-applies them with (bot/ports.py).
+applies them with (bot/ports.py). The rule sends every field as a string (sandbox/servicenow/webhooks.py, its
+script). Two typed readings, pydantic models of that body:
+
+- at the door (`read_delivery`), what makes a delivery: an object whose table, operation, sys_id, number and
+  updated_by are non-empty strings, on the incident table, with a readable `updated_on`. Anything else is refused
+  with a one-line reason and never stored; what is stored is the cleaned JSON (bot/adapters/wire.py).
+- when applying (`read_event`), the ticket's other fields, each a string (or null): a delivery whose content does
+  not read is a DeliveryError naming the field, and the worker quarantines it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from bot.adapters import wire
 from bot.domain.ticket_rules import TicketEvent
 from bot.errors import DeliveryError
 from bot.ports import Delivery
-
-REQUIRED = ("table", "operation", "sys_id", "number", "updated_by")
 
 
 class ServiceNowWebhook:
@@ -31,53 +38,24 @@ class ServiceNowWebhook:
     def check_signature(self, body: bytes, headers: Mapping[str, str]) -> None:
         signature = (headers.get("X-ServiceNow-Signature") or "").strip().lower()
         expected = hmac.new((self._secret or "").encode(), body, hashlib.sha256).hexdigest()
-        if not self._secret or not hmac.compare_digest(signature.encode(), expected.encode()):
+        if not self._secret or not signature.isascii() or not hmac.compare_digest(signature.encode(),
+                                                                                  expected.encode()):
             raise DeliveryError("X-ServiceNow-Signature does not match SERVICENOW_WEBHOOK_SECRET (hex HMAC-SHA256 of "
                                 "the raw body; see the README's business rule)")
 
     def read_delivery(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        try:
-            document = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DeliveryError(f"body is not JSON ({error.__class__.__name__})") from None
+        document = wire.read_json(body)
+        rule = _valid(RuleDelivery, document)
         # The business rule may not send a delivery id: the body's digest stands in, so a resend is still a duplicate.
-        delivery_id = headers.get("X-ServiceNow-Delivery") or hashlib.sha256(body).hexdigest()[:32]
-        event = read_ticket_event(document, delivery_id)
-        return Delivery(delivery_id=delivery_id, event_id=delivery_id, event_type=f"ticket.{event.operation}",
-                        incident_id=event.linked_incident,
-                        occurred_at=event.updated_on.isoformat() if event.updated_on else None)
+        delivery_id = wire.header_id(headers, "X-ServiceNow-Delivery") or hashlib.sha256(body).hexdigest()[:32]
+        updated_on = _parse_time(rule.updated_on) if rule.updated_on else None
+        return Delivery(delivery_id=delivery_id, event_id=delivery_id, event_type=f"ticket.{rule.operation}",
+                        incident_id=_linked(document.get("correlation_id"), document.get("x_pd_integration_incident")),
+                        occurred_at=updated_on.isoformat() if updated_on else None, body=wire.dumps(document))
 
     def read_event(self, body: str, event_id: str) -> TicketEvent:
         """The stored body's ticket event; `event_id` is its delivery id."""
-        try:
-            document = json.loads(body)
-        except ValueError as error:
-            raise DeliveryError(str(error)) from error
-        return read_ticket_event(document, event_id)
-
-
-def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
-    """Check a ServiceNow business-rule delivery's shape; DeliveryError says what is wrong in one line."""
-    if not isinstance(body, dict):
-        raise DeliveryError("body is not a JSON object")
-    missing = [k for k in REQUIRED if not isinstance(body.get(k), str) or not body[k]]
-    if missing:
-        raise DeliveryError(f"missing field(s) {', '.join(missing)}: send what the README's business rule sends")
-    if body["table"] != "incident":
-        raise DeliveryError(f"table {body['table']!r} is not handled; only 'incident' tickets are")
-    updated_on = None
-    if isinstance(body.get("updated_on"), str) and body["updated_on"]:
-        try:
-            updated_on = _parse_time(body["updated_on"])
-        except ValueError:
-            raise DeliveryError("updated_on is not a date-time") from None
-    linked = str(body.get("correlation_id") or body.get("x_pd_integration_incident") or "") or None
-    return TicketEvent(
-        delivery_id=delivery_id, operation=str(body["operation"]), sys_id=str(body["sys_id"]),
-        number=str(body["number"]), short_description=str(body.get("short_description") or ""),
-        assignment_group=str(body.get("assignment_group") or ""), category=str(body.get("category") or ""),
-        state=str(body.get("state") or ""), linked_incident=linked, updated_by=str(body["updated_by"]),
-        updated_on=updated_on, work_note=str(body.get("work_notes") or ""), comment=str(body.get("comments") or ""))
+        return read_ticket_event(wire.read_stored(body), event_id)
 
 
 def _parse_time(text: str) -> datetime:
@@ -87,3 +65,80 @@ def _parse_time(text: str) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
     return parsed
+
+
+def _date_time(text: str) -> str:
+    if text:
+        try:
+            _parse_time(text).astimezone(UTC)  # in range in every time zone
+        except (ValueError, OverflowError):
+            raise ValueError("is not a date-time") from None
+    return text
+
+
+Required = Annotated[str, StringConstraints(min_length=1, max_length=wire.MAX_HEADER_ID)]
+_STRICT = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class RuleDelivery(BaseModel):
+    """What makes a body one of the business rule's deliveries."""
+
+    model_config = _STRICT
+    table: Required
+    operation: Required
+    sys_id: Required
+    number: Required
+    updated_by: Required
+    updated_on: Annotated[str, AfterValidator(_date_time)] = ""
+
+
+_R = TypeVar("_R", bound=RuleDelivery)
+
+
+class Rule(RuleDelivery):
+    """The whole delivery, as the worker reads it."""
+
+    short_description: str | None = None
+    assignment_group: str | None = None
+    category: str | None = None
+    state: str | None = None
+    correlation_id: str | None = None
+    x_pd_integration_incident: str | None = None
+    work_notes: str | None = None
+    comments: str | None = None
+
+
+def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
+    """Check a ServiceNow business-rule delivery's shape; DeliveryError says what is wrong in one line."""
+    rule = _valid(Rule, body)
+    return TicketEvent(
+        delivery_id=delivery_id, operation=rule.operation, sys_id=rule.sys_id, number=rule.number,
+        short_description=rule.short_description or "", assignment_group=rule.assignment_group or "",
+        category=rule.category or "", state=rule.state or "",
+        linked_incident=_linked(rule.correlation_id, rule.x_pd_integration_incident), updated_by=rule.updated_by,
+        updated_on=_parse_time(rule.updated_on) if rule.updated_on else None, work_note=rule.work_notes or "",
+        comment=rule.comments or "")
+
+
+def _valid(model: type[_R], body: Any) -> _R:
+    if not isinstance(body, dict):
+        raise DeliveryError("body is not a JSON object")
+    try:
+        rule = model.model_validate(body)
+    except ValidationError as error:
+        missing = [str(e["loc"][0]) for e in error.errors() if e["type"] in ("missing", "string_too_short")]
+        if missing:
+            raise DeliveryError(f"missing field(s) {', '.join(missing)}: send what the README's business rule "
+                                "sends") from None
+        raise DeliveryError(wire.reason(error, "")) from None
+    if rule.table != "incident":
+        raise DeliveryError(f"table {rule.table!r} is not handled; only 'incident' tickets are")
+    return rule
+
+
+def _linked(correlation_id: object, pagerduty_field: object) -> str | None:
+    """The PagerDuty incident a ticket is linked to: its correlation id or PagerDuty's own field, if a string."""
+    for candidate in (correlation_id, pagerduty_field):
+        if isinstance(candidate, str) and 0 < len(candidate) <= wire.MAX_HEADER_ID:
+            return candidate
+    return None

@@ -4,10 +4,12 @@ builders serve every store implementation."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.domain.effects import Effect
+from bot.domain.events import Person
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.timeline import TimelineEntry
 from bot.ports.store import Inbox, InboxRow, Outbox
@@ -30,6 +32,18 @@ def trigger(incident_id: str = "Q1", *, number: int = 1, urgency: str = "high", 
                            priority=priority, occurred_at=at(minute), created_at=created_at or at(minute),
                            assignees=assignees)
     return apply_event(None, read_event(event), POLICY)
+
+
+def poisoned_trigger(incident_id: str, *, number: int = 1, assignee_name: str | None = None) -> Decision:
+    """A decision the door never lets through (it refuses a number beyond 64 bits and cleans half a character), made
+    through the real domain from an event whose snapshot carries it: what the store must quarantine if a bug ever
+    lets one past the door."""
+    event = read_event(incident_event("incident.triggered", incident_id=incident_id, occurred_at=at(0),
+                                      created_at=at(0)))
+    assert event.snapshot is not None
+    assignees = (Person("PX", assignee_name),) if assignee_name is not None else event.snapshot.assignees
+    snapshot = replace(event.snapshot, number=number, assignees=assignees)
+    return apply_event(None, replace(event, snapshot=snapshot), POLICY)
 
 
 def resolve(incident: Incident, *, minute: int = 30) -> Decision:

@@ -10,7 +10,7 @@ import re
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import FailedDelivery, InboxRow, Skip, Store
-from tests.store.contract.builders import commit, deliver, drain, note, trigger
+from tests.store.contract.builders import commit, deliver, drain, note, poisoned_trigger, trigger
 
 
 async def test_concurrent_deliveries_are_each_answered_correctly(store: Store) -> None:
@@ -125,8 +125,8 @@ async def test_a_decision_with_a_number_beyond_64_bits_or_a_lone_surrogate_is_qu
     """Decisions the store cannot hold, made through the real domain: an incident number of 10**30 (PagerDuty's
     `data.number: 1e30`) and an assignee named with a lone surrogate (its incident can be written, its timeline line
     cannot: what the row wrote before failing must be undone). The rows before and after them are applied."""
-    decisions = {"d1": trigger("Q1", number=1), "d2": trigger("Q2", number=10**30),
-                 "d3": trigger("Q3", number=3, assignees=[("PX", "S\ud83d")]), "d4": trigger("Q4", number=4)}
+    decisions = {"d1": trigger("Q1", number=1), "d2": poisoned_trigger("Q2", number=10**30),
+                 "d3": poisoned_trigger("Q3", number=3, assignee_name="S\ud83d"), "d4": trigger("Q4", number=4)}
     for delivery in decisions:
         await deliver(store, delivery, incident_id=f"Q{delivery[1]}", body=delivery)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
@@ -70,11 +70,13 @@ class FollowUps:
     queue briefly."""
 
     def __init__(self, workers: int = 4) -> None:
-        self._queue: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
 
-    def follow_up(self, work: Awaitable[None]) -> None:
+    def follow_up(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Queue `work`, started only when a worker takes it: work never started is simply dropped at close, with
+        no half-made coroutine (and its inner ones) left unawaited."""
         if not self._workers:
             self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
         self._queue.put_nowait(work)
@@ -83,7 +85,7 @@ class FollowUps:
         while True:
             work = await self._queue.get()
             try:
-                await work
+                await work()
             except Exception:  # answer() reports everything; this is the last guard for the worker itself
                 log.exception("follow-up failed")
 
@@ -91,7 +93,5 @@ class FollowUps:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        while not self._queue.empty():  # never started: close the coroutines rather than leak them
-            work = self._queue.get_nowait()
-            if isinstance(work, Coroutine):
-                work.close()
+        while not self._queue.empty():  # never started: nothing was made, so nothing is left unawaited
+            self._queue.get_nowait()

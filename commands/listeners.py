@@ -68,9 +68,11 @@ def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
             await ack(response_type="ephemeral", text="\n".join(texts_of(await entry.handler(services, asked))))
             return
         await ack()
-        work = answer(through_response_url(services.slack, str(command["response_url"])), run(entry, services, asked))
+        def work() -> Awaitable[None]:
+            return answer(through_response_url(services.slack, str(command["response_url"])),
+                          run(entry, services, asked))
         if entry.may_open_modal:  # a form's trigger expires 3 s after the command: not queued behind others
-            await work
+            await work()
         else:
             follow_ups.follow_up(work)
     return slash_command

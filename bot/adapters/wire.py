@@ -20,9 +20,9 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, StringConstraints, ValidationError
 
 from bot.errors import DeliveryError
 
@@ -219,3 +219,9 @@ def _integer(text: str) -> int:
         raise DeliveryError(f"body has an integer of {len(text.lstrip('-'))} digits; at most {MAX_INT_DIGITS} "
                             "are read")
     return int(text)
+
+
+# What both webhooks' pydantic models are made of: types as sent (no coercion: "5" is not 5), unknown fields kept out
+# of the model, and an identifier as a non-empty string short enough to store and log.
+STRICT_MODEL = ConfigDict(strict=True, extra="ignore", frozen=True)
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HEADER_ID)]

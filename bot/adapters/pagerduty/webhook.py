@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from bot.adapters import wire
 from bot.domain.events import HANDLED_EVENTS, IncidentEvent, IncidentSnapshot, Person
@@ -84,9 +84,9 @@ def _timestamp(text: str) -> str:
     return text
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=wire.MAX_HEADER_ID)]
+Id = wire.Identifier
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
-_STRICT = ConfigDict(strict=True, extra="ignore", frozen=True)
+_STRICT = wire.STRICT_MODEL
 
 
 class Envelope(BaseModel):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from bot.adapters import wire
 from bot.domain.ticket_rules import TicketEvent
@@ -76,8 +76,8 @@ def _date_time(text: str) -> str:
     return text
 
 
-Required = Annotated[str, StringConstraints(min_length=1, max_length=wire.MAX_HEADER_ID)]
-_STRICT = ConfigDict(strict=True, extra="ignore", frozen=True)
+Required = wire.Identifier
+_STRICT = wire.STRICT_MODEL
 
 
 class RuleDelivery(BaseModel):

@@ -34,6 +34,7 @@ from sandbox.pagerduty.emulator import PagerDutyEmulator
 from sandbox.pagerduty.openapi import load_pagerduty_validator
 from sandbox.servicenow.emulator import ServiceNowEmulator
 from sandbox.slack.emulator import SlackEmulator
+from sandbox.ui.page import SandboxPage
 
 SANDBOX_KEY = web.AppKey("sandbox", object)
 SERVICENOW_USER = "pavedroad.integration"
@@ -91,12 +92,15 @@ class Sandbox:
         groups = sorted({t.servicenow_group for t in catalogue.teams if t.servicenow_group} | {"Service Desk"})
         self.servicenow = ServiceNowEmulator(groups=groups, faults=self.faults, username=SERVICENOW_USER,
                                              password=keys.servicenow_password,
-                                             webhook_secret=keys.servicenow_webhook_secret)
+                                             webhook_secret=keys.servicenow_webhook_secret,
+                                             clock=self.clock.now)  # work notes stamped at the sandbox's time
+        self.page = SandboxPage(self)
 
     def add_routes(self, app: web.Application) -> None:
         self.slack.add_routes(app)
         self.pagerduty.add_routes(app)
         self.servicenow.add_routes(app)
+        self.page.add_routes(app)  # GET /: the sandbox as a Slack-like page, live
         app.router.add_get("/sandbox/state", self._state)
         app.router.add_post("/sandbox/clock", self._move_clock)
         app.router.add_post("/sandbox/faults", self._add_fault)
@@ -189,6 +193,7 @@ class Sandbox:
         return web.json_response({"faults": []})
 
     async def close(self) -> None:
+        await self.page.close()
         await self.slack.close()
         await self.pagerduty.close()
         await self.servicenow.close()

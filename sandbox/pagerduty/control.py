@@ -24,6 +24,14 @@ PREFIX = "/sandbox/pagerduty"
 ACTIONS = ("acknowledge", "resolve", "unacknowledge", "escalate", "reassign", "delegate", "priority", "note")
 
 
+def valid_actions(status: str) -> tuple[str, ...]:
+    """What PagerDuty's UI offers on an incident in this state (what the account would not refuse): a resolved
+    incident takes only notes; an acknowledged one can be unacknowledged but not acknowledged again."""
+    if status == "resolved":
+        return ("note",)
+    return tuple(a for a in ACTIONS if a != ("acknowledge" if status == "acknowledged" else "unacknowledge"))
+
+
 class Trigger(Protocol):
     """Open an incident as a monitoring alert would; answers it in REST shape (`PagerDutyEmulator.trigger`)."""
 
@@ -130,6 +138,7 @@ class PagerDutyControls:
         forms = "".join(
             f'<form method="post" action="{incident.id}/{a}"><select name="user">{users}</select>'
             f"<button>{a}</button></form>" for a in ("acknowledge", "resolve", "escalate")
+            if a in valid_actions(incident.status)
         )
         log = "".join(f"<li>{e(x.created_at.isoformat())} {e(x.summary)}</li>"
                       for x in account.log_entries if x.incident_id == incident.id)

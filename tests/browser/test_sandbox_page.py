@@ -1,0 +1,83 @@
+"""The sandbox page in real Chromium, as a newcomer uses it: trigger an incident from the PagerDuty panel, watch its
+channel appear without reloading, acknowledge with the card's button, add a note from the message box, resolve through
+the confirm dialog and the modal — and PagerDuty's state after each step. Elements are found by role, label and
+placeholder, as a person and a screen reader would find them.
+
+`UPDATE_SCREENSHOTS=1` rewrites the README's screenshot (docs/sandbox.png) from this run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from sandbox.pagerduty.model import Incident
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import eventually
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox.png"
+
+
+def only_incident(running: RunningSandbox) -> Incident:
+    incidents = list(running.sandbox.pagerduty.account.incidents.values())
+    assert len(incidents) == 1, incidents
+    return incidents[0]
+
+
+async def test_a_newcomer_runs_an_incident_from_the_page(sandbox: RunningSandbox, page: Page) -> None:
+    await page.goto(sandbox.url + "/")
+    # Acting as the first person with both Slack and PagerDuty accounts.
+    await expect(page.get_by_label("Acting as")).to_have_value(sandbox.sandbox.slack.resolve_user("asha.patel")
+                                                               .id)  # type: ignore[union-attr]
+    await expect(page.get_by_role("link", name=re.compile(r"inc-"))).to_have_count(0)
+
+    trigger = page.get_by_role("form", name="Trigger an incident")
+    await trigger.get_by_label("Title").fill("Checkout returns 500s")
+    await trigger.get_by_label("Service").select_option(label="Checkout")
+    await trigger.get_by_role("button", name="Trigger").click()
+
+    # The channel appears in the sidebar without a reload, marked unread.
+    channel_link = page.get_by_role("navigation", name="Channels").get_by_role(
+        "link", name=re.compile(r"^#inc-\d+-checkout-returns-500s"))
+    await expect(channel_link).to_be_visible()
+    await expect(channel_link).to_have_class(re.compile("unread"))
+    incident = only_incident(sandbox)
+    assert incident.status == "triggered"
+    await channel_link.click()
+    channel_name = f"#inc-{incident.number}-checkout-returns-500s"
+    log = page.get_by_role("log", name=f"Messages in {channel_name}")
+    await expect(log.get_by_text("📌 Pinned")).to_be_visible()
+
+    await log.get_by_role("button", name="Acknowledge").click()
+    await eventually(lambda: incident.status == "acknowledged")
+    asha = sandbox.sandbox.pagerduty.account.user_by_email("asha.patel@example.com")
+    assert asha is not None and incident.acknowledgements[-1][1] == asha.id
+    await expect(log.get_by_role("button", name="Acknowledge")).to_have_count(0)  # the card lost the button
+
+    box = page.get_by_placeholder(f"Message {channel_name}")
+    await box.fill("/incident note Rolled back the 10:02 deploy")
+    await box.press("Enter")
+    await eventually(lambda: any(n.content == "Rolled back the 10:02 deploy" and n.incident_id == incident.id
+                                 for n in sandbox.sandbox.pagerduty.account.notes))
+    await expect(log.get_by_text("Rolled back the 10:02 deploy").first).to_be_visible()
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOT))
+
+    await log.get_by_role("button", name="Resolve").click()
+    confirm = page.get_by_role("dialog", name="Resolve this incident?")
+    await confirm.get_by_role("button", name="Yes").click()
+    modal = page.get_by_role("dialog", name=f"Resolve #{incident.number}")
+    await modal.get_by_label("Resolution note").fill("Rolled back to 4.2.0")
+    await modal.get_by_role("button", name="Resolve").click()
+    await eventually(lambda: incident.status == "resolved")
+    assert incident.resolved_by == asha.id
+    await expect(modal).to_have_count(0)
+
+    # PagerDuty's side: only a note can be added to a resolved incident.
+    panel = page.get_by_role("listitem", name=f"Incident #{incident.number}")
+    await expect(panel.get_by_text("resolved", exact=True)).to_be_visible()
+    await expect(panel.get_by_role("button")).to_have_text(["Add note"])

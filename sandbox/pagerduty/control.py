@@ -42,9 +42,11 @@ class PagerDutyControls:
     """The control routes, acting on the account; `trigger` and `enable_webhooks` are the emulator's."""
 
     def __init__(self, account: Account, shapes: Shapes, *, trigger: Trigger,
-                 enable_webhooks: Callable[[], None]) -> None:
+                 enable_webhooks: Callable[[], None],
+                 after_trigger: Callable[[Json], Awaitable[Json]] | None = None) -> None:
         self.account, self.shapes = account, shapes
         self._trigger_incident, self._enable = trigger, enable_webhooks
+        self._after_trigger = after_trigger
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PREFIX + "/incidents", self._trigger)
@@ -53,7 +55,8 @@ class PagerDutyControls:
         app.router.add_post(PREFIX + "/webhooks/enable", self._enable_webhooks)
 
     async def _trigger(self, request: web.Request) -> web.Response:
-        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first."""
+        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first.
+        With a host's `after_trigger` (the one-port sandbox: where the incident landed in Slack), its fields too."""
         fields = await _fields(request)
         title = fields.get("title")
         if not isinstance(title, str) or not title.strip():
@@ -63,7 +66,8 @@ class PagerDutyControls:
                                                     urgency=str(fields.get("urgency") or "high"))
         except PagerDutyError as error:
             return _error(error)
-        return web.json_response({"incident": incident}, status=201)
+        extra = await self._after_trigger(incident) if self._after_trigger is not None else {}
+        return web.json_response({"incident": incident, **extra}, status=201)
 
     async def _action(self, request: web.Request) -> web.Response:
         action, incident_id = request.match_info["action"], request.match_info["id"]

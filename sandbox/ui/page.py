@@ -124,20 +124,13 @@ class SandboxPage:
         }
 
     def _incident_channels(self) -> dict[str, str]:
-        """Each PagerDuty incident's Slack channel: the one whose topic or pinned card links to the incident, as a
-        person would find it (a dedicated incident channel first)."""
-        slack, pagerduty = self.sandbox.slack, self.sandbox.pagerduty
-        haystacks = []
-        for channel in sorted(slack.channels.values(), key=lambda c: not c.name.startswith("inc-")):
-            pinned = [channel.messages[p.ts] for p in channel.pins if p.ts in channel.messages]
-            haystacks.append((channel.id, channel.topic + json.dumps([[m.text, m.blocks] for m in pinned])))
+        """Each shown PagerDuty incident's Slack channel (`Sandbox.slack_channel_for`)."""
+        pagerduty = self.sandbox.pagerduty
         found: dict[str, str] = {}
-        newest = sorted(pagerduty.account.incidents.values(), key=lambda i: -i.number)[:panels.SHOWN_INCIDENTS]
-        for incident in newest:
-            url = pagerduty.shapes.html_url(incident)
-            match = next((cid for cid, text in haystacks if url in text), None)
-            if match is not None:
-                found[incident.id] = match
+        for incident in sorted(pagerduty.account.incidents.values(), key=lambda i: -i.number)[:panels.SHOWN_INCIDENTS]:
+            channel = self.sandbox.slack_channel_for(pagerduty.shapes.html_url(incident))
+            if channel is not None:
+                found[incident.id] = channel.id
         return found
 
     async def _page(self, request: web.Request) -> web.Response:

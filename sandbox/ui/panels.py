@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
+from sandbox.faults import SERVICES
 from sandbox.pagerduty.control import valid_actions
 from sandbox.pagerduty.model import PRIORITY_NAMES, Incident
 
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
 e = html.escape
 SHOWN_INCIDENTS = 25  # the newest; `--history` puts thousands in the account
-KNOWN_SERVICES = ("slack", "pagerduty", "servicenow")
 
 
 def _field(label: str, control: str) -> str:
@@ -138,7 +138,7 @@ def faults_panel(sandbox: Sandbox) -> str:
     latency = "".join(f"<li>{e(service)}: +{ms} ms</li>" for service, ms in sandbox.faults.latency_ms.items())
     return (f'<section class="panel" aria-labelledby="faults-title"><h2 id="faults-title">Faults</h2>'
             f'<form class="panel-form" data-route="/sandbox/faults" aria-label="Add a fault">'
-            f'{_field("Service", _select("service", [(s, s) for s in KNOWN_SERVICES]))}'
+            f'{_field("Service", _select("service", [(s, s) for s in SERVICES]))}'
             f'{_field("Method", "<input name=method value=chat.postMessage>")}'
             f'{_field("Status", "<input name=status type=number value=503>")}'
             f'{_field("Times", "<input name=times type=number min=1 value=3>")}'

@@ -20,16 +20,14 @@ import contextlib
 import html
 import json
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sandbox.slack.model import Channel, SlackUser
 from sandbox.ui import panels, slack_view
-
-if TYPE_CHECKING:
-    from sandbox.world import Sandbox
+from sandbox.ui.world import World
 
 STATIC = ("app.js", "style.css")
 KEEP_ALIVE_SECONDS = 15.0
@@ -62,7 +60,7 @@ class WorldChanges:
 
 
 class SandboxPage:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: World) -> None:
         self.sandbox = sandbox
         self.changes = WorldChanges()
 
@@ -124,7 +122,7 @@ class SandboxPage:
         }
 
     def _incident_channels(self) -> dict[str, str]:
-        """Each shown PagerDuty incident's Slack channel (`Sandbox.slack_channel_for`)."""
+        """Each shown PagerDuty incident's Slack channel (`sandbox.world.Sandbox.slack_channel_for`)."""
         pagerduty = self.sandbox.pagerduty
         found: dict[str, str] = {}
         for incident in sorted(pagerduty.account.incidents.values(), key=lambda i: -i.number)[:panels.SHOWN_INCIDENTS]:

@@ -9,14 +9,12 @@ script sends as JSON: the same routes the README documents for curl.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.faults import SERVICES
 from sandbox.pagerduty.control import valid_actions
 from sandbox.pagerduty.model import PRIORITY_NAMES, Incident
-
-if TYPE_CHECKING:
-    from sandbox.world import Sandbox
+from sandbox.ui.world import World
 
 e = html.escape
 SHOWN_INCIDENTS = 25  # the newest; `--history` puts thousands in the account
@@ -32,7 +30,7 @@ def _select(name: str, options: list[tuple[str, str]], chosen: str = "") -> str:
     return f'<select name="{e(name)}">{rendered}</select>'
 
 
-def pagerduty_panel(sandbox: Sandbox, slack_channel_for: dict[str, str]) -> str:
+def pagerduty_panel(sandbox: World, slack_channel_for: dict[str, str]) -> str:
     account = sandbox.pagerduty.account
     services = [(s.id, s.name) for s in account.services.values()]
     trigger = (f'<form class="panel-form" data-route="/sandbox/pagerduty/incidents" aria-label="Trigger an incident">'
@@ -47,7 +45,7 @@ def pagerduty_panel(sandbox: Sandbox, slack_channel_for: dict[str, str]) -> str:
             f'<ul class="incidents">{rows}</ul></section>')
 
 
-def _incident(sandbox: Sandbox, incident: Incident, channel_id: str | None, ticket: dict[str, Any] | None) -> str:
+def _incident(sandbox: World, incident: Incident, channel_id: str | None, ticket: dict[str, Any] | None) -> str:
     account = sandbox.pagerduty.account
     base = f"/sandbox/pagerduty/incidents/{e(incident.id)}"
     assignees = ", ".join(account.users[u].name for u in incident.assignee_ids if u in account.users) or "nobody"
@@ -91,13 +89,13 @@ def _incident(sandbox: Sandbox, incident: Incident, channel_id: str | None, tick
             + (f"<h4>Notes</h4><ul>{notes}</ul>" if notes else "") + "</li>")
 
 
-def _tickets(sandbox: Sandbox) -> list[dict[str, Any]]:
+def _tickets(sandbox: World) -> list[dict[str, Any]]:
     tickets = sandbox.servicenow.snapshot()["incidents"]
     assert isinstance(tickets, list)
     return tickets
 
 
-def servicenow_panel(sandbox: Sandbox) -> str:
+def servicenow_panel(sandbox: World) -> str:
     tickets = _tickets(sandbox)
     states = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed", "8": "Canceled"}
     rows = []
@@ -117,10 +115,10 @@ def servicenow_panel(sandbox: Sandbox) -> str:
             f'<ul class="tickets">{"".join(rows) or "<li>No tickets yet.</li>"}</ul></section>')
 
 
-def clock_panel(sandbox: Sandbox) -> str:
+def clock_panel(sandbox: World) -> str:
     now = sandbox.clock.now()
     return (f'<section class="panel" aria-labelledby="clock-title"><h2 id="clock-title">Clock</h2>'
-            f'<p>Sandbox time: <time class="now" datetime="{now.isoformat()}">'
+            f'<p>World time: <time class="now" datetime="{now.isoformat()}">'
             f"{now.strftime('%Y-%m-%d %H:%M:%S %Z')}</time></p>"
             f'<form class="panel-form inline" data-route="/sandbox/clock" aria-label="Advance the clock">'
             f'{_field("Advance by (minutes)", "<input name=advance_minutes type=number min=0 value=10>")}'
@@ -130,7 +128,7 @@ def clock_panel(sandbox: Sandbox) -> str:
             f'<button type="submit">Set</button></form></section>')
 
 
-def faults_panel(sandbox: Sandbox) -> str:
+def faults_panel(sandbox: World) -> str:
     listed = "".join(
         f"<li>{e(str(f['service']))} {e(str(f['method']))} → {e(str(f['status']))}"
         + (f" until {e(str(f['until']))}" if f.get("until") else f", {e(str(f['times']))} more") + "</li>"

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from playwright.async_api import Page, expect
 
+from bot.catalogue import Catalogue
 from sandbox.pagerduty.model import Incident
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import eventually
+from tests.e2e.sandbox_helpers import eventually, trigger
+from tests.helpers import StartSandbox
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "sandbox.png"
 
@@ -81,3 +83,30 @@ async def test_a_newcomer_runs_an_incident_from_the_page(sandbox: RunningSandbox
     panel = page.get_by_role("listitem", name=f"Incident #{incident.number}")
     await expect(panel.get_by_text("resolved", exact=True)).to_be_visible()
     await expect(panel.get_by_role("button")).to_have_text(["Add note"])
+
+
+async def test_the_bots_refusal_in_a_modal_is_shown_in_the_form(start_sandbox: StartSandbox, catalogue: Catalogue,
+                                                                page: Page) -> None:
+    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update={"resolve": "responders"})})
+    running = await start_sandbox(restricted)
+    await trigger(running, "Checkout returns 500s", service_id="PCHECKO")
+    incident = only_incident(running)
+    dev = running.sandbox.slack.resolve_user("dev.sharma@example.com")
+    channel = running.sandbox.slack.find_channel(f"inc-{incident.number}-checkout-returns-500s")
+    assert dev is not None and channel is not None
+    await page.goto(f"{running.url}/?as={dev.id}&channel={channel.id}")
+    await expect(page.get_by_label("Acting as")).to_have_value(dev.id)
+
+    await page.get_by_role("log").get_by_role("button", name="Resolve").click()
+    await page.get_by_role("dialog", name="Resolve this incident?").get_by_role("button", name="Yes").click()
+    modal = page.get_by_role("dialog", name=f"Resolve #{incident.number}")
+    note = modal.get_by_label("Resolution note")
+    await note.fill("Not mine to resolve")
+    await modal.get_by_role("button", name="Resolve").click()
+    await expect(modal.get_by_text(re.compile("responders and the incident managers may resolve"))).to_be_visible()
+    await expect(note).to_have_value("Not mine to resolve")  # nothing typed is lost
+    assert incident.status == "triggered"
+
+    await modal.get_by_role("button", name="Cancel").click()
+    await expect(modal).to_have_count(0)

@@ -5,9 +5,11 @@ bytes served back."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.pagerduty.control import ACTIONS, valid_actions
@@ -15,7 +17,6 @@ from sandbox.slack.workspace import SlackWorkspace
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import as_user, channel_id, replies, settle, state, trigger
 from tests.helpers import QUIET_TIME
-from tests.test_manifest import MANIFEST
 
 
 async def post(running: RunningSandbox, path: str, body: Any) -> tuple[int, Any]:
@@ -69,7 +70,7 @@ async def test_a_typed_mention_reaches_the_bot_escaped_as_the_slack_client_sends
 
 
 def test_the_emulated_app_configuration_is_the_manifests() -> None:
-    manifest = MANIFEST
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "app_manifest.yml").read_text())
     workspace = SlackWorkspace(people=[], channels=[], signing_secret="s")
     assert workspace.bot_events == set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert workspace.escaped_commands == {c["command"] for c in manifest["features"]["slash_commands"]

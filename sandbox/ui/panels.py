@@ -65,7 +65,8 @@ def _incident(sandbox: World, incident: Incident, channel_id: str | None, ticket
             extra = _field("Escalation policy", _select("escalation_policy_id",
                                                         [(p.id, p.name) for p in account.policies.values()]))
         elif action == "priority":
-            extra = _field("Priority", _select("priority", [(p, p) for p in PRIORITY_NAMES], incident.priority or ""))
+            extra = _field("Priority", _select("priority", [("", "none"), *((p, p) for p in PRIORITY_NAMES)],
+                                                   incident.priority or ""))
         elif action == "note":
             extra = _field("Note", "<input name=content required>")
         label = "Add note" if action == "note" else "Set priority" if action == "priority" else action.capitalize()

@@ -65,6 +65,7 @@ async def test_a_newcomer_runs_an_incident_from_the_page(sandbox: RunningSandbox
     await eventually(lambda: any(n.content == "Rolled back the 10:02 deploy" and n.incident_id == incident.id
                                  for n in sandbox.sandbox.pagerduty.account.notes))
     await expect(log.get_by_text("Rolled back the 10:02 deploy").first).to_be_visible()
+    await expect(page.get_by_role("banner").get_by_role("status")).to_have_text("")  # the command did not fail
     if os.environ.get("UPDATE_SCREENSHOTS"):
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await page.screenshot(path=str(SCREENSHOT))

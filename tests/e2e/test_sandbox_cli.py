@@ -33,7 +33,7 @@ def test_the_readme_walkthrough(tmp_path: Path) -> None:
         wait_for(lambda: http("GET", f"{url}/readyz")["ready"], 60, "the sandbox")
         banner = (tmp_path / "sandbox.log").read_text()
         assert f"Paved Road sandbox is running on {url}" in banner and "/sandbox/pagerduty/incidents" in banner
-        assert "Adding job tentatively" not in banner
+        assert "Adding job tentatively" not in banner and f"Open {url} in a browser" in banner
         second_sandbox_leaves_the_first_alone(tmp_path, port)
         created = http("POST", f"{url}/sandbox/pagerduty/incidents",
                        {"title": "Checkout returns 500s", "service_id": "PCHECKO"})["incident"]

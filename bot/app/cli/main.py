@@ -228,6 +228,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
 
+  Open {url} in a browser: the sandbox's Slack, PagerDuty, ServiceNow, clock and faults on one page.
+
   Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
   Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api   {url}/sandbox/servicenow
   State:      GET {url}/sandbox/state
@@ -281,7 +283,7 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
              for name, value in exports.items()]
     bot_port = urlsplit(bot_url).port or 80
-    print(f"Emulators on {url}, sending to the bot at {bot_url}. Start the bot with:", *lines,
+    print(f"Emulators on {url} (open it in a browser), sending to the bot at {bot_url}. Start the bot with:", *lines,
           f"pavedroad serve --port {bot_port}", sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()

@@ -111,3 +111,45 @@ async def test_the_bots_refusal_in_a_modal_is_shown_in_the_form(start_sandbox: S
 
     await modal.get_by_role("button", name="Cancel").click()
     await expect(modal).to_have_count(0)
+
+
+async def test_the_report_chart_shows_inline_and_a_message_is_posted_as_the_person(sandbox: RunningSandbox,
+                                                                                 page: Page) -> None:
+    await page.goto(sandbox.url + "/")
+    await page.get_by_role("navigation", name="Channels").get_by_role("link", name="#team-payments").click()
+    box = page.get_by_placeholder("Message #team-payments")
+    await box.fill("Morning all :wave:")
+    await box.press("Enter")
+    log = page.get_by_role("log", name="Messages in #team-payments")
+    mine = log.get_by_role("article", name=re.compile("^Asha Patel"))
+    await expect(mine.get_by_text("Morning all 👋")).to_be_visible()
+
+    await box.fill("/incident report")
+    await box.press("Enter")
+    chart = log.get_by_role("img")
+    await expect(chart).to_be_visible()
+    assert await chart.evaluate("image => image.complete && image.naturalWidth > 0")  # the bytes are a real image
+    [uploaded] = sandbox.sandbox.slack.files.files.values()
+    assert await chart.get_attribute("src") == f"/sandbox/slack/files/{uploaded.id}"
+
+
+async def test_the_clock_and_faults_panels_act_on_the_sandbox(sandbox: RunningSandbox, page: Page) -> None:
+    await page.goto(sandbox.url + "/")
+    before = sandbox.sandbox.clock.now()
+    advance = page.get_by_role("form", name="Advance the clock")
+    await advance.get_by_label("Advance by (minutes)").fill("90")
+    await advance.get_by_role("button", name="Advance").click()
+    await expect(page.get_by_role("banner").get_by_role("status")).to_have_text("Advance the clock: done")
+    assert (sandbox.sandbox.clock.now() - before).total_seconds() >= 90 * 60
+
+    faults = page.get_by_role("region", name="Faults")
+    add = faults.get_by_role("form", name="Add a fault")
+    await add.get_by_label("Service").select_option("pagerduty")
+    await add.get_by_label("Method").fill("/incidents")
+    await add.get_by_label("Times").fill("2")
+    await add.get_by_role("button", name="Add fault").click()
+    await expect(faults.get_by_role("listitem")).to_have_text(["pagerduty /incidents → 503, 2 more"])
+    assert [(f["service"], f["times"]) for f in sandbox.sandbox.faults.snapshot()] == [("pagerduty", 2)]
+    await faults.get_by_role("button", name="Clear faults").click()
+    await expect(faults.get_by_role("listitem")).to_have_text(["No faults."])
+    assert sandbox.sandbox.faults.snapshot() == []

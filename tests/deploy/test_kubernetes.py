@@ -232,3 +232,23 @@ def test_the_migration_job_runs_pavedroad_migrate_once(rendered: list[Manifest])
     assert pod(job)["restartPolicy"] in ("Never", "OnFailure")
     assert job["spec"]["backoffLimit"] >= 1 and job["spec"].get("parallelism", 1) == 1
     assert job["spec"]["ttlSecondsAfterFinished"] > 0  # gone after a while, so the next apply can create it anew
+
+
+def test_the_readmes_commands_name_the_objects_the_manifests_create(rendered: list[Manifest]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    namespace, job = KUSTOMIZATION["namespace"], one(rendered, "Job")["metadata"]["name"]
+    assert f"kubectl create namespace {namespace}\n" in readme
+    assert f"kubectl -n {namespace} create secret generic {container_secret(rendered)} " in readme
+    assert f"kubectl -n {namespace} wait --for=condition=complete job/{job} " in readme
+    assert f"kubectl -n {namespace} rollout status deployment/{one(rendered, 'Deployment')['metadata']['name']}\n" \
+        in readme
+    assert f"kubectl -n {namespace} delete job {job}`" in readme
+    assert "kubectl apply -k deploy/kubernetes\n" in readme
+
+
+def container_secret(rendered: list[Manifest]) -> str:
+    """The one Secret every secretKeyRef names."""
+    names = {str(e["valueFrom"]["secretKeyRef"]["name"]) for kind in ("Deployment", "Job")
+             for e in env_of(one(rendered, kind)).values() if "secretKeyRef" in e.get("valueFrom", {})}
+    [name] = names
+    return name

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,10 @@ def test_dockerignore_lets_through_what_the_builder_copies_and_nothing_of_a_work
     for source in copied:
         assert any(path == source or path.startswith(source + "/") for path in sent), f"{source} is not sent"
     assert {path.split("/")[0] for path in sent} == copied  # nothing else goes to the builder
+    # Every package pyproject.toml builds, and the README it names, is copied: a new one would be missed silently.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages | {"pyproject.toml", project["project"]["readme"]} == copied
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import copy
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,9 @@ def test_at_least_two_replicas_ready_on_readyz_alive_on_healthz(rendered: list[M
         assert ports.get(get["port"], get["port"]) in ports.values(), f"{probe} asks a port the bot does not open"
         assert bot[probe]["timeoutSeconds"] >= 2, f"{probe}: the default 1 s is shorter than a busy store's answer"
     assert bot["args"] == ["serve"]
+    # The image is tagged with the release it was built from, never a moving `latest`.
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert bot["image"].rsplit(":", 1)[-1] == version
 
 
 def env_of(workload: Manifest) -> dict[str, dict[str, Any]]:

@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import AsyncConnection
@@ -63,7 +63,10 @@ def scrub(text: str, url: str) -> str:
     except ValueError:
         password = None
     text = text.replace(url, redact(url))
-    return text.replace(password, "***") if password else text
+    if password:  # as written in the URL, and as it reads once its %-escapes are decoded
+        for form in sorted({password, unquote(password)}, key=len, reverse=True):
+            text = text.replace(form, "***")
+    return text
 
 
 class _Scrubbed(logging.Filter):

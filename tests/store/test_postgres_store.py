@@ -63,8 +63,9 @@ async def test_two_stores_applying_at_once_apply_each_delivery_once_and_in_order
                                                 row.body), ())
 
         async def worker(store: PostgresStore) -> None:
-            while await store.apply_pending(decide, now=1.0, limit=3):
-                await asyncio.sleep(0)
+            applied = True
+            while applied:  # each batch awaits the database, so the workers interleave
+                applied = bool(await store.apply_pending(decide, now=1.0, limit=3))
 
         await asyncio.gather(*(worker(replica) for replica in replicas for _ in range(2)))
         seqs = [seq for seq, _ in decided]

@@ -4,14 +4,22 @@ the variable and the fix — never the password — and exits 2 before it listen
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.adapters.store.postgres.migrations import MIGRATIONS
+from bot.adapters.store.postgres.store import PostgresStore
+from bot.app.cli.main import main
 from bot.catalogue import example_catalogue_path
+from bot.ports.store import Skip
 from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, _free_port
+from tests.store.contract.builders import deliver, trigger
 
 ROOT = str(Path(__file__).resolve().parents[2])  # this checkout's code, whatever the venv has installed
 # Everything serve needs but the database.
@@ -70,3 +78,38 @@ def test_serve_exits_2_when_the_password_is_wrong(postgres_cluster: PostgresClus
     [line] = served.stderr.strip().splitlines()
     assert "PAVEDROAD_DATABASE_URL" in line and "password authentication failed" in line
     assert wrong not in served.stdout + served.stderr
+
+
+def test_inbox_and_report_work_on_the_postgresql_database(postgres_cluster: PostgresCluster,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """With PAVEDROAD_DATABASE_URL set, `inbox failed`, `inbox retry` and `report` read and change PostgreSQL (not
+    an SQLite file that happens to be there)."""
+    database = postgres_cluster.fresh_database()
+    url = postgres_cluster.url(database)
+
+    async def quarantine_one() -> str:
+        store = PostgresStore(url)
+        await store.open()
+        try:
+            await deliver(store, "d1", incident_id="QCLI")
+            await store.apply_pending(lambda row, incident: Skip("failed", "cannot read QCLI"), now=1.0)
+            await store.add_history([trigger("QOLD").incident], [], 1.0)  # type: ignore[list-item]
+            [failed] = await store.failed_deliveries()
+            return failed.reference
+        finally:
+            await store.close()
+
+    reference = asyncio.run(quarantine_one())
+    monkeypatch.setenv("PAVEDROAD_DATABASE_URL", url)
+    assert main(["inbox", "failed"]) == 0
+    listed = capsys.readouterr().out
+    assert reference in listed and "cannot read QCLI" in listed
+    assert main(["inbox", "retry", reference]) == 0
+    assert main(["inbox", "retry", reference]) == 2  # pending now, no longer quarantined
+    assert main(["inbox", "failed"]) == 0
+    assert "No quarantined deliveries." in capsys.readouterr().out
+    assert main(["report", "--by", "year", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(row["incidents"] for row in report["rows"]) == 1
+    postgres_cluster.drop_database(database)

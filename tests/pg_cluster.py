@@ -41,7 +41,7 @@ def binaries() -> Path | None:
     return versions[-1].parent if versions else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -59,7 +59,7 @@ class PostgresCluster:
         self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="pavedroad-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._names = itertools.count(1)
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:

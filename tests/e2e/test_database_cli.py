@@ -18,7 +18,7 @@ from bot.adapters.store.postgres.store import PostgresStore
 from bot.app.cli.main import main
 from bot.catalogue import example_catalogue_path
 from bot.ports.store import Skip
-from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, _free_port
+from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, free_port
 from tests.store.contract.builders import deliver, trigger
 
 ROOT = str(Path(__file__).resolve().parents[2])  # this checkout's code, whatever the venv has installed
@@ -57,10 +57,10 @@ def test_migrate_without_the_url_migrates_sqlite(tmp_path: Path) -> None:
 
 
 def test_serve_exits_2_with_one_line_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
-    url = f"postgresql://pavedroad:{PASSWORD}@127.0.0.1:{_free_port()}/pavedroad"
+    url = f"postgresql://pavedroad:{PASSWORD}@127.0.0.1:{free_port()}/pavedroad"
     env = {**SERVE_ENV, "CATALOGUE_PATH": str(example_catalogue_path()), "PAVEDROAD_DATABASE_URL": url,
            "PYTHONPATH": ROOT}
-    served = pavedroad("serve", "--port", str(_free_port()), env=env, cwd=tmp_path)
+    served = pavedroad("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert served.returncode == 2
     [line] = served.stderr.strip().splitlines()
     assert line.startswith("pavedroad serve: PAVEDROAD_DATABASE_URL: cannot open the database at "
@@ -73,7 +73,7 @@ def test_serve_exits_2_when_the_password_is_wrong(postgres_cluster: PostgresClus
     wrong = "Not-the-right-0ne"
     env = {**SERVE_ENV, "CATALOGUE_PATH": str(example_catalogue_path()), "PYTHONPATH": ROOT,
            "PAVEDROAD_DATABASE_URL": postgres_cluster.url("postgres", user=PASSWORD_USER, password=wrong)}
-    served = pavedroad("serve", "--port", str(_free_port()), env=env, cwd=tmp_path)
+    served = pavedroad("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert served.returncode == 2
     [line] = served.stderr.strip().splitlines()
     assert "PAVEDROAD_DATABASE_URL" in line and "password authentication failed" in line

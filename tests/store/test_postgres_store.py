@@ -21,7 +21,7 @@ from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.errors import StoreUnavailable
 from bot.ports.store import InboxRow
-from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, _free_port
+from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, free_port
 from tests.store.contract.builders import deliver
 
 
@@ -100,7 +100,7 @@ async def test_a_key_claimed_by_two_replicas_at_once_is_first_for_one(postgres_c
 
 async def test_a_database_that_cannot_be_reached_is_named_without_its_password(
         caplog: pytest.LogCaptureFixture) -> None:
-    url = f"postgresql://pavedroad:{PASSWORD}@127.0.0.1:{_free_port()}/pavedroad"
+    url = f"postgresql://pavedroad:{PASSWORD}@127.0.0.1:{free_port()}/pavedroad"
     store = PostgresStore(url)
     with pytest.raises(StoreUnavailable) as raised:
         await store.open()

@@ -137,3 +137,40 @@ def test_serve_names_the_store_it_migrated_without_the_password(postgres_cluster
 def test_redact_keeps_everything_but_the_password() -> None:
     assert redact("postgresql://u:p%40ss@db:5432/pr?sslmode=require") == "postgresql://u:***@db:5432/pr?sslmode=require"
     assert redact("postgresql://u@db/pr") == "postgresql://u@db/pr"
+
+
+async def test_text_postgresql_cannot_hold_is_quarantined_alone_and_a_lost_connection_quarantines_nothing(
+        postgres_cluster: PostgresCluster) -> None:
+    """PostgreSQL refuses a NUL in text (SQLite keeps it): a decision carrying one is the row's fault, set aside
+    alone. The database going away mid-batch is not: the batch fails whole and every row stays pending."""
+    database = postgres_cluster.fresh_database()
+    store = PostgresStore(postgres_cluster.url(database))
+    await store.open()
+    try:
+        for delivery in ("d1", "d2"):
+            await deliver(store, delivery, incident_id=delivery, body=delivery)
+        at = datetime(2026, 11, 27, tzinfo=UTC)
+
+        def decide(row: InboxRow, incident: Incident | None) -> Decision:
+            assert row.incident_id is not None
+            text = "nul \x00 inside" if row.body == "d1" else "fine"
+            return Decision(None, TimelineEntry(f"line-{row.body}", row.incident_id, at, "annotated", "Dev", text), ())
+
+        assert [d.entry.text for d in await store.apply_pending(decide, now=1.0) if d.entry] == ["fine"]
+        [failed] = await store.failed_deliveries()
+        assert failed.incident_id == "d1" and "NUL" in failed.reason
+
+        await deliver(store, "d3", incident_id="d3", body="d3")
+
+        def cut_off(row: InboxRow, incident: Incident | None) -> Decision:
+            postgres_cluster.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+                                 " AND pid <> pg_backend_pid()")
+            return decide(row, incident)
+
+        with pytest.raises(psycopg.OperationalError):
+            await store.apply_pending(cut_off, now=2.0)
+        depths = await store.depths()  # the pool has replaced the connection the database dropped
+        assert (depths["inbox_pending"], depths["inbox_failed"]) == (1, 1)
+    finally:
+        await store.close()
+        postgres_cluster.drop_database(database)

@@ -174,9 +174,21 @@ class PostgresInbox(PostgresPart, Inbox):
                                    " AND reference=%s", (reference.strip().lower(),)) > 0
 
 
+# SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
+# down or not accepting connections yet (57P), and a transaction to retry (40: serialization failure, deadlock).
+NOT_THE_ROW = ("08", "57P", "40")
+
+
 def _connection_lost(conn: Connection, error: Exception) -> bool:
-    """Whether the database went away (not the row's fault): then nothing is quarantined."""
-    return conn.broken or conn.closed or isinstance(error, psycopg.OperationalError)
+    """Whether the failure is the database's (it went away, or asks for a retry), not the row's: then the batch is
+    rolled back and retried, and nothing is quarantined."""
+    if conn.broken or conn.closed:
+        return True
+    if isinstance(error, psycopg.Error):
+        if error.sqlstate is None:  # raised by the driver itself: about the connection, or the row's values (NUL)
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return error.sqlstate.startswith(NOT_THE_ROW)
+    return False
 
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],

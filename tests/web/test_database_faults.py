@@ -83,3 +83,16 @@ async def test_the_database_lost_while_running_answers_503_and_work_resumes_when
         assert await bot.store.incident("QDURING") is not None
         assert await bot.store.incident("QBEFORE") is not None
     assert PASSWORD not in caplog.text
+
+
+async def test_an_sqlite_store_that_fails_under_the_bot_answers_503_and_metrics_still_answer(
+        offline_bot: tuple[Bot, BotClient]) -> None:
+    """The same answers on SQLite: its store closed under the running bot (every call now raises), a webhook is
+    refused with 503 rather than acknowledged, /readyz fails, and /metrics still answers."""
+    bot, client = offline_bot
+    await bot.store.close()
+    status, answer = await post(client, incident_event("incident.triggered", incident_id="QLOST", event_id="E-lost"))
+    assert status == 503 and "will retry" in answer["error"]
+    status, report = await ready(client)
+    assert status == 503 and report == {"ready": False, "store": "unreachable: RuntimeError"}
+    assert (await client.get("/metrics")).status == 200

@@ -1,4 +1,5 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, inbox, calculate."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, inbox, calculate,
+migrate."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.adapters.store.sqlite.in_use import database_in_use
+from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
-    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
+    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db); unused when "
+                       "PAVEDROAD_DATABASE_URL selects PostgreSQL")
     sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
     sandbox.add_argument("--port", type=int, default=3000)
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
@@ -51,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                               "(README, 'Reports')")
     reports_cli.add_parsers(sub)
     inbox_cli.add_parsers(sub)
+    database_cli.add_parsers(sub)
     provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
                                "policies, services, webhook subscriptions and Slack channels")
     provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return reports_cli.run(args)
     if args.command == "inbox":
         return inbox_cli.run(args)
+    if args.command == "migrate":
+        return database_cli.run(args)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "provision":
@@ -156,6 +162,9 @@ def run_serve(port: int | None, db: Path | None) -> int:
     if port is not None or db is not None:
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
+    # The schema is brought up to date before the port opens; a database that cannot be opened is one line, exit 2.
+    if not database_cli.prepare_store(settings.database_url, settings.db_path):
+        return 2
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
     app.on_startup.append(lambda _app: _reload_on_sighup(bot))

@@ -22,8 +22,10 @@ SCOPE_FOR_METHOD = {
     "views.open": None, "views.update": None, "auth.test": None,
     # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
     "files.upload_v2": "files:write",
+    "conversations.replies": "channels:history", "conversations.archive": "channels:manage",
+    "chat.getPermalink": None,
 }
-SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
+SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read"}
 
 
 def methods_called() -> set[str]:
@@ -87,3 +89,14 @@ def test_every_event_subscribed_has_a_listener() -> None:
     source = "".join(module.read_text() for module in (ROOT / "commands").glob("*.py"))
     for event in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         assert f'app.event("{event}")' in source
+
+
+def test_the_manifest_subscribes_to_exactly_the_events_the_code_listens_to() -> None:
+    listened = set(re.findall(r'app\.event\(\s*"([a-z_]+)"', (ROOT / "commands" / "listeners.py").read_text()))
+    assert {"app_mention", "reaction_added"} <= listened
+    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == listened
+
+
+def test_the_sandbox_sends_the_events_the_manifest_subscribes_to() -> None:
+    from sandbox.slack.person import SUBSCRIBED_EVENTS
+    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == SUBSCRIBED_EVENTS

@@ -24,6 +24,7 @@ from sandbox.faults import Fault, Faults
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.methods import chat, conversations, users, views
 from sandbox.slack.model import JSON, TEAM_NAME, Args, SlackApiFailure
+from sandbox.slack.person import PersonActions
 from sandbox.slack.rate_limits import SlackRateLimits
 from sandbox.slack.user import SlackUserActions
 from sandbox.slack.workspace import SlackWorkspace
@@ -54,6 +55,7 @@ class SlackEmulator(SlackWorkspace):
         self._limits = SlackRateLimits(rate_limit_scale, clock)
         self._user_actions = SlackUserActions(self)
         self.files = SlackFiles(self)
+        self.people_acting = PersonActions(self)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/sandbox/slack/api/{method}", self._handle_api)
@@ -61,6 +63,7 @@ class SlackEmulator(SlackWorkspace):
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
         self.files.add_routes(app)
+        self.people_acting.add_routes(app)
         self.socket_mode.add_routes(app)
 
     # ----- the Web API --------------------------------------------------------------------------------------------
@@ -170,7 +173,8 @@ class SlackEmulator(SlackWorkspace):
             "messages": [{"channel": m.channel, "ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
                           "thread_ts": m.thread_ts, "edited": m.edited, "ephemeral_to": m.ephemeral_to,
                           "user": m.user, "metadata": copy.deepcopy(m.metadata),
-                          "files": copy.deepcopy(m.files)} for m in messages],
+                          "files": copy.deepcopy(m.files), "reactions": copy.deepcopy(m.reactions)}
+                         for m in messages],
             "files": self.files.snapshot(),
             "views": [{**self.view_api(v), "user": v.user_id, "open": v.is_open, "errors": v.errors}
                       for v in self.views.values()],

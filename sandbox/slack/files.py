@@ -43,7 +43,7 @@ class SlackFile:
 
 
 def _mimetype(name: str) -> str:
-    return {"png": "image/png", "csv": "text/csv", "json": "application/json",
+    return {"png": "image/png", "csv": "text/csv", "json": "application/json", "md": "text/markdown",
             "txt": "text/plain"}.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
@@ -56,6 +56,15 @@ class SlackFiles:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/sandbox/slack/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/sandbox/slack/files/{file_id}", self._handle_read)
+
+    async def _handle_read(self, request: web.Request) -> web.Response:
+        """GET /sandbox/slack/files/{id} (sandbox only): an uploaded file's bytes, with its type."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None or file.content is None:
+            return web.json_response({"error": f"no uploaded file {request.match_info['file_id']!r}"}, status=404)
+        return web.Response(body=file.content, content_type=_mimetype(file.name),
+                            headers={"Content-Disposition": f'inline; filename="{file.name}"'})
 
     def get_upload_url(self, base_url: str) -> Callable[[Args], JSON]:
         def get_upload_url_external(args: Args) -> JSON:

@@ -120,8 +120,8 @@ def _service(incident: Incident, exposure: IncidentExposure | None) -> list[str]
         lines.append("- Money at stake realised: not yet known (the incident is still open)")
     else:
         loss = live_loss(exposure, incident.triggered_at, incident.resolved_at, incident.resolved_at)
-        lines.append(f"- Money at stake realised: {money(loss.loss, exposure.currency)} (exposure times time to restore "
-                     f"÷ the band's {minutes(exposure.window_minutes)} window)")
+        lines.append(f"- Money at stake realised: {money(loss.loss, exposure.currency)} (the exposure, times the "
+                     f"time to restore over the band's {minutes(exposure.window_minutes)} window)")
     return [*lines, ""]
 
 

@@ -15,14 +15,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
+from sandbox.servicenow.errors import ServiceNowError, no_record
 from sandbox.servicenow.query import parse_query
-
-if TYPE_CHECKING:
-    from sandbox.servicenow.emulator import ServiceNowEmulator
 
 ATTACHMENT_PREFIX = "/api/now/attachment"
 MAX_BYTES = 1024 * 1024 * 1024  # the instance's default com.glide.attachment.max_size is 1 GB
@@ -49,10 +47,21 @@ class Attachment:
                 "sys_updated_by": self.created_by, "sys_updated_on": self.created_on}
 
 
+class Instance(Protocol):
+    """What the attachments need of the emulator (emulator.py) they belong to."""
+
+    tables: dict[str, dict[str, dict[str, str]]]
+
+    @property
+    def instance_url(self) -> str: ...
+    async def gate(self, request: web.Request, label: str) -> str: ...
+    def now_text(self) -> str: ...
+
+
 class ServiceNowAttachments:
     """The attachments of the emulator's records (only `incident` records take them in the sandbox)."""
 
-    def __init__(self, emulator: ServiceNowEmulator) -> None:
+    def __init__(self, emulator: Instance) -> None:
         self._emulator = emulator
         self.attachments: dict[str, Attachment] = {}
 
@@ -72,7 +81,6 @@ class ServiceNowAttachments:
         return found.content if found else None
 
     async def _upload(self, request: web.Request) -> web.Response:
-        from sandbox.servicenow.emulator import ServiceNowError
         try:
             user = await self._emulator.gate(request, f"POST {ATTACHMENT_PREFIX}/file")
             query = request.query
@@ -102,7 +110,6 @@ class ServiceNowAttachments:
                                  headers={"Location": f"{url}{ATTACHMENT_PREFIX}/{attachment.sys_id}"})
 
     async def _list(self, request: web.Request) -> web.Response:
-        from sandbox.servicenow.emulator import ServiceNowError
         try:
             await self._emulator.gate(request, f"GET {ATTACHMENT_PREFIX}")
             conditions = parse_query(request.query.get("sysparm_query", ""))
@@ -117,7 +124,6 @@ class ServiceNowAttachments:
         return web.json_response({"result": found})
 
     async def _download(self, request: web.Request) -> web.Response:
-        from sandbox.servicenow.emulator import ServiceNowError, no_record
         try:
             await self._emulator.gate(request, f"GET {ATTACHMENT_PREFIX}/{{sys_id}}/file")
             found = self.attachments.get(request.match_info["sys_id"])

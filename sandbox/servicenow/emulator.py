@@ -37,6 +37,7 @@ from aiohttp import web
 
 from sandbox.faults import Fault, Faults
 from sandbox.servicenow.attachments import ServiceNowAttachments
+from sandbox.servicenow.errors import ServiceNowError, no_record, not_authenticated
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
 
@@ -67,28 +68,6 @@ _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 Json = dict[str, Any]
 Row = dict[str, str]
-
-
-class ServiceNowError(Exception):
-    """An answer in ServiceNow's error shape: `{"error": {"message", "detail"}, "status": "failure"}`."""
-
-    def __init__(self, status: int, message: str, detail: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.detail, self.headers = status, message, detail, dict(headers or {})
-
-    def response(self) -> web.Response:
-        return web.json_response({"error": {"message": self.message, "detail": self.detail}, "status": "failure"},
-                                 status=self.status, headers=self.headers)
-
-
-def not_authenticated() -> ServiceNowError:
-    return ServiceNowError(401, "User Not Authenticated", "Required to provide Auth information",
-                           {"WWW-Authenticate": 'BASIC realm="Service-now"'})
-
-
-def no_record() -> ServiceNowError:
-    return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
 
 
 # ---- the emulator ------------------------------------------------------------------------------------------------

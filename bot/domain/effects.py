@@ -147,6 +147,12 @@ class DraftReview(Effect):
     asked_by: str | None = None
     channel: str | None = None
 
+    @property
+    def queue(self) -> str:
+        # A queue of its own: a draft waiting for its minute after a resolve must not hold up the incident's other
+        # Slack work, which runs in order behind the first pending effect of its queue.
+        return f"review:{self.incident_id}"
+
 
 @dataclass(frozen=True)
 class AttachReview(Effect):

@@ -57,7 +57,7 @@ class Contributions:
         """Record `/incident followup <text> [@owner]`; what to tell the person."""
         match = _OWNER.search(text)
         owner_id = owner_name = None
-        if match and match.start() > 0:
+        if match:
             owner_id, owner_name = match[1], match[2] or match[3]
             if owner_id:
                 owner_name = await self._chat.user_name(owner_id) or owner_name

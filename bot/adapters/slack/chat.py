@@ -26,8 +26,8 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.history", "conversations.replies"], 50),
-    **dict.fromkeys(["conversations.archive", "files.getUploadURLExternal", "files.completeUploadExternal"], 20),
-    "chat.getPermalink": 100,
+    "conversations.archive": 20,
+    **dict.fromkeys(["files.getUploadURLExternal", "files.completeUploadExternal", "chat.getPermalink"], 100),
     "conversations.list": 20,
     **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel

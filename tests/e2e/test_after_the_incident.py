@@ -20,7 +20,6 @@ from tests.e2e.sandbox_helpers import (
     messages,
     move_clock,
     replies,
-    settle,
     state,
     trigger,
 )
@@ -286,17 +285,19 @@ async def test_an_incident_reopened_after_its_channel_was_archived_continues_in_
     # PagerDuty's API cannot reopen an incident, its UI can: the reopen arrives as PagerDuty's webhook.
     now = sandbox.sandbox.clock.now()
     stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    common = {"incident_id": "PREOPEN1", "number": 77, "title": "Search is slow", "created_at": stamp}
-    assert await deliver(sandbox, incident_event("incident.triggered", occurred_at=stamp, **common)) == 202
+    def event(kind: str, at: str) -> dict[str, Any]:
+        return incident_event(kind, occurred_at=at, incident_id="PREOPEN1", number=77, title="Search is slow",
+                              created_at=stamp)
+    assert await deliver(sandbox, event("incident.triggered", stamp)) == 202
     await settle_all(sandbox)
     [first] = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-77-")]
-    assert await deliver(sandbox, incident_event("incident.resolved", occurred_at=stamp, **common)) == 202
+    assert await deliver(sandbox, event("incident.resolved", stamp)) == 202
     await settle_all(sandbox)
     await move_clock(sandbox, advance_seconds=8 * 86400)
     await settle_all(sandbox)
     assert channel_state(sandbox, first["name"])["is_archived"]
     later = sandbox.sandbox.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    assert await deliver(sandbox, incident_event("incident.reopened", occurred_at=later, **common)) == 202
+    assert await deliver(sandbox, event("incident.reopened", later)) == 202
     await settle_all(sandbox)
     await asyncio.sleep(0)
     channels = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-77-")]

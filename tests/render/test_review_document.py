@@ -47,7 +47,7 @@ def test_every_section_is_written_from_the_incident() -> None:
                         "## Follow-ups", "## Links"]
     assert "- Resolution: Rolled back to 4.2.0" in text
     assert "- Exposure band: High — up to £750K within 45 min" in text
-    assert "£500K" in text  # realised: £750K × 30 min ÷ 45 min
+    assert "£500K" in text  # realised: £750K times 30 min over 45 min
     assert "| Time to acknowledge (TTA) | 3m 00s | within it (7% of the window) |" in text
     assert "| Time to restore (TTR) | 30m 00s | within it (67% of the window) |" in text
     assert "- Responders: Ben Okafor, Dev Sharma" not in text  # the pinned message's author did not act

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Protocol
 
 from bot.catalogue import Catalogue
@@ -32,6 +33,9 @@ CLAIM_SECONDS = 366 * 86400
 # Slack's answers that mean the channel is already as wanted (archived) or has nothing left to archive (gone).
 _DONE = frozenset({"already_archived", "is_archived", "channel_not_found"})
 REVIEW_LOOKBACK_SECONDS = 400 * 86400
+# Channels due longer ago than this (the bot was down for weeks, or archiving was just turned on) are left as they
+# are: the job's claims stay bounded to the incidents resolved recently, not the whole history.
+HORIZON = timedelta(days=30)
 
 
 class ArchiveStore(Incidents, SlackFootprints, Outbox, Deduplication, Protocol):
@@ -52,7 +56,8 @@ class Archiving:
         now = self._clock.now()
         queued = 0
         for incident in await self._store.incidents():
-            if not archive_due(incident, now, self._delay):
+            if not archive_due(incident, now, self._delay) or \
+                    (incident.resolved_at is not None and now - incident.resolved_at > self._delay + HORIZON):
                 continue
             footprint = await self._store.footprint(incident.id)
             if footprint.channel_id is None or footprint.shared_channel:

@@ -102,6 +102,16 @@ async def test_a_pinned_message_joins_the_timeline_once_attributed(sandbox: Runn
     assert [e.actor for e in entries if e.kind == "key_message"] == ["Ben Okafor"]
 
 
+async def test_a_pinned_reply_in_a_thread_joins_the_timeline_too(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    parent = await control(sandbox, "message", user=ASHA, channel=channel, text="Who is looking at payments?")
+    reply = await control(sandbox, "message", user=BEN, channel=channel, text="Me: the PSP is timing out",
+                          thread_ts=parent["ts"])
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=reply["ts"], name="pushpin")
+    entries = await sandbox.bot.store.timeline(incident["id"])
+    assert [e.text for e in entries if e.kind == "key_message"] == ["📌 Ben Okafor: Me: the PSP is timing out"]
+
+
 async def test_a_reaction_outside_an_incident_channel_is_ignored(sandbox: RunningSandbox) -> None:
     incident, channel = await open_incident(sandbox)
     posted = await control(sandbox, "message", user=BEN, channel="team-basket", text="Deploy freeze until 14:00")

@@ -583,7 +583,7 @@ async def test_snapshot(sn: Sn) -> None:
         "assignment_group": "Basket Team", "category": "inquiry", "close_code": "", "close_notes": "", "impact": "3",
         "urgency": "3", "priority": "5", "caller": "",
         "work_notes": [{"value": "n", "created_by": USER, "created_on": "2026-03-02 09:30:00"}], "comments": [],
-        "sys_created_by": USER, "sys_updated_by": USER, "sys_updated_on": "2026-03-02 09:30:00"}]
+        "attachments": [], "sys_created_by": USER, "sys_updated_by": USER, "sys_updated_on": "2026-03-02 09:30:00"}]
     assert [g["name"] for g in state["groups"]] == list(GROUPS)
     assert state["calls"] == {"POST /api/now/table/incident": 1}
     json.dumps(state)  # served as JSON by GET /sandbox/state

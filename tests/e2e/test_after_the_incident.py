@@ -316,3 +316,13 @@ async def test_an_incident_reopened_after_its_channel_was_archived_continues_in_
     said = "\n".join(m["text"] for m in messages(sandbox, second["id"]))
     assert f"<#{first['id']}> was archived" in said and "Reopened" in said
     assert (await sandbox.bot.store.dead_effects()) == []
+
+
+async def test_a_pin_reaches_the_bot_over_socket_mode_too(start_sandbox: Any) -> None:
+    running = await start_sandbox(socket_mode=True)
+    incident, channel = await open_incident(running)
+    posted = await control(running, "message", user=BEN, channel=channel, text=KEY_MESSAGE)
+    answer = await control(running, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
+    assert [(e["type"], e["status"]) for e in answer["events"]] == [("reaction_added", 200)]
+    entries = await running.bot.store.timeline(incident["id"])
+    assert [e.text for e in entries if e.kind == "key_message"] == [f"📌 Ben Okafor: {KEY_MESSAGE}"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import aiohttp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +21,6 @@ from bot.domain.timeline import TimelineEntry
 from bot.render.review import ReviewLinks, review_markdown
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import incident_channels, trigger
-from tests.e2e.test_after_the_incident import control
 from tests.property.loop_bridge import OnTheLoop, run_property
 
 MARKUP = "<>&|!@#*_~`'\"“”—-=:/\n\t\\[] "
@@ -65,6 +66,17 @@ def test_any_timeline_is_one_markdown_line_per_entry(title: str, entries: list[t
     lines = [line for line in section.splitlines() if line.startswith("- ")]
     assert len(lines) == max(len(timeline), 1)
     assert document.count("\n## ") == 10  # no text opened a section of its own
+
+
+async def control(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
+    """A person's message or reaction (the Slack emulator's control route), then the bot settled."""
+    running.sandbox.slack.settle_seconds = 0.05
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/{route}",
+                                                                json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        assert response.status == 200, answer
+    await running.bot.settle(20)
+    return answer
 
 
 async def test_any_pinned_message_joins_the_timeline_once(sandbox: RunningSandbox) -> None:

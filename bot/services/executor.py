@@ -116,14 +116,19 @@ class EffectExecutor:
             await self._archiving.archive(effect, retry=retry, created_at=created_at)
 
     async def _unless_archived(self, incident: Incident, step: Awaitable[None], since: float) -> None:
-        """Run a step in the incident's channel; if Slack says the channel is archived and the incident is open
-        again (reopened after its channel was archived: apps cannot unarchive), move it to a new channel, say there
-        where the earlier story is, and let the retry run the step there."""
+        """Run a step in the incident's channel. If Slack says the channel is archived: for a resolved incident there
+        is nothing more to say there; an incident open again (reopened after its channel was archived: apps cannot
+        unarchive) moves to a new channel, which says where the earlier story is, and the retry runs the step there."""
         try:
             await step
         except IntegrationError as error:
-            if error.code != "is_archived" or incident.status is Status.RESOLVED:
+            if error.code != "is_archived":
                 raise
+            if incident.status is Status.RESOLVED:
+                # Resolved and archived: nothing more is said there (a late follow-up is on the timeline, the
+                # review and the ticket).
+                log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
+                return
             old = await self._store.footprint(incident.id)
             log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
                      old.channel_id)

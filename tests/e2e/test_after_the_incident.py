@@ -258,6 +258,10 @@ async def test_eight_days_after_a_resolve_the_channel_is_archived_and_an_open_on
     await settle_all(sandbox)
     assert sum("being archived" in m["text"] for m in messages(
         sandbox, channel_state(sandbox, resolved_channel)["id"])) == 1
+    # A follow-up recorded afterwards (from elsewhere) reaches the record, and nothing fails on the archived channel.
+    answer = await command(sandbox, "team-basket", f"followup {resolved['incident_number']} Write the rollback runbook")
+    assert "Follow-up recorded" in answer
+    assert (await sandbox.bot.store.dead_effects()) == []
 
 
 def channel_state(running: RunningSandbox, name: str) -> dict[str, Any]:

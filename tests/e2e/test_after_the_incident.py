@@ -261,6 +261,11 @@ async def test_eight_days_after_a_resolve_the_channel_is_archived_and_an_open_on
     # A follow-up recorded afterwards (from elsewhere) reaches the record, and nothing fails on the archived channel.
     answer = await command(sandbox, "team-basket", f"followup {resolved['incident_number']} Write the rollback runbook")
     assert "Follow-up recorded" in answer
+    # A review asked for now cannot go to the archived channel: it comes where it was asked.
+    await command(sandbox, "team-basket", f"review {resolved['incident_number']}")
+    latest = reviews_in(sandbox)[-1]
+    assert latest["channels"] == [channel_id_of(sandbox, "team-basket")]
+    assert "Write the rollback runbook" in await read_file(sandbox, latest["id"])
     assert (await sandbox.bot.store.dead_effects()) == []
 
 

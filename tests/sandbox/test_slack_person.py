@@ -112,3 +112,28 @@ async def test_an_uploaded_file_is_read_back_and_an_unknown_one_is_404(sandbox: 
             assert found.content_type == "text/markdown"
         async with session.get(f"{sandbox.url}/sandbox/slack/files/FNOPE") as unknown:
             assert unknown.status == 404
+
+
+async def test_a_mention_of_the_app_where_it_is_not_a_member_is_not_sent(sandbox: RunningSandbox) -> None:
+    slack = sandbox.sandbox.slack
+    slack.create_channel_as(BEN, "watercooler")
+    status, answer = await control(sandbox, "message", user=BEN, channel="watercooler", text=f"@{slack.bot.name} help")
+    assert status == 200 and [(e["type"], e["status"]) for e in answer["events"]] == [("app_mention", None)]
+    assert "not in the channel" in answer["events"][0]["skipped"]
+    assert not [m for m in state(sandbox)["slack"]["messages"] if m["thread_ts"] == answer["ts"]]
+
+
+async def test_a_mention_in_a_direct_message_with_the_app_is_no_app_mention(sandbox: RunningSandbox) -> None:
+    ben = sandbox.sandbox.slack.resolve_user(BEN)
+    assert ben is not None
+    dm = (await client(sandbox).chat_postMessage(channel=ben.id, text="Your shift starts at 17:30"))["channel"]
+    status, answer = await control(sandbox, "message", user=BEN, channel=dm,
+                                   text=f"@{sandbox.sandbox.slack.bot.name} help")
+    assert status == 200 and answer["events"] == []  # message.im is not subscribed; app_mention is never sent in a DM
+
+
+async def test_nobody_reacts_in_a_private_channel_they_are_not_in(sandbox: RunningSandbox) -> None:
+    private = sandbox.sandbox.slack.create_channel_as(BEN, "secret-plans", is_private=True)
+    _, posted = await control(sandbox, "message", user=BEN, channel=private.id, text="shh")
+    assert await control(sandbox, "reaction", user=ASHA, channel=private.id, ts=posted["ts"], name="pushpin") == \
+        (404, {"error": "channel_not_found"})

@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.catalogue_toolkit import DEFAULT_ROLES, StatusUpdates, check_roles
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
 _EXPOSURE = re.compile(
@@ -83,6 +84,8 @@ class ChannelPolicy(_Model):
     pattern: str = "inc-{number}-{slug}"
     default_announce_channel: str = "incidents"
     operators_channel: str = "paved-road-ops"
+    # Where status updates for stakeholders go (a product domain's `stakeholders_channel` wins for its services).
+    stakeholders: str = "incident-updates"
     dedicated_channel_for: Literal["all", "high_urgency"] | list[str] = "all"
 
     @field_validator("pattern")
@@ -115,6 +118,8 @@ class Domain(_Model):
     id: str
     name: str
     slack_channel: str | None = None
+    # The stakeholders' channel for this domain's incidents' status updates (default: `channels.stakeholders`).
+    stakeholders_channel: str | None = None
     # PagerDuty users (emails) on the product-domain rota that `pavedroad provision` creates when a band needs one.
     members: list[str] = Field(default_factory=list)
 
@@ -292,6 +297,14 @@ class Catalogue(_Model):
     exposure_bands: list[ExposureBand] = Field(default_factory=_seed_bands, min_length=1)
     sandbox: SandboxSeed | None = None
     reports: Reports = Reports()
+    # The incident roles `/incident role` assigns; whoever holds `commander` leads the incident.
+    roles: list[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), min_length=1)
+    status_updates: StatusUpdates = StatusUpdates()
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_named(cls, value: list[str]) -> list[str]:
+        return check_roles(value)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Catalogue:
@@ -368,6 +381,13 @@ class Catalogue(_Model):
 
     def rota(self, rota_id: str) -> Rota | None:
         return next((r for r in self.rotas if r.id == rota_id), None)
+
+    def stakeholders_channel_for(self, pagerduty_service_id: str) -> str:
+        """Where a status update about this PagerDuty service's incident goes: its product domain's
+        `stakeholders_channel`, else `channels.stakeholders`."""
+        team = self.team_of_service(pagerduty_service_id)
+        domain = next((d for d in self.domains if team is not None and d.id == team.domain), None)
+        return (domain.stakeholders_channel if domain else None) or self.channels.stakeholders
 
     def announce_channel_for(self, pagerduty_service_id: str) -> str:
         """The owning team's channel for a PagerDuty service, or the default announce channel."""

@@ -19,6 +19,7 @@ from bot.render.format import escape
 from bot.services.actions import IncidentActions, Outcome
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.toolkit import IncidentToolkit
 from commands.answers import Reply
 from commands.modals import BY_BUTTON, PAGE_MESSAGE, RESOLUTION, Prompt, ask_or_act
 from commands.parsing import parse_declare, plain_text, split_target
@@ -32,6 +33,7 @@ class Services:
     repeats: Repeats
     handovers: Handovers | None = None
     reports: IncidentReports | None = None
+    toolkit: IncidentToolkit | None = None
 
 
 @dataclass(frozen=True)

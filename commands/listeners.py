@@ -19,6 +19,8 @@ from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.toolkit import IncidentToolkit
+from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
@@ -30,9 +32,10 @@ Listener = Callable[..., Awaitable[None]]
 
 
 def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
-             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> FollowUps:
+             handovers: Handovers | None = None, reports: IncidentReports | None = None,
+             toolkit: IncidentToolkit | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
-    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports)
+    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, toolkit)
     follow_ups = FollowUps()
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
@@ -42,6 +45,7 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services))
+    toolkit_listeners.register(app, services)
     return follow_ups
 
 

@@ -74,7 +74,8 @@ class Sandbox:
         self.on_clock_moved: list[Callable[[], None]] = []
         # Awaited after a move, before the clock control answers: e.g. the bot queueing handovers now due.
         self.after_clock_moved: list[Callable[[], Awaitable[object]]] = []
-        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
+        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel,
+                    catalogue.channels.stakeholders}
         channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
@@ -230,6 +231,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
+    sandbox.after_clock_moved.append(bot.toolkit.remind_due)  # status updates now overdue get their reminder
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox

@@ -35,6 +35,7 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.services.actions import IncidentActions
 from bot.services.calculator import incident_exposure
+from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
@@ -42,6 +43,7 @@ from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.ticket_sync import TicketSync
+from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,9 @@ class Bot:
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
                                    lambda: self.dispatcher.wake())
+        coordination = CoordinationEffects(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
-                                       self.handovers)
+                                       self.handovers, coordination)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -89,6 +92,8 @@ class Bot:
         self.servicenow_intake = ServiceNowIntake(
             self.store, servicenow_webhook, self.worker.wake, self._arrived) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
+        self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
+                                       self.worker.wake, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,7 +109,7 @@ class Bot:
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
         self.interactions = SlackInteractions(client)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
-                                           handovers=self.handovers, reports=self.reports)
+                                           handovers=self.handovers, reports=self.reports, toolkit=self.toolkit)
         return app
 
     async def start(self) -> None:
@@ -116,7 +121,8 @@ class Bot:
                                          work_note_minutes=self.catalogue.servicenow.work_note_minutes,
                                          refresh_money_cards=self.refresh_money_at_stake,
                                          handover_checks={r.id: self._handover_check(r.id)
-                                                          for r in self.catalogue.rotas})
+                                                          for r in self.catalogue.rotas},
+                                         remind_status_updates=self.toolkit.remind_due)
         self.scheduler.start()
 
     @property
@@ -234,4 +240,6 @@ class Bot:
 
 def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
     wanted = catalogue.channels.dedicated_channel_for
-    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)
+    manager = catalogue.incident_manager.escalation_policy_id if catalogue.incident_manager else None
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets,
+                         incident_manager_policy=manager)

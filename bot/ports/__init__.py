@@ -52,6 +52,13 @@ class Chat(Protocol):
     async def user_email(self, user_id: str) -> str | None:
         """The Slack user's email (users.info), or None for users without one (bots, guests without it)."""
         ...
+    async def user_name(self, user_id: str) -> str | None:
+        """The Slack user's name as people know it (users.info: real name, else display name); None when Slack
+        has no such user."""
+        ...
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        """A message only `user` sees, in `channel`."""
+        ...
 
 
 class Interactions(Protocol):
@@ -120,6 +127,13 @@ class Paging(Protocol):
         """Trigger an incident; with `incident_key`, PagerDuty returns the open incident with that key instead of
         opening a second one."""
         ...
+    async def priorities(self) -> list[tuple[str, str]]:
+        """The account's priorities as (id, name), most severe first (GET /priorities)."""
+        ...
+    async def set_priority(self, incident_id: str, actor_email: str, priority_id: str) -> None: ...
+    async def publish_status_update(self, incident_id: str, actor_email: str, message: str) -> str:
+        """Publish a status update on the incident as the actor; returns its id."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -141,6 +155,9 @@ class Tickets(Protocol):
     async def update(self, sys_id: str, fields: dict[str, str]) -> None: ...
     async def work_notes(self, sys_id: str) -> list[str]:
         """The texts of the ticket's work notes, oldest first (to look before writing one again)."""
+        ...
+    async def comments(self, sys_id: str) -> list[str]:
+        """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again)."""
         ...
 
 

@@ -29,6 +29,7 @@ from bot.render.format import (
     minutes,
     money,
 )
+from bot.render.roles import roles_section, take_command_button
 
 ACKNOWLEDGE = "incident_acknowledge"
 RESOLVE = "incident_resolve"
@@ -122,6 +123,7 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
             f"#{incident.number} {incident.title}", HEADER_TEXT, " (full title in PagerDuty)")}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": clip_mrkdwn(f"*{k}*\n{escape(v)}", FIELD_TEXT)}
                                        for k, v in fields]},
+        roles_section(incident, now),
         *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
             "type": "mrkdwn", "text": f"💸 *{escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
                                       "exposure band" + (" (above the highest band)" if exposure.above_highest
@@ -149,6 +151,7 @@ def _buttons(incident: Incident) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     if incident.status is Status.TRIGGERED:
         buttons.append(_button("Acknowledge", ACKNOWLEDGE, incident.id, style="primary"))
+    buttons += take_command_button(incident)
     buttons.append(_button("Resolve", RESOLVE, incident.id, confirm=(
         "Resolve this incident?", "This resolves it in PagerDuty for everyone on it.")))
     buttons.append(_button("Page incident manager", PAGE_INCIDENT_MANAGER, incident.id, style="danger", confirm=(

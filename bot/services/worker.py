@@ -14,14 +14,18 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from bot.domain.coordination import command_from_json
 from bot.domain.events import IncidentEvent
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
+from bot.domain.toolkit import apply_command
 from bot.errors import DeliveryError
 from bot.ports import Clock, EventReader
 from bot.ports.store import Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
+# The inbox source of the commands people give in Slack that change the incident's own record (bot/services/toolkit.py).
+COMMANDS = "slack"
 
 
 class IncidentWorker:
@@ -67,6 +71,8 @@ class IncidentWorker:
         """Pure: the event in this inbox row, applied to what we know of its incident."""
         if row.source == "servicenow":
             return self._decide_ticket(row, incident)
+        if row.source == COMMANDS:
+            return self._decide_command(row, incident)
         try:
             event = self._pagerduty.read_event(row.body, row.event_id)
         except DeliveryError as error:  # stored (its envelope was fine), but its content cannot be read
@@ -77,6 +83,15 @@ class IncidentWorker:
         log.info("applied %s %s to incident %s: %d effect(s)", event.type, event.id, event.incident_id,
                  len(decision.effects))
         return decision
+
+    def _decide_command(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        """A command given in Slack (a role, a status update) or a reminder found due, recorded by
+        bot/services/toolkit.py."""
+        try:
+            command = command_from_json(row.body)
+        except ValueError as error:
+            return Skip("failed", str(error))
+        return apply_command(incident, command, self._policy)
 
     def _decide_ticket(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         if self._ticket_rules is None or self._servicenow is None:

@@ -162,6 +162,20 @@ class SlackChat:
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None
 
+    async def user_name(self, user_id: str) -> str | None:
+        try:
+            user = (await self._call("users.info", user=user_id))["user"]
+        except IntegrationError as error:
+            if error.code in ("user_not_found", "invalid_arguments"):
+                return None
+            raise
+        profile = user.get("profile") or {}
+        return str(user.get("real_name") or profile.get("real_name") or profile.get("display_name")
+                   or user.get("name") or user_id)
+
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, text=self._fit.text(text))
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from bot.domain.coordination import RoleHolder, update_from_dict
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 
@@ -17,7 +18,7 @@ def incident_to_json(incident: Incident) -> str:
     data = asdict(incident)
     for key in _TIMES:
         data[key] = data[key].isoformat() if data[key] else None
-    return json.dumps(data)
+    return json.dumps(data, default=_iso)  # the status updates' times too
 
 
 def incident_from_json(text: str) -> Incident:
@@ -27,4 +28,13 @@ def incident_from_json(text: str) -> Incident:
     data["status"] = Status(data["status"])
     data["assignees"] = tuple(Person(**p) for p in data["assignees"])
     data.setdefault("channel_requested", data["status"] is not Status.RESOLVED)
+    data["roles"] = tuple(RoleHolder(**r) for r in data.get("roles") or ())
+    data["status_updates"] = tuple(update_from_dict(u) for u in data.get("status_updates") or ())
+    data["command_offered_to"] = tuple(data.get("command_offered_to") or ())
     return Incident(**data)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -53,6 +53,8 @@ class TicketView:
 def topic(incident: Incident, ticket: TicketView | None = None) -> str:
     # The service's name is kept short, so the PagerDuty link (how the bot knows its channel again) always fits.
     parts = [_STATUS_LABEL[incident.status], clip(incident.service_name or incident.service_id, 80)]
+    if incident.priority:  # set from Slack or in PagerDuty: the topic says it at a glance
+        parts.insert(1, clip(incident.priority, 20))
     if ticket is not None and ticket.number:
         parts.append(ticket.number)
     if incident.status is Status.RESOLVED:

@@ -112,11 +112,13 @@ class CoordinationEffects:
         told = (f"⚠️ Your status update on #{incident.number} could not go to #{name_text(target)}: Slack says "
                 f"`{code}` (the channel does not exist, is archived, or is private without me). It went everywhere "
                 "else. Ask the channel's owner to invite me (`/invite @pavedroad`), or paste it there by hand.")
-        if channel_id and update.author_slack_id:
+        if update.author_slack_id:
             try:
+                if channel_id is None:
+                    raise IntegrationError("slack", "no incident channel", retryable=False)
                 await self._chat.post_ephemeral(channel_id, update.author_slack_id, told)
-            except IntegrationError as error:  # they left the channel: the operators still hear of it
-                log.warning("could not tell %s about the stakeholders' channel: %s", update.author_slack_id, error)
+            except IntegrationError:  # not in the incident channel (or it has none): tell them directly
+                await self._chat.post_message(update.author_slack_id, told)
         await self._store.queue_effect(AlertOperators(OPERATORS, (
             f"⚠️ Paved Road cannot post status updates in #{name_text(target)} (`{code}`), the stakeholders' "
             f"channel for #{incident.number} ({name_text(incident.service_name)}). Create it, unarchive it, or "

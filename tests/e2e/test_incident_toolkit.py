@@ -7,8 +7,11 @@ brings a reminder that mentions Erin. Every test asserts on the outside world af
 from __future__ import annotations
 
 import html
+import sqlite3
 from typing import Any
 
+from bot.catalogue import Catalogue
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     as_user,
@@ -24,6 +27,7 @@ from tests.e2e.sandbox_helpers import (
     state,
     trigger,
 )
+from tests.helpers import StartSandbox
 
 ASHA, BEN, ERIN, GARY = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
                          "gary.lind@example.com")
@@ -207,3 +211,112 @@ async def test_advancing_the_clock_31_minutes_brings_a_reminder_that_mentions_th
     await move_clock(sandbox, advance_seconds=30 * 60)
     await settle(sandbox)
     assert len([m for m in public(sandbox, channel["id"]) if "is due" in said(m)]) == 2
+
+
+# ----- bad input -----------------------------------------------------------------------------------------------------
+
+def inbox_commands(running: RunningSandbox) -> int:
+    """How many Slack commands the bot has recorded (each becomes a role change, an update or a reminder)."""
+    conn = sqlite3.connect(running.bot.settings.db_path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM inbox WHERE source='slack'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_unknown_role_is_answered_with_the_valid_ones(sandbox: RunningSandbox) -> None:
+    _, channel = await opened(sandbox)
+    answer = await command(sandbox, f"role captain {mention(sandbox, ERIN)}", channel["id"])
+    assert "`captain` is not a role here. The roles are: `commander`, `communications`" in replies(answer)
+    assert inbox_commands(sandbox) == 0
+
+
+async def test_unknown_priority_is_answered_with_the_list(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    answer = await command(sandbox, "priority P9", channel["id"], user=ERIN)
+    assert "`P9` is not a priority in PagerDuty. The priorities are: `P1`, `P2`, `P3`, `P4`, `P5`" in replies(answer)
+    assert next(i for i in state(sandbox)["pagerduty"]["incidents"] if i["id"] == incident["id"])["priority"] is None
+
+
+async def test_a_role_for_someone_without_a_slack_account_is_refused(sandbox: RunningSandbox) -> None:
+    _, channel = await opened(sandbox)
+    # Fatima is on call in PagerDuty but has no Slack account.
+    answer = await command(sandbox, "role communications fatima.noor@example.com", channel["id"])
+    assert "Nobody in Slack has the email fatima.noor@example.com" in replies(answer)
+    answer = await command(sandbox, "role communications <@U0NOBODY1|ghost>", channel["id"])
+    assert "I can't find <@U0NOBODY1|ghost> in Slack" in html.unescape(replies(answer)) or \
+        "can't find" in replies(answer)
+    assert inbox_commands(sandbox) == 0
+
+
+async def test_an_empty_update_is_refused_in_the_form(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    await command(sandbox, "update", channel["id"], user=ERIN)
+    view = next(v for v in state(sandbox)["slack"]["views"] if v["callback_id"] == "incident_update_modal")
+    answer = await as_user(sandbox, "view_submission", user=ERIN, view_id=view["id"], values={
+        "update_what": {"text": "   "}, "update_impact": {"text": "nobody can pay"}, "update_next": {"choice": "30"}})
+    await settle(sandbox)
+    assert answer["body"]["response_action"] == "errors" and "update_what" in answer["body"]["errors"]
+    assert pd_status_updates(sandbox, incident["id"]) == [] and inbox_commands(sandbox) == 0
+
+
+async def test_an_update_from_someone_without_pagerduty_is_refused_with_nothing_sent(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    answer = await command(sandbox, f"update {UPDATE}", channel["id"], user=GARY)
+    assert "There is no PagerDuty user with your Slack email" in replies(answer)
+    assert pd_status_updates(sandbox, incident["id"]) == [] and inbox_commands(sandbox) == 0
+    assert not [m for m in public(sandbox, channel_id(sandbox, "incident-updates")) if UPDATE in said(m)]
+
+
+async def test_a_stakeholders_channel_the_bot_cannot_post_in_is_reported_and_the_rest_goes_out(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    retail = next(d for d in catalogue.domains if d.id == "retail")
+    organisation = catalogue.model_copy(update={"domains": [
+        d.model_copy(update={"stakeholders_channel": "retail-leadership"}) if d is retail else d
+        for d in catalogue.domains]})
+    running = await start_sandbox(organisation)
+    running.sandbox.slack.create_channel_as(ASHA, "retail-leadership", is_private=True)  # the bot is not in it
+    incident, channel = await opened(running)
+    await command(running, f"update {UPDATE}", channel["id"], user=ERIN)
+    erin = slack_user(running, ERIN)
+    direct = {c["id"] for c in state(running)["slack"]["channels"] if c.get("is_im") and erin in c["members"]}
+    told = [m["text"] for m in state(running)["slack"]["messages"]
+            if m["ephemeral_to"] == erin or m["channel"] in direct]
+    assert sum("could not go to #retail-leadership" in t for t in told) == 1
+    operators = [said(m) for m in public(running, channel_id(running, "paved-road-ops"))]
+    assert any("cannot post status updates in #retail-leadership" in t for t in operators)
+    assert len([m for m in public(running, channel["id"]) if UPDATE in said(m)]) == 1
+    assert len(pd_status_updates(running, incident["id"])) == 1
+    assert sum(UPDATE in str(c) for c in ticket_of(running, incident["id"])["comments"]) == 1
+    assert await running.bot.store.dead_effects() == []
+
+
+async def test_pagerduty_failing_keeps_the_update_and_publishes_it_once_when_back(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", f"POST /incidents/{incident['id']}/status_updates", status=503,
+                                     times=3))
+    await command(sandbox, f"update {UPDATE}", channel["id"], user=ERIN)
+    assert len(pd_status_updates(sandbox, incident["id"])) == 1
+    assert len([m for m in public(sandbox, channel["id"]) if UPDATE in said(m)]) == 1
+    assert state(sandbox)["pagerduty"]["calls"]["POST /incidents/{id}/status_updates"] == 4
+
+
+async def test_servicenow_failing_keeps_the_comment_and_writes_it_once_when_back(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    sys_id = ticket_of(sandbox, incident["id"])["sys_id"]
+    sandbox.sandbox.faults.add(Fault("servicenow", f"/api/now/table/incident/{sys_id}", status=503, times=3))
+    await command(sandbox, f"update {UPDATE}", channel["id"], user=ERIN)
+    assert sum(UPDATE in str(c) for c in ticket_of(sandbox, incident["id"])["comments"]) == 1
+    assert len(pd_status_updates(sandbox, incident["id"])) == 1
+
+
+async def test_a_priority_raise_to_one_with_its_own_channel_upgrades_the_incident(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    running = await start_sandbox(catalogue.model_copy(update={"channels": catalogue.channels.model_copy(
+        update={"dedicated_channel_for": ["P1"]})}))
+    incident = await trigger(running, "Slots page slow", "PDELIVS")
+    assert incident_channels(running) == []  # a card in the team's channel
+    team = channel_id(running, "team-delivery")
+    await command(running, f"priority {incident['incident_number']} P1", team, user=ERIN)
+    upgraded = incident_channels(running)
+    assert len(upgraded) == 1 and upgraded[0]["name"].startswith(f"inc-{incident['incident_number']}-")

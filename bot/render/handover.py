@@ -81,7 +81,7 @@ def _last_update(incident: Incident, moment: datetime) -> str:
     """The last status update stakeholders had, so the next shift knows what they were told."""
     update = incident.last_update
     if update is None:
-        return " · no status update yet"
+        return ""
     return (f" · last update {_duration(max(moment - update.at, timedelta()))} ago by {_name(update.author)}: "
             f"“{escape(clip(' '.join(update.what.split()), TITLE_IN_POST))}”")
 

@@ -10,6 +10,7 @@ import html
 import sqlite3
 from typing import Any
 
+from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
@@ -320,3 +321,35 @@ async def test_a_priority_raise_to_one_with_its_own_channel_upgrades_the_inciden
     await command(running, f"priority {incident['incident_number']} P1", team, user=ERIN)
     upgraded = incident_channels(running)
     assert len(upgraded) == 1 and upgraded[0]["name"].startswith(f"inc-{incident['incident_number']}-")
+
+
+async def test_a_reminder_is_recorded_once_per_interval_across_restarts_and_replicas(sandbox: RunningSandbox) -> None:
+    _, channel = await opened(sandbox)
+    await move_clock(sandbox, advance_seconds=31 * 60)
+    await settle(sandbox)
+    # Another process on the same database (the bot restarted, or a second replica) asks for the same interval.
+    other = Bot(sandbox.bot.settings, sandbox.sandbox.catalogue, clock=sandbox.sandbox.clock)
+    await other.store.open()
+    try:
+        assert await other.toolkit.remind_due() == 0
+    finally:
+        await other.stop()
+    await settle(sandbox)
+    assert len([m for m in public(sandbox, channel["id"]) if "is due" in said(m)]) == 1
+
+
+async def test_no_reminder_for_a_low_urgency_incident_unless_its_priority_is_named(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    running = await start_sandbox(catalogue.model_copy(update={"status_updates": catalogue.status_updates.model_copy(
+        update={"remind_priorities": ["P2"]})}))
+    incident = await trigger(running, "Slots page slow", "PDELIVS", urgency="low")
+    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
+    await move_clock(running, advance_seconds=31 * 60)
+    await settle(running)
+    assert not [m for m in public(running, channel["id"]) if "is due" in said(m)]
+    await command(running, "priority P2", channel["id"], user=ERIN)
+    await move_clock(running, advance_seconds=60)
+    await settle(running)
+    reminders = [m for m in public(running, channel["id"]) if "is due" in said(m)]
+    # Nobody leads: the reminder mentions the assignees (Chloe, the Delivery on-call).
+    assert len(reminders) == 1 and f"<@{slack_user(running, 'chloe.martin@example.com')}>" in said(reminders[0])

@@ -78,6 +78,7 @@ class Sandbox:
                     catalogue.channels.stakeholders}
         channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
+        channels |= {d.stakeholders_channel for d in catalogue.domains if d.stakeholders_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
                                    rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,

@@ -85,7 +85,8 @@ def pd_status_updates(running: RunningSandbox, incident_id: str) -> list[dict[st
 async def test_role_commander_puts_erin_on_the_card_announces_invites_and_notes_it(sandbox: RunningSandbox) -> None:
     incident, channel = await opened(sandbox)
     assert TAKE_COMMAND in buttons(card(sandbox, channel))  # nobody leads yet
-    answer = await command(sandbox, f"role commander {mention(sandbox, ERIN)}", channel["id"])
+    # Typed as the README says; Slack (escaping on) sends the mention <@U…|erin.walsh>.
+    answer = await command(sandbox, "role commander @erin.walsh", channel["id"])
     assert "Erin Walsh is now commander" in replies(answer)
     assert f"<@{slack_user(sandbox, ERIN)}>" in card_text(sandbox, channel)
     assert TAKE_COMMAND not in buttons(card(sandbox, channel))

@@ -34,7 +34,7 @@ def update_message(incident: Incident, update: StatusUpdate) -> tuple[str, list[
     """The update in the incident channel: it is the timeline's line for it, formatted as an update."""
     heading = f"📣 *Status update* by {name_text(update.author)} · `{update.at:%H:%M}Z`"
     text = clip_mrkdwn(f"{heading}\n{_update_fields(update)}", SECTION_TEXT)
-    return clip(f"Status update on #{incident.number}: {update.what}", 300), [
+    return escape(clip(f"Status update on #{incident.number}: {update.what}", 300)), [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}}]
 
 
@@ -46,7 +46,7 @@ def stakeholder_message(incident: Incident, update: StatusUpdate,
                f"{incident.status.value}, priority {name_text(incident.priority or 'none')}")
     body = clip_mrkdwn(f"{heading}\n{_update_fields(update)}", SECTION_TEXT)
     context = f"Update by {name_text(update.author)} at {update.at:%H:%M} UTC · follow it in {where}"
-    return clip(f"Status update on #{incident.number}: {update.what}", 300), [
+    return escape(clip(f"Status update on #{incident.number}: {update.what}", 300)), [
         {"type": "section", "text": {"type": "mrkdwn", "text": body}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}]
 

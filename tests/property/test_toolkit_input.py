@@ -43,6 +43,12 @@ commands = st.one_of(
 )
 
 
+# Each form example opens a form, submits it and tells four systems: a third of the profile's examples (all of them
+# under the thorough profile).
+PROFILE_EXAMPLES = settings().max_examples
+FORM_EXAMPLES = PROFILE_EXAMPLES if PROFILE_EXAMPLES >= 1000 else max(PROFILE_EXAMPLES // 3, 1)
+
+
 def assert_answered_for_people(answers: list[str]) -> None:
     for answer in answers:
         assert SOMETHING_WENT_WRONG not in answer, answer
@@ -85,10 +91,8 @@ async def test_any_update_form_is_published_as_typed_or_refused_in_the_form(sand
     on_loop = OnTheLoop()
     typed = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200)
 
-    # Slack lets a required input through with spaces, never empty. Each example is a form opened and submitted
-    # and four systems told: a third of the profile's examples (all of them under the thorough profile).
-    @settings(max_examples=max(settings.default.max_examples // 3, 1) if settings.default.max_examples < 1000
-              else settings.default.max_examples)
+    # Slack lets a required input through with spaces, never empty.
+    @settings(max_examples=FORM_EXAMPLES)
     @given(what=typed.filter(bool), impact=typed, choice=st.sampled_from(["15", "30", "60", "120", "240"]))
     def prop(what: str, impact: str, choice: str) -> None:
         async def submit() -> None:

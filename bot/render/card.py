@@ -29,7 +29,7 @@ from bot.render.format import (
     minutes,
     money,
 )
-from bot.render.roles import roles_section, take_command_button
+from bot.render.roles import roles_section
 
 ACKNOWLEDGE = "incident_acknowledge"
 RESOLVE = "incident_resolve"
@@ -153,7 +153,6 @@ def _buttons(incident: Incident) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     if incident.status is Status.TRIGGERED:
         buttons.append(_button("Acknowledge", ACKNOWLEDGE, incident.id, style="primary"))
-    buttons += take_command_button(incident)
     buttons.append(_button("Resolve", RESOLVE, incident.id, confirm=(
         "Resolve this incident?", "This resolves it in PagerDuty for everyone on it.")))
     buttons.append(_button("Page incident manager", PAGE_INCIDENT_MANAGER, incident.id, style="danger", confirm=(

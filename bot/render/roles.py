@@ -32,7 +32,8 @@ def update_age(update: StatusUpdate, now: datetime) -> str:
 
 
 def roles_section(incident: Incident, now: datetime) -> dict[str, Any]:
-    """Who leads (and holds the other roles), and the last status update with its age."""
+    """Who leads (and holds the other roles), and the last status update with its age; while nobody leads an open
+    incident, the Take command button beside them."""
     held = [h for h in incident.roles if h.role != COMMANDER]
     lines = [" · ".join([f"*{role_label(COMMANDER)}:* {holder_text(incident.commander)}"]
                         + [f"*{role_label(h.role)}:* {holder_text(h)}" for h in held])]
@@ -42,8 +43,12 @@ def roles_section(incident: Incident, now: datetime) -> dict[str, Any]:
     else:
         lines.append(f"*Last update:* {update_age(update, now)} by {escape(clip(update.author, 200))} — "
                      f"“{escape(clip(' '.join(update.what.split()), UPDATE_PREVIEW))}”")
-    return {"type": "section", "block_id": "incident_roles",
-            "text": {"type": "mrkdwn", "text": clip_mrkdwn("\n".join(lines), SECTION_TEXT)}}
+    section: dict[str, Any] = {"type": "section", "block_id": "incident_roles",
+                               "text": {"type": "mrkdwn", "text": clip_mrkdwn("\n".join(lines), SECTION_TEXT)}}
+    take = take_command_button(incident)
+    if take:  # beside "Commander: nobody yet"
+        section["accessory"] = take[0]
+    return section
 
 
 def last_update_text(incident: Incident, now: datetime) -> str | None:

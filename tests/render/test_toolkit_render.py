@@ -30,8 +30,8 @@ def test_the_card_offers_take_command_while_nobody_leads() -> None:
     blocks = card_blocks(OPEN, END)
     assert "*Commander:* nobody yet" in roles_block(blocks)
     assert "*Last update:* none yet" in roles_block(blocks)
-    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
-    assert "incident_take_command" in [e["action_id"] for e in actions]
+    assert next(b for b in blocks if b.get("block_id") == "incident_roles")["accessory"]["action_id"] == \
+        "incident_take_command"
 
 
 def test_the_card_shows_the_holders_and_the_last_update_with_its_age() -> None:
@@ -41,8 +41,7 @@ def test_the_card_shows_the_holders_and_the_last_update_with_its_age() -> None:
     text = roles_block(blocks)
     assert "*Commander:* <@UERIN> · *Communications:* <@UBEN>" in text
     assert "*Last update:* 12m ago by Erin Walsh — “Rolling back &lt;!channel&gt;”" in text
-    actions = next(b for b in blocks if b["type"] == "actions")["elements"]
-    assert "incident_take_command" not in [e["action_id"] for e in actions]
+    assert "accessory" not in next(b for b in blocks if b.get("block_id") == "incident_roles")
 
 
 def test_status_and_the_handover_include_the_last_update() -> None:

@@ -80,10 +80,12 @@ def _publish(incident: Incident, command: StatusUpdatePosted, policy: ChannelPol
     entry = TimelineEntry(id=update.id, incident_id=incident.id, occurred_at=update.at, kind=UPDATE_KIND,
                           actor=update.author, text=f"Status update by {update.author}: "
                                                     + " · ".join(update.message.splitlines()))
-    effects: list[Effect] = [PostTimelineEntry(incident.id, entry.id), RefreshCard(incident.id),
-                             ShareStatusUpdate(incident.id, update.id), PublishStatusUpdate(incident.id, update.id)]
+    # The stakeholders' post before the card's refresh: both are Slack calls in one queue, and people wait on it.
+    effects: list[Effect] = [PostTimelineEntry(incident.id, entry.id), ShareStatusUpdate(incident.id, update.id),
+                             PublishStatusUpdate(incident.id, update.id)]
     if policy.tickets:
         effects.append(CommentOnTicket(incident.id, update.id))
+    effects.append(RefreshCard(incident.id))
     return Decision(replace(incident, status_updates=updates), entry, tuple(effects))
 
 

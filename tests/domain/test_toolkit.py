@@ -97,9 +97,8 @@ def test_a_command_for_an_incident_never_seen_changes_nothing() -> None:
 def test_a_status_update_goes_to_the_channel_stakeholders_pagerduty_and_the_ticket(
         policy: ChannelPolicy, ticket: tuple[CommentOnTicket, ...]) -> None:
     decision = apply_command(incident(), update(), policy)
-    assert decision.effects == (PostTimelineEntry("PGR0VU2", "update:1"), RefreshCard("PGR0VU2"),
-                                ShareStatusUpdate("PGR0VU2", "update:1"), PublishStatusUpdate("PGR0VU2", "update:1"),
-                                *ticket)
+    assert decision.effects == (PostTimelineEntry("PGR0VU2", "update:1"), ShareStatusUpdate("PGR0VU2", "update:1"),
+                                PublishStatusUpdate("PGR0VU2", "update:1"), *ticket, RefreshCard("PGR0VU2"))
     assert decision.entry is not None and decision.entry.kind == "status_update"
     assert decision.entry.text.startswith("Status update by Erin Walsh: Rolling back · Impact: 1 in 5 payments fail")
     assert decision.incident is not None and decision.incident.last_update == update().update

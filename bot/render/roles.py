@@ -39,7 +39,7 @@ def roles_section(incident: Incident, now: datetime) -> dict[str, Any]:
                         + [f"*{role_label(h.role)}:* {holder_text(h)}" for h in held])]
     update = incident.last_update
     if update is None:
-        lines.append("*Last update:* none yet — `/incident update <what is happening>`")
+        lines.append("*Last update:* none yet — `/incident update &lt;what is happening&gt;`")
     else:
         lines.append(f"*Last update:* {update_age(update, now)} by {escape(clip(update.author, 200))} — "
                      f"“{escape(clip(' '.join(update.what.split()), UPDATE_PREVIEW))}”")

@@ -59,7 +59,7 @@ def reminder_message(incident: Incident, mentions: Sequence[str], since: datetim
     heard = (f"the last update was {update_age(last, now)}" if last
              else f"stakeholders have had no update since it began {update_age_since(since, now)}")
     text = (f"⏰ {who}: a status update for stakeholders is due on #{incident.number} — {heard}. "
-            "Post one with `/incident update <what is happening>` or the button.")
+            "Post one with `/incident update &lt;what is happening&gt;` or the button.")
     return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
                   {"type": "actions", "block_id": f"status_reminder:{incident.id}"[:255],
                    "elements": [button("Post an update", OPEN_UPDATE_FORM, incident.id, style="primary")]}]
@@ -81,7 +81,7 @@ def roles_text(incident: Incident, roles: Sequence[str]) -> str:
     """`/incident role`: each role from the catalogue and who holds it."""
     lines = [f"*Roles on #{incident.number}:*"]
     lines += [f"• {role_label(r)} (`{r}`): {holder_text(holder_of(incident.roles, r))}" for r in roles]
-    lines.append("Assign one with `/incident role <role> <@someone|me>`.")
+    lines.append("Assign one with `/incident role &lt;role&gt; &lt;@someone|me&gt;`.")
     return clip_mrkdwn("\n".join(lines), MESSAGE_TEXT)
 
 

@@ -107,7 +107,7 @@ class IncidentToolkit:
                                 "role. Mention them (`@name`) once they have a Slack account.")
             return found
         if not who:
-            raise UserError("Who should hold it? `/incident role <role> <@someone|me>`.")
+            raise UserError("Who should hold it? `/incident role &lt;role&gt; &lt;@someone|me&gt;`.")
         raise UserError(f"I can't tell who `{_shown(who)}` is: mention them (`@name`), give their email, or say "
                         "`me`.")
 

@@ -282,7 +282,9 @@ async def test_a_stakeholders_channel_the_bot_cannot_post_in_is_reported_and_the
         d.model_copy(update={"stakeholders_channel": "retail-leadership"}) if d is retail else d
         for d in catalogue.domains]})
     running = await start_sandbox(organisation)
-    running.sandbox.slack.create_channel_as(ASHA, "retail-leadership", is_private=True)  # the bot is not in it
+    leadership = running.sandbox.slack.find_channel("retail-leadership")  # the sandbox made it, from the catalogue
+    assert leadership is not None
+    leadership.is_archived = True  # as someone archiving it in Slack would
     incident, channel = await opened(running)
     await command(running, f"update {UPDATE}", channel["id"], user=ERIN)
     erin = slack_user(running, ERIN)

@@ -30,13 +30,13 @@ ERIN = "erin.walsh@example.com"
 
 
 def everywhere(running: RunningSandbox, incident_id: str, text: str) -> bool:
-    state = running.sandbox.state()
-    posts = [m for m in state["slack"]["messages"] if text in m["text"]]
-    channels = {m["channel"] for m in posts}
-    in_pagerduty = any(u["incident_id"] == incident_id and text in u["message"]
-                       for u in state["pagerduty"]["status_updates"])
-    on_ticket = any(t["correlation_id"] == incident_id and text in str(t["comments"])
-                    for t in state["servicenow"]["incidents"])
+    """Read straight from the emulators (not /sandbox/state, whose snapshot of everything would cost more than the
+    bot's own work at this polling rate)."""
+    channels = {c.id for c in running.sandbox.slack.channels.values()
+                if any(text in m.text for m in list(c.messages.values())[-5:])}
+    in_pagerduty = any(u.incident_id == incident_id and text in u.message
+                       for u in running.sandbox.pagerduty.status_updates.status_updates)
+    on_ticket = any(e.element == "comments" and text in e.value for e in running.sandbox.servicenow.journal)
     return len(channels) >= 2 and in_pagerduty and on_ticket
 
 

@@ -14,7 +14,7 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.coordination import StatusUpdate, holder_of
+from bot.domain.coordination import StatusUpdate
 from bot.domain.effects import (
     OPERATORS,
     AlertOperators,
@@ -25,7 +25,7 @@ from bot.domain.effects import (
     PublishStatusUpdate,
     ShareStatusUpdate,
 )
-from bot.domain.incident import Incident
+from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
@@ -126,6 +126,8 @@ class CoordinationEffects:
             "catalogue.")), self._clock.now().timestamp(), priority=0)
 
     async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float) -> None:
+        if incident.status is Status.RESOLVED:
+            return  # resolved while the reminder waited: nothing is due any more
         channel = await self._channel(incident)
         marker = f"remind:{reminder_id}"
         if retry and await self._chat.find_posted(channel, marker, since) is not None:
@@ -141,8 +143,8 @@ class CoordinationEffects:
         await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
 
     async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
-        if holder_of(incident.roles, "commander") is not None:
-            return  # someone took command meanwhile
+        if incident.commander is not None or incident.status is Status.RESOLVED:
+            return  # someone took command meanwhile, or it is over
         channel = await self._channel(incident)
         marker = f"offer:{incident.id}:{pagerduty_user_id}"
         if retry and await self._chat.find_posted(channel, marker, since) is not None:

@@ -21,9 +21,7 @@ import copy
 import hashlib
 import hmac
 import json
-import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,7 +30,10 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.slack.model import JSON, Channel, Interaction, SlackUser, View
+from sandbox.slack.person import escape_typed, typed_text
 from sandbox.slack.workspace import SlackWorkspace
+
+__all__ = ["SlackUserActions", "escape_typed", "slack_signature"]
 
 # Where an input element's submitted value goes in view.state.values, by element type.
 _STATE_KEYS = {
@@ -95,8 +96,9 @@ class SlackUserActions:
             form = {"token": slack.verification_token, "team_id": slack.team_id, "team_domain": slack.team_domain,
                     "channel_id": channel.id, "channel_name": "directmessage" if channel.is_im else channel.name,
                     "user_id": user.id, "user_name": user.name, "command": command,
-                    "text": escape_typed(str(data.get("text", "")),
-                                         {u.name: u.id for u in slack.users.values() if not u.is_bot}),
+                    # A command registered with should_escape gets typed @names as <@U…|name>, as the client sends.
+                    "text": typed_text(slack, str(data.get("text", "")),
+                                       with_names=command in slack.escaped_commands),
                     "api_app_id": slack.app_id, "is_enterprise_install": "false", "response_url": response_url,
                     "trigger_id": interaction.trigger_id}
             delivery = await self._deliver("slash_commands", form, data.get("headers"), accepts_response_payload=True)
@@ -392,23 +394,3 @@ async def _control_body(request: web.Request) -> JSON:
     if not isinstance(data, dict):
         raise _ControlError(400, "the body must be a JSON object")
     return data
-
-
-_SLACK_MARKUP = re.compile(r"(<(?:[@#!][^<>]+|https?://[^<>]+)>)")
-_HANDLE = re.compile(r"(?<![\w@.])@([a-z0-9][a-z0-9._-]*[a-z0-9])")
-
-
-def escape_typed(text: str, handles: Mapping[str, str] | None = None) -> str:
-    """What Slack sends for what a person typed: &, < and > escaped as HTML entities, while mentions, channels and
-    links (`<@U…|name>`, `<#C…|name>`, `<https://…>`, which Slack itself produces) are kept as they are. With
-    `handles` (a user name → user id, as a command with escaping on sees them), a typed `@erin.walsh` of someone in
-    the workspace becomes the mention `<@U…|erin.walsh>`, as Slack converts it."""
-    parts = _SLACK_MARKUP.split(text)
-    known = handles or {}
-
-    def mention(match: re.Match[str]) -> str:
-        handle = match.group(1)
-        return f"<@{known[handle]}|{handle}>" if handle in known else match.group(0)
-    return "".join(part if i % 2 else _HANDLE.sub(mention, part.replace("&", "&amp;").replace("<", "&lt;")
-                                                   .replace(">", "&gt;"))
-                   for i, part in enumerate(parts))

@@ -1,4 +1,5 @@
-"""The platform catalogue: teams, product domains, services, channel policy and the sandbox's seed organisation.
+"""The platform catalogue: teams, product domains, services, channel policy and the sandbox's seed organisation
+(the incident-response sections — roles, status updates, timeline, review — are in bot/catalogue_response.py).
 
 Loaded from one YAML file and validated with pydantic so that every problem names its field (`services[2].team`)
 and says how to fix it. Pure data: no I/O beyond reading the file in `load_catalogue`.
@@ -14,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
 from bot.domain.archiving import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
@@ -45,8 +47,7 @@ class Exposure(BaseModel):
                    window_minutes=window)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Model = Section  # every section refuses unknown keys (bot/catalogue_response.py)
 
 
 class ExposureBand(_Model):
@@ -84,6 +85,8 @@ class ChannelPolicy(_Model):
     pattern: str = "inc-{number}-{slug}"
     default_announce_channel: str = "incidents"
     operators_channel: str = "paved-road-ops"
+    # Where status updates for stakeholders go (a product domain's `stakeholders_channel` wins for its services).
+    stakeholders: str = "incident-updates"
     dedicated_channel_for: Literal["all", "high_urgency"] | list[str] = "all"
     # How long after its resolution a resolved incident's channel is archived ("7d", "36h", "never").
     archive_after: str = "7d"
@@ -101,16 +104,6 @@ class ChannelPolicy(_Model):
         if unknown:
             raise ValueError(f"unknown field(s) {sorted(unknown)}; use {{number}}, {{slug}}, {{service}} or {{id}}")
         return value
-
-
-class TimelinePolicy(_Model):
-    # The reaction (its Slack name, without colons) that puts a person's message on the incident's timeline.
-    reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
-
-
-class ReviewPolicy(_Model):
-    # Draft the review document (Markdown, in the channel and on the ServiceNow ticket) when an incident resolves.
-    on_resolve: bool = False
 
 
 class IncidentManager(_Model):
@@ -134,6 +127,8 @@ class Domain(_Model):
     id: str
     name: str
     slack_channel: str | None = None
+    # The stakeholders' channel for this domain's incidents' status updates (default: `channels.stakeholders`).
+    stakeholders_channel: str | None = None
     # PagerDuty users (emails) on the product-domain rota that `pavedroad provision` creates when a band needs one.
     members: list[str] = Field(default_factory=list)
 
@@ -313,6 +308,14 @@ class Catalogue(_Model):
     exposure_bands: list[ExposureBand] = Field(default_factory=_seed_bands, min_length=1)
     sandbox: SandboxSeed | None = None
     reports: Reports = Reports()
+    # The incident roles `/incident role` assigns; whoever holds `commander` leads the incident.
+    roles: list[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), min_length=1)
+    status_updates: StatusUpdates = StatusUpdates()
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_named(cls, value: list[str]) -> list[str]:
+        return check_roles(value)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Catalogue:
@@ -389,6 +392,13 @@ class Catalogue(_Model):
 
     def rota(self, rota_id: str) -> Rota | None:
         return next((r for r in self.rotas if r.id == rota_id), None)
+
+    def stakeholders_channel_for(self, pagerduty_service_id: str) -> str:
+        """Where a status update about this PagerDuty service's incident goes: its product domain's
+        `stakeholders_channel`, else `channels.stakeholders`."""
+        team = self.team_of_service(pagerduty_service_id)
+        domain = next((d for d in self.domains if team is not None and d.id == team.domain), None)
+        return (domain.stakeholders_channel if domain else None) or self.channels.stakeholders
 
     def announce_channel_for(self, pagerduty_service_id: str) -> str:
         """The owning team's channel for a PagerDuty service, or the default announce channel."""

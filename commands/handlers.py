@@ -22,6 +22,7 @@ from bot.services.contributions import FOLLOW_UP_USAGE, Contributions
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
+from bot.services.toolkit import IncidentToolkit
 from commands.answers import Reply
 from commands.modals import BY_BUTTON, PAGE_MESSAGE, RESOLUTION, Prompt, ask_or_act
 from commands.parsing import parse_declare, plain_text, split_target
@@ -37,6 +38,7 @@ class Services:
     reports: IncidentReports | None = None
     contributions: Contributions | None = None
     reviews: Reviews | None = None
+    toolkit: IncidentToolkit | None = None
 
 
 @dataclass(frozen=True)

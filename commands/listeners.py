@@ -22,6 +22,8 @@ from bot.services.contributions import Contributions
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
+from bot.services.toolkit import IncidentToolkit
+from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
@@ -35,9 +37,11 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
              handovers: Handovers | None = None, reports: IncidentReports | None = None,
-             contributions: Contributions | None = None, reviews: Reviews | None = None) -> FollowUps:
+             contributions: Contributions | None = None, reviews: Reviews | None = None,
+             toolkit: IncidentToolkit | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
-    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions, reviews)
+    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
+                        reviews=reviews, toolkit=toolkit)
     follow_ups = FollowUps()
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
@@ -48,6 +52,7 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services))
     app.event("reaction_added")(_reacted(services))
+    toolkit_listeners.register(app, services)
     return follow_ups
 
 

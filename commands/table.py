@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from commands import handlers
+from commands import handlers, toolkit
 from commands.answers import Reply
 from commands.handlers import Asked, Handler, Services
 from commands.parsing import take_ref
@@ -50,6 +50,14 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline", handlers.status,
                needs_incident=True),
     Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
+    Subcommand("role", "role [<role> <@someone|me>]",
+               "Who holds each incident role; or give a role (commander, communications…) to someone", toolkit.role,
+               needs_incident=True, takes_text=True),
+    Subcommand("update", "update [text]",
+               "Post a status update to this channel, the stakeholders' channel, PagerDuty and ServiceNow (no text: "
+               "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+    Subcommand("priority", "priority <P1…P5>", "Set the incident's priority in PagerDuty", toolkit.priority,
+               acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("oncall", "oncall [service|team|rota]", "Who is on call now (for a rota: now and next shift)",
                handlers.oncall),
     Subcommand("service", "service [name]",

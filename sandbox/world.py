@@ -78,9 +78,11 @@ class Sandbox:
         self.on_clock_moved: list[Callable[[], None]] = []
         # Awaited after a move, before the clock control answers: e.g. the bot queueing handovers now due.
         self.after_clock_moved: list[Callable[[], Awaitable[object]]] = []
-        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel}
+        channels = {catalogue.channels.default_announce_channel, catalogue.channels.operators_channel,
+                    catalogue.channels.stakeholders}
         channels |= {t.slack_channel for t in catalogue.teams if t.slack_channel}
         channels |= {d.slack_channel for d in catalogue.domains if d.slack_channel}
+        channels |= {d.stakeholders_channel for d in catalogue.domains if d.stakeholders_channel}
         self.slack = SlackEmulator(people=seed.people, channels=sorted(channels), faults=self.faults,
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
                                    rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
@@ -268,6 +270,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
     sandbox.after_clock_moved.append(bot.archive_resolved_channels)  # channels due to be archived, on the new time
+    sandbox.after_clock_moved.append(bot.toolkit.remind_due)  # status updates now overdue get their reminder
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox

@@ -48,6 +48,9 @@ def test_the_example_catalogue_is_valid() -> None:
     catalogue = load_catalogue(example_catalogue_path())
     assert catalogue.announce_channel_for("PCHECKO") == "team-payments"
     assert catalogue.announce_channel_for("PUNKNOWN") == "incidents"
+    assert catalogue.stakeholders_channel_for("PSIGNIN") == "customer-updates"  # Customer's own
+    assert catalogue.stakeholders_channel_for("PCHECKO") == "incident-updates"
+    assert catalogue.stakeholders_channel_for("PUNKNOWN") == "incident-updates"
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -58,6 +61,11 @@ def test_the_example_catalogue_is_valid() -> None:
     (lambda c: c["services"][0].update(colour="red"), "services[0].colour: unknown field"),
     (lambda c: c["channels"].update(pattern="inc-{number}-{oops}"), "unknown field(s) ['oops']"),
     (lambda c: c["services"][0].pop("pagerduty_service_id"), "services[0].pagerduty_service_id: required field"),
+    (lambda c: c.update(roles=["communications"]), "roles: the roles must include 'commander'"),
+    (lambda c: c.update(roles=["commander", "Scribe Lead"]), "roles: ['Scribe Lead'] are not role names"),
+    (lambda c: c.update(roles=["commander", "commander"]), "roles: a role is listed twice"),
+    (lambda c: c["status_updates"].update(remind_after=0), "status_updates.remind_after: Input should be greater"),
+    (lambda c: c["status_updates"].update(every=5), "status_updates.every: unknown field"),
 ])
 def test_catalogue_problems_name_the_field(change: object, expected: str) -> None:
     data = yaml.safe_load(example_catalogue_path().read_text())

@@ -37,6 +37,7 @@ from bot.services.actions import IncidentActions
 from bot.services.archiving import Archiving
 from bot.services.calculator import incident_exposure
 from bot.services.contributions import Contributions
+from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
@@ -45,6 +46,7 @@ from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
+from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
 
 log = logging.getLogger(__name__)
@@ -76,8 +78,11 @@ class Bot:
                                lambda: self.dispatcher.wake())
         self.archiving = Archiving(self.store, self.chat, self.reviews, catalogue, self.clock,
                                    lambda: self.dispatcher.wake())
+        # The incident manager's toolkit (issue 14): roles, status updates, priority, reminders.
+        coordination = CoordinationEffects(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
-                                       self.handovers, reviews=self.reviews, archiving=self.archiving)
+                                       self.handovers, coordination=coordination, reviews=self.reviews,
+                                       archiving=self.archiving)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -98,6 +103,8 @@ class Bot:
             self.store, servicenow_webhook, self.worker.wake, self._arrived) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
         self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self.worker.wake)
+        self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
+                                       self.worker.wake, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
@@ -114,7 +121,8 @@ class Bot:
         self.interactions = SlackInteractions(client)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
-                                           contributions=self.contributions, reviews=self.reviews)
+                                           contributions=self.contributions, reviews=self.reviews,
+                                           toolkit=self.toolkit)
         return app
 
     async def start(self) -> None:
@@ -127,7 +135,8 @@ class Bot:
                                          refresh_money_cards=self.refresh_money_at_stake,
                                          handover_checks={r.id: self._handover_check(r.id)
                                                           for r in self.catalogue.rotas},
-                                         archive_channels=self.archive_resolved_channels)
+                                         archive_channels=self.archive_resolved_channels,
+                                         remind_status_updates=self.toolkit.remind_due)
         self.scheduler.start()
 
     @property
@@ -249,4 +258,6 @@ class Bot:
 
 def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
     wanted = catalogue.channels.dedicated_channel_for
-    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)
+    manager = catalogue.incident_manager.escalation_policy_id if catalogue.incident_manager else None
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets,
+                         incident_manager_policy=manager)

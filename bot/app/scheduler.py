@@ -3,7 +3,8 @@
 Jobs: refresh the cards of open incidents, so that their elapsed time stays true between events; every minute,
 the cards of incidents whose money at stake is still growing (their service's exposure window runs); with
 ServiceNow configured, send the timeline to each ticket as batched work notes; and one job per rota in the catalogue
-that asks, every minute (and at once at start-up), whether the rota's handover is due. The handover jobs run on an
+that asks, every minute (and at once at start-up), whether the rota's handover is due; and every minute, which
+open incidents are owed a status-update reminder. The handover jobs run on an
 interval rather than on cron triggers because the handover times, their time zone, the grace period for a missed
 post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
 time — which the sandbox can move. Every 10 minutes, the resolved incidents' channels due to be archived are queued
@@ -33,7 +34,8 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
                     work_note_minutes: float = 5,
                     refresh_money_cards: Callable[[], Awaitable[object]] | None = None,
                     handover_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
-                    archive_channels: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
+                    archive_channels: Callable[[], Awaitable[object]] | None = None,
+                    remind_status_updates: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes), id="refresh-open-cards",
                       max_instances=1, coalesce=True, misfire_grace_time=60)
@@ -48,6 +50,11 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
         # Resolved incidents' channels are archived days after the resolve: a check every 10 minutes is plenty.
         scheduler.add_job(archive_channels, IntervalTrigger(minutes=ARCHIVE_CHECK_MINUTES), id="archive-channels",
                           max_instances=1, coalesce=True, misfire_grace_time=300)
+    if remind_status_updates is not None:
+        # Asks every minute which incidents are owed a status update; the reminders' exactly-once is the inbox's
+        # (bot/services/toolkit.py), so an overlapping or repeated check posts nothing twice.
+        scheduler.add_job(remind_status_updates, IntervalTrigger(minutes=1), id="remind-status-updates",
+                          max_instances=1, coalesce=True, misfire_grace_time=60)
     schedule_handovers(scheduler, handover_checks or {})
     return scheduler
 

@@ -4,7 +4,7 @@ reaction) and follow-ups (`/incident followup`).
 Both go through the inbox like a webhook — recorded first, applied by the worker in order with the incident's other
 events — so a follow-up is never lost to a PagerDuty event applied at the same moment, and a message marked twice
 (two people's 📌) joins the timeline once: its inbox event id is the message's (channel, ts). This module owns the
-events' JSON (the inbox body: our own format, written by bot/services/contributions.py) and what applying one
+events' JSON (the inbox body, source "slack": bot/domain/from_slack.py dispatches on its "type") and what applying one
 decides. Pure.
 """
 
@@ -21,7 +21,6 @@ from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 
-SOURCE = "slack"  # the inbox's source for these rows
 KEY_MESSAGE, FOLLOW_UP = "key_message", "follow_up"
 # What a key message's timeline line keeps of a long message (the whole message stays in Slack).
 KEY_MESSAGE_CHARS = 2_000

@@ -182,6 +182,71 @@ class ArchiveChannel(Effect):
     kind: ClassVar[str] = "archive_channel"
 
 
+@dataclass(frozen=True)
+class InviteToChannel(Effect):
+    """Invite Slack users (by Slack id) to the incident channel: a new role holder, say."""
+
+    kind: ClassVar[str] = "invite_to_channel"
+    user_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShareStatusUpdate(Effect):
+    """Post a status update in the stakeholders' channel, linking back to the incident channel. A channel the bot
+    cannot post in is reported to the update's author and the operators; the update's other effects go on."""
+
+    kind: ClassVar[str] = "share_status_update"
+    update_id: str
+
+
+@dataclass(frozen=True)
+class PublishStatusUpdate(Effect):
+    """Publish a status update in PagerDuty (POST /incidents/{id}/status_updates) as its author."""
+
+    kind: ClassVar[str] = "publish_status_update"
+    system: ClassVar[str] = "pagerduty"
+    update_id: str
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 A status update on incident {self.incident_id} could not be published in PagerDuty after "
+                f"{attempts} attempt(s): {error}. It is in the incident channel and the stakeholders' channel; "
+                "publish it in PagerDuty by hand, and check the API token.")
+
+
+@dataclass(frozen=True)
+class CommentOnTicket(Effect):
+    """Write a status update on the incident's ServiceNow ticket as a customer-visible comment (`comments`)."""
+
+    kind: ClassVar[str] = "comment_on_ticket"
+    system: ClassVar[str] = "servicenow"
+    update_id: str
+
+
+@dataclass(frozen=True)
+class UpdateTicketLevels(Effect):
+    """Set the ticket's impact and urgency from the incident's urgency and priority (the catalogue's mapping)."""
+
+    kind: ClassVar[str] = "update_ticket_levels"
+    system: ClassVar[str] = "servicenow"
+
+
+@dataclass(frozen=True)
+class PostReminder(Effect):
+    """Remind the incident channel that a status update is due, mentioning the commander (or the assignees while
+    nobody leads), with a button that opens the update form."""
+
+    kind: ClassVar[str] = "post_status_reminder"
+    reminder_id: str
+
+
+@dataclass(frozen=True)
+class OfferCommand(Effect):
+    """Offer the paged incident manager (a PagerDuty user) to take command, in the incident channel."""
+
+    kind: ClassVar[str] = "offer_command"
+    pagerduty_user_id: str
+
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 
@@ -206,7 +271,8 @@ def _plain(text: str) -> str:
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
-                              DraftReview, AttachReview, ArchiveChannel)
+                              DraftReview, AttachReview, ArchiveChannel, InviteToChannel, ShareStatusUpdate,
+                              PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder, OfferCommand)
 }
 
 

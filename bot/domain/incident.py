@@ -16,14 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from bot.domain.coordination import COMMANDER, KEPT_UPDATES, RoleHolder, StatusUpdate, holder_of
 from bot.domain.effects import (
     Effect,
     InviteResponders,
+    OfferCommand,
     OpenIncidentChannel,
     OpenTicket,
     PostTimelineEntry,
     RefreshCard,
     SyncTicket,
+    UpdateTicketLevels,
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.follow_ups import FollowUp
@@ -43,6 +46,8 @@ class ChannelPolicy:
     dedicated_for: str | frozenset[str] = "all"
     # Keep a ServiceNow ticket per incident (ServiceNow is configured).
     tickets: bool = False
+    # The incident-manager escalation policy: someone paged through it is offered command while nobody leads.
+    incident_manager_policy: str | None = None
 
     def wants_dedicated_channel(self, urgency: str, priority: str | None) -> bool:
         if self.dedicated_for == "all":
@@ -84,6 +89,19 @@ class Incident:
     trigger_seen: bool = False
     # Action items recorded with `/incident followup` (bot/domain/contributions.py), in the order recorded.
     follow_ups: tuple[FollowUp, ...] = ()
+    # The incident manager's toolkit (bot/domain/coordination.py): who holds each role, the latest status updates
+    # (oldest first), and the PagerDuty users already offered command.
+    roles: tuple[RoleHolder, ...] = ()
+    status_updates: tuple[StatusUpdate, ...] = ()
+    command_offered_to: tuple[str, ...] = ()
+
+    @property
+    def commander(self) -> RoleHolder | None:
+        return holder_of(self.roles, COMMANDER)
+
+    @property
+    def last_update(self) -> StatusUpdate | None:
+        return self.status_updates[-1] if self.status_updates else None
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:
@@ -114,6 +132,8 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
     entry = describe(event)
     if incident is None:
         return _first_sight(event, entry, policy)
+    if event.type == "incident.status_update_published":
+        return _status_update_published(incident, event, entry)
 
     snapshot = event.snapshot
     newer = snapshot is not None and event.occurred_at >= incident.state_as_of
@@ -136,7 +156,49 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
                            or (event.type == "incident.annotated" and updated.status is Status.RESOLVED)):
         # A note after the resolve (the resolution note, typically) still reaches the closed ticket's close notes.
         effects.append(SyncTicket(incident.id))
-    return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects))
+    if policy.tickets and (updated.urgency, updated.priority) != (incident.urgency, incident.priority):
+        effects.append(UpdateTicketLevels(incident.id))
+    updated, offer = _offer_command(updated, event, policy)
+    return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer))
+
+
+def _status_update_published(incident: Incident, event: IncidentEvent, entry: TimelineEntry | None) -> Decision:
+    """PagerDuty says a status update was published. One the bot published for someone in Slack is on the timeline
+    already: it is only marked confirmed. One published in PagerDuty directly is news: a timeline line, and the
+    incident's latest update (the card and the reminders count it)."""
+    message = str(event.detail.get("message") or "").strip()
+    trimmed = bool(event.detail.get("trimmed"))
+    for index, update in enumerate(incident.status_updates):
+        sent = update.message.strip()
+        if update.source == "slack" and not update.in_pagerduty and (
+                sent == message or (trimmed and message and sent.startswith(message.rstrip(". …")))):
+            confirmed = (*incident.status_updates[:index], replace(update, in_pagerduty=True),
+                         *incident.status_updates[index + 1:])
+            return Decision(replace(incident, status_updates=confirmed, last_event_id=event.id), None, ())
+    update = StatusUpdate(id=event.id, at=event.occurred_at, author=event.agent.name if event.agent else "PagerDuty",
+                          what=message or "(empty)", source="pagerduty", in_pagerduty=True)
+    updates = (*incident.status_updates, update)[-KEPT_UPDATES:]
+    effects: tuple[Effect, ...] = (RefreshCard(incident.id),)
+    if entry is not None:
+        effects = (PostTimelineEntry(incident.id, entry.id), *effects)
+    return Decision(replace(incident, status_updates=updates, last_event_id=event.id), entry, effects)
+
+
+def _offer_command(incident: Incident, event: IncidentEvent,
+                   policy: ChannelPolicy) -> tuple[Incident, tuple[Effect, ...]]:
+    """Someone paged through the incident-manager rota, added or joining as a responder while nobody leads, is
+    offered command (once)."""
+    if event.type not in ("incident.responder.added", "incident.responder.replied") or \
+            incident.status is Status.RESOLVED or incident.commander is not None:
+        return incident, ()
+    user, via = event.detail.get("user"), event.detail.get("escalation_policy")
+    user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
+    via_id = str(via.get("id") or "") if isinstance(via, dict) else ""
+    if (not user_id or not policy.incident_manager_policy or via_id != policy.incident_manager_policy
+            or user_id in incident.command_offered_to or event.detail.get("state") == "declined"):
+        return incident, ()
+    return (replace(incident, command_offered_to=(*incident.command_offered_to, user_id)),
+            (OfferCommand(incident.id, user_id),))
 
 
 def _channel_needed(incident: Incident, policy: ChannelPolicy) -> tuple[Incident, tuple[Effect, ...]]:

@@ -64,7 +64,8 @@ class Chat(Protocol):
         """The Slack user's email (users.info), or None for users without one (bots, guests without it)."""
         ...
     async def user_name(self, user_id: str) -> str | None:
-        """The Slack user's full name as their profile shows it (users.info), None for an unknown user."""
+        """The Slack user's name as people know it (users.info: real name, else display name, else handle); None when
+        Slack has no such user."""
         ...
     async def message(self, channel: str, ts: str) -> ChatMessage | None:
         """The message `ts` in `channel` (top-level or in a thread); None when it is not there (deleted), or Slack
@@ -82,6 +83,9 @@ class Chat(Protocol):
         ...
     async def archive(self, channel: str) -> None:
         """Archive the channel (IntegrationError codes already_archived, channel_not_found, not_in_channel…)."""
+        ...
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        """A message only `user` sees, in `channel`."""
         ...
 
 
@@ -151,6 +155,13 @@ class Paging(Protocol):
         """Trigger an incident; with `incident_key`, PagerDuty returns the open incident with that key instead of
         opening a second one."""
         ...
+    async def priorities(self) -> list[tuple[str, str]]:
+        """The account's priorities as (id, name), most severe first (GET /priorities)."""
+        ...
+    async def set_priority(self, incident_id: str, actor_email: str, priority_id: str) -> None: ...
+    async def publish_status_update(self, incident_id: str, actor_email: str, message: str) -> str:
+        """Publish a status update on the incident as the actor; returns its id."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,9 @@ class Tickets(Protocol):
         ...
     async def attachments(self, sys_id: str) -> list[str]:
         """The file names of the ticket's attachments (to look before attaching again)."""
+        ...
+    async def comments(self, sys_id: str) -> list[str]:
+        """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again)."""
         ...
 
 

@@ -29,6 +29,7 @@ from bot.render.format import (
     minutes,
     money,
 )
+from bot.render.roles import roles_section
 
 ACKNOWLEDGE = "incident_acknowledge"
 RESOLVE = "incident_resolve"
@@ -52,6 +53,8 @@ class TicketView:
 def topic(incident: Incident, ticket: TicketView | None = None) -> str:
     # The service's name is kept short, so the PagerDuty link (how the bot knows its channel again) always fits.
     parts = [_STATUS_LABEL[incident.status], clip(incident.service_name or incident.service_id, 80)]
+    if incident.priority:  # set from Slack or in PagerDuty: the topic says it at a glance
+        parts.insert(1, clip(incident.priority, 20))
     if ticket is not None and ticket.number:
         parts.append(ticket.number)
     if incident.status is Status.RESOLVED:
@@ -122,6 +125,7 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
             f"#{incident.number} {incident.title}", HEADER_TEXT, " (full title in PagerDuty)")}},
         {"type": "section", "fields": [{"type": "mrkdwn", "text": clip_mrkdwn(f"*{k}*\n{escape(v)}", FIELD_TEXT)}
                                        for k, v in fields]},
+        roles_section(incident, now),
         *([] if exposure is None else [{"type": "section", "block_id": "money_at_stake", "text": {
             "type": "mrkdwn", "text": f"💸 *{escape(loss_text(incident, exposure, now))}*  ·  {exposure.band} "
                                       "exposure band" + (" (above the highest band)" if exposure.above_highest

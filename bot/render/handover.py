@@ -37,7 +37,7 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
     lines += _section("Open now", [f"{_link(i)} — {_name(i.service_name)}, {escape(i.urgency)} urgency, "
                                    f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
                                    + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
-                                   for i in report.open_now])
+                                   + _last_update(i, end) for i in report.open_now])
     lines += _section("During the shift", [f"{_link(s.incident)} — {_name(s.incident.service_name)}, {_figures(s)}"
                                            for s in report.during_shift])
     if report.out_of_hours is not None:
@@ -75,6 +75,15 @@ def _name(name: str) -> str:
 
 def _state_at(incident: Incident, moment: datetime) -> str:
     return "acknowledged" if acknowledged_by(incident, moment) else "unacknowledged"
+
+
+def _last_update(incident: Incident, moment: datetime) -> str:
+    """The last status update stakeholders had, so the next shift knows what they were told."""
+    update = incident.last_update
+    if update is None:
+        return ""
+    return (f" · last update {_duration(max(moment - update.at, timedelta()))} ago by {_name(update.author)}: "
+            f"“{escape(clip(' '.join(update.what.split()), TITLE_IN_POST))}”")
 
 
 def _link(incident: Incident) -> str:

@@ -11,6 +11,7 @@ from bot.domain.timeline import TimelineEntry
 from bot.ports import OnCall
 from bot.render.card import full_entry_at, name_text, title_text
 from bot.render.format import ENTRY_TEXT, MESSAGE_TEXT, SECTION_TEXT, clip_mrkdwn, duration, escape, link
+from bot.render.roles import holder_text, last_update_text, role_label
 
 RESOLVE_MODAL = "incident_resolve_modal"
 PAGE_IM_MODAL = "incident_page_im_modal"
@@ -35,6 +36,9 @@ def status_text(incident: Incident, entries: list[TimelineEntry], dead: list[dic
         + (f" · TTR {duration(incident.time_to_resolve_seconds)}" if incident.resolved_at else ""),
         link(incident.html_url, "Open in PagerDuty"),
     ]
+    roles = " · ".join(f"{role_label(h.role)}: {holder_text(h)}" for h in incident.roles)
+    lines.append(f"{roles or 'Commander: nobody yet'} · " + (last_update_text(incident, now) or "No status update yet "
+                                                             "(`/incident update`)"))
     if entries:
         lines.append("*Latest:*")
         lines += [entry_line(incident, e) for e in entries[-5:]]

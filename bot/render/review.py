@@ -9,7 +9,6 @@ as Markdown text (its markup characters escaped), one line per entry. Pure.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,9 +16,10 @@ from bot.domain.contributions import KEY_MESSAGE
 from bot.domain.exposure import IncidentExposure, live_loss
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
+from bot.domain.toolkit import ROLE_KIND, UPDATE_KIND
 from bot.render.format import NONE, duration, minutes, money
 
-STATUS_UPDATE = "status_update_published"
+STATUS_UPDATE = "status_update_published"  # the timeline kind of one published in PagerDuty directly
 
 
 @dataclass(frozen=True)
@@ -69,27 +69,28 @@ def review_markdown(incident: Incident, timeline: list[TimelineEntry], *, exposu
 
 
 def people_lines(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
-    """Roles, when the incident has them (its `roles`: role → person, or a list of "role: person"), then everyone
-    who responded: the assignees and whoever acted on the timeline."""
-    lines: list[str] = []
-    roles = getattr(incident, "roles", None)
-    if isinstance(roles, Mapping):
-        lines += [f"- **{_md(str(role))}**: {_md(_name(person))}" for role, person in roles.items()]
-    elif isinstance(roles, Iterable) and not isinstance(roles, str):
-        lines += [f"- {_md(_name(role))}" for role in roles]
-    responders = list(dict.fromkeys([p.name for p in incident.assignees]
+    """Who held each incident role at the end (`/incident role`), the handoffs on the way, then everyone who
+    responded: the assignees, the role holders and whoever acted on the timeline."""
+    lines = [f"- **{_md(holder.role.capitalize())}**: {_md(holder.name)}" for holder in incident.roles] \
+        or ["- Roles: nobody held one (`/incident role commander me`)"]
+    lines += [f"- {_at(e.occurred_at)} — {_md(e.text)}" for e in timeline if e.kind == ROLE_KIND]
+    responders = list(dict.fromkeys([p.name for p in incident.assignees] + [h.name for h in incident.roles]
                                     + [e.actor for e in timeline if e.actor and e.kind != KEY_MESSAGE]))
     lines.append("- Responders: " + (", ".join(_md(name) for name in responders) or "(nobody recorded)"))
     return lines
 
 
 def status_update_lines(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
-    """Status updates published for stakeholders: the incident's own (`status_updates`, when it has them) and
-    PagerDuty's, from the timeline."""
-    own = getattr(incident, "status_updates", None) or ()
-    lines = [f"- {_md(_name(update))}" for update in own]
-    lines += [f"- {_at(e.occurred_at)} — {_md(e.text)}" for e in timeline if e.kind == STATUS_UPDATE]
-    return lines or ["- (none published)"]
+    """The status updates published for stakeholders, oldest first: the incident's own record of them (its latest
+    ones, from Slack and from PagerDuty directly: author, what, impact, next update), then any older ones only the
+    timeline still has. Each once: an update's timeline line has the update's id."""
+    kept = {update.id for update in incident.status_updates}
+    dated = [(u.at, f"- {_at(u.at)} — {_md(u.author)}"
+                    + (" (in PagerDuty)" if u.source == "pagerduty" else "") + ": " + _md(" · ".join(
+                        u.message.splitlines()))) for u in incident.status_updates]
+    dated += [(e.occurred_at, f"- {_at(e.occurred_at)} — {_md(e.text)}") for e in timeline
+              if e.kind in (STATUS_UPDATE, UPDATE_KIND) and e.id not in kept]
+    return [line for _, line in sorted(dated, key=lambda pair: pair[0])] or ["- (none published)"]
 
 
 def _summary(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
@@ -148,10 +149,6 @@ def _against(seconds: float | None, window: float | None) -> str:
 
 def _at(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}Z"
-
-
-def _name(value: object) -> str:
-    return str(getattr(value, "name", None) or value)
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|])")

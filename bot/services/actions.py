@@ -322,6 +322,14 @@ class AlreadyInState(UserError):
         self.state = state
 
 
+async def guarded(call: Awaitable[T], service: str) -> T:
+    """Await an outside call for someone acting in Slack; its failure becomes words for them (a UserError)."""
+    try:
+        return await call
+    except IntegrationError as error:
+        raise _for_people(error, service) from None
+
+
 def _for_people(error: IntegrationError, service: str) -> UserError:
     if error.code == "1001":
         return AlreadyInState("is already resolved in PagerDuty")

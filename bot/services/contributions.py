@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.contributions import SOURCE, Contribution, FollowUpAdded, KeyMessage, plain_text, to_json
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, plain_text
 from bot.domain.incident import Incident
 from bot.errors import UserError
 from bot.ports import Chat, Clock
 from bot.ports.store import Inbox, Incidents, SlackFootprints
+from bot.services.slack_inbox import record_from_slack
 
 # `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text.
 _OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|@([\w.-]+))\s*$")
@@ -73,9 +74,7 @@ class Contributions:
                 "onto the ServiceNow ticket; `/incident followups` lists them.")
 
     async def _record(self, event: Contribution) -> None:
-        stored = await self._store.record_delivery(
-            source=SOURCE, delivery_id=event.event_id, event_id=event.event_id, event_type=type(event).__name__,
-            incident_id=event.incident_id, occurred_at=self._clock.now().isoformat(), body=to_json(event))
+        stored = await record_from_slack(self._store, event, self._clock.now())
         if stored:
             self._on_recorded()
 

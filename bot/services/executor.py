@@ -32,8 +32,10 @@ from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import FootprintChange, Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords
 from bot.render import card as cards
+from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
 from bot.services.calculator import incident_exposure
+from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
@@ -52,10 +54,12 @@ class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Protocol)
 class EffectExecutor:
     def __init__(self, store: ExecutorStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
                  tickets: TicketSync | None = None, handovers: Handovers | None = None, *,
-                 reviews: Reviews | None = None, archiving: Archiving | None = None) -> None:
+                 coordination: CoordinationEffects | None = None, reviews: Reviews | None = None,
+                 archiving: Archiving | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
         self._handovers = handovers
+        self._coordination = coordination
         self._reviews, self._archiving = reviews, archiving
 
     async def after_done(self, effect: Effect) -> None:
@@ -80,6 +84,10 @@ class EffectExecutor:
             return
         if isinstance(effect, DraftReview | AttachReview | ArchiveChannel):
             await self._after_incident(effect, retry=retry, created_at=created_at)
+            return
+        if isinstance(effect, TOOLKIT_EFFECTS):
+            if self._coordination is not None:
+                await self._coordination.perform(effect, retry=retry, created_at=created_at)
             return
         if effect.system == "servicenow":
             if self._tickets is not None:
@@ -312,11 +320,13 @@ class EffectExecutor:
         posted = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
         if posted is None:
             thread = None if incident.dedicated_channel else footprint.card_ts
-            posted = await self._chat.post_message(
-                footprint.channel_id,
-                cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind)),
-                thread_ts=thread,
-                metadata=marker_metadata(marker))
+            text = cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind))
+            blocks = None
+            update = next((u for u in incident.status_updates if u.id == entry_id and u.source == "slack"), None)
+            if update is not None:  # a status update's line is the update itself, formatted as one
+                text, blocks = update_render.update_message(incident, update)
+            posted = await self._chat.post_message(footprint.channel_id, text, blocks, thread_ts=thread,
+                                                   metadata=marker_metadata(marker))
         await self._store.set_timeline_ts(entry_id, posted.ts)
 
 

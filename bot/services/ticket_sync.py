@@ -12,9 +12,19 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import Effect, NoteOnTicket, OpenTicket, PageTeamForTicket, RefreshCard, SyncTicket
+from bot.domain.effects import (
+    CommentOnTicket,
+    Effect,
+    NoteOnTicket,
+    OpenTicket,
+    PageTeamForTicket,
+    RefreshCard,
+    SyncTicket,
+    UpdateTicketLevels,
+)
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
+from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords, TicketRow
@@ -46,13 +56,29 @@ class TicketSync:
                 await self._page_team(effect, retry=retry)
             case NoteOnTicket(incident_id=sys_id, text=text):
                 await self._note_once(sys_id, text, retry=retry)
-            case OpenTicket() | SyncTicket():
+            case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 incident = await self._store.incident(effect.incident_id)
                 if incident is None:
                     return
                 ticket = await self._open(incident)
                 if isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, retry=retry)
+                elif isinstance(effect, CommentOnTicket):
+                    await self._comment(incident, ticket, effect.update_id, retry=retry)
+                elif isinstance(effect, UpdateTicketLevels):
+                    levels = self._catalogue.servicenow.impact_urgency(incident.urgency, incident.priority)
+                    await self._tickets.update(ticket.sys_id, {"impact": levels.impact, "urgency": levels.urgency})
+
+    async def _comment(self, incident: Incident, ticket: TicketRow, update_id: str, *, retry: bool) -> None:
+        """A status update as a customer-visible comment, for the service desk to answer callers with; looked for
+        in the ticket's comments first when an earlier attempt may have written it."""
+        update = next((u for u in incident.status_updates if u.id == update_id), None)
+        if update is None:
+            return
+        text = clip(f"Status update ({update.at:%d %b %H:%M} UTC, {update.author}):\n{update.message}", LONG_TEXT)
+        if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id)):
+            return
+        await self._tickets.update(ticket.sys_id, {"comments": text})
     async def after_done(self, effect: Effect) -> None:
         """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
         so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
@@ -102,11 +128,14 @@ class TicketSync:
     async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
         await self._tell_channel(ticket, incident)
         batch, entries = await self._store.work_note_batch(incident.id)
-        if entries:
+        told = [e for e in entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
+        if entries and not told:
+            await self._store.mark_noted([e.id for e in entries])
+        if told:
             marker = f"[paved-road {batch}]"
             # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
             text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}"
-                             for e in entries) + f"\n{marker}"
+                             for e in told) + f"\n{marker}"
             await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
             await self._store.mark_noted([e.id for e in entries])
         wanted = self._wanted_state(incident, ticket.state)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.domain import contributions
+from bot.domain import from_slack
 from bot.domain.events import IncidentEvent
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
@@ -76,8 +76,8 @@ class IncidentWorker:
         """Pure: the event in this inbox row, applied to what we know of its incident."""
         if row.source == "servicenow":
             return self._decide_ticket(row, incident)
-        if row.source == contributions.SOURCE:
-            return self._decide_contribution(row, incident)
+        if row.source == from_slack.SOURCE:
+            return self._decide_from_slack(row, incident)
         try:
             event = self._pagerduty.read_event(row.body, row.event_id)
         except DeliveryError as error:  # stored (its envelope was fine), but its content cannot be read
@@ -89,15 +89,16 @@ class IncidentWorker:
                  len(decision.effects))
         return decision
 
-    def _decide_contribution(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
-        """A key message or follow-up recorded from Slack (bot/domain/contributions.py)."""
+    def _decide_from_slack(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        """Something done in Slack (a key message, a follow-up, a role, a status update) or a reminder found due,
+        recorded by bot/services/slack_inbox.py."""
         try:
-            event = contributions.from_json(row.body)
+            record = from_slack.from_json(row.body)
         except ValueError as error:
             return Skip("failed", str(error))
         if incident is None:
             return Skip("ignored", "the incident is not known")
-        return contributions.apply_contribution(incident, event, tickets=self._policy.tickets)
+        return from_slack.apply_slack_record(incident, record, self._policy)
 
     def _decide_ticket(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         if self._ticket_rules is None or self._servicenow is None:

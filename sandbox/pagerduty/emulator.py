@@ -33,6 +33,7 @@ from sandbox.pagerduty.openapi import FROM_MISSING, PagerDutyRequestValidator
 from sandbox.pagerduty.rest import Call, Handler, page, ref_id, time_field, time_range, wrapped
 from sandbox.pagerduty.schedules import Override, Schedule, seeded_schedule
 from sandbox.pagerduty.shapes import Shapes, override_json, schedule_json
+from sandbox.pagerduty.status_updates import PagerDutyStatusUpdates
 from sandbox.pagerduty.webhooks import WebhookSender
 
 API_PREFIX = "/sandbox/pagerduty/api"
@@ -75,6 +76,7 @@ class PagerDutyEmulator:
         self.account.schedules = {s.id: seeded_schedule(s, {u.email.lower(): u.id for u in self.account.users.values()})
                                   for s in seed.schedules}
         self.admin = PagerDutyAdmin(self.account, self.shapes)
+        self.status_updates = PagerDutyStatusUpdates(self.account, self.shapes, self._send_event)
         self._webhooks = WebhookSender(
             secrets=webhook_secrets, subscription_id=stable_id("P", "webhook-subscription"), clock=clock,
             max_attempts=webhook_max_attempts, backoff_seconds=webhook_backoff_seconds,
@@ -105,6 +107,8 @@ class PagerDutyEmulator:
                 ("POST", "/schedules/{id}/overrides", self._create_overrides),
                 # ---- configuration API (teams, policies, services, schedules, webhook subscriptions) ----
                 *self.admin.routes(),
+                # ---- priorities and incident status updates (status_updates.py) ----
+                *self.status_updates.routes(),
             ]
         ]
         # ---- reports (issue 6): the account's past incidents and its change events (deploys) ----------------
@@ -185,6 +189,7 @@ class PagerDutyEmulator:
                 for i in account.incidents.values()
             ],
             "notes": [asdict(n) | {"created_at": n.created_at.isoformat()} for n in account.notes],
+            "status_updates": self.status_updates.snapshot(),
             "responder_requests": [
                 {"id": r.id, "incident_id": r.incident_id, "requester_id": r.requester_id, "message": r.message,
                  "targets": [{"type": kind, "id": id_} for kind, id_ in r.targets],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 
-from commands import handlers
+from commands import handlers, toolkit
 from commands.table import BY_NAME, SLASH_COMMAND, SUBCOMMANDS, usage_text
 
 
@@ -26,20 +26,22 @@ def test_help_lists_every_entry_with_its_usage_and_summary() -> None:
 
 def test_every_subcommand_handler_is_in_the_table() -> None:
     in_table = {entry.handler for entry in SUBCOMMANDS}
-    written = {function for name, function in vars(handlers).items()
-               if inspect.iscoroutinefunction(function) and function.__module__ == handlers.__name__
-               and not name.startswith("_") and list(inspect.signature(function).parameters) == ["s", "asked"]}
-    assert written <= in_table and written, "a handler no subcommand reaches"
+    for module in (handlers, toolkit):
+        written = {function for name, function in vars(module).items()
+                   if inspect.iscoroutinefunction(function) and function.__module__ == module.__name__
+                   and not name.startswith("_") and list(inspect.signature(function).parameters) == ["s", "asked"]}
+        assert written <= in_table and written, "a handler no subcommand reaches"
 
 
 def test_the_properties_fit_what_each_subcommand_does() -> None:
     # A form asks for the text an incident's action needs; repeated, such a command must not act twice.
     opens_forms = {e.name for e in SUBCOMMANDS if e.may_open_modal}
-    assert opens_forms == {"resolve", "page-im"}
+    assert opens_forms == {"resolve", "page-im", "update"}
     assert all(BY_NAME[n].needs_incident and BY_NAME[n].takes_text and BY_NAME[n].acts_once for n in opens_forms)
-    # A follow-up repeated by a double submit is one action item.
-    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"resolve", "page-im", "page", "new", "followup"}
+    # A follow-up repeated by a double submit is one action item; an update or a priority change, one each.
+    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"resolve", "page-im", "page", "new", "followup",
+                                                            "update", "priority"}
     assert {e.name for e in SUBCOMMANDS if e.needs_incident} == {"ack", "resolve", "page-im", "page", "note",
                                                                  "status", "timeline", "followup", "followups",
-                                                                 "review"}
+                                                                 "review", "role", "update", "priority"}
     assert [e.name for e in SUBCOMMANDS if e.answered_in_ack] == ["help"]

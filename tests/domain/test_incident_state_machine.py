@@ -166,7 +166,9 @@ def test_timeline_only_events(event_type: str, fixture_name: str, expected_text:
     decision = apply_event(incident, read_event(envelope(event_type, fixture(fixture_name), occurred_at=T1)), POLICY)
     assert decision.entry is not None and expected_text in decision.entry.text
     assert decision.incident is not None and decision.incident.status is Status.TRIGGERED
-    assert decision.effects == (PostTimelineEntry(incident.id, decision.entry.id),)
+    # A status update published in PagerDuty is also the incident's latest: the card shows it.
+    refresh = (RefreshCard(incident.id),) if event_type == "incident.status_update_published" else ()
+    assert decision.effects == (PostTimelineEntry(incident.id, decision.entry.id), *refresh)
 
 
 def test_unhandled_event_types_change_nothing() -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.domain.coordination import RoleHolder, StatusUpdate
 from bot.domain.events import Person
 from bot.domain.exposure import IncidentExposure
 from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
+from bot.domain.toolkit import ROLE_KIND, UPDATE_KIND
 from bot.render.review import ReviewLinks, review_filename, review_markdown
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -72,3 +74,36 @@ def test_an_open_incident_without_exposure_or_links_is_the_story_so_far() -> Non
     assert "still open" in text and "not known (no exposure declared" in text
     assert "- (nothing recorded)" in text and "- (none yet:" in text and "ServiceNow:" not in text
     assert review_filename(incident, T0) == "review-incident-12-20261127T100000Z.md"
+
+
+def test_roles_and_status_updates_come_from_the_incident_each_update_once() -> None:
+    slack_update = StatusUpdate("u2", T0 + timedelta(minutes=20), "Erin Walsh", "Rolled back",
+                                impact="Card payments | *failing*", next_due=T0 + timedelta(minutes=50),
+                                in_pagerduty=True)
+    pagerduty_update = StatusUpdate("e12", T0 + timedelta(minutes=12), "Ben Okafor", "Looking at the deploy",
+                                    source="pagerduty", in_pagerduty=True)
+    incident = replace(resolved(30), roles=(RoleHolder("commander", "U2", "Erin Walsh"),
+                                            RoleHolder("communications", "U3", "Chloe Martin")),
+                       status_updates=(pagerduty_update, slack_update))
+    timeline = [*TIMELINE,
+                entry(10, ROLE_KIND, "Erin Walsh took over as commander from Ben Okafor", "Ben Okafor"),
+                entry(12, "status_update_published", "Status update by Ben Okafor: Looking at the deploy",
+                      "Ben Okafor"),
+                TimelineEntry("u2", "PINC1", slack_update.at, UPDATE_KIND, "Erin Walsh",
+                              "Status update by Erin Walsh: Rolled back")]
+    text = review_markdown(incident, timeline, exposure=HIGH, links=LINKS, drafted_at=T0 + timedelta(hours=1))
+    people = text.split("## Responders and roles")[1].split("## Timeline")[0]
+    assert "- **Commander**: Erin Walsh" in people and "- **Communications**: Chloe Martin" in people
+    assert "- 2026-11-27 10:10:00Z — Erin Walsh took over as commander from Ben Okafor" in people
+    assert "- Responders: Ben Okafor, Erin Walsh, Chloe Martin" in people
+    updates = text.split("## Status updates")[1].split("## Follow-ups")[0].strip().splitlines()
+    assert updates == [
+        "- 2026-11-27 10:08:00Z — Status update by Erin Walsh: Customers can pay again",  # older than the kept ones
+        "- 2026-11-27 10:12:00Z — Ben Okafor (in PagerDuty): Looking at the deploy",
+        "- 2026-11-27 10:20:00Z — Erin Walsh: Rolled back · Impact: Card payments \\| \\*failing\\* · "
+        "Next update by 10:50 UTC."]
+
+
+def test_nobody_holding_a_role_is_said() -> None:
+    text = review_markdown(resolved(30), TIMELINE, exposure=HIGH, links=LINKS, drafted_at=T0)
+    assert "- Roles: nobody held one" in text

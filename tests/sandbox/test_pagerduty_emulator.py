@@ -113,7 +113,7 @@ async def test_missing_authorization_is_401(pd: PdSandbox) -> None:
 
 async def test_unknown_ids_and_paths_are_404(pd: PdSandbox, client: pagerduty.RestApiV2Client) -> None:
     for path in ("/users/PNOPE00", "/incidents/QNOPE", "/services/PNOPE", "/escalation_policies/PNOPE",
-                 "/incidents/QNOPE/notes", "/priorities"):
+                 "/incidents/QNOPE/notes", "/tags"):
         with pytest.raises(pagerduty.HttpError) as raised:
             await call(client.rget, path)
         status, error = error_of(raised)

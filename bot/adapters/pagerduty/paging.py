@@ -182,6 +182,19 @@ class PagerDutyPaging:
         assert isinstance(created, dict)
         return created
 
+    async def priorities(self) -> list[tuple[str, str]]:
+        found = await self._call("GET /priorities", lambda: self.client.rget("/priorities"))
+        assert isinstance(found, list)
+        return [(str(p["id"]), str(p.get("name") or p.get("summary") or p["id"])) for p in found]
+
+    async def set_priority(self, incident_id: str, actor_email: str, priority_id: str) -> None:
+        await self._update(incident_id, actor_email, {"priority": {"id": priority_id, "type": "priority_reference"}})
+
+    async def publish_status_update(self, incident_id: str, actor_email: str, message: str) -> str:
+        published = await self._call("POST /incidents/{id}/status_updates", lambda: self.client.rpost(
+            f"/incidents/{incident_id}/status_updates", json={"message": message}, headers={"From": actor_email}))
+        return str(published.get("id") or "") if isinstance(published, dict) else ""
+
     async def close(self) -> None:
         # The client is an httpx Client underneath: close its connection pool.
         await asyncio.get_running_loop().run_in_executor(self._executor, httpx2.Client.close, self.client)

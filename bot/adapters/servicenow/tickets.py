@@ -105,8 +105,14 @@ class ServiceNowTickets:
         await self._call("PATCH", f"/api/now/table/incident/{sys_id}", "PATCH incident/{id}", body=_fitted(fields))
 
     async def work_notes(self, sys_id: str) -> list[str]:
+        return await self._journal(sys_id, "work_notes")
+
+    async def comments(self, sys_id: str) -> list[str]:
+        return await self._journal(sys_id, "comments")
+
+    async def _journal(self, sys_id: str, element: str) -> list[str]:
         found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
-            "sysparm_query": f"element_id={sys_id}^element=work_notes^ORDERBYsys_created_on",
+            "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYsys_created_on",
             "sysparm_fields": "value", "sysparm_limit": "1000"})
         return [str(r.get("value") or "") for r in found.get("result") or []]
 

@@ -168,12 +168,12 @@ class SlackChat:
         try:
             user = (await self._call("users.info", user=user_id))["user"]
         except IntegrationError as error:
-            if error.code == "user_not_found":
+            if error.code in ("user_not_found", "invalid_arguments"):  # no such user; not a user id at all
                 return None
             raise
         profile = user.get("profile") or {}
         name = profile.get("real_name") or user.get("real_name") or profile.get("display_name") or user.get("name")
-        return str(name) if name else None
+        return str(name) if name else user_id
 
     async def message(self, channel: str, ts: str) -> ChatMessage | None:
         try:
@@ -240,6 +240,9 @@ class SlackChat:
 
     async def archive(self, channel: str) -> None:
         await self._call("conversations.archive", channel=channel)
+
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        await self._call("chat.postEphemeral", channel=channel, user=user, text=self._fit.text(text))
 
     async def user_id_by_email(self, email: str) -> str | None:
         try:

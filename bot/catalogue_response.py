@@ -1,0 +1,55 @@
+"""The catalogue's incident-response settings: the incident roles and status-update reminders (the incident
+manager's toolkit), the timeline reaction that marks key messages, and when a review is drafted. Also the base every
+catalogue section is validated with (`Section`: unknown keys refused, values frozen).
+
+Kept beside `bot/catalogue.py` (which includes these in `Catalogue`) so that each module stays one concern: the
+organisation there, how incidents are run here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_ROLES = ("commander", "communications")
+COMMANDER = "commander"
+_ROLE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+
+
+class Section(BaseModel):
+    """A catalogue section: a misspelt key is an error naming it, not a setting silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StatusUpdates(Section):
+    """Status-update reminders: an open high-urgency incident, or one at a priority in `remind_priorities`, with no
+    status update for `remind_after` minutes gets a reminder in its channel, again every `remind_after` minutes
+    until it is resolved."""
+
+    remind_after: float = Field(default=30, gt=0)
+    remind_priorities: list[str] = Field(default_factory=list)
+
+
+class TimelinePolicy(Section):
+    # The reaction (its Slack name, without colons) that puts a person's message on the incident's timeline.
+    reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+
+
+class ReviewPolicy(Section):
+    # Draft the review document (Markdown, in the channel and on the ServiceNow ticket) when an incident resolves.
+    on_resolve: bool = False
+
+
+def check_roles(roles: list[str]) -> list[str]:
+    """The catalogue's `roles`, or a ValueError that names the fix."""
+    bad = [r for r in roles if not _ROLE.match(r)]
+    if bad:
+        raise ValueError(f"{bad} are not role names: use lower-case words joined by '-', e.g. 'commander', "
+                         "'communications', 'scribe'")
+    if COMMANDER not in roles:
+        raise ValueError("the roles must include 'commander' (who leads the incident); add it to the list")
+    if len(set(roles)) != len(roles):
+        raise ValueError("a role is listed twice; list each role once")
+    return roles

@@ -1,0 +1,160 @@
+"""What the incident manager coordinates, as plain data: who holds each incident role (`RoleHolder`), the status
+updates published for stakeholders (`StatusUpdate`), and the commands people give from Slack about them
+(`RoleAssignment`, `StatusUpdatePosted`, `ReminderDue`), with their JSON form.
+
+A command is recorded in the inbox (source "slack") before anyone is answered, and applied by the worker in order
+with PagerDuty's events (bot/domain/toolkit.py decides what it means): so a role change or an update is never lost,
+and its effects go out through the outbox once each. Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+COMMANDER = "commander"
+# The incident keeps its latest status updates (the card, the status and the reminders need the last one; PagerDuty
+# and the timeline keep them all).
+KEPT_UPDATES = 20
+# Inbox event types of the commands (source "slack").
+ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE = "role.assigned", "status_update.posted", "status_update.reminder"
+
+
+@dataclass(frozen=True)
+class RoleHolder:
+    """Someone holding an incident role, as Slack knows them."""
+
+    role: str
+    slack_user_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One status update for stakeholders: what is happening, the impact, and when the next is due. `source` is
+    "slack" (published through the bot, which tells PagerDuty, ServiceNow and the stakeholders' channel) or
+    "pagerduty" (published there directly). `in_pagerduty`: PagerDuty has confirmed it (its webhook came back)."""
+
+    id: str
+    at: datetime
+    author: str
+    what: str
+    impact: str = ""
+    next_due: datetime | None = None
+    author_slack_id: str | None = None
+    author_email: str | None = None
+    source: str = "slack"
+    in_pagerduty: bool = False
+
+    @property
+    def message(self) -> str:
+        """The update as one plain text (PagerDuty's status update, ServiceNow's customer-visible comment)."""
+        lines = [self.what.strip()]
+        if self.impact.strip():
+            lines.append(f"Impact: {self.impact.strip()}")
+        if self.next_due is not None:
+            lines.append(f"Next update by {self.next_due:%H:%M} UTC.")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """`/incident role <role> <someone>` (or Take command): `holder` takes `role`, as asked by `by_name`."""
+
+    id: str
+    incident_id: str
+    at: datetime
+    holder: RoleHolder
+    by_slack_id: str
+    by_name: str
+
+
+@dataclass(frozen=True)
+class StatusUpdatePosted:
+    """`/incident update` (or its form): one update to publish everywhere."""
+
+    id: str
+    incident_id: str
+    at: datetime
+    update: StatusUpdate
+
+
+@dataclass(frozen=True)
+class ReminderDue:
+    """The scheduler found no status update since `since` for a whole interval (the `interval`-th): remind, unless
+    an update has come in meanwhile. Its id names the incident, `since` and the interval, so a reminder is recorded
+    once per interval across restarts and replicas (the inbox keeps ids unique)."""
+
+    id: str
+    incident_id: str
+    at: datetime
+    since: datetime
+    interval: int
+
+
+Command = RoleAssignment | StatusUpdatePosted | ReminderDue
+
+
+def command_type(command: Command) -> str:
+    match command:
+        case RoleAssignment():
+            return ROLE_ASSIGNED
+        case StatusUpdatePosted():
+            return UPDATE_POSTED
+        case ReminderDue():
+            return REMINDER_DUE
+
+
+def reminder_id(incident_id: str, since: datetime, interval: int) -> str:
+    return f"reminder:{incident_id}:{since.isoformat()}:{interval}"
+
+
+def last_update_at(updates: tuple[StatusUpdate, ...], triggered_at: datetime) -> datetime:
+    """When stakeholders last heard: the latest update, else the trigger."""
+    return max((u.at for u in updates), default=triggered_at)
+
+
+def holder_of(roles: tuple[RoleHolder, ...], role: str) -> RoleHolder | None:
+    return next((h for h in roles if h.role == role), None)
+
+
+# -- JSON (the inbox row's body) ----------------------------------------------------------------------------------
+
+
+def command_to_json(command: Command) -> str:
+    return json.dumps({"type": command_type(command), **asdict(command)}, default=_iso)
+
+
+def command_from_json(text: str) -> Command:
+    """The command in an inbox row's body; ValueError (with the reason) when it is not one."""
+    try:
+        data = json.loads(text)
+        kind = data.pop("type")
+        at = datetime.fromisoformat(data.pop("at"))
+        command_id, incident_id = str(data["id"]), str(data["incident_id"])
+        if kind == ROLE_ASSIGNED:
+            return RoleAssignment(command_id, incident_id, at, RoleHolder(**data["holder"]),
+                                  by_slack_id=str(data["by_slack_id"]), by_name=str(data["by_name"]))
+        if kind == UPDATE_POSTED:
+            return StatusUpdatePosted(command_id, incident_id, at, update_from_dict(data["update"]))
+        if kind == REMINDER_DUE:
+            return ReminderDue(command_id, incident_id, at, datetime.fromisoformat(data["since"]),
+                               int(data["interval"]))
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
+        raise ValueError(f"not a Slack command record: {error.__class__.__name__} {error}") from None
+    raise ValueError(f"unknown Slack command type {kind!r}")
+
+
+def update_from_dict(data: dict[str, Any]) -> StatusUpdate:
+    values = dict(data)
+    values["at"] = datetime.fromisoformat(values["at"])
+    values["next_due"] = datetime.fromisoformat(values["next_due"]) if values.get("next_due") else None
+    return StatusUpdate(**values)
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

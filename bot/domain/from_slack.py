@@ -1,0 +1,61 @@
+"""What people do in Slack that the inbox records (source "slack"): key messages and follow-ups
+(bot/domain/contributions.py) and the incident manager's commands — roles, status updates, reminders found due
+(bot/domain/coordination.py).
+
+One mechanism for all of them: each is a record with an id (the inbox's event id, so a repeat is stored once), a
+type, and a JSON body tagged with that type; the worker reads any row of this source here and applies it in order
+with the incident's other events. This module owns the tag → reader dispatch and what applying a record decides.
+Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bot.domain import contributions, coordination
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, apply_contribution
+from bot.domain.coordination import Command
+from bot.domain.incident import ChannelPolicy, Decision, Incident
+from bot.domain.toolkit import apply_command
+
+SOURCE = "slack"  # the inbox's source for everything recorded from Slack
+
+SlackRecord = Contribution | Command
+
+
+def record_id(record: SlackRecord) -> str:
+    """The record's inbox event id: a key message's is its message's (marked twice, stored once)."""
+    if isinstance(record, KeyMessage | FollowUpAdded):
+        return record.event_id
+    return record.id
+
+
+def record_type(record: SlackRecord) -> str:
+    if isinstance(record, KeyMessage):
+        return contributions.KEY_MESSAGE
+    if isinstance(record, FollowUpAdded):
+        return contributions.FOLLOW_UP
+    return coordination.command_type(record)
+
+
+def to_json(record: SlackRecord) -> str:
+    if isinstance(record, KeyMessage | FollowUpAdded):
+        return contributions.to_json(record)
+    return coordination.command_to_json(record)
+
+
+def from_json(body: str) -> SlackRecord:
+    """The record in an inbox row's body, read by its type; ValueError (with the reason) when it is not one."""
+    try:
+        kind = json.loads(body).get("type")
+    except (json.JSONDecodeError, AttributeError, RecursionError) as error:
+        raise ValueError(f"not a record Paved Road made from Slack: {error.__class__.__name__}") from None
+    if kind in (contributions.KEY_MESSAGE, contributions.FOLLOW_UP):
+        return contributions.from_json(body)
+    return coordination.command_from_json(body)
+
+
+def apply_slack_record(incident: Incident, record: SlackRecord, policy: ChannelPolicy) -> Decision:
+    if isinstance(record, KeyMessage | FollowUpAdded):
+        return apply_contribution(incident, record, tickets=policy.tickets)
+    return apply_command(incident, record, policy)

@@ -1,0 +1,96 @@
+"""The incident manager's commands applied to the incident: `apply_command(incident, command, policy)` → `Decision`.
+
+- A role assignment changes who holds the role: one timeline line ("Erin Walsh took over as commander from Ben
+  Okafor"), posted in the channel and sent to ServiceNow's work notes, the new holder invited, the card refreshed.
+  Assigning the holder again changes nothing.
+- A status update is kept on the incident (the card, `/incident status`, the handover and the reminders read the
+  latest), with one timeline line — posted in the channel as the update itself — and its effects: the
+  stakeholders' channel, PagerDuty's status update, the ServiceNow ticket's customer-visible comment.
+- A reminder found due by the scheduler is posted unless an update has come in since, or the incident is resolved.
+
+Replaying a command changes nothing (its id is the timeline entry's, and an update's id is kept). Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.domain.coordination import (
+    KEPT_UPDATES,
+    Command,
+    ReminderDue,
+    RoleAssignment,
+    StatusUpdatePosted,
+    holder_of,
+    last_update_at,
+)
+from bot.domain.effects import (
+    CommentOnTicket,
+    Effect,
+    InviteToChannel,
+    PostReminder,
+    PostTimelineEntry,
+    PublishStatusUpdate,
+    RefreshCard,
+    ShareStatusUpdate,
+    SyncTicket,
+)
+from bot.domain.incident import ChannelPolicy, Decision, Incident, Status
+from bot.domain.timeline import TimelineEntry
+
+ROLE_KIND, UPDATE_KIND = "role_assigned", "status_update"
+
+
+def apply_command(incident: Incident | None, command: Command, policy: ChannelPolicy) -> Decision:
+    if incident is None:
+        return Decision(None, None, ())
+    match command:
+        case RoleAssignment():
+            return _assign(incident, command, policy)
+        case StatusUpdatePosted():
+            return _publish(incident, command, policy)
+        case ReminderDue():
+            return _remind(incident, command)
+
+
+def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) -> Decision:
+    holder = command.holder
+    previous = holder_of(incident.roles, holder.role)
+    if previous is not None and previous.slack_user_id == holder.slack_user_id:
+        return Decision(incident, None, ())
+    roles = (*(h for h in incident.roles if h.role != holder.role), holder)
+    text = (f"{holder.name} took over as {holder.role} from {previous.name}" if previous
+            else f"{holder.name} is now {holder.role}")
+    if command.by_slack_id != holder.slack_user_id:
+        text += f" (assigned by {command.by_name})"
+    entry = TimelineEntry(id=command.id, incident_id=incident.id, occurred_at=command.at, kind=ROLE_KIND,
+                          actor=command.by_name, text=text)
+    effects: list[Effect] = [PostTimelineEntry(incident.id, entry.id),
+                             InviteToChannel(incident.id, (holder.slack_user_id,)), RefreshCard(incident.id)]
+    if policy.tickets:
+        effects.append(SyncTicket(incident.id))
+    return Decision(replace(incident, roles=roles), entry, tuple(effects))
+
+
+def _publish(incident: Incident, command: StatusUpdatePosted, policy: ChannelPolicy) -> Decision:
+    update = command.update
+    if any(u.id == update.id for u in incident.status_updates):
+        return Decision(incident, None, ())
+    updates = (*incident.status_updates, update)[-KEPT_UPDATES:]
+    entry = TimelineEntry(id=update.id, incident_id=incident.id, occurred_at=update.at, kind=UPDATE_KIND,
+                          actor=update.author, text=f"Status update by {update.author}: "
+                                                    + " · ".join(update.message.splitlines()))
+    # The stakeholders' post before the card's refresh: both are Slack calls in one queue, and people wait on it.
+    effects: list[Effect] = [PostTimelineEntry(incident.id, entry.id), ShareStatusUpdate(incident.id, update.id),
+                             PublishStatusUpdate(incident.id, update.id)]
+    if policy.tickets:
+        effects.append(CommentOnTicket(incident.id, update.id))
+    effects.append(RefreshCard(incident.id))
+    return Decision(replace(incident, status_updates=updates), entry, tuple(effects))
+
+
+def _remind(incident: Incident, command: ReminderDue) -> Decision:
+    if incident.status is Status.RESOLVED or last_update_at(incident.status_updates, incident.triggered_at) \
+            > command.since:
+        return Decision(incident, None, ())
+    return Decision(incident, None, (PostReminder(incident.id, command.id),))

@@ -1,0 +1,160 @@
+"""Performing the incident manager's effects: inviting a new role holder, sharing a status update with the
+stakeholders' channel, publishing it in PagerDuty as its author, the reminder that an update is due, and the offer
+of command to a paged incident manager.
+
+Each converges when replayed: Slack messages carry a marker that a retry looks for before posting again; PagerDuty's
+copy of an update is not published again once PagerDuty's webhook has confirmed it. A stakeholders' channel the bot
+cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
+other effects go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from bot.catalogue import Catalogue
+from bot.domain.coordination import StatusUpdate
+from bot.domain.effects import (
+    OPERATORS,
+    AlertOperators,
+    Effect,
+    InviteToChannel,
+    OfferCommand,
+    PostReminder,
+    PublishStatusUpdate,
+    ShareStatusUpdate,
+)
+from bot.domain.incident import Incident, Status
+from bot.errors import IntegrationError
+from bot.ports import Chat, Clock, Paging
+from bot.ports.store import Incidents, Outbox, SlackFootprints
+from bot.render import status_updates as render
+from bot.render.card import name_text
+from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.people import People
+
+log = logging.getLogger(__name__)
+TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand)
+# Slack's answers for a channel the bot cannot post in: retrying will not change them.
+CANNOT_POST = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action",
+                         "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"})
+
+
+class CoordinationStore(Incidents, SlackFootprints, Outbox, Protocol):
+    """What these effects need of the store: the incident, its Slack footprint, and the outbox (operators' alerts)."""
+
+
+class CoordinationEffects:
+    def __init__(self, store: CoordinationStore, chat: Chat, paging: Paging, people: People, catalogue: Catalogue,
+                 clock: Clock) -> None:
+        self._store, self._chat, self._paging, self._people = store, chat, paging, people
+        self._catalogue, self._clock = catalogue, clock
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        incident = await self._store.incident(effect.incident_id)
+        if incident is None:
+            return
+        since = created_at - LOOKBACK_SECONDS
+        match effect:
+            case InviteToChannel(user_ids=user_ids):
+                await self._invite(incident, user_ids)
+            case ShareStatusUpdate(update_id=update_id):
+                if (update := _update(incident, update_id)) is not None:
+                    await self._share(incident, update, retry=retry, since=since)
+            case PublishStatusUpdate(update_id=update_id):
+                update = _update(incident, update_id)
+                # Confirmed by PagerDuty's webhook: a lost answer to an earlier attempt is not published twice.
+                if update is not None and update.author_email and not update.in_pagerduty:
+                    await self._paging.publish_status_update(incident.id, update.author_email, update.message)
+            case PostReminder(reminder_id=reminder_id):
+                await self._remind(incident, reminder_id, retry=retry, since=since)
+            case OfferCommand(pagerduty_user_id=user_id):
+                await self._offer(incident, user_id, retry=retry, since=since)
+
+    async def _channel(self, incident: Incident) -> str:
+        footprint = await self._store.footprint(incident.id)
+        if footprint.channel_id is None:
+            raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
+        return footprint.channel_id
+
+    async def _invite(self, incident: Incident, user_ids: tuple[str, ...]) -> None:
+        footprint = await self._store.footprint(incident.id)
+        if not incident.dedicated_channel or footprint.channel_id is None:
+            return  # a card in a team channel: nobody is invited there
+        wanted = [u for u in user_ids if u not in footprint.invited]
+        if not wanted:
+            return
+        try:
+            await self._chat.invite(footprint.channel_id, wanted)
+        except IntegrationError as error:
+            if error.code != "already_in_channel":
+                raise
+        await self._store.update_footprint(incident.id, invited=(*footprint.invited, *wanted))
+
+    async def _share(self, incident: Incident, update: StatusUpdate, *, retry: bool, since: float) -> None:
+        target = self._catalogue.stakeholders_channel_for(incident.service_id)
+        footprint = await self._store.footprint(incident.id)
+        marker = f"stakeholders:{update.id}"
+        try:
+            if retry and await self._chat.find_posted(target, marker, since) is not None:
+                return
+            text, blocks = render.stakeholder_message(incident, update, footprint.channel_id)
+            await self._chat.post_message(target, text, blocks, metadata=marker_metadata(marker))
+        except IntegrationError as error:
+            if error.code not in CANNOT_POST:
+                raise
+            await self._cannot_share(incident, update, target, footprint.channel_id, str(error.code))
+
+    async def _cannot_share(self, incident: Incident, update: StatusUpdate, target: str, channel_id: str | None,
+                            code: str) -> None:
+        log.warning("status update %s on %s not shared: cannot post in #%s (%s)", update.id, incident.id, target, code)
+        told = (f"⚠️ Your status update on #{incident.number} could not go to #{name_text(target)}: Slack says "
+                f"`{code}` (the channel does not exist, is archived, or is private without me). It went everywhere "
+                "else. Ask the channel's owner to invite me (`/invite @pavedroad`), or paste it there by hand.")
+        if update.author_slack_id:
+            try:
+                if channel_id is None:
+                    raise IntegrationError("slack", "no incident channel", retryable=False)
+                await self._chat.post_ephemeral(channel_id, update.author_slack_id, told)
+            except IntegrationError:  # not in the incident channel (or it has none): tell them directly
+                await self._chat.post_message(update.author_slack_id, told)
+        await self._store.queue_effect(AlertOperators(OPERATORS, (
+            f"⚠️ Paved Road cannot post status updates in #{name_text(target)} (`{code}`), the stakeholders' "
+            f"channel for #{incident.number} ({name_text(incident.service_name)}). Create it, unarchive it, or "
+            "invite the bot; or change `channels.stakeholders` (or the domain's `stakeholders_channel`) in the "
+            "catalogue.")), self._clock.now().timestamp(), priority=0)
+
+    async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float) -> None:
+        if incident.status is Status.RESOLVED:
+            return  # resolved while the reminder waited: nothing is due any more
+        channel = await self._channel(incident)
+        marker = f"remind:{reminder_id}"
+        if retry and await self._chat.find_posted(channel, marker, since) is not None:
+            return
+        commander = incident.commander
+        if commander is not None:
+            mentions = [f"<@{commander.slack_user_id}>"]
+        else:
+            responders = await self._people.responders([p.id for p in incident.assignees])
+            mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(r.name) for r in responders]
+        text, blocks = render.reminder_message(incident, mentions, incident.triggered_at, self._clock.now())
+        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
+        await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
+
+    async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
+        if incident.commander is not None or incident.status is Status.RESOLVED:
+            return  # someone took command meanwhile, or it is over
+        channel = await self._channel(incident)
+        marker = f"offer:{incident.id}:{pagerduty_user_id}"
+        if retry and await self._chat.find_posted(channel, marker, since) is not None:
+            return
+        responder = await self._people.responder(pagerduty_user_id)
+        mention = f"<@{responder.slack_user_id}>" if responder.slack_user_id else name_text(responder.name)
+        text, blocks = render.offer_message(incident, mention)
+        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
+        await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
+
+
+def _update(incident: Incident, update_id: str) -> StatusUpdate | None:
+    return next((u for u in incident.status_updates if u.id == update_id), None)

@@ -1,0 +1,187 @@
+"""The incident manager's toolkit: the use cases behind `/incident role`, `/incident update`, `/incident priority`,
+the Take command button, and the reminders that a status update is due.
+
+A role or a status update is the bot's own record (PagerDuty has no roles to hold them; the update reaches four
+places): each is checked, then recorded in the inbox as a command (source "slack", see bot/domain/coordination.py)
+before the person is answered, and the worker applies it in order with PagerDuty's events — its effects go out
+through the outbox, once each, retried while PagerDuty or ServiceNow are down. A priority is PagerDuty's: it is set
+there as the person, and the card, topic and ticket follow PagerDuty's webhook like any change made in PagerDuty.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Protocol
+
+from bot.catalogue import Catalogue
+from bot.domain.coordination import (
+    COMMANDER,
+    Command,
+    ReminderDue,
+    RoleAssignment,
+    RoleHolder,
+    StatusUpdate,
+    StatusUpdatePosted,
+    last_update_at,
+    reminder_id,
+)
+from bot.domain.incident import Incident, Status
+from bot.errors import UserError
+from bot.ports import Chat, Clock, Paging
+from bot.ports.store import Inbox, Incidents
+from bot.render.format import clip, escape
+from bot.services.actions import IncidentActions, Outcome, guarded
+from bot.services.slack_inbox import record_from_slack
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_EMAIL = re.compile(r"^(?:<mailto:[^|>]+\|)?([^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+?)>?$")
+UPDATE_TEXT = 3_000  # what the form allows; a typed update is held to the same
+
+
+class ToolkitStore(Inbox, Incidents, Protocol):
+    """What the toolkit needs of the store: the inbox (commands are recorded there) and the open incidents."""
+
+
+class IncidentToolkit:
+    def __init__(self, store: ToolkitStore, actions: IncidentActions, chat: Chat, paging: Paging,
+                 catalogue: Catalogue, clock: Clock, wake: Callable[[], None], *, tickets: bool = False) -> None:
+        """`wake`: the worker's, so a recorded command is applied at once; `tickets`: ServiceNow is configured."""
+        self._store, self._actions, self._chat, self._paging = store, actions, chat, paging
+        self._catalogue, self._clock, self._wake, self._tickets = catalogue, clock, wake, tickets
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self._catalogue.roles)
+
+    @property
+    def remind_after_minutes(self) -> int:
+        return max(int(self._catalogue.status_updates.remind_after), 1)
+
+    # -- roles -----------------------------------------------------------------------------------------------------
+
+    async def assign_role(self, slack_user_id: str, incident: Incident, role: str, who: str) -> Outcome:
+        role = role.strip().lower()
+        if role not in self._catalogue.roles:
+            raise UserError(f"`{_shown(role)}` is not a role here. The roles are: "
+                            + ", ".join(f"`{r}`" for r in self._catalogue.roles)
+                            + ". E.g. `/incident role commander me`.")
+        if incident.status is Status.RESOLVED:
+            raise UserError(f"#{incident.number} is resolved: its roles are kept as they were.")
+        holder_id = await self._slack_user(slack_user_id, who)
+        name = await guarded(self._chat.user_name(holder_id), "Slack")
+        if name is None:
+            raise UserError(f"I can't find {_shown(who)} in Slack, so I can't give them a role. Mention them "
+                            "(`@name`), or say `me`.")
+        current = next((h for h in incident.roles if h.role == role), None)
+        if current is not None and current.slack_user_id == holder_id:
+            return Outcome(f"{escape(name)} is already {role} of #{incident.number}.")
+        by: str | None = name
+        if holder_id != slack_user_id:
+            by = await guarded(self._chat.user_name(slack_user_id), "Slack")
+        await self._record(RoleAssignment(uuid.uuid4().hex, incident.id, self._clock.now(),
+                                          RoleHolder(role, holder_id, name), slack_user_id, by or "someone"))
+        return Outcome(f"👑 {escape(name)} is now {role} of #{incident.number}"
+                       + (f", taking over from {escape(current.name)}." if current else "."))
+
+    async def take_command(self, slack_user_id: str, incident: Incident) -> Outcome:
+        return await self.assign_role(slack_user_id, incident, COMMANDER, "me")
+
+    async def _slack_user(self, slack_user_id: str, who: str) -> str:
+        """The Slack user meant by `me`, an @mention or an email address."""
+        who = who.strip()
+        if who.lower() in ("me", "myself", "@me"):
+            return slack_user_id
+        mention = _MENTION.match(who)
+        if mention:
+            return mention.group(1)
+        email = _EMAIL.match(who)
+        if email:
+            found = await guarded(self._chat.user_id_by_email(email.group(1)), "Slack")
+            if found is None:
+                raise UserError(f"Nobody in Slack has the email {_shown(email.group(1))}, so I can't give them a "
+                                "role. Mention them (`@name`) once they have a Slack account.")
+            return found
+        if not who:
+            raise UserError("Who should hold it? `/incident role &lt;role&gt; &lt;@someone|me&gt;`.")
+        raise UserError(f"I can't tell who `{_shown(who)}` is: mention them (`@name`), give their email, or say "
+                        "`me`.")
+
+    # -- status updates --------------------------------------------------------------------------------------------
+
+    async def publish_update(self, slack_user_id: str, incident: Incident, what: str, impact: str = "",
+                             next_in_minutes: int | None = None) -> Outcome:
+        what, impact = what.strip(), impact.strip()
+        if not what:
+            raise UserError("The update is empty: say what is happening, e.g. `/incident update Payments fail for "
+                            "1 in 5 customers; rolling back the 10:02 deploy` — or `/incident update` alone for "
+                            "the form.")
+        if len(what) + len(impact) > UPDATE_TEXT:
+            raise UserError(f"The update is too long for stakeholders to read ({len(what) + len(impact)} characters;"
+                            f" at most {UPDATE_TEXT}). Keep it short and put details in the incident channel.")
+        # PagerDuty's copy goes out as the person: someone without a PagerDuty account is told now, nothing sent.
+        actor = await self._actions.identify(slack_user_id)
+        now = self._clock.now()
+        due = now + timedelta(minutes=next_in_minutes or self.remind_after_minutes)
+        update = StatusUpdate(id=f"update:{uuid.uuid4().hex}", at=now, author=actor.name, what=what, impact=impact,
+                              next_due=due, author_slack_id=slack_user_id, author_email=actor.email)
+        await self._record(StatusUpdatePosted(update.id, incident.id, now, update))
+        return Outcome(f"📣 Your update on #{incident.number} is on its way to this channel, "
+                       f"#{escape(self._catalogue.stakeholders_channel_for(incident.service_id))}, PagerDuty"
+                       + (" and the ServiceNow ticket." if self._tickets else ".")
+                       + f" Next one due by {due:%H:%M} UTC.")
+
+    # -- priority --------------------------------------------------------------------------------------------------
+
+    async def set_priority(self, slack_user_id: str, incident: Incident, wanted: str) -> Outcome:
+        priorities = await guarded(self._paging.priorities(), "PagerDuty")
+        names = ", ".join(f"`{name}`" for _, name in priorities) or "none (priorities are off in this account)"
+        chosen = next(((pid, name) for pid, name in priorities if name.lower() == wanted.strip().lower()), None)
+        if not wanted.strip() or chosen is None:
+            raise UserError((f"`{_shown(wanted)}` is not a priority in PagerDuty. " if wanted.strip() else
+                             "Which priority? ") + f"The priorities are: {names}. E.g. `/incident priority P1`.")
+        if incident.status is Status.RESOLVED:
+            return Outcome(f"#{incident.number} is already resolved — its priority was left as it is.")
+        if incident.priority == chosen[1]:
+            return Outcome(f"#{incident.number} is already {escape(chosen[1])}.")
+        actor = await self._actions.identify(slack_user_id)
+        await guarded(self._paging.set_priority(incident.id, actor.email, chosen[0]), "PagerDuty")
+        return Outcome(f"🎚️ Set #{incident.number} to {escape(chosen[1])} in PagerDuty as {escape(actor.name)}; "
+                       "the card, topic and ticket follow in a moment.")
+
+    # -- reminders -------------------------------------------------------------------------------------------------
+
+    async def remind_due(self) -> int:
+        """Record a reminder for every open incident that needs status updates and has had none for a whole
+        interval; each (incident, last update, interval) once, whoever asks and however often. Returns how many."""
+        now = self._clock.now()
+        every = timedelta(minutes=self._catalogue.status_updates.remind_after)
+        recorded = 0
+        for incident in await self._store.open_incidents():
+            if not self._wants_updates(incident):
+                continue
+            since = last_update_at(incident.status_updates, incident.triggered_at)
+            interval = int((now - since) / every)
+            if interval >= 1:
+                command = ReminderDue(reminder_id(incident.id, since, interval), incident.id, now, since, interval)
+                recorded += await self._record(command, wake=False)
+        if recorded:
+            self._wake()
+        return recorded
+
+    def _wants_updates(self, incident: Incident) -> bool:
+        named = {p.lower() for p in self._catalogue.status_updates.remind_priorities}
+        return incident.urgency == "high" or (incident.priority or "").lower() in named
+
+    async def _record(self, command: Command, *, wake: bool = True) -> bool:
+        stored = await record_from_slack(self._store, command, command.at)
+        if wake:
+            self._wake()
+        return stored
+
+
+def _shown(typed: str) -> str:
+    readable = typed.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return escape(clip(" ".join(readable.split()), 100)).replace("`", "'")

@@ -1,0 +1,144 @@
+"""The incident manager's commands in Slack: `/incident role`, `/incident update`, `/incident priority`, the Take
+command button (on the card and in the offer to a paged incident manager), the reminder's "Post an update" button
+and the update form. Each handler calls one use case of bot/services/toolkit.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck
+
+from bot.domain.incident import Incident
+from bot.errors import IntegrationError, UserError
+from bot.render import status_updates as render
+from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
+from bot.services.actions import Outcome
+from bot.services.toolkit import IncidentToolkit
+from commands.answers import Reply, answer, privately_in, through_response_url
+from commands.handlers import Asked, Services
+from commands.modals import EXPIRED_TRIGGER_CODES
+from commands.parsing import plain_text
+from commands.repeats import ALREADY_CLICKED
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def _toolkit(s: Services) -> IncidentToolkit:
+    if s.toolkit is None:
+        raise UserError("Roles, status updates and priorities are not set up on this bot.")
+    return s.toolkit
+
+
+async def role(s: Services, asked: Asked) -> Reply:
+    """`/incident role` lists the roles; `/incident role <role> <@someone|me>` assigns one."""
+    toolkit = _toolkit(s)
+    words = asked.text.split(maxsplit=1)
+    if not words:
+        return render.roles_text(asked.on, toolkit.roles)
+    return await toolkit.assign_role(asked.user, asked.on, words[0], words[1] if len(words) > 1 else "")
+
+
+async def update(s: Services, asked: Asked) -> Reply:
+    """`/incident update <text>` publishes at once; without text, the form asks for the three parts."""
+    text = plain_text(asked.text).strip()
+    if text:
+        return await _toolkit(s).publish_update(asked.user, asked.on, text)
+    return await open_update_form(s, asked.on, asked.channel, asked.trigger_id)
+
+
+async def priority(s: Services, asked: Asked) -> Reply:
+    return await _toolkit(s).set_priority(asked.user, asked.on, plain_text(asked.text))
+
+
+async def open_update_form(s: Services, incident: Incident, channel: str, trigger_id: str) -> Reply:
+    toolkit = _toolkit(s)
+    try:
+        await s.slack.open_modal(trigger_id, render.update_modal(incident, channel, toolkit.remind_after_minutes))
+    except IntegrationError as error:
+        if error.code in EXPIRED_TRIGGER_CODES:
+            raise UserError("The form took too long to open (Slack allows 3 seconds). Please run the command or "
+                            "click the button again.") from None
+        raise
+    return []
+
+
+async def button(s: Services, user: str, channel: str, action: dict[str, Any], trigger_id: str) -> Reply:
+    """Take command (acts once per double click), or open the update form."""
+    incident = await s.actions.incident(channel, str(action.get("value") or "") or None)
+    if action.get("action_id") == OPEN_UPDATE_FORM:
+        return await open_update_form(s, incident, channel, trigger_id)
+    if not await s.repeats.first_click(user, TAKE_COMMAND, incident.id):
+        return Outcome(ALREADY_CLICKED)
+    return await _toolkit(s).take_command(user, incident)
+
+
+@dataclass(frozen=True)
+class UpdateForm:
+    """The update form as submitted."""
+
+    user: str
+    channel: str
+    incident_id: str
+    what: str
+    impact: str
+    next_in_minutes: int | None
+
+    @classmethod
+    def read(cls, body: dict[str, Any], view: dict[str, Any]) -> UpdateForm:
+        values = view["state"]["values"]
+        meta = json.loads(view.get("private_metadata") or "{}")
+        choice = ((values.get(render.NEXT) or {}).get("choice") or {}).get("selected_option") or {}
+        minutes = str(choice.get("value") or "")
+        return cls(str(body["user"]["id"]), str(meta.get("channel_id") or ""), str(meta.get("incident_id") or ""),
+                   _typed(values, render.WHAT), _typed(values, render.IMPACT),
+                   int(minutes) if minutes.isdigit() and 0 < int(minutes) <= 24 * 60 else None)
+
+
+def _typed(values: dict[str, Any], block: str) -> str:
+    return str(((values.get(block) or {}).get("text") or {}).get("value") or "").strip()
+
+
+def register(app: Any, services: Services) -> None:
+    """The buttons and the form's submission (the subcommands are entries of commands/table.py)."""
+    clicked = _button_clicked(services)
+    for action_id in (TAKE_COMMAND, OPEN_UPDATE_FORM):
+        app.action(action_id)(clicked)
+    app.view(render.UPDATE_MODAL)(_update_submitted(services))
+
+
+def _button_clicked(services: Services) -> Listener:
+    async def toolkit_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        channel = str((body.get("channel") or {}).get("id") or "")
+        await answer(through_response_url(services.slack, str(body["response_url"])),
+                     button(services, str(body["user"]["id"]), channel, action, str(body["trigger_id"])))
+    return toolkit_button_clicked
+
+
+def _update_submitted(services: Services) -> Listener:
+    async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        form = UpdateForm.read(body, view)
+        if not form.what:
+            await ack(response_action="errors", errors={render.WHAT: "Say what is happening: stakeholders read "
+                                                                     "this first."})
+            return
+        try:  # someone PagerDuty does not know is told in the form, with what they wrote kept
+            await services.actions.identify(form.user)
+        except UserError as error:
+            await ack(response_action="errors", errors={render.WHAT: str(error)[:2000]})
+            return
+        await ack()
+        await answer(privately_in(services.slack, form.channel, form.user), _publish(services, form))
+    return update_submitted
+
+
+async def _publish(s: Services, form: UpdateForm) -> Reply:
+    if not await s.repeats.first_submission(form.user, render.UPDATE_MODAL, form.what + form.impact,
+                                            form.incident_id):
+        return []
+    incident = await s.actions.incident(form.channel, form.incident_id or None)
+    return await _toolkit(s).publish_update(form.user, incident, form.what, form.impact, form.next_in_minutes)

@@ -1,7 +1,8 @@
 """After the incident (issue 15), property-based: what people write reaches the record as they wrote it and no text
-breaks the review document. The inbox body of a contribution reads back as written, and anything else is refused
-with a ValueError (which the worker quarantines); any timeline through the review stays one Markdown line per
-entry; and random messages, pinned in a sandbox incident channel, join the timeline once, readable."""
+breaks the review document. The inbox body of a contribution reads back as written through the worker's reader of
+Slack-originated rows (bot/domain/from_slack.py), and anything else is refused with a ValueError (which the worker
+quarantines); any timeline through the review stays one Markdown line per entry; and random messages, pinned in a
+sandbox incident channel, join the timeline once, readable."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import aiohttp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain.contributions import FollowUpAdded, KeyMessage, from_json, to_json
+from bot.domain.contributions import FollowUpAdded, KeyMessage
 from bot.domain.events import Person
+from bot.domain.from_slack import from_json, to_json
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.render.review import ReviewLinks, review_markdown

@@ -1,7 +1,8 @@
 """The incident manager's toolkit takes outside input in three places: the Take command and "Post an update"
 buttons (any value a forged request carries), the update form (anything typed, any choice), and the commands it
 records in the inbox (read back by the worker). Property-based: the buttons through the real app as Slack sends them;
-the records through the domain's own reading, which must give back what was written or a ValueError."""
+the records through the worker's reading (bot/domain/from_slack.py), which must give back what was written or a
+ValueError."""
 
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ from bot.domain.coordination import (
     RoleHolder,
     StatusUpdate,
     StatusUpdatePosted,
-    command_from_json,
-    command_to_json,
 )
+from bot.domain.from_slack import from_json, to_json
 from bot.render.format import MESSAGE_TEXT
 from bot.render.roles import TOOLKIT_ACTIONS
 from sandbox.world import RunningSandbox
@@ -57,16 +57,16 @@ def assert_answered_for_people(answers: list[str]) -> None:
 
 @given(command=commands)
 def test_a_recorded_command_reads_back_as_written(command: RoleAssignment | StatusUpdatePosted | ReminderDue) -> None:
-    assert command_from_json(command_to_json(command)) == command
+    assert from_json(to_json(command)) == command
 
 
-@given(body=st.one_of(texts, st.builds(lambda c, cut: command_to_json(c)[:cut], commands, st.integers(0, 400)),
+@given(body=st.one_of(texts, st.builds(lambda c, cut: to_json(c)[:cut], commands, st.integers(0, 400)),
                       st.recursive(st.none() | st.booleans() | st.integers() | texts,
                                    lambda inner: st.lists(inner) | st.dictionaries(texts, inner), max_leaves=10)
                       .map(str)))
 def test_any_inbox_body_is_a_command_or_a_value_error(body: str) -> None:
     with contextlib.suppress(ValueError):  # anything else escapes, and fails the property
-        command_from_json(body)
+        from_json(body)
 
 
 async def test_any_toolkit_button_value_is_answered_for_the_person(sandbox: RunningSandbox) -> None:

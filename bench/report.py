@@ -1,0 +1,180 @@
+"""`pavedroad report` on a large history: wall time (median of 3) and peak memory of the real command, run as its own
+process on a store of N past incidents, beside a bare reference run the same way in the same run: a script that
+only reads every incident row and decodes its JSON (sqlite3 + json, no project code). A second reference decodes
+each row with the store's own codec (`incident_from_json`), the least the report does today. Prints JSON.
+
+The store is built with the project's own history writer (the IncidentHistory port's `add_history`, as
+`pavedroad history seed/import` do): N resolved incidents of the example catalogue's services, spread evenly over
+four years, with seeded-random times to acknowledge and restore. With --db PATH the store is kept there (and reused
+when it already holds N incidents), so a report can be profiled on it afterwards.
+
+    python bench/report.py [--incidents 100000] [--db PATH] [--by period] [--rounds 3]
+
+Building 100,000 incidents takes about a minute on two cores; each report run takes seconds (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, emit
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.catalogue import example_catalogue_path, load_catalogue
+from bot.domain.events import Person
+from bot.domain.incident import Incident, Status
+
+START = datetime(2019, 1, 1, tzinfo=UTC)
+SPAN = timedelta(days=4 * 365)
+FIRST_NUMBER = 200_001  # above the synthetic history's numbers and the sandbox's live ones
+BATCH = 5_000
+
+# Each measured program reports its own peak RSS (VmHWM) as it exits: the rusage of a child started by vfork counts
+# the parent's memory too.
+PEAK = r'''
+import atexit, sys
+def peak():
+    with open("/proc/self/status") as status:
+        print(next(line for line in status if line.startswith("VmHWM")), file=sys.stderr, end="")
+atexit.register(peak)
+'''
+
+READ_AND_DECODE = PEAK + r'''
+import json, sqlite3
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+n = 0
+for (data,) in conn.execute("SELECT data FROM incidents ORDER BY number"):
+    json.loads(data)
+    n += 1
+print(n)
+'''
+
+READ_AND_DECODE_WITH_CODEC = PEAK + r'''
+import sqlite3
+from bot.adapters.store.codec import incident_from_json
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(sum(1 for (data,) in conn.execute("SELECT data FROM incidents ORDER BY number") if incident_from_json(data)))
+'''
+
+REPORT = PEAK + r'''
+import runpy
+sys.argv = ["pavedroad", *sys.argv[1:]]
+runpy.run_module("bot.app.cli.main", run_name="__main__")
+'''
+
+
+def past_incidents(n: int) -> list[Incident]:
+    """N resolved incidents, round-robin over the example catalogue's services, evenly through four years."""
+    services = load_catalogue(example_catalogue_path()).services
+    rng = random.Random(16)
+    incidents = []
+    for k in range(n):
+        service = services[k % len(services)]
+        triggered = START + SPAN * (k + 0.5) / n
+        tta = timedelta(minutes=rng.uniform(1, 45))
+        ttr = tta + timedelta(minutes=rng.expovariate(1 / 90))
+        number = FIRST_NUMBER + k
+        incidents.append(Incident(
+            id=f"QBENCH{number}", number=number, title=f"{service.name} degraded (bench history)",
+            status=Status.RESOLVED, urgency="high" if k % 3 else "low", priority=None,
+            service_id=service.pagerduty_service_id, service_name=service.name, escalation_policy_id=None,
+            escalation_policy_name=None, html_url="", assignees=(Person("PBENCH1", "Bench responder"),),
+            triggered_at=triggered, acknowledged_at=triggered + tta, resolved_at=triggered + ttr,
+            state_as_of=triggered + ttr, dedicated_channel=False, trigger_seen=True))
+    return incidents
+
+
+def stored_incidents(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM incidents").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+async def build(db: Path, n: int) -> float:
+    """Write the history through the store's IncidentHistory port, in batches; returns the seconds it took."""
+    started = time.perf_counter()
+    store = SqliteStore(db)
+    await store.open()
+    try:
+        incidents = past_incidents(n)
+        for i in range(0, n, BATCH):
+            await store.add_history(incidents[i:i + BATCH], (), time.time())
+    finally:
+        await store.close()
+    return time.perf_counter() - started
+
+
+def run_once(argv: list[str]) -> tuple[float, float]:
+    """Run a program as its own process: (wall seconds, its peak RSS in MB, as it reported it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
+    started = time.perf_counter()
+    finished = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+                              check=False)
+    wall = time.perf_counter() - started
+    if finished.returncode != 0:
+        raise SystemExit(f"{argv[:4]} failed ({finished.returncode}): {finished.stderr[-2000:]}")
+    peak_kb = next(int(line.split()[1]) for line in finished.stderr.splitlines() if line.startswith("VmHWM"))
+    return wall, peak_kb / 1024
+
+
+def measure(argv: list[str], rounds: int) -> dict[str, float]:
+    runs = [run_once(argv) for _ in range(rounds)]
+    return {"median_s": round(statistics.median(w for w, _ in runs), 3),
+            "peak_rss_mb": round(max(m for _, m in runs), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--db", type=Path, default=None, help="keep the store here (reused if it holds N incidents)")
+    parser.add_argument("--by", action="append", default=None,
+                        help="groupings to time (repeatable; default: the catalogue's default grouping)")
+    parser.add_argument("--chart", action="store_true", help="also time the report with --chart")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or Path(tmp) / "report.db"
+        held = stored_incidents(db)
+        if held not in (0, args.incidents):
+            raise SystemExit(f"{db} holds {held} incidents, not {args.incidents}: give another --db")
+        build_s = asyncio.run(build(db, args.incidents)) if held == 0 else None
+        report = [sys.executable, "-c", REPORT, "report", "--db", str(db)]
+        timings: dict[str, dict[str, float]] = {}
+        # The build (or a first reference run) leaves the database in the page cache: every run reads it warm.
+        reference = measure([sys.executable, "-c", READ_AND_DECODE, str(db)], args.rounds)
+        codec = measure([sys.executable, "-c", READ_AND_DECODE_WITH_CODEC, str(db)], args.rounds)
+        for by in args.by or [None]:
+            timings[by or "default"] = measure(report + (["--by", by] if by else []), args.rounds)
+        if args.chart:
+            timings["default+chart"] = measure([*report, "--chart", str(Path(tmp) / "chart.png")], args.rounds)
+        first = next(iter(timings.values()))
+        emit("report", {
+            "incidents": args.incidents, "report_s": first["median_s"], "reference_s": reference["median_s"],
+            "peak_rss_mb": first["peak_rss_mb"], "reference_peak_rss_mb": reference["peak_rss_mb"],
+            "reference_codec_s": codec["median_s"], "report_over_reference": round(
+                first["median_s"] / reference["median_s"], 2),
+            "by_grouping": timings, "build_s": round(build_s, 1) if build_s is not None else None,
+            "rounds": args.rounds, "db_bytes": db.stat().st_size,
+            "targets": {"report_s_max": 1.0},
+        })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""Soak: N incidents, each triggered, acknowledged and resolved in PagerDuty, through the emulators and `pavedroad
+serve` running as real processes. Measures the bot's CPU per incident (from /proc/<pid>/stat) over the first and
+the last block of incidents (a thousand, or a fifth of a smaller run), its memory at the start and the end, and its
+database's bytes per incident; beside a reference measured in the same run: a bare script making the same outside
+calls (the call mix the bot made per incident, counted by the emulators) with the same clients (slack_sdk's
+AsyncWebClient, the `pagerduty` package's REST client on a thread pool, aiohttp for ServiceNow's Table API). Prints
+JSON.
+
+    python bench/soak.py [--incidents 10000] [--batch 25]
+
+Slack pacing is off on both sides (SLACK_RATE_LIMIT_SCALE=0, emulators at rate-limit scale 0): the soak measures
+work, not waiting. Incidents go in batches: a batch is triggered, then acknowledged, then resolved, each step
+waiting until the bot has nothing pending (read from its database, read-only, so the watching costs the bot no
+CPU). A run of 500 takes about two minutes on two cores; 10,000 takes about 40 minutes (the bot's CPU per incident
+bounds it). The emulators' own CPU per incident is printed too (issue 16, item 8: it must stay flat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, emit, free_port, start_server
+from bot.catalogue import example_catalogue_path, load_catalogue
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+EMULATORS = r'''
+import asyncio, json, logging, sys
+from aiohttp import web
+from bot.catalogue import load_catalogue, example_catalogue_path
+from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
+async def main():
+    logging.basicConfig(level=logging.ERROR)
+    keys = SandboxSecrets.from_env()
+    sandbox = Sandbox(load_catalogue(example_catalogue_path()), keys, rate_limit_scale=0)
+    app = web.Application(); sandbox.add_routes(app)
+    url = f"http://127.0.0.1:{sys.argv[1]}"
+    sandbox.connect(sys.argv[2], url)
+    runner = web.AppRunner(app, access_log=None); await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    env = {"SLACK_BOT_TOKEN": keys.slack_bot_token, "SLACK_SIGNING_SECRET": keys.slack_signing_secret,
+           "PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
+           "PAGERDUTY_WEBHOOK_SECRETS": ",".join(keys.pagerduty_webhook_secrets),
+           "SLACK_API_URL": f"{url}/sandbox/slack/api/", "PAGERDUTY_API_URL": f"{url}/sandbox/pagerduty/api",
+           "SERVICENOW_INSTANCE_URL": f"{url}/sandbox/servicenow", "SERVICENOW_USERNAME": SERVICENOW_USER,
+           "SERVICENOW_PASSWORD": keys.servicenow_password,
+           "SERVICENOW_WEBHOOK_SECRET": keys.servicenow_webhook_secret,
+           "CATALOGUE_PATH": str(example_catalogue_path())}
+    print("ready", json.dumps(env, separators=(",", ":")), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+'''
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+class Soak:
+    def __init__(self, session: aiohttp.ClientSession, emulators_url: str, db: Path, bot_pid: int) -> None:
+        self.session, self.url, self.db, self.bot_pid = session, emulators_url, db, bot_pid
+        self.services = [s.pagerduty_service_id for s in load_catalogue(example_catalogue_path()).services]
+        self.triggered = 0
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(f"{self.url}/sandbox/pagerduty{path}", json=body) as response:
+            assert response.status in (200, 201), (path, response.status, await response.text())
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    async def batch(self, size: int) -> None:
+        """Trigger `size` incidents, then acknowledge them, then resolve them, letting the bot settle each time."""
+        ids = []
+        for _ in range(size):
+            n = self.triggered
+            self.triggered += 1
+            incident = await self._post("/incidents", {"title": f"Soak incident {n}",
+                                                       "service_id": self.services[n % len(self.services)],
+                                                       "urgency": "high"})
+            ids.append(str(incident["incident"]["id"]))
+        await self.settled()
+        for action in ("acknowledge", "resolve"):
+            for incident_id in ids:
+                await self._post(f"/incidents/{incident_id}/{action}", {})
+            await self.settled()
+
+    async def settled(self, quiet: float = 0.4, within: float = 600) -> None:
+        """Until the bot has applied every delivery and performed every effect now due, and no new delivery has
+        arrived for `quiet` seconds (ServiceNow's business rule calls back after the bot's own updates)."""
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        try:
+            deadline, last, since = time.monotonic() + within, None, time.monotonic()
+            while time.monotonic() < deadline:
+                try:
+                    pending = conn.execute("SELECT count(*) FROM inbox WHERE state = 'pending'").fetchone()[0]
+                    due = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?",
+                                       (time.time() + 0.5,)).fetchone()[0]
+                    newest = conn.execute("SELECT max(seq) FROM inbox").fetchone()[0]
+                except sqlite3.OperationalError:  # the bot is migrating its fresh database
+                    pending, due, newest = 1, 1, None
+                if pending or due or newest != last:
+                    last, since = newest, time.monotonic()
+                elif time.monotonic() - since >= quiet:
+                    return
+                await asyncio.sleep(0.05)
+            raise SystemExit(f"the bot did not settle within {within} s ({pending} deliveries, {due} effects due)")
+        finally:
+            conn.close()
+
+    async def state(self) -> dict[str, Any]:
+        async with self.session.get(f"{self.url}/sandbox/state") as response:
+            state: dict[str, Any] = await response.json()
+            return state
+
+
+def call_mix(before: dict[str, Any], after: dict[str, Any], incidents: int) -> dict[str, dict[str, float]]:
+    """Outside calls per incident, per system and method, between two emulator snapshots."""
+    return {system: {call: round((count - before[system]["calls"].get(call, 0)) / incidents, 4)
+                     for call, count in after[system]["calls"].items()
+                     if count > before[system]["calls"].get(call, 0)}
+            for system in ("slack", "pagerduty", "servicenow")}
+
+
+def samples(state: dict[str, Any]) -> dict[str, Any]:
+    """What the reference needs to make valid calls: the card as the bot posts it, people, schedules, a group."""
+    bot = state["slack"]["bot"]["user_id"]
+    incident_channels = {c["id"] for c in state["slack"]["channels"] if c["name"].startswith("inc-")}
+    card = next(m for m in state["slack"]["messages"]
+                if m["channel"] in incident_channels and m["user"] == bot and m["blocks"])
+    return {"card_text": card["text"], "card_blocks": card["blocks"],
+            "slack_users": [u["id"] for u in state["slack"]["users"]],
+            "emails": [u["email"] for u in state["slack"]["users"] if u["email"]],
+            "announce_channel": next(c["id"] for c in state["slack"]["channels"]
+                                     if not c["name"].startswith("inc-") and not c["is_im"]),
+            "pagerduty_users": [u["id"] for u in state["pagerduty"]["users"]],
+            "pagerduty_schedules": [s["id"] for s in state["pagerduty"]["schedules"]],
+            "pagerduty_incidents": [i["id"] for i in state["pagerduty"]["incidents"][:50]],
+            "group": state["servicenow"]["groups"][0]["name"]}
+
+
+def database_bytes(folder: str) -> int:
+    """The bot's database with its WAL, once the bot has stopped."""
+    return sum(p.stat().st_size for p in Path(folder).glob("soak.db*"))
+
+
+def start_bot(env: dict[str, str], port: int, db: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "bot.app.cli.main", "serve", "--port", str(port), "--db", str(db)],
+                            env={**os.environ, **env, "PYTHONPATH": str(ROOT), "SLACK_RATE_LIMIT_SCALE": "0",
+                                 "LOG_LEVEL": "WARNING"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
+        try:
+            async with session.get(f"{url}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("the bot did not start")
+
+
+def run_reference(env: dict[str, str], mix: dict[str, dict[str, float]], sample: dict[str, Any],
+                  incidents: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+        json.dump({"env": env, "mix": mix, "sample": sample, "incidents": incidents}, spec)
+    try:
+        finished = subprocess.run([sys.executable, str(Path(__file__).with_name("soak_reference.py")), spec.name],
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                                  check=False)
+    finally:
+        os.unlink(spec.name)
+    if finished.returncode != 0:
+        raise SystemExit(f"the reference failed: {finished.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(finished.stdout)
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--warm-up", type=int, default=20)
+    parser.add_argument("--reference-incidents", type=int, default=500)
+    args = parser.parse_args()
+    block = min(1000, max(args.batch, args.incidents // 5 // args.batch * args.batch))
+    bot_port = free_port()
+    bot_url = f"http://127.0.0.1:{bot_port}"
+    emulators, emulators_port, values = start_server(EMULATORS, bot_url, env={"LOG_LEVEL": "ERROR"})
+    emulators_url = f"http://127.0.0.1:{emulators_port}"
+    env: dict[str, str] = json.loads(values[0])
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "soak.db"
+        bot = start_bot(env, bot_port, db)
+        try:
+            async with aiohttp.ClientSession() as session:
+                await wait_healthy(session, bot_url)
+                soak = Soak(session, emulators_url, db, bot.pid)
+                for _ in range(max(1, args.warm_up // args.batch)):
+                    await soak.batch(min(args.batch, args.warm_up))
+                warm = await soak.state()
+                rss_start = rss_mb(bot.pid)
+                blocks: list[dict[str, float]] = []
+                mix: dict[str, dict[str, float]] = {}
+                sample: dict[str, Any] = {}
+                done = 0
+                while done < args.incidents:
+                    size = min(block, args.incidents - done)
+                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
+                    for _ in range(size // args.batch):
+                        await soak.batch(args.batch)
+                    if size % args.batch:
+                        await soak.batch(size % args.batch)
+                    blocks.append({"incidents": size, "bot_cpu_s": cpu_seconds(bot.pid) - cpu[0],
+                                   "emulators_cpu_s": cpu_seconds(emulators.pid) - cpu[1],
+                                   "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid)})
+                    done += size
+                    if not mix:  # the call mix over the first block, while the emulators' world is small
+                        state = await soak.state()
+                        mix, sample = call_mix(warm, state, size), samples(state)
+                rss_end = rss_mb(bot.pid)
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(30)
+        db_bytes = database_bytes(tmp)
+    soak_s = time.monotonic() - started
+    try:
+        reference = run_reference(env, mix, sample, min(args.reference_incidents, args.incidents))
+    finally:
+        emulators.terminate()
+        emulators.wait()
+
+    def per_incident(b: dict[str, float], key: str) -> float:
+        return round(b[key] * 1000 / b["incidents"], 1)
+    first, last = blocks[0], blocks[-1]
+    emit("soak", {
+        "incidents": args.incidents, "warm_up_incidents": args.warm_up, "block": block, "batch": args.batch,
+        "cpu_ms_per_incident_first": per_incident(first, "bot_cpu_s"),
+        "cpu_ms_per_incident_last": per_incident(last, "bot_cpu_s"),
+        "reference_cpu_ms_per_incident": reference["cpu_ms_per_incident"],
+        "cpu_over_reference_first": round(per_incident(first, "bot_cpu_s") / reference["cpu_ms_per_incident"], 2),
+        "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
+        "db_bytes_per_incident": round(db_bytes / soak.triggered),  # warm-up incidents included
+        "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
+        "emulators_cpu_ms_per_incident_first": per_incident(first, "emulators_cpu_s"),
+        "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
+        "calls_per_incident": mix, "reference": reference, "soak_wall_s": round(soak_s, 1),
+        "blocks": [{k: round(v, 2) for k, v in b.items()} for b in blocks],
+        "targets": {"cpu_over_reference_max": 2.0, "last_over_first_max": 1.1},
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

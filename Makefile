@@ -33,6 +33,9 @@ bench: install
 	$(BIN)/python bench/webhook_intake.py --store postgres --requests 4000 --rounds 3
 	$(BIN)/python bench/trigger_to_card.py --incidents 100 --latency-ms 50
 	$(BIN)/python bench/command_ack.py --commands 2000 --rounds 3
+	$(BIN)/python bench/report.py --incidents 20000 --rounds 3
+	$(BIN)/python bench/soak.py --incidents 500
+	$(BIN)/python bench/storm.py --incidents 100 --tier-scale 10
 
 clean:
 	rm -rf $(VENV) *.db *.db-wal *.db-shm

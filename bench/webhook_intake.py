@@ -1,6 +1,7 @@
 """Webhook intake: throughput and latency of POST /pagerduty/webhook at 32 concurrent connections, beside a bare
 reference measured in the same run with the same durability. Each server runs in its own process; the load comes
-from this one. Prints JSON.
+from this one. For the bot, also how long its worker takes, from the burst's end, to apply every event stored
+(`backlog_drain_s`, read from its database) and how many were still pending when the burst ended. Prints JSON.
 
 - `--store sqlite` (default): the bot on SQLite beside a bare aiohttp + SQLite insert (WAL, synchronous=FULL, one
   writer thread).
@@ -18,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -108,6 +110,33 @@ asyncio.run(main())
 '''
 
 
+def pending(where: Path | str) -> int:
+    """Deliveries stored and not yet applied, read beside the bot (SQLite read-only, or the PostgreSQL URL)."""
+    sql = "SELECT count(*) FROM inbox WHERE state = 'pending'"
+    if isinstance(where, str):
+        import psycopg
+
+        with psycopg.connect(where) as pg:
+            row = pg.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+    conn = sqlite3.connect(f"file:{where}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def drain(where: Path | str, within: float = 600) -> dict[str, float]:
+    """From the burst's end: how many events were still pending, and the seconds until none is."""
+    started = time.perf_counter()
+    at_end = left = await asyncio.to_thread(pending, where)
+    while left and time.perf_counter() - started < within:
+        await asyncio.sleep(0.05)
+        left = await asyncio.to_thread(pending, where)
+    return {"pending_at_burst_end": at_end, "backlog_drain_s": round(time.perf_counter() - started, 2),
+            "still_pending": left}
+
+
 def start(code: str, db: Path | str) -> tuple[subprocess.Popen[str], str]:
     process, port, _ = start_server(code, str(db), env={"LOG_LEVEL": "ERROR"})
     return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
@@ -174,7 +203,11 @@ async def main() -> None:
                 process, url = start(code, where)
                 try:
                     await load(url, bodies(200), args.concurrency)  # warm-up
+                    if name == "bot":
+                        await drain(where)
                     results[name].append(await load(url, bodies(args.requests), args.concurrency))
+                    if name == "bot":
+                        results[name][-1].update(await drain(where))
                 finally:
                     process.terminate()
                     process.wait()
@@ -188,7 +221,9 @@ async def main() -> None:
         "store": args.store, "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds,
         "reference": reference, "bot": bot, "all_rounds": results,
         "throughput_ratio": round(bot["throughput_per_s"] / reference["throughput_per_s"], 2),
-        "targets": {"throughput_ratio_min": 0.6, "p99_ms_max": 25 if args.store == "sqlite" else 50},
+        "backlog_drain_s": max(r["backlog_drain_s"] for r in results["bot"]),
+        "targets": {"throughput_ratio_min": 0.6, "p99_ms_max": 25 if args.store == "sqlite" else 50,
+                    "backlog_drain_s_max": 5},
     })
 
 

@@ -1,0 +1,111 @@
+"""Storm: N incidents triggered at once (every other one high urgency), with Slack paced at its real tiers times
+K (`--tier-scale`; the emulators enforce the same scaled limits). Measures when every incident's card is pinned
+beside the Tier-2 floor at that scale (conversations.create and pins.add are Tier 2, 20 a minute, and the bot
+saves up at most three seconds of its budget: N incidents cannot all be pinned before (N - max(1, K)) x 60 / (20 K)
+seconds, 597 s for 200 at K = 1), the median time to a pinned card for high and for low urgency incidents, the
+deepest backlog of card refreshes waiting meanwhile, and when the last ServiceNow ticket was made (ServiceNow has
+no such pacing). Runs the sandbox in this process (`serve_sandbox`, as bench/trigger_to_card.py); the figures are
+read from the bot's database (read-only) and the emulators' state. Prints JSON.
+
+    python bench/storm.py [--incidents 200] [--tier-scale 1]
+
+At scale 1 a storm of 200 takes about ten minutes (the floor is 597 s); --tier-scale 10 takes about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import emit
+from bot.catalogue import example_catalogue_path, load_catalogue
+from sandbox.world import serve_sandbox
+
+TIER_2_PER_MINUTE = 20
+BOT_BURST_S = 3.0  # bot/adapters/slack/ratelimit.py: a bucket holds three seconds of its rate
+
+
+def read_progress(db: Path) -> tuple[set[str], int]:
+    """(incidents whose card is pinned, card refreshes waiting) from the bot's database."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        pinned = {row[0] for row in conn.execute("SELECT incident_id FROM incident_slack WHERE card_pinned = 1")}
+        backlog = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'refresh_card'"
+                               ).fetchone()[0]
+        return pinned, int(backlog)
+    except sqlite3.OperationalError:
+        return set(), 0
+    finally:
+        conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=200)
+    parser.add_argument("--tier-scale", type=float, default=1.0)
+    parser.add_argument("--poll-s", type=float, default=0.25)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    catalogue = load_catalogue(example_catalogue_path())
+    services = [s.pagerduty_service_id for s in catalogue.services]
+    rate = TIER_2_PER_MINUTE * args.tier_scale / 60  # calls a second
+    floor_s = max(0.0, args.incidents - max(1.0, rate * BOT_BURST_S)) / rate
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "storm.db"
+        running = await serve_sandbox(catalogue, db, port=0, rate_limit_scale=args.tier_scale)
+        try:
+            pagerduty, servicenow = running.sandbox.pagerduty, running.sandbox.servicenow
+            urgency: dict[str, str] = {}
+            started = time.monotonic()
+            for i in range(args.incidents):
+                incident = await pagerduty.trigger(title=f"Storm incident {i}", service_id=services[i % len(services)],
+                                                   urgency="high" if i % 2 == 0 else "low")
+                urgency[str(incident["id"])] = "high" if i % 2 == 0 else "low"
+            triggered_s = time.monotonic() - started
+            pinned_at: dict[str, float] = {}
+            backlog_max, backlog_after, tickets_done_s = 0, 0, None
+            deadline = started + floor_s * 3 + 120
+            while time.monotonic() < deadline:
+                await asyncio.sleep(args.poll_s)
+                now = time.monotonic() - started
+                pinned, backlog = await asyncio.to_thread(read_progress, db)
+                for incident_id in pinned & urgency.keys():
+                    pinned_at.setdefault(incident_id, now)
+                backlog_max = max(backlog_max, backlog)
+                if tickets_done_s is None and len(servicenow.tables["incident"]) >= args.incidents:
+                    tickets_done_s = now
+                if len(pinned_at) == len(urgency):
+                    backlog_after = backlog
+                    if backlog == 0 and tickets_done_s is not None:
+                        break
+            refreshes_drained_s = time.monotonic() - started
+        finally:
+            await running.stop()
+
+    def median(kind: str) -> float | None:
+        times = [t for i, t in pinned_at.items() if urgency[i] == kind]
+        return round(statistics.median(times), 1) if times else None
+    all_pinned = max(pinned_at.values()) if len(pinned_at) == len(urgency) else None
+    emit("storm", {
+        "incidents": args.incidents, "tier_scale": args.tier_scale, "triggered_s": round(triggered_s, 2),
+        "all_pinned_s": round(all_pinned, 1) if all_pinned is not None else None,
+        "pinned": len(pinned_at), "floor_s": round(floor_s, 1),
+        "over_floor": round(all_pinned / floor_s, 3) if all_pinned is not None and floor_s else None,
+        "high_median_s": median("high"), "low_median_s": median("low"),
+        "refresh_backlog_max": backlog_max, "refresh_backlog_when_all_pinned": backlog_after,
+        "refreshes_drained_s": round(refreshes_drained_s, 1),
+        "last_ticket_s": round(tickets_done_s, 1) if tickets_done_s is not None else None,
+        "targets": {"over_floor_max": 1.05, "refresh_backlog_max": 0},
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

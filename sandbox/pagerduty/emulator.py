@@ -291,8 +291,10 @@ class PagerDutyEmulator:
         # since/until filter on created_at (date_range=all ignores them). PagerDuty's default of the last month when
         # neither is given is not emulated: the sandbox's live incidents are always recent.
         since, until = (None, None) if q.get("date_range") == "all" else (q.get("since"), q.get("until"))
+        # An incident_key narrows the search through the index (index.py); otherwise every incident is a candidate.
+        candidates = self.account.incidents.with_key(key) if key is not None else self.account.incidents.values()
         incidents = [
-            i for i in self.account.incidents.values()
+            i for i in candidates
             if (not statuses or i.status in statuses) and (not services or i.service_id in services)
             and (not urgencies or i.urgency in urgencies) and (not users or users & set(i.assignee_ids))
             and (key is None or i.incident_key == key) and in_range(i.created_at, since, until)
@@ -356,7 +358,7 @@ class PagerDutyEmulator:
 
     def _list_notes(self, call: Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
-        return 200, {"notes": [self.shapes.note(n) for n in self.account.notes if n.incident_id == incident.id]}
+        return 200, {"notes": [self.shapes.note(n) for n in self.account.notes.of(incident.id)]}
 
     def _create_note(self, call: Call) -> tuple[int, Json]:
         user = self._from_user(call)
@@ -385,7 +387,7 @@ class PagerDutyEmulator:
 
     def _list_log_entries(self, call: Call) -> tuple[int, Json]:
         incident = self.account.incident(call.params["id"])
-        entries = [e for e in reversed(self.account.log_entries) if e.incident_id == incident.id]  # newest first
+        entries = list(reversed(self.account.log_entries.of(incident.id)))  # newest first
         return 200, page(call, "log_entries", [self.shapes.log_entry(e) for e in entries])
 
     def _list_oncalls(self, call: Call) -> tuple[int, Json]:

@@ -8,13 +8,14 @@ through `on_event`, in the order it happened). Rendering is `shapes.py`'s; HTTP 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from bot.catalogue import SandboxSeed
 from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id, stable_id
+from sandbox.pagerduty.index import IncidentBook, PerIncident
 from sandbox.pagerduty.schedules import Schedule
 
 PRIORITY_NAMES = ("P1", "P2", "P3", "P4", "P5")
@@ -179,15 +180,41 @@ class Account:
         self.priorities = {name: stable_id("P", f"priority:{name}") for name in PRIORITY_NAMES}
         # Written through the API only (admin.py): the sandbox seeds no teams.
         self.teams: dict[str, Team] = {}
-        self.incidents: dict[str, Incident] = {}
-        self.notes: list[Note] = []
+        self.incidents = IncidentBook[Incident]()
+        self.notes = PerIncident[Note]()
         self.responder_requests: list[ResponderRequest] = []
-        self.log_entries: list[LogEntry] = []
+        self.log_entries = PerIncident[LogEntry]()
         # Filled by the emulator from the seed (sandbox/pagerduty/schedules.py owns the schedule model).
         self.schedules: dict[str, Schedule] = {}
 
     def now(self) -> datetime:
         return self._clock()
+
+    # ---- indexed collections (index.py): whatever is assigned is wrapped, so lookups never scan ------------
+
+    @property
+    def incidents(self) -> IncidentBook[Incident]:
+        return self._incidents
+
+    @incidents.setter
+    def incidents(self, incidents: Mapping[str, Incident]) -> None:
+        self._incidents = incidents if isinstance(incidents, IncidentBook) else IncidentBook(incidents)
+
+    @property
+    def notes(self) -> PerIncident[Note]:
+        return self._notes
+
+    @notes.setter
+    def notes(self, notes: Iterable[Note]) -> None:
+        self._notes = notes if isinstance(notes, PerIncident) else PerIncident(notes)
+
+    @property
+    def log_entries(self) -> PerIncident[LogEntry]:
+        return self._log_entries
+
+    @log_entries.setter
+    def log_entries(self, entries: Iterable[LogEntry]) -> None:
+        self._log_entries = entries if isinstance(entries, PerIncident) else PerIncident(entries)
 
     # ---- lookups -------------------------------------------------------------------------------------------
 
@@ -196,9 +223,8 @@ class Account:
 
     def incident(self, id_or_number: str) -> Incident:
         # GET /incidents/{id} also accepts the incident number, as PagerDuty does.
-        found = self.incidents.get(id_or_number) or next(
-            (i for i in self.incidents.values() if id_or_number.isdigit() and i.number == int(id_or_number)), None
-        )
+        found = self.incidents.get(id_or_number) or (
+            self.incidents.numbered(int(id_or_number)) if id_or_number.isdigit() else None)
         if found is None:
             raise not_found(f"Incident {id_or_number}")
         return found
@@ -222,10 +248,7 @@ class Account:
         if service is None:
             raise invalid(f"Service {service_id} not found")
         key = incident_key or secrets.token_hex(16)
-        duplicate = any(
-            i.incident_key == key and i.service_id == service_id and i.status != "resolved"
-            for i in self.incidents.values()
-        )
+        duplicate = any(i.status != "resolved" for i in self.incidents.keyed(service_id, key))
         if incident_key and duplicate:
             raise invalid("Open incident with matching dedup key already exists on this service")
         policy = policy_id if policy_id is not None else service.policy_id

@@ -102,7 +102,7 @@ class Shapes:
         return self.user_ref(id_) if kind == "user_reference" else self.schedule_ref(id_)
 
     def service(self, service: Service) -> Json:
-        last = max((i.created_at for i in self.account.incidents.values() if i.service_id == service.id), default=None)
+        last = self.account.incidents.last_created(service.id)
         return self.service_ref(service.id) | {
             "type": "service", "name": service.name, "description": service.description, "status": "active",
             "escalation_policy": self.policy_ref(service.policy_id) if service.policy_id else None,

@@ -26,7 +26,7 @@ import math
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -38,6 +38,7 @@ from aiohttp import web
 from sandbox.faults import Fault, Faults
 from sandbox.servicenow.attachments import ServiceNowAttachments
 from sandbox.servicenow.errors import ServiceNowError, no_record, not_authenticated
+from sandbox.servicenow.index import Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
 
@@ -104,7 +105,9 @@ class ServiceNowEmulator:
         self.public_url = "http://127.0.0.1"
         self.calls: Counter[str] = Counter()
         self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {}}
-        self.journal: list[JournalEntry] = []
+        self.journal = Journal[JournalEntry]()
+        # The incident fields clients look tickets up by (index.py): queries on them touch only the matching rows.
+        self._incident_index = RowIndex(("sys_id", "number", "correlation_id", "x_pd_integration_incident"))
         self._clock = clock
         self._next_number = 10001
         self._windows: dict[str, tuple[datetime, int]] = {}
@@ -114,6 +117,15 @@ class ServiceNowEmulator:
         for name in groups:
             self.add_group(name)
         self._user(username)
+
+    @property
+    def journal(self) -> Journal[JournalEntry]:
+        """sys_journal_field, oldest first, indexed by sys_id and by record (whatever is assigned is wrapped)."""
+        return self._journal
+
+    @journal.setter
+    def journal(self, entries: Iterable[JournalEntry]) -> None:
+        self._journal = entries if isinstance(entries, Journal) else Journal[JournalEntry](entries)
 
     # ---- host interface ------------------------------------------------------------------------------------
 
@@ -174,7 +186,7 @@ class ServiceNowEmulator:
 
         def entries(sys_id: str, element: str) -> list[dict[str, str]]:
             return [{"value": j.value, "created_by": j.created_by, "created_on": j.created_on}
-                    for j in self.journal if j.element_id == sys_id and j.element == element]
+                    for j in self.journal.on(sys_id) if j.element == element]
 
         return {
             "incidents": [
@@ -273,11 +285,10 @@ class ServiceNowEmulator:
         if table not in (*self.tables, "sys_journal_field"):
             raise ServiceNowError(400, f"Invalid table {table}", None)
         sys_id = rest[0] if rest else None
-        rows = self._rows(table)
         if method == "GET" and sys_id is None:
-            return self._list(request, table, list(rows.values()))
+            return self._list(request, table, self._candidates(table, request.query.get("sysparm_query", "")))
         if method == "GET" and sys_id is not None:
-            row = rows.get(sys_id)
+            row = self._rows(table, [("sys_id", sys_id)]).get(sys_id)
             if row is None:
                 raise no_record()
             return 200, {"result": self._render(request, table, row)}, {}
@@ -304,10 +315,20 @@ class ServiceNowEmulator:
         row, _changed = self._save(existing, body, user)
         return 200, {"result": self._render(request, table, row)}, {}
 
-    def _rows(self, table: str) -> dict[str, Row]:
+    def _rows(self, table: str, pairs: list[tuple[str, str]] | None = None) -> dict[str, Row]:
+        """A table's rows by sys_id: all of them, or (journal only) those `pairs` name (see index.py)."""
         if table == "sys_journal_field":
-            return {j.sys_id: j.row() for j in self.journal}
+            return self.journal.rows(pairs)
         return self.tables[table]
+
+    def _candidates(self, table: str, query_text: str) -> list[Row]:
+        """The rows that may match `sysparm_query`: those its equalities on indexed fields name, else all."""
+        query = parse_query(query_text)
+        if table == "sys_journal_field":
+            return list(self._rows(table, narrowed(query, ("sys_id", "element_id"))).values())
+        pairs = narrowed(query, self._incident_index.fields) if table == "incident" else None
+        rows = self.tables[table]
+        return list(rows.values()) if pairs is None else self._incident_index.candidates(rows, pairs)
 
     def _list(self, request: web.Request, table: str, rows: list[Row]) -> tuple[int, Json, dict[str, str]]:
         params = request.query
@@ -375,8 +396,8 @@ class ServiceNowEmulator:
         if table == "incident" and field in JOURNALS:  # the display value of a journal field is its history
             users = {u["user_name"]: u["name"] for u in self.tables["sys_user"].values()}
             return "".join(f"{j.created_on} - {users.get(j.created_by, j.created_by)} ({JOURNALS[field]})\n"
-                           f"{j.value}\n\n" for j in reversed(self.journal)
-                           if j.element_id == row["sys_id"] and j.element == field)
+                           f"{j.value}\n\n" for j in reversed(self.journal.on(row["sys_id"]))
+                           if j.element == field)
         return CHOICES.get(field, {}).get(raw, raw) if table == "incident" else raw
 
     def _save(self, row: Row | None, given: Mapping[str, object], user: str) -> tuple[Row, bool]:
@@ -413,6 +434,7 @@ class ServiceNowEmulator:
             row = merged
         else:
             row.update(merged)
+        self._incident_index.note(row)
         for field, text in notes.items():
             self.journal.append(JournalEntry(uuid.uuid4().hex, row["sys_id"], field, text, user, now))
         self._business_rule(row, "insert" if row["sys_mod_count"] == "0" else "update", notes)
@@ -541,7 +563,7 @@ class ServiceNowEmulator:
         e = html.escape
         group = self._display("incident", row, "assignment_group", row["assignment_group"]) or "no group"
         journal = "".join(f"<li>{e(j.created_on)} {e(j.created_by)} ({e(JOURNALS[j.element])}): {e(j.value)}</li>"
-                          for j in reversed(self.journal) if j.element_id == row["sys_id"])
+                          for j in reversed(self.journal.on(row["sys_id"])))
         return web.Response(content_type="text/html", text=(
             f"<!doctype html><title>{e(row['number'])} {e(row['short_description'])}</title>"
             f"<h1>{e(row['number'])} {e(row['short_description'])}</h1>"

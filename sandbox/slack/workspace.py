@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +26,7 @@ import aiohttp
 
 from bot.catalogue import SandboxPerson
 from sandbox.slack.blocks import block_errors, normalised_blocks, view_errors
+from sandbox.slack.index import ChannelBook
 from sandbox.slack.model import (
     JSON,
     TEAM_DOMAIN,
@@ -86,7 +88,7 @@ class SlackWorkspace:
         for person in people:
             if person.slack:
                 self._add_person(person)
-        self.channels: dict[str, Channel] = {}
+        self.channels = ChannelBook()
         for name in dict.fromkeys(channels):
             self.new_channel(name.lstrip("#"), is_private=False)
         self.views: dict[str, View] = {}
@@ -110,6 +112,15 @@ class SlackWorkspace:
 
     # ----- lookups ------------------------------------------------------------------------------------------------
 
+    @property
+    def channels(self) -> ChannelBook:
+        """Every channel by id, also indexed by name (index.py): no lookup scans the workspace."""
+        return self._channels
+
+    @channels.setter
+    def channels(self, channels: Mapping[str, Channel]) -> None:
+        self._channels = channels if isinstance(channels, ChannelBook) else ChannelBook(channels)
+
     def resolve_user(self, ref: str) -> SlackUser | None:
         """A user by id, name (with or without '@') or email."""
         ref = ref.strip()
@@ -120,8 +131,7 @@ class SlackWorkspace:
 
     def find_channel(self, ref: str) -> Channel | None:
         """Any channel by id or name (with or without '#'), as a person would name it; not limited to the bot's."""
-        return self.channels.get(ref) or next(
-            (c for c in self.channels.values() if c.name == ref.removeprefix("#") and not c.is_im), None)
+        return self.channels.get(ref) or self.channels.named(ref.removeprefix("#"))
 
     @property
     def users(self) -> Mapping[str, SlackUser]:
@@ -329,28 +339,36 @@ class SlackWorkspace:
             raise SlackApiFailure("invalid_name_specials")
         if not name.strip("-_"):
             raise SlackApiFailure("invalid_name_punctuation")
-        if any(c.name == name and not c.is_im for c in self.channels.values()):
+        if self.channels.named(name) is not None:
             raise SlackApiFailure("name_taken")
         return name
 
     def new_channel(self, name: str, *, is_private: bool, is_im: bool = False, seed: str | None = None) -> Channel:
-        attempt = 0
-        channel_id = derived_id("D" if is_im else "C", seed or f"channel:{name}", 10)
-        while channel_id in self.channels:
-            attempt += 1
-            channel_id = derived_id("D" if is_im else "C", f"{seed or f'channel:{name}'}:{attempt}", 10)
+        channel_id = next(i for i in _candidate_ids("D" if is_im else "C", seed or f"channel:{name}")
+                          if i not in self.channels)
         channel = Channel(id=channel_id, name=name, is_private=is_private, is_im=is_im, created=int(self.clock()),
                           creator=self.bot.id, members=[self.bot.id])
         self.channels[channel_id] = channel
         return channel
 
     def _im_with(self, user: SlackUser) -> Channel:
-        existing = next((c for c in self.channels.values() if c.is_im and user.id in c.members), None)
-        if existing is not None:
-            return existing
+        # The DM's id derives from the user's (new_channel): look at the ids it may have, not at every channel.
+        for channel_id in _candidate_ids("D", f"im:{user.id}"):
+            existing = self.channels.get(channel_id)
+            if existing is None:
+                break
+            if existing.is_im and user.id in existing.members:
+                return existing
         channel = self.new_channel(user.name, is_private=True, is_im=True, seed=f"im:{user.id}")
         channel.members.append(user.id)
         return channel
+
+
+def _candidate_ids(prefix: str, seed: str) -> Iterator[str]:
+    """The ids a new channel made from `seed` may get, in the order new_channel tries them (the first one free)."""
+    yield derived_id(prefix, seed, 10)
+    for attempt in itertools.count(1):
+        yield derived_id(prefix, f"{seed}:{attempt}", 10)
 
 
 # A Web API method (`methods/`): what it answers besides `"ok": true`, or SlackApiFailure.

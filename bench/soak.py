@@ -6,7 +6,10 @@ calls (the call mix the bot made per incident, counted by the emulators) with th
 AsyncWebClient, the `pagerduty` package's REST client on a thread pool, aiohttp for ServiceNow's Table API). Prints
 JSON.
 
-    python bench/soak.py [--incidents 10000] [--batch 25]
+    python bench/soak.py [--incidents 10000] [--batch 25] [--profile DIR]
+
+With --profile DIR, py-spy (pip install py-spy; --py-spy names its binary) samples the bot and the emulators over
+the measured incidents and leaves bot.txt and emulators.txt there, in py-spy's collapsed-stack ("raw") format.
 
 Slack pacing is off on both sides (SLACK_RATE_LIMIT_SCALE=0, emulators at rate-limit scale 0): the soak measures
 work, not waiting. Incidents go in batches: a batch is triggered, then acknowledged, then resolved, each step
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -160,6 +164,16 @@ def samples(state: dict[str, Any]) -> dict[str, Any]:
             "group": state["servicenow"]["groups"][0]["name"]}
 
 
+def profile(py_spy: str, folder: Path | None, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording each process (without pausing it) until told to stop (SIGINT)."""
+    if folder is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
+                              "--output", str(folder / f"{name}.txt")], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for name, pid in pids.items()]
+
+
 def database_bytes(folder: str) -> int:
     """The bot's database with its WAL, once the bot has stopped."""
     return sum(p.stat().st_size for p in Path(folder).glob("soak.db*"))
@@ -205,6 +219,8 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--warm-up", type=int, default=20)
     parser.add_argument("--reference-incidents", type=int, default=500)
+    parser.add_argument("--profile", type=Path, default=None, help="sample the bot and emulators with py-spy")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     args = parser.parse_args()
     block = min(1000, max(args.batch, args.incidents // 5 // args.batch * args.batch))
     bot_port = free_port()
@@ -224,6 +240,7 @@ async def main() -> None:
                     await soak.batch(min(args.batch, args.warm_up))
                 warm = await soak.state()
                 rss_start = rss_mb(bot.pid)
+                profilers = profile(args.py_spy, args.profile, {"bot": bot.pid, "emulators": emulators.pid})
                 blocks: list[dict[str, float]] = []
                 mix: dict[str, dict[str, float]] = {}
                 sample: dict[str, Any] = {}
@@ -243,6 +260,9 @@ async def main() -> None:
                         state = await soak.state()
                         mix, sample = call_mix(warm, state, size), samples(state)
                 rss_end = rss_mb(bot.pid)
+                for profiler in profilers:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(120)
         finally:
             bot.send_signal(signal.SIGTERM)
             bot.wait(30)

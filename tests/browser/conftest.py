@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 FAILURES = Path(__file__).parent / "failures"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,6 +27,12 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
 
 
 OUTCOMES = pytest.StashKey[dict[str, bool]]()
+
+# How long a person would wait for the page to show what happened: a budget for a loaded, shared CI machine (the
+# whole suite beside other work), not a performance claim. Playwright's `expect` has its own 5 s default, which the
+# page's default timeout below does not change.
+WAIT_MS = 30_000
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ async def browser() -> AsyncIterator[Browser]:
 async def page(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1500, "height": 950})
     opened = await context.new_page()
-    opened.set_default_timeout(20_000)
+    opened.set_default_timeout(WAIT_MS)
     yield opened
     if request.node.stash.get(OUTCOMES, {}).get("call"):
         FAILURES.mkdir(exist_ok=True)

@@ -18,6 +18,7 @@ from bot.ports import Clock, Deduplication, Interactions
 from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.reports.incident_reports import IncidentReports
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.handlers import Asked, Pressed, Services, card_button
@@ -30,7 +31,8 @@ Listener = Callable[..., Awaitable[None]]
 
 
 def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
-             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> FollowUps:
+             handovers: Handovers | None = None, reports: IncidentReports | None = None,
+             home: AppHome | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports)
     follow_ups = FollowUps()
@@ -42,6 +44,8 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services))
+    if home is not None:
+        app.event("app_home_opened")(_home_opened(home, follow_ups))
     return follow_ups
 
 
@@ -107,3 +111,17 @@ def _mentioned(services: Services) -> Listener:
         await services.slack.post_message(str(event["channel"]), usage_text(),
                                           thread_ts=event.get("thread_ts") or event.get("ts"))
     return mentioned
+
+
+def _home_opened(home: AppHome, follow_ups: FollowUps) -> Listener:
+    async def home_opened(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
+        if event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
+            return
+        user = str(event["user"])
+        # Gathering the Home asks PagerDuty and the store: done after the ack, on the follow-up workers (which log a
+        # failure; nobody waits for an answer).
+        follow_ups.follow_up(lambda: home.publish(user))
+    return home_opened
+

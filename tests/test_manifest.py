@@ -19,11 +19,11 @@ SCOPE_FOR_METHOD = {
     "conversations.list": "channels:read", "conversations.history": "channels:history",
     "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
     "pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
-    "views.open": None, "views.update": None, "auth.test": None,
+    "views.open": None, "views.update": None, "views.publish": None, "auth.test": None,
     # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
     "files.upload_v2": "files:write",
 }
-SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
+SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "app_home_opened": None}
 
 
 def methods_called() -> set[str]:
@@ -76,7 +76,7 @@ def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
     assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail", "views.open",
             "chat.postEphemeral", "users.info"} <= called
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
-    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {SCOPE_FOR_EVENT[e] for e in events}
+    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {s for e in events if (s := SCOPE_FOR_EVENT[e])}
     needed |= {"commands", "chat:write.public"}
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert needed - scopes == set(), "scopes missing from the manifest"
@@ -87,3 +87,11 @@ def test_every_event_subscribed_has_a_listener() -> None:
     source = "".join(module.read_text() for module in (ROOT / "commands").glob("*.py"))
     for event in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         assert f'app.event("{event}")' in source
+
+
+def test_the_home_tab_is_enabled_and_its_event_subscribed() -> None:
+    # The bot publishes a Home view (views.publish) when app_home_opened arrives: Slack answers `not_enabled` to an
+    # app without the Home tab, and sends no event to one not subscribed.
+    assert "views.publish" in methods_called()
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]

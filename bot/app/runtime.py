@@ -38,6 +38,7 @@ from bot.services.calculator import incident_exposure
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
@@ -68,8 +69,9 @@ class Bot:
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
                                    lambda: self.dispatcher.wake())
+        self.home = AppHome(self.store, self.chat, self.chat, self.paging, self.people, catalogue, self.clock)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
-                                       self.handovers)
+                                       self.handovers, self.home)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -104,7 +106,7 @@ class Bot:
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
         self.interactions = SlackInteractions(client)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
-                                           handovers=self.handovers, reports=self.reports)
+                                           handovers=self.handovers, reports=self.reports, home=self.home)
         return app
 
     async def start(self) -> None:
@@ -234,4 +236,4 @@ class Bot:
 
 def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
     wanted = catalogue.channels.dedicated_channel_for
-    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets, homes=True)

@@ -137,6 +137,19 @@ class CompleteHandover(Effect):
                 "rota's engineers should confirm who is on call in PagerDuty.")
 
 
+@dataclass(frozen=True)
+class RefreshHomes(Effect):
+    """Publish the App Home tab again for the people an incident's change concerns (PagerDuty user ids: its
+    assignees and role holders, before and after the change). Queued on its own, behind no card or timeline line."""
+
+    kind: ClassVar[str] = "refresh_homes"
+    pagerduty_user_ids: tuple[str, ...]
+
+    @property
+    def queue(self) -> str:
+        return f"home:{self.incident_id}"
+
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 
@@ -160,7 +173,8 @@ def _plain(text: str) -> str:
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
-                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover)
+                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
+                              RefreshHomes)
 }
 
 

@@ -54,6 +54,14 @@ class Chat(Protocol):
         ...
 
 
+class HomeTab(Protocol):
+    """Slack's App Home tab, as the Home service needs it."""
+
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish (replace) the Home tab `view` (type "home") for the Slack user."""
+        ...
+
+
 class Interactions(Protocol):
     """Slack, as commands/ needs it to answer the person who typed or clicked: a form, a private or threaded message,
     a file in the channel, the interaction's response_url."""

@@ -315,6 +315,10 @@ class SlackWorkspace:
         self.channels[channel_id] = channel
         return channel
 
+    def im_with(self, user: SlackUser) -> Channel:
+        """The app's direct-message channel with the user (its Messages tab), opened on first use."""
+        return self._im_with(user)
+
     def _im_with(self, user: SlackUser) -> Channel:
         existing = next((c for c in self.channels.values() if c.is_im and user.id in c.members), None)
         if existing is not None:

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.fit import Fit
+from bot.render.format import HOME_BLOCKS
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -27,7 +28,7 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.history"], 50),
     "conversations.list": 20,
-    **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
+    **dict.fromkeys(["views.open", "views.update", "views.publish", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
@@ -162,6 +163,10 @@ class SlackChat:
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None
 
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self._call("views.publish", user_id=user_id,
+                         view={**view, "blocks": self._fit.blocks(list(view.get("blocks") or []), HOME_BLOCKS)})
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])
@@ -171,7 +176,8 @@ class SlackChat:
             raise
 
 
-_JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update"})
+_JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update",
+                           "views.publish"})
 _GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
                           "conversations.list"})
 

@@ -1,0 +1,121 @@
+"""The App Home tab: what a person sees when they open the app in Slack, published with `views.publish`.
+
+Gathered for one Slack user: their PagerDuty user (Slack email → PagerDuty), the open incidents (only the open ones
+are read from the store) — theirs (assigned, or holding a role) and all — with each one's channel; who is on call
+now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are; PagerDuty's
+schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
+they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
+acknowledged, resolved or reassigned. A person without a PagerDuty account still gets the open incidents, with a
+line saying why their own are missing; PagerDuty not answering leaves "unknown" where the names would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from bot.catalogue import Catalogue, Rota, Team
+from bot.domain.home import concerns
+from bot.errors import IntegrationError
+from bot.ports import Chat, Clock, HomeTab, Paging, PagingUser
+from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
+from bot.render.home import HomeContent, HomeIncident, OnCallNow, WaitingNote, home_view
+from bot.services.people import People
+
+log = logging.getLogger(__name__)
+_NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call over the next minute
+
+
+class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
+    """What the Home reads: open incidents, their channels, and the handover notes waiting."""
+
+
+class AppHome:
+    def __init__(self, store: HomeStore, chat: Chat, home_tab: HomeTab, paging: Paging, people: People,
+                 catalogue: Catalogue, clock: Clock) -> None:
+        self._store, self._chat, self._home_tab, self._paging = store, chat, home_tab, paging
+        self._people, self._catalogue, self._clock = people, catalogue, clock
+
+    async def publish(self, slack_user_id: str) -> None:
+        """Gather and publish the Home for one Slack user."""
+        await self._home_tab.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
+
+    async def refresh_for(self, pagerduty_user_ids: Sequence[str]) -> None:
+        """The outbox's RefreshHomes: publish the Home again for these PagerDuty users who are in Slack."""
+        for responder in await self._people.responders(pagerduty_user_ids):
+            if not responder.slack_user_id:
+                continue
+            try:
+                await self.publish(responder.slack_user_id)
+            except IntegrationError as error:
+                if error.code != "not_enabled":
+                    raise
+                # The Slack app has no Home tab (app_manifest.yml enables it): nothing to refresh, now or later.
+                log.warning("App Home not enabled for this Slack app; Home tabs are not refreshed")
+                return
+
+    async def content(self, slack_user_id: str) -> HomeContent:
+        email = await self._chat.user_email(slack_user_id)
+        person, problem = await self._person(email)
+        open_incidents = await self._store.open_incidents()
+        channels = await asyncio.gather(*(self._store.footprint(i.id) for i in open_incidents))
+        listed = tuple(HomeIncident(i, f.channel_id) for i, f in zip(open_incidents, channels, strict=True))
+        teams, rotas = self._teams_and_rotas(email)
+        on_call = await self._on_call(teams, rotas)
+        notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in await self._store.waiting_notes(r.id)]
+        return HomeContent(
+            name=person.name if person else (email or slack_user_id),
+            mine=tuple(i for i in listed if concerns(i.incident, person.id if person else None)),
+            open=listed, on_call=tuple(on_call), notes=tuple(notes), now=self._clock.now(), problem=problem)
+
+    async def _person(self, email: str | None) -> tuple[PagingUser | None, str | None]:
+        if not email:
+            return None, ("Your Slack profile shows no email address, so I can't find you in PagerDuty or the "
+                          "catalogue: your own incidents and rotas are not shown.")
+        try:
+            user = await self._paging.user_by_email(email)
+        except IntegrationError:
+            return None, "PagerDuty is not answering, so your own incidents could not be found; open the tab again."
+        if user is None:
+            return None, (f"There is no PagerDuty user with your Slack email ({email}), so no incident can be "
+                          "assigned to you. Ask your PagerDuty admin to add you with that email.")
+        return user, None
+
+    def _teams_and_rotas(self, email: str | None) -> tuple[list[Team], list[Rota]]:
+        """The person's teams and product domains are those whose catalogue `members` list their email; their rotas
+        are those teams' and domains' rotas."""
+        wanted = (email or "").lower()
+        teams = [t for t in self._catalogue.teams if wanted and wanted in (m.lower() for m in t.members)]
+        domains = {d.id for d in self._catalogue.domains if wanted and wanted in (m.lower() for m in d.members)}
+        team_ids = {t.id for t in teams}
+        rotas = [r for r in self._catalogue.rotas if r.team in team_ids or r.domain in domains]
+        return teams, rotas
+
+    async def _on_call(self, teams: Sequence[Team], rotas: Sequence[Rota]) -> list[OnCallNow]:
+        """Each rota from its schedules; a team without a rota from its first service's escalation policy."""
+        with_rota = {r.team for r in rotas}
+        lines = list(await asyncio.gather(*(self._rota_on_call(r) for r in rotas)))
+        lines += await asyncio.gather(*(self._team_on_call(t) for t in teams if t.id not in with_rota))
+        return lines
+
+    async def _rota_on_call(self, rota: Rota) -> OnCallNow:
+        now = self._clock.now()
+        try:
+            entries = [e for s in rota.schedule_ids for e in await self._paging.schedule_entries(s, now, now + _NOW)]
+        except IntegrationError:
+            return OnCallNow(rota.name, None)
+        return OnCallNow(rota.name, tuple(dict.fromkeys(e.name for e in entries if e.start <= now < e.end)))
+
+    async def _team_on_call(self, team: Team) -> OnCallNow:
+        service = next((s for s in self._catalogue.services if s.team == team.id), None)
+        if service is None:
+            return OnCallNow(team.name, ())
+        try:
+            policy = await self._paging.service_escalation_policy(service.pagerduty_service_id)
+            found = await self._paging.oncalls(policy) if policy else []
+        except IntegrationError:
+            return OnCallNow(team.name, None)
+        return OnCallNow(team.name, tuple(dict.fromkeys(o.user.name for o in found if o.level == 1)))

@@ -164,6 +164,9 @@ class Service(_Model):
     pagerduty_service_id: str
     team: str
     exposure: Exposure | None = None
+    # Who runs it: "product teams", "operations" (a managed service) or another model's name; unset, it is run by
+    # product teams from `reports.teams_from` and by operations before (`pavedroad report --by model`).
+    operating_model: str | None = None
 
     @field_validator("exposure", mode="before")
     @classmethod
@@ -393,6 +396,12 @@ def parse_catalogue(data: object, path: Path) -> Catalogue:
 
 
 def load_catalogue(path: Path) -> Catalogue:
+    return parse_catalogue(_read_with_base(path, ()), path)
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
+    """The file's YAML; with `extends: <file>` (relative to it), that file's read first and this one added on top:
+    lists (teams, services…) are the base's then this file's, sections merge key by key, other values replace."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -400,7 +409,29 @@ def load_catalogue(path: Path) -> Catalogue:
                                     "--catalogue where a command takes it)"]) from None
     except yaml.YAMLError as error:
         raise CatalogueError(path, [f"not valid YAML: {error}"]) from None
-    return parse_catalogue(data, path)
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base_path = path.parent / str(data.pop("extends"))
+    if base_path.resolve() in seen:
+        raise CatalogueError(path, [f"extends: {base_path} extends this file again; a catalogue cannot extend "
+                                    "itself"])
+    base = _read_with_base(base_path, (*seen, path.resolve()))
+    if not isinstance(base, dict):
+        raise CatalogueError(path, [f"extends: {base_path} is not a catalogue (a YAML mapping)"])
+    return _merged(base, data)
+
+
+def _merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    merged = dict(base)
+    for key, value in extra.items():
+        old = merged.get(key)
+        if isinstance(old, list) and isinstance(value, list):
+            merged[key] = [*old, *value]
+        elif isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = _merged(old, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _describe(error: object) -> str:
@@ -417,3 +448,9 @@ def _describe(error: object) -> str:
 def example_catalogue_path() -> Path:
     """The bundled example catalogue, which is also the sandbox's organisation."""
     return Path(__file__).parent / "example_catalogue.yml"
+
+
+def seed_catalogue_path() -> Path:
+    """The example catalogue with the seed's platform added (`extends`): the services, teams and operating models
+    of the seed's cost/benefit table, which `pavedroad sandbox --history` reproduces."""
+    return Path(__file__).parent / "seed_catalogue.yml"

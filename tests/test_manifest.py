@@ -76,7 +76,8 @@ def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
     assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail", "views.open",
             "chat.postEphemeral", "users.info"} <= called
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
-    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {s for e in events if (s := SCOPE_FOR_EVENT[e])}
+    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]}
+    needed |= {s for e in events if (s := SCOPE_FOR_EVENT[e])}
     needed |= {"commands", "chat:write.public"}
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert needed - scopes == set(), "scopes missing from the manifest"

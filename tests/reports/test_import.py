@@ -13,10 +13,10 @@ import pytest
 
 from bot.adapters.pagerduty.history_import import MAX_WINDOW, windows
 from bot.app.cli.main import main
+from bot.render.report import row_record
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
 from sandbox.world import RunningSandbox, seed_running
-from bot.render.report import row_record
 from tests.reports.seed_table import SEED, SEED_DEPLOYS, SEED_INCIDENTS, seed_figures
 
 

@@ -16,11 +16,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack.fit import Fit
-from bot.render.format import HOME_BLOCKS
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import ChannelInfo, PostedMessage
+from bot.render.format import HOME_BLOCKS
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
 TIERS: dict[str, float] = {

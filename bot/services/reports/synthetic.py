@@ -13,7 +13,8 @@ How each row is met (bands: High = 45 min window, Medium = 4 h, Low = 7 h; see b
 - Product teams' incidents are on Checkout and Customer Sign-in (£750K in 45 min, High) and Basket API (£500K in 4 h,
   Medium); operations' on ERP (£600K in 45 min, High) and Warehouse Management (£40K in 7 h, Low). With every TTA
   equal, MTTA is exact; the TTRs were chosen so that the mean is the seed's minute exactly and effectiveness rounds
-  to the seed's percent (2019: 1 − (4×46/45 + 9×6/45)×£750K + 2×211/240×£500K ÷ (13×£750K + 2×£500K) = 54.9%).
+  to the seed's percent (2019: 1 - [(4 x 46/45 + 9 x 6/45) x £750K + 2 x 211/240 x £500K] /
+  (13 x £750K + 2 x £500K) = 54.9%).
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ FIRST_NUMBER = 90_001  # far above the live sandbox's numbers, so `/incident sta
 EXAMPLE = ("basket-api", "checkout", "delivery-slots", "refunds", "electricals-catalogue", "fashion-catalogue",
            "upholstery-configurator", "warehouse-picking", "delivery-tracking", "sign-in", "site-search",
            "recommendations")
-PRODUCT_2019 = EXAMPLE + (
-    "loyalty-api", "gift-cards-api", "wishlist-api", "reviews-api", "store-finder-api", "click-collect-api",
+PRODUCT_2019 = (
+    *EXAMPLE, "loyalty-api", "gift-cards-api", "wishlist-api", "reviews-api", "store-finder-api", "click-collect-api",
     "returns-api", "pricing-api", "promotions-api", "content-web", "newsletters-web", "size-guide-web",
     "product-images-web", "loyalty-admin", "gift-cards-admin", "wishlist-admin")
-PRODUCT_2020 = PRODUCT_2019 + (
-    "mobile-app-api", "order-tracking-api", "personalisation-web", "experiments-web", "accessibility-web",
-    "store-stock-web", "voice-web", "reviews-batch", "store-finder-batch", "click-collect-batch", "returns-batch",
-    "pricing-batch", "promotions-batch", "content-batch", "newsletters-batch", "size-guide-batch")
+PRODUCT_2020 = (
+    *PRODUCT_2019, "mobile-app-api", "order-tracking-api", "personalisation-web", "experiments-web",
+    "accessibility-web", "store-stock-web", "voice-web", "reviews-batch", "store-finder-batch", "click-collect-batch",
+    "returns-batch", "pricing-batch", "promotions-batch", "content-batch", "newsletters-batch", "size-guide-batch")
 OPERATIONS_2019 = ("erp-orders", "erp-finance", "warehouse-wms", "warehouse-labels", "finance-ledger")
 OPERATIONS_2020 = OPERATIONS_2019[:4]  # the general ledger was retired at the end of 2019
 

@@ -13,7 +13,17 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.incident import Incident, Status
-from bot.render.format import HEADER_TEXT, HOME_BLOCKS, SECTION_TEXT, clip, clip_mrkdwn, duration, escape, link
+from bot.render.format import (
+    CONTEXT_TEXT,
+    HEADER_TEXT,
+    HOME_BLOCKS,
+    SECTION_TEXT,
+    clip,
+    clip_mrkdwn,
+    duration,
+    escape,
+    link,
+)
 
 # Each list shows at most this many lines, so the view keeps within its blocks whatever the day brings.
 MOST_INCIDENTS = 20
@@ -104,4 +114,4 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_mrkdwn(escape(text), SECTION_TEXT)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_mrkdwn(escape(text), CONTEXT_TEXT)}]}

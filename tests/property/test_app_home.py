@@ -40,7 +40,8 @@ def listed(draw: st.DrawFn) -> HomeIncident:
         status=status, urgency="high", priority=None, service_id="PX", service_name=draw(outside_text),
         escalation_policy_id=None, escalation_policy_name=None,
         html_url=draw(st.one_of(outside_text, st.just("https://x.pagerduty.com/incidents/Q1"))),
-        assignees=(Person("P1", draw(outside_text)),), triggered_at=NOW - timedelta(minutes=draw(st.integers(0, 10**6))),
+        assignees=(Person("P1", draw(outside_text)),),
+        triggered_at=NOW - timedelta(minutes=draw(st.integers(0, 10**6))),
         acknowledged_at=None, resolved_at=None, state_as_of=NOW, dedicated_channel=True)
     return HomeIncident(incident, draw(st.one_of(st.none(), st.just("C0123ABC"))))
 

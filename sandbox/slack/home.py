@@ -6,7 +6,8 @@ user, a view that is not a home view, bad blocks — up to 100 — or fields ove
 Home changed since that hash), `duplicate_external_id`, `view_too_large` (over 250 KB) and `not_enabled` (the app's
 Home tab is off: `home_tab_enabled`).
 
-Control route (sandbox only): `POST /sandbox/slack/home {"user"}` (id, name or email) opens the person's Home tab:
+Control route (sandbox only): `POST /sandbox/slack/home {"user", "tab"?}` (id, name or email; `tab` "home", the
+default, or "messages") opens one of the person's app tabs:
 Slack sends the bot the `app_home_opened` event (Events API, signed JSON to the Request URL, or an `events_api`
 envelope in Socket Mode), with the Home view already published for them, if any. It answers {"status", "event_id"}
 once the bot has gone quiet; `GET /sandbox/state` lists the views under `slack.home_views`, by user id.
@@ -98,8 +99,11 @@ class HomeTabs:
         if user is None or user.is_bot:
             return web.json_response({"error": f"no Slack user {data.get('user')!r}: use a sandbox person's id, "
                                                "name or email"}, status=404)
+        tab = data.get("tab", "home")
+        if tab not in ("home", "messages"):
+            return web.json_response({"error": "tab is \"home\" or \"messages\""}, status=400)
         event_id = "Ev" + secrets.token_hex(5).upper()
-        event: JSON = {"type": "app_home_opened", "user": user.id, "channel": slack.im_with(user).id, "tab": "home",
+        event: JSON = {"type": "app_home_opened", "user": user.id, "channel": slack.im_with(user).id, "tab": tab,
                        "event_ts": f"{slack.clock():.6f}"}
         published = self.views.get(user.id)
         if published is not None:

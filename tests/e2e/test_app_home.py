@@ -8,13 +8,23 @@ from typing import Any
 import aiohttp
 
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, as_user, eventually, incident_channels, settle, slack_user, state, trigger
+from tests.e2e.sandbox_helpers import (
+    act,
+    answers,
+    as_user,
+    eventually,
+    incident_channels,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
 
 
-async def open_home(running: RunningSandbox, user: str) -> dict[str, Any]:
+async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
     running.sandbox.slack.settle_seconds = 0.2
     async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
-                                                                json={"user": user}) as response:
+                                                                json={"user": user, "tab": tab}) as response:
         answer: dict[str, Any] = await response.json()
         assert response.status == 200, answer
     await settle(running)
@@ -43,8 +53,9 @@ def section(text: str, title: str) -> str:
 async def test_bens_home_lists_the_open_incident_and_who_is_on_call(sandbox: RunningSandbox) -> None:
     incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
     [channel] = incident_channels(sandbox)
-    await as_user(sandbox, "command", user="dev.sharma@example.com", channel="team-payments",
-                  text="handover-note watch the refunds queue")
+    noted = await as_user(sandbox, "command", user="dev.sharma@example.com", channel="team-payments",
+                          text="handover-note watch the refunds queue")
+    await eventually(lambda: "Noted for the *Payments* handover" in answers(sandbox, noted))
     answer = await open_home(sandbox, "ben.okafor@example.com")
     assert answer["status"] == 200
     text = home_text(sandbox, "ben.okafor@example.com")
@@ -99,10 +110,16 @@ async def test_pagerduty_down_leaves_the_on_call_unknown_not_the_home_unpublishe
 
 async def test_opening_the_messages_tab_publishes_nothing_and_unknown_people_are_refused(
         sandbox: RunningSandbox) -> None:
+    # Slack sends app_home_opened for the Messages tab too: the bot has no Home to publish for it.
+    answer = await open_home(sandbox, "ben.okafor@example.com", tab="messages")
+    assert answer["status"] == 200
     async with aiohttp.ClientSession() as session:
-        async with session.post(f"{sandbox.url}/sandbox/slack/home", json={"user": "nobody@example.com"}) as answer:
-            assert answer.status == 404
-            assert "no Slack user" in (await answer.json())["error"]
-        async with session.post(f"{sandbox.url}/sandbox/slack/home", data=b"[1]") as answer:
-            assert answer.status == 400
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", json={"user": "nobody@example.com"}) as refused:
+            assert refused.status == 404
+            assert "no Slack user" in (await refused.json())["error"]
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", data=b"[1]") as refused:
+            assert refused.status == 400
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", json={"user": "ben.okafor@example.com",
+                                                                           "tab": "about"}) as refused:
+            assert refused.status == 400
     assert state(sandbox)["slack"]["home_views"] == {}

@@ -140,14 +140,12 @@ class CompleteHandover(Effect):
 @dataclass(frozen=True)
 class RefreshHomes(Effect):
     """Publish the App Home tab again for the people an incident's change concerns (PagerDuty user ids: its
-    assignees and role holders, before and after the change). Queued on its own, behind no card or timeline line."""
+    assignees and role holders, before and after the change). In the incident's Slack queue after the change's
+    other effects, so it never competes with opening the channel and shows the channel once it exists; best effort
+    (a Home that cannot be published is logged, never retried: the next opening of the tab rebuilds it)."""
 
     kind: ClassVar[str] = "refresh_homes"
     pagerduty_user_ids: tuple[str, ...]
-
-    @property
-    def queue(self) -> str:
-        return f"home:{self.incident_id}"
 
 
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.

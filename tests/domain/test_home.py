@@ -93,5 +93,7 @@ def test_role_holders_are_concerned_too_and_refreshed_when_they_change() -> None
     assert home_refresh(before, before) == ()
 
 
-def test_a_refresh_has_its_own_queue_behind_no_card() -> None:
-    assert RefreshHomes("Q1", ()).queue == "home:Q1"
+def test_a_refresh_follows_the_changes_other_slack_effects() -> None:
+    decision = apply_event(None, read_event(incident_event("incident.triggered", occurred_at=T0)), HOMES)
+    assert isinstance(decision.effects[-1], RefreshHomes)
+    assert decision.effects[-1].queue == f"slack:{decision.effects[-1].incident_id}"

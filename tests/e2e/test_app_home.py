@@ -14,6 +14,7 @@ from tests.e2e.sandbox_helpers import (
     as_user,
     eventually,
     incident_channels,
+    move_clock,
     settle,
     slack_user,
     state,
@@ -76,9 +77,11 @@ async def test_an_incident_opening_acknowledged_and_resolved_refreshes_the_assig
         sandbox: RunningSandbox) -> None:
     ben = slack_user(sandbox, "ben.okafor@example.com")
     incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
-    # Opened: Ben's Home was published without his opening it.
+    # Opened: Ben's Home was published without his opening it, once the channel was there to link to.
     await eventually(lambda: ben in state(sandbox)["slack"]["home_views"])
-    assert "🔴" in section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents")
+    [channel] = incident_channels(sandbox)
+    mine = section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents")
+    assert "🔴" in mine and f"<#{channel['id']}>" in mine
     await act(sandbox, incident["id"], "acknowledge", user="ben.okafor@example.com")
     await eventually(lambda: "🟠" in section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents"))
     await act(sandbox, incident["id"], "resolve", user="ben.okafor@example.com")
@@ -102,6 +105,9 @@ async def test_pagerduty_down_leaves_the_on_call_unknown_not_the_home_unpublishe
     async with aiohttp.ClientSession() as session, session.post(
             f"{sandbox.url}/sandbox/faults", json={"service": "pagerduty", "status": 503, "times": 1000}):
         pass
+    # PagerDuty's answers are shared for a minute of the bot's clock (the Home published when the incident opened
+    # asked already): a minute on, the Home asks again.
+    await move_clock(sandbox, advance_seconds=60)
     await open_home(sandbox, "ben.okafor@example.com")
     text = home_text(sandbox, "ben.okafor@example.com")
     assert "PagerDuty is not answering" in text

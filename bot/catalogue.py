@@ -164,8 +164,7 @@ class Service(_Model):
     pagerduty_service_id: str
     team: str
     exposure: Exposure | None = None
-    # Who runs it: "product teams", "operations" (a managed service) or another model's name; unset, it is run by
-    # product teams from `reports.teams_from` and by operations before (`pavedroad report --by model`).
+    # "product teams", "operations"…; unset: product teams from reports.teams_from, operations before (README)
     operating_model: str | None = None
 
     @field_validator("exposure", mode="before")
@@ -422,16 +421,11 @@ def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
 
 
 def _merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
-    merged = dict(base)
-    for key, value in extra.items():
-        old = merged.get(key)
-        if isinstance(old, list) and isinstance(value, list):
-            merged[key] = [*old, *value]
-        elif isinstance(old, dict) and isinstance(value, dict):
-            merged[key] = _merged(old, value)
-        else:
-            merged[key] = value
-    return merged
+    def one(old: object, new: object) -> object:
+        if isinstance(old, list) and isinstance(new, list):
+            return [*old, *new]
+        return _merged(old, new) if isinstance(old, dict) and isinstance(new, dict) else new
+    return {**base, **{key: one(base.get(key), value) for key, value in extra.items()}}
 
 
 def _describe(error: object) -> str:
@@ -451,6 +445,5 @@ def example_catalogue_path() -> Path:
 
 
 def seed_catalogue_path() -> Path:
-    """The example catalogue with the seed's platform added (`extends`): the services, teams and operating models
-    of the seed's cost/benefit table, which `pavedroad sandbox --history` reproduces."""
+    """The example catalogue plus the seed's platform (`extends`), whose history `sandbox --history` loads."""
     return Path(__file__).parent / "seed_catalogue.yml"

@@ -20,23 +20,21 @@ import copy
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from sandbox.slack.blocks import block_errors, normalised_blocks
 from sandbox.slack.model import JSON, Args, SlackApiFailure, View, missing
 from sandbox.slack.user import slack_signature
-
-if TYPE_CHECKING:
-    from sandbox.slack.emulator import SlackEmulator
+from sandbox.slack.workspace import SlackWorkspace
 
 MOST_BYTES = 250 * 1024
 _LIMITS = (("callback_id", 255), ("private_metadata", 3000), ("external_id", 255))
 
 
 class HomeTabs:
-    def __init__(self, slack: SlackEmulator) -> None:
+    def __init__(self, slack: SlackWorkspace) -> None:
         self._slack = slack
         self.enabled = True  # the app manifest's features.app_home.home_tab_enabled
         self.views: dict[str, View] = {}  # by Slack user id

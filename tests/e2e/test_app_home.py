@@ -20,6 +20,7 @@ from tests.e2e.sandbox_helpers import (
     state,
     trigger,
 )
+from tests.helpers import StartSandbox
 
 
 async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
@@ -129,3 +130,13 @@ async def test_opening_the_messages_tab_publishes_nothing_and_unknown_people_are
                                                                            "tab": "about"}) as refused:
             assert refused.status == 400
     assert state(sandbox)["slack"]["home_views"] == {}
+
+
+async def test_the_home_opens_over_socket_mode_too(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(socket_mode=True)
+    assert running.sandbox.slack.socket_mode.connected
+    await trigger(running, "Card payments failing", "PCHECKO")
+    # Gary is assigned nothing, so only opening his Home (the event, over the bot's WebSocket) publishes it.
+    answer = await open_home(running, "gary.lind@example.com")
+    assert answer["status"] == 200
+    assert "Card payments failing" in section(home_text(running, "gary.lind@example.com"), "All open incidents")

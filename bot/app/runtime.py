@@ -24,9 +24,9 @@ from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.app.config import Settings
 from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler, schedule_handovers
+from bot.app.stores import build_store
 from bot.catalogue import Catalogue
 from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import ChannelPolicy
@@ -58,7 +58,7 @@ class Bot:
         self.settings, self.catalogue = settings, catalogue
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
-        self.store = SqliteStore(settings.db_path)
+        self.store = build_store(settings.database_url, settings.db_path)
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
                               settings.slack_rate_limit_scale)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)

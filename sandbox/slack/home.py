@@ -9,8 +9,9 @@ Home tab is off: `home_tab_enabled`).
 Control route (sandbox only): `POST /sandbox/slack/home {"user", "tab"?}` (id, name or email; `tab` "home", the
 default, or "messages") opens one of the person's app tabs:
 Slack sends the bot the `app_home_opened` event (Events API, signed JSON to the Request URL, or an `events_api`
-envelope in Socket Mode), with the Home view already published for them, if any. It answers {"status", "event_id"}
-once the bot has gone quiet; `GET /sandbox/state` lists the views under `slack.home_views`, by user id.
+envelope in Socket Mode), with the Home view already published for them, if any. It answers {"type", "status"}
+once the bot has gone quiet (409 when the app does not subscribe to the event); `GET /sandbox/state` lists the views
+under `slack.home_views`, by user id. The delivery itself is person.py's `deliver_event`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import asyncio
 import copy
 import json
 import secrets
-import time
 from typing import Any
 
 from aiohttp import web
 
 from sandbox.slack.blocks import block_errors, normalised_blocks
 from sandbox.slack.model import JSON, Args, SlackApiFailure, View, missing
-from sandbox.slack.user import slack_signature
+from sandbox.slack.person import deliver_event
 from sandbox.slack.workspace import SlackWorkspace
 
 MOST_BYTES = 250 * 1024
@@ -100,23 +100,17 @@ class HomeTabs:
         tab = data.get("tab", "home")
         if tab not in ("home", "messages"):
             return web.json_response({"error": "tab is \"home\" or \"messages\""}, status=400)
-        event_id = "Ev" + secrets.token_hex(5).upper()
+        if "app_home_opened" not in slack.bot_events:
+            return web.json_response({"error": "the app is not subscribed to app_home_opened"}, status=409)
         event: JSON = {"type": "app_home_opened", "user": user.id, "channel": slack.im_with(user).id, "tab": tab,
                        "event_ts": f"{slack.clock():.6f}"}
         published = self.views.get(user.id)
         if published is not None:
             event["view"] = slack.view_api(published)
-        payload: JSON = {"token": "sandbox-verification-token", "team_id": slack.team_id, "api_app_id": slack.app_id,
-                         "event": event, "type": "event_callback", "event_id": event_id,
-                         "event_time": int(slack.clock()),
-                         "authorizations": [{"team_id": slack.team_id, "user_id": slack.bot.id, "is_bot": True}]}
-        status, error = await self._deliver(payload)
-        if status is not None:
+        delivered = await deliver_event(slack, event)
+        if "status" in delivered:
             await self._settle()
-        body: JSON = {"status": status, "event_id": event_id}
-        if error:
-            body["error"] = error
-        return web.json_response(body, status=200 if status is not None else 502)
+        return web.json_response(delivered, status=200 if "status" in delivered else 502)
 
     async def _settle(self) -> None:
         """Answer once the bot has had `settle_seconds` and then made no call for `quiet_seconds` (at most 5 s more),
@@ -129,22 +123,6 @@ class HomeTabs:
             if now - start >= slack.settle_seconds and now - slack.last_activity >= slack.quiet_seconds:
                 return
             await asyncio.sleep(0.02)
-
-    async def _deliver(self, payload: JSON) -> tuple[int | None, str | None]:
-        """The Events API delivery: an envelope over Socket Mode while the bot holds one, else a signed POST."""
-        slack = self._slack
-        if slack.socket_mode.connected:
-            ack = await slack.socket_mode.deliver("events_api", payload, accepts_response_payload=False,
-                                                  ack_within=slack.ack_timeout_seconds)
-            return (None, ack.error) if ack.error else (200, None)
-        if not slack.bot_events_url:
-            return None, "the bot is not listening yet"
-        body = json.dumps(payload)
-        timestamp = str(int(time.time()))  # the bot checks it against its own wall clock
-        headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-                   "X-Slack-Signature": slack_signature(slack.signing_secret, timestamp, body)}
-        async with slack.session().post(slack.bot_events_url, data=body.encode(), headers=headers) as response:
-            return response.status, None
 
 
 def _home_errors(view: Any) -> list[str]:

@@ -54,7 +54,7 @@ class SlackWorkspace:
         self.bot_events_url: str | None = None
         # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
         # Events API events it subscribes to, and the slash commands registered with should_escape.
-        self.bot_events: frozenset[str] = frozenset({"app_mention"})
+        self.bot_events: frozenset[str] = frozenset({"app_mention", "app_home_opened"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
         self.public_url = public_url

@@ -40,6 +40,7 @@ from bot.services.contributions import Contributions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
@@ -76,8 +77,10 @@ class Bot:
                                lambda: self.dispatcher.wake())
         self.archiving = Archiving(self.store, self.chat, self.reviews, catalogue, self.clock,
                                    lambda: self.dispatcher.wake())
+        self.home = AppHome(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
-                                       self.handovers, reviews=self.reviews, archiving=self.archiving)
+                                       self.handovers, reviews=self.reviews, archiving=self.archiving,
+                                       home=self.home)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -114,7 +117,8 @@ class Bot:
         self.interactions = SlackInteractions(client)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
-                                           contributions=self.contributions, reviews=self.reviews)
+                                           contributions=self.contributions, reviews=self.reviews,
+                                           home=self.home)
         return app
 
     async def start(self) -> None:
@@ -249,4 +253,4 @@ class Bot:
 
 def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolicy:
     wanted = catalogue.channels.dedicated_channel_for
-    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets)
+    return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets, homes=True)

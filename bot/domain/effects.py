@@ -182,6 +182,17 @@ class ArchiveChannel(Effect):
     kind: ClassVar[str] = "archive_channel"
 
 
+@dataclass(frozen=True)
+class RefreshHomes(Effect):
+    """Publish the App Home tab again for the people an incident's change concerns (PagerDuty user ids: its
+    assignees and role holders, before and after the change). In the incident's Slack queue after the change's
+    other effects, so it never competes with opening the channel and shows the channel once it exists; best effort
+    (a Home that cannot be published is logged, never retried: the next opening of the tab rebuilds it)."""
+
+    kind: ClassVar[str] = "refresh_homes"
+    pagerduty_user_ids: tuple[str, ...]
+
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 
@@ -206,7 +217,7 @@ def _plain(text: str) -> str:
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
-                              DraftReview, AttachReview, ArchiveChannel)
+                              DraftReview, AttachReview, ArchiveChannel, RefreshHomes)
 }
 
 

@@ -27,6 +27,7 @@ from bot.domain.effects import (
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.follow_ups import FollowUp
+from bot.domain.home import home_refresh
 from bot.domain.timeline import TimelineEntry, describe
 
 
@@ -43,6 +44,8 @@ class ChannelPolicy:
     dedicated_for: str | frozenset[str] = "all"
     # Keep a ServiceNow ticket per incident (ServiceNow is configured).
     tickets: bool = False
+    # Refresh the App Home tab of the people an incident concerns when it opens, is acknowledged or resolved.
+    homes: bool = False
 
     def wants_dedicated_channel(self, urgency: str, priority: str | None) -> bool:
         if self.dedicated_for == "all":
@@ -136,6 +139,8 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
                            or (event.type == "incident.annotated" and updated.status is Status.RESOLVED)):
         # A note after the resolve (the resolution note, typically) still reaches the closed ticket's close notes.
         effects.append(SyncTicket(incident.id))
+    if policy.homes:
+        effects += home_refresh(incident, updated)
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects))
 
 
@@ -167,6 +172,8 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     if policy.tickets:
         # Even an incident first seen resolved gets its record in ServiceNow, already resolved.
         effects += (OpenTicket(incident.id), SyncTicket(incident.id))
+    if policy.homes and incident.status is not Status.RESOLVED:
+        effects += home_refresh(None, incident)
     return Decision(incident, entry, effects)
 
 

@@ -83,6 +83,9 @@ class Chat(Protocol):
     async def archive(self, channel: str) -> None:
         """Archive the channel (IntegrationError codes already_archived, channel_not_found, not_in_channel…)."""
         ...
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish (replace) the App Home tab `view` (type "home") for the Slack user (views.publish)."""
+        ...
 
 
 class Interactions(Protocol):

@@ -1,4 +1,5 @@
-"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions and `@mentions`, on an AsyncApp.
+"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions, `@mentions`, reactions and the App Home
+tab being opened, on an AsyncApp.
 
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
 handlers and answers through commands/answers.py. Services come in explicitly: `register(app, actions, slack,

@@ -2,7 +2,8 @@
 (the incident-response sections — roles, status updates, timeline, review — are in bot/catalogue_response.py).
 
 Loaded from one YAML file and validated with pydantic so that every problem names its field (`services[2].team`)
-and says how to fix it. Pure data: no I/O beyond reading the file in `load_catalogue`.
+and says how to fix it. Pure data: no I/O beyond reading the file in `load_catalogue` (bot/catalogue_file.py reads
+it, with any file it `extends`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.catalogue_file import CatalogueError as CatalogueError
+from bot.catalogue_file import read_catalogue_file
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
 from bot.domain.archiving import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
@@ -178,6 +180,9 @@ class Service(_Model):
     pagerduty_service_id: str
     team: str
     exposure: Exposure | None = None
+    # Who runs it: "product teams", "operations" (a managed service) or another model's name; unset, it is run by
+    # product teams from `reports.teams_from` and by operations before (`pavedroad report --by model`).
+    operating_model: str | None = None
 
     @field_validator("exposure", mode="before")
     @classmethod
@@ -407,15 +412,6 @@ class Catalogue(_Model):
         return (team.slack_channel if team and team.slack_channel else None) or self.channels.default_announce_channel
 
 
-class CatalogueError(Exception):
-    """The catalogue file is missing or invalid; `problems` lists each one as 'field: what is wrong and the fix'."""
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        super().__init__(f"{path}: " + "; ".join(problems))
-        self.path = path
-        self.problems = problems
-
-
 def parse_catalogue(data: object, path: Path) -> Catalogue:
     try:
         return Catalogue.model_validate(data or {})
@@ -424,14 +420,7 @@ def parse_catalogue(data: object, path: Path) -> Catalogue:
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
-                                    "--catalogue where a command takes it)"]) from None
-    except yaml.YAMLError as error:
-        raise CatalogueError(path, [f"not valid YAML: {error}"]) from None
-    return parse_catalogue(data, path)
+    return parse_catalogue(read_catalogue_file(path), path)
 
 
 def _describe(error: object) -> str:
@@ -448,3 +437,9 @@ def _describe(error: object) -> str:
 def example_catalogue_path() -> Path:
     """The bundled example catalogue, which is also the sandbox's organisation."""
     return Path(__file__).parent / "example_catalogue.yml"
+
+
+def seed_catalogue_path() -> Path:
+    """The example catalogue with the seed's platform added (`extends`): the services, teams and operating models
+    of the seed's cost/benefit table, which `pavedroad sandbox --history` reproduces."""
+    return Path(__file__).parent / "seed_catalogue.yml"

@@ -20,6 +20,7 @@ from bot.render.format import escape
 from bot.services.actions import IncidentActions, Outcome
 from bot.services.contributions import FOLLOW_UP_USAGE, Contributions
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
 from bot.services.toolkit import IncidentToolkit
@@ -39,6 +40,7 @@ class Services:
     contributions: Contributions | None = None
     reviews: Reviews | None = None
     toolkit: IncidentToolkit | None = None
+    home: AppHome | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions and `@mentions`, on an AsyncApp.
+"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions, `@mentions`, reactions and the App Home
+tab being opened, on an AsyncApp.
 
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
 handlers and answers through commands/answers.py. Services come in explicitly: `register(app, actions, slack,
@@ -20,6 +21,7 @@ from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
 from bot.services.contributions import Contributions
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
 from bot.services.toolkit import IncidentToolkit
@@ -38,10 +40,10 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
              handovers: Handovers | None = None, reports: IncidentReports | None = None,
              contributions: Contributions | None = None, reviews: Reviews | None = None,
-             toolkit: IncidentToolkit | None = None) -> FollowUps:
+             toolkit: IncidentToolkit | None = None, home: AppHome | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
-                        reviews=reviews, toolkit=toolkit)
+                        reviews=reviews, toolkit=toolkit, home=home)
     follow_ups = FollowUps()
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
@@ -53,6 +55,7 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     app.event("app_mention")(_mentioned(services))
     app.event("reaction_added")(_reacted(services))
     toolkit_listeners.register(app, services)
+    app.event("app_home_opened")(_home_opened(services, follow_ups))
     return follow_ups
 
 
@@ -133,3 +136,17 @@ def _reacted(services: Services) -> Listener:
         except Exception:  # acknowledged already: Slack would not retry it, so the log is where it shows
             log.exception("a reaction in %s could not be looked at", str(item.get("channel"))[:20])
     return reacted
+
+
+def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
+    async def home_opened(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        home = services.home
+        # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
+        if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
+            return
+        user = str(event["user"])
+        # Gathering the Home asks PagerDuty and the store: done after the ack, on the follow-up workers (which log a
+        # failure; nobody waits for an answer).
+        follow_ups.follow_up(lambda: home.publish(user))
+    return home_opened

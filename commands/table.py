@@ -71,7 +71,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
                acts_once=True),
-    Subcommand("report", "report [--by service|team|domain|year|period] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
+    Subcommand("report", "report [--by service|team|domain|year|period|model] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
                "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report),
     Subcommand("followup", "followup <text> [@owner]",
                "Record a follow-up action (into the review and onto the ServiceNow ticket)", handlers.follow_up,

@@ -20,13 +20,14 @@ SCOPE_FOR_METHOD = {
     "conversations.list": "channels:read", "conversations.history": "channels:history",
     "chat.postMessage": "chat:write", "chat.update": "chat:write", "chat.postEphemeral": "chat:write",
     "pins.add": "pins:write", "users.info": "users:read", "users.lookupByEmail": "users:read.email",
-    "views.open": None, "views.update": None, "auth.test": None,
+    "views.open": None, "views.update": None, "views.publish": None, "auth.test": None,
     # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
     "files.upload_v2": "files:write",
     "conversations.replies": "channels:history", "conversations.archive": "channels:manage",
     "chat.getPermalink": None,
 }
-SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read"}
+SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",
+                                         "app_home_opened": None}
 
 
 def methods_called() -> set[str]:
@@ -79,7 +80,8 @@ def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
     assert {"conversations.create", "chat.postMessage", "pins.add", "users.lookupByEmail", "views.open",
             "chat.postEphemeral", "users.info"} <= called
     events = set(MANIFEST["settings"]["event_subscriptions"]["bot_events"])
-    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]} | {SCOPE_FOR_EVENT[e] for e in events}
+    needed = {SCOPE_FOR_METHOD[m] for m in called if SCOPE_FOR_METHOD[m]}
+    needed |= {s for e in events if (s := SCOPE_FOR_EVENT[e])}
     needed |= {"commands", "chat:write.public"}
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert needed - scopes == set(), "scopes missing from the manifest"
@@ -94,10 +96,18 @@ def test_every_event_subscribed_has_a_listener() -> None:
 
 def test_the_manifest_subscribes_to_exactly_the_events_the_code_listens_to() -> None:
     listened = set(re.findall(r'app\.event\(\s*"([a-z_]+)"', (ROOT / "commands" / "listeners.py").read_text()))
-    assert {"app_mention", "reaction_added"} <= listened
+    assert {"app_mention", "reaction_added", "app_home_opened"} <= listened
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == listened
 
 
 def test_the_sandbox_sends_the_events_the_manifest_subscribes_to() -> None:
     workspace = SlackWorkspace(people=[], channels=[], signing_secret="s")
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == workspace.bot_events
+
+
+def test_the_home_tab_is_enabled_and_its_event_subscribed() -> None:
+    # The bot publishes a Home view (views.publish) when app_home_opened arrives: Slack answers `not_enabled` to an
+    # app without the Home tab, and sends no event to one not subscribed.
+    assert "views.publish" in methods_called()
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]

@@ -41,6 +41,7 @@ from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
@@ -80,9 +81,10 @@ class Bot:
                                    lambda: self.dispatcher.wake())
         # The incident manager's toolkit (issue 14): roles, status updates, priority, reminders.
         coordination = CoordinationEffects(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
+        self.home = AppHome(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
                                        self.handovers, coordination=coordination, reviews=self.reviews,
-                                       archiving=self.archiving)
+                                       archiving=self.archiving, home=self.home)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -122,7 +124,7 @@ class Bot:
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,
-                                           toolkit=self.toolkit)
+                                           toolkit=self.toolkit, home=self.home)
         return app
 
     async def start(self) -> None:
@@ -260,4 +262,4 @@ def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolic
     wanted = catalogue.channels.dedicated_channel_for
     manager = catalogue.incident_manager.escalation_policy_id if catalogue.incident_manager else None
     return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets,
-                         incident_manager_policy=manager)
+                         incident_manager_policy=manager, homes=True)

@@ -247,6 +247,19 @@ class OfferCommand(Effect):
     pagerduty_user_id: str
 
 
+@dataclass(frozen=True)
+class RefreshHomes(Effect):
+    """Publish the App Home tab again for the people an incident's change concerns (its assignees by PagerDuty user
+    id and its role holders by Slack user id, before and after the change). In the incident's Slack queue after the
+    change's other effects, so it never competes with opening the channel and shows the channel once it exists; best
+    effort (a Home that cannot be published is logged, never retried: the next opening of the tab rebuilds it)."""
+
+    kind: ClassVar[str] = "refresh_homes"
+    pagerduty_user_ids: tuple[str, ...]
+    # Role holders, as Slack knows them (the toolkit records roles by Slack user id).
+    slack_user_ids: tuple[str, ...] = ()
+
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 
@@ -272,7 +285,8 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
                               DraftReview, AttachReview, ArchiveChannel, InviteToChannel, ShareStatusUpdate,
-                              PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder, OfferCommand)
+                              PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder, OfferCommand,
+                              RefreshHomes)
 }
 
 

@@ -30,6 +30,7 @@ from bot.domain.effects import (
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.follow_ups import FollowUp
+from bot.domain.home import home_refresh
 from bot.domain.timeline import TimelineEntry, describe
 
 
@@ -48,6 +49,8 @@ class ChannelPolicy:
     tickets: bool = False
     # The incident-manager escalation policy: someone paged through it is offered command while nobody leads.
     incident_manager_policy: str | None = None
+    # Refresh the App Home tab of the people an incident concerns when it opens, is acknowledged or resolved.
+    homes: bool = False
 
     def wants_dedicated_channel(self, urgency: str, priority: str | None) -> bool:
         if self.dedicated_for == "all":
@@ -159,6 +162,8 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
     if policy.tickets and (updated.urgency, updated.priority) != (incident.urgency, incident.priority):
         effects.append(UpdateTicketLevels(incident.id))
     updated, offer = _offer_command(updated, event, policy)
+    if policy.homes:
+        effects += home_refresh(incident, updated)
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer))
 
 
@@ -229,6 +234,8 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     if policy.tickets:
         # Even an incident first seen resolved gets its record in ServiceNow, already resolved.
         effects += (OpenTicket(incident.id), SyncTicket(incident.id))
+    if policy.homes and incident.status is not Status.RESOLVED:
+        effects += home_refresh(None, incident)
     return Decision(incident, entry, effects)
 
 

@@ -1,7 +1,8 @@
 """The incident manager's commands applied to the incident: `apply_command(incident, command, policy)` → `Decision`.
 
 - A role assignment changes who holds the role: one timeline line ("Erin Walsh took over as commander from Ben
-  Okafor"), posted in the channel and sent to ServiceNow's work notes, the new holder invited, the card refreshed.
+  Okafor"), posted in the channel and sent to ServiceNow's work notes, the new holder invited, the card refreshed
+  (and the App Homes of the old and new holders).
   Assigning the holder again changes nothing.
 - A status update is kept on the incident (the card, `/incident status`, the handover and the reminders read the
   latest), with one timeline line — posted in the channel as the update itself — and its effects: the
@@ -35,6 +36,7 @@ from bot.domain.effects import (
     ShareStatusUpdate,
     SyncTicket,
 )
+from bot.domain.home import home_refresh
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status
 from bot.domain.timeline import TimelineEntry
 
@@ -69,7 +71,10 @@ def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) 
                              InviteToChannel(incident.id, (holder.slack_user_id,)), RefreshCard(incident.id)]
     if policy.tickets:
         effects.append(SyncTicket(incident.id))
-    return Decision(replace(incident, roles=roles), entry, tuple(effects))
+    updated = replace(incident, roles=roles)
+    if policy.homes:  # the old and the new holder's Homes list the incident differently now
+        effects.extend(home_refresh(incident, updated))
+    return Decision(updated, entry, tuple(effects))
 
 
 def _publish(incident: Incident, command: StatusUpdatePosted, policy: ChannelPolicy) -> Decision:

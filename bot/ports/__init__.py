@@ -87,6 +87,9 @@ class Chat(Protocol):
     async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         """A message only `user` sees, in `channel`."""
         ...
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish (replace) the App Home tab `view` (type "home") for the Slack user (views.publish)."""
+        ...
 
 
 class Interactions(Protocol):

@@ -38,6 +38,7 @@ FIELD_TEXT = 2_000         # each of a section's fields
 CONTEXT_TEXT = 2_000       # each text element of a context block
 BUTTON_TEXT = 75           # a button's label
 MESSAGE_BLOCKS = 50        # blocks in one message (a modal holds 100)
+HOME_BLOCKS = 100          # blocks in an App Home view
 TOPIC_TEXT = 250           # a channel's topic
 # How much of an outside text a line shows before pointing to where the whole of it is: a title in a sentence, a
 # note or status update on the timeline (a note typed in Slack, up to 4,000 characters, arrives whole). Far above

@@ -3,7 +3,8 @@
 JSON and CSV fields (stable; README "Reports" documents them): `group`, `deploys`, `incidents`, `tta_count`,
 `tta_mean_s`, `tta_p50_s`, `tta_p90_s` (and the same for `ttr`), `incidents_with_loss`, `expected_loss`,
 `realised_loss` (currency units), `effectiveness` (a fraction: -1.7 is -170%). Durations are seconds rounded to 0.1 s,
-losses to 0.01, effectiveness to 4 places; absent figures are empty in CSV and null in JSON.
+losses to 0.01, effectiveness to 4 places; absent figures are empty in CSV and null in JSON. By model, each row also
+has `model`, `year`, `services`, `teams`, `rotas` and `cadence` (words), and the table takes the seed's shape.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.reports import ReportRow, Summary
-from bot.render.format import duration, percent
+from bot.render.format import NONE, duration, minutes, percent
 
 FIELDS = ("group", "deploys", "incidents", "tta_count", "tta_mean_s", "tta_p50_s", "tta_p90_s", "ttr_count",
           "ttr_mean_s", "ttr_p50_s", "ttr_p90_s", "incidents_with_loss", "expected_loss", "realised_loss",
           "effectiveness")
+MODEL_FIELDS = ("model", "year", "services", "teams", "rotas", "cadence")
 
 
 def _round(value: float | None, places: int) -> float | None:
@@ -33,7 +35,10 @@ def _summary_fields(prefix: str, summary: Summary) -> dict[str, Any]:
 
 
 def row_record(row: ReportRow) -> dict[str, Any]:
-    return {"group": row.group, "deploys": row.deploys, "incidents": row.incidents,
+    scale = row.scale
+    model = {} if scale is None else {"model": scale.model, "year": scale.year, "services": scale.services,
+                                      "teams": scale.teams, "rotas": scale.rotas, "cadence": scale.cadence}
+    return {"group": row.group, **model, "deploys": row.deploys, "incidents": row.incidents,
             **_summary_fields("tta", row.tta), **_summary_fields("ttr", row.ttr),
             "incidents_with_loss": row.incidents_with_loss, "expected_loss": round(row.expected_loss, 2),
             "realised_loss": round(row.realised_loss, 2), "effectiveness": _round(row.effectiveness, 4)}
@@ -49,7 +54,9 @@ def to_json(rows: Sequence[ReportRow], *, by: str, start: datetime | None, end: 
 
 def to_csv(rows: Sequence[ReportRow]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    by_model = any(r.scale for r in rows)
+    writer = csv.DictWriter(out, fieldnames=(FIELDS[0], *MODEL_FIELDS, *FIELDS[1:]) if by_model else FIELDS,
+                            lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row_record(row).items()})
@@ -77,15 +84,36 @@ def table_cells(rows: Sequence[ReportRow]) -> list[tuple[str, ...]]:
              f"{r.incidents_with_loss:,}", _percent(r.effectiveness)) for r in rows]
 
 
+MODEL_HEADERS = ("Model", "Year", "Services", "Teams", "Rotas", "Deploys", "Cadence", "MTTA", "MTTR", "With loss",
+                 "Revenue protected")
+
+
+def _to_the_minute(seconds: float | None) -> str:
+    return NONE if seconds is None else minutes(round(seconds / 60))
+
+
+def model_cells(rows: Sequence[ReportRow]) -> list[tuple[str, ...]]:
+    """The seed's table: scale, deploys and cadence, MTTA and MTTR to the minute, losses, effectiveness."""
+    return [(s.model, str(s.year), f"{s.services:,}", f"{s.teams:,}", f"{s.rotas:,}", f"{r.deploys:,}", s.cadence,
+             _to_the_minute(r.tta.mean), _to_the_minute(r.ttr.mean), f"{r.incidents_with_loss:,}",
+             _percent(r.effectiveness)) for r in rows if (s := r.scale) is not None]
+
+
 def to_table(rows: Sequence[ReportRow], by: str = "group") -> str:
-    """A plain-text table (first column left-aligned, figures right-aligned) for a terminal or a Slack code block."""
+    """A plain-text table (first column left-aligned, figures right-aligned) for a terminal or a Slack code block;
+    by model, the first two columns and the cadence are words, left-aligned."""
     if not rows:
         return "No incidents or deploys in this period.\n"
-    lines = [(by.capitalize(), *HEADERS[1:]), *table_cells(rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADERS))]
+    if by == "model":
+        return _aligned([MODEL_HEADERS, *model_cells(rows)], left=(0, 1, 6))
+    return _aligned([(by.capitalize(), *HEADERS[1:]), *table_cells(rows)], left=(0,))
+
+
+def _aligned(lines: Sequence[tuple[str, ...]], left: tuple[int, ...]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
 
     def render(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths,
-                                                                                            strict=True))).rstrip()
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths,
+                                                                                               strict=True))).rstrip()
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([render(lines[0]), rule, *(render(c) for c in lines[1:])]) + "\n"

@@ -25,6 +25,7 @@ from bot.domain.effects import (
     PostHandover,
     PostTimelineEntry,
     RefreshCard,
+    RefreshHomes,
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
@@ -37,6 +38,7 @@ from bot.services.archiving import Archiving
 from bot.services.calculator import incident_exposure
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
+from bot.services.home import AppHome
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
 from bot.services.reviews import Reviews
@@ -55,12 +57,12 @@ class EffectExecutor:
     def __init__(self, store: ExecutorStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
                  tickets: TicketSync | None = None, handovers: Handovers | None = None, *,
                  coordination: CoordinationEffects | None = None, reviews: Reviews | None = None,
-                 archiving: Archiving | None = None) -> None:
+                 archiving: Archiving | None = None, home: AppHome | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
         self._handovers = handovers
         self._coordination = coordination
-        self._reviews, self._archiving = reviews, archiving
+        self._reviews, self._archiving, self._home = reviews, archiving, home
 
     async def after_done(self, effect: Effect) -> None:
         if effect.system == "servicenow" and self._tickets is not None:
@@ -95,6 +97,10 @@ class EffectExecutor:
             return
         if isinstance(effect, AlertOperators):
             await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
+            return
+        if isinstance(effect, RefreshHomes):
+            if self._home is not None:
+                await self._home.refresh_for(effect.pagerduty_user_ids, effect.slack_user_ids)
             return
         incident = await self._store.incident(effect.incident_id)
         if incident is None:

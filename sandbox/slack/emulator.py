@@ -24,6 +24,7 @@ from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
 from sandbox.slack import person
 from sandbox.slack.files import SlackFiles
+from sandbox.slack.home import HomeTabs
 from sandbox.slack.methods import chat, conversations, users, views
 from sandbox.slack.model import JSON, TEAM_NAME, Args, SlackApiFailure
 from sandbox.slack.rate_limits import SlackRateLimits
@@ -56,6 +57,7 @@ class SlackEmulator(SlackWorkspace):
         self._limits = SlackRateLimits(rate_limit_scale, clock)
         self._user_actions = SlackUserActions(self)
         self.files = SlackFiles(self)
+        self.home = HomeTabs(self)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("GET", "/sandbox/slack/api/{method}", self._handle_api)
@@ -64,6 +66,7 @@ class SlackEmulator(SlackWorkspace):
         self._user_actions.add_routes(app)
         person.add_routes(app, self)
         self.files.add_routes(app)
+        self.home.add_routes(app)
         self.socket_mode.add_routes(app)
 
     # ----- the Web API --------------------------------------------------------------------------------------------
@@ -93,6 +96,8 @@ class SlackEmulator(SlackWorkspace):
             return self.files.get_upload_url(base_url)
         if method == "files.completeUploadExternal":
             return self.files.complete_upload_external
+        if method == "views.publish":
+            return self.home.publish
         handler = _WEB_API.get(method)
         return None if handler is None else lambda args: handler(self, args)
 
@@ -178,6 +183,7 @@ class SlackEmulator(SlackWorkspace):
             "files": self.files.snapshot(),
             "views": [{**self.view_api(v), "user": v.user_id, "open": v.is_open, "errors": v.errors}
                       for v in self.views.values()],
+            "home_views": self.home.snapshot(),
             "calls": dict(self.calls),
             "socket_mode": {"connections": self.socket_mode.connections},
         }

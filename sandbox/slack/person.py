@@ -4,7 +4,9 @@ Owns `typed_text` (the client's escaping: `&`, `<`, `>` as entities; a typed `@n
 message and `<@U…|name>` in a command that has `should_escape`; `#channel` likewise), `post_as_person` (the message
 in the channel, the person joined to it first as Slack's "Join channel" would), `react_as_person` (a reaction on a
 message), the events each gives the app (`message.channels`/`.groups`/`.im`, `app_mention`, `member_joined_channel`,
-`reaction_added`), `deliver_event` (the one way an Events API event reaches the app) and the control routes
+`reaction_added`), `deliver_event` (the one way an Events API event reaches the app), `deliver_events` (how a
+control route sends an act's events and waits for the bot: these routes' and sandbox/slack/home.py's opening of the
+App Home tab) and the control routes
   POST /sandbox/slack/message   {"user", "channel", "text", "thread_ts"?}
   POST /sandbox/slack/reaction  {"user", "channel", "ts", "name"}
 → 200 {"channel", "ts", "message": {"channel", "ts", "text", "thread_ts"}, "events": [{"type", "status", …}]},
@@ -102,7 +104,7 @@ def _channel_type(channel: Channel) -> str:
     return "im" if channel.is_im else "group" if channel.is_private else "channel"
 
 
-def _subscribed(slack: SlackWorkspace, events: list[tuple[str, JSON]]) -> list[JSON]:
+def subscribed(slack: SlackWorkspace, events: list[tuple[str, JSON]]) -> list[JSON]:
     """The events whose subscription (the name in the manifest: `message.channels` for a message in a public
     channel, else the event's type) the app has."""
     return [event for subscription, event in events if subscription in slack.bot_events]
@@ -139,7 +141,7 @@ def post_as_person(slack: SlackWorkspace, user_ref: str, channel_ref: str, text:
     if f"<@{slack.bot.id}>" in message.text and not channel.is_im:
         mention = {k: v for k, v in event.items() if k != "channel_type"} | {"type": "app_mention"}
         events.append(("app_mention", mention))
-    return PersonAct(message, _subscribed(slack, events))
+    return PersonAct(message, subscribed(slack, events))
 
 
 def react_as_person(slack: SlackWorkspace, user_ref: str, channel_ref: str, ts: str, name: str) -> PersonAct:
@@ -160,7 +162,7 @@ def react_as_person(slack: SlackWorkspace, user_ref: str, channel_ref: str, ts: 
     event: JSON = {"type": "reaction_added", "user": user.id, "reaction": name, "item_user": message.user,
                    "item": {"type": "message", "channel": channel.id, "ts": message.ts},
                    "event_ts": slack.next_ts()}
-    return PersonAct(message, _subscribed(slack, [("reaction_added", event)]))
+    return PersonAct(message, subscribed(slack, [("reaction_added", event)]))
 
 
 def _event_channel(event: JSON) -> str:
@@ -212,18 +214,25 @@ def _status(error: str) -> int:
     return 404 if error.endswith("not_found") else 409 if error in _CONFLICTS else 400
 
 
+async def deliver_events(slack: SlackWorkspace, events: list[JSON]) -> list[JSON]:
+    """What a control route does with the events a person's act gives the app: each through `deliver_event`, in
+    order, then — when the bot got any — wait for it to settle, so the route reports what the bot did with them."""
+    delivered = [await deliver_event(slack, event) for event in events]
+    if any("skipped" not in report for report in delivered):
+        await slack.settled()
+    return delivered
+
+
 def add_routes(app: web.Application, slack: SlackWorkspace) -> None:
     async def answer(act: PersonAct) -> web.Response:
-        delivered = [await deliver_event(slack, event) for event in act.events]
-        if any("skipped" not in report for report in delivered):
-            await slack.settled()  # the bot got something: report once it has done what it does with it
+        delivered = await deliver_events(slack, act.events)
         m = act.message
         return web.json_response({"channel": m.channel, "ts": m.ts, "events": delivered,
                                   "message": {"channel": m.channel, "ts": m.ts, "text": m.text,
                                               "thread_ts": m.thread_ts}})
 
     async def message(request: web.Request) -> web.Response:
-        data = await _body(request)
+        data = await json_body(request)
         if data is None or not isinstance(data.get("text"), str):
             return web.json_response({"error": "send {\"user\", \"channel\", \"text\"} as a JSON object"}, status=400)
         try:
@@ -234,7 +243,7 @@ def add_routes(app: web.Application, slack: SlackWorkspace) -> None:
         return await answer(act)
 
     async def reaction(request: web.Request) -> web.Response:
-        data = await _body(request)
+        data = await json_body(request)
         if data is None:
             return web.json_response({"error": "send {\"user\", \"channel\", \"ts\", \"name\"} as a JSON object"},
                                      status=400)
@@ -249,7 +258,8 @@ def add_routes(app: web.Application, slack: SlackWorkspace) -> None:
     app.router.add_post("/sandbox/slack/reaction", reaction)
 
 
-async def _body(request: web.Request) -> dict[str, Any] | None:
+async def json_body(request: web.Request) -> dict[str, Any] | None:
+    """A control route's JSON object body; None for anything else."""
     try:
         data = await request.json()
     except ValueError:

@@ -15,7 +15,8 @@ _METHOD_TIER = {
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.list", "conversations.members", "pins.list",
                      "conversations.history", "conversations.replies", "conversations.leave"], 3),
-    **dict.fromkeys(["views.open", "views.update", "views.push", "chat.postEphemeral", "chat.getPermalink",
+    **dict.fromkeys(["views.open", "views.update", "views.push", "views.publish", "chat.postEphemeral",
+                     "chat.getPermalink",
                      "auth.test", "files.getUploadURLExternal", "files.completeUploadExternal"], 4),
 }
 _POST_MESSAGE_PER_MINUTE = 60  # about one per second per channel...

@@ -68,7 +68,7 @@ class SlackWorkspace:
         self.bot_events_url: str | None = None
         # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
         # Events API events it subscribes to, and the slash commands registered with should_escape.
-        self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added"})
+        self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
         self.public_url = public_url
@@ -177,7 +177,7 @@ class SlackWorkspace:
         if channel is None and by_name:
             channel = self.find_channel(ref)
         if channel is None and by_user and ref in self._users and ref != self.bot.id:
-            channel = self._im_with(self._users[ref])
+            channel = self.im_with(self._users[ref])
         if channel is None or not self.visible(channel):
             raise SlackApiFailure("channel_not_found")
         return channel
@@ -351,7 +351,8 @@ class SlackWorkspace:
         self.channels[channel_id] = channel
         return channel
 
-    def _im_with(self, user: SlackUser) -> Channel:
+    def im_with(self, user: SlackUser) -> Channel:
+        """The app's direct-message channel with the user (its Messages tab), opened on first use."""
         # The DM's id derives from the user's (new_channel): look at the ids it may have, not at every channel.
         for channel_id in _candidate_ids("D", f"im:{user.id}"):
             existing = self.channels.get(channel_id)

@@ -20,6 +20,14 @@ from tests.helpers import slack_signed
 SOMETHING_WENT_WRONG = "Something went wrong"
 
 
+class Refused(Exception):
+    """The bot refused the request at its door (bot/adapters/slack/requests.py): no listener saw it."""
+
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(f"{status}: {error}")
+        self.status, self.error = status, error
+
+
 async def command(running: RunningSandbox, text: str, *, user: str = "asha.patel@example.com",
                   channel: str = "team-basket") -> list[str]:
     """`/incident <text>` typed by `user` in `channel`: what the bot answered (its ack, then its response-URL posts);
@@ -38,7 +46,8 @@ async def command(running: RunningSandbox, text: str, *, user: str = "asha.patel
 
 async def click(running: RunningSandbox, action_id: str, value: str, *, message_ts: str, channel: str,
                 user: str = "asha.patel@example.com") -> list[str]:
-    """A click on a card's button `action_id` carrying `value` (whatever the card holds), as Slack sends it."""
+    """A click on a card's button `action_id` carrying `value` (whatever the card holds), as Slack sends it.
+    Raises `Refused` when the bot's door refuses it (a value with a lone surrogate is not I-JSON: 400)."""
     slack = running.sandbox.slack
     person, place = slack.resolve_user(user), slack.find_channel(channel)
     assert person is not None and place is not None
@@ -65,8 +74,9 @@ async def _deliver(running: RunningSandbox, body: str, interaction: Interaction,
         running.sandbox.keys.slack_signing_secret, body)
     async with aiohttp.ClientSession() as session, session.post(f"{running.url}/slack/events", data=body.encode(),
                                                                 headers=headers) as response:
-        assert response.status == 200, await response.text()
         raw = await response.text()
+        if response.status != 200:
+            raise Refused(response.status, str(json.loads(raw).get("error")) if raw.startswith("{") else raw)
     acked = json.loads(raw) if raw.startswith("{") else {}
     texts = [str(acked["text"])] if acked.get("text") else []
     loop = asyncio.get_running_loop()

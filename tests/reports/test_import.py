@@ -13,37 +13,32 @@ import pytest
 
 from bot.adapters.pagerduty.history_import import MAX_WINDOW, windows
 from bot.app.cli.main import main
+from bot.render.report import row_record
 from bot.services.reports.request import compute, make_request
 from bot.services.reports.synthetic import synthetic_history
 from sandbox.world import RunningSandbox, seed_running
-from tests.reports.seed_table import RECONSTRUCTED
-
-
-def figures(rows: list[dict[str, object]]) -> list[tuple[object, ...]]:
-    return [(r["group"], r["deploys"], r["incidents"], r["tta_mean_s"], r["ttr_mean_s"], r["incidents_with_loss"],
-             r["effectiveness"]) for r in rows]
+from tests.reports.seed_table import SEED, SEED_DEPLOYS, SEED_INCIDENTS, seed_figures
 
 
 async def test_the_sandbox_history_imported_from_pagerduty_reproduces_the_seed_table(
-        sandbox: RunningSandbox) -> None:
-    assert await seed_running(sandbox) == (58, 3612)
+        seed_sandbox: RunningSandbox) -> None:
+    sandbox = seed_sandbox
+    assert await seed_running(sandbox) == (SEED_INCIDENTS, SEED_DEPLOYS)
     catalogue = sandbox.sandbox.catalogue
     history = await sandbox.bot.store.report_history()
-    rows = compute(history, catalogue, make_request(catalogue, "period")).rows
-    assert [(r.group, r.deploys, r.incidents, r.tta.mean and round(r.tta.mean / 60, 4),
-             r.ttr.mean and round(r.ttr.mean / 60, 4), r.incidents_with_loss,
-             r.effectiveness is not None and round(r.effectiveness * 100)) for r in rows] == [
-        (g, d, i, a, m, w, e) for g, d, i, a, m, w, e in RECONSTRUCTED]
+    rows = compute(history, catalogue, make_request(catalogue, "model")).rows
+    assert seed_figures([row_record(r) for r in rows]) == SEED
     # ...exactly the figures of the synthetic history itself: nothing lost or shifted on the way through the API.
-    direct = compute(synthetic_history(catalogue), catalogue, make_request(catalogue, "period")).rows
+    direct = compute(synthetic_history(catalogue), catalogue, make_request(catalogue, "model")).rows
     assert rows == direct
     # The times came from PagerDuty's log entries: the first acknowledgement, the resolve.
-    assert sandbox.sandbox.pagerduty.calls["GET /incidents/{id}/log_entries"] == 58
+    assert sandbox.sandbox.pagerduty.calls["GET /incidents/{id}/log_entries"] == SEED_INCIDENTS
     assert sandbox.sandbox.pagerduty.calls["GET /change_events"] > 0
-    assert sandbox.sandbox.state()["pagerduty"]["change_events"] == 3612
+    assert sandbox.sandbox.state()["pagerduty"]["change_events"] == SEED_DEPLOYS
 
 
-async def test_importing_again_adds_nothing_and_keeps_what_the_bot_recorded(sandbox: RunningSandbox) -> None:
+async def test_importing_again_adds_nothing_and_keeps_what_the_bot_recorded(seed_sandbox: RunningSandbox) -> None:
+    sandbox = seed_sandbox
     await seed_running(sandbox)
     client_history = await sandbox.bot.store.report_history()
     from bot.adapters.pagerduty.history_import import client_for, fetch_history
@@ -54,21 +49,22 @@ async def test_importing_again_adds_nothing_and_keeps_what_the_bot_recorded(sand
     assert len((await sandbox.bot.store.report_history()).incidents) == len(client_history.incidents)
 
 
-async def test_the_cli_imports_a_period_from_pagerduty(sandbox: RunningSandbox, tmp_path: Path,
+async def test_the_cli_imports_a_period_from_pagerduty(seed_sandbox: RunningSandbox, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox = seed_sandbox
     history = synthetic_history(sandbox.sandbox.catalogue)
     sandbox.sandbox.pagerduty.history.add(history.incidents, history.deploys)
     monkeypatch.setenv("PAGERDUTY_API_TOKEN", sandbox.sandbox.keys.pagerduty_api_token)
     monkeypatch.setenv("PAGERDUTY_API_URL", f"{sandbox.url}/sandbox/pagerduty/api")
     db = tmp_path / "imported.db"
     # The CLI is synchronous; the sandbox serves on this event loop, so the CLI runs on a thread.
-    assert await asyncio.to_thread(main, ["history", "import", "--from", "2021-01-01", "--to", "2022-01-01",
+    assert await asyncio.to_thread(main, ["history", "import", "--from", "2020-01-01", "--to", "2021-01-01",
                                           "--db", str(db)]) == 0
-    assert "12 resolved incidents (12 new) and 960 deploys (960 new)" in capsys.readouterr().out
-    assert await asyncio.to_thread(main, ["report", "--db", str(db), "--by", "period", "--format", "json"]) == 0
-    [row] = json.loads(capsys.readouterr().out)["rows"]
-    assert (row["group"], row["incidents"], row["deploys"], row["effectiveness"]) == ("2021", 12, 960, 0.75)
+    assert "16 resolved incidents (16 new) and 4382 deploys (4382 new)" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["report", "--db", str(db), "--by", "model", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert seed_figures(rows) == [row for row in SEED if row[1] == 2020]
 
 
 async def test_the_cli_import_says_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -105,12 +101,13 @@ async def api_get(running: RunningSandbox, path: str) -> tuple[int, dict[str, ob
         return response.status, await response.json()
 
 
-async def test_change_events_are_listed_newest_first_within_utc_since_until(sandbox: RunningSandbox) -> None:
+async def test_change_events_are_listed_newest_first_within_utc_since_until(seed_sandbox: RunningSandbox) -> None:
+    sandbox = seed_sandbox
     history = synthetic_history(sandbox.sandbox.catalogue)
     sandbox.sandbox.pagerduty.history.add(history.incidents, history.deploys)
     status, body = await api_get(sandbox, "/change_events?since=2019-01-01T00:00:00Z&until=2020-01-01T00:00:00Z"
                                           "&limit=100&total=true")
-    assert status == 200 and body["total"] == 12
+    assert status == 200 and body["total"] == 3387 + 170
     events = body["change_events"]
     assert isinstance(events, list)
     stamps = [e["timestamp"] for e in events]
@@ -120,11 +117,13 @@ async def test_change_events_are_listed_newest_first_within_utc_since_until(sand
     assert status == 400 and "UTC" in json.dumps(body)
 
 
-async def test_incidents_are_filtered_by_since_and_until_unless_date_range_is_all(sandbox: RunningSandbox) -> None:
+async def test_incidents_are_filtered_by_since_and_until_unless_date_range_is_all(
+        seed_sandbox: RunningSandbox) -> None:
+    sandbox = seed_sandbox
     history = synthetic_history(sandbox.sandbox.catalogue)
     sandbox.sandbox.pagerduty.history.add(history.incidents, history.deploys)
-    status, body = await api_get(sandbox, "/incidents?since=2022-01-01T00:00:00Z&until=2023-01-01T00:00:00Z"
+    status, body = await api_get(sandbox, "/incidents?since=2020-01-01T00:00:00Z&until=2021-01-01T00:00:00Z"
                                           "&statuses[]=resolved&total=true")
-    assert status == 200 and body["total"] == 10
-    status, body = await api_get(sandbox, "/incidents?since=2022-01-01T00:00:00Z&date_range=all&total=true")
-    assert status == 200 and body["total"] == 58
+    assert status == 200 and body["total"] == 16
+    status, body = await api_get(sandbox, "/incidents?since=2020-01-01T00:00:00Z&date_range=all&total=true")
+    assert status == 200 and body["total"] == SEED_INCIDENTS

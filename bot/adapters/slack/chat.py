@@ -20,6 +20,7 @@ from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import ChannelInfo, ChatMessage, PostedMessage
+from bot.render.format import HOME_BLOCKS
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
 TIERS: dict[str, float] = {
@@ -29,7 +30,7 @@ TIERS: dict[str, float] = {
     "conversations.archive": 20,
     **dict.fromkeys(["files.getUploadURLExternal", "files.completeUploadExternal", "chat.getPermalink"], 100),
     "conversations.list": 20,
-    **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
+    **dict.fromkeys(["views.open", "views.update", "views.publish", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
@@ -244,6 +245,10 @@ class SlackChat:
     async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
         await self._call("chat.postEphemeral", channel=channel, user=user, text=self._fit.text(text))
 
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self._call("views.publish", user_id=user_id,
+                         view={**view, "blocks": self._fit.blocks(list(view.get("blocks") or []), HOME_BLOCKS)})
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])
@@ -253,7 +258,8 @@ class SlackChat:
             raise
 
 
-_JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update"})
+_JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update",
+                           "views.publish"})
 _GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
                           "conversations.list", "conversations.replies", "chat.getPermalink"})
 

@@ -23,7 +23,7 @@ from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table
 from bot.app.runtime import Bot
-from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
+from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
 from bot.errors import ConfigError
 
 # The third-party packages only the sandbox uses: pyproject.toml's `sandbox` extra (openapi-core, and werkzeug, which
@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
     sandbox.add_argument("--history", action="store_true",
-                         help="start with the synthetic incident history in PagerDuty, imported by the bot "
-                              "(README, 'Reports')")
+                         help="start with the synthetic incident history in PagerDuty, imported by the bot, on "
+                              "the seed catalogue (the example's organisation and the seed's platform; README, "
+                              "'Reports')")
     reports_cli.add_parsers(sub)
     inbox_cli.add_parsers(sub)
     database_cli.add_parsers(sub)
@@ -204,7 +205,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
         from sandbox.world import seed_running, serve_sandbox
     except ImportError as error:
         return _without_sandbox_extra("sandbox", error)
-    path = catalogue_path or example_catalogue_path()
+    # The history is the seed's platform's: its services are the seed catalogue's (the example's and more).
+    path = catalogue_path or (seed_catalogue_path() if history else example_catalogue_path())
     catalogue = load_catalogue(path)
     # Before anything is cleared: a second sandbox in the same folder must leave the running one's database alone.
     busy = _port_taken(port)

@@ -18,7 +18,7 @@ from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_history import open_read_only, read_history, write_history
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.app.stores import describe_store
-from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
+from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import History, HistoryError
@@ -30,8 +30,8 @@ from bot.services.reports.synthetic import synthetic_history
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = sub.add_parser("report", help="incidents, MTTA, MTTR and revenue protection from the bot's database")
     report.add_argument("--by", choices=GROUPINGS, default=None,
-                        help="rows per service, team, domain, year or period (default: period when the catalogue "
-                             "sets reports.teams_from, else year)")
+                        help="rows per service, team, domain, year, period, or operating model and year (the "
+                             "seed's table; default: period when the catalogue sets reports.teams_from, else year)")
     report.add_argument("--from", dest="start", metavar="YYYY-MM-DD", help="incidents triggered on or after")
     report.add_argument("--to", dest="end", metavar="YYYY-MM-DD", help="incidents triggered before (exclusive)")
     report.add_argument("--teams-from", metavar="YYYY-MM-DD",
@@ -41,7 +41,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     report.add_argument("--db", type=Path, default=None, help="the bot's database (default: $PAVEDROAD_DB or "
                                                               "pavedroad.db)")
     report.add_argument("--catalogue", type=Path, default=None,
-                        help="default: $CATALOGUE_PATH, else the bundled example catalogue (the sandbox's)")
+                        help="default: $CATALOGUE_PATH, else the bundled seed catalogue (the sandbox's example "
+                             "catalogue and the seed's platform)")
     history = sub.add_parser("history", help="backfill the bot's incident history")
     actions = history.add_subparsers(dest="history_command", required=True)
     seed = actions.add_parser("seed", help="add the synthetic history (README, 'Reports') to a database")
@@ -56,8 +57,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _catalogue(path: Path | None) -> Catalogue:
+    """--catalogue, else $CATALOGUE_PATH, else the seed catalogue: the example catalogue (the sandbox's) with the
+    seed's platform added, so the sandbox's reports, with or without its history, read right."""
     chosen = path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else None)
-    return load_catalogue(chosen or example_catalogue_path())
+    return load_catalogue(chosen or seed_catalogue_path())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,12 +1,20 @@
-"""Placing the stored history in the catalogue: each incident's and deploy's service, team, domain and exposure."""
+"""Placing the stored history in the catalogue: each incident's and deploy's service, team, domain, exposure,
+operating model and out-of-hours rota.
+
+The operating model of a service is its catalogue `operating_model` when set; otherwise product teams run it from
+`reports.teams_from` (and operations before), or always when that is unset. Its rota is the one that covers it out
+of hours by its band (the availability calculator's rule); a level no catalogue rota provides still counts as the
+rota it needs ("team:<id>" or "domain:<id>"), so the scale reads what the operating model asks for.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.catalogue import Catalogue
-from bot.domain.reports import Deploy, IncidentFacts
+from bot.catalogue import Catalogue, Service
+from bot.domain.reports import OPERATIONS, PRODUCT_TEAMS, Deploy, IncidentFacts
 from bot.ports.store import History
+from bot.services.calculator import service_coverage
 
 
 def _utc(when: datetime) -> datetime:
@@ -16,6 +24,15 @@ def _utc(when: datetime) -> datetime:
 def place(history: History, catalogue: Catalogue) -> tuple[list[IncidentFacts], list[Deploy]]:
     """Place each incident and deploy in the catalogue: service, team, domain, exposure and band window. A
     PagerDuty service the catalogue does not list keeps its PagerDuty name and has no team and no exposure."""
+    rotas = _out_of_hours_rotas(catalogue)
+    teams_from = (datetime.combine(catalogue.reports.teams_from, datetime.min.time(), tzinfo=UTC)
+                  if catalogue.reports.teams_from else None)
+
+    def model(service: Service | None, when: datetime) -> str:
+        if service is not None and service.operating_model:
+            return service.operating_model
+        return OPERATIONS if teams_from is not None and when < teams_from else PRODUCT_TEAMS
+
     def locate(pagerduty_service_id: str, fallback: str) -> tuple[str, str | None, str | None, float | None,
                                                                  float | None]:
         service = catalogue.service_by_pagerduty_id(pagerduty_service_id)
@@ -30,13 +47,35 @@ def place(history: History, catalogue: Catalogue) -> tuple[list[IncidentFacts], 
     incident_facts = []
     for incident in history.incidents:
         service, team, domain, exposure, window = locate(incident.service_id, incident.service_name)
+        listed = catalogue.service_by_pagerduty_id(incident.service_id)
+        triggered = _utc(incident.triggered_at)
         incident_facts.append(IncidentFacts(
-            id=incident.id, service=service, team=team, domain=domain, triggered_at=_utc(incident.triggered_at),
+            id=incident.id, service=service, team=team, domain=domain, triggered_at=triggered,
             acknowledged_at=_utc(incident.acknowledged_at) if incident.acknowledged_at else None,
             resolved_at=_utc(incident.resolved_at) if incident.resolved_at else None,
-            exposure=exposure, band_window_minutes=window))
+            exposure=exposure, band_window_minutes=window, model=model(listed, triggered),
+            rota=rotas.get(service)))
     deploys = []
     for record in history.deploys:
         service, team, domain, _, _ = locate(record.service_id, record.service_id)
-        deploys.append(Deploy(service, team, domain, _utc(record.occurred_at)))
+        listed = catalogue.service_by_pagerduty_id(record.service_id)
+        occurred = _utc(record.occurred_at)
+        deploys.append(Deploy(service, team, domain, occurred, model(listed, occurred), rotas.get(service)))
     return incident_facts, deploys
+
+
+def _out_of_hours_rota(level: str, rota: str | None, team: str, domain: str | None) -> str | None:
+    if level == "none":
+        return None
+    return rota or (f"team:{team}" if level == "team" else f"domain:{domain or team}")
+
+
+def _out_of_hours_rotas(catalogue: Catalogue) -> dict[str, str]:
+    """Catalogue service id → the rota covering it out of hours (see the module's docstring)."""
+    found = {}
+    for row in service_coverage(catalogue):
+        rota = _out_of_hours_rota(row.out_of_hours.level, row.out_of_hours.rota, row.service.team,
+                                  row.service.domain)
+        if rota is not None:
+            found[row.service.id] = rota
+    return found

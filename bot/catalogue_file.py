@@ -1,0 +1,53 @@
+"""Reading a catalogue file: its YAML, composed with the file it `extends:` (if any), and `CatalogueError`, the one
+error a catalogue that cannot be read or validated raises. bot/catalogue.py validates what this returns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+class CatalogueError(Exception):
+    """The catalogue file is missing or invalid; `problems` lists each one as 'field: what is wrong and the fix'."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = path
+        self.problems = problems
+
+
+def read_catalogue_file(path: Path) -> object:
+    """The catalogue file's YAML (not yet validated), with its `extends:` applied."""
+    return _read_with_base(path, ())
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
+    """The file's YAML; with `extends: <file>` (relative to it), that file's read first and this one added on top:
+    lists (teams, services…) are the base's then this file's, sections merge key by key, other values replace."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
+                                    "--catalogue where a command takes it)"]) from None
+    except yaml.YAMLError as error:
+        raise CatalogueError(path, [f"not valid YAML: {error}"]) from None
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    base_path = path.parent / str(data.pop("extends"))
+    if base_path.resolve() in seen:
+        raise CatalogueError(path, [f"extends: {base_path} extends this file again; a catalogue cannot extend "
+                                    "itself"])
+    base = _read_with_base(base_path, (*seen, path.resolve()))
+    if not isinstance(base, dict):
+        raise CatalogueError(path, [f"extends: {base_path} is not a catalogue (a YAML mapping)"])
+    return _merged(base, data)
+
+
+def _merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    def one(old: object, new: object) -> object:
+        if isinstance(old, list) and isinstance(new, list):
+            return [*old, *new]
+        return _merged(old, new) if isinstance(old, dict) and isinstance(new, dict) else new
+    return {**base, **{key: one(base.get(key), value) for key, value in extra.items()}}

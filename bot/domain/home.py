@@ -1,0 +1,62 @@
+"""The App Home tab as data: whose incidents an incident is, and when a change to it means Homes to refresh. Pure.
+
+An incident concerns a person when they are assigned to it (known by PagerDuty user id) or hold one of its roles
+(the incident manager's toolkit's; known by Slack user id, as Slack named them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from bot.domain.effects import Effect, RefreshHomes
+
+
+class _Assignee(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _RoleHolder(Protocol):
+    @property
+    def slack_user_id(self) -> str: ...
+
+
+class Incident(Protocol):
+    """What the Home needs of bot.domain.incident.Incident (a Protocol: that module imports this one)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def assignees(self) -> Sequence[_Assignee]: ...
+    @property
+    def roles(self) -> Sequence[_RoleHolder]: ...
+
+
+def people_of(incident: Incident) -> tuple[str, ...]:
+    """PagerDuty user ids of the incident's assignees."""
+    return tuple(dict.fromkeys(p.id for p in incident.assignees))
+
+
+def role_holders_of(incident: Incident) -> tuple[str, ...]:
+    """Slack user ids of the people holding the incident's roles."""
+    return tuple(dict.fromkeys(r.slack_user_id for r in incident.roles))
+
+
+def concerns(incident: Incident, pagerduty_user_id: str | None, slack_user_id: str | None = None) -> bool:
+    return ((pagerduty_user_id is not None and pagerduty_user_id in people_of(incident))
+            or (slack_user_id is not None and slack_user_id in role_holders_of(incident)))
+
+
+def home_refresh(before: Incident | None, after: Incident) -> tuple[Effect, ...]:
+    """Homes to publish again after a change: on opening, acknowledging, resolving or reopening the incident, and
+    when who it concerns changes — for everyone it concerned before or concerns now."""
+    def state(incident: Incident) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        return incident.status, people_of(incident), role_holders_of(incident)
+    if before is not None and state(before) == state(after):
+        return ()
+    people = tuple(dict.fromkeys((*(people_of(before) if before else ()), *people_of(after))))
+    holders = tuple(dict.fromkeys((*(role_holders_of(before) if before else ()), *role_holders_of(after))))
+    return (RefreshHomes(after.id, people, holders),) if people or holders else ()

@@ -1,0 +1,117 @@
+"""The App Home tab, rendered as a Block Kit `home` view from what the Home service gathered. Pure.
+
+Sections, in the order a responder looks: the person's own open incidents, every open incident (each linked to its
+channel), who is on call now for their teams and rotas, and the handover notes waiting on their rotas. Everything
+from outside (titles, names, notes) is escaped and clipped; the view stays within Slack's 100 blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.domain.incident import Incident, Status
+from bot.render.format import (
+    CONTEXT_TEXT,
+    HEADER_TEXT,
+    HOME_BLOCKS,
+    SECTION_TEXT,
+    clip,
+    clip_mrkdwn,
+    duration,
+    escape,
+    link,
+)
+
+# Each list shows at most this many lines, so the view keeps within its blocks whatever the day brings.
+MOST_INCIDENTS = 20
+MOST_LINES = 15
+_STATUS = {Status.TRIGGERED: "🔴", Status.ACKNOWLEDGED: "🟠", Status.RESOLVED: "✅"}
+
+
+@dataclass(frozen=True)
+class HomeIncident:
+    incident: Incident
+    channel_id: str | None  # its channel (or the team channel its card is in), once known
+
+
+@dataclass(frozen=True)
+class OnCallNow:
+    """Who is on call now for one of the person's teams or rotas; `names` None when PagerDuty could not say."""
+
+    label: str
+    names: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class WaitingNote:
+    rota: str
+    author: str
+    text: str
+
+
+@dataclass(frozen=True)
+class HomeContent:
+    name: str                        # how the person is greeted
+    mine: tuple[HomeIncident, ...]   # open incidents they are assigned to or hold a role in
+    open: tuple[HomeIncident, ...]   # every open incident
+    on_call: tuple[OnCallNow, ...]
+    notes: tuple[WaitingNote, ...]
+    now: datetime
+    problem: str | None = None       # why part of the Home could not be filled in (no PagerDuty account…)
+
+
+def home_view(content: HomeContent) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [_header(f"Paved Road — {content.name}")]
+    if content.problem:
+        blocks.append(_context(f"⚠️ {content.problem}"))
+    blocks += _list("Your open incidents", [_incident_line(i, content.now) for i in content.mine],
+                    "None assigned to you or with a role of yours.", MOST_INCIDENTS)
+    blocks += _list("All open incidents", [_incident_line(i, content.now) for i in content.open],
+                    "No open incidents. 🎉", MOST_INCIDENTS)
+    blocks += _list("On call now for your teams and rotas", [_on_call_line(o) for o in content.on_call],
+                    "You are in no team or rota of the catalogue.", MOST_LINES)
+    blocks += _list("Handover notes waiting on your rotas", [_note_line(n) for n in content.notes],
+                    "No notes waiting.", MOST_LINES)
+    return {"type": "home", "callback_id": "pavedroad_home", "blocks": blocks[:HOME_BLOCKS]}
+
+
+def _incident_line(item: HomeIncident, now: datetime) -> str:
+    incident = item.incident
+    title = escape(clip(incident.title, 150))
+    where = f"<#{item.channel_id}>" if item.channel_id else "channel opening…"
+    since = duration((now - incident.triggered_at).total_seconds(), minute_seconds=False)
+    service = escape(clip(incident.service_name or incident.service_id, 80))
+    return (f"{_STATUS[incident.status]} {link(incident.html_url, f'#{incident.number}')} {title} · {service} · "
+            f"{where} · open {since}")
+
+
+def _on_call_line(on_call: OnCallNow) -> str:
+    names = ("unknown: PagerDuty did not answer" if on_call.names is None
+             else ", ".join(escape(clip(n, 100)) for n in on_call.names) or "nobody")
+    return f"*{escape(clip(on_call.label, 100))}*: {names}"
+
+
+def _note_line(note: WaitingNote) -> str:
+    return f"*{escape(clip(note.rota, 100))}* — {escape(clip(note.author, 100))}: {escape(clip(note.text, 500))}"
+
+
+def _list(title: str, lines: Sequence[str], empty: str, most: int) -> list[dict[str, Any]]:
+    shown = list(lines[:most]) or [empty]
+    if len(lines) > most:
+        shown.append(f"…and {len(lines) - most} more.")
+    return [{"type": "divider"}, _section(f"*{title}*"), *(_section(line) for line in shown)]
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_TEXT), "emoji": True}}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_mrkdwn(text, SECTION_TEXT)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip_mrkdwn(escape(text), CONTEXT_TEXT)}]}

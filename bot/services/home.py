@@ -1,0 +1,151 @@
+"""The App Home tab: what a person sees when they open the app in Slack, published with `views.publish`.
+
+Gathered for one Slack user: their PagerDuty user (Slack email → PagerDuty), the open incidents (only the open ones
+are read from the store) — theirs (assigned, or holding a role) and all — with each one's channel; who is on call
+now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are; PagerDuty's
+schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
+they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
+acknowledged, resolved or reassigned. A person without a PagerDuty account still gets the open incidents, with a
+line saying why their own are missing; PagerDuty not answering leaves "unknown" where the names would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar, cast
+
+from bot.catalogue import Catalogue, Rota, Team
+from bot.domain.home import concerns
+from bot.errors import IntegrationError
+from bot.ports import Chat, Clock, Paging, PagingUser
+from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
+from bot.render.home import MOST_INCIDENTS, HomeContent, HomeIncident, OnCallNow, WaitingNote, home_view
+from bot.services.people import People
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call over the next minute
+
+
+class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
+    """What the Home reads: open incidents, their channels, and the handover notes waiting."""
+
+
+class AppHome:
+    def __init__(self, store: HomeStore, chat: Chat, paging: Paging, people: People, catalogue: Catalogue,
+                 clock: Clock) -> None:
+        self._store, self._chat, self._paging = store, chat, paging
+        self._people, self._catalogue, self._clock = people, catalogue, clock
+        # PagerDuty's answers for the current minute of the bot's clock ("on call now" at a minute's resolution):
+        # a burst of incidents refreshing the same people's Homes asks PagerDuty once a minute, not once a Home.
+        self._minute: datetime | None = None
+        self._answers: dict[str, Awaitable[object]] = {}
+
+    async def publish(self, slack_user_id: str) -> None:
+        """Gather and publish the Home for one Slack user."""
+        await self._chat.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
+
+    async def refresh_for(self, pagerduty_user_ids: Sequence[str], slack_user_ids: Sequence[str] = ()) -> None:
+        """The outbox's RefreshHomes: publish the Home again for these PagerDuty users who are in Slack, and these
+        Slack users (role holders). Best effort:
+        it runs in the incident's Slack queue, which a retry would hold up, and the next opening of the tab rebuilds
+        the Home anyway — so a failure is logged, not raised."""
+        try:
+            responders = await self._people.responders(pagerduty_user_ids)
+        except IntegrationError as error:
+            log.warning("App Homes not refreshed: PagerDuty or Slack did not say who they are (%s)", error)
+            return
+        in_slack = [r.slack_user_id for r in responders if r.slack_user_id]
+        for slack_user_id in dict.fromkeys((*in_slack, *slack_user_ids)):
+            try:
+                await self.publish(slack_user_id)
+            except IntegrationError as error:
+                # `not_enabled`: the Slack app has no Home tab (app_manifest.yml enables it).
+                log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                if error.code == "not_enabled":
+                    return
+
+    async def content(self, slack_user_id: str) -> HomeContent:
+        email = await self._chat.user_email(slack_user_id)
+        person, problem = await self._person(email)
+        open_incidents = await self._store.open_incidents()
+        mine = [i for i in open_incidents if concerns(i, person.id if person else None, slack_user_id)]
+        # Channels are looked up only for the incidents the Home lists (each list is cut at MOST_INCIDENTS).
+        shown = {i.id: i for i in (*mine[:MOST_INCIDENTS], *open_incidents[:MOST_INCIDENTS])}
+        footprints = await asyncio.gather(*(self._store.footprint(i) for i in shown))
+        channels = {f.incident_id: f.channel_id for f in footprints}
+        teams, rotas = self._teams_and_rotas(email)
+        on_call = await self._on_call(teams, rotas)
+        notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in await self._store.waiting_notes(r.id)]
+        return HomeContent(
+            name=person.name if person else (email or slack_user_id),
+            mine=tuple(HomeIncident(i, channels.get(i.id)) for i in mine),
+            open=tuple(HomeIncident(i, channels.get(i.id)) for i in open_incidents), on_call=tuple(on_call),
+            notes=tuple(notes), now=self._clock.now(), problem=problem)
+
+    def _this_minute(self, key: str, ask: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """PagerDuty's answer to `ask`, shared by every Home built in the same minute of the bot's clock."""
+        minute = self._clock.now().replace(second=0, microsecond=0)
+        if minute != self._minute:
+            self._minute, self._answers = minute, {}
+        if key not in self._answers:
+            self._answers[key] = asyncio.ensure_future(ask())
+        return cast(Awaitable[T], self._answers[key])
+
+    async def _person(self, email: str | None) -> tuple[PagingUser | None, str | None]:
+        if not email:
+            return None, ("Your Slack profile shows no email address, so I can't find you in PagerDuty or the "
+                          "catalogue: your own incidents and rotas are not shown.")
+        try:
+            user = await self._this_minute(f"user:{email.lower()}", lambda: self._paging.user_by_email(email))
+        except IntegrationError:
+            return None, "PagerDuty is not answering, so your own incidents could not be found; open the tab again."
+        if user is None:
+            return None, (f"There is no PagerDuty user with your Slack email ({email}), so no incident can be "
+                          "assigned to you. Ask your PagerDuty admin to add you with that email.")
+        return user, None
+
+    def _teams_and_rotas(self, email: str | None) -> tuple[list[Team], list[Rota]]:
+        """The person's teams and product domains are those whose catalogue `members` list their email; their rotas
+        are those teams' and domains' rotas."""
+        wanted = (email or "").lower()
+        teams = [t for t in self._catalogue.teams if wanted and wanted in (m.lower() for m in t.members)]
+        domains = {d.id for d in self._catalogue.domains if wanted and wanted in (m.lower() for m in d.members)}
+        team_ids = {t.id for t in teams}
+        rotas = [r for r in self._catalogue.rotas if r.team in team_ids or r.domain in domains]
+        return teams, rotas
+
+    async def _on_call(self, teams: Sequence[Team], rotas: Sequence[Rota]) -> list[OnCallNow]:
+        """Each rota from its schedules; a team without a rota from its first service's escalation policy."""
+        with_rota = {r.team for r in rotas}
+        lines = list(await asyncio.gather(*(self._rota_on_call(r) for r in rotas)))
+        lines += await asyncio.gather(*(self._team_on_call(t) for t in teams if t.id not in with_rota))
+        return lines
+
+    def _rota_on_call(self, rota: Rota) -> Awaitable[OnCallNow]:
+        return self._this_minute(f"rota:{rota.id}", lambda: self._ask_rota(rota))
+
+    def _team_on_call(self, team: Team) -> Awaitable[OnCallNow]:
+        return self._this_minute(f"team:{team.id}", lambda: self._ask_team(team))
+
+    async def _ask_rota(self, rota: Rota) -> OnCallNow:
+        now = self._clock.now()
+        try:
+            entries = [e for s in rota.schedule_ids for e in await self._paging.schedule_entries(s, now, now + _NOW)]
+        except IntegrationError:
+            return OnCallNow(rota.name, None)
+        return OnCallNow(rota.name, tuple(dict.fromkeys(e.name for e in entries if e.start <= now < e.end)))
+
+    async def _ask_team(self, team: Team) -> OnCallNow:
+        service = next((s for s in self._catalogue.services if s.team == team.id), None)
+        if service is None:
+            return OnCallNow(team.name, ())
+        try:
+            policy = await self._paging.service_escalation_policy(service.pagerduty_service_id)
+            found = await self._paging.oncalls(policy) if policy else []
+        except IntegrationError:
+            return OnCallNow(team.name, None)
+        return OnCallNow(team.name, tuple(dict.fromkeys(o.user.name for o in found if o.level == 1)))

@@ -1,0 +1,142 @@
+"""The App Home tab end to end through the emulators: opening it publishes the person's Home (views.publish), and an
+incident that concerns them opening, being acknowledged or resolved publishes it again through the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import (
+    act,
+    answers,
+    as_user,
+    eventually,
+    incident_channels,
+    move_clock,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
+from tests.helpers import StartSandbox
+
+
+async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
+    running.sandbox.slack.settle_seconds = 0.2
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
+                                                                json={"user": user, "tab": tab}) as response:
+        answer: dict[str, Any] = await response.json()
+        assert response.status == 200, answer
+    await settle(running)
+    return answer
+
+
+def home_text(running: RunningSandbox, email: str) -> str:
+    view = state(running)["slack"]["home_views"][slack_user(running, email)]
+    assert view["type"] == "home"
+    return "\n".join(str(b.get("text", {}).get("text", "")) + str(b.get("elements", ""))
+                     for b in view["blocks"])
+
+
+PARTS = ("Your open incidents", "All open incidents", "On call now for your teams and rotas",
+         "Handover notes waiting on your rotas")
+
+
+def section(text: str, title: str) -> str:
+    """The lines of one part of the Home, up to the next part."""
+    after = text.split(f"*{title}*", 1)[1]
+    for other in PARTS:
+        after = after.split(f"*{other}*", 1)[0]
+    return after
+
+
+async def test_bens_home_lists_the_open_incident_and_who_is_on_call(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
+    [channel] = incident_channels(sandbox)
+    noted = await as_user(sandbox, "command", user="dev.sharma@example.com", channel="team-payments",
+                          text="handover-note watch the refunds queue")
+    await eventually(lambda: "Noted for the *Payments* handover" in answers(sandbox, noted))
+    answer = await open_home(sandbox, "ben.okafor@example.com")
+    assert answer["status"] == 200
+    text = home_text(sandbox, "ben.okafor@example.com")
+    number = f"#{incident['incident_number']}"
+    # Ben is on call for Payments, so PagerDuty assigned him: the incident is his, and everyone's.
+    assert number in section(text, "Your open incidents") and "Card payments failing" in text
+    assert f"<#{channel['id']}>" in section(text, "All open incidents")
+    # Who is on call now for his teams' and domains' rotas, from PagerDuty's schedules.
+    on_call = section(text, "On call now for your teams and rotas")
+    assert "*Payments*:" in on_call and "*Retail nights*:" in on_call and "*Customer nights*:" in on_call
+    assert "Ben Okafor" in on_call or "Dev Sharma" in on_call
+    assert "unknown" not in on_call
+    # The note Dev left for the Payments handover waits on Ben's rota.
+    assert "watch the refunds queue" in section(text, "Handover notes waiting on your rotas")
+
+
+async def test_an_incident_opening_acknowledged_and_resolved_refreshes_the_assignees_home(
+        sandbox: RunningSandbox) -> None:
+    ben = slack_user(sandbox, "ben.okafor@example.com")
+    incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
+    # Opened: Ben's Home was published without his opening it, once the channel was there to link to.
+    await eventually(lambda: ben in state(sandbox)["slack"]["home_views"])
+    [channel] = incident_channels(sandbox)
+    mine = section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents")
+    assert "🔴" in mine and f"<#{channel['id']}>" in mine
+    await act(sandbox, incident["id"], "acknowledge", user="ben.okafor@example.com")
+    await eventually(lambda: "🟠" in section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents"))
+    await act(sandbox, incident["id"], "resolve", user="ben.okafor@example.com")
+    await eventually(lambda: "None assigned to you" in home_text(sandbox, "ben.okafor@example.com"))
+    assert "No open incidents" in home_text(sandbox, "ben.okafor@example.com")
+
+
+async def test_a_person_without_a_pagerduty_account_gets_the_open_incidents_and_the_reason(
+        sandbox: RunningSandbox) -> None:
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    await open_home(sandbox, "gary.lind@example.com")
+    text = home_text(sandbox, "gary.lind@example.com")
+    assert "There is no PagerDuty user with your Slack email (gary.lind@example.com)" in text
+    assert "Card payments failing" in section(text, "All open incidents")
+    assert "None assigned to you" in section(text, "Your open incidents")
+    assert "You are in no team or rota of the catalogue." in text
+
+
+async def test_pagerduty_down_leaves_the_on_call_unknown_not_the_home_unpublished(sandbox: RunningSandbox) -> None:
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/faults", json={"service": "pagerduty", "status": 503, "times": 1000}):
+        pass
+    # PagerDuty's answers are shared for a minute of the bot's clock (the Home published when the incident opened
+    # asked already): a minute on, the Home asks again.
+    await move_clock(sandbox, advance_seconds=60)
+    await open_home(sandbox, "ben.okafor@example.com")
+    text = home_text(sandbox, "ben.okafor@example.com")
+    assert "PagerDuty is not answering" in text
+    assert "Card payments failing" in section(text, "All open incidents")
+
+
+async def test_opening_the_messages_tab_publishes_nothing_and_unknown_people_are_refused(
+        sandbox: RunningSandbox) -> None:
+    # Slack sends app_home_opened for the Messages tab too: the bot has no Home to publish for it.
+    answer = await open_home(sandbox, "ben.okafor@example.com", tab="messages")
+    assert answer["status"] == 200
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", json={"user": "nobody@example.com"}) as refused:
+            assert refused.status == 404
+            assert "no Slack user" in (await refused.json())["error"]
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", data=b"[1]") as refused:
+            assert refused.status == 400
+        async with session.post(f"{sandbox.url}/sandbox/slack/home", json={"user": "ben.okafor@example.com",
+                                                                           "tab": "about"}) as refused:
+            assert refused.status == 400
+    assert state(sandbox)["slack"]["home_views"] == {}
+
+
+async def test_the_home_opens_over_socket_mode_too(start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(socket_mode=True)
+    assert running.sandbox.slack.socket_mode.connected
+    await trigger(running, "Card payments failing", "PCHECKO")
+    # Gary is assigned nothing, so only opening his Home (the event, over the bot's WebSocket) publishes it.
+    answer = await open_home(running, "gary.lind@example.com")
+    assert answer["status"] == 200
+    assert "Card payments failing" in section(home_text(running, "gary.lind@example.com"), "All open incidents")

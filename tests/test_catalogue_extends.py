@@ -1,0 +1,64 @@
+"""A catalogue may extend another (`extends:`): the bundled seed catalogue is the example one with the seed's
+platform added. Lists follow the base's, sections merge key by key, other values replace; a loop or a base that is
+no catalogue is refused naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue import CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
+
+BASE = """
+teams: [{id: basket, name: Basket}]
+services: [{id: basket-api, name: Basket API, pagerduty_service_id: PBASKET, team: basket}]
+channels: {pattern: "inc-{number}-{slug}", operators_channel: ops}
+reports: {teams_from: 2020-01-01}
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_lists_follow_the_bases_and_sections_merge_key_by_key(tmp_path: Path) -> None:
+    write(tmp_path, "base.yml", BASE)
+    child = write(tmp_path, "child.yml", """
+extends: base.yml
+teams: [{id: erp, name: ERP}]
+services: [{id: erp-orders, name: ERP Orders, pagerduty_service_id: PERP, team: erp, operating_model: operations}]
+channels: {operators_channel: paved-road-ops}
+reports: {teams_from: 2019-01-01}
+""")
+    catalogue = load_catalogue(child)
+    assert [t.id for t in catalogue.teams] == ["basket", "erp"]
+    assert [(s.id, s.operating_model) for s in catalogue.services] == [("basket-api", None),
+                                                                       ("erp-orders", "operations")]
+    assert (catalogue.channels.pattern, catalogue.channels.operators_channel) == ("inc-{number}-{slug}",
+                                                                                  "paved-road-ops")
+    assert str(catalogue.reports.teams_from) == "2019-01-01"
+
+
+def test_the_seed_catalogue_is_the_example_with_the_seeds_platform() -> None:
+    example, seed = load_catalogue(example_catalogue_path()), load_catalogue(seed_catalogue_path())
+    assert seed.services[:len(example.services)] == example.services
+    assert seed.rotas == example.rotas and seed.sandbox == example.sandbox
+    assert len(seed.services) == 49 and {s.operating_model for s in seed.services} == {None, "operations"}
+
+
+@pytest.mark.parametrize(("files", "problem"), [
+    ({"a.yml": "extends: b.yml\n", "b.yml": "extends: a.yml\n"}, "extends this file again"),
+    ({"a.yml": "extends: missing.yml\n"}, "file not found"),
+    ({"a.yml": "extends: b.yml\n", "b.yml": "- just a list\n"}, "is not a catalogue"),
+    ({"a.yml": "extends: b.yml\nteams: [{id: x, name: X}]\nservices: [{id: s, name: S, "
+               "pagerduty_service_id: P1, team: nope}]\n", "b.yml": BASE}, "services[1].team: 'nope'"),
+])
+def test_a_bad_base_is_refused_naming_the_problem(tmp_path: Path, files: dict[str, str], problem: str) -> None:
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    with pytest.raises(CatalogueError) as refused:
+        load_catalogue(tmp_path / "a.yml")
+    assert problem in "; ".join(refused.value.problems)

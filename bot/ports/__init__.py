@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from bot.ports.store import Deduplication as Deduplication
+from bot.ports.store import RateBudget as RateBudget
 
 
 @dataclass(frozen=True)

@@ -7,22 +7,46 @@ that asks, every minute (and at once at start-up), whether the rota's handover i
 interval rather than on cron triggers because the handover times, their time zone, the grace period for a missed
 post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
 time — which the sandbox can move.
+
+Replicas: every replica runs this scheduler, and each job must still run once. The interval jobs' triggers start from
+one fixed instant (`ALIGNED`), so every replica fires a job at the same moments, and `once_across_replicas` runs it
+only on the replica that claims that moment's time slot in the store (the JobRuns port). A slot rather than a
+leader: nothing to elect or fail over, and a dead replica costs at most the slot it had claimed. The handover checks
+are claimed the same way (one PagerDuty lookup a minute, not one per replica), and the handover ledger's per-shift
+claim still guarantees one post should two checks ever overlap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.ports import Clock
+from bot.ports.replicas import JobRuns
 
 CARD_REFRESH_MINUTES = 5
 # The card's loss figure and "N min left" change every minute while an exposure window runs. One chat.update a
 # minute per such incident stays inside Slack's Tier 3 (50 a minute) for a few dozen at once; beyond that the token
 # bucket paces the updates, and each incident has at most one refresh waiting, computed when it is sent.
 MONEY_REFRESH_MINUTES = 1
+# Interval jobs fire at ALIGNED + k * interval on every replica: one second into each slot, so that clocks a little
+# apart still agree on which slot a firing belongs to.
+ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+Job = Callable[[], Awaitable[object]]
+
+
+def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock) -> Job:
+    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing."""
+    async def claimed() -> object:
+        now = clock.now().timestamp()
+        if not await runs.claim_job(job, int(now // every.total_seconds()), owner, now):
+            return None  # another replica runs this slot
+        return await run()
+    return claimed
 
 
 def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
@@ -32,15 +56,15 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
                     refresh_money_cards: Callable[[], Awaitable[object]] | None = None,
                     handover_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes), id="refresh-open-cards",
-                      max_instances=1, coalesce=True, misfire_grace_time=60)
+    scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes, start_date=ALIGNED),
+                      id="refresh-open-cards", max_instances=1, coalesce=True, misfire_grace_time=60)
     if refresh_money_cards is not None:
-        scheduler.add_job(refresh_money_cards, IntervalTrigger(minutes=MONEY_REFRESH_MINUTES),
+        scheduler.add_job(refresh_money_cards, IntervalTrigger(minutes=MONEY_REFRESH_MINUTES, start_date=ALIGNED),
                           id="refresh-money-at-stake", max_instances=1, coalesce=True, misfire_grace_time=30)
     if flush_work_notes is not None:
         # The ticket reads as a story, not a firehose: the timeline goes to ServiceNow in batches.
-        scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes), id="flush-work-notes",
-                          max_instances=1, coalesce=True, misfire_grace_time=60)
+        scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes, start_date=ALIGNED),
+                          id="flush-work-notes", max_instances=1, coalesce=True, misfire_grace_time=60)
     schedule_handovers(scheduler, handover_checks or {})
     return scheduler
 

@@ -9,7 +9,7 @@ dies loses at most the slot it had claimed (the next slot goes to a survivor). C
 from __future__ import annotations
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.ports.store import JobRuns
+from bot.ports.replicas import JobRuns
 
 KEPT_SECONDS = 86_400.0
 

@@ -8,7 +8,7 @@ which replicas share (a monotonic clock is per process).
 from __future__ import annotations
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.ports.store import RateBudget
+from bot.ports.replicas import RateBudget
 
 
 class SqliteRateBudget(SqlitePart, RateBudget):

@@ -80,7 +80,8 @@ class Replicas:
     def _read_instructions(self) -> tuple[dict[str, str], list[str]]:
         """The emulators' printed `export NAME=VALUE` lines and `pavedroad serve` lines."""
         assert self.emulators.stdout is not None
-        exports, serves = {}, []
+        exports: dict[str, str] = {}
+        serves: list[str] = []
         deadline = time.monotonic() + 60
         while len(serves) < len(self.ports):
             line = self.emulators.stdout.readline()

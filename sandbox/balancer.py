@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 log = logging.getLogger(__name__)
 PREFIX = "/sandbox/replicas"
@@ -59,12 +60,13 @@ class Balancer:
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
-        path = "/" + request.match_info["path"] + (f"?{request.query_string}" if request.query_string else "")
+        # The path and query exactly as sent (still percent-encoded): a proxy that re-encodes changes what it forwards.
+        path = request.raw_path[len(PREFIX):]
         first = next(self._turn)
         for step in range(len(self.bot_urls)):
             url = self.bot_urls[(first + step) % len(self.bot_urls)]
             try:
-                async with self._http().post(url + path, data=body, headers=headers,
+                async with self._http().post(URL(url + path, encoded=True), data=body, headers=headers,
                                              allow_redirects=False) as answer:
                     content = await answer.read()
                     self.taken[url] += 1

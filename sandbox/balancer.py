@@ -39,7 +39,8 @@ class Balancer:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PREFIX, self._snapshot)
-        app.router.add_post(PREFIX + "/{path:.*}", self._forward)
+        # Any path, even one whose decoded form holds a line break (which `.` does not match).
+        app.router.add_post(PREFIX + r"/{path:[\s\S]*}", self._forward)
 
     def url(self, emulators_url: str) -> str:
         """The base URL the emulators deliver to instead of a bot's."""

@@ -33,7 +33,7 @@ def echo(name: str) -> web.Application:
         return web.Response(status=status, body=base64.b64encode(received), headers={
             "X-Replica": name, "X-Path": request.raw_path, "X-Signature": request.headers.get("X-Signature", "")})
     app = web.Application()
-    app.router.add_post("/{path:.*}", answer)
+    app.router.add_post(r"/{path:[\s\S]*}", answer)
     return app
 
 

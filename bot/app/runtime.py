@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -64,12 +62,13 @@ READYZ_FAILED_SHOWN = 5
 
 class Bot:
     def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
-                 retry_policy: RetryPolicy | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, replica_id: str | None = None) -> None:
         self.settings, self.catalogue = settings, catalogue
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
-        # This replica among those sharing the store: who holds its effects' leases and claims its jobs' slots.
-        self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # This replica among those sharing the store: who holds its effects' leases and claims its jobs' slots. Its
+        # host and port, which no two live processes share, and which a restarted process gets back (see start()).
+        self.replica_id = replica_id or f"{socket.gethostname()}:{settings.port}"
         self.store = SqliteStore(settings.db_path)
         # Slack's rate budget is the app's, whatever the number of replicas: taken from the store, shared by all.
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
@@ -124,6 +123,11 @@ class Bot:
 
     async def start(self) -> None:
         await self.store.open()
+        # Leases held under this replica's id are its previous run's, which died with its calls: resume them now
+        # rather than wait for them to run out (other replicas' leases are left alone).
+        if released := await self.store.release_leases(self.replica_id):
+            log.warning("resuming %d effect(s) this replica (%s) was performing when it stopped", released,
+                        self.replica_id)
         self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
         notes_minutes = self.catalogue.servicenow.work_note_minutes

@@ -258,6 +258,10 @@ class Outbox(Protocol):
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
         lease ends); False when `owner` no longer holds it (another replica claimed it after the lease ended)."""
         ...
+    async def release_leases(self, owner: str) -> int:
+        """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
+        starting under the id of its previous run (the same host and port: a restart), whose calls died with it."""
+        ...
     async def effect_done(self, seq: int, owner: str | None = None) -> bool:
         """Mark the effect done and free its lease; with `owner`, only while it holds the claim."""
         ...

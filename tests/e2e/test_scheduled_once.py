@@ -24,7 +24,8 @@ async def second_replica(sandbox: RunningSandbox, catalogue: Catalogue) -> Async
     # Well inside a slot of every job (at most 5 minutes long), and ahead of now: nothing moves back.
     now = datetime.now(UTC)
     sandbox.sandbox.clock.set(now.replace(minute=0, second=10, microsecond=0) + timedelta(hours=1))
-    bot = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock)
+    # Its own replica id: on one machine, replicas differ by port, and this one shares the first one's settings.
+    bot = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock, replica_id="second-replica")
     await bot.start()
     yield bot
     await bot.stop()

@@ -138,6 +138,21 @@ async def test_a_long_effect_renews_its_lease_and_keeps_it(replicas: tuple[Store
     assert alert.effect == AlertOperators("operators", "gave up")
 
 
+async def test_a_restarted_replica_releases_the_leases_of_its_previous_run_and_only_those(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await one.queue_effect(RefreshCard("Q1"), now=1.0)
+    await one.queue_effect(RefreshCard("Q2"), now=1.0)
+    first, second = await one.due_effects(now=1.0, limit=10, busy=[])
+    assert await one.claim_effect(first.seq, owner=A, now=1.0, lease_seconds=LEASE)
+    assert await two.claim_effect(second.seq, owner=B, now=1.0, lease_seconds=LEASE)
+    # A was killed and starts again under the same id: its effect is offered at once, B's stays B's.
+    assert await one.release_leases(A) == 1
+    assert [r.seq for r in await two.due_effects(now=2.0, limit=10, busy=[])] == [first.seq]
+    assert await one.release_leases(A) == 0
+    assert await two.effect_done(second.seq, owner=B)
+
+
 async def test_only_the_first_effect_of_a_queue_can_be_claimed(replicas: tuple[Store, Store]) -> None:
     one, two = replicas
     await commit(one, trigger("Q1"))

@@ -63,6 +63,13 @@ class SqliteOutbox(SqlitePart, Outbox):
             "UPDATE outbox SET leased_until=? WHERE seq=? AND state='pending' AND lease_owner=?",
             (now + lease_seconds, seq, owner)))
 
+    async def release_leases(self, owner: str) -> int:
+        def write() -> int:
+            with self._transaction() as conn:
+                return conn.execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=?"
+                                    " AND state='pending'", (owner,)).rowcount
+        return await self._run(write)
+
     async def effect_done(self, seq: int, owner: str | None = None) -> bool:
         return await self._run(lambda: self._write(
             "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"

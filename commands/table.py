@@ -38,8 +38,7 @@ async def _help(s: Services, asked: Asked) -> Reply:
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge, acts_once=True,
-               needs_incident=True),
+    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge, needs_incident=True),
     Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note", handlers.resolve,
                acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
     Subcommand("page-im", "page-im [message]", "Page the incident-manager rota", handlers.page_incident_manager,
@@ -47,7 +46,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders", handlers.page,
                acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty", handlers.note,
-               acts_once=True, needs_incident=True, takes_text=True),
+               needs_incident=True, takes_text=True),
     Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline", handlers.status,
                needs_incident=True),
     Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
@@ -60,8 +59,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "The on-call handover so far (only you see it; `post` puts it in the rota's channel)",
                handlers.handover),
     Subcommand("handover-note", "handover-note [rota] <text>",
-               "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note,
-               acts_once=True),
+               "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
                acts_once=True),
@@ -83,8 +81,7 @@ def usage_text() -> str:
 async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
     """Run an entry's handler: once per repeat for `acts_once` (decided in the store, shared by every replica), and
     with the incident (from the channel, or the first word) for `needs_incident`."""
-    # A bare command that opens a form may be sent again (the form's submission acts once); any other acts once.
-    if entry.acts_once and (asked.text or not entry.may_open_modal) and not await services.repeats.first_command(
+    if entry.acts_once and asked.text and not await services.repeats.first_command(
             asked.user, entry.name, asked.text, asked.channel):
         return ALREADY_COMMANDED
     if entry.needs_incident:

@@ -123,19 +123,3 @@ async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_win
     finally:
         await one.close()
         await two.close()
-
-
-@pytest.mark.parametrize("text", ["ack", "note Rolled back the pricing service"])
-async def test_a_bare_or_noted_command_repeated_on_another_replica_acts_once(sandbox: RunningSandbox, replica: str,
-                                                                            text: str) -> None:
-    await trigger(sandbox)
-    [channel] = incident_channels(sandbox)
-    first = await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text=text)
-    second = await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text=text)
-    await eventually(lambda: bool(answers(sandbox, first)) and bool(answers(sandbox, second)))
-    assert answers(sandbox, second) == ALREADY_COMMANDED
-    pagerduty = state(sandbox)["pagerduty"]
-    if text == "ack":
-        assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 1
-    else:
-        assert [n["content"] for n in pagerduty["notes"]] == ["Rolled back the pricing service"]

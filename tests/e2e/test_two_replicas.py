@@ -4,7 +4,8 @@ A,B` (which spreads every delivery round-robin and skips a replica that refuses 
 Every incident still ends with exactly one channel, one pinned card and one ServiceNow ticket; commands keep working
 through the survivor; and with both replicas up, each rota's handover was posted once.
 
-The store is a parameter (STORES): each entry gives the environment that points both replicas at one store.
+The store is a parameter (STORES): each entry gives the environment that points both replicas at one store — one
+SQLite file, or one PostgreSQL database of the test's own on the session's cluster (tests/pg_cluster.py).
 """
 
 from __future__ import annotations
@@ -25,10 +26,21 @@ import yaml
 
 from bot.catalogue import example_catalogue_path
 from tests.e2e.process_helpers import free_port, http, wait_for
+from tests.pg_cluster import PostgresCluster
 
-# Each store: the environment (beyond the emulators' exports) that puts both replicas on one store in `workdir`.
-STORES: dict[str, Callable[[Path], dict[str, str]]] = {
-    "sqlite": lambda workdir: {"PAVEDROAD_DB": str(workdir / "shared.db")},
+
+def sqlite_store(request: pytest.FixtureRequest, workdir: Path) -> dict[str, str]:
+    return {"PAVEDROAD_DB": str(workdir / "shared.db")}
+
+
+def postgres_store(request: pytest.FixtureRequest, workdir: Path) -> dict[str, str]:
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return {"PAVEDROAD_DATABASE_URL": cluster.url(cluster.fresh_database())}
+
+
+# Each store: the environment (beyond the emulators' exports) that puts both replicas on one store for this test.
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], dict[str, str]]] = {
+    "sqlite": sqlite_store, "postgres": postgres_store,
 }
 # What the emulators print as exports; cleared from the environment so that every one of them is printed.
 EXPORTED = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PAGERDUTY_API_TOKEN", "PAGERDUTY_WEBHOOK_SECRETS",
@@ -121,7 +133,7 @@ class Replicas:
 
 @pytest.fixture(params=sorted(STORES))
 def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replicas]:
-    running = Replicas(tmp_path, STORES[request.param](tmp_path))
+    running = Replicas(tmp_path, STORES[request.param](request, tmp_path))
     yield running
     running.stop()
 

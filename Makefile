@@ -30,6 +30,7 @@ lint: install
 ## Benchmarks (not part of the tests): print JSON
 bench: install
 	$(BIN)/python bench/webhook_intake.py --requests 4000 --rounds 3
+	$(BIN)/python bench/webhook_intake.py --store postgres --requests 4000 --rounds 3
 	$(BIN)/python bench/trigger_to_card.py --incidents 100 --latency-ms 50
 	$(BIN)/python bench/command_ack.py --commands 2000 --rounds 3
 	$(BIN)/python bench/replica_storm.py --incidents 200 --replicas 2 --rate-scale 10

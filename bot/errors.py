@@ -7,7 +7,9 @@
     │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
     ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
     │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
-    └── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
+    ├── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
+    └── StoreUnavailable   the database cannot be reached or opened; the message names the setting and the fix,
+        and never holds a password
 
 Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
 """
@@ -51,3 +53,8 @@ class DeliveryError(PavedRoadError, ValueError):
 class ProvisioningError(PavedRoadError):
     """Provisioning (PagerDuty's teams, schedules, policies, services; the teams' Slack channels) cannot go on; the
     message is written for the person running `pavedroad provision`."""
+
+
+class StoreUnavailable(PavedRoadError):
+    """The store's database cannot be reached or opened (at start, or by `pavedroad migrate`); `str(error)` is one
+    line naming the setting and the fix, with any password in it replaced by ***."""

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+SERVICES = ("slack", "pagerduty", "servicenow")  # what a fault may name: the emulators that consult faults
+
 
 @dataclass
 class Fault:
@@ -70,5 +72,13 @@ class Faults:
                 return rule
         return None
 
+    def spent(self, rule: Fault) -> bool:
+        """A rule that will never act again: its failures used up, or its outage over (latency rules stay)."""
+        if rule.until is not None:
+            return self.clock() >= rule.until
+        return rule.times <= 0 and not rule.latency_ms
+
     def snapshot(self) -> list[dict[str, object]]:
+        """The rules still in force; spent ones are dropped as they are listed."""
+        self.rules[:] = [rule for rule in self.rules if not self.spent(rule)]
         return [{k: v for k, v in vars(rule).items()} for rule in self.rules]

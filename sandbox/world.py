@@ -8,6 +8,7 @@ command, and the end-to-end tests with port 0); `seed_running()` gives them the 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -29,14 +30,17 @@ from bot.app.web import build_web_app, open_socket_mode
 from bot.catalogue import Catalogue, SandboxSeed
 from bot.services.dispatcher import RetryPolicy
 from bot.services.reports.synthetic import synthetic_history, synthetic_span
-from sandbox.faults import Fault, Faults
+from sandbox.faults import SERVICES, Fault, Faults
 from sandbox.pagerduty.emulator import PagerDutyEmulator
 from sandbox.pagerduty.openapi import load_pagerduty_validator
 from sandbox.servicenow.emulator import ServiceNowEmulator
 from sandbox.slack.emulator import SlackEmulator
+from sandbox.slack.model import Channel
+from sandbox.ui.page import SandboxPage
 
 SANDBOX_KEY = web.AppKey("sandbox", object)
 SERVICENOW_USER = "pavedroad.integration"
+TRIGGER_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,12 +95,15 @@ class Sandbox:
         groups = sorted({t.servicenow_group for t in catalogue.teams if t.servicenow_group} | {"Service Desk"})
         self.servicenow = ServiceNowEmulator(groups=groups, faults=self.faults, username=SERVICENOW_USER,
                                              password=keys.servicenow_password,
-                                             webhook_secret=keys.servicenow_webhook_secret)
+                                             webhook_secret=keys.servicenow_webhook_secret,
+                                             clock=self.clock.now)  # work notes stamped at the sandbox's time
+        self.page = SandboxPage(self)
 
     def add_routes(self, app: web.Application) -> None:
         self.slack.add_routes(app)
         self.pagerduty.add_routes(app)
         self.servicenow.add_routes(app)
+        self.page.add_routes(app)  # GET /: the sandbox as a Slack-like page, live
         app.router.add_get("/sandbox/state", self._state)
         app.router.add_post("/sandbox/clock", self._move_clock)
         app.router.add_post("/sandbox/faults", self._add_fault)
@@ -129,6 +136,31 @@ class Sandbox:
         return {"slack": self.slack.snapshot(), "pagerduty": self.pagerduty.snapshot(),
                 "servicenow": self.servicenow.snapshot(), "faults": self.faults.snapshot(),
                 "latency_ms": dict(self.faults.latency_ms)}
+
+    def slack_channel_for(self, html_url: str) -> Channel | None:
+        """Where a PagerDuty incident is followed in Slack, found as a person would: the channel whose topic or
+        pinned card links to it (its own incident channel first), else one with a message linking to it."""
+        channels = sorted(self.slack.channels.values(), key=lambda c: not c.name.startswith("inc-"))
+        for channel in channels:
+            pinned = [channel.messages[p.ts] for p in channel.pins if p.ts in channel.messages]
+            if html_url in channel.topic + json.dumps([[m.text, m.blocks] for m in pinned]):
+                return channel
+        return next((c for c in channels for m in c.messages.values()
+                     if not m.ephemeral_to and html_url in m.text + json.dumps(m.blocks)), None)
+
+    async def wait_for_slack(self, incident: dict[str, Any]) -> dict[str, Any]:
+        """After the trigger route: wait (at most TRIGGER_WAIT_SECONDS) until the bot has made the incident's card,
+        so that a command sent straight after the trigger finds the channel. Answers `{"slack_channel": name}`
+        (null if the bot did not get there in time)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TRIGGER_WAIT_SECONDS
+        while True:
+            channel = self.slack_channel_for(str(incident.get("html_url")))
+            # An incident channel is ready once its card is pinned; a card shared in a team channel is not pinned.
+            ready = channel is not None and (bool(channel.pins) or not channel.name.startswith("inc-"))
+            if ready or loop.time() >= deadline:
+                return {"slack_channel": channel.name if channel is not None else None}
+            await asyncio.sleep(0.05)
 
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
@@ -169,6 +201,10 @@ class Sandbox:
     async def _add_fault(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
+            if not isinstance(body, dict):
+                raise TypeError("the body must be a JSON object")
+            if body.get("service") not in SERVICES:
+                raise ValueError(f"service must be one of {', '.join(SERVICES)}, not {body.get('service')!r}")
             if "latency_ms" in body and "method" not in body and "status" not in body:
                 self.faults.latency_ms[str(body["service"])] = int(body["latency_ms"])
             else:
@@ -189,6 +225,7 @@ class Sandbox:
         return web.json_response({"faults": []})
 
     async def close(self) -> None:
+        await self.page.close()
         await self.slack.close()
         await self.pagerduty.close()
         await self.servicenow.close()
@@ -233,6 +270,8 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox
+    # One process with the bot beside the emulators: the trigger route can wait until the incident is in Slack.
+    sandbox.pagerduty.after_trigger = sandbox.wait_for_slack
     sandbox.add_routes(app)
     sandbox.connect(url, url)
     runner = web.AppRunner(app, access_log=None)

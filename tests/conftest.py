@@ -7,7 +7,7 @@ that build their own.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings
+from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries
 
 # Property-based tests (tests/property/): "ci" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs many more
 # examples. No deadline: this machine is shared, and timing belongs in bench/, never in a test.
@@ -30,6 +31,22 @@ settings.register_profile("ci", max_examples=60, deadline=None, derandomize=Fals
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL cluster of the session's own (tests/pg_cluster.py), started on first use and removed at the
+    end; tests take a database of their own from it (`fresh_database`). Skipped where PostgreSQL is not installed."""
+    if binaries() is None:
+        pytest.skip(NOT_INSTALLED)
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        cluster.prepare()
+        yield cluster
+    finally:
+        cluster.destroy()
+
 
 @pytest.fixture(scope="session")
 def loaded_catalogue() -> Catalogue:

@@ -55,6 +55,10 @@ VARIABLES: tuple[Variable, ...] = (
              "(teams, services, channels); see bot/example_catalogue.yml for a complete example."),
     Variable("PAVEDROAD_DB", "pavedroad.db", "/var/lib/pavedroad/pavedroad.db", "SQLite database file (inbox, "
              "outbox, incidents). Keep it on a persistent disk."),
+    Variable("PAVEDROAD_DATABASE_URL", None, "postgresql://pavedroad@db.internal:5432/pavedroad", "PostgreSQL "
+             "instead of SQLite, for two or more replicas (README, 'Running at scale'); unset: SQLite at "
+             "PAVEDROAD_DB. A password may be in the URL (or use PAVEDROAD_DATABASE_URL_FILE); it is never printed.",
+             secret=True),
     Variable("PAVEDROAD_LEASE_SECONDS", "60", "30", "How long a replica holds an effect it is performing (renewed "
              "while it runs): a replica that dies mid-effect has it taken over by another after at most this long."),
     Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
@@ -64,6 +68,7 @@ VARIABLES: tuple[Variable, ...] = (
              "`pavedroad provision` subscribes each service's PagerDuty webhooks to <url>/pagerduty/webhook."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class Settings:
     port: int
     log_level: str
     servicenow: ServiceNowAccess | None = None
+    # PostgreSQL (PAVEDROAD_DATABASE_URL); None: SQLite at db_path.
+    database_url: str | None = None
     lease_seconds: float = 60.0
 
     @property
@@ -142,6 +149,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = (values["LOG_LEVEL"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR")
+    database_url = values["PAVEDROAD_DATABASE_URL"]
+    if database_url and not database_url.startswith(DATABASE_SCHEMES):
+        # The value is not echoed: it may hold a password.
+        problems.append("PAVEDROAD_DATABASE_URL: not a PostgreSQL URL; write it as "
+                        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to use SQLite (PAVEDROAD_DB)")
     for url_name in ("SLACK_API_URL", "PAGERDUTY_API_URL", "SERVICENOW_INSTANCE_URL"):
         url = values[url_name]
         if url and not url.startswith(("http://", "https://")):
@@ -163,8 +175,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pagerduty_api_token=values["PAGERDUTY_API_TOKEN"] or "", pagerduty_webhook_secrets=secrets,
         pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
         db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
+        database_url=database_url,
         lease_seconds=lease or 60.0,
     )
+
+
+def database_from_env(env: Mapping[str, str] | None = None) -> tuple[str | None, Path]:
+    """Where the store is, from the environment alone (what `pavedroad migrate` needs, without Slack's or
+    PagerDuty's settings): the PostgreSQL URL if PAVEDROAD_DATABASE_URL is set, and the SQLite file."""
+    env = os.environ if env is None else env
+    url = read(env, "PAVEDROAD_DATABASE_URL")
+    if url and not url.startswith(DATABASE_SCHEMES):
+        raise ConfigError(["PAVEDROAD_DATABASE_URL: not a PostgreSQL URL; write it as "
+                           "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to use SQLite (PAVEDROAD_DB)"])
+    return url, Path(read(env, "PAVEDROAD_DB") or "pavedroad.db")
 
 
 N = TypeVar("N", int, float)

@@ -26,7 +26,6 @@ from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
-from bot.adapters.store.sqlite.store import SqliteStore
 from bot.app.config import Settings
 from bot.app.scheduler import (
     CARD_REFRESH_MINUTES,
@@ -36,6 +35,7 @@ from bot.app.scheduler import (
     once_across_replicas,
     schedule_handovers,
 )
+from bot.app.stores import build_store
 from bot.catalogue import Catalogue
 from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import ChannelPolicy
@@ -69,7 +69,7 @@ class Bot:
         # This replica among those sharing the store: who holds its effects' leases and claims its jobs' slots. Its
         # host and port, which no two live processes share, and which a restarted process gets back (see start()).
         self.replica_id = replica_id or f"{socket.gethostname()}:{settings.port}"
-        self.store = SqliteStore(settings.db_path)
+        self.store = build_store(settings.database_url, settings.db_path)
         # Slack's rate budget is the app's, whatever the number of replicas: taken from the store, shared by all.
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
                               settings.slack_rate_limit_scale, budget=self.store)

@@ -184,10 +184,15 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     bot = request.app[BOT_KEY]
-    depths = await bot.store.depths()
-    bot.metrics.inbox_depth.set(depths["inbox_pending"])
-    bot.metrics.outbox_depth.set(depths["outbox_pending"])
-    bot.metrics.dead_effects.set(depths["outbox_dead"])
-    bot.metrics.failed_events.set(depths["inbox_failed"])
+    try:
+        depths = await bot.store.depths()
+    except Exception as error:  # the database is down: the process's own metrics still count (and say so)
+        log.warning("metrics: the queue depths are unknown, the store does not answer (%s)",
+                    error.__class__.__name__)
+    else:
+        bot.metrics.inbox_depth.set(depths["inbox_pending"])
+        bot.metrics.outbox_depth.set(depths["outbox_pending"])
+        bot.metrics.dead_effects.set(depths["outbox_dead"])
+        bot.metrics.failed_events.set(depths["inbox_failed"])
     return web.Response(body=bot.metrics.render(), content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})

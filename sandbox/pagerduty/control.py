@@ -24,6 +24,14 @@ PREFIX = "/sandbox/pagerduty"
 ACTIONS = ("acknowledge", "resolve", "unacknowledge", "escalate", "reassign", "delegate", "priority", "note")
 
 
+def valid_actions(status: str) -> tuple[str, ...]:
+    """What PagerDuty's UI offers on an incident in this state (what the account would not refuse): a resolved
+    incident takes only notes; an acknowledged one can be unacknowledged but not acknowledged again."""
+    if status == "resolved":
+        return ("note",)
+    return tuple(a for a in ACTIONS if a != ("acknowledge" if status == "acknowledged" else "unacknowledge"))
+
+
 class Trigger(Protocol):
     """Open an incident as a monitoring alert would; answers it in REST shape (`PagerDutyEmulator.trigger`)."""
 
@@ -34,9 +42,11 @@ class PagerDutyControls:
     """The control routes, acting on the account; `trigger` and `enable_webhooks` are the emulator's."""
 
     def __init__(self, account: Account, shapes: Shapes, *, trigger: Trigger,
-                 enable_webhooks: Callable[[], None]) -> None:
+                 enable_webhooks: Callable[[], None],
+                 after_trigger: Callable[[Json], Awaitable[Json]] | None = None) -> None:
         self.account, self.shapes = account, shapes
         self._trigger_incident, self._enable = trigger, enable_webhooks
+        self._after_trigger = after_trigger
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(PREFIX + "/incidents", self._trigger)
@@ -45,7 +55,8 @@ class PagerDutyControls:
         app.router.add_post(PREFIX + "/webhooks/enable", self._enable_webhooks)
 
     async def _trigger(self, request: web.Request) -> web.Response:
-        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first."""
+        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first.
+        With a host's `after_trigger` (the one-port sandbox: where the incident landed in Slack), its fields too."""
         fields = await _fields(request)
         title = fields.get("title")
         if not isinstance(title, str) or not title.strip():
@@ -55,7 +66,8 @@ class PagerDutyControls:
                                                     urgency=str(fields.get("urgency") or "high"))
         except PagerDutyError as error:
             return _error(error)
-        return web.json_response({"incident": incident}, status=201)
+        extra = await self._after_trigger(incident) if self._after_trigger is not None else {}
+        return web.json_response({"incident": incident, **extra}, status=201)
 
     async def _action(self, request: web.Request) -> web.Response:
         action, incident_id = request.match_info["action"], request.match_info["id"]
@@ -130,6 +142,7 @@ class PagerDutyControls:
         forms = "".join(
             f'<form method="post" action="{incident.id}/{a}"><select name="user">{users}</select>'
             f"<button>{a}</button></form>" for a in ("acknowledge", "resolve", "escalate")
+            if a in valid_actions(incident.status)
         )
         log = "".join(f"<li>{e(x.created_at.isoformat())} {e(x.summary)}</li>"
                       for x in account.log_entries if x.incident_id == incident.id)

@@ -15,7 +15,7 @@ import math
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -62,6 +62,9 @@ class PagerDutyEmulator:
         """`allow_reopen`: PUT status=acknowledged/triggered on a resolved incident reopens it (an account feature,
         documented in the spec) instead of answering 1001/1003. The webhook_* knobs follow PagerDuty's defaults."""
         self.faults = faults
+        # Set by a host before add_routes: awaited after the trigger control route opens an incident, its fields
+        # added to the answer (the one-port sandbox waits there for the incident's Slack channel).
+        self.after_trigger: Callable[[Json], Awaitable[Json]] | None = None
         self.api_token = api_token
         self.validator = validator
         self.rate_limit_per_minute = rate_limit_per_minute
@@ -130,8 +133,8 @@ class PagerDutyEmulator:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
-        PagerDutyControls(self.account, self.shapes, trigger=self.trigger,
-                          enable_webhooks=self.enable_webhooks).add_routes(app)
+        PagerDutyControls(self.account, self.shapes, trigger=self.trigger, enable_webhooks=self.enable_webhooks,
+                          after_trigger=self.after_trigger).add_routes(app)
 
     async def trigger(self, *, title: str, service_id: str | None = None, urgency: str = "high") -> Json:
         """Open an incident as a monitoring alert would (agent: the service); returns it in REST shape."""

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
+from sandbox.slack import person
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.methods import chat, conversations, users, views
 from sandbox.slack.model import JSON, TEAM_NAME, Args, SlackApiFailure
@@ -60,6 +61,7 @@ class SlackEmulator(SlackWorkspace):
         app.router.add_route("POST", "/sandbox/slack/api/{method}", self._handle_api)
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
+        person.add_routes(app, self)
         self.files.add_routes(app)
         self.socket_mode.add_routes(app)
 

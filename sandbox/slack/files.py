@@ -5,11 +5,13 @@ The contract as Slack documents it (and slack_sdk's `files_upload_v2` follows): 
 multipart form data) and answered `200 OK - <length>`; completeUploadExternal takes `files` (a JSON array of
 `{"id", "title"}`) and, with `channel_id`, shares them in that channel as one message whose text is
 `initial_comment`. Files not uploaded yet, or already completed, are `file_not_found`; a channel the bot cannot see
-is `channel_not_found`, one it is not in `not_in_channel`. Uploaded bytes are kept so tests can read the file back.
+is `channel_not_found`, one it is not in `not_in_channel`. Uploaded bytes are kept and served back by
+`GET /sandbox/slack/files/{id}` (what the page shows an image with, and a person downloads a file from).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +58,18 @@ class SlackFiles:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/sandbox/slack/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/sandbox/slack/files/{file_id}", self._download)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """An uploaded file's bytes (Slack's `url_private`; the sandbox asks for no token): 404 until uploaded."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None or file.content is None:
+            return web.Response(status=404, text="No such file in the sandbox's Slack")
+        # The uploader chose the name: no quotes or newlines reach the header.
+        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", file.name)
+        disposition = "inline" if _mimetype(file.name).startswith("image/") else "attachment"
+        return web.Response(body=file.content, content_type=_mimetype(file.name),
+                            headers={"Content-Disposition": f'{disposition}; filename="{safe_name}"'})
 
     def get_upload_url(self, base_url: str) -> Callable[[Args], JSON]:
         def get_upload_url_external(args: Args) -> JSON:

@@ -21,7 +21,6 @@ import copy
 import hashlib
 import hmac
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +30,10 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.slack.model import JSON, Channel, Interaction, SlackUser, View
+from sandbox.slack.person import escape_typed, typed_text
 from sandbox.slack.workspace import SlackWorkspace
+
+__all__ = ["SlackUserActions", "escape_typed", "slack_signature"]
 
 # Where an input element's submitted value goes in view.state.values, by element type.
 _STATE_KEYS = {
@@ -94,7 +96,9 @@ class SlackUserActions:
             form = {"token": slack.verification_token, "team_id": slack.team_id, "team_domain": slack.team_domain,
                     "channel_id": channel.id, "channel_name": "directmessage" if channel.is_im else channel.name,
                     "user_id": user.id, "user_name": user.name, "command": command,
-                    "text": escape_typed(str(data.get("text", ""))),
+                    # A command registered with should_escape gets typed @names as <@U…|name>, as the client sends.
+                    "text": typed_text(slack, str(data.get("text", "")),
+                                       with_names=command in slack.escaped_commands),
                     "api_app_id": slack.app_id, "is_enterprise_install": "false", "response_url": response_url,
                     "trigger_id": interaction.trigger_id}
             delivery = await self._deliver("slash_commands", form, data.get("headers"), accepts_response_payload=True)
@@ -390,14 +394,3 @@ async def _control_body(request: web.Request) -> JSON:
     if not isinstance(data, dict):
         raise _ControlError(400, "the body must be a JSON object")
     return data
-
-
-_SLACK_MARKUP = re.compile(r"(<(?:[@#!][^<>]+|https?://[^<>]+)>)")
-
-
-def escape_typed(text: str) -> str:
-    """What Slack sends for what a person typed: &, < and > escaped as HTML entities, while mentions, channels and
-    links (`<@U…|name>`, `<#C…|name>`, `<https://…>`, which Slack itself produces) are kept as they are."""
-    parts = _SLACK_MARKUP.split(text)
-    return "".join(part if i % 2 else part.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-                   for i, part in enumerate(parts))

@@ -52,6 +52,10 @@ class SlackWorkspace:
         self.signing_secret = signing_secret
         self.clock = clock
         self.bot_events_url: str | None = None
+        # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
+        # Events API events it subscribes to, and the slash commands registered with should_escape.
+        self.bot_events: frozenset[str] = frozenset({"app_mention"})
+        self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
         self.public_url = public_url
         self.settle_seconds, self.quiet_seconds = settle_seconds, quiet_seconds

@@ -1,5 +1,6 @@
 """Kill the bot (SIGKILL, a real subprocess) in the middle of opening incident channels, restart it, and check
-that nothing was lost and nothing was done twice. The emulators run in their own process, as the world would."""
+that nothing was lost and nothing was done twice. The emulators run in their own process, as the world would. Each
+case runs on both stores: SQLite, and PostgreSQL (a database of the test's own on the session's cluster)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from bot.catalogue import example_catalogue_path
 from tests.e2e.process_helpers import free_port, http, wait_for
+from tests.pg_cluster import PostgresCluster
 
 ENV = {
     "SLACK_BOT_TOKEN": "xoxb-crash-test", "SLACK_SIGNING_SECRET": "crash-signing",
@@ -25,13 +27,14 @@ ENV = {
 
 
 class Processes:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None) -> None:
         self.tmp = tmp
         self.emulator_port, self.bot_port = free_port(), free_port()
         self.emulators_url = f"http://127.0.0.1:{self.emulator_port}"
         self.bot_url = f"http://127.0.0.1:{self.bot_port}"
         self.env = {**os.environ, **ENV, "SLACK_API_URL": f"{self.emulators_url}/sandbox/slack/api/",
-                    "PAGERDUTY_API_URL": f"{self.emulators_url}/sandbox/pagerduty/api"}
+                    "PAGERDUTY_API_URL": f"{self.emulators_url}/sandbox/pagerduty/api",
+                    "PAVEDROAD_DATABASE_URL": database_url or ""}
         self.bot: subprocess.Popen[bytes] | None = None
         with open(tmp / "emulators.log", "wb") as log:
             self.emulators = subprocess.Popen(
@@ -58,9 +61,13 @@ class Processes:
                 process.wait(10)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[Processes]:
-    processes = Processes(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Processes]:
+    database_url = None
+    if request.param == "postgres":
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        database_url = cluster.url(cluster.fresh_database())
+    processes = Processes(tmp_path, database_url)
     yield processes
     processes.stop()
 

@@ -9,6 +9,20 @@ from pathlib import Path
 from tests.e2e.process_helpers import free_port, http, wait_for
 
 
+def second_sandbox_leaves_the_first_alone(tmp_path: Path, port: int) -> None:
+    """A second `pavedroad sandbox` in the same folder: on the same port it stops before touching the database; on
+    another port it sees the database open in the first and leaves it."""
+    db = tmp_path / "sandbox.db"
+    same_port = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "sandbox", "--port", str(port), "--db",
+                                str(db)], capture_output=True, text=True, timeout=60, check=False)
+    assert same_port.returncode == 2 and f"Cannot listen on port {port}" in same_port.stderr, same_port.stderr
+    assert "Removed" not in same_port.stdout and db.exists()
+    other_port = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "sandbox", "--port", str(free_port()),
+                                 "--db", str(db)], capture_output=True, text=True, timeout=60, check=False)
+    assert other_port.returncode == 2 and "is open in another process" in other_port.stderr, other_port.stderr
+    assert db.exists() and http("GET", f"http://127.0.0.1:{port}/readyz")["ready"]
+
+
 def test_the_readme_walkthrough(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -19,6 +33,8 @@ def test_the_readme_walkthrough(tmp_path: Path) -> None:
         wait_for(lambda: http("GET", f"{url}/readyz")["ready"], 60, "the sandbox")
         banner = (tmp_path / "sandbox.log").read_text()
         assert f"Paved Road sandbox is running on {url}" in banner and "/sandbox/pagerduty/incidents" in banner
+        assert "Adding job tentatively" not in banner and f"Open {url} in a browser" in banner
+        second_sandbox_leaves_the_first_alone(tmp_path, port)
         created = http("POST", f"{url}/sandbox/pagerduty/incidents",
                        {"title": "Checkout returns 500s", "service_id": "PCHECKO"})["incident"]
 

@@ -1,10 +1,12 @@
 """`pavedroad inbox failed` and `pavedroad inbox retry <ref>`: the deliveries the worker set aside (quarantined)
 because they could not be applied, read from the bot's database on a connection of their own (the bot may be
-running: WAL lets both go on), and one of them set back to pending once its cause is fixed."""
+running: WAL lets both go on), and one of them set back to pending once its cause is fixed. With
+PAVEDROAD_DATABASE_URL (and no --db), the same on PostgreSQL through the store's ports."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -14,6 +16,8 @@ from pathlib import Path
 from bot.adapters.store.sqlite.inbox import read_failed, retry_failed
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_history import open_read_only
+from bot.app.cli.database import on_postgres, postgres_url
+from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import FailedDelivery, HistoryError
 
 COLUMNS = ("reference", "received", "source", "event type", "incident", "reason")
@@ -34,16 +38,36 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def run(args: argparse.Namespace) -> int:
     db: Path = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
     try:
+        if url := postgres_url(args.db):
+            return asyncio.run(_on_postgres(url, args))
         if args.inbox_command == "retry":
             return _retry(db, args.reference)
         return _failed(db)
-    except HistoryError as error:
+    except (HistoryError, StoreUnavailable, ConfigError) as error:
         print(f"pavedroad inbox {args.inbox_command}: {error}", file=sys.stderr)
         return 2
     except sqlite3.Error as error:
         print(f"pavedroad inbox {args.inbox_command}: cannot read the inbox in {db} ({error}); is it the bot's "
               "database?", file=sys.stderr)
         return 2
+
+
+async def _on_postgres(url: str, args: argparse.Namespace) -> int:
+    """The same, on PostgreSQL (PAVEDROAD_DATABASE_URL), through the store's ports."""
+    if args.inbox_command == "retry":
+        if not await on_postgres(url, lambda store: store.retry_delivery(args.reference)):
+            print(f"pavedroad inbox retry: no quarantined delivery has the reference {args.reference!r} "
+                  "(`pavedroad inbox failed` lists them)", file=sys.stderr)
+            return 2
+        print(f"Delivery {args.reference} is pending again: a running replica applies it within seconds.")
+        return 0
+    failed = await on_postgres(url, lambda store: store.failed_deliveries())
+    if not failed:
+        print("No quarantined deliveries.")
+        return 0
+    sys.stdout.write(table(failed))
+    print(f"\n{len(failed)} quarantined deliveries. After fixing the cause: pavedroad inbox retry <reference>")
+    return 0
 
 
 def _failed(db: Path) -> int:

@@ -1,4 +1,5 @@
-"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, inbox, calculate."""
+"""The `pavedroad` command: serve, sandbox, emulators, check-config, provision, report, history, inbox, calculate,
+migrate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +17,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from bot.adapters.store.sqlite.in_use import database_in_use
+from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table
@@ -32,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
     serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
-    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db)")
+    serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db); unused when "
+                       "PAVEDROAD_DATABASE_URL selects PostgreSQL")
     sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
     sandbox.add_argument("--port", type=int, default=3000)
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
@@ -52,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                               "(README, 'Reports')")
     reports_cli.add_parsers(sub)
     inbox_cli.add_parsers(sub)
+    database_cli.add_parsers(sub)
     provision = sub.add_parser("provision", help="create the catalogue's PagerDuty teams, rotas, escalation "
                                "policies, services, webhook subscriptions and Slack channels")
     provision.add_argument("action", choices=("plan", "apply"), help="plan: show what apply would do; apply: do it")
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return reports_cli.run(args)
     if args.command == "inbox":
         return inbox_cli.run(args)
+    if args.command == "migrate":
+        return database_cli.run(args)
     if args.command == "check-config":
         return check_config(args.reference)
     if args.command == "provision":
@@ -102,6 +110,9 @@ def configure_logging(level_name: str) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
     # "Running job …" every minute per rota says nothing; a job's failure is still logged (at ERROR).
     logging.getLogger("apscheduler.executors").setLevel(max(level, logging.WARNING))
+    # Nor do "Adding job tentatively -- it will be properly scheduled when the scheduler starts", once per job
+    # before the banner.
+    logging.getLogger("apscheduler.scheduler").setLevel(max(level, logging.WARNING))
     # One line per HTTP request says nothing either; failures reach our own logs as IntegrationError.
     for chatty in ("httpx2", "httpx"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
@@ -154,6 +165,9 @@ def run_serve(port: int | None, db: Path | None) -> int:
     if port is not None or db is not None:
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
+    # The schema is brought up to date before the port opens; a database that cannot be opened is one line, exit 2.
+    if not database_cli.prepare_store(settings.database_url, settings.db_path):
+        return 2
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
     app.on_startup.append(lambda _app: _reload_on_sighup(bot))
@@ -195,6 +209,16 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
         return _without_sandbox_extra("sandbox", error)
     path = catalogue_path or example_catalogue_path()
     catalogue = load_catalogue(path)
+    # Before anything is cleared: a second sandbox in the same folder must leave the running one's database alone.
+    busy = _port_taken(port)
+    if busy is not None:
+        print(f"Cannot listen on port {port} ({busy}): is another sandbox running? Use another port: "
+              f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
+        return 2
+    if database_in_use(db):
+        print(f"{db} is open in another process (a sandbox or bot still running?): stop it, or give this one its "
+              f"own database with --db.", file=sys.stderr)
+        return 2
     # The emulators keep their world in memory and start empty; a database left by an earlier run would remember
     # incidents and channels that no longer exist in it. Start both fresh.
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
@@ -215,6 +239,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
     url = running.url
     print(f"""
 Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
+
+  Open {url} in a browser: the sandbox's Slack, PagerDuty, ServiceNow, clock and faults on one page.
 
   Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
   Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api   {url}/sandbox/servicenow
@@ -281,14 +307,27 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     serves = [f"pavedroad serve --port {urlsplit(u).port or 80}" for u in bot_urls]
     where = f"the bot at {bot_urls[0]}" if len(bot_urls) == 1 else \
         f"{len(bot_urls)} replicas round-robin ({', '.join(bot_urls)}), all sharing one database"
-    print(f"Emulators on {url}, sending to {where}. Start {'the bot' if len(bot_urls) == 1 else 'each'} with:",
-          *lines, *serves, sep="\n", flush=True)
+    start = "the bot" if len(bot_urls) == 1 else "each"
+    print(f"Emulators on {url} (open it in a browser), sending to {where}. Start {start} with:", *lines, *serves,
+          sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()
     if balancer is not None:
         await balancer.close()
     await runner.cleanup()
     return 0
+
+
+def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:
+    """Why `port` cannot be listened on (another process has it), or None when it is free; bound the way the
+    sandbox binds it, then let go."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 def _without_sandbox_extra(command: str, error: ImportError) -> int:

@@ -1,9 +1,11 @@
 """`pavedroad report` and `pavedroad history seed`: the reports from the command line, reading the bot's database
-read-only (the bot may be running), and the synthetic history the sandbox's reports start from."""
+read-only (the bot may be running), and the synthetic history the sandbox's reports start from. With
+PAVEDROAD_DATABASE_URL (and no --db) they read and write PostgreSQL through the store's ports."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sqlite3
 import sys
@@ -14,8 +16,11 @@ from pathlib import Path
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_history import open_read_only, read_history, write_history
+from bot.app.cli.database import on_postgres, postgres_url
+from bot.app.stores import describe_store
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue
 from bot.domain.reports import GROUPINGS
+from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import History, HistoryError
 from bot.render.report import to_csv, to_json, to_table
 from bot.services.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "history":
             return _seed(args.db, _catalogue(args.catalogue))
         return _report(args)
-    except (ReportRequestError, HistoryError, ValueError) as error:
+    except (ReportRequestError, HistoryError, ValueError, StoreUnavailable, ConfigError) as error:
         print(f"pavedroad {args.command}: {error}", file=sys.stderr)
         return 2
     except CatalogueError as error:
@@ -73,12 +78,15 @@ def run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
     request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
-    db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
-    conn = open_read_only(db)
-    try:
-        history = read_history(conn, request.start, request.end)
-    finally:
-        conn.close()
+    if url := postgres_url(args.db):
+        history = asyncio.run(on_postgres(url, lambda store: store.report_history(request.start, request.end)))
+    else:
+        db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+        conn = open_read_only(db)
+        try:
+            history = read_history(conn, request.start, request.end)
+        finally:
+            conn.close()
     report = compute(history, catalogue, request)
     if args.format == "json":
         sys.stdout.write(to_json(report.rows, by=request.by, start=request.start, end=request.end,
@@ -95,8 +103,12 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(db: Path, history: History) -> tuple[int, int]:
-    """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock)."""
+def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int]:
+    """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock), or to
+    PostgreSQL's when `url` is given."""
+    if url:
+        return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
+                                                                            time.time())))
     conn = sqlite3.connect(db, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -126,7 +138,9 @@ def _import(args: argparse.Namespace) -> int:
     with client_for(token, os.environ.get("PAGERDUTY_API_URL") or None) as client:
         history = fetch_history(client, start, end)
     db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
-    incidents, deploys = _write(db, history)
+    url = postgres_url(args.db)
+    incidents, deploys = _write(db, history, url)
     print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "
-          f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into {db}.")
+          f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into "
+          f"{describe_store(url, db) if url else db}.")
     return 0

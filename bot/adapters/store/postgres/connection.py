@@ -1,0 +1,195 @@
+"""One PostgreSQL database behind a pool of connections: opening it (migrations first), transactions, and what the
+store says when the database cannot be reached.
+
+The pool (psycopg_pool's AsyncConnectionPool) reconnects by itself: when the database goes away, calls fail at once
+or within `TIMEOUT` seconds (the webhook answers 503 and its sender retries; /readyz fails), and when it comes back
+the next calls succeed without a restart. Each connection is checked as it is taken from the pool, so a connection
+the database dropped meanwhile (a restart, a failover) is replaced instead of failing a request.
+
+Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the
+default), which is what lets a webhook answer 202 only after the commit.
+
+A URL's password never leaves this module in a message: errors and the pool's log lines name the URL with the
+password replaced by *** (`redact`).
+
+`PostgresPart` is the base of each port's SQL (inbox.py, outbox.py, …): the parts share one `PostgresConnection`,
+and `PostgresStore` (store.py) is all of them over one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from bot.adapters.store.postgres.migrations import migrate
+from bot.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+# How long a call waits for a connection before it fails (well inside PagerDuty's and Slack's patience).
+TIMEOUT = 3.0
+# How long opening waits for the database at start.
+CONNECT_TIMEOUT = 5
+POOL_MIN, POOL_MAX = 2, 16
+VARIABLE = "PAVEDROAD_DATABASE_URL"
+Connection = AsyncConnection[DictRow]
+Params = Sequence[Any] | None
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if any) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<a URL that does not parse>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")
+    user = netloc[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with the URL's password, wherever it appears, replaced by ***."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    text = text.replace(url, redact(url))
+    if password:  # as written in the URL, and as it reads once its %-escapes are decoded
+        for form in sorted({password, unquote(password)}, key=len, reverse=True):
+            text = text.replace(form, "***")
+    return text
+
+
+class _Scrubbed(logging.Filter):
+    """Keeps the password out of the log lines psycopg and its pool write about this database."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = scrub(message, self.url)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def unavailable(url: str, error: BaseException) -> StoreUnavailable:
+    """The one-line error for a database that cannot be reached or opened at start."""
+    detail = " ".join(str(error).split()) or error.__class__.__name__
+    return StoreUnavailable(scrub(
+        f"{VARIABLE}: cannot open the database at {redact(url)} ({detail}). Check that PostgreSQL is running and "
+        f"reachable from here, and that the URL's user, password and database are right "
+        f"(postgresql://USER:PASSWORD@HOST:PORT/DATABASE); or unset {VARIABLE} to use SQLite.", url))
+
+
+class PostgresConnection:
+    """The database URL, its pool, and the transactions every part runs in."""
+
+    def __init__(self, url: str, *, min_size: int = POOL_MIN, max_size: int = POOL_MAX) -> None:
+        self.url = url
+        self._sizes = (min_size, max_size)
+        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._closed = False
+        self._filter = _Scrubbed(url)
+
+    @property
+    def where(self) -> str:
+        """The database, for messages: its URL without the password."""
+        return redact(self.url)
+
+    async def open(self) -> list[int]:
+        """Migrate the schema, then open the pool; return the migrations applied. Raises StoreUnavailable (naming
+        PAVEDROAD_DATABASE_URL) when the database cannot be reached or migrated."""
+        for name in ("psycopg", "psycopg.pool"):
+            logging.getLogger(name).addFilter(self._filter)
+        applied = await migrate_database(self.url)
+        self._pool = AsyncConnectionPool(self.url, connection_class=AsyncConnection[DictRow],
+                                         kwargs={"autocommit": True, "row_factory": dict_row},
+                                         min_size=self._sizes[0], max_size=self._sizes[1], open=False,
+                                         timeout=TIMEOUT, check=AsyncConnectionPool.check_connection,
+                                         name="pavedroad")
+        try:
+            await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except Exception as error:
+            await self._pool.close()
+            raise unavailable(self.url, error) from None
+        return applied
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._pool is not None:
+            await self._pool.close()
+        for name in ("psycopg", "psycopg.pool"):
+            logging.getLogger(name).removeFilter(self._filter)
+
+    def refuse_if_closed(self) -> None:
+        if self._closed:  # said plainly, rather than the pool's own error
+            raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
+
+    def _usable(self) -> AsyncConnectionPool[Connection]:
+        self.refuse_if_closed()
+        assert self._pool is not None, "store not open"
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """A connection of the pool, in autocommit mode (each statement its own transaction)."""
+        async with self._usable().connection() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """One transaction: committed if the block finishes, rolled back if it raises."""
+        async with self._usable().connection() as conn, conn.transaction():
+            yield conn
+
+
+async def migrate_database(url: str) -> list[int]:
+    """Bring the database's schema up to date on a connection of its own; the migrations applied."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except (psycopg.Error, OSError) as error:
+        raise unavailable(url, error) from None
+    try:
+        return await migrate(conn)
+    except psycopg.Error as error:
+        raise unavailable(url, error) from None
+    finally:
+        await conn.close()
+
+
+class PostgresPart:
+    """One port's SQL, over the connection it shares with the other parts."""
+
+    def __init__(self, connection: PostgresConnection) -> None:
+        self._connection = connection
+
+    def _transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
+        return self._connection.transaction()
+
+    async def _query(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
+        async with self._connection.connection() as conn:
+            cursor = await conn.execute(sql.encode(), params)
+            return await cursor.fetchall()
+
+    async def _value(self, sql: str, params: Params = None) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        rows = await self._query(sql, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    async def _execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement (its own transaction); how many rows it changed."""
+        async with self._connection.connection() as conn:
+            cursor = await conn.execute(sql.encode(), params)
+            return cursor.rowcount

@@ -1,0 +1,23 @@
+"""What Slack sends twice is acted on once (the Deduplication port), in PostgreSQL: a key is a row until its window
+ends. Claiming it is one statement — insert the key, or take over its row if that row's window has ended — so
+replicas claiming the same key at the same moment agree on who saw it first (the primary key decides). Expired rows
+of other keys are swept by later claims."""
+
+from __future__ import annotations
+
+from bot.adapters.store.postgres.connection import PostgresPart
+from bot.ports.store import Deduplication
+
+
+class PostgresDeduplication(PostgresPart, Deduplication):
+    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                b"INSERT INTO seen_once (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
+                b" SET expires_at = excluded.expires_at WHERE seen_once.expires_at <= %s RETURNING 1",
+                (key, now + window_seconds, now))
+            claimed = await cursor.fetchone() is not None
+            # A few at a time: a sweep never holds up the answer Slack is waiting for.
+            await conn.execute(b"DELETE FROM seen_once WHERE key IN (SELECT key FROM seen_once"
+                               b" WHERE expires_at <= %s LIMIT 100 FOR UPDATE SKIP LOCKED)", (now,))
+        return claimed

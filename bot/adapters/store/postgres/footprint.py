@@ -1,0 +1,52 @@
+"""What exists in Slack for each incident (the SlackFootprints port), in PostgreSQL: one row per incident, written
+piece by piece (an upsert of only the pieces given, so steps running concurrently — on this replica or another —
+never overwrite each other's pieces), with the lists of invited and unreachable people as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Unpack
+
+from bot.adapters.store.postgres.connection import PostgresPart
+from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
+
+LISTS = ("invited", "unreachable")
+FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
+
+
+class PostgresFootprints(PostgresPart, SlackFootprints):
+    async def footprint(self, incident_id: str) -> SlackFootprint:
+        rows = await self._query("SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
+        return _footprint(rows[0]) if rows else SlackFootprint(incident_id)
+
+    async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
+        # The type checker catches a misspelt piece in our code; this catches one built at run time (and keeps any
+        # name that reaches the SQL below one of the port's own).
+        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
+            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
+        record: dict[str, Any] = dict(changes)
+        for key in LISTS:
+            if key in record:
+                record[key] = json.dumps(list(record[key]))
+        for key in FLAGS:  # integers 0/1, as in SQLite
+            if key in record:
+                record[key] = int(bool(record[key]))
+        columns = ["incident_id", *record]
+        marks = ", ".join(["%s"] * len(columns))
+        update = ", ".join(f"{c}=excluded.{c}" for c in record)
+        conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+        await self._execute(f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({marks})"
+                            f" ON CONFLICT (incident_id) {conflict}", [incident_id, *record.values()])
+
+    async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
+        rows = await self._query("SELECT * FROM incident_slack WHERE channel_id=%s LIMIT 1", (channel_id,))
+        return _footprint(rows[0]) if rows else None
+
+
+def _footprint(row: dict[str, Any]) -> SlackFootprint:
+    return SlackFootprint(
+        incident_id=row["incident_id"], channel_id=row["channel_id"], channel_name=row["channel_name"],
+        card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
+        announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
+        unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]),
+        sync_pending_shown=bool(row["sync_pending_shown"]))

@@ -1,0 +1,19 @@
+"""Whether the store answers, and how deep its queues are (the StoreHealth port), for /readyz and the metrics."""
+
+from __future__ import annotations
+
+from bot.adapters.store.postgres.connection import PostgresPart
+from bot.ports.store import StoreHealth
+
+
+class PostgresHealth(PostgresPart, StoreHealth):
+    async def ping(self) -> bool:
+        return bool(await self._value("SELECT 1") == 1)
+
+    async def depths(self) -> dict[str, int]:
+        rows = await self._query(
+            "SELECT (SELECT count(*) FROM inbox WHERE state='pending') AS inbox_pending,"
+            " (SELECT count(*) FROM inbox WHERE state='failed') AS inbox_failed,"
+            " (SELECT count(*) FROM outbox WHERE state='pending') AS outbox_pending,"
+            " (SELECT count(*) FROM outbox WHERE state='dead') AS outbox_dead")
+        return {name: int(count) for name, count in rows[0].items()}

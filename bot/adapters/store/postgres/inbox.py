@@ -1,0 +1,254 @@
+"""Deliveries stored before they are answered, then applied in arrival order (the Inbox port), in PostgreSQL.
+
+Recording is group-committed, as in SQLite: deliveries that arrive while earlier ones are being stored wait in a
+queue, and each flusher (at most `FLUSHERS` at a time, each on a connection of the pool) commits everything waiting
+in one transaction, its inserts pipelined (one round trip, one WAL flush for the batch). No caller is answered
+before its row is committed. If a batch fails, its rows are stored one by one, so only a row that cannot be stored
+fails (its caller answers 503) and its neighbours are stored.
+
+Applying is exactly once and in arrival order, even with several replicas on one database. The rule: ONE APPLIER AT
+A TIME. `apply_pending` takes a transaction-scoped advisory lock (`pg_advisory_xact_lock(INBOX_LOCK)`) before it
+reads the pending rows, and the lock is released by the same COMMIT that marks them applied. A second applier (the
+other replica's worker) waits for the lock, then reads the rows still pending in a fresh snapshot (READ COMMITTED
+takes one per statement): it can never see a row the first has applied as pending, nor apply rows out of order.
+This is sound and simple because what runs under the lock is short: `decide` is pure and fast, and the slow work —
+calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, outside the lock. A crash releases the
+lock with the transaction it belonged to; nothing is left half-applied.
+
+Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
+deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
+reference, with one operators' alert queued in the same transaction — and the batch goes on. A lost connection is
+not the row's fault: it fails the whole batch (rolled back, retried by the worker), and quarantines nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+
+import psycopg
+
+from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
+from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
+from bot.adapters.store.postgres.outbox import entry_queued, insert_effect
+from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
+from bot.domain.incident import Decision, Incident
+from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
+
+log = logging.getLogger(__name__)
+# The key of the advisory lock an applier holds for its batch ('pavedrd' + 2).
+INBOX_LOCK = 0x70617665647264_02
+# Deliveries stored at once: a few transactions in flight keep the disk busy without starving the other work.
+FLUSHERS = 4
+Row = tuple[object, ...]
+Delivery = tuple[Row, asyncio.Future[bool]]
+
+INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                   b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
+                   b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
+                   b" ON CONFLICT DO NOTHING RETURNING seq")
+
+
+class PostgresInbox(PostgresPart, Inbox):
+    def __init__(self, connection: PostgresConnection) -> None:
+        super().__init__(connection)
+        self._deliveries: deque[Delivery] = deque()
+        self._flushers: set[asyncio.Task[None]] = set()
+
+    async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                              incident_id: str | None, occurred_at: str, body: str) -> bool:
+        self._connection.refuse_if_closed()  # before anything is queued
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._deliveries.append(((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
+                                 stored))
+        if len(self._flushers) < FLUSHERS:
+            # The flush runs as a task of its own: a caller that goes away (its client hung up) never strands the
+            # deliveries of the others in the batch it would have stored.
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await stored
+
+    async def flushed(self) -> None:
+        """Wait until every delivery asked for is stored (or has failed): closing does, first."""
+        while self._flushers:
+            await asyncio.gather(*self._flushers, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._deliveries:
+            batch = list(self._deliveries)
+            self._deliveries.clear()
+            await self._store_batch(batch)
+
+    async def _store_batch(self, batch: list[Delivery]) -> None:
+        outcomes: list[bool | BaseException]
+        try:
+            outcomes = list(await self._insert([row for row, _ in batch]))
+        except Exception as error:
+            if len(batch) == 1:
+                outcomes = [error]
+            else:
+                # One row may be what failed the batch: store them one by one, so only that row's caller hears of it
+                # (and answers 5xx, so that its sender retries it) while the others are stored.
+                log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
+                            len(batch), error.__class__.__name__)
+                outcomes = [await self._insert_alone(row) for row, _ in batch]
+        except BaseException as error:
+            # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
+            for _, future in batch:
+                _fail(future, error)
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                _fail(future, outcome)
+            elif not future.done():
+                future.set_result(outcome)
+
+    async def _insert(self, rows: list[Row]) -> list[bool]:
+        """Store deliveries in one transaction, pipelined; whether each was new (not a duplicate)."""
+        async with self._transaction() as conn, conn.cursor() as cursor:
+            await cursor.executemany(INSERT_DELIVERY, rows, returning=True)
+            results = []
+            while True:
+                results.append(await cursor.fetchone() is not None)
+                if not cursor.nextset():
+                    break
+        return results
+
+    async def _insert_alone(self, row: Row) -> bool | Exception:
+        try:
+            return (await self._insert([row]))[0]
+        except Exception as error:
+            return error
+
+    async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
+                            limit: int = 100) -> list[Decision]:
+        decisions: list[Decision] = []
+        known: dict[str, Incident | None] = {}
+        async with self._transaction() as conn:
+            await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
+            cursor = await conn.execute(
+                b"SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+                b" WHERE state='pending' ORDER BY seq LIMIT %s", (limit,))
+            for stored in await cursor.fetchall():
+                reference = stored.pop("reference")
+                row = InboxRow(**stored)
+                outcome: Decision | Skip | None
+                try:
+                    async with conn.transaction():  # a SAVEPOINT: this row's writes, undone alone if it fails
+                        outcome = await _apply(conn, row, decide, known, now)
+                except Exception as error:  # one row, at any step, must not stop the queue
+                    if _connection_lost(conn, error):
+                        raise
+                    reference = await _quarantine(conn, row, reference, _reason(error), now)
+                    log.exception("inbox row %s (%s) could not be applied; set aside as reference %s", row.seq,
+                                  row.event_type, reference)
+                    outcome = None
+                if isinstance(outcome, Skip) and outcome.state == "failed":
+                    reference = await _quarantine(conn, row, reference, outcome.reason, now)
+                    log.warning("inbox row %s (%s) cannot be read; set aside as reference %s: %s", row.seq,
+                                row.event_type, reference, _safe(outcome.reason))
+                if isinstance(outcome, Decision):
+                    if outcome.incident is not None:
+                        known[outcome.incident.id] = outcome.incident
+                    decisions.append(outcome)
+        return decisions
+
+    async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
+            await _persist(conn, inbox_seq, decision, now)
+
+    async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
+        rows = await self._query(
+            "SELECT reference, received_at, source, event_type, incident_id, error FROM inbox WHERE state='failed'"
+            " ORDER BY seq DESC LIMIT %s", (limit,))
+        return [FailedDelivery(r["reference"] or "", r["received_at"], r["source"], r["event_type"],
+                               r["incident_id"], r["error"] or "") for r in rows]
+
+    async def retry_delivery(self, reference: str) -> bool:
+        return await self._execute("UPDATE inbox SET state='pending', error=NULL WHERE state='failed'"
+                                   " AND reference=%s", (reference.strip().lower(),)) > 0
+
+
+# SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
+# down or not accepting connections yet (57P), and a transaction to retry (40: serialization failure, deadlock).
+NOT_THE_ROW = ("08", "57P", "40")
+
+
+def _connection_lost(conn: Connection, error: Exception) -> bool:
+    """Whether the failure is the database's (it went away, or asks for a retry), not the row's: then the batch is
+    rolled back and retried, and nothing is quarantined."""
+    if conn.broken or conn.closed:
+        return True
+    if isinstance(error, psycopg.Error):
+        if error.sqlstate is None:  # raised by the driver itself: about the connection, or the row's values (NUL)
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return error.sqlstate.startswith(NOT_THE_ROW)
+    return False
+
+
+async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
+                 known: dict[str, Incident | None], now: float) -> Decision | Skip:
+    """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
+    if row.incident_id is not None and row.incident_id not in known:
+        known[row.incident_id] = await load_incident(conn, row.incident_id)
+    outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+    if isinstance(outcome, Skip):
+        if outcome.state != "failed":
+            await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
+                               (outcome.state, _safe(outcome.reason), row.seq))
+        return outcome
+    await _persist(conn, row.seq, outcome, now)
+    return outcome
+
+
+async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
+    """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
+    reference = reference or uuid.uuid4().hex[:8]
+    reason = _safe(reason)[:500]
+    await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
+                       (reason, reference, row.seq))
+    await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason),
+                        0, now)
+    return reference
+
+
+def _reason(error: BaseException) -> str:
+    detail = " ".join(str(error).split())
+    return f"{error.__class__.__name__}: {detail}" if detail else error.__class__.__name__
+
+
+def _safe(text: str) -> str:
+    """Text any store can hold: lone surrogates written as escapes, NUL removed."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
+
+
+async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: float) -> None:
+    incident = decision.incident
+    if incident is not None:
+        await save_incident(conn, incident, now)
+    if decision.entry is not None:
+        await insert_entry(conn, decision.entry)
+    # High urgency and P1 first (DESIGN.md); everything else after them.
+    priority = 0 if incident is None or incident.urgency == "high" or incident.priority == "P1" else 1
+    for effect in decision.effects:
+        await insert_effect(conn, effect, priority, now)
+        if isinstance(effect, OpenIncidentChannel):
+            # Entries stored before the incident was known (a note that beat the first incident event here)
+            # were never posted: post them once the channel exists, in the order they happened.
+            cursor = await conn.execute(
+                b"SELECT id FROM timeline WHERE incident_id=%s AND slack_ts IS NULL AND id != %s"
+                b" ORDER BY occurred_at, pos", (effect.incident_id, decision.entry.id if decision.entry else ""))
+            for found in await cursor.fetchall():
+                if not await entry_queued(conn, found["id"]):
+                    await insert_effect(conn, PostTimelineEntry(effect.incident_id, found["id"]), priority, now)
+    await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
+
+
+def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -1,0 +1,215 @@
+"""Numbered schema migrations for PostgreSQL, the same eleven as SQLite's (bot/adapters/store/sqlite/migrations.py),
+recorded one row per migration in `schema_migrations`.
+
+Replicas starting together (a rolling deploy, a scale-up) may all migrate at once: `migrate` holds a session-level
+advisory lock for the whole run, so one applies what is missing and the others, once they get the lock, find nothing
+left to do. Each migration and its row in `schema_migrations` commit together: a crash leaves either both or neither.
+
+Where the SQLite schema relies on SQLite itself, the PostgreSQL one says so explicitly: `seq` columns are identity
+columns (SQLite's AUTOINCREMENT), the timeline has a `pos` column for the stored order (SQLite's rowid), times
+written by the caller as Unix seconds are double precision, ISO 8601 times are text exactly as SQLite holds them
+(they are compared as such), and flags are integers 0/1 as in SQLite.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+# The key of the advisory lock held while migrating ('pavedrd' + 1: any constant no other application uses).
+MIGRATION_LOCK = 0x70617665647264_01
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: inbox, incidents, timeline, outbox, the incident's Slack footprint, and the people cache.
+    """
+    CREATE TABLE inbox (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        source TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        incident_id TEXT,
+        occurred_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        error TEXT
+    );
+    CREATE UNIQUE INDEX inbox_delivery ON inbox (source, delivery_id);
+    CREATE UNIQUE INDEX inbox_event ON inbox (source, event_id);
+    CREATE INDEX inbox_pending ON inbox (state, seq);
+
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        number BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX incidents_number ON incidents (number);
+
+    CREATE TABLE timeline (
+        id TEXT PRIMARY KEY,
+        pos BIGINT GENERATED ALWAYS AS IDENTITY,
+        incident_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        text TEXT NOT NULL,
+        slack_ts TEXT
+    );
+    CREATE INDEX timeline_incident ON timeline (incident_id, occurred_at);
+
+    CREATE TABLE outbox (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        incident_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (state, incident_id, seq);
+
+    CREATE TABLE incident_slack (
+        incident_id TEXT PRIMARY KEY,
+        channel_id TEXT,
+        channel_name TEXT,
+        card_ts TEXT,
+        card_pinned INTEGER NOT NULL DEFAULT 0,
+        topic TEXT,
+        announced_ts TEXT,
+        invited TEXT NOT NULL DEFAULT '[]',
+        unreachable TEXT NOT NULL DEFAULT '[]'
+    );
+
+    CREATE TABLE people (
+        pagerduty_user_id TEXT PRIMARY KEY,
+        name TEXT,
+        email TEXT,
+        slack_user_id TEXT,
+        fetched_at DOUBLE PRECISION NOT NULL
+    );
+    """,
+    # 2: a card posted in a team channel (not a channel of its own) is marked, so it can be upgraded later.
+    """
+    ALTER TABLE incident_slack ADD COLUMN shared_channel INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 3: effects are ordered per queue (an outside system and an incident).
+    """
+    ALTER TABLE outbox ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET queue = 'slack:' || incident_id;
+    CREATE INDEX outbox_queue ON outbox (state, queue, seq);
+    """,
+    # 4: the incident's ServiceNow ticket, and which timeline entries it has been told as work notes.
+    """
+    CREATE TABLE tickets (
+        incident_id TEXT PRIMARY KEY,
+        sys_id TEXT NOT NULL,
+        number TEXT NOT NULL,
+        link TEXT NOT NULL,
+        state TEXT
+    );
+    CREATE UNIQUE INDEX tickets_sys_id ON tickets (sys_id);
+    ALTER TABLE timeline ADD COLUMN ticket_noted INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: the card says "ServiceNow sync pending": once the backlog drains, it must be refreshed to say otherwise.
+    """
+    ALTER TABLE incident_slack ADD COLUMN sync_pending_shown INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 6: the work-note batch a timeline line was put in before it was sent, so a retry resends the same batch.
+    """
+    ALTER TABLE timeline ADD COLUMN ticket_batch TEXT;
+    """,
+    # 7: whether the ticket has been given the link to the incident's Slack channel.
+    """
+    ALTER TABLE tickets ADD COLUMN channel_told INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 8: on-call handovers (the primary key is what makes a post happen once) and the notes for the next shift.
+    """
+    CREATE TABLE handovers (
+        shift_key TEXT PRIMARY KEY,
+        rota_id TEXT NOT NULL,
+        boundary TEXT NOT NULL,
+        late INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        outgoing TEXT,
+        incoming TEXT,
+        channel TEXT,
+        ts TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        posted_at DOUBLE PRECISION
+    );
+    CREATE INDEX handovers_rota ON handovers (rota_id, boundary);
+    CREATE TABLE handover_notes (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        rota_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        shift_key TEXT
+    );
+    CREATE INDEX handover_notes_rota ON handover_notes (rota_id, shift_key);
+    """,
+    # 9: reports — deploys, counted beside incidents in the reports.
+    """
+    CREATE TABLE IF NOT EXISTS deploys (
+        id TEXT PRIMARY KEY,
+        service_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        summary TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deploys_time ON deploys (occurred_at);
+    """,
+    # 10: de-duplication of what Slack sends twice: one row per key, kept for its window.
+    """
+    CREATE TABLE IF NOT EXISTS seen_once (
+        key TEXT PRIMARY KEY,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS seen_once_expiry ON seen_once (expires_at);
+    """,
+    # 11: a quarantined delivery has a short reference; rows failed before get one now.
+    """
+    ALTER TABLE inbox ADD COLUMN reference TEXT;
+    UPDATE inbox SET reference = substr(md5(random()::text || seq::text), 1, 8) WHERE state = 'failed';
+    CREATE INDEX inbox_reference ON inbox (reference) WHERE reference IS NOT NULL;
+    """,
+)
+
+
+async def migrate(conn: AsyncConnection[object]) -> list[int]:
+    """Apply every migration the database lacks, in order, under the migration lock; return the numbers applied
+    (empty when it was up to date). `conn` must be in autocommit mode."""
+    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                           " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        cursor = await conn.execute("SELECT version FROM schema_migrations")
+        done = {int(row[0]) for row in await cursor.fetchall()}  # type: ignore[index]
+        applied: list[int] = []
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(script.encode())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+            applied.append(number)
+        return applied
+    finally:
+        if not conn.closed:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+async def version(conn: AsyncConnection[object]) -> int:
+    """The latest migration applied (0 for a database never migrated)."""
+    cursor = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cursor.fetchone()
+    if not row or not row[0]:  # type: ignore[index]
+        return 0
+    cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0  # type: ignore[index]

@@ -1,0 +1,109 @@
+"""Effects waiting to be performed (the Outbox port), in PostgreSQL.
+
+Each row belongs to a queue (an outside system and an incident, e.g. `slack:Q1`): within a queue effects run in the
+order they were queued. Effects queued by other parts in their own transactions (a decision, a handover claim) go
+through `insert_effect`. The SQL is SQLite's (sqlite/outbox.py) in PostgreSQL's dialect: JSON is built with
+json_build_object and read with ->>, and a LIKE's % is doubled where the query has parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.ports.store import Outbox, OutboxRow
+
+DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
+# Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
+SCHEDULED = 2
+INSERT_EFFECT = (b"INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                 b" VALUES (%s, %s, %s, %s, %s, %s, %s)")
+
+
+class PostgresOutbox(PostgresPart, Outbox):
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+        """The next effect of each queue (in order within a queue), if due; high urgency first. `busy` queues are
+        skipped."""
+        rows = await self._query(
+            "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
+            " WHERE o.state='pending' AND o.next_attempt_at <= %s AND NOT (o.queue = ANY(%s))"
+            " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
+            " ORDER BY o.priority, o.seq LIMIT %s", (now, list(busy), limit))
+        return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
+                          r["created_at"]) for r in rows]
+
+    async def next_effect_due_at(self) -> float | None:
+        value = await self._value("SELECT min(next_attempt_at) FROM outbox WHERE state='pending'")
+        return None if value is None else float(value)
+
+    async def claim_effect(self, seq: int) -> None:
+        await self._execute("UPDATE outbox SET attempts=attempts+1 WHERE seq=%s", (seq,))
+
+    async def effect_done(self, seq: int) -> None:
+        await self._execute("UPDATE outbox SET state='done', last_error=NULL WHERE seq=%s", (seq,))
+
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
+        await self._execute("UPDATE outbox SET next_attempt_at=%s, last_error=%s WHERE seq=%s",
+                            (next_attempt_at, error, seq))
+
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(b"UPDATE outbox SET state='dead', last_error=%s WHERE seq=%s", (error, seq))
+            if alert is not None:
+                await insert_effect(conn, alert, 0, now)
+
+    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+        if incident_id:
+            return await self._query(f"SELECT {DEAD_COLUMNS} FROM outbox WHERE state='dead' AND incident_id=%s"
+                                     " ORDER BY seq", (incident_id,))
+        return await self._query(f"SELECT {DEAD_COLUMNS} FROM outbox WHERE state='dead' ORDER BY seq")
+
+    async def pending_in_queue(self, queue: str) -> int:
+        return int(await self._value("SELECT count(*) FROM outbox WHERE queue=%s AND state='pending'", (queue,)))
+
+    async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
+        async with self._transaction() as conn:
+            await insert_effect(conn, effect, priority, now)
+
+    async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
+        if only is not None and not only:
+            return 0
+        chosen = "" if only is None else " AND i.id = ANY(%s)"
+        params: list[Any] = [now, now] + ([] if only is None else [list(only)])
+        async with self._transaction() as conn:
+            cursor = await conn.execute((
+                "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_build_object('incident_id', i.id)::text,"
+                f" {SCHEDULED}, %s, %s FROM incidents i"
+                " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
+                "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
+                "   AND o.kind IN ('refresh_card', 'open_incident_channel'))").encode(), params)
+            return cursor.rowcount
+
+    async def queue_ticket_syncs(self, now: float) -> int:
+        async with self._transaction() as conn:
+            cursor = await conn.execute((
+                "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                " SELECT t.incident_id, 'servicenow:' || t.incident_id, 'sync_ticket',"
+                f" json_build_object('incident_id', t.incident_id)::text, {SCHEDULED}, %s, %s FROM tickets t"
+                " WHERE EXISTS (SELECT 1 FROM timeline l WHERE l.incident_id = t.incident_id"
+                "   AND l.ticket_noted = 0 AND l.kind NOT LIKE 'servicenow%%')"
+                " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
+                "   AND o.state = 'pending' AND o.kind = 'sync_ticket')").encode(), (now, now))
+            return cursor.rowcount
+
+
+async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:
+    """Queue an effect, due at once, inside the caller's transaction."""
+    await conn.execute(INSERT_EFFECT, (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()),
+                                       priority, now, now))
+
+
+async def entry_queued(conn: Connection, entry_id: str) -> bool:
+    """Whether posting this timeline entry is already pending."""
+    cursor = await conn.execute(b"SELECT 1 FROM outbox WHERE kind='post_timeline_entry' AND state='pending'"
+                                b" AND payload::jsonb ->> 'entry_id' = %s", (entry_id,))
+    return await cursor.fetchone() is not None

@@ -1,0 +1,67 @@
+"""The incident history the reports read: incidents and deploys, read from and added to PostgreSQL (the
+IncidentHistory port). Incidents are filtered on their trigger time in Python, as in SQLite: the stored JSON holds
+ISO times whose offsets may differ, which SQL would compare as text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg
+
+from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.postgres.connection import PostgresPart
+from bot.domain.incident import Incident
+from bot.ports.store import DeployRecord, History, IncidentHistory
+
+
+class PostgresIncidentHistory(PostgresPart, IncidentHistory):
+    async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
+        async with self._transaction() as conn:
+            await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # incidents and deploys as one
+            incidents = [incident_from_json(r["data"]) for r in await (await conn.execute(
+                b"SELECT data FROM incidents ORDER BY number")).fetchall()]
+            deploy_rows = await (await conn.execute(
+                b"SELECT id, service_id, occurred_at, summary, source FROM deploys"
+                b" ORDER BY occurred_at, id")).fetchall()
+        deploys = [DeployRecord(r["id"], r["service_id"], datetime.fromisoformat(r["occurred_at"]), r["summary"],
+                                r["source"]) for r in deploy_rows]
+        return History(tuple(i for i in incidents if _within(i.triggered_at, start, end)),
+                       tuple(d for d in deploys if _within(d.occurred_at, start, end)))
+
+    async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
+                          now: float) -> tuple[int, int]:
+        async with self._transaction() as conn:
+            added_incidents = await _insert_each(conn, b"INSERT INTO incidents (id, number, status, data, updated_at)"
+                                                 b" VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                                                 [(i.id, i.number, i.status.value, incident_to_json(i), now)
+                                                  for i in incidents])
+            added_deploys = await _insert_each(conn, b"INSERT INTO deploys (id, service_id, occurred_at, summary,"
+                                               b" source) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+                                               b" RETURNING 1",
+                                               [(d.id, d.service_id, _utc(d.occurred_at).isoformat(), d.summary,
+                                                 d.source) for d in deploys])
+        return added_incidents, added_deploys
+
+
+async def _insert_each(conn: psycopg.AsyncConnection[object], sql: bytes, rows: list[tuple[object, ...]]) -> int:
+    """Insert the rows pipelined; how many were new."""
+    if not rows:
+        return 0
+    added = 0
+    async with conn.cursor() as cursor:
+        await cursor.executemany(sql, rows, returning=True)
+        while True:
+            added += await cursor.fetchone() is not None
+            if not cursor.nextset():
+                break
+    return added
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _within(when: datetime, start: datetime | None, end: datetime | None) -> bool:
+    when = _utc(when)
+    return (start is None or when >= _utc(start)) and (end is None or when < _utc(end))

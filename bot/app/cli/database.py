@@ -1,0 +1,82 @@
+"""`pavedroad migrate`: bring the configured store's schema up to date and say what was applied — PostgreSQL when
+PAVEDROAD_DATABASE_URL is set, else SQLite at PAVEDROAD_DB (or --db). Safe while replicas run or start: PostgreSQL's
+migrations run under an advisory lock. `serve` does the same before it listens (`prepare_store`). The other commands
+on the bot's data (`inbox`, `report`, `history`) reach PostgreSQL through the store's ports (`on_postgres`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from bot.adapters.store.postgres.store import PostgresStore
+from bot.app.config import database_from_env
+from bot.app.stores import Migrated, describe_store, migrate_store
+from bot.errors import ConfigError, StoreUnavailable
+from bot.ports.store import Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = sub.add_parser("migrate", help="apply the store's schema migrations (PostgreSQL with "
+                                             "$PAVEDROAD_DATABASE_URL, else SQLite) and print what was applied")
+    migrate.add_argument("--db", type=Path, default=None,
+                         help="SQLite file, when PAVEDROAD_DATABASE_URL is unset (default: $PAVEDROAD_DB or "
+                              "pavedroad.db)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        url, path = database_from_env()
+    except ConfigError as error:
+        print(f"pavedroad migrate: {'; '.join(error.problems)}", file=sys.stderr)
+        return 2
+    try:
+        migrated = asyncio.run(migrate_store(url, args.db or path))
+    except StoreUnavailable as error:
+        print(f"pavedroad migrate: {error}", file=sys.stderr)
+        return 2
+    print(report(migrated))
+    return 0
+
+
+def report(migrated: Migrated) -> str:
+    if not migrated.applied:
+        return f"{migrated.where}: up to date (schema version {migrated.version}); nothing to apply."
+    numbers = ", ".join(str(n) for n in migrated.applied)
+    return (f"{migrated.where}: applied migration(s) {numbers}; the schema is now at version "
+            f"{migrated.applied[-1]}.")
+
+
+def prepare_store(database_url: str | None, db_path: Path) -> bool:
+    """Before `serve` listens: migrate the store, or print the one-line reason it cannot be opened (False)."""
+    try:
+        migrated = asyncio.run(migrate_store(database_url, db_path))
+    except StoreUnavailable as error:
+        print(f"pavedroad serve: {error}", file=sys.stderr)
+        return False
+    log.info("store: %s%s", describe_store(database_url, db_path),
+             f" (applied migration(s) {', '.join(map(str, migrated.applied))})" if migrated.applied else "")
+    return True
+
+
+def postgres_url(db: Path | None) -> str | None:
+    """The PostgreSQL database a command on the bot's data works on: PAVEDROAD_DATABASE_URL's, unless `--db` names
+    an SQLite file (None: SQLite)."""
+    return None if db is not None else database_from_env()[0]
+
+
+async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the PostgreSQL store (StoreUnavailable when it cannot be), do `work` on it through its ports, close it."""
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        return await work(store)
+    finally:
+        await store.close()

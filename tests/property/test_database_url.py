@@ -1,0 +1,43 @@
+"""Property: whatever PAVEDROAD_DATABASE_URL holds, its password never shows — not in the URL as the store names it
+(`redact`), not in the one-line error when the database cannot be opened (even when the driver's own message
+quotes the password, raw or %-escaped), and not in check-config's problem for a URL that is not PostgreSQL's."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from bot.adapters.store.postgres.connection import redact, unavailable
+from bot.app.config import load_settings
+from bot.errors import ConfigError
+
+# Passwords long enough never to occur in the surrounding words by chance.
+passwords = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=10, max_size=40)
+users = st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
+hosts = st.sampled_from(["db", "127.0.0.1", "db.internal", "[::1]"])
+
+
+@given(users, passwords, hosts, st.integers(1, 65535))
+def test_the_password_never_shows_in_the_named_url_or_the_error(user: str, password: str, host: str,
+                                                                port: int) -> None:
+    assume(password not in user and quote(password, safe="") not in user)  # a password that is the user's name
+    url = f"postgresql://{user}:{quote(password, safe='')}@{host}:{port}/pavedroad"
+    named = redact(url)
+    assert named == f"postgresql://{user}:***@{host}:{port}/pavedroad"
+    error = unavailable(url, OSError(f"cannot connect with {url} (password {password!r}, raw {password})"))
+    message = str(error)
+    assert "PAVEDROAD_DATABASE_URL" in message and "\n" not in message
+    for form in (password, quote(password, safe="")):
+        assert form not in message
+
+
+@given(passwords, st.sampled_from(["mysql://u:{}@db/x", "u:{}@db/x", "http://u:{}@db/x", "{}"]))
+def test_a_url_that_is_not_postgresql_is_refused_without_echoing_it(password: str, shape: str) -> None:
+    value = shape.format(password)
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"PAVEDROAD_DATABASE_URL": value})
+    [problem] = [p for p in raised.value.problems if p.startswith("PAVEDROAD_DATABASE_URL")]
+    assert password not in problem

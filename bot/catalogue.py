@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.archiving import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
 _EXPOSURE = re.compile(
@@ -84,6 +85,14 @@ class ChannelPolicy(_Model):
     default_announce_channel: str = "incidents"
     operators_channel: str = "paved-road-ops"
     dedicated_channel_for: Literal["all", "high_urgency"] | list[str] = "all"
+    # How long after its resolution a resolved incident's channel is archived ("7d", "36h", "never").
+    archive_after: str = "7d"
+
+    @field_validator("archive_after")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        archive_delay(value)  # raises ValueError saying how to write it
+        return value
 
     @field_validator("pattern")
     @classmethod
@@ -92,6 +101,16 @@ class ChannelPolicy(_Model):
         if unknown:
             raise ValueError(f"unknown field(s) {sorted(unknown)}; use {{number}}, {{slug}}, {{service}} or {{id}}")
         return value
+
+
+class TimelinePolicy(_Model):
+    # The reaction (its Slack name, without colons) that puts a person's message on the incident's timeline.
+    reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+
+
+class ReviewPolicy(_Model):
+    # Draft the review document (Markdown, in the channel and on the ServiceNow ticket) when an incident resolves.
+    on_resolve: bool = False
 
 
 class IncidentManager(_Model):
@@ -281,6 +300,8 @@ class Reports(_Model):
 
 class Catalogue(_Model):
     channels: ChannelPolicy = ChannelPolicy()
+    timeline: TimelinePolicy = TimelinePolicy()
+    review: ReviewPolicy = ReviewPolicy()
     incident_manager: IncidentManager | None = None
     permissions: Permissions = Permissions()
     servicenow: ServiceNowSync = ServiceNowSync()

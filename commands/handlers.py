@@ -15,10 +15,13 @@ from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
+from bot.render.follow_ups import follow_ups_text
 from bot.render.format import escape
 from bot.services.actions import IncidentActions, Outcome
+from bot.services.contributions import FOLLOW_UP_USAGE, Contributions
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.reviews import Reviews
 from commands.answers import Reply
 from commands.modals import BY_BUTTON, PAGE_MESSAGE, RESOLUTION, Prompt, ask_or_act
 from commands.parsing import parse_declare, plain_text, split_target
@@ -32,6 +35,8 @@ class Services:
     repeats: Repeats
     handovers: Handovers | None = None
     reports: IncidentReports | None = None
+    contributions: Contributions | None = None
+    reviews: Reviews | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,27 @@ async def report(s: Services, asked: Asked) -> Reply:
                             f"channel I'm in. The figures:\n```\n{table}```") from None
         raise
     return f"Posted the report ({rendered.incidents} incidents) in this channel."
+
+
+async def follow_up(s: Services, asked: Asked) -> Reply:
+    """`/incident followup <text> [@owner]`: an action item, into the review and onto the ServiceNow ticket."""
+    if s.contributions is None:
+        raise UserError("Follow-ups are not set up on this bot.")
+    if not asked.text.strip():
+        raise UserError(FOLLOW_UP_USAGE)
+    return await s.contributions.follow_up(user=asked.user, user_name=asked.user_name, incident=asked.on,
+                                           text=asked.text)
+
+
+async def follow_ups(s: Services, asked: Asked) -> Reply:
+    return follow_ups_text(asked.on)
+
+
+async def review(s: Services, asked: Asked) -> Reply:
+    """`/incident review`: the review draft, posted in the incident's channel and attached to its ticket."""
+    if s.reviews is None:
+        raise UserError("Reviews are not set up on this bot.")
+    return await s.reviews.ask(asked.on, user=asked.user, channel=asked.channel)
 
 
 @dataclass(frozen=True)

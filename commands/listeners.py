@@ -7,6 +7,7 @@ dedup, clock, ...)`; Bolt injects only what its listener signatures name (ack, c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,8 +18,10 @@ from slack_bolt.response import BoltResponse
 from bot.ports import Clock, Deduplication, Interactions
 from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
+from bot.services.contributions import Contributions
 from bot.services.handovers import Handovers
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.reviews import Reviews
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
@@ -27,12 +30,14 @@ from commands.repeats import Repeats
 from commands.table import BY_NAME, SLASH_COMMAND, run, usage_text
 
 Listener = Callable[..., Awaitable[None]]
+log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
-             handovers: Handovers | None = None, reports: IncidentReports | None = None) -> FollowUps:
+             handovers: Handovers | None = None, reports: IncidentReports | None = None,
+             contributions: Contributions | None = None, reviews: Reviews | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
-    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports)
+    services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions, reviews)
     follow_ups = FollowUps()
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
@@ -42,6 +47,7 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services))
+    app.event("reaction_added")(_reacted(services))
     return follow_ups
 
 
@@ -107,3 +113,18 @@ def _mentioned(services: Services) -> Listener:
         await services.slack.post_message(str(event["channel"]), usage_text(),
                                           thread_ts=event.get("thread_ts") or event.get("ts"))
     return mentioned
+
+
+def _reacted(services: Services) -> Listener:
+    async def reacted(ack: AsyncAck, event: dict[str, Any]) -> None:
+        await ack()
+        item = event.get("item")
+        if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
+            return
+        try:
+            await services.contributions.reaction_added(
+                user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
+                channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
+        except Exception:  # acknowledged already: Slack would not retry it, so the log is where it shows
+            log.exception("a reaction in %s could not be looked at", str(item.get("channel"))[:20])
+    return reacted

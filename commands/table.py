@@ -65,6 +65,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                acts_once=True),
     Subcommand("report", "report [--by service|team|domain|year|period] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
                "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report),
+    Subcommand("followup", "followup <text> [@owner]",
+               "Record a follow-up action (into the review and onto the ServiceNow ticket)", handlers.follow_up,
+               acts_once=True, needs_incident=True, takes_text=True),
+    Subcommand("followups", "followups", "The incident's follow-ups", handlers.follow_ups, needs_incident=True),
+    Subcommand("review", "review", "Write the review draft: posted in the incident channel, attached to the ticket",
+               handlers.review, needs_incident=True),
     Subcommand("help", "help", "This list", _help, answered_in_ack=True),
 )
 BY_NAME = {s.name: s for s in SUBCOMMANDS}

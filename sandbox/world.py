@@ -267,6 +267,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
+    sandbox.after_clock_moved.append(bot.archive_resolved_channels)  # channels due to be archived, on the new time
     # Socket Mode connects to this same server, so it can only start once the server is listening (below).
     app = build_web_app(bot, socket_mode=False)
     app[SANDBOX_KEY] = sandbox

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from commands.table import SLASH_COMMAND, SUBCOMMANDS
+from sandbox.slack.workspace import SlackWorkspace
 
 ROOT = Path(__file__).parent.parent
 MANIFEST = yaml.safe_load((ROOT / "app_manifest.yml").read_text())
@@ -22,8 +23,10 @@ SCOPE_FOR_METHOD = {
     "views.open": None, "views.update": None, "auth.test": None,
     # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
     "files.upload_v2": "files:write",
+    "conversations.replies": "channels:history", "conversations.archive": "channels:manage",
+    "chat.getPermalink": None,
 }
-SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read"}
+SCOPE_FOR_EVENT = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read"}
 
 
 def methods_called() -> set[str]:
@@ -53,7 +56,7 @@ def test_the_manifest_declares_the_slash_command_the_code_registers() -> None:
     assert commands == [SLASH_COMMAND]
     hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
     words = set(re.findall(r"[a-z][a-z-]+", hint))
-    assert words - {"note", "message", "text", "who", "title"} <= {s.name for s in SUBCOMMANDS}
+    assert words - {"note", "message", "text", "who", "title", "owner"} <= {s.name for s in SUBCOMMANDS}
     # ...and every subcommand is in the hint people see in Slack's command menu.
     assert {s.name for s in SUBCOMMANDS} <= words
 
@@ -87,3 +90,14 @@ def test_every_event_subscribed_has_a_listener() -> None:
     source = "".join(module.read_text() for module in (ROOT / "commands").glob("*.py"))
     for event in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         assert f'app.event("{event}")' in source
+
+
+def test_the_manifest_subscribes_to_exactly_the_events_the_code_listens_to() -> None:
+    listened = set(re.findall(r'app\.event\(\s*"([a-z_]+)"', (ROOT / "commands" / "listeners.py").read_text()))
+    assert {"app_mention", "reaction_added"} <= listened
+    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == listened
+
+
+def test_the_sandbox_sends_the_events_the_manifest_subscribes_to() -> None:
+    workspace = SlackWorkspace(people=[], channels=[], signing_secret="s")
+    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == workspace.bot_events

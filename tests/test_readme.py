@@ -23,3 +23,11 @@ def test_first_screen_has_the_sandbox_and_test_commands_and_ci_runs_the_same() -
 def test_the_business_rule_in_the_readme_is_the_one_the_emulator_plays() -> None:
     from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT
     assert BUSINESS_RULE_SCRIPT.strip() in README
+
+
+def test_the_after_the_incident_catalogue_keys_are_documented_and_in_the_example() -> None:
+    example = (Path(__file__).parent.parent / "bot" / "example_catalogue.yml").read_text()
+    for section, key in (("channels", "archive_after"), ("timeline", "reaction"), ("review", "on_resolve")):
+        assert f"| `{section}.{key}` |" in README
+        assert f"\n{section}:" in example and f"\n  {key}: " in example
+    assert "## After the incident" in README

@@ -28,6 +28,7 @@ from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.config import Settings
 from bot.app.scheduler import (
+    ARCHIVE_CHECK_MINUTES,
     CARD_REFRESH_MINUTES,
     MONEY_REFRESH_MINUTES,
     Job,
@@ -43,13 +44,16 @@ from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.services.actions import IncidentActions
+from bot.services.archiving import Archiving
 from bot.services.calculator import incident_exposure
+from bot.services.contributions import Contributions
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
 from bot.services.handovers import Handovers
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.worker import IncidentWorker
 
@@ -81,8 +85,13 @@ class Bot:
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
                                    lambda: self.dispatcher.wake())
+        # After the incident (issue 15): reviews drafted and attached, channels archived, both through the outbox.
+        self.reviews = Reviews(self.store, self.chat, self.tickets, catalogue, self.clock,
+                               lambda: self.dispatcher.wake())
+        self.archiving = Archiving(self.store, self.chat, self.reviews, catalogue, self.clock,
+                                   lambda: self.dispatcher.wake())
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
-                                       self.handovers)
+                                       self.handovers, reviews=self.reviews, archiving=self.archiving)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
@@ -98,11 +107,12 @@ class Bot:
         servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret) if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
                                      self.dispatcher.wake, rules, pagerduty=pagerduty_webhook,
-                                     servicenow=servicenow_webhook)
+                                     servicenow=servicenow_webhook, after_resolve=self.reviews.resolved)
         self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self.worker.wake, self._arrived)
         self.servicenow_intake = ServiceNowIntake(
             self.store, servicenow_webhook, self.worker.wake, self._arrived) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
+        self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self.worker.wake)
         self.reports = IncidentReports(self.store, catalogue)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
@@ -118,7 +128,8 @@ class Bot:
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
         self.interactions = SlackInteractions(client)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
-                                           handovers=self.handovers, reports=self.reports)
+                                           handovers=self.handovers, reports=self.reports,
+                                           contributions=self.contributions, reviews=self.reviews)
         return app
 
     async def start(self) -> None:
@@ -137,7 +148,8 @@ class Bot:
             card_refresh_minutes=CARD_REFRESH_MINUTES, work_note_minutes=notes_minutes,
             refresh_money_cards=self._once("refresh-money-at-stake", MONEY_REFRESH_MINUTES,
                                            self.refresh_money_at_stake),
-            handover_checks=self._handover_checks(self.catalogue))
+            handover_checks=self._handover_checks(self.catalogue),
+            archive_channels=self._once("archive-channels", ARCHIVE_CHECK_MINUTES, self.archive_resolved_channels))
         self.scheduler.start()
 
     @property
@@ -173,6 +185,10 @@ class Bot:
         if queued:
             self.dispatcher.wake()
         return queued
+
+    async def archive_resolved_channels(self) -> int:
+        """The archiving job: queue the archiving of resolved incidents' channels now due (`channels.archive_after`)."""
+        return await self.archiving.queue_due()
 
     async def refresh_open_cards(self) -> int:
         queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())

@@ -6,7 +6,8 @@ ServiceNow configured, send the timeline to each ticket as batched work notes; a
 that asks, every minute (and at once at start-up), whether the rota's handover is due. The handover jobs run on an
 interval rather than on cron triggers because the handover times, their time zone, the grace period for a missed
 post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
-time — which the sandbox can move.
+time — which the sandbox can move. Every 10 minutes, the resolved incidents' channels due to be archived are queued
+(`channels.archive_after`; the effect itself goes through the outbox).
 
 Replicas: every replica runs this scheduler, and each job must still run once. The interval jobs' triggers start from
 one fixed instant (`ALIGNED`), so every replica fires a job at the same moments, and `once_across_replicas` runs it
@@ -33,6 +34,7 @@ CARD_REFRESH_MINUTES = 5
 # minute per such incident stays inside Slack's Tier 3 (50 a minute) for a few dozen at once; beyond that the token
 # bucket paces the updates, and each incident has at most one refresh waiting, computed when it is sent.
 MONEY_REFRESH_MINUTES = 1
+ARCHIVE_CHECK_MINUTES = 10
 # Interval jobs fire at ALIGNED + k * interval on every replica: one second into each slot, so that clocks a little
 # apart still agree on which slot a firing belongs to.
 ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
@@ -54,7 +56,8 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
                     card_refresh_minutes: float = CARD_REFRESH_MINUTES,
                     work_note_minutes: float = 5,
                     refresh_money_cards: Callable[[], Awaitable[object]] | None = None,
-                    handover_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None) -> AsyncIOScheduler:
+                    handover_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
+                    archive_channels: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes, start_date=ALIGNED),
                       id="refresh-open-cards", max_instances=1, coalesce=True, misfire_grace_time=60)
@@ -65,6 +68,10 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
         # The ticket reads as a story, not a firehose: the timeline goes to ServiceNow in batches.
         scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes, start_date=ALIGNED),
                           id="flush-work-notes", max_instances=1, coalesce=True, misfire_grace_time=60)
+    if archive_channels is not None:
+        # Resolved incidents' channels are archived days after the resolve: a check every 10 minutes is plenty.
+        scheduler.add_job(archive_channels, IntervalTrigger(minutes=ARCHIVE_CHECK_MINUTES, start_date=ALIGNED),
+                          id="archive-channels", max_instances=1, coalesce=True, misfire_grace_time=300)
     schedule_handovers(scheduler, handover_checks or {})
     return scheduler
 

@@ -137,6 +137,51 @@ class CompleteHandover(Effect):
                 "rota's engineers should confirm who is on call in PagerDuty.")
 
 
+@dataclass(frozen=True)
+class DraftReview(Effect):
+    """Write the incident's review document (Markdown) and upload it to the incident channel; then attach the same
+    bytes to the ServiceNow ticket (`AttachReview`). `asked_by` is the Slack user who asked, if anyone did, and
+    `channel` where they asked (the draft goes there when the incident has no channel it can be shared in)."""
+
+    kind: ClassVar[str] = "draft_review"
+    asked_by: str | None = None
+    channel: str | None = None
+
+    @property
+    def queue(self) -> str:
+        # A queue of its own: a draft waiting for its minute after a resolve must not hold up the incident's other
+        # Slack work, which runs in order behind the first pending effect of its queue.
+        return f"review:{self.incident_id}"
+
+
+@dataclass(frozen=True)
+class AttachReview(Effect):
+    """Attach a review document to the incident's ServiceNow ticket (the Attachment API), once: an attachment of
+    that name already on the ticket is not added again. The document travels in the effect, so the ticket gets the
+    very bytes the channel got."""
+
+    kind: ClassVar[str] = "attach_review"
+    system: ClassVar[str] = "servicenow"
+    filename: str
+    content: str
+    channel: str | None = None
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        where = f" It is in Slack (<#{self.channel}>)." if self.channel else " It is in the incident's Slack channel."
+        return (f"⚠️ ServiceNow did not take the review document `{_plain(self.filename)}` as an attachment to "
+                f"incident {_plain(self.incident_id)}'s ticket after {attempts} attempt(s): {_plain(error[:300])}."
+                f"{where} Attach it by hand, or check the integration user's roles (attachments need write access "
+                "to the incident table).")
+
+
+@dataclass(frozen=True)
+class ArchiveChannel(Effect):
+    """Archive a resolved incident's channel, after a last message pointing to the review. An open (reopened)
+    incident's channel is never archived; a channel already archived, or gone, is not an error."""
+
+    kind: ClassVar[str] = "archive_channel"
+
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 
@@ -160,7 +205,8 @@ def _plain(text: str) -> str:
 
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
-                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover)
+                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
+                              DraftReview, AttachReview, ArchiveChannel)
 }
 
 

@@ -26,6 +26,7 @@ from bot.domain.effects import (
     SyncTicket,
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
+from bot.domain.follow_ups import FollowUp
 from bot.domain.timeline import TimelineEntry, describe
 
 
@@ -81,6 +82,8 @@ class Incident:
     incident_key: str | None = None
     # The incident.triggered event has been applied.
     trigger_seen: bool = False
+    # Action items recorded with `/incident followup` (bot/domain/contributions.py), in the order recorded.
+    follow_ups: tuple[FollowUp, ...] = ()
 
     @property
     def time_to_acknowledge_seconds(self) -> float | None:

@@ -31,6 +31,17 @@ class PostedMessage:
     ts: str
 
 
+@dataclass(frozen=True)
+class ChatMessage:
+    """A message as Slack keeps it: `by_person` is false for bots, apps and Slack's own (joins, topic changes)."""
+
+    channel: str
+    ts: str
+    user: str | None
+    text: str
+    by_person: bool
+
+
 class Chat(Protocol):
     """Slack, as the services need it."""
 
@@ -52,6 +63,26 @@ class Chat(Protocol):
     async def user_id_by_email(self, email: str) -> str | None: ...
     async def user_email(self, user_id: str) -> str | None:
         """The Slack user's email (users.info), or None for users without one (bots, guests without it)."""
+        ...
+    async def user_name(self, user_id: str) -> str | None:
+        """The Slack user's full name as their profile shows it (users.info), None for an unknown user."""
+        ...
+    async def message(self, channel: str, ts: str) -> ChatMessage | None:
+        """The message `ts` in `channel` (top-level or in a thread); None when it is not there (deleted), or Slack
+        will not let the bot read the channel."""
+        ...
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str) -> str:
+        """Share a file in `channel` (Slack's external upload) with `comment` as its message; returns its id."""
+        ...
+    async def find_file(self, channel: str, name_prefix: str, oldest: float) -> PostedMessage | None:
+        """The latest message in which this bot shared a file whose name starts with `name_prefix` in `channel`
+        since `oldest`, if any."""
+        ...
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to the message; None when Slack cannot give one."""
+        ...
+    async def archive(self, channel: str) -> None:
+        """Archive the channel (IntegrationError codes already_archived, channel_not_found, not_in_channel…)."""
         ...
 
 
@@ -142,6 +173,12 @@ class Tickets(Protocol):
     async def update(self, sys_id: str, fields: dict[str, str]) -> None: ...
     async def work_notes(self, sys_id: str) -> list[str]:
         """The texts of the ticket's work notes, oldest first (to look before writing one again)."""
+        ...
+    async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
+        """Attach a file to the ticket (ServiceNow's Attachment API)."""
+        ...
+    async def attachments(self, sys_id: str) -> list[str]:
+        """The file names of the ticket's attachments (to look before attaching again)."""
         ...
 
 

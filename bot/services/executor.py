@@ -15,7 +15,10 @@ from typing import Protocol
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
     AlertOperators,
+    ArchiveChannel,
+    AttachReview,
     CompleteHandover,
+    DraftReview,
     Effect,
     InviteResponders,
     OpenIncidentChannel,
@@ -29,10 +32,12 @@ from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import FootprintChange, Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords
 from bot.render import card as cards
+from bot.services.archiving import Archiving
 from bot.services.calculator import incident_exposure
 from bot.services.handovers import Handovers
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
+from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 
 log = logging.getLogger(__name__)
@@ -46,10 +51,12 @@ class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Protocol)
 
 class EffectExecutor:
     def __init__(self, store: ExecutorStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
-                 tickets: TicketSync | None = None, handovers: Handovers | None = None) -> None:
+                 tickets: TicketSync | None = None, handovers: Handovers | None = None, *,
+                 reviews: Reviews | None = None, archiving: Archiving | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
         self._tickets = tickets
         self._handovers = handovers
+        self._reviews, self._archiving = reviews, archiving
 
     async def after_done(self, effect: Effect) -> None:
         if effect.system == "servicenow" and self._tickets is not None:
@@ -71,6 +78,9 @@ class EffectExecutor:
             if self._handovers is not None:
                 await self._handovers.perform(effect, retry=retry, created_at=created_at)
             return
+        if isinstance(effect, DraftReview | AttachReview | ArchiveChannel):
+            await self._after_incident(effect, retry=retry, created_at=created_at)
+            return
         if effect.system == "servicenow":
             if self._tickets is not None:
                 await self._tickets.perform(effect, retry=retry)
@@ -86,13 +96,54 @@ class EffectExecutor:
             case OpenIncidentChannel():
                 await self._open_channel(incident, retry=retry, since=since)
             case RefreshCard():
-                await self._refresh(incident, since=since)
+                await self._unless_archived(incident, self._refresh(incident, since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
-                await self._post_entry(incident, entry_id, retry=retry, since=since)
+                await self._unless_archived(incident, self._post_entry(incident, entry_id, retry=retry, since=since),
+                                            since)
             case InviteResponders(user_ids=user_ids):
                 footprint = await self._store.footprint(incident.id)
                 if incident.dedicated_channel and footprint.channel_id:
                     await self._invite(incident, footprint, await self._people.responders(user_ids))
+
+    async def _after_incident(self, effect: DraftReview | AttachReview | ArchiveChannel, *, retry: bool,
+                              created_at: float) -> None:
+        """The review and archiving effects (bot/services/reviews.py, archiving.py)."""
+        if isinstance(effect, DraftReview) and self._reviews is not None:
+            await self._reviews.draft(effect, retry=retry, created_at=created_at)
+        elif isinstance(effect, AttachReview) and self._reviews is not None:
+            await self._reviews.attach(effect)
+        elif isinstance(effect, ArchiveChannel) and self._archiving is not None:
+            await self._archiving.archive(effect, retry=retry, created_at=created_at)
+
+    async def _unless_archived(self, incident: Incident, step: Awaitable[None], since: float) -> None:
+        """Run a step in the incident's channel. If Slack says the channel is archived: for a resolved incident there
+        is nothing more to say there; an incident open again (reopened after its channel was archived: apps cannot
+        unarchive) moves to a new channel, which says where the earlier story is, and the retry runs the step there."""
+        try:
+            await step
+        except IntegrationError as error:
+            if error.code != "is_archived":
+                raise
+            if incident.status is Status.RESOLVED:
+                # Resolved and archived: nothing more is said there (a late follow-up is on the timeline, the
+                # review and the ticket).
+                log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
+                return
+            old = await self._store.footprint(incident.id)
+            log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
+                     old.channel_id)
+            await self._store.update_footprint(incident.id, channel_id=None, channel_name=None, card_ts=None,
+                                               card_pinned=False, topic=None, announced_ts=None, invited=(),
+                                               unreachable=())
+            await self._open_channel(incident, retry=False, since=since)
+            new = await self._store.footprint(incident.id)
+            if new.channel_id:
+                await self._chat.post_message(new.channel_id, (
+                    f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack does "
+                    "not let apps unarchive a channel, so the incident continues here; the earlier story is in that "
+                    "channel (read-only) and in `/incident timeline`."))
+            raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
+                                   retryable=True, retry_after=0) from None
 
     # -- open the channel ------------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from bot.domain import contributions
 from bot.domain.events import IncidentEvent
-from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
+from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
 from bot.errors import DeliveryError
 from bot.ports import Clock, EventReader
@@ -27,8 +28,11 @@ log = logging.getLogger(__name__)
 class IncidentWorker:
     def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
-                 pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None) -> None:
+                 pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None,
+                 after_resolve: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
+        # Told of each incident resolved (e.g. to draft its review); not part of the decision's transaction.
+        self._after_resolve = after_resolve
         self._ticket_rules = ticket_rules
         # The wire formats are the adapters' (bot/adapters/*/webhook.py): each source's reader is handed in.
         self._pagerduty, self._servicenow = pagerduty, servicenow
@@ -61,12 +65,19 @@ class IncidentWorker:
         decisions = await self._store.apply_pending(decide, self._clock.now().timestamp(), limit)
         if any(d.effects for d in decisions):
             self._on_effects()
+        if self._after_resolve is not None:
+            for decision in decisions:
+                if decision.incident is not None and decision.incident.status is Status.RESOLVED \
+                        and decision.entry is not None and decision.entry.kind == "resolved":
+                    await self._after_resolve(decision.incident.id)
         return handled
 
     def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         """Pure: the event in this inbox row, applied to what we know of its incident."""
         if row.source == "servicenow":
             return self._decide_ticket(row, incident)
+        if row.source == contributions.SOURCE:
+            return self._decide_contribution(row, incident)
         try:
             event = self._pagerduty.read_event(row.body, row.event_id)
         except DeliveryError as error:  # stored (its envelope was fine), but its content cannot be read
@@ -77,6 +88,16 @@ class IncidentWorker:
         log.info("applied %s %s to incident %s: %d effect(s)", event.type, event.id, event.incident_id,
                  len(decision.effects))
         return decision
+
+    def _decide_contribution(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        """A key message or follow-up recorded from Slack (bot/domain/contributions.py)."""
+        try:
+            event = contributions.from_json(row.body)
+        except ValueError as error:
+            return Skip("failed", str(error))
+        if incident is None:
+            return Skip("ignored", "the incident is not known")
+        return contributions.apply_contribution(incident, event, tickets=self._policy.tickets)
 
     def _decide_ticket(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         if self._ticket_rules is None or self._servicenow is None:

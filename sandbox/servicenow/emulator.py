@@ -36,6 +36,8 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.faults import Fault, Faults
+from sandbox.servicenow.attachments import ServiceNowAttachments
+from sandbox.servicenow.errors import ServiceNowError, no_record, not_authenticated
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
 
@@ -66,28 +68,6 @@ _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 Json = dict[str, Any]
 Row = dict[str, str]
-
-
-class ServiceNowError(Exception):
-    """An answer in ServiceNow's error shape: `{"error": {"message", "detail"}, "status": "failure"}`."""
-
-    def __init__(self, status: int, message: str, detail: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.detail, self.headers = status, message, detail, dict(headers or {})
-
-    def response(self) -> web.Response:
-        return web.json_response({"error": {"message": self.message, "detail": self.detail}, "status": "failure"},
-                                 status=self.status, headers=self.headers)
-
-
-def not_authenticated() -> ServiceNowError:
-    return ServiceNowError(401, "User Not Authenticated", "Required to provide Auth information",
-                           {"WWW-Authenticate": 'BASIC realm="Service-now"'})
-
-
-def no_record() -> ServiceNowError:
-    return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
 
 
 # ---- the emulator ------------------------------------------------------------------------------------------------
@@ -130,6 +110,7 @@ class ServiceNowEmulator:
         self._windows: dict[str, tuple[datetime, int]] = {}
         self._webhooks = WebhookSender(secret=webhook_secret, max_attempts=webhook_max_attempts,
                                        backoff_seconds=webhook_backoff_seconds, timeout_seconds=webhook_timeout_seconds)
+        self.attachments = ServiceNowAttachments(self)
         for name in groups:
             self.add_group(name)
         self._user(username)
@@ -157,6 +138,7 @@ class ServiceNowEmulator:
         app.router.add_post(PREFIX + "/incidents/{sys_id}/{element:work_notes|comments}", self._ui_journal)
         app.router.add_get(PREFIX + "/incident.do", self._incident_page)
         app.router.add_get(PREFIX + "/nav_to.do", self._nav_to)
+        self.attachments.add_routes(app, PREFIX)
 
     def add_group(self, name: str) -> str:
         """Add an assignment group (as an admin would); returns its sys_id, stable for a name."""
@@ -204,6 +186,7 @@ class ServiceNowEmulator:
                  "impact": r["impact"], "urgency": r["urgency"], "priority": r["priority"],
                  "caller": users[r["caller_id"]]["user_name"] if r["caller_id"] else "",
                  "work_notes": entries(r["sys_id"], "work_notes"), "comments": entries(r["sys_id"], "comments"),
+                 "attachments": self.attachments.of(r["sys_id"]),
                  "sys_created_by": r["sys_created_by"], "sys_updated_by": r["sys_updated_by"],
                  "sys_updated_on": r["sys_updated_on"]}
                 for r in self.tables["incident"].values()
@@ -235,6 +218,22 @@ class ServiceNowEmulator:
         if payload is None:
             return web.Response(status=status, headers=headers)
         return web.json_response(payload, status=status, headers=headers)
+
+    async def gate(self, request: web.Request, label: str) -> str:
+        """What every API call goes through before its handler (the Table API's and the Attachment API's): counted,
+        authenticated, rate-limited, delayed or failed by injected faults. Returns the user."""
+        self.calls[label] += 1
+        user = self._authenticate(request)
+        self._rate_limit(user)
+        path = label.partition(" ")[2]
+        await self.faults.delay("servicenow", path)
+        fault = self.faults.take("servicenow", path, request.method)
+        if fault is not None:
+            raise _fault_error(fault, path)
+        return user
+
+    def now_text(self) -> str:
+        return self._now()
 
     def _authenticate(self, request: web.Request) -> str:
         header = request.headers.get("Authorization", "")

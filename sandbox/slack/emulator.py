@@ -5,8 +5,9 @@
 reading a call (query, form or JSON body), token types (the bot token for everything but `apps.connections.open`,
 which takes only the app-level token), rate limits (`rate_limits.py`), injected faults, and routing a call to its
 method (`methods/`, and `files.py` for uploads). A request real Slack would reject is rejected with Slack's error
-code. Acting as a Slack user towards the bot (slash commands, button clicks, modal submissions) is `user.py`'s; the
-Socket Mode WebSocket that `apps.connections.open` points the bot at is `socket_mode.py`'s.
+code. Acting as a Slack user towards the bot (slash commands, button clicks, modal submissions) is `user.py`'s, a
+person's messages and reactions and the Events API events they give the app `person.py`'s; the Socket Mode
+WebSocket that `apps.connections.open` points the bot at is `socket_mode.py`'s.
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ class SlackEmulator(SlackWorkspace):
             "messages": [{"channel": m.channel, "ts": m.ts, "text": m.text, "blocks": copy.deepcopy(m.blocks),
                           "thread_ts": m.thread_ts, "edited": m.edited, "ephemeral_to": m.ephemeral_to,
                           "user": m.user, "metadata": copy.deepcopy(m.metadata),
-                          "files": copy.deepcopy(m.files)} for m in messages],
+                          "files": copy.deepcopy(m.files), "reactions": copy.deepcopy(m.reactions)}
+                         for m in messages],
             "files": self.files.snapshot(),
             "views": [{**self.view_api(v), "user": v.user_id, "open": v.is_open, "errors": v.errors}
                       for v in self.views.values()],

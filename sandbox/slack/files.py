@@ -45,7 +45,7 @@ class SlackFile:
 
 
 def _mimetype(name: str) -> str:
-    return {"png": "image/png", "csv": "text/csv", "json": "application/json",
+    return {"png": "image/png", "csv": "text/csv", "json": "application/json", "md": "text/markdown",
             "txt": "text/plain"}.get(name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 

@@ -75,6 +75,7 @@ class Message:
     bot_id: str | None = None
     app_id: str | None = None
     files: list[JSON] = field(default_factory=list)  # shared by files.completeUploadExternal (files.py)
+    reactions: dict[str, list[str]] = field(default_factory=dict)  # reaction name → users, in order (person.py)
 
     def to_api(self, team_id: str, *, include_metadata: bool = True) -> JSON:
         data: JSON = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts, "team": team_id}
@@ -94,6 +95,9 @@ class Message:
             data["edited"] = {"user": self.user, "ts": self.edited_ts}
         if self.metadata and include_metadata:
             data["metadata"] = copy.deepcopy(self.metadata)
+        if self.reactions:
+            data["reactions"] = [{"name": name, "users": list(users), "count": len(users)}
+                                 for name, users in self.reactions.items()]
         return data
 
 

@@ -14,7 +14,7 @@ _METHOD_TIER = {
                      "conversations.join"], 2),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.list", "conversations.members", "pins.list",
-                     "conversations.history", "conversations.leave"], 3),
+                     "conversations.history", "conversations.replies", "conversations.leave"], 3),
     **dict.fromkeys(["views.open", "views.update", "views.push", "chat.postEphemeral", "chat.getPermalink",
                      "auth.test", "files.getUploadURLExternal", "files.completeUploadExternal"], 4),
 }

@@ -16,10 +16,7 @@ workspace state is `workspace.py`'s, the Web API `emulator.py`'s.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import hashlib
-import hmac
 import json
 import time
 from dataclasses import dataclass
@@ -31,7 +28,7 @@ from aiohttp import web
 
 from sandbox.slack.model import JSON, Channel, Interaction, SlackUser, View
 from sandbox.slack.person import escape_typed, typed_text
-from sandbox.slack.workspace import SlackWorkspace
+from sandbox.slack.workspace import SlackWorkspace, slack_signature
 
 __all__ = ["SlackUserActions", "escape_typed", "slack_signature"]
 
@@ -45,15 +42,6 @@ _STATE_KEYS = {
     "channels_select": "selected_channel", "multi_channels_select": "selected_channels",
     "datepicker": "selected_date", "timepicker": "selected_time", "datetimepicker": "selected_date_time",
 }
-# A bot that keeps calling Slack does not hold the report back for longer than this past `settle_seconds`.
-_SETTLE_CAP = 5.0
-
-
-def slack_signature(secret: str, timestamp: str, body: str) -> str:
-    """Slack's v0 request signature."""
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
 
 class _ControlError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -106,7 +94,7 @@ class SlackUserActions:
                 # An immediate answer to a command is shown like a response_url post (ephemeral by default).
                 answer = delivery.body if isinstance(delivery.body, dict) else {"text": str(delivery.body)}
                 slack.respond(interaction, answer)
-            await self._settle()
+            await self._slack.settled()
             return web.json_response(self._report(delivery, interaction, response_url))
         except _ControlError as error:
             return web.json_response({"error": error.message}, status=error.status)
@@ -143,7 +131,7 @@ class SlackUserActions:
                 payload["message"] = message.to_api(slack.team_id)
             # A click's ack carries nothing back to Slack: the bot answers through the response URL.
             delivery = await self._deliver("interactive", payload, data.get("headers"), accepts_response_payload=False)
-            await self._settle()
+            await self._slack.settled()
             return web.json_response(self._report(delivery, interaction, response_url))
         except _ControlError as error:
             return web.json_response({"error": error.message}, status=error.status)
@@ -171,7 +159,7 @@ class SlackUserActions:
                        "is_enterprise_install": False, "enterprise": None}
             delivery = await self._deliver("interactive", payload, data.get("headers"), accepts_response_payload=True)
             outcome = self._apply_view_answer(view, delivery)
-            await self._settle()
+            await self._slack.settled()
             report = self._report(delivery, interaction, None)
             report["view_outcome"] = outcome
             report["view"] = {**slack.view_api(view), "open": view.is_open, "errors": view.errors}
@@ -257,19 +245,6 @@ class SlackUserActions:
         except ValueError:
             parsed = text
         return _Delivery(status, parsed)
-
-    async def _settle(self) -> None:
-        """Wait `settle_seconds` after the bot answered, then until it has made no call for `quiet_seconds`."""
-        slack = self._slack
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        while True:
-            now = loop.time()
-            if now - start >= slack.settle_seconds and now - slack.last_activity >= slack.quiet_seconds:
-                return
-            if now - start >= slack.settle_seconds + _SETTLE_CAP:
-                return
-            await asyncio.sleep(min(0.02, max(slack.quiet_seconds, 0.001)))
 
     def _report(self, delivery: _Delivery, interaction: Interaction, response_url: str | None) -> JSON:
         report: JSON = {"status": delivery.status, "body": delivery.body,

@@ -2,15 +2,18 @@
 
 Owns the state (people and the bot user, channels with their messages and pins, modals, the trigger ids and response
 URLs users' actions come with), the app's side of the installation (its ids, signing secret, Request URL, Socket
-Mode server, the HTTP client Slack reaches the bot with) and every change to that state that more than one way in
-shares: the Web API methods (`methods/`), file uploads (`files.py`) and acting as a user (`user.py`) all change the
-workspace through here. What a thing looks like is `model.py`'s; the HTTP side of the Web API is `emulator.py`'s.
+Mode server, the HTTP client Slack reaches the bot with, the Events API events it subscribes to, how Slack signs
+what it sends it, and the wait for it to settle after that) and every change to that state that more than one way in
+shares: the Web API methods (`methods/`), file uploads (`files.py`), acting as a user towards the app (`user.py`)
+and posting and reacting as a person (`person.py`) all change the workspace through here. What a thing looks like is
+`model.py`'s; the HTTP side of the Web API is `emulator.py`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -39,6 +42,15 @@ from sandbox.slack.socket_mode import SocketModeServer
 
 TRIGGER_LIFETIME = 3.0  # seconds: Slack's trigger ids are exchangeable for three seconds
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
+# A bot that keeps calling Slack does not hold a control route's answer back for longer than this past
+# `settle_seconds`.
+_SETTLE_CAP = 5.0
+
+
+def slack_signature(secret: str, timestamp: str, body: str) -> str:
+    """Slack's v0 request signature, on everything Slack sends the app over HTTP."""
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 class SlackWorkspace:
@@ -54,7 +66,7 @@ class SlackWorkspace:
         self.bot_events_url: str | None = None
         # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
         # Events API events it subscribes to, and the slash commands registered with should_escape.
-        self.bot_events: frozenset[str] = frozenset({"app_mention"})
+        self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
         self.public_url = public_url
@@ -189,6 +201,19 @@ class SlackWorkspace:
 
     def touch(self) -> None:
         self.last_activity = asyncio.get_running_loop().time()
+
+    async def settled(self) -> None:
+        """Wait `settle_seconds` after something was sent to the bot, then until it has made no call for
+        `quiet_seconds` (at most `_SETTLE_CAP` more): what a control route waits for before it reports."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:
+            now = loop.time()
+            if now - start >= self.settle_seconds and now - self.last_activity >= self.quiet_seconds:
+                return
+            if now - start >= self.settle_seconds + _SETTLE_CAP:
+                return
+            await asyncio.sleep(min(0.02, max(self.quiet_seconds, 0.001)))
 
     def next_ts(self) -> str:
         """Slack's message timestamp: seconds.microseconds from the clock, unique and increasing."""

@@ -37,7 +37,9 @@ def test_the_properties_fit_what_each_subcommand_does() -> None:
     opens_forms = {e.name for e in SUBCOMMANDS if e.may_open_modal}
     assert opens_forms == {"resolve", "page-im"}
     assert all(BY_NAME[n].needs_incident and BY_NAME[n].takes_text and BY_NAME[n].acts_once for n in opens_forms)
-    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"resolve", "page-im", "page", "new"}
+    # A follow-up repeated by a double submit is one action item.
+    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"resolve", "page-im", "page", "new", "followup"}
     assert {e.name for e in SUBCOMMANDS if e.needs_incident} == {"ack", "resolve", "page-im", "page", "note",
-                                                                 "status", "timeline"}
+                                                                 "status", "timeline", "followup", "followups",
+                                                                 "review"}
     assert [e.name for e in SUBCOMMANDS if e.answered_in_ack] == ["help"]

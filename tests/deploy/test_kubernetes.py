@@ -167,7 +167,8 @@ def test_the_settings_and_the_env_are_ones_the_bots_own_config_accepts(rendered:
     literal = {name: e["value"] for name, e in env_of(deployment).items() if "value" in e}
     # The secrets as a Secret would give them (placeholders), the rest as the manifests do.
     given = {**settings["data"], **literal, **{name: f"placeholder-{name}" for name in REQUIRED_SECRETS},
-             "SLACK_BOT_TOKEN": "xoxb-placeholder"}
+             "SLACK_BOT_TOKEN": "xoxb-placeholder",
+             "PAVEDROAD_DATABASE_URL": "postgresql://pavedroad:placeholder@postgres:5432/pavedroad"}
     loaded = load_settings(given)
     assert str(loaded.catalogue_path) == literal["CATALOGUE_PATH"]
     assert loaded.port == container(deployment)["ports"][0]["containerPort"]

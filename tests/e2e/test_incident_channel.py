@@ -211,7 +211,7 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     assert calls["chat.update"] == calls_before.get("chat.update", 0) + 1
     assert sandbox.bot.scheduler is not None
     assert {job.id for job in sandbox.bot.scheduler.get_jobs()} == {
-        "flush-work-notes", "refresh-money-at-stake", "refresh-open-cards",
+        "flush-work-notes", "refresh-money-at-stake", "refresh-open-cards", "archive-channels",
         *(f"handover:{rota.id}" for rota in sandbox.bot.catalogue.rotas)}
     assert {"handover:basket", "handover:delivery", "handover:payments", "handover:retail-nights"} <= {
         job.id for job in sandbox.bot.scheduler.get_jobs()}

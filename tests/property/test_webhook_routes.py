@@ -225,9 +225,13 @@ async def test_signed_deliveries_at_the_servicenow_webhook_never_get_a_5xx(
         ServiceNowWebhook(SERVICENOW_SECRET).read_event(stored["body"], delivery_id)
 
 
+# A 📌 on a message (issue 15): the listener reads the channel and the message from the event.
+REACTION_ADDED = EVENT_CALLBACK | {"event_id": "Ev2", "event": {
+    "type": "reaction_added", "user": "U0ASHA", "reaction": "pushpin", "item_user": "U0BEN",
+    "item": {"type": "message", "channel": "C0TEAM", "ts": "1700000000.000200"}, "event_ts": "1700000001.000100"}}
 SLACK_REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("command", SLASH_COMMAND | {"text": "help"}), ("interaction", BLOCK_ACTIONS), ("interaction", VIEW_SUBMISSION),
-    ("event", EVENT_CALLBACK)]
+    ("event", EVENT_CALLBACK), ("event", REACTION_ADDED)]
 
 
 def slack_body(kind: str, document: Any, form_value: str) -> tuple[str, str]:

@@ -583,7 +583,7 @@ async def test_snapshot(sn: Sn) -> None:
         "assignment_group": "Basket Team", "category": "inquiry", "close_code": "", "close_notes": "", "impact": "3",
         "urgency": "3", "priority": "5", "caller": "",
         "work_notes": [{"value": "n", "created_by": USER, "created_on": "2026-03-02 09:30:00"}], "comments": [],
-        "sys_created_by": USER, "sys_updated_by": USER, "sys_updated_on": "2026-03-02 09:30:00"}]
+        "attachments": [], "sys_created_by": USER, "sys_updated_by": USER, "sys_updated_on": "2026-03-02 09:30:00"}]
     assert [g["name"] for g in state["groups"]] == list(GROUPS)
     assert state["calls"] == {"POST /api/now/table/incident": 1}
     json.dumps(state)  # served as JSON by GET /sandbox/state
@@ -694,3 +694,67 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
 
     missing = run_business_rule(bare | {"properties": {}})
     assert missing["sent"] == [] and "webhook_url" in missing["logged"][0]
+
+
+# ----- the Attachment API --------------------------------------------------------------------------------------
+
+ATTACH = "/sandbox/servicenow/api/now/attachment"
+
+
+async def test_an_attachment_is_created_listed_read_back_and_shown_on_the_ticket(make_sn: MakeSn) -> None:
+    sn = await make_sn()
+    ticket = await sn.create(short_description="Checkout down")
+    status, body, headers = await sn.call(
+        "POST", f"{ATTACH}/file", params={"table_name": "incident", "table_sys_id": ticket["sys_id"],
+                                          "file_name": "review.md"},
+        headers={"Authorization": aiohttp.encode_basic_auth(USER, PASSWORD), "Content-Type": "text/markdown"},
+        data=b"# Review\n")
+    assert status == 201, body
+    created = body["result"]
+    assert (created["file_name"], created["table_name"], created["table_sys_id"], created["content_type"],
+            created["size_bytes"]) == ("review.md", "incident", ticket["sys_id"], "text/markdown", "9")
+    assert headers["Location"].endswith(f"/api/now/attachment/{created['sys_id']}")
+    listed = await sn.ok("GET", ATTACH, params={"sysparm_query": f"table_sys_id={ticket['sys_id']}"})
+    assert [a["sys_id"] for a in listed] == [created["sys_id"]]
+    assert await sn.ok("GET", ATTACH, params={"sysparm_query": "table_sys_id=nothing"}) == []
+    async with sn.session.get(sn.url(f"{ATTACH}/{created['sys_id']}/file"),
+                              headers={"Authorization": aiohttp.encode_basic_auth(USER, PASSWORD)}) as read:
+        assert read.status == 200 and await read.read() == b"# Review\n"
+    [shown] = sn.state()["incidents"][0]["attachments"]
+    assert (shown["file_name"], shown["size_bytes"], shown["created_by"]) == ("review.md", 9, USER)
+
+
+@pytest.mark.parametrize(("params", "content_type", "data", "status", "detail"), [
+    ({"table_name": "incident", "file_name": "r.md"}, "text/markdown", b"x", 400, "table_sys_id"),
+    ({"table_name": "incident", "table_sys_id": "SYS", "file_name": "r.md"}, "", b"x", 400, "Content-Type"),
+    ({"table_name": "incident", "table_sys_id": "0" * 32, "file_name": "r.md"}, "text/markdown", b"x", 400,
+     "Invalid table name or sys_id"),
+    ({"table_name": "incident", "table_sys_id": "SYS", "file_name": "r.md"}, "text/markdown", b"", 400, "empty"),
+])
+async def test_the_attachment_api_refuses_what_servicenow_refuses(make_sn: MakeSn, params: dict[str, str],
+                                                                  content_type: str, data: bytes, status: int,
+                                                                  detail: str) -> None:
+    sn = await make_sn()
+    ticket = await sn.create(short_description="Checkout down")
+    params = {k: ticket["sys_id"] if v == "SYS" else v for k, v in params.items()}
+    headers = {"Authorization": aiohttp.encode_basic_auth(USER, PASSWORD)}
+    if content_type:
+        headers["Content-Type"] = content_type
+    # Without one, aiohttp would add application/octet-stream of its own accord.
+    answered, body, _ = await sn.call("POST", f"{ATTACH}/file", params=params, headers=headers, data=data,
+                                      skip_auto_headers=() if content_type else ("Content-Type",))
+    assert answered == status and detail in json.dumps(body)
+    assert sn.state()["incidents"][0]["attachments"] == []
+
+
+async def test_attachments_need_credentials_and_take_injected_faults(make_sn: MakeSn) -> None:
+    sn = await make_sn()
+    ticket = await sn.create(short_description="Checkout down")
+    params = {"table_name": "incident", "table_sys_id": ticket["sys_id"], "file_name": "r.md"}
+    answered, _, _ = await sn.call("POST", f"{ATTACH}/file", params=params, auth=(USER, "wrong"), data=b"x")
+    assert answered == 401
+    sn.faults.add(Fault(service="servicenow", method="POST /api/now/attachment/file", status=403, times=1))
+    headers = {"Authorization": aiohttp.encode_basic_auth(USER, PASSWORD), "Content-Type": "text/markdown"}
+    refused, _, _ = await sn.call("POST", f"{ATTACH}/file", params=params, headers=headers, data=b"x")
+    accepted, _, _ = await sn.call("POST", f"{ATTACH}/file", params=params, headers=headers, data=b"x")
+    assert (refused, accepted) == (403, 201)

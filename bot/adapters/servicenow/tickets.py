@@ -44,10 +44,12 @@ class ServiceNowTickets:
         return self._session
 
     async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,
-                    body: dict[str, Any] | None = None) -> Any:
+                    body: dict[str, Any] | None = None, file: tuple[str, bytes] | None = None) -> Any:
         url = f"{self._access.instance_url}{path}"
+        # A file goes as the raw body with its own Content-Type (the Attachment API's contract), JSON otherwise.
+        sent: dict[str, Any] = {"data": file[1], "headers": {"Content-Type": file[0]}} if file else {"json": body}
         try:
-            async with self._client().request(method, url, params=params, json=body) as response:
+            async with self._client().request(method, url, params=params, **sent) as response:
                 text = await response.text()
                 if response.status >= 400:
                     raise self._error(label, response.status, text, response.headers.get("Retry-After"))
@@ -107,6 +109,15 @@ class ServiceNowTickets:
             "sysparm_query": f"element_id={sys_id}^element=work_notes^ORDERBYsys_created_on",
             "sysparm_fields": "value", "sysparm_limit": "1000"})
         return [str(r.get("value") or "") for r in found.get("result") or []]
+
+    async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
+        await self._call("POST", "/api/now/attachment/file", "POST attachment/file", file=(content_type, content),
+                         params={"table_name": "incident", "table_sys_id": sys_id, "file_name": filename})
+
+    async def attachments(self, sys_id: str) -> list[str]:
+        found = await self._call("GET", "/api/now/attachment", "GET attachment", params={
+            "sysparm_query": f"table_name=incident^table_sys_id={sys_id}", "sysparm_limit": "1000"})
+        return [str(r.get("file_name") or "") for r in found.get("result") or []]
 
     async def close(self) -> None:
         if self._session is not None:

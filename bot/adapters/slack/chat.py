@@ -19,13 +19,15 @@ from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
-from bot.ports import ChannelInfo, PostedMessage, RateBudget
+from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
 TIERS: dict[str, float] = {
     **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
-                     "conversations.info", "conversations.history"], 50),
+                     "conversations.info", "conversations.history", "conversations.replies"], 50),
+    "conversations.archive": 20,
+    **dict.fromkeys(["files.getUploadURLExternal", "files.completeUploadExternal", "chat.getPermalink"], 100),
     "conversations.list": 20,
     **dict.fromkeys(["views.open", "views.update", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
@@ -162,6 +164,83 @@ class SlackChat:
         email = (user.get("profile") or {}).get("email")
         return str(email) if email else None
 
+    async def user_name(self, user_id: str) -> str | None:
+        try:
+            user = (await self._call("users.info", user=user_id))["user"]
+        except IntegrationError as error:
+            if error.code == "user_not_found":
+                return None
+            raise
+        profile = user.get("profile") or {}
+        name = profile.get("real_name") or user.get("real_name") or profile.get("display_name") or user.get("name")
+        return str(name) if name else None
+
+    async def message(self, channel: str, ts: str) -> ChatMessage | None:
+        try:
+            # A top-level message is the one history returns at exactly `ts`; a thread reply is only in replies.
+            found = (await self._call("conversations.history", channel=channel, latest=ts, oldest=ts,
+                                      inclusive=True, limit=1))["messages"]
+            if not found or found[0].get("ts") != ts:
+                found = [m for m in (await self._call("conversations.replies", channel=channel, ts=ts, latest=ts,
+                                                      oldest=ts, inclusive=True, limit=1))["messages"]
+                         if m.get("ts") == ts]
+        except IntegrationError as error:
+            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "message_not_found"):
+                return None
+            raise
+        if not found:
+            return None
+        data = found[0]
+        by_person = bool(data.get("user")) and not data.get("bot_id") \
+            and data.get("subtype") in (None, "thread_broadcast")
+        return ChatMessage(channel=channel, ts=ts, user=data.get("user"), text=str(data.get("text") or ""),
+                           by_person=by_person)
+
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str) -> str:
+        await self._buckets.acquire("files.completeUploadExternal", "files.completeUploadExternal")
+        try:
+            response = await self.client.files_upload_v2(channel=channel, content=content, filename=filename,
+                                                         title=title, initial_comment=self._fit.text(comment))
+        except SlackApiError as error:
+            code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
+            status = error.response.status_code if error.response is not None else None
+            self._metrics.calls.labels("slack", "files.upload_v2", code).inc()
+            raise IntegrationError("slack", f"files.upload_v2 failed: {code}", code=code, status=status,
+                                   retryable=code in RETRYABLE_ERRORS or (status or 0) == 429 or (status or 0) >= 500,
+                                   retry_after=_retry_after(error.response.headers if error.response is not None
+                                                            else {})) from None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self._metrics.calls.labels("slack", "files.upload_v2", "network_error").inc()
+            raise IntegrationError("slack", f"files.upload_v2 could not reach Slack: {error.__class__.__name__}",
+                                   retryable=True) from None
+        self._metrics.calls.labels("slack", "files.upload_v2", "ok").inc()
+        return str(response["files"][0]["id"])
+
+    async def find_file(self, channel: str, name_prefix: str, oldest: float) -> PostedMessage | None:
+        bot_user = await self.bot_user_id()
+        try:
+            history = await self._call("conversations.history", channel=channel, oldest=f"{oldest:.6f}", limit=200)
+        except IntegrationError as error:
+            if error.code in ("not_in_channel", "channel_not_found"):
+                return None
+            raise
+        for message in history["messages"]:  # the newest first
+            names = [str(f.get("name") or "") for f in message.get("files") or ()]
+            if any(n.startswith(name_prefix) for n in names) and message.get("user") in (bot_user, None):
+                return PostedMessage(channel=channel, ts=str(message["ts"]))
+        return None
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return str((await self._call("chat.getPermalink", channel=channel, message_ts=ts))["permalink"])
+        except IntegrationError as error:
+            if error.retryable:
+                raise
+            return None
+
+    async def archive(self, channel: str) -> None:
+        await self._call("conversations.archive", channel=channel)
+
     async def user_id_by_email(self, email: str) -> str | None:
         try:
             return str((await self._call("users.lookupByEmail", email=email))["user"]["id"])
@@ -173,7 +252,7 @@ class SlackChat:
 
 _JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update"})
 _GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
-                          "conversations.list"})
+                          "conversations.list", "conversations.replies", "chat.getPermalink"})
 
 
 def _form(args: dict[str, Any]) -> dict[str, Any]:

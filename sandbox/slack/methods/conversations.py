@@ -122,6 +122,34 @@ def conversations_history(slack: SlackWorkspace, args: Args) -> JSON:
             "response_metadata": {"next_cursor": next_cursor}}
 
 
+def conversations_replies(slack: SlackWorkspace, args: Args) -> JSON:
+    """A thread: its parent first, then the replies in order, within oldest/latest (inclusive or not); `ts` may name
+    the parent or any reply. A message that is not there, or not in a thread's channel, is thread_not_found."""
+    channel = slack.channel_arg(args)
+    if slack.bot.id not in channel.members:
+        raise SlackApiFailure("not_in_channel")
+    message = channel.messages.get(args.required("ts"))
+    if message is None or message.ephemeral_to:
+        raise SlackApiFailure("thread_not_found")
+    root = message.thread_ts or message.ts
+    try:
+        oldest = float(args.text("oldest") or 0)
+        latest = float(args.text("latest") or "inf")
+    except ValueError:
+        raise SlackApiFailure("invalid_arguments") from None
+    inclusive = args.flag("inclusive")
+
+    def listed(m: Message) -> bool:
+        ts = float(m.ts)
+        in_range = (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+        return in_range and not m.ephemeral_to and (m.ts == root or m.thread_ts == root)
+
+    keys = [m.ts for m in channel.messages.values() if listed(m)]
+    page, next_cursor = _page(keys, args, default_limit=1000)
+    return {"messages": [channel.messages[ts].to_api(slack.team_id) for ts in page], "has_more": bool(next_cursor),
+            "response_metadata": {"next_cursor": next_cursor}}
+
+
 def conversations_archive(slack: SlackWorkspace, args: Args) -> JSON:
     channel = slack.channel_arg(args)
     if channel.is_im:
@@ -192,6 +220,7 @@ METHODS: dict[str, WebApiMethod] = {
     "conversations.list": conversations_list,
     "conversations.members": conversations_members,
     "conversations.history": conversations_history,
+    "conversations.replies": conversations_replies,
     "conversations.archive": conversations_archive,
     "conversations.join": conversations_join,
     "conversations.leave": conversations_leave,

@@ -1,0 +1,84 @@
+"""Key messages and follow-ups: what people add to an incident's record from Slack, recorded in the inbox first
+(bot/domain/contributions.py says why) and applied by the worker with the incident's other events.
+
+A key message is a person's message in an incident channel marked with the catalogue's `timeline.reaction`: the
+message is read back from Slack (the reaction event does not carry it) and attributed to its author by name. A
+reaction anywhere else (a team channel, another reaction, a bot's message) changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.catalogue import Catalogue
+from bot.domain.contributions import SOURCE, Contribution, FollowUpAdded, KeyMessage, plain_text, to_json
+from bot.domain.incident import Incident
+from bot.errors import UserError
+from bot.ports import Chat, Clock
+from bot.ports.store import Inbox, Incidents, SlackFootprints
+
+# `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text.
+_OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|@([\w.-]+))\s*$")
+FOLLOW_UP_USAGE = ("What is the follow-up? `/incident followup <what needs doing> [@owner]`, e.g. `/incident "
+                   "followup add an alert on checkout error rate @ben`.")
+
+
+class ContributionStore(Inbox, Incidents, SlackFootprints, Protocol):
+    """What recording contributions needs of the store: the inbox, the incidents, which channel is whose."""
+
+
+class Contributions:
+    def __init__(self, store: ContributionStore, chat: Chat, catalogue: Catalogue, clock: Clock,
+                 on_recorded: Callable[[], None]) -> None:
+        self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
+        self._on_recorded = on_recorded
+
+    async def reaction_added(self, *, user: str, reaction: str, channel: str, ts: str) -> bool:
+        """A reaction someone added to a message; True when it made the message a key message (recorded now or
+        before: a second 📌 on the same message is the same key message)."""
+        if reaction != self._catalogue.timeline.reaction or not channel or not ts:
+            return False
+        footprint = await self._store.footprint_by_channel(channel)
+        if footprint is None or footprint.shared_channel:
+            return False  # not an incident's own channel
+        incident = await self._store.incident(footprint.incident_id)
+        message = await self._chat.message(channel, ts) if incident is not None else None
+        if incident is None or message is None or not message.by_person or not message.user:
+            return False
+        author = await self._chat.user_name(message.user) or message.user
+        marked_by = await self._chat.user_name(user) or user
+        await self._record(KeyMessage(incident.id, channel, ts, author, plain_text(message.text), marked_by))
+        return True
+
+    async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
+        """Record `/incident followup <text> [@owner]`; what to tell the person."""
+        match = _OWNER.search(text)
+        owner_id = owner_name = None
+        if match:
+            owner_id, owner_name = match[1], match[2] or match[3]
+            if owner_id:
+                owner_name = await self._chat.user_name(owner_id) or owner_name
+            text = text[:match.start()]
+        text = plain_text(text)
+        if not text:
+            raise UserError(FOLLOW_UP_USAGE)
+        added_by = await self._chat.user_name(user) or user_name or user
+        await self._record(FollowUpAdded(incident.id, uuid.uuid4().hex, text, added_by, self._clock.now(), owner_id,
+                                         owner_name))
+        owner = f" (owner: <@{owner_id}>)" if owner_id else f" (owner: {_plain(owner_name)})" if owner_name else ""
+        return (f"📋 Follow-up recorded for #{incident.number}{owner}: {_plain(text)}. It goes into the review and "
+                "onto the ServiceNow ticket; `/incident followups` lists them.")
+
+    async def _record(self, event: Contribution) -> None:
+        stored = await self._store.record_delivery(
+            source=SOURCE, delivery_id=event.event_id, event_id=event.event_id, event_type=type(event).__name__,
+            incident_id=event.incident_id, occurred_at=self._clock.now().isoformat(), body=to_json(event))
+        if stored:
+            self._on_recorded()
+
+
+def _plain(text: str | None) -> str:
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

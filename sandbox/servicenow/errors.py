@@ -1,0 +1,29 @@
+"""ServiceNow's error answers, shared by the emulator's Table API (emulator.py) and Attachment API (attachments.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+
+class ServiceNowError(Exception):
+    """An answer in ServiceNow's error shape: `{"error": {"message", "detail"}, "status": "failure"}`."""
+
+    def __init__(self, status: int, message: str, detail: str | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.detail, self.headers = status, message, detail, dict(headers or {})
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": {"message": self.message, "detail": self.detail}, "status": "failure"},
+                                 status=self.status, headers=self.headers)
+
+
+def not_authenticated() -> ServiceNowError:
+    return ServiceNowError(401, "User Not Authenticated", "Required to provide Auth information",
+                           {"WWW-Authenticate": 'BASIC realm="Service-now"'})
+
+
+def no_record() -> ServiceNowError:
+    return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")

@@ -1,0 +1,337 @@
+"""After the incident (issue 15), end to end through the sandbox: key messages marked by reaction, follow-ups, the
+review document in Slack and on the ServiceNow ticket, and resolved incidents' channels archived days later. Each
+test acts as people do (the emulators' control routes: a message, a reaction, a command, PagerDuty's UI, the clock)
+and asserts on the emulators' state."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import (
+    act,
+    as_user,
+    deliver,
+    incident_channels,
+    messages,
+    move_clock,
+    replies,
+    state,
+    trigger,
+)
+from tests.helpers import incident_event
+
+ASHA, BEN, CHLOE = "asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com"
+KEY_MESSAGE = "Rolled back 4.2.1 at 10:02 — checkout error rate is back under 0.1%"
+
+
+async def control(running: RunningSandbox, route: str, **body: Any) -> dict[str, Any]:
+    """A person's message or reaction through the Slack emulator's control route; its answer."""
+    running.sandbox.slack.settle_seconds = 0.2
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/{route}",
+                                                                json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        assert response.status == 200, answer
+    await settle_all(running)
+    return answer
+
+
+async def settle_all(running: RunningSandbox) -> None:
+    for _ in range(3):
+        await running.sandbox.pagerduty.drain_webhooks()
+        await running.sandbox.servicenow.drain_webhooks()
+        await running.bot.settle(20)
+
+
+async def command(running: RunningSandbox, channel: str, text: str, user: str = BEN) -> str:
+    answer = await as_user(running, "command", user=user, channel=channel, text=text)
+    await settle_all(running)
+    return replies(answer)
+
+
+async def open_incident(running: RunningSandbox, title: str = "Checkout returns 500s") -> tuple[dict[str, Any], str]:
+    incident = await trigger(running, title=title)
+    await settle_all(running)
+    channel = next(c for c in incident_channels(running) if c["name"].endswith(title.lower().replace(" ", "-")[:20])
+                   or title.split()[0].lower() in c["name"])
+    return incident, str(channel["name"])
+
+
+def ticket_of(running: RunningSandbox, incident_id: str) -> dict[str, Any]:
+    return next(t for t in state(running)["servicenow"]["incidents"] if t["correlation_id"] == incident_id)
+
+
+def operators_alerts(running: RunningSandbox) -> list[str]:
+    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    return [str(m["text"]) for m in messages(running, ops["id"])]
+
+
+async def read_file(running: RunningSandbox, file_id: str) -> str:
+    async with aiohttp.ClientSession() as session, session.get(
+            f"{running.url}/sandbox/slack/files/{file_id}") as response:
+        assert response.status == 200, await response.text()
+        return await response.text()
+
+
+def reviews_in(running: RunningSandbox) -> list[dict[str, Any]]:
+    return [f for f in state(running)["slack"]["files"] if str(f["name"]).startswith("review-incident-")]
+
+
+async def key_message(running: RunningSandbox, channel: str, text: str = KEY_MESSAGE,
+                      by: str = BEN, marked_by: str = ASHA) -> str:
+    posted = await control(running, "message", user=by, channel=channel, text=text)
+    await control(running, "reaction", user=marked_by, channel=channel, ts=posted["ts"], name="pushpin")
+    return str(posted["ts"])
+
+
+# ----- key messages ------------------------------------------------------------------------------------------------
+
+async def test_a_pinned_message_joins_the_timeline_once_attributed(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    ts = await key_message(sandbox, channel)
+    # A second person's 📌 on the same message: still one line.
+    await control(sandbox, "reaction", user=CHLOE, channel=channel, ts=ts, name="pushpin")
+    timeline = await command(sandbox, channel, "timeline")
+    assert f"📌 Ben Okafor: {KEY_MESSAGE}" in timeline
+    assert timeline.count("📌 Ben Okafor") == 1
+    entries = await sandbox.bot.store.timeline(incident["id"])
+    assert [e.actor for e in entries if e.kind == "key_message"] == ["Ben Okafor"]
+
+
+async def test_a_pinned_reply_in_a_thread_joins_the_timeline_too(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    parent = await control(sandbox, "message", user=ASHA, channel=channel, text="Who is looking at payments?")
+    reply = await control(sandbox, "message", user=BEN, channel=channel, text="Me: the PSP is timing out",
+                          thread_ts=parent["ts"])
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=reply["ts"], name="pushpin")
+    entries = await sandbox.bot.store.timeline(incident["id"])
+    assert [e.text for e in entries if e.kind == "key_message"] == ["📌 Ben Okafor: Me: the PSP is timing out"]
+
+
+async def test_a_reaction_outside_an_incident_channel_is_ignored(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    posted = await control(sandbox, "message", user=BEN, channel="team-basket", text="Deploy freeze until 14:00")
+    answer = await control(sandbox, "reaction", user=ASHA, channel="team-basket", ts=posted["ts"], name="pushpin")
+    assert answer["events"][0]["status"] == 200  # the bot got the event (it is in #team-basket) and ignored it
+    # Another reaction in the incident channel, and a 📌 on the bot's own card, are ignored too.
+    in_channel = await control(sandbox, "message", user=BEN, channel=channel, text="Looking at the logs")
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=in_channel["ts"], name="eyes")
+    card = next(m for m in messages(sandbox, channel_id_of(sandbox, channel)) if m["user"] != slack_id(sandbox, BEN))
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=card["ts"], name="pushpin")
+    entries = await sandbox.bot.store.timeline(incident["id"])
+    assert [e for e in entries if e.kind == "key_message"] == []
+    assert "Deploy freeze" not in await command(sandbox, channel, "timeline")
+
+
+def channel_id_of(running: RunningSandbox, name: str) -> str:
+    return str(next(c["id"] for c in state(running)["slack"]["channels"] if c["name"] == name))
+
+
+def slack_id(running: RunningSandbox, email: str) -> str:
+    return str(next(u["id"] for u in state(running)["slack"]["users"] if u["email"] == email))
+
+
+# ----- follow-ups and the review -----------------------------------------------------------------------------------
+
+async def test_follow_up_review_and_ticket_walkthrough(sandbox: RunningSandbox) -> None:
+    """Done when: after a follow-up, a resolve and `/incident review`, the review file (readable at
+    /sandbox/slack/files/{id}) holds the timeline, the key message, the follow-up, TTR and the responders, and the
+    ServiceNow ticket has it as an attachment."""
+    incident, channel = await open_incident(sandbox)
+    await key_message(sandbox, channel)
+    chloe = slack_id(sandbox, CHLOE)
+    answer = await command(sandbox, channel, f"followup Add an alert on checkout 5xx rate <@{chloe}|chloe.martin>")
+    assert "Follow-up recorded" in answer and f"<@{chloe}>" in answer
+    assert "Add an alert on checkout 5xx rate" in await command(sandbox, channel, "followups")
+    await command(sandbox, channel, "ack")
+    await command(sandbox, channel, "resolve Rolled back to 4.2.0")
+    answer = await command(sandbox, channel, "review")
+    assert "Writing the review draft" in answer
+    await settle_all(sandbox)
+
+    [review] = reviews_in(sandbox)
+    assert review["channels"] == [channel_id_of(sandbox, channel)]
+    document = await read_file(sandbox, review["id"])
+    for expected in (f"📌 Ben Okafor: {KEY_MESSAGE}", "Add an alert on checkout 5xx rate — owner: Chloe Martin",
+                     "Time to restore (TTR)", "Ben Okafor", "## Timeline", "Acknowledged by",
+                     "Resolution: Rolled back to 4.2.0", incident["html_url"]):
+        assert expected in document, expected
+    ticket = ticket_of(sandbox, incident["id"])
+    assert [a["file_name"] for a in ticket["attachments"]] == [review["name"]]
+    attachment = sandbox.sandbox.servicenow.attachments.content(ticket["attachments"][0]["sys_id"])
+    assert attachment == document.encode()
+    # The follow-up reached the ticket as a work note too.
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    notes = "\n".join(n["value"] for n in ticket_of(sandbox, incident["id"])["work_notes"])
+    assert "Add an alert on checkout 5xx rate" in notes
+
+
+async def test_a_follow_up_without_text_is_answered_with_the_usage(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    answer = await command(sandbox, channel, "followup")
+    assert "/incident followup <what needs doing> [@owner]" in answer
+    answer = await command(sandbox, channel, f"followup <@{slack_id(sandbox, CHLOE)}>")  # an owner, but no action
+    assert "/incident followup <what needs doing> [@owner]" in answer
+    assert (await sandbox.bot.store.incident(incident["id"])).follow_ups == ()  # type: ignore[union-attr]
+
+
+async def test_a_review_for_an_incident_the_bot_does_not_know_says_so(sandbox: RunningSandbox) -> None:
+    answer = await command(sandbox, "team-basket", "review 99999")
+    assert "I don't know incident `99999`" in answer
+    assert reviews_in(sandbox) == []
+
+
+async def test_servicenow_refusing_the_attachment_keeps_the_file_in_slack_and_tells_the_operators(
+        sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    sandbox.sandbox.faults.add(Fault(service="servicenow", method="POST /api/now/attachment/file", status=403,
+                                     times=50))
+    await command(sandbox, channel, "review")
+    await settle_all(sandbox)
+    [review] = reviews_in(sandbox)
+    assert review["channels"] == [channel_id_of(sandbox, channel)]
+    assert ticket_of(sandbox, incident["id"])["attachments"] == []
+    [alert] = [a for a in operators_alerts(sandbox) if review["name"] in a]
+    assert "ServiceNow did not take the review document" in alert and channel_id_of(sandbox, channel) in alert
+
+
+async def test_a_review_is_drafted_on_resolve_when_the_catalogue_says_so(start_sandbox: Any,
+                                                                         catalogue: Any) -> None:
+    running = await start_sandbox(catalogue.model_copy(update={
+        "review": catalogue.review.model_copy(update={"on_resolve": True})}))
+    incident, channel = await open_incident(running)
+    await as_user(running, "command", user=BEN, channel=channel, text="resolve Rolled back")
+    # The draft waits a minute, so that the resolution note is on the timeline it is written from; meanwhile the
+    # bot has nothing else left to do.
+    store = running.bot.store
+    async with asyncio.timeout(20):
+        await waiting_only_for_the_draft(running)
+    assert reviews_in(running) == []
+    assert any("Resolution: Rolled back" in e.text for e in await store.timeline(incident["id"]))
+    await move_clock(running, advance_seconds=90)
+    await settle_all(running)
+    [review] = reviews_in(running)
+    assert "Resolution: Rolled back" in await read_file(running, review["id"])
+
+
+async def waiting_only_for_the_draft(running: RunningSandbox) -> None:
+    store = running.bot.store
+    while True:
+        await running.sandbox.pagerduty.drain_webhooks()
+        await running.sandbox.servicenow.drain_webhooks()
+        depths = await store.depths()
+        due = await store.next_effect_due_at()
+        if depths["inbox_pending"] == 0 and depths["outbox_pending"] == 1 and due is not None \
+                and due > running.sandbox.clock.now().timestamp() + 30:
+            return
+        await asyncio.sleep(0.01)
+
+
+# ----- archiving ---------------------------------------------------------------------------------------------------
+
+async def test_eight_days_after_a_resolve_the_channel_is_archived_and_an_open_ones_is_not(
+        sandbox: RunningSandbox) -> None:
+    resolved, resolved_channel = await open_incident(sandbox, "Checkout returns 500s")
+    _, open_channel = await open_incident(sandbox, "Basket totals wrong")
+    await act(sandbox, resolved["id"], "resolve", user=BEN)
+    await settle_all(sandbox)
+    await move_clock(sandbox, advance_seconds=6 * 86400)
+    await settle_all(sandbox)
+    assert not channel_state(sandbox, resolved_channel)["is_archived"]  # not yet: 7 days by default
+    await move_clock(sandbox, advance_seconds=2 * 86400)
+    await settle_all(sandbox)
+    assert channel_state(sandbox, resolved_channel)["is_archived"]
+    assert not channel_state(sandbox, open_channel)["is_archived"]
+    last = messages(sandbox, channel_state(sandbox, resolved_channel)["id"])[-1]
+    assert "being archived" in last["text"] and "review draft" in last["text"]
+    # The review it points to was drafted for it, in the channel.
+    [review] = reviews_in(sandbox)
+    assert review["channels"] == [channel_state(sandbox, resolved_channel)["id"]]
+    assert (await sandbox.bot.store.dead_effects()) == []
+    # Later runs of the job leave it alone: one last message.
+    await move_clock(sandbox, advance_seconds=86400)
+    await settle_all(sandbox)
+    assert sum("being archived" in m["text"] for m in messages(
+        sandbox, channel_state(sandbox, resolved_channel)["id"])) == 1
+    # A follow-up recorded afterwards (from elsewhere) reaches the record, and nothing fails on the archived channel.
+    answer = await command(sandbox, "team-basket", f"followup {resolved['incident_number']} Write the rollback runbook")
+    assert "Follow-up recorded" in answer
+    # A review asked for now cannot go to the archived channel: it comes where it was asked.
+    await command(sandbox, "team-basket", f"review {resolved['incident_number']}")
+    latest = reviews_in(sandbox)[-1]
+    assert latest["channels"] == [channel_id_of(sandbox, "team-basket")]
+    assert "Write the rollback runbook" in await read_file(sandbox, latest["id"])
+    assert (await sandbox.bot.store.dead_effects()) == []
+
+
+def channel_state(running: RunningSandbox, name: str) -> dict[str, Any]:
+    return next(c for c in state(running)["slack"]["channels"] if c["name"] == name)
+
+
+async def test_archiving_a_channel_already_archived_or_gone_is_not_an_error(sandbox: RunningSandbox) -> None:
+    archived, archived_channel = await open_incident(sandbox, "Checkout returns 500s")
+    gone, gone_channel = await open_incident(sandbox, "Basket totals wrong")
+    for incident in (archived, gone):
+        await act(sandbox, incident["id"], "resolve", user=BEN)
+    await settle_all(sandbox)
+    slack = sandbox.sandbox.slack
+    # Someone archived one by hand; the other was deleted by a workspace admin.
+    slack.channels[channel_state(sandbox, archived_channel)["id"]].is_archived = True
+    del slack.channels[channel_state(sandbox, gone_channel)["id"]]
+    await move_clock(sandbox, advance_seconds=8 * 86400)
+    await settle_all(sandbox)
+    assert (await sandbox.bot.store.dead_effects()) == []
+    assert not [a for a in operators_alerts(sandbox) if "archive" in a.lower()]
+
+
+async def test_never_turns_archiving_off(start_sandbox: Any, catalogue: Any) -> None:
+    running = await start_sandbox(catalogue.model_copy(update={
+        "channels": catalogue.channels.model_copy(update={"archive_after": "never"})}))
+    incident, channel = await open_incident(running)
+    await act(running, incident["id"], "resolve", user=BEN)
+    await move_clock(running, advance_seconds=30 * 86400)
+    await settle_all(running)
+    assert not channel_state(running, channel)["is_archived"]
+
+
+async def test_an_incident_reopened_after_its_channel_was_archived_continues_in_a_new_channel(
+        sandbox: RunningSandbox) -> None:
+    # PagerDuty's API cannot reopen an incident, its UI can: the reopen arrives as PagerDuty's webhook.
+    now = sandbox.sandbox.clock.now()
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    def event(kind: str, at: str) -> dict[str, Any]:
+        return incident_event(kind, occurred_at=at, incident_id="PREOPEN1", number=77, title="Search is slow",
+                              created_at=stamp)
+    assert await deliver(sandbox, event("incident.triggered", stamp)) == 202
+    await settle_all(sandbox)
+    [first] = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-77-")]
+    assert await deliver(sandbox, event("incident.resolved", stamp)) == 202
+    await settle_all(sandbox)
+    await move_clock(sandbox, advance_seconds=8 * 86400)
+    await settle_all(sandbox)
+    assert channel_state(sandbox, first["name"])["is_archived"]
+    later = sandbox.sandbox.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert await deliver(sandbox, event("incident.reopened", later)) == 202
+    await settle_all(sandbox)
+    await asyncio.sleep(0)
+    channels = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-77-")]
+    [second] = [c for c in channels if c["id"] != first["id"]]
+    assert not second["is_archived"] and second["pins"]  # a new card, pinned
+    said = "\n".join(m["text"] for m in messages(sandbox, second["id"]))
+    assert f"<#{first['id']}> was archived" in said and "Reopened" in said
+    assert (await sandbox.bot.store.dead_effects()) == []
+
+
+async def test_a_pin_reaches_the_bot_over_socket_mode_too(start_sandbox: Any) -> None:
+    running = await start_sandbox(socket_mode=True)
+    incident, channel = await open_incident(running)
+    posted = await control(running, "message", user=BEN, channel=channel, text=KEY_MESSAGE)
+    answer = await control(running, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
+    assert [(e["type"], e["status"]) for e in answer["events"]] == [("reaction_added", 200)]
+    entries = await running.bot.store.timeline(incident["id"])
+    assert [e.text for e in entries if e.kind == "key_message"] == [f"📌 Ben Okafor: {KEY_MESSAGE}"]

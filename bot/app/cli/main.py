@@ -307,8 +307,9 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     serves = [f"pavedroad serve --port {urlsplit(u).port or 80}" for u in bot_urls]
     where = f"the bot at {bot_urls[0]}" if len(bot_urls) == 1 else \
         f"{len(bot_urls)} replicas round-robin ({', '.join(bot_urls)}), all sharing one database"
-    print(f"Emulators on {url} (open it in a browser), sending to {where}. "
-          f"Start {'the bot' if len(bot_urls) == 1 else 'each'} with:", *lines, *serves, sep="\n", flush=True)
+    start = "the bot" if len(bot_urls) == 1 else "each"
+    print(f"Emulators on {url} (open it in a browser), sending to {where}. Start {start} with:", *lines, *serves,
+          sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()
     if balancer is not None:

@@ -59,6 +59,8 @@ VARIABLES: tuple[Variable, ...] = (
              "instead of SQLite, for two or more replicas (README, 'Running at scale'); unset: SQLite at "
              "PAVEDROAD_DB. A password may be in the URL (or use PAVEDROAD_DATABASE_URL_FILE); it is never printed.",
              secret=True),
+    Variable("PAVEDROAD_LEASE_SECONDS", "60", "30", "How long a replica holds an effect it is performing (renewed "
+             "while it runs): a replica that dies mid-effect has it taken over by another after at most this long."),
     Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
@@ -96,6 +98,7 @@ class Settings:
     servicenow: ServiceNowAccess | None = None
     # PostgreSQL (PAVEDROAD_DATABASE_URL); None: SQLite at db_path.
     database_url: str | None = None
+    lease_seconds: float = 60.0
 
     @property
     def socket_mode(self) -> bool:
@@ -138,6 +141,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if port is not None and not 0 <= port <= 65535:
         problems.append("PORT: must be between 0 and 65535")
     scale = _number(values["SLACK_RATE_LIMIT_SCALE"], "SLACK_RATE_LIMIT_SCALE", float, problems, "a number such as 1")
+    lease = _number(values["PAVEDROAD_LEASE_SECONDS"] or "60", "PAVEDROAD_LEASE_SECONDS", float, problems,
+                    "a number of seconds such as 60")
+    if lease is not None and not lease >= 1:
+        problems.append("PAVEDROAD_LEASE_SECONDS: must be at least 1 (seconds)")
     secrets = tuple(s.strip() for s in (values["PAGERDUTY_WEBHOOK_SECRETS"] or "").split(",") if s.strip())
     level = (values["LOG_LEVEL"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -169,6 +176,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
         db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
         database_url=database_url,
+        lease_seconds=lease or 60.0,
     )
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +27,16 @@ from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.config import Settings
-from bot.app.scheduler import MONEY_REFRESH_MINUTES, build_scheduler, schedule_handovers
+from bot.app.scheduler import (
+    ARCHIVE_CHECK_MINUTES,
+    CARD_REFRESH_MINUTES,
+    MONEY_REFRESH_MINUTES,
+    REMINDER_CHECK_MINUTES,
+    Job,
+    build_scheduler,
+    once_across_replicas,
+    schedule_handovers,
+)
 from bot.app.stores import build_store
 from bot.catalogue import Catalogue
 from bot.domain.exposure import money_refresh_due
@@ -59,13 +70,17 @@ READYZ_FAILED_SHOWN = 5
 
 class Bot:
     def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
-                 retry_policy: RetryPolicy | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, replica_id: str | None = None) -> None:
         self.settings, self.catalogue = settings, catalogue
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
+        # This replica among those sharing the store: who holds its effects' leases and claims its jobs' slots. Its
+        # host and port, which no two live processes share, and which a restarted process gets back (see start()).
+        self.replica_id = replica_id or f"{socket.gethostname()}:{settings.port}"
         self.store = build_store(settings.database_url, settings.db_path)
+        # Slack's rate budget is the app's, whatever the number of replicas: taken from the store, shared by all.
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
-                              settings.slack_rate_limit_scale)
+                              settings.slack_rate_limit_scale, budget=self.store)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
         self.people = People(self.store, self.paging, self.chat, self.clock)
         self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
@@ -91,7 +106,8 @@ class Bot:
                               max_seconds=policy.max_seconds)
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
                                      # PagerDuty: only the handover follow-up that fills in names queues there.
-                                     policies={"servicenow": patient, "pagerduty": patient})
+                                     policies={"servicenow": patient, "pagerduty": patient},
+                                     owner=self.replica_id, lease_seconds=settings.lease_seconds)
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
@@ -129,16 +145,25 @@ class Bot:
 
     async def start(self) -> None:
         await self.store.open()
+        # Leases held under this replica's id are its previous run's, which died with its calls: resume them now
+        # rather than wait for them to run out (other replicas' leases are left alone).
+        if released := await self.store.release_leases(self.replica_id):
+            log.warning("resuming %d effect(s) this replica (%s) was performing when it stopped", released,
+                        self.replica_id)
         self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
                        asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
-        self.scheduler = build_scheduler(self.refresh_open_cards, self.flush_work_notes if self.tickets else None,
-                                         card_refresh_minutes=5,
-                                         work_note_minutes=self.catalogue.servicenow.work_note_minutes,
-                                         refresh_money_cards=self.refresh_money_at_stake,
-                                         handover_checks={r.id: self._handover_check(r.id)
-                                                          for r in self.catalogue.rotas},
-                                         archive_channels=self.archive_resolved_channels,
-                                         remind_status_updates=self.toolkit.remind_due)
+        notes_minutes = self.catalogue.servicenow.work_note_minutes
+        # Every job runs on one replica per slot (the JobRuns port), whichever replica claims it.
+        self.scheduler = build_scheduler(
+            self._once("refresh-open-cards", CARD_REFRESH_MINUTES, self.refresh_open_cards),
+            self._once("flush-work-notes", notes_minutes, self.flush_work_notes) if self.tickets else None,
+            card_refresh_minutes=CARD_REFRESH_MINUTES, work_note_minutes=notes_minutes,
+            refresh_money_cards=self._once("refresh-money-at-stake", MONEY_REFRESH_MINUTES,
+                                           self.refresh_money_at_stake),
+            handover_checks=self._handover_checks(self.catalogue),
+            archive_channels=self._once("archive-channels", ARCHIVE_CHECK_MINUTES, self.archive_resolved_channels),
+            remind_status_updates=self._once("remind-status-updates", REMINDER_CHECK_MINUTES,
+                                             self.toolkit.remind_due))
         self.scheduler.start()
 
     @property
@@ -151,9 +176,17 @@ class Bot:
         of the catalogue (services, teams, channels) is read at start-up; the log says so."""
         self.handovers.use(catalogue)
         if self.scheduler is not None:
-            schedule_handovers(self.scheduler, {r.id: self._handover_check(r.id) for r in catalogue.rotas})
+            schedule_handovers(self.scheduler, self._handover_checks(catalogue))
         log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers; other catalogue changes take effect at "
                  "the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
+
+    def _once(self, job: str, every_minutes: float, run: Job) -> Job:
+        """A scheduled job that runs on one replica per slot (see bot/app/scheduler.py)."""
+        return once_across_replicas(job, timedelta(minutes=every_minutes), run, self.store, self.replica_id,
+                                    self.clock)
+
+    def _handover_checks(self, catalogue: Catalogue) -> dict[str, Job]:
+        return {r.id: self._once(f"handover:{r.id}", 1, self._handover_check(r.id)) for r in catalogue.rotas}
 
     def _handover_check(self, rota_id: str) -> Callable[[], Awaitable[str | None]]:
         async def check() -> str | None:

@@ -9,16 +9,26 @@ interval rather than on cron triggers because the handover times, their time zon
 post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
 time — which the sandbox can move. Every 10 minutes, the resolved incidents' channels due to be archived are queued
 (`channels.archive_after`; the effect itself goes through the outbox).
+
+Replicas: every replica runs this scheduler, and each job must still run once. The interval jobs' triggers start from
+one fixed instant (`ALIGNED`), so every replica fires a job at the same moments, and `once_across_replicas` runs it
+only on the replica that claims that moment's time slot in the store (the JobRuns port). A slot rather than a
+leader: nothing to elect or fail over, and a dead replica costs at most the slot it had claimed. The handover checks
+are claimed the same way (one PagerDuty lookup a minute, not one per replica), and the handover ledger's per-shift
+claim still guarantees one post should two checks ever overlap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.ports import Clock
+from bot.ports.replicas import JobRuns
 
 CARD_REFRESH_MINUTES = 5
 # The card's loss figure and "N min left" change every minute while an exposure window runs. One chat.update a
@@ -26,6 +36,21 @@ CARD_REFRESH_MINUTES = 5
 # bucket paces the updates, and each incident has at most one refresh waiting, computed when it is sent.
 MONEY_REFRESH_MINUTES = 1
 ARCHIVE_CHECK_MINUTES = 10
+REMINDER_CHECK_MINUTES = 1
+# Interval jobs fire at ALIGNED + k * interval on every replica: one second into each slot, so that clocks a little
+# apart still agree on which slot a firing belongs to.
+ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+Job = Callable[[], Awaitable[object]]
+
+
+def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock) -> Job:
+    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing."""
+    async def claimed() -> object:
+        now = clock.now().timestamp()
+        if not await runs.claim_job(job, int(now // every.total_seconds()), owner, now):
+            return None  # another replica runs this slot
+        return await run()
+    return claimed
 
 
 def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
@@ -37,24 +62,24 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
                     archive_channels: Callable[[], Awaitable[object]] | None = None,
                     remind_status_updates: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes), id="refresh-open-cards",
-                      max_instances=1, coalesce=True, misfire_grace_time=60)
+    scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes, start_date=ALIGNED),
+                      id="refresh-open-cards", max_instances=1, coalesce=True, misfire_grace_time=60)
     if refresh_money_cards is not None:
-        scheduler.add_job(refresh_money_cards, IntervalTrigger(minutes=MONEY_REFRESH_MINUTES),
+        scheduler.add_job(refresh_money_cards, IntervalTrigger(minutes=MONEY_REFRESH_MINUTES, start_date=ALIGNED),
                           id="refresh-money-at-stake", max_instances=1, coalesce=True, misfire_grace_time=30)
     if flush_work_notes is not None:
         # The ticket reads as a story, not a firehose: the timeline goes to ServiceNow in batches.
-        scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes), id="flush-work-notes",
-                          max_instances=1, coalesce=True, misfire_grace_time=60)
+        scheduler.add_job(flush_work_notes, IntervalTrigger(minutes=work_note_minutes, start_date=ALIGNED),
+                          id="flush-work-notes", max_instances=1, coalesce=True, misfire_grace_time=60)
     if archive_channels is not None:
         # Resolved incidents' channels are archived days after the resolve: a check every 10 minutes is plenty.
-        scheduler.add_job(archive_channels, IntervalTrigger(minutes=ARCHIVE_CHECK_MINUTES), id="archive-channels",
-                          max_instances=1, coalesce=True, misfire_grace_time=300)
+        scheduler.add_job(archive_channels, IntervalTrigger(minutes=ARCHIVE_CHECK_MINUTES, start_date=ALIGNED),
+                          id="archive-channels", max_instances=1, coalesce=True, misfire_grace_time=300)
     if remind_status_updates is not None:
         # Asks every minute which incidents are owed a status update; the reminders' exactly-once is the inbox's
         # (bot/services/toolkit.py), so an overlapping or repeated check posts nothing twice.
-        scheduler.add_job(remind_status_updates, IntervalTrigger(minutes=1), id="remind-status-updates",
-                          max_instances=1, coalesce=True, misfire_grace_time=60)
+        scheduler.add_job(remind_status_updates, IntervalTrigger(minutes=REMINDER_CHECK_MINUTES, start_date=ALIGNED),
+                          id="remind-status-updates", max_instances=1, coalesce=True, misfire_grace_time=60)
     schedule_handovers(scheduler, handover_checks or {})
     return scheduler
 

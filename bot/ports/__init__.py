@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from bot.ports.replicas import RateBudget as RateBudget
 from bot.ports.store import Deduplication as Deduplication
 
 

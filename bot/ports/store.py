@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypedDict, Unpack
 from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
+from bot.ports.replicas import JobRuns, RateBudget
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -199,6 +200,10 @@ class Inbox(Protocol):
                             limit: int = 100) -> list[Decision]:
         """Apply up to `limit` pending rows in arrival order, in one transaction; return the decisions made.
 
+        Replicas calling at once never apply a row twice, and an incident's rows are applied in arrival order whoever
+        applies them: a row is read, decided and marked applied under one lock (or claim) that no other caller's
+        batch can slip between.
+
         `decide` (pure, synchronous) sees each row with its incident as left by the earlier rows of the batch. Each
         decision's incident, timeline entry and effects are stored with the row marked applied; a row whose `decide`
         returns Skip('ignored') is marked so. A row that fails at any step — its incident cannot be read, `decide`
@@ -225,24 +230,49 @@ class Outbox(Protocol):
     """Effects waiting to be performed, in order within a queue (an outside system and an incident).
 
     An effect queued by an event is high priority when its incident is high urgency or P1; refreshes and ticket syncs
-    queued by the scheduler come after everything else."""
+    queued by the scheduler come after everything else.
+
+    Replicas sharing the store share the outbox: an effect is performed under a LEASE. `claim_effect` gives it to
+    one `owner` (a replica's id) until `now + lease_seconds`; while that lease is live no other replica is offered
+    it, nor anything queued behind it (order within a queue holds across replicas). A replica that dies mid-effect
+    stops renewing: its lease expires and another replica claims the effect again (a retry: the executors look
+    before they create). `effect_done`, `effect_retry` and `effect_dead` given an `owner` take effect only while that
+    owner still holds the claim, so a replica that lost its lease (paused, partitioned) never undoes the work of the
+    one that took the effect over; they return whether they did."""
 
     async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
-        """The first pending effect of each queue not in `busy`, if due by `now`: most urgent first, then oldest."""
+        """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
+        urgent first, then oldest. A queue whose first effect is leased offers nothing (its later effects wait)."""
         ...
     async def next_effect_due_at(self) -> float | None:
-        """When the earliest pending effect is due; None when nothing is pending."""
+        """When the earliest pending effect is due (for a leased one: when its lease ends, should it not be
+        renewed); None when nothing is pending."""
         ...
-    async def claim_effect(self, seq: int) -> None:
-        """Count an attempt *before* performing it: after a crash mid-call, the next attempt knows it is a retry
-        and looks for what the lost one may have done before doing it again."""
+    async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        """Take the effect for `owner` until `now + lease_seconds`, and count an attempt *before* performing it:
+        after a crash mid-call, the next attempt knows it is a retry and looks for what the lost one may have done
+        before doing it again. False (nothing changed) unless the effect is still pending, due by `now`, first in its
+        queue and not leased past `now` by anyone: concurrent claims of one effect give it to exactly one owner."""
         ...
-    async def effect_done(self, seq: int) -> None: ...
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
-        """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up."""
+    async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
+        lease ends); False when `owner` no longer holds it (another replica claimed it after the lease ended)."""
         ...
-    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
-        """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert."""
+    async def release_leases(self, owner: str) -> int:
+        """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
+        starting under the id of its previous run (the same host and port: a restart), whose calls died with it."""
+        ...
+    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
+        """Mark the effect done and free its lease; with `owner`, only while it holds the claim."""
+        ...
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
+        """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
+        lease; with `owner`, only while it holds the claim."""
+        ...
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
+                          owner: str | None = None) -> bool:
+        """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
+        with `owner`, only while it holds the claim (else neither happens)."""
         ...
     async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
         """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error."""
@@ -395,7 +425,7 @@ class Deduplication(Protocol):
 
 
 class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
-            PeopleCache, Deduplication, Protocol):
+            PeopleCache, Deduplication, JobRuns, RateBudget, Protocol):
     """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
 
     async def open(self) -> None:

@@ -3,6 +3,11 @@
 Retry policy: exponential backoff with full jitter (base * 2^attempt, capped), or the service's own Retry-After /
 ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying cannot fix) an effect is
 parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the operators' channel.
+
+Replicas: each effect is performed under a lease in the store, held by this dispatcher's `owner` (the replica's id) and
+renewed while the call runs. An effect another replica holds is never offered here; one whose holder died is offered
+once its lease runs out. If this replica loses a lease (it stalled past it, and another took the effect over), what it
+then reports is refused by the store and its follow-ups are skipped: the new holder's outcome stands.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.effects import AlertOperators, Effect
 from bot.errors import IntegrationError
@@ -24,6 +29,9 @@ from bot.ports.store import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
+# Long enough for a slow call and its retries inside the SDK; short enough that a dead replica's effect is taken over
+# quickly. Renewed every third of it while the call runs.
+LEASE_SECONDS = 60.0
 
 
 class Executor(Protocol):
@@ -50,8 +58,12 @@ class RetryPolicy:
 class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), concurrency: int = 8,
-                 policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None) -> None:
+                 policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
+                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
+        # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
+        self.owner = owner or uuid.uuid4().hex[:12]
+        self._lease_seconds = lease_seconds
         self._policy = policy
         # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
         self._policies = policies or {}
@@ -115,10 +127,12 @@ class Dispatcher:
 
     async def _perform(self, row: OutboxRow) -> None:
         effect = row.effect
-        await self._store.claim_effect(row.seq)
+        if not await self._store.claim_effect(row.seq, owner=self.owner, now=self._now(),
+                                              lease_seconds=self._lease_seconds):
+            return  # another replica claimed it between our read and our claim: it is theirs
         attempt = row.attempts + 1
         try:
-            await self._executor.perform(effect, retry=row.attempts > 0, created_at=row.created_at)
+            await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0, created_at=row.created_at))
         except IntegrationError as error:
             await self._failed(row, attempt, str(error), error.retryable, error.retry_after)
         except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
@@ -127,12 +141,38 @@ class Dispatcher:
             await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                True, None)
         else:
+            if not await self._store.effect_done(row.seq, owner=self.owner):
+                self._lost(row)
+                return
             self._metrics.effects.labels(effect.kind, "done").inc()
-            await self._store.effect_done(row.seq)
             try:
                 await self._executor.after_done(effect)
             except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
                 log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
+
+    async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
+        """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect."""
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease_seconds / 3)
+                if not await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
+                                                     lease_seconds=self._lease_seconds):
+                    self._lost(row)
+                    return
+        renewing = asyncio.create_task(renew())
+        try:
+            await call
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    def _lost(self, row: OutboxRow) -> None:
+        log.warning("effect %s #%s for %s: this replica's lease ran out and another replica took it over; its "
+                    "outcome stands", row.effect.kind, row.seq, row.effect.incident_id)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
     async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
                       retry_after: float | None) -> None:
@@ -144,7 +184,8 @@ class Dispatcher:
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
                         effect.kind, row.seq, effect.incident_id, attempt, delay, error)
             self._metrics.effects.labels(effect.kind, "retry").inc()
-            await self._store.effect_retry(row.seq, now + delay, error)
+            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner):
+                self._lost(row)
             return
         log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
                   effect.incident_id, attempt, error)
@@ -155,4 +196,5 @@ class Dispatcher:
             "opened is tried again at the next card refresh.")
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
-        await self._store.effect_dead(row.seq, error, alert, now)
+        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner):
+            self._lost(row)

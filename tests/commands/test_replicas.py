@@ -41,7 +41,7 @@ ASHA = "asha.patel@example.com"
 async def replica(sandbox: RunningSandbox, catalogue: Catalogue) -> AsyncIterator[str]:
     """The events URL of a second replica, and Slack's deliveries alternating between the two. Only the second
     replica's Slack listeners run: the first replica's loops do the rest."""
-    bot = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock)
+    bot = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock, replica_id="second-replica")
     await bot.store.open()
     server = TestServer(build_web_app(bot, manage_lifecycle=False, socket_mode=False))
     await server.start_server()

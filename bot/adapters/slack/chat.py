@@ -19,7 +19,7 @@ from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
-from bot.ports import ChannelInfo, ChatMessage, PostedMessage
+from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
 from bot.render.format import HOME_BLOCKS
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
@@ -39,12 +39,12 @@ RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "s
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
-                 timeout: int = 10) -> None:
+                 timeout: int = 10, budget: RateBudget | None = None) -> None:
         kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
         # No SDK retry handlers: retries are the dispatcher's, with the outbox remembering what was done.
         self.client = AsyncWebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
         self._metrics = metrics
-        self._buckets = Buckets(TIERS.get, rate_scale)
+        self._buckets = Buckets(TIERS.get, rate_scale, shared=budget)  # budget: every replica's
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
         self._fit = Fit()  # nothing is refused for its length: see fit.py

@@ -1,10 +1,18 @@
-"""Token buckets that keep us under an outside service's published rate limits instead of discovering them by 429."""
+"""Token buckets that keep us under an outside service's published rate limits instead of discovering them by 429.
+
+Slack's limits are per app and workspace, not per process: replicas that each kept a bucket of their own would,
+together, send N times the budget. So the running bot takes its tokens from the store (the RateBudget port: one
+bucket per method, shared by every replica, taken atomically); the in-process `TokenBucket` remains for a caller
+with no store (tools, tests of the pacing itself).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+
+from bot.ports import RateBudget
 
 
 class TokenBucket:
@@ -33,15 +41,21 @@ class TokenBucket:
 
 
 class Buckets:
-    """One bucket per key (a method, or a method and channel), created on first use."""
+    """One bucket per key (a method, or a method and channel), created on first use: in `shared` (every replica's)
+    when given, else in this process."""
 
     def __init__(self, per_minute: Callable[[str], float | None], scale: float = 1.0, burst_seconds: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, shared: RateBudget | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self._per_minute, self._scale, self._burst_seconds, self._clock = per_minute, scale, burst_seconds, clock
         self._buckets: dict[str, TokenBucket | None] = {}
+        self._shared, self._wall_clock = shared, wall_clock
 
     async def acquire(self, key: str, limit_key: str | None = None) -> None:
         if self._scale <= 0:
+            return
+        if self._shared is not None:
+            await self._take_shared(key, limit_key or key)
             return
         if key not in self._buckets:
             limit = self._per_minute(limit_key or key)
@@ -50,3 +64,16 @@ class Buckets:
         bucket = self._buckets[key]
         if bucket is not None:
             await bucket.acquire()
+
+    async def _take_shared(self, key: str, limit_key: str) -> None:
+        limit = self._per_minute(limit_key)
+        if not limit:
+            return
+        rate = limit * self._scale / 60
+        assert self._shared is not None
+        # Wall-clock time: the replicas' monotonic clocks have nothing in common.
+        while True:
+            wait = await self._shared.take_token(key, rate, max(1.0, rate * self._burst_seconds), self._wall_clock())
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)

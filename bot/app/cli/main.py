@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
     emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
     emulators.add_argument("--port", type=int, default=3001)
-    emulators.add_argument("--bot-url", required=True, help="the bot's base URL, e.g. http://127.0.0.1:3000")
+    emulators.add_argument("--bot-url", required=True,
+                           help="the bot's base URL, e.g. http://127.0.0.1:3000; for replicas, several, "
+                                "comma-separated (deliveries go round-robin, skipping a replica that refuses "
+                                "connections)")
     emulators.add_argument("--catalogue", type=Path, default=None)
     check = sub.add_parser("check-config", help="validate the environment and the catalogue; exit 2 on error")
     check.add_argument("--reference", action="store_true", help="print the configuration reference table")
@@ -260,9 +263,14 @@ Press Ctrl+C to stop.""", flush=True)
 
 async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
     try:  # here, not at the top: as in run_sandbox
+        from sandbox.balancer import Balancer
         from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
     except ImportError as error:
         return _without_sandbox_extra("emulators", error)
+    bot_urls = [u.strip().rstrip("/") for u in bot_url.split(",") if u.strip()]
+    if not bot_urls:
+        print("pavedroad emulators: --bot-url needs at least one URL, e.g. http://127.0.0.1:3000", file=sys.stderr)
+        return 2
 
     catalogue = load_catalogue(catalogue_path or example_catalogue_path())
     env = os.environ
@@ -278,7 +286,11 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     app = web.Application()
     sandbox.add_routes(app)
     url = f"http://127.0.0.1:{port}"
-    sandbox.connect(bot_url.rstrip("/"), url)
+    # Replicas sit behind a load balancer, as in a deployment; one bot is sent to directly, as before.
+    balancer = Balancer(bot_urls) if len(bot_urls) > 1 else None
+    if balancer is not None:
+        balancer.add_routes(app)
+    sandbox.connect(balancer.url(url) if balancer else bot_urls[0], url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -293,11 +305,17 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
                "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
     lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
              for name, value in exports.items()]
-    bot_port = urlsplit(bot_url).port or 80
-    print(f"Emulators on {url} (open it in a browser), sending to the bot at {bot_url}. Start the bot with:", *lines,
-          f"pavedroad serve --port {bot_port}", sep="\n", flush=True)
+    # The same exports serve every replica; each is started on its own port, all on one database.
+    serves = [f"pavedroad serve --port {urlsplit(u).port or 80}" for u in bot_urls]
+    where = f"the bot at {bot_urls[0]}" if len(bot_urls) == 1 else \
+        f"{len(bot_urls)} replicas round-robin ({', '.join(bot_urls)}), all sharing one database"
+    start = "the bot" if len(bot_urls) == 1 else "each"
+    print(f"Emulators on {url} (open it in a browser), sending to {where}. Start {start} with:", *lines, *serves,
+          sep="\n", flush=True)
     await _wait_forever()
     await sandbox.close()
+    if balancer is not None:
+        await balancer.close()
     await runner.cleanup()
     return 0
 

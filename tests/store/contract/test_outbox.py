@@ -39,8 +39,8 @@ async def test_an_attempt_is_counted_when_claimed_and_the_created_time_is_kept(s
     await store.queue_effect(RefreshCard("Q1"), now=5.0)
     [row] = await store.due_effects(now=5.0, limit=10, busy=[])
     assert (row.attempts, row.created_at) == (0, 5.0)
-    await store.claim_effect(row.seq)
-    await store.effect_retry(row.seq, next_attempt_at=6.0, error="timeout")
+    assert await store.claim_effect(row.seq, owner="replica-a", now=5.0, lease_seconds=30.0)
+    assert await store.effect_retry(row.seq, next_attempt_at=6.0, error="timeout", owner="replica-a")
     [again] = await store.due_effects(now=6.0, limit=10, busy=[])
     assert (again.seq, again.attempts, again.created_at) == (row.seq, 1, 5.0)
 
@@ -48,7 +48,7 @@ async def test_an_attempt_is_counted_when_claimed_and_the_created_time_is_kept(s
 async def test_a_dead_effect_is_kept_with_its_error_and_its_alert_is_queued(store: Store) -> None:
     await commit(store, trigger("Q1"))
     [opening] = await store.due_effects(now=100.0, limit=10, busy=[])
-    await store.claim_effect(opening.seq)
+    assert await store.claim_effect(opening.seq, owner="replica-a", now=100.0, lease_seconds=30.0)
     await store.effect_dead(opening.seq, "channel_not_found", AlertOperators("operators", "could not open"),
                             now=100.0)
     dead = await store.dead_effects()

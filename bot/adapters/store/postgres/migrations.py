@@ -1,4 +1,4 @@
-"""Numbered schema migrations for PostgreSQL, the same eleven as SQLite's (bot/adapters/store/sqlite/migrations.py),
+"""Numbered schema migrations for PostgreSQL, the same twelve as SQLite's (bot/adapters/store/sqlite/migrations.py),
 recorded one row per migration in `schema_migrations`.
 
 Replicas starting together (a rolling deploy, a scale-up) may all migrate at once: `migrate` holds a session-level
@@ -177,6 +177,26 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN reference TEXT;
     UPDATE inbox SET reference = substr(md5(random()::text || seq::text), 1, 8) WHERE state = 'failed';
     CREATE INDEX inbox_reference ON inbox (reference) WHERE reference IS NOT NULL;
+    """,
+    # 12: active-active replicas. An effect being performed is leased to one replica until `leased_until` (a dead
+    # replica's lease runs out and another takes the effect over); a scheduled job's run is claimed per time slot
+    # (one replica runs it); Slack's per-method rate budget is one token bucket per method, shared by all replicas.
+    """
+    ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN leased_until DOUBLE PRECISION;
+    CREATE TABLE IF NOT EXISTS job_runs (
+        job TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (job, slot)
+    );
+    CREATE INDEX IF NOT EXISTS job_runs_claimed ON job_runs (claimed_at);
+    CREATE TABLE IF NOT EXISTS rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    );
     """,
 )
 

@@ -4,6 +4,10 @@ Each row belongs to a queue (an outside system and an incident, e.g. `slack:Q1`)
 order they were queued. Effects queued by other parts in their own transactions (a decision, a handover claim) go
 through `insert_effect`. The SQL is SQLite's (sqlite/outbox.py) in PostgreSQL's dialect: JSON is built with
 json_build_object and read with ->>, and a LIKE's % is doubled where the query has parameters.
+
+An effect being performed is leased (`lease_owner`, `leased_until`): replicas sharing the database never perform the
+same effect at once, and a dead replica's effect is taken over when its lease runs out (see the Outbox port). Each
+lease change is one UPDATE whose WHERE says when it may happen, so concurrent callers cannot both succeed.
 """
 
 from __future__ import annotations
@@ -19,41 +23,71 @@ from bot.ports.store import Outbox, OutboxRow
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
+# Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
+UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
+# The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
+HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
 INSERT_EFFECT = (b"INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                  b" VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
 
 class PostgresOutbox(PostgresPart, Outbox):
     async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
-        """The next effect of each queue (in order within a queue), if due; high urgency first. `busy` queues are
-        skipped."""
+        """The next effect of each queue (in order within a queue), if due and not leased; high urgency first.
+        `busy` queues are skipped."""
         rows = await self._query(
             "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
-            " WHERE o.state='pending' AND o.next_attempt_at <= %s AND NOT (o.queue = ANY(%s))"
+            " WHERE o.state='pending' AND o.next_attempt_at <= %s AND " + UNLEASED.format(alias="o.") +
+            " AND NOT (o.queue = ANY(%s))"
             " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
-            " ORDER BY o.priority, o.seq LIMIT %s", (now, list(busy), limit))
+            " ORDER BY o.priority, o.seq LIMIT %s", (now, now, list(busy), limit))
         return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
                           r["created_at"]) for r in rows]
 
     async def next_effect_due_at(self) -> float | None:
-        value = await self._value("SELECT min(next_attempt_at) FROM outbox WHERE state='pending'")
+        value = await self._value("SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM outbox"
+                                  " WHERE state='pending'")
         return None if value is None else float(value)
 
-    async def claim_effect(self, seq: int) -> None:
-        await self._execute("UPDATE outbox SET attempts=attempts+1 WHERE seq=%s", (seq,))
+    async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        # One UPDATE whose WHERE re-checks everything due_effects saw. Under READ COMMITTED a second claimer of the
+        # same row waits for the first one's commit, then re-evaluates the WHERE on the row as committed: the lease
+        # is there now, so exactly one claim changes the row.
+        return await self._execute(
+            "UPDATE outbox SET attempts=attempts+1, lease_owner=%s, leased_until=%s WHERE seq=%s"
+            " AND state='pending' AND next_attempt_at <= %s AND " + UNLEASED.format(alias="") +
+            " AND seq = (SELECT min(seq) FROM outbox p WHERE p.queue=outbox.queue AND p.state='pending')",
+            (owner, now + lease_seconds, seq, now, now)) == 1
 
-    async def effect_done(self, seq: int) -> None:
-        await self._execute("UPDATE outbox SET state='done', last_error=NULL WHERE seq=%s", (seq,))
+    async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        return await self._execute(
+            "UPDATE outbox SET leased_until=%s WHERE seq=%s AND state='pending' AND lease_owner=%s",
+            (now + lease_seconds, seq, owner)) == 1
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
-        await self._execute("UPDATE outbox SET next_attempt_at=%s, last_error=%s WHERE seq=%s",
-                            (next_attempt_at, error, seq))
+    async def release_leases(self, owner: str) -> int:
+        return await self._execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=%s"
+                                   " AND state='pending'", (owner,))
 
-    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
+    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
+        return await self._execute(
+            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+            f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
+
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
+        return await self._execute(
+            "UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
+            f" WHERE seq=%s AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)) == 1
+
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
+                          owner: str | None = None) -> bool:
         async with self._transaction() as conn:
-            await conn.execute(b"UPDATE outbox SET state='dead', last_error=%s WHERE seq=%s", (error, seq))
-            if alert is not None:
+            cursor = await conn.execute((
+                "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
+                f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
+            parked = cursor.rowcount == 1
+            if parked and alert is not None:
                 await insert_effect(conn, alert, 0, now)
+        return parked
 
     async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
         if incident_id:

@@ -1,9 +1,10 @@
 """The PostgreSQL store: every store port (bot.ports.store), one part per port, over one pool of connections.
 
 Each part (inbox.py, outbox.py, incidents.py, footprint.py, tickets.py, handover_ledger.py, report_history.py,
-people.py, dedup.py, health.py) is the SQL of one port, mirroring the SQLite store (bot/adapters/store/sqlite/) and
-its codec; `PostgresStore` is all of them sharing one `PostgresConnection` (connection.py). Several replicas may
-share one database: see inbox.py for how deliveries are applied once and in order across them.
+people.py, dedup.py, job_runs.py, rate_budget.py, health.py) is the SQL of one port, mirroring the SQLite store
+(bot/adapters/store/sqlite/) and its codec; `PostgresStore` is all of them sharing one `PostgresConnection`
+(connection.py). Several replicas may share one database: see inbox.py for how deliveries are applied once and in
+order across them, outbox.py for effects' leases.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from bot.adapters.store.postgres.handover_ledger import PostgresHandoverLedger
 from bot.adapters.store.postgres.health import PostgresHealth
 from bot.adapters.store.postgres.inbox import PostgresInbox
 from bot.adapters.store.postgres.incidents import PostgresIncidents
+from bot.adapters.store.postgres.job_runs import PostgresJobRuns
 from bot.adapters.store.postgres.outbox import PostgresOutbox
 from bot.adapters.store.postgres.people import PostgresPeopleCache
+from bot.adapters.store.postgres.rate_budget import PostgresRateBudget
 from bot.adapters.store.postgres.report_history import PostgresIncidentHistory
 from bot.adapters.store.postgres.tickets import PostgresTicketRecords
 from bot.ports.store import Store
@@ -24,7 +27,7 @@ from bot.ports.store import Store
 
 class PostgresStore(PostgresHealth, PostgresInbox, PostgresOutbox, PostgresIncidents, PostgresFootprints,
                     PostgresTicketRecords, PostgresHandoverLedger, PostgresIncidentHistory, PostgresPeopleCache,
-                    PostgresDeduplication, Store):
+                    PostgresDeduplication, PostgresJobRuns, PostgresRateBudget, Store):
     """The Store port's PostgreSQL adapter: `PostgresStore(url)`, then `open()` before use and `close()` after.
     `open()` migrates the schema (under an advisory lock) and raises StoreUnavailable, naming
     PAVEDROAD_DATABASE_URL, when the database cannot be reached."""

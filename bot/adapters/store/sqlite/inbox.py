@@ -80,14 +80,18 @@ class SqliteInbox(SqlitePart, Inbox):
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
         def work() -> list[Decision]:
-            rows = self._query(
-                "SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
-                " WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
-            if not rows:
+            # A look without the write lock first: an idle worker polls, and must not queue behind other writers.
+            if self.db.execute("SELECT 1 FROM inbox WHERE state='pending' LIMIT 1").fetchone() is None:
                 return []
             decisions: list[Decision] = []
             known: dict[str, Incident | None] = {}
             with self._transaction() as conn:
+                # The rows are read under the write lock (BEGIN IMMEDIATE), not before it: another replica on this
+                # file may have applied them in between, and applying them again would repeat their effects.
+                cursor = conn.execute("SELECT seq, source, event_id, event_type, incident_id, body, reference"
+                                      " FROM inbox WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
+                columns = [c[0] for c in cursor.description]
+                rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
                 for stored in rows:
                     reference = stored.pop("reference")
                     row = InboxRow(**stored)

@@ -168,6 +168,26 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE inbox SET reference = lower(hex(randomblob(4))) WHERE state = 'failed';
     CREATE INDEX inbox_reference ON inbox (reference) WHERE reference IS NOT NULL;
     """,
+    # 12: active-active replicas. An effect being performed is leased to one replica until `leased_until` (a dead
+    # replica's lease runs out and another takes the effect over); a scheduled job's run is claimed per time slot
+    # (one replica runs it); Slack's per-method rate budget is one token bucket per method, shared by all replicas.
+    """
+    ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN leased_until REAL;
+    CREATE TABLE IF NOT EXISTS job_runs (
+        job TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        claimed_at REAL NOT NULL,
+        PRIMARY KEY (job, slot)
+    );
+    CREATE INDEX IF NOT EXISTS job_runs_claimed ON job_runs (claimed_at);
+    CREATE TABLE IF NOT EXISTS rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 

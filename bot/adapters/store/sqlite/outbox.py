@@ -3,6 +3,9 @@
 Each row belongs to a queue (an outside system and an incident, e.g. `slack:Q1`): within a queue effects run in the
 order they were queued, so ServiceNow being down never holds up the Slack channel and the other way round. Effects
 queued by other parts in their own transactions (a decision, a handover claim) go through `insert_effect`.
+
+An effect being performed is leased (`lease_owner`, `leased_until`): replicas sharing the file never perform the same
+effect at once, and a dead replica's effect is taken over when its lease runs out (see the Outbox port).
 """
 
 from __future__ import annotations
@@ -19,46 +22,80 @@ from bot.ports.store import Outbox, OutboxRow
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
+# Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
+UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
+# The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
+HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 
 
 class SqliteOutbox(SqlitePart, Outbox):
     async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
-        """The next effect of each queue (in order within a queue), if due; high urgency first. `busy` queues are
-        skipped."""
+        """The next effect of each queue (in order within a queue), if due and not leased; high urgency first.
+        `busy` queues are skipped."""
         def read() -> list[OutboxRow]:
             placeholders = ",".join("?" * len(busy))
             exclude = f"AND o.queue NOT IN ({placeholders})" if busy else ""
             rows = self._query(
                 "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
-                " WHERE o.state='pending' AND o.next_attempt_at <= ? " + exclude +
+                " WHERE o.state='pending' AND o.next_attempt_at <= ? AND " + UNLEASED.format(alias="o.") + exclude +
                 " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
-                " ORDER BY o.priority, o.seq LIMIT ?", (now, *busy, limit))
+                " ORDER BY o.priority, o.seq LIMIT ?", (now, now, *busy, limit))
             return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
                               r["created_at"]) for r in rows]
         return await self._run(read)
 
     async def next_effect_due_at(self) -> float | None:
         return await self._run(lambda: self.db.execute(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state='pending'").fetchone()[0])
+            "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM outbox WHERE state='pending'"
+        ).fetchone()[0])
 
-    async def claim_effect(self, seq: int) -> None:
-        await self._run(lambda: self.db.execute("UPDATE outbox SET attempts=attempts+1 WHERE seq=?", (seq,)))
+    async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        # One UPDATE whose WHERE re-checks everything due_effects saw: SQLite's single writer makes it atomic, so of
+        # two replicas claiming the same effect from the same stale read, exactly one changes the row.
+        return await self._run(lambda: self._write(
+            "UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq=? AND state='pending'"
+            " AND next_attempt_at <= ? AND " + UNLEASED.format(alias="") +
+            " AND seq = (SELECT min(seq) FROM outbox p WHERE p.queue=outbox.queue AND p.state='pending')",
+            (owner, now + lease_seconds, seq, now, now)))
 
-    async def effect_done(self, seq: int) -> None:
-        await self._run(lambda: self.db.execute("UPDATE outbox SET state='done', last_error=NULL WHERE seq=?",
-                                                (seq,)))
+    async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
+        return await self._run(lambda: self._write(
+            "UPDATE outbox SET leased_until=? WHERE seq=? AND state='pending' AND lease_owner=?",
+            (now + lease_seconds, seq, owner)))
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str) -> None:
-        await self._run(lambda: self.db.execute(
-            "UPDATE outbox SET next_attempt_at=?, last_error=? WHERE seq=?", (next_attempt_at, error, seq)))
-
-    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float) -> None:
-        def write() -> None:
+    async def release_leases(self, owner: str) -> int:
+        def write() -> int:
             with self._transaction() as conn:
-                conn.execute("UPDATE outbox SET state='dead', last_error=? WHERE seq=?", (error, seq))
-                if alert is not None:
+                return conn.execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=?"
+                                    " AND state='pending'", (owner,)).rowcount
+        return await self._run(write)
+
+    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
+        return await self._run(lambda: self._write(
+            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+            f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)))
+
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
+        return await self._run(lambda: self._write(
+            "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
+            f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)))
+
+    async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
+                          owner: str | None = None) -> bool:
+        def write() -> bool:
+            with self._transaction() as conn:
+                parked = conn.execute("UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
+                                      f" leased_until=NULL WHERE seq=? AND {HOLDER}",
+                                      (error, seq, owner, owner)).rowcount == 1
+                if parked and alert is not None:
                     insert_effect(conn, alert, 0, now)
-        await self._run(write)
+            return parked
+        return await self._run(write)
+
+    def _write(self, sql: str, params: Sequence[Any]) -> bool:
+        """One single-statement write; whether it changed a row."""
+        with self._transaction() as conn:
+            return conn.execute(sql, params).rowcount == 1
 
     async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
         where = "state='dead'" + (" AND incident_id=?" if incident_id else "")

@@ -1,0 +1,86 @@
+"""A storm of incidents on one replica or several sharing one store: time until every card is pinned, which replica
+did the work, and how much of Slack's rate budget was used (calls per method, and how many Slack refused with 429).
+
+Replicas here are Bots in one process on one SQLite file (WAL), each with its own worker, dispatcher and scheduler;
+the sandbox delivers the webhooks to the first, and the shared inbox and outbox spread the work. Slack's limits are
+the emulator's, at `--rate-scale` times Slack's published tiers, and the bots pace themselves to the same scale from
+the one budget in the store: with the budget shared, a second replica must not add 429s. Prints JSON.
+
+    python bench/replica_storm.py [--incidents 200] [--replicas 2] [--rate-scale 10] [--latency-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import emit
+from bot.app.runtime import Bot
+from bot.catalogue import example_catalogue_path, load_catalogue
+from sandbox.world import serve_sandbox
+
+SERVICES = ("PBASKET", "PCHECKO", "PDELIVS", "PREFUND", "PELECTR", "PFASHIO", "PWAREHS", "PSEARCH")
+
+
+def counted(bot: Bot, name: str, outcome_label: str, outcome: str) -> float:
+    """The sum of a counter's samples with this outcome (over every other label)."""
+    total = 0.0
+    for family in bot.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get(outcome_label) == outcome:
+                total += sample.value
+    return total
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=200)
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--rate-scale", type=float, default=10.0)
+    parser.add_argument("--latency-ms", type=int, default=50)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    catalogue = load_catalogue(example_catalogue_path())
+    with tempfile.TemporaryDirectory() as tmp:
+        running = await serve_sandbox(catalogue, Path(tmp) / "storm.db", port=0, rate_limit_scale=args.rate_scale)
+        others = [Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id=f"replica-{n}")
+                  for n in range(2, args.replicas + 1)]
+        for bot in others:
+            await bot.start()
+        bots = [running.bot, *others]
+        try:
+            running.sandbox.faults.latency_ms["slack"] = args.latency_ms
+            started = time.perf_counter()
+            for i in range(args.incidents):
+                await running.sandbox.pagerduty.trigger(title=f"Storm {i}", service_id=SERVICES[i % len(SERVICES)])
+            while True:
+                channels = [c for c in running.sandbox.slack.channels.values() if c.name.startswith("inc-")]
+                if len(channels) == args.incidents and all(c.pins for c in channels):
+                    break
+                await asyncio.sleep(0.05)
+            pinned_s = time.perf_counter() - started
+            calls = dict(running.sandbox.slack.calls)
+        finally:
+            for bot in others:
+                await bot.stop()
+            await running.stop()
+    emit("replica_storm", {
+        "incidents": args.incidents, "replicas": args.replicas, "rate_scale": args.rate_scale,
+        "injected_slack_latency_ms": args.latency_ms, "all_cards_pinned_s": round(pinned_s, 1),
+        "effects_done_per_replica": [int(counted(b, "pavedroad_effects_total", "outcome", "done")) for b in bots],
+        "slack_429s": int(sum(counted(b, "pavedroad_outside_calls_total", "outcome", "ratelimited") for b in bots)),
+        "slack_calls": calls,
+        "tier2_per_minute_budget": 20 * args.rate_scale,
+        "tier2_calls_per_minute": {m: round(calls.get(m, 0) / pinned_s * 60, 1)
+                                   for m in ("conversations.create", "conversations.setTopic", "pins.add")},
+    })
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

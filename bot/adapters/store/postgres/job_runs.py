@@ -1,0 +1,25 @@
+"""Scheduled jobs run once across replicas (the JobRuns port), in PostgreSQL: a run is a row keyed by (job, slot).
+
+Claiming is one INSERT … ON CONFLICT DO NOTHING: of replicas claiming the same slot at the same moment, the primary
+key lets exactly one in. Claims older than a day are swept, a few at a time. See sqlite/job_runs.py for why a slot
+rather than a leader.
+"""
+
+from __future__ import annotations
+
+from bot.adapters.store.postgres.connection import PostgresPart
+from bot.ports.replicas import JobRuns
+
+KEPT_SECONDS = 86_400.0
+
+
+class PostgresJobRuns(PostgresPart, JobRuns):
+    async def claim_job(self, job: str, slot: int, owner: str, now: float) -> bool:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                b"INSERT INTO job_runs (job, slot, owner, claimed_at) VALUES (%s, %s, %s, %s)"
+                b" ON CONFLICT (job, slot) DO NOTHING RETURNING 1", (job, slot, owner, now))
+            claimed = await cursor.fetchone() is not None
+            await conn.execute(b"DELETE FROM job_runs WHERE (job, slot) IN (SELECT job, slot FROM job_runs"
+                               b" WHERE claimed_at < %s LIMIT 100 FOR UPDATE SKIP LOCKED)", (now - KEPT_SECONDS,))
+        return claimed

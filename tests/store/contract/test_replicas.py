@@ -1,0 +1,198 @@
+"""Replicas sharing one store: two store instances on the same data, used at once, are two replicas of the bot.
+
+Inbox rows are applied exactly once and in order per incident whoever applies them; an effect is leased to one
+replica at a time, taken over when its lease runs out, and the replica that lost it cannot undo the new holder's work;
+a scheduled job's slot is run by one replica; Slack's rate budget is one bucket for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import pytest
+
+from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.incident import Decision, Incident
+from bot.ports.store import InboxRow, Store
+from tests.store.contract.builders import commit, deliver, trigger
+
+LEASE = 30.0
+A, B = "replica-a", "replica-b"
+
+
+@pytest.fixture
+async def replicas(make_store: Callable[[], Store]) -> AsyncIterator[tuple[Store, Store]]:
+    one, two = make_store(), make_store()
+    await one.open()
+    await two.open()
+    yield one, two
+    await two.close()
+    await one.close()
+
+
+# -- the inbox ------------------------------------------------------------------------------------------------
+
+
+async def test_two_replicas_applying_at_once_apply_each_row_once_and_in_order_per_incident(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    incidents, events = [f"Q{n}" for n in range(1, 5)], 12
+    for k in range(events):
+        for incident_id in incidents:
+            await deliver(one, f"{incident_id}-{k}", incident_id=incident_id, body=str(k))
+    opened = {i: trigger(i, number=n).incident for n, i in enumerate(incidents, start=1)}
+
+    def decide(row: InboxRow, incident: Incident | None) -> Decision:
+        # Each row appends its number to the incident's title: a row applied twice, or out of order, shows there.
+        assert row.incident_id is not None
+        known = incident or opened[row.incident_id]
+        assert known is not None
+        return Decision(replace(known, title=f"{known.title}|{row.body}"), None, ())
+
+    async def worker(store: Store) -> int:
+        applied = 0
+        while batch := await store.apply_pending(decide, now=1.0, limit=3):
+            applied += len(batch)
+            await asyncio.sleep(0)
+        return applied
+
+    counts = await asyncio.gather(*(worker(store) for store in (one, two, one, two)))
+    assert sum(counts) == len(incidents) * events
+    for incident_id in incidents:
+        stored = await two.incident(incident_id)
+        expected = opened[incident_id]
+        assert stored is not None and expected is not None
+        assert stored.title == expected.title + "".join(f"|{k}" for k in range(events))
+    assert (await one.depths())["inbox_pending"] == 0
+
+
+# -- outbox leases --------------------------------------------------------------------------------------------
+
+
+async def test_a_claimed_effect_and_the_ones_behind_it_are_offered_to_no_other_replica_while_leased(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await commit(one, trigger("Q1"))
+    [opening] = await one.due_effects(now=100.0, limit=10, busy=[])
+    assert await one.claim_effect(opening.seq, owner=A, now=100.0, lease_seconds=LEASE)
+    # The channel is being opened by A: B is offered neither it nor the timeline post queued behind it.
+    assert await two.due_effects(now=129.0, limit=10, busy=[]) == []
+    assert not await two.claim_effect(opening.seq, owner=B, now=129.0, lease_seconds=LEASE)
+    assert await one.effect_done(opening.seq, owner=A)
+    [post] = await two.due_effects(now=129.0, limit=10, busy=[])
+    assert isinstance(opening.effect, OpenIncidentChannel) and isinstance(post.effect, PostTimelineEntry)
+
+
+async def test_concurrent_claims_of_one_effect_give_it_to_exactly_one_replica(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await one.queue_effect(RefreshCard("Q1"), now=1.0)
+    [row] = await two.due_effects(now=1.0, limit=10, busy=[])
+    claims = await asyncio.gather(*(store.claim_effect(row.seq, owner=f"{name}{n}", now=1.0, lease_seconds=LEASE)
+                                    for n in range(5) for store, name in ((one, A), (two, B))))
+    assert claims.count(True) == 1
+    [again] = await one.due_effects(now=1.0 + LEASE, limit=10, busy=[])
+    assert again.attempts == 1  # one attempt begun, whoever began it
+
+
+async def test_a_dead_replicas_effect_is_taken_over_when_its_lease_ends_and_the_loser_cannot_undo_it(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await commit(one, trigger("Q1"))
+    [opening] = await one.due_effects(now=100.0, limit=10, busy=[])
+    assert await one.claim_effect(opening.seq, owner=A, now=100.0, lease_seconds=LEASE)
+    # A stops (killed, paused, cut off): once its lease has run out, B takes the effect over, as a retry.
+    [taken] = await two.due_effects(now=100.0 + LEASE, limit=10, busy=[])
+    assert (taken.seq, taken.attempts) == (opening.seq, 1)
+    assert await two.claim_effect(taken.seq, owner=B, now=100.0 + LEASE, lease_seconds=LEASE)
+    # A comes back and reports on its lost attempt: nothing it says changes B's effect, and no alert is queued.
+    assert not await one.renew_lease(opening.seq, owner=A, now=131.0, lease_seconds=LEASE)
+    assert not await one.effect_retry(opening.seq, next_attempt_at=500.0, error="timeout", owner=A)
+    assert not await one.effect_dead(opening.seq, "timeout", AlertOperators("operators", "lost"), now=131.0,
+                                     owner=A)
+    assert not await one.effect_done(opening.seq, owner=A)
+    assert await one.due_effects(now=131.0, limit=10, busy=[]) == []  # still B's, still leased
+    assert await two.effect_done(taken.seq, owner=B)
+    assert [type(r.effect) for r in await one.due_effects(now=131.0, limit=10, busy=[])] == [PostTimelineEntry]
+    assert await one.dead_effects() == []
+
+
+async def test_a_long_effect_renews_its_lease_and_keeps_it(replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await one.queue_effect(RefreshCard("Q1"), now=1.0)
+    [row] = await one.due_effects(now=1.0, limit=10, busy=[])
+    assert await one.claim_effect(row.seq, owner=A, now=1.0, lease_seconds=LEASE)
+    assert await one.renew_lease(row.seq, owner=A, now=25.0, lease_seconds=LEASE)
+    assert await two.due_effects(now=40.0, limit=10, busy=[]) == []  # past the first lease, within the renewed one
+    assert await two.next_effect_due_at() == 25.0 + LEASE
+    assert await one.effect_retry(row.seq, next_attempt_at=60.0, error="429", owner=A)
+    # Let go by its retry: due again at its retry time, for any replica.
+    assert await two.due_effects(now=59.0, limit=10, busy=[]) == []
+    assert not await two.claim_effect(row.seq, owner=B, now=59.0, lease_seconds=LEASE)  # not due yet
+    assert await two.claim_effect(row.seq, owner=B, now=60.0, lease_seconds=LEASE)
+    assert await two.effect_dead(row.seq, "gone", AlertOperators("operators", "gave up"), now=60.0, owner=B)
+    assert [d["attempts"] for d in await one.dead_effects()] == [2]
+    [alert] = await one.due_effects(now=60.0, limit=10, busy=[])
+    assert alert.effect == AlertOperators("operators", "gave up")
+
+
+async def test_a_restarted_replica_releases_the_leases_of_its_previous_run_and_only_those(
+        replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await one.queue_effect(RefreshCard("Q1"), now=1.0)
+    await one.queue_effect(RefreshCard("Q2"), now=1.0)
+    first, second = await one.due_effects(now=1.0, limit=10, busy=[])
+    assert await one.claim_effect(first.seq, owner=A, now=1.0, lease_seconds=LEASE)
+    assert await two.claim_effect(second.seq, owner=B, now=1.0, lease_seconds=LEASE)
+    # A was killed and starts again under the same id: its effect is offered at once, B's stays B's.
+    assert await one.release_leases(A) == 1
+    assert [r.seq for r in await two.due_effects(now=2.0, limit=10, busy=[])] == [first.seq]
+    assert await one.release_leases(A) == 0
+    assert await two.effect_done(second.seq, owner=B)
+
+
+async def test_only_the_first_effect_of_a_queue_can_be_claimed(replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    await commit(one, trigger("Q1"))
+    [opening] = await one.due_effects(now=100.0, limit=10, busy=[])
+    # The post behind the channel opening, claimed from a stale or hand-made read, is refused: order holds.
+    assert not await two.claim_effect(opening.seq + 1, owner=B, now=100.0, lease_seconds=LEASE)
+    assert await one.claim_effect(opening.seq, owner=A, now=100.0, lease_seconds=LEASE)
+
+
+# -- scheduled jobs -------------------------------------------------------------------------------------------
+
+
+async def test_a_jobs_slot_is_claimed_by_exactly_one_replica(replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    claims = await asyncio.gather(*(store.claim_job("refresh-open-cards", 7, name, now=2100.0)
+                                    for store, name in ((one, A), (two, B), (one, A), (two, B))))
+    assert claims.count(True) == 1
+    assert await two.claim_job("refresh-open-cards", 8, B, now=2400.0)  # the next slot is anyone's
+    assert await one.claim_job("flush-work-notes", 8, A, now=2400.0)  # another job's slot is its own
+    assert not await one.claim_job("refresh-open-cards", 8, A, now=2401.0)
+
+
+# -- the shared rate budget -----------------------------------------------------------------------------------
+
+
+async def test_replicas_share_one_token_bucket_per_key(replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    waits = await asyncio.gather(*(store.take_token("chat.update", 1.0, 3.0, now=0.0)
+                                   for store in (one, two) * 5))
+    assert sorted(waits)[:3] == [0.0, 0.0, 0.0] and all(w > 0 for w in sorted(waits)[3:])
+    assert await one.take_token("chat.update", 1.0, 3.0, now=0.5) == pytest.approx(0.5)
+    assert await two.take_token("chat.update", 1.0, 3.0, now=1.0) == 0.0  # refilled at 1 a second
+    assert await one.take_token("chat.update", 1.0, 3.0, now=1.0) == pytest.approx(1.0)
+    assert await two.take_token("pins.add", 1.0, 3.0, now=1.0) == 0.0  # another method's bucket is its own
+    assert await one.take_token("chat.update", 1.0, 3.0, now=100.0) == 0.0  # refilled, never beyond the burst
+    assert await one.take_token("chat.update", 1.0, 3.0, now=100.0) == 0.0
+    assert await one.take_token("chat.update", 1.0, 3.0, now=100.0) == 0.0
+    assert await one.take_token("chat.update", 1.0, 3.0, now=100.0) == pytest.approx(1.0)
+
+
+async def test_a_bucket_refuses_a_rate_it_cannot_keep(store: Store) -> None:
+    with pytest.raises(ValueError, match="rate must be positive"):
+        await store.take_token("chat.update", 0.0, 3.0, now=0.0)

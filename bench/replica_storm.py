@@ -1,12 +1,15 @@
 """A storm of incidents on one replica or several sharing one store: time until every card is pinned, which replica
 did the work, and how much of Slack's rate budget was used (calls per method, and how many Slack refused with 429).
 
-Replicas here are Bots in one process on one SQLite file (WAL), each with its own worker, dispatcher and scheduler;
+Replicas here are Bots in one process on one store, each with its own worker, dispatcher and scheduler: one SQLite
+file (WAL) with `--store sqlite`, or with `--store postgres` one fresh database on a throwaway cluster the benchmark
+starts (tests/pg_cluster.py, PostgreSQL's durable defaults);
 the sandbox delivers the webhooks to the first, and the shared inbox and outbox spread the work. Slack's limits are
 the emulator's, at `--rate-scale` times Slack's published tiers, and the bots pace themselves to the same scale from
 the one budget in the store: with the budget shared, a second replica must not add 429s. Prints JSON.
 
     python bench/replica_storm.py [--incidents 200] [--replicas 2] [--rate-scale 10] [--latency-ms 50]
+                                  [--store sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import logging
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit
 from bot.app.runtime import Bot
-from bot.catalogue import example_catalogue_path, load_catalogue
-from sandbox.world import serve_sandbox
+from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
+from sandbox.world import Sandbox, serve_sandbox
 
 SERVICES = ("PBASKET", "PCHECKO", "PDELIVS", "PREFUND", "PELECTR", "PFASHIO", "PWAREHS", "PSEARCH")
 
@@ -44,9 +48,31 @@ async def main() -> None:
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--rate-scale", type=float, default=10.0)
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     catalogue = load_catalogue(example_catalogue_path())
+    cluster = None
+    if args.store == "postgres":
+        from tests.pg_cluster import PostgresCluster
+
+        cluster = PostgresCluster(durable=True)  # fsync on, synchronous_commit = on: PostgreSQL's defaults
+        cluster.start()
+        cluster.prepare()
+        database_url = cluster.url(cluster.fresh_database())
+        # The sandbox builds its bot's settings for a SQLite file; the benchmark points them (and so every
+        # replica, which shares them) at the PostgreSQL database instead.
+        sqlite_settings = Sandbox.bot_settings
+        Sandbox.bot_settings = lambda self, *a, **k: replace(  # type: ignore[method-assign]
+            sqlite_settings(self, *a, **k), database_url=database_url)
+    try:
+        await storm(args, catalogue)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+
+
+async def storm(args: argparse.Namespace, catalogue: Catalogue) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         running = await serve_sandbox(catalogue, Path(tmp) / "storm.db", port=0, rate_limit_scale=args.rate_scale)
         others = [Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id=f"replica-{n}")
@@ -71,7 +97,7 @@ async def main() -> None:
                 await bot.stop()
             await running.stop()
     emit("replica_storm", {
-        "incidents": args.incidents, "replicas": args.replicas, "rate_scale": args.rate_scale,
+        "store": args.store, "incidents": args.incidents, "replicas": args.replicas, "rate_scale": args.rate_scale,
         "injected_slack_latency_ms": args.latency_ms, "all_cards_pinned_s": round(pinned_s, 1),
         "effects_done_per_replica": [int(counted(b, "pavedroad_effects_total", "outcome", "done")) for b in bots],
         "slack_429s": int(sum(counted(b, "pavedroad_outside_calls_total", "outcome", "ratelimited") for b in bots)),

@@ -8,8 +8,11 @@ from this one. For the bot, also how long its worker takes, from the burst's end
 - `--store postgres`: the bot on PostgreSQL beside a bare aiohttp + psycopg insert (a pool of the same size as the
   bot's, each insert its own transaction), both on one cluster the benchmark starts (tests/pg_cluster.py) with
   PostgreSQL's durable defaults: fsync on, synchronous_commit = on. A fresh database per run.
+- `--replicas 2` (with `--store postgres`): two bot processes on that one database, the load spread round-robin over
+  both (request by request), beside the same single bare reference.
 
     python bench/webhook_intake.py [--store sqlite|postgres] [--requests 4000] [--concurrency 32] [--rounds 3]
+                                  [--replicas 1]
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ async def main():
     settings = replace(offline_settings(Path(sys.argv[2]), ("bench-secret",)), slack_rate_limit_scale=1.0)
     if sys.argv[2].startswith("postgresql://"):  # the PostgreSQL store
         settings = replace(settings, db_path=Path("unused.db"), database_url=sys.argv[2])
-    bot = Bot(settings, load_catalogue(example_catalogue_path()))
+    bot = Bot(settings, load_catalogue(example_catalogue_path()), replica_id=sys.argv[3] if len(sys.argv) > 3 else None)
     runner = web.AppRunner(build_web_app(bot), access_log=None); await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
     print("ready", flush=True); await asyncio.Event().wait()
@@ -137,19 +140,23 @@ async def drain(where: Path | str, within: float = 600) -> dict[str, float]:
             "still_pending": left}
 
 
-def start(code: str, db: Path | str) -> tuple[subprocess.Popen[str], str]:
-    process, port, _ = start_server(code, str(db), env={"LOG_LEVEL": "ERROR"})
+def start(code: str, db: Path | str, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    process, port, _ = start_server(code, str(db), *extra, env={"LOG_LEVEL": "ERROR"})
     return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
 
 
-async def load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, float]:
+async def load(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[str, float]:
     latencies: list[float] = []
     queue = list(reversed(bodies))
+    sent = 0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
+            nonlocal sent
             while queue:
                 body = queue.pop()
+                url = urls[sent % len(urls)]  # round-robin over the replicas, as a load balancer would
+                sent += 1
                 headers = {"Content-Type": "application/json", "X-Webhook-Id": uuid.uuid4().hex,
                            "X-PagerDuty-Signature": "v1=" + hmac.new(SECRET.encode(), body,
                                                                       hashlib.sha256).hexdigest()}
@@ -181,7 +188,10 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--replicas", type=int, default=1)
     args = parser.parse_args()
+    if args.replicas > 1 and args.store != "postgres":
+        parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
     results: dict[str, list[dict[str, float]]] = {"reference": [], "bot": []}
     cluster = None
     if args.store == "postgres":
@@ -200,17 +210,20 @@ async def main() -> None:
                 if cluster is not None:
                     where = cluster.url(cluster.fresh_database(migrated=name == "bot"))
                     code = REFERENCE_POSTGRES if name == "reference" else BOT
-                process, url = start(code, where)
+                count = args.replicas if name == "bot" else 1
+                started = [start(code, where, f"replica-{n}") for n in range(1, count + 1)]
+                urls = [url for _, url in started]
                 try:
-                    await load(url, bodies(200), args.concurrency)  # warm-up
+                    await load(urls, bodies(200), args.concurrency)  # warm-up
                     if name == "bot":
                         await drain(where)
-                    results[name].append(await load(url, bodies(args.requests), args.concurrency))
+                    results[name].append(await load(urls, bodies(args.requests), args.concurrency))
                     if name == "bot":
                         results[name][-1].update(await drain(where))
                 finally:
-                    process.terminate()
-                    process.wait()
+                    for process, _ in started:
+                        process.terminate()
+                        process.wait()
     if cluster is not None:
         cluster.destroy()
 
@@ -218,7 +231,8 @@ async def main() -> None:
         return max(results[name], key=lambda r: r["throughput_per_s"])
     bot, reference = best("bot"), best("reference")
     emit("webhook_intake" if args.store == "sqlite" else "webhook_intake_postgres", {
-        "store": args.store, "concurrency": args.concurrency, "requests": args.requests, "rounds": args.rounds,
+        "store": args.store, "replicas": args.replicas, "concurrency": args.concurrency,
+        "requests": args.requests, "rounds": args.rounds,
         "reference": reference, "bot": bot, "all_rounds": results,
         "throughput_ratio": round(bot["throughput_per_s"] / reference["throughput_per_s"], 2),
         "backlog_drain_s": max(r["backlog_drain_s"] for r in results["bot"]),

@@ -45,6 +45,9 @@ class AppHome:
         # a burst of incidents refreshing the same people's Homes asks PagerDuty once a minute, not once a Home.
         self._minute: datetime | None = None
         self._answers: dict[str, Awaitable[object]] = {}
+        # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
+        # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
+        self._slack_ids: dict[str, str] = {}
 
     async def publish(self, slack_user_id: str) -> None:
         """Gather and publish the Home for one Slack user."""
@@ -74,7 +77,7 @@ class AppHome:
         """Publish the Home again for everyone whose Home shows this rota (a note left on it, its handover posted).
         Best effort, like `refresh_for`: called after the handover is recorded, it logs and never raises."""
         try:
-            slack_user_ids = [u for e in self.rota_members(rota_id) if (u := await self._chat.user_id_by_email(e))]
+            slack_user_ids = [u for e in self.rota_members(rota_id) if (u := await self._slack_id(e))]
         except IntegrationError as error:
             log.warning("App Homes of rota %s not refreshed: Slack did not say who its people are (%s)", rota_id,
                         error)
@@ -86,6 +89,14 @@ class AppHome:
                 log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
                 if error.code == "not_enabled":
                     return
+
+    async def _slack_id(self, email: str) -> str | None:
+        if email not in self._slack_ids:
+            found = await self._chat.user_id_by_email(email)
+            if found is None:  # not in Slack (yet): asked again next time
+                return None
+            self._slack_ids[email] = found
+        return self._slack_ids[email]
 
     def rota_members(self, rota_id: str) -> list[str]:
         """The emails whose Home shows this rota: `_teams_and_rotas` inverted — the catalogue `members` of the rota's

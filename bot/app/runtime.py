@@ -88,7 +88,7 @@ class Bot:
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
-                                   lambda: self.dispatcher.wake())
+                                   lambda: self.dispatcher.wake(), homes=lambda rota: self.home.refresh_rota(rota))
         # After the incident (issue 15): reviews drafted and attached, channels archived, both through the outbox.
         self.reviews = Reviews(self.store, self.chat, self.tickets, catalogue, self.clock,
                                lambda: self.dispatcher.wake())

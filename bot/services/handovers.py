@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
@@ -83,9 +83,12 @@ class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):
 
 class Handovers:
     def __init__(self, store: HandoverStore, paging: Paging, chat: Chat, people: People, catalogue: Catalogue,
-                 clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE) -> None:
+                 clock: Clock, wake: Callable[[], None], grace: timedelta = GRACE,
+                 homes: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._store, self._paging, self._chat, self._people = store, paging, chat, people
         self._clock, self._wake, self._grace = clock, wake, grace
+        # The App Home's refresh of a rota's people (AppHome.refresh_rota): their Homes show its on-call and notes.
+        self._homes = homes
         self.use(catalogue)
 
     def use(self, catalogue: Catalogue) -> None:
@@ -174,6 +177,7 @@ class Handovers:
                                     outgoing=change.outgoing if change else None,
                                     incoming=change.incoming if change else None,
                                     notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
+        await self._refresh_homes(rota.id)  # a new shift: who is on call changed and the notes were taken
 
     async def _complete(self, rota: Rota, row: HandoverRow) -> None:
         """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""
@@ -214,6 +218,7 @@ class Handovers:
                             "`/incident handover-note watch the payments queue, it backs up after 02:00`.")
         now = self._clock.now()
         waiting = await self._store.add_note(rota.id, author, text.strip(), now)
+        await self._refresh_homes(rota.id)
         when = local_time(self._next_posted(rota, now), zone(rota.time_zone))
         return f"📝 Noted for the *{rota.name}* handover at {when} ({rota.time_zone}) — {waiting} note(s) waiting."
 
@@ -260,6 +265,16 @@ class Handovers:
         return [r for r in self._catalogue.rotas if name and r.slack_channel.lstrip("#") == name]
 
     # -- shared ----------------------------------------------------------------------------------------------
+
+    async def _refresh_homes(self, rota_id: str) -> None:
+        """Best effort, after the handover or note is recorded: a Home not refreshed never fails the handover (the
+        next opening of the tab rebuilds it)."""
+        if self._homes is None:
+            return
+        try:
+            await self._homes(rota_id)
+        except Exception:
+            log.exception("App Homes of rota %s not refreshed", rota_id)
 
     def _skipped(self, rota: Rota, boundary: datetime) -> bool:
         """A rota with no out-of-hours on-call posts nothing when an out-of-hours shift starts."""

@@ -5,8 +5,10 @@ are read from the store) — theirs (assigned, or holding a role) and all — wi
 now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are; PagerDuty's
 schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
 they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
-acknowledged, resolved or reassigned. A person without a PagerDuty account still gets the open incidents, with a
-line saying why their own are missing; PagerDuty not answering leaves "unknown" where the names would be.
+acknowledged, resolved or reassigned; and, by `refresh_rota`, for everyone whose Home shows a rota when a handover
+note is left on it or its handover is posted at a shift change. A person without a PagerDuty account still gets
+the open incidents, with a line saying why their own are missing; PagerDuty not answering leaves "unknown" where
+the names would be.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class AppHome:
         # a burst of incidents refreshing the same people's Homes asks PagerDuty once a minute, not once a Home.
         self._minute: datetime | None = None
         self._answers: dict[str, Awaitable[object]] = {}
+        # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
+        # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
+        self._slack_ids: dict[str, str] = {}
 
     async def publish(self, slack_user_id: str) -> None:
         """Gather and publish the Home for one Slack user."""
@@ -67,6 +72,41 @@ class AppHome:
                 log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
                 if error.code == "not_enabled":
                     return
+
+    async def refresh_rota(self, rota_id: str) -> None:
+        """Publish the Home again for everyone whose Home shows this rota (a note left on it, its handover posted).
+        Best effort, like `refresh_for`: called after the handover is recorded, it logs and never raises."""
+        try:
+            slack_user_ids = [u for e in self.rota_members(rota_id) if (u := await self._slack_id(e))]
+        except IntegrationError as error:
+            log.warning("App Homes of rota %s not refreshed: Slack did not say who its people are (%s)", rota_id,
+                        error)
+            return
+        for slack_user_id in dict.fromkeys(slack_user_ids):
+            try:
+                await self.publish(slack_user_id)
+            except IntegrationError as error:
+                log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                if error.code == "not_enabled":
+                    return
+
+    async def _slack_id(self, email: str) -> str | None:
+        if email not in self._slack_ids:
+            found = await self._chat.user_id_by_email(email)
+            if found is None:  # not in Slack (yet): asked again next time
+                return None
+            self._slack_ids[email] = found
+        return self._slack_ids[email]
+
+    def rota_members(self, rota_id: str) -> list[str]:
+        """The emails whose Home shows this rota: `_teams_and_rotas` inverted — the catalogue `members` of the rota's
+        team and of its product domain."""
+        rota = self._catalogue.rota(rota_id)
+        if rota is None:
+            return []
+        members = [m for t in self._catalogue.teams if t.id == rota.team for m in t.members]
+        members += [m for d in self._catalogue.domains if d.id == rota.domain for m in d.members]
+        return list(dict.fromkeys(m.lower() for m in members))
 
     async def content(self, slack_user_id: str) -> HomeContent:
         email = await self._chat.user_email(slack_user_id)

@@ -3,6 +3,7 @@ incident that concerns them opening, being acknowledged or resolved publishes it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -140,3 +141,31 @@ async def test_the_home_opens_over_socket_mode_too(start_sandbox: StartSandbox) 
     answer = await open_home(running, "gary.lind@example.com")
     assert answer["status"] == 200
     assert "Card payments failing" in section(home_text(running, "gary.lind@example.com"), "All open incidents")
+
+
+async def test_a_handover_note_left_on_bens_rota_republishes_his_home_with_the_note(sandbox: RunningSandbox) -> None:
+    ben = slack_user(sandbox, "ben.okafor@example.com")
+    # Nothing concerns Ben yet and he has not opened the tab: no Home of his is published.
+    assert ben not in state(sandbox)["slack"]["home_views"]
+    noted = await as_user(sandbox, "command", user="dev.sharma@example.com", channel="team-payments",
+                          text="handover-note watch the refunds queue")
+    await eventually(lambda: "Noted for the *Payments* handover" in answers(sandbox, noted))
+    # Ben is in the Payments team, whose rota the note waits on: his Home shows it without his opening the tab.
+    await eventually(lambda: ben in state(sandbox)["slack"]["home_views"])
+    assert "watch the refunds queue" in section(home_text(sandbox, "ben.okafor@example.com"),
+                                                "Handover notes waiting on your rotas")
+
+
+async def test_a_shift_change_republishes_the_rotas_homes_without_the_notes_it_handed_over(
+        start_sandbox: StartSandbox) -> None:
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 0, tzinfo=UTC))  # Payments hands over at 17:30
+    noted = await as_user(running, "command", user="dev.sharma@example.com", channel="team-payments",
+                          text="handover-note watch the refunds queue")
+    await eventually(lambda: "Noted for the *Payments* handover" in answers(running, noted))
+    await open_home(running, "ben.okafor@example.com")
+    notes = "Handover notes waiting on your rotas"
+    assert "watch the refunds queue" in section(home_text(running, "ben.okafor@example.com"), notes)
+    await move_clock(running, to="2026-11-27T17:30:05+00:00")
+    # The 17:30 handover took the note: Ben's Home, published again at the shift change, no longer waits on it.
+    await eventually(lambda: "watch the refunds queue" not in section(home_text(running, "ben.okafor@example.com"),
+                                                                      notes))

@@ -42,7 +42,7 @@ from bot.domain.handover import (
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
-from bot.ports.store import POSTED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
+from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import clip, escape, local_time
 from bot.render.handover import handover_text
 from bot.services.calculator import service_coverage
@@ -132,14 +132,27 @@ class Handovers:
         """`tick_all`, then wait (at most `within` seconds) until the handovers it queued are posted — the sandbox's
         clock control answers after this, so a state read straight after it shows the posts."""
         queued = await self.tick_all()
+        # The scheduled check may have claimed a handover due at the same moment (it runs on every clock move too):
+        # wait for every rota's latest handover still queued, not only for the ones this call claimed.
+        waiting = list(dict.fromkeys([*queued, *await self._still_queued()]))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
-        while queued and loop.time() < deadline:
-            rows = [await self._store.get(key) for key in queued]
-            if all(row is not None and row.state == POSTED for row in rows):
+        while waiting and loop.time() < deadline:
+            rows = [await self._store.get(key) for key in waiting]
+            if all(row is not None and row.state != QUEUED for row in rows):
                 break
             await asyncio.sleep(0.02)
         return queued
+
+    async def _still_queued(self) -> list[str]:
+        """Shift keys of each rota's latest handover while it is still queued (not yet posted or skipped)."""
+        keys = []
+        for rota in self._catalogue.rotas:
+            boundary = await self._store.last_boundary(rota.id)
+            row = await self._store.get(shift_key(rota.id, boundary)) if boundary is not None else None
+            if row is not None and row.state == QUEUED:
+                keys.append(row.shift_key)
+        return keys
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         assert isinstance(effect, PostHandover | CompleteHandover)

@@ -19,6 +19,7 @@ from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.replicas import JobRuns, RateBudget
+from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -425,7 +426,7 @@ class Deduplication(Protocol):
 
 
 class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
-            PeopleCache, Deduplication, JobRuns, RateBudget, Protocol):
+            PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):
     """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
 
     async def open(self) -> None:

@@ -188,6 +188,13 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 13 (retention): the pruning job finds what it may delete through these partial indexes — applied or ignored
+    # deliveries by when they were received, done effects by when they were queued — and never scans the rows that
+    # are still work (pending, failed, dead), nor reads the history to find them.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_settled_received ON inbox (received_at) WHERE state IN ('applied', 'ignored');
+    CREATE INDEX IF NOT EXISTS outbox_done_created ON outbox (created_at) WHERE state = 'done';
+    """,
 )
 
 

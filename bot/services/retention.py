@@ -36,22 +36,21 @@ PAUSE_SECONDS = 0.02
 DAY_SECONDS = 86_400.0
 
 
+def kept_seconds(catalogue: Catalogue) -> float:
+    """How long settled rows are kept: `retention.days`, and never less than two reminder intervals."""
+    return max(catalogue.retention.days * DAY_SECONDS, 2 * 60 * catalogue.status_updates.remind_after)
+
+
 class Retention:
     def __init__(self, store: StoreRetention, catalogue: Catalogue, clock: Clock, metrics: Metrics | None = None,
                  *, batch: int = BATCH, pause_seconds: float = PAUSE_SECONDS) -> None:
         self._store, self._catalogue, self._clock, self._metrics = store, catalogue, clock, metrics
         self._batch, self._pause = batch, pause_seconds
 
-    @property
-    def kept_seconds(self) -> float:
-        """How long settled rows are kept: `retention.days`, and never less than two reminder intervals."""
-        reminders = 2 * 60 * self._catalogue.status_updates.remind_after
-        return max(self._catalogue.retention.days * DAY_SECONDS, reminders)
-
     async def prune(self) -> dict[str, int]:
         """The scheduled job: prune what is past retention now; the rows pruned per table."""
         now = self._clock.now().timestamp()
-        return await self.prune_settled_before(now - self.kept_seconds, now)
+        return await self.prune_settled_before(now - kept_seconds(self._catalogue), now)
 
     async def prune_settled_before(self, settled_before: float, now: float) -> dict[str, int]:
         """Prune, batch after batch, the rows settled before `settled_before` (and what has expired by `now`);

@@ -17,7 +17,7 @@ from bot.catalogue import Catalogue
 from bot.catalogue_response import RetentionPolicy, StatusUpdates
 from bot.domain.effects import AlertOperators
 from bot.metrics import Metrics
-from bot.services.retention import Retention
+from bot.services.retention import Retention, kept_seconds
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -54,12 +54,23 @@ async def test_the_job_prunes_in_batches_until_none_is_full_counts_and_logs_once
     assert (await retention.prune())["outbox"] == 1
 
 
-def test_rows_are_kept_retention_days_and_at_least_two_reminder_intervals(store: SqliteStore,
-                                                                         catalogue: Catalogue) -> None:
-    clock = SettableClock(START, frozen=True)
-    assert Retention(store, catalogue, clock).kept_seconds == 30 * 86_400
+def test_rows_are_kept_retention_days_and_at_least_two_reminder_intervals(catalogue: Catalogue) -> None:
+    assert kept_seconds(catalogue) == 30 * 86_400
     short = catalogue.model_copy(update={"retention": RetentionPolicy(days=1)})
-    assert Retention(store, short, clock).kept_seconds == 86_400
+    assert kept_seconds(short) == 86_400
     # Reminders every 2 days: a reminder is recorded again all through its interval, so its row must outlive it.
     slow = short.model_copy(update={"status_updates": StatusUpdates(remind_after=2 * 1440)})
-    assert Retention(store, slow, clock).kept_seconds == 4 * 86_400
+    assert kept_seconds(slow) == 4 * 86_400
+
+
+async def test_a_reminder_interval_longer_than_retention_keeps_its_rows(store: SqliteStore,
+                                                                       catalogue: Catalogue) -> None:
+    slow = catalogue.model_copy(update={"retention": RetentionPolicy(days=1),
+                                        "status_updates": StatusUpdates(remind_after=2 * 1440)})
+    clock = SettableClock(START, frozen=True)
+    await done_effects(store, 1, START)
+    retention = Retention(store, slow, clock)
+    clock.advance(timedelta(days=3))
+    assert (await retention.prune())["outbox"] == 0
+    clock.advance(timedelta(days=2))
+    assert (await retention.prune())["outbox"] == 1

@@ -21,6 +21,9 @@ class StoreRetention(Protocol):
         - seen_once: keys whose window ended by `now`;
         - job_runs: claims made more than a day before `now` (a slot that old is never claimed again);
         - rate_buckets: buckets untouched for a day before `now` (refilled by now: one new bucket is the same).
+        A delivery's age is its received time, which the store writes by its own (wall) clock; an effect's is the
+        caller's `now` when it was queued. In production the two agree; the sandbox's clock may be moved, and its
+        deliveries are then judged by the wall clock (never pruned sooner than they would be).
         Never a delivery pending or quarantined ('failed'), nor an effect pending (leased or not) or dead: they are
         work still to do, or to look at. Incidents, timelines, tickets, footprints and handovers are never pruned.
         Returns the rows deleted per table of PRUNED_TABLES (0 included); a table with `limit` rows deleted may have

@@ -68,8 +68,7 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
                 f"open {_duration(end - i.triggered_at)}" + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
                 + _last_update(i, end))
 
-    open_now = report.open_now if len(report.open_now) <= SHOWN else most_pressing_open(report)
-    lines += _section("Open now", [open_line(i) for i in open_now[:SHOWN]], len(report.open_now),
+    lines += _section("Open now", [open_line(i) for i in shown_open(report)], len(report.open_now),
                       f"more still open — {everything}", pressing=True)
     during = report.during_shift if len(report.during_shift) <= SHOWN else most_pressing_during(report)
     lines += _section("During the shift", [f"{_link(s.incident)} — {_name(s.incident.service_name)}, {_figures(s)}"
@@ -84,6 +83,14 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
     lines += _section("Pending", [escape(clip(item, ENTRY_TEXT)) for item in report.pending[:SHOWN]],
                       len(report.pending), "more pending")
     return clip_mrkdwn("\n".join(lines), MESSAGE_TEXT, TOO_LONG)
+
+
+def shown_open(report: HandoverReport) -> list[Incident]:
+    """The open incidents the post lists: all of them in the order they were triggered, when they fit; else the
+    most pressing `SHOWN` (the service reads the channels of these only)."""
+    if len(report.open_now) <= SHOWN:
+        return list(report.open_now)
+    return most_pressing_open(report)[:SHOWN]
 
 
 def _figures(shift_incident: ShiftIncident) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.adapters.store.codec import incident_from_json, incident_to_json, utc_iso
+from bot.adapters.store.codec import incident_columns, incident_from_json, incident_to_json, utc_iso
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
@@ -96,10 +96,22 @@ def load_incident(conn: sqlite3.Connection, incident_id: str) -> Incident | None
 
 
 def save_incident(conn: sqlite3.Connection, incident: Incident, now: float) -> None:
-    conn.execute(
-        "INSERT INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data, updated_at=excluded.updated_at",
-        (incident.id, incident.number, incident.status.value, incident_to_json(incident), now))
+    conn.execute(INCIDENT_UPSERT, incident_row(incident, now))
+
+
+# Every write of an incident row writes its indexed columns too (codec.incident_columns), so they never drift.
+INCIDENT_INSERT = ("INSERT INTO incidents (id, number, status, data, updated_at, service_id, urgency, triggered_at,"
+                   " acknowledged_at, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INCIDENT_UPSERT = (INCIDENT_INSERT + " ON CONFLICT(id) DO UPDATE SET status=excluded.status, data=excluded.data,"
+                   " updated_at=excluded.updated_at, service_id=excluded.service_id, urgency=excluded.urgency,"
+                   " triggered_at=excluded.triggered_at, acknowledged_at=excluded.acknowledged_at,"
+                   " resolved_at=excluded.resolved_at")
+
+
+def incident_row(incident: Incident, now: float) -> tuple[object, ...]:
+    """The values of INCIDENT_INSERT for this incident."""
+    return (incident.id, incident.number, incident.status.value, incident_to_json(incident), now,
+            *incident_columns(incident))
 
 
 def insert_entry(conn: sqlite3.Connection, entry: TimelineEntry) -> None:

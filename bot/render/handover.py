@@ -41,6 +41,8 @@ from bot.render.format import (
 )
 
 TITLE_IN_POST = 300  # an incident's title in the post: its link leads to the whole of it
+URGENCY_IN_POST = 20  # PagerDuty's urgency is "high" or "low"; anything else is shown, short
+PENDING_IN_POST = 500  # a pending line (the bot's own words about an incident's updates)
 # Incidents (and pending lines) listed per section; past it, the most pressing and a count of the rest.
 SHOWN = 10
 TOO_LONG = " (cut: the handover is longer than Slack shows in one message; PagerDuty has the rest)"
@@ -64,9 +66,9 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
     everything = _incident_list(report)
 
     def open_line(i: Incident) -> str:
-        return (f"{_link(i)} — {_name(i.service_name)}, {escape(i.urgency)} urgency, {_state_at(i, end)}, "
-                f"open {_duration(end - i.triggered_at)}" + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
-                + _last_update(i, end))
+        return (f"{_link(i)} — {_name(i.service_name)}, {escape(clip(i.urgency, URGENCY_IN_POST))} urgency, "
+                f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "") + _last_update(i, end))
 
     lines += _section("Open now", [open_line(i) for i in shown_open(report)], len(report.open_now),
                       f"more still open — {everything}", pressing=True)
@@ -80,7 +82,7 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
                                                  for i in report.out_of_hours[:SHOWN]], len(report.out_of_hours),
                           "more out of hours")
     lines += _section("Notes", [_note(note) for note in report.notes])
-    lines += _section("Pending", [escape(clip(item, ENTRY_TEXT)) for item in report.pending[:SHOWN]],
+    lines += _section("Pending", [escape(clip(item, PENDING_IN_POST)) for item in report.pending[:SHOWN]],
                       len(report.pending), "more pending")
     return clip_mrkdwn("\n".join(lines), MESSAGE_TEXT, TOO_LONG)
 
@@ -121,7 +123,7 @@ def _incident_list(report: HandoverReport) -> str:
     for incident in (*report.open_now, *(s.incident for s in report.during_shift)):
         url = incident.html_url or ""
         if web_url(url) and "/incidents/" in url:
-            return link(url[: url.rindex("/incidents/")] + "/incidents", "PagerDuty's incident list has them all")
+            return link(url[: url.index("/incidents/")] + "/incidents", "PagerDuty's incident list has them all")
     return "PagerDuty's incident list has them all"
 
 

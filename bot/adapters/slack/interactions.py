@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.slack.chat import RETRYABLE_ERRORS
+from bot.adapters.slack.failures import failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.errors import IntegrationError
 
@@ -45,9 +45,11 @@ class SlackInteractions:
             await self._client.files_upload_v2(channel=channel, content=content, filename=filename, title=title,
                                                initial_comment=comment, alt_txt=alt_text)
         except SlackApiError as error:
-            raise _failure("files.upload_v2", error) from None
+            raise failure("files.upload_v2", error) from None
+        except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
+            raise plain_text_ok("files.upload_v2") from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise _unreachable("files.upload_v2", error) from None
+            raise unreachable("files.upload_v2", error) from None
 
     async def respond(self, response_url: str, text: str) -> None:
         if self._session is None or self._session.closed:
@@ -58,7 +60,7 @@ class SlackInteractions:
             response = await webhook.send(text=self._fit.text(text), response_type="ephemeral",
                                           replace_original=False)
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise _unreachable("response_url", error) from None
+            raise unreachable("response_url", error) from None
         if response.status_code >= 400:  # an expired or used-up response_url
             raise IntegrationError("slack", f"response_url answered {response.status_code}: {response.body}",
                                    retryable=False, status=response.status_code)
@@ -71,17 +73,8 @@ class SlackInteractions:
         try:
             await self._client.api_call(method, json=kwargs)
         except SlackApiError as error:
-            raise _failure(method, error) from None
+            raise failure(method, error) from None
+        except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
+            raise plain_text_ok(method) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise _unreachable(method, error) from None
-
-
-def _failure(method: str, error: SlackApiError) -> IntegrationError:
-    code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
-    status = error.response.status_code if error.response is not None else None
-    retryable = code in RETRYABLE_ERRORS or status == 429 or (status is not None and status >= 500)
-    return IntegrationError("slack", f"{method} failed: {code}", retryable=retryable, code=code, status=status)
-
-
-def _unreachable(method: str, error: Exception) -> IntegrationError:
-    return IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}", retryable=True)
+            raise unreachable(method, error) from None

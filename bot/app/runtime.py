@@ -137,7 +137,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.interactions = SlackInteractions(client)
+        self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,

@@ -62,9 +62,10 @@ async def test_an_answer_that_is_not_slacks_json_is_an_integration_error_saying_
         answer: Answer, retryable: bool) -> None:
     async with answering(answer) as url:
         chat = SlackChat("xoxb-t", url, Metrics(), rate_scale=0)
-        interactions = SlackInteractions(AsyncWebClient(token="xoxb-t", base_url=url, retry_handlers=[]))
+        interactions = SlackInteractions(AsyncWebClient(token="xoxb-t", base_url=url, retry_handlers=[]), chat)
         for call in (chat.post_message("C1", "Checkout is down"), chat.find_channel("inc-1"),
-                     interactions.post_message("C1", "Checkout is down")):
+                     interactions.post_message("C1", "Checkout is down"),
+                     interactions.open_modal("trigger", {"type": "modal", "blocks": []})):
             with pytest.raises(IntegrationError) as raised:
                 await call
             error = raised.value

@@ -3,7 +3,8 @@
 Opens forms (views.open), posts private and threaded messages, uploads a report's chart (slack_sdk's
 files_upload_v2: files.getUploadURLExternal, the upload, files.completeUploadExternal) and answers through an
 interaction's response_url. Every failure becomes an IntegrationError carrying Slack's error code, as in chat.py.
-Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token.
+Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token; a private
+message goes through SlackChat (chat.py), the one path for chat.postEphemeral, paced by Slack's tiers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.failures import failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.errors import IntegrationError
@@ -23,8 +25,11 @@ RESPONSE_URL_TIMEOUT_SECONDS = 10
 
 
 class SlackInteractions:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, chat: SlackChat) -> None:
         self._client = client
+        # Calls the card's side makes too go its way: paced by Slack's tiers in the budget every replica shares,
+        # counted in the metrics, their failures read in one place.
+        self._chat = chat
         # Answers share one HTTP session: a new one per answer would open a new connection for every answer.
         self._session: aiohttp.ClientSession | None = None
         self._fit = Fit()  # nothing is refused for its length: see fit.py
@@ -33,7 +38,7 @@ class SlackInteractions:
         await self._call("views.open", trigger_id=trigger_id, view=self._fit.view(view))
 
     async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
-        await self._call("chat.postEphemeral", channel=channel, user=user, text=self._fit.text(text))
+        await self._chat.post_ephemeral(channel, user, text)
 
     async def post_message(self, channel: str, text: str, thread_ts: str | None = None) -> None:
         await self._call("chat.postMessage", channel=channel, text=self._fit.text(text),

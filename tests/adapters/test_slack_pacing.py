@@ -1,0 +1,54 @@
+"""Every chat.postEphemeral the bot sends — a command's private answer (SlackInteractions) as much as a card-side
+notice (SlackChat) — takes its token from the rate budget the replicas share, so together they stay within Slack's
+tier for the method. Against the Slack emulator, with the budget in a real store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.clock import SettableClock
+from bot.adapters.slack.chat import TIERS, SlackChat
+from bot.adapters.slack.interactions import SlackInteractions
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.catalogue import SandboxPerson
+from bot.metrics import Metrics
+from tests.sandbox.slack_env import TOKEN, SlackEnv, serve_slack
+
+# A scale at which the method's bucket holds a single token: whoever takes it leaves the bucket empty.
+SCALE = 0.01
+RATE = TIERS["chat.postEphemeral"] * SCALE / 60
+
+
+@pytest.fixture
+async def budget(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "budget.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEnv]:
+    async with serve_slack([SandboxPerson(name="Asha Patel", email="asha.patel@example.com")], ["incidents"],
+                           SettableClock(frozen=True)) as env:
+        yield env
+
+
+async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(slack: SlackEnv,
+                                                                               budget: SqliteStore) -> None:
+    chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
+    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+    channel = slack.channel_id("incidents")
+    asha = slack.user_id("asha.patel@example.com")
+    await slack.client.conversations_invite(channel=channel, users=asha)
+    await interactions.post_ephemeral(channel, asha, "You are not on call for this service.")
+    assert [(m["text"], m["ephemeral_to"]) for m in slack.messages()] == [
+        ("You are not on call for this service.", asha)]
+    # The answer took the bucket's one token: a call from another replica now has to wait for the next.
+    assert await budget.take_token("chat.postEphemeral", RATE, 1.0, time.time()) > 0
+    await interactions.close()

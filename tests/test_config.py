@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.app.cli.main import main
 from bot.app.config import load_settings
 from bot.catalogue import CatalogueError, Exposure, example_catalogue_path, load_catalogue, parse_catalogue
 from bot.errors import ConfigError
@@ -122,3 +123,11 @@ def test_numbers_within_their_ranges_are_read() -> None:
     settings = load_settings({**GOOD_ENV, "PORT": "65535", "SLACK_RATE_LIMIT_SCALE": "0",
                               "PAVEDROAD_LEASE_SECONDS": "1.5"})
     assert (settings.port, settings.slack_rate_limit_scale, settings.lease_seconds) == (65535, 0.0, 1.5)
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_serve_refuses_a_port_flag_that_is_no_tcp_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: {port!r} is not a TCP port; use a whole number from 1 to 65535" in capsys.readouterr().err

@@ -1,6 +1,6 @@
-"""Every chat.postEphemeral the bot sends — a command's private answer (SlackInteractions) as much as a card-side
-notice (SlackChat) — takes its token from the rate budget the replicas share, so together they stay within Slack's
-tier for the method. Against the Slack emulator, with the budget in a real store."""
+"""Every chat.postEphemeral and chat.postMessage the bot sends — a command's private or threaded answer
+(SlackInteractions) as much as the card side's (SlackChat) — takes its token from the rate budget the replicas
+share, so together they stay within Slack's limits. Against the Slack emulator, with the budget in a real store."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from tests.sandbox.slack_env import TOKEN, SlackEnv, serve_slack
 
 # A scale at which the method's bucket holds a single token: whoever takes it leaves the bucket empty.
 SCALE = 0.01
-RATE = TIERS["chat.postEphemeral"] * SCALE / 60
+EPHEMERAL_RATE = TIERS["chat.postEphemeral"] * SCALE / 60
+POST_RATE = TIERS["chat.postMessage"] * SCALE / 60
 
 
 @pytest.fixture
@@ -50,5 +51,18 @@ async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(
     assert [(m["text"], m["ephemeral_to"]) for m in slack.messages()] == [
         ("You are not on call for this service.", asha)]
     # The answer took the bucket's one token: a call from another replica now has to wait for the next.
-    assert await budget.take_token("chat.postEphemeral", RATE, 1.0, time.time()) > 0
+    assert await budget.take_token("chat.postEphemeral", EPHEMERAL_RATE, 1.0, time.time()) > 0
+    await interactions.close()
+
+
+async def test_a_commands_threaded_answer_takes_its_token_from_the_channels_budget(slack: SlackEnv,
+                                                                                 budget: SqliteStore) -> None:
+    chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
+    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+    channel = slack.channel_id("incidents")
+    await interactions.post_message(channel, "The status report is below.")
+    assert [m["text"] for m in slack.messages()] == ["The status report is below."]
+    # chat.postMessage's limit is per channel: this channel's bucket is empty, another's untouched.
+    assert await budget.take_token(f"chat.postMessage:{channel}", POST_RATE, 1.0, time.time()) > 0
+    assert await budget.take_token("chat.postMessage:C0OTHER", POST_RATE, 1.0, time.time()) == 0
     await interactions.close()

@@ -3,8 +3,9 @@
 Opens forms (views.open), posts private and threaded messages, uploads a report's chart (slack_sdk's
 files_upload_v2: files.getUploadURLExternal, the upload, files.completeUploadExternal) and answers through an
 interaction's response_url. Every failure becomes an IntegrationError carrying Slack's error code, as in chat.py.
-Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token; a private
-message goes through SlackChat (chat.py), the one path for chat.postEphemeral, paced by Slack's tiers.
+Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token; private and
+threaded messages go through SlackChat (chat.py), the one path for chat.postEphemeral and chat.postMessage, paced
+by Slack's tiers in the budget every replica shares.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ class SlackInteractions:
         await self._chat.post_ephemeral(channel, user, text)
 
     async def post_message(self, channel: str, text: str, thread_ts: str | None = None) -> None:
-        await self._call("chat.postMessage", channel=channel, text=self._fit.text(text),
-                         **({"thread_ts": thread_ts} if thread_ts else {}))
+        await self._chat.post_message(channel, text, thread_ts=thread_ts)
 
     async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
                           alt_text: str) -> None:

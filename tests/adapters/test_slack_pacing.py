@@ -23,6 +23,7 @@ from tests.sandbox.slack_env import TOKEN, SlackEnv, serve_slack
 SCALE = 0.01
 EPHEMERAL_RATE = TIERS["chat.postEphemeral"] * SCALE / 60
 POST_RATE = TIERS["chat.postMessage"] * SCALE / 60
+UPLOAD_RATE = TIERS["files.completeUploadExternal"] * SCALE / 60
 
 
 @pytest.fixture
@@ -65,4 +66,16 @@ async def test_a_commands_threaded_answer_takes_its_token_from_the_channels_budg
     # chat.postMessage's limit is per channel: this channel's bucket is empty, another's untouched.
     assert await budget.take_token(f"chat.postMessage:{channel}", POST_RATE, 1.0, time.time()) > 0
     assert await budget.take_token("chat.postMessage:C0OTHER", POST_RATE, 1.0, time.time()) == 0
+    await interactions.close()
+
+
+async def test_a_commands_chart_is_uploaded_through_the_paced_path(slack: SlackEnv, budget: SqliteStore) -> None:
+    chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
+    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+    channel = slack.channel_id("incidents")
+    await interactions.upload_file(channel, b"\x89PNG chart", filename="incident-report.png", title="Incidents",
+                                   comment="Incidents this quarter", alt_text="A bar chart of incidents by week")
+    [shared] = slack.state()["files"]
+    assert (shared["name"], shared["alt_txt"]) == ("incident-report.png", "A bar chart of incidents by week")
+    assert await budget.take_token("files.completeUploadExternal", UPLOAD_RATE, 1.0, time.time()) > 0
     await interactions.close()

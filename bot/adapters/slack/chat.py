@@ -194,11 +194,14 @@ class SlackChat:
         return ChatMessage(channel=channel, ts=ts, user=data.get("user"), text=str(data.get("text") or ""),
                            by_person=by_person)
 
-    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str) -> str:
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
+                          alt_text: str | None = None) -> str:
         await self._buckets.acquire("files.completeUploadExternal", "files.completeUploadExternal")
+        # alt_txt (Slack's spelling) describes an image for screen readers; files_upload_v2 leaves it out when None.
         try:
             response = await self.client.files_upload_v2(channel=channel, content=content, filename=filename,
-                                                         title=title, initial_comment=self._fit.text(comment))
+                                                         title=title, initial_comment=self._fit.text(comment),
+                                                         alt_txt=alt_text)
         except SlackApiError as error:
             raise self._counted("files.upload_v2", failure("files.upload_v2", error)) from None
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)

@@ -4,8 +4,8 @@ Opens forms (views.open), posts private and threaded messages, uploads a report'
 files_upload_v2: files.getUploadURLExternal, the upload, files.completeUploadExternal) and answers through an
 interaction's response_url. Every failure becomes an IntegrationError carrying Slack's error code, as in chat.py.
 Built on the AsyncWebClient Bolt was given, so commands and the card share one client and one token; private and
-threaded messages go through SlackChat (chat.py), the one path for chat.postEphemeral and chat.postMessage, paced
-by Slack's tiers in the budget every replica shares.
+threaded messages and files go through SlackChat (chat.py), the one path for chat.postEphemeral, chat.postMessage
+and the file upload, paced by Slack's tiers in the budget every replica shares.
 """
 
 from __future__ import annotations
@@ -46,15 +46,8 @@ class SlackInteractions:
 
     async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
                           alt_text: str) -> None:
-        try:
-            await self._client.files_upload_v2(channel=channel, content=content, filename=filename, title=title,
-                                               initial_comment=comment, alt_txt=alt_text)
-        except SlackApiError as error:
-            raise failure("files.upload_v2", error) from None
-        except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
-            raise plain_text_ok("files.upload_v2") from None
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise unreachable("files.upload_v2", error) from None
+        await self._chat.upload_file(channel, content, filename=filename, title=title, comment=comment,
+                                     alt_text=alt_text)
 
     async def respond(self, response_url: str, text: str) -> None:
         if self._session is None or self._session.closed:

@@ -36,6 +36,8 @@ class SlackInteractions:
         self._fit = Fit()  # nothing is refused for its length: see fit.py
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
+        # Not paced: the trigger_id is good for 3 s, so waiting for a token would only turn a 429 into an expired
+        # trigger; views.open's tier (100 a minute) is far above what people type.
         await self._call("views.open", trigger_id=trigger_id, view=self._fit.view(view))
 
     async def post_ephemeral(self, channel: str, user: str, text: str) -> None:

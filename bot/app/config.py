@@ -36,7 +36,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SLACK_API_URL", None, "http://localhost:3000/sandbox/slack/api/", "Slack Web API base URL; set only "
              "to point at the sandbox emulators."),
     Variable("SLACK_RATE_LIMIT_SCALE", "1", "1", "Multiplies Slack's per-method rate limits the bot paces itself "
-             "to; 0 turns pacing off (emulator tests)."),
+             "to (a number 0 or more); 0 turns pacing off (emulator tests)."),
     Variable("PAGERDUTY_API_TOKEN", None, "u+AbC…", "PagerDuty REST API key (account-level; actions from Slack are "
              "attributed with the From header).", secret=True, required_for_serve=True),
     Variable("PAGERDUTY_WEBHOOK_SECRETS", None, "old-secret,new-secret", "Comma-separated v3 webhook "
@@ -60,8 +60,9 @@ VARIABLES: tuple[Variable, ...] = (
              "PAVEDROAD_DB. A password may be in the URL (or use PAVEDROAD_DATABASE_URL_FILE); it is never printed.",
              secret=True),
     Variable("PAVEDROAD_LEASE_SECONDS", "60", "30", "How long a replica holds an effect it is performing (renewed "
-             "while it runs): a replica that dies mid-effect has it taken over by another after at most this long."),
-    Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
+             "while it runs): a replica that dies mid-effect has it taken over by another after at most this long. "
+             "1 to 86,400 seconds."),
+    Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
     Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "

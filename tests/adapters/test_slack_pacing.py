@@ -41,10 +41,17 @@ async def slack() -> AsyncIterator[SlackEnv]:
         yield env
 
 
-async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(slack: SlackEnv,
-                                                                               budget: SqliteStore) -> None:
+@pytest.fixture
+async def interactions(slack: SlackEnv, budget: SqliteStore) -> AsyncIterator[SlackInteractions]:
+    """As the bot builds them: on Bolt's client, with the card side's SlackChat paced from the shared budget."""
     chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
-    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+    answering = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+    yield answering
+    await answering.close()
+
+
+async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(
+        slack: SlackEnv, budget: SqliteStore, interactions: SlackInteractions) -> None:
     channel = slack.channel_id("incidents")
     asha = slack.user_id("asha.patel@example.com")
     await slack.client.conversations_invite(channel=channel, users=asha)
@@ -53,29 +60,23 @@ async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(
         ("You are not on call for this service.", asha)]
     # The answer took the bucket's one token: a call from another replica now has to wait for the next.
     assert await budget.take_token("chat.postEphemeral", EPHEMERAL_RATE, 1.0, time.time()) > 0
-    await interactions.close()
 
 
-async def test_a_commands_threaded_answer_takes_its_token_from_the_channels_budget(slack: SlackEnv,
-                                                                                 budget: SqliteStore) -> None:
-    chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
-    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+async def test_a_commands_threaded_answer_takes_its_token_from_the_channels_budget(
+        slack: SlackEnv, budget: SqliteStore, interactions: SlackInteractions) -> None:
     channel = slack.channel_id("incidents")
     await interactions.post_message(channel, "The status report is below.")
     assert [m["text"] for m in slack.messages()] == ["The status report is below."]
     # chat.postMessage's limit is per channel: this channel's bucket is empty, another's untouched.
     assert await budget.take_token(f"chat.postMessage:{channel}", POST_RATE, 1.0, time.time()) > 0
     assert await budget.take_token("chat.postMessage:C0OTHER", POST_RATE, 1.0, time.time()) == 0
-    await interactions.close()
 
 
-async def test_a_commands_chart_is_uploaded_through_the_paced_path(slack: SlackEnv, budget: SqliteStore) -> None:
-    chat = SlackChat(TOKEN, slack.api_url(), Metrics(), rate_scale=SCALE, budget=budget)
-    interactions = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
+async def test_a_commands_chart_is_uploaded_through_the_paced_path(
+        slack: SlackEnv, budget: SqliteStore, interactions: SlackInteractions) -> None:
     channel = slack.channel_id("incidents")
     await interactions.upload_file(channel, b"\x89PNG chart", filename="incident-report.png", title="Incidents",
                                    comment="Incidents this quarter", alt_text="A bar chart of incidents by week")
     [shared] = slack.state()["files"]
     assert (shared["name"], shared["alt_txt"]) == ("incident-report.png", "A bar chart of incidents by week")
     assert await budget.take_token("files.completeUploadExternal", UPLOAD_RATE, 1.0, time.time()) > 0
-    await interactions.close()

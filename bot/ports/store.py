@@ -275,8 +275,9 @@ class Outbox(Protocol):
         """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
         with `owner`, only while it holds the claim (else neither happens)."""
         ...
-    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
-        """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error."""
+    async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
+        """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error. With
+        `latest`, only that many of the most recent (what /readyz shows; `depths()` counts them all)."""
         ...
     async def pending_in_queue(self, queue: str) -> int: ...
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:

@@ -161,6 +161,22 @@ async def test_a_name_taken_by_someone_else_gets_a_suffix(sandbox: RunningSandbo
     assert card(sandbox, ours)
 
 
+async def test_a_channel_the_bot_made_but_never_recorded_is_adopted_not_made_twice(sandbox: RunningSandbox) -> None:
+    # A replica's conversations.create reached Slack, then the replica died before the channel's id was saved (or
+    # before Slack's answer reached it). Whoever performs the effect next meets name_taken and must take the channel
+    # up as the incident's: no second channel, and its card, pin and announcement once.
+    sandbox.sandbox.slack.new_channel("inc-1-db-is-down", is_private=False)
+    await trigger(sandbox, "DB is down")
+    [channel] = incident_channels(sandbox)
+    assert channel["name"] == "inc-1-db-is-down"
+    pinned = card(sandbox, channel)
+    assert channel["pins"] == [pinned["ts"]]
+    assert len([m for m in messages(sandbox, channel["id"]) if m["blocks"]]) == 1
+    team = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "team-basket")
+    [announcement] = messages(sandbox, team["id"])
+    assert channel["id"] in announcement["text"]
+
+
 async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: RunningSandbox) -> None:
     from sandbox.faults import Fault
     sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=500, times=100))

@@ -240,13 +240,17 @@ class Outbox(Protocol):
     owner still holds the claim, so a replica that lost its lease (paused, partitioned) never undoes the work of the
     one that took the effect over; they return whether they did."""
 
-    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str],
+                          lane: str | None = None) -> list[OutboxRow]:
         """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
-        urgent first, then oldest. A queue whose first effect is leased offers nothing (its later effects wait)."""
+        urgent first, then oldest. A queue whose first effect is leased offers nothing (its later effects wait).
+        With `lane` (an outside system of `LANES`), only the effects that talk to it. Read by index: the cost
+        follows `limit` and the effects leased or waiting to retry, not how many effects are pending."""
         ...
-    async def next_effect_due_at(self) -> float | None:
-        """When the earliest pending effect is due (for a leased one: when its lease ends, should it not be
-        renewed); None when nothing is pending."""
+    async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
+        """When the earliest effect that may run next (the first pending of its queue) is due (for a leased one:
+        when its lease ends, should it not be renewed); None when nothing is pending. With `lanes`, only those
+        lanes' effects (the dispatcher asks about the lanes it has room in)."""
         ...
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Take the effect for `owner` until `now + lease_seconds`, and count an attempt *before* performing it:
@@ -279,7 +283,13 @@ class Outbox(Protocol):
         ...
     async def pending_in_queue(self, queue: str) -> int: ...
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
-        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known)."""
+        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known).
+
+        Card refreshes, however queued (here, by an event's decision, by the scheduler), are COALESCED and YIELD:
+        a refresh is not queued while one for the same incident is waiting unclaimed, nor while its channel's
+        opening is waiting unattempted (either will render the card from the state as it is when it runs); and a
+        refresh comes after every event's other effects (the scheduler's priority), so a storm's new channels and
+        pins go first."""
         ...
     async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
         """Queue a card refresh for every unresolved incident (or those of `only`) with no refresh or channel

@@ -94,3 +94,17 @@ def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "check-config"], capture_output=True, text=True,
                         env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path())}, check=False)
     assert ok.returncode == 0 and "Configuration OK: 12 services" in ok.stdout
+
+
+def test_effect_concurrency_per_outside_system() -> None:
+    # The default names every system, so the running dispatcher's limits are those the reference documents.
+    assert load_settings(GOOD_ENV).effect_concurrency == {"slack": 8, "servicenow": 8, "pagerduty": 4}
+    settings = load_settings({**GOOD_ENV, "PAVEDROAD_EFFECT_CONCURRENCY": " ServiceNow = 16 ,slack=2,"})
+    assert settings.effect_concurrency == {"servicenow": 16, "slack": 2}
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "PAVEDROAD_EFFECT_CONCURRENCY": "jira=3,slack=0,pagerduty=many"})
+    assert error.value.problems == [
+        "PAVEDROAD_EFFECT_CONCURRENCY: 'jira' is not an outside system; name slack, servicenow, pagerduty "
+        "(e.g. servicenow=16)",
+        "PAVEDROAD_EFFECT_CONCURRENCY: slack's count must be a whole number from 1 to 1000 (e.g. servicenow=16)",
+        "PAVEDROAD_EFFECT_CONCURRENCY: pagerduty's count must be a whole number from 1 to 1000 (e.g. servicenow=16)"]

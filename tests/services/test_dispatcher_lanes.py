@@ -8,7 +8,7 @@ sets) and ServiceNow and PagerDuty calls that answer at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,11 +50,18 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     await s.close()
 
 
-async def until(condition: object, seconds: float = 5.0) -> None:
-    assert callable(condition)
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within the time given")
+
+
+def met(test: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return test()
+    return check
 
 
 async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store: SqliteStore) -> None:
@@ -68,18 +75,16 @@ async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store:
     dispatcher = Dispatcher(store, world, clock, Metrics(), concurrency={"slack": 3})
     running = asyncio.create_task(dispatcher.run())
     try:
-        await until(lambda: len(world.performed) == 13)
+        await until(met(lambda: len(world.performed) == 13))
         # Every ticket and the status update while not one Slack call had its budget, and only 3 Slack effects
         # held slots meanwhile.
         assert sorted(world.performed) == sorted([f"open_ticket:Q{n}" for n in range(12)]
                                                  + ["publish_status_update:Q0"])
         assert world.waiting_for_slack == 3 and world.most_waiting == 3
         world.budget.set()
-        await until(lambda: len(world.performed) == 25)
+        await until(met(lambda: len(world.performed) == 25))
         assert world.most_waiting == 3
-        async with asyncio.timeout(5):
-            while not await dispatcher.idle():  # the last ones performed are recorded done
-                await asyncio.sleep(0.01)
+        await until(dispatcher.idle)  # the last ones performed are recorded done
     finally:
         running.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -11,7 +11,7 @@ from bot.domain.effects import (
     RefreshCard,
     SyncTicket,
 )
-from bot.ports.store import Store
+from bot.ports.store import OutboxRow, Store
 from tests.store.contract.builders import commit, drain, trigger
 
 
@@ -20,8 +20,8 @@ async def test_each_lane_offers_only_its_own_systems_effects(store: Store) -> No
     await store.queue_effect(SyncTicket("Q1"), now=100.0)
     await store.queue_effect(PublishStatusUpdate("Q1", "u1"), now=100.0)
 
-    def kinds(rows: list[object]) -> list[str]:
-        return [r.effect.kind for r in rows]  # type: ignore[attr-defined]
+    def kinds(rows: list[OutboxRow]) -> list[str]:
+        return [r.effect.kind for r in rows]
     assert kinds(await store.due_effects(now=100.0, limit=10, busy=[], lane="servicenow")) == ["sync_ticket"]
     assert kinds(await store.due_effects(now=100.0, limit=10, busy=[], lane="pagerduty")) == [
         "publish_status_update"]

@@ -1,5 +1,6 @@
 """What the emulators' webhook senders share: one queue and one task, so deliveries arrive in the order they were
-made, with the sender's own retry rules in `_deliver` (PagerDuty's and ServiceNow's differ; this does not)."""
+made, and one POST to the receiver (`_attempt`) that reads its answer as both senders do; the sender's own retry
+rules are in its `_deliver` (PagerDuty's and ServiceNow's differ; this does not)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ import aiohttp
 class Tracked(Protocol):
     status: str
     error: str | None
+    http_status: int | None
 
 
 D = TypeVar("D", bound=Tracked)
 
 
 class OrderedSender(Generic[D]):
-    """Queues (delivery, body) pairs and sends them one at a time. Create it anywhere: the task starts on first use."""
+    """Queues (delivery, body) pairs and sends them one at a time to `url`. Create it anywhere: the task starts on
+    first use. `REFUSED` is the sender's own word for a delivery the receiver refused for good (a 4xx but 429)."""
+
+    REFUSED = "refused"
 
     def __init__(self, name: str, timeout_seconds: float) -> None:
         self._name = name
         self.timeout_seconds = timeout_seconds
+        self.url: str | None = None
         self._queue: asyncio.Queue[tuple[D, bytes]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -81,3 +87,22 @@ class OrderedSender(Generic[D]):
 
     async def _deliver(self, delivery: D, body: bytes) -> None:
         raise NotImplementedError
+
+    async def _attempt(self, delivery: D, body: bytes, headers: dict[str, str]) -> bool:
+        """One POST to `url`; True if the sender would try again (no answer in time, 5xx or 429)."""
+        assert self._session is not None and self.url is not None
+        try:
+            async with self._session.post(self.url, data=body, headers=headers, allow_redirects=False) as response:
+                await response.read()
+                delivery.http_status = response.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            delivery.error = f"{type(error).__name__}: {error}"
+            return True
+        delivery.error = None
+        if 200 <= response.status < 300:
+            delivery.status = "delivered"
+            return False
+        if response.status == 429 or response.status >= 500:
+            return True
+        delivery.status = self.REFUSED
+        return False

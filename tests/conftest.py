@@ -22,7 +22,7 @@ from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings
-from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries
+from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
 
 # Property-based tests (tests/property/): "ci" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs many more
 # examples. No deadline: this machine is shared, and timing belongs in bench/, never in a test.
@@ -39,13 +39,8 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     end; tests take a database of their own from it (`fresh_database`). Skipped where PostgreSQL is not installed."""
     if binaries() is None:
         pytest.skip(NOT_INSTALLED)
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
-        cluster.prepare()
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 @pytest.fixture(scope="session")

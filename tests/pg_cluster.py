@@ -18,9 +18,11 @@ import contextlib
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -93,6 +95,27 @@ class PostgresCluster:
     def stop(self) -> None:
         self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "fast", "-D", str(self.data))
 
+    def pause(self) -> None:
+        """A database that hangs: every process of the cluster stopped (SIGSTOP), its connections left open. Each
+        query, and each new connection past the kernel's handshake, then waits for an answer that does not come."""
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._processes():
+            os.kill(pid, signal.SIGCONT)
+
+    def _processes(self) -> list[int]:
+        """The postmaster (its pid is postmaster.pid's first line) and its children (from /proc)."""
+        postmaster = int((self.data / "postmaster.pid").read_text(encoding="utf-8").split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # The parent's pid is the second field after the name, which is in parentheses and may hold spaces.
+                if int(stat.read_text(encoding="utf-8").rpartition(")")[2].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
     def destroy(self) -> None:
         with contextlib.suppress(RuntimeError):  # not running
             self.stop()
@@ -125,3 +148,16 @@ class PostgresCluster:
 
     def drop_database(self, name: str) -> None:
         self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def running_cluster(*, durable: bool = False) -> Iterator[PostgresCluster]:
+    """A cluster started and prepared (its password user, its migrated template), destroyed at the end however the
+    block ends. Raises RuntimeError(NOT_INSTALLED) where PostgreSQL is not installed."""
+    cluster = PostgresCluster(durable=durable)
+    try:
+        cluster.start()
+        cluster.prepare()
+        yield cluster
+    finally:
+        cluster.destroy()

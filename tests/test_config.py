@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.app.cli.main import main
 from bot.app.config import load_settings
 from bot.catalogue import CatalogueError, Exposure, example_catalogue_path, load_catalogue, parse_catalogue
 from bot.errors import ConfigError
@@ -66,6 +67,8 @@ def test_the_example_catalogue_is_valid() -> None:
     (lambda c: c.update(roles=["commander", "commander"]), "roles: a role is listed twice"),
     (lambda c: c["status_updates"].update(remind_after=0), "status_updates.remind_after: Input should be greater"),
     (lambda c: c["status_updates"].update(every=5), "status_updates.every: unknown field"),
+    (lambda c: c["retention"].update(days=0), "retention.days: Input should be greater than or equal to 1"),
+    (lambda c: c["retention"].update(keep="forever"), "retention.keep: unknown field"),
 ])
 def test_catalogue_problems_name_the_field(change: object, expected: str) -> None:
     data = yaml.safe_load(example_catalogue_path().read_text())
@@ -94,6 +97,42 @@ def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "check-config"], capture_output=True, text=True,
                         env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path())}, check=False)
     assert ok.returncode == 0 and "Configuration OK: 12 services" in ok.stdout
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("PORT", "0", "a whole number from 1 to 65535"),
+    ("PORT", "65536", "a whole number from 1 to 65535"),
+    ("PORT", "-1", "a whole number from 1 to 65535"),
+    ("PORT", "٣٠٠٠", "a whole number from 1 to 65535"),  # int() reads it; the container's health check does not
+    ("SLACK_RATE_LIMIT_SCALE", "nan", "a number 0 or more"),
+    ("SLACK_RATE_LIMIT_SCALE", "inf", "a number 0 or more"),
+    ("SLACK_RATE_LIMIT_SCALE", "-1", "a number 0 or more"),
+    ("SLACK_RATE_LIMIT_SCALE", "fast", "a number 0 or more"),
+    ("PAVEDROAD_LEASE_SECONDS", "nan", "a number of seconds from 1 to 86,400"),
+    ("PAVEDROAD_LEASE_SECONDS", "inf", "a number of seconds from 1 to 86,400"),
+    ("PAVEDROAD_LEASE_SECONDS", "0.5", "a number of seconds from 1 to 86,400"),
+    ("PAVEDROAD_LEASE_SECONDS", "1e9", "a number of seconds from 1 to 86,400"),
+])
+def test_a_number_out_of_its_range_is_refused_naming_the_variable_the_value_and_what_is_allowed(
+        name: str, value: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, name: value})
+    [problem] = error.value.problems
+    assert problem.startswith(f"{name}: {value!r} ") and allowed in problem
+
+
+def test_numbers_within_their_ranges_are_read() -> None:
+    settings = load_settings({**GOOD_ENV, "PORT": "65535", "SLACK_RATE_LIMIT_SCALE": "0",
+                              "PAVEDROAD_LEASE_SECONDS": "1.5"})
+    assert (settings.port, settings.slack_rate_limit_scale, settings.lease_seconds) == (65535, 0.0, 1.5)
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_serve_refuses_a_port_flag_that_is_no_tcp_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: {port!r} is not a TCP port; use a whole number from 1 to 65535" in capsys.readouterr().err
 
 
 def test_effect_concurrency_per_outside_system() -> None:

@@ -6,11 +6,11 @@ masks them. The platform's catalogue is a separate YAML file (bot/catalogue.py),
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from bot.domain.effects import LANES
 from bot.errors import ConfigError
@@ -37,7 +37,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SLACK_API_URL", None, "http://localhost:3000/sandbox/slack/api/", "Slack Web API base URL; set only "
              "to point at the sandbox emulators."),
     Variable("SLACK_RATE_LIMIT_SCALE", "1", "1", "Multiplies Slack's per-method rate limits the bot paces itself "
-             "to; 0 turns pacing off (emulator tests)."),
+             "to (a number 0 or more); 0 turns pacing off (emulator tests)."),
     Variable("PAGERDUTY_API_TOKEN", None, "u+AbC…", "PagerDuty REST API key (account-level; actions from Slack are "
              "attributed with the From header).", secret=True, required_for_serve=True),
     Variable("PAGERDUTY_WEBHOOK_SECRETS", None, "old-secret,new-secret", "Comma-separated v3 webhook "
@@ -61,12 +61,13 @@ VARIABLES: tuple[Variable, ...] = (
              "PAVEDROAD_DB. A password may be in the URL (or use PAVEDROAD_DATABASE_URL_FILE); it is never printed.",
              secret=True),
     Variable("PAVEDROAD_LEASE_SECONDS", "60", "30", "How long a replica holds an effect it is performing (renewed "
-             "while it runs): a replica that dies mid-effect has it taken over by another after at most this long."),
+             "while it runs): a replica that dies mid-effect has it taken over by another after at most this long. "
+             "1 to 86,400 seconds."),
     Variable("PAVEDROAD_EFFECT_CONCURRENCY", "slack=8,servicenow=8,pagerduty=4", "servicenow=16",
              "Effects performed at once per outside system (comma-separated system=count; a system not named keeps "
              "its default). Each system has its own: Slack effects waiting for Slack's rate budget never hold up "
              "ServiceNow tickets or PagerDuty calls."),
-    Variable("PORT", "3000", "8080", "HTTP port for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
+    Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
     Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "
@@ -74,6 +75,8 @@ VARIABLES: tuple[Variable, ...] = (
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
+# A lease longer than a day would leave a dead replica's effects undone for longer than anyone would wait.
+LONGEST_LEASE_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if app_token and not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN: does not start with 'xapp-'; create an app-level token with "
                         "connections:write (Basic Information → App-Level Tokens), or unset it for HTTP mode")
-    port = _number(values["PORT"], "PORT", int, problems, "a TCP port such as 3000")
-    if port is not None and not 0 <= port <= 65535:
-        problems.append("PORT: must be between 0 and 65535")
-    scale = _number(values["SLACK_RATE_LIMIT_SCALE"], "SLACK_RATE_LIMIT_SCALE", float, problems, "a number such as 1")
-    lease = _number(values["PAVEDROAD_LEASE_SECONDS"] or "60", "PAVEDROAD_LEASE_SECONDS", float, problems,
-                    "a number of seconds such as 60")
-    if lease is not None and not lease >= 1:
-        problems.append("PAVEDROAD_LEASE_SECONDS: must be at least 1 (seconds)")
+    port = tcp_port(values["PORT"] or "")
+    if port is None:
+        problems.append(f"PORT: {values['PORT']!r} is not a TCP port; use a whole number from 1 to 65535, such as "
+                        "3000 (the Service and the container's health check reach the bot there)")
+    scale = _number(values["SLACK_RATE_LIMIT_SCALE"], "SLACK_RATE_LIMIT_SCALE", problems, at_least=0,
+                    allowed="a number 0 or more, such as 1 (Slack's own limits; 0 turns pacing off)")
+    lease = _number(values["PAVEDROAD_LEASE_SECONDS"], "PAVEDROAD_LEASE_SECONDS", problems, at_least=1,
+                    at_most=LONGEST_LEASE_SECONDS, allowed=f"a number of seconds from 1 to {LONGEST_LEASE_SECONDS:,}, "
+                    "such as 60 (a dead replica's effects wait this long before another takes them over)")
     concurrency = effect_concurrency(values["PAVEDROAD_EFFECT_CONCURRENCY"] or "", problems)
     secrets = tuple(s.strip() for s in (values["PAGERDUTY_WEBHOOK_SECRETS"] or "").split(",") if s.strip())
     level = (values["LOG_LEVEL"] or "INFO").upper()
@@ -216,15 +220,30 @@ def database_from_env(env: Mapping[str, str] | None = None) -> tuple[str | None,
     return url, Path(read(env, "PAVEDROAD_DB") or "pavedroad.db")
 
 
-N = TypeVar("N", int, float)
-
-
-def _number(text: str | None, name: str, kind: type[N], problems: list[str], hint: str) -> N | None:
-    try:
-        return kind(text or 0)
-    except ValueError:
-        problems.append(f"{name}: {text!r} is not {hint}")
+def tcp_port(text: str) -> int | None:
+    """The port PORT names, or None if it names none. ASCII digits only, as the container's health check reads it:
+    int() alone would also take ' 3000', '3_000' and '٣٠٠٠' (and str.isdigit() alone passes '²', which int()
+    refuses), and the bot would serve on a port that the check then calls dead. Port 0 would let the system choose
+    one that no Service or probe knows."""
+    if not (text.isascii() and text.isdigit()):
         return None
+    port = int(text)
+    return port if 0 < port <= 65535 else None
+
+
+def _number(text: str | None, name: str, problems: list[str], *, at_least: float, allowed: str,
+            at_most: float = math.inf) -> float | None:
+    """A finite number within [at_least, at_most], or None with a problem naming the variable, its value and what
+    is allowed. float() reads 'nan' and 'inf' too: neither is a rate or a duration (nan fails every comparison,
+    so it would slip past a bare range check)."""
+    try:
+        number = float(text or "")
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and at_least <= number <= at_most):
+        problems.append(f"{name}: {text!r} is not allowed; use {allowed}")
+        return None
+    return number
 
 
 def reference_table() -> str:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from bot.app.config import read
+from bot.app.config import read, tcp_port
 
 TIMEOUT_SECONDS = 3.0
 
@@ -21,8 +21,8 @@ TIMEOUT_SECONDS = 3.0
 def check(env: Mapping[str, str]) -> tuple[bool, str]:
     """Whether the bot answers /healthz on 127.0.0.1:$PORT, and a line that says so."""
     port = read(env, "PORT") or "3000"
-    # ASCII digits only: str.isdigit() also passes '²', which int() refuses, and '٣٠٠٠', which it reads as 3000.
-    if not (port.isascii() and port.isdigit()) or not 0 < int(port) <= 65535:
+    # The same reading as the bot's start-up check, so that the two never disagree about a port.
+    if tcp_port(port) is None:
         return False, f"PORT: {port!r} is not a TCP port; the bot cannot be listening on it"
     url = f"http://127.0.0.1:{port}/healthz"
     try:

@@ -27,17 +27,20 @@ from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.config import Settings
+from bot.app.readiness import Readiness
 from bot.app.scheduler import (
     ARCHIVE_CHECK_MINUTES,
     CARD_REFRESH_MINUTES,
     MONEY_REFRESH_MINUTES,
     REMINDER_CHECK_MINUTES,
+    RETENTION_MINUTES,
     Job,
     build_scheduler,
     once_across_replicas,
     schedule_handovers,
 )
 from bot.app.stores import build_store
+from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
 from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import ChannelPolicy
@@ -56,6 +59,7 @@ from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.retention import Retention
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
@@ -64,8 +68,6 @@ from bot.services.worker import IncidentWorker
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
-# /readyz lists this many of the latest quarantined deliveries (`pavedroad inbox failed` lists them all).
-READYZ_FAILED_SHOWN = 5
 
 
 class Bot:
@@ -78,6 +80,7 @@ class Bot:
         # host and port, which no two live processes share, and which a restarted process gets back (see start()).
         self.replica_id = replica_id or f"{socket.gethostname()}:{settings.port}"
         self.store = build_store(settings.database_url, settings.db_path)
+        self._readiness = Readiness(self.store)
         # Slack's rate budget is the app's, whatever the number of replicas: taken from the store, shared by all.
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
                               settings.slack_rate_limit_scale, budget=self.store)
@@ -125,6 +128,7 @@ class Bot:
         self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
                                        self.worker.wake, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)
+        self.retention = Retention(self.store, catalogue, self.clock, self.metrics)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -137,7 +141,7 @@ class Bot:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
-        self.interactions = SlackInteractions(client)
+        self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,
@@ -151,8 +155,9 @@ class Bot:
         if released := await self.store.release_leases(self.replica_id):
             log.warning("resuming %d effect(s) this replica (%s) was performing when it stopped", released,
                         self.replica_id)
-        self._tasks = [asyncio.create_task(self._supervise("worker", self.worker.run)),
-                       asyncio.create_task(self._supervise("dispatcher", self.dispatcher.run))]
+        self._tasks = [asyncio.create_task(supervise("worker", self.worker.run, lambda: self.worker.heartbeat)),
+                       asyncio.create_task(supervise("dispatcher", self.dispatcher.run,
+                                                     lambda: self.dispatcher.heartbeat))]
         notes_minutes = self.catalogue.servicenow.work_note_minutes
         # Every job runs on one replica per slot (the JobRuns port), whichever replica claims it.
         self.scheduler = build_scheduler(
@@ -164,7 +169,8 @@ class Bot:
             handover_checks=self._handover_checks(self.catalogue),
             archive_channels=self._once("archive-channels", ARCHIVE_CHECK_MINUTES, self.archive_resolved_channels),
             remind_status_updates=self._once("remind-status-updates", REMINDER_CHECK_MINUTES,
-                                             self.toolkit.remind_due))
+                                             self.toolkit.remind_due),
+            prune_store=self._once("prune-store", RETENTION_MINUTES, self.retention.prune))
         self.scheduler.start()
 
     @property
@@ -223,18 +229,6 @@ class Bot:
             self.dispatcher.wake()
         return queued
 
-    async def _supervise(self, name: str, loop: object) -> None:
-        """Keep a background loop alive: a bug in one iteration is logged and the loop restarts."""
-        assert callable(loop)
-        while True:
-            try:
-                await loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s loop crashed; restarting in 1s", name)
-                await asyncio.sleep(1)
-
     async def stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
@@ -258,26 +252,12 @@ class Bot:
         await self.store.close()
 
     async def readiness(self) -> dict[str, object]:
-        """What /readyz reports. Ready to serve: the store answers and the worker and dispatcher loops are alive.
-        Quarantined deliveries (the latest few) and dead effects are listed, but do not make the bot unready: they
-        are past failures, and taking the bot out of service would stop intake, which they never do."""
+        """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
+        dispatcher loops go round."""
         now = self.clock.now().timestamp()
-        try:
-            store_ok = await self.store.ping()
-            depths = await self.store.depths()
-            failed = await self.store.failed_deliveries(READYZ_FAILED_SHOWN)
-            dead = await self.store.dead_effects()
-        except Exception as error:  # the store is unreachable: say so rather than fail the probe handler
-            return {"ready": False, "store": f"unreachable: {error.__class__.__name__}"}
         loops = {name: self.running and now - beat < STALL_SECONDS
                  for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
-        return {"ready": store_ok and all(loops.values()),
-                "store": "ok" if store_ok else "failing",
-                "loops": loops, **depths,
-                "failed_deliveries": [{"reference": f.reference, "received_at": f.received_at, "source": f.source,
-                                       "event_type": f.event_type, "incident_id": f.incident_id, "reason": f.reason}
-                                      for f in failed],
-                "dead_effects": [{k: d[k] for k in ("seq", "incident_id", "kind", "last_error")} for d in dead]}
+        return await self._readiness.report(loops)
 
     async def settle(self, within: float = 10.0) -> None:
         """Wait until the inbox is drained and no effect is pending or in flight (tests, benchmarks)."""

@@ -19,6 +19,7 @@ from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.replicas import JobRuns, RateBudget
+from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -243,14 +244,11 @@ class Outbox(Protocol):
     async def due_effects(self, now: float, limit: int, busy: Sequence[str],
                           lane: str | None = None) -> list[OutboxRow]:
         """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
-        urgent first, then oldest. A queue whose first effect is leased offers nothing (its later effects wait).
-        With `lane` (an outside system of `LANES`), only the effects that talk to it. Read by index: the cost
-        follows `limit` and the effects leased or waiting to retry, not how many effects are pending."""
+        urgent first, then oldest (by index: not a scan of what is pending). A queue whose first effect is leased
+        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects."""
         ...
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
-        """When the earliest effect that may run next (the first pending of its queue) is due (for a leased one:
-        when its lease ends, should it not be renewed); None when nothing is pending. With `lanes`, only those
-        lanes' effects (the dispatcher asks about the lanes it has room in)."""
+        """When the next queue head (of `lanes`, or all) is due, or its lease ends; None when nothing is pending."""
         ...
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Take the effect for `owner` until `now + lease_seconds`, and count an attempt *before* performing it:
@@ -278,18 +276,14 @@ class Outbox(Protocol):
         """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
         with `owner`, only while it holds the claim (else neither happens)."""
         ...
-    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
-        """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error."""
+    async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
+        """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error. With
+        `latest`, only that many of the most recent (what /readyz shows; `depths()` counts them all)."""
         ...
     async def pending_in_queue(self, queue: str) -> int: ...
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
-        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known).
-
-        Card refreshes, however queued (here, by an event's decision, by the scheduler), are COALESCED and YIELD:
-        a refresh is not queued while one for the same incident is waiting unclaimed, nor while its channel's
-        opening is waiting unattempted (either will render the card from the state as it is when it runs); and a
-        refresh comes after every event's other effects (the scheduler's priority), so a storm's new channels and
-        pins go first."""
+        """Queue one effect outside of an event (e.g. refresh the card once the ticket is known). Card refreshes are
+        coalesced and yield, however queued (see CARD_RENDER_WAITING in the stores' outbox.py)."""
         ...
     async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
         """Queue a card refresh for every unresolved incident (or those of `only`) with no refresh or channel
@@ -309,11 +303,18 @@ class Incidents(Protocol):
     async def incident_by_number(self, number: int) -> Incident | None:
         """The incident with this PagerDuty number (the latest updated, should two share it)."""
         ...
-    async def incidents(self) -> list[Incident]:
-        """Every incident, by number."""
-        ...
     async def open_incidents(self) -> list[Incident]:
-        """The incidents not resolved, by number."""
+        """The incidents not resolved, by number (found by their status, not by reading every incident)."""
+        ...
+    async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
+                                    until: datetime) -> list[Incident]:
+        """What a handover of the shift [since, until) reports, for these services (PagerDuty ids): the incidents
+        triggered in the shift, those resolved at or after `since` and those not resolved — triggered before
+        `until` — by trigger time, then number. Found by service and time, however long the history."""
+        ...
+    async def resolved_with_own_channel(self, since: datetime, until: datetime) -> list[tuple[Incident, str]]:
+        """The incidents resolved in [since, until) (and not reopened) that have a channel of their own (not a
+        shared team channel), with its id, by resolve time: the channels the archiving job may archive."""
         ...
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         """The incident's timeline in the order things happened (stored order among equal times)."""
@@ -339,6 +340,9 @@ class SlackFootprints(Protocol):
         ...
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         """The footprint of the incident whose channel this is, if any."""
+        ...
+    async def channels_of(self, incident_ids: Sequence[str]) -> dict[str, str]:
+        """The Slack channel id of each of these incidents that has one (dedicated or shared), in one read."""
         ...
 
 
@@ -435,7 +439,7 @@ class Deduplication(Protocol):
 
 
 class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
-            PeopleCache, Deduplication, JobRuns, RateBudget, Protocol):
+            PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):
     """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
 
     async def open(self) -> None:

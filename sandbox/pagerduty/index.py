@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol, SupportsIndex, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from sandbox.index import IndexedList
 
 
 class _Incident(Protocol):
@@ -117,56 +119,15 @@ class _OfIncident(Protocol):
 T = TypeVar("T", bound=_OfIncident)
 
 
-class PerIncident(list[T]):
-    """A list that also keeps its items by `incident_id`. Items are added with append or extend (what the account
-    does); anything else that changes the list rebuilds the index."""
-
-    def __init__(self, items: Iterable[T] = ()) -> None:
-        super().__init__(items)
-        self._reindex()
-
-    def append(self, item: T) -> None:
-        super().append(item)
-        self._by_incident.setdefault(item.incident_id, []).append(item)
-
-    def extend(self, items: Iterable[T]) -> None:
-        for item in items:
-            self.append(item)
-
-    def __iadd__(self, items: Iterable[T]) -> PerIncident[T]:  # type: ignore[override,misc]
-        self.extend(items)
-        return self
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        super().__setitem__(index, value)
-        self._reindex()
-
-    def __delitem__(self, index: SupportsIndex | slice) -> None:
-        super().__delitem__(index)
-        self._reindex()
-
-    def insert(self, index: SupportsIndex, item: T) -> None:
-        super().insert(index, item)
-        self._reindex()
-
-    def remove(self, item: T) -> None:
-        super().remove(item)
-        self._reindex()
-
-    def pop(self, index: SupportsIndex = -1) -> T:
-        item = super().pop(index)
-        self._reindex()
-        return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._reindex()
+class PerIncident(IndexedList[T]):
+    """A list that also keeps its items by `incident_id` (sandbox/index.py keeps the index whole)."""
 
     def of(self, incident_id: str) -> list[T]:
         """The items about one incident, in the order they were added."""
         return list(self._by_incident.get(incident_id, ()))
 
-    def _reindex(self) -> None:
+    def _note(self, item: T) -> None:
+        self._by_incident.setdefault(item.incident_id, []).append(item)
+
+    def _forget_all(self) -> None:
         self._by_incident: dict[str, list[T]] = {}
-        for item in self:
-            self._by_incident.setdefault(item.incident_id, []).append(item)

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiohttp
-
 from sandbox.ordered_sender import OrderedSender
 
 USER_AGENT = "PagerDuty-Webhook/V3.0"
@@ -56,6 +54,8 @@ class Delivery:
 class WebhookSender(OrderedSender[Delivery]):
     """Sends queued envelopes one at a time to `url`. Create it anywhere; it starts its task on first use."""
 
+    REFUSED = "dropped"  # PagerDuty's word for a delivery the receiver refused for good (a 4xx other than 429)
+
     def __init__(
         self,
         *,
@@ -67,7 +67,6 @@ class WebhookSender(OrderedSender[Delivery]):
         timeout_seconds: float = 5.0,
     ) -> None:
         super().__init__("pagerduty-webhooks", timeout_seconds)
-        self.url: str | None = None
         self.secrets = list(secrets)
         self.subscription_id = subscription_id
         self.max_attempts = max(1, max_attempts)
@@ -148,25 +147,6 @@ class WebhookSender(OrderedSender[Delivery]):
         if self._consecutive_drops >= DISABLE_AFTER_DROPS:
             self.disabled_until = self._clock() + DISABLE_FOR
             self._discard_queued()
-
-    async def _attempt(self, delivery: Delivery, body: bytes, headers: dict[str, str]) -> bool:
-        """One POST; True if PagerDuty would retry it (no answer in time, 5xx or 429)."""
-        assert self._session is not None and self.url is not None
-        try:
-            async with self._session.post(self.url, data=body, headers=headers, allow_redirects=False) as response:
-                await response.read()
-                delivery.http_status = response.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            delivery.error = f"{type(error).__name__}: {error}"
-            return True
-        delivery.error = None
-        if 200 <= response.status < 300:
-            delivery.status = "delivered"
-            return False
-        if response.status == 429 or response.status >= 500:
-            return True
-        delivery.status = "dropped"
-        return False
 
     def _discard_queued(self) -> None:
         queue = self._ensure_queue()

@@ -11,8 +11,9 @@ tested against the whole query, so an index may hold stale entries (a field sinc
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, SupportsIndex, TypeVar
+from typing import Protocol, TypeVar
 
+from sandbox.index import IndexedList
 from sandbox.servicenow.query import Query
 
 Row = dict[str, str]
@@ -65,48 +66,9 @@ class _Entry(Protocol):
 JournalEntry = TypeVar("JournalEntry", bound=_Entry)
 
 
-class Journal(list[JournalEntry]):
-    """The journal (sys_journal_field) in the order written, also by sys_id and by the record written on. Entries
-    are added with append (what the emulator does); anything else that changes the list rebuilds the indexes."""
-
-    def __init__(self, entries: Iterable[JournalEntry] = ()) -> None:
-        super().__init__(entries)
-        self._reindex()
-
-    def append(self, entry: JournalEntry) -> None:
-        super().append(entry)
-        self._place[entry.sys_id] = len(self._place)
-        self._by_sys_id[entry.sys_id] = entry
-        self._by_record.setdefault(entry.element_id, []).append(entry)
-
-    def extend(self, entries: Iterable[JournalEntry]) -> None:
-        for entry in entries:
-            self.append(entry)
-
-    def __setitem__(self, index: Any, value: Any) -> None:
-        super().__setitem__(index, value)
-        self._reindex()
-
-    def __delitem__(self, index: SupportsIndex | slice) -> None:
-        super().__delitem__(index)
-        self._reindex()
-
-    def insert(self, index: SupportsIndex, entry: JournalEntry) -> None:
-        super().insert(index, entry)
-        self._reindex()
-
-    def remove(self, entry: JournalEntry) -> None:
-        super().remove(entry)
-        self._reindex()
-
-    def pop(self, index: SupportsIndex = -1) -> JournalEntry:
-        entry = super().pop(index)
-        self._reindex()
-        return entry
-
-    def clear(self) -> None:
-        super().clear()
-        self._reindex()
+class Journal(IndexedList[JournalEntry]):
+    """The journal (sys_journal_field) in the order written, also by sys_id and by the record written on
+    (sandbox/index.py keeps the indexes whole)."""
 
     def entry(self, sys_id: str) -> JournalEntry | None:
         return self._by_sys_id.get(sys_id)
@@ -127,11 +89,12 @@ class Journal(list[JournalEntry]):
             chosen.update((e.sys_id, e) for e in found)
         return {e.sys_id: e.row() for e in sorted(chosen.values(), key=lambda e: self._place[e.sys_id])}
 
-    def _reindex(self) -> None:
+    def _note(self, entry: JournalEntry) -> None:
+        self._place[entry.sys_id] = len(self._place)
+        self._by_sys_id[entry.sys_id] = entry
+        self._by_record.setdefault(entry.element_id, []).append(entry)
+
+    def _forget_all(self) -> None:
         self._place: dict[str, int] = {}
         self._by_sys_id: dict[str, JournalEntry] = {}
         self._by_record: dict[str, list[JournalEntry]] = {}
-        for entry in self:
-            self._place[entry.sys_id] = len(self._place)
-            self._by_sys_id[entry.sys_id] = entry
-            self._by_record.setdefault(entry.element_id, []).append(entry)

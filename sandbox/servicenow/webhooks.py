@@ -21,8 +21,6 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import aiohttp
-
 from sandbox.ordered_sender import OrderedSender
 
 SIGNATURE_HEADER = "X-ServiceNow-Signature"
@@ -171,7 +169,6 @@ class WebhookSender(OrderedSender[Delivery]):
     def __init__(self, *, secret: str, max_attempts: int = 3, backoff_seconds: float = 0.1,
                  timeout_seconds: float = 5.0) -> None:
         super().__init__("servicenow-webhooks", timeout_seconds)
-        self.url: str | None = None
         self.secret = secret
         self.max_attempts = max(1, max_attempts)
         self.backoff_seconds = backoff_seconds
@@ -203,22 +200,3 @@ class WebhookSender(OrderedSender[Delivery]):
                 delivery.status = "failed"
                 return
             await asyncio.sleep(self.backoff_seconds * 2 ** (delivery.attempts - 1))
-
-    async def _attempt(self, delivery: Delivery, body: bytes, headers: dict[str, str]) -> bool:
-        """One POST; True if the business rule would try again (no answer, 5xx or 429)."""
-        assert self._session is not None and self.url is not None
-        try:
-            async with self._session.post(self.url, data=body, headers=headers, allow_redirects=False) as response:
-                await response.read()
-                delivery.http_status = response.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            delivery.error = f"{type(error).__name__}: {error}"
-            return True
-        delivery.error = None
-        if 200 <= response.status < 300:
-            delivery.status = "delivered"
-            return False
-        if response.status == 429 or response.status >= 500:
-            return True
-        delivery.status = "refused"
-        return False

@@ -21,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from bot.app import readiness
 from bot.app.config import VARIABLES, load_settings
 from bot.catalogue import load_catalogue, parse_catalogue
 from tests.deploy.dockerfile import stages
@@ -120,6 +121,8 @@ def test_at_least_two_replicas_ready_on_readyz_alive_on_healthz(rendered: list[M
         assert get["path"] == path, probe
         assert ports.get(get["port"], get["port"]) in ports.values(), f"{probe} asks a port the bot does not open"
         assert bot[probe]["timeoutSeconds"] >= 2, f"{probe}: the default 1 s is shorter than a busy store's answer"
+    # /readyz answers "not ready" by its own time limit when the store hangs: the probe must wait that long for it.
+    assert bot["readinessProbe"]["timeoutSeconds"] > readiness.CHECK_SECONDS
     assert bot["args"] == ["serve"]
     # The image is tagged with the release it was built from, never a moving `latest`.
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.app import readiness
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
+from bot.domain.effects import AlertOperators
 from bot.services.dispatcher import RetryPolicy
 from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, sign
-from tests.pg_cluster import NOT_INSTALLED, PASSWORD, PASSWORD_USER, PostgresCluster, binaries
+from tests.pg_cluster import NOT_INSTALLED, PASSWORD, PASSWORD_USER, PostgresCluster, binaries, running_cluster
 
 
 @pytest.fixture
@@ -29,13 +31,8 @@ def own_cluster() -> Iterator[PostgresCluster]:
     """A cluster of this test's own: it is stopped and started under the bot, which the session's must not be."""
     if binaries() is None:
         pytest.skip(NOT_INSTALLED)
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
-        cluster.prepare()
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.destroy()
 
 
 async def post(client: BotClient, event: dict[str, Any]) -> tuple[int, Any]:
@@ -48,6 +45,28 @@ async def post(client: BotClient, event: dict[str, Any]) -> tuple[int, Any]:
 async def ready(client: BotClient) -> tuple[int, Any]:
     response = await client.get("/readyz")
     return response.status, await response.json()
+
+
+def failing_loops(caplog: pytest.LogCaptureFixture, line: str) -> set[str]:
+    """The loops (worker, dispatcher) the log has said `line` of."""
+    return {r.getMessage().split()[0] for r in caplog.records if line in r.getMessage()}
+
+
+async def logged(caplog: pytest.LogCaptureFixture, line: str, loops: set[str] | None = None) -> set[str]:
+    """Wait (a minute at most) until the log has said `line` of some loop (or of each of `loops`); which it has."""
+    deadline = time.monotonic() + 60
+    while not (said := failing_loops(caplog, line)) or (loops is not None and not loops <= said):
+        assert time.monotonic() < deadline, f"the log never said {line!r} of {loops or 'a loop'}"
+        await asyncio.sleep(0.2)
+    return said
+
+
+async def until_ready(client: BotClient) -> None:
+    """Wait (a minute at most) until /readyz answers 200: the loops have gone round on a store that answers."""
+    deadline = time.monotonic() + 60
+    while (await ready(client))[0] != 200:
+        assert time.monotonic() < deadline, await ready(client)
+        await asyncio.sleep(0.2)
 
 
 async def test_the_database_lost_while_running_answers_503_and_work_resumes_when_it_is_back(
@@ -70,12 +89,15 @@ async def test_the_database_lost_while_running_answers_503_and_work_resumes_when
         assert status == 503 and report["ready"] is False and report["store"].startswith("unreachable")
         assert not (tmp_path / "unused.db").exists()  # nothing fell back to SQLite
         assert (await client.get("/metrics")).status == 200  # the process's own metrics still answer
+        # The loops fail on every restart meanwhile: the log has a counted summary line, not a traceback a second.
+        await logged(caplog, "loop still failing")
 
         await asyncio.to_thread(own_cluster.start)
-        deadline = time.monotonic() + 60
-        while (await ready(client))[0] != 200:
-            assert time.monotonic() < deadline, await ready(client)
-            await asyncio.sleep(0.2)
+        await until_ready(client)
+        failed = failing_loops(caplog, "loop failed")
+        assert failed and await logged(caplog, "loop recovered after", failed) == failed
+        traced = [r.getMessage().split()[0] for r in caplog.records if r.exc_info and "loop" in r.getMessage()]
+        assert sorted(traced) == sorted(failed)  # one traceback for each loop that failed, in the whole outage
         # PagerDuty retries the delivery it was refused: stored now, as new — it was never acknowledged before.
         assert (await post(client, during))[0] == 202
         assert (await post(client, during))[0] == 200  # and now it is a duplicate
@@ -96,3 +118,40 @@ async def test_an_sqlite_store_that_fails_under_the_bot_answers_503_and_metrics_
     status, report = await ready(client)
     assert status == 503 and report == {"ready": False, "store": "unreachable: RuntimeError"}
     assert (await client.get("/metrics")).status == 200
+
+
+async def test_a_database_that_hangs_gives_not_ready_within_the_time_limit_and_ready_again_after(
+        own_cluster: PostgresCluster, tmp_path: Path, catalogue: Catalogue) -> None:
+    """A database that accepts connections and never answers (its processes stopped): /readyz answers 503 after
+    its time limit rather than hanging the probe, and the probes that come while the store hangs share one round of
+    checks; when the database answers again, so does /readyz, with 200."""
+    settings = replace(offline_settings(tmp_path / "unused.db"), database_url=own_cluster.url(
+        own_cluster.fresh_database()))
+    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    async with TestClient(TestServer(build_web_app(bot))) as client:
+        await until_ready(client)
+        await asyncio.to_thread(own_cluster.pause)
+        try:
+            # The bound on the wait only turns a hang into a failure; the answer must come by the time limit.
+            answers = await asyncio.wait_for(asyncio.gather(ready(client), ready(client)), 60)
+        finally:
+            await asyncio.to_thread(own_cluster.resume)
+        expected = {"ready": False, "store": f"no answer within {readiness.CHECK_SECONDS:g}s"}
+        assert list(answers) == [(503, expected), (503, expected)]
+        await until_ready(client)
+
+
+async def test_readyz_lists_the_latest_dead_effects_and_counts_the_rest(offline_bot: tuple[Bot, BotClient]) -> None:
+    """A long outage can park thousands of effects: /readyz shows the latest DEAD_SHOWN and how many more. (Slack
+    is unreachable for the offline bot, and it tries each effect once: every alert queued here is parked.)"""
+    bot, client = offline_bot
+    parked = readiness.DEAD_SHOWN + 5
+    for n in range(parked):
+        await bot.store.queue_effect(AlertOperators("operators", f"alert {n}"), now=bot.clock.now().timestamp())
+    bot.dispatcher.wake()
+    await bot.settle(30)
+    every = [d["seq"] for d in await bot.store.dead_effects()]
+    status, report = await ready(client)
+    assert len(every) == parked and report["outbox_dead"] == parked and report["dead_effects_not_shown"] == 5
+    assert [d["seq"] for d in report["dead_effects"]] == every[-readiness.DEAD_SHOWN:]
+    assert (status, report["ready"], report["store"]) == (200, True, "ok")  # past failures: still ready

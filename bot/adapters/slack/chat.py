@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.slack.failures import NOT_JSON, failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
 from bot.errors import IntegrationError
@@ -33,9 +34,6 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["views.open", "views.update", "views.publish", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
-RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                              "request_timeout", "team_added_to_org"})
-
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
@@ -59,19 +57,18 @@ class SlackChat:
             else:
                 response = await self.client.api_call(method, data=_form(kwargs))
         except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
-            status = error.response.status_code if error.response is not None else None
-            retry_after = _retry_after(error.response.headers if error.response is not None else {})
-            retryable = code in RETRYABLE_ERRORS or status == 429 or (status is not None and status >= 500)
-            self._metrics.calls.labels("slack", method, code).inc()
-            raise IntegrationError("slack", f"{method} failed: {code}", retryable=retryable, code=code,
-                                   retry_after=retry_after, status=status) from None
+            raise self._counted(method, failure(method, error)) from None
+        except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
+            raise self._counted(method, plain_text_ok(method)) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.calls.labels("slack", method, "network_error").inc()
-            raise IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}",
-                                   retryable=True) from None
+            raise unreachable(method, error) from None
         self._metrics.calls.labels("slack", method, "ok").inc()
         return response
+
+    def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
+        self._metrics.calls.labels("slack", method, error.code or NOT_JSON).inc()
+        return error
 
     async def bot_user_id(self) -> str:
         if self._bot_user is None:
@@ -197,23 +194,21 @@ class SlackChat:
         return ChatMessage(channel=channel, ts=ts, user=data.get("user"), text=str(data.get("text") or ""),
                            by_person=by_person)
 
-    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str) -> str:
+    async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,
+                          alt_text: str | None = None) -> str:
         await self._buckets.acquire("files.completeUploadExternal", "files.completeUploadExternal")
+        # alt_txt (Slack's spelling) describes an image for screen readers; files_upload_v2 leaves it out when None.
         try:
             response = await self.client.files_upload_v2(channel=channel, content=content, filename=filename,
-                                                         title=title, initial_comment=self._fit.text(comment))
+                                                         title=title, initial_comment=self._fit.text(comment),
+                                                         alt_txt=alt_text)
         except SlackApiError as error:
-            code = str(error.response.get("error", "unknown_error")) if error.response is not None else "unknown"
-            status = error.response.status_code if error.response is not None else None
-            self._metrics.calls.labels("slack", "files.upload_v2", code).inc()
-            raise IntegrationError("slack", f"files.upload_v2 failed: {code}", code=code, status=status,
-                                   retryable=code in RETRYABLE_ERRORS or (status or 0) == 429 or (status or 0) >= 500,
-                                   retry_after=_retry_after(error.response.headers if error.response is not None
-                                                            else {})) from None
+            raise self._counted("files.upload_v2", failure("files.upload_v2", error)) from None
+        except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
+            raise self._counted("files.upload_v2", plain_text_ok("files.upload_v2")) from None
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.calls.labels("slack", "files.upload_v2", "network_error").inc()
-            raise IntegrationError("slack", f"files.upload_v2 could not reach Slack: {error.__class__.__name__}",
-                                   retryable=True) from None
+            raise unreachable("files.upload_v2", error) from None
         self._metrics.calls.labels("slack", "files.upload_v2", "ok").inc()
         return str(response["files"][0]["id"])
 
@@ -273,11 +268,3 @@ def _channel(data: dict[str, Any]) -> ChannelInfo:
     topic = data.get("topic") or {}
     return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
                        creator=data.get("creator"), is_archived=bool(data.get("is_archived")))
-
-
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") or headers.get("retry-after") if headers else None
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

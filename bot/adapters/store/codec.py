@@ -1,10 +1,11 @@
-"""JSON encoding of domain objects for the store (datetimes as ISO 8601, tuples as lists)."""
+"""JSON encoding of domain objects for the store (datetimes as ISO 8601, tuples as lists), and the incident's
+indexed columns (`incident_columns`) that both stores keep beside its JSON."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.coordination import RoleHolder, update_from_dict
@@ -20,6 +21,24 @@ def incident_to_json(incident: Incident) -> str:
     for key in _TIMES:
         data[key] = data[key].isoformat() if data[key] else None
     return json.dumps(data, default=_iso)  # the follow-ups' and status updates' times too
+
+
+# The indexed columns of table `incidents`, in the order `incident_columns` gives them.
+INDEXED_COLUMNS = ("service_id", "urgency", "triggered_at", "acknowledged_at", "resolved_at")
+
+
+def utc_iso(when: datetime | None) -> str | None:
+    """A time as the indexed columns hold it: ISO 8601 in UTC, always `+00:00`, so that text order is time order
+    (the JSON keeps each time's own offset). A naive time is taken as UTC."""
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def incident_columns(incident: Incident) -> tuple[str, str, str | None, str | None, str | None]:
+    """The incident's indexed columns (INDEXED_COLUMNS), written with every write of its row."""
+    return (incident.service_id, incident.urgency, utc_iso(incident.triggered_at),
+            utc_iso(incident.acknowledged_at), utc_iso(incident.resolved_at))
 
 
 def incident_from_json(text: str) -> Incident:

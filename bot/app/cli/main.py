@@ -21,7 +21,7 @@ from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
-from bot.app.config import Settings, load_settings, reference_table
+from bot.app.config import Settings, load_settings, reference_table, tcp_port
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
 from bot.errors import ConfigError
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pavedroad", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")
-    serve.add_argument("--port", type=int, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--port", type=_serving_port, help="HTTP port, 1 to 65535 (default: $PORT or 3000)")
     serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db); unused when "
                        "PAVEDROAD_DATABASE_URL selects PostgreSQL")
     sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
@@ -99,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox":
         return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+
+
+def _serving_port(text: str) -> int:
+    """`serve --port`, read as PORT is (bot/app/config.py): a port the Service and the health check can find."""
+    port = tcp_port(text)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use a whole number from 1 to 65535")
+    return port
 
 
 def configure_logging(level_name: str) -> None:

@@ -71,6 +71,18 @@ async def test_a_dead_effect_may_queue_no_alert(store: Store) -> None:
     assert [d["kind"] for d in await store.dead_effects()] == ["alert_operators"]
 
 
+async def test_only_the_latest_dead_effects_are_read_when_asked(store: Store) -> None:
+    for n in range(5):
+        await store.queue_effect(AlertOperators("operators", f"alert {n}"), now=float(n))
+        [row] = await store.due_effects(now=10.0, limit=10, busy=[])  # one queue: its head, until it is dead
+        await store.effect_dead(row.seq, f"failed {row.seq}", None, now=10.0)
+    every = [d["seq"] for d in await store.dead_effects()]
+    assert len(every) == 5 and every == sorted(every)
+    assert [d["seq"] for d in await store.dead_effects(latest=2)] == every[-2:]  # the newest, oldest first
+    assert [d["seq"] for d in await store.dead_effects(latest=20)] == every
+    assert await store.dead_effects("Q1", latest=2) == []
+
+
 async def test_pending_in_queue_counts_what_waits_there(store: Store) -> None:
     await store.queue_effect(SyncTicket("Q1"), now=1.0)
     await store.queue_effect(SyncTicket("Q1"), now=1.0)

@@ -1,4 +1,4 @@
-"""Numbered schema migrations for PostgreSQL, the same twelve as SQLite's (bot/adapters/store/sqlite/migrations.py),
+"""Numbered schema migrations for PostgreSQL, the same as SQLite's (bot/adapters/store/sqlite/migrations.py),
 recorded one row per migration in `schema_migrations`.
 
 Replicas starting together (a rolling deploy, a scale-up) may all migrate at once: `migrate` holds a session-level
@@ -17,6 +17,18 @@ from psycopg import AsyncConnection
 
 # The key of the advisory lock held while migrating ('pavedrd' + 1: any constant no other application uses).
 MIGRATION_LOCK = 0x70617665647264_01
+
+
+
+def _utc_iso(key: str) -> str:
+    """SQL for the incident JSON's time `key` as codec.utc_iso writes it: kept when already UTC, `+00:00` added to a
+    naive time, otherwise moved to UTC with its fraction of a second kept as written."""
+    t = f"(data::jsonb ->> '{key}')"
+    return (f"CASE WHEN {t} IS NULL THEN NULL WHEN {t} LIKE '%+00:00' THEN {t}"
+            f" WHEN left(right({t}, 6), 1) NOT IN ('+', '-') THEN {t} || '+00:00'"
+            f" ELSE to_char({t}::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+            f" || CASE WHEN substr({t}, 20, 1) = '.' THEN substr({t}, 20, 7) ELSE '' END || '+00:00' END")
+
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: inbox, incidents, timeline, outbox, the incident's Slack footprint, and the people cache.
@@ -197,6 +209,28 @@ MIGRATIONS: tuple[str, ...] = (
         tokens DOUBLE PRECISION NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL
     );
+    """,
+    # 13 (retention): the pruning job finds what it may delete through these partial indexes — applied or ignored
+    # deliveries by when they were received, done effects by when they were queued — and never scans the rows that
+    # are still work (pending, failed, dead), nor reads the history to find them.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_settled_received ON inbox (received_at) WHERE state IN ('applied', 'ignored');
+    CREATE INDEX IF NOT EXISTS outbox_done_created ON outbox (created_at) WHERE state = 'done';
+    """,
+    # 14: the incident's service, urgency and times as indexed columns beside its JSON (as SQLite's 14), backfilled
+    # from the JSON; times ISO 8601 in UTC exactly as codec.utc_iso writes them.
+    f"""
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS service_id TEXT;
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS urgency TEXT;
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS triggered_at TEXT;
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS acknowledged_at TEXT;
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS resolved_at TEXT;
+    UPDATE incidents SET service_id = data::jsonb ->> 'service_id', urgency = data::jsonb ->> 'urgency',
+        triggered_at = {_utc_iso("triggered_at")}, acknowledged_at = {_utc_iso("acknowledged_at")},
+        resolved_at = {_utc_iso("resolved_at")};
+    CREATE INDEX IF NOT EXISTS incidents_service_triggered ON incidents (service_id, triggered_at);
+    CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
+    CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
     # d16: the due-effects query served by an index (see SQLite's migration of the same purpose). Each pending
     # effect knows its `lane` and whether it is the `head` of its queue, kept in step by triggers. Under READ

@@ -114,11 +114,12 @@ class PostgresOutbox(PostgresPart, Outbox):
                 await insert_effect(conn, alert, 0, now)
         return parked
 
-    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
-        if incident_id:
-            return await self._query(f"SELECT {DEAD_COLUMNS} FROM outbox WHERE state='dead' AND incident_id=%s"
-                                     " ORDER BY seq", (incident_id,))
-        return await self._query(f"SELECT {DEAD_COLUMNS} FROM outbox WHERE state='dead' ORDER BY seq")
+    async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
+        where = "state='dead'" + (" AND incident_id=%s" if incident_id else "")
+        params: list[Any] = [incident_id] if incident_id else []
+        # The most recent `latest` (LIMIT NULL: no limit), then oldest first again.
+        return await self._query(f"SELECT * FROM (SELECT {DEAD_COLUMNS} FROM outbox WHERE {where} ORDER BY seq DESC"
+                                 " LIMIT %s) AS latest ORDER BY seq", [*params, latest])
 
     async def pending_in_queue(self, queue: str) -> int:
         return int(await self._value("SELECT count(*) FROM outbox WHERE queue=%s AND state='pending'", (queue,)))

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import PostgresPart
+from bot.adapters.store.postgres.incidents import INCIDENT_INSERT, incident_row
 from bot.domain.incident import Incident
 from bot.ports.store import DeployRecord, History, IncidentHistory
 
@@ -32,10 +33,8 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
     async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
                           now: float) -> tuple[int, int]:
         async with self._transaction() as conn:
-            added_incidents = await _insert_each(conn, b"INSERT INTO incidents (id, number, status, data, updated_at)"
-                                                 b" VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-                                                 [(i.id, i.number, i.status.value, incident_to_json(i), now)
-                                                  for i in incidents])
+            added_incidents = await _insert_each(conn, INCIDENT_INSERT + b" ON CONFLICT DO NOTHING RETURNING 1",
+                                                 [incident_row(i, now) for i in incidents])
             added_deploys = await _insert_each(conn, b"INSERT INTO deploys (id, service_id, occurred_at, summary,"
                                                b" source) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
                                                b" RETURNING 1",

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 
+
+def _utc_iso(key: str) -> str:
+    """SQL for the incident JSON's time `key` as codec.utc_iso writes it: kept when already UTC, `+00:00` added to a
+    naive time, otherwise moved to UTC (strftime) with its fraction of a second kept as written."""
+    t = f"json_extract(data, '$.{key}')"
+    return (f"CASE WHEN {t} IS NULL THEN NULL WHEN {t} LIKE '%+00:00' THEN {t}"
+            f" WHEN substr({t}, -6, 1) NOT IN ('+', '-') THEN {t} || '+00:00'"
+            f" ELSE strftime('%Y-%m-%dT%H:%M:%S', {t})"
+            f" || CASE WHEN substr({t}, 20, 1) = '.' THEN substr({t}, 20, 7) ELSE '' END || '+00:00' END")
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: inbox, incidents, timeline, outbox, the incident's Slack footprint, and the people cache.
     """
@@ -188,7 +199,31 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
-    # d16: the due-effects query served by an index. Each pending effect knows its `lane` (the outside system it
+    # 13 (retention): the pruning job finds what it may delete through these partial indexes — applied or ignored
+    # deliveries by when they were received, done effects by when they were queued — and never scans the rows that
+    # are still work (pending, failed, dead), nor reads the history to find them.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_settled_received ON inbox (received_at) WHERE state IN ('applied', 'ignored');
+    CREATE INDEX IF NOT EXISTS outbox_done_created ON outbox (created_at) WHERE state = 'done';
+    """,
+    # 14: the incident's service, urgency and times as indexed columns beside its JSON, so handovers, status and
+    # reports ask for exactly what they show (by service and trigger time, by resolve time, by status) instead of
+    # decoding every incident. Times are ISO 8601 in UTC (codec.utc_iso): text order is time order. Every write of an
+    # incident keeps them in step; rows written before are backfilled from their JSON here.
+    f"""
+    ALTER TABLE incidents ADD COLUMN service_id TEXT;
+    ALTER TABLE incidents ADD COLUMN urgency TEXT;
+    ALTER TABLE incidents ADD COLUMN triggered_at TEXT;
+    ALTER TABLE incidents ADD COLUMN acknowledged_at TEXT;
+    ALTER TABLE incidents ADD COLUMN resolved_at TEXT;
+    UPDATE incidents SET service_id = json_extract(data, '$.service_id'), urgency = json_extract(data, '$.urgency'),
+        triggered_at = {_utc_iso("triggered_at")}, acknowledged_at = {_utc_iso("acknowledged_at")},
+        resolved_at = {_utc_iso("resolved_at")};
+    CREATE INDEX IF NOT EXISTS incidents_service_triggered ON incidents (service_id, triggered_at);
+    CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
+    CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
+    """,
+    # 15 (d16): the due-effects query served by an index. Each pending effect knows its `lane` (the outside system it
     # talks to: slack, servicenow or pagerduty; every queue not ServiceNow's or PagerDuty's calls Slack) and whether
     # it is the `head` of its queue (the first pending effect: the only one that may run). Triggers keep both in step
     # whoever writes the outbox: an effect queued behind another is not a head; when a head stops being pending

@@ -124,11 +124,13 @@ class SqliteOutbox(SqlitePart, Outbox):
         with self._transaction() as conn:
             return conn.execute(sql, params).rowcount == 1
 
-    async def dead_effects(self, incident_id: str | None = None) -> list[dict[str, Any]]:
+    async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
         where = "state='dead'" + (" AND incident_id=?" if incident_id else "")
-        params = (incident_id,) if incident_id else ()
+        params: tuple[Any, ...] = (incident_id,) if incident_id else ()
+        # The most recent `latest` (-1: SQLite's "no limit"), then oldest first again.
         return await self._run(lambda: self._query(
-            f"SELECT {DEAD_COLUMNS} FROM outbox WHERE {where} ORDER BY seq", params))
+            f"SELECT * FROM (SELECT {DEAD_COLUMNS} FROM outbox WHERE {where} ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (*params, -1 if latest is None else latest)))
 
     async def pending_in_queue(self, queue: str) -> int:
         return await self._run(lambda: int(self.db.execute(

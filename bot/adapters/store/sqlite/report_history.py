@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.incidents import INCIDENT_INSERT, incident_row
 from bot.domain.incident import Incident
 from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
 
@@ -58,9 +59,8 @@ def write_history(conn: sqlite3.Connection, incidents: Sequence[Incident], deplo
     Returns how many of each were added."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        added_incidents = sum(conn.execute(
-            "INSERT OR IGNORE INTO incidents (id, number, status, data, updated_at) VALUES (?, ?, ?, ?, ?)",
-            (i.id, i.number, i.status.value, incident_to_json(i), now)).rowcount for i in incidents)
+        added_incidents = sum(conn.execute(INCIDENT_INSERT.replace("INSERT", "INSERT OR IGNORE", 1),
+                                           incident_row(i, now)).rowcount for i in incidents)
         added_deploys = sum(conn.execute(
             "INSERT OR IGNORE INTO deploys (id, service_id, occurred_at, summary, source) VALUES (?, ?, ?, ?, ?)",
             (d.id, d.service_id, _utc(d.occurred_at).isoformat(), d.summary, d.source)).rowcount for d in deploys)

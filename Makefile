@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/report.py --incidents 20000 --rounds 3
 	$(BIN)/python bench/soak.py --incidents 500
 	$(BIN)/python bench/storm.py --incidents 100 --tier-scale 10
+	$(BIN)/python bench/due_effects.py --pending 65000
 	$(BIN)/python bench/replica_storm.py --incidents 200 --replicas 2 --rate-scale 10
 
 clean:

@@ -114,16 +114,24 @@ async def load(url: str, channel: str, user: str, response_url: str, n: int, con
     return summary(latencies, wall)
 
 
-async def settle_answers(count_url: str) -> None:
-    last = -1
-    async with aiohttp.ClientSession() as session:
-        for _ in range(100):
-            async with session.get(count_url) as response:
-                count = (await response.json())["status_answers"]
-            if count == last:
-                return
-            last = count
-            await asyncio.sleep(0.2)
+async def answers_count(count_url: str) -> int:
+    async with aiohttp.ClientSession() as session, session.get(count_url) as response:
+        return int((await response.json())["status_answers"])
+
+
+async def settle_answers(count_url: str, expected: int) -> float | None:
+    """Seconds from now (the load's end) until `expected` answers have arrived; None if they stopped short."""
+    started, last, still = time.perf_counter(), -1, 0.0
+    while True:
+        count = await answers_count(count_url)
+        if count >= expected:
+            return round(time.perf_counter() - started, 2)
+        if count == last:
+            if time.perf_counter() - still > 10:
+                return None
+        else:
+            last, still = count, time.perf_counter()
+        await asyncio.sleep(0.05)
 
 
 async def main() -> None:
@@ -136,6 +144,9 @@ async def main() -> None:
     receiver, receiver_url, _ = start(RECEIVER)
     response_url = receiver_url.replace("/slack/events", "/respond")
     results: dict[str, list[dict[str, float]]] = {"bare_bolt": [], "bot": []}
+    # Per bot round: from the last ack until the last answer arrived (every command is answered via response_url).
+    answers_after_load: list[float | None] = []
+    count_url = receiver_url.replace("/slack/events", "/count")
     try:
         for round_number in range(args.rounds):
             order = ("bare_bolt", "bot") if round_number % 2 == 0 else ("bot", "bare_bolt")
@@ -143,11 +154,12 @@ async def main() -> None:
                 process, url, extra = start(BARE if name == "bare_bolt" else BOT)
                 channel, user = ("C1", "U1") if name == "bare_bolt" else extra
                 try:
+                    before = await answers_count(count_url)
                     await load(url, channel, user, response_url, 200, args.concurrency)  # warm-up
                     results[name].append(await load(url, channel, user, response_url, args.commands,
                                                     args.concurrency))
                     if name == "bot":  # let the last answers (sent after each ack) arrive before stopping it
-                        await settle_answers(receiver_url.replace("/slack/events", "/count"))
+                        answers_after_load.append(await settle_answers(count_url, before + args.commands + 200))
                 finally:
                     process.terminate()
                     process.wait()
@@ -167,6 +179,8 @@ async def main() -> None:
         "throughput_ratio": round(bot["throughput_per_s"] / bare["throughput_per_s"], 2),
         "status_commands_sent": sum(r["n"] + 200 for r in results["bot"]),
         "status_answers_received": statuses,
+        # From the last ack until every answer had arrived, per round (None: some never came).
+        "answers_after_load_s": answers_after_load,
         "targets": {"throughput_ratio_min": 0.7, "p99_ms_max": 50},
     })
 

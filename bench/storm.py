@@ -3,9 +3,11 @@ K (`--tier-scale`; the emulators enforce the same scaled limits). Measures when 
 beside the Tier-2 floor at that scale (conversations.create and pins.add are Tier 2, 20 a minute, and the bot
 saves up at most three seconds of its budget: N incidents cannot all be pinned before (N - max(1, K)) x 60 / (20 K)
 seconds, 597 s for 200 at K = 1), the median time to a pinned card for high and for low urgency incidents, the
-deepest backlog of card refreshes waiting meanwhile, and when the last ServiceNow ticket was made (ServiceNow has
-no such pacing). Runs the sandbox in this process (`serve_sandbox`, as bench/trigger_to_card.py); the figures are
-read from the bot's database (read-only) and the emulators' state. Prints JSON.
+deepest backlog of card refreshes waiting meanwhile (and the most waiting for one card: refreshes are coalesced, so
+at most one), how long after the last pin the refreshes were all done (they yield to new incidents' channels), and
+when the last ServiceNow ticket was made (ServiceNow has no such pacing: its effects have their own slots). Runs the
+sandbox in this process (`serve_sandbox`, as bench/trigger_to_card.py); the figures are read from the bot's database
+(read-only) and the emulators' state. Prints JSON.
 
     python bench/storm.py [--incidents 200] [--tier-scale 1]
 
@@ -33,16 +35,18 @@ TIER_2_PER_MINUTE = 20
 BOT_BURST_S = 3.0  # bot/adapters/slack/ratelimit.py: a bucket holds three seconds of its rate
 
 
-def read_progress(db: Path) -> tuple[set[str], int]:
-    """(incidents whose card is pinned, card refreshes waiting) from the bot's database."""
+def read_progress(db: Path) -> tuple[set[str], int, int]:
+    """(incidents whose card is pinned, card refreshes waiting, the most waiting for one card) from the bot's
+    database."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
         pinned = {row[0] for row in conn.execute("SELECT incident_id FROM incident_slack WHERE card_pinned = 1")}
-        backlog = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'refresh_card'"
-                               ).fetchone()[0]
-        return pinned, int(backlog)
+        backlog, per_card = conn.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM outbox"
+            " WHERE state = 'pending' AND kind = 'refresh_card' GROUP BY incident_id)").fetchone()
+        return pinned, int(backlog), int(per_card)
     except sqlite3.OperationalError:
-        return set(), 0
+        return set(), 0, 0
     finally:
         conn.close()
 
@@ -71,13 +75,14 @@ async def main() -> None:
                 urgency[str(incident["id"])] = "high" if i % 2 == 0 else "low"
             triggered_s = time.monotonic() - started
             pinned_at: dict[str, float] = {}
-            backlog_max, backlog_when_pinned, backlog, tickets_done_s = 0, None, 0, None
+            backlog_max, backlog_when_pinned, backlog, tickets_done_s, per_card_max = 0, None, 0, None, 0
             drained_s: float | None = None
             deadline = started + floor_s * 3 + 120
             while time.monotonic() < deadline:
                 await asyncio.sleep(args.poll_s)
                 now = time.monotonic() - started
-                pinned, backlog = await asyncio.to_thread(read_progress, db)
+                pinned, backlog, per_card = await asyncio.to_thread(read_progress, db)
+                per_card_max = max(per_card_max, per_card)
                 for incident_id in pinned & urgency.keys():
                     pinned_at.setdefault(incident_id, now)
                 backlog_max = max(backlog_max, backlog)
@@ -102,6 +107,10 @@ async def main() -> None:
         "over_floor": round(all_pinned / floor_s, 3) if all_pinned is not None and floor_s else None,
         "high_median_s": median("high"), "low_median_s": median("low"),
         "refresh_backlog_max": backlog_max, "refresh_backlog_when_all_pinned": backlog_when_pinned,
+        # Refreshes are coalesced (at most one waits per card) and yield to new incidents' channels and pins.
+        "refreshes_waiting_per_card_max": per_card_max,
+        "refreshes_drained_after_all_pinned_s": round(drained_s - all_pinned, 1)
+        if drained_s is not None and all_pinned is not None else None,
         # None: card refreshes were still waiting when the bench gave up (3 x the floor + 2 minutes).
         "refreshes_drained_s": round(drained_s, 1) if drained_s is not None else None,
         "refresh_backlog_at_end": backlog, "watched_s": round(time.monotonic() - started, 1),

@@ -1,8 +1,9 @@
 """Telling the person how it went: the one error policy for commands, buttons and forms, and the follow-up work.
 
 A `UserError` is shown as written; anything else gets "something went wrong — reference <id>" with the traceback
-logged under that id. The work after an acknowledgement runs on a few follow-up workers, and its answers go out
-through the interaction's response_url (or, after a form, privately in the incident's channel).
+logged under that id. The work after an acknowledgement runs on follow-up workers (answers in a lane apart from
+background work), and its answers go out through the interaction's response_url (or, after a form, privately in the
+incident's channel).
 """
 
 from __future__ import annotations
@@ -65,25 +66,38 @@ def privately_in(slack: Interactions, channel: str, user: str) -> Say:
 
 
 class FollowUps:
-    """The work after each ack, on a few worker tasks rather than one task per command: in a burst (an outage,
-    thirty people typing `/incident status`) the acknowledgements keep Slack's 3-second promise while the answers
-    queue briefly."""
+    """The work after each ack, on worker tasks rather than one task per command, in two lanes. ANSWERS (someone is
+    waiting: a command's reply) have workers enough for a burst of people (an outage, thirty people typing
+    `/incident status` at once: each answer is mostly waiting for the store and for Slack's response_url, so more
+    workers answer sooner) and never queue behind BACKGROUND work (an App Home to publish: nobody waits for it),
+    which has a few workers of its own so that a flood of Home openings cannot crowd out the answers."""
 
-    def __init__(self, workers: int = 4) -> None:
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+    def __init__(self, workers: int = 32, background_workers: int = 4) -> None:
+        self._answers: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._background: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
-        self._worker_count = workers
+        self._counts = {"answers": workers, "background": background_workers}
 
     def follow_up(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Queue `work`, started only when a worker takes it: work never started is simply dropped at close, with
-        no half-made coroutine (and its inner ones) left unawaited."""
-        if not self._workers:
-            self._workers = [asyncio.create_task(self._work()) for _ in range(self._worker_count)]
-        self._queue.put_nowait(work)
+        """Queue `work` whose answer someone waits for, started only when a worker takes it: work never started
+        is simply dropped at close, with no half-made coroutine (and its inner ones) left unawaited."""
+        self._start()
+        self._answers.put_nowait(work)
 
-    async def _work(self) -> None:
+    def in_background(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Queue `work` nobody waits for (as `follow_up`, in the background lane)."""
+        self._start()
+        self._background.put_nowait(work)
+
+    def _start(self) -> None:
+        if not self._workers:
+            self._workers = [asyncio.create_task(self._work(self._answers)) for _ in range(self._counts["answers"])]
+            self._workers += [asyncio.create_task(self._work(self._background))
+                              for _ in range(self._counts["background"])]
+
+    async def _work(self, queue: asyncio.Queue[Callable[[], Awaitable[None]]]) -> None:
         while True:
-            work = await self._queue.get()
+            work = await queue.get()
             try:
                 await work()
             except Exception:  # answer() reports everything; this is the last guard for the worker itself
@@ -93,5 +107,6 @@ class FollowUps:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
-        while not self._queue.empty():  # never started: nothing was made, so nothing is left unawaited
-            self._queue.get_nowait()
+        for queue in (self._answers, self._background):
+            while not queue.empty():  # never started: nothing was made, so nothing is left unawaited
+                queue.get_nowait()

@@ -146,7 +146,7 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
             return
         user = str(event["user"])
-        # Gathering the Home asks PagerDuty and the store: done after the ack, on the follow-up workers (which log a
-        # failure; nobody waits for an answer).
-        follow_ups.follow_up(lambda: home.publish(user))
+        # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers' background
+        # lane (which logs a failure; nobody waits for an answer, and commands' answers never wait behind it).
+        follow_ups.in_background(lambda: home.publish(user))
     return home_opened

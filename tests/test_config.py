@@ -133,3 +133,17 @@ def test_serve_refuses_a_port_flag_that_is_no_tcp_port(port: str, capsys: pytest
         main(["serve", "--port", port])
     assert exited.value.code == 2
     assert f"--port: {port!r} is not a TCP port; use a whole number from 1 to 65535" in capsys.readouterr().err
+
+
+def test_effect_concurrency_per_outside_system() -> None:
+    # The default names every system, so the running dispatcher's limits are those the reference documents.
+    assert load_settings(GOOD_ENV).effect_concurrency == {"slack": 8, "servicenow": 8, "pagerduty": 4}
+    settings = load_settings({**GOOD_ENV, "PAVEDROAD_EFFECT_CONCURRENCY": " ServiceNow = 16 ,slack=2,"})
+    assert settings.effect_concurrency == {"servicenow": 16, "slack": 2}
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "PAVEDROAD_EFFECT_CONCURRENCY": "jira=3,slack=0,pagerduty=many"})
+    assert error.value.problems == [
+        "PAVEDROAD_EFFECT_CONCURRENCY: 'jira' is not an outside system; name slack, servicenow, pagerduty "
+        "(e.g. servicenow=16)",
+        "PAVEDROAD_EFFECT_CONCURRENCY: slack's count must be a whole number from 1 to 1000 (e.g. servicenow=16)",
+        "PAVEDROAD_EFFECT_CONCURRENCY: pagerduty's count must be a whole number from 1 to 1000 (e.g. servicenow=16)"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.domain.effects import LANES
 from bot.errors import ConfigError
 
 
@@ -62,6 +63,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PAVEDROAD_LEASE_SECONDS", "60", "30", "How long a replica holds an effect it is performing (renewed "
              "while it runs): a replica that dies mid-effect has it taken over by another after at most this long. "
              "1 to 86,400 seconds."),
+    Variable("PAVEDROAD_EFFECT_CONCURRENCY", "slack=8,servicenow=8,pagerduty=4", "servicenow=16",
+             "Effects performed at once per outside system (comma-separated system=count; a system not named keeps "
+             "its default). Each system has its own: Slack effects waiting for Slack's rate budget never hold up "
+             "ServiceNow tickets or PagerDuty calls."),
     Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
@@ -102,6 +107,8 @@ class Settings:
     # PostgreSQL (PAVEDROAD_DATABASE_URL); None: SQLite at db_path.
     database_url: str | None = None
     lease_seconds: float = 60.0
+    # Effects at once per outside system (the dispatcher's lanes); a system not named keeps the dispatcher's default.
+    effect_concurrency: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def socket_mode(self) -> bool:
@@ -149,6 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     lease = _number(values["PAVEDROAD_LEASE_SECONDS"], "PAVEDROAD_LEASE_SECONDS", problems, at_least=1,
                     at_most=LONGEST_LEASE_SECONDS, allowed=f"a number of seconds from 1 to {LONGEST_LEASE_SECONDS:,}, "
                     "such as 60 (a dead replica's effects wait this long before another takes them over)")
+    concurrency = effect_concurrency(values["PAVEDROAD_EFFECT_CONCURRENCY"] or "", problems)
     secrets = tuple(s.strip() for s in (values["PAGERDUTY_WEBHOOK_SECRETS"] or "").split(",") if s.strip())
     level = (values["LOG_LEVEL"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -180,8 +188,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
         db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
         database_url=database_url,
-        lease_seconds=lease or 60.0,
+        lease_seconds=lease or 60.0, effect_concurrency=concurrency,
     )
+
+
+def effect_concurrency(text: str, problems: list[str]) -> dict[str, int]:
+    """`slack=8,servicenow=16`: effects at once per outside system (the dispatcher's lanes); a problem for each part
+    that names no system or no count of at least 1."""
+    chosen: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        system, _, count = (piece.strip() for piece in part.partition("="))
+        if system.lower() not in LANES:
+            problems.append(f"PAVEDROAD_EFFECT_CONCURRENCY: {system[:40]!r} is not an outside system; name "
+                            f"{', '.join(LANES)} (e.g. servicenow=16)")
+        elif not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= 1000:
+            problems.append(f"PAVEDROAD_EFFECT_CONCURRENCY: {system.lower()}'s count must be a whole number from 1 "
+                            "to 1000 (e.g. servicenow=16)")
+        else:
+            chosen[system.lower()] = int(count)
+    return chosen
 
 
 def database_from_env(env: Mapping[str, str] | None = None) -> tuple[str | None, Path]:

@@ -260,6 +260,11 @@ class RefreshHomes(Effect):
     slack_user_ids: tuple[str, ...] = ()
 
 
+# The outside systems effects talk to: the dispatcher's lanes, each with its own concurrency, so that work waiting
+# for one system's rate budget holds up none of another's. Every queue not ServiceNow's or PagerDuty's is Slack's
+# (a review draft's queue, "review:<id>", uploads to Slack); the stores derive an effect's lane from its queue so.
+LANES = ("slack", "servicenow", "pagerduty")
+
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
 OPERATORS = "operators"
 

@@ -241,13 +241,14 @@ class Outbox(Protocol):
     owner still holds the claim, so a replica that lost its lease (paused, partitioned) never undoes the work of the
     one that took the effect over; they return whether they did."""
 
-    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str],
+                          lane: str | None = None) -> list[OutboxRow]:
         """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
-        urgent first, then oldest. A queue whose first effect is leased offers nothing (its later effects wait)."""
+        urgent first, then oldest (by index: not a scan of what is pending). A queue whose first effect is leased
+        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects."""
         ...
-    async def next_effect_due_at(self) -> float | None:
-        """When the earliest pending effect is due (for a leased one: when its lease ends, should it not be
-        renewed); None when nothing is pending."""
+    async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
+        """When the next queue head (of `lanes`, or all) is due, or its lease ends; None when nothing is pending."""
         ...
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Take the effect for `owner` until `now + lease_seconds`, and count an attempt *before* performing it:
@@ -281,7 +282,8 @@ class Outbox(Protocol):
         ...
     async def pending_in_queue(self, queue: str) -> int: ...
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
-        """Queue one effect outside of an event (e.g. refresh the card once the ticket number is known)."""
+        """Queue one effect outside of an event (e.g. refresh the card once the ticket is known). Card refreshes are
+        coalesced and yield, however queued (see CARD_RENDER_WAITING in the stores' outbox.py)."""
         ...
     async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
         """Queue a card refresh for every unresolved incident (or those of `only`) with no refresh or channel

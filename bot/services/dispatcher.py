@@ -4,6 +4,12 @@ Retry policy: exponential backoff with full jitter (base * 2^attempt, capped), o
 ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying cannot fix) an effect is
 parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the operators' channel.
 
+Lanes: each outside system (`LANES`: Slack, ServiceNow, PagerDuty) has its own concurrency. An effect keeps its
+slot while it waits for its system's rate budget (Slack's token buckets sleep inside the call), so with one shared
+limit a storm's channel openings, paced at Slack's twenty a minute, held every slot and ServiceNow's tickets went at
+Slack's pace. Per lane, an effect waiting for Slack holds only a Slack slot. Within a queue (an incident's effects
+for one system) effects still run one at a time, in order; across queues, most urgent first.
+
 Replicas: each effect is performed under a lease in the store, held by this dispatcher's `owner` (the replica's id) and
 renewed while the call runs. An effect another replica holds is never offered here; one whose holder died is offered
 once its lease runs out. If this replica loses a lease (it stalled past it, and another took the effect over), what it
@@ -17,11 +23,11 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
@@ -32,6 +38,9 @@ OPERATORS_QUEUE = "operators"
 # Long enough for a slow call and its retries inside the SDK; short enough that a dead replica's effect is taken over
 # quickly. Renewed every third of it while the call runs.
 LEASE_SECONDS = 60.0
+# Effects in flight per lane. Slack's are mostly waiting for its budget (more would only wait longer); ServiceNow's
+# calls are slow (hundreds of ms) but unpaced; PagerDuty's are few (handover names, status updates).
+LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
 
 
 class Executor(Protocol):
@@ -57,7 +66,7 @@ class RetryPolicy:
 
 class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
-                 policy: RetryPolicy = RetryPolicy(), concurrency: int = 8,
+                 policy: RetryPolicy = RetryPolicy(), concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
                  owner: str | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
@@ -67,8 +76,12 @@ class Dispatcher:
         self._policy = policy
         # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
         self._policies = policies or {}
-        self._concurrency = concurrency
+        # Per lane; a single number gives every lane that many (tests that want one effect at a time).
+        limits = concurrency if isinstance(concurrency, Mapping) else (
+            dict.fromkeys(LANES, concurrency) if concurrency is not None else {})
+        self._concurrency = {lane: max(1, limits.get(lane, LANE_CONCURRENCY[lane])) for lane in LANES}
         self._busy: dict[str, asyncio.Task[None]] = {}
+        self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
         self._wake = asyncio.Event()
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
@@ -89,24 +102,37 @@ class Dispatcher:
                 task.cancel()
 
     async def start_due(self) -> int:
-        room = self._concurrency - len(self._busy)
-        if room <= 0:
-            return 0
-        rows = await self._store.due_effects(self._clock.now().timestamp(), room, list(self._busy))
-        for row in rows:
-            task = asyncio.create_task(self._perform(row))
-            self._busy[row.effect.queue] = task
-            task.add_done_callback(self._on_done(row.effect.queue))
-        return len(rows)
+        """Start the due effects each lane has room for; how many were started."""
+        started = 0
+        for lane in self._lanes_with_room():
+            rows = await self._store.due_effects(self._clock.now().timestamp(), self._room(lane), list(self._busy),
+                                                 lane=lane)
+            for row in rows:
+                task = asyncio.create_task(self._perform(row))
+                self._busy[row.effect.queue] = task
+                self._in_lane[lane] += 1
+                task.add_done_callback(self._on_done(row.effect.queue, lane))
+            started += len(rows)
+        return started
 
-    def _on_done(self, queue: str) -> Callable[[asyncio.Task[None]], None]:
+    def _room(self, lane: str) -> int:
+        return self._concurrency[lane] - self._in_lane[lane]
+
+    def _lanes_with_room(self) -> list[str]:
+        return [lane for lane in LANES if self._room(lane) > 0]
+
+    def _on_done(self, queue: str, lane: str) -> Callable[[asyncio.Task[None]], None]:
         def finished(_task: asyncio.Task[None]) -> None:
             self._busy.pop(queue, None)
+            self._in_lane[lane] -= 1
             self._wake.set()
         return finished
 
     async def _sleep_until_due(self) -> None:
-        next_due = await self._store.next_effect_due_at()
+        # Only the lanes with room: a lane that is full is woken by its own effects finishing, not by its backlog
+        # being due (which would wake the loop every few milliseconds for nothing).
+        lanes = self._lanes_with_room()
+        next_due = await self._store.next_effect_due_at(lanes) if lanes else None
         timeout = 1.0
         if next_due is not None:
             timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)

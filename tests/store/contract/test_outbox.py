@@ -118,7 +118,7 @@ async def test_a_scheduled_refresh_comes_after_an_events_effects(store: Store) -
     await commit(store, trigger("Q1", number=1), trigger("Q2", number=2, urgency="low", priority=None))
     await drain(store)
     await store.queue_card_refreshes(now=1.0, only=["Q1"])
-    await store.queue_effect(RefreshCard("Q2"), now=2.0)
+    await store.queue_effect(PostTimelineEntry("Q2", "e1"), now=2.0)
     assert [r.effect.incident_id for r in await store.due_effects(now=2.0, limit=10, busy=[])] == ["Q2", "Q1"]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import InboxRow, Store
+from bot.ports.store import InboxRow, OutboxRow, Store
 from tests.store.contract.builders import commit, deliver, trigger
 
 LEASE = 30.0
@@ -196,3 +196,38 @@ async def test_replicas_share_one_token_bucket_per_key(replicas: tuple[Store, St
 async def test_a_bucket_refuses_a_rate_it_cannot_keep(store: Store) -> None:
     with pytest.raises(ValueError, match="rate must be positive"):
         await store.take_token("chat.update", 0.0, 3.0, now=0.0)
+
+
+async def test_a_queue_keeps_its_head_while_one_replica_queues_and_another_completes(
+        replicas: tuple[Store, Store]) -> None:
+    # Each queue's first pending effect is marked as its head; a replica queueing behind the head while another
+    # completes it must not leave the new effect without one (nothing would ever offer it).
+    one, two = replicas
+    queues = [f"Q{q}" for q in range(4)]
+    entries = [f"e{n:02d}" for n in range(30)]
+
+    async def queue_them(incident_id: str) -> None:
+        for entry in entries:
+            await one.queue_effect(PostTimelineEntry(incident_id, entry), now=1.0)
+
+    async def complete(row: OutboxRow) -> tuple[str, str]:
+        assert await two.claim_effect(row.seq, owner=B, now=2.0, lease_seconds=LEASE)
+        assert await two.effect_done(row.seq, owner=B)
+        assert isinstance(row.effect, PostTimelineEntry)
+        return row.effect.incident_id, row.effect.entry_id
+
+    async def complete_them() -> list[tuple[str, str]]:
+        done: list[tuple[str, str]] = []
+        while len(done) < len(entries) * len(queues):
+            done += await asyncio.gather(*(complete(row) for row in
+                                           await two.due_effects(now=2.0, limit=10, busy=[])))
+            await asyncio.sleep(0)
+        return done
+
+    queueing = asyncio.gather(*(queue_them(q) for q in queues))
+    async with asyncio.timeout(30):
+        done = await complete_them()
+    await queueing
+    for q in queues:
+        assert [entry for incident_id, entry in done if incident_id == q] == entries
+        assert await one.pending_in_queue(f"slack:{q}") == 0

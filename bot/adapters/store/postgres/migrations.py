@@ -232,6 +232,46 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
     CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
+    # d16: the due-effects query served by an index (see SQLite's migration of the same purpose). Each pending
+    # effect knows its `lane` and whether it is the `head` of its queue, kept in step by triggers. Under READ
+    # COMMITTED a queue's insert and its head's completion could each miss the other's uncommitted row (leaving a
+    # queue with no head); both triggers first take a transaction-scoped advisory lock on the queue, and each
+    # statement after it sees what the other committed.
+    """
+    ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT 'slack';
+    ALTER TABLE outbox ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET lane = CASE WHEN queue LIKE 'servicenow:%' THEN 'servicenow'
+                                  WHEN queue LIKE 'pagerduty:%' THEN 'pagerduty' ELSE 'slack' END;
+    UPDATE outbox SET head = 1 WHERE seq IN (SELECT min(seq) FROM outbox WHERE state = 'pending' GROUP BY queue);
+    CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, priority, seq) WHERE state = 'pending' AND head = 1;
+    CREATE INDEX IF NOT EXISTS outbox_next_due
+        ON outbox (lane, greatest(next_attempt_at, coalesce(leased_until, 0)))
+        WHERE state = 'pending' AND head = 1;
+    CREATE OR REPLACE FUNCTION outbox_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(1869, hashtext(NEW.queue));
+        NEW.lane := CASE WHEN NEW.queue LIKE 'servicenow:%' THEN 'servicenow'
+                         WHEN NEW.queue LIKE 'pagerduty:%' THEN 'pagerduty' ELSE 'slack' END;
+        NEW.head := CASE WHEN NEW.state = 'pending' AND NOT EXISTS (
+            SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.queue = NEW.queue) THEN 1 ELSE 0 END;
+        RETURN NEW;
+    END $$;
+    CREATE OR REPLACE FUNCTION outbox_head_left() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(1869, hashtext(OLD.queue));
+        UPDATE outbox SET head = 1 WHERE seq = (
+            SELECT min(seq) FROM outbox p WHERE p.state = 'pending' AND p.queue = OLD.queue) AND head = 0;
+        RETURN NULL;
+    END $$;
+    DROP TRIGGER IF EXISTS outbox_queued ON outbox;
+    CREATE TRIGGER outbox_queued BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_queued();
+    DROP TRIGGER IF EXISTS outbox_head_left ON outbox;
+    CREATE TRIGGER outbox_head_left AFTER UPDATE OF state ON outbox FOR EACH ROW
+        WHEN (OLD.state = 'pending' AND NEW.state <> 'pending') EXECUTE FUNCTION outbox_head_left();
+    DROP TRIGGER IF EXISTS outbox_head_deleted ON outbox;
+    CREATE TRIGGER outbox_head_deleted AFTER DELETE ON outbox FOR EACH ROW
+        WHEN (OLD.state = 'pending') EXECUTE FUNCTION outbox_head_left();
+    """,
 )
 
 

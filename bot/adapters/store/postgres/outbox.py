@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
-from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
 from bot.ports.store import Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
@@ -27,27 +27,52 @@ SCHEDULED = 2
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
 HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
+# The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
+# hold (migration d16), so the WHERE must say the index's own condition.
+DUE_HEADS = "lane = %s AND state = 'pending' AND head = 1"
+DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority"
+# When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
+NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
+# Parameters: the lane. The first head due (or free) in it.
+NEXT_DUE_SQL = f"SELECT {NEXT_DUE} FROM outbox WHERE {DUE_HEADS} ORDER BY {NEXT_DUE} LIMIT 1"
+# One lane's due heads, most urgent first (parameters: the lane, now, now, the busy queues as a list, the limit).
+DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next_attempt_at <= %s"
+                   f" AND {UNLEASED.format(alias='')} AND NOT (queue = ANY(%s)) ORDER BY priority, seq LIMIT %s")
+# A pending effect of the incident (given by the format's `incident`) that will render its card from the state as it
+# is when it runs: a refresh nobody holds (never claimed, or let go to be retried), or the channel's opening never
+# attempted (a retried opening finds its card already posted and leaves it). A refresh asked for meanwhile is not
+# queued: it would show nothing that one does not.
+CARD_RENDER_WAITING = (
+    "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
+    "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
+INSERT_REFRESH = ("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                  f" SELECT %s, %s, %s, %s, greatest(%s, {SCHEDULED}), %s, %s WHERE NOT EXISTS ("
+                  + CARD_RENDER_WAITING.format(incident="%s") + ")").encode()
 INSERT_EFFECT = (b"INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                  b" VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
 
 class PostgresOutbox(PostgresPart, Outbox):
-    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str],
+                          lane: str | None = None) -> list[OutboxRow]:
         """The next effect of each queue (in order within a queue), if due and not leased; high urgency first.
-        `busy` queues are skipped."""
-        rows = await self._query(
-            "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
-            " WHERE o.state='pending' AND o.next_attempt_at <= %s AND " + UNLEASED.format(alias="o.") +
-            " AND NOT (o.queue = ANY(%s))"
-            " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
-            " ORDER BY o.priority, o.seq LIMIT %s", (now, now, list(busy), limit))
+        `busy` queues are skipped. Served by `outbox_due`: per lane, the queues' heads in priority order, read
+        until `limit` are found (effects waiting behind a head are never read)."""
+        rows: list[dict[str, Any]] = []
+        for one in (lane,) if lane else LANES:
+            rows += await self._query(DUE_EFFECTS_SQL, (one, now, now, list(busy), limit))
+        rows.sort(key=lambda r: (r["priority"], r["seq"]))
         return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
-                          r["created_at"]) for r in rows]
+                          r["created_at"]) for r in rows[:limit]]
 
-    async def next_effect_due_at(self) -> float | None:
-        value = await self._value("SELECT min(greatest(next_attempt_at, coalesce(leased_until, 0))) FROM outbox"
-                                  " WHERE state='pending'")
-        return None if value is None else float(value)
+    async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
+        """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
+        times = []
+        for one in lanes if lanes is not None else LANES:
+            value = await self._value(NEXT_DUE_SQL, (one,))
+            if value is not None:
+                times.append(float(value))
+        return min(times, default=None)
 
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         # One UPDATE whose WHERE re-checks everything due_effects saw. Under READ COMMITTED a second claimer of the
@@ -114,8 +139,7 @@ class PostgresOutbox(PostgresPart, Outbox):
                 " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_build_object('incident_id', i.id)::text,"
                 f" {SCHEDULED}, %s, %s FROM incidents i"
                 " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
-                "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
-                "   AND o.kind IN ('refresh_card', 'open_incident_channel'))").encode(), params)
+                + CARD_RENDER_WAITING.format(incident="i.id") + ")").encode(), params)
             return cursor.rowcount
 
     async def queue_ticket_syncs(self, now: float) -> int:
@@ -132,9 +156,13 @@ class PostgresOutbox(PostgresPart, Outbox):
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:
-    """Queue an effect, due at once, inside the caller's transaction."""
-    await conn.execute(INSERT_EFFECT, (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()),
-                                       priority, now, now))
+    """Queue an effect, due at once, inside the caller's transaction. A card refresh is coalesced and yields (see
+    the Outbox port's `queue_effect`)."""
+    values = (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now)
+    if isinstance(effect, RefreshCard):
+        await conn.execute(INSERT_REFRESH, (*values, effect.incident_id))
+        return
+    await conn.execute(INSERT_EFFECT, values)
 
 
 async def entry_queued(conn: Connection, entry_id: str) -> bool:

@@ -223,6 +223,39 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
     CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
+    # 15 (d16): the due-effects query served by an index. Each pending effect knows its `lane` (the outside system it
+    # talks to: slack, servicenow or pagerduty; every queue not ServiceNow's or PagerDuty's calls Slack) and whether
+    # it is the `head` of its queue (the first pending effect: the only one that may run). Triggers keep both in step
+    # whoever writes the outbox: an effect queued behind another is not a head; when a head stops being pending
+    # (done, dead, deleted), the next effect of its queue becomes one. The dispatcher then reads, per lane, the
+    # heads in priority order from `outbox_due` and stops at its limit, however many effects wait behind them.
+    """
+    ALTER TABLE outbox ADD COLUMN lane TEXT NOT NULL DEFAULT 'slack';
+    ALTER TABLE outbox ADD COLUMN head INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET lane = CASE WHEN queue LIKE 'servicenow:%' THEN 'servicenow'
+                                  WHEN queue LIKE 'pagerduty:%' THEN 'pagerduty' ELSE 'slack' END;
+    UPDATE outbox SET head = 1 WHERE seq IN (SELECT min(seq) FROM outbox WHERE state = 'pending' GROUP BY queue);
+    CREATE INDEX IF NOT EXISTS outbox_due ON outbox (lane, priority, seq) WHERE state = 'pending' AND head = 1;
+    CREATE INDEX IF NOT EXISTS outbox_next_due ON outbox (lane, max(next_attempt_at, coalesce(leased_until, 0)))
+        WHERE state = 'pending' AND head = 1;
+    CREATE TRIGGER IF NOT EXISTS outbox_queued AFTER INSERT ON outbox BEGIN
+        UPDATE outbox SET
+            lane = CASE WHEN NEW.queue LIKE 'servicenow:%' THEN 'servicenow'
+                        WHEN NEW.queue LIKE 'pagerduty:%' THEN 'pagerduty' ELSE 'slack' END,
+            head = NEW.state = 'pending' AND NOT EXISTS (
+                SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.queue = NEW.queue AND p.seq < NEW.seq)
+        WHERE seq = NEW.seq;
+    END;
+    CREATE TRIGGER IF NOT EXISTS outbox_head_left AFTER UPDATE OF state ON outbox
+        WHEN OLD.state = 'pending' AND NEW.state != 'pending' BEGIN
+        UPDATE outbox SET head = 1 WHERE seq = (
+            SELECT min(seq) FROM outbox p WHERE p.state = 'pending' AND p.queue = NEW.queue) AND head = 0;
+    END;
+    CREATE TRIGGER IF NOT EXISTS outbox_head_deleted AFTER DELETE ON outbox WHEN OLD.state = 'pending' BEGIN
+        UPDATE outbox SET head = 1 WHERE seq = (
+            SELECT min(seq) FROM outbox p WHERE p.state = 'pending' AND p.queue = OLD.queue) AND head = 0;
+    END;
+    """,
 )
 
 

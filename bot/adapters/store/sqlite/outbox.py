@@ -16,38 +16,65 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.domain.effects import AlertOperators, Effect, effect_from_row
+from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
 from bot.ports.store import Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
+# A pending effect of the incident (given by the format's `incident`) that will render its card from the state as it
+# is when it runs: a refresh nobody holds (never claimed, or let go to be retried), or the channel's opening never
+# attempted (a retried opening finds its card already posted and leaves it). A refresh asked for meanwhile is not
+# queued: it would show nothing that one does not.
+CARD_RENDER_WAITING = (
+    "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
+    "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
 HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
+# The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
+# hold (migration d16), so the WHERE must say the index's own condition.
+DUE_HEADS = "lane = ? AND state = 'pending' AND head = 1"
+DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority"
+# When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
+NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
+# Parameters: the lane. The first head due (or free) in it.
+NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}"
+                f" ORDER BY {NEXT_DUE} LIMIT 1")
+
+
+def due_effects_sql(busy: int) -> str:
+    """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the limit). INDEXED BY
+    holds the plan to the partial index whatever the statistics say (its WHERE must imply the index's)."""
+    exclude = f" AND queue NOT IN ({','.join('?' * busy)})" if busy else ""
+    return (f"SELECT {DUE_COLUMNS} FROM outbox INDEXED BY outbox_due WHERE {DUE_HEADS} AND next_attempt_at <= ?"
+            f" AND {UNLEASED.format(alias='')}{exclude} ORDER BY priority, seq LIMIT ?")
 
 
 class SqliteOutbox(SqlitePart, Outbox):
-    async def due_effects(self, now: float, limit: int, busy: Sequence[str]) -> list[OutboxRow]:
+    async def due_effects(self, now: float, limit: int, busy: Sequence[str],
+                          lane: str | None = None) -> list[OutboxRow]:
         """The next effect of each queue (in order within a queue), if due and not leased; high urgency first.
-        `busy` queues are skipped."""
+        `busy` queues are skipped. Served by `outbox_due`: per lane, the queues' heads in priority order, read
+        until `limit` are found (effects waiting behind a head are never read)."""
         def read() -> list[OutboxRow]:
-            placeholders = ",".join("?" * len(busy))
-            exclude = f"AND o.queue NOT IN ({placeholders})" if busy else ""
-            rows = self._query(
-                "SELECT o.seq, o.kind, o.payload, o.attempts, o.created_at FROM outbox o"
-                " WHERE o.state='pending' AND o.next_attempt_at <= ? AND " + UNLEASED.format(alias="o.") + exclude +
-                " AND o.seq = (SELECT min(seq) FROM outbox p WHERE p.queue=o.queue AND p.state='pending')"
-                " ORDER BY o.priority, o.seq LIMIT ?", (now, now, *busy, limit))
+            sql = due_effects_sql(len(busy))
+            rows: list[Any] = []
+            for one in (lane,) if lane else LANES:
+                rows += self._query(sql, (one, now, now, *busy, limit))
+            rows.sort(key=lambda r: (r["priority"], r["seq"]))
             return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
-                              r["created_at"]) for r in rows]
+                              r["created_at"]) for r in rows[:limit]]
         return await self._run(read)
 
-    async def next_effect_due_at(self) -> float | None:
-        return await self._run(lambda: self.db.execute(
-            "SELECT min(max(next_attempt_at, coalesce(leased_until, 0))) FROM outbox WHERE state='pending'"
-        ).fetchone()[0])
+    async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
+        """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
+        def read() -> float | None:
+            times = [row[0] for one in (lanes if lanes is not None else LANES)
+                     for row in self.db.execute(NEXT_DUE_SQL, (one,))]
+            return min(times, default=None)
+        return await self._run(read)
 
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         # One UPDATE whose WHERE re-checks everything due_effects saw: SQLite's single writer makes it atomic, so of
@@ -127,8 +154,7 @@ class SqliteOutbox(SqlitePart, Outbox):
                     f" SELECT i.id, 'slack:' || i.id, 'refresh_card', json_object('incident_id', i.id), {SCHEDULED},"
                     " ?, ? FROM incidents i"
                     " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
-                    "   SELECT 1 FROM outbox o WHERE o.incident_id = i.id AND o.state = 'pending'"
-                    "   AND o.kind IN ('refresh_card', 'open_incident_channel'))", (now, now, *(only or ())))
+                    + CARD_RENDER_WAITING.format(incident="i.id") + ")", (now, now, *(only or ())))
             return cursor.rowcount
         return await self._run(write)
 
@@ -148,10 +174,16 @@ class SqliteOutbox(SqlitePart, Outbox):
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:
-    """Queue an effect, due at once, inside the caller's transaction."""
+    """Queue an effect, due at once, inside the caller's transaction. A card refresh is coalesced and yields (see
+    the Outbox port's `queue_effect`)."""
+    values = (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now)
+    if isinstance(effect, RefreshCard):
+        conn.execute("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+                     f" SELECT ?, ?, ?, ?, max(?, {SCHEDULED}), ?, ? WHERE NOT EXISTS ("
+                     + CARD_RENDER_WAITING.format(incident="?") + ")", (*values, effect.incident_id))
+        return
     conn.execute("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now))
+                 " VALUES (?, ?, ?, ?, ?, ?, ?)", values)
 
 
 def entry_queued(conn: sqlite3.Connection, entry_id: str) -> bool:

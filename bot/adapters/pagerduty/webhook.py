@@ -138,11 +138,6 @@ class TimelineData(BaseModel):
     state: str | None = None
 
 
-class _Agent(BaseModel):
-    model_config = _STRICT
-    agent: Ref | None = None
-
-
 def read_envelope(body: Any) -> Envelope:
     """Check the v3 envelope's shape; return `event`. Raises DeliveryError with the reason."""
     if not isinstance(body, dict) or not isinstance(body.get("event"), dict):
@@ -161,7 +156,9 @@ def read_event(body: Any, *, numbers_fit: bool = False) -> IncidentEvent:
     data = envelope.data or {}
     if not numbers_fit:
         wire.check_numbers(data, "event.data")
-    agent = _person(_valid(_Agent, body["event"], "event").agent)
+    # The agent alone is read (not the whole event again): the same checks, the same reasons, a fraction of the work.
+    agent_ref = body["event"].get("agent")
+    agent = _person(None if agent_ref is None else _valid(Ref, agent_ref, "event.agent"))
     snapshot: IncidentSnapshot | None = None
     if data.get("type") == "incident":
         snapshot = _snapshot(_valid(IncidentData, data, "event.data"))

@@ -20,10 +20,7 @@ _TIMES = ("triggered_at", "acknowledged_at", "resolved_at", "state_as_of")
 
 
 def incident_to_json(incident: Incident) -> str:
-    data = _plain_fields(incident)
-    for key in _TIMES:
-        data[key] = data[key].isoformat() if data[key] else None
-    return json.dumps(data, default=_iso)  # the follow-ups' and status updates' times too
+    return json.dumps(_plain_fields(incident))  # datetimes as ISO 8601, nested ones too
 
 
 def incident_from_json(text: str) -> Incident:
@@ -53,8 +50,10 @@ def _plain_fields(record: object) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, str | int | float | bool | datetime) or value is None:
+    if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, datetime):  # here rather than in json.dumps' `default`, a call back into Python each
+        return value.isoformat()
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
     if isinstance(value, dict):
@@ -62,9 +61,3 @@ def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return _plain_fields(value)
     return value
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")

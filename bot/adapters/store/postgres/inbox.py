@@ -15,6 +15,9 @@ This is sound and simple because what runs under the lock is short: `decide` is 
 calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, outside the lock. A crash releases the
 lock with the transaction it belonged to; nothing is left half-applied.
 
+A batch costs few round trips: its incidents are read in one query, and each row's statements (savepoint, incident,
+timeline entry, effects, the row's state) are pipelined, sent together.
+
 Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
 deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
 reference, with one operators' alert queued in the same transaction — and the batch goes on. A lost connection is
@@ -31,6 +34,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.postgres.outbox import entry_queued, insert_effect
@@ -133,13 +137,17 @@ class PostgresInbox(PostgresPart, Inbox):
             cursor = await conn.execute(
                 b"SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
                 b" WHERE state='pending' ORDER BY seq LIMIT %s", (limit,))
-            for stored in await cursor.fetchall():
+            pending = await cursor.fetchall()
+            stored_incidents = await _read_incidents(conn, {r["incident_id"] for r in pending if r["incident_id"]})
+            for stored in pending:
                 reference = stored.pop("reference")
                 row = InboxRow(**stored)
                 outcome: Decision | Skip | None
                 try:
-                    async with conn.transaction():  # a SAVEPOINT: this row's writes, undone alone if it fails
-                        outcome = await _apply(conn, row, decide, known, now)
+                    # A SAVEPOINT: this row's writes, undone alone if it fails; pipelined, so that they go to the
+                    # server together (one round trip for the row, not one per statement).
+                    async with conn.pipeline(), conn.transaction():
+                        outcome = await _apply(conn, row, decide, known, stored_incidents, now)
                 except Exception as error:  # one row, at any step, must not stop the queue
                     if _connection_lost(conn, error):
                         raise
@@ -192,10 +200,14 @@ def _connection_lost(conn: Connection, error: Exception) -> bool:
 
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
-                 known: dict[str, Incident | None], now: float) -> Decision | Skip:
+                 known: dict[str, Incident | None], stored: dict[str, str | None], now: float) -> Decision | Skip:
     """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
     if row.incident_id is not None and row.incident_id not in known:
-        known[row.incident_id] = await load_incident(conn, row.incident_id)
+        if row.incident_id in stored:
+            data = stored[row.incident_id]
+            known[row.incident_id] = incident_from_json(data) if data is not None else None
+        else:
+            known[row.incident_id] = await load_incident(conn, row.incident_id)
     outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
     if isinstance(outcome, Skip):
         if outcome.state != "failed":
@@ -204,6 +216,17 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
         return outcome
     await _persist(conn, row.seq, outcome, now)
     return outcome
+
+
+async def _read_incidents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
+    """The stored JSON of the batch's incidents (None: not stored yet), read in one query; each is decoded when its
+    first row is applied, so an incident that cannot be read fails only its own rows."""
+    if not ids:
+        return {}
+    cursor = await conn.execute(b"SELECT id, data FROM incidents WHERE id = ANY(%s)", (list(ids),))
+    found: dict[str, str | None] = dict.fromkeys(ids)
+    found.update({r["id"]: r["data"] for r in await cursor.fetchall()})
+    return found
 
 
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:

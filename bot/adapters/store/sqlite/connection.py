@@ -102,8 +102,9 @@ class SqliteConnection:
         return await committed
 
     def _flush_grouped(self) -> None:
-        batch = list(self._grouped)
-        self._grouped.clear()
+        batch = []
+        while self._grouped:  # popped one by one: a write appended meanwhile is taken now or by the next flush
+            batch.append(self._grouped.popleft())
         if not batch:
             return  # an earlier flush already committed this caller's write
         conn = self.db.conn

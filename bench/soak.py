@@ -163,7 +163,10 @@ def samples(state: dict[str, Any]) -> dict[str, Any]:
             "pagerduty_users": [u["id"] for u in state["pagerduty"]["users"]],
             "pagerduty_schedules": [s["id"] for s in state["pagerduty"]["schedules"]],
             "pagerduty_incidents": [i["id"] for i in state["pagerduty"]["incidents"][:50]],
-            "group": state["servicenow"]["groups"][0]["name"]}
+            "group": state["servicenow"]["groups"][0]["name"],
+            # An App Home view as the bot published it, and who it was for (the reference publishes the same).
+            "home_views": [{"user_id": user, "view": {k: view[k] for k in ("type", "blocks") if k in view}}
+                           for user, view in list(state["slack"].get("home_views", {}).items())[:20]]}
 
 
 def profile(py_spy: str, folder: Path | None, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:

@@ -1,8 +1,8 @@
 """The soak's reference (bench/soak.py runs it): a bare script making the outside calls the bot made per incident,
-with the same clients used the same way — slack_sdk's AsyncWebClient (JSON bodies for the methods the bot sends
-JSON, GET for the ones it reads), the `pagerduty` package's REST client on a thread pool, aiohttp with basic auth for
-ServiceNow's Table API — and nothing else: no store, no webhooks, no rendering. Its CPU per incident (from
-/proc/self/stat, after a warm-up) is what the bot's is compared with.
+with the same clients used the same way — slack_sdk's AsyncWebClient on one HTTP session (JSON bodies for the
+methods the bot sends JSON, GET for the ones it reads), the `pagerduty` package's REST client on a thread pool,
+aiohttp with basic auth for ServiceNow's Table API — and nothing else: no store, no webhooks, no rendering. Its CPU
+per incident (from /proc/self/stat, after a warm-up) is what the bot's is compared with.
 
     python bench/soak_reference.py SPEC.json   (written by bench/soak.py: emulators' env, call mix, samples)
 """
@@ -34,7 +34,9 @@ WARM_UP = 10
 class Reference:
     def __init__(self, env: dict[str, str], sample: dict[str, Any]) -> None:
         self.sample = sample
-        self.slack = AsyncWebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"], retry_handlers=[])
+        # One HTTP session for every call, as the bot's Slack adapter keeps (bot/adapters/slack/chat.py).
+        self.slack = AsyncWebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"], retry_handlers=[],
+                                    session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)))
         self.pagerduty = rest_client(env["PAGERDUTY_API_TOKEN"], env["PAGERDUTY_API_URL"], timeout=10)
         self.threads = ThreadPoolExecutor(4)
         credentials = base64.b64encode(
@@ -91,6 +93,11 @@ class Reference:
             await self.slack_call(method, channel=self.channel, limit=20)
         elif method == "auth.test":
             await self.slack_call(method)
+        elif method == "users.info":
+            await self.slack_call(method, user=s["slack_users"][(serial + n) % len(s["slack_users"])])
+        elif method == "views.publish" and s.get("home_views"):
+            home = s["home_views"][(serial + n) % len(s["home_views"])]
+            await self.slack_call(method, user_id=home["user_id"], view=home["view"])
         else:
             self.skipped[method] += 1
 
@@ -149,6 +156,8 @@ class Reference:
 
     async def close(self) -> None:
         await self.servicenow.close()
+        if self.slack.session is not None:
+            await self.slack.session.close()
         self.threads.shutdown()
 
 

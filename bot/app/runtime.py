@@ -249,6 +249,7 @@ class Bot:
         if self.tickets is not None:
             await self.tickets.close()
         await self.paging.close()
+        await self.chat.close()
         await self.store.close()
 
     async def readiness(self) -> dict[str, object]:

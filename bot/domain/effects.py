@@ -6,7 +6,7 @@ converges on the same result instead of repeating it (see bot/services/executor.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 
@@ -18,7 +18,9 @@ class Effect:
     incident_id: str
 
     def payload(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is a string or a tuple of strings: a shallow dict is what `asdict` gave, without its copies
+        # (every effect of every decision is encoded).
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         """The operators' alert when this effect is given up on; None: the dispatcher's generic one."""

@@ -54,8 +54,10 @@ class IncidentWorker:
                     async with asyncio.timeout(1.0):
                         await self._wake.wait()
 
-    async def drain(self, limit: int = 4) -> int:
-        """Apply up to `limit` pending inbox rows in one batch; return how many were handled."""
+    async def drain(self, limit: int = 256) -> int:
+        """Apply up to `limit` pending inbox rows in one batch; return how many were handled. Big batches keep up
+        with a burst (one transaction for many rows); the store ends a batch early rather than keep a webhook
+        waiting (see the store's `apply_pending`)."""
         handled = 0
 
         def decide(row: InboxRow, incident: Incident | None) -> Decision | Skip:

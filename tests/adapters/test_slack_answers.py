@@ -73,12 +73,15 @@ async def test_an_answer_that_is_not_slacks_json_is_an_integration_error_saying_
             assert f"Slack answered {answer.status} with {answer.content_type}" in str(error)
             assert "not JSON" in str(error) and answer.body not in str(error)  # what came back, not the page
         await interactions.close()
+        await chat.close()
 
 
 async def test_a_not_found_page_points_at_the_api_url() -> None:
     async with answering(NOT_FOUND) as url:
+        chat = SlackChat("xoxb-t", url, Metrics(), rate_scale=0)
         with pytest.raises(IntegrationError, match="check SLACK_API_URL"):
-            await SlackChat("xoxb-t", url, Metrics(), rate_scale=0).post_message("C1", "Checkout is down")
+            await chat.post_message("C1", "Checkout is down")
+        await chat.close()
 
 
 async def test_the_emulators_injected_bad_gateway_is_a_retryable_integration_error() -> None:
@@ -90,3 +93,4 @@ async def test_the_emulators_injected_bad_gateway_is_a_retryable_integration_err
         assert raised.value.retryable and raised.value.status == 502
         assert "Slack answered 502 with text/html, not JSON" in str(raised.value)
         assert (await chat.post_message("incidents", "Checkout is down")).ts  # the fault was one answer
+        await chat.close()

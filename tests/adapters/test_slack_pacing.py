@@ -48,6 +48,7 @@ async def interactions(slack: SlackEnv, budget: SqliteStore) -> AsyncIterator[Sl
     answering = SlackInteractions(AsyncWebClient(token=TOKEN, base_url=slack.api_url(), retry_handlers=[]), chat)
     yield answering
     await answering.close()
+    await chat.close()
 
 
 async def test_a_commands_private_answer_takes_its_token_from_the_shared_budget(

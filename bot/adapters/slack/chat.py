@@ -41,6 +41,7 @@ class SlackChat:
         kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
         # No SDK retry handlers: retries are the dispatcher's, with the outbox remembering what was done.
         self.client = AsyncWebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
+        self._timeout = timeout
         self._metrics = metrics
         self._buckets = Buckets(TIERS.get, rate_scale, shared=budget)  # budget: every replica's
         self._bot_user: str | None = None
@@ -49,6 +50,10 @@ class SlackChat:
 
     async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
         await self._buckets.acquire(bucket_key or method, method)
+        if self.client.session is None or self.client.session.closed:
+            # One HTTP session for every call (made here, on the running loop): without one, the SDK opens a
+            # session, and a TCP connection, per call and closes it after — about twenty per incident.
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         try:
             if method in _JSON_METHODS:
                 response = await self.client.api_call(method, json=kwargs)
@@ -69,6 +74,12 @@ class SlackChat:
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
         self._metrics.calls.labels("slack", method, error.code or NOT_JSON).inc()
         return error
+
+    async def close(self) -> None:
+        """Close the HTTP session (its connections); a later call opens a new one."""
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
     async def bot_user_id(self) -> str:
         if self._bot_user is None:

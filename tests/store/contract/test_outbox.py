@@ -3,6 +3,8 @@ made; dead effects kept with their alert; scheduled refreshes and syncs never qu
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard, SyncTicket
 from bot.ports.store import Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, resolve, trigger
@@ -133,3 +135,18 @@ async def test_ticket_syncs_are_queued_for_tickets_with_untold_lines_once(store:
     assert await drain(store) == [SyncTicket("Q1")]
     await store.mark_noted(["n1"])
     assert await store.queue_ticket_syncs(now=3.0) == 0
+
+
+async def test_effects_finished_together_are_each_marked_done_once_and_only_by_their_holder(store: Store) -> None:
+    # Many effects finishing at once (the SQLite store commits them together): each caller hears its own outcome.
+    await asyncio.gather(*(store.queue_effect(RefreshCard(f"Q{n}"), now=5.0) for n in range(12)))
+    due = await store.due_effects(now=5.0, limit=20, busy=[])
+    assert len(due) == 12
+    for row in due:
+        assert await store.claim_effect(row.seq, owner="replica-a", now=5.0, lease_seconds=30.0)
+    owners = ["replica-a"] * 10 + ["replica-b"] * 2  # the last two are not replica-b's to finish
+    outcomes = await asyncio.gather(*(store.effect_done(row.seq, owner=owner) for row, owner in zip(due, owners,
+                                                                                                  strict=True)))
+    assert outcomes == [True] * 10 + [False] * 2
+    assert [r.seq for r in await store.due_effects(now=100.0, limit=20, busy=[])] == [r.seq for r in due[10:]]
+    assert (await store.depths())["outbox_pending"] == 2

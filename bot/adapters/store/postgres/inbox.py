@@ -15,6 +15,10 @@ This is sound and simple because what runs under the lock is short: `decide` is 
 calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, outside the lock. A crash releases the
 lock with the transaction it belonged to; nothing is left half-applied.
 
+A batch costs few round trips: its incidents are read in one query, and all its rows' statements are pipelined in
+one SAVEPOINT, sent together. Should any row fail, that savepoint is rolled back and the batch applied again row by
+row, as below (`decide` is pure: deciding twice decides the same).
+
 Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
 deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
 reference, with one operators' alert queued in the same transaction — and the batch goes on. A lost connection is
@@ -28,9 +32,11 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
+from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.postgres.outbox import entry_queued, insert_effect
@@ -126,35 +132,60 @@ class PostgresInbox(PostgresPart, Inbox):
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
-        decisions: list[Decision] = []
-        known: dict[str, Incident | None] = {}
         async with self._transaction() as conn:
             await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
             cursor = await conn.execute(
                 b"SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
                 b" WHERE state='pending' ORDER BY seq LIMIT %s", (limit,))
-            for stored in await cursor.fetchall():
-                reference = stored.pop("reference")
-                row = InboxRow(**stored)
-                outcome: Decision | Skip | None
-                try:
-                    async with conn.transaction():  # a SAVEPOINT: this row's writes, undone alone if it fails
-                        outcome = await _apply(conn, row, decide, known, now)
-                except Exception as error:  # one row, at any step, must not stop the queue
-                    if _connection_lost(conn, error):
-                        raise
-                    reference = await _quarantine(conn, row, reference, _reason(error), now)
-                    log.exception("inbox row %s (%s) could not be applied; set aside as reference %s", row.seq,
-                                  row.event_type, reference)
-                    outcome = None
-                if isinstance(outcome, Skip) and outcome.state == "failed":
-                    reference = await _quarantine(conn, row, reference, outcome.reason, now)
-                    log.warning("inbox row %s (%s) cannot be read; set aside as reference %s: %s", row.seq,
-                                row.event_type, reference, _safe(outcome.reason))
-                if isinstance(outcome, Decision):
-                    if outcome.incident is not None:
-                        known[outcome.incident.id] = outcome.incident
-                    decisions.append(outcome)
+            pending = await cursor.fetchall()
+            stored_incidents = await _read_incidents(conn, {r["incident_id"] for r in pending if r["incident_id"]})
+            try:
+                # The whole batch at once, pipelined in one SAVEPOINT: a few round trips for hundreds of rows.
+                async with conn.pipeline(), conn.transaction():
+                    return await self._apply_batch(conn, pending, decide, stored_incidents, now, alone=False)
+            except _RowFailed:
+                pass  # one row failed: undone with the rest, and the batch is applied again row by row
+            except Exception as error:
+                if _connection_lost(conn, error):
+                    raise
+            return await self._apply_batch(conn, pending, decide, stored_incidents, now, alone=True)
+
+    async def _apply_batch(self, conn: Connection, pending: list[dict[str, Any]],
+                           decide: Callable[[InboxRow, Incident | None], Decision | Skip],
+                           stored_incidents: dict[str, str | None], now: float, *, alone: bool) -> list[Decision]:
+        """Apply the rows in order. `alone`: each in a SAVEPOINT of its own, a failing row quarantined and the rest
+        applied; otherwise the first failure raises `_RowFailed` (the caller undoes the batch and applies it alone)."""
+        decisions: list[Decision] = []
+        known: dict[str, Incident | None] = {}
+        for stored in pending:
+            reference = stored["reference"]
+            row = InboxRow(*(stored[k] for k in ("seq", "source", "event_id", "event_type", "incident_id", "body")))
+            outcome: Decision | Skip | None
+            try:
+                if alone:
+                    # A SAVEPOINT: this row's writes, undone alone if it fails; pipelined, so that they go to the
+                    # server together (one round trip for the row, not one per statement).
+                    async with conn.pipeline(), conn.transaction():
+                        outcome = await _apply(conn, row, decide, known, stored_incidents, now)
+                else:
+                    outcome = await _apply(conn, row, decide, known, stored_incidents, now)
+            except Exception as error:  # one row, at any step, must not stop the queue
+                if _connection_lost(conn, error):
+                    raise
+                if not alone:
+                    raise _RowFailed from error
+                reference = await _quarantine(conn, row, reference, _reason(error), now)
+                log.exception("inbox row %s (%s) could not be applied; set aside as reference %s", row.seq,
+                              row.event_type, reference)
+                outcome = None
+            if isinstance(outcome, Skip) and outcome.state == "failed":
+                reference = await _quarantine(conn, row, reference, outcome.reason, now)
+                log.warning("inbox row %s (%s) cannot be read; set aside as reference %s: %s", row.seq,
+                            row.event_type, reference, _safe(outcome.reason))
+            if isinstance(outcome, Decision):
+                if outcome.incident is not None:
+                    known[outcome.incident.id] = outcome.incident
+                decisions.append(outcome)
         return decisions
 
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
@@ -172,6 +203,10 @@ class PostgresInbox(PostgresPart, Inbox):
     async def retry_delivery(self, reference: str) -> bool:
         return await self._execute("UPDATE inbox SET state='pending', error=NULL WHERE state='failed'"
                                    " AND reference=%s", (reference.strip().lower(),)) > 0
+
+
+class _RowFailed(Exception):
+    """A row of a batch applied at once failed: the batch is undone and applied row by row."""
 
 
 # SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
@@ -192,10 +227,14 @@ def _connection_lost(conn: Connection, error: Exception) -> bool:
 
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
-                 known: dict[str, Incident | None], now: float) -> Decision | Skip:
+                 known: dict[str, Incident | None], stored: dict[str, str | None], now: float) -> Decision | Skip:
     """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
     if row.incident_id is not None and row.incident_id not in known:
-        known[row.incident_id] = await load_incident(conn, row.incident_id)
+        if row.incident_id in stored:
+            data = stored[row.incident_id]
+            known[row.incident_id] = incident_from_json(data) if data is not None else None
+        else:
+            known[row.incident_id] = await load_incident(conn, row.incident_id)
     outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
     if isinstance(outcome, Skip):
         if outcome.state != "failed":
@@ -204,6 +243,17 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
         return outcome
     await _persist(conn, row.seq, outcome, now)
     return outcome
+
+
+async def _read_incidents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
+    """The stored JSON of the batch's incidents (None: not stored yet), read in one query; each is decoded when its
+    first row is applied, so an incident that cannot be read fails only its own rows."""
+    if not ids:
+        return {}
+    cursor = await conn.execute(b"SELECT id, data FROM incidents WHERE id = ANY(%s)", (list(ids),))
+    found: dict[str, str | None] = dict.fromkeys(ids)
+    found.update({r["id"]: r["data"] for r in await cursor.fetchall()})
+    return found
 
 
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:

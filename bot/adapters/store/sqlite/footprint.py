@@ -1,5 +1,6 @@
 """What exists in Slack for each incident (the SlackFootprints port), in SQLite: one row per incident, written piece
-by piece (an upsert of only the pieces given), with the lists of invited and unreachable people as JSON."""
+by piece (an upsert of only the pieces given, in a light transaction: see connection.py), with the lists of invited
+and unreachable people as JSON."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
 
 LISTS = ("invited", "unreachable")
 CHUNK = 500
+FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -25,11 +27,24 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         # The type checker catches a misspelt piece in our code; this catches one built at run time.
         if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
             raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-        record: dict[str, Any] = {"incident_id": incident_id, **changes}
+        record: dict[str, Any] = dict(changes)
         for key in LISTS:
             if key in record:
                 record[key] = json.dumps(list(record[key]))
-        await self._run(lambda: self.db.table("incident_slack").upsert(record, pk="incident_id"))
+        for key in FLAGS:
+            if key in record:
+                record[key] = int(bool(record[key]))
+        # Plain SQL (names checked above), not sqlite-utils' upsert, which reads the table's schema on every call.
+        columns = ["incident_id", *record]
+        update = ", ".join(f"{c}=excluded.{c}" for c in record)
+        sql = (f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+               f" ON CONFLICT (incident_id) {f'DO UPDATE SET {update}' if update else 'DO NOTHING'}")
+
+        def write() -> None:
+            # Light: a piece lost with the machine is found again in Slack (the executors look before they create).
+            with self._transaction(light=True) as conn:
+                conn.execute(sql, (incident_id, *record.values()))
+        await self._run(write)
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         def read() -> SlackFootprint | None:

@@ -77,7 +77,11 @@ class SqliteIncidents(SqlitePart, Incidents):
         return await self._run(read)
 
     async def set_timeline_ts(self, entry_id: str, ts: str) -> None:
-        await self._run(lambda: self.db.execute("UPDATE timeline SET slack_ts=? WHERE id=?", (ts, entry_id)))
+        def write() -> None:
+            # Light (connection.py): lost with the machine, the retry finds the posted line by its marker.
+            with self._transaction(light=True) as conn:
+                conn.execute("UPDATE timeline SET slack_ts=? WHERE id=?", (ts, entry_id))
+        await self._run(write)
 
     async def incident_report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
         """The timeline and the dead effects of one incident, read together (one trip to the store thread)."""

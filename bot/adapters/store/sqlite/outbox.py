@@ -78,17 +78,18 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         # One UPDATE whose WHERE re-checks everything due_effects saw: SQLite's single writer makes it atomic, so of
-        # two replicas claiming the same effect from the same stale read, exactly one changes the row.
+        # two replicas claiming the same effect from the same stale read, exactly one changes the row. Light: a
+        # claim lost with the machine is only an attempt that is begun again.
         return await self._run(lambda: self._write(
             "UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq=? AND state='pending'"
             " AND next_attempt_at <= ? AND " + UNLEASED.format(alias="") +
             " AND seq = (SELECT min(seq) FROM outbox p WHERE p.queue=outbox.queue AND p.state='pending')",
-            (owner, now + lease_seconds, seq, now, now)))
+            (owner, now + lease_seconds, seq, now, now), light=True))
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(
             "UPDATE outbox SET leased_until=? WHERE seq=? AND state='pending' AND lease_owner=?",
-            (now + lease_seconds, seq, owner)))
+            (now + lease_seconds, seq, owner), light=True))
 
     async def release_leases(self, owner: str) -> int:
         def write() -> int:
@@ -98,14 +99,16 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._run(write)
 
     async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        return await self._run(lambda: self._write(
+        # Durable, and group-committed with the other effects finished meanwhile (one fsync for them all).
+        return await self._connection.group_commit(lambda conn: conn.execute(
             "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)))
+            f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
+        # Light: lost with the machine, the effect is only tried again sooner.
         return await self._run(lambda: self._write(
             "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)))
+            f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner), light=True))
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None) -> bool:
@@ -119,9 +122,9 @@ class SqliteOutbox(SqlitePart, Outbox):
             return parked
         return await self._run(write)
 
-    def _write(self, sql: str, params: Sequence[Any]) -> bool:
+    def _write(self, sql: str, params: Sequence[Any], light: bool = False) -> bool:
         """One single-statement write; whether it changed a row."""
-        with self._transaction() as conn:
+        with self._transaction(light=light) as conn:
             return conn.execute(sql, params).rowcount == 1
 
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
@@ -137,10 +140,7 @@ class SqliteOutbox(SqlitePart, Outbox):
             "SELECT count(*) FROM outbox WHERE queue=? AND state='pending'", (queue,)).fetchone()[0]))
 
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
-        def write() -> None:
-            with self._transaction() as conn:
-                insert_effect(conn, effect, priority, now)
-        await self._run(write)
+        await self._connection.group_commit(lambda conn: insert_effect(conn, effect, priority, now))
 
     async def queue_card_refreshes(self, now: float, only: Sequence[str] | None = None) -> int:
         if only is not None and not only:

@@ -13,4 +13,13 @@ class SqlitePeopleCache(SqlitePart, PeopleCache):
         return CachedPerson(**rows[0]) if rows else None
 
     async def save_person(self, person: CachedPerson) -> None:
-        await self._run(lambda: self.db.table("people").upsert(vars(person), pk="pagerduty_user_id"))
+        record = vars(person)
+        columns = ", ".join(record)
+        update = ", ".join(f"{c}=excluded.{c}" for c in record if c != "pagerduty_user_id")
+        sql = (f"INSERT INTO people ({columns}) VALUES ({', '.join('?' * len(record))})"
+               f" ON CONFLICT (pagerduty_user_id) DO UPDATE SET {update}")
+
+        def write() -> None:
+            with self._transaction(light=True) as conn:  # a cache: lost with the machine, it is looked up again
+                conn.execute(sql, tuple(record.values()))
+        await self._run(write)

@@ -21,14 +21,7 @@ class SqliteRateBudget(SqlitePart, RateBudget):
             raise ValueError("rate must be positive and burst at least 1")
 
         def take() -> float:
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            try:
-                return take_durably_enough()
-            finally:
-                self.db.execute("PRAGMA synchronous=FULL")  # every other write stays flushed before it returns
-
-        def take_durably_enough() -> float:
-            with self._transaction() as conn:
+            with self._transaction(light=True) as conn:
                 row = conn.execute("SELECT tokens, updated_at FROM rate_buckets WHERE key=?", (key,)).fetchone()
                 # A clock stepping back (another replica's a little behind) refills nothing rather than draining.
                 tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)

@@ -3,26 +3,34 @@
 sqlite3 connections belong to the thread that made them and SQLite has one writer at a time, so every store
 operation runs here. Jobs carry a priority: recording an incoming webhook (which PagerDuty is waiting on) goes ahead
 of the worker's and dispatcher's bookkeeping, so a burst of effects never delays the answer to a delivery.
+
+Every store call crosses to this thread and back, a hundred times or more per incident, so the crossing is kept
+cheap: jobs wait in a heap (most urgent, then oldest, first) and the thread is woken by a token in a C-level
+`SimpleQueue` (one token per job), not by a `queue.PriorityQueue`, whose pure-Python Condition costs more than most
+jobs; the result goes straight to the caller's asyncio future on its loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import itertools
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 URGENT, NORMAL = 0, 1
+Job = tuple[int, int, Callable[[], Any] | None, asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
 
 
 class StoreThread:
     def __init__(self, name: str = "store") -> None:
-        self._jobs: queue.PriorityQueue[tuple[int, int, Callable[[], Any] | None, Future[Any] | None]] = \
-            queue.PriorityQueue()
+        self._jobs: list[Job] = []
+        self._lock = threading.Lock()
+        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._order = itertools.count()  # first in, first out within a priority
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._closed = False
@@ -30,25 +38,52 @@ class StoreThread:
 
     def _loop(self) -> None:
         while True:
-            _, _, job, future = self._jobs.get()
-            if job is None or future is None:
+            self._tokens.get()
+            with self._lock:
+                _, _, job, future, loop = heapq.heappop(self._jobs)
+            if job is None or future is None or loop is None:
                 return
-            if not future.set_running_or_notify_cancel():
+            if future.cancelled():  # its caller stopped waiting before it ran: it is not run
                 continue
             try:
-                future.set_result(job())
+                result = job()
             except BaseException as error:
-                future.set_exception(error)
+                _answer(loop, _fail, future, error)
+            else:
+                _answer(loop, _resolve, future, result)
 
     async def run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
         if self._closed:  # nothing would ever run it: say so instead of waiting forever
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
-        future: Future[T] = Future()
-        self._jobs.put((priority, next(self._order), fn, future))
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._put((priority, next(self._order), fn, future, loop))
+        return await future
+
+    def _put(self, job: Job) -> None:
+        with self._lock:
+            heapq.heappush(self._jobs, job)
+        self._tokens.put(None)
 
     def shutdown(self) -> None:
         """Finish the queued jobs, then stop the thread; later jobs are refused."""
         self._closed = True
-        self._jobs.put((NORMAL + 1, next(self._order), None, None))
+        self._put((NORMAL + 1, next(self._order), None, None, None))
         self._thread.join()
+
+
+def _answer(loop: asyncio.AbstractEventLoop, settle: Callable[[asyncio.Future[Any], Any], None],
+            future: asyncio.Future[Any], value: Any) -> None:
+    # The caller's loop may have closed (nobody is waiting): the thread must go on.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle, future, value)
+
+
+def _resolve(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)

@@ -28,7 +28,16 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
         return TicketRow(**rows[0]) if rows else None
 
     async def save_ticket(self, ticket: TicketRow) -> None:
-        await self._run(lambda: self.db.table("tickets").upsert(vars(ticket), pk="incident_id"))
+        def write() -> None:
+            # Light (connection.py): a ticket forgotten with the machine is found again by its correlation id.
+            with self._transaction(light=True) as conn:
+                conn.execute("INSERT INTO tickets (incident_id, sys_id, number, link, state, channel_told)"
+                             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET"
+                             " sys_id=excluded.sys_id, number=excluded.number, link=excluded.link,"
+                             " state=excluded.state, channel_told=excluded.channel_told",
+                             (ticket.incident_id, ticket.sys_id, ticket.number, ticket.link, ticket.state,
+                              ticket.channel_told))
+        await self._run(write)
 
     async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
         def work() -> tuple[str, list[TimelineEntry]]:
@@ -47,7 +56,9 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
         def write() -> None:
-            self.db.execute(f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * len(entry_ids))})",
-                            list(entry_ids))
+            # Light: the effect that told the ticket is marked done (durably) after this, which carries it to disk.
+            with self._transaction(light=True) as conn:
+                conn.execute(f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * len(entry_ids))})",
+                             list(entry_ids))
         if entry_ids:
             await self._run(write)

@@ -19,6 +19,7 @@ from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.replicas import JobRuns, RateBudget
+from bot.ports.report_aggregates import ReportQuery, ReportTally
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -403,6 +404,10 @@ class IncidentHistory(Protocol):
                           now: float) -> tuple[int, int]:
         """Backfill past incidents and deploys (ones already stored, by id, are kept as they are); returns how many
         of each were added."""
+        ...
+    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
+        """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand
+        it to `tally`, all from one snapshot. Raises HistoryError when there is no history to read."""
         ...
 
 

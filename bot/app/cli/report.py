@@ -13,11 +13,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.adapters.store.sqlite.migrations import migrate
-from bot.adapters.store.sqlite.report_history import ReadOnlyHistory, open_read_only, write_history
+from bot.adapters.store.sqlite.report_reads import ReadOnlyHistory, open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
-from bot.app.stores import describe_store
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
@@ -112,6 +110,8 @@ def _report(args: argparse.Namespace) -> int:
 def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int]:
     """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock), or to
     PostgreSQL's when `url` is given."""
+    from bot.adapters.store.sqlite.report_history import write_history  # the store's modules: for writing only
+
     if url:
         return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
                                                                             time.time())))
@@ -134,6 +134,10 @@ def _seed(db: Path, catalogue: Catalogue) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    # The PagerDuty client (httpx) and the stores load for an import only: a report starts without them.
+    from bot.adapters.pagerduty.history_import import client_for, fetch_history
+    from bot.app.stores import describe_store
+
     token = os.environ.get("PAGERDUTY_API_TOKEN")
     if not token:
         raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough)")

@@ -3,9 +3,8 @@
 Plain functions over a sqlite3 connection, so the running bot calls them on the store's own thread (the
 IncidentHistory port, `SqliteIncidentHistory`) and the CLI on a read-only connection of its own. Incidents are
 filtered on their trigger time in Python: the stored JSON holds ISO times whose offsets may differ, which SQL would
-compare as text. A report's aggregates (`read_aggregates`) are computed in SQL instead, on the indexed columns
-(report_sql.py), and stream to the report's tally; `ReadOnlyHistory` serves them to the CLI on a connection of its
-own.
+compare as text. A report's aggregates (report_reads.py's `read_aggregates`) are computed in SQL instead, on the
+indexed columns (report_sql.py), and stream to the report's tally.
 """
 
 from __future__ import annotations
@@ -13,14 +12,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bot.adapters.store import report_sql
 from bot.adapters.store.codec import incident_from_json, utc_iso
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import INCIDENT_INSERT, incident_row
+from bot.adapters.store.sqlite.report_reads import read_aggregates
 from bot.domain.incident import Incident
-from bot.domain.report_totals import IncidentCell
 from bot.ports.report_aggregates import ReportQuery, ReportTally
 from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
 
@@ -35,37 +32,6 @@ class SqliteIncidentHistory(SqlitePart, IncidentHistory):
 
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
         await self._run(lambda: read_aggregates(self.db.conn, query, tally))
-
-
-class ReadOnlyHistory:
-    """A report's aggregates from a read-only connection (the CLI's), as the port's `report_aggregates`."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
-        read_aggregates(self.conn, query, tally)
-
-
-def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportTally) -> None:
-    """Cells, then the TTAs and the TTRs in order, from one read transaction (one snapshot), in batches."""
-    d = report_sql.SQLITE
-    conn.execute("BEGIN")
-    try:
-        unlisted = [r[0] for r in conn.execute(report_sql.SERVICES) if r[0] not in query.listed]
-        cells = [IncidentCell((r[0], r[1], r[2], r[3]), *r[4:]) for r in conn.execute(
-            *report_sql.incident_cells(d, query, unlisted))]
-        tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(
-            *report_sql.deploy_cells(d, query))])
-        for measure in ("tta", "ttr"):
-            cursor = conn.execute(*report_sql.durations(d, query, unlisted, measure))
-            while rows := cursor.fetchmany(report_sql.BATCH):
-                tally.durations(measure, rows)
-    except sqlite3.OperationalError as error:
-        raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
-                           "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
-    finally:
-        conn.execute("COMMIT")
 
 
 def _utc(when: datetime) -> datetime:
@@ -108,11 +74,3 @@ def write_history(conn: sqlite3.Connection, incidents: Sequence[Incident], deplo
         raise
     conn.execute("COMMIT")
     return added_incidents, added_deploys
-
-
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """The bot's database, read-only (the bot may be running and writing to it: WAL lets both go on)."""
-    if not path.exists():
-        raise HistoryError(f"no database at {path}: give the bot's database with --db (the sandbox's is sandbox.db, "
-                           "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -89,6 +89,10 @@ class _Group:
     places: set[CellPlace] = field(default_factory=set)
 
 
+# Per cell, for one measure: the band window a loss is judged by (0: none), its tallies and its groups.
+_Targets = dict[Cell, tuple[float, tuple[_Durations, ...], tuple[_Group, ...]]]
+
+
 def group_key(by: GroupBy, place: CellPlace) -> Hashable:
     """The group a cell falls in (as reports.group_of, from the cell's place)."""
     if by == "model":
@@ -118,6 +122,8 @@ class ReportTallies:
         # Per cell: its place and its group in each grouping (looked up once, used for every duration).
         self._cells: dict[Cell, tuple[CellPlace, tuple[_Group, ...]]] = {}
         self._months: dict[str, tuple[_Durations, _Durations]] = {}
+        self._tta_targets: _Targets = {}
+        self._ttr_targets: _Targets = {}
 
     def _cell(self, key: Cell) -> tuple[CellPlace, tuple[_Group, ...]]:
         known = self._cells.get(key)
@@ -160,21 +166,29 @@ class ReportTallies:
                     for p in PERCENTILES:
                         rank = max(1, math.ceil(p / 100.0 * durations.count))
                         durations.ranks[rank] = (*durations.ranks.get(rank, ()), p)
+        self._tta_targets = {key: (0.0, tuple(g.tta for g in groups), groups)
+                             for key, (_, groups) in self._cells.items()}
+        self._ttr_targets = {key: ((place.window_minutes or 0.0) if place.exposure else 0.0,
+                                   tuple(g.ttr for g in groups), groups)
+                             for key, (place, groups) in self._cells.items()}
 
     def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
         restore = measure == "ttr"
+        # Per cell, looked up once per batch's rows: the window a loss is judged by (0: no loss counts: no exposure
+        # or band, or not restore times) and the tallies the duration counts in, one per grouping.
+        targets = self._ttr_targets if restore else self._tta_targets
         for row in rows:
-            place, groups = self._cells[row[:4]]
+            window, tallies, groups = targets[row[:4]]
             seconds = row[4] / MICROS
-            window = place.window_minutes
-            # As IncidentFacts.with_loss: restored after its band's window, on a service with an exposure.
-            lost = restore and bool(place.exposure) and bool(window) and seconds / 60.0 / (window or 1.0) > 1.0
-            for group in groups:
-                durations = group.ttr if restore else group.tta
+            for durations in tallies:
                 durations.seen += 1
-                for p in durations.ranks.get(durations.seen, ()):
-                    durations.found[p] = seconds
-                group.with_loss += lost
+                if durations.seen in durations.ranks:
+                    for p in durations.ranks[durations.seen]:
+                        durations.found[p] = seconds
+            # As IncidentFacts.with_loss: restored after its band's window, on a service with an exposure.
+            if window and seconds / 60.0 / window > 1.0:
+                for group in groups:
+                    group.with_loss += 1
 
     def rows(self, by: GroupBy) -> list[ReportRow]:
         """One row per group with incidents or deploys, in the order reports.build_report gives them."""

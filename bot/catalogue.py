@@ -1,5 +1,6 @@
 """The platform catalogue: teams, product domains, services, channel policy and the sandbox's seed organisation
-(the incident-response sections — roles, status updates, timeline, review — are in bot/catalogue_response.py).
+(the incident-response sections — roles, status updates, timeline, review, retention — are in
+bot/catalogue_response.py).
 
 Loaded from one YAML file and validated with pydantic so that every problem names its field (`services[2].team`)
 and says how to fix it. Pure data: no I/O beyond reading the file in `load_catalogue` (bot/catalogue_file.py reads
@@ -15,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
 from bot.catalogue_file import read_catalogue_file
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
@@ -316,6 +318,7 @@ class Catalogue(_Model):
     # The incident roles `/incident role` assigns; whoever holds `commander` leads the incident.
     roles: list[str] = Field(default_factory=lambda: list(DEFAULT_ROLES), min_length=1)
     status_updates: StatusUpdates = StatusUpdates()
+    retention: catalogue_response.RetentionPolicy = catalogue_response.RetentionPolicy()
 
     @field_validator("roles")
     @classmethod

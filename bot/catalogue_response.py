@@ -1,6 +1,7 @@
 """The catalogue's incident-response settings: the incident roles and status-update reminders (the incident
-manager's toolkit), the timeline reaction that marks key messages, and when a review is drafted. Also the base every
-catalogue section is validated with (`Section`: unknown keys refused, values frozen).
+manager's toolkit), the timeline reaction that marks key messages, when a review is drafted, and how long the store
+keeps its bookkeeping (`retention`). Also the base every catalogue section is validated with (`Section`: unknown keys
+refused, values frozen).
 
 Kept beside `bot/catalogue.py` (which includes these in `Catalogue`) so that each module stays one concern: the
 organisation there, how incidents are run here.
@@ -40,6 +41,15 @@ class TimelinePolicy(Section):
 class ReviewPolicy(Section):
     # Draft the review document (Markdown, in the channel and on the ServiceNow ticket) when an incident resolves.
     on_resolve: bool = False
+
+
+class RetentionPolicy(Section):
+    """How long the store keeps its bookkeeping: inbox rows applied (or ignored) and outbox effects done are pruned
+    `days` after they were received or queued. Incidents, timelines, tickets and handovers are the history: kept."""
+
+    # At least a day: an applied inbox row is what makes a delivery sent again (PagerDuty retries for hours) a
+    # duplicate, and a status-update reminder's row what keeps it from being posted twice within its interval.
+    days: int = Field(default=30, ge=1)
 
 
 def check_roles(roles: list[str]) -> list[str]:

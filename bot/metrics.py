@@ -24,6 +24,9 @@ class Metrics:
                                    "applied (`pavedroad inbox failed` lists them)", registry=self.registry)
         self.dead_effects = Gauge("pavedroad_outbox_dead", "Effects parked as dead after repeated failures",
                                   registry=self.registry)
+        self.pruned_rows = Counter("pavedroad_store_pruned_rows_total", "Rows the retention job pruned, by table "
+                                   "(inbox, outbox, seen_once, job_runs, rate_buckets)", ["table"],
+                                   registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

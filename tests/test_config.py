@@ -66,6 +66,8 @@ def test_the_example_catalogue_is_valid() -> None:
     (lambda c: c.update(roles=["commander", "commander"]), "roles: a role is listed twice"),
     (lambda c: c["status_updates"].update(remind_after=0), "status_updates.remind_after: Input should be greater"),
     (lambda c: c["status_updates"].update(every=5), "status_updates.every: unknown field"),
+    (lambda c: c["retention"].update(days=0), "retention.days: Input should be greater than or equal to 1"),
+    (lambda c: c["retention"].update(keep="forever"), "retention.keep: unknown field"),
 ])
 def test_catalogue_problems_name_the_field(change: object, expected: str) -> None:
     data = yaml.safe_load(example_catalogue_path().read_text())

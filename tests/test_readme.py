@@ -31,3 +31,10 @@ def test_the_after_the_incident_catalogue_keys_are_documented_and_in_the_example
         assert f"| `{section}.{key}` |" in README
         assert f"\n{section}:" in example and f"\n  {key}: " in example
     assert "## After the incident" in README
+
+
+def test_the_retention_key_is_documented_and_in_the_example() -> None:
+    example = (Path(__file__).parent.parent / "bot" / "example_catalogue.yml").read_text()
+    assert "| `retention.days` | `30` |" in README
+    assert "\nretention:\n" in example and "\n  days: 30\n" in example
+    assert "pavedroad_store_pruned_rows_total" in README

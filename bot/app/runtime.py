@@ -32,6 +32,7 @@ from bot.app.scheduler import (
     CARD_REFRESH_MINUTES,
     MONEY_REFRESH_MINUTES,
     REMINDER_CHECK_MINUTES,
+    RETENTION_MINUTES,
     Job,
     build_scheduler,
     once_across_replicas,
@@ -56,6 +57,7 @@ from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
+from bot.services.retention import Retention
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
@@ -124,6 +126,7 @@ class Bot:
         self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
                                        self.worker.wake, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)
+        self.retention = Retention(self.store, catalogue, self.clock, self.metrics)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
@@ -163,7 +166,8 @@ class Bot:
             handover_checks=self._handover_checks(self.catalogue),
             archive_channels=self._once("archive-channels", ARCHIVE_CHECK_MINUTES, self.archive_resolved_channels),
             remind_status_updates=self._once("remind-status-updates", REMINDER_CHECK_MINUTES,
-                                             self.toolkit.remind_due))
+                                             self.toolkit.remind_due),
+            prune_store=self._once("prune-store", RETENTION_MINUTES, self.retention.prune))
         self.scheduler.start()
 
     @property

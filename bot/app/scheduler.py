@@ -8,7 +8,8 @@ open incidents are owed a status-update reminder. The handover jobs run on an
 interval rather than on cron triggers because the handover times, their time zone, the grace period for a missed
 post and the exactly-once ledger are the domain's (`bot/domain/handover.py`): the job only asks, at the bot's Clock's
 time — which the sandbox can move. Every 10 minutes, the resolved incidents' channels due to be archived are queued
-(`channels.archive_after`; the effect itself goes through the outbox).
+(`channels.archive_after`; the effect itself goes through the outbox). Every hour, the store's bookkeeping past
+`retention.days` is pruned (bot/services/retention.py).
 
 Replicas: every replica runs this scheduler, and each job must still run once. The interval jobs' triggers start from
 one fixed instant (`ALIGNED`), so every replica fires a job at the same moments, and `once_across_replicas` runs it
@@ -37,6 +38,8 @@ CARD_REFRESH_MINUTES = 5
 MONEY_REFRESH_MINUTES = 1
 ARCHIVE_CHECK_MINUTES = 10
 REMINDER_CHECK_MINUTES = 1
+# Retention is counted in days: pruning hourly keeps each run's batches few (a thirtieth of a day's bookkeeping).
+RETENTION_MINUTES = 60
 # Interval jobs fire at ALIGNED + k * interval on every replica: one second into each slot, so that clocks a little
 # apart still agree on which slot a firing belongs to.
 ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
@@ -60,7 +63,8 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
                     refresh_money_cards: Callable[[], Awaitable[object]] | None = None,
                     handover_checks: Mapping[str, Callable[[], Awaitable[object]]] | None = None,
                     archive_channels: Callable[[], Awaitable[object]] | None = None,
-                    remind_status_updates: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
+                    remind_status_updates: Callable[[], Awaitable[object]] | None = None,
+                    prune_store: Callable[[], Awaitable[object]] | None = None) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC)
     scheduler.add_job(refresh_cards, IntervalTrigger(minutes=card_refresh_minutes, start_date=ALIGNED),
                       id="refresh-open-cards", max_instances=1, coalesce=True, misfire_grace_time=60)
@@ -80,6 +84,9 @@ def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],
         # (bot/services/toolkit.py), so an overlapping or repeated check posts nothing twice.
         scheduler.add_job(remind_status_updates, IntervalTrigger(minutes=REMINDER_CHECK_MINUTES, start_date=ALIGNED),
                           id="remind-status-updates", max_instances=1, coalesce=True, misfire_grace_time=60)
+    if prune_store is not None:
+        scheduler.add_job(prune_store, IntervalTrigger(minutes=RETENTION_MINUTES, start_date=ALIGNED),
+                          id="prune-store", max_instances=1, coalesce=True, misfire_grace_time=600)
     schedule_handovers(scheduler, handover_checks or {})
     return scheduler
 

@@ -300,3 +300,46 @@ def out_of_hours(local: datetime, working_hours: tuple[time, time]) -> bool:
     """Whether a local time is out of hours: a weekend, or a weekday outside [opens, closes)."""
     opens, closes = working_hours
     return local.weekday() >= 5 or not opens <= local.time() < closes
+
+
+# -- a busy shift: what to show first --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShiftCounts:
+    """How the shift's incidents stood at its end, counted (the post's summary line when it cannot list them all)."""
+
+    triggered: int
+    high_urgency: int
+    resolved: int
+    still_open: int
+    unacknowledged: int  # still open and never acknowledged
+
+
+def shift_counts(report: HandoverReport) -> ShiftCounts:
+    during = report.during_shift
+    return ShiftCounts(
+        triggered=len(during),
+        high_urgency=sum(1 for s in during if s.incident.urgency == "high"),
+        resolved=sum(1 for s in during if s.time_to_resolve is not None),
+        still_open=sum(1 for s in during if s.time_to_resolve is None),
+        unacknowledged=sum(1 for s in during if s.time_to_acknowledge is None and s.time_to_resolve is None),
+    )
+
+
+def most_pressing_open(report: HandoverReport) -> list[Incident]:
+    """The incidents open at the shift's end, the most pressing first: high urgency, then not yet acknowledged,
+    then the longest open (the next shift takes these over; with hundreds open, it reads the first few)."""
+    end = report.shift_end
+    return sorted(report.open_now, key=lambda i: (i.urgency != "high", acknowledged_by(i, end), i.triggered_at,
+                                                   i.number))
+
+
+def most_pressing_during(report: HandoverReport) -> list[ShiftIncident]:
+    """The shift's incidents, the most pressing first: high urgency, then still open, then the longest (open so far,
+    or taken to resolve)."""
+    end = report.shift_end
+    return sorted(report.during_shift, key=lambda s: (
+        s.incident.urgency != "high", s.time_to_resolve is not None,
+        -(s.time_to_resolve if s.time_to_resolve is not None else end - s.incident.triggered_at).total_seconds(),
+        s.incident.number))

@@ -20,6 +20,7 @@ from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.replicas import JobRuns, RateBudget
 from bot.ports.report_aggregates import ReportQuery, ReportTally
+from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -300,11 +301,18 @@ class Incidents(Protocol):
     async def incident_by_number(self, number: int) -> Incident | None:
         """The incident with this PagerDuty number (the latest updated, should two share it)."""
         ...
-    async def incidents(self) -> list[Incident]:
-        """Every incident, by number."""
-        ...
     async def open_incidents(self) -> list[Incident]:
-        """The incidents not resolved, by number."""
+        """The incidents not resolved, by number (found by their status, not by reading every incident)."""
+        ...
+    async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
+                                    until: datetime) -> list[Incident]:
+        """What a handover of the shift [since, until) reports, for these services (PagerDuty ids): the incidents
+        triggered in the shift, those resolved at or after `since` and those not resolved — triggered before
+        `until` — by trigger time, then number. Found by service and time, however long the history."""
+        ...
+    async def resolved_with_own_channel(self, since: datetime, until: datetime) -> list[tuple[Incident, str]]:
+        """The incidents resolved in [since, until) (and not reopened) that have a channel of their own (not a
+        shared team channel), with its id, by resolve time: the channels the archiving job may archive."""
         ...
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         """The incident's timeline in the order things happened (stored order among equal times)."""
@@ -330,6 +338,9 @@ class SlackFootprints(Protocol):
         ...
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         """The footprint of the incident whose channel this is, if any."""
+        ...
+    async def channels_of(self, incident_ids: Sequence[str]) -> dict[str, str]:
+        """The Slack channel id of each of these incidents that has one (dedicated or shared), in one read."""
         ...
 
 
@@ -430,7 +441,7 @@ class Deduplication(Protocol):
 
 
 class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
-            PeopleCache, Deduplication, JobRuns, RateBudget, Protocol):
+            PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):
     """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
 
     async def open(self) -> None:

@@ -1,6 +1,12 @@
 """The on-call handover post, as Slack mrkdwn: the rota's handover (or the handover "so far"), from the data
 `bot.domain.handover.handover_report` gathers. Pure: report in, text out.
 
+A busy shift stays readable, and within what Slack accepts in one message (40,000 characters): each list shows at
+most `SHOWN` incidents — all of them, in the order they happened, when they fit; else the most pressing first (high
+urgency, still open or unacknowledged, the longest) with a count of the rest and a link to PagerDuty's incident list,
+where they all are — and "During the shift" opens with its figures counted. An engineer taking over at 3 a.m. after
+an outage reads the worst ten and the totals, not ten thousand lines.
+
 Everything that came from outside (rota and service names, incident titles, people's names, notes, pending lines)
 is escaped, so a title like "<!channel> is down" cannot ping a channel; the only mentions and links are the ones
 built here (the engineers handing over, each incident's PagerDuty page and channel).
@@ -11,11 +17,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from bot.domain.handover import HandoverReport, Note, ShiftIncident, acknowledged_by, zone
+from bot.domain.handover import (
+    HandoverReport,
+    Note,
+    ShiftIncident,
+    acknowledged_by,
+    most_pressing_during,
+    most_pressing_open,
+    shift_counts,
+    zone,
+)
 from bot.domain.incident import Incident
-from bot.render.format import ENTRY_TEXT, MESSAGE_TEXT, clip, clip_mrkdwn, duration, escape, link, local_time
+from bot.render.format import (
+    ENTRY_TEXT,
+    MESSAGE_TEXT,
+    clip,
+    clip_mrkdwn,
+    duration,
+    escape,
+    link,
+    local_time,
+    web_url,
+)
 
 TITLE_IN_POST = 300  # an incident's title in the post: its link leads to the whole of it
+URGENCY_IN_POST = 20  # PagerDuty's urgency is "high" or "low"; anything else is shown, short
+PENDING_IN_POST = 500  # a pending line (the bot's own words about an incident's updates)
+# Incidents (and pending lines) listed per section; past it, the most pressing and a count of the rest.
+SHOWN = 10
 TOO_LONG = " (cut: the handover is longer than Slack shows in one message; PagerDuty has the rest)"
 
 
@@ -34,18 +63,36 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
         f"{_people(report.incoming, mentions)}*" + (" (late)" if late else ""),
         f"Shift {local_time(report.shift_start, tz)} → {local_time(end, tz)} ({report.tz})",
     ]
-    lines += _section("Open now", [f"{_link(i)} — {_name(i.service_name)}, {escape(i.urgency)} urgency, "
-                                   f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
-                                   + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "")
-                                   + _last_update(i, end) for i in report.open_now])
+    everything = _incident_list(report)
+
+    def open_line(i: Incident) -> str:
+        return (f"{_link(i)} — {_name(i.service_name)}, {escape(clip(i.urgency, URGENCY_IN_POST))} urgency, "
+                f"{_state_at(i, end)}, open {_duration(end - i.triggered_at)}"
+                + (f" · <#{in_channel[i.id]}>" if i.id in in_channel else "") + _last_update(i, end))
+
+    lines += _section("Open now", [open_line(i) for i in shown_open(report)], len(report.open_now),
+                      f"more still open — {everything}", pressing=True)
+    during = report.during_shift if len(report.during_shift) <= SHOWN else most_pressing_during(report)
     lines += _section("During the shift", [f"{_link(s.incident)} — {_name(s.incident.service_name)}, {_figures(s)}"
-                                           for s in report.during_shift])
+                                           for s in during[:SHOWN]], len(report.during_shift),
+                      f"more this shift — {everything}", pressing=True,
+                      summary=_counts(report) if len(during) > SHOWN else None)
     if report.out_of_hours is not None:
         lines += _section("Pages out of hours", [f"{_link(i)} — {local_time(i.triggered_at, tz)}"
-                                                 for i in report.out_of_hours])
+                                                 for i in report.out_of_hours[:SHOWN]], len(report.out_of_hours),
+                          "more out of hours")
     lines += _section("Notes", [_note(note) for note in report.notes])
-    lines += _section("Pending", [escape(clip(item, ENTRY_TEXT)) for item in report.pending])
+    lines += _section("Pending", [escape(clip(item, PENDING_IN_POST)) for item in report.pending[:SHOWN]],
+                      len(report.pending), "more pending")
     return clip_mrkdwn("\n".join(lines), MESSAGE_TEXT, TOO_LONG)
+
+
+def shown_open(report: HandoverReport) -> list[Incident]:
+    """The open incidents the post lists: all of them in the order they were triggered, when they fit; else the
+    most pressing `SHOWN` (the service reads the channels of these only)."""
+    if len(report.open_now) <= SHOWN:
+        return list(report.open_now)
+    return most_pressing_open(report)[:SHOWN]
 
 
 def _figures(shift_incident: ShiftIncident) -> str:
@@ -54,8 +101,30 @@ def _figures(shift_incident: ShiftIncident) -> str:
             + ("still open" if resolved is None else f"resolved in {_duration(resolved)}"))
 
 
-def _section(title: str, items: list[str]) -> list[str]:
-    return ["", f"*{title} ({len(items)})*", *([f"• {item}" for item in items] or ["none"])]
+def _section(title: str, items: list[str], total: int | None = None, rest: str = "", *, pressing: bool = False,
+             summary: str | None = None) -> list[str]:
+    """A titled list of `total` items of which `items` are shown (all, unless the list is cut), then what was left
+    out, counted ("…and 9,990 more still open — …"). `pressing`: a cut list shows the most pressing, and says so."""
+    count = len(items) if total is None else total
+    cut = count > len(items)
+    heading = f"*{title} ({count:,})*" + (f" — the {len(items)} most pressing first" if cut and pressing else "")
+    more = [f"…and {count - len(items):,} {rest}"] if cut else []
+    return ["", heading, *([summary] if summary else []), *([f"• {item}" for item in items] or ["none"]), *more]
+
+
+def _counts(report: HandoverReport) -> str:
+    counts = shift_counts(report)
+    return (f"{counts.triggered:,} triggered: {counts.high_urgency:,} high urgency · {counts.resolved:,} resolved · "
+            f"{counts.still_open:,} still open ({counts.unacknowledged:,} never acknowledged)")
+
+
+def _incident_list(report: HandoverReport) -> str:
+    """Where every incident is: PagerDuty's incident list (a link, from an incident's own page), else its name."""
+    for incident in (*report.open_now, *(s.incident for s in report.during_shift)):
+        url = incident.html_url or ""
+        if web_url(url) and "/incidents/" in url:
+            return link(url[: url.index("/incidents/")] + "/incidents", "PagerDuty's incident list has them all")
+    return "PagerDuty's incident list has them all"
 
 
 def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = None) -> str:

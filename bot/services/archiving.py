@@ -36,6 +36,7 @@ REVIEW_LOOKBACK_SECONDS = 400 * 86400
 # Channels due longer ago than this (the bot was down for weeks, or archiving was just turned on) are left as they
 # are: the job's claims stay bounded to the incidents resolved recently, not the whole history.
 HORIZON = timedelta(days=30)
+TICK = timedelta(microseconds=1)
 
 
 class ArchiveStore(Incidents, SlackFootprints, Outbox, Deduplication, Protocol):
@@ -55,12 +56,10 @@ class Archiving:
             return 0
         now = self._clock.now()
         queued = 0
-        for incident in await self._store.incidents():
-            if not archive_due(incident, now, self._delay) or \
-                    (incident.resolved_at is not None and now - incident.resolved_at > self._delay + HORIZON):
-                continue
-            footprint = await self._store.footprint(incident.id)
-            if footprint.channel_id is None or footprint.shared_channel:
+        # Only the incidents resolved within the window that have a channel of their own, found by resolve time.
+        due_by = now - self._delay
+        for incident, _channel in await self._store.resolved_with_own_channel(due_by - HORIZON, due_by + TICK):
+            if not archive_due(incident, now, self._delay):
                 continue
             assert incident.resolved_at is not None
             claim = f"archive:{incident.id}:{incident.resolved_at.isoformat()}"

@@ -44,7 +44,7 @@ from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import clip, escape, local_time
-from bot.render.handover import handover_text
+from bot.render.handover import handover_text, shown_open
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(hours=2)
 EDGE = timedelta(minutes=1)
 TICK = timedelta(microseconds=1)
+# The pending list reports the updates still owed for incidents resolved this long before the handover, or open.
+PENDING_LOOKBACK = timedelta(days=1)
 # Boundaries looked through for a rota's last covered shift (a fortnight of two handovers a day).
 MAX_SKIPPED = 30
 
@@ -77,8 +79,8 @@ class Shift:
 
 
 class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):
-    """What handovers need of the store: the ledger and its notes, and the incidents a post reports (with their
-    channels)."""
+    """What handovers need of the store: the ledger and its notes, and the incidents a post reports (with the
+    channels of those it lists)."""
 
 
 class Handovers:
@@ -331,8 +333,11 @@ class Handovers:
 
     async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
                     late: bool = False, on_demand: bool = False) -> str:
-        covered = self._covered.get(rota.id, set())
-        incidents = [i for i in await self._store.incidents() if i.service_id in covered]
+        covered = sorted(self._covered.get(rota.id, set()))
+        # Only what the post can show, asked of the store by service and time: the shift's incidents, those still
+        # open, and those resolved within the pending list's look-back.
+        incidents = await self._store.incidents_open_during(covered, min(shift.start, shift.end - PENDING_LOOKBACK),
+                                                            shift.end)
         mentions: dict[str, str] = {}
         if change is not None:
             everyone = (*change.outgoing, *change.incoming)
@@ -348,15 +353,12 @@ class Handovers:
             None if change is None else [name for _, name in change.incoming],
             incidents, [Note(n.text, n.author) for n in notes],
             await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
-        channels = {}
-        for incident in report.open_now:
-            footprint = await self._store.footprint(incident.id)
-            if footprint.channel_id:
-                channels[incident.id] = footprint.channel_id
+        # The channels of the open incidents the post lists, in one read.
+        channels = await self._store.channels_of([i.id for i in shown_open(report)])
         return handover_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
 
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
-        relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - timedelta(days=1)]
+        relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - PENDING_LOOKBACK]
         backlog = await self._store.backlog([i.id for i in relevant])
         operators = self._catalogue.channels.operators_channel
         pending = [f"#{i.number}: " + ", ".join(

@@ -115,8 +115,7 @@ class AppHome:
         mine = [i for i in open_incidents if concerns(i, person.id if person else None, slack_user_id)]
         # Channels are looked up only for the incidents the Home lists (each list is cut at MOST_INCIDENTS).
         shown = {i.id: i for i in (*mine[:MOST_INCIDENTS], *open_incidents[:MOST_INCIDENTS])}
-        footprints = await asyncio.gather(*(self._store.footprint(i) for i in shown))
-        channels = {f.incident_id: f.channel_id for f in footprints}
+        channels = await self._store.channels_of(list(shown))
         teams, rotas = self._teams_and_rotas(email)
         on_call = await self._on_call(teams, rotas)
         notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in await self._store.waiting_notes(r.id)]

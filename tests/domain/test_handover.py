@@ -4,6 +4,7 @@ table-driven, no fakes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,11 +13,15 @@ import pytest
 from bot.domain.handover import (
     Due,
     HandoverTimes,
+    ShiftCounts,
     due_handover,
     handover_report,
+    most_pressing_during,
+    most_pressing_open,
     next_boundary,
     previous_boundary,
     shift_boundaries,
+    shift_counts,
     shift_key,
 )
 from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident, utc
@@ -262,6 +267,17 @@ def test_report_sorts_incidents_into_open_now_and_during_the_shift() -> None:
         (3, None, None),
     ]
 
+
+
+def test_the_most_pressing_come_first_and_the_shift_is_counted() -> None:
+    low = replace(incident(8, "2026-11-26T20:00"), urgency="low")  # open longest, but low urgency
+    built = handover_report("Basket", START, END, ["Alice"], ["Bob"], [*INCIDENTS, low], [], [], WORKING, LONDON)
+    # Open now: high before low, unacknowledged before acknowledged, then the longest open.
+    assert [i.number for i in most_pressing_open(built)] == [3, 1, 4, 8]
+    # During the shift: high (all three), still open before resolved, then the longest: #4 open 1h 30m, #3 30m.
+    assert [s.incident.number for s in most_pressing_during(built)] == [4, 3, 2]
+    assert shift_counts(built) == ShiftCounts(triggered=3, high_urgency=3, resolved=1, still_open=2,
+                                              unacknowledged=1)
 
 # (case, shift start, shift end, working hours, out-of-hours incident numbers or None)
 OUT_OF_HOURS = [

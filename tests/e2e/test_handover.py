@@ -5,6 +5,7 @@ grace period, skipped after it; once across restarts; DST-safe; PagerDuty unreac
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,18 @@ from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, as_user, channel_id, move_clock, settle, slack_user, state
+from tests.domain.handover_shift import incident
+from tests.e2e.sandbox_helpers import (
+    act,
+    answers,
+    as_user,
+    channel_id,
+    eventually,
+    move_clock,
+    settle,
+    slack_user,
+    state,
+)
 from tests.helpers import StartSandbox, rows
 
 ASHA, BEN, CHLOE, DEV = ("asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com",
@@ -369,3 +381,35 @@ async def test_a_rota_over_several_schedules_hands_over_from_one_to_the_other(
     [post] = handovers_in(running, "team-basket")
     assert post.startswith(f"*Handover: Basket (working hours) — {mention(running, ASHA)} → "
                            f"{mention(running, BEN)}*")
+
+
+async def test_a_shift_of_ten_thousand_incidents_hands_over_within_slacks_limits(start_sandbox: StartSandbox) -> None:
+    """An outage's shift: 10,000 incidents on a payments service, most still open. The scheduled post, the on-demand
+    answer and the on-demand post all go through the sandbox's Slack (which refuses what Slack refuses: over 40,000
+    characters is msg_too_long) and read as counts and the most pressing few."""
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    busy = [replace(incident(100_000 + n, f"2026-11-27T{9 + n // 1500:02d}:{n // 25 % 60:02d}",
+                             resolved="2026-11-27T16:30" if n % 4 == 0 else None, title=f"Card payments failing {n}"),
+                    service_id="PCHECKO", service_name="Checkout", urgency="high" if n % 10 == 0 else "low")
+            for n in range(10_000)]
+    assert await running.bot.store.add_history(busy, [], now=FRIDAY_AFTERNOON.timestamp()) == (10_000, 0)
+
+    # Answered once the store has been read: asked of the live interaction, not of the sandbox's first report.
+    answer = await as_user(running, "command", user=DEV, channel="team-payments", text="handover")
+    await eventually(lambda: answers(running, answer) != "", within=60)
+    so_far = answers(running, answer)
+    assert so_far.startswith("*Handover so far: Payments") and len(so_far) <= 40_000
+    assert "*During the shift (10,000)* — the 10 most pressing first" in so_far
+    posted = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
+    await eventually(lambda: answers(running, posted) != "", within=60)
+    assert "Posted the handover so far" in answers(running, posted)
+
+    # Not settled: the history's incidents have no channels, so their reminders and card refreshes keep retrying.
+    await move_clock(running, to="2026-11-27T17:30:05+00:00")
+    await eventually(lambda: len(handovers_in(running, "team-payments")) == 2, within=60)
+    [on_demand, post] = handovers_in(running, "team-payments")
+    assert on_demand.startswith("*Handover so far: Payments")
+    assert post.startswith("*Handover: Payments") and len(post) <= 40_000 and "(cut:" not in post
+    assert "*Open now (7,500)* — the 10 most pressing first" in post
+    assert "…and 7,490 more still open" in post
+    assert "10,000 triggered: 1,000 high urgency · 2,500 resolved · 7,500 still open" in post

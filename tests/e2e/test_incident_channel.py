@@ -212,7 +212,7 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     assert sandbox.bot.scheduler is not None
     assert {job.id for job in sandbox.bot.scheduler.get_jobs()} == {
         "flush-work-notes", "refresh-money-at-stake", "refresh-open-cards", "archive-channels",
-        "remind-status-updates",
+        "remind-status-updates", "prune-store",
         *(f"handover:{rota.id}" for rota in sandbox.bot.catalogue.rotas)}
     assert {"handover:basket", "handover:delivery", "handover:payments", "handover:retail-nights"} <= {
         job.id for job in sandbox.bot.scheduler.get_jobs()}

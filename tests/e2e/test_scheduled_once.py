@@ -1,8 +1,8 @@
 """Scheduled jobs run once across replicas: a second Bot on the sandbox's database is a second replica, with its own
 scheduler. Both fire each job at the same instants; only the replica that claims the slot runs it — the card
-refresh, the money line, the work-note batch, the status-update reminders, the channel archiving — and the next slot
-is anyone's. (Each rota's handover check is claimed
-the same way; that a handover is posted once is the ledger's, proven in test_handover.py and test_two_replicas.py.)"""
+refresh, the money line, the work-note batch, the status-update reminders, the channel archiving, the retention's
+pruning — and the next slot is anyone's. (Each rota's handover check is claimed the same way; that a handover is
+posted once is the ledger's, proven in test_handover.py and test_two_replicas.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app.runtime import Bot
-from bot.app.scheduler import ALIGNED, ARCHIVE_CHECK_MINUTES, REMINDER_CHECK_MINUTES, build_scheduler
+from bot.app.scheduler import (
+    ALIGNED,
+    ARCHIVE_CHECK_MINUTES,
+    REMINDER_CHECK_MINUTES,
+    RETENTION_MINUTES,
+    build_scheduler,
+)
 from bot.catalogue import Catalogue
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, settle, trigger
@@ -63,7 +69,8 @@ async def test_a_scheduled_job_runs_on_one_replica_per_slot(sandbox: RunningSand
 
 
 @pytest.mark.parametrize(("job_id", "slot_minutes"), [("remind-status-updates", REMINDER_CHECK_MINUTES),
-                                                     ("archive-channels", ARCHIVE_CHECK_MINUTES)])
+                                                     ("archive-channels", ARCHIVE_CHECK_MINUTES),
+                                                     ("prune-store", RETENTION_MINUTES)])
 async def test_the_toolkit_and_archiving_jobs_run_on_one_replica_per_slot(sandbox: RunningSandbox, second_replica: Bot,
                                                                           job_id: str, slot_minutes: int) -> None:
     # Whether they find anything to do or not, the replica that claimed the slot runs the job (its count, maybe 0)
@@ -83,11 +90,11 @@ def test_interval_jobs_fire_at_the_same_instants_on_every_replica() -> None:
 
     def jobs() -> AsyncIOScheduler:
         return build_scheduler(nothing, nothing, refresh_money_cards=nothing, archive_channels=nothing,
-                               remind_status_updates=nothing)
+                               remind_status_updates=nothing, prune_store=nothing)
 
     early, late = datetime(2026, 12, 1, 9, 0, 30, tzinfo=UTC), datetime(2026, 12, 1, 9, 3, 59, tzinfo=UTC)
     for job_id in ("refresh-open-cards", "refresh-money-at-stake", "flush-work-notes", "remind-status-updates",
-                   "archive-channels"):
+                   "archive-channels", "prune-store"):
         # Two replicas started minutes apart: their jobs' next firings are the same instants, one second into a slot.
         fires = [jobs().get_job(job_id).trigger.get_next_fire_time(None, started) for started in (early, late)]
         interval = jobs().get_job(job_id).trigger.interval

@@ -6,6 +6,7 @@ the sandbox, where the emulator refuses what Slack refuses."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,13 +16,13 @@ from hypothesis import strategies as st
 
 from bot.adapters.slack.fit import Fit
 from bot.domain.events import Person
-from bot.domain.handover import HandoverReport, Note, ShiftIncident
+from bot.domain.handover import HandoverReport, Note, ShiftIncident, handover_report
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.render import card as cards
 from bot.render import replies
 from bot.render.format import ENTRY_TEXT, MESSAGE_TEXT, TOPIC_TEXT
-from bot.render.handover import handover_text
+from bot.render.handover import SHOWN, handover_text, shown_open
 from sandbox.slack.blocks import block_errors, view_errors
 from sandbox.world import RunningSandbox
 from tests.property.loop_bridge import OnTheLoop, run_property
@@ -134,6 +135,31 @@ def test_any_handover_post_fits_slack_and_escapes_what_came_from_outside(
     assert len(text) <= MESSAGE_TEXT
     assert outside_markup(text) == [], text[:300]
 
+
+
+@given(kinds=st.lists(incidents(), min_size=1, max_size=3), copies=st.integers(1, 1_500),
+       pending=st.lists(outside_text, max_size=30), urls=st.lists(urls, min_size=1, max_size=3))
+def test_a_busy_shift_of_any_incidents_fits_slack_lists_at_most_ten_of_each_and_counts_them_all(
+        kinds: list[Incident], copies: int, pending: list[str], urls: list[str]) -> None:
+    """Thousands of incidents made of outsiders' text (a storm of one alert, many services): the handover fits one
+    message, carries no markup from outside (the link to PagerDuty's incident list included, whatever the incidents'
+    own URLs are), lists at most `SHOWN` of each list and counts every one — unless outsiders' text is so long that
+    even ten lines overflow, when the last guard cuts it and says so."""
+    shift = [replace(kind, id=f"Q{n}", number=n + 1, html_url=urls[n % len(urls)],
+                     triggered_at=NOW - timedelta(hours=7, seconds=-n))
+             for n in range(copies) for kind in [kinds[n % len(kinds)]]]
+    report = handover_report("Basket", NOW - timedelta(hours=8), NOW, ["Alice"], ["Bob"], shift, [], pending,
+                             None, "Europe/London")
+    text = handover_text(report, channels={i.id: "C0123ABC" for i in shown_open(report)})
+    assert len(text) <= MESSAGE_TEXT
+    assert outside_markup(text) == [], text[:300]
+    assert len(shown_open(report)) == min(len(report.open_now), SHOWN)
+    assert len([line for line in text.splitlines() if line.startswith("• ")]) <= 3 * SHOWN
+    assert f"*Open now ({len(report.open_now):,})*" in text
+    if "(cut:" not in text:
+        assert f"*During the shift ({copies:,})*" in text
+        assert (f"…and {copies - SHOWN:,} more this shift" in text) == (copies > SHOWN)
+        assert f"*Pending ({len(pending):,})*" in text
 
 def text_object(kind: str, text: str) -> dict[str, str]:
     return {"type": kind, "text": text}

@@ -3,9 +3,14 @@ escaping of everything that came from outside. The report's data is built by the
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from bot.domain.handover import Note, handover_report
+from bot.domain.incident import Incident
 from bot.render.handover import handover_text
 from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident
 
@@ -67,3 +72,49 @@ def test_mentions_the_engineers_and_links_the_incident_channels() -> None:
 def test_a_late_or_on_demand_post_says_so(late: bool, on_demand: bool, headline: str) -> None:
     report = handover_report("Basket", START, END, ["Alice"], ["Bob"], [], [], [], None, LONDON)
     assert handover_text(report, late=late, on_demand=on_demand).splitlines()[0] == headline
+
+
+def busy_shift(count: int) -> list[Incident]:
+    """`count` incidents through the shift, one a few seconds apart with long titles: every fourth high urgency, every
+    third resolved within the shift, every fifth acknowledged."""
+    made = []
+    for n in range(1, count + 1):
+        at = START + timedelta(seconds=n * 3)
+        made.append(replace(
+            incident(n, at.strftime("%Y-%m-%dT%H:%M:%S"),
+                     (at + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S") if n % 5 == 0 else None,
+                     (at + timedelta(minutes=9)).strftime("%Y-%m-%dT%H:%M:%S") if n % 3 == 0 else None,
+                     title=f"Checkout failing for region {n} " + "x" * 200),
+            urgency="high" if n % 4 == 0 else "low"))
+    return made
+
+
+def test_a_busy_shift_shows_the_most_pressing_few_and_counts_the_rest_within_slack_limits() -> None:
+    shift = busy_shift(10_000)
+    report = handover_report("Basket", START, END, ["Alice"], ["Bob"], shift, [], [f"#{n}: 1 waiting" for n in
+                                                                              range(40)], WORKING, LONDON)
+    text = handover_text(report)
+    assert len(text) <= 8_000  # a few screens, far under Slack's 40,000: readable, and never refused
+    assert "(cut:" not in text  # it fits by choosing, not by being cut off
+    # Open now: 6,667 open at the end; the most pressing first — high urgency, unacknowledged, the longest open.
+    assert "*Open now (6,667)* — the 10 most pressing first" in text
+    assert "…and 6,657 more still open — <https://acme.pagerduty.com/incidents|PagerDuty's incident list" in text
+    open_part = text[text.index("*Open now"):text.index("*During the shift")]
+    shown = [int(n) for n in re.findall(r"\|#(\d+) ", open_part)]
+    assert shown == [4, 8, 16, 28, 32, 44, 52, 56, 64, 68]  # high, unacknowledged, by trigger (oldest first)
+    # During the shift: counted, then the most pressing — high urgency and still open, the longest open first.
+    assert "*During the shift (10,000)* — the 10 most pressing first" in text
+    assert "10,000 triggered: 2,500 high urgency · 3,333 resolved · 6,667 still open (5,333 never acknowledged)" in text
+    during_part = text[text.index("*During the shift"):text.index("*Pages out of hours")]
+    assert [int(n) for n in re.findall(r"\|#(\d+) ", during_part)][:3] == [4, 8, 16]
+    assert "…and 9,990 more this shift" in text
+    assert "*Pages out of hours (0)*" in text
+    assert "*Pending (40)*" in text and "…and 30 more pending" in text
+
+
+def test_a_shift_that_fits_lists_everything_in_the_order_it_happened() -> None:
+    text = handover_text(handover_report("Basket", START, END, ["Alice"], ["Bob"], busy_shift(10), [], [], WORKING,
+                                         LONDON))
+    during_part = text[text.index("*During the shift"):text.index("*Pages out of hours")]
+    assert [int(n) for n in re.findall(r"\|#(\d+) ", during_part)] == list(range(1, 11))
+    assert "most pressing" not in text and "…and" not in text

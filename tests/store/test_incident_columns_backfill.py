@@ -1,4 +1,4 @@
-"""Migrations 13 and 14 backfill the incident's indexed columns from its JSON exactly as the stores write them from
+"""Migrations 14 and 15 backfill the incident's indexed columns from its JSON exactly as the stores write them from
 then on (codec.incident_columns, codec.report_columns): whatever offset a stored time has, the column holds it in
 UTC, its fraction of a second kept, and the times to acknowledge and restore are whole microseconds."""
 
@@ -22,7 +22,7 @@ from bot.domain.incident import Incident
 from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import trigger
 
-BEFORE = 12  # the schema version before the indexed columns
+BEFORE = 12  # the schema version before retention (13) and the incident columns (14, 15)
 COLUMNS = "service_id, urgency, triggered_at, acknowledged_at, resolved_at, tta_us, ttr_us"
 
 

@@ -43,7 +43,7 @@ def incident_columns(incident: Incident) -> tuple[str, str, str | None, str | No
 
 def report_columns(incident: Incident) -> tuple[int | None, int | None]:
     """The incident's time to acknowledge and time to restore in whole microseconds (None until it is acknowledged
-    or resolved): what the reports add up and order (migration 14), kept beside the indexed columns."""
+    or resolved): what the reports add up and order (migration 15), kept beside the indexed columns."""
     triggered = _aware(incident.triggered_at)
     return tuple(  # type: ignore[return-value]
         None if when is None else (_aware(when) - triggered) // _MICROSECOND

@@ -2,7 +2,7 @@
 each store gives its `Dialect` (placeholders, how a stored UTC time becomes whole microseconds, the incident JSON's
 service name) and runs the statements built here.
 
-Everything is read from the incident's indexed columns (migrations 13 and 14, one covering index), whose times are
+Everything is read from the incident's indexed columns (migrations 14 and 15, one covering index), whose times are
 ISO 8601 in UTC, so a period is a text range on `triggered_at` and a month is its first seven characters. Durations
 are whole microseconds (`tta_us`, `ttr_us`), exact as `timedelta` holds them; the report divides them once.
 """

@@ -27,7 +27,7 @@ async def test_a_backfill_adds_what_is_new_and_keeps_what_is_there(store: Store)
     assert await store.add_history([FEB, MAR], DEPLOYS[:1], now=2.0) == (1, 0)
     history = await store.report_history()
     assert history == History((JAN, FEB, MAR), (DEPLOYS[1], DEPLOYS[0]))
-    assert [i.id for i in await store.incidents()] == ["P1", "P2", "P3"]
+    assert [await store.incident(i) for i in ("P1", "P2", "P3")] == [JAN, FEB, MAR]
 
 
 async def test_a_report_reads_its_period_start_included_end_excluded(store: Store) -> None:

@@ -5,6 +5,7 @@ never overwrite each other's pieces), with the lists of invited and unreachable 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.postgres.connection import PostgresPart
@@ -41,6 +42,13 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         rows = await self._query("SELECT * FROM incident_slack WHERE channel_id=%s LIMIT 1", (channel_id,))
         return _footprint(rows[0]) if rows else None
+
+    async def channels_of(self, incident_ids: Sequence[str]) -> dict[str, str]:
+        if not incident_ids:
+            return {}
+        return {r["incident_id"]: r["channel_id"] for r in await self._query(
+            "SELECT incident_id, channel_id FROM incident_slack WHERE incident_id = ANY(%s)"
+            " AND channel_id IS NOT NULL", (list(incident_ids),))}
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

@@ -8,10 +8,17 @@ live here, beside the reads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.adapters.store.codec import incident_columns, incident_from_json, incident_to_json, report_columns
+from bot.adapters.store.codec import (
+    incident_columns,
+    incident_from_json,
+    incident_to_json,
+    report_columns,
+    utc_iso,
+)
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
@@ -19,6 +26,8 @@ from bot.domain.timeline import TimelineEntry
 from bot.ports.store import Incidents
 
 TIMELINE_ORDER = "ORDER BY occurred_at, pos"
+# An open incident's statuses, listed (not `!= 'resolved'`) so the `incidents_status` index finds them.
+OPEN_STATUSES = "('triggered', 'acknowledged')"
 
 
 class PostgresIncidents(PostgresPart, Incidents):
@@ -31,12 +40,31 @@ class PostgresIncidents(PostgresPart, Incidents):
                                  (number,))
         return incident_from_json(data) if data else None
 
-    async def incidents(self) -> list[Incident]:
-        return [incident_from_json(r["data"]) for r in await self._query("SELECT data FROM incidents ORDER BY number")]
-
     async def open_incidents(self) -> list[Incident]:
         return [incident_from_json(r["data"]) for r in await self._query(
-            "SELECT data FROM incidents WHERE status != 'resolved' ORDER BY number")]
+            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")]
+
+    async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
+                                    until: datetime) -> list[Incident]:
+        if not service_ids:
+            return []
+        # Three index-served reads: triggered in the shift, still open, resolved since its start.
+        wanted = ("SELECT id FROM incidents WHERE service_id = ANY(%s) AND triggered_at >= %s AND triggered_at < %s"
+                  f" UNION SELECT id FROM incidents WHERE status IN {OPEN_STATUSES}"
+                  " AND service_id = ANY(%s) AND triggered_at < %s"
+                  " UNION SELECT id FROM incidents WHERE resolved_at >= %s AND service_id = ANY(%s)"
+                  " AND triggered_at < %s")
+        services, start, end = list(service_ids), utc_iso(since), utc_iso(until)
+        return [incident_from_json(r["data"]) for r in await self._query(
+            f"SELECT data FROM incidents WHERE id IN ({wanted}) ORDER BY triggered_at, number",
+            (services, start, end, services, end, start, services, end))]
+
+    async def resolved_with_own_channel(self, since: datetime, until: datetime) -> list[tuple[Incident, str]]:
+        return [(incident_from_json(r["data"]), r["channel_id"]) for r in await self._query(
+            "SELECT i.data, s.channel_id FROM incidents AS i JOIN incident_slack AS s ON s.incident_id = i.id"
+            " WHERE i.resolved_at >= %s AND i.resolved_at < %s AND i.status = 'resolved'"
+            " AND s.channel_id IS NOT NULL AND s.shared_channel = 0 ORDER BY i.resolved_at, i.number",
+            (utc_iso(since), utc_iso(until)))]
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         return [entry_from_row(r) for r in await self._query(

@@ -210,7 +210,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at DOUBLE PRECISION NOT NULL
     );
     """,
-    # 13: the incident's service, urgency and times as indexed columns beside its JSON (as SQLite's 13), backfilled
+    # 13 (retention): the pruning job finds what it may delete through these partial indexes — applied or ignored
+    # deliveries by when they were received, done effects by when they were queued — and never scans the rows that
+    # are still work (pending, failed, dead), nor reads the history to find them.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_settled_received ON inbox (received_at) WHERE state IN ('applied', 'ignored');
+    CREATE INDEX IF NOT EXISTS outbox_done_created ON outbox (created_at) WHERE state = 'done';
+    """,
+    # 14: the incident's service, urgency and times as indexed columns beside its JSON (as SQLite's 14), backfilled
     # from the JSON; times ISO 8601 in UTC exactly as codec.utc_iso writes them.
     f"""
     ALTER TABLE incidents ADD COLUMN IF NOT EXISTS service_id TEXT;
@@ -225,8 +232,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
     CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
-    # 14 (after 13, whose columns it reads): each incident's time to acknowledge and to restore in whole
-    # microseconds, for the reports (as SQLite's 14), and the index that covers a report's reads.
+    # 15 (after 14, whose columns it reads): each incident's time to acknowledge and to restore in whole
+    # microseconds, for the reports (as SQLite's 15), and the index that covers a report's reads.
     """
     ALTER TABLE incidents ADD COLUMN IF NOT EXISTS tta_us BIGINT;
     ALTER TABLE incidents ADD COLUMN IF NOT EXISTS ttr_us BIGINT;

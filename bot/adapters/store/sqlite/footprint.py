@@ -4,12 +4,14 @@ by piece (an upsert of only the pieces given), with the lists of invited and unr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
 
 LISTS = ("invited", "unreachable")
+CHUNK = 500
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -34,6 +36,19 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
             rows = self._query("SELECT * FROM incident_slack WHERE channel_id=?", (channel_id,))
             return _footprint(rows[0]) if rows else None
         return await self._run(read)
+
+    async def channels_of(self, incident_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(incident_ids))
+
+        def read() -> dict[str, str]:
+            found: dict[str, str] = {}
+            for first in range(0, len(ids), CHUNK):  # within SQLite's limit on bound values, in one trip
+                chunk = ids[first:first + CHUNK]
+                found.update((r[0], r[1]) for r in self.db.execute(
+                    f"SELECT incident_id, channel_id FROM incident_slack WHERE incident_id IN"
+                    f" ({', '.join('?' * len(chunk))}) AND channel_id IS NOT NULL", chunk).fetchall())
+            return found
+        return await self._run(read) if ids else {}
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

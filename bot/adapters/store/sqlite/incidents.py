@@ -8,10 +8,17 @@ decisions); the helpers it uses for that live here, beside the reads.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.adapters.store.codec import incident_columns, incident_from_json, incident_to_json, report_columns
+from bot.adapters.store.codec import (
+    incident_columns,
+    incident_from_json,
+    incident_to_json,
+    report_columns,
+    utc_iso,
+)
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
@@ -19,6 +26,8 @@ from bot.domain.timeline import TimelineEntry
 from bot.ports.store import Incidents
 
 TIMELINE_ORDER = "ORDER BY occurred_at, rowid"
+# An open incident's statuses, listed (not `!= 'resolved'`) so the `incidents_status` index finds them.
+OPEN_STATUSES = "('triggered', 'acknowledged')"
 
 
 class SqliteIncidents(SqlitePart, Incidents):
@@ -32,13 +41,36 @@ class SqliteIncidents(SqlitePart, Incidents):
             return incident_from_json(row[0]) if row else None
         return await self._run(read)
 
-    async def incidents(self) -> list[Incident]:
-        return await self._run(lambda: [incident_from_json(r["data"]) for r in
-                                        self._query("SELECT data FROM incidents ORDER BY number")])
-
     async def open_incidents(self) -> list[Incident]:
         return await self._run(lambda: [incident_from_json(r["data"]) for r in self._query(
-            "SELECT data FROM incidents WHERE status != 'resolved' ORDER BY number")])
+            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")])
+
+    async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
+                                    until: datetime) -> list[Incident]:
+        if not service_ids:
+            return []
+        services = ", ".join("?" * len(service_ids))
+        # Three index-served reads (INDEXED BY: without statistics SQLite might walk a service's whole history
+        # by trigger time instead): triggered in the shift, still open, resolved since its start.
+        wanted = (f"SELECT id FROM incidents INDEXED BY incidents_service_triggered WHERE service_id IN ({services})"
+                  " AND triggered_at >= ? AND triggered_at < ?"
+                  f" UNION SELECT id FROM incidents INDEXED BY incidents_status WHERE status IN {OPEN_STATUSES}"
+                  f" AND service_id IN ({services}) AND triggered_at < ?"
+                  " UNION SELECT id FROM incidents INDEXED BY incidents_resolved WHERE resolved_at >= ?"
+                  f" AND service_id IN ({services}) AND triggered_at < ?")
+        start, end = utc_iso(since), utc_iso(until)
+        ids = list(service_ids)
+        return await self._run(lambda: [incident_from_json(r[0]) for r in self.db.execute(
+            f"SELECT data FROM incidents WHERE id IN ({wanted}) ORDER BY triggered_at, number",
+            [*ids, start, end, *ids, end, start, *ids, end]).fetchall()])
+
+    async def resolved_with_own_channel(self, since: datetime, until: datetime) -> list[tuple[Incident, str]]:
+        return await self._run(lambda: [(incident_from_json(r[0]), r[1]) for r in self.db.execute(
+            "SELECT i.data, s.channel_id FROM incidents AS i INDEXED BY incidents_resolved"
+            " JOIN incident_slack AS s ON s.incident_id = i.id"
+            " WHERE i.resolved_at >= ? AND i.resolved_at < ? AND i.status = 'resolved'"
+            " AND s.channel_id IS NOT NULL AND NOT s.shared_channel ORDER BY i.resolved_at, i.number",
+            (utc_iso(since), utc_iso(until))).fetchall()])
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: [entry_from_row(r) for r in self._query(

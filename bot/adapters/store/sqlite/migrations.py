@@ -17,7 +17,7 @@ def _utc_iso(key: str) -> str:
 
 
 def _micros(column: str) -> str:
-    """SQL for a UTC ISO time column (migration 13's) in whole microseconds since the epoch (NULL stays NULL)."""
+    """SQL for a UTC ISO time column (migration 14's) in whole microseconds since the epoch (NULL stays NULL)."""
     return (f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 + CASE WHEN substr({column}, 20, 1)"
             f" = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)")
 
@@ -206,7 +206,14 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at REAL NOT NULL
     );
     """,
-    # 13: the incident's service, urgency and times as indexed columns beside its JSON, so handovers, status and
+    # 13 (retention): the pruning job finds what it may delete through these partial indexes — applied or ignored
+    # deliveries by when they were received, done effects by when they were queued — and never scans the rows that
+    # are still work (pending, failed, dead), nor reads the history to find them.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_settled_received ON inbox (received_at) WHERE state IN ('applied', 'ignored');
+    CREATE INDEX IF NOT EXISTS outbox_done_created ON outbox (created_at) WHERE state = 'done';
+    """,
+    # 14: the incident's service, urgency and times as indexed columns beside its JSON, so handovers, status and
     # reports ask for exactly what they show (by service and trigger time, by resolve time, by status) instead of
     # decoding every incident. Times are ISO 8601 in UTC (codec.utc_iso): text order is time order. Every write of an
     # incident keeps them in step; rows written before are backfilled from their JSON here.
@@ -223,7 +230,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
     CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
-    # 14 (after 13, whose columns it reads): reports add up and order each incident's time to acknowledge and to
+    # 15 (after 14, whose columns it reads): reports add up and order each incident's time to acknowledge and to
     # restore, in whole microseconds (NULL until acknowledged / resolved); every write of an incident keeps them in
     # step (codec.report_columns). One index covers a report's reads, so it never touches the incidents' JSON.
     f"""

@@ -1,5 +1,5 @@
-"""What a report asks the store to aggregate (`ReportQuery`) and what takes the aggregates (`ReportTally`): the
-records of the IncidentHistory port's `report_aggregates` (bot/ports/store.py)."""
+"""What a report asks the store to aggregate (`ReportQuery`), what takes the aggregates (`ReportTally`), and the
+port method that does it (`ReportAggregates`, part of the IncidentHistory port in bot/ports/store.py)."""
 
 from __future__ import annotations
 
@@ -31,4 +31,11 @@ class ReportTally(Protocol):
     def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
     def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
         """`measure` is "tta" or "ttr"; each row is a cell key's four fields and the duration in microseconds."""
+        ...
+
+
+class ReportAggregates(Protocol):
+    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
+        """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand
+        it to `tally`, all from one snapshot. Raises HistoryError when there is no history to read."""
         ...

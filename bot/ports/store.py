@@ -19,7 +19,7 @@ from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.replicas import JobRuns, RateBudget
-from bot.ports.report_aggregates import ReportQuery, ReportTally
+from bot.ports.report_aggregates import ReportAggregates
 from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -404,7 +404,7 @@ class HandoverLedger(Protocol):
         ...
 
 
-class IncidentHistory(Protocol):
+class IncidentHistory(ReportAggregates, Protocol):
     """The incidents and deploys the reports are computed from."""
 
     async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
@@ -415,10 +415,6 @@ class IncidentHistory(Protocol):
                           now: float) -> tuple[int, int]:
         """Backfill past incidents and deploys (ones already stored, by id, are kept as they are); returns how many
         of each were added."""
-        ...
-    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
-        """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand
-        it to `tally`, all from one snapshot. Raises HistoryError when there is no history to read."""
         ...
 
 

@@ -6,18 +6,13 @@ compare against)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.report_totals import ReportTallies
 from bot.domain.reports import GroupBy
-from bot.ports.report_aggregates import ReportQuery, ReportTally
+from bot.ports.report_aggregates import ReportAggregates, ReportQuery
 from bot.services.reports.placement import CellPlacer
 from bot.services.reports.request import Report, ReportRequest
-
-
-class ReportAggregates(Protocol):
-    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None: ...
 
 
 def report_query(catalogue: Catalogue, request: ReportRequest) -> ReportQuery:

@@ -8,9 +8,12 @@ The store is built with the project's own history writer (the IncidentHistory po
 four years, with seeded-random times to acknowledge and restore. With --db PATH the store is kept there (and reused
 when it already holds N incidents), so a report can be profiled on it afterwards.
 
-    python bench/report.py [--incidents 100000] [--db PATH] [--by period] [--rounds 3]
+    python bench/report.py [--incidents 100000] [--db PATH] [--by period] [--rounds 3] [--store sqlite|postgres]
 
-Building 100,000 incidents takes about a minute on two cores; each report run takes seconds (see the README).
+Building 100,000 incidents takes about a minute on two cores. A kept store is migrated before it is measured (the
+report reads the incidents' indexed columns). The same command on an empty store is measured too
+(`empty_store_report_*`): the command's fixed cost (interpreter, imports, catalogue), which does not grow with the
+history.
 """
 
 from __future__ import annotations
@@ -28,12 +31,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, emit
+from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import example_catalogue_path, load_catalogue
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
+from bot.ports.store import Store
 
 START = datetime(2019, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=4 * 365)
@@ -65,6 +72,17 @@ import sqlite3
 from bot.adapters.store.codec import incident_from_json
 conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 print(sum(1 for (data,) in conn.execute("SELECT data FROM incidents ORDER BY number") if incident_from_json(data)))
+'''
+
+READ_AND_DECODE_POSTGRES = PEAK + r'''
+import json, psycopg
+n = 0
+with psycopg.connect(sys.argv[1]) as conn, conn.cursor("every_incident") as rows:
+    rows.execute("SELECT data FROM incidents ORDER BY number")
+    for (data,) in rows:
+        json.loads(data)
+        n += 1
+print(n)
 '''
 
 REPORT = PEAK + r'''
@@ -107,10 +125,18 @@ def stored_incidents(db: Path) -> int:
         conn.close()
 
 
-async def build(db: Path, n: int) -> float:
-    """Write the history through the store's IncidentHistory port, in batches; returns the seconds it took."""
-    started = time.perf_counter()
+async def migrated(db: Path) -> None:
+    """Bring a kept store's schema up to date (the report reads the columns the latest migrations add)."""
     store = SqliteStore(db)
+    await store.open()
+    await store.close()
+
+
+async def build(db: Path | str, n: int) -> float:
+    """Write the history through the store's IncidentHistory port, in batches; returns the seconds it took. `db` is
+    an SQLite file or a PostgreSQL URL."""
+    started = time.perf_counter()
+    store: Store = PostgresStore(db) if isinstance(db, str) else SqliteStore(db)
     await store.open()
     try:
         incidents = past_incidents(n)
@@ -121,10 +147,10 @@ async def build(db: Path, n: int) -> float:
     return time.perf_counter() - started
 
 
-def run_once(argv: list[str]) -> tuple[float, float, float]:
+def run_once(argv: list[str], extra_env: dict[str, str] | None = None) -> tuple[float, float, float]:
     """Run a program as its own process: (wall seconds, CPU seconds, its peak RSS in MB as it reported it). CPU
     time is the figure to trust on a busy machine: wall time there includes waiting for a core."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR", **(extra_env or {})}
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     assert process.stderr is not None
@@ -139,8 +165,8 @@ def run_once(argv: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, peak_kb / 1024
 
 
-def measure(argv: list[str], rounds: int) -> dict[str, float]:
-    runs = [run_once(argv) for _ in range(rounds)]
+def measure(argv: list[str], rounds: int, extra_env: dict[str, str] | None = None) -> dict[str, float]:
+    runs = [run_once(argv, extra_env) for _ in range(rounds)]
     return {"median_s": round(statistics.median(w for w, _, _ in runs), 3),
             "median_cpu_s": round(statistics.median(c for _, c, _ in runs), 3),
             "peak_rss_mb": round(max(m for _, _, m in runs), 1)}
@@ -154,35 +180,82 @@ def main() -> None:
                         help="groupings to time (repeatable; default: the catalogue's default grouping)")
     parser.add_argument("--chart", action="store_true", help="also time the report with --chart")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: a throwaway cluster the bench starts (tests/pg_cluster.py, durable defaults)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.store == "postgres":
+            postgres(args, Path(tmp))
+            return
         db = args.db or Path(tmp) / "report.db"
         held = stored_incidents(db)
         if held not in (0, args.incidents):
             raise SystemExit(f"{db} holds {held} incidents, not {args.incidents}: give another --db")
         build_s = asyncio.run(build(db, args.incidents)) if held == 0 else None
-        report = [sys.executable, "-c", REPORT, "report", "--db", str(db)]
-        timings: dict[str, dict[str, float]] = {}
+        asyncio.run(migrated(db))
+        # The command's fixed cost (interpreter, imports, catalogue) measured on an empty store: what does not grow
+        # with the history.
+        empty = Path(tmp) / "empty.db"
+        asyncio.run(migrated(empty))
+        startup = measure([sys.executable, "-c", REPORT, "report", "--db", str(empty)], args.rounds)
         # The build (or a first reference run) leaves the database in the page cache: every run reads it warm.
         reference = measure([sys.executable, "-c", READ_AND_DECODE, str(db)], args.rounds)
         codec = measure([sys.executable, "-c", READ_AND_DECODE_WITH_CODEC, str(db)], args.rounds)
-        for by in args.by or [None]:
-            timings[by or "default"] = measure(report + (["--by", by] if by else []), args.rounds)
-        if args.chart:
-            timings["default+chart"] = measure([*report, "--chart", str(Path(tmp) / "chart.png")], args.rounds)
-        first = next(iter(timings.values()))
-        emit("report", {
-            "incidents": args.incidents, "report_s": first["median_s"], "reference_s": reference["median_s"],
-            "report_cpu_s": first["median_cpu_s"], "reference_cpu_s": reference["median_cpu_s"],
-            "reference_codec_cpu_s": codec["median_cpu_s"],
-            "peak_rss_mb": first["peak_rss_mb"], "reference_peak_rss_mb": reference["peak_rss_mb"],
-            "reference_codec_s": codec["median_s"], "report_over_reference": round(
-                first["median_s"] / reference["median_s"], 2),
-            "report_cpu_over_reference_cpu": round(first["median_cpu_s"] / reference["median_cpu_s"], 2),
-            "by_grouping": timings, "build_s": round(build_s, 1) if build_s is not None else None,
-            "rounds": args.rounds, "db_bytes": db.stat().st_size,
-            "targets": {"report_s_max": 1.0},
-        })
+        timings = time_reports(args, [sys.executable, "-c", REPORT, "report", "--db", str(db)], Path(tmp))
+        publish(args, timings, reference, startup, codec, build_s, db.stat().st_size)
+
+
+def postgres(args: argparse.Namespace, tmp: Path) -> None:
+    """The same on PostgreSQL: the report reads PAVEDROAD_DATABASE_URL (no --db); the reference streams every row
+    through a server-side cursor. CPU figures are the client's: the server's share of the work is not in them."""
+    from tests.pg_cluster import PostgresCluster
+
+    cluster = PostgresCluster(durable=True)
+    try:
+        cluster.start()
+        cluster.prepare()
+        url, empty = cluster.url(cluster.fresh_database()), cluster.url(cluster.fresh_database())
+        build_s = asyncio.run(build(url, args.incidents))
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(b"VACUUM ANALYZE incidents")  # as autovacuum would, before the reads
+            size = conn.execute(b"SELECT pg_database_size(current_database())").fetchone()
+        report = [sys.executable, "-c", REPORT, "report"]
+        startup = measure(report, args.rounds, {"PAVEDROAD_DATABASE_URL": empty})
+        reference = measure([sys.executable, "-c", READ_AND_DECODE_POSTGRES, url], args.rounds)
+        timings = time_reports(args, report, tmp, {"PAVEDROAD_DATABASE_URL": url})
+        publish(args, timings, reference, startup, None, build_s, int(size[0]) if size else 0)
+    finally:
+        cluster.destroy()
+
+
+def time_reports(args: argparse.Namespace, report: list[str], tmp: Path,
+                 extra_env: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    timings: dict[str, dict[str, float]] = {}
+    for by in args.by or [None]:
+        timings[by or "default"] = measure(report + (["--by", by] if by else []), args.rounds, extra_env)
+    if args.chart:
+        timings["default+chart"] = measure([*report, "--chart", str(tmp / "chart.png")], args.rounds, extra_env)
+    return timings
+
+
+def publish(args: argparse.Namespace, timings: dict[str, dict[str, float]], reference: dict[str, float],
+            startup: dict[str, float], codec: dict[str, float] | None, build_s: float | None, size: int) -> None:
+    first = next(iter(timings.values()))
+    emit("report", {
+        "store": args.store, "incidents": args.incidents, "report_s": first["median_s"],
+        "reference_s": reference["median_s"], "report_cpu_s": first["median_cpu_s"],
+        "reference_cpu_s": reference["median_cpu_s"],
+        "reference_codec_cpu_s": codec["median_cpu_s"] if codec else None,
+        "peak_rss_mb": first["peak_rss_mb"], "reference_peak_rss_mb": reference["peak_rss_mb"],
+        "reference_codec_s": codec["median_s"] if codec else None,
+        "report_over_reference": round(first["median_s"] / reference["median_s"], 2),
+        "report_cpu_over_reference_cpu": round(first["median_cpu_s"] / reference["median_cpu_s"], 2),
+        "empty_store_report_s": startup["median_s"], "empty_store_report_cpu_s": startup["median_cpu_s"],
+        "empty_store_peak_rss_mb": startup["peak_rss_mb"],
+        "by_grouping": timings, "build_s": round(build_s, 1) if build_s is not None else None,
+        "rounds": args.rounds, "db_bytes": size,
+        "targets": {"report_s_max": 1.0},
+    })
 
 
 if __name__ == "__main__":

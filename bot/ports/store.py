@@ -18,7 +18,17 @@ from typing import Any, Protocol, TypedDict, Unpack
 from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
+
+# The handover port lives in its own module; re-exported here, where the other records are imported from.
+from bot.ports.handover_ledger import POSTED as POSTED
+from bot.ports.handover_ledger import QUEUED as QUEUED
+from bot.ports.handover_ledger import SKIPPED as SKIPPED
+from bot.ports.handover_ledger import HandoverLedger as HandoverLedger
+from bot.ports.handover_ledger import HandoverNote as HandoverNote
+from bot.ports.handover_ledger import HandoverRow as HandoverRow
+from bot.ports.handover_ledger import OnCallPeople as OnCallPeople
 from bot.ports.replicas import JobRuns, RateBudget
+from bot.ports.report_aggregates import ReportAggregates
 from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
@@ -123,34 +133,6 @@ class CachedPerson:
     email: str | None
     slack_user_id: str | None
     fetched_at: float
-
-
-# A handover's states: its post is queued, posted, or it was deliberately skipped (nobody covers the shift).
-QUEUED, POSTED, SKIPPED = "queued", "posted", "skipped"
-# (PagerDuty user id, name) of the people on call.
-OnCallPeople = Sequence[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class HandoverRow:
-    shift_key: str
-    rota_id: str
-    boundary: datetime
-    late: bool
-    state: str
-    # (PagerDuty user id, name) pairs; None: not known yet (PagerDuty was unreachable).
-    outgoing: tuple[tuple[str, str], ...] | None
-    incoming: tuple[tuple[str, str], ...] | None
-    channel: str | None
-    ts: str | None
-
-
-@dataclass(frozen=True)
-class HandoverNote:
-    id: int
-    author: str
-    text: str
-    created_at: datetime
 
 
 class HistoryError(Exception):
@@ -365,48 +347,7 @@ class TicketRecords(Protocol):
         ...
 
 
-class HandoverLedger(Protocol):
-    """Which rota's shift boundaries have been handed over, and the notes left for the next shift.
-
-    A handover is keyed by its shift_key (rota and boundary): claiming it and queueing its post happen together, and
-    a second claim of the same key does nothing, so restarts and overlapping jobs produce one post."""
-
-    async def last_boundary(self, rota_id: str) -> datetime | None:
-        """The latest boundary handed over (or deliberately skipped) for the rota."""
-        ...
-    async def claim(self, shift_key: str, rota_id: str, boundary: datetime, *, late: bool, effect: Effect | None,
-                    now: float) -> bool:
-        """Record the handover and queue its post (`effect`), once: False when the shift_key was already there.
-        With `effect` None the boundary is recorded as skipped (e.g. an out-of-hours shift nobody covers)."""
-        ...
-    async def get(self, shift_key: str) -> HandoverRow | None: ...
-    async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
-                        incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
-                        now: float) -> None:
-        """Record the post, give it the notes it showed and queue its follow-up, in one transaction: a crash leaves
-        either all of it (the retry finds the post done) or none (the retry finds the message by its marker)."""
-        ...
-    async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None: ...
-    async def add_note(self, rota_id: str, author: str, text: str, created_at: datetime) -> int:
-        """Keep a note for the rota's next handover; returns how many notes are now waiting."""
-        ...
-    async def notes_for(self, rota_id: str, shift_key: str, before: datetime) -> list[HandoverNote]:
-        """The notes a handover shows, oldest first: those it already carries, and those waiting that were left
-        before its boundary (a later note is for the next handover). Reading does not take them; `save_post` does."""
-        ...
-    async def notes_of(self, shift_key: str) -> list[HandoverNote]:
-        """The notes a posted handover carried, oldest first."""
-        ...
-    async def waiting_notes(self, rota_id: str) -> list[HandoverNote]:
-        """Notes not yet handed over, oldest first (an on-demand handover shows them without taking them)."""
-        ...
-    async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """(dead effects, ServiceNow updates waiting) per incident, for the handover's "pending" list; an incident
-        missing from the answer has neither."""
-        ...
-
-
-class IncidentHistory(Protocol):
+class IncidentHistory(ReportAggregates, Protocol):
     """The incidents and deploys the reports are computed from."""
 
     async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:

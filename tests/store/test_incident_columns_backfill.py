@@ -1,5 +1,6 @@
-"""Migration 13 backfills the incident's indexed columns from its JSON exactly as the stores write them from then on
-(codec.utc_iso): whatever offset a stored time has, the column holds it in UTC, its fraction of a second kept."""
+"""Migrations 14 and 15 backfill the incident's indexed columns from its JSON exactly as the stores write them from
+then on (codec.incident_columns, codec.report_columns): whatever offset a stored time has, the column holds it in
+UTC, its fraction of a second kept, and the times to acknowledge and restore are whole microseconds."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import psycopg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.adapters.store.codec import incident_columns, incident_to_json
+from bot.adapters.store.codec import incident_columns, incident_to_json, report_columns
 from bot.adapters.store.postgres import migrations as pg_migrations
 from bot.adapters.store.postgres.connection import migrate_database
 from bot.adapters.store.sqlite import migrations as sqlite_migrations
@@ -21,8 +22,8 @@ from bot.domain.incident import Incident
 from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import trigger
 
-BEFORE = 12  # the schema version before the indexed columns
-COLUMNS = "service_id, urgency, triggered_at, acknowledged_at, resolved_at"
+BEFORE = 12  # the schema version before retention (13) and the incident columns (14, 15)
+COLUMNS = "service_id, urgency, triggered_at, acknowledged_at, resolved_at, tta_us, ttr_us"
 
 
 def template() -> Incident:
@@ -56,9 +57,9 @@ def test_sqlite_backfill_writes_what_the_store_writes(history: list[Incident]) -
                      [(i.id, i.number, i.status.value, incident_to_json(i)) for i in history])
     sqlite_migrations.migrate(conn)
     stored = conn.execute(f"SELECT {COLUMNS} FROM incidents ORDER BY number").fetchall()
-    assert stored == [incident_columns(i) for i in history]
+    assert stored == [(*incident_columns(i), *report_columns(i)) for i in history]
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"incidents_service_triggered", "incidents_resolved", "incidents_status"} <= indexes
+    assert {"incidents_service_triggered", "incidents_resolved", "incidents_status", "incidents_report"} <= indexes
 
 
 def test_postgres_backfill_writes_what_the_store_writes(postgres_cluster: PostgresCluster) -> None:
@@ -89,4 +90,4 @@ def test_postgres_backfill_writes_what_the_store_writes(postgres_cluster: Postgr
     with psycopg.connect(url) as conn:
         stored = conn.execute(f"SELECT {COLUMNS} FROM incidents ORDER BY number".encode()).fetchall()
     postgres_cluster.drop_database(database)
-    assert stored == [incident_columns(i) for i in history]
+    assert stored == [(*incident_columns(i), *report_columns(i)) for i in history]

@@ -11,13 +11,14 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from bot.adapters.store.postgres.store import PostgresStore
 from bot.app.config import database_from_env
-from bot.app.stores import Migrated, describe_store, migrate_store
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import Store
+
+if TYPE_CHECKING:  # the stores (psycopg, sqlite-utils) load when a command uses one, not for every command
+    from bot.app.stores import Migrated
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"pavedroad migrate: {'; '.join(error.problems)}", file=sys.stderr)
         return 2
+    from bot.app.stores import migrate_store
+
     try:
         migrated = asyncio.run(migrate_store(url, args.db or path))
     except StoreUnavailable as error:
@@ -56,6 +59,8 @@ def report(migrated: Migrated) -> str:
 
 def prepare_store(database_url: str | None, db_path: Path) -> bool:
     """Before `serve` listens: migrate the store, or print the one-line reason it cannot be opened (False)."""
+    from bot.app.stores import describe_store, migrate_store
+
     try:
         migrated = asyncio.run(migrate_store(database_url, db_path))
     except StoreUnavailable as error:
@@ -74,6 +79,8 @@ def postgres_url(db: Path | None) -> str | None:
 
 async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
     """Open the PostgreSQL store (StoreUnavailable when it cannot be), do `work` on it through its ports, close it."""
+    from bot.adapters.store.postgres.store import PostgresStore
+
     store = PostgresStore(url)
     await store.open()
     try:

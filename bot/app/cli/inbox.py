@@ -13,9 +13,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.adapters.store.sqlite.inbox import read_failed, retry_failed
 from bot.adapters.store.sqlite.migrations import migrate
-from bot.adapters.store.sqlite.report_history import open_read_only
+from bot.adapters.store.sqlite.report_reads import open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import FailedDelivery, HistoryError
@@ -71,6 +70,8 @@ async def _on_postgres(url: str, args: argparse.Namespace) -> int:
 
 
 def _failed(db: Path) -> int:
+    from bot.adapters.store.sqlite.inbox import read_failed  # the store's modules load for the command using them
+
     with contextlib.closing(open_read_only(db)) as conn:
         failed = read_failed(conn)
     if not failed:
@@ -92,6 +93,8 @@ def table(failed: list[FailedDelivery]) -> str:
 
 
 def _retry(db: Path, reference: str) -> int:
+    from bot.adapters.store.sqlite.inbox import retry_failed
+
     if not db.exists():
         raise HistoryError(f"no database at {db}: give the bot's database with --db (the sandbox's is sandbox.db, "
                            "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")

@@ -13,18 +13,19 @@ import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from aiohttp import web
 
 from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table, tcp_port
-from bot.app.runtime import Bot
 from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:  # the runtime (Slack, aiohttp, the scheduler) loads only for the commands that run the bot
+    from bot.app.runtime import Bot
 
 # The third-party packages only the sandbox uses: pyproject.toml's `sandbox` extra (openapi-core, and werkzeug, which
 # the sandbox imports directly). A plain install has the bot without them; `sandbox` and `emulators` then say so.
@@ -162,6 +163,9 @@ def check_config(reference: bool) -> int:
 
 
 def run_serve(port: int | None, db: Path | None) -> int:
+    from aiohttp import web
+
+    from bot.app.runtime import Bot
     from bot.app.web import build_web_app
 
     try:
@@ -270,6 +274,8 @@ Press Ctrl+C to stop.""", flush=True)
 
 
 async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
+    from aiohttp import web
+
     try:  # here, not at the top: as in run_sandbox
         from sandbox.balancer import Balancer
         from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets

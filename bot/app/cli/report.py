@@ -13,17 +13,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.adapters.store.sqlite.migrations import migrate
-from bot.adapters.store.sqlite.report_history import open_read_only, read_history, write_history
+from bot.adapters.store.sqlite.report_reads import ReadOnlyHistory, open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
-from bot.app.stores import describe_store
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.store import History, HistoryError
 from bot.render.report import to_csv, to_json, to_table
-from bot.services.reports.request import FORMATS, ReportRequestError, compute, make_request, parse_day
+from bot.services.reports.aggregate import aggregate_report
+from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
 from bot.services.reports.synthetic import synthetic_history
 
 
@@ -81,16 +80,18 @@ def run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
     request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
+    # The store aggregates (SQL) and streams; the team rows are worked out only for the chart, which shows them.
+    charted = args.chart is not None
     if url := postgres_url(args.db):
-        history = asyncio.run(on_postgres(url, lambda store: store.report_history(request.start, request.end)))
+        report = asyncio.run(on_postgres(url, lambda store: aggregate_report(store, catalogue, request,
+                                                                             by_team=charted)))
     else:
         db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
         conn = open_read_only(db)
         try:
-            history = read_history(conn, request.start, request.end)
+            report = asyncio.run(aggregate_report(ReadOnlyHistory(conn), catalogue, request, by_team=charted))
         finally:
             conn.close()
-    report = compute(history, catalogue, request)
     if args.format == "json":
         sys.stdout.write(to_json(report.rows, by=request.by, start=request.start, end=request.end,
                                  teams_from=request.teams_from))
@@ -109,6 +110,8 @@ def _report(args: argparse.Namespace) -> int:
 def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int]:
     """Add to the bot's database (migrated first; the bot may be running on it: WAL, and a wait for its lock), or to
     PostgreSQL's when `url` is given."""
+    from bot.adapters.store.sqlite.report_history import write_history  # the store's modules: for writing only
+
     if url:
         return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
                                                                             time.time())))
@@ -131,6 +134,10 @@ def _seed(db: Path, catalogue: Catalogue) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    # The PagerDuty client (httpx) and the stores load for an import only: a report starts without them.
+    from bot.adapters.pagerduty.history_import import client_for, fetch_history
+    from bot.app.stores import describe_store
+
     token = os.environ.get("PAGERDUTY_API_TOKEN")
     if not token:
         raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough)")

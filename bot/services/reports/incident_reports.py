@@ -1,8 +1,8 @@
 """The `/incident report` use case: the report's table and chart from the store, computed off the event loop.
 
-The history is read from the store (the IncidentHistory port); the figures and the chart (matplotlib, CPU-bound for
-a few hundred milliseconds) are made on a worker thread, one chart at a time, so the bot keeps answering while it
-draws.
+The figures are aggregated by the store (the IncidentHistory port's `report_aggregates`, aggregate.py); the chart
+(matplotlib, CPU-bound for a few hundred milliseconds) is drawn on a worker thread, one chart at a time, so the bot
+keeps answering while it draws.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from bot.catalogue import Catalogue
 from bot.errors import UserError
-from bot.ports.store import History, IncidentHistory
+from bot.ports.store import IncidentHistory
 from bot.render.report import to_table
-from bot.services.reports.request import ReportRequest, ReportRequestError, compute, request_from_text
+from bot.services.reports.aggregate import aggregate_report
+from bot.services.reports.request import Report, ReportRequest, ReportRequestError, request_from_text
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,14 @@ class IncidentReports:
             raise UserError(str(error)) from None
 
     async def render(self, request: ReportRequest) -> RenderedReport:
-        history = await self._store.report_history(request.start, request.end)
+        report = await aggregate_report(self._store, self._catalogue, request)
         async with self._drawing:
-            return await asyncio.to_thread(self._render, history, request)
+            return await asyncio.to_thread(self._render, report)
 
-    def _render(self, history: History, request: ReportRequest) -> RenderedReport:
+    def _render(self, report: Report) -> RenderedReport:
         from bot.render.chart import render_png  # matplotlib loads on the first report, not at the bot's start
 
-        report = compute(history, self._catalogue, request)
+        request = report.request
         return RenderedReport(request.title, to_table(report.rows, request.by),
-                              render_png(report.trend, report.by_team, request.title), len(history.incidents))
+                              render_png(report.trend, report.by_team, request.title),
+                              sum(row.incidents for row in report.rows))

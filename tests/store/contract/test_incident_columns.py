@@ -18,13 +18,13 @@ from bot.ports.store import Store
 from tests.helpers import incident_event
 from tests.store.contract.builders import POLICY, at, commit, resolve, trigger
 
-Columns = tuple[str | None, str | None, str, str | None, str | None, str | None]
+Columns = tuple[str | None, str | None, str, str | None, str | None, str | None, int | None, int | None]
 
 
 def stored_columns(store: Store, workdir: Path, incident_id: str) -> Columns | None:
     """The row's status and indexed columns, read with SQL of the test's own (not through the store)."""
-    sql = ("SELECT service_id, urgency, status, triggered_at, acknowledged_at, resolved_at FROM incidents"
-           " WHERE id = {}")
+    sql = ("SELECT service_id, urgency, status, triggered_at, acknowledged_at, resolved_at, tta_us, ttr_us"
+           " FROM incidents WHERE id = {}")
     if isinstance(store, SqliteStore):
         with sqlite3.connect(workdir / "store.db") as conn:
             row = conn.execute(sql.format("?"), (incident_id,)).fetchone()
@@ -48,16 +48,16 @@ async def test_the_columns_follow_each_decision_the_worker_applies(store: Store,
     assert opened.incident is not None
     await commit(store, opened)
     assert stored_columns(store, tmp_path, "Q1") == (
-        opened.incident.service_id, "low", "triggered", "2026-11-27T10:00:00+00:00", None, None)
+        opened.incident.service_id, "low", "triggered", "2026-11-27T10:00:00+00:00", None, None, None, None)
     acknowledged = acknowledge(opened.incident, minute=4)  # its snapshot raises the urgency to high
     await commit(store, replace(opened, incident=acknowledged, effects=()))
     assert stored_columns(store, tmp_path, "Q1") == (
         opened.incident.service_id, "high", "acknowledged", "2026-11-27T10:00:00+00:00", "2026-11-27T10:04:00+00:00",
-        None)
+        None, 240_000_000, None)
     await commit(store, resolve(acknowledged, minute=75))
     assert stored_columns(store, tmp_path, "Q1") == (
         opened.incident.service_id, "high", "resolved", "2026-11-27T10:00:00+00:00", "2026-11-27T10:04:00+00:00",
-        "2026-11-27T11:15:00+00:00")
+        "2026-11-27T11:15:00+00:00", 240_000_000, 4_500_000_000)
 
 
 async def test_a_backfill_writes_the_columns_in_utc_whatever_the_offset(store: Store, tmp_path: Path) -> None:
@@ -70,4 +70,4 @@ async def test_a_backfill_writes_the_columns_in_utc_whatever_the_offset(store: S
     assert await store.add_history([past], [], now=1.0) == (1, 0)
     assert stored_columns(store, tmp_path, "H1") == (
         "PSVC9", "low", past.status.value, "2025-02-28T20:30:00.000250+00:00", "2025-02-28T20:40:00+00:00",
-        "2025-02-28T21:30:00.500000+00:00")
+        "2025-02-28T21:30:00.500000+00:00", 599_999_750, 3_600_499_750)

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.adapters.store.codec import incident_columns, incident_from_json, incident_to_json, utc_iso
+from bot.adapters.store.codec import (
+    incident_columns,
+    incident_from_json,
+    incident_to_json,
+    report_columns,
+    utc_iso,
+)
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
@@ -94,19 +100,22 @@ async def save_incident(conn: Connection, incident: Incident, now: float) -> Non
     await conn.execute(INCIDENT_UPSERT, incident_row(incident, now))
 
 
-# Every write of an incident row writes its indexed columns too (codec.incident_columns), so they never drift.
+# Every write of an incident row writes its indexed columns too (codec.incident_columns, codec.report_columns), so
+# they never drift.
 INCIDENT_INSERT = (b"INSERT INTO incidents (id, number, status, data, updated_at, service_id, urgency, triggered_at,"
-                   b" acknowledged_at, resolved_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+                   b" acknowledged_at, resolved_at, tta_us, ttr_us) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                   b" %s)")
 INCIDENT_UPSERT = (INCIDENT_INSERT + b" ON CONFLICT (id) DO UPDATE SET status=excluded.status, data=excluded.data,"
                    b" updated_at=excluded.updated_at, service_id=excluded.service_id, urgency=excluded.urgency,"
                    b" triggered_at=excluded.triggered_at, acknowledged_at=excluded.acknowledged_at,"
-                   b" resolved_at=excluded.resolved_at")
+                   b" resolved_at=excluded.resolved_at,"
+                   b" tta_us=excluded.tta_us, ttr_us=excluded.ttr_us")
 
 
 def incident_row(incident: Incident, now: float) -> tuple[object, ...]:
     """The values of INCIDENT_INSERT for this incident."""
     return (incident.id, incident.number, incident.status.value, incident_to_json(incident), now,
-            *incident_columns(incident))
+            *incident_columns(incident), *report_columns(incident))
 
 
 async def insert_entry(conn: Connection, entry: TimelineEntry) -> None:

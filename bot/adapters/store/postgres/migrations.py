@@ -232,7 +232,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents (resolved_at);
     CREATE INDEX IF NOT EXISTS incidents_status ON incidents (status);
     """,
-    # d16: the due-effects query served by an index (see SQLite's migration of the same purpose). Each pending
+    # 15: the due-effects query served by an index (see SQLite's migration of the same purpose). Each pending
     # effect knows its `lane` and whether it is the `head` of its queue, kept in step by triggers. Under READ
     # COMMITTED a queue's insert and its head's completion could each miss the other's uncommitted row (leaving a
     # queue with no head); both triggers first take a transaction-scoped advisory lock on the queue, and each
@@ -271,6 +271,16 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TRIGGER IF EXISTS outbox_head_deleted ON outbox;
     CREATE TRIGGER outbox_head_deleted AFTER DELETE ON outbox FOR EACH ROW
         WHEN (OLD.state = 'pending') EXECUTE FUNCTION outbox_head_left();
+    """,
+    # 16 (after 14, whose columns it reads): each incident's time to acknowledge and to restore in whole
+    # microseconds, for the reports (as SQLite's 16), and the index that covers a report's reads.
+    """
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS tta_us BIGINT;
+    ALTER TABLE incidents ADD COLUMN IF NOT EXISTS ttr_us BIGINT;
+    UPDATE incidents SET
+        tta_us = (extract(epoch from acknowledged_at::timestamptz - triggered_at::timestamptz) * 1000000)::bigint,
+        ttr_us = (extract(epoch from resolved_at::timestamptz - triggered_at::timestamptz) * 1000000)::bigint;
+    CREATE INDEX IF NOT EXISTS incidents_report ON incidents (service_id, triggered_at, tta_us, ttr_us);
     """,
 )
 

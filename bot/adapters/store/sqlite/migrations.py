@@ -7,12 +7,19 @@ import sqlite3
 
 def _utc_iso(key: str) -> str:
     """SQL for the incident JSON's time `key` as codec.utc_iso writes it: kept when already UTC, `+00:00` added to a
-    naive time, otherwise moved to UTC (strftime) with its fraction of a second kept as written."""
+    naive time, otherwise moved to UTC (strftime, given the time without its fraction: SQLite would round that to the
+    millisecond) with its fraction of a second kept as written."""
     t = f"json_extract(data, '$.{key}')"
     return (f"CASE WHEN {t} IS NULL THEN NULL WHEN {t} LIKE '%+00:00' THEN {t}"
             f" WHEN substr({t}, -6, 1) NOT IN ('+', '-') THEN {t} || '+00:00'"
-            f" ELSE strftime('%Y-%m-%dT%H:%M:%S', {t})"
+            f" ELSE strftime('%Y-%m-%dT%H:%M:%S', substr({t}, 1, 19) || substr({t}, -6))"
             f" || CASE WHEN substr({t}, 20, 1) = '.' THEN substr({t}, 20, 7) ELSE '' END || '+00:00' END")
+
+
+def _micros(column: str) -> str:
+    """SQL for a UTC ISO time column (migration 14's) in whole microseconds since the epoch (NULL stays NULL)."""
+    return (f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 + CASE WHEN substr({column}, 20, 1)"
+            f" = '.' THEN CAST(substr({column}, 21, 6) AS INTEGER) ELSE 0 END)")
 
 
 MIGRATIONS: tuple[str, ...] = (
@@ -255,6 +262,16 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE outbox SET head = 1 WHERE seq = (
             SELECT min(seq) FROM outbox p WHERE p.state = 'pending' AND p.queue = OLD.queue) AND head = 0;
     END;
+    """,
+    # 16 (after 14, whose columns it reads): reports add up and order each incident's time to acknowledge and to
+    # restore, in whole microseconds (NULL until acknowledged / resolved); every write of an incident keeps them in
+    # step (codec.report_columns). One index covers a report's reads, so it never touches the incidents' JSON.
+    f"""
+    ALTER TABLE incidents ADD COLUMN tta_us INTEGER;
+    ALTER TABLE incidents ADD COLUMN ttr_us INTEGER;
+    UPDATE incidents SET tta_us = {_micros("acknowledged_at")} - {_micros("triggered_at")},
+        ttr_us = {_micros("resolved_at")} - {_micros("triggered_at")};
+    CREATE INDEX IF NOT EXISTS incidents_report ON incidents (service_id, triggered_at, tta_us, ttr_us);
     """,
 )
 

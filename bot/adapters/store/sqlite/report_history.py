@@ -3,7 +3,8 @@
 Plain functions over a sqlite3 connection, so the running bot calls them on the store's own thread (the
 IncidentHistory port, `SqliteIncidentHistory`) and the CLI on a read-only connection of its own. Incidents are
 filtered on their trigger time in Python: the stored JSON holds ISO times whose offsets may differ, which SQL would
-compare as text.
+compare as text. A report's aggregates (report_reads.py's `read_aggregates`) are computed in SQL instead, on the
+indexed columns (report_sql.py), and stream to the report's tally.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bot.adapters.store.codec import incident_from_json
+from bot.adapters.store.codec import incident_from_json, utc_iso
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import INCIDENT_INSERT, incident_row
+from bot.adapters.store.sqlite.report_reads import read_aggregates
 from bot.domain.incident import Incident
+from bot.ports.report_aggregates import ReportQuery, ReportTally
 from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
 
 
@@ -27,6 +29,9 @@ class SqliteIncidentHistory(SqlitePart, IncidentHistory):
     async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
                           now: float) -> tuple[int, int]:
         return await self._run(lambda: write_history(self.db.conn, incidents, deploys, now))
+
+    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
+        await self._run(lambda: read_aggregates(self.db.conn, query, tally))
 
 
 def _utc(when: datetime) -> datetime:
@@ -63,17 +68,9 @@ def write_history(conn: sqlite3.Connection, incidents: Sequence[Incident], deplo
                                            incident_row(i, now)).rowcount for i in incidents)
         added_deploys = sum(conn.execute(
             "INSERT OR IGNORE INTO deploys (id, service_id, occurred_at, summary, source) VALUES (?, ?, ?, ?, ?)",
-            (d.id, d.service_id, _utc(d.occurred_at).isoformat(), d.summary, d.source)).rowcount for d in deploys)
+            (d.id, d.service_id, utc_iso(d.occurred_at), d.summary, d.source)).rowcount for d in deploys)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return added_incidents, added_deploys
-
-
-def open_read_only(path: Path) -> sqlite3.Connection:
-    """The bot's database, read-only (the bot may be running and writing to it: WAL lets both go on)."""
-    if not path.exists():
-        raise HistoryError(f"no database at {path}: give the bot's database with --db (the sandbox's is sandbox.db, "
-                           "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

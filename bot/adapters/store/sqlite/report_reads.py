@@ -1,0 +1,54 @@
+"""A report's aggregates read from SQLite (`read_aggregates`: the SQL is report_sql.py's), and the bot's database
+opened read-only for the CLI (`open_read_only`, `ReadOnlyHistory`). Plain sqlite3, so `pavedroad report` and
+`pavedroad inbox failed` start without the store's thread and connection machinery; the running bot's store
+(report_history.py) calls `read_aggregates` on its own thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.adapters.store import report_sql
+from bot.domain.report_totals import IncidentCell
+from bot.ports.report_aggregates import ReportQuery, ReportTally
+from bot.ports.store import HistoryError
+
+
+class ReadOnlyHistory:
+    """A report's aggregates from a read-only connection (the CLI's), as the port's `report_aggregates`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
+        read_aggregates(self.conn, query, tally)
+
+
+def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportTally) -> None:
+    """Cells, then the TTAs and the TTRs in order, from one read transaction (one snapshot), in batches."""
+    d = report_sql.SQLITE
+    conn.execute("BEGIN")
+    try:
+        unlisted = [r[0] for r in conn.execute(report_sql.SERVICES) if r[0] not in query.listed]
+        cells = [IncidentCell((r[0], r[1], r[2], r[3]), *r[4:]) for r in conn.execute(
+            *report_sql.incident_cells(d, query, unlisted))]
+        tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(
+            *report_sql.deploy_cells(d, query))])
+        for measure in ("tta", "ttr"):
+            cursor = conn.execute(*report_sql.durations(d, query, unlisted, measure))
+            while rows := cursor.fetchmany(report_sql.BATCH):
+                tally.durations(measure, rows)
+    except sqlite3.OperationalError as error:
+        raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
+                           "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
+    finally:
+        conn.execute("COMMIT")
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The bot's database, read-only (the bot may be running and writing to it: WAL lets both go on)."""
+    if not path.exists():
+        raise HistoryError(f"no database at {path}: give the bot's database with --db (the sandbox's is sandbox.db, "
+                           "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -1,0 +1,41 @@
+"""What a report asks the store to aggregate (`ReportQuery`), what takes the aggregates (`ReportTally`), and the
+port method that does it (`ReportAggregates`, part of the IncidentHistory port in bot/ports/store.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.domain.report_totals import Cell, IncidentCell
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report asks the store to aggregate: incidents triggered (and deploys made) in [start, end), in cells
+    of one service, one UTC month and one segment — how many of `cuts` (sorted times, e.g. when teams took over) the
+    time is at or after. Incidents of services not in `listed` (PagerDuty service ids the catalogue knows) also carry
+    their service's name, so an unlisted service still reads by name."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    cuts: tuple[datetime, ...] = ()
+    listed: frozenset[str] = frozenset()
+
+
+class ReportTally(Protocol):
+    """Takes a report's aggregates as the store reads them, in one snapshot: the cells first, then every time to
+    acknowledge and every time to restore, each in ascending order, in batches (never all at once)."""
+
+    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
+    def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
+        """`measure` is "tta" or "ttr"; each row is a cell key's four fields and the duration in microseconds."""
+        ...
+
+
+class ReportAggregates(Protocol):
+    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
+        """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand
+        it to `tally`, all from one snapshot. Raises HistoryError when there is no history to read."""
+        ...

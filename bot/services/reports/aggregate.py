@@ -1,0 +1,34 @@
+"""A report computed by the store rather than in Python: counts, totals and the durations' order come from SQL
+(the IncidentHistory port's `report_aggregates`), placed in the catalogue once per service and month, never one
+incident at a time. The figures are those `request.compute` works out from every incident (the reference the tests
+compare against)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bot.catalogue import Catalogue
+from bot.domain.report_totals import ReportTallies
+from bot.domain.reports import GroupBy
+from bot.ports.report_aggregates import ReportAggregates, ReportQuery
+from bot.services.reports.placement import CellPlacer
+from bot.services.reports.request import Report, ReportRequest
+
+
+def report_query(catalogue: Catalogue, request: ReportRequest) -> ReportQuery:
+    configured = catalogue.reports.teams_from
+    model_cut = datetime.combine(configured, datetime.min.time(), tzinfo=UTC) if configured else None
+    cuts = tuple(sorted({cut for cut in (request.teams_from, model_cut) if cut is not None}))
+    listed = frozenset(s.pagerduty_service_id for s in catalogue.services if s.pagerduty_service_id)
+    return ReportQuery(request.start, request.end, cuts, listed)
+
+
+async def aggregate_report(store: ReportAggregates, catalogue: Catalogue, request: ReportRequest, *,
+                           by_team: bool = True) -> Report:
+    """The report's rows (and the chart's trend and team rows, unless `by_team` is False) from one read of the
+    store."""
+    query = report_query(catalogue, request)
+    groupings: list[GroupBy] = [request.by, "team"] if by_team else [request.by]
+    tallies = ReportTallies(groupings, CellPlacer(catalogue, query.cuts, request.teams_from))
+    await store.report_aggregates(query, tallies)
+    return Report(request, tallies.rows(request.by), tallies.trend(), tallies.rows("team") if by_team else [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
@@ -68,12 +68,17 @@ class EffectExecutor:
         if effect.system == "servicenow" and self._tickets is not None:
             await self._tickets.after_done(effect)
 
-    async def _ticket_view(self, incident: Incident) -> cards.TicketView | None:
+    async def _ticket_view(self, incident: Incident, footprint: SlackFootprint) -> cards.TicketView | None:
+        """What the card and topic say of the ticket; remembers on the footprint whether they say "sync pending"
+        (written only when that changes: `footprint` is this effect's copy, and only this incident's Slack queue
+        writes the flag)."""
         if self._tickets is None:
             return None
         ticket = await self._store.ticket(incident.id)
         pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
-        await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
+        if footprint.sync_pending_shown != (pending > 0):
+            await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
+            footprint.sync_pending_shown = pending > 0
         if ticket is None and not pending:
             return None
         return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
@@ -215,8 +220,10 @@ class EffectExecutor:
         raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",
                                retryable=False, code="name_taken")
 
-    async def _set_topic(self, incident: Incident, footprint: SlackFootprint) -> None:
-        text = cards.topic(incident, await self._ticket_view(incident))
+    async def _set_topic(self, incident: Incident, footprint: SlackFootprint,
+                         view: cards.TicketView | Literal[False] | None = False) -> None:
+        """`view`: the ticket as the card just showed it (read again when not given)."""
+        text = cards.topic(incident, await self._ticket_view(incident, footprint) if view is False else view)
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
             await self._store.update_footprint(incident.id, topic=text)
@@ -259,7 +266,7 @@ class EffectExecutor:
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
-                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident, footprint),
                                            incident_exposure(self._catalogue, incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=marker_metadata(marker))
@@ -306,11 +313,12 @@ class EffectExecutor:
             if incident.channel_requested and incident.status is not Status.RESOLVED:
                 await self._open_channel(incident, retry=True, since=since)
             return
-        blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident),
+        view = await self._ticket_view(incident, footprint)
+        blocks = cards.card_blocks(incident, self._clock.now(), view,
                                    incident_exposure(self._catalogue, incident.service_id))
         await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
         if incident.dedicated_channel:
-            await self._set_topic(incident, footprint)
+            await self._set_topic(incident, footprint, view)
 
     async def _post_entry(self, incident: Incident, entry_id: str, *, retry: bool, since: float) -> None:
         found = await self._store.timeline_entry(entry_id)

@@ -84,9 +84,10 @@ class TicketSync:
         so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
         if not isinstance(effect, (OpenTicket, SyncTicket)):
             return
-        drained = await self._store.pending_in_queue(effect.queue) == 0
-        shown = (await self._store.footprint(effect.incident_id)).sync_pending_shown
-        if isinstance(effect, OpenTicket) or (drained and shown):
+        # Read only what decides it (a store round trip each): an opened ticket always refreshes the card.
+        if isinstance(effect, OpenTicket) or (
+                await self._store.pending_in_queue(effect.queue) == 0
+                and (await self._store.footprint(effect.incident_id)).sync_pending_shown):
             await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
 
     async def _open(self, incident: Incident) -> TicketRow:

@@ -4,14 +4,14 @@ text `dataclasses.asdict` + `json.dumps` gave (the format every stored row alrea
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.adapters.store.codec import incident_from_json, incident_to_json
+from bot.adapters.store.codec import DecodedIncidents, incident_from_json, incident_to_json
 from bot.domain.coordination import RoleHolder, StatusUpdate
 from bot.domain.events import Person
 from bot.domain.follow_ups import FollowUp
@@ -50,3 +50,21 @@ def test_an_incident_is_written_as_before_and_reads_back_equal(incident: Inciden
     text = incident_to_json(incident)
     assert text == as_before(incident)
     assert incident_from_json(text) == incident
+
+
+@given(st.lists(incidents, min_size=1, max_size=4, unique_by=lambda i: i.id), texts)
+def test_a_recurring_read_decodes_a_row_again_only_when_it_changed(found: list[Incident], title: str) -> None:
+    """DecodedIncidents (the open incidents read for each App Home): the same rows give the very same incidents,
+    in the rows' order; a changed row gives its new incident; a row the last read did not return is decoded anew."""
+    decoded = DecodedIncidents()
+    rows = [incident_to_json(i) for i in found]
+    first = decoded.decode(rows)
+    assert first == [incident_from_json(r) for r in rows]
+    again = decoded.decode(reversed(rows))
+    assert all(a is b for a, b in zip(again, reversed(first), strict=True))
+    changed = incident_to_json(replace(found[0], title=title))
+    later = decoded.decode([changed, *rows[1:]])
+    assert later[0] == incident_from_json(changed)
+    assert all(a is b for a, b in zip(later[1:], first[1:], strict=True))
+    back = decoded.decode(rows)[0]  # the first row, as it was: not the incident kept for it two reads ago
+    assert back == first[0] and (back is not first[0] or changed == rows[0])

@@ -8,6 +8,7 @@ copies every leaf first; the text written is the same."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,21 @@ def _aware(when: datetime) -> datetime:
 
 
 _MICROSECOND = timedelta(microseconds=1)
+
+
+class DecodedIncidents:
+    """The incidents of one recurring read (the open incidents, read for every App Home published), decoded once per
+    stored text: the last read's incidents are kept by their JSON, and an unchanged row is not decoded again. Holds
+    only what the last read returned; incidents are frozen, so handing the same one out twice is safe."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, Incident] = {}
+
+    def decode(self, texts: Iterable[str]) -> list[Incident]:
+        last = self._last
+        decoded = {text: last.get(text) or incident_from_json(text) for text in texts}
+        self._last = decoded
+        return list(decoded.values())
 
 
 def incident_from_json(text: str) -> Incident:

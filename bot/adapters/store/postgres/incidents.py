@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.adapters.store.codec import (
+    DecodedIncidents,
     incident_columns,
     incident_from_json,
     incident_to_json,
     report_columns,
     utc_iso,
 )
-from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
@@ -31,6 +32,11 @@ OPEN_STATUSES = "('triggered', 'acknowledged')"
 
 
 class PostgresIncidents(PostgresPart, Incidents):
+    def __init__(self, connection: PostgresConnection) -> None:
+        super().__init__(connection)
+        # The open incidents are read for every App Home published: each is decoded again only when its row changed.
+        self._open_decoded = DecodedIncidents()
+
     async def incident(self, incident_id: str) -> Incident | None:
         data = await self._value("SELECT data FROM incidents WHERE id=%s", (incident_id,))
         return incident_from_json(data) if data else None
@@ -41,8 +47,8 @@ class PostgresIncidents(PostgresPart, Incidents):
         return incident_from_json(data) if data else None
 
     async def open_incidents(self) -> list[Incident]:
-        return [incident_from_json(r["data"]) for r in await self._query(
-            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")]
+        return self._open_decoded.decode(r["data"] for r in await self._query(
+            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number"))
 
     async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
                                     until: datetime) -> list[Incident]:

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.adapters.store.codec import (
+    DecodedIncidents,
     incident_columns,
     incident_from_json,
     incident_to_json,
     report_columns,
     utc_iso,
 )
-from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
@@ -31,6 +32,11 @@ OPEN_STATUSES = "('triggered', 'acknowledged')"
 
 
 class SqliteIncidents(SqlitePart, Incidents):
+    def __init__(self, connection: SqliteConnection) -> None:
+        super().__init__(connection)
+        # The open incidents are read for every App Home published: each is decoded again only when its row changed.
+        self._open_decoded = DecodedIncidents()
+
     async def incident(self, incident_id: str) -> Incident | None:
         return await self._run(lambda: load_incident(self.db.conn, incident_id))
 
@@ -42,8 +48,9 @@ class SqliteIncidents(SqlitePart, Incidents):
         return await self._run(read)
 
     async def open_incidents(self) -> list[Incident]:
-        return await self._run(lambda: [incident_from_json(r["data"]) for r in self._query(
-            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")])
+        # Decoded on the store's thread, the only one that touches `_open_decoded`.
+        return await self._run(lambda: self._open_decoded.decode(r[0] for r in self.db.execute(
+            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")))
 
     async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
                                     until: datetime) -> list[Incident]:

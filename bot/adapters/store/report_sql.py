@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.adapters.store.codec import utc_iso
+from bot.adapters.store.utc_text import utc_iso
 from bot.ports.report_aggregates import ReportQuery
 
 # Rows handed to the tally at a time: memory stays flat however many incidents there are.

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.app.config import database_from_env
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import Store
 
 if TYPE_CHECKING:  # the stores (psycopg, sqlite-utils) load when a command uses one, not for every command
     from bot.app.stores import Migrated
+    from bot.ports.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

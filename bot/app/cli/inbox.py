@@ -12,12 +12,16 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import FailedDelivery, HistoryError
+from bot.ports.report_aggregates import HistoryError
+
+if TYPE_CHECKING:
+    from bot.ports.store import FailedDelivery
 
 COLUMNS = ("reference", "received", "source", "event type", "incident", "reason")
 

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import ReadOnlyHistory, open_read_only
@@ -19,11 +20,13 @@ from bot.app.cli.database import on_postgres, postgres_url
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import History, HistoryError
+from bot.ports.report_aggregates import HistoryError
 from bot.render.report import to_csv, to_json, to_table
 from bot.services.reports.aggregate import aggregate_report
 from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
-from bot.services.reports.synthetic import synthetic_history
+
+if TYPE_CHECKING:
+    from bot.ports.store import History
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -126,6 +129,8 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
 
 
 def _seed(db: Path, catalogue: Catalogue) -> int:
+    from bot.services.reports.synthetic import synthetic_history  # the domain's incidents: for seeding only
+
     history = synthetic_history(catalogue)
     incidents, deploys = _write(db, history)
     print(f"Added {incidents} incidents and {deploys} deploys of the synthetic history to {db} "

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from bot.adapters.store import report_sql
 from bot.domain.report_totals import IncidentCell
-from bot.ports.report_aggregates import ReportQuery, ReportTally
-from bot.ports.store import HistoryError
+from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
 class ReadOnlyHistory:

@@ -1,5 +1,5 @@
 """`pavedroad report` starts light: run as its own process, as a person runs it, it loads the catalogue and the
-report's own modules, not the store's ports, the incident model, the stores' drivers or the bot's runtime. (Its
+report's own modules, not the store's ports, the incident model, asyncio, the stores' drivers or the bot's runtime. (Its
 start-up is a fixed cost of every report: README, "Reports at 100,000 incidents".)"""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ sys.argv = ["pavedroad", *sys.argv[1:]]
 runpy.run_module("bot.app.cli.main", run_name="__main__")
 '''
 
-# What a report does not need: every store port and the domain's incident model behind them, the stores' drivers,
-# the bot's runtime and outside systems' clients.
+# What a report does not need: every store port and the domain's incident model behind them, an event loop (SQLite
+# is read with plain sqlite3), the stores' drivers, the bot's runtime and outside systems' clients.
 NOT_LOADED = ("bot.ports.store", "bot.domain.incident", "bot.domain.effects", "bot.adapters.store.codec",
-              "bot.app.runtime", "sqlite_utils", "psycopg", "aiohttp", "slack_bolt", "httpx", "matplotlib")
+              "bot.app.runtime", "asyncio", "sqlite_utils", "psycopg", "aiohttp", "slack_bolt", "httpx", "matplotlib")
 
 
 def test_a_report_loads_neither_the_store_ports_nor_the_incident_model(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ PAVEDROAD_DATABASE_URL (and no --db), the same on PostgreSQL through the store's
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sqlite3
@@ -42,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     db: Path = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
     try:
         if url := postgres_url(args.db):
+            import asyncio  # here: `pavedroad report` (which imports this module for its parser) starts without it
+
             return asyncio.run(_on_postgres(url, args))
         if args.inbox_command == "retry":
             return _retry(db, args.reference)

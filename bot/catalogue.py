@@ -33,7 +33,7 @@ class Exposure(BaseModel):
     """A service's maximum financial exposure: at most `amount` lost within `window_minutes` of downtime.
     `currency` is "" when the text gives none: the catalogue's one currency (`Catalogue.currency`) applies."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     currency: str
     amount: float
     window_minutes: float

@@ -20,7 +20,7 @@ from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
 from bot.catalogue_file import read_catalogue_file
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
-from bot.domain.archiving import archive_delay
+from bot.domain.archive_delay import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
 _EXPOSURE = re.compile(
@@ -33,7 +33,7 @@ class Exposure(BaseModel):
     """A service's maximum financial exposure: at most `amount` lost within `window_minutes` of downtime.
     `currency` is "" when the text gives none: the catalogue's one currency (`Catalogue.currency`) applies."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     currency: str
     amount: float
     window_minutes: float
@@ -229,7 +229,7 @@ class Rota(_Model):
 
     @model_validator(mode="after")
     def _handovers_valid(self) -> Rota:
-        from bot.domain.handover import HandoverTimes  # the domain owns the cron subset and its error messages
+        from bot.domain.handover_times import HandoverTimes  # the domain owns the cron subset and its error messages
 
         if (self.team is None) == (self.domain is None):
             raise ValueError(f"rota {self.id!r}: set exactly one of `team` (a team rota) or `domain` "

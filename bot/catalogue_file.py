@@ -8,6 +8,10 @@ from pathlib import Path
 
 import yaml
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same documents, read about ten times faster
+# than the pure-Python one, which was a third of `pavedroad report`'s start-up.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class CatalogueError(Exception):
     """The catalogue file is missing or invalid; `problems` lists each one as 'field: what is wrong and the fix'."""
@@ -27,7 +31,7 @@ def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
     """The file's YAML; with `extends: <file>` (relative to it), that file's read first and this one added on top:
     lists (teams, services…) are the base's then this file's, sections merge key by key, other values replace."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except FileNotFoundError:
         raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
                                     "--catalogue where a command takes it)"]) from None

@@ -21,7 +21,9 @@ _ROLE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
 class Section(BaseModel):
     """A catalogue section: a misspelt key is an error naming it, not a setting silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a section's own validator is built when first used, not at import; validating a catalogue builds
+    # the whole schema once from the top (every command's start-up, `pavedroad report`'s among them).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class StatusUpdates(Section):

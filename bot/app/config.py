@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.domain.effects import LANES
 from bot.errors import ConfigError
 
 
@@ -195,6 +194,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def effect_concurrency(text: str, problems: list[str]) -> dict[str, int]:
     """`slack=8,servicenow=16`: effects at once per outside system (the dispatcher's lanes); a problem for each part
     that names no system or no count of at least 1."""
+    from bot.domain.effects import LANES  # here: the CLI's other commands (report, migrate) start without the effects
+
     chosen: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         system, _, count = (piece.strip() for piece in part.partition("="))

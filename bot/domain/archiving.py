@@ -4,24 +4,11 @@ channel is left alone. Pure."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
+from bot.domain.archive_delay import NEVER as NEVER
+from bot.domain.archive_delay import archive_delay as archive_delay
 from bot.domain.incident import Incident, Status
-
-NEVER = "never"
-_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|h|hours?|m|min|mins|minutes?)\s*$")
-
-
-def archive_delay(text: str) -> timedelta | None:
-    """The delay `text` names, None for "never"; ValueError (saying how to write it) otherwise."""
-    if text.strip().lower() == NEVER:
-        return None
-    match = _PERIOD.match(text.lower())
-    if not match or float(match[1]) <= 0:
-        raise ValueError(f"cannot read {text!r}: write a delay like '7d', '36h' or '90m', or 'never'")
-    unit = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}[match[2][0]]
-    return unit * float(match[1])
 
 
 def archive_due(incident: Incident, now: datetime, delay: timedelta | None) -> bool:

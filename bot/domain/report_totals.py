@@ -63,7 +63,7 @@ class CellPlace:
     before_teams_from: bool       # triggered before teams ran their own services (the period grouping's cut)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: counted once per duration read
 class _Durations:
     count: int = 0
     total_us: int = 0
@@ -177,16 +177,17 @@ class ReportTallies:
         # Per cell, looked up once per batch's rows: the window a loss is judged by (0: no loss counts: no exposure
         # or band, or not restore times) and the tallies the duration counts in, one per grouping.
         targets = self._ttr_targets if restore else self._tta_targets
+        # Per row only what every row needs (a lookup and a count); seconds are worked out only where a rank falls
+        # or a loss may count.
         for row in rows:
             window, tallies, groups = targets[row[:4]]
-            seconds = row[4] / MICROS
             for durations in tallies:
-                durations.seen += 1
-                if durations.seen in durations.ranks:
-                    for p in durations.ranks[durations.seen]:
-                        durations.found[p] = seconds
+                seen = durations.seen = durations.seen + 1
+                if seen in durations.ranks:
+                    for p in durations.ranks[seen]:
+                        durations.found[p] = row[4] / MICROS
             # As IncidentFacts.with_loss: restored after its band's window, on a service with an exposure.
-            if window and seconds / 60.0 / window > 1.0:
+            if window and row[4] / MICROS / 60.0 / window > 1.0:
                 for group in groups:
                     group.with_loss += 1
 

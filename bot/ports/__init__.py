@@ -10,10 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.ports.replicas import RateBudget as RateBudget
-from bot.ports.store import Deduplication as Deduplication
+
+if TYPE_CHECKING:
+    from bot.ports.store import Deduplication as Deduplication
+
+
+def __getattr__(name: str) -> object:
+    """`Deduplication` is the store's port, re-exported here for the commands; loaded when first asked for, so that
+    importing one light port (e.g. bot.ports.report_aggregates, for `pavedroad report`) does not load every store
+    port and the domain behind them."""
+    if name == "Deduplication":
+        from bot.ports.store import Deduplication
+
+        return Deduplication
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ class ReportTally(Protocol):
         ...
 
 
+class HistoryError(Exception):
+    """The history cannot be read (no such database, not a Paved Road database); the message says what to do. Here,
+    not in bot.ports.store, so that `pavedroad report` can raise and catch it without loading every store port."""
+
+
 class ReportAggregates(Protocol):
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
         """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand

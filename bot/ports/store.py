@@ -28,6 +28,7 @@ from bot.ports.handover_ledger import HandoverNote as HandoverNote
 from bot.ports.handover_ledger import HandoverRow as HandoverRow
 from bot.ports.handover_ledger import OnCallPeople as OnCallPeople
 from bot.ports.replicas import JobRuns, RateBudget
+from bot.ports.report_aggregates import HistoryError as HistoryError
 from bot.ports.report_aggregates import ReportAggregates
 from bot.ports.retention import StoreRetention
 
@@ -133,10 +134,6 @@ class CachedPerson:
     email: str | None
     slack_user_id: str | None
     fetched_at: float
-
-
-class HistoryError(Exception):
-    """The history cannot be read (no such database, not a Paved Road database); the message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# Re-exported: how a time is written into the indexed columns (its own light module for the report's SQL).
+from bot.adapters.store.utc_text import utc_iso as utc_iso
 from bot.domain.coordination import RoleHolder, update_from_dict
 from bot.domain.events import Person
 from bot.domain.follow_ups import FollowUp
@@ -27,14 +29,6 @@ def incident_to_json(incident: Incident) -> str:
 
 # The indexed columns of table `incidents`, in the order `incident_columns` gives them.
 INDEXED_COLUMNS = ("service_id", "urgency", "triggered_at", "acknowledged_at", "resolved_at")
-
-
-def utc_iso(when: datetime | None) -> str | None:
-    """A time as the indexed columns hold it: ISO 8601 in UTC, always `+00:00`, so that text order is time order
-    (the JSON keeps each time's own offset). A naive time is taken as UTC."""
-    if when is None:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def incident_columns(incident: Incident) -> tuple[str, str, str | None, str | None, str | None]:

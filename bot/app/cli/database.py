@@ -6,7 +6,6 @@ on the bot's data (`inbox`, `report`, `history`) reach PostgreSQL through the st
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -15,10 +14,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bot.app.config import database_from_env
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import Store
 
 if TYPE_CHECKING:  # the stores (psycopg, sqlite-utils) load when a command uses one, not for every command
     from bot.app.stores import Migrated
+    from bot.ports.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"pavedroad migrate: {'; '.join(error.problems)}", file=sys.stderr)
         return 2
+    import asyncio  # here, as the stores: the other commands (report) start without it
+
     from bot.app.stores import migrate_store
 
     try:
@@ -59,6 +60,8 @@ def report(migrated: Migrated) -> str:
 
 def prepare_store(database_url: str | None, db_path: Path) -> bool:
     """Before `serve` listens: migrate the store, or print the one-line reason it cannot be opened (False)."""
+    import asyncio
+
     from bot.app.stores import describe_store, migrate_store
 
     try:

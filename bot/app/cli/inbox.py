@@ -6,18 +6,21 @@ PAVEDROAD_DATABASE_URL (and no --db), the same on PostgreSQL through the store's
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import FailedDelivery, HistoryError
+from bot.ports.report_aggregates import HistoryError
+
+if TYPE_CHECKING:
+    from bot.ports.store import FailedDelivery
 
 COLUMNS = ("reference", "received", "source", "event type", "incident", "reason")
 
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     db: Path = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
     try:
         if url := postgres_url(args.db):
+            import asyncio  # here: `pavedroad report` (which imports this module for its parser) starts without it
+
             return asyncio.run(_on_postgres(url, args))
         if args.inbox_command == "retry":
             return _retry(db, args.reference)

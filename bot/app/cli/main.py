@@ -4,7 +4,6 @@ migrate."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
@@ -97,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                              detailed_exitcode=args.detailed_exitcode, secrets_file=args.secrets_file)
     if args.command == "serve":
         return run_serve(args.port, args.db)
+    import asyncio  # only the commands that run an event loop load it (a report starts without)
+
     if args.command == "sandbox":
         return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
@@ -190,6 +191,8 @@ def run_serve(port: int | None, db: Path | None) -> int:
 
 async def _reload_on_sighup(bot: Bot) -> None:
     """`kill -HUP <pid>` re-reads the catalogue (see `reload_catalogue`)."""
+    import asyncio
+
     path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
     reloads: set[asyncio.Task[bool]] = set()
 
@@ -204,6 +207,8 @@ async def _reload_on_sighup(bot: Bot) -> None:
 async def reload_catalogue(bot: Bot, path: Path) -> bool:
     """Re-read the catalogue (off the event loop): a valid one's rotas take effect at once; an invalid one is refused
     with its problems logged, and the running catalogue stays."""
+    import asyncio
+
     try:
         catalogue = await asyncio.to_thread(load_catalogue, path)
     except CatalogueError as error:
@@ -357,6 +362,8 @@ def _without_sandbox_extra(command: str, error: ImportError) -> int:
 
 
 async def _wait_forever() -> None:
+    import asyncio
+
     with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         await asyncio.Event().wait()
 

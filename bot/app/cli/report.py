@@ -5,25 +5,27 @@ PAVEDROAD_DATABASE_URL (and no --db) they read and write PostgreSQL through the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.adapters.store.sqlite.migrations import migrate
-from bot.adapters.store.sqlite.report_reads import ReadOnlyHistory, open_read_only
+from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
-from bot.ports.store import History, HistoryError
+from bot.ports.report_aggregates import HistoryError
 from bot.render.report import to_csv, to_json, to_table
-from bot.services.reports.aggregate import aggregate_report
+from bot.services.reports.aggregate import aggregate_report, finished_report, report_tallies
 from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
-from bot.services.reports.synthetic import synthetic_history
+
+if TYPE_CHECKING:
+    from bot.ports.store import History
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,13 +85,17 @@ def _report(args: argparse.Namespace) -> int:
     # The store aggregates (SQL) and streams; the team rows are worked out only for the chart, which shows them.
     charted = args.chart is not None
     if url := postgres_url(args.db):
+        import asyncio  # PostgreSQL's store is async; SQLite's read-only reads below need no event loop
+
         report = asyncio.run(on_postgres(url, lambda store: aggregate_report(store, catalogue, request,
                                                                              by_team=charted)))
     else:
         db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
         conn = open_read_only(db)
         try:
-            report = asyncio.run(aggregate_report(ReadOnlyHistory(conn), catalogue, request, by_team=charted))
+            query, tallies = report_tallies(catalogue, request, by_team=charted)
+            read_aggregates(conn, query, tallies)
+            report = finished_report(request, tallies, by_team=charted)
         finally:
             conn.close()
     if args.format == "json":
@@ -113,6 +119,8 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
     from bot.adapters.store.sqlite.report_history import write_history  # the store's modules: for writing only
 
     if url:
+        import asyncio
+
         return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
                                                                             time.time())))
     conn = sqlite3.connect(db, isolation_level=None)
@@ -126,6 +134,8 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
 
 
 def _seed(db: Path, catalogue: Catalogue) -> int:
+    from bot.services.reports.synthetic import synthetic_history  # the domain's incidents: for seeding only
+
     history = synthetic_history(catalogue)
     incidents, deploys = _write(db, history)
     print(f"Added {incidents} incidents and {deploys} deploys of the synthetic history to {db} "

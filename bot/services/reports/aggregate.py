@@ -27,8 +27,19 @@ async def aggregate_report(store: ReportAggregates, catalogue: Catalogue, reques
                            by_team: bool = True) -> Report:
     """The report's rows (and the chart's trend and team rows, unless `by_team` is False) from one read of the
     store."""
+    query, tallies = report_tallies(catalogue, request, by_team=by_team)
+    await store.report_aggregates(query, tallies)
+    return finished_report(request, tallies, by_team=by_team)
+
+
+def report_tallies(catalogue: Catalogue, request: ReportRequest, *, by_team: bool) -> tuple[ReportQuery, ReportTallies]:
+    """What to ask the store and what takes its answer: `aggregate_report`'s first half, for a caller that reads
+    the store without an event loop (`pavedroad report` on SQLite: plain sqlite3, no asyncio to load)."""
     query = report_query(catalogue, request)
     groupings: list[GroupBy] = [request.by, "team"] if by_team else [request.by]
-    tallies = ReportTallies(groupings, CellPlacer(catalogue, query.cuts, request.teams_from))
-    await store.report_aggregates(query, tallies)
+    return query, ReportTallies(groupings, CellPlacer(catalogue, query.cuts, request.teams_from))
+
+
+def finished_report(request: ReportRequest, tallies: ReportTallies, *, by_team: bool) -> Report:
+    """The report from the tallies, once the store has handed them every aggregate."""
     return Report(request, tallies.rows(request.by), tallies.trend(), tallies.rows("team") if by_team else [])

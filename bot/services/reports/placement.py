@@ -13,12 +13,15 @@ store's aggregated cells for the reports as they run (aggregate.py), the same wa
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, Service
 from bot.domain.report_totals import Cell, CellPlace
 from bot.domain.reports import OPERATIONS, PRODUCT_TEAMS, Deploy, IncidentFacts
-from bot.ports.store import History
 from bot.services.calculator import service_coverage
+
+if TYPE_CHECKING:
+    from bot.ports.store import History
 
 
 def _utc(when: datetime) -> datetime:

@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue
 from bot.domain.reports import GROUPINGS, GroupBy, ReportRow, TrendPoint, build_report, monthly_trend
-from bot.ports.store import History
 from bot.services.reports.placement import place
+
+if TYPE_CHECKING:
+    from bot.ports.store import History
 
 FORMATS = ("table", "csv", "json")
 

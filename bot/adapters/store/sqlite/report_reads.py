@@ -1,7 +1,7 @@
 """A report's aggregates read from SQLite (`read_aggregates`: the SQL is report_sql.py's), and the bot's database
-opened read-only for the CLI (`open_read_only`, `ReadOnlyHistory`). Plain sqlite3, so `pavedroad report` and
-`pavedroad inbox failed` start without the store's thread and connection machinery; the running bot's store
-(report_history.py) calls `read_aggregates` on its own thread.
+opened read-only for the CLI (`open_read_only`). Plain sqlite3, so `pavedroad report` and `pavedroad inbox failed`
+start without the store's thread and connection machinery (and the report without an event loop: it calls
+`read_aggregates` directly); the running bot's store (report_history.py) calls `read_aggregates` on its own thread.
 """
 
 from __future__ import annotations
@@ -11,18 +11,7 @@ from pathlib import Path
 
 from bot.adapters.store import report_sql
 from bot.domain.report_totals import IncidentCell
-from bot.ports.report_aggregates import ReportQuery, ReportTally
-from bot.ports.store import HistoryError
-
-
-class ReadOnlyHistory:
-    """A report's aggregates from a read-only connection (the CLI's), as the port's `report_aggregates`."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
-        read_aggregates(self.conn, query, tally)
+from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
 def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportTally) -> None:

@@ -1,0 +1,46 @@
+"""`pavedroad report` starts light: run as its own process, as a person runs it, it loads the catalogue and the
+report's own modules, not the store's ports, the incident model, asyncio, the stores' drivers or the bot's runtime. (Its
+start-up is a fixed cost of every report: README, "Reports at 100,000 incidents".)"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.adapters.store.sqlite.migrations import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Prints, as the command exits, every module it loaded (after its own output).
+RUN_REPORT = r'''
+import atexit, runpy, sys
+atexit.register(lambda: print("MODULES", " ".join(sorted(sys.modules))))
+sys.argv = ["pavedroad", *sys.argv[1:]]
+runpy.run_module("bot.app.cli.main", run_name="__main__")
+'''
+
+# What a report does not need: every store port and the domain's incident model behind them, an event loop (SQLite
+# is read with plain sqlite3), the stores' drivers, the bot's runtime and outside systems' clients.
+NOT_LOADED = ("bot.ports.store", "bot.domain.incident", "bot.domain.effects", "bot.adapters.store.codec",
+              "bot.app.runtime", "asyncio", "sqlite_utils", "psycopg", "aiohttp", "slack_bolt", "httpx", "matplotlib")
+
+
+def test_a_report_loads_neither_the_store_ports_nor_the_incident_model(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    migrate(conn)
+    conn.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "ERROR"}
+    env.pop("PAVEDROAD_DATABASE_URL", None)
+    env.pop("CATALOGUE_PATH", None)
+    done = subprocess.run([sys.executable, "-c", RUN_REPORT, "report", "--db", str(db), "--by", "service"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report, _, modules = done.stdout.rpartition("MODULES ")
+    assert report.strip() == "No incidents or deploys in this period."
+    loaded = set(modules.split())
+    assert "bot.catalogue" in loaded and "bot.services.reports.aggregate" in loaded
+    assert sorted(name for name in NOT_LOADED if name in loaded) == []

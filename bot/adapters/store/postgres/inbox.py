@@ -39,8 +39,8 @@ import psycopg
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
-from bot.adapters.store.postgres.outbox import entry_queued, insert_effect
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
+from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
+from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
 
@@ -290,12 +290,8 @@ async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: fl
         if isinstance(effect, OpenIncidentChannel):
             # Entries stored before the incident was known (a note that beat the first incident event here)
             # were never posted: post them once the channel exists, in the order they happened.
-            cursor = await conn.execute(
-                b"SELECT id FROM timeline WHERE incident_id=%s AND slack_ts IS NULL AND id != %s"
-                b" ORDER BY occurred_at, pos", (effect.incident_id, decision.entry.id if decision.entry else ""))
-            for found in await cursor.fetchall():
-                if not await entry_queued(conn, found["id"]):
-                    await insert_effect(conn, PostTimelineEntry(effect.incident_id, found["id"]), priority, now)
+            await queue_unposted_entries(conn, effect.incident_id, decision.entry.id if decision.entry else "",
+                                         priority, now)
     await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
 
 

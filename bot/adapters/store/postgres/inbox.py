@@ -15,9 +15,9 @@ This is sound and simple because what runs under the lock is short: `decide` is 
 calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, outside the lock. A crash releases the
 lock with the transaction it belonged to; nothing is left half-applied.
 
-A batch costs few round trips: its incidents are read in one query, and all its rows' statements are pipelined in
-one SAVEPOINT, sent together. Should any row fail, that savepoint is rolled back and the batch applied again row by
-row, as below (`decide` is pure: deciding twice decides the same).
+A batch costs three round trips, all in pipeline mode: BEGIN, the lock and the pending rows with their incidents
+(one query); all the rows' statements in one SAVEPOINT, sent together; the COMMIT. Should any row fail, that savepoint
+is rolled back and the batch applied again row by row, as below (`decide` is pure: deciding twice decides the same).
 
 Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
 deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
@@ -56,6 +56,15 @@ INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_typ
                    b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
                    b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
                    b" ON CONFLICT DO NOTHING RETURNING seq")
+
+
+# A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
+# is not stored yet) read in the same query; each incident is decoded when its first row is applied, so an incident
+# that cannot be read fails only its own rows.
+PENDING_WITH_INCIDENTS = (
+    b"SELECT b.seq, b.source, b.event_id, b.event_type, b.incident_id, b.body, b.reference, i.data AS incident"
+    b" FROM (SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+    b" WHERE state='pending' ORDER BY seq LIMIT %s) b LEFT JOIN incidents i ON i.id = b.incident_id ORDER BY b.seq")
 
 
 class PostgresInbox(PostgresPart, Inbox):
@@ -132,13 +141,16 @@ class PostgresInbox(PostgresPart, Inbox):
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
-        async with self._transaction() as conn:
+        # In pipeline mode throughout: BEGIN, the lock and the read go in one round trip, the batch in one more, the
+        # COMMIT in a last one. Each round trip is a wait for the event loop's next turn, which under a burst comes
+        # after every webhook in flight: the fewer, the more of a burst the applier keeps up with.
+        async with self._connection.connection() as conn, conn.pipeline(), conn.transaction():
             await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
-            cursor = await conn.execute(
-                b"SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
-                b" WHERE state='pending' ORDER BY seq LIMIT %s", (limit,))
+            # Sent with the lock, but run by the server once it holds it: the read's snapshot (READ COMMITTED takes
+            # one per statement, as it starts) sees every row an applier before this one applied.
+            cursor = await conn.execute(PENDING_WITH_INCIDENTS, (limit,))
             pending = await cursor.fetchall()
-            stored_incidents = await _read_incidents(conn, {r["incident_id"] for r in pending if r["incident_id"]})
+            stored_incidents = {r["incident_id"]: r["incident"] for r in pending if r["incident_id"]}
             try:
                 # The whole batch at once, pipelined in one SAVEPOINT: a few round trips for hundreds of rows.
                 async with conn.pipeline(), conn.transaction():
@@ -245,25 +257,17 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
     return outcome
 
 
-async def _read_incidents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
-    """The stored JSON of the batch's incidents (None: not stored yet), read in one query; each is decoded when its
-    first row is applied, so an incident that cannot be read fails only its own rows."""
-    if not ids:
-        return {}
-    cursor = await conn.execute(b"SELECT id, data FROM incidents WHERE id = ANY(%s)", (list(ids),))
-    found: dict[str, str | None] = dict.fromkeys(ids)
-    found.update({r["id"]: r["data"] for r in await cursor.fetchall()})
-    return found
-
-
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
     reference = reference or uuid.uuid4().hex[:8]
     reason = _safe(reason)[:500]
-    await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
-                       (reason, reference, row.seq))
-    await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason),
-                        0, now)
+    # A pipeline block of its own (the batch's connection is in pipeline mode): its statements are sent and answered
+    # here, so a failure is raised here, never by the next row's statements.
+    async with conn.pipeline():
+        await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
+                           (reason, reference, row.seq))
+        await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id,
+                                                       reason), 0, now)
     return reference
 
 

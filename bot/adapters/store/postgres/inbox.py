@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 INBOX_LOCK = 0x70617665647264_02
 # Deliveries stored at once: a few transactions in flight keep the disk busy without starving the other work.
 FLUSHERS = 4
+# How long applying a batch holds the event loop before it lets the webhooks in flight have their turn.
+TURN_SECONDS = 0.005
 Row = tuple[object, ...]
 Delivery = tuple[Row, asyncio.Future[bool]]
 
@@ -169,7 +172,13 @@ class PostgresInbox(PostgresPart, Inbox):
         applied; otherwise the first failure raises `_RowFailed` (the caller undoes the batch and applies it alone)."""
         decisions: list[Decision] = []
         known: dict[str, Incident | None] = {}
+        turn = time.perf_counter()
         for stored in pending:
+            if time.perf_counter() - turn > TURN_SECONDS:
+                # Pipelined statements do not wait on the server, so a batch would hold the event loop for all its
+                # rows (a quarter of a second for 256): webhooks waiting to be answered get their turn first.
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
             reference = stored["reference"]
             row = InboxRow(*(stored[k] for k in ("seq", "source", "event_id", "event_type", "incident_id", "body")))
             outcome: Decision | Skip | None

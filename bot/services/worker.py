@@ -44,11 +44,14 @@ class IncidentWorker:
 
     async def run(self) -> None:
         while True:
+            # Cleared before the drain, not after: a delivery stored while the drain runs (after it read the pending
+            # rows) wakes it again at once. Cleared after, that wake-up was lost and the delivery waited out the
+            # timeout below (a second each time, several times a burst).
+            self._wake.clear()
             handled = await self.drain()
             # Beats only after a drain that worked: a crash loop shows up in /readyz as a stalled worker.
             self.heartbeat = self._clock.now().timestamp()
             if not handled:
-                self._wake.clear()
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(1.0):

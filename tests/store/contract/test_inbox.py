@@ -87,6 +87,15 @@ async def test_lines_stored_before_the_incident_was_known_are_posted_once_its_ch
     assert sorted(posted) == sorted(["early-note", opening.entry.id])
 
 
+async def test_lines_stored_before_the_channel_are_posted_in_the_order_they_happened(store: Store) -> None:
+    # Stored out of order (the later note arrived first); posted in the order they happened, each once.
+    later, earlier = note("Q1", "later-note", minute=5), note("Q1", "earlier-note", minute=2)
+    await commit(store, later, earlier, trigger("Q1", minute=0))
+    posted = [e.entry_id for e in await drain(store) if isinstance(e, PostTimelineEntry)]
+    early = [entry_id for entry_id in posted if entry_id.endswith("-note")]
+    assert early == ["earlier-note", "later-note"]
+
+
 async def test_a_line_already_queued_for_posting_is_not_queued_again_when_the_channel_opens(store: Store) -> None:
     queued = note("Q1", "queued-note", minute=1, effects=(PostTimelineEntry("Q1", "queued-note"),))
     await commit(store, queued, trigger("Q1", minute=0))

@@ -15,9 +15,9 @@ This is sound and simple because what runs under the lock is short: `decide` is 
 calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, outside the lock. A crash releases the
 lock with the transaction it belonged to; nothing is left half-applied.
 
-A batch costs few round trips: its incidents are read in one query, and all its rows' statements are pipelined in
-one SAVEPOINT, sent together. Should any row fail, that savepoint is rolled back and the batch applied again row by
-row, as below (`decide` is pure: deciding twice decides the same).
+A batch costs three round trips, all in pipeline mode: BEGIN, the lock and the pending rows with their incidents
+(one query); all the rows' statements in one SAVEPOINT, sent together; the COMMIT. Should any row fail, that savepoint
+is rolled back and the batch applied again row by row, as below (`decide` is pure: deciding twice decides the same).
 
 Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
 deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -39,8 +40,8 @@ import psycopg
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
-from bot.adapters.store.postgres.outbox import entry_queued, insert_effect
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
+from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
+from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
 
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 INBOX_LOCK = 0x70617665647264_02
 # Deliveries stored at once: a few transactions in flight keep the disk busy without starving the other work.
 FLUSHERS = 4
+# How long applying a batch holds the event loop before it lets the webhooks in flight have their turn.
+TURN_SECONDS = 0.005
 Row = tuple[object, ...]
 Delivery = tuple[Row, asyncio.Future[bool]]
 
@@ -56,6 +59,15 @@ INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_typ
                    b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
                    b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
                    b" ON CONFLICT DO NOTHING RETURNING seq")
+
+
+# A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
+# is not stored yet) read in the same query; each incident is decoded when its first row is applied, so an incident
+# that cannot be read fails only its own rows.
+PENDING_WITH_INCIDENTS = (
+    b"SELECT b.seq, b.source, b.event_id, b.event_type, b.incident_id, b.body, b.reference, i.data AS incident"
+    b" FROM (SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+    b" WHERE state='pending' ORDER BY seq LIMIT %s) b LEFT JOIN incidents i ON i.id = b.incident_id ORDER BY b.seq")
 
 
 class PostgresInbox(PostgresPart, Inbox):
@@ -132,13 +144,16 @@ class PostgresInbox(PostgresPart, Inbox):
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
-        async with self._transaction() as conn:
+        # In pipeline mode throughout: BEGIN, the lock and the read go in one round trip, the batch in one more, the
+        # COMMIT in a last one. Each round trip is a wait for the event loop's next turn, which under a burst comes
+        # after every webhook in flight: the fewer, the more of a burst the applier keeps up with.
+        async with self._connection.connection() as conn, conn.pipeline(), conn.transaction():
             await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
-            cursor = await conn.execute(
-                b"SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
-                b" WHERE state='pending' ORDER BY seq LIMIT %s", (limit,))
+            # Sent with the lock, but run by the server once it holds it: the read's snapshot (READ COMMITTED takes
+            # one per statement, as it starts) sees every row an applier before this one applied.
+            cursor = await conn.execute(PENDING_WITH_INCIDENTS, (limit,))
             pending = await cursor.fetchall()
-            stored_incidents = await _read_incidents(conn, {r["incident_id"] for r in pending if r["incident_id"]})
+            stored_incidents = {r["incident_id"]: r["incident"] for r in pending if r["incident_id"]}
             try:
                 # The whole batch at once, pipelined in one SAVEPOINT: a few round trips for hundreds of rows.
                 async with conn.pipeline(), conn.transaction():
@@ -157,7 +172,13 @@ class PostgresInbox(PostgresPart, Inbox):
         applied; otherwise the first failure raises `_RowFailed` (the caller undoes the batch and applies it alone)."""
         decisions: list[Decision] = []
         known: dict[str, Incident | None] = {}
+        turn = time.perf_counter()
         for stored in pending:
+            if time.perf_counter() - turn > TURN_SECONDS:
+                # Pipelined statements do not wait on the server, so a batch would hold the event loop for all its
+                # rows (a quarter of a second for 256): webhooks waiting to be answered get their turn first.
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
             reference = stored["reference"]
             row = InboxRow(*(stored[k] for k in ("seq", "source", "event_id", "event_type", "incident_id", "body")))
             outcome: Decision | Skip | None
@@ -245,25 +266,17 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
     return outcome
 
 
-async def _read_incidents(conn: Connection, ids: set[str]) -> dict[str, str | None]:
-    """The stored JSON of the batch's incidents (None: not stored yet), read in one query; each is decoded when its
-    first row is applied, so an incident that cannot be read fails only its own rows."""
-    if not ids:
-        return {}
-    cursor = await conn.execute(b"SELECT id, data FROM incidents WHERE id = ANY(%s)", (list(ids),))
-    found: dict[str, str | None] = dict.fromkeys(ids)
-    found.update({r["id"]: r["data"] for r in await cursor.fetchall()})
-    return found
-
-
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
     reference = reference or uuid.uuid4().hex[:8]
     reason = _safe(reason)[:500]
-    await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
-                       (reason, reference, row.seq))
-    await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason),
-                        0, now)
+    # A pipeline block of its own (the batch's connection is in pipeline mode): its statements are sent and answered
+    # here, so a failure is raised here, never by the next row's statements.
+    async with conn.pipeline():
+        await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
+                           (reason, reference, row.seq))
+        await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id,
+                                                       reason), 0, now)
     return reference
 
 
@@ -290,12 +303,8 @@ async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: fl
         if isinstance(effect, OpenIncidentChannel):
             # Entries stored before the incident was known (a note that beat the first incident event here)
             # were never posted: post them once the channel exists, in the order they happened.
-            cursor = await conn.execute(
-                b"SELECT id FROM timeline WHERE incident_id=%s AND slack_ts IS NULL AND id != %s"
-                b" ORDER BY occurred_at, pos", (effect.incident_id, decision.entry.id if decision.entry else ""))
-            for found in await cursor.fetchall():
-                if not await entry_queued(conn, found["id"]):
-                    await insert_effect(conn, PostTimelineEntry(effect.incident_id, found["id"]), priority, now)
+            await queue_unposted_entries(conn, effect.incident_id, decision.entry.id if decision.entry else "",
+                                         priority, now)
     await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
 
 

@@ -4,11 +4,12 @@ An open card shows figures no event updates: the time since the trigger, and the
 exposure window runs. Two jobs keep them true — every minute the cards whose money figure has moved a step
 (`money_refresh_due`), every five minutes every open card — and both go through here. Each refresh is a
 `chat.update`, Slack Tier 3 (50 a minute), so the schedule never asks for more than `per_minute` of them: refreshes
-already pending (or queued by the other job moments ago) count against it, and the rest go to the due cards shown
-longest ago. With more open cards than the budget, each card is refreshed every ceil(open ÷ per_minute) minutes or
-so, in turn, instead of a queue that grows; refreshes asked for by state changes (acknowledge, resolve, notes) are
-queued at once by the events themselves and are not limited here. What is queued still yields to new incidents'
-channels (the outbox's scheduled priority).
+already pending (or queued by the other job moments ago) count against it, and so does every new incident whose
+channel is still to be opened (refreshes yield to new incidents); the rest go to the due cards shown longest ago.
+With more open cards than the budget, each card is refreshed every ceil(open ÷ per_minute) minutes or so, in turn,
+instead of a queue that grows. Refreshes asked for by state changes (acknowledge, resolve, notes) are queued at once
+by the events themselves and are not limited here. What is queued still comes after every event's effects (the
+outbox's scheduled priority).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class CardRefreshes:
             # Shown longest ago first (stable: by number among equals), so that every card gets its turn.
             candidates.sort(key=lambda c: _shown(incidents[c.incident_id], c))
             if self.per_minute is not None:
-                spent = sum(1 for c in cards if c.refresh_pending or (
+                # Refreshes yield to new incidents: each channel still to be opened takes one from the room (the
+                # dispatcher performs every opening before any scheduled refresh, so a refresh queued now would only
+                # wait behind it: in a storm nothing is queued until the channels are nearly all open).
+                spent = sum(1 for c in cards if c.refresh_pending or c.channel_opening or (
                     c.refresh_queued_at is not None and now.timestamp() - c.refresh_queued_at < RECENT_SECONDS))
                 candidates = candidates[:max(0, self.per_minute - spent)]
             queued = await self._store.queue_card_refreshes(now.timestamp(),

@@ -1,7 +1,7 @@
 """The scheduled card refreshes (bot/services/card_refreshes.py) over a real store and the example catalogue, on the
 sandbox's settable clock: with more open cards than the minute's budget, one run queues at most the budget; run after
 run every card gets its turn, shown longest ago first; refreshes already pending count against the budget, whichever
-job queued them; unpaced, every due card is queued at once."""
+job queued them, and so do new incidents' channels still to be opened; unpaced, every due card is queued at once."""
 
 from __future__ import annotations
 
@@ -97,3 +97,14 @@ def test_the_budget_is_a_share_of_chat_updates_pace() -> None:
     assert scheduled_refresh_budget(50) == 40  # Slack's Tier 3: ten a minute left for state changes
     assert scheduled_refresh_budget(500) == 400
     assert scheduled_refresh_budget(0.5) == 1
+
+
+async def test_refreshes_yield_to_new_incidents_channels_still_to_be_opened(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=BUDGET)
+    await storm(store, clock)
+    # Two more incidents arrive; their channels wait to be opened: the minute's room is one refresh.
+    await commit(store, checkout_trigger(11), checkout_trigger(12), now=clock.now().timestamp())
+    assert await refreshes.money_at_stake(job_minutes=1) == 1
+    assert await pending_refreshes(store) == ["Q01"]

@@ -1,5 +1,6 @@
 """The Outbox port's `card_refresh_states`: per open incident, when a refresh of its card was last queued (pending
-or done, never a resolved incident's) and whether one is pending — what the scheduled refreshes budget by."""
+or done, never a resolved incident's), whether one is pending and whether its channel's opening is — what the
+scheduled refreshes budget by."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ async def test_each_open_card_says_when_it_was_last_refreshed_and_whether_one_is
     closed = trigger("Q3", number=3)
     assert closed.incident is not None
     await commit(store, trigger("Q1", number=1), trigger("Q2", number=2), closed, resolve(closed.incident))
+    # New incidents: their channels are still to be opened.
+    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False, True),
+                                                 CardRefreshState("Q2", None, False, True)]
     await drain(store)
     assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False),
                                                  CardRefreshState("Q2", None, False)]

@@ -42,7 +42,8 @@ DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next
 # is when it runs: a refresh nobody holds (never claimed, or let go to be retried), or the channel's opening never
 # attempted (a retried opening finds its card already posted and leaves it). A refresh asked for meanwhile is not
 # queued: it would show nothing that one does not.
-# Per open incident (`i`): its latest card refresh, pending or else done, and whether one is pending. Each subquery is
+# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
+# channel's opening is. Each subquery is
 # a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
 # and stops at the first refresh.
 CARD_REFRESH_STATES = (
@@ -52,7 +53,9 @@ CARD_REFRESH_STATES = (
     " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
     "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card') AS pending"
+    "  AND o.kind = 'refresh_card') AS pending,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'open_incident_channel') AS opening"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
@@ -155,7 +158,7 @@ class PostgresOutbox(PostgresPart, Outbox):
             return cursor.rowcount
 
     async def card_refresh_states(self) -> list[CardRefreshState]:
-        return [CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]))
+        return [CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]))
                 for r in await self._query(CARD_REFRESH_STATES)]
 
     async def queue_ticket_syncs(self, now: float) -> int:

@@ -29,7 +29,8 @@ SCHEDULED = 2
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
-# Per open incident (`i`): its latest card refresh, pending or else done, and whether one is pending. Each subquery is
+# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
+# channel's opening is. Each subquery is
 # a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
 # and stops at the first refresh.
 CARD_REFRESH_STATES = (
@@ -39,7 +40,9 @@ CARD_REFRESH_STATES = (
     " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
     "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card') AS pending"
+    "  AND o.kind = 'refresh_card') AS pending,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'open_incident_channel') AS opening"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
@@ -172,7 +175,7 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def card_refresh_states(self) -> list[CardRefreshState]:
         return await self._run(lambda: [
-            CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]))
+            CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]))
             for r in self._query(CARD_REFRESH_STATES)])
 
     async def queue_ticket_syncs(self, now: float) -> int:

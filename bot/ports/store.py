@@ -82,7 +82,7 @@ class OutboxRow:
 class CardRefreshState:
     """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
     card was last drawn when its channel opened), whether one is pending now (waiting, or being performed), and
-    whether its channel's opening is (a new incident: its card not yet posted)."""
+    whether its channel's opening waits for its first attempt (a new incident: its card not yet posted)."""
 
     incident_id: str
     refresh_queued_at: float | None

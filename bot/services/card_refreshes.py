@@ -4,8 +4,9 @@ An open card shows figures no event updates: the time since the trigger, and the
 exposure window runs. Two jobs keep them true — every minute the cards whose money figure has moved a step
 (`money_refresh_due`), every five minutes every open card — and both go through here. Each refresh is a
 `chat.update`, Slack Tier 3 (50 a minute), so the schedule never asks for more than `per_minute` of them: refreshes
-already pending (or queued by the other job moments ago) count against it, and so does every new incident whose
-channel is still to be opened (refreshes yield to new incidents); the rest go to the due cards shown longest ago.
+already pending (or queued by the other job moments ago) count against it, and the rest go to the due cards shown
+longest ago. While a new incident's channel waits to be opened, the jobs queue nothing (refreshes yield to new
+incidents: in a storm they would only wait behind its channels).
 With more open cards than the budget, each card is refreshed every ceil(open ÷ per_minute) minutes or so, in turn,
 instead of a queue that grows. Refreshes asked for by state changes (acknowledge, resolve, notes) are queued at once
 by the events themselves and are not limited here. What is queued still comes after every event's effects (the
@@ -74,14 +75,16 @@ class CardRefreshes:
             now = self._clock.now()
             incidents = {i.id: i for i in await self._store.open_incidents()}
             cards = [c for c in await self._store.card_refresh_states() if c.incident_id in incidents]
+            if any(c.channel_opening for c in cards):
+                # Refreshes yield to new incidents: the dispatcher performs every channel opening before any
+                # scheduled refresh, so what were queued now would only wait behind the storm's channels, a backlog
+                # for nobody. The next run after the last opening begins resumes, cards shown longest ago first.
+                return 0
             candidates = [c for c in cards if not c.refresh_pending and due(incidents[c.incident_id], c, now)]
             # Shown longest ago first (stable: by number among equals), so that every card gets its turn.
             candidates.sort(key=lambda c: _shown(incidents[c.incident_id], c))
             if self.per_minute is not None:
-                # Refreshes yield to new incidents: each channel still to be opened takes one from the room (the
-                # dispatcher performs every opening before any scheduled refresh, so a refresh queued now would only
-                # wait behind it: in a storm nothing is queued until the channels are nearly all open).
-                spent = sum(1 for c in cards if c.refresh_pending or c.channel_opening or (
+                spent = sum(1 for c in cards if c.refresh_pending or (
                     c.refresh_queued_at is not None and now.timestamp() - c.refresh_queued_at < RECENT_SECONDS))
                 candidates = candidates[:max(0, self.per_minute - spent)]
             queued = await self._store.queue_card_refreshes(now.timestamp(),

@@ -1,7 +1,7 @@
 """The scheduled card refreshes (bot/services/card_refreshes.py) over a real store and the example catalogue, on the
 sandbox's settable clock: with more open cards than the minute's budget, one run queues at most the budget; run after
 run every card gets its turn, shown longest ago first; refreshes already pending count against the budget, whichever
-job queued them, and so do new incidents' channels still to be opened; unpaced, every due card is queued at once."""
+job queued them; none while a new incident's channel waits to be opened; unpaced, every due card is queued at once."""
 
 from __future__ import annotations
 
@@ -104,7 +104,14 @@ async def test_refreshes_yield_to_new_incidents_channels_still_to_be_opened(
     clock = SettableClock(DAY, frozen=True)
     refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=BUDGET)
     await storm(store, clock)
-    # Two more incidents arrive; their channels wait to be opened: the minute's room is one refresh.
+    # Two more incidents arrive: while their channels wait to be opened, no refresh is asked for.
     await commit(store, checkout_trigger(11), checkout_trigger(12), now=clock.now().timestamp())
-    assert await refreshes.money_at_stake(job_minutes=1) == 1
-    assert await pending_refreshes(store) == ["Q01"]
+    assert await refreshes.money_at_stake(job_minutes=1) == 0
+    assert await refreshes.elapsed_time(every_minutes=5) == 0
+    assert await pending_refreshes(store) == []
+    [first, _] = await store.due_effects(now=clock.now().timestamp(), limit=10, busy=[])
+    await store.claim_effect(first.seq, owner="dispatcher", now=clock.now().timestamp(), lease_seconds=60)
+    assert await refreshes.money_at_stake(job_minutes=1) == 0  # one opening begun, the other still waits
+    await drain(store, now=clock.now().timestamp())
+    assert await refreshes.money_at_stake(job_minutes=1) == BUDGET  # all open: the oldest shown first
+    assert await pending_refreshes(store) == ["Q01", "Q02", "Q03"]

@@ -43,7 +43,7 @@ DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next
 # attempted (a retried opening finds its card already posted and leaves it). A refresh asked for meanwhile is not
 # queued: it would show nothing that one does not.
 # Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
-# channel's opening is. Each subquery is
+# channel's opening waits for its first attempt. Each subquery is
 # a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
 # and stops at the first refresh.
 CARD_REFRESH_STATES = (
@@ -55,7 +55,7 @@ CARD_REFRESH_STATES = (
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
     "  AND o.kind = 'refresh_card') AS pending,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel') AS opening"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("

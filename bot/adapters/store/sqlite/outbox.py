@@ -30,7 +30,7 @@ CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
 # Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
-# channel's opening is. Each subquery is
+# channel's opening waits for its first attempt. Each subquery is
 # a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
 # and stops at the first refresh.
 CARD_REFRESH_STATES = (
@@ -42,7 +42,7 @@ CARD_REFRESH_STATES = (
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
     "  AND o.kind = 'refresh_card') AS pending,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel') AS opening"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "

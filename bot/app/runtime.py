@@ -24,7 +24,7 @@ from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.adapters.pagerduty.webhook import PagerDutyWebhook
 from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
-from bot.adapters.slack.chat import SlackChat
+from bot.adapters.slack.chat import TIERS, SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.config import Settings
 from bot.app.readiness import Readiness
@@ -42,14 +42,13 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
-from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.services.actions import IncidentActions
 from bot.services.archiving import Archiving
-from bot.services.calculator import incident_exposure
+from bot.services.card_refreshes import CardRefreshes, scheduled_refresh_budget
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
@@ -100,6 +99,11 @@ class Bot:
         # The incident manager's toolkit (issue 14): roles, status updates, priority, reminders.
         coordination = CoordinationEffects(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.home = AppHome(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
+        # The scheduled card refreshes spend at most a share of chat.update's budget at the bot's pace (none: unpaced).
+        scale = settings.slack_rate_limit_scale
+        self.card_refreshes = CardRefreshes(self.store, catalogue, self.clock, lambda: self.dispatcher.wake(),
+                                            scheduled_refresh_budget(TIERS["chat.update"] * scale if scale > 0
+                                                                     else None))
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
                                        self.handovers, coordination=coordination, reviews=self.reviews,
                                        archiving=self.archiving, home=self.home)
@@ -212,22 +216,13 @@ class Bot:
         return await self.archiving.queue_due()
 
     async def refresh_open_cards(self) -> int:
-        queued = await self.store.queue_card_refreshes(self.clock.now().timestamp())
-        if queued:
-            self.dispatcher.wake()
-        return queued
+        """The five-minute job: open cards not refreshed for that long, within Slack's budget (CardRefreshes)."""
+        return await self.card_refreshes.elapsed_time(CARD_REFRESH_MINUTES)
 
     async def refresh_money_at_stake(self) -> int:
-        """Refresh the cards of open incidents whose loss is still growing (or whose window has just passed), so
-        the money at stake on the card stays true to the minute."""
-        now = self.clock.now()
-        due = [i.id for i in await self.store.open_incidents()
-               if (exposure := incident_exposure(self.catalogue, i.service_id))
-               and money_refresh_due(exposure, i.triggered_at, now, job_minutes=MONEY_REFRESH_MINUTES)]
-        queued = await self.store.queue_card_refreshes(now.timestamp(), only=due)
-        if queued:
-            self.dispatcher.wake()
-        return queued
+        """The minute job: cards whose money at stake has moved a step, within Slack's budget (CardRefreshes), so
+        the money on each card stays true to the minute while few are open, and every few minutes in a storm."""
+        return await self.card_refreshes.money_at_stake(MONEY_REFRESH_MINUTES)
 
     async def stop(self) -> None:
         if self.scheduler is not None:

@@ -32,9 +32,9 @@ from bot.ports import Clock
 from bot.ports.replicas import JobRuns
 
 CARD_REFRESH_MINUTES = 5
-# The card's loss figure and "N min left" change every minute while an exposure window runs. One chat.update a
-# minute per such incident stays inside Slack's Tier 3 (50 a minute) for a few dozen at once; beyond that the token
-# bucket paces the updates, and each incident has at most one refresh waiting, computed when it is sent.
+# The card's loss figure and "N min left" change every minute while an exposure window runs. Both refresh jobs ask
+# for at most 40 chat.update a minute (of Slack's Tier 3, 50: bot/services/card_refreshes.py), cards shown longest ago
+# first: every minute while 40 or fewer are due, every ceil(due / 40) minutes beyond.
 MONEY_REFRESH_MINUTES = 1
 ARCHIVE_CHECK_MINUTES = 10
 REMINDER_CHECK_MINUTES = 1

@@ -184,14 +184,19 @@ def live_loss(exposure: IncidentExposure, triggered_at: datetime, now: datetime,
 UPDATES_PER_WINDOW = 45
 
 
-def money_refresh_due(exposure: IncidentExposure, triggered_at: datetime, now: datetime, job_minutes: float) -> bool:
+def money_refresh_due(exposure: IncidentExposure, triggered_at: datetime, now: datetime, job_minutes: float, *,
+                      last_shown: datetime | None = None) -> bool:
     """Whether the minute job at `now` should refresh the card: the window's money is still growing (or has just
-    stopped) and a step of window ÷ UPDATES_PER_WINDOW (at least the job's interval) was crossed since its last run."""
+    stopped) and a step of window ÷ UPDATES_PER_WINDOW (at least the job's interval) was crossed since its last run
+    — or, given when the card was `last_shown`, a whole step has passed since (a card passed over when its step came,
+    because the job's Slack budget went to cards shown longer ago, gets its turn at a later run)."""
     if not money_at_stake(exposure, triggered_at, now, grace_minutes=job_minutes):
         return False
     step = max(job_minutes, exposure.window_minutes / UPDATES_PER_WINDOW)
     elapsed = (now - triggered_at).total_seconds() / 60
-    return elapsed >= exposure.window_minutes or elapsed // step != (elapsed - job_minutes) // step
+    if elapsed >= exposure.window_minutes or elapsed // step != (elapsed - job_minutes) // step:
+        return True
+    return last_shown is not None and (now - last_shown).total_seconds() / 60 >= step
 
 
 def money_at_stake(exposure: IncidentExposure, triggered_at: datetime, now: datetime, grace_minutes: float) -> bool:

@@ -79,6 +79,18 @@ class OutboxRow:
     created_at: float
 
 
+@dataclass(frozen=True)
+class CardRefreshState:
+    """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
+    card was last drawn when its channel opened), whether one is pending now (waiting, or being performed), and
+    whether its channel's opening waits for its first attempt (a new incident: its card not yet posted)."""
+
+    incident_id: str
+    refresh_queued_at: float | None
+    refresh_pending: bool
+    channel_opening: bool = False
+
+
 @dataclass
 class SlackFootprint:
     """What exists in Slack for one incident, remembered as soon as each piece is known."""
@@ -268,6 +280,10 @@ class Outbox(Protocol):
         """Queue a card refresh for every unresolved incident (or those of `only`) with no refresh or channel
         opening already pending: the card shows elapsed time and the money at stake, which no event updates, and an
         incident whose channel could not be opened gets another try. Returns how many were queued."""
+        ...
+    async def card_refresh_states(self) -> list[CardRefreshState]:
+        """Every unresolved incident's card refresh state, by number (read by key per incident: the latest refresh
+        found from the end of its outbox rows, never a scan of the outbox)."""
         ...
     async def queue_ticket_syncs(self, now: float) -> int:
         """Queue a ticket sync for every incident with a ticket and timeline lines it has not been told (lines of

@@ -159,3 +159,18 @@ def test_the_money_refresh_cadence_follows_the_window(window: float, updates_in_
     exposure = IncidentExposure(currency="£", amount=100_000, window_minutes=window, band="B", above_highest=False)
     due = [m for m in range(1, 61) if money_refresh_due(exposure, start, start + timedelta(minutes=m), 1)]
     assert len(due) == updates_in_first_hour
+
+
+def test_a_card_passed_over_at_its_step_is_due_at_a_later_run() -> None:
+    """A 7-hour window steps every 420 / 45 ≈ 9.3 minutes; a card the budget passed over at minute 10 is still due
+    at minute 11 (shown at the trigger, a whole step ago), and not once it has been shown."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain.exposure import IncidentExposure, money_refresh_due
+
+    start = datetime(2026, 11, 27, 12, 0, 5, tzinfo=UTC)
+    exposure = IncidentExposure(currency="£", amount=50_000, window_minutes=420, band="Low", above_highest=False)
+    minute = start + timedelta(minutes=11)
+    assert not money_refresh_due(exposure, start, minute, 1)  # by the step alone: its turn was minute 10
+    assert money_refresh_due(exposure, start, minute, 1, last_shown=start)
+    assert not money_refresh_due(exposure, start, minute, 1, last_shown=start + timedelta(minutes=10))

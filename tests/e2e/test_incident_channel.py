@@ -14,6 +14,7 @@ from tests.e2e.sandbox_helpers import (
     deliver,
     incident_channels,
     messages,
+    move_clock,
     settle,
     slack_user,
     state,
@@ -219,6 +220,9 @@ async def test_open_cards_are_refreshed_on_schedule_so_elapsed_time_stays_true(s
     await trigger(sandbox, "Still burning")
     resolved = await trigger(sandbox, "Already over")
     await act(sandbox, resolved["id"], "resolve", user="asha.patel@example.com")
+    await settle(sandbox)
+    assert await sandbox.bot.refresh_open_cards() == 0  # just drawn: its elapsed time is still true
+    await move_clock(sandbox, advance_seconds=5 * 60)
     calls_before = dict(state(sandbox)["slack"]["calls"])
     assert await sandbox.bot.refresh_open_cards() == 1  # only the open incident's card
     assert await sandbox.bot.refresh_open_cards() == 0  # one already waiting: not queued twice

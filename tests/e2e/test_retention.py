@@ -51,6 +51,7 @@ async def test_the_job_prunes_settled_bookkeeping_past_retention_and_keeps_the_h
     await settle(running)
     # Slack fails the open incident's card refresh: it waits, pending, for its retry.
     running.sandbox.faults.add(Fault(service="slack", method="chat.update", status=500, times=1000))
+    running.sandbox.clock.advance(timedelta(minutes=5))  # the scheduled refresh comes five minutes on
     assert await running.bot.refresh_open_cards() == 1
     await eventually(lambda: count(db, "outbox WHERE kind='refresh_card' AND state='pending' AND attempts > 0") == 1)
 

@@ -52,6 +52,8 @@ async def test_a_scheduled_job_runs_on_one_replica_per_slot(sandbox: RunningSand
                                                             job_id: str) -> None:
     # Checkout: money at stake, so the money line has a card to refresh.
     incident = await trigger(sandbox, service_id="PCHECKO")
+    await settle(sandbox)
+    sandbox.sandbox.clock.advance(timedelta(minutes=5))  # the card, drawn at the trigger, is due for its refreshes
 
     async def work_to_do() -> None:
         if job_id == "flush-work-notes":  # a line the ticket has not been told

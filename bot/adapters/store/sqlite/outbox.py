@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
-from bot.ports.store import Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
@@ -29,6 +29,21 @@ SCHEDULED = 2
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
+# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
+# channel's opening waits for its first attempt. Each subquery is
+# a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
+# and stops at the first refresh.
+CARD_REFRESH_STATES = (
+    "SELECT i.id AS incident_id, coalesce("
+    " (SELECT max(o.created_at) FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'refresh_card'),"
+    " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
+    "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'refresh_card') AS pending,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
+    " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
@@ -157,6 +172,11 @@ class SqliteOutbox(SqlitePart, Outbox):
                     + CARD_RENDER_WAITING.format(incident="i.id") + ")", (now, now, *(only or ())))
             return cursor.rowcount
         return await self._run(write)
+
+    async def card_refresh_states(self) -> list[CardRefreshState]:
+        return await self._run(lambda: [
+            CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]))
+            for r in self._query(CARD_REFRESH_STATES)])
 
     async def queue_ticket_syncs(self, now: float) -> int:
         def write() -> int:

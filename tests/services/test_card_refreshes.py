@@ -1,0 +1,117 @@
+"""The scheduled card refreshes (bot/services/card_refreshes.py) over a real store and the example catalogue, on the
+sandbox's settable clock: with more open cards than the minute's budget, one run queues at most the budget; run after
+run every card gets its turn, shown longest ago first; refreshes already pending count against the budget, whichever
+job queued them; none while a new incident's channel waits to be opened; unpaced, every due card is queued at once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.clock import SettableClock
+from bot.adapters.pagerduty.webhook import read_event
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.catalogue import Catalogue
+from bot.domain.incident import Decision, apply_event
+from bot.services.card_refreshes import CardRefreshes, scheduled_refresh_budget
+from tests.helpers import incident_event
+from tests.store.contract.builders import DAY, POLICY, at, commit, drain
+
+CARDS = 10
+BUDGET = 3
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "bot.db")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def checkout_trigger(number: int) -> Decision:
+    """A new incident on Checkout (High band: £750K in a 45 min window, so its money moves every minute)."""
+    event = incident_event("incident.triggered", incident_id=f"Q{number:02d}", number=number, occurred_at=at(0),
+                           created_at=at(0))
+    event["event"]["data"]["service"]["id"] = "PCHECKO"
+    return apply_event(None, read_event(event), POLICY)
+
+
+async def storm(store: SqliteStore, clock: SettableClock) -> None:
+    await commit(store, *(checkout_trigger(n) for n in range(1, CARDS + 1)), now=DAY.timestamp())
+    await drain(store)  # every channel opened, every card drawn
+    clock.set(DAY + timedelta(minutes=1, seconds=1))
+
+
+async def pending_refreshes(store: SqliteStore) -> list[str]:
+    return [c.incident_id for c in await store.card_refresh_states() if c.refresh_pending]
+
+
+async def test_one_run_queues_at_most_the_budget_and_every_card_gets_its_turn(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    clock = SettableClock(DAY, frozen=True)
+    woken: list[None] = []
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: woken.append(None), per_minute=BUDGET)
+    await storm(store, clock)
+    turns: list[list[str]] = []
+    for _ in range(4):  # ceil(10 / 3) minutes
+        assert await refreshes.money_at_stake(job_minutes=1) == BUDGET
+        turns.append(await pending_refreshes(store))
+        # The same minute again (another replica's late firing, or the five-minute job): the budget is spent.
+        assert await refreshes.money_at_stake(job_minutes=1) == 0
+        assert await refreshes.elapsed_time(every_minutes=5) == 0
+        await drain(store, now=clock.now().timestamp())  # Slack carried them
+        clock.advance(timedelta(minutes=1))
+    assert len(woken) == 4
+    # Shown longest ago first: the first nine cards in three turns, then the tenth before any card a second time.
+    assert turns[:3] == [["Q01", "Q02", "Q03"], ["Q04", "Q05", "Q06"], ["Q07", "Q08", "Q09"]]
+    assert turns[3] == ["Q01", "Q02", "Q10"]
+    assert {card for turn in turns for card in turn} == {f"Q{n:02d}" for n in range(1, CARDS + 1)}
+
+
+async def test_refreshes_still_pending_count_against_the_next_minutes_budget(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=BUDGET)
+    await storm(store, clock)
+    assert await refreshes.money_at_stake(job_minutes=1) == BUDGET
+    clock.advance(timedelta(minutes=1))  # Slack has not carried them yet (new incidents' channels went first)
+    assert await refreshes.money_at_stake(job_minutes=1) == 0
+    assert len(await pending_refreshes(store)) == BUDGET
+    await drain(store, now=clock.now().timestamp())
+    clock.advance(timedelta(minutes=1))
+    assert await refreshes.money_at_stake(job_minutes=1) == BUDGET
+
+
+async def test_unpaced_every_due_card_is_queued_at_once(store: SqliteStore, catalogue: Catalogue) -> None:
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=scheduled_refresh_budget(None))
+    await storm(store, clock)
+    assert await refreshes.money_at_stake(job_minutes=1) == CARDS
+
+
+def test_the_budget_is_a_share_of_chat_updates_pace() -> None:
+    assert scheduled_refresh_budget(50) == 40  # Slack's Tier 3: ten a minute left for state changes
+    assert scheduled_refresh_budget(500) == 400
+    assert scheduled_refresh_budget(0.5) == 1
+
+
+async def test_refreshes_yield_to_new_incidents_channels_still_to_be_opened(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=BUDGET)
+    await storm(store, clock)
+    # Two more incidents arrive: while their channels wait to be opened, no refresh is asked for.
+    await commit(store, checkout_trigger(11), checkout_trigger(12), now=clock.now().timestamp())
+    assert await refreshes.money_at_stake(job_minutes=1) == 0
+    assert await refreshes.elapsed_time(every_minutes=5) == 0
+    assert await pending_refreshes(store) == []
+    [first, _] = await store.due_effects(now=clock.now().timestamp(), limit=10, busy=[])
+    await store.claim_effect(first.seq, owner="dispatcher", now=clock.now().timestamp(), lease_seconds=60)
+    assert await refreshes.money_at_stake(job_minutes=1) == 0  # one opening begun, the other still waits
+    await drain(store, now=clock.now().timestamp())
+    assert await refreshes.money_at_stake(job_minutes=1) == BUDGET  # all open: the oldest shown first
+    assert await pending_refreshes(store) == ["Q01", "Q02", "Q03"]

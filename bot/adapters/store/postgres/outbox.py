@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
 from bot.ports.store import CardRefreshState, Outbox, OutboxRow
@@ -42,21 +43,6 @@ DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next
 # is when it runs: a refresh nobody holds (never claimed, or let go to be retried), or the channel's opening never
 # attempted (a retried opening finds its card already posted and leaves it). A refresh asked for meanwhile is not
 # queued: it would show nothing that one does not.
-# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
-# channel's opening waits for its first attempt. Each subquery is
-# a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
-# and stops at the first refresh.
-CARD_REFRESH_STATES = (
-    "SELECT i.id AS incident_id, coalesce("
-    " (SELECT max(o.created_at) FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card'),"
-    " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
-    "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
-    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card') AS pending,"
-    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
-    " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")

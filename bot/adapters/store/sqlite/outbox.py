@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
 from bot.ports.store import CardRefreshState, Outbox, OutboxRow
@@ -29,21 +30,6 @@ SCHEDULED = 2
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
-# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
-# channel's opening waits for its first attempt. Each subquery is
-# a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
-# and stops at the first refresh.
-CARD_REFRESH_STATES = (
-    "SELECT i.id AS incident_id, coalesce("
-    " (SELECT max(o.created_at) FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card'),"
-    " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
-    "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
-    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'refresh_card') AS pending,"
-    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
-    " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.

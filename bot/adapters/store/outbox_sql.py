@@ -1,0 +1,17 @@
+"""Outbox SQL written once for both stores: statements that use nothing either dialect lacks."""
+
+# Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
+# channel's opening waits for its first attempt. Each subquery is
+# a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
+# and stops at the first refresh.
+CARD_REFRESH_STATES = (
+    "SELECT i.id AS incident_id, coalesce("
+    " (SELECT max(o.created_at) FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'refresh_card'),"
+    " (SELECT o.created_at FROM outbox o WHERE o.state = 'done' AND o.incident_id = i.id AND o.kind = 'refresh_card'"
+    "  ORDER BY o.seq DESC LIMIT 1)) AS queued_at,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'refresh_card') AS pending,"
+    " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
+    " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")

@@ -94,3 +94,17 @@ async def test_the_emulators_injected_bad_gateway_is_a_retryable_integration_err
         assert "Slack answered 502 with text/html, not JSON" in str(raised.value)
         assert (await chat.post_message("incidents", "Checkout is down")).ts  # the fault was one answer
         await chat.close()
+
+
+async def test_a_call_finishing_after_close_leaves_no_session_open() -> None:
+    """Bot.stop closes the Slack session while an effect or an answer may still be finishing: that call goes through
+    a session of its own, closed after it, instead of opening a shared one nobody closes."""
+    async with serve_slack([], ["incidents"], SettableClock(frozen=True)) as env:
+        chat = SlackChat(TOKEN, env.api_url(), Metrics(), rate_scale=0)
+        await chat.post_message("incidents", "Checkout is down")
+        shared = chat.client.session
+        assert shared is not None and not shared.closed
+        await chat.close()
+        assert shared.closed
+        assert (await chat.post_message("incidents", "Checkout is back")).ts
+        assert chat.client.session is None

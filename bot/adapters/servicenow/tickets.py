@@ -35,8 +35,11 @@ class ServiceNowTickets:
         self._access, self._metrics, self._integration_field = access, metrics, integration_field
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._closed:  # an effect still finishing as the bot stops: it stays in the outbox and is retried
+            raise IntegrationError("servicenow", "the bot is stopping; not calling ServiceNow now", retryable=True)
         if self._session is None or self._session.closed:
             credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
             self._session = aiohttp.ClientSession(
@@ -126,6 +129,7 @@ class ServiceNowTickets:
         return [str(r.get("file_name") or "") for r in found.get("result") or []]
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 

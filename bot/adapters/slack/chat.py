@@ -47,10 +47,11 @@ class SlackChat:
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
         self._fit = Fit()  # nothing is refused for its length: see fit.py
+        self._closed = False
 
     async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
         await self._buckets.acquire(bucket_key or method, method)
-        if self.client.session is None or self.client.session.closed:
+        if not self._closed and (self.client.session is None or self.client.session.closed):
             # One HTTP session for every call (made here, on the running loop): without one, the SDK opens a
             # session, and a TCP connection, per call and closes it after — about twenty per incident.
             self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
@@ -76,10 +77,12 @@ class SlackChat:
         return error
 
     async def close(self) -> None:
-        """Close the HTTP session (its connections); a later call opens a new one."""
-        if self.client.session is not None:
-            await self.client.session.close()
-            self.client.session = None
+        """Close the HTTP session (its connections). A call still finishing during shutdown (an effect, a command's
+        answer) then goes through a session of the SDK's own, closed after that call, so none is left open."""
+        self._closed = True
+        session, self.client.session = self.client.session, None
+        if session is not None:
+            await session.close()
 
     async def bot_user_id(self) -> str:
         if self._bot_user is None:

@@ -33,6 +33,7 @@ class SlackInteractions:
         self._chat = chat
         # Answers share one HTTP session: a new one per answer would open a new connection for every answer.
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
         self._fit = Fit()  # nothing is refused for its length: see fit.py
 
     async def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
@@ -52,6 +53,9 @@ class SlackInteractions:
                                      alt_text=alt_text)
 
     async def respond(self, response_url: str, text: str) -> None:
+        if self._closed:  # an answer still being worked on as the bot stops: no new session that nobody closes
+            raise IntegrationError("slack", "response_url: the bot is stopping; the answer was not sent",
+                                   retryable=False)
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=RESPONSE_URL_TIMEOUT_SECONDS))
@@ -66,6 +70,7 @@ class SlackInteractions:
                                    retryable=False, status=response.status_code)
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
 

@@ -64,14 +64,7 @@ class AppHome:
             log.warning("App Homes not refreshed: PagerDuty or Slack did not say who they are (%s)", error)
             return
         in_slack = [r.slack_user_id for r in responders if r.slack_user_id]
-        for slack_user_id in dict.fromkeys((*in_slack, *slack_user_ids)):
-            try:
-                await self.publish(slack_user_id)
-            except IntegrationError as error:
-                # `not_enabled`: the Slack app has no Home tab (app_manifest.yml enables it).
-                log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
-                if error.code == "not_enabled":
-                    return
+        await self._publish_each([*in_slack, *slack_user_ids])
 
     async def refresh_rota(self, rota_id: str) -> None:
         """Publish the Home again for everyone whose Home shows this rota (a note left on it, its handover posted).
@@ -82,11 +75,16 @@ class AppHome:
             log.warning("App Homes of rota %s not refreshed: Slack did not say who its people are (%s)", rota_id,
                         error)
             return
+        await self._publish_each(slack_user_ids)
+
+    async def _publish_each(self, slack_user_ids: Sequence[str]) -> None:
+        """Publish each person's Home once; a failure is logged, not raised (best effort)."""
         for slack_user_id in dict.fromkeys(slack_user_ids):
             try:
                 await self.publish(slack_user_id)
             except IntegrationError as error:
                 log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                # `not_enabled`: the Slack app has no Home tab (app_manifest.yml enables it): nobody's will publish.
                 if error.code == "not_enabled":
                     return
 

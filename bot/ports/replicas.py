@@ -27,3 +27,8 @@ class RateBudget(Protocol):
         used) and return 0.0; or, when the bucket is empty, take nothing and return how many seconds until a token
         is there. `now` is wall-clock seconds, the same on every replica."""
         ...
+
+    async def take_up_to(self, key: str, wanted: int, rate: float, burst: float, now: float) -> int:
+        """Take as many whole tokens as `key`'s bucket holds, at most `wanted`, and return how many were taken
+        (0 when it is empty): a batch's share of a budget, decided at once however many replicas ask together."""
+        ...

@@ -7,6 +7,10 @@ exposure window runs. Two jobs keep them true — every minute the cards whose m
 already pending (or queued by the other job moments ago) count against it, and the rest go to the due cards shown
 longest ago. While a new incident's channel waits to be opened, the jobs queue nothing (refreshes yield to new
 incidents: in a storm they would only wait behind its channels).
+The minute's budget is one token bucket in the store (the RateBudget port, `BUDGET_KEY`), shared by every replica:
+the two jobs are claimed per slot, so at the five-minute marks replica A may run one while replica B runs the other,
+at the same instant. Each run takes its batch's tokens from the bucket atomically, so together they queue at most
+`per_minute` — never twice the budget because two processes each counted what was pending before the other wrote.
 With more open cards than the budget, each card is refreshed every ceil(open ÷ per_minute) minutes or so, in turn,
 instead of a queue that grows. Refreshes asked for by state changes (acknowledge, resolve, notes) are queued at once
 by the events themselves and are not limited here. What is queued still comes after every event's effects (the
@@ -24,6 +28,7 @@ from bot.catalogue import Catalogue
 from bot.domain.exposure import money_refresh_due
 from bot.domain.incident import Incident
 from bot.ports import Clock
+from bot.ports.replicas import RateBudget
 from bot.ports.store import CardRefreshState, Incidents, Outbox
 from bot.services.calculator import incident_exposure
 
@@ -34,9 +39,11 @@ SCHEDULED_SHARE = 0.8
 RECENT_SECONDS = 30.0
 # A card refreshed a little less than the five minutes ago (jobs fire a second or so apart) is due all the same.
 SLACK_SECONDS = 30.0
+# The scheduled refreshes' bucket in the store's rate budget (refilled at `per_minute` a minute, holding a minute's).
+BUDGET_KEY = "scheduled:card-refreshes"
 
 
-class CardRefreshStore(Incidents, Outbox, Protocol):
+class CardRefreshStore(Incidents, Outbox, RateBudget, Protocol):
     """What the card refresh jobs read and write."""
 
 
@@ -50,7 +57,8 @@ class CardRefreshes:
                  per_minute: int | None) -> None:
         self._store, self._catalogue, self._clock, self._wake = store, catalogue, clock, wake
         self.per_minute = per_minute
-        # The two jobs fire together every five minutes: one at a time, so the second sees what the first queued.
+        # The two jobs fire together every five minutes: one at a time, so the second sees what the first queued (in
+        # this process; across replicas the store's bucket holds the budget).
         self._lock = asyncio.Lock()
 
     async def money_at_stake(self, job_minutes: float) -> int:
@@ -86,7 +94,12 @@ class CardRefreshes:
             if self.per_minute is not None:
                 spent = sum(1 for c in cards if c.refresh_pending or (
                     c.refresh_queued_at is not None and now.timestamp() - c.refresh_queued_at < RECENT_SECONDS))
-                candidates = candidates[:max(0, self.per_minute - spent)]
+                wanted = min(len(candidates), max(0, self.per_minute - spent))
+                # Another replica's job may be counting the same pending refreshes right now: the bucket, taken from
+                # atomically, is what keeps the two of them within one minute's budget.
+                granted = await self._store.take_up_to(BUDGET_KEY, wanted, self.per_minute / 60, self.per_minute,
+                                                       now.timestamp()) if wanted else 0
+                candidates = candidates[:granted]
             queued = await self._store.queue_card_refreshes(now.timestamp(),
                                                             only=[c.incident_id for c in candidates])
             if queued:

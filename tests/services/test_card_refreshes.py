@@ -1,11 +1,14 @@
 """The scheduled card refreshes (bot/services/card_refreshes.py) over a real store and the example catalogue, on the
 sandbox's settable clock: with more open cards than the minute's budget, one run queues at most the budget; run after
 run every card gets its turn, shown longest ago first; refreshes already pending count against the budget, whichever
-job queued them; none while a new incident's channel waits to be opened; unpaced, every due card is queued at once."""
+job queued them, and whichever replica (two runtimes' jobs on one store, at the same instant, stay within one
+budget, on either store); none while a new incident's channel waits to be opened; unpaced, every due card is queued
+at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,11 +16,14 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.webhook import read_event
+from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue
 from bot.domain.incident import Decision, apply_event
+from bot.ports.store import Store
 from bot.services.card_refreshes import CardRefreshes, scheduled_refresh_budget
 from tests.helpers import incident_event
+from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import DAY, POLICY, at, commit, drain
 
 CARDS = 10
@@ -40,13 +46,13 @@ def checkout_trigger(number: int) -> Decision:
     return apply_event(None, read_event(event), POLICY)
 
 
-async def storm(store: SqliteStore, clock: SettableClock) -> None:
+async def storm(store: Store, clock: SettableClock) -> None:
     await commit(store, *(checkout_trigger(n) for n in range(1, CARDS + 1)), now=DAY.timestamp())
     await drain(store)  # every channel opened, every card drawn
     clock.set(DAY + timedelta(minutes=1, seconds=1))
 
 
-async def pending_refreshes(store: SqliteStore) -> list[str]:
+async def pending_refreshes(store: Store) -> list[str]:
     return [c.incident_id for c in await store.card_refresh_states() if c.refresh_pending]
 
 
@@ -115,3 +121,49 @@ async def test_refreshes_yield_to_new_incidents_channels_still_to_be_opened(
     await drain(store, now=clock.now().timestamp())
     assert await refreshes.money_at_stake(job_minutes=1) == BUDGET  # all open: the oldest shown first
     assert await pending_refreshes(store) == ["Q01", "Q02", "Q03"]
+
+
+def sqlite_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    return lambda: SqliteStore(tmp_path / "shared.db")
+
+
+def postgres_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    database = cluster.url(cluster.fresh_database())
+    return lambda: PostgresStore(database)
+
+
+@pytest.fixture(params=[sqlite_replicas, postgres_replicas], ids=["sqlite", "postgres"])
+async def two_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Store]]:
+    """Two store instances on the same data: two runtimes' stores (each its own connection, as its own process)."""
+    make: Callable[[], Store] = request.param(request, tmp_path)
+    one, two = make(), make()
+    await one.open()
+    await two.open()
+    yield one, two
+    await two.close()
+    await one.close()
+
+
+async def test_two_replicas_running_the_jobs_at_the_same_instant_queue_one_minutes_budget(
+        two_replicas: tuple[Store, Store], catalogue: Catalogue) -> None:
+    one, two = two_replicas
+    clock = SettableClock(DAY, frozen=True)
+    await storm(one, clock)
+    clock.advance(timedelta(minutes=4))  # the five-minute mark: both jobs fire, each claimed by another replica
+    # Each runtime has its own CardRefreshes (its lock is its process's): replica A runs the minute job while
+    # replica B runs the five-minute one, at the same instant.
+    a = CardRefreshes(one, catalogue, clock, lambda: None, per_minute=BUDGET)
+    b = CardRefreshes(two, catalogue, clock, lambda: None, per_minute=BUDGET)
+    queued = await asyncio.gather(a.money_at_stake(job_minutes=1), b.elapsed_time(every_minutes=5),
+                                  a.elapsed_time(every_minutes=5), b.money_at_stake(job_minutes=1))
+    assert sum(queued) == BUDGET
+    assert len(await pending_refreshes(one)) == BUDGET
+    await drain(one, now=clock.now().timestamp())  # Slack carried them at once
+    # A firing 31 s late on the other replica (its misfire grace): nothing pending, nothing queued in the last 30 s,
+    # yet the minute's budget is spent — only what the bucket refilled since (half a minute's: 1 of 3) is queued.
+    clock.advance(timedelta(seconds=31))
+    assert await b.money_at_stake(job_minutes=1) == 1
+    await drain(one, now=clock.now().timestamp())
+    clock.advance(timedelta(minutes=2))  # a whole minute's budget again, whichever replica asks
+    assert await b.money_at_stake(job_minutes=1) + await a.money_at_stake(job_minutes=1) == BUDGET

@@ -193,9 +193,29 @@ async def test_replicas_share_one_token_bucket_per_key(replicas: tuple[Store, St
     assert await one.take_token("chat.update", 1.0, 3.0, now=100.0) == pytest.approx(1.0)
 
 
+async def test_replicas_taking_batches_at_once_share_one_budget(replicas: tuple[Store, Store]) -> None:
+    one, two = replicas
+    # Two replicas' scheduled jobs at the same instant, each wanting the whole minute's budget of 40.
+    taken = await asyncio.gather(*(store.take_up_to("scheduled:card-refreshes", 40, 40 / 60, 40, now=0.0)
+                                   for store in (one, two, one, two)))
+    assert sum(taken) == 40 and sorted(taken) == [0, 0, 0, 40]
+    assert await one.take_up_to("scheduled:card-refreshes", 40, 40 / 60, 40, now=30.0) == 20  # half a minute's
+    assert await two.take_up_to("scheduled:card-refreshes", 40, 40 / 60, 40, now=30.0) == 0
+    assert await two.take_up_to("scheduled:card-refreshes", 5, 40 / 60, 40, now=90.0) == 5  # at most what is wanted
+    assert await one.take_up_to("scheduled:card-refreshes", 40, 40 / 60, 40, now=90.0) == 35
+    assert await one.take_up_to("scheduled:card-refreshes", 0, 40 / 60, 40, now=1000.0) == 0
+    assert await one.take_up_to("scheduled:card-refreshes", 99, 40 / 60, 40, now=1000.0) == 40  # never beyond burst
+    # A batch and single takes draw on the same bucket.
+    assert await two.take_up_to("chat.update", 2, 1.0, 3.0, now=0.0) == 2
+    assert await one.take_token("chat.update", 1.0, 3.0, now=0.0) == 0.0
+    assert await one.take_token("chat.update", 1.0, 3.0, now=0.0) == pytest.approx(1.0)
+
+
 async def test_a_bucket_refuses_a_rate_it_cannot_keep(store: Store) -> None:
     with pytest.raises(ValueError, match="rate must be positive"):
         await store.take_token("chat.update", 0.0, 3.0, now=0.0)
+    with pytest.raises(ValueError, match="rate must be positive"):
+        await store.take_up_to("chat.update", 2, 0.0, 3.0, now=0.0)
 
 
 async def test_a_queue_keeps_its_head_while_one_replica_queues_and_another_completes(

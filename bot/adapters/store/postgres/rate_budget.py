@@ -27,6 +27,15 @@ TAKE = (b"UPDATE rate_buckets b SET updated_at = GREATEST(%(now)s, o.updated_at)
         b"   FROM rate_buckets WHERE key = %(key)s FOR UPDATE) o"
         b" WHERE b.key = o.key RETURNING o.refilled")
 
+# As TAKE, for a batch: as many whole tokens as the refilled bucket holds, at most `wanted` (a bucket refilled for
+# exactly the time one token takes may fall a hair short in floating point: still a token).
+TAKE_UP_TO = (b"UPDATE rate_buckets b SET updated_at = GREATEST(%(now)s, o.updated_at),"
+              b" tokens = GREATEST(0, o.refilled - LEAST(%(wanted)s, GREATEST(0, FLOOR(o.refilled + 1e-9))))"
+              b" FROM (SELECT key, updated_at,"
+              b"   LEAST(%(burst)s, tokens + GREATEST(0, %(now)s - updated_at) * %(rate)s) AS refilled"
+              b"   FROM rate_buckets WHERE key = %(key)s FOR UPDATE) o"
+              b" WHERE b.key = o.key RETURNING LEAST(%(wanted)s, GREATEST(0, FLOOR(o.refilled + 1e-9))) AS taken")
+
 
 class PostgresRateBudget(PostgresPart, RateBudget):
     async def take_token(self, key: str, rate: float, burst: float, now: float) -> float:
@@ -41,3 +50,15 @@ class PostgresRateBudget(PostgresPart, RateBudget):
         assert row is not None, "the bucket's row was made just before"
         refilled = float(row["refilled"])
         return 0.0 if refilled >= 1 else (1 - refilled) / rate
+
+    async def take_up_to(self, key: str, wanted: int, rate: float, burst: float, now: float) -> int:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        params = {"key": key, "burst": float(burst), "now": float(now), "rate": float(rate),
+                  "wanted": float(max(0, wanted))}
+        async with self._transaction() as conn:
+            await conn.execute(CREATE, params)
+            cursor = await conn.execute(TAKE_UP_TO, params)
+            row = await cursor.fetchone()
+        assert row is not None, "the bucket's row was made just before"
+        return int(row["taken"])

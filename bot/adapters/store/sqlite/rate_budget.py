@@ -11,8 +11,13 @@ then a little fuller than it should be, for a few seconds — a price worth not 
 
 from __future__ import annotations
 
+import math
+
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.ports.replicas import RateBudget
+
+# A bucket refilled for exactly the time one token takes may fall a hair short in floating point: still a token.
+WHOLE = 1e-9
 
 
 class SqliteRateBudget(SqlitePart, RateBudget):
@@ -32,4 +37,19 @@ class SqliteRateBudget(SqlitePart, RateBudget):
                              " DO UPDATE SET tokens=excluded.tokens, updated_at=excluded.updated_at",
                              (key, tokens, max(now, row[1]) if row else now))
             return wait
+        return await self._run(take)
+
+    async def take_up_to(self, key: str, wanted: int, rate: float, burst: float, now: float) -> int:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+
+        def take() -> int:
+            with self._transaction(light=True) as conn:
+                row = conn.execute("SELECT tokens, updated_at FROM rate_buckets WHERE key=?", (key,)).fetchone()
+                tokens = burst if row is None else min(burst, row[0] + max(0.0, now - row[1]) * rate)
+                taken = max(0, min(wanted, math.floor(tokens + WHOLE)))
+                conn.execute("INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+                             " DO UPDATE SET tokens=excluded.tokens, updated_at=excluded.updated_at",
+                             (key, max(0.0, tokens - taken), max(now, row[1]) if row else now))
+            return taken
         return await self._run(take)

@@ -220,6 +220,7 @@ async def card_button(s: Services, pressed: Pressed) -> Reply:
     if prompt is not None:
         return await ask_or_act(prompt, s.actions, s.slack, incident, user=pressed.user, channel=pressed.channel,
                                 trigger_id=pressed.trigger_id)
-    if not await s.repeats.first_click(pressed.user, pressed.action_id, incident.id):
-        return Outcome(ALREADY_CLICKED)
-    return await s.actions.acknowledge(pressed.user, incident)
+    # The button is `/incident ack` on its incident: a click and the command within seconds acknowledge once.
+    done = await s.repeats.command_once(lambda: s.actions.acknowledge(pressed.user, incident), pressed.user, "ack",
+                                        "", incident.id)
+    return Outcome(ALREADY_CLICKED) if done is None else done

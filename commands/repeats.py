@@ -2,13 +2,20 @@
 
 Decided in the store (the Deduplication port), never in process memory, so every replica behind the same store
 agrees on which delivery was the first. Keys carry a hash of what the person typed, not the text itself.
+
+A command or click whose action fails (PagerDuty not answering, the person unknown to it: nothing was done) is
+forgotten, so that the person's next try acts rather than being told "already on it".
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bot.ports import Clock, Deduplication
+
+T = TypeVar("T")
 
 # Slack retries an event for up to about an hour (three retries, backing off).
 RETRY_WINDOW_SECONDS = 3600.0
@@ -29,13 +36,38 @@ class Repeats:
     async def first_click(self, user: str, action_id: str, incident_id: str) -> bool:
         return await self._first("click", REPEAT_WINDOW_SECONDS, user, action_id, incident_id)
 
-    async def first_command(self, user: str, subcommand: str, text: str, channel: str) -> bool:
-        """The same subcommand with the same text (which names the incident, or the channel does)."""
-        return await self._first("command", REPEAT_WINDOW_SECONDS, user, subcommand, text, channel)
+    async def first_command(self, user: str, subcommand: str, text: str, about: str) -> bool:
+        """The same subcommand with the same text `about` the same incident (its id; the channel for a subcommand
+        that names none). A click on a card button that acts at once is the subcommand it stands for."""
+        return await self._first("command", REPEAT_WINDOW_SECONDS, user, subcommand, text, about)
+
+    async def command_once(self, act: Callable[[], Awaitable[T]], user: str, subcommand: str, text: str,
+                           about: str) -> T | None:
+        """`act()`'s answer, or None for a repeat of a command (see `first_command`) still in its window. A failed
+        `act` is forgotten: the person's next try is not a repeat."""
+        return await self._once(act, "command", user, subcommand, text, about)
+
+    async def click_once(self, act: Callable[[], Awaitable[T]], user: str, action_id: str,
+                         incident_id: str) -> T | None:
+        """As `command_once`, for a click (see `first_click`)."""
+        return await self._once(act, "click", user, action_id, incident_id)
+
+    async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str) -> T | None:
+        key = _key(kind, *parts)
+        if not await self._dedup.first_time(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp()):
+            return None
+        try:
+            return await act()
+        except BaseException:
+            await self._dedup.forget(key)
+            raise
 
     async def first_submission(self, user: str, form: str, text: str, incident_id: str) -> bool:
         return await self._first("form", REPEAT_WINDOW_SECONDS, user, form, text, incident_id)
 
     async def _first(self, kind: str, window_seconds: float, *parts: str) -> bool:
-        digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-        return await self._dedup.first_time(f"{kind}:{digest}", window_seconds, self._clock.now().timestamp())
+        return await self._dedup.first_time(_key(kind, *parts), window_seconds, self._clock.now().timestamp())
+
+
+def _key(kind: str, *parts: str) -> str:
+    return f"{kind}:{hashlib.sha256(chr(0x1f).join(parts).encode()).hexdigest()[:32]}"

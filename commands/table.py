@@ -1,7 +1,9 @@
 """The `/incident` subcommands: one table drives dispatch, `help`, and the manifest test.
 
-Each entry carries its handler and how it behaves: `acts_once` (the same command repeated within a few seconds is
-answered "already on it", not done twice), `may_open_modal` (runs at once, not queued: a form's trigger expires
+Each entry carries its handler and how it behaves: `acts_once` (the same person sending the same subcommand with the
+same text about the same incident — or, for one that names none, in the same channel — within `REPEAT_WINDOW_SECONDS`
+is answered "already on it", not done twice; without text only if `acts_bare`, as a bare `resolve` only opens a form
+and a bare `role` only lists), `may_open_modal` (runs at once, not queued: a form's trigger expires
 three seconds after the command), `needs_incident` (the incident is found, from the channel or the first word,
 before the handler runs), `takes_text` (free text follows, so inside an incident channel a bare number is text) and
 `answered_in_ack` (nothing slow: the answer is the acknowledgement itself).
@@ -27,6 +29,7 @@ class Subcommand:
     summary: str
     handler: Handler
     acts_once: bool = False
+    acts_bare: bool = False
     may_open_modal: bool = False
     needs_incident: bool = False
     takes_text: bool = False
@@ -38,7 +41,8 @@ async def _help(s: Services, asked: Asked) -> Reply:
 
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
-    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge, needs_incident=True),
+    Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge,
+               acts_once=True, acts_bare=True, needs_incident=True),
     Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note", handlers.resolve,
                acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
     Subcommand("page-im", "page-im [message]", "Page the incident-manager rota", handlers.page_incident_manager,
@@ -46,13 +50,13 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders", handlers.page,
                acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty", handlers.note,
-               needs_incident=True, takes_text=True),
+               acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline", handlers.status,
                needs_incident=True),
     Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
     Subcommand("role", "role [<role> <@someone|me>]",
                "Who holds each incident role; or give a role (commander, communications…) to someone", toolkit.role,
-               needs_incident=True, takes_text=True),
+               acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("update", "update [text]",
                "Post a status update to this channel, the stakeholders' channel, PagerDuty and ServiceNow (no text: "
                "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
@@ -67,7 +71,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "The on-call handover so far (only you see it; `post` puts it in the rota's channel)",
                handlers.handover),
     Subcommand("handover-note", "handover-note [rota] <text>",
-               "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note),
+               "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note,
+               acts_once=True),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
                acts_once=True),
@@ -78,7 +83,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                acts_once=True, needs_incident=True, takes_text=True),
     Subcommand("followups", "followups", "The incident's follow-ups", handlers.follow_ups, needs_incident=True),
     Subcommand("review", "review", "Write the review draft: posted in the incident channel, attached to the ticket",
-               handlers.review, needs_incident=True),
+               handlers.review, acts_once=True, acts_bare=True, needs_incident=True),
     Subcommand("help", "help", "This list", _help, answered_in_ack=True),
 )
 BY_NAME = {s.name: s for s in SUBCOMMANDS}
@@ -93,13 +98,15 @@ def usage_text() -> str:
 
 
 async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
-    """Run an entry's handler: once per repeat for `acts_once` (decided in the store, shared by every replica), and
-    with the incident (from the channel, or the first word) for `needs_incident`."""
-    if entry.acts_once and asked.text and not await services.repeats.first_command(
-            asked.user, entry.name, asked.text, asked.channel):
-        return ALREADY_COMMANDED
+    """Run an entry's handler: with the incident (from the channel, or the first word) for `needs_incident`, and
+    once per repeat for `acts_once` (decided in the store, shared by every replica). The incident is found first, so
+    `/incident ack` in its channel and `/incident ack 42` elsewhere are the same command."""
     if entry.needs_incident:
         in_channel = await services.actions.in_incident_channel(asked.channel)
         ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text)
         asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref))
-    return await entry.handler(services, asked)
+    if not entry.acts_once or not (asked.text or entry.acts_bare):
+        return await entry.handler(services, asked)
+    done = await services.repeats.command_once(lambda: entry.handler(services, asked), asked.user, entry.name,
+                                               asked.text, asked.incident.id if asked.incident else asked.channel)
+    return ALREADY_COMMANDED if done is None else done

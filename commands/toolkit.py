@@ -71,9 +71,9 @@ async def button(s: Services, user: str, channel: str, action: dict[str, Any], t
     incident = await s.actions.incident(channel, str(action.get("value") or "") or None)
     if action.get("action_id") == OPEN_UPDATE_FORM:
         return await open_update_form(s, incident, channel, trigger_id)
-    if not await s.repeats.first_click(user, TAKE_COMMAND, incident.id):
-        return Outcome(ALREADY_CLICKED)
-    return await _toolkit(s).take_command(user, incident)
+    done = await s.repeats.click_once(lambda: _toolkit(s).take_command(user, incident), user, TAKE_COMMAND,
+                                      incident.id)
+    return Outcome(ALREADY_CLICKED) if done is None else done
 
 
 @dataclass(frozen=True)

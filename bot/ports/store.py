@@ -391,6 +391,11 @@ class Deduplication(Protocol):
         """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
         ...
 
+    async def forget(self, key: str) -> None:
+        """`key` not seen after all (what its first delivery asked for failed, and nothing was done): the next one
+        with it is first again."""
+        ...
+
 
 class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
             PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):

@@ -26,6 +26,7 @@ from tests.e2e.sandbox_helpers import (
     answers,
     as_user,
     card,
+    channel_id,
     eventually,
     incident_channels,
     send_mention,
@@ -100,6 +101,41 @@ async def test_a_command_repeated_on_another_replica_acts_once(sandbox: RunningS
     await eventually(lambda: "Resolved" in answers(sandbox, first) and bool(answers(sandbox, second)))
     assert answers(sandbox, second) == ALREADY_COMMANDED
     assert [n["content"] for n in state(sandbox)["pagerduty"]["notes"]] == ["Resolution: Rolled back"]
+
+
+async def test_a_note_repeated_on_another_replica_reaches_pagerduty_once(sandbox: RunningSandbox,
+                                                                         replica: str) -> None:
+    await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    sent = [await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text="note Rolling back to 4.2.0")
+            for _ in range(2)]
+    await eventually(lambda: all(answers(sandbox, answer) for answer in sent))
+    assert ALREADY_COMMANDED in [answers(sandbox, answer) for answer in sent]
+    assert [n["content"] for n in state(sandbox)["pagerduty"]["notes"]] == ["Rolling back to 4.2.0"]
+    # Another note is another note, at once.
+    third = await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text="note Rollback done")
+    await eventually(lambda: bool(answers(sandbox, third)))
+    assert [n["content"] for n in state(sandbox)["pagerduty"]["notes"]] == ["Rolling back to 4.2.0",
+                                                                          "Rollback done"]
+
+
+async def test_a_click_and_an_ack_command_by_one_person_acknowledge_once_across_replicas(
+        sandbox: RunningSandbox, replica: str) -> None:
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    ts = card(sandbox, channel)["ts"]
+    # The card's button on one replica; `/incident ack <number>` from another channel on the other, at once: the
+    # same person acknowledging the same incident.
+    click, command = await asyncio.gather(
+        as_user(sandbox, "action", user=ASHA, channel=channel["id"], message_ts=ts,
+                action_id="incident_acknowledge"),
+        as_user(sandbox, "command", user=ASHA, channel=channel_id(sandbox, "team-payments"),
+                text=f"ack {incident['incident_number']}"))
+    await eventually(lambda: bool(answers(sandbox, click)) and bool(answers(sandbox, command)))
+    said = {answers(sandbox, click), answers(sandbox, command)}
+    assert said & {ALREADY_CLICKED, ALREADY_COMMANDED}
+    assert any(s.startswith("✅ Acknowledged") for s in said)
+    assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 1
 
 
 async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_window(tmp_path: Path) -> None:

@@ -39,8 +39,14 @@ def test_the_properties_fit_what_each_subcommand_does() -> None:
     assert opens_forms == {"resolve", "page-im", "update"}
     assert all(BY_NAME[n].needs_incident and BY_NAME[n].takes_text and BY_NAME[n].acts_once for n in opens_forms)
     # A follow-up repeated by a double submit is one action item; an update or a priority change, one each.
-    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"resolve", "page-im", "page", "new", "followup",
-                                                            "update", "priority"}
+    # Everything that changes something is done once per repeat — a note or an acknowledgement included (the same
+    # note twice in PagerDuty is noise on the record); only reads repeat.
+    assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"ack", "resolve", "page-im", "page", "note", "new",
+                                                            "followup", "update", "priority", "role",
+                                                            "handover-note", "review"}
+    # Bare, only these act: a bare resolve, page-im or update opens a form, a bare role lists the roles.
+    assert {e.name for e in SUBCOMMANDS if e.acts_bare} == {"ack", "review"}
+    assert all(e.acts_once for e in SUBCOMMANDS if e.acts_bare)
     assert {e.name for e in SUBCOMMANDS if e.needs_incident} == {"ack", "resolve", "page-im", "page", "note",
                                                                  "status", "timeline", "followup", "followups",
                                                                  "review", "role", "update", "priority"}

@@ -20,3 +20,13 @@ async def test_a_key_seen_again_is_remembered_from_its_new_window(store: Store) 
     assert await store.first_time("retry:1", 10, 10.0)  # the first window is over: a new one starts at 10
     assert not await store.first_time("retry:1", 10, 19.0)
     assert await store.first_time("retry:1", 10, 20.0)
+
+
+async def test_a_key_forgotten_is_seen_first_again_within_its_window(store: Store) -> None:
+    assert await store.first_time("command:ack", 5, 100.0)
+    assert not await store.first_time("command:ack", 5, 101.0)
+    await store.forget("command:ack")  # what it asked for failed: the person's next try is a first
+    assert await store.first_time("command:ack", 5, 102.0)
+    assert not await store.first_time("command:ack", 5, 103.0)
+    await store.forget("never-seen")  # nothing to forget: nothing happens
+    assert not await store.first_time("command:ack", 5, 103.0)

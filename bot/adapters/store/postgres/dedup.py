@@ -21,3 +21,7 @@ class PostgresDeduplication(PostgresPart, Deduplication):
             await conn.execute(b"DELETE FROM seen_once WHERE key IN (SELECT key FROM seen_once"
                                b" WHERE expires_at <= %s LIMIT 100 FOR UPDATE SKIP LOCKED)", (now,))
         return claimed
+
+    async def forget(self, key: str) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(b"DELETE FROM seen_once WHERE key = %s", (key,))

@@ -19,3 +19,10 @@ class SqliteDeduplication(SqlitePart, Deduplication):
             return inserted == 1
         # Slack wants its answer within 3 s: this goes ahead of the bookkeeping, like recording a delivery.
         return await self._run(claim, URGENT)
+
+    async def forget(self, key: str) -> None:
+        def forget() -> None:
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM seen_once WHERE key=?", (key,))
+        # Said with the failure's answer to the person: as urgent as the claim.
+        await self._run(forget, URGENT)

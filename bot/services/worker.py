@@ -29,7 +29,7 @@ class IncidentWorker:
     def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
                  pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None,
-                 after_resolve: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 after_resolve: Callable[[str], Awaitable[None]] | None = None, idle_seconds: float = 1.0) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
         # Told of each incident resolved (e.g. to draft its review); not part of the decision's transaction.
         self._after_resolve = after_resolve
@@ -37,6 +37,9 @@ class IncidentWorker:
         # The wire formats are the adapters' (bot/adapters/*/webhook.py): each source's reader is handed in.
         self._pagerduty, self._servicenow = pagerduty, servicenow
         self._wake = asyncio.Event()
+        # How long an idle worker waits for a wake-up before looking at the inbox anyway (a delivery stored by
+        # another replica wakes nobody here).
+        self._idle_seconds = idle_seconds
         self.heartbeat = 0.0
 
     def wake(self) -> None:
@@ -54,7 +57,7 @@ class IncidentWorker:
             if not handled:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
+                    async with asyncio.timeout(self._idle_seconds):
                         await self._wake.wait()
 
     async def drain(self, limit: int = 256) -> int:

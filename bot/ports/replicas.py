@@ -14,7 +14,8 @@ class JobRuns(Protocol):
 
     async def claim_job(self, job: str, slot: int, owner: str, now: float) -> bool:
         """True for the first claim of (`job`, `slot`) — `owner` (a replica's id) runs it — and False for every
-        later one, from any replica. Claims older than a day may be forgotten."""
+        later one, from any replica. Claims older than an hour may be forgotten (no replica
+        fires a slot that late: bot/app/scheduler.py's misfire graces are at most 10 minutes)."""
         ...
 
 

@@ -19,8 +19,8 @@ class StoreRetention(Protocol):
         - inbox: deliveries applied or ignored, received before `settled_before`;
         - outbox: effects done, queued before `settled_before`;
         - seen_once: keys whose window ended by `now`;
-        - job_runs: claims made more than a day before `now` (a slot that old is never claimed again);
-        - rate_buckets: buckets untouched for a day before `now` (refilled by now: one new bucket is the same).
+        - job_runs: claims made more than an hour before `now` (a slot that old is never claimed again);
+        - rate_buckets: buckets untouched for an hour before `now` (refilled by now: one new bucket is the same).
         A delivery's age is its received time, which the store writes by its own (wall) clock; an effect's is the
         caller's `now` when it was queued. In production the two agree; the sandbox's clock may be moved, and its
         deliveries are then judged by the wall clock (never pruned sooner than they would be).

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.adapters.store.postgres.job_runs import KEPT_SECONDS as POSTGRES_KEPT_SECONDS
+from bot.adapters.store.sqlite.job_runs import KEPT_SECONDS as SQLITE_KEPT_SECONDS
 from bot.app.runtime import Bot
 from bot.app.scheduler import (
     ALIGNED,
@@ -102,3 +104,17 @@ def test_interval_jobs_fire_at_the_same_instants_on_every_replica() -> None:
         interval = jobs().get_job(job_id).trigger.interval
         assert (fires[1] - fires[0]) % interval == timedelta(0), job_id
         assert (fires[0] - ALIGNED) % interval == timedelta(0) and fires[0].second == 1, job_id
+
+
+def test_a_slots_claim_is_kept_past_any_late_firing_of_that_slot() -> None:
+    """The store forgets a claim an hour after it was made (job_runs.KEPT_SECONDS): safe only while no replica fires
+    a slot that late — its start plus the job's misfire grace, plus a little clock skew between replicas."""
+    async def nothing() -> None:
+        return None
+
+    scheduler = build_scheduler(nothing, nothing, refresh_money_cards=nothing, archive_channels=nothing,
+                                remind_status_updates=nothing, prune_store=nothing,
+                                handover_checks={"retail-oncall": nothing})
+    latest = max(job.misfire_grace_time for job in scheduler.get_jobs())
+    for kept in (SQLITE_KEPT_SECONDS, POSTGRES_KEPT_SECONDS):
+        assert latest + 60 < kept

@@ -3,7 +3,7 @@
 Every replica's scheduler fires a job at the same instants, so each asks to run the same slot; claiming it is an
 insert that does nothing when the row is there, so exactly one replica — whichever SQLite's single writer lets in
 first — gets True. A slot, not a leader: no replica has to be elected, kept alive or replaced, and a replica that
-dies loses at most the slot it had claimed (the next slot goes to a survivor). Claims older than a day are swept.
+dies loses at most the slot it had claimed (the next slot goes to a survivor). Claims older than an hour are swept.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from __future__ import annotations
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.ports.replicas import JobRuns
 
-KEPT_SECONDS = 86_400.0
+# A claim must outlive the last firing of its slot by any replica: every replica fires at the slot's start (the
+# triggers are aligned), or later by at most the job's misfire grace (600 s at most, the pruning's) plus clock skew.
+# An hour covers that six times over, whatever the slot's length; a day kept tens of thousands of rows (the handover
+# checks claim a slot per rota every minute) for nothing. Idle rate buckets go after as long (full again by then).
+KEPT_SECONDS = 3_600.0
 
 
 class SqliteJobRuns(SqlitePart, JobRuns):

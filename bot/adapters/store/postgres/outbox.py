@@ -8,6 +8,14 @@ json_build_object and read with ->>, and a LIKE's % is doubled where the query h
 An effect being performed is leased (`lease_owner`, `leased_until`): replicas sharing the database never perform the
 same effect at once, and a dead replica's effect is taken over when its lease runs out (see the Outbox port). Each
 lease change is one UPDATE whose WHERE says when it may happen, so concurrent callers cannot both succeed.
+
+Lock order. Each queue's writes take that queue's advisory lock (the triggers of migration 15), so a transaction
+writing several queues holds several locks, in the order it writes them; two such transactions writing two queues in
+opposite orders would deadlock, and PostgreSQL would abort one (an inbox batch applied row by row, a row quarantined
+for nothing; a scheduled job lost). So every writer of several queues — the inbox applier, the card refreshes and
+ticket syncs the scheduler queues, a dead effect with its operators' alert — first takes `QUEUES_LOCK`, the inbox
+applier's own lock: at most one of them holds queue locks at a time. Every other writer writes a single queue and,
+holding its lock, waits for no other.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry,
 from bot.ports.store import CardRefreshState, Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
+# The lock of the outbox's writers of several queues (the inbox applier's INBOX_LOCK, held for its batch anyway): taken
+# before any queue's lock, so that no two of them ever hold queue locks at once (see the module's docstring).
+QUEUES_LOCK = 0x70617665647264_02
+TAKE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})".encode()
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
@@ -107,6 +119,8 @@ class PostgresOutbox(PostgresPart, Outbox):
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None) -> bool:
         async with self._transaction() as conn:
+            if alert is not None:  # two queues: the effect's, then the operators' (see "Lock order" above)
+                await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
@@ -135,6 +149,7 @@ class PostgresOutbox(PostgresPart, Outbox):
         chosen = "" if only is None else " AND i.id = ANY(%s)"
         params: list[Any] = [now, now] + ([] if only is None else [list(only)])
         async with self._transaction() as conn:
+            await conn.execute(TAKE_QUEUES_LOCK)  # a queue per incident (see "Lock order" above)
             cursor = await conn.execute((
                 "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                 " SELECT i.id, 'slack:' || i.id, 'refresh_card', json_build_object('incident_id', i.id)::text,"
@@ -149,6 +164,7 @@ class PostgresOutbox(PostgresPart, Outbox):
 
     async def queue_ticket_syncs(self, now: float) -> int:
         async with self._transaction() as conn:
+            await conn.execute(TAKE_QUEUES_LOCK)  # a queue per ticket (see "Lock order" above)
             cursor = await conn.execute((
                 "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                 " SELECT t.incident_id, 'servicenow:' || t.incident_id, 'sync_ticket',"

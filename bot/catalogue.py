@@ -20,6 +20,8 @@ from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
 from bot.catalogue_file import read_catalogue_file
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
+from bot.catalogue_response import Permissions as Permissions
+from bot.catalogue_response import Who as Who
 from bot.domain.archive_delay import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
@@ -112,19 +114,6 @@ class ChannelPolicy(_Model):
 
 class IncidentManager(_Model):
     escalation_policy_id: str
-
-
-Who = Literal["anyone", "responders"]
-
-
-class Permissions(_Model):
-    """Who may do what from Slack: `anyone` in the workspace (who has a PagerDuty account), or only `responders`
-    (the incident's assignees and whoever is on call for the incident-manager rota)."""
-
-    acknowledge: Who = "anyone"
-    note: Who = "anyone"
-    page: Who = "anyone"
-    resolve: Who = "anyone"
 
 
 class Domain(_Model):

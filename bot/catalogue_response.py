@@ -1,7 +1,7 @@
-"""The catalogue's incident-response settings: the incident roles and status-update reminders (the incident
-manager's toolkit), the timeline reaction that marks key messages, when a review is drafted, and how long the store
-keeps its bookkeeping (`retention`). Also the base every catalogue section is validated with (`Section`: unknown keys
-refused, values frozen).
+"""The catalogue's incident-response settings: who may do what from Slack (`permissions`), the incident roles and
+status-update reminders (the incident manager's toolkit), the timeline reaction that marks key messages, when a
+review is drafted, and how long the store keeps its bookkeeping (`retention`). Also the base every catalogue section
+is validated with (`Section`: unknown keys refused, values frozen).
 
 Kept beside `bot/catalogue.py` (which includes these in `Catalogue`) so that each module stays one concern: the
 organisation there, how incidents are run here.
@@ -10,6 +10,7 @@ organisation there, how incidents are run here.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +25,24 @@ class Section(BaseModel):
     # defer_build: a section's own validator is built when first used, not at import; validating a catalogue builds
     # the whole schema once from the top (every command's start-up, `pavedroad report`'s among them).
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
+Who = Literal["anyone", "responders"]
+
+
+class Permissions(Section):
+    """Who may do what from Slack: `anyone` in the workspace (who has a PagerDuty account), or only `responders`
+    (the incident's assignees and whoever is on call for the incident-manager rota)."""
+
+    acknowledge: Who = "anyone"
+    note: Who = "anyone"
+    page: Who = "anyone"
+    resolve: Who = "anyone"
+    # The incident manager's toolkit: giving an incident role (`/incident role`, Take command), publishing a status
+    # update (`/incident update` and its form), changing the priority (`/incident priority`).
+    role: Who = "anyone"
+    update: Who = "anyone"
+    priority: Who = "anyone"
 
 
 class StatusUpdates(Section):

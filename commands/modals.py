@@ -83,7 +83,8 @@ async def form_errors(submission: Submission, actions: IncidentActions) -> dict[
     if not submission.text:
         return {field: "Please write something here."}
     try:
-        await actions.check_may_act(submission.user, submission.incident_id, resolving=submission.prompt.resolving)
+        await actions.check_may_act(submission.user, submission.incident_id,
+                                    action="resolve" if submission.prompt.resolving else "page")
     except UserError as error:
         return {field: str(error)[:2000]}
     return {}

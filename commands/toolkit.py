@@ -126,8 +126,8 @@ def _update_submitted(services: Services) -> Listener:
             await ack(response_action="errors", errors={render.WHAT: "Say what is happening: stakeholders read "
                                                                      "this first."})
             return
-        try:  # someone PagerDuty does not know is told in the form, with what they wrote kept
-            await services.actions.identify(form.user)
+        try:  # someone PagerDuty does not know, or who may not post updates, is told in the form, text kept
+            await services.actions.check_may_act(form.user, form.incident_id, action="update")
         except UserError as error:
             await ack(response_action="errors", errors={render.WHAT: str(error)[:2000]})
             return

@@ -125,7 +125,7 @@ class IncidentActions:
                            "(PagerDuty's API cannot reopen a resolved incident: if it is back, declare a new one "
                            "with `/incident new`.)")
         actor = await self.identify(slack_user_id)
-        await self._check_may(actor, incident, "acknowledge")
+        await self.check_may(actor, incident, "acknowledge")
         try:
             await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
         except AlreadyInState as state:
@@ -159,7 +159,7 @@ class IncidentActions:
         if not text.strip():
             raise UserError("The note is empty: `/incident note <what you found or did>`.")
         actor = await self.identify(slack_user_id)
-        await self._check_may(actor, incident, "note")
+        await self.check_may(actor, incident, "note")
         await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty")
         return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
@@ -182,7 +182,7 @@ class IncidentActions:
         if incident.status is Status.RESOLVED:
             return Outcome(f"#{incident.number} is already resolved — nobody was paged.")
         actor = await self.identify(slack_user_id)
-        await self._check_may(actor, incident, "page")
+        await self.check_may(actor, incident, "page")
         await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty")
         return Outcome(f"📟 Paged {_name(label)} for #{incident.number} as {_name(actor.name)}: "
                        f"“{escape(clip(message, TITLE_IN_TEXT))}”")
@@ -211,19 +211,34 @@ class IncidentActions:
         raise UserError(f"I can't find `{_shown(name)}` as a team in the catalogue or an escalation policy in "
                         "PagerDuty. Use a team id (e.g. `basket`), an escalation policy's name, or an @mention.")
 
-    async def check_may_act(self, slack_user_id: str, incident_id: str, *, resolving: bool) -> None:
-        """Raise UserError if this person cannot act (no PagerDuty account) or may not resolve this incident."""
+    async def check_may_act(self, slack_user_id: str, incident_id: str, *, action: str) -> None:
+        """Raise UserError if this person cannot act (no PagerDuty account) or may not take `action` (a field of the
+        catalogue's `permissions`) on this incident: a form asks before it is submitted."""
         actor = await self.identify(slack_user_id)
         incident = await self._store.incident(incident_id) if _ID.fullmatch(incident_id) else None
         if incident is not None:
-            await self._check_may(actor, incident, "resolve" if resolving else "page")
+            await self.check_may(actor, incident, action)
+
+    async def may_act(self, slack_user_id: str, incident: Incident, action: str) -> PagingUser | None:
+        """Raise UserError if the workspace's `permissions` keep `action` to the incident's responders and this
+        person is not one (or has no PagerDuty account, so cannot be told apart); the person as PagerDuty knows them
+        when they had to be looked up, None when anyone may."""
+        if self.open_to_anyone(action):
+            return None
+        actor = await self.identify(slack_user_id)
+        await self.check_may(actor, incident, action)
+        return actor
+
+    def open_to_anyone(self, action: str) -> bool:
+        who: str = getattr(self._catalogue.permissions, action)
+        return who == "anyone"
 
     async def _check_may_resolve(self, actor: PagingUser, incident: Incident) -> None:
-        await self._check_may(actor, incident, "resolve")
+        await self.check_may(actor, incident, "resolve")
 
-    async def _check_may(self, actor: PagingUser, incident: Incident, action: str) -> None:
+    async def check_may(self, actor: PagingUser, incident: Incident, action: str) -> None:
         """Raise UserError if the workspace's `permissions` keep this action to the incident's responders."""
-        if getattr(self._catalogue.permissions, action) == "anyone":
+        if self.open_to_anyone(action):
             return
         responders = {p.id for p in incident.assignees}
         manager = self._catalogue.incident_manager
@@ -232,7 +247,8 @@ class IncidentActions:
                 manager.escalation_policy_id), "PagerDuty")}
         if actor.id not in responders:
             verb = {"acknowledge": "acknowledge it", "note": "add notes", "page": "page people",
-                    "resolve": "resolve it"}[action]
+                    "resolve": "resolve it", "role": "give its roles", "update": "post its status updates",
+                    "priority": "change its priority"}[action]
             raise UserError(f"Only #{incident.number}'s responders and the incident managers may {verb} here "
                             f"(this workspace's policy). Ask one of them, or do it in PagerDuty if you may.")
 

@@ -70,6 +70,7 @@ class IncidentToolkit:
                             + ". E.g. `/incident role commander me`.")
         if incident.status is Status.RESOLVED:
             raise UserError(f"#{incident.number} is resolved: its roles are kept as they were.")
+        await self._actions.may_act(slack_user_id, incident, "role")
         holder_id = await self._slack_user(slack_user_id, who)
         name = await guarded(self._chat.user_name(holder_id), "Slack")
         if name is None:
@@ -123,6 +124,7 @@ class IncidentToolkit:
                             f" at most {UPDATE_TEXT}). Keep it short and put details in the incident channel.")
         # PagerDuty's copy goes out as the person: someone without a PagerDuty account is told now, nothing sent.
         actor = await self._actions.identify(slack_user_id)
+        await self._actions.check_may(actor, incident, "update")
         now = self._clock.now()
         due = now + timedelta(minutes=next_in_minutes or self.remind_after_minutes)
         update = StatusUpdate(id=f"update:{uuid.uuid4().hex}", at=now, author=actor.name, what=what, impact=impact,
@@ -147,6 +149,7 @@ class IncidentToolkit:
         if incident.priority == chosen[1]:
             return Outcome(f"#{incident.number} is already {escape(chosen[1])}.")
         actor = await self._actions.identify(slack_user_id)
+        await self._actions.check_may(actor, incident, "priority")
         await guarded(self._paging.set_priority(incident.id, actor.email, chosen[0]), "PagerDuty")
         return Outcome(f"🎚️ Set #{incident.number} to {escape(chosen[1])} in PagerDuty as {escape(actor.name)}; "
                        "the card, topic and ticket follow in a moment.")

@@ -6,6 +6,7 @@ brings a reminder that mentions Erin. Every test asserts on the outside world af
 
 from __future__ import annotations
 
+import functools
 import html
 import sqlite3
 from typing import Any
@@ -15,10 +16,12 @@ from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
+    answers,
     as_user,
     buttons,
     card,
     channel_id,
+    eventually,
     incident_channels,
     messages,
     move_clock,
@@ -30,6 +33,7 @@ from tests.e2e.sandbox_helpers import (
 )
 from tests.helpers import StartSandbox
 
+DEV = "dev.sharma@example.com"
 ASHA, BEN, ERIN, GARY = ("asha.patel@example.com", "ben.okafor@example.com", "erin.walsh@example.com",
                          "gary.lind@example.com")
 TAKE_COMMAND, OPEN_UPDATE = "incident_take_command", "incident_update_open"
@@ -361,3 +365,42 @@ async def test_no_reminder_for_a_low_urgency_incident_unless_its_priority_is_nam
     reminders = [m for m in public(running, channel["id"]) if "is due" in said(m)]
     # Nobody leads: the reminder mentions the assignees (Chloe, the Delivery on-call).
     assert len(reminders) == 1 and f"<@{slack_user(running, 'chloe.martin@example.com')}>" in said(reminders[0])
+
+
+# ----- permissions -------------------------------------------------------------------------------------------------
+
+def answered(running: RunningSandbox, answer: dict[str, Any]) -> bool:
+    return bool(answers(running, answer))
+
+
+async def test_roles_updates_and_priority_can_be_kept_to_responders_and_incident_managers(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update={"role": "responders", "update": "responders", "priority": "responders"})})
+    running = await start_sandbox(restricted)
+    incident, channel = await opened(running, "PDELIVS")
+    number = incident["incident_number"]
+    # Dev is neither assigned nor the incident manager on call: each toolkit action is refused, nothing done.
+    for text, verb in (("role commander me", "give its roles"), (f"update {UPDATE}", "post its status updates"),
+                       ("priority P1", "change its priority")):
+        refused = await command(running, text, channel["id"], user=DEV)
+        await eventually(functools.partial(answered, running, refused))
+        assert f"Only #{number}'s responders and the incident managers may {verb}" in answers(running, refused), text
+    click = await as_user(running, "action", user=DEV, channel=channel["id"], message_ts=card(running, channel)["ts"],
+                          action_id=TAKE_COMMAND)
+    await settle(running)
+    assert "may give its roles" in replies(click)
+    await command(running, "update", channel["id"], user=DEV)  # the form opens; its submission is refused in it
+    view = next(v for v in state(running)["slack"]["views"] if v["callback_id"] == "incident_update_modal")
+    submitted = await as_user(running, "view_submission", user=DEV, view_id=view["id"], values={
+        "update_what": {"text": "Rolling back"}, "update_impact": {"text": ""}, "update_next": {"choice": "30"}})
+    assert "may post its status updates" in submitted["body"]["errors"]["update_what"]
+    await settle(running)
+    found = next(i for i in state(running)["pagerduty"]["incidents"] if i["id"] == incident["id"])
+    assert pd_status_updates(running, incident["id"]) == [] and inbox_commands(running) == 0
+    assert found["priority"] != "P1" and "*commander:* nobody yet" in card_text(running, channel).lower()
+    # Erin, the incident manager on call, may do all three.
+    assert "is now commander" in replies(await command(running, "role commander me", channel["id"], user=ERIN))
+    assert "on its way" in replies(await command(running, f"update {UPDATE}", channel["id"], user=ERIN))
+    assert "Set #" in replies(await command(running, "priority P1", channel["id"], user=ERIN))
+    assert len(pd_status_updates(running, incident["id"])) == 1

@@ -91,10 +91,12 @@ async def form_errors(submission: Submission, actions: IncidentActions) -> dict[
 
 
 async def act_on(submission: Submission, actions: IncidentActions, slack: Interactions, repeats: Repeats) -> Reply:
-    """Act on a submitted form, once: the same form sent again within a few seconds is not acted on twice."""
-    if not await repeats.first_submission(submission.user, submission.prompt.form_id, submission.text,
-                                          submission.incident_id):
-        return []
-    incident = await actions.incident(submission.channel, submission.incident_id or None)
-    return await ask_or_act(submission.prompt, actions, slack, incident, user=submission.user,
-                            channel=submission.channel, trigger_id="", text=submission.text)
+    """Act on a submitted form, once: the same form sent again within a few seconds is not acted on twice (unless
+    the first failed)."""
+    async def act() -> Reply:
+        incident = await actions.incident(submission.channel, submission.incident_id or None)
+        return await ask_or_act(submission.prompt, actions, slack, incident, user=submission.user,
+                                channel=submission.channel, trigger_id="", text=submission.text)
+    done = await repeats.submission_once(act, submission.user, submission.prompt.form_id, submission.text,
+                                         submission.incident_id)
+    return [] if done is None else done

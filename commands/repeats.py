@@ -52,6 +52,11 @@ class Repeats:
         """As `command_once`, for a click (see `first_click`)."""
         return await self._once(act, "click", user, action_id, incident_id)
 
+    async def submission_once(self, act: Callable[[], Awaitable[T]], user: str, form: str, text: str,
+                              incident_id: str) -> T | None:
+        """As `command_once`, for a form submitted (see `first_submission`)."""
+        return await self._once(act, "form", user, form, text, incident_id)
+
     async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str) -> T | None:
         key = _key(kind, *parts)
         if not await self._dedup.first_time(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp()):

@@ -137,8 +137,9 @@ def _update_submitted(services: Services) -> Listener:
 
 
 async def _publish(s: Services, form: UpdateForm) -> Reply:
-    if not await s.repeats.first_submission(form.user, render.UPDATE_MODAL, form.what + form.impact,
-                                            form.incident_id):
-        return []
-    incident = await s.actions.incident(form.channel, form.incident_id or None)
-    return await _toolkit(s).publish_update(form.user, incident, form.what, form.impact, form.next_in_minutes)
+    async def publish() -> Reply:
+        incident = await s.actions.incident(form.channel, form.incident_id or None)
+        return await _toolkit(s).publish_update(form.user, incident, form.what, form.impact, form.next_in_minutes)
+    done = await s.repeats.submission_once(publish, form.user, render.UPDATE_MODAL, form.what + form.impact,
+                                           form.incident_id)
+    return [] if done is None else done

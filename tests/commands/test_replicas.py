@@ -20,6 +20,7 @@ from bot.adapters.store.sqlite.store import SqliteStore
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
+from bot.errors import IntegrationError
 from commands.repeats import ALREADY_CLICKED, ALREADY_COMMANDED, Repeats
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -156,6 +157,38 @@ async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_win
         assert await here.first_delivery("Ev1") and not await there.first_delivery("Ev1")
         clock.advance(timedelta(minutes=59))
         assert not await there.first_delivery("Ev1")  # Slack's retries come for up to an hour
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_request_whose_action_failed_is_no_repeat_on_any_replica(tmp_path: Path) -> None:
+    clock = SettableClock()
+    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
+    await one.open()
+    await two.open()
+    try:
+        here, there = Repeats(one, clock), Repeats(two, clock)
+
+        async def pagerduty_down() -> str:
+            raise IntegrationError("pagerduty", "not answering", retryable=True)
+
+        async def acknowledged() -> str:
+            return "acknowledged"
+        with pytest.raises(IntegrationError):  # nothing was done: the person is told, and may try again
+            await here.command_once(pagerduty_down, "U1", "ack", "", "P1")
+        with pytest.raises(IntegrationError):
+            await here.click_once(pagerduty_down, "U1", "incident_take_command", "P1")
+        with pytest.raises(IntegrationError):
+            await here.submission_once(pagerduty_down, "U1", "incident_update_modal", "Rolling back", "P1")
+        # Tried again at once, on the other replica: acted on, and only then is the next one a repeat.
+        assert await there.command_once(acknowledged, "U1", "ack", "", "P1") == "acknowledged"
+        assert await here.command_once(acknowledged, "U1", "ack", "", "P1") is None
+        assert await there.click_once(acknowledged, "U1", "incident_take_command", "P1") == "acknowledged"
+        assert await here.click_once(acknowledged, "U1", "incident_take_command", "P1") is None
+        assert await there.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back",
+                                           "P1") == "acknowledged"
+        assert await here.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back", "P1") is None
     finally:
         await one.close()
         await two.close()

@@ -27,6 +27,9 @@ class Fault:
     retry_after: int = 1
     # Fail every matching call until this time (sandbox clock, epoch seconds) instead of `times` calls.
     until: float | None = None
+    # The call is carried out, then answered with `status`: its answer lost on the way back (a gateway's 502 after
+    # the service acted, a timeout) — what makes a retry find its first attempt done. PagerDuty's emulator only.
+    after: bool = False
 
     def matches(self, service: str, method: str, verb: str = "") -> bool:
         """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads."""

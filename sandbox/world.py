@@ -214,7 +214,8 @@ class Sandbox:
                 self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
                                       status=int(body.get("status", 500)), times=int(body.get("times", 1)),
                                       latency_ms=int(body.get("latency_ms", 0)),
-                                      retry_after=int(body.get("retry_after", 1)), until=until))
+                                      retry_after=int(body.get("retry_after", 1)), until=until,
+                                      after=bool(body.get("after", False))))
         except (ValueError, KeyError, TypeError) as error:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},

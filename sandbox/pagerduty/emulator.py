@@ -229,7 +229,7 @@ class PagerDutyEmulator:
             return _error(PagerDutyError(429, 2020, "Rate Limit Exceeded"), limits)
         await self.faults.delay("pagerduty", path)
         fault = self.faults.take("pagerduty", path, method)
-        if fault is not None:
+        if fault is not None and not fault.after:
             return _fault_response(fault.status, fault.retry_after, limits)
         if route is None:
             return _error(PagerDutyError(404, 2100, "Not Found",
@@ -250,6 +250,8 @@ class PagerDutyEmulator:
             return _error(invalid("The request body is not valid JSON"), limits)
         except PagerDutyError as error:
             return _error(error, limits)
+        if fault is not None:  # done, and its answer lost on the way back
+            return _fault_response(fault.status, fault.retry_after, limits)
         if status == 204:
             return web.Response(status=204, body=b"", headers=limits)
         return web.json_response(payload, status=status, headers=limits)

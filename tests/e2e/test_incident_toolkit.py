@@ -183,6 +183,35 @@ async def test_update_without_text_opens_the_form_and_its_submission_publishes(s
     assert "Next update by" in published[0]["message"]
 
 
+def publish_attempts(running: RunningSandbox) -> int:
+    """How many times the bot has begun publishing status updates in PagerDuty (the outbox counts attempts)."""
+    conn = sqlite3.connect(running.bot.settings.db_path)
+    try:
+        return int(conn.execute("SELECT coalesce(sum(attempts), 0) FROM outbox"
+                                " WHERE kind='publish_status_update'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_a_status_update_whose_answer_was_lost_is_not_published_again_before_pagerduty_confirms(
+        sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    # PagerDuty publishes it, but its answer is lost on the way back; and its webhook has not come (yet).
+    sandbox.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=502, times=1, after=True))
+    subscribed, sandbox.sandbox.pagerduty.webhook_url = sandbox.sandbox.pagerduty.webhook_url, None
+    await as_user(sandbox, "command", user=ERIN, channel=channel["id"], text=f"update {UPDATE}")
+    await eventually(lambda: publish_attempts(sandbox) >= 2)  # the retry came: it waits for the confirmation
+    assert len(pd_status_updates(sandbox, incident["id"])) == 1
+    # The webhook arrives (late): the update is confirmed, and the waiting retry will publish nothing.
+    sandbox.sandbox.pagerduty.webhook_url = subscribed
+    [published] = pd_status_updates(sandbox, incident["id"])
+    sandbox.sandbox.pagerduty.emit_event("incident.status_update_published", incident["id"], user_email=ERIN,
+                                         text=published["message"])
+    await move_clock(sandbox, advance_seconds=61)
+    await settle(sandbox)
+    assert publish_attempts(sandbox) == 3 and len(pd_status_updates(sandbox, incident["id"])) == 1
+
+
 # ----- priority ----------------------------------------------------------------------------------------------------
 
 async def test_priority_p1_changes_pagerduty_the_card_and_the_ticket(sandbox: RunningSandbox) -> None:

@@ -455,6 +455,14 @@ async def test_injected_faults(pd: PdSandbox, client: pagerduty.RestApiV2Client)
     pd.faults.add(Fault(service="pagerduty", method="/users", status=429, times=1))
     assert (await call(client.get, "/users")).status_code == 200  # the client's one retry gets through
 
+    # A fault `after` the call: PagerDuty acts, and its answer is lost on the way back (a gateway's 502).
+    pd.faults.add(Fault(service="pagerduty", method="POST /incidents", status=502, after=True))
+    with pytest.raises(pagerduty.HttpError) as raised:
+        await call(client.rpost, f"/incidents/{incident['id']}/notes", json={"note": {"content": "on it"}},
+                   headers={"From": FATIMA})
+    assert error_of(raised)[0] == 502
+    assert [n["content"] for n in await call(client.rget, f"/incidents/{incident['id']}/notes")] == ["on it"]
+
 
 # ---- webhooks ----------------------------------------------------------------------------------------------------
 

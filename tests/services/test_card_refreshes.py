@@ -129,8 +129,10 @@ def sqlite_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[
 
 def postgres_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    database = cluster.url(cluster.fresh_database())
-    return lambda: PostgresStore(database)
+    database = cluster.fresh_database()
+    request.addfinalizer(lambda: cluster.drop_database(database))
+    url = cluster.url(database)
+    return lambda: PostgresStore(url)
 
 
 @pytest.fixture(params=[sqlite_replicas, postgres_replicas], ids=["sqlite", "postgres"])

@@ -30,13 +30,15 @@ INSERT = ("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next
 
 @pytest.fixture
 async def store_and_url(postgres_cluster: PostgresCluster) -> AsyncIterator[tuple[PostgresStore, str]]:
-    url = postgres_cluster.url(postgres_cluster.fresh_database())
+    database = postgres_cluster.fresh_database()
+    url = postgres_cluster.url(database)
     store = PostgresStore(url)
     await store.open()
     await commit(store, trigger("Q1", number=1), trigger("Q2", number=2))  # two open incidents, Q1 stored first
     await drain(store)  # their channels opened and cards drawn
     yield store, url
     await store.close()
+    postgres_cluster.drop_database(database)
 
 
 async def waiting_for_a_lock(url: str, writer: asyncio.Task[object]) -> None:

@@ -3,8 +3,8 @@ stakeholders' channel, publishing it in PagerDuty as its author, the reminder th
 of command to a paged incident manager.
 
 Each converges when replayed: Slack messages carry a marker that a retry looks for before posting again; PagerDuty's
-copy of an update is not published again once PagerDuty's webhook has confirmed it, and a retry waits for that
-webhook (`CONFIRM_SECONDS` from the update's queueing) before it publishes again. A stakeholders' channel the bot
+copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose answer was
+lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
 cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
 other effects go on.
 """
@@ -37,10 +37,13 @@ from bot.services.people import People
 
 log = logging.getLogger(__name__)
 TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand)
-# How long after a status update was queued a retry waits for PagerDuty's webhook (incident.status_update_published)
-# before publishing it again: its webhooks come within seconds, and PagerDuty's API cannot list status updates. A
-# first attempt made later than this (PagerDuty down for a while) whose answer is lost may still publish twice.
+# How long a status update whose answer was lost waits for PagerDuty's webhook (incident.status_update_published)
+# before it is published again: its webhooks come within seconds. No webhook by then (none subscribed, or lost): it
+# is published again, and may then show twice.
 CONFIRM_SECONDS = 60.0
+# Failures after which PagerDuty may have published the update all the same: no answer at all (a timeout, a dropped
+# connection), an internal error, a gateway's. A 429, a 503 or a 4xx say it was not.
+OUTCOME_UNKNOWN = frozenset({None, 500, 502, 504})
 # Slack's answers for a channel the bot cannot post in: retrying will not change them.
 CANNOT_POST = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action",
                          "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"})
@@ -71,22 +74,24 @@ class CoordinationEffects:
                 update = _update(incident, update_id)
                 # Confirmed by PagerDuty's webhook: a lost answer to an earlier attempt is not published twice.
                 if update is not None and update.author_email and not update.in_pagerduty:
-                    self._not_before_confirmation_due(retry=retry, created_at=created_at)
-                    await self._paging.publish_status_update(incident.id, update.author_email, update.message)
+                    await self._publish(incident, update.author_email, update.message)
             case PostReminder(reminder_id=reminder_id):
                 await self._remind(incident, reminder_id, retry=retry, since=since)
             case OfferCommand(pagerduty_user_id=user_id):
                 await self._offer(incident, user_id, retry=retry, since=since)
 
-    def _not_before_confirmation_due(self, *, retry: bool, created_at: float) -> None:
-        """A retry of a status update puts itself off until PagerDuty's webhook for an earlier attempt is due: that
-        attempt's answer may have been lost after PagerDuty published it, and its API cannot list an incident's
-        status updates (only POST /incidents/{id}/status_updates), so the webhook is the one way to find it."""
-        waited = self._clock.now().timestamp() - created_at
-        if retry and waited < CONFIRM_SECONDS:
-            raise IntegrationError("pagerduty", "waiting for PagerDuty to confirm (by webhook) an earlier attempt of "
-                                   "this status update before publishing it again", retryable=True,
-                                   retry_after=CONFIRM_SECONDS - waited)
+    async def _publish(self, incident: Incident, author_email: str, message: str) -> None:
+        """PagerDuty's copy of a status update. An attempt whose answer is lost (no answer, or a 500/502/504: it may
+        have been published) is retried only once PagerDuty's webhook has had `CONFIRM_SECONDS` to say so, since
+        its API cannot list an incident's status updates (only POST /incidents/{id}/status_updates)."""
+        try:
+            await self._paging.publish_status_update(incident.id, author_email, message)
+        except IntegrationError as error:
+            if not error.retryable or error.status not in OUTCOME_UNKNOWN:
+                raise
+            raise IntegrationError(error.service, f"{error.detail} — it may have been published: waiting for "
+                                   "PagerDuty's webhook before trying again", retryable=True, code=error.code,
+                                   retry_after=CONFIRM_SECONDS, status=error.status) from error
 
     async def _channel(self, incident: Incident) -> str:
         footprint = await self._store.footprint(incident.id)

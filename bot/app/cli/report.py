@@ -1,6 +1,7 @@
 """`pavedroad report` and `pavedroad history seed`: the reports from the command line, reading the bot's database
 read-only (the bot may be running), and the synthetic history the sandbox's reports start from. With
-PAVEDROAD_DATABASE_URL (and no --db) they read and write PostgreSQL through the store's ports."""
+PAVEDROAD_DATABASE_URL (and no --db) they work on PostgreSQL: a report reads it over one plain read-only connection
+(as it reads SQLite: no pool, no migrations, no event loop); the history commands write through the store's ports."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.report_aggregates import HistoryError
 from bot.render.report import to_csv, to_json, to_table
-from bot.services.reports.aggregate import aggregate_report, finished_report, report_tallies
+from bot.services.reports.aggregate import finished_report, report_tallies
 from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
 
 if TYPE_CHECKING:
@@ -82,22 +83,21 @@ def run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     catalogue = _catalogue(args.catalogue)
     request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
-    # The store aggregates (SQL) and streams; the team rows are worked out only for the chart, which shows them.
+    # The store aggregates (SQL); the team rows are worked out only for the chart, which shows them. Either store is
+    # read over one plain connection, without the bot's store machinery (threads, pool, event loop, migrations).
     charted = args.chart is not None
+    query, tallies = report_tallies(catalogue, request, by_team=charted)
     if url := postgres_url(args.db):
-        import asyncio  # PostgreSQL's store is async; SQLite's read-only reads below need no event loop
+        from bot.adapters.store.postgres.report_reads import read_aggregates as read_postgres  # psycopg: here only
 
-        report = asyncio.run(on_postgres(url, lambda store: aggregate_report(store, catalogue, request,
-                                                                             by_team=charted)))
+        read_postgres(url, query, tallies)
     else:
-        db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
-        conn = open_read_only(db)
+        conn = open_read_only(args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db"))
         try:
-            query, tallies = report_tallies(catalogue, request, by_team=charted)
             read_aggregates(conn, query, tallies)
-            report = finished_report(request, tallies, by_team=charted)
         finally:
             conn.close()
+    report = finished_report(request, tallies, by_team=charted)
     if args.format == "json":
         sys.stdout.write(to_json(report.rows, by=request.by, start=request.start, end=request.end,
                                  teams_from=request.teams_from))

@@ -105,8 +105,10 @@ class _Durations:
     def summary(self) -> Summary:
         if not self.count:
             return Summary(0, None, None, None)
-        # One sort of the group's durations, in C; Timsort merges the cells' runs when a store hands them sorted.
-        ordered = sorted(self.parts[0]) if len(self.parts) == 1 else sorted(chain.from_iterable(self.parts))
+        # One sort of the group's durations, in C, as floats: a whole number of microseconds below 2**53 (285 years)
+        # is a float exactly, in the same order, and floats compare several times faster than integers that need
+        # more than 30 bits (over 18 minutes).
+        ordered = sorted(map(float, chain.from_iterable(self.parts)))
         p50, p90 = (ordered[_rank(p, self.count) - 1] / MICROS for p in PERCENTILES)
         return Summary(self.count, self.mean(), p50, p90)
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
-from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
+from bot.app.cli.report_catalogue import report_catalogue_at
+from bot.catalogue_file import CatalogueError, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.report_aggregates import HistoryError
@@ -26,6 +27,7 @@ from bot.services.reports.aggregate import finished_report, report_tallies
 from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
 
 if TYPE_CHECKING:
+    from bot.catalogue import Catalogue
     from bot.ports.store import History
 
 
@@ -58,11 +60,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                                                                 "pavedroad.db)")
 
 
-def _catalogue(path: Path | None) -> Catalogue:
+def _catalogue_path(path: Path | None) -> Path:
     """--catalogue, else $CATALOGUE_PATH, else the seed catalogue: the example catalogue (the sandbox's) with the
     seed's platform added, so the sandbox's reports, with or without its history, read right."""
-    chosen = path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else None)
-    return load_catalogue(chosen or seed_catalogue_path())
+    return path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else seed_catalogue_path())
+
+
+def _catalogue(path: Path | None) -> Catalogue:
+    from bot.catalogue import load_catalogue  # the full catalogue: for the history commands, not for a report
+
+    return load_catalogue(_catalogue_path(path))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    catalogue = _catalogue(args.catalogue)
+    # What the report needs of the catalogue, validated in full or kept from the last full validation of these
+    # very files (report_catalogue.py).
+    catalogue = report_catalogue_at(_catalogue_path(args.catalogue))
     request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
     # The store aggregates (SQL); the team rows are worked out only for the chart, which shows them. Either store is
     # read over one plain connection, without the bot's store machinery (threads, pool, event loop, migrations).

@@ -3,7 +3,7 @@ port method that does it (`ReportAggregates`, part of the IncidentHistory port i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,9 +26,9 @@ class ReportQuery:
 
 class ReportTally(Protocol):
     """Takes a report's aggregates as the store reads them, from one snapshot: every cell with its incidents' times
-    to acknowledge and to restore, and the deploys per cell."""
+    to acknowledge and to restore (possibly as they are read: an iterable taken once), and the deploys per cell."""
 
-    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
 
 
 class HistoryError(Exception):

@@ -4,7 +4,7 @@ period; a service the catalogue does not list carries its name."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -22,7 +22,7 @@ class Recorded:
         self.incidents: list[IncidentCell] = []
         self.deploys: list[tuple[Cell, int]] = []
 
-    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
         self.incidents = sorted((IncidentCell(c.key, c.incidents, sorted(c.tta_us), sorted(c.ttr_us))
                                  for c in incidents), key=str)
         self.deploys = sorted(deploys)

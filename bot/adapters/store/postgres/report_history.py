@@ -53,12 +53,12 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
             async with conn.cursor(row_factory=tuple_row) as plain:
                 await plain.execute(report_sql.SERVICES.encode())
                 unlisted = [r[0] for r in await plain.fetchall() if r[0] not in query.listed]
-                sql, params = report_sql.incident_cells(d, query, unlisted)
-                await plain.execute(sql.encode(), params)
-                cells = [report_sql.incident_cell(r) for r in await plain.fetchall()]
                 sql, params = report_sql.deploy_cells(d, query)
                 await plain.execute(sql.encode(), params)
-                tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in await plain.fetchall()])
+                deploys = [((r[0], None, r[1], r[2]), r[3]) for r in await plain.fetchall()]
+                sql, params = report_sql.incident_cells(d, query, unlisted)
+                await plain.execute(sql.encode(), params)
+                tally.cells(map(report_sql.incident_cell, await plain.fetchall()), deploys)
 
 
 async def _insert_each(conn: psycopg.AsyncConnection[object], sql: bytes, rows: list[tuple[object, ...]]) -> int:

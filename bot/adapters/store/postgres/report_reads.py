@@ -25,10 +25,10 @@ def read_aggregates(url: str, query: ReportQuery, tally: ReportTally) -> None:
     try:
         conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")  # cells and deploys as one
         unlisted = [r[0] for r in conn.execute(report_sql.SERVICES.encode()) if r[0] not in query.listed]
-        sql, params = report_sql.incident_cells(d, query, unlisted)
-        cells = [report_sql.incident_cell(r) for r in conn.execute(sql.encode(), params)]
         sql, params = report_sql.deploy_cells(d, query)
-        tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(sql.encode(), params)])
+        deploys = [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(sql.encode(), params)]
+        sql, params = report_sql.incident_cells(d, query, unlisted)
+        tally.cells(map(report_sql.incident_cell, conn.execute(sql.encode(), params)), deploys)
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
         raise HistoryError(f"this database has no incident history ({' '.join(str(error).split())}): is it the "
                            "bot's database? Start the bot once on it (it migrates the schema), or seed it with "

@@ -19,9 +19,10 @@ def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportT
     conn.execute("BEGIN")
     try:
         unlisted = [r[0] for r in conn.execute(report_sql.SERVICES) if r[0] not in query.listed]
-        cells = [report_sql.incident_cell(r) for r in conn.execute(*report_sql.incident_cells(d, query, unlisted))]
-        tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(
-            *report_sql.deploy_cells(d, query))])
+        deploys = [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(*report_sql.deploy_cells(d, query))]
+        # The cells as they are read: each one's durations are tallied and let go before the next is read.
+        tally.cells(map(report_sql.incident_cell, conn.execute(*report_sql.incident_cells(d, query, unlisted))),
+                    deploys)
     except sqlite3.OperationalError as error:
         raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
                            "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None

@@ -4,7 +4,7 @@ rota, each worked out once — and when product teams took over (`reports.teams_
 the store's report cells with it.
 
 It is built from a validated catalogue (services/reports/placement.py's `report_catalogue`), and `pavedroad report`
-reads it back from the view it kept of the last catalogue it validated (bot/catalogue_report_view.py), so that a
+reads it back from the view it kept of the last catalogue it validated (bot/app/cli/report_catalogue.py), so that a
 report starts without loading the catalogue's validation (pydantic). Pure: standard library only.
 """
 

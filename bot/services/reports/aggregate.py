@@ -5,7 +5,7 @@ compare against).
 
 What a report needs of the catalogue is a `ReportCatalogue` (services/reports/placement.py's `report_catalogue`
 builds it from a validated catalogue), so that `pavedroad report` can start from the view it kept
-(bot/catalogue_report_view.py) without loading the catalogue's validation."""
+(bot/app/cli/report_catalogue.py) without loading the catalogue's validation."""
 
 from __future__ import annotations
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
+from bot.catalogue_file import example_catalogue_path as example_catalogue_path
 from bot.catalogue_file import read_catalogue_file
+from bot.catalogue_file import seed_catalogue_path as seed_catalogue_path
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
 from bot.catalogue_response import Permissions as Permissions
 from bot.catalogue_response import Who as Who
@@ -424,14 +426,3 @@ def _describe(error: object) -> str:
     elif error["type"] == "missing":
         message = "required field is missing"
     return f"{location}: {message}" if location else message
-
-
-def example_catalogue_path() -> Path:
-    """The bundled example catalogue, which is also the sandbox's organisation."""
-    return Path(__file__).parent / "example_catalogue.yml"
-
-
-def seed_catalogue_path() -> Path:
-    """The example catalogue with the seed's platform added (`extends`): the services, teams and operating models
-    of the seed's cost/benefit table, which `pavedroad sandbox --history` reproduces."""
-    return Path(__file__).parent / "seed_catalogue.yml"

@@ -1,16 +1,16 @@
 """Reading a catalogue file: its YAML, composed with the file it `extends:` (if any), and `CatalogueError`, the one
-error a catalogue that cannot be read or validated raises. bot/catalogue.py validates what this returns.
+error a catalogue that cannot be read or validated raises; where the bundled catalogues are. bot/catalogue.py
+validates what this returns. PyYAML loads when a file is read, not with this module (a report whose catalogue view is
+kept reads no YAML: bot/app/cli/report_catalogue.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
-
-# libyaml's parser when PyYAML was built with it (the wheels are): the same documents, read about ten times faster
-# than the pure-Python one, which was a third of `pavedroad report`'s start-up.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
 
 
 class CatalogueError(Exception):
@@ -22,16 +22,42 @@ class CatalogueError(Exception):
         self.problems = problems
 
 
-def read_catalogue_file(path: Path) -> object:
-    """The catalogue file's YAML (not yet validated), with its `extends:` applied."""
-    return _read_with_base(path, ())
+def example_catalogue_path() -> Path:
+    """The bundled example catalogue, which is also the sandbox's organisation."""
+    return Path(__file__).parent / "example_catalogue.yml"
 
 
-def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
+def seed_catalogue_path() -> Path:
+    """The example catalogue with the seed's platform added (`extends`): the services, teams and operating models
+    of the seed's cost/benefit table, which `pavedroad sandbox --history` reproduces."""
+    return Path(__file__).parent / "seed_catalogue.yml"
+
+
+def read_catalogue_file(path: Path, read: dict[Path, bytes] | None = None) -> object:
+    """The catalogue file's YAML (not yet validated), with its `extends:` applied. `read`, when given, is told each
+    file read: its path as given, and exactly the bytes parsed."""
+    return _read_with_base(path, (), {} if read is None else read)
+
+
+def _loader() -> type[yaml.SafeLoader]:
+    import yaml
+
+    # libyaml's parser when PyYAML was built with it (the wheels are): the same documents, read about ten times
+    # faster than the pure-Python one, which was a third of `pavedroad report`'s start-up.
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
+
+
+def _read_with_base(path: Path, seen: tuple[Path, ...], read: dict[Path, bytes]) -> object:
     """The file's YAML; with `extends: <file>` (relative to it), that file's read first and this one added on top:
     lists (teams, services…) are the base's then this file's, sections merge key by key, other values replace."""
+    import yaml
+
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        raw = path.read_bytes()
+        read[path] = raw
+        # As a text-mode read would give it: UTF-8, with universal newlines.
+        data = yaml.load(raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"), Loader=_loader())
     except FileNotFoundError:
         raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
                                     "--catalogue where a command takes it)"]) from None
@@ -43,7 +69,7 @@ def _read_with_base(path: Path, seen: tuple[Path, ...]) -> object:
     if base_path.resolve() in seen:
         raise CatalogueError(path, [f"extends: {base_path} extends this file again; a catalogue cannot extend "
                                     "itself"])
-    base = _read_with_base(base_path, (*seen, path.resolve()))
+    base = _read_with_base(base_path, (*seen, path.resolve()), read)
     if not isinstance(base, dict):
         raise CatalogueError(path, [f"extends: {base_path} is not a catalogue (a YAML mapping)"])
     return _merged(base, data)

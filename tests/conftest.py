@@ -33,6 +33,20 @@ settings.register_profile("thorough", max_examples=1000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def report_catalogue_views(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where `pavedroad report` keeps its catalogue views during the tests (bot/app/cli/report_catalogue.py): a
+    folder of the session's, not the user's ~/.cache (the tests' subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
     """A PostgreSQL cluster of the session's own (tests/pg_cluster.py), started on first use and removed at the

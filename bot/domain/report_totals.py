@@ -1,7 +1,9 @@
-"""A report's rows from aggregates rather than from every incident: `ReportTallies` takes what the store adds up per
-cell (a service, a UTC month, a segment of time — see ReportQuery), places each cell once (its service's team,
-domain, exposure band and operating model: once per service, not per incident), and reads the durations the store
-streams in ascending order only to find each group's nearest-rank p50 and p90 and its incidents with a loss.
+"""A report's rows from aggregates rather than from every incident: `ReportTallies` takes what the store reads per
+cell (a service, a UTC month, a segment of time — see ReportQuery): how many incidents, and every time to
+acknowledge and to restore among them. It places each cell once (its service's team, domain, exposure band and
+operating model: once per service, not per incident), adds the cells up per group, and sorts each group's durations
+once, in C (`sorted`), for its nearest-rank p50 and p90; a cell's incidents with a loss are those restored later
+than the first duration past its band's window (`first_loss_us`), counted without a Python step per incident.
 
 The figures are those of reports.py (whose docstring defines them) over the same incidents: counts and totals add
 up per group, a mean is the group's total ÷ its count, a percentile is the k-th smallest duration (k = ⌈p/100 x n⌉),
@@ -12,8 +14,10 @@ Pure: standard library only.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Sequence
+from array import array
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 from bot.domain.reports import (
     GROUPINGS,
@@ -37,15 +41,13 @@ PERCENTILES = (50, 90)
 
 @dataclass(frozen=True)
 class IncidentCell:
-    """The incidents of one cell as the store adds them up: how many, and the count and total (whole microseconds)
-    of their times to acknowledge and to restore."""
+    """The incidents of one cell as the store reads them: how many, and every time to acknowledge and every time to
+    restore among them (whole microseconds, in any order; an incident not yet acknowledged or restored has none)."""
 
     key: Cell
     incidents: int
-    tta_count: int
-    tta_total_us: int
-    ttr_count: int
-    ttr_total_us: int
+    tta_us: Sequence[int]
+    ttr_us: Sequence[int]
 
 
 @dataclass(frozen=True)
@@ -63,18 +65,54 @@ class CellPlace:
     before_teams_from: bool       # triggered before teams ran their own services (the period grouping's cut)
 
 
-@dataclass(slots=True)  # slots: counted once per duration read
+def first_loss_us(window_minutes: float) -> int:
+    """The shortest time to restore, in whole microseconds, that counts as a loss for a band of this window (> 0):
+    the least `us` with `us / MICROS / 60.0 / window_minutes > 1.0`, IncidentFacts.with_loss's test, evaluated
+    exactly so. Each step of that test is a correctly rounded division by a positive number, so it never decreases
+    as `us` grows: a binary search over the integers finds where it turns true, and every duration at or past it is
+    a loss."""
+    def lost(us: int) -> bool:
+        return us / MICROS / 60.0 / window_minutes > 1.0
+
+    low, high = 0, 2**63  # lost(low) is False; past `high`, no duration the stores hold (64-bit integers)
+    if not lost(high):
+        return high + 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if lost(middle) else (middle, high)
+    return high
+
+
+def _rank(p: int, count: int) -> int:
+    """The nearest rank of percentile p among `count` durations (reports.percentile's k)."""
+    return max(1, math.ceil(p / 100.0 * count))
+
+
+@dataclass(slots=True)
 class _Durations:
     count: int = 0
     total_us: int = 0
-    seen: int = 0
-    ranks: dict[int, tuple[int, ...]] = field(default_factory=dict)  # rank k → the percentiles found there
-    found: dict[int, float] = field(default_factory=dict)  # percentile p → seconds
+    # The durations, a cell's at a time, as C doubles (8 bytes each, where a list of ints takes about 36): a whole
+    # number of microseconds below 2**53 (285 years) is a double exactly, in the same order.
+    parts: list[array[float]] = field(default_factory=list)
+
+    def add(self, durations: array[float], total_us: int) -> None:
+        if durations:
+            self.count += len(durations)
+            self.total_us += total_us
+            self.parts.append(durations)
+
+    def mean(self) -> float | None:
+        return self.total_us / MICROS / self.count if self.count else None
 
     def summary(self) -> Summary:
         if not self.count:
             return Summary(0, None, None, None)
-        return Summary(self.count, self.total_us / MICROS / self.count, self.found.get(50), self.found.get(90))
+        # One sort of the group's durations, in C, as floats: they compare several times faster than integers that
+        # need more than 30 bits (over 18 minutes).
+        ordered = sorted(chain.from_iterable(self.parts))
+        p50, p90 = (ordered[_rank(p, self.count) - 1] / MICROS for p in PERCENTILES)
+        return Summary(self.count, self.mean(), p50, p90)
 
 
 @dataclass
@@ -87,10 +125,6 @@ class _Group:
     realised: float = 0.0
     with_loss: int = 0
     places: set[CellPlace] = field(default_factory=set)
-
-
-# Per cell, for one measure: the band window a loss is judged by (0: none), its tallies and its groups.
-_Targets = dict[Cell, tuple[float, tuple[_Durations, ...], tuple[_Group, ...]]]
 
 
 def group_key(by: GroupBy, place: CellPlace) -> Hashable:
@@ -110,7 +144,7 @@ def group_key(by: GroupBy, place: CellPlace) -> Hashable:
 
 class ReportTallies:
     """Rows for several groupings at once from one read of the store (a ReportTally for the IncidentHistory port):
-    `cells(...)` first, then `durations(...)` in ascending order, then `rows(by)` and `trend()`."""
+    `cells(...)` first, then `rows(by)` and `trend()`."""
 
     def __init__(self, groupings: Sequence[GroupBy], place: Callable[[Cell], CellPlace]) -> None:
         for by in groupings:
@@ -119,11 +153,10 @@ class ReportTallies:
         self._groupings = tuple(dict.fromkeys(groupings))
         self._place = place
         self._groups: dict[GroupBy, dict[Hashable, _Group]] = {by: {} for by in self._groupings}
-        # Per cell: its place and its group in each grouping (looked up once, used for every duration).
+        # Per cell: its place and its group in each grouping (looked up once).
         self._cells: dict[Cell, tuple[CellPlace, tuple[_Group, ...]]] = {}
         self._months: dict[str, tuple[_Durations, _Durations]] = {}
-        self._tta_targets: _Targets = {}
-        self._ttr_targets: _Targets = {}
+        self._first_loss: dict[float, int] = {}  # band window → first_loss_us
 
     def _cell(self, key: Cell) -> tuple[CellPlace, tuple[_Group, ...]]:
         known = self._cells.get(key)
@@ -136,60 +169,39 @@ class ReportTallies:
                 group.places.add(place)
         return known
 
-    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
+        """Every cell's incidents (taken one at a time: a store may hand them as it reads them) and deploys."""
         for cell in incidents:
-            key = cell.key
-            place, groups = self._cell(key)
-            count, tta_n, tta_us, ttr_n, ttr_us = (cell.incidents, cell.tta_count, cell.tta_total_us,
-                                                   cell.ttr_count, cell.ttr_total_us)
+            place, groups = self._cell(cell.key)
+            tta, ttr = cell.tta_us, cell.ttr_us
+            tta_total_us, ttr_total_us = sum(tta), sum(ttr)
+            # As IncidentFacts.with_loss: restored after its band's window, on a service with an exposure.
+            window = place.window_minutes if place.exposure else None
+            with_loss = 0
+            if window and ttr:
+                first = self._first_loss.get(window)
+                if first is None:
+                    first = self._first_loss[window] = first_loss_us(window)
+                with_loss = sum(map(first.__le__, ttr))  # in C: a bool per duration, summed
+            # Kept (shared by the cell's groups) only as doubles, for the percentiles; counts, totals and losses
+            # are taken above from the exact integers.
+            tta_kept, ttr_kept = array("d", tta), array("d", ttr)
             for group in groups:
-                group.incidents += count
-                group.tta.count += tta_n
-                group.tta.total_us += tta_us
-                group.ttr.count += ttr_n
-                group.ttr.total_us += ttr_us
+                group.incidents += cell.incidents
+                group.tta.add(tta_kept, tta_total_us)
+                group.ttr.add(ttr_kept, ttr_total_us)
+                group.with_loss += with_loss
                 if place.exposure is not None and place.window_minutes:
-                    group.expected += place.exposure * ttr_n
-                    group.realised += place.exposure * (ttr_us / MICROS / 60.0 / place.window_minutes)
-            month = self._months.setdefault(key[2], (_Durations(), _Durations()))
-            month[0].count += tta_n
-            month[0].total_us += tta_us
-            month[1].count += ttr_n
-            month[1].total_us += ttr_us
+                    group.expected += place.exposure * len(ttr)
+                    group.realised += place.exposure * (ttr_total_us / MICROS / 60.0 / place.window_minutes)
+            month = self._months.setdefault(cell.key[2], (_Durations(), _Durations()))
+            month[0].count += len(tta)
+            month[0].total_us += tta_total_us
+            month[1].count += len(ttr)
+            month[1].total_us += ttr_total_us
         for key, count in deploys:
             for group in self._cell(key)[1]:
                 group.deploys += count
-        for grouped in self._groups.values():
-            for group in grouped.values():
-                for durations in (group.tta, group.ttr):
-                    durations.ranks = {}
-                    for p in PERCENTILES:
-                        rank = max(1, math.ceil(p / 100.0 * durations.count))
-                        durations.ranks[rank] = (*durations.ranks.get(rank, ()), p)
-        self._tta_targets = {key: (0.0, tuple(g.tta for g in groups), groups)
-                             for key, (_, groups) in self._cells.items()}
-        self._ttr_targets = {key: ((place.window_minutes or 0.0) if place.exposure else 0.0,
-                                   tuple(g.ttr for g in groups), groups)
-                             for key, (place, groups) in self._cells.items()}
-
-    def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
-        restore = measure == "ttr"
-        # Per cell, looked up once per batch's rows: the window a loss is judged by (0: no loss counts: no exposure
-        # or band, or not restore times) and the tallies the duration counts in, one per grouping.
-        targets = self._ttr_targets if restore else self._tta_targets
-        # Per row only what every row needs (a lookup and a count); seconds are worked out only where a rank falls
-        # or a loss may count.
-        for row in rows:
-            window, tallies, groups = targets[row[:4]]
-            for durations in tallies:
-                seen = durations.seen = durations.seen + 1
-                if seen in durations.ranks:
-                    for p in durations.ranks[seen]:
-                        durations.found[p] = row[4] / MICROS
-            # As IncidentFacts.with_loss: restored after its band's window, on a service with an exposure.
-            if window and row[4] / MICROS / 60.0 / window > 1.0:
-                for group in groups:
-                    group.with_loss += 1
 
     def rows(self, by: GroupBy) -> list[ReportRow]:
         """One row per group with incidents or deploys, in the order reports.build_report gives them."""
@@ -218,5 +230,5 @@ class ReportTallies:
 
     def trend(self) -> list[TrendPoint]:
         """MTTA/MTTR per UTC month with incidents, in time order (reports.monthly_trend)."""
-        return [TrendPoint(month, tta.summary().mean, ttr.summary().mean)
+        return [TrendPoint(month, tta.mean(), ttr.mean())
                 for month, (tta, ttr) in sorted(self._months.items())]

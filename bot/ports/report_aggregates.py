@@ -3,7 +3,7 @@ port method that does it (`ReportAggregates`, part of the IncidentHistory port i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -25,13 +25,10 @@ class ReportQuery:
 
 
 class ReportTally(Protocol):
-    """Takes a report's aggregates as the store reads them, in one snapshot: the cells first, then every time to
-    acknowledge and every time to restore, each in ascending order, in batches (never all at once)."""
+    """Takes a report's aggregates as the store reads them, from one snapshot: every cell with its incidents' times
+    to acknowledge and to restore (possibly as they are read: an iterable taken once), and the deploys per cell."""
 
-    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
-    def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
-        """`measure` is "tta" or "ttr"; each row is a cell key's four fields and the duration in microseconds."""
-        ...
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
 
 
 class HistoryError(Exception):
@@ -41,6 +38,7 @@ class HistoryError(Exception):
 
 class ReportAggregates(Protocol):
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
-        """Aggregate the history for a report in the store (counts and sums per cell, durations in order) and hand
-        it to `tally`, all from one snapshot. Raises HistoryError when there is no history to read."""
+        """Aggregate the history for a report in the store (per cell: how many incidents and their durations; deploys
+        per cell) and hand it to `tally`, all from one snapshot. Raises HistoryError when there is no history to
+        read."""
         ...

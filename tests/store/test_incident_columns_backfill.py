@@ -59,7 +59,8 @@ def test_sqlite_backfill_writes_what_the_store_writes(history: list[Incident]) -
     stored = conn.execute(f"SELECT {COLUMNS} FROM incidents ORDER BY number").fetchall()
     assert stored == [(*incident_columns(i), *report_columns(i)) for i in history]
     indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"incidents_service_triggered", "incidents_resolved", "incidents_status", "incidents_report"} <= indexes
+    assert {"incidents_service_triggered", "incidents_resolved", "incidents_status",
+            "incidents_report_months"} <= indexes
 
 
 def test_postgres_backfill_writes_what_the_store_writes(postgres_cluster: PostgresCluster) -> None:

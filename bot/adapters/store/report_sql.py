@@ -1,36 +1,47 @@
 """The SQL of a report's aggregates (the IncidentHistory port's `report_aggregates`), written once for both stores:
-each store gives its `Dialect` (placeholders, how a stored UTC time becomes whole microseconds, the incident JSON's
-service name) and runs the statements built here.
+each store gives its `Dialect` (placeholders, how durations are gathered, the incident JSON's service name) and
+runs the statements built here; `incident_cell` reads a row of `incident_cells` back.
 
-Everything is read from the incident's indexed columns (migrations 14 and 15, one covering index), whose times are
-ISO 8601 in UTC, so a period is a text range on `triggered_at` and a month is its first seven characters. Durations
-are whole microseconds (`tta_us`, `ttr_us`), exact as `timedelta` holds them; the report divides them once.
+Everything is read from the incident's indexed columns (migrations 14 and 15), whose times are ISO 8601 in UTC, so a
+period is a text range on `triggered_at` and a month is its first seven characters. One pass over the index
+`incidents_report_months` (service, month, trigger time, TTA, TTR) answers a report: per service and month, in the
+index's order (no sort), how many incidents and every TTA and TTR among them, gathered as one JSON array per cell
+(read back in C by `json.loads`), so no row per incident crosses into Python. Each segment of time (between the
+query's cuts) is its own range of that index. Durations are whole microseconds (`tta_us`, `ttr_us`), exact as
+`timedelta` holds them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
 
 from bot.adapters.store.utc_text import utc_iso
+from bot.domain.report_totals import IncidentCell
 from bot.ports.report_aggregates import ReportQuery
 
-# Rows handed to the tally at a time: memory stays flat however many incidents there are.
-BATCH = 5_000
+# The month of an incident's trigger time, written exactly as the index `incidents_report_months` holds it (an index
+# on an expression serves only the same expression).
+MONTH = "substr(triggered_at, 1, 7)"
 
 
 @dataclass(frozen=True)
 class Dialect:
     param: str                        # the placeholder: "?" or "%s"
     flag: Callable[[str], str]        # a condition → 0 or 1
-    total: Callable[[str], str]       # the integer sum of an expression (0 over no rows)
+    durations: Callable[[str], str]   # a column's non-NULL values in the group, as JSON array text
     service_name: str                 # the incident JSON's service name
 
 
-SQLITE = Dialect("?", lambda condition: f"({condition})", lambda expression: f"coalesce(sum({expression}), 0)",
+SQLITE = Dialect("?", lambda condition: f"({condition})",
+                 lambda column: f"json_group_array({column}) FILTER (WHERE {column} IS NOT NULL)",
                  "json_extract(data, '$.service_name')")
 POSTGRES = Dialect("%s", lambda condition: f"({condition})::int",
-                   lambda expression: f"coalesce(sum({expression}), 0)::bigint", "(data::jsonb ->> 'service_name')")
+                   lambda column: f"coalesce(json_agg({column}) FILTER (WHERE {column} IS NOT NULL), '[]')::text",
+                   "(data::jsonb ->> 'service_name')")
 
 Statement = tuple[str, list[object]]
 
@@ -42,16 +53,67 @@ SERVICES = ("WITH RECURSIVE seen(id) AS (SELECT min(service_id) FROM incidents U
             " SELECT id FROM seen WHERE id IS NOT NULL")
 
 
-def _range(d: Dialect, query: ReportQuery, column: str) -> Statement:
-    conditions: list[str] = ["TRUE"]
+def segments(query: ReportQuery) -> list[tuple[int, str | None, str | None]]:
+    """Each segment of the query's period that has any time in it: (its number — how many cuts are at or before its
+    times —, its first time, the time it ends before), as the indexed columns write times (None: open)."""
+    start, end = utc_iso(query.start), utc_iso(query.end)
+    bounds = [None, *(utc_iso(cut) for cut in query.cuts), None]
+    found = []
+    for segment, (first, before) in enumerate(pairwise(bounds)):
+        if start is not None and (first is None or start > first):
+            first = start
+        if end is not None and (before is None or end < before):
+            before = end
+        if first is None or before is None or first < before:
+            found.append((segment, first, before))
+    return found
+
+
+def _range(d: Dialect, column: str, month: str | None, first: str | None, before: str | None) -> Statement:
+    """Times in [first, before) on `column`; with `month`, the same bounds on its month too (redundant, but it lets
+    the index be entered at the first month and left after the last)."""
+    conditions: list[str] = []
     params: list[object] = []
-    if query.start is not None:
+    if first is not None:
+        if month:
+            conditions.append(f"{month} >= {d.param}")
+            params.append(first[:7])
         conditions.append(f"{column} >= {d.param}")
-        params.append(utc_iso(query.start))
-    if query.end is not None:
+        params.append(first)
+    if before is not None:
+        if month:
+            conditions.append(f"{month} <= {d.param}")
+            params.append(before[:7])
         conditions.append(f"{column} < {d.param}")
-        params.append(utc_iso(query.end))
-    return " AND ".join(conditions), params
+        params.append(before)
+    return "".join(f" AND {c}" for c in conditions), params
+
+
+def incident_cells(d: Dialect, query: ReportQuery, unlisted: Sequence[str]) -> Statement:
+    """Per cell — service (with the name from the incident's JSON for the `unlisted` services: those with incidents
+    that the catalogue does not list), UTC month, segment —: how many incidents, then every TTA and every TTR in
+    microseconds, as JSON arrays. The listed services' cells come in the index's order, grouped as they are read."""
+    parts: list[str] = []
+    params: list[object] = []
+    for segment, first, before in segments(query):
+        period, period_params = _range(d, "triggered_at", MONTH, first, before)
+        for name, services in (("NULL", sorted(query.listed)), (d.service_name, sorted(unlisted))):
+            if not services:
+                continue
+            grouped = f"service_id, {MONTH}" if name == "NULL" else f"service_id, {name}, {MONTH}"
+            parts.append(f"SELECT service_id, {name} AS service_name, {MONTH} AS month, {segment} AS segment,"
+                         f" count(*), {d.durations('tta_us')}, {d.durations('ttr_us')} FROM incidents"
+                         f" WHERE service_id IN ({', '.join(d.param for _ in services)}){period}"
+                         f" GROUP BY {grouped}")
+            params += [*services, *period_params]
+    if not parts:  # nothing to read: a statement that reads none
+        return "SELECT NULL, NULL, NULL, NULL, 0, '[]', '[]' FROM incidents WHERE FALSE", []
+    return " UNION ALL ".join(parts), params
+
+
+def incident_cell(row: Sequence[Any]) -> IncidentCell:
+    """A row of `incident_cells` as the tally takes it (the durations' JSON arrays read in C)."""
+    return IncidentCell((row[0], row[1], row[2], row[3]), row[4], json.loads(row[5]), json.loads(row[6]))
 
 
 def _segment(d: Dialect, query: ReportQuery, column: str) -> Statement:
@@ -60,45 +122,9 @@ def _segment(d: Dialect, query: ReportQuery, column: str) -> Statement:
     return " + ".join(d.flag(f"{column} >= {d.param}") for _ in query.cuts), [utc_iso(c) for c in query.cuts]
 
 
-def _incidents(d: Dialect, query: ReportQuery, unlisted: Sequence[str], select: str, where: str = "",
-               group: bool = False) -> Statement:
-    """`SELECT <cell key>, <select> FROM incidents` over the period, as a UNION ALL: the listed services' incidents
-    without a name (the covering index alone answers), and the `unlisted` services' (those with incidents that the
-    catalogue does not list) with the name from their JSON."""
-    segment, segment_params = _segment(d, query, "triggered_at")
-    period, period_params = _range(d, query, "triggered_at")
-    parts: list[str] = []
-    params: list[object] = []
-    for name, services in (("NULL", sorted(query.listed)), (d.service_name, sorted(unlisted))):
-        if not services:
-            continue
-        parts.append(f"SELECT service_id, {name} AS service_name, substr(triggered_at, 1, 7) AS month,"
-                     f" {segment} AS segment, {select} FROM incidents WHERE service_id IN"
-                     f" ({', '.join(d.param for _ in services)}) AND {period}{where}"
-                     + (" GROUP BY 1, 2, 3, 4" if group else ""))
-        params += [*segment_params, *services, *period_params]
-    if not parts:  # no incidents at all: a statement that reads none
-        return (f"SELECT NULL, NULL, NULL, NULL, {select} FROM incidents WHERE FALSE"
-                + (" GROUP BY 1, 2, 3, 4" if group else ""), [])
-    return " UNION ALL ".join(parts), params
-
-
-def incident_cells(d: Dialect, query: ReportQuery, unlisted: Sequence[str]) -> Statement:
-    """Per cell: incidents, then count and total microseconds of TTA, then of TTR."""
-    return _incidents(d, query, unlisted, f"count(*), count(tta_us), {d.total('tta_us')}, count(ttr_us),"
-                      f" {d.total('ttr_us')}", group=True)
-
-
-def durations(d: Dialect, query: ReportQuery, unlisted: Sequence[str], measure: str) -> Statement:
-    """Each incident's TTA ("tta") or TTR ("ttr") in microseconds beside its cell key, shortest first."""
-    column = {"tta": "tta_us", "ttr": "ttr_us"}[measure]
-    sql, params = _incidents(d, query, unlisted, column, where=f" AND {column} IS NOT NULL")
-    return f"{sql} ORDER BY 5", params
-
-
 def deploy_cells(d: Dialect, query: ReportQuery) -> Statement:
     """Per service, UTC month and segment: how many deploys."""
     segment, segment_params = _segment(d, query, "occurred_at")
-    period, period_params = _range(d, query, "occurred_at")
-    return (f"SELECT service_id, substr(occurred_at, 1, 7), {segment}, count(*) FROM deploys WHERE {period}"
+    period, period_params = _range(d, "occurred_at", None, utc_iso(query.start), utc_iso(query.end))
+    return (f"SELECT service_id, substr(occurred_at, 1, 7), {segment}, count(*) FROM deploys WHERE TRUE{period}"
             " GROUP BY 1, 2, 3", [*segment_params, *period_params])

@@ -1,7 +1,8 @@
 """`pavedroad migrate`: bring the configured store's schema up to date and say what was applied — PostgreSQL when
 PAVEDROAD_DATABASE_URL is set, else SQLite at PAVEDROAD_DB (or --db). Safe while replicas run or start: PostgreSQL's
 migrations run under an advisory lock. `serve` does the same before it listens (`prepare_store`). The other commands
-on the bot's data (`inbox`, `report`, `history`) reach PostgreSQL through the store's ports (`on_postgres`)."""
+on the bot's data (`inbox`, `history`) reach PostgreSQL through the store's ports (`on_postgres`); `report` reads
+it over a plain connection of its own (bot/adapters/store/postgres/report_reads.py)."""
 
 from __future__ import annotations
 

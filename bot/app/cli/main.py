@@ -20,11 +20,12 @@ from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
 from bot.app.config import Settings, load_settings, reference_table, tcp_port
-from bot.catalogue import Catalogue, CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
+from bot.catalogue_file import CatalogueError, example_catalogue_path, seed_catalogue_path
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:  # the runtime (Slack, aiohttp, the scheduler) loads only for the commands that run the bot
     from bot.app.runtime import Bot
+    from bot.catalogue import Catalogue
 
 # The third-party packages only the sandbox uses: pyproject.toml's `sandbox` extra (openapi-core, and werkzeug, which
 # the sandbox imports directly). A plain install has the bot without them; `sandbox` and `emulators` then say so.
@@ -127,6 +128,14 @@ def configure_logging(level_name: str) -> None:
     # One line per HTTP request says nothing either; failures reach our own logs as IntegrationError.
     for chatty in ("httpx2", "httpx"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """The catalogue validated in full (bot/catalogue.py): its models (pydantic) load for the commands that use it, not
+    for `report`, which starts from the view it kept (bot/app/cli/report_catalogue.py)."""
+    from bot.catalogue import load_catalogue as validated
+
+    return validated(path)
 
 
 def _configuration() -> tuple[Settings, Catalogue]:

@@ -1,6 +1,7 @@
 """`pavedroad report` and `pavedroad history seed`: the reports from the command line, reading the bot's database
 read-only (the bot may be running), and the synthetic history the sandbox's reports start from. With
-PAVEDROAD_DATABASE_URL (and no --db) they read and write PostgreSQL through the store's ports."""
+PAVEDROAD_DATABASE_URL (and no --db) they work on PostgreSQL: a report reads it over one plain read-only connection
+(as it reads SQLite: no pool, no migrations, no event loop); the history commands write through the store's ports."""
 
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ from typing import TYPE_CHECKING
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
-from bot.catalogue import Catalogue, CatalogueError, load_catalogue, seed_catalogue_path
+from bot.app.cli.report_catalogue import report_catalogue_at
+from bot.catalogue_file import CatalogueError, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.report_aggregates import HistoryError
 from bot.render.report import to_csv, to_json, to_table
-from bot.services.reports.aggregate import aggregate_report, finished_report, report_tallies
+from bot.services.reports.aggregate import finished_report, report_tallies
 from bot.services.reports.request import FORMATS, ReportRequestError, make_request, parse_day
 
 if TYPE_CHECKING:
+    from bot.catalogue import Catalogue
     from bot.ports.store import History
 
 
@@ -57,11 +60,16 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                                                                 "pavedroad.db)")
 
 
-def _catalogue(path: Path | None) -> Catalogue:
+def _catalogue_path(path: Path | None) -> Path:
     """--catalogue, else $CATALOGUE_PATH, else the seed catalogue: the example catalogue (the sandbox's) with the
     seed's platform added, so the sandbox's reports, with or without its history, read right."""
-    chosen = path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else None)
-    return load_catalogue(chosen or seed_catalogue_path())
+    return path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else seed_catalogue_path())
+
+
+def _catalogue(path: Path | None) -> Catalogue:
+    from bot.catalogue import load_catalogue  # the full catalogue: for the history commands, not for a report
+
+    return load_catalogue(_catalogue_path(path))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,24 +88,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    catalogue = _catalogue(args.catalogue)
+    # What the report needs of the catalogue, validated in full or kept from the last full validation of these
+    # very files (report_catalogue.py).
+    catalogue = report_catalogue_at(_catalogue_path(args.catalogue))
     request = make_request(catalogue, args.by, args.start, args.end, args.teams_from)
-    # The store aggregates (SQL) and streams; the team rows are worked out only for the chart, which shows them.
+    # The store aggregates (SQL); the team rows are worked out only for the chart, which shows them. Either store is
+    # read over one plain connection, without the bot's store machinery (threads, pool, event loop, migrations).
     charted = args.chart is not None
+    query, tallies = report_tallies(catalogue, request, by_team=charted)
     if url := postgres_url(args.db):
-        import asyncio  # PostgreSQL's store is async; SQLite's read-only reads below need no event loop
+        from bot.adapters.store.postgres.report_reads import read_aggregates as read_postgres  # psycopg: here only
 
-        report = asyncio.run(on_postgres(url, lambda store: aggregate_report(store, catalogue, request,
-                                                                             by_team=charted)))
+        read_postgres(url, query, tallies)
     else:
-        db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
-        conn = open_read_only(db)
+        conn = open_read_only(args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db"))
         try:
-            query, tallies = report_tallies(catalogue, request, by_team=charted)
             read_aggregates(conn, query, tallies)
-            report = finished_report(request, tallies, by_team=charted)
         finally:
             conn.close()
+    report = finished_report(request, tallies, by_team=charted)
     if args.format == "json":
         sys.stdout.write(to_json(report.rows, by=request.by, start=request.start, end=request.end,
                                  teams_from=request.teams_from))

@@ -1,29 +1,28 @@
-"""A report computed by the store rather than in Python: counts, totals and the durations' order come from SQL
-(the IncidentHistory port's `report_aggregates`), placed in the catalogue once per service and month, never one
+"""A report computed by the store rather than in Python: counts and every duration per service, month and segment
+come from SQL (the IncidentHistory port's `report_aggregates`), placed in the catalogue once per cell, never one
 incident at a time. The figures are those `request.compute` works out from every incident (the reference the tests
-compare against)."""
+compare against).
+
+What a report needs of the catalogue is a `ReportCatalogue` (services/reports/placement.py's `report_catalogue`
+builds it from a validated catalogue), so that `pavedroad report` can start from the view it kept
+(bot/app/cli/report_catalogue.py) without loading the catalogue's validation."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from bot.catalogue import Catalogue
+from bot.domain.report_catalogue import CellPlacer, ReportCatalogue
 from bot.domain.report_totals import ReportTallies
 from bot.domain.reports import GroupBy
 from bot.ports.report_aggregates import ReportAggregates, ReportQuery
-from bot.services.reports.placement import CellPlacer
 from bot.services.reports.request import Report, ReportRequest
 
 
-def report_query(catalogue: Catalogue, request: ReportRequest) -> ReportQuery:
-    configured = catalogue.reports.teams_from
-    model_cut = datetime.combine(configured, datetime.min.time(), tzinfo=UTC) if configured else None
+def report_query(catalogue: ReportCatalogue, request: ReportRequest) -> ReportQuery:
+    model_cut = catalogue.handover()
     cuts = tuple(sorted({cut for cut in (request.teams_from, model_cut) if cut is not None}))
-    listed = frozenset(s.pagerduty_service_id for s in catalogue.services if s.pagerduty_service_id)
-    return ReportQuery(request.start, request.end, cuts, listed)
+    return ReportQuery(request.start, request.end, cuts, catalogue.listed)
 
 
-async def aggregate_report(store: ReportAggregates, catalogue: Catalogue, request: ReportRequest, *,
+async def aggregate_report(store: ReportAggregates, catalogue: ReportCatalogue, request: ReportRequest, *,
                            by_team: bool = True) -> Report:
     """The report's rows (and the chart's trend and team rows, unless `by_team` is False) from one read of the
     store."""
@@ -32,9 +31,10 @@ async def aggregate_report(store: ReportAggregates, catalogue: Catalogue, reques
     return finished_report(request, tallies, by_team=by_team)
 
 
-def report_tallies(catalogue: Catalogue, request: ReportRequest, *, by_team: bool) -> tuple[ReportQuery, ReportTallies]:
+def report_tallies(catalogue: ReportCatalogue, request: ReportRequest, *,
+                   by_team: bool) -> tuple[ReportQuery, ReportTallies]:
     """What to ask the store and what takes its answer: `aggregate_report`'s first half, for a caller that reads
-    the store without an event loop (`pavedroad report` on SQLite: plain sqlite3, no asyncio to load)."""
+    the store without an event loop (`pavedroad report`: plain sqlite3 or psycopg, no asyncio to load)."""
     query = report_query(catalogue, request)
     groupings: list[GroupBy] = [request.by, "team"] if by_team else [request.by]
     return query, ReportTallies(groupings, CellPlacer(catalogue, query.cuts, request.teams_from))

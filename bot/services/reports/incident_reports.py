@@ -15,6 +15,7 @@ from bot.errors import UserError
 from bot.ports.store import IncidentHistory
 from bot.render.report import to_table
 from bot.services.reports.aggregate import aggregate_report
+from bot.services.reports.placement import report_catalogue
 from bot.services.reports.request import Report, ReportRequest, ReportRequestError, request_from_text
 
 
@@ -38,7 +39,7 @@ class IncidentReports:
             raise UserError(str(error)) from None
 
     async def render(self, request: ReportRequest) -> RenderedReport:
-        report = await aggregate_report(self._store, self._catalogue, request)
+        report = await aggregate_report(self._store, report_catalogue(self._catalogue), request)
         async with self._drawing:
             return await asyncio.to_thread(self._render, report)
 

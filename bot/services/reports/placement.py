@@ -6,8 +6,9 @@ The operating model of a service is its catalogue `operating_model` when set; ot
 of hours by its band (the availability calculator's rule); a level no catalogue rota provides still counts as the
 rota it needs ("team:<id>" or "domain:<id>"), so the scale reads what the operating model asks for.
 
-`place` places every incident of a History (the reference computation, request.compute); `CellPlacer` places the
-store's aggregated cells for the reports as they run (aggregate.py), the same way.
+`place` places every incident of a History (the reference computation, request.compute); `report_catalogue` works
+out each service's place once for the reports as they run (bot/domain/report_catalogue.py's `CellPlacer` places the
+store's aggregated cells with it, the same way).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.catalogue import Catalogue, Service
-from bot.domain.report_totals import Cell, CellPlace
+from bot.domain.report_catalogue import ListedService, ReportCatalogue
 from bot.domain.reports import OPERATIONS, PRODUCT_TEAMS, Deploy, IncidentFacts
 from bot.services.calculator import service_coverage
 
@@ -88,45 +89,18 @@ def _out_of_hours_rotas(catalogue: Catalogue) -> dict[str, str]:
     return found
 
 
-class CellPlacer:
-    """Places the store's report cells (a service, a UTC month, a segment of time) in the catalogue, as `place` does
-    each incident: the service's team, domain, exposure and band looked up once per service, not per incident.
-    `cuts` are the query's sorted cut times: the request's teams_from (the period grouping) and the catalogue's
-    (the operating model), either or both."""
-
-    def __init__(self, catalogue: Catalogue, cuts: tuple[datetime, ...], teams_from: datetime | None) -> None:
-        self._catalogue = catalogue
-        self._rotas = _out_of_hours_rotas(catalogue)
-        configured = catalogue.reports.teams_from
-        model_cut = datetime.combine(configured, datetime.min.time(), tzinfo=UTC) if configured else None
-        # A time is before cut i when fewer than i + 1 cuts are at or before it: segment <= i.
-        self._period_segment = cuts.index(teams_from) if teams_from is not None else None
-        self._model_segment = cuts.index(model_cut) if model_cut is not None else None
-        self._services: dict[tuple[str, str | None], tuple[str, str | None, str | None, float | None,
-                                                         float | None, str | None]] = {}
-
-    def _service(self, pagerduty_service_id: str, name: str | None) -> tuple[str, str | None, str | None,
-                                                                            float | None, float | None, str | None]:
-        known = self._services.get((pagerduty_service_id, name))
-        if known is None:
-            catalogue = self._catalogue
-            service = catalogue.service_by_pagerduty_id(pagerduty_service_id)
-            if service is None:
-                known = (name or pagerduty_service_id, None, None, None, None, None)
-            else:
-                team = catalogue.team(service.team)
-                match = catalogue.band_of(service)
-                known = (service.id, service.team, team.domain if team else None,
-                         service.exposure.amount if service.exposure else None,
-                         match.band.window_minutes if match else None, service.operating_model or None)
-            self._services[(pagerduty_service_id, name)] = known
-        return known
-
-    def __call__(self, cell: Cell) -> CellPlace:
-        pagerduty_service_id, name, month, segment = cell
-        service, team, domain, exposure, window, fixed_model = self._service(pagerduty_service_id, name)
-        before_model_cut = self._model_segment is not None and segment <= self._model_segment
-        return CellPlace(service=service, team=team, domain=domain, exposure=exposure, window_minutes=window,
-                         model=fixed_model or (OPERATIONS if before_model_cut else PRODUCT_TEAMS),
-                         rota=self._rotas.get(service), year=int(month[:4]),
-                         before_teams_from=self._period_segment is not None and segment <= self._period_segment)
+def report_catalogue(catalogue: Catalogue) -> ReportCatalogue:
+    """What a report needs of the catalogue (bot/domain/report_catalogue.py): each listed service's place, looked up
+    once as `place` looks it up per incident."""
+    services: dict[str, ListedService] = {}
+    for service in catalogue.services:
+        if service.pagerduty_service_id in services:
+            continue  # the first service naming a PagerDuty service is the one it places (service_by_pagerduty_id)
+        team = catalogue.team(service.team)
+        match = catalogue.band_of(service)
+        services[service.pagerduty_service_id] = ListedService(
+            service=service.id, team=service.team, domain=team.domain if team else None,
+            exposure=service.exposure.amount if service.exposure else None,
+            window_minutes=match.band.window_minutes if match else None,
+            operating_model=service.operating_model or None)
+    return ReportCatalogue(services, _out_of_hours_rotas(catalogue), catalogue.reports.teams_from)

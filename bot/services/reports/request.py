@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from bot.catalogue import Catalogue
+from bot.domain.report_catalogue import ReportCatalogue
 from bot.domain.reports import GROUPINGS, GroupBy, ReportRow, TrendPoint, build_report, monthly_trend
-from bot.services.reports.placement import place
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the catalogue's models (pydantic) load only where a full catalogue is used, not for a report
+    from bot.catalogue import Catalogue
     from bot.ports.store import History
 
 FORMATS = ("table", "csv", "json")
@@ -55,11 +55,11 @@ def parse_day(text: str, flag: str) -> datetime:
                                  ) from None
 
 
-def make_request(catalogue: Catalogue, by: str | None = None, start: str | None = None, end: str | None = None,
-                 teams_from: str | None = None) -> ReportRequest:
+def make_request(catalogue: Catalogue | ReportCatalogue, by: str | None = None, start: str | None = None,
+                 end: str | None = None, teams_from: str | None = None) -> ReportRequest:
     """Check the flags. Without `--by`: by period when the catalogue says when teams took over (reports.teams_from),
     else by year."""
-    configured = catalogue.reports.teams_from
+    configured = catalogue.teams_from if isinstance(catalogue, ReportCatalogue) else catalogue.reports.teams_from
     handover = parse_day(teams_from, "--teams-from") if teams_from else (
         datetime.combine(configured, datetime.min.time(), tzinfo=UTC) if configured else None)
     chosen = (by or ("period" if handover else "year")).lower()
@@ -80,7 +80,7 @@ _FLAG = re.compile(r"--([a-z-]+)(?:=|\s+)?(\S+)?")
 _KNOWN = {"by": "by", "from": "start", "to": "end", "teams-from": "teams_from"}
 
 
-def request_from_text(catalogue: Catalogue, text: str) -> ReportRequest:
+def request_from_text(catalogue: Catalogue | ReportCatalogue, text: str) -> ReportRequest:
     """`--by team --from 2021-01-01` (as typed after `/incident report`) → a checked request."""
     values: dict[str, str] = {}
     rest = _FLAG.sub(lambda m: _take(m, values) or "", text.replace("\u2014", "--").replace("\u2013", "--"))
@@ -102,6 +102,8 @@ def _take(match: re.Match[str], values: dict[str, str]) -> str:
 
 
 def compute(history: History, catalogue: Catalogue, request: ReportRequest) -> Report:
+    from bot.services.reports.placement import place  # the reference computation: the full catalogue's
+
     incidents, deploys = place(history, catalogue)
     return Report(request, build_report(incidents, deploys, request.by, request.teams_from),
                   monthly_trend(incidents), build_report(incidents, deploys, "team"))

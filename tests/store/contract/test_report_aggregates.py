@@ -1,10 +1,10 @@
 """The IncidentHistory port's report aggregates: per cell (service, UTC month, segment before/after the cuts) the
-incidents and their TTA/TTR counts and totals in whole microseconds, deploys per cell, then every TTA and TTR in
-ascending order, within the report's period; a service the catalogue does not list carries its name."""
+incidents and every TTA and TTR among them in whole microseconds, and deploys per cell, within the report's
+period; a service the catalogue does not list carries its name."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -16,18 +16,16 @@ from tests.store.contract.builders import trigger
 
 
 class Recorded:
-    """A ReportTally that keeps what the store hands it."""
+    """A ReportTally that keeps what the store hands it (each cell's durations sorted: they come in any order)."""
 
     def __init__(self) -> None:
         self.incidents: list[IncidentCell] = []
         self.deploys: list[tuple[Cell, int]] = []
-        self.ordered: dict[str, list[tuple[str, str | None, str, int, int]]] = {"tta": [], "ttr": []}
 
-    def cells(self, incidents: Sequence[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
-        self.incidents, self.deploys = sorted(incidents, key=str), sorted(deploys)
-
-    def durations(self, measure: str, rows: Sequence[tuple[str, str | None, str, int, int]]) -> None:
-        self.ordered[measure] += [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
+        self.incidents = sorted((IncidentCell(c.key, c.incidents, sorted(c.tta_us), sorted(c.ttr_us))
+                                 for c in incidents), key=str)
+        self.deploys = sorted(deploys)
 
 
 def past(number: int, service: str, triggered: datetime, tta_s: float | None, ttr_s: float | None,
@@ -53,19 +51,37 @@ DEPLOYS = (DeployRecord("d1", "PLISTED", datetime(2021, 3, 2, tzinfo=UTC)),
            DeployRecord("d3", "POTHER", datetime(2021, 4, 30, tzinfo=UTC)))
 
 
-async def test_cells_and_ordered_durations_of_the_period(store: Store) -> None:
+async def test_cells_and_their_durations_of_the_period(store: Store) -> None:
     await store.add_history(HISTORY, DEPLOYS, now=1.0)
     seen = Recorded()
     await store.report_aggregates(ReportQuery(datetime(2021, 3, 1, tzinfo=UTC), datetime(2021, 5, 1, tzinfo=UTC),
                                               (CUT,), frozenset({"PLISTED"})), seen)
     assert seen.incidents == sorted([
-        IncidentCell(("PLISTED", None, "2021-03", 0), 1, 1, 60_000_000, 1, 3_600_000_000),
-        IncidentCell(("PLISTED", None, "2021-03", 1), 2, 1, 120_000_001, 1, 1_800_000_000),
-        IncidentCell(("POTHER", "Legacy billing", "2021-04", 1), 1, 1, 30_000_000, 1, 600_000_000)], key=str)
+        IncidentCell(("PLISTED", None, "2021-03", 0), 1, [60_000_000], [3_600_000_000]),
+        IncidentCell(("PLISTED", None, "2021-03", 1), 2, [120_000_001], [1_800_000_000]),
+        IncidentCell(("POTHER", "Legacy billing", "2021-04", 1), 1, [30_000_000], [600_000_000])], key=str)
     assert seen.deploys == [(("PLISTED", None, "2021-03", 0), 2), (("POTHER", None, "2021-04", 1), 1)]
-    assert [r[4] for r in seen.ordered["tta"]] == [30_000_000, 60_000_000, 120_000_001]
-    assert [r[4] for r in seen.ordered["ttr"]] == [600_000_000, 1_800_000_000, 3_600_000_000]
-    assert seen.ordered["ttr"][0][:4] == ("POTHER", "Legacy billing", "2021-04", 1)
+
+
+async def test_a_cell_holds_every_duration_of_its_incidents(store: Store) -> None:
+    # Many incidents of one service in one month, either side of a cut in the middle of it, some not yet
+    # acknowledged or restored, and one an instant before the cut.
+    history = [past(10 + k, "PLISTED", CUT + timedelta(days=k % 7 - 3, minutes=k), None if k % 5 == 0 else k,
+                    None if k % 4 == 0 else 1000 + k) for k in range(40)]
+    history.append(past(99, "PLISTED", CUT - timedelta(microseconds=1), 7, 8))
+    await store.add_history(history, (), now=1.0)
+    seen = Recorded()
+    await store.report_aggregates(ReportQuery(cuts=(CUT,), listed=frozenset({"PLISTED"})), seen)
+    expected = []
+    for segment in (0, 1):
+        mine = [i for i in history if (i.triggered_at >= CUT) == bool(segment)]
+        expected.append(IncidentCell(
+            ("PLISTED", None, "2021-03", segment), len(mine),
+            sorted(round((i.acknowledged_at - i.triggered_at) / timedelta(microseconds=1)) for i in mine
+                   if i.acknowledged_at),
+            sorted(round((i.resolved_at - i.triggered_at) / timedelta(microseconds=1)) for i in mine
+                   if i.resolved_at)))
+    assert seen.incidents == expected
 
 
 async def test_an_open_period_and_no_cuts_read_every_incident(store: Store) -> None:
@@ -74,10 +90,10 @@ async def test_an_open_period_and_no_cuts_read_every_incident(store: Store) -> N
     await store.report_aggregates(ReportQuery(listed=frozenset({"PLISTED", "POTHER"})), seen)
     assert sum(c.incidents for c in seen.incidents) == len(HISTORY)
     assert {c.key[3] for c in seen.incidents} == {0} and all(c.key[1] is None for c in seen.incidents)
-    assert len(seen.ordered["tta"]) == 4 and seen.deploys == []
+    assert sum(len(c.tta_us) for c in seen.incidents) == 4 and seen.deploys == []
 
 
 async def test_an_empty_store_hands_over_nothing(store: Store) -> None:
     seen = Recorded()
     await store.report_aggregates(ReportQuery(listed=frozenset({"PLISTED"})), seen)
-    assert seen.incidents == [] and seen.deploys == [] and seen.ordered == {"tta": [], "ttr": []}
+    assert seen.incidents == [] and seen.deploys == []

@@ -1,7 +1,7 @@
 """The incident history the reports read: incidents and deploys, read from and added to PostgreSQL (the
 IncidentHistory port). Incidents are filtered on their trigger time in Python, as in SQLite: the stored JSON holds
 ISO times whose offsets may differ, which SQL would compare as text. A report's aggregates are computed in SQL
-instead, on the indexed columns (report_sql.py), the durations streamed through a server-side cursor."""
+instead, on the indexed columns (report_sql.py), in one pass."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from bot.adapters.store.codec import incident_from_json, utc_iso
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.adapters.store.postgres.incidents import INCIDENT_INSERT, incident_row
 from bot.domain.incident import Incident
-from bot.domain.report_totals import IncidentCell
 from bot.ports.report_aggregates import ReportQuery, ReportTally
 from bot.ports.store import DeployRecord, History, IncidentHistory
 
@@ -50,22 +49,16 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
         d = report_sql.POSTGRES
         async with self._transaction() as conn:
-            await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # cells and durations as one
+            await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # cells and deploys as one
             async with conn.cursor(row_factory=tuple_row) as plain:
                 await plain.execute(report_sql.SERVICES.encode())
                 unlisted = [r[0] for r in await plain.fetchall() if r[0] not in query.listed]
-                sql, params = report_sql.incident_cells(d, query, unlisted)
-                await plain.execute(sql.encode(), params)
-                cells = [IncidentCell((r[0], r[1], r[2], r[3]), *r[4:]) for r in await plain.fetchall()]
                 sql, params = report_sql.deploy_cells(d, query)
                 await plain.execute(sql.encode(), params)
-                tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in await plain.fetchall()])
-            for measure in ("tta", "ttr"):
-                async with conn.cursor(f"report_{measure}", row_factory=tuple_row) as streamed:
-                    sql, params = report_sql.durations(d, query, unlisted, measure)
-                    await streamed.execute(sql.encode(), params)
-                    while rows := await streamed.fetchmany(report_sql.BATCH):
-                        tally.durations(measure, rows)
+                deploys = [((r[0], None, r[1], r[2]), r[3]) for r in await plain.fetchall()]
+                sql, params = report_sql.incident_cells(d, query, unlisted)
+                await plain.execute(sql.encode(), params)
+                tally.cells(map(report_sql.incident_cell, await plain.fetchall()), deploys)
 
 
 async def _insert_each(conn: psycopg.AsyncConnection[object], sql: bytes, rows: list[tuple[object, ...]]) -> int:

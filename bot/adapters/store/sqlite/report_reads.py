@@ -10,24 +10,19 @@ import sqlite3
 from pathlib import Path
 
 from bot.adapters.store import report_sql
-from bot.domain.report_totals import IncidentCell
 from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
 def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportTally) -> None:
-    """Cells, then the TTAs and the TTRs in order, from one read transaction (one snapshot), in batches."""
+    """The cells, each with its durations, and the deploys, from one read transaction (one snapshot)."""
     d = report_sql.SQLITE
     conn.execute("BEGIN")
     try:
         unlisted = [r[0] for r in conn.execute(report_sql.SERVICES) if r[0] not in query.listed]
-        cells = [IncidentCell((r[0], r[1], r[2], r[3]), *r[4:]) for r in conn.execute(
-            *report_sql.incident_cells(d, query, unlisted))]
-        tally.cells(cells, [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(
-            *report_sql.deploy_cells(d, query))])
-        for measure in ("tta", "ttr"):
-            cursor = conn.execute(*report_sql.durations(d, query, unlisted, measure))
-            while rows := cursor.fetchmany(report_sql.BATCH):
-                tally.durations(measure, rows)
+        deploys = [((r[0], None, r[1], r[2]), r[3]) for r in conn.execute(*report_sql.deploy_cells(d, query))]
+        # The cells as they are read: each one's durations are tallied and let go before the next is read.
+        tally.cells(map(report_sql.incident_cell, conn.execute(*report_sql.incident_cells(d, query, unlisted))),
+                    deploys)
     except sqlite3.OperationalError as error:
         raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
                            "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None

@@ -48,6 +48,9 @@ class AppHome:
         # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
         # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
         self._slack_ids: dict[str, str] = {}
+        # Per Slack user: the publish of their Home in flight, and the one queued behind it (`_publish_latest`).
+        self._running: dict[str, asyncio.Future[None]] = {}
+        self._queued: dict[str, asyncio.Future[None]] = {}
 
     async def publish(self, slack_user_id: str) -> None:
         """Gather and publish the Home for one Slack user."""
@@ -81,12 +84,42 @@ class AppHome:
         """Publish each person's Home once; a failure is logged, not raised (best effort)."""
         for slack_user_id in dict.fromkeys(slack_user_ids):
             try:
-                await self.publish(slack_user_id)
+                await self._publish_latest(slack_user_id)
             except IntegrationError as error:
                 log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
                 # `not_enabled`: the Slack app has no Home tab (app_manifest.yml enables it): nobody's will publish.
                 if error.code == "not_enabled":
                     return
+
+    def _publish_latest(self, slack_user_id: str) -> Awaitable[None]:
+        """A publish of this person's Home that gathers what it shows after now: the latest state wins. While one
+        is in flight, every refresh asked for meanwhile shares the one publish queued behind it — a burst of
+        changes concerning the same person publishes twice, not once a change."""
+        queued = self._queued.get(slack_user_id)
+        if queued is None:
+            running = self._running.get(slack_user_id)
+            queued = self._start_publish(slack_user_id, after=running)
+        # Shielded: a caller giving up (its effect cancelled at shutdown) does not cancel the others' publish.
+        return asyncio.shield(queued)
+
+    def _start_publish(self, slack_user_id: str, after: asyncio.Future[None] | None) -> asyncio.Future[None]:
+        async def publish() -> None:
+            if after is not None:
+                await asyncio.wait([after])  # its outcome is its own callers'
+                del self._queued[slack_user_id]
+            self._running[slack_user_id] = this
+            try:
+                await self.publish(slack_user_id)
+            finally:
+                if self._running.get(slack_user_id) is this:
+                    del self._running[slack_user_id]
+        this = asyncio.ensure_future(publish())
+        if after is not None:
+            self._queued[slack_user_id] = this
+        else:
+            self._running[slack_user_id] = this
+        this.add_done_callback(_retrieved)
+        return this
 
     async def _slack_id(self, email: str) -> str | None:
         if email not in self._slack_ids:
@@ -186,3 +219,9 @@ class AppHome:
         except IntegrationError:
             return OnCallNow(team.name, None)
         return OnCallNow(team.name, tuple(dict.fromkeys(o.user.name for o in found if o.level == 1)))
+
+
+def _retrieved(publish: asyncio.Future[None]) -> None:
+    """A publish whose callers all gave up still has its failure retrieved (asyncio would log it as unseen)."""
+    if not publish.cancelled():
+        publish.exception()

@@ -3,6 +3,7 @@ incident that concerns them opening, being acknowledged or resolved publishes it
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -169,3 +170,41 @@ async def test_a_shift_change_republishes_the_rotas_homes_without_the_notes_it_h
     # The 17:30 handover took the note: Ben's Home, published again at the shift change, no longer waits on it.
     await eventually(lambda: "watch the refunds queue" not in section(home_text(running, "ben.okafor@example.com"),
                                                                       notes))
+
+
+def publishes(running: RunningSandbox) -> int:
+    return int(state(running)["slack"]["calls"].get("views.publish", 0))
+
+
+async def test_a_burst_of_refreshes_for_one_person_publishes_their_home_twice_not_once_each(
+        sandbox: RunningSandbox) -> None:
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    gary = slack_user(sandbox, "gary.lind@example.com")
+    before = publishes(sandbox)
+    # Five changes concerning Gary at once: the first publishes; the four asked meanwhile share one publish behind it.
+    await asyncio.gather(*(sandbox.bot.home.refresh_for([], [gary]) for _ in range(5)))
+    assert publishes(sandbox) - before == 2
+    assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
+
+
+async def test_a_refresh_asked_while_a_publish_is_in_flight_shows_the_change_made_meanwhile(
+        sandbox: RunningSandbox) -> None:
+    gary = slack_user(sandbox, "gary.lind@example.com")
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/faults", json={"service": "slack", "method": "views.publish", "latency_ms": 3000,
+                                                       "times": 0}):
+        pass
+    first = asyncio.ensure_future(sandbox.bot.home.refresh_for([], [gary]))
+    await asyncio.sleep(0.3)  # gathered (no incident open) and waiting for views.publish
+    await sandbox.sandbox.pagerduty.trigger(title="Card payments failing", service_id="PCHECKO")
+    await sandbox.sandbox.pagerduty.drain_webhooks()
+    for _ in range(500):  # until the worker has applied the trigger
+        if await sandbox.bot.store.open_incidents():
+            break
+        await asyncio.sleep(0.02)
+    assert not first.done()
+    # Asked while the first publish (which showed no incident) is in flight: its publish gathers after the change.
+    await sandbox.bot.home.refresh_for([], [gary])
+    await first
+    assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
+    await settle(sandbox)

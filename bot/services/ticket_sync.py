@@ -127,33 +127,49 @@ class TicketSync:
         return fields
 
     async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
+        """The lines not yet told as one work note, and the ticket's state, in one update (each update the bot
+        makes is also a call back from the business rule)."""
         await self._tell_channel(ticket, incident)
-        batch, entries = await self._store.work_note_batch(incident.id)
-        told = [e for e in entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
-        if entries and not told:
-            await self._store.mark_noted([e.id for e in entries])
+        batch = await self._store.work_note_batch(incident.id)
+        told = [e for e in batch.entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
+        fields: dict[str, str] = {}
         if told:
-            marker = f"[paved-road {batch}]"
-            # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
-            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}"
-                             for e in told) + f"\n{marker}"
-            await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
-            await self._store.mark_noted([e.id for e in entries])
+            marker = f"[paved-road {batch.id}]"
+            # A batch this call began cannot be in the journal yet: only a resumed one (an earlier attempt, of this
+            # effect or of one that failed after sending it, may have delivered it) is looked for first.
+            if not (batch.resumed and await self._in_journal(ticket.sys_id, marker)):
+                # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
+                fields["work_notes"] = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}"
+                                                  for e in told) + f"\n{marker}"
         wanted = self._wanted_state(incident, ticket.state)
-        resolution_came_late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in entries)
-        if resolution_came_late:
-            await self._tickets.update(ticket.sys_id, {"close_notes": await self._closing_summary(incident)})
+        if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
+            fields["close_notes"] = await self._closing_summary(incident)  # the resolution came late
+        elif wanted is not None and wanted != ticket.state:
+            fields["state"] = wanted
+            if wanted == RESOLVED:
+                fields |= {"close_code": self._catalogue.servicenow.close_code,
+                           "close_notes": await self._closing_summary(incident)}
+        if fields:
+            # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
+            # batch is then resumed) and sets the state again, which changes nothing if it was set.
+            await self._update_noting(ticket.sys_id, fields)
+        await self._store.mark_noted([e.id for e in batch.entries])
+        if "state" not in fields:
             return
-        if wanted is None or wanted == ticket.state:
-            return
-        fields = {"state": wanted}
-        if wanted == RESOLVED:
-            fields |= {"close_code": self._catalogue.servicenow.close_code,
-                       "close_notes": await self._closing_summary(incident)}
-        await self._tickets.update(ticket.sys_id, fields)
         current = await self._store.ticket(incident.id) or ticket
         await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                 wanted, current.channel_told))
+
+    async def _update_noting(self, sys_id: str, fields: dict[str, str]) -> None:
+        """One update of note and state; should ServiceNow refuse it for good (a close code the instance does not
+        take), the note goes alone first, so the timeline still reaches the ticket, and the rest fails as before."""
+        try:
+            await self._tickets.update(sys_id, fields)
+        except IntegrationError as error:
+            if error.retryable or "work_notes" not in fields or len(fields) == 1:
+                raise
+            await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
+            await self._tickets.update(sys_id, fields)
 
     async def _tell_channel(self, ticket: TicketRow, incident: Incident) -> None:
         """Once the incident's Slack channel exists, give the ticket its link (once)."""
@@ -205,11 +221,14 @@ class TicketSync:
                          f"{await self._channel_link(incident)}")
         return clip("\n".join(lines), LONG_TEXT)
 
-    async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:
-        """Write a work note, unless a lost earlier attempt already did (found by its marker in the journal)."""
-        if retry and any((marker or text) in note for note in await self._tickets.work_notes(sys_id)):
+    async def _note_once(self, sys_id: str, text: str, *, retry: bool) -> None:
+        """Write a work note, unless a lost earlier attempt already did (found in the journal)."""
+        if retry and await self._in_journal(sys_id, text):
             return
         await self._tickets.update(sys_id, {"work_notes": text})
+
+    async def _in_journal(self, sys_id: str, text: str) -> bool:
+        return any(text in note for note in await self._tickets.work_notes(sys_id))
 
     async def _page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
         team = self._catalogue.team(effect.team_id)

@@ -127,7 +127,8 @@ class FootprintChange(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class TicketRow:
-    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link."""
+    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link, 2
+    while a note of the link alone may have been sent (bot/services/ticket_sync.py)."""
 
     incident_id: str
     sys_id: str

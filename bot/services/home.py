@@ -6,7 +6,8 @@ now for their teams and rotas (the catalogue's `members` say whose teams and pro
 schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
 they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
 acknowledged, resolved or reassigned; and, by `refresh_rota`, for everyone whose Home shows a rota when a handover
-note is left on it or its handover is posted at a shift change. A person without a PagerDuty account still gets
+note is left on it or its handover is posted at a shift change — those refreshes a second later and in the
+background, once per person for a burst of changes (`SETTLE_SECONDS`). A person without a PagerDuty account still gets
 the open incidents, with a line saying why their own are missing; PagerDuty not answering leaves "unknown" where
 the names would be.
 """

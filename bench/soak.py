@@ -79,6 +79,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
 
 
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """User + system CPU of one thread of a process: the main thread (tid == pid) is the bot's event loop."""
+    with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
@@ -169,12 +176,14 @@ def samples(state: dict[str, Any]) -> dict[str, Any]:
                            for user, view in list(state["slack"].get("home_views", {}).items())[:20]]}
 
 
-def profile(py_spy: str, folder: Path | None, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
-    """py-spy recording each process (without pausing it) until told to stop (SIGINT)."""
+def profile(py_spy: str, folder: Path | None, pids: dict[str, int], gil: bool = False) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording each process (without pausing it) until told to stop (SIGINT); with `gil`, only the thread
+    holding the GIL is sampled (Python's own CPU, not native waits)."""
     if folder is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
     return [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
+                              *(["--gil"] if gil else []),
                               "--output", str(folder / f"{name}.txt")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL) for name, pid in pids.items()]
 
@@ -226,6 +235,7 @@ async def main() -> None:
     parser.add_argument("--reference-incidents", type=int, default=500)
     parser.add_argument("--profile", type=Path, default=None, help="sample the bot and emulators with py-spy")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL (py-spy --gil)")
     parser.add_argument("--retention-days", type=float, default=None,
                         help="then prune as retention would with these days (0: all settled rows; bench/store_size.py)")
     args = parser.parse_args()
@@ -247,21 +257,24 @@ async def main() -> None:
                     await soak.batch(min(args.batch, args.warm_up))
                 warm = await soak.state()
                 rss_start = rss_mb(bot.pid)
-                profilers = profile(args.py_spy, args.profile, {"bot": bot.pid, "emulators": emulators.pid})
+                profilers = profile(args.py_spy, args.profile, {"bot": bot.pid, "emulators": emulators.pid},
+                                    args.gil)
                 blocks: list[dict[str, float]] = []
                 mix: dict[str, dict[str, float]] = {}
                 sample: dict[str, Any] = {}
                 done = 0
                 while done < args.incidents:
                     size = min(block, args.incidents - done)
-                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
+                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic(),
+                           thread_cpu_seconds(bot.pid, bot.pid))
                     for _ in range(size // args.batch):
                         await soak.batch(args.batch)
                     if size % args.batch:
                         await soak.batch(size % args.batch)
                     blocks.append({"incidents": size, "bot_cpu_s": cpu_seconds(bot.pid) - cpu[0],
                                    "emulators_cpu_s": cpu_seconds(emulators.pid) - cpu[1],
-                                   "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid)})
+                                   "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid),
+                                   "bot_loop_cpu_s": thread_cpu_seconds(bot.pid, bot.pid) - cpu[3]})
                     done += size
                     if not mix:  # the call mix over the first block, while the emulators' world is small
                         state = await soak.state()
@@ -295,6 +308,10 @@ async def main() -> None:
         "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
         "db_bytes_per_incident": round(db_bytes / soak.triggered),  # warm-up incidents included
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
+        # The bot's event-loop thread alone (Slack/ServiceNow calls, webhooks, effects, rendering); the rest of the
+        # bot's CPU is its other threads (SQLite's store thread above all).
+        "loop_cpu_ms_per_incident_first": per_incident(first, "bot_loop_cpu_s"),
+        "loop_cpu_ms_per_incident_last": per_incident(last, "bot_loop_cpu_s"),
         "emulators_cpu_ms_per_incident_first": per_incident(first, "emulators_cpu_s"),
         "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
         "calls_per_incident": mix, "reference": reference, "soak_wall_s": round(soak_s, 1),

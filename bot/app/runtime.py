@@ -241,6 +241,7 @@ class Bot:
         self._tasks = []
         await self.responses.close()
         await self.interactions.close()
+        await self.home.close()
         if self.tickets is not None:
             await self.tickets.close()
         await self.paging.close()

@@ -75,11 +75,12 @@ class Chat(Protocol):
         ...
     async def user_id_by_email(self, email: str) -> str | None: ...
     async def user_email(self, user_id: str) -> str | None:
-        """The Slack user's email (users.info), or None for users without one (bots, guests without it)."""
+        """The Slack user's email (users.info), or None for users without one (bots, guests without it). May be up to
+        a few minutes old: who a user is, is kept a while (bot/adapters/slack/users.py)."""
         ...
     async def user_name(self, user_id: str) -> str | None:
         """The Slack user's name as people know it (users.info: real name, else display name, else handle); None when
-        Slack has no such user."""
+        Slack has no such user. May be up to a few minutes old, like `user_email`."""
         ...
     async def message(self, channel: str, ts: str) -> ChatMessage | None:
         """The message `ts` in `channel` (top-level or in a thread); None when it is not there (deleted), or Slack

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
 
 from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
@@ -127,7 +127,8 @@ class FootprintChange(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class TicketRow:
-    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link."""
+    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link, 2
+    while a note of the link alone may have been sent (bot/services/ticket_sync.py)."""
 
     incident_id: str
     sys_id: str
@@ -135,6 +136,16 @@ class TicketRow:
     link: str
     state: str | None = None
     channel_told: int = 0
+
+
+class WorkNoteBatch(NamedTuple):
+    """The next work note for a ticket (`TicketRecords.work_note_batch`). `resumed`: begun before (an earlier
+    attempt may have delivered it: look in the journal for its marker); a batch begun by this call cannot have been
+    sent by anyone."""
+
+    id: str
+    entries: list[TimelineEntry]
+    resumed: bool
 
 
 @dataclass(frozen=True)
@@ -349,11 +360,11 @@ class TicketRecords(Protocol):
     async def save_ticket(self, ticket: TicketRow) -> None:
         """Insert or replace the incident's ticket."""
         ...
-    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
-        """The next work note to send, as (batch id, lines): a batch begun but not confirmed (the same lines again,
-        after a timeout that may have delivered it), else a new batch of every line not yet told (lines of kind
-        servicenow… excepted). The batch is recorded before it is sent, so lines arriving meanwhile go into the
-        next one. An empty list: nothing to tell."""
+    async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
+        """The next work note to send, as (batch id, lines, resumed): a batch begun but not confirmed (the same
+        lines again, after a timeout that may have delivered it; `resumed`), else a new batch of every line not yet
+        told (lines of kind servicenow… excepted). The batch is recorded before it is sent, so lines arriving
+        meanwhile go into the next one. An empty list: nothing to tell."""
         ...
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
         """These lines have been told; they are in no later batch."""

@@ -27,6 +27,7 @@ from bot.domain.effects import (
     RefreshCard,
     RefreshHomes,
 )
+from bot.domain.exposure import IncidentExposure
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
@@ -63,6 +64,13 @@ class EffectExecutor:
         self._handovers = handovers
         self._coordination = coordination
         self._reviews, self._archiving, self._home = reviews, archiving, home
+        # What each service puts at stake, worked out once (the catalogue is frozen): every card render shows it.
+        self._exposures: dict[str, IncidentExposure | None] = {}
+
+    def _exposure(self, service_id: str) -> IncidentExposure | None:
+        if service_id not in self._exposures:
+            self._exposures[service_id] = incident_exposure(self._catalogue, service_id)
+        return self._exposures[service_id]
 
     async def after_done(self, effect: Effect) -> None:
         if effect.system == "servicenow" and self._tickets is not None:
@@ -267,7 +275,7 @@ class EffectExecutor:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
                 blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident, footprint),
-                                           incident_exposure(self._catalogue, incident.service_id))
+                                           self._exposure(incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=marker_metadata(marker))
             # Slack answers with the channel's id even when we named it: keep the id.
@@ -315,7 +323,7 @@ class EffectExecutor:
             return
         view = await self._ticket_view(incident, footprint)
         blocks = cards.card_blocks(incident, self._clock.now(), view,
-                                   incident_exposure(self._catalogue, incident.service_id))
+                                   self._exposure(incident.service_id))
         await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint, view)

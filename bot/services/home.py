@@ -6,7 +6,8 @@ now for their teams and rotas (the catalogue's `members` say whose teams and pro
 schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
 they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
 acknowledged, resolved or reassigned; and, by `refresh_rota`, for everyone whose Home shows a rota when a handover
-note is left on it or its handover is posted at a shift change. A person without a PagerDuty account still gets
+note is left on it or its handover is posted at a shift change — those refreshes a second later and in the
+background, once per person for a burst of changes (`SETTLE_SECONDS`). A person without a PagerDuty account still gets
 the open incidents, with a line saying why their own are missing; PagerDuty not answering leaves "unknown" where
 the names would be.
 """
@@ -14,6 +15,7 @@ the names would be.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -30,6 +32,9 @@ from bot.services.people import People
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call over the next minute
+# A refreshed Home is published this long after the change that asked for it, so that a burst of changes (a storm's
+# incidents, a batch acknowledged) publishes it once with the latest state, not once a change.
+SETTLE_SECONDS = 1.0
 
 
 class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
@@ -38,7 +43,7 @@ class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
 
 class AppHome:
     def __init__(self, store: HomeStore, chat: Chat, paging: Paging, people: People, catalogue: Catalogue,
-                 clock: Clock) -> None:
+                 clock: Clock, settle_seconds: float = SETTLE_SECONDS) -> None:
         self._store, self._chat, self._paging = store, chat, paging
         self._people, self._catalogue, self._clock = people, catalogue, clock
         # PagerDuty's answers for the current minute of the bot's clock ("on call now" at a minute's resolution):
@@ -48,23 +53,28 @@ class AppHome:
         # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
         # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
         self._slack_ids: dict[str, str] = {}
+        # A burst of changes concerning the same people publishes each one's Home once (`_publish_soon`).
+        self._settle = settle_seconds
+        self._due: set[str] = set()  # whose Home is to be published (again)
+        self._publishers: dict[str, asyncio.Task[None]] = {}
+        self._closed = False
 
     async def publish(self, slack_user_id: str) -> None:
         """Gather and publish the Home for one Slack user."""
         await self._chat.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
 
     async def refresh_for(self, pagerduty_user_ids: Sequence[str], slack_user_ids: Sequence[str] = ()) -> None:
-        """The outbox's RefreshHomes: publish the Home again for these PagerDuty users who are in Slack, and these
-        Slack users (role holders). Best effort:
-        it runs in the incident's Slack queue, which a retry would hold up, and the next opening of the tab rebuilds
-        the Home anyway — so a failure is logged, not raised."""
+        """The outbox's RefreshHomes: publish the Home again, `settle_seconds` from now and in the background, for
+        these PagerDuty users who are in Slack, and these Slack users (role holders). Best effort: it runs in the
+        incident's Slack queue, which a retry would hold up, and the next opening of the tab rebuilds the Home
+        anyway — so a failure is logged, not raised."""
         try:
             responders = await self._people.responders(pagerduty_user_ids)
         except IntegrationError as error:
             log.warning("App Homes not refreshed: PagerDuty or Slack did not say who they are (%s)", error)
             return
         in_slack = [r.slack_user_id for r in responders if r.slack_user_id]
-        await self._publish_each([*in_slack, *slack_user_ids])
+        self._publish_each([*in_slack, *slack_user_ids])
 
     async def refresh_rota(self, rota_id: str) -> None:
         """Publish the Home again for everyone whose Home shows this rota (a note left on it, its handover posted).
@@ -75,18 +85,51 @@ class AppHome:
             log.warning("App Homes of rota %s not refreshed: Slack did not say who its people are (%s)", rota_id,
                         error)
             return
-        await self._publish_each(slack_user_ids)
+        self._publish_each(slack_user_ids)
 
-    async def _publish_each(self, slack_user_ids: Sequence[str]) -> None:
-        """Publish each person's Home once; a failure is logged, not raised (best effort)."""
+    def _publish_each(self, slack_user_ids: Sequence[str]) -> None:
         for slack_user_id in dict.fromkeys(slack_user_ids):
-            try:
-                await self.publish(slack_user_id)
-            except IntegrationError as error:
-                log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
-                # `not_enabled`: the Slack app has no Home tab (app_manifest.yml enables it): nobody's will publish.
-                if error.code == "not_enabled":
-                    return
+            self._publish_soon(slack_user_id)
+
+    def _publish_soon(self, slack_user_id: str) -> None:
+        """Publish this person's Home `settle_seconds` from now, from what the store holds then: every refresh asked
+        meanwhile shares that one publish (latest state wins), and one asked while it is being published gets
+        another after it. Nobody waits for it: the refresh is best effort, and its effect need not hold its queue."""
+        if self._closed:  # an effect finishing during shutdown: nobody would be left to publish it
+            return
+        self._due.add(slack_user_id)
+        if slack_user_id not in self._publishers:
+            task = asyncio.ensure_future(self._publisher(slack_user_id))
+            self._publishers[slack_user_id] = task
+
+    async def _publisher(self, slack_user_id: str) -> None:
+        try:
+            while slack_user_id in self._due:
+                await asyncio.sleep(self._settle)
+                self._due.discard(slack_user_id)  # asked again from here on: published again after this one
+                try:
+                    await self.publish(slack_user_id)
+                except IntegrationError as error:
+                    log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                except Exception:  # nobody awaits this task: the last guard, so the next refresh still publishes
+                    log.exception("App Home of %s not refreshed", slack_user_id)
+        finally:
+            self._due.discard(slack_user_id)
+            del self._publishers[slack_user_id]
+
+    @property
+    def publishing(self) -> int:
+        """How many people's Homes are due to be published or being published."""
+        return len(self._publishers)
+
+    async def close(self) -> None:
+        """Drop the publishes not yet made (best effort: the next opening of the tab rebuilds the Home)."""
+        self._closed = True
+        for task in list(self._publishers.values()):
+            task.cancel()
+        for task in list(self._publishers.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _slack_id(self, email: str) -> str | None:
         if email not in self._slack_ids:
@@ -186,3 +229,4 @@ class AppHome:
         except IntegrationError:
             return OnCallNow(team.name, None)
         return OnCallNow(team.name, tuple(dict.fromkeys(o.user.name for o in found if o.level == 1)))
+

@@ -37,6 +37,10 @@ TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket pag
 # without a word, and the long texts are kept readable in ServiceNow's forms.
 SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
 IN_PAGERDUTY = full_text_at("PagerDuty")
+LINK_LINE = "Slack channel for this incident: "
+# TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
+# have been sent (look in the journal before sending it again); LINK_TOLD it has it.
+LINK_SENT, LINK_TOLD = 2, 1
 
 
 class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
@@ -127,44 +131,66 @@ class TicketSync:
         return fields
 
     async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
-        await self._tell_channel(ticket, incident)
-        batch, entries = await self._store.work_note_batch(incident.id)
-        told = [e for e in entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
-        if entries and not told:
-            await self._store.mark_noted([e.id for e in entries])
+        """The lines not yet told as one work note — with the Slack channel's link the first time the channel
+        exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
+        business rule)."""
+        url = None if ticket.channel_told == LINK_TOLD else await self._channel_link(incident)
+        link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
+        batch = await self._store.work_note_batch(incident.id)
+        told = [e for e in batch.entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
+        fields: dict[str, str] = {}
+        link_in_note = False
         if told:
-            marker = f"[paved-road {batch}]"
-            # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
-            text = "\n".join(f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}"
-                             for e in told) + f"\n{marker}"
-            await self._note_once(ticket.sys_id, text, retry=True, marker=marker)
-            await self._store.mark_noted([e.id for e in entries])
+            marker = f"[paved-road {batch.id}]"
+            # A batch this call began cannot be in the journal yet: only a resumed one (an earlier attempt, of this
+            # effect or of one that failed after sending it, may have delivered it) is looked for first.
+            found = await self._journal_note(ticket.sys_id, marker) if batch.resumed else None
+            if found is None:
+                # The link rides in the note unless a note of the link alone may have gone already (LINK_SENT).
+                link_in_note = link is not None and ticket.channel_told == 0
+                # Each entry whole up to ENTRY_TEXT (a pasted log is cut there), so the marker always follows.
+                lines = [f"{e.occurred_at:%H:%M:%S}Z {clip(e.text, ENTRY_TEXT, IN_PAGERDUTY)}" for e in told]
+                fields["work_notes"] = "\n".join([*([link] if link and link_in_note else []), *lines, marker])
+            else:
+                link_in_note = link is not None and link in found
+        if link is not None and not link_in_note:
+            await self._tell_channel_alone(ticket, link)
         wanted = self._wanted_state(incident, ticket.state)
-        resolution_came_late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in entries)
-        if resolution_came_late:
-            await self._tickets.update(ticket.sys_id, {"close_notes": await self._closing_summary(incident)})
-            return
-        if wanted is None or wanted == ticket.state:
-            return
-        fields = {"state": wanted}
-        if wanted == RESOLVED:
-            fields |= {"close_code": self._catalogue.servicenow.close_code,
-                       "close_notes": await self._closing_summary(incident)}
-        await self._tickets.update(ticket.sys_id, fields)
-        current = await self._store.ticket(incident.id) or ticket
-        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
-                                                wanted, current.channel_told))
+        if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
+            fields["close_notes"] = await self._closing_summary(incident)  # the resolution came late
+        elif wanted is not None and wanted != ticket.state:
+            fields["state"] = wanted
+            if wanted == RESOLVED:
+                fields |= {"close_code": self._catalogue.servicenow.close_code,
+                           "close_notes": await self._closing_summary(incident)}
+        if fields:
+            # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
+            # batch is then resumed) and sets the state again, which changes nothing if it was set.
+            await self._update_noting(ticket.sys_id, fields)
+        await self._store.mark_noted([e.id for e in batch.entries])
+        if "state" in fields or link is not None:
+            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                    fields.get("state", ticket.state),
+                                                    LINK_TOLD if link is not None else ticket.channel_told))
 
-    async def _tell_channel(self, ticket: TicketRow, incident: Incident) -> None:
-        """Once the incident's Slack channel exists, give the ticket its link (once)."""
-        if ticket.channel_told:
-            return
-        link = await self._channel_link(incident)
-        if link is None:
-            return
-        await self._note_once(ticket.sys_id, f"Slack channel for this incident: {link}", retry=True)
-        await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
-                                                ticket.state, 1))
+    async def _update_noting(self, sys_id: str, fields: dict[str, str]) -> None:
+        """One update of note and state; should ServiceNow refuse it for good (a close code the instance does not
+        take), the note goes alone first, so the timeline still reaches the ticket, and the rest fails as before."""
+        try:
+            await self._tickets.update(sys_id, fields)
+        except IntegrationError as error:
+            if error.retryable or "work_notes" not in fields or len(fields) == 1:
+                raise
+            await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
+            await self._tickets.update(sys_id, fields)
+
+    async def _tell_channel_alone(self, ticket: TicketRow, link: str) -> None:
+        """The channel's link as a note of its own (no lines to tell with it, or theirs went without it), looked for
+        in the journal first; recorded as LINK_SENT before it goes, so that no later note carries it unread."""
+        if ticket.channel_told != LINK_SENT:
+            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+                                                    ticket.state, LINK_SENT))
+        await self._note_once(ticket.sys_id, link, retry=True)
 
     async def _channel_link(self, incident: Incident) -> str | None:
         footprint = await self._store.footprint(incident.id)
@@ -205,11 +231,18 @@ class TicketSync:
                          f"{await self._channel_link(incident)}")
         return clip("\n".join(lines), LONG_TEXT)
 
-    async def _note_once(self, sys_id: str, text: str, *, retry: bool, marker: str | None = None) -> None:
-        """Write a work note, unless a lost earlier attempt already did (found by its marker in the journal)."""
-        if retry and any((marker or text) in note for note in await self._tickets.work_notes(sys_id)):
+    async def _note_once(self, sys_id: str, text: str, *, retry: bool) -> None:
+        """Write a work note, unless a lost earlier attempt already did (found in the journal)."""
+        if retry and await self._in_journal(sys_id, text):
             return
         await self._tickets.update(sys_id, {"work_notes": text})
+
+    async def _in_journal(self, sys_id: str, text: str) -> bool:
+        return await self._journal_note(sys_id, text) is not None
+
+    async def _journal_note(self, sys_id: str, text: str) -> str | None:
+        """The ticket's work note holding `text`, if any."""
+        return next((note for note in await self._tickets.work_notes(sys_id) if text in note), None)
 
     async def _page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
         team = self._catalogue.team(effect.team_id)

@@ -221,7 +221,7 @@ class ServiceNowEmulator:
             user = self._authenticate(request)
             self._rate_limit(user)
             await self.faults.delay("servicenow", path)
-            fault = self.faults.take("servicenow", path)
+            fault = self.faults.take("servicenow", path, method)  # "PATCH /api/now/table/incident/" fails only updates
             if fault is not None:
                 raise _fault_error(fault, path)
             status, payload, headers = await self._dispatch(request, method, table, parts[1:], user)

@@ -3,6 +3,7 @@ incident that concerns them opening, being acknowledged or resolved publishes it
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +25,21 @@ from tests.e2e.sandbox_helpers import (
 from tests.helpers import StartSandbox
 
 
+def publishes(running: RunningSandbox) -> int:
+    return int(state(running)["slack"]["calls"].get("views.publish", 0))
+
+
 async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
+    """Open the tab as `user`; for the Home tab, until the bot has published it (in the background, after the ack)."""
     running.sandbox.slack.settle_seconds = 0.2
+    before = publishes(running)
     async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
                                                                 json={"user": user, "tab": tab}) as response:
         answer: dict[str, Any] = await response.json()
         assert response.status == 200, answer
     await settle(running)
+    if tab == "home":
+        await eventually(lambda: publishes(running) > before)
     return answer
 
 
@@ -169,3 +178,45 @@ async def test_a_shift_change_republishes_the_rotas_homes_without_the_notes_it_h
     # The 17:30 handover took the note: Ben's Home, published again at the shift change, no longer waits on it.
     await eventually(lambda: "watch the refunds queue" not in section(home_text(running, "ben.okafor@example.com"),
                                                                       notes))
+
+
+
+async def published(running: RunningSandbox) -> None:
+    """Until the Homes refreshes asked for are published (a moment after the change: see AppHome._publish_soon)."""
+    await eventually(lambda: running.bot.home.publishing == 0)
+
+
+async def test_a_burst_of_refreshes_for_one_person_publishes_their_home_once(sandbox: RunningSandbox) -> None:
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    await published(sandbox)
+    gary = slack_user(sandbox, "gary.lind@example.com")
+    before = publishes(sandbox)
+    # Five changes concerning Gary, one after another: his Home is published once, after the last.
+    for _ in range(5):
+        await sandbox.bot.home.refresh_for([], [gary])
+    await published(sandbox)
+    assert publishes(sandbox) - before == 1
+    assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
+
+
+async def test_a_refresh_asked_while_a_publish_is_in_flight_gets_a_publish_of_its_own_after_it(
+        sandbox: RunningSandbox) -> None:
+    gary = slack_user(sandbox, "gary.lind@example.com")
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/faults", json={"service": "slack", "method": "views.publish", "latency_ms": 3000,
+                                                   "times": 0}):
+        pass
+    await sandbox.bot.home.refresh_for([], [gary])
+    before = publishes(sandbox)
+    await eventually(lambda: publishes(sandbox) > before)  # gathered (no incident open) and being published
+    await sandbox.sandbox.pagerduty.trigger(title="Card payments failing", service_id="PCHECKO")
+    await sandbox.sandbox.pagerduty.drain_webhooks()
+    for _ in range(500):  # until the worker has applied the trigger
+        if await sandbox.bot.store.open_incidents():
+            break
+        await asyncio.sleep(0.02)
+    # Asked while the first publish (which showed no incident) is in flight: another follows, gathered after it.
+    await sandbox.bot.home.refresh_for([], [gary])
+    await published(sandbox)
+    assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
+    await settle(sandbox)

@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -588,3 +589,82 @@ async def test_the_ticket_links_the_slack_channel_once(sandbox: RunningSandbox) 
     assert sum(link in note for note in bot_notes(ticket)) == 1
     assert link in ticket["close_notes"]
     assert f"#{channel['name']}" in ticket["close_notes"]
+
+
+# ----- outbound: calls per incident --------------------------------------------------------------------------------
+
+def servicenow_calls(running: RunningSandbox) -> dict[str, int]:
+    calls: dict[str, int] = state(running)["servicenow"]["calls"]
+    return calls
+
+
+async def test_an_incident_never_reads_the_journal_and_sends_each_note_with_the_state_and_the_link_in_the_first(
+        sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    await act_all(sandbox, iid, "resolve", user=ASHA)
+    ticket = ticket_for(sandbox, iid)
+    assert ticket["state"] == "6"
+    assert note_lines(bot_notes(ticket)) == [e.text for e in await sandbox.bot.store.timeline(iid)]
+    calls = servicenow_calls(sandbox)
+    # Each batch of lines was begun by the attempt that sent it, so nobody can have sent it before: no journal read.
+    assert calls.get("GET /api/now/table/sys_journal_field", 0) == 0
+    # The channel's link with the first line it can go with; the acknowledgement's line with state 2; the
+    # resolution's with state 6 and the closing notes (each update is also a call back from the business rule).
+    assert calls.get("PATCH /api/now/table/incident/{sys_id}", 0) == 3
+    link = f"Slack channel for this incident: https://slack.com/app_redirect?channel={channel_of(sandbox, iid)['id']}"
+    assert [note.splitlines()[0] for note in bot_notes(ticket) if link in note] == [link]
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_a_batch_an_earlier_attempt_may_have_delivered_is_looked_for_and_not_written_twice(
+        sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    await act_all(sandbox, iid, "note", user=DEV, content="Checked the pricing service logs")
+    ticket = ticket_for(sandbox, iid)
+    # An attempt began the batch and delivered its note, but its answer was lost (a timeout): the batch is open.
+    batch = await sandbox.bot.store.work_note_batch(iid)
+    assert [e.text for e in batch.entries] == ["Note by Dev Sharma: Checked the pricing service logs"]
+    marker = f"[paved-road {batch.id}]"
+    await journal(sandbox, ticket["sys_id"], f"10:00:00Z Note by Dev Sharma: Checked the pricing service logs\n"
+                                             f"{marker}", user=SERVICENOW_USER)
+    assert await sandbox.bot.flush_work_notes() == 1
+    await settle_all(sandbox)
+    assert sum(marker in note for note in bot_notes(ticket_for(sandbox, iid))) == 1
+    assert (await sandbox.bot.store.work_note_batch(iid)).entries == []  # told: nothing left to send
+
+
+async def test_an_update_servicenow_refuses_for_good_still_lets_the_note_through(sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    # The acknowledgement's note and state go as one update; ServiceNow refuses it once (as it would a value it will
+    # not take): the note goes alone, then the state.
+    sandbox.sandbox.faults.add(Fault("servicenow", "PATCH /api/now/table/incident/", status=400, times=1))
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    ticket = ticket_for(sandbox, iid)
+    assert [line for line in note_lines(bot_notes(ticket)) if line.startswith("Acknowledged")] == [
+        "Acknowledged by Asha Patel"]
+    assert ticket["state"] == "2"
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_a_link_note_that_may_have_gone_alone_is_looked_for_and_not_carried_again(
+        sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    link = f"https://slack.com/app_redirect?channel={channel_of(sandbox, iid)['id']}"
+    assert sum(link in note for note in bot_notes(ticket_for(sandbox, iid))) == 1
+    # As if a note of the link alone had been sent and its answer lost (recorded as sent, not as told).
+    row = await sandbox.bot.store.ticket(iid)
+    assert row is not None and row.channel_told == 1
+    await sandbox.bot.store.save_ticket(replace(row, channel_told=2))
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    # The acknowledgement's note does not carry the link: the journal was looked at first, and it is there.
+    ticket = ticket_for(sandbox, iid)
+    assert sum(link in note for note in bot_notes(ticket)) == 1
+    assert "Acknowledged by Asha Patel" in note_lines(bot_notes(ticket)) and ticket["state"] == "2"
+    assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 1
+    row = await sandbox.bot.store.ticket(iid)
+    assert row is not None and row.channel_told == 1

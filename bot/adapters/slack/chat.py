@@ -7,7 +7,8 @@ a 429 that still happens is reported with Slack's Retry-After for the dispatcher
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.adapters.slack.failures import NOT_JSON, failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
+from bot.adapters.slack.users import KnownUsers
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
@@ -37,7 +39,8 @@ TIERS: dict[str, float] = {
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
-                 timeout: int = 10, budget: RateBudget | None = None) -> None:
+                 timeout: int = 10, budget: RateBudget | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
         # No SDK retry handlers: retries are the dispatcher's, with the outbox remembering what was done.
         self.client = AsyncWebClient(token=token, timeout=timeout, retry_handlers=[], **kwargs)
@@ -47,6 +50,8 @@ class SlackChat:
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
         self._fit = Fit()  # nothing is refused for its length: see fit.py
+        # users.info answers kept a while: every App Home publish asks for the person's email (users.py).
+        self._users = KnownUsers(self._user_info, clock=clock)
         self._closed = False
 
     async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
@@ -166,9 +171,12 @@ class SlackChat:
             self._channel_ids[name] = found.id
         return self._channel_ids[name]
 
+    async def _user_info(self, user_id: str) -> dict[str, Any]:
+        return dict((await self._call("users.info", user=user_id))["user"])
+
     async def user_email(self, user_id: str) -> str | None:
         try:
-            user = (await self._call("users.info", user=user_id))["user"]
+            user = await self._users.user(user_id)
         except IntegrationError as error:
             if error.code == "user_not_found":
                 return None
@@ -178,7 +186,7 @@ class SlackChat:
 
     async def user_name(self, user_id: str) -> str | None:
         try:
-            user = (await self._call("users.info", user=user_id))["user"]
+            user = await self._users.user(user_id)
         except IntegrationError as error:
             if error.code in ("user_not_found", "invalid_arguments"):  # no such user; not a user id at all
                 return None

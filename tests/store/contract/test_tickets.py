@@ -24,20 +24,21 @@ async def test_a_ticket_is_found_by_incident_or_by_sys_id_and_saving_replaces_it
 async def test_a_batch_is_every_untold_line_and_is_sent_again_until_noted(store: Store) -> None:
     await commit(store, note("Q1", "n2", minute=2), note("Q1", "n1", minute=1), note("Q2", "other", minute=1),
                  note("Q1", "state", minute=3, kind="servicenow_state"))
-    batch, lines = await store.work_note_batch("Q1")
+    batch, lines, resumed = await store.work_note_batch("Q1")
+    assert not resumed  # begun by this call: nobody can have sent it yet
     # In the order they happened; the ticket's own lines are not told back to it.
     assert lines == [line("Q1", "n1", minute=1), line("Q1", "n2", minute=2)]
     await commit(store, note("Q1", "n3", minute=4))
     # Not confirmed (a timeout that may have delivered it): the same batch again, without the newer line.
-    assert await store.work_note_batch("Q1") == (batch, lines)
+    assert await store.work_note_batch("Q1") == (batch, lines, True)
     await store.mark_noted([e.id for e in lines])
-    later, newer = await store.work_note_batch("Q1")
-    assert later != batch and [e.id for e in newer] == ["n3"]
+    later, newer, resumed = await store.work_note_batch("Q1")
+    assert later != batch and [e.id for e in newer] == ["n3"] and not resumed
 
 
 async def test_with_nothing_untold_the_batch_is_empty(store: Store) -> None:
     await commit(store, note("Q1", "n1", minute=1))
-    _, lines = await store.work_note_batch("Q1")
+    _, lines, _ = await store.work_note_batch("Q1")
     await store.mark_noted([e.id for e in lines])
     await store.mark_noted([])
     assert (await store.work_note_batch("Q1"))[1] == []

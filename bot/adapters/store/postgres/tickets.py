@@ -13,8 +13,7 @@ from dataclasses import asdict
 
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.adapters.store.postgres.incidents import TIMELINE_ORDER, entry_from_row
-from bot.domain.timeline import TimelineEntry
-from bot.ports.store import TicketRecords, TicketRow
+from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
 UNTOLD = "incident_id=%s AND ticket_noted=0 AND kind NOT LIKE 'servicenow%%'"
@@ -35,7 +34,7 @@ class PostgresTicketRecords(PostgresPart, TicketRecords):
         await self._execute(f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
                             f" ON CONFLICT (incident_id) DO UPDATE SET {update}", list(asdict(ticket).values()))
 
-    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
+    async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
         async with self._transaction() as conn:
             # The incident's untold lines are locked first: two replicas asking at once agree on one batch.
             await conn.execute(f"SELECT 1 FROM timeline WHERE {UNTOLD} FOR UPDATE".encode(), (incident_id,))
@@ -49,7 +48,7 @@ class PostgresTicketRecords(PostgresPart, TicketRecords):
             cursor = await conn.execute(f"SELECT * FROM timeline WHERE {UNTOLD} AND ticket_batch=%s"
                                         f" {TIMELINE_ORDER}".encode(), (incident_id, batch))
             entries = [entry_from_row(r) for r in await cursor.fetchall()]
-        return batch, entries
+        return WorkNoteBatch(batch, entries, resumed=open_batch is not None)
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:

@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import TIMELINE_ORDER, entry_from_row
-from bot.domain.timeline import TimelineEntry
-from bot.ports.store import TicketRecords, TicketRow
+from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
 UNTOLD = "incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
@@ -39,8 +38,8 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
                               ticket.channel_told))
         await self._run(write)
 
-    async def work_note_batch(self, incident_id: str) -> tuple[str, list[TimelineEntry]]:
-        def work() -> tuple[str, list[TimelineEntry]]:
+    async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
+        def work() -> WorkNoteBatch:
             with self._transaction() as conn:
                 open_batch = conn.execute(f"SELECT ticket_batch FROM timeline WHERE {UNTOLD} AND ticket_batch IS NOT"
                                           f" NULL {TIMELINE_ORDER} LIMIT 1", (incident_id,)).fetchone()
@@ -51,7 +50,7 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
                                     (incident_id, batch))
                 columns = [c[0] for c in rows.description]
                 entries = [entry_from_row(dict(zip(columns, r, strict=True))) for r in rows.fetchall()]
-            return batch, entries
+            return WorkNoteBatch(batch, entries, resumed=open_batch is not None)
         return await self._run(work)
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:

@@ -79,6 +79,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
 
 
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """User + system CPU so far per thread of a process (`<role>_sys`: the system part), by role: `loop` (the main
+    thread, where the event loop runs), `store` (the SQLite store's thread: bot/adapters/store/sqlite/thread.py names
+    it), `other` (thread pools: the PagerDuty client's, asyncio's default executor). Threads that ended are missing
+    (their CPU stays in the process's total, so `other` may be under-counted)."""
+    roles = dict.fromkeys(("loop", "store", "other", "loop_sys", "store_sys", "other_sys"), 0.0)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                comm, rest = stat.read().split(" (", 1)[1].rsplit(")", 1)
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        fields = rest.split()
+        role = "loop" if tid == str(pid) else "store" if comm == "pavedroad-store" else "other"
+        roles[role] += (int(fields[11]) + int(fields[12])) / TICK
+        roles[f"{role}_sys"] += int(fields[12]) / TICK
+    return roles
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
@@ -255,13 +274,16 @@ async def main() -> None:
                 while done < args.incidents:
                     size = min(block, args.incidents - done)
                     cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
+                    threads = cpu_by_thread(bot.pid)
                     for _ in range(size // args.batch):
                         await soak.batch(args.batch)
                     if size % args.batch:
                         await soak.batch(size % args.batch)
                     blocks.append({"incidents": size, "bot_cpu_s": cpu_seconds(bot.pid) - cpu[0],
                                    "emulators_cpu_s": cpu_seconds(emulators.pid) - cpu[1],
-                                   "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid)})
+                                   "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid),
+                                   **{f"bot_{role}_cpu_s": seconds - threads[role]
+                                      for role, seconds in cpu_by_thread(bot.pid).items()}})
                     done += size
                     if not mix:  # the call mix over the first block, while the emulators' world is small
                         state = await soak.state()
@@ -295,6 +317,10 @@ async def main() -> None:
         "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
         "db_bytes_per_incident": round(db_bytes / soak.triggered),  # warm-up incidents included
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
+        # Where the bot's CPU went, per thread (ms per incident over each block): the event loop's thread, the
+        # store's thread, the thread pools; `*_sys` is the part spent in the kernel (system calls, fsync).
+        "bot_cpu_by_thread": {role: [per_incident(b, f"bot_{role}_cpu_s") for b in blocks]
+                              for role in ("loop", "store", "other", "loop_sys", "store_sys", "other_sys")},
         "emulators_cpu_ms_per_incident_first": per_incident(first, "emulators_cpu_s"),
         "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
         "calls_per_incident": mix, "reference": reference, "soak_wall_s": round(soak_s, 1),

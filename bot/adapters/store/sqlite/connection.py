@@ -122,7 +122,12 @@ class SqliteConnection:
         except BaseException as error:  # the commit itself failed: every caller hears of it
             outcomes = [(False, error)] * len(batch)
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            self.answer(loop, future, ok, value)
+
+    def answer(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """On the store's thread: settle a caller's future with the other answers ready (one wake-up of its loop for
+        them all: thread.py)."""
+        self._thread.answer(loop, future, ok, value)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
@@ -148,11 +153,3 @@ class SqlitePart:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._connection.query(sql, params)
 
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)

@@ -78,13 +78,10 @@ class SqliteInbox(SqlitePart, Inbox):
         except BaseException as error:
             # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
             for _, future, loop in batch:
-                loop.call_soon_threadsafe(_fail, future, error)
+                self._connection.answer(loop, future, False, error)
             return
         for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                loop.call_soon_threadsafe(_fail, future, outcome)
-            else:
-                loop.call_soon_threadsafe(_resolve, future, outcome)
+            self._connection.answer(loop, future, not isinstance(outcome, BaseException), outcome)
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
@@ -236,12 +233,3 @@ def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: 
                     insert_effect(conn, PostTimelineEntry(effect.incident_id, entry_id), priority, now)
     conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
 
-
-def _resolve(future: asyncio.Future[bool], result: bool) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)

@@ -1,0 +1,102 @@
+"""The SQLite store's thread (bot/adapters/store/sqlite/thread.py): jobs finished back to back go back to the event
+loop in one hand-over (one wake-up of the loop), an urgent job's answer at once, and every caller hears its own
+result or error."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.adapters.store.sqlite.thread import NORMAL, URGENT, StoreThread
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """An event loop that counts how often another thread woke it (`call_soon_threadsafe`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.woken = 0
+
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,
+                             context: Any = None) -> asyncio.Handle:
+        self.woken += 1
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+def run_counting(scenario: Callable[[StoreThread, CountingLoop], Any]) -> Any:
+    loop = CountingLoop()
+    store_thread = StoreThread()
+    try:
+        return loop.run_until_complete(scenario(store_thread, loop))
+    finally:
+        store_thread.shutdown()
+        loop.close()
+
+
+def test_jobs_finished_back_to_back_are_handed_over_together() -> None:
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[list[Any], int]:
+        gate = threading.Event()
+        # The first job holds the thread until all twenty are queued behind it: they then run back to back.
+        first = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(store_thread.run(lambda n=n: n * 2)) for n in range(20)]
+        await asyncio.sleep(0)
+        before = loop.woken
+        gate.set()
+        results = await asyncio.gather(first, *rest)
+        return results, loop.woken - before
+
+    results, woken = run_counting(scenario)
+    assert results == [True, *(n * 2 for n in range(20))]
+    # One hand-over for the run (two if the thread looked at its queue just as the last jobs arrived), not 21.
+    assert woken <= 2
+
+
+def test_an_urgent_answer_is_not_held_for_the_jobs_behind_it() -> None:
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[float, bool]:
+        gate, release = threading.Event(), threading.Event()
+        blocker = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        urgent = asyncio.ensure_future(store_thread.run(lambda: "stored", URGENT))
+        # Queued behind the urgent job: it holds the thread until the urgent answer has arrived.
+        slow = asyncio.ensure_future(store_thread.run(lambda: release.wait(5), NORMAL))
+        await asyncio.sleep(0)
+        gate.set()
+        answer = await urgent
+        arrived_before_slow_finished = not slow.done()
+        release.set()
+        await asyncio.gather(blocker, slow)
+        return answer, arrived_before_slow_finished
+
+    answer, early = run_counting(scenario)
+    assert answer == "stored"
+    assert early
+
+
+def test_each_caller_hears_its_own_error_among_answers_handed_over_together() -> None:
+    def boom() -> None:
+        raise ValueError("this job failed")
+
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> list[Any]:
+        gate = threading.Event()
+        first = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        jobs = [asyncio.ensure_future(store_thread.run(fn)) for fn in (lambda: 1, boom, lambda: 3)]
+        await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.gather(first, *jobs, return_exceptions=True)
+
+    results = run_counting(scenario)
+    assert results[:2] == [True, 1] and results[3] == 3
+    assert isinstance(results[2], ValueError) and str(results[2]) == "this job failed"
+
+
+def test_a_closed_store_refuses_jobs() -> None:
+    store_thread = StoreThread()
+    store_thread.shutdown()
+    with pytest.raises(RuntimeError, match="store is closed"):
+        asyncio.run(store_thread.run(lambda: 1))

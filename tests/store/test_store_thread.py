@@ -5,13 +5,17 @@ result or error."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVarTuple, Unpack
 
 import pytest
 
 from bot.adapters.store.sqlite.thread import NORMAL, URGENT, StoreThread
+
+
+Ts = TypeVarTuple("Ts")
 
 
 class CountingLoop(asyncio.SelectorEventLoop):
@@ -21,8 +25,8 @@ class CountingLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.woken = 0
 
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any,
-                             context: Any = None) -> asyncio.Handle:
+    def call_soon_threadsafe(self, callback: Callable[[Unpack[Ts]], object], *args: Unpack[Ts],
+                             context: contextvars.Context | None = None) -> asyncio.Handle:
         self.woken += 1
         return super().call_soon_threadsafe(callback, *args, context=context)
 
@@ -37,13 +41,17 @@ def run_counting(scenario: Callable[[StoreThread, CountingLoop], Any]) -> Any:
         loop.close()
 
 
+def doubled(n: int) -> Callable[[], int]:
+    return lambda: n * 2
+
+
 def test_jobs_finished_back_to_back_are_handed_over_together() -> None:
     async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[list[Any], int]:
         gate = threading.Event()
         # The first job holds the thread until all twenty are queued behind it: they then run back to back.
         first = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
         await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(store_thread.run(lambda n=n: n * 2)) for n in range(20)]
+        rest = [asyncio.ensure_future(store_thread.run(doubled(n))) for n in range(20)]
         await asyncio.sleep(0)
         before = loop.woken
         gate.set()
@@ -57,7 +65,7 @@ def test_jobs_finished_back_to_back_are_handed_over_together() -> None:
 
 
 def test_an_urgent_answer_is_not_held_for_the_jobs_behind_it() -> None:
-    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[float, bool]:
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[str, bool]:
         gate, release = threading.Event(), threading.Event()
         blocker = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
         await asyncio.sleep(0.05)

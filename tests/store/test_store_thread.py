@@ -14,7 +14,6 @@ import pytest
 
 from bot.adapters.store.sqlite.thread import NORMAL, URGENT, StoreThread
 
-
 Ts = TypeVarTuple("Ts")
 
 
@@ -25,7 +24,7 @@ class CountingLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.woken = 0
 
-    def call_soon_threadsafe(self, callback: Callable[[Unpack[Ts]], object], *args: Unpack[Ts],
+    def call_soon_threadsafe(self, callback: Callable[[Unpack[Ts]], object], *args: *Ts,
                              context: contextvars.Context | None = None) -> asyncio.Handle:
         self.woken += 1
         return super().call_soon_threadsafe(callback, *args, context=context)

@@ -10,7 +10,7 @@ clock, so tests and the sandbox can move time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, Unpack
@@ -246,6 +246,14 @@ class Outbox(Protocol):
         after a crash mid-call, the next attempt knows it is a retry and looks for what the lost one may have done
         before doing it again. False (nothing changed) unless the effect is still pending, due by `now`, first in its
         queue and not leased past `now` by anyone: concurrent claims of one effect give it to exactly one owner."""
+        ...
+    async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
+                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+        """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
+        and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
+        room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
+        asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
+        out), each with `attempts` as it was before this claim."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its

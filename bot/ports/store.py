@@ -110,6 +110,19 @@ class SlackFootprint:
     sync_pending_shown: bool = False
 
 
+@dataclass(frozen=True)
+class IncidentInSlack:
+    """An incident as last decided beside what exists of it in Slack, read together in one store call (what
+    performing a Slack effect starts from: `SlackFootprints.incident_in_slack`). Read `with_ticket`, also its
+    ServiceNow ticket and how many effects its ServiceNow queue has pending (what the card says of the ticket);
+    otherwise `ticket_queue_pending` is None."""
+
+    incident: Incident | None
+    footprint: SlackFootprint
+    ticket: TicketRow | None = None
+    ticket_queue_pending: int | None = None
+
+
 class FootprintChange(TypedDict, total=False):
     """Some pieces of a Slack footprint, to remember (`SlackFootprints.update_footprint`); None forgets a piece."""
 
@@ -340,6 +353,10 @@ class SlackFootprints(Protocol):
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         """Remember some pieces of the footprint; the others are left as they are, so steps that run concurrently
         never overwrite each other. An unknown piece is a ValueError."""
+        ...
+    async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
+        """`Incidents.incident` and `footprint` read together (with `with_ticket`, `TicketRecords.ticket` and
+        `Outbox.pending_in_queue` of the incident's ServiceNow queue too), in one store call."""
         ...
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         """The footprint of the incident whose channel this is, if any."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVarTuple, Unpack
 
@@ -107,3 +108,26 @@ def test_a_closed_store_refuses_jobs() -> None:
     store_thread.shutdown()
     with pytest.raises(RuntimeError, match="store is closed"):
         asyncio.run(store_thread.run(lambda: 1))
+
+
+def busy_loop(gates: list[threading.Event]) -> None:
+    """Open the gates one at a time, holding the caller (the event loop) meanwhile."""
+    for gate in gates:
+        gate.set()
+        time.sleep(0.02)
+
+
+def test_answers_handed_over_while_the_loop_is_busy_ride_on_one_wake_up() -> None:
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[list[Any], int]:
+        gates = [threading.Event() for _ in range(5)]
+        jobs = [asyncio.ensure_future(store_thread.run(gate.wait)) for gate in gates]
+        await asyncio.sleep(0)
+        before = loop.woken
+        # The loop is busy (blocked here) while the jobs finish one at a time, each handed over on its own.
+        busy_loop(gates)
+        results = await asyncio.gather(*jobs)
+        return results, loop.woken - before
+
+    results, woken = run_counting(scenario)
+    assert results == [True] * 5
+    assert woken == 1

@@ -8,7 +8,8 @@ Every store call crosses to this thread and back, a hundred times or more per in
 cheap: jobs wait in a heap (most urgent, then oldest, first) and the thread is woken by a token in a C-level
 `SimpleQueue` (one token per job), not by a `queue.PriorityQueue`, whose pure-Python Condition costs more than most
 jobs; results go straight to the callers' asyncio futures on their loop, the results of jobs run back to back in one
-hand-over (one wake-up of the loop for them all; an urgent job's at once, and none held more than HOLD_SECONDS).
+hand-over (one wake-up of the loop for them all; an urgent job's at once, and none held more than HOLD_SECONDS
+between jobs), and hand-overs made while the loop has not yet taken the last one ride on its wake-up.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class StoreThread:
         # Finished jobs' answers not yet handed over to their loops, and since when the oldest has waited.
         self._answers: list[Answer] = []
         self._answers_since = 0.0
+        # Answers handed over to a loop that has not yet taken them: a wake-up is on its way to that loop, and it
+        # takes any answers added meanwhile with it (no second write to its self-pipe while it is busy).
+        self._mailboxes: dict[asyncio.AbstractEventLoop, list[Answer]] = {}
+        self._mail_lock = threading.Lock()
         self._thread.start()
 
     def _loop(self) -> None:
@@ -85,9 +90,23 @@ class StoreThread:
         for answer in answers:
             by_loop.setdefault(answer[0], []).append(answer)
         for loop, settled in by_loop.items():
-            # The caller's loop may have closed (nobody is waiting): the thread must go on.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle_all, settled)
+            with self._mail_lock:
+                waiting = self._mailboxes.get(loop)
+                if waiting is not None:  # not yet taken: they go with the wake-up already on its way
+                    waiting += settled
+                    continue
+                self._mailboxes[loop] = settled
+            try:
+                loop.call_soon_threadsafe(self._take_answers, loop)
+            except RuntimeError:  # the caller's loop has closed (nobody is waiting): the thread must go on
+                with self._mail_lock:
+                    self._mailboxes.pop(loop, None)
+
+    def _take_answers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On `loop`: settle every answer handed over to it so far."""
+        with self._mail_lock:
+            answers = self._mailboxes.pop(loop, [])
+        _settle_all(answers)
 
     async def run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
         if self._closed:  # nothing would ever run it: say so instead of waiting forever

@@ -106,8 +106,11 @@ def test_each_caller_hears_its_own_error_among_answers_handed_over_together() ->
 def test_a_closed_store_refuses_jobs() -> None:
     store_thread = StoreThread()
     store_thread.shutdown()
+
+    async def call() -> int:
+        return await store_thread.run(lambda: 1)
     with pytest.raises(RuntimeError, match="store is closed"):
-        asyncio.run(store_thread.run(lambda: 1))
+        asyncio.run(call())
 
 
 def busy_loop(gates: list[threading.Event]) -> None:

@@ -108,13 +108,15 @@ class StoreThread:
             answers = self._mailboxes.pop(loop, [])
         _settle_all(answers)
 
-    async def run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
+    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
+        """Queue `fn` to run here; the future of its result, on the running loop. A plain function returning the
+        future (no coroutine wrapped around it: every store call comes this way)."""
         if self._closed:  # nothing would ever run it: say so instead of waiting forever
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._put((priority, next(self._order), fn, future, loop))
-        return await future
+        return future
 
     def _put(self, job: Job) -> None:
         with self._lock:

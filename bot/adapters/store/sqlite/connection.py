@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
 
@@ -44,6 +45,8 @@ class SqliteConnection:
         self.path = str(path)
         self._thread = StoreThread()
         self._db: Database | None = None
+        # Incidents decoded or written lately, for the parts' reads (used on the store's thread only).
+        self.known_incidents = KnownIncidents()
         self._grouped: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any],
                                    asyncio.AbstractEventLoop]] = deque()
 

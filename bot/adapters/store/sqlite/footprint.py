@@ -30,7 +30,7 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
             # One read transaction (a snapshot: SQLite gives it for free).
             conn.execute("BEGIN")
             try:
-                incident = load_incident(conn, incident_id)
+                incident = load_incident(conn, incident_id, self._connection.known_incidents)
                 footprints = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
                 footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
                 if not with_ticket:

@@ -134,3 +134,26 @@ def test_answers_handed_over_while_the_loop_is_busy_ride_on_one_wake_up() -> Non
     results, woken = run_counting(scenario)
     assert results == [True] * 5
     assert woken == 1
+
+
+def started_within(event: threading.Event, seconds: float) -> bool:
+    """Whether `event` is set within `seconds`, holding the caller (the event loop: still in the same turn)."""
+    return event.wait(seconds)
+
+
+def test_jobs_queued_in_one_turn_of_the_loop_wake_the_thread_at_its_end_and_an_urgent_one_at_once() -> None:
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[bool, bool, list[Any]]:
+        await asyncio.sleep(0.05)  # the thread has found nothing to do and sleeps
+        normal, urgent = threading.Event(), threading.Event()
+        first = store_thread.run(normal.set)
+        # Still this turn: the thread is not woken for a normal job until the turn ends (the jobs queued with it go
+        # along), but at once for an urgent one (a webhook's).
+        normal_ran_early = started_within(normal, 0.1)
+        second = store_thread.run(urgent.set, URGENT)
+        urgent_ran = started_within(urgent, 5)
+        return normal_ran_early, urgent_ran, list(await asyncio.gather(first, second))
+
+    normal_ran_early, urgent_ran, results = run_counting(scenario)
+    assert not normal_ran_early
+    assert urgent_ran
+    assert results == [None, None]

@@ -5,11 +5,14 @@ operation runs here. Jobs carry a priority: recording an incoming webhook (which
 of the worker's and dispatcher's bookkeeping, so a burst of effects never delays the answer to a delivery.
 
 Every store call crosses to this thread and back, a hundred times or more per incident, so the crossing is kept
-cheap: jobs wait in a heap (most urgent, then oldest, first) and the thread is woken by a token in a C-level
-`SimpleQueue` (one token per job), not by a `queue.PriorityQueue`, whose pure-Python Condition costs more than most
-jobs; results go straight to the callers' asyncio futures on their loop, the results of jobs run back to back in one
-hand-over (one wake-up of the loop for them all; an urgent job's at once, and none held more than HOLD_SECONDS
-between jobs), and hand-overs made while the loop has not yet taken the last one ride on its wake-up.
+cheap. Jobs wait in a heap (most urgent, then oldest, first), not in a `queue.PriorityQueue`, whose pure-Python
+Condition costs more than most jobs. The thread sleeps on a plain lock only when the heap is empty, and is woken (a
+futex wake, and the GIL handed to a second thread: the event loop's biggest store cost) once per sleep, not once per
+job: a job queued while it works is found when it looks again, and the jobs queued in one turn of the event loop
+wake it once, at the end of that turn (an urgent one at once). Results go straight to the callers' asyncio futures on
+their loop: the results of jobs run back to back in one hand-over (one wake-up of the loop for them all; an urgent
+job's at once, and none held more than HOLD_SECONDS between jobs), and hand-overs made while the loop has not yet
+taken the last one ride on its wake-up.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import ctypes
 import ctypes.util
 import heapq
 import itertools
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -37,8 +39,14 @@ HOLD_SECONDS = 0.002
 class StoreThread:
     def __init__(self, name: str = "pavedroad-store") -> None:
         self._jobs: list[Job] = []
-        self._lock = threading.Lock()
-        self._tokens: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # guards the heap and the two flags below
+        # The thread sleeps on `_wake` (held while it may sleep) when there is no job, saying so in `_waiting`;
+        # whoever clears `_waiting` releases `_wake`, once. `_kick_pending`: a wake-up is due at the end of the
+        # event loop's turn.
+        self._wake = threading.Lock()
+        self._wake.acquire()
+        self._waiting = False
+        self._kick_pending = False
         self._order = itertools.count()  # first in, first out within a priority
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._closed = False
@@ -57,12 +65,9 @@ class StoreThread:
             # Answers go back together once nothing else is waiting here (or they have waited HOLD_SECONDS): each
             # hand-over wakes the event loop (a write to its self-pipe, a read back, a turn of the loop), so one
             # hand-over for the jobs finished in a row instead of one each.
-            if self._answers and (self._tokens.empty()
-                                  or time.perf_counter() - self._answers_since > HOLD_SECONDS):
+            if self._answers and (not self._jobs or time.perf_counter() - self._answers_since > HOLD_SECONDS):
                 self._hand_over()
-            self._tokens.get()
-            with self._lock:
-                priority, _, job, future, loop = heapq.heappop(self._jobs)
+            priority, _, job, future, loop = self._next_job()
             if job is None or future is None or loop is None:
                 self._hand_over()
                 return
@@ -76,6 +81,14 @@ class StoreThread:
                 self.answer(loop, future, True, result)
             if priority == URGENT:  # a webhook's sender is waiting on it: not held for the jobs behind it
                 self._hand_over()
+
+    def _next_job(self) -> Job:
+        while True:
+            with self._lock:
+                if self._jobs:
+                    return heapq.heappop(self._jobs)
+                self._waiting = True
+            self._wake.acquire()  # until a job's submitter (or the kick after it) clears `_waiting`
 
     def answer(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         """Settle `future` on its loop with `value` (its result if `ok`, else the error it raises), handed over with
@@ -115,18 +128,36 @@ class StoreThread:
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._put((priority, next(self._order), fn, future, loop))
+        self._put((priority, next(self._order), fn, future, loop), None if priority == URGENT else loop)
         return future
 
-    def _put(self, job: Job) -> None:
+    def _put(self, job: Job, kick_on: asyncio.AbstractEventLoop | None) -> None:
+        """Queue a job; wake the thread if it sleeps: at once, or (`kick_on` a loop) at the end of that loop's turn,
+        with every other job queued in it."""
         with self._lock:
             heapq.heappush(self._jobs, job)
-        self._tokens.put(None)
+            if not self._waiting:
+                return  # at work: it finds the job when it looks again
+            if kick_on is not None:
+                if not self._kick_pending:
+                    self._kick_pending = True
+                    kick_on.call_soon(self._kick)
+                return
+            self._waiting = False
+        self._wake.release()
+
+    def _kick(self) -> None:
+        with self._lock:
+            self._kick_pending = False
+            if not self._waiting:
+                return  # woken meanwhile (an urgent job)
+            self._waiting = False
+        self._wake.release()
 
     def shutdown(self) -> None:
         """Finish the queued jobs, then stop the thread; later jobs are refused."""
         self._closed = True
-        self._put((NORMAL + 1, next(self._order), None, None, None))
+        self._put((NORMAL + 1, next(self._order), None, None, None), None)
         self._thread.join()
 
 

@@ -157,3 +157,25 @@ def test_jobs_queued_in_one_turn_of_the_loop_wake_the_thread_at_its_end_and_an_u
     assert not normal_ran_early
     assert urgent_ran
     assert results == [None, None]
+
+
+def test_a_job_from_a_second_loop_runs_though_the_first_loop_stopped_before_its_turn_ended() -> None:
+    store_thread = StoreThread()
+    first_loop, second_loop = asyncio.new_event_loop(), asyncio.new_event_loop()
+    left: list[asyncio.Future[int]] = []
+
+    def queue_and_stop() -> None:
+        left.append(store_thread.run(lambda: 1))
+        first_loop.stop()  # this turn is the loop's last: what was due at its end never comes
+
+    async def answer_within_seconds() -> int:
+        return await asyncio.wait_for(store_thread.run(lambda: 2), 5)
+    try:
+        first_loop.run_until_complete(asyncio.sleep(0.05))  # the thread has found nothing to do and sleeps
+        first_loop.call_soon(queue_and_stop)
+        first_loop.run_forever()
+        assert second_loop.run_until_complete(answer_within_seconds()) == 2
+    finally:
+        store_thread.shutdown()
+        first_loop.close()
+        second_loop.close()

@@ -41,12 +41,12 @@ class StoreThread:
         self._jobs: list[Job] = []
         self._lock = threading.Lock()  # guards the heap and the two flags below
         # The thread sleeps on `_wake` (held while it may sleep) when there is no job, saying so in `_waiting`;
-        # whoever clears `_waiting` releases `_wake`, once. `_kick_pending`: a wake-up is due at the end of the
-        # event loop's turn.
+        # whoever clears `_waiting` releases `_wake`, once. `_kick_on`: the event loop at the end of whose turn a
+        # wake-up is due.
         self._wake = threading.Lock()
         self._wake.acquire()
         self._waiting = False
-        self._kick_pending = False
+        self._kick_on: asyncio.AbstractEventLoop | None = None
         self._order = itertools.count()  # first in, first out within a priority
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._closed = False
@@ -138,17 +138,25 @@ class StoreThread:
             heapq.heappush(self._jobs, job)
             if not self._waiting:
                 return  # at work: it finds the job when it looks again
-            if kick_on is not None:
-                if not self._kick_pending:
-                    self._kick_pending = True
-                    kick_on.call_soon(self._kick)
-                return
+            if kick_on is not None and self._kick_on in (None, kick_on):
+                if self._kick_on is None:
+                    try:
+                        kick_on.call_soon(self._kick)
+                    except RuntimeError:  # the loop is closed: no kick would come
+                        pass
+                    else:
+                        self._kick_on = kick_on
+                        return
+                else:
+                    return  # this loop's kick, already due, wakes it for this job too
+            # Woken now: an urgent job, a loop whose kick cannot come, or a second loop (whose own turn may end
+            # before the first one's, which might never run again).
             self._waiting = False
         self._wake.release()
 
     def _kick(self) -> None:
         with self._lock:
-            self._kick_pending = False
+            self._kick_on = None
             if not self._waiting:
                 return  # woken meanwhile (an urgent job)
             self._waiting = False

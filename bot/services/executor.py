@@ -119,9 +119,11 @@ class EffectExecutor:
             if self._home is not None:
                 await self._home.refresh_for(effect.pagerduty_user_ids, effect.slack_user_ids)
             return
-        # The incident, its footprint and (for what renders the card) its ticket in one store call.
+        # The incident, its footprint and (for a card refresh) its ticket in one store call. A channel's opening reads
+        # the ticket once its channel exists (an HTTP call later): read before, it would show a ticket opened
+        # meanwhile as missing, and the card and topic would need one more refresh each.
         found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None and
-                                                    isinstance(effect, OpenIncidentChannel | RefreshCard))
+                                                    isinstance(effect, RefreshCard))
         incident = found.incident
         if incident is None:
             return
@@ -183,11 +185,11 @@ class EffectExecutor:
 
     async def _open_channel(self, incident: Incident, *, retry: bool, since: float,
                             found: IncidentInSlack | None = None) -> None:
-        """`found`: the incident's footprint and ticket as this effect read them (read again when not given)."""
+        """`found`: the incident's footprint as this effect read it (read again when not given)."""
         footprint = found.footprint if found is not None else await self._store.footprint(incident.id)
         if not incident.dedicated_channel:
             await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
-                                  retry=retry, since=since, pin=False, found=found)
+                                  retry=retry, since=since, pin=False)
             return
         if footprint.shared_channel:
             # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
@@ -195,10 +197,6 @@ class EffectExecutor:
             await self._store.update_footprint(incident.id, shared_channel=False, channel_id=None, card_ts=None,
                                                card_pinned=False, announced_ts=None)
             footprint = await self._store.footprint(incident.id)
-            found = None  # read before the footprint changed
-        # The ticket as this effect read it, shown by the card and the topic alike (False: each reads it).
-        ticket_view: cards.TicketView | Literal[False] | None = (
-            await self._ticket_view(incident, footprint, found) if found is not None else False)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
         try:
@@ -210,6 +208,8 @@ class EffectExecutor:
                                                                      channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
+            # Read once the channel exists, as the card and the topic each read it before: one read for both.
+            ticket_view = await self._ticket_view(incident, footprint)
             await _all(
                 *remember_channel,
                 self._set_topic(incident, footprint, ticket_view),
@@ -283,14 +283,13 @@ class EffectExecutor:
             await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
-                         since: float, pin: bool, found: IncidentInSlack | None = None,
-                         view: cards.TicketView | Literal[False] | None = False) -> None:
-        """`view`: the ticket as the card is to show it (else from `found`, else read)."""
+                         since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
+        """`view`: the ticket as the card is to show it (read when not given)."""
         marker = f"card:{incident.id}"
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
-                shown = await self._ticket_view(incident, footprint, found) if view is False else view
+                shown = await self._ticket_view(incident, footprint) if view is False else view
                 blocks = cards.card_blocks(incident, self._clock.now(), shown,
                                            incident_exposure(self._catalogue, incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,

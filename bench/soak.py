@@ -79,11 +79,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
 
 
-def thread_cpu_seconds(pid: int, tid: int) -> float:
-    """User + system CPU of one thread of a process: the main thread (tid == pid) is the bot's event loop."""
-    with open(f"/proc/{pid}/task/{tid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+def cpu_by_thread(pid: int) -> dict[str, float]:
+    """User + system CPU so far per thread of a process (`<role>_sys`: the system part), by role: `loop` (the main
+    thread, where the event loop runs), `store` (the SQLite store's thread: bot/adapters/store/sqlite/thread.py names
+    it), `other` (thread pools: the PagerDuty client's, asyncio's default executor). Threads that ended are missing
+    (their CPU stays in the process's total, so `other` may be under-counted)."""
+    roles = dict.fromkeys(("loop", "store", "other", "loop_sys", "store_sys", "other_sys"), 0.0)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                comm, rest = stat.read().split(" (", 1)[1].rsplit(")", 1)
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        fields = rest.split()
+        role = "loop" if tid == str(pid) else "store" if comm == "pavedroad-store" else "other"
+        roles[role] += (int(fields[11]) + int(fields[12])) / TICK
+        roles[f"{role}_sys"] += int(fields[12]) / TICK
+    return roles
 
 
 def rss_mb(pid: int) -> float:
@@ -265,8 +277,8 @@ async def main() -> None:
                 done = 0
                 while done < args.incidents:
                     size = min(block, args.incidents - done)
-                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic(),
-                           thread_cpu_seconds(bot.pid, bot.pid))
+                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
+                    threads = cpu_by_thread(bot.pid)
                     for _ in range(size // args.batch):
                         await soak.batch(args.batch)
                     if size % args.batch:
@@ -274,7 +286,8 @@ async def main() -> None:
                     blocks.append({"incidents": size, "bot_cpu_s": cpu_seconds(bot.pid) - cpu[0],
                                    "emulators_cpu_s": cpu_seconds(emulators.pid) - cpu[1],
                                    "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid),
-                                   "bot_loop_cpu_s": thread_cpu_seconds(bot.pid, bot.pid) - cpu[3]})
+                                   **{f"bot_{role}_cpu_s": seconds - threads[role]
+                                      for role, seconds in cpu_by_thread(bot.pid).items()}})
                     done += size
                     if not mix:  # the call mix over the first block, while the emulators' world is small
                         state = await soak.state()
@@ -312,6 +325,10 @@ async def main() -> None:
         # bot's CPU is its other threads (SQLite's store thread above all).
         "loop_cpu_ms_per_incident_first": per_incident(first, "bot_loop_cpu_s"),
         "loop_cpu_ms_per_incident_last": per_incident(last, "bot_loop_cpu_s"),
+        # Where the bot's CPU went, per thread (ms per incident over each block): the event loop's thread, the
+        # store's thread, the thread pools; `*_sys` is the part spent in the kernel (system calls, fsync).
+        "bot_cpu_by_thread": {role: [per_incident(b, f"bot_{role}_cpu_s") for b in blocks]
+                              for role in ("loop", "store", "other", "loop_sys", "store_sys", "other_sys")},
         "emulators_cpu_ms_per_incident_first": per_incident(first, "emulators_cpu_s"),
         "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
         "calls_per_incident": mix, "reference": reference, "soak_wall_s": round(soak_s, 1),

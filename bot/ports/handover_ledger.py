@@ -74,6 +74,10 @@ class HandoverLedger(Protocol):
     async def waiting_notes(self, rota_id: str) -> list[HandoverNote]:
         """Notes not yet handed over, oldest first (an on-demand handover shows them without taking them)."""
         ...
+    async def waiting_notes_of(self, rota_ids: Sequence[str]) -> dict[str, list[HandoverNote]]:
+        """`waiting_notes` of several rotas in one call (the App Home shows those of each of the reader's rotas): for
+        each rota asked for, its notes not yet handed over, oldest first (an empty list when it has none)."""
+        ...
     async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         """(dead effects, ServiceNow updates waiting) per incident, for the handover's "pending" list; an incident
         missing from the answer has neither."""

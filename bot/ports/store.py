@@ -10,7 +10,7 @@ clock, so tests and the sandbox can move time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
@@ -108,6 +108,19 @@ class SlackFootprint:
     shared_channel: bool = False
     # The card as last rendered says "ServiceNow sync pending".
     sync_pending_shown: bool = False
+
+
+@dataclass(frozen=True)
+class IncidentInSlack:
+    """An incident as last decided beside what exists of it in Slack, read together in one store call (what
+    performing a Slack effect starts from: `SlackFootprints.incident_in_slack`). Read `with_ticket`, also its
+    ServiceNow ticket and how many effects its ServiceNow queue has pending (what the card says of the ticket);
+    otherwise `ticket_queue_pending` is None."""
+
+    incident: Incident | None
+    footprint: SlackFootprint
+    ticket: TicketRow | None = None
+    ticket_queue_pending: int | None = None
 
 
 class FootprintChange(TypedDict, total=False):
@@ -258,6 +271,14 @@ class Outbox(Protocol):
         before doing it again. False (nothing changed) unless the effect is still pending, due by `now`, first in its
         queue and not leased past `now` by anyone: concurrent claims of one effect give it to exactly one owner."""
         ...
+    async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
+                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+        """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
+        and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
+        room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
+        asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
+        out), each with `attempts` as it was before this claim."""
+        ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
         lease ends); False when `owner` no longer holds it (another replica claimed it after the lease ended)."""
@@ -343,6 +364,10 @@ class SlackFootprints(Protocol):
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         """Remember some pieces of the footprint; the others are left as they are, so steps that run concurrently
         never overwrite each other. An unknown piece is a ValueError."""
+        ...
+    async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
+        """`Incidents.incident` and `footprint` read together (with `with_ticket`, `TicketRecords.ticket` and
+        `Outbox.pending_in_queue` of the incident's ServiceNow queue too), in one store call."""
         ...
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         """The footprint of the incident whose channel this is, if any."""

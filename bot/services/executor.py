@@ -32,7 +32,15 @@ from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
-from bot.ports.store import FootprintChange, Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords
+from bot.ports.store import (
+    FootprintChange,
+    IncidentInSlack,
+    Incidents,
+    Outbox,
+    SlackFootprint,
+    SlackFootprints,
+    TicketRecords,
+)
 from bot.render import card as cards
 from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
@@ -76,14 +84,18 @@ class EffectExecutor:
         if effect.system == "servicenow" and self._tickets is not None:
             await self._tickets.after_done(effect)
 
-    async def _ticket_view(self, incident: Incident, footprint: SlackFootprint) -> cards.TicketView | None:
-        """What the card and topic say of the ticket; remembers on the footprint whether they say "sync pending"
-        (written only when that changes: `footprint` is this effect's copy, and only this incident's Slack queue
-        writes the flag)."""
+    async def _ticket_view(self, incident: Incident, footprint: SlackFootprint,
+                           found: IncidentInSlack | None = None) -> cards.TicketView | None:
+        """What the card and topic say of the ticket (as `found` read it with the incident, else read now);
+        remembers on the footprint whether they say "sync pending" (written only when that changes: `footprint` is
+        this effect's copy, and only this incident's Slack queue writes the flag)."""
         if self._tickets is None:
             return None
-        ticket = await self._store.ticket(incident.id)
-        pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        if found is not None and found.ticket_queue_pending is not None:
+            ticket, pending = found.ticket, found.ticket_queue_pending
+        else:
+            ticket = await self._store.ticket(incident.id)
+            pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
         if footprint.sync_pending_shown != (pending > 0):
             await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
             footprint.sync_pending_shown = pending > 0
@@ -115,20 +127,25 @@ class EffectExecutor:
             if self._home is not None:
                 await self._home.refresh_for(effect.pagerduty_user_ids, effect.slack_user_ids)
             return
-        incident = await self._store.incident(effect.incident_id)
+        # The incident, its footprint and (for a card refresh) its ticket in one store call. A channel's opening reads
+        # the ticket once its channel exists (an HTTP call later): read before, it would show a ticket opened
+        # meanwhile as missing, and the card and topic would need one more refresh each.
+        found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None and
+                                                    isinstance(effect, RefreshCard))
+        incident = found.incident
         if incident is None:
             return
         since = created_at - LOOKBACK_SECONDS
         match effect:
             case OpenIncidentChannel():
-                await self._open_channel(incident, retry=retry, since=since)
+                await self._open_channel(incident, retry=retry, since=since, found=found)
             case RefreshCard():
-                await self._unless_archived(incident, self._refresh(incident, since=since), since)
+                await self._unless_archived(incident, self._refresh(incident, found, since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
-                await self._unless_archived(incident, self._post_entry(incident, entry_id, retry=retry, since=since),
-                                            since)
+                await self._unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
+                                                                       retry=retry, since=since), since)
             case InviteResponders(user_ids=user_ids):
-                footprint = await self._store.footprint(incident.id)
+                footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:
                     await self._invite(incident, footprint, await self._people.responders(user_ids))
 
@@ -174,8 +191,10 @@ class EffectExecutor:
 
     # -- open the channel ------------------------------------------------------------------------------------
 
-    async def _open_channel(self, incident: Incident, *, retry: bool, since: float) -> None:
-        footprint = await self._store.footprint(incident.id)
+    async def _open_channel(self, incident: Incident, *, retry: bool, since: float,
+                            found: IncidentInSlack | None = None) -> None:
+        """`found`: the incident's footprint as this effect read it (read again when not given)."""
+        footprint = found.footprint if found is not None else await self._store.footprint(incident.id)
         if not incident.dedicated_channel:
             await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
                                   retry=retry, since=since, pin=False)
@@ -197,11 +216,14 @@ class EffectExecutor:
                                                                      channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
+            # Read once the channel exists, as the card and the topic each read it before: one read for both.
+            ticket_view = await self._ticket_view(incident, footprint)
             await _all(
                 *remember_channel,
-                self._set_topic(incident, footprint),
+                self._set_topic(incident, footprint, ticket_view),
                 self._invite_when_known(incident, footprint, responders),
-                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True),
+                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True,
+                                view=ticket_view),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
             )
         finally:
@@ -269,13 +291,14 @@ class EffectExecutor:
             await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
-                         since: float, pin: bool) -> None:
+                         since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
+        """`view`: the ticket as the card is to show it (read when not given)."""
         marker = f"card:{incident.id}"
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
-                blocks = cards.card_blocks(incident, self._clock.now(), await self._ticket_view(incident, footprint),
-                                           self._exposure(incident.service_id))
+                shown = await self._ticket_view(incident, footprint) if view is False else view
+                blocks = cards.card_blocks(incident, self._clock.now(), shown, self._exposure(incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=marker_metadata(marker))
             # Slack answers with the channel's id even when we named it: keep the id.
@@ -313,27 +336,27 @@ class EffectExecutor:
 
     # -- later events ----------------------------------------------------------------------------------------
 
-    async def _refresh(self, incident: Incident, *, since: float) -> None:
-        footprint = await self._store.footprint(incident.id)
+    async def _refresh(self, incident: Incident, found: IncidentInSlack, *, since: float) -> None:
+        footprint = found.footprint
         if footprint.channel_id is None or footprint.card_ts is None:
             # Effects run in order per incident, so the channel's opening has run before this and failed for good
             # (a dead effect): try again now, converging on whatever it did get done.
             if incident.channel_requested and incident.status is not Status.RESOLVED:
-                await self._open_channel(incident, retry=True, since=since)
+                await self._open_channel(incident, retry=True, since=since, found=found)
             return
-        view = await self._ticket_view(incident, footprint)
+        view = await self._ticket_view(incident, footprint, found)
         blocks = cards.card_blocks(incident, self._clock.now(), view,
                                    self._exposure(incident.service_id))
         await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint, view)
 
-    async def _post_entry(self, incident: Incident, entry_id: str, *, retry: bool, since: float) -> None:
+    async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
+                          since: float) -> None:
         found = await self._store.timeline_entry(entry_id)
         if found is None or found[1] is not None:
             return
         entry = found[0]
-        footprint = await self._store.footprint(incident.id)
         if footprint.channel_id is None:
             if incident.status is Status.RESOLVED and footprint.card_ts is None:
                 return  # first seen resolved: there is no channel to tell

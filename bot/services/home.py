@@ -159,7 +159,8 @@ class AppHome:
         channels = await self._store.channels_of(list(shown))
         teams, rotas = self._teams_and_rotas(email)
         on_call = await self._on_call(teams, rotas)
-        notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in await self._store.waiting_notes(r.id)]
+        waiting = await self._store.waiting_notes_of([r.id for r in rotas])  # one store call for all the rotas
+        notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in waiting[r.id]]
         return HomeContent(
             name=person.name if person else (email or slack_user_id),
             mine=tuple(HomeIncident(i, channels.get(i.id)) for i in mine),

@@ -7,7 +7,9 @@ import asyncio
 
 import pytest
 
-from bot.ports.store import FootprintChange, SlackFootprint, Store
+from bot.domain.effects import SyncTicket
+from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, Store, TicketRow
+from tests.store.contract.builders import commit, trigger
 
 
 async def test_an_unknown_incident_has_an_empty_footprint(store: Store) -> None:
@@ -47,3 +49,23 @@ async def test_an_unknown_piece_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="colour"):
         await store.update_footprint("Q1", **built)
     assert await store.footprint("Q1") == SlackFootprint("Q1")
+
+
+async def test_an_incident_is_read_with_its_footprint_and_ticket_in_one_call(store: Store) -> None:
+    assert await store.incident_in_slack("Q1", with_ticket=True) == IncidentInSlack(
+        None, SlackFootprint("Q1"), None, 0)
+    opened = trigger("Q1", number=7)
+    await commit(store, opened)
+    await store.update_footprint("Q1", channel_id="C1", card_ts="1.1", sync_pending_shown=True)
+    await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    await store.queue_effect(SyncTicket("Q2"), now=100.0)  # another incident's queue
+    found = await store.incident_in_slack("Q1")
+    assert found == IncidentInSlack(await store.incident("Q1"), await store.footprint("Q1"))
+    assert found.incident == opened.incident and found.ticket_queue_pending is None
+    with_ticket = await store.incident_in_slack("Q1", with_ticket=True)
+    assert (with_ticket.incident, with_ticket.footprint) == (found.incident, found.footprint)
+    assert (with_ticket.ticket, with_ticket.ticket_queue_pending) == (None, 1)
+    ticket = TicketRow("Q1", "sys1", "INC0001", "https://sn/INC0001", "2", 1)
+    await store.save_ticket(ticket)
+    assert await store.incident_in_slack("Q1", with_ticket=True) == IncidentInSlack(
+        found.incident, found.footprint, ticket, await store.pending_in_queue("servicenow:Q1"))

@@ -104,3 +104,19 @@ async def test_a_note_taken_by_one_handover_is_not_taken_again_by_another(store:
                           now=3.0)
     assert [n.text for n in await store.notes_of(KEY)] == ["once"]
     assert await store.notes_of(later) == []
+
+
+async def test_the_waiting_notes_of_several_rotas_are_read_together(store: Store) -> None:
+    assert await store.waiting_notes_of([]) == {}
+    await store.add_note("payments", "dev", "first", BOUNDARY - timedelta(hours=2))
+    await store.add_note("basket", "asha", "basket's", BOUNDARY - timedelta(hours=1))
+    await store.add_note("payments", "dev", "second", BOUNDARY - timedelta(minutes=30))
+    await store.claim(KEY, "payments", BOUNDARY, late=False, effect=None, now=1.0)
+    taken = await store.notes_for("payments", KEY, BOUNDARY - timedelta(hours=1))  # the first only
+    await store.save_post(KEY, channel="C1", ts="1.0", outgoing=None, incoming=None, notes=taken, follow_up=None,
+                          now=2.0)
+    together = await store.waiting_notes_of(["payments", "basket", "search", "payments"])
+    assert together == {"payments": await store.waiting_notes("payments"),
+                        "basket": await store.waiting_notes("basket"), "search": []}
+    assert [n.text for n in together["payments"]] == ["second"]
+    assert [n.text for n in together["basket"]] == ["basket's"]

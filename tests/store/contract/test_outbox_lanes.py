@@ -4,6 +4,10 @@ while one waits nor put ahead of new incidents' channels."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+
 from bot.domain.effects import (
     OpenIncidentChannel,
     PostTimelineEntry,
@@ -118,3 +122,55 @@ async def test_a_card_refresh_yields_to_new_incidents_channels(store: Store) -> 
     due = await store.due_effects(now=102.0, limit=10, busy=[])
     assert [(r.effect.incident_id, type(r.effect)) for r in due] == [("Q2", OpenIncidentChannel),
                                                                      ("Q1", RefreshCard)]
+
+
+async def test_claiming_the_due_effects_claims_each_lanes_most_urgent_heads_up_to_its_room(store: Store) -> None:
+    await commit(store, trigger("Q1", number=1), now=100.0)  # high urgency: its channel's opening is priority 0
+    for incident_id in ("Q2", "Q3", "Q4"):
+        await store.queue_effect(PostTimelineEntry(incident_id, f"e-{incident_id}"), now=100.0)
+    await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    await store.queue_effect(SyncTicket("Q2"), now=100.0)
+    await store.queue_effect(PublishStatusUpdate("Q1", "u1"), now=200.0)  # not due yet
+
+    claimed = await store.claim_due_effects(100.0, {"slack": 2, "servicenow": 5, "pagerduty": 1}, ["servicenow:Q2"],
+                                            owner="a", lease_seconds=30.0)
+    assert {lane: [r.effect for r in rows] for lane, rows in claimed.items()} == {
+        "slack": [OpenIncidentChannel("Q1"), PostTimelineEntry("Q2", "e-Q2")],
+        "servicenow": [SyncTicket("Q1")],  # Q2's queue is busy here
+        "pagerduty": []}
+    assert all(r.attempts == 0 for rows in claimed.values() for r in rows)  # as they were before this claim
+    # Claimed for `a`: offered to nobody while the lease runs, and theirs to report on.
+    offered = await store.due_effects(now=100.0, limit=10, busy=[])
+    assert [r.effect for r in offered] == [PostTimelineEntry("Q3", "e-Q3"), PostTimelineEntry("Q4", "e-Q4"),
+                                           SyncTicket("Q2")]
+    opening = claimed["slack"][0]
+    assert not await store.claim_effect(opening.seq, owner="b", now=110.0, lease_seconds=30.0)
+    assert not await store.effect_done(opening.seq, owner="b")
+    # A lane without room is not read; once the lease ran out the effect is claimed again, its attempt counted.
+    again = await store.claim_due_effects(131.0, {"slack": 1, "servicenow": 0}, [], owner="b", lease_seconds=30.0)
+    assert again == {"slack": [replace(opening, attempts=1)]}
+    assert not await store.effect_done(opening.seq, owner="a")
+    assert await store.effect_done(opening.seq, owner="b")
+
+
+async def test_replicas_claiming_the_due_effects_at_once_get_each_effect_once(make_store: Callable[[], Store]) -> None:
+    one, two = make_store(), make_store()
+    await one.open()
+    await two.open()
+    try:
+        for n in range(30):
+            await one.queue_effect(PostTimelineEntry(f"Q{n}", f"e{n}"), now=10.0)
+        seqs: list[int] = []
+        while True:  # rounds of four claimers at once, two per replica, until nothing is left to claim
+            rounds = await asyncio.gather(*(store.claim_due_effects(10.0, {"slack": 4}, [], owner=owner,
+                                                                    lease_seconds=60.0)
+                                            for store, owner in ((one, "a"), (two, "b"), (one, "a"), (two, "b"))))
+            claimed = [r.seq for found in rounds for r in found["slack"]]
+            if not claimed:
+                break
+            seqs += claimed
+        assert sorted(seqs) == sorted(set(seqs)) and len(seqs) == 30
+        assert await one.due_effects(now=10.0, limit=10, busy=[]) == []
+    finally:
+        await two.close()
+        await one.close()

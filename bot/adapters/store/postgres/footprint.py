@@ -8,8 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import Any, Unpack
 
+from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import PostgresPart
-from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
+from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 LISTS = ("invited", "unreachable")
 FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
@@ -19,6 +20,25 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
     async def footprint(self, incident_id: str) -> SlackFootprint:
         rows = await self._query("SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
         return _footprint(rows[0]) if rows else SlackFootprint(incident_id)
+
+    async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
+        # One connection of the pool for the four reads, not one each.
+        async with self._transaction() as conn:
+            cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
+            incident_rows = await cursor.fetchall()
+            cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
+            footprints = await cursor.fetchall()
+            incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
+            footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+            if not with_ticket:
+                return IncidentInSlack(incident, footprint)
+            cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
+            tickets = await cursor.fetchall()
+            cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
+                                        (f"servicenow:{incident_id}",))
+            pending = await cursor.fetchall()
+        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
+                               int(pending[0]["pending"]))
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         # The type checker catches a misspelt piece in our code; this catches one built at run time (and keeps any

@@ -85,6 +85,14 @@ class PostgresHandoverLedger(PostgresPart, HandoverLedger):
         return [_note(r) for r in await self._query(
             "SELECT * FROM handover_notes WHERE rota_id=%s AND shift_key IS NULL ORDER BY id", (rota_id,))]
 
+    async def waiting_notes_of(self, rota_ids: Sequence[str]) -> dict[str, list[HandoverNote]]:
+        found: dict[str, list[HandoverNote]] = {rota_id: [] for rota_id in rota_ids}
+        if found:
+            for row in await self._query("SELECT * FROM handover_notes WHERE rota_id = ANY(%s) AND shift_key IS NULL"
+                                         " ORDER BY id", (list(found),)):
+                found[row["rota_id"]].append(_note(row))
+        return found
+
     # -- what is still pending -------------------------------------------------------------------------------
 
     async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:

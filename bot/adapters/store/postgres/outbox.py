@@ -21,7 +21,7 @@ holding its lock, waits for no other.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
@@ -96,6 +96,19 @@ class PostgresOutbox(PostgresPart, Outbox):
             " AND state='pending' AND next_attempt_at <= %s AND " + UNLEASED.format(alias="") +
             " AND seq = (SELECT min(seq) FROM outbox p WHERE p.queue=outbox.queue AND p.state='pending')",
             (owner, now + lease_seconds, seq, now, now)) == 1
+
+    async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
+                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+        # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
+        # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
+        # replica claimed in between fails its claim and is left out.
+        claimed: dict[str, list[OutboxRow]] = {}
+        for lane, free in room.items():
+            if free <= 0:
+                continue
+            claimed[lane] = [row for row in await self.due_effects(now, free, busy, lane=lane)
+                             if await self.claim_effect(row.seq, owner=owner, now=now, lease_seconds=lease_seconds)]
+        return claimed
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._execute(

@@ -25,12 +25,13 @@ import asyncio
 import contextlib
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
 
@@ -44,6 +45,8 @@ class SqliteConnection:
         self.path = str(path)
         self._thread = StoreThread()
         self._db: Database | None = None
+        # Incidents decoded or written lately, for the parts' reads (used on the store's thread only).
+        self.known_incidents = KnownIncidents()
         self._grouped: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any],
                                    asyncio.AbstractEventLoop]] = deque()
 
@@ -64,9 +67,9 @@ class SqliteConnection:
             self._db = None
         self._thread.shutdown()
 
-    async def run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
-        """Run `fn` on the store's thread (the only place the connection may be used) and wait for its result."""
-        return await self._thread.run(fn, priority)
+    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> Awaitable[T]:
+        """Run `fn` on the store's thread (the only place the connection may be used): await its result."""
+        return self._thread.run(fn, priority)
 
     @property
     def db(self) -> Database:
@@ -122,7 +125,12 @@ class SqliteConnection:
         except BaseException as error:  # the commit itself failed: every caller hears of it
             outcomes = [(False, error)] * len(batch)
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            self.answer(loop, future, ok, value)
+
+    def answer(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        """On the store's thread: settle a caller's future with the other answers ready (one wake-up of its loop for
+        them all: thread.py)."""
+        self._thread.answer(loop, future, ok, value)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
@@ -135,8 +143,9 @@ class SqlitePart:
     def __init__(self, connection: SqliteConnection) -> None:
         self._connection = connection
 
-    async def _run(self, fn: Callable[[], T], priority: int = NORMAL) -> T:
-        return await self._connection.run(fn, priority)
+    def _run(self, fn: Callable[[], T], priority: int = NORMAL) -> Awaitable[T]:
+        # The store thread's future itself, not a coroutine awaiting it: a frame less on every store call.
+        return self._connection.run(fn, priority)
 
     @property
     def db(self) -> Database:
@@ -148,11 +157,3 @@ class SqlitePart:
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._connection.query(sql, params)
 
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)

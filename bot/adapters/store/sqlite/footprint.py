@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.ports.store import FootprintChange, SlackFootprint, SlackFootprints
+from bot.adapters.store.sqlite.incidents import load_incident
+from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 LISTS = ("invited", "unreachable")
 CHUNK = 500
@@ -21,6 +22,26 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         def read() -> SlackFootprint:
             rows = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
             return _footprint(rows[0]) if rows else SlackFootprint(incident_id)
+        return await self._run(read)
+
+    async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
+        def read() -> IncidentInSlack:
+            conn = self.db.conn
+            # One read transaction (a snapshot: SQLite gives it for free).
+            conn.execute("BEGIN")
+            try:
+                incident = load_incident(conn, incident_id, self._connection.known_incidents)
+                footprints = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
+                footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+                if not with_ticket:
+                    return IncidentInSlack(incident, footprint)
+                tickets = self._query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
+                pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
+                                       (f"servicenow:{incident_id}",)).fetchone()[0]
+                return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
+                                       int(pending))
+            finally:
+                conn.execute("COMMIT")
         return await self._run(read)
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:

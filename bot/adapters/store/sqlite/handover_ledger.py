@@ -87,6 +87,17 @@ class SqliteHandoverLedger(SqlitePart, HandoverLedger):
         return [_note(r) for r in await self._run(lambda: self._query(
             "SELECT * FROM handover_notes WHERE rota_id=? AND shift_key IS NULL ORDER BY id", (rota_id,)))]
 
+    async def waiting_notes_of(self, rota_ids: Sequence[str]) -> dict[str, list[HandoverNote]]:
+        wanted = list(dict.fromkeys(rota_ids))
+
+        def read() -> dict[str, list[HandoverNote]]:
+            found: dict[str, list[HandoverNote]] = {rota_id: [] for rota_id in wanted}
+            for row in self._query(f"SELECT * FROM handover_notes WHERE rota_id IN ({','.join('?' * len(wanted))})"
+                                   " AND shift_key IS NULL ORDER BY id", wanted):
+                found[row["rota_id"]].append(_note(row))
+            return found
+        return await self._run(read) if wanted else {}
+
     # -- what is still pending -------------------------------------------------------------------------------
 
     async def backlog(self, incident_ids: Sequence[str]) -> dict[str, tuple[int, int]]:

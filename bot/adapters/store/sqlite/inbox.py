@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, save_incident
+from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.outbox import entry_queued, insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
@@ -78,13 +79,10 @@ class SqliteInbox(SqlitePart, Inbox):
         except BaseException as error:
             # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
             for _, future, loop in batch:
-                loop.call_soon_threadsafe(_fail, future, error)
+                self._connection.answer(loop, future, False, error)
             return
         for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                loop.call_soon_threadsafe(_fail, future, outcome)
-            else:
-                loop.call_soon_threadsafe(_resolve, future, outcome)
+            self._connection.answer(loop, future, not isinstance(outcome, BaseException), outcome)
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
@@ -107,7 +105,7 @@ class SqliteInbox(SqlitePart, Inbox):
                     row = InboxRow(seq, source, event_id, event_type, incident_id, body)
                     conn.execute("SAVEPOINT inbox_row")
                     try:
-                        outcome = _apply(conn, row, decide, known, now)
+                        outcome = _apply(conn, row, decide, known, now, self._connection.known_incidents)
                     except Exception as error:  # one row, at any step, must not stop the queue
                         conn.execute("ROLLBACK TO inbox_row")
                         reference = _quarantine(conn, row, reference, _reason(error), now)
@@ -129,7 +127,7 @@ class SqliteInbox(SqlitePart, Inbox):
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
         def write() -> None:
             with self._transaction() as conn:
-                _persist(conn, inbox_seq, decision, now)
+                _persist(conn, inbox_seq, decision, now, self._connection.known_incidents)
         await self._run(write)
 
     async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
@@ -165,17 +163,17 @@ def _insert_alone(conn: sqlite3.Connection, row: tuple[object, ...]) -> bool | E
 
 
 def _apply(conn: sqlite3.Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
-           known: dict[str, Incident | None], now: float) -> Decision | Skip:
+           known: dict[str, Incident | None], now: float, decoded: KnownIncidents) -> Decision | Skip:
     """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
     if row.incident_id is not None and row.incident_id not in known:
-        known[row.incident_id] = load_incident(conn, row.incident_id)
+        known[row.incident_id] = load_incident(conn, row.incident_id, decoded)
     outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
     if isinstance(outcome, Skip):
         if outcome.state != "failed":
             conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?", (outcome.state, _safe(outcome.reason),
                                                                             row.seq))
         return outcome
-    _persist(conn, row.seq, outcome, now)
+    _persist(conn, row.seq, outcome, now, decoded)
     return outcome
 
 
@@ -215,10 +213,11 @@ def retry_failed(conn: sqlite3.Connection, reference: str) -> bool:
         return cursor.rowcount > 0
 
 
-def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float) -> None:
+def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float,
+             decoded: KnownIncidents) -> None:
     incident = decision.incident
     if incident is not None:
-        save_incident(conn, incident, now)
+        save_incident(conn, incident, now, decoded)
     if decision.entry is not None:
         insert_entry(conn, decision.entry)
     # High urgency and P1 first (DESIGN.md); everything else after them.
@@ -236,12 +235,3 @@ def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: 
                     insert_effect(conn, PostTimelineEntry(effect.incident_id, entry_id), priority, now)
     conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
 
-
-def _resolve(future: asyncio.Future[bool], result: bool) -> None:
-    if not future.done():
-        future.set_result(result)
-
-
-def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)

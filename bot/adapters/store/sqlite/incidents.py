@@ -21,6 +21,7 @@ from bot.adapters.store.codec import (
     utc_iso,
 )
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
+from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
@@ -38,7 +39,7 @@ class SqliteIncidents(SqlitePart, Incidents):
         self._open_decoded = DecodedIncidents()
 
     async def incident(self, incident_id: str) -> Incident | None:
-        return await self._run(lambda: load_incident(self.db.conn, incident_id))
+        return await self._run(lambda: load_incident(self.db.conn, incident_id, self._connection.known_incidents))
 
     async def incident_by_number(self, number: int) -> Incident | None:
         def read() -> Incident | None:
@@ -107,13 +108,21 @@ class SqliteIncidents(SqlitePart, Incidents):
         return await self._run(read)
 
 
-def load_incident(conn: sqlite3.Connection, incident_id: str) -> Incident | None:
+def load_incident(conn: sqlite3.Connection, incident_id: str, known: KnownIncidents | None = None) -> Incident | None:
+    """The incident as stored; decoded through `known` (not again when its row is unchanged) when given."""
     row = conn.execute("SELECT data FROM incidents WHERE id=?", (incident_id,)).fetchone()
-    return incident_from_json(row[0]) if row else None
+    if row is None:
+        return None
+    return known.decode(incident_id, row[0]) if known is not None else incident_from_json(row[0])
 
 
-def save_incident(conn: sqlite3.Connection, incident: Incident, now: float) -> None:
-    conn.execute(INCIDENT_UPSERT, incident_row(incident, now))
+def save_incident(conn: sqlite3.Connection, incident: Incident, now: float,
+                  known: KnownIncidents | None = None) -> None:
+    values = incident_row(incident, now)
+    conn.execute(INCIDENT_UPSERT, values)
+    if known is not None:
+        # Should the caller's transaction be rolled back, the row keeps its old text, which this one does not match.
+        known.remember(incident.id, str(values[3]), incident)
 
 
 # Every write of an incident row writes its indexed columns too (codec.incident_columns, codec.report_columns), so

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
@@ -86,6 +86,30 @@ class SqliteOutbox(SqlitePart, Outbox):
             " AND next_attempt_at <= ? AND " + UNLEASED.format(alias="") +
             " AND seq = (SELECT min(seq) FROM outbox p WHERE p.queue=outbox.queue AND p.state='pending')",
             (owner, now + lease_seconds, seq, now, now), light=True))
+
+    async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
+                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+        lanes = [lane for lane, free in room.items() if free > 0]
+        sql = due_effects_sql(len(busy))
+
+        def due(conn: sqlite3.Connection) -> dict[str, list[Any]]:
+            return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
+
+        def claim() -> dict[str, list[OutboxRow]]:
+            # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due.
+            if not any(due(self.db.conn).values()):
+                return {lane: [] for lane in lanes}
+            # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
+            # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
+            # claims need none of claim_effect's re-checks.
+            with self._transaction(light=True) as conn:
+                heads = due(conn)
+                seqs = [row[0] for rows in heads.values() for row in rows]
+                if seqs:
+                    conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
+                                 f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
+            return {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+        return await self._run(claim) if lanes else {}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(
@@ -177,6 +201,11 @@ class SqliteOutbox(SqlitePart, Outbox):
                     "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
             return cursor.rowcount
         return await self._run(write)
+
+
+def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:
+    """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
+    return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

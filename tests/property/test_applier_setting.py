@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app.config import APPLIERS, ConfigError, load_settings
+from bot.app.config import APPLIERS, load_settings
+from bot.errors import ConfigError
 
 GOOD_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "PAGERDUTY_API_TOKEN": "t",
             "PAGERDUTY_WEBHOOK_SECRETS": "secret"}

@@ -9,9 +9,9 @@ applied per second while the burst was being stored (`applied_per_s_during_burst
 - `--store postgres`: the bot on PostgreSQL beside a bare aiohttp + psycopg insert (a pool of the same size as the
   bot's, each insert its own transaction), both on one cluster the benchmark starts (tests/pg_cluster.py) with
   PostgreSQL's durable defaults: fsync on, synchronous_commit = on. A fresh database per run.
-- `--applier process` (default): the bot as the README recommends for bursts, PAVEDROAD_APPLIER=process (the worker
-  in a child process of the web process); `--applier inline`: the worker in the web process (the default setting).
-  The bot's CPU (`server_cpu_s`, `cpu_ms_per_event`) counts both processes.
+- `--applier inline` (default): the bot as `pavedroad serve` runs it by default, the worker in the web process;
+  `--applier process`: PAVEDROAD_APPLIER=process, the worker in a child process (README, 'Bursts: the applier in a
+  process of its own'). The bot's CPU (`server_cpu_s`, `cpu_ms_per_event`) counts all its processes.
 - `--replicas 2` (with `--store postgres`): two bot processes on that one database, the load spread round-robin over
   both (request by request), beside the same single bare reference.
 
@@ -203,9 +203,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--replicas", type=int, default=1)
-    parser.add_argument("--applier", choices=("inline", "process"), default="process",
-                        help="PAVEDROAD_APPLIER for the bot: the worker in the web process, or in a process of its own "
-                             "(the configuration the README recommends for bursts)")
+    parser.add_argument("--applier", choices=("inline", "process"), default="inline",
+                        help="PAVEDROAD_APPLIER for the bot: the worker in the web process (the default setting), or "
+                             "in a process of its own")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")

@@ -166,7 +166,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = (values["LOG_LEVEL"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR")
-    applier = (values["PAVEDROAD_APPLIER"] or "inline").strip().lower()
+    applier = (values["PAVEDROAD_APPLIER"] or "").strip().lower() or "inline"  # blank: as if unset
     if applier not in APPLIERS:
         problems.append(f"PAVEDROAD_APPLIER: {values['PAVEDROAD_APPLIER']!r} is neither 'inline' (the worker in "
                         "the web process) nor 'process' (a process of its own beside it)")

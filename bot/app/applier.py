@@ -156,12 +156,14 @@ class Applier:
     processes nothing orders them: on SQLite a writer that finds the lock taken sleeps (1, 2, 5, 10… ms) and tries
     again, and an applier that went straight on with batch after batch of a few rows each (each its own commit and
     disk flush) would hold the lock almost all the time while webhooks wait for it. So after a batch of only a few
-    rows the applier waits `GATHER_SECONDS` for more to be stored, and applies them together: fewer, larger batches,
-    the lock free in between; the oldest event waits that much longer at most. A batch of `BACKLOG_ROWS` or more
-    (a backlog) is followed straight away by the next.
+    rows the applier waits `GATHER_SECONDS` for more to be stored, and applies them together: fewer, larger batches
+    (fewer commits, each a disk flush), the lock free in between; an event that follows another within that time
+    waits that much longer at most (one after a quiet spell is applied at once). A batch of `BACKLOG_ROWS` or more
+    (a backlog) is followed straight away by the next. 100 ms, not 20: on SQLite, in alternating runs of the burst
+    bench, webhooks were stored at 284 and 673 /s against 214 and 304 /s, with less CPU per event.
     """
 
-    GATHER_SECONDS = 0.02
+    GATHER_SECONDS = 0.1
     BACKLOG_ROWS = 16
     IDLE_SECONDS = 1.0
 

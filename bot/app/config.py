@@ -68,8 +68,7 @@ VARIABLES: tuple[Variable, ...] = (
              "ServiceNow tickets or PagerDuty calls."),
     Variable("PAVEDROAD_APPLIER", "inline", "process", "Where the worker applies stored events: `inline` in the "
              "web process, or `process`, a child process of `serve` on its own store connection, so that a burst is "
-             "stored and applied on two cores: for PostgreSQL (README, 'Bursts: the applier in a process of its "
-             "own')."),
+             "stored and applied on two cores (README, 'Bursts: the applier in a process of its own')."),
     Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),

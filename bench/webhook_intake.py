@@ -9,11 +9,14 @@ applied per second while the burst was being stored (`applied_per_s_during_burst
 - `--store postgres`: the bot on PostgreSQL beside a bare aiohttp + psycopg insert (a pool of the same size as the
   bot's, each insert its own transaction), both on one cluster the benchmark starts (tests/pg_cluster.py) with
   PostgreSQL's durable defaults: fsync on, synchronous_commit = on. A fresh database per run.
+- `--applier inline` (default): the bot as `pavedroad serve` runs it by default, the worker in the web process;
+  `--applier process`: PAVEDROAD_APPLIER=process, the worker in a child process (README, 'Bursts: the applier in a
+  process of its own'). The bot's CPU (`server_cpu_s`, `cpu_ms_per_event`) counts all its processes.
 - `--replicas 2` (with `--store postgres`): two bot processes on that one database, the load spread round-robin over
   both (request by request), beside the same single bare reference.
 
     python bench/webhook_intake.py [--store sqlite|postgres] [--requests 4000] [--concurrency 32] [--rounds 3]
-                                  [--replicas 1]
+                                  [--replicas 1] [--applier process|inline]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit, start_server, summary
+from bench.soak import cpu_seconds
 from tests.helpers import incident_event
 
 SECRET = "bench-secret"
@@ -92,7 +96,7 @@ asyncio.run(main())
 '''
 
 BOT = r'''
-import asyncio, sys
+import asyncio, os, sys
 from dataclasses import replace
 from pathlib import Path
 from aiohttp import web
@@ -103,7 +107,8 @@ from tests.conftest import offline_settings
 async def main():
     # Slack is unreachable here, and paced at its real tiers as in production: during a burst the dispatcher
     # waits on Slack's rate limits, while intake and the worker run at full speed.
-    settings = replace(offline_settings(Path(sys.argv[2]), ("bench-secret",)), slack_rate_limit_scale=1.0)
+    settings = replace(offline_settings(Path(sys.argv[2]), ("bench-secret",)), slack_rate_limit_scale=1.0,
+                       applier=os.environ["PAVEDROAD_APPLIER"])
     if sys.argv[2].startswith("postgresql://"):  # the PostgreSQL store
         settings = replace(settings, db_path=Path("unused.db"), database_url=sys.argv[2])
     bot = Bot(settings, load_catalogue(example_catalogue_path()), replica_id=sys.argv[3] if len(sys.argv) > 3 else None)
@@ -112,6 +117,14 @@ async def main():
     print("ready", flush=True); await asyncio.Event().wait()
 asyncio.run(main())
 '''
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children (the bot's applier process, with PAVEDROAD_APPLIER=process)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (Path(task) / "children").read_text().split()
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
 
 
 def pending(where: Path | str) -> int:
@@ -141,8 +154,8 @@ async def drain(where: Path | str, within: float = 600) -> dict[str, float]:
             "still_pending": left}
 
 
-def start(code: str, db: Path | str, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    process, port, _ = start_server(code, str(db), *extra, env={"LOG_LEVEL": "ERROR"})
+def start(code: str, db: Path | str, *extra: str, applier: str = "inline") -> tuple[subprocess.Popen[str], str]:
+    process, port, _ = start_server(code, str(db), *extra, env={"LOG_LEVEL": "ERROR", "PAVEDROAD_APPLIER": applier})
     return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
 
 
@@ -190,6 +203,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--applier", choices=("inline", "process"), default="inline",
+                        help="PAVEDROAD_APPLIER for the bot: the worker in the web process (the default setting), or "
+                             "in a process of its own")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
@@ -212,16 +228,24 @@ async def main() -> None:
                     where = cluster.url(cluster.fresh_database(migrated=name == "bot"))
                     code = REFERENCE_POSTGRES if name == "reference" else BOT
                 count = args.replicas if name == "bot" else 1
-                started = [start(code, where, f"replica-{n}") for n in range(1, count + 1)]
+                started = [start(code, where, f"replica-{n}", applier=args.applier) for n in range(1, count + 1)]
                 urls = [url for _, url in started]
                 try:
                     await load(urls, bodies(200), args.concurrency)  # warm-up
                     if name == "bot":
                         await drain(where)
-                    results[name].append(await load(urls, bodies(args.requests), args.concurrency))
+                    pids, burst_bodies = [process.pid for process, _ in started], bodies(args.requests)
+                    cpu_before, own_before = sum(map(tree_cpu_seconds, pids)), time.process_time()
+                    results[name].append(await load(urls, burst_bodies, args.concurrency))
+                    burst = results[name][-1]
+                    # CPU seconds (all threads) while the burst was stored: the server's processes, and this load
+                    # generator's (they share the machine's cores).
+                    burst["server_cpu_s"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
+                    burst["load_cpu_s"] = round(time.process_time() - own_before, 2)
                     if name == "bot":
-                        burst = results[name][-1]
                         burst.update(await drain(where))
+                        burst["server_cpu_s_with_drain"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
+                        burst["cpu_ms_per_event"] = round(burst["server_cpu_s_with_drain"] * 1000 / args.requests, 3)
                         # Applied while the burst was being stored (the warm-up's were all applied before it).
                         burst["applied_per_s_during_burst"] = round(
                             (args.requests - burst["pending_at_burst_end"]) * burst["throughput_per_s"]
@@ -237,7 +261,7 @@ async def main() -> None:
         return max(results[name], key=lambda r: r["throughput_per_s"])
     bot, reference = best("bot"), best("reference")
     emit("webhook_intake" if args.store == "sqlite" else "webhook_intake_postgres", {
-        "store": args.store, "replicas": args.replicas, "concurrency": args.concurrency,
+        "store": args.store, "replicas": args.replicas, "applier": args.applier, "concurrency": args.concurrency,
         "requests": args.requests, "rounds": args.rounds,
         "reference": reference, "bot": bot, "all_rounds": results,
         "throughput_ratio": round(bot["throughput_per_s"] / reference["throughput_per_s"], 2),

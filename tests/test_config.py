@@ -147,3 +147,12 @@ def test_effect_concurrency_per_outside_system() -> None:
         "(e.g. servicenow=16)",
         "PAVEDROAD_EFFECT_CONCURRENCY: slack's count must be a whole number from 1 to 1000 (e.g. servicenow=16)",
         "PAVEDROAD_EFFECT_CONCURRENCY: pagerduty's count must be a whole number from 1 to 1000 (e.g. servicenow=16)"]
+
+
+def test_the_applier_runs_inline_unless_a_process_of_its_own_is_asked_for() -> None:
+    assert load_settings(GOOD_ENV).applier == "inline"
+    assert load_settings({**GOOD_ENV, "PAVEDROAD_APPLIER": " Process "}).applier == "process"
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "PAVEDROAD_APPLIER": "thread"})
+    assert error.value.problems == ["PAVEDROAD_APPLIER: 'thread' is neither 'inline' (the worker in the web process) "
+                                    "nor 'process' (a process of its own beside it)"]

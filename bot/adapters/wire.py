@@ -83,6 +83,17 @@ def read_json(body: bytes) -> Any:
     return _cleaned(loads(text := decode(body)), text)
 
 
+def read_to_store(body: bytes) -> tuple[Any, str]:
+    """A body as a cleaned document (`read_json`), and the text to store for it: the text as it came (without a
+    byte-order mark) when nothing in it needs cleaning — it then reads back into the same document, and writing the
+    document out again would cost as much as parsing it — else the cleaned document written compactly (`dumps`)."""
+    document = loads(text := decode(body))
+    if _needs_cleaning(text):
+        document = clean(document)
+        return document, dumps(document)
+    return document, text
+
+
 def read_stored(text: str) -> Any:
     """A body the inbox stored, as a cleaned document (bodies stored before the door cleaned them included)."""
     text = text.removeprefix("\ufeff")
@@ -93,9 +104,13 @@ def _cleaned(document: Any, text: str) -> Any:
     """`clean(document)`, skipped when the text it was parsed from holds neither a JSON escape (`\\u…`) nor a raw
     NUL or lone surrogate: then no string in the document can hold one either. Every delivery is read twice (at the
     door and when applied), most hold none, and walking them costs as much as parsing them."""
-    if "\\u" in text or "\x00" in text or (not text.isascii() and _UNSAFE.search(text)):
-        return clean(document)
-    return document
+    return clean(document) if _needs_cleaning(text) else document
+
+
+def _needs_cleaning(text: str) -> bool:
+    """Whether a string in the JSON document `text` may hold a lone surrogate or a NUL: only through a `\\u` escape,
+    or raw in the text."""
+    return "\\u" in text or "\x00" in text or (not text.isascii() and _UNSAFE.search(text) is not None)
 
 
 def read_stored_checked(text: str) -> tuple[Any, bool]:

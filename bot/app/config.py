@@ -66,6 +66,9 @@ VARIABLES: tuple[Variable, ...] = (
              "Effects performed at once per outside system (comma-separated system=count; a system not named keeps "
              "its default). Each system has its own: Slack effects waiting for Slack's rate budget never hold up "
              "ServiceNow tickets or PagerDuty calls."),
+    Variable("PAVEDROAD_APPLIER", "inline", "process", "Where the worker applies stored events: `inline` in the "
+             "web process, or `process`, a child process of `serve` on its own store connection, so that a burst is "
+             "stored and applied on two cores (README, 'Bursts: the applier in a process of its own')."),
     Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
@@ -74,6 +77,7 @@ VARIABLES: tuple[Variable, ...] = (
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
+APPLIERS = ("inline", "process")
 # A lease longer than a day would leave a dead replica's effects undone for longer than anyone would wait.
 LONGEST_LEASE_SECONDS = 86_400
 
@@ -108,6 +112,8 @@ class Settings:
     lease_seconds: float = 60.0
     # Effects at once per outside system (the dispatcher's lanes); a system not named keeps the dispatcher's default.
     effect_concurrency: Mapping[str, int] = field(default_factory=dict)
+    # PAVEDROAD_APPLIER: "inline" (the worker in the web process) or "process" (its own, bot/app/applier.py).
+    applier: str = "inline"
 
     @property
     def socket_mode(self) -> bool:
@@ -160,6 +166,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     level = (values["LOG_LEVEL"] or "INFO").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR")
+    applier = (values["PAVEDROAD_APPLIER"] or "").strip().lower() or "inline"  # blank: as if unset
+    if applier not in APPLIERS:
+        problems.append(f"PAVEDROAD_APPLIER: {values['PAVEDROAD_APPLIER']!r} is neither 'inline' (the worker in "
+                        "the web process) nor 'process' (a process of its own beside it)")
     database_url = values["PAVEDROAD_DATABASE_URL"]
     if database_url and not database_url.startswith(DATABASE_SCHEMES):
         # The value is not echoed: it may hold a password.
@@ -187,7 +197,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pagerduty_api_url=values["PAGERDUTY_API_URL"], catalogue_path=Path(values["CATALOGUE_PATH"] or ""),
         db_path=Path(values["PAVEDROAD_DB"] or ""), port=port or 0, log_level=level, servicenow=servicenow,
         database_url=database_url,
-        lease_seconds=lease or 60.0, effect_concurrency=concurrency,
+        lease_seconds=lease or 60.0, effect_concurrency=concurrency, applier=applier,
     )
 
 

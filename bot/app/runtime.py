@@ -26,6 +26,7 @@ from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import TIERS, SlackChat
 from bot.adapters.slack.interactions import SlackInteractions
+from bot.app.applier import ApplierProcess
 from bot.app.config import Settings
 from bot.app.readiness import Readiness
 from bot.app.scheduler import (
@@ -71,8 +72,11 @@ STALL_SECONDS = 30.0
 
 class Bot:
     def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
-                 retry_policy: RetryPolicy | None = None, replica_id: str | None = None) -> None:
+                 retry_policy: RetryPolicy | None = None, replica_id: str | None = None,
+                 wake_dispatcher: Callable[[], None] | None = None) -> None:
         self.settings, self.catalogue = settings, catalogue
+        # Set in the applier's own process (bot/app/applier.py): the dispatcher it wakes runs in the web process.
+        self._dispatcher_elsewhere = wake_dispatcher
         self.clock: Clock = clock or SystemClock()
         self.metrics = Metrics()
         # This replica among those sharing the store: who holds its effects' leases and claims its jobs' slots. Its
@@ -90,18 +94,16 @@ class Bot:
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
-                                   lambda: self.dispatcher.wake(), homes=lambda rota: self.home.refresh_rota(rota))
+                                   self._wake_dispatcher, homes=lambda rota: self.home.refresh_rota(rota))
         # After the incident (issue 15): reviews drafted and attached, channels archived, both through the outbox.
-        self.reviews = Reviews(self.store, self.chat, self.tickets, catalogue, self.clock,
-                               lambda: self.dispatcher.wake())
-        self.archiving = Archiving(self.store, self.chat, self.reviews, catalogue, self.clock,
-                                   lambda: self.dispatcher.wake())
+        self.reviews = Reviews(self.store, self.chat, self.tickets, catalogue, self.clock, self._wake_dispatcher)
+        self.archiving = Archiving(self.store, self.chat, self.reviews, catalogue, self.clock, self._wake_dispatcher)
         # The incident manager's toolkit (issue 14): roles, status updates, priority, reminders.
         coordination = CoordinationEffects(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         self.home = AppHome(self.store, self.chat, self.paging, self.people, catalogue, self.clock)
         # The scheduled card refreshes spend at most a share of chat.update's budget at the bot's pace (none: unpaced).
         scale = settings.slack_rate_limit_scale
-        self.card_refreshes = CardRefreshes(self.store, catalogue, self.clock, lambda: self.dispatcher.wake(),
+        self.card_refreshes = CardRefreshes(self.store, catalogue, self.clock, self._wake_dispatcher,
                                             scheduled_refresh_budget(TIERS["chat.update"] * scale if scale > 0
                                                                      else None))
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
@@ -122,20 +124,29 @@ class Bot:
         pagerduty_webhook = PagerDutyWebhook(settings.pagerduty_webhook_secrets)
         servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret) if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
-                                     self.dispatcher.wake, rules, pagerduty=pagerduty_webhook,
+                                     self._wake_dispatcher, rules, pagerduty=pagerduty_webhook,
                                      servicenow=servicenow_webhook, after_resolve=self.reviews.resolved)
-        self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self.worker.wake, self._arrived)
+        # PAVEDROAD_APPLIER=process: the worker applies the inbox in a child process (bot/app/applier.py).
+        self.applier = ApplierProcess(settings, catalogue, self.replica_id, self.clock, self._wake_dispatcher) \
+            if settings.applier == "process" else None
+        self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self._wake_worker, self._arrived)
         self.servicenow_intake = ServiceNowIntake(
-            self.store, servicenow_webhook, self.worker.wake, self._arrived) if servicenow_webhook else None
+            self.store, servicenow_webhook, self._wake_worker, self._arrived) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
-        self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self.worker.wake)
+        self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self._wake_worker)
         self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
-                                       self.worker.wake, tickets=ticket_sync is not None)
+                                       self._wake_worker, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)
         self.retention = Retention(self.store, catalogue, self.clock, self.metrics)
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
+
+    def _wake_worker(self) -> None:
+        (self.applier.wake if self.applier is not None else self.worker.wake)()
+
+    def _wake_dispatcher(self) -> None:
+        (self._dispatcher_elsewhere or self.dispatcher.wake)()
 
     def _arrived(self) -> str:
         """When a delivery arrived (ISO 8601), for a sender that does not say when its event happened."""
@@ -159,7 +170,10 @@ class Bot:
         if released := await self.store.release_leases(self.replica_id):
             log.warning("resuming %d effect(s) this replica (%s) was performing when it stopped", released,
                         self.replica_id)
-        self._tasks = [asyncio.create_task(supervise("worker", self.worker.run, lambda: self.worker.heartbeat)),
+        applier = self.applier
+        self._tasks = [asyncio.create_task(
+            supervise("applier", applier.run, lambda: applier.heartbeat) if applier is not None
+            else supervise("worker", self.worker.run, lambda: self.worker.heartbeat)),
                        asyncio.create_task(supervise("dispatcher", self.dispatcher.run,
                                                      lambda: self.dispatcher.heartbeat))]
         notes_minutes = self.catalogue.servicenow.work_note_minutes
@@ -252,8 +266,9 @@ class Bot:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
         dispatcher loops go round."""
         now = self.clock.now().timestamp()
+        worker = self.applier.heartbeat if self.applier is not None else self.worker.heartbeat
         loops = {name: self.running and now - beat < STALL_SECONDS
-                 for name, beat in (("worker", self.worker.heartbeat), ("dispatcher", self.dispatcher.heartbeat))}
+                 for name, beat in (("worker", worker), ("dispatcher", self.dispatcher.heartbeat))}
         return await self._readiness.report(loops)
 
     async def settle(self, within: float = 10.0) -> None:
@@ -263,7 +278,7 @@ class Bot:
             depths = await self.store.depths()
             if depths["inbox_pending"] == 0 and await self.dispatcher.idle():
                 return
-            self.worker.wake()
+            self._wake_worker()
             self.dispatcher.wake()
             await asyncio.sleep(0.01)
         raise TimeoutError(f"bot did not settle within {within}s: {await self.store.depths()}")

@@ -78,6 +78,15 @@ def test_the_inbox_keeps_the_ids_the_type_and_the_incident_of_a_delivery() -> No
     assert webhook.read_delivery(service, {}).incident_id is None
 
 
+def test_a_clean_body_is_stored_as_it_came_and_one_to_clean_is_stored_cleaned() -> None:
+    webhook = PagerDutyWebhook([SECRET])
+    sent = json.dumps(incident_event("incident.triggered", title="Café down"), ensure_ascii=False, indent=1)
+    assert webhook.read_delivery(sent.encode(), {}).body == sent  # not written out again: the same document
+    escaped = incident_event("incident.triggered", title="half an emoji \ud83d and a NUL \x00")
+    stored = webhook.read_delivery(json.dumps(escaped).encode(), {}).body
+    assert json.loads(stored)["event"]["data"]["title"] == "half an emoji \ufffd and a NUL "
+
+
 def test_a_stored_body_reads_back_into_the_domains_event() -> None:
     body = incident_event("incident.acknowledged", event_id="E3", assignees=[("PU1", "Asha")], priority=None)
     event = PagerDutyWebhook([SECRET]).read_event(json.dumps(body), "E3")

@@ -14,7 +14,6 @@ applies them with (bot/ports.py). Two typed readings, both pydantic models of wh
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -42,11 +41,11 @@ class PagerDutyWebhook:
             raise DeliveryError("X-PagerDuty-Signature does not match any configured PAGERDUTY_WEBHOOK_SECRETS")
 
     def read_delivery(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        document = wire.read_json(body)
+        document, stored = wire.read_to_store(body)
         envelope = read_envelope(document)
         return Delivery(delivery_id=wire.header_id(headers, "X-Webhook-Id") or envelope.id, event_id=envelope.id,
                         event_type=envelope.event_type, incident_id=_ordering_incident(envelope.data or {}),
-                        occurred_at=envelope.occurred_at, body=wire.dumps(document))
+                        occurred_at=envelope.occurred_at, body=stored)
 
     def read_event(self, body: str, event_id: str) -> IncidentEvent:
         """The stored body's event (`event_id` is in the body too). Whatever does not read is a DeliveryError."""
@@ -60,7 +59,8 @@ def signature_matches(secrets: Sequence[str], body: bytes, header: str | None) -
     if not header or not secrets or not header.isascii():
         return False
     offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
-    expected = [hmac.new(secret.encode(), body, hashlib.sha256).hexdigest() for secret in secrets]
+    # hmac.digest: the one-shot form, done in C (no HMAC object per delivery); the same digest as hmac.new's.
+    expected = [hmac.digest(secret.encode(), body, "sha256").hex() for secret in secrets]
     matched = False
     for signature in offered:
         for digest in expected:

@@ -44,14 +44,14 @@ class ServiceNowWebhook:
                                 "the raw body; see the README's business rule)")
 
     def read_delivery(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        document = wire.read_json(body)
+        document, stored = wire.read_to_store(body)
         rule = _valid(RuleDelivery, document)
         # The business rule may not send a delivery id: the body's digest stands in, so a resend is still a duplicate.
         delivery_id = wire.header_id(headers, "X-ServiceNow-Delivery") or hashlib.sha256(body).hexdigest()[:32]
         updated_on = _parse_time(rule.updated_on) if rule.updated_on else None
         return Delivery(delivery_id=delivery_id, event_id=delivery_id, event_type=f"ticket.{rule.operation}",
                         incident_id=_linked(document.get("correlation_id"), document.get("x_pd_integration_incident")),
-                        occurred_at=updated_on.isoformat() if updated_on else None, body=wire.dumps(document))
+                        occurred_at=updated_on.isoformat() if updated_on else None, body=stored)
 
     def read_event(self, body: str, event_id: str) -> TicketEvent:
         """The stored body's ticket event; `event_id` is its delivery id."""

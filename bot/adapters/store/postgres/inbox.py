@@ -172,6 +172,9 @@ class PostgresInbox(PostgresPart, Inbox):
         applied; otherwise the first failure raises `_RowFailed` (the caller undoes the batch and applies it alone)."""
         decisions: list[Decision] = []
         known: dict[str, Incident | None] = {}
+        # Batched, the rows applied are marked so by one statement at the end (in the batch's SAVEPOINT, undone with
+        # it); alone, each row's mark goes with its own SAVEPOINT.
+        applied: list[int] | None = None if alone else []
         turn = time.perf_counter()
         for stored in pending:
             if time.perf_counter() - turn > TURN_SECONDS:
@@ -189,7 +192,7 @@ class PostgresInbox(PostgresPart, Inbox):
                     async with conn.pipeline(), conn.transaction():
                         outcome = await _apply(conn, row, decide, known, stored_incidents, now)
                 else:
-                    outcome = await _apply(conn, row, decide, known, stored_incidents, now)
+                    outcome = await _apply(conn, row, decide, known, stored_incidents, now, applied)
             except Exception as error:  # one row, at any step, must not stop the queue
                 if _connection_lost(conn, error):
                     raise
@@ -207,6 +210,8 @@ class PostgresInbox(PostgresPart, Inbox):
                 if outcome.incident is not None:
                     known[outcome.incident.id] = outcome.incident
                 decisions.append(outcome)
+        if applied:
+            await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
         return decisions
 
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
@@ -248,8 +253,10 @@ def _connection_lost(conn: Connection, error: Exception) -> bool:
 
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
-                 known: dict[str, Incident | None], stored: dict[str, str | None], now: float) -> Decision | Skip:
-    """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure."""
+                 known: dict[str, Incident | None], stored: dict[str, str | None], now: float,
+                 applied: list[int] | None = None) -> Decision | Skip:
+    """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure.
+    With `applied`, the row's seq is added to it for the caller to mark, rather than marked here."""
     if row.incident_id is not None and row.incident_id not in known:
         if row.incident_id in stored:
             data = stored[row.incident_id]
@@ -262,7 +269,9 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
             await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
                                (outcome.state, _safe(outcome.reason), row.seq))
         return outcome
-    await _persist(conn, row.seq, outcome, now)
+    await _persist(conn, row.seq, outcome, now, mark_applied=applied is None)
+    if applied is not None:
+        applied.append(row.seq)
     return outcome
 
 
@@ -290,7 +299,8 @@ def _safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
 
 
-async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: float) -> None:
+async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: float, *,
+                   mark_applied: bool = True) -> None:
     incident = decision.incident
     if incident is not None:
         await save_incident(conn, incident, now)
@@ -305,7 +315,8 @@ async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: fl
             # were never posted: post them once the channel exists, in the order they happened.
             await queue_unposted_entries(conn, effect.incident_id, decision.entry.id if decision.entry else "",
                                          priority, now)
-    await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
+    if mark_applied:
+        await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
 
 
 def _fail(future: asyncio.Future[bool], error: BaseException) -> None:

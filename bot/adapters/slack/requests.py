@@ -69,10 +69,10 @@ def read_body(text: str, content_type: str) -> dict[str, Any]:
         return {}
     if content_type == "application/json" or text.startswith("{"):
         document, where = wire.loads(text), "body"
-    elif "payload" in text:  # an interaction: a form whose one field holds the JSON
-        payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
-        if payload is None:
-            return {}
+    elif "payload" in text and "payload" in (form := dict(parse_qsl(text, keep_blank_values=True))):
+        # An interaction: a form whose one field holds the JSON. A form merely containing the word "payload" is
+        # handed to Bolt as the form it is (bot/app/web.py's _bolt_request), so it is checked as one, below.
+        payload = form["payload"]
         try:
             document, where = wire.loads(payload), "the payload form field"
         except DeliveryError as error:  # said of the field, not of the body

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SqliteConnection:
@@ -54,6 +56,10 @@ class SqliteConnection:
         self.known_incidents = KnownIncidents()
         self._grouped: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any],
                                    asyncio.AbstractEventLoop]] = deque()
+        # Whether a flush of `_grouped` is queued and has not yet taken them: the writes appended meanwhile ride on
+        # it (one trip to the store's thread for them all). Set on the loop before the flush is queued, cleared by
+        # the flush before it takes the writes, so a write is never left without a flush to take it.
+        self._flush_queued = False
 
     async def open(self) -> None:
         await self.run(self._open)
@@ -72,7 +78,7 @@ class SqliteConnection:
             self._db = None
         self._thread.shutdown()
 
-    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> Awaitable[T]:
+    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
         """Run `fn` on the store's thread (the only place the connection may be used): await its result."""
         return self._thread.run(fn, priority)
 
@@ -116,20 +122,31 @@ class SqliteConnection:
         result once committed, or its own error (rolled back alone)."""
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[T] = loop.create_future()
-        self._grouped.append((write, committed, loop))
-        await self.run(self._flush_grouped)
+        entry = (write, committed, loop)
+        self._grouped.append(entry)
+        if not self._flush_queued:
+            self._flush_queued = True
+            try:
+                flush = self.run(self._flush_grouped)
+            except BaseException:  # the store is closed: nothing will take the write
+                self._flush_queued = False
+                self._grouped.remove(entry)
+                raise
+            # Not awaited: a caller cancelled must not cancel the flush the others' writes wait on. Its outcome
+            # reaches every caller through `committed`.
+            flush.add_done_callback(_flushed)
         return await committed
 
     def _flush_grouped(self) -> None:
+        self._flush_queued = False  # before taking them: a write appended from now on queues a flush of its own
         batch = []
         while self._grouped:  # popped one by one: a write appended meanwhile is taken now or by the next flush
             batch.append(self._grouped.popleft())
         if not batch:
-            return  # an earlier flush already committed this caller's write
-        conn = self.db.conn
+            return
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.transaction():
+            with self.transaction() as conn:
                 for write, _, _ in batch:
                     conn.execute("SAVEPOINT grouped")
                     try:
@@ -153,6 +170,12 @@ class SqliteConnection:
         cursor = self.reader.execute(sql, params)
         keys = [d[0] for d in cursor.description]
         return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+def _flushed(flush: asyncio.Future[None]) -> None:
+    """A group commit's flush has run; it answers its callers itself, so an error here is only logged."""
+    if not flush.cancelled() and (error := flush.exception()) is not None:
+        log.error("a group commit's flush failed", exc_info=error)
 
 
 class SqlitePart:

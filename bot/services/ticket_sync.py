@@ -27,7 +27,7 @@ from bot.domain.naming import channel_name
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords, TicketRow
+from bot.ports.store import Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,14 @@ class TicketSync:
             case NoteOnTicket(incident_id=sys_id, text=text):
                 await self._note_once(sys_id, text, retry=retry)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
-                incident = await self._store.incident(effect.incident_id)
+                # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
+                found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
+                incident = found.incident
                 if incident is None:
                     return
-                ticket = await self._open(incident)
+                ticket = found.ticket or await self._open(incident)
                 if isinstance(effect, SyncTicket):
-                    await self._sync(incident, ticket, retry=retry)
+                    await self._sync(incident, ticket, found.footprint, retry=retry)
                 elif isinstance(effect, CommentOnTicket):
                     await self._comment(incident, ticket, effect.update_id, retry=retry)
                 elif isinstance(effect, UpdateTicketLevels):
@@ -83,21 +85,22 @@ class TicketSync:
         if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id)):
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
+
     async def after_done(self, effect: Effect) -> None:
         """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
         so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
         if not isinstance(effect, (OpenTicket, SyncTicket)):
             return
-        # Read only what decides it (a store round trip each): an opened ticket always refreshes the card.
-        if isinstance(effect, OpenTicket) or (
-                await self._store.pending_in_queue(effect.queue) == 0
-                and (await self._store.footprint(effect.incident_id)).sync_pending_shown):
-            await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
+        # An opened ticket always refreshes the card; a sync, when its queue (this incident's ServiceNow queue) has
+        # drained and the card says pending: both read in one store call.
+        if isinstance(effect, SyncTicket):
+            found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
+            if found.ticket_queue_pending != 0 or not found.footprint.sync_pending_shown:
+                return
+        await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
 
     async def _open(self, incident: Incident) -> TicketRow:
-        known = await self._store.ticket(incident.id)
-        if known is not None:
-            return known
+        """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved."""
         found = await self._tickets.find(incident.id)
         if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
             # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
@@ -130,11 +133,11 @@ class TicketSync:
             fields["assignment_group"] = team.servicenow_group
         return fields
 
-    async def _sync(self, incident: Incident, ticket: TicketRow, *, retry: bool) -> None:
+    async def _sync(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
         """The lines not yet told as one work note — with the Slack channel's link the first time the channel
         exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
         business rule)."""
-        url = None if ticket.channel_told == LINK_TOLD else await self._channel_link(incident)
+        url = None if ticket.channel_told == LINK_TOLD else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
         batch = await self._store.work_note_batch(incident.id)
         told = [e for e in batch.entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
@@ -157,12 +160,12 @@ class TicketSync:
             await self._tell_channel_alone(ticket, link)
         wanted = self._wanted_state(incident, ticket.state)
         if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
-            fields["close_notes"] = await self._closing_summary(incident)  # the resolution came late
+            fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
         elif wanted is not None and wanted != ticket.state:
             fields["state"] = wanted
             if wanted == RESOLVED:
                 fields |= {"close_code": self._catalogue.servicenow.close_code,
-                           "close_notes": await self._closing_summary(incident)}
+                           "close_notes": await self._closing_summary(incident, footprint)}
         if fields:
             # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
@@ -192,13 +195,6 @@ class TicketSync:
                                                     ticket.state, LINK_SENT))
         await self._note_once(ticket.sys_id, link, retry=True)
 
-    async def _channel_link(self, incident: Incident) -> str | None:
-        footprint = await self._store.footprint(incident.id)
-        if footprint.channel_id is None:
-            return None
-        # Opens the channel in whichever workspace the reader is signed in to; no workspace domain needed.
-        return f"https://slack.com/app_redirect?channel={footprint.channel_id}"
-
     def _channel_name(self, incident: Incident) -> str:
         """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
         the team channel where its card goes."""
@@ -215,11 +211,10 @@ class TicketSync:
             return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
-    async def _closing_summary(self, incident: Incident) -> str:
+    async def _closing_summary(self, incident: Incident, footprint: SlackFootprint) -> str:
         timeline = await self._store.timeline(incident.id)
         resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
                            if "Resolution: " in e.text), None)
-        footprint = await self._store.footprint(incident.id)
         responders = ", ".join(p.name for p in incident.assignees) or "—"
         lines = [f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
                  else "Resolved in PagerDuty (no resolution note given).",
@@ -228,7 +223,7 @@ class TicketSync:
                  f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
         if footprint.channel_id:
             lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
-                         f"{await self._channel_link(incident)}")
+                         f"{_channel_link(footprint)}")
         return clip("\n".join(lines), LONG_TEXT)
 
     async def _note_once(self, sys_id: str, text: str, *, retry: bool) -> None:
@@ -262,3 +257,11 @@ class TicketSync:
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
         await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=True)
+
+
+def _channel_link(footprint: SlackFootprint) -> str | None:
+    """A link to the incident's channel, if it has one: it opens the channel in whichever workspace the reader is
+    signed in to (no workspace domain needed)."""
+    if footprint.channel_id is None:
+        return None
+    return f"https://slack.com/app_redirect?channel={footprint.channel_id}"

@@ -10,6 +10,10 @@ Bookkeeping that a replay recreates — an effect's claim and lease, a retry's d
 it survives the process crashing, and the next durable commit's fsync of the WAL carries it to disk with its own,
 but it takes no fsync of its own (about 2.5 ms of waiting on this machine's disk, and kernel time). What must not be
 lost — a stored delivery, an applied decision, an effect done — always commits with synchronous=FULL.
+The setting is switched only when it changes (a PRAGMA each way costs as much CPU as a light write itself): light
+transactions in a row leave it at NORMAL, and it is put back to FULL before any other use of the connection for
+writing — a durable transaction, and any code that takes the connection from `db` (raw BEGINs, autocommit writes).
+Only light transactions and reads (`query`, `reader`) use the connection without putting FULL back.
 
 Small durable writes that arrive together share a commit (`group_commit`): while the thread is busy (an fsync takes
 milliseconds), the effects finished meanwhile are marked done in one transaction and one fsync, each in a SAVEPOINT of
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -36,6 +41,7 @@ from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SqliteConnection:
@@ -45,10 +51,15 @@ class SqliteConnection:
         self.path = str(path)
         self._thread = StoreThread()
         self._db: Database | None = None
+        self._light = False  # whether the connection is at synchronous=NORMAL (left so by a light transaction)
         # Incidents decoded or written lately, for the parts' reads (used on the store's thread only).
         self.known_incidents = KnownIncidents()
         self._grouped: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any],
                                    asyncio.AbstractEventLoop]] = deque()
+        # Whether a flush of `_grouped` is queued and has not yet taken them: the writes appended meanwhile ride on
+        # it (one trip to the store's thread for them all). Set on the loop before the flush is queued, cleared by
+        # the flush before it takes the writes, so a write is never left without a flush to take it.
+        self._flush_queued = False
 
     async def open(self) -> None:
         await self.run(self._open)
@@ -67,53 +78,75 @@ class SqliteConnection:
             self._db = None
         self._thread.shutdown()
 
-    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> Awaitable[T]:
+    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
         """Run `fn` on the store's thread (the only place the connection may be used): await its result."""
         return self._thread.run(fn, priority)
 
     @property
     def db(self) -> Database:
+        """The database, its connection at synchronous=FULL: whatever is written through it commits durably."""
         assert self._db is not None, "store not open"
+        if self._light:
+            self._synchronous(light=False)
         return self._db
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """The connection for reads only (BEGIN…COMMIT of a read snapshot included): it may be at synchronous=NORMAL,
+        so nothing may be written through it."""
+        assert self._db is not None, "store not open"
+        return self._db.conn
+
+    def _synchronous(self, *, light: bool) -> None:
+        assert self._db is not None, "store not open"
+        self._db.conn.execute("PRAGMA synchronous=NORMAL" if light else "PRAGMA synchronous=FULL")
+        self._light = light
 
     @contextlib.contextmanager
     def transaction(self, *, light: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed if the block finishes, rolled back if it raises. `light`: committed
         without an fsync of its own (see the module's docstring); otherwise durable when this returns."""
-        conn = self.db.conn
-        if light:
-            conn.execute("PRAGMA synchronous=NORMAL")
+        if light != self._light:
+            self._synchronous(light=light)
+        conn = self.reader
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            if light:  # every other commit on this connection stays durable
-                conn.execute("PRAGMA synchronous=FULL")
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     async def group_commit(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Run `write` in a durable transaction it may share with others waiting (see the module's docstring); its
         result once committed, or its own error (rolled back alone)."""
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[T] = loop.create_future()
-        self._grouped.append((write, committed, loop))
-        await self.run(self._flush_grouped)
+        entry = (write, committed, loop)
+        self._grouped.append(entry)
+        if not self._flush_queued:
+            self._flush_queued = True
+            try:
+                flush = self.run(self._flush_grouped)
+            except BaseException:  # the store is closed: nothing will take the write
+                self._flush_queued = False
+                self._grouped.remove(entry)
+                raise
+            # Not awaited: a caller cancelled must not cancel the flush the others' writes wait on. Its outcome
+            # reaches every caller through `committed`.
+            flush.add_done_callback(_flushed)
         return await committed
 
     def _flush_grouped(self) -> None:
+        self._flush_queued = False  # before taking them: a write appended from now on queues a flush of its own
         batch = []
         while self._grouped:  # popped one by one: a write appended meanwhile is taken now or by the next flush
             batch.append(self._grouped.popleft())
         if not batch:
-            return  # an earlier flush already committed this caller's write
-        conn = self.db.conn
+            return
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.transaction():
+            with self.transaction() as conn:
                 for write, _, _ in batch:
                     conn.execute("SAVEPOINT grouped")
                     try:
@@ -133,7 +166,16 @@ class SqliteConnection:
         self._thread.answer(loop, future, ok, value)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+        """Rows of a read, as dicts (never a write: see `reader`)."""
+        cursor = self.reader.execute(sql, params)
+        keys = [d[0] for d in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
+
+
+def _flushed(flush: asyncio.Future[None]) -> None:
+    """A group commit's flush has run; it answers its callers itself, so an error here is only logged."""
+    if not flush.cancelled() and (error := flush.exception()) is not None:
+        log.error("a group commit's flush failed", exc_info=error)
 
 
 class SqlitePart:
@@ -153,6 +195,10 @@ class SqlitePart:
 
     def _transaction(self, *, light: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self._connection.transaction(light=light)
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        return self._connection.reader
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._connection.query(sql, params)

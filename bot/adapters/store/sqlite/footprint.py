@@ -26,7 +26,7 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
 
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
         def read() -> IncidentInSlack:
-            conn = self.db.conn
+            conn = self._reader
             # One read transaction (a snapshot: SQLite gives it for free).
             conn.execute("BEGIN")
             try:
@@ -80,7 +80,7 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
             found: dict[str, str] = {}
             for first in range(0, len(ids), CHUNK):  # within SQLite's limit on bound values, in one trip
                 chunk = ids[first:first + CHUNK]
-                found.update((r[0], r[1]) for r in self.db.execute(
+                found.update((r[0], r[1]) for r in self._reader.execute(
                     f"SELECT incident_id, channel_id FROM incident_slack WHERE incident_id IN"
                     f" ({', '.join('?' * len(chunk))}) AND channel_id IS NOT NULL", chunk).fetchall())
             return found

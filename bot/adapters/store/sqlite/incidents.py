@@ -39,18 +39,18 @@ class SqliteIncidents(SqlitePart, Incidents):
         self._open_decoded = DecodedIncidents()
 
     async def incident(self, incident_id: str) -> Incident | None:
-        return await self._run(lambda: load_incident(self.db.conn, incident_id, self._connection.known_incidents))
+        return await self._run(lambda: load_incident(self._reader, incident_id, self._connection.known_incidents))
 
     async def incident_by_number(self, number: int) -> Incident | None:
         def read() -> Incident | None:
-            row = self.db.execute("SELECT data FROM incidents WHERE number=? ORDER BY updated_at DESC LIMIT 1",
+            row = self._reader.execute("SELECT data FROM incidents WHERE number=? ORDER BY updated_at DESC LIMIT 1",
                                   (number,)).fetchone()
             return incident_from_json(row[0]) if row else None
         return await self._run(read)
 
     async def open_incidents(self) -> list[Incident]:
         # Decoded on the store's thread, the only one that touches `_open_decoded`.
-        return await self._run(lambda: self._open_decoded.decode(r[0] for r in self.db.execute(
+        return await self._run(lambda: self._open_decoded.decode(r[0] for r in self._reader.execute(
             f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")))
 
     async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,

@@ -73,7 +73,7 @@ class SqliteOutbox(SqlitePart, Outbox):
         """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
         def read() -> float | None:
             times = [row[0] for one in (lanes if lanes is not None else LANES)
-                     for row in self.db.execute(NEXT_DUE_SQL, (one,))]
+                     for row in self._reader.execute(NEXT_DUE_SQL, (one,))]
             return min(times, default=None)
         return await self._run(read)
 
@@ -97,7 +97,7 @@ class SqliteOutbox(SqlitePart, Outbox):
 
         def claim() -> dict[str, list[OutboxRow]]:
             # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due.
-            if not any(due(self.db.conn).values()):
+            if not any(due(self._reader).values()):
                 return {lane: [] for lane in lanes}
             # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
             # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
@@ -161,7 +161,7 @@ class SqliteOutbox(SqlitePart, Outbox):
             (*params, -1 if latest is None else latest)))
 
     async def pending_in_queue(self, queue: str) -> int:
-        return await self._run(lambda: int(self.db.execute(
+        return await self._run(lambda: int(self._reader.execute(
             "SELECT count(*) FROM outbox WHERE queue=? AND state='pending'", (queue,)).fetchone()[0]))
 
     async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:

@@ -56,7 +56,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
     Subcommand("role", "role [<role> <@someone|me>]",
                "Who holds each incident role; or give a role (commander, communications…) to someone", toolkit.role,
-               acts_once=True, needs_incident=True, takes_text=True),
+               needs_incident=True, takes_text=True),  # not acts_once: giving a role twice is harmless, and A, B, A
+               # within seconds must end with A
     Subcommand("update", "update [text]",
                "Post a status update to this channel, the stakeholders' channel, PagerDuty and ServiceNow (no text: "
                "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 SERVICES = ("slack", "pagerduty", "servicenow")  # what a fault may name: the emulators that consult faults
@@ -30,10 +30,13 @@ class Fault:
     # The call is carried out, then answered with `status`: its answer lost on the way back (a gateway's 502 after
     # the service acted, a timeout) — what makes a retry find its first attempt done. PagerDuty's emulator only.
     after: bool = False
+    # Fail only a request whose JSON body sets this field (e.g. "state": ServiceNow refusing a state change, by a
+    # data policy, while it takes a work note alone). ServiceNow's emulator only.
+    with_field: str = ""
 
-    def matches(self, service: str, method: str, verb: str = "") -> bool:
+    def matches(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> bool:
         """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads."""
-        if self.service != service:
+        if self.service != service or (self.with_field and self.with_field not in fields):
             return False
         wanted_verb, _, wanted = self.method.rpartition(" ")
         return (self.method == "*" or method.startswith(wanted)) and wanted_verb in ("", verb.upper())
@@ -63,14 +66,15 @@ class Faults:
         if ms:
             await asyncio.sleep(ms / 1000)
 
-    def take(self, service: str, method: str, verb: str = "") -> Fault | None:
-        """Consume one failure of the first matching rule that has failures left, if any."""
+    def take(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> Fault | None:
+        """Consume one failure of the first matching rule that has failures left, if any (`fields`: what the
+        request's JSON body sets, for rules `with_field`)."""
         for rule in self.rules:
             if rule.until is not None:
-                if self.clock() < rule.until and rule.matches(service, method, verb):
+                if self.clock() < rule.until and rule.matches(service, method, verb, fields):
                     return rule
                 continue
-            if rule.times > 0 and rule.matches(service, method, verb):
+            if rule.times > 0 and rule.matches(service, method, verb, fields):
                 rule.times -= 1
                 return rule
         return None

@@ -166,25 +166,32 @@ class TicketSync:
             if wanted == RESOLVED:
                 fields |= {"close_code": self._catalogue.servicenow.close_code,
                            "close_notes": await self._closing_summary(incident, footprint)}
+        noted: list[str] = [e.id for e in batch.entries]
+        if "work_notes" not in fields:
+            # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
+            # the ticket whatever the state change meets, and a state refused for good must not hold back later ones.
+            await self._store.mark_noted(noted)
         if fields:
             # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
-            await self._update_noting(ticket.sys_id, fields)
-        await self._store.mark_noted([e.id for e in batch.entries])
+            await self._update_noting(ticket.sys_id, fields, noted)
+        await self._store.mark_noted(noted)
         if "state" in fields or link is not None:
             await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                     fields.get("state", ticket.state),
                                                     LINK_TOLD if link is not None else ticket.channel_told))
 
-    async def _update_noting(self, sys_id: str, fields: dict[str, str]) -> None:
+    async def _update_noting(self, sys_id: str, fields: dict[str, str], noted: list[str]) -> None:
         """One update of note and state; should ServiceNow refuse it for good (a close code the instance does not
-        take), the note goes alone first, so the timeline still reaches the ticket, and the rest fails as before."""
+        take), the note goes alone first and its lines are marked told — so the timeline keeps reaching the ticket
+        even while the state change is refused — and the rest fails as before."""
         try:
             await self._tickets.update(sys_id, fields)
         except IntegrationError as error:
             if error.retryable or "work_notes" not in fields or len(fields) == 1:
                 raise
             await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
+            await self._store.mark_noted(noted)
             await self._tickets.update(sys_id, fields)
 
     async def _tell_channel_alone(self, ticket: TicketRow, link: str) -> None:

@@ -221,7 +221,9 @@ class ServiceNowEmulator:
             user = self._authenticate(request)
             self._rate_limit(user)
             await self.faults.delay("servicenow", path)
-            fault = self.faults.take("servicenow", path, method)  # "PATCH /api/now/table/incident/" fails only updates
+            fields = await _body_fields(request) if any(rule.with_field for rule in self.faults.rules) else ()
+            # "PATCH /api/now/table/incident/" fails only updates
+            fault = self.faults.take("servicenow", path, method, fields)
             if fault is not None:
                 raise _fault_error(fault, path)
             status, payload, headers = await self._dispatch(request, method, table, parts[1:], user)
@@ -612,3 +614,13 @@ def _fault_error(fault: Fault, path: str) -> ServiceNowError:
     except ValueError:
         phrase = "Error"
     return ServiceNowError(fault.status, phrase, f"Injected by the sandbox for {path}")
+
+
+async def _body_fields(request: web.Request) -> tuple[str, ...]:
+    """The fields a request's JSON body sets (none when it has no JSON object): for faults `with_field`. aiohttp
+    keeps the body read, so the handler reads it again."""
+    try:
+        document = json.loads(await request.read() or b"null")
+    except ValueError:
+        return ()
+    return tuple(document) if isinstance(document, dict) else ()

@@ -120,6 +120,15 @@ async def test_a_handoff_is_announced_from_the_previous_holder(sandbox: RunningS
     assert "Communications (`communications`): nobody yet" in listed
 
 
+async def test_a_role_given_back_within_seconds_ends_with_the_last_holder(sandbox: RunningSandbox) -> None:
+    # Not a repeat: the same text twice within 5 s, with another holder in between, must end with the last one.
+    _, channel = await opened(sandbox)
+    for who in (ERIN, BEN, ERIN):
+        await command(sandbox, f"role commander {mention(sandbox, who)}", channel["id"], user=BEN)
+    listed = replies(await command(sandbox, "role", channel["id"]))
+    assert f"Commander (`commander`): <@{slack_user(sandbox, ERIN)}>" in listed
+
+
 async def test_take_command_button_makes_the_clicker_commander(sandbox: RunningSandbox) -> None:
     _, channel = await opened(sandbox)
     answer = await as_user(sandbox, "action", user=ERIN, channel=channel["id"],

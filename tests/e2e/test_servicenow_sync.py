@@ -650,6 +650,24 @@ async def test_an_update_servicenow_refuses_for_good_still_lets_the_note_through
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
+async def test_a_state_change_refused_for_good_does_not_hold_back_later_notes(sandbox: RunningSandbox) -> None:
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    # The instance refuses any change of state from now on (a data policy the bot cannot meet), but takes notes.
+    sandbox.sandbox.faults.add(Fault("servicenow", "PATCH /api/now/table/incident/", status=403, with_field="state",
+                                     until=time.time() + 3600))
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    await act_all(sandbox, iid, "note", user=DEV, content="Rolled back the pricing deploy")
+    await sandbox.bot.flush_work_notes()  # notes wait for the next batch
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, iid)
+    lines = note_lines(bot_notes(ticket))
+    # Each line reaches the ticket once, the later one too; the state stays where the instance keeps it.
+    assert lines.count("Acknowledged by Asha Patel") == 1
+    assert any(line.endswith("Rolled back the pricing deploy") for line in lines), lines
+    assert ticket["state"] == "1"
+
+
 async def test_a_link_note_that_may_have_gone_alone_is_looked_for_and_not_carried_again(
         sandbox: RunningSandbox) -> None:
     incident = await triggered(sandbox)

@@ -123,16 +123,30 @@ class ApplierProcess:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bot.app.applier", str(from_web), str(to_web), stdin=subprocess.PIPE,
                 pass_fds=(from_web, to_web), env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))})
+        except BaseException:
+            # Not started (no interpreter at sys.executable, no file descriptors left): the supervisor tries again
+            # in a second, so nothing of this attempt may stay open.
+            os.close(to_applier)
+            os.close(from_applier)
+            raise
         finally:
             # The child holds its own copies: closing ours lets each side see the other end close when it exits.
             os.close(from_web)
             os.close(to_web)
-        assert process.stdin is not None
-        # Its log at this process's level (LOG_LEVEL as configured, or as a host program set it).
-        level = logging.getLevelName(logging.getLogger("bot").getEffectiveLevel())
-        process.stdin.write(pickle.dumps((replace(self._settings, log_level=level), self._catalogue,
-                                          self._replica_id)))
-        process.stdin.close()
+        try:
+            assert process.stdin is not None
+            # Its log at this process's level (LOG_LEVEL as configured, or as a host program set it).
+            level = logging.getLevelName(logging.getLogger("bot").getEffectiveLevel())
+            process.stdin.write(pickle.dumps((replace(self._settings, log_level=level), self._catalogue,
+                                              self._replica_id)))
+            process.stdin.close()
+        except BaseException:
+            os.close(to_applier)
+            os.close(from_applier)
+            if process.returncode is None:
+                process.kill()
+            await _reap(process)
+            raise
         self.pid = process.pid
         doorbell, replies = Doorbell(to_applier), Doorbell(from_applier)
         ended = asyncio.Event()

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.adapters.clock import SystemClock
+from bot.app.applier import ApplierProcess
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
-from bot.catalogue import Catalogue
+from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.domain.incident import Status
 from bot.services.dispatcher import RetryPolicy
 from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, sign
@@ -107,3 +109,17 @@ async def test_an_applier_that_dies_is_started_again_and_applies_what_waited(
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         assert applier.pid is not None and alive(applier.pid) and not alive(first)
+
+
+async def test_an_applier_that_cannot_start_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    # The supervisor tries again every second: a start that fails (no interpreter where sys.executable says, no
+    # file descriptors left) must not leave its pipes open each time, or the web process runs out of sockets.
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-python-here"))
+    applier = ApplierProcess(offline_settings(tmp_path / "bot.db"), load_catalogue(example_catalogue_path()),
+                             "r1", SystemClock(), lambda: None)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(OSError):
+            await applier.run()
+    assert len(os.listdir("/proc/self/fd")) == before

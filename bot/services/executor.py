@@ -26,6 +26,7 @@ from bot.domain.effects import (
     PostTimelineEntry,
     RefreshCard,
     RefreshHomes,
+    SyncTicket,
 )
 from bot.domain.exposure import IncidentExposure
 from bot.domain.incident import Incident, Status
@@ -51,7 +52,7 @@ from bot.services.home import AppHome
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
 from bot.services.reviews import Reviews
-from bot.services.ticket_sync import TicketSync
+from bot.services.ticket_sync import LINK_TOLD, TicketSync
 
 log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
@@ -226,11 +227,21 @@ class EffectExecutor:
                                 view=ticket_view),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
             )
+            if remember_channel and self._tickets is not None:
+                await self._tell_ticket_the_channel(incident.id)
         finally:
             if not responders.done():
                 responders.cancel()
             elif not responders.cancelled():
                 responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
+
+    async def _tell_ticket_the_channel(self, incident_id: str) -> None:
+        """A ticket's sync that read the footprint before this channel was saved told it no link, and nothing else
+        would until the next timeline line: read after the save, a ticket not yet told gets one sync (the sync or
+        this read always sees the other's write, as the store runs them one at a time)."""
+        ticket = await self._store.ticket(incident_id)
+        if ticket is not None and ticket.channel_told != LINK_TOLD:
+            await self._store.queue_effect(SyncTicket(incident_id), self._clock.now().timestamp())
 
     async def _ensure_channel(self, incident: Incident) -> ChannelInfo:
         """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""

@@ -66,9 +66,14 @@ class TicketSync:
                 incident = found.incident
                 if incident is None:
                     return
-                ticket = found.ticket or await self._open(incident)
+                ticket, footprint = found.ticket, found.footprint
+                if ticket is None:
+                    ticket = await self._open(incident)
+                    # Read again once the ticket is saved: the channel may have opened while the ticket was made
+                    # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
+                    footprint = await self._store.footprint(incident.id)
                 if isinstance(effect, SyncTicket):
-                    await self._sync(incident, ticket, found.footprint, retry=retry)
+                    await self._sync(incident, ticket, footprint, retry=retry)
                 elif isinstance(effect, CommentOnTicket):
                     await self._comment(incident, ticket, effect.update_id, retry=retry)
                 elif isinstance(effect, UpdateTicketLevels):

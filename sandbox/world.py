@@ -215,7 +215,8 @@ class Sandbox:
                                       status=int(body.get("status", 500)), times=int(body.get("times", 1)),
                                       latency_ms=int(body.get("latency_ms", 0)),
                                       retry_after=int(body.get("retry_after", 1)), until=until,
-                                      after=bool(body.get("after", False))))
+                                      after=bool(body.get("after", False)),
+                                      with_field=str(body.get("with_field", ""))))
         except (ValueError, KeyError, TypeError) as error:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},

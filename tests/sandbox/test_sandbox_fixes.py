@@ -42,6 +42,16 @@ async def test_spent_faults_are_no_longer_listed(sandbox: RunningSandbox) -> Non
     assert state(sandbox)["faults"] == []
 
 
+async def test_a_fault_with_field_fails_only_requests_that_set_it(sandbox: RunningSandbox) -> None:
+    status, _ = await post(sandbox, "/sandbox/faults", {"service": "servicenow", "method": "PATCH /api/now/table/",
+                                                        "status": 403, "times": 1, "with_field": "state"})
+    assert status == 201
+    faults = sandbox.sandbox.faults
+    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes",)) is None
+    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes", "state")) is not None
+    assert faults.snapshot() == []  # spent
+
+
 async def test_servicenow_work_notes_are_stamped_with_the_sandbox_clock(sandbox: RunningSandbox) -> None:
     await trigger(sandbox, "Checkout returns 500s", service_id="PCHECKO")
     [ticket] = state(sandbox)["servicenow"]["incidents"]

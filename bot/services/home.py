@@ -35,6 +35,7 @@ _NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call ove
 # A refreshed Home is published this long after the change that asked for it, so that a burst of changes (a storm's
 # incidents, a batch acknowledged) publishes it once with the latest state, not once a change.
 SETTLE_SECONDS = 1.0
+HOME_OFF_PAUSE_SECONDS = 600  # refreshes not asked for after Slack says the app has no Home tab
 
 
 class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
@@ -58,6 +59,7 @@ class AppHome:
         self._due: set[str] = set()  # whose Home is to be published (again)
         self._publishers: dict[str, asyncio.Task[None]] = {}
         self._closed = False
+        self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
 
     async def publish(self, slack_user_id: str) -> None:
         """Gather and publish the Home for one Slack user."""
@@ -97,6 +99,8 @@ class AppHome:
         another after it. Nobody waits for it: the refresh is best effort, and its effect need not hold its queue."""
         if self._closed:  # an effect finishing during shutdown: nobody would be left to publish it
             return
+        if asyncio.get_running_loop().time() < self._paused_until:  # the app has no Home tab (`not_enabled`)
+            return
         self._due.add(slack_user_id)
         if slack_user_id not in self._publishers:
             task = asyncio.ensure_future(self._publisher(slack_user_id))
@@ -107,10 +111,21 @@ class AppHome:
             while slack_user_id in self._due:
                 await asyncio.sleep(self._settle)
                 self._due.discard(slack_user_id)  # asked again from here on: published again after this one
+                if asyncio.get_running_loop().time() < self._paused_until:
+                    break
                 try:
                     await self.publish(slack_user_id)
                 except IntegrationError as error:
-                    log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                    if error.code != "not_enabled":
+                        log.warning("App Home of %s not refreshed: %s", slack_user_id, error)
+                        continue
+                    # Nobody's Home will publish: say so once, and ask again only after a pause (the tab may be
+                    # turned on meanwhile; opening it still publishes at once).
+                    if asyncio.get_running_loop().time() >= self._paused_until:  # not said by another person's
+                        log.warning("App Homes not refreshed for %d minutes: the Slack app has no Home tab (Slack "
+                                    "answered not_enabled; app_manifest.yml's features.app_home.home_tab_enabled "
+                                    "turns it on)", HOME_OFF_PAUSE_SECONDS // 60)
+                    self._paused_until = asyncio.get_running_loop().time() + HOME_OFF_PAUSE_SECONDS
                 except Exception:  # nobody awaits this task: the last guard, so the next refresh still publishes
                     log.exception("App Home of %s not refreshed", slack_user_id)
         finally:

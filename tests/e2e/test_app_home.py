@@ -4,10 +4,12 @@ incident that concerns them opening, being acknowledged or resolved publishes it
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -197,6 +199,19 @@ async def test_a_burst_of_refreshes_for_one_person_publishes_their_home_once(san
     await published(sandbox)
     assert publishes(sandbox) - before == 1
     assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
+
+
+async def test_an_app_without_a_home_tab_is_told_once_not_per_person(sandbox: RunningSandbox,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    sandbox.sandbox.slack.home.enabled = False  # the manifest's home_tab_enabled off: Slack answers not_enabled
+    people = [slack_user(sandbox, email) for email in ("gary.lind@example.com", "ben.okafor@example.com")]
+    with caplog.at_level(logging.WARNING, logger="bot.services.home"):
+        await sandbox.bot.home.refresh_for([], people)
+        await published(sandbox)
+        await sandbox.bot.home.refresh_for([], people)  # asked again: paused, not asked of Slack
+        await published(sandbox)
+    told = [r.getMessage() for r in caplog.records if r.name == "bot.services.home"]
+    assert len(told) == 1 and "has no Home tab" in told[0], told
 
 
 async def test_a_refresh_asked_while_a_publish_is_in_flight_gets_a_publish_of_its_own_after_it(

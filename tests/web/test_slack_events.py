@@ -104,6 +104,16 @@ async def test_a_command_form_that_merely_mentions_payload_is_checked_as_the_for
     assert (answer.status, answer.error) == (400, "body has no channel_id, which a slash command carries")
 
 
+async def test_an_event_or_view_of_null_gets_400_not_a_failure_inside_bolt(offline_bot: tuple[Bot, BotClient]) -> None:
+    # Bolt's middleware reads body.get("event", {}).get("bot_id"): a present null was an AttributeError, a 500.
+    # Found by test_webhook_routes' property.
+    _bot, client = offline_bot
+    for name in ("event", "view"):
+        body = {"token": "x", "team_id": "T0SANDBOX", "api_app_id": "A0PAVED", "type": None, name: None}
+        answer = await post_slack(client, json.dumps(body).encode(), content_type="application/json")
+        assert (answer.status, answer.error) == (400, f"body has {name} set to null, where Slack sends an object")
+
+
 async def test_a_json_array_at_slack_events_gets_400(offline_bot: tuple[Bot, BotClient]) -> None:
     _bot, client = offline_bot
     answer = await post_slack(client, b"[1, 2]", content_type="application/json")

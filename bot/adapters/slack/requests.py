@@ -211,6 +211,9 @@ class SlackBody(Part):
                     value.get(name) if isinstance(value, dict) else None
             if value is None or value == "" or (path == "actions" and value == []):
                 raise ValueError(f"has no {path}, which {_KINDS.get(kind, kind)} carries")
+        for name in ("event", "view"):  # Bolt's middleware reads body.get(name, {}).get(…): null is not absent
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"has {name} set to null, where Slack sends an object")
         return self
 
 

@@ -119,6 +119,7 @@ class Sandbox:
         self.pagerduty.webhook_url = f"{bot_url}/pagerduty/webhook"
         self.pagerduty.public_url = emulators_url
         self.servicenow.webhook_url = f"{bot_url}/servicenow/webhook"
+        self.servicenow.integration_user = self.servicenow.username  # the README's third property
         self.servicenow.public_url = emulators_url
 
     def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float,

@@ -122,7 +122,8 @@ class Bot:
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
         pagerduty_webhook = PagerDutyWebhook(settings.pagerduty_webhook_secrets)
-        servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret) if settings.servicenow else None
+        servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret, settings.servicenow.username) \
+            if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
                                      self._wake_dispatcher, rules, pagerduty=pagerduty_webhook,
                                      servicenow=servicenow_webhook, after_resolve=self.reviews.resolved)

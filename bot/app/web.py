@@ -91,7 +91,8 @@ async def servicenow_webhook(request: web.Request) -> web.Response:
 
 
 async def _receive(request: web.Request, intake: _Intake, source: str, sender: str, *, id_field: str) -> web.Response:
-    """Store a webhook delivery, then answer: 202 stored, 200 duplicate, 4xx with a one-line reason, 503 (so the
+    """Store a webhook delivery, then answer: 202 stored, 200 duplicate (or an echo of the bot's own write, not
+    stored), 4xx with a one-line reason, 503 (so the
     sender retries) if it could not be stored."""
     bot = request.app[BOT_KEY]
     started = time.perf_counter()
@@ -104,7 +105,7 @@ async def _receive(request: web.Request, intake: _Intake, source: str, sender: s
         except web.HTTPRequestEntityTooLarge:
             raise Rejected(413, f"body is over {MAX_BODY_BYTES} bytes, the most accepted") from None
         received = await intake.receive(body, request.headers)
-        outcome = "duplicate" if received.duplicate else "stored"
+        outcome = "echo" if received.echo else "duplicate" if received.duplicate else "stored"
     except Rejected as rejected:
         outcome = f"rejected_{rejected.status}"
         log.warning("%s webhook rejected (%s): %s", source, rejected.status, rejected.reason)
@@ -117,6 +118,9 @@ async def _receive(request: web.Request, intake: _Intake, source: str, sender: s
                                            "will retry it"}, status=503)
     finally:
         bot.metrics.webhook_seconds.labels(source, outcome).observe(time.perf_counter() - started)
+    if received.echo:
+        return web.json_response({"status": "ignored", id_field: received.event_id,
+                                  "reason": "an update the bot made itself (its integration user's)"}, status=200)
     if received.duplicate:
         return web.json_response({"status": "duplicate", id_field: received.event_id}, status=200)
     return web.json_response({"status": "accepted", id_field: received.event_id}, status=202)

@@ -228,7 +228,9 @@ EventT = TypeVar("EventT", covariant=True)
 class Delivery:
     """What the inbox keeps of a webhook delivery. `occurred_at` is ISO 8601, None when the sender does not say (the
     intake's clock stands in); `incident_id` is the PagerDuty incident it concerns, if any; `body` is the JSON to
-    store: the delivery's, with its text made safe (bot/adapters/wire.py)."""
+    store: the delivery's, with its text made safe (bot/adapters/wire.py). `echo`: the sender telling the bot of a
+    write the bot made itself (ServiceNow's business rule fires on the integration user's updates too) — answered,
+    never stored, since applying it could only decide that nothing happened."""
 
     delivery_id: str
     event_id: str
@@ -236,6 +238,7 @@ class Delivery:
     incident_id: str | None
     occurred_at: str | None
     body: str
+    echo: bool = False
 
 
 class Webhook(Protocol):

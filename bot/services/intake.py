@@ -35,6 +35,7 @@ class Received:
     event_id: str
     event_type: str
     duplicate: bool
+    echo: bool = False  # the bot's own write, told back: answered, not stored
 
 
 class _Intake:
@@ -51,6 +52,10 @@ class _Intake:
         if len(body) > MAX_BODY_BYTES:
             raise Rejected(413, f"body is {len(body)} bytes; {self.too_big} at most {MAX_BODY_BYTES}")
         delivery = _read(self._webhook, body, headers)
+        if delivery.echo:
+            # Our own update, told back by ServiceNow's business rule (when its integration_user property is not
+            # set): storing and applying it would cost two durable writes to decide that nothing happened.
+            return Received(delivery.event_id, delivery.event_type, duplicate=False, echo=True)
         # The body stored is the adapter's cleaned JSON, never the raw bytes: nothing downstream meets a lone
         # surrogate, a NUL or a byte-order mark.
         stored = await self._store.record_delivery(

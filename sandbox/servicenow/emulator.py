@@ -91,8 +91,9 @@ class JournalEntry:
 
 
 class ServiceNowEmulator:
-    """ServiceNow for the sandbox and the tests. The host sets `webhook_url` and `public_url`, serves `add_routes`
-    and awaits `close()`; tests await `drain_webhooks()` before looking at what the bot received."""
+    """ServiceNow for the sandbox and the tests. The host sets `webhook_url` and `public_url` (and, as the README's
+    setup does, `integration_user`), serves `add_routes` and awaits `close()`; tests await `drain_webhooks()` before
+    looking at what the bot received."""
 
     def __init__(self, *, groups: Sequence[str], faults: Faults, username: str, password: str,
                  webhook_secret: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -103,6 +104,9 @@ class ServiceNowEmulator:
         self.faults, self.username, self.password = faults, username, password
         self.rate_limit_per_minute = rate_limit_per_minute
         self.public_url = "http://127.0.0.1"
+        # The business rule's pavedroad.servicenow.integration_user property: updates by this user are not sent.
+        # None (the property unset): every update is, the bot's own included.
+        self.integration_user: str | None = None
         self.calls: Counter[str] = Counter()
         self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {}}
         self.journal = Journal[JournalEntry]()
@@ -205,6 +209,7 @@ class ServiceNowEmulator:
             ],
             "groups": [{"sys_id": g["sys_id"], "name": g["name"]} for g in groups.values()],
             "webhook_url": self.webhook_url,
+            "integration_user": self.integration_user,
             "webhook_deliveries": self._webhooks.snapshot(),
             "calls": dict(self.calls),
         }
@@ -472,6 +477,8 @@ class ServiceNowEmulator:
 
     def _business_rule(self, row: Row, operation: str, notes: Mapping[str, str]) -> None:
         """The customer's "after insert/update" rule (see BUSINESS_RULE_SCRIPT): the same payload, queued."""
+        if self.integration_user and row["sys_updated_by"] == self.integration_user:
+            return  # the bot's own update: the script returns before sending it
         group = self.tables["sys_user_group"].get(row["assignment_group"])
         self._webhooks.enqueue({
             "table": "incident", "operation": operation, "sys_id": row["sys_id"], "number": row["number"],

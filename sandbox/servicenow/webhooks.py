@@ -35,9 +35,10 @@ PAYLOAD_FIELDS = ("table", "operation", "sys_id", "number", "short_description",
 BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when async*/) {
     // Paved Road: tell the bot about this incident.
     // Business rule on table "incident": When = after, Insert and Update ticked, Advanced ticked; paste this
-    // script. Create two system properties (sys_properties), readable by admins only:
-    //   pavedroad.servicenow.webhook_url     https://<your bot>/servicenow/webhook
-    //   pavedroad.servicenow.webhook_secret  the bot's SERVICENOW_WEBHOOK_SECRET
+    // script. Create three system properties (sys_properties), readable by admins only:
+    //   pavedroad.servicenow.webhook_url       https://<your bot>/servicenow/webhook
+    //   pavedroad.servicenow.webhook_secret    the bot's SERVICENOW_WEBHOOK_SECRET
+    //   pavedroad.servicenow.integration_user  the bot's SERVICENOW_USERNAME (its own updates are not sent back)
     var url = gs.getProperty('pavedroad.servicenow.webhook_url');
     var secret = gs.getProperty('pavedroad.servicenow.webhook_secret');
     if (!url || !secret) {
@@ -48,6 +49,12 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
     function value(name) {
         var v = current.getValue(name);
         return v === null || v === undefined ? '' : String(v);
+    }
+
+    // The bot's own update (a work note, a state it set): it knows already, and would only drop it.
+    var integrationUser = gs.getProperty('pavedroad.servicenow.integration_user');
+    if (integrationUser && value('sys_updated_by') == integrationUser) {
+        return;
     }
 
     // The text of the journal entry this very update added to `field`, or "".

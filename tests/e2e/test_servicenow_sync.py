@@ -504,9 +504,24 @@ async def test_work_notes_people_add_in_servicenow_reach_the_timeline_and_ours_a
     await sandbox.bot.flush_work_notes()
     await settle_all(sandbox)
     assert not any("Customer 4411" in note for note in bot_notes(ticket_for(sandbox, iid)))
-    # The bot's own writes came back through the business rule and were recognised, not posted.
+    # The business rule (its integration_user property set, as the README says) sent only the people's updates.
     deliveries = state(sandbox)["servicenow"]["webhook_deliveries"]
-    assert deliveries and all(d["status"] == "delivered" for d in deliveries)
+    assert len(deliveries) == 2 and all(d["status"] == "delivered" for d in deliveries)
+
+
+async def test_without_the_integration_user_property_the_bots_own_updates_come_back_and_are_dropped(
+        sandbox: RunningSandbox) -> None:
+    sandbox.sandbox.servicenow.integration_user = None  # the business rule's third property not set
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    await act_all(sandbox, iid, "acknowledge", user=ASHA)
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, iid)
+    assert bot_notes(ticket)
+    deliveries = state(sandbox)["servicenow"]["webhook_deliveries"]
+    assert deliveries and all(d["status"] == "delivered" and d["http_status"] == 200 for d in deliveries)
+    assert not any(SERVICENOW_USER in line for line in channel_lines(sandbox, channel_of(sandbox, iid)))
 
 
 # ----- inbound: bad input ------------------------------------------------------------------------------------------

@@ -195,6 +195,9 @@ async def test_signed_deliveries_at_the_pagerduty_webhook_never_get_a_5xx(offlin
             PagerDutyWebhook([WEBHOOK_SECRET]).read_event(row["body"], row["event_id"])
 
 
+INTEGRATION_USER_SPELLINGS = ("pavedroad.integration", "PavedRoad.Integration", "PAVEDROAD.INTEGRATION")
+
+
 @pytest.fixture
 async def servicenow_offline_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[tuple[Bot, BotClient]]:
     async with servicenow_bot(tmp_path, catalogue) as running:
@@ -205,7 +208,10 @@ async def servicenow_offline_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncI
 async def test_signed_deliveries_at_the_servicenow_webhook_never_get_a_5xx(
         servicenow_offline_bot: tuple[Bot, BotClient], data: st.DataObject) -> None:
     bot, client = servicenow_offline_bot
-    base = business_rule(sys_id=str(data.draw(st.uuids(), label="sys_id")))
+    # Sometimes the bot's own integration user (in any case): its updates are answered and never stored.
+    updated_by = data.draw(st.one_of(st.just("jane.agent"), st.text(min_size=1, max_size=30),
+                                     st.sampled_from(INTEGRATION_USER_SPELLINGS)), label="updated_by")
+    base = business_rule(sys_id=str(data.draw(st.uuids(), label="sys_id")), updated_by=updated_by)
     document, mutations = data.draw(mutated(base), label="document")
     body, plain = data.draw(written(document), label="body")
     before = len(rows(bot.settings.db_path, "SELECT seq FROM inbox"))
@@ -219,6 +225,10 @@ async def test_signed_deliveries_at_the_servicenow_webhook_never_get_a_5xx(
         return
     assert answer.status in (200, 202)
     delivery_id = json.loads(answer.text)["delivery"]
+    if json.loads(answer.text)["status"] == "ignored":  # an echo of the bot's own update
+        assert answer.status == 200 and str(json.loads(body)["updated_by"]).lower() == "pavedroad.integration"
+        assert len(rows(bot.settings.db_path, "SELECT seq FROM inbox")) == before
+        return
     [stored] = rows(bot.settings.db_path, "SELECT body FROM inbox WHERE event_id = ?", (delivery_id,))
     clean_and_readable(stored["body"])
     with contextlib.suppress(DeliveryError):

@@ -696,6 +696,32 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
     assert missing["sent"] == [] and "webhook_url" in missing["logged"][0]
 
 
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the business rule's JavaScript")
+async def test_with_the_integration_user_property_the_bots_own_updates_are_not_sent(sn: Sn,
+                                                                                   receiver: Receiver) -> None:
+    """The script and the emulator agree: an update by the integration user is not sent back to the bot; a person's
+    update of the same ticket is."""
+    sn.emulator.integration_user = USER
+    record = await sn.create(short_description="Checkout down", assignment_group="Payments Team")
+    await sn.ok("PATCH", f"{TABLE}/incident/{record['sys_id']}", json={"work_notes": "the bot's note"})
+    await sn.emulator.drain_webhooks()
+    assert receiver.received == [] and sn.state()["webhook_deliveries"] == []
+    properties = {"pavedroad.servicenow.webhook_url": receiver.url, "pavedroad.servicenow.webhook_secret": SECRET,
+                  "pavedroad.servicenow.integration_user": USER}
+    ours = {"values": sn.emulator.tables["incident"][record["sys_id"]], "operation": "update",
+            "group": "Payments Team", "statuses": [200], "journal": {"work_notes": None, "comments": None},
+            "properties": properties}
+    assert run_business_rule(ours) == {"sent": [], "logged": []}
+
+    sn.emulator.tables["incident"][record["sys_id"]]["sys_updated_by"] = "jane.agent"
+    theirs = ours | {"values": sn.emulator.tables["incident"][record["sys_id"]]}
+    assert len(run_business_rule(theirs)["sent"]) == 1
+    sn.emulator.integration_user = None  # the property unset: everything is sent, the bot's own updates included
+    await sn.ok("PATCH", f"{TABLE}/incident/{record['sys_id']}", json={"work_notes": "another note"})
+    await sn.emulator.drain_webhooks()
+    assert [r.payload["updated_by"] for r in receiver.received] == [USER]
+
+
 # ----- the Attachment API --------------------------------------------------------------------------------------
 
 ATTACH = "/sandbox/servicenow/api/now/attachment"

@@ -31,6 +31,25 @@ async def test_the_business_rules_delivery_is_stored_before_202(tmp_path: Path, 
         assert json.loads(row["body"]) == business_rule()
 
 
+async def test_an_update_the_bot_made_itself_is_answered_200_and_not_stored(tmp_path: Path,
+                                                                           catalogue: Catalogue) -> None:
+    """A business rule without the integration_user property sends the bot's own updates back: each would cost two
+    durable writes to decide that nothing happened, so the door answers it and stores nothing."""
+    async with servicenow_bot(tmp_path, catalogue) as (bot, client):
+        ours = json.dumps(business_rule(updated_by="PavedRoad.Integration", work_notes="[pavedroad] ack")).encode()
+        answer = await post_servicenow(client, ours, headers={"X-ServiceNow-Delivery": "D1"})
+        assert answer.status == 200
+        assert json.loads(answer.text) == {"status": "ignored", "delivery": "D1",
+                                           "reason": "an update the bot made itself (its integration user's)"}
+        assert inbox(bot) == []
+        # Unsigned, it is still refused: the echo check comes after the signature's.
+        assert (await raw_post(client, "/servicenow/webhook", ours, [])).status == 401
+        # A person's update of the same ticket is stored.
+        theirs = json.dumps(business_rule(updated_by="jane.agent", work_notes="customer called")).encode()
+        assert (await post_servicenow(client, theirs, headers={"X-ServiceNow-Delivery": "D2"})).status == 202
+        assert [row["event_id"] for row in inbox(bot)] == ["D2"]
+
+
 async def test_a_non_utf8_byte_in_x_servicenow_signature_gets_401(tmp_path: Path, catalogue: Catalogue) -> None:
     async with servicenow_bot(tmp_path, catalogue) as (bot, client):
         body = json.dumps(business_rule()).encode()

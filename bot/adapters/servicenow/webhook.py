@@ -30,10 +30,12 @@ from bot.ports import Delivery
 
 class ServiceNowWebhook:
     """Deliveries of the business rule, signed with SERVICENOW_WEBHOOK_SECRET (hex HMAC-SHA256 of the raw body);
-    without a secret, none is accepted."""
+    without a secret, none is accepted. `integration_user` (SERVICENOW_USERNAME): a delivery of an update it made is
+    the bot's own write coming back, an echo."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, integration_user: str | None = None) -> None:
         self._secret = secret
+        self._integration_user = (integration_user or "").lower()
 
     def check_signature(self, body: bytes, headers: Mapping[str, str]) -> None:
         signature = (headers.get("X-ServiceNow-Signature") or "").strip().lower()
@@ -51,7 +53,8 @@ class ServiceNowWebhook:
         updated_on = _parse_time(rule.updated_on) if rule.updated_on else None
         return Delivery(delivery_id=delivery_id, event_id=delivery_id, event_type=f"ticket.{rule.operation}",
                         incident_id=_linked(document.get("correlation_id"), document.get("x_pd_integration_incident")),
-                        occurred_at=updated_on.isoformat() if updated_on else None, body=stored)
+                        occurred_at=updated_on.isoformat() if updated_on else None, body=stored,
+                        echo=bool(self._integration_user) and rule.updated_by.lower() == self._integration_user)
 
     def read_event(self, body: str, event_id: str) -> TicketEvent:
         """The stored body's ticket event; `event_id` is its delivery id."""

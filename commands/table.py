@@ -62,7 +62,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "Post a status update to this channel, the stakeholders' channel, PagerDuty and ServiceNow (no text: "
                "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
     Subcommand("priority", "priority <P1…P5>", "Set the incident's priority in PagerDuty", toolkit.priority,
-               acts_once=True, needs_incident=True, takes_text=True),
+               needs_incident=True, takes_text=True),  # not acts_once, as `role`: P1, P2, P1 within seconds must end
+               # with P1; setting it twice is harmless (the second change is no news on the timeline)
     Subcommand("oncall", "oncall [service|team|rota]", "Who is on call now (for a rota: now and next shift)",
                handlers.oncall),
     Subcommand("service", "service [name]",

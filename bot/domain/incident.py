@@ -137,6 +137,10 @@ def apply_event(incident: Incident | None, event: IncidentEvent, policy: Channel
         return _first_sight(event, entry, policy)
     if event.type == "incident.status_update_published":
         return _status_update_published(incident, event, entry)
+    if event.type == "incident.priority_updated" and event.snapshot is not None \
+            and event.snapshot.priority == incident.priority:
+        # Set to what it already was (`/incident priority P1` sent twice, each setting it in PagerDuty): no news.
+        entry = None
 
     snapshot = event.snapshot
     newer = snapshot is not None and event.occurred_at >= incident.state_as_of

@@ -38,13 +38,12 @@ def test_the_properties_fit_what_each_subcommand_does() -> None:
     opens_forms = {e.name for e in SUBCOMMANDS if e.may_open_modal}
     assert opens_forms == {"resolve", "page-im", "update"}
     assert all(BY_NAME[n].needs_incident and BY_NAME[n].takes_text and BY_NAME[n].acts_once for n in opens_forms)
-    # A follow-up repeated by a double submit is one action item; an update or a priority change, one each.
+    # A follow-up repeated by a double submit is one action item; an update, one.
     # Everything that changes something is done once per repeat — a note or an acknowledgement included (the same
-    # note twice in PagerDuty is noise on the record); only reads repeat, and `role`, which is harmless twice and
-    # whose A, B, A must end with A.
+    # note twice in PagerDuty is noise on the record); only reads repeat, and `role` and `priority`, which are
+    # harmless twice and whose A, B, A must end with A.
     assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"ack", "resolve", "page-im", "page", "note", "new",
-                                                            "followup", "update", "priority",
-                                                            "handover-note", "review"}
+                                                            "followup", "update", "handover-note", "review"}
     # Bare, only these act: a bare resolve, page-im or update opens a form, a bare role lists the roles.
     assert {e.name for e in SUBCOMMANDS if e.acts_bare} == {"ack", "review"}
     assert all(e.acts_once for e in SUBCOMMANDS if e.acts_bare)

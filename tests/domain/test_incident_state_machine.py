@@ -4,6 +4,7 @@ PagerDuty's documented samples, read by the PagerDuty adapter's reader as in pro
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -60,13 +61,15 @@ TRANSITIONS = [
 def test_newer_event_moves_the_incident(current: str, event_type: str, snapshot_status: str,
                                         expected: Status) -> None:
     incident = known(current, at=T1)
-    event = read_event(incident_event(event_type, status=snapshot_status, occurred_at=T2))
+    # A priority update changes the priority (the same one again is no news: see below).
+    changes: dict[str, Any] = {"priority": "P2"} if event_type == "incident.priority_updated" else {}
+    event = read_event(incident_event(event_type, status=snapshot_status, occurred_at=T2, **changes))
     decision = apply_event(incident, event, POLICY)
     assert decision.incident is not None
     assert decision.incident.status is expected
     assert decision.entry is not None and decision.entry.id == event.id
     assert PostTimelineEntry(incident.id, event.id) in decision.effects
-    assert (RefreshCard(incident.id) in decision.effects) == (expected is not incident.status)
+    assert (RefreshCard(incident.id) in decision.effects) == (expected is not incident.status or bool(changes))
 
 
 @pytest.mark.parametrize(("current", "event_type"), [
@@ -234,3 +237,16 @@ def test_a_trigger_that_arrives_after_other_events_still_lands_on_the_timeline()
     late = apply_event(first.incident, read_event(incident_event("incident.triggered", occurred_at=T0)), POLICY)
     assert late.entry is not None and late.entry.text.startswith("Triggered")
     assert late.incident is not None and late.incident.status is Status.ACKNOWLEDGED
+
+
+def test_a_priority_updated_to_what_it_already_was_is_no_news() -> None:
+    """PagerDuty tells of a priority set twice (`/incident priority P1` sent twice, both reaching it before its
+    webhook): the second is no timeline line. An older update of another priority, arriving late, is history."""
+    incident = known("triggered", at=T1)
+    assert incident.priority == "P1"
+    again = apply_event(incident, read_event(incident_event("incident.priority_updated", occurred_at=T2,
+                                                            priority="P1", event_id="E-again")), POLICY)
+    assert again.entry is None and not any(isinstance(e, PostTimelineEntry) for e in again.effects)
+    late = apply_event(incident, read_event(incident_event("incident.priority_updated", occurred_at=T0,
+                                                           priority="P3", event_id="E-late")), POLICY)
+    assert late.entry is not None and late.entry.text.startswith("Priority set to P3")

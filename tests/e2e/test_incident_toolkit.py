@@ -16,6 +16,7 @@ from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
+    act,
     answers,
     as_user,
     buttons,
@@ -239,6 +240,23 @@ async def test_priority_p1_changes_pagerduty_the_card_and_the_ticket(sandbox: Ru
     assert ticket_of(sandbox, incident["id"])["impact"] == ticket_of(sandbox, incident["id"])["urgency"] == "1"
     lines = [said(m) for m in public(sandbox, channel["id"])]
     assert any("Priority set to P1 by Erin Walsh" in line for line in lines)
+
+
+async def test_a_priority_set_back_within_seconds_ends_with_the_last_one_and_the_same_again_is_no_news(
+        sandbox: RunningSandbox) -> None:
+    # Not a repeat: P1, P2, P1 within 5 s must end with P1 (as `role`).
+    incident, channel = await opened(sandbox, "PDELIVS")
+    for priority in ("P1", "P2", "P1"):
+        await command(sandbox, f"priority {priority}", channel["id"], user=ERIN)
+    found = next(i for i in state(sandbox)["pagerduty"]["incidents"] if i["id"] == incident["id"])
+    assert found["priority"] == "P1"
+
+    def lines() -> list[str]:
+        return [line for line in map(said, public(sandbox, channel["id"])) if "Priority set to" in line]
+    assert len(lines()) == 3 and "P1" in lines()[0] and "P2" in lines()[1] and "P1" in lines()[2]
+    # PagerDuty tells of the same priority again (two sends both reaching it before its webhook): no second line.
+    await act(sandbox, incident["id"], "priority", priority="P1", user=ERIN)
+    assert len(lines()) == 3
 
 
 # ----- reminders ---------------------------------------------------------------------------------------------------

@@ -31,8 +31,13 @@ class ConfigError(PavedRoadError):
         self.problems = problems
 
 
+# IntegrationError.code of a request that never left: the connection could not be made, so the outside system did
+# nothing (a retry cannot repeat anything).
+NOT_SENT = "not_sent"
+
+
 class IntegrationError(PavedRoadError):
-    """An outside system failed. `code` is the service's own error code (e.g. Slack's 'name_taken')."""
+    """An outside system failed. `code` is the service's own error code (e.g. Slack's 'name_taken'), or NOT_SENT."""
 
     def __init__(self, service: str, detail: str, *, retryable: bool, code: str | None = None,
                  retry_after: float | None = None, status: int | None = None) -> None:

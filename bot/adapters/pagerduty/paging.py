@@ -19,11 +19,12 @@ import httpx2
 import pagerduty
 
 from bot.adapters.pagerduty.client import rest_client
-from bot.errors import IntegrationError
+from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import OnCall, PagingUser, ShiftEntry
 
 T = TypeVar("T")
+_NOT_CONNECTED = (httpx2.ConnectError, httpx2.ConnectTimeout)
 
 
 class PagerDutyPaging:
@@ -45,8 +46,10 @@ class PagerDutyPaging:
             raise self._translate(label, error) from None
         except (pagerduty.Error, httpx2.HTTPError) as error:
             self._metrics.calls.labels("pagerduty", label, "network_error").inc()
+            # No connection made (refused, DNS, connect timeout; the client wraps httpx's error): nothing was sent.
+            unsent = isinstance(error, _NOT_CONNECTED) or isinstance(error.__cause__, _NOT_CONNECTED)
             raise IntegrationError("pagerduty", f"{label}: could not reach PagerDuty ({error.__class__.__name__})",
-                                   retryable=True) from None
+                                   retryable=True, code=NOT_SENT if unsent else None) from None
         self._metrics.calls.labels("pagerduty", label, "ok").inc()
         return result
 

@@ -58,7 +58,9 @@ async def test_the_job_prunes_settled_bookkeeping_past_retention_and_keeps_the_h
     settled = count(db, "inbox WHERE state='applied'")
     done = count(db, "outbox WHERE state='done'")
     history = (count(db, "incidents"), count(db, "timeline"))
-    assert settled >= 6 and done >= 10  # three events and a note's worth of work per incident, at least
+    # The four PagerDuty events (three of one incident, one of the other; ServiceNow's business rule does not send
+    # the bot's own updates back) and a note's worth of work per incident, at least.
+    assert settled >= 4 and done >= 10
     # Within the retention window nothing is pruned.
     running.sandbox.clock.advance(timedelta(days=29))
     assert (await prune_store(running.bot))["inbox"] == 0

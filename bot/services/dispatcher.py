@@ -31,7 +31,8 @@ from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.ports.store import Outbox, OutboxRow
+from bot.ports.store import EffectBookkeeping, Outbox, OutboxRow
+from bot.services.bookkeeping import keeping
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
@@ -156,27 +157,31 @@ class Dispatcher:
         return not self._busy and await self._store.next_effect_due_at() is None
 
     async def _perform(self, row: OutboxRow) -> None:
-        """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one)."""
+        """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
+        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py)."""
         effect = row.effect
         attempt = row.attempts + 1
-        try:
-            await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0, created_at=row.created_at))
-        except IntegrationError as error:
-            await self._failed(row, attempt, str(error), error.retryable, error.retry_after)
-        except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
-            reference = uuid.uuid4().hex[:8]
-            log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
-            await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
-                               True, None)
-        else:
-            if not await self._store.effect_done(row.seq, owner=self.owner):
-                self._lost(row)
-                return
-            self._metrics.effects.labels(effect.kind, "done").inc()
+        with keeping() as kept:
             try:
-                await self._executor.after_done(effect)
-            except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
-                log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
+                await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0,
+                                                               created_at=row.created_at))
+            except IntegrationError as error:
+                await self._failed(row, attempt, str(error), error.retryable, error.retry_after, kept)
+                return
+            except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
+                reference = uuid.uuid4().hex[:8]
+                log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
+                await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
+                                   True, None, kept)
+                return
+        if not await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None):
+            self._lost(row)
+            return
+        self._metrics.effects.labels(effect.kind, "done").inc()
+        try:
+            await self._executor.after_done(effect)
+        except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
+            log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
 
     async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
         """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect."""
@@ -203,7 +208,7 @@ class Dispatcher:
         return self._clock.now().timestamp()
 
     async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
-                      retry_after: float | None) -> None:
+                      retry_after: float | None, kept: EffectBookkeeping) -> None:
         effect = row.effect
         now = self._clock.now().timestamp()
         policy = self._policies.get(effect.system, self._policy)
@@ -212,7 +217,8 @@ class Dispatcher:
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
                         effect.kind, row.seq, effect.incident_id, attempt, delay, error)
             self._metrics.effects.labels(effect.kind, "retry").inc()
-            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner):
+            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner,
+                                                  bookkeeping=kept or None):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
@@ -224,5 +230,5 @@ class Dispatcher:
             "opened is tried again at the next card refresh.")
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
-        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner):
+        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner, bookkeeping=kept or None):
             self._lost(row)

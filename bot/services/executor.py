@@ -45,6 +45,7 @@ from bot.ports.store import (
 from bot.render import card as cards
 from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
+from bot.services.bookkeeping import remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -98,7 +99,8 @@ class EffectExecutor:
             ticket = await self._store.ticket(incident.id)
             pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
         if footprint.sync_pending_shown != (pending > 0):
-            await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
+            # At once: a ticket sync finishing meanwhile reads it to decide whether the card needs a refresh.
+            await remember_footprint(self._store, incident.id, at_once=True, sync_pending_shown=pending > 0)
             footprint.sync_pending_shown = pending > 0
         if ticket is None and not pending:
             return None
@@ -177,9 +179,9 @@ class EffectExecutor:
             old = await self._store.footprint(incident.id)
             log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
                      old.channel_id)
-            await self._store.update_footprint(incident.id, channel_id=None, channel_name=None, card_ts=None,
-                                               card_pinned=False, topic=None, announced_ts=None, invited=(),
-                                               unreachable=())
+            await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
+                                     card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
+                                     unreachable=())
             await self._open_channel(incident, retry=False, since=since)
             new = await self._store.footprint(incident.id)
             if new.channel_id:
@@ -203,8 +205,8 @@ class EffectExecutor:
         if footprint.shared_channel:
             # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
             # was; the new channel gets its own card, pin and announcement.
-            await self._store.update_footprint(incident.id, shared_channel=False, channel_id=None, card_ts=None,
-                                               card_pinned=False, announced_ts=None)
+            await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False, channel_id=None,
+                                     card_ts=None, card_pinned=False, announced_ts=None)
             footprint = await self._store.footprint(incident.id)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
@@ -213,8 +215,9 @@ class EffectExecutor:
             if footprint.channel_id is None:
                 channel = await self._ensure_channel(incident)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
-                remember_channel.append(self._store.update_footprint(incident.id, channel_id=channel.id,
-                                                                     channel_name=channel.name))
+                # At once, not with the effect's outcome: the ticket sync reads it (see _tell_ticket_the_channel).
+                remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
+                                                           channel_id=channel.id, channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
@@ -267,7 +270,7 @@ class EffectExecutor:
         text = cards.topic(incident, await self._ticket_view(incident, footprint) if view is False else view)
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
-            await self._store.update_footprint(incident.id, topic=text)
+            await remember_footprint(self._store, incident.id, topic=text)
 
     async def _invite_when_known(self, incident: Incident, footprint: SlackFootprint,
                                  responders: Awaitable[list[Responder]]) -> None:
@@ -285,7 +288,7 @@ class EffectExecutor:
                 if error.code != "already_in_channel":
                     raise
             footprint.invited = (*footprint.invited, *to_invite)
-            await self._store.update_footprint(incident.id, invited=footprint.invited)
+            await remember_footprint(self._store, incident.id, invited=footprint.invited)
         missing = [r for r in responders if r.slack_user_id is None
                    and r.pagerduty_user_id not in footprint.unreachable]
         if missing:
@@ -299,7 +302,7 @@ class EffectExecutor:
                     f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
                     "Please add them to this channel by hand.", metadata=marker_metadata(marker))
             footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
-            await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
+            await remember_footprint(self._store, incident.id, unreachable=footprint.unreachable)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
                          since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
@@ -317,7 +320,7 @@ class EffectExecutor:
             footprint.card_ts = ts
             card: FootprintChange = {"card_ts": ts} if pin else {"card_ts": ts, "channel_id": channel,
                                                                  "shared_channel": True}
-            remember_card = self._store.update_footprint(incident.id, **card)
+            remember_card = remember_footprint(self._store, incident.id, **card)
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
             await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
         elif pin:
@@ -331,7 +334,7 @@ class EffectExecutor:
         except IntegrationError as error:
             if error.code != "already_pinned":
                 raise
-        await self._store.update_footprint(incident.id, card_pinned=True)
+        await remember_footprint(self._store, incident.id, card_pinned=True)
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
                         since: float) -> None:
@@ -343,7 +346,7 @@ class EffectExecutor:
         if posted is None:
             posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
                                                    metadata=marker_metadata(marker))
-        await self._store.update_footprint(incident.id, announced_ts=posted.ts)
+        await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
 
     # -- later events ----------------------------------------------------------------------------------------
 
@@ -383,7 +386,7 @@ class EffectExecutor:
                 text, blocks = update_render.update_message(incident, update)
             posted = await self._chat.post_message(footprint.channel_id, text, blocks, thread_ts=thread,
                                                    metadata=marker_metadata(marker))
-        await self._store.set_timeline_ts(entry_id, posted.ts)
+        await remember_timeline_ts(self._store, entry_id, posted.ts)
 
 
 async def _all(*steps: Awaitable[None]) -> None:

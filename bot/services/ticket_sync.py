@@ -29,6 +29,7 @@ from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.ports.store import Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
+from bot.services.bookkeeping import follow_up, remember_noted, remember_ticket
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -61,6 +62,8 @@ class TicketSync:
             case NoteOnTicket(incident_id=sys_id, text=text):
                 await self._note_once(sys_id, text, retry=retry)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
+                if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
+                    await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
                 found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
                 incident = found.incident
@@ -92,16 +95,15 @@ class TicketSync:
         await self._tickets.update(ticket.sys_id, {"comments": text})
 
     async def after_done(self, effect: Effect) -> None:
-        """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
-        so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
-        if not isinstance(effect, (OpenTicket, SyncTicket)):
+        """Once an effect is recorded as done: the card shows "sync pending" while ServiceNow lags, so refresh it
+        when the backlog has drained after the card said pending. (An opened ticket's refresh is a follow-up queued
+        with the ticket's being done: see `perform`.)"""
+        if not isinstance(effect, SyncTicket):
             return
-        # An opened ticket always refreshes the card; a sync, when its queue (this incident's ServiceNow queue) has
-        # drained and the card says pending: both read in one store call.
-        if isinstance(effect, SyncTicket):
-            found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
-            if found.ticket_queue_pending != 0 or not found.footprint.sync_pending_shown:
-                return
+        # Whether its queue (this incident's ServiceNow queue) has drained and the card says pending, in one read.
+        found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
+        if found.ticket_queue_pending != 0 or not found.footprint.sync_pending_shown:
+            return
         await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
 
     async def _open(self, incident: Incident) -> TicketRow:
@@ -116,7 +118,8 @@ class TicketSync:
             found = await self._tickets.create(self._new_ticket(incident))
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
         row = TicketRow(incident.id, found.sys_id, found.number, found.link, found.state)
-        await self._store.save_ticket(row)
+        # At once: the channel's opening reads it after saving the channel, to send the link if this sync missed it.
+        await remember_ticket(self._store, row, at_once=True)
         return row
 
     def _new_ticket(self, incident: Incident) -> dict[str, str]:
@@ -175,14 +178,14 @@ class TicketSync:
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
             # the ticket whatever the state change meets, and a state refused for good must not hold back later ones.
-            await self._store.mark_noted(noted)
+            await remember_noted(self._store, noted)
         if fields:
             # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
             await self._update_noting(ticket.sys_id, fields, noted)
-        await self._store.mark_noted(noted)
+        await remember_noted(self._store, noted)
         if "state" in fields or link is not None:
-            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+            await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                     fields.get("state", ticket.state),
                                                     LINK_TOLD if link is not None else ticket.channel_told))
 
@@ -196,15 +199,15 @@ class TicketSync:
             if error.retryable or "work_notes" not in fields or len(fields) == 1:
                 raise
             await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
-            await self._store.mark_noted(noted)
+            await remember_noted(self._store, noted)
             await self._tickets.update(sys_id, fields)
 
     async def _tell_channel_alone(self, ticket: TicketRow, link: str) -> None:
         """The channel's link as a note of its own (no lines to tell with it, or theirs went without it), looked for
         in the journal first; recorded as LINK_SENT before it goes, so that no later note carries it unread."""
         if ticket.channel_told != LINK_SENT:
-            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
-                                                    ticket.state, LINK_SENT))
+            await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number,
+                                                         ticket.link, ticket.state, LINK_SENT), at_once=True)
         await self._note_once(ticket.sys_id, link, retry=True)
 
     def _channel_name(self, incident: Incident) -> str:

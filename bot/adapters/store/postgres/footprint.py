@@ -9,11 +9,9 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.codec import incident_from_json
+from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
-
-LISTS = ("invited", "unreachable")
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 
 
 class PostgresFootprints(PostgresPart, SlackFootprints):
@@ -41,23 +39,7 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
                                int(pending[0]["pending"]))
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
-        # The type checker catches a misspelt piece in our code; this catches one built at run time (and keeps any
-        # name that reaches the SQL below one of the port's own).
-        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-        record: dict[str, Any] = dict(changes)
-        for key in LISTS:
-            if key in record:
-                record[key] = json.dumps(list(record[key]))
-        for key in FLAGS:  # integers 0/1, as in SQLite
-            if key in record:
-                record[key] = int(bool(record[key]))
-        columns = ["incident_id", *record]
-        marks = ", ".join(["%s"] * len(columns))
-        update = ", ".join(f"{c}=excluded.{c}" for c in record)
-        conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
-        await self._execute(f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({marks})"
-                            f" ON CONFLICT (incident_id) {conflict}", [incident_id, *record.values()])
+        await self._execute(*footprint_upsert(incident_id, changes))
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         rows = await self._query("SELECT * FROM incident_slack WHERE channel_id=%s LIMIT 1", (channel_id,))

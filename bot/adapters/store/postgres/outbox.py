@@ -25,9 +25,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.postgres.bookkeeping_sql import (
+    MARK_NOTED,
+    SAVE_TICKET,
+    SET_TIMELINE_TS,
+    footprint_upsert,
+    ticket_values,
+)
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # The lock of the outbox's writers of several queues (the inbox applier's INBOX_LOCK, held for its batch anyway): taken
@@ -119,21 +126,40 @@ class PostgresOutbox(PostgresPart, Outbox):
         return await self._execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=%s"
                                    " AND state='pending'", (owner,))
 
-    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        return await self._execute(
-            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
+    async def effect_done(self, seq: int, owner: str | None = None,
+                          bookkeeping: EffectBookkeeping | None = None) -> bool:
+        if not bookkeeping:
+            return await self._execute(
+                "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
+        # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
+        async with self._transaction() as conn:
+            if bookkeeping.follow_ups:  # possibly other queues than the effect's (see "Lock order" above)
+                await conn.execute(TAKE_QUEUES_LOCK)
+            cursor = await conn.execute((
+                "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                f" WHERE seq=%s AND {HOLDER}").encode(), (seq, owner, owner))
+            done = cursor.rowcount == 1
+            await record_bookkeeping(conn, bookkeeping, done=done)
+        return done
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
-        return await self._execute(
-            "UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=%s AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)) == 1
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
+                           bookkeeping: EffectBookkeeping | None = None) -> bool:
+        retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
+                 f" WHERE seq=%s AND {HOLDER}")
+        if bookkeeping is None or not bookkeeping.facts:
+            return await self._execute(retry, (next_attempt_at, error, seq, owner, owner)) == 1
+        async with self._transaction() as conn:
+            await record_bookkeeping(conn, bookkeeping, done=False)
+            cursor = await conn.execute(retry.encode(), (next_attempt_at, error, seq, owner, owner))
+            return cursor.rowcount == 1
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
-                          owner: str | None = None) -> bool:
+                          owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         async with self._transaction() as conn:
             if alert is not None:  # two queues: the effect's, then the operators' (see "Lock order" above)
                 await conn.execute(TAKE_QUEUES_LOCK)
+            await record_bookkeeping(conn, bookkeeping, done=False)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
@@ -187,6 +213,25 @@ class PostgresOutbox(PostgresPart, Outbox):
                 " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
                 "   AND o.state = 'pending' AND o.kind = 'sync_ticket')").encode(), (now, now))
             return cursor.rowcount
+
+
+async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
+    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
+    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+    if bookkeeping is None:
+        return
+    for incident_id, changes in bookkeeping.footprints.items():
+        sql, params = footprint_upsert(incident_id, changes)
+        await conn.execute(sql.encode(), params)
+    for entry_id, ts in bookkeeping.timeline_ts.items():
+        await conn.execute(SET_TIMELINE_TS.encode(), (ts, entry_id))
+    for ticket in bookkeeping.tickets.values():
+        await conn.execute(SAVE_TICKET.encode(), ticket_values(ticket))
+    if bookkeeping.noted:
+        await conn.execute(MARK_NOTED.encode(), (list(bookkeeping.noted),))
+    if done:
+        for effect, asked_at in bookkeeping.follow_ups:
+            await insert_effect(conn, effect, 1, asked_at)
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:

@@ -8,13 +8,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, Unpack
 
+from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import load_incident
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
-LISTS = ("invited", "unreachable")
 CHUNK = 500
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -45,26 +44,12 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         return await self._run(read)
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
-        # The type checker catches a misspelt piece in our code; this catches one built at run time.
-        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-        record: dict[str, Any] = dict(changes)
-        for key in LISTS:
-            if key in record:
-                record[key] = json.dumps(list(record[key]))
-        for key in FLAGS:
-            if key in record:
-                record[key] = int(bool(record[key]))
-        # Plain SQL (names checked above), not sqlite-utils' upsert, which reads the table's schema on every call.
-        columns = ["incident_id", *record]
-        update = ", ".join(f"{c}=excluded.{c}" for c in record)
-        sql = (f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-               f" ON CONFLICT (incident_id) {f'DO UPDATE SET {update}' if update else 'DO NOTHING'}")
+        sql, params = footprint_upsert(incident_id, changes)
 
         def write() -> None:
             # Light: a piece lost with the machine is found again in Slack (the executors look before they create).
             with self._transaction(light=True) as conn:
-                conn.execute(sql, (incident_id, *record.values()))
+                conn.execute(sql, params)
         await self._run(write)
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:

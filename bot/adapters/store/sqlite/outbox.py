@@ -16,9 +16,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.sqlite.bookkeeping_sql import (
+    SAVE_TICKET,
+    SET_TIMELINE_TS,
+    footprint_upsert,
+    mark_noted_sql,
+    ticket_values,
+)
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
 
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
@@ -123,22 +130,33 @@ class SqliteOutbox(SqlitePart, Outbox):
                                     " AND state='pending'", (owner,)).rowcount
         return await self._run(write)
 
-    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        # Durable, and group-committed with the other effects finished meanwhile (one fsync for them all).
-        return await self._connection.group_commit(lambda conn: conn.execute(
-            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1)
+    async def effect_done(self, seq: int, owner: str | None = None,
+                          bookkeeping: EffectBookkeeping | None = None) -> bool:
+        # Durable, and group-committed with the other effects finished meanwhile (one fsync for them all); what the
+        # effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
+        def write(conn: sqlite3.Connection) -> bool:
+            done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                                f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
+            record_bookkeeping(conn, bookkeeping, done=done)
+            return done
+        return await self._connection.group_commit(write)
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
-        # Light: lost with the machine, the effect is only tried again sooner.
-        return await self._run(lambda: self._write(
-            "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner), light=True))
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
+                           bookkeeping: EffectBookkeeping | None = None) -> bool:
+        def write() -> bool:
+            # Light: lost with the machine, the effect is only tried again sooner (and its facts found again).
+            with self._transaction(light=True) as conn:
+                record_bookkeeping(conn, bookkeeping, done=False)
+                return conn.execute(
+                    "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
+                    f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)).rowcount == 1
+        return await self._run(write)
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
-                          owner: str | None = None) -> bool:
+                          owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         def write() -> bool:
             with self._transaction() as conn:
+                record_bookkeeping(conn, bookkeeping, done=False)
                 parked = conn.execute("UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
                                       f" leased_until=NULL WHERE seq=? AND {HOLDER}",
                                       (error, seq, owner, owner)).rowcount == 1
@@ -206,6 +224,24 @@ class SqliteOutbox(SqlitePart, Outbox):
 def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:
     """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
     return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
+
+
+def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
+    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
+    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+    if bookkeeping is None:
+        return
+    for incident_id, changes in bookkeeping.footprints.items():
+        conn.execute(*footprint_upsert(incident_id, changes))
+    if bookkeeping.timeline_ts:
+        conn.executemany(SET_TIMELINE_TS, [(ts, entry_id) for entry_id, ts in bookkeeping.timeline_ts.items()])
+    for ticket in bookkeeping.tickets.values():
+        conn.execute(SAVE_TICKET, ticket_values(ticket))
+    if bookkeeping.noted:
+        conn.execute(mark_noted_sql(len(bookkeeping.noted)), bookkeeping.noted)
+    if done:
+        for effect, asked_at in bookkeeping.follow_ups:
+            insert_effect(conn, effect, 1, asked_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from bot.adapters.store.sqlite.bookkeeping_sql import SAVE_TICKET, mark_noted_sql, ticket_values
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import TIMELINE_ORDER, entry_from_row
 from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
 UNTOLD = "incident_id=? AND ticket_noted=0 AND kind NOT LIKE 'servicenow%'"
-
 
 class SqliteTicketRecords(SqlitePart, TicketRecords):
     async def ticket(self, incident_id: str) -> TicketRow | None:
@@ -30,12 +30,7 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
         def write() -> None:
             # Light (connection.py): a ticket forgotten with the machine is found again by its correlation id.
             with self._transaction(light=True) as conn:
-                conn.execute("INSERT INTO tickets (incident_id, sys_id, number, link, state, channel_told)"
-                             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET"
-                             " sys_id=excluded.sys_id, number=excluded.number, link=excluded.link,"
-                             " state=excluded.state, channel_told=excluded.channel_told",
-                             (ticket.incident_id, ticket.sys_id, ticket.number, ticket.link, ticket.state,
-                              ticket.channel_told))
+                conn.execute(SAVE_TICKET, ticket_values(ticket))
         await self._run(write)
 
     async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
@@ -57,7 +52,6 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
         def write() -> None:
             # Light: the effect that told the ticket is marked done (durably) after this, which carries it to disk.
             with self._transaction(light=True) as conn:
-                conn.execute(f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * len(entry_ids))})",
-                             list(entry_ids))
+                conn.execute(mark_noted_sql(len(entry_ids)), list(entry_ids))
         if entry_ids:
             await self._run(write)

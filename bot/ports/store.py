@@ -82,6 +82,8 @@ class OutboxRow:
     effect: Effect
     attempts: int
     created_at: float
+    # Its incident, read by the claim that took it (`Outbox.claim_due_effects`' `reads`), else None.
+    found: IncidentInSlack | None = None
 
 
 @dataclass(frozen=True)
@@ -249,12 +251,15 @@ class Outbox(Protocol):
         queue and not leased past `now` by anyone: concurrent claims of one effect give it to exactly one owner."""
         ...
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
         and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
         room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
-        out), each with `attempts` as it was before this claim."""
+        out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
+        its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
+        executor starts from: one store call for both)."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its

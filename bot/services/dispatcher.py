@@ -31,7 +31,7 @@ from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.ports.store import EffectBookkeeping, Outbox, OutboxRow
+from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,10 @@ LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
 class Executor(Protocol):
     """Performs one effect; raises IntegrationError when the outside system failed."""
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None: ...
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        """`found`: the effect's incident as its claim read it (`Dispatcher`'s `reads`), else None (read it)."""
+        ...
     async def after_done(self, effect: Effect) -> None:
         """Called once the effect is recorded as done (follow-ups that must see it done)."""
         ...
@@ -69,11 +72,14 @@ class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
-                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
+                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS,
+                 reads: Mapping[str, bool] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
         # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
         self.owner = owner or uuid.uuid4().hex[:12]
         self._lease_seconds = lease_seconds
+        # The effect kinds whose incident the executor starts from: read by the claim, in the same store call.
+        self._reads = dict(reads or {})
         self._policy = policy
         # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
         self._policies = policies or {}
@@ -109,7 +115,7 @@ class Dispatcher:
         if not room:
             return 0
         claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
-                                                      lease_seconds=self._lease_seconds)
+                                                      lease_seconds=self._lease_seconds, reads=self._reads)
         started = 0
         for lane, rows in claimed.items():
             for row in rows:
@@ -164,7 +170,7 @@ class Dispatcher:
         with keeping() as kept:
             try:
                 await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0,
-                                                               created_at=row.created_at))
+                                                               created_at=row.created_at, found=row.found))
             except IntegrationError as error:
                 await self._failed(row, attempt, str(error), error.retryable, error.retry_after, kept)
                 return

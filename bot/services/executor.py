@@ -106,8 +106,18 @@ class EffectExecutor:
             return None
         return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
-        """`retry` is true when an earlier attempt may have half-done this effect."""
+    @property
+    def reads(self) -> dict[str, bool]:
+        """The effect kinds that start from their incident (`incident_in_slack`), with whether they need its ticket:
+        the dispatcher has the claim read it (`Dispatcher`'s `reads`), saving a store call per effect."""
+        slack = {OpenIncidentChannel.kind: False, RefreshCard.kind: self._tickets is not None,
+                 PostTimelineEntry.kind: False, InviteResponders.kind: False}
+        return slack | (TicketSync.READS if self._tickets is not None else {})
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        """`retry` is true when an earlier attempt may have half-done this effect; `found`: its incident as the
+        claim read it (`reads`), else read here."""
         if isinstance(effect, PostHandover | CompleteHandover):
             if self._handovers is not None:
                 await self._handovers.perform(effect, retry=retry, created_at=created_at)
@@ -121,7 +131,7 @@ class EffectExecutor:
             return
         if effect.system == "servicenow":
             if self._tickets is not None:
-                await self._tickets.perform(effect, retry=retry)
+                await self._tickets.perform(effect, retry=retry, found=found)
             return
         if isinstance(effect, AlertOperators):
             await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
@@ -133,8 +143,9 @@ class EffectExecutor:
         # The incident, its footprint and (for a card refresh) its ticket in one store call. A channel's opening reads
         # the ticket once its channel exists (an HTTP call later): read before, it would show a ticket opened
         # meanwhile as missing, and the card and topic would need one more refresh each.
-        found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None and
-                                                    isinstance(effect, RefreshCard))
+        if found is None:
+            found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None
+                                                        and isinstance(effect, RefreshCard))
         incident = found.incident
         if incident is None:
             return

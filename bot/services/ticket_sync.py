@@ -9,7 +9,7 @@ looked up by that key first, so a replay (or a second update of the ticket) find
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
@@ -27,7 +27,15 @@ from bot.domain.naming import channel_name
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.ports.store import Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords, TicketRow
+from bot.ports.store import (
+    IncidentInSlack,
+    Incidents,
+    Outbox,
+    SlackFootprint,
+    SlackFootprints,
+    TicketRecords,
+    TicketRow,
+)
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
 from bot.services.bookkeeping import follow_up, remember_noted, remember_ticket
 
@@ -55,7 +63,12 @@ class TicketSync:
         self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
         self._clock, self._integration_user = clock, integration_user
 
-    async def perform(self, effect: Effect, *, retry: bool) -> None:
+    # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
+    READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
+                                        UpdateTicketLevels.kind: True}
+
+    async def perform(self, effect: Effect, *, retry: bool, found: IncidentInSlack | None = None) -> None:
+        """`found`: the effect's incident with its ticket, as its claim read it (else read here)."""
         match effect:
             case PageTeamForTicket():
                 await self._page_team(effect, retry=retry)
@@ -65,7 +78,8 @@ class TicketSync:
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
                     await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
-                found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
+                if found is None or found.ticket_queue_pending is None:
+                    found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
                 incident = found.incident
                 if incident is None:
                     return
@@ -165,7 +179,7 @@ class TicketSync:
             else:
                 link_in_note = link is not None and link in found
         if link is not None and not link_in_note:
-            await self._tell_channel_alone(ticket, link)
+            await self._tell_channel_alone(ticket, link, retry=retry)
         wanted = self._wanted_state(incident, ticket.state)
         if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
             fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
@@ -202,13 +216,16 @@ class TicketSync:
             await remember_noted(self._store, noted)
             await self._tickets.update(sys_id, fields)
 
-    async def _tell_channel_alone(self, ticket: TicketRow, link: str) -> None:
-        """The channel's link as a note of its own (no lines to tell with it, or theirs went without it), looked for
-        in the journal first; recorded as LINK_SENT before it goes, so that no later note carries it unread."""
+    async def _tell_channel_alone(self, ticket: TicketRow, link: str, *, retry: bool) -> None:
+        """The channel's link as a note of its own (no lines to tell with it, or theirs went without it); recorded as
+        LINK_SENT before it goes, so that no later note carries it unread. Looked for in the journal first when it
+        may have gone: recorded as sent, or this effect tried before (its LINK_SENT, committed light, may have been
+        lost with the machine). A first attempt finding it not sent need not look: an earlier effect of this queue
+        that sent it finished before this one began, and its durable outcome carried its LINK_SENT to disk."""
         if ticket.channel_told != LINK_SENT:
             await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number,
                                                          ticket.link, ticket.state, LINK_SENT), at_once=True)
-        await self._note_once(ticket.sys_id, link, retry=True)
+        await self._note_once(ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
 
     def _channel_name(self, incident: Incident) -> str:
         """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or

@@ -686,3 +686,20 @@ async def test_a_link_note_that_may_have_gone_alone_is_looked_for_and_not_carrie
     assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 1
     row = await sandbox.bot.store.ticket(iid)
     assert row is not None and row.channel_told == 1
+
+
+async def test_a_channel_opened_after_the_first_note_sends_its_link_alone_without_reading_the_journal(
+        sandbox: RunningSandbox) -> None:
+    # The channel is slow to open: the ticket's first note (the trigger's line) goes before it exists, and the
+    # channel's opening then asks for a sync that has only the link to tell. Nobody can have sent that note before
+    # (recorded as not sent, and no earlier attempt of this effect): it goes without a look at the journal.
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    link = f"https://slack.com/app_redirect?channel={channel_of(sandbox, iid)['id']}"
+    notes = bot_notes(ticket_for(sandbox, iid))
+    assert sum(link in note for note in notes) == 1
+    assert any(note.strip() == link or note.strip().endswith(link) for note in notes)  # a note of its own
+    assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 0
+    row = await sandbox.bot.store.ticket(iid)
+    assert row is not None and row.channel_told == 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.domain.effects import PostTimelineEntry, RefreshCard, SyncTicket
 from bot.ports.store import EffectBookkeeping, Store, TicketRow
-from tests.store.contract.builders import commit, drain, note
+from tests.store.contract.builders import commit, drain, note, trigger
 
 TICKET = TicketRow("Q1", "sys-1", "INC1", "https://sn/1", "2", 1)
 
@@ -84,3 +84,25 @@ async def test_a_follow_up_card_refresh_is_coalesced_like_any_other(store: Store
     # Done while the first refresh still waits unclaimed: that refresh will show what this one would.
     assert await store.effect_done(sync.seq, bookkeeping=kept)
     assert await drain(store) == [RefreshCard("Q1")]
+
+
+async def test_a_claim_reads_the_incident_of_the_effects_that_start_from_it(store: Store) -> None:
+    await commit(store, trigger("Q1"))
+    await store.update_footprint("Q1", channel_id="C1")
+    await store.save_ticket(TicketRow("Q1", "sys-1", "INC1", "https://sn/1"))
+    await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    claimed = await store.claim_due_effects(100.0, {"slack": 5, "servicenow": 5}, [], owner="replica-a",
+                                            lease_seconds=30.0, reads={"open_incident_channel": False,
+                                                                       "sync_ticket": True})
+    [opening], [sync] = claimed["slack"], claimed["servicenow"]
+    # Read after the claim, as incident_in_slack reads it: the sync's own effect is pending in its queue.
+    assert opening.found == await store.incident_in_slack("Q1")
+    assert sync.found == await store.incident_in_slack("Q1", with_ticket=True)
+    assert sync.found is not None and sync.found.ticket_queue_pending == 1
+    assert opening.found is not None and opening.found.footprint.channel_id == "C1"
+    assert opening.found.incident is not None and opening.found.incident.id == "Q1"
+    # Without `reads` (or a kind not in it), nothing is read.
+    await store.effect_done(opening.seq, owner="replica-a")
+    [entry] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
+                                             reads={"open_incident_channel": False}))["slack"]
+    assert isinstance(entry.effect, PostTimelineEntry) and entry.found is None

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
-from bot.adapters.store.postgres.connection import PostgresPart
+from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 
@@ -22,21 +22,7 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
         # One connection of the pool for the four reads, not one each.
         async with self._transaction() as conn:
-            cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
-            incident_rows = await cursor.fetchall()
-            cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
-            footprints = await cursor.fetchall()
-            incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
-            footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
-            if not with_ticket:
-                return IncidentInSlack(incident, footprint)
-            cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
-            tickets = await cursor.fetchall()
-            cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
-                                        (f"servicenow:{incident_id}",))
-            pending = await cursor.fetchall()
-        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
-                               int(pending[0]["pending"]))
+            return await read_incident_in_slack(conn, incident_id, with_ticket)
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         await self._execute(*footprint_upsert(incident_id, changes))
@@ -51,6 +37,25 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
         return {r["incident_id"]: r["channel_id"] for r in await self._query(
             "SELECT incident_id, channel_id FROM incident_slack WHERE incident_id = ANY(%s)"
             " AND channel_id IS NOT NULL", (list(incident_ids),))}
+
+
+async def read_incident_in_slack(conn: Connection, incident_id: str, with_ticket: bool) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, in the caller's transaction (also read by the outbox's claim)."""
+    cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
+    incident_rows = await cursor.fetchall()
+    cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
+    footprints = await cursor.fetchall()
+    incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
+    footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+    if not with_ticket:
+        return IncidentInSlack(incident, footprint)
+    cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
+    tickets = await cursor.fetchall()
+    cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
+                                (f"servicenow:{incident_id}",))
+    pending = await cursor.fetchall()
+    return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
+                           int(pending[0]["pending"]))
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
 from bot.adapters.store.postgres.bookkeeping_sql import (
     MARK_NOTED,
     SAVE_TICKET,
@@ -33,10 +34,10 @@ from bot.adapters.store.postgres.bookkeeping_sql import (
     ticket_values,
 )
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.adapters.store.postgres.footprint import read_incident_in_slack
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 
-DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # The lock of the outbox's writers of several queues (the inbox applier's INBOX_LOCK, held for its batch anyway): taken
 # before any queue's lock, so that no two of them ever hold queue locks at once (see the module's docstring).
 QUEUES_LOCK = 0x70617665647264_02
@@ -105,7 +106,8 @@ class PostgresOutbox(PostgresPart, Outbox):
             (owner, now + lease_seconds, seq, now, now)) == 1
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
@@ -115,7 +117,14 @@ class PostgresOutbox(PostgresPart, Outbox):
                 continue
             claimed[lane] = [row for row in await self.due_effects(now, free, busy, lane=lane)
                              if await self.claim_effect(row.seq, owner=owner, now=now, lease_seconds=lease_seconds)]
-        return claimed
+        wanted = [row for rows in claimed.values() for row in rows if reads and row.effect.kind in reads]
+        if not wanted or not reads:
+            return claimed
+        found: dict[int, IncidentInSlack] = {}
+        async with self._transaction() as conn:  # one connection of the pool for all the reads
+            for row in wanted:
+                found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id, reads[row.effect.kind])
+        return {lane: [replace(row, found=found.get(row.seq)) for row in rows] for lane, rows in claimed.items()}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._execute(

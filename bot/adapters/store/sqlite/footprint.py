@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
-from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import load_incident
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
@@ -24,24 +24,7 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         return await self._run(read)
 
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
-        def read() -> IncidentInSlack:
-            conn = self._reader
-            # One read transaction (a snapshot: SQLite gives it for free).
-            conn.execute("BEGIN")
-            try:
-                incident = load_incident(conn, incident_id, self._connection.known_incidents)
-                footprints = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
-                footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
-                if not with_ticket:
-                    return IncidentInSlack(incident, footprint)
-                tickets = self._query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
-                pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
-                                       (f"servicenow:{incident_id}",)).fetchone()[0]
-                return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
-                                       int(pending))
-            finally:
-                conn.execute("COMMIT")
-        return await self._run(read)
+        return await self._run(lambda: read_incident_in_slack(self._connection, incident_id, with_ticket))
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         sql, params = footprint_upsert(incident_id, changes)
@@ -70,6 +53,25 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
                     f" ({', '.join('?' * len(chunk))}) AND channel_id IS NOT NULL", chunk).fetchall())
             return found
         return await self._run(read) if ids else {}
+
+
+def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_ticket: bool) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect)."""
+    conn = connection.reader
+    # One read transaction (a snapshot: SQLite gives it for free).
+    conn.execute("BEGIN")
+    try:
+        incident = load_incident(conn, incident_id, connection.known_incidents)
+        footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
+        footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+        if not with_ticket:
+            return IncidentInSlack(incident, footprint)
+        tickets = connection.query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
+                               (f"servicenow:{incident_id}",)).fetchone()[0]
+        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None, int(pending))
+    finally:
+        conn.execute("COMMIT")
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

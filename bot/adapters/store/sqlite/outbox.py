@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
 from bot.adapters.store.sqlite.bookkeeping_sql import (
     SAVE_TICKET,
     SET_TIMELINE_TS,
@@ -24,10 +25,10 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
     ticket_values,
 )
 from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.footprint import read_incident_in_slack
 from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
 from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
 
-DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
 # A pending effect of the incident (given by the format's `incident`) that will render its card from the state as it
@@ -95,7 +96,8 @@ class SqliteOutbox(SqlitePart, Outbox):
             (owner, now + lease_seconds, seq, now, now), light=True))
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         lanes = [lane for lane, free in room.items() if free > 0]
         sql = due_effects_sql(len(busy))
 
@@ -115,8 +117,17 @@ class SqliteOutbox(SqlitePart, Outbox):
                 if seqs:
                     conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
                                  f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
-            return {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+            claimed = {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+            if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
+                claimed = {lane: [self._with_incident(row, reads) for row in rows] for lane, rows in claimed.items()}
+            return claimed
         return await self._run(claim) if lanes else {}
+
+    def _with_incident(self, row: OutboxRow, reads: Mapping[str, bool]) -> OutboxRow:
+        with_ticket = reads.get(row.effect.kind)
+        if with_ticket is None:
+            return row
+        return replace(row, found=read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket))
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(

@@ -68,6 +68,10 @@ class EffectBookkeeping:
     noted: list[str] = field(default_factory=list)
     # Effects to queue once this one is done (`Outbox.queue_effect`), each with when it was asked for.
     follow_ups: list[tuple[Effect, float]] = field(default_factory=list)
+    # A ticket sync's: the incident whose card to refresh (and when asked) if, this effect done, its ServiceNow queue
+    # has nothing left pending and its card says "sync pending" (decided in the outcome's transaction, as the
+    # dispatcher's after_done used to decide it by a read of its own once the effect was done).
+    refresh_card_once_synced: tuple[str, float] | None = None
 
     def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
         self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
@@ -78,4 +82,4 @@ class EffectBookkeeping:
         return bool(self.footprints or self.timeline_ts or self.tickets or self.noted)
 
     def __bool__(self) -> bool:
-        return self.facts or bool(self.follow_ups)
+        return self.facts or bool(self.follow_ups) or self.refresh_card_once_synced is not None

@@ -83,8 +83,7 @@ class EffectExecutor:
         return self._exposures[service_id]
 
     async def after_done(self, effect: Effect) -> None:
-        if effect.system == "servicenow" and self._tickets is not None:
-            await self._tickets.after_done(effect)
+        """Nothing: an effect's follow-ups ride with its outcome (bot/services/bookkeeping.py)."""
 
     async def _ticket_view(self, incident: Incident, footprint: SlackFootprint,
                            found: IncidentInSlack | None = None) -> cards.TicketView | None:

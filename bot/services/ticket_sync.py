@@ -37,7 +37,7 @@ from bot.ports.store import (
     TicketRow,
 )
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
-from bot.services.bookkeeping import follow_up, remember_noted, remember_ticket
+from bot.services.bookkeeping import follow_up, refresh_card_once_synced, remember_noted, remember_ticket
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -77,6 +77,8 @@ class TicketSync:
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
                     await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
+                elif isinstance(effect, SyncTicket):  # the card says "sync pending" while ServiceNow lags
+                    refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
                 if found is None or found.ticket_queue_pending is None:
                     found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
@@ -107,18 +109,6 @@ class TicketSync:
         if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id)):
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
-
-    async def after_done(self, effect: Effect) -> None:
-        """Once an effect is recorded as done: the card shows "sync pending" while ServiceNow lags, so refresh it
-        when the backlog has drained after the card said pending. (An opened ticket's refresh is a follow-up queued
-        with the ticket's being done: see `perform`.)"""
-        if not isinstance(effect, SyncTicket):
-            return
-        # Whether its queue (this incident's ServiceNow queue) has drained and the card says pending, in one read.
-        found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
-        if found.ticket_queue_pending != 0 or not found.footprint.sync_pending_shown:
-            return
-        await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
 
     async def _open(self, incident: Incident) -> TicketRow:
         """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved."""

@@ -5,7 +5,7 @@ transaction; its follow-ups only with the effect done by its holder."""
 from __future__ import annotations
 
 from bot.domain.effects import PostTimelineEntry, RefreshCard, SyncTicket
-from bot.ports.store import EffectBookkeeping, Store, TicketRow
+from bot.ports.store import EffectBookkeeping, OutboxRow, Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, trigger
 
 TICKET = TicketRow("Q1", "sys-1", "INC1", "https://sn/1", "2", 1)
@@ -106,3 +106,25 @@ async def test_a_claim_reads_the_incident_of_the_effects_that_start_from_it(stor
     [entry] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
                                              reads={"open_incident_channel": False}))["slack"]
     assert isinstance(entry.effect, PostTimelineEntry) and entry.found is None
+
+
+async def test_a_sync_refreshes_the_card_only_when_its_queue_drains_and_the_card_says_pending(store: Store) -> None:
+    await store.update_footprint("Q1", card_ts="1.1", sync_pending_shown=True)
+    for _ in range(2):
+        await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    first: list[OutboxRow] = []
+    second: list[OutboxRow] = []
+    for finished in (first, second):
+        [sync] = await store.due_effects(now=1.0, limit=10, busy=[])
+        assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 2.0)))
+        finished.extend(await store.due_effects(now=2.0, limit=10, busy=[]))
+    # The first left the second waiting: no refresh; the second drained the queue with the card saying pending.
+    assert [r.effect for r in first] == [SyncTicket("Q1")]
+    assert [r.effect for r in second] == [RefreshCard("Q1")]
+    await drain(store)
+    # The card no longer says pending: a sync draining the queue asks for nothing.
+    await store.update_footprint("Q1", sync_pending_shown=False)
+    await store.queue_effect(SyncTicket("Q1"), now=3.0)
+    [sync] = await store.due_effects(now=3.0, limit=10, busy=[])
+    assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 4.0)))
+    assert await drain(store) == []

@@ -44,6 +44,11 @@ QUEUES_LOCK = 0x70617665647264_02
 TAKE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})".encode()
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
+# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
+# pending" (EffectBookkeeping.refresh_card_once_synced).
+SYNCED_WITH_CARD_PENDING = (
+    b"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND state='pending')"
+    b" AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
@@ -143,7 +148,7 @@ class PostgresOutbox(PostgresPart, Outbox):
                 f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
         # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
         async with self._transaction() as conn:
-            if bookkeeping.follow_ups:  # possibly other queues than the effect's (see "Lock order" above)
+            if bookkeeping.follow_ups or bookkeeping.refresh_card_once_synced:  # other queues (see "Lock order")
                 await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
@@ -241,6 +246,12 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             await insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_once_synced is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_once_synced
+            cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
+            row = await cursor.fetchone()
+            if row is not None and row["synced"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:

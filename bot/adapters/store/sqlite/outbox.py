@@ -53,6 +53,13 @@ NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE
                 f" ORDER BY {NEXT_DUE} LIMIT 1")
 
 
+# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
+# pending" (EffectBookkeeping.refresh_card_once_synced).
+SYNCED_WITH_CARD_PENDING = (
+    "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND state='pending')"
+    " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
+
+
 def due_effects_sql(busy: int) -> str:
     """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the limit). INDEXED BY
     holds the plan to the partial index whatever the statistics say (its WHERE must imply the index's)."""
@@ -253,6 +260,10 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_once_synced is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_once_synced
+            if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

@@ -128,6 +128,9 @@ class IncidentInSlack:
     footprint: SlackFootprint
     ticket: TicketRow | None = None
     ticket_queue_pending: int | None = None
+    # A line to post, read with its incident by the claim of its PostTimelineEntry (`Incidents.timeline_entry`'s
+    # answer; None when not read, or not found).
+    entry: tuple[TimelineEntry, str | None] | None = None
 
 
 class WorkNoteBatch(NamedTuple):
@@ -259,7 +262,7 @@ class Outbox(Protocol):
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
         out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
         its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
-        executor starts from: one store call for both)."""
+        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`)."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its

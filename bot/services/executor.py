@@ -31,6 +31,7 @@ from bot.domain.effects import (
 from bot.domain.exposure import IncidentExposure
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
+from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import (
@@ -92,11 +93,10 @@ class EffectExecutor:
         this effect's copy, and only this incident's Slack queue writes the flag)."""
         if self._tickets is None:
             return None
-        if found is not None and found.ticket_queue_pending is not None:
-            ticket, pending = found.ticket, found.ticket_queue_pending
-        else:
-            ticket = await self._store.ticket(incident.id)
-            pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        if found is None or found.ticket_queue_pending is None:
+            # The ticket and its queue in one store call (the incident and footprint read with them go unused).
+            found = await self._store.incident_in_slack(incident.id, with_ticket=True)
+        ticket, pending = found.ticket, found.ticket_queue_pending or 0
         if footprint.sync_pending_shown != (pending > 0):
             # At once: a ticket sync finishing meanwhile reads it to decide whether the card needs a refresh.
             await remember_footprint(self._store, incident.id, at_once=True, sync_pending_shown=pending > 0)
@@ -156,7 +156,8 @@ class EffectExecutor:
                 await self._unless_archived(incident, self._refresh(incident, found, since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
-                                                                       retry=retry, since=since), since)
+                                                                       retry=retry, since=since,
+                                                                       read=found.entry), since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:
@@ -376,8 +377,9 @@ class EffectExecutor:
             await self._set_topic(incident, footprint, view)
 
     async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
-                          since: float) -> None:
-        found = await self._store.timeline_entry(entry_id)
+                          since: float, read: tuple[TimelineEntry, str | None] | None = None) -> None:
+        """`read`: the line and its Slack ts as the effect's claim read them (else read here)."""
+        found = read if read is not None and read[0].id == entry_id else await self._store.timeline_entry(entry_id)
         if found is None or found[1] is not None:
             return
         entry = found[0]

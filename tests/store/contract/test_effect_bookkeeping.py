@@ -101,11 +101,19 @@ async def test_a_claim_reads_the_incident_of_the_effects_that_start_from_it(stor
     assert sync.found is not None and sync.found.ticket_queue_pending == 1
     assert opening.found is not None and opening.found.footprint.channel_id == "C1"
     assert opening.found.incident is not None and opening.found.incident.id == "Q1"
-    # Without `reads` (or a kind not in it), nothing is read.
+    # A line to post comes with the line itself.
     await store.effect_done(opening.seq, owner="replica-a")
-    [entry] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
-                                             reads={"open_incident_channel": False}))["slack"]
-    assert isinstance(entry.effect, PostTimelineEntry) and entry.found is None
+    [posting] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
+                                               reads={"post_timeline_entry": False}))["slack"]
+    assert isinstance(posting.effect, PostTimelineEntry) and posting.found is not None
+    assert posting.found.entry is not None and posting.found.entry == await store.timeline_entry(
+        posting.effect.entry_id)
+    # A kind not in `reads` comes without.
+    await store.effect_done(posting.seq, owner="replica-a")
+    await store.queue_effect(RefreshCard("Q1"), now=100.0)
+    [refresh] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
+                                               reads={"post_timeline_entry": False}))["slack"]
+    assert isinstance(refresh.effect, RefreshCard) and refresh.found is None
 
 
 async def test_a_sync_refreshes_the_card_only_when_its_queue_drains_and_the_card_says_pending(store: Store) -> None:

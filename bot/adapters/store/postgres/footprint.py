@@ -11,6 +11,7 @@ from typing import Any, Unpack
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.adapters.store.postgres.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 
@@ -39,14 +40,21 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
             " AND channel_id IS NOT NULL", (list(incident_ids),))}
 
 
-async def read_incident_in_slack(conn: Connection, incident_id: str, with_ticket: bool) -> IncidentInSlack:
-    """`SlackFootprints.incident_in_slack`, in the caller's transaction (also read by the outbox's claim)."""
+async def read_incident_in_slack(conn: Connection, incident_id: str, with_ticket: bool,
+                                 entry_id: str | None = None) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, in the caller's transaction (also read by the outbox's claim, with the
+    line a PostTimelineEntry posts: `entry_id`)."""
     cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
     incident_rows = await cursor.fetchall()
     cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
     footprints = await cursor.fetchall()
     incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
     footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+    if entry_id is not None:
+        cursor = await conn.execute(b"SELECT * FROM timeline WHERE id=%s", (entry_id,))
+        lines = await cursor.fetchall()
+        return IncidentInSlack(incident, footprint,
+                               entry=(entry_from_row(lines[0]), lines[0]["slack_ts"]) if lines else None)
     if not with_ticket:
         return IncidentInSlack(incident, footprint)
     cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))

@@ -128,7 +128,9 @@ class PostgresOutbox(PostgresPart, Outbox):
         found: dict[int, IncidentInSlack] = {}
         async with self._transaction() as conn:  # one connection of the pool for all the reads
             for row in wanted:
-                found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id, reads[row.effect.kind])
+                entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
+                found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id, reads[row.effect.kind],
+                                                              entry_id)
         return {lane: [replace(row, found=found.get(row.seq)) for row in rows] for lane, rows in claimed.items()}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:

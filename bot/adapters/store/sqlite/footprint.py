@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
-from bot.adapters.store.sqlite.incidents import load_incident
+from bot.adapters.store.sqlite.incidents import entry_from_row, load_incident
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 CHUNK = 500
@@ -55,8 +55,10 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         return await self._run(read) if ids else {}
 
 
-def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_ticket: bool) -> IncidentInSlack:
-    """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect)."""
+def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_ticket: bool,
+                           entry_id: str | None = None) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect,
+    with the line a PostTimelineEntry posts: `entry_id`)."""
     conn = connection.reader
     # One read transaction (a snapshot: SQLite gives it for free).
     conn.execute("BEGIN")
@@ -64,6 +66,10 @@ def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_
         incident = load_incident(conn, incident_id, connection.known_incidents)
         footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
         footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+        if entry_id is not None:
+            lines = connection.query("SELECT * FROM timeline WHERE id=?", (entry_id,))
+            entry = (entry_from_row(lines[0]), lines[0]["slack_ts"]) if lines else None
+            return IncidentInSlack(incident, footprint, entry=entry)
         if not with_ticket:
             return IncidentInSlack(incident, footprint)
         tickets = connection.query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))

@@ -26,7 +26,7 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
 )
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.footprint import read_incident_in_slack
-from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
+from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
 from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
 
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
@@ -134,7 +134,9 @@ class SqliteOutbox(SqlitePart, Outbox):
         with_ticket = reads.get(row.effect.kind)
         if with_ticket is None:
             return row
-        return replace(row, found=read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket))
+        entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
+        return replace(row, found=read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket,
+                                                         entry_id))
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(

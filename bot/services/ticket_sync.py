@@ -50,6 +50,8 @@ LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
 # have been sent (look in the journal before sending it again); LINK_TOLD it has it.
 LINK_SENT, LINK_TOLD = 2, 1
+# How long after an incident is triggered its first lines may wait for its channel to open (to go with its link).
+CHANNEL_GRACE_SECONDS = 60.0
 
 
 class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
@@ -151,6 +153,11 @@ class TicketSync:
         business rule)."""
         url = None if ticket.channel_told == LINK_TOLD else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
+        if self._channel_on_its_way(incident, ticket, footprint) and not retry:
+            # Its opening asks for a sync once the channel is saved (executor.py, _tell_ticket_the_channel): that
+            # one tells these lines with the link, in one update. Told now, they would go without it, and the link
+            # alone after them (an update more, and its call back from the business rule).
+            return
         batch = await self._store.work_note_batch(incident.id)
         told = [e for e in batch.entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
         fields: dict[str, str] = {}
@@ -216,6 +223,14 @@ class TicketSync:
             await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number,
                                                          ticket.link, ticket.state, LINK_SENT), at_once=True)
         await self._note_once(ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
+
+    def _channel_on_its_way(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint) -> bool:
+        """Whether the incident's own channel is being opened and the ticket has nothing to hear before it: no link
+        sent, no state to change, the incident young (a channel that never opens holds nothing back for long: the
+        next sync after CHANNEL_GRACE_SECONDS, at the latest the work-note flush job's, tells the lines)."""
+        return (incident.dedicated_channel and incident.channel_requested and footprint.channel_id is None
+                and ticket.channel_told == 0 and self._wanted_state(incident, ticket.state) in (None, ticket.state)
+                and (self._clock.now() - incident.triggered_at).total_seconds() < CHANNEL_GRACE_SECONDS)
 
     def _channel_name(self, incident: Incident) -> str:
         """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or

@@ -14,6 +14,11 @@ Replicas: each effect is performed under a lease in the store, held by this disp
 renewed while the call runs. An effect another replica holds is never offered here; one whose holder died is offered
 once its lease runs out. If this replica loses a lease (it stalled past it, and another took the effect over), what it
 then reports is refused by the store and its follow-ups are skipped: the new holder's outcome stands.
+
+Store calls per effect: its claim (shared with the others claimed at the same wake-up) reads what its executor starts
+from (`reads`: the incident, its footprint, ticket or line), and what performing it learns (footprint pieces, the
+posted line's ts, the ticket, lines told, follow-ups) is kept and recorded with its outcome in one transaction
+(bot/services/bookkeeping.py): a claim's share and one outcome, where each piece used to be a store call and a commit.
 """
 
 from __future__ import annotations

@@ -202,6 +202,20 @@ def profile(py_spy: str, folder: Path | None, pids: dict[str, int], gil: bool = 
                              stderr=subprocess.DEVNULL) for name, pid in pids.items()]
 
 
+def store_trips(counts_file: Path, incidents: int) -> dict[str, Any]:
+    """Store trips and commits per incident (`--trips`): the totals, and each kind's, most frequent first."""
+    counts: dict[str, int] = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+
+    def per(prefix: str) -> dict[str, float]:
+        return {k[len(prefix):]: round(v / incidents, 2) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])
+                if k.startswith(prefix)}
+    trips, commits = per("trip:"), per("commit:")
+    return {"store_trips_per_incident": round(sum(trips.values()), 1),
+            "commits_per_incident": round(sum(commits.values()), 1), "commits_by_kind": commits,
+            "grouped_writes_per_incident": per("grouped_writes").get("", 0.0), "trips_by_kind": trips,
+            "grouped_by_kind": per("grouped:")}
+
+
 def database_bytes(folder: str) -> int:
     """The bot's database with its WAL, once the bot has stopped."""
     return sum(p.stat().st_size for p in Path(folder).glob("soak.db*"))
@@ -253,6 +267,8 @@ async def main() -> None:
     parser.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL (py-spy --gil)")
     parser.add_argument("--retention-days", type=float, default=None,
                         help="then prune as retention would with these days (0: all settled rows; bench/store_size.py)")
+    parser.add_argument("--trips", action="store_true",
+                        help="count the bot's store trips and commits per incident, by kind (warm-up included)")
     args = parser.parse_args()
     block = min(1000, max(args.batch, args.incidents // 5 // args.batch * args.batch))
     bot_port = free_port()
@@ -263,7 +279,8 @@ async def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "soak.db"
-        bot = start_bot(env, bot_port, db)
+        trips_file = Path(tmp) / "trips.json"
+        bot = start_bot({**env, "PAVED_ROAD_STORE_TRIPS": str(trips_file)} if args.trips else env, bot_port, db)
         try:
             async with aiohttp.ClientSession() as session:
                 await wait_healthy(session, bot_url)
@@ -309,6 +326,7 @@ async def main() -> None:
             bot.send_signal(signal.SIGTERM)
             bot.wait(30)
         db_bytes = database_bytes(tmp)
+        trips = store_trips(trips_file, soak.triggered) if args.trips else {}
         retained = {} if args.retention_days is None else await measure_retention(db, args.retention_days,
                                                                                    soak.triggered)
     soak_s = time.monotonic() - started
@@ -345,7 +363,7 @@ async def main() -> None:
         "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
         "calls_per_incident": mix, "reference": references, "soak_wall_s": round(soak_s, 1),
         "blocks": [{k: round(v, 2) for k, v in b.items()} for b in blocks],
-        "targets": {"cpu_over_reference_max": 2.0, "last_over_first_max": 1.1}, **retained,
+        "targets": {"cpu_over_reference_max": 2.0, "last_over_first_max": 1.1}, **retained, **trips,
     })
 
 

@@ -117,7 +117,7 @@ class Bot:
                                      # PagerDuty: only the handover follow-up that fills in names queues there.
                                      policies={"servicenow": patient, "pagerduty": patient},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
-                                     concurrency=settings.effect_concurrency)
+                                     concurrency=settings.effect_concurrency, reads=self.executor.reads)
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None

@@ -13,11 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol, TypedDict, Unpack
+from typing import Any, NamedTuple, Protocol, Unpack
 
 from bot.domain.effects import AlertOperators, Effect
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
+
+# Re-exported: the records an effect's bookkeeping keeps are used here and throughout.
+from bot.ports.effect_bookkeeping import EffectBookkeeping as EffectBookkeeping
+from bot.ports.effect_bookkeeping import FootprintChange as FootprintChange
+from bot.ports.effect_bookkeeping import TicketRow as TicketRow
 
 # The handover port lives in its own module; re-exported here, where the other records are imported from.
 from bot.ports.handover_ledger import POSTED as POSTED
@@ -77,6 +82,8 @@ class OutboxRow:
     effect: Effect
     attempts: int
     created_at: float
+    # Its incident, read by the claim that took it (`Outbox.claim_due_effects`' `reads`), else None.
+    found: IncidentInSlack | None = None
 
 
 @dataclass(frozen=True)
@@ -121,34 +128,9 @@ class IncidentInSlack:
     footprint: SlackFootprint
     ticket: TicketRow | None = None
     ticket_queue_pending: int | None = None
-
-
-class FootprintChange(TypedDict, total=False):
-    """Some pieces of a Slack footprint, to remember (`SlackFootprints.update_footprint`); None forgets a piece."""
-
-    channel_id: str | None
-    channel_name: str | None
-    card_ts: str | None
-    card_pinned: bool
-    topic: str | None
-    announced_ts: str | None
-    invited: Sequence[str]
-    unreachable: Sequence[str]
-    shared_channel: bool
-    sync_pending_shown: bool
-
-
-@dataclass(frozen=True)
-class TicketRow:
-    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link, 2
-    while a note of the link alone may have been sent (bot/services/ticket_sync.py)."""
-
-    incident_id: str
-    sys_id: str
-    number: str
-    link: str
-    state: str | None = None
-    channel_told: int = 0
+    # A line to post, read with its incident by the claim of its PostTimelineEntry (`Incidents.timeline_entry`'s
+    # answer; None when not read, or not found).
+    entry: tuple[TimelineEntry, str | None] | None = None
 
 
 class WorkNoteBatch(NamedTuple):
@@ -272,12 +254,15 @@ class Outbox(Protocol):
         queue and not leased past `now` by anyone: concurrent claims of one effect give it to exactly one owner."""
         ...
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
         and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
         room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
-        out), each with `attempts` as it was before this claim."""
+        out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
+        its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
+        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`)."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
@@ -287,17 +272,21 @@ class Outbox(Protocol):
         """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
         starting under the id of its previous run (the same host and port: a restart), whose calls died with it."""
         ...
-    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        """Mark the effect done and free its lease; with `owner`, only while it holds the claim."""
+    async def effect_done(self, seq: int, owner: str | None = None,
+                          bookkeeping: EffectBookkeeping | None = None) -> bool:
+        """Mark the effect done and free its lease; with `owner`, only while it holds the claim. In the same
+        transaction, record `bookkeeping`'s facts (always) and queue its follow-ups (only if marked done here)."""
         ...
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
+                           bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
-        lease; with `owner`, only while it holds the claim."""
+        lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (always); its
+        follow-ups never (the effect is not done)."""
         ...
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
-                          owner: str | None = None) -> bool:
+                          owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
-        with `owner`, only while it holds the claim (else neither happens)."""
+        with `owner`, only while it holds the claim (else neither happens). `bookkeeping` as for `effect_retry`."""
         ...
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
         """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error. With

@@ -14,6 +14,11 @@ Replicas: each effect is performed under a lease in the store, held by this disp
 renewed while the call runs. An effect another replica holds is never offered here; one whose holder died is offered
 once its lease runs out. If this replica loses a lease (it stalled past it, and another took the effect over), what it
 then reports is refused by the store and its follow-ups are skipped: the new holder's outcome stands.
+
+Store calls per effect: its claim (shared with the others claimed at the same wake-up) reads what its executor starts
+from (`reads`: the incident, its footprint, ticket or line), and what performing it learns (footprint pieces, the
+posted line's ts, the ticket, lines told, follow-ups) is kept and recorded with its outcome in one transaction
+(bot/services/bookkeeping.py): a claim's share and one outcome, where each piece used to be a store call and a commit.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Clock
-from bot.ports.store import Outbox, OutboxRow
+from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
+from bot.services.bookkeeping import keeping
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
@@ -46,7 +52,10 @@ LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
 class Executor(Protocol):
     """Performs one effect; raises IntegrationError when the outside system failed."""
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None: ...
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        """`found`: the effect's incident as its claim read it (`Dispatcher`'s `reads`), else None (read it)."""
+        ...
     async def after_done(self, effect: Effect) -> None:
         """Called once the effect is recorded as done (follow-ups that must see it done)."""
         ...
@@ -68,11 +77,14 @@ class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
                  policy: RetryPolicy = RetryPolicy(), concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
-                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS) -> None:
+                 owner: str | None = None, lease_seconds: float = LEASE_SECONDS,
+                 reads: Mapping[str, bool] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
         # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
         self.owner = owner or uuid.uuid4().hex[:12]
         self._lease_seconds = lease_seconds
+        # The effect kinds whose incident the executor starts from: read by the claim, in the same store call.
+        self._reads = dict(reads or {})
         self._policy = policy
         # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
         self._policies = policies or {}
@@ -108,7 +120,7 @@ class Dispatcher:
         if not room:
             return 0
         claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
-                                                      lease_seconds=self._lease_seconds)
+                                                      lease_seconds=self._lease_seconds, reads=self._reads)
         started = 0
         for lane, rows in claimed.items():
             for row in rows:
@@ -156,44 +168,56 @@ class Dispatcher:
         return not self._busy and await self._store.next_effect_due_at() is None
 
     async def _perform(self, row: OutboxRow) -> None:
-        """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one)."""
+        """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
+        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py)."""
         effect = row.effect
         attempt = row.attempts + 1
-        try:
-            await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0, created_at=row.created_at))
-        except IntegrationError as error:
-            await self._failed(row, attempt, str(error), error.retryable, error.retry_after)
-        except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
-            reference = uuid.uuid4().hex[:8]
-            log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
-            await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
-                               True, None)
-        else:
-            if not await self._store.effect_done(row.seq, owner=self.owner):
-                self._lost(row)
-                return
-            self._metrics.effects.labels(effect.kind, "done").inc()
+        with keeping() as kept:
             try:
-                await self._executor.after_done(effect)
-            except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
-                log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
+                await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0,
+                                                               created_at=row.created_at, found=row.found))
+            except IntegrationError as error:
+                await self._failed(row, attempt, str(error), error.retryable, error.retry_after, kept)
+                return
+            except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
+                reference = uuid.uuid4().hex[:8]
+                log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
+                await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
+                                   True, None, kept)
+                return
+        if not await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None):
+            self._lost(row)
+            return
+        self._metrics.effects.labels(effect.kind, "done").inc()
+        try:
+            await self._executor.after_done(effect)
+        except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
+            log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
 
     async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
-        """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect."""
-        async def renew() -> None:
-            while True:
-                await asyncio.sleep(self._lease_seconds / 3)
-                if not await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
-                                                     lease_seconds=self._lease_seconds):
-                    self._lost(row)
-                    return
-        renewing = asyncio.create_task(renew())
+        """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect. Most
+        calls finish well within a third of the lease: for them only a timer is set and cancelled (a renewing task
+        per effect, started, cancelled and awaited, cost more than some effects' own bookkeeping)."""
+        renewing: list[asyncio.Task[None]] = []
+        timer = asyncio.get_running_loop().call_later(
+            self._lease_seconds / 3, lambda: renewing.append(asyncio.create_task(self._keep_renewing(row))))
         try:
             await call
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            timer.cancel()
+            for task in renewing:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _keep_renewing(self, row: OutboxRow) -> None:
+        """Renew the lease now and every third of it, until cancelled (the call finished) or the lease is lost."""
+        while True:
+            if not await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
+                                                 lease_seconds=self._lease_seconds):
+                self._lost(row)
+                return
+            await asyncio.sleep(self._lease_seconds / 3)
 
     def _lost(self, row: OutboxRow) -> None:
         log.warning("effect %s #%s for %s: this replica's lease ran out and another replica took it over; its "
@@ -203,7 +227,7 @@ class Dispatcher:
         return self._clock.now().timestamp()
 
     async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
-                      retry_after: float | None) -> None:
+                      retry_after: float | None, kept: EffectBookkeeping) -> None:
         effect = row.effect
         now = self._clock.now().timestamp()
         policy = self._policies.get(effect.system, self._policy)
@@ -212,7 +236,8 @@ class Dispatcher:
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
                         effect.kind, row.seq, effect.incident_id, attempt, delay, error)
             self._metrics.effects.labels(effect.kind, "retry").inc()
-            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner):
+            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner,
+                                                  bookkeeping=kept or None):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
@@ -224,5 +249,5 @@ class Dispatcher:
             "opened is tried again at the next card refresh.")
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
-        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner):
+        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner, bookkeeping=kept or None):
             self._lost(row)

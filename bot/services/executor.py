@@ -31,6 +31,7 @@ from bot.domain.effects import (
 from bot.domain.exposure import IncidentExposure
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
+from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import (
@@ -45,6 +46,7 @@ from bot.ports.store import (
 from bot.render import card as cards
 from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
+from bot.services.bookkeeping import remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -82,8 +84,7 @@ class EffectExecutor:
         return self._exposures[service_id]
 
     async def after_done(self, effect: Effect) -> None:
-        if effect.system == "servicenow" and self._tickets is not None:
-            await self._tickets.after_done(effect)
+        """Nothing: an effect's follow-ups ride with its outcome (bot/services/bookkeeping.py)."""
 
     async def _ticket_view(self, incident: Incident, footprint: SlackFootprint,
                            found: IncidentInSlack | None = None) -> cards.TicketView | None:
@@ -92,20 +93,30 @@ class EffectExecutor:
         this effect's copy, and only this incident's Slack queue writes the flag)."""
         if self._tickets is None:
             return None
-        if found is not None and found.ticket_queue_pending is not None:
-            ticket, pending = found.ticket, found.ticket_queue_pending
-        else:
-            ticket = await self._store.ticket(incident.id)
-            pending = await self._store.pending_in_queue(f"servicenow:{incident.id}")
+        if found is None or found.ticket_queue_pending is None:
+            # The ticket and its queue in one store call (the incident and footprint read with them go unused).
+            found = await self._store.incident_in_slack(incident.id, with_ticket=True)
+        ticket, pending = found.ticket, found.ticket_queue_pending or 0
         if footprint.sync_pending_shown != (pending > 0):
-            await self._store.update_footprint(incident.id, sync_pending_shown=pending > 0)
+            # At once: a ticket sync finishing meanwhile reads it to decide whether the card needs a refresh.
+            await remember_footprint(self._store, incident.id, at_once=True, sync_pending_shown=pending > 0)
             footprint.sync_pending_shown = pending > 0
         if ticket is None and not pending:
             return None
         return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
-        """`retry` is true when an earlier attempt may have half-done this effect."""
+    @property
+    def reads(self) -> dict[str, bool]:
+        """The effect kinds that start from their incident (`incident_in_slack`), with whether they need its ticket:
+        the dispatcher has the claim read it (`Dispatcher`'s `reads`), saving a store call per effect."""
+        slack = {OpenIncidentChannel.kind: False, RefreshCard.kind: self._tickets is not None,
+                 PostTimelineEntry.kind: False, InviteResponders.kind: False}
+        return slack | (TicketSync.READS if self._tickets is not None else {})
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        """`retry` is true when an earlier attempt may have half-done this effect; `found`: its incident as the
+        claim read it (`reads`), else read here."""
         if isinstance(effect, PostHandover | CompleteHandover):
             if self._handovers is not None:
                 await self._handovers.perform(effect, retry=retry, created_at=created_at)
@@ -119,7 +130,7 @@ class EffectExecutor:
             return
         if effect.system == "servicenow":
             if self._tickets is not None:
-                await self._tickets.perform(effect, retry=retry)
+                await self._tickets.perform(effect, retry=retry, found=found)
             return
         if isinstance(effect, AlertOperators):
             await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
@@ -131,8 +142,9 @@ class EffectExecutor:
         # The incident, its footprint and (for a card refresh) its ticket in one store call. A channel's opening reads
         # the ticket once its channel exists (an HTTP call later): read before, it would show a ticket opened
         # meanwhile as missing, and the card and topic would need one more refresh each.
-        found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None and
-                                                    isinstance(effect, RefreshCard))
+        if found is None:
+            found = await self._store.incident_in_slack(effect.incident_id, with_ticket=self._tickets is not None
+                                                        and isinstance(effect, RefreshCard))
         incident = found.incident
         if incident is None:
             return
@@ -144,7 +156,8 @@ class EffectExecutor:
                 await self._unless_archived(incident, self._refresh(incident, found, since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
-                                                                       retry=retry, since=since), since)
+                                                                       retry=retry, since=since,
+                                                                       read=found.entry), since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:
@@ -177,9 +190,9 @@ class EffectExecutor:
             old = await self._store.footprint(incident.id)
             log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
                      old.channel_id)
-            await self._store.update_footprint(incident.id, channel_id=None, channel_name=None, card_ts=None,
-                                               card_pinned=False, topic=None, announced_ts=None, invited=(),
-                                               unreachable=())
+            await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
+                                     card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
+                                     unreachable=())
             await self._open_channel(incident, retry=False, since=since)
             new = await self._store.footprint(incident.id)
             if new.channel_id:
@@ -203,8 +216,8 @@ class EffectExecutor:
         if footprint.shared_channel:
             # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
             # was; the new channel gets its own card, pin and announcement.
-            await self._store.update_footprint(incident.id, shared_channel=False, channel_id=None, card_ts=None,
-                                               card_pinned=False, announced_ts=None)
+            await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False, channel_id=None,
+                                     card_ts=None, card_pinned=False, announced_ts=None)
             footprint = await self._store.footprint(incident.id)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
@@ -213,8 +226,9 @@ class EffectExecutor:
             if footprint.channel_id is None:
                 channel = await self._ensure_channel(incident)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
-                remember_channel.append(self._store.update_footprint(incident.id, channel_id=channel.id,
-                                                                     channel_name=channel.name))
+                # At once, not with the effect's outcome: the ticket sync reads it (see _tell_ticket_the_channel).
+                remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
+                                                           channel_id=channel.id, channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
@@ -267,7 +281,7 @@ class EffectExecutor:
         text = cards.topic(incident, await self._ticket_view(incident, footprint) if view is False else view)
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
-            await self._store.update_footprint(incident.id, topic=text)
+            await remember_footprint(self._store, incident.id, topic=text)
 
     async def _invite_when_known(self, incident: Incident, footprint: SlackFootprint,
                                  responders: Awaitable[list[Responder]]) -> None:
@@ -285,7 +299,7 @@ class EffectExecutor:
                 if error.code != "already_in_channel":
                     raise
             footprint.invited = (*footprint.invited, *to_invite)
-            await self._store.update_footprint(incident.id, invited=footprint.invited)
+            await remember_footprint(self._store, incident.id, invited=footprint.invited)
         missing = [r for r in responders if r.slack_user_id is None
                    and r.pagerduty_user_id not in footprint.unreachable]
         if missing:
@@ -299,7 +313,7 @@ class EffectExecutor:
                     f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
                     "Please add them to this channel by hand.", metadata=marker_metadata(marker))
             footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
-            await self._store.update_footprint(incident.id, unreachable=footprint.unreachable)
+            await remember_footprint(self._store, incident.id, unreachable=footprint.unreachable)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
                          since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
@@ -317,7 +331,7 @@ class EffectExecutor:
             footprint.card_ts = ts
             card: FootprintChange = {"card_ts": ts} if pin else {"card_ts": ts, "channel_id": channel,
                                                                  "shared_channel": True}
-            remember_card = self._store.update_footprint(incident.id, **card)
+            remember_card = remember_footprint(self._store, incident.id, **card)
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
             await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
         elif pin:
@@ -331,7 +345,7 @@ class EffectExecutor:
         except IntegrationError as error:
             if error.code != "already_pinned":
                 raise
-        await self._store.update_footprint(incident.id, card_pinned=True)
+        await remember_footprint(self._store, incident.id, card_pinned=True)
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
                         since: float) -> None:
@@ -343,7 +357,7 @@ class EffectExecutor:
         if posted is None:
             posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
                                                    metadata=marker_metadata(marker))
-        await self._store.update_footprint(incident.id, announced_ts=posted.ts)
+        await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
 
     # -- later events ----------------------------------------------------------------------------------------
 
@@ -363,8 +377,9 @@ class EffectExecutor:
             await self._set_topic(incident, footprint, view)
 
     async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
-                          since: float) -> None:
-        found = await self._store.timeline_entry(entry_id)
+                          since: float, read: tuple[TimelineEntry, str | None] | None = None) -> None:
+        """`read`: the line and its Slack ts as the effect's claim read them (else read here)."""
+        found = read if read is not None and read[0].id == entry_id else await self._store.timeline_entry(entry_id)
         if found is None or found[1] is not None:
             return
         entry = found[0]
@@ -383,7 +398,7 @@ class EffectExecutor:
                 text, blocks = update_render.update_message(incident, update)
             posted = await self._chat.post_message(footprint.channel_id, text, blocks, thread_ts=thread,
                                                    metadata=marker_metadata(marker))
-        await self._store.set_timeline_ts(entry_id, posted.ts)
+        await remember_timeline_ts(self._store, entry_id, posted.ts)
 
 
 async def _all(*steps: Awaitable[None]) -> None:

@@ -10,6 +10,7 @@ from bot.ports import Chat, Clock, Paging
 from bot.ports.store import CachedPerson, PeopleCache
 
 CACHE_SECONDS = 6 * 3600
+REMEMBERED_PEOPLE = 10_000
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class People:
                  cache_seconds: float = CACHE_SECONDS) -> None:
         self._store, self._paging, self._chat, self._clock = store, paging, chat, clock
         self._cache_seconds = cache_seconds
+        # The store's rows as this process last read or wrote them: a channel's opening and each invitation look up
+        # the same responders, a store trip each. Kept while fresh by the same expiry as the store's rows (another
+        # replica's newer row is only seen once this one expires: the row is a cache of PagerDuty and Slack anyway).
+        self._remembered: dict[str, CachedPerson] = {}
 
     async def responders(self, pagerduty_user_ids: Sequence[str]) -> list[Responder]:
         """Look everyone up concurrently; someone without a Slack account comes back with slack_user_id None."""
@@ -31,12 +36,23 @@ class People:
 
     async def responder(self, pagerduty_user_id: str) -> Responder:
         now = self._clock.now().timestamp()
-        cached = await self._store.person(pagerduty_user_id)
+        cached = self._remembered.get(pagerduty_user_id)
+        if cached is None or now - cached.fetched_at >= self._cache_seconds:
+            cached = await self._store.person(pagerduty_user_id)
+            if cached is not None:
+                self._remember(cached)
         if cached and now - cached.fetched_at < self._cache_seconds:
             return Responder(pagerduty_user_id, cached.name or pagerduty_user_id, cached.slack_user_id)
         user = await self._paging.user(pagerduty_user_id)
         if user is None:
             return Responder(pagerduty_user_id, pagerduty_user_id, None)
         slack_id = await self._chat.user_id_by_email(user.email) if user.email else None
-        await self._store.save_person(CachedPerson(pagerduty_user_id, user.name, user.email, slack_id, now))
+        person = CachedPerson(pagerduty_user_id, user.name, user.email, slack_id, now)
+        await self._store.save_person(person)
+        self._remember(person)
         return Responder(pagerduty_user_id, user.name, slack_id)
+
+    def _remember(self, person: CachedPerson) -> None:
+        if len(self._remembered) >= REMEMBERED_PEOPLE:  # bounded: an organisation's responders fit many times over
+            self._remembered.clear()
+        self._remembered[person.pagerduty_user_id] = person

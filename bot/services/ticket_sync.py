@@ -9,7 +9,7 @@ looked up by that key first, so a replay (or a second update of the ticket) find
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
@@ -27,8 +27,17 @@ from bot.domain.naming import channel_name
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.ports.store import Incidents, Outbox, SlackFootprint, SlackFootprints, TicketRecords, TicketRow
+from bot.ports.store import (
+    IncidentInSlack,
+    Incidents,
+    Outbox,
+    SlackFootprint,
+    SlackFootprints,
+    TicketRecords,
+    TicketRow,
+)
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
+from bot.services.bookkeeping import follow_up, refresh_card_once_synced, remember_noted, remember_ticket
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -41,6 +50,8 @@ LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
 # have been sent (look in the journal before sending it again); LINK_TOLD it has it.
 LINK_SENT, LINK_TOLD = 2, 1
+# How long after an incident is triggered its first lines may wait for its channel to open (to go with its link).
+CHANNEL_GRACE_SECONDS = 60.0
 
 
 class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
@@ -54,15 +65,25 @@ class TicketSync:
         self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
         self._clock, self._integration_user = clock, integration_user
 
-    async def perform(self, effect: Effect, *, retry: bool) -> None:
+    # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
+    READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
+                                        UpdateTicketLevels.kind: True}
+
+    async def perform(self, effect: Effect, *, retry: bool, found: IncidentInSlack | None = None) -> None:
+        """`found`: the effect's incident with its ticket, as its claim read it (else read here)."""
         match effect:
             case PageTeamForTicket():
                 await self._page_team(effect, retry=retry)
             case NoteOnTicket(incident_id=sys_id, text=text):
                 await self._note_once(sys_id, text, retry=retry)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
+                if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
+                    await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
+                elif isinstance(effect, SyncTicket):  # the card says "sync pending" while ServiceNow lags
+                    refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
-                found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
+                if found is None or found.ticket_queue_pending is None:
+                    found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
                 incident = found.incident
                 if incident is None:
                     return
@@ -91,19 +112,6 @@ class TicketSync:
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
 
-    async def after_done(self, effect: Effect) -> None:
-        """Once an effect is recorded as done: the card shows the ticket, and "sync pending" while ServiceNow lags,
-        so refresh it when the ticket becomes known, and when the backlog has drained after the card said pending."""
-        if not isinstance(effect, (OpenTicket, SyncTicket)):
-            return
-        # An opened ticket always refreshes the card; a sync, when its queue (this incident's ServiceNow queue) has
-        # drained and the card says pending: both read in one store call.
-        if isinstance(effect, SyncTicket):
-            found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)
-            if found.ticket_queue_pending != 0 or not found.footprint.sync_pending_shown:
-                return
-        await self._store.queue_effect(RefreshCard(effect.incident_id), self._clock.now().timestamp())
-
     async def _open(self, incident: Incident) -> TicketRow:
         """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved."""
         found = await self._tickets.find(incident.id)
@@ -116,7 +124,8 @@ class TicketSync:
             found = await self._tickets.create(self._new_ticket(incident))
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
         row = TicketRow(incident.id, found.sys_id, found.number, found.link, found.state)
-        await self._store.save_ticket(row)
+        # At once: the channel's opening reads it after saving the channel, to send the link if this sync missed it.
+        await remember_ticket(self._store, row, at_once=True)
         return row
 
     def _new_ticket(self, incident: Incident) -> dict[str, str]:
@@ -144,6 +153,11 @@ class TicketSync:
         business rule)."""
         url = None if ticket.channel_told == LINK_TOLD else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
+        if self._channel_on_its_way(incident, ticket, footprint) and not retry:
+            # Its opening asks for a sync once the channel is saved (executor.py, _tell_ticket_the_channel): that
+            # one tells these lines with the link, in one update. Told now, they would go without it, and the link
+            # alone after them (an update more, and its call back from the business rule).
+            return
         batch = await self._store.work_note_batch(incident.id)
         told = [e for e in batch.entries if e.kind != UPDATE_KIND]  # status updates reach the ticket as comments
         fields: dict[str, str] = {}
@@ -162,7 +176,7 @@ class TicketSync:
             else:
                 link_in_note = link is not None and link in found
         if link is not None and not link_in_note:
-            await self._tell_channel_alone(ticket, link)
+            await self._tell_channel_alone(ticket, link, retry=retry)
         wanted = self._wanted_state(incident, ticket.state)
         if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
             fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
@@ -175,14 +189,14 @@ class TicketSync:
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
             # the ticket whatever the state change meets, and a state refused for good must not hold back later ones.
-            await self._store.mark_noted(noted)
+            await remember_noted(self._store, noted)
         if fields:
             # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
             await self._update_noting(ticket.sys_id, fields, noted)
-        await self._store.mark_noted(noted)
+        await remember_noted(self._store, noted)
         if "state" in fields or link is not None:
-            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
+            await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                     fields.get("state", ticket.state),
                                                     LINK_TOLD if link is not None else ticket.channel_told))
 
@@ -196,16 +210,27 @@ class TicketSync:
             if error.retryable or "work_notes" not in fields or len(fields) == 1:
                 raise
             await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
-            await self._store.mark_noted(noted)
+            await remember_noted(self._store, noted)
             await self._tickets.update(sys_id, fields)
 
-    async def _tell_channel_alone(self, ticket: TicketRow, link: str) -> None:
-        """The channel's link as a note of its own (no lines to tell with it, or theirs went without it), looked for
-        in the journal first; recorded as LINK_SENT before it goes, so that no later note carries it unread."""
+    async def _tell_channel_alone(self, ticket: TicketRow, link: str, *, retry: bool) -> None:
+        """The channel's link as a note of its own (no lines to tell with it, or theirs went without it); recorded as
+        LINK_SENT before it goes, so that no later note carries it unread. Looked for in the journal first when it
+        may have gone: recorded as sent, or this effect tried before (its LINK_SENT, committed light, may have been
+        lost with the machine). A first attempt finding it not sent need not look: an earlier effect of this queue
+        that sent it finished before this one began, and its durable outcome carried its LINK_SENT to disk."""
         if ticket.channel_told != LINK_SENT:
-            await self._store.save_ticket(TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
-                                                    ticket.state, LINK_SENT))
-        await self._note_once(ticket.sys_id, link, retry=True)
+            await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number,
+                                                         ticket.link, ticket.state, LINK_SENT), at_once=True)
+        await self._note_once(ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
+
+    def _channel_on_its_way(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint) -> bool:
+        """Whether the incident's own channel is being opened and the ticket has nothing to hear before it: no link
+        sent, no state to change, the incident young (a channel that never opens holds nothing back for long: the
+        next sync after CHANNEL_GRACE_SECONDS, at the latest the work-note flush job's, tells the lines)."""
+        return (incident.dedicated_channel and incident.channel_requested and footprint.channel_id is None
+                and ticket.channel_told == 0 and self._wanted_state(incident, ticket.state) in (None, ticket.state)
+                and (self._clock.now() - incident.triggered_at).total_seconds() < CHANNEL_GRACE_SECONDS)
 
     def _channel_name(self, incident: Incident) -> str:
         """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or

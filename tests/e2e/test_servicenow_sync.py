@@ -701,3 +701,39 @@ async def test_a_link_note_that_may_have_gone_alone_is_looked_for_and_not_carrie
     assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 1
     row = await sandbox.bot.store.ticket(iid)
     assert row is not None and row.channel_told == 1
+
+
+async def test_the_first_note_waits_for_a_channel_being_opened_and_carries_its_link(sandbox: RunningSandbox) -> None:
+    # The channel is slow to open: the ticket's first sync finds no channel yet and leaves the trigger's line for the
+    # sync the channel's opening asks for, which tells it with the link, in one update (not the line, then the link).
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
+    incident = await triggered(sandbox)
+    iid = incident["id"]
+    link = f"https://slack.com/app_redirect?channel={channel_of(sandbox, iid)['id']}"
+    [note] = bot_notes(ticket_for(sandbox, iid))
+    assert link in note and "Triggered on Basket API" in note
+    calls = servicenow_calls(sandbox)
+    assert calls.get("PATCH /api/now/table/incident/{sys_id}", 0) == 1
+    assert calls.get("GET /api/now/table/sys_journal_field", 0) == 0
+    row = await sandbox.bot.store.ticket(iid)
+    assert row is not None and row.channel_told == 1
+
+
+async def test_a_link_sent_alone_on_an_effects_first_attempt_reads_no_journal(sandbox: RunningSandbox) -> None:
+    # Acknowledged before its slow channel opens: the ticket must hear the state now, so the lines go without the
+    # link, and the channel's opening then asks for a sync with only the link to tell. Nobody can have sent that
+    # note before (recorded as not sent, and no earlier attempt of this effect): it goes without a journal read.
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    iid = incident["id"]
+    await act(sandbox, iid, "acknowledge", user=ASHA)
+    await settle_all(sandbox)
+    link = f"https://slack.com/app_redirect?channel={channel_of(sandbox, iid)['id']}"
+    notes = bot_notes(ticket_for(sandbox, iid))
+    assert sum(link in note for note in notes) == 1
+    assert any(link in note and "Acknowledged" not in note for note in notes)  # a note of its own
+    assert ticket_for(sandbox, iid)["state"] == "2"
+    assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 0
+    row = await sandbox.bot.store.ticket(iid)
+    assert row is not None and row.channel_told == 1

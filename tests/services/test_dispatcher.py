@@ -21,6 +21,7 @@ from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
+from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import OPERATORS_QUEUE, Dispatcher, RetryPolicy
 from tests.helpers import incident_event, rows
 
@@ -40,7 +41,8 @@ class World:
         self.script: list[BaseException] = []
         self.performed: list[tuple[str, bool]] = []
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
         self.performed.append((effect.kind, retry))
         if self.script:
             raise self.script.pop(0)

@@ -18,6 +18,7 @@ from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import Effect, OpenTicket, PostTimelineEntry, PublishStatusUpdate
 from bot.metrics import Metrics
+from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import LANE_CONCURRENCY, Dispatcher
 
 
@@ -30,7 +31,8 @@ class PacedSlack:
         self.most_waiting = 0
         self.performed: list[str] = []
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
         if effect.system == "slack":
             self.waiting_for_slack += 1
             self.most_waiting = max(self.most_waiting, self.waiting_for_slack)

@@ -22,6 +22,7 @@ from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import Effect
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.metrics import Metrics
+from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from tests.e2e.sandbox_helpers import eventually
 from tests.helpers import incident_event, rows
@@ -44,7 +45,8 @@ class Replica:
     def __init__(self, world: SlowWorld, name: str) -> None:
         self._world, self.name = world, name
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
         self._world.performed.append((self.name, effect.kind, retry))
         if effect.kind in self._world.held:
             await self._world.gates[self.name].wait()

@@ -1,5 +1,8 @@
 """Outbox SQL written once for both stores: statements that use nothing either dialect lacks."""
 
+# What a dead effect is shown with (each store's outbox.py, and incidents.py's report of one incident).
+DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
+
 # Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
 # channel's opening waits for its first attempt. Each subquery is
 # a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back

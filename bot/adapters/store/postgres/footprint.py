@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.codec import incident_from_json
-from bot.adapters.store.postgres.connection import PostgresPart
+from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
+from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.adapters.store.postgres.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
-
-LISTS = ("invited", "unreachable")
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 
 
 class PostgresFootprints(PostgresPart, SlackFootprints):
@@ -24,40 +23,10 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
         # One connection of the pool for the four reads, not one each.
         async with self._transaction() as conn:
-            cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
-            incident_rows = await cursor.fetchall()
-            cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
-            footprints = await cursor.fetchall()
-            incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
-            footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
-            if not with_ticket:
-                return IncidentInSlack(incident, footprint)
-            cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
-            tickets = await cursor.fetchall()
-            cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
-                                        (f"servicenow:{incident_id}",))
-            pending = await cursor.fetchall()
-        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
-                               int(pending[0]["pending"]))
+            return await read_incident_in_slack(conn, incident_id, with_ticket)
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
-        # The type checker catches a misspelt piece in our code; this catches one built at run time (and keeps any
-        # name that reaches the SQL below one of the port's own).
-        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-        record: dict[str, Any] = dict(changes)
-        for key in LISTS:
-            if key in record:
-                record[key] = json.dumps(list(record[key]))
-        for key in FLAGS:  # integers 0/1, as in SQLite
-            if key in record:
-                record[key] = int(bool(record[key]))
-        columns = ["incident_id", *record]
-        marks = ", ".join(["%s"] * len(columns))
-        update = ", ".join(f"{c}=excluded.{c}" for c in record)
-        conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
-        await self._execute(f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({marks})"
-                            f" ON CONFLICT (incident_id) {conflict}", [incident_id, *record.values()])
+        await self._execute(*footprint_upsert(incident_id, changes))
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         rows = await self._query("SELECT * FROM incident_slack WHERE channel_id=%s LIMIT 1", (channel_id,))
@@ -69,6 +38,32 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
         return {r["incident_id"]: r["channel_id"] for r in await self._query(
             "SELECT incident_id, channel_id FROM incident_slack WHERE incident_id = ANY(%s)"
             " AND channel_id IS NOT NULL", (list(incident_ids),))}
+
+
+async def read_incident_in_slack(conn: Connection, incident_id: str, with_ticket: bool,
+                                 entry_id: str | None = None) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, in the caller's transaction (also read by the outbox's claim, with the
+    line a PostTimelineEntry posts: `entry_id`)."""
+    cursor = await conn.execute(b"SELECT data FROM incidents WHERE id=%s", (incident_id,))
+    incident_rows = await cursor.fetchall()
+    cursor = await conn.execute(b"SELECT * FROM incident_slack WHERE incident_id=%s", (incident_id,))
+    footprints = await cursor.fetchall()
+    incident = incident_from_json(incident_rows[0]["data"]) if incident_rows else None
+    footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+    if entry_id is not None:
+        cursor = await conn.execute(b"SELECT * FROM timeline WHERE id=%s", (entry_id,))
+        lines = await cursor.fetchall()
+        return IncidentInSlack(incident, footprint,
+                               entry=(entry_from_row(lines[0]), lines[0]["slack_ts"]) if lines else None)
+    if not with_ticket:
+        return IncidentInSlack(incident, footprint)
+    cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
+    tickets = await cursor.fetchall()
+    cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
+                                (f"servicenow:{incident_id}",))
+    pending = await cursor.fetchall()
+    return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
+                           int(pending[0]["pending"]))
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

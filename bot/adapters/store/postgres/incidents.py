@@ -20,8 +20,8 @@ from bot.adapters.store.codec import (
     report_columns,
     utc_iso,
 )
+from bot.adapters.store.outbox_sql import DEAD_COLUMNS
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
-from bot.adapters.store.postgres.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.store import Incidents

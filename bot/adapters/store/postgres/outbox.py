@@ -22,20 +22,33 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
+from bot.adapters.store.postgres.bookkeeping_sql import (
+    MARK_NOTED,
+    SAVE_TICKET,
+    SET_TIMELINE_TS,
+    footprint_upsert,
+    ticket_values,
+)
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
+from bot.adapters.store.postgres.footprint import read_incident_in_slack
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 
-DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # The lock of the outbox's writers of several queues (the inbox applier's INBOX_LOCK, held for its batch anyway): taken
 # before any queue's lock, so that no two of them ever hold queue locks at once (see the module's docstring).
 QUEUES_LOCK = 0x70617665647264_02
 TAKE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})".encode()
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
+# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
+# pending" (EffectBookkeeping.refresh_card_once_synced).
+SYNCED_WITH_CARD_PENDING = (
+    b"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND state='pending')"
+    b" AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
@@ -98,7 +111,8 @@ class PostgresOutbox(PostgresPart, Outbox):
             (owner, now + lease_seconds, seq, now, now)) == 1
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
@@ -108,7 +122,16 @@ class PostgresOutbox(PostgresPart, Outbox):
                 continue
             claimed[lane] = [row for row in await self.due_effects(now, free, busy, lane=lane)
                              if await self.claim_effect(row.seq, owner=owner, now=now, lease_seconds=lease_seconds)]
-        return claimed
+        wanted = [row for rows in claimed.values() for row in rows if reads and row.effect.kind in reads]
+        if not wanted or not reads:
+            return claimed
+        found: dict[int, IncidentInSlack] = {}
+        async with self._transaction() as conn:  # one connection of the pool for all the reads
+            for row in wanted:
+                entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
+                found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id, reads[row.effect.kind],
+                                                              entry_id)
+        return {lane: [replace(row, found=found.get(row.seq)) for row in rows] for lane, rows in claimed.items()}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._execute(
@@ -119,21 +142,40 @@ class PostgresOutbox(PostgresPart, Outbox):
         return await self._execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=%s"
                                    " AND state='pending'", (owner,))
 
-    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        return await self._execute(
-            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
+    async def effect_done(self, seq: int, owner: str | None = None,
+                          bookkeeping: EffectBookkeeping | None = None) -> bool:
+        if not bookkeeping:
+            return await self._execute(
+                "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
+        # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
+        async with self._transaction() as conn:
+            if bookkeeping.follow_ups or bookkeeping.refresh_card_once_synced:  # other queues (see "Lock order")
+                await conn.execute(TAKE_QUEUES_LOCK)
+            cursor = await conn.execute((
+                "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                f" WHERE seq=%s AND {HOLDER}").encode(), (seq, owner, owner))
+            done = cursor.rowcount == 1
+            await record_bookkeeping(conn, bookkeeping, done=done)
+        return done
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
-        return await self._execute(
-            "UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=%s AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)) == 1
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
+                           bookkeeping: EffectBookkeeping | None = None) -> bool:
+        retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
+                 f" WHERE seq=%s AND {HOLDER}")
+        if bookkeeping is None or not bookkeeping.facts:
+            return await self._execute(retry, (next_attempt_at, error, seq, owner, owner)) == 1
+        async with self._transaction() as conn:
+            await record_bookkeeping(conn, bookkeeping, done=False)
+            cursor = await conn.execute(retry.encode(), (next_attempt_at, error, seq, owner, owner))
+            return cursor.rowcount == 1
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
-                          owner: str | None = None) -> bool:
+                          owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         async with self._transaction() as conn:
             if alert is not None:  # two queues: the effect's, then the operators' (see "Lock order" above)
                 await conn.execute(TAKE_QUEUES_LOCK)
+            await record_bookkeeping(conn, bookkeeping, done=False)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
@@ -187,6 +229,31 @@ class PostgresOutbox(PostgresPart, Outbox):
                 " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
                 "   AND o.state = 'pending' AND o.kind = 'sync_ticket')").encode(), (now, now))
             return cursor.rowcount
+
+
+async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
+    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
+    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+    if bookkeeping is None:
+        return
+    for incident_id, changes in bookkeeping.footprints.items():
+        sql, params = footprint_upsert(incident_id, changes)
+        await conn.execute(sql.encode(), params)
+    for entry_id, ts in bookkeeping.timeline_ts.items():
+        await conn.execute(SET_TIMELINE_TS.encode(), (ts, entry_id))
+    for ticket in bookkeeping.tickets.values():
+        await conn.execute(SAVE_TICKET.encode(), ticket_values(ticket))
+    if bookkeeping.noted:
+        await conn.execute(MARK_NOTED.encode(), (list(bookkeeping.noted),))
+    if done:
+        for effect, asked_at in bookkeeping.follow_ups:
+            await insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_once_synced is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_once_synced
+            cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
+            row = await cursor.fetchone()
+            if row is not None and row["synced"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:

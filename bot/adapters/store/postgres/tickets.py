@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict
 
+from bot.adapters.store.postgres.bookkeeping_sql import MARK_NOTED, SAVE_TICKET, ticket_values
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.adapters.store.postgres.incidents import TIMELINE_ORDER, entry_from_row
 from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
 UNTOLD = "incident_id=%s AND ticket_noted=0 AND kind NOT LIKE 'servicenow%%'"
-COLUMNS = tuple(TicketRow.__dataclass_fields__)
 
 
 class PostgresTicketRecords(PostgresPart, TicketRecords):
@@ -30,9 +29,7 @@ class PostgresTicketRecords(PostgresPart, TicketRecords):
         return TicketRow(**rows[0]) if rows else None
 
     async def save_ticket(self, ticket: TicketRow) -> None:
-        update = ", ".join(f"{c}=excluded.{c}" for c in COLUMNS if c != "incident_id")
-        await self._execute(f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-                            f" ON CONFLICT (incident_id) DO UPDATE SET {update}", list(asdict(ticket).values()))
+        await self._execute(SAVE_TICKET, ticket_values(ticket))
 
     async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
         async with self._transaction() as conn:
@@ -52,4 +49,4 @@ class PostgresTicketRecords(PostgresPart, TicketRecords):
 
     async def mark_noted(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
-            await self._execute("UPDATE timeline SET ticket_noted=1 WHERE id = ANY(%s)", (list(entry_ids),))
+            await self._execute(MARK_NOTED, (list(entry_ids),))

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from bot.adapters.store.sqlite import thread
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
@@ -116,6 +117,8 @@ class SqliteConnection:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if thread.TRIPS is not None:
+            thread.TRIPS["commit:" + ("light" if light else "durable")] += 1
 
     async def group_commit(self, write: Callable[[sqlite3.Connection], T]) -> T:
         """Run `write` in a durable transaction it may share with others waiting (see the module's docstring); its
@@ -123,6 +126,8 @@ class SqliteConnection:
         loop = asyncio.get_running_loop()
         committed: asyncio.Future[T] = loop.create_future()
         entry = (write, committed, loop)
+        if thread.TRIPS is not None:
+            thread.TRIPS["grouped:" + getattr(write, "__qualname__", "?")] += 1
         self._grouped.append(entry)
         if not self._flush_queued:
             self._flush_queued = True
@@ -145,6 +150,8 @@ class SqliteConnection:
         if not batch:
             return
         outcomes: list[tuple[bool, Any]] = []
+        if thread.TRIPS is not None:
+            thread.TRIPS["grouped_writes"] += len(batch)
         try:
             with self.transaction() as conn:
                 for write, _, _ in batch:

@@ -8,13 +8,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, Unpack
 
-from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.adapters.store.sqlite.incidents import load_incident
+from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
+from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
+from bot.adapters.store.sqlite.incidents import entry_from_row, load_incident
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
-LISTS = ("invited", "unreachable")
 CHUNK = 500
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -25,46 +24,15 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         return await self._run(read)
 
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
-        def read() -> IncidentInSlack:
-            conn = self._reader
-            # One read transaction (a snapshot: SQLite gives it for free).
-            conn.execute("BEGIN")
-            try:
-                incident = load_incident(conn, incident_id, self._connection.known_incidents)
-                footprints = self._query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
-                footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
-                if not with_ticket:
-                    return IncidentInSlack(incident, footprint)
-                tickets = self._query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
-                pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
-                                       (f"servicenow:{incident_id}",)).fetchone()[0]
-                return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
-                                       int(pending))
-            finally:
-                conn.execute("COMMIT")
-        return await self._run(read)
+        return await self._run(lambda: read_incident_in_slack(self._connection, incident_id, with_ticket))
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
-        # The type checker catches a misspelt piece in our code; this catches one built at run time.
-        if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-            raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-        record: dict[str, Any] = dict(changes)
-        for key in LISTS:
-            if key in record:
-                record[key] = json.dumps(list(record[key]))
-        for key in FLAGS:
-            if key in record:
-                record[key] = int(bool(record[key]))
-        # Plain SQL (names checked above), not sqlite-utils' upsert, which reads the table's schema on every call.
-        columns = ["incident_id", *record]
-        update = ", ".join(f"{c}=excluded.{c}" for c in record)
-        sql = (f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-               f" ON CONFLICT (incident_id) {f'DO UPDATE SET {update}' if update else 'DO NOTHING'}")
+        sql, params = footprint_upsert(incident_id, changes)
 
         def write() -> None:
             # Light: a piece lost with the machine is found again in Slack (the executors look before they create).
             with self._transaction(light=True) as conn:
-                conn.execute(sql, (incident_id, *record.values()))
+                conn.execute(sql, params)
         await self._run(write)
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
@@ -85,6 +53,31 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
                     f" ({', '.join('?' * len(chunk))}) AND channel_id IS NOT NULL", chunk).fetchall())
             return found
         return await self._run(read) if ids else {}
+
+
+def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_ticket: bool,
+                           entry_id: str | None = None) -> IncidentInSlack:
+    """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect,
+    with the line a PostTimelineEntry posts: `entry_id`)."""
+    conn = connection.reader
+    # One read transaction (a snapshot: SQLite gives it for free).
+    conn.execute("BEGIN")
+    try:
+        incident = load_incident(conn, incident_id, connection.known_incidents)
+        footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
+        footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+        if entry_id is not None:
+            lines = connection.query("SELECT * FROM timeline WHERE id=?", (entry_id,))
+            entry = (entry_from_row(lines[0]), lines[0]["slack_ts"]) if lines else None
+            return IncidentInSlack(incident, footprint, entry=entry)
+        if not with_ticket:
+            return IncidentInSlack(incident, footprint)
+        tickets = connection.query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
+        pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
+                               (f"servicenow:{incident_id}",)).fetchone()[0]
+        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None, int(pending))
+    finally:
+        conn.execute("COMMIT")
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

@@ -20,9 +20,9 @@ from bot.adapters.store.codec import (
     report_columns,
     utc_iso,
 )
+from bot.adapters.store.outbox_sql import DEAD_COLUMNS
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
-from bot.adapters.store.sqlite.outbox import DEAD_COLUMNS
 from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 from bot.ports.store import Incidents

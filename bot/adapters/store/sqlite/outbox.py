@@ -13,14 +13,22 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
+from bot.adapters.store.sqlite.bookkeeping_sql import (
+    SAVE_TICKET,
+    SET_TIMELINE_TS,
+    footprint_upsert,
+    mark_noted_sql,
+    ticket_values,
+)
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.domain.effects import LANES, AlertOperators, Effect, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, Outbox, OutboxRow
+from bot.adapters.store.sqlite.footprint import read_incident_in_slack
+from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
+from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
 
-DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
 # A pending effect of the incident (given by the format's `incident`) that will render its card from the state as it
@@ -43,6 +51,13 @@ NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane. The first head due (or free) in it.
 NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}"
                 f" ORDER BY {NEXT_DUE} LIMIT 1")
+
+
+# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
+# pending" (EffectBookkeeping.refresh_card_once_synced).
+SYNCED_WITH_CARD_PENDING = (
+    "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND state='pending')"
+    " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
 
 
 def due_effects_sql(busy: int) -> str:
@@ -88,7 +103,8 @@ class SqliteOutbox(SqlitePart, Outbox):
             (owner, now + lease_seconds, seq, now, now), light=True))
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
-                                lease_seconds: float) -> dict[str, list[OutboxRow]]:
+                                lease_seconds: float, reads: Mapping[str, bool] | None = None
+                                ) -> dict[str, list[OutboxRow]]:
         lanes = [lane for lane, free in room.items() if free > 0]
         sql = due_effects_sql(len(busy))
 
@@ -108,8 +124,19 @@ class SqliteOutbox(SqlitePart, Outbox):
                 if seqs:
                     conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
                                  f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
-            return {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+            claimed = {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+            if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
+                claimed = {lane: [self._with_incident(row, reads) for row in rows] for lane, rows in claimed.items()}
+            return claimed
         return await self._run(claim) if lanes else {}
+
+    def _with_incident(self, row: OutboxRow, reads: Mapping[str, bool]) -> OutboxRow:
+        with_ticket = reads.get(row.effect.kind)
+        if with_ticket is None:
+            return row
+        entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
+        return replace(row, found=read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket,
+                                                         entry_id))
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(
@@ -123,22 +150,33 @@ class SqliteOutbox(SqlitePart, Outbox):
                                     " AND state='pending'", (owner,)).rowcount
         return await self._run(write)
 
-    async def effect_done(self, seq: int, owner: str | None = None) -> bool:
-        # Durable, and group-committed with the other effects finished meanwhile (one fsync for them all).
-        return await self._connection.group_commit(lambda conn: conn.execute(
-            "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1)
+    async def effect_done(self, seq: int, owner: str | None = None,
+                          bookkeeping: EffectBookkeeping | None = None) -> bool:
+        # Durable, and group-committed with the other effects finished meanwhile (one fsync for them all); what the
+        # effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
+        def write(conn: sqlite3.Connection) -> bool:
+            done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                                f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
+            record_bookkeeping(conn, bookkeeping, done=done)
+            return done
+        return await self._connection.group_commit(write)
 
-    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None) -> bool:
-        # Light: lost with the machine, the effect is only tried again sooner.
-        return await self._run(lambda: self._write(
-            "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
-            f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner), light=True))
+    async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
+                           bookkeeping: EffectBookkeeping | None = None) -> bool:
+        def write() -> bool:
+            # Light: lost with the machine, the effect is only tried again sooner (and its facts found again).
+            with self._transaction(light=True) as conn:
+                record_bookkeeping(conn, bookkeeping, done=False)
+                return conn.execute(
+                    "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
+                    f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)).rowcount == 1
+        return await self._run(write)
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
-                          owner: str | None = None) -> bool:
+                          owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         def write() -> bool:
             with self._transaction() as conn:
+                record_bookkeeping(conn, bookkeeping, done=False)
                 parked = conn.execute("UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
                                       f" leased_until=NULL WHERE seq=? AND {HOLDER}",
                                       (error, seq, owner, owner)).rowcount == 1
@@ -206,6 +244,28 @@ class SqliteOutbox(SqlitePart, Outbox):
 def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:
     """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
     return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
+
+
+def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
+    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
+    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+    if bookkeeping is None:
+        return
+    for incident_id, changes in bookkeeping.footprints.items():
+        conn.execute(*footprint_upsert(incident_id, changes))
+    if bookkeeping.timeline_ts:
+        conn.executemany(SET_TIMELINE_TS, [(ts, entry_id) for entry_id, ts in bookkeeping.timeline_ts.items()])
+    for ticket in bookkeeping.tickets.values():
+        conn.execute(SAVE_TICKET, ticket_values(ticket))
+    if bookkeeping.noted:
+        conn.execute(mark_noted_sql(len(bookkeeping.noted)), bookkeeping.noted)
+    if done:
+        for effect, asked_at in bookkeeping.follow_ups:
+            insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_once_synced is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_once_synced
+            if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

@@ -23,8 +23,11 @@ import ctypes
 import ctypes.util
 import heapq
 import itertools
+import json
+import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +37,10 @@ Job = tuple[int, int, Callable[[], Any] | None, asyncio.Future[Any] | None, asyn
 Answer = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]
 # How long a finished job's answer may wait for the jobs queued behind it, to go back to the loop with theirs.
 HOLD_SECONDS = 0.002
+# Benchmarks only (bench/soak.py --trips): a file to which each store thread, when it shuts down, adds how many
+# trips each kind of job made and how many commits of each kind it ran (`TRIPS` counts them meanwhile).
+TRIPS_FILE = os.environ.get("PAVED_ROAD_STORE_TRIPS")
+TRIPS: Counter[str] | None = Counter() if TRIPS_FILE else None
 
 
 class StoreThread:
@@ -128,6 +135,8 @@ class StoreThread:
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        if TRIPS is not None:
+            TRIPS["trip:" + getattr(fn, "__qualname__", type(fn).__name__)] += 1
         self._put((priority, next(self._order), fn, future, loop), None if priority == URGENT else loop)
         return future
 
@@ -167,6 +176,9 @@ class StoreThread:
         self._closed = True
         self._put((NORMAL + 1, next(self._order), None, None, None), None)
         self._thread.join()
+        if TRIPS_FILE and TRIPS:
+            with open(TRIPS_FILE, "w") as counts:
+                json.dump(dict(TRIPS), counts)
 
 
 def _name_native_thread(name: str) -> None:

@@ -1,0 +1,49 @@
+"""The statements that record an effect's bookkeeping (bot/ports/effect_bookkeeping.py) in SQLite, shared by the
+single-piece port methods (footprint.py, tickets.py) and the outcome that records them all at once (outbox.py's
+`record_bookkeeping`). A leaf: it imports no other part, so each of those may import it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.ports.store import FootprintChange, TicketRow
+
+LISTS = ("invited", "unreachable")
+FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
+SET_TIMELINE_TS = "UPDATE timeline SET slack_ts=? WHERE id=?"
+
+
+def footprint_upsert(incident_id: str, changes: FootprintChange) -> tuple[str, tuple[Any, ...]]:
+    """The statement remembering some pieces of an incident's footprint (an upsert of only those pieces)."""
+    # The type checker catches a misspelt piece in our code; this catches one built at run time.
+    if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
+        raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
+    record: dict[str, Any] = dict(changes)
+    for key in LISTS:
+        if key in record:
+            record[key] = json.dumps(list(record[key]))
+    for key in FLAGS:
+        if key in record:
+            record[key] = int(bool(record[key]))
+    # Plain SQL (names checked above), not sqlite-utils' upsert, which reads the table's schema on every call.
+    columns = ["incident_id", *record]
+    update = ", ".join(f"{c}=excluded.{c}" for c in record)
+    return (f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            f" ON CONFLICT (incident_id) {f'DO UPDATE SET {update}' if update else 'DO NOTHING'}",
+            (incident_id, *record.values()))
+
+
+SAVE_TICKET = ("INSERT INTO tickets (incident_id, sys_id, number, link, state, channel_told) VALUES (?, ?, ?, ?, ?, ?)"
+               " ON CONFLICT (incident_id) DO UPDATE SET sys_id=excluded.sys_id, number=excluded.number,"
+               " link=excluded.link, state=excluded.state, channel_told=excluded.channel_told")
+
+
+def ticket_values(ticket: TicketRow) -> tuple[Any, ...]:
+    """SAVE_TICKET's parameters."""
+    return (ticket.incident_id, ticket.sys_id, ticket.number, ticket.link, ticket.state, ticket.channel_told)
+
+
+def mark_noted_sql(count: int) -> str:
+    """Marks `count` timeline entries (the parameters: their ids) as told to the ticket."""
+    return f"UPDATE timeline SET ticket_noted=1 WHERE id IN ({','.join('?' * count)})"

@@ -1,0 +1,85 @@
+"""What performing one effect learns that the store must remember, kept until the effect's outcome is recorded.
+
+An effect used to record each piece as it learnt it — the channel's card ts, the pin, the topic, the posted line's
+ts, the ticket, the lines told to it — each a store call and a commit of its own, and then its outcome, in another.
+Kept here instead (`EffectBookkeeping`), they are recorded with the outcome in ONE transaction
+(`Outbox.effect_done`, `effect_retry`, `effect_dead`): one trip to the store and one commit per effect.
+
+Nothing is lost by waiting: every piece kept here is one that the effect, tried again after a crash before its
+outcome is recorded, finds again in the outside system (the executors look before they create: the card and lines
+by their markers, the ticket by its correlation id, the note by its batch's marker) — the same guarantee a piece
+written at once in a light (not fsynced) commit had. A piece another queue must see before the effect ends, or
+that must be on record before a call goes out, is still written at once (see bot/services/bookkeeping.py).
+
+The records kept here (`FootprintChange`, `TicketRow`) are re-exported by bot.ports.store, where they are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from bot.domain.effects import Effect
+
+
+class FootprintChange(TypedDict, total=False):
+    """Some pieces of a Slack footprint, to remember (`SlackFootprints.update_footprint`); None forgets a piece."""
+
+    channel_id: str | None
+    channel_name: str | None
+    card_ts: str | None
+    card_pinned: bool
+    topic: str | None
+    announced_ts: str | None
+    invited: Sequence[str]
+    unreachable: Sequence[str]
+    shared_channel: bool
+    sync_pending_shown: bool
+
+
+@dataclass(frozen=True)
+class TicketRow:
+    """The incident's ServiceNow ticket as the bot knows it; `channel_told` is 1 once it has the channel's link, 2
+    while a note of the link alone may have been sent (bot/services/ticket_sync.py)."""
+
+    incident_id: str
+    sys_id: str
+    number: str
+    link: str
+    state: str | None = None
+    channel_told: int = 0
+
+
+@dataclass
+class EffectBookkeeping:
+    """What one effect has learnt so far, to record with its outcome. The facts (footprints, timeline ts, tickets,
+    lines noted) are recorded whatever the outcome — done, retried, dead, or refused because another replica took
+    the effect over (they say what exists outside, whoever finishes the effect). The follow-ups are queued only
+    with the effect recorded done by its holder, as `Executor.after_done`'s were."""
+
+    # Per incident, the footprint pieces learnt, merged in the order learnt (a later value of a piece wins).
+    footprints: dict[str, FootprintChange] = field(default_factory=dict)
+    # Per timeline entry, the Slack ts of its posted line (`Incidents.set_timeline_ts`).
+    timeline_ts: dict[str, str] = field(default_factory=dict)
+    # Per incident, its ticket as last learnt (`TicketRecords.save_ticket`).
+    tickets: dict[str, TicketRow] = field(default_factory=dict)
+    # Timeline entries told to the incident's ticket (`TicketRecords.mark_noted`).
+    noted: list[str] = field(default_factory=list)
+    # Effects to queue once this one is done (`Outbox.queue_effect`), each with when it was asked for.
+    follow_ups: list[tuple[Effect, float]] = field(default_factory=list)
+    # A ticket sync's: the incident whose card to refresh (and when asked) if, this effect done, its ServiceNow queue
+    # has nothing left pending and its card says "sync pending" (decided in the outcome's transaction, as the
+    # dispatcher's after_done used to decide it by a read of its own once the effect was done).
+    refresh_card_once_synced: tuple[str, float] | None = None
+
+    def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
+        self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
+
+    @property
+    def facts(self) -> bool:
+        """Whether anything but follow-ups is kept."""
+        return bool(self.footprints or self.timeline_ts or self.tickets or self.noted)
+
+    def __bool__(self) -> bool:
+        return self.facts or bool(self.follow_ups) or self.refresh_card_once_synced is not None

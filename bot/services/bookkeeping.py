@@ -1,0 +1,101 @@
+"""Keeping what an effect learns until its outcome is recorded (bot/ports/effect_bookkeeping.py), so that the pieces
+and the outcome cost one store trip and one commit instead of one each.
+
+The dispatcher opens an `EffectBookkeeping` for each effect it performs (`keeping`), in the effect's own task
+(a context variable: the effect's steps run concurrently in tasks of their own, which share it, while the effects
+performed at the same time each see their own). The executors record through the functions here; with no effect
+being performed (a command, a test calling an executor alone) each piece is written at once, as before.
+
+Written at once even inside an effect (`at_once=True`): a piece another queue must see while this effect is still
+running (the channel's id, which the ticket sync reads; the card's "sync pending" flag, which a finished sync reads
+to decide on a refresh), or one that must be on record before a call goes out (a ticket's LINK_SENT). Writing one at
+once takes the incident's kept pieces with it, so pieces are always recorded in the order they were learnt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from typing import Unpack
+
+from bot.domain.effects import Effect
+from bot.ports.store import (
+    EffectBookkeeping,
+    FootprintChange,
+    Incidents,
+    Outbox,
+    SlackFootprints,
+    TicketRecords,
+    TicketRow,
+)
+
+_KEPT: ContextVar[EffectBookkeeping | None] = ContextVar("effect_bookkeeping", default=None)
+
+
+@contextlib.contextmanager
+def keeping() -> Iterator[EffectBookkeeping]:
+    """Keep what the effect performed in this block learns (this task, and the tasks it starts, share it)."""
+    kept = EffectBookkeeping()
+    token = _KEPT.set(kept)
+    try:
+        yield kept
+    finally:
+        _KEPT.reset(token)
+
+
+async def remember_footprint(store: SlackFootprints, incident_id: str, *, at_once: bool = False,
+                             **changes: Unpack[FootprintChange]) -> None:
+    kept = _KEPT.get()
+    if kept is None:
+        await store.update_footprint(incident_id, **changes)
+    elif at_once:
+        merged = kept.footprints.pop(incident_id, FootprintChange())
+        merged.update(changes)
+        await store.update_footprint(incident_id, **merged)
+    else:
+        kept.remember_footprint(incident_id, changes)
+
+
+async def remember_timeline_ts(store: Incidents, entry_id: str, ts: str) -> None:
+    kept = _KEPT.get()
+    if kept is None:
+        await store.set_timeline_ts(entry_id, ts)
+    else:
+        kept.timeline_ts[entry_id] = ts
+
+
+async def remember_ticket(store: TicketRecords, ticket: TicketRow, *, at_once: bool = False) -> None:
+    kept = _KEPT.get()
+    if kept is None or at_once:
+        if kept is not None:
+            kept.tickets.pop(ticket.incident_id, None)  # superseded: the row is written whole
+        await store.save_ticket(ticket)
+    else:
+        kept.tickets[ticket.incident_id] = ticket
+
+
+async def remember_noted(store: TicketRecords, entry_ids: Sequence[str]) -> None:
+    kept = _KEPT.get()
+    if kept is None:
+        await store.mark_noted(entry_ids)
+    else:
+        kept.noted.extend(e for e in entry_ids if e not in kept.noted)
+
+
+async def follow_up(store: Outbox, effect: Effect, now: float) -> None:
+    """Queue `effect` once the one being performed is recorded done (at once, with none being performed)."""
+    kept = _KEPT.get()
+    if kept is None:
+        await store.queue_effect(effect, now)
+    else:
+        kept.follow_ups.append((effect, now))
+
+
+def refresh_card_once_synced(incident_id: str, now: float) -> None:
+    """A ticket sync's follow-up: refresh the incident's card if, this effect done, its ServiceNow queue has drained
+    and the card says "sync pending" (decided with the effect's outcome: EffectBookkeeping). Outside an effect
+    performed by the dispatcher there is no outcome to decide it with: the scheduler's card refreshes catch up."""
+    kept = _KEPT.get()
+    if kept is not None:
+        kept.refresh_card_once_synced = (incident_id, now)

@@ -1,0 +1,138 @@
+"""An effect's bookkeeping recorded with its outcome (bot/ports/effect_bookkeeping.py): the facts it learnt — footprint
+pieces, posted lines' ts, its ticket, the lines told to the ticket — whatever the outcome, in the outcome's own
+transaction; its follow-ups only with the effect done by its holder."""
+
+from __future__ import annotations
+
+from bot.domain.effects import PostTimelineEntry, RefreshCard, SyncTicket
+from bot.ports.store import EffectBookkeeping, OutboxRow, Store, TicketRow
+from tests.store.contract.builders import commit, drain, note, trigger
+
+TICKET = TicketRow("Q1", "sys-1", "INC1", "https://sn/1", "2", 1)
+
+
+def learnt() -> EffectBookkeeping:
+    """Everything an effect can learn: two rounds of footprint pieces (the later value of a piece wins), a posted
+    line, the ticket, the lines told to it, and a follow-up."""
+    kept = EffectBookkeeping()
+    kept.remember_footprint("Q1", {"card_ts": "1.1", "topic": "first"})
+    kept.remember_footprint("Q1", {"topic": "second", "invited": ("U1", "U2"), "card_pinned": True})
+    kept.timeline_ts["n1"] = "2.2"
+    kept.tickets["Q1"] = TICKET
+    kept.noted.extend(["n1", "n2"])
+    kept.follow_ups.append((RefreshCard("Q1"), 50.0))
+    return kept
+
+
+async def claimed(store: Store, owner: str = "replica-a") -> int:
+    """The seq of Q1's first effect (a line to post), claimed by `owner`."""
+    await commit(store, note("Q1", "n1", minute=1, effects=(PostTimelineEntry("Q1", "n1"),)),
+                 note("Q1", "n2", minute=2))
+    [row] = await store.due_effects(now=100.0, limit=10, busy=[])
+    assert await store.claim_effect(row.seq, owner=owner, now=100.0, lease_seconds=30.0)
+    return row.seq
+
+
+async def assert_facts_recorded(store: Store) -> None:
+    footprint = await store.footprint("Q1")
+    assert (footprint.card_ts, footprint.topic, footprint.invited, footprint.card_pinned) == (
+        "1.1", "second", ("U1", "U2"), True)
+    found = await store.timeline_entry("n1")
+    assert found is not None and found[1] == "2.2"
+    assert await store.ticket("Q1") == TICKET
+    # Both lines told: nothing is left to sync.
+    assert (await store.work_note_batch("Q1")).entries == []
+
+
+async def test_an_effect_done_records_what_it_learnt_and_queues_its_follow_ups(store: Store) -> None:
+    seq = await claimed(store)
+    assert await store.effect_done(seq, owner="replica-a", bookkeeping=learnt())
+    await assert_facts_recorded(store)
+    assert await drain(store) == [RefreshCard("Q1")]
+
+
+async def test_an_effect_retried_or_dead_records_what_it_learnt_but_queues_no_follow_up(store: Store) -> None:
+    seq = await claimed(store)
+    assert await store.effect_retry(seq, next_attempt_at=200.0, error="timeout", owner="replica-a",
+                                    bookkeeping=learnt())
+    await assert_facts_recorded(store)
+    [again] = await store.due_effects(now=200.0, limit=10, busy=[])
+    assert again.seq == seq
+    assert await store.claim_effect(seq, owner="replica-a", now=200.0, lease_seconds=30.0)
+    assert await store.effect_dead(seq, "gone", None, now=200.0, owner="replica-a", bookkeeping=learnt())
+    assert await drain(store) == []  # no follow-up, and the dead effect is not offered
+    assert [d["seq"] for d in await store.dead_effects()] == [seq]
+
+
+async def test_an_outcome_refused_to_a_replica_that_lost_its_lease_keeps_the_facts_but_not_the_follow_ups(
+        store: Store) -> None:
+    seq = await claimed(store)
+    # replica-a stalled past its lease; replica-b took the effect over.
+    assert await store.claim_effect(seq, owner="replica-b", now=200.0, lease_seconds=30.0)
+    assert not await store.effect_done(seq, owner="replica-a", bookkeeping=learnt())
+    await assert_facts_recorded(store)  # what exists outside is so whoever finishes the effect
+    assert await store.due_effects(now=200.0, limit=10, busy=[]) == []  # still replica-b's
+    assert await store.effect_done(seq, owner="replica-b")
+    assert await drain(store) == []  # replica-a's follow-up was never queued
+
+
+async def test_a_follow_up_card_refresh_is_coalesced_like_any_other(store: Store) -> None:
+    await store.queue_effect(RefreshCard("Q1"), now=1.0)
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    [sync] = [r for r in await store.due_effects(now=1.0, limit=10, busy=[]) if isinstance(r.effect, SyncTicket)]
+    kept = EffectBookkeeping(follow_ups=[(RefreshCard("Q1"), 2.0)])
+    # Done while the first refresh still waits unclaimed: that refresh will show what this one would.
+    assert await store.effect_done(sync.seq, bookkeeping=kept)
+    assert await drain(store) == [RefreshCard("Q1")]
+
+
+async def test_a_claim_reads_the_incident_of_the_effects_that_start_from_it(store: Store) -> None:
+    await commit(store, trigger("Q1"))
+    await store.update_footprint("Q1", channel_id="C1")
+    await store.save_ticket(TicketRow("Q1", "sys-1", "INC1", "https://sn/1"))
+    await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    claimed = await store.claim_due_effects(100.0, {"slack": 5, "servicenow": 5}, [], owner="replica-a",
+                                            lease_seconds=30.0, reads={"open_incident_channel": False,
+                                                                       "sync_ticket": True})
+    [opening], [sync] = claimed["slack"], claimed["servicenow"]
+    # Read after the claim, as incident_in_slack reads it: the sync's own effect is pending in its queue.
+    assert opening.found == await store.incident_in_slack("Q1")
+    assert sync.found == await store.incident_in_slack("Q1", with_ticket=True)
+    assert sync.found is not None and sync.found.ticket_queue_pending == 1
+    assert opening.found is not None and opening.found.footprint.channel_id == "C1"
+    assert opening.found.incident is not None and opening.found.incident.id == "Q1"
+    # A line to post comes with the line itself.
+    await store.effect_done(opening.seq, owner="replica-a")
+    [posting] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
+                                               reads={"post_timeline_entry": False}))["slack"]
+    assert isinstance(posting.effect, PostTimelineEntry) and posting.found is not None
+    assert posting.found.entry is not None and posting.found.entry == await store.timeline_entry(
+        posting.effect.entry_id)
+    # A kind not in `reads` comes without.
+    await store.effect_done(posting.seq, owner="replica-a")
+    await store.queue_effect(RefreshCard("Q1"), now=100.0)
+    [refresh] = (await store.claim_due_effects(100.0, {"slack": 5}, [], owner="replica-a", lease_seconds=30.0,
+                                               reads={"post_timeline_entry": False}))["slack"]
+    assert isinstance(refresh.effect, RefreshCard) and refresh.found is None
+
+
+async def test_a_sync_refreshes_the_card_only_when_its_queue_drains_and_the_card_says_pending(store: Store) -> None:
+    await store.update_footprint("Q1", card_ts="1.1", sync_pending_shown=True)
+    for _ in range(2):
+        await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    first: list[OutboxRow] = []
+    second: list[OutboxRow] = []
+    for finished in (first, second):
+        [sync] = await store.due_effects(now=1.0, limit=10, busy=[])
+        assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 2.0)))
+        finished.extend(await store.due_effects(now=2.0, limit=10, busy=[]))
+    # The first left the second waiting: no refresh; the second drained the queue with the card saying pending.
+    assert [r.effect for r in first] == [SyncTicket("Q1")]
+    assert [r.effect for r in second] == [RefreshCard("Q1")]
+    await drain(store)
+    # The card no longer says pending: a sync draining the queue asks for nothing.
+    await store.update_footprint("Q1", sync_pending_shown=False)
+    await store.queue_effect(SyncTicket("Q1"), now=3.0)
+    [sync] = await store.due_effects(now=3.0, limit=10, busy=[])
+    assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 4.0)))
+    assert await drain(store) == []

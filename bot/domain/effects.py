@@ -81,10 +81,12 @@ class OpenTicket(Effect):
 @dataclass(frozen=True)
 class SyncTicket(Effect):
     """Bring the ticket in step: the timeline's unsent lines as one work note, then the state (In Progress on
-    acknowledge, Resolved with close code and notes on resolve, In Progress again on reopen)."""
+    acknowledge, Resolved with close code and notes on resolve, In Progress again on reopen). `no_channel`: the
+    incident's channel could not be opened (its first attempt failed): the lines go without waiting for its link."""
 
     kind: ClassVar[str] = "sync_ticket"
     system: ClassVar[str] = "servicenow"
+    no_channel: bool = False
 
 
 @dataclass(frozen=True)

@@ -241,8 +241,20 @@ class EffectExecutor:
                                 view=ticket_view),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
             )
-            if remember_channel and self._tickets is not None:
+            # A retry too: an earlier attempt may have saved the channel and failed before telling the ticket.
+            if (remember_channel or retry) and self._tickets is not None:
                 await self._tell_ticket_the_channel(incident.id)
+        except Exception:
+            if not retry and footprint.channel_id is None and self._tickets is not None:
+                # The channel did not open (Slack down?): the ticket's first lines, waiting for its link, go now
+                # without it (ticket_sync.py); the link follows once a retry opens the channel.
+                try:
+                    await self._store.queue_effect(SyncTicket(incident.id, no_channel=True),
+                                                   self._clock.now().timestamp())
+                except Exception:  # the opening's own failure is what the dispatcher must hear; the flush job
+                    log.warning("incident %s: its ticket's lines wait for the flush job (the store did not take "
+                                "their sync)", incident.id, exc_info=True)
+            raise
         finally:
             if not responders.done():
                 responders.cancel()

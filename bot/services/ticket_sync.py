@@ -94,7 +94,7 @@ class TicketSync:
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
                 if isinstance(effect, SyncTicket):
-                    await self._sync(incident, ticket, footprint, retry=retry)
+                    await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel)
                 elif isinstance(effect, CommentOnTicket):
                     await self._comment(incident, ticket, effect.update_id, retry=retry)
                 elif isinstance(effect, UpdateTicketLevels):

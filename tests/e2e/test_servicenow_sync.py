@@ -737,3 +737,33 @@ async def test_a_link_sent_alone_on_an_effects_first_attempt_reads_no_journal(sa
     assert servicenow_calls(sandbox).get("GET /api/now/table/sys_journal_field", 0) == 0
     row = await sandbox.bot.store.ticket(iid)
     assert row is not None and row.channel_told == 1
+
+
+# ----- the first lines and the channel's link (found in review of session 6) ------------------------------------
+
+async def test_with_slack_down_at_the_trigger_the_first_lines_reach_the_ticket_at_once(
+        sandbox: RunningSandbox) -> None:
+    # The first lines wait a little for the channel's link; a channel that cannot be opened holds nothing back.
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=503, times=1000))
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    [note] = bot_notes(ticket)
+    assert "Triggered on Basket API" in note and "Slack channel" not in note
+    assert incident_channels(sandbox) == [] and incident["id"]
+
+
+async def test_an_opening_retried_after_its_channel_was_saved_still_sends_the_lines_with_the_link(
+        sandbox: RunningSandbox) -> None:
+    # The channel is made (slowly: the ticket's first sync finds none yet), then the card's pin fails once: the
+    # opening's retry, not only its first attempt, tells the ticket the channel.
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", status=500, times=1))
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    [note] = bot_notes(ticket)
+    assert "Slack channel for this incident" in note and "Triggered on Basket API" in note, note
+    assert not (await sandbox.bot.store.work_note_batch(incident["id"])).entries

@@ -21,9 +21,12 @@ holding its lock, waits for no other.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+
+import psycopg
 
 from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
 from bot.adapters.store.postgres.bookkeeping_sql import (
@@ -77,6 +80,8 @@ INSERT_REFRESH = ("INSERT INTO outbox (incident_id, queue, kind, payload, priori
 INSERT_EFFECT = (b"INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                  b" VALUES (%s, %s, %s, %s, %s, %s, %s)")
 
+log = logging.getLogger(__name__)
+
 
 class PostgresOutbox(PostgresPart, Outbox):
     async def due_effects(self, now: float, limit: int, busy: Sequence[str],
@@ -126,11 +131,23 @@ class PostgresOutbox(PostgresPart, Outbox):
         if not wanted or not reads:
             return claimed
         found: dict[int, IncidentInSlack] = {}
-        async with self._transaction() as conn:  # one connection of the pool for all the reads
-            for row in wanted:
-                entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
-                found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id, reads[row.effect.kind],
-                                                              entry_id)
+        # What an effect starts from is a help, not the claim: an effect whose read fails (a row this version cannot
+        # decode, the connection dropped) reads it itself, and fails on its own, not with every effect claimed here.
+        try:
+            async with self._transaction() as conn:  # one connection of the pool for all the reads
+                for row in wanted:
+                    entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
+                    try:
+                        found[row.seq] = await read_incident_in_slack(conn, row.effect.incident_id,
+                                                                      reads[row.effect.kind], entry_id)
+                    except psycopg.Error:
+                        raise  # the transaction is spoilt: the reads stop here
+                    except Exception:
+                        log.warning("claim: effect #%s's incident %s could not be read with the claim; the effect "
+                                    "reads it itself", row.seq, row.effect.incident_id, exc_info=True)
+        except psycopg.Error:
+            log.warning("claim: the claimed effects' incidents could not be read with the claim; each effect reads "
+                        "its own", exc_info=True)
         return {lane: [replace(row, found=found.get(row.seq)) for row in rows] for lane, rows in claimed.items()}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:

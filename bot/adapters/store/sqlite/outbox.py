@@ -11,6 +11,7 @@ effect at once, and a dead replica's effect is taken over when its lease runs ou
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -51,6 +52,8 @@ NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane. The first head due (or free) in it.
 NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}"
                 f" ORDER BY {NEXT_DUE} LIMIT 1")
+
+log = logging.getLogger(__name__)
 
 
 # Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
@@ -135,8 +138,13 @@ class SqliteOutbox(SqlitePart, Outbox):
         if with_ticket is None:
             return row
         entry_id = row.effect.entry_id if isinstance(row.effect, PostTimelineEntry) else None
-        return replace(row, found=read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket,
-                                                         entry_id))
+        try:
+            found = read_incident_in_slack(self._connection, row.effect.incident_id, with_ticket, entry_id)
+        except Exception:  # e.g. a row this version cannot decode: its effect reads it and fails on its own
+            log.warning("claim: effect #%s's incident %s could not be read with the claim; the effect reads it itself",
+                        row.seq, row.effect.incident_id, exc_info=True)
+            return row
+        return replace(row, found=found)
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._run(lambda: self._write(

@@ -3,8 +3,14 @@
 Recording is group-committed, as in SQLite: deliveries that arrive while earlier ones are being stored wait in a
 queue, and each flusher (at most `FLUSHERS` at a time, each on a connection of the pool) commits everything waiting
 in one transaction, its inserts pipelined (one round trip, one WAL flush for the batch). No caller is answered
-before its row is committed. If a batch fails, its rows are stored one by one, so only a row that cannot be stored
-fails (its caller answers 503) and its neighbours are stored.
+before its row is committed. If a batch fails, its rows are stored one by one (pending, not applied), so only a row
+that cannot be stored fails (its caller answers 503) and its neighbours are stored.
+
+Applied on arrival (`record_and_apply`): a flusher that gets the appliers' lock at once (`pg_try_advisory_xact_lock`,
+never waiting for it) and finds no row stored before its batch pending applies the batch's rows in its transaction,
+in order, each in a SAVEPOINT — one commit for the delivery and its decision, no worker woken, the body not read
+back. A flusher that does not get the lock only stores, as does a row that cannot be applied there (rolled back to its
+SAVEPOINT; it and the rows after it stay pending, for the worker to apply or quarantine in order).
 
 Applying is exactly once and in arrival order, even with several replicas on one database. The rule: ONE APPLIER AT
 A TIME. `apply_pending` takes a transaction-scoped advisory lock (`pg_advisory_xact_lock(INBOX_LOCK)`) before it
@@ -43,7 +49,7 @@ from bot.adapters.store.postgres.incidents import insert_entry, load_incident, s
 from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
 from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
+from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 # The key of the advisory lock an applier holds for its batch ('pavedrd' + 2).
@@ -53,7 +59,12 @@ FLUSHERS = 4
 # How long applying a batch holds the event loop before it lets the webhooks in flight have their turn.
 TURN_SECONDS = 0.005
 Row = tuple[object, ...]
-Delivery = tuple[Row, asyncio.Future[bool]]
+Decide = Callable[[InboxRow, Incident | None], Decision | Skip]
+# How to apply a delivery on arrival (the caller's `decide` and `now`), or None to store it only.
+OnArrival = tuple[Decide, float] | None
+Delivery = tuple[Row, OnArrival, asyncio.Future[Arrival]]
+NOT_APPLIED = Arrival(stored=True, outcome=None)
+DUPLICATE = Arrival(stored=False, outcome=None)
 
 INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                    b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
@@ -78,10 +89,19 @@ class PostgresInbox(PostgresPart, Inbox):
 
     async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
+        row = (source, delivery_id, event_id, event_type, incident_id, occurred_at, body)
+        return (await self._arrive(row, None)).stored
+
+    async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                               incident_id: str | None, occurred_at: str, body: str, decide: Decide,
+                               now: float) -> Arrival:
+        return await self._arrive((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
+                                  (decide, now))
+
+    async def _arrive(self, row: Row, on_arrival: OnArrival) -> Arrival:
         self._connection.refuse_if_closed()  # before anything is queued
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._deliveries.append(((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
-                                 stored))
+        stored: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
+        self._deliveries.append((row, on_arrival, stored))
         if len(self._flushers) < FLUSHERS:
             # The flush runs as a task of its own: a caller that goes away (its client hung up) never strands the
             # deliveries of the others in the batch it would have stored.
@@ -102,9 +122,9 @@ class PostgresInbox(PostgresPart, Inbox):
             await self._store_batch(batch)
 
     async def _store_batch(self, batch: list[Delivery]) -> None:
-        outcomes: list[bool | BaseException]
+        outcomes: list[Arrival | BaseException]
         try:
-            outcomes = list(await self._insert([row for row, _ in batch]))
+            outcomes = list(await self._insert([(row, on_arrival) for row, on_arrival, _ in batch]))
         except Exception as error:
             if len(batch) == 1:
                 outcomes = [error]
@@ -113,32 +133,71 @@ class PostgresInbox(PostgresPart, Inbox):
                 # (and answers 5xx, so that its sender retries it) while the others are stored.
                 log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
                             len(batch), error.__class__.__name__)
-                outcomes = [await self._insert_alone(row) for row, _ in batch]
+                outcomes = [await self._insert_alone(row) for row, _, _ in batch]
         except BaseException as error:
             # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
-            for _, future in batch:
+            for _, _, future in batch:
                 _fail(future, error)
             raise
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 _fail(future, outcome)
             elif not future.done():
                 future.set_result(outcome)
 
-    async def _insert(self, rows: list[Row]) -> list[bool]:
-        """Store deliveries in one transaction, pipelined; whether each was new (not a duplicate)."""
-        async with self._transaction() as conn, conn.cursor() as cursor:
-            await cursor.executemany(INSERT_DELIVERY, rows, returning=True)
-            results = []
-            while True:
-                results.append(await cursor.fetchone() is not None)
-                if not cursor.nextset():
-                    break
-        return results
+    async def _insert(self, deliveries: list[tuple[Row, OnArrival]]) -> list[Arrival]:
+        """Store deliveries in one transaction, pipelined, applying those asked to be (see the module's docstring);
+        what became of each."""
+        async with self._transaction() as conn:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
+                seqs: list[int | None] = []
+                while True:
+                    inserted = await cursor.fetchone()
+                    seqs.append(inserted["seq"] if inserted is not None else None)
+                    if not cursor.nextset():
+                        break
+            if any(on_arrival is not None for _, on_arrival in deliveries) and any(s is not None for s in seqs):
+                return await self._apply_arrived(conn, deliveries, seqs)
+        return [NOT_APPLIED if seq is not None else DUPLICATE for seq in seqs]
 
-    async def _insert_alone(self, row: Row) -> bool | Exception:
+    async def _apply_arrived(self, conn: Connection, deliveries: list[tuple[Row, OnArrival]],
+                             seqs: list[int | None]) -> list[Arrival]:
+        """Apply the rows just stored, in order, if this transaction gets the appliers' lock at once and nothing
+        before them is pending (see the module's docstring)."""
+        first = min(seq for seq in seqs if seq is not None)
+        incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
+        # One round trip: the lock (not waited for), whether a row before these is pending, and their incidents.
+        cursor = await conn.execute(
+            b"SELECT pg_try_advisory_xact_lock(%s) AS locked, EXISTS (SELECT 1 FROM inbox WHERE state='pending'"
+            b" AND seq < %s) AS waiting, (SELECT coalesce(jsonb_object_agg(id, data), '{}'::jsonb) FROM incidents"
+            b" WHERE id = ANY(%s)) AS incidents", (INBOX_LOCK, first, incident_ids))
+        state = await cursor.fetchone()
+        assert state is not None
+        waiting = not state["locked"] or state["waiting"]
+        stored_incidents: dict[str, str | None] = {i: None for i in incident_ids}
+        stored_incidents.update(state["incidents"])
+        known: dict[str, Incident | None] = {}
+        arrivals = []
+        for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
+            if seq is None:
+                arrivals.append(DUPLICATE)
+                continue
+            outcome: Decision | Skip | None = None
+            if on_arrival is not None and not waiting:
+                decide, now = on_arrival
+                source, _, event_id, event_type, incident_id, _, body = values
+                row = InboxRow(seq, str(source), str(event_id), str(event_type),
+                               None if incident_id is None else str(incident_id), str(body))
+                outcome = await _apply_on_arrival(conn, row, decide, known, stored_incidents, now)
+            # A row left pending holds back every row after it: the worker applies them, in order.
+            waiting = waiting or outcome is None
+            arrivals.append(Arrival(stored=True, outcome=outcome))
+        return arrivals
+
+    async def _insert_alone(self, row: Row) -> Arrival | Exception:
         try:
-            return (await self._insert([row]))[0]
+            return (await self._insert([(row, None)]))[0]
         except Exception as error:
             return error
 
@@ -275,6 +334,28 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
     return outcome
 
 
+async def _apply_on_arrival(conn: Connection, row: InboxRow, decide: Decide, known: dict[str, Incident | None],
+                            stored: dict[str, str | None], now: float) -> Decision | Skip | None:
+    """Apply a row just stored, in a SAVEPOINT: its outcome, or None (and nothing of it kept but the row, pending)
+    if it cannot be applied here — the worker will decide it again, and quarantine it if it fails there too. A lost
+    connection is raised: the whole transaction fails, and its deliveries are stored again one by one, or fail."""
+    try:
+        async with conn.pipeline(), conn.transaction():
+            outcome = await _apply(conn, row, decide, known, stored, now)
+            if isinstance(outcome, Skip) and outcome.state == "failed":
+                raise _RowFailed
+    except _RowFailed:
+        return None
+    except Exception as error:
+        if _connection_lost(conn, error):
+            raise
+        log.info("inbox row %s (%s) left for the worker: %s", row.seq, row.event_type, error.__class__.__name__)
+        return None
+    if isinstance(outcome, Decision) and outcome.incident is not None:
+        known[outcome.incident.id] = outcome.incident
+    return outcome
+
+
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
     reference = reference or uuid.uuid4().hex[:8]
@@ -319,6 +400,6 @@ async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: fl
         await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
 
 
-def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
+def _fail(future: asyncio.Future[Arrival], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)

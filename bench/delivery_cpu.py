@@ -1,8 +1,9 @@
 """Delivery CPU: the bot's CPU per PagerDuty webhook delivery, end to end — the door, the signature, the durable
 intake, the worker (or the apply on arrival), deciding, storing the incident, its line and its effects — with the
 soak's rhythm (issue 16, item 5): incidents in batches, each batch triggered, then acknowledged, then resolved, each
-step sent one delivery after the other (`--together`: all at once) and then let settle (every delivery applied). Beside a bare reference measured in the same run:
-an aiohttp handler that only stores each body in SQLite with the same durability (bench/webhook_intake.py's).
+step sent one delivery after the other (`--together`: all at once) and then let settle (every delivery applied).
+Beside a bare reference measured in the same run: an aiohttp handler that only stores each body in SQLite with the
+same durability (bench/webhook_intake.py's).
 
 The bot runs as `pavedroad serve` does (its web app, its store, its worker) but without the dispatcher and the
 scheduler, so what is measured is the delivery path and not the effects it queues (Slack and the rest are
@@ -66,8 +67,13 @@ def pending(db: Path) -> int:
 
 
 async def settled(db: Path | None) -> None:
-    while db is not None and await asyncio.to_thread(pending, db):
+    """Until every delivery stored is applied (read from the bot's database, read-only: the bot spends nothing)."""
+    if db is None:
+        return
+    left = await asyncio.to_thread(pending, db)
+    while left:
         await asyncio.sleep(0.02)
+        left = await asyncio.to_thread(pending, db)
 
 
 def bodies(first: int, count: int, kind: str) -> list[bytes]:

@@ -7,10 +7,11 @@ before its row is committed. If a batch fails, its rows are stored one by one (p
 that cannot be stored fails (its caller answers 503) and its neighbours are stored.
 
 Applied on arrival (`record_and_apply`): a flusher that gets the appliers' lock at once (`pg_try_advisory_xact_lock`,
-never waiting for it) and finds no row stored before its batch pending applies the batch's rows in its transaction,
-in order, each in a SAVEPOINT — one commit for the delivery and its decision, no worker woken, the body not read
-back. A flusher that does not get the lock only stores, as does a row that cannot be applied there (rolled back to its
-SAVEPOINT; it and the rows after it stay pending, for the worker to apply or quarantine in order).
+never waiting for it; asked in the same round trip as the inserts) and finds nothing stored before its batch pending
+applies the batch's rows in its transaction, in order, pipelined in one SAVEPOINT — one commit for the delivery and
+its decision, no worker woken, the body not read back. A flusher that does not get the lock only stores. A row that
+cannot be decided stays pending with the rows after it; a decision that cannot be stored undoes the SAVEPOINT, and
+every row of the batch stays pending: the worker applies or quarantines them in order.
 
 Applying is exactly once and in arrival order, even with several replicas on one database. The rule: ONE APPLIER AT
 A TIME. `apply_pending` takes a transaction-scoped advisory lock (`pg_advisory_xact_lock(INBOX_LOCK)`) before it
@@ -70,6 +71,13 @@ INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_typ
                    b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
                    b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
                    b" ON CONFLICT DO NOTHING RETURNING seq")
+
+
+# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free; whether anything
+# stored before them is still pending (read before they are stored); and their incidents' stored JSON, by id.
+ARRIVAL_STATE = (b"SELECT pg_try_advisory_xact_lock(%s) AS locked, EXISTS (SELECT 1 FROM inbox WHERE state='pending')"
+                 b" AS waiting, (SELECT coalesce(jsonb_object_agg(id, data), '{}'::jsonb) FROM incidents"
+                 b" WHERE id = ANY(%s)) AS incidents")
 
 
 # A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
@@ -148,52 +156,30 @@ class PostgresInbox(PostgresPart, Inbox):
     async def _insert(self, deliveries: list[tuple[Row, OnArrival]]) -> list[Arrival]:
         """Store deliveries in one transaction, pipelined, applying those asked to be (see the module's docstring);
         what became of each."""
+        applying = any(on_arrival is not None for _, on_arrival in deliveries)
         async with self._transaction() as conn:
-            async with conn.cursor() as cursor:
-                await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
-                seqs: list[int | None] = []
-                while True:
-                    inserted = await cursor.fetchone()
-                    seqs.append(inserted["seq"] if inserted is not None else None)
-                    if not cursor.nextset():
-                        break
-            if any(on_arrival is not None for _, on_arrival in deliveries) and any(s is not None for s in seqs):
-                return await self._apply_arrived(conn, deliveries, seqs)
+            async with conn.pipeline():
+                if applying:
+                    # In the inserts' round trip: the lock (never waited for), whether anything stored before these
+                    # is pending (read before they are stored), and their incidents as stored.
+                    incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
+                    arrival_state = await conn.execute(ARRIVAL_STATE, (INBOX_LOCK, incident_ids))
+                async with conn.cursor() as cursor:
+                    await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
+                    seqs: list[int | None] = []
+                    while True:
+                        inserted = await cursor.fetchone()
+                        seqs.append(inserted["seq"] if inserted is not None else None)
+                        if not cursor.nextset():
+                            break
+                state = await arrival_state.fetchone() if applying else None
+            if state is not None and state["locked"] and not state["waiting"]:
+                stored_incidents: dict[str, str | None] = dict.fromkeys(incident_ids)
+                stored_incidents.update(state["incidents"])
+                outcomes = await _apply_arrived(conn, deliveries, seqs, stored_incidents)
+                return [Arrival(stored=True, outcome=outcomes.get(seq)) if seq is not None else DUPLICATE
+                        for seq in seqs]
         return [NOT_APPLIED if seq is not None else DUPLICATE for seq in seqs]
-
-    async def _apply_arrived(self, conn: Connection, deliveries: list[tuple[Row, OnArrival]],
-                             seqs: list[int | None]) -> list[Arrival]:
-        """Apply the rows just stored, in order, if this transaction gets the appliers' lock at once and nothing
-        before them is pending (see the module's docstring)."""
-        first = min(seq for seq in seqs if seq is not None)
-        incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
-        # One round trip: the lock (not waited for), whether a row before these is pending, and their incidents.
-        cursor = await conn.execute(
-            b"SELECT pg_try_advisory_xact_lock(%s) AS locked, EXISTS (SELECT 1 FROM inbox WHERE state='pending'"
-            b" AND seq < %s) AS waiting, (SELECT coalesce(jsonb_object_agg(id, data), '{}'::jsonb) FROM incidents"
-            b" WHERE id = ANY(%s)) AS incidents", (INBOX_LOCK, first, incident_ids))
-        state = await cursor.fetchone()
-        assert state is not None
-        waiting = not state["locked"] or state["waiting"]
-        stored_incidents: dict[str, str | None] = {i: None for i in incident_ids}
-        stored_incidents.update(state["incidents"])
-        known: dict[str, Incident | None] = {}
-        arrivals = []
-        for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
-            if seq is None:
-                arrivals.append(DUPLICATE)
-                continue
-            outcome: Decision | Skip | None = None
-            if on_arrival is not None and not waiting:
-                decide, now = on_arrival
-                source, _, event_id, event_type, incident_id, _, body = values
-                row = InboxRow(seq, str(source), str(event_id), str(event_type),
-                               None if incident_id is None else str(incident_id), str(body))
-                outcome = await _apply_on_arrival(conn, row, decide, known, stored_incidents, now)
-            # A row left pending holds back every row after it: the worker applies them, in order.
-            waiting = waiting or outcome is None
-            arrivals.append(Arrival(stored=True, outcome=outcome))
-        return arrivals
 
     async def _insert_alone(self, row: Row) -> Arrival | Exception:
         try:
@@ -334,26 +320,56 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
     return outcome
 
 
-async def _apply_on_arrival(conn: Connection, row: InboxRow, decide: Decide, known: dict[str, Incident | None],
-                            stored: dict[str, str | None], now: float) -> Decision | Skip | None:
-    """Apply a row just stored, in a SAVEPOINT: its outcome, or None (and nothing of it kept but the row, pending)
-    if it cannot be applied here — the worker will decide it again, and quarantine it if it fails there too. A lost
-    connection is raised: the whole transaction fails, and its deliveries are stored again one by one, or fail."""
+async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival]], seqs: list[int | None],
+                         stored: dict[str, str | None]) -> dict[int, Decision | Skip]:
+    """Apply the rows just stored, in order, pipelined in one SAVEPOINT (as the worker's batch is), until one cannot
+    be decided (it and the rows after it stay pending, for the worker); the outcome of each row applied. Should
+    storing a decision fail, the SAVEPOINT is undone and every row stays pending: failures are rare, so they pay
+    for the retry (the worker's, row by row) rather than every row paying a SAVEPOINT of its own. A lost connection
+    is raised: the whole transaction fails, and its deliveries are stored again one by one, or fail."""
+    outcomes: dict[int, Decision | Skip] = {}
+    known: dict[str, Incident | None] = {}
+    applied: list[int] = []
     try:
         async with conn.pipeline(), conn.transaction():
-            outcome = await _apply(conn, row, decide, known, stored, now)
-            if isinstance(outcome, Skip) and outcome.state == "failed":
-                raise _RowFailed
-    except _RowFailed:
-        return None
+            for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
+                if seq is None:
+                    continue
+                if on_arrival is None:
+                    break  # stored only: it holds back the rows after it
+                decide, now = on_arrival
+                source, _, event_id, event_type, incident_id, _, body = values
+                row = InboxRow(seq, str(source), str(event_id), str(event_type),
+                               None if incident_id is None else str(incident_id), str(body))
+                try:
+                    if row.incident_id is not None and row.incident_id not in known:
+                        data = stored.get(row.incident_id)
+                        known[row.incident_id] = incident_from_json(data) if data is not None else None
+                    outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+                except Exception as error:
+                    log.info("inbox row %s (%s) left for the worker: %s", seq, row.event_type,
+                             error.__class__.__name__)
+                    break
+                if isinstance(outcome, Skip):
+                    if outcome.state == "failed":
+                        break
+                    await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
+                                       (outcome.state, _safe(outcome.reason), seq))
+                else:
+                    await _persist(conn, seq, outcome, now, mark_applied=False)
+                    applied.append(seq)
+                    if outcome.incident is not None:
+                        known[outcome.incident.id] = outcome.incident
+                outcomes[seq] = outcome
+            if applied:
+                await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
     except Exception as error:
         if _connection_lost(conn, error):
             raise
-        log.info("inbox row %s (%s) left for the worker: %s", row.seq, row.event_type, error.__class__.__name__)
-        return None
-    if isinstance(outcome, Decision) and outcome.incident is not None:
-        known[outcome.incident.id] = outcome.incident
-    return outcome
+        log.warning("a batch of %d deliveries could not be applied as they arrived (%s); left for the worker",
+                    len(deliveries), error.__class__.__name__)
+        return {}
+    return outcomes
 
 
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:

@@ -73,11 +73,15 @@ INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_typ
                    b" ON CONFLICT DO NOTHING RETURNING seq")
 
 
-# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free; whether anything
-# stored before them is still pending (read before they are stored); and their incidents' stored JSON, by id.
-ARRIVAL_STATE = (b"SELECT pg_try_advisory_xact_lock(%s) AS locked, EXISTS (SELECT 1 FROM inbox WHERE state='pending')"
-                 b" AS waiting, (SELECT coalesce(jsonb_object_agg(id, data), '{}'::jsonb) FROM incidents"
-                 b" WHERE id = ANY(%s)) AS incidents")
+# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free and only if nothing
+# is pending (held until the commit, it would keep the worker waiting for a batch that is not applied here); then, in
+# a statement of its own (a snapshot taken once the lock is held), whether anything stored before them is pending
+# and, if not, their incidents' stored JSON by id. Both are read before the deliveries are stored.
+ARRIVAL_LOCK = (b"SELECT CASE WHEN EXISTS (SELECT 1 FROM inbox WHERE state='pending') THEN false"
+                b" ELSE pg_try_advisory_xact_lock(%s) END AS locked")
+ARRIVAL_STATE = (b"SELECT w.waiting, CASE WHEN w.waiting THEN NULL ELSE (SELECT coalesce(jsonb_object_agg(id, data),"
+                 b" '{}'::jsonb) FROM incidents WHERE id = ANY(%s)) END AS incidents"
+                 b" FROM (SELECT EXISTS (SELECT 1 FROM inbox WHERE state='pending') AS waiting) w")
 
 
 # A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
@@ -163,7 +167,8 @@ class PostgresInbox(PostgresPart, Inbox):
                     # In the inserts' round trip: the lock (never waited for), whether anything stored before these
                     # is pending (read before they are stored), and their incidents as stored.
                     incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
-                    arrival_state = await conn.execute(ARRIVAL_STATE, (INBOX_LOCK, incident_ids))
+                    arrival_lock = await conn.execute(ARRIVAL_LOCK, (INBOX_LOCK,))
+                    arrival_state = await conn.execute(ARRIVAL_STATE, (incident_ids,))
                 async with conn.cursor() as cursor:
                     await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
                     seqs: list[int | None] = []
@@ -172,8 +177,9 @@ class PostgresInbox(PostgresPart, Inbox):
                         seqs.append(inserted["seq"] if inserted is not None else None)
                         if not cursor.nextset():
                             break
+                lock = await arrival_lock.fetchone() if applying else None
                 state = await arrival_state.fetchone() if applying else None
-            if state is not None and state["locked"] and not state["waiting"]:
+            if lock is not None and lock["locked"] and state is not None and not state["waiting"]:
                 stored_incidents: dict[str, str | None] = dict.fromkeys(incident_ids)
                 stored_incidents.update(state["incidents"])
                 outcomes = await _apply_arrived(conn, deliveries, seqs, stored_incidents)

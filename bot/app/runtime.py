@@ -130,9 +130,12 @@ class Bot:
         # PAVEDROAD_APPLIER=process: the worker applies the inbox in a child process (bot/app/applier.py).
         self.applier = ApplierProcess(settings, catalogue, self.replica_id, self.clock, self._wake_dispatcher) \
             if settings.applier == "process" else None
-        self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self._wake_worker, self._arrived)
-        self.servicenow_intake = ServiceNowIntake(
-            self.store, servicenow_webhook, self._wake_worker, self._arrived) if servicenow_webhook else None
+        # Inline (the worker in this process), deliveries are applied as they are stored when nothing waits before
+        # them (bot/services/intake.py); with the applier process, the web process only stores them.
+        on_arrival = self.worker if self.applier is None else None
+        self.intake = PagerDutyIntake(self.store, pagerduty_webhook, self._wake_worker, self._arrived, on_arrival)
+        self.servicenow_intake = ServiceNowIntake(self.store, servicenow_webhook, self._wake_worker, self._arrived,
+                                                  on_arrival) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
         self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self._wake_worker)
         self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,

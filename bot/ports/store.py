@@ -10,13 +10,13 @@ clock, so tests and the sandbox can move time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, Unpack
 
 from bot.domain.effects import AlertOperators, Effect
-from bot.domain.incident import Decision, Incident
+from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 
 # Re-exported: the records an effect's bookkeeping keeps are used here and throughout.
@@ -32,46 +32,17 @@ from bot.ports.handover_ledger import HandoverLedger as HandoverLedger
 from bot.ports.handover_ledger import HandoverNote as HandoverNote
 from bot.ports.handover_ledger import HandoverRow as HandoverRow
 from bot.ports.handover_ledger import OnCallPeople as OnCallPeople
+from bot.ports.inbox import Arrival as Arrival
+from bot.ports.inbox import FailedDelivery as FailedDelivery
+from bot.ports.inbox import Inbox as Inbox
+from bot.ports.inbox import InboxRow as InboxRow
+from bot.ports.inbox import Skip as Skip
 from bot.ports.replicas import JobRuns, RateBudget
 from bot.ports.report_aggregates import HistoryError as HistoryError
 from bot.ports.report_aggregates import ReportAggregates
 from bot.ports.retention import StoreRetention
 
 # -- records ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InboxRow:
-    """One stored delivery (a PagerDuty webhook or a ServiceNow business rule call), waiting to be applied."""
-
-    seq: int
-    source: str
-    event_id: str
-    event_type: str
-    incident_id: str | None
-    body: str
-
-
-@dataclass(frozen=True)
-class Skip:
-    """An inbox row that changes nothing: `state` is 'ignored' (not ours to handle) or 'failed' (its content cannot
-    be read: the row is quarantined, see `Inbox.apply_pending`)."""
-
-    state: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class FailedDelivery:
-    """A delivery set aside (quarantined) because it could not be applied: `reference` names it in the operators'
-    alert, the logs and `pavedroad inbox`; `received_at` is ISO 8601 (UTC)."""
-
-    reference: str
-    received_at: str
-    source: str
-    event_type: str
-    incident_id: str | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -182,45 +153,6 @@ class StoreHealth(Protocol):
         ...
     async def depths(self) -> dict[str, int]:
         """Counts for /readyz and metrics: inbox_pending, inbox_failed, outbox_pending, outbox_dead."""
-        ...
-
-
-class Inbox(Protocol):
-    """Deliveries stored before they are answered, then applied in arrival order."""
-
-    async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
-                              incident_id: str | None, occurred_at: str, body: str) -> bool:
-        """Store one delivery durably (on return it survives a crash); False if this delivery id or event id was
-        already stored for `source` (a duplicate). Deliveries arriving together may be stored together, but one that
-        cannot be stored fails alone: its caller gets the error and the others are stored."""
-        ...
-    async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
-                            limit: int = 100) -> list[Decision]:
-        """Apply up to `limit` pending rows in arrival order, in one transaction; return the decisions made.
-
-        Replicas calling at once never apply a row twice, and an incident's rows are applied in arrival order whoever
-        applies them: a row is read, decided and marked applied under one lock (or claim) that no other caller's
-        batch can slip between.
-
-        `decide` (pure, synchronous) sees each row with its incident as left by the earlier rows of the batch. Each
-        decision's incident, timeline entry and effects are stored with the row marked applied; a row whose `decide`
-        returns Skip('ignored') is marked so. A row that fails at any step — its incident cannot be read, `decide`
-        raises or returns Skip('failed'), or its decision cannot be stored — is QUARANTINED alone: whatever it wrote
-        is undone, it is marked 'failed' with its reason and a short reference (kept if it had one), one
-        AlertOperators naming them is queued with it, and the rows behind it are applied. A quarantined row is never
-        tried again unless `retry_delivery` says so. An OpenIncidentChannel effect also queues the posting of the
-        incident's timeline entries stored before it (not yet posted, not already queued), in the order they
-        happened."""
-        ...
-    async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
-        """The quarantined deliveries, the latest received first (at most `limit`)."""
-        ...
-    async def retry_delivery(self, reference: str) -> bool:
-        """Set the quarantined delivery with this reference back to pending, for the worker to apply again (an old
-        event is taken for what it is: the newest snapshot wins); False when no quarantined delivery has it."""
-        ...
-    async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
-        """Store one decision (as `apply_pending` would) and mark its inbox row applied, in one transaction."""
         ...
 
 

@@ -7,16 +7,26 @@ event types we do not handle, and content the worker will not be able to read â€
 disables a subscription after dropped deliveries; the worker quarantines what it cannot read. The wire formats
 are the adapters' (a `Webhook` from bot/ports.py, handed in by bot/app/runtime.py). Nothing here logs a secret or
 a payload.
+
+With an `Applier` (the worker, when it runs in this process), a delivery is applied as it is stored, in the same
+transaction, when nothing stored before it waits (`Inbox.record_and_apply`): one durable commit per delivery instead
+of two, and no wake-up of the worker. The answer still waits for that commit: a 2xx means stored (and, here, applied).
+A delivery that could not be applied on arrival is left pending and the worker is woken for it, as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+from bot.domain.incident import Decision, Incident
 from bot.errors import DeliveryError
 from bot.ports import Delivery, Webhook
-from bot.ports.store import Inbox
+from bot.ports.store import Inbox, InboxRow, Skip
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -28,6 +38,15 @@ class Rejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class Applier(Protocol):
+    """What applies deliveries (bot/services/worker.py): its pure decision, its clock, and what follows decisions
+    once stored (the dispatcher woken, a resolved incident's review)."""
+
+    def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip: ...
+    def now(self) -> float: ...
+    async def settle(self, decisions: Sequence[Decision]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -45,8 +64,9 @@ class _Intake:
     too_big = ""
 
     def __init__(self, store: Inbox, webhook: Webhook, on_stored: Callable[[], None],
-                 clock: Callable[[], str]) -> None:
+                 clock: Callable[[], str], applier: Applier | None = None) -> None:
         self._store, self._webhook, self._on_stored, self._now = store, webhook, on_stored, clock
+        self._applier = applier
 
     async def receive(self, body: bytes, headers: Mapping[str, str]) -> Received:
         if len(body) > MAX_BODY_BYTES:
@@ -58,13 +78,28 @@ class _Intake:
             return Received(delivery.event_id, delivery.event_type, duplicate=False, echo=True)
         # The body stored is the adapter's cleaned JSON, never the raw bytes: nothing downstream meets a lone
         # surrogate, a NUL or a byte-order mark.
-        stored = await self._store.record_delivery(
+        occurred_at = delivery.occurred_at or self._now()
+        applier = self._applier
+        if applier is None:
+            stored = await self._store.record_delivery(
+                source=self.source, delivery_id=delivery.delivery_id, event_id=delivery.event_id,
+                event_type=delivery.event_type, incident_id=delivery.incident_id, occurred_at=occurred_at,
+                body=delivery.body)
+            if stored:
+                self._on_stored()
+            return Received(delivery.event_id, delivery.event_type, duplicate=not stored)
+        arrival = await self._store.record_and_apply(
             source=self.source, delivery_id=delivery.delivery_id, event_id=delivery.event_id,
-            event_type=delivery.event_type, incident_id=delivery.incident_id,
-            occurred_at=delivery.occurred_at or self._now(), body=delivery.body)
-        if stored:
-            self._on_stored()
-        return Received(delivery.event_id, delivery.event_type, duplicate=not stored)
+            event_type=delivery.event_type, incident_id=delivery.incident_id, occurred_at=occurred_at,
+            body=delivery.body, decide=applier.decide, now=applier.now())
+        if arrival.stored and arrival.outcome is None:
+            self._on_stored()  # left pending: the worker applies it
+        elif isinstance(arrival.outcome, Decision):
+            try:
+                await applier.settle([arrival.outcome])
+            except Exception:  # stored and applied: the sender must not hear a failure and send it again
+                log.exception("%s delivery %s applied, but what follows it failed", self.source, delivery.event_id)
+        return Received(delivery.event_id, delivery.event_type, duplicate=not arrival.stored)
 
 
 class PagerDutyIntake(_Intake):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.domain import from_slack
 from bot.domain.events import IncidentEvent
@@ -45,6 +45,10 @@ class IncidentWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def now(self) -> float:
+        """The worker's clock, as the store's `now` for the decisions it stores."""
+        return self._clock.now().timestamp()
+
     async def run(self) -> None:
         while True:
             # Cleared before the drain, not after: a delivery stored while the drain runs (after it read the pending
@@ -70,7 +74,13 @@ class IncidentWorker:
             nonlocal handled
             handled += 1
             return self.decide(row, incident)
-        decisions = await self._store.apply_pending(decide, self._clock.now().timestamp(), limit)
+        decisions = await self._store.apply_pending(decide, self.now(), limit)
+        await self.settle(decisions)
+        return handled
+
+    async def settle(self, decisions: Sequence[Decision]) -> None:
+        """What follows decisions once they are stored (here, or by the intake on arrival): the dispatcher woken for
+        their effects, and each incident they resolved told to `after_resolve`."""
         if any(d.effects for d in decisions):
             self._on_effects()
         if self._after_resolve is not None:
@@ -78,7 +88,6 @@ class IncidentWorker:
                 if decision.incident is not None and decision.incident.status is Status.RESOLVED \
                         and decision.entry is not None and decision.entry.kind == "resolved":
                     await self._after_resolve(decision.incident.id)
-        return handled
 
     def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         """Pure: the event in this inbox row, applied to what we know of its incident."""

@@ -3,8 +3,15 @@
 Recording is group-committed, as in SQLite: deliveries that arrive while earlier ones are being stored wait in a
 queue, and each flusher (at most `FLUSHERS` at a time, each on a connection of the pool) commits everything waiting
 in one transaction, its inserts pipelined (one round trip, one WAL flush for the batch). No caller is answered
-before its row is committed. If a batch fails, its rows are stored one by one, so only a row that cannot be stored
-fails (its caller answers 503) and its neighbours are stored.
+before its row is committed. If a batch fails, its rows are stored one by one (pending, not applied), so only a row
+that cannot be stored fails (its caller answers 503) and its neighbours are stored.
+
+Applied on arrival (`record_and_apply`): a flusher that gets the appliers' lock at once (`pg_try_advisory_xact_lock`,
+never waiting for it; asked in the same round trip as the inserts) and finds nothing stored before its batch pending
+applies the batch's rows in its transaction, in order, pipelined in one SAVEPOINT — one commit for the delivery and
+its decision, no worker woken, the body not read back. A flusher that does not get the lock only stores. A row that
+cannot be decided stays pending with the rows after it; a decision that cannot be stored undoes the SAVEPOINT, and
+every row of the batch stays pending: the worker applies or quarantines them in order.
 
 Applying is exactly once and in arrival order, even with several replicas on one database. The rule: ONE APPLIER AT
 A TIME. `apply_pending` takes a transaction-scoped advisory lock (`pg_advisory_xact_lock(INBOX_LOCK)`) before it
@@ -43,7 +50,7 @@ from bot.adapters.store.postgres.incidents import insert_entry, load_incident, s
 from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
 from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
+from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 # The key of the advisory lock an applier holds for its batch ('pavedrd' + 2).
@@ -53,12 +60,28 @@ FLUSHERS = 4
 # How long applying a batch holds the event loop before it lets the webhooks in flight have their turn.
 TURN_SECONDS = 0.005
 Row = tuple[object, ...]
-Delivery = tuple[Row, asyncio.Future[bool]]
+Decide = Callable[[InboxRow, Incident | None], Decision | Skip]
+# How to apply a delivery on arrival (the caller's `decide` and `now`), or None to store it only.
+OnArrival = tuple[Decide, float] | None
+Delivery = tuple[Row, OnArrival, asyncio.Future[Arrival]]
+NOT_APPLIED = Arrival(stored=True, outcome=None)
+DUPLICATE = Arrival(stored=False, outcome=None)
 
 INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                    b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
                    b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
                    b" ON CONFLICT DO NOTHING RETURNING seq")
+
+
+# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free and only if nothing
+# is pending (held until the commit, it would keep the worker waiting for a batch that is not applied here); then, in
+# a statement of its own (a snapshot taken once the lock is held), whether anything stored before them is pending
+# and, if not, their incidents' stored JSON by id. Both are read before the deliveries are stored.
+ARRIVAL_LOCK = (b"SELECT CASE WHEN EXISTS (SELECT 1 FROM inbox WHERE state='pending') THEN false"
+                b" ELSE pg_try_advisory_xact_lock(%s) END AS locked")
+ARRIVAL_STATE = (b"SELECT w.waiting, CASE WHEN w.waiting THEN NULL ELSE (SELECT coalesce(jsonb_object_agg(id, data),"
+                 b" '{}'::jsonb) FROM incidents WHERE id = ANY(%s)) END AS incidents"
+                 b" FROM (SELECT EXISTS (SELECT 1 FROM inbox WHERE state='pending') AS waiting) w")
 
 
 # A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
@@ -78,10 +101,19 @@ class PostgresInbox(PostgresPart, Inbox):
 
     async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
+        row = (source, delivery_id, event_id, event_type, incident_id, occurred_at, body)
+        return (await self._arrive(row, None)).stored
+
+    async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                               incident_id: str | None, occurred_at: str, body: str, decide: Decide,
+                               now: float) -> Arrival:
+        return await self._arrive((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
+                                  (decide, now))
+
+    async def _arrive(self, row: Row, on_arrival: OnArrival) -> Arrival:
         self._connection.refuse_if_closed()  # before anything is queued
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._deliveries.append(((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
-                                 stored))
+        stored: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
+        self._deliveries.append((row, on_arrival, stored))
         if len(self._flushers) < FLUSHERS:
             # The flush runs as a task of its own: a caller that goes away (its client hung up) never strands the
             # deliveries of the others in the batch it would have stored.
@@ -102,9 +134,9 @@ class PostgresInbox(PostgresPart, Inbox):
             await self._store_batch(batch)
 
     async def _store_batch(self, batch: list[Delivery]) -> None:
-        outcomes: list[bool | BaseException]
+        outcomes: list[Arrival | BaseException]
         try:
-            outcomes = list(await self._insert([row for row, _ in batch]))
+            outcomes = list(await self._insert([(row, on_arrival) for row, on_arrival, _ in batch]))
         except Exception as error:
             if len(batch) == 1:
                 outcomes = [error]
@@ -113,32 +145,51 @@ class PostgresInbox(PostgresPart, Inbox):
                 # (and answers 5xx, so that its sender retries it) while the others are stored.
                 log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
                             len(batch), error.__class__.__name__)
-                outcomes = [await self._insert_alone(row) for row, _ in batch]
+                outcomes = [await self._insert_alone(row) for row, _, _ in batch]
         except BaseException as error:
             # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
-            for _, future in batch:
+            for _, _, future in batch:
                 _fail(future, error)
             raise
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 _fail(future, outcome)
             elif not future.done():
                 future.set_result(outcome)
 
-    async def _insert(self, rows: list[Row]) -> list[bool]:
-        """Store deliveries in one transaction, pipelined; whether each was new (not a duplicate)."""
-        async with self._transaction() as conn, conn.cursor() as cursor:
-            await cursor.executemany(INSERT_DELIVERY, rows, returning=True)
-            results = []
-            while True:
-                results.append(await cursor.fetchone() is not None)
-                if not cursor.nextset():
-                    break
-        return results
+    async def _insert(self, deliveries: list[tuple[Row, OnArrival]]) -> list[Arrival]:
+        """Store deliveries in one transaction, pipelined, applying those asked to be (see the module's docstring);
+        what became of each."""
+        applying = any(on_arrival is not None for _, on_arrival in deliveries)
+        async with self._transaction() as conn:
+            async with conn.pipeline():
+                if applying:
+                    # In the inserts' round trip: the lock (never waited for), whether anything stored before these
+                    # is pending (read before they are stored), and their incidents as stored.
+                    incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
+                    arrival_lock = await conn.execute(ARRIVAL_LOCK, (INBOX_LOCK,))
+                    arrival_state = await conn.execute(ARRIVAL_STATE, (incident_ids,))
+                async with conn.cursor() as cursor:
+                    await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
+                    seqs: list[int | None] = []
+                    while True:
+                        inserted = await cursor.fetchone()
+                        seqs.append(inserted["seq"] if inserted is not None else None)
+                        if not cursor.nextset():
+                            break
+                lock = await arrival_lock.fetchone() if applying else None
+                state = await arrival_state.fetchone() if applying else None
+            if lock is not None and lock["locked"] and state is not None and not state["waiting"]:
+                stored_incidents: dict[str, str | None] = dict.fromkeys(incident_ids)
+                stored_incidents.update(state["incidents"])
+                outcomes = await _apply_arrived(conn, deliveries, seqs, stored_incidents)
+                return [Arrival(stored=True, outcome=outcomes.get(seq)) if seq is not None else DUPLICATE
+                        for seq in seqs]
+        return [NOT_APPLIED if seq is not None else DUPLICATE for seq in seqs]
 
-    async def _insert_alone(self, row: Row) -> bool | Exception:
+    async def _insert_alone(self, row: Row) -> Arrival | Exception:
         try:
-            return (await self._insert([row]))[0]
+            return (await self._insert([(row, None)]))[0]
         except Exception as error:
             return error
 
@@ -275,6 +326,58 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
     return outcome
 
 
+async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival]], seqs: list[int | None],
+                         stored: dict[str, str | None]) -> dict[int, Decision | Skip]:
+    """Apply the rows just stored, in order, pipelined in one SAVEPOINT (as the worker's batch is), until one cannot
+    be decided (it and the rows after it stay pending, for the worker); the outcome of each row applied. Should
+    storing a decision fail, the SAVEPOINT is undone and every row stays pending: failures are rare, so they pay
+    for the retry (the worker's, row by row) rather than every row paying a SAVEPOINT of its own. A lost connection
+    is raised: the whole transaction fails, and its deliveries are stored again one by one, or fail."""
+    outcomes: dict[int, Decision | Skip] = {}
+    known: dict[str, Incident | None] = {}
+    applied: list[int] = []
+    try:
+        async with conn.pipeline(), conn.transaction():
+            for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
+                if seq is None:
+                    continue
+                if on_arrival is None:
+                    break  # stored only: it holds back the rows after it
+                decide, now = on_arrival
+                source, _, event_id, event_type, incident_id, _, body = values
+                row = InboxRow(seq, str(source), str(event_id), str(event_type),
+                               None if incident_id is None else str(incident_id), str(body))
+                try:
+                    if row.incident_id is not None and row.incident_id not in known:
+                        data = stored.get(row.incident_id)
+                        known[row.incident_id] = incident_from_json(data) if data is not None else None
+                    outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+                except Exception as error:
+                    log.info("inbox row %s (%s) left for the worker: %s", seq, row.event_type,
+                             error.__class__.__name__)
+                    break
+                if isinstance(outcome, Skip):
+                    if outcome.state == "failed":
+                        break
+                    await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
+                                       (outcome.state, _safe(outcome.reason), seq))
+                else:
+                    await _persist(conn, seq, outcome, now, mark_applied=False)
+                    applied.append(seq)
+                    if outcome.incident is not None:
+                        known[outcome.incident.id] = outcome.incident
+                outcomes[seq] = outcome
+            if applied:
+                await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
+    except Exception as error:
+        if _connection_lost(conn, error):
+            raise
+        log.warning("a batch of %d deliveries could not be applied as they arrived (%s); left for the worker",
+                    len(deliveries), error.__class__.__name__)
+        return {}
+    return outcomes
+
+
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
     reference = reference or uuid.uuid4().hex[:8]
@@ -319,6 +422,6 @@ async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: fl
         await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
 
 
-def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
+def _fail(future: asyncio.Future[Arrival], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)

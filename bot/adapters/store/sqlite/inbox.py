@@ -2,8 +2,17 @@
 
 Recording is group-committed: deliveries that arrive while the store's thread is busy are committed together in one
 transaction (one fsync), so a burst costs one disk flush per batch instead of one per webhook, and no caller is
-answered before its row is on disk. If that transaction fails, its rows are stored one by one, so only a row that
-cannot be stored fails (its caller answers 503) and its neighbours are stored.
+answered before its row is on disk. If that transaction fails, its rows are stored one by one (pending, not applied),
+so only a row that cannot be stored fails (its caller answers 503) and its neighbours are stored.
+
+Applied on arrival (`record_and_apply`): when no row stored before them is pending, the deliveries of that transaction
+are applied in it, in order — each stored already 'applied', then its incident, line and effects — in the one
+durable commit the delivery needed anyway: no worker woken, the body never read back, no SAVEPOINT, and no row
+written twice. The write lock (BEGIN IMMEDIATE) is what makes "nothing pending before it" hold for other replicas on
+the file too. A row whose decision cannot be made there (`decide` raises or cannot read it) is set back to pending,
+with every row after it: the worker applies them in order, and quarantines what fails, as below. Should storing a
+decision fail, the transaction is rolled back and its deliveries stored again, pending (`_store`): failures are rare,
+so they pay for the retry rather than every delivery paying for a SAVEPOINT.
 
 Applying a batch writes each decision's incident, timeline entry, effects and the row's new state in one transaction:
 a crash replays the whole batch, never half of it. A batch is as big as the worker asks, but past `MIN_BATCH` rows
@@ -24,7 +33,7 @@ import sqlite3
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, save_incident
@@ -33,14 +42,19 @@ from bot.adapters.store.sqlite.outbox import entry_queued, insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import FailedDelivery, Inbox, InboxRow, Skip
+from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
 
 log = logging.getLogger(__name__)
 # How long one batch may hold the store's thread (deliveries wait meanwhile), and how many rows it applies whatever
 # the time (fewer would spend more on the batch's fsync than on applying).
 BATCH_SECONDS = 0.02
 MIN_BATCH = 16
-Delivery = tuple[tuple[object, ...], asyncio.Future[bool], asyncio.AbstractEventLoop]
+Decide = Callable[[InboxRow, Incident | None], Decision | Skip]
+# How to apply a delivery on arrival (the caller's `decide` and `now`), or None to store it only.
+OnArrival = tuple[Decide, float] | None
+Delivery = tuple[tuple[object, ...], OnArrival, asyncio.Future[Arrival], asyncio.AbstractEventLoop]
+NOT_APPLIED = Arrival(stored=True, outcome=None)
+DUPLICATE = Arrival(stored=False, outcome=None)
 
 
 class SqliteInbox(SqlitePart, Inbox):
@@ -50,12 +64,21 @@ class SqliteInbox(SqlitePart, Inbox):
 
     async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
+        row = (source, delivery_id, event_id, event_type, incident_id, occurred_at, body)
+        return (await self._arrive(row, None)).stored
+
+    async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
+                               incident_id: str | None, occurred_at: str, body: str, decide: Decide,
+                               now: float) -> Arrival:
+        return await self._arrive((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
+                                  (decide, now))
+
+    async def _arrive(self, row: tuple[object, ...], on_arrival: OnArrival) -> Arrival:
         loop = asyncio.get_running_loop()
-        stored: asyncio.Future[bool] = loop.create_future()
-        self._deliveries.append(((source, delivery_id, event_id, event_type, incident_id, occurred_at, body),
-                                 stored, loop))
+        arrived: asyncio.Future[Arrival] = loop.create_future()
+        self._deliveries.append((row, on_arrival, arrived, loop))
         await self._run(self._flush_deliveries, URGENT)
-        return await stored
+        return await arrived
 
     def _flush_deliveries(self) -> None:
         batch = []
@@ -64,9 +87,9 @@ class SqliteInbox(SqlitePart, Inbox):
         if not batch:
             return  # an earlier flush already committed this caller's delivery
         conn = self.db.conn
-        outcomes: list[bool | BaseException]
+        outcomes: list[Arrival | BaseException]
         try:
-            outcomes = list(_insert_deliveries(conn, [row for row, _, _ in batch]))
+            outcomes = list(self._store(conn, [(row, on_arrival) for row, on_arrival, _, _ in batch]))
         except Exception as error:
             if len(batch) == 1:
                 outcomes = [error]
@@ -75,14 +98,77 @@ class SqliteInbox(SqlitePart, Inbox):
                 # (and answers 5xx, so that its sender retries it) while the others are stored.
                 log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
                             len(batch), error.__class__.__name__)
-                outcomes = [_insert_alone(conn, row) for row, _, _ in batch]
+                outcomes = [_insert_alone(conn, row) for row, _, _, _ in batch]
         except BaseException as error:
             # Every caller of the batch hears of it, whatever else goes wrong here; none is left waiting.
-            for _, future, loop in batch:
+            for _, _, future, loop in batch:
                 self._connection.answer(loop, future, False, error)
             return
-        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+        for (_, _, future, loop), outcome in zip(batch, outcomes, strict=True):
             self._connection.answer(loop, future, not isinstance(outcome, BaseException), outcome)
+
+    def _store(self, conn: sqlite3.Connection,
+               deliveries: list[tuple[tuple[object, ...], OnArrival]]) -> list[Arrival]:
+        """Store deliveries in one transaction, applying those asked to be (see the module's docstring). Should
+        applying them fail the transaction (a decision the store cannot hold), they are stored again, only stored:
+        the worker applies them, or quarantines the row that fails. Raises if storing them fails."""
+        if any(on_arrival is not None for _, on_arrival in deliveries):
+            try:
+                return self._store_deliveries(conn, deliveries)
+            except Exception as error:
+                log.warning("%d deliveries could not be applied as they arrived (%s); stored for the worker",
+                            len(deliveries), error.__class__.__name__)
+        return self._store_deliveries(conn, [(row, None) for row, _ in deliveries])
+
+    def _store_deliveries(self, conn: sqlite3.Connection,
+                          deliveries: list[tuple[tuple[object, ...], OnArrival]]) -> list[Arrival]:
+        """One transaction; rolled back whole if anything in it fails."""
+        with _immediate(conn):
+            # Applied only while nothing stored before is pending (looked at under the write lock: replicas too).
+            applying = any(on_arrival is not None for _, on_arrival in deliveries) and conn.execute(
+                "SELECT 1 FROM inbox WHERE state='pending' LIMIT 1").fetchone() is None
+            known: dict[str, Incident | None] = {}
+            arrivals = []
+            for row, on_arrival in deliveries:
+                if applying and on_arrival is not None:
+                    arrival = self._apply_arriving(conn, row, on_arrival, known)
+                else:
+                    arrival = NOT_APPLIED if _insert(conn, row) is not None else DUPLICATE
+                # A row left pending holds back every row after it: the worker applies them, in order.
+                applying = applying and not (arrival.stored and arrival.outcome is None)
+                arrivals.append(arrival)
+        return arrivals
+
+    def _apply_arriving(self, conn: sqlite3.Connection, values: tuple[object, ...], on_arrival: tuple[Decide, float],
+                        known: dict[str, Incident | None]) -> Arrival:
+        """Store one delivery as applied and apply it: a failure to decide leaves it pending (the worker decides
+        again, and quarantines it if it fails there too); a failure to store the decision raises (see `_store`)."""
+        cursor = conn.execute(INSERT_APPLIED, values)
+        if cursor.rowcount != 1:
+            return DUPLICATE
+        seq = cursor.lastrowid
+        assert seq is not None
+        decide, now = on_arrival
+        source, _, event_id, event_type, incident_id, _, body = values
+        row = InboxRow(seq, str(source), str(event_id), str(event_type),
+                       None if incident_id is None else str(incident_id), str(body))
+        try:
+            if row.incident_id is not None and row.incident_id not in known:
+                known[row.incident_id] = load_incident(conn, row.incident_id, self._connection.known_incidents)
+            outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
+        except Exception as error:
+            log.info("inbox row %s (%s) left for the worker: %s", seq, row.event_type, error.__class__.__name__)
+            outcome = Skip("failed", "")
+        if isinstance(outcome, Skip):
+            if outcome.state == "failed":
+                conn.execute("UPDATE inbox SET state='pending' WHERE seq=?", (seq,))
+                return NOT_APPLIED
+            conn.execute("UPDATE inbox SET state=?, error=? WHERE seq=?", (outcome.state, _safe(outcome.reason), seq))
+            return Arrival(stored=True, outcome=outcome)
+        _persist(conn, seq, outcome, now, self._connection.known_incidents, mark_applied=False)
+        if outcome.incident is not None:
+            known[outcome.incident.id] = outcome.incident
+        return Arrival(stored=True, outcome=outcome)
 
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:
@@ -139,27 +225,38 @@ class SqliteInbox(SqlitePart, Inbox):
 
 INSERT_DELIVERY = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                    " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)")
+# Stored as applied when it is applied on arrival (set back to pending, in the same transaction, if it is not).
+INSERT_APPLIED = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                  " received_at, body, state) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?,"
+                  " 'applied')")
 
 
-def _insert_deliveries(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> list[bool]:
-    """Store deliveries in one transaction; whether each was new (not a duplicate). Rolled back if any fails."""
+def _insert(conn: sqlite3.Connection, row: tuple[object, ...]) -> int | None:
+    """Store one delivery (in the caller's transaction): its seq, or None for a duplicate."""
+    cursor = conn.execute(INSERT_DELIVERY, row)
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def _insert_alone(conn: sqlite3.Connection, row: tuple[object, ...]) -> Arrival | Exception:
+    """One delivery stored (pending) in a transaction of its own."""
+    try:
+        with _immediate(conn):
+            return NOT_APPLIED if _insert(conn, row) is not None else DUPLICATE
+    except Exception as error:
+        return error
+
+
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        results = [conn.execute(INSERT_DELIVERY, row).rowcount == 1 for row in rows]
-        conn.execute("COMMIT")
+        yield
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
         raise
-    return results
-
-
-def _insert_alone(conn: sqlite3.Connection, row: tuple[object, ...]) -> bool | Exception:
-    try:
-        return _insert_deliveries(conn, [row])[0]
-    except Exception as error:
-        return error
+    conn.execute("COMMIT")
 
 
 def _apply(conn: sqlite3.Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
@@ -214,7 +311,7 @@ def retry_failed(conn: sqlite3.Connection, reference: str) -> bool:
 
 
 def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: float,
-             decoded: KnownIncidents) -> None:
+             decoded: KnownIncidents, *, mark_applied: bool = True) -> None:
     incident = decision.incident
     if incident is not None:
         save_incident(conn, incident, now, decoded)
@@ -233,5 +330,6 @@ def _persist(conn: sqlite3.Connection, inbox_seq: int, decision: Decision, now: 
                                                      else "")).fetchall():
                 if not entry_queued(conn, entry_id):
                     insert_effect(conn, PostTimelineEntry(effect.incident_id, entry_id), priority, now)
-    conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
+    if mark_applied:
+        conn.execute("UPDATE inbox SET state='applied' WHERE seq=?", (inbox_seq,))
 

@@ -126,7 +126,7 @@ class Bot:
             if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
                                      self._wake_dispatcher, rules, pagerduty=pagerduty_webhook,
-                                     servicenow=servicenow_webhook, after_resolve=self.reviews.resolved)
+                                     servicenow=servicenow_webhook)
         # PAVEDROAD_APPLIER=process: the worker applies the inbox in a child process (bot/app/applier.py).
         self.applier = ApplierProcess(settings, catalogue, self.replica_id, self.clock, self._wake_dispatcher) \
             if settings.applier == "process" else None
@@ -292,4 +292,4 @@ def _channel_policy(catalogue: Catalogue, tickets: bool = False) -> ChannelPolic
     wanted = catalogue.channels.dedicated_channel_for
     manager = catalogue.incident_manager.escalation_policy_id if catalogue.incident_manager else None
     return ChannelPolicy(wanted if isinstance(wanted, str) else frozenset(wanted), tickets=tickets,
-                         incident_manager_policy=manager, homes=True)
+                         incident_manager_policy=manager, homes=True, reviews_on_resolve=catalogue.review.on_resolve)

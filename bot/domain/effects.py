@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+# A review drafted on resolve waits this long, so the resolution note (added to PagerDuty just after the resolve)
+# is on the timeline it is written from.
+DRAFT_AFTER_RESOLVE_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class Effect:
@@ -18,9 +22,13 @@ class Effect:
     incident_id: str
 
     def payload(self) -> dict[str, Any]:
-        # Every field is a string or a tuple of strings: a shallow dict is what `asdict` gave, without its copies
-        # (every effect of every decision is encoded).
+        # Every field is a string, a bool or a tuple of strings: a shallow dict is what `asdict` gave, without its
+        # copies (every effect of every decision is encoded).
         return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def due_in_seconds(self) -> float:
+        """How long after it is queued the effect is due (at once, but for a review drafted after a resolve)."""
+        return 0.0
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         """The operators' alert when this effect is given up on; None: the dispatcher's generic one."""
@@ -145,11 +153,17 @@ class CompleteHandover(Effect):
 class DraftReview(Effect):
     """Write the incident's review document (Markdown) and upload it to the incident channel; then attach the same
     bytes to the ServiceNow ticket (`AttachReview`). `asked_by` is the Slack user who asked, if anyone did, and
-    `channel` where they asked (the draft goes there when the incident has no channel it can be shared in)."""
+    `channel` where they asked (the draft goes there when the incident has no channel it can be shared in).
+    `after_resolve`: the draft the catalogue asks for on every resolve, due a minute after it (the last words of the
+    resolve — its note, a final update — land on the timeline first)."""
 
     kind: ClassVar[str] = "draft_review"
     asked_by: str | None = None
     channel: str | None = None
+    after_resolve: bool = False
+
+    def due_in_seconds(self) -> float:
+        return DRAFT_AFTER_RESOLVE_SECONDS if self.after_resolve else 0.0
 
     @property
     def queue(self) -> str:

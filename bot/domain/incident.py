@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from bot.domain.coordination import COMMANDER, KEPT_UPDATES, RoleHolder, StatusUpdate, holder_of
 from bot.domain.effects import (
+    DraftReview,
     Effect,
     InviteResponders,
     OfferCommand,
@@ -51,6 +52,8 @@ class ChannelPolicy:
     incident_manager_policy: str | None = None
     # Refresh the App Home tab of the people an incident concerns when it opens, is acknowledged or resolved.
     homes: bool = False
+    # Draft the incident's review a minute after each resolve (the catalogue's review.on_resolve).
+    reviews_on_resolve: bool = False
 
     def wants_dedicated_channel(self, urgency: str, priority: str | None) -> bool:
         if self.dedicated_for == "all":
@@ -126,6 +129,16 @@ class Decision:
 
 def apply_event(incident: Incident | None, event: IncidentEvent, policy: ChannelPolicy) -> Decision:
     """Apply one PagerDuty event to what we know of its incident (None if never seen)."""
+    decision = _apply(incident, event, policy)
+    if policy.reviews_on_resolve and decision.incident is not None and decision.entry is not None \
+            and decision.entry.kind == "resolved" and decision.incident.status is Status.RESOLVED:
+        # Queued with the resolve, in its transaction: nothing between the two can lose the draft.
+        draft = DraftReview(decision.incident.id, after_resolve=True)
+        return replace(decision, effects=(*decision.effects, draft))
+    return decision
+
+
+def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolicy) -> Decision:
     if not event.handled or (incident is not None and incident.last_event_id == event.id):
         return Decision(incident, None, ())
     if incident is not None and event.type == "incident.triggered" and incident.trigger_seen:

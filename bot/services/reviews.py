@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.catalogue import Catalogue
@@ -26,9 +26,6 @@ from bot.services.calculator import incident_exposure
 from bot.services.markers import LOOKBACK_SECONDS
 
 log = logging.getLogger(__name__)
-# A review drafted on resolve waits this long, so the resolution note (added to PagerDuty just after the resolve)
-# is on the timeline it is written from.
-AFTER_RESOLVE = timedelta(minutes=1)
 MARKDOWN = "text/markdown"
 # Slack refuses these for a channel the bot cannot share in (archived, gone, not a member): the draft then goes to
 # where it was asked for.
@@ -58,14 +55,6 @@ class Reviews:
             if self._tickets else ""
         still = " (it is still open: the draft tells the story so far)" if incident.resolved_at is None else ""
         return f"📝 Writing the review draft of #{incident.number}{still}: it will be posted in {where}{attached}."
-
-    async def resolved(self, incident_id: str) -> None:
-        """An incident was resolved: draft its review a minute later, if the catalogue says so."""
-        if not self._catalogue.review.on_resolve:
-            return
-        due = (self._clock.now() + AFTER_RESOLVE).timestamp()
-        await self._store.queue_effect(DraftReview(incident_id), due)
-        self._on_queued()
 
     async def document(self, incident: Incident, drafted_at: datetime) -> tuple[str, str]:
         """(file name, Markdown) of the review as the incident stands now."""

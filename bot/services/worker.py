@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bot.domain import from_slack
 from bot.domain.events import IncidentEvent
-from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, apply_event
+from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
 from bot.errors import DeliveryError
 from bot.ports import Clock, EventReader
@@ -29,10 +29,8 @@ class IncidentWorker:
     def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
                  pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None,
-                 after_resolve: Callable[[str], Awaitable[None]] | None = None, idle_seconds: float = 1.0) -> None:
+                 idle_seconds: float = 1.0) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
-        # Told of each incident resolved (e.g. to draft its review); not part of the decision's transaction.
-        self._after_resolve = after_resolve
         self._ticket_rules = ticket_rules
         # The wire formats are the adapters' (bot/adapters/*/webhook.py): each source's reader is handed in.
         self._pagerduty, self._servicenow = pagerduty, servicenow
@@ -80,14 +78,9 @@ class IncidentWorker:
 
     async def settle(self, decisions: Sequence[Decision]) -> None:
         """What follows decisions once they are stored (here, or by the intake on arrival): the dispatcher woken for
-        their effects, and each incident they resolved told to `after_resolve`."""
+        their effects. (A resolve's review draft is one of them, queued in the resolve's own transaction.)"""
         if any(d.effects for d in decisions):
             self._on_effects()
-        if self._after_resolve is not None:
-            for decision in decisions:
-                if decision.incident is not None and decision.incident.status is Status.RESOLVED \
-                        and decision.entry is not None and decision.entry.kind == "resolved":
-                    await self._after_resolve(decision.incident.id)
 
     def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         """Pure: the event in this inbox row, applied to what we know of its incident."""

@@ -3,13 +3,14 @@ PagerDuty's documented samples, read by the PagerDuty adapter's reader as in pro
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
-from bot.domain.effects import InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.effects import DraftReview, InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.incident import ChannelPolicy, Incident, Status, apply_event
 from tests.helpers import incident_event, note_event
 
@@ -250,3 +251,16 @@ def test_a_priority_updated_to_what_it_already_was_is_no_news() -> None:
     late = apply_event(incident, read_event(incident_event("incident.priority_updated", occurred_at=T0,
                                                            priority="P3", event_id="E-late")), POLICY)
     assert late.entry is not None and late.entry.text.startswith("Priority set to P3")
+
+
+def test_a_resolve_queues_its_review_draft_when_the_catalogue_asks() -> None:
+    incident = known("acknowledged", at=T1)
+    event = read_event(incident_event("incident.resolved", occurred_at=T2))
+    asked = apply_event(incident, event, replace(POLICY, reviews_on_resolve=True))
+    [draft] = [e for e in asked.effects if isinstance(e, DraftReview)]
+    assert draft == DraftReview(incident.id, after_resolve=True) and draft.due_in_seconds() == 60.0
+    assert not any(isinstance(e, DraftReview) for e in apply_event(incident, event, POLICY).effects)
+    # Only a resolve: an acknowledgement drafts nothing.
+    ack = read_event(incident_event("incident.acknowledged", occurred_at=T2))
+    assert not any(isinstance(e, DraftReview) for e in apply_event(known("triggered", at=T1), ack,
+                                                                   replace(POLICY, reviews_on_resolve=True)).effects)

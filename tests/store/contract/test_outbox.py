@@ -4,8 +4,16 @@ made; dead effects kept with their alert; scheduled refreshes and syncs never qu
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
-from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard, SyncTicket
+from bot.domain.effects import (
+    AlertOperators,
+    DraftReview,
+    OpenIncidentChannel,
+    PostTimelineEntry,
+    RefreshCard,
+    SyncTicket,
+)
 from bot.ports.store import Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, resolve, trigger
 
@@ -150,3 +158,18 @@ async def test_effects_finished_together_are_each_marked_done_once_and_only_by_t
     assert outcomes == [True] * 10 + [False] * 2
     assert [r.seq for r in await store.due_effects(now=100.0, limit=20, busy=[])] == [r.seq for r in due[10:]]
     assert (await store.depths())["outbox_pending"] == 2
+
+
+async def test_a_review_drafted_after_a_resolve_is_due_a_minute_after_it_and_holds_up_nothing(store: Store) -> None:
+    """The resolve's own decision queues the draft (in its transaction: nothing between the two can lose it), due a
+    minute on; its queue is its own, so the incident's Slack work behind it runs at once."""
+    opened = trigger("Q1")
+    assert opened.incident is not None
+    resolved = resolve(opened.incident)
+    draft = DraftReview("Q1", after_resolve=True)
+    await commit(store, opened, replace(resolved, effects=(*resolved.effects, draft)), now=100.0)
+    before = [row.effect for row in await store.due_effects(159.0, limit=100, busy=[])]
+    assert draft not in before and any(isinstance(e, OpenIncidentChannel) for e in before)
+    assert draft in [row.effect for row in await store.due_effects(160.0, limit=100, busy=[])]
+    [row] = [r for r in await store.due_effects(160.0, limit=100, busy=[]) if r.effect == draft]
+    assert row.created_at == 160.0  # the draft's "as of" time is when it is due, as before

@@ -277,9 +277,10 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:
-    """Queue an effect, due at once, inside the caller's transaction. A card refresh is coalesced and yields (see
-    the Outbox port's `queue_effect`)."""
-    values = (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, now, now)
+    """Queue an effect inside the caller's transaction, due at once (or as long after as it asks). A card refresh is
+    coalesced and yields (see the Outbox port's `queue_effect`)."""
+    at = now + effect.due_in_seconds()
+    values = (effect.incident_id, effect.queue, effect.kind, json.dumps(effect.payload()), priority, at, at)
     if isinstance(effect, RefreshCard):
         conn.execute("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                      f" SELECT ?, ?, ?, ?, max(?, {SCHEDULED}), ?, ? WHERE NOT EXISTS ("

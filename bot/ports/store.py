@@ -57,6 +57,17 @@ class OutboxRow:
     found: IncidentInSlack | None = None
 
 
+class ClaimedEffects(dict[str, list[OutboxRow]]):
+    """What `Outbox.claim_due_effects` claimed, per lane asked for, and (`next_due`) when each of those lanes' next
+    queue head is due or its lease ends, read after the claim in the same store call (None: nothing pending in it):
+    the dispatcher learns from the claim when to look again, where asking was a store call of its own."""
+
+    def __init__(self, claimed: Mapping[str, list[OutboxRow]] | None = None,
+                 next_due: Mapping[str, float | None] | None = None) -> None:
+        super().__init__(claimed or {})
+        self.next_due: dict[str, float | None] = dict(next_due or {})
+
+
 @dataclass(frozen=True)
 class CardRefreshState:
     """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
@@ -187,14 +198,15 @@ class Outbox(Protocol):
         ...
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> dict[str, list[OutboxRow]]:
+                                ) -> ClaimedEffects:
         """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
         and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
         room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
         out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
         its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
-        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`)."""
+        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`). The
+        answer's `next_due` says, per lane asked for, what `next_effect_due_at([lane])` would say after this claim."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its

@@ -105,10 +105,12 @@ class Dispatcher:
     async def run(self) -> None:
         try:
             while True:
-                started = await self.start_due()
+                # Cleared before the claim: a wake-up while it is under way (an effect finished, one was queued)
+                # makes the loop look again at once instead of being lost until the timeout.
+                self._wake.clear()
+                next_due = await self._claim_and_start()
                 self.heartbeat = self._clock.now().timestamp()
-                if not started:
-                    await self._sleep_until_due()
+                await self._sleep_until(next_due)
         finally:
             for task in self._busy.values():
                 task.cancel()
@@ -116,20 +118,29 @@ class Dispatcher:
     async def start_due(self) -> int:
         """Start the due effects each lane has room for; how many were started. They are read and claimed in one
         store call for all the lanes (a claim each and a read per lane were most of this replica's store calls)."""
+        before = len(self._busy)
+        await self._claim_and_start()
+        return len(self._busy) - before
+
+    async def _claim_and_start(self) -> float | None:
+        """Claim and start what the lanes with room can take; when the next effect of a lane still with room is due
+        (None: none pending). The claim says both: what it took, and when each lane's next head is due after it. A
+        lane it filled is woken by its own effects finishing; one it left room in was given all that was due in it
+        (its busy queues aside, which wake the loop as they finish), so there is nothing to claim before `next_due`
+        or a wake-up: no second claim to find nothing, no store call to ask when to look again."""
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
-            return 0
+            return None
         claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                       lease_seconds=self._lease_seconds, reads=self._reads)
-        started = 0
         for lane, rows in claimed.items():
             for row in rows:
                 task = asyncio.create_task(self._perform(row))
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
-            started += len(rows)
-        return started
+        return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
+                   default=None)
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -144,15 +155,12 @@ class Dispatcher:
             self._wake.set()
         return finished
 
-    async def _sleep_until_due(self) -> None:
-        # Only the lanes with room: a lane that is full is woken by its own effects finishing, not by its backlog
-        # being due (which would wake the loop every few milliseconds for nothing).
-        lanes = self._lanes_with_room()
-        next_due = await self._store.next_effect_due_at(lanes) if lanes else None
+    async def _sleep_until(self, next_due: float | None) -> None:
+        """Wait for a wake-up, or until `next_due` (at most a second: a replica's effects whose lease ran out, and
+        anything queued without a wake-up, are found within it)."""
         timeout = 1.0
         if next_due is not None:
             timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)
-        self._wake.clear()
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):

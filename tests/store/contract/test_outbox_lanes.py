@@ -174,3 +174,26 @@ async def test_replicas_claiming_the_due_effects_at_once_get_each_effect_once(ma
     finally:
         await two.close()
         await one.close()
+
+
+async def test_the_claim_says_when_each_lane_it_was_asked_for_is_due_next(store: Store) -> None:
+    await store.queue_effect(PostTimelineEntry("Q1", "e1"), now=5.0)
+    await store.queue_effect(PostTimelineEntry("Q2", "f1"), now=5.0)
+    await store.queue_effect(SyncTicket("Q1"), now=5.0)
+    [head] = await store.due_effects(now=5.0, limit=1, busy=[], lane="servicenow")
+    assert await store.claim_effect(head.seq, owner="a", now=5.0, lease_seconds=30.0)
+    assert await store.effect_retry(head.seq, next_attempt_at=90.0, error="503", owner="a")
+    # Slack's room takes one of its two heads: the other is due now, the claimed one runs until its lease ends.
+    claimed = await store.claim_due_effects(10.0, {"slack": 1, "servicenow": 4, "pagerduty": 2}, [], owner="a",
+                                            lease_seconds=30.0)
+    assert [r.effect for r in claimed["slack"]] == [PostTimelineEntry("Q1", "e1")] and claimed["servicenow"] == []
+    assert claimed.next_due == {"slack": 5.0, "servicenow": 90.0, "pagerduty": None}
+    assert claimed.next_due == {lane: await store.next_effect_due_at([lane]) for lane in claimed.next_due}
+    # Nothing due (the look without the write lock) says it too; a lane without room is neither claimed nor read.
+    rest = await store.claim_due_effects(10.0, {"slack": 0, "servicenow": 1}, [], owner="a", lease_seconds=30.0)
+    assert rest == {"servicenow": []} and rest.next_due == {"servicenow": 90.0}
+    [posting] = claimed["slack"]
+    assert await store.effect_done(posting.seq, owner="a")
+    taken = await store.claim_due_effects(10.0, {"slack": 2}, [], owner="a", lease_seconds=30.0)
+    assert [r.effect for r in taken["slack"]] == [PostTimelineEntry("Q2", "f1")]
+    assert taken.next_due == {"slack": 40.0}  # the lease just taken is all that is pending in the lane

@@ -39,7 +39,14 @@ from bot.adapters.store.postgres.bookkeeping_sql import (
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.footprint import read_incident_in_slack
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
+from bot.ports.store import (
+    CardRefreshState,
+    ClaimedEffects,
+    EffectBookkeeping,
+    IncidentInSlack,
+    Outbox,
+    OutboxRow,
+)
 
 # The lock of the outbox's writers of several queues (the inbox applier's INBOX_LOCK, held for its batch anyway): taken
 # before any queue's lock, so that no two of them ever hold queue locks at once (see the module's docstring).
@@ -64,6 +71,11 @@ DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority"
 NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane. The first head due (or free) in it.
 NEXT_DUE_SQL = f"SELECT {NEXT_DUE} FROM outbox WHERE {DUE_HEADS} ORDER BY {NEXT_DUE} LIMIT 1"
+
+
+def next_due_sql(lanes: int) -> str:
+    """NEXT_DUE_SQL for several lanes in one statement (a scalar subquery per lane; parameters: the lanes)."""
+    return "SELECT " + ", ".join(f"({NEXT_DUE_SQL}) AS lane{n}" for n in range(lanes))
 # One lane's due heads, most urgent first (parameters: the lane, now, now, the busy queues as a list, the limit).
 DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next_attempt_at <= %s"
                    f" AND {UNLEASED.format(alias='')} AND NOT (queue = ANY(%s)) ORDER BY priority, seq LIMIT %s")
@@ -117,7 +129,7 @@ class PostgresOutbox(PostgresPart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> dict[str, list[OutboxRow]]:
+                                ) -> ClaimedEffects:
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
@@ -127,9 +139,10 @@ class PostgresOutbox(PostgresPart, Outbox):
                 continue
             claimed[lane] = [row for row in await self.due_effects(now, free, busy, lane=lane)
                              if await self.claim_effect(row.seq, owner=owner, now=now, lease_seconds=lease_seconds)]
+        next_due = await self._next_due(list(claimed))
         wanted = [row for rows in claimed.values() for row in rows if reads and row.effect.kind in reads]
         if not wanted or not reads:
-            return claimed
+            return ClaimedEffects(claimed, next_due)
         found: dict[int, IncidentInSlack] = {}
         # What an effect starts from is a help, not the claim: an effect whose read fails (a row this version cannot
         # decode, the connection dropped) reads it itself, and fails on its own, not with every effect claimed here.
@@ -148,7 +161,15 @@ class PostgresOutbox(PostgresPart, Outbox):
         except psycopg.Error:
             log.warning("claim: the claimed effects' incidents could not be read with the claim; each effect reads "
                         "its own", exc_info=True)
-        return {lane: [replace(row, found=found.get(row.seq)) for row in rows] for lane, rows in claimed.items()}
+        return ClaimedEffects({lane: [replace(row, found=found.get(row.seq)) for row in rows]
+                               for lane, rows in claimed.items()}, next_due)
+
+    async def _next_due(self, lanes: Sequence[str]) -> dict[str, float | None]:
+        """Per lane, when its next head is due (or its lease ends), after the claims: one statement for them all."""
+        if not lanes:
+            return {}
+        [row] = await self._query(next_due_sql(len(lanes)), tuple(lanes))
+        return {lane: None if value is None else float(value) for lane, value in zip(lanes, row.values(), strict=True)}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         return await self._execute(

@@ -28,7 +28,7 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.footprint import read_incident_in_slack
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
-from bot.ports.store import CardRefreshState, EffectBookkeeping, Outbox, OutboxRow
+from bot.ports.store import CardRefreshState, ClaimedEffects, EffectBookkeeping, Outbox, OutboxRow
 
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
@@ -54,6 +54,15 @@ NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE
                 f" ORDER BY {NEXT_DUE} LIMIT 1")
 
 log = logging.getLogger(__name__)
+
+
+def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str]) -> dict[str, float | None]:
+    """Per lane, NEXT_DUE_SQL's answer: one statement for them all (a scalar subquery per lane, each its index's
+    first entry)."""
+    if not lanes:
+        return {}
+    row = conn.execute("SELECT " + ", ".join(f"({NEXT_DUE_SQL})" for _ in lanes), tuple(lanes)).fetchone()
+    return dict(zip(lanes, row, strict=True))
 
 
 # Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
@@ -107,17 +116,18 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> dict[str, list[OutboxRow]]:
+                                ) -> ClaimedEffects:
         lanes = [lane for lane, free in room.items() if free > 0]
         sql = due_effects_sql(len(busy))
 
         def due(conn: sqlite3.Connection) -> dict[str, list[Any]]:
             return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
 
-        def claim() -> dict[str, list[OutboxRow]]:
-            # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due.
+        def claim() -> ClaimedEffects:
+            # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
+            # (and then when to look again, in the same trip).
             if not any(due(self._reader).values()):
-                return {lane: [] for lane in lanes}
+                return ClaimedEffects({lane: [] for lane in lanes}, next_due_of(self._reader, lanes))
             # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
             # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
             # claims need none of claim_effect's re-checks.
@@ -127,11 +137,12 @@ class SqliteOutbox(SqlitePart, Outbox):
                 if seqs:
                     conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
                                  f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
+                next_due = next_due_of(conn, lanes)  # the claimed heads count by their new leases
             claimed = {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
             if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
                 claimed = {lane: [self._with_incident(row, reads) for row in rows] for lane, rows in claimed.items()}
-            return claimed
-        return await self._run(claim) if lanes else {}
+            return ClaimedEffects(claimed, next_due)
+        return await self._run(claim) if lanes else ClaimedEffects()
 
     def _with_incident(self, row: OutboxRow, reads: Mapping[str, bool]) -> OutboxRow:
         with_ticket = reads.get(row.effect.kind)

@@ -193,7 +193,13 @@ class Dispatcher:
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                    True, None, kept)
                 return
-        if not await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None):
+        try:
+            done = await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None)
+        except Exception:  # the store refused the outcome (down, a deadlock): the lease runs out and it is retried
+            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once "
+                          "its lease ends (its executor finds what it did)", effect.kind, row.seq)
+            return
+        if not done:
             self._lost(row)
             return
         self._metrics.effects.labels(effect.kind, "done").inc()

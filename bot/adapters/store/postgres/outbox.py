@@ -274,15 +274,10 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
     if bookkeeping is None:
         return
-    for incident_id, changes in bookkeeping.footprints.items():
-        sql, params = footprint_upsert(incident_id, changes)
-        await conn.execute(sql.encode(), params)
-    for entry_id, ts in bookkeeping.timeline_ts.items():
-        await conn.execute(SET_TIMELINE_TS.encode(), (ts, entry_id))
-    for ticket in bookkeeping.tickets.values():
-        await conn.execute(SAVE_TICKET.encode(), ticket_values(ticket))
-    if bookkeeping.noted:
-        await conn.execute(MARK_NOTED.encode(), (list(bookkeeping.noted),))
+    # The follow-ups first: inserting into another queue takes that queue's lock (its trigger), and every writer
+    # takes queue locks before row locks — a sync's outcome marking lines told (their rows) and then queueing the
+    # card's refresh (the Slack queue) crossed a posted line's outcome (the Slack queue, then that line's row): a
+    # deadlock (found in review of session 6).
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             await insert_effect(conn, effect, 1, asked_at)
@@ -292,6 +287,15 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
             row = await cursor.fetchone()
             if row is not None and row["synced"]:
                 await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+    for incident_id, changes in bookkeeping.footprints.items():
+        sql, params = footprint_upsert(incident_id, changes)
+        await conn.execute(sql.encode(), params)
+    for entry_id, ts in bookkeeping.timeline_ts.items():
+        await conn.execute(SET_TIMELINE_TS.encode(), (ts, entry_id))
+    for ticket in bookkeeping.tickets.values():
+        await conn.execute(SAVE_TICKET.encode(), ticket_values(ticket))
+    if bookkeeping.noted:
+        await conn.execute(MARK_NOTED.encode(), (list(bookkeeping.noted),))
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:

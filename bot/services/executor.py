@@ -180,7 +180,8 @@ class EffectExecutor:
         try:
             await step
         except IntegrationError as error:
-            if error.code != "is_archived":
+            # chat.update answers is_inactive for a message in an archived channel; the posts answer is_archived.
+            if error.code not in ("is_archived", "is_inactive"):
                 raise
             if incident.status is Status.RESOLVED:
                 # Resolved and archived: nothing more is said there (a late follow-up is on the timeline, the

@@ -26,7 +26,9 @@ class ReportQuery:
 
 class ReportTally(Protocol):
     """Takes a report's aggregates as the store reads them, from one snapshot: every cell with its incidents' times
-    to acknowledge and to restore (possibly as they are read: an iterable taken once), and the deploys per cell."""
+    to acknowledge and to restore (possibly as they are read: an iterable taken once), and the deploys per cell.
+    Called on a worker thread, never on the event loop (a tally over years of incidents takes a while): it must not
+    touch the loop or anything of it."""
 
     def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None: ...
 

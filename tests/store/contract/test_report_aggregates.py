@@ -4,6 +4,8 @@ period; a service the catalogue does not list carries its name."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,7 +14,7 @@ from bot.domain.incident import Incident
 from bot.domain.report_totals import Cell, IncidentCell
 from bot.ports.report_aggregates import ReportQuery
 from bot.ports.store import DeployRecord, Store
-from tests.store.contract.builders import trigger
+from tests.store.contract.builders import deliver, trigger
 
 
 class Recorded:
@@ -97,3 +99,37 @@ async def test_an_empty_store_hands_over_nothing(store: Store) -> None:
     seen = Recorded()
     await store.report_aggregates(ReportQuery(listed=frozenset({"PLISTED"})), seen)
     assert seen.incidents == [] and seen.deploys == []
+
+
+class HeldTally(Recorded):
+    """A tally that, once it has the cells, holds on until the test lets it go: a report still being tallied. Let go
+    on its own after HOLD_LIMIT_S, so that a store that waits for it (a delivery queued behind the report on the one
+    store thread, or the tally run on the event loop itself) ends the test instead of hanging it; whether it was let
+    go or gave up is what the test asserts, not how long anything took."""
+
+    HOLD_LIMIT_S = 30.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = threading.Event()
+        self.let_go = threading.Event()
+        self.gave_up = False
+
+    def cells(self, incidents: Iterable[IncidentCell], deploys: Sequence[tuple[Cell, int]]) -> None:
+        super().cells(incidents, deploys)
+        self.holding.set()
+        self.gave_up = not self.let_go.wait(self.HOLD_LIMIT_S)
+
+
+async def test_a_report_being_tallied_holds_up_no_delivery(store: Store) -> None:
+    """A report over years of history takes a while to tally: meanwhile the bot records webhooks (and everything
+    else the store and the event loop do) as usual — neither the store's one thread nor the loop waits for it."""
+    await store.add_history(HISTORY, DEPLOYS, now=1.0)
+    tally = HeldTally()
+    report = asyncio.create_task(store.report_aggregates(ReportQuery(listed=frozenset({"PLISTED"})), tally))
+    assert await asyncio.to_thread(tally.holding.wait, HeldTally.HOLD_LIMIT_S * 2)
+    assert await deliver(store, "while-a-report-runs")  # recorded while the tally still holds on
+    tally.let_go.set()
+    await report
+    assert not tally.gave_up, "the delivery waited for the report to be tallied"
+    assert sum(c.incidents for c in tally.incidents) == len(HISTORY)

@@ -5,6 +5,7 @@ instead, on the indexed columns (report_sql.py), in one pass."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -58,7 +59,10 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
                 deploys = [((r[0], None, r[1], r[2]), r[3]) for r in await plain.fetchall()]
                 sql, params = report_sql.incident_cells(d, query, unlisted)
                 await plain.execute(sql.encode(), params)
-                tally.cells(map(report_sql.incident_cell, await plain.fetchall()), deploys)
+                rows = await plain.fetchall()
+        # Tallied on a worker thread: a report over years of incidents sorts their durations for a few hundred
+        # milliseconds, which on the event loop would hold up every webhook, command and effect meanwhile.
+        await asyncio.to_thread(tally.cells, map(report_sql.incident_cell, rows), deploys)
 
 
 async def _insert_each(conn: psycopg.AsyncConnection[object], sql: bytes, rows: list[tuple[object, ...]]) -> int:

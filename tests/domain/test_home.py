@@ -10,7 +10,7 @@ import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.domain.coordination import RoleAssignment, RoleHolder
-from bot.domain.effects import OpenIncidentChannel, RefreshHomes
+from bot.domain.effects import OpenIncidentChannel, RefreshHomes, effect_from_row
 from bot.domain.home import HomesToRefresh, concerns, home_refresh, people_of, role_holders_of
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.toolkit import apply_command
@@ -93,3 +93,14 @@ def test_a_role_handoff_refreshes_the_old_and_the_new_holders_homes() -> None:
                              by_slack_id="UERIN", by_name="Erin Walsh")
     decision = apply_command(before, handoff, HOMES)
     assert homes(decision) == [HomesToRefresh(before.id, (ASSIGNEE,), ("UBEN", "UERIN"))]
+
+
+@pytest.mark.parametrize("payload", [
+    {"incident_id": "Q1", "pagerduty_user_ids": ["PTUXL6G"], "slack_user_ids": ["UERIN"]},
+    {"incident_id": "Q1", "pagerduty_user_ids": ["PTUXL6G"]},  # queued before role holders were refreshed too
+])
+def test_a_refresh_row_queued_by_an_earlier_version_is_still_read(payload: dict[str, object]) -> None:
+    # No longer queued, but a deployment upgraded mid-incident finds such rows in its outbox (performed as before).
+    effect = effect_from_row("refresh_homes", payload)
+    assert effect == RefreshHomes("Q1", ("PTUXL6G",), ("UERIN",) if "slack_user_ids" in payload else ())
+    assert effect_from_row(effect.kind, effect.payload()) == effect

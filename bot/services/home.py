@@ -90,10 +90,10 @@ class AppHome:
             log.exception("App Homes of incident %s's people not refreshed", incident_id)
 
     async def refresh_for(self, pagerduty_user_ids: Sequence[str], slack_user_ids: Sequence[str] = ()) -> None:
-        """Publish the Home again, `settle_seconds` from now and in the background, for
-        these PagerDuty users who are in Slack, and these Slack users (role holders). Best effort: the next opening of
-        the tab rebuilds the Home anyway, so a failure is logged, not raised (a RefreshHomes row an earlier version
-        queued runs it in the incident's Slack queue, which a retry would hold up)."""
+        """Publish the Home again, `settle_seconds` from now and in the background, for these PagerDuty users who are
+        in Slack, and these Slack users (role holders). Best effort: the next opening of the tab rebuilds the Home
+        anyway, so a failure is logged, not raised (a RefreshHomes row an earlier version queued runs it in the
+        incident's Slack queue, which a retry would hold up)."""
         try:
             responders = await self._people.responders(pagerduty_user_ids)
         except IntegrationError as error:

@@ -126,7 +126,7 @@ class Bot:
             if settings.servicenow else None
         self.worker = IncidentWorker(self.store, _channel_policy(catalogue, tickets=rules is not None), self.clock,
                                      self._wake_dispatcher, rules, pagerduty=pagerduty_webhook,
-                                     servicenow=servicenow_webhook)
+                                     servicenow=servicenow_webhook, on_homes=self.home.refresh_soon)
         # PAVEDROAD_APPLIER=process: the worker applies the inbox in a child process (bot/app/applier.py).
         self.applier = ApplierProcess(settings, catalogue, self.replica_id, self.clock, self._wake_dispatcher) \
             if settings.applier == "process" else None

@@ -42,7 +42,8 @@ class Effect:
 @dataclass(frozen=True)
 class OpenIncidentChannel(Effect):
     """Create (or find) the incident's channel, set its topic, invite responders, post and pin the card,
-    and announce it in the owning team's channel. Each step is remembered as soon as it is done."""
+    and announce it in the owning team's channel. Each step is remembered as soon as it is done. Once it is open, the
+    App Homes of the people the incident concerns are refreshed (they link the channel)."""
 
     kind: ClassVar[str] = "open_incident_channel"
 
@@ -268,9 +269,10 @@ class OfferCommand(Effect):
 @dataclass(frozen=True)
 class RefreshHomes(Effect):
     """Publish the App Home tab again for the people an incident's change concerns (its assignees by PagerDuty user
-    id and its role holders by Slack user id, before and after the change). In the incident's Slack queue after the
-    change's other effects, so it never competes with opening the channel and shows the channel once it exists; best
-    effort (a Home that cannot be published is logged, never retried: the next opening of the tab rebuilds it)."""
+    id and its role holders by Slack user id, before and after the change). No longer queued: a change's Homes are
+    asked of the in-memory publisher once its decision is stored (`Decision.homes`, bot/domain/home.py), an opening's
+    once its channel is open. Kept so that rows queued by an earlier version (a deployment upgraded mid-incident) are
+    still read and performed; best effort (a Home that cannot be published is logged, never retried)."""
 
     kind: ClassVar[str] = "refresh_homes"
     pagerduty_user_ids: tuple[str, ...]

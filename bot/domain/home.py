@@ -2,14 +2,19 @@
 
 An incident concerns a person when they are assigned to it (known by PagerDuty user id) or hold one of its roles
 (the incident manager's toolkit's; known by Slack user id, as Slack named them).
+
+A refresh is not an effect: it only asks the replica's in-memory publisher for a Home a second later (best effort,
+coalesced per person, rebuilt anyway when the tab is opened), so it is not worth a durable outbox row with its claim,
+lease and commits. A decision carries it (`Decision.homes`) and whoever stores the decision asks for it once the
+decision is committed (bot/services/worker.py `settle`). An incident's opening carries none: the channel's opening
+refreshes the Homes once the channel is there to link to (bot/services/executor.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
-
-from bot.domain.effects import Effect, RefreshHomes
 
 
 class _Assignee(Protocol):
@@ -50,13 +55,23 @@ def concerns(incident: Incident, pagerduty_user_id: str | None, slack_user_id: s
             or (slack_user_id is not None and slack_user_id in role_holders_of(incident)))
 
 
-def home_refresh(before: Incident | None, after: Incident) -> tuple[Effect, ...]:
+@dataclass(frozen=True)
+class HomesToRefresh:
+    """The App Homes a change to an incident makes stale: its assignees' (PagerDuty user ids) and its role holders'
+    (Slack user ids), before and after the change."""
+
+    incident_id: str
+    pagerduty_user_ids: tuple[str, ...]
+    slack_user_ids: tuple[str, ...] = ()
+
+
+def home_refresh(before: Incident | None, after: Incident) -> HomesToRefresh | None:
     """Homes to publish again after a change: on opening, acknowledging, resolving or reopening the incident, and
-    when who it concerns changes — for everyone it concerned before or concerns now."""
+    when who it concerns changes — for everyone it concerned before or concerns now. None: nobody's."""
     def state(incident: Incident) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
         return incident.status, people_of(incident), role_holders_of(incident)
     if before is not None and state(before) == state(after):
-        return ()
+        return None
     people = tuple(dict.fromkeys((*(people_of(before) if before else ()), *people_of(after))))
     holders = tuple(dict.fromkeys((*(role_holders_of(before) if before else ()), *role_holders_of(after))))
-    return (RefreshHomes(after.id, people, holders),) if people or holders else ()
+    return HomesToRefresh(after.id, people, holders) if people or holders else None

@@ -31,7 +31,7 @@ from bot.domain.effects import (
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.follow_ups import FollowUp
-from bot.domain.home import home_refresh
+from bot.domain.home import HomesToRefresh, home_refresh
 from bot.domain.timeline import TimelineEntry, describe
 
 
@@ -50,7 +50,8 @@ class ChannelPolicy:
     tickets: bool = False
     # The incident-manager escalation policy: someone paged through it is offered command while nobody leads.
     incident_manager_policy: str | None = None
-    # Refresh the App Home tab of the people an incident concerns when it opens, is acknowledged or resolved.
+    # Refresh the App Home tab of the people an incident concerns when it opens, is acknowledged or resolved
+    # (`Decision.homes`; an opening's are refreshed by its channel's opening).
     homes: bool = False
     # Draft the incident's review a minute after each resolve (the catalogue's review.on_resolve).
     reviews_on_resolve: bool = False
@@ -120,11 +121,14 @@ class Incident:
 
 @dataclass(frozen=True)
 class Decision:
-    """What applying one event means: the new incident (None if still unknown), the timeline entry and the effects."""
+    """What applying one event means: the new incident (None if still unknown), the timeline entry and the effects;
+    and the App Homes it makes stale (not stored: asked of the in-memory publisher once the decision is, see
+    bot/domain/home.py)."""
 
     incident: Incident | None
     entry: TimelineEntry | None
     effects: tuple[Effect, ...]
+    homes: HomesToRefresh | None = None
 
 
 def apply_event(incident: Incident | None, event: IncidentEvent, policy: ChannelPolicy) -> Decision:
@@ -179,9 +183,8 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
     if policy.tickets and (updated.urgency, updated.priority) != (incident.urgency, incident.priority):
         effects.append(UpdateTicketLevels(incident.id))
     updated, offer = _offer_command(updated, event, policy)
-    if policy.homes:
-        effects += home_refresh(incident, updated)
-    return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer))
+    homes = home_refresh(incident, updated) if policy.homes else None
+    return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer), homes)
 
 
 def _status_update_published(incident: Incident, event: IncidentEvent, entry: TimelineEntry | None) -> Decision:
@@ -251,8 +254,8 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     if policy.tickets:
         # Even an incident first seen resolved gets its record in ServiceNow, already resolved.
         effects += (OpenTicket(incident.id), SyncTicket(incident.id))
-    if policy.homes and incident.status is not Status.RESOLVED:
-        effects += home_refresh(None, incident)
+    # No Homes refreshed here: the channel's opening refreshes its people's once it can be linked (executor.py), and
+    # an incident first seen resolved is on nobody's Home.
     return Decision(incident, entry, effects)
 
 

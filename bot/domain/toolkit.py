@@ -72,9 +72,8 @@ def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) 
     if policy.tickets:
         effects.append(SyncTicket(incident.id))
     updated = replace(incident, roles=roles)
-    if policy.homes:  # the old and the new holder's Homes list the incident differently now
-        effects.extend(home_refresh(incident, updated))
-    return Decision(updated, entry, tuple(effects))
+    # The old and the new holder's Homes list the incident differently now.
+    return Decision(updated, entry, tuple(effects), home_refresh(incident, updated) if policy.homes else None)
 
 
 def _publish(incident: Incident, command: StatusUpdatePosted, policy: ChannelPolicy) -> Decision:

@@ -29,6 +29,7 @@ from bot.domain.effects import (
     SyncTicket,
 )
 from bot.domain.exposure import IncidentExposure
+from bot.domain.home import HomesToRefresh, people_of, role_holders_of
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name, with_suffix
 from bot.domain.timeline import TimelineEntry
@@ -213,6 +214,7 @@ class EffectExecutor:
         if not incident.dedicated_channel:
             await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
                                   retry=retry, since=since, pin=False)
+            self._refresh_homes(incident)
             return
         if footprint.shared_channel:
             # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
@@ -242,6 +244,7 @@ class EffectExecutor:
                                 view=ticket_view),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
             )
+            self._refresh_homes(incident)
             # A retry too: an earlier attempt may have saved the channel and failed before telling the ticket.
             if (remember_channel or retry) and self._tickets is not None:
                 await self._tell_ticket_the_channel(incident.id)
@@ -261,6 +264,12 @@ class EffectExecutor:
                 responders.cancel()
             elif not responders.cancelled():
                 responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
+
+    def _refresh_homes(self, incident: Incident) -> None:
+        """The App Homes of the people the incident concerns, now that its channel is open for them to link (in the
+        background, by this replica's publisher: best effort, coalesced per person)."""
+        if self._home is not None:
+            self._home.refresh_soon(HomesToRefresh(incident.id, people_of(incident), role_holders_of(incident)))
 
     async def _tell_ticket_the_channel(self, incident_id: str) -> None:
         """A ticket's sync that read the footprint before this channel was saved told it no link, and nothing else

@@ -4,10 +4,12 @@ Gathered for one Slack user: their PagerDuty user (Slack email → PagerDuty), t
 are read from the store) — theirs (assigned, or holding a role) and all — with each one's channel; who is on call
 now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are; PagerDuty's
 schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
-they open the Home (`app_home_opened`) and, through the outbox, when an incident that concerns them opens, is
-acknowledged, resolved or reassigned; and, by `refresh_rota`, for everyone whose Home shows a rota when a handover
-note is left on it or its handover is posted at a shift change — those refreshes a second later and in the
-background, once per person for a burst of changes (`SETTLE_SECONDS`). A person without a PagerDuty account still gets
+they open the Home (`app_home_opened`); by `refresh_soon` when an incident that concerns them is acknowledged,
+resolved or reassigned (asked by whoever stored the change, once it is stored: `Decision.homes`) or its channel opens
+(asked by the channel's opening, so the Home links it); and, by `refresh_rota`, for everyone whose Home shows a rota
+when a handover note is left on it or its handover is posted at a shift change — those refreshes a second later and
+in the background, once per person for a burst of changes (`SETTLE_SECONDS`), by this replica's publisher (each
+replica publishes what it asked for, from the shared store). A person without a PagerDuty account still gets
 the open incidents, with a line saying why their own are missing; PagerDuty not answering leaves "unknown" where
 the names would be.
 """
@@ -22,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, cast
 
 from bot.catalogue import Catalogue, Rota, Team
-from bot.domain.home import concerns
+from bot.domain.home import HomesToRefresh, concerns
 from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging, PagingUser
 from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
@@ -58,6 +60,7 @@ class AppHome:
         self._settle = settle_seconds
         self._due: set[str] = set()  # whose Home is to be published (again)
         self._publishers: dict[str, asyncio.Task[None]] = {}
+        self._finding: set[asyncio.Task[None]] = set()  # `refresh_soon`'s lookups of people not yet known here
         self._closed = False
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
 
@@ -65,11 +68,32 @@ class AppHome:
         """Gather and publish the Home for one Slack user."""
         await self._chat.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
 
+    def refresh_soon(self, homes: HomesToRefresh) -> None:
+        """`refresh_for` without waiting, for a change just stored or a channel just opened: never raises, never
+        blocks its caller (a webhook's answer may wait on it). Assignees this process knows in Slack are asked for at
+        once; the others are looked up in the background first."""
+        if self._closed or not (homes.pagerduty_user_ids or homes.slack_user_ids):
+            return
+        known = [self._people.remembered(p) for p in homes.pagerduty_user_ids]
+        self._publish_each([*(r.slack_user_id for r in known if r is not None and r.slack_user_id),
+                            *homes.slack_user_ids])
+        unknown = [p for p, r in zip(homes.pagerduty_user_ids, known, strict=True) if r is None]
+        if unknown:
+            finding = asyncio.ensure_future(self._find_and_refresh(unknown, homes.incident_id))
+            self._finding.add(finding)
+            finding.add_done_callback(self._finding.discard)
+
+    async def _find_and_refresh(self, pagerduty_user_ids: Sequence[str], incident_id: str) -> None:
+        try:
+            await self.refresh_for(pagerduty_user_ids)
+        except Exception:  # nobody awaits this task: logged here (a store failure reading the people cache, say)
+            log.exception("App Homes of incident %s's people not refreshed", incident_id)
+
     async def refresh_for(self, pagerduty_user_ids: Sequence[str], slack_user_ids: Sequence[str] = ()) -> None:
-        """The outbox's RefreshHomes: publish the Home again, `settle_seconds` from now and in the background, for
-        these PagerDuty users who are in Slack, and these Slack users (role holders). Best effort: it runs in the
-        incident's Slack queue, which a retry would hold up, and the next opening of the tab rebuilds the Home
-        anyway — so a failure is logged, not raised."""
+        """Publish the Home again, `settle_seconds` from now and in the background, for these PagerDuty users who are
+        in Slack, and these Slack users (role holders). Best effort: the next opening of the tab rebuilds the Home
+        anyway, so a failure is logged, not raised (a RefreshHomes row an earlier version queued runs it in the
+        incident's Slack queue, which a retry would hold up)."""
         try:
             responders = await self._people.responders(pagerduty_user_ids)
         except IntegrationError as error:
@@ -140,9 +164,11 @@ class AppHome:
     async def close(self) -> None:
         """Drop the publishes not yet made (best effort: the next opening of the tab rebuilds the Home)."""
         self._closed = True
-        for task in list(self._publishers.values()):
+        for task in list(self._finding):
             task.cancel()
         for task in list(self._publishers.values()):
+            task.cancel()
+        for task in [*self._finding, *self._publishers.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 

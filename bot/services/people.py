@@ -34,6 +34,13 @@ class People:
         """Look everyone up concurrently; someone without a Slack account comes back with slack_user_id None."""
         return list(await asyncio.gather(*(self.responder(uid) for uid in dict.fromkeys(pagerduty_user_ids))))
 
+    def remembered(self, pagerduty_user_id: str) -> Responder | None:
+        """The responder as this process last found them, while still fresh; None: only `responder` can say."""
+        cached = self._remembered.get(pagerduty_user_id)
+        if cached is None or self._clock.now().timestamp() - cached.fetched_at >= self._cache_seconds:
+            return None
+        return Responder(pagerduty_user_id, cached.name or pagerduty_user_id, cached.slack_user_id)
+
     async def responder(self, pagerduty_user_id: str) -> Responder:
         now = self._clock.now().timestamp()
         cached = self._remembered.get(pagerduty_user_id)

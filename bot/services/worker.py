@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from bot.domain import from_slack
 from bot.domain.events import IncidentEvent
+from bot.domain.home import HomesToRefresh
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
 from bot.errors import DeliveryError
@@ -29,8 +30,10 @@ class IncidentWorker:
     def __init__(self, store: Inbox, policy: ChannelPolicy, clock: Clock,
                  on_effects: Callable[[], None], ticket_rules: TicketRules | None = None, *,
                  pagerduty: EventReader[IncidentEvent], servicenow: EventReader[TicketEvent] | None = None,
-                 idle_seconds: float = 1.0) -> None:
+                 idle_seconds: float = 1.0, on_homes: Callable[[HomesToRefresh], None] | None = None) -> None:
         self._store, self._policy, self._clock, self._on_effects = store, policy, clock, on_effects
+        # The App Homes a stored decision makes stale, asked of this process's publisher (it must not raise or wait).
+        self._on_homes = on_homes
         self._ticket_rules = ticket_rules
         # The wire formats are the adapters' (bot/adapters/*/webhook.py): each source's reader is handed in.
         self._pagerduty, self._servicenow = pagerduty, servicenow
@@ -78,9 +81,14 @@ class IncidentWorker:
 
     async def settle(self, decisions: Sequence[Decision]) -> None:
         """What follows decisions once they are stored (here, or by the intake on arrival): the dispatcher woken for
-        their effects. (A resolve's review draft is one of them, queued in the resolve's own transaction.)"""
+        their effects (a resolve's review draft is one of them, queued in the resolve's own transaction), and the
+        App Homes they make stale asked for (best effort: published a moment later by whoever stored them)."""
         if any(d.effects for d in decisions):
             self._on_effects()
+        if self._on_homes is not None:
+            for decision in decisions:
+                if decision.homes is not None:
+                    self._on_homes(decision.homes)
 
     def decide(self, row: InboxRow, incident: Incident | None) -> Decision | Skip:
         """Pure: the event in this inbox row, applied to what we know of its incident."""

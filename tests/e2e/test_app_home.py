@@ -1,5 +1,6 @@
 """The App Home tab end to end through the emulators: opening it publishes the person's Home (views.publish), and an
-incident that concerns them opening, being acknowledged or resolved publishes it again through the outbox."""
+incident that concerns them opening (once its channel is open), being acknowledged or resolved, or a role in it changing
+hands, publishes it again — asked of the bot's publisher, not queued in the outbox."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.domain.effects import RefreshHomes
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     act,
@@ -24,7 +26,7 @@ from tests.e2e.sandbox_helpers import (
     state,
     trigger,
 )
-from tests.helpers import StartSandbox
+from tests.helpers import StartSandbox, rows
 
 
 def publishes(running: RunningSandbox) -> int:
@@ -100,6 +102,58 @@ async def test_an_incident_opening_acknowledged_and_resolved_refreshes_the_assig
     await act(sandbox, incident["id"], "resolve", user="ben.okafor@example.com")
     await eventually(lambda: "None assigned to you" in home_text(sandbox, "ben.okafor@example.com"))
     assert "No open incidents" in home_text(sandbox, "ben.okafor@example.com")
+    # None of it went through the outbox (a claim, a lease and a commit each, only to ask for a publish).
+    assert rows(sandbox.bot.settings.db_path, "SELECT seq FROM outbox WHERE kind = 'refresh_homes'") == []
+
+
+async def test_a_slow_channel_opening_publishes_the_home_once_it_can_link_the_channel(sandbox: RunningSandbox) -> None:
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/faults", json={"service": "slack", "method": "conversations.create",
+                                                   "latency_ms": 2500, "times": 0}):
+        pass
+    # The channel takes longer to open than a Home takes to be published after a change (a second): Ben's Home is
+    # published after it opened, and once, not once before with no channel to link and again after.
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    await published(sandbox)
+    [channel] = incident_channels(sandbox)
+    assert f"<#{channel['id']}>" in section(home_text(sandbox, "ben.okafor@example.com"), "Your open incidents")
+    assert publishes(sandbox) == 1
+
+
+async def test_a_role_changing_hands_refreshes_the_old_and_the_new_holders_homes(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
+    [channel] = incident_channels(sandbox)
+    number = f"#{incident['incident_number']}"
+    # Gary has no PagerDuty account: only the role he holds makes the incident his.
+    gave = await as_user(sandbox, "command", user="ben.okafor@example.com", channel=channel["id"],
+                         text=f"role commander <@{slack_user(sandbox, 'gary.lind@example.com')}>")
+    await eventually(lambda: "now commander" in answers(sandbox, gave))
+    await settle(sandbox)
+    await eventually(lambda: number in section(home_text(sandbox, "gary.lind@example.com"), "Your open incidents")
+                     if slack_user(sandbox, "gary.lind@example.com") in state(sandbox)["slack"]["home_views"]
+                     else False)
+    took = await as_user(sandbox, "command", user="erin.walsh@example.com", channel=channel["id"],
+                         text="role commander me")
+    await eventually(lambda: "commander" in answers(sandbox, took))
+    await settle(sandbox)
+    await eventually(lambda: number not in section(home_text(sandbox, "gary.lind@example.com"), "Your open incidents"))
+    erin = "erin.walsh@example.com"
+    await eventually(lambda: slack_user(sandbox, erin) in state(sandbox)["slack"]["home_views"]
+                     and number in section(home_text(sandbox, erin), "Your open incidents"))
+
+
+async def test_a_refresh_queued_by_the_version_before_is_still_performed(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox, "Card payments failing", "PCHECKO")
+    await published(sandbox)
+    gary = slack_user(sandbox, "gary.lind@example.com")
+    assert gary not in state(sandbox)["slack"]["home_views"]
+    # A RefreshHomes row as a deployment upgraded mid-incident finds it in the outbox, queued by the version before.
+    await sandbox.bot.store.queue_effect(RefreshHomes(incident["id"], (), (gary,)),
+                                         sandbox.bot.clock.now().timestamp())
+    sandbox.bot.dispatcher.wake()
+    await settle(sandbox)
+    await published(sandbox)
+    assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
 
 
 async def test_a_person_without_a_pagerduty_account_gets_the_open_incidents_and_the_reason(

@@ -199,6 +199,16 @@ def test_a_replica_killed_mid_storm_loses_nothing_and_repeats_nothing(replicas: 
     assert answer["status"] == 200, answer
     wait_for(lambda: next(i for i in replicas.state()["pagerduty"]["incidents"]
                           if i["id"] == incident["id"])["status"] == "acknowledged", 30, "the acknowledgement")
+    # The survivor applied the acknowledgement, so its publisher refreshed the assignees' Homes (each replica publishes
+    # the Homes of the changes it applies and the channels it opens): they show an incident acknowledged (🟠), which
+    # no Home published before the acknowledgement could.
+    emails = {u["id"]: u["email"] for u in state["pagerduty"]["users"]}
+    slack_ids = {u["email"]: u["id"] for u in state["slack"]["users"]}
+    homes = [slack_ids[emails[a]] for a in next(i for i in replicas.state()["pagerduty"]["incidents"]
+                                                if i["id"] == incident["id"])["assignees"]]
+    assert homes
+    wait_for(lambda: all("🟠" in str(replicas.state()["slack"]["home_views"].get(h, {}).get("blocks"))
+                         for h in homes), 30, "the assignees' Homes")
     taken = http("GET", f"{replicas.emulators_url}/sandbox/replicas")["replicas"]
     assert taken[0]["refused"] >= 1 and all(r["taken"] > 0 for r in taken), taken  # both served, then one was dead
     # Minutes later, both replicas having checked again (until one died): still one post per rota.

@@ -137,7 +137,11 @@ def clip_mrkdwn(text: str, limit: int, more: str = "") -> str:
     if opened > closed:  # inside a link, mention or channel: drop it whole
         kept = kept[:opened]
     kept = _OPEN_ENTITY.sub("", kept)
-    return kept + ELLIPSIS + more if len(kept) + len(ELLIPSIS) + len(more) <= limit else clip(text, limit)
+    if len(kept) + len(ELLIPSIS) + len(more) <= limit:
+        return kept + ELLIPSIS + more
+    if more:  # no room to say where (a long link): the text alone, still never cut inside an entity or a link
+        return clip_mrkdwn(text, limit)
+    return (kept + ELLIPSIS)[:limit]  # a limit shorter than the ellipsis itself
 
 
 _HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")

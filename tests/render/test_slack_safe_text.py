@@ -35,6 +35,16 @@ def test_clip_mrkdwn_may_point_to_the_whole_with_a_link() -> None:
     assert len(clipped) <= 100 and clipped.startswith("&lt;&lt;")
 
 
+
+def test_clip_mrkdwn_with_no_room_to_say_where_still_cuts_no_entity() -> None:
+    """A link to the whole longer than the room left (a long incident URL): the text alone, still cut between
+    entities — found by tests/property/test_text_limits.py (a title of '00<' * 167 left a bare '&')."""
+    more = full_text_at("PagerDuty", "https://acme.pagerduty.com/incidents/" + "Q" * 120, "title")
+    for limit in range(40, 60):
+        clipped = clip_mrkdwn(escape("00<" * 167), limit, more)
+        assert len(clipped) <= limit and clipped.endswith("…"), clipped
+        assert "&" not in clipped.replace("&lt;", ""), clipped  # never "&l…" or a bare "&"
+
 @pytest.mark.parametrize(("url", "safe"), [
     ("https://acme.pagerduty.com/incidents/Q1", "https://acme.pagerduty.com/incidents/Q1"),
     ("http://127.0.0.1:3000/sandbox/pagerduty/incidents/Q1", "http://127.0.0.1:3000/sandbox/pagerduty/incidents/Q1"),

@@ -72,13 +72,13 @@ class SlackChat:
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise self._counted(method, plain_text_ok(method)) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            self._metrics.calls.labels("slack", method, "network_error").inc()
+            self._metrics.call("slack", method, "network_error").inc()
             raise unreachable(method, error) from None
-        self._metrics.calls.labels("slack", method, "ok").inc()
+        self._metrics.call("slack", method, "ok").inc()
         return response
 
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
-        self._metrics.calls.labels("slack", method, error.code or NOT_JSON).inc()
+        self._metrics.call("slack", method, error.code or NOT_JSON).inc()
         return error
 
     async def close(self) -> None:
@@ -229,9 +229,9 @@ class SlackChat:
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise self._counted("files.upload_v2", plain_text_ok("files.upload_v2")) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            self._metrics.calls.labels("slack", "files.upload_v2", "network_error").inc()
+            self._metrics.call("slack", "files.upload_v2", "network_error").inc()
             raise unreachable("files.upload_v2", error) from None
-        self._metrics.calls.labels("slack", "files.upload_v2", "ok").inc()
+        self._metrics.call("slack", "files.upload_v2", "ok").inc()
         return str(response["files"][0]["id"])
 
     async def find_file(self, channel: str, name_prefix: str, oldest: float) -> PostedMessage | None:

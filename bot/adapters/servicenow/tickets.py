@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.adapters.json_body import json_text
 from bot.app.config import ServiceNowAccess
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -43,7 +44,8 @@ class ServiceNowTickets:
         if self._session is None or self._session.closed:
             credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"})
+                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"},
+                json_serialize=json_text)
         return self._session
 
     async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.json_body import json_text
 from bot.adapters.slack.failures import NOT_JSON, failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
@@ -59,7 +60,8 @@ class SlackChat:
         if not self._closed and (self.client.session is None or self.client.session.closed):
             # One HTTP session for every call (made here, on the running loop): without one, the SDK opens a
             # session, and a TCP connection, per call and closes it after — about twenty per incident.
-            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                                        json_serialize=json_text)
         try:
             if method in _JSON_METHODS:
                 response = await self.client.api_call(method, json=kwargs)

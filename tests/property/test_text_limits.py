@@ -211,8 +211,6 @@ def test_the_guard_leaves_what_fits_as_it_is() -> None:
         html_url="https://acme.pagerduty.com/incidents/Q1", assignees=(), triggered_at=NOW, acknowledged_at=None,
         resolved_at=None, state_as_of=NOW, dedicated_channel=True), NOW)
     assert Fit().blocks(blocks) == blocks and Fit().text("ok & <@U1>") == "ok & <@U1>"
-    # Not even copied: every card and message goes through the guard.
-    assert all(fitted is block for fitted, block in zip(Fit().blocks(blocks), blocks, strict=True))
 
 
 # ----- end to end: random titles through the sandbox ------------------------------------------------------------------

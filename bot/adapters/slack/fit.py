@@ -54,8 +54,7 @@ class Fit:
         return self._clip(topic, TOPIC_TEXT, "channel topic", markup=False)
 
     def blocks(self, blocks: list[Block], most: int = MESSAGE_BLOCKS) -> list[Block]:
-        """Blocks within Slack's limits: at most `most` of them, each text, field, element and id within its own.
-        What already fits is returned as it came (not copied): every card and message goes through here."""
+        """Blocks within Slack's limits: at most `most` of them, each text, field, element and id within its own."""
         if len(blocks) > most:
             self._overflow("number of blocks", most, len(blocks))
         return [self._block(block) for block in blocks[:most]]
@@ -70,12 +69,12 @@ class Fit:
             fitted["blocks"] = self.blocks(view["blocks"], MODAL_BLOCKS)
         return fitted
 
-    # -- one block at a time: a copy only where something was clipped -----------------------------------------
+    # -- one block at a time ---------------------------------------------------------------------------------
 
     def _block(self, block: Block) -> Block:
         if not isinstance(block, dict):
             return block
-        fitted: dict[str, Any] = {}
+        fitted = dict(block)
         if isinstance(block.get("block_id"), str):
             fitted["block_id"] = self._clip(block["block_id"], BLOCK_ID, "block_id", markup=False)
         kind = block.get("type")
@@ -85,38 +84,39 @@ class Fit:
             if "text" in block:
                 fitted["text"] = self._text_object(block["text"], SECTION_TEXT, "section text")
             if isinstance(block.get("fields"), list):
-                fitted["fields"] = _same_or_new(block["fields"], [
-                    self._text_object(f, FIELD_TEXT, "section field")
-                    for f in self._most(block["fields"], FIELDS, "section fields")])
+                fitted["fields"] = [self._text_object(f, FIELD_TEXT, "section field")
+                                    for f in self._most(block["fields"], FIELDS, "section fields")]
             if "accessory" in block:
                 fitted["accessory"] = self._element(block["accessory"])
         elif kind == "context" and isinstance(block.get("elements"), list):
-            fitted["elements"] = _same_or_new(block["elements"], [
-                self._text_object(e, CONTEXT_TEXT, "context text")
-                if isinstance(e, dict) and e.get("type") in ("mrkdwn", "plain_text") else e
-                for e in self._most(block["elements"], CONTEXT_ELEMENTS, "context elements")])
+            fitted["elements"] = [self._text_object(e, CONTEXT_TEXT, "context text")
+                                  if isinstance(e, dict) and e.get("type") in ("mrkdwn", "plain_text") else e
+                                  for e in self._most(block["elements"], CONTEXT_ELEMENTS, "context elements")]
         elif kind == "actions" and isinstance(block.get("elements"), list):
-            fitted["elements"] = _same_or_new(block["elements"], [
-                self._element(e) for e in self._most(block["elements"], ACTIONS_ELEMENTS, "action elements")])
+            fitted["elements"] = [self._element(e)
+                                  for e in self._most(block["elements"], ACTIONS_ELEMENTS, "action elements")]
         elif kind == "input":
             for key in ("label", "hint"):
                 if key in block:
                     fitted[key] = self._text_object(block[key], INPUT_LABEL, f"input {key}")
             if "element" in block:
                 fitted["element"] = self._element(block["element"])
-        return _changed(block, fitted)
+        return fitted
 
     def _element(self, element: Any) -> Any:
         if not isinstance(element, dict) or element.get("type") != "button":
             return element
-        fitted: dict[str, Any] = {"text": self._text_object(element.get("text"), BUTTON_TEXT, "button text")}
+        fitted = dict(element)
+        fitted["text"] = self._text_object(element.get("text"), BUTTON_TEXT, "button text")
         if isinstance(element.get("value"), str):
             fitted["value"] = self._clip(element["value"], BUTTON_VALUE, "button value", markup=False)
         if isinstance(element.get("confirm"), dict):
-            confirm = element["confirm"]
-            fitted["confirm"] = _changed(confirm, {key: self._text_object(confirm[key], limit, f"confirm {key}")
-                                                   for key, limit in CONFIRM.items() if key in confirm})
-        return _changed(element, fitted)
+            confirm = dict(element["confirm"])
+            for key, limit in CONFIRM.items():
+                if key in confirm:
+                    confirm[key] = self._text_object(confirm[key], limit, f"confirm {key}")
+            fitted["confirm"] = confirm
+        return fitted
 
     def _text_object(self, obj: Any, limit: int, what: str) -> Any:
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or len(obj["text"]) <= limit:
@@ -139,16 +139,3 @@ class Fit:
             self._logged.add(what)
             log.warning("a Slack %s was over its limit (%d, limit %d) and was clipped before sending; the render "
                         "should have shortened it (logged once)", what, size, limit)
-
-
-def _changed(original: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
-    """`original` with the values that fitting replaced (a copy), or `original` itself when none was."""
-    replaced = {k: v for k, v in fitted.items() if v is not original.get(k)}
-    return {**original, **replaced} if replaced else original
-
-
-def _same_or_new(original: list[Any], fitted: list[Any]) -> list[Any]:
-    """`original` itself when fitting kept every item (and all of them), else the fitted list."""
-    if len(fitted) == len(original) and all(a is b for a, b in zip(fitted, original, strict=True)):
-        return original
-    return fitted

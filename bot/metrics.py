@@ -27,6 +27,17 @@ class Metrics:
         self.pruned_rows = Counter("pavedroad_store_pruned_rows_total", "Rows the retention job pruned, by table "
                                    "(inbox, outbox, seen_once, job_runs, rate_buckets)", ["table"],
                                    registry=self.registry)
+        self._calls: dict[tuple[str, str, str], Counter] = {}
+
+    def call(self, service: str, method: str, outcome: str) -> Counter:
+        """The outside calls' counter for these labels. Kept, since every call counts itself and `labels` looks the
+        child up under a lock, from its labels made strings, each time; a child is never removed, so the one kept is
+        the one `labels` would give."""
+        key = (service, method, outcome)
+        child = self._calls.get(key)
+        if child is None:
+            child = self._calls[key] = self.calls.labels(service, method, outcome)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

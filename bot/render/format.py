@@ -21,6 +21,7 @@ whole text is (`full_text_at`: "… (full title in PagerDuty)").
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from urllib.parse import quote, urlsplit
@@ -153,6 +154,13 @@ def web_url(url: str | None) -> str | None:
     are percent-encoded."""
     if not url or len(url) > 3_000:
         return None
+    return _web_url(url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _web_url(url: str) -> str | None:
+    """`web_url`, kept for the URLs seen last (a pure function of the URL): every card render links its incident
+    and ticket, the same few URLs again and again, and splitting and quoting them is most of a link's cost."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:

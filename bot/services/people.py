@@ -32,7 +32,22 @@ class People:
 
     async def responders(self, pagerduty_user_ids: Sequence[str]) -> list[Responder]:
         """Look everyone up concurrently; someone without a Slack account comes back with slack_user_id None."""
-        return list(await asyncio.gather(*(self.responder(uid) for uid in dict.fromkeys(pagerduty_user_ids))))
+        wanted = list(dict.fromkeys(pagerduty_user_ids))
+        now = self._clock.now().timestamp()
+        known = {uid: self._fresh(uid, now) for uid in wanted}
+        # Only those not remembered fresh are looked up, concurrently: the rest need no task each (nearly always
+        # all of them: every effect of an incident asks for the same few people).
+        missing = [uid for uid, responder in known.items() if responder is None]
+        if missing:
+            known.update(zip(missing, await asyncio.gather(*(self.responder(uid) for uid in missing)), strict=True))
+        return [r for r in known.values() if r is not None]
+
+    def _fresh(self, pagerduty_user_id: str, now: float) -> Responder | None:
+        """Who this is, as this process remembers them while that is fresh (else None: ask the store)."""
+        cached = self._remembered.get(pagerduty_user_id)
+        if cached is None or now - cached.fetched_at >= self._cache_seconds:
+            return None
+        return Responder(pagerduty_user_id, cached.name or pagerduty_user_id, cached.slack_user_id)
 
     def remembered(self, pagerduty_user_id: str) -> Responder | None:
         """The responder as this process last found them, while still fresh; None: only `responder` can say."""

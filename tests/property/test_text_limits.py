@@ -5,6 +5,7 @@ the sandbox, where the emulator refuses what Slack refuses."""
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -196,7 +197,9 @@ def any_blocks(draw: st.DrawFn) -> list[dict[str, Any]]:
 def test_the_slack_adapters_last_guard_fits_anything_to_slacks_limits(blocks: list[dict[str, Any]],
                                                                        text: str) -> None:
     fit = Fit()
+    sent = copy.deepcopy(blocks)
     assert block_errors(fit.blocks(blocks), "/blocks", 50) == []
+    assert blocks == sent  # the caller's blocks are left as they were: a clipped one is a copy
     assert len(fit.text(text)) <= MESSAGE_TEXT
     assert len(fit.topic(text)) <= TOPIC_TEXT
 

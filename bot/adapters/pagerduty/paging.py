@@ -45,12 +45,12 @@ class PagerDutyPaging:
         except pagerduty.HttpError as error:
             raise self._translate(label, error) from None
         except (pagerduty.Error, httpx2.HTTPError) as error:
-            self._metrics.calls.labels("pagerduty", label, "network_error").inc()
+            self._metrics.call("pagerduty", label, "network_error").inc()
             # No connection made (refused, DNS, connect timeout; the client wraps httpx's error): nothing was sent.
             unsent = isinstance(error, _NOT_CONNECTED) or isinstance(error.__cause__, _NOT_CONNECTED)
             raise IntegrationError("pagerduty", f"{label}: could not reach PagerDuty ({error.__class__.__name__})",
                                    retryable=True, code=NOT_SENT if unsent else None) from None
-        self._metrics.calls.labels("pagerduty", label, "ok").inc()
+        self._metrics.call("pagerduty", label, "ok").inc()
         return result
 
     def _translate(self, label: str, error: Any) -> IntegrationError:
@@ -63,7 +63,7 @@ class PagerDutyPaging:
         message = str(body.get("message") or f"HTTP {status}")
         details = "; ".join(str(e) for e in body.get("errors") or [])
         reset = response.headers.get("ratelimit-reset")
-        self._metrics.calls.labels("pagerduty", label, str(status)).inc()
+        self._metrics.call("pagerduty", label, str(status)).inc()
         return IntegrationError("pagerduty", f"{label}: {message}" + (f" ({details})" if details else ""),
                                 retryable=status == 429 or status >= 500, code=code, status=status,
                                 # ratelimit-reset is when the rate-limit window resets: it says when to retry a 429

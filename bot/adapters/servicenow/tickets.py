@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.adapters.json_body import json_text
 from bot.app.config import ServiceNowAccess
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -43,7 +44,8 @@ class ServiceNowTickets:
         if self._session is None or self._session.closed:
             credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"})
+                timeout=self._timeout, headers={"Accept": "application/json", "Authorization": f"Basic {credentials}"},
+                json_serialize=json_text)
         return self._session
 
     async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,
@@ -56,15 +58,15 @@ class ServiceNowTickets:
                 text = await response.text()
                 if response.status >= 400:
                     raise self._error(label, response.status, text, response.headers.get("Retry-After"))
-                self._metrics.calls.labels("servicenow", label, "ok").inc()
-                return (await response.json(content_type=None)) if text else {}
+                self._metrics.call("servicenow", label, "ok").inc()
+                return json.loads(text) if text.strip() else {}  # the text read above, not decoded twice
         except (aiohttp.ClientError, TimeoutError) as error:
-            self._metrics.calls.labels("servicenow", label, "network_error").inc()
+            self._metrics.call("servicenow", label, "network_error").inc()
             raise IntegrationError("servicenow", f"{label}: could not reach ServiceNow ({error.__class__.__name__})",
                                    retryable=True) from None
 
     def _error(self, label: str, status: int, text: str, retry_after: str | None) -> IntegrationError:
-        self._metrics.calls.labels("servicenow", label, str(status)).inc()
+        self._metrics.call("servicenow", label, str(status)).inc()
         detail = text[:300]
         with contextlib.suppress(ValueError, AttributeError):
             error = json.loads(text).get("error") or {}

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.adapters.json_body import json_text
 from bot.adapters.slack.failures import NOT_JSON, failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.ratelimit import Buckets
@@ -59,7 +60,8 @@ class SlackChat:
         if not self._closed and (self.client.session is None or self.client.session.closed):
             # One HTTP session for every call (made here, on the running loop): without one, the SDK opens a
             # session, and a TCP connection, per call and closes it after — about twenty per incident.
-            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+            self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                                        json_serialize=json_text)
         try:
             if method in _JSON_METHODS:
                 response = await self.client.api_call(method, json=kwargs)
@@ -72,13 +74,13 @@ class SlackChat:
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise self._counted(method, plain_text_ok(method)) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            self._metrics.calls.labels("slack", method, "network_error").inc()
+            self._metrics.call("slack", method, "network_error").inc()
             raise unreachable(method, error) from None
-        self._metrics.calls.labels("slack", method, "ok").inc()
+        self._metrics.call("slack", method, "ok").inc()
         return response
 
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
-        self._metrics.calls.labels("slack", method, error.code or NOT_JSON).inc()
+        self._metrics.call("slack", method, error.code or NOT_JSON).inc()
         return error
 
     async def close(self) -> None:
@@ -229,9 +231,9 @@ class SlackChat:
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise self._counted("files.upload_v2", plain_text_ok("files.upload_v2")) from None
         except (aiohttp.ClientError, TimeoutError) as error:
-            self._metrics.calls.labels("slack", "files.upload_v2", "network_error").inc()
+            self._metrics.call("slack", "files.upload_v2", "network_error").inc()
             raise unreachable("files.upload_v2", error) from None
-        self._metrics.calls.labels("slack", "files.upload_v2", "ok").inc()
+        self._metrics.call("slack", "files.upload_v2", "ok").inc()
         return str(response["files"][0]["id"])
 
     async def find_file(self, channel: str, name_prefix: str, oldest: float) -> PostedMessage | None:

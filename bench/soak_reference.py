@@ -1,8 +1,11 @@
 """The soak's reference (bench/soak.py runs it): a bare script making the outside calls the bot made per incident,
 with the same clients used the same way — slack_sdk's AsyncWebClient on one HTTP session (JSON bodies for the
 methods the bot sends JSON, GET for the ones it reads), the `pagerduty` package's REST client on a thread pool,
-aiohttp with basic auth for ServiceNow's Table API — and nothing else: no store, no webhooks, no rendering. Its CPU
-per incident (from /proc/self/stat, after a warm-up) is what the bot's is compared with.
+aiohttp with basic auth for ServiceNow's Table API — and nothing else: no store, no webhooks, no rendering. The
+clients are set up as the bot sets them up (JSON bodies written by bot/adapters/json_body.py; slack_sdk's client
+loggers given a level of their own, so that it does not format DEBUG lines it drops), so that what the bot saves in
+how it calls them is not counted as the bot's gain over the reference. Its CPU per incident (from /proc/self/stat,
+after a warm-up) is what the bot's is compared with.
 
     python bench/soak_reference.py SPEC.json   (written by bench/soak.py: emulators' env, call mix, samples)
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import sys
 import time
@@ -25,8 +29,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.soak import cpu_seconds
+from bot.adapters.json_body import json_text
 from bot.adapters.pagerduty.client import rest_client
 from bot.adapters.slack.chat import _GET_METHODS, _JSON_METHODS
+from bot.app.cli.main import SDK_SELF_LEVEL_LOGGERS
 
 WARM_UP = 10
 
@@ -36,13 +42,15 @@ class Reference:
         self.sample = sample
         # One HTTP session for every call, as the bot's Slack adapter keeps (bot/adapters/slack/chat.py).
         self.slack = AsyncWebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"], retry_handlers=[],
-                                    session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)))
+                                    session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
+                                                                  json_serialize=json_text))
         self.pagerduty = rest_client(env["PAGERDUTY_API_TOKEN"], env["PAGERDUTY_API_URL"], timeout=10)
         self.threads = ThreadPoolExecutor(4)
         credentials = base64.b64encode(
             f"{env['SERVICENOW_USERNAME']}:{env['SERVICENOW_PASSWORD']}".encode()).decode()
         self.servicenow = aiohttp.ClientSession(headers={"Accept": "application/json",
-                                                         "Authorization": f"Basic {credentials}"})
+                                                         "Authorization": f"Basic {credentials}"},
+                                                json_serialize=json_text)
         self.instance = env["SERVICENOW_INSTANCE_URL"]
         self.skipped: Counter[str] = Counter()
         self.channel: str | None = None
@@ -162,6 +170,8 @@ class Reference:
 
 
 async def main(spec: dict[str, Any]) -> None:
+    for gated in SDK_SELF_LEVEL_LOGGERS:  # as the bot's configure_logging sets them
+        logging.getLogger(gated).setLevel(logging.INFO)
     reference = Reference(spec["env"], spec["sample"])
     try:
         for serial in range(WARM_UP):

@@ -20,6 +20,7 @@ from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 
 # Re-exported: the records an effect's bookkeeping keeps are used here and throughout.
+from bot.ports.claims import ClaimedEffects as ClaimedEffects
 from bot.ports.effect_bookkeeping import EffectBookkeeping as EffectBookkeeping
 from bot.ports.effect_bookkeeping import FootprintChange as FootprintChange
 from bot.ports.effect_bookkeeping import TicketRow as TicketRow
@@ -55,17 +56,6 @@ class OutboxRow:
     created_at: float
     # Its incident, read by the claim that took it (`Outbox.claim_due_effects`' `reads`), else None.
     found: IncidentInSlack | None = None
-
-
-class ClaimedEffects(dict[str, list[OutboxRow]]):
-    """What `Outbox.claim_due_effects` claimed, per lane asked for, and (`next_due`) when each of those lanes' next
-    queue head is due or its lease ends, read after the claim in the same store call (None: nothing pending in it):
-    the dispatcher learns from the claim when to look again, where asking was a store call of its own."""
-
-    def __init__(self, claimed: Mapping[str, list[OutboxRow]] | None = None,
-                 next_due: Mapping[str, float | None] | None = None) -> None:
-        super().__init__(claimed or {})
-        self.next_due: dict[str, float | None] = dict(next_due or {})
 
 
 @dataclass(frozen=True)
@@ -198,15 +188,15 @@ class Outbox(Protocol):
         ...
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
         and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
         room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
         out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
         its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
-        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`). The
-        answer's `next_due` says, per lane asked for, what `next_effect_due_at([lane])` would say after this claim."""
+        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`);
+        `next_due`, per lane asked for, what `next_effect_due_at([lane])` would say after this claim."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
@@ -220,6 +210,14 @@ class Outbox(Protocol):
                           bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Mark the effect done and free its lease; with `owner`, only while it holds the claim. In the same
         transaction, record `bookkeeping`'s facts (always) and queue its follow-ups (only if marked done here)."""
+        ...
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        """`effect_done(seq, owner, bookkeeping)` then, only if done, `claim_due_effects(now, room, busy, ...)` for the
+        slot the effect frees (no wake-up of the dispatcher for it); None when not done (nothing claimed). One store
+        call where the store can (SQLite: one group-committed transaction)."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

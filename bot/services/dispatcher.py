@@ -95,6 +95,8 @@ class Dispatcher:
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
         self._wake = asyncio.Event()
+        # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
+        self._settled: set[asyncio.Task[None]] = set()
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
         self.heartbeat = 0.0
@@ -133,14 +135,17 @@ class Dispatcher:
             return None
         claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                       lease_seconds=self._lease_seconds, reads=self._reads)
+        self._start(claimed)
+        return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
+                   default=None)
+
+    def _start(self, claimed: Mapping[str, list[OutboxRow]]) -> None:
         for lane, rows in claimed.items():
             for row in rows:
-                task = asyncio.create_task(self._perform(row))
+                task = asyncio.create_task(self._perform(row, lane))
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
-        return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
-                   default=None)
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -149,10 +154,14 @@ class Dispatcher:
         return [lane for lane in LANES if self._room(lane) > 0]
 
     def _on_done(self, queue: str, lane: str) -> Callable[[asyncio.Task[None]], None]:
-        def finished(_task: asyncio.Task[None]) -> None:
-            self._busy.pop(queue, None)
+        def finished(task: asyncio.Task[None]) -> None:
+            if self._busy.get(queue) is task:  # else the next effect of its queue took its place (`_perform`)
+                del self._busy[queue]
             self._in_lane[lane] -= 1
-            self._wake.set()
+            if task in self._settled:
+                self._settled.discard(task)
+            else:
+                self._wake.set()
         return finished
 
     async def _sleep_until(self, next_due: float | None) -> None:
@@ -168,16 +177,17 @@ class Dispatcher:
 
     async def finish_in_flight(self) -> None:
         """Wait until the effects being performed now (those `start_due` began) are finished."""
-        for task in list(self._busy.values()):
-            await task
+        while self._busy:  # including the effects those claimed as they finished
+            await next(iter(self._busy.values()))
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""
         return not self._busy and await self._store.next_effect_due_at() is None
 
-    async def _perform(self, row: OutboxRow) -> None:
+    async def _perform(self, row: OutboxRow, lane: str) -> None:
         """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
-        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py)."""
+        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
+        also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
         attempt = row.attempts + 1
         with keeping() as kept:
@@ -193,20 +203,34 @@ class Dispatcher:
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                    True, None, kept)
                 return
-        try:
-            done = await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None)
-        except Exception:  # the store refused the outcome (down, a deadlock): the lease runs out and it is retried
-            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once "
-                          "its lease ends (its executor finds what it did)", effect.kind, row.seq)
-            return
-        if not done:
-            self._lost(row)
+        if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()
         try:
             await self._executor.after_done(effect)
         except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
             log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
+
+    async def _done(self, row: OutboxRow, lane: str, kept: EffectBookkeeping) -> bool:
+        """Record the effect done and, in the same store call, claim the due effects its slot can take (most often the
+        next effect of its own queue, or a follow-up it queued): started here, they take the slot over without the
+        loop waking up to claim them. The loop is woken only when it may have something to do: the slot is left
+        free with effects pending in its lane (their time the loop must plan for), or follow-ups were queued (they
+        may be in other lanes). False when this replica had lost the effect's lease."""
+        busy = [queue for queue in self._busy if queue != row.effect.queue]
+        claimed = await self._store.effect_done_then_claim(
+            row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room={lane: 1}, busy=busy,
+            lease_seconds=self._lease_seconds, reads=self._reads)
+        if claimed is None:
+            self._lost(row)
+            return False
+        self._start(claimed)
+        # Settled: the slot is taken again, or nothing is pending in its lane that the loop would have to plan for.
+        settled = any(claimed.values()) or claimed.next_due.get(lane) is None
+        task = asyncio.current_task()
+        if settled and not kept.follow_ups and kept.refresh_card_once_synced is None and task is not None:
+            self._settled.add(task)
+        return True
 
     async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
         """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect. Most

@@ -95,7 +95,8 @@ async def test_retry_after_from_the_service_is_honoured(store: SqliteStore, db_p
     assert world.performed == [("open_incident_channel", False)]  # not before Slack said
     clock.set(at(1_031))
     await run_due(d)
-    assert world.performed[-2:] == [("open_incident_channel", True), ("open_incident_channel done", False)]
+    # (Its outcome claimed the incident's next effect, the timeline post, which then followed without a wake-up.)
+    assert world.performed[1:3] == [("open_incident_channel", True), ("open_incident_channel done", False)]
     assert outbox(db_path)[0]["state"] == "done"
 
 

@@ -100,8 +100,9 @@ async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: SqliteSt
     world = PacedSlack()
     one_each = Dispatcher(store, world, clock, Metrics(), concurrency=1)
     assert await one_each.start_due() == 1
-    world.budget.set()
-    await one_each.finish_in_flight()
+    # Another dispatcher on the same store, while the first one's effect waits for Slack: the default limit.
     default = Dispatcher(store, world, clock, Metrics())
     assert await default.start_due() == min(4, LANE_CONCURRENCY["slack"])
+    world.budget.set()
+    await one_each.finish_in_flight()
     await default.finish_in_flight()

@@ -136,3 +136,37 @@ async def test_a_sync_refreshes_the_card_only_when_its_queue_drains_and_the_card
     [sync] = await store.due_effects(now=3.0, limit=10, busy=[])
     assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 4.0)))
     assert await drain(store) == []
+
+
+async def test_an_outcome_claims_what_its_slot_does_next_and_reads_what_it_recorded(store: Store) -> None:
+    await commit(store, trigger("Q1"))
+    await store.queue_effect(PostTimelineEntry("Q2", "f1"), now=100.0)
+    await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    [opening] = (await store.claim_due_effects(100.0, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0))["slack"]
+    kept = EffectBookkeeping()
+    kept.remember_footprint("Q1", {"channel_id": "C1", "card_ts": "1.1"})
+    # Not its holder: not done, nothing recorded as done, nothing claimed.
+    assert await store.effect_done_then_claim(opening.seq, owner="replica-b", bookkeeping=None, now=100.0,
+                                              room={"slack": 1}, busy=[], lease_seconds=30.0) is None
+    assert [r.effect for r in await store.due_effects(now=100.0, limit=10, busy=[], lane="slack")] == [
+        PostTimelineEntry("Q2", "f1")]
+    # Its holder: done, and its slot's next effect claimed in the same call. Q2's queue is busy here, so the
+    # incident's own next effect (its first line) is the one; it comes with the incident as this outcome left it.
+    after = await store.effect_done_then_claim(opening.seq, owner="replica-a", bookkeeping=kept, now=100.0,
+                                               room={"slack": 1}, busy=["slack:Q2"], lease_seconds=30.0,
+                                               reads={"post_timeline_entry": False, "open_incident_channel": False})
+    assert after is not None and list(after) == ["slack"]
+    [posting] = after["slack"]
+    assert isinstance(posting.effect, PostTimelineEntry) and posting.effect.incident_id == "Q1"
+    assert posting.attempts == 0 and posting.found is not None and posting.found.entry is not None
+    assert posting.found.footprint.channel_id == "C1" and posting.found.footprint.card_ts == "1.1"
+    assert after.next_due == {"slack": 100.0}  # Q2's line, due and waiting for a slot
+    # Claimed for replica-a: offered to nobody else; the sync (another lane, not asked for) is left to the loop.
+    assert await store.effect_done_then_claim(posting.seq, owner="replica-b", bookkeeping=None, now=100.0,
+                                              room={"slack": 1}, busy=[], lease_seconds=30.0) is None
+    assert [r.effect for r in await store.due_effects(now=100.0, limit=10, busy=[])] == [
+        PostTimelineEntry("Q2", "f1"), SyncTicket("Q1")]
+    last = await store.effect_done_then_claim(posting.seq, owner="replica-a", bookkeeping=None, now=100.0,
+                                              room={"slack": 1}, busy=[], lease_seconds=30.0)
+    assert last is not None and [r.effect for r in last["slack"]] == [PostTimelineEntry("Q2", "f1")]
+    assert last.next_due == {"slack": 130.0}

@@ -129,7 +129,7 @@ class PostgresOutbox(PostgresPart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
@@ -196,6 +196,17 @@ class PostgresOutbox(PostgresPart, Outbox):
             done = cursor.rowcount == 1
             await record_bookkeeping(conn, bookkeeping, done=done)
         return done
+
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        # Two calls here: the claim's UPDATEs are autocommitted one by one (see claim_due_effects), never in the
+        # outcome's transaction, whose queue lock they must not wait behind. What another replica claims in between
+        # is left out, as in any claim.
+        if not await self.effect_done(seq, owner=owner, bookkeeping=bookkeeping):
+            return None
+        return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds, reads=reads)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

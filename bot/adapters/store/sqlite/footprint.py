@@ -60,8 +60,11 @@ def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_
     """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect,
     with the line a PostTimelineEntry posts: `entry_id`)."""
     conn = connection.reader
-    # One read transaction (a snapshot: SQLite gives it for free).
-    conn.execute("BEGIN")
+    # One read transaction (a snapshot: SQLite gives it for free); inside a caller's write transaction (an effect's
+    # outcome claiming the next effects), that one, which sees what it wrote.
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
     try:
         incident = load_incident(conn, incident_id, connection.known_incidents)
         footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
@@ -77,7 +80,8 @@ def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_
                                (f"servicenow:{incident_id}",)).fetchone()[0]
         return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None, int(pending))
     finally:
-        conn.execute("COMMIT")
+        if own:
+            conn.execute("COMMIT")
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

@@ -116,33 +116,46 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         lanes = [lane for lane, free in room.items() if free > 0]
-        sql = due_effects_sql(len(busy))
 
-        def due(conn: sqlite3.Connection) -> dict[str, list[Any]]:
-            return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
-
-        def claim() -> ClaimedEffects:
+        def claim() -> ClaimedEffects[OutboxRow]:
             # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
             # (and then when to look again, in the same trip).
-            if not any(due(self._reader).values()):
+            if not any(_due(self._reader, now, lanes, room, busy).values()):
                 return ClaimedEffects({lane: [] for lane in lanes}, next_due_of(self._reader, lanes))
             # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
             # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
             # claims need none of claim_effect's re-checks.
             with self._transaction(light=True) as conn:
-                heads = due(conn)
-                seqs = [row[0] for rows in heads.values() for row in rows]
-                if seqs:
-                    conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
-                                 f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
-                next_due = next_due_of(conn, lanes)  # the claimed heads count by their new leases
-            claimed = {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
             if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
-                claimed = {lane: [self._with_incident(row, reads) for row in rows] for lane, rows in claimed.items()}
-            return ClaimedEffects(claimed, next_due)
+                claimed = self._with_incidents(claimed, reads)
+            return claimed
         return await self._run(claim) if lanes else ClaimedEffects()
+
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        # effect_done's write with the claim after it, group-committed together: the claim is read under the same
+        # write lock (nobody claims in between) and the incidents it reads see what this effect just recorded.
+        lanes = [lane for lane, free in room.items() if free > 0]
+
+        def write(conn: sqlite3.Connection) -> ClaimedEffects[OutboxRow] | None:
+            done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                                f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
+            record_bookkeeping(conn, bookkeeping, done=done)
+            if not done:
+                return None
+            claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
+            return self._with_incidents(claimed, reads) if reads else claimed
+        return await self._connection.group_commit(write)
+
+    def _with_incidents(self, claimed: ClaimedEffects[OutboxRow],
+                        reads: Mapping[str, bool]) -> ClaimedEffects[OutboxRow]:
+        return ClaimedEffects({lane: [self._with_incident(row, reads) for row in rows]
+                               for lane, rows in claimed.items()}, claimed.next_due)
 
     def _with_incident(self, row: OutboxRow, reads: Mapping[str, bool]) -> OutboxRow:
         with_ticket = reads.get(row.effect.kind)
@@ -258,6 +271,26 @@ class SqliteOutbox(SqlitePart, Outbox):
                     "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
             return cursor.rowcount
         return await self._run(write)
+
+
+def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
+         busy: Sequence[str]) -> dict[str, list[Any]]:
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows)."""
+    sql = due_effects_sql(len(busy))
+    return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
+
+
+def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int], busy: Sequence[str],
+           owner: str, leased_until: float) -> ClaimedEffects[OutboxRow]:
+    """Claim the due heads of `lanes` in the caller's write transaction (its write lock: nobody claims them
+    meanwhile); with, per lane, when its next head is due after the claim (the claimed ones by their new leases)."""
+    heads = _due(conn, now, lanes, room, busy)
+    seqs = [row[0] for rows in heads.values() for row in rows]
+    if seqs:
+        conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
+                     f" ({','.join('?' * len(seqs))})", (owner, leased_until, *seqs))
+    return ClaimedEffects({lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()},
+                          next_due_of(conn, lanes))
 
 
 def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,6 +98,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
         self._settled: set[asyncio.Task[None]] = set()
+        # When the sleeping loop looks again by itself (infinity while it is not sleeping: its claim under way may
+        # have read the lanes before an effect's outcome changed them, so anything that outcome left due wakes it).
+        self._looks_at = math.inf
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
         self.heartbeat = 0.0
@@ -133,8 +137,9 @@ class Dispatcher:
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
             return None
-        claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
-                                                      lease_seconds=self._lease_seconds, reads=self._reads)
+        with self._reserved(room):  # an effect's outcome claiming meanwhile leaves these slots to this claim
+            claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
+                                                          lease_seconds=self._lease_seconds, reads=self._reads)
         self._start(claimed)
         return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
                    default=None)
@@ -146,6 +151,18 @@ class Dispatcher:
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
+
+    @contextlib.contextmanager
+    def _reserved(self, room: Mapping[str, int]) -> Iterator[None]:
+        """Count `room`'s slots as taken while a claim for them runs: two claims under way at once (the loop's, an
+        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit."""
+        for lane, free in room.items():
+            self._in_lane[lane] += free
+        try:
+            yield
+        finally:
+            for lane, free in room.items():
+                self._in_lane[lane] -= free
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -170,15 +187,20 @@ class Dispatcher:
         timeout = 1.0
         if next_due is not None:
             timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
+        self._looks_at = self._clock.now().timestamp() + timeout
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+        finally:
+            self._looks_at = math.inf
 
     async def finish_in_flight(self) -> None:
         """Wait until the effects being performed now (those `start_due` began) are finished."""
         while self._busy:  # including the effects those claimed as they finished
-            await next(iter(self._busy.values()))
+            await asyncio.wait(set(self._busy.values()))
+            await asyncio.sleep(0)  # the finished ones' callbacks take them out of `_busy`
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""
@@ -212,23 +234,28 @@ class Dispatcher:
             log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
 
     async def _done(self, row: OutboxRow, lane: str, kept: EffectBookkeeping) -> bool:
-        """Record the effect done and, in the same store call, claim the due effects its slot can take (most often the
-        next effect of its own queue, or a follow-up it queued): started here, they take the slot over without the
-        loop waking up to claim them. The loop is woken only when it may have something to do: the slot is left
-        free with effects pending in its lane (their time the loop must plan for), or follow-ups were queued (they
-        may be in other lanes). False when this replica had lost the effect's lease."""
-        busy = [queue for queue in self._busy if queue != row.effect.queue]
-        claimed = await self._store.effect_done_then_claim(
-            row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room={lane: 1}, busy=busy,
-            lease_seconds=self._lease_seconds, reads=self._reads)
+        """Record the effect done and, in the same store call, claim the due effects its slot and the other lanes'
+        free slots can take (most often the next effect of its own queue, or a follow-up it queued): started here,
+        they need no wake-up of the loop to claim them. The other lanes' free slots are reserved while the call runs,
+        so that the loop, claiming meanwhile, never takes them too. The loop is woken only when a lane left with room
+        has an effect due before the loop would look anyway. False when this replica had lost the effect's lease."""
+        free = {other: self._room(other) for other in self._lanes_with_room()}
+        room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
+        with self._reserved(free):
+            claimed = await self._store.effect_done_then_claim(
+                row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
+                busy=[queue for queue in self._busy if queue != row.effect.queue],
+                lease_seconds=self._lease_seconds, reads=self._reads)
         if claimed is None:
             self._lost(row)
             return False
         self._start(claimed)
-        # Settled: the slot is taken again, or nothing is pending in its lane that the loop would have to plan for.
-        settled = any(claimed.values()) or claimed.next_due.get(lane) is None
+        # Due sooner than the loop's next look, in a lane whose room this claim did not fill (a lane it filled is
+        # woken by its own effects finishing): the loop must plan for it.
+        sooner = any(len(claimed.get(other, [])) < slots and due is not None and due < self._looks_at
+                     for other, slots in room.items() for due in (claimed.next_due.get(other),))
         task = asyncio.current_task()
-        if settled and not kept.follow_ups and kept.refresh_card_once_synced is None and task is not None:
+        if not sooner and task is not None:
             self._settled.add(task)
         return True
 

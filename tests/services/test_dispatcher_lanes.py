@@ -106,3 +106,24 @@ async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: SqliteSt
     world.budget.set()
     await one_each.finish_in_flight()
     await default.finish_in_flight()
+
+
+async def test_finished_effects_claim_what_their_slots_do_next_within_each_lanes_limit(store: SqliteStore) -> None:
+    clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
+    for n in range(4):  # four incidents' Slack queues, three lines each, and a ticket each
+        for line in ("e1", "e2", "e3"):
+            await store.queue_effect(PostTimelineEntry(f"Q{n}", line), now=1_000.0)
+        await store.queue_effect(OpenTicket(f"Q{n}"), now=1_000.0)
+    world = PacedSlack()
+    dispatcher = Dispatcher(store, world, clock, Metrics(), concurrency={"slack": 2, "servicenow": 1})
+    # One claim, and no loop: what follows is claimed by the outcomes of the effects that finish.
+    assert await dispatcher.start_due() == 3
+    await until(met(lambda: world.waiting_for_slack == 2 and len(world.performed) == 4))
+    assert sorted(world.performed) == [f"open_ticket:Q{n}" for n in range(4)]  # one at a time, one after the other
+    world.budget.set()
+    await dispatcher.finish_in_flight()
+    assert world.most_waiting == 2 and len(world.performed) == 16
+    for n in range(4):  # in order within each queue
+        lines = [kind for kind in world.performed if kind == f"post_timeline_entry:Q{n}"]
+        assert len(lines) == 3
+    assert await store.due_effects(now=1_000.0, limit=10, busy=[]) == []

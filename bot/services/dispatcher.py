@@ -238,14 +238,21 @@ class Dispatcher:
         free slots can take (most often the next effect of its own queue, or a follow-up it queued): started here,
         they need no wake-up of the loop to claim them. The other lanes' free slots are reserved while the call runs,
         so that the loop, claiming meanwhile, never takes them too. The loop is woken only when a lane left with room
-        has an effect due before the loop would look anyway. False when this replica had lost the effect's lease."""
+        has an effect due before the loop would look anyway. False when this replica had lost the effect's lease, or the
+        store refused the call."""
         free = {other: self._room(other) for other in self._lanes_with_room()}
         room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
-        with self._reserved(free):
-            claimed = await self._store.effect_done_then_claim(
-                row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
-                busy=[queue for queue in self._busy if queue != row.effect.queue],
-                lease_seconds=self._lease_seconds, reads=self._reads)
+        try:
+            with self._reserved(free):
+                claimed = await self._store.effect_done_then_claim(
+                    row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
+                    busy=[queue for queue in self._busy if queue != row.effect.queue],
+                    lease_seconds=self._lease_seconds, reads=self._reads)
+        except Exception:  # the store refused (down, a deadlock): unsettled, this effect's end wakes the loop
+            log.exception("effect %s #%s was performed but its outcome, or the claim after it, could not be recorded;"
+                          " an outcome not recorded is tried again once its lease ends (its executor finds what it"
+                          " did)", row.effect.kind, row.seq)
+            return False
         if claimed is None:
             self._lost(row)
             return False

@@ -93,8 +93,10 @@ class SlackFootprint:
 class IncidentInSlack:
     """An incident as last decided beside what exists of it in Slack, read together in one store call (what
     performing a Slack effect starts from: `SlackFootprints.incident_in_slack`). Read `with_ticket`, also its
-    ServiceNow ticket and how many effects its ServiceNow queue has pending (what the card says of the ticket);
-    otherwise `ticket_queue_pending` is None."""
+    ServiceNow ticket and how many effects of its ServiceNow queue wait for a retry, pending after ServiceNow failed
+    them at least once (what the card says of the ticket: "sync pending" while ServiceNow lags; an effect merely
+    queued or in its first attempt is not lagging — shown, its sub-second sync cost a second chat.update to take the
+    words back); otherwise `ticket_queue_pending` is None."""
 
     incident: Incident | None
     footprint: SlackFootprint
@@ -209,7 +211,8 @@ class Outbox(Protocol):
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Mark the effect done and free its lease; with `owner`, only while it holds the claim. In the same
-        transaction, record `bookkeeping`'s facts (always) and queue its follow-ups (only if marked done here)."""
+        transaction, only if marked done here, record `bookkeeping`'s facts and queue its follow-ups (a replica that
+        lost its lease records nothing over the new holder's outcome)."""
         ...
     async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
                                      now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
@@ -222,8 +225,9 @@ class Outbox(Protocol):
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
-        lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (always); its
-        follow-ups never (the effect is not done)."""
+        lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (only then);
+        its follow-ups never (the effect is not done), but a ticket effect's `refresh_card_once_synced` queues the
+        card's refresh if the card does not say "sync pending" yet (ServiceNow lags from now on)."""
         ...
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -93,9 +93,10 @@ async def follow_up(store: Outbox, effect: Effect, now: float) -> None:
 
 
 def refresh_card_once_synced(incident_id: str, now: float) -> None:
-    """A ticket sync's follow-up: refresh the incident's card if, this effect done, its ServiceNow queue has drained
-    and the card says "sync pending" (decided with the effect's outcome: EffectBookkeeping). Outside an effect
-    performed by the dispatcher there is no outcome to decide it with: the scheduler's card refreshes catch up."""
+    """A ticket effect's follow-up: refresh the incident's card if, this effect done, nothing in its ServiceNow queue
+    lags any more and the card says "sync pending"; or if, this effect retried (ServiceNow failed it), the card does
+    not say it yet (decided with the effect's outcome: EffectBookkeeping). Outside an effect performed by the
+    dispatcher there is no outcome to decide it with: the scheduler's card refreshes catch up."""
     kept = _KEPT.get()
     if kept is not None:
         kept.refresh_card_once_synced = (incident_id, now)

@@ -79,8 +79,9 @@ class TicketSync:
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
                     await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
-                elif isinstance(effect, SyncTicket):  # the card says "sync pending" while ServiceNow lags
-                    refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
+                # The card says "sync pending" while ServiceNow lags: refreshed when this effect's failure starts
+                # the lag, or its success ends it.
+                refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
                 if found is None or found.ticket_queue_pending is None:
                     found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, LAGGING
 from bot.adapters.store.sqlite.bookkeeping_sql import (
     SAVE_TICKET,
     SET_TIMELINE_TS,
@@ -65,11 +65,13 @@ def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str]) -> dict[str, flo
     return dict(zip(lanes, row, strict=True))
 
 
-# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
-# pending" (EffectBookkeeping.refresh_card_once_synced).
+# Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
+# card says "sync pending" (EffectBookkeeping.refresh_card_once_synced).
 SYNCED_WITH_CARD_PENDING = (
-    "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND state='pending')"
+    f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND {LAGGING})"
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
+# Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
+CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
 def due_effects_sql(busy: int) -> str:
@@ -145,9 +147,9 @@ class SqliteOutbox(SqlitePart, Outbox):
         def write(conn: sqlite3.Connection) -> ClaimedEffects[OutboxRow] | None:
             done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
                                 f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
-            record_bookkeeping(conn, bookkeeping, done=done)
-            if not done:
+            if not done:  # another replica holds the effect now: its outcome, facts and all, stands
                 return None
+            record_bookkeeping(conn, bookkeeping, done=True)
             claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
             return self._with_incidents(claimed, reads) if reads else claimed
         return await self._connection.group_commit(write)
@@ -189,7 +191,8 @@ class SqliteOutbox(SqlitePart, Outbox):
         def write(conn: sqlite3.Connection) -> bool:
             done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
                                 f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
-            record_bookkeeping(conn, bookkeeping, done=done)
+            if done:  # else another replica holds the effect now: its outcome, facts and all, stands
+                record_bookkeeping(conn, bookkeeping, done=True)
             return done
         return await self._connection.group_commit(write)
 
@@ -198,22 +201,25 @@ class SqliteOutbox(SqlitePart, Outbox):
         def write() -> bool:
             # Light: lost with the machine, the effect is only tried again sooner (and its facts found again).
             with self._transaction(light=True) as conn:
-                record_bookkeeping(conn, bookkeeping, done=False)
-                return conn.execute(
+                held = conn.execute(
                     "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
                     f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)).rowcount == 1
+                if held:  # else another replica holds the effect now: its outcome, facts and all, stands
+                    record_bookkeeping(conn, bookkeeping, done=False, retried=True)
+                return held
         return await self._run(write)
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         def write() -> bool:
             with self._transaction() as conn:
-                record_bookkeeping(conn, bookkeeping, done=False)
                 parked = conn.execute("UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
                                       f" leased_until=NULL WHERE seq=? AND {HOLDER}",
                                       (error, seq, owner, owner)).rowcount == 1
-                if parked and alert is not None:
-                    insert_effect(conn, alert, 0, now)
+                if parked:  # else another replica holds the effect now: its outcome, facts and all, stands
+                    record_bookkeeping(conn, bookkeeping, done=False)
+                    if alert is not None:
+                        insert_effect(conn, alert, 0, now)
             return parked
         return await self._run(write)
 
@@ -298,9 +304,11 @@ def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: fl
     return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
 
 
-def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
-    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
-    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
+                       retried: bool = False) -> None:
+    """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
+    statements the single-piece port methods run): the facts whatever the outcome; the follow-ups only when `done`;
+    the card's refresh that a ServiceNow effect's lag asks for when `done` or `retried`."""
     if bookkeeping is None:
         return
     for incident_id, changes in bookkeeping.footprints.items():
@@ -318,6 +326,11 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
             incident_id, asked_at = bookkeeping.refresh_card_once_synced
             if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
                 insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+    elif retried and bookkeeping.refresh_card_once_synced is not None:
+        # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
+        incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        if conn.execute(CARD_NOT_PENDING, (incident_id,)).fetchone()[0]:
+            insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

@@ -220,7 +220,8 @@ class Outbox(Protocol):
                                      ) -> ClaimedEffects[OutboxRow] | None:
         """`effect_done(seq, owner, bookkeeping)` then, only if done, `claim_due_effects(now, room, busy, ...)` for the
         slot the effect frees (no wake-up of the dispatcher for it); None when not done (nothing claimed). One store
-        call where the store can (SQLite: one group-committed transaction)."""
+        call where the store can (SQLite: one group-committed transaction); where it is two (PostgreSQL), a claim that
+        fails after the outcome is recorded answers nothing claimed and every lane due `now` (the caller claims)."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -210,7 +210,13 @@ class PostgresOutbox(PostgresPart, Outbox):
         # is left out, as in any claim.
         if not await self.effect_done(seq, owner=owner, bookkeeping=bookkeeping):
             return None
-        return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds, reads=reads)
+        try:
+            return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds,
+                                                reads=reads)
+        except psycopg.Error:  # the outcome stands; the claim is the dispatcher's loop's to make, at once
+            log.warning("effect #%s: done, but the claim after it failed; the dispatcher claims instead", seq,
+                        exc_info=True)
+            return ClaimedEffects({lane: [] for lane in room}, dict.fromkeys(room, now))
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.clock import SettableClock
+from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import Effect, OpenTicket, PostTimelineEntry, PublishStatusUpdate
 from bot.metrics import Metrics
-from bot.ports.store import IncidentInSlack
+from bot.ports.store import IncidentInSlack, Store
 from bot.services.dispatcher import LANE_CONCURRENCY, Dispatcher
+from tests.pg_cluster import PostgresCluster
 
 
 class PacedSlack:
@@ -44,12 +46,23 @@ class PacedSlack:
         return None
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "d.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Both stores: each claims in its own way with an outcome (SQLite in the outcome's transaction, PostgreSQL after
+    it)."""
+    if request.param == "sqlite":
+        s: Store = SqliteStore(tmp_path / "d.db")
+        await s.open()
+        yield s
+        await s.close()
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    database = cluster.fresh_database()
+    s = PostgresStore(cluster.url(database))
     await s.open()
     yield s
     await s.close()
+    cluster.drop_database(database)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
@@ -66,7 +79,7 @@ def met(test: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store: SqliteStore) -> None:
+async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store: Store) -> None:
     clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
     for n in range(12):  # a storm's worth of Slack work, queued first and ahead of the tickets
         await store.queue_effect(PostTimelineEntry(f"Q{n}", "e"), now=1_000.0, priority=0)
@@ -93,7 +106,7 @@ async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store:
             await running
 
 
-async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: SqliteStore) -> None:
+async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: Store) -> None:
     clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
     for n in range(5):
         await store.queue_effect(PostTimelineEntry(f"Q{n}", "e"), now=1_000.0)
@@ -108,7 +121,7 @@ async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: SqliteSt
     await default.finish_in_flight()
 
 
-async def test_finished_effects_claim_what_their_slots_do_next_within_each_lanes_limit(store: SqliteStore) -> None:
+async def test_finished_effects_claim_what_their_slots_do_next_within_each_lanes_limit(store: Store) -> None:
     clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
     for n in range(4):  # four incidents' Slack queues, three lines each, and a ticket each
         for line in ("e1", "e2", "e3"):

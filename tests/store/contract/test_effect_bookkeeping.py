@@ -113,7 +113,7 @@ async def test_a_claim_reads_the_incident_of_the_effects_that_start_from_it(stor
                                             lease_seconds=30.0, reads={"open_incident_channel": False,
                                                                        "sync_ticket": True})
     [opening], [sync] = claimed["slack"], claimed["servicenow"]
-    # Read after the claim, as incident_in_slack reads it: the sync's own effect is pending in its queue.
+    # Read after the claim, as incident_in_slack reads it (the sync, in its first attempt, is not lagging).
     assert opening.found == await store.incident_in_slack("Q1")
     assert sync.found == await store.incident_in_slack("Q1", with_ticket=True)
     assert sync.found is not None and sync.found.ticket_queue_pending == 0  # in its first attempt: not lagging

@@ -74,6 +74,12 @@ class EffectBookkeeping:
     # ServiceNow queue lags any more (a pending effect ServiceNow failed) and its card says "sync pending"; or if,
     # this effect retried, its card does not say it yet (decided in the outcome's transaction).
     refresh_card_once_synced: tuple[str, float] | None = None
+    # An opened ticket's: the incident whose card to refresh (and when asked) to show the ticket, unless the
+    # incident's channel opening is still pending — that opening's outcome decides then (`refresh_card_if_ticket`).
+    refresh_card_for_ticket: tuple[str, float] | None = None
+    # A channel opening's whose card did not show a ticket: the incident whose card to refresh if, this effect done,
+    # the incident has a ticket (opened while the card was being posted).
+    refresh_card_if_ticket: tuple[str, float] | None = None
 
     def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
         self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
@@ -84,4 +90,10 @@ class EffectBookkeeping:
         return bool(self.footprints or self.timeline_ts or self.tickets or self.noted)
 
     def __bool__(self) -> bool:
-        return self.facts or bool(self.follow_ups) or self.refresh_card_once_synced is not None
+        return self.facts or bool(self.follow_ups) or self.card_refreshes
+
+    @property
+    def card_refreshes(self) -> bool:
+        """Whether a card refresh may be queued, decided with the outcome."""
+        return any(asked is not None for asked in (self.refresh_card_once_synced, self.refresh_card_for_ticket,
+                                                   self.refresh_card_if_ticket))

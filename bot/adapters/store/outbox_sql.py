@@ -26,3 +26,10 @@ CARD_REFRESH_STATES = (
 LAGGING = "state = 'pending' AND last_error IS NOT NULL"
 # Parameters: the queue ({p}: the dialect's placeholder). A seek into outbox_queue (state, queue, seq).
 TICKET_QUEUE_LAGGING = "SELECT count(*) AS lagging FROM outbox WHERE queue = {p} AND " + LAGGING
+
+# Parameter ({p}): the incident. Its channel's opening is pending (an opened ticket's card refresh is left to it:
+# EffectBookkeeping.refresh_card_for_ticket). A seek into outbox_pending (state, incident_id, seq).
+OPENING_PENDING = ("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND incident_id = {p}"
+                   " AND kind = 'open_incident_channel') AS waiting")
+# Parameter ({p}): the incident. It has a ticket (EffectBookkeeping.refresh_card_if_ticket).
+HAS_TICKET = "SELECT EXISTS (SELECT 1 FROM tickets WHERE incident_id = {p}) AS opened"

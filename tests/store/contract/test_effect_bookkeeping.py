@@ -5,7 +5,7 @@ its follow-ups only with the effect done; the card's refresh when ServiceNow sta
 
 from __future__ import annotations
 
-from bot.domain.effects import PostTimelineEntry, RefreshCard, SyncTicket
+from bot.domain.effects import OpenTicket, PostTimelineEntry, RefreshCard, SyncTicket
 from bot.ports.store import EffectBookkeeping, Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, trigger
 
@@ -206,3 +206,32 @@ async def test_an_outcome_claims_what_its_slot_does_next_and_reads_what_it_recor
                                               room={"slack": 1}, busy=[], lease_seconds=30.0)
     assert last is not None and [r.effect for r in last["slack"]] == [PostTimelineEntry("Q2", "f1")]
     assert last.next_due == {"slack": 130.0}
+
+
+async def test_an_opened_tickets_card_refresh_is_left_to_the_channels_opening_under_way(store: Store) -> None:
+    """The ticket opens while the channel's card is being posted: the refresh that shows it is decided by whichever
+    outcome comes last (a card rendered before the ticket existed must show it; rendered after, it shows it)."""
+    await commit(store, trigger("Q1"))  # the channel's opening, then its line
+    await store.queue_effect(OpenTicket("Q1"), now=100.0)
+    claimed = await store.claim_due_effects(100.0, {"slack": 1, "servicenow": 1}, [], owner="replica-a",
+                                            lease_seconds=30.0)
+    [opening], [ticket] = claimed["slack"], claimed["servicenow"]
+    assert (opening.effect.kind, ticket.effect) == ("open_incident_channel", OpenTicket("Q1"))
+    await store.save_ticket(TICKET)  # saved at once, as the ticket's effect does
+    assert await store.effect_done(ticket.seq, owner="replica-a",
+                                   bookkeeping=EffectBookkeeping(refresh_card_for_ticket=("Q1", 100.0)))
+    assert await store.pending_in_queue("slack:Q1") == 2  # the opening under way and its line: no refresh
+    # The opening's card did not show the ticket: its outcome queues the refresh.
+    assert await store.effect_done(opening.seq, owner="replica-a",
+                                   bookkeeping=EffectBookkeeping(refresh_card_if_ticket=("Q1", 100.0)))
+    assert [type(e) for e in await drain(store)] == [PostTimelineEntry, RefreshCard]
+    # With no opening pending, the ticket's refresh is queued at once; an opening whose incident has no ticket asks
+    # for nothing.
+    await store.queue_effect(SyncTicket("Q1"), now=200.0)
+    [sync] = await store.due_effects(200.0, 10, [])
+    assert await store.effect_done(sync.seq, bookkeeping=EffectBookkeeping(refresh_card_for_ticket=("Q1", 200.0)))
+    assert await drain(store) == [RefreshCard("Q1")]
+    await store.queue_effect(SyncTicket("Q2"), now=300.0)
+    [other] = await store.due_effects(300.0, 10, [])
+    assert await store.effect_done(other.seq, bookkeeping=EffectBookkeeping(refresh_card_if_ticket=("Q2", 300.0)))
+    assert await drain(store) == []

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, LAGGING
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, HAS_TICKET, LAGGING, OPENING_PENDING
 from bot.adapters.store.postgres.bookkeeping_sql import (
     MARK_NOTED,
     SAVE_TICKET,
@@ -59,6 +59,11 @@ SCHEDULED = 2
 SYNCED_WITH_CARD_PENDING = (
     f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND {LAGGING})"
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced").encode()
+# Parameter: the incident's Slack queue: its lock (migration 15's), so that an opened ticket's look at the channel's
+# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round).
+TAKE_QUEUE_LOCK = b"SELECT pg_advisory_xact_lock(1869, hashtext(%s))"
+OPENING_PENDING_SQL = OPENING_PENDING.format(p="%s").encode()
+HAS_TICKET_SQL = HAS_TICKET.format(p="%s").encode()
 # Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
 CARD_NOT_PENDING = (b"SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1)"
                     b" AS clear")
@@ -191,7 +196,7 @@ class PostgresOutbox(PostgresPart, Outbox):
                 f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
         # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
         async with self._transaction() as conn:
-            if bookkeeping.follow_ups or bookkeeping.refresh_card_once_synced:  # other queues (see "Lock order")
+            if bookkeeping.follow_ups or bookkeeping.card_refreshes:  # other queues (see "Lock order")
                 await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
@@ -314,6 +319,19 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
             cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
             row = await cursor.fetchone()
             if row is not None and row["synced"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_for_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_for_ticket
+            await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))
+            cursor = await conn.execute(OPENING_PENDING_SQL, (incident_id,))
+            row = await cursor.fetchone()
+            if row is not None and not row["waiting"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_if_ticket is not None:  # its queue's lock is held: its own done took it
+            incident_id, asked_at = bookkeeping.refresh_card_if_ticket
+            cursor = await conn.execute(HAS_TICKET_SQL, (incident_id,))
+            row = await cursor.fetchone()
+            if row is not None and row["opened"]:
                 await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
     elif retried and bookkeeping.refresh_card_once_synced is not None:
         # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).

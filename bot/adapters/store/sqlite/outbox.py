@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, LAGGING
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, HAS_TICKET, LAGGING, OPENING_PENDING
 from bot.adapters.store.sqlite.bookkeeping_sql import (
     SAVE_TICKET,
     SET_TIMELINE_TS,
@@ -322,6 +322,14 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_for_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_for_ticket
+            if not conn.execute(OPENING_PENDING.format(p="?"), (incident_id,)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_if_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_if_ticket
+            if conn.execute(HAS_TICKET.format(p="?"), (incident_id,)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
         if bookkeeping.refresh_card_once_synced is not None:
             incident_id, asked_at = bookkeeping.refresh_card_once_synced
             if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:

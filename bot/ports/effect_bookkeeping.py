@@ -9,7 +9,9 @@ Nothing is lost by waiting: every piece kept here is one that the effect, tried 
 outcome is recorded, finds again in the outside system (the executors look before they create: the card and lines
 by their markers, the ticket by its correlation id, the note by its batch's marker) — the same guarantee a piece
 written at once in a light (not fsynced) commit had. A piece another queue must see before the effect ends, or
-that must be on record before a call goes out, is still written at once (see bot/services/bookkeeping.py).
+that must be on record before a call goes out, is still written at once (see bot/services/bookkeeping.py). Only the
+effect's holder records them: a replica whose lease ran out (another took the effect over) records nothing, so what
+it learnt never overwrites what the new holder found; the new holder finds again whatever the old one did.
 
 The records kept here (`FootprintChange`, `TicketRow`) are re-exported by bot.ports.store, where they are used.
 """
@@ -68,10 +70,16 @@ class EffectBookkeeping:
     noted: list[str] = field(default_factory=list)
     # Effects to queue once this one is done (`Outbox.queue_effect`), each with when it was asked for.
     follow_ups: list[tuple[Effect, float]] = field(default_factory=list)
-    # A ticket sync's: the incident whose card to refresh (and when asked) if, this effect done, its ServiceNow queue
-    # has nothing left pending and its card says "sync pending" (decided in the outcome's transaction, as the
-    # dispatcher's after_done used to decide it by a read of its own once the effect was done).
+    # A ticket effect's: the incident whose card to refresh (and when asked) if, this effect done, nothing in its
+    # ServiceNow queue lags any more (a pending effect ServiceNow failed) and its card says "sync pending"; or if,
+    # this effect retried, its card does not say it yet (decided in the outcome's transaction).
     refresh_card_once_synced: tuple[str, float] | None = None
+    # An opened ticket's: the incident whose card to refresh (and when asked) to show the ticket, unless the
+    # incident's channel opening is still pending — that opening's outcome decides then (`refresh_card_if_ticket`).
+    refresh_card_for_ticket: tuple[str, float] | None = None
+    # A channel opening's whose card did not show a ticket: the incident whose card to refresh if, this effect done,
+    # the incident has a ticket (opened while the card was being posted).
+    refresh_card_if_ticket: tuple[str, float] | None = None
 
     def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
         self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
@@ -82,4 +90,10 @@ class EffectBookkeeping:
         return bool(self.footprints or self.timeline_ts or self.tickets or self.noted)
 
     def __bool__(self) -> bool:
-        return self.facts or bool(self.follow_ups) or self.refresh_card_once_synced is not None
+        return self.facts or bool(self.follow_ups) or self.card_refreshes
+
+    @property
+    def card_refreshes(self) -> bool:
+        """Whether a card refresh may be queued, decided with the outcome."""
+        return any(asked is not None for asked in (self.refresh_card_once_synced, self.refresh_card_for_ticket,
+                                                   self.refresh_card_if_ticket))

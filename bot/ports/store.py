@@ -20,6 +20,7 @@ from bot.domain.incident import Incident
 from bot.domain.timeline import TimelineEntry
 
 # Re-exported: the records an effect's bookkeeping keeps are used here and throughout.
+from bot.ports.claims import ClaimedEffects as ClaimedEffects
 from bot.ports.effect_bookkeeping import EffectBookkeeping as EffectBookkeeping
 from bot.ports.effect_bookkeeping import FootprintChange as FootprintChange
 from bot.ports.effect_bookkeeping import TicketRow as TicketRow
@@ -57,17 +58,6 @@ class OutboxRow:
     found: IncidentInSlack | None = None
 
 
-class ClaimedEffects(dict[str, list[OutboxRow]]):
-    """What `Outbox.claim_due_effects` claimed, per lane asked for, and (`next_due`) when each of those lanes' next
-    queue head is due or its lease ends, read after the claim in the same store call (None: nothing pending in it):
-    the dispatcher learns from the claim when to look again, where asking was a store call of its own."""
-
-    def __init__(self, claimed: Mapping[str, list[OutboxRow]] | None = None,
-                 next_due: Mapping[str, float | None] | None = None) -> None:
-        super().__init__(claimed or {})
-        self.next_due: dict[str, float | None] = dict(next_due or {})
-
-
 @dataclass(frozen=True)
 class CardRefreshState:
     """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
@@ -103,8 +93,10 @@ class SlackFootprint:
 class IncidentInSlack:
     """An incident as last decided beside what exists of it in Slack, read together in one store call (what
     performing a Slack effect starts from: `SlackFootprints.incident_in_slack`). Read `with_ticket`, also its
-    ServiceNow ticket and how many effects its ServiceNow queue has pending (what the card says of the ticket);
-    otherwise `ticket_queue_pending` is None."""
+    ServiceNow ticket and how many effects of its ServiceNow queue wait for a retry, pending after ServiceNow failed
+    them at least once (what the card says of the ticket: "sync pending" while ServiceNow lags; an effect merely
+    queued or in its first attempt is not lagging — shown, its sub-second sync cost a second chat.update to take the
+    words back); otherwise `ticket_queue_pending` is None."""
 
     incident: Incident | None
     footprint: SlackFootprint
@@ -198,15 +190,15 @@ class Outbox(Protocol):
         ...
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         """`due_effects` and `claim_effect` in one call (the dispatcher's, once per wake-up instead of a read per lane
         and a claim per effect): per lane of `room`, up to that many of the lane's effects that `due_effects(now,
         room[lane], busy, lane=lane)` offers, each claimed for `owner` as `claim_effect` would. Returns, per lane
         asked for, the effects this call claimed, most urgent first (one another replica claimed meanwhile is left
         out), each with `attempts` as it was before this claim. A claimed effect whose kind is in `reads` comes with
         its incident (`found`) as `incident_in_slack(with_ticket=reads[kind])` reads it after the claim (what its
-        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`). The
-        answer's `next_due` says, per lane asked for, what `next_effect_due_at([lane])` would say after this claim."""
+        executor starts from: one store call for both), and a PostTimelineEntry with its line (`found.entry`);
+        `next_due`, per lane asked for, what `next_effect_due_at([lane])` would say after this claim."""
         ...
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
@@ -219,13 +211,24 @@ class Outbox(Protocol):
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Mark the effect done and free its lease; with `owner`, only while it holds the claim. In the same
-        transaction, record `bookkeeping`'s facts (always) and queue its follow-ups (only if marked done here)."""
+        transaction, only if marked done here, record `bookkeeping`'s facts and queue its follow-ups (a replica that
+        lost its lease records nothing over the new holder's outcome)."""
+        ...
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        """`effect_done(seq, owner, bookkeeping)` then, only if done, `claim_due_effects(now, room, busy, ...)` for the
+        slot the effect frees (no wake-up of the dispatcher for it); None when not done (nothing claimed). One store
+        call where the store can (SQLite: one group-committed transaction); where it is two (PostgreSQL), a claim that
+        fails after the outcome is recorded answers nothing claimed and every lane due `now` (the caller claims)."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
-        lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (always); its
-        follow-ups never (the effect is not done)."""
+        lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (only then);
+        its follow-ups never (the effect is not done), but a ticket effect's `refresh_card_once_synced` queues the
+        card's refresh if the card does not say "sync pending" yet (ServiceNow lags from now on)."""
         ...
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:

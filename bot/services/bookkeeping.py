@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Unpack
 
-from bot.domain.effects import Effect
+from bot.domain.effects import Effect, RefreshCard
 from bot.ports.store import (
     EffectBookkeeping,
     FootprintChange,
@@ -92,10 +92,31 @@ async def follow_up(store: Outbox, effect: Effect, now: float) -> None:
         kept.follow_ups.append((effect, now))
 
 
+async def refresh_card_for_ticket(store: Outbox, incident_id: str, now: float) -> None:
+    """An opened ticket's follow-up: refresh the incident's card to show it, unless the incident's channel opening is
+    still pending (its outcome decides then: `refresh_card_if_ticket`). Decided with the effect's outcome; with none
+    being performed, queued at once."""
+    kept = _KEPT.get()
+    if kept is None:
+        await store.queue_effect(RefreshCard(incident_id), now)
+    else:
+        kept.refresh_card_for_ticket = (incident_id, now)
+
+
+def refresh_card_if_ticket(incident_id: str, shown: bool, now: float) -> None:
+    """A channel opening's follow-up: unless its card `shown` the ticket, refresh the card if, this effect done, the
+    incident has a ticket (opened meanwhile, its own refresh left to this opening). The latest say of the effect
+    wins: an opening asks first, before it knows, and again once its card is rendered."""
+    kept = _KEPT.get()
+    if kept is not None:
+        kept.refresh_card_if_ticket = None if shown else (incident_id, now)
+
+
 def refresh_card_once_synced(incident_id: str, now: float) -> None:
-    """A ticket sync's follow-up: refresh the incident's card if, this effect done, its ServiceNow queue has drained
-    and the card says "sync pending" (decided with the effect's outcome: EffectBookkeeping). Outside an effect
-    performed by the dispatcher there is no outcome to decide it with: the scheduler's card refreshes catch up."""
+    """A ticket effect's follow-up: refresh the incident's card if, this effect done, nothing in its ServiceNow queue
+    lags any more and the card says "sync pending"; or if, this effect retried (ServiceNow failed it), the card does
+    not say it yet (decided with the effect's outcome: EffectBookkeeping). Outside an effect performed by the
+    dispatcher there is no outcome to decide it with: the scheduler's card refreshes catch up."""
     kept = _KEPT.get()
     if kept is not None:
         kept.refresh_card_once_synced = (incident_id, now)

@@ -26,9 +26,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -95,6 +96,11 @@ class Dispatcher:
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
         self._wake = asyncio.Event()
+        # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
+        self._settled: set[asyncio.Task[None]] = set()
+        # When the sleeping loop looks again by itself (infinity while it is not sleeping: its claim under way may
+        # have read the lanes before an effect's outcome changed them, so anything that outcome left due wakes it).
+        self._looks_at = math.inf
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
         self.heartbeat = 0.0
@@ -131,16 +137,32 @@ class Dispatcher:
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
             return None
-        claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
-                                                      lease_seconds=self._lease_seconds, reads=self._reads)
+        with self._reserved(room):  # an effect's outcome claiming meanwhile leaves these slots to this claim
+            claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
+                                                          lease_seconds=self._lease_seconds, reads=self._reads)
+        self._start(claimed)
+        return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
+                   default=None)
+
+    def _start(self, claimed: Mapping[str, list[OutboxRow]]) -> None:
         for lane, rows in claimed.items():
             for row in rows:
-                task = asyncio.create_task(self._perform(row))
+                task = asyncio.create_task(self._perform(row, lane))
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
-        return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
-                   default=None)
+
+    @contextlib.contextmanager
+    def _reserved(self, room: Mapping[str, int]) -> Iterator[None]:
+        """Count `room`'s slots as taken while a claim for them runs: two claims under way at once (the loop's, an
+        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit."""
+        for lane, free in room.items():
+            self._in_lane[lane] += free
+        try:
+            yield
+        finally:
+            for lane, free in room.items():
+                self._in_lane[lane] -= free
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -149,10 +171,14 @@ class Dispatcher:
         return [lane for lane in LANES if self._room(lane) > 0]
 
     def _on_done(self, queue: str, lane: str) -> Callable[[asyncio.Task[None]], None]:
-        def finished(_task: asyncio.Task[None]) -> None:
-            self._busy.pop(queue, None)
+        def finished(task: asyncio.Task[None]) -> None:
+            if self._busy.get(queue) is task:  # else the next effect of its queue took its place (`_perform`)
+                del self._busy[queue]
             self._in_lane[lane] -= 1
-            self._wake.set()
+            if task in self._settled:
+                self._settled.discard(task)
+            else:
+                self._wake.set()
         return finished
 
     async def _sleep_until(self, next_due: float | None) -> None:
@@ -161,23 +187,29 @@ class Dispatcher:
         timeout = 1.0
         if next_due is not None:
             timeout = min(max(next_due - self._clock.now().timestamp(), 0.005), 1.0)
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wake.wait()
+        self._looks_at = self._clock.now().timestamp() + timeout
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation (stop() hangs).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+        finally:
+            self._looks_at = math.inf
 
     async def finish_in_flight(self) -> None:
         """Wait until the effects being performed now (those `start_due` began) are finished."""
-        for task in list(self._busy.values()):
-            await task
+        while self._busy:  # including the effects those claimed as they finished
+            await asyncio.wait(set(self._busy.values()))
+            await asyncio.sleep(0)  # the finished ones' callbacks take them out of `_busy`
 
     async def idle(self) -> bool:
         """True when nothing is in flight and nothing is pending (tests and benchmarks wait for this)."""
         return not self._busy and await self._store.next_effect_due_at() is None
 
-    async def _perform(self, row: OutboxRow) -> None:
+    async def _perform(self, row: OutboxRow, lane: str) -> None:
         """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
-        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py)."""
+        effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
+        also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
         attempt = row.attempts + 1
         with keeping() as kept:
@@ -193,20 +225,46 @@ class Dispatcher:
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                    True, None, kept)
                 return
-        try:
-            done = await self._store.effect_done(row.seq, owner=self.owner, bookkeeping=kept or None)
-        except Exception:  # the store refused the outcome (down, a deadlock): the lease runs out and it is retried
-            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once "
-                          "its lease ends (its executor finds what it did)", effect.kind, row.seq)
-            return
-        if not done:
-            self._lost(row)
+        if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()
         try:
             await self._executor.after_done(effect)
         except Exception:  # a follow-up (e.g. a card refresh) is worth less than the effect it follows
             log.exception("follow-up of effect %s #%s failed", effect.kind, row.seq)
+
+    async def _done(self, row: OutboxRow, lane: str, kept: EffectBookkeeping) -> bool:
+        """Record the effect done and, in the same store call, claim the due effects its slot and the other lanes'
+        free slots can take (most often the next effect of its own queue, or a follow-up it queued): started here,
+        they need no wake-up of the loop to claim them. The other lanes' free slots are reserved while the call runs,
+        so that the loop, claiming meanwhile, never takes them too. The loop is woken only when a lane left with room
+        has an effect due before the loop would look anyway. False when this replica had lost the effect's lease, or the
+        store refused the call."""
+        free = {other: self._room(other) for other in self._lanes_with_room()}
+        room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
+        try:
+            with self._reserved(free):
+                claimed = await self._store.effect_done_then_claim(
+                    row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
+                    busy=[queue for queue in self._busy if queue != row.effect.queue],
+                    lease_seconds=self._lease_seconds, reads=self._reads)
+        except Exception:  # the store refused (down, a deadlock): unsettled, this effect's end wakes the loop
+            log.exception("effect %s #%s was performed but its outcome, or the claim after it, could not be recorded;"
+                          " an outcome not recorded is tried again once its lease ends (its executor finds what it"
+                          " did)", row.effect.kind, row.seq)
+            return False
+        if claimed is None:
+            self._lost(row)
+            return False
+        self._start(claimed)
+        # Due sooner than the loop's next look, in a lane whose room this claim did not fill (a lane it filled is
+        # woken by its own effects finishing): the loop must plan for it.
+        sooner = any(len(claimed.get(other, [])) < slots and due is not None and due < self._looks_at
+                     for other, slots in room.items() for due in (claimed.next_due.get(other),))
+        task = asyncio.current_task()
+        if not sooner and task is not None:
+            self._settled.add(task)
+        return True
 
     async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
         """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect. Most

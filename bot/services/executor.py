@@ -47,7 +47,7 @@ from bot.ports.store import (
 from bot.render import card as cards
 from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
-from bot.services.bookkeeping import remember_footprint, remember_timeline_ts
+from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -211,6 +211,8 @@ class EffectExecutor:
                             found: IncidentInSlack | None = None) -> None:
         """`found`: the incident's footprint as this effect read it (read again when not given)."""
         footprint = found.footprint if found is not None else await self._store.footprint(incident.id)
+        if self._tickets is not None:  # until its card is known to show the ticket (see refresh_card_for_ticket)
+            refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
             await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
                                   retry=retry, since=since, pin=False)
@@ -236,6 +238,8 @@ class EffectExecutor:
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
             ticket_view = await self._ticket_view(incident, footprint)
+            if ticket_view is not None and ticket_view.number is not None:
+                refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())
             await _all(
                 *remember_channel,
                 self._set_topic(incident, footprint, ticket_view),

@@ -18,7 +18,6 @@ from bot.domain.effects import (
     NoteOnTicket,
     OpenTicket,
     PageTeamForTicket,
-    RefreshCard,
     SyncTicket,
     UpdateTicketLevels,
 )
@@ -37,7 +36,12 @@ from bot.ports.store import (
     TicketRow,
 )
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
-from bot.services.bookkeeping import follow_up, refresh_card_once_synced, remember_noted, remember_ticket
+from bot.services.bookkeeping import (
+    refresh_card_for_ticket,
+    refresh_card_once_synced,
+    remember_noted,
+    remember_ticket,
+)
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -78,9 +82,10 @@ class TicketSync:
                 await self._note_once(sys_id, text, retry=retry)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
-                    await follow_up(self._store, RefreshCard(effect.incident_id), self._clock.now().timestamp())
-                elif isinstance(effect, SyncTicket):  # the card says "sync pending" while ServiceNow lags
-                    refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
+                    await refresh_card_for_ticket(self._store, effect.incident_id, self._clock.now().timestamp())
+                # The card says "sync pending" while ServiceNow lags: refreshed when this effect's failure starts
+                # the lag, or its success ends it.
+                refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
                 # The incident, its ticket and its Slack footprint in one store call (three trips otherwise).
                 if found is None or found.ticket_queue_pending is None:
                     found = await self._store.incident_in_slack(effect.incident_id, with_ticket=True)

@@ -209,6 +209,27 @@ async def test_a_trigger_makes_exactly_one_ticket_shown_on_the_card_and_topic(sa
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
+async def test_a_ticket_opened_before_the_card_is_posted_costs_the_card_no_update(sandbox: RunningSandbox) -> None:
+    # Slack is slow to create the channel: the ticket is opened meanwhile, and the card posted after shows it.
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
+    incident = await triggered(sandbox)
+    ticket = ticket_for(sandbox, incident["id"])
+    assert ticket["number"] in card_context(sandbox, channel_of(sandbox, incident["id"]))
+    assert state(sandbox)["slack"]["calls"].get("chat.update", 0) == 0  # its refresh was left to the opening
+
+
+async def test_a_ticket_opened_while_the_card_is_posted_is_shown_by_a_refresh(sandbox: RunningSandbox) -> None:
+    # The card is rendered before the ticket exists, and the ticket's outcome comes while the card is being pinned
+    # (its refresh left to the opening under way): the opening's outcome refreshes the card.
+    sandbox.sandbox.faults.latency_ms["servicenow"] = 1500  # every call: the ticket's lookup and its creation
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", times=0, latency_ms=4000))
+    incident = await triggered(sandbox)
+    ticket = ticket_for(sandbox, incident["id"])
+    channel = channel_of(sandbox, incident["id"])
+    assert ticket["number"] in card_context(sandbox, channel) and ticket["number"] in channel["topic"]
+    assert state(sandbox)["slack"]["calls"].get("chat.update", 0) == 1
+
+
 async def test_a_low_urgency_incident_gets_a_low_impact_ticket(sandbox: RunningSandbox) -> None:
     incident = await triggered(sandbox, "Slow delivery slot page", "PDELIVS", urgency="low")
     ticket = ticket_for(sandbox, incident["id"])

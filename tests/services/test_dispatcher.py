@@ -95,7 +95,8 @@ async def test_retry_after_from_the_service_is_honoured(store: SqliteStore, db_p
     assert world.performed == [("open_incident_channel", False)]  # not before Slack said
     clock.set(at(1_031))
     await run_due(d)
-    assert world.performed[-2:] == [("open_incident_channel", True), ("open_incident_channel done", False)]
+    # (Its outcome claimed the incident's next effect, the timeline post, which then followed without a wake-up.)
+    assert world.performed[1:3] == [("open_incident_channel", True), ("open_incident_channel done", False)]
     assert outbox(db_path)[0]["state"] == "done"
 
 
@@ -160,3 +161,23 @@ async def test_an_alert_that_cannot_be_posted_does_not_alert_about_itself(store:
     kinds = [r["kind"] for r in outbox(db_path)]
     assert kinds.count("alert_operators") == 1
     assert OpenIncidentChannel("PGR0VU2").kind in kinds
+
+
+async def test_an_outcome_the_store_refuses_is_logged_and_left_to_its_lease(store: SqliteStore, db_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    class StoreGoesDown(World):
+        """The store stops while the call runs (as at shutdown, or a database gone): the outcome cannot be recorded."""
+
+        async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                          found: IncidentInSlack | None = None) -> None:
+            await super().perform(effect, retry=retry, created_at=created_at, found=found)
+            await store.close()
+
+    world, clock = StoreGoesDown(), frozen_clock()
+    d = dispatcher(store, world, clock)
+    started = await d.start_due()
+    await d.finish_in_flight()
+    assert started == 1 and world.performed == [("open_incident_channel", False)]
+    assert "was performed but its outcome, or the claim after it, could not be recorded" in caplog.text
+    [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
+    assert (row["state"], row["attempts"]) == ("pending", 1)  # leased still: tried again once its lease ends

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.clock import SettableClock
+from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import Effect, OpenTicket, PostTimelineEntry, PublishStatusUpdate
 from bot.metrics import Metrics
-from bot.ports.store import IncidentInSlack
+from bot.ports.store import IncidentInSlack, Store
 from bot.services.dispatcher import LANE_CONCURRENCY, Dispatcher
+from tests.pg_cluster import PostgresCluster
 
 
 class PacedSlack:
@@ -44,12 +46,23 @@ class PacedSlack:
         return None
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "d.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Both stores: each claims in its own way with an outcome (SQLite in the outcome's transaction, PostgreSQL after
+    it)."""
+    if request.param == "sqlite":
+        s: Store = SqliteStore(tmp_path / "d.db")
+        await s.open()
+        yield s
+        await s.close()
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    database = cluster.fresh_database()
+    s = PostgresStore(cluster.url(database))
     await s.open()
     yield s
     await s.close()
+    cluster.drop_database(database)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
@@ -66,7 +79,7 @@ def met(test: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store: SqliteStore) -> None:
+async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store: Store) -> None:
     clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
     for n in range(12):  # a storm's worth of Slack work, queued first and ahead of the tickets
         await store.queue_effect(PostTimelineEntry(f"Q{n}", "e"), now=1_000.0, priority=0)
@@ -93,15 +106,37 @@ async def test_tickets_and_pages_go_on_while_slack_effects_wait_for_slack(store:
             await running
 
 
-async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: SqliteStore) -> None:
+async def test_every_lane_has_a_limit_and_a_number_sets_them_all(store: Store) -> None:
     clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
     for n in range(5):
         await store.queue_effect(PostTimelineEntry(f"Q{n}", "e"), now=1_000.0)
     world = PacedSlack()
     one_each = Dispatcher(store, world, clock, Metrics(), concurrency=1)
     assert await one_each.start_due() == 1
-    world.budget.set()
-    await one_each.finish_in_flight()
+    # Another dispatcher on the same store, while the first one's effect waits for Slack: the default limit.
     default = Dispatcher(store, world, clock, Metrics())
     assert await default.start_due() == min(4, LANE_CONCURRENCY["slack"])
+    world.budget.set()
+    await one_each.finish_in_flight()
     await default.finish_in_flight()
+
+
+async def test_finished_effects_claim_what_their_slots_do_next_within_each_lanes_limit(store: Store) -> None:
+    clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
+    for n in range(4):  # four incidents' Slack queues, three lines each, and a ticket each
+        for line in ("e1", "e2", "e3"):
+            await store.queue_effect(PostTimelineEntry(f"Q{n}", line), now=1_000.0)
+        await store.queue_effect(OpenTicket(f"Q{n}"), now=1_000.0)
+    world = PacedSlack()
+    dispatcher = Dispatcher(store, world, clock, Metrics(), concurrency={"slack": 2, "servicenow": 1})
+    # One claim, and no loop: what follows is claimed by the outcomes of the effects that finish.
+    assert await dispatcher.start_due() == 3
+    await until(met(lambda: world.waiting_for_slack == 2 and len(world.performed) == 4))
+    assert sorted(world.performed) == [f"open_ticket:Q{n}" for n in range(4)]  # one at a time, one after the other
+    world.budget.set()
+    await dispatcher.finish_in_flight()
+    assert world.most_waiting == 2 and len(world.performed) == 16
+    for n in range(4):  # in order within each queue
+        lines = [kind for kind in world.performed if kind == f"post_timeline_entry:Q{n}"]
+        assert len(lines) == 3
+    assert await store.due_effects(now=1_000.0, limit=10, busy=[]) == []

@@ -94,11 +94,11 @@ async def test_an_effect_leased_by_one_replica_is_not_started_by_the_other_nor_a
     await eventually(lambda: len(world.performed) == 1)
     assert await b.start_due() == 0  # the channel is being opened by a; the timeline post waits behind it
     world.gates["a"].set()
+    # a's outcome claims what its slot does next: the timeline post, behind the channel in its queue; b gets nothing.
     await a.finish_in_flight()
-    assert await b.start_due() == 1
-    await b.finish_in_flight()
-    assert world.performed == [("a", "open_incident_channel", False), ("b", "post_timeline_entry", False)]
-    assert world.followed_up == [("a", "open_incident_channel"), ("b", "post_timeline_entry")]
+    assert await b.start_due() == 0
+    assert world.performed == [("a", "open_incident_channel", False), ("a", "post_timeline_entry", False)]
+    assert world.followed_up == [("a", "open_incident_channel"), ("a", "post_timeline_entry")]
 
 
 async def test_a_stopped_replicas_effect_is_taken_over_as_a_retry_and_its_late_outcome_is_refused(
@@ -118,7 +118,8 @@ async def test_a_stopped_replicas_effect_is_taken_over_as_a_retry_and_its_late_o
     assert lease(tmp_path / "shared.db")[0] == "b"
     world.gates["b"].set()
     await b.finish_in_flight()
-    assert world.followed_up == [("b", "open_incident_channel")]  # a's follow-up skipped
+    # a's follow-up skipped, and its refused outcome claimed nothing: b went on with the queue.
+    assert world.followed_up == [("b", "open_incident_channel"), ("b", "post_timeline_entry")]
     assert lease(tmp_path / "shared.db") == (None, None)
     [opening] = rows(tmp_path / "shared.db", "SELECT state, attempts FROM outbox WHERE kind='open_incident_channel'")
     assert opening == {"state": "done", "attempts": 2}
@@ -140,4 +141,5 @@ async def test_a_slow_effect_renews_its_lease_and_keeps_it(stores: tuple[SqliteS
     assert await b.start_due() == 0
     world.gates["a"].set()
     await a.finish_in_flight()
-    assert [who for who, _, _ in world.performed] == ["a"] and world.followed_up == [("a", "open_incident_channel")]
+    assert [who for who, _, _ in world.performed] == ["a", "a"]  # the channel, then (its outcome's claim) the post
+    assert world.followed_up == [("a", "open_incident_channel"), ("a", "post_timeline_entry")]

@@ -18,3 +18,18 @@ CARD_REFRESH_STATES = (
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
     "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
+
+# What of an incident's ticket queue (`servicenow:<incident>`) counts as ServiceNow lagging, so that its card says
+# "sync pending": a pending effect ServiceNow has failed at least once (its retry keeps the error; done clears it).
+# One merely queued, or in its first attempt, is not: ServiceNow answers it within the second, and shown it cost a
+# second chat.update (and two footprint writes) to take the words back (session 7, found in s7claims).
+LAGGING = "state = 'pending' AND last_error IS NOT NULL"
+# Parameters: the queue ({p}: the dialect's placeholder). A seek into outbox_queue (state, queue, seq).
+TICKET_QUEUE_LAGGING = "SELECT count(*) AS lagging FROM outbox WHERE queue = {p} AND " + LAGGING
+
+# Parameter ({p}): the incident. Its channel's opening is pending (an opened ticket's card refresh is left to it:
+# EffectBookkeeping.refresh_card_for_ticket). A seek into outbox_pending (state, incident_id, seq).
+OPENING_PENDING = ("SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND incident_id = {p}"
+                   " AND kind = 'open_incident_channel') AS waiting")
+# Parameter ({p}): the incident. It has a ticket (EffectBookkeeping.refresh_card_if_ticket).
+HAS_TICKET = "SELECT EXISTS (SELECT 1 FROM tickets WHERE incident_id = {p}) AS opened"

@@ -64,8 +64,27 @@ async def test_an_incident_is_read_with_its_footprint_and_ticket_in_one_call(sto
     assert found.incident == opened.incident and found.ticket_queue_pending is None
     with_ticket = await store.incident_in_slack("Q1", with_ticket=True)
     assert (with_ticket.incident, with_ticket.footprint) == (found.incident, found.footprint)
-    assert (with_ticket.ticket, with_ticket.ticket_queue_pending) == (None, 1)
+    assert (with_ticket.ticket, with_ticket.ticket_queue_pending) == (None, 0)
     ticket = TicketRow("Q1", "sys1", "INC0001", "https://sn/INC0001", "2", 1)
     await store.save_ticket(ticket)
     assert await store.incident_in_slack("Q1", with_ticket=True) == IncidentInSlack(
-        found.incident, found.footprint, ticket, await store.pending_in_queue("servicenow:Q1"))
+        found.incident, found.footprint, ticket, 0)
+
+
+async def test_a_ticket_queue_lags_only_with_an_effect_servicenow_failed(store: Store) -> None:
+    """What the card says "sync pending" for: a ServiceNow effect retried after a failure, not one merely queued or
+    in its first attempt (ServiceNow answers those within the second; shown, they cost a chat.update to undo)."""
+    await commit(store, trigger("Q1"))
+    for _ in range(2):
+        await store.queue_effect(SyncTicket("Q1"), now=100.0)
+    [sync] = (await store.claim_due_effects(100.0, {"servicenow": 1}, [], owner="replica-a",
+                                            lease_seconds=30.0))["servicenow"]
+    assert (await store.incident_in_slack("Q1", with_ticket=True)).ticket_queue_pending == 0  # queued, in flight
+    assert await store.effect_retry(sync.seq, 200.0, "ServiceNow answered 503", owner="replica-a")
+    assert (await store.incident_in_slack("Q1", with_ticket=True)).ticket_queue_pending == 1
+    [again] = (await store.claim_due_effects(200.0, {"servicenow": 1}, [], owner="replica-a",
+                                             lease_seconds=30.0))["servicenow"]
+    assert again.seq == sync.seq  # its retry in flight: still lagging until it is done
+    assert (await store.incident_in_slack("Q1", with_ticket=True)).ticket_queue_pending == 1
+    assert await store.effect_done(sync.seq, owner="replica-a")
+    assert (await store.incident_in_slack("Q1", with_ticket=True)).ticket_queue_pending == 0

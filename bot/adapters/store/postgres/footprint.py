@@ -9,10 +9,13 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.codec import incident_from_json
+from bot.adapters.store.outbox_sql import TICKET_QUEUE_LAGGING
 from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
+
+TICKET_QUEUE_LAGGING_SQL = TICKET_QUEUE_LAGGING.format(p="%s").encode()
 
 
 class PostgresFootprints(PostgresPart, SlackFootprints):
@@ -59,11 +62,10 @@ async def read_incident_in_slack(conn: Connection, incident_id: str, with_ticket
         return IncidentInSlack(incident, footprint)
     cursor = await conn.execute(b"SELECT * FROM tickets WHERE incident_id=%s", (incident_id,))
     tickets = await cursor.fetchall()
-    cursor = await conn.execute(b"SELECT count(*) AS pending FROM outbox WHERE queue=%s AND state='pending'",
-                                (f"servicenow:{incident_id}",))
+    cursor = await conn.execute(TICKET_QUEUE_LAGGING_SQL, (f"servicenow:{incident_id}",))
     pending = await cursor.fetchall()
     return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None,
-                           int(pending[0]["pending"]))
+                           int(pending[0]["lagging"]))
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

@@ -28,7 +28,7 @@ from typing import Any
 
 import psycopg
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, HAS_TICKET, LAGGING, OPENING_PENDING
 from bot.adapters.store.postgres.bookkeeping_sql import (
     MARK_NOTED,
     SAVE_TICKET,
@@ -54,11 +54,19 @@ QUEUES_LOCK = 0x70617665647264_02
 TAKE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})".encode()
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
-# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
-# pending" (EffectBookkeeping.refresh_card_once_synced).
+# Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
+# card says "sync pending" (EffectBookkeeping.refresh_card_once_synced).
 SYNCED_WITH_CARD_PENDING = (
-    b"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND state='pending')"
-    b" AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced")
+    f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND {LAGGING})"
+    " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced").encode()
+# Parameter: the incident's Slack queue: its lock (migration 15's), so that an opened ticket's look at the channel's
+# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round).
+TAKE_QUEUE_LOCK = b"SELECT pg_advisory_xact_lock(1869, hashtext(%s))"
+OPENING_PENDING_SQL = OPENING_PENDING.format(p="%s").encode()
+HAS_TICKET_SQL = HAS_TICKET.format(p="%s").encode()
+# Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
+CARD_NOT_PENDING = (b"SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1)"
+                    b" AS clear")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
@@ -129,7 +137,7 @@ class PostgresOutbox(PostgresPart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
@@ -188,38 +196,61 @@ class PostgresOutbox(PostgresPart, Outbox):
                 f" WHERE seq=%s AND {HOLDER}", (seq, owner, owner)) == 1
         # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
         async with self._transaction() as conn:
-            if bookkeeping.follow_ups or bookkeeping.refresh_card_once_synced:  # other queues (see "Lock order")
+            if bookkeeping.follow_ups or bookkeeping.card_refreshes:  # other queues (see "Lock order")
                 await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (seq, owner, owner))
             done = cursor.rowcount == 1
-            await record_bookkeeping(conn, bookkeeping, done=done)
+            if done:  # else another replica holds the effect now: its outcome, facts and all, stands
+                await record_bookkeeping(conn, bookkeeping, done=True)
         return done
+
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        # Two calls here: the claim's UPDATEs are autocommitted one by one (see claim_due_effects), never in the
+        # outcome's transaction, whose queue lock they must not wait behind. What another replica claims in between
+        # is left out, as in any claim.
+        if not await self.effect_done(seq, owner=owner, bookkeeping=bookkeeping):
+            return None
+        try:
+            return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds,
+                                                reads=reads)
+        except psycopg.Error:  # the outcome stands; the claim is the dispatcher's loop's to make, at once
+            log.warning("effect #%s: done, but the claim after it failed; the dispatcher claims instead", seq,
+                        exc_info=True)
+            return ClaimedEffects({lane: [] for lane in room}, dict.fromkeys(room, now))
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:
         retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
                  f" WHERE seq=%s AND {HOLDER}")
-        if bookkeeping is None or not bookkeeping.facts:
+        if bookkeeping is None or not (bookkeeping.facts or bookkeeping.refresh_card_once_synced):
             return await self._execute(retry, (next_attempt_at, error, seq, owner, owner)) == 1
         async with self._transaction() as conn:
-            await record_bookkeeping(conn, bookkeeping, done=False)
+            if bookkeeping.refresh_card_once_synced:  # the card's queue too (see "Lock order")
+                await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute(retry.encode(), (next_attempt_at, error, seq, owner, owner))
-            return cursor.rowcount == 1
+            held = cursor.rowcount == 1
+            if held:  # else another replica holds the effect now: its outcome, facts and all, stands
+                await record_bookkeeping(conn, bookkeeping, done=False, retried=True)
+            return held
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         async with self._transaction() as conn:
             if alert is not None:  # two queues: the effect's, then the operators' (see "Lock order" above)
                 await conn.execute(TAKE_QUEUES_LOCK)
-            await record_bookkeeping(conn, bookkeeping, done=False)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
             parked = cursor.rowcount == 1
-            if parked and alert is not None:
+            if parked and alert is not None:  # the operators' queue before the facts' rows (see "Lock order")
                 await insert_effect(conn, alert, 0, now)
+            if parked:  # else another replica holds the effect now: its outcome, facts and all, stands
+                await record_bookkeeping(conn, bookkeeping, done=False)
         return parked
 
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
@@ -269,9 +300,11 @@ class PostgresOutbox(PostgresPart, Outbox):
             return cursor.rowcount
 
 
-async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
-    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
-    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
+                             retried: bool = False) -> None:
+    """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
+    statements the single-piece port methods run): the facts whatever the outcome; the follow-ups only when `done`;
+    the card's refresh that a ServiceNow effect's lag asks for when `done` or `retried`."""
     if bookkeeping is None:
         return
     # The follow-ups first: inserting into another queue takes that queue's lock (its trigger), and every writer
@@ -287,6 +320,26 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
             row = await cursor.fetchone()
             if row is not None and row["synced"]:
                 await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_for_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_for_ticket
+            await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))
+            cursor = await conn.execute(OPENING_PENDING_SQL, (incident_id,))
+            row = await cursor.fetchone()
+            if row is not None and not row["waiting"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_if_ticket is not None:  # its queue's lock is held: its own done took it
+            incident_id, asked_at = bookkeeping.refresh_card_if_ticket
+            cursor = await conn.execute(HAS_TICKET_SQL, (incident_id,))
+            row = await cursor.fetchone()
+            if row is not None and row["opened"]:
+                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+    elif retried and bookkeeping.refresh_card_once_synced is not None:
+        # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
+        incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        cursor = await conn.execute(CARD_NOT_PENDING, (incident_id,))
+        row = await cursor.fetchone()
+        if row is not None and row["clear"]:
+            await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
     for incident_id, changes in bookkeeping.footprints.items():
         sql, params = footprint_upsert(incident_id, changes)
         await conn.execute(sql.encode(), params)

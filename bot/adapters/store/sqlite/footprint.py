@@ -8,12 +8,14 @@ import json
 from collections.abc import Sequence
 from typing import Any, Unpack
 
+from bot.adapters.store.outbox_sql import TICKET_QUEUE_LAGGING
 from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import entry_from_row, load_incident
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 CHUNK = 500
+TICKET_QUEUE_LAGGING_SQL = TICKET_QUEUE_LAGGING.format(p="?")
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -60,8 +62,11 @@ def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_
     """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect,
     with the line a PostTimelineEntry posts: `entry_id`)."""
     conn = connection.reader
-    # One read transaction (a snapshot: SQLite gives it for free).
-    conn.execute("BEGIN")
+    # One read transaction (a snapshot: SQLite gives it for free); inside a caller's write transaction (an effect's
+    # outcome claiming the next effects), that one, which sees what it wrote.
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
     try:
         incident = load_incident(conn, incident_id, connection.known_incidents)
         footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
@@ -73,11 +78,11 @@ def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_
         if not with_ticket:
             return IncidentInSlack(incident, footprint)
         tickets = connection.query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
-        pending = conn.execute("SELECT count(*) FROM outbox WHERE queue=? AND state='pending'",
-                               (f"servicenow:{incident_id}",)).fetchone()[0]
+        pending = conn.execute(TICKET_QUEUE_LAGGING_SQL, (f"servicenow:{incident_id}",)).fetchone()[0]
         return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None, int(pending))
     finally:
-        conn.execute("COMMIT")
+        if own:
+            conn.execute("COMMIT")
 
 
 def _footprint(row: dict[str, Any]) -> SlackFootprint:

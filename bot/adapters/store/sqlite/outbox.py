@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS
+from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, HAS_TICKET, LAGGING, OPENING_PENDING
 from bot.adapters.store.sqlite.bookkeeping_sql import (
     SAVE_TICKET,
     SET_TIMELINE_TS,
@@ -65,11 +65,13 @@ def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str]) -> dict[str, flo
     return dict(zip(lanes, row, strict=True))
 
 
-# Parameters: the incident's ServiceNow queue, the incident. Nothing waits in the queue, and the card says "sync
-# pending" (EffectBookkeeping.refresh_card_once_synced).
+# Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
+# card says "sync pending" (EffectBookkeeping.refresh_card_once_synced).
 SYNCED_WITH_CARD_PENDING = (
-    "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND state='pending')"
+    f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=? AND {LAGGING})"
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
+# Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
+CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
 def due_effects_sql(busy: int) -> str:
@@ -116,33 +118,46 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def claim_due_effects(self, now: float, room: Mapping[str, int], busy: Sequence[str], *, owner: str,
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
-                                ) -> ClaimedEffects:
+                                ) -> ClaimedEffects[OutboxRow]:
         lanes = [lane for lane, free in room.items() if free > 0]
-        sql = due_effects_sql(len(busy))
 
-        def due(conn: sqlite3.Connection) -> dict[str, list[Any]]:
-            return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
-
-        def claim() -> ClaimedEffects:
+        def claim() -> ClaimedEffects[OutboxRow]:
             # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
             # (and then when to look again, in the same trip).
-            if not any(due(self._reader).values()):
+            if not any(_due(self._reader, now, lanes, room, busy).values()):
                 return ClaimedEffects({lane: [] for lane in lanes}, next_due_of(self._reader, lanes))
             # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
             # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
             # claims need none of claim_effect's re-checks.
             with self._transaction(light=True) as conn:
-                heads = due(conn)
-                seqs = [row[0] for rows in heads.values() for row in rows]
-                if seqs:
-                    conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
-                                 f" ({','.join('?' * len(seqs))})", (owner, now + lease_seconds, *seqs))
-                next_due = next_due_of(conn, lanes)  # the claimed heads count by their new leases
-            claimed = {lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()}
+                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
             if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
-                claimed = {lane: [self._with_incident(row, reads) for row in rows] for lane, rows in claimed.items()}
-            return ClaimedEffects(claimed, next_due)
+                claimed = self._with_incidents(claimed, reads)
+            return claimed
         return await self._run(claim) if lanes else ClaimedEffects()
+
+    async def effect_done_then_claim(self, seq: int, *, owner: str, bookkeeping: EffectBookkeeping | None,
+                                     now: float, room: Mapping[str, int], busy: Sequence[str], lease_seconds: float,
+                                     reads: Mapping[str, bool] | None = None
+                                     ) -> ClaimedEffects[OutboxRow] | None:
+        # effect_done's write with the claim after it, group-committed together: the claim is read under the same
+        # write lock (nobody claims in between) and the incidents it reads see what this effect just recorded.
+        lanes = [lane for lane, free in room.items() if free > 0]
+
+        def write(conn: sqlite3.Connection) -> ClaimedEffects[OutboxRow] | None:
+            done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
+                                f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
+            if not done:  # another replica holds the effect now: its outcome, facts and all, stands
+                return None
+            record_bookkeeping(conn, bookkeeping, done=True)
+            claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
+            return self._with_incidents(claimed, reads) if reads else claimed
+        return await self._connection.group_commit(write)
+
+    def _with_incidents(self, claimed: ClaimedEffects[OutboxRow],
+                        reads: Mapping[str, bool]) -> ClaimedEffects[OutboxRow]:
+        return ClaimedEffects({lane: [self._with_incident(row, reads) for row in rows]
+                               for lane, rows in claimed.items()}, claimed.next_due)
 
     def _with_incident(self, row: OutboxRow, reads: Mapping[str, bool]) -> OutboxRow:
         with_ticket = reads.get(row.effect.kind)
@@ -176,7 +191,8 @@ class SqliteOutbox(SqlitePart, Outbox):
         def write(conn: sqlite3.Connection) -> bool:
             done = conn.execute("UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
                                 f" WHERE seq=? AND {HOLDER}", (seq, owner, owner)).rowcount == 1
-            record_bookkeeping(conn, bookkeeping, done=done)
+            if done:  # else another replica holds the effect now: its outcome, facts and all, stands
+                record_bookkeeping(conn, bookkeeping, done=True)
             return done
         return await self._connection.group_commit(write)
 
@@ -185,22 +201,25 @@ class SqliteOutbox(SqlitePart, Outbox):
         def write() -> bool:
             # Light: lost with the machine, the effect is only tried again sooner (and its facts found again).
             with self._transaction(light=True) as conn:
-                record_bookkeeping(conn, bookkeeping, done=False)
-                return conn.execute(
+                held = conn.execute(
                     "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
                     f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)).rowcount == 1
+                if held:  # else another replica holds the effect now: its outcome, facts and all, stands
+                    record_bookkeeping(conn, bookkeeping, done=False, retried=True)
+                return held
         return await self._run(write)
 
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         def write() -> bool:
             with self._transaction() as conn:
-                record_bookkeeping(conn, bookkeeping, done=False)
                 parked = conn.execute("UPDATE outbox SET state='dead', last_error=?, lease_owner=NULL,"
                                       f" leased_until=NULL WHERE seq=? AND {HOLDER}",
                                       (error, seq, owner, owner)).rowcount == 1
-                if parked and alert is not None:
-                    insert_effect(conn, alert, 0, now)
+                if parked:  # else another replica holds the effect now: its outcome, facts and all, stands
+                    record_bookkeeping(conn, bookkeeping, done=False)
+                    if alert is not None:
+                        insert_effect(conn, alert, 0, now)
             return parked
         return await self._run(write)
 
@@ -260,14 +279,36 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._run(write)
 
 
+def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
+         busy: Sequence[str]) -> dict[str, list[Any]]:
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows)."""
+    sql = due_effects_sql(len(busy))
+    return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
+
+
+def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int], busy: Sequence[str],
+           owner: str, leased_until: float) -> ClaimedEffects[OutboxRow]:
+    """Claim the due heads of `lanes` in the caller's write transaction (its write lock: nobody claims them
+    meanwhile); with, per lane, when its next head is due after the claim (the claimed ones by their new leases)."""
+    heads = _due(conn, now, lanes, room, busy)
+    seqs = [row[0] for rows in heads.values() for row in rows]
+    if seqs:
+        conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
+                     f" ({','.join('?' * len(seqs))})", (owner, leased_until, *seqs))
+    return ClaimedEffects({lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()},
+                          next_due_of(conn, lanes))
+
+
 def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:
     """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
     return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
 
 
-def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool) -> None:
-    """Record an effect's bookkeeping in the caller's transaction (the statements the single-piece port methods run):
-    the facts always; the follow-ups only when the effect was `done` (by its holder) in it."""
+def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
+                       retried: bool = False) -> None:
+    """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
+    statements the single-piece port methods run): the facts whatever the outcome; the follow-ups only when `done`;
+    the card's refresh that a ServiceNow effect's lag asks for when `done` or `retried`."""
     if bookkeeping is None:
         return
     for incident_id, changes in bookkeeping.footprints.items():
@@ -281,10 +322,23 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             insert_effect(conn, effect, 1, asked_at)
+        if bookkeeping.refresh_card_for_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_for_ticket
+            if not conn.execute(OPENING_PENDING.format(p="?"), (incident_id,)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        if bookkeeping.refresh_card_if_ticket is not None:
+            incident_id, asked_at = bookkeeping.refresh_card_if_ticket
+            if conn.execute(HAS_TICKET.format(p="?"), (incident_id,)).fetchone()[0]:
+                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
         if bookkeeping.refresh_card_once_synced is not None:
             incident_id, asked_at = bookkeeping.refresh_card_once_synced
             if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
                 insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+    elif retried and bookkeeping.refresh_card_once_synced is not None:
+        # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
+        incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        if conn.execute(CARD_NOT_PENDING, (incident_id,)).fetchone()[0]:
+            insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 def insert_effect(conn: sqlite3.Connection, effect: Effect, priority: int, now: float) -> None:

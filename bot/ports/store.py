@@ -62,12 +62,14 @@ class OutboxRow:
 class CardRefreshState:
     """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
     card was last drawn when its channel opened), whether one is pending now (waiting, or being performed), and
-    whether its channel's opening waits for its first attempt (a new incident: its card not yet posted)."""
+    whether its channel's opening waits for its first attempt (a new incident: its card not yet posted), and whether
+    its card has been posted at all."""
 
     incident_id: str
     refresh_queued_at: float | None
     refresh_pending: bool
     channel_opening: bool = False
+    card_drawn: bool = True  # its card is posted (False: its channel's opening never got that far)
 
 
 @dataclass

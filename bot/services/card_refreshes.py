@@ -71,11 +71,13 @@ class CardRefreshes:
         return await self._queue(due)
 
     async def elapsed_time(self, every_minutes: float) -> int:
-        """The five-minute job: every open card not refreshed for that long (its elapsed time moved on; a channel
-        that could not be opened gets another try). Returns how many refreshes were queued."""
+        """The five-minute job: every open card not drawn for that long (its elapsed time moved on), and every
+        card never posted (a channel that could not be opened gets another try). Returns how many refreshes were
+        queued. A card posted and never refreshed counts from its trigger: one drawn a moment ago with everything it
+        shows already on it (a ticket opened before it was drawn queues no refresh) is not drawn again for nothing."""
         def due(incident: Incident, card: CardRefreshState, now: datetime) -> bool:
             return (now - _shown(incident, card)).total_seconds() >= every_minutes * 60 - SLACK_SECONDS \
-                or card.refresh_queued_at is None
+                or (card.refresh_queued_at is None and not card.card_drawn)
         return await self._queue(due)
 
     async def _queue(self, due: Callable[[Incident, CardRefreshState, datetime], bool]) -> int:

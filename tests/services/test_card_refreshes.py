@@ -99,6 +99,20 @@ async def test_unpaced_every_due_card_is_queued_at_once(store: SqliteStore, cata
     assert await refreshes.money_at_stake(job_minutes=1) == CARDS
 
 
+
+async def test_the_five_minute_job_retries_a_card_never_posted_and_leaves_one_just_drawn(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    """A card posted a moment ago and never refreshed (everything it shows was on it when drawn: a ticket opened
+    before it queues no refresh) is not drawn again for nothing; one whose channel never opened gets its try."""
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=scheduled_refresh_budget(None))
+    await commit(store, checkout_trigger(1), checkout_trigger(2), now=DAY.timestamp())
+    await drain(store)  # the openings' effects taken; only Q01's got as far as posting its card
+    await store.update_footprint("Q01", channel_id="C1", card_ts="1.1")
+    clock.set(DAY + timedelta(seconds=30))
+    assert await refreshes.elapsed_time(every_minutes=5) == 1
+    assert await pending_refreshes(store) == ["Q02"]
+
 def test_the_budget_is_a_share_of_chat_updates_pace() -> None:
     assert scheduled_refresh_budget(50) == 40  # Slack's Tier 3: ten a minute left for state changes
     assert scheduled_refresh_budget(500) == 400

@@ -16,7 +16,8 @@ CARD_REFRESH_STATES = (
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
     "  AND o.kind = 'refresh_card') AS pending,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening,"
+    " EXISTS (SELECT 1 FROM incident_slack s WHERE s.incident_id = i.id AND s.card_ts IS NOT NULL) AS drawn"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 
 # What of an incident's ticket queue (`servicenow:<incident>`) counts as ServiceNow lagging, so that its card says

@@ -1,6 +1,6 @@
 """The Outbox port's `card_refresh_states`: per open incident, when a refresh of its card was last queued (pending
-or done, never a resolved incident's), whether one is pending and whether its channel's opening is — what the
-scheduled refreshes budget by."""
+or done, never a resolved incident's), whether one is pending, whether its channel's opening is, and whether its card
+was ever posted — what the scheduled refreshes budget by."""
 
 from __future__ import annotations
 
@@ -14,11 +14,17 @@ async def test_each_open_card_says_when_it_was_last_refreshed_and_whether_one_is
     assert closed.incident is not None
     await commit(store, trigger("Q1", number=1), trigger("Q2", number=2), closed, resolve(closed.incident))
     # New incidents: their channels are still to be opened.
-    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False, True),
-                                                 CardRefreshState("Q2", None, False, True)]
+    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False, True, False),
+                                                 CardRefreshState("Q2", None, False, True, False)]
     await drain(store)
-    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False),
+    # Their openings done here (the effects drained, not performed): the cards are posted once their ts is known.
+    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False, card_drawn=False),
+                                                 CardRefreshState("Q2", None, False, card_drawn=False)]
+    await store.update_footprint("Q1", channel_id="C1")
+    await store.update_footprint("Q2", channel_id="C2", card_ts="2.2")
+    assert await store.card_refresh_states() == [CardRefreshState("Q1", None, False, card_drawn=False),
                                                  CardRefreshState("Q2", None, False)]
+    await store.update_footprint("Q1", card_ts="1.1")
     await store.queue_card_refreshes(now=200.0, only=["Q1"])
     await drain(store)
     await store.queue_card_refreshes(now=300.0, only=["Q1", "Q2"])

@@ -283,7 +283,8 @@ class PostgresOutbox(PostgresPart, Outbox):
             return cursor.rowcount
 
     async def card_refresh_states(self) -> list[CardRefreshState]:
-        return [CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]))
+        return [CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]),
+                             bool(r["drawn"]))
                 for r in await self._query(CARD_REFRESH_STATES)]
 
     async def queue_ticket_syncs(self, now: float) -> int:

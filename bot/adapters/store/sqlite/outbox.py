@@ -261,7 +261,8 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def card_refresh_states(self) -> list[CardRefreshState]:
         return await self._run(lambda: [
-            CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]))
+            CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]),
+                             bool(r["drawn"]))
             for r in self._query(CARD_REFRESH_STATES)])
 
     async def queue_ticket_syncs(self, now: float) -> int:

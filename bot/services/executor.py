@@ -238,8 +238,6 @@ class EffectExecutor:
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
             ticket_view = await self._ticket_view(incident, footprint)
-            if ticket_view is not None and ticket_view.number is not None:
-                refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())
             await _all(
                 *remember_channel,
                 self._set_topic(incident, footprint, ticket_view),
@@ -352,6 +350,11 @@ class EffectExecutor:
                 blocks = cards.card_blocks(incident, self._clock.now(), shown, self._exposure(incident.service_id))
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=marker_metadata(marker))
+                if shown is not None and shown.number is not None:
+                    # Drawn by this attempt with the ticket on it: the opening's outcome need not refresh it for
+                    # the ticket. Only then — a card an earlier attempt posted (found here, or known by its ts) may
+                    # have been drawn before the ticket was opened.
+                    refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts

@@ -788,3 +788,18 @@ async def test_an_opening_retried_after_its_channel_was_saved_still_sends_the_li
     [note] = bot_notes(ticket)
     assert "Slack channel for this incident" in note and "Triggered on Basket API" in note, note
     assert not (await sandbox.bot.store.work_note_batch(incident["id"])).entries
+
+
+async def test_a_ticket_opened_while_the_opening_waits_for_its_retry_is_shown_on_the_card(
+        sandbox: RunningSandbox) -> None:
+    """The opening's first attempt posts the card (no ticket yet) and fails at its pin; the ticket opens meanwhile,
+    its card refresh left to the opening under way; the retry finds the card already posted, so it is the retry's
+    outcome that refreshes it: the card shows the ticket, as the topic does (found in review: it did not)."""
+    sandbox.sandbox.faults.latency_ms["servicenow"] = 700
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", times=0, latency_ms=3000))
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", status=500, times=1))
+    incident = await triggered(sandbox)
+    ticket = ticket_for(sandbox, incident["id"])
+    channel = channel_of(sandbox, incident["id"])
+    assert ticket["number"] in channel["topic"]
+    assert ticket["number"] in card_context(sandbox, channel)

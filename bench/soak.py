@@ -240,9 +240,11 @@ async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
 
 
 def run_reference(env: dict[str, str], mix: dict[str, dict[str, float]], sample: dict[str, Any],
-                  incidents: int) -> dict[str, Any]:
+                  incidents: int, stock: bool = False) -> dict[str, Any]:
+    """One reference slice (bench/soak_reference.py); `stock`: its clients with their libraries' defaults instead
+    of set up as the bot sets them up."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump({"env": env, "mix": mix, "sample": sample, "incidents": incidents}, spec)
+        json.dump({"env": env, "mix": mix, "sample": sample, "incidents": incidents, "stock": stock}, spec)
     try:
         finished = subprocess.run([sys.executable, str(Path(__file__).with_name("soak_reference.py")), spec.name],
                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
@@ -293,6 +295,7 @@ async def main() -> None:
                                     args.gil)
                 blocks: list[dict[str, float]] = []
                 references: list[dict[str, Any]] = []
+                stock_references: list[dict[str, Any]] = []
                 mix: dict[str, dict[str, float]] = {}
                 sample: dict[str, Any] = {}
                 done = 0
@@ -318,6 +321,8 @@ async def main() -> None:
                     idle = cpu_seconds(bot.pid)
                     references.append(run_reference(env, mix, sample, min(args.reference_incidents, size)))
                     references[-1]["bot_cpu_s_meanwhile"] = round(cpu_seconds(bot.pid) - idle, 3)
+                    stock_references.append(run_reference(env, mix, sample, min(args.reference_incidents, size),
+                                                          stock=True))
                 rss_end = rss_mb(bot.pid)
                 for profiler in profilers:
                     profiler.send_signal(signal.SIGINT)
@@ -339,6 +344,8 @@ async def main() -> None:
     ratios = [round(per_incident(b, "bot_cpu_s") / r["cpu_ms_per_incident"], 2)
               for b, r in zip(blocks, references, strict=True)]
     reference_ms = statistics.median(r["cpu_ms_per_incident"] for r in references)
+    stock_ratios = [round(per_incident(b, "bot_cpu_s") / r["cpu_ms_per_incident"], 2)
+                    for b, r in zip(blocks, stock_references, strict=True)]
     emit("soak", {
         "incidents": args.incidents, "warm_up_incidents": args.warm_up, "block": block, "batch": args.batch,
         "cpu_ms_per_incident_first": per_incident(first, "bot_cpu_s"),
@@ -348,6 +355,11 @@ async def main() -> None:
         "cpu_over_reference_last": ratios[-1],
         # Each block over the reference slice run right after it, and their median: the figure to quote.
         "cpu_over_reference_blocks": ratios, "cpu_over_reference_median": statistics.median(ratios),
+        # The same against a reference whose clients keep their libraries' defaults (slack_sdk formatting DEBUG lines
+        # it drops, the standard library's JSON): what a bare script written without the bot's care would spend.
+        "stock_reference_cpu_ms_per_incident": [r["cpu_ms_per_incident"] for r in stock_references],
+        "cpu_over_stock_reference_blocks": stock_ratios,
+        "cpu_over_stock_reference_median": statistics.median(stock_ratios),
         "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
         "db_bytes_per_incident": round(db_bytes / soak.triggered),  # warm-up incidents included
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),

@@ -4,8 +4,9 @@ methods the bot sends JSON, GET for the ones it reads), the `pagerduty` package'
 aiohttp with basic auth for ServiceNow's Table API — and nothing else: no store, no webhooks, no rendering. The
 clients are set up as the bot sets them up (JSON bodies written by bot/adapters/json_body.py; slack_sdk's client
 loggers given a level of their own, so that it does not format DEBUG lines it drops), so that what the bot saves in
-how it calls them is not counted as the bot's gain over the reference. Its CPU per incident (from /proc/self/stat,
-after a warm-up) is what the bot's is compared with.
+how it calls them is not counted as the bot's gain over the reference (`"stock": true` in the spec: the libraries'
+defaults instead, the second reference bench/soak.py reports). Its CPU per incident (from /proc/self/stat, after a
+warm-up) is what the bot's is compared with.
 
     python bench/soak_reference.py SPEC.json   (written by bench/soak.py: emulators' env, call mix, samples)
 """
@@ -38,19 +39,21 @@ WARM_UP = 10
 
 
 class Reference:
-    def __init__(self, env: dict[str, str], sample: dict[str, Any]) -> None:
+    def __init__(self, env: dict[str, str], sample: dict[str, Any], stock: bool = False) -> None:
         self.sample = sample
+        # `stock`: the clients' JSON as their libraries default to (the standard library's), not the bot's.
+        serialize: dict[str, Any] = {} if stock else {"json_serialize": json_text}
         # One HTTP session for every call, as the bot's Slack adapter keeps (bot/adapters/slack/chat.py).
         self.slack = AsyncWebClient(token=env["SLACK_BOT_TOKEN"], base_url=env["SLACK_API_URL"], retry_handlers=[],
                                     session=aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10),
-                                                                  json_serialize=json_text))
+                                                                  **serialize))
         self.pagerduty = rest_client(env["PAGERDUTY_API_TOKEN"], env["PAGERDUTY_API_URL"], timeout=10)
         self.threads = ThreadPoolExecutor(4)
         credentials = base64.b64encode(
             f"{env['SERVICENOW_USERNAME']}:{env['SERVICENOW_PASSWORD']}".encode()).decode()
         self.servicenow = aiohttp.ClientSession(headers={"Accept": "application/json",
                                                          "Authorization": f"Basic {credentials}"},
-                                                json_serialize=json_text)
+                                                **serialize)
         self.instance = env["SERVICENOW_INSTANCE_URL"]
         self.skipped: Counter[str] = Counter()
         self.channel: str | None = None
@@ -170,9 +173,11 @@ class Reference:
 
 
 async def main(spec: dict[str, Any]) -> None:
-    for gated in SDK_SELF_LEVEL_LOGGERS:  # as the bot's configure_logging sets them
-        logging.getLogger(gated).setLevel(logging.INFO)
-    reference = Reference(spec["env"], spec["sample"])
+    stock = bool(spec.get("stock"))
+    if not stock:
+        for gated in SDK_SELF_LEVEL_LOGGERS:  # as the bot's configure_logging sets them
+            logging.getLogger(gated).setLevel(logging.INFO)
+    reference = Reference(spec["env"], spec["sample"], stock)
     try:
         for serial in range(WARM_UP):
             await reference.incident(serial, spec["mix"])

@@ -38,6 +38,7 @@ _NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call ove
 # incidents, a batch acknowledged) publishes it once with the latest state, not once a change.
 SETTLE_SECONDS = 1.0
 HOME_OFF_PAUSE_SECONDS = 600  # refreshes not asked for after Slack says the app has no Home tab
+LOOKUP_PAUSE_SECONDS = 30.0  # people not looked up for a refresh after a lookup failed (PagerDuty or Slack down)
 
 
 class HomeStore(Incidents, SlackFootprints, HandoverLedger, Protocol):
@@ -60,7 +61,12 @@ class AppHome:
         self._settle = settle_seconds
         self._due: set[str] = set()  # whose Home is to be published (again)
         self._publishers: dict[str, asyncio.Task[None]] = {}
-        self._finding: set[asyncio.Task[None]] = set()  # `refresh_soon`'s lookups of people not yet known here
+        # `refresh_soon`'s people not yet known here (PagerDuty user ids), looked up by one task at a time: a burst of
+        # changes concerning them asks once, not once per change; after a failed lookup (PagerDuty or Slack down),
+        # none until `_lookups_paused_until` (the event loop's time).
+        self._unknown: set[str] = set()
+        self._finder: asyncio.Task[None] | None = None
+        self._lookups_paused_until = 0.0
         self._closed = False
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
 
@@ -78,16 +84,28 @@ class AppHome:
         self._publish_each([*(r.slack_user_id for r in known if r is not None and r.slack_user_id),
                             *homes.slack_user_ids])
         unknown = [p for p, r in zip(homes.pagerduty_user_ids, known, strict=True) if r is None]
-        if unknown:
-            finding = asyncio.ensure_future(self._find_and_refresh(unknown, homes.incident_id))
-            self._finding.add(finding)
-            finding.add_done_callback(self._finding.discard)
+        if not unknown or asyncio.get_running_loop().time() < self._lookups_paused_until:
+            return
+        self._unknown.update(unknown)
+        if self._finder is None:
+            self._finder = asyncio.ensure_future(self._find_and_refresh())
 
-    async def _find_and_refresh(self, pagerduty_user_ids: Sequence[str], incident_id: str) -> None:
+    async def _find_and_refresh(self) -> None:
+        """Look up the people `refresh_soon` did not know, all asked meanwhile at once, until none is left."""
         try:
-            await self.refresh_for(pagerduty_user_ids)
-        except Exception:  # nobody awaits this task: logged here (a store failure reading the people cache, say)
-            log.exception("App Homes of incident %s's people not refreshed", incident_id)
+            while self._unknown:
+                asked, self._unknown = sorted(self._unknown), set()
+                try:
+                    responders = await self._people.responders(asked)
+                except Exception as error:  # nobody awaits this task: logged here, and lookups rest a while
+                    self._unknown.clear()
+                    self._lookups_paused_until = asyncio.get_running_loop().time() + LOOKUP_PAUSE_SECONDS
+                    log.warning("App Homes of %d people not refreshed: who they are in Slack could not be found "
+                                "(%s); no such lookup for %.0f s", len(asked), error, LOOKUP_PAUSE_SECONDS)
+                    return
+                self._publish_each([r.slack_user_id for r in responders if r.slack_user_id])
+        finally:
+            self._finder = None
 
     async def refresh_for(self, pagerduty_user_ids: Sequence[str], slack_user_ids: Sequence[str] = ()) -> None:
         """Publish the Home again, `settle_seconds` from now and in the background, for these PagerDuty users who are
@@ -158,17 +176,19 @@ class AppHome:
 
     @property
     def publishing(self) -> int:
-        """How many people's Homes are due to be published or being published."""
-        return len(self._publishers)
+        """How many people's Homes are due to be published or being published (people being looked up first count
+        as one)."""
+        return len(self._publishers) + (self._finder is not None)
 
     async def close(self) -> None:
         """Drop the publishes not yet made (best effort: the next opening of the tab rebuilds the Home)."""
         self._closed = True
-        for task in list(self._finding):
+        finder = [self._finder] if self._finder is not None else []
+        for task in finder:
             task.cancel()
         for task in list(self._publishers.values()):
             task.cancel()
-        for task in [*self._finding, *self._publishers.values()]:
+        for task in [*finder, *self._publishers.values()]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 

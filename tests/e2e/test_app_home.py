@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from bot.domain.effects import RefreshHomes
+from bot.domain.home import HomesToRefresh
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     act,
@@ -289,3 +290,21 @@ async def test_a_refresh_asked_while_a_publish_is_in_flight_gets_a_publish_of_it
     await published(sandbox)
     assert "Card payments failing" in section(home_text(sandbox, "gary.lind@example.com"), "All open incidents")
     await settle(sandbox)
+
+
+async def test_people_unknown_here_are_looked_up_once_a_burst_and_not_while_pagerduty_is_down(
+        sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture) -> None:
+    """A burst of changes concerning people this process has not met asks who they are once, not once a change; and
+    after PagerDuty failed to say, none is asked for a while (PAGERDUTY down in a storm: no storm of lookups)."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/faults", json={"service": "pagerduty", "status": 503, "times": 1000}):
+        pass
+    with caplog.at_level(logging.WARNING, logger="bot.services.home"):
+        for n in range(20):
+            sandbox.bot.home.refresh_soon(HomesToRefresh(f"QBURST{n}", ("PNOBODY1", "PNOBODY2")))
+        await published(sandbox)
+        for n in range(20):  # a moment later, PagerDuty still down: lookups rest
+            sandbox.bot.home.refresh_soon(HomesToRefresh(f"QLATER{n}", ("PNOBODY3",)))
+        await published(sandbox)
+    told = [r.getMessage() for r in caplog.records if r.name == "bot.services.home"]
+    assert len(told) == 1 and told[0].startswith("App Homes of 2 people not refreshed"), told

@@ -222,8 +222,10 @@ class Outbox(Protocol):
                                      ) -> ClaimedEffects[OutboxRow] | None:
         """`effect_done(seq, owner, bookkeeping)` then, only if done, `claim_due_effects(now, room, busy, ...)` for the
         slot the effect frees (no wake-up of the dispatcher for it); None when not done (nothing claimed). One store
-        call where the store can (SQLite: one group-committed transaction); where it is two (PostgreSQL), a claim that
-        fails after the outcome is recorded answers nothing claimed and every lane due `now` (the caller claims)."""
+        call where the store can (SQLite: one group-committed transaction, the claim in a savepoint of its own; two
+        on PostgreSQL). A claim that fails (an SQL error, a due row this version cannot decode) never undoes the
+        outcome: it is logged and answers nothing claimed and every lane due `now` (the caller claims); an error
+        raised means the outcome was not recorded."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -248,10 +248,10 @@ class Dispatcher:
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
                     lease_seconds=self._lease_seconds, reads=self._reads)
-        except Exception:  # the store refused (down, a deadlock): unsettled, this effect's end wakes the loop
-            log.exception("effect %s #%s was performed but its outcome, or the claim after it, could not be recorded;"
-                          " an outcome not recorded is tried again once its lease ends (its executor finds what it"
-                          " did)", row.effect.kind, row.seq)
+        except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
+            # loop. A claim failing after a recorded outcome raises nothing: the store answers "claim now" instead.
+            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once"
+                          " its lease ends (its executor finds what it did)", row.effect.kind, row.seq)
             return False
         if claimed is None:
             self._lost(row)

@@ -218,10 +218,11 @@ class PostgresOutbox(PostgresPart, Outbox):
         try:
             return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds,
                                                 reads=reads)
-        except psycopg.Error:  # the outcome stands; the claim is the dispatcher's loop's to make, at once
+        except Exception:  # the outcome stands (an SQL error, a due row this version cannot decode): the claim is
+            # the dispatcher's loop's to make, at once
             log.warning("effect #%s: done, but the claim after it failed; the dispatcher claims instead", seq,
                         exc_info=True)
-            return ClaimedEffects({lane: [] for lane in room}, dict.fromkeys(room, now))
+            return ClaimedEffects.nothing(room, now)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:

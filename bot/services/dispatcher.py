@@ -95,6 +95,11 @@ class Dispatcher:
         self._concurrency = {lane: max(1, limits.get(lane, LANE_CONCURRENCY[lane])) for lane in LANES}
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
+        # Of `_in_lane`, the slots held by claims under way (`_reserved`).
+        self._held: dict[str, int] = dict.fromkeys(LANES, 0)
+        # The loop found a lane full only because an outcome's claim held its slots: that claim may have read the
+        # store before what woke the loop (an effect queued, a slot freed), so the claim's end wakes the loop again.
+        self._wake_when_released = False
         self._wake = asyncio.Event()
         # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
         self._settled: set[asyncio.Task[None]] = set()
@@ -134,10 +139,13 @@ class Dispatcher:
         lane it filled is woken by its own effects finishing; one it left room in was given all that was due in it
         (its busy queues aside, which wake the loop as they finish), so there is nothing to claim before `next_due`
         or a wake-up: no second claim to find nothing, no store call to ask when to look again."""
+        if self._held_by_claims():
+            self._wake_when_released = True
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
             return None
-        with self._reserved(room):  # an effect's outcome claiming meanwhile leaves these slots to this claim
+        # An effect's outcome claiming meanwhile leaves these slots to this claim.
+        with self._reserved(room, by_outcome=False):
             claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                           lease_seconds=self._lease_seconds, reads=self._reads)
         self._start(claimed)
@@ -153,16 +161,26 @@ class Dispatcher:
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
 
     @contextlib.contextmanager
-    def _reserved(self, room: Mapping[str, int]) -> Iterator[None]:
+    def _reserved(self, room: Mapping[str, int], *, by_outcome: bool) -> Iterator[None]:
         """Count `room`'s slots as taken while a claim for them runs: two claims under way at once (the loop's, an
-        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit."""
+        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit. An
+        outcome's claim, once over, wakes the loop if the loop found no room meanwhile because of it."""
         for lane, free in room.items():
             self._in_lane[lane] += free
+            self._held[lane] += free
         try:
             yield
         finally:
             for lane, free in room.items():
                 self._in_lane[lane] -= free
+                self._held[lane] -= free
+            if by_outcome and self._wake_when_released:
+                self._wake_when_released = False
+                self._wake.set()
+
+    def _held_by_claims(self) -> bool:
+        """Whether a lane has no room only because a claim under way holds some of its slots."""
+        return any(self._room(lane) <= 0 < self._room(lane) + self._held[lane] for lane in LANES)
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -242,8 +260,11 @@ class Dispatcher:
         store refused the call."""
         free = {other: self._room(other) for other in self._lanes_with_room()}
         room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
+        # A lane left out because another claim under way holds its slots: that claim may read the store before this
+        # outcome queues its follow-ups, so this effect's end wakes the loop (it is not settled).
+        unseen = bool(kept.follow_ups or kept.card_refreshes) and self._held_by_claims()
         try:
-            with self._reserved(free):
+            with self._reserved(free, by_outcome=True):
                 claimed = await self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
@@ -262,7 +283,7 @@ class Dispatcher:
         sooner = any(len(claimed.get(other, [])) < slots and due is not None and due < self._looks_at
                      for other, slots in room.items() for due in (claimed.next_due.get(other),))
         task = asyncio.current_task()
-        if not sooner and task is not None:
+        if not sooner and not unseen and task is not None:
             self._settled.add(task)
         return True
 

@@ -208,7 +208,8 @@ class Outbox(Protocol):
         ...
     async def release_leases(self, owner: str) -> int:
         """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
-        starting under the id of its previous run (the same host and port: a restart), whose calls died with it."""
+        starting under the id of its previous run (the same host and port: a restart), whose calls died with it, and
+        for a dispatcher stopping, once its effects under way have ended."""
         ...
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:

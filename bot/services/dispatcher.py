@@ -123,8 +123,26 @@ class Dispatcher:
                 self.heartbeat = self._clock.now().timestamp()
                 await self._sleep_until(next_due)
         finally:
-            for task in self._busy.values():
+            under_way = list(self._busy.values())
+            for task in under_way:
                 task.cancel()
+            await self._let_go(under_way)
+
+    async def _let_go(self, cancelled: list[asyncio.Task[None]]) -> None:
+        """On stopping, once the effects under way have ended: free every lease this dispatcher holds, so that other
+        replicas take its effects at once rather than after the lease, as this replica's own next start would.
+        Those are the effects cancelled mid-call, and those an outcome's claim took as the stop came (its store call
+        goes on, and leases them to this owner), which nobody here will start."""
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        try:
+            released = await self._store.release_leases(self.owner)
+        except Exception:  # the store is down or closed: the leases run out instead
+            log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
+                        " once they run out", self.owner, exc_info=True)
+            return
+        if released:
+            log.info("stopping: %d effect(s) under way or claimed by this dispatcher (%s) left to the other replicas",
+                     released, self.owner)
 
     async def start_due(self) -> int:
         """Start the due effects each lane has room for; how many were started. They are read and claimed in one

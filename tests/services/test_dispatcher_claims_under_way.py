@@ -1,8 +1,10 @@
-"""The dispatcher's loop is never left asleep while something it could start waits: found in review of session 7, a
-wake-up that came while an effect's outcome claimed (its claim holding every free slot) found no room, and the loop
-slept until its next look by itself, though the outcome's claim had read the store before what woke the loop.
+"""The dispatcher while an effect's outcome claims what its slot does next (`Outbox.effect_done_then_claim`), found in
+review of session 7:
+- a wake-up that came meanwhile (the claim holding every free slot) found no room, and the loop slept until its next
+  look by itself, though the outcome's claim had read the store before what woke the loop;
+- stopping cancelled the outcome's call, whose claim went on and leased effects to the stopping dispatcher that
+  nobody then started: other replicas waited for the lease to run out.
 
-The event loop's clock is held still here, so the loop's own next look never comes: only a wake-up starts anything.
 The executor stands in for the outside world; the store is the real SQLite store, whose outcome call (once recorded,
 the claim read) waits for the test, as a slow commit would keep it."""
 
@@ -86,6 +88,7 @@ async def until_heartbeat(dispatcher: Dispatcher, at: float) -> None:
 
 async def test_a_wake_up_while_an_outcome_claims_is_not_lost(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # The event loop's clock is held still, so the loop's own next look never comes: only a wake-up starts anything.
     loop = asyncio.get_running_loop()
     monkeypatch.setattr(loop, "time", lambda: 0.0)  # no timer fires: the loop's own next look never comes
     store = SlowOutcomes(tmp_path / "d.db")
@@ -114,4 +117,29 @@ async def test_a_wake_up_while_an_outcome_claims_is_not_lost(tmp_path: Path,
         with contextlib.suppress(asyncio.CancelledError):
             await running
         monkeypatch.undo()
+        await store.close()
+
+
+async def test_stopping_while_an_outcome_claims_leaves_what_it_claimed_to_the_other_replicas(tmp_path: Path) -> None:
+    store = SlowOutcomes(tmp_path / "d.db")
+    await store.open()
+    clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
+    dispatcher = Dispatcher(store, World(), clock, Metrics(), concurrency=1, owner="stopping")
+    await store.queue_effect(PostTimelineEntry("Q1", "n1"), now=1_000.0)
+    await store.queue_effect(PostTimelineEntry("Q1", "n2"), now=1_000.0)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        # The first line is posted; its outcome is recorded and its claim has taken the second line.
+        await store.recorded.wait()
+        assert await store.due_effects(now=1_000.0, limit=10, busy=[]) == []  # leased to "stopping"
+    finally:
+        running.cancel()  # the dispatcher stops before its outcome's call answers
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    try:
+        # Never started here, the second line is offered to another replica at once, not after its lease.
+        [second] = await store.due_effects(now=1_000.0, limit=10, busy=[])
+        assert second.effect == PostTimelineEntry("Q1", "n2")
+        assert await store.claim_effect(second.seq, owner="another", now=1_000.0, lease_seconds=60.0)
+    finally:
         await store.close()

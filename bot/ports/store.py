@@ -238,7 +238,9 @@ class Outbox(Protocol):
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
-        with `owner`, only while it holds the claim (else neither happens). `bookkeeping` as for `effect_retry`."""
+        with `owner`, only while it holds the claim (else neither happens). `bookkeeping`'s facts are recorded with it,
+        its follow-ups never; a ticket effect's `refresh_card_once_synced` queues the card's refresh as a done one's
+        does (the card says "sync pending" and nothing in the queue lags any more: the dead effect no longer does)."""
         ...
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
         """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error. With

@@ -163,6 +163,25 @@ async def test_a_ticket_effect_refreshes_the_card_when_servicenow_stops_lagging_
     assert await drain(store) == []
 
 
+async def test_a_lagging_ticket_effect_that_dies_refreshes_the_card_that_says_pending(store: Store) -> None:
+    """Found in review of session 7: a dead ticket effect lags no more, but its card said "sync pending" until the
+    five-minute job."""
+    await store.update_footprint("Q1", card_ts="1.1", sync_pending_shown=True)
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    [sync] = await store.due_effects(now=1.0, limit=10, busy=[])
+    kept = EffectBookkeeping(refresh_card_once_synced=("Q1", 2.0))
+    assert await store.effect_retry(sync.seq, 2.0, "ServiceNow answered 503")  # lagging; the card says so already
+    assert await store.effect_dead(sync.seq, "ServiceNow answered 503", None, now=2.0, bookkeeping=kept)
+    assert await drain(store) == [RefreshCard("Q1")]
+    # One whose card does not say pending asks for nothing.
+    await store.update_footprint("Q1", sync_pending_shown=False)
+    await store.queue_effect(SyncTicket("Q1"), now=3.0)
+    [again] = await store.due_effects(now=3.0, limit=10, busy=[])
+    assert await store.effect_retry(again.seq, 3.0, "ServiceNow answered 503")
+    assert await store.effect_dead(again.seq, "ServiceNow answered 503", None, now=3.0, bookkeeping=kept)
+    assert await drain(store) == []
+
+
 async def test_a_ticket_effect_servicenow_failed_refreshes_the_card_unless_it_says_pending_already(
         store: Store) -> None:
     await store.update_footprint("Q1", card_ts="1.1")

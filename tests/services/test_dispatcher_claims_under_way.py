@@ -2,6 +2,7 @@
 review of session 7:
 - a wake-up that came meanwhile (the claim holding every free slot) found no room, and the loop slept until its next
   look by itself, though the outcome's claim had read the store before what woke the loop;
+- an outcome whose follow-up went to a lane another outcome's claim held (and read before it) woke nobody;
 - stopping cancelled the outcome's call, whose claim went on and leased effects to the stopping dispatcher that
   nobody then started: other replicas waited for the lease to run out.
 
@@ -21,14 +22,15 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, PostTimelineEntry, SyncTicket
+from bot.domain.effects import Effect, PostTimelineEntry, PublishStatusUpdate, SyncTicket
 from bot.metrics import Metrics
 from bot.ports.store import ClaimedEffects, EffectBookkeeping, IncidentInSlack, OutboxRow
+from bot.services.bookkeeping import follow_up
 from bot.services.dispatcher import Dispatcher
 
 
 class SlowOutcomes(SqliteStore):
-    """The real store, whose outcome-and-claim answers only once the test lets it (`go_on`)."""
+    """The real store, whose first outcome-and-claim answers only once the test lets it (`go_on`)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -41,8 +43,9 @@ class SlowOutcomes(SqliteStore):
                                      ) -> ClaimedEffects[OutboxRow] | None:
         answer = await super().effect_done_then_claim(seq, owner=owner, bookkeeping=bookkeeping, now=now, room=room,
                                                       busy=busy, lease_seconds=lease_seconds, reads=reads)
-        self.recorded.set()
-        await self.go_on.wait()
+        if not self.recorded.is_set():
+            self.recorded.set()
+            await self.go_on.wait()
         return answer
 
 
@@ -142,4 +145,56 @@ async def test_stopping_while_an_outcome_claims_leaves_what_it_claimed_to_the_ot
         assert second.effect == PostTimelineEntry("Q1", "n2")
         assert await store.claim_effect(second.seq, owner="another", now=1_000.0, lease_seconds=60.0)
     finally:
+        await store.close()
+
+
+class TicketsWithFollowUps:
+    """Slack answers at once; a ticket's sync waits for `ticket_go`, then asks for a status update to be published
+    (PagerDuty's lane) once it is done."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.ticket_go = asyncio.Event()
+        self.ticket_done = asyncio.Event()
+        self.published = asyncio.Event()
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        if effect.system == "servicenow":
+            await self.ticket_go.wait()
+            await follow_up(self.store, PublishStatusUpdate("Q3", "u1"), 1_000.0)
+        elif effect.system == "pagerduty":
+            self.published.set()
+
+    async def after_done(self, effect: Effect) -> None:
+        if effect.system == "servicenow":
+            self.ticket_done.set()
+
+
+async def test_a_follow_up_to_a_lane_another_outcome_holds_is_not_lost(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "time", lambda: 0.0)  # no timer fires: the loop's own next look never comes
+    store = SlowOutcomes(tmp_path / "d.db")
+    await store.open()
+    clock = SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True)
+    world = TicketsWithFollowUps(store)
+    dispatcher = Dispatcher(store, world, clock, Metrics(), concurrency=1)
+    await store.queue_effect(PostTimelineEntry("Q1", "n1"), now=1_000.0)
+    await store.queue_effect(SyncTicket("Q2"), now=1_000.0)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        # The line is posted; its outcome's claim (holding PagerDuty's free slot) has read the store: nothing due.
+        await store.recorded.wait()
+        # The sync ends meanwhile and asks for a status update: PagerDuty's slot is held, so its claim cannot take
+        # it, and the line's claim read the store before it was queued.
+        world.ticket_go.set()
+        await world.ticket_done.wait()
+        store.go_on.set()
+        assert await within_seconds(world.published, 10.0)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        monkeypatch.undo()
         await store.close()

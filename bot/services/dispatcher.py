@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -196,9 +196,9 @@ class Dispatcher:
                 self._wake_when_released = False
                 self._wake.set()
 
-    def _held_by_claims(self) -> bool:
-        """Whether a lane has no room only because a claim under way holds some of its slots."""
-        return any(self._room(lane) <= 0 < self._room(lane) + self._held[lane] for lane in LANES)
+    def _held_by_claims(self, lanes: Iterable[str] = LANES) -> bool:
+        """Whether one of `lanes` has no room only because a claim under way holds some of its slots."""
+        return any(self._room(lane) <= 0 < self._room(lane) + self._held[lane] for lane in lanes)
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -278,9 +278,11 @@ class Dispatcher:
         store refused the call."""
         free = {other: self._room(other) for other in self._lanes_with_room()}
         room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
-        # A lane left out because another claim under way holds its slots: that claim may read the store before this
-        # outcome queues its follow-ups, so this effect's end wakes the loop (it is not settled).
-        unseen = bool(kept.follow_ups or kept.card_refreshes) and self._held_by_claims()
+        # A follow-up to another lane that is left out because another claim under way holds its slots: that claim
+        # may read the store before this outcome queues it, so this effect's end wakes the loop (it is not settled).
+        # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
+        asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
+        unseen = self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free, by_outcome=True):
                 claimed = await self._store.effect_done_then_claim(

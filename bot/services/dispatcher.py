@@ -97,9 +97,10 @@ class Dispatcher:
         self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
         # Of `_in_lane`, the slots held by claims under way (`_reserved`).
         self._held: dict[str, int] = dict.fromkeys(LANES, 0)
-        # The loop found a lane full only because an outcome's claim held its slots: that claim may have read the
-        # store before what woke the loop (an effect queued, a slot freed), so the claim's end wakes the loop again.
-        self._wake_when_released = False
+        # The lanes the loop found full at its last look only because an outcome's claim held their slots: that claim
+        # may have read the store before what woke the loop (an effect queued, a slot freed), so once it is over it
+        # wakes the loop if such a lane has room (`_wake_if_missed`).
+        self._missed: set[str] = set()
         self._wake = asyncio.Event()
         # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
         self._settled: set[asyncio.Task[None]] = set()
@@ -157,13 +158,12 @@ class Dispatcher:
         lane it filled is woken by its own effects finishing; one it left room in was given all that was due in it
         (its busy queues aside, which wake the loop as they finish), so there is nothing to claim before `next_due`
         or a wake-up: no second claim to find nothing, no store call to ask when to look again."""
-        if self._held_by_claims():
-            self._wake_when_released = True
+        self._missed = {lane for lane in LANES if self._held_by_claims((lane,))}
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
             return None
         # An effect's outcome claiming meanwhile leaves these slots to this claim.
-        with self._reserved(room, by_outcome=False):
+        with self._reserved(room):
             claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                           lease_seconds=self._lease_seconds, reads=self._reads)
         self._start(claimed)
@@ -179,10 +179,9 @@ class Dispatcher:
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
 
     @contextlib.contextmanager
-    def _reserved(self, room: Mapping[str, int], *, by_outcome: bool) -> Iterator[None]:
+    def _reserved(self, room: Mapping[str, int]) -> Iterator[None]:
         """Count `room`'s slots as taken while a claim for them runs: two claims under way at once (the loop's, an
-        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit. An
-        outcome's claim, once over, wakes the loop if the loop found no room meanwhile because of it."""
+        effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit."""
         for lane, free in room.items():
             self._in_lane[lane] += free
             self._held[lane] += free
@@ -192,9 +191,16 @@ class Dispatcher:
             for lane, free in room.items():
                 self._in_lane[lane] -= free
                 self._held[lane] -= free
-            if by_outcome and self._wake_when_released:
-                self._wake_when_released = False
-                self._wake.set()
+
+    def _wake_if_missed(self) -> None:
+        """After an outcome's claim has started what it took: wake the loop if a lane it missed has room now (what
+        woke it may be due there). A lane full again is its effects' to claim for as they end; one still held waits
+        for its claim to end."""
+        if any(self._room(lane) > 0 for lane in self._missed):
+            self._missed = set()
+            self._wake.set()
+        else:
+            self._missed = {lane for lane in self._missed if self._held[lane] > 0}
 
     def _held_by_claims(self, lanes: Iterable[str] = LANES) -> bool:
         """Whether one of `lanes` has no room only because a claim under way holds some of its slots."""
@@ -284,13 +290,14 @@ class Dispatcher:
         asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
         unseen = self._held_by_claims(asked - {lane})
         try:
-            with self._reserved(free, by_outcome=True):
+            with self._reserved(free):
                 claimed = await self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
                     lease_seconds=self._lease_seconds, reads=self._reads)
         except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
-            # loop. A claim failing after a recorded outcome raises nothing: the store answers "claim now" instead.
+            # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
+            # now" instead.
             log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once"
                           " its lease ends (its executor finds what it did)", row.effect.kind, row.seq)
             return False
@@ -298,6 +305,7 @@ class Dispatcher:
             self._lost(row)
             return False
         self._start(claimed)
+        self._wake_if_missed()
         # Due sooner than the loop's next look, in a lane whose room this claim did not fill (a lane it filled is
         # woken by its own effects finishing): the loop must plan for it.
         sooner = any(len(claimed.get(other, [])) < slots and due is not None and due < self._looks_at

@@ -18,3 +18,9 @@ class ClaimedEffects(dict[str, list[Row]]):
                  next_due: Mapping[str, float | None] | None = None) -> None:
         super().__init__(claimed or {})
         self.next_due: dict[str, float | None] = dict(next_due or {})
+
+    @classmethod
+    def nothing(cls, room: Mapping[str, int], now: float) -> ClaimedEffects[Row]:
+        """The answer of a claim that failed after the outcome before it was recorded (`effect_done_then_claim`):
+        nothing taken, and every lane asked for due `now`, so that the caller claims at once instead."""
+        return cls({lane: [] for lane in room}, dict.fromkeys(room, now))

@@ -70,8 +70,8 @@ class EffectBookkeeping:
     noted: list[str] = field(default_factory=list)
     # Effects to queue once this one is done (`Outbox.queue_effect`), each with when it was asked for.
     follow_ups: list[tuple[Effect, float]] = field(default_factory=list)
-    # A ticket effect's: the incident whose card to refresh (and when asked) if, this effect done, nothing in its
-    # ServiceNow queue lags any more (a pending effect ServiceNow failed) and its card says "sync pending"; or if,
+    # A ticket effect's: the incident whose card to refresh (and when asked) if, this effect done or dead, nothing in
+    # its ServiceNow queue lags any more (a pending effect ServiceNow failed) and its card says "sync pending"; or if,
     # this effect retried, its card does not say it yet (decided in the outcome's transaction).
     refresh_card_once_synced: tuple[str, float] | None = None
     # An opened ticket's: the incident whose card to refresh (and when asked) to show the ticket, unless the

@@ -208,7 +208,8 @@ class Outbox(Protocol):
         ...
     async def release_leases(self, owner: str) -> int:
         """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
-        starting under the id of its previous run (the same host and port: a restart), whose calls died with it."""
+        starting under the id of its previous run (the same host and port: a restart), whose calls died with it, and
+        for a dispatcher stopping, once its effects under way have ended."""
         ...
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:
@@ -222,8 +223,10 @@ class Outbox(Protocol):
                                      ) -> ClaimedEffects[OutboxRow] | None:
         """`effect_done(seq, owner, bookkeeping)` then, only if done, `claim_due_effects(now, room, busy, ...)` for the
         slot the effect frees (no wake-up of the dispatcher for it); None when not done (nothing claimed). One store
-        call where the store can (SQLite: one group-committed transaction); where it is two (PostgreSQL), a claim that
-        fails after the outcome is recorded answers nothing claimed and every lane due `now` (the caller claims)."""
+        call where the store can (SQLite: one group-committed transaction, the claim in a savepoint of its own; two
+        on PostgreSQL). A claim that fails (an SQL error, a due row this version cannot decode) never undoes the
+        outcome: it is logged and answers nothing claimed and every lane due `now` (the caller claims); an error
+        raised means the outcome was not recorded."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:
@@ -235,7 +238,9 @@ class Outbox(Protocol):
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         """Park the effect as dead (never tried again) and, in the same transaction, queue the operators' alert;
-        with `owner`, only while it holds the claim (else neither happens). `bookkeeping` as for `effect_retry`."""
+        with `owner`, only while it holds the claim (else neither happens). `bookkeeping`'s facts are recorded with it,
+        its follow-ups never; a ticket effect's `refresh_card_once_synced` queues the card's refresh as a done one's
+        does (the card says "sync pending" and nothing in the queue lags any more: the dead effect no longer does)."""
         ...
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
         """Dead effects (of one incident, or all), oldest first: seq, incident_id, kind, attempts, last_error. With

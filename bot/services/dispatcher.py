@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -95,6 +95,12 @@ class Dispatcher:
         self._concurrency = {lane: max(1, limits.get(lane, LANE_CONCURRENCY[lane])) for lane in LANES}
         self._busy: dict[str, asyncio.Task[None]] = {}
         self._in_lane: dict[str, int] = dict.fromkeys(LANES, 0)
+        # Of `_in_lane`, the slots held by claims under way (`_reserved`).
+        self._held: dict[str, int] = dict.fromkeys(LANES, 0)
+        # The lanes the loop found full at its last look only because an outcome's claim held their slots: that claim
+        # may have read the store before what woke the loop (an effect queued, a slot freed), so once it is over it
+        # wakes the loop if such a lane has room (`_wake_if_missed`).
+        self._missed: set[str] = set()
         self._wake = asyncio.Event()
         # Effects done whose own claim settled what their slot does next (`_perform`): their end wakes nobody.
         self._settled: set[asyncio.Task[None]] = set()
@@ -118,8 +124,26 @@ class Dispatcher:
                 self.heartbeat = self._clock.now().timestamp()
                 await self._sleep_until(next_due)
         finally:
-            for task in self._busy.values():
+            under_way = list(self._busy.values())
+            for task in under_way:
                 task.cancel()
+            await self._let_go(under_way)
+
+    async def _let_go(self, cancelled: list[asyncio.Task[None]]) -> None:
+        """On stopping, once the effects under way have ended: free every lease this dispatcher holds, so that other
+        replicas take its effects at once rather than after the lease, as this replica's own next start would.
+        Those are the effects cancelled mid-call, and those an outcome's claim took as the stop came (its store call
+        goes on, and leases them to this owner), which nobody here will start."""
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        try:
+            released = await self._store.release_leases(self.owner)
+        except Exception:  # the store is down or closed: the leases run out instead
+            log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
+                        " once they run out", self.owner, exc_info=True)
+            return
+        if released:
+            log.info("stopping: %d effect(s) under way or claimed by this dispatcher (%s) left to the other replicas",
+                     released, self.owner)
 
     async def start_due(self) -> int:
         """Start the due effects each lane has room for; how many were started. They are read and claimed in one
@@ -134,10 +158,12 @@ class Dispatcher:
         lane it filled is woken by its own effects finishing; one it left room in was given all that was due in it
         (its busy queues aside, which wake the loop as they finish), so there is nothing to claim before `next_due`
         or a wake-up: no second claim to find nothing, no store call to ask when to look again."""
+        self._missed = {lane for lane in LANES if self._held_by_claims((lane,))}
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
             return None
-        with self._reserved(room):  # an effect's outcome claiming meanwhile leaves these slots to this claim
+        # An effect's outcome claiming meanwhile leaves these slots to this claim.
+        with self._reserved(room):
             claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                           lease_seconds=self._lease_seconds, reads=self._reads)
         self._start(claimed)
@@ -158,11 +184,27 @@ class Dispatcher:
         effect's outcome's) never ask for the same free slots, so a lane never runs more than its limit."""
         for lane, free in room.items():
             self._in_lane[lane] += free
+            self._held[lane] += free
         try:
             yield
         finally:
             for lane, free in room.items():
                 self._in_lane[lane] -= free
+                self._held[lane] -= free
+
+    def _wake_if_missed(self) -> None:
+        """After an outcome's claim has started what it took: wake the loop if a lane it missed has room now (what
+        woke it may be due there). A lane full again is its effects' to claim for as they end; one still held waits
+        for its claim to end."""
+        if any(self._room(lane) > 0 for lane in self._missed):
+            self._missed = set()
+            self._wake.set()
+        else:
+            self._missed = {lane for lane in self._missed if self._held[lane] > 0}
+
+    def _held_by_claims(self, lanes: Iterable[str] = LANES) -> bool:
+        """Whether one of `lanes` has no room only because a claim under way holds some of its slots."""
+        return any(self._room(lane) <= 0 < self._room(lane) + self._held[lane] for lane in lanes)
 
     def _room(self, lane: str) -> int:
         return self._concurrency[lane] - self._in_lane[lane]
@@ -242,27 +284,34 @@ class Dispatcher:
         store refused the call."""
         free = {other: self._room(other) for other in self._lanes_with_room()}
         room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
+        # A follow-up to another lane that is left out because another claim under way holds its slots: that claim
+        # may read the store before this outcome queues it, so this effect's end wakes the loop (it is not settled).
+        # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
+        asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
+        unseen = self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free):
                 claimed = await self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
                     lease_seconds=self._lease_seconds, reads=self._reads)
-        except Exception:  # the store refused (down, a deadlock): unsettled, this effect's end wakes the loop
-            log.exception("effect %s #%s was performed but its outcome, or the claim after it, could not be recorded;"
-                          " an outcome not recorded is tried again once its lease ends (its executor finds what it"
-                          " did)", row.effect.kind, row.seq)
+        except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
+            # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
+            # now" instead.
+            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once"
+                          " its lease ends (its executor finds what it did)", row.effect.kind, row.seq)
             return False
         if claimed is None:
             self._lost(row)
             return False
         self._start(claimed)
+        self._wake_if_missed()
         # Due sooner than the loop's next look, in a lane whose room this claim did not fill (a lane it filled is
         # woken by its own effects finishing): the loop must plan for it.
         sooner = any(len(claimed.get(other, [])) < slots and due is not None and due < self._looks_at
                      for other, slots in room.items() for due in (claimed.next_due.get(other),))
         task = asyncio.current_task()
-        if not sooner and task is not None:
+        if not sooner and not unseen and task is not None:
             self._settled.add(task)
         return True
 

@@ -7,6 +7,7 @@ what is under test is how the dispatcher schedules, retries, parks and reports.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel
+from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -178,6 +179,31 @@ async def test_an_outcome_the_store_refuses_is_logged_and_left_to_its_lease(stor
     started = await d.start_due()
     await d.finish_in_flight()
     assert started == 1 and world.performed == [("open_incident_channel", False)]
-    assert "was performed but its outcome, or the claim after it, could not be recorded" in caplog.text
+    assert "was performed but its outcome could not be recorded" in caplog.text
     [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
     assert (row["state"], row["attempts"]) == ("pending", 1)  # leased still: tried again once its lease ends
+
+
+async def test_a_claim_failing_after_an_outcome_leaves_the_outcome_recorded(store: SqliteStore, db_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    class NewerReplicaQueues(World):
+        """While the call runs, a newer replica queues an effect this version cannot decode (a field it does not
+        know): the claim after the outcome fails on it."""
+
+        async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                          found: IncidentInSlack | None = None) -> None:
+            await super().perform(effect, retry=retry, created_at=created_at, found=found)
+            await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=1_000.0)
+            with sqlite3.connect(db_path) as raw:
+                raw.execute("UPDATE outbox SET payload=json_set(payload, '$.added_by_a_newer_version', 1)"
+                            " WHERE incident_id='Q9'")
+
+    world, clock = NewerReplicaQueues(), frozen_clock()
+    d = dispatcher(store, world, clock)
+    assert await d.start_due() == 1
+    await d.finish_in_flight()
+    assert world.performed == [("open_incident_channel", False), ("open_incident_channel done", False)]
+    [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
+    assert row["state"] == "done"  # not performed again once its lease ends
+    assert "done, but the claim after it failed" in caplog.text
+    assert "could not be recorded" not in caplog.text

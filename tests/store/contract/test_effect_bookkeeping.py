@@ -5,11 +5,19 @@ its follow-ups only with the effect done; the card's refresh when ServiceNow sta
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+import psycopg
+
+from bot.adapters.store.postgres.store import PostgresStore
+from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import OpenTicket, PostTimelineEntry, RefreshCard, SyncTicket
 from bot.ports.store import EffectBookkeeping, Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, trigger
 
 TICKET = TicketRow("Q1", "sys-1", "INC1", "https://sn/1", "2", 1)
+NEWER_FIELD = "added_by_a_newer_version"
 
 
 def learnt() -> EffectBookkeeping:
@@ -155,6 +163,25 @@ async def test_a_ticket_effect_refreshes_the_card_when_servicenow_stops_lagging_
     assert await drain(store) == []
 
 
+async def test_a_lagging_ticket_effect_that_dies_refreshes_the_card_that_says_pending(store: Store) -> None:
+    """Found in review of session 7: a dead ticket effect lags no more, but its card said "sync pending" until the
+    five-minute job."""
+    await store.update_footprint("Q1", card_ts="1.1", sync_pending_shown=True)
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    [sync] = await store.due_effects(now=1.0, limit=10, busy=[])
+    kept = EffectBookkeeping(refresh_card_once_synced=("Q1", 2.0))
+    assert await store.effect_retry(sync.seq, 2.0, "ServiceNow answered 503")  # lagging; the card says so already
+    assert await store.effect_dead(sync.seq, "ServiceNow answered 503", None, now=2.0, bookkeeping=kept)
+    assert await drain(store) == [RefreshCard("Q1")]
+    # One whose card does not say pending asks for nothing.
+    await store.update_footprint("Q1", sync_pending_shown=False)
+    await store.queue_effect(SyncTicket("Q1"), now=3.0)
+    [again] = await store.due_effects(now=3.0, limit=10, busy=[])
+    assert await store.effect_retry(again.seq, 3.0, "ServiceNow answered 503")
+    assert await store.effect_dead(again.seq, "ServiceNow answered 503", None, now=3.0, bookkeeping=kept)
+    assert await drain(store) == []
+
+
 async def test_a_ticket_effect_servicenow_failed_refreshes_the_card_unless_it_says_pending_already(
         store: Store) -> None:
     await store.update_footprint("Q1", card_ts="1.1")
@@ -235,3 +262,35 @@ async def test_an_opened_tickets_card_refresh_is_left_to_the_channels_opening_un
     [other] = await store.due_effects(300.0, 10, [])
     assert await store.effect_done(other.seq, bookkeeping=EffectBookkeeping(refresh_card_if_ticket=("Q2", 300.0)))
     assert await drain(store) == []
+
+
+def give_a_newer_field(store: Store, workdir: Path, seq: int) -> None:
+    """Write a field this version does not know into the effect's payload, with SQL of the test's own."""
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(workdir / "store.db") as conn:
+            conn.execute(f"UPDATE outbox SET payload=json_set(payload, '$.{NEWER_FIELD}', 1) WHERE seq=?", (seq,))
+    else:
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(store.where) as pg:  # the test cluster's URL has no password to redact
+            pg.execute("UPDATE outbox SET payload = (payload::jsonb || jsonb_build_object(%s::text, 1))::text"
+                       " WHERE seq = %s", (NEWER_FIELD, seq))
+
+
+async def test_a_claim_failing_after_the_outcome_leaves_the_outcome_recorded(store: Store, tmp_path: Path) -> None:
+    """The claim is a help, not the outcome: one that fails after the outcome is recorded (a due row of another queue
+    this version cannot decode: a newer replica queued it) leaves the outcome recorded and answers nothing claimed,
+    every lane due now (found in review of session 7: on SQLite the claim shared the outcome's savepoint, so its
+    failure rolled the effect's "done" back too, and the effect was performed again after its lease)."""
+    seq = await claimed(store)
+    await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=100.0)
+    [newer] = [row for row in await store.due_effects(now=100.0, limit=10, busy=[]) if row.effect.incident_id == "Q9"]
+    give_a_newer_field(store, tmp_path, newer.seq)
+    after = await store.effect_done_then_claim(seq, owner="replica-a", bookkeeping=learnt(), now=100.0,
+                                               room={"slack": 8}, busy=[], lease_seconds=30.0)
+    # Nothing claimed, and every lane asked for due now: the dispatcher's loop claims instead.
+    assert after is not None and dict(after) == {"slack": []} and after.next_due == {"slack": 100.0}
+    assert await store.release_leases("replica-a") == 0  # nothing was left leased to nobody
+    # The effect is done, what it learnt recorded and its follow-up queued: it is not offered again.
+    await assert_facts_recorded(store)
+    assert await store.pending_in_queue("slack:Q9") == 1
+    assert [r.effect for r in await store.due_effects(now=200.0, limit=10, busy=["slack:Q9"])] == [RefreshCard("Q1")]

@@ -218,10 +218,11 @@ class PostgresOutbox(PostgresPart, Outbox):
         try:
             return await self.claim_due_effects(now, room, busy, owner=owner, lease_seconds=lease_seconds,
                                                 reads=reads)
-        except psycopg.Error:  # the outcome stands; the claim is the dispatcher's loop's to make, at once
+        except Exception:  # the outcome stands (an SQL error, a due row this version cannot decode): the claim is
+            # the dispatcher's loop's to make, at once
             log.warning("effect #%s: done, but the claim after it failed; the dispatcher claims instead", seq,
                         exc_info=True)
-            return ClaimedEffects({lane: [] for lane in room}, dict.fromkeys(room, now))
+            return ClaimedEffects.nothing(room, now)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None) -> bool:
@@ -241,7 +242,8 @@ class PostgresOutbox(PostgresPart, Outbox):
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         async with self._transaction() as conn:
-            if alert is not None:  # two queues: the effect's, then the operators' (see "Lock order" above)
+            # Two queues: the effect's, then the operators' or the card's (see "Lock order" above).
+            if alert is not None or (bookkeeping is not None and bookkeeping.refresh_card_once_synced):
                 await conn.execute(TAKE_QUEUES_LOCK)
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
@@ -250,7 +252,7 @@ class PostgresOutbox(PostgresPart, Outbox):
             if parked and alert is not None:  # the operators' queue before the facts' rows (see "Lock order")
                 await insert_effect(conn, alert, 0, now)
             if parked:  # else another replica holds the effect now: its outcome, facts and all, stands
-                await record_bookkeeping(conn, bookkeeping, done=False)
+                await record_bookkeeping(conn, bookkeeping, done=False, dead=True)
         return parked
 
     async def dead_effects(self, incident_id: str | None = None, *, latest: int | None = None) -> list[dict[str, Any]]:
@@ -302,10 +304,10 @@ class PostgresOutbox(PostgresPart, Outbox):
 
 
 async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
-                             retried: bool = False) -> None:
+                             retried: bool = False, dead: bool = False) -> None:
     """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
     statements the single-piece port methods run): the facts whatever the outcome; the follow-ups only when `done`;
-    the card's refresh that a ServiceNow effect's lag asks for when `done` or `retried`."""
+    the card's refresh that a ServiceNow effect's lag asks for when `done`, `retried` or `dead`."""
     if bookkeeping is None:
         return
     # The follow-ups first: inserting into another queue takes that queue's lock (its trigger), and every writer
@@ -315,12 +317,7 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     if done:
         for effect, asked_at in bookkeeping.follow_ups:
             await insert_effect(conn, effect, 1, asked_at)
-        if bookkeeping.refresh_card_once_synced is not None:
-            incident_id, asked_at = bookkeeping.refresh_card_once_synced
-            cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
-            row = await cursor.fetchone()
-            if row is not None and row["synced"]:
-                await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        await refresh_card_once_synced(conn, bookkeeping)
         if bookkeeping.refresh_card_for_ticket is not None:
             incident_id, asked_at = bookkeeping.refresh_card_for_ticket
             await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))
@@ -334,6 +331,8 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
             row = await cursor.fetchone()
             if row is not None and row["opened"]:
                 await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+    elif dead:  # parked, it lags no more: the card must stop saying "sync pending" if nothing else lags
+        await refresh_card_once_synced(conn, bookkeeping)
     elif retried and bookkeeping.refresh_card_once_synced is not None:
         # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
@@ -350,6 +349,17 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
         await conn.execute(SAVE_TICKET.encode(), ticket_values(ticket))
     if bookkeeping.noted:
         await conn.execute(MARK_NOTED.encode(), (list(bookkeeping.noted),))
+
+
+async def refresh_card_once_synced(conn: Connection, bookkeeping: EffectBookkeeping) -> None:
+    """A ticket effect's outcome that ends it (done, or dead): refresh the card if it says "sync pending" and nothing
+    in the incident's ServiceNow queue lags any more."""
+    if bookkeeping.refresh_card_once_synced is not None:
+        incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
+        row = await cursor.fetchone()
+        if row is not None and row["synced"]:
+            await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 
 async def insert_effect(conn: Connection, effect: Effect, priority: int, now: float) -> None:

@@ -150,8 +150,20 @@ class SqliteOutbox(SqlitePart, Outbox):
             if not done:  # another replica holds the effect now: its outcome, facts and all, stands
                 return None
             record_bookkeeping(conn, bookkeeping, done=True)
-            claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
-            return self._with_incidents(claimed, reads) if reads else claimed
+            # The claim in a savepoint of its own: its failure (a due row this version cannot decode, an SQL error)
+            # rolls back only the claim, and the outcome stands, as on PostgreSQL (where they are two calls).
+            conn.execute("SAVEPOINT claim_after_done")
+            try:
+                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
+                claimed = self._with_incidents(claimed, reads) if reads else claimed
+            except Exception:
+                conn.execute("ROLLBACK TO claim_after_done")
+                conn.execute("RELEASE claim_after_done")
+                log.warning("effect #%s: done, but the claim after it failed; the dispatcher claims instead", seq,
+                            exc_info=True)
+                return ClaimedEffects.nothing(room, now)
+            conn.execute("RELEASE claim_after_done")
+            return claimed
         return await self._connection.group_commit(write)
 
     def _with_incidents(self, claimed: ClaimedEffects[OutboxRow],
@@ -217,7 +229,7 @@ class SqliteOutbox(SqlitePart, Outbox):
                                       f" leased_until=NULL WHERE seq=? AND {HOLDER}",
                                       (error, seq, owner, owner)).rowcount == 1
                 if parked:  # else another replica holds the effect now: its outcome, facts and all, stands
-                    record_bookkeeping(conn, bookkeeping, done=False)
+                    record_bookkeeping(conn, bookkeeping, done=False, dead=True)
                     if alert is not None:
                         insert_effect(conn, alert, 0, now)
             return parked
@@ -306,10 +318,10 @@ def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: fl
 
 
 def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
-                       retried: bool = False) -> None:
+                       retried: bool = False, dead: bool = False) -> None:
     """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
     statements the single-piece port methods run): the facts whatever the outcome; the follow-ups only when `done`;
-    the card's refresh that a ServiceNow effect's lag asks for when `done` or `retried`."""
+    the card's refresh that a ServiceNow effect's lag asks for when `done`, `retried` or `dead`."""
     if bookkeeping is None:
         return
     for incident_id, changes in bookkeeping.footprints.items():
@@ -331,14 +343,22 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
             incident_id, asked_at = bookkeeping.refresh_card_if_ticket
             if conn.execute(HAS_TICKET.format(p="?"), (incident_id,)).fetchone()[0]:
                 insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
-        if bookkeeping.refresh_card_once_synced is not None:
-            incident_id, asked_at = bookkeeping.refresh_card_once_synced
-            if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
-                insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+        refresh_card_once_synced(conn, bookkeeping)
+    elif dead:  # parked, it lags no more: the card must stop saying "sync pending" if nothing else lags
+        refresh_card_once_synced(conn, bookkeeping)
     elif retried and bookkeeping.refresh_card_once_synced is not None:
         # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
         if conn.execute(CARD_NOT_PENDING, (incident_id,)).fetchone()[0]:
+            insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
+
+
+def refresh_card_once_synced(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping) -> None:
+    """A ticket effect's outcome that ends it (done, or dead): refresh the card if it says "sync pending" and nothing
+    in the incident's ServiceNow queue lags any more."""
+    if bookkeeping.refresh_card_once_synced is not None:
+        incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        if conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id)).fetchone()[0]:
             insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
 
 

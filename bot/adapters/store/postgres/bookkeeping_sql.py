@@ -4,14 +4,12 @@ the single-piece port methods (footprint.py, tickets.py) and the outcome that re
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
+from bot.adapters.store.footprint_record import footprint_record
 from bot.ports.store import FootprintChange, TicketRow
 
-LISTS = ("invited", "unreachable")
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 TICKET_COLUMNS = tuple(TicketRow.__dataclass_fields__)
 SAVE_TICKET = (f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TICKET_COLUMNS))})"
                " ON CONFLICT (incident_id) DO UPDATE SET "
@@ -23,17 +21,7 @@ MARK_NOTED = "UPDATE timeline SET ticket_noted=1 WHERE id = ANY(%s)"
 def footprint_upsert(incident_id: str, changes: FootprintChange) -> tuple[str, list[Any]]:
     """The statement remembering some pieces of an incident's footprint (an upsert of only those pieces, so steps
     running concurrently — on this replica or another — never overwrite each other's pieces)."""
-    # The type checker catches a misspelt piece in our code; this catches one built at run time (and keeps any
-    # name that reaches the SQL below one of the port's own).
-    if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-        raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-    record: dict[str, Any] = dict(changes)
-    for key in LISTS:
-        if key in record:
-            record[key] = json.dumps(list(record[key]))
-    for key in FLAGS:  # integers 0/1, as in SQLite
-        if key in record:
-            record[key] = int(bool(record[key]))
+    record = footprint_record(changes)
     columns = ["incident_id", *record]
     marks = ", ".join(["%s"] * len(columns))
     update = ", ".join(f"{c}=excluded.{c}" for c in record)

@@ -4,29 +4,17 @@ single-piece port methods (footprint.py, tickets.py) and the outcome that record
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from bot.adapters.store.footprint_record import footprint_record
 from bot.ports.store import FootprintChange, TicketRow
 
-LISTS = ("invited", "unreachable")
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
 SET_TIMELINE_TS = "UPDATE timeline SET slack_ts=? WHERE id=?"
 
 
 def footprint_upsert(incident_id: str, changes: FootprintChange) -> tuple[str, tuple[Any, ...]]:
     """The statement remembering some pieces of an incident's footprint (an upsert of only those pieces)."""
-    # The type checker catches a misspelt piece in our code; this catches one built at run time.
-    if unknown := sorted(changes.keys() - FootprintChange.__annotations__.keys()):
-        raise ValueError(f"unknown footprint field(s) {', '.join(unknown)}")
-    record: dict[str, Any] = dict(changes)
-    for key in LISTS:
-        if key in record:
-            record[key] = json.dumps(list(record[key]))
-    for key in FLAGS:
-        if key in record:
-            record[key] = int(bool(record[key]))
-    # Plain SQL (names checked above), not sqlite-utils' upsert, which reads the table's schema on every call.
+    record = footprint_record(changes)
     columns = ["incident_id", *record]
     update = ", ".join(f"{c}=excluded.{c}" for c in record)
     return (f"INSERT INTO incident_slack ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"

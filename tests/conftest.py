@@ -21,7 +21,7 @@ from bot.app.web import build_web_app
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox, serve_sandbox
-from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings
+from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings, quiet_clock
 from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
 
 # Property-based tests (tests/property/): "ci" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs many more
@@ -71,7 +71,8 @@ def catalogue(loaded_catalogue: Catalogue) -> Catalogue:
 
 @pytest.fixture
 async def offline_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[tuple[Bot, BotClient]]:
-    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue, retry_policy=RetryPolicy(max_attempts=1),
+              clock=quiet_clock())
     client = TestClient(TestServer(build_web_app(bot)))
     await client.start_server()
     yield bot, client

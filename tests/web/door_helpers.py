@@ -24,7 +24,7 @@ from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
-from tests.helpers import WEBHOOK_SECRET, BotClient, offline_settings, servicenow_signature, sign
+from tests.helpers import WEBHOOK_SECRET, BotClient, offline_settings, quiet_clock, servicenow_signature, sign
 
 SERVICENOW_SECRET = "test-servicenow-secret"
 SLACK_SECRET = "signing"  # offline_settings' SLACK_SIGNING_SECRET
@@ -105,7 +105,7 @@ async def servicenow_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[
     """The offline bot (tests/conftest.py) with ServiceNow configured (unreachable, like the rest)."""
     settings = dataclasses.replace(offline_settings(tmp_path / "servicenow-bot.db"), servicenow=ServiceNowAccess(
         "http://127.0.0.1:9", "pavedroad.integration", "password", SERVICENOW_SECRET))
-    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1), clock=quiet_clock())
     async with TestClient(TestServer(build_web_app(bot))) as client:
         yield bot, client
 

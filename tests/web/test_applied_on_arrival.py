@@ -17,14 +17,15 @@ from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.domain.incident import Status
 from bot.services.dispatcher import RetryPolicy
-from tests.helpers import BotClient, incident_event, offline_settings, rows
+from tests.helpers import BotClient, incident_event, offline_settings, quiet_clock, rows
 from tests.web.door_helpers import post_pagerduty
 
 
 @pytest.fixture
 async def idle_worker_bot(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[tuple[Bot, BotClient]]:
     """The bot's HTTP app and store, its worker and dispatcher not started."""
-    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue, retry_policy=RetryPolicy(max_attempts=1),
+              clock=quiet_clock())
     await bot.store.open()
     client = TestClient(TestServer(build_web_app(bot, manage_lifecycle=False, socket_mode=False)))
     await client.start_server()

@@ -22,7 +22,7 @@ from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.domain.effects import AlertOperators
 from bot.services.dispatcher import RetryPolicy
-from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, sign
+from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, quiet_clock, sign
 from tests.pg_cluster import NOT_INSTALLED, PASSWORD, PASSWORD_USER, PostgresCluster, binaries, running_cluster
 
 
@@ -74,7 +74,7 @@ async def test_the_database_lost_while_running_answers_503_and_work_resumes_when
         caplog: pytest.LogCaptureFixture) -> None:
     url = own_cluster.url(own_cluster.fresh_database(), user=PASSWORD_USER, password=PASSWORD)
     settings = replace(offline_settings(tmp_path / "unused.db"), database_url=url)
-    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1), clock=quiet_clock())
     async with TestClient(TestServer(build_web_app(bot))) as client:
         first = incident_event("incident.triggered", incident_id="QBEFORE", event_id="E-before")
         assert (await post(client, first))[0] == 202
@@ -127,7 +127,7 @@ async def test_a_database_that_hangs_gives_not_ready_within_the_time_limit_and_r
     checks; when the database answers again, so does /readyz, with 200."""
     settings = replace(offline_settings(tmp_path / "unused.db"), database_url=own_cluster.url(
         own_cluster.fresh_database()))
-    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1))
+    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1), clock=quiet_clock())
     async with TestClient(TestServer(build_web_app(bot))) as client:
         await until_ready(client)
         await asyncio.to_thread(own_cluster.pause)

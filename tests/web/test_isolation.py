@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
-from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, rows, sign
+from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, quiet_clock, rows, sign
 
 
 async def post(client: BotClient, event: dict[str, Any]) -> int:
@@ -122,7 +122,7 @@ async def test_readyz_lists_quarantined_deliveries_and_dead_effects_without_fail
 
 
 async def test_readyz_is_503_when_the_loops_are_not_running(tmp_path: Path, catalogue: Catalogue) -> None:
-    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue)
+    bot = Bot(offline_settings(tmp_path / "bot.db"), catalogue, clock=quiet_clock())
     await bot.store.open()  # the store answers, but the worker and dispatcher were never started
     try:
         async with TestClient(TestServer(build_web_app(bot, manage_lifecycle=False))) as client:

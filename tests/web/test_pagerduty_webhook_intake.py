@@ -28,6 +28,7 @@ from tests.helpers import (
     incident_event,
     note_event,
     offline_settings,
+    quiet_clock,
     rows,
     sign,
 )
@@ -67,7 +68,7 @@ async def test_duplicates_are_answered_2xx_and_dropped(offline_bot: tuple[Bot, B
 
 
 async def test_rotated_secrets_are_all_accepted(tmp_path: Path, catalogue: Catalogue) -> None:
-    bot = Bot(offline_settings(tmp_path / "b.db", ("old-secret", "new-secret")), catalogue)
+    bot = Bot(offline_settings(tmp_path / "b.db", ("old-secret", "new-secret")), catalogue, clock=quiet_clock())
     async with TestClient(TestServer(build_web_app(bot))) as client:
         for secret in ("old-secret", "new-secret"):
             body = json.dumps(incident_event("incident.triggered")).encode()

@@ -2,6 +2,7 @@
 
     PavedRoadError
     ├── UserError          a known reason an action did not proceed; the message is written for the person
+    │   └── OutcomeUnknown the outside system may or may not have acted (no answer, a 500/502/504)
     ├── ConfigError        configuration is invalid; `problems` name each field and the fix
     ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
     │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
@@ -36,6 +37,11 @@ class ConfigError(PavedRoadError):
 NOT_SENT = "not_sent"
 
 
+# Answers after which the outside system may have acted all the same: none at all (a timeout, a dropped connection),
+# an internal error, a gateway's. A 429, a 503 or a 4xx say it did not; so does a connection never made (NOT_SENT).
+OUTCOME_UNKNOWN_STATUSES = frozenset({None, 500, 502, 504})
+
+
 class IntegrationError(PavedRoadError):
     """An outside system failed. `code` is the service's own error code (e.g. Slack's 'name_taken'), or NOT_SENT."""
 
@@ -48,6 +54,17 @@ class IntegrationError(PavedRoadError):
         self.code = code
         self.retry_after = retry_after
         self.status = status
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """The request may have been carried out though it failed (see OUTCOME_UNKNOWN_STATUSES): trying again at
+        once may do it twice."""
+        return self.retryable and self.status in OUTCOME_UNKNOWN_STATUSES and self.code != NOT_SENT
+
+
+class OutcomeUnknown(UserError):
+    """An outside system failed in a way that leaves unknown whether it acted (IntegrationError.outcome_unknown): the
+    person is told to look before trying again, and a repeat within seconds is not acted on (commands/repeats.py)."""
 
 
 class DeliveryError(PavedRoadError, ValueError):

@@ -3,8 +3,10 @@
 Decided in the store (the Deduplication port), never in process memory, so every replica behind the same store
 agrees on which delivery was the first. Keys carry a hash of what the person typed, not the text itself.
 
-A command or click whose action fails (PagerDuty not answering, the person unknown to it: nothing was done) is
-forgotten, so that the person's next try acts rather than being told "already on it".
+A command or click whose action fails (PagerDuty refusing or rate-limiting it, the person unknown to it: nothing was
+done) is forgotten, so that the person's next try acts rather than being told "already on it". One whose outcome is
+unknown (no answer, a 500/502/504: `OutcomeUnknown`) is not: PagerDuty may have paged, and the same click again within
+the window would page twice.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from bot.errors import OutcomeUnknown
 from bot.ports import Clock, Deduplication
 
 T = TypeVar("T")
@@ -63,6 +66,8 @@ class Repeats:
             return None
         try:
             return await act()
+        except OutcomeUnknown:
+            raise  # it may have been done: the same again within the window would do it twice
         except BaseException:
             await self._dedup.forget(key)
             raise

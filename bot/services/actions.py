@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
-from bot.errors import IntegrationError, UserError
+from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
 from bot.render.format import TITLE_IN_TEXT, clip, escape
@@ -353,6 +353,9 @@ def _for_people(error: IntegrationError, service: str) -> UserError:
         return AlreadyInState("is already acknowledged in PagerDuty")
     if error.status == 429 or error.code == "ratelimited":
         return UserError(f"{service} is rate-limiting us right now, so nothing was changed. Try again in a minute.")
+    if error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted, and a retry may act twice
+        return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
+                              f"incident in {service} before trying again.")
     if error.retryable:
         return UserError(f"{service} is not answering right now, so nothing was changed. Try again in a minute, or "
                          f"do it in {service} directly.")

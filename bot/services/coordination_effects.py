@@ -27,7 +27,7 @@ from bot.domain.effects import (
     ShareStatusUpdate,
 )
 from bot.domain.incident import Incident, Status
-from bot.errors import NOT_SENT, IntegrationError
+from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
@@ -41,9 +41,6 @@ TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, Post
 # before it is published again: its webhooks come within seconds. No webhook by then (none subscribed, or lost): it
 # is published again, and may then show twice.
 CONFIRM_SECONDS = 60.0
-# Failures after which PagerDuty may have published the update all the same: no answer at all (a timeout, a dropped
-# connection), an internal error, a gateway's. A 429, a 503 or a 4xx say it was not; so does a connection never made.
-OUTCOME_UNKNOWN = frozenset({None, 500, 502, 504})
 # Slack's answers for a channel the bot cannot post in: retrying will not change them.
 CANNOT_POST = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action",
                          "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"})
@@ -87,7 +84,7 @@ class CoordinationEffects:
         try:
             await self._paging.publish_status_update(incident.id, author_email, message)
         except IntegrationError as error:
-            if not error.retryable or error.status not in OUTCOME_UNKNOWN or error.code == NOT_SENT:
+            if not error.outcome_unknown:
                 raise  # PagerDuty said no, or never heard it: retried as usual
             raise IntegrationError(error.service, f"{error.detail} — it may have been published: waiting for "
                                    "PagerDuty's webhook before trying again", retryable=True, code=error.code,

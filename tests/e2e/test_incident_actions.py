@@ -430,12 +430,35 @@ async def test_someone_without_a_pagerduty_account_is_told_and_nothing_changes(s
 
 async def test_pagerduty_failing_is_explained_and_the_command_works_after(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
-    sandbox.sandbox.faults.add(Fault("pagerduty", "/incidents", status=500, times=1))
+    # A 503: PagerDuty says it did not act (a 500 may have: see the tests after this one).
+    sandbox.sandbox.faults.add(Fault("pagerduty", "/incidents", status=503, times=1))
     answer = await command(sandbox, "ack", channel["id"])
     assert "PagerDuty is not answering" in replies(answer) and "nothing was changed" in replies(answer)
     unchanged(sandbox, incident["id"])
     await command(sandbox, "ack", channel["id"])
     assert pd_incident(sandbox, incident["id"])["acknowledged_by"] == pd_user(sandbox, ASHA)
+
+
+async def test_a_page_whose_answer_was_lost_is_not_sent_twice_by_an_impatient_repeat(sandbox: RunningSandbox) -> None:
+    """PagerDuty pages, but its answer is lost on the way back (a gateway's 502): the person is told it may have
+    paged, and the same command sent again at once pages nobody a second time."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "/incidents", status=502, times=1, after=True))
+    first = await command(sandbox, "page-im Need a decision on the rollback", channel["id"])
+    assert "may or may not have done it" in replies(first) and "nothing was changed" not in replies(first)
+    assert len(pd_requests(sandbox, incident["id"])) == 1  # it did page
+    again = await command(sandbox, "page-im Need a decision on the rollback", channel["id"])
+    assert "Already on it" in replies(again)
+    assert len(pd_requests(sandbox, incident["id"])) == 1
+
+
+async def test_a_500_from_pagerduty_says_it_may_have_acted(sandbox: RunningSandbox) -> None:
+    """A 500 cannot tell whether PagerDuty acted: the person is not told "nothing was changed"."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "/incidents", status=500, times=1))
+    answer = await command(sandbox, "ack", channel["id"])
+    assert "may or may not have done it" in replies(answer) and "Look at the incident in PagerDuty" in replies(answer)
+    unchanged(sandbox, incident["id"])
 
 
 async def test_pagerduty_rate_limiting_is_explained_and_the_command_works_after(sandbox: RunningSandbox) -> None:

@@ -152,8 +152,9 @@ class Dispatcher:
                                            LEARNT_RECORD_SECONDS + 1.0)
         releasing = asyncio.ensure_future(self._store.release_leases(self.owner))
         answered = await _outlasting_cancellation(releasing, LEARNT_RECORD_SECONDS)
-        if not answered or releasing.exception() is not None:  # the store is down, closed or silent: the leases
-            releasing.cancel()  # run out instead
+        if not answered or releasing.exception() is not None:
+            # The store is down, closed or silent: the leases run out instead.
+            releasing.cancel()  # (given up on; nothing to cancel once answered)
             log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
                         " once they run out", self.owner, exc_info=releasing.exception() if answered else None)
             return

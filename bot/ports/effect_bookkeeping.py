@@ -11,7 +11,9 @@ by their markers, the ticket by its correlation id, the note by its batch's mark
 written at once in a light (not fsynced) commit had. A piece another queue must see before the effect ends, or
 that must be on record before a call goes out, is still written at once (see bot/services/bookkeeping.py). Only the
 effect's holder records them: a replica whose lease ran out (another took the effect over) records nothing, so what
-it learnt never overwrites what the new holder found; the new holder finds again whatever the old one did.
+it learnt never overwrites what the new holder found; the new holder finds again whatever the old one did. An effect
+cancelled mid-call (its replica stopping) has no outcome, but what it learnt is recorded all the same, the effect left
+pending (`facts_only`, bot/services/dispatcher.py): its next attempt starts from it rather than finding it again.
 
 The records kept here (`FootprintChange`, `TicketRow`) are re-exported by bot.ports.store, where they are used.
 """
@@ -83,6 +85,12 @@ class EffectBookkeeping:
 
     def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
         self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
+
+    def facts_only(self) -> EffectBookkeeping:
+        """The facts alone, without the follow-ups and card refreshes an outcome decides: what an effect cancelled
+        mid-call records (it has no outcome: it stays pending, to be tried again)."""
+        return EffectBookkeeping(footprints=self.footprints, timeline_ts=self.timeline_ts, tickets=self.tickets,
+                                 noted=self.noted)
 
     @property
     def facts(self) -> bool:

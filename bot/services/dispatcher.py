@@ -19,6 +19,11 @@ Store calls per effect: its claim (shared with the others claimed at the same wa
 from (`reads`: the incident, its footprint, ticket or line), and what performing it learns (footprint pieces, the
 posted line's ts, the ticket, lines told, follow-ups) is kept and recorded with its outcome in one transaction
 (bot/services/bookkeeping.py): a claim's share and one outcome, where each piece used to be a store call and a commit.
+
+Stopping: the effects under way are cancelled. One cancelled after it learnt something (the card it posted, while its
+pin was on the way) records it before the cancellation goes on — the facts alone, the effect left pending, due at
+once — so that its next attempt (this replica started again, or another) starts from them instead of finding them
+again in the outside system by name or marker, or, where it cannot, doing them again (`_keep_what_was_learnt`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,12 @@ LEASE_SECONDS = 60.0
 # Effects in flight per lane. Slack's are mostly waiting for its budget (more would only wait longer); ServiceNow's
 # calls are slow (hundreds of ms) but unpaced; PagerDuty's are few (handover names, status updates).
 LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
+# How long a stop waits for a cancelled effect's store call recording what it learnt (and then for the leases'
+# release): a store that does not answer must not hang the stop; the effect's next attempt then finds those things
+# again in the outside system, as after a crash.
+LEARNT_RECORD_SECONDS = 5.0
+# Why a cancelled effect is pending again (its last_error until its next attempt's outcome).
+CANCELLED = "cancelled mid-call: the dispatcher stopped"
 
 
 class Executor(Protocol):
@@ -133,14 +144,21 @@ class Dispatcher:
         """On stopping, once the effects under way have ended: free every lease this dispatcher holds, so that other
         replicas take its effects at once rather than after the lease, as this replica's own next start would.
         Those are the effects cancelled mid-call, and those an outcome's claim took as the stop came (its store call
-        goes on, and leases them to this owner), which nobody here will start."""
-        await asyncio.gather(*cancelled, return_exceptions=True)
-        try:
-            released = await self._store.release_leases(self.owner)
-        except Exception:  # the store is down or closed: the leases run out instead
+        goes on, and leases them to this owner), which nobody here will start. Waited for through any further
+        cancellation (Bot.stop cancels its loops again until they end): an effect still recording what it learnt is
+        refused once its lease is freed, and the store is closed once this loop has ended."""
+        if cancelled:  # each ends within LEARNT_RECORD_SECONDS of its cancellation (`_keep_what_was_learnt`)
+            await _outlasting_cancellation(asyncio.gather(*cancelled, return_exceptions=True),
+                                           LEARNT_RECORD_SECONDS + 1.0)
+        releasing = asyncio.ensure_future(self._store.release_leases(self.owner))
+        answered = await _outlasting_cancellation(releasing, LEARNT_RECORD_SECONDS)
+        if not answered or releasing.exception() is not None:
+            # The store is down, closed or silent: the leases run out instead.
+            releasing.cancel()  # (given up on; nothing to cancel once answered)
             log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
-                        " once they run out", self.owner, exc_info=True)
+                        " once they run out", self.owner, exc_info=releasing.exception() if answered else None)
             return
+        released = releasing.result()
         if released:
             log.info("stopping: %d effect(s) under way or claimed by this dispatcher (%s) left to the other replicas",
                      released, self.owner)
@@ -267,6 +285,10 @@ class Dispatcher:
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                    True, None, kept)
                 return
+            except asyncio.CancelledError:  # stopping mid-call: no outcome, but what it learnt is not dropped
+                if kept.facts:
+                    await self._keep_what_was_learnt(row, kept)
+                raise
         if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()
@@ -314,6 +336,28 @@ class Dispatcher:
         if not sooner and not unseen and task is not None:
             self._settled.add(task)
         return True
+
+    async def _keep_what_was_learnt(self, row: OutboxRow, kept: EffectBookkeeping) -> None:
+        """Record what an effect cancelled mid-call had learnt (a channel, a card's ts, a ticket): the facts alone —
+        not its follow-ups, nor the card refresh a ServiceNow failure asks for — with the effect left pending, due at
+        once and its lease freed, as a retry is (only while this dispatcher holds it). The store call goes on through
+        the cancellation, and any that follows it, for LEARNT_RECORD_SECONDS at most."""
+        effect = row.effect
+        recording = asyncio.ensure_future(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
+                                                                   bookkeeping=kept.facts_only()))
+        if not await _outlasting_cancellation(recording, LEARNT_RECORD_SECONDS):
+            recording.cancel()
+            log.warning("effect %s #%s for %s, cancelled mid-call: the store did not record what it learnt within"
+                        " %gs; its next attempt finds it again", effect.kind, row.seq, effect.incident_id,
+                        LEARNT_RECORD_SECONDS)
+        elif (error := recording.exception()) is not None:
+            log.warning("effect %s #%s for %s, cancelled mid-call: the store refused what it learnt; its next attempt"
+                        " finds it again", effect.kind, row.seq, effect.incident_id, exc_info=error)
+        elif not recording.result():
+            self._lost(row)
+        else:
+            log.info("effect %s #%s for %s, cancelled mid-call: what it learnt is recorded, the effect left pending",
+                     effect.kind, row.seq, effect.incident_id)
 
     async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
         """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect. Most
@@ -372,3 +416,15 @@ class Dispatcher:
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
         if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner, bookkeeping=kept or None):
             self._lost(row)
+
+
+async def _outlasting_cancellation(work: asyncio.Future[Any], within: float) -> bool:
+    """Wait for `work` to end even while this task is being cancelled (again and again: Bot.stop cancels its loops
+    until they end), for `within` seconds at most; whether it ended. `work` is never cancelled here: the caller
+    decides, and the cancellation goes on when the caller re-raises it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not work.done() and (left := deadline - loop.time()) > 0:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait({work}, timeout=left)
+    return work.done()

@@ -461,6 +461,20 @@ async def test_a_500_from_pagerduty_says_it_may_have_acted(sandbox: RunningSandb
     unchanged(sandbox, incident["id"])
 
 
+async def test_a_lookup_that_failed_before_acting_says_nothing_was_changed(sandbox: RunningSandbox) -> None:
+    """Finding the person in PagerDuty (a read, before anything is acted on) answered a 500: nothing can have been
+    done, so the person is told so, not to go and look, and sending it again at once acts rather than being taken
+    for a repeat of something under way."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "GET /users", status=500, times=1))
+    answer = await command(sandbox, "ack", channel["id"])
+    assert "nothing was changed" in replies(answer) and "may or may not" not in replies(answer)
+    unchanged(sandbox, incident["id"])
+    again = await command(sandbox, "ack", channel["id"])
+    assert "Already on it" not in replies(again)
+    assert pd_incident(sandbox, incident["id"])["acknowledged_by"] == pd_user(sandbox, ASHA)
+
+
 async def test_pagerduty_rate_limiting_is_explained_and_the_command_works_after(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     # The adapter retries a 429 once by itself (bot/adapters/pagerduty/paging.py): two in a row reach the person.

@@ -150,6 +150,10 @@ class IncidentActions:
         try:
             await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
                               "PagerDuty", acts=True)
+        except OutcomeUnknown:  # added, maybe: adding it again blind may add it twice
+            return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}; the resolution note "
+                           "may or may not have been added (PagerDuty did not answer properly). Look at the "
+                           "incident's notes in PagerDuty before adding it with `/incident note`.")
         except UserError as error:
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
                            f"note could not be added ({error}). Please add it with `/incident note`.")

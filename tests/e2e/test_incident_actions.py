@@ -181,6 +181,16 @@ async def test_resolve_with_a_note_resolves_and_adds_the_note(sandbox: RunningSa
     assert any("Resolution: Rolled back the 10:02 deploy" in line for line in lines)
 
 
+async def test_a_resolution_note_whose_answer_was_lost_is_not_asked_for_again_blind(sandbox: RunningSandbox) -> None:
+    """Resolved, then the note's answer lost (PagerDuty added it, then a gateway's 502): the person is not told the
+    note "could not be added" and to add it again, which would add it twice, but to look first."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=502, times=1, after=True))
+    answer = replies(await command(sandbox, "resolve Rolled back the 10:02 deploy", channel["id"]))
+    assert "Resolved" in answer and "may or may not have been added" in answer and "could not be added" not in answer
+    assert len(pd_notes(sandbox, incident["id"])) == 1  # it was added
+
+
 async def test_resolve_without_a_note_asks_for_one_in_a_modal(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await command(sandbox, "resolve", channel["id"])

@@ -6,7 +6,7 @@ agrees on which delivery was the first. Keys carry a hash of what the person typ
 A command or click whose action fails (PagerDuty refusing or rate-limiting it, the person unknown to it: nothing was
 done) is forgotten, so that the person's next try acts rather than being told "already on it". One whose outcome is
 unknown (no answer, a 500/502/504: `OutcomeUnknown`) is not: PagerDuty may have paged, and the same click again within
-the window would page twice.
+the window would page twice. Its window is counted again from the answer (no answer took longer than the window).
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ class Repeats:
         try:
             return await act()
         except OutcomeUnknown:
-            raise  # it may have been done: the same again within the window would do it twice
+            # It may have been done: the same again at once would do it twice. The window is counted from the
+            # request, and an answer that never came took longer (PagerDuty's 10 s timeout): remembered again from
+            # the answer (a key still in its window keeps it).
+            await self._dedup.first_time(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+            raise
         except BaseException:
             await self._dedup.forget(key)
             raise

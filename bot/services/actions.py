@@ -127,7 +127,7 @@ class IncidentActions:
         actor = await self.identify(slack_user_id)
         await self.check_may(actor, incident, "acknowledge")
         try:
-            await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty")
+            await self._guard(self._paging.acknowledge(incident.id, actor.email), "PagerDuty", acts=True)
         except AlreadyInState as state:
             return Outcome(f"#{incident.number} {state.state}.")
         return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {_name(actor.name)}.")
@@ -144,12 +144,16 @@ class IncidentActions:
         # Resolve first: if that fails, nothing has changed and the person is told so. The note follows, and if it
         # alone fails, the person is told exactly that.
         try:
-            await self._guard(self._paging.resolve(incident.id, actor.email, note.strip()), "PagerDuty")
+            await self._guard(self._paging.resolve(incident.id, actor.email, note.strip()), "PagerDuty", acts=True)
         except AlreadyInState as state:
             return Outcome(f"#{incident.number} {state.state} — your note was not added.")
         try:
             await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
-                              "PagerDuty")
+                              "PagerDuty", acts=True)
+        except OutcomeUnknown:  # added, maybe: adding it again blind may add it twice
+            return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}; the resolution note "
+                           "may or may not have been added (PagerDuty did not answer properly). Look at the "
+                           "incident's notes in PagerDuty before adding it with `/incident note`.")
         except UserError as error:
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
                            f"note could not be added ({error}). Please add it with `/incident note`.")
@@ -160,7 +164,7 @@ class IncidentActions:
             raise UserError("The note is empty: `/incident note <what you found or did>`.")
         actor = await self.identify(slack_user_id)
         await self.check_may(actor, incident, "note")
-        await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty")
+        await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty", acts=True)
         return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
     async def page_incident_manager(self, slack_user_id: str, incident: Incident, message: str) -> Outcome:
@@ -183,7 +187,8 @@ class IncidentActions:
             return Outcome(f"#{incident.number} is already resolved — nobody was paged.")
         actor = await self.identify(slack_user_id)
         await self.check_may(actor, incident, "page")
-        await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty")
+        await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty",
+                          acts=True)
         return Outcome(f"📟 Paged {_name(label)} for #{incident.number} as {_name(actor.name)}: "
                        f"“{escape(clip(message, TITLE_IN_TEXT))}”")
 
@@ -298,7 +303,8 @@ class IncidentActions:
         service = self._service_for(service_ref)
         actor = await self.identify(slack_user_id)
         created = await self._guard(self._paging.create_incident(actor.email, title.strip(),
-                                                                 service.pagerduty_service_id, urgency), "PagerDuty")
+                                                                 service.pagerduty_service_id, urgency), "PagerDuty",
+                                   acts=True)
         shown_title = escape(clip(title.strip(), TITLE_IN_TEXT))
         return Outcome(f"🚨 Declared #{created.get('incident_number', '?')} “{shown_title}” on {service.name} "
                        f"({urgency} urgency) as {_name(actor.name)}. Its channel opens in a moment.")
@@ -315,12 +321,9 @@ class IncidentActions:
         raise UserError("Which service? Add `--service <name>`, e.g. `/incident new Checkout returns 500s "
                         f"--service {services[0].id if services else 'checkout'}`.")
 
-    async def _guard(self, call: Awaitable[T], service: str) -> T:
-        """Await an outside call; turn its failure into words for the person who acted."""
-        try:
-            return await call
-        except IntegrationError as error:
-            raise _for_people(error, service) from None
+    async def _guard(self, call: Awaitable[T], service: str, *, acts: bool = False) -> T:
+        """Await an outside call; turn its failure into words for the person who acted (`acts`: see `guarded`)."""
+        return await guarded(call, service, acts=acts)
 
 
 @dataclass(frozen=True)
@@ -338,22 +341,25 @@ class AlreadyInState(UserError):
         self.state = state
 
 
-async def guarded(call: Awaitable[T], service: str) -> T:
-    """Await an outside call for someone acting in Slack; its failure becomes words for them (a UserError)."""
+async def guarded(call: Awaitable[T], service: str, *, acts: bool = False) -> T:
+    """Await an outside call for someone acting in Slack; its failure becomes words for them (a UserError).
+    `acts`: the call changes something (acknowledges, pages, notes): one that failed without a clear answer may have
+    done it all the same (OutcomeUnknown). A look-up (who someone is, who is on call) changed nothing however it
+    failed, and one failing before the action means the action was never sent."""
     try:
         return await call
     except IntegrationError as error:
-        raise _for_people(error, service) from None
+        raise _for_people(error, service, acts) from None
 
 
-def _for_people(error: IntegrationError, service: str) -> UserError:
+def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
     if error.code == "1001":
         return AlreadyInState("is already resolved in PagerDuty")
     if error.code == "1002":
         return AlreadyInState("is already acknowledged in PagerDuty")
     if error.status == 429 or error.code == "ratelimited":
         return UserError(f"{service} is rate-limiting us right now, so nothing was changed. Try again in a minute.")
-    if error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted, and a retry may act twice
+    if acts and error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted; a retry may act twice
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
                               f"incident in {service} before trying again.")
     if error.retryable:

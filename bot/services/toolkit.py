@@ -150,7 +150,7 @@ class IncidentToolkit:
             return Outcome(f"#{incident.number} is already {escape(chosen[1])}.")
         actor = await self._actions.identify(slack_user_id)
         await self._actions.check_may(actor, incident, "priority")
-        await guarded(self._paging.set_priority(incident.id, actor.email, chosen[0]), "PagerDuty")
+        await guarded(self._paging.set_priority(incident.id, actor.email, chosen[0]), "PagerDuty", acts=True)
         return Outcome(f"🎚️ Set #{incident.number} to {escape(chosen[1])} in PagerDuty as {escape(actor.name)}; "
                        "the card, topic and ticket follow in a moment.")
 

@@ -20,7 +20,7 @@ from bot.adapters.store.sqlite.store import SqliteStore
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, OutcomeUnknown
 from commands.repeats import ALREADY_CLICKED, ALREADY_COMMANDED, Repeats
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -189,6 +189,32 @@ async def test_a_request_whose_action_failed_is_no_repeat_on_any_replica(tmp_pat
         assert await there.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back",
                                            "P1") == "acknowledged"
         assert await here.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back", "P1") is None
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_a_request_whose_outcome_is_unknown_after_a_slow_answer_is_still_a_repeat(tmp_path: Path) -> None:
+    """PagerDuty gave no answer within its 10 s timeout (longer than the repeat window): it may have paged. The same
+    command sent at once after the answer, on any replica, is not acted on a second time."""
+    clock = SettableClock()
+    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
+    await one.open()
+    await two.open()
+    try:
+        here, there = Repeats(one, clock), Repeats(two, clock)
+
+        async def pagerduty_silent() -> str:
+            clock.advance(timedelta(seconds=10))  # the adapter's timeout, waited out
+            raise OutcomeUnknown("PagerDuty did not answer properly, so it may or may not have done it.")
+
+        async def paged() -> str:
+            return "paged"
+        with pytest.raises(OutcomeUnknown):
+            await here.command_once(pagerduty_silent, "U1", "page-im", "decide", "P1")
+        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+        clock.advance(timedelta(seconds=6))  # past the window: a new request
+        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
     finally:
         await one.close()
         await two.close()

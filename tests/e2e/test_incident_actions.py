@@ -181,6 +181,16 @@ async def test_resolve_with_a_note_resolves_and_adds_the_note(sandbox: RunningSa
     assert any("Resolution: Rolled back the 10:02 deploy" in line for line in lines)
 
 
+async def test_a_resolution_note_whose_answer_was_lost_is_not_asked_for_again_blind(sandbox: RunningSandbox) -> None:
+    """Resolved, then the note's answer lost (PagerDuty added it, then a gateway's 502): the person is not told the
+    note "could not be added" and to add it again, which would add it twice, but to look first."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=502, times=1, after=True))
+    answer = replies(await command(sandbox, "resolve Rolled back the 10:02 deploy", channel["id"]))
+    assert "Resolved" in answer and "may or may not have been added" in answer and "could not be added" not in answer
+    assert len(pd_notes(sandbox, incident["id"])) == 1  # it was added
+
+
 async def test_resolve_without_a_note_asks_for_one_in_a_modal(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await command(sandbox, "resolve", channel["id"])
@@ -459,6 +469,20 @@ async def test_a_500_from_pagerduty_says_it_may_have_acted(sandbox: RunningSandb
     answer = await command(sandbox, "ack", channel["id"])
     assert "may or may not have done it" in replies(answer) and "Look at the incident in PagerDuty" in replies(answer)
     unchanged(sandbox, incident["id"])
+
+
+async def test_a_lookup_that_failed_before_acting_says_nothing_was_changed(sandbox: RunningSandbox) -> None:
+    """Finding the person in PagerDuty (a read, before anything is acted on) answered a 500: nothing can have been
+    done, so the person is told so, not to go and look, and sending it again at once acts rather than being taken
+    for a repeat of something under way."""
+    incident, channel = await triggered(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "GET /users", status=500, times=1))
+    answer = await command(sandbox, "ack", channel["id"])
+    assert "nothing was changed" in replies(answer) and "may or may not" not in replies(answer)
+    unchanged(sandbox, incident["id"])
+    again = await command(sandbox, "ack", channel["id"])
+    assert "Already on it" not in replies(again)
+    assert pd_incident(sandbox, incident["id"])["acknowledged_by"] == pd_user(sandbox, ASHA)
 
 
 async def test_pagerduty_rate_limiting_is_explained_and_the_command_works_after(sandbox: RunningSandbox) -> None:

@@ -23,7 +23,8 @@ posted line's ts, the ticket, lines told, follow-ups) is kept and recorded with 
 Stopping: the effects under way are cancelled. One cancelled after it learnt something (the card it posted, while its
 pin was on the way) records it before the cancellation goes on — the facts alone, the effect left pending, due at
 once — so that its next attempt (this replica started again, or another) starts from them instead of finding them
-again in the outside system by name or marker, or, where it cannot, doing them again (`_keep_what_was_learnt`).
+again in the outside system by name or marker, or, where it cannot, doing them again (`_keep_what_was_learnt`). One
+whose outcome is being recorded as the stop comes has it recorded all the same (`_recorded`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import random
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
@@ -57,6 +58,7 @@ LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
 # release): a store that does not answer must not hang the stop; the effect's next attempt then finds those things
 # again in the outside system, as after a crash.
 LEARNT_RECORD_SECONDS = 5.0
+T = TypeVar("T")
 # Why a cancelled effect is pending again (its last_error until its next attempt's outcome).
 CANCELLED = "cancelled mid-call: the dispatcher stopped"
 
@@ -313,10 +315,10 @@ class Dispatcher:
         unseen = self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free):
-                claimed = await self._store.effect_done_then_claim(
+                claimed = await _recorded(self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
-                    lease_seconds=self._lease_seconds, reads=self._reads)
+                    lease_seconds=self._lease_seconds, reads=self._reads))
         except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
             # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
             # now" instead.
@@ -401,8 +403,8 @@ class Dispatcher:
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
                         effect.kind, row.seq, effect.incident_id, attempt, delay, error)
             self._metrics.effects.labels(effect.kind, "retry").inc()
-            if not await self._store.effect_retry(row.seq, now + delay, error, owner=self.owner,
-                                                  bookkeeping=kept or None):
+            if not await _recorded(self._store.effect_retry(row.seq, now + delay, error, owner=self.owner,
+                                                            bookkeeping=kept or None)):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
@@ -414,8 +416,21 @@ class Dispatcher:
             "opened is tried again at the next card refresh.")
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
-        if not await self._store.effect_dead(row.seq, error, alert, now, owner=self.owner, bookkeeping=kept or None):
+        if not await _recorded(self._store.effect_dead(row.seq, error, alert, now, owner=self.owner,
+                                                       bookkeeping=kept or None)):
             self._lost(row)
+
+
+async def _recorded(call: Coroutine[Any, Any, T]) -> T:
+    """An effect's outcome being recorded, carried through a stop's cancellation: lost there, the effect (done outside)
+    would be done again after the restart. The cancellation goes on once it is recorded (LEARNT_RECORD_SECONDS at most);
+    what its claim took is not started, and `_let_go` frees it."""
+    recording = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(recording)
+    except asyncio.CancelledError:
+        await _outlasting_cancellation(recording, LEARNT_RECORD_SECONDS)
+        raise
 
 
 async def _outlasting_cancellation(work: asyncio.Future[Any], within: float) -> bool:

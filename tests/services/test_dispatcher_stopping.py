@@ -145,3 +145,54 @@ async def test_a_store_that_does_not_answer_holds_the_stop_for_a_bounded_time(
     # The record never reached the store; the lease is freed all the same, and the next attempt finds the card again.
     assert (await store.footprint("Q1")).card_ts is None
     assert opening(store) == {"state": "pending", "attempts": 1, "lease_owner": None, "last_error": None}
+
+
+class SlowOutcomes(SlowRecords):
+    """As SlowRecords, for the record of an effect's outcome (done, and the claim after it)."""
+
+    async def effect_done_then_claim(self, seq: int, **kwargs: Any) -> Any:
+        self.recording.set()
+        await self.go_on.wait()
+        return await super().effect_done_then_claim(seq, **kwargs)
+
+
+class SlackAnswers:
+    """Opening the channel: the card is posted (its ts learnt) and its refresh asked for; the effect is done."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        await remember_footprint(self.store, "Q1", card_ts="1.1")
+        await follow_up(self.store, RefreshCard("Q1"), 1_000.0)
+
+    async def after_done(self, effect: Effect) -> None:
+        return None
+
+
+async def test_a_stop_while_an_outcome_is_recorded_records_it_all_the_same(tmp_path: Path) -> None:
+    """The effect was done outside; a stop landing as its outcome is being written must not lose the outcome (the
+    effect would be done again after the restart), nor start what the outcome's claim took."""
+    store = SlowOutcomes(tmp_path / "d.db")
+    await store.open()
+    try:
+        await store.queue_effect(OpenIncidentChannel("Q1"), now=1_000.0)
+        running = asyncio.create_task(Dispatcher(
+            store, SlackAnswers(store), SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True), Metrics(),
+            owner="stopping").run())
+        await store.recording.wait()  # the outcome is being recorded: the stop comes now, again and again
+        for _ in range(20):
+            running.cancel()
+            await asyncio.sleep(0)
+        assert not running.done()
+        store.go_on.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        assert opening(store) == {"state": "done", "attempts": 1, "lease_owner": None, "last_error": None}
+        assert (await store.footprint("Q1")).card_ts == "1.1"
+        # Its follow-up is queued, and left free for any replica: claimed as the stop came, it was not started.
+        assert rows(store.file, "SELECT state, attempts, lease_owner FROM outbox WHERE kind='refresh_card'") == [
+            {"state": "pending", "attempts": 1, "lease_owner": None}]
+    finally:
+        await store.close()

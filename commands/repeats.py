@@ -6,7 +6,8 @@ agrees on which delivery was the first. Keys carry a hash of what the person typ
 A command or click whose action fails (PagerDuty refusing or rate-limiting it, the person unknown to it: nothing was
 done) is forgotten, so that the person's next try acts rather than being told "already on it". One whose outcome is
 unknown (no answer, a 500/502/504: `OutcomeUnknown`) is not: PagerDuty may have paged, and the same click again within
-the window would page twice. Its window is counted again from the answer (no answer took longer than the window).
+the window would page twice. The window is counted from the answer: while the request is under way (a slow
+PagerDuty can take 10 s to answer, or not answer) the same click again is a repeat however long it takes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ T = TypeVar("T")
 RETRY_WINDOW_SECONDS = 3600.0
 # The same person clicking or sending the same thing within a few seconds meant it once.
 REPEAT_WINDOW_SECONDS = 5.0
+# How long a request under way is covered, from when it came: its outside calls' timeouts (PagerDuty's 10 s, each of
+# a look-up or two and the action) with room. A replica dying mid-request leaves the key this long at most.
+UNDER_WAY_SECONDS = 45.0
 ALREADY_COMMANDED = "Already on it — you sent the same command a moment ago, and it is being handled."
 ALREADY_CLICKED = "Already on it — your first click is being handled."
 
@@ -62,19 +66,20 @@ class Repeats:
 
     async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str) -> T | None:
         key = _key(kind, *parts)
-        if not await self._dedup.first_time(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp()):
+        # Under way, the request is covered for as long as it may take (a slow PagerDuty: the same click again
+        # while the first hangs must not page twice); answered, its repeats are counted from the answer.
+        if not await self._dedup.first_time(key, UNDER_WAY_SECONDS, self._clock.now().timestamp()):
             return None
         try:
-            return await act()
-        except OutcomeUnknown:
-            # It may have been done: the same again at once would do it twice. The window is counted from the
-            # request, and an answer that never came took longer (PagerDuty's 10 s timeout): remembered again from
-            # the answer (a key still in its window keeps it).
-            await self._dedup.first_time(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+            done = await act()
+        except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
+            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
             raise
         except BaseException:
             await self._dedup.forget(key)
             raise
+        await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+        return done
 
     async def first_submission(self, user: str, form: str, text: str, incident_id: str) -> bool:
         return await self._first("form", REPEAT_WINDOW_SECONDS, user, form, text, incident_id)

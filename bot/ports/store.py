@@ -370,6 +370,11 @@ class Deduplication(Protocol):
         """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
         ...
 
+    async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        """`key` seen, for `window_seconds` from `now` whatever window it had (a request answered: its repeats are
+        counted from the answer, not from a window that covered the request while it was under way)."""
+        ...
+
     async def forget(self, key: str) -> None:
         """`key` not seen after all (what its first delivery asked for failed, and nothing was done): the next one
         with it is first again."""

@@ -218,3 +218,36 @@ async def test_a_request_whose_outcome_is_unknown_after_a_slow_answer_is_still_a
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_same_request_while_the_first_is_under_way_is_a_repeat_however_long_it_takes(tmp_path: Path) -> None:
+    """PagerDuty is slow (up to its 10 s timeout): the same command sent again while the first still waits, past the
+    repeat window, pages nobody a second time; once answered, its repeats are counted from the answer."""
+    clock = SettableClock()
+    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
+    await one.open()
+    await two.open()
+    try:
+        here, there = Repeats(one, clock), Repeats(two, clock)
+        waiting, answered = asyncio.Event(), asyncio.Event()
+
+        async def slow_page() -> str:
+            waiting.set()
+            await answered.wait()
+            return "paged"
+
+        async def paged() -> str:
+            return "paged"
+        first = asyncio.create_task(here.command_once(slow_page, "U1", "page-im", "decide", "P1"))
+        await waiting.wait()
+        clock.advance(timedelta(seconds=8))  # PagerDuty has still not answered
+        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+        answered.set()
+        assert await first == "paged"
+        clock.advance(timedelta(seconds=4))  # within the window from the answer
+        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+        clock.advance(timedelta(seconds=1.5))  # past it: a new request
+        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
+    finally:
+        await one.close()
+        await two.close()

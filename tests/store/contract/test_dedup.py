@@ -30,3 +30,13 @@ async def test_a_key_forgotten_is_seen_first_again_within_its_window(store: Stor
     assert not await store.first_time("command:ack", 5, 103.0)
     await store.forget("never-seen")  # nothing to forget: nothing happens
     assert not await store.first_time("command:ack", 5, 103.0)
+
+
+async def test_a_key_remembered_takes_its_new_window_whatever_it_had(store: Store) -> None:
+    assert await store.first_time("command:page", 30, 100.0)  # under way: covered for as long as it may take
+    await store.remember("command:page", 5, 112.0)  # answered at 112: its repeats counted from there
+    assert not await store.first_time("command:page", 5, 116.9)
+    assert await store.first_time("command:page", 5, 117.0)  # not 130: the window was shortened
+    await store.remember("command:other", 5, 200.0)  # never claimed: remembered all the same
+    assert not await store.first_time("command:other", 5, 204.0)
+    assert await store.first_time("command:other", 5, 205.0)

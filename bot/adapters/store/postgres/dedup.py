@@ -22,6 +22,11 @@ class PostgresDeduplication(PostgresPart, Deduplication):
                                b" WHERE expires_at <= %s LIMIT 100 FOR UPDATE SKIP LOCKED)", (now,))
         return claimed
 
+    async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(b"INSERT INTO seen_once (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
+                               b" SET expires_at = excluded.expires_at", (key, now + window_seconds))
+
     async def forget(self, key: str) -> None:
         async with self._transaction() as conn:
             await conn.execute(b"DELETE FROM seen_once WHERE key = %s", (key,))

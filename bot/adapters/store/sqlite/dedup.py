@@ -20,6 +20,14 @@ class SqliteDeduplication(SqlitePart, Deduplication):
         # Slack wants its answer within 3 s: this goes ahead of the bookkeeping, like recording a delivery.
         return await self._run(claim, URGENT)
 
+    async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        def remember() -> None:
+            with self._transaction() as conn:
+                conn.execute("INSERT INTO seen_once (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
+                             " SET expires_at = excluded.expires_at", (key, now + window_seconds))
+        # Said with the action's answer to the person: as urgent as the claim.
+        await self._run(remember, URGENT)
+
     async def forget(self, key: str) -> None:
         def forget() -> None:
             with self._transaction() as conn:

@@ -13,6 +13,7 @@ PagerDuty can take 10 s to answer, or not answer) the same click again is a repe
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -20,6 +21,7 @@ from bot.errors import OutcomeUnknown
 from bot.ports import Clock, Deduplication
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Slack retries an event for up to about an hour (three retries, backing off).
 RETRY_WINDOW_SECONDS = 3600.0
@@ -73,13 +75,22 @@ class Repeats:
         try:
             done = await act()
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
-            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+            await self._window_from_answer(key)
             raise
         except BaseException:
             await self._dedup.forget(key)
             raise
-        await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+        await self._window_from_answer(key)
         return done
+
+    async def _window_from_answer(self, key: str) -> None:
+        """The repeat window counted from now. A store failing here must not turn an action done into an error for
+        the person: the key then keeps its UNDER_WAY_SECONDS."""
+        try:
+            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+        except Exception:
+            log.warning("repeat guard: the window of a request answered could not be shortened; the same request is"
+                        " taken as a repeat for up to %gs", UNDER_WAY_SECONDS, exc_info=True)
 
     async def first_submission(self, user: str, form: str, text: str, incident_id: str) -> bool:
         return await self._first("form", REPEAT_WINDOW_SECONDS, user, form, text, incident_id)

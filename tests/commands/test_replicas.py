@@ -251,3 +251,26 @@ async def test_the_same_request_while_the_first_is_under_way_is_a_repeat_however
     finally:
         await one.close()
         await two.close()
+
+
+class ForgetfulStore(SqliteStore):
+    """The real store, whose `remember` fails (the database gone just as the action was answered)."""
+
+    async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        raise OSError("disk I/O error")
+
+
+async def test_an_action_done_stays_done_for_the_person_when_its_window_cannot_be_shortened(tmp_path: Path) -> None:
+    clock = SettableClock()
+    store = ForgetfulStore(tmp_path / "shared.db")
+    await store.open()
+    try:
+        repeats = Repeats(store, clock)
+
+        async def paged() -> str:
+            return "paged"
+        assert await repeats.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
+        clock.advance(timedelta(seconds=6))  # the key kept its time under way: still a repeat
+        assert await repeats.command_once(paged, "U1", "page-im", "decide", "P1") is None
+    finally:
+        await store.close()

@@ -190,14 +190,18 @@ def samples(state: dict[str, Any]) -> dict[str, Any]:
                            for user, view in list(state["slack"].get("home_views", {}).items())[:20]]}
 
 
-def profile(py_spy: str, folder: Path | None, pids: dict[str, int], gil: bool = False) -> list[subprocess.Popen[bytes]]:
+def profile(py_spy: str, folder: Path | None, pids: dict[str, int], gil: bool = False,
+            rate: int = 50, native: bool = False) -> list[subprocess.Popen[bytes]]:
     """py-spy recording each process (without pausing it) until told to stop (SIGINT); with `gil`, only the thread
-    holding the GIL is sampled (Python's own CPU, not native waits)."""
+    holding the GIL is sampled (Python's own CPU, not native waits); `rate` samples a second; with `native`, C frames
+    too (SQLite's, libc's: e.g. the store's thread waiting to take the GIL back after a commit)."""
     if folder is None:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    return [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "--nonblocking",
+    return [subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
+                              "--nonblocking",
                               *(["--gil"] if gil else []),
+                              *(["--native"] if native else []),
                               "--output", str(folder / f"{name}.txt")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL) for name, pid in pids.items()]
 
@@ -213,7 +217,10 @@ def store_trips(counts_file: Path, incidents: int) -> dict[str, Any]:
     return {"store_trips_per_incident": round(sum(trips.values()), 1),
             "commits_per_incident": round(sum(commits.values()), 1), "commits_by_kind": commits,
             "grouped_writes_per_incident": per("grouped_writes").get("", 0.0), "trips_by_kind": trips,
-            "grouped_by_kind": per("grouped:")}
+            "grouped_by_kind": per("grouped:"),
+            # The store thread's CPU (µs per incident) by kind of job, and by kind of write inside a group commit.
+            "store_cpu_us_by_kind": {k: round(v) for k, v in per("cpu_us:").items()},
+            "grouped_cpu_us_by_kind": {k: round(v) for k, v in per("grouped_cpu_us:").items()}}
 
 
 def database_bytes(folder: str) -> int:
@@ -267,6 +274,8 @@ async def main() -> None:
     parser.add_argument("--profile", type=Path, default=None, help="sample the bot and emulators with py-spy")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--gil", action="store_true", help="profile only the thread holding the GIL (py-spy --gil)")
+    parser.add_argument("--rate", type=int, default=50, help="py-spy's samples per second (--profile)")
+    parser.add_argument("--native", action="store_true", help="py-spy --native: C frames too (SQLite's, the kernel's)")
     parser.add_argument("--retention-days", type=float, default=None,
                         help="then prune as retention would with these days (0: all settled rows; bench/store_size.py)")
     parser.add_argument("--trips", action="store_true",
@@ -292,7 +301,7 @@ async def main() -> None:
                 warm = await soak.state()
                 rss_start = rss_mb(bot.pid)
                 profilers = profile(args.py_spy, args.profile, {"bot": bot.pid, "emulators": emulators.pid},
-                                    args.gil)
+                                    args.gil, args.rate, args.native)
                 blocks: list[dict[str, float]] = []
                 references: list[dict[str, Any]] = []
                 stock_references: list[dict[str, Any]] = []

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -156,12 +157,16 @@ class SqliteConnection:
             with self.transaction() as conn:
                 for write, _, _ in batch:
                     conn.execute("SAVEPOINT grouped")
+                    started = time.thread_time_ns() if thread.TRIPS is not None else 0
                     try:
                         outcomes.append((True, write(conn)))
                     except Exception as error:
                         conn.execute("ROLLBACK TO grouped")
                         outcomes.append((False, error))
                     conn.execute("RELEASE grouped")
+                    if thread.TRIPS is not None:
+                        thread.TRIPS["grouped_cpu_us:" + getattr(write, "__qualname__", "?")] += (
+                            time.thread_time_ns() - started) // 1000
         except BaseException as error:  # the commit itself failed: every caller hears of it
             outcomes = [(False, error)] * len(batch)
         for (_, future, loop), (ok, value) in zip(batch, outcomes, strict=True):

@@ -38,7 +38,8 @@ Answer = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]
 # How long a finished job's answer may wait for the jobs queued behind it, to go back to the loop with theirs.
 HOLD_SECONDS = 0.002
 # Benchmarks only (bench/soak.py --trips): a file to which each store thread, when it shuts down, adds how many
-# trips each kind of job made and how many commits of each kind it ran (`TRIPS` counts them meanwhile).
+# trips each kind of job made, the CPU each kind took on this thread (µs), and how many commits of each kind it ran
+# (`TRIPS` counts them meanwhile).
 TRIPS_FILE = os.environ.get("PAVED_ROAD_STORE_TRIPS")
 TRIPS: Counter[str] | None = Counter() if TRIPS_FILE else None
 
@@ -80,12 +81,16 @@ class StoreThread:
                 return
             if future.cancelled():  # its caller stopped waiting before it ran: it is not run
                 continue
+            started = time.thread_time_ns() if TRIPS is not None else 0
             try:
                 result = job()
             except BaseException as error:
                 self.answer(loop, future, False, error)
             else:
                 self.answer(loop, future, True, result)
+            if TRIPS is not None:
+                TRIPS["cpu_us:" + getattr(job, "__qualname__", type(job).__name__)] += (
+                    time.thread_time_ns() - started) // 1000
             if priority == URGENT:  # a webhook's sender is waiting on it: not held for the jobs behind it
                 self._hand_over()
 

@@ -30,8 +30,10 @@ REPEAT_WINDOW_SECONDS = 5.0
 # How long a request under way is covered, from when it came: its outside calls' timeouts (PagerDuty's 10 s, each of
 # a look-up or two and the action) with room. A replica dying mid-request leaves the key this long at most.
 UNDER_WAY_SECONDS = 45.0
-ALREADY_COMMANDED = "Already on it — you sent the same command a moment ago, and it is being handled."
-ALREADY_CLICKED = "Already on it — your first click is being handled."
+# Not "being handled": the first may already have been answered, with "it may or may not have been done".
+ALREADY_COMMANDED = ("Already on it — you sent the same command a moment ago; its answer says how it went. Send it"
+                     " again in a few seconds if you still need to.")
+ALREADY_CLICKED = "Already on it — your first click's answer says how it went."
 
 
 class Repeats:

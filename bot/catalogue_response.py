@@ -70,7 +70,8 @@ class RetentionPolicy(Section):
 
     # At least a day: an applied inbox row is what makes a delivery sent again (PagerDuty retries for hours) a
     # duplicate, and a status-update reminder's row what keeps it from being posted twice within its interval.
-    days: int = Field(default=30, ge=1)
+    # At most a century: more is a typo (and past about 10^11 days, seconds lose their precision as floats).
+    days: int = Field(default=30, ge=1, le=36_500)
 
 
 def check_roles(roles: list[str]) -> list[str]:

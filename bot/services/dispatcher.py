@@ -281,16 +281,18 @@ class Dispatcher:
             except IntegrationError as error:
                 await self._failed(row, attempt, str(error), error.retryable, error.retry_after, kept)
                 return
-            except Exception as error:  # a bug: keep the reference so the traceback can be found from the alert
+            except (Exception, asyncio.CancelledError) as error:
+                task = asyncio.current_task()
+                if isinstance(error, asyncio.CancelledError) and (task is None or task.cancelling()):
+                    if kept.facts:  # stopping mid-call: no outcome, but what it learnt is not dropped
+                        await self._keep_what_was_learnt(row, kept)
+                    raise
+                # A bug (a CancelledError this task was not sent too): the reference finds the traceback.
                 reference = uuid.uuid4().hex[:8]
                 log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
                                    True, None, kept)
                 return
-            except asyncio.CancelledError:  # stopping mid-call: no outcome, but what it learnt is not dropped
-                if kept.facts:
-                    await self._keep_what_was_learnt(row, kept)
-                raise
         if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()

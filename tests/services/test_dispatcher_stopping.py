@@ -196,3 +196,42 @@ async def test_a_stop_while_an_outcome_is_recorded_records_it_all_the_same(tmp_p
             {"state": "pending", "attempts": 1, "lease_owner": None}]
     finally:
         await store.close()
+
+
+class StrayCancellation:
+    """An executor whose call raises CancelledError though nobody cancelled the effect (a library's bug)."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      found: IncidentInSlack | None = None) -> None:
+        self.called.set()
+        raise asyncio.CancelledError
+
+    async def after_done(self, effect: Effect) -> None:
+        return None
+
+
+async def test_a_cancelled_error_nobody_sent_is_a_failure_retried_with_backoff_not_a_stop(store: SlowRecords) -> None:
+    store.go_on.set()  # its retry is recorded at once
+    world = StrayCancellation()
+    running = asyncio.create_task(Dispatcher(
+        store, world, SettableClock(datetime.fromtimestamp(1_000, UTC), frozen=True), Metrics(),
+        owner="stray").run())
+    try:
+        await world.called.wait()
+        for _ in range(100):  # the failure's record, on the store's thread
+            if opening(store)["last_error"]:
+                break
+            await asyncio.sleep(0.01)
+        row = opening(store)
+        assert row["state"] == "pending" and row["lease_owner"] is None
+        assert row["last_error"].startswith("unexpected CancelledError (reference ")
+        [(due,)] = [tuple(r.values()) for r in rows(store.file, "SELECT next_attempt_at FROM outbox")]
+        assert due > 1_000.0  # backed off, not due again at once
+        assert not running.done()  # the dispatcher goes on
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

@@ -17,7 +17,7 @@ import aiohttp
 
 from bot.adapters.json_body import json_text
 from bot.app.config import ServiceNowAccess
-from bot.errors import IntegrationError
+from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Ticket
 from bot.render.format import clip
@@ -40,7 +40,8 @@ class ServiceNowTickets:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:  # an effect still finishing as the bot stops: it stays in the outbox and is retried
-            raise IntegrationError("servicenow", "the bot is stopping; not calling ServiceNow now", retryable=True)
+            raise IntegrationError("servicenow", "the bot is stopping; not calling ServiceNow now", retryable=True,
+                                   code=NOT_SENT)
         if self._session is None or self._session.closed:
             credentials = base64.b64encode(f"{self._access.username}:{self._access.password}".encode()).decode()
             self._session = aiohttp.ClientSession(
@@ -62,8 +63,10 @@ class ServiceNowTickets:
                 return json.loads(text) if text.strip() else {}  # the text read above, not decoded twice
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.call("servicenow", label, "network_error").inc()
+            # No connection made (refused, DNS): nothing was sent (a timeout may have come after ServiceNow acted).
+            unsent = isinstance(error, aiohttp.ClientConnectorError)
             raise IntegrationError("servicenow", f"{label}: could not reach ServiceNow ({error.__class__.__name__})",
-                                   retryable=True) from None
+                                   retryable=True, code=NOT_SENT if unsent else None) from None
 
     def _error(self, label: str, status: int, text: str, retry_after: str | None) -> IntegrationError:
         self._metrics.call("servicenow", label, str(status)).inc()

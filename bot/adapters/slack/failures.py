@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.errors import IntegrationError
+from bot.errors import NOT_SENT, IntegrationError
 
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                               "request_timeout", "team_added_to_org"})
@@ -63,7 +63,11 @@ def not_json(method: str, status: int, content_type: str, after: float | None) -
 
 
 def unreachable(method: str, error: Exception) -> IntegrationError:
-    return IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}", retryable=True)
+    # No connection made (refused, DNS): nothing was sent, so Slack did nothing (a timeout or a dropped connection
+    # may have come after Slack acted).
+    unsent = isinstance(error, aiohttp.ClientConnectorError)
+    return IntegrationError("slack", f"{method} could not reach Slack: {error.__class__.__name__}", retryable=True,
+                            code=NOT_SENT if unsent else None)
 
 
 def retry_after(headers: Any) -> float | None:

@@ -4,10 +4,6 @@ only the second may have been carried out (`IntegrationError.outcome_unknown`)."
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.adapters.servicenow.tickets import ServiceNowTickets
@@ -17,32 +13,13 @@ from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 
 
-def closed_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-async def hangs_up() -> AsyncIterator[int]:
-    """A server that reads the request, then closes the connection without an answer."""
-    async def read_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.close()
-    server = await asyncio.start_server(read_and_close, "127.0.0.1", 0)
-    yield int(server.sockets[0].getsockname()[1])
-    server.close()
-    await server.wait_closed()
-
-
 def servicenow(port: int) -> ServiceNowTickets:
     return ServiceNowTickets(ServiceNowAccess(f"http://127.0.0.1:{port}", "bot", "secret", None), Metrics(),
                              timeout=5)
 
 
-async def test_slack_refusing_the_connection_is_a_request_never_sent() -> None:
-    chat = SlackChat("xoxb-test", f"http://127.0.0.1:{closed_port()}/api/", Metrics(), timeout=5)
+async def test_slack_refusing_the_connection_is_a_request_never_sent(closed_port: int) -> None:
+    chat = SlackChat("xoxb-test", f"http://127.0.0.1:{closed_port}/api/", Metrics(), timeout=5)
     try:
         with pytest.raises(IntegrationError) as raised:
             await chat.create_channel("inc-1-checkout")
@@ -61,8 +38,8 @@ async def test_slack_hanging_up_after_the_request_went_may_have_acted(hangs_up: 
     assert raised.value.code != NOT_SENT and raised.value.outcome_unknown
 
 
-async def test_servicenow_refusing_the_connection_is_a_request_never_sent() -> None:
-    tickets = servicenow(closed_port())
+async def test_servicenow_refusing_the_connection_is_a_request_never_sent(closed_port: int) -> None:
+    tickets = servicenow(closed_port)
     try:
         with pytest.raises(IntegrationError) as raised:
             await tickets.update("sys-1", {"work_notes": "Rolled back"})

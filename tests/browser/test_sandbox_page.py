@@ -8,11 +8,12 @@ placeholder, as a person and a screen reader would find them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from bot.catalogue import Catalogue
 from sandbox.pagerduty.model import Incident
@@ -153,3 +154,26 @@ async def test_the_clock_and_faults_panels_act_on_the_sandbox(sandbox: RunningSa
     await faults.get_by_role("button", name="Clear faults").click()
     await expect(faults.get_by_role("listitem")).to_have_text(["No faults."])
     assert sandbox.sandbox.faults.snapshot() == []
+
+
+async def test_a_channel_clicked_while_the_page_is_updating_opens(sandbox: RunningSandbox, page: Page) -> None:
+    """The page asks the sandbox for its parts on every change; a click on a channel while such an answer is on its
+    way (for the channel shown until then) must open the clicked channel, not be undone by that answer."""
+    await page.goto(sandbox.url + "/")
+    await expect(page.get_by_role("log", name="Messages in #incidents")).to_be_visible()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_first(route: Route) -> None:
+        if not held.is_set():  # the update under way as the click comes
+            held.set()
+            await release.wait()
+        await route.continue_()
+    await page.route("**/sandbox/ui/parts?*", hold_first)
+    await page.get_by_label("Acting as").select_option(label="Ben Okafor")  # an update, for #incidents
+    await held.wait()
+    await page.get_by_role("navigation", name="Channels").get_by_role("link", name=re.compile("^#team-basket")).click()
+    release.set()
+    await expect(page.get_by_role("log", name="Messages in #team-basket")).to_be_visible()
+    basket = sandbox.sandbox.slack.find_channel("team-basket")
+    assert basket is not None
+    await expect(page).to_have_url(re.compile(f"channel={basket.id}"))

@@ -60,11 +60,15 @@
     refreshing = (async () => {
       do {
         again = false;
-        const query = new URLSearchParams({as: state.person});
-        if (state.channel) query.set("channel", state.channel);
+        const asked = {person: state.person, channel: state.channel};
+        const query = new URLSearchParams({as: asked.person});
+        if (asked.channel) query.set("channel", asked.channel);
         const response = await fetch(`/sandbox/ui/parts?${query}`);
         if (!response.ok) { status(`The sandbox answered ${response.status}`); break; }
         const parts = await response.json();
+        // A channel opened (or a person chosen) while this was on its way: this answer is for the old one, and
+        // adopting its channel would undo the click. Ask again instead.
+        if (state.channel !== asked.channel || state.person !== asked.person) { again = true; continue; }
         state.channel = parts.channel;
         state.email = parts.person_email;
         const log = $("messages").querySelector(".messages");

@@ -287,7 +287,7 @@ class Dispatcher:
                     if kept.facts:  # stopping mid-call: no outcome, but what it learnt is not dropped
                         await self._keep_what_was_learnt(row, kept)
                     raise
-                # A bug (a CancelledError this task was not sent too): the reference finds the traceback.
+                # A bug (a CancelledError nobody sent this task): the reference finds the traceback.
                 reference = uuid.uuid4().hex[:8]
                 log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
                 await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",

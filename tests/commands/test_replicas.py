@@ -139,118 +139,102 @@ async def test_a_click_and_an_ack_command_by_one_person_acknowledge_once_across_
     assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 1
 
 
-async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_window(tmp_path: Path) -> None:
+Replicas = tuple[Repeats, Repeats, SettableClock]
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
+    """The repeat guards of two replicas sharing one database file ("here" and "there"), and the clock they share."""
     clock = SettableClock()
     one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
     await one.open()
     await two.open()
-    try:
-        here, there = Repeats(one, clock), Repeats(two, clock)
-        assert await here.first_click("U1", "incident_acknowledge", "P1")
-        assert not await there.first_click("U1", "incident_acknowledge", "P1")
-        assert await there.first_click("U2", "incident_acknowledge", "P1")  # someone else's click is their own
-        assert await there.first_command("U1", "resolve", "fixed it", "C1")
-        assert not await here.first_command("U1", "resolve", "fixed it", "C1")
-        assert await here.first_command("U1", "resolve", "fixed it in the end", "C1")
-        clock.advance(timedelta(seconds=6))
-        assert await there.first_click("U1", "incident_acknowledge", "P1")
-        assert await here.first_delivery("Ev1") and not await there.first_delivery("Ev1")
-        clock.advance(timedelta(minutes=59))
-        assert not await there.first_delivery("Ev1")  # Slack's retries come for up to an hour
-    finally:
-        await one.close()
-        await two.close()
+    yield Repeats(one, clock), Repeats(two, clock), clock
+    await one.close()
+    await two.close()
 
 
-async def test_a_request_whose_action_failed_is_no_repeat_on_any_replica(tmp_path: Path) -> None:
-    clock = SettableClock()
-    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
-    await one.open()
-    await two.open()
-    try:
-        here, there = Repeats(one, clock), Repeats(two, clock)
-
-        async def pagerduty_down() -> str:
-            raise IntegrationError("pagerduty", "not answering", retryable=True)
-
-        async def acknowledged() -> str:
-            return "acknowledged"
-        with pytest.raises(IntegrationError):  # nothing was done: the person is told, and may try again
-            await here.command_once(pagerduty_down, "U1", "ack", "", "P1")
-        with pytest.raises(IntegrationError):
-            await here.click_once(pagerduty_down, "U1", "incident_take_command", "P1")
-        with pytest.raises(IntegrationError):
-            await here.submission_once(pagerduty_down, "U1", "incident_update_modal", "Rolling back", "P1")
-        # Tried again at once, on the other replica: acted on, and only then is the next one a repeat.
-        assert await there.command_once(acknowledged, "U1", "ack", "", "P1") == "acknowledged"
-        assert await here.command_once(acknowledged, "U1", "ack", "", "P1") is None
-        assert await there.click_once(acknowledged, "U1", "incident_take_command", "P1") == "acknowledged"
-        assert await here.click_once(acknowledged, "U1", "incident_take_command", "P1") is None
-        assert await there.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back",
-                                           "P1") == "acknowledged"
-        assert await here.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back", "P1") is None
-    finally:
-        await one.close()
-        await two.close()
+async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_window(replicas: Replicas) -> None:
+    here, there, clock = replicas
+    assert await here.first_click("U1", "incident_acknowledge", "P1")
+    assert not await there.first_click("U1", "incident_acknowledge", "P1")
+    assert await there.first_click("U2", "incident_acknowledge", "P1")  # someone else's click is their own
+    assert await there.first_command("U1", "resolve", "fixed it", "C1")
+    assert not await here.first_command("U1", "resolve", "fixed it", "C1")
+    assert await here.first_command("U1", "resolve", "fixed it in the end", "C1")
+    clock.advance(timedelta(seconds=6))
+    assert await there.first_click("U1", "incident_acknowledge", "P1")
+    assert await here.first_delivery("Ev1") and not await there.first_delivery("Ev1")
+    clock.advance(timedelta(minutes=59))
+    assert not await there.first_delivery("Ev1")  # Slack's retries come for up to an hour
 
 
-async def test_a_request_whose_outcome_is_unknown_after_a_slow_answer_is_still_a_repeat(tmp_path: Path) -> None:
+async def test_a_request_whose_action_failed_is_no_repeat_on_any_replica(replicas: Replicas) -> None:
+    here, there, _ = replicas
+
+    async def pagerduty_down() -> str:
+        raise IntegrationError("pagerduty", "not answering", retryable=True)
+
+    async def acknowledged() -> str:
+        return "acknowledged"
+    with pytest.raises(IntegrationError):  # nothing was done: the person is told, and may try again
+        await here.command_once(pagerduty_down, "U1", "ack", "", "P1")
+    with pytest.raises(IntegrationError):
+        await here.click_once(pagerduty_down, "U1", "incident_take_command", "P1")
+    with pytest.raises(IntegrationError):
+        await here.submission_once(pagerduty_down, "U1", "incident_update_modal", "Rolling back", "P1")
+    # Tried again at once, on the other replica: acted on, and only then is the next one a repeat.
+    assert await there.command_once(acknowledged, "U1", "ack", "", "P1") == "acknowledged"
+    assert await here.command_once(acknowledged, "U1", "ack", "", "P1") is None
+    assert await there.click_once(acknowledged, "U1", "incident_take_command", "P1") == "acknowledged"
+    assert await here.click_once(acknowledged, "U1", "incident_take_command", "P1") is None
+    assert await there.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back",
+                                       "P1") == "acknowledged"
+    assert await here.submission_once(acknowledged, "U1", "incident_update_modal", "Rolling back", "P1") is None
+
+
+async def test_a_request_whose_outcome_is_unknown_after_a_slow_answer_is_still_a_repeat(replicas: Replicas) -> None:
     """PagerDuty gave no answer within its 10 s timeout (longer than the repeat window): it may have paged. The same
     command sent at once after the answer, on any replica, is not acted on a second time."""
-    clock = SettableClock()
-    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
-    await one.open()
-    await two.open()
-    try:
-        here, there = Repeats(one, clock), Repeats(two, clock)
+    here, there, clock = replicas
 
-        async def pagerduty_silent() -> str:
-            clock.advance(timedelta(seconds=10))  # the adapter's timeout, waited out
-            raise OutcomeUnknown("PagerDuty did not answer properly, so it may or may not have done it.")
+    async def pagerduty_silent() -> str:
+        clock.advance(timedelta(seconds=10))  # the adapter's timeout, waited out
+        raise OutcomeUnknown("PagerDuty did not answer properly, so it may or may not have done it.")
 
-        async def paged() -> str:
-            return "paged"
-        with pytest.raises(OutcomeUnknown):
-            await here.command_once(pagerduty_silent, "U1", "page-im", "decide", "P1")
-        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
-        clock.advance(timedelta(seconds=6))  # past the window: a new request
-        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
-    finally:
-        await one.close()
-        await two.close()
+    async def paged() -> str:
+        return "paged"
+    with pytest.raises(OutcomeUnknown):
+        await here.command_once(pagerduty_silent, "U1", "page-im", "decide", "P1")
+    assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+    clock.advance(timedelta(seconds=6))  # past the window: a new request
+    assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
 
 
-async def test_the_same_request_while_the_first_is_under_way_is_a_repeat_however_long_it_takes(tmp_path: Path) -> None:
+async def test_the_same_request_while_the_first_is_under_way_is_a_repeat_however_long_it_takes(
+        replicas: Replicas) -> None:
     """PagerDuty is slow (up to its 10 s timeout): the same command sent again while the first still waits, past the
     repeat window, pages nobody a second time; once answered, its repeats are counted from the answer."""
-    clock = SettableClock()
-    one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
-    await one.open()
-    await two.open()
-    try:
-        here, there = Repeats(one, clock), Repeats(two, clock)
-        waiting, answered = asyncio.Event(), asyncio.Event()
+    here, there, clock = replicas
+    waiting, answered = asyncio.Event(), asyncio.Event()
 
-        async def slow_page() -> str:
-            waiting.set()
-            await answered.wait()
-            return "paged"
+    async def slow_page() -> str:
+        waiting.set()
+        await answered.wait()
+        return "paged"
 
-        async def paged() -> str:
-            return "paged"
-        first = asyncio.create_task(here.command_once(slow_page, "U1", "page-im", "decide", "P1"))
-        await waiting.wait()
-        clock.advance(timedelta(seconds=8))  # PagerDuty has still not answered
-        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
-        answered.set()
-        assert await first == "paged"
-        clock.advance(timedelta(seconds=4))  # within the window from the answer
-        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
-        clock.advance(timedelta(seconds=1.5))  # past it: a new request
-        assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
-    finally:
-        await one.close()
-        await two.close()
+    async def paged() -> str:
+        return "paged"
+    first = asyncio.create_task(here.command_once(slow_page, "U1", "page-im", "decide", "P1"))
+    await waiting.wait()
+    clock.advance(timedelta(seconds=8))  # PagerDuty has still not answered
+    assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+    answered.set()
+    assert await first == "paged"
+    clock.advance(timedelta(seconds=4))  # within the window from the answer
+    assert await there.command_once(paged, "U1", "page-im", "decide", "P1") is None
+    clock.advance(timedelta(seconds=1.5))  # past it: a new request
+    assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
 
 
 class ForgetfulStore(SqliteStore):

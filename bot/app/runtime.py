@@ -145,6 +145,8 @@ class Bot:
         self.slack_app = self._slack_app()
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler: AsyncIOScheduler | None = None
+        # The one stop under way or done: a signal handler and the web app's cleanup may both ask for it.
+        self._stopped: asyncio.Future[None] | None = None
 
     def _wake_worker(self) -> None:
         (self.applier.wake if self.applier is not None else self.worker.wake)()
@@ -168,6 +170,7 @@ class Bot:
         return app
 
     async def start(self) -> None:
+        self._stopped = None
         await self.store.open()
         # Leases held under this replica's id are its previous run's, which died with its calls: resume them now
         # rather than wait for them to run out (other replicas' leases are left alone).
@@ -243,6 +246,14 @@ class Bot:
         return await self.card_refreshes.money_at_stake(MONEY_REFRESH_MINUTES)
 
     async def stop(self) -> None:
+        """Stop the loops and the jobs, then close every client and the store, once: a second call (at once, or
+        later) waits for the first stop and returns with it, rather than closing what is closed already. A caller
+        cancelled while it waits leaves the stop to finish."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None

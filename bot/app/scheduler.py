@@ -21,6 +21,8 @@ claim still guarantees one post should two checks ever overlap.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -44,15 +46,23 @@ RETENTION_MINUTES = 60
 # apart still agree on which slot a firing belongs to.
 ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
 Job = Callable[[], Awaitable[object]]
+log = logging.getLogger(__name__)
 
 
 def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock) -> Job:
     """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing."""
     async def claimed() -> object:
         now = clock.now().timestamp()
-        if not await runs.claim_job(job, int(now // every.total_seconds()), owner, now):
-            return None  # another replica runs this slot
-        return await run()
+        try:
+            if not await runs.claim_job(job, int(now // every.total_seconds()), owner, now):
+                return None  # another replica runs this slot
+            return await run()
+        except asyncio.CancelledError:
+            # Only the scheduler's shutdown cancels a job (the bot is stopping): a stop, not a failure, which
+            # APScheduler would log as "raised an exception". What the job had queued stays queued; what it had not,
+            # the next slot does (every job is idempotent per slot: the handover ledger, the outbox's coalescing).
+            log.info("scheduled job %s cut short: the bot is stopping", job)
+            return None
     return claimed
 
 

@@ -155,8 +155,11 @@ class IncidentActions:
                            "may or may not have been added (PagerDuty did not answer properly). Look at the "
                            "incident's notes in PagerDuty before adding it with `/incident note`.")
         except UserError as error:
+            # Not the error's own "so nothing was changed": the incident was resolved; only the note is missing.
+            why = error.why if isinstance(error, NothingChanged) else str(error).rstrip(".")
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
-                           f"note could not be added ({error}). Please add it with `/incident note`.")
+                           f"note could not be added: {why}. Add it with `/incident note` when PagerDuty answers "
+                           "again, or in PagerDuty directly.")
         return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
@@ -332,6 +335,16 @@ class _ServiceRef:
     name: str
 
 
+class NothingChanged(UserError):
+    """An outside system refused the call, or was not there to take it, so it did not act: `why` says what happened
+    ("PagerDuty is not answering right now"), for answers where something else did change (a resolve whose note
+    failed); the error's own text adds "so nothing was changed" and what to do."""
+
+    def __init__(self, why: str, advice: str = "") -> None:
+        super().__init__(f"{why}, so nothing was changed." + (f" {advice}" if advice else ""))
+        self.why = why
+
+
 class AlreadyInState(UserError):
     """PagerDuty said the incident is already in the wanted state (codes 1001/1002): the state of things, not a
     failure. `state` says which, e.g. "is already resolved in PagerDuty"."""
@@ -358,19 +371,19 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
     if error.code == "1002":
         return AlreadyInState("is already acknowledged in PagerDuty")
     if error.status == 429 or error.code == "ratelimited":
-        return UserError(f"{service} is rate-limiting us right now, so nothing was changed. Try again in a minute.")
+        return NothingChanged(f"{service} is rate-limiting us right now", "Try again in a minute.")
     if acts and error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted; a retry may act twice
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
                               f"incident in {service} before trying again.")
     if error.retryable:
-        return UserError(f"{service} is not answering right now, so nothing was changed. Try again in a minute, or "
-                         f"do it in {service} directly.")
+        return NothingChanged(f"{service} is not answering right now",
+                              f"Try again in a minute, or do it in {service} directly.")
     if error.status in (401, 403):
-        return UserError(f"{service} refused the bot's credentials or permissions, so nothing was changed. Tell the "
-                         "platform team (the bot's API key may have been revoked); meanwhile do it in "
-                         f"{service} directly.")
+        return NothingChanged(f"{service} refused the bot's credentials or permissions",
+                              "Tell the platform team (the bot's API key may have been revoked); meanwhile do it in "
+                              f"{service} directly.")
     reason = error.detail.split(": ", 1)[-1]  # the service's own words, without our method and path
-    return UserError(f"{service} refused it ({escape(clip(reason, 300))}), so nothing was changed.")
+    return NothingChanged(f"{service} refused it ({escape(clip(reason, 300))})")
 
 
 def _name(name: str) -> str:

@@ -8,13 +8,22 @@ done) is forgotten, so that the person's next try acts rather than being told "a
 unknown (no answer, a 500/502/504: `OutcomeUnknown`) is not: PagerDuty may have paged, and the same click again within
 the window would page twice. The window is counted from the answer: while the request is under way (a slow
 PagerDuty can take 10 s to answer, or not answer) the same click again is a repeat however long it takes.
+
+Under way, the key holds a short lease (UNDER_WAY_LEASE_SECONDS) that the replica acting renews every third of it
+for as long as the action really runs. A replica that dies mid-request (killed, its machine lost) stops renewing, so
+the on-call engineer retrying on a surviving replica is acted on once the lease has run out, not told "Already on
+it" for as long as the slowest request could take. The renewal is stopped, and a renewal already writing waited
+for, before the answer's window is recorded or the key forgotten: a late renewal never lengthens the one or brings
+back the other.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from bot.errors import OutcomeUnknown
@@ -27,9 +36,11 @@ log = logging.getLogger(__name__)
 RETRY_WINDOW_SECONDS = 3600.0
 # The same person clicking or sending the same thing within a few seconds meant it once.
 REPEAT_WINDOW_SECONDS = 5.0
-# How long a request under way is covered, from when it came: its outside calls' timeouts (PagerDuty's 10 s, each of
-# a look-up or two and the action) with room. A replica dying mid-request leaves the key this long at most.
-UNDER_WAY_SECONDS = 45.0
+# How long a request under way is covered from its claim or its last renewal (renewed every third of it while the
+# action runs, however long PagerDuty takes). A replica dying mid-request leaves the key this long at most: the
+# same request on another replica is acted on after that. A request still running loses its cover only when no
+# renewal lands for a whole lease (the two due meanwhile refused, or the event loop or the store stalled for 10 s).
+UNDER_WAY_LEASE_SECONDS = 15.0
 # Not "being handled": the first may already have been answered, with "it may or may not have been done".
 ALREADY_COMMANDED = ("Already on it — you sent the same command a moment ago; its answer says how it went. Send it"
                      " again in a few seconds if you still need to.")
@@ -37,8 +48,11 @@ ALREADY_CLICKED = "Already on it — your first click's answer says how it went.
 
 
 class Repeats:
-    def __init__(self, dedup: Deduplication, clock: Clock) -> None:
-        self._dedup, self._clock = dedup, clock
+    def __init__(self, dedup: Deduplication, clock: Clock, *,
+                 renew_every: float = UNDER_WAY_LEASE_SECONDS / 3) -> None:
+        """`renew_every`: real seconds between renewals of a request's lease while its action runs (tests shorten
+        it; the lease itself is counted on `clock`)."""
+        self._dedup, self._clock, self._renew_every = dedup, clock, renew_every
 
     async def first_delivery(self, event_id: str) -> bool:
         """An Events API event not seen before (a retry of one whose first delivery never reached us counts)."""
@@ -70,12 +84,13 @@ class Repeats:
 
     async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str) -> T | None:
         key = _key(kind, *parts)
-        # Under way, the request is covered for as long as it may take (a slow PagerDuty: the same click again
-        # while the first hangs must not page twice); answered, its repeats are counted from the answer.
-        if not await self._dedup.first_time(key, UNDER_WAY_SECONDS, self._clock.now().timestamp()):
+        # Under way, the request is covered for as long as this replica works on it (a slow PagerDuty: the same
+        # click again while the first hangs must not page twice); answered, its repeats are counted from the answer.
+        if not await self._dedup.first_time(key, UNDER_WAY_LEASE_SECONDS, self._now()):
             return None
         try:
-            done = await act()
+            async with self._under_way(key):
+                done = await act()
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
             await self._window_from_answer(key)
             raise
@@ -85,20 +100,51 @@ class Repeats:
         await self._window_from_answer(key)
         return done
 
+    @contextlib.asynccontextmanager
+    async def _under_way(self, key: str) -> AsyncIterator[None]:
+        """The key's lease renewed while the body runs. On leaving, the renewal is stopped and one already writing
+        is waited for (not cancelled: a write cancelled mid-way may still land, on PostgreSQL after what follows),
+        so that nothing written next (the answer's window, or forgetting the key) is overwritten by a renewal."""
+        answered = asyncio.Event()
+        renewing = asyncio.create_task(self._keep_under_way(key, answered))
+        try:
+            yield
+        finally:
+            answered.set()
+            await renewing
+
+    async def _keep_under_way(self, key: str, answered: asyncio.Event) -> None:
+        """Renew the lease every `renew_every` until answered. A renewal the store refuses is logged, never raised:
+        the action goes on, and the key keeps the lease it has (a later renewal may still succeed)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), self._renew_every)
+            if answered.is_set():
+                return
+            try:
+                await self._dedup.remember(key, UNDER_WAY_LEASE_SECONDS, self._now())
+            except Exception:
+                log.warning("repeat guard: the lease of a request under way could not be renewed; if the store stays"
+                            " unreachable, the same request may be acted on again %gs after the last renewal",
+                            UNDER_WAY_LEASE_SECONDS, exc_info=True)
+
     async def _window_from_answer(self, key: str) -> None:
         """The repeat window counted from now. A store failing here must not turn an action done into an error for
-        the person: the key then keeps its UNDER_WAY_SECONDS."""
+        the person: the key then keeps its lease (at most UNDER_WAY_LEASE_SECONDS)."""
         try:
-            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._clock.now().timestamp())
+            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._now())
         except Exception:
             log.warning("repeat guard: the window of a request answered could not be shortened; the same request is"
-                        " taken as a repeat for up to %gs", UNDER_WAY_SECONDS, exc_info=True)
+                        " taken as a repeat for up to %gs", UNDER_WAY_LEASE_SECONDS, exc_info=True)
 
     async def first_submission(self, user: str, form: str, text: str, incident_id: str) -> bool:
         return await self._first("form", REPEAT_WINDOW_SECONDS, user, form, text, incident_id)
 
     async def _first(self, kind: str, window_seconds: float, *parts: str) -> bool:
-        return await self._dedup.first_time(_key(kind, *parts), window_seconds, self._clock.now().timestamp())
+        return await self._dedup.first_time(_key(kind, *parts), window_seconds, self._now())
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
 
 
 def _key(kind: str, *parts: str) -> str:

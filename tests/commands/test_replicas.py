@@ -5,8 +5,9 @@ sandbox's Slack delivers through a round-robin load balancer, so two deliveries 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.errors import IntegrationError, OutcomeUnknown
-from commands.repeats import ALREADY_CLICKED, ALREADY_COMMANDED, Repeats
+from commands.repeats import (
+    ALREADY_CLICKED,
+    ALREADY_COMMANDED,
+    REPEAT_WINDOW_SECONDS,
+    UNDER_WAY_LEASE_SECONDS,
+    Repeats,
+)
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     answers,
@@ -35,6 +42,7 @@ from tests.e2e.sandbox_helpers import (
     thread,
     trigger,
 )
+from tests.helpers import rows
 
 ASHA = "asha.patel@example.com"
 
@@ -140,6 +148,9 @@ async def test_a_click_and_an_ack_command_by_one_person_acknowledge_once_across_
 
 
 Replicas = tuple[Repeats, Repeats, SettableClock]
+# Real seconds between renewals of a request under way in these tests (the bot's: a third of the lease, 5 s); the
+# lease itself is counted on the tests' clock.
+RENEWING_EVERY = 0.01
 
 
 @pytest.fixture
@@ -149,7 +160,7 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
     one, two = SqliteStore(tmp_path / "shared.db"), SqliteStore(tmp_path / "shared.db")
     await one.open()
     await two.open()
-    yield Repeats(one, clock), Repeats(two, clock), clock
+    yield Repeats(one, clock, renew_every=RENEWING_EVERY), Repeats(two, clock, renew_every=RENEWING_EVERY), clock
     await one.close()
     await two.close()
 
@@ -237,24 +248,127 @@ async def test_the_same_request_while_the_first_is_under_way_is_a_repeat_however
     assert await there.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
 
 
+async def test_a_request_whose_replica_died_under_way_is_acted_on_elsewhere_once_its_lease_has_run_out(
+        replicas: Replicas, tmp_path: Path) -> None:
+    """The replica acknowledging is killed while PagerDuty has not answered (its store gone with it: nothing renews
+    the request, nothing forgets it). The on-call engineer sends the same `/incident ack` again, on the replica that
+    survived: a repeat within the lease, acted on once it has run out, well before the slowest request could end."""
+    _, there, clock = replicas
+    dying_store = SqliteStore(tmp_path / "shared.db")
+    await dying_store.open()
+    dying, pagerduty_asked = Repeats(dying_store, clock), asyncio.Event()
+
+    async def never_answered() -> str:
+        pagerduty_asked.set()
+        await asyncio.Event().wait()
+        return "acknowledged"
+
+    async def acknowledged() -> str:
+        return "acknowledged"
+    stranded = asyncio.create_task(dying.command_once(never_answered, "U1", "ack", "", "P1"))
+    await pagerduty_asked.wait()
+    await dying_store.close()  # the process killed: its renewals no longer reach the database
+    clock.advance(timedelta(seconds=UNDER_WAY_LEASE_SECONDS - 1))
+    assert await there.command_once(acknowledged, "U1", "ack", "", "P1") is None  # may still be under way
+    clock.advance(timedelta(seconds=2))  # the lease has run out: nobody is working on it
+    assert await there.command_once(acknowledged, "U1", "ack", "", "P1") == "acknowledged"
+    stranded.cancel()
+    with contextlib.suppress(asyncio.CancelledError, RuntimeError):  # RuntimeError: its store is closed
+        await stranded
+
+
+def renewed_from(db_path: Path, moment: float) -> Callable[[], bool]:
+    """Whether the one request under way in the database has had its lease renewed at `moment` or later."""
+    def renewed() -> bool:
+        [row] = rows(db_path, "SELECT expires_at FROM seen_once")
+        return float(row["expires_at"]) >= moment + UNDER_WAY_LEASE_SECONDS
+    return renewed
+
+
+async def test_a_request_still_under_way_stays_covered_past_its_lease_because_it_is_renewed(
+        replicas: Replicas, tmp_path: Path) -> None:
+    """PagerDuty hangs on the first click for a minute of the clock (more than the lease, and more than the 45 s that
+    covered a request under way before leases): the same click on the other replica is a repeat all along."""
+    here, there, clock = replicas
+    waiting, answered = asyncio.Event(), asyncio.Event()
+
+    async def hanging_page() -> str:
+        waiting.set()
+        await answered.wait()
+        return "paged"
+
+    async def paged() -> str:
+        return "paged"
+    first = asyncio.create_task(here.click_once(hanging_page, "U1", "incident_page", "P1"))
+    await waiting.wait()
+    for _ in range(5):
+        clock.advance(timedelta(seconds=UNDER_WAY_LEASE_SECONDS - 3))  # within the lease last renewed
+        assert await there.click_once(paged, "U1", "incident_page", "P1") is None
+        await eventually(renewed_from(tmp_path / "shared.db", clock.now().timestamp()))
+    answered.set()
+    assert await first == "paged"
+
+
+class RenewalCountingStore(SqliteStore):
+    """The real store, counting the leases of requests under way renewed through it."""
+
+    renewed = 0
+
+    async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        await super().remember(key, window_seconds, now)
+        if window_seconds == UNDER_WAY_LEASE_SECONDS:
+            self.renewed += 1
+
+
+async def test_a_renewal_due_while_the_answer_is_recorded_never_overwrites_its_window(tmp_path: Path) -> None:
+    """Renewals due all the time (every turn of the event loop): the answer's window still ends REPEAT_WINDOW after
+    the answer, not a lease after it."""
+    clock = SettableClock(frozen=True)
+    store = RenewalCountingStore(tmp_path / "shared.db")
+    await store.open()
+    try:
+        repeats = Repeats(store, clock, renew_every=0)
+
+        async def slow_page() -> str:
+            await eventually(lambda: store.renewed >= 2)
+            return "paged"
+        assert await repeats.command_once(slow_page, "U1", "page-im", "decide", "P1") == "paged"
+        renewed = store.renewed
+        for _ in range(3):  # a renewal left running would land meanwhile
+            await store.first_time("a round trip to the store", 1, clock.now().timestamp())
+        assert store.renewed == renewed
+        clock.advance(timedelta(seconds=REPEAT_WINDOW_SECONDS - 0.1))
+        assert await repeats.command_once(slow_page, "U1", "page-im", "decide", "P1") is None
+        clock.advance(timedelta(seconds=0.1))  # the answer's window is over, not a lease from it
+        assert await repeats.command_once(slow_page, "U1", "page-im", "decide", "P1") == "paged"
+    finally:
+        await store.close()
+
+
 class ForgetfulStore(SqliteStore):
     """The real store, whose `remember` fails (the database gone just as the action was answered)."""
 
+    refused = 0
+
     async def remember(self, key: str, window_seconds: float, now: float) -> None:
+        self.refused += 1
         raise OSError("disk I/O error")
 
 
 async def test_an_action_done_stays_done_for_the_person_when_its_window_cannot_be_shortened(tmp_path: Path) -> None:
+    """Neither the renewals of its lease while PagerDuty is slow nor the window from its answer reach the store:
+    the page is done all the same, and the person told so."""
     clock = SettableClock()
     store = ForgetfulStore(tmp_path / "shared.db")
     await store.open()
     try:
-        repeats = Repeats(store, clock)
+        repeats = Repeats(store, clock, renew_every=RENEWING_EVERY)
 
         async def paged() -> str:
+            await eventually(lambda: store.refused >= 2)  # two renewals refused while PagerDuty answers
             return "paged"
         assert await repeats.command_once(paged, "U1", "page-im", "decide", "P1") == "paged"
-        clock.advance(timedelta(seconds=6))  # the key kept its time under way: still a repeat
+        clock.advance(timedelta(seconds=6))  # the key kept its lease from the claim: still a repeat
         assert await repeats.command_once(paged, "U1", "page-im", "decide", "P1") is None
     finally:
         await store.close()

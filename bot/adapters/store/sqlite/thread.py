@@ -16,9 +16,11 @@ taken the last one ride on its wake-up.
 
 An answer is held only while short jobs run. A held answer cannot leave while a job runs (this thread is the one that
 hands it over), so a job that may take long — a report's read, a retention batch, a sweep over every incident, the
-migrations — is queued with `run(..., long=True)`, and the answers held go back before it starts: a webhook's answer
-(PagerDuty waits for its 202) or a command's read never waits behind it. Short jobs, the common path, pay one test
-of a flag for this; the long ones one hand-over more, which they dwarf.
+migrations — is queued with `run(..., long=True)`, and the answers held go back before it starts: a command's read or
+a webhook's lookup finished just before it does not wait for it. Short jobs, the common path, pay one test of a flag
+for this; a long one at most one hand-over more, which it dwarfs. (Marked by the caller, not measured: a job's
+length is known only once it has run, and a watchdog thread handing over for a job running long would have to hear
+of every job starting, a cost on every crossing.)
 """
 
 from __future__ import annotations

@@ -9,7 +9,12 @@ being performed (a command, a test calling an executor alone) each piece is writ
 Written at once even inside an effect (`at_once=True`): a piece another queue must see while this effect is still
 running (the channel's id, which the ticket sync reads; the card's "sync pending" flag, which a finished sync reads
 to decide on a refresh), or one that must be on record before a call goes out (a ticket's LINK_SENT). Writing one at
-once takes the incident's kept pieces with it, so pieces are always recorded in the order they were learnt.
+once takes the incident's kept pieces with it, so pieces are always recorded in the order they were learnt. Should
+that write fail (or be cancelled: it may have landed), the pieces it took along go back, to be recorded with the
+effect's outcome (a retry's, or the facts of an effect stopped mid-call), but for those it set itself: their earlier
+values are stale, and its own are not kept (the card's "sync pending" flag is written before the card says it). A
+ticket written at once is kept whole instead: it supersedes the one kept before, and its LINK_SENT says only that the
+note may have gone (the next attempt looks before it sends it).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Unpack
+from typing import Unpack, cast
 
 from bot.domain.effects import Effect, RefreshCard
 from bot.ports.store import (
@@ -50,9 +55,22 @@ async def remember_footprint(store: SlackFootprints, incident_id: str, *, at_onc
     if kept is None:
         await store.update_footprint(incident_id, **changes)
     elif at_once:
-        merged = kept.footprints.pop(incident_id, FootprintChange())
+        # Taken out before the write (not after it): pieces learnt while it is under way are kept for the outcome.
+        earlier = kept.footprints.pop(incident_id, None)
+        merged = FootprintChange()
+        if earlier:
+            merged.update(earlier)
         merged.update(changes)
-        await store.update_footprint(incident_id, **merged)
+        try:
+            await store.update_footprint(incident_id, **merged)
+        except BaseException:  # not recorded (refused, or cancelled mid-write): the outcome records them instead
+            # All but the pieces this write set (it may have landed): their earlier values are stale.
+            back = cast(FootprintChange, {piece: value for piece, value in (earlier or {}).items()
+                                          if piece not in changes})
+            back.update(kept.footprints.get(incident_id, FootprintChange()))  # learnt meanwhile: later, so they win
+            if back:
+                kept.footprints[incident_id] = back
+            raise
     else:
         kept.remember_footprint(incident_id, changes)
 
@@ -70,7 +88,12 @@ async def remember_ticket(store: TicketRecords, ticket: TicketRow, *, at_once: b
     if kept is None or at_once:
         if kept is not None:
             kept.tickets.pop(ticket.incident_id, None)  # superseded: the row is written whole
-        await store.save_ticket(ticket)
+        try:
+            await store.save_ticket(ticket)
+        except BaseException:  # not recorded (refused, or cancelled mid-write): the outcome records it instead
+            if kept is not None:
+                kept.tickets.setdefault(ticket.incident_id, ticket)  # unless a later one was learnt meanwhile
+            raise
     else:
         kept.tickets[ticket.incident_id] = ticket
 

@@ -24,9 +24,9 @@ class CountingConnection(SqliteConnection):
 
     trips = 0
 
-    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
+    def run(self, fn: Callable[[], T], priority: int = NORMAL, *, long: bool = False) -> asyncio.Future[T]:
         self.trips += 1
-        return super().run(fn, priority)
+        return super().run(fn, priority, long=long)
 
 
 async def claimed(outbox: SqliteOutbox, count: int) -> list[int]:

@@ -1,6 +1,6 @@
 """The SQLite store's thread (bot/adapters/store/sqlite/thread.py): jobs finished back to back go back to the event
-loop in one hand-over (one wake-up of the loop), an urgent job's answer at once, and every caller hears its own
-result or error."""
+loop in one hand-over (one wake-up of the loop), an urgent job's answer at once, none held while a long job runs,
+and every caller hears its own result or error."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, TypeVarTuple, Unpack
 
 import pytest
 
+from bot.adapters.store.sqlite import thread
 from bot.adapters.store.sqlite.thread import NORMAL, URGENT, StoreThread
 
 Ts = TypeVarTuple("Ts")
@@ -83,6 +84,32 @@ def test_an_urgent_answer_is_not_held_for_the_jobs_behind_it() -> None:
     answer, early = run_counting(scenario)
     assert answer == "stored"
     assert early
+
+
+def test_an_answer_ready_is_not_held_while_a_long_job_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Answers held as long as jobs follow (not only HOLD_SECONDS): whether the read's answer leaves before the
+    # report starts does not depend on how fast this machine runs the jobs before it.
+    monkeypatch.setattr(thread, "HOLD_SECONDS", 3600.0)
+
+    async def scenario(store_thread: StoreThread, loop: CountingLoop) -> tuple[str, bool]:
+        gate, release = threading.Event(), threading.Event()
+        blocker = asyncio.ensure_future(store_thread.run(lambda: gate.wait(5)))
+        await asyncio.sleep(0.05)
+        # A command's read, then a report's read queued right behind it: the report runs until the read's caller has
+        # its answer (were that answer held until the report finished, it would never come: `wait_for` ends the wait).
+        read = asyncio.ensure_future(store_thread.run(lambda: "incident #42"))
+        report = asyncio.ensure_future(store_thread.run(lambda: release.wait(30), long=True))
+        await asyncio.sleep(0)
+        gate.set()
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(read), 10)
+        finally:
+            release.set()
+        return answer, all(await asyncio.gather(blocker, report))
+
+    answer, report_ran = run_counting(scenario)
+    assert answer == "incident #42"
+    assert report_ran
 
 
 def test_each_caller_hears_its_own_error_among_answers_handed_over_together() -> None:

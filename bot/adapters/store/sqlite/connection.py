@@ -64,7 +64,7 @@ class SqliteConnection:
         self._flush_queued = False
 
     async def open(self) -> None:
-        await self.run(self._open)
+        await self.run(self._open, long=True)  # the migrations may rewrite every row
 
     def _open(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
@@ -80,9 +80,10 @@ class SqliteConnection:
             self._db = None
         self._thread.shutdown()
 
-    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
-        """Run `fn` on the store's thread (the only place the connection may be used): await its result."""
-        return self._thread.run(fn, priority)
+    def run(self, fn: Callable[[], T], priority: int = NORMAL, *, long: bool = False) -> asyncio.Future[T]:
+        """Run `fn` on the store's thread (the only place the connection may be used): await its result. `long`: it
+        may take long (a report, a batch): no answer already computed is held while it runs (thread.py)."""
+        return self._thread.run(fn, priority, long=long)
 
     @property
     def db(self) -> Database:
@@ -197,9 +198,9 @@ class SqlitePart:
     def __init__(self, connection: SqliteConnection) -> None:
         self._connection = connection
 
-    def _run(self, fn: Callable[[], T], priority: int = NORMAL) -> Awaitable[T]:
+    def _run(self, fn: Callable[[], T], priority: int = NORMAL, *, long: bool = False) -> Awaitable[T]:
         # The store thread's future itself, not a coroutine awaiting it: a frame less on every store call.
-        return self._connection.run(fn, priority)
+        return self._connection.run(fn, priority, long=long)
 
     @property
     def db(self) -> Database:

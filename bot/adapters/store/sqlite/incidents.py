@@ -70,7 +70,7 @@ class SqliteIncidents(SqlitePart, Incidents):
         ids = list(service_ids)
         return await self._run(lambda: [incident_from_json(r[0]) for r in self.db.execute(
             f"SELECT data FROM incidents WHERE id IN ({wanted}) ORDER BY triggered_at, number",
-            [*ids, start, end, *ids, end, start, *ids, end]).fetchall()])
+            [*ids, start, end, *ids, end, start, *ids, end]).fetchall()], long=True)  # a shift's: may be many
 
     async def resolved_with_own_channel(self, since: datetime, until: datetime) -> list[tuple[Incident, str]]:
         return await self._run(lambda: [(incident_from_json(r[0]), r[1]) for r in self.db.execute(
@@ -78,7 +78,7 @@ class SqliteIncidents(SqlitePart, Incidents):
             " JOIN incident_slack AS s ON s.incident_id = i.id"
             " WHERE i.resolved_at >= ? AND i.resolved_at < ? AND i.status = 'resolved'"
             " AND s.channel_id IS NOT NULL AND NOT s.shared_channel ORDER BY i.resolved_at, i.number",
-            (utc_iso(since), utc_iso(until))).fetchall()])
+            (utc_iso(since), utc_iso(until))).fetchall()], long=True)
 
     async def timeline(self, incident_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: [entry_from_row(r) for r in self._query(

@@ -269,7 +269,7 @@ class SqliteOutbox(SqlitePart, Outbox):
                     " WHERE i.status != 'resolved'" + chosen + " AND NOT EXISTS ("
                     + CARD_RENDER_WAITING.format(incident="i.id") + ")", (now, now, *(only or ())))
             return cursor.rowcount
-        return await self._run(write)
+        return await self._run(write, long=True)  # a sweep over every open incident
 
     async def card_refresh_states(self) -> list[CardRefreshState]:
         return await self._run(lambda: [
@@ -289,7 +289,7 @@ class SqliteOutbox(SqlitePart, Outbox):
                     " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.queue = 'servicenow:' || t.incident_id"
                     "   AND o.state = 'pending' AND o.kind = 'sync_ticket')", (now, now))
             return cursor.rowcount
-        return await self._run(write)
+        return await self._run(write, long=True)  # a sweep over every ticket
 
 
 def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],

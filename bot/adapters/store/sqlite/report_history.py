@@ -29,16 +29,16 @@ from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
 
 class SqliteIncidentHistory(SqlitePart, IncidentHistory):
     async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
-        return await self._run(lambda: read_history(self.db.conn, start, end))
+        return await self._run(lambda: read_history(self.db.conn, start, end), long=True)
 
     async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
                           now: float) -> tuple[int, int]:
-        return await self._run(lambda: write_history(self.db.conn, incidents, deploys, now))
+        return await self._run(lambda: write_history(self.db.conn, incidents, deploys, now), long=True)
 
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
         path = self._connection.path
         if path in ("", ":memory:") or path.startswith("file::memory:"):  # no file another connection could open
-            await self._run(lambda: read_aggregates(self.db.conn, query, tally))
+            await self._run(lambda: read_aggregates(self.db.conn, query, tally), long=True)
             return
         await asyncio.to_thread(_read_aggregates_apart, Path(path), query, tally)
 

@@ -41,4 +41,4 @@ class SqliteRetention(SqlitePart, StoreRetention):
             with self._transaction() as conn:
                 return {table: conn.execute(PRUNE[table], (before[table], limit)).rowcount
                         for table in PRUNED_TABLES}
-        return await self._run(delete)
+        return await self._run(delete, long=True)  # a batch: the answers ready go back before it

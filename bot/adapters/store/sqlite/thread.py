@@ -13,6 +13,14 @@ wake it once, at the end of that turn (an urgent one at once). Results go straig
 their loop: the results of jobs run back to back in one hand-over (one wake-up of the loop for them all; an urgent
 job's at once, and none held more than HOLD_SECONDS between jobs), and hand-overs made while the loop has not yet
 taken the last one ride on its wake-up.
+
+An answer is held only while short jobs run. A held answer cannot leave while a job runs (this thread is the one that
+hands it over), so a job that may take long — a report's read, a retention batch, a sweep over every incident, the
+migrations — is queued with `run(..., long=True)`, and the answers held go back before it starts: a command's read or
+a webhook's lookup finished just before it does not wait for it. Short jobs, the common path, pay one test of a flag
+for this; a long one at most one hand-over more, which it dwarfs. (Marked by the caller, not measured: a job's
+length is known only once it has run, and a watchdog thread handing over for a job running long would have to hear
+of every job starting, a cost on every crossing.)
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 URGENT, NORMAL = 0, 1
-Job = tuple[int, int, Callable[[], Any] | None, asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None]
+# (priority, order, function, its caller's future, their loop, whether it may take long)
+Job = tuple[int, int, Callable[[], Any] | None, asyncio.Future[Any] | None, asyncio.AbstractEventLoop | None, bool]
 Answer = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], bool, Any]
 # How long a finished job's answer may wait for the jobs queued behind it, to go back to the loop with theirs.
 HOLD_SECONDS = 0.002
@@ -75,10 +84,12 @@ class StoreThread:
             # hand-over for the jobs finished in a row instead of one each.
             if self._answers and (not self._jobs or time.perf_counter() - self._answers_since > HOLD_SECONDS):
                 self._hand_over()
-            priority, _, job, future, loop = self._next_job()
+            priority, _, job, future, loop, long = self._next_job()
             if job is None or future is None or loop is None:
                 self._hand_over()
                 return
+            if long and self._answers:  # nothing finished waits for a job that may take long
+                self._hand_over()
             if future.cancelled():  # its caller stopped waiting before it ran: it is not run
                 continue
             started = time.thread_time_ns() if TRIPS is not None else 0
@@ -133,16 +144,17 @@ class StoreThread:
             answers = self._mailboxes.pop(loop, [])
         _settle_all(answers)
 
-    def run(self, fn: Callable[[], T], priority: int = NORMAL) -> asyncio.Future[T]:
+    def run(self, fn: Callable[[], T], priority: int = NORMAL, *, long: bool = False) -> asyncio.Future[T]:
         """Queue `fn` to run here; the future of its result, on the running loop. A plain function returning the
-        future (no coroutine wrapped around it: every store call comes this way)."""
+        future (no coroutine wrapped around it: every store call comes this way). `long`: `fn` may take long (its
+        work grows with the history, or it is a batch), so the answers held are handed over before it starts."""
         if self._closed:  # nothing would ever run it: say so instead of waiting forever
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         if TRIPS is not None:
             TRIPS["trip:" + getattr(fn, "__qualname__", type(fn).__name__)] += 1
-        self._put((priority, next(self._order), fn, future, loop), None if priority == URGENT else loop)
+        self._put((priority, next(self._order), fn, future, loop, long), None if priority == URGENT else loop)
         return future
 
     def _put(self, job: Job, kick_on: asyncio.AbstractEventLoop | None) -> None:
@@ -179,7 +191,7 @@ class StoreThread:
     def shutdown(self) -> None:
         """Finish the queued jobs, then stop the thread; later jobs are refused."""
         self._closed = True
-        self._put((NORMAL + 1, next(self._order), None, None, None), None)
+        self._put((NORMAL + 1, next(self._order), None, None, None, False), None)
         self._thread.join()
         if TRIPS_FILE and TRIPS:
             with open(TRIPS_FILE, "w") as counts:

@@ -28,7 +28,8 @@ class Fault:
     # Fail every matching call until this time (sandbox clock, epoch seconds) instead of `times` calls.
     until: float | None = None
     # The call is carried out, then answered with `status`: its answer lost on the way back (a gateway's 502 after
-    # the service acted, a timeout) — what makes a retry find its first attempt done. PagerDuty's and Slack's emulators.
+    # the service acted, a timeout) — what makes a retry find its first attempt done. PagerDuty's, Slack's and
+    # ServiceNow's Table API.
     after: bool = False
     # Fail only a request whose JSON body sets this field (e.g. "state": ServiceNow refusing a state change, by a
     # data policy, while it takes a work note alone). ServiceNow's emulator only.

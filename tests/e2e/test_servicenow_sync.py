@@ -20,6 +20,7 @@ import pytest
 from sandbox.faults import Fault
 from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, deliver, incident_channels, messages, state
+from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
 from tests.helpers import incident_event
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
@@ -27,15 +28,6 @@ PENDING = "ServiceNow sync pending"
 
 
 # ----- helpers -----------------------------------------------------------------------------------------------------
-
-async def settle_all(running: RunningSandbox, rounds: int = 4) -> None:
-    """Let PagerDuty's and ServiceNow's webhooks reach the bot and the bot finish, a few times over: one system's
-    answer (a ticket's business rule, a page's PagerDuty incident) sets off the other."""
-    for _ in range(rounds):
-        await running.sandbox.pagerduty.drain_webhooks()
-        await running.sandbox.servicenow.drain_webhooks()
-        await running.bot.settle(20)
-
 
 async def settle_except_servicenow(running: RunningSandbox, incident_id: str, within: float = 20.0) -> None:
     """While ServiceNow is down `bot.settle` cannot finish: wait only for the inbox and the incident's Slack work."""
@@ -59,32 +51,12 @@ async def until(running: RunningSandbox, condition: Callable[[], bool], within: 
     await settle_all(running)
 
 
-def tickets(running: RunningSandbox) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = state(running)["servicenow"]["incidents"]
-    return found
 
 
-def ticket_for(running: RunningSandbox, incident_id: str) -> dict[str, Any]:
-    [ticket] = [t for t in tickets(running) if t["correlation_id"] == incident_id]
-    return ticket
 
 
-def bot_notes(ticket: dict[str, Any]) -> list[str]:
-    """The work notes the bot wrote on a ticket, in journal order."""
-    return [n["value"] for n in ticket["work_notes"] if n["created_by"] == SERVICENOW_USER]
 
 
-def note_lines(notes: list[str]) -> list[str]:
-    """The timeline lines of the bot's batched work notes: "HH:MM:SSZ text" lines, without the batch marker."""
-    lines = []
-    for note in notes:
-        for line in note.splitlines():
-            if line.startswith(("[paved-road ", "Slack channel for this incident: ")):
-                continue
-            stamp, _, text = line.partition(" ")
-            assert stamp.endswith("Z") and len(stamp) == 9, line
-            lines.append(text)
-    return lines
 
 
 def pd_incidents(running: RunningSandbox) -> list[dict[str, Any]]:

@@ -1,0 +1,46 @@
+"""ServiceNow in the sandbox, for the end-to-end and property tests: letting both systems' webhooks and the bot settle,
+and reading the tickets and the bot's work notes as the emulator holds them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.world import SERVICENOW_USER, RunningSandbox
+from tests.e2e.sandbox_helpers import state
+
+
+async def settle_all(running: RunningSandbox, rounds: int = 4) -> None:
+    """Let PagerDuty's and ServiceNow's webhooks reach the bot and the bot finish, a few times over: one system's
+    answer (a ticket's business rule, a page's PagerDuty incident) sets off the other."""
+    for _ in range(rounds):
+        await running.sandbox.pagerduty.drain_webhooks()
+        await running.sandbox.servicenow.drain_webhooks()
+        await running.bot.settle(20)
+
+
+def tickets(running: RunningSandbox) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = state(running)["servicenow"]["incidents"]
+    return found
+
+
+def ticket_for(running: RunningSandbox, incident_id: str) -> dict[str, Any]:
+    [ticket] = [t for t in tickets(running) if t["correlation_id"] == incident_id]
+    return ticket
+
+
+def bot_notes(ticket: dict[str, Any]) -> list[str]:
+    """The work notes the bot wrote on a ticket, in journal order."""
+    return [n["value"] for n in ticket["work_notes"] if n["created_by"] == SERVICENOW_USER]
+
+
+def note_lines(notes: list[str]) -> list[str]:
+    """The timeline lines of the bot's batched work notes: "HH:MM:SSZ text" lines, without the batch marker."""
+    lines = []
+    for note in notes:
+        for line in note.splitlines():
+            if line.startswith(("[paved-road ", "Slack channel for this incident: ")):
+                continue
+            stamp, _, text = line.partition(" ")
+            assert stamp.endswith("Z") and len(stamp) == 9, line
+            lines.append(text)
+    return lines

@@ -88,14 +88,24 @@ class Repeats:
         # click again while the first hangs must not page twice); answered, its repeats are counted from the answer.
         if not await self._dedup.first_time(key, UNDER_WAY_LEASE_SECONDS, self._now()):
             return None
+        answered = False  # act() returned, or may have acted (OutcomeUnknown): its key is never forgotten
         try:
             async with self._under_way(key):
-                done = await act()
+                try:
+                    done = await act()
+                except OutcomeUnknown:
+                    answered = True
+                    raise
+                answered = True
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
             await self._window_from_answer(key)
             raise
         except BaseException:
-            await self._dedup.forget(key)
+            # Cancelled (the bot stopping) while the renewal was waited for, after the answer: the key keeps its
+            # lease (at most UNDER_WAY_LEASE_SECONDS), as a done or maybe-done action must; only one that failed
+            # before its answer is forgotten.
+            if not answered:
+                await self._dedup.forget(key)
             raise
         await self._window_from_answer(key)
         return done

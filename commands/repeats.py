@@ -127,8 +127,11 @@ class Repeats:
         """Renew the lease every `renew_every` until answered. A renewal the store refuses is logged, never raised:
         the action goes on, and the key keeps the lease it has (a later renewal may still succeed)."""
         while True:
+            # Not asyncio.wait_for: Python 3.11's drops a cancellation that lands as the wait it guards ends (here,
+            # just after the answer), and the command's task would go on as if never cancelled.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answered.wait(), self._renew_every)
+                async with asyncio.timeout(self._renew_every):
+                    await answered.wait()
             if answered.is_set():
                 return
             try:

@@ -88,14 +88,24 @@ class Repeats:
         # click again while the first hangs must not page twice); answered, its repeats are counted from the answer.
         if not await self._dedup.first_time(key, UNDER_WAY_LEASE_SECONDS, self._now()):
             return None
+        answered = False  # act() returned, or may have acted (OutcomeUnknown): its key is never forgotten
         try:
             async with self._under_way(key):
-                done = await act()
+                try:
+                    done = await act()
+                except OutcomeUnknown:
+                    answered = True
+                    raise
+                answered = True
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
             await self._window_from_answer(key)
             raise
         except BaseException:
-            await self._dedup.forget(key)
+            # Cancelled (the bot stopping) while the renewal was waited for, after the answer: the key keeps its
+            # lease (at most UNDER_WAY_LEASE_SECONDS), as a done or maybe-done action must; only one that failed
+            # before its answer is forgotten.
+            if not answered:
+                await self._dedup.forget(key)
             raise
         await self._window_from_answer(key)
         return done
@@ -117,8 +127,11 @@ class Repeats:
         """Renew the lease every `renew_every` until answered. A renewal the store refuses is logged, never raised:
         the action goes on, and the key keeps the lease it has (a later renewal may still succeed)."""
         while True:
+            # Not asyncio.wait_for: Python 3.11's drops a cancellation that lands as the wait it guards ends (here,
+            # just after the answer), and the command's task would go on as if never cancelled.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(answered.wait(), self._renew_every)
+                async with asyncio.timeout(self._renew_every):
+                    await answered.wait()
             if answered.is_set():
                 return
             try:

@@ -157,9 +157,12 @@ class IncidentActions:
         except UserError as error:
             # Not the error's own "so nothing was changed": the incident was resolved; only the note is missing.
             why = error.why if isinstance(error, NothingChanged) else str(error).rstrip(".")
+            later = isinstance(error, NothingChanged) and error.later  # refused for good: the same again fails
+            advice = ("Add it with `/incident note` when PagerDuty answers again, or in PagerDuty directly." if later
+                      else error.advice if isinstance(error, NothingChanged) and error.advice
+                      else "Add it in PagerDuty directly.")
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
-                           f"note could not be added: {why}. Add it with `/incident note` when PagerDuty answers "
-                           "again, or in PagerDuty directly.")
+                           f"note could not be added: {why}. {advice}")
         return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
@@ -340,9 +343,10 @@ class NothingChanged(UserError):
     ("PagerDuty is not answering right now"), for answers where something else did change (a resolve whose note
     failed); the error's own text adds "so nothing was changed" and what to do."""
 
-    def __init__(self, why: str, advice: str = "") -> None:
+    def __init__(self, why: str, advice: str = "", *, later: bool = False) -> None:
         super().__init__(f"{why}, so nothing was changed." + (f" {advice}" if advice else ""))
-        self.why = why
+        self.why, self.advice = why, advice
+        self.later = later  # not there, or rate-limiting: the same call later may go through (a refusal would not)
 
 
 class AlreadyInState(UserError):
@@ -371,13 +375,13 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
     if error.code == "1002":
         return AlreadyInState("is already acknowledged in PagerDuty")
     if error.status == 429 or error.code == "ratelimited":
-        return NothingChanged(f"{service} is rate-limiting us right now", "Try again in a minute.")
+        return NothingChanged(f"{service} is rate-limiting us right now", "Try again in a minute.", later=True)
     if acts and error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted; a retry may act twice
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
                               f"incident in {service} before trying again.")
     if error.retryable:
         return NothingChanged(f"{service} is not answering right now",
-                              f"Try again in a minute, or do it in {service} directly.")
+                              f"Try again in a minute, or do it in {service} directly.", later=True)
     if error.status in (401, 403):
         return NothingChanged(f"{service} refused the bot's credentials or permissions",
                               "Tell the platform team (the bot's API key may have been revoked); meanwhile do it in "

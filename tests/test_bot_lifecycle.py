@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.app.runtime import Bot
+from bot.app.scheduler import once_across_replicas
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
 from tests.helpers import offline_settings, quiet_clock
@@ -48,3 +50,25 @@ async def test_stopping_while_scheduled_jobs_run_logs_no_error(tmp_path: Path, c
         await asyncio.sleep(0.05)  # the cancelled jobs end (and would log) on the loop's next turns
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == []
+
+
+async def test_a_scheduled_job_cancelled_while_the_bot_runs_is_not_taken_for_a_stop(
+        tmp_path: Path, catalogue: Catalogue) -> None:
+    # Only the stop's cancellation is a quiet end: any other (a timeout someone wraps a job in) reaches its canceller.
+    bot = offline(tmp_path, catalogue)
+    await bot.start()
+    try:
+        started = asyncio.Event()
+
+        async def hangs() -> None:
+            started.set()
+            await asyncio.Event().wait()
+        job = once_across_replicas("a-test-job", timedelta(minutes=1), hangs, bot.store, bot.replica_id, bot.clock,
+                                   stopping=lambda: False)
+        running = asyncio.create_task(job())
+        await started.wait()
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    finally:
+        await bot.stop()

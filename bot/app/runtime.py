@@ -215,7 +215,7 @@ class Bot:
     def _once(self, job: str, every_minutes: float, run: Job) -> Job:
         """A scheduled job that runs on one replica per slot (see bot/app/scheduler.py)."""
         return once_across_replicas(job, timedelta(minutes=every_minutes), run, self.store, self.replica_id,
-                                    self.clock)
+                                    self.clock, stopping=lambda: self._stopped is not None)
 
     def _handover_checks(self, catalogue: Catalogue) -> dict[str, Job]:
         return {r.id: self._once(f"handover:{r.id}", 1, self._handover_check(r.id)) for r in catalogue.rotas}

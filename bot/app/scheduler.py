@@ -49,8 +49,10 @@ Job = Callable[[], Awaitable[object]]
 log = logging.getLogger(__name__)
 
 
-def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock) -> Job:
-    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing."""
+def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock,
+                         stopping: Callable[[], bool] = lambda: False) -> Job:
+    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing.
+    `stopping`: whether the bot is stopping, when the scheduler's shutdown cancels the jobs under way."""
     async def claimed() -> object:
         now = clock.now().timestamp()
         try:
@@ -58,9 +60,11 @@ def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, ow
                 return None  # another replica runs this slot
             return await run()
         except asyncio.CancelledError:
-            # Only the scheduler's shutdown cancels a job (the bot is stopping): a stop, not a failure, which
-            # APScheduler would log as "raised an exception". What the job had queued stays queued; what it had not,
-            # the next slot does (every job is idempotent per slot: the handover ledger, the outbox's coalescing).
+            if not stopping():
+                raise  # not the stop's: whoever cancelled it hears of it
+            # Cut short by the stop: not a failure, which APScheduler would log as "raised an exception". What the
+            # job had queued stays queued; what it had not, the next slot does (every job is idempotent per slot:
+            # the handover ledger, the outbox's coalescing).
             log.info("scheduled job %s cut short: the bot is stopping", job)
             return None
     return claimed

@@ -50,8 +50,9 @@ class SqliteIncidents(SqlitePart, Incidents):
 
     async def open_incidents(self) -> list[Incident]:
         # Decoded on the store's thread, the only one that touches `_open_decoded`.
+        # Long: in a storm, hundreds of open incidents decoded (the answers ready go back before it).
         return await self._run(lambda: self._open_decoded.decode(r[0] for r in self._reader.execute(
-            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")))
+            f"SELECT data FROM incidents WHERE status IN {OPEN_STATUSES} ORDER BY number")), long=True)
 
     async def incidents_open_during(self, service_ids: Sequence[str], since: datetime,
                                     until: datetime) -> list[Incident]:

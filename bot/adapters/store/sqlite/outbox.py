@@ -275,7 +275,7 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._run(lambda: [
             CardRefreshState(r["incident_id"], r["queued_at"], bool(r["pending"]), bool(r["opening"]),
                              bool(r["drawn"]))
-            for r in self._query(CARD_REFRESH_STATES)])
+            for r in self._query(CARD_REFRESH_STATES)], long=True)  # a read per open incident
 
     async def queue_ticket_syncs(self, now: float) -> int:
         def write() -> int:

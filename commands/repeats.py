@@ -14,7 +14,8 @@ for as long as the action really runs. A replica that dies mid-request (killed, 
 the on-call engineer retrying on a surviving replica is acted on once the lease has run out, not told "Already on
 it" for as long as the slowest request could take. The renewal is stopped, and a renewal already writing waited
 for, before the answer's window is recorded or the key forgotten: a late renewal never lengthens the one or brings
-back the other.
+back the other. A request cut short by the bot stopping keeps its lease too (its PagerDuty call, on a thread pool,
+may still be carried out): the same request on another replica is acted on once the lease has run out.
 """
 
 from __future__ import annotations
@@ -100,11 +101,13 @@ class Repeats:
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
             await self._window_from_answer(key)
             raise
+        except asyncio.CancelledError:
+            # Cancelled (the bot stopping) during the action or after its answer: the action may have been, or may
+            # yet be, carried out (PagerDuty's client runs on a thread pool, which a cancellation does not stop), so
+            # the key keeps its lease (at most UNDER_WAY_LEASE_SECONDS), as a done or maybe-done action must.
+            raise
         except BaseException:
-            # Cancelled (the bot stopping) while the renewal was waited for, after the answer: the key keeps its
-            # lease (at most UNDER_WAY_LEASE_SECONDS), as a done or maybe-done action must; only one that failed
-            # before its answer is forgotten.
-            if not answered:
+            if not answered:  # it failed before its answer: nothing was done, and the person may try again at once
                 await self._dedup.forget(key)
             raise
         await self._window_from_answer(key)

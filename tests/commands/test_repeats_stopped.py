@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,5 +91,36 @@ async def test_a_stop_landing_just_as_the_action_answers_is_never_lost(tmp_path:
             tasks.append(asyncio.create_task(repeats.command_once(page, "U1", "page-im", str(turns), "P1")))
             with pytest.raises(asyncio.CancelledError):
                 await tasks[0]
+    finally:
+        await store.close()
+
+
+async def test_a_stop_landing_while_the_action_is_under_way_keeps_its_lease(tmp_path: Path) -> None:
+    """Cancelled mid-action (the bot stopping while PagerDuty is being asked): the call may still be carried out (the
+    PagerDuty client runs on a thread pool, which a cancellation does not stop), so the same request sent again at
+    once is not acted on; once the lease has run out, it is."""
+    clock = SettableClock(frozen=True)
+    store = SqliteStore(tmp_path / "shared.db")
+    await store.open()
+    try:
+        repeats = Repeats(store, clock, renew_every=60)
+        sent = asyncio.Event()
+
+        async def page() -> str:
+            sent.set()
+            await asyncio.Event().wait()  # PagerDuty is slow to answer
+            return "paged"
+
+        first = asyncio.create_task(repeats.command_once(page, "U1", "page-im", "decide", "P1"))
+        await sent.wait()
+        first.cancel()  # the bot stops: FollowUps.close()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+        async def paged_again() -> str:
+            return "paged again"
+        assert await repeats.command_once(paged_again, "U1", "page-im", "decide", "P1") is None
+        clock.advance(timedelta(seconds=UNDER_WAY_LEASE_SECONDS + 1))
+        assert await repeats.command_once(paged_again, "U1", "page-im", "decide", "P1") == "paged again"
     finally:
         await store.close()

@@ -38,6 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit, start_server, summary
+from bench.lock_waits import LockWaits
 from bench.soak import cpu_seconds
 from tests.helpers import incident_event
 
@@ -236,6 +237,8 @@ async def main() -> None:
                         await drain(where)
                     pids, burst_bodies = [process.pid for process, _ in started], bodies(args.requests)
                     cpu_before, own_before = sum(map(tree_cpu_seconds, pids)), time.process_time()
+                    # Who waits for the outbox's QUEUES_LOCK during the burst and its drain (bench/lock_waits.py).
+                    lock_waits = LockWaits(where).start() if name == "bot" and isinstance(where, str) else None
                     results[name].append(await load(urls, burst_bodies, args.concurrency))
                     burst = results[name][-1]
                     # CPU seconds (all threads) while the burst was stored: the server's processes, and this load
@@ -246,6 +249,8 @@ async def main() -> None:
                         burst.update(await drain(where))
                         burst["server_cpu_s_with_drain"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
                         burst["cpu_ms_per_event"] = round(burst["server_cpu_s_with_drain"] * 1000 / args.requests, 3)
+                        if lock_waits is not None:
+                            burst["queues_lock_waits"] = lock_waits.stop()  # type: ignore[assignment]
                         # Applied while the burst was being stored (the warm-up's were all applied before it).
                         burst["applied_per_s_during_burst"] = round(
                             (args.requests - burst["pending_at_burst_end"]) * burst["throughput_per_s"]

@@ -25,7 +25,7 @@ from bot.adapters.store.postgres.inbox import INBOX_LOCK
 from bot.adapters.store.postgres.outbox import QUEUES_LOCK
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.domain.effects import AlertOperators, PostTimelineEntry, SyncTicket
-from bot.ports.store import EffectBookkeeping
+from bot.ports.store import EffectBookkeeping, TicketRow
 from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import commit, drain, note, trigger
 
@@ -156,3 +156,32 @@ async def test_a_ticket_outcome_refreshing_its_card_during_an_inbox_batch_does_n
     assert not [f for f in finished if isinstance(f, BaseException)], finished
     assert finished[1] is True
     assert await store.pending_in_queue("slack:Q1") == 2  # the applier's post, and the card's refresh
+
+
+async def test_a_ticket_outcome_and_a_channel_openings_outcome_under_way_queue_one_card_refresh(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    """Both refresh Q1's card, and now run side by side: the ticket's must look for a refresh waiting only once it
+    holds the Slack queue, so that it sees the opening's (committed by then), not the queue as it was before."""
+    store, url = store_and_url
+    await commit(store, note("Q1", "n1", minute=1, effects=(SyncTicket("Q1"),)))
+    await store.save_ticket(TicketRow("Q1", "sys-Q1", "INC0001", "https://sn"))
+    await store.update_footprint("Q1", sync_pending_shown=True)
+    await store.queue_effect(PostTimelineEntry("Q1", "n1"), now=1.0)  # the opening's stand-in on slack:Q1
+    heads = {row.effect.kind: row.seq for row in await store.due_effects(now=1e12, limit=10, busy=[])}
+    async with await psycopg.AsyncConnection.connect(url) as teller:
+        await teller.execute("SELECT 1 FROM timeline WHERE id = 'n1' FOR UPDATE")
+        # The opening's outcome: slack:Q1 left, the card's refresh queued (there is a ticket), then stopped at n1.
+        outcomes = [asyncio.create_task(store.effect_done(heads["post_timeline_entry"], bookkeeping=EffectBookkeeping(
+            noted=["n1"], refresh_card_if_ticket=("Q1", 1.0))))]
+        try:
+            await waiting_for_a_lock(url, outcomes[0], "transactionid")
+            outcomes.append(asyncio.create_task(store.effect_done(
+                heads["sync_ticket"], bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0)))))
+            await waiting_for_a_lock(url, outcomes[1])  # for slack:Q1
+        finally:
+            await teller.commit()
+            finished = await asyncio.wait_for(asyncio.gather(*outcomes), 60)
+    assert finished == [True, True]
+    async with await psycopg.AsyncConnection.connect(url) as look:
+        cursor = await look.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'refresh_card'")
+        assert await cursor.fetchone() == (1,)

@@ -69,7 +69,8 @@ SYNCED_WITH_CARD_PENDING = (
     f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND {LAGGING})"
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced").encode()
 # Parameter: the incident's Slack queue: its lock (migration 15's), so that an opened ticket's look at the channel's
-# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round).
+# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round);
+# and a ticket outcome's look for a card refresh waiting sees one such an outcome queued.
 TAKE_QUEUE_LOCK = b"SELECT pg_advisory_xact_lock(1869, hashtext(%s))"
 OPENING_PENDING_SQL = OPENING_PENDING.format(p="%s").encode()
 HAS_TICKET_SQL = HAS_TICKET.format(p="%s").encode()
@@ -356,6 +357,7 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     elif retried and bookkeeping.refresh_card_once_synced is not None:
         # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))  # see refresh_card_once_synced
         cursor = await conn.execute(CARD_NOT_PENDING, (incident_id,))
         row = await cursor.fetchone()
         if row is not None and row["clear"]:
@@ -376,6 +378,10 @@ async def refresh_card_once_synced(conn: Connection, bookkeeping: EffectBookkeep
     in the incident's ServiceNow queue lags any more."""
     if bookkeeping.refresh_card_once_synced is not None:
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        # The card's queue first: what is read next (a refresh waiting, the card's state) is then as the outcomes
+        # of that queue under way leave it — they share QUEUES_LOCK with this one (see "Lock order"), and a refresh
+        # one of them queued must be seen, not queued again beside it.
+        await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))
         cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
         row = await cursor.fetchone()
         if row is not None and row["synced"]:

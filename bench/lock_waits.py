@@ -38,10 +38,14 @@ def waiter(objsubid: int, query: str) -> str:
 
 
 class LockWaits:
-    """Sample in a thread from `start()` until `stop()`, which returns the figures."""
+    """Sample in a thread from `start()` until `stop()`, which returns the figures. With `probe_every_s`, another
+    thread plays an effect's outcome that takes the lock that often (a transaction that takes it and commits: what
+    a ticket outcome waits before it writes anything) and the figures say how long each waited (`outcome_probe`)."""
 
-    def __init__(self, url: str, every_s: float = 0.002) -> None:
-        self._url, self._every = url, every_s
+    def __init__(self, url: str, every_s: float = 0.002, probe_every_s: float | None = None) -> None:
+        self._url, self._every, self._probe_every = url, every_s, probe_every_s
+        self._probes: list[float] = []
+        self._prober = threading.Thread(target=self._probe, daemon=True)
         self._waits: dict[tuple[int, Any], tuple[str, float]] = {}
         self._holds: dict[tuple[int, Any], tuple[bool, float]] = {}  # (an inbox statement seen, seconds held)
         self._stopping = threading.Event()
@@ -49,7 +53,19 @@ class LockWaits:
 
     def start(self) -> LockWaits:
         self._thread.start()
+        if self._probe_every is not None:
+            self._prober.start()
         return self
+
+    def _probe(self) -> None:
+        assert self._probe_every is not None
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            while not self._stopping.is_set():
+                started = time.perf_counter()
+                with conn.transaction():
+                    conn.execute(f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})")
+                self._probes.append(time.perf_counter() - started)
+                time.sleep(self._probe_every)
 
     def _sample(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as conn:
@@ -66,6 +82,8 @@ class LockWaits:
     def stop(self) -> dict[str, Any]:
         self._stopping.set()
         self._thread.join()
+        if self._probe_every is not None:
+            self._prober.join()
         by_waiter: dict[str, list[float]] = {}
         for who, waited in self._waits.values():
             by_waiter.setdefault(who, []).append(waited)
@@ -75,4 +93,5 @@ class LockWaits:
         return {**{f"waited_by_{who}": {**summary(waits), "total_ms": round(sum(waits) * 1000, 1)}
                    for who, waits in sorted(by_waiter.items())},
                 **{who: {**summary(holds), "total_ms": round(sum(holds) * 1000, 1)}
-                   for who, holds in sorted(held.items())}}
+                   for who, holds in sorted(held.items())},
+                **({"outcome_probe": summary(self._probes)} if self._probes else {})}

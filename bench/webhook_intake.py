@@ -207,6 +207,9 @@ async def main() -> None:
     parser.add_argument("--applier", choices=("inline", "process"), default="inline",
                         help="PAVEDROAD_APPLIER for the bot: the worker in the web process (the default setting), or "
                              "in a process of its own")
+    parser.add_argument("--outcome-probe-ms", type=float, default=0,
+                        help="with --store postgres: every so many ms, take the outbox's QUEUES_LOCK as an effect's "
+                             "outcome does and time the wait (bench/lock_waits.py)")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
@@ -238,7 +241,9 @@ async def main() -> None:
                     pids, burst_bodies = [process.pid for process, _ in started], bodies(args.requests)
                     cpu_before, own_before = sum(map(tree_cpu_seconds, pids)), time.process_time()
                     # Who waits for the outbox's QUEUES_LOCK during the burst and its drain (bench/lock_waits.py).
-                    lock_waits = LockWaits(where).start() if name == "bot" and isinstance(where, str) else None
+                    # With --outcome-probe-ms, an outcome taking the lock that often (see LockWaits).
+                    lock_waits = LockWaits(where, probe_every_s=args.outcome_probe_ms / 1000 or None).start() \
+                        if name == "bot" and isinstance(where, str) else None
                     results[name].append(await load(urls, burst_bodies, args.concurrency))
                     burst = results[name][-1]
                     # CPU seconds (all threads) while the burst was stored: the server's processes, and this load

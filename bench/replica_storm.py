@@ -22,9 +22,11 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import emit
+from bench.common import emit, summary
+from bench.lock_waits import LockWaits
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from sandbox.world import Sandbox, serve_sandbox
@@ -65,14 +67,43 @@ async def main() -> None:
         sqlite_settings = Sandbox.bot_settings
         Sandbox.bot_settings = lambda self, *a, **k: replace(  # type: ignore[method-assign]
             sqlite_settings(self, *a, **k), database_url=database_url)
+    lock_waits = LockWaits(database_url).start() if cluster is not None else None
+    outcomes = timed_outcomes() if cluster is not None else None
     try:
-        await storm(args, catalogue)
+        await storm(args, catalogue, lock_waits, outcomes)
     finally:
         if cluster is not None:
             cluster.destroy()
 
 
-async def storm(args: argparse.Namespace, catalogue: Catalogue) -> None:
+def timed_outcomes() -> dict[str, list[float]]:
+    """Time every effect outcome the PostgreSQL outbox records, split by whether it takes QUEUES_LOCK (an outcome
+    whose bookkeeping writes other queues: outbox.py, "Lock order") or not: seconds, per kind of outcome."""
+    from bot.adapters.store.postgres.outbox import PostgresOutbox
+
+    times: dict[str, list[float]] = {}
+
+    def timing(name: str) -> None:
+        method = getattr(PostgresOutbox, name)
+
+        async def timed(self: PostgresOutbox, *args: Any, **kwargs: Any) -> Any:
+            kept, alert = kwargs.get("bookkeeping"), kwargs.get("alert", args[2] if name == "effect_dead" else None)
+            locks = alert is not None or (kept is not None and (
+                bool(kept.follow_ups) or kept.card_refreshes if name == "effect_done"
+                else kept.refresh_card_once_synced is not None))
+            started = time.perf_counter()
+            try:
+                return await method(self, *args, **kwargs)
+            finally:
+                times.setdefault(f"{name}{'_locking' if locks else ''}", []).append(time.perf_counter() - started)
+        setattr(PostgresOutbox, name, timed)
+    for name in ("effect_done", "effect_retry", "effect_dead"):
+        timing(name)
+    return times
+
+
+async def storm(args: argparse.Namespace, catalogue: Catalogue, lock_waits: LockWaits | None = None,
+                outcomes: dict[str, list[float]] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         running = await serve_sandbox(catalogue, Path(tmp) / "storm.db", port=0, rate_limit_scale=args.rate_scale)
         others = [Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id=f"replica-{n}")
@@ -96,7 +127,10 @@ async def storm(args: argparse.Namespace, catalogue: Catalogue) -> None:
             for bot in others:
                 await bot.stop()
             await running.stop()
-    emit("replica_storm", {
+    figures = {} if lock_waits is None or outcomes is None else {
+        "queues_lock_waits": lock_waits.stop(),
+        "outcome_latency": {name: summary(times) for name, times in sorted(outcomes.items())}}
+    emit("replica_storm", {**figures,
         "store": args.store, "incidents": args.incidents, "replicas": args.replicas, "rate_scale": args.rate_scale,
         "injected_slack_latency_ms": args.latency_ms, "all_cards_pinned_s": round(pinned_s, 1),
         "effects_done_per_replica": [int(counted(b, "pavedroad_effects_total", "outcome", "done")) for b in bots],

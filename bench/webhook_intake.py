@@ -38,6 +38,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit, start_server, summary
+from bench.lock_waits import LockWaits
 from bench.soak import cpu_seconds
 from tests.helpers import incident_event
 
@@ -206,6 +207,9 @@ async def main() -> None:
     parser.add_argument("--applier", choices=("inline", "process"), default="inline",
                         help="PAVEDROAD_APPLIER for the bot: the worker in the web process (the default setting), or "
                              "in a process of its own")
+    parser.add_argument("--outcome-probe-ms", type=float, default=0,
+                        help="with --store postgres: every so many ms, take the outbox's QUEUES_LOCK as an effect's "
+                             "outcome does and time the wait (bench/lock_waits.py)")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
@@ -236,6 +240,10 @@ async def main() -> None:
                         await drain(where)
                     pids, burst_bodies = [process.pid for process, _ in started], bodies(args.requests)
                     cpu_before, own_before = sum(map(tree_cpu_seconds, pids)), time.process_time()
+                    # Who waits for the outbox's QUEUES_LOCK during the burst and its drain (bench/lock_waits.py).
+                    # With --outcome-probe-ms, an outcome taking the lock that often (see LockWaits).
+                    lock_waits = LockWaits(where, probe_every_s=args.outcome_probe_ms / 1000 or None).start() \
+                        if name == "bot" and isinstance(where, str) else None
                     results[name].append(await load(urls, burst_bodies, args.concurrency))
                     burst = results[name][-1]
                     # CPU seconds (all threads) while the burst was stored: the server's processes, and this load
@@ -246,6 +254,8 @@ async def main() -> None:
                         burst.update(await drain(where))
                         burst["server_cpu_s_with_drain"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
                         burst["cpu_ms_per_event"] = round(burst["server_cpu_s_with_drain"] * 1000 / args.requests, 3)
+                        if lock_waits is not None:
+                            burst["queues_lock_waits"] = lock_waits.stop()  # type: ignore[assignment]
                         # Applied while the burst was being stored (the warm-up's were all applied before it).
                         burst["applied_per_s_during_burst"] = round(
                             (args.requests - burst["pending_at_burst_end"]) * burst["throughput_per_s"]

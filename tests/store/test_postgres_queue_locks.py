@@ -7,7 +7,11 @@ of them holds queue locks at a time; a writer of a single queue holds one lock a
 
 Each test plays the applier as it is in the middle of a batch — holding the applier's lock, having written incident
 Q2's queue — on a connection of its own, lets another multi-queue writer start, and only then writes Q1's queue:
-the opposite order to that writer's. Both must commit."""
+the opposite order to that writer's. Both must commit.
+
+One incident's outcome that refreshes its card (a ticket effect's) writes its own queue, then that incident's Slack
+queue: it shares the lock with the others like it (two incidents' ticket outcomes never wait for each other), and
+still never holds a queue while the applier does."""
 
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ import pytest
 from bot.adapters.store.postgres.inbox import INBOX_LOCK
 from bot.adapters.store.postgres.outbox import QUEUES_LOCK
 from bot.adapters.store.postgres.store import PostgresStore
-from bot.domain.effects import AlertOperators, PostTimelineEntry
+from bot.domain.effects import AlertOperators, PostTimelineEntry, SyncTicket
+from bot.ports.store import EffectBookkeeping, TicketRow
 from tests.pg_cluster import PostgresCluster
-from tests.store.contract.builders import commit, drain, trigger
+from tests.store.contract.builders import commit, drain, note, trigger
 
 INSERT = ("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
           " VALUES (%s, %s, 'post_timeline_entry', '{}', 1, 0, 0)")
@@ -41,12 +46,12 @@ async def store_and_url(postgres_cluster: PostgresCluster) -> AsyncIterator[tupl
     postgres_cluster.drop_database(database)
 
 
-async def waiting_for_a_lock(url: str, writer: asyncio.Task[object]) -> None:
-    """Until `writer` waits for an advisory lock (or has finished without); a minute at most."""
+async def waiting_for_a_lock(url: str, writer: asyncio.Task[object], locktype: str = "advisory") -> None:
+    """Until `writer` waits for a lock of `locktype` (or has finished without); a minute at most."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher:
         for _ in range(3000):
             if writer.done() or await (await watcher.execute(
-                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).fetchone():
+                    "SELECT 1 FROM pg_locks WHERE locktype = %s AND NOT granted", (locktype,))).fetchone():
                 return
             await asyncio.sleep(0.02)
 
@@ -103,3 +108,80 @@ async def test_an_effect_parked_dead_with_its_alert_during_an_inbox_batch_does_n
         done = await asyncio.gather(applier, writer, return_exceptions=True)
     assert not [d for d in done if isinstance(d, BaseException)], done
     assert done[1] is True
+
+
+async def test_two_incidents_ticket_outcomes_do_not_wait_for_each_other(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    store, url = store_and_url
+    await commit(store, note("Q1", "n1", minute=1, effects=(SyncTicket("Q1"),)),
+                 note("Q2", "n2", minute=2, effects=(SyncTicket("Q2"),)))
+    syncs = {row.effect.incident_id: row.seq for row in await store.due_effects(now=1e12, limit=10, busy=[])}
+    async with await psycopg.AsyncConnection.connect(url) as teller:
+        # Q1's line held (a line being told meanwhile): Q1's ticket outcome stops at it, under way, locks and all.
+        await teller.execute("SELECT 1 FROM timeline WHERE id = 'n1' FOR UPDATE")
+        outcomes = [asyncio.create_task(store.effect_done(
+            syncs["Q1"], bookkeeping=EffectBookkeeping(noted=["n1"], refresh_card_once_synced=("Q1", 1.0))))]
+        try:
+            await waiting_for_a_lock(url, outcomes[0], "transactionid")
+            assert not outcomes[0].done()
+            outcomes.append(asyncio.create_task(store.effect_done(
+                syncs["Q2"], bookkeeping=EffectBookkeeping(noted=["n2"], refresh_card_once_synced=("Q2", 1.0)))))
+            await waiting_for_a_lock(url, outcomes[1])
+            # Q2's outcome finished while Q1's was under way: it never waited for Q1's lock on the queues.
+            assert outcomes[1].done() and outcomes[1].result() is True
+        finally:
+            await teller.commit()  # Q1's line let go: every outcome finishes, whatever was asserted
+            finished = await asyncio.wait_for(asyncio.gather(*outcomes), 60)
+        assert finished == [True, True]
+    assert await store.pending_in_queue("servicenow:Q1") == await store.pending_in_queue("servicenow:Q2") == 0
+
+
+async def test_a_ticket_outcome_refreshing_its_card_during_an_inbox_batch_does_not_deadlock(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    store, url = store_and_url
+    await store.queue_effect(SyncTicket("Q1"), now=1.0)
+    await store.update_footprint("Q1", sync_pending_shown=True)  # its outcome refreshes the card: slack:Q1
+    [effect] = [row for row in await store.due_effects(now=2.0, limit=10, busy=[]) if row.effect.incident_id == "Q1"]
+    writing = asyncio.Event()
+
+    async def done() -> bool:
+        await writing.wait()
+        # Leaves servicenow:Q1 (its head moves on), then queues the card's refresh on slack:Q1.
+        return await store.effect_done(effect.seq, bookkeeping=EffectBookkeeping(
+            refresh_card_once_synced=("Q1", 3.0)))
+    writer: asyncio.Task[object] = asyncio.create_task(done())
+    async with asyncio.timeout(60):
+        applier = asyncio.create_task(applier_meanwhile(url, ("slack:Q1", "servicenow:Q1"), writing, writer))
+        finished = await asyncio.gather(applier, writer, return_exceptions=True)
+    assert not [f for f in finished if isinstance(f, BaseException)], finished
+    assert finished[1] is True
+    assert await store.pending_in_queue("slack:Q1") == 2  # the applier's post, and the card's refresh
+
+
+async def test_a_ticket_outcome_and_a_channel_openings_outcome_under_way_queue_one_card_refresh(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    """Both refresh Q1's card, and now run side by side: the ticket's must look for a refresh waiting only once it
+    holds the Slack queue, so that it sees the opening's (committed by then), not the queue as it was before."""
+    store, url = store_and_url
+    await commit(store, note("Q1", "n1", minute=1, effects=(SyncTicket("Q1"),)))
+    await store.save_ticket(TicketRow("Q1", "sys-Q1", "INC0001", "https://sn"))
+    await store.update_footprint("Q1", sync_pending_shown=True)
+    await store.queue_effect(PostTimelineEntry("Q1", "n1"), now=1.0)  # the opening's stand-in on slack:Q1
+    heads = {row.effect.kind: row.seq for row in await store.due_effects(now=1e12, limit=10, busy=[])}
+    async with await psycopg.AsyncConnection.connect(url) as teller:
+        await teller.execute("SELECT 1 FROM timeline WHERE id = 'n1' FOR UPDATE")
+        # The opening's outcome: slack:Q1 left, the card's refresh queued (there is a ticket), then stopped at n1.
+        outcomes = [asyncio.create_task(store.effect_done(heads["post_timeline_entry"], bookkeeping=EffectBookkeeping(
+            noted=["n1"], refresh_card_if_ticket=("Q1", 1.0))))]
+        try:
+            await waiting_for_a_lock(url, outcomes[0], "transactionid")
+            outcomes.append(asyncio.create_task(store.effect_done(
+                heads["sync_ticket"], bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0)))))
+            await waiting_for_a_lock(url, outcomes[1])  # for slack:Q1
+        finally:
+            await teller.commit()
+            finished = await asyncio.wait_for(asyncio.gather(*outcomes), 60)
+    assert finished == [True, True]
+    async with await psycopg.AsyncConnection.connect(url) as look:
+        cursor = await look.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'refresh_card'")
+        assert await cursor.fetchone() == (1,)

@@ -16,6 +16,13 @@ for nothing; a scheduled job lost). So every writer of several queues — the in
 ticket syncs the scheduler queues, a dead effect with its operators' alert — first takes `QUEUES_LOCK`, the inbox
 applier's own lock: at most one of them holds queue locks at a time. Every other writer writes a single queue and,
 holding its lock, waits for no other.
+
+But one incident's outcome — a ticket effect's, or a channel opening's, whose bookkeeping may refresh that incident's
+card — takes `QUEUES_LOCK` shared: it writes its own queue, then at most that incident's Slack queue, always in that
+order (a Slack effect's own queue is that one), so two of them never wait for each other's queue in opposite orders,
+and they need not wait for each other at all (in a storm of tickets they queued behind one another, each holding the
+lock for its commit). Shared, it still excludes the applier and the other writers of several queues, which take the
+lock alone, and a request for it waits behind one of theirs already waiting (the applier is not starved).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ from bot.ports.store import (
 # before any queue's lock, so that no two of them ever hold queue locks at once (see the module's docstring).
 QUEUES_LOCK = 0x70617665647264_02
 TAKE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock({QUEUES_LOCK})".encode()
+# Taken by one incident's outcome that may refresh its card (see the module's docstring).
+SHARE_QUEUES_LOCK = f"SELECT pg_advisory_xact_lock_shared({QUEUES_LOCK})".encode()
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
 SCHEDULED = 2
 # Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
@@ -60,7 +69,8 @@ SYNCED_WITH_CARD_PENDING = (
     f"SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE queue=%s AND {LAGGING})"
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=%s AND sync_pending_shown=1) AS synced").encode()
 # Parameter: the incident's Slack queue: its lock (migration 15's), so that an opened ticket's look at the channel's
-# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round).
+# opening waits for an opening's outcome under way, whose own look at the ticket then sees it (or the other way round);
+# and a ticket outcome's look for a card refresh waiting sees one such an outcome queued.
 TAKE_QUEUE_LOCK = b"SELECT pg_advisory_xact_lock(1869, hashtext(%s))"
 OPENING_PENDING_SQL = OPENING_PENDING.format(p="%s").encode()
 HAS_TICKET_SQL = HAS_TICKET.format(p="%s").encode()
@@ -197,7 +207,7 @@ class PostgresOutbox(PostgresPart, Outbox):
         # What the effect learnt rides in the same transaction (bot/ports/effect_bookkeeping.py).
         async with self._transaction() as conn:
             if bookkeeping.follow_ups or bookkeeping.card_refreshes:  # other queues (see "Lock order")
-                await conn.execute(TAKE_QUEUES_LOCK)
+                await conn.execute(queues_lock(bookkeeping))
             cursor = await conn.execute((
                 "UPDATE outbox SET state='done', last_error=NULL, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (seq, owner, owner))
@@ -232,7 +242,7 @@ class PostgresOutbox(PostgresPart, Outbox):
             return await self._execute(retry, (next_attempt_at, error, seq, owner, owner)) == 1
         async with self._transaction() as conn:
             if bookkeeping.refresh_card_once_synced:  # the card's queue too (see "Lock order")
-                await conn.execute(TAKE_QUEUES_LOCK)
+                await conn.execute(queues_lock(bookkeeping))
             cursor = await conn.execute(retry.encode(), (next_attempt_at, error, seq, owner, owner))
             held = cursor.rowcount == 1
             if held:  # else another replica holds the effect now: its outcome, facts and all, stands
@@ -243,8 +253,10 @@ class PostgresOutbox(PostgresPart, Outbox):
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:
         async with self._transaction() as conn:
             # Two queues: the effect's, then the operators' or the card's (see "Lock order" above).
-            if alert is not None or (bookkeeping is not None and bookkeeping.refresh_card_once_synced):
+            if alert is not None:
                 await conn.execute(TAKE_QUEUES_LOCK)
+            elif bookkeeping is not None and bookkeeping.refresh_card_once_synced:
+                await conn.execute(queues_lock(bookkeeping))
             cursor = await conn.execute((
                 "UPDATE outbox SET state='dead', last_error=%s, lease_owner=NULL, leased_until=NULL"
                 f" WHERE seq=%s AND {HOLDER}").encode(), (error, seq, owner, owner))
@@ -303,6 +315,15 @@ class PostgresOutbox(PostgresPart, Outbox):
             return cursor.rowcount
 
 
+def queues_lock(bookkeeping: EffectBookkeeping) -> bytes:
+    """How an outcome whose bookkeeping writes other queues takes `QUEUES_LOCK`: shared when those are one incident's
+    card refreshes (its Slack queue, written after the effect's own), alone otherwise (follow-ups may be any queue's:
+    see the module's docstring)."""
+    refreshed = {asked[0] for asked in (bookkeeping.refresh_card_once_synced, bookkeeping.refresh_card_for_ticket,
+                                        bookkeeping.refresh_card_if_ticket) if asked is not None}
+    return SHARE_QUEUES_LOCK if not bookkeeping.follow_ups and len(refreshed) == 1 else TAKE_QUEUES_LOCK
+
+
 async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,
                              retried: bool = False, dead: bool = False) -> None:
     """Record the bookkeeping of an effect whose outcome its holder recorded in the caller's transaction (the
@@ -336,6 +357,7 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     elif retried and bookkeeping.refresh_card_once_synced is not None:
         # ServiceNow failed it: its queue lags now, which the card must say (a refresh coalesced with any waiting).
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))  # see refresh_card_once_synced
         cursor = await conn.execute(CARD_NOT_PENDING, (incident_id,))
         row = await cursor.fetchone()
         if row is not None and row["clear"]:
@@ -356,6 +378,10 @@ async def refresh_card_once_synced(conn: Connection, bookkeeping: EffectBookkeep
     in the incident's ServiceNow queue lags any more."""
     if bookkeeping.refresh_card_once_synced is not None:
         incident_id, asked_at = bookkeeping.refresh_card_once_synced
+        # The card's queue first: what is read next (a refresh waiting, the card's state) is then as the outcomes
+        # of that queue under way leave it — they share QUEUES_LOCK with this one (see "Lock order"), and a refresh
+        # one of them queued must be seen, not queued again beside it.
+        await conn.execute(TAKE_QUEUE_LOCK, (f"slack:{incident_id}",))
         cursor = await conn.execute(SYNCED_WITH_CARD_PENDING, (f"servicenow:{incident_id}", incident_id))
         row = await cursor.fetchone()
         if row is not None and row["synced"]:

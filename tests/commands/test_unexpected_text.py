@@ -73,3 +73,17 @@ async def test_a_forged_button_value_is_a_user_error(sandbox: RunningSandbox, ac
 async def test_a_command_mentioning_payload_is_answered(sandbox: RunningSandbox) -> None:
     [answer] = await command(sandbox, "note the payload was malformed")
     assert answer.startswith("⚠️ `the` is not an incident number")
+
+
+@pytest.mark.parametrize(("typed", "shown"), [
+    ("<!channel>", "`/incident @channel`"),                            # readable, never a mention
+    ("`ack`", "`/incident 'ack'`"),                                    # no backtick ends the code early
+    ("<https://evil.example|ack>", "`/incident ack (https://evil.example)`"),
+    ("x" * 5000, "`/incident " + "x" * 99 + "…`"),                     # clipped, as every typed word shown back
+])
+async def test_an_unknown_subcommand_is_shown_back_readable_escaped_and_short(sandbox: RunningSandbox, typed: str,
+                                                                             shown: str) -> None:
+    [answer] = await command(sandbox, typed)
+    first_line = answer.split("\n", 1)[0]
+    assert first_line == f"I don't know {shown}.", first_line
+    assert "<!channel>" not in answer and "<https://evil" not in answer

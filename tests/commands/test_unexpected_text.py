@@ -87,3 +87,13 @@ async def test_an_unknown_subcommand_is_shown_back_readable_escaped_and_short(sa
     first_line = answer.split("\n", 1)[0]
     assert first_line == f"I don't know {shown}.", first_line
     assert "<!channel>" not in answer and "<https://evil" not in answer
+
+
+async def test_oncall_outside_an_incident_channel_says_to_name_what(sandbox: RunningSandbox) -> None:
+    # The advice every other subcommand gets there ("give its number: `/incident ack 1234`") is wrong for oncall,
+    # which takes a service, team or rota, never an incident number.
+    [answer] = await command(sandbox, "oncall")
+    assert answer.startswith("⚠️ ") and "`/incident oncall <service|team|rota>`" in answer, answer
+    assert "1234" not in answer
+    [named] = await command(sandbox, "oncall basket-api")
+    assert not named.startswith("⚠️ "), named

@@ -217,6 +217,20 @@ async def test_a_blank_resolution_note_is_refused_in_the_modal(sandbox: RunningS
     unchanged(sandbox, incident["id"])
 
 
+@pytest.mark.parametrize(("bare", "said"), [("resolve", "is already resolved"),
+                                             ("page-im", "is already resolved — nobody was paged")])
+async def test_a_bare_resolve_or_page_im_on_a_resolved_incident_says_so_without_a_form(sandbox: RunningSandbox,
+                                                                                      bare: str, said: str) -> None:
+    # A form opened there is refused only once it is submitted: whatever was typed into it is lost.
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, "resolve Restarted the basket pods", channel["id"])
+    assert pd_incident(sandbox, incident["id"])["status"] == "resolved"
+    answer = await command(sandbox, bare, channel["id"])
+    assert answer["views_opened"] == []
+    assert f"#{incident['incident_number']} {said}" in replies(answer)
+    assert len(pd_notes(sandbox, incident["id"])) == 1 and pd_requests(sandbox, incident["id"]) == []
+
+
 async def test_the_resolve_button_opens_the_modal_and_resolves_as_the_clicker(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await click(sandbox, channel, RESOLVE, user=DEV)

@@ -135,6 +135,18 @@ def test_serve_refuses_a_port_flag_that_is_no_tcp_port(port: str, capsys: pytest
     assert f"--port: {port!r} is not a TCP port; use a whole number from 1 to 65535" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("port", ["70000", "-1", "٣٠٠٠"])
+@pytest.mark.parametrize("command", [["sandbox"], ["emulators", "--bot-url", "http://127.0.0.1:3000"]])
+def test_the_sandbox_and_emulators_refuse_a_port_flag_that_is_no_tcp_port(
+        command: list[str], port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before, `sandbox --port 70000` ended in a traceback (OverflowError from bind) instead of a usage error.
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: {port!r} is not a TCP port; use a whole number from 0 (any free port) to 65535" in \
+        capsys.readouterr().err
+
+
 def test_effect_concurrency_per_outside_system() -> None:
     # The default names every system, so the running dispatcher's limits are those the reference documents.
     assert load_settings(GOOD_ENV).effect_concurrency == {"slack": 8, "servicenow": 8, "pagerduty": 4}

@@ -40,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db); unused when "
                        "PAVEDROAD_DATABASE_URL selects PostgreSQL")
     sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
-    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--port", type=_listening_port, default=3000, help="0 to 65535 (0: any free port)")
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
                          help="the bot's database for this run (started fresh each run, like the emulators)")
     sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
     emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
-    emulators.add_argument("--port", type=int, default=3001)
+    emulators.add_argument("--port", type=_listening_port, default=3001, help="0 to 65535 (0: any free port)")
     emulators.add_argument("--bot-url", required=True,
                            help="the bot's base URL, e.g. http://127.0.0.1:3000; for replicas, several, "
                                 "comma-separated (deliveries go round-robin, skipping a replica that refuses "
@@ -109,6 +109,17 @@ def _serving_port(text: str) -> int:
     port = tcp_port(text)
     if port is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use a whole number from 1 to 65535")
+    return port
+
+
+def _listening_port(text: str) -> int:
+    """`sandbox --port` and `emulators --port`: as `serve --port`, or 0 for any free port (tests take one)."""
+    if text == "0":
+        return 0
+    port = tcp_port(text)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use a whole number from 0 (any free port) to "
+                                         "65535")
     return port
 
 

@@ -45,6 +45,16 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         load_settings({**env, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")})
 
 
+def test_a_secret_file_that_is_not_text_is_a_problem_never_printing_its_bytes(tmp_path: Path) -> None:
+    # A binary secret mounted by mistake (a keystore, a UTF-16 file) ended check-config and serve in a traceback.
+    (tmp_path / "token").write_bytes(b"\xff\xfex\x00o\x00x\x00b\x00")
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "SLACK_BOT_TOKEN": "", "SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")})
+    assert f"SLACK_BOT_TOKEN_FILE: {str(tmp_path / 'token')!r} is not UTF-8 text; write the secret into it as " \
+        "plain text" in error.value.problems
+    assert not any("xff" in problem or "0xff" in problem for problem in error.value.problems)
+
+
 def test_the_example_catalogue_is_valid() -> None:
     catalogue = load_catalogue(example_catalogue_path())
     assert catalogue.announce_channel_for("PCHECKO") == "team-payments"

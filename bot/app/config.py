@@ -142,6 +142,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             problems.append(f"{variable.name}_FILE: cannot read {env.get(variable.name + '_FILE')!r} "
                             f"({error.strerror}); point it at a readable file")
             values[variable.name] = None
+        except UnicodeDecodeError:  # what it holds is a secret: never shown, not even a byte of it
+            problems.append(f"{variable.name}_FILE: {env.get(variable.name + '_FILE')!r} is not UTF-8 text; write "
+                            "the secret into it as plain text")
+            values[variable.name] = None
         if variable.required_for_serve and not values[variable.name]:
             problems.append(f"{variable.name}: not set. {variable.help} Example: {variable.name}={variable.example}")
     token = values["SLACK_BOT_TOKEN"]

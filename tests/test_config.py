@@ -55,6 +55,25 @@ def test_a_secret_file_that_is_not_text_is_a_problem_never_printing_its_bytes(tm
     assert not any("xff" in problem or "0xff" in problem for problem in error.value.problems)
 
 
+@pytest.mark.parametrize(("command", "name"), [
+    (["migrate"], "PAVEDROAD_DATABASE_URL"), (["inbox", "failed"], "PAVEDROAD_DATABASE_URL"),
+    (["report"], "PAVEDROAD_DATABASE_URL"), (["provision", "plan"], "PAGERDUTY_API_TOKEN"),
+])
+def test_a_secret_file_that_cannot_be_read_is_named_by_every_command(
+        command: list[str], name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A secret mounted at another path than its <NAME>_FILE says: `check-config` and `serve` named it, while
+    # `migrate` (the Kubernetes migration job), `inbox`, `report` and `provision` ended in a FileNotFoundError.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "missing"))
+    monkeypatch.setenv("PAVEDROAD_PUBLIC_URL", "https://pavedroad.example.com")
+    monkeypatch.setenv("CATALOGUE_PATH", str(example_catalogue_path()))
+    assert main(command) == 2
+    assert f"{name}_FILE: cannot read {str(tmp_path / 'missing')!r} (No such file or directory); point it at a " \
+        "readable file" in capsys.readouterr().err
+
+
 def test_the_example_catalogue_is_valid() -> None:
     catalogue = load_catalogue(example_catalogue_path())
     assert catalogue.announce_channel_for("PCHECKO") == "team-payments"

@@ -133,9 +133,13 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
 
         return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
                                                                             time.time())))
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
+    try:  # a directory, a file that is not SQLite, a folder that does not exist: found here, said as such
+        conn = sqlite3.connect(db, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as error:
+        raise HistoryError(f"cannot write to the SQLite database {db} ({error}): give --db the bot's database, or a "
+                           "new file in a folder that exists") from None
+    try:
         conn.execute("PRAGMA busy_timeout=5000")
         migrate(conn)
         return write_history(conn, history.incidents, history.deploys, time.time())

@@ -70,8 +70,8 @@ def split_target(text: str) -> tuple[str, str]:
             end = text.find(closing, 1)
             if end > 0:
                 return text[1:end].strip(), text[end + 1:].strip()
-    target, _, message = text.partition(" ")
-    return target, message.strip()
+    words = text.split(maxsplit=1)  # any whitespace ends the target: a newline after it too
+    return (words[0] if words else ""), (words[1].strip() if len(words) > 1 else "")
 
 
 def shown(typed: str, limit: int = 100) -> str:

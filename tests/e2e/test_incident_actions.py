@@ -290,6 +290,16 @@ async def test_page_im_with_a_message_pages_the_incident_manager_rota(sandbox: R
     assert any("Erin Walsh" in line for line in timeline(sandbox, channel_of(sandbox, incident)))
 
 
+async def test_page_a_team_named_on_a_line_of_its_own(sandbox: RunningSandbox) -> None:
+    # Shift+Enter after the team: only a space ended its name, so "payments\nCard…" was no team ("I can't find").
+    incident, channel = await triggered(sandbox)
+    answer = await command(sandbox, "page payments\nCard payments failing too?", channel["id"])
+    assert "Paged team Payments" in replies(answer), replies(answer)
+    [request] = pd_requests(sandbox, incident["id"])
+    assert request["message"] == "Card payments failing too?"
+    assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PPAYMEP"}]
+
+
 async def test_page_a_team_pages_its_escalation_policy(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await command(sandbox, "page payments Card payments failing too?", channel["id"])

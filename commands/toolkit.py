@@ -95,7 +95,8 @@ class UpdateForm:
         minutes = str(choice.get("value") or "")
         return cls(str(body["user"]["id"]), str(meta.get("channel_id") or ""), str(meta.get("incident_id") or ""),
                    _typed(values, render.WHAT), _typed(values, render.IMPACT),
-                   int(minutes) if minutes.isdigit() and 0 < int(minutes) <= 24 * 60 else None)
+                   int(minutes) if minutes.isascii() and minutes.isdigit() and 0 < int(minutes) <= 24 * 60
+                   else None)  # isdigit() alone passes "²", which int() refuses
 
 
 def _typed(values: dict[str, Any], block: str) -> str:

@@ -91,8 +91,8 @@ class UpdateForm:
     def read(cls, body: dict[str, Any], view: dict[str, Any]) -> UpdateForm:
         values = view["state"]["values"]
         meta = json.loads(view.get("private_metadata") or "{}")
-        choice = ((values.get(render.NEXT) or {}).get("choice") or {}).get("selected_option") or {}
-        minutes = str(choice.get("value") or "")
+        choice = ((values.get(render.NEXT) or {}).get("choice") or {}).get("selected_option")
+        minutes = str(choice.get("value") or "") if isinstance(choice, dict) else ""  # an object, unless forged
         return cls(str(body["user"]["id"]), str(meta.get("channel_id") or ""), str(meta.get("incident_id") or ""),
                    _typed(values, render.WHAT), _typed(values, render.IMPACT),
                    int(minutes) if minutes.isascii() and minutes.isdigit() and 0 < int(minutes) <= 24 * 60

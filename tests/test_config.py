@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,25 @@ def test_the_sandbox_and_emulators_refuse_a_port_flag_that_is_no_tcp_port(
     assert exited.value.code == 2
     assert f"--port: {port!r} is not a TCP port; use a whole number from 0 (any free port) to 65535" in \
         capsys.readouterr().err
+
+
+def test_serve_on_a_port_another_process_holds_says_so_before_starting(tmp_path: Path) -> None:
+    # A restart while the old bot still holds its port: the bot started (store, scheduler), then stopped with an
+    # OSError traceback from deep inside aiohttp.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_", "CATALOGUE"))}
+        result = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "serve", "--port", str(port)],
+                                env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path()),
+                                     "SLACK_API_URL": "http://127.0.0.1:9/", "PAGERDUTY_API_URL": "http://127.0.0.1:9",
+                                     "PAVEDROAD_DB": str(tmp_path / "bot.db")},
+                                capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"pavedroad serve: cannot listen on port {port} (Address already in use): is the bot already running " \
+        "here? Stop it, or give this one another port (--port, or PORT)." in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "bot.db").exists()
 
 
 def test_effect_concurrency_per_outside_system() -> None:

@@ -211,6 +211,11 @@ def run_serve(port: int | None, db: Path | None) -> int:
     if port is not None or db is not None:
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
+    # Before anything starts: a restart while the old bot still holds the port is one line, exit 2.
+    if (busy := _port_taken(settings.port, "0.0.0.0")) is not None:
+        print(f"pavedroad serve: cannot listen on port {settings.port} ({busy}): is the bot already running here? "
+              "Stop it, or give this one another port (--port, or PORT).", file=sys.stderr)
+        return 2
     # The schema is brought up to date before the port opens; a database that cannot be opened is one line, exit 2.
     if not database_cli.prepare_store(settings.database_url, settings.db_path):
         return 2
@@ -373,7 +378,7 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
 
 def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:
     """Why `port` cannot be listened on (another process has it), or None when it is free; bound the way the
-    sandbox binds it, then let go."""
+    sandbox (127.0.0.1) or `serve` (0.0.0.0) binds it, then let go."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

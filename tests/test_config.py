@@ -196,6 +196,15 @@ def test_serve_on_a_port_another_process_holds_says_so_before_starting(tmp_path:
     assert "Traceback" not in result.stderr and not (tmp_path / "bot.db").exists()
 
 
+@pytest.mark.parametrize("bot_url", ["notaurl", "127.0.0.1:3000", "http://127.0.0.1:3000,localhost:3001"])
+def test_emulators_refuse_a_bot_url_that_is_no_http_url(bot_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # "127.0.0.1:3000" was taken as it stood: the emulators started, printed `pavedroad serve --port 80`, and every
+    # webhook then failed to reach the bot.
+    assert main(["emulators", "--port", "0", "--bot-url", bot_url]) == 2
+    assert "pavedroad emulators: --bot-url needs http(s) URLs, e.g. http://127.0.0.1:3000; not " in \
+        capsys.readouterr().err
+
+
 def test_effect_concurrency_per_outside_system() -> None:
     # The default names every system, so the running dispatcher's limits are those the reference documents.
     assert load_settings(GOOD_ENV).effect_concurrency == {"slack": 8, "servicenow": 8, "pagerduty": 4}

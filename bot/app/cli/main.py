@@ -327,6 +327,10 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     if not bot_urls:
         print("pavedroad emulators: --bot-url needs at least one URL, e.g. http://127.0.0.1:3000", file=sys.stderr)
         return 2
+    if wrong := [u for u in bot_urls if not u.startswith(("http://", "https://"))]:  # deliveries could not reach it
+        print("pavedroad emulators: --bot-url needs http(s) URLs, e.g. http://127.0.0.1:3000; not "
+              + ", ".join(repr(u) for u in wrong), file=sys.stderr)
+        return 2
 
     catalogue = load_catalogue(catalogue_path or example_catalogue_path())
     env = os.environ

@@ -32,6 +32,8 @@ async def test_status_of_incident_99999999999999999999999_is_a_user_error(sandbo
     ("page-im -1", f"`-1` {NOT_A_REF}"),
     ("oncall " + "x" * 3000, "I don't know `" + "x" * 99 + "…`"),
     ("service \u0000\u202e", "I don't know a service called"),
+    ("service <!channel>", "I don't know a service called `&lt;!channel&gt;`."),       # escaped, never a mention
+    ("service " + "y" * 3000, "I don't know a service called `" + "y" * 99 + "…`."),  # clipped
     ("new --service", "`--service` needs a value"),
     ("handover ☃" * 50, "I don't know the rota"),
 ])

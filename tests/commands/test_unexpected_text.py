@@ -36,6 +36,10 @@ async def test_status_of_incident_99999999999999999999999_is_a_user_error(sandbo
     ("service " + "y" * 3000, "I don't know a service called `" + "y" * 99 + "…`."),  # clipped
     ("new --service", "`--service` needs a value"),
     ("handover ☃" * 50, "I don't know the rota"),
+    ("handover <!channel>", "I don't know the rota `&lt;!channel&gt;`."),                # escaped, never a mention
+    ("report <!channel>", "I don't understand `&lt;!channel&gt;`"),
+    ("report --by <!here>", "`--by &lt;!here&gt;` is not a grouping"),
+    ("report --from <!here>", "`--from &lt;!here&gt;` is not a date"),
 ])
 async def test_unexpected_command_texts_are_answered_for_the_person(sandbox: RunningSandbox, text: str,
                                                                     expected: str) -> None:

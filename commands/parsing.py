@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import UserError
@@ -22,7 +23,10 @@ def split_subcommand(text: str) -> tuple[str, str]:
     """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help. Any whitespace (a newline,
     a non-breaking space) separates the subcommand."""
     parts = text.strip().split(maxsplit=1)
-    return (parts[0].lower() if parts else "help"), (parts[1].strip() if len(parts) > 1 else "")
+    # Invisible format characters (a zero-width space, a word joiner, a byte-order mark: pasted from a runbook page)
+    # are no part of a subcommand's name; unlike spaces, split() keeps them.
+    name = "".join(c for c in parts[0] if unicodedata.category(c) != "Cf").lower() if parts else ""
+    return (name or "help"), (parts[1].strip() if len(parts) > 1 else "")
 
 
 def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tuple[str | None, str]:

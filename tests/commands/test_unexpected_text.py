@@ -103,3 +103,14 @@ async def test_oncall_outside_an_incident_channel_says_to_name_what(sandbox: Run
     assert "1234" not in answer
     [named] = await command(sandbox, "oncall basket-api")
     assert not named.startswith("⚠️ "), named
+
+
+@pytest.mark.parametrize("typed", ["ack\u200b", "\ufeffack", "a\u2060ck"])
+async def test_a_subcommand_pasted_with_an_invisible_character_is_still_known(sandbox: RunningSandbox,
+                                                                             typed: str) -> None:
+    # Copied from a runbook page, `/incident ack` can carry a zero-width space, a word joiner or a byte-order mark:
+    # the answer was "I don't know `/incident ack`", naming what looks exactly like the right subcommand.
+    await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    [answer] = await command(sandbox, typed, channel=channel["id"])
+    assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer

@@ -114,3 +114,11 @@ async def test_a_subcommand_pasted_with_an_invisible_character_is_still_known(sa
     [channel] = incident_channels(sandbox)
     [answer] = await command(sandbox, typed, channel=channel["id"])
     assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer
+
+
+async def test_an_incident_number_pasted_with_an_invisible_character_is_still_the_number(
+        sandbox: RunningSandbox) -> None:
+    # As a subcommand can: "1\u200b" looked like 1 and was answered "`1` is not an incident number".
+    await trigger(sandbox)
+    [answer] = await command(sandbox, "ack 1\u200b", channel="team-basket")
+    assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer

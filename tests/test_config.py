@@ -205,6 +205,15 @@ def test_emulators_refuse_a_bot_url_that_is_no_http_url(bot_url: str, capsys: py
         capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["sandbox"], ["emulators", "--bot-url", "http://127.0.0.1:3000"]])
+def test_the_sandbox_and_emulators_name_a_catalogue_they_cannot_read(command: list[str], tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # A CatalogueError traceback before.
+    assert main([*command, "--port", "0", "--catalogue", str(tmp_path / "nope.yml")]) == 2
+    assert f"pavedroad {command[0]}: catalogue {tmp_path / 'nope.yml'}: file not found: give the path of your " \
+        "catalogue YAML file" in capsys.readouterr().err
+
+
 def test_effect_concurrency_per_outside_system() -> None:
     # The default names every system, so the running dispatcher's limits are those the reference documents.
     assert load_settings(GOOD_ENV).effect_concurrency == {"slack": 8, "servicenow": 8, "pagerduty": 4}

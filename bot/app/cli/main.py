@@ -264,7 +264,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
         return _without_sandbox_extra("sandbox", error)
     # The history is the seed's platform's: its services are the seed catalogue's (the example's and more).
     path = catalogue_path or (seed_catalogue_path() if history else example_catalogue_path())
-    catalogue = load_catalogue(path)
+    if (catalogue := _catalogue_for("sandbox", path)) is None:
+        return 2
     # Before anything is cleared: a second sandbox in the same folder must leave the running one's database alone.
     busy = _port_taken(port)
     if busy is not None:
@@ -332,7 +333,8 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
               + ", ".join(repr(u) for u in wrong), file=sys.stderr)
         return 2
 
-    catalogue = load_catalogue(catalogue_path or example_catalogue_path())
+    if (catalogue := _catalogue_for("emulators", catalogue_path or example_catalogue_path())) is None:
+        return 2
     env = os.environ
     generated = SandboxSecrets.from_env()
     keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
@@ -378,6 +380,15 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
         await balancer.close()
     await runner.cleanup()
     return 0
+
+
+def _catalogue_for(command: str, path: Path) -> Catalogue | None:
+    """The catalogue at `path`, or None once its problems are printed (the command then exits 2)."""
+    try:
+        return load_catalogue(path)
+    except CatalogueError as error:
+        print(f"pavedroad {command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
+        return None
 
 
 def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:

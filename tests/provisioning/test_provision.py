@@ -360,3 +360,16 @@ async def test_webhook_secrets_are_kept_the_moment_pagerduty_shows_them_even_whe
     resumed = await provision(sandbox, "apply", secrets_file=kept)
     assert resumed.code == 0, resumed.err
     assert kept.read_text().splitlines() == lines  # nothing new to keep, nothing twice
+
+
+@pytest.mark.parametrize("where", ["missing-folder/secrets.txt", "a-folder"])
+async def test_a_secrets_file_that_cannot_be_written_stops_apply_before_any_change(
+        sandbox: RunningSandbox, tmp_path: Path, where: str) -> None:
+    """The first subscription was created, then writing its secret raised OSError: a traceback, the secret PagerDuty
+    shows only once lost, and every delivery of that subscription refused by the bot for its signature."""
+    (tmp_path / "a-folder").mkdir()
+    run = await provision(sandbox, "apply", secrets_file=tmp_path / where)
+    assert run.code == 2, run
+    assert f"Cannot keep the new webhook subscriptions' signing secrets in {tmp_path / where} (" in run.err
+    assert "give --secrets-file a file you may write, in a folder that exists (nothing was changed)" in run.err
+    assert writes(sandbox) == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -373,3 +374,15 @@ async def test_a_secrets_file_that_cannot_be_written_stops_apply_before_any_chan
     assert f"Cannot keep the new webhook subscriptions' signing secrets in {tmp_path / where} (" in run.err
     assert "give --secrets-file a file you may write, in a folder that exists (nothing was changed)" in run.err
     assert writes(sandbox) == 0
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a disk that is always full")
+async def test_a_secret_that_cannot_be_written_mid_apply_is_shown_rather_than_lost(sandbox: RunningSandbox) -> None:
+    """The file opened (so apply began) but the disk is full: each secret is shown in the output instead, the only
+    place left to keep it, where before an OSError ended apply with the secret lost."""
+    run = await provision(sandbox, "apply", secrets_file=Path("/dev/full"))
+    assert run.code == 0, run
+    shown = [line for line in run.out.splitlines() if line.startswith("  signing secret of webhook_subscription/")]
+    assert len(shown) == len(pd(sandbox)["webhook_subscriptions"]) == 12
+    assert all(re.fullmatch(r"  signing secret of \S+: \S+  \(not written to /dev/full: No space left on device; "
+                            r"PagerDuty shows it only now: .*", line) for line in shown), shown

@@ -142,11 +142,16 @@ def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue
             say(f"  signing secret of {key}: {secret}  (PagerDuty shows it only now: add it to "
                 "PAGERDUTY_WEBHOOK_SECRETS where the bot runs)")
             return
-        descriptor = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(descriptor, "a", encoding="utf-8") as kept:
-            kept.write(f"{key}={secret}\n")
-            kept.flush()
-            os.fsync(kept.fileno())
+        try:
+            descriptor = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as kept:
+                kept.write(f"{key}={secret}\n")
+                kept.flush()
+                os.fsync(kept.fileno())
+        except OSError as error:  # a full disk: the output is the one place left to keep it
+            say(f"  signing secret of {key}: {secret}  (not written to {secrets_file}: {error.strerror or error}; "
+                "PagerDuty shows it only now: add it to PAGERDUTY_WEBHOOK_SECRETS where the bot runs)")
+            return
         say(f"  signing secret of {key} written to {secrets_file}")
 
     outcome = apply_plan(plan, api, report=say, on_secret=keep_secret)

@@ -36,7 +36,11 @@ def seed_catalogue_path() -> Path:
 def read_catalogue_file(path: Path, read: dict[Path, bytes] | None = None) -> object:
     """The catalogue file's YAML (not yet validated), with its `extends:` applied. `read`, when given, is told each
     file read: its path as given, and exactly the bytes parsed."""
-    return _read_with_base(path, (), {} if read is None else read)
+    data = _read_with_base(path, (), {} if read is None else read)
+    if data is not None and not isinstance(data, dict):  # empty is an empty catalogue; a list or a word is none
+        raise CatalogueError(path, ["not a catalogue: the file must be a YAML mapping (teams:, services:, …), as in "
+                                    "bot/example_catalogue.yml"])
+    return data
 
 
 def _loader() -> type[yaml.SafeLoader]:
@@ -61,6 +65,15 @@ def _read_with_base(path: Path, seen: tuple[Path, ...], read: dict[Path, bytes])
     except FileNotFoundError:
         raise CatalogueError(path, ["file not found: give the path of your catalogue YAML file (CATALOGUE_PATH, or "
                                     "--catalogue where a command takes it)"]) from None
+    except IsADirectoryError:
+        raise CatalogueError(path, ["is a directory, not a file: give the path of the catalogue YAML file itself "
+                                    "(CATALOGUE_PATH, or --catalogue where a command takes it)"]) from None
+    except OSError as error:  # unreadable (permissions, a broken mount): said, not a traceback
+        raise CatalogueError(path, [f"cannot be read ({error.strerror or error}): let the bot's user read it"]) \
+            from None
+    except UnicodeDecodeError as error:
+        raise CatalogueError(path, [f"not UTF-8 text (byte {error.start} is 0x{error.object[error.start]:02x}): save "
+                                    "it as UTF-8"]) from None
     except yaml.YAMLError as error:
         raise CatalogueError(path, [f"not valid YAML: {error}"]) from None
     if not isinstance(data, dict) or "extends" not in data:

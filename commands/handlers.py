@@ -139,7 +139,8 @@ async def handover(s: Services, asked: Asked) -> Reply:
 async def handover_note(s: Services, asked: Asked) -> Reply:
     """`/incident handover-note [rota] <text>`: a first word naming another rota leaves the note for that one."""
     handovers = _handovers(s)
-    first, _, after = asked.text.partition(" ")
+    words = asked.text.split(maxsplit=1)  # any whitespace ends the rota's name: a newline after it too
+    first, after = (words[0] if words else ""), (words[1] if len(words) > 1 else "")
     named = handovers.find_rota(first) if first else None
     if named is not None and named not in handovers.rotas_of_channel(asked.channel_name):
         rota, text = named, after  # another rota's note, left from here

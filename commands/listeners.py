@@ -29,7 +29,7 @@ from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
-from commands.parsing import split_subcommand
+from commands.parsing import shown, split_subcommand
 from commands.repeats import Repeats
 from commands.table import BY_NAME, SLASH_COMMAND, run, usage_text
 
@@ -76,7 +76,9 @@ def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
         name, rest = split_subcommand(str(command.get("text") or ""))
         entry, asked = BY_NAME.get(name), Asked.from_command(command, rest)
         if entry is None:
-            await ack(response_type="ephemeral", text=f"I don't know `{SLASH_COMMAND} {name}`.\n{usage_text()}")
+            # What was typed is shown back as every typed word is: readable, escaped, short.
+            await ack(response_type="ephemeral",
+                      text=f"I don't know `{SLASH_COMMAND} {shown(name)}`.\n{usage_text()}")
             return
         if entry.answered_in_ack:
             await ack(response_type="ephemeral", text="\n".join(texts_of(await entry.handler(services, asked))))

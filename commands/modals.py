@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.domain.incident import Incident
+from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
@@ -34,12 +34,14 @@ class Prompt:
     form: Callable[[Incident, str], dict[str, Any]]  # the form for an incident, answered in a channel
     act: Callable[[IncidentActions, str, Incident, str], Awaitable[Outcome]]
     resolving: bool                                 # resolving may be kept to responders and incident managers
+    when_resolved: str                              # said instead of opening the form on a resolved incident
 
 
 RESOLUTION = Prompt(RESOLVE, render.RESOLVE_MODAL, "resolution", render.resolve_modal, IncidentActions.resolve,
-                    resolving=True)
+                    resolving=True, when_resolved="there is nothing left to resolve. (PagerDuty's API cannot reopen a "
+                    "resolved incident: if it is back, declare a new one with `/incident new`.)")
 PAGE_MESSAGE = Prompt(PAGE_INCIDENT_MANAGER, render.PAGE_IM_MODAL, "message", render.page_im_modal,
-                      IncidentActions.page_incident_manager, resolving=False)
+                      IncidentActions.page_incident_manager, resolving=False, when_resolved="nobody was paged.")
 PROMPTS = (RESOLUTION, PAGE_MESSAGE)
 BY_BUTTON = {p.button: p for p in PROMPTS}
 BY_FORM = {p.form_id: p for p in PROMPTS}
@@ -50,6 +52,8 @@ async def ask_or_act(prompt: Prompt, actions: IncidentActions, slack: Interactio
     """With the text given, act on it; without, ask for it in the form (the answer comes with its submission)."""
     if text:
         return await prompt.act(actions, user, incident, text)
+    if incident.status is Status.RESOLVED:  # a form refused only once submitted loses what was typed into it
+        return Outcome(f"#{incident.number} is already resolved — {prompt.when_resolved}")
     try:
         await slack.open_modal(trigger_id, prompt.form(incident, channel))
     except IntegrationError as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot.errors import UserError
@@ -22,14 +23,22 @@ def split_subcommand(text: str) -> tuple[str, str]:
     """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help. Any whitespace (a newline,
     a non-breaking space) separates the subcommand."""
     parts = text.strip().split(maxsplit=1)
-    return (parts[0].lower() if parts else "help"), (parts[1].strip() if len(parts) > 1 else "")
+    name = visible(parts[0]).lower() if parts else ""
+    return (name or "help"), (parts[1].strip() if len(parts) > 1 else "")
+
+
+def visible(word: str) -> str:
+    """`word` without invisible format characters (a zero-width space, a word joiner, a byte-order mark: pasted
+    from a runbook page), which are no part of a subcommand or an incident number; unlike spaces, split() keeps
+    them."""
+    return "".join(c for c in word if unicodedata.category(c) != "Cf")
 
 
 def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool) -> tuple[str | None, str]:
     """Outside an incident channel the first word must be the incident (number or id). Inside one, a first word
     that looks like an incident reference is taken as one only where no free text follows (ack, status...)."""
     parts = rest.split(maxsplit=1)
-    first, remainder = (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
+    first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
     if not in_incident_channel:
         if not first:
@@ -70,8 +79,8 @@ def split_target(text: str) -> tuple[str, str]:
             end = text.find(closing, 1)
             if end > 0:
                 return text[1:end].strip(), text[end + 1:].strip()
-    target, _, message = text.partition(" ")
-    return target, message.strip()
+    words = text.split(maxsplit=1)  # any whitespace ends the target: a newline after it too
+    return (words[0] if words else ""), (words[1].strip() if len(words) > 1 else "")
 
 
 def shown(typed: str, limit: int = 100) -> str:

@@ -17,7 +17,7 @@ from bot.errors import IntegrationError, UserError
 from bot.render import status_updates as render
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
 from bot.services.actions import Outcome
-from bot.services.toolkit import IncidentToolkit
+from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
 from commands.answers import Reply, answer, privately_in, through_response_url
 from commands.handlers import Asked, Services
 from commands.modals import EXPIRED_TRIGGER_CODES
@@ -91,11 +91,12 @@ class UpdateForm:
     def read(cls, body: dict[str, Any], view: dict[str, Any]) -> UpdateForm:
         values = view["state"]["values"]
         meta = json.loads(view.get("private_metadata") or "{}")
-        choice = ((values.get(render.NEXT) or {}).get("choice") or {}).get("selected_option") or {}
-        minutes = str(choice.get("value") or "")
+        choice = ((values.get(render.NEXT) or {}).get("choice") or {}).get("selected_option")
+        minutes = str(choice.get("value") or "") if isinstance(choice, dict) else ""  # an object, unless forged
         return cls(str(body["user"]["id"]), str(meta.get("channel_id") or ""), str(meta.get("incident_id") or ""),
                    _typed(values, render.WHAT), _typed(values, render.IMPACT),
-                   int(minutes) if minutes.isdigit() and 0 < int(minutes) <= 24 * 60 else None)
+                   int(minutes) if minutes.isascii() and minutes.isdigit() and 0 < int(minutes) <= 24 * 60
+                   else None)  # isdigit() alone passes "²", which int() refuses
 
 
 def _typed(values: dict[str, Any], block: str) -> str:
@@ -122,9 +123,8 @@ def _button_clicked(services: Services) -> Listener:
 def _update_submitted(services: Services) -> Listener:
     async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         form = UpdateForm.read(body, view)
-        if not form.what:
-            await ack(response_action="errors", errors={render.WHAT: "Say what is happening: stakeholders read "
-                                                                     "this first."})
+        if problem := _typed_problem(form):
+            await ack(response_action="errors", errors=problem)
             return
         try:  # someone PagerDuty does not know, or who may not post updates, is told in the form, text kept
             await services.actions.check_may_act(form.user, form.incident_id, action="update")
@@ -134,6 +134,19 @@ def _update_submitted(services: Services) -> Listener:
         await ack()
         await answer(privately_in(services.slack, form.channel, form.user), _publish(services, form))
     return update_submitted
+
+
+def _typed_problem(form: UpdateForm) -> dict[str, str]:
+    """What is wrong with what was typed, shown in the form so that none of it is lost: nothing said, or more than
+    an update may hold (each field takes 3,000 characters; an update, 3,000 in all)."""
+    if not form.what:
+        return {render.WHAT: "Say what is happening: stakeholders read this first."}
+    typed = len(form.what) + len(form.impact)
+    if typed > UPDATE_TEXT:
+        return {render.IMPACT if form.impact else render.WHAT: (
+            f"An update is at most {UPDATE_TEXT} characters in all, with what is happening; this one is {typed} "
+            "characters. Keep it short and put the details in the incident channel.")}
+    return {}
 
 
 async def _publish(s: Services, form: UpdateForm) -> Reply:

@@ -4,6 +4,7 @@ no catalogue is refused naming the file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,21 @@ def test_a_bad_base_is_refused_naming_the_problem(tmp_path: Path, files: dict[st
     with pytest.raises(CatalogueError) as refused:
         load_catalogue(tmp_path / "a.yml")
     assert problem in "; ".join(refused.value.problems)
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda path: path.mkdir(), "is a directory, not a file: give the path of the catalogue YAML file itself "
+                                "(CATALOGUE_PATH, or --catalogue where a command takes it)"),
+    (lambda path: path.write_bytes(b"\xff\xfeteams: []\n"), "not UTF-8 text (byte 0 is 0xff): save it as UTF-8"),
+    (lambda path: path.write_text("- just a list\n", encoding="utf-8"),
+     "not a catalogue: the file must be a YAML mapping (teams:, services:, …), as in bot/example_catalogue.yml"),
+])
+def test_a_catalogue_path_that_cannot_be_read_is_a_problem_saying_what_to_do(
+        tmp_path: Path, make: Callable[[Path], object], problem: str) -> None:
+    # `check-config` and `serve` print a CatalogueError's problems; a directory or a file in another encoding
+    # (a ConfigMap mounted wrongly, a file saved as UTF-16) ended in a traceback instead.
+    path = tmp_path / "catalogue.yml"
+    make(path)
+    with pytest.raises(CatalogueError) as refused:
+        load_catalogue(path)
+    assert refused.value.problems == [problem]

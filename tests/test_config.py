@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,35 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     assert load_settings(env).slack_bot_token == "xoxb-from-file"
     with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN_FILE: cannot read"):
         load_settings({**env, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_a_secret_file_that_is_not_text_is_a_problem_never_printing_its_bytes(tmp_path: Path) -> None:
+    # A binary secret mounted by mistake (a keystore, a UTF-16 file) ended check-config and serve in a traceback.
+    (tmp_path / "token").write_bytes(b"\xff\xfex\x00o\x00x\x00b\x00")
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "SLACK_BOT_TOKEN": "", "SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")})
+    assert f"SLACK_BOT_TOKEN_FILE: {str(tmp_path / 'token')!r} is not UTF-8 text; write the secret into it as " \
+        "plain text" in error.value.problems
+    assert not any("xff" in problem or "0xff" in problem for problem in error.value.problems)
+
+
+@pytest.mark.parametrize(("command", "name"), [
+    (["migrate"], "PAVEDROAD_DATABASE_URL"), (["inbox", "failed"], "PAVEDROAD_DATABASE_URL"),
+    (["report"], "PAVEDROAD_DATABASE_URL"), (["provision", "plan"], "PAGERDUTY_API_TOKEN"),
+])
+def test_a_secret_file_that_cannot_be_read_is_named_by_every_command(
+        command: list[str], name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A secret mounted at another path than its <NAME>_FILE says: `check-config` and `serve` named it, while
+    # `migrate` (the Kubernetes migration job), `inbox`, `report` and `provision` ended in a FileNotFoundError.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(f"{name}_FILE", str(tmp_path / "missing"))
+    monkeypatch.setenv("PAVEDROAD_PUBLIC_URL", "https://pavedroad.example.com")
+    monkeypatch.setenv("CATALOGUE_PATH", str(example_catalogue_path()))
+    assert main(command) == 2
+    assert f"{name}_FILE: cannot read {str(tmp_path / 'missing')!r} (No such file or directory); point it at a " \
+        "readable file" in capsys.readouterr().err
 
 
 def test_the_example_catalogue_is_valid() -> None:
@@ -133,6 +163,55 @@ def test_serve_refuses_a_port_flag_that_is_no_tcp_port(port: str, capsys: pytest
         main(["serve", "--port", port])
     assert exited.value.code == 2
     assert f"--port: {port!r} is not a TCP port; use a whole number from 1 to 65535" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "٣٠٠٠"])
+@pytest.mark.parametrize("command", [["sandbox"], ["emulators", "--bot-url", "http://127.0.0.1:3000"]])
+def test_the_sandbox_and_emulators_refuse_a_port_flag_that_is_no_tcp_port(
+        command: list[str], port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Before, `sandbox --port 70000` ended in a traceback (OverflowError from bind) instead of a usage error.
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: {port!r} is not a TCP port; use a whole number from 0 (any free port) to 65535" in \
+        capsys.readouterr().err
+
+
+def test_serve_on_a_port_another_process_holds_says_so_before_starting(tmp_path: Path) -> None:
+    # A restart while the old bot still holds its port: the bot started (store, scheduler), then stopped with an
+    # OSError traceback from deep inside aiohttp.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_", "CATALOGUE"))}
+        result = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "serve", "--port", str(port)],
+                                env={**env, **GOOD_ENV, "CATALOGUE_PATH": str(example_catalogue_path()),
+                                     "SLACK_API_URL": "http://127.0.0.1:9/", "PAGERDUTY_API_URL": "http://127.0.0.1:9",
+                                     "PAVEDROAD_DB": str(tmp_path / "bot.db")},
+                                capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"pavedroad serve: cannot listen on port {port} (Address already in use): is the bot already running " \
+        "here? Stop it, or give this one another port (--port, or PORT)." in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "bot.db").exists()
+
+
+@pytest.mark.parametrize("bot_url", ["notaurl", "127.0.0.1:3000", "http://127.0.0.1:3000,localhost:3001"])
+def test_emulators_refuse_a_bot_url_that_is_no_http_url(bot_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # "127.0.0.1:3000" was taken as it stood: the emulators started, printed `pavedroad serve --port 80`, and every
+    # webhook then failed to reach the bot.
+    assert main(["emulators", "--port", "0", "--bot-url", bot_url]) == 2
+    assert "pavedroad emulators: --bot-url needs http(s) URLs, e.g. http://127.0.0.1:3000; not " in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["sandbox"], ["emulators", "--bot-url", "http://127.0.0.1:3000"]])
+def test_the_sandbox_and_emulators_name_a_catalogue_they_cannot_read(command: list[str], tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # A CatalogueError traceback before.
+    assert main([*command, "--port", "0", "--catalogue", str(tmp_path / "nope.yml")]) == 2
+    assert f"pavedroad {command[0]}: catalogue {tmp_path / 'nope.yml'}: file not found: give the path of your " \
+        "catalogue YAML file" in capsys.readouterr().err
 
 
 def test_effect_concurrency_per_outside_system() -> None:

@@ -121,10 +121,18 @@ class Settings:
 
 
 def read(env: Mapping[str, str], name: str) -> str | None:
-    """A variable's value: from the environment, or from the file named by NAME_FILE (for mounted secrets)."""
+    """A variable's value: from the environment, or from the file named by NAME_FILE (for mounted secrets).
+    ConfigError naming NAME_FILE when that file cannot be read: every command's caller reports a ConfigError."""
     value = env.get(name)
-    if not value and env.get(f"{name}_FILE"):
-        value = Path(env[f"{name}_FILE"]).read_text(encoding="utf-8").strip()
+    if not value and (file := env.get(f"{name}_FILE")):
+        try:
+            value = Path(file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError([f"{name}_FILE: cannot read {file!r} ({error.strerror}); point it at a readable "
+                               "file"]) from None
+        except UnicodeDecodeError:  # what it holds is a secret: never shown, not even a byte of it
+            raise ConfigError([f"{name}_FILE: {file!r} is not UTF-8 text; write the secret into it as plain "
+                               "text"]) from None
     if not value:
         value = _BY_NAME[name].default if name in _BY_NAME else None
     return value or None
@@ -138,9 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for variable in VARIABLES:
         try:
             values[variable.name] = read(env, variable.name)
-        except OSError as error:
-            problems.append(f"{variable.name}_FILE: cannot read {env.get(variable.name + '_FILE')!r} "
-                            f"({error.strerror}); point it at a readable file")
+        except ConfigError as error:  # its file cannot be read
+            problems.extend(error.problems)
             values[variable.name] = None
         if variable.required_for_serve and not values[variable.name]:
             problems.append(f"{variable.name}: not set. {variable.help} Example: {variable.name}={variable.example}")

@@ -278,6 +278,10 @@ class IncidentActions:
                 raise UserError(f"I don't know `{_shown(what)}`: use a service or team from the catalogue "
                                 f"({known}).")
             service_id = service.pagerduty_service_id
+        elif await self._incident_of_channel(channel_id) is None:  # no incident implied, and none can be named
+            example = self._catalogue.services[0].id if self._catalogue.services else "checkout"
+            raise UserError("Who is on call for what? Outside an incident channel, name a service, team or rota: "
+                            f"`/incident oncall <service|team|rota>`, e.g. `/incident oncall {example}`.")
         else:
             service_id = (await self.incident(channel_id, None)).service_id
         policy = await self._guard(self._paging.service_escalation_policy(service_id), "PagerDuty")

@@ -19,6 +19,7 @@ from bot.domain.coverage import CoverageRow, RotaFacts, ServiceFacts, coverage
 from bot.domain.exposure import IncidentExposure
 from bot.errors import UserError
 from bot.render.calculator import Format, render, service_summary
+from bot.render.format import clip, escape
 
 
 def service_coverage(catalogue: Catalogue, services: list[Service] | None = None) -> list[CoverageRow]:
@@ -60,7 +61,11 @@ def find_service(catalogue: Catalogue, name: str) -> Service:
     suggestions = list(dict.fromkeys(keys[k] for k in close))[:5]
     hint = ("Did you mean " + ", ".join(f"`{sid}`" for sid in suggestions) + "?") if suggestions else \
         "Services in the catalogue: " + _examples(catalogue, limit=len(catalogue.services)) + "."
-    raise UserError(f"I don't know a service called `{name.strip()}`. {hint}")
+    # What was typed, shown back as typed (Slack sends it escaped), escaped again, short, with no backtick to end
+    # the code early: never a mention or a link of the sender's making.
+    readable = " ".join(name.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
+    shown = escape(clip(readable, 100)).replace("`", "'")
+    raise UserError(f"I don't know a service called `{shown}`. {hint}")
 
 
 def _examples(catalogue: Catalogue, limit: int = 3) -> str:

@@ -266,7 +266,10 @@ class Handovers:
             if found is None:
                 close = difflib.get_close_matches(name.strip().lower(), [r.id for r in rotas], n=1)
                 hint = f" Did you mean `{close[0]}`?" if close else ""
-                raise UserError(f"I don't know the rota `{clip(name.strip(), 100)}`.{hint} Rotas: {_listing(rotas)}.")
+                # As typed (Slack sends it escaped), escaped again, short: never a mention of the sender's making.
+                readable = " ".join(name.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
+                shown = escape(clip(readable, 100)).replace("`", "'")
+                raise UserError(f"I don't know the rota `{shown}`.{hint} Rotas: {_listing(rotas)}.")
             return found
         here = self.rotas_of_channel(channel_name)
         if len(here) == 1:

@@ -32,8 +32,14 @@ async def test_status_of_incident_99999999999999999999999_is_a_user_error(sandbo
     ("page-im -1", f"`-1` {NOT_A_REF}"),
     ("oncall " + "x" * 3000, "I don't know `" + "x" * 99 + "…`"),
     ("service \u0000\u202e", "I don't know a service called"),
+    ("service <!channel>", "I don't know a service called `&lt;!channel&gt;`."),       # escaped, never a mention
+    ("service " + "y" * 3000, "I don't know a service called `" + "y" * 99 + "…`."),  # clipped
     ("new --service", "`--service` needs a value"),
     ("handover ☃" * 50, "I don't know the rota"),
+    ("handover <!channel>", "I don't know the rota `&lt;!channel&gt;`."),                # escaped, never a mention
+    ("report <!channel>", "I don't understand `&lt;!channel&gt;`"),
+    ("report --by <!here>", "`--by &lt;!here&gt;` is not a grouping"),
+    ("report --from <!here>", "`--from &lt;!here&gt;` is not a date"),
 ])
 async def test_unexpected_command_texts_are_answered_for_the_person(sandbox: RunningSandbox, text: str,
                                                                     expected: str) -> None:
@@ -73,3 +79,46 @@ async def test_a_forged_button_value_is_a_user_error(sandbox: RunningSandbox, ac
 async def test_a_command_mentioning_payload_is_answered(sandbox: RunningSandbox) -> None:
     [answer] = await command(sandbox, "note the payload was malformed")
     assert answer.startswith("⚠️ `the` is not an incident number")
+
+
+@pytest.mark.parametrize(("typed", "shown"), [
+    ("<!channel>", "`/incident @channel`"),                            # readable, never a mention
+    ("`ack`", "`/incident 'ack'`"),                                    # no backtick ends the code early
+    ("<https://evil.example|ack>", "`/incident ack (https://evil.example)`"),
+    ("x" * 5000, "`/incident " + "x" * 99 + "…`"),                     # clipped, as every typed word shown back
+])
+async def test_an_unknown_subcommand_is_shown_back_readable_escaped_and_short(sandbox: RunningSandbox, typed: str,
+                                                                             shown: str) -> None:
+    [answer] = await command(sandbox, typed)
+    first_line = answer.split("\n", 1)[0]
+    assert first_line == f"I don't know {shown}.", first_line
+    assert "<!channel>" not in answer and "<https://evil" not in answer
+
+
+async def test_oncall_outside_an_incident_channel_says_to_name_what(sandbox: RunningSandbox) -> None:
+    # The advice every other subcommand gets there ("give its number: `/incident ack 1234`") is wrong for oncall,
+    # which takes a service, team or rota, never an incident number.
+    [answer] = await command(sandbox, "oncall")
+    assert answer.startswith("⚠️ ") and "`/incident oncall <service|team|rota>`" in answer, answer
+    assert "1234" not in answer
+    [named] = await command(sandbox, "oncall basket-api")
+    assert not named.startswith("⚠️ "), named
+
+
+@pytest.mark.parametrize("typed", ["ack\u200b", "\ufeffack", "a\u2060ck"])
+async def test_a_subcommand_pasted_with_an_invisible_character_is_still_known(sandbox: RunningSandbox,
+                                                                             typed: str) -> None:
+    # Copied from a runbook page, `/incident ack` can carry a zero-width space, a word joiner or a byte-order mark:
+    # the answer was "I don't know `/incident ack`", naming what looks exactly like the right subcommand.
+    await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    [answer] = await command(sandbox, typed, channel=channel["id"])
+    assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer
+
+
+async def test_an_incident_number_pasted_with_an_invisible_character_is_still_the_number(
+        sandbox: RunningSandbox) -> None:
+    # As a subcommand can: "1\u200b" looked like 1 and was answered "`1` is not an incident number".
+    await trigger(sandbox)
+    [answer] = await command(sandbox, "ack 1\u200b", channel="team-basket")
+    assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer

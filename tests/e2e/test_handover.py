@@ -281,6 +281,18 @@ async def test_notes_left_for_the_next_handover_appear_once(start_sandbox: Start
     assert "*Notes (0)*" in monday
 
 
+async def test_a_rota_named_on_a_line_of_its_own_takes_the_note(start_sandbox: StartSandbox) -> None:
+    # Shift+Enter after the rota's name: the name ended at the space only, so "payments\nrestart…" named no rota
+    # (from #incidents: "Which rota?"; from another rota's channel the note went to that rota instead).
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    answer = await as_user(running, "command", user=DEV, channel="incidents",
+                           text="handover-note payments\nrestart the refunds worker")
+    assert "Noted for the *Payments* handover" in _replies(answer), _replies(answer)
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
+    [post] = handovers_in(running, "team-payments")
+    assert "restart the refunds worker — dev.sharma" in post and "payments\nrestart" not in post
+
+
 async def test_handover_on_demand_to_the_caller_or_the_channel(start_sandbox: StartSandbox) -> None:
     running = await start_sandbox(at=FRIDAY_AFTERNOON)
     await as_user(running, "command", user=DEV, channel="team-payments", text="handover-note keep an eye on refunds")

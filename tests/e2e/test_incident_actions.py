@@ -217,6 +217,20 @@ async def test_a_blank_resolution_note_is_refused_in_the_modal(sandbox: RunningS
     unchanged(sandbox, incident["id"])
 
 
+@pytest.mark.parametrize(("bare", "said"), [("resolve", "is already resolved"),
+                                             ("page-im", "is already resolved — nobody was paged")])
+async def test_a_bare_resolve_or_page_im_on_a_resolved_incident_says_so_without_a_form(sandbox: RunningSandbox,
+                                                                                      bare: str, said: str) -> None:
+    # A form opened there is refused only once it is submitted: whatever was typed into it is lost.
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, "resolve Restarted the basket pods", channel["id"])
+    assert pd_incident(sandbox, incident["id"])["status"] == "resolved"
+    answer = await command(sandbox, bare, channel["id"])
+    assert answer["views_opened"] == []
+    assert f"#{incident['incident_number']} {said}" in replies(answer)
+    assert len(pd_notes(sandbox, incident["id"])) == 1 and pd_requests(sandbox, incident["id"]) == []
+
+
 async def test_the_resolve_button_opens_the_modal_and_resolves_as_the_clicker(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await click(sandbox, channel, RESOLVE, user=DEV)
@@ -274,6 +288,16 @@ async def test_page_im_with_a_message_pages_the_incident_manager_rota(sandbox: R
     assert request["message"] == "Need a decision on the rollback"
     assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PIMGR01"}]
     assert any("Erin Walsh" in line for line in timeline(sandbox, channel_of(sandbox, incident)))
+
+
+async def test_page_a_team_named_on_a_line_of_its_own(sandbox: RunningSandbox) -> None:
+    # Shift+Enter after the team: only a space ended its name, so "payments\nCard…" was no team ("I can't find").
+    incident, channel = await triggered(sandbox)
+    answer = await command(sandbox, "page payments\nCard payments failing too?", channel["id"])
+    assert "Paged team Payments" in replies(answer), replies(answer)
+    [request] = pd_requests(sandbox, incident["id"])
+    assert request["message"] == "Card payments failing too?"
+    assert request["targets"] == [{"type": "escalation_policy_reference", "id": "PPAYMEP"}]
 
 
 async def test_page_a_team_pages_its_escalation_policy(sandbox: RunningSandbox) -> None:

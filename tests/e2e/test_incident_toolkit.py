@@ -329,6 +329,20 @@ async def test_an_empty_update_is_refused_in_the_form(sandbox: RunningSandbox) -
     assert pd_status_updates(sandbox, incident["id"]) == [] and inbox_commands(sandbox) == 0
 
 
+async def test_an_update_form_longer_than_an_update_may_be_is_refused_in_the_form(sandbox: RunningSandbox) -> None:
+    # Each of the form's fields takes 3,000 characters, an update at most 3,000 in all: refused once the form had
+    # closed, what was typed into it was lost.
+    incident, channel = await opened(sandbox)
+    await command(sandbox, "update", channel["id"], user=ERIN)
+    view = next(v for v in state(sandbox)["slack"]["views"] if v["callback_id"] == "incident_update_modal")
+    answer = await as_user(sandbox, "view_submission", user=ERIN, view_id=view["id"], values={
+        "update_what": {"text": "w" * 2_000}, "update_impact": {"text": "i" * 2_000}, "update_next": {"choice": "30"}})
+    await settle(sandbox)
+    assert isinstance(answer["body"], dict) and answer["body"]["response_action"] == "errors", answer["body"]
+    assert "4000 characters" in answer["body"]["errors"]["update_impact"]
+    assert pd_status_updates(sandbox, incident["id"]) == [] and inbox_commands(sandbox) == 0
+
+
 async def test_an_update_from_someone_without_pagerduty_is_refused_with_nothing_sent(sandbox: RunningSandbox) -> None:
     incident, channel = await opened(sandbox)
     answer = await command(sandbox, f"update {UPDATE}", channel["id"], user=GARY)

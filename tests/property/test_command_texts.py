@@ -41,6 +41,9 @@ def assert_answered_for_people(answers: list[str]) -> None:
     for answer in answers:
         assert SOMETHING_WENT_WRONG not in answer, answer
         assert len(answer) <= MESSAGE_TEXT
+        # No answer of the bot's notifies a channel: a typed <!channel>, <!here> or <!subteam^…> shown back is
+        # escaped (the bot's own mentions are of people, <@U…>).
+        assert "<!" not in answer, answer
 
 
 async def test_any_command_text_is_answered_for_the_person(sandbox: RunningSandbox) -> None:

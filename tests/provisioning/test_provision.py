@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -360,3 +361,28 @@ async def test_webhook_secrets_are_kept_the_moment_pagerduty_shows_them_even_whe
     resumed = await provision(sandbox, "apply", secrets_file=kept)
     assert resumed.code == 0, resumed.err
     assert kept.read_text().splitlines() == lines  # nothing new to keep, nothing twice
+
+
+@pytest.mark.parametrize("where", ["missing-folder/secrets.txt", "a-folder"])
+async def test_a_secrets_file_that_cannot_be_written_stops_apply_before_any_change(
+        sandbox: RunningSandbox, tmp_path: Path, where: str) -> None:
+    """The first subscription was created, then writing its secret raised OSError: a traceback, the secret PagerDuty
+    shows only once lost, and every delivery of that subscription refused by the bot for its signature."""
+    (tmp_path / "a-folder").mkdir()
+    run = await provision(sandbox, "apply", secrets_file=tmp_path / where)
+    assert run.code == 2, run
+    assert f"Cannot keep the new webhook subscriptions' signing secrets in {tmp_path / where} (" in run.err
+    assert "give --secrets-file a file you may write, in a folder that exists (nothing was changed)" in run.err
+    assert writes(sandbox) == 0
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a disk that is always full")
+async def test_a_secret_that_cannot_be_written_mid_apply_is_shown_rather_than_lost(sandbox: RunningSandbox) -> None:
+    """The file opened (so apply began) but the disk is full: each secret is shown in the output instead, the only
+    place left to keep it, where before an OSError ended apply with the secret lost."""
+    run = await provision(sandbox, "apply", secrets_file=Path("/dev/full"))
+    assert run.code == 0, run
+    shown = [line for line in run.out.splitlines() if line.startswith("  signing secret of webhook_subscription/")]
+    assert len(shown) == len(pd(sandbox)["webhook_subscriptions"]) == 12
+    assert all(re.fullmatch(r"  signing secret of \S+: \S+  \(not written to /dev/full: No space left on device; "
+                            r"PagerDuty shows it only now: .*", line) for line in shown), shown

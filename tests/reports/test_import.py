@@ -74,6 +74,20 @@ async def test_the_cli_import_says_what_is_missing(tmp_path: Path, monkeypatch: 
     assert "PAGERDUTY_API_TOKEN is not set" in capsys.readouterr().err
 
 
+async def test_the_import_reads_the_api_key_from_its_file_as_serve_does(sandbox: RunningSandbox, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    # With the key mounted as a file (PAGERDUTY_API_TOKEN_FILE, as the Kubernetes recipe's secrets may be), the
+    # import said "PAGERDUTY_API_TOKEN is not set".
+    (tmp_path / "pagerduty-token").write_text(sandbox.sandbox.keys.pagerduty_api_token + "\n", encoding="utf-8")
+    monkeypatch.delenv("PAGERDUTY_API_TOKEN", raising=False)
+    monkeypatch.setenv("PAGERDUTY_API_TOKEN_FILE", str(tmp_path / "pagerduty-token"))
+    monkeypatch.setenv("PAGERDUTY_API_URL", f"{sandbox.url}/sandbox/pagerduty/api")
+    assert await asyncio.to_thread(main, ["history", "import", "--from", "2021-01-01", "--to", "2021-02-01",
+                                          "--db", str(tmp_path / "x.db")]) == 0, capsys.readouterr().err
+    assert "Imported from PagerDuty (2021-01-01 to 2021-02-01)" in capsys.readouterr().out
+
+
 async def test_a_refused_api_key_is_explained(sandbox: RunningSandbox, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:

@@ -138,6 +138,29 @@ def test_a_missing_database_or_one_without_history_is_explained(tmp_path: Path,
     assert "has no incident history" in capsys.readouterr().err
 
 
+def test_a_database_path_that_is_a_directory_or_no_sqlite_file_is_explained(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # Both ended in a traceback (sqlite3's "disk I/O error", "file is not a database"), where `inbox failed` said.
+    (tmp_path / "folder").mkdir()
+    assert main(["report", "--db", str(tmp_path / "folder")]) == 2
+    assert f"{tmp_path / 'folder'} is a directory: give the bot's database file with --db" in capsys.readouterr().err
+    (tmp_path / "notes.db").write_text("not a database at all\n", encoding="utf-8")
+    assert main(["report", "--db", str(tmp_path / "notes.db")]) == 2
+    assert "has no incident history (file is not a database): is it the bot's database?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "notes.db", "missing-folder/new.db"])
+def test_seeding_a_database_that_cannot_be_written_is_explained(tmp_path: Path, where: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # A directory, a file that is not SQLite, a folder that does not exist: each ended in a sqlite3 traceback.
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.db").write_text("not a database at all\n", encoding="utf-8")
+    assert main(["history", "seed", "--db", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pavedroad history: cannot write to the SQLite database {tmp_path / where} (") and \
+        err.rstrip().endswith("): give --db the bot's database, or a new file in a folder that exists"), err
+
+
 def test_period_needs_the_date_teams_took_over(seeded_db: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     bare = tmp_path / "catalogue.yml"

@@ -23,6 +23,7 @@ from tests.web.door_helpers import (
     SLASH_COMMAND,
     VIEW_SUBMISSION,
     post_slack,
+    post_slack_at,
     raw_post,
     slack_form,
     slack_interaction,
@@ -215,3 +216,19 @@ async def test_each_kind_of_request_passes_the_door(sandbox: RunningSandbox) -> 
 def test_the_door_refuses_without_a_signing_secret() -> None:
     with pytest.raises(DeliveryError, match="no SLACK_SIGNING_SECRET"):
         SlackRequests("").check_signature(FORM, {"X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "v0=1"})
+
+
+@pytest.mark.parametrize("option", [{"value": "²"}, {"value": "1e3"}, {"value": "-5"}, {"value": ""}, "15", ["15"]])
+async def test_an_update_form_with_a_forged_next_update_choice_is_no_failure_of_ours(sandbox: RunningSandbox,
+                                                                                    option: object) -> None:
+    # The choice is one of the form's options, unless forged: "²" passed str.isdigit() and int() refused it, and an
+    # option that is no object has no .get(): either failure inside Bolt answered 500 (a failure of ours) to a
+    # request that was the sender's mistake.
+    update = VIEW_SUBMISSION | {"view": VIEW_SUBMISSION["view"] | {
+        "callback_id": "incident_update_modal",
+        "state": {"values": {"update_what": {"text": {"type": "plain_text_input", "value": "Rolling back"}},
+                             "update_next": {"choice": {"type": "static_select",
+                                                        "selected_option": option}}}}}}
+    answer = await post_slack_at(f"{sandbox.url}/slack/events", sandbox.bot.settings.slack_signing_secret,
+                                 slack_interaction(update))
+    assert answer.status < 500, answer

@@ -40,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--db", type=Path, help="SQLite file (default: $PAVEDROAD_DB or pavedroad.db); unused when "
                        "PAVEDROAD_DATABASE_URL selects PostgreSQL")
     sandbox = sub.add_parser("sandbox", help="run the bot with its Slack, PagerDuty, ServiceNow emulators on one port")
-    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--port", type=_listening_port, default=3000, help="0 to 65535 (0: any free port)")
     sandbox.add_argument("--db", type=Path, default=Path("sandbox.db"),
                          help="the bot's database for this run (started fresh each run, like the emulators)")
     sandbox.add_argument("--catalogue", type=Path, default=None, help="default: the bundled example catalogue")
     emulators = sub.add_parser("emulators", help="run only the emulators, sending to a bot elsewhere")
-    emulators.add_argument("--port", type=int, default=3001)
+    emulators.add_argument("--port", type=_listening_port, default=3001, help="0 to 65535 (0: any free port)")
     emulators.add_argument("--bot-url", required=True,
                            help="the bot's base URL, e.g. http://127.0.0.1:3000; for replicas, several, "
                                 "comma-separated (deliveries go round-robin, skipping a replica that refuses "
@@ -109,6 +109,17 @@ def _serving_port(text: str) -> int:
     port = tcp_port(text)
     if port is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use a whole number from 1 to 65535")
+    return port
+
+
+def _listening_port(text: str) -> int:
+    """`sandbox --port` and `emulators --port`: as `serve --port`, or 0 for any free port (tests take one)."""
+    if text == "0":
+        return 0
+    port = tcp_port(text)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port; use a whole number from 0 (any free port) to "
+                                         "65535")
     return port
 
 
@@ -200,6 +211,11 @@ def run_serve(port: int | None, db: Path | None) -> int:
     if port is not None or db is not None:
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
+    # Before anything starts: a restart while the old bot still holds the port is one line, exit 2.
+    if (busy := _port_taken(settings.port, "0.0.0.0")) is not None:
+        print(f"pavedroad serve: cannot listen on port {settings.port} ({busy}): is the bot already running here? "
+              "Stop it, or give this one another port (--port, or PORT).", file=sys.stderr)
+        return 2
     # The schema is brought up to date before the port opens; a database that cannot be opened is one line, exit 2.
     if not database_cli.prepare_store(settings.database_url, settings.db_path):
         return 2
@@ -248,7 +264,8 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
         return _without_sandbox_extra("sandbox", error)
     # The history is the seed's platform's: its services are the seed catalogue's (the example's and more).
     path = catalogue_path or (seed_catalogue_path() if history else example_catalogue_path())
-    catalogue = load_catalogue(path)
+    if (catalogue := _catalogue_for("sandbox", path)) is None:
+        return 2
     # Before anything is cleared: a second sandbox in the same folder must leave the running one's database alone.
     busy = _port_taken(port)
     if busy is not None:
@@ -311,8 +328,13 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     if not bot_urls:
         print("pavedroad emulators: --bot-url needs at least one URL, e.g. http://127.0.0.1:3000", file=sys.stderr)
         return 2
+    if wrong := [u for u in bot_urls if not u.startswith(("http://", "https://"))]:  # deliveries could not reach it
+        print("pavedroad emulators: --bot-url needs http(s) URLs, e.g. http://127.0.0.1:3000; not "
+              + ", ".join(repr(u) for u in wrong), file=sys.stderr)
+        return 2
 
-    catalogue = load_catalogue(catalogue_path or example_catalogue_path())
+    if (catalogue := _catalogue_for("emulators", catalogue_path or example_catalogue_path())) is None:
+        return 2
     env = os.environ
     generated = SandboxSecrets.from_env()
     keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
@@ -360,9 +382,18 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     return 0
 
 
+def _catalogue_for(command: str, path: Path) -> Catalogue | None:
+    """The catalogue at `path`, or None once its problems are printed (the command then exits 2)."""
+    try:
+        return load_catalogue(path)
+    except CatalogueError as error:
+        print(f"pavedroad {command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
+        return None
+
+
 def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:
     """Why `port` cannot be listened on (another process has it), or None when it is free; bound the way the
-    sandbox binds it, then let go."""
+    sandbox (127.0.0.1) or `serve` (0.0.0.0) binds it, then let go."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

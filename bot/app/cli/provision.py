@@ -113,7 +113,24 @@ def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue:
         return EXIT_CHANGES if detailed_exitcode and not plan.empty else EXIT_OK
     if plan.empty:
         return EXIT_OK
+    if (unwritable := _cannot_keep_secrets(plan, secrets_file)) is not None:
+        return _fail(err, f"Cannot keep the new webhook subscriptions' signing secrets in {secrets_file} "
+                          f"({unwritable}): give --secrets-file a file you may write, in a folder that exists "
+                          "(nothing was changed).", [], EXIT_CONFIG)
     return _apply(plan, api, slack, catalogue, say, err, secrets_file)
+
+
+def _cannot_keep_secrets(plan: Plan, secrets_file: Path | None) -> str | None:
+    """Why the secrets file cannot be written, when the plan makes subscriptions: found before any change, since
+    PagerDuty shows each new subscription's secret once, in the answer that created it."""
+    makes = any(a.kind == "webhook_subscription" and a.op in ("create", "replace") for a in plan.actions)
+    if secrets_file is None or not makes:
+        return None
+    try:
+        os.close(os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue: Catalogue,
@@ -125,11 +142,16 @@ def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue
             say(f"  signing secret of {key}: {secret}  (PagerDuty shows it only now: add it to "
                 "PAGERDUTY_WEBHOOK_SECRETS where the bot runs)")
             return
-        descriptor = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(descriptor, "a", encoding="utf-8") as kept:
-            kept.write(f"{key}={secret}\n")
-            kept.flush()
-            os.fsync(kept.fileno())
+        try:
+            descriptor = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as kept:
+                kept.write(f"{key}={secret}\n")
+                kept.flush()
+                os.fsync(kept.fileno())
+        except OSError as error:  # a full disk: the output is the one place left to keep it
+            say(f"  signing secret of {key}: {secret}  (not written to {secrets_file}: {error.strerror or error}; "
+                "PagerDuty shows it only now: add it to PAGERDUTY_WEBHOOK_SECRETS where the bot runs)")
+            return
         say(f"  signing secret of {key} written to {secrets_file}")
 
     outcome = apply_plan(plan, api, report=say, on_secret=keep_secret)

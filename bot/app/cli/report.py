@@ -18,6 +18,7 @@ from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.app.cli.report_catalogue import report_catalogue_at
+from bot.app.config import read
 from bot.catalogue_file import CatalogueError, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
@@ -132,9 +133,13 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
 
         return asyncio.run(on_postgres(url, lambda store: store.add_history(history.incidents, history.deploys,
                                                                             time.time())))
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
+    try:  # a directory, a file that is not SQLite, a folder that does not exist: found here, said as such
+        conn = sqlite3.connect(db, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as error:
+        raise HistoryError(f"cannot write to the SQLite database {db} ({error}): give --db the bot's database, or a "
+                           "new file in a folder that exists") from None
+    try:
         conn.execute("PRAGMA busy_timeout=5000")
         migrate(conn)
         return write_history(conn, history.incidents, history.deploys, time.time())
@@ -157,9 +162,10 @@ def _import(args: argparse.Namespace) -> int:
     from bot.adapters.pagerduty.history_import import client_for, fetch_history
     from bot.app.stores import describe_store
 
-    token = os.environ.get("PAGERDUTY_API_TOKEN")
+    token = read(os.environ, "PAGERDUTY_API_TOKEN")  # or its file, PAGERDUTY_API_TOKEN_FILE, as `serve` reads it
     if not token:
-        raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough)")
+        raise HistoryError("PAGERDUTY_API_TOKEN is not set: export a PagerDuty REST API key (read access is enough), "
+                           "or name a file holding it in PAGERDUTY_API_TOKEN_FILE")
     start = parse_day(args.start, "--from")
     end = parse_day(args.end, "--to") if args.end else datetime.now(UTC)
     if start >= end:

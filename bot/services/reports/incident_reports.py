@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.catalogue import Catalogue
 from bot.errors import UserError
 from bot.ports.store import IncidentHistory
+from bot.render.format import escape
 from bot.render.report import to_table
 from bot.services.reports.aggregate import aggregate_report
 from bot.services.reports.placement import report_catalogue
@@ -33,10 +34,13 @@ class IncidentReports:
         self._drawing = asyncio.Lock()
 
     def request(self, text: str) -> ReportRequest:
+        # Slack sends typed text escaped: read back, so that a refusal shows it as typed; the refusal, which quotes
+        # it, is escaped for Slack (never a mention or a link of the sender's making).
+        readable = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
         try:
-            return request_from_text(self._catalogue, text)
+            return request_from_text(self._catalogue, readable)
         except ReportRequestError as error:
-            raise UserError(str(error)) from None
+            raise UserError(escape(str(error))) from None
 
     async def render(self, request: ReportRequest) -> RenderedReport:
         report = await aggregate_report(self._store, report_catalogue(self._catalogue), request)

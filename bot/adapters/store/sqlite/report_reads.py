@@ -23,7 +23,7 @@ def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportT
         # The cells as they are read: each one's durations are tallied and let go before the next is read.
         tally.cells(map(report_sql.incident_cell, conn.execute(*report_sql.incident_cells(d, query, unlisted))),
                     deploys)
-    except sqlite3.OperationalError as error:
+    except sqlite3.DatabaseError as error:  # no such table, or no SQLite file at all ("file is not a database")
         raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
                            "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
     finally:
@@ -35,4 +35,7 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise HistoryError(f"no database at {path}: give the bot's database with --db (the sandbox's is sandbox.db, "
                            "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
+    if path.is_dir():
+        raise HistoryError(f"{path} is a directory: give the bot's database file with --db (the sandbox's is "
+                           "sandbox.db, `pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -65,7 +65,7 @@ async def test_a_scheduled_job_cancelled_while_the_bot_runs_is_not_taken_for_a_s
             await asyncio.Event().wait()
         job = once_across_replicas("a-test-job", timedelta(minutes=1), hangs, bot.store, bot.replica_id, bot.clock,
                                    stopping=lambda: False)
-        running = asyncio.create_task(job())
+        running: asyncio.Future[object] = asyncio.ensure_future(job())
         await started.wait()
         running.cancel()
         with pytest.raises(asyncio.CancelledError):

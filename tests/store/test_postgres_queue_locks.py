@@ -23,7 +23,7 @@ import pytest
 
 from bot.adapters.store.postgres.inbox import INBOX_LOCK
 from bot.adapters.store.postgres.migrations import MIGRATIONS
-from bot.adapters.store.postgres.outbox import QUEUES_LOCK
+from bot.adapters.store.postgres.outbox import QUEUES_LOCK, SHARE_QUEUES_LOCK, TAKE_QUEUES_LOCK, queues_lock
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.domain.effects import AlertOperators, PostTimelineEntry, SyncTicket
 from bot.ports.store import EffectBookkeeping, TicketRow
@@ -231,3 +231,40 @@ def test_migration_18_mends_a_queue_left_stuck(postgres_cluster: PostgresCluster
     postgres_cluster.drop_database(database)
     assert heads == [("slack:Q1", 1), ("slack:Q1", 0), ("slack:Q2", 1)]
     assert str(QUEUES_LOCK) in MIGRATIONS[17]  # the lock it takes is the applier's
+
+
+def test_only_one_incidents_card_refreshes_share_the_lock() -> None:
+    """Follow-ups may be any queue's, and two incidents' Slack queues may be written in either order: those outcomes
+    take the lock alone."""
+    one = EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0), refresh_card_for_ticket=("Q1", 1.0))
+    assert queues_lock(one) == SHARE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_if_ticket=("Q1", 1.0))) == SHARE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0),
+                                         refresh_card_for_ticket=("Q2", 1.0))) == TAKE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0),
+                                         follow_ups=[(PostTimelineEntry("Q1", "n1"), 1.0)])) == TAKE_QUEUES_LOCK
+
+
+async def test_an_outcome_with_follow_ups_excludes_the_ticket_outcomes(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    """An outcome queueing a follow-up (any queue) holds the lock alone: a ticket outcome refreshing another incident's
+    card, which would share it with another like it, waits until it commits."""
+    store, url = store_and_url
+    await commit(store, note("Q1", "n1", minute=1, effects=(PostTimelineEntry("Q1", "n1"),)),
+                 note("Q2", "n2", minute=2, effects=(SyncTicket("Q2"),)))
+    heads = {row.effect.incident_id: row.seq for row in await store.due_effects(now=1e12, limit=10, busy=[])}
+    async with await psycopg.AsyncConnection.connect(url) as teller:
+        await teller.execute("SELECT 1 FROM timeline WHERE id = 'n1' FOR UPDATE")
+        # Q1's post: done, its follow-up (the operators' queue) queued, then stopped at n1 — locks and all.
+        outcomes = [asyncio.create_task(store.effect_done(heads["Q1"], bookkeeping=EffectBookkeeping(
+            noted=["n1"], follow_ups=[(AlertOperators("operators", "a note"), 1.0)])))]
+        try:
+            await waiting_for_a_lock(url, outcomes[0], "transactionid")
+            outcomes.append(asyncio.create_task(store.effect_done(
+                heads["Q2"], bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q2", 1.0)))))
+            await waiting_for_a_lock(url, outcomes[1])
+            assert not outcomes[1].done()  # it waits for the lock, not another queue's
+        finally:
+            await teller.commit()
+            finished = await asyncio.wait_for(asyncio.gather(*outcomes), 60)
+    assert finished == [True, True]

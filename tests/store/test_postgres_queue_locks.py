@@ -22,7 +22,8 @@ import psycopg
 import pytest
 
 from bot.adapters.store.postgres.inbox import INBOX_LOCK
-from bot.adapters.store.postgres.outbox import QUEUES_LOCK
+from bot.adapters.store.postgres.migrations import MIGRATIONS
+from bot.adapters.store.postgres.outbox import QUEUES_LOCK, SHARE_QUEUES_LOCK, TAKE_QUEUES_LOCK, queues_lock
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.domain.effects import AlertOperators, PostTimelineEntry, SyncTicket
 from bot.ports.store import EffectBookkeeping, TicketRow
@@ -185,3 +186,85 @@ async def test_a_ticket_outcome_and_a_channel_openings_outcome_under_way_queue_o
     async with await psycopg.AsyncConnection.connect(url) as look:
         cursor = await look.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind = 'refresh_card'")
         assert await cursor.fetchone() == (1,)
+
+
+async def test_an_effect_queued_while_its_queue_is_held_by_an_outcome_that_queues_one_too_leaves_the_queue_runnable(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    """An outcome holding slack:Q1 (its head marked done: the trigger took the queue's lock) that then queues a card
+    refresh there (a channel opening's outcome) while a single effect is queued onto slack:Q1 by a plain
+    `queue_effect`: the latter's seq is drawn before its trigger waits for the queue's lock, so it is lower than the
+    refresh's, committed first as the queue's head. claim_effect wants the lowest pending seq, the head flag is on
+    the other row: nothing in the queue could ever be claimed again."""
+    store, url = store_and_url
+    await store.queue_effect(PostTimelineEntry("Q1", "e1"), now=1.0)
+    [first] = await store.due_effects(now=2.0, limit=10, busy=[])
+    async with await psycopg.AsyncConnection.connect(url) as outcome:
+        # The outcome: its effect done (the head leaves: slack:Q1's lock taken by the trigger) ...
+        await outcome.execute("UPDATE outbox SET state = 'done' WHERE seq = %s", (first.seq,))
+        queued = asyncio.create_task(store.queue_effect(PostTimelineEntry("Q1", "e2"), now=3.0))
+        await waiting_for_a_lock(url, queued)
+        assert not queued.done()
+        # ... then its card refresh queued, in the same transaction.
+        await outcome.execute(
+            "INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
+            " VALUES ('Q1', 'slack:Q1', 'refresh_card', '{\"incident_id\": \"Q1\"}', 2, 0, 0)")
+        await outcome.commit()
+    await asyncio.wait_for(queued, 60)
+    assert await store.pending_in_queue("slack:Q1") == 2
+    due = await store.due_effects(now=1e12, limit=10, busy=[])
+    assert due, "slack:Q1 has no head"
+    assert await store.claim_effect(due[0].seq, owner="r1", now=1e12, lease_seconds=30), \
+        "slack:Q1's head cannot be claimed: the queue is stuck"
+
+
+def test_migration_18_mends_a_queue_left_stuck(postgres_cluster: PostgresCluster) -> None:
+    """A queue left as the test above left it before migration 18 (its lowest pending seq not the head, a later one
+    flagged instead): the migration moves the head to the lowest, which can be claimed."""
+    database = postgres_cluster.fresh_database()
+    with psycopg.connect(postgres_cluster.url(database), autocommit=True) as conn:
+        for queue in ("slack:Q1", "slack:Q1", "slack:Q2"):
+            conn.execute(INSERT, (queue.split(":")[1], queue))
+        conn.execute("UPDATE outbox SET head = 1 - head WHERE queue = 'slack:Q1'")  # the later one flagged
+        with conn.transaction():
+            conn.execute(MIGRATIONS[17].encode())
+        heads = conn.execute("SELECT queue, head FROM outbox ORDER BY seq").fetchall()
+    postgres_cluster.drop_database(database)
+    assert heads == [("slack:Q1", 1), ("slack:Q1", 0), ("slack:Q2", 1)]
+    assert str(QUEUES_LOCK) in MIGRATIONS[17]  # the lock it takes is the applier's
+
+
+def test_only_one_incidents_card_refreshes_share_the_lock() -> None:
+    """Follow-ups may be any queue's, and two incidents' Slack queues may be written in either order: those outcomes
+    take the lock alone."""
+    one = EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0), refresh_card_for_ticket=("Q1", 1.0))
+    assert queues_lock(one) == SHARE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_if_ticket=("Q1", 1.0))) == SHARE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0),
+                                         refresh_card_for_ticket=("Q2", 1.0))) == TAKE_QUEUES_LOCK
+    assert queues_lock(EffectBookkeeping(refresh_card_once_synced=("Q1", 1.0),
+                                         follow_ups=[(PostTimelineEntry("Q1", "n1"), 1.0)])) == TAKE_QUEUES_LOCK
+
+
+async def test_an_outcome_with_follow_ups_excludes_the_ticket_outcomes(
+        store_and_url: tuple[PostgresStore, str]) -> None:
+    """An outcome queueing a follow-up (any queue) holds the lock alone: a ticket outcome refreshing another incident's
+    card, which would share it with another like it, waits until it commits."""
+    store, url = store_and_url
+    await commit(store, note("Q1", "n1", minute=1, effects=(PostTimelineEntry("Q1", "n1"),)),
+                 note("Q2", "n2", minute=2, effects=(SyncTicket("Q2"),)))
+    heads = {row.effect.incident_id: row.seq for row in await store.due_effects(now=1e12, limit=10, busy=[])}
+    async with await psycopg.AsyncConnection.connect(url) as teller:
+        await teller.execute("SELECT 1 FROM timeline WHERE id = 'n1' FOR UPDATE")
+        # Q1's post: done, its follow-up (the operators' queue) queued, then stopped at n1 — locks and all.
+        outcomes = [asyncio.create_task(store.effect_done(heads["Q1"], bookkeeping=EffectBookkeeping(
+            noted=["n1"], follow_ups=[(AlertOperators("operators", "a note"), 1.0)])))]
+        try:
+            await waiting_for_a_lock(url, outcomes[0], "transactionid")
+            outcomes.append(asyncio.create_task(store.effect_done(
+                heads["Q2"], bookkeeping=EffectBookkeeping(refresh_card_once_synced=("Q2", 1.0)))))
+            await waiting_for_a_lock(url, outcomes[1])
+            assert not outcomes[1].done()  # it waits for the lock, not another queue's
+        finally:
+            await teller.commit()
+            finished = await asyncio.wait_for(asyncio.gather(*outcomes), 60)
+    assert finished == [True, True]

@@ -289,6 +289,38 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS incidents_report_months
         ON incidents (service_id, substr(triggered_at, 1, 7), triggered_at, tta_us, ttr_us);
     """,
+    # 18 (PostgreSQL only): an effect's seq — its place in its queue — is drawn once its queue's lock is held. The
+    # column's default is drawn before any BEFORE trigger runs, so an insert waiting for the lock (a lone
+    # queue_effect) held a seq lower than the effects queued meanwhile by the lock's holder (an outcome that left
+    # the queue's head, then queued a card refresh there): committed after them, it was not the head yet was first
+    # by seq, which is what claim_effect asks of a head — nothing in that queue could be claimed again
+    # (tests/store/test_postgres_queue_locks.py). 15's trigger again, the seq drawn after the lock; then each queue
+    # left so is mended (its lowest pending seq the head), under the applier's lock as every writer of several
+    # queues.
+    """
+    CREATE OR REPLACE FUNCTION outbox_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(1869, hashtext(NEW.queue));
+        NEW.seq := nextval(pg_get_serial_sequence('outbox', 'seq'));
+        NEW.lane := CASE WHEN NEW.queue LIKE 'servicenow:%' THEN 'servicenow'
+                         WHEN NEW.queue LIKE 'pagerduty:%' THEN 'pagerduty' ELSE 'slack' END;
+        NEW.head := CASE WHEN NEW.state = 'pending' AND NOT EXISTS (
+            SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.queue = NEW.queue) THEN 1 ELSE 0 END;
+        RETURN NEW;
+    END $$;
+    SELECT pg_advisory_xact_lock(8097883782837855234);  -- QUEUES_LOCK (outbox.py)
+    DO $$
+    DECLARE q TEXT;
+    BEGIN
+        FOR q IN SELECT o.queue FROM outbox o WHERE o.state = 'pending' AND o.head = 0 AND o.seq = (
+                SELECT min(p.seq) FROM outbox p WHERE p.state = 'pending' AND p.queue = o.queue) LOOP
+            PERFORM pg_advisory_xact_lock(1869, hashtext(q));
+            UPDATE outbox SET head = CASE WHEN seq = (SELECT min(p.seq) FROM outbox p WHERE p.state = 'pending'
+                                                      AND p.queue = q) THEN 1 ELSE 0 END
+                WHERE state = 'pending' AND queue = q;
+        END LOOP;
+    END $$;
+    """,
 )
 
 

@@ -131,9 +131,15 @@ async def handover(s: Services, asked: Asked) -> Reply:
     it."""
     handovers = _handovers(s)
     words = asked.text.split()
-    post = bool(words) and words[-1].lower() in ("post", "--post")
+    post = posts_handover(asked.text)
     rota = handovers.rota_for(" ".join(words[:-1] if post else words), asked.channel_name)
     return await handovers.post_so_far(rota.id) if post else await handovers.so_far(rota.id)
+
+
+def posts_handover(text: str) -> bool:
+    """`handover … post` puts the handover in the rota's channel; without `post` only the asker sees it."""
+    words = text.split()
+    return bool(words) and words[-1].lower() in ("post", "--post")
 
 
 async def handover_note(s: Services, asked: Asked) -> Reply:

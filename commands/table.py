@@ -3,7 +3,8 @@
 Each entry carries its handler and how it behaves: `acts_once` (the same person sending the same subcommand with the
 same text about the same incident — or, for one that names none, in the same channel — within `REPEAT_WINDOW_SECONDS`
 is answered "already on it", not done twice; without text only if `acts_bare`, as a bare `resolve` only opens a form
-and a bare `role` only lists), `may_open_modal` (runs at once, not queued: a form's trigger expires
+and a bare `role` only lists; or only when `acts_once_if` says the text acts, as `handover … post` posts where a
+plain `handover` only shows the asker), `may_open_modal` (runs at once, not queued: a form's trigger expires
 three seconds after the command), `needs_incident` (the incident is found, from the channel or the first word,
 before the handler runs), `takes_text` (free text follows, so inside an incident channel a bare number is text) and
 `answered_in_ack` (nothing slow: the answer is the acknowledgement itself).
@@ -11,6 +12,7 @@ before the handler runs), `takes_text` (free text follows, so inside an incident
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from commands import handlers, toolkit
@@ -34,6 +36,15 @@ class Subcommand:
     needs_incident: bool = False
     takes_text: bool = False
     answered_in_ack: bool = False
+    acts_once_if: Callable[[str], bool] | None = None
+
+    def guarded(self, text: str) -> bool:
+        """Whether this text, sent again within the repeat window, is answered "already on it"."""
+        if not self.acts_once:
+            return False
+        if self.acts_once_if is not None:
+            return self.acts_once_if(text)
+        return bool(text) or self.acts_bare
 
 
 async def _help(s: Services, asked: Asked) -> Reply:
@@ -71,7 +82,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                handlers.service),
     Subcommand("handover", "handover [rota] [post]",
                "The on-call handover so far (only you see it; `post` puts it in the rota's channel)",
-               handlers.handover),
+               handlers.handover, acts_once=True, acts_once_if=handlers.posts_handover),  # posted twice is noise
     Subcommand("handover-note", "handover-note [rota] <text>",
                "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note,
                acts_once=True),
@@ -79,7 +90,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
                acts_once=True),
     Subcommand("report", "report [--by service|team|domain|year|period|model] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
-               "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report),
+               "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report,
+               acts_once=True, acts_bare=True),  # a double Enter must not post the report twice
     Subcommand("followup", "followup <text> [@owner]",
                "Record a follow-up action (into the review and onto the ServiceNow ticket)", handlers.follow_up,
                acts_once=True, needs_incident=True, takes_text=True),
@@ -107,7 +119,7 @@ async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
         in_channel = await services.actions.in_incident_channel(asked.channel)
         ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text)
         asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref))
-    if not entry.acts_once or not (asked.text or entry.acts_bare):
+    if not entry.guarded(asked.text):
         return await entry.handler(services, asked)
     done = await services.repeats.command_once(lambda: entry.handler(services, asked), asked.user, entry.name,
                                                asked.text, asked.incident.id if asked.incident else asked.channel)

@@ -42,10 +42,15 @@ def test_the_properties_fit_what_each_subcommand_does() -> None:
     # Everything that changes something is done once per repeat — a note or an acknowledgement included (the same
     # note twice in PagerDuty is noise on the record); only reads repeat, and `role` and `priority`, which are
     # harmless twice and whose A, B, A must end with A.
+    # What posts for everyone in a channel (a report, a handover with `post`) is posted once per repeat too.
     assert {e.name for e in SUBCOMMANDS if e.acts_once} == {"ack", "resolve", "page-im", "page", "note", "new",
-                                                            "followup", "update", "handover-note", "review"}
+                                                            "followup", "update", "handover-note", "review",
+                                                            "report", "handover"}
     # Bare, only these act: a bare resolve, page-im or update opens a form, a bare role lists the roles.
-    assert {e.name for e in SUBCOMMANDS if e.acts_bare} == {"ack", "review"}
+    assert {e.name for e in SUBCOMMANDS if e.acts_bare} == {"ack", "review", "report"}
+    # A handover only the asker sees may be asked again at once; posted, it is once.
+    assert BY_NAME["handover"].guarded("payments post") and not BY_NAME["handover"].guarded("payments")
+    assert not BY_NAME["handover"].guarded("")
     assert all(e.acts_once for e in SUBCOMMANDS if e.acts_bare)
     assert {e.name for e in SUBCOMMANDS if e.needs_incident} == {"ack", "resolve", "page-im", "page", "note",
                                                                  "status", "timeline", "followup", "followups",

@@ -6,9 +6,21 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import pytest
 
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import as_user, incident_channels, send_mention, state, thread, trigger
+from tests.e2e.sandbox_helpers import (
+    answers,
+    as_user,
+    channel_id,
+    eventually,
+    incident_channels,
+    send_mention,
+    settle,
+    state,
+    thread,
+    trigger,
+)
 from tests.helpers import StartSandbox
 
 
@@ -80,3 +92,24 @@ async def test_socket_mode_carries_commands_and_clicks_without_the_http_endpoint
     incident = state(running)["pagerduty"]["incidents"][0]
     asha = next(u["id"] for u in state(running)["pagerduty"]["users"] if u["email"] == "asha.patel@example.com")
     assert incident["status"] == "acknowledged" and incident["acknowledged_by"] == asha
+
+
+def posted_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
+    """What everyone in the channel sees: its messages, not the answers only their asker sees."""
+    cid = channel_id(running, channel)
+    return [m for m in state(running)["slack"]["messages"] if m["channel"] == cid and not m["ephemeral_to"]]
+
+
+@pytest.mark.parametrize("text", ["handover post", "report"])
+async def test_a_command_that_posts_in_the_channel_sent_twice_at_once_posts_once(sandbox: RunningSandbox,
+                                                                                 text: str) -> None:
+    """A double Enter, or Slack sending the command again: the handover or the report is in the channel once, and
+    the repeat is told its first is under way."""
+    before = len(posted_in(sandbox, "team-payments"))
+    sent = await asyncio.gather(*(as_user(sandbox, "command", user="dev.sharma@example.com",
+                                          channel="team-payments", text=text) for _ in range(2)))
+    await eventually(lambda: all(answers(sandbox, answer) for answer in sent), within=60)
+    await settle(sandbox)
+    assert len(posted_in(sandbox, "team-payments")) == before + 1
+    told = sorted(answers(sandbox, answer) for answer in sent)
+    assert told[0].startswith("Already on it") and told[1].startswith("Posted the"), told

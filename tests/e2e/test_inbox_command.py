@@ -92,6 +92,23 @@ def test_a_file_that_is_not_the_bots_database_exits_2(tmp_path: Path, capsys: py
     assert "cannot read the inbox" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("schema", ["CREATE TABLE notes (text TEXT)", ""], ids=["another_apps", "empty"])
+def test_retry_refuses_a_database_that_is_not_the_bots_and_leaves_it_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], schema: str) -> None:
+    """A wrong --db (another application's SQLite file, or an empty one) was migrated, the bot's tables added to it,
+    before the reference was looked for."""
+    wrong = tmp_path / "wrong.db"
+    with contextlib.closing(sqlite3.connect(wrong)) as conn:
+        if schema:
+            conn.execute(schema)
+    before = wrong.read_bytes()
+    assert main(["inbox", "retry", "abcd1234", "--db", str(wrong)]) == 2
+    assert wrong.read_bytes() == before
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"pavedroad inbox retry: {wrong} is not the bot's database") and "--db" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wrong.db"]  # no journal or WAL left beside it
+
+
 async def test_deliveries_failed_before_references_existed_get_one_and_can_be_retried(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A database from before migration 11, with a row marked failed the old way: it gets a reference."""

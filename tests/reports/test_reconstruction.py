@@ -8,9 +8,11 @@ Snapshots live in tests/reports/snapshots/. After a deliberate change to the out
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
+import sqlite3
 import struct
 from pathlib import Path
 
@@ -159,6 +161,19 @@ def test_seeding_a_database_that_cannot_be_written_is_explained(tmp_path: Path, 
     err = capsys.readouterr().err
     assert err.startswith(f"pavedroad history: cannot write to the SQLite database {tmp_path / where} (") and \
         err.rstrip().endswith("): give --db the bot's database, or a new file in a folder that exists"), err
+
+
+def test_seeding_another_applications_database_is_refused_and_leaves_it_untouched(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bot's tables were added to whatever SQLite file --db named; a new or empty file still becomes the bot's."""
+    other = tmp_path / "notes.db"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    before = other.read_bytes()
+    assert main(["history", "seed", "--db", str(other)]) == 2
+    assert other.read_bytes() == before
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"pavedroad history: {other} is not the bot's database") and "--db" in line, line
 
 
 def test_period_needs_the_date_teams_took_over(seeded_db: Path, tmp_path: Path,

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.adapters.store.sqlite.migrations import migrate
+from bot.adapters.store.sqlite.migrations import holds_the_bots_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.errors import ConfigError, StoreUnavailable
@@ -105,7 +105,11 @@ def _retry(db: Path, reference: str) -> int:
                            "`pavedroad serve` uses $PAVEDROAD_DB or pavedroad.db)")
     with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
         conn.execute("PRAGMA busy_timeout=5000")  # the running bot may be writing: wait for its lock
-        migrate(conn)
+        if not holds_the_bots_schema(conn):  # asked before migrating, which would add the bot's tables to it
+            raise HistoryError(f"{db} is not the bot's database (no inbox table or schema version); nothing was "
+                               "changed: give --db the file the bot runs on ($PAVEDROAD_DB or pavedroad.db; the "
+                               "sandbox's is sandbox.db)")
+        migrate(conn)  # the bot's, perhaps from before a newer bot's migrations: as it would be at its next start
         if not retry_failed(conn, reference):
             print(f"pavedroad inbox retry: no quarantined delivery has the reference {reference!r} in {db} "
                   "(`pavedroad inbox failed` lists them)", file=sys.stderr)

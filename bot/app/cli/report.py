@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.adapters.store.sqlite.migrations import migrate
+from bot.adapters.store.sqlite.migrations import holds_another_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.app.cli.report_catalogue import report_catalogue_at
@@ -135,10 +135,16 @@ def _write(db: Path, history: History, url: str | None = None) -> tuple[int, int
                                                                             time.time())))
     try:  # a directory, a file that is not SQLite, a folder that does not exist: found here, said as such
         conn = sqlite3.connect(db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        foreign = holds_another_schema(conn)  # asked before anything is written: WAL mode is a write
+        if not foreign:
+            conn.execute("PRAGMA journal_mode=WAL")
     except sqlite3.DatabaseError as error:
         raise HistoryError(f"cannot write to the SQLite database {db} ({error}): give --db the bot's database, or a "
                            "new file in a folder that exists") from None
+    if foreign:
+        conn.close()
+        raise HistoryError(f"{db} is not the bot's database (it holds other tables); nothing was changed: give --db "
+                           "the bot's database, or a new file")
     try:
         conn.execute("PRAGMA busy_timeout=5000")
         migrate(conn)

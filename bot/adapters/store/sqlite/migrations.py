@@ -296,3 +296,17 @@ def migrate(conn: sqlite3.Connection) -> int:
         # executescript commits first; the version bump is inside the same script so a crash leaves either both.
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
     return len(MIGRATIONS)
+
+
+def holds_the_bots_schema(conn: sqlite3.Connection) -> bool:
+    """Whether this is the bot's database: migrated at least once (it has a schema version) and holding its inbox.
+    Reads only: a command given the wrong --db asks this before it migrates (which would add the bot's tables)."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    inbox = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox'").fetchone()
+    return version > 0 and inbox is not None
+
+
+def holds_another_schema(conn: sqlite3.Connection) -> bool:
+    """Tables in it, but not the bot's: another application's database. An empty (new) file is not: it may become
+    the bot's."""
+    return not holds_the_bots_schema(conn) and conn.execute("SELECT 1 FROM sqlite_master").fetchone() is not None

@@ -417,6 +417,21 @@ def load_catalogue(path: Path) -> Catalogue:
     return parse_catalogue(read_catalogue_file(path), path)
 
 
+def load_serving_catalogue(path: Path) -> Catalogue:
+    """`load_catalogue` for a bot that will serve (serve, check-config, a reload): one listing no services (an empty
+    file, or only comments: a ConfigMap key mounted empty) would run a bot that pages nobody, so it is a problem."""
+    data = read_catalogue_file(path)
+    catalogue = parse_catalogue(data, path)
+    if not catalogue.services:
+        raise CatalogueError(path, [
+            "the file is empty (or only comments): a catalogue lists at least one service, with its team (services:,"
+            " teams:, as in bot/example_catalogue.yml); check that the file, or the ConfigMap key mounted there, has"
+            " the catalogue in it" if not data else
+            "services: none listed: list at least one service (the services the bot pages and announces for, as in"
+            " bot/example_catalogue.yml)"])
+    return catalogue
+
+
 def _describe(error: object) -> str:
     assert isinstance(error, dict)
     location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")

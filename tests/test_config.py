@@ -129,6 +129,29 @@ def test_check_config_exits_2_and_lists_problems(tmp_path: Path) -> None:
     assert ok.returncode == 0 and "Configuration OK: 12 services" in ok.stdout
 
 
+@pytest.mark.parametrize("text", ["", "# the catalogue: see bot/example_catalogue.yml\n\n", "teams: []\n"],
+                         ids=["empty", "only_comments", "no_services"])
+def test_a_catalogue_with_no_services_is_a_configuration_problem(text: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A ConfigMap key mounted empty passed as "Configuration OK: 0 services", and served a bot that pages nobody."""
+    path = tmp_path / "catalogue.yml"
+    path.write_text(text)
+    for name, value in GOOD_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CATALOGUE_PATH", str(path))
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"catalogue {path}: " in err and "at least one service" in err, err
+    # serve refuses it the same way, before it listens (a real process: it would otherwise serve)
+    served = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "serve", "--db", str(tmp_path / "bot.db")],
+                            env={**os.environ, **GOOD_ENV, "CATALOGUE_PATH": str(path)}, capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60, check=False)
+    assert served.returncode == 2 and f"config: catalogue {path}: " in served.stderr, served.stderr
+    assert "at least one service" in served.stderr
+    assert not (tmp_path / "bot.db").exists()
+
+
 @pytest.mark.parametrize(("name", "value", "allowed"), [
     ("PORT", "0", "a whole number from 1 to 65535"),
     ("PORT", "65536", "a whole number from 1 to 65535"),

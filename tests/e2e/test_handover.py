@@ -363,6 +363,9 @@ async def test_a_reloaded_catalogue_rebuilds_the_handover_jobs(start_sandbox: St
     path.write_text("rotas: [{id: broken}]")
     assert not await reload_catalogue(running.bot, path)
     assert "not reloaded, keeping the running one" in caplog.text
+    path.write_text("")  # emptied (a ConfigMap key mounted empty): a bot paging nobody is not taken on either
+    assert not await reload_catalogue(running.bot, path)
+    assert "at least one service" in caplog.text
 
 
 async def test_the_handover_lists_what_is_still_pending(start_sandbox: StartSandbox) -> None:

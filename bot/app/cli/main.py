@@ -154,9 +154,10 @@ def configure_logging(level_name: str) -> None:
 
 
 def load_catalogue(path: Path) -> Catalogue:
-    """The catalogue validated in full (bot/catalogue.py): its models (pydantic) load for the commands that use it, not
-    for `report`, which starts from the view it kept (bot/app/cli/report_catalogue.py)."""
-    from bot.catalogue import load_catalogue as validated
+    """The catalogue validated in full (bot/catalogue.py), with at least one service (a bot paging nobody is a
+    problem): its models (pydantic) load for the commands that use it, not for `report`, which starts from the view it
+    kept (bot/app/cli/report_catalogue.py)."""
+    from bot.catalogue import load_serving_catalogue as validated
 
     return validated(path)
 

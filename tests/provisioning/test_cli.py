@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.app.cli.main import main
@@ -29,3 +31,20 @@ def test_provision_needs_plan_or_apply(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["provision", "destroy"])
     assert "invalid choice: 'destroy'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["", "# the catalogue\n", "teams: []\n"])
+def test_provision_prune_with_a_catalogue_listing_no_service_is_refused_before_anything_runs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    # A ConfigMap key mounted empty must not prune every service, schedule and escalation policy the bot manages.
+    # The PagerDuty URL is a closed port: a plan that started would fail there, not with exit 2 and this message.
+    monkeypatch.setenv("PAGERDUTY_API_TOKEN", "token")
+    monkeypatch.setenv("PAVEDROAD_PUBLIC_URL", "https://pavedroad.example.com")
+    monkeypatch.setenv("PAGERDUTY_API_URL", "http://127.0.0.1:9")
+    catalogue = tmp_path / "catalogue.yml"
+    catalogue.write_text(text, encoding="utf-8")
+    assert main(["provision", "apply", "--prune", "--catalogue", str(catalogue),
+                 "--secrets-file", str(tmp_path / "secrets.txt")]) == 2
+    err = capsys.readouterr().err
+    assert "lists no service, and --prune would delete everything" in err and str(catalogue) in err
+    assert not (tmp_path / "secrets.txt").exists()

@@ -82,6 +82,12 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
         catalogue = load_catalogue(path)
     except CatalogueError as error:
         problems += [f"catalogue {path}: {p}" for p in error.problems]
+    if catalogue is not None and prune and not catalogue.services:
+        # An empty file (a ConfigMap key mounted empty) would prune every service this project manages: refused.
+        problems.append(f"catalogue {path}: lists no service, and --prune would delete everything Paved Road manages"
+                        " in PagerDuty that the catalogue does not list: every service, and their schedules and"
+                        " escalation policies; check that the file (or the ConfigMap key mounted there) has the"
+                        " catalogue in it")
     if problems or settings is None or catalogue is None:
         return _fail(err, "Cannot provision; fix the configuration (nothing was changed):", problems, EXIT_CONFIG)
     api = api_factory(settings) if api_factory else PagerDutyApi(settings.pagerduty_api_token,

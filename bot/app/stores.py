@@ -16,6 +16,7 @@ from pathlib import Path
 from bot.adapters.store.postgres.connection import migrate_database, redact
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
+from bot.adapters.store.sqlite.migrations import holds_another_schema
 from bot.adapters.store.sqlite.migrations import migrate as migrate_sqlite
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.errors import StoreUnavailable
@@ -57,6 +58,12 @@ async def migrate_store(database_url: str | None, db_path: Path) -> Migrated:
 def _migrate_sqlite(path: Path) -> Migrated:
     try:
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            # Looked at before anything is written (WAL mode included): a path pointing at another application's
+            # database (a typo in a volume path) must not gain the bot's tables.
+            if holds_another_schema(conn):
+                raise StoreUnavailable(f"PAVEDROAD_DB: {path} holds another application's tables, not the bot's;"
+                                       " nothing was changed: point PAVEDROAD_DB (or --db) at the bot's database, or"
+                                       " at a new file")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=5000")  # a running bot may be writing: wait for its lock
             before = int(conn.execute("PRAGMA user_version").fetchone()[0])

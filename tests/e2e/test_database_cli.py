@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,24 @@ def test_inbox_and_report_work_on_the_postgresql_database(postgres_cluster: Post
     report = json.loads(capsys.readouterr().out)
     assert sum(row["incidents"] for row in report["rows"]) == 1
     postgres_cluster.drop_database(database)
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+def test_migrate_and_serve_leave_another_applications_sqlite_file_untouched(tmp_path: Path, command: str) -> None:
+    """PAVEDROAD_DB (or --db) pointing at another application's database (a typo in a volume path): the bot's tables
+    are not added to it, nor its journal mode changed; one line says which file and what to do."""
+    other = tmp_path / "billing.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+        conn.execute("INSERT INTO invoices (total) VALUES (12.5)")
+    conn.close()
+    before = other.read_bytes()
+    env = {**SERVE_ENV, "CATALOGUE_PATH": str(example_catalogue_path()), "PAVEDROAD_DATABASE_URL": "",
+           "PAVEDROAD_DB": str(other), "PYTHONPATH": ROOT}
+    done = pavedroad(*([command] if command == "migrate" else [command, "--port", str(free_port())]), env=env,
+                     cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert str(other) in line and "not the bot's" in line and "nothing was changed" in line
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["billing.db"]

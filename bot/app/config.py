@@ -54,7 +54,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CATALOGUE_PATH", "catalogue.yml", "/etc/pavedroad/catalogue.yml", "The platform catalogue YAML "
              "(teams, services, channels); see bot/example_catalogue.yml for a complete example."),
     Variable("PAVEDROAD_DB", "pavedroad.db", "/var/lib/pavedroad/pavedroad.db", "SQLite database file (inbox, "
-             "outbox, incidents). Keep it on a persistent disk."),
+             "outbox, incidents). Keep it on a persistent disk. A file holding another application's tables is "
+             "refused by `serve` and `migrate`, untouched."),
     Variable("PAVEDROAD_DATABASE_URL", None, "postgresql://pavedroad@db.internal:5432/pavedroad", "PostgreSQL "
              "instead of SQLite, for two or more replicas (README, 'Running at scale'); unset: SQLite at "
              "PAVEDROAD_DB. A password may be in the URL (or use PAVEDROAD_DATABASE_URL_FILE); it is never printed.",

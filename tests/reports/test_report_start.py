@@ -1,8 +1,8 @@
 """`pavedroad report` starts light: run as its own process, as a person runs it, it loads the report's own modules,
 not the store's ports, the incident model, asyncio, the stores' drivers or the bot's runtime; and once it has
 validated a catalogue in full, the next report on the same catalogue starts from the view it kept, without the
-catalogue's validation (pydantic) or its YAML. (Its start-up is a fixed cost of every report: README, "Reports at
-100,000 incidents".)"""
+catalogue's validation (pydantic) or its YAML. (Its start-up is a fixed cost of every report:
+docs/figures-journal.md, "Reports at 100,000 incidents".)"""
 
 from __future__ import annotations
 

@@ -111,3 +111,13 @@ def test_the_home_tab_is_enabled_and_its_event_subscribed() -> None:
     assert "views.publish" in methods_called()
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
     assert "app_home_opened" in MANIFEST["settings"]["event_subscriptions"]["bot_events"]
+
+
+def test_the_messages_tab_shows_what_the_bot_sends_directly_but_takes_no_messages() -> None:
+    # After a form, when the person is no longer in the incident's channel, the answer goes to them directly
+    # (commands/answers.py privately_in): with the Messages tab off they would never see it. Read-only: the bot
+    # listens to no direct message, so nobody should be invited to write to it.
+    app_home = MANIFEST["features"]["app_home"]
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is True
+    assert "message.im" not in MANIFEST["settings"]["event_subscriptions"]["bot_events"]

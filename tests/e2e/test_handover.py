@@ -334,6 +334,18 @@ async def test_the_handover_so_far_posted_by_one_person_is_linked_for_the_next_n
     assert len(_so_far_in(running, "team-payments")) == 2
 
 
+async def test_a_handover_so_far_slack_refused_is_posted_for_the_next_person(start_sandbox: StartSandbox) -> None:
+    # Nothing was posted: the next to ask is not told "just posted", the handover is posted for them.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    running.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
+    refused = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
+    assert "Posted" not in _replies(refused) and "just posted" not in _replies(refused), _replies(refused)
+    running.sandbox.faults.clear()
+    second = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
+    assert "Posted the handover so far for *Payments*" in _replies(second), _replies(second)
+    assert len(_so_far_in(running, "team-payments")) == 1
+
+
 def _so_far_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
     cid = channel_id(running, channel)
     return [m for m in state(running)["slack"]["messages"]

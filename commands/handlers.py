@@ -133,7 +133,13 @@ async def handover(s: Services, asked: Asked) -> Reply:
     words = asked.text.split()
     post = posts_handover(asked.text)
     rota = handovers.rota_for(" ".join(words[:-1] if post else words), asked.channel_name)
-    return await handovers.post_so_far(rota.id) if post else await handovers.so_far(rota.id)
+    if not post:
+        return await handovers.so_far(rota.id)
+    # Posted once for the rota and its shift whoever asks, on any replica: two people asking at once (in the
+    # rota's channel, or naming it from elsewhere) make one post, and the second is pointed to it.
+    marker = handovers.so_far_marker(rota.id)
+    done = await s.repeats.post_once(lambda: handovers.post_so_far(rota.id, marker), marker)
+    return await handovers.so_far_posted(rota.id, marker) if done is None else done
 
 
 def posts_handover(text: str) -> bool:

@@ -1,4 +1,5 @@
-"""What Slack sends twice is acted on once: its retries of an event, a double click, the same command repeated.
+"""What Slack sends twice is acted on once: its retries of an event, a double click, the same command repeated, and
+a post for everyone in a channel that two people ask for at once (`post_once`: the handover so far).
 
 Decided in the store (the Deduplication port), never in process memory, so every replica behind the same store
 agrees on which delivery was the first. Keys carry a hash of what the person typed, not the text itself.
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 RETRY_WINDOW_SECONDS = 3600.0
 # The same person clicking or sending the same thing within a few seconds meant it once.
 REPEAT_WINDOW_SECONDS = 5.0
+# Something posted for everyone in a channel (the handover so far) asked for again within this long of its answer,
+# by anyone, is not posted again: the channel has it, and the one asking is pointed to it. Longer than the same
+# person's repeat: two people seeing the same alarm ask within seconds of each other, not within a double click.
+POSTED_WINDOW_SECONDS = 60.0
 # How long a request under way is covered from its claim or its last renewal (renewed every third of it while the
 # action runs, however long PagerDuty takes). A replica dying mid-request leaves the key this long at most: the
 # same request on another replica is acted on after that. A request still running loses its cover only when no
@@ -83,7 +88,14 @@ class Repeats:
         """As `command_once`, for a form submitted (see `first_submission`)."""
         return await self._once(act, "form", user, form, text, incident_id)
 
-    async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str) -> T | None:
+    async def post_once(self, act: Callable[[], Awaitable[T]], what: str) -> T | None:
+        """As `command_once`, for a post for everyone in a channel: keyed by `what` is posted (e.g. a rota's
+        handover so far for the shift under way), not by who asked, and repeated by anyone within
+        POSTED_WINDOW_SECONDS of its answer."""
+        return await self._once(act, "post", what, window=POSTED_WINDOW_SECONDS)
+
+    async def _once(self, act: Callable[[], Awaitable[T]], kind: str, *parts: str,
+                    window: float = REPEAT_WINDOW_SECONDS) -> T | None:
         key = _key(kind, *parts)
         # Under way, the request is covered for as long as this replica works on it (a slow PagerDuty: the same
         # click again while the first hangs must not page twice); answered, its repeats are counted from the answer.
@@ -99,7 +111,7 @@ class Repeats:
                     raise
                 answered = True
         except OutcomeUnknown:  # it may have been done: the same again at once would do it twice
-            await self._window_from_answer(key)
+            await self._window_from_answer(key, window)
             raise
         except asyncio.CancelledError:
             # Cancelled (the bot stopping) during the action or after its answer: the action may have been, or may
@@ -110,7 +122,7 @@ class Repeats:
             if not answered:  # it failed before its answer: nothing was done, and the person may try again at once
                 await self._dedup.forget(key)
             raise
-        await self._window_from_answer(key)
+        await self._window_from_answer(key, window)
         return done
 
     @contextlib.asynccontextmanager
@@ -144,11 +156,11 @@ class Repeats:
                             " unreachable, the same request may be acted on again %gs after the last renewal",
                             UNDER_WAY_LEASE_SECONDS, exc_info=True)
 
-    async def _window_from_answer(self, key: str) -> None:
+    async def _window_from_answer(self, key: str, window: float) -> None:
         """The repeat window counted from now. A store failing here must not turn an action done into an error for
         the person: the key then keeps its lease (at most UNDER_WAY_LEASE_SECONDS)."""
         try:
-            await self._dedup.remember(key, REPEAT_WINDOW_SECONDS, self._now())
+            await self._dedup.remember(key, window, self._now())
         except Exception:
             log.warning("repeat guard: the window of a request answered could not be shortened; the same request is"
                         " taken as a repeat for up to %gs", UNDER_WAY_LEASE_SECONDS, exc_info=True)

@@ -117,7 +117,7 @@ async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
     `/incident ack` in its channel and `/incident ack 42` elsewhere are the same command."""
     if entry.needs_incident:
         in_channel = await services.actions.in_incident_channel(asked.channel)
-        ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text)
+        ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text, subcommand=entry.name)
         asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref))
     if not entry.guarded(asked.text):
         return await entry.handler(services, asked)

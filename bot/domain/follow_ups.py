@@ -1,8 +1,10 @@
 """A follow-up: an action item recorded during or after an incident (`/incident followup`), kept on the Incident
-so that it reaches the review document and the ServiceNow ticket. Plain data."""
+so that it reaches the review document and the ServiceNow ticket. Plain data, and how the owner named at the
+end of `/incident followup`'s text is read."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,3 +24,27 @@ class FollowUp:
     @property
     def owner(self) -> str | None:
         return self.owner_name or self.owner_id
+
+
+# `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text. A plain
+# `@name` names an owner only as a word of its own (after a space, or as the whole text): at the end of an email
+# address ("ask vendor support@acme.com") it is the address's domain, not a person.
+_OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|(?<!\S)@([\w.-]+))\s*$")
+
+
+@dataclass(frozen=True)
+class NamedOwner:
+    """The follow-up's text without the owner named at its end, and that owner: a Slack user id (from a mention)
+    and the name as written (a mention's label, or the plain `@name`); both None when no owner ends the text."""
+
+    text: str
+    owner_id: str | None
+    owner_name: str | None
+
+
+def named_owner(text: str) -> NamedOwner:
+    """`add an alert @ben` → ("add an alert", None, "ben"); `… <@U123|ben>` → ("…", "U123", "ben")."""
+    match = _OWNER.search(text)
+    if match is None:
+        return NamedOwner(text, None, None)
+    return NamedOwner(text[:match.start()], match[1], match[2] or match[3])

@@ -29,6 +29,9 @@ IDENTITY_SECONDS = 600
 NOT_FOUND_SECONDS = 60
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 # An incident as people name it: its PagerDuty number (18 digits at most: numbers are 64-bit integers) or its id.
+# What reaches the store, not what a typed word must look like to be taken for an incident (commands/parsing.py
+# takes only a number or an id as PagerDuty writes it, a subset of this): the card's buttons and the forms carry a
+# stored incident's id as the bot wrote it, and a forged value of this shape is answered "I don't know incident".
 _NUMBER = re.compile(r"[0-9]{1,18}")
 _ID = re.compile(r"[A-Za-z0-9]{1,40}")
 

@@ -8,21 +8,19 @@ reaction anywhere else (a team channel, another reaction, a bot's message) chang
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, plain_text
+from bot.domain.follow_ups import named_owner
 from bot.domain.incident import Incident
 from bot.errors import UserError
 from bot.ports import Chat, Clock
 from bot.ports.store import Inbox, Incidents, SlackFootprints
 from bot.services.slack_inbox import record_from_slack
 
-# `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text.
-_OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|@([\w.-]+))\s*$")
 FOLLOW_UP_USAGE = ("What is the follow-up? `/incident followup <what needs doing> [@owner]`, e.g. `/incident "
                    "followup add an alert on checkout error rate @ben`.")
 
@@ -56,14 +54,11 @@ class Contributions:
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
         """Record `/incident followup <text> [@owner]`; what to tell the person."""
-        match = _OWNER.search(text)
-        owner_id = owner_name = None
-        if match:
-            owner_id, owner_name = match[1], match[2] or match[3]
-            if owner_id:
-                owner_name = await self._chat.user_name(owner_id) or owner_name
-            text = text[:match.start()]
-        text = plain_text(text)
+        named = named_owner(text)
+        owner_id, owner_name = named.owner_id, named.owner_name
+        if owner_id:
+            owner_name = await self._chat.user_name(owner_id) or owner_name
+        text = plain_text(named.text)
         if not text:
             raise UserError(FOLLOW_UP_USAGE)
         added_by = await self._chat.user_name(user) or user_name or user

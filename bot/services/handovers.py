@@ -43,7 +43,7 @@ from bot.domain.incident import Incident
 from bot.errors import IntegrationError, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
-from bot.render.format import clip, escape, local_time
+from bot.render.format import clip, escape, link, local_time
 from bot.render.handover import handover_text, shown_open
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
@@ -220,11 +220,31 @@ class Handovers:
         shift = Shift(self._shift(rota, now + TICK).start, now, now)
         return await self._text(rota, shift, change, await self._store.waiting_notes(rota.id), on_demand=True)
 
-    async def post_so_far(self, rota_id: str) -> str:
-        """Post the on-demand handover to the rota's channel; it does not count as the shift's handover."""
+    def so_far_marker(self, rota_id: str) -> str:
+        """What marks the rota's on-demand post for the shift under way: whoever asks, the commands post it once
+        within a window (commands/repeats.py `post_once`), and point whoever asks next to it by this marker."""
         rota = self._rota(rota_id)
-        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id))
+        return f"handover-so-far:{shift_key(rota.id, self._shift(rota, self._clock.now() + TICK).start)}"
+
+    async def post_so_far(self, rota_id: str, marker: str | None = None) -> str:
+        """Post the on-demand handover to the rota's channel (marked with `marker`, to be found again); it does not
+        count as the shift's handover."""
+        rota = self._rota(rota_id)
+        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id),
+                                      metadata=marker_metadata(marker) if marker else None)
         return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
+
+    async def so_far_posted(self, rota_id: str, marker: str) -> str:
+        """What to tell someone asking to post the handover so far just after someone else did: where it is, with a
+        link when Slack shows the post (not while it is still being posted, nor where the bot may not read)."""
+        rota = self._rota(rota_id)
+        channel = f"#{rota.slack_channel.lstrip('#')}"
+        posted = await self._chat.find_posted(rota.slack_channel, marker,
+                                              self._clock.now().timestamp() - LOOKBACK_SECONDS)
+        permalink = await self._chat.permalink(posted.channel, posted.ts) if posted is not None else None
+        where = f": {link(permalink, 'see it')}" if permalink else ""
+        return (f"The handover so far for *{rota.name}* was just posted in {channel}{where} — once is enough for the "
+                f"channel. `/incident handover {rota.id}` shows it to you alone, as of now.")
 
     async def leave_note(self, rota_id: str, author: str, text: str) -> str:
         rota = self._rota(rota_id)

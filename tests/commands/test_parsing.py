@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import string
+from typing import Any
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from bot.errors import UserError
 from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
+from sandbox.pagerduty.basics import random_id
+from tests.helpers import FIXTURES
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -30,6 +38,54 @@ def test_take_ref(rest: str, in_channel: bool, text_follows: bool, expected: tup
 def test_outside_an_incident_channel_the_first_word_must_be_the_incident() -> None:
     with pytest.raises(UserError, match="not an incident number"):
         take_ref("fixed it", False, text_follows=True)
+
+
+def incident_ids(value: Any) -> set[str]:
+    """The ids of the incidents in a PagerDuty payload (the incident, and incidents it refers to)."""
+    if isinstance(value, list):
+        return set().union(*(incident_ids(v) for v in value))
+    if not isinstance(value, dict):
+        return set()
+    own = {value["id"]} if value.get("type") in ("incident", "incident_reference") else set()
+    return own.union(*(incident_ids(v) for v in value.values()))
+
+
+# PagerDuty's own incident ids (its webhook fixtures: 7 characters, and 14 for the newer ones), and the sandbox's.
+REAL_IDS = sorted(set().union(*(incident_ids(json.loads(f.read_text())) for f in FIXTURES.glob("*.json"))))
+assert {len(i) for i in REAL_IDS} == {7, 14}, REAL_IDS
+ids = st.one_of(st.sampled_from(REAL_IDS), st.builds(lambda _: random_id("Q", 13), st.integers()))
+# Words as people type them after a subcommand: with a lower-case letter somewhere, of any length.
+lower_case_words = st.builds(lambda head, low, tail: head + low + tail,
+                             st.text(alphabet=string.ascii_letters + string.digits, max_size=12),
+                             st.sampled_from(string.ascii_lowercase),
+                             st.text(alphabet=string.ascii_letters + string.digits, max_size=12))
+texts = st.sampled_from(["", "is back", "rolled back 4.2.1"])
+
+
+@given(word=lower_case_words, text=texts, hashed=st.booleans(), text_follows=st.booleans())
+@example(word="database", text="is back", hashed=False, text_follows=True)
+@example(word="database", text="", hashed=False, text_follows=False)
+def test_a_lower_case_word_is_never_taken_for_an_incident(word: str, text: str, hashed: bool,
+                                                          text_follows: bool) -> None:
+    typed = f"{'#' if hashed else ''}{word} {text}".strip()
+    # Outside an incident channel: the person is told the incident must come first, and how to name it.
+    with pytest.raises(UserError, match=r"is not an incident number or id\. Outside an incident channel, name"):
+        take_ref(typed, False, text_follows=text_follows)
+    # Inside one: text for a subcommand that takes text; for one that takes none, a plain refusal.
+    if text_follows:
+        assert take_ref(typed, True, text_follows=True) == (None, typed)
+    else:
+        with pytest.raises(UserError, match=r"is not an incident number or id\. In this channel"):
+            take_ref(typed, True, text_follows=False)
+
+
+@given(incident=ids, text=texts, hashed=st.booleans(), in_channel=st.booleans())
+def test_an_incident_id_as_pagerduty_writes_it_is_always_taken(incident: str, text: str, hashed: bool,
+                                                               in_channel: bool) -> None:
+    typed = f"{'#' if hashed else ''}{incident} {text}".strip()
+    assert take_ref(typed, in_channel, text_follows=False) == (incident, text)
+    if hashed or not in_channel:  # inside a channel, a word starting a note is text unless "#" marks it
+        assert take_ref(typed, in_channel, text_follows=True) == (incident, text)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -44,7 +45,7 @@ from tests.e2e.sandbox_helpers import (
 )
 from tests.helpers import rows
 
-ASHA = "asha.patel@example.com"
+ASHA, CHLOE, DEV = "asha.patel@example.com", "chloe.martin@example.com", "dev.sharma@example.com"
 
 
 @pytest.fixture
@@ -145,6 +146,26 @@ async def test_a_click_and_an_ack_command_by_one_person_acknowledge_once_across_
     assert said & {ALREADY_CLICKED, ALREADY_COMMANDED}
     assert any(s.startswith("✅ Acknowledged") for s in said)
     assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 1
+
+
+def handovers_so_far(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
+    cid = channel_id(running, channel)
+    return [m for m in state(running)["slack"]["messages"]
+            if m["channel"] == cid and m["text"].startswith("*Handover so far") and not m["ephemeral_to"]]
+
+
+async def test_two_people_posting_the_handover_at_once_on_two_replicas_post_it_once(sandbox: RunningSandbox,
+                                                                                      replica: str) -> None:
+    # The repeat guard keyed the post by who asked: Dev (in the rota's channel) and Chloe (naming the rota from
+    # #incidents), within a second of each other, each posted the handover so far in #team-payments.
+    asked = await asyncio.gather(
+        as_user(sandbox, "command", user=DEV, channel="team-payments", text="handover post"),
+        as_user(sandbox, "command", user=CHLOE, channel="incidents", text="handover payments post"))
+    await eventually(lambda: all(answers(sandbox, answer) for answer in asked))
+    assert len(handovers_so_far(sandbox, "team-payments")) == 1
+    said = sorted(answers(sandbox, answer) for answer in asked)
+    assert said[0].startswith("Posted the handover so far for *Payments* in #team-payments"), said
+    assert said[1].startswith("The handover so far for *Payments* was just posted in #team-payments"), said
 
 
 Replicas = tuple[Repeats, Repeats, SettableClock]

@@ -122,3 +122,21 @@ async def test_an_incident_number_pasted_with_an_invisible_character_is_still_th
     await trigger(sandbox)
     [answer] = await command(sandbox, "ack 1\u200b", channel="team-basket")
     assert answer.startswith("✅ Acknowledged #1 in PagerDuty"), answer
+
+
+async def test_a_word_where_the_incident_goes_is_not_taken_for_an_incident_id(sandbox: RunningSandbox) -> None:
+    # Any word of 6 to 20 letters was taken for an incident id: "I don't know incident `database`", where the person
+    # needed to hear that the incident must be named first; in the incident's channel, `ack database` too.
+    incident = await trigger(sandbox)
+    [outside] = await command(sandbox, "resolve database is back")
+    assert outside.startswith("⚠️ `database` is not an incident number or id. Outside an incident channel, name the "
+                              "incident first"), outside
+    assert "`/incident resolve 1234" in outside and "I don't know incident" not in outside
+    [channel] = incident_channels(sandbox)
+    [inside] = await command(sandbox, "ack database", channel=channel["id"])
+    assert inside.startswith("⚠️ `database` is not an incident number or id. In this channel"), inside
+    assert "I don't know incident" not in inside
+    assert sandbox.sandbox.pagerduty.calls["PUT /incidents/{id}"] == 0  # nothing acknowledged on a guess
+    # Its id as PagerDuty writes it still names the incident, from anywhere.
+    [status] = await command(sandbox, f"status {incident['id']}")
+    assert not status.startswith("⚠️ ") and f"#{incident['incident_number']}" in status, status

@@ -313,6 +313,45 @@ async def test_handover_on_demand_to_the_caller_or_the_channel(start_sandbox: St
     assert "I don't know the rota `nonsense`" in _replies(unknown)
 
 
+async def test_the_handover_so_far_posted_by_one_person_is_linked_for_the_next_not_posted_again(
+        start_sandbox: StartSandbox) -> None:
+    # Keyed by who asked, a second person's `handover post` a few seconds later posted the same handover again.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    first = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
+    assert "Posted the handover so far for *Payments* in #team-payments" in _replies(first)
+    [posted] = _so_far_in(running, "team-payments")
+    await move_clock_and_settle(running, advance_seconds=5)
+    second = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
+    told = _replies(second)
+    assert told.startswith("The handover so far for *Payments* was just posted in #team-payments"), told
+    # A link to that post, as Slack's permalinks read.
+    assert f"/archives/{posted['channel']}/p{posted['ts'].replace('.', '')}|" in told, told
+    assert len(_so_far_in(running, "team-payments")) == 1
+    # Another shift is another handover: posted again (the scheduled handover at 17:30 too).
+    await move_clock_and_settle(running, to="2026-11-27T17:30:05+00:00")
+    third = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
+    assert "Posted the handover so far for *Payments*" in _replies(third)
+    assert len(_so_far_in(running, "team-payments")) == 2
+
+
+async def test_a_handover_so_far_slack_refused_is_posted_for_the_next_person(start_sandbox: StartSandbox) -> None:
+    # Nothing was posted: the next to ask is not told "just posted", the handover is posted for them.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    running.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
+    refused = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
+    assert "Posted" not in _replies(refused) and "just posted" not in _replies(refused), _replies(refused)
+    running.sandbox.faults.clear()
+    second = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
+    assert "Posted the handover so far for *Payments*" in _replies(second), _replies(second)
+    assert len(_so_far_in(running, "team-payments")) == 1
+
+
+def _so_far_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
+    cid = channel_id(running, channel)
+    return [m for m in state(running)["slack"]["messages"]
+            if m["channel"] == cid and m["text"].startswith("*Handover so far") and not m["ephemeral_to"]]
+
+
 async def test_oncall_for_a_rota_says_who_now_and_who_next(start_sandbox: StartSandbox) -> None:
     running = await start_sandbox(at=FRIDAY_AFTERNOON)
     answer = await as_user(running, "command", user=DEV, channel="incidents", text="oncall retail-nights")

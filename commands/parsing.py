@@ -11,8 +11,9 @@ from bot.render.format import clip, escape
 
 # An incident as people name it: its PagerDuty number, or its id as PagerDuty writes it — upper-case letters and
 # digits starting with a letter (7 long in PagerDuty's older ids, 14 in its newer ones and the sandbox's; 6 to 20
-# leaves room). Never a lower-case word: `/incident resolve database is back` names no incident "database".
-_REF = re.compile(r"^#?([0-9]+|[A-Z][A-Z0-9]{5,19})$")
+# leaves room) — or such an id typed in lower case, which a digit tells from a word. Never a word of letters alone in
+# lower case: `/incident resolve database is back` names no incident "database".
+_REF = re.compile(r"^#?([0-9]+|[A-Z][A-Z0-9]{5,19}|(?=[A-Za-z0-9]*[0-9])[A-Za-z][A-Za-z0-9]{5,19})$")
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,19 @@ def visible(word: str) -> str:
 def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,
              subcommand: str = "<subcommand>") -> tuple[str | None, str]:
     """Outside an incident channel the first word must be the incident (number or id). Inside one, a first word
-    that looks like an incident reference is taken as one only where no free text follows (ack, status...), and
-    another first word, where none follows, is refused rather than ignored: the person may have meant an incident."""
+    that looks like an incident reference is taken as one only where no free text follows (ack, status...); any
+    other words there are the person's aside (`/incident ack on it`), and the channel's incident is meant."""
     parts = rest.split(maxsplit=1)
     first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
     # Inside a channel, `#1234` always names another incident; a bare number is one only where no text follows.
     if looks_like_ref and (not in_incident_channel or not text_follows or first.startswith("#")):
         return first.lstrip("#"), remainder.strip()
-    if not first or (in_incident_channel and text_follows):
+    if in_incident_channel or not first:
         return None, rest if in_incident_channel else ""
     example = f"`/incident {subcommand} 1234{' …' if text_follows else ''}`"
-    if not in_incident_channel:
-        raise UserError(f"`{shown(first)}` is not an incident number or id. Outside an incident channel, name the "
-                        f"incident first, by its PagerDuty number or id: {example}.")
-    raise UserError(f"`{shown(first)}` is not an incident number or id. In this channel `/incident {subcommand}` "
-                    f"acts on its incident: send it alone, or name another incident first, e.g. {example}.")
+    raise UserError(f"`{shown(first)}` is not an incident number or id. Outside an incident channel, name the "
+                    f"incident first, by its PagerDuty number or id: {example}.")
 
 
 _FLAG = re.compile(r"(?:^|\s)--(service|urgency)(?:(?:\s+|=)(\"[^\"]*\"|“[^”]*”|[^\s-]\S*))?")

@@ -14,12 +14,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, plain_text
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage
 from bot.domain.incident import Incident
 from bot.errors import UserError
 from bot.ports import Chat, Clock
 from bot.ports.store import Inbox, Incidents, SlackFootprints
 from bot.services.slack_inbox import record_from_slack
+from bot.services.slack_text import SlackText
 
 # `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text.
 _OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|@([\w.-]+))\s*$")
@@ -36,6 +37,8 @@ class Contributions:
                  on_recorded: Callable[[], None]) -> None:
         self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
         self._on_recorded = on_recorded
+        # Both reach the ServiceNow ticket as work notes: the people they mention by name (bot/services/slack_text.py).
+        self._slack_text = SlackText(chat)
 
     async def reaction_added(self, *, user: str, reaction: str, channel: str, ts: str) -> bool:
         """A reaction someone added to a message; True when it made the message a key message (recorded now or
@@ -51,7 +54,8 @@ class Contributions:
             return False
         author = await self._chat.user_name(message.user) or message.user
         marked_by = await self._chat.user_name(user) or user
-        await self._record(KeyMessage(incident.id, channel, ts, author, plain_text(message.text), marked_by))
+        text = (await self._slack_text.readable(message.text)).strip()
+        await self._record(KeyMessage(incident.id, channel, ts, author, text, marked_by))
         return True
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
@@ -63,7 +67,7 @@ class Contributions:
             if owner_id:
                 owner_name = await self._chat.user_name(owner_id) or owner_name
             text = text[:match.start()]
-        text = plain_text(text)
+        text = (await self._slack_text.readable(text)).strip()
         if not text:
             raise UserError(FOLLOW_UP_USAGE)
         added_by = await self._chat.user_name(user) or user_name or user

@@ -37,7 +37,8 @@ class Contributions:
                  on_recorded: Callable[[], None]) -> None:
         self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
         self._on_recorded = on_recorded
-        # Both reach the ServiceNow ticket as work notes: the people they mention by name (bot/services/slack_text.py).
+        # Both reach the ServiceNow ticket as work notes: the people they mention by name, and a name Slack does not
+        # give is never a reason to lose one (bot/services/slack_text.py).
         self._slack_text = SlackText(chat)
 
     async def reaction_added(self, *, user: str, reaction: str, channel: str, ts: str) -> bool:
@@ -52,8 +53,9 @@ class Contributions:
         message = await self._chat.message(channel, ts) if incident is not None else None
         if incident is None or message is None or not message.by_person or not message.user:
             return False
-        author = await self._chat.user_name(message.user) or message.user
-        marked_by = await self._chat.user_name(user) or user
+        # Acknowledged to Slack already: a name Slack will not give now must not lose the key message.
+        author = await self._slack_text.name(message.user) or message.user
+        marked_by = await self._slack_text.name(user) or user
         text = (await self._slack_text.readable(message.text)).strip()
         await self._record(KeyMessage(incident.id, channel, ts, author, text, marked_by))
         return True
@@ -65,12 +67,12 @@ class Contributions:
         if match:
             owner_id, owner_name = match[1], match[2] or match[3]
             if owner_id:
-                owner_name = await self._chat.user_name(owner_id) or owner_name
+                owner_name = await self._slack_text.name(owner_id) or owner_name
             text = text[:match.start()]
         text = (await self._slack_text.readable(text)).strip()
         if not text:
             raise UserError(FOLLOW_UP_USAGE)
-        added_by = await self._chat.user_name(user) or user_name or user
+        added_by = await self._slack_text.name(user) or user_name or user
         await self._record(FollowUpAdded(incident.id, uuid.uuid4().hex, text, added_by, self._clock.now(), owner_id,
                                          owner_name))
         owner = f" (owner: <@{owner_id}>)" if owner_id else f" (owner: {_plain(owner_name)})" if owner_name else ""

@@ -5,7 +5,8 @@ bot/domain/slack_text.py's; this finds the names.
 Names come from Slack's users.info through the Chat adapter, which keeps each answer a few minutes and shares one
 call between those asking at once (bot/adapters/slack/users.py): a responder mentioned in every note is asked for
 once. A name is a nicety, never a reason for the note not to go: a lookup Slack refuses, rate-limits or does not
-answer within `NAME_LOOKUP_SECONDS` leaves that mention as Slack sent it (`@` and the label Slack gave, else the id).
+answer within `NAME_LOOKUP_SECONDS` leaves that mention as Slack sent it (`@` and the label Slack gave, else the id),
+and `name` (who wrote a key message, who owns a follow-up) says None for the caller to fall back on what it has.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ class SlackText:
         names = {user: name for user, lookup in lookups.items()
                  if lookup.done() and not lookup.cancelled() and (name := lookup.result())}
         return readable(slack_text, names)
+
+    async def name(self, user: str) -> str | None:
+        """The person's Slack name (one line, short), or None when Slack does not give it: no such user, the lookup
+        refused, rate-limited, failing or later than `within` (its caller falls back on what it has)."""
+        try:
+            return await asyncio.wait_for(self._name(user), self._within)
+        except TimeoutError:
+            return None
 
     async def _name(self, user: str) -> str | None:
         try:

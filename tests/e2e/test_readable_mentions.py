@@ -140,3 +140,27 @@ async def test_a_name_slack_is_slow_to_give_falls_back_without_holding_the_text(
     sandbox.sandbox.faults.add(Fault("slack", "users.info", times=0, latency_ms=2_000))
     names = SlackText(sandbox.bot.chat, within=0.1)
     assert await names.readable(f"ask <@{chloe}|chloe.martin> or <@{chloe}>") == "ask @chloe.martin or @" + chloe
+
+
+async def test_a_follow_up_is_recorded_while_slack_will_not_give_names(sandbox: RunningSandbox) -> None:
+    # Its author's and owner's names were asked for unguarded: a rate-limited users.info lost the follow-up
+    # ("something went wrong").
+    incident, channel = await opened(sandbox)
+    sandbox.sandbox.faults.add(Fault("slack", "users.info", status=429, times=100))
+    answer = await command(sandbox, channel, "followup Ask @chloe.martin for a refunds alert @ben.okafor", user=BEN)
+    assert "Follow-up recorded" in answer, answer
+    assert ("Follow-up #1 by ben.okafor: Ask @chloe.martin for a refunds alert (owner: ben.okafor)"
+            in await work_note_lines(sandbox, incident["id"]))
+
+
+async def test_a_key_message_is_recorded_while_slack_will_not_give_names(sandbox: RunningSandbox) -> None:
+    # The reaction is acknowledged before the message is read: a lookup failing after it lost the key message.
+    incident, channel = await opened(sandbox)
+    sandbox.sandbox.slack.settle_seconds = 0.2
+    posted = await as_user(sandbox, "message", user=BEN, channel=channel, text="Rolled back 4.2.1")
+    sandbox.sandbox.faults.add(Fault("slack", "users.info", status=429, times=100))
+    await as_user(sandbox, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
+    await settle_all(sandbox)
+    # Slack gave no name for its author: the line says who by Slack's id, and keeps what they said.
+    line = f"📌 {slack_user(sandbox, BEN)}: Rolled back 4.2.1"
+    assert line in await work_note_lines(sandbox, incident["id"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.incident import Incident
+from bot.domain.slack_text import readable
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
@@ -26,7 +27,7 @@ from bot.services.reviews import Reviews
 from bot.services.toolkit import IncidentToolkit
 from commands.answers import Reply
 from commands.modals import BY_BUTTON, PAGE_MESSAGE, RESOLUTION, Prompt, ask_or_act
-from commands.parsing import parse_declare, plain_text, split_target
+from commands.parsing import parse_declare, split_target
 from commands.repeats import ALREADY_CLICKED, Repeats
 
 
@@ -86,18 +87,18 @@ async def page_incident_manager(s: Services, asked: Asked) -> Reply:
 
 async def _ask_or_act(prompt: Prompt, s: Services, asked: Asked) -> Reply:
     return await ask_or_act(prompt, s.actions, s.slack, asked.on, user=asked.user, channel=asked.channel,
-                            trigger_id=asked.trigger_id, text=plain_text(asked.text))
+                            trigger_id=asked.trigger_id, text=await s.actions.readable(asked.text))
 
 
 async def page(s: Services, asked: Asked) -> Reply:
     target, message = split_target(asked.text)
     if not target:
         raise UserError("Who should I page? `/incident page <team|escalation policy|@someone> [message]`.")
-    return await s.actions.page(asked.user, asked.on, target, plain_text(message))
+    return await s.actions.page(asked.user, asked.on, target, await s.actions.readable(message))
 
 
 async def note(s: Services, asked: Asked) -> Reply:
-    return await s.actions.add_note(asked.user, asked.on, plain_text(asked.text))
+    return await s.actions.add_note(asked.user, asked.on, await s.actions.readable(asked.text))
 
 
 async def status(s: Services, asked: Asked) -> Reply:
@@ -159,7 +160,7 @@ async def handover_note(s: Services, asked: Asked) -> Reply:
     else:
         rota, text = handovers.rota_for("", asked.channel_name, usage="handover-note"), asked.text
     author = asked.user_name or asked.user or "someone"
-    return await handovers.leave_note(rota.id, author, plain_text(text))
+    return await handovers.leave_note(rota.id, author, readable(text))  # for Slack only: no names looked up
 
 
 def _handovers(s: Services) -> Handovers:
@@ -169,8 +170,10 @@ def _handovers(s: Services) -> Handovers:
 
 
 async def declare(s: Services, asked: Asked) -> Reply:
-    title, service_ref, urgency = parse_declare(plain_text(asked.text))
-    return await s.actions.declare(asked.user, title, service_ref, urgency, asked.channel)
+    # The flags are read from the text as Slack sent it, so a person's name cannot be read as one.
+    title, service_ref, urgency = parse_declare(asked.text)
+    return await s.actions.declare(asked.user, await s.actions.readable(title),
+                                   readable(service_ref) if service_ref else None, readable(urgency), asked.channel)
 
 
 async def report(s: Services, asked: Asked) -> Reply:

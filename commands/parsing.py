@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from bot.domain.slack_text import readable
 from bot.errors import UserError
 from bot.render.format import clip, escape
 
@@ -57,7 +58,6 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,
 
 
 _FLAG = re.compile(r"(?:^|\s)--(service|urgency)(?:(?:\s+|=)(\"[^\"]*\"|“[^”]*”|[^\s-]\S*))?")
-_LINK = re.compile(r"<([@#!]?)([^>|]+)(?:\|([^>]*))?>")
 
 
 def parse_declare(text: str) -> tuple[str, str | None, str]:
@@ -87,22 +87,6 @@ def split_target(text: str) -> tuple[str, str]:
 
 
 def shown(typed: str, limit: int = 100) -> str:
-    """What someone typed, shown back inside `code`: readable (see `plain_text`), short, escaped again, and with no
-    backtick to end the code early."""
-    return escape(clip(" ".join(plain_text(typed).split()), limit)).replace("`", "'")
-
-
-def plain_text(slack_text: str) -> str:
-    """Text as Slack sends it (entities escaped, <@U1|name> mentions, <#C1|name> channels, <url|label> links)
-    made readable for PagerDuty: @name, #name, "label (url)", and &, <, > as themselves."""
-    def readable(match: re.Match[str]) -> str:
-        sigil, target, label = match.group(1), match.group(2), match.group(3)
-        if sigil == "@":
-            return f"@{label or target}"
-        if sigil == "#":
-            return f"#{label or target}"
-        if sigil == "!":
-            name = label or target.split("^")[0]
-            return name if name.startswith("@") else f"@{name}"
-        return f"{label} ({target})" if label and label != target else target
-    return _LINK.sub(readable, slack_text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What someone typed, shown back inside `code`: readable (bot/domain/slack_text.py), short, escaped again, and
+    with no backtick to end the code early."""
+    return escape(clip(" ".join(readable(typed).split()), limit)).replace("`", "'")

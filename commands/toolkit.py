@@ -13,6 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 
 from bot.domain.incident import Incident
+from bot.domain.slack_text import readable
 from bot.errors import IntegrationError, UserError
 from bot.render import status_updates as render
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
@@ -21,7 +22,6 @@ from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
 from commands.answers import Reply, answer, privately_in, through_response_url
 from commands.handlers import Asked, Services
 from commands.modals import EXPIRED_TRIGGER_CODES
-from commands.parsing import plain_text
 from commands.repeats import ALREADY_CLICKED
 
 Listener = Callable[..., Awaitable[None]]
@@ -44,14 +44,14 @@ async def role(s: Services, asked: Asked) -> Reply:
 
 async def update(s: Services, asked: Asked) -> Reply:
     """`/incident update <text>` publishes at once; without text, the form asks for the three parts."""
-    text = plain_text(asked.text).strip()
+    text = (await s.actions.readable(asked.text)).strip()
     if text:
         return await _toolkit(s).publish_update(asked.user, asked.on, text)
     return await open_update_form(s, asked.on, asked.channel, asked.trigger_id)
 
 
 async def priority(s: Services, asked: Asked) -> Reply:
-    return await _toolkit(s).set_priority(asked.user, asked.on, plain_text(asked.text))
+    return await _toolkit(s).set_priority(asked.user, asked.on, readable(asked.text))
 
 
 async def open_update_form(s: Services, incident: Incident, channel: str, trigger_id: str) -> Reply:

@@ -11,7 +11,6 @@ decides. Pure.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -113,23 +112,6 @@ def apply_contribution(incident: Incident, event: Contribution, *, tickets: bool
     if tickets:
         effects.append(SyncTicket(incident.id))
     return Decision(updated, entry, tuple(effects))
-
-
-_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
-
-
-def plain_text(slack_text: str) -> str:
-    """A message's text as people read it: Slack's mentions and links (`<@U123>`, `<#C1|name>`,
-    `<https://x|label>`) as `@U123`, `#name`, `label (https://x)`; its &, < and > escapes undone."""
-    def readable(match: re.Match[str]) -> str:
-        target, label = match[1], match[2]
-        if target.startswith(("@", "#", "!")):
-            sigil = "#" if target[0] == "#" else "@"
-            return label if label and label.startswith(sigil) else f"{sigil}{label or target[1:]}"
-        return f"{label} ({target})" if label and label != target else target
-    # Slack escapes only these three in message text.
-    text = _LINK.sub(readable, slack_text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return text.strip()
 
 
 def _clip(text: str, limit: int) -> str:

@@ -23,6 +23,7 @@ from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
 from bot.render.format import TITLE_IN_TEXT, clip, escape
 from bot.services.calculator import describe_service, find_service
+from bot.services.slack_text import SlackText
 
 T = TypeVar("T")
 IDENTITY_SECONDS = 600
@@ -52,6 +53,7 @@ class IncidentActions:
         self._store, self._paging, self._chat, self._catalogue, self._clock = store, paging, chat, catalogue, clock
         self._identities: dict[str, tuple[float, PagingUser | str]] = {}
         self._channels: dict[str, str] = {}
+        self._slack_text = SlackText(chat)
 
     # -- who and which ---------------------------------------------------------------------------------------
 
@@ -107,6 +109,11 @@ class IncidentActions:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    async def readable(self, slack_text: str) -> str:
+        """What someone typed in a command (Slack's markup and escapes), as PagerDuty's and ServiceNow's readers will
+        read it: people mentioned by name (bot/services/slack_text.py). A form's text is no markup: it needs none."""
+        return await self._slack_text.readable(slack_text)
 
     async def in_incident_channel(self, channel_id: str) -> bool:
         return await self._incident_of_channel(channel_id) is not None

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, plain_text
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage
 from bot.domain.follow_ups import named_owner
 from bot.domain.incident import Incident
 from bot.errors import UserError
 from bot.ports import Chat, Clock
 from bot.ports.store import Inbox, Incidents, SlackFootprints
 from bot.services.slack_inbox import record_from_slack
+from bot.services.slack_text import SlackText
 
 FOLLOW_UP_USAGE = ("What is the follow-up? `/incident followup <what needs doing> [@owner]`, e.g. `/incident "
                    "followup add an alert on checkout error rate @ben`.")
@@ -34,6 +35,9 @@ class Contributions:
                  on_recorded: Callable[[], None]) -> None:
         self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
         self._on_recorded = on_recorded
+        # Both reach the ServiceNow ticket as work notes: the people they mention by name, and a name Slack does not
+        # give is never a reason to lose one (bot/services/slack_text.py).
+        self._slack_text = SlackText(chat)
 
     async def reaction_added(self, *, user: str, reaction: str, channel: str, ts: str) -> bool:
         """A reaction someone added to a message; True when it made the message a key message (recorded now or
@@ -47,9 +51,11 @@ class Contributions:
         message = await self._chat.message(channel, ts) if incident is not None else None
         if incident is None or message is None or not message.by_person or not message.user:
             return False
-        author = await self._chat.user_name(message.user) or message.user
-        marked_by = await self._chat.user_name(user) or user
-        await self._record(KeyMessage(incident.id, channel, ts, author, plain_text(message.text), marked_by))
+        # Acknowledged to Slack already: a name Slack will not give now must not lose the key message.
+        author = await self._slack_text.name(message.user) or message.user
+        marked_by = await self._slack_text.name(user) or user
+        text = (await self._slack_text.readable(message.text)).strip()
+        await self._record(KeyMessage(incident.id, channel, ts, author, text, marked_by))
         return True
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
@@ -57,11 +63,11 @@ class Contributions:
         named = named_owner(text)
         owner_id, owner_name = named.owner_id, named.owner_name
         if owner_id:
-            owner_name = await self._chat.user_name(owner_id) or owner_name
-        text = plain_text(named.text)
+            owner_name = await self._slack_text.name(owner_id) or owner_name
+        text = (await self._slack_text.readable(named.text)).strip()
         if not text:
             raise UserError(FOLLOW_UP_USAGE)
-        added_by = await self._chat.user_name(user) or user_name or user
+        added_by = await self._slack_text.name(user) or user_name or user
         await self._record(FollowUpAdded(incident.id, uuid.uuid4().hex, text, added_by, self._clock.now(), owner_id,
                                          owner_name))
         owner = f" (owner: <@{owner_id}>)" if owner_id else f" (owner: {_plain(owner_name)})" if owner_name else ""

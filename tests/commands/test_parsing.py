@@ -11,7 +11,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.errors import UserError
-from commands.parsing import parse_declare, plain_text, split_subcommand, split_target, take_ref
+from commands.parsing import parse_declare, split_subcommand, split_target, take_ref
 from sandbox.pagerduty.basics import random_id
 from tests.helpers import FIXTURES
 
@@ -111,14 +111,3 @@ def test_a_flag_without_a_value_says_what_to_write() -> None:
 def test_split_target(text: str, expected: tuple[str, str]) -> None:
     assert split_target(text) == expected
 
-
-@pytest.mark.parametrize(("slack", "plain"), [
-    ("a &lt; b &amp;&amp; c &gt; d", "a < b && c > d"),
-    ("ask <@U123|dev.sharma> in <#C9|team-basket>", "ask @dev.sharma in #team-basket"),
-    ("see <https://status.example.com|status page> and <https://x.example>", "see status page "
-     "(https://status.example.com) and https://x.example"),
-    ("<!here> everyone", "@here everyone"),
-    ("emoji 🔥 and عربى", "emoji 🔥 and عربى"),
-])
-def test_plain_text(slack: str, plain: str) -> None:
-    assert plain_text(slack) == plain

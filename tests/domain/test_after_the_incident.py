@@ -16,7 +16,6 @@ from bot.domain.contributions import (
     KeyMessage,
     apply_contribution,
     from_json,
-    plain_text,
     to_json,
 )
 from bot.domain.effects import PostTimelineEntry, SyncTicket
@@ -79,18 +78,6 @@ def test_contributions_read_back_as_written(event: KeyMessage | FollowUpAdded) -
 def test_a_body_that_is_not_a_contribution_is_a_value_error(body: str) -> None:
     with pytest.raises(ValueError):
         from_json(body)
-
-
-@pytest.mark.parametrize(("slack", "read"), [
-    ("a &lt; b &amp;&amp; c &gt; d", "a < b && c > d"),
-    ("ask <@U123> or <@U456|ben>", "ask @U123 or @ben"),
-    ("see <#C1|inc-12-checkout> and <https://status.example.com|the status page>",
-     "see #inc-12-checkout and the status page (https://status.example.com)"),
-    ("<https://x.example.com>", "https://x.example.com"),
-    ("<!here> rollback done", "@here rollback done"),
-])
-def test_slack_markup_reads_as_people_read_it(slack: str, read: str) -> None:
-    assert plain_text(slack) == read
 
 
 @pytest.mark.parametrize(("text", "delay"), [

@@ -258,3 +258,51 @@ def test_the_applier_runs_inline_unless_a_process_of_its_own_is_asked_for() -> N
         load_settings({**GOOD_ENV, "PAVEDROAD_APPLIER": "thread"})
     assert error.value.problems == ["PAVEDROAD_APPLIER: 'thread' is neither 'inline' (the worker in the web process) "
                                     "nor 'process' (a process of its own beside it)"]
+
+
+@pytest.mark.parametrize("secrets", [",", " , ,", ", "])
+def test_webhook_secrets_that_list_no_secret_are_refused(secrets: str) -> None:
+    # Only commas and spaces passed as "set": the bot started with no secret and answered every PagerDuty delivery 401.
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "PAGERDUTY_WEBHOOK_SECRETS": secrets})
+    [problem] = error.value.problems
+    assert problem.startswith("PAGERDUTY_WEBHOOK_SECRETS: lists no secret") and \
+        "PAGERDUTY_WEBHOOK_SECRETS=old-secret,new-secret" in problem
+
+
+def test_a_logging_level_problem_names_every_level_accepted() -> None:
+    # CRITICAL is accepted, but the problem left it out of the levels it offered.
+    assert load_settings({**GOOD_ENV, "LOG_LEVEL": "critical"}).log_level == "CRITICAL"
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "LOG_LEVEL": "warn"})
+    assert error.value.problems == ["LOG_LEVEL: 'WARN' is not a logging level; use DEBUG, INFO, WARNING, ERROR or "
+                                    "CRITICAL"]
+
+
+@pytest.mark.parametrize("name", ["SLACK_API_URL", "PAGERDUTY_API_URL", "SERVICENOW_INSTANCE_URL"])
+def test_a_url_without_its_scheme_is_refused_with_how_to_write_it(name: str) -> None:
+    # "localhost:3001/sandbox/slack/api/" was refused as "not an http(s) URL", without saying what to write instead.
+    env = {**GOOD_ENV, name: "localhost:3001/x", "SERVICENOW_USERNAME": "u", "SERVICENOW_PASSWORD": "p",
+           "SERVICENOW_WEBHOOK_SECRET": "w"}
+    with pytest.raises(ConfigError) as error:
+        load_settings(env)
+    [problem] = error.value.problems
+    example = {"SLACK_API_URL": "http://localhost:3000/sandbox/slack/api/",
+               "PAGERDUTY_API_URL": "http://localhost:3000/sandbox/pagerduty/api",
+               "SERVICENOW_INSTANCE_URL": "https://acme.service-now.com"}[name]
+    assert problem == f"{name}: 'localhost:3001/x' is not an http(s) URL; write it with its scheme, e.g. " \
+        f"{name}={example}"
+
+
+def test_the_reference_says_which_servicenow_variables_the_instance_url_requires() -> None:
+    # load_settings refuses SERVICENOW_INSTANCE_URL without these three, but the reference did not say so.
+    from bot.app.config import reference_table
+    rows = {row.split(" | ")[0].strip("| `"): row for row in reference_table().splitlines()[2:]}
+    for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD", "SERVICENOW_WEBHOOK_SECRET"):
+        assert "**Required** with `SERVICENOW_INSTANCE_URL`." in rows[name], name
+        with pytest.raises(ConfigError) as error:
+            load_settings({**GOOD_ENV, "SERVICENOW_INSTANCE_URL": "https://acme.service-now.com",
+                           **{other: "x" for other in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD",
+                                                       "SERVICENOW_WEBHOOK_SECRET") if other != name}})
+        assert [p.split(":")[0] for p in error.value.problems] == [name]
+    assert "SERVICENOW_USERNAME" in rows["SERVICENOW_PASSWORD"]  # whose password: not "That user's"

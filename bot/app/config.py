@@ -23,6 +23,8 @@ class Variable:
     help: str
     secret: bool = False
     required_for_serve: bool = False
+    # Required when this other variable is set (ServiceNow's user, password and webhook secret with its instance).
+    required_with: str | None = None
 
 
 # The configuration reference. The README's table is generated from this list (`pavedroad check-config --reference`).
@@ -47,10 +49,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SERVICENOW_INSTANCE_URL", None, "https://acme.service-now.com", "ServiceNow instance; set it to keep "
              "one ticket per incident in step (unset: no ServiceNow sync)."),
     Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (Table API, basic "
-             "auth; needs the itil role). Its own updates are recognised and never echoed back."),
-    Variable("SERVICENOW_PASSWORD", None, "…", "That user's password.", secret=True),
+             "auth; needs the itil role). Its own updates are recognised and never echoed back.",
+             required_with="SERVICENOW_INSTANCE_URL"),
+    Variable("SERVICENOW_PASSWORD", None, "…", "The password of the ServiceNow integration user "
+             "(SERVICENOW_USERNAME).", secret=True, required_with="SERVICENOW_INSTANCE_URL"),
     Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret the ServiceNow business rule signs "
-             "POST /servicenow/webhook with (HMAC-SHA256 of the body; see README).", secret=True),
+             "POST /servicenow/webhook with (HMAC-SHA256 of the body; see README): a random string you make, also "
+             "set as the instance's pavedroad.servicenow.webhook_secret property.", secret=True,
+             required_with="SERVICENOW_INSTANCE_URL"),
     Variable("CATALOGUE_PATH", "catalogue.yml", "/etc/pavedroad/catalogue.yml", "The platform catalogue YAML "
              "(teams, services, channels); see bot/example_catalogue.yml for a complete example."),
     Variable("PAVEDROAD_DB", "pavedroad.db", "/var/lib/pavedroad/pavedroad.db", "SQLite database file (inbox, "
@@ -72,13 +78,14 @@ VARIABLES: tuple[Variable, ...] = (
              "stored and applied on two cores (README, 'Bursts: the applier in a process of its own')."),
     Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
              "/metrics."),
-    Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level."),
+    Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "
              "`pavedroad provision` subscribes each service's PagerDuty webhooks to <url>/pagerduty/webhook."),
 )
 _BY_NAME = {v.name: v for v in VARIABLES}
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 APPLIERS = ("inline", "process")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # A lease longer than a day would leave a dead replica's effects undone for longer than anyone would wait.
 LONGEST_LEASE_SECONDS = 86_400
 
@@ -171,9 +178,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                     "such as 60 (a dead replica's effects wait this long before another takes them over)")
     concurrency = effect_concurrency(values["PAVEDROAD_EFFECT_CONCURRENCY"] or "", problems)
     secrets = tuple(s.strip() for s in (values["PAGERDUTY_WEBHOOK_SECRETS"] or "").split(",") if s.strip())
+    if values["PAGERDUTY_WEBHOOK_SECRETS"] and not secrets:  # only commas and spaces: every delivery would be a 401
+        hooks = _BY_NAME["PAGERDUTY_WEBHOOK_SECRETS"]
+        problems.append(f"{hooks.name}: lists no secret, only commas or spaces. {hooks.help} "
+                        f"Example: {hooks.name}={hooks.example}")
     level = (values["LOG_LEVEL"] or "INFO").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use DEBUG, INFO, WARNING or ERROR")
+    if level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL: {level!r} is not a logging level; use {', '.join(LOG_LEVELS[:-1])} or "
+                        f"{LOG_LEVELS[-1]}")
     applier = (values["PAVEDROAD_APPLIER"] or "").strip().lower() or "inline"  # blank: as if unset
     if applier not in APPLIERS:
         problems.append(f"PAVEDROAD_APPLIER: {values['PAVEDROAD_APPLIER']!r} is neither 'inline' (the worker in "
@@ -186,12 +198,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for url_name in ("SLACK_API_URL", "PAGERDUTY_API_URL", "SERVICENOW_INSTANCE_URL"):
         url = values[url_name]
         if url and not url.startswith(("http://", "https://")):
-            problems.append(f"{url_name}: {url!r} is not an http(s) URL")
+            problems.append(f"{url_name}: {url!r} is not an http(s) URL; write it with its scheme, e.g. "
+                            f"{url_name}={_BY_NAME[url_name].example}")
     servicenow = None
     if values["SERVICENOW_INSTANCE_URL"]:
-        for name in ("SERVICENOW_USERNAME", "SERVICENOW_PASSWORD", "SERVICENOW_WEBHOOK_SECRET"):
-            if not values[name]:
-                problems.append(f"{name}: not set, but SERVICENOW_INSTANCE_URL is. {_BY_NAME[name].help} "
+        for variable in VARIABLES:
+            if variable.required_with == "SERVICENOW_INSTANCE_URL" and not values[variable.name]:
+                problems.append(f"{variable.name}: not set, but SERVICENOW_INSTANCE_URL is. {variable.help} "
                                 "Or unset SERVICENOW_INSTANCE_URL to run without ServiceNow.")
         servicenow = ServiceNowAccess(values["SERVICENOW_INSTANCE_URL"].rstrip("/"),
                                       values["SERVICENOW_USERNAME"] or "", values["SERVICENOW_PASSWORD"] or "",
@@ -269,7 +282,8 @@ def reference_table() -> str:
     """The configuration reference as a Markdown table (kept in the README; a test checks they agree)."""
     rows = ["| variable | default | example | what it is |", "| --- | --- | --- | --- |"]
     for v in VARIABLES:
-        required = " **Required** for `serve`." if v.required_for_serve else ""
+        required = " **Required** for `serve`." if v.required_for_serve else \
+            f" **Required** with `{v.required_with}`." if v.required_with else ""
         rows.append(f"| `{v.name}` | {f'`{v.default}`' if v.default else '—'} | `{v.example}` | "
                     f"{v.help}{required} |")
     return "\n".join(rows)

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from bot.adapters.pagerduty.admin import PagerDutyApi
-from bot.app.cli.provision import ProvisionSettings, run_provision
+from bot.app.cli.provision import ProvisionSettings, load_provision_settings, run_provision
+from bot.errors import ConfigError
 from sandbox.pagerduty.model import Team
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import state
@@ -310,6 +311,18 @@ async def test_missing_settings_are_named_and_nothing_is_touched(sandbox: Runnin
     assert "PAGERDUTY_API_TOKEN: not set" in run.err and "PAVEDROAD_PUBLIC_URL: not set" in run.err
     assert "PAGERDUTY_API_URL: 'not-a-url' is not an http(s) URL" in run.err
     assert sum(sandbox.sandbox.pagerduty.calls.values()) == 0
+
+
+def test_a_url_without_its_scheme_says_how_to_write_it() -> None:
+    # PAVEDROAD_PUBLIC_URL=pavedroad.example.com was refused as "not an http(s) URL", without saying what to write.
+    with pytest.raises(ConfigError) as error:
+        load_provision_settings({"PAGERDUTY_API_TOKEN": "t", "PAVEDROAD_PUBLIC_URL": "pavedroad.example.com",
+                                 "SLACK_API_URL": "localhost:3001/sandbox/slack/api/"})
+    assert error.value.problems == [
+        "PAVEDROAD_PUBLIC_URL: 'pavedroad.example.com' is not an http(s) URL; write it with its scheme, e.g. "
+        "PAVEDROAD_PUBLIC_URL=https://pavedroad.example.com",
+        "SLACK_API_URL: 'localhost:3001/sandbox/slack/api/' is not an http(s) URL; write it with its scheme, e.g. "
+        "SLACK_API_URL=http://localhost:3000/sandbox/slack/api/"]
 
 
 async def test_a_refused_token_says_which_variable(sandbox: RunningSandbox) -> None:

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from bot.adapters.pagerduty.admin import PagerDutyApi
 from bot.adapters.slack.channels import SlackChannels, wanted_channels
-from bot.app.config import read
+from bot.app.config import VARIABLES, read
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.errors import ConfigError, ProvisioningError
 from bot.services.provisioning.apply import apply_plan
@@ -34,6 +34,9 @@ class ProvisionSettings:
     slack_api_url: str | None
 
 
+_EXAMPLES = {variable.name: variable.example for variable in VARIABLES}  # how a URL is written
+
+
 def load_provision_settings(env: Mapping[str, str]) -> ProvisionSettings:
     """What provisioning needs from the environment (the same variables as `serve`); ConfigError lists problems."""
     values = {name: read(env, name) for name in ("PAGERDUTY_API_TOKEN", "PAGERDUTY_API_URL", "PAVEDROAD_PUBLIC_URL",
@@ -48,7 +51,8 @@ def load_provision_settings(env: Mapping[str, str]) -> ProvisionSettings:
                         "service's webhooks (<url>/pagerduty/webhook), e.g. https://pavedroad.example.com")
     for name in ("PAVEDROAD_PUBLIC_URL", "PAGERDUTY_API_URL", "SLACK_API_URL"):
         if values[name] and not str(values[name]).startswith(("http://", "https://")):
-            problems.append(f"{name}: {values[name]!r} is not an http(s) URL")
+            problems.append(f"{name}: {values[name]!r} is not an http(s) URL; write it with its scheme, e.g. "
+                            f"{name}={_EXAMPLES[name]}")
     token = values["SLACK_BOT_TOKEN"]
     if token and not token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN: does not start with 'xoxb-'; use the app's Bot User OAuth Token")

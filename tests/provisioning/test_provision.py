@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -399,3 +400,14 @@ async def test_a_secret_that_cannot_be_written_mid_apply_is_shown_rather_than_lo
     assert len(shown) == len(pd(sandbox)["webhook_subscriptions"]) == 12
     assert all(re.fullmatch(r"  signing secret of \S+: \S+  \(not written to /dev/full: No space left on device; "
                             r"PagerDuty shows it only now: .*", line) for line in shown), shown
+
+
+def test_the_default_secrets_file_is_kept_out_of_version_control() -> None:
+    # `apply` writes new subscriptions' signing secrets to ./pagerduty-webhook-secrets.txt: run from a clone (as the
+    # README's "Try it against the emulators" does), `git status` offered it for the next commit.
+    root = Path(__file__).resolve().parents[2]
+    default = re.search(r'"--secrets-file", type=Path, default=Path\("([^"]+)"\)',
+                        (root / "bot" / "app" / "cli" / "main.py").read_text())
+    assert default is not None
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", default.group(1)], cwd=root, check=False)
+    assert ignored.returncode == 0, f"{default.group(1)} is not in .gitignore"

@@ -72,3 +72,15 @@ async def test_a_scheduled_job_cancelled_while_the_bot_runs_is_not_taken_for_a_s
             await running
     finally:
         await bot.stop()
+
+
+def test_building_the_bot_with_the_token_in_the_environment_warns_of_nothing(
+        tmp_path: Path, catalogue: Catalogue, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bolt read SLACK_BOT_TOKEN from the environment beside the client the bot gives it, and every `serve` logged
+    # "As you gave `client` as well, `token` will be unused": the client carries that very token, and an operator
+    # reading the start-up log took it for a token the bot would not use.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with caplog.at_level(logging.WARNING):
+        offline(tmp_path, catalogue)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("slack_bolt")] == []

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
@@ -68,6 +69,14 @@ from bot.services.worker import IncidentWorker
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
+
+
+class _TokenInTheClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, and warns that the token "will be
+    unused": the client the bot gives it carries that very token, so the warning only alarms whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 class Bot:
@@ -161,6 +170,9 @@ class Bot:
     def _slack_app(self) -> AsyncApp:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
+        bolt_log = logging.getLogger("slack_bolt.AsyncApp")  # the logger Bolt's AsyncApp warns on
+        if not any(isinstance(f, _TokenInTheClient) for f in bolt_log.filters):
+            bolt_log.addFilter(_TokenInTheClient())
         app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
         self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,

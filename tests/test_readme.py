@@ -38,3 +38,11 @@ def test_the_retention_key_is_documented_and_in_the_example() -> None:
     assert "| `retention.days` | `30` |" in README
     assert "\nretention:\n" in example and "\n  days: 30\n" in example
     assert "pavedroad_store_pruned_rows_total" in README
+
+
+def test_the_migration_count_the_readme_gives_is_the_stores() -> None:
+    # It said "the same twelve" and "version 12" while `pavedroad migrate` applied eighteen.
+    from bot.adapters.store.postgres.migrations import MIGRATIONS as POSTGRES
+    from bot.adapters.store.sqlite.migrations import MIGRATIONS as SQLITE
+    assert len(SQLITE) == len(POSTGRES)
+    assert f"applied migration(s) 1, 2, …, {len(SQLITE)}; the schema is now at version {len(SQLITE)}." in README

@@ -16,3 +16,11 @@ def test_every_file_the_sandbox_page_serves_is_in_the_wheel() -> None:
 
     assert sorted(f"ui/static/{name}" for name in STATIC) == static
     assert all(any(fnmatch.fnmatch(path, pattern) for pattern in patterns) for path in static), (static, patterns)
+
+
+def test_the_licence_is_an_spdx_expression_that_the_build_backend_reads() -> None:
+    # `license = { text = ... }` made every install print setuptools' deprecation ("By 2027-Feb-18, you need to update
+    # your project ... or your builds will no longer be supported"); the SPDX string needs setuptools 77 or later.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]

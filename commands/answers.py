@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
+from bot.render.format import clip, escape
 from bot.services.actions import Outcome
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ async def answer(say: Say, work: Awaitable[Reply]) -> None:
         texts = texts_of(await work)
     except UserError as error:
         texts = [f"⚠️ {error}"]
+    except IntegrationError as error:  # an outside call no service put into words (posting the handover, …)
+        reference = uuid.uuid4().hex[:8]
+        log.warning("command failed on an outside call (reference %s)", reference, exc_info=True)
+        texts = [outside_failure(error, reference)]
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("command failed (reference %s)", reference)
@@ -47,6 +52,30 @@ async def answer(say: Say, work: Awaitable[Reply]) -> None:
             reference = uuid.uuid4().hex[:8]
             log.exception("could not deliver an answer to Slack (reference %s)", reference)
             return
+
+
+SERVICE_NAMES = {"slack": "Slack", "pagerduty": "PagerDuty", "servicenow": "ServiceNow"}
+
+
+def outside_failure(error: IntegrationError, reference: str) -> str:
+    """An outside system's failure that reached the answer, in words: which system, what it did, what to do. Not
+    "check PagerDuty" for a Slack failure. Steps done before it stand, so the person is told to look, not that
+    nothing changed."""
+    service = SERVICE_NAMES.get(error.service.lower(), escape(clip(error.service, 40)))
+    later = error.retryable or error.status == 429
+    if error.status == 429 or error.code == "ratelimited":
+        cause = "is rate-limiting us"
+    elif error.outcome_unknown:
+        cause = "did not answer properly (it may or may not have done its part)"
+    elif error.retryable:
+        cause = "is not answering right now"
+    elif error.status in (401, 403):
+        cause = "refused the bot's credentials or permissions"
+    else:
+        cause = f"refused a call ({escape(clip(error.detail.split(': ', 1)[-1], 300))})"
+    return (f"⚠️ {service} {cause}, so this was not finished; anything done before that stands. Check {service} "
+            f"before trying again{' in a minute' if later else ''}. If it keeps failing, give the platform team "
+            f"reference `{reference}`.")
 
 
 def through_response_url(slack: Interactions, response_url: str) -> Say:

@@ -346,6 +346,17 @@ async def test_a_handover_so_far_slack_refused_is_posted_for_the_next_person(sta
     assert len(_so_far_in(running, "team-payments")) == 1
 
 
+async def test_a_handover_post_slack_failed_says_slack_failed_not_pagerduty(start_sandbox: StartSandbox) -> None:
+    # The answer was "Something went wrong on our side … Check PagerDuty for what changed": the wrong system, and no
+    # word of what happened. A failure of an outside call no service put into words names that system.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    running.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
+    refused = _replies(await as_user(running, "command", user=DEV, channel="team-payments", text="handover post"))
+    assert refused.startswith("⚠️ Slack did not answer properly (it may or may not have done its part), so this was "
+                              "not finished"), refused
+    assert "Check Slack before trying again in a minute" in refused and "PagerDuty" not in refused, refused
+
+
 def _so_far_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
     cid = channel_id(running, channel)
     return [m for m in state(running)["slack"]["messages"]

@@ -12,7 +12,7 @@ from bot.render.card import CARD_ACTIONS
 from bot.render.format import MESSAGE_TEXT
 from commands.table import BY_NAME
 from sandbox.world import RunningSandbox
-from tests.commands.slack_requests import SOMETHING_WENT_WRONG, Refused, click, command
+from tests.commands.slack_requests import Refused, click, command, went_wrong
 from tests.e2e.sandbox_helpers import card, incident_channels, trigger
 from tests.property.loop_bridge import OnTheLoop, run_property
 
@@ -39,7 +39,7 @@ command_texts = st.one_of(structured, structured, structured.map(lambda text: f"
 
 def assert_answered_for_people(answers: list[str]) -> None:
     for answer in answers:
-        assert SOMETHING_WENT_WRONG not in answer, answer
+        assert not went_wrong(answer), answer
         assert len(answer) <= MESSAGE_TEXT
         # No answer of the bot's notifies a channel: a typed <!channel>, <!here> or <!subteam^…> shown back is
         # escaped (the bot's own mentions are of people, <@U…>).

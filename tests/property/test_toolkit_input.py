@@ -23,7 +23,7 @@ from bot.domain.from_slack import from_json, to_json
 from bot.render.format import MESSAGE_TEXT
 from bot.render.roles import TOOLKIT_ACTIONS
 from sandbox.world import RunningSandbox
-from tests.commands.slack_requests import SOMETHING_WENT_WRONG, click
+from tests.commands.slack_requests import click, went_wrong
 from tests.e2e.sandbox_helpers import as_user, card, eventually, incident_channels, settle, state, trigger
 from tests.property.loop_bridge import OnTheLoop, run_property
 
@@ -51,7 +51,7 @@ FORM_EXAMPLES = PROFILE_EXAMPLES if PROFILE_EXAMPLES >= 1000 else max(PROFILE_EX
 
 def assert_answered_for_people(answers: list[str]) -> None:
     for answer in answers:
-        assert SOMETHING_WENT_WRONG not in answer, answer
+        assert not went_wrong(answer), answer
         assert len(answer) <= MESSAGE_TEXT
 
 

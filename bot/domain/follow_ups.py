@@ -28,8 +28,9 @@ class FollowUp:
 
 # `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text. A plain
 # `@name` names an owner only as a word of its own (after a space, or as the whole text): at the end of an email
-# address ("ask vendor support@acme.com") it is the address's domain, not a person.
-_OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|(?<!\S)@([\w.-]+))\s*$")
+# address ("ask vendor support@acme.com") it is the address's domain, not a person. A sentence's full stop or
+# exclamation after it ("… @ben.") is no part of the name; a dot inside one is ("@ben.okafor").
+_OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|(?<!\S)@([\w-]+(?:\.[\w-]+)*)[.!]?)\s*$")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from bot.domain.follow_ups import NamedOwner, named_owner
     ("add an alert <@U123|chloe.martin>", NamedOwner("add an alert", "U123", "chloe.martin")),
     ("add an alert <@W9>  ", NamedOwner("add an alert", "W9", None)),
     ("@ben", NamedOwner("", None, "ben")),
+    ("rotate the keys, owner @ben.okafor.", NamedOwner("rotate the keys, owner", None, "ben.okafor")),
+    ("rotate the keys @ben!", NamedOwner("rotate the keys", None, "ben")),
     ("runbook for refunds", NamedOwner("runbook for refunds", None, None)),
     # An email address ending the text is what needs doing, not who does it.
     ("ask vendor support@acme.com", NamedOwner("ask vendor support@acme.com", None, None)),
@@ -36,6 +38,7 @@ def test_an_email_address_ending_a_follow_up_never_names_its_owner(before: str, 
     assert named.text == f"{before}{address}"
 
 
-@given(before=before, name=st.from_regex(r"[\w.-]+", fullmatch=True), space=st.sampled_from([" ", "\n", "\u00a0"]))
+@given(before=before, name=st.from_regex(r"[\w-]+(?:\.[\w-]+)*", fullmatch=True),
+       space=st.sampled_from([" ", "\n", "\u00a0"]))
 def test_a_plain_name_after_a_space_names_its_owner(before: str, name: str, space: str) -> None:
     assert named_owner(f"{before}{space}@{name}") == NamedOwner(before.rstrip(), None, name)

@@ -162,8 +162,9 @@ class Repeats:
         try:
             await self._dedup.remember(key, window, self._now())
         except Exception:
-            log.warning("repeat guard: the window of a request answered could not be shortened; the same request is"
-                        " taken as a repeat for up to %gs", UNDER_WAY_LEASE_SECONDS, exc_info=True)
+            log.warning("repeat guard: the %gs window of a request answered could not be recorded; the same request"
+                        " is taken as a repeat for up to %gs from its last lease instead", window,
+                        UNDER_WAY_LEASE_SECONDS, exc_info=True)
 
     async def first_submission(self, user: str, form: str, text: str, incident_id: str) -> bool:
         return await self._first("form", REPEAT_WINDOW_SECONDS, user, form, text, incident_id)

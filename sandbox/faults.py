@@ -56,7 +56,7 @@ class Faults:
     latency_ms: dict[str, int] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     held: Counter[str] = field(default_factory=Counter)
-    _released: asyncio.Event = field(default_factory=asyncio.Event)
+    _released: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def add(self, fault: Fault) -> None:
         self.rules.append(fault)

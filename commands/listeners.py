@@ -109,7 +109,7 @@ def _card_button(services: Services) -> Listener:
 
 def _form_submitted(services: Services) -> Listener:
     async def form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        # Checked within Slack's deadline however slow PagerDuty is: a late refusal comes privately, text quoted.
+        # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         submission = read_submission(body, view)
         await check_then_act(ack, form_errors(submission, services.actions),
                              lambda: act_on(submission, services.actions, services.slack, services.repeats),

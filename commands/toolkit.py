@@ -128,7 +128,7 @@ def _button_clicked(services: Services) -> Listener:
 
 def _update_submitted(services: Services) -> Listener:
     async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        # Checked within Slack's deadline however slow PagerDuty is: a late refusal comes privately, text quoted.
+        # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         form = UpdateForm.read(body, view)
         await check_then_act(ack, _update_errors(services, form), lambda: _publish(services, form),
                              privately_in(services.slack, form.channel, form.user), form.typed)

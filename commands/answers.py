@@ -3,7 +3,8 @@
 A `UserError` is shown as written; anything else gets "something went wrong — reference <id>" with the traceback
 logged under that id. The work after an acknowledgement runs on follow-up workers (answers in a lane apart from
 background work), and its answers go out through the interaction's response_url (or, after a form, privately in the
-incident's channel).
+incident's channel). After a form has closed, a failure quotes back what the person typed into it, so that none of it
+is lost.
 """
 
 from __future__ import annotations
@@ -30,21 +31,22 @@ def texts_of(reply: Reply) -> list[str]:
     return [reply.text if isinstance(reply, Outcome) else reply]
 
 
-async def answer(say: Say, work: Awaitable[Reply]) -> None:
-    """Run the work and tell the person how it went, in words they can act on."""
+async def answer(say: Say, work: Awaitable[Reply], *, keeping: str = "") -> None:
+    """Run the work and tell the person how it went, in words they can act on. `keeping`: what they typed into a
+    form that has closed, quoted back if the work fails (nothing else holds it any more)."""
     try:
         texts = texts_of(await work)
     except UserError as error:
-        texts = [f"⚠️ {error}"]
+        texts = [f"⚠️ {error}" + kept(keeping)]
     except IntegrationError as error:  # an outside call no service put into words (posting the handover, …)
         reference = uuid.uuid4().hex[:8]
         log.warning("command failed on an outside call (reference %s)", reference, exc_info=True)
-        texts = [outside_failure(error, reference)]
+        texts = [outside_failure(error, reference) + kept(keeping)]
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("command failed (reference %s)", reference)
         texts = [f"Something went wrong on our side — reference `{reference}`. Check PagerDuty for what changed, "
-                 "and give this reference to the platform team."]
+                 "and give this reference to the platform team." + kept(keeping)]
     for text in texts:
         try:
             await say(text)
@@ -76,6 +78,15 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
     return (f"⚠️ {service} {cause}, so this was not finished; anything done before that stands. Check {service} "
             f"before trying again{' in a minute' if later else ''}. If it keeps failing, give the platform team "
             f"reference `{reference}`.")
+
+
+def kept(typed: str) -> str:
+    """What someone typed into a form, under an answer saying it was not used: whole, escaped (a form's text comes
+    raw), and in a block they can copy from."""
+    if not typed.strip():
+        return ""
+    return ("\n\nWhat you wrote, so that it is not lost (the form has closed): copy it to send it again once that "
+            f"is sorted, or into PagerDuty directly.\n```\n{escape(typed)}\n```")
 
 
 def through_response_url(slack: Interactions, response_url: str) -> Say:

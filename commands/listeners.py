@@ -2,8 +2,10 @@
 tab being opened, on an AsyncApp.
 
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
-handlers and answers through commands/answers.py. Services come in explicitly: `register(app, actions, slack,
-dedup, clock, ...)`; Bolt injects only what its listener signatures name (ack, command, body, action, view, event).
+handlers and answers through commands/answers.py. A form's submission is checked before its answer (a refusal is
+shown in the form) for at most commands/form_checks.py's budget, and finished after the ack when it takes longer.
+Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
+signatures name (ack, command, body, action, view, event).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bot.services.reviews import Reviews
 from bot.services.toolkit import IncidentToolkit
 from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
+from commands.form_checks import check_then_act
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
 from commands.parsing import shown, split_subcommand
@@ -106,14 +109,11 @@ def _card_button(services: Services) -> Listener:
 
 def _form_submitted(services: Services) -> Listener:
     async def form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         submission = read_submission(body, view)
-        errors = await form_errors(submission, services.actions)
-        if errors:
-            await ack(response_action="errors", errors=errors)
-            return
-        await ack()
-        await answer(privately_in(services.slack, submission.channel, submission.user),
-                     act_on(submission, services.actions, services.slack, services.repeats))
+        await check_then_act(ack, form_errors(submission, services.actions),
+                             lambda: act_on(submission, services.actions, services.slack, services.repeats),
+                             privately_in(services.slack, submission.channel, submission.user), submission.text)
     return form_submitted
 
 

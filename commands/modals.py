@@ -2,7 +2,8 @@
 
 `/incident resolve` and `/incident page-im` without text, and the card's Resolve and Page buttons, open the same
 form; its submission acts through the same `Prompt`. A refusal about the person (a blank note, not allowed to
-resolve) is shown in the form itself, so what they typed is not lost.
+resolve) is shown in the form itself, so what they typed is not lost; one found only after Slack's deadline (a slow
+PagerDuty: commands/form_checks.py) is told privately, with what they typed quoted back.
 """
 
 from __future__ import annotations

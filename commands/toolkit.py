@@ -20,6 +20,7 @@ from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
 from bot.services.actions import Outcome
 from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
 from commands.answers import Reply, answer, privately_in, through_response_url
+from commands.form_checks import check_then_act
 from commands.handlers import Asked, Services
 from commands.modals import EXPIRED_TRIGGER_CODES
 from commands.repeats import ALREADY_CLICKED
@@ -98,6 +99,11 @@ class UpdateForm:
                    int(minutes) if minutes.isascii() and minutes.isdigit() and 0 < int(minutes) <= 24 * 60
                    else None)  # isdigit() alone passes "²", which int() refuses
 
+    @property
+    def typed(self) -> str:
+        """Both parts as written, to quote back when the form has closed without them being used."""
+        return f"{self.what}\n\n{self.impact}" if self.impact else self.what
+
 
 def _typed(values: dict[str, Any], block: str) -> str:
     return str(((values.get(block) or {}).get("text") or {}).get("value") or "").strip()
@@ -122,18 +128,21 @@ def _button_clicked(services: Services) -> Listener:
 
 def _update_submitted(services: Services) -> Listener:
     async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         form = UpdateForm.read(body, view)
-        if problem := _typed_problem(form):
-            await ack(response_action="errors", errors=problem)
-            return
-        try:  # someone PagerDuty does not know, or who may not post updates, is told in the form, text kept
-            await services.actions.check_may_act(form.user, form.incident_id, action="update")
-        except UserError as error:
-            await ack(response_action="errors", errors={render.WHAT: str(error)[:2000]})
-            return
-        await ack()
-        await answer(privately_in(services.slack, form.channel, form.user), _publish(services, form))
+        await check_then_act(ack, _update_errors(services, form), lambda: _publish(services, form),
+                             privately_in(services.slack, form.channel, form.user), form.typed)
     return update_submitted
+
+
+async def _update_errors(s: Services, form: UpdateForm) -> dict[str, str]:
+    if problem := _typed_problem(form):
+        return problem
+    try:  # someone PagerDuty does not know, or who may not post updates, is told in the form, text kept
+        await s.actions.check_may_act(form.user, form.incident_id, action="update")
+    except UserError as error:
+        return {render.WHAT: str(error)[:2000]}
+    return {}
 
 
 def _typed_problem(form: UpdateForm) -> dict[str, str]:

@@ -6,7 +6,9 @@ Set through `POST /sandbox/faults` (see README) and consulted by each emulator b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -45,11 +47,16 @@ class Fault:
 
 @dataclass
 class Faults:
-    """The active fault rules. `latency_ms` per service applies to every request of that service."""
+    """The active fault rules. `latency_ms` per service applies to every request of that service. `held` counts the
+    requests now waiting out their latency, by service: a test can see that something happened (the bot's answer to
+    Slack) while a slow call was still held; `release_held()` ends those waits at once, as if their latency were
+    over, so that a test holds a call exactly as long as it needs to."""
 
     rules: list[Fault] = field(default_factory=list)
     latency_ms: dict[str, int] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    held: Counter[str] = field(default_factory=Counter)
+    _released: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     def add(self, fault: Fault) -> None:
         self.rules.append(fault)
@@ -64,8 +71,21 @@ class Faults:
         for rule in self.rules:
             if rule.times == 0 and rule.latency_ms and rule.matches(service, method):
                 ms += rule.latency_ms
-        if ms:
-            await asyncio.sleep(ms / 1000)
+        if not ms:
+            return
+        released = self._released  # the one release_held() sets for every wait begun before it
+        self.held[service] += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ms / 1000):
+                    await released.wait()
+        finally:
+            self.held[service] -= 1
+
+    def release_held(self) -> None:
+        """End every wait for latency under way now (later requests wait out theirs as usual)."""
+        self._released.set()
+        self._released = asyncio.Event()
 
     def take(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> Fault | None:
         """Consume one failure of the first matching rule that has failures left, if any (`fields`: what the

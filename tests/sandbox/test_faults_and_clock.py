@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import aiohttp
@@ -20,6 +21,20 @@ def test_a_fault_with_until_fails_every_call_until_then_on_the_sandbox_clock() -
     assert faults.take("slack", "chat.postMessage") is None
     clock.set(datetime.fromtimestamp(1600, UTC))
     assert faults.take("servicenow", "/api/now/table/incident") is None
+
+
+async def test_a_slow_call_is_counted_as_held_until_its_latency_is_released() -> None:
+    """A test holds a call with a latency fault and releases it when it has seen what it wanted meanwhile."""
+    faults = Faults()
+    faults.add(Fault("pagerduty", "/users", times=0, latency_ms=60_000))
+    waiting = asyncio.create_task(faults.delay("pagerduty", "/users"))
+    await asyncio.sleep(0)  # the wait has begun: it counts itself held before it first waits
+    assert not waiting.done() and faults.held == {"pagerduty": 1}
+    faults.release_held()
+    await waiting  # over at once, not after its minute
+    assert faults.held["pagerduty"] == 0
+    await faults.delay("pagerduty", "/incidents")  # no latency there: not held at all
+    assert faults.held["pagerduty"] == 0
 
 
 async def test_the_clock_route_moves_time_forward_only(sandbox: RunningSandbox) -> None:

@@ -1,0 +1,79 @@
+"""The part of a form's check that outlasts Slack's deadline is no loose task: it runs in the listener after the
+ack, so that the bot stopping cancels it with the listener, and its failure reaches the person (with what they
+typed) rather than a log line nobody reads. The check here stands for PagerDuty not answering: it waits until told."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from commands.answers import Reply
+from commands.form_checks import Errors, check_then_act
+from tests.e2e.sandbox_helpers import eventually
+
+TYPED = "Rolled back <v4.2.1> & drained the queue"
+
+
+class Held:
+    """A check held until released (or cancelled): what became of it."""
+
+    def __init__(self, fails: bool = False) -> None:
+        self.started, self.release, self.fails = asyncio.Event(), asyncio.Event(), fails
+        self.cancelled = False
+
+    async def check(self) -> Errors:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.fails:
+            raise RuntimeError("the store went away")
+        return {}
+
+
+async def acked(ack: AsyncAck) -> None:
+    """Wait for the ack as Bolt does before answering Slack: it looks every 10 ms."""
+    await eventually(lambda: ack.response is not None)
+
+
+@pytest.mark.parametrize("stopped", ["within the budget", "after the ack"])
+async def test_a_check_is_cancelled_with_the_listener_not_left_behind(stopped: str) -> None:
+    held, ack, told = Held(), AsyncAck(), list[str]()  # type: ignore[no-untyped-call]
+
+    async def act() -> Reply:
+        raise AssertionError("a check that never finished must not act")
+
+    async def say(text: str) -> None:
+        told.append(text)
+
+    listener = asyncio.create_task(check_then_act(ack, held.check(), act, say, TYPED))
+    await held.started.wait()
+    if stopped == "after the ack":
+        await acked(ack)
+        assert ack.response is not None and ack.response.body == ""  # the form closed, nothing shown in it
+    listener.cancel()  # the bot stopping
+    await asyncio.gather(listener, return_exceptions=True)
+    assert held.cancelled and told == []
+    assert (ack.response is None) == (stopped == "within the budget")
+
+
+async def test_a_late_check_that_fails_is_told_with_what_was_typed() -> None:
+    held, ack, told = Held(fails=True), AsyncAck(), list[str]()  # type: ignore[no-untyped-call]
+
+    async def act() -> Reply:
+        raise AssertionError("a check that failed must not act")
+
+    async def say(text: str) -> None:
+        told.append(text)
+
+    listener = asyncio.create_task(check_then_act(ack, held.check(), act, say, TYPED))
+    await acked(ack)
+    held.release.set()
+    await listener
+    [text] = told
+    assert text.startswith("Something went wrong on our side — reference")
+    assert "Rolled back &lt;v4.2.1&gt; &amp; drained the queue" in text

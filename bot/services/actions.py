@@ -156,14 +156,14 @@ class IncidentActions:
         try:
             await self._guard(self._paging.resolve(incident.id, actor.email, note.strip()), "PagerDuty", acts=True)
         except AlreadyInState as state:
-            return Outcome(f"#{incident.number} {state.state} — your note was not added.")
+            return Outcome(f"#{incident.number} {state.state} — your note was not added.{_your_note(note)}")
         try:
             await self._guard(self._paging.add_note(incident.id, actor.email, f"Resolution: {note.strip()}"),
                               "PagerDuty", acts=True)
         except OutcomeUnknown:  # added, maybe: adding it again blind may add it twice
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}; the resolution note "
                            "may or may not have been added (PagerDuty did not answer properly). Look at the "
-                           "incident's notes in PagerDuty before adding it with `/incident note`.")
+                           f"incident's notes in PagerDuty before adding it with `/incident note`.{_your_note(note)}")
         except UserError as error:
             # Not the error's own "so nothing was changed": the incident was resolved; only the note is missing.
             why = error.why if isinstance(error, NothingChanged) else str(error).rstrip(".")
@@ -172,7 +172,7 @@ class IncidentActions:
                       else error.advice if isinstance(error, NothingChanged) and error.advice
                       else "Add it in PagerDuty directly.")
             return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, but the resolution "
-                           f"note could not be added: {why}. {advice}")
+                           f"note could not be added: {why}. {advice}{_your_note(note)}")
         return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
@@ -402,6 +402,11 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
                               f"{service} directly.")
     reason = error.detail.split(": ", 1)[-1]  # the service's own words, without our method and path
     return NothingChanged(f"{service} refused it ({escape(clip(reason, 300))})")
+
+
+def _your_note(note: str) -> str:
+    """A note that was not added, quoted back whole: after a form, nothing else holds what the person wrote."""
+    return f"\n\nYour note, to add again:\n```\n{escape(note.strip())}\n```"
 
 
 def _name(name: str) -> str:

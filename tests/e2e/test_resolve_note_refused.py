@@ -20,13 +20,15 @@ async def resolved_with_the_note_failing(running: RunningSandbox, status: int) -
     prefix = f"inc-{incident['incident_number']}-"
     channel = next(c for c in incident_channels(running) if c["name"].startswith(prefix))
     running.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=status, times=2, retry_after=0))
-    answer = await as_user(running, "command", user=ASHA, channel=channel["id"], text="resolve rolled back")
+    answer = await as_user(running, "command", user=ASHA, channel=channel["id"], text="resolve rolled back <v4.2>")
     # Read live: after a 429 the note is tried again after PagerDuty's pause, later than the report of the command.
     await eventually(lambda: "Resolved" in answers(running, answer), within=30)
     await settle(running)
     running.sandbox.faults.clear()
     found = next(i for i in state(running)["pagerduty"]["incidents"] if i["id"] == incident["id"])
     assert found["status"] == "resolved"
+    # The note not added is quoted back whole (after a form nothing else holds it), escaped for Slack.
+    assert "Your note, to add again:\n```\nrolled back &lt;v4.2&gt;\n```" in answers(running, answer)
     return answers(running, answer)
 
 

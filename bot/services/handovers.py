@@ -235,16 +235,27 @@ class Handovers:
         return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
 
     async def so_far_posted(self, rota_id: str, marker: str) -> str:
-        """What to tell someone asking to post the handover so far just after someone else did: where it is, with a
-        link when Slack shows the post (not while it is still being posted, nor where the bot may not read)."""
+        """What to tell someone asking to post the handover so far just after someone else asked: where it is, with
+        a link when Slack shows the post. Not found, it may still be being posted (and may yet fail: the next to ask
+        then posts it), or be where the bot may not read, or Slack will not show the channel now: never "posted"
+        then, nor an error, since the post is not this person's to retry blind."""
         rota = self._rota(rota_id)
         channel = f"#{rota.slack_channel.lstrip('#')}"
-        posted = await self._chat.find_posted(rota.slack_channel, marker,
-                                              self._clock.now().timestamp() - LOOKBACK_SECONDS)
-        permalink = await self._chat.permalink(posted.channel, posted.ts) if posted is not None else None
+        try:
+            posted = await self._chat.find_posted(rota.slack_channel, marker,
+                                                  self._clock.now().timestamp() - LOOKBACK_SECONDS)
+            permalink = await self._chat.permalink(posted.channel, posted.ts) if posted is not None else None
+        except IntegrationError as error:  # rate-limited, unreachable: the link is a nicety
+            log.info("handover so far for %s: its post could not be looked for (%s)", rota.id, error)
+            posted = permalink = None
+        again = f"`/incident handover {rota.id}` shows it to you alone, as of now."
+        if posted is None:
+            return (f"The handover so far for *{rota.name}* was asked for in {channel} a moment ago: it is there or "
+                    f"on its way — once is enough for the channel. If it does not show there within a minute, ask "
+                    f"again. {again}")
         where = f": {link(permalink, 'see it')}" if permalink else ""
-        return (f"The handover so far for *{rota.name}* was just posted in {channel}{where} — once is enough for the "
-                f"channel. `/incident handover {rota.id}` shows it to you alone, as of now.")
+        return f"The handover so far for *{rota.name}* was just posted in {channel}{where} — once is enough for the " \
+               f"channel. {again}"
 
     async def leave_note(self, rota_id: str, author: str, text: str) -> str:
         rota = self._rota(rota_id)

@@ -346,6 +346,36 @@ async def test_a_handover_so_far_slack_refused_is_posted_for_the_next_person(sta
     assert len(_so_far_in(running, "team-payments")) == 1
 
 
+async def test_the_handover_so_far_just_posted_is_said_so_while_slack_will_not_show_the_channel(
+        start_sandbox: StartSandbox) -> None:
+    # Looking for the post's link is a nicety: Slack rate-limiting conversations.history (an outage, everyone
+    # scrolling) turned "it was just posted" into an error, and asking again within the minute gave the same error.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    first = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
+    assert "Posted the handover so far for *Payments*" in _replies(first)
+    running.sandbox.faults.add(_fault("slack", "conversations.history", status=429, times=1000))
+    second = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
+    told = _replies(second)
+    assert told.startswith("The handover so far for *Payments* was asked for in #team-payments"), told
+    assert len(_so_far_in(running, "team-payments")) == 1
+
+
+async def test_a_handover_so_far_still_being_posted_is_not_said_to_be_posted(start_sandbox: StartSandbox) -> None:
+    # Two people at once, and Slack slow then refusing the post: the one who asked second was told it "was just
+    # posted" while the first's post was still under way, and it never was. Whoever asked second is told it is
+    # being posted, and to ask again if it does not show; the first is told it failed.
+    running = await start_sandbox(at=FRIDAY_AFTERNOON)
+    running.sandbox.faults.add(Fault(service="slack", method="chat.postMessage", status=500, times=1000,
+                                     latency_ms=300))
+    asked = await asyncio.gather(
+        as_user(running, "command", user=DEV, channel="team-payments", text="handover post"),
+        as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post"))
+    await eventually(lambda: all(answers(running, answer) for answer in asked))
+    assert _so_far_in(running, "team-payments") == []
+    said = [answers(running, answer) for answer in asked]
+    assert not [s for s in said if "was just posted" in s or s.startswith("Posted")], said
+
+
 def _so_far_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
     cid = channel_id(running, channel)
     return [m for m in state(running)["slack"]["messages"]

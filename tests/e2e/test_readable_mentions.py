@@ -173,7 +173,7 @@ async def test_a_name_with_slack_markup_in_it_is_never_markup_back_in_slack(sand
     chloe = sandbox.sandbox.slack.resolve_user("chloe.martin")
     assert chloe is not None
     chloe.real_name = "<!channel> *Chloe* <https://evil.example|login>"
-    incident, channel = await opened(sandbox)
+    _, channel = await opened(sandbox)
     said = [await command(sandbox, channel, "note asked @chloe.martin"),
             await command(sandbox, channel, "update @chloe.martin is rolling back", user=ERIN),
             await command(sandbox, channel, "followup Ask @chloe.martin for an alert @chloe.martin", user=BEN),

@@ -45,6 +45,7 @@ from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import clip, escape, link, local_time
 from bot.render.handover import handover_text, shown_open
+from bot.services.actions import guarded
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
@@ -230,8 +231,10 @@ class Handovers:
         """Post the on-demand handover to the rota's channel (marked with `marker`, to be found again); it does not
         count as the shift's handover."""
         rota = self._rota(rota_id)
-        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id),
-                                      metadata=marker_metadata(marker) if marker else None)
+        text = await self.so_far(rota_id)
+        # Slack refusing it is said in words (nothing was posted: try again), not "something went wrong".
+        await guarded(self._chat.post_message(rota.slack_channel, text,
+                                              metadata=marker_metadata(marker) if marker else None), "Slack")
         return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
 
     async def so_far_posted(self, rota_id: str, marker: str) -> str:

@@ -340,6 +340,8 @@ async def test_a_handover_so_far_slack_refused_is_posted_for_the_next_person(sta
     running.sandbox.faults.add(_fault("slack", "chat.postMessage", status=500, times=1000))
     refused = await as_user(running, "command", user=DEV, channel="team-payments", text="handover post")
     assert "Posted" not in _replies(refused) and "just posted" not in _replies(refused), _replies(refused)
+    # Told in words what failed and what to do (it was "something went wrong on our side … check PagerDuty").
+    assert _replies(refused).startswith("⚠️ Slack is not answering right now"), _replies(refused)
     running.sandbox.faults.clear()
     second = await as_user(running, "command", user=CHLOE, channel="incidents", text="handover payments post")
     assert "Posted the handover so far for *Payments*" in _replies(second), _replies(second)

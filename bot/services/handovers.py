@@ -40,11 +40,12 @@ from bot.domain.handover import (
     zone,
 )
 from bot.domain.incident import Incident
-from bot.errors import IntegrationError, UserError
+from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import clip, escape, link, local_time
 from bot.render.handover import handover_text, shown_open
+from bot.services.actions import guarded
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
@@ -230,21 +231,50 @@ class Handovers:
         """Post the on-demand handover to the rota's channel (marked with `marker`, to be found again); it does not
         count as the shift's handover."""
         rota = self._rota(rota_id)
-        await self._chat.post_message(rota.slack_channel, await self.so_far(rota_id),
-                                      metadata=marker_metadata(marker) if marker else None)
-        return f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
+        text = await self.so_far(rota_id)
+        posted = f"Posted the handover so far for *{rota.name}* in #{rota.slack_channel.lstrip('#')}."
+        # Slack refusing it is said in words (nothing was posted: try again), not "something went wrong". An answer
+        # lost (a 500, no answer) may hide a post made: looked for by its marker, and never said to be missing.
+        try:
+            await guarded(self._chat.post_message(rota.slack_channel, text,
+                                                  metadata=marker_metadata(marker) if marker else None), "Slack",
+                          acts=True)
+        except OutcomeUnknown:
+            if marker and await self._found(rota, marker):
+                return posted
+            raise OutcomeUnknown(f"Slack did not answer properly, so the handover so far may or may not be in "
+                                 f"#{rota.slack_channel.lstrip('#')}. Look there before asking again.") from None
+        return posted
+
+    async def _found(self, rota: Rota, marker: str) -> bool:
+        try:
+            return await self._chat.find_posted(rota.slack_channel, marker,
+                                                self._clock.now().timestamp() - LOOKBACK_SECONDS) is not None
+        except IntegrationError:  # Slack will not show the channel now: unknown, as the post itself
+            return False
 
     async def so_far_posted(self, rota_id: str, marker: str) -> str:
-        """What to tell someone asking to post the handover so far just after someone else did: where it is, with a
-        link when Slack shows the post (not while it is still being posted, nor where the bot may not read)."""
+        """What to tell someone asking to post the handover so far just after someone else asked: where it is, with
+        a link when Slack shows the post. Not found, it may still be being posted (and may yet fail: the next to ask
+        then posts it), or be where the bot may not read, or Slack will not show the channel now: never "posted"
+        then, nor an error, since the post is not this person's to retry blind."""
         rota = self._rota(rota_id)
         channel = f"#{rota.slack_channel.lstrip('#')}"
-        posted = await self._chat.find_posted(rota.slack_channel, marker,
-                                              self._clock.now().timestamp() - LOOKBACK_SECONDS)
-        permalink = await self._chat.permalink(posted.channel, posted.ts) if posted is not None else None
+        try:
+            posted = await self._chat.find_posted(rota.slack_channel, marker,
+                                                  self._clock.now().timestamp() - LOOKBACK_SECONDS)
+            permalink = await self._chat.permalink(posted.channel, posted.ts) if posted is not None else None
+        except IntegrationError as error:  # rate-limited, unreachable: the link is a nicety
+            log.info("handover so far for %s: its post could not be looked for (%s)", rota.id, error)
+            posted = permalink = None
+        again = f"`/incident handover {rota.id}` shows it to you alone, as of now."
+        if posted is None:
+            return (f"The handover so far for *{rota.name}* was asked for in {channel} a moment ago: it is there or "
+                    f"on its way — once is enough for the channel. If it does not show there within a minute, ask "
+                    f"again. {again}")
         where = f": {link(permalink, 'see it')}" if permalink else ""
-        return (f"The handover so far for *{rota.name}* was just posted in {channel}{where} — once is enough for the "
-                f"channel. `/incident handover {rota.id}` shows it to you alone, as of now.")
+        return f"The handover so far for *{rota.name}* was just posted in {channel}{where} — once is enough for the " \
+               f"channel. {again}"
 
     async def leave_note(self, rota_id: str, author: str, text: str) -> str:
         rota = self._rota(rota_id)

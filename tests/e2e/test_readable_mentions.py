@@ -164,3 +164,35 @@ async def test_a_key_message_is_recorded_while_slack_will_not_give_names(sandbox
     # Slack gave no name for its author: the line says who by Slack's id, and keeps what they said.
     line = f"📌 {slack_user(sandbox, BEN)}: Rolled back 4.2.1"
     assert line in await work_note_lines(sandbox, incident["id"])
+
+
+async def test_a_name_with_slack_markup_in_it_is_never_markup_back_in_slack(sandbox: RunningSandbox) -> None:
+    # A Slack name is the person's to write, and users.info gives it as written: the names now put into a note, an
+    # update, a follow-up, a page's message and a title come back into Slack (the answer, the channel's and the
+    # stakeholders' posts, the card, the follow-ups list) escaped, so "<!channel>" in a name pings nobody.
+    chloe = sandbox.sandbox.slack.resolve_user("chloe.martin")
+    assert chloe is not None
+    chloe.real_name = "<!channel> *Chloe* <https://evil.example|login>"
+    _, channel = await opened(sandbox)
+    said = [await command(sandbox, channel, "note asked @chloe.martin"),
+            await command(sandbox, channel, "update @chloe.martin is rolling back", user=ERIN),
+            await command(sandbox, channel, "followup Ask @chloe.martin for an alert @chloe.martin", user=BEN),
+            await command(sandbox, channel, "followups"),
+            await command(sandbox, channel, "page payments @chloe.martin needs you"),
+            await command(sandbox, "team-payments", "new Refunds fail for @chloe.martin --service checkout")]
+    assert [i["title"] for i in state(sandbox)["pagerduty"]["incidents"]][-1] == (
+        "Refunds fail for @<!channel> *Chloe* <https://evil.example|login>")  # PagerDuty's readers: as named
+    await settle_all(sandbox)
+    shown_in_slack = [*said, *(text for m in state(sandbox)["slack"]["messages"] for text in _markup_read(m))]
+    assert not [s for s in shown_in_slack if "<!channel>" in s or "<https://evil" in s], shown_in_slack
+
+
+def _markup_read(found: Any) -> list[str]:
+    """The texts of a message Slack reads markup in: all but a `plain_text` object's (a header, a button)."""
+    if isinstance(found, dict):
+        if found.get("type") == "plain_text":
+            return []
+        return [t for key, value in found.items() if key != "metadata" for t in _markup_read(value)]
+    if isinstance(found, list):
+        return [t for value in found for t in _markup_read(value)]
+    return [found] if isinstance(found, str) else []

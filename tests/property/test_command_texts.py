@@ -50,8 +50,14 @@ async def test_any_command_text_is_answered_for_the_person(sandbox: RunningSandb
     await trigger(sandbox)
     channels = ["team-basket", incident_channels(sandbox)[0]["id"]]
     on_loop = OnTheLoop()
+    # Someone mentioned, whose Slack name (theirs to write, and now put into what was typed) is markup itself.
+    chloe = sandbox.sandbox.slack.resolve_user("chloe.martin")
+    assert chloe is not None
+    chloe.real_name = "<!channel> *Chloe* <https://evil.example|x>"
+    texts = st.one_of(command_texts, st.builds(lambda text, at: f"{text} <@{chloe.id}|chloe.martin> {at}",
+                                               command_texts, st.lists(words, max_size=2).map(" ".join)))
 
-    @given(text=command_texts, where=st.sampled_from(channels))
+    @given(text=texts, where=st.sampled_from(channels))
     def prop(text: str, where: str) -> None:
         assert_answered_for_people(on_loop.run(command(sandbox, text, channel=where)))
 

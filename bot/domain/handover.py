@@ -109,6 +109,24 @@ def shift_key(rota_id: str, boundary: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class OnCallChange:
+    """Who was on call as the covered shift ended and who is on at the boundary (PagerDuty user ids and names)."""
+
+    outgoing: tuple[tuple[str, str], ...]
+    incoming: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Shift:
+    """The span a handover reports on: from `start` to `end`; `covered_until` is when its last covered part ended
+    (the outgoing engineer's last moment on call) — `end`, unless out-of-hours boundaries were skipped."""
+
+    start: datetime
+    end: datetime
+    covered_until: datetime
+
+
+@dataclass(frozen=True)
 class Due:
     """A handover to post now: the shift boundary it is for, and whether it is late (post it with "(late)")."""
 

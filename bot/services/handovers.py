@@ -22,7 +22,6 @@ import asyncio
 import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
 
@@ -31,6 +30,8 @@ from bot.domain.effects import CompleteHandover, Effect, PostHandover
 from bot.domain.handover import (
     HandoverTimes,
     Note,
+    OnCallChange,
+    Shift,
     due_handover,
     handover_report,
     next_boundary,
@@ -59,24 +60,6 @@ TICK = timedelta(microseconds=1)
 PENDING_LOOKBACK = timedelta(days=1)
 # Boundaries looked through for a rota's last covered shift (a fortnight of two handovers a day).
 MAX_SKIPPED = 30
-
-
-@dataclass(frozen=True)
-class OnCallChange:
-    """Who was on call as the covered shift ended and who is on at the boundary (PagerDuty user ids and names)."""
-
-    outgoing: tuple[tuple[str, str], ...]
-    incoming: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Shift:
-    """The span a handover reports on: from `start` to `end`; `covered_until` is when its last covered part ended
-    (the outgoing engineer's last moment on call) — `end`, unless out-of-hours boundaries were skipped."""
-
-    start: datetime
-    end: datetime
-    covered_until: datetime
 
 
 class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):

@@ -8,6 +8,7 @@ reaction anywhere else (a team channel, another reaction, a bot's message) chang
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Protocol
@@ -51,23 +52,26 @@ class Contributions:
         message = await self._chat.message(channel, ts) if incident is not None else None
         if incident is None or message is None or not message.by_person or not message.user:
             return False
-        # Acknowledged to Slack already: a name Slack will not give now must not lose the key message.
-        author = await self._slack_text.name(message.user) or message.user
-        marked_by = await self._slack_text.name(user) or user
-        text = (await self._slack_text.readable(message.text)).strip()
-        await self._record(KeyMessage(incident.id, channel, ts, author, text, marked_by))
+        # Acknowledged to Slack already: a name Slack will not give now must not lose the key message. The names are
+        # asked for together: a slow Slack holds the key message up once, not once per name.
+        author, marked_by, text = await asyncio.gather(
+            self._slack_text.name(message.user), self._slack_text.name(user), self._slack_text.readable(message.text))
+        await self._record(KeyMessage(incident.id, channel, ts, author or message.user, text.strip(),
+                                      marked_by or user))
         return True
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
         """Record `/incident followup <text> [@owner]`; what to tell the person."""
         named = named_owner(text)
-        owner_id, owner_name = named.owner_id, named.owner_name
-        if owner_id:
-            owner_name = await self._slack_text.name(owner_id) or owner_name
-        text = (await self._slack_text.readable(named.text)).strip()
+        owner_id = named.owner_id
+        # Together, as for a key message: the person waits for their answer once, however slow Slack is.
+        owner_looked_up, readable, added_by = await asyncio.gather(
+            self._slack_text.name(owner_id) if owner_id else _nothing(), self._slack_text.readable(named.text),
+            self._slack_text.name(user))
+        owner_name, text = owner_looked_up or named.owner_name, readable.strip()
         if not text:
             raise UserError(FOLLOW_UP_USAGE)
-        added_by = await self._slack_text.name(user) or user_name or user
+        added_by = added_by or user_name or user
         await self._record(FollowUpAdded(incident.id, uuid.uuid4().hex, text, added_by, self._clock.now(), owner_id,
                                          owner_name))
         owner = f" (owner: <@{owner_id}>)" if owner_id else f" (owner: {_plain(owner_name)})" if owner_name else ""
@@ -78,6 +82,10 @@ class Contributions:
         stored = await record_from_slack(self._store, event, self._clock.now())
         if stored:
             self._on_recorded()
+
+
+async def _nothing() -> str | None:
+    return None
 
 
 def _plain(text: str | None) -> str:

@@ -24,9 +24,9 @@ import yaml
 
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.app import readiness
+from bot.app.config import VARIABLES, load_settings
 from bot.app.runtime import DRAIN_SECONDS
 from bot.app.web import HTTP_SHUTDOWN_SECONDS
-from bot.app.config import VARIABLES, load_settings
 from bot.catalogue import load_catalogue, parse_catalogue
 from tests.deploy.dockerfile import stages
 

@@ -22,8 +22,17 @@ import pytest
 from bot.render.card import ACKNOWLEDGE
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import answers, as_user, card, eventually, incident_channels, settle, slack_user, state
-from tests.e2e.sandbox_helpers import trigger
+from tests.e2e.sandbox_helpers import (
+    answers,
+    as_user,
+    card,
+    eventually,
+    incident_channels,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
 from tests.helpers import StartSandbox, incident_event, rows, sign
 
 ASHA = "asha.patel@example.com"

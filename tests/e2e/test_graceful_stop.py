@@ -230,3 +230,26 @@ async def test_what_arrives_while_the_bot_stops_is_refused_so_that_it_is_sent_ag
             release(sandbox, held)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert pd_notes(sandbox, incident["id"]) == [NOTE]
+
+
+async def test_over_socket_mode_a_command_arriving_while_the_bot_stops_is_answered_in_words(
+        start_sandbox: StartSandbox) -> None:
+    # Slack's requests come over the bot's WebSocket, not the HTTP door: Bolt's own door (commands/listeners.py)
+    # refuses them. (In `serve` the connection is closed before the bot's stop; here it is still open.)
+    running = await start_sandbox(socket_mode=True)
+    try:
+        incident, channel = await incident_and_channel(running)
+        held = hold(running, "/incidents")
+        try:
+            await as_user(running, "command", user=ASHA, channel=channel["id"], text=f"note {NOTE}")
+            await eventually(lambda: running.sandbox.faults.held["pagerduty"] == 1)
+            stopping = await begin_stop(running)
+            refused = await as_user(running, "command", user=ASHA, channel=channel["id"], text="ack")
+        finally:
+            release(running, held)
+        await stopping
+        assert "did not take that command" in refused["body"]["text"], refused
+        assert pd_incident(running, incident["id"])["status"] == "triggered"
+        assert pd_notes(running, incident["id"]) == [NOTE]  # the note under way was finished
+    finally:
+        await running.stop()

@@ -25,7 +25,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.app.config import ServiceNowAccess, Settings
-from bot.app.runtime import DRAIN_SECONDS, Bot
+from bot.app.runtime import Bot
 from bot.app.web import build_web_app, open_socket_mode
 from bot.catalogue import Catalogue, SandboxSeed
 from bot.services.dispatcher import RetryPolicy
@@ -256,10 +256,8 @@ class RunningSandbox:
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
                         rate_limit_scale: float = 1.0, validate_openapi: bool = True,
                         retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
-                        socket_mode: bool = False, clock: SettableClock | None = None,
-                        drain_seconds: float = DRAIN_SECONDS) -> RunningSandbox:
-    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators.
-    `drain_seconds`: how long the bot's stop gives work under way (tests shorten it; default the bot's own)."""
+                        socket_mode: bool = False, clock: SettableClock | None = None) -> RunningSandbox:
+    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -271,7 +269,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
                       validate_openapi=validate_openapi, clock=clock)
     settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
-    bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock, drain_seconds=drain_seconds)
+    bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
     sandbox.after_clock_moved.append(bot.archive_resolved_channels)  # channels due to be archived, on the new time

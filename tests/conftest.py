@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 
 from bot.adapters.clock import SettableClock
-from bot.app.runtime import DRAIN_SECONDS, Bot
+from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.services.dispatcher import RetryPolicy
@@ -84,11 +84,9 @@ async def start_sandbox(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[S
     started: list[RunningSandbox] = []
 
     async def start(organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME, db: str = "sandbox.db",
-                    retry_policy: RetryPolicy = FAST_RETRIES, socket_mode: bool = False,
-                    drain_seconds: float = DRAIN_SECONDS) -> RunningSandbox:
+                    retry_policy: RetryPolicy = FAST_RETRIES, socket_mode: bool = False) -> RunningSandbox:
         running = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
-                                      retry_policy=retry_policy, socket_mode=socket_mode, clock=SettableClock(at),
-                                      drain_seconds=drain_seconds)
+                                      retry_policy=retry_policy, socket_mode=socket_mode, clock=SettableClock(at))
         started.append(running)
         return running
 

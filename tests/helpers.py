@@ -23,7 +23,6 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.adapters.clock import SettableClock
 from bot.app.config import Settings
-from bot.app.runtime import DRAIN_SECONDS
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.world import RunningSandbox
@@ -46,7 +45,7 @@ class StartSandbox(Protocol):
 
     async def __call__(self, organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME,
                        db: str = "sandbox.db", retry_policy: RetryPolicy = FAST_RETRIES,
-                       socket_mode: bool = False, drain_seconds: float = DRAIN_SECONDS) -> RunningSandbox: ...
+                       socket_mode: bool = False) -> RunningSandbox: ...
 
 
 def offline_settings(db_path: Path, secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> Settings:

@@ -152,7 +152,8 @@ async def test_a_form_checked_late_when_the_bot_stops_is_acted_on_and_told_befor
 
 async def test_a_command_still_held_when_the_drain_ends_is_cut_short_and_logged(
         start_sandbox: StartSandbox, caplog: pytest.LogCaptureFixture) -> None:
-    running = await start_sandbox(drain_seconds=SHORT_DRAIN_SECONDS)
+    running = await start_sandbox()
+    running.bot.drain_seconds = SHORT_DRAIN_SECONDS
     try:
         await cut_short(running, caplog)
     finally:

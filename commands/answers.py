@@ -18,11 +18,16 @@ from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render.format import clip, escape
 from bot.services.actions import Outcome
+from commands.in_flight import InFlight, Queued, Work
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], Awaitable[None]]
 # What a handler answers: an outcome, a text, or several texts (a long timeline); [] when a form was opened instead.
 Reply = Outcome | str | list[str]
+# A follow-up worker's job: the work, and its entry in the registry of work under way.
+_Job = tuple[Callable[[], Awaitable[None]], Queued]
+# What queued work is, in a stop's log line, when its caller does not say.
+AN_ANSWER, BACKGROUND = Work("a command's answer"), Work("background work")
 
 
 def texts_of(reply: Reply) -> list[str]:
@@ -110,24 +115,32 @@ class FollowUps:
     waiting: a command's reply) have workers enough for a burst of people (an outage, thirty people typing
     `/incident status` at once: each answer is mostly waiting for the store and for Slack's response_url, so more
     workers answer sooner) and never queue behind BACKGROUND work (an App Home to publish: nobody waits for it),
-    which has a few workers of its own so that a flood of Home openings cannot crowd out the answers."""
+    which has a few workers of its own so that a flood of Home openings cannot crowd out the answers.
 
-    def __init__(self, workers: int = 32, background_workers: int = 4) -> None:
-        self._answers: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._background: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+    Every piece of work is registered in `in_flight` (commands/in_flight.py) from the moment it is queued, so that a
+    stopping bot waits for it: see `drain`."""
+
+    def __init__(self, workers: int = 32, background_workers: int = 4, in_flight: InFlight | None = None) -> None:
+        self.in_flight = in_flight or InFlight()
+        self._answers: asyncio.Queue[_Job] = asyncio.Queue()
+        self._background: asyncio.Queue[_Job] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._counts = {"answers": workers, "background": background_workers}
 
-    def follow_up(self, work: Callable[[], Awaitable[None]]) -> None:
+    def follow_up(self, work: Callable[[], Awaitable[None]], what: Work = AN_ANSWER) -> None:
         """Queue `work` whose answer someone waits for, started only when a worker takes it: work never started
-        is simply dropped at close, with no half-made coroutine (and its inner ones) left unawaited."""
+        is simply dropped at close, with no half-made coroutine (and its inner ones) left unawaited. `what`: the
+        work as a stop that cuts it short logs it."""
         self._start()
-        self._answers.put_nowait(work)
+        self._answers.put_nowait((work, self.in_flight.queued(what)))
 
-    def in_background(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Queue `work` nobody waits for (as `follow_up`, in the background lane)."""
+    def in_background(self, work: Callable[[], Awaitable[None]], what: Work = BACKGROUND) -> None:
+        """Queue `work` nobody waits for (as `follow_up`, in the background lane); dropped once the bot stops."""
+        if not self.in_flight.taking:
+            log.info("stopping: %s not started (nobody waits for it)", what)
+            return
         self._start()
-        self._background.put_nowait(work)
+        self._background.put_nowait((work, self.in_flight.queued(what)))
 
     def _start(self) -> None:
         if not self._workers:
@@ -135,18 +148,44 @@ class FollowUps:
             self._workers += [asyncio.create_task(self._work(self._background))
                               for _ in range(self._counts["background"])]
 
-    async def _work(self, queue: asyncio.Queue[Callable[[], Awaitable[None]]]) -> None:
+    async def _work(self, queue: asyncio.Queue[_Job]) -> None:
         while True:
-            work = await queue.get()
-            try:
-                await work()
-            except Exception:  # answer() reports everything; this is the last guard for the worker itself
-                log.exception("follow-up failed")
+            work, entry = await queue.get()
+            with self.in_flight.started(entry):
+                try:
+                    await work()
+                except Exception:  # answer() reports everything; this is the last guard for the worker itself
+                    log.exception("follow-up failed")
+
+    async def drain(self, seconds: float) -> None:
+        """The bot is stopping: take no new work, give the work acknowledged (here and in Bolt's listeners, which
+        share `in_flight`) up to `seconds` to finish and answer, then cut short what is left and close.
+
+        Answers queued and not started yet are run within those seconds, as workers come free: each was
+        acknowledged, so the person saw Slack take the command and waits for its answer, and a queue only forms in
+        a burst, when the workers are busy with work that ends in a few seconds (the store, Slack, PagerDuty's
+        10-second timeout). Dropped, they would be lost without a word. Background work not started is dropped at
+        once, with its count logged: nobody waits for it, and an App Home is gathered again the next time it is
+        opened, so the budget goes to the people waiting."""
+        self.in_flight.stop_taking()
+        if dropped := self._drop(self._background):
+            log.info("stopping: %d piece(s) of background work never started, dropped (nobody waits for them; an "
+                     "App Home is published again when next opened)", dropped)
+        await self.in_flight.drain(seconds)
+        await self.close()
 
     async def close(self) -> None:
         for worker in self._workers:
             worker.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
         for queue in (self._answers, self._background):
-            while not queue.empty():  # never started: nothing was made, so nothing is left unawaited
-                queue.get_nowait()
+            self._drop(queue)
+
+    def _drop(self, queue: asyncio.Queue[_Job]) -> int:
+        """Empty `queue` of work never started: nothing was made, so nothing is left unawaited."""
+        dropped = 0
+        while not queue.empty():
+            _, entry = queue.get_nowait()
+            self.in_flight.dropped(entry)
+            dropped += 1
+        return dropped

@@ -12,6 +12,7 @@ quoted back so that none of it is lost (`answer(..., keeping=...)`).
 The late part runs in the listener after its ack, as every listener's work after the ack does (Bolt runs it on the
 listener's own task): the check's task is held and awaited there, so it is neither dropped half-done nor left with an
 exception nobody reads (its failure is told to the person through `answer`), and it is cancelled with the listener.
+A stopping bot gives that listener time to finish before it cuts it short (commands/in_flight.py).
 """
 
 from __future__ import annotations

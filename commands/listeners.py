@@ -4,12 +4,16 @@ tab being opened, on an AsyncApp.
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
 handlers and answers through commands/answers.py. A form's submission is checked before its answer (a refusal is
 shown in the form) for at most commands/form_checks.py's budget, and finished after the ack when it takes longer.
+Each listener says, from its first step to its last, that its work is under way (commands/in_flight.py), and so does
+every request while Bolt hands it to its listener: a stopping bot refuses new requests at that door and gives the
+work already acknowledged time to finish and answer.
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,8 +35,9 @@ from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Pressed, Services, card_button
+from commands.in_flight import InFlight, Work, refusal
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
-from commands.parsing import shown, split_subcommand
+from commands.parsing import incident_named, shown, split_subcommand
 from commands.repeats import Repeats
 from commands.table import BY_NAME, SLASH_COMMAND, run, usage_text
 
@@ -48,18 +53,34 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
                         reviews=reviews, toolkit=toolkit, home=home)
     follow_ups = FollowUps()
+    in_flight = follow_ups.in_flight
+    app.middleware(_at_the_door(in_flight))  # first of ours: a request refused while stopping touches nothing
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
-    clicked, submitted = _card_button(services), _form_submitted(services)
+    clicked, submitted = _card_button(services, in_flight), _form_submitted(services, in_flight)
     for action_id in CARD_ACTIONS:
         app.action(action_id)(clicked)
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
-    app.event("app_mention")(_mentioned(services))
-    app.event("reaction_added")(_reacted(services))
-    toolkit_listeners.register(app, services)
+    app.event("app_mention")(_mentioned(services, in_flight))
+    app.event("reaction_added")(_reacted(services, in_flight))
+    toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     return follow_ups
+
+
+def _at_the_door(in_flight: InFlight) -> Callable[..., Awaitable[BoltResponse]]:
+    async def at_the_door(req: AsyncBoltRequest, resp: BoltResponse,
+                          next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        if not in_flight.taking:  # the bot is stopping: Slack or the person sends it again (in_flight.refusal)
+            return refusal(req.body)
+        with in_flight.under_way(Work("a Slack request on its way to its listener")):
+            response = await next()
+            # Bolt acknowledges an event before its listener has started, on a task of its own: one turn of the
+            # loop lets that listener start and say its work is under way before this request's entry ends.
+            await asyncio.sleep(0)
+        return response
+    return at_the_door
 
 
 def _once_per_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
@@ -83,72 +104,84 @@ def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
             await ack(response_type="ephemeral",
                       text=f"I don't know `{SLASH_COMMAND} {shown(name)}`.\n{usage_text()}")
             return
-        if entry.answered_in_ack:
-            await ack(response_type="ephemeral", text="\n".join(texts_of(await entry.handler(services, asked))))
-            return
-        await ack()
-        def work() -> Awaitable[None]:
-            return answer(through_response_url(services.slack, str(command["response_url"])),
-                          run(entry, services, asked))
-        if entry.may_open_modal:  # a form's trigger expires 3 s after the command: not queued behind others
-            await work()
-        else:
-            follow_ups.follow_up(work)
+        what = Work(f"{SLASH_COMMAND} {entry.name}", asked.user, incident_named(rest),
+                    f"#{asked.channel_name}" if asked.channel_name else asked.channel)
+        with follow_ups.in_flight.under_way(what):
+            if entry.answered_in_ack:
+                await ack(response_type="ephemeral", text="\n".join(texts_of(await entry.handler(services, asked))))
+                return
+            await ack()
+            def work() -> Awaitable[None]:
+                return answer(through_response_url(services.slack, str(command["response_url"])),
+                              run(entry, services, asked))
+            if entry.may_open_modal:  # a form's trigger expires 3 s after the command: not queued behind others
+                await work()
+            else:
+                follow_ups.follow_up(work, what)
     return slash_command
 
 
-def _card_button(services: Services) -> Listener:
+def _card_button(services: Services, in_flight: InFlight) -> Listener:
     async def card_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
         pressed = Pressed(user=str(body["user"]["id"]), channel=str((body.get("channel") or {}).get("id") or ""),
                           action_id=str(action["action_id"]), incident_id=str(action.get("value") or ""),
                           trigger_id=str(body["trigger_id"]))
-        await answer(through_response_url(services.slack, str(body["response_url"])), card_button(services, pressed))
+        with in_flight.under_way(Work(f"card button {pressed.action_id}", pressed.user, pressed.incident_id,
+                                      pressed.channel)):
+            await ack()
+            await answer(through_response_url(services.slack, str(body["response_url"])),
+                         card_button(services, pressed))
     return card_button_clicked
 
 
-def _form_submitted(services: Services) -> Listener:
+def _form_submitted(services: Services, in_flight: InFlight) -> Listener:
     async def form_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         submission = read_submission(body, view)
-        await check_then_act(ack, form_errors(submission, services.actions),
-                             lambda: act_on(submission, services.actions, services.slack, services.repeats),
-                             privately_in(services.slack, submission.channel, submission.user), submission.text)
+        with in_flight.under_way(Work(f"form {submission.prompt.form_id}", submission.user, submission.incident_id,
+                                      submission.channel)):
+            await check_then_act(ack, form_errors(submission, services.actions),
+                                 lambda: act_on(submission, services.actions, services.slack, services.repeats),
+                                 privately_in(services.slack, submission.channel, submission.user), submission.text)
     return form_submitted
 
 
-def _mentioned(services: Services) -> Listener:
+def _mentioned(services: Services, in_flight: InFlight) -> Listener:
     async def mentioned(ack: AsyncAck, event: dict[str, Any]) -> None:
-        await ack()
-        await services.slack.post_message(str(event["channel"]), usage_text(),
-                                          thread_ts=event.get("thread_ts") or event.get("ts"))
+        with in_flight.under_way(Work("@mention", str(event.get("user") or ""), channel=str(event["channel"]))):
+            await ack()
+            await services.slack.post_message(str(event["channel"]), usage_text(),
+                                              thread_ts=event.get("thread_ts") or event.get("ts"))
     return mentioned
 
 
-def _reacted(services: Services) -> Listener:
+def _reacted(services: Services, in_flight: InFlight) -> Listener:
     async def reacted(ack: AsyncAck, event: dict[str, Any]) -> None:
-        await ack()
         item = event.get("item")
-        if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
-            return
-        try:
-            await services.contributions.reaction_added(
-                user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
-                channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
-        except Exception:  # acknowledged already: Slack would not retry it, so the log is where it shows
-            log.exception("a reaction in %s could not be looked at", str(item.get("channel"))[:20])
+        channel = str(item.get("channel") or "") if isinstance(item, dict) else ""
+        with in_flight.under_way(Work("reaction", str(event.get("user") or ""), channel=channel)):
+            await ack()
+            if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
+                return
+            try:
+                await services.contributions.reaction_added(
+                    user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
+                    channel=channel, ts=str(item.get("ts") or ""))
+            except Exception:  # acknowledged already: Slack would not retry it, so the log is where it shows
+                log.exception("a reaction in %s could not be looked at", channel[:20])
     return reacted
 
 
 def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
     async def home_opened(ack: AsyncAck, event: dict[str, Any]) -> None:
-        await ack()
-        home = services.home
-        # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
-        if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
-            return
-        user = str(event["user"])
-        # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers' background
-        # lane (which logs a failure; nobody waits for an answer, and commands' answers never wait behind it).
-        follow_ups.in_background(lambda: home.publish(user))
+        home, user = services.home, str(event.get("user") or "")
+        with follow_ups.in_flight.under_way(Work("App Home opened", user)):
+            await ack()
+            # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
+            if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
+                return
+            # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
+            # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
+            # behind it).
+            follow_ups.in_background(lambda: home.publish(user), Work("App Home", user))
     return home_opened

@@ -57,6 +57,14 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,
                     f"incident first, by its PagerDuty number or id: {example}.")
 
 
+def incident_named(rest: str) -> str:
+    """The first word of what follows a subcommand when it could name an incident (`#1234`, `1234`, `PT4KHLK`), else
+    "": for a log line written before the command has looked the incident up."""
+    words = rest.split(maxsplit=1)
+    first = visible(words[0]) if words else ""
+    return first.lstrip("#") if _REF.match(first) else ""
+
+
 _FLAG = re.compile(r"(?:^|\s)--(service|urgency)(?:(?:\s+|=)(\"[^\"]*\"|“[^”]*”|[^\s-]\S*))?")
 
 

@@ -22,6 +22,7 @@ from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
 from commands.answers import Reply, answer, privately_in, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Services
+from commands.in_flight import InFlight, Work
 from commands.modals import EXPIRED_TRIGGER_CODES
 from commands.repeats import ALREADY_CLICKED
 
@@ -109,29 +110,33 @@ def _typed(values: dict[str, Any], block: str) -> str:
     return str(((values.get(block) or {}).get("text") or {}).get("value") or "").strip()
 
 
-def register(app: Any, services: Services) -> None:
-    """The buttons and the form's submission (the subcommands are entries of commands/table.py)."""
-    clicked = _button_clicked(services)
+def register(app: Any, services: Services, in_flight: InFlight) -> None:
+    """The buttons and the form's submission (the subcommands are entries of commands/table.py); each says while its
+    work is under way (commands/in_flight.py), as every listener does."""
+    clicked = _button_clicked(services, in_flight)
     for action_id in (TAKE_COMMAND, OPEN_UPDATE_FORM):
         app.action(action_id)(clicked)
-    app.view(render.UPDATE_MODAL)(_update_submitted(services))
+    app.view(render.UPDATE_MODAL)(_update_submitted(services, in_flight))
 
 
-def _button_clicked(services: Services) -> Listener:
+def _button_clicked(services: Services, in_flight: InFlight) -> Listener:
     async def toolkit_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
-        channel = str((body.get("channel") or {}).get("id") or "")
-        await answer(through_response_url(services.slack, str(body["response_url"])),
-                     button(services, str(body["user"]["id"]), channel, action, str(body["trigger_id"])))
+        channel, user = str((body.get("channel") or {}).get("id") or ""), str(body["user"]["id"])
+        with in_flight.under_way(Work(f"button {action.get('action_id')}", user, str(action.get("value") or ""),
+                                      channel)):
+            await ack()
+            await answer(through_response_url(services.slack, str(body["response_url"])),
+                         button(services, user, channel, action, str(body["trigger_id"])))
     return toolkit_button_clicked
 
 
-def _update_submitted(services: Services) -> Listener:
+def _update_submitted(services: Services, in_flight: InFlight) -> Listener:
     async def update_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         # Answered within Slack's deadline however slow PagerDuty or Slack is: a late refusal comes privately.
         form = UpdateForm.read(body, view)
-        await check_then_act(ack, _update_errors(services, form), lambda: _publish(services, form),
-                             privately_in(services.slack, form.channel, form.user), form.typed)
+        with in_flight.under_way(Work(f"form {render.UPDATE_MODAL}", form.user, form.incident_id, form.channel)):
+            await check_then_act(ack, _update_errors(services, form), lambda: _publish(services, form),
+                                 privately_in(services.slack, form.channel, form.user), form.typed)
     return update_submitted
 
 

@@ -1,7 +1,8 @@
 """The running bot: builds the store, adapters and services from settings, and runs the worker and dispatcher.
 
-One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` ends
-them and closes everything. `settle()` waits until every stored event has been applied and every effect performed.
+One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` takes no
+new work, gives the work already acknowledged `DRAIN_SECONDS` to finish and answer, ends the loops and closes
+everything. `settle()` waits until every stored event has been applied and every effect performed.
 """
 
 from __future__ import annotations
@@ -65,10 +66,20 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
+from commands.in_flight import InFlight
 
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
+# How long a stop (SIGTERM: a deploy, a restart) gives the commands, clicks and forms already acknowledged to finish
+# and answer before it cuts them short (commands/in_flight.py): a PagerDuty call under way ends by its own timeout
+# (10 s, bot/adapters/pagerduty/paging.py), with time left for the next call of a two-step action (a resolve's note)
+# and for the answer to reach Slack. Kubernetes kills the pod terminationGracePeriodSeconds after it begins to stop
+# it (45 in deploy/kubernetes/deployment.yaml), and that holds, one after the other: the preStop hook's 5 s, the web
+# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), this drain (the loops stop
+# meanwhile, within the dispatcher's 11 s at worst) and closing the clients and the store: 5 + 5 + 20 + a few s < 45.
+# tests/deploy/test_kubernetes.py holds the manifest to that sum.
+DRAIN_SECONDS = 20.0
 
 
 class _TokenInTheClient(logging.Filter):
@@ -82,7 +93,7 @@ class _TokenInTheClient(logging.Filter):
 class Bot:
     def __init__(self, settings: Settings, catalogue: Catalogue, *, clock: Clock | None = None,
                  retry_policy: RetryPolicy | None = None, replica_id: str | None = None,
-                 wake_dispatcher: Callable[[], None] | None = None) -> None:
+                 wake_dispatcher: Callable[[], None] | None = None, drain_seconds: float = DRAIN_SECONDS) -> None:
         self.settings, self.catalogue = settings, catalogue
         # Set in the applier's own process (bot/app/applier.py): the dispatcher it wakes runs in the web process.
         self._dispatcher_elsewhere = wake_dispatcher
@@ -156,6 +167,8 @@ class Bot:
         self.scheduler: AsyncIOScheduler | None = None
         # The one stop under way or done: a signal handler and the web app's cleanup may both ask for it.
         self._stopped: asyncio.Future[None] | None = None
+        # How long a stop gives the work already acknowledged to finish and answer (DRAIN_SECONDS; less in tests).
+        self.drain_seconds = drain_seconds
 
     def _wake_worker(self) -> None:
         (self.applier.wake if self.applier is not None else self.worker.wake)()
@@ -265,10 +278,31 @@ class Bot:
             self._stopped = asyncio.ensure_future(self._stop())
         await asyncio.shield(self._stopped)
 
+    @property
+    def in_flight(self) -> InFlight:
+        """What the bot has accepted and not finished (commands/in_flight.py): the doors ask it whether new work is
+        taken, and the stop drains it."""
+        return self.responses.in_flight
+
     async def _stop(self) -> None:
+        # A graceful drain, as on SIGTERM: first no new command, click, form or webhook (each door refuses them so
+        # that they are sent again, to another replica or to this one restarted), and no new scheduled job.
+        self.in_flight.stop_taking()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        # Then the work already acknowledged gets `drain_seconds` to finish and answer, the rest is cut short (and
+        # logged), while the loops stop beside it; only then are the clients and the store closed.
+        await asyncio.gather(self._stop_loops(), self.responses.drain(self.drain_seconds))
+        await self.interactions.close()
+        await self.home.close()
+        if self.tickets is not None:
+            await self.tickets.close()
+        await self.paging.close()
+        await self.chat.close()
+        await self.store.close()
+
+    async def _stop_loops(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -280,14 +314,6 @@ class Bot:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        await self.responses.close()
-        await self.interactions.close()
-        await self.home.close()
-        if self.tickets is not None:
-            await self.tickets.close()
-        await self.paging.close()
-        await self.chat.close()
-        await self.store.close()
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and

@@ -4,6 +4,12 @@ Routes: POST /pagerduty/webhook, POST /servicenow/webhook, POST /slack/events, G
 GET /metrics. Every route answers 4xx, with a one-line reason, for what the client got wrong (401 a request whose
 signature or timestamp cannot be verified, 400 a signed body that does not read, 413 too big) and keeps 5xx for our
 own failures (the store down: 503, so the sender retries), logged with a reference that the answer quotes.
+
+While the bot stops (commands/in_flight.py), new requests are refused so that their senders send them again, and
+nothing is stored: a webhook gets 503 (PagerDuty and ServiceNow deliver it again, to another replica or to this one
+restarted), a Slack request 503 too (Slack sends an event again; a click or a form shows the person Slack's error),
+and a command an answer in words (Slack never sends it again). Requests in flight are registered there, so the stop
+waits for them before it closes the store.
 """
 
 from __future__ import annotations
@@ -26,10 +32,15 @@ from bot.adapters.slack.requests import SlackRequests
 from bot.app.runtime import Bot
 from bot.errors import DeliveryError
 from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
+from commands.in_flight import STOPPING, Work, refusal
 
 log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
 SLACK_DOOR_KEY = web.AppKey("slack_door", SlackRequests)
+# On SIGTERM the server stops listening, then waits this long for the requests in flight (each is short: Slack is
+# answered within 3 s, a webhook once stored, /readyz within 4 s) before the bot's own stop (bot/app/runtime.py
+# DRAIN_SECONDS, which counts this in Kubernetes' grace period); aiohttp's default is 60 s.
+HTTP_SHUTDOWN_SECONDS = 5.0
 
 
 def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
@@ -92,8 +103,18 @@ async def servicenow_webhook(request: web.Request) -> web.Response:
 
 async def _receive(request: web.Request, intake: _Intake, source: str, sender: str, *, id_field: str) -> web.Response:
     """Store a webhook delivery, then answer: 202 stored, 200 duplicate (or an echo of the bot's own write, not
-    stored), 4xx with a one-line reason, 503 (so the
-    sender retries) if it could not be stored."""
+    stored), 4xx with a one-line reason, 503 (so the sender retries) if it could not be stored or the bot is
+    stopping."""
+    in_flight = request.app[BOT_KEY].in_flight
+    if not in_flight.taking:
+        log.info("%s webhook refused (503): the bot is stopping, %s will deliver it again", source, sender)
+        return web.json_response({"error": f"{STOPPING}; {sender} will retry it"}, status=503,
+                                 headers={"Retry-After": "5"})
+    with in_flight.under_way(Work(f"{sender}'s webhook being stored")):
+        return await _store(request, intake, source, sender, id_field=id_field)
+
+
+async def _store(request: web.Request, intake: _Intake, source: str, sender: str, *, id_field: str) -> web.Response:
     bot = request.app[BOT_KEY]
     started = time.perf_counter()
     outcome = "stored"
@@ -156,10 +177,15 @@ async def slack_events(request: web.Request) -> web.Response:
         return _refused("slack", 400, str(error))
     except Exception as error:  # Bolt could not read a body the door let through: still the body's fault
         return _refused("slack", 400, f"Bolt cannot read this request ({error.__class__.__name__})")
+    if not bot.in_flight.taking:  # stopping: refused before Bolt, so that nothing is looked up or stored
+        return await to_aiohttp_response(refusal(bolt_request.body))
     try:
-        response = await bot.slack_app.async_dispatch(bolt_request)
+        with bot.in_flight.under_way(Work("a Slack request on its way to Bolt")):
+            response = await bot.slack_app.async_dispatch(bolt_request)
     except Exception:
         return _our_failure("slack request failed", "Slack")
+    if response.status == 503 and not bot.in_flight.taking:  # the stop began while Bolt had it: refused (in_flight)
+        return await to_aiohttp_response(response)
     if response.status >= 500:  # Bolt caught a failure of ours (a listener, Slack's API) and logged it
         return _our_failure("slack request failed inside Bolt (its log above has the cause)", "Slack", trace=False)
     return await to_aiohttp_response(response)

@@ -200,7 +200,7 @@ def run_serve(port: int | None, db: Path | None) -> int:
     from aiohttp import web
 
     from bot.app.runtime import Bot
-    from bot.app.web import build_web_app
+    from bot.app.web import HTTP_SHUTDOWN_SECONDS, build_web_app
 
     try:
         settings, catalogue = _configuration()
@@ -223,7 +223,8 @@ def run_serve(port: int | None, db: Path | None) -> int:
     bot = Bot(settings, catalogue)
     app = build_web_app(bot)
     app.on_startup.append(lambda _app: _reload_on_sighup(bot))
-    web.run_app(app, port=settings.port, access_log=None)
+    # On SIGTERM: stop listening, wait for the requests in flight, then the bot's own graceful stop (Bot.stop).
+    web.run_app(app, port=settings.port, access_log=None, shutdown_timeout=HTTP_SHUTDOWN_SECONDS)
     return 0
 
 

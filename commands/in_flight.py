@@ -1,0 +1,157 @@
+"""What the bot has accepted and not yet finished, and the stop that lets it finish: the one registry a graceful stop
+drains.
+
+Slack is answered as soon as a listener acknowledges; what follows — a PagerDuty call on the person's behalf, and the
+answer telling them how it went — runs after the ack on Bolt's own tasks (a button, a form, a command that may open
+a modal) or on the follow-up workers (commands/answers.py). Nothing else knows about those tasks, so each piece of
+work says here that it is under way, and for whom (`InFlight.under_way`: a context manager the listeners enter first
+and leave last; `queued`/`started` for the follow-up workers' queue). Requests being handed to Bolt and webhooks being
+stored enter too, so that nothing under way is left writing to a store that is being closed.
+
+A stop (bot/app/runtime.py `Bot.stop`, on SIGTERM) first stops taking: from then on `taking` is false and every door
+refuses new work in a way its sender acts on (bot/app/web.py: PagerDuty's and ServiceNow's webhooks get 503 and are
+delivered again, to another replica or to this one restarted; Slack's requests likewise, a command being answered
+in words, since Slack never sends a command again). Then `drain` gives what was accepted a bounded time to finish and
+answer, and cuts short what is left: each piece cancelled is logged at WARNING with what it was, for whom and on
+which incident — the person was never told how it went, and PagerDuty may have acted (its calls run on a thread
+pool that a cancellation does not stop), so the log line is where someone can find it and tell them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger(__name__)
+# After the cancellation, how long the work cut short gets to end (its `finally` blocks, Bolt's completion handler)
+# before the stop goes on to close the clients and the store under whatever is still running.
+CANCELLED_END_SECONDS = 1.0
+# What a door answers while the bot stops: the sender sends it again (Slack's events and PagerDuty's webhooks do so
+# by themselves; a person clicking or submitting sees Slack's error, the form keeping what they typed).
+STOPPING = "this replica of the bot is stopping (a deploy or a restart) and takes no new work: send it again"
+# What a person who types a command while the bot stops is told: Slack never sends a command again by itself.
+STOPPING_ANSWER = ("⏳ Paved Road is restarting (a deploy) and did not take that command: nothing was done. Send it "
+                   "again in a few seconds.")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One piece of accepted work, as a log line needs it to be found: what it is (`/incident resolve`, a card's
+    button, a form), who asked (a Slack user id), and where (an incident id when the request names one; the channel
+    it came from)."""
+
+    kind: str
+    user: str = ""
+    incident: str = ""
+    channel: str = ""
+
+    def __str__(self) -> str:
+        about = [f"user {self.user}" if self.user else "", f"incident {self.incident}" if self.incident else "",
+                 f"channel {self.channel}" if self.channel else ""]
+        return f"{self.kind} ({', '.join(a for a in about if a) or 'nobody named'})"
+
+
+def refusal(body: Any) -> BoltResponse:
+    """What the bot answers a Slack request while it stops (HTTP or Socket Mode). A command is answered, in words:
+    Slack never sends a command again, so the person is told that nothing was done and to send it again. Anything
+    else gets 503: Slack sends an event again by itself (to another replica, or to this one restarted); over Socket
+    Mode a 503 is no acknowledgement, which Slack treats the same way; a click or a submitted form shows the person
+    Slack's error, the form staying open with what they typed."""
+    if isinstance(body, dict) and body.get("command"):
+        return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": STOPPING_ANSWER}),
+                            headers={"Content-Type": "application/json; charset=utf-8"})
+    return BoltResponse(status=503, body=json.dumps({"error": STOPPING}),
+                        headers={"Content-Type": "application/json; charset=utf-8", "Retry-After": "5"})
+
+
+class Queued:
+    """A piece of work waiting for a follow-up worker: registered from the moment it is queued, so that a stop waits
+    for it (or says it was never started), and handed to `InFlight.started` by the worker that takes it."""
+
+    __slots__ = ("task", "work")
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.task: asyncio.Task[object] | None = None  # the task doing it, once started
+
+
+class InFlight:
+    """The registry: what is under way or queued, and whether new work is taken. One per bot."""
+
+    def __init__(self) -> None:
+        self._taking = True
+        self._entries: set[Queued] = set()
+        self._changed = asyncio.Event()
+
+    @property
+    def taking(self) -> bool:
+        """Whether new requests are taken: true until the bot begins to stop."""
+        return self._taking
+
+    def stop_taking(self) -> None:
+        self._taking = False
+
+    @contextlib.contextmanager
+    def under_way(self, work: Work) -> Iterator[None]:
+        """`work` runs on the current task inside this block. Entered and left without waiting, so a listener
+        registers in the very step it starts in."""
+        entry = self.queued(work)
+        with self.started(entry):
+            yield
+
+    def queued(self, work: Work) -> Queued:
+        """`work` waits for a worker; it counts as under way from now."""
+        entry = Queued(work)
+        self._entries.add(entry)
+        return entry
+
+    @contextlib.contextmanager
+    def started(self, entry: Queued) -> Iterator[None]:
+        """The current task does `entry`'s work inside this block."""
+        entry.task = asyncio.current_task()
+        try:
+            yield
+        finally:
+            self.dropped(entry)
+
+    def dropped(self, entry: Queued) -> None:
+        """`entry` is done, or will never be started."""
+        self._entries.discard(entry)
+        self._changed.set()
+
+    def under_way_now(self) -> list[Work]:
+        return [entry.work for entry in self._entries]
+
+    async def drain(self, seconds: float) -> list[Work]:
+        """Stop taking; wait up to `seconds` for everything under way or queued to finish, then cancel what is
+        left and wait briefly for it to end. Returns the work cut short (running or never started), each logged at
+        WARNING."""
+        self.stop_taking()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while self._entries:
+                    self._changed.clear()
+                    await self._changed.wait()
+        left = list(self._entries)
+        for entry in left:
+            if entry.task is None:
+                log.warning("stopping: %s was never started within the %gs the stop gives work under way; nothing "
+                            "was done, and the person was not told", entry.work, seconds)
+            else:
+                log.warning("stopping: %s cut short, unfinished after the %gs the stop gives work under way; the "
+                            "person was not told how it went, and PagerDuty may have acted", entry.work, seconds)
+                entry.task.cancel()
+        for entry in left:
+            if entry.task is None:  # its worker will not take it now: FollowUps.close drops it from the queue
+                self.dropped(entry)
+        running = {entry.task for entry in left if entry.task is not None}
+        if running:
+            await asyncio.wait(running, timeout=CANCELLED_END_SECONDS)
+        return [entry.work for entry in left]

@@ -134,3 +134,11 @@ def test_when_a_channel_is_due_to_be_archived(case: str, subject: Incident, afte
     now = (RESOLVED.resolved_at or T0) + after
     assert archive_due(subject, now, timedelta(days=7)) is due, case
     assert archive_due(subject, now, None) is False  # "never"
+
+
+def test_a_read_given_up_on_tells_the_operators_which_message_to_add_by_hand() -> None:
+    read = ReadKeyMessage("PINC1", "C1", "1795000000.000100", "UASHA")
+    alert = read.dead_alert(300, "slack: conversations.history failed: <ratelimited>")
+    assert alert is not None
+    assert "<#C1>" in alert and "1795000000.000100" in alert and "`/incident note`" in alert
+    assert "&lt;ratelimited&gt;" in alert  # Slack's words shown, never markup

@@ -134,13 +134,14 @@ async def test_a_reaction_outside_an_incident_channel_is_ignored(sandbox: Runnin
     assert key_message_reads(sandbox) == ["done"]  # the card's 📌 was read, found the bot's, and ended there
 
 
+@pytest.mark.parametrize("status", [429, 503])
 async def test_a_pinned_message_slack_rate_limits_reading_still_joins_the_timeline_and_ticket_once(
-        sandbox: RunningSandbox) -> None:
-    # Slack answering 429 to reading the message back (an outage: everyone scrolls), after the reaction was
-    # acknowledged, lost the key message: only logged. It is read again, as Slack's Retry-After says, until given.
+        sandbox: RunningSandbox, status: int) -> None:
+    # Slack answering 429 to reading the message back (an outage: everyone scrolls), or failing it, after the reaction
+    # was acknowledged, lost the key message: only logged. It is read again (after Slack's Retry-After) until given.
     incident, channel = await open_incident(sandbox)
     posted = await control(sandbox, "message", user=BEN, channel=channel, text=KEY_MESSAGE)
-    sandbox.sandbox.faults.add(Fault("slack", "conversations.history", status=429, times=3, retry_after=0))
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.history", status=status, times=3, retry_after=0))
     await control(sandbox, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
     await control(sandbox, "reaction", user=CHLOE, channel=channel, ts=posted["ts"], name="pushpin")
     await joined_once(sandbox, incident["id"], f"📌 Ben Okafor: {KEY_MESSAGE}")

@@ -167,8 +167,9 @@ def _reacted(services: Services, in_flight: InFlight) -> Listener:
                 await services.contributions.reaction_added(
                     user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
                     channel=channel, ts=str(item.get("ts") or ""))
-            except Exception:  # acknowledged already: Slack would not retry it, so the log is where it shows
-                log.exception("a reaction in %s could not be looked at", channel[:20])
+            except Exception:  # only the store is asked now (the message is read later, through the outbox,
+                # retried); acknowledged already, Slack would not send it again, so the log is where it shows
+                log.exception("a reaction in %s could not be recorded", channel[:20])
     return reacted
 
 

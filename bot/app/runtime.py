@@ -45,6 +45,7 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
+from bot.domain.effects import ReadKeyMessage
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -126,16 +127,21 @@ class Bot:
         self.card_refreshes = CardRefreshes(self.store, catalogue, self.clock, self._wake_dispatcher,
                                             scheduled_refresh_budget(TIERS["chat.update"] * scale if scale > 0
                                                                      else None))
+        # Key messages and follow-ups (issue 15): a marked message is read back through the outbox.
+        self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self._wake_worker)
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
                                        self.handovers, coordination=coordination, reviews=self.reviews,
-                                       archiving=self.archiving, home=self.home)
+                                       archiving=self.archiving, home=self.home, contributions=self.contributions)
         policy = retry_policy or RetryPolicy()
         # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
                               max_seconds=policy.max_seconds)
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
                                      # PagerDuty: only the handover follow-up that fills in names queues there.
-                                     policies={"servicenow": patient, "pagerduty": patient},
+                                     # A marked message is read once Slack gives it: its read is patient too
+                                     # (in a queue of its own, its waiting holds nothing else up).
+                                     policies={"servicenow": patient, "pagerduty": patient,
+                                               ReadKeyMessage.kind: patient},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads)
         rules = TicketRules(settings.servicenow.username, {
@@ -157,7 +163,6 @@ class Bot:
         self.servicenow_intake = ServiceNowIntake(self.store, servicenow_webhook, self._wake_worker, self._arrived,
                                                   on_arrival) if servicenow_webhook else None
         self.actions = IncidentActions(self.store, self.paging, self.chat, catalogue, self.clock)
-        self.contributions = Contributions(self.store, self.chat, catalogue, self.clock, self._wake_worker)
         self.toolkit = IncidentToolkit(self.store, self.actions, self.chat, self.paging, catalogue, self.clock,
                                        self._wake_worker, tickets=ticket_sync is not None)
         self.reports = IncidentReports(self.store, catalogue)

@@ -2,10 +2,17 @@
 reaction) and follow-ups (`/incident followup`).
 
 Both go through the inbox like a webhook — recorded first, applied by the worker in order with the incident's other
-events — so a follow-up is never lost to a PagerDuty event applied at the same moment, and a message marked twice
-(two people's 📌) joins the timeline once: its inbox event id is the message's (channel, ts). This module owns the
-events' JSON (the inbox body, source "slack": bot/domain/from_slack.py dispatches on its "type") and what applying one
-decides. Pure.
+events — so a follow-up is never lost to a PagerDuty event applied at the same moment.
+
+A key message takes two steps, because the reaction event does not carry the message and Slack may not give it back
+at that moment (rate-limited in an outage, when everyone scrolls; a timeout; a 5xx): the mark itself
+(`KeyMessageMarked`: channel, ts, who marked it) is recorded at once, and applying it queues `ReadKeyMessage`, an
+outbox effect retried like any other; once read, the message is recorded as a `KeyMessage`, whose line joins the
+timeline. A message marked twice (two people's 📌, two replicas) is one mark — its inbox event id is the message's
+(channel, ts) — so it is read once and joins once; its line's id is the message's too.
+
+This module owns the events' JSON (the inbox body, source "slack": bot/domain/from_slack.py dispatches on its "type")
+and what applying one decides. Pure.
 """
 
 from __future__ import annotations
@@ -15,20 +22,40 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.effects import Effect, PostTimelineEntry, SyncTicket
+from bot.domain.effects import Effect, PostTimelineEntry, ReadKeyMessage, SyncTicket
 from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 
-KEY_MESSAGE, FOLLOW_UP = "key_message", "follow_up"
+KEY_MESSAGE, KEY_MESSAGE_MARKED, FOLLOW_UP = "key_message", "key_message_marked", "follow_up"
 # What a key message's timeline line keeps of a long message (the whole message stays in Slack).
 KEY_MESSAGE_CHARS = 2_000
 FOLLOW_UP_CHARS = 1_000
 
 
+def key_message_id(channel: str, ts: str) -> str:
+    """A marked message's id: its mark's inbox event id and its timeline line's (the same message is one line)."""
+    return f"key:{channel}:{ts}"
+
+
+@dataclass(frozen=True)
+class KeyMessageMarked:
+    """Someone marked a message in the incident channel with the timeline reaction: it is to be read from Slack
+    (`ReadKeyMessage`). `marked_by` is their Slack user id (named when the message is read)."""
+
+    incident_id: str
+    channel: str
+    ts: str
+    marked_by: str
+
+    @property
+    def event_id(self) -> str:
+        return key_message_id(self.channel, self.ts)
+
+
 @dataclass(frozen=True)
 class KeyMessage:
-    """A person's message in the incident channel, marked for the timeline."""
+    """A person's message in the incident channel, marked for the timeline, as read back from Slack."""
 
     incident_id: str
     channel: str
@@ -39,7 +66,13 @@ class KeyMessage:
 
     @property
     def event_id(self) -> str:
-        return f"key:{self.channel}:{self.ts}"
+        # Not the mark's id, which the inbox already holds (a read recorded twice, by a retry, is still one row).
+        # Rows recorded before marks were (read at the reaction, keyed "key:…") read back all the same.
+        return f"key-read:{self.channel}:{self.ts}"
+
+    @property
+    def entry_id(self) -> str:
+        return key_message_id(self.channel, self.ts)
 
     @property
     def occurred_at(self) -> datetime:
@@ -63,12 +96,14 @@ class FollowUpAdded:
         return f"followup:{self.id}"
 
 
-Contribution = KeyMessage | FollowUpAdded
+Contribution = KeyMessage | KeyMessageMarked | FollowUpAdded
 
 
 def to_json(event: Contribution) -> str:
     if isinstance(event, KeyMessage):
         return json.dumps({"type": KEY_MESSAGE, **event.__dict__})
+    if isinstance(event, KeyMessageMarked):
+        return json.dumps({"type": KEY_MESSAGE_MARKED, **event.__dict__})
     return json.dumps({"type": FOLLOW_UP, **event.__dict__, "added_at": event.added_at.isoformat()})
 
 
@@ -82,6 +117,10 @@ def from_json(body: str) -> Contribution:
                 "incident_id", "channel", "ts", "author", "text", "marked_by")})
             float(key.ts)  # a Slack ts is seconds.micros
             return key
+        if kind == KEY_MESSAGE_MARKED:
+            mark = KeyMessageMarked(**{k: str(data[k]) for k in ("incident_id", "channel", "ts", "marked_by")})
+            float(mark.ts)
+            return mark
         if kind == FOLLOW_UP:
             owner_id, owner_name = data.get("owner_id"), data.get("owner_name")
             return FollowUpAdded(str(data["incident_id"]), str(data["id"]), str(data["text"]), str(data["added_by"]),
@@ -93,12 +132,15 @@ def from_json(body: str) -> Contribution:
 
 
 def apply_contribution(incident: Incident, event: Contribution, *, tickets: bool) -> Decision:
-    """The timeline line (once: its id is the event's), and for a follow-up the incident's new list; the channel is
-    told of a follow-up (a key message is already there), and ServiceNow of both through the ticket's work notes."""
+    """A mark: the message is to be read (no line yet). Otherwise the timeline line (once: its id is the message's
+    or the follow-up's), and for a follow-up the incident's new list; the channel is told of a follow-up (a key
+    message is already there), and ServiceNow of both through the ticket's work notes."""
+    if isinstance(event, KeyMessageMarked):
+        return Decision(incident, None, (ReadKeyMessage(incident.id, event.channel, event.ts, event.marked_by),))
     effects: list[Effect] = []
     if isinstance(event, KeyMessage):
         text = f"📌 {event.author}: {_clip(event.text, KEY_MESSAGE_CHARS)}"
-        entry = TimelineEntry(event.event_id, incident.id, event.occurred_at, KEY_MESSAGE, event.author, text)
+        entry = TimelineEntry(event.entry_id, incident.id, event.occurred_at, KEY_MESSAGE, event.author, text)
         updated = incident
     else:
         follow_up = FollowUp(len(incident.follow_ups) + 1, _clip(event.text, FOLLOW_UP_CHARS), event.added_by,

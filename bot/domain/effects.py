@@ -194,6 +194,30 @@ class AttachReview(Effect):
 
 
 @dataclass(frozen=True)
+class ReadKeyMessage(Effect):
+    """Read back from Slack a message someone marked with the timeline reaction (the reaction event does not carry
+    it), with its author's and marker's names, and record it as a key message (bot/domain/contributions.py). A
+    message that is gone, not a person's, or in a channel the bot left ends here; Slack rate-limiting or failing
+    the read is retried like any effect, so a 📌 marked in the thick of an outage still joins the timeline."""
+
+    kind: ClassVar[str] = "read_key_message"
+    channel: str
+    ts: str
+    marked_by: str  # the Slack user id of whoever marked it first
+
+    @property
+    def queue(self) -> str:
+        # Its own queue: a read waiting out Slack's rate limit must not hold up the incident's card and lines.
+        return f"keymessage:{self.incident_id}"
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 A message marked for the timeline of incident {_plain(self.incident_id)} could not be read "
+                f"from Slack after {attempts} attempt(s): {_plain(error[:300])}. It is not on the timeline nor the "
+                f"ticket: find it in <#{_plain(self.channel)}> (ts {_plain(self.ts)}) and add it with "
+                "`/incident note`.")
+
+
+@dataclass(frozen=True)
 class ArchiveChannel(Effect):
     """Archive a resolved incident's channel, after a last message pointing to the review. An open (reopened)
     incident's channel is never archived; a channel already archived, or gone, is not an error."""
@@ -282,7 +306,8 @@ class RefreshHomes(Effect):
 
 # The outside systems effects talk to: the dispatcher's lanes, each with its own concurrency, so that work waiting
 # for one system's rate budget holds up none of another's. Every queue not ServiceNow's or PagerDuty's is Slack's
-# (a review draft's queue, "review:<id>", uploads to Slack); the stores derive an effect's lane from its queue so.
+# (a review draft's queue, "review:<id>", uploads to Slack; a key message's read, "keymessage:<id>", reads it); the
+# stores derive an effect's lane from its queue so.
 LANES = ("slack", "servicenow", "pagerduty")
 
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.
@@ -309,9 +334,9 @@ def _plain(text: str) -> str:
 EFFECT_TYPES: dict[str, type[Effect]] = {
     cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
-                              DraftReview, AttachReview, ArchiveChannel, InviteToChannel, ShareStatusUpdate,
-                              PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder, OfferCommand,
-                              RefreshHomes)
+                              DraftReview, AttachReview, ReadKeyMessage, ArchiveChannel, InviteToChannel,
+                              ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder,
+                              OfferCommand, RefreshHomes)
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from bot.domain import contributions, coordination
-from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, apply_contribution
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, KeyMessageMarked, apply_contribution
 from bot.domain.coordination import Command
 from bot.domain.incident import ChannelPolicy, Decision, Incident
 from bot.domain.toolkit import apply_command
@@ -24,8 +24,8 @@ SlackRecord = Contribution | Command
 
 
 def record_id(record: SlackRecord) -> str:
-    """The record's inbox event id: a key message's is its message's (marked twice, stored once)."""
-    if isinstance(record, KeyMessage | FollowUpAdded):
+    """The record's inbox event id: a key message's mark is its message's (marked twice, stored once)."""
+    if isinstance(record, KeyMessage | KeyMessageMarked | FollowUpAdded):
         return record.event_id
     return record.id
 
@@ -33,13 +33,15 @@ def record_id(record: SlackRecord) -> str:
 def record_type(record: SlackRecord) -> str:
     if isinstance(record, KeyMessage):
         return contributions.KEY_MESSAGE
+    if isinstance(record, KeyMessageMarked):
+        return contributions.KEY_MESSAGE_MARKED
     if isinstance(record, FollowUpAdded):
         return contributions.FOLLOW_UP
     return coordination.command_type(record)
 
 
 def to_json(record: SlackRecord) -> str:
-    if isinstance(record, KeyMessage | FollowUpAdded):
+    if isinstance(record, KeyMessage | KeyMessageMarked | FollowUpAdded):
         return contributions.to_json(record)
     return coordination.command_to_json(record)
 
@@ -50,12 +52,12 @@ def from_json(body: str) -> SlackRecord:
         kind = json.loads(body).get("type")
     except (json.JSONDecodeError, AttributeError, RecursionError) as error:
         raise ValueError(f"not a record Paved Road made from Slack: {error.__class__.__name__}") from None
-    if kind in (contributions.KEY_MESSAGE, contributions.FOLLOW_UP):
+    if kind in (contributions.KEY_MESSAGE, contributions.KEY_MESSAGE_MARKED, contributions.FOLLOW_UP):
         return contributions.from_json(body)
     return coordination.command_from_json(body)
 
 
 def apply_slack_record(incident: Incident, record: SlackRecord, policy: ChannelPolicy) -> Decision:
-    if isinstance(record, KeyMessage | FollowUpAdded):
+    if isinstance(record, KeyMessage | KeyMessageMarked | FollowUpAdded):
         return apply_contribution(incident, record, tickets=policy.tickets)
     return apply_command(incident, record, policy)

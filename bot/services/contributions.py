@@ -1,20 +1,26 @@
 """Key messages and follow-ups: what people add to an incident's record from Slack, recorded in the inbox first
 (bot/domain/contributions.py says why) and applied by the worker with the incident's other events.
 
-A key message is a person's message in an incident channel marked with the catalogue's `timeline.reaction`: the
-message is read back from Slack (the reaction event does not carry it) and attributed to its author by name. A
-reaction anywhere else (a team channel, another reaction, a bot's message) changes nothing.
+A key message is a person's message in an incident channel marked with the catalogue's `timeline.reaction`. The
+reaction event does not carry the message, and Slack may not give it back at that moment (rate-limited, slow, a
+5xx), after the event is acknowledged (Slack will not send it again): so the mark is recorded at once, and the
+message is read back by an outbox effect (`ReadKeyMessage`, performed here for the executor) with the dispatcher's
+retries, Retry-After and Slack's pacing, across restarts and replicas; read, it is attributed to its author by name
+and recorded as the key message. A reaction anywhere else (a team channel, another reaction) changes nothing, and a
+message that turns out to be a bot's, deleted, or in a channel the bot has left ends its read (logged).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage
+from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, KeyMessageMarked
+from bot.domain.effects import ReadKeyMessage
 from bot.domain.follow_ups import named_owner
 from bot.domain.incident import Incident
 from bot.errors import UserError
@@ -23,6 +29,7 @@ from bot.ports.store import Inbox, Incidents, SlackFootprints
 from bot.services.slack_inbox import record_from_slack
 from bot.services.slack_text import SlackText
 
+log = logging.getLogger(__name__)
 FOLLOW_UP_USAGE = ("What is the follow-up? `/incident followup <what needs doing> [@owner]`, e.g. `/incident "
                    "followup add an alert on checkout error rate @ben`.")
 
@@ -41,24 +48,37 @@ class Contributions:
         self._slack_text = SlackText(chat)
 
     async def reaction_added(self, *, user: str, reaction: str, channel: str, ts: str) -> bool:
-        """A reaction someone added to a message; True when it made the message a key message (recorded now or
-        before: a second 📌 on the same message is the same key message)."""
-        if reaction != self._catalogue.timeline.reaction or not channel or not ts:
+        """A reaction someone added to a message; True when it marked the message as a key message (now or before:
+        a second 📌 on the same message is the same key message). Only the mark is recorded here: the message is
+        read by `read_key_message`, retried until Slack gives it."""
+        if reaction != self._catalogue.timeline.reaction or not channel or not ts or not user:
             return False
         footprint = await self._store.footprint_by_channel(channel)
         if footprint is None or footprint.shared_channel:
             return False  # not an incident's own channel
-        incident = await self._store.incident(footprint.incident_id)
-        message = await self._chat.message(channel, ts) if incident is not None else None
-        if incident is None or message is None or not message.by_person or not message.user:
-            return False
-        # Acknowledged to Slack already: a name Slack will not give now must not lose the key message. The names are
-        # asked for together: a slow Slack holds the key message up once, not once per name.
-        author, marked_by, text = await asyncio.gather(
-            self._slack_text.name(message.user), self._slack_text.name(user), self._slack_text.readable(message.text))
-        await self._record(KeyMessage(incident.id, channel, ts, author or message.user, text.strip(),
-                                      marked_by or user))
+        await self._record(KeyMessageMarked(footprint.incident_id, channel, ts, user))
         return True
+
+    async def read_key_message(self, effect: ReadKeyMessage) -> None:
+        """Read the marked message and record it as a key message, with its author's and marker's names. Slack
+        refusing or failing the read raises IntegrationError (the dispatcher retries it); a message gone, in a
+        channel the bot has left, or not a person's ends here. Recorded again by a retry, it is one inbox row."""
+        incident = await self._store.incident(effect.incident_id)
+        if incident is None:
+            return
+        message = await self._chat.message(effect.channel, effect.ts)
+        if message is None or not message.by_person or not message.user:
+            why = "gone, or out of the bot's reach" if message is None else "not a person's"
+            log.info("incident %s: the message %s marked in %s is %s; it is not a key message", incident.id,
+                     effect.ts, effect.channel, why)
+            return
+        # Names are a nicety (a name Slack will not give falls back on the id), asked for together: a slow Slack
+        # holds the key message up once, not once per name.
+        author, marked_by, text = await asyncio.gather(
+            self._slack_text.name(message.user), self._slack_text.name(effect.marked_by),
+            self._slack_text.readable(message.text))
+        await self._record(KeyMessage(incident.id, effect.channel, effect.ts, author or message.user, text.strip(),
+                                      marked_by or effect.marked_by))
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
         """Record `/incident followup <text> [@owner]`; what to tell the person."""

@@ -100,7 +100,7 @@ class Dispatcher:
         # The effect kinds whose incident the executor starts from: read by the claim, in the same store call.
         self._reads = dict(reads or {})
         self._policy = policy
-        # Per outside system (e.g. a more patient one for ServiceNow, whose outages last longer than Slack's blips).
+        # Per effect kind, else per outside system (e.g. a more patient one for ServiceNow, whose outages last longer).
         self._policies = policies or {}
         # Per lane; a single number gives every lane that many (tests that want one effect at a time).
         limits = concurrency if isinstance(concurrency, Mapping) else (
@@ -399,7 +399,7 @@ class Dispatcher:
                       retry_after: float | None, kept: EffectBookkeeping) -> None:
         effect = row.effect
         now = self._clock.now().timestamp()
-        policy = self._policies.get(effect.system, self._policy)
+        policy = self._policies.get(effect.kind) or self._policies.get(effect.system, self._policy)
         if retryable and attempt < policy.max_attempts:
             delay = policy.delay(attempt, retry_after, self._rng)
             log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",

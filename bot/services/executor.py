@@ -24,6 +24,7 @@ from bot.domain.effects import (
     OpenIncidentChannel,
     PostHandover,
     PostTimelineEntry,
+    ReadKeyMessage,
     RefreshCard,
     RefreshHomes,
     SyncTicket,
@@ -49,6 +50,7 @@ from bot.render import status_updates as update_render
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
+from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
 from bot.services.home import AppHome
@@ -70,11 +72,11 @@ class EffectExecutor:
     def __init__(self, store: ExecutorStore, chat: Chat, people: People, catalogue: Catalogue, clock: Clock,
                  tickets: TicketSync | None = None, handovers: Handovers | None = None, *,
                  coordination: CoordinationEffects | None = None, reviews: Reviews | None = None,
-                 archiving: Archiving | None = None, home: AppHome | None = None) -> None:
+                 archiving: Archiving | None = None, home: AppHome | None = None,
+                 contributions: Contributions | None = None) -> None:
         self._store, self._chat, self._people, self._catalogue, self._clock = store, chat, people, catalogue, clock
-        self._tickets = tickets
-        self._handovers = handovers
-        self._coordination = coordination
+        self._tickets, self._handovers = tickets, handovers
+        self._coordination, self._contributions = coordination, contributions
         self._reviews, self._archiving, self._home = reviews, archiving, home
         # What each service puts at stake, worked out once (the catalogue is frozen): every card render shows it.
         self._exposures: dict[str, IncidentExposure | None] = {}
@@ -135,6 +137,10 @@ class EffectExecutor:
             return
         if isinstance(effect, AlertOperators):
             await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
+            return
+        if isinstance(effect, ReadKeyMessage):
+            if self._contributions is not None:
+                await self._contributions.read_key_message(effect)
             return
         if isinstance(effect, RefreshHomes):
             if self._home is not None:

@@ -14,11 +14,12 @@ from bot.domain.contributions import (
     KEY_MESSAGE,
     FollowUpAdded,
     KeyMessage,
+    KeyMessageMarked,
     apply_contribution,
     from_json,
     to_json,
 )
-from bot.domain.effects import PostTimelineEntry, SyncTicket
+from bot.domain.effects import PostTimelineEntry, ReadKeyMessage, SyncTicket
 from bot.domain.incident import Incident, Status
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -40,9 +41,28 @@ def test_a_key_message_is_one_attributed_line_with_the_message_time_and_no_slack
     decision = apply_contribution(incident(), KEY, tickets=False)
     assert decision.entry is not None
     assert decision.entry.text == "📌 Ben Okafor: Rolled back 4.2.1" and decision.entry.kind == KEY_MESSAGE
-    assert decision.entry.id == "key:C1:1795000000.000100" == KEY.event_id  # the same message is the same line
+    assert decision.entry.id == "key:C1:1795000000.000100" == KEY.entry_id  # the same message is the same line
     assert decision.entry.occurred_at == datetime.fromtimestamp(1795000000.0001, UTC)
     assert decision.effects == () and decision.incident == incident()
+
+
+MARK = KeyMessageMarked("PINC1", "C1", "1795000000.000100", "UASHA")
+
+
+def test_a_mark_is_no_line_yet_but_the_message_to_read_in_a_queue_of_its_own() -> None:
+    # Slack may not give the message back at once (429s in an outage): the read is an effect, retried, that holds up
+    # none of the incident's other Slack work.
+    decision = apply_contribution(incident(), MARK, tickets=True)
+    assert decision.entry is None and decision.incident == incident()
+    assert decision.effects == (ReadKeyMessage("PINC1", "C1", "1795000000.000100", "UASHA"),)
+    assert decision.effects[0].queue == "keymessage:PINC1" and decision.effects[0].system == "slack"
+
+
+def test_a_mark_has_the_messages_id_and_its_read_one_of_its_own() -> None:
+    # Two people's 📌 (or two replicas' events) are one mark; the read, recorded again by a retry, is one row too; and
+    # a message recorded before marks were (its row keyed by the message) is not marked again.
+    assert MARK.event_id == KeyMessageMarked("PINC1", "C1", MARK.ts, "UBEN").event_id == KEY.entry_id
+    assert KEY.event_id not in (MARK.event_id, KEY.entry_id)
 
 
 def test_follow_ups_are_numbered_told_in_the_channel_and_sent_to_the_ticket() -> None:
@@ -65,14 +85,17 @@ def test_a_follow_up_on_an_incident_without_a_channel_is_not_posted() -> None:
     assert decision.effects == ()
 
 
-@pytest.mark.parametrize("event", [KEY, FollowUpAdded("PINC1", "a1", "Add an alert", "Ben", T0, "U1", "Chloe")])
-def test_contributions_read_back_as_written(event: KeyMessage | FollowUpAdded) -> None:
+@pytest.mark.parametrize("event", [KEY, MARK, FollowUpAdded("PINC1", "a1", "Add an alert", "Ben", T0, "U1", "Chloe")])
+def test_contributions_read_back_as_written(event: KeyMessage | KeyMessageMarked | FollowUpAdded) -> None:
     assert from_json(to_json(event)) == event
 
 
 @pytest.mark.parametrize("body", ["", "[]", "{}", '{"type": "key_message"}', '{"type": "other"}',
                                   '{"type": "key_message", "incident_id": "P", "channel": "C", "ts": "not-a-ts", '
                                   '"author": "a", "text": "t", "marked_by": "m"}',
+                                  '{"type": "key_message_marked", "incident_id": "P", "channel": "C", "ts": "1.2"}',
+                                  '{"type": "key_message_marked", "incident_id": "P", "channel": "C", "ts": "x", '
+                                  '"marked_by": "m"}',
                                   '{"type": "follow_up", "incident_id": "P", "id": "1", "text": "t", '
                                   '"added_by": "b", "added_at": "yesterday"}'])
 def test_a_body_that_is_not_a_contribution_is_a_value_error(body: str) -> None:
@@ -111,3 +134,11 @@ def test_when_a_channel_is_due_to_be_archived(case: str, subject: Incident, afte
     now = (RESOLVED.resolved_at or T0) + after
     assert archive_due(subject, now, timedelta(days=7)) is due, case
     assert archive_due(subject, now, None) is False  # "never"
+
+
+def test_a_read_given_up_on_tells_the_operators_which_message_to_add_by_hand() -> None:
+    read = ReadKeyMessage("PINC1", "C1", "1795000000.000100", "UASHA")
+    alert = read.dead_alert(300, "slack: conversations.history failed: <ratelimited>")
+    assert alert is not None
+    assert "<#C1>" in alert and "1795000000.000100" in alert and "`/incident note`" in alert
+    assert "&lt;ratelimited&gt;" in alert  # Slack's words shown, never markup

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.domain.contributions import FollowUpAdded, KeyMessage
+from bot.domain.contributions import FollowUpAdded, KeyMessage, KeyMessageMarked
 from bot.domain.coordination import (
     ReminderDue,
     RoleAssignment,
@@ -25,7 +25,7 @@ T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 ERIN = RoleHolder("commander", "UERIN", "Erin Walsh")
 RECORDS: list[tuple[SlackRecord, str, str]] = [
     (KeyMessage("PINC1", "C1", "1764237600.000100", "Ben Okafor", "error rate back down", "Erin Walsh"),
-     "key_message", "key:C1:1764237600.000100"),
+     "key_message", "key-read:C1:1764237600.000100"),
     (FollowUpAdded("PINC1", "a1", "Alert on 5xx", "Ben Okafor", T0, "UCHLOE", "Chloe Martin"), "follow_up",
      "followup:a1"),
     (RoleAssignment("r1", "PINC1", T0, ERIN, "UBEN", "Ben Okafor"), "role.assigned", "r1"),
@@ -34,6 +34,7 @@ RECORDS: list[tuple[SlackRecord, str, str]] = [
      "status_update.posted", "u1"),
     (ReminderDue("reminder:PINC1", "PINC1", T0, T0 - timedelta(minutes=30), 1), "status_update.reminder",
      "reminder:PINC1"),
+    (KeyMessageMarked("PINC1", "C1", "1764237600.000100", "UERIN"), "key_message_marked", "key:C1:1764237600.000100"),
 ]
 
 

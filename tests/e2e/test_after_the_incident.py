@@ -6,16 +6,22 @@ and asserts on the emulators' state."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 
+from bot.app.runtime import Bot
+from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     act,
     as_user,
     deliver,
+    eventually,
     incident_channels,
     messages,
     move_clock,
@@ -23,7 +29,7 @@ from tests.e2e.sandbox_helpers import (
     state,
     trigger,
 )
-from tests.helpers import incident_event
+from tests.helpers import FAST_RETRIES, StartSandbox, incident_event, rows
 
 ASHA, BEN, CHLOE = "asha.patel@example.com", "ben.okafor@example.com", "chloe.martin@example.com"
 KEY_MESSAGE = "Rolled back 4.2.1 at 10:02 — checkout error rate is back under 0.1%"
@@ -125,6 +131,135 @@ async def test_a_reaction_outside_an_incident_channel_is_ignored(sandbox: Runnin
     entries = await sandbox.bot.store.timeline(incident["id"])
     assert [e for e in entries if e.kind == "key_message"] == []
     assert "Deploy freeze" not in await command(sandbox, channel, "timeline")
+    assert key_message_reads(sandbox) == ["done"]  # the card's 📌 was read, found the bot's, and ended there
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_pinned_message_slack_rate_limits_reading_still_joins_the_timeline_and_ticket_once(
+        sandbox: RunningSandbox, status: int) -> None:
+    # Slack answering 429 to reading the message back (an outage: everyone scrolls), or failing it, after the reaction
+    # was acknowledged, lost the key message: only logged. It is read again (after Slack's Retry-After) until given.
+    incident, channel = await open_incident(sandbox)
+    posted = await control(sandbox, "message", user=BEN, channel=channel, text=KEY_MESSAGE)
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.history", status=status, times=3, retry_after=0))
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
+    await control(sandbox, "reaction", user=CHLOE, channel=channel, ts=posted["ts"], name="pushpin")
+    await joined_once(sandbox, incident["id"], f"📌 Ben Okafor: {KEY_MESSAGE}")
+    assert sandbox.sandbox.faults.snapshot() == []  # Slack said 429 three times before it gave the message
+
+
+async def test_a_pinned_reply_slack_rate_limits_reading_still_joins_once(sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    parent = await control(sandbox, "message", user=ASHA, channel=channel, text="Who is looking at payments?")
+    reply = await control(sandbox, "message", user=BEN, channel=channel, text="Me: the PSP is timing out",
+                          thread_ts=parent["ts"])
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.replies", status=429, times=3, retry_after=0))
+    await control(sandbox, "reaction", user=ASHA, channel=channel, ts=reply["ts"], name="pushpin")
+    await joined_once(sandbox, incident["id"], "📌 Ben Okafor: Me: the PSP is timing out")
+    assert sandbox.sandbox.faults.snapshot() == []
+
+
+async def joined_once(running: RunningSandbox, incident_id: str, line: str) -> None:
+    """The key message's line is on the timeline and, once the work notes go, on the ticket: once each; and it was
+    read from Slack by one effect, done."""
+    entries = await running.bot.store.timeline(incident_id)
+    assert [e.text for e in entries if e.kind == "key_message"] == [line]
+    await running.bot.flush_work_notes()
+    await settle_all(running)
+    notes = [n["value"] for n in ticket_of(running, incident_id)["work_notes"]]
+    assert sum(note.count(line) for note in notes) == 1, notes
+    assert key_message_reads(running) == ["done"]
+
+
+def key_message_reads(running: RunningSandbox, db: Any = None) -> list[str]:
+    """The states of the outbox's reads of marked messages."""
+    return [r["state"] for r in rows(db or running.bot.settings.db_path,
+                                     "SELECT state FROM outbox WHERE kind='read_key_message' ORDER BY seq")]
+
+
+async def marked_while_slack_rate_limits(running: RunningSandbox, channel: str) -> str:
+    """A message, marked while Slack answers every read with 429 (Retry-After a minute); returns once the bot has
+    been refused at least once and plans to read it again: its ts."""
+    posted = await control(running, "message", user=BEN, channel=channel, text=KEY_MESSAGE)
+    running.sandbox.faults.add(Fault("slack", "conversations.history", status=429, times=1000, retry_after=60))
+    await as_user(running, "reaction", user=ASHA, channel=channel, ts=posted["ts"], name="pushpin")
+    db = running.bot.settings.db_path
+    await eventually(lambda: [(r["state"], r["attempts"] > 0) for r in rows(
+        db, "SELECT state, attempts FROM outbox WHERE kind='read_key_message'")] == [("pending", True)])
+    return str(posted["ts"])
+
+
+async def test_a_pinned_message_read_after_a_restart_joins_once(start_sandbox: StartSandbox,
+                                                                 catalogue: Catalogue) -> None:
+    # The bot restarted (a deploy) between the 📌 and Slack giving the message: the mark is in the store, and the
+    # bot started again reads it.
+    running = await start_sandbox()
+    incident, channel = await open_incident(running)
+    await marked_while_slack_rate_limits(running, channel)
+    assert [e for e in await running.bot.store.timeline(incident["id"]) if e.kind == "key_message"] == []
+    await running.bot.stop()
+
+    running.sandbox.faults.clear()
+    running.sandbox.clock.advance(timedelta(seconds=90))  # past the Retry-After
+    again = Bot(running.bot.settings, catalogue, retry_policy=FAST_RETRIES, clock=running.sandbox.clock)
+    await again.start()
+    try:
+        await again.settle(20)
+        entries = await again.store.timeline(incident["id"])
+        assert [e.text for e in entries if e.kind == "key_message"] == [f"📌 Ben Okafor: {KEY_MESSAGE}"]
+        await again.flush_work_notes()
+        await again.settle(20)
+    finally:
+        await again.stop()
+    notes = [n["value"] for n in ticket_of(running, incident["id"])["work_notes"]]
+    assert sum(note.count(f"📌 Ben Okafor: {KEY_MESSAGE}") for note in notes) == 1, notes
+    assert key_message_reads(running) == ["done"]
+    # The sandbox's own teardown (its web app's cleanup) would stop the first bot again: its server is closed alone.
+    await running.sandbox.close()
+    for site in list(running.runner.sites):
+        await site.stop()
+
+
+async def test_a_second_persons_pin_at_another_replica_while_the_read_waits_is_the_same_key_message(
+        sandbox: RunningSandbox, catalogue: Catalogue) -> None:
+    # The mark is the message's in the shared store: Chloe's 📌, reaching another replica while Slack still refuses
+    # to give the message for Asha's, is no second read and no second line.
+    incident, channel = await open_incident(sandbox)
+    ts = await marked_while_slack_rate_limits(sandbox, channel)
+    other = Bot(sandbox.bot.settings, catalogue, clock=sandbox.sandbox.clock)
+    await other.store.open()
+    try:
+        assert await other.contributions.reaction_added(user=slack_id(sandbox, CHLOE), reaction="pushpin",
+                                                        channel=channel_id_of(sandbox, channel), ts=ts)
+    finally:
+        await other.stop()
+    sandbox.sandbox.faults.clear()
+    sandbox.sandbox.clock.advance(timedelta(seconds=90))
+    await settle_all(sandbox)
+    await joined_once(sandbox, incident["id"], f"📌 Ben Okafor: {KEY_MESSAGE}")
+
+
+@pytest.mark.parametrize("gone", ["deleted", "the bot left the channel"])
+async def test_a_pinned_message_gone_before_slack_gave_it_ends_its_read(sandbox: RunningSandbox, gone: str,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    # Read again and again after Slack's 429s, a message deleted meanwhile (or in a channel the bot has left) must end
+    # the read, not retry it for ever nor alert anyone: there is nothing to record.
+    incident, channel = await open_incident(sandbox)
+    ts = await marked_while_slack_rate_limits(sandbox, channel)
+    in_slack = sandbox.sandbox.slack.find_channel(channel)
+    assert in_slack is not None
+    if gone == "deleted":
+        del in_slack.messages[ts]
+    else:
+        in_slack.members.remove(sandbox.sandbox.slack.bot.id)
+    sandbox.sandbox.faults.clear()
+    sandbox.sandbox.clock.advance(timedelta(seconds=90))
+    with caplog.at_level(logging.INFO, logger="bot.services.contributions"):
+        await settle_all(sandbox)
+    assert key_message_reads(sandbox) == ["done"]
+    assert next(r for r in caplog.records if "it is not a key message" in r.getMessage()).levelno == logging.INFO
+    assert [e for e in await sandbox.bot.store.timeline(incident["id"]) if e.kind == "key_message"] == []
+    assert not [a for a in operators_alerts(sandbox) if "marked for the timeline" in a]
 
 
 def channel_id_of(running: RunningSandbox, name: str) -> str:

@@ -1,6 +1,7 @@
 """Kill the bot (SIGKILL, a real subprocess) in the middle of opening incident channels, restart it, and check
-that nothing was lost and nothing was done twice. The emulators run in their own process, as the world would. Each
-case runs on both stores: SQLite, and PostgreSQL (a database of the test's own on the session's cluster)."""
+that nothing was lost and nothing was done twice; and between a 📌 and Slack giving the marked message back. The
+emulators run in their own process, as the world would. Each case runs on both stores: SQLite, and PostgreSQL (a
+database of the test's own on the session's cluster)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,4 +112,40 @@ def test_kill_mid_flight_then_restart_loses_nothing_and_repeats_nothing(world: P
         assert repeated == [], repeated
     announcements = [m for m in state["slack"]["messages"] if "join <#" in m["text"]]
     assert len(announcements) == 3
+    assert http("GET", f"{world.bot_url}/readyz")["dead_effects"] == []
+
+
+def test_a_message_marked_before_a_kill_is_read_after_the_restart_and_joins_once(world: Processes) -> None:
+    # Killed between a 📌 and Slack giving the message back (429s: an outage, everyone scrolling): the mark is in
+    # the store, its read in the outbox, and the restarted bot reads the message onto the timeline, once.
+    world.start_bot()
+    emulators = world.emulators_url
+    http("POST", f"{emulators}/sandbox/pagerduty/incidents", {"title": "Basket is empty", "service_id": "PBASKET"})
+    channel = "inc-1-basket-is-empty"
+    wait_for(lambda: settled(world.bot_url) and any(c["name"] == channel for c in http(
+        "GET", f"{emulators}/sandbox/state")["slack"]["channels"]), 30, "the incident's channel")
+    said = "Rolled back 4.2.1: the basket fills again"
+    posted = http("POST", f"{emulators}/sandbox/slack/message",
+                  {"user": "ben.okafor@example.com", "channel": channel, "text": said})
+    http("POST", f"{emulators}/sandbox/faults",
+         {"service": "slack", "method": "conversations.history", "status": 429, "times": 1000, "retry_after": 2})
+    http("POST", f"{emulators}/sandbox/slack/reaction",
+         {"user": "asha.patel@example.com", "channel": channel, "ts": posted["ts"], "name": "pushpin"})
+
+    def refused_and_waiting() -> bool:
+        with urllib.request.urlopen(f"{world.bot_url}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        return 'pavedroad_effects_total{kind="read_key_message",outcome="retry"}' in metrics
+    wait_for(refused_and_waiting, 30, "Slack to refuse the read and the bot to plan another")
+    world.kill_bot()
+    http("DELETE", f"{emulators}/sandbox/faults")
+    world.start_bot()
+    wait_for(lambda: settled(world.bot_url), 60, "the restarted bot to read the message")
+
+    answer = http("POST", f"{emulators}/sandbox/slack/command",
+                  {"user": "asha.patel@example.com", "channel": channel, "text": "timeline"})
+    body = answer.get("body")
+    told = "\n".join(([str(body.get("text") or "")] if isinstance(body, dict) else [])
+                     + [str(p.get("text") or "") for p in answer["response_url_posts"]])
+    assert told.count(f"📌 Ben Okafor: {said}") == 1, told
     assert http("GET", f"{world.bot_url}/readyz")["dead_effects"] == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
+from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry, ReadKeyMessage
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -119,6 +119,26 @@ async def test_backoff_grows_with_jitter_and_the_effect_dies_after_max_attempts(
     assert len(alert) == 1 and alert[0]["state"] == "pending"
     dead = await store.dead_effects()
     assert [(x["incident_id"], x["kind"]) for x in dead] == [("PGR0VU2", "open_incident_channel")]
+
+
+async def test_an_effect_kinds_own_policy_outlasts_its_systems(store: SqliteStore, db_path: Path) -> None:
+    # A key message's read is patient (Slack may rate-limit reads through a whole outage) where Slack's other effects
+    # give up sooner: a policy named for its kind wins over its system's.
+    while due := await store.due_effects(now=1_000.0, limit=10, busy=[]):  # the incident's own effects, out of the way
+        for row in due:
+            await store.effect_done(row.seq)
+    await store.queue_effect(ReadKeyMessage("PGR0VU2", "C1", "1764237600.000100", "UASHA"), now=1_000.0)
+    world, clock = World(), frozen_clock()
+    world.script = [IntegrationError("slack", "ratelimited", retryable=True, code="ratelimited", retry_after=5)] * 3
+    d = Dispatcher(store, world, clock, Metrics(), RetryPolicy(max_attempts=1),
+                   policies={"slack": RetryPolicy(max_attempts=2), ReadKeyMessage.kind: RetryPolicy(max_attempts=4)},
+                   rng=random.Random(7))
+    for _ in range(4):
+        await run_due(d)
+        clock.advance(timedelta(seconds=6))
+    [read] = [r for r in outbox(db_path) if r["kind"] == "read_key_message"]
+    assert (read["state"], read["attempts"]) == ("done", 4)  # three 429s, then Slack gave it
+    assert [kind for kind, _ in world.performed].count("read_key_message") == 4
 
 
 async def test_a_non_retryable_error_is_dead_at_once_and_alerts_the_operators(store: SqliteStore,

@@ -8,10 +8,12 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
+from bot.domain.contributions import KeyMessageMarked, apply_contribution
 from bot.domain.effects import (
     OpenIncidentChannel,
     PostTimelineEntry,
     PublishStatusUpdate,
+    ReadKeyMessage,
     RefreshCard,
     SyncTicket,
 )
@@ -197,3 +199,21 @@ async def test_the_claim_says_when_each_lane_it_was_asked_for_is_due_next(store:
     taken = await store.claim_due_effects(10.0, {"slack": 2}, [], owner="a", lease_seconds=30.0)
     assert [r.effect for r in taken["slack"]] == [PostTimelineEntry("Q2", "f1")]
     assert taken.next_due == {"slack": 40.0}  # the lease just taken is all that is pending in the lane
+
+
+async def test_a_marked_messages_read_is_slacks_but_waits_behind_none_of_the_incidents_slack_work(store: Store) -> None:
+    """A key message's read (queued by applying its mark) reads back as it was queued, in Slack's lane and a queue of
+    its own: Slack refusing it for a while (429s, retried) holds up none of the incident's card and lines."""
+    opened = trigger("Q1")
+    assert opened.incident is not None
+    marked = apply_contribution(opened.incident, KeyMessageMarked("Q1", "C1", "1795000000.000100", "UASHA"),
+                                tickets=False)
+    await commit(store, opened, marked, now=100.0)
+    read = ReadKeyMessage("Q1", "C1", "1795000000.000100", "UASHA")
+    due = await store.due_effects(now=100.0, limit=10, busy=[], lane="slack")
+    assert sorted((r.effect for r in due), key=lambda effect: effect.kind) == [OpenIncidentChannel("Q1"), read]
+    [reading] = [r for r in due if r.effect == read]
+    assert await store.effect_retry(reading.seq, next_attempt_at=160.0, error="conversations.history: ratelimited")
+    assert [r.effect for r in await store.due_effects(now=100.0, limit=10, busy=[], lane="slack")] == [
+        OpenIncidentChannel("Q1")]
+    assert read in [r.effect for r in await store.due_effects(now=160.0, limit=10, busy=[], lane="slack")]

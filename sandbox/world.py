@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -256,8 +256,10 @@ class RunningSandbox:
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,
                         rate_limit_scale: float = 1.0, validate_openapi: bool = True,
                         retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
-                        socket_mode: bool = False, clock: SettableClock | None = None) -> RunningSandbox:
-    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators."""
+                        socket_mode: bool = False, clock: SettableClock | None = None,
+                        faults: Sequence[Fault] = ()) -> RunningSandbox:
+    """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators. `faults` are
+    in force before the bot starts (Slack slow or refusing while the bot starts, as in a restart during an outage)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -268,6 +270,8 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     url = f"http://{host}:{sock.getsockname()[1]}"
     sandbox = Sandbox(catalogue, keys or SandboxSecrets.from_env(), rate_limit_scale=rate_limit_scale,
                       validate_openapi=validate_openapi, clock=clock)
+    for fault in faults:
+        sandbox.faults.add(fault)
     settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]

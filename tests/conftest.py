@@ -7,7 +7,7 @@ that build their own.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
 from bot.services.dispatcher import RetryPolicy
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings, quiet_clock
 from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
@@ -84,9 +85,11 @@ async def start_sandbox(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[S
     started: list[RunningSandbox] = []
 
     async def start(organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME, db: str = "sandbox.db",
-                    retry_policy: RetryPolicy = FAST_RETRIES, socket_mode: bool = False) -> RunningSandbox:
+                    retry_policy: RetryPolicy = FAST_RETRIES, socket_mode: bool = False,
+                    faults: Sequence[Fault] = ()) -> RunningSandbox:
         running = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
-                                      retry_policy=retry_policy, socket_mode=socket_mode, clock=SettableClock(at))
+                                      retry_policy=retry_policy, socket_mode=socket_mode, clock=SettableClock(at),
+                                      faults=faults)
         started.append(running)
         return running
 

@@ -25,6 +25,7 @@ from bot.adapters.clock import SettableClock
 from bot.app.config import Settings
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pagerduty-webhooks-v3"
@@ -41,11 +42,11 @@ BotClient = TestClient[web.Request, web.Application]  # a test client on the bot
 
 class StartSandbox(Protocol):
     """Start the sandbox (emulators and bot) on port 0, its clock at `at`; the same `db` name restarts the bot on the
-    same store. Whatever is still running is stopped after the test."""
+    same store; `faults` are in force before the bot starts. Whatever is still running is stopped after the test."""
 
     async def __call__(self, organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME,
                        db: str = "sandbox.db", retry_policy: RetryPolicy = FAST_RETRIES,
-                       socket_mode: bool = False) -> RunningSandbox: ...
+                       socket_mode: bool = False, faults: Sequence[Fault] = ()) -> RunningSandbox: ...
 
 
 def offline_settings(db_path: Path, secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> Settings:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
@@ -27,6 +27,7 @@ from bot.adapters.pagerduty.webhook import PagerDutyWebhook
 from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import TIERS, SlackChat
+from bot.adapters.slack.identity import SlackIdentity
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.applier import ApplierProcess
 from bot.app.config import Settings
@@ -85,10 +86,13 @@ DRAIN_SECONDS = 20.0
 
 class _TokenInTheClient(logging.Filter):
     """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, and warns that the token "will be
-    unused": the client the bot gives it carries that very token, so the warning only alarms whoever reads the log."""
+    unused", and, given an `authorize` hook, that it "will be ignored": the client the bot gives it and the hook
+    (bot/adapters/slack/identity.py) carry that very token, so the warnings only alarm whoever reads the log."""
+
+    WARNINGS = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+        return record.getMessage() not in self.WARNINGS
 
 
 class Bot:
@@ -191,7 +195,12 @@ class Bot:
         bolt_log = logging.getLogger("slack_bolt.AsyncApp")  # the logger Bolt's AsyncApp warns on
         if not any(isinstance(f, _TokenInTheClient) for f in bolt_log.filters):
             bolt_log.addFilter(_TokenInTheClient())
-        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
+        # Who the bot is in Slack is learnt when it starts (start()), never while a request waits: Bolt's own
+        # authorization would ask auth.test before the first request's ack (identity.py says why that hurts).
+        self.identity = SlackIdentity(self.chat.identity, self.settings.slack_bot_token)
+        authorize, before_authorize = self.identity.bolt_hooks()
+        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret, authorize=authorize,
+                       before_authorize=before_authorize)
         self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
@@ -213,6 +222,8 @@ class Bot:
             else supervise("worker", self.worker.run, lambda: self.worker.heartbeat)),
                        asyncio.create_task(supervise("dispatcher", self.dispatcher.run,
                                                      lambda: self.dispatcher.heartbeat))]
+        if self.identity.known is None:  # asked once per process; retried in the background while Slack fails
+            self._tasks.append(asyncio.create_task(self._learn_identity()))
         notes_minutes = self.catalogue.servicenow.work_note_minutes
         # Every job runs on one replica per slot (the JobRuns port), whichever replica claims it.
         self.scheduler = build_scheduler(
@@ -227,6 +238,9 @@ class Bot:
                                              self.toolkit.remind_due),
             prune_store=self._once("prune-store", RETENTION_MINUTES, self.retention.prune))
         self.scheduler.start()
+
+    async def _learn_identity(self) -> None:
+        await self.identity.learn()
 
     @property
     def running(self) -> bool:
@@ -322,12 +336,13 @@ class Bot:
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
-        dispatcher loops go round."""
+        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py)."""
         now = self.clock.now().timestamp()
         worker = self.applier.heartbeat if self.applier is not None else self.worker.heartbeat
         loops = {name: self.running and now - beat < STALL_SECONDS
                  for name, beat in (("worker", worker), ("dispatcher", self.dispatcher.heartbeat))}
-        return await self._readiness.report(loops)
+        # Whether Slack accepts the token: said, never a reason to be unready (intake needs no Slack).
+        return {**await self._readiness.report(loops), "slack": self.identity.state()}
 
     async def settle(self, within: float = 10.0) -> None:
         """Wait until the inbox is drained and no effect is pending or in flight (tests, benchmarks)."""

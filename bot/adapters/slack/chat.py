@@ -19,6 +19,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from bot.adapters.json_body import json_text
 from bot.adapters.slack.failures import NOT_JSON, failure, plain_text_ok, unreachable
 from bot.adapters.slack.fit import Fit
+from bot.adapters.slack.identity import BotIdentity
 from bot.adapters.slack.ratelimit import Buckets
 from bot.adapters.slack.users import KnownUsers
 from bot.errors import IntegrationError
@@ -91,9 +92,19 @@ class SlackChat:
         if session is not None:
             await session.close()
 
+    async def identity(self) -> BotIdentity:
+        """Who the token says the bot is (auth.test); its bot user is kept for bot_user_id()."""
+        response = await self._call("auth.test")
+        scopes = next((str(v) for k, v in (response.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
+        identity = BotIdentity(team_id=_text(response.get("team_id")), user_id=str(response["user_id"]),
+                               bot_id=_text(response.get("bot_id")),
+                               enterprise_id=_text(response.get("enterprise_id")), scopes=scopes)
+        self._bot_user = identity.user_id
+        return identity
+
     async def bot_user_id(self) -> str:
         if self._bot_user is None:
-            self._bot_user = str((await self._call("auth.test"))["user_id"])
+            return (await self.identity()).user_id
         return self._bot_user
 
     async def create_channel(self, name: str) -> ChannelInfo:
@@ -292,3 +303,7 @@ def _channel(data: dict[str, Any]) -> ChannelInfo:
     topic = data.get("topic") or {}
     return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
                        creator=data.get("creator"), is_archived=bool(data.get("is_archived")))
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None

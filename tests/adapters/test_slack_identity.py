@@ -1,0 +1,72 @@
+"""Who the bot is in Slack (bot/adapters/slack/identity.py), asked of the Slack emulator until it answers: Slack's
+Retry-After is waited out, a failure says why once (not at every attempt), and a refused token is asked again only
+now and then, each failure after it keeping that slow pace. The waits are recorded, not slept."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.adapters.clock import SettableClock
+from bot.adapters.slack.chat import SlackChat
+from bot.adapters.slack.identity import BACKOFF_CAP_SECONDS, REFUSED_RECHECK_SECONDS, SlackIdentity
+from bot.metrics import Metrics
+from sandbox.faults import Fault
+from tests.sandbox.slack_env import TOKEN, serve_slack
+
+
+class Waits:
+    """A stand-in for asyncio.sleep that records each wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+async def test_slacks_retry_after_is_waited_out_and_each_reason_is_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with serve_slack([], ["incidents"], SettableClock(frozen=True)) as env:
+        env.faults.add(Fault("slack", "auth.test", status=429, times=3, retry_after=90))
+        env.faults.add(Fault("slack", "auth.test", status=503, times=1))
+        chat, waits = SlackChat(TOKEN, env.api_url(), Metrics(), rate_scale=0), Waits()
+        identity = SlackIdentity(chat.identity, TOKEN, sleep=waits)
+        try:
+            with caplog.at_level(logging.WARNING, logger="bot.adapters.slack.identity"):
+                learnt = await identity.learn()
+        finally:
+            await chat.close()
+        assert learnt.user_id == env.slack.bot.id and learnt.bot_id == env.slack.bot_id
+    assert identity.state() == {"token": "accepted", "bot_user_id": learnt.user_id, "bot_id": learnt.bot_id}
+    assert waits.seconds[:3] == [90, 90, 90] and 0 <= waits.seconds[3] <= BACKOFF_CAP_SECONDS
+    assert len(waits.seconds) == 4
+    # Three 429s and a 503: two reasons, each said once.
+    [rate_limited, unavailable] = [r.getMessage() for r in caplog.records]
+    assert "(slack: auth.test failed: ratelimited)" in rate_limited
+    assert "(slack: auth.test failed: Slack answered 503 with text/html" in unavailable
+
+
+async def test_a_refused_token_is_asked_again_only_now_and_then(caplog: pytest.LogCaptureFixture) -> None:
+    async with serve_slack([], ["incidents"], SettableClock(frozen=True)) as env:
+        chat, waits, states = SlackChat("xoxb-revoked", env.api_url(), Metrics(), rate_scale=0), Waits(), []
+
+        async def meanwhile(seconds: float) -> None:
+            await waits(seconds)
+            states.append(identity.state()["token"])
+            if len(waits.seconds) == 2:  # Slack busy, after the refusal: no reason to ask sooner
+                env.faults.add(Fault("slack", "auth.test", status=429, times=1, retry_after=1))
+            if len(waits.seconds) == 3:  # the token is accepted again (it was Slack's own mistake)
+                env.slack.bot_token = "xoxb-revoked"
+        identity = SlackIdentity(chat.identity, "xoxb-revoked", sleep=meanwhile)
+        try:
+            with caplog.at_level(logging.INFO, logger="bot.adapters.slack.identity"):
+                await identity.learn()
+        finally:
+            await chat.close()
+    assert waits.seconds == [REFUSED_RECHECK_SECONDS] * 3 and states == ["refused"] * 3
+    # Refused twice (said once), busy once, then accepted.
+    assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
+        ("ERROR", "Slack refuses SLACK_BOT_TOKEN (auth.test"), ("WARNING", "could not ask Slack who the bot is (slack"),
+        ("INFO", "Slack now accepts SLACK_BOT_TOKEN")]

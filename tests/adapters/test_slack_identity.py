@@ -70,3 +70,22 @@ async def test_a_refused_token_is_asked_again_only_now_and_then(caplog: pytest.L
     assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
         ("ERROR", "Slack refuses SLACK_BOT_TOKEN (auth.test"), ("WARNING", "could not ask Slack who the bot is (slack"),
         ("INFO", "Slack now accepts SLACK_BOT_TOKEN")]
+
+
+async def test_slack_failing_for_hours_still_leaves_the_bot_learning_who_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    # Slack out of reach for hours (egress blocked, an outage): each failure is followed by a backoff capped at a
+    # minute, so some 1,100 attempts are about nine hours. The backoff's doubling must stop growing with the attempts:
+    # from the 1,024th it no longer fits a float, the learner died of it, and Bot.stop raised it.
+    failures = 1_100
+    async with serve_slack([], ["incidents"], SettableClock(frozen=True)) as env:
+        env.faults.add(Fault("slack", "auth.test", status=503, times=failures))
+        chat, waits = SlackChat(TOKEN, env.api_url(), Metrics(), rate_scale=0), Waits()
+        identity = SlackIdentity(chat.identity, TOKEN, sleep=waits)
+        try:
+            with caplog.at_level(logging.WARNING, logger="bot.adapters.slack.identity"):
+                learnt = await identity.learn()
+        finally:
+            await chat.close()
+        assert learnt.user_id == env.slack.bot.id
+    assert len(waits.seconds) == failures and all(0 <= wait <= BACKOFF_CAP_SECONDS for wait in waits.seconds)
+    assert len(caplog.records) == 1  # one reason, said once

@@ -162,4 +162,6 @@ class SlackIdentity:
 
 
 def _backoff(attempt: int) -> float:
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
+    # The doubling stops once past the cap: Slack out of reach for hours is over a thousand attempts, and 2.0 ** 1024
+    # is no float (OverflowError, which ended the learner and, awaited, Bot.stop).
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** min(attempt, 32)))

@@ -72,7 +72,8 @@ async def test_a_refused_token_is_asked_again_only_now_and_then(caplog: pytest.L
         ("INFO", "Slack now accepts SLACK_BOT_TOKEN")]
 
 
-async def test_slack_failing_for_hours_still_leaves_the_bot_learning_who_it_is(caplog: pytest.LogCaptureFixture) -> None:
+async def test_slack_failing_for_hours_still_leaves_the_bot_learning_who_it_is(
+        caplog: pytest.LogCaptureFixture) -> None:
     # Slack out of reach for hours (egress blocked, an outage): each failure is followed by a backoff capped at a
     # minute, so some 1,100 attempts are about nine hours. The backoff's doubling must stop growing with the attempts:
     # from the 1,024th it no longer fits a float, the learner died of it, and Bot.stop raised it.

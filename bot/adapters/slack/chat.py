@@ -214,8 +214,9 @@ class SlackChat:
             found = (await self._call("conversations.history", channel=channel, latest=ts, oldest=ts,
                                       inclusive=True, limit=1))["messages"]
             if not found or found[0].get("ts") != ts:
+                # Two: Slack may put the thread's parent first whatever the range, and the reply after it.
                 found = [m for m in (await self._call("conversations.replies", channel=channel, ts=ts, latest=ts,
-                                                      oldest=ts, inclusive=True, limit=1))["messages"]
+                                                      oldest=ts, inclusive=True, limit=2))["messages"]
                          if m.get("ts") == ts]
         except IntegrationError as error:
             if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "message_not_found"):

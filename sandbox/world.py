@@ -249,6 +249,11 @@ class RunningSandbox:
     async def stop(self) -> None:
         if self.socket_mode is not None:
             await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
+        # The bot first, while this server still listens: its emulators answer here, and what its stop drains (an
+        # answer, an App Home being gathered) still calls them. Stopped after the server, that work found the port
+        # closed, and a connection it opened as the server closed could be left unclosed. The web app's cleanup
+        # asks again for the stop, done by then.
+        await self.bot.stop()
         await self.sandbox.close()
         await self.runner.cleanup()
 

@@ -254,3 +254,28 @@ async def test_over_socket_mode_a_command_arriving_while_the_bot_stops_is_answer
         assert pd_notes(running, incident["id"]) == [NOTE]  # the note under way was finished
     finally:
         await running.stop()
+
+
+async def test_an_app_home_being_gathered_when_the_sandbox_stops_is_published_to_its_emulator(
+        start_sandbox: StartSandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # The emulators answer on the bot's own server: the sandbox stops the bot (whose drain finishes the Home it
+    # began) while that server still listens, then the server. The other way round, the Home's views.publish found
+    # the port closed ("could not reach Slack: ClientConnectorError") and a connection the bot opened as the server
+    # closed could be left unclosed (ResourceWarning at a test's teardown).
+    running = await start_sandbox()
+    held = hold(running, "*")  # the Home asks PagerDuty who Asha is and who is on call before it publishes
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
+                                                                        json={"user": ASHA}) as response:
+                assert response.status == 200, await response.text()
+            await eventually(lambda: running.sandbox.faults.held["pagerduty"] >= 1)
+            stopping = asyncio.ensure_future(running.stop())
+            await eventually(lambda: not running.bot.in_flight.taking)
+            release(running, held)
+            await stopping
+    finally:
+        if held in running.sandbox.faults.rules:
+            release(running, held)
+    assert slack_user(running, ASHA) in state(running)["slack"]["home_views"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

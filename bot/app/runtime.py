@@ -66,7 +66,7 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
-from commands.in_flight import InFlight
+from commands.in_flight import DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
@@ -186,7 +186,8 @@ class Bot:
         bolt_log = logging.getLogger("slack_bolt.AsyncApp")  # the logger Bolt's AsyncApp warns on
         if not any(isinstance(f, _TokenInTheClient) for f in bolt_log.filters):
             bolt_log.addFilter(_TokenInTheClient())
-        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret)
+        # Every request Bolt is handed (HTTP or Socket Mode) is refused while the bot stops, or else under way.
+        app = DrainingApp(InFlight(), client=client, signing_secret=self.settings.slack_signing_secret)
         self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,

@@ -66,7 +66,7 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
-from commands.in_flight import DrainingApp, InFlight
+from commands.in_flight import STOPPING, DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
@@ -318,7 +318,10 @@ class Bot:
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
-        dispatcher loops go round."""
+        dispatcher loops go round. Not ready from the moment a stop begins, which takes no new work
+        (commands/in_flight.py): the reason is said, rather than loops seen stopped or a closed store."""
+        if not self.in_flight.taking:
+            return {"ready": False, "stopping": STOPPING}
         now = self.clock.now().timestamp()
         worker = self.applier.heartbeat if self.applier is not None else self.worker.heartbeat
         loops = {name: self.running and now - beat < STALL_SECONDS

@@ -223,6 +223,9 @@ async def test_what_arrives_while_the_bot_stops_is_refused_so_that_it_is_sent_ag
             await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text=f"note {NOTE}")
             await eventually(lambda: sandbox.sandbox.faults.held["pagerduty"] == 1)
             stopping = await begin_stop(sandbox)
+            async with aiohttp.ClientSession() as session, session.get(f"{sandbox.url}/readyz") as response:
+                ready = response.status, await response.json()
+            assert ready[0] == 503 and "stopping" in ready[1], ready  # out of a load balancer's rotation at once
             await refused_everything(sandbox, incident, channel)
             release(sandbox, held)
             await stopping

@@ -73,6 +73,11 @@ def refusal(body: Any) -> BoltResponse:
                         headers={"Content-Type": "application/json; charset=utf-8", "Retry-After": "5"})
 
 
+# A request Bolt has in hand and has not yet answered (acknowledged): `DrainingApp` registers it until its listener
+# has acknowledged and started.
+HANDED_OVER = Work("a Slack request on its way to its listener")
+
+
 class Queued:
     """A piece of work waiting for a follow-up worker: registered from the moment it is queued, so that a stop waits
     for it (or says it was never started), and handed to `InFlight.started` by the worker that takes it."""
@@ -131,6 +136,17 @@ class InFlight:
     def under_way_now(self) -> list[Work]:
         return [entry.work for entry in self._entries]
 
+    async def acknowledged(self, seconds: float) -> None:
+        """Stop taking; wait up to `seconds` until every Slack request Bolt has in hand has been answered (acked),
+        what follows the ack going on: over Socket Mode the answer goes out on the connection, which must stay open
+        until then."""
+        self.stop_taking()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while any(entry.work is HANDED_OVER for entry in self._entries):
+                    self._changed.clear()
+                    await self._changed.wait()
+
     async def drain(self, seconds: float) -> list[Work]:
         """Stop taking; wait up to `seconds` for everything under way or queued to finish, then cancel what is
         left and wait briefly for it to end. Returns the work cut short (running or never started), each logged at
@@ -175,7 +191,7 @@ class DrainingApp(AsyncApp):
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         if not self.in_flight.taking:  # the bot is stopping: Slack or the person sends it again
             return refusal(req.body)
-        with self.in_flight.under_way(Work("a Slack request on its way to its listener")):
+        with self.in_flight.under_way(HANDED_OVER):
             response = await super().async_dispatch(req)
             # Bolt acknowledges an event before its listener has started, on a task of its own: one turn of the
             # loop lets that listener start and say its work is under way before this request's entry ends.

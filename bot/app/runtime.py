@@ -76,8 +76,9 @@ STALL_SECONDS = 30.0
 # (10 s, bot/adapters/pagerduty/paging.py), with time left for the next call of a two-step action (a resolve's note)
 # and for the answer to reach Slack. Kubernetes kills the pod terminationGracePeriodSeconds after it begins to stop
 # it (45 in deploy/kubernetes/deployment.yaml), and that holds, one after the other: the preStop hook's 5 s, the web
-# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), this drain (the loops stop
-# meanwhile, within the dispatcher's 11 s at worst) and closing the clients and the store: 5 + 5 + 20 + a few s < 45.
+# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), over Socket Mode the answers Slack
+# waits for (ACK_SECONDS, 3), this drain (the loops stop meanwhile, within the dispatcher's 11 s at worst) and
+# closing the clients and the store (a PagerDuty thread up to its 10 s timeout): 5 + 5 + 3 + 20 + 10 = 43 <= 45.
 # tests/deploy/test_kubernetes.py holds the manifest to that sum.
 DRAIN_SECONDS = 20.0
 

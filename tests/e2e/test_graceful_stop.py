@@ -319,3 +319,29 @@ async def test_an_event_handed_to_bolt_as_the_stop_begins_is_drained_with_the_re
     assert response.status == 200, response.body
     cut = [r.getMessage() for r in caplog.records if r.name == "commands.in_flight"]
     assert any("@mention" in line and "cut short" in line for line in cut), cut
+
+
+async def test_over_socket_mode_a_form_being_checked_when_the_bot_stops_is_closed_before_the_connection_is(
+        start_sandbox: StartSandbox) -> None:
+    # Over Socket Mode a form is answered (closed, or its refusal shown) on the bot's WebSocket once its check ends,
+    # up to commands/form_checks.py's budget after it was sent. Closing the connection as the stop began lost that
+    # answer: Slack showed the person its error, while the bot went on to resolve — and they sent it again.
+    running = await start_sandbox(socket_mode=True)
+    incident, channel = await incident_and_channel(running)
+    opened = await as_user(running, "command", user=ASHA, channel=channel["id"], text="resolve")
+    await settle(running)
+    [view] = opened["views_opened"]
+    await eventually(lambda: running.bot.home.publishing == 0)
+    held = hold(running, "/users")  # who Asha is in PagerDuty: the form's check
+    try:
+        submitting = asyncio.ensure_future(as_user(running, "view_submission", user=ASHA, view_id=view["id"],
+                                                   values={"resolution": {"text": NOTE}}))
+        await eventually(lambda: running.sandbox.faults.held["pagerduty"] == 1)
+        stopping = asyncio.ensure_future(running.stop())
+        submitted = await submitting
+    finally:
+        release(running, held)
+    await stopping
+    assert submitted["view_outcome"] == "closed", submitted
+    assert pd_incident(running, incident["id"])["status"] == "resolved"
+    assert pd_notes(running, incident["id"]) == [f"Resolution: {NOTE}"]

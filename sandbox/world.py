@@ -253,9 +253,11 @@ class RunningSandbox:
         # answer, an App Home being gathered) still calls them. Stopped after the server, that work found the port
         # closed, and a connection it opened as the server closed could be left unclosed. The web app's cleanup
         # asks again for the stop, done by then.
-        await self.bot.stop()
-        await self.sandbox.close()
-        await self.runner.cleanup()
+        try:
+            await self.bot.stop()
+        finally:
+            await self.sandbox.close()
+            await self.runner.cleanup()
 
 
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,11 @@ def refusal(body: Any) -> BoltResponse:
                             headers={"Content-Type": "application/json; charset=utf-8"})
     return BoltResponse(status=503, body=json.dumps({"error": STOPPING}),
                         headers={"Content-Type": "application/json; charset=utf-8", "Retry-After": "5"})
+
+
+# A request Bolt has in hand and has not yet answered (acknowledged): `DrainingApp` registers it until its listener
+# has acknowledged and started.
+HANDED_OVER = Work("a Slack request on its way to its listener")
 
 
 class Queued:
@@ -129,6 +136,17 @@ class InFlight:
     def under_way_now(self) -> list[Work]:
         return [entry.work for entry in self._entries]
 
+    async def acknowledged(self, seconds: float) -> None:
+        """Stop taking; wait up to `seconds` until every Slack request Bolt has in hand has been answered (acked),
+        what follows the ack going on: over Socket Mode the answer goes out on the connection, which must stay open
+        until then."""
+        self.stop_taking()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                while any(entry.work is HANDED_OVER for entry in self._entries):
+                    self._changed.clear()
+                    await self._changed.wait()
+
     async def drain(self, seconds: float) -> list[Work]:
         """Stop taking; wait up to `seconds` for everything under way or queued to finish, then cancel what is
         left and wait briefly for it to end. Returns the work cut short (running or never started), each logged at
@@ -155,3 +173,27 @@ class InFlight:
         if running:
             await asyncio.wait(running, timeout=CANCELLED_END_SECONDS)
         return [entry.work for entry in left]
+
+
+class DrainingApp(AsyncApp):
+    """Bolt's app with the bot's door in front: every request it is handed, over HTTP (bot/app/web.py) or Socket
+    Mode (Bolt's adapter calls `async_dispatch` too), is refused while the bot stops (`refusal`), and otherwise is
+    under way from the moment it is handed over until its listener has started and said so itself. A Bolt
+    middleware cannot do this: its async `next()` only marks the chain to go on and returns at once, so the
+    middleware's block ended before the request went through the rest of the chain (the once-per-event lookup in
+    the store, commands/listeners.py) or its listener was chosen — a stop beginning then saw nothing under way and
+    closed the clients and the store under the listener."""
+
+    def __init__(self, in_flight: InFlight, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.in_flight = in_flight
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        if not self.in_flight.taking:  # the bot is stopping: Slack or the person sends it again
+            return refusal(req.body)
+        with self.in_flight.under_way(HANDED_OVER):
+            response = await super().async_dispatch(req)
+            # Bolt acknowledges an event before its listener has started, on a task of its own: one turn of the
+            # loop lets that listener start and say its work is under way before this request's entry ends.
+            await asyncio.sleep(0)
+        return response

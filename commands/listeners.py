@@ -5,20 +5,19 @@ Every listener acknowledges first (Slack's 3 seconds), then does the slow part t
 handlers and answers through commands/answers.py. A form's submission is checked before its answer (a refusal is
 shown in the form) for at most commands/form_checks.py's budget, and finished after the ack when it takes longer.
 Each listener says, from its first step to its last, that its work is under way (commands/in_flight.py), and so does
-every request while Bolt hands it to its listener: a stopping bot refuses new requests at that door and gives the
-work already acknowledged time to finish and answer.
+every request while Bolt hands it to its listener (`DrainingApp`, the app these are registered on): a stopping bot
+refuses new requests at that door and gives the work already acknowledged time to finish and answer.
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -35,7 +34,7 @@ from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Pressed, Services, card_button
-from commands.in_flight import InFlight, Work, refusal
+from commands.in_flight import DrainingApp, InFlight, Work
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
 from commands.parsing import incident_named, shown, split_subcommand
 from commands.repeats import Repeats
@@ -45,16 +44,16 @@ Listener = Callable[..., Awaitable[None]]
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
+def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
              handovers: Handovers | None = None, reports: IncidentReports | None = None,
              contributions: Contributions | None = None, reviews: Reviews | None = None,
              toolkit: IncidentToolkit | None = None, home: AppHome | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
                         reviews=reviews, toolkit=toolkit, home=home)
-    follow_ups = FollowUps()
+    # The app's own door (DrainingApp.async_dispatch) refuses a request while the bot stops, before any of this.
+    follow_ups = FollowUps(in_flight=app.in_flight)
     in_flight = follow_ups.in_flight
-    app.middleware(_at_the_door(in_flight))  # first of ours: a request refused while stopping touches nothing
     app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
     clicked, submitted = _card_button(services, in_flight), _form_submitted(services, in_flight)
@@ -67,20 +66,6 @@ def register(app: AsyncApp, actions: IncidentActions, slack: Interactions, dedup
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     return follow_ups
-
-
-def _at_the_door(in_flight: InFlight) -> Callable[..., Awaitable[BoltResponse]]:
-    async def at_the_door(req: AsyncBoltRequest, resp: BoltResponse,
-                          next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-        if not in_flight.taking:  # the bot is stopping: Slack or the person sends it again (in_flight.refusal)
-            return refusal(req.body)
-        with in_flight.under_way(Work("a Slack request on its way to its listener")):
-            response = await next()
-            # Bolt acknowledges an event before its listener has started, on a task of its own: one turn of the
-            # loop lets that listener start and say its work is under way before this request's entry ends.
-            await asyncio.sleep(0)
-        return response
-    return at_the_door
 
 
 def _once_per_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:

@@ -26,7 +26,7 @@ from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
 from bot.app.config import ServiceNowAccess, Settings
 from bot.app.runtime import Bot
-from bot.app.web import build_web_app, open_socket_mode
+from bot.app.web import build_web_app, close_socket_mode, open_socket_mode
 from bot.catalogue import Catalogue, SandboxSeed
 from bot.services.dispatcher import RetryPolicy
 from bot.services.reports.synthetic import synthetic_history, synthetic_span
@@ -247,10 +247,17 @@ class RunningSandbox:
     socket_mode: AsyncSocketModeHandler | None = None
 
     async def stop(self) -> None:
-        if self.socket_mode is not None:
-            await self.socket_mode.close_async()  # type: ignore[no-untyped-call]
-        await self.sandbox.close()
-        await self.runner.cleanup()
+        if self.socket_mode is not None:  # as `serve` does: the answers Slack waits for first (bot/app/web.py)
+            await close_socket_mode(self.bot, self.socket_mode)
+        # The bot first, while this server still listens: its emulators answer here, and what its stop drains (an
+        # answer, an App Home being gathered) still calls them. Stopped after the server, that work found the port
+        # closed, and a connection it opened as the server closed could be left unclosed. The web app's cleanup
+        # asks again for the stop, done by then.
+        try:
+            await self.bot.stop()
+        finally:
+            await self.sandbox.close()
+            await self.runner.cleanup()
 
 
 async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127.0.0.1", port: int = 3000,

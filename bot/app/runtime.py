@@ -68,7 +68,7 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
-from commands.in_flight import InFlight
+from commands.in_flight import STOPPING, DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
@@ -78,8 +78,9 @@ STALL_SECONDS = 30.0
 # (10 s, bot/adapters/pagerduty/paging.py), with time left for the next call of a two-step action (a resolve's note)
 # and for the answer to reach Slack. Kubernetes kills the pod terminationGracePeriodSeconds after it begins to stop
 # it (45 in deploy/kubernetes/deployment.yaml), and that holds, one after the other: the preStop hook's 5 s, the web
-# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), this drain (the loops stop
-# meanwhile, within the dispatcher's 11 s at worst) and closing the clients and the store: 5 + 5 + 20 + a few s < 45.
+# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), over Socket Mode the answers Slack
+# waits for (ACK_SECONDS, 3), this drain (the loops stop meanwhile, within the dispatcher's 11 s at worst) and
+# closing the clients and the store (a PagerDuty thread up to its 10 s timeout): 5 + 5 + 3 + 20 + 10 = 43 <= 45.
 # tests/deploy/test_kubernetes.py holds the manifest to that sum.
 DRAIN_SECONDS = 20.0
 
@@ -199,8 +200,9 @@ class Bot:
         # authorization would ask auth.test before the first request's ack (identity.py says why that hurts).
         self.identity = SlackIdentity(self.chat.identity, self.settings.slack_bot_token)
         authorize, before_authorize = self.identity.bolt_hooks()
-        app = AsyncApp(client=client, signing_secret=self.settings.slack_signing_secret, authorize=authorize,
-                       before_authorize=before_authorize)
+        # Every request Bolt is handed (HTTP or Socket Mode) is refused while the bot stops, or else under way.
+        app = DrainingApp(InFlight(), client=client, signing_secret=self.settings.slack_signing_secret,
+                          authorize=authorize, before_authorize=before_authorize)
         self.interactions = SlackInteractions(client, self.chat)
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
@@ -336,7 +338,11 @@ class Bot:
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
-        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py)."""
+        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py). Not
+        ready from the moment a stop begins, which takes no new work (commands/in_flight.py): the reason is said,
+        rather than loops seen stopped or a closed store."""
+        if not self.in_flight.taking:
+            return {"ready": False, "stopping": STOPPING}
         now = self.clock.now().timestamp()
         worker = self.applier.heartbeat if self.applier is not None else self.worker.heartbeat
         loops = {name: self.running and now - beat < STALL_SECONDS

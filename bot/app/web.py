@@ -14,6 +14,7 @@ waits for them before it closes the store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -41,6 +42,9 @@ SLACK_DOOR_KEY = web.AppKey("slack_door", SlackRequests)
 # answered within 3 s, a webhook once stored, /readyz within 4 s) before the bot's own stop (bot/app/runtime.py
 # DRAIN_SECONDS, which counts this in Kubernetes' grace period); aiohttp's default is 60 s.
 HTTP_SHUTDOWN_SECONDS = 5.0
+# On stopping, how long the Socket Mode connection stays open for the answers Slack still waits for (close_socket_mode):
+# Slack's deadline for an answer, 3 s.
+ACK_SECONDS = 3.0
 
 
 def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
@@ -74,6 +78,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 async def _socket_mode(app: web.Application) -> AsyncIterator[None]:
     handler = await open_socket_mode(app[BOT_KEY])
     yield
+    await close_socket_mode(app[BOT_KEY], handler)
+
+
+async def close_socket_mode(bot: Bot, handler: AsyncSocketModeHandler) -> None:
+    """Close the Socket Mode connection of a bot beginning to stop: first no new work, then the requests Bolt has in
+    hand are answered on the connection (a form closed or its refusal shown once its check ends, commands/
+    form_checks.py), for at most ACK_SECONDS, Slack's own deadline. Closed at once, those answers were lost: Slack
+    showed the person its error while the bot went on to act, and they sent it again. Slack sends new requests to the
+    other replicas' connections once this one is closed; until then they are refused (commands/in_flight.py)."""
+    await bot.in_flight.acknowledged(ACK_SECONDS)
+    await asyncio.sleep(0)  # Bolt's adapter sends the answer once the dispatch returns: one turn of the loop
     await handler.close_async()  # type: ignore[no-untyped-call]
 
 

@@ -18,9 +18,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.render.card import ACKNOWLEDGE
 from sandbox.faults import Fault
+from sandbox.slack.person import post_as_person
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     answers,
@@ -221,6 +223,9 @@ async def test_what_arrives_while_the_bot_stops_is_refused_so_that_it_is_sent_ag
             await as_user(sandbox, "command", user=ASHA, channel=channel["id"], text=f"note {NOTE}")
             await eventually(lambda: sandbox.sandbox.faults.held["pagerduty"] == 1)
             stopping = await begin_stop(sandbox)
+            async with aiohttp.ClientSession() as session, session.get(f"{sandbox.url}/readyz") as response:
+                ready = response.status, await response.json()
+            assert ready[0] == 503 and "stopping" in ready[1], ready  # out of a load balancer's rotation at once
             await refused_everything(sandbox, incident, channel)
             release(sandbox, held)
             await stopping
@@ -235,8 +240,8 @@ async def test_what_arrives_while_the_bot_stops_is_refused_so_that_it_is_sent_ag
 
 async def test_over_socket_mode_a_command_arriving_while_the_bot_stops_is_answered_in_words(
         start_sandbox: StartSandbox) -> None:
-    # Slack's requests come over the bot's WebSocket, not the HTTP door: Bolt's own door (commands/listeners.py)
-    # refuses them. (In `serve` the connection is closed before the bot's stop; here it is still open.)
+    # Slack's requests come over the bot's WebSocket, not the HTTP door: the app's own door (commands/in_flight.py
+    # DrainingApp) refuses them. (In `serve` the connection is closed before the bot's stop; here it is still open.)
     running = await start_sandbox(socket_mode=True)
     try:
         incident, channel = await incident_and_channel(running)
@@ -254,3 +259,89 @@ async def test_over_socket_mode_a_command_arriving_while_the_bot_stops_is_answer
         assert pd_notes(running, incident["id"]) == [NOTE]  # the note under way was finished
     finally:
         await running.stop()
+
+
+async def test_an_app_home_being_gathered_when_the_sandbox_stops_is_published_to_its_emulator(
+        start_sandbox: StartSandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # The emulators answer on the bot's own server: the sandbox stops the bot (whose drain finishes the Home it
+    # began) while that server still listens, then the server. The other way round, the Home's views.publish found
+    # the port closed ("could not reach Slack: ClientConnectorError") and a connection the bot opened as the server
+    # closed could be left unclosed (ResourceWarning at a test's teardown).
+    running = await start_sandbox()
+    held = hold(running, "*")  # the Home asks PagerDuty who Asha is and who is on call before it publishes
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
+                                                                        json={"user": ASHA}) as response:
+                assert response.status == 200, await response.text()
+            await eventually(lambda: running.sandbox.faults.held["pagerduty"] >= 1)
+            stopping = asyncio.ensure_future(running.stop())
+            await eventually(lambda: not running.bot.in_flight.taking)
+            release(running, held)
+            await stopping
+    finally:
+        if held in running.sandbox.faults.rules:
+            release(running, held)
+    assert slack_user(running, ASHA) in state(running)["slack"]["home_views"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_an_event_handed_to_bolt_as_the_stop_begins_is_drained_with_the_rest(
+        start_sandbox: StartSandbox, caplog: pytest.LogCaptureFixture) -> None:
+    # Over Socket Mode, Slack's requests reach Bolt with no HTTP door before it, as here (Bolt's Socket Mode adapter
+    # calls async_dispatch). An event is looked up in the store before its listener starts (once per event,
+    # commands/listeners.py), and a stop beginning then must count it. Bolt's middleware cannot hold a request as
+    # under way (its next() returns at once, before the listener is even chosen): the stop found nothing under way,
+    # ended its drain at once and closed Slack's client and the store under the listener. The listener's answer is
+    # held here past a short drain, so the drain either cuts it short (it knew) or had ended before it (it did not).
+    running = await start_sandbox()
+    running.bot.drain_seconds = SHORT_DRAIN_SECONDS
+    _, channel = await incident_and_channel(running)
+    slack = running.sandbox.slack
+    await as_user(running, "message", user=ASHA, channel=channel["id"], text="@paved-road help")  # Bolt warmed up
+    posted = post_as_person(slack, ASHA, channel["id"], "@paved-road help")
+    [mention] = [e for e in posted.events if e["type"] == "app_mention"]
+    envelope = {"team_id": slack.team_id, "api_app_id": slack.app_id, "event": mention, "type": "event_callback",
+                "event_id": "EvSTOPPING01", "event_time": 1700000000,
+                "authorizations": [{"team_id": slack.team_id, "user_id": slack.bot.id, "is_bot": True}]}
+    held = Fault("slack", "chat.postMessage", times=0, latency_ms=HELD_MS)
+    running.sandbox.faults.add(held)
+    try:
+        with caplog.at_level(logging.WARNING, logger="commands.in_flight"):
+            dispatched = asyncio.ensure_future(
+                running.bot.slack_app.async_dispatch(AsyncBoltRequest(body=envelope, mode="socket_mode")))
+            stopping = asyncio.ensure_future(running.bot.stop())  # begins in the same turn of the loop
+            response = await dispatched
+            await stopping
+    finally:
+        release(running, held)
+        await running.stop()
+    assert response.status == 200, response.body
+    cut = [r.getMessage() for r in caplog.records if r.name == "commands.in_flight"]
+    assert any("@mention" in line and "cut short" in line for line in cut), cut
+
+
+async def test_over_socket_mode_a_form_being_checked_when_the_bot_stops_is_closed_before_the_connection_is(
+        start_sandbox: StartSandbox) -> None:
+    # Over Socket Mode a form is answered (closed, or its refusal shown) on the bot's WebSocket once its check ends,
+    # up to commands/form_checks.py's budget after it was sent. Closing the connection as the stop began lost that
+    # answer: Slack showed the person its error, while the bot went on to resolve — and they sent it again.
+    running = await start_sandbox(socket_mode=True)
+    incident, channel = await incident_and_channel(running)
+    opened = await as_user(running, "command", user=ASHA, channel=channel["id"], text="resolve")
+    await settle(running)
+    [view] = opened["views_opened"]
+    await eventually(lambda: running.bot.home.publishing == 0)
+    held = hold(running, "/users")  # who Asha is in PagerDuty: the form's check
+    try:
+        submitting = asyncio.ensure_future(as_user(running, "view_submission", user=ASHA, view_id=view["id"],
+                                                   values={"resolution": {"text": NOTE}}))
+        await eventually(lambda: running.sandbox.faults.held["pagerduty"] == 1)
+        stopping = asyncio.ensure_future(running.stop())
+        submitted = await submitting
+    finally:
+        release(running, held)
+    await stopping
+    assert submitted["view_outcome"] == "closed", submitted
+    assert pd_incident(running, incident["id"])["status"] == "resolved"
+    assert pd_notes(running, incident["id"]) == [f"Resolution: {NOTE}"]

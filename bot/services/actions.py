@@ -21,7 +21,7 @@ from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
-from bot.render.format import TITLE_IN_TEXT, clip, escape
+from bot.render.format import TITLE_IN_TEXT, clip, code_block, escape
 from bot.services.calculator import describe_service, find_service
 from bot.services.slack_text import SlackText
 
@@ -406,7 +406,7 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
 
 def _your_note(note: str) -> str:
     """A note that was not added, quoted back whole: after a form, nothing else holds what the person wrote."""
-    return f"\n\nYour note, to add again:\n```\n{escape(note.strip())}\n```"
+    return f"\n\nYour note, to add again:\n{code_block(note.strip())}"
 
 
 def _name(name: str) -> str:

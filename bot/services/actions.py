@@ -146,9 +146,10 @@ class IncidentActions:
         if not note.strip():
             raise UserError("A resolution note is needed: say what fixed it, e.g. `/incident resolve rolled back "
                             "the 10:02 deploy`.")
-        if incident.status is Status.RESOLVED:
-            return Outcome(f"#{incident.number} is already resolved. (PagerDuty's API cannot reopen a resolved "
-                           "incident: if it is back, declare a new one with `/incident new`.)")
+        if incident.status is Status.RESOLVED:  # someone else was first: the note, typed in a form now closed, back
+            return Outcome(f"#{incident.number} is already resolved — your note was not added. (PagerDuty's API "
+                           "cannot reopen a resolved incident: if it is back, declare a new one with `/incident new`.)"
+                           f"{_your_note(note)}")
         actor = await self.identify(slack_user_id)
         await self._check_may_resolve(actor, incident)
         # Resolve first: if that fails, nothing has changed and the person is told so. The note follows, and if it

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
-from bot.render.format import clip, escape
+from bot.render.format import clip, code_block, escape
 from bot.services.actions import Outcome
 from commands.in_flight import InFlight, Queued, Work
 
@@ -87,11 +87,11 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
 
 def kept(typed: str) -> str:
     """What someone typed into a form, under an answer saying it was not used: whole, escaped (a form's text comes
-    raw), and in a block they can copy from."""
+    raw), and in a block they can copy from (a ``` typed in it does not end the block)."""
     if not typed.strip():
         return ""
     return ("\n\nWhat you wrote, so that it is not lost (the form has closed): copy it to send it again once that "
-            f"is sorted, or into PagerDuty directly.\n```\n{escape(typed)}\n```")
+            f"is sorted, or into PagerDuty directly.\n{code_block(typed)}")
 
 
 def through_response_url(slack: Interactions, response_url: str) -> Say:

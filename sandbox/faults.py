@@ -62,8 +62,10 @@ class Faults:
         self.rules.append(fault)
 
     def clear(self) -> None:
+        """No faults any more, for the calls already waiting out a latency too (they answer now, not once it ends)."""
         self.rules.clear()
         self.latency_ms.clear()
+        self.release_held()
 
     async def delay(self, service: str, method: str) -> None:
         """Sleep for the configured latency of this service (and of a matching latency-only rule)."""

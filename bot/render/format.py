@@ -115,6 +115,16 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+_BACKTICK_BEFORE_BACKTICK = re.compile("`(?=`)")
+
+
+def code_block(text: str) -> str:
+    """Outside text (a note someone typed) in a code block they can copy it from: escaped, and each run of backticks
+    in it (a pasted ``` fence) broken by zero-width spaces, since Slack ends a code block at the first ``` whatever
+    follows: the rest would show outside the block, its * and _ taken as bold and italics. What shows is as typed."""
+    return "```\n" + _BACKTICK_BEFORE_BACKTICK.sub("`\u200b", escape(text)) + "\n```"
+
+
 def clip(text: str, limit: int, more: str = "") -> str:
     """At most `limit` characters; a clipped text ends with an ellipsis, so readers know there was more, and then
     `more`: where the whole text is (" (full title in PagerDuty)"). Plain text: cut anywhere."""

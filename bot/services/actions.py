@@ -21,7 +21,7 @@ from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
-from bot.render.format import TITLE_IN_TEXT, clip, escape
+from bot.render.format import TITLE_IN_TEXT, clip, code_block, escape
 from bot.services.calculator import describe_service, find_service
 from bot.services.slack_text import SlackText
 
@@ -146,9 +146,10 @@ class IncidentActions:
         if not note.strip():
             raise UserError("A resolution note is needed: say what fixed it, e.g. `/incident resolve rolled back "
                             "the 10:02 deploy`.")
-        if incident.status is Status.RESOLVED:
-            return Outcome(f"#{incident.number} is already resolved. (PagerDuty's API cannot reopen a resolved "
-                           "incident: if it is back, declare a new one with `/incident new`.)")
+        if incident.status is Status.RESOLVED:  # someone else was first: the note, typed in a form now closed, back
+            return Outcome(f"#{incident.number} is already resolved — your note was not added. (PagerDuty's API "
+                           "cannot reopen a resolved incident: if it is back, declare a new one with `/incident new`.)"
+                           f"{_your_note(note)}")
         actor = await self.identify(slack_user_id)
         await self._check_may_resolve(actor, incident)
         # Resolve first: if that fails, nothing has changed and the person is told so. The note follows, and if it
@@ -406,7 +407,7 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
 
 def _your_note(note: str) -> str:
     """A note that was not added, quoted back whole: after a form, nothing else holds what the person wrote."""
-    return f"\n\nYour note, to add again:\n```\n{escape(note.strip())}\n```"
+    return f"\n\nYour note, to add again:\n{code_block(note.strip())}"
 
 
 def _name(name: str) -> str:

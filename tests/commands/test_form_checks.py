@@ -11,16 +11,19 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from commands.answers import Reply
 from commands.form_checks import Errors, check_then_act
-from tests.e2e.sandbox_helpers import eventually
+from tests.e2e.sandbox_helpers import code_blocks_shown, eventually
 
 TYPED = "Rolled back <v4.2.1> & drained the queue"
+# What an engineer pastes into a note: a command in its own ``` fence, and markup characters a shell line is full of.
+FENCED = "Ran:\n```\nkubectl rollout undo deploy/basket && echo *done* ``\n```\nthen watched the 5xx_rate"
 
 
 class Held:
     """A check held until released (or cancelled): what became of it."""
 
-    def __init__(self, fails: bool = False) -> None:
+    def __init__(self, fails: bool = False, refuses: str = "") -> None:
         self.started, self.release, self.fails = asyncio.Event(), asyncio.Event(), fails
+        self.refuses = refuses  # a refusal found once released (shown under the note's input), if any
         self.cancelled = False
 
     async def check(self) -> Errors:
@@ -32,7 +35,7 @@ class Held:
             raise
         if self.fails:
             raise RuntimeError("the store went away")
-        return {}
+        return {"resolution": self.refuses} if self.refuses else {}
 
 
 async def acked(ack: AsyncAck) -> None:
@@ -77,3 +80,25 @@ async def test_a_late_check_that_fails_is_told_with_what_was_typed() -> None:
     [text] = told
     assert text.startswith("Something went wrong on our side — reference")
     assert "Rolled back &lt;v4.2.1&gt; &amp; drained the queue" in text
+
+
+async def test_a_late_refusal_quotes_a_typed_code_fence_whole_in_one_block() -> None:
+    # Slack ends a code block at the first ``` in it: the quote of a note with a fence in it fell apart, the command
+    # shown outside any block and its * and _ taken as bold and italics, so what the person copied was not what they
+    # had written.
+    held, told = Held(refuses="Only the incident's responders may resolve it."), list[str]()
+    ack = AsyncAck()  # type: ignore[no-untyped-call]
+
+    async def act() -> Reply:
+        raise AssertionError("a refused form must not act")
+
+    async def say(text: str) -> None:
+        told.append(text)
+
+    listener = asyncio.create_task(check_then_act(ack, held.check(), act, say, FENCED))
+    await acked(ack)
+    held.release.set()
+    await listener
+    [text] = told
+    assert text.startswith("⚠️ Only the incident's responders may resolve it.")
+    assert code_blocks_shown(text) == [FENCED], text

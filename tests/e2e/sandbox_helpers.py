@@ -4,13 +4,16 @@ read the world's state and what the bot answered."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
+from sandbox.ui.blockkit import Names, mrkdwn
 from sandbox.world import RunningSandbox
 from tests.helpers import sign, slack_signed
 
@@ -105,6 +108,15 @@ def answers(running: RunningSandbox, answer: dict[str, Any]) -> str:
     interaction = running.sandbox.slack.interaction(str(answer["response_url"]).rsplit("/", 1)[-1])
     assert interaction is not None
     return "\n".join(str(post.get("text") or "") for post in interaction.response_url_posts)
+
+
+def code_blocks_shown(text: str) -> list[str]:
+    """The code blocks of a message's text as Slack shows them (the sandbox page's rendering of its mrkdwn): each
+    block's text as the reader sees it, escapes undone, without the line breaks around it, and without zero-width
+    spaces (unseen)."""
+    shown = mrkdwn(text, Names(user=lambda _: None, channel=lambda _: None))
+    return [html.unescape(block.replace("<br>", "\n")).replace("\u200b", "").strip("\n")
+            for block in re.findall(r"<pre>(.*?)</pre>", shown, flags=re.S)]
 
 
 async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:

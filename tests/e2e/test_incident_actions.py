@@ -18,6 +18,7 @@ from tests.e2e.sandbox_helpers import (
     as_user,
     buttons,
     card,
+    code_blocks_shown,
     eventually,
     incident_channels,
     messages,
@@ -243,6 +244,21 @@ async def test_the_resolve_button_opens_the_modal_and_resolves_as_the_clicker(sa
     assert [(n["user_id"], n["content"]) for n in pd_notes(sandbox, incident["id"])] == [
         (pd_user(sandbox, DEV), "Resolution: Failed over to the replica")]
     assert buttons(card(sandbox, channel_of(sandbox, incident))) == []
+
+
+async def test_a_resolution_note_submitted_after_someone_else_resolved_is_quoted_back(sandbox: RunningSandbox) -> None:
+    # Two people resolving at once: Asha writes the note in the form while Dev resolves with a command. Her answer
+    # was "#N is already resolved." and nothing else: the form had closed, and her note was gone with it.
+    incident, channel = await triggered(sandbox)
+    [view] = (await command(sandbox, "resolve", channel["id"]))["views_opened"]
+    await command(sandbox, "resolve Restarted the basket pods", channel["id"], user=DEV)
+    note = "Failed over to db-2 <replica> & drained the queue\nWatch the 5xx rate for an hour"
+    submitted = await submit(sandbox, view["id"], "resolution", note)
+    assert submitted["view_outcome"] == "closed"
+    [told] = [text for text in ephemerals_to(sandbox, ASHA) if "already resolved" in text]
+    assert f"#{incident['incident_number']} is already resolved" in told and "your note was not added" in told
+    assert code_blocks_shown(told) == [note], told
+    assert [n["content"] for n in pd_notes(sandbox, incident["id"])] == ["Resolution: Restarted the basket pods"]
 
 
 # ----- paging ------------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.render.format import clip, clip_mrkdwn, escape, full_text_at, link, web_url
+from bot.render.format import clip, clip_mrkdwn, code_block, escape, full_text_at, link, web_url
+from tests.e2e.sandbox_helpers import code_blocks_shown
 
 
 @pytest.mark.parametrize(("text", "limit", "more", "clipped"), [
@@ -69,3 +70,18 @@ def test_a_url_that_cannot_be_a_link_is_shown_as_code() -> None:
 
 def test_escape_shows_half_an_emoji_as_a_replacement_character() -> None:
     assert escape("S\ud83d <b>") == "S\ufffd &lt;b&gt;"
+
+
+@pytest.mark.parametrize("typed", [
+    "```",                                   # a fence alone
+    "```kubectl rollout undo```",            # a pasted command in its fence
+    "`single` and ``double`` backticks",
+    "ends with a backtick `",
+    "` starts with one",
+    "<!channel> & <@U123> *bold* _it_",      # markup stays text inside the block
+])
+def test_a_code_block_shows_outside_text_whole_as_typed(typed: str) -> None:
+    block = code_block(typed)
+    assert code_blocks_shown(block) == [typed], block
+    inside = block.removeprefix("```\n").removesuffix("\n```")
+    assert "<" not in inside and "``" not in inside, block

@@ -10,6 +10,7 @@ import aiohttp
 from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
 from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import eventually
 
 
 def test_a_fault_with_until_fails_every_call_until_then_on_the_sandbox_clock() -> None:
@@ -35,6 +36,21 @@ async def test_a_slow_call_is_counted_as_held_until_its_latency_is_released() ->
     assert faults.held["pagerduty"] == 0
     await faults.delay("pagerduty", "/incidents")  # no latency there: not held at all
     assert faults.held["pagerduty"] == 0
+
+
+async def test_clearing_the_faults_ends_the_latency_of_calls_under_way() -> None:
+    """`DELETE /sandbox/faults` (a latency of a minute set to play PagerDuty hanging, then cleared): the calls already
+    waiting out that latency answer now, as the next ones do, rather than staying hung for the rest of the minute."""
+    faults = Faults()
+    faults.latency_ms["pagerduty"] = 60_000
+    faults.add(Fault("slack", "chat.postMessage", times=0, latency_ms=60_000))
+    waiting = [asyncio.create_task(faults.delay("pagerduty", "/users")),
+               asyncio.create_task(faults.delay("slack", "chat.postMessage"))]
+    await asyncio.sleep(0)
+    assert faults.held == {"pagerduty": 1, "slack": 1}
+    faults.clear()
+    await eventually(lambda: all(w.done() for w in waiting))
+    assert faults.held == {"pagerduty": 0, "slack": 0}
 
 
 async def test_the_clock_route_moves_time_forward_only(sandbox: RunningSandbox) -> None:

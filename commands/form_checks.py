@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # Slack's three seconds run until our HTTP answer reaches it: the check gets two, and the rest is left for the answer's
 # way back (Bolt notices an ack every 10 ms; a loaded event loop, the network, a load balancer).
 FORM_CHECK_SECONDS = 2.0
+UNDER_WAY = ("⏳ Slack or PagerDuty is slow to answer right now: your form was received and is being handled. Its "
+             "answer follows here; no need to send it again.")
 # What a form's check says: {input block: why}, shown under that input; nothing to say, {}.
 Errors = dict[str, str]
 
@@ -44,6 +46,7 @@ async def check_then_act(ack: AsyncAck, check: Awaitable[Errors], act: Callable[
         log.info("a form's check took over %gs (Slack or PagerDuty slow): the form is closed, the check goes on",
                  FORM_CHECK_SECONDS)
         await ack()  # the form closes now; the check goes on, and the action after it
+        await _tell_it_is_under_way(say)
         await answer(say, _act_once_checked(checking, act), keeping=typed)
         return
     errors = checking.result()  # a check that failed outright fails the request, as it did before the budget
@@ -52,6 +55,16 @@ async def check_then_act(ack: AsyncAck, check: Awaitable[Errors], act: Callable[
         return
     await ack()
     await answer(say, act(), keeping=typed)
+
+
+async def _tell_it_is_under_way(say: Say) -> None:
+    """The form closed without its answer, which may take a while yet: said at once, so that the person does not
+    send it again (a second form with other words is not a repeat the guard would catch). Best effort: the answer
+    itself still follows if this cannot be said."""
+    try:
+        await say(UNDER_WAY)
+    except Exception:
+        log.warning("could not tell a person their slow form is under way", exc_info=True)
 
 
 async def _done_within(task: asyncio.Future[Errors], seconds: float) -> bool:

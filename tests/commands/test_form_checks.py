@@ -10,7 +10,7 @@ import pytest
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from commands.answers import Reply
-from commands.form_checks import Errors, check_then_act
+from commands.form_checks import UNDER_WAY, Errors, check_then_act
 from tests.e2e.sandbox_helpers import code_blocks_shown, eventually
 
 TYPED = "Rolled back <v4.2.1> & drained the queue"
@@ -60,7 +60,8 @@ async def test_a_check_is_cancelled_with_the_listener_not_left_behind(stopped: s
         assert ack.response is not None and ack.response.body == ""  # the form closed, nothing shown in it
     listener.cancel()  # the bot stopping
     await asyncio.gather(listener, return_exceptions=True)
-    assert held.cancelled and told == []
+    # Nothing told but, once the form had closed, that it was under way (commands/form_checks.py UNDER_WAY).
+    assert held.cancelled and told == ([] if stopped == "within the budget" else [UNDER_WAY])
     assert (ack.response is None) == (stopped == "within the budget")
 
 
@@ -77,7 +78,8 @@ async def test_a_late_check_that_fails_is_told_with_what_was_typed() -> None:
     await acked(ack)
     held.release.set()
     await listener
-    [text] = told
+    under_way, text = told
+    assert under_way == UNDER_WAY
     assert text.startswith("Something went wrong on our side — reference")
     assert "Rolled back &lt;v4.2.1&gt; &amp; drained the queue" in text
 
@@ -99,6 +101,7 @@ async def test_a_late_refusal_quotes_a_typed_code_fence_whole_in_one_block() -> 
     await acked(ack)
     held.release.set()
     await listener
-    [text] = told
+    under_way, text = told
+    assert under_way == UNDER_WAY
     assert text.startswith("⚠️ Only the incident's responders may resolve it.")
     assert code_blocks_shown(text) == [FENCED], text

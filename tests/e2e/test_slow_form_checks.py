@@ -48,6 +48,9 @@ async def submitted_while_pagerduty_is_held(running: RunningSandbox, user: str, 
     try:
         submitted = await as_user(running, "view_submission", user=user, view_id=view["id"], values=values)
         assert faults.held["pagerduty"] == 1, "PagerDuty answered before Slack had the bot's answer"
+        # Told at once that it is under way (not left guessing, and sending another form with other words).
+        await eventually(lambda: any(text.startswith("⏳ ") for text in told(running, user)))
+        assert faults.held["pagerduty"] == 1, "told only once PagerDuty had answered"
     finally:
         faults.rules.remove(held)
         faults.release_held()

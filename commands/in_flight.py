@@ -197,3 +197,16 @@ class DrainingApp(AsyncApp):
             # loop lets that listener start and say its work is under way before this request's entry ends.
             await asyncio.sleep(0)
         return response
+
+
+def user_of(body: dict[str, Any]) -> str:
+    """The Slack user a request comes from, or "": what its work is logged as, read before the ack, so it never
+    raises (a request missing a field fails after the ack, logged, rather than as a 500)."""
+    user = body.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
+
+
+def channel_of(body: dict[str, Any]) -> str:
+    """The channel a click or form comes from, or "" (as `user_of`)."""
+    channel = body.get("channel")
+    return str(channel.get("id") or "") if isinstance(channel, dict) else ""

@@ -34,7 +34,7 @@ from commands import toolkit as toolkit_listeners
 from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Pressed, Services, card_button
-from commands.in_flight import DrainingApp, InFlight, Work
+from commands.in_flight import DrainingApp, InFlight, Work, channel_of, user_of
 from commands.modals import PROMPTS, act_on, form_errors, read_submission
 from commands.parsing import incident_named, shown, split_subcommand
 from commands.repeats import Repeats
@@ -108,12 +108,13 @@ def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
 
 def _card_button(services: Services, in_flight: InFlight) -> Listener:
     async def card_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        pressed = Pressed(user=str(body["user"]["id"]), channel=str((body.get("channel") or {}).get("id") or ""),
-                          action_id=str(action["action_id"]), incident_id=str(action.get("value") or ""),
-                          trigger_id=str(body["trigger_id"]))
-        with in_flight.under_way(Work(f"card button {pressed.action_id}", pressed.user, pressed.incident_id,
-                                      pressed.channel)):
+        # Acknowledged before the click is read: a click missing a field fails after the ack (logged), not as a 500.
+        with in_flight.under_way(Work(f"card button {action.get('action_id')}", user_of(body),
+                                      str(action.get("value") or ""), channel_of(body))):
             await ack()
+            pressed = Pressed(user=str(body["user"]["id"]), channel=channel_of(body),
+                              action_id=str(action["action_id"]), incident_id=str(action.get("value") or ""),
+                              trigger_id=str(body["trigger_id"]))
             await answer(through_response_url(services.slack, str(body["response_url"])),
                          card_button(services, pressed))
     return card_button_clicked

@@ -22,7 +22,7 @@ from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
 from commands.answers import Reply, answer, privately_in, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Services
-from commands.in_flight import InFlight, Work
+from commands.in_flight import InFlight, Work, channel_of, user_of
 from commands.modals import EXPIRED_TRIGGER_CODES
 from commands.repeats import ALREADY_CLICKED
 
@@ -121,10 +121,11 @@ def register(app: Any, services: Services, in_flight: InFlight) -> None:
 
 def _button_clicked(services: Services, in_flight: InFlight) -> Listener:
     async def toolkit_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        channel, user = str((body.get("channel") or {}).get("id") or ""), str(body["user"]["id"])
-        with in_flight.under_way(Work(f"button {action.get('action_id')}", user, str(action.get("value") or ""),
-                                      channel)):
-            await ack()
+        channel = channel_of(body)
+        with in_flight.under_way(Work(f"button {action.get('action_id')}", user_of(body),
+                                      str(action.get("value") or ""), channel)):
+            await ack()  # before the click is read: one missing a field fails after the ack (logged), not as a 500
+            user = str(body["user"]["id"])
             await answer(through_response_url(services.slack, str(body["response_url"])),
                          button(services, user, channel, action, str(body["trigger_id"])))
     return toolkit_button_clicked

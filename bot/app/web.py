@@ -33,7 +33,7 @@ from bot.adapters.slack.requests import SlackRequests
 from bot.app.runtime import Bot
 from bot.errors import DeliveryError
 from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
-from commands.in_flight import STOPPING, Work, refusal
+from commands.in_flight import STOPPING, Work
 
 log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
@@ -192,11 +192,9 @@ async def slack_events(request: web.Request) -> web.Response:
         return _refused("slack", 400, str(error))
     except Exception as error:  # Bolt could not read a body the door let through: still the body's fault
         return _refused("slack", 400, f"Bolt cannot read this request ({error.__class__.__name__})")
-    if not bot.in_flight.taking:  # stopping: refused before Bolt, so that nothing is looked up or stored
-        return await to_aiohttp_response(refusal(bolt_request.body))
     try:
-        with bot.in_flight.under_way(Work("a Slack request on its way to Bolt")):
-            response = await bot.slack_app.async_dispatch(bolt_request)
+        # A DrainingApp (commands/in_flight.py): refused while the bot stops, else under way until its listener runs.
+        response = await bot.slack_app.async_dispatch(bolt_request)
     except Exception:
         return _our_failure("slack request failed", "Slack")
     if response.status == 503 and not bot.in_flight.taking:  # the stop began while Bolt had it: refused (in_flight)

@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.faults import Fault
 from sandbox.world import SERVICENOW_USER, RunningSandbox
-from tests.e2e.sandbox_helpers import act, card, deliver, incident_channels, messages, state
+from tests.e2e.sandbox_helpers import act, card, deliver, eventually, incident_channels, messages, state
 from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
 from tests.helpers import incident_event
 
@@ -182,9 +182,18 @@ async def test_a_trigger_makes_exactly_one_ticket_shown_on_the_card_and_topic(sa
 
 
 async def test_a_ticket_opened_before_the_card_is_posted_costs_the_card_no_update(sandbox: RunningSandbox) -> None:
-    # Slack is slow to create the channel: the ticket is opened meanwhile, and the card posted after shows it.
-    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", times=0, latency_ms=1500))
-    incident = await triggered(sandbox)
+    # Slack is slow to create the channel: the ticket is opened meanwhile, and the card posted after shows it. The
+    # channel's creation is held until the ticket exists (it was a 1.5 s latency, which a loaded machine outran).
+    held = Fault("slack", "conversations.create", times=0, latency_ms=60_000)
+    sandbox.sandbox.faults.add(held)
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET")
+    try:
+        await eventually(lambda: any(t["correlation_id"] == incident["id"] for t in tickets(sandbox)))
+        assert sandbox.sandbox.faults.held["slack"] == 1  # the channel still waits for Slack
+    finally:
+        sandbox.sandbox.faults.rules.remove(held)
+        sandbox.sandbox.faults.release_held()
+    await settle_all(sandbox)
     ticket = ticket_for(sandbox, incident["id"])
     assert ticket["number"] in card_context(sandbox, channel_of(sandbox, incident["id"]))
     assert state(sandbox)["slack"]["calls"].get("chat.update", 0) == 0  # its refresh was left to the opening

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck
+from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
@@ -54,7 +54,6 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     # The app's own door (DrainingApp.async_dispatch) refuses a request while the bot stops, before any of this.
     follow_ups = FollowUps(in_flight=app.in_flight)
     in_flight = follow_ups.in_flight
-    app.middleware(_once_per_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
     clicked, submitted = _card_button(services, in_flight), _form_submitted(services, in_flight)
     for action_id in CARD_ACTIONS:
@@ -63,21 +62,30 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
     app.event("reaction_added")(_reacted(services, in_flight))
+    app.middleware(_claim_event(services.repeats))
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     return follow_ups
 
 
-def _once_per_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
-    async def once_per_event(req: AsyncBoltRequest, resp: BoltResponse,
-                             next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
-        # Slack retries an event it thinks we missed (X-Slack-Retry-Num). One any replica already handled must not
-        # act twice; one we never received (the first delivery failed) must still be handled.
+# Where the once-per-event middleware leaves an event's claim for its listener (`_event`).
+CLAIM = "paved_road_event_claim"
+
+
+def _claim_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
+    async def claim_event(req: AsyncBoltRequest, resp: BoltResponse,
+                          next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
+        # Slack retries an event it thinks we missed (X-Slack-Retry-Num). One any replica handled, or is handling,
+        # must not act twice; one whose first delivery never reached us, or whose work failed or was cut short,
+        # must still be handled. Claimed before the ack: a store failing here answers 500, and Slack sends it again.
         event_id = str(req.body.get("event_id") or "") if isinstance(req.body, dict) else ""
-        if event_id and not await repeats.first_delivery(event_id):
-            return BoltResponse(status=200, body="")
+        if event_id:
+            claim = await repeats.claim_event(event_id)
+            if claim is None:
+                return BoltResponse(status=200, body="")
+            req.context[CLAIM] = claim
         return await next()
-    return once_per_event
+    return claim_event
 
 
 def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
@@ -132,43 +140,48 @@ def _form_submitted(services: Services, in_flight: InFlight) -> Listener:
     return form_submitted
 
 
-def _mentioned(services: Services, in_flight: InFlight) -> Listener:
-    async def mentioned(ack: AsyncAck, event: dict[str, Any]) -> None:
-        with in_flight.under_way(Work("@mention", str(event.get("user") or ""), channel=str(event["channel"]))):
+def _event(services: Services, in_flight: InFlight, kind: str,
+           work: Callable[[dict[str, Any]], Awaitable[None]]) -> Listener:
+    """An Events API listener: `work(event)` done once per event across replicas, however often Slack sends it. The
+    event was claimed before its ack (`_claim_event`); done, it is marked so; failing or cut short by a stop, its
+    claim is freed, and Slack's retry of it is acted on (commands/repeats.py `event_done`)."""
+    async def listener(ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
+        item = event.get("item")
+        channel = event.get("channel") or (item.get("channel") if isinstance(item, dict) else "")
+        with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=str(channel or ""))):
             await ack()
-            await services.slack.post_message(str(event["channel"]), usage_text(),
-                                              thread_ts=event.get("thread_ts") or event.get("ts"))
-    return mentioned
+            await services.repeats.event_done(lambda: work(event), context.get(CLAIM))
+    return listener
+
+
+def _mentioned(services: Services, in_flight: InFlight) -> Listener:
+    async def mentioned(event: dict[str, Any]) -> None:
+        await services.slack.post_message(str(event["channel"]), usage_text(),
+                                          thread_ts=event.get("thread_ts") or event.get("ts"))
+    return _event(services, in_flight, "@mention", mentioned)
 
 
 def _reacted(services: Services, in_flight: InFlight) -> Listener:
-    async def reacted(ack: AsyncAck, event: dict[str, Any]) -> None:
+    async def reacted(event: dict[str, Any]) -> None:
         item = event.get("item")
-        channel = str(item.get("channel") or "") if isinstance(item, dict) else ""
-        with in_flight.under_way(Work("reaction", str(event.get("user") or ""), channel=channel)):
-            await ack()
-            if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
-                return
-            try:
-                await services.contributions.reaction_added(
-                    user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
-                    channel=channel, ts=str(item.get("ts") or ""))
-            except Exception:  # only the store is asked now (the message is read later, through the outbox,
-                # retried); acknowledged already, Slack would not send it again, so the log is where it shows
-                log.exception("a reaction in %s could not be recorded", channel[:20])
-    return reacted
+        if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
+            return
+        # Only the store is asked now (the message is read later, through the outbox, retried). A failure is
+        # logged by Bolt, and forgets the event: Slack's retry of it, if it sends one, records it.
+        await services.contributions.reaction_added(
+            user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
+            channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
+    return _event(services, in_flight, "reaction", reacted)
 
 
 def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
-    async def home_opened(ack: AsyncAck, event: dict[str, Any]) -> None:
+    async def home_opened(event: dict[str, Any]) -> None:
         home, user = services.home, str(event.get("user") or "")
-        with follow_ups.in_flight.under_way(Work("App Home opened", user)):
-            await ack()
-            # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
-            if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
-                return
-            # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
-            # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
-            # behind it).
-            follow_ups.in_background(lambda: home.publish(user), Work("App Home", user))
-    return home_opened
+        # Slack sends app_home_opened for the Messages tab too; only the Home tab is ours to publish.
+        if home is None or event.get("tab", "home") != "home" or not isinstance(event.get("user"), str):
+            return
+        # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
+        # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
+        # behind it).
+        follow_ups.in_background(lambda: home.publish(user), Work("App Home", user))
+    return _event(services, follow_ups.in_flight, "App Home opened", home_opened)

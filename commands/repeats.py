@@ -1,5 +1,6 @@
-"""What Slack sends twice is acted on once: its retries of an event, a double click, the same command repeated, and
-a post for everyone in a channel that two people ask for at once (`post_once`: the handover so far).
+"""What Slack sends twice is acted on once: its retries of an event (`claim_event`, `event_done`: marked done only
+once its listener's work is, so that a retry of one cut short is acted on), a double click, the same command
+repeated, and a post for everyone in a channel that two people ask for at once (`post_once`: the handover so far).
 
 Decided in the store (the Deduplication port), never in process memory, so every replica behind the same store
 agrees on which delivery was the first. Keys carry a hash of what the person typed, not the text itself.
@@ -60,9 +61,34 @@ class Repeats:
         it; the lease itself is counted on `clock`)."""
         self._dedup, self._clock, self._renew_every = dedup, clock, renew_every
 
-    async def first_delivery(self, event_id: str) -> bool:
-        """An Events API event not seen before (a retry of one whose first delivery never reached us counts)."""
-        return await self._first("slack-event", RETRY_WINDOW_SECONDS, event_id)
+    async def claim_event(self, event_id: str) -> str | None:
+        """Claim an Events API event, before it is acknowledged (a store failing here fails the request, and Slack
+        sends it again): its claim, for `event_done`, or None for Slack's retry of an event done, or under way, on
+        any replica. The claim is a lease (UNDER_WAY_LEASE_SECONDS), renewed while the event's work runs: a replica
+        dying before its work is done leaves it to run out, and Slack's next retry is acted on."""
+        key = _key("slack-event", event_id)
+        return key if await self._dedup.first_time(key, UNDER_WAY_LEASE_SECONDS, self._now()) else None
+
+    async def event_done(self, act: Callable[[], Awaitable[object]], claim: str | None) -> None:
+        """Run `act` (the claimed event's work): done, the event is seen for RETRY_WINDOW_SECONDS; failing or cut
+        short (the bot stopping), it is forgotten, so that Slack's retry of it is acted on rather than dropped as a
+        repeat of work never done (every event's work is safe to do again: an answer, a Home, an inbox record keyed
+        by its own id). No claim (a request with no event id): `act` runs."""
+        if claim is None:
+            await act()
+            return
+        try:
+            async with self._under_way(claim):
+                await act()
+        except BaseException:
+            try:
+                await self._dedup.forget(claim)
+            except Exception:  # the store failing too: the lease runs out by itself
+                log.warning("repeat guard: a Slack event that failed or was cut short could not be forgotten; "
+                            "Slack's retries of it are acted on once its %gs lease has run out",
+                            UNDER_WAY_LEASE_SECONDS, exc_info=True)
+            raise
+        await self._window_from_answer(claim, RETRY_WINDOW_SECONDS)
 
     async def first_click(self, user: str, action_id: str, incident_id: str) -> bool:
         return await self._first("click", REPEAT_WINDOW_SECONDS, user, action_id, incident_id)

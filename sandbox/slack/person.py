@@ -4,7 +4,8 @@ Owns `typed_text` (the client's escaping: `&`, `<`, `>` as entities; a typed `@n
 message and `<@U…|name>` in a command that has `should_escape`; `#channel` likewise), `post_as_person` (the message
 in the channel, the person joined to it first as Slack's "Join channel" would), `react_as_person` (a reaction on a
 message), the events each gives the app (`message.channels`/`.groups`/`.im`, `app_mention`, `member_joined_channel`,
-`reaction_added`), `deliver_event` (the one way an Events API event reaches the app), `deliver_events` (how a
+`reaction_added`), `deliver_event` (the one way an Events API event reaches the app; `deliver_envelope` sends it
+again as Slack's retry of a delivery it took to have failed), `deliver_events` (how a
 control route sends an act's events and waits for the bot: these routes' and sandbox/slack/home.py's opening of the
 App Home tab) and the control routes
   POST /sandbox/slack/message   {"user", "channel", "text", "thread_ts"?}
@@ -170,6 +171,17 @@ def _event_channel(event: JSON) -> str:
     return str(event.get("channel") or (event.get("item") or {}).get("channel") or "")
 
 
+def event_envelope(slack: SlackWorkspace, event: JSON) -> JSON:
+    """The `event_callback` envelope Slack wraps one event in, with a new `event_id`: what a retry sends again."""
+    return {
+        "token": slack.verification_token, "team_id": slack.team_id, "api_app_id": slack.app_id, "event": event,
+        "type": "event_callback", "event_id": "Ev" + secrets.token_hex(6).upper(),
+        "event_time": int(slack.clock()), "event_context": secrets.token_hex(12), "is_ext_shared_channel": False,
+        "authorizations": [{"enterprise_id": None, "team_id": slack.team_id, "user_id": slack.bot.id,
+                            "is_bot": True, "is_enterprise_install": False}],
+    }
+
+
 async def deliver_event(slack: SlackWorkspace, event: JSON) -> JSON:
     """One Events API event to the app, as Slack sends it; what happened: `{"type", "status"}` with the bot's HTTP
     status (200 for a Socket Mode ack), `"error"` as well when it did not get there, or `"skipped"` (status null)
@@ -178,17 +190,23 @@ async def deliver_event(slack: SlackWorkspace, event: JSON) -> JSON:
     channel = slack.channels.get(_event_channel(event))
     if channel is not None and slack.bot.id not in channel.members:
         return {"type": kind, "status": None, "skipped": "the app's bot user is not in the channel"}
-    envelope: JSON = {
-        "token": slack.verification_token, "team_id": slack.team_id, "api_app_id": slack.app_id, "event": event,
-        "type": "event_callback", "event_id": "Ev" + secrets.token_hex(6).upper(),
-        "event_time": int(slack.clock()), "event_context": secrets.token_hex(12), "is_ext_shared_channel": False,
-        "authorizations": [{"enterprise_id": None, "team_id": slack.team_id, "user_id": slack.bot.id,
-                            "is_bot": True, "is_enterprise_install": False}],
-    }
+    return await deliver_envelope(slack, event_envelope(slack, event))
+
+
+async def deliver_envelope(slack: SlackWorkspace, envelope: JSON, *, retry: int | None = None,
+                           reason: str = "http_timeout") -> JSON:
+    """Send an event's envelope (`event_envelope`); `retry`: Slack's retry number of an envelope sent before, whose
+    delivery it took to have failed (no 2xx within its 3 seconds): the same envelope, `event_id` and all, with
+    X-Slack-Retry-Num and X-Slack-Retry-Reason (`reason`: http_timeout, http_error, ...), or over Socket Mode its
+    `retry_attempt` and `retry_reason`. Slack retries a failed delivery three times: at once, after a minute and
+    after five; the caller says when."""
+    kind = str(envelope["event"]["type"])
     if slack.socket_mode.connected:
         ack = await slack.socket_mode.deliver("events_api", envelope, accepts_response_payload=False,
-                                              ack_within=slack.ack_timeout_seconds)
-        return {"type": kind, "status": None, "error": ack.error} if ack.error else {"type": kind, "status": 200}
+                                              ack_within=slack.ack_timeout_seconds, retry_attempt=retry,
+                                              retry_reason=reason if retry is not None else None)
+        return {"type": kind, "status": None, "error": ack.error} if ack.error \
+            else {"type": kind, "status": 200}
     if not slack.bot_events_url:
         return {"type": kind, "status": None, "error": "dispatch_failed"}
     body = json.dumps(envelope)
@@ -196,6 +214,8 @@ async def deliver_event(slack: SlackWorkspace, event: JSON) -> JSON:
     headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
                "X-Slack-Signature": slack_signature(slack.signing_secret, timestamp, body),
                "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
+    if retry is not None:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": reason}
     try:
         async with slack.session().post(slack.bot_events_url, data=body.encode(), headers=headers,
                                         timeout=aiohttp.ClientTimeout(total=slack.ack_timeout_seconds)) as response:

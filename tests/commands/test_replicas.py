@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -198,9 +198,48 @@ async def test_repeats_are_decided_in_the_database_and_forgotten_after_their_win
     assert await here.first_command("U1", "resolve", "fixed it in the end", "C1")
     clock.advance(timedelta(seconds=6))
     assert await there.first_click("U1", "incident_acknowledge", "P1")
-    assert await here.first_delivery("Ev1") and not await there.first_delivery("Ev1")
+    assert await handled(here, "Ev1") and not await handled(there, "Ev1")
     clock.advance(timedelta(minutes=59))
-    assert not await there.first_delivery("Ev1")  # Slack's retries come for up to an hour
+    assert not await handled(there, "Ev1")  # Slack's retries come for up to an hour
+
+
+async def nothing() -> None:
+    return None
+
+
+async def handled(repeats: Repeats, event_id: str, work: Callable[[], Awaitable[None]] = nothing) -> bool:
+    """What a replica does with an event Slack delivers: claimed before its ack, then its work done; False for a
+    repeat (nothing done)."""
+    claim = await repeats.claim_event(event_id)
+    if claim is None:
+        return False
+    await repeats.event_done(work, claim)
+    return True
+
+
+async def test_an_event_whose_work_failed_or_was_cut_short_is_acted_on_when_slack_retries_it(
+        replicas: Replicas) -> None:
+    here, there, _ = replicas
+
+    async def slack_down() -> None:
+        raise IntegrationError("slack", "not answering", retryable=True)
+    with pytest.raises(IntegrationError):
+        await handled(here, "Ev2", slack_down)
+    assert await handled(there, "Ev2")  # the retry, on another replica
+    assert not await handled(here, "Ev2")  # and a retry of that one, done, is not
+
+    started = asyncio.Event()
+
+    async def hangs() -> None:
+        started.set()
+        await asyncio.Event().wait()
+    cut = asyncio.ensure_future(handled(here, "Ev3", hangs))
+    await started.wait()
+    assert not await handled(there, "Ev3")  # under way: a retry meanwhile is a repeat
+    cut.cancel()  # the bot stopping cuts it short
+    with pytest.raises(asyncio.CancelledError):
+        await cut
+    assert await handled(there, "Ev3")
 
 
 async def test_a_request_whose_action_failed_is_no_repeat_on_any_replica(replicas: Replicas) -> None:

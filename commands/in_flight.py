@@ -11,10 +11,12 @@ stored enter too, so that nothing under way is left writing to a store that is b
 A stop (bot/app/runtime.py `Bot.stop`, on SIGTERM) first stops taking: from then on `taking` is false and every door
 refuses new work in a way its sender acts on (bot/app/web.py: PagerDuty's and ServiceNow's webhooks get 503 and are
 delivered again, to another replica or to this one restarted; Slack's requests likewise, a command being answered
-in words, since Slack never sends a command again). Then `drain` gives what was accepted a bounded time to finish and
-answer, and cuts short what is left: each piece cancelled is logged at WARNING with what it was, for whom and on
-which incident — the person was never told how it went, and PagerDuty may have acted (its calls run on a thread
-pool that a cancellation does not stop), so the log line is where someone can find it and tell them.
+in words, since Slack never sends a command again). Then `drain` gives what was accepted, and the scheduled jobs
+running (bot/app/scheduler.py registers each run here too), a bounded time to finish and answer, and cuts short what
+is left: each piece cancelled is logged at WARNING with what it was, for whom and on which incident — the person was
+never told how it went, and PagerDuty may have acted (its calls run on a thread pool that a cancellation does not
+stop), so the log line is where someone can find it and tell them; a job's line says which slot it was cut in and
+which run does what it left.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Work:
     user: str = ""
     incident: str = ""
     channel: str = ""
+    # What its being cut short leaves, and what does it again, when that is not a person left without an answer
+    # (a scheduled job: bot/app/scheduler.py).
+    cut_short: str = ""
 
     def __str__(self) -> str:
         about = [f"user {self.user}" if self.user else "", f"incident {self.incident}" if self.incident else "",
@@ -163,8 +168,9 @@ class InFlight:
                 log.warning("stopping: %s was never started within the %gs the stop gives work under way; nothing "
                             "was done, and the person was not told", entry.work, seconds)
             else:
-                log.warning("stopping: %s cut short, unfinished after the %gs the stop gives work under way; the "
-                            "person was not told how it went, and PagerDuty may have acted", entry.work, seconds)
+                log.warning("stopping: %s cut short, unfinished after the %gs the stop gives work under way; %s",
+                            entry.work, seconds, entry.work.cut_short or "the person was not told how it went, and "
+                            "PagerDuty may have acted")
                 entry.task.cancel()
         for entry in left:
             if entry.task is None:  # its worker will not take it now: FollowUps.close drops it from the queue

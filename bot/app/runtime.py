@@ -1,8 +1,9 @@
 """The running bot: builds the store, adapters and services from settings, and runs the worker and dispatcher.
 
 One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` takes no
-new work, gives the work already acknowledged `DRAIN_SECONDS` to finish and answer, ends the loops and closes
-everything. `settle()` waits until every stored event has been applied and every effect performed.
+new work and starts no scheduled job, gives the work already acknowledged and the scheduled jobs running
+`DRAIN_SECONDS` to finish, ends the loops and closes everything. `settle()` waits until every stored event has been
+applied and every effect performed.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ class Bot:
     def _once(self, job: str, every_minutes: float, run: Job) -> Job:
         """A scheduled job that runs on one replica per slot (see bot/app/scheduler.py)."""
         return once_across_replicas(job, timedelta(minutes=every_minutes), run, self.store, self.replica_id,
-                                    self.clock, stopping=lambda: self._stopped is not None)
+                                    self.clock, self.in_flight)
 
     def _handover_checks(self, catalogue: Catalogue) -> dict[str, Job]:
         return {r.id: self._once(f"handover:{r.id}", 1, self._handover_check(r.id)) for r in catalogue.rotas}
@@ -309,12 +310,14 @@ class Bot:
         # A graceful drain, as on SIGTERM: first no new command, click, form or webhook (each door refuses them so
         # that they are sent again, to another replica or to this one restarted), and no new scheduled job.
         self.in_flight.stop_taking()
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
-            self.scheduler = None
-        # Then the work already acknowledged gets `drain_seconds` to finish and answer, the rest is cut short (and
-        # logged), while the loops stop beside it; only then are the clients and the store closed.
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.pause()  # not shut down yet: that would cancel the jobs running, which the drain waits for
+        # Then the work already acknowledged and the scheduled jobs running get `drain_seconds` to finish, the rest
+        # is cut short (and logged), while the loops stop beside it; only then are the clients and the store closed.
         await asyncio.gather(self._stop_loops(), self.responses.drain(self.drain_seconds))
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await self.interactions.close()
         await self.home.close()
         if self.tickets is not None:

@@ -17,12 +17,16 @@ only on the replica that claims that moment's time slot in the store (the JobRun
 leader: nothing to elect or fail over, and a dead replica costs at most the slot it had claimed. The handover checks
 are claimed the same way (one PagerDuty lookup a minute, not one per replica), and the handover ledger's per-shift
 claim still guarantees one post should two checks ever overlap.
+
+Stopping (SIGTERM, a rolling deploy): the bot pauses the scheduler, so no job starts, and a job that fires as the
+stop begins claims no slot (a replica still running claims it). Each job running is under way in the bot's
+in-flight registry (commands/in_flight.py), so the stop's drain waits for it within its budget, and cuts it short
+only then, with a log line saying which job, which slot, and which run does what it left.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +36,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.ports import Clock
 from bot.ports.replicas import JobRuns
+from commands.in_flight import InFlight, Work
 
 CARD_REFRESH_MINUTES = 5
 # The card's loss figure and "N min left" change every minute while an exposure window runs. Both refresh jobs ask
@@ -46,28 +51,41 @@ RETENTION_MINUTES = 60
 # apart still agree on which slot a firing belongs to.
 ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
 Job = Callable[[], Awaitable[object]]
-log = logging.getLogger(__name__)
 
 
 def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock,
-                         stopping: Callable[[], bool] = lambda: False) -> Job:
-    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing.
-    `stopping`: whether the bot is stopping, when the scheduler's shutdown cancels the jobs under way."""
+                         in_flight: InFlight) -> Job:
+    """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing. Each run
+    is under way in `in_flight`, so that the bot's stop waits for it within its drain, and cuts it short (logged,
+    with the slot and the run that does what it left) only once that budget is spent. A stopping replica claims no
+    slot: a replica still running claims it instead."""
     async def claimed() -> object:
+        if not in_flight.taking:
+            return None  # stopping: the slot is left to a replica that is not (or to this one restarted)
         now = clock.now().timestamp()
-        try:
-            if not await runs.claim_job(job, int(now // every.total_seconds()), owner, now):
-                return None  # another replica runs this slot
-            return await run()
-        except asyncio.CancelledError:
-            if not stopping():
-                raise  # not the stop's: whoever cancelled it hears of it
-            # Cut short by the stop: not a failure, which APScheduler would log as "raised an exception". What the
-            # job had queued stays queued; what it had not, the next slot does (every job is idempotent per slot:
-            # the handover ledger, the outbox's coalescing).
-            log.info("scheduled job %s cut short: the bot is stopping", job)
-            return None
+        slot = int(now // every.total_seconds())
+        with in_flight.under_way(Work(f"scheduled job {job}", cut_short=_left_to_next(slot, every))):
+            try:
+                if not await runs.claim_job(job, slot, owner, now):
+                    return None  # another replica runs this slot
+                return await run()
+            except asyncio.CancelledError:
+                if in_flight.taking:
+                    raise  # not the stop's: whoever cancelled it hears of it
+                # Cut short by the stop (and logged by its drain): not a failure, which APScheduler would log as
+                # "raised an exception".
+                return None
     return claimed
+
+
+def _left_to_next(slot: int, every: timedelta) -> str:
+    """What a job cut short in `slot` leaves, and which run does it: every job is idempotent and picks up what an
+    earlier run left (the handover ledger claims and queues a post in one transaction, the outbox coalesces, the
+    reminders are recorded once per interval, retention prunes in batches of their own transactions)."""
+    start = datetime.fromtimestamp(slot * every.total_seconds(), UTC)
+    return (f"its slot of {start:%Y-%m-%d %H:%M} UTC is claimed, so no replica runs it again; what it had stored "
+            f"stays, and what it had not is done by its next run, at {start + every:%H:%M} UTC, on whichever replica "
+            "claims it")
 
 
 def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],

@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.errors import OutcomeUnknown
-from commands.repeats import UNDER_WAY_LEASE_SECONDS, Repeats
+from commands.repeats import POSTED_WINDOW_SECONDS, UNDER_WAY_LEASE_SECONDS, Repeats
 
 
 class SlowRenewalStore(SqliteStore):
@@ -122,5 +122,35 @@ async def test_a_stop_landing_while_the_action_is_under_way_keeps_its_lease(tmp_
         assert await repeats.command_once(paged_again, "U1", "page-im", "decide", "P1") is None
         clock.advance(timedelta(seconds=UNDER_WAY_LEASE_SECONDS + 1))
         assert await repeats.command_once(paged_again, "U1", "page-im", "decide", "P1") == "paged again"
+    finally:
+        await store.close()
+
+
+async def test_a_post_for_everyone_cut_short_by_a_stop_is_not_taken_as_posted(tmp_path: Path) -> None:
+    """The handover so far being posted (`post_once`) when the bot stops: it keeps only its lease, never the window of
+    a post made, so that the next person to ask once the lease has run out posts it, well within that window."""
+    clock = SettableClock(frozen=True)
+    store = SqliteStore(tmp_path / "shared.db")
+    await store.open()
+    try:
+        repeats = Repeats(store, clock, renew_every=60)
+        sent = asyncio.Event()
+
+        async def post() -> str:
+            sent.set()
+            await asyncio.Event().wait()  # Slack is slow to answer
+            return "posted"
+
+        first = asyncio.create_task(repeats.post_once(post, "handover-so-far:payments:2026-11-25T09:00"))
+        await sent.wait()
+        first.cancel()  # the bot stops
+        with pytest.raises(asyncio.CancelledError):
+            await first
+
+        async def posted_now() -> str:
+            return "posted now"
+        clock.advance(timedelta(seconds=UNDER_WAY_LEASE_SECONDS + 1))
+        assert UNDER_WAY_LEASE_SECONDS + 1 < POSTED_WINDOW_SECONDS
+        assert await repeats.post_once(posted_now, "handover-so-far:payments:2026-11-25T09:00") == "posted now"
     finally:
         await store.close()

@@ -18,7 +18,7 @@ from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render.format import clip, code_block, escape
 from bot.services.actions import Outcome
-from commands.in_flight import InFlight, Queued, Work
+from commands.in_flight import Cut, InFlight, Queued, Work
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], Awaitable[None]]
@@ -157,7 +157,7 @@ class FollowUps:
                 except Exception:  # answer() reports everything; this is the last guard for the worker itself
                     log.exception("follow-up failed")
 
-    async def drain(self, seconds: float) -> None:
+    async def drain(self, seconds: float) -> list[Cut]:
         """The bot is stopping: take no new work, give the work acknowledged (here and in Bolt's listeners, which
         share `in_flight`) up to `seconds` to finish and answer, then cut short what is left and close.
 
@@ -166,13 +166,14 @@ class FollowUps:
         a burst, when the workers are busy with work that ends in a few seconds (the store, Slack, PagerDuty's
         10-second timeout). Dropped, they would be lost without a word. Background work not started is dropped at
         once, with its count logged: nobody waits for it, and an App Home is gathered again the next time it is
-        opened, so the budget goes to the people waiting."""
+        opened, so the budget goes to the people waiting. Returns what was cut short (`InFlight.drain`)."""
         self.in_flight.stop_taking()
         if dropped := self._drop(self._background):
             log.info("stopping: %d piece(s) of background work never started, dropped (nobody waits for them; an "
                      "App Home is published again when next opened)", dropped)
-        await self.in_flight.drain(seconds)
+        cut = await self.in_flight.drain(seconds)
         await self.close()
+        return cut
 
     async def close(self) -> None:
         for worker in self._workers:

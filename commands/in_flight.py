@@ -65,6 +65,31 @@ class Work:
         return f"{self.kind} ({', '.join(a for a in about if a) or 'nobody named'})"
 
 
+@dataclass(frozen=True)
+class Cut:
+    """A piece of work the stop cut short: running (`started`), or queued and never started."""
+
+    work: Work
+    started: bool
+
+    def notice(self) -> str | None:
+        """What its person is told, in their direct messages with the app, once the bot has stopped (bot/app/
+        runtime.py queues it in the outbox, which another replica or this one restarted sends); None when nobody
+        waits for a word (a scheduled job, an event Slack sends again, a Home published again when next opened)."""
+        work = self.work
+        if not work.user or work.cut_short:
+            return None
+        what = (f"`{work.kind}`" if work.kind.startswith("/") else "your click on a button" if "button" in work.kind
+                else "the form you submitted" if work.kind.startswith("form") else f"your {work.kind}")
+        about = f" (incident {work.incident})" if work.incident else ""
+        if not self.started:
+            return (f"⚠️ Paved Road restarted (a deploy) before it could start {what}{about}: nothing was done. "
+                    "Send it again.")
+        return (f"⚠️ Paved Road restarted (a deploy) while doing {what}{about}, and stopped before it could tell "
+                "you how it went: it may or may not have been done, and PagerDuty may have acted. Look at the "
+                "incident's card (or `/incident status`) before sending it again.")
+
+
 def refusal(body: Any) -> BoltResponse:
     """What the bot answers a Slack request while it stops (HTTP or Socket Mode). A command is answered, in words:
     Slack never sends a command again, so the person is told that nothing was done and to send it again. Anything
@@ -78,6 +103,8 @@ def refusal(body: Any) -> BoltResponse:
                         headers={"Content-Type": "application/json; charset=utf-8", "Retry-After": "5"})
 
 
+# What a log line of work cut short adds when its person is told (`Cut.notice`).
+TOLD = " (the person is told so in their direct messages with the app, once the bot has stopped)"
 # A request Bolt has in hand and has not yet answered (acknowledged): `DrainingApp` registers it until its listener
 # has acknowledged and started.
 HANDED_OVER = Work("a Slack request on its way to its listener")
@@ -152,10 +179,10 @@ class InFlight:
                     self._changed.clear()
                     await self._changed.wait()
 
-    async def drain(self, seconds: float) -> list[Work]:
+    async def drain(self, seconds: float) -> list[Cut]:
         """Stop taking; wait up to `seconds` for everything under way or queued to finish, then cancel what is
         left and wait briefly for it to end. Returns the work cut short (running or never started), each logged at
-        WARNING."""
+        WARNING: the caller tells the people owed an answer (`Cut.notice`)."""
         self.stop_taking()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
@@ -164,13 +191,14 @@ class InFlight:
                     await self._changed.wait()
         left = list(self._entries)
         for entry in left:
+            told = TOLD if Cut(entry.work, entry.task is not None).notice() else ""
             if entry.task is None:
                 log.warning("stopping: %s was never started within the %gs the stop gives work under way; nothing "
-                            "was done, and the person was not told", entry.work, seconds)
+                            "was done%s", entry.work, seconds, told)
             else:
-                log.warning("stopping: %s cut short, unfinished after the %gs the stop gives work under way; %s",
+                log.warning("stopping: %s cut short, unfinished after the %gs the stop gives work under way; %s%s",
                             entry.work, seconds, entry.work.cut_short or "the person was not told how it went, and "
-                            "PagerDuty may have acted")
+                            "PagerDuty may have acted", told)
                 entry.task.cancel()
         for entry in left:
             if entry.task is None:  # its worker will not take it now: FollowUps.close drops it from the queue
@@ -178,7 +206,7 @@ class InFlight:
         running = {entry.task for entry in left if entry.task is not None}
         if running:
             await asyncio.wait(running, timeout=CANCELLED_END_SECONDS)
-        return [entry.work for entry in left]
+        return [Cut(entry.work, started=entry.task is not None) for entry in left]
 
 
 class DrainingApp(AsyncApp):

@@ -68,6 +68,10 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     return follow_ups
 
 
+# A Home cut short by a stop is published again the next time its person opens it.
+HOME_CUT_SHORT = "it is published again the next time its person opens it"
+# What an event cut short by a stop leaves (commands/in_flight.py logs it): nobody waits for a word.
+EVENT_CUT_SHORT = "it is not taken as handled: Slack's retry of it, if Slack sends one, is acted on"
 # Where the once-per-event middleware leaves an event's claim for its listener (`_event`).
 CLAIM = "paved_road_event_claim"
 
@@ -148,7 +152,8 @@ def _event(services: Services, in_flight: InFlight, kind: str,
     async def listener(ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
         item = event.get("item")
         channel = event.get("channel") or (item.get("channel") if isinstance(item, dict) else "")
-        with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=str(channel or ""))):
+        with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=str(channel or ""),
+                                      cut_short=EVENT_CUT_SHORT)):
             await ack()
             await services.repeats.event_done(lambda: work(event), context.get(CLAIM))
     return listener
@@ -183,5 +188,5 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
         # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
         # behind it).
-        follow_ups.in_background(lambda: home.publish(user), Work("App Home", user))
+        follow_ups.in_background(lambda: home.publish(user), Work("App Home", user, cut_short=HOME_CUT_SHORT))
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)

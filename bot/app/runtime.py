@@ -47,7 +47,7 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
-from bot.domain.effects import ReadKeyMessage
+from bot.domain.effects import ReadKeyMessage, TellPerson
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -69,7 +69,7 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
-from commands.in_flight import STOPPING, DrainingApp, InFlight
+from commands.in_flight import STOPPING, Cut, DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
 # A loop that has not gone round for this long is reported not ready.
@@ -315,9 +315,10 @@ class Bot:
             scheduler.pause()  # not shut down yet: that would cancel the jobs running, which the drain waits for
         # Then the work already acknowledged and the scheduled jobs running get `drain_seconds` to finish, the rest
         # is cut short (and logged), while the loops stop beside it; only then are the clients and the store closed.
-        await asyncio.gather(self._stop_loops(), self.responses.drain(self.drain_seconds))
+        _, cut = await asyncio.gather(self._stop_loops(), self.responses.drain(self.drain_seconds))
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        await self._tell_cut_short(cut)
         await self.interactions.close()
         await self.home.close()
         if self.tickets is not None:
@@ -325,6 +326,20 @@ class Bot:
         await self.paging.close()
         await self.chat.close()
         await self.store.close()
+
+    async def _tell_cut_short(self, cut: list[Cut]) -> None:
+        """The people whose command, click or form the stop cut short (or never started) are told so, through the
+        outbox: another replica sends it now, or this one once restarted. A store failing here leaves the log line
+        the drain wrote as the only trace."""
+        for piece in cut:
+            if (notice := piece.notice()) is None:
+                continue
+            try:
+                await self.store.queue_effect(TellPerson(f"person:{piece.work.user}", piece.work.user, notice),
+                                              self.clock.now().timestamp())
+            except Exception:
+                log.warning("stopping: %s could not be queued to be told it was cut short", piece.work,
+                            exc_info=True)
 
     async def _stop_loops(self) -> None:
         for task in self._tasks:

@@ -72,6 +72,16 @@ class InviteResponders(Effect):
 
 
 @dataclass(frozen=True)
+class TellPerson(Effect):
+    """Tell one person something in their direct messages with the app (a command of theirs a stop cut short:
+    commands/in_flight.py). Its `incident_id` is a queue of its own, `person:<user>`, behind no incident's effects."""
+
+    kind: ClassVar[str] = "tell_person"
+    user: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AlertOperators(Effect):
     """Tell the operators' channel that something needs a human (a dead effect, a quarantined delivery)."""
 
@@ -336,7 +346,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
                               DraftReview, AttachReview, ReadKeyMessage, ArchiveChannel, InviteToChannel,
                               ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder,
-                              OfferCommand, RefreshHomes)
+                              OfferCommand, RefreshHomes, TellPerson)
 }
 
 

@@ -1,10 +1,11 @@
 """Performing the incident manager's effects: inviting a new role holder, sharing a status update with the
 stakeholders' channel, publishing it in PagerDuty as its author, the reminder that an update is due, and the offer
-of command to a paged incident manager.
+of command to a paged incident manager; and telling a person, in their direct messages with the app, that a stop cut
+their command short (`TellPerson`: a retry after an answer lost may tell them twice, which is harmless).
 
-Each converges when replayed: Slack messages carry a marker that a retry looks for before posting again; PagerDuty's
-copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose answer was
-lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
+The others converge when replayed: Slack messages carry a marker that a retry looks for before posting again;
+PagerDuty's copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose
+answer was lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
 cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
 other effects go on.
 """
@@ -25,6 +26,7 @@ from bot.domain.effects import (
     PostReminder,
     PublishStatusUpdate,
     ShareStatusUpdate,
+    TellPerson,
 )
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
@@ -36,7 +38,8 @@ from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
 log = logging.getLogger(__name__)
-TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand)
+TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand,
+                   TellPerson)
 # How long a status update whose answer was lost waits for PagerDuty's webhook (incident.status_update_published)
 # before it is published again: its webhooks come within seconds. No webhook by then (none subscribed, or lost): it
 # is published again, and may then show twice.
@@ -57,6 +60,9 @@ class CoordinationEffects:
         self._catalogue, self._clock = catalogue, clock
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+        if isinstance(effect, TellPerson):  # about no incident: in the person's direct messages with the app
+            await self._chat.post_message(effect.user, effect.text)
+            return
         incident = await self._store.incident(effect.incident_id)
         if incident is None:
             return

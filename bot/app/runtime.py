@@ -81,9 +81,13 @@ STALL_SECONDS = 30.0
 # it (45 in deploy/kubernetes/deployment.yaml), and that holds, one after the other: the preStop hook's 5 s, the web
 # server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), over Socket Mode the answers Slack
 # waits for (ACK_SECONDS, 3), this drain (the loops stop meanwhile, within the dispatcher's 11 s at worst) and
-# closing the clients and the store (a PagerDuty thread up to its 10 s timeout): 5 + 5 + 3 + 20 + 10 = 43 <= 45.
-# tests/deploy/test_kubernetes.py holds the manifest to that sum.
+# closing the clients and the store (a PagerDuty thread up to its 10 s timeout), with the second the work cut short
+# gets to end (commands/in_flight.py CANCELLED_END_SECONDS) and the one its people's notices get to be queued
+# (TELL_SECONDS): 5 + 5 + 3 + 20 + 1 + 1 + 10 = 45 <= 45. tests/deploy/test_kubernetes.py holds the manifest to that.
 DRAIN_SECONDS = 20.0
+# How long the stop gives the notices of work cut short to be queued in the outbox (a store gone silent must not hold
+# the stop past Kubernetes' grace period: those people are then left to the drain's log lines).
+TELL_SECONDS = 1.0
 
 
 class _TokenInTheClient(logging.Filter):
@@ -331,15 +335,16 @@ class Bot:
         """The people whose command, click or form the stop cut short (or never started) are told so, through the
         outbox: another replica sends it now, or this one once restarted. A store failing here leaves the log line
         the drain wrote as the only trace."""
-        for piece in cut:
-            if (notice := piece.notice()) is None:
-                continue
-            try:
-                await self.store.queue_effect(TellPerson(f"person:{piece.work.user}", piece.work.user, notice),
-                                              self.clock.now().timestamp())
-            except Exception:
-                log.warning("stopping: %s could not be queued to be told it was cut short", piece.work,
-                            exc_info=True)
+        told = [(piece.work, notice) for piece in cut if (notice := piece.notice()) is not None]
+        try:
+            async with asyncio.timeout(TELL_SECONDS):
+                for work, notice in told:
+                    await self.store.queue_effect(TellPerson(f"person:{work.user}", work.user, notice),
+                                                  self.clock.now().timestamp())
+                    told = told[1:]
+        except Exception:  # TimeoutError included
+            log.warning("stopping: %d person(s) whose work was cut short could not be queued to be told so (%s); "
+                        "the lines above name them", len(told), ", ".join(str(w) for w, _ in told), exc_info=True)
 
     async def _stop_loops(self) -> None:
         for task in self._tasks:

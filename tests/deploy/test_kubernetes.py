@@ -25,9 +25,10 @@ import yaml
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.app import readiness
 from bot.app.config import VARIABLES, load_settings
-from bot.app.runtime import DRAIN_SECONDS
+from bot.app.runtime import DRAIN_SECONDS, TELL_SECONDS
 from bot.app.web import ACK_SECONDS, HTTP_SHUTDOWN_SECONDS
 from bot.catalogue import load_catalogue, parse_catalogue
+from commands.in_flight import CANCELLED_END_SECONDS
 from tests.deploy.dockerfile import stages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,14 +97,16 @@ def test_the_kustomization_lists_files_that_exist_and_leaves_the_example_secret_
 def test_the_grace_period_holds_the_whole_stop_so_work_under_way_is_answered_before_the_pod_is_killed() -> None:
     # From the moment Kubernetes begins to stop the pod: preStop's sleep, then SIGTERM, and the server waits for the
     # requests in flight, a Socket Mode connection stays open for the answers Slack waits for, the bot drains the
-    # work already acknowledged, and closes its clients, the PagerDuty one perhaps waiting for a call still on its
-    # thread until PagerDuty's timeout. All of it before SIGKILL.
+    # work already acknowledged (the work cut short given a moment to end, its people's notices queued), and closes
+    # its clients, the PagerDuty one perhaps waiting for a call still on its thread until PagerDuty's timeout. All of
+    # it before SIGKILL.
     deployment = yaml.safe_load((DEPLOY / "deployment.yaml").read_text())
     [bot] = pod(deployment)["containers"]
     sleep, seconds = bot["lifecycle"]["preStop"]["exec"]["command"]
     pagerduty_timeout = inspect.signature(PagerDutyPaging).parameters["timeout"].default
     assert sleep == "sleep"
-    stop = float(seconds) + HTTP_SHUTDOWN_SECONDS + ACK_SECONDS + DRAIN_SECONDS + pagerduty_timeout
+    stop = (float(seconds) + HTTP_SHUTDOWN_SECONDS + ACK_SECONDS + DRAIN_SECONDS + CANCELLED_END_SECONDS
+            + TELL_SECONDS + pagerduty_timeout)
     assert stop <= pod(deployment)["terminationGracePeriodSeconds"]
 
 

@@ -6,7 +6,9 @@ handlers and answers through commands/answers.py. A form's submission is checked
 shown in the form) for at most commands/form_checks.py's budget, and finished after the ack when it takes longer.
 Each listener says, from its first step to its last, that its work is under way (commands/in_flight.py), and so does
 every request while Bolt hands it to its listener (`DrainingApp`, the app these are registered on): a stopping bot
-refuses new requests at that door and gives the work already acknowledged time to finish and answer.
+refuses new requests at that door and gives the work already acknowledged time to finish and answer. An Events API
+event is claimed in the store before its ack and marked handled only once its listener's work is done
+(`_claim_event`, `_event`): Slack's retry of one handled is ignored, of one whose work failed or was cut short acted on.
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
@@ -54,6 +56,7 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     # The app's own door (DrainingApp.async_dispatch) refuses a request while the bot stops, before any of this.
     follow_ups = FollowUps(in_flight=app.in_flight)
     in_flight = follow_ups.in_flight
+    app.middleware(_claim_event(services.repeats))
     app.command(SLASH_COMMAND)(_slash_command(services, follow_ups))
     clicked, submitted = _card_button(services, in_flight), _form_submitted(services, in_flight)
     for action_id in CARD_ACTIONS:
@@ -62,7 +65,6 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
     app.event("reaction_added")(_reacted(services, in_flight))
-    app.middleware(_claim_event(services.repeats))
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     return follow_ups

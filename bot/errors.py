@@ -5,7 +5,8 @@
     │   └── OutcomeUnknown the outside system may or may not have acted (no answer, a 500/502/504)
     ├── ConfigError        configuration is invalid; `problems` name each field and the fix
     ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
-    │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds.
+    │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds;
+    │   `rate_limited` tells a refusal for pace (429) from a failure.
     ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
     │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
     ├── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
@@ -60,6 +61,14 @@ class IntegrationError(PavedRoadError):
         """The request may have been carried out though it failed (see OUTCOME_UNKNOWN_STATUSES): trying again at
         once may do it twice."""
         return self.retryable and self.status in OUTCOME_UNKNOWN_STATUSES and self.code != NOT_SENT
+
+    @property
+    def rate_limited(self) -> bool:
+        """The service refused the request as one too many (HTTP 429; Slack's `ratelimited`): it did nothing and
+        asks the bot to slow down — pacing, not a failure (the outbox does not count it as an attempt). Other answers
+        that say when to try again are failures all the same: a 503 with Retry-After is an outage, and the bot's own
+        "try again at once" (retry_after=0, no status) is not the service's refusal."""
+        return self.retryable and (self.status == 429 or self.code == "ratelimited")
 
 
 class OutcomeUnknown(UserError):

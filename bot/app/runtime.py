@@ -143,9 +143,11 @@ class Bot:
                                        self.handovers, coordination=coordination, reviews=self.reviews,
                                        archiving=self.archiving, home=self.home, contributions=self.contributions)
         policy = retry_policy or RetryPolicy()
-        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up.
+        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up,
+        # and as long while refused for rate limiting (its rate limit rules count per hour).
         patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
-                              max_seconds=policy.max_seconds)
+                              max_seconds=policy.max_seconds,
+                              rate_limited_seconds=max(policy.rate_limited_seconds, 12 * 3600.0))
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
                                      # PagerDuty: only the handover follow-up that fills in names queues there.
                                      # A marked message is read once Slack gives it: its read is patient too

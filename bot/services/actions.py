@@ -389,7 +389,7 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
         return AlreadyInState("is already resolved in PagerDuty")
     if error.code == "1002":
         return AlreadyInState("is already acknowledged in PagerDuty")
-    if error.status == 429 or error.code == "ratelimited":
+    if error.rate_limited:
         return NothingChanged(f"{service} is rate-limiting us right now", "Try again in a minute.", later=True)
     if acts and error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted; a retry may act twice
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "

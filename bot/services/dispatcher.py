@@ -1,8 +1,10 @@
 """The outbox dispatcher: performs effects in order per incident, high urgency first, with retries.
 
-Retry policy: exponential backoff with full jitter (base * 2^attempt, capped), or the service's own Retry-After /
-ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying cannot fix) an effect is
-parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the operators' channel.
+Retry policy (bot/services/retries.py): exponential backoff with full jitter (base * 2^attempt, capped), or the
+service's own Retry-After / ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying
+cannot fix) an effect is parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the
+operators' channel. A service's refusal for rate limiting (a 429) is not an attempt: the effect waits as told, and is
+dead only once it has been refused for `rate_limited_seconds`.
 
 Lanes: each outside system (`LANES`: Slack, ServiceNow, PagerDuty) has its own concurrency. An effect keeps its
 slot while it waits for its system's rate budget (Slack's token buckets sleep inside the call), so with one shared
@@ -36,7 +38,6 @@ import math
 import random
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from bot.domain.effects import LANES, AlertOperators, Effect
@@ -45,6 +46,8 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
+from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since
+from bot.services.retries import RetryPolicy as RetryPolicy
 
 log = logging.getLogger(__name__)
 OPERATORS_QUEUE = "operators"
@@ -61,6 +64,7 @@ LEARNT_RECORD_SECONDS = 5.0
 T = TypeVar("T")
 # Why a cancelled effect is pending again (its last_error until its next attempt's outcome).
 CANCELLED = "cancelled mid-call: the dispatcher stopped"
+DEFAULT_POLICY = RetryPolicy()
 
 
 class Executor(Protocol):
@@ -75,21 +79,9 @@ class Executor(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 8
-    base_seconds: float = 1.0
-    max_seconds: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        if retry_after is not None:
-            return retry_after + rng.uniform(0, 0.25)
-        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** attempt))
-
-
 class Dispatcher:
     def __init__(self, store: Outbox, executor: Executor, clock: Clock, metrics: Metrics,
-                 policy: RetryPolicy = RetryPolicy(), concurrency: Mapping[str, int] | int | None = None,
+                 policy: RetryPolicy = DEFAULT_POLICY, concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
                  owner: str | None = None, lease_seconds: float = LEASE_SECONDS,
                  reads: Mapping[str, bool] | None = None) -> None:
@@ -273,13 +265,12 @@ class Dispatcher:
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
-        attempt = row.attempts + 1
         with keeping() as kept:
             try:
                 await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0,
                                                                created_at=row.created_at, found=row.found))
             except IntegrationError as error:
-                await self._failed(row, attempt, str(error), error.retryable, error.retry_after, kept)
+                await self._failed(row, Failure.of(error), kept)
                 return
             except (Exception, asyncio.CancelledError) as error:
                 task = asyncio.current_task()
@@ -290,8 +281,8 @@ class Dispatcher:
                 # A bug (a CancelledError nobody sent this task): the reference finds the traceback.
                 reference = uuid.uuid4().hex[:8]
                 log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
-                await self._failed(row, attempt, f"unexpected {error.__class__.__name__} (reference {reference})",
-                                   True, None, kept)
+                await self._failed(row, Failure(f"unexpected {error.__class__.__name__} (reference {reference})",
+                                                True), kept)
                 return
         if not await self._done(row, lane, kept):
             return
@@ -395,30 +386,29 @@ class Dispatcher:
     def _now(self) -> float:
         return self._clock.now().timestamp()
 
-    async def _failed(self, row: OutboxRow, attempt: int, error: str, retryable: bool,
-                      retry_after: float | None, kept: EffectBookkeeping) -> None:
-        effect = row.effect
-        now = self._clock.now().timestamp()
+    async def _failed(self, row: OutboxRow, failure: Failure, kept: EffectBookkeeping) -> None:
+        effect, now = row.effect, self._now()
         policy = self._policies.get(effect.kind) or self._policies.get(effect.system, self._policy)
-        if retryable and attempt < policy.max_attempts:
-            delay = policy.delay(attempt, retry_after, self._rng)
-            log.warning("effect %s #%s for %s failed (attempt %d), retrying in %.1fs: %s",
-                        effect.kind, row.seq, effect.incident_id, attempt, delay, error)
-            self._metrics.effects.labels(effect.kind, "retry").inc()
-            if not await _recorded(self._store.effect_retry(row.seq, now + delay, error, owner=self.owner,
-                                                            bookkeeping=kept or None)):
+        retry_at = policy.retry_at(row, failure, now, self._rng)
+        refused = failure.rate_limited_by is not None
+        if retry_at is not None:
+            log.warning("effect %s #%s for %s %s, retrying in %.1fs: %s", effect.kind, row.seq, effect.incident_id,
+                        f"rate-limited (refused for {now - rate_limited_since(row, now):.0f}s so far)" if refused
+                        else f"failed (attempt {counted_attempt(row)})", retry_at - now, failure.error)
+            self._metrics.effects.labels(effect.kind, "rate_limited" if refused else "retry").inc()
+            if not await _recorded(self._store.effect_retry(row.seq, retry_at, failure.error, owner=self.owner,
+                                                            bookkeeping=kept or None,
+                                                            rate_limited_at=now if refused else None)):
                 self._lost(row)
             return
-        log.error("effect %s #%s for %s is dead after %d attempt(s): %s", effect.kind, row.seq,
-                  effect.incident_id, attempt, error)
+        log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,
+                  f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
+                  else f"after {counted_attempt(row)} attempt(s)", failure.error)
         self._metrics.effects.labels(effect.kind, "dead").inc()
-        text = effect.dead_alert(attempt, error) or (
-            f"🚨 Paved Road could not {effect.kind.replace('_', ' ')} for incident {effect.incident_id} after "
-            f"{attempt} attempt(s): {error}. Check the bot's logs and /readyz; an incident channel that could not be "
-            "opened is tried again at the next card refresh.")
         # Alerts queue among themselves, not behind the failing incident's other effects.
-        alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE, text)
-        if not await _recorded(self._store.effect_dead(row.seq, error, alert, now, owner=self.owner,
+        alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE,
+                                                                              dead_alert(row, failure, now))
+        if not await _recorded(self._store.effect_dead(row.seq, failure.error, alert, now, owner=self.owner,
                                                        bookkeeping=kept or None)):
             self._lost(row)
 

@@ -135,7 +135,7 @@ def test_a_message_marked_before_a_kill_is_read_after_the_restart_and_joins_once
     def refused_and_waiting() -> bool:
         with urllib.request.urlopen(f"{world.bot_url}/metrics", timeout=10) as response:
             metrics = response.read().decode()
-        return 'pavedroad_effects_total{kind="read_key_message",outcome="retry"}' in metrics
+        return 'pavedroad_effects_total{kind="read_key_message",outcome="rate_limited"}' in metrics
     wait_for(refused_and_waiting, 30, "Slack to refuse the read and the bot to plan another")
     world.kill_bot()
     http("DELETE", f"{emulators}/sandbox/faults")

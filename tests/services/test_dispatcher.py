@@ -122,14 +122,15 @@ async def test_backoff_grows_with_jitter_and_the_effect_dies_after_max_attempts(
 
 
 async def test_an_effect_kinds_own_policy_outlasts_its_systems(store: SqliteStore, db_path: Path) -> None:
-    # A key message's read is patient (Slack may rate-limit reads through a whole outage) where Slack's other effects
-    # give up sooner: a policy named for its kind wins over its system's.
+    # A key message's read is patient (it waits out a Slack outage) where Slack's other effects give up sooner: a
+    # policy named for its kind wins over its system's. (An outage's 503s: refusals for rate limiting count for none.)
     while due := await store.due_effects(now=1_000.0, limit=10, busy=[]):  # the incident's own effects, out of the way
         for row in due:
             await store.effect_done(row.seq)
     await store.queue_effect(ReadKeyMessage("PGR0VU2", "C1", "1764237600.000100", "UASHA"), now=1_000.0)
     world, clock = World(), frozen_clock()
-    world.script = [IntegrationError("slack", "ratelimited", retryable=True, code="ratelimited", retry_after=5)] * 3
+    world.script = [IntegrationError("slack", "service_unavailable", retryable=True, code="service_unavailable",
+                                     status=503, retry_after=5)] * 3
     d = Dispatcher(store, world, clock, Metrics(), RetryPolicy(max_attempts=1),
                    policies={"slack": RetryPolicy(max_attempts=2), ReadKeyMessage.kind: RetryPolicy(max_attempts=4)},
                    rng=random.Random(7))
@@ -137,7 +138,7 @@ async def test_an_effect_kinds_own_policy_outlasts_its_systems(store: SqliteStor
         await run_due(d)
         clock.advance(timedelta(seconds=6))
     [read] = [r for r in outbox(db_path) if r["kind"] == "read_key_message"]
-    assert (read["state"], read["attempts"]) == ("done", 4)  # three 429s, then Slack gave it
+    assert (read["state"], read["attempts"]) == ("done", 4)  # three 503s, then Slack gave it
     assert [kind for kind, _ in world.performed].count("read_key_message") == 4
 
 

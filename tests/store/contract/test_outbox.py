@@ -55,6 +55,21 @@ async def test_an_attempt_is_counted_when_claimed_and_the_created_time_is_kept(s
     assert (again.seq, again.attempts, again.created_at) == (row.seq, 1, 5.0)
 
 
+async def test_a_refusal_for_rate_limiting_is_counted_apart_with_the_time_of_the_first(store: Store) -> None:
+    # The dispatcher counts the other attempts only, and gives up on refusals by time: the claim says both.
+    await store.queue_effect(RefreshCard("Q1"), now=5.0)
+    for now, rate_limited_at in ((5.0, 5.0), (6.0, None), (7.0, 7.0), (8.0, 8.0)):
+        claimed = await store.claim_due_effects(now, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
+        [row] = claimed["slack"]
+        assert await store.effect_retry(row.seq, next_attempt_at=now + 1, error="slack: ratelimited",
+                                        owner="replica-a", rate_limited_at=rate_limited_at)
+    [again] = await store.due_effects(now=9.0, limit=10, busy=[])
+    # Four attempts, three of them refused; the first refusal at 5 (a failure between them does not move it).
+    assert (again.attempts, again.rate_limits, again.rate_limited_since) == (4, 3, 5.0)
+    claimed = await store.claim_due_effects(9.0, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
+    assert [(r.attempts, r.rate_limits, r.rate_limited_since) for r in claimed["slack"]] == [(4, 3, 5.0)]
+
+
 async def test_a_dead_effect_is_kept_with_its_error_and_its_alert_is_queued(store: Store) -> None:
     await commit(store, trigger("Q1"))
     [opening] = await store.due_effects(now=100.0, limit=10, busy=[])

@@ -321,6 +321,11 @@ MIGRATIONS: tuple[str, ...] = (
         END LOOP;
     END $$;
     """,
+    # 19: an effect's attempts refused for rate limiting and when the first was (see SQLite's 19).
+    """
+    ALTER TABLE outbox ADD COLUMN IF NOT EXISTS rate_limits INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN IF NOT EXISTS rate_limited_since DOUBLE PRECISION;
+    """,
 )
 
 

@@ -84,7 +84,7 @@ HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
 # hold (migration d16), so the WHERE must say the index's own condition.
 DUE_HEADS = "lane = %s AND state = 'pending' AND head = 1"
-DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority"
+DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane. The first head due (or free) in it.
@@ -124,7 +124,8 @@ class PostgresOutbox(PostgresPart, Outbox):
             rows += await self._query(DUE_EFFECTS_SQL, (one, now, now, list(busy), limit))
         rows.sort(key=lambda r: (r["priority"], r["seq"]))
         return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
-                          r["created_at"]) for r in rows[:limit]]
+                          r["created_at"], rate_limits=r["rate_limits"], rate_limited_since=r["rate_limited_since"])
+                for r in rows[:limit]]
 
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
         """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
@@ -235,15 +236,17 @@ class PostgresOutbox(PostgresPart, Outbox):
             return ClaimedEffects.nothing(room, now)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
-                           bookkeeping: EffectBookkeeping | None = None) -> bool:
-        retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL"
+                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None) -> bool:
+        retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL,"
+                 " rate_limits=rate_limits+%s, rate_limited_since=coalesce(rate_limited_since, %s::double precision)"
                  f" WHERE seq=%s AND {HOLDER}")
+        params = (next_attempt_at, error, int(rate_limited_at is not None), rate_limited_at, seq, owner, owner)
         if bookkeeping is None or not (bookkeeping.facts or bookkeeping.refresh_card_once_synced):
-            return await self._execute(retry, (next_attempt_at, error, seq, owner, owner)) == 1
+            return await self._execute(retry, params) == 1
         async with self._transaction() as conn:
             if bookkeeping.refresh_card_once_synced:  # the card's queue too (see "Lock order")
                 await conn.execute(queues_lock(bookkeeping))
-            cursor = await conn.execute(retry.encode(), (next_attempt_at, error, seq, owner, owner))
+            cursor = await conn.execute(retry.encode(), params)
             held = cursor.rowcount == 1
             if held:  # else another replica holds the effect now: its outcome, facts and all, stands
                 await record_bookkeeping(conn, bookkeeping, done=False, retried=True)

@@ -286,6 +286,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
+    # 19: an effect's attempts a service refused for rate limiting (a 429) and when the first was refused: the
+    # dispatcher does not count them against the retry policy's attempts, and bounds them by time instead.
+    """
+    ALTER TABLE outbox ADD COLUMN rate_limits INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN rate_limited_since REAL;
+    """,
 )
 
 

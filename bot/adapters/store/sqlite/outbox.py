@@ -46,7 +46,7 @@ HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
 # hold (migration d16), so the WHERE must say the index's own condition.
 DUE_HEADS = "lane = ? AND state = 'pending' AND head = 1"
-DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority"
+DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane. The first head due (or free) in it.
@@ -94,8 +94,7 @@ class SqliteOutbox(SqlitePart, Outbox):
             for one in (lane,) if lane else LANES:
                 rows += self._query(sql, (one, now, now, *busy, limit))
             rows.sort(key=lambda r: (r["priority"], r["seq"]))
-            return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
-                              r["created_at"]) for r in rows[:limit]]
+            return [_outbox_row(*r.values()) for r in rows[:limit]]
         return await self._run(read)
 
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
@@ -209,13 +208,17 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._connection.group_commit(write)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
-                           bookkeeping: EffectBookkeeping | None = None) -> bool:
+                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None) -> bool:
+        refused = int(rate_limited_at is not None)
+
         def write() -> bool:
             # Light: lost with the machine, the effect is only tried again sooner (and its facts found again).
             with self._transaction(light=True) as conn:
                 held = conn.execute(
-                    "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL"
-                    f" WHERE seq=? AND {HOLDER}", (next_attempt_at, error, seq, owner, owner)).rowcount == 1
+                    "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL,"
+                    " rate_limits=rate_limits+?, rate_limited_since=coalesce(rate_limited_since, ?)"
+                    f" WHERE seq=? AND {HOLDER}",
+                    (next_attempt_at, error, refused, rate_limited_at, seq, owner, owner)).rowcount == 1
                 if held:  # else another replica holds the effect now: its outcome, facts and all, stands
                     record_bookkeeping(conn, bookkeeping, done=False, retried=True)
                 return held
@@ -312,9 +315,11 @@ def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Map
                           next_due_of(conn, lanes))
 
 
-def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int) -> OutboxRow:
+def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int,
+                rate_limits: int, rate_limited_since: float | None) -> OutboxRow:
     """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
-    return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at)
+    return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at,
+                     rate_limits=rate_limits, rate_limited_since=rate_limited_since)
 
 
 def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,

@@ -1,0 +1,113 @@
+"""The dispatcher's retry policy: when an effect that failed is tried again, when it is given up on (dead), and what
+the operators' alert then says.
+
+A failure counts as an attempt: after `max_attempts` of them (or at once, for an error retrying cannot fix) the effect
+is dead. A refusal for rate limiting does not count (IntegrationError.rate_limited: the service answered 429, "too
+many requests", and did nothing): nothing is wrong but the pace, so the effect waits as the service said
+(Retry-After, PagerDuty's ratelimit-reset) and tries again, however many times. In an incident storm Slack, PagerDuty
+and ServiceNow may refuse one effect a dozen times in a row; when each refusal counted, effects died and the operators
+were alerted though nothing had failed. Time bounds it instead (`rate_limited_seconds`), so that a service that never
+stops refusing still ends in an alert, one that says so.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.domain.effects import Effect
+from bot.errors import IntegrationError
+from bot.ports.store import OutboxRow
+
+SERVICE_NAMES = {"slack": "Slack", "pagerduty": "PagerDuty", "servicenow": "ServiceNow"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How an attempt failed: what the logs, the outbox and the alert say (`error`), whether trying again may help,
+    the service's own advice in seconds, and — for a refusal for rate limiting — the service that refused."""
+
+    error: str
+    retryable: bool
+    retry_after: float | None = None
+    rate_limited_by: str | None = None
+
+    @classmethod
+    def of(cls, error: IntegrationError) -> Failure:
+        return cls(str(error), error.retryable, error.retry_after, error.service if error.rate_limited else None)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 1.0
+    max_seconds: float = 300.0
+    # How long an effect may go on being refused for rate limiting (from its first refusal) before it is dead. An
+    # hour: Slack's limits are per minute, so a storm's refusals let an effect through within minutes; a service
+    # still refusing after an hour is not pacing the bot but stuck (another app spending the same budget, a limit
+    # set too low, a loop), which a person must look at, and a channel or card an hour late is of little use.
+    # Meanwhile the effect holds up only its own queue. (ServiceNow's rate limit rules count per hour: its lane's
+    # patient policy, bot/app/runtime.py, waits as long for a refusal as for an outage.)
+    rate_limited_seconds: float = 3600.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return retry_after + rng.uniform(0, 0.25)
+        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** attempt))
+
+    def retry_at(self, row: OutboxRow, failure: Failure, now: float, rng: random.Random) -> float | None:
+        """When to try `row`'s effect again after `failure` (its attempt now), or None: it is dead. A refusal for rate
+        limiting is not an attempt: it waits as the service said (else backs off by the refusals) until the effect
+        has been refused for `rate_limited_seconds`."""
+        if failure.rate_limited_by is not None:
+            if now - rate_limited_since(row, now) >= self.rate_limited_seconds:
+                return None
+            return now + self.delay(row.rate_limits + 1, failure.retry_after, rng)
+        attempt = counted_attempt(row)
+        if failure.retryable and attempt < self.max_attempts:
+            return now + self.delay(attempt, failure.retry_after, rng)
+        return None
+
+
+def counted_attempt(row: OutboxRow) -> int:
+    """The number of the attempt `row` was claimed for, the refusals for rate limiting before it not counted."""
+    return row.attempts + 1 - row.rate_limits
+
+
+def rate_limited_since(row: OutboxRow, now: float) -> float:
+    """When `row`'s effect was first refused for rate limiting (`now`, for a first refusal now)."""
+    return row.rate_limited_since if row.rate_limited_since is not None else now
+
+
+def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
+    """The operators' alert for `row`'s effect, dead after `failure`: the effect's own, else the generic one; for a
+    refusal for rate limiting, how long the service refused it and what to check."""
+    effect, attempt = row.effect, counted_attempt(row)
+    if failure.rate_limited_by is not None:
+        return _rate_limited_alert(effect, failure.rate_limited_by, rate_limited_since(row, now), now, failure.error)
+    return effect.dead_alert(attempt, failure.error) or (
+        f"🚨 Paved Road could not {_what(effect)} for incident {effect.incident_id} after {attempt} attempt(s): "
+        f"{failure.error}. Check the bot's logs and /readyz; an incident channel that could not be opened is tried "
+        "again at the next card refresh.")
+
+
+def _rate_limited_alert(effect: Effect, service: str, since: float, now: float, error: str) -> str:
+    name = SERVICE_NAMES.get(service, service)
+    started = datetime.fromtimestamp(since, UTC).strftime("%H:%M UTC")
+    return (f"🚨 Paved Road gave up trying to {_what(effect)} for incident {effect.incident_id}: {name} refused it "
+            f"as rate-limited (HTTP 429, \"too many requests\") for {_duration(now - since)}, since {started} "
+            f"({error}). {name} was not down, but the bot was asking more of it than it allows for that long: check "
+            f"what spends the same {name} budget (an incident storm, another app or script using the bot's {name} "
+            f"credentials, a rate limit lowered in {name}), and pavedroad_effects_total{{outcome=\"rate_limited\"}} "
+            "in /metrics. Do by hand what it could not do if it still matters; an incident channel that could not be "
+            "opened is tried again at the next card refresh.")
+
+
+def _what(effect: Effect) -> str:
+    return effect.kind.replace("_", " ")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}" if minutes < 120 else f"{minutes / 60:.1f} hours"

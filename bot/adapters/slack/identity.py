@@ -65,6 +65,9 @@ REFUSED: Mapping[str, str] = {
 }
 # What to do, by what said the token is refused: Slack's answer to a call, or one of its events.
 FIXES: Mapping[str, str] = {**REFUSED, "tokens_revoked": _REINSTALL, "app_uninstalled": _UNINSTALLED}
+# Slack's events say why, a call's refusal only that: an event's reason is kept over later calls' (and an uninstall
+# over the revoke that comes with it, in whichever order Slack sends them).
+_SAYS_MORE: Mapping[str, int] = {"tokens_revoked": 1, "app_uninstalled": 2}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class SlackIdentity:
                       where, code, FIXES[code])
             if self._metrics is not None:
                 self._metrics.slack_token_refused.set(1)
-        self.refused, self.refused_on = code, where
+        if _SAYS_MORE.get(code, 0) >= _SAYS_MORE.get(self.refused or "", 0):
+            self.refused, self.refused_on = code, where
 
     async def learn(self) -> BotIdentity:
         """Ask Slack who the bot is until it says (run in the background from the bot's start; cancelled at its

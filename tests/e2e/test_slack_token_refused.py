@@ -36,6 +36,10 @@ async def started(start_sandbox: StartSandbox) -> RunningSandbox:
     return running
 
 
+async def readiness(bot: Bot) -> dict[str, Any]:
+    return dict(await bot.readiness())
+
+
 def outbox(running: RunningSandbox, incident_id: str) -> list[dict[str, Any]]:
     return rows(running.bot.settings.db_path, "SELECT kind, state, attempts FROM outbox WHERE incident_id=?",
                 (incident_id,))
@@ -76,7 +80,7 @@ async def test_a_token_revoked_while_the_bot_runs_is_said_at_once_and_slacks_eff
     await again.start()
     try:
         await again.settle(20)
-        ready_again = await again.readiness()
+        ready_again = await readiness(again)
     finally:
         await again.stop()
     assert ready_again["slack"]["token"] == "accepted" and ready_again["outbox_dead"] == 0
@@ -103,7 +107,7 @@ async def test_an_effect_refused_for_the_token_is_not_parked_dead_and_goes_on_on
     said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "bot.adapters.slack.identity"]
     assert [level for level, _ in said] == ["ERROR", "INFO"], said
     assert "(conversations.create: token_revoked)" in said[0][1] and "now accepts" in said[1][1]
-    assert (await running.bot.readiness())["slack"]["token"] == "accepted"
+    assert (await readiness(running.bot))["slack"]["token"] == "accepted"
 
 
 async def test_a_command_failing_on_the_refused_token_says_to_reinstall_the_app(start_sandbox: StartSandbox) -> None:
@@ -113,11 +117,11 @@ async def test_a_command_failing_on_the_refused_token_says_to_reinstall_the_app(
     await call(running, "POST", "/sandbox/slack/revoke")
     # The app is still installed: its command reaches the bot, whose answer (through the response URL, which takes
     # no token) says what happened and what to do.
-    said = []
+    said: list[str] = []
     for text in ("ack", "report"):  # a service's words (the ack's), and an outside failure no service put in words
-        answer = await as_user(running, "command", user=ASHA, channel=channel["id"], text=text)
-        await eventually(lambda: bool(answers(running, answer)))  # the report's answer comes later than the ack's
-        said.append(answers(running, answer))
+        asked = await as_user(running, "command", user=ASHA, channel=channel["id"], text=text)
+        await eventually(lambda: bool(answers(running, asked)))  # noqa: B023 (awaited in this turn)
+        said.append(answers(running, asked))
     for answer in said:
         assert "Slack no longer accepts the bot's token" in answer, answer
         assert "reinstall the Paved Road app" in answer and "SLACK_BOT_TOKEN" in answer
@@ -135,7 +139,7 @@ async def test_an_uninstalled_app_is_said_the_same_way(start_sandbox: StartSandb
     [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]  # once, for both events
     assert "Slack refuses SLACK_BOT_TOKEN (tokens_revoked event" in error
     # The uninstall is what Slack said happened: kept over auth.test's account_inactive, whichever came last.
-    slack = (await running.bot.readiness())["slack"]
+    slack = (await readiness(running.bot))["slack"]
     assert slack["token"] == "refused" and slack["error"] == "app_uninstalled"
     assert slack["seen_on"] == "app_uninstalled event"
     assert "a workspace admin reinstalls it" in slack["fix"] and "SLACK_BOT_TOKEN" in slack["fix"]
@@ -149,5 +153,5 @@ async def test_tokens_revoked_for_someone_else_leaves_the_token_accepted(start_s
     delivered = await deliver_event(slack, {"type": "tokens_revoked", "tokens": {"oauth": ["U0SOMEONE"]}})
     assert delivered == {"type": "tokens_revoked", "status": 200}
     await slack.settled()
-    assert (await running.bot.readiness())["slack"]["token"] == "accepted"
+    assert (await readiness(running.bot))["slack"]["token"] == "accepted"
     assert running.bot.identity.refused is None

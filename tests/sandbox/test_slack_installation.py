@@ -20,6 +20,7 @@ from sandbox.faults import Fault
 from tests.sandbox.slack_env import TOKEN, SlackEnv, serve_slack
 
 ASHA = SandboxPerson(name="Asha Patel", email="asha.patel@example.com")
+HELP = {"user": ASHA.email, "channel": "incidents", "text": "help"}
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ async def test_a_revoked_token_is_refused_everywhere_and_the_app_told(env: Slack
     assert await refusal(env.client, "chat.postMessage") == (200, "token_revoked")
     # The bot user is deactivated and out of its channels; people can still run the app's command.
     assert env.slack.bot.id not in env.state()["channels"][0]["members"]
-    status, _ = await env.control("command", {"user": "asha.patel@example.com", "channel": "incidents", "text": "help"})
+    status, _ = await env.control("command", HELP)
     assert status == 200
 
 
@@ -83,7 +84,7 @@ async def test_an_uninstalled_apps_token_is_inactive_and_its_command_gone(env: S
     assert again == 409
     assert [e["event"] for e in events][1] == {"type": "app_uninstalled"}
     assert await refusal(env.client) == (200, "account_inactive")
-    status, answer = await env.control("command", {"user": "asha.patel@example.com", "channel": "incidents", "text": "help"})
+    status, answer = await env.control("command", HELP)
     assert status == 409 and "uninstalled" in answer["error"]
 
 

@@ -182,7 +182,7 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
 
 def _token_revoked(revoked: Revoked | None) -> Listener:
     async def token_revoked(ack: AsyncAck, event: dict[str, Any]) -> None:
-        # Sent once, whatever the bot answers: nothing to do here but say it (the operators learn it at once).
+        # Nothing to do but say it (the identity's log line, /readyz, the gauge): the operators must learn it at once.
         await ack()
         tokens = event.get("tokens")
         bots = tokens.get("bot") if isinstance(tokens, dict) else None

@@ -7,6 +7,7 @@
     ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
     │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds;
     │   `rate_limited` tells a refusal for pace (429) from a failure.
+    │   `credentials_refused` that the service refused our own credentials (a revoked token), not the call.
     ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
     │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
     ├── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
@@ -47,7 +48,8 @@ class IntegrationError(PavedRoadError):
     """An outside system failed. `code` is the service's own error code (e.g. Slack's 'name_taken'), or NOT_SENT."""
 
     def __init__(self, service: str, detail: str, *, retryable: bool, code: str | None = None,
-                 retry_after: float | None = None, status: int | None = None) -> None:
+                 retry_after: float | None = None, status: int | None = None,
+                 credentials_refused: bool = False) -> None:
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
@@ -55,6 +57,8 @@ class IntegrationError(PavedRoadError):
         self.code = code
         self.retry_after = retry_after
         self.status = status
+        # Not this call's fault: every call fails alike until someone replaces the credentials (Slack's token_revoked).
+        self.credentials_refused = credentials_refused
 
     @property
     def outcome_unknown(self) -> bool:

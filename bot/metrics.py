@@ -24,6 +24,9 @@ class Metrics:
                                    "applied (`pavedroad inbox failed` lists them)", registry=self.registry)
         self.dead_effects = Gauge("pavedroad_outbox_dead", "Effects parked as dead after repeated failures",
                                   registry=self.registry)
+        self.slack_token_refused = Gauge("pavedroad_slack_token_refused", "1 while Slack refuses SLACK_BOT_TOKEN (the "
+                                         "app uninstalled, its token revoked): /readyz's `slack` says what to do",
+                                         registry=self.registry)
         self.pruned_rows = Counter("pavedroad_store_pruned_rows_total", "Rows the retention job pruned, by table "
                                    "(inbox, outbox, seen_once, job_runs, rate_buckets)", ["table"],
                                    registry=self.registry)

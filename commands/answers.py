@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render.format import clip, code_block, escape
-from bot.services.actions import Outcome
+from bot.services.actions import TOKEN_FIX, Outcome
 from commands.in_flight import Cut, InFlight, Queued, Work
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
     nothing changed."""
     service = SERVICE_NAMES.get(error.service.lower(), escape(clip(error.service, 40)))
     later = error.retryable or error.status == 429
+    if error.credentials_refused and error.service == "slack":
+        return (f"⚠️ {service} no longer accepts the bot's token (the app was uninstalled or its token revoked), so "
+                f"this was not finished; anything done before that stands. {TOKEN_FIX} Reference `{reference}`.")
     if error.status == 429 or error.code == "ratelimited":
         cause = "is rate-limiting us"
     elif error.outcome_unknown:

@@ -1,5 +1,5 @@
-"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions, `@mentions`, reactions and the App Home
-tab being opened, on an AsyncApp.
+"""The Bolt listeners: `/incident`, the card's buttons, the forms' submissions, `@mentions`, reactions, the App Home
+tab being opened, and Slack saying the bot's token is revoked or the app uninstalled, on an AsyncApp.
 
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
 handlers and answers through commands/answers.py. A form's submission is checked before its answer (a refusal is
@@ -43,14 +43,18 @@ from commands.repeats import Repeats
 from commands.table import BY_NAME, SLASH_COMMAND, run, usage_text
 
 Listener = Callable[..., Awaitable[None]]
+# Told the event (`tokens_revoked`, `app_uninstalled`) and the bot users whose tokens Slack says it revoked.
+Revoked = Callable[[str, list[str]], None]
 log = logging.getLogger(__name__)
 
 
 def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, dedup: Deduplication, clock: Clock, *,
              handovers: Handovers | None = None, reports: IncidentReports | None = None,
              contributions: Contributions | None = None, reviews: Reviews | None = None,
-             toolkit: IncidentToolkit | None = None, home: AppHome | None = None) -> FollowUps:
-    """Register every listener; returns the follow-up workers, for the caller to close at shutdown."""
+             toolkit: IncidentToolkit | None = None, home: AppHome | None = None,
+             revoked: Revoked | None = None) -> FollowUps:
+    """Register every listener; returns the follow-up workers, for the caller to close at shutdown. `revoked` is told
+    of Slack's `tokens_revoked` and `app_uninstalled` events (bot/adapters/slack/identity.py's `revoked`)."""
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
                         reviews=reviews, toolkit=toolkit, home=home)
     # The app's own door (DrainingApp.async_dispatch) refuses a request while the bot stops, before any of this.
@@ -67,6 +71,8 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     app.event("reaction_added")(_reacted(services, in_flight))
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
+    app.event("tokens_revoked")(_token_revoked(revoked))
+    app.event("app_uninstalled")(_token_revoked(revoked))
     return follow_ups
 
 
@@ -192,3 +198,14 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         # behind it).
         follow_ups.in_background(lambda: home.publish(user), Work("App Home", user, cut_short=HOME_CUT_SHORT))
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)
+
+
+def _token_revoked(revoked: Revoked | None) -> Listener:
+    async def token_revoked(ack: AsyncAck, event: dict[str, Any]) -> None:
+        # Nothing to do but say it (the identity's log line, /readyz, the gauge): the operators must learn it at once.
+        await ack()
+        tokens = event.get("tokens")
+        bots = tokens.get("bot") if isinstance(tokens, dict) else None
+        if revoked is not None:
+            revoked(str(event.get("type") or ""), [str(u) for u in bots] if isinstance(bots, list) else [])
+    return token_revoked

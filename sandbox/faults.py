@@ -36,6 +36,9 @@ class Fault:
     # Fail only a request whose JSON body sets this field (e.g. "state": ServiceNow refusing a state change, by a
     # data policy, while it takes a work note alone). ServiceNow's emulator only.
     with_field: str = ""
+    # Answer with Slack's JSON refusal `{"ok": false, "error": error}` at `status` (200, as Slack answers invalid_auth)
+    # instead of an error page. Slack's emulator only.
+    error: str = ""
 
     def matches(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> bool:
         """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads."""

@@ -213,7 +213,8 @@ class Sandbox:
             else:
                 until = (self.clock.now().timestamp() + float(body["for_seconds"])) if "for_seconds" in body else None
                 self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
-                                      status=int(body.get("status", 500)), times=int(body.get("times", 1)),
+                                      status=int(body.get("status", 200 if body.get("error") else 500)),
+                                      times=int(body.get("times", 1)), error=str(body.get("error", "")),
                                       latency_ms=int(body.get("latency_ms", 0)),
                                       retry_after=int(body.get("retry_after", 1)), until=until,
                                       after=bool(body.get("after", False)),

@@ -28,7 +28,7 @@ SCOPE_FOR_METHOD = {
     "chat.getPermalink": None,
 }
 SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",
-                                         "app_home_opened": None}
+                                         "app_home_opened": None, "tokens_revoked": None, "app_uninstalled": None}
 
 
 def methods_called() -> set[str]:
@@ -97,7 +97,7 @@ def test_every_event_subscribed_has_a_listener() -> None:
 
 def test_the_manifest_subscribes_to_exactly_the_events_the_code_listens_to() -> None:
     listened = set(re.findall(r'app\.event\(\s*"([a-z_]+)"', (ROOT / "commands" / "listeners.py").read_text()))
-    assert {"app_mention", "reaction_added", "app_home_opened"} <= listened
+    assert {"app_mention", "reaction_added", "app_home_opened", "tokens_revoked", "app_uninstalled"} <= listened
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == listened
 
 

@@ -155,7 +155,9 @@ class Bot:
                                      policies={"servicenow": patient, "pagerduty": patient,
                                                ReadKeyMessage.kind: patient},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
-                                     concurrency=settings.effect_concurrency, reads=self.executor.reads)
+                                     concurrency=settings.effect_concurrency, reads=self.executor.reads,
+                                     # While Slack refuses the token, Slack's effects wait rather than fail and die.
+                                     paused=lambda lane: lane == "slack" and self.identity.refused is not None)
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
@@ -205,7 +207,9 @@ class Bot:
             bolt_log.addFilter(_TokenInTheClient())
         # Who the bot is in Slack is learnt when it starts (start()), never while a request waits: Bolt's own
         # authorization would ask auth.test before the first request's ack (identity.py says why that hurts).
-        self.identity = SlackIdentity(self.chat.identity, self.settings.slack_bot_token)
+        self.identity = SlackIdentity(self.chat.identity, self.settings.slack_bot_token, metrics=self.metrics)
+        # A call answered "token revoked" says so at once; once Slack accepts the token again, Slack's effects go on.
+        self.chat.on_refused, self.identity.on_accepted = self.identity.refused_by, self._wake_dispatcher
         authorize, before_authorize = self.identity.bolt_hooks()
         # Every request Bolt is handed (HTTP or Socket Mode) is refused while the bot stops, or else under way.
         app = DrainingApp(InFlight(), client=client, signing_secret=self.settings.slack_signing_secret,
@@ -214,7 +218,7 @@ class Bot:
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,
-                                           toolkit=self.toolkit, home=self.home)
+                                           toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked)
         return app
 
     async def start(self) -> None:
@@ -231,8 +235,8 @@ class Bot:
             else supervise("worker", self.worker.run, lambda: self.worker.heartbeat)),
                        asyncio.create_task(supervise("dispatcher", self.dispatcher.run,
                                                      lambda: self.dispatcher.heartbeat))]
-        if self.identity.known is None:  # asked once per process; retried in the background while Slack fails
-            self._tasks.append(asyncio.create_task(self._learn_identity()))
+        # Asked once per process, retried in the background while Slack fails, and again when Slack refuses the token.
+        self._tasks.append(asyncio.create_task(self._watch_identity()))
         notes_minutes = self.catalogue.servicenow.work_note_minutes
         # Every job runs on one replica per slot (the JobRuns port), whichever replica claims it.
         self.scheduler = build_scheduler(
@@ -248,8 +252,8 @@ class Bot:
             prune_store=self._once("prune-store", RETENTION_MINUTES, self.retention.prune))
         self.scheduler.start()
 
-    async def _learn_identity(self) -> None:
-        await self.identity.learn()
+    async def _watch_identity(self) -> None:
+        await self.identity.watch()
 
     @property
     def running(self) -> bool:

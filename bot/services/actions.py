@@ -353,6 +353,11 @@ class _ServiceRef:
     name: str
 
 
+# What to do once Slack refuses the bot's token (the error's `credentials_refused`), in words for whoever saw it fail.
+TOKEN_FIX = ("A Slack admin must reinstall the Paved Road app, and whoever runs the bot put its new Bot User OAuth "
+             "Token in SLACK_BOT_TOKEN and restart it.")
+
+
 class NothingChanged(UserError):
     """An outside system refused the call, or was not there to take it, so it did not act: `why` says what happened
     ("PagerDuty is not answering right now"), for answers where something else did change (a resolve whose note
@@ -391,6 +396,9 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
         return AlreadyInState("is already acknowledged in PagerDuty")
     if error.rate_limited:
         return NothingChanged(f"{service} is rate-limiting us right now", "Try again in a minute.", later=True)
+    if error.credentials_refused and error.service == "slack":  # every call fails alike until the token is replaced
+        return NothingChanged(f"{service} no longer accepts the bot's token (the app was uninstalled or its token "
+                              "revoked)", f"{TOKEN_FIX} Meanwhile, do it in PagerDuty directly.")
     if acts and error.outcome_unknown:  # no answer, or a 500/502/504: it may have acted; a retry may act twice
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
                               f"incident in {service} before trying again.")

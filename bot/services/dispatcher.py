@@ -84,13 +84,14 @@ class Dispatcher:
                  policy: RetryPolicy = DEFAULT_POLICY, concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
                  owner: str | None = None, lease_seconds: float = LEASE_SECONDS,
-                 reads: Mapping[str, bool] | None = None) -> None:
+                 reads: Mapping[str, bool] | None = None, paused: Callable[[str], bool] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
         # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
         self.owner = owner or uuid.uuid4().hex[:12]
         self._lease_seconds = lease_seconds
         # The effect kinds whose incident the executor starts from: read by the claim, in the same store call.
         self._reads = dict(reads or {})
+        self._paused = paused or (lambda lane: False)  # a lane whose system refuses our credentials: nothing claimed
         self._policy = policy
         # Per effect kind, else per outside system (e.g. a more patient one for ServiceNow, whose outages last longer).
         self._policies = policies or {}
@@ -222,7 +223,7 @@ class Dispatcher:
         return self._concurrency[lane] - self._in_lane[lane]
 
     def _lanes_with_room(self) -> list[str]:
-        return [lane for lane in LANES if self._room(lane) > 0]
+        return [lane for lane in LANES if self._room(lane) > 0 and not self._paused(lane)]
 
     def _on_done(self, queue: str, lane: str) -> Callable[[asyncio.Task[None]], None]:
         def finished(task: asyncio.Task[None]) -> None:

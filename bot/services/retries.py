@@ -35,7 +35,10 @@ class Failure:
 
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:
-        return cls(str(error), error.retryable, error.retry_after, error.service if error.rate_limited else None)
+        # Our credentials refused (a revoked token) is not the effect's fault: retried, its lane paused meanwhile
+        # (the dispatcher's `paused`), never parked dead for it.
+        return cls(str(error), error.retryable or error.credentials_refused, error.retry_after,
+                   error.service if error.rate_limited else None)
 
 
 @dataclass(frozen=True)

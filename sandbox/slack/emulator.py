@@ -3,11 +3,12 @@
 `SlackEmulator` is what the host builds and serves: the workspace (`workspace.py`) with the Web API under
 `/sandbox/slack/api/{method}` and the interaction response URLs under `/sandbox/slack/response/{id}`. This module owns
 reading a call (query, form or JSON body), token types (the bot token for everything but `apps.connections.open`,
-which takes only the app-level token), rate limits (`rate_limits.py`), injected faults, and routing a call to its
-method (`methods/`, and `files.py` for uploads). A request real Slack would reject is rejected with Slack's error
-code. Acting as a Slack user towards the bot (slash commands, button clicks, modal submissions) is `user.py`'s, a
-person's messages and reactions and the Events API events they give the app `person.py`'s; the Socket Mode
-WebSocket that `apps.connections.open` points the bot at is `socket_mode.py`'s.
+which takes only the app-level token; a token revoked or of an uninstalled app is refused, `installation.py`), rate
+limits (`rate_limits.py`), injected faults, and routing a call to its method (`methods/`, and `files.py` for
+uploads). A request real Slack would reject is rejected with Slack's error code. Acting as a Slack user towards the
+bot (slash commands, button clicks, modal submissions) is `user.py`'s, a person's messages and reactions and the
+Events API events they give the app `person.py`'s; the Socket Mode WebSocket that `apps.connections.open` points the
+bot at is `socket_mode.py`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
-from sandbox.slack import person
+from sandbox.slack import installation, person
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.home import HomeTabs
 from sandbox.slack.methods import chat, conversations, users, views
@@ -65,6 +66,7 @@ class SlackEmulator(SlackWorkspace):
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
         person.add_routes(app, self)
+        installation.add_routes(app, self)
         self.files.add_routes(app)
         self.home.add_routes(app)
         self.socket_mode.add_routes(app)
@@ -133,6 +135,8 @@ class SlackEmulator(SlackWorkspace):
             raise SlackApiFailure("not_authed")
         if self.app_token is not None and token == self.app_token:
             raise SlackApiFailure("not_allowed_token_type")  # an app-level token cannot act as the bot
+        if token in self.refused_tokens:  # revoked, or the app uninstalled
+            raise SlackApiFailure(self.refused_tokens[token])
         if token != self.bot_token:
             raise SlackApiFailure("invalid_auth")
 
@@ -193,6 +197,8 @@ class SlackEmulator(SlackWorkspace):
 
 
 def _fault_response(fault: Fault) -> web.Response:
+    if fault.error:  # Slack's own JSON refusal, e.g. a 200 invalid_auth in one of its outages
+        return web.json_response({"ok": False, "error": fault.error}, status=fault.status)
     if fault.status == 429:
         return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                  headers={"Retry-After": str(fault.retry_after)})

@@ -75,6 +75,8 @@ class SlackUserActions:
             user, channel = self._user(data), self._channel(data)
             if channel.is_archived:
                 raise _ControlError(409, f"#{channel.name} is archived: Slack lets nobody type a command there")
+            if not self._slack.installed:
+                raise _ControlError(409, "the app is uninstalled: Slack no longer offers its slash command")
             command = str(data.get("command") or "/incident")
             if not command.startswith("/"):
                 raise _ControlError(400, f"command {command!r} must start with '/'")
@@ -108,6 +110,8 @@ class SlackUserActions:
             if message is None or message.ephemeral_to not in (None, user.id):
                 raise _ControlError(404, f"no message {ts!r} that {user.name} can see in #{channel.name}")
             block, button = _find_button(message.blocks, str(data.get("action_id") or ""), data.get("value"))
+            if not self._slack.installed:
+                raise _ControlError(409, "the app is uninstalled: Slack no longer sends its buttons' clicks")
             slack = self._slack
             interaction = slack.begin_interaction("block_actions", user, channel, source_ts=message.ts)
             response_url = self._response_url(request, interaction)

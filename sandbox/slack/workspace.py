@@ -68,8 +68,14 @@ class SlackWorkspace:
         self.bot_events_url: str | None = None
         # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
         # Events API events it subscribes to, and the slash commands registered with should_escape.
-        self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened"})
+        self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened",
+                                                     "tokens_revoked", "app_uninstalled"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
+        # The bot token the Web API takes (set by the emulator), those it no longer accepts with Slack's answer to
+        # them, and whether the app is installed: its slash command and buttons are gone once not (installation.py).
+        self.bot_token = ""
+        self.refused_tokens: dict[str, str] = {}
+        self.installed = True
         # Where the bot can reach this emulator (for response URLs); taken from the control request when unset.
         self.public_url = public_url
         self.settle_seconds, self.quiet_seconds = settle_seconds, quiet_seconds

@@ -1,9 +1,12 @@
 """Who the bot is in Slack (bot/adapters/slack/identity.py), asked of the Slack emulator until it answers: Slack's
 Retry-After is waited out, a failure says why once (not at every attempt), and a refused token is asked again only
-now and then, each failure after it keeping that slow pace. The waits are recorded, not slept."""
+now and then, each failure after it keeping that slow pace; a refusal seen on any other call, once the bot knows who
+it is, is said at once and asked again of auth.test, until Slack accepts the token again. The waits are recorded,
+not slept."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -11,8 +14,10 @@ import pytest
 from bot.adapters.clock import SettableClock
 from bot.adapters.slack.chat import SlackChat
 from bot.adapters.slack.identity import BACKOFF_CAP_SECONDS, REFUSED_RECHECK_SECONDS, SlackIdentity
+from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from sandbox.faults import Fault
+from tests.e2e.sandbox_helpers import eventually
 from tests.sandbox.slack_env import TOKEN, serve_slack
 
 
@@ -90,3 +95,38 @@ async def test_slack_failing_for_hours_still_leaves_the_bot_learning_who_it_is(
         assert learnt.user_id == env.slack.bot.id
     assert len(waits.seconds) == failures and all(0 <= wait <= BACKOFF_CAP_SECONDS for wait in waits.seconds)
     assert len(caplog.records) == 1  # one reason, said once
+
+
+async def test_a_token_refused_after_it_was_accepted_is_said_at_once_and_accepted_again_once_auth_test_answers(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Slack answers token_revoked to a message after the bot learnt who it is (the token revoked, or one of Slack's
+    # own mistakes): until now /readyz went on saying "accepted" and nothing was logged as an error.
+    async with serve_slack([], ["incidents"], SettableClock(frozen=True)) as env:
+        metrics = Metrics()
+        chat, waits, accepted = SlackChat(TOKEN, env.api_url(), metrics, rate_scale=0), Waits(), []
+        identity = SlackIdentity(chat.identity, TOKEN, sleep=waits, metrics=metrics)
+        chat.on_refused, identity.on_accepted = identity.refused_by, lambda: accepted.append(identity.state())
+        watching = asyncio.create_task(identity.watch())
+        try:
+            await eventually(lambda: identity.known is not None)
+            env.faults.add(Fault("slack", "chat.postMessage", status=200, error="token_revoked"))
+            env.faults.add(Fault("slack", "auth.test", status=200, error="token_revoked"))
+            with caplog.at_level(logging.INFO, logger="bot.adapters.slack.identity"):
+                with pytest.raises(IntegrationError) as raised:
+                    await chat.post_message(env.channel_id("incidents"), "hello")
+                refused = identity.state()
+                gauge = metrics.registry.get_sample_value("pavedroad_slack_token_refused")
+                await eventually(lambda: bool(accepted))
+        finally:
+            watching.cancel()
+            await chat.close()
+    assert raised.value.credentials_refused and not raised.value.retryable
+    assert refused["token"] == "refused" and refused["error"] == "token_revoked"
+    assert refused["seen_on"] == "chat.postMessage" and "reinstall the app" in str(refused["fix"])
+    assert gauge == 1 and metrics.registry.get_sample_value("pavedroad_slack_token_refused") == 0
+    # auth.test asked at once (refused too), then again after the slow pace, when Slack accepted it.
+    assert waits.seconds == [REFUSED_RECHECK_SECONDS]
+    assert accepted == [identity.state()] and identity.state()["token"] == "accepted"
+    assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
+        ("ERROR", "Slack refuses SLACK_BOT_TOKEN (chat.postMessage"), ("INFO", "Slack now accepts SLACK_BOT_TOKEN")]
+    assert "SLACK_BOT_TOKEN and restart the bot" in caplog.records[0].getMessage()

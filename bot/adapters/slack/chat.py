@@ -55,6 +55,8 @@ class SlackChat:
         # users.info answers kept a while: every App Home publish asks for the person's email (users.py).
         self._users = KnownUsers(self._user_info, clock=clock)
         self._closed = False
+        # Told of every answer refusing the token itself (identity.py's `refused_by`): the code, and the method.
+        self.on_refused: Callable[[str, str], None] | None = None
 
     async def _call(self, method: str, bucket_key: str | None = None, **kwargs: Any) -> AsyncSlackResponse:
         await self._buckets.acquire(bucket_key or method, method)
@@ -82,6 +84,12 @@ class SlackChat:
 
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
         self._metrics.call("slack", method, error.code or NOT_JSON).inc()
+        return self.noticed(method, error)
+
+    def noticed(self, method: str, error: IntegrationError) -> IntegrationError:
+        """A failed call's error, the token's refusal told first to whoever watches for it."""
+        if error.credentials_refused and error.code is not None and self.on_refused is not None:
+            self.on_refused(error.code, method)
         return error
 
     async def close(self) -> None:

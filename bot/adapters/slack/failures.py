@@ -10,7 +10,9 @@ on in three shapes, none of them its usual one:
 - a body labelled application/json that does not parse: a SlackApiError whose `response` is the raw aiohttp one.
 
 Each becomes an IntegrationError saying what came back (status and content type; never the page itself), retryable
-for 429 and 5xx as Slack's own failures are.
+for 429 and 5xx as Slack's own failures are. Slack's answers refusing the token itself (identity.REFUSED: invalid_auth,
+token_revoked, account_inactive, …, all with HTTP 200) are `credentials_refused`: the call is not at fault, and the
+same call goes through once the token is replaced.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack.identity import REFUSED
 from bot.errors import NOT_SENT, IntegrationError
 
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
@@ -43,7 +46,7 @@ def failure(method: str, error: SlackApiError) -> IntegrationError:
     code = str(data.get("error") or "unknown_error")
     return IntegrationError("slack", f"{method} failed: {code}", code=code, status=status,
                             retryable=code in RETRYABLE_ERRORS or _retryable_status(status),
-                            retry_after=retry_after(headers))
+                            retry_after=retry_after(headers), credentials_refused=code in REFUSED)
 
 
 def plain_text_ok(method: str) -> IntegrationError:

@@ -78,7 +78,7 @@ class SlackInteractions:
         try:
             await self._client.api_call(method, json=kwargs)
         except SlackApiError as error:
-            raise failure(method, error) from None
+            raise self._chat.noticed(method, failure(method, error)) from None  # a refused token is said at once
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise plain_text_ok(method) from None
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.unreadable import APPLIED_HERE, KNOWN_EFFECT
 from bot.ports.store import StoreHealth
 
 
@@ -18,4 +19,15 @@ class SqliteHealth(SqlitePart, StoreHealth):
             outbox = dict(rows.fetchall())
             return {"inbox_pending": inbox.get("pending", 0), "inbox_failed": inbox.get("failed", 0),
                     "outbox_pending": outbox.get("pending", 0), "outbox_dead": outbox.get("dead", 0)}
+        return await self._run(read)
+
+    async def left_for_newer_version(self) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            skipped = self._connection.unreadable_effects.seqs
+            [effects] = self.db.execute(
+                f"SELECT count(*) FROM outbox WHERE state = 'pending' AND (NOT {KNOWN_EFFECT}"
+                f" OR seq IN ({','.join('?' * len(skipped))}))", skipped).fetchone()
+            [records] = self.db.execute(f"SELECT count(*) FROM inbox WHERE state = 'pending' AND NOT ({APPLIED_HERE})"
+                                        ).fetchone()
+            return {"effects": effects, "records": records}
         return await self._run(read)

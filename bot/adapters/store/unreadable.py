@@ -1,0 +1,78 @@
+"""Rows of the shared store this version cannot read, for both stores: what a rolling upgrade (or a downgrade) of
+replicas sharing one store leaves for a while — an effect or a record of a kind a newer version added, or of a kind
+this one knows with a field it does not — and what a corrupted row looks like. Such a row is LEFT for a replica that
+can read it: never claimed, tried, killed nor quarantined here, and never in the way of the rows it can read.
+
+- An effect of a kind this version does not know is never read: the due-effects and next-due statements ask only for
+  the known kinds (`KNOWN_EFFECT`, a filter on the rows the partial indexes give, which keeps them index-served).
+- An effect of a known kind whose payload this version cannot read is only found by decoding it: it is remembered by
+  seq (`UnreadableEffects`, one per store object: per replica), logged once, and left out of the same statements
+  from then on (`seq NOT IN` the remembered ones).
+
+Either way the row stays its queue's head, so the effects queued behind it in that queue (one outside system and one
+incident) wait for a replica that can read it, as the outbox's order within a queue says they must; every other queue
+goes on.
+
+- A record the bot made itself from Slack (inbox source "slack") of a type this version does not know was written by
+  a newer replica: `READABLE_RECORD` leaves it pending, and the incident's rows stored after it wait behind it (the
+  inbox applies an incident's rows in arrival order). A delivery from outside (PagerDuty, ServiceNow) is read as
+  before: an event type nobody handles is 'ignored', and a malformed one is quarantined — nothing outside can make the
+  bot leave a row pending.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bot.domain import from_slack
+from bot.domain.effects import EFFECT_TYPES, Effect, effect_from_row
+
+log = logging.getLogger(__name__)
+
+
+def _listed(values: frozenset[str]) -> str:
+    # Literals of our own code's kinds (lowercase words and dots): no parameters to thread through every statement.
+    assert all(value.replace("_", "").replace(".", "").isalnum() for value in values), values
+    return ", ".join(f"'{value}'" for value in sorted(values))
+
+
+# A filter on outbox rows (no alias): the effect kinds this version knows.
+KNOWN_EFFECT = f"kind IN ({_listed(frozenset(EFFECT_TYPES))})"
+# A filter on inbox rows (`{alias}`: the table's alias and a dot, or nothing): a row this version reads — from
+# outside, or a record from Slack of a type it knows.
+READABLE_RECORD = (f"({{alias}}source != '{from_slack.SOURCE}' OR {{alias}}event_type IN"
+                   f" ({_listed(from_slack.RECORD_TYPES)}))")
+# Parameters: none. Pending inbox rows left for a newer version: records of types this version does not know, and the
+# rows of their incidents stored after them, which wait behind them. Served by inbox_pending (state, seq).
+WAITING_FOR_NEWER = (f"inbox.state = 'pending' AND inbox.incident_id IS NOT NULL AND EXISTS ("
+                     "SELECT 1 FROM inbox u WHERE u.state = 'pending' AND u.seq <= inbox.seq"
+                     f" AND u.incident_id = inbox.incident_id AND NOT {READABLE_RECORD.format(alias='u.')})")
+# A filter on pending inbox rows (no alias): one this replica applies — readable, with no record of its incident
+# before it that it cannot read.
+APPLIED_HERE = (f"{READABLE_RECORD.format(alias='inbox.')} AND NOT (" + WAITING_FOR_NEWER + ")")
+
+
+class UnreadableEffects:
+    """The effects of a known kind whose payload this replica could not read (by seq, with why): left out of its
+    claims from then on, each logged once."""
+
+    def __init__(self) -> None:
+        self._why: dict[int, str] = {}
+
+    @property
+    def seqs(self) -> tuple[int, ...]:
+        return tuple(self._why)
+
+    def decode(self, seq: int, kind: str, payload: str) -> Effect | None:
+        """The effect in an outbox row, or None (remembered, and logged the first time) when this version cannot
+        read it."""
+        try:
+            return effect_from_row(kind, json.loads(payload))
+        except Exception as error:  # a newer version's field, one it dropped, a corrupted payload: all the same here
+            if seq not in self._why:
+                self._why[seq] = f"{error.__class__.__name__}: {error}"[:300]
+                log.warning("effect #%s (%s) cannot be read by this version (%s): left pending for a replica that can"
+                            " read it; the effects queued behind it in its queue wait for it, the others go on. See"
+                            " the README's \"Rolling upgrades\"", seq, kind, self._why[seq])
+            return None

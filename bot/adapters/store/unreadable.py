@@ -38,7 +38,14 @@ def _listed(values: frozenset[str]) -> str:
 
 
 # A filter on outbox rows (no alias): the effect kinds this version knows.
-KNOWN_EFFECT = f"kind IN ({_listed(frozenset(EFFECT_TYPES))})"
+KNOWN_KINDS = _listed(frozenset(EFFECT_TYPES))
+KNOWN_EFFECT = f"kind IN ({KNOWN_KINDS})"
+# `{skipped}`: the seqs this replica found it cannot read (placeholders, or a subquery). How many pending effects
+# this replica leaves for a newer version: those it cannot read, and those queued behind one in its queue. A seek
+# into outbox_queue (state, queue, seq) per pending effect.
+EFFECTS_WAITING = ("SELECT count(*) FROM outbox o WHERE o.state = 'pending' AND EXISTS (SELECT 1 FROM outbox u"
+                   " WHERE u.state = 'pending' AND u.queue = o.queue AND u.seq <= o.seq"
+                   f" AND (u.kind NOT IN ({KNOWN_KINDS}) OR u.seq IN ({{skipped}})))")
 # A filter on inbox rows (`{alias}`: the table's alias and a dot, or nothing): a row this version reads — from
 # outside, or a record from Slack of a type it knows.
 READABLE_RECORD = (f"({{alias}}source != '{from_slack.SOURCE}' OR {{alias}}event_type IN"

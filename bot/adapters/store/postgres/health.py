@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.postgres.connection import PostgresPart
-from bot.adapters.store.unreadable import APPLIED_HERE, KNOWN_EFFECT
+from bot.adapters.store.unreadable import APPLIED_HERE, EFFECTS_WAITING
 from bot.ports.store import StoreHealth
 
 
@@ -21,8 +21,7 @@ class PostgresHealth(PostgresPart, StoreHealth):
 
     async def left_for_newer_version(self) -> dict[str, int]:
         [row] = await self._query(
-            f"SELECT (SELECT count(*) FROM outbox WHERE state = 'pending' AND (NOT {KNOWN_EFFECT}"
-            " OR seq = ANY(%s))) AS effects,"
+            f"SELECT ({EFFECTS_WAITING.format(skipped='SELECT unnest(%s::bigint[])')}) AS effects,"
             f" (SELECT count(*) FROM inbox WHERE state = 'pending' AND NOT ({APPLIED_HERE})) AS records",
             (list(self._connection.unreadable_effects.seqs),))
         return {name: int(count) for name, count in row.items()}

@@ -184,7 +184,9 @@ class Outbox(Protocol):
                           lane: str | None = None) -> list[OutboxRow]:
         """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
         urgent first, then oldest (by index: not a scan of what is pending). A queue whose first effect is leased
-        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects."""
+        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects. An effect
+        this version cannot read (a newer version's kind or field) is never offered, nor due, here: it is left pending
+        for a replica that can, and its queue waits for it (bot/adapters/store/unreadable.py)."""
         ...
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
         """When the next queue head (of `lanes`, or all) is due, or its lease ends; None when nothing is pending."""

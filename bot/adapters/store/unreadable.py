@@ -9,15 +9,15 @@ can read it: never claimed, tried, killed nor quarantined here, and never in the
   seq (`UnreadableEffects`, one per store object: per replica), logged once, and left out of the same statements
   from then on (`seq NOT IN` the remembered ones).
 
-Either way the row stays its queue's head, so the effects queued behind it in that queue (one outside system and one
-incident) wait for a replica that can read it, as the outbox's order within a queue says they must; every other queue
-goes on.
+Either way the row stays pending, and once it heads its queue the effects queued behind it there (one outside
+system and one incident) wait for a replica that can read it, as the outbox's order within a queue says they must;
+every other queue goes on.
 
 - A record the bot made itself from Slack (inbox source "slack") of a type this version does not know was written by
-  a newer replica: `READABLE_RECORD` leaves it pending, and the incident's rows stored after it wait behind it (the
-  inbox applies an incident's rows in arrival order). A delivery from outside (PagerDuty, ServiceNow) is read as
-  before: an event type nobody handles is 'ignored', and a malformed one is quarantined — nothing outside can make the
-  bot leave a row pending.
+  a newer replica: the applier's read (`APPLIED_HERE`) leaves it pending, and the incident's rows stored after it
+  wait behind it (the inbox applies an incident's rows in arrival order). A delivery from outside (PagerDuty,
+  ServiceNow) is read as before: an event type nobody handles is 'ignored', and a malformed one is quarantined —
+  nothing outside can make the bot leave a row pending.
 """
 
 from __future__ import annotations
@@ -41,23 +41,35 @@ def _listed(values: frozenset[str]) -> str:
 KNOWN_KINDS = _listed(frozenset(EFFECT_TYPES))
 KNOWN_EFFECT = f"kind IN ({KNOWN_KINDS})"
 # `{skipped}`: the seqs this replica found it cannot read (placeholders, or a subquery). How many pending effects
-# this replica leaves for a newer version: those it cannot read, and those queued behind one in its queue. A seek
-# into outbox_queue (state, queue, seq) per pending effect.
-EFFECTS_WAITING = ("SELECT count(*) FROM outbox o WHERE o.state = 'pending' AND EXISTS (SELECT 1 FROM outbox u"
-                   " WHERE u.state = 'pending' AND u.queue = o.queue AND u.seq <= o.seq"
-                   f" AND (u.kind NOT IN ({KNOWN_KINDS}) OR u.seq IN ({{skipped}})))")
+# this replica leaves for a newer version: the queue heads it cannot read, and the effects queued behind them. A walk
+# of the queues' heads (the partial index outbox_due), then a seek into outbox_queue (state, queue, seq) per head
+# it cannot read: not a look at every pending effect.
+# `{indexed}`: SQLite's INDEXED BY, which holds its planner to the heads' index (PostgreSQL's finds it alone).
+EFFECTS_WAITING = ("SELECT count(*) FROM outbox h {indexed} JOIN outbox o ON o.state = 'pending' AND o.queue = h.queue"
+                   " WHERE h.state = 'pending' AND h.head = 1"
+                   f" AND (h.kind NOT IN ({KNOWN_KINDS}) OR h.seq IN ({{skipped}}))")
 # A filter on inbox rows (`{alias}`: the table's alias and a dot, or nothing): a row this version reads — from
 # outside, or a record from Slack of a type it knows.
 READABLE_RECORD = (f"({{alias}}source != '{from_slack.SOURCE}' OR {{alias}}event_type IN"
                    f" ({_listed(from_slack.RECORD_TYPES)}))")
-# Parameters: none. Pending inbox rows left for a newer version: records of types this version does not know, and the
-# rows of their incidents stored after them, which wait behind them. Served by inbox_pending (state, seq).
-WAITING_FOR_NEWER = (f"inbox.state = 'pending' AND inbox.incident_id IS NOT NULL AND EXISTS ("
-                     "SELECT 1 FROM inbox u WHERE u.state = 'pending' AND u.seq <= inbox.seq"
-                     f" AND u.incident_id = inbox.incident_id AND NOT {READABLE_RECORD.format(alias='u.')})")
-# A filter on pending inbox rows (no alias): one this replica applies — readable, with no record of its incident
-# before it that it cannot read.
-APPLIED_HERE = (f"{READABLE_RECORD.format(alias='inbox.')} AND NOT (" + WAITING_FOR_NEWER + ")")
+# A filter on pending inbox rows (no alias): one this replica applies — readable, and with no record of its incident
+# before it that this version cannot read (the rows of an incident are applied in arrival order). The look for such a
+# record is a seek into inbox_pending_from_slack (migration 19: the pending records from Slack, by incident), so a
+# backlog of deliveries from outside costs nothing more to read.
+APPLIED_HERE = (f"{READABLE_RECORD.format(alias='inbox.')} AND NOT EXISTS (SELECT 1 FROM inbox u"
+                f" WHERE u.state = 'pending' AND u.source = '{from_slack.SOURCE}' AND u.incident_id = inbox.incident_id"
+                f" AND u.seq < inbox.seq AND u.event_type NOT IN ({_listed(from_slack.RECORD_TYPES)}))")
+
+# How many pending inbox rows this replica leaves for a newer version: the records it does not know, and the rows of
+# their incidents stored after them. Driven from those records (a walk of inbox_pending_from_slack's rows, the
+# pending records from Slack): a backlog of deliveries from outside is not read.
+_UNKNOWN_RECORD = (f"state = 'pending' AND source = '{from_slack.SOURCE}'"
+                   f" AND event_type NOT IN ({_listed(from_slack.RECORD_TYPES)})")
+RECORDS_WAITING = (
+    "SELECT (SELECT count(*) FROM (SELECT incident_id, min(seq) AS first FROM inbox"
+    f" WHERE {_UNKNOWN_RECORD} AND incident_id IS NOT NULL GROUP BY incident_id) w"
+    " JOIN inbox r ON r.state = 'pending' AND r.incident_id = w.incident_id AND r.seq >= w.first)"
+    f" + (SELECT count(*) FROM inbox WHERE {_UNKNOWN_RECORD} AND incident_id IS NULL)")
 
 
 class UnreadableEffects:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.postgres.connection import PostgresPart
-from bot.adapters.store.unreadable import APPLIED_HERE, EFFECTS_WAITING
+from bot.adapters.store.unreadable import EFFECTS_WAITING, RECORDS_WAITING
 from bot.ports.store import StoreHealth
 
 
@@ -21,7 +21,7 @@ class PostgresHealth(PostgresPart, StoreHealth):
 
     async def left_for_newer_version(self) -> dict[str, int]:
         [row] = await self._query(
-            f"SELECT ({EFFECTS_WAITING.format(skipped='SELECT unnest(%s::bigint[])')}) AS effects,"
-            f" (SELECT count(*) FROM inbox WHERE state = 'pending' AND NOT ({APPLIED_HERE})) AS records",
+            f"SELECT ({EFFECTS_WAITING.format(skipped='SELECT unnest(%s::bigint[])', indexed='')}) AS effects,"
+            f" ({RECORDS_WAITING}) AS records",
             (list(self._connection.unreadable_effects.seqs),))
         return {name: int(count) for name, count in row.items()}

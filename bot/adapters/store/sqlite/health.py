@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.adapters.store.unreadable import APPLIED_HERE, EFFECTS_WAITING
+from bot.adapters.store.unreadable import EFFECTS_WAITING, RECORDS_WAITING
 from bot.ports.store import StoreHealth
 
 
@@ -24,9 +24,8 @@ class SqliteHealth(SqlitePart, StoreHealth):
     async def left_for_newer_version(self) -> dict[str, int]:
         def read() -> dict[str, int]:
             skipped = self._connection.unreadable_effects.seqs
-            [effects] = self.db.execute(EFFECTS_WAITING.format(skipped=",".join("?" * len(skipped))),
-                                        skipped).fetchone()
-            [records] = self.db.execute(f"SELECT count(*) FROM inbox WHERE state = 'pending' AND NOT ({APPLIED_HERE})"
-                                        ).fetchone()
+            [effects] = self.db.execute(EFFECTS_WAITING.format(skipped=",".join("?" * len(skipped)),
+                                                               indexed="INDEXED BY outbox_due"), skipped).fetchone()
+            [records] = self.db.execute(RECORDS_WAITING).fetchone()
             return {"effects": effects, "records": records}
-        return await self._run(read)
+        return await self._run(read, long=True)  # a look at every queue's head (a backlog of them in a storm)

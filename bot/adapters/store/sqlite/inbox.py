@@ -183,10 +183,7 @@ class SqliteInbox(SqlitePart, Inbox):
             with self._transaction() as conn:
                 # The rows are read under the write lock (BEGIN IMMEDIATE), not before it: another replica on this
                 # file may have applied them in between, and applying them again would repeat their effects.
-                # Those it can read (a record a newer version wrote is left for it: bot/adapters/store/unreadable.py).
-                cursor = conn.execute("SELECT seq, source, event_id, event_type, incident_id, body, reference"
-                                      f" FROM inbox WHERE state='pending' AND {APPLIED_HERE} ORDER BY seq LIMIT ?",
-                                      (limit,))
+                cursor = conn.execute(PENDING_ROWS, (limit,))
                 started = time.perf_counter()
                 for number, (seq, source, event_id, event_type, incident_id, body, reference) in \
                         enumerate(cursor.fetchall()):
@@ -227,6 +224,10 @@ class SqliteInbox(SqlitePart, Inbox):
         return await self._run(lambda: retry_failed(self.db.conn, reference))
 
 
+# Parameter: the limit. The pending rows in arrival order, those this version applies (a record a newer version wrote
+# is left for it, with its incident's rows behind it: bot/adapters/store/unreadable.py).
+PENDING_ROWS = ("SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+                f" WHERE state='pending' AND {APPLIED_HERE} ORDER BY seq LIMIT ?")
 INSERT_DELIVERY = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                    " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)")
 # Stored as applied when it is applied on arrival (set back to pending, in the same transaction, if it is not).

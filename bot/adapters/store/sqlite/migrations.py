@@ -286,6 +286,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 1;
     """,
+    # 19: the pending records from Slack, by incident: a record of a type this version does not know (a newer
+    # version's) holds back its incident's rows behind it, and the applier's read looks for one per row it reads
+    # (bot/adapters/store/unreadable.py) — a seek into these few rows, not a scan of the pending ones.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_pending_from_slack ON inbox (incident_id, seq)
+        WHERE state = 'pending' AND source = 'slack';
+    """,
 )
 
 

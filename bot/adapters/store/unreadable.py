@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 
 from bot.domain import from_slack
 from bot.domain.effects import EFFECT_TYPES, Effect, effect_from_row
@@ -72,16 +73,33 @@ RECORDS_WAITING = (
     f" + (SELECT count(*) FROM inbox WHERE {_UNKNOWN_RECORD} AND incident_id IS NULL)")
 
 
+# How many effects a replica remembers it cannot read before it looks which of them are still pending.
+PRUNE_AT = 64
+
+
 class UnreadableEffects:
     """The effects of a known kind whose payload this replica could not read (by seq, with why): left out of its
     claims from then on, each logged once."""
 
     def __init__(self) -> None:
         self._why: dict[int, str] = {}
+        # Past this many remembered, the store asks which are still pending and forgets the rest (a newer replica
+        # performed them): the list every claim leaves out stays as long as what is left, not all ever met.
+        self._prune_at = PRUNE_AT
 
     @property
     def seqs(self) -> tuple[int, ...]:
         return tuple(self._why)
+
+    @property
+    def due_for_pruning(self) -> bool:
+        return len(self._why) >= self._prune_at
+
+    def keep_only(self, pending: Iterable[int]) -> None:
+        """Forget those not in `pending` (the remembered seqs still pending, as the store found them)."""
+        still = set(pending)
+        self._why = {seq: why for seq, why in self._why.items() if seq in still}
+        self._prune_at = max(PRUNE_AT, 2 * len(self._why))
 
     def decode(self, seq: int, kind: str, payload: str) -> Effect | None:
         """The effect in an outbox row, or None (remembered, and logged the first time) when this version cannot

@@ -7,11 +7,17 @@ effect of any incident was performed) and the worker quarantined a record a newe
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
+import psycopg
 import pytest
 
+from bot.adapters.store.postgres.store import PostgresStore
+from bot.adapters.store.sqlite.store import SqliteStore
+from bot.adapters.store.unreadable import PRUNE_AT
 from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import InboxRow, Skip, Store
@@ -123,3 +129,32 @@ async def test_a_record_a_newer_version_wrote_is_left_pending_with_the_rows_of_i
     assert arrival.stored and arrival.outcome is None
     assert await store.apply_pending(decide, NOW) == [] and offered[-1] == "late"
     assert (await store.depths())["inbox_pending"] == 2
+
+
+def performed_by_a_newer_replica(store: Store, workdir: Path, count: int) -> None:
+    """`count` of the pending effects done, as a newer replica records them, with SQL of the test's own."""
+    sql = ("UPDATE outbox SET state = 'done' WHERE seq IN (SELECT seq FROM outbox WHERE state = 'pending'"
+           " ORDER BY seq LIMIT {p})")
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(workdir / "store.db") as conn:
+            conn.execute(sql.format(p="?"), (count,))
+    else:
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(store.where) as pg:  # the test cluster's URL has no password to redact
+            pg.execute(sql.format(p="%s").encode(), (count,))
+
+
+async def test_effects_a_newer_replica_performed_are_forgotten_and_the_rest_still_left(
+        store: Store, tmp_path: Path) -> None:
+    """Past PRUNE_AT remembered, a claim first asks which are still pending (a newer replica performs them meanwhile)
+    and forgets the others: what every claim leaves out stays as long as what is left."""
+    for n in range(PRUNE_AT + 6):
+        await store.queue_effect(RefreshCardOfANewerVersion(f"N{n}", "compact"), now=NOW)
+    while await store.due_effects(NOW, 8, []) or await store.next_effect_due_at() is not None:
+        assert await claim(store) == []  # met 8 at a time, and remembered
+    assert await store.left_for_newer_version() == {"effects": PRUNE_AT + 6, "records": 0}
+    performed_by_a_newer_replica(store, tmp_path, 10)
+    await store.queue_effect(RefreshCard("Q1"), now=NOW)
+    assert await claim(store) == [RefreshCard("Q1")]  # the claim that forgets the ten done
+    assert await store.next_effect_due_at() == NOW + 60.0  # Q1's lease: the ones left still are not due here
+    assert await store.left_for_newer_version() == {"effects": PRUNE_AT - 4, "records": 0}

@@ -161,6 +161,9 @@ class PostgresOutbox(PostgresPart, Outbox):
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
+        if self._connection.unreadable_effects.due_for_pruning:
+            self._connection.unreadable_effects.keep_only(row["seq"] for row in await self._query(
+                "SELECT seq FROM outbox WHERE state = 'pending' AND seq = ANY(%s)", (self._skipped(),)))
         claimed: dict[str, list[OutboxRow]] = {}
         for lane, free in room.items():
             if free <= 0:

@@ -140,6 +140,11 @@ class SqliteOutbox(SqlitePart, Outbox):
         lanes = [lane for lane, free in room.items() if free > 0]
 
         def claim() -> ClaimedEffects[OutboxRow]:
+            if self._unreadable.due_for_pruning:
+                skipped = self._unreadable.seqs
+                self._unreadable.keep_only(row[0] for row in self._reader.execute(
+                    f"SELECT seq FROM outbox WHERE state = 'pending' AND seq IN ({','.join('?' * len(skipped))})",
+                    skipped))
             # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
             # (and then when to look again, in the same trip).
             if not any(_due(self._reader, now, lanes, room, busy, self._unreadable).values()):

@@ -139,7 +139,7 @@ async def bench_postgres(args: argparse.Namespace) -> None:
             fill_s = time.perf_counter() - started
             pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]  # type: ignore[index]
             busy = [f"slack:P{n}" for n in range(1, 16, 2)]
-            params = ("slack", NOW, NOW, busy, 8)
+            params = ("slack", [], NOW, NOW, busy, 8)  # the lane, no unreadable effects, now, now, busy, the limit
             sql = postgres_outbox.DUE_EFFECTS_SQL.encode()
             seqs = [row[0] for row in conn.execute(sql, params).fetchall()]
             reference = b"SELECT seq, kind, payload, attempts, created_at, priority FROM outbox WHERE seq = ANY(%s)"
@@ -151,7 +151,7 @@ async def bench_postgres(args: argparse.Namespace) -> None:
             before_heads = {row[0] for row in conn.execute(BEFORE_POSTGRES_SQL.encode(), (NOW, NOW, [], 10**9))}
             plans = {"due_effects": [str(r[0]) for r in conn.execute(b"EXPLAIN " + sql, params)],
                      "next_due": [str(r[0]) for r in conn.execute(
-                         ("EXPLAIN " + postgres_outbox.NEXT_DUE_SQL).encode(), ("slack",))]}
+                         ("EXPLAIN " + postgres_outbox.NEXT_DUE_SQL).encode(), ("slack", []))]}
         store = PostgresStore(url)
         await store.open()
         try:

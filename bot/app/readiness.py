@@ -8,7 +8,9 @@ while it hangs wait on the same round, so a hung database does not pile up a que
 
 Quarantined deliveries and dead effects are listed (the latest few of each, with how many more there are), but
 never make the bot unready: they are past failures, and taking the bot out of service would stop intake, which
-they never do.
+they never do. Nor do the rows this replica leaves for a newer version (`left_for_newer_version`: effects and inbox
+records it cannot read, what a rolling upgrade leaves for a while; see the README's "Rolling upgrades"): it serves
+everything else.
 """
 
 from __future__ import annotations
@@ -58,14 +60,16 @@ class Readiness:
                                       for f in store["failed"]],
                 "dead_effects": [{k: d[k] for k in _DEAD_FIELDS} for d in store["dead"]],
                 # Counted apart from the list and a moment before it: never below zero.
-                "dead_effects_not_shown": max(0, dead_total - len(store["dead"]))}
+                "dead_effects_not_shown": max(0, dead_total - len(store["dead"])),
+                "left_for_newer_version": store["left"]}
 
     async def _read_store(self) -> dict[str, Any]:
         ok = await self._store.ping()
         depths = await self._store.depths()
         failed = await self._store.failed_deliveries(FAILED_SHOWN)
         dead = await self._store.dead_effects(latest=DEAD_SHOWN)
-        return {"ok": ok, "depths": depths, "failed": failed, "dead": dead}
+        left = await self._store.left_for_newer_version()
+        return {"ok": ok, "depths": depths, "failed": failed, "dead": dead, "left": left}
 
 
 def _retrieved(round_: asyncio.Task[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ COMMANDER = "commander"
 KEPT_UPDATES = 20
 # Inbox event types of the commands (source "slack").
 ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE = "role.assigned", "status_update.posted", "status_update.reminder"
+COMMAND_TYPES = (ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ from bot.domain.toolkit import apply_command
 SOURCE = "slack"  # the inbox's source for everything recorded from Slack
 
 SlackRecord = Contribution | Command
+# Every record type this version writes and reads (an inbox row's event type, and its body's "type"). A record of any
+# other type was written by a newer version: the stores leave it for a replica that reads it
+# (bot/adapters/store/unreadable.py).
+RECORD_TYPES = frozenset({contributions.KEY_MESSAGE, contributions.KEY_MESSAGE_MARKED, contributions.FOLLOW_UP,
+                          *coordination.COMMAND_TYPES})
 
 
 def record_id(record: SlackRecord) -> str:

@@ -93,7 +93,9 @@ class Inbox(Protocol):
         AlertOperators naming them is queued with it, and the rows behind it are applied. A quarantined row is never
         tried again unless `retry_delivery` says so. An OpenIncidentChannel effect also queues the posting of the
         incident's timeline entries stored before it (not yet posted, not already queued), in the order they
-        happened."""
+        happened. A record from Slack of a type this version does not know (a newer version's) is not read: it is
+        left pending for a replica that can, with the rows of its incident stored after it
+        (bot/adapters/store/unreadable.py)."""
         ...
     async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
         """The quarantined deliveries, the latest received first (at most `limit`)."""

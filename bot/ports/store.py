@@ -163,6 +163,11 @@ class StoreHealth(Protocol):
     async def depths(self) -> dict[str, int]:
         """Counts for /readyz and metrics: inbox_pending, inbox_failed, outbox_pending, outbox_dead."""
         ...
+    async def left_for_newer_version(self) -> dict[str, int]:
+        """How many pending rows this replica leaves for one of a newer version (what a rolling upgrade leaves
+        a while): "effects" of a kind it does not know or cannot read, and "records" (inbox rows) it does not know,
+        with the rows of their incidents stored after them, which wait behind them."""
+        ...
 
 
 class Outbox(Protocol):
@@ -183,7 +188,9 @@ class Outbox(Protocol):
                           lane: str | None = None) -> list[OutboxRow]:
         """The first pending effect of each queue not in `busy`, if due by `now` and not leased past `now`: most
         urgent first, then oldest (by index: not a scan of what is pending). A queue whose first effect is leased
-        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects."""
+        offers nothing (its later effects wait). With `lane` (one of `LANES`), only that system's effects. An effect
+        this version cannot read (a newer version's kind or field) is never offered, nor due, here: it is left pending
+        for a replica that can, and its queue waits for it (bot/adapters/store/unreadable.py)."""
         ...
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
         """When the next queue head (of `lanes`, or all) is due, or its lease ends; None when nothing is pending."""

@@ -205,26 +205,31 @@ async def test_an_outcome_the_store_refuses_is_logged_and_left_to_its_lease(stor
     assert (row["state"], row["attempts"]) == ("pending", 1)  # leased still: tried again once its lease ends
 
 
-async def test_a_claim_failing_after_an_outcome_leaves_the_outcome_recorded(store: SqliteStore, db_path: Path,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+async def test_an_effect_a_newer_replica_queues_meanwhile_is_left_and_the_outcome_recorded(
+        store: SqliteStore, db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     class NewerReplicaQueues(World):
         """While the call runs, a newer replica queues an effect this version cannot decode (a field it does not
-        know): the claim after the outcome fails on it."""
+        know): until session 11 the claim after the outcome failed on it; it is left pending for a newer replica now,
+        and the claim takes what follows."""
 
         async def perform(self, effect: Effect, *, retry: bool, created_at: float,
                           found: IncidentInSlack | None = None) -> None:
             await super().perform(effect, retry=retry, created_at=created_at, found=found)
-            await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=1_000.0)
-            with sqlite3.connect(db_path) as raw:
-                raw.execute("UPDATE outbox SET payload=json_set(payload, '$.added_by_a_newer_version', 1)"
-                            " WHERE incident_id='Q9'")
+            if effect.kind == "open_incident_channel":
+                await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=1_000.0)
+                with sqlite3.connect(db_path) as raw:
+                    raw.execute("UPDATE outbox SET payload=json_set(payload, '$.added_by_a_newer_version', 1)"
+                                " WHERE incident_id='Q9'")
 
     world, clock = NewerReplicaQueues(), frozen_clock()
     d = dispatcher(store, world, clock)
     assert await d.start_due() == 1
     await d.finish_in_flight()
-    assert world.performed == [("open_incident_channel", False), ("open_incident_channel done", False)]
+    assert world.performed[:2] == [("open_incident_channel", False), ("open_incident_channel done", False)]
     [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
     assert row["state"] == "done"  # not performed again once its lease ends
-    assert "done, but the claim after it failed" in caplog.text
+    [newer] = rows(db_path, "SELECT state, attempts FROM outbox WHERE incident_id = 'Q9'")
+    assert (newer["state"], newer["attempts"]) == ("pending", 0)
+    assert "cannot be read by this version" in caplog.text
+    assert "done, but the claim after it failed" not in caplog.text
     assert "could not be recorded" not in caplog.text

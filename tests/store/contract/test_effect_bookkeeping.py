@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import cast
 
 import psycopg
 
@@ -276,17 +277,20 @@ def give_a_newer_field(store: Store, workdir: Path, seq: int) -> None:
                        " WHERE seq = %s", (NEWER_FIELD, seq))
 
 
-async def test_a_claim_failing_after_the_outcome_leaves_the_outcome_recorded(store: Store, tmp_path: Path) -> None:
-    """The claim is a help, not the outcome: one that fails after the outcome is recorded (a due row of another queue
-    this version cannot decode: a newer replica queued it) leaves the outcome recorded and answers nothing claimed,
-    every lane due now (found in review of session 7: on SQLite the claim shared the outcome's savepoint, so its
-    failure rolled the effect's "done" back too, and the effect was performed again after its lease)."""
+class Unbindable:
+    """A busy queue no store can bind into its SQL: what makes a claim fail here (any failure would do)."""
+
+
+async def test_a_claim_failing_after_the_outcome_leaves_the_outcome_recorded(store: Store) -> None:
+    """The claim is a help, not the outcome: one that fails after the outcome is recorded (an SQL error) leaves the
+    outcome recorded and answers nothing claimed, every lane due now (found in review of session 7: on SQLite the
+    claim shared the outcome's savepoint, so its failure rolled the effect's "done" back too, and the effect was
+    performed again after its lease)."""
     seq = await claimed(store)
     await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=100.0)
-    [newer] = [row for row in await store.due_effects(now=100.0, limit=10, busy=[]) if row.effect.incident_id == "Q9"]
-    give_a_newer_field(store, tmp_path, newer.seq)
     after = await store.effect_done_then_claim(seq, owner="replica-a", bookkeeping=learnt(), now=100.0,
-                                               room={"slack": 8}, busy=[], lease_seconds=30.0)
+                                               room={"slack": 8}, busy=[cast(str, Unbindable())],
+                                               lease_seconds=30.0)
     # Nothing claimed, and every lane asked for due now: the dispatcher's loop claims instead.
     assert after is not None and dict(after) == {"slack": []} and after.next_due == {"slack": 100.0}
     assert await store.release_leases("replica-a") == 0  # nothing was left leased to nobody
@@ -294,3 +298,21 @@ async def test_a_claim_failing_after_the_outcome_leaves_the_outcome_recorded(sto
     await assert_facts_recorded(store)
     assert await store.pending_in_queue("slack:Q9") == 1
     assert [r.effect for r in await store.due_effects(now=200.0, limit=10, busy=["slack:Q9"])] == [RefreshCard("Q1")]
+
+
+async def test_a_due_row_this_version_cannot_read_leaves_the_claim_after_the_outcome_whole(
+        store: Store, tmp_path: Path) -> None:
+    """A due row of another queue that this version cannot decode (a newer replica queued it) failed that claim
+    until session 11; it is left out now, pending for a replica that can read it, and the rest is claimed."""
+    seq = await claimed(store)
+    await store.queue_effect(PostTimelineEntry("Q9", "n9"), now=100.0)
+    [newer] = [row for row in await store.due_effects(now=100.0, limit=10, busy=[]) if row.effect.incident_id == "Q9"]
+    give_a_newer_field(store, tmp_path, newer.seq)
+    after = await store.effect_done_then_claim(seq, owner="replica-a", bookkeeping=learnt(), now=100.0,
+                                               room={"slack": 8}, busy=[], lease_seconds=30.0)
+    # The follow-up claimed (Q1's refresh); Q9's line left, and nothing due after them.
+    assert after is not None and [row.effect for row in after["slack"]] == [RefreshCard("Q1")]
+    assert after.next_due == {"slack": 130.0}  # the refresh's lease: Q9's line is not due for this replica
+    await assert_facts_recorded(store)
+    assert await store.pending_in_queue("slack:Q9") == 1
+    assert await store.left_for_newer_version() == {"effects": 1, "records": 0}

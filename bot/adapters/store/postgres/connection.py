@@ -30,6 +30,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bot.adapters.store.postgres.migrations import migrate
+from bot.adapters.store.unreadable import UnreadableEffects
 from bot.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class PostgresConnection:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._closed = False
         self._filter = _Scrubbed(url)
+        # Effects this version found it cannot read: left out of this replica's claims from then on.
+        self.unreadable_effects = UnreadableEffects()
 
     @property
     def where(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.postgres.connection import PostgresPart
+from bot.adapters.store.unreadable import EFFECTS_WAITING, RECORDS_WAITING
 from bot.ports.store import StoreHealth
 
 
@@ -17,3 +18,10 @@ class PostgresHealth(PostgresPart, StoreHealth):
             " (SELECT count(*) FROM outbox WHERE state='pending') AS outbox_pending,"
             " (SELECT count(*) FROM outbox WHERE state='dead') AS outbox_dead")
         return {name: int(count) for name, count in rows[0].items()}
+
+    async def left_for_newer_version(self) -> dict[str, int]:
+        [row] = await self._query(
+            f"SELECT ({EFFECTS_WAITING.format(skipped='SELECT unnest(%s::bigint[])', indexed='')}) AS effects,"
+            f" ({RECORDS_WAITING}) AS records",
+            (list(self._connection.unreadable_effects.seqs),))
+        return {name: int(count) for name, count in row.items()}

@@ -48,6 +48,7 @@ from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
+from bot.adapters.store.unreadable import APPLIED_HERE
 from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
@@ -86,11 +87,13 @@ ARRIVAL_STATE = (b"SELECT w.waiting, CASE WHEN w.waiting THEN NULL ELSE (SELECT 
 
 # A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
 # is not stored yet) read in the same query; each incident is decoded when its first row is applied, so an incident
-# that cannot be read fails only its own rows.
+# that cannot be read fails only its own rows. Only those this version applies: a record a newer version wrote is
+# left for it (bot/adapters/store/unreadable.py).
 PENDING_WITH_INCIDENTS = (
-    b"SELECT b.seq, b.source, b.event_id, b.event_type, b.incident_id, b.body, b.reference, i.data AS incident"
-    b" FROM (SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
-    b" WHERE state='pending' ORDER BY seq LIMIT %s) b LEFT JOIN incidents i ON i.id = b.incident_id ORDER BY b.seq")
+    "SELECT b.seq, b.source, b.event_id, b.event_type, b.incident_id, b.body, b.reference, i.data AS incident"
+    " FROM (SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+    f" WHERE state='pending' AND {APPLIED_HERE} ORDER BY seq LIMIT %s) b LEFT JOIN incidents i"
+    " ON i.id = b.incident_id ORDER BY b.seq").encode()
 
 
 class PostgresInbox(PostgresPart, Inbox):

@@ -326,6 +326,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN IF NOT EXISTS rate_limits INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN IF NOT EXISTS rate_limited_since DOUBLE PRECISION;
     """,
+    # 20: the pending records from Slack, by incident: a record of a type this version does not know (a newer
+    # version's) holds back its incident's rows behind it, and the applier's read looks for one per row it reads
+    # (bot/adapters/store/unreadable.py) — a seek into these few rows, not a scan of the pending ones.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_pending_from_slack ON inbox (incident_id, seq)
+        WHERE state = 'pending' AND source = 'slack';
+    """,
 )
 
 

@@ -45,7 +45,8 @@ from bot.adapters.store.postgres.bookkeeping_sql import (
 )
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.footprint import read_incident_in_slack
-from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
+from bot.adapters.store.unreadable import KNOWN_EFFECT
+from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard
 from bot.ports.store import (
     CardRefreshState,
     ClaimedEffects,
@@ -82,19 +83,23 @@ UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= %s) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
 HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
-# hold (migration d16), so the WHERE must say the index's own condition.
-DUE_HEADS = "lane = %s AND state = 'pending' AND head = 1"
+# hold (migration d16), so the WHERE must say the index's own condition. Of those, the ones this version can read
+# (bot/adapters/store/unreadable.py): the known kinds, and not the seqs (the parameter after the lane, a list) of those
+# this replica found it cannot read — filters on the index's rows, which leave the plan as it was.
+DUE_HEADS = f"lane = %s AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT} AND NOT (seq = ANY(%s))"
 DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
-# Parameters: the lane. The first head due (or free) in it.
+# Parameters: the lane, the unreadable seqs. The first head due (or free) in it.
 NEXT_DUE_SQL = f"SELECT {NEXT_DUE} FROM outbox WHERE {DUE_HEADS} ORDER BY {NEXT_DUE} LIMIT 1"
 
 
 def next_due_sql(lanes: int) -> str:
-    """NEXT_DUE_SQL for several lanes in one statement (a scalar subquery per lane; parameters: the lanes)."""
+    """NEXT_DUE_SQL for several lanes in one statement (a scalar subquery per lane; parameters: each lane with the
+    unreadable seqs)."""
     return "SELECT " + ", ".join(f"({NEXT_DUE_SQL}) AS lane{n}" for n in range(lanes))
-# One lane's due heads, most urgent first (parameters: the lane, now, now, the busy queues as a list, the limit).
+# One lane's due heads, most urgent first (parameters: the lane, the unreadable seqs as a list, now, now, the busy
+# queues as a list, the limit).
 DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next_attempt_at <= %s"
                    f" AND {UNLEASED.format(alias='')} AND NOT (queue = ANY(%s)) ORDER BY priority, seq LIMIT %s")
 # A pending effect of the incident (given by the format's `incident`) that will render its card from the state as it
@@ -121,17 +126,22 @@ class PostgresOutbox(PostgresPart, Outbox):
         until `limit` are found (effects waiting behind a head are never read)."""
         rows: list[dict[str, Any]] = []
         for one in (lane,) if lane else LANES:
-            rows += await self._query(DUE_EFFECTS_SQL, (one, now, now, list(busy), limit))
+            rows += await self._query(DUE_EFFECTS_SQL, (one, self._skipped(), now, now, list(busy), limit))
         rows.sort(key=lambda r: (r["priority"], r["seq"]))
-        return [OutboxRow(r["seq"], effect_from_row(r["kind"], json.loads(r["payload"])), r["attempts"],
-                          r["created_at"], rate_limits=r["rate_limits"], rate_limited_since=r["rate_limited_since"])
-                for r in rows[:limit]]
+        # One this version cannot read is left out, unclaimed, for a replica that can (and left out of the next reads).
+        return [OutboxRow(r["seq"], effect, r["attempts"], r["created_at"], rate_limits=r["rate_limits"],
+                          rate_limited_since=r["rate_limited_since"]) for r in rows[:limit]
+                if (effect := self._connection.unreadable_effects.decode(r["seq"], r["kind"], r["payload"]))
+                is not None]
+
+    def _skipped(self) -> list[int]:
+        return list(self._connection.unreadable_effects.seqs)
 
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
         """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
         times = []
         for one in lanes if lanes is not None else LANES:
-            value = await self._value(NEXT_DUE_SQL, (one,))
+            value = await self._value(NEXT_DUE_SQL, (one, self._skipped()))
             if value is not None:
                 times.append(float(value))
         return min(times, default=None)
@@ -152,6 +162,9 @@ class PostgresOutbox(PostgresPart, Outbox):
         # The due heads, then each claimed by claim_effect's own UPDATE (autocommitted one by one: claims of several
         # rows in one transaction could take their row locks in opposite orders on two replicas). A row another
         # replica claimed in between fails its claim and is left out.
+        if self._connection.unreadable_effects.due_for_pruning:
+            self._connection.unreadable_effects.keep_only(row["seq"] for row in await self._query(
+                "SELECT seq FROM outbox WHERE state = 'pending' AND seq = ANY(%s)", (self._skipped(),)))
         claimed: dict[str, list[OutboxRow]] = {}
         for lane, free in room.items():
             if free <= 0:
@@ -187,7 +200,8 @@ class PostgresOutbox(PostgresPart, Outbox):
         """Per lane, when its next head is due (or its lease ends), after the claims: one statement for them all."""
         if not lanes:
             return {}
-        [row] = await self._query(next_due_sql(len(lanes)), tuple(lanes))
+        skipped = self._skipped()
+        [row] = await self._query(next_due_sql(len(lanes)), tuple(value for lane in lanes for value in (lane, skipped)))
         return {lane: None if value is None else float(value) for lane, value in zip(lanes, row.values(), strict=True)}
 
     async def renew_lease(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:

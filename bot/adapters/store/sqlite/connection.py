@@ -41,6 +41,7 @@ from bot.adapters.store.sqlite import thread
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.migrations import migrate
 from bot.adapters.store.sqlite.thread import NORMAL, StoreThread
+from bot.adapters.store.unreadable import UnreadableEffects
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class SqliteConnection:
         self._light = False  # whether the connection is at synchronous=NORMAL (left so by a light transaction)
         # Incidents decoded or written lately, for the parts' reads (used on the store's thread only).
         self.known_incidents = KnownIncidents()
+        # Effects this version found it cannot read: left out of its claims from then on (used on the store's thread).
+        self.unreadable_effects = UnreadableEffects()
         self._grouped: deque[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any],
                                    asyncio.AbstractEventLoop]] = deque()
         # Whether a flush of `_grouped` is queued and has not yet taken them: the writes appended meanwhile ride on

@@ -40,6 +40,7 @@ from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, sav
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.outbox import entry_queued, insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
+from bot.adapters.store.unreadable import APPLIED_HERE
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
@@ -174,15 +175,15 @@ class SqliteInbox(SqlitePart, Inbox):
                             limit: int = 100) -> list[Decision]:
         def work() -> list[Decision]:
             # A look without the write lock first: an idle worker polls, and must not queue behind other writers.
-            if self.db.execute("SELECT 1 FROM inbox WHERE state='pending' LIMIT 1").fetchone() is None:
+            if self.db.execute(f"SELECT 1 FROM inbox WHERE state='pending' AND {APPLIED_HERE} LIMIT 1"
+                               ).fetchone() is None:
                 return []
             decisions: list[Decision] = []
             known: dict[str, Incident | None] = {}
             with self._transaction() as conn:
                 # The rows are read under the write lock (BEGIN IMMEDIATE), not before it: another replica on this
                 # file may have applied them in between, and applying them again would repeat their effects.
-                cursor = conn.execute("SELECT seq, source, event_id, event_type, incident_id, body, reference"
-                                      " FROM inbox WHERE state='pending' ORDER BY seq LIMIT ?", (limit,))
+                cursor = conn.execute(PENDING_ROWS, (limit,))
                 started = time.perf_counter()
                 for number, (seq, source, event_id, event_type, incident_id, body, reference) in \
                         enumerate(cursor.fetchall()):
@@ -223,6 +224,10 @@ class SqliteInbox(SqlitePart, Inbox):
         return await self._run(lambda: retry_failed(self.db.conn, reference))
 
 
+# Parameter: the limit. The pending rows in arrival order, those this version applies (a record a newer version wrote
+# is left for it, with its incident's rows behind it: bot/adapters/store/unreadable.py).
+PENDING_ROWS = ("SELECT seq, source, event_id, event_type, incident_id, body, reference FROM inbox"
+                f" WHERE state='pending' AND {APPLIED_HERE} ORDER BY seq LIMIT ?")
 INSERT_DELIVERY = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                    " received_at, body) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?)")
 # Stored as applied when it is applied on arrival (set back to pending, in the same transaction, if it is not).

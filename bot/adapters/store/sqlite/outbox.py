@@ -27,7 +27,8 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
 )
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.footprint import read_incident_in_slack
-from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard, effect_from_row
+from bot.adapters.store.unreadable import KNOWN_EFFECT, UnreadableEffects
+from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard
 from bot.ports.store import CardRefreshState, ClaimedEffects, EffectBookkeeping, Outbox, OutboxRow
 
 # Card refreshes and ticket syncs the scheduler queues come after every effect of an event.
@@ -44,24 +45,39 @@ UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
 HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
-# hold (migration d16), so the WHERE must say the index's own condition.
-DUE_HEADS = "lane = ? AND state = 'pending' AND head = 1"
+# hold (migration d16), so the WHERE must say the index's own condition. Of those, the ones this version can read
+# (bot/adapters/store/unreadable.py): a filter on the index's rows, which leaves the plan as it was.
+DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT}"
 DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
-# Parameters: the lane. The first head due (or free) in it.
-NEXT_DUE_SQL = (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}"
-                f" ORDER BY {NEXT_DUE} LIMIT 1")
+
+
+def _not_in(seqs: int) -> str:
+    """Leaves out `seqs` effects (the parameters, in its place): those this replica found it cannot read."""
+    return f" AND seq NOT IN ({','.join('?' * seqs)})" if seqs else ""
+
+
+def next_due_sql(unreadable: int = 0) -> str:
+    """Parameters: the lane, then the `unreadable` seqs left out. The first head due (or free) in it."""
+    return (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}{_not_in(unreadable)}"
+            f" ORDER BY {NEXT_DUE} LIMIT 1")
+
+
+NEXT_DUE_SQL = next_due_sql()
 
 log = logging.getLogger(__name__)
 
 
-def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str]) -> dict[str, float | None]:
-    """Per lane, NEXT_DUE_SQL's answer: one statement for them all (a scalar subquery per lane, each its index's
-    first entry)."""
+def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str],
+                unreadable: Sequence[int] = ()) -> dict[str, float | None]:
+    """Per lane, next_due_sql's answer: one statement for them all (a scalar subquery per lane, each its index's
+    first entry), the `unreadable` effects left out."""
     if not lanes:
         return {}
-    row = conn.execute("SELECT " + ", ".join(f"({NEXT_DUE_SQL})" for _ in lanes), tuple(lanes)).fetchone()
+    sql = next_due_sql(len(unreadable))
+    row = conn.execute("SELECT " + ", ".join(f"({sql})" for _ in lanes),
+                       tuple(value for lane in lanes for value in (lane, *unreadable))).fetchone()
     return dict(zip(lanes, row, strict=True))
 
 
@@ -74,35 +90,38 @@ SYNCED_WITH_CARD_PENDING = (
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
-def due_effects_sql(busy: int) -> str:
-    """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the limit). INDEXED BY
-    holds the plan to the partial index whatever the statistics say (its WHERE must imply the index's)."""
+def due_effects_sql(busy: int, unreadable: int = 0) -> str:
+    """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the `unreadable`
+    seqs left out, the limit). INDEXED BY holds the plan to the partial index whatever the statistics say (its WHERE
+    must imply the index's)."""
     exclude = f" AND queue NOT IN ({','.join('?' * busy)})" if busy else ""
     return (f"SELECT {DUE_COLUMNS} FROM outbox INDEXED BY outbox_due WHERE {DUE_HEADS} AND next_attempt_at <= ?"
-            f" AND {UNLEASED.format(alias='')}{exclude} ORDER BY priority, seq LIMIT ?")
+            f" AND {UNLEASED.format(alias='')}{exclude}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
 
 
 class SqliteOutbox(SqlitePart, Outbox):
+    @property
+    def _unreadable(self) -> UnreadableEffects:
+        return self._connection.unreadable_effects
+
     async def due_effects(self, now: float, limit: int, busy: Sequence[str],
                           lane: str | None = None) -> list[OutboxRow]:
         """The next effect of each queue (in order within a queue), if due and not leased; high urgency first.
         `busy` queues are skipped. Served by `outbox_due`: per lane, the queues' heads in priority order, read
         until `limit` are found (effects waiting behind a head are never read)."""
         def read() -> list[OutboxRow]:
-            sql = due_effects_sql(len(busy))
             rows: list[Any] = []
             for one in (lane,) if lane else LANES:
-                rows += self._query(sql, (one, now, now, *busy, limit))
-            rows.sort(key=lambda r: (r["priority"], r["seq"]))
-            return [_outbox_row(*r.values()) for r in rows[:limit]]
+                rows += _due(self._reader, now, [one], {one: limit}, busy, self._unreadable)[one]
+            rows.sort(key=lambda r: (r[5], r[0]))
+            return _readable(rows[:limit], self._unreadable)
         return await self._run(read)
 
     async def next_effect_due_at(self, lanes: Sequence[str] | None = None) -> float | None:
         """Served by `outbox_next_due`: per lane, the head due first (or whose lease ends first)."""
         def read() -> float | None:
-            times = [row[0] for one in (lanes if lanes is not None else LANES)
-                     for row in self._reader.execute(NEXT_DUE_SQL, (one,))]
-            return min(times, default=None)
+            times = next_due_of(self._reader, lanes if lanes is not None else LANES, self._unreadable.seqs).values()
+            return min((time for time in times if time is not None), default=None)
         return await self._run(read)
 
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
@@ -121,15 +140,21 @@ class SqliteOutbox(SqlitePart, Outbox):
         lanes = [lane for lane, free in room.items() if free > 0]
 
         def claim() -> ClaimedEffects[OutboxRow]:
+            if self._unreadable.due_for_pruning:
+                skipped = self._unreadable.seqs
+                self._unreadable.keep_only(row[0] for row in self._reader.execute(
+                    f"SELECT seq FROM outbox WHERE state = 'pending' AND seq IN ({','.join('?' * len(skipped))})",
+                    skipped))
             # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
             # (and then when to look again, in the same trip).
-            if not any(_due(self._reader, now, lanes, room, busy).values()):
-                return ClaimedEffects({lane: [] for lane in lanes}, next_due_of(self._reader, lanes))
+            if not any(_due(self._reader, now, lanes, room, busy, self._unreadable).values()):
+                return ClaimedEffects({lane: [] for lane in lanes},
+                                      next_due_of(self._reader, lanes, self._unreadable.seqs))
             # Light, as a claim alone is: lost with the machine, an attempt is only begun again. Read again under
             # the write lock (BEGIN IMMEDIATE): what it finds no other replica can claim before this commits, so the
             # claims need none of claim_effect's re-checks.
             with self._transaction(light=True) as conn:
-                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
+                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds, self._unreadable)
             if reads:  # after the claim's commit (a read snapshot of its own), on this same trip
                 claimed = self._with_incidents(claimed, reads)
             return claimed
@@ -153,7 +178,7 @@ class SqliteOutbox(SqlitePart, Outbox):
             # rolls back only the claim, and the outcome stands, as on PostgreSQL (where they are two calls).
             conn.execute("SAVEPOINT claim_after_done")
             try:
-                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds)
+                claimed = _claim(conn, now, lanes, room, busy, owner, now + lease_seconds, self._unreadable)
                 claimed = self._with_incidents(claimed, reads) if reads else claimed
             except Exception:
                 conn.execute("ROLLBACK TO claim_after_done")
@@ -296,30 +321,33 @@ class SqliteOutbox(SqlitePart, Outbox):
 
 
 def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
-         busy: Sequence[str]) -> dict[str, list[Any]]:
-    """Per lane, its due heads up to its room (DUE_COLUMNS' rows)."""
-    sql = due_effects_sql(len(busy))
-    return {lane: conn.execute(sql, (lane, now, now, *busy, room[lane])).fetchall() for lane in lanes}
+         busy: Sequence[str], unreadable: UnreadableEffects) -> dict[str, list[Any]]:
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows), those this replica cannot read left out."""
+    skipped = unreadable.seqs
+    sql = due_effects_sql(len(busy), len(skipped))
+    return {lane: conn.execute(sql, (lane, now, now, *busy, *skipped, room[lane])).fetchall() for lane in lanes}
 
 
 def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int], busy: Sequence[str],
-           owner: str, leased_until: float) -> ClaimedEffects[OutboxRow]:
+           owner: str, leased_until: float, unreadable: UnreadableEffects) -> ClaimedEffects[OutboxRow]:
     """Claim the due heads of `lanes` in the caller's write transaction (its write lock: nobody claims them
-    meanwhile); with, per lane, when its next head is due after the claim (the claimed ones by their new leases)."""
-    heads = _due(conn, now, lanes, room, busy)
-    seqs = [row[0] for rows in heads.values() for row in rows]
+    meanwhile); with, per lane, when its next head is due after the claim (the claimed ones by their new leases).
+    A head this replica cannot read is not claimed: left pending, as it was, for one that can."""
+    heads = {lane: _readable(rows, unreadable) for lane, rows in _due(conn, now, lanes, room, busy,
+                                                                      unreadable).items()}
+    seqs = [row.seq for rows in heads.values() for row in rows]
     if seqs:
         conn.execute(f"UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq IN"
                      f" ({','.join('?' * len(seqs))})", (owner, leased_until, *seqs))
-    return ClaimedEffects({lane: [_outbox_row(*row) for row in rows] for lane, rows in heads.items()},
-                          next_due_of(conn, lanes))
+    return ClaimedEffects(heads, next_due_of(conn, lanes, unreadable.seqs))
 
 
-def _outbox_row(seq: int, kind: str, payload: str, attempts: int, created_at: float, _priority: int,
-                rate_limits: int, rate_limited_since: float | None) -> OutboxRow:
-    """An OutboxRow from the columns DUE_COLUMNS names, in its order."""
-    return OutboxRow(seq, effect_from_row(kind, json.loads(payload)), attempts, created_at,
-                     rate_limits=rate_limits, rate_limited_since=rate_limited_since)
+def _readable(rows: Sequence[Any], unreadable: UnreadableEffects) -> list[OutboxRow]:
+    """OutboxRows from the columns DUE_COLUMNS names, in its order; those this version cannot read left out (and
+    remembered)."""
+    return [OutboxRow(seq, effect, attempts, created_at, rate_limits=rate_limits, rate_limited_since=since)
+            for seq, kind, payload, attempts, created_at, _, rate_limits, since in rows
+            if (effect := unreadable.decode(seq, kind, payload)) is not None]
 
 
 def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping | None, *, done: bool,

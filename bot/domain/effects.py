@@ -80,6 +80,12 @@ class TellPerson(Effect):
     user: str
     text: str
 
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".
+        return (f"⚠️ Paved Road could not tell <@{self.user}>, in their direct messages with the app, that a restart "
+                f"cut their request short (after {attempts} attempt(s): {_plain(error[:300])}). Tell them yourself; "
+                f"the message was: {_plain(self.text)}")
+
 
 @dataclass(frozen=True)
 class AlertOperators(Effect):

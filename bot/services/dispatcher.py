@@ -399,7 +399,8 @@ class Dispatcher:
             self._metrics.effects.labels(effect.kind, "rate_limited" if refused else "retry").inc()
             if not await _recorded(self._store.effect_retry(row.seq, retry_at, failure.error, owner=self.owner,
                                                             bookkeeping=kept or None,
-                                                            rate_limited_at=now if refused else None)):
+                                                            rate_limited_at=now if refused else None,
+                                                            failed=not refused)):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,

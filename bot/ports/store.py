@@ -57,7 +57,8 @@ class OutboxRow:
     # Its incident, read by the claim that took it (`Outbox.claim_due_effects`' `reads`), else None.
     found: IncidentInSlack | None = None
     # Of `attempts`, those a service refused for rate limiting (`effect_retry`'s `rate_limited_at`), and when the
-    # first of them was refused (None: never): the dispatcher counts the others only, and bounds these by time.
+    # first of the refusals since its last other failure was (None: none): the dispatcher counts the others only, and
+    # bounds an unbroken run of refusals by time.
     rate_limits: int = 0
     rate_limited_since: float | None = None
 
@@ -240,13 +241,17 @@ class Outbox(Protocol):
         raised means the outcome was not recorded."""
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
-                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None) -> bool:
+                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
+                           failed: bool = False) -> bool:
         """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
         lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (only then);
         its follow-ups never (the effect is not done), but a ticket effect's `refresh_card_once_synced` queues the
         card's refresh if the card does not say "sync pending" yet (ServiceNow lags from now on). With
         `rate_limited_at`, the attempt was a service's refusal for rate limiting at that time: it is counted in the
-        row's `rate_limits`, and `rate_limited_since` becomes that time unless an earlier refusal set it."""
+        row's `rate_limits`, and `rate_limited_since` becomes that time unless an earlier refusal set it. With
+        `failed`, the service answered otherwise (an outage, an error): the run of refusals is over and
+        `rate_limited_since` is cleared, so that a later refusal is timed from itself, not from one before the failure
+        (else one 429 before a long outage had the effect dead at the first 429 after it)."""
         ...
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:

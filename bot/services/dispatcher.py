@@ -301,7 +301,9 @@ class Dispatcher:
         has an effect due before the loop would look anyway. False when this replica had lost the effect's lease, or the
         store refused the call."""
         free = {other: self._room(other) for other in self._lanes_with_room()}
-        room = {**free, lane: free.get(lane, 0) + 1}  # and this effect's own slot, free once it is recorded done
+        # And this effect's own slot, free once it is recorded done — unless its lane was paused meanwhile (Slack
+        # refusing the token): a paused lane takes nothing new, by this claim nor the loop's.
+        room = free if self._paused(lane) else {**free, lane: free.get(lane, 0) + 1}
         # A follow-up to another lane that is left out because another claim under way holds its slots: that claim
         # may read the store before this outcome queues it, so this effect's end wakes the loop (it is not settled).
         # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
@@ -399,7 +401,8 @@ class Dispatcher:
             self._metrics.effects.labels(effect.kind, "rate_limited" if refused else "retry").inc()
             if not await _recorded(self._store.effect_retry(row.seq, retry_at, failure.error, owner=self.owner,
                                                             bookkeeping=kept or None,
-                                                            rate_limited_at=now if refused else None)):
+                                                            rate_limited_at=now if refused else None,
+                                                            failed=not refused)):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,

@@ -79,7 +79,9 @@ def counted_attempt(row: OutboxRow) -> int:
 
 
 def rate_limited_since(row: OutboxRow, now: float) -> float:
-    """When `row`'s effect was first refused for rate limiting (`now`, for a first refusal now)."""
+    """When `row`'s effect was first refused for rate limiting since it last failed otherwise (`now`, for a first
+    refusal now): a run of refusals ends when the service answers otherwise (the dispatcher's `failed`), so one refusal
+    before a long outage does not make the first after it the last."""
     return row.rate_limited_since if row.rate_limited_since is not None else now
 
 

@@ -172,3 +172,18 @@ async def test_an_outage_after_an_hour_of_refusals_still_has_its_attempts(store:
     assert opening(tmp_path)["state"] == "done"
     assert clock.timestamp() - START > POLICY.rate_limited_seconds
     assert await store.dead_effects() == []
+
+
+async def test_a_refusal_after_a_long_outage_is_timed_from_itself_not_from_one_before_the_outage(
+        store: SqliteStore, tmp_path: Path) -> None:
+    # Refused once, then an outage outlasting the time bound (its failures counted as attempts, within the policy's),
+    # then refused again: the service refused it once before the outage and once after, not for an hour and more, so
+    # the effect waits as told and is done.
+    outage = IntegrationError("slack", "service_unavailable", retryable=True, status=503, retry_after=3_000)
+    world = World([slack_429(retry_after=60), outage, outage, slack_429(retry_after=30)])
+    clock = SettableClock(datetime.fromtimestamp(START, UTC), frozen=True)
+    d = Dispatcher(store, world, clock, Metrics(), POLICY, rng=random.Random(7))
+    await until_settled(d, clock, tmp_path)
+    assert opening(tmp_path)["state"] == "done"
+    assert clock.timestamp() - START > POLICY.rate_limited_seconds
+    assert await store.dead_effects() == []

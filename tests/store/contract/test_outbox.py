@@ -64,10 +64,27 @@ async def test_a_refusal_for_rate_limiting_is_counted_apart_with_the_time_of_the
         assert await store.effect_retry(row.seq, next_attempt_at=now + 1, error="slack: ratelimited",
                                         owner="replica-a", rate_limited_at=rate_limited_at)
     [again] = await store.due_effects(now=9.0, limit=10, busy=[])
-    # Four attempts, three of them refused; the first refusal at 5 (a failure between them does not move it).
+    # Four attempts, three of them refused; the first refusal at 5 (a retry that was no failure, a stop's
+    # cancellation, does not move it).
     assert (again.attempts, again.rate_limits, again.rate_limited_since) == (4, 3, 5.0)
     claimed = await store.claim_due_effects(9.0, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
     assert [(r.attempts, r.rate_limits, r.rate_limited_since) for r in claimed["slack"]] == [(4, 3, 5.0)]
+
+
+async def test_a_failure_of_another_kind_ends_the_run_of_refusals(store: Store) -> None:
+    # Refused at 5, failed otherwise at 6 (the service answered: it no longer refused), refused again at 7: the
+    # refusals are timed from 7, and the count of refusals (not attempts) is kept.
+    await store.queue_effect(RefreshCard("Q1"), now=5.0)
+    for now, rate_limited_at, failed in ((5.0, 5.0, False), (6.0, None, True), (7.0, 7.0, False)):
+        claimed = await store.claim_due_effects(now, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
+        [row] = claimed["slack"]
+        assert await store.effect_retry(row.seq, next_attempt_at=now + 1, error="slack: failed", owner="replica-a",
+                                        rate_limited_at=rate_limited_at, failed=failed)
+        if failed:
+            [between] = await store.due_effects(now=now + 1, limit=10, busy=[])
+            assert (between.rate_limits, between.rate_limited_since) == (1, None)
+    [again] = await store.due_effects(now=9.0, limit=10, busy=[])
+    assert (again.attempts, again.rate_limits, again.rate_limited_since) == (3, 2, 7.0)
 
 
 async def test_a_dead_effect_is_kept_with_its_error_and_its_alert_is_queued(store: Store) -> None:

@@ -250,11 +250,13 @@ class PostgresOutbox(PostgresPart, Outbox):
             return ClaimedEffects.nothing(room, now)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
-                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None) -> bool:
+                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
+                           failed: bool = False) -> bool:
         retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL,"
-                 " rate_limits=rate_limits+%s, rate_limited_since=coalesce(rate_limited_since, %s::double precision)"
+                 " rate_limits=rate_limits+%s, rate_limited_since=CASE WHEN %s THEN NULL"
+                 " ELSE coalesce(rate_limited_since, %s::double precision) END"
                  f" WHERE seq=%s AND {HOLDER}")
-        params = (next_attempt_at, error, int(rate_limited_at is not None), rate_limited_at, seq, owner, owner)
+        params = (next_attempt_at, error, int(rate_limited_at is not None), failed, rate_limited_at, seq, owner, owner)
         if bookkeeping is None or not (bookkeeping.facts or bookkeeping.refresh_card_once_synced):
             return await self._execute(retry, params) == 1
         async with self._transaction() as conn:

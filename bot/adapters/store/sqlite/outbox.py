@@ -233,7 +233,8 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._connection.group_commit(write)
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
-                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None) -> bool:
+                           bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
+                           failed: bool = False) -> bool:
         refused = int(rate_limited_at is not None)
 
         def write() -> bool:
@@ -241,9 +242,10 @@ class SqliteOutbox(SqlitePart, Outbox):
             with self._transaction(light=True) as conn:
                 held = conn.execute(
                     "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL,"
-                    " rate_limits=rate_limits+?, rate_limited_since=coalesce(rate_limited_since, ?)"
+                    " rate_limits=rate_limits+?,"
+                    " rate_limited_since=CASE WHEN ? THEN NULL ELSE coalesce(rate_limited_since, ?) END"
                     f" WHERE seq=? AND {HOLDER}",
-                    (next_attempt_at, error, refused, rate_limited_at, seq, owner, owner)).rowcount == 1
+                    (next_attempt_at, error, refused, int(failed), rate_limited_at, seq, owner, owner)).rowcount == 1
                 if held:  # else another replica holds the effect now: its outcome, facts and all, stands
                     record_bookkeeping(conn, bookkeeping, done=False, retried=True)
                 return held

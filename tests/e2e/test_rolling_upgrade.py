@@ -6,30 +6,13 @@ waited; and the worker quarantined a record from Slack of a type a newer version
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 
-from bot.domain.effects import Effect
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import incident_channels, trigger
-
-
-@dataclass(frozen=True)
-class AskedByANewerVersion(Effect):
-    """An effect of a kind this version has never heard of (a newer replica queued it)."""
-
-    kind: ClassVar[str] = "adopt_a_newer_idea"
-    detail: str
-
-
-@dataclass(frozen=True)
-class RefreshCardOfANewerVersion(Effect):
-    """A kind this version knows, with a field a newer version added to it."""
-
-    kind: ClassVar[str] = "refresh_card"
-    style: str
+from tests.newer_version import AskedByANewerVersion, RefreshCardOfANewerVersion
 
 
 async def readyz(running: RunningSandbox) -> tuple[int, dict[str, Any]]:

@@ -21,26 +21,11 @@ from bot.adapters.store.unreadable import PRUNE_AT
 from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import InboxRow, Skip, Store
+from tests.newer_version import AskedByANewerVersion, RefreshCardOfANewerVersion
 from tests.store.contract.builders import at
 
 NOW = 100.0
 ROOM = {"slack": 8}
-
-
-@dataclass(frozen=True)
-class AskedByANewerVersion(Effect):
-    """An effect of a kind this version has never heard of."""
-
-    kind: ClassVar[str] = "adopt_a_newer_idea"
-    detail: str
-
-
-@dataclass(frozen=True)
-class RefreshCardOfANewerVersion(Effect):
-    """A kind this version knows, with a field it does not (a newer version added it)."""
-
-    kind: ClassVar[str] = "refresh_card"
-    style: str
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class TellPerson(Effect):
     def dead_alert(self, attempts: int, error: str) -> str | None:
         # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".
         return (f"⚠️ Paved Road could not tell <@{self.user}>, in their direct messages with the app, that a restart "
-                f"cut their request short (after {attempts} attempt(s): {_plain(error[:300])}). Tell them yourself; "
+                f"cut their request short (after {attempts} attempt(s): {shown_error(error)}). Tell them yourself; "
                 f"the message was: {_plain(self.text)}")
 
 
@@ -146,9 +146,9 @@ class PostHandover(Effect):
     shift_key: str
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
-        return (f"🚨 Paved Road could not post the on-call handover {self.shift_key} after {attempts} attempt(s): "
-                f"{error}. The outgoing engineer should hand over by hand in the rota's channel; check the bot's "
-                "Slack token and scopes (/readyz lists the failure).")
+        return (f"🚨 Paved Road could not post the on-call handover {_plain(self.shift_key)} after {attempts} "
+                f"attempt(s): {shown_error(error)}. The outgoing engineer should hand over by hand in the rota's "
+                "channel; check the bot's Slack token and scopes (/readyz lists the failure).")
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,9 @@ class CompleteHandover(Effect):
     shift_key: str
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
-        return (f"🚨 The on-call handover {self.shift_key} was posted without names: PagerDuty did not say who was "
-                f"on call after {attempts} attempt(s) ({error}). Check PagerDuty's status and the API token; the "
-                "rota's engineers should confirm who is on call in PagerDuty.")
+        return (f"🚨 The on-call handover {_plain(self.shift_key)} was posted without names: PagerDuty did not say "
+                f"who was on call after {attempts} attempt(s) ({shown_error(error)}). Check PagerDuty's status and "
+                "the API token; the rota's engineers should confirm who is on call in PagerDuty.")
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class AttachReview(Effect):
     def dead_alert(self, attempts: int, error: str) -> str | None:
         where = f" It is in Slack (<#{self.channel}>)." if self.channel else " It is in the incident's Slack channel."
         return (f"⚠️ ServiceNow did not take the review document `{_plain(self.filename)}` as an attachment to "
-                f"incident {_plain(self.incident_id)}'s ticket after {attempts} attempt(s): {_plain(error[:300])}."
+                f"incident {_plain(self.incident_id)}'s ticket after {attempts} attempt(s): {shown_error(error)}."
                 f"{where} Attach it by hand, or check the integration user's roles (attachments need write access "
                 "to the incident table).")
 
@@ -228,7 +228,7 @@ class ReadKeyMessage(Effect):
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 A message marked for the timeline of incident {_plain(self.incident_id)} could not be read "
-                f"from Slack after {attempts} attempt(s): {_plain(error[:300])}. It is not on the timeline nor the "
+                f"from Slack after {attempts} attempt(s): {shown_error(error)}. It is not on the timeline nor the "
                 f"ticket: find it in <#{_plain(self.channel)}> (ts {_plain(self.ts)}) and add it with "
                 "`/incident note`.")
 
@@ -267,9 +267,9 @@ class PublishStatusUpdate(Effect):
     update_id: str
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
-        return (f"🚨 A status update on incident {self.incident_id} could not be published in PagerDuty after "
-                f"{attempts} attempt(s): {error}. It is in the incident channel and the stakeholders' channel; "
-                "publish it in PagerDuty by hand, and check the API token.")
+        return (f"🚨 A status update on incident {_plain(self.incident_id)} could not be published in PagerDuty "
+                f"after {attempts} attempt(s): {shown_error(error)}. It is in the incident channel and the "
+                "stakeholders' channel; publish it in PagerDuty by hand, and check the API token.")
 
 
 @dataclass(frozen=True)
@@ -340,6 +340,17 @@ def delivery_quarantined(reference: str, source: str, event_type: str, incident_
         f"{_plain(event_type)}{about}. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
         f"`pavedroad inbox failed` lists it and the bot's logs have the details under the reference; once the cause "
         f"is fixed, `pavedroad inbox retry {reference}` applies it again."))
+
+
+def shown_error(error: str) -> str:
+    """An outside service's error text as an operators' alert shows it: literally, whatever it holds — &, < and >
+    escaped (no mention, link or `<!channel>` in it reaches Slack as markup) and in inline code (no * or _ in it
+    formats), on one line (a line break would end the code) and clipped. It is the service's words, not ours."""
+    return "`" + _plain(" ".join(error.split())[:ERROR_SHOWN]).replace("`", "'") + "`"
+
+
+# How much of a service's error text an alert shows: enough to know it again in the logs, which have all of it.
+ERROR_SHOWN = 300
 
 
 def _plain(text: str) -> str:

@@ -16,9 +16,10 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.domain.effects import Effect
+from bot.domain.effects import Effect, shown_error
 from bot.errors import IntegrationError
 from bot.ports.store import OutboxRow
+from bot.render.format import escape
 
 SERVICE_NAMES = {"slack": "Slack", "pagerduty": "PagerDuty", "servicenow": "ServiceNow"}
 
@@ -87,26 +88,27 @@ def rate_limited_since(row: OutboxRow, now: float) -> float:
 
 def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
     """The operators' alert for `row`'s effect, dead after `failure`: the effect's own, else the generic one; for a
-    refusal for rate limiting, how long the service refused it and what to check."""
+    refusal for rate limiting, how long the service refused it and what to check. The service's error text is shown
+    as it is (`shown_error`: escaped, in code): whatever it holds, it pings nobody and links nowhere."""
     effect, attempt = row.effect, counted_attempt(row)
     if failure.rate_limited_by is not None:
         return _rate_limited_alert(effect, failure.rate_limited_by, rate_limited_since(row, now), now, failure.error)
     return effect.dead_alert(attempt, failure.error) or (
-        f"🚨 Paved Road could not {_what(effect)} for incident {effect.incident_id} after {attempt} attempt(s): "
-        f"{failure.error}. Check the bot's logs and /readyz; an incident channel that could not be opened is tried "
-        "again at the next card refresh.")
+        f"🚨 Paved Road could not {_what(effect)} for incident {escape(effect.incident_id)} after {attempt} "
+        f"attempt(s): {shown_error(failure.error)}. Check the bot's logs and /readyz; an incident channel that could "
+        "not be opened is tried again at the next card refresh.")
 
 
 def _rate_limited_alert(effect: Effect, service: str, since: float, now: float, error: str) -> str:
     name = SERVICE_NAMES.get(service, service)
     started = datetime.fromtimestamp(since, UTC).strftime("%H:%M UTC")
-    return (f"🚨 Paved Road gave up trying to {_what(effect)} for incident {effect.incident_id}: {name} refused it "
-            f"as rate-limited (HTTP 429, \"too many requests\") for {_duration(now - since)}, since {started} "
-            f"({error}). {name} was not down, but the bot was asking more of it than it allows for that long: check "
-            f"what spends the same {name} budget (an incident storm, another app or script using the bot's {name} "
-            f"credentials, a rate limit lowered in {name}), and pavedroad_effects_total{{outcome=\"rate_limited\"}} "
-            "in /metrics. Do by hand what it could not do if it still matters; an incident channel that could not be "
-            "opened is tried again at the next card refresh.")
+    return (f"🚨 Paved Road gave up trying to {_what(effect)} for incident {escape(effect.incident_id)}: {name} "
+            f"refused it as rate-limited (HTTP 429, \"too many requests\") for {_duration(now - since)}, since "
+            f"{started} ({shown_error(error)}). {name} was not down, but the bot was asking more of it than it "
+            f"allows for that long: check what spends the same {name} budget (an incident storm, another app or "
+            f"script using the bot's {name} credentials, a rate limit lowered in {name}), and "
+            "pavedroad_effects_total{outcome=\"rate_limited\"} in /metrics. Do by hand what it could not do if it "
+            "still matters; an incident channel that could not be opened is tried again at the next card refresh.")
 
 
 def _what(effect: Effect) -> str:

@@ -125,7 +125,7 @@ async def test_a_failure_after_refusals_is_counted_from_the_first_failure(store:
     [alert] = [r.effect for r in await store.due_effects(clock.timestamp(), 10, []) if
                isinstance(r.effect, AlertOperators)]
     assert isinstance(alert, AlertOperators)
-    assert f"after {POLICY.max_attempts} attempt(s): slack: conversations.create failed: service_unavailable" in \
+    assert f"after {POLICY.max_attempts} attempt(s): `slack: conversations.create failed: service_unavailable`" in \
         alert.text
 
 

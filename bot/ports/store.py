@@ -61,6 +61,9 @@ class OutboxRow:
     # bounds an unbroken run of refusals by time.
     rate_limits: int = 0
     rate_limited_since: float | None = None
+    # Of `attempts`, those a service refused because it did not accept our credentials (`effect_retry`'s
+    # `credentials_refused`: Slack refusing the bot's token): not counted either, and never bounded.
+    credentials_refusals: int = 0
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class Outbox(Protocol):
         ...
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
-                           failed: bool = False) -> bool:
+                           failed: bool = False, credentials_refused: bool = False) -> bool:
         """Leave the effect pending, due again at `next_attempt_at`, with the error that held it up, and free its
         lease; with `owner`, only while it holds the claim. `bookkeeping`'s facts are recorded with it (only then);
         its follow-ups never (the effect is not done), but a ticket effect's `refresh_card_once_synced` queues the
@@ -251,7 +254,8 @@ class Outbox(Protocol):
         row's `rate_limits`, and `rate_limited_since` becomes that time unless an earlier refusal set it. With
         `failed`, the service answered otherwise (an outage, an error): the run of refusals is over and
         `rate_limited_since` is cleared, so that a later refusal is timed from itself, not from one before the failure
-        (else one 429 before a long outage had the effect dead at the first 429 after it)."""
+        (else one 429 before a long outage had the effect dead at the first 429 after it). With
+        `credentials_refused`, the service refused our credentials: counted in the row's `credentials_refusals`."""
         ...
     async def effect_dead(self, seq: int, error: str, alert: AlertOperators | None, now: float,
                           owner: str | None = None, bookkeeping: EffectBookkeeping | None = None) -> bool:

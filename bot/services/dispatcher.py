@@ -4,7 +4,8 @@ Retry policy (bot/services/retries.py): exponential backoff with full jitter (ba
 service's own Retry-After / ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying
 cannot fix) an effect is parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the
 operators' channel. A service's refusal for rate limiting (a 429) is not an attempt: the effect waits as told, and is
-dead only once it has been refused for `rate_limited_seconds`.
+dead only once it has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials (Slack refusing the
+bot's token), never dead: its lane is paused (`paused`) until the token is accepted again.
 
 Lanes: each outside system (`LANES`: Slack, ServiceNow, PagerDuty) has its own concurrency. An effect keeps its
 slot while it waits for its system's rate budget (Slack's token buckets sleep inside the call), so with one shared
@@ -46,7 +47,7 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
-from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since
+from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since, retry_outcome, retrying_as
 from bot.services.retries import RetryPolicy as RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -396,13 +397,12 @@ class Dispatcher:
         refused = failure.rate_limited_by is not None
         if retry_at is not None:
             log.warning("effect %s #%s for %s %s, retrying in %.1fs: %s", effect.kind, row.seq, effect.incident_id,
-                        f"rate-limited (refused for {now - rate_limited_since(row, now):.0f}s so far)" if refused
-                        else f"failed (attempt {counted_attempt(row)})", retry_at - now, failure.error)
-            self._metrics.effects.labels(effect.kind, "rate_limited" if refused else "retry").inc()
-            if not await _recorded(self._store.effect_retry(row.seq, retry_at, failure.error, owner=self.owner,
-                                                            bookkeeping=kept or None,
-                                                            rate_limited_at=now if refused else None,
-                                                            failed=not refused)):
+                        retrying_as(row, failure, now), retry_at - now, failure.error)
+            self._metrics.effects.labels(effect.kind, retry_outcome(failure)).inc()
+            if not await _recorded(self._store.effect_retry(
+                    row.seq, retry_at, failure.error, owner=self.owner, bookkeeping=kept or None,
+                    rate_limited_at=now if refused else None, failed=not refused,
+                    credentials_refused=failure.credentials_refused_by is not None)):
                 self._lost(row)
             return
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,

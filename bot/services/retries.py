@@ -8,6 +8,17 @@ many requests", and did nothing): nothing is wrong but the pace, so the effect w
 and ServiceNow may refuse one effect a dozen times in a row; when each refusal counted, effects died and the operators
 were alerted though nothing had failed. Time bounds it instead (`rate_limited_seconds`), so that a service that never
 stops refusing still ends in an alert, one that says so.
+
+A refusal of our own credentials does not count either (IntegrationError.credentials_refused: Slack no longer accepts
+the bot's token — revoked, the app uninstalled), and nothing bounds it: the effect is not at fault, and the same call
+goes through once a person has reinstalled the app and put the new token in place, however long that takes. The
+operators are told already, at once and in plain words (an ERROR line, /readyz's `slack`, the
+pavedroad_slack_token_refused gauge), and the Slack lane is paused meanwhile (the dispatcher's `paused`): the effect
+waits, and is done as soon as the token is accepted. Parking it dead after some time would lose the incident's
+channel, card and lines just as the admin mends the token, and tell the operators nothing they did not know. (It used
+to spend an attempt: one refused on its last attempt was parked dead.) Its next try backs off by every try it has
+had, refused ones included, up to `max_seconds`: should Slack refuse the token on some calls while auth.test accepts
+it, the effect is asked again every few minutes at most, not at once and for ever.
 """
 
 from __future__ import annotations
@@ -27,19 +38,21 @@ SERVICE_NAMES = {"slack": "Slack", "pagerduty": "PagerDuty", "servicenow": "Serv
 @dataclass(frozen=True)
 class Failure:
     """How an attempt failed: what the logs, the outbox and the alert say (`error`), whether trying again may help,
-    the service's own advice in seconds, and — for a refusal for rate limiting — the service that refused."""
+    the service's own advice in seconds, and — for a refusal for rate limiting, or of our credentials — the service
+    that refused."""
 
     error: str
     retryable: bool
     retry_after: float | None = None
     rate_limited_by: str | None = None
+    # The service that refused our own credentials (Slack: the bot's token), not the call: no attempt, never dead.
+    credentials_refused_by: str | None = None
 
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:
-        # Our credentials refused (a revoked token) is not the effect's fault: retried, its lane paused meanwhile
-        # (the dispatcher's `paused`), never parked dead for it.
         return cls(str(error), error.retryable or error.credentials_refused, error.retry_after,
-                   error.service if error.rate_limited else None)
+                   error.service if error.rate_limited else None,
+                   error.service if error.credentials_refused else None)
 
 
 @dataclass(frozen=True)
@@ -63,7 +76,9 @@ class RetryPolicy:
     def retry_at(self, row: OutboxRow, failure: Failure, now: float, rng: random.Random) -> float | None:
         """When to try `row`'s effect again after `failure` (its attempt now), or None: it is dead. A refusal for rate
         limiting is not an attempt: it waits as the service said (else backs off by the refusals) until the effect
-        has been refused for `rate_limited_seconds`."""
+        has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials, which is never dead."""
+        if failure.credentials_refused_by is not None:
+            return now + self.delay(counted_attempt(row) + row.credentials_refusals, failure.retry_after, rng)
         if failure.rate_limited_by is not None:
             if now - rate_limited_since(row, now) >= self.rate_limited_seconds:
                 return None
@@ -75,8 +90,27 @@ class RetryPolicy:
 
 
 def counted_attempt(row: OutboxRow) -> int:
-    """The number of the attempt `row` was claimed for, the refusals for rate limiting before it not counted."""
-    return row.attempts + 1 - row.rate_limits
+    """The number of the attempt `row` was claimed for, the refusals (for rate limiting, of our credentials) before it
+    not counted."""
+    return row.attempts + 1 - row.rate_limits - row.credentials_refusals
+
+
+def retry_outcome(failure: Failure) -> str:
+    """pavedroad_effects_total's outcome for an attempt ended by `failure`, to be tried again."""
+    if failure.credentials_refused_by is not None:
+        return "credentials_refused"
+    return "rate_limited" if failure.rate_limited_by is not None else "retry"
+
+
+def retrying_as(row: OutboxRow, failure: Failure, now: float) -> str:
+    """What the log says of `row`'s attempt that ended in `failure`, to be tried again."""
+    if failure.credentials_refused_by is not None:
+        name = SERVICE_NAMES.get(failure.credentials_refused_by, failure.credentials_refused_by)
+        return (f"refused: {name} does not accept the bot's credentials (not counted as an attempt; it waits until"
+                " they are accepted)")
+    if failure.rate_limited_by is not None:
+        return f"rate-limited (refused for {now - rate_limited_since(row, now):.0f}s so far)"
+    return f"failed (attempt {counted_attempt(row)})"
 
 
 def rate_limited_since(row: OutboxRow, now: float) -> float:

@@ -19,7 +19,15 @@ from bot.domain.effects import EFFECT_TYPES
 from sandbox.faults import Fault
 from sandbox.slack.person import deliver_event
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import answers, as_user, eventually, incident_channels, trigger
+from tests.e2e.sandbox_helpers import (
+    answers,
+    as_user,
+    channel_id,
+    eventually,
+    incident_channels,
+    messages,
+    trigger,
+)
 from tests.helpers import FAST_RETRIES, StartSandbox, rows
 
 ASHA = "asha.patel@example.com"
@@ -111,6 +119,25 @@ async def test_an_effect_refused_for_the_token_is_not_parked_dead_and_goes_on_on
     assert [level for level, _ in said] == ["ERROR", "INFO"], said
     assert "(conversations.create: token_revoked)" in said[0][1] and "now accepts" in said[1][1]
     assert (await readiness(running.bot))["slack"]["token"] == "accepted"
+
+
+async def test_a_token_refused_on_an_effects_last_attempt_spends_no_attempt_and_parks_nothing_dead(
+        start_sandbox: StartSandbox) -> None:
+    # Slack fails the channel's creation (500) on every attempt but the last the retry policy allows, and refuses the
+    # token on that one: a refusal of the token is no attempt, so the last attempt is still to come once Slack
+    # accepts the token again (auth.test, asked at once, accepts it) — and it opens the channel. Nobody is alerted.
+    running = await started(start_sandbox)
+    failures = FAST_RETRIES.max_attempts - 1
+    running.sandbox.faults.add(Fault("slack", "conversations.create", status=500, times=failures))
+    running.sandbox.faults.add(Fault("slack", "conversations.create", status=200, error="token_revoked"))
+    incident = await trigger(running)
+    assert [(row["state"], row["attempts"]) for row in outbox(running, incident["id"])
+            if row["kind"] == "open_incident_channel"] == [("done", failures + 2)]
+    assert len(incident_channels(running)) == 1
+    assert running.sandbox.slack.calls["conversations.create"] == failures + 2
+    ready = await readiness(running.bot)
+    assert ready["outbox_dead"] == 0 and ready["slack"]["token"] == "accepted"
+    assert not [m for m in messages(running, channel_id(running, "paved-road-ops")) if "🚨" in m["text"]]
 
 
 async def test_a_command_failing_on_the_refused_token_says_to_reinstall_the_app(start_sandbox: StartSandbox) -> None:

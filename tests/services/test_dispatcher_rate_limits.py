@@ -187,3 +187,37 @@ async def test_a_refusal_after_a_long_outage_is_timed_from_itself_not_from_one_b
     assert opening(tmp_path)["state"] == "done"
     assert clock.timestamp() - START > POLICY.rate_limited_seconds
     assert await store.dead_effects() == []
+
+
+def token_refused() -> IntegrationError:
+    """What the Slack adapter makes of Slack refusing the bot's token (bot/adapters/slack/failures.py)."""
+    return IntegrationError("slack", "conversations.create failed: token_revoked", retryable=False,
+                            code="token_revoked", status=200, credentials_refused=True)
+
+
+async def test_a_token_refused_on_the_last_attempt_waits_however_long_and_goes_on(store: SqliteStore,
+                                                                                 tmp_path: Path) -> None:
+    # Two failures, then Slack refuses the bot's token on the effect's last attempt, and goes on refusing it for a
+    # day and more (the admin reinstalls the app on Monday): no attempt spent, never dead, nobody alerted for it (the
+    # operators were told of the token itself); once the token is accepted, the last attempt is made and succeeds.
+    outage = IntegrationError("slack", "service_unavailable", retryable=True, status=503)
+    refusals = 5
+    script: list[BaseException] = [outage] * (POLICY.max_attempts - 1)
+    world = World(script + [token_refused() for _ in range(refusals)])
+    clock, metrics = SettableClock(datetime.fromtimestamp(START, UTC), frozen=True), Metrics()
+    d = Dispatcher(store, world, clock, metrics, POLICY, rng=random.Random(7))
+    for _ in range(POLICY.max_attempts - 1 + refusals):
+        await d.start_due()
+        await d.finish_in_flight()
+        row = opening(tmp_path)
+        assert row["state"] == "pending", row
+        # Its next try backs off (up to max_seconds); the test lets hours pass between tries.
+        assert row["next_attempt_at"] - clock.timestamp() <= POLICY.max_seconds
+        clock.set(datetime.fromtimestamp(row["next_attempt_at"] + 6 * 3600, UTC))
+    assert clock.timestamp() - START > 24 * 3600
+    await until_settled(d, clock, tmp_path)
+    assert opening(tmp_path)["state"] == "done"
+    assert await store.dead_effects() == []
+    assert [r.effect for r in await store.due_effects(clock.timestamp(), 10, []) if
+            isinstance(r.effect, AlertOperators)] == []
+    assert effects_counted(metrics) == {"retry": POLICY.max_attempts - 1, "credentials_refused": refusals, "done": 1}

@@ -41,11 +41,12 @@ class SlowRecords(SqliteStore):
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
-                           failed: bool = False) -> bool:
+                           failed: bool = False, credentials_refused: bool = False) -> bool:
         self.recording.set()
         await self.go_on.wait()
         return await super().effect_retry(seq, next_attempt_at, error, owner=owner, bookkeeping=bookkeeping,
-                                          rate_limited_at=rate_limited_at, failed=failed)
+                                          rate_limited_at=rate_limited_at, failed=failed,
+                                          credentials_refused=credentials_refused)
 
 
 class SlackHoldsThePin:

@@ -87,6 +87,22 @@ async def test_a_failure_of_another_kind_ends_the_run_of_refusals(store: Store) 
     assert (again.attempts, again.rate_limits, again.rate_limited_since) == (3, 2, 7.0)
 
 
+async def test_a_refusal_of_our_credentials_is_counted_apart_and_ends_the_run_of_rate_limits(store: Store) -> None:
+    # Refused for rate limiting at 5, then Slack refuses the bot's token at 6 and 7 (the service answered otherwise:
+    # a later 429 is timed from itself): two refusals the dispatcher does not count, nor bound.
+    await store.queue_effect(RefreshCard("Q1"), now=5.0)
+    for now, rate_limited_at, credentials in ((5.0, 5.0, False), (6.0, None, True), (7.0, None, True)):
+        claimed = await store.claim_due_effects(now, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
+        [row] = claimed["slack"]
+        assert await store.effect_retry(row.seq, next_attempt_at=now + 1, error="slack: token_revoked",
+                                        owner="replica-a", rate_limited_at=rate_limited_at,
+                                        failed=rate_limited_at is None, credentials_refused=credentials)
+    [again] = await store.due_effects(now=9.0, limit=10, busy=[])
+    assert (again.attempts, again.rate_limits, again.credentials_refusals, again.rate_limited_since) == (3, 1, 2, None)
+    claimed = await store.claim_due_effects(9.0, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0)
+    assert [(r.attempts, r.credentials_refusals) for r in claimed["slack"]] == [(3, 2)]
+
+
 async def test_a_dead_effect_is_kept_with_its_error_and_its_alert_is_queued(store: Store) -> None:
     await commit(store, trigger("Q1"))
     [opening] = await store.due_effects(now=100.0, limit=10, busy=[])

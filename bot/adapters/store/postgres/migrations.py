@@ -333,6 +333,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS inbox_pending_from_slack ON inbox (incident_id, seq)
         WHERE state = 'pending' AND source = 'slack';
     """,
+    # 21: an effect's attempts refused for our credentials (see SQLite's 21).
+    """
+    ALTER TABLE outbox ADD COLUMN IF NOT EXISTS credentials_refusals INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

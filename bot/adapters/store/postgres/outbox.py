@@ -87,7 +87,8 @@ HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
 # (bot/adapters/store/unreadable.py): the known kinds, and not the seqs (the parameter after the lane, a list) of those
 # this replica found it cannot read — filters on the index's rows, which leave the plan as it was.
 DUE_HEADS = f"lane = %s AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT} AND NOT (seq = ANY(%s))"
-DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
+DUE_COLUMNS = ("seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since,"
+               " credentials_refusals")
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane, the unreadable seqs. The first head due (or free) in it.
@@ -130,7 +131,8 @@ class PostgresOutbox(PostgresPart, Outbox):
         rows.sort(key=lambda r: (r["priority"], r["seq"]))
         # One this version cannot read is left out, unclaimed, for a replica that can (and left out of the next reads).
         return [OutboxRow(r["seq"], effect, r["attempts"], r["created_at"], rate_limits=r["rate_limits"],
-                          rate_limited_since=r["rate_limited_since"]) for r in rows[:limit]
+                          rate_limited_since=r["rate_limited_since"], credentials_refusals=r["credentials_refusals"])
+                for r in rows[:limit]
                 if (effect := self._connection.unreadable_effects.decode(r["seq"], r["kind"], r["payload"]))
                 is not None]
 
@@ -251,12 +253,14 @@ class PostgresOutbox(PostgresPart, Outbox):
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
-                           failed: bool = False) -> bool:
+                           failed: bool = False, credentials_refused: bool = False) -> bool:
         retry = ("UPDATE outbox SET next_attempt_at=%s, last_error=%s, lease_owner=NULL, leased_until=NULL,"
-                 " rate_limits=rate_limits+%s, rate_limited_since=CASE WHEN %s THEN NULL"
+                 " rate_limits=rate_limits+%s, credentials_refusals=credentials_refusals+%s,"
+                 " rate_limited_since=CASE WHEN %s THEN NULL"
                  " ELSE coalesce(rate_limited_since, %s::double precision) END"
                  f" WHERE seq=%s AND {HOLDER}")
-        params = (next_attempt_at, error, int(rate_limited_at is not None), failed, rate_limited_at, seq, owner, owner)
+        params = (next_attempt_at, error, int(rate_limited_at is not None), int(credentials_refused), failed,
+                  rate_limited_at, seq, owner, owner)
         if bookkeeping is None or not (bookkeeping.facts or bookkeeping.refresh_card_once_synced):
             return await self._execute(retry, params) == 1
         async with self._transaction() as conn:

@@ -299,6 +299,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS inbox_pending_from_slack ON inbox (incident_id, seq)
         WHERE state = 'pending' AND source = 'slack';
     """,
+    # 21: an effect's attempts a service refused because it did not accept our credentials (Slack refusing the bot's
+    # token): the dispatcher does not count them against the retry policy's attempts, nor bounds them.
+    """
+    ALTER TABLE outbox ADD COLUMN credentials_refusals INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

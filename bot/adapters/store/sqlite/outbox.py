@@ -48,7 +48,8 @@ HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # hold (migration d16), so the WHERE must say the index's own condition. Of those, the ones this version can read
 # (bot/adapters/store/unreadable.py): a filter on the index's rows, which leaves the plan as it was.
 DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT}"
-DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
+DUE_COLUMNS = ("seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since,"
+               " credentials_refusals")
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
 
@@ -234,7 +235,7 @@ class SqliteOutbox(SqlitePart, Outbox):
 
     async def effect_retry(self, seq: int, next_attempt_at: float, error: str, owner: str | None = None,
                            bookkeeping: EffectBookkeeping | None = None, rate_limited_at: float | None = None,
-                           failed: bool = False) -> bool:
+                           failed: bool = False, credentials_refused: bool = False) -> bool:
         refused = int(rate_limited_at is not None)
 
         def write() -> bool:
@@ -242,10 +243,11 @@ class SqliteOutbox(SqlitePart, Outbox):
             with self._transaction(light=True) as conn:
                 held = conn.execute(
                     "UPDATE outbox SET next_attempt_at=?, last_error=?, lease_owner=NULL, leased_until=NULL,"
-                    " rate_limits=rate_limits+?,"
+                    " rate_limits=rate_limits+?, credentials_refusals=credentials_refusals+?,"
                     " rate_limited_since=CASE WHEN ? THEN NULL ELSE coalesce(rate_limited_since, ?) END"
                     f" WHERE seq=? AND {HOLDER}",
-                    (next_attempt_at, error, refused, int(failed), rate_limited_at, seq, owner, owner)).rowcount == 1
+                    (next_attempt_at, error, refused, int(credentials_refused), int(failed), rate_limited_at, seq,
+                     owner, owner)).rowcount == 1
                 if held:  # else another replica holds the effect now: its outcome, facts and all, stands
                     record_bookkeeping(conn, bookkeeping, done=False, retried=True)
                 return held
@@ -347,8 +349,9 @@ def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Map
 def _readable(rows: Sequence[Any], unreadable: UnreadableEffects) -> list[OutboxRow]:
     """OutboxRows from the columns DUE_COLUMNS names, in its order; those this version cannot read left out (and
     remembered)."""
-    return [OutboxRow(seq, effect, attempts, created_at, rate_limits=rate_limits, rate_limited_since=since)
-            for seq, kind, payload, attempts, created_at, _, rate_limits, since in rows
+    return [OutboxRow(seq, effect, attempts, created_at, rate_limits=rate_limits, rate_limited_since=since,
+                      credentials_refusals=credentials)
+            for seq, kind, payload, attempts, created_at, _, rate_limits, since, credentials in rows
             if (effect := unreadable.decode(seq, kind, payload)) is not None]
 
 

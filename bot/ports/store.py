@@ -70,8 +70,8 @@ class OutboxRow:
 class CardRefreshState:
     """An open incident's card as the refresh jobs see it: when a refresh of it was last queued (None: never; the
     card was last drawn when its channel opened), whether one is pending now (waiting, or being performed), and
-    whether its channel's opening waits for its first attempt (a new incident: its card not yet posted), and whether
-    its card has been posted at all."""
+    whether its channel's opening waits to begin (a new incident: never attempted, or only refused so far — for rate
+    limiting, or our credentials — and not under way), and whether its card has been posted at all."""
 
     incident_id: str
     refresh_queued_at: float | None

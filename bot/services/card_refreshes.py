@@ -6,7 +6,7 @@ exposure window runs. Two jobs keep them true — every minute the cards whose m
 `chat.update`, Slack Tier 3 (50 a minute), so the schedule never asks for more than `per_minute` of them: refreshes
 already pending (or queued by the other job moments ago) count against it, and the rest go to the due cards shown
 longest ago. While a new incident's channel waits to be opened, the jobs queue nothing (refreshes yield to new
-incidents: in a storm they would only wait behind its channels).
+incidents: in a storm they would only wait behind its channels) — one Slack refused as rate-limited still waits.
 The minute's budget is one token bucket in the store (the RateBudget port, `BUDGET_KEY`), shared by every replica:
 the two jobs are claimed per slot, so at the five-minute marks replica A may run one while replica B runs the other,
 at the same instant. Each run takes its batch's tokens from the bucket atomically, so together they queue at most

@@ -2,8 +2,8 @@
 sandbox's settable clock: with more open cards than the minute's budget, one run queues at most the budget; run after
 run every card gets its turn, shown longest ago first; refreshes already pending count against the budget, whichever
 job queued them, and whichever replica (two runtimes' jobs on one store, at the same instant, stay within one
-budget, on either store); none while a new incident's channel waits to be opened; unpaced, every due card is queued
-at once."""
+budget, on either store); none while a new incident's channel waits to be opened (refused as rate-limited, it still
+waits); unpaced, every due card is queued at once."""
 
 from __future__ import annotations
 
@@ -135,6 +135,23 @@ async def test_refreshes_yield_to_new_incidents_channels_still_to_be_opened(
     await drain(store, now=clock.now().timestamp())
     assert await refreshes.money_at_stake(job_minutes=1) == BUDGET  # all open: the oldest shown first
     assert await pending_refreshes(store) == ["Q01", "Q02", "Q03"]
+
+
+async def test_refreshes_still_yield_to_a_channel_slack_refused_as_rate_limited(
+        store: SqliteStore, catalogue: Catalogue) -> None:
+    # A storm: Slack answers the new incident's channel creation 429. Refused, its opening has not begun (the
+    # dispatcher takes it before any scheduled refresh once its wait is over): the jobs still queue nothing.
+    clock = SettableClock(DAY, frozen=True)
+    refreshes = CardRefreshes(store, catalogue, clock, lambda: None, per_minute=BUDGET)
+    await storm(store, clock)
+    await commit(store, checkout_trigger(11), now=clock.now().timestamp())
+    now = clock.now().timestamp()
+    [opening] = (await store.claim_due_effects(now, {"slack": 1}, [], owner="dispatcher", lease_seconds=60))["slack"]
+    assert await store.effect_retry(opening.seq, now + 30, "slack: conversations.create failed: ratelimited",
+                                    owner="dispatcher", rate_limited_at=now)
+    assert await refreshes.money_at_stake(job_minutes=1) == 0
+    assert await refreshes.elapsed_time(every_minutes=5) == 0
+    assert await pending_refreshes(store) == []
 
 
 def sqlite_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Store]:

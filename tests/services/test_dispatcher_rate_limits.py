@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects import AlertOperators, Effect, RefreshCard
 from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
@@ -221,3 +221,24 @@ async def test_a_token_refused_on_the_last_attempt_waits_however_long_and_goes_o
     assert [r.effect for r in await store.due_effects(clock.timestamp(), 10, []) if
             isinstance(r.effect, AlertOperators)] == []
     assert effects_counted(metrics) == {"retry": POLICY.max_attempts - 1, "credentials_refused": refusals, "done": 1}
+
+
+async def test_an_opening_refused_once_still_goes_ahead_of_pending_card_refreshes(store: SqliteStore,
+                                                                                 tmp_path: Path) -> None:
+    # The dispatcher takes a lane's due effects most urgent first (the outbox's priority, then its order), whatever
+    # their attempts: the channel's opening, refused once as rate-limited, goes before the card refreshes queued
+    # meanwhile for other incidents, one slot for them all.
+    world = World([slack_429(retry_after=30)])
+    clock = SettableClock(datetime.fromtimestamp(START, UTC), frozen=True)
+    d = Dispatcher(store, world, clock, Metrics(), POLICY, concurrency=1, rng=random.Random(7))
+    assert await d.start_due() == 1
+    await d.finish_in_flight()
+    for incident in ("PCARD1", "PCARD2", "PCARD3"):
+        await store.queue_effect(RefreshCard(incident), now=START + 1)
+    clock.set(datetime.fromtimestamp(opening(tmp_path)["next_attempt_at"] + 0.001, UTC))
+    await until_settled(d, clock, tmp_path)
+    await d.finish_in_flight()  # and the refreshes its outcome's claim started
+    kinds = [kind for kind, _ in world.performed]
+    # (The incident's timeline line, queued behind its opening, has the urgent priority too.)
+    assert kinds[:2] == ["open_incident_channel"] * 2 and sorted(kinds[2:]) == [
+        "post_timeline_entry"] + ["refresh_card"] * 3, kinds

@@ -4,9 +4,10 @@
 DEAD_COLUMNS = "seq, incident_id, kind, attempts, last_error"
 
 # Per open incident (`i`): its latest card refresh, pending or else done, whether one is pending, and whether its
-# channel's opening waits for its first attempt. Each subquery is
-# a seek into outbox_pending (state, incident_id, seq); the done one reads that incident's rows from the newest back
-# and stops at the first refresh.
+# channel's opening waits to begin: no attempt yet but refusals (a 429, a token refused), none under way — refused, it
+# is still a new incident's channel the dispatcher performs first when due (one that failed otherwise, or is under way,
+# has begun). Each subquery is a seek into outbox_pending (state, incident_id, seq); the done one reads that
+# incident's rows from the newest back and stops at the first refresh.
 CARD_REFRESH_STATES = (
     "SELECT i.id AS incident_id, coalesce("
     " (SELECT max(o.created_at) FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
@@ -16,7 +17,7 @@ CARD_REFRESH_STATES = (
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
     "  AND o.kind = 'refresh_card') AS pending,"
     " EXISTS (SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = i.id"
-    "  AND o.kind = 'open_incident_channel' AND o.attempts = 0) AS opening,"
+    "  AND o.kind = 'open_incident_channel' AND o.attempts = o.rate_limits + o.credentials_refusals) AS opening,"
     " EXISTS (SELECT 1 FROM incident_slack s WHERE s.incident_id = i.id AND s.card_ts IS NOT NULL) AS drawn"
     " FROM incidents i WHERE i.status IN ('triggered', 'acknowledged') ORDER BY i.number")
 

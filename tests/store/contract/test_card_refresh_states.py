@@ -35,3 +35,25 @@ async def test_each_open_card_says_when_it_was_last_refreshed_and_whether_one_is
     await store.queue_effect(RefreshCard("Q2"), now=400.0)  # a state change's refresh counts the same
     assert await store.card_refresh_states() == [CardRefreshState("Q1", 300.0, False),
                                                  CardRefreshState("Q2", 400.0, True)]
+
+
+async def test_an_opening_only_refused_so_far_still_waits_to_begin(store: Store) -> None:
+    # Slack refused the channel's opening as rate-limited (a 429), then the bot's token: no attempt made yet, and not
+    # under way, so it is still a new incident's channel the scheduled refreshes yield to. Under way, or failed
+    # otherwise, it has begun.
+    await commit(store, trigger("Q1", number=1))
+
+    async def attempt(now: float, rate_limited_at: float | None = None, failed: bool = False,
+                      credentials_refused: bool = False) -> bool:
+        [row] = (await store.claim_due_effects(now, {"slack": 1}, [], owner="replica-a", lease_seconds=30.0))["slack"]
+        under_way = (await store.card_refresh_states())[0].channel_opening
+        assert await store.effect_retry(row.seq, next_attempt_at=now + 1, error="slack: refused", owner="replica-a",
+                                        rate_limited_at=rate_limited_at, failed=failed,
+                                        credentials_refused=credentials_refused)
+        assert under_way is False
+        return (await store.card_refresh_states())[0].channel_opening
+
+    assert (await store.card_refresh_states())[0].channel_opening is True
+    assert await attempt(100.0, rate_limited_at=100.0) is True
+    assert await attempt(101.0, failed=True, credentials_refused=True) is True
+    assert await attempt(102.0, failed=True) is False  # a 500: it has begun

@@ -27,7 +27,7 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
 )
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.footprint import read_incident_in_slack
-from bot.adapters.store.unreadable import KNOWN_EFFECT, UnreadableEffects
+from bot.adapters.store.unreadable import KNOWN_EFFECT_CASE, UnreadableEffects
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard
 from bot.ports.store import CardRefreshState, ClaimedEffects, EffectBookkeeping, Outbox, OutboxRow
 
@@ -47,7 +47,7 @@ HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
 # hold (migration d16), so the WHERE must say the index's own condition. Of those, the ones this version can read
 # (bot/adapters/store/unreadable.py): a filter on the index's rows, which leaves the plan as it was.
-DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT}"
+DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT_CASE}"
 DUE_COLUMNS = "seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since"
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
@@ -90,13 +90,34 @@ SYNCED_WITH_CARD_PENDING = (
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
+# Up to this many busy queues are left out by a CASE (see _not_busy); past it, by a list.
+BUSY_CASE_AT_MOST = 32
+
+
+def _not_busy(busy: int) -> str:
+    """Leaves out `busy` queues (the parameters, in its place). For as many as the lanes' usual room, a CASE of them:
+    `NOT IN (a list)` builds a throwaway b-tree of the list on every run of the statement (as KNOWN_EFFECT_CASE's
+    comment says), a CASE only compares; past that, its comparisons for each head read would cost more."""
+    if not busy:
+        return ""
+    if busy <= BUSY_CASE_AT_MOST:
+        return " AND CASE queue " + "WHEN ? THEN 0 " * busy + "ELSE 1 END"
+    return f" AND queue NOT IN ({','.join('?' * busy)})"
+
+
 def due_effects_sql(busy: int, unreadable: int = 0) -> str:
     """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the `unreadable`
     seqs left out, the limit). INDEXED BY holds the plan to the partial index whatever the statistics say (its WHERE
     must imply the index's)."""
-    exclude = f" AND queue NOT IN ({','.join('?' * busy)})" if busy else ""
     return (f"SELECT {DUE_COLUMNS} FROM outbox INDEXED BY outbox_due WHERE {DUE_HEADS} AND next_attempt_at <= ?"
-            f" AND {UNLEASED.format(alias='')}{exclude}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
+            f" AND {UNLEASED.format(alias='')}{_not_busy(busy)}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
+
+
+def due_heads_sql(lanes: int, busy: int, unreadable: int = 0) -> str:
+    """`due_effects_sql` for `lanes` lanes in one statement (one run instead of one per lane): each lane's parameters
+    in turn, and each row led by its lane's place among them."""
+    one = due_effects_sql(busy, unreadable)
+    return " UNION ALL ".join(f"SELECT {place}, * FROM ({one})" for place in range(lanes))
 
 
 class SqliteOutbox(SqlitePart, Outbox):
@@ -110,9 +131,9 @@ class SqliteOutbox(SqlitePart, Outbox):
         `busy` queues are skipped. Served by `outbox_due`: per lane, the queues' heads in priority order, read
         until `limit` are found (effects waiting behind a head are never read)."""
         def read() -> list[OutboxRow]:
-            rows: list[Any] = []
-            for one in (lane,) if lane else LANES:
-                rows += _due(self._reader, now, [one], {one: limit}, busy, self._unreadable)[one]
+            lanes = (lane,) if lane else LANES
+            rows = [row for found in _due(self._reader, now, lanes, dict.fromkeys(lanes, limit), busy,
+                                          self._unreadable).values() for row in found]
             rows.sort(key=lambda r: (r[5], r[0]))
             return _readable(rows[:limit], self._unreadable)
         return await self._run(read)
@@ -324,10 +345,18 @@ class SqliteOutbox(SqlitePart, Outbox):
 
 def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
          busy: Sequence[str], unreadable: UnreadableEffects) -> dict[str, list[Any]]:
-    """Per lane, its due heads up to its room (DUE_COLUMNS' rows), those this replica cannot read left out."""
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows, most urgent first), those this replica cannot read
+    left out. One statement for all the lanes."""
     skipped = unreadable.seqs
-    sql = due_effects_sql(len(busy), len(skipped))
-    return {lane: conn.execute(sql, (lane, now, now, *busy, *skipped, room[lane])).fetchall() for lane in lanes}
+    found: dict[str, list[Any]] = {lane: [] for lane in lanes}
+    if not lanes:
+        return found
+    values = [value for lane in lanes for value in (lane, now, now, *busy, *skipped, room[lane])]
+    for place, *row in conn.execute(due_heads_sql(len(lanes), len(busy), len(skipped)), values):
+        found[lanes[place]].append(row)
+    for rows in found.values():  # each lane's in its own statement's order, whatever the compound's
+        rows.sort(key=lambda r: (r[5], r[0]))
+    return found
 
 
 def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int], busy: Sequence[str],

@@ -10,6 +10,7 @@ effect at once, and a dead replica's effect is taken over when its lease runs ou
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -58,6 +59,7 @@ def _not_in(seqs: int) -> str:
     return f" AND seq NOT IN ({','.join('?' * seqs)})" if seqs else ""
 
 
+@functools.lru_cache(maxsize=256)
 def next_due_sql(unreadable: int = 0) -> str:
     """Parameters: the lane, then the `unreadable` seqs left out. The first head due (or free) in it."""
     return (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}{_not_in(unreadable)}"
@@ -75,10 +77,14 @@ def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str],
     first entry), the `unreadable` effects left out."""
     if not lanes:
         return {}
-    sql = next_due_sql(len(unreadable))
-    row = conn.execute("SELECT " + ", ".join(f"({sql})" for _ in lanes),
+    row = conn.execute(_next_due_of_sql(len(lanes), len(unreadable)),
                        tuple(value for lane in lanes for value in (lane, *unreadable))).fetchone()
     return dict(zip(lanes, row, strict=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _next_due_of_sql(lanes: int, unreadable: int) -> str:
+    return "SELECT " + ", ".join(f"({next_due_sql(unreadable)})" for _ in range(lanes))
 
 
 # Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
@@ -113,9 +119,11 @@ def due_effects_sql(busy: int, unreadable: int = 0) -> str:
             f" AND {UNLEASED.format(alias='')}{_not_busy(busy)}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
 
 
+@functools.lru_cache(maxsize=256)
 def due_heads_sql(lanes: int, busy: int, unreadable: int = 0) -> str:
     """`due_effects_sql` for `lanes` lanes in one statement (one run instead of one per lane): each lane's parameters
-    in turn, and each row led by its lane's place among them."""
+    in turn, and each row led by its lane's place among them. The same text object each time (cached): sqlite3
+    finds its prepared statement by the text, whose hash a str computes once."""
     one = due_effects_sql(busy, unreadable)
     return " UNION ALL ".join(f"SELECT {place}, * FROM ({one})" for place in range(lanes))
 

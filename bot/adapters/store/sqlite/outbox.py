@@ -96,14 +96,12 @@ SYNCED_WITH_CARD_PENDING = (
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
-# Up to this many busy queues are left out by a CASE (see _not_busy); past it, by a list.
-BUSY_CASE_AT_MOST = 32
+BUSY_CASE_AT_MOST = 32  # up to this many busy queues are left out by a CASE (see _not_busy); past it, by a list
 
 
 def _not_busy(busy: int) -> str:
-    """Leaves out `busy` queues (the parameters, in its place). For as many as the lanes' usual room, a CASE of them:
-    `NOT IN (a list)` builds a throwaway b-tree of the list on every run of the statement (as KNOWN_EFFECT_CASE's
-    comment says), a CASE only compares; past that, its comparisons for each head read would cost more."""
+    """Leaves out `busy` queues (the parameters, in its place): a CASE, as KNOWN_EFFECT_CASE (`NOT IN (a list)` builds
+    a b-tree of the list on every run), unless so many that its comparisons for each head read would cost more."""
     if not busy:
         return ""
     if busy <= BUSY_CASE_AT_MOST:
@@ -121,9 +119,8 @@ def due_effects_sql(busy: int, unreadable: int = 0) -> str:
 
 @functools.lru_cache(maxsize=256)
 def due_heads_sql(lanes: int, busy: int, unreadable: int = 0) -> str:
-    """`due_effects_sql` for `lanes` lanes in one statement (one run instead of one per lane): each lane's parameters
-    in turn, and each row led by its lane's place among them. The same text object each time (cached): sqlite3
-    finds its prepared statement by the text, whose hash a str computes once."""
+    """`due_effects_sql` for `lanes` lanes in one run: each lane's parameters in turn, each row led by its lane's place.
+    Cached, so the same str each time: sqlite3 finds its prepared statement by the text, hashed once per str."""
     one = due_effects_sql(busy, unreadable)
     return " UNION ALL ".join(f"SELECT {place}, * FROM ({one})" for place in range(lanes))
 
@@ -353,8 +350,7 @@ class SqliteOutbox(SqlitePart, Outbox):
 
 def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
          busy: Sequence[str], unreadable: UnreadableEffects) -> dict[str, list[Any]]:
-    """Per lane, its due heads up to its room (DUE_COLUMNS' rows, most urgent first), those this replica cannot read
-    left out. One statement for all the lanes."""
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows, most urgent first), unreadable ones left out."""
     skipped = unreadable.seqs
     found: dict[str, list[Any]] = {lane: [] for lane in lanes}
     if not lanes:

@@ -8,14 +8,13 @@ import json
 from collections.abc import Sequence
 from typing import Any, Unpack
 
-from bot.adapters.store.outbox_sql import TICKET_QUEUE_LAGGING
+from bot.adapters.store.outbox_sql import LAGGING
 from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
-from bot.adapters.store.sqlite.incidents import entry_from_row, load_incident
+from bot.adapters.store.sqlite.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
 
 CHUNK = 500
-TICKET_QUEUE_LAGGING_SQL = TICKET_QUEUE_LAGGING.format(p="?")
 
 
 class SqliteFootprints(SqlitePart, SlackFootprints):
@@ -57,29 +56,51 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
         return await self._run(read) if ids else {}
 
 
+# What the footprint and the ticket are made of (_footprint, TicketRow): the columns of their tables.
+FOOTPRINT_COLUMNS = ("incident_id", "channel_id", "channel_name", "card_ts", "card_pinned", "topic", "announced_ts",
+                     "invited", "unreachable", "shared_channel", "sync_pending_shown")
+TICKET_COLUMNS = ("incident_id", "sys_id", "number", "link", "state", "channel_told")
+# Parameter (?1): the incident. Its JSON (NULL: no such incident) and its footprint's columns (all NULL: none yet),
+# in one statement: one run is one snapshot, and each statement run costs about as much as its reads by key.
+_SELECT_IN_SLACK = ("SELECT (SELECT data FROM incidents WHERE id = q.id), "
+                    + ", ".join(f"s.{c}" for c in FOOTPRINT_COLUMNS))
+_FROM_IN_SLACK = " FROM (SELECT ?1 AS id) q LEFT JOIN incident_slack s ON s.incident_id = q.id"
+IN_SLACK = _SELECT_IN_SLACK + _FROM_IN_SLACK
+# Parameters: the incident (?1), its ServiceNow queue (?2). IN_SLACK's columns, then its ticket's (all NULL: none) and
+# how many effects of the queue lag (as TICKET_QUEUE_LAGGING counts them).
+IN_SLACK_WITH_TICKET = (_SELECT_IN_SLACK + ", " + ", ".join(f"t.{c}" for c in TICKET_COLUMNS)
+                        + f", (SELECT count(*) FROM outbox WHERE queue = ?2 AND {LAGGING})" + _FROM_IN_SLACK
+                        + " LEFT JOIN tickets t ON t.incident_id = q.id")
+
+
 def read_incident_in_slack(connection: SqliteConnection, incident_id: str, with_ticket: bool,
                            entry_id: str | None = None) -> IncidentInSlack:
     """`SlackFootprints.incident_in_slack`, on the store's thread (also read by the outbox's claim of an effect,
     with the line a PostTimelineEntry posts: `entry_id`)."""
     conn = connection.reader
-    # One read transaction (a snapshot: SQLite gives it for free); inside a caller's write transaction (an effect's
-    # outcome claiming the next effects), that one, which sees what it wrote.
-    own = not conn.in_transaction
+    # One read transaction (a snapshot: SQLite gives it for free) when two statements read; inside a caller's write
+    # transaction (an effect's outcome claiming the next effects), that one, which sees what it wrote.
+    own = entry_id is not None and not conn.in_transaction
     if own:
         conn.execute("BEGIN")
     try:
-        incident = load_incident(conn, incident_id, connection.known_incidents)
-        footprints = connection.query("SELECT * FROM incident_slack WHERE incident_id=?", (incident_id,))
-        footprint = _footprint(footprints[0]) if footprints else SlackFootprint(incident_id)
+        if with_ticket and entry_id is None:
+            row = conn.execute(IN_SLACK_WITH_TICKET, (incident_id, f"servicenow:{incident_id}")).fetchone()
+        else:
+            row = conn.execute(IN_SLACK, (incident_id,)).fetchone()
+        incident = None if row[0] is None else connection.known_incidents.decode(incident_id, row[0])
+        slack = row[1:1 + len(FOOTPRINT_COLUMNS)]
+        footprint = (SlackFootprint(incident_id) if slack[0] is None
+                     else _footprint(dict(zip(FOOTPRINT_COLUMNS, slack, strict=True))))
         if entry_id is not None:
             lines = connection.query("SELECT * FROM timeline WHERE id=?", (entry_id,))
             entry = (entry_from_row(lines[0]), lines[0]["slack_ts"]) if lines else None
             return IncidentInSlack(incident, footprint, entry=entry)
         if not with_ticket:
             return IncidentInSlack(incident, footprint)
-        tickets = connection.query("SELECT * FROM tickets WHERE incident_id=?", (incident_id,))
-        pending = conn.execute(TICKET_QUEUE_LAGGING_SQL, (f"servicenow:{incident_id}",)).fetchone()[0]
-        return IncidentInSlack(incident, footprint, TicketRow(**tickets[0]) if tickets else None, int(pending))
+        ticket = row[1 + len(FOOTPRINT_COLUMNS):-1]
+        found = None if ticket[0] is None else TicketRow(**dict(zip(TICKET_COLUMNS, ticket, strict=True)))
+        return IncidentInSlack(incident, footprint, found, int(row[-1]))
     finally:
         if own:
             conn.execute("COMMIT")

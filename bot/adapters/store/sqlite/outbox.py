@@ -10,6 +10,7 @@ effect at once, and a dead replica's effect is taken over when its lease runs ou
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -27,7 +28,7 @@ from bot.adapters.store.sqlite.bookkeeping_sql import (
 )
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.footprint import read_incident_in_slack
-from bot.adapters.store.unreadable import KNOWN_EFFECT, UnreadableEffects
+from bot.adapters.store.unreadable import KNOWN_EFFECT_CASE, UnreadableEffects
 from bot.domain.effects import LANES, AlertOperators, Effect, PostTimelineEntry, RefreshCard
 from bot.ports.store import CardRefreshState, ClaimedEffects, EffectBookkeeping, Outbox, OutboxRow
 
@@ -47,7 +48,7 @@ HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # The heads of one lane's queues (the lane is the parameter): what the partial indexes outbox_due and outbox_next_due
 # hold (migration d16), so the WHERE must say the index's own condition. Of those, the ones this version can read
 # (bot/adapters/store/unreadable.py): a filter on the index's rows, which leaves the plan as it was.
-DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT}"
+DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT_CASE}"
 DUE_COLUMNS = ("seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since,"
                " credentials_refusals")
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
@@ -59,6 +60,7 @@ def _not_in(seqs: int) -> str:
     return f" AND seq NOT IN ({','.join('?' * seqs)})" if seqs else ""
 
 
+@functools.lru_cache(maxsize=256)
 def next_due_sql(unreadable: int = 0) -> str:
     """Parameters: the lane, then the `unreadable` seqs left out. The first head due (or free) in it."""
     return (f"SELECT {NEXT_DUE} FROM outbox INDEXED BY outbox_next_due WHERE {DUE_HEADS}{_not_in(unreadable)}"
@@ -76,10 +78,14 @@ def next_due_of(conn: sqlite3.Connection, lanes: Sequence[str],
     first entry), the `unreadable` effects left out."""
     if not lanes:
         return {}
-    sql = next_due_sql(len(unreadable))
-    row = conn.execute("SELECT " + ", ".join(f"({sql})" for _ in lanes),
+    row = conn.execute(_next_due_of_sql(len(lanes), len(unreadable)),
                        tuple(value for lane in lanes for value in (lane, *unreadable))).fetchone()
     return dict(zip(lanes, row, strict=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _next_due_of_sql(lanes: int, unreadable: int) -> str:
+    return "SELECT " + ", ".join(f"({next_due_sql(unreadable)})" for _ in range(lanes))
 
 
 # Parameters: the incident's ServiceNow queue, the incident. Nothing in the queue lags (outbox_sql.LAGGING), and the
@@ -91,13 +97,33 @@ SYNCED_WITH_CARD_PENDING = (
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
 
 
+BUSY_CASE_AT_MOST = 32  # up to this many busy queues are left out by a CASE (see _not_busy); past it, by a list
+
+
+def _not_busy(busy: int) -> str:
+    """Leaves out `busy` queues (the parameters, in its place): a CASE, as KNOWN_EFFECT_CASE (`NOT IN (a list)` builds
+    a b-tree of the list on every run), unless so many that its comparisons for each head read would cost more."""
+    if not busy:
+        return ""
+    if busy <= BUSY_CASE_AT_MOST:
+        return " AND CASE queue " + "WHEN ? THEN 0 " * busy + "ELSE 1 END"
+    return f" AND queue NOT IN ({','.join('?' * busy)})"
+
+
 def due_effects_sql(busy: int, unreadable: int = 0) -> str:
     """One lane's due heads, most urgent first (parameters: the lane, now, now, `busy` queues, the `unreadable`
     seqs left out, the limit). INDEXED BY holds the plan to the partial index whatever the statistics say (its WHERE
     must imply the index's)."""
-    exclude = f" AND queue NOT IN ({','.join('?' * busy)})" if busy else ""
     return (f"SELECT {DUE_COLUMNS} FROM outbox INDEXED BY outbox_due WHERE {DUE_HEADS} AND next_attempt_at <= ?"
-            f" AND {UNLEASED.format(alias='')}{exclude}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
+            f" AND {UNLEASED.format(alias='')}{_not_busy(busy)}{_not_in(unreadable)} ORDER BY priority, seq LIMIT ?")
+
+
+@functools.lru_cache(maxsize=256)
+def due_heads_sql(lanes: int, busy: int, unreadable: int = 0) -> str:
+    """`due_effects_sql` for `lanes` lanes in one run: each lane's parameters in turn, each row led by its lane's place.
+    Cached, so the same str each time: sqlite3 finds its prepared statement by the text, hashed once per str."""
+    one = due_effects_sql(busy, unreadable)
+    return " UNION ALL ".join(f"SELECT {place}, * FROM ({one})" for place in range(lanes))
 
 
 class SqliteOutbox(SqlitePart, Outbox):
@@ -111,9 +137,9 @@ class SqliteOutbox(SqlitePart, Outbox):
         `busy` queues are skipped. Served by `outbox_due`: per lane, the queues' heads in priority order, read
         until `limit` are found (effects waiting behind a head are never read)."""
         def read() -> list[OutboxRow]:
-            rows: list[Any] = []
-            for one in (lane,) if lane else LANES:
-                rows += _due(self._reader, now, [one], {one: limit}, busy, self._unreadable)[one]
+            lanes = (lane,) if lane else LANES
+            rows = [row for found in _due(self._reader, now, lanes, dict.fromkeys(lanes, limit), busy,
+                                          self._unreadable).values() for row in found]
             rows.sort(key=lambda r: (r[5], r[0]))
             return _readable(rows[:limit], self._unreadable)
         return await self._run(read)
@@ -126,9 +152,8 @@ class SqliteOutbox(SqlitePart, Outbox):
         return await self._run(read)
 
     async def claim_effect(self, seq: int, *, owner: str, now: float, lease_seconds: float) -> bool:
-        # One UPDATE whose WHERE re-checks everything due_effects saw: SQLite's single writer makes it atomic, so of
-        # two replicas claiming the same effect from the same stale read, exactly one changes the row. Light: a
-        # claim lost with the machine is only an attempt that is begun again.
+        # One UPDATE re-checking all due_effects saw: SQLite's single writer makes it atomic (of two replicas claiming
+        # from one stale read, one changes the row). Light: a claim lost with the machine is an attempt begun again.
         return await self._run(lambda: self._write(
             "UPDATE outbox SET attempts=attempts+1, lease_owner=?, leased_until=? WHERE seq=? AND state='pending'"
             " AND next_attempt_at <= ? AND " + UNLEASED.format(alias="") +
@@ -146,8 +171,7 @@ class SqliteOutbox(SqlitePart, Outbox):
                 self._unreadable.keep_only(row[0] for row in self._reader.execute(
                     f"SELECT seq FROM outbox WHERE state = 'pending' AND seq IN ({','.join('?' * len(skipped))})",
                     skipped))
-            # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due
-            # (and then when to look again, in the same trip).
+            # A look without the write lock first: the dispatcher asks on every wake-up, mostly finding nothing due.
             if not any(_due(self._reader, now, lanes, room, busy, self._unreadable).values()):
                 return ClaimedEffects({lane: [] for lane in lanes},
                                       next_due_of(self._reader, lanes, self._unreadable.seqs))
@@ -267,8 +291,7 @@ class SqliteOutbox(SqlitePart, Outbox):
             return parked
         return await self._run(write)
 
-    def _write(self, sql: str, params: Sequence[Any], light: bool = False) -> bool:
-        """One single-statement write; whether it changed a row."""
+    def _write(self, sql: str, params: Sequence[Any], light: bool = False) -> bool:  # whether it changed a row
         with self._transaction(light=light) as conn:
             return conn.execute(sql, params).rowcount == 1
 
@@ -326,10 +349,17 @@ class SqliteOutbox(SqlitePart, Outbox):
 
 def _due(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int],
          busy: Sequence[str], unreadable: UnreadableEffects) -> dict[str, list[Any]]:
-    """Per lane, its due heads up to its room (DUE_COLUMNS' rows), those this replica cannot read left out."""
+    """Per lane, its due heads up to its room (DUE_COLUMNS' rows, most urgent first), unreadable ones left out."""
     skipped = unreadable.seqs
-    sql = due_effects_sql(len(busy), len(skipped))
-    return {lane: conn.execute(sql, (lane, now, now, *busy, *skipped, room[lane])).fetchall() for lane in lanes}
+    found: dict[str, list[Any]] = {lane: [] for lane in lanes}
+    if not lanes:
+        return found
+    values = [value for lane in lanes for value in (lane, now, now, *busy, *skipped, room[lane])]
+    for place, *row in conn.execute(due_heads_sql(len(lanes), len(busy), len(skipped)), values):
+        found[lanes[place]].append(row)
+    for rows in found.values():  # each lane's in its own statement's order, whatever the compound's
+        rows.sort(key=lambda r: (r[5], r[0]))
+    return found
 
 
 def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Mapping[str, int], busy: Sequence[str],
@@ -347,8 +377,7 @@ def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Map
 
 
 def _readable(rows: Sequence[Any], unreadable: UnreadableEffects) -> list[OutboxRow]:
-    """OutboxRows from the columns DUE_COLUMNS names, in its order; those this version cannot read left out (and
-    remembered)."""
+    """OutboxRows from DUE_COLUMNS' columns; those this version cannot read left out (and remembered)."""
     return [OutboxRow(seq, effect, attempts, created_at, rate_limits=rate_limits, rate_limited_since=since,
                       credentials_refusals=credentials)
             for seq, kind, payload, attempts, created_at, _, rate_limits, since, credentials in rows

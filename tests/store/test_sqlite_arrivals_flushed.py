@@ -1,7 +1,7 @@
-"""Deliveries arriving together on the SQLite store (bot/adapters/store/sqlite/inbox.py `_arrive`): one flush is
-queued at a time and takes every delivery waiting as it begins. Whatever the interleaving, every caller is answered,
-every delivery stored once and applied in arrival order — including one whose caller stopped waiting for its answer
-(a client that hung up): it was handed to the store, and is stored as if it had waited."""
+"""Deliveries arriving together on the SQLite store (bot/adapters/store/sqlite/inbox.py `_arrive`): whatever the
+interleaving of their flushes, every caller is answered, every delivery stored once and applied in arrival order —
+including one whose caller stopped waiting for its answer (a client that hung up): it was handed to the store, and
+is stored as if it had waited."""
 
 from __future__ import annotations
 

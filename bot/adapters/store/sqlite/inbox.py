@@ -62,8 +62,6 @@ class SqliteInbox(SqlitePart, Inbox):
     def __init__(self, connection: SqliteConnection) -> None:
         super().__init__(connection)
         self._deliveries: deque[Delivery] = deque()
-        # A flush is queued on the store's thread that has not yet begun: it takes the deliveries waiting now.
-        self._flush_queued = False
 
     async def record_delivery(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
@@ -80,28 +78,15 @@ class SqliteInbox(SqlitePart, Inbox):
         loop = asyncio.get_running_loop()
         arrived: asyncio.Future[Arrival] = loop.create_future()
         self._deliveries.append((row, on_arrival, arrived, loop))
-        # One flush queued at a time, not one per delivery: a flush takes every delivery waiting as it begins, so
-        # the deliveries of a burst that arrive before it begins need none of their own (each would have cost a trip
-        # to the store's thread and back to find nothing left). The flush answers each delivery's `arrived` itself,
-        # whatever happens (see `_flush_deliveries`), and is never cancelled: nobody awaits it.
-        # Marked before it is queued: the store's thread may begin it (and clear the mark) before `_run` returns.
-        if not self._flush_queued:
-            self._flush_queued = True
-            try:
-                self._run(self._flush_deliveries, URGENT)
-            except BaseException:  # the store is closed: nothing was queued, and this caller hears why
-                self._flush_queued = False
-                raise
+        await self._run(self._flush_deliveries, URGENT)
         return await arrived
 
     def _flush_deliveries(self) -> None:
-        # Before the deliveries are taken: one added after this is taken now, or by the flush its caller queues.
-        self._flush_queued = False
         batch = []
         while self._deliveries:
             batch.append(self._deliveries.popleft())
         if not batch:
-            return  # a flush queued after this one began, for a delivery this one took
+            return  # an earlier flush already committed this caller's delivery
         conn = self.db.conn
         outcomes: list[Arrival | BaseException]
         try:

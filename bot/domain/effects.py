@@ -24,7 +24,7 @@ class Effect:
     def payload(self) -> dict[str, Any]:
         # Every field is a string, a bool or a tuple of strings: a shallow dict is what `asdict` gave, without its
         # copies (every effect of every decision is encoded).
-        return {field.name: getattr(self, field.name) for field in fields(self)}
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     def due_in_seconds(self) -> float:
         """How long after it is queued the effect is due (at once, but for a review drafted after a resolve)."""
@@ -371,3 +371,15 @@ def effect_from_row(kind: str, payload: dict[str, Any]) -> Effect:
     cls = EFFECT_TYPES[kind]
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in payload.items()}
     return cls(**values)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[Effect]) -> tuple[str, ...]:
+    """An effect class's field names, in order: looked up once per class, not on every payload."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(field.name for field in fields(kind))
+    return names
+

@@ -51,3 +51,22 @@ def test_the_stored_text_reads_back_into_the_document_the_door_read(body: bytes)
     assert same(wire.read_stored(stored), read)
     assert "\x00" not in stored and stored.encode("utf-8")  # no NUL, no lone surrogate: every store takes it
     assert not stored.startswith("\ufeff")
+
+
+@given(body=bodies())
+def test_the_door_says_what_reading_the_stored_text_would(body: bytes) -> None:
+    """`read_to_store_checked` (the PagerDuty door, whose reading the applier takes instead of parsing the stored text
+    again) stores what `read_to_store` stores, with the document and number check `read_stored_checked` gives for it."""
+    try:
+        expected_document, expected_text = wire.read_to_store(body)
+    except DeliveryError as error:
+        try:
+            wire.read_to_store_checked(body)
+        except DeliveryError as same_error:
+            assert str(same_error) == str(error)
+            return
+        raise AssertionError("read_to_store_checked let in a body read_to_store refuses") from None
+    document, stored, fit = wire.read_to_store_checked(body)
+    assert stored == expected_text and same(document, expected_document)
+    again, fit_again = wire.read_stored_checked(stored)
+    assert same(document, again) and fit == fit_again

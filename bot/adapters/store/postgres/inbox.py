@@ -44,6 +44,7 @@ from typing import Any
 
 import psycopg
 
+from bot.adapters.store.arrivals import Waiting
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
@@ -74,15 +75,24 @@ INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_typ
                    b" ON CONFLICT DO NOTHING RETURNING seq")
 
 
-# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free and only if nothing
-# is pending (held until the commit, it would keep the worker waiting for a batch that is not applied here); then, in
-# a statement of its own (a snapshot taken once the lock is held), whether anything stored before them is pending
-# and, if not, their incidents' stored JSON by id. Both are read before the deliveries are stored.
-ARRIVAL_LOCK = (b"SELECT CASE WHEN EXISTS (SELECT 1 FROM inbox WHERE state='pending') THEN false"
-                b" ELSE pg_try_advisory_xact_lock(%s) END AS locked")
-ARRIVAL_STATE = (b"SELECT w.waiting, CASE WHEN w.waiting THEN NULL ELSE (SELECT coalesce(jsonb_object_agg(id, data),"
-                 b" '{}'::jsonb) FROM incidents WHERE id = ANY(%s)) END AS incidents"
-                 b" FROM (SELECT EXISTS (SELECT 1 FROM inbox WHERE state='pending') AS waiting) w")
+# When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free and only if one of
+# them could be applied (held until the commit, it would keep the worker waiting for a batch not applied here): one of
+# an incident with no row pending (`incidents`), or, with no incident (`loose`), while nothing is; and never while a
+# row with no incident is pending. Then, in a statement of its own (a snapshot taken once the lock is held), what
+# holds them back — whether any row is pending, whether one with no incident is, their incidents with a row pending —
+# and the stored JSON of the others. Both are read before the deliveries are stored; each look at an incident's
+# pending rows is a seek into inbox_pending_incident (migration 22).
+ARRIVAL_LOCK = (b"SELECT CASE WHEN EXISTS (SELECT 1 FROM inbox WHERE state='pending' AND incident_id IS NULL)"
+                b" THEN false WHEN EXISTS (SELECT 1 FROM unnest(%(incidents)s::text[]) a(id) WHERE NOT EXISTS"
+                b" (SELECT 1 FROM inbox WHERE state='pending' AND incident_id = a.id)) OR (%(loose)s AND NOT EXISTS"
+                b" (SELECT 1 FROM inbox WHERE state='pending')) THEN pg_try_advisory_xact_lock(%(lock)s) ELSE false"
+                b" END AS locked")
+ARRIVAL_STATE = (b"SELECT EXISTS (SELECT 1 FROM inbox WHERE state='pending') AS waiting,"
+                 b" EXISTS (SELECT 1 FROM inbox WHERE state='pending' AND incident_id IS NULL) AS loose,"
+                 b" h.held, (SELECT coalesce(jsonb_object_agg(id, data), '{}'::jsonb) FROM incidents"
+                 b" WHERE id = ANY(%(incidents)s) AND id != ALL(h.held)) AS incidents"
+                 b" FROM (SELECT coalesce(array_agg(a.id), '{}') AS held FROM unnest(%(incidents)s::text[]) a(id)"
+                 b" WHERE EXISTS (SELECT 1 FROM inbox WHERE state='pending' AND incident_id = a.id)) h")
 
 
 # A batch of pending rows in arrival order, each with its incident's stored JSON (`incident`: NULL when the incident
@@ -167,11 +177,14 @@ class PostgresInbox(PostgresPart, Inbox):
         async with self._transaction() as conn:
             async with conn.pipeline():
                 if applying:
-                    # In the inserts' round trip: the lock (never waited for), whether anything stored before these
-                    # is pending (read before they are stored), and their incidents as stored.
-                    incident_ids = list({str(row[4]) for row, _ in deliveries if row[4] is not None})
-                    arrival_lock = await conn.execute(ARRIVAL_LOCK, (INBOX_LOCK,))
-                    arrival_state = await conn.execute(ARRIVAL_STATE, (incident_ids,))
+                    # In the inserts' round trip: the lock (never waited for), what stored before these is pending
+                    # (read before they are stored), and their incidents as stored.
+                    asked = [row for row, on_arrival in deliveries if on_arrival is not None]
+                    incident_ids = list({str(row[4]) for row in asked if row[4] is not None})
+                    loose = any(row[4] is None for row in asked)
+                    arrival_lock = await conn.execute(ARRIVAL_LOCK, {"incidents": incident_ids, "loose": loose,
+                                                                     "lock": INBOX_LOCK})
+                    arrival_state = await conn.execute(ARRIVAL_STATE, {"incidents": incident_ids})
                 async with conn.cursor() as cursor:
                     await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
                     seqs: list[int | None] = []
@@ -182,10 +195,12 @@ class PostgresInbox(PostgresPart, Inbox):
                             break
                 lock = await arrival_lock.fetchone() if applying else None
                 state = await arrival_state.fetchone() if applying else None
-            if lock is not None and lock["locked"] and state is not None and not state["waiting"]:
+            if lock is not None and lock["locked"] and state is not None:
                 stored_incidents: dict[str, str | None] = dict.fromkeys(incident_ids)
                 stored_incidents.update(state["incidents"])
-                outcomes = await _apply_arrived(conn, deliveries, seqs, stored_incidents)
+                held = set(state["held"])
+                waiting = Waiting(state["loose"], lambda: bool(state["waiting"]), held.__contains__)
+                outcomes = await _apply_arrived(conn, deliveries, seqs, stored_incidents, waiting)
                 return [Arrival(stored=True, outcome=outcomes.get(seq)) if seq is not None else DUPLICATE
                         for seq in seqs]
         return [NOT_APPLIED if seq is not None else DUPLICATE for seq in seqs]
@@ -330,9 +345,10 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
 
 
 async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival]], seqs: list[int | None],
-                         stored: dict[str, str | None]) -> dict[int, Decision | Skip]:
-    """Apply the rows just stored, in order, pipelined in one SAVEPOINT (as the worker's batch is), until one cannot
-    be decided (it and the rows after it stay pending, for the worker); the outcome of each row applied. Should
+                         stored: dict[str, str | None], waiting: Waiting) -> dict[int, Decision | Skip]:
+    """Apply the rows just stored, in order, pipelined in one SAVEPOINT (as the worker's batch is), but those a row
+    pending holds back (`waiting`: one of their incident's stored before them, this transaction's included), which
+    stay pending for the worker, as does a row that cannot be decided; the outcome of each row applied. Should
     storing a decision fail, the SAVEPOINT is undone and every row stays pending: failures are rare, so they pay
     for the retry (the worker's, row by row) rather than every row paying a SAVEPOINT of its own. A lost connection
     is raised: the whole transaction fails, and its deliveries are stored again one by one, or fail."""
@@ -344,12 +360,13 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
             for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
                 if seq is None:
                     continue
-                if on_arrival is None:
-                    break  # stored only: it holds back the rows after it
-                decide, now = on_arrival
                 source, _, event_id, event_type, incident_id, _, body = values
                 row = InboxRow(seq, str(source), str(event_id), str(event_type),
                                None if incident_id is None else str(incident_id), str(body))
+                if on_arrival is None or waiting.holds(row.incident_id):
+                    waiting.left(row.incident_id)  # stored only, or held back: it holds back its incident's rows
+                    continue
+                decide, now = on_arrival
                 try:
                     if row.incident_id is not None and row.incident_id not in known:
                         data = stored.get(row.incident_id)
@@ -358,10 +375,11 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
                 except Exception as error:
                     log.info("inbox row %s (%s) left for the worker: %s", seq, row.event_type,
                              error.__class__.__name__)
-                    break
+                    outcome = Skip("failed", "")
                 if isinstance(outcome, Skip):
                     if outcome.state == "failed":
-                        break
+                        waiting.left(row.incident_id)
+                        continue
                     await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
                                        (outcome.state, _safe(outcome.reason), seq))
                 else:

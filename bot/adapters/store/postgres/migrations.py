@@ -337,6 +337,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN IF NOT EXISTS credentials_refusals INTEGER NOT NULL DEFAULT 0;
     """,
+    # 22: the pending rows by incident, for the look of each arriving delivery's incident (see SQLite's 22).
+    """
+    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id) WHERE state = 'pending';
+    """,
 )
 
 

@@ -35,6 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 
+from bot.adapters.store.arrivals import Waiting
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
@@ -125,18 +126,18 @@ class SqliteInbox(SqlitePart, Inbox):
                           deliveries: list[tuple[tuple[object, ...], OnArrival]]) -> list[Arrival]:
         """One transaction; rolled back whole if anything in it fails."""
         with _immediate(conn):
-            # Applied only while nothing stored before is pending (looked at under the write lock: replicas too).
-            applying = any(on_arrival is not None for _, on_arrival in deliveries) and conn.execute(
-                "SELECT 1 FROM inbox WHERE state='pending' LIMIT 1").fetchone() is None
+            # What is pending is looked at under the write lock: other replicas on the file too.
+            waiting = _waiting(conn) if any(on_arrival is not None for _, on_arrival in deliveries) else None
             known: dict[str, Incident | None] = {}
             arrivals = []
             for row, on_arrival in deliveries:
-                if applying and on_arrival is not None:
+                incident_id = None if row[4] is None else str(row[4])
+                if waiting is not None and on_arrival is not None and not waiting.holds(incident_id):
                     arrival = self._apply_arriving(conn, row, on_arrival, known)
                 else:
                     arrival = NOT_APPLIED if _insert(conn, row) is not None else DUPLICATE
-                # A row left pending holds back every row after it: the worker applies them, in order.
-                applying = applying and not (arrival.stored and arrival.outcome is None)
+                if waiting is not None and arrival.stored and arrival.outcome is None:
+                    waiting.left(incident_id)  # it holds back its incident's rows after it: the worker applies them
                 arrivals.append(arrival)
         return arrivals
 
@@ -234,6 +235,15 @@ INSERT_DELIVERY = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, 
 INSERT_APPLIED = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
                   " received_at, body, state) VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?,"
                   " 'applied')")
+
+
+def _waiting(conn: sqlite3.Connection) -> Waiting:
+    """What is pending, as the transaction's deliveries are stored (bot/adapters/store/arrivals.py): each incident's
+    look a seek into inbox_pending_incident (migration 22)."""
+    def pending(where: str, *args: str) -> bool:
+        return conn.execute(f"SELECT 1 FROM inbox WHERE state='pending'{where} LIMIT 1", args).fetchone() is not None
+    return Waiting(pending(" AND incident_id IS NULL"), lambda: pending(""),
+                   lambda incident_id: pending(" AND incident_id=?", incident_id))
 
 
 def _insert(conn: sqlite3.Connection, row: tuple[object, ...]) -> int | None:

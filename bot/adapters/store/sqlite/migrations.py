@@ -304,6 +304,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN credentials_refusals INTEGER NOT NULL DEFAULT 0;
     """,
+    # 22: the pending rows by incident: a delivery is applied on arrival unless a row of its incident (or one with no
+    # incident) is pending, and the look at each arriving incident is a seek into these rows (sqlite/inbox.py
+    # `_Waiting`), not a walk of a backlog of other incidents' rows.
+    """
+    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id) WHERE state = 'pending';
+    """,
 )
 
 

@@ -14,15 +14,22 @@ applied per second while the burst was being stored (`applied_per_s_during_burst
   process of its own'). The bot's CPU (`server_cpu_s`, `cpu_ms_per_event`) counts all its processes.
 - `--replicas 2` (with `--store postgres`): two bot processes on that one database, the load spread round-robin over
   both (request by request), beside the same single bare reference.
+- `--held-row`: before the burst, a row that stays pending through it is written beside the bot: a record from
+  Slack of a type this version does not know (what a newer replica leaves in a rolling upgrade, README "Rolling
+  upgrades"), for an incident outside the burst. Without it, whether a row is pending when the burst runs is luck —
+  the status-update reminder job records one per open incident each minute (the bench's incidents are high urgency,
+  triggered days before the clock) — and a pending row used to hold back every delivery after it. It is not counted
+  as pending below.
 
     python bench/webhook_intake.py [--store sqlite|postgres] [--requests 4000] [--concurrency 32] [--rounds 3]
-                                  [--replicas 1] [--applier process|inline]
+                                  [--replicas 1] [--applier process|inline] [--held-row]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -128,14 +135,41 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
 
 
-def pending(where: Path | str) -> int:
-    """Deliveries stored and not yet applied, read beside the bot (SQLite read-only, or the PostgreSQL URL)."""
-    sql = "SELECT count(*) FROM inbox WHERE state = 'pending'"
+# The row `--held-row` writes: a record from Slack of a type no version of the bot knows yet, left pending by it.
+HELD_ROW = ("INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at, received_at, body)"
+            " VALUES ('slack', 'bench-held', 'bench-held', 'bench.not_yet_known', 'QHELD', '2026-11-27T10:00:00.000Z',"
+            " '2026-11-27T10:00:00.000Z', '{\"type\": \"bench.not_yet_known\"}')")
+
+
+def hold_a_row(where: Path | str) -> None:
+    """Write `HELD_ROW` beside the running bot (SQLite, or the PostgreSQL URL)."""
     if isinstance(where, str):
         import psycopg
 
         with psycopg.connect(where) as pg:
-            row = pg.execute(sql).fetchone()
+            pg.execute(HELD_ROW.encode())
+        return
+    with contextlib.closing(sqlite3.connect(where, timeout=30)) as conn, conn:
+        conn.execute(HELD_ROW)
+
+
+def pending(where: Path | str) -> int:
+    """Deliveries stored and not yet applied, read beside the bot (SQLite read-only, or the PostgreSQL URL); the row
+    `--held-row` wrote is not counted."""
+    return count(where, "SELECT count(*) FROM inbox WHERE state = 'pending' AND event_id != 'bench-held'")
+
+
+def reminders(where: Path | str) -> int:
+    """The status-update reminders the bot's job recorded (in the inbox, as records from Slack)."""
+    return count(where, "SELECT count(*) FROM inbox WHERE source = 'slack' AND event_type = 'status_update.reminder'")
+
+
+def count(where: Path | str, sql: str) -> int:
+    if isinstance(where, str):
+        import psycopg
+
+        with psycopg.connect(where) as pg:
+            row = pg.execute(sql.encode()).fetchone()
             return int(row[0]) if row else 0
     conn = sqlite3.connect(f"file:{where}?mode=ro", uri=True, timeout=5)
     try:
@@ -210,6 +244,8 @@ async def main() -> None:
     parser.add_argument("--outcome-probe-ms", type=float, default=0,
                         help="with --store postgres: every so many ms, take the outbox's QUEUES_LOCK as an effect's "
                              "outcome does and time the wait (bench/lock_waits.py)")
+    parser.add_argument("--held-row", action="store_true",
+                        help="before the burst, write a row the bot leaves pending through it, for another incident")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
@@ -238,8 +274,11 @@ async def main() -> None:
                     await load(urls, bodies(200), args.concurrency)  # warm-up
                     if name == "bot":
                         await drain(where)
+                        if args.held_row:
+                            await asyncio.to_thread(hold_a_row, where)
                     pids, burst_bodies = [process.pid for process, _ in started], bodies(args.requests)
                     cpu_before, own_before = sum(map(tree_cpu_seconds, pids)), time.process_time()
+                    reminders_before = await asyncio.to_thread(reminders, where) if name == "bot" else 0
                     # Who waits for the outbox's QUEUES_LOCK during the burst and its drain (bench/lock_waits.py).
                     # With --outcome-probe-ms, an outcome taking the lock that often (see LockWaits).
                     lock_waits = LockWaits(where, probe_every_s=args.outcome_probe_ms / 1000 or None).start() \
@@ -252,6 +291,9 @@ async def main() -> None:
                     burst["load_cpu_s"] = round(time.process_time() - own_before, 2)
                     if name == "bot":
                         burst.update(await drain(where))
+                        # Recorded by the reminder job (each minute) while the burst was stored or drained: each is a
+                        # row pending for its incident until the worker applies it.
+                        burst["reminders_recorded"] = await asyncio.to_thread(reminders, where) - reminders_before
                         burst["server_cpu_s_with_drain"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
                         burst["cpu_ms_per_event"] = round(burst["server_cpu_s_with_drain"] * 1000 / args.requests, 3)
                         if lock_waits is not None:
@@ -271,7 +313,8 @@ async def main() -> None:
         return max(results[name], key=lambda r: r["throughput_per_s"])
     bot, reference = best("bot"), best("reference")
     emit("webhook_intake" if args.store == "sqlite" else "webhook_intake_postgres", {
-        "store": args.store, "replicas": args.replicas, "applier": args.applier, "concurrency": args.concurrency,
+        "store": args.store, "replicas": args.replicas, "applier": args.applier, "held_row": args.held_row,
+        "concurrency": args.concurrency,
         "requests": args.requests, "rounds": args.rounds,
         "reference": reference, "bot": bot, "all_rounds": results,
         "throughput_ratio": round(bot["throughput_per_s"] / reference["throughput_per_s"], 2),

@@ -1,5 +1,6 @@
 """The inbox's port: deliveries stored before they are answered, then applied in arrival order — by the worker, or
-as they arrive when nothing stored before them is still waiting (`record_and_apply`); and the records it speaks.
+as they arrive when nothing of their incident stored before them is still waiting (`record_and_apply`); and the
+records it speaks.
 Re-exported by bot/ports/store.py, where the other store ports live."""
 
 from __future__ import annotations
@@ -68,14 +69,17 @@ class Inbox(Protocol):
                                incident_id: str | None, occurred_at: str, body: str,
                                decide: Callable[[InboxRow, Incident | None], Decision | Skip],
                                now: float) -> Arrival:
-        """`record_delivery`, and the delivery applied in the same transaction when nothing stored before it is still
-        pending (for any incident, in any replica) and no other applier holds the inbox: one durable commit for the
-        delivery, its decision and its effects, and no worker to wake. Applied exactly as `apply_pending` would
-        (`decide` sees the incident as stored, or as left by the deliveries stored with this one). A delivery that
-        cannot be applied here — another row pending before it, the inbox held by an applier, `decide` raising or
-        returning Skip('failed'), its decision failing to store — is stored pending (its outcome None) with nothing
-        of its applying kept, and so is every delivery stored after it in the same transaction: the worker applies or
-        quarantines them in order. A failure to store the delivery itself fails as `record_delivery` does."""
+        """`record_delivery`, and the delivery applied in the same transaction when no row stored before it is still
+        pending for its incident, nor one with no incident (for a delivery with no incident: no row at all), in any
+        replica, and no other applier holds the inbox: one durable commit for the delivery, its decision and its
+        effects, and no worker to wake. (`decide` reads only the row and its incident, so an incident's rows need
+        only be applied in their own order.) Applied exactly as `apply_pending` would (`decide` sees the incident as
+        stored, or as left by the deliveries stored with this one). A delivery that cannot be applied here — such a
+        row pending before it, the inbox held by an applier, `decide` raising or returning Skip('failed'), its
+        decision failing to store — is stored pending (its outcome None) with nothing of its applying kept, and holds
+        back the deliveries of its incident (of every incident, if it has none) stored after it in the same
+        transaction: the worker applies or quarantines them in order. A failure to store the delivery itself fails
+        as `record_delivery` does."""
         ...
     async def apply_pending(self, decide: Callable[[InboxRow, Incident | None], Decision | Skip], now: float,
                             limit: int = 100) -> list[Decision]:

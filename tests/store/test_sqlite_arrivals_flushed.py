@@ -6,7 +6,8 @@ is stored as if it had waited."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,32 @@ async def test_a_delivery_whose_caller_stopped_waiting_is_stored_and_those_besid
     for n in range(21):
         assert await sqlite_store.incident(f"Q{n}") is not None, n
     assert (await sqlite_store.depths())["inbox_pending"] == 0
+
+
+async def test_in_one_transaction_a_row_left_pending_holds_back_only_its_incidents_later_rows(
+        sqlite_store: SqliteStore) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def deciding(row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        if row.body == "Q0":  # the first delivery holds the store's thread while the others queue behind it
+            entered.set()
+            release.wait(30)
+        if row.event_id == "a1":
+            raise KeyError("a bug in one event")
+        return trigger(row.body)
+
+    def arriving(event_id: str, incident_id: str) -> Awaitable[Arrival]:
+        return sqlite_store.record_and_apply(source="pagerduty", delivery_id=event_id, event_id=event_id,
+                                             event_type="incident.triggered", incident_id=incident_id,
+                                             occurred_at=at(0), body=incident_id, decide=deciding, now=5.0)
+    first = asyncio.create_task(arriving("gate", "Q0"))
+    assert await asyncio.to_thread(entered.wait, 30)
+    together = [asyncio.create_task(arriving(event_id, incident_id))
+                for event_id, incident_id in (("a1", "QA"), ("b1", "QB"), ("a2", "QA"), ("b2", "QB"))]
+    await asyncio.sleep(0)  # every one handed to the store: the next flush stores them all, in one transaction
+    release.set()
+    assert (await first).outcome is not None
+    a1, b1, a2, b2 = await asyncio.gather(*together)
+    assert (a1.outcome, a2.outcome) == (None, None)  # a1's decision failed: A's later row waits behind it
+    assert isinstance(b1.outcome, Decision) and isinstance(b2.outcome, Decision)  # B's rows were not held back
+    assert (await sqlite_store.depths())["inbox_pending"] == 2

@@ -20,7 +20,7 @@ from bot.adapters.store.sqlite.store import SqliteStore
 from bot.adapters.store.unreadable import PRUNE_AT
 from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import InboxRow, Skip, Store
+from bot.ports.store import Arrival, InboxRow, Skip, Store
 from tests.newer_version import AskedByANewerVersion, RefreshCardOfANewerVersion
 from tests.store.contract.builders import at
 
@@ -107,13 +107,16 @@ async def test_a_record_a_newer_version_wrote_is_left_pending_with_the_rows_of_i
     depths = await store.depths()
     assert (depths["inbox_pending"], depths["inbox_failed"]) == (2, 1)
     assert await store.left_for_newer_version() == {"effects": 0, "records": 2}
-    # A delivery arriving meanwhile is stored for the worker (a row is pending before it), which applies it.
-    arrival = await store.record_and_apply(source="pagerduty", delivery_id="late", event_id="late",
-                                           event_type="incident.acknowledged", incident_id="Q4", occurred_at=at(1),
-                                           body="{}", decide=decide, now=NOW)
-    assert arrival.stored and arrival.outcome is None
+    # A delivery arriving meanwhile for another incident is applied as it is stored; one for the record's incident
+    # is stored pending, and waits behind it with the others.
+    for delivery, incident_id in (("late", "Q4"), ("behind", "Q1")):
+        arrival = await store.record_and_apply(source="pagerduty", delivery_id=delivery, event_id=delivery,
+                                               event_type="incident.acknowledged", incident_id=incident_id,
+                                               occurred_at=at(1), body="{}", decide=decide, now=NOW)
+        assert arrival == Arrival(stored=True, outcome=Skip("ignored", "not ours") if delivery == "late" else None)
     assert await store.apply_pending(decide, NOW) == [] and offered[-1] == "late"
-    assert (await store.depths())["inbox_pending"] == 2
+    assert (await store.depths())["inbox_pending"] == 3
+    assert await store.left_for_newer_version() == {"effects": 0, "records": 3}
 
 
 def performed_by_a_newer_replica(store: Store, workdir: Path, count: int) -> None:

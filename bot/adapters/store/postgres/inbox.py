@@ -7,11 +7,12 @@ before its row is committed. If a batch fails, its rows are stored one by one (p
 that cannot be stored fails (its caller answers 503) and its neighbours are stored.
 
 Applied on arrival (`record_and_apply`): a flusher that gets the appliers' lock at once (`pg_try_advisory_xact_lock`,
-never waiting for it; asked in the same round trip as the inserts) and finds nothing stored before its batch pending
-applies the batch's rows in its transaction, in order, pipelined in one SAVEPOINT — one commit for the delivery and
-its decision, no worker woken, the body not read back. A flusher that does not get the lock only stores. A row that
-cannot be decided stays pending with the rows after it; a decision that cannot be stored undoes the SAVEPOINT, and
-every row of the batch stays pending: the worker applies or quarantines them in order.
+never waiting for it; asked in the same round trip as the inserts) applies the batch's rows in its transaction, in
+order, pipelined in one SAVEPOINT — one commit for the delivery and its decision, no worker woken, the body not read
+back — but those a row stored before them and still pending holds back (one of their incident, or one with no
+incident: bot/adapters/store/arrivals.py), read once the lock is held. A flusher that does not get the lock only
+stores. A row that cannot be decided stays pending and holds back its incident's rows after it; a decision that cannot
+be stored undoes the SAVEPOINT, and every row of the batch stays pending: the worker applies or quarantines them.
 
 Applying is exactly once and in arrival order, even with several replicas on one database. The rule: ONE APPLIER AT
 A TIME. `apply_pending` takes a transaction-scoped advisory lock (`pg_advisory_xact_lock(INBOX_LOCK)`) before it

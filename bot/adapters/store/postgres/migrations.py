@@ -339,7 +339,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 22: the pending rows by incident, for the look of each arriving delivery's incident (see SQLite's 22).
     """
-    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id) WHERE state = 'pending';
+    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id, source, seq) WHERE state = 'pending';
     """,
 )
 

@@ -5,12 +5,14 @@ transaction (one fsync), so a burst costs one disk flush per batch instead of on
 answered before its row is on disk. If that transaction fails, its rows are stored one by one (pending, not applied),
 so only a row that cannot be stored fails (its caller answers 503) and its neighbours are stored.
 
-Applied on arrival (`record_and_apply`): when no row stored before them is pending, the deliveries of that transaction
-are applied in it, in order — each stored already 'applied', then its incident, line and effects — in the one
-durable commit the delivery needed anyway: no worker woken, the body never read back, no SAVEPOINT, and no row
-written twice. The write lock (BEGIN IMMEDIATE) is what makes "nothing pending before it" hold for other replicas on
-the file too. A row whose decision cannot be made there (`decide` raises or cannot read it) is set back to pending,
-with every row after it: the worker applies them in order, and quarantines what fails, as below. Should storing a
+Applied on arrival (`record_and_apply`): the deliveries of that transaction are applied in it, in order — each stored
+already 'applied', then its incident, line and effects — in the one durable commit the delivery needed anyway: no
+worker woken, the body never read back, no SAVEPOINT, and no row written twice; but not one that a row stored before
+it and still pending holds back: one of its incident, or one with no incident (bot/adapters/store/arrivals.py). The
+write lock (BEGIN IMMEDIATE) is what makes "nothing of its incident pending before it" hold for other replicas on the
+file too. A row whose decision cannot be made there (`decide` raises or cannot read it) is set back to pending, and
+holds back its incident's rows after it: the worker applies them in order, and quarantines what fails, as below.
+Should storing a
 decision fail, the transaction is rolled back and its deliveries stored again, pending (`_store`): failures are rare,
 so they pay for the retry rather than every delivery paying for a SAVEPOINT.
 
@@ -237,13 +239,19 @@ INSERT_APPLIED = ("INSERT OR IGNORE INTO inbox (source, delivery_id, event_id, e
                   " 'applied')")
 
 
+# Whether a row of an incident (parameter: its id) is pending, or one with no incident: a seek into
+# inbox_pending_incident (migration 22), named, for the planner would walk inbox_pending (every row pending) for the
+# rows with none.
+INCIDENT_PENDING = "SELECT 1 FROM inbox INDEXED BY inbox_pending_incident WHERE state='pending' AND incident_id=?"
+LOOSE_PENDING = "SELECT 1 FROM inbox INDEXED BY inbox_pending_incident WHERE state='pending' AND incident_id IS NULL"
+
+
 def _waiting(conn: sqlite3.Connection) -> Waiting:
-    """What is pending, as the transaction's deliveries are stored (bot/adapters/store/arrivals.py): each incident's
-    look a seek into inbox_pending_incident (migration 22)."""
-    def pending(where: str, *args: str) -> bool:
-        return conn.execute(f"SELECT 1 FROM inbox WHERE state='pending'{where} LIMIT 1", args).fetchone() is not None
-    return Waiting(pending(" AND incident_id IS NULL"), lambda: pending(""),
-                   lambda incident_id: pending(" AND incident_id=?", incident_id))
+    """What is pending, as the transaction's deliveries are stored (bot/adapters/store/arrivals.py)."""
+    def pending(sql: str, *args: str) -> bool:
+        return conn.execute(sql + " LIMIT 1", args).fetchone() is not None
+    return Waiting(pending(LOOSE_PENDING), lambda: pending("SELECT 1 FROM inbox WHERE state='pending'"),
+                   lambda incident_id: pending(INCIDENT_PENDING, incident_id))
 
 
 def _insert(conn: sqlite3.Connection, row: tuple[object, ...]) -> int | None:

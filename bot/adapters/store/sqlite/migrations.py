@@ -308,7 +308,7 @@ MIGRATIONS: tuple[str, ...] = (
     # incident) is pending, and the look at each arriving incident is a seek into these rows (sqlite/inbox.py
     # `_Waiting`), not a walk of a backlog of other incidents' rows.
     """
-    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id) WHERE state = 'pending';
+    CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id, source, seq) WHERE state = 'pending';
     """,
 )
 

@@ -10,8 +10,9 @@ a payload.
 
 With an `Applier` (the worker, when it runs in this process), a delivery is applied as it is stored, in the same
 transaction, unless a row of its incident (or one with no incident) stored before it waits (`Inbox.record_and_apply`):
-one durable commit per delivery instead of two, and no wake-up of the worker. The answer still waits for that commit: a 2xx means stored (and, here, applied).
-A delivery that could not be applied on arrival is left pending and the worker is woken for it, as before.
+one durable commit per delivery instead of two, and no wake-up of the worker. The answer still waits for that
+commit: a 2xx means stored (and, here, applied). A delivery that could not be applied on arrival is left pending and
+the worker is woken for it, as before.
 """
 
 from __future__ import annotations

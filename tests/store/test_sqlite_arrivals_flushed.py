@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -78,8 +78,8 @@ async def test_in_one_transaction_a_row_left_pending_holds_back_only_its_inciden
             raise KeyError("a bug in one event")
         return trigger(row.body)
 
-    def arriving(event_id: str, incident_id: str) -> Awaitable[Arrival]:
-        return sqlite_store.record_and_apply(source="pagerduty", delivery_id=event_id, event_id=event_id,
+    async def arriving(event_id: str, incident_id: str) -> Arrival:
+        return await sqlite_store.record_and_apply(source="pagerduty", delivery_id=event_id, event_id=event_id,
                                              event_type="incident.triggered", incident_id=incident_id,
                                              occurred_at=at(0), body=incident_id, decide=deciding, now=5.0)
     first = asyncio.create_task(arriving("gate", "Q0"))

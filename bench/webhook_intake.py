@@ -153,10 +153,11 @@ def hold_a_row(where: Path | str) -> None:
         conn.execute(HELD_ROW)
 
 
-def pending(where: Path | str) -> int:
-    """Deliveries stored and not yet applied, read beside the bot (SQLite read-only, or the PostgreSQL URL); the row
-    `--held-row` wrote is not counted."""
-    return count(where, "SELECT count(*) FROM inbox WHERE state = 'pending' AND event_id != 'bench-held'")
+def pending(where: Path | str, source: str = "") -> int:
+    """Deliveries stored and not yet applied (of `source`, if given), read beside the bot (SQLite read-only, or the
+    PostgreSQL URL); the row `--held-row` wrote is not counted."""
+    return count(where, "SELECT count(*) FROM inbox WHERE state = 'pending' AND event_id != 'bench-held'"
+                 + (f" AND source = '{source}'" if source else ""))
 
 
 def reminders(where: Path | str) -> int:
@@ -179,13 +180,20 @@ def count(where: Path | str, sql: str) -> int:
 
 
 async def drain(where: Path | str, within: float = 600) -> dict[str, float]:
-    """From the burst's end: how many events were still pending, and the seconds until none is."""
+    """From the burst's end: how many events were still pending, and the seconds until none is. Also the seconds
+    until none of the burst's deliveries is (`deliveries_drain_s`): the reminders the job records (pending records
+    from Slack, counted in the first) come in one transaction each, and can outlast the deliveries by far."""
     started = time.perf_counter()
     at_end = left = await asyncio.to_thread(pending, where)
+    deliveries_drained = None
     while left and time.perf_counter() - started < within:
+        if deliveries_drained is None and not await asyncio.to_thread(pending, where, "pagerduty"):
+            deliveries_drained = time.perf_counter() - started
         await asyncio.sleep(0.05)
         left = await asyncio.to_thread(pending, where)
-    return {"pending_at_burst_end": at_end, "backlog_drain_s": round(time.perf_counter() - started, 2),
+    drained = time.perf_counter() - started
+    return {"pending_at_burst_end": at_end, "backlog_drain_s": round(drained, 2),
+            "deliveries_drain_s": round(drained if deliveries_drained is None else deliveries_drained, 2),
             "still_pending": left}
 
 

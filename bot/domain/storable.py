@@ -3,8 +3,10 @@
 Two things a Python `str` may hold that no store takes: a lone surrogate (half an emoji — a JSON `\\ud800` escape
 decodes to one), which cannot be written as UTF-8, so SQLite's driver refuses it; and NUL, which PostgreSQL's text
 cannot hold. An outside service's answer may hold either (an error message, a name); `storable` is the one rule for
-both, applied where such text enters: IntegrationError (every outside failure's words, bot/errors.py) and the webhooks'
-documents (bot/adapters/wire.py). Pure: standard library only.
+both, applied where such text enters: IntegrationError (every outside failure's words, bot/errors.py), the webhooks'
+documents (bot/adapters/wire.py), and what the bot keeps of the services' answers — a message Slack gives back to
+be a key message and a person's name (bot/adapters/slack/chat.py), PagerDuty's users (bot/adapters/pagerduty/
+paging.py). Pure: standard library only.
 """
 
 from __future__ import annotations

@@ -15,9 +15,12 @@
         and never holds a password
 
 Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
+Its text (`detail`, `code`) is made storable as it is built (bot/domain/storable.py): no lone surrogate, no NUL.
 """
 
 from __future__ import annotations
+
+from bot.domain.storable import storable
 
 
 class PavedRoadError(Exception):
@@ -50,11 +53,15 @@ class IntegrationError(PavedRoadError):
     def __init__(self, service: str, detail: str, *, retryable: bool, code: str | None = None,
                  retry_after: float | None = None, status: int | None = None,
                  credentials_refused: bool = False) -> None:
+        # The service's words (its message, its code) made storable here, where every outside failure enters: a lone
+        # surrogate (half an emoji, from a JSON `\ud800`) or a NUL in them made the store refuse the effect's retry
+        # or death, which was then never recorded (the effect stuck until its lease ran out, again at every try).
+        detail = storable(detail)
         super().__init__(f"{service}: {detail}")
         self.service = service
         self.detail = detail
         self.retryable = retryable
-        self.code = code
+        self.code = code if code is None else storable(code)
         self.retry_after = retry_after
         self.status = status
         # Not this call's fault: every call fails alike until someone replaces the credentials (Slack's token_revoked).

@@ -36,8 +36,9 @@ class Fault:
     # Fail only a request whose JSON body sets this field (e.g. "state": ServiceNow refusing a state change, by a
     # data policy, while it takes a work note alone). ServiceNow's emulator only.
     with_field: str = ""
-    # Answer with Slack's JSON refusal `{"ok": false, "error": error}` at `status` (200, as Slack answers invalid_auth)
-    # instead of an error page. Slack's emulator only.
+    # The service's own words in its JSON refusal at `status`: Slack's `{"ok": false, "error": error}` (at 200, as Slack
+    # answers invalid_auth) instead of an error page; PagerDuty's error `message`; ServiceNow's error `detail`. (Not
+    # on PagerDuty's 429, which comes without a body, nor ServiceNow's 401, 404 and 429, which keep their own words.)
     error: str = ""
 
     def matches(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> bool:

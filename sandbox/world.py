@@ -212,8 +212,10 @@ class Sandbox:
                 self.faults.latency_ms[str(body["service"])] = int(body["latency_ms"])
             else:
                 until = (self.clock.now().timestamp() + float(body["for_seconds"])) if "for_seconds" in body else None
+                # Slack refuses with its JSON at 200; PagerDuty and ServiceNow answer their error bodies at a 4xx/5xx.
+                refusal = body.get("error") and body["service"] == "slack"
                 self.faults.add(Fault(service=str(body["service"]), method=str(body.get("method", "*")),
-                                      status=int(body.get("status", 200 if body.get("error") else 500)),
+                                      status=int(body.get("status", 200 if refusal else 500)),
                                       times=int(body.get("times", 1)), error=str(body.get("error", "")),
                                       latency_ms=int(body.get("latency_ms", 0)),
                                       retry_after=int(body.get("retry_after", 1)), until=until,

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, StringConstraints, ValidationError
 
+from bot.domain.storable import storable
 from bot.errors import DeliveryError
 
 MAX_DEPTH = 64
@@ -174,11 +175,9 @@ def clean(value: Any) -> Any:
     return value
 
 
-def safe_text(text: str) -> str:
-    """Text any store or outside system takes: lone surrogates become U+FFFD (the replacement character), NUL goes."""
-    if not _UNSAFE.search(text):
-        return text
-    return _UNSAFE.sub(lambda match: "" if match.group() == "\x00" else "\ufffd", text)
+# Text any store or outside system takes: lone surrogates become U+FFFD (the replacement character), NUL goes — the
+# rule an outside service's error text is held to as well (IntegrationError).
+safe_text = storable
 
 
 def unsafe_text_at(value: Any, path: str) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.effects import AlertOperators, NoteOnTicket, PageTeamForTicket, PostTimelineEntry
+from bot.domain.effects import AlertOperators, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, shown_error
 from bot.domain.incident import Decision
 from bot.domain.timeline import TimelineEntry
 
@@ -72,7 +72,9 @@ def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, 
         NoteOnTicket(event.sys_id, f"Paved Road: assignment group '{group}' is not a team in the platform catalogue, "
                                    "so no one was paged. Assign the ticket to a product team's group, or ask the "
                                    "platform team to add this group to the catalogue."),
-        AlertOperators("operators", f"⚠️ ServiceNow ticket {event.number} is assigned to '{group}', which is no team "
+        # The ticket's number and group are ServiceNow's words, shown as they are: no markup in them reaches Slack.
+        AlertOperators("operators", f"⚠️ ServiceNow ticket {shown_error(event.number)} is assigned to "
+                                    f"{shown_error(group)}, which is no team "
                                     "in the catalogue: nobody was paged. Add the group to a team "
                                     "(`teams[].servicenow_group`) or reassign the ticket."),
     ))

@@ -32,6 +32,9 @@ from bot.errors import IntegrationError
 from bot.ports.store import OutboxRow
 from bot.render.format import escape
 
+# 2 ** this is still a float (its largest is about 2 ** 1024), whatever base_seconds multiplies it.
+_MAX_EXPONENT = 1000
+
 SERVICE_NAMES = {"slack": "Slack", "pagerduty": "PagerDuty", "servicenow": "ServiceNow"}
 
 
@@ -71,7 +74,9 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
             return retry_after + rng.uniform(0, 0.25)
-        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** attempt))
+        # The exponent held to what a float holds: a token's refusals are unbounded (no max_attempts), and 2 ** 1024
+        # seconds, made a float, is an OverflowError (long past max_seconds anyway).
+        return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** min(attempt, _MAX_EXPONENT)))
 
     def retry_at(self, row: OutboxRow, failure: Failure, now: float, rng: random.Random) -> float | None:
         """When to try `row`'s effect again after `failure` (its attempt now), or None: it is dead. A refusal for rate

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from aiohttp import web
 
 from bot.catalogue import SandboxSeed
-from sandbox.faults import Faults
+from sandbox.faults import Fault, Faults
 from sandbox.pagerduty.admin import PagerDutyAdmin
 from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id, stable_id
 from sandbox.pagerduty.control import ACTIONS, PagerDutyControls
@@ -230,7 +230,7 @@ class PagerDutyEmulator:
         await self.faults.delay("pagerduty", path)
         fault = self.faults.take("pagerduty", path, method)
         if fault is not None and not fault.after:
-            return _fault_response(fault.status, fault.retry_after, limits)
+            return _fault_response(fault, limits)
         if route is None:
             return _error(PagerDutyError(404, 2100, "Not Found",
                                          [f"{method} {path} is not a PagerDuty API the sandbox emulates"]), limits)
@@ -251,7 +251,7 @@ class PagerDutyEmulator:
         except PagerDutyError as error:
             return _error(error, limits)
         if fault is not None:  # done, and its answer lost on the way back
-            return _fault_response(fault.status, fault.retry_after, limits)
+            return _fault_response(fault, limits)
         if status == 204:
             return web.Response(status=204, body=b"", headers=limits)
         return web.json_response(payload, status=status, headers=limits)
@@ -506,19 +506,21 @@ def _error(error: PagerDutyError, headers: dict[str, str] | None = None) -> web.
     return web.json_response(error.body(), status=error.status, headers=headers)
 
 
-def _fault_response(status: int, retry_after: int, limits: dict[str, str]) -> web.Response:
+def _fault_response(fault: Fault, limits: dict[str, str]) -> web.Response:
+    status, retry_after = fault.status, fault.retry_after
     if status == 429:
         # PagerDuty documents that a 429 may come without a body: injected ones do, to exercise that path.
         limit = limits.get("ratelimit-limit", "960")
         return web.Response(status=429, headers={"ratelimit-limit": limit, "ratelimit-remaining": "0",
                                                  "ratelimit-reset": str(retry_after)})
     if status >= 500:
-        error = PagerDutyError(status, 2000, "An internal error has occurred. PagerDuty team has been notified.")
+        error = PagerDutyError(status, 2000, fault.error or "An internal error has occurred. PagerDuty team has been "
+                               "notified.")
     else:
         code = {400: 2001, 401: 2006, 403: 2010, 404: 2100}.get(status, 2000)
         try:
             message = HTTPStatus(status).phrase
         except ValueError:
             message = "Error"
-        error = PagerDutyError(status, code, message)
+        error = PagerDutyError(status, code, fault.error or message)
     return _error(error, limits)

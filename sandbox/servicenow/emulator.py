@@ -622,7 +622,7 @@ def _fault_error(fault: Fault, path: str) -> ServiceNowError:
         phrase = HTTPStatus(fault.status).phrase
     except ValueError:
         phrase = "Error"
-    return ServiceNowError(fault.status, phrase, f"Injected by the sandbox for {path}")
+    return ServiceNowError(fault.status, phrase, fault.error or f"Injected by the sandbox for {path}")
 
 
 async def _body_fields(request: web.Request) -> tuple[str, ...]:

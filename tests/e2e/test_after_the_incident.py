@@ -108,6 +108,16 @@ async def test_a_pinned_message_joins_the_timeline_once_attributed(sandbox: Runn
     assert [e.actor for e in entries if e.kind == "key_message"] == ["Ben Okafor"]
 
 
+async def test_a_pinned_message_holding_what_no_store_takes_joins_the_timeline_all_the_same(
+        sandbox: RunningSandbox) -> None:
+    # Slack gives the message back with half an emoji (a JSON "\ud800") and a NUL in it: storing the key message
+    # failed, and the delivery was set aside (the operators alerted, the message on no timeline).
+    incident, channel = await open_incident(sandbox)
+    await key_message(sandbox, channel, text="Rolled back \ud800 at 10:02\x00, errors back to normal")
+    await joined_once(sandbox, incident["id"], "📌 Ben Okafor: Rolled back \ufffd at 10:02, errors back to normal")
+    assert not any("set aside a delivery" in alert for alert in operators_alerts(sandbox))
+
+
 async def test_a_pinned_reply_in_a_thread_joins_the_timeline_too(sandbox: RunningSandbox) -> None:
     incident, channel = await open_incident(sandbox)
     parent = await control(sandbox, "message", user=ASHA, channel=channel, text="Who is looking at payments?")

@@ -48,6 +48,22 @@ async def test_trigger_opens_a_ready_public_channel(sandbox: RunningSandbox) -> 
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
+async def test_responders_whose_names_no_store_takes_as_they_are_still_get_their_channel(
+        sandbox: RunningSandbox) -> None:
+    # PagerDuty gives the on-call people's names with half an emoji (a JSON "\ud800") and a NUL in them: remembering
+    # who they are failed, and the channel's opening with it, at every try until it was dead.
+    for user in sandbox.sandbox.pagerduty.account.users.values():
+        user.name = f"{user.name} \ud800\x00"
+    incident = await trigger(sandbox, "Checkout returns 500s", "PBASKET")
+    await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    assert slack_user(sandbox, "asha.patel@example.com") in channel["members"]
+    lines = [m["text"] for m in messages(sandbox, channel["id"])]
+    assert any("Could not find Fatima Noor \ufffd in Slack" in line for line in lines)
+    assert incident["html_url"] in str(card(sandbox, channel)["blocks"])
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
 async def test_the_card_follows_acknowledge_then_resolve(sandbox: RunningSandbox) -> None:
     incident = await trigger(sandbox)
     [channel] = incident_channels(sandbox)

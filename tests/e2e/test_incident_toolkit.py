@@ -224,6 +224,26 @@ async def test_a_status_update_whose_answer_was_lost_waits_for_pagerduty_to_conf
     assert publishing(sandbox)[0] == 2 and len(pd_status_updates(sandbox, incident["id"])) == 1
 
 
+async def test_a_status_update_pagerduty_refuses_in_words_no_store_takes_is_parked_dead_with_its_alert(
+        sandbox: RunningSandbox) -> None:
+    # PagerDuty's error message holds half an emoji (a JSON "\ud800") and a NUL: the refusal is recorded all the
+    # same (once, the store refused it and the effect sat leased, then failed so at every try, and nobody knew).
+    incident, channel = await opened(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", f"POST /incidents/{incident['id']}/status_updates", status=400,
+                                     error="half an emoji \ud800, a NUL \x00, and after them"))
+    await as_user(sandbox, "command", user=ERIN, channel=channel["id"], text=f"update {UPDATE}")
+
+    def alerts() -> list[str]:
+        return [said(m) for m in public(sandbox, channel_id(sandbox, "paved-road-ops"))
+                if "could not be published in PagerDuty" in said(m)]
+
+    await eventually(lambda: bool(alerts()))
+    assert "half an emoji \ufffd, a NUL , and after them" in alerts()[0]
+    assert publishing(sandbox) == (1, "pagerduty: POST /incidents/{id}/status_updates: half an emoji \ufffd, a NUL "
+                                      ", and after them")
+    assert pd_status_updates(sandbox, incident["id"]) == []
+
+
 # ----- priority ----------------------------------------------------------------------------------------------------
 
 async def test_priority_p1_changes_pagerduty_the_card_and_the_ticket(sandbox: RunningSandbox) -> None:

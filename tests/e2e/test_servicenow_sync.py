@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import html
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +20,7 @@ import aiohttp
 import pytest
 
 from sandbox.faults import Fault
+from sandbox.ui.blockkit import Names, mrkdwn
 from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, deliver, eventually, incident_channels, messages, state
 from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
@@ -474,7 +477,19 @@ async def test_a_ticket_raised_to_page_a_group_that_is_no_team_gets_a_note_and_t
     [note] = bot_notes(ticket)
     assert "'Service Desk' is not a team" in note and "no one was paged" in note
     [alert] = [line for line in ops_lines(sandbox) if raised["number"] in line]
-    assert "'Service Desk'" in alert and "nobody was paged" in alert
+    assert "`Service Desk`" in alert and "nobody was paged" in alert
+
+
+async def test_a_group_name_with_markup_reaches_the_operators_as_words_and_pings_nobody(
+        sandbox: RunningSandbox) -> None:
+    hostile = "<!channel> <https://evil.example|click> & *bold*"
+    sandbox.sandbox.servicenow.add_group(hostile)  # as an admin may name a group
+    raised = await raise_ticket(sandbox, short_description="Printer on fire", assignment_group=hostile,
+                                category="Product team")
+    [alert] = [line for line in ops_lines(sandbox) if raised["number"] in line]
+    shown = mrkdwn(alert, Names(user=lambda _: None, channel=lambda _: None))
+    assert 'class="mention"' not in shown and "<a " not in shown and "<strong>" not in shown
+    assert html.unescape(re.findall(r"<code>(.*?)</code>", shown)[1]) == hostile
 
 
 async def test_a_ticket_with_no_group_and_another_category_is_left_alone(sandbox: RunningSandbox) -> None:

@@ -5,6 +5,7 @@ bytes served back."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from sandbox.pagerduty.control import ACTIONS, valid_actions
 from sandbox.slack.workspace import SlackWorkspace
-from sandbox.world import RunningSandbox
+from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import as_user, channel_id, replies, settle, state, trigger
 from tests.helpers import QUIET_TIME
 
@@ -53,6 +54,28 @@ async def test_a_fault_with_field_fails_only_requests_that_set_it(sandbox: Runni
     assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes",)) is None
     assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes", "state")) is not None
     assert faults.snapshot() == []  # spent
+
+
+async def test_a_fault_with_words_answers_in_the_services_own_error_shape(sandbox: RunningSandbox) -> None:
+    # Slack's JSON refusal comes at 200; PagerDuty's and ServiceNow's error bodies at a 500 unless told otherwise.
+    for service, method in (("slack", "conversations.archive"), ("pagerduty", "GET /nothing"),
+                            ("servicenow", "GET /api/now/table/nothing")):
+        status, _ = await post(sandbox, "/sandbox/faults", {"service": service, "method": method,
+                                                            "error": f"{service}'s words"})
+        assert status == 201
+    assert [(f["service"], f["status"]) for f in sandbox.sandbox.faults.snapshot()] == [
+        ("slack", 200), ("pagerduty", 500), ("servicenow", 500)]
+    keys = sandbox.sandbox.keys
+    servicenow = base64.b64encode(f"{SERVICENOW_USER}:{keys.servicenow_password}".encode()).decode()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{sandbox.url}/sandbox/pagerduty/api/nothing",
+                               headers={"Authorization": f"Token token={keys.pagerduty_api_token}"}) as response:
+            assert response.status == 500
+            assert (await response.json())["error"]["message"] == "pagerduty's words"
+        async with session.get(f"{sandbox.url}/sandbox/servicenow/api/now/table/nothing",
+                               headers={"Authorization": f"Basic {servicenow}"}) as response:
+            assert response.status == 500
+            assert (await response.json())["error"]["detail"] == "servicenow's words"
 
 
 async def test_servicenow_work_notes_are_stamped_with_the_sandbox_clock(sandbox: RunningSandbox) -> None:

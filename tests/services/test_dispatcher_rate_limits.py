@@ -242,3 +242,26 @@ async def test_an_opening_refused_once_still_goes_ahead_of_pending_card_refreshe
     # (The incident's timeline line, queued behind its opening, has the urgent priority too.)
     assert kinds[:2] == ["open_incident_channel"] * 2 and sorted(kinds[2:]) == [
         "post_timeline_entry"] + ["refresh_card"] * 3, kinds
+
+
+async def test_a_token_refused_a_thousand_times_and_more_still_waits_for_its_next_try(store: SqliteStore,
+                                                                                    tmp_path: Path) -> None:
+    # Nothing bounds a token's refusals (it waits for a person), and each one backs off by every try: Slack refusing
+    # the token off and on for days (its own outages say invalid_auth) runs them past a thousand. The effect still
+    # waits, up to max_seconds, for its next try (2 ** 1024 seconds, as a float, was an OverflowError: no try again).
+    [row] = await store.due_effects(START, 10, [], lane="slack")
+    for _ in range(1100):
+        assert await store.claim_effect(row.seq, owner="earlier", now=START, lease_seconds=60)
+        assert await store.effect_retry(row.seq, START, "token_revoked", owner="earlier", failed=True,
+                                        credentials_refused=True)
+    world = World([], always=token_refused())
+    clock = SettableClock(datetime.fromtimestamp(START, UTC), frozen=True)
+    policy = RetryPolicy()  # the bot's own (base_seconds a float)
+    d = Dispatcher(store, world, clock, Metrics(), policy, rng=random.Random(7))
+    assert await d.start_due() >= 1
+    await d.finish_in_flight()
+    [after] = rows(tmp_path / "d.db", "SELECT state, attempts, credentials_refusals, next_attempt_at, lease_owner"
+                                      " FROM outbox WHERE kind='open_incident_channel'")
+    assert after["state"] == "pending" and after["lease_owner"] is None, after
+    assert after["attempts"] == after["credentials_refusals"] == 1101, after
+    assert START < after["next_attempt_at"] <= START + policy.max_seconds, after

@@ -19,6 +19,7 @@ import httpx2
 import pagerduty
 
 from bot.adapters.pagerduty.client import rest_client
+from bot.domain.storable import storable
 from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import OnCall, PagingUser, ShiftEntry
@@ -79,15 +80,14 @@ class PagerDutyPaging:
                 return None
             raise
         assert isinstance(data, dict)
-        return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]), email=str(data.get("email")))
+        return _paging_user(str(data["id"]), data.get("name"), str(data.get("email")))
 
     async def user_by_email(self, email: str) -> PagingUser | None:
         users = await self._call("GET /users", lambda: self.client.rget("/users", params={"query": email}))
         assert isinstance(users, list)
         for data in users:
             if str(data.get("email", "")).lower() == email.lower():
-                return PagingUser(id=str(data["id"]), name=str(data.get("name") or data["id"]),
-                                  email=str(data["email"]))
+                return _paging_user(str(data["id"]), data.get("name"), str(data["email"]))
         return None
 
     async def acknowledge(self, incident_id: str, actor_email: str) -> None:
@@ -153,8 +153,8 @@ class PagerDutyPaging:
         found: list[OnCall] = []
         for entry in entries:
             user = entry.get("user") or {}
-            found.append(OnCall(user=PagingUser(id=str(user.get("id")), name=str(user.get("summary") or user.get(
-                "name") or user.get("id")), email=str(user.get("email") or "")),
+            found.append(OnCall(user=_paging_user(str(user.get("id")), user.get("summary") or user.get("name"),
+                                                  str(user.get("email") or "")),
                 escalation_policy=str((entry.get("escalation_policy") or {}).get("summary") or escalation_policy_id),
                 level=int(entry.get("escalation_level") or 1)))
         return sorted(found, key=lambda o: o.level)
@@ -206,3 +206,10 @@ class PagerDutyPaging:
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _paging_user(user_id: str, name: Any, email: str) -> PagingUser:
+    """A PagerDuty user as its answer gives them (no name: their id), name and email made storable: the bot keeps
+    them (bot/services/people.py), and half an emoji or a NUL in a name made every channel opening that invites them
+    fail, at every try until it was dead."""
+    return PagingUser(id=user_id, name=storable(str(name or user_id)), email=storable(email))

@@ -22,6 +22,7 @@ from bot.adapters.slack.fit import Fit
 from bot.adapters.slack.identity import BotIdentity
 from bot.adapters.slack.ratelimit import Buckets
 from bot.adapters.slack.users import KnownUsers
+from bot.domain.storable import storable
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
@@ -214,7 +215,8 @@ class SlackChat:
             raise
         profile = user.get("profile") or {}
         name = profile.get("real_name") or user.get("real_name") or profile.get("display_name") or user.get("name")
-        return str(name) if name else user_id
+        # Storable (bot/domain/storable.py): a name is kept with what it names (a key message's author, an owner).
+        return storable(str(name)) if name else user_id
 
     async def message(self, channel: str, ts: str) -> ChatMessage | None:
         try:
@@ -235,7 +237,8 @@ class SlackChat:
         data = found[0]
         by_person = bool(data.get("user")) and not data.get("bot_id") \
             and data.get("subtype") in (None, "thread_broadcast")
-        return ChatMessage(channel=channel, ts=ts, user=data.get("user"), text=str(data.get("text") or ""),
+        # Its text is kept (a key message): made storable, as Slack may give back half an emoji or a NUL.
+        return ChatMessage(channel=channel, ts=ts, user=data.get("user"), text=storable(str(data.get("text") or "")),
                            by_person=by_person)
 
     async def upload_file(self, channel: str, content: bytes, *, filename: str, title: str, comment: str,

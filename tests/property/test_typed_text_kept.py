@@ -37,12 +37,12 @@ async def test_a_follow_up_keeps_whatever_was_typed_but_its_nuls(on_postgres: Ru
     [channel] = incident_channels(running)
     on_loop, numbers = OnTheLoop(), itertools.count(1)
 
-    async def follow_up(text: str) -> tuple[list[str], list[str], int]:
+    async def follow_up(text: str) -> tuple[list[str], list[str], object]:
         answers = await command(running, f"followup {text}", channel=channel["id"])
         await settle(running)
         stored = await running.bot.store.incident(incident["id"])
         assert stored is not None
-        return answers, [f.text for f in stored.follow_ups], int((await running.bot.readiness())["inbox_failed"])
+        return answers, [f.text for f in stored.follow_ups], (await running.bot.readiness())["inbox_failed"]
 
     @given(text=typed)
     @example(text="warm the\x00 cache")

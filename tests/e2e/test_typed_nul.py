@@ -97,3 +97,22 @@ async def test_a_nul_typed_in_a_form_is_dropped_and_the_words_kept(start_sandbox
     assert stored is not None
     assert [(u.what, u.impact) for u in stored.status_updates] == [("Rolling back", "1 in 5 card payments fail")]
     assert not any("\\u0000" in body for body in slack_records(running, database_url))
+
+
+async def test_in_socket_mode_half_a_character_typed_in_a_form_shows_as_a_replacement(
+        start_sandbox: StartSandbox) -> None:
+    # Over HTTP a signed body with a lone surrogate is refused (it cannot be cleaned without breaking its
+    # signature); Socket Mode's envelopes carry no signature, so there it is cleaned like a NUL: U+FFFD where it was.
+    running = await start_sandbox(socket_mode=True)
+    incident = await trigger(running)
+    [channel] = incident_channels(running)
+    await typed(running, channel["name"], "update")
+    view = next(v for v in state(running)["slack"]["views"] if v["callback_id"] == "incident_update_modal")
+    answer = await as_user(running, "view_submission", user=ASHA, view_id=view["id"], values={
+        "update_what": {"text": "Rolling\ud83d back\x00"}, "update_impact": {"text": ""},
+        "update_next": {"choice": "30"}})
+    await settle(running)
+    assert not went_wrong(replies(answer)), answer
+    await nothing_set_aside(running.bot)
+    stored = await running.bot.store.incident(incident["id"])
+    assert stored is not None and [u.what for u in stored.status_updates] == ["Rolling\ufffd back"]

@@ -5,9 +5,10 @@ decodes to one), which cannot be written as UTF-8, so SQLite's driver refuses it
 cannot hold. An outside service's answer may hold either (an error message, a name); `storable` is the one rule for
 both, applied where such text enters: IntegrationError (every outside failure's words, bot/errors.py), the webhooks'
 documents (bot/adapters/wire.py), every request of Slack's as Bolt reads it — what people type in commands and forms
-(`storable_document`, commands/in_flight.py's DrainingApp) — and what the bot keeps of the services' answers — a
-message Slack gives back to be a key message and a person's name (bot/adapters/slack/chat.py), PagerDuty's users
-(bot/adapters/pagerduty/paging.py). Pure: standard library only.
+(`storable_document`, commands/in_flight.py's DrainingApp; and the records older versions stored from them, read in
+bot/domain/from_slack.py) — and what the bot keeps of the services' answers — a message Slack gives back to be a
+key message and a person's name (bot/adapters/slack/chat.py), PagerDuty's users (bot/adapters/pagerduty/paging.py).
+Pure: standard library only.
 """
 
 from __future__ import annotations

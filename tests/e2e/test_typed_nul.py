@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 from bot.app.runtime import Bot
+from bot.domain.contributions import FollowUpAdded
+from bot.services.slack_inbox import record_from_slack
 from sandbox.world import RunningSandbox
 from tests.commands.slack_requests import went_wrong
 from tests.e2e.sandbox_helpers import as_user, incident_channels, replies, settle, state, trigger
@@ -116,3 +118,19 @@ async def test_in_socket_mode_half_a_character_typed_in_a_form_shows_as_a_replac
     await nothing_set_aside(running.bot)
     stored = await running.bot.store.incident(incident["id"])
     assert stored is not None and [u.what for u in stored.status_updates] == ["Rolling\ufffd back"]
+
+
+async def test_a_record_stored_with_a_nul_before_the_door_dropped_it_is_applied(start_sandbox: StartSandbox,
+                                                                                database_url: str | None) -> None:
+    # What an older version stored as typed (the record's JSON holds the NUL as \u0000): on PostgreSQL it was set
+    # aside when applied; read now, its NUL is dropped as the door drops it, so it applies (or applies when retried).
+    running = await start_sandbox(database_url=database_url)
+    incident = await trigger(running)
+    await record_from_slack(running.bot.store, FollowUpAdded(incident["id"], "f-older", "warm the\x00 cache",
+                                                             "Asha Patel", running.bot.clock.now()),
+                            running.bot.clock.now())
+    running.bot.worker.wake()
+    await settle(running)
+    await nothing_set_aside(running.bot)
+    stored = await running.bot.store.incident(incident["id"])
+    assert stored is not None and [f.text for f in stored.follow_ups] == ["warm the cache"]

@@ -1,12 +1,13 @@
 """The incident manager's toolkit takes outside input in three places: the Take command and "Post an update"
 buttons (any value a forged request carries), the update form (anything typed, any choice), and the commands it
 records in the inbox (read back by the worker). Property-based: the buttons through the real app as Slack sends them;
-the records through the worker's reading (bot/domain/from_slack.py), which must give back what was written or a
-ValueError."""
+the records through the worker's reading (bot/domain/from_slack.py), which must give back what was written (its
+strings made storable) or a ValueError."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import UTC, datetime
 
 from hypothesis import example, given, settings
@@ -20,6 +21,7 @@ from bot.domain.coordination import (
     StatusUpdatePosted,
 )
 from bot.domain.from_slack import from_json, to_json
+from bot.domain.storable import storable_document
 from bot.render.format import MESSAGE_TEXT
 from bot.render.roles import TOOLKIT_ACTIONS
 from sandbox.world import RunningSandbox
@@ -57,7 +59,13 @@ def assert_answered_for_people(answers: list[str]) -> None:
 
 @given(command=commands)
 def test_a_recorded_command_reads_back_as_written(command: RoleAssignment | StatusUpdatePosted | ReminderDue) -> None:
-    assert from_json(to_json(command)) == command
+    # As written, but for what no store takes: a record an older version stored with a NUL typed in it reads back
+    # without it, as the door now takes it (bot/domain/storable.py).
+    written = json.loads(to_json(command))
+    read = from_json(to_json(command))
+    assert json.loads(to_json(read)) == storable_document(written)
+    if storable_document(written) == written:
+        assert read == command
 
 
 @given(body=st.one_of(texts, st.builds(lambda c, cut: to_json(c)[:cut], commands, st.integers(0, 400)),

@@ -33,6 +33,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.domain.storable import storable_document
+
 log = logging.getLogger(__name__)
 # After the cancellation, how long the work cut short gets to end (its `finally` blocks, Bolt's completion handler)
 # before the stop goes on to close the clients and the store under whatever is still running.
@@ -211,8 +213,9 @@ class InFlight:
 
 class DrainingApp(AsyncApp):
     """Bolt's app with the bot's door in front: every request it is handed, over HTTP (bot/app/web.py) or Socket
-    Mode (Bolt's adapter calls `async_dispatch` too), is refused while the bot stops (`refusal`), and otherwise is
-    under way from the moment it is handed over until its listener has started and said so itself. A Bolt
+    Mode (Bolt's adapter calls `async_dispatch` too), is refused while the bot stops (`refusal`), and otherwise has
+    what people typed made storable (no NUL, no lone surrogate: bot/domain/storable.py) and is under way from the
+    moment it is handed over until its listener has started and said so itself. A Bolt
     middleware cannot do this: its async `next()` only marks the chain to go on and returns at once, so the
     middleware's block ended before the request went through the rest of the chain (the once-per-event lookup in
     the store, commands/listeners.py) or its listener was chosen — a stop beginning then saw nothing under way and
@@ -225,6 +228,11 @@ class DrainingApp(AsyncApp):
     async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
         if not self.in_flight.taking:  # the bot is stopping: Slack or the person sends it again
             return refusal(req.body)
+        # A NUL typed in a command, a form or a message (Slack sends it as %00 or \u0000) is kept by SQLite but
+        # refused by PostgreSQL: the person's follow-up or status update was set aside when applied, a handover note
+        # answered "something went wrong". Every listener reads the body from here (Bolt builds `command`, `view`,
+        # `event`… from it); the signature was checked on the raw body, which is left as it came.
+        req.body = storable_document(req.body)
         with self.in_flight.under_way(HANDED_OVER):
             response = await super().async_dispatch(req)
             # Bolt acknowledges an event before its listener has started, on a task of its own: one turn of the

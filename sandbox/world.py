@@ -123,7 +123,7 @@ class Sandbox:
         self.servicenow.public_url = emulators_url
 
     def bot_settings(self, emulators_url: str, db_path: Path, port: int, rate_limit_scale: float,
-                     socket_mode: bool = False) -> Settings:
+                     socket_mode: bool = False, database_url: str | None = None) -> Settings:
         return Settings(
             slack_bot_token=self.keys.slack_bot_token, slack_signing_secret=self.keys.slack_signing_secret,
             slack_app_token=self.keys.slack_app_token if socket_mode else None,
@@ -131,7 +131,7 @@ class Sandbox:
             slack_rate_limit_scale=rate_limit_scale, pagerduty_api_token=self.keys.pagerduty_api_token,
             pagerduty_webhook_secrets=self.keys.pagerduty_webhook_secrets,
             pagerduty_api_url=f"{emulators_url}/sandbox/pagerduty/api", catalogue_path=Path("(sandbox)"),
-            db_path=db_path, port=port, log_level="INFO",
+            db_path=db_path, database_url=database_url, port=port, log_level="INFO",
             servicenow=ServiceNowAccess(f"{emulators_url}/sandbox/servicenow", SERVICENOW_USER,
                                         self.keys.servicenow_password, self.keys.servicenow_webhook_secret))
 
@@ -267,9 +267,10 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
                         rate_limit_scale: float = 1.0, validate_openapi: bool = True,
                         retry_policy: RetryPolicy | None = None, keys: SandboxSecrets | None = None,
                         socket_mode: bool = False, clock: SettableClock | None = None,
-                        faults: Sequence[Fault] = ()) -> RunningSandbox:
+                        faults: Sequence[Fault] = (), database_url: str | None = None) -> RunningSandbox:
     """Bind the port first (port 0 picks a free one), then build the bot pointing at its own emulators. `faults` are
-    in force before the bot starts (Slack slow or refusing while the bot starts, as in a restart during an outage)."""
+    in force before the bot starts (Slack slow or refusing while the bot starts, as in a restart during an outage).
+    `database_url`: the bot's store is that PostgreSQL database, not SQLite at `db_path`."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -282,7 +283,7 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
                       validate_openapi=validate_openapi, clock=clock)
     for fault in faults:
         sandbox.faults.add(fault)
-    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode)
+    settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode, database_url)
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)

@@ -86,10 +86,10 @@ async def start_sandbox(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[S
 
     async def start(organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME, db: str = "sandbox.db",
                     retry_policy: RetryPolicy = FAST_RETRIES, socket_mode: bool = False,
-                    faults: Sequence[Fault] = ()) -> RunningSandbox:
+                    faults: Sequence[Fault] = (), database_url: str | None = None) -> RunningSandbox:
         running = await serve_sandbox(organisation or catalogue, tmp_path / db, port=0, rate_limit_scale=50,
                                       retry_policy=retry_policy, socket_mode=socket_mode, clock=SettableClock(at),
-                                      faults=faults)
+                                      faults=faults, database_url=database_url)
         started.append(running)
         return running
 

@@ -42,11 +42,13 @@ BotClient = TestClient[web.Request, web.Application]  # a test client on the bot
 
 class StartSandbox(Protocol):
     """Start the sandbox (emulators and bot) on port 0, its clock at `at`; the same `db` name restarts the bot on the
-    same store; `faults` are in force before the bot starts. Whatever is still running is stopped after the test."""
+    same store; `faults` are in force before the bot starts; `database_url` makes the bot's store that PostgreSQL
+    database instead. Whatever is still running is stopped after the test."""
 
     async def __call__(self, organisation: Catalogue | None = None, *, at: datetime = QUIET_TIME,
                        db: str = "sandbox.db", retry_policy: RetryPolicy = FAST_RETRIES,
-                       socket_mode: bool = False, faults: Sequence[Fault] = ()) -> RunningSandbox: ...
+                       socket_mode: bool = False, faults: Sequence[Fault] = (),
+                       database_url: str | None = None) -> RunningSandbox: ...
 
 
 def offline_settings(db_path: Path, secrets: tuple[str, ...] = (WEBHOOK_SECRET,)) -> Settings:

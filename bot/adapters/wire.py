@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, StringConstraints, ValidationError
 
-from bot.domain.storable import storable
+from bot.domain.storable import storable, storable_document
 from bot.errors import DeliveryError
 
 MAX_DEPTH = 64
@@ -164,20 +164,10 @@ def dumps(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def clean(value: Any) -> Any:
-    """`value` with every string, keys included, made safe (`safe_text`)."""
-    if isinstance(value, str):
-        return safe_text(value)
-    if isinstance(value, list):
-        return [clean(item) for item in value]
-    if isinstance(value, dict):
-        return {safe_text(key): clean(item) for key, item in value.items()}
-    return value
-
-
 # Text any store or outside system takes: lone surrogates become U+FFFD (the replacement character), NUL goes — the
-# rule an outside service's error text is held to as well (IntegrationError).
-safe_text = storable
+# rule an outside service's error text and Slack's requests are held to as well (bot/domain/storable.py). `clean`:
+# a document with every string in it, keys included, made so.
+safe_text, clean = storable, storable_document
 
 
 def unsafe_text_at(value: Any, path: str) -> str | None:

@@ -399,11 +399,10 @@ class Dispatcher:
             log.warning("effect %s #%s for %s %s, retrying in %.1fs: %s", effect.kind, row.seq, effect.incident_id,
                         retrying_as(row, failure, now), retry_at - now, failure.error)
             self._metrics.effects.labels(effect.kind, retry_outcome(failure)).inc()
-            if not await _recorded(self._store.effect_retry(
-                    row.seq, retry_at, failure.error, owner=self.owner, bookkeeping=kept or None,
-                    rate_limited_at=now if refused else None, failed=not refused,
-                    credentials_refused=failure.credentials_refused_by is not None)):
-                self._lost(row)
+            await self._record_failure(row, "retry", self._store.effect_retry(
+                row.seq, retry_at, failure.error, owner=self.owner, bookkeeping=kept or None,
+                rate_limited_at=now if refused else None, failed=not refused,
+                credentials_refused=failure.credentials_refused_by is not None))
             return
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,
                   f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
@@ -412,9 +411,19 @@ class Dispatcher:
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE,
                                                                               dead_alert(row, failure, now))
-        if not await _recorded(self._store.effect_dead(row.seq, failure.error, alert, now, owner=self.owner,
-                                                       bookkeeping=kept or None)):
-            self._lost(row)
+        await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
+                                                                         owner=self.owner, bookkeeping=kept or None))
+
+    async def _record_failure(self, row: OutboxRow, outcome: str, recording: Coroutine[Any, Any, bool]) -> None:
+        """Record a failed effect's retry or death; the store refusing (database down, disk full) is logged, as in
+        `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again once its lease ends."""
+        try:
+            if not await _recorded(recording):
+                self._lost(row)
+        except Exception:
+            log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again once"
+                          " its lease ends (within %gs). If this repeats, check the database: is it reachable, is its "
+                          "disk full?", row.effect.kind, row.seq, row.effect.incident_id, outcome, self._lease_seconds)
 
 
 async def _recorded(call: Coroutine[Any, Any, T]) -> T:

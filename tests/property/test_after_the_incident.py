@@ -1,8 +1,8 @@
 """After the incident (issue 15), property-based: what people write reaches the record as they wrote it and no text
-breaks the review document. The inbox body of a contribution reads back as written through the worker's reader of
-Slack-originated rows (bot/domain/from_slack.py), and anything else is refused with a ValueError (which the worker
-quarantines); any timeline through the review stays one Markdown line per entry; and random messages, pinned in a
-sandbox incident channel, join the timeline once, readable."""
+breaks the review document. The inbox body of a contribution reads back as written (its strings made storable)
+through the worker's reader of Slack-originated rows (bot/domain/from_slack.py), and anything else is refused with a
+ValueError (which the worker quarantines); any timeline through the review stays one Markdown line per entry; and
+random messages, pinned in a sandbox incident channel, join the timeline once, readable."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from bot.domain.contributions import FollowUpAdded, KeyMessage
 from bot.domain.events import Person
 from bot.domain.from_slack import from_json, to_json
 from bot.domain.incident import Incident, Status
+from bot.domain.storable import storable_document
 from bot.domain.timeline import TimelineEntry
 from bot.render.review import ReviewLinks, review_markdown
 from sandbox.world import RunningSandbox
@@ -37,7 +38,13 @@ follow_ups = st.builds(FollowUpAdded, names, names, texts, names, moments, st.no
 
 @given(event=st.one_of(key_messages, follow_ups))
 def test_a_contribution_reads_back_as_written(event: KeyMessage | FollowUpAdded) -> None:
-    assert from_json(to_json(event)) == event
+    # As written, but for what no store takes (a NUL, half a character), which an older version stored as typed:
+    # read back made storable, as the door now takes it (bot/domain/storable.py).
+    written = json.loads(to_json(event))
+    read = from_json(to_json(event))
+    assert json.loads(to_json(read)) == storable_document(written)
+    if storable_document(written) == written:
+        assert read == event
 
 
 @given(body=st.one_of(st.text(max_size=200), st.recursive(

@@ -1,12 +1,13 @@
 """The incident manager's toolkit takes outside input in three places: the Take command and "Post an update"
 buttons (any value a forged request carries), the update form (anything typed, any choice), and the commands it
 records in the inbox (read back by the worker). Property-based: the buttons through the real app as Slack sends them;
-the records through the worker's reading (bot/domain/from_slack.py), which must give back what was written or a
-ValueError."""
+the records through the worker's reading (bot/domain/from_slack.py), which must give back what was written (its
+strings made storable) or a ValueError."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import UTC, datetime
 
 from hypothesis import example, given, settings
@@ -20,6 +21,7 @@ from bot.domain.coordination import (
     StatusUpdatePosted,
 )
 from bot.domain.from_slack import from_json, to_json
+from bot.domain.storable import storable, storable_document
 from bot.render.format import MESSAGE_TEXT
 from bot.render.roles import TOOLKIT_ACTIONS
 from sandbox.world import RunningSandbox
@@ -57,7 +59,13 @@ def assert_answered_for_people(answers: list[str]) -> None:
 
 @given(command=commands)
 def test_a_recorded_command_reads_back_as_written(command: RoleAssignment | StatusUpdatePosted | ReminderDue) -> None:
-    assert from_json(to_json(command)) == command
+    # As written, but for what no store takes: a record an older version stored with a NUL typed in it reads back
+    # without it, as the door now takes it (bot/domain/storable.py).
+    written = json.loads(to_json(command))
+    read = from_json(to_json(command))
+    assert json.loads(to_json(read)) == storable_document(written)
+    if storable_document(written) == written:
+        assert read == command
 
 
 @given(body=st.one_of(texts, st.builds(lambda c, cut: to_json(c)[:cut], commands, st.integers(0, 400)),
@@ -104,6 +112,8 @@ async def test_any_update_form_is_published_as_typed_or_refused_in_the_form(sand
     # Slack lets a required input through with spaces, never empty.
     @settings(max_examples=FORM_EXAMPLES)
     @given(what=typed.filter(bool), impact=typed, choice=st.sampled_from(["15", "30", "60", "120", "240"]))
+    @example(what="\x00", impact="", choice="30")  # nothing but a NUL: nothing typed, refused in the form
+    @example(what="roll\x00ing back", impact="", choice="30")
     def prop(what: str, impact: str, choice: str) -> None:
         async def submit() -> None:
             # Hypothesis replays an example; the same form sent again within seconds is a double submission.
@@ -114,7 +124,8 @@ async def test_any_update_form_is_published_as_typed_or_refused_in_the_form(sand
             answer = await as_user(sandbox, "view_submission", user="erin.walsh@example.com", view_id=view["id"],
                                    values={"update_what": {"text": what}, "update_impact": {"text": impact},
                                            "update_next": {"choice": choice}})
-            if not what.strip():
+            kept = storable(what).strip()  # a NUL typed is dropped at the door (commands/in_flight.py)
+            if not kept:
                 await settle(sandbox)
                 assert answer["body"]["response_action"] == "errors"
                 assert len(state(sandbox)["pagerduty"]["status_updates"]) == before
@@ -124,7 +135,7 @@ async def test_any_update_form_is_published_as_typed_or_refused_in_the_form(sand
             await settle(sandbox)
             published = [u for u in state(sandbox)["pagerduty"]["status_updates"]
                          if u["incident_id"] == incident["id"]]
-            assert published[-1]["message"].startswith(what.strip())
+            assert published[-1]["message"].startswith(kept)
         on_loop.run(submit())
 
     await run_property(prop)

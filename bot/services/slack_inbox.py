@@ -4,10 +4,11 @@ inbox's event id) before anyone is answered, and the worker applies it in order 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.domain.from_slack import SOURCE, SlackRecord, record_id, record_type, to_json
-from bot.ports.store import Inbox
+from bot.ports.store import Inbox, NewDelivery
 
 
 async def record_from_slack(inbox: Inbox, record: SlackRecord, at: datetime) -> bool:
@@ -16,3 +17,12 @@ async def record_from_slack(inbox: Inbox, record: SlackRecord, at: datetime) -> 
     return await inbox.record_delivery(source=SOURCE, delivery_id=event_id, event_id=event_id,
                                        event_type=record_type(record), incident_id=record.incident_id,
                                        occurred_at=at.isoformat(), body=to_json(record))
+
+
+async def record_all_from_slack(inbox: Inbox, records: Sequence[SlackRecord], at: datetime) -> int:
+    """Store the records in one transaction, in their order (a run of the reminder job: one commit for all it found
+    due, not one each); how many were new."""
+    stored = await inbox.record_deliveries([
+        NewDelivery(SOURCE, record_id(record), record_id(record), record_type(record), record.incident_id,
+                    at.isoformat(), to_json(record)) for record in records])
+    return sum(stored)

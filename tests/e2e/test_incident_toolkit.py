@@ -9,10 +9,15 @@ from __future__ import annotations
 import functools
 import html
 import sqlite3
+from collections import Counter
 from typing import Any
 
+import pytest
+
+from bot.adapters.store.sqlite import thread as store_thread
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
+from bot.services import toolkit
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -440,6 +445,24 @@ async def test_a_reminder_is_recorded_once_per_interval_across_restarts_and_repl
         await other.stop()
     await settle(sandbox)
     assert len([m for m in public(sandbox, channel["id"]) if "is due" in said(m)]) == 1
+
+
+@pytest.mark.parametrize(("per_transaction", "transactions"), [(500, 1), (2, 2)])
+async def test_a_run_of_the_reminder_job_records_its_reminders_in_one_transaction_per_500(
+        sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, per_transaction: int, transactions: int) -> None:
+    monkeypatch.setattr(toolkit, "REMINDERS_PER_TRANSACTION", per_transaction)  # 2: as 1,000 would be at 500
+    for title in ("Checkout returns 500s", "Basket empties itself", "Prices show as zero"):
+        await trigger(sandbox, title, "PBASKET")
+    await settle(sandbox)
+    trips: Counter[str] = Counter()
+    monkeypatch.setattr(store_thread, "TRIPS", trips)  # the store's own counts of its thread's jobs (bench --trips)
+    await move_clock(sandbox, advance_seconds=31 * 60)
+    await settle(sandbox)
+    assert inbox_commands(sandbox) == 3
+    # The three were stored by one job of the store's thread (one transaction) per chunk, not one each.
+    assert trips["trip:SqliteInbox._flush_deliveries"] == transactions
+    assert len([m for channel in incident_channels(sandbox) for m in public(sandbox, channel["id"])
+                if "is due" in said(m)]) == 3
 
 
 async def test_no_reminder_for_a_low_urgency_incident_unless_its_priority_is_named(

@@ -20,9 +20,9 @@ from bot.app.cli.database import prepare_store
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry
 from bot.errors import StoreUnavailable
-from bot.ports.store import InboxRow
+from bot.ports.store import InboxRow, NewDelivery
 from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, free_port
-from tests.store.contract.builders import deliver
+from tests.store.contract.builders import at, deliver
 
 
 def versions(cluster: PostgresCluster, database: str) -> list[int]:
@@ -174,3 +174,19 @@ async def test_text_postgresql_cannot_hold_is_quarantined_alone_and_a_lost_conne
     finally:
         await store.close()
         postgres_cluster.drop_database(database)
+
+
+async def test_deliveries_recorded_together_are_stored_in_one_transaction(postgres_cluster: PostgresCluster) -> None:
+    # A run of the reminder job: one commit for its reminders, not one each (each row's xmin is the transaction that
+    # wrote it).
+    database = postgres_cluster.fresh_database()
+    store = PostgresStore(postgres_cluster.url(database))
+    await store.open()
+    try:
+        reminders = [NewDelivery("slack", f"r{i}", f"r{i}", "reminder_due", f"Q{i}", at(0), "{}") for i in range(300)]
+        assert await store.record_deliveries(reminders) == [True] * 300
+    finally:
+        await store.close()
+    with psycopg.connect(postgres_cluster.url(database)) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT xmin::text) FROM inbox").fetchone() == (300, 1)
+    postgres_cluster.drop_database(database)

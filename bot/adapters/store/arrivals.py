@@ -10,12 +10,15 @@ transaction left pending (stored only, or its decision failed) holds back the la
 
 The stores give what is pending when their transaction starts (SQLite: looked up under the write lock, lazily, one
 seek per incident into migration 22's inbox_pending_incident; PostgreSQL: read in one statement once the appliers'
-lock is held) and tell of each row they leave pending.
+lock is held) and tell of each row they leave pending. And, for both, how `record_deliveries` answers (`all_stored`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
+
+from bot.ports.store import Arrival
 
 
 class Waiting:
@@ -51,3 +54,13 @@ class Waiting:
             self._loose = True
         else:
             self._incidents[incident_id] = True
+
+
+async def all_stored(arrived: Sequence[asyncio.Future[Arrival]]) -> list[bool]:
+    """Whether each of the deliveries stored together was new — once all are settled: the first error, if any
+    could not be stored (the others were: a failed batch is stored one by one)."""
+    outcomes = await asyncio.gather(*arrived, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome.stored for outcome in outcomes if isinstance(outcome, Arrival)]

@@ -9,8 +9,8 @@ import re
 
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import FailedDelivery, InboxRow, Skip, Store
-from tests.store.contract.builders import commit, deliver, drain, note, poisoned_trigger, trigger
+from bot.ports.store import FailedDelivery, InboxRow, NewDelivery, Skip, Store
+from tests.store.contract.builders import at, commit, deliver, drain, note, poisoned_trigger, trigger
 
 
 async def test_concurrent_deliveries_are_each_answered_correctly(store: Store) -> None:
@@ -25,6 +25,24 @@ async def test_a_delivery_is_a_duplicate_by_its_delivery_id_or_its_event_id_with
     assert not await deliver(store, "d2", "e1")  # the same event in another delivery
     assert await deliver(store, "d1", "e1", source="servicenow")  # another source's ids are its own
     assert (await store.depths())["inbox_pending"] == 2
+
+
+async def test_many_deliveries_are_stored_by_one_call_in_their_order_each_once(store: Store) -> None:
+    # As a run of the reminder job stores its reminders: hundreds, one stored before (another replica's run), one
+    # asked for twice in the same call.
+    assert await deliver(store, "r5", body="before")
+    many = [NewDelivery("pagerduty", f"r{i}", f"r{i}", "incident.triggered", f"Q{i % 7}", at(0), f"r{i}")
+            for i in range(600)]
+    assert await store.record_deliveries([*many, many[10]]) == [i != 5 for i in range(600)] + [False]
+    assert await store.record_deliveries([]) == []
+    bodies: list[str] = []
+
+    def keep(row: InboxRow, incident: Incident | None) -> Skip:
+        bodies.append(row.body)
+        return Skip("ignored", "read only")
+    while (await store.depths())["inbox_pending"]:  # a batch may end early (SQLite: after 20 ms)
+        await store.apply_pending(keep, now=1.0, limit=1_000)
+    assert bodies == ["before"] + [f"r{i}" for i in range(600) if i != 5]
 
 
 async def test_rows_are_applied_in_arrival_order_each_seeing_the_incident_as_left_by_the_ones_before(

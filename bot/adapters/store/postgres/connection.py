@@ -196,3 +196,20 @@ class PostgresPart:
         async with self._connection.connection() as conn:
             cursor = await conn.execute(sql.encode(), params)
             return cursor.rowcount
+
+
+# SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
+# down or not accepting connections yet (57P), and a transaction to retry (40: serialization failure, deadlock).
+NOT_THE_ROW = ("08", "57P", "40")
+
+
+def connection_lost(conn: Connection, error: Exception) -> bool:
+    """Whether the failure is the database's (it went away, or asks for a retry), not the row's: then the batch is
+    rolled back and retried, and nothing is quarantined."""
+    if conn.broken or conn.closed:
+        return True
+    if isinstance(error, psycopg.Error):
+        if error.sqlstate is None:  # raised by the driver itself: about the connection, or the row's values (NUL)
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return error.sqlstate.startswith(NOT_THE_ROW)
+    return False

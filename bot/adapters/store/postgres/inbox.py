@@ -40,20 +40,18 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
-
-from bot.adapters.store.arrivals import Waiting
+from bot.adapters.store.arrivals import Waiting, all_stored
 from bot.adapters.store.codec import incident_from_json
-from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart
+from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart, connection_lost
 from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
 from bot.adapters.store.unreadable import APPLIED_HERE
 from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
+from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, NewDelivery, Skip
 
 log = logging.getLogger(__name__)
 # The key of the advisory lock an applier holds for its batch ('pavedrd' + 2).
@@ -118,6 +116,12 @@ class PostgresInbox(PostgresPart, Inbox):
         row = (source, delivery_id, event_id, event_type, incident_id, occurred_at, body)
         return (await self._arrive(row, None)).stored
 
+    async def record_deliveries(self, deliveries: Sequence[NewDelivery]) -> list[bool]:
+        loop = asyncio.get_running_loop()
+        arrived: list[asyncio.Future[Arrival]] = [loop.create_future() for _ in deliveries]
+        self._queue([(tuple(row), None, future) for row, future in zip(deliveries, arrived, strict=True)])
+        return await all_stored(arrived)
+
     async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                                incident_id: str | None, occurred_at: str, body: str, decide: Decide,
                                now: float) -> Arrival:
@@ -125,16 +129,20 @@ class PostgresInbox(PostgresPart, Inbox):
                                   (decide, now))
 
     async def _arrive(self, row: Row, on_arrival: OnArrival) -> Arrival:
-        self._connection.refuse_if_closed()  # before anything is queued
         stored: asyncio.Future[Arrival] = asyncio.get_running_loop().create_future()
-        self._deliveries.append((row, on_arrival, stored))
+        self._queue([(row, on_arrival, stored)])
+        return await stored
+
+    def _queue(self, deliveries: list[Delivery]) -> None:
+        """Queue deliveries for a flusher, which takes all those queued at once: one transaction for them."""
+        self._connection.refuse_if_closed()  # before anything is queued
+        self._deliveries.extend(deliveries)
         if len(self._flushers) < FLUSHERS:
             # The flush runs as a task of its own: a caller that goes away (its client hung up) never strands the
             # deliveries of the others in the batch it would have stored.
             task = asyncio.create_task(self._flush())
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
-        return await stored
 
     async def flushed(self) -> None:
         """Wait until every delivery asked for is stored (or has failed): closing does, first."""
@@ -231,7 +239,7 @@ class PostgresInbox(PostgresPart, Inbox):
             except _RowFailed:
                 pass  # one row failed: undone with the rest, and the batch is applied again row by row
             except Exception as error:
-                if _connection_lost(conn, error):
+                if connection_lost(conn, error):
                     raise
             return await self._apply_batch(conn, pending, decide, stored_incidents, now, alone=True)
 
@@ -264,7 +272,7 @@ class PostgresInbox(PostgresPart, Inbox):
                 else:
                     outcome = await _apply(conn, row, decide, known, stored_incidents, now, applied)
             except Exception as error:  # one row, at any step, must not stop the queue
-                if _connection_lost(conn, error):
+                if connection_lost(conn, error):
                     raise
                 if not alone:
                     raise _RowFailed from error
@@ -303,23 +311,6 @@ class PostgresInbox(PostgresPart, Inbox):
 
 class _RowFailed(Exception):
     """A row of a batch applied at once failed: the batch is undone and applied row by row."""
-
-
-# SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
-# down or not accepting connections yet (57P), and a transaction to retry (40: serialization failure, deadlock).
-NOT_THE_ROW = ("08", "57P", "40")
-
-
-def _connection_lost(conn: Connection, error: Exception) -> bool:
-    """Whether the failure is the database's (it went away, or asks for a retry), not the row's: then the batch is
-    rolled back and retried, and nothing is quarantined."""
-    if conn.broken or conn.closed:
-        return True
-    if isinstance(error, psycopg.Error):
-        if error.sqlstate is None:  # raised by the driver itself: about the connection, or the row's values (NUL)
-            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
-        return error.sqlstate.startswith(NOT_THE_ROW)
-    return False
 
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
@@ -392,7 +383,7 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
             if applied:
                 await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
     except Exception as error:
-        if _connection_lost(conn, error):
+        if connection_lost(conn, error):
             raise
         log.warning("a batch of %d deliveries could not be applied as they arrived (%s); left for the worker",
                     len(deliveries), error.__class__.__name__)

@@ -35,9 +35,9 @@ import sqlite3
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from bot.adapters.store.arrivals import Waiting
+from bot.adapters.store.arrivals import Waiting, all_stored
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import insert_entry, load_incident, save_incident
 from bot.adapters.store.sqlite.known_incidents import KnownIncidents
@@ -46,7 +46,7 @@ from bot.adapters.store.sqlite.thread import URGENT
 from bot.adapters.store.unreadable import APPLIED_HERE
 from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, delivery_quarantined
 from bot.domain.incident import Decision, Incident
-from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, Skip
+from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, NewDelivery, Skip
 
 log = logging.getLogger(__name__)
 # How long one batch may hold the store's thread (deliveries wait meanwhile), and how many rows it applies whatever
@@ -70,6 +70,15 @@ class SqliteInbox(SqlitePart, Inbox):
                               incident_id: str | None, occurred_at: str, body: str) -> bool:
         row = (source, delivery_id, event_id, event_type, incident_id, occurred_at, body)
         return (await self._arrive(row, None)).stored
+
+    async def record_deliveries(self, deliveries: Sequence[NewDelivery]) -> list[bool]:
+        loop = asyncio.get_running_loop()
+        arrived: list[asyncio.Future[Arrival]] = [loop.create_future() for _ in deliveries]
+        # One extend (atomic for the store's thread, which may be taking a batch meanwhile): one flush takes them all.
+        self._deliveries.extend([(tuple(row), None, future, loop)
+                                 for row, future in zip(deliveries, arrived, strict=True)])
+        await self._run(self._flush_deliveries, URGENT)
+        return await all_stored(arrived)
 
     async def record_and_apply(self, *, source: str, delivery_id: str, event_id: str, event_type: str,
                                incident_id: str | None, occurred_at: str, body: str, decide: Decide,

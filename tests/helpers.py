@@ -22,8 +22,11 @@ from aiohttp.test_utils import TestClient
 from slack_sdk.signature import SignatureVerifier
 
 from bot.adapters.clock import SettableClock
+from bot.adapters.pagerduty.webhook import read_event
 from bot.app.config import Settings
 from bot.catalogue import Catalogue
+from bot.domain.incident import ChannelPolicy, apply_event
+from bot.ports.store import Store
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
@@ -130,3 +133,11 @@ def quiet_clock() -> SettableClock:
     """A clock that reads QUIET_TIME at the start and runs on, for bots built outside the sandbox: whatever the real
     hour the tests run at, no rota's handover falls due and posts (an offline bot would park it as a dead effect)."""
     return SettableClock(QUIET_TIME)
+
+
+async def store_one_triggered_incident(store: Store, now: float = 1_000.0) -> None:
+    """The store as a trigger leaves it: its delivery recorded, its decision (the incident, its effects) committed."""
+    await store.record_delivery(source="pagerduty", delivery_id="d", event_id="e", event_type="incident.triggered",
+                                incident_id="PGR0VU2", occurred_at="t", body="{}")
+    await store.commit_decision(1, apply_event(None, read_event(incident_event("incident.triggered")),
+                                               ChannelPolicy()), now=now)

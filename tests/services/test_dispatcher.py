@@ -17,15 +17,13 @@ from typing import Any
 import pytest
 
 from bot.adapters.clock import SettableClock
-from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry, ReadKeyMessage
-from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import OPERATORS_QUEUE, Dispatcher, RetryPolicy
-from tests.helpers import incident_event, rows
+from tests.helpers import rows, store_one_triggered_incident
 
 
 def at(seconds: float) -> datetime:
@@ -62,10 +60,7 @@ def db_path(tmp_path: Path) -> Path:
 async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(db_path)
     await s.open()
-    await s.record_delivery(source="pagerduty", delivery_id="d", event_id="e", event_type="incident.triggered",
-                            incident_id="PGR0VU2", occurred_at="t", body="{}")
-    await s.commit_decision(1, apply_event(None, read_event(incident_event("incident.triggered")), ChannelPolicy()),
-                            now=1_000.0)
+    await store_one_triggered_incident(s)
     yield s
     await s.close()
 

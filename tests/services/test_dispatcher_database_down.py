@@ -15,15 +15,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.adapters.clock import SettableClock
-from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.domain.effects import Effect
-from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher, RetryPolicy
-from tests.helpers import incident_event
+from tests.helpers import store_one_triggered_incident
 from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
 
 LEASE_SECONDS = 60.0
@@ -41,10 +39,7 @@ def own_cluster() -> Iterator[PostgresCluster]:
 async def store(own_cluster: PostgresCluster) -> AsyncIterator[PostgresStore]:
     s = PostgresStore(own_cluster.url(own_cluster.fresh_database()))
     await s.open()
-    await s.record_delivery(source="pagerduty", delivery_id="d", event_id="e", event_type="incident.triggered",
-                            incident_id="PGR0VU2", occurred_at="t", body="{}")
-    await s.commit_decision(1, apply_event(None, read_event(incident_event("incident.triggered")), ChannelPolicy()),
-                            now=1_000.0)
+    await store_one_triggered_incident(s)
     yield s
     await s.close()
 

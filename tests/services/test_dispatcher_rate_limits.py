@@ -16,15 +16,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.clock import SettableClock
-from bot.adapters.pagerduty.webhook import read_event
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.domain.effects import AlertOperators, Effect, RefreshCard
-from bot.domain.incident import ChannelPolicy, apply_event
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher, RetryPolicy
-from tests.helpers import incident_event, rows
+from tests.helpers import rows, store_one_triggered_incident
 
 START = 1_000.0
 POLICY = RetryPolicy(max_attempts=3, base_seconds=2, max_seconds=60, rate_limited_seconds=3600)
@@ -61,10 +59,7 @@ class World:
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(tmp_path / "d.db")
     await s.open()
-    await s.record_delivery(source="pagerduty", delivery_id="d", event_id="e", event_type="incident.triggered",
-                            incident_id="PGR0VU2", occurred_at="t", body="{}")
-    await s.commit_decision(1, apply_event(None, read_event(incident_event("incident.triggered")), ChannelPolicy()),
-                            now=START)
+    await store_one_triggered_incident(s, now=START)
     yield s
     await s.close()
 

@@ -27,6 +27,29 @@ async def test_a_delivery_is_a_duplicate_by_its_delivery_id_or_its_event_id_with
     assert (await store.depths())["inbox_pending"] == 2
 
 
+async def test_duplicates_stored_together_are_told_apart_by_delivery_id_and_by_event_id(store: Store) -> None:
+    # PostgreSQL stores a batch in one statement and matches the rows it stored to the deliveries (inbox.py _seqs).
+    assert await deliver(store, "d0", "e0")
+
+    def delivery(source: str, delivery_id: str, event_id: str) -> NewDelivery:
+        return NewDelivery(source, delivery_id, event_id, "incident.triggered", "Q1", at(0),
+                           f"{delivery_id}/{event_id}")
+    assert await store.record_deliveries([
+        delivery("pagerduty", "d1", "e0"),  # its event was stored before: a duplicate
+        delivery("pagerduty", "d1", "e1"),  # the delivery id of the one refused, a new event: stored
+        delivery("pagerduty", "d1", "e1"),  # the same again: a duplicate
+        delivery("pagerduty", "d2", "e1"),  # that event in another delivery: a duplicate
+        delivery("servicenow", "d1", "e1"),  # another source's ids are its own: stored
+    ]) == [False, True, False, False, True]
+    bodies: list[str] = []
+
+    def keep(row: InboxRow, incident: Incident | None) -> Skip:
+        bodies.append(f"{row.source}:{row.body}")
+        return Skip("ignored", "read only")
+    await store.apply_pending(keep, now=1.0)
+    assert bodies == ["pagerduty:{}", "pagerduty:d1/e1", "servicenow:d1/e1"]
+
+
 async def test_many_deliveries_are_stored_by_one_call_in_their_order_each_once(store: Store) -> None:
     # As a run of the reminder job stores its reminders: hundreds, one stored before (another replica's run), one
     # asked for twice in the same call.

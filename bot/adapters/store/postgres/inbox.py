@@ -2,7 +2,7 @@
 
 Recording is group-committed, as in SQLite: deliveries that arrive while earlier ones are being stored wait in a
 queue, and each flusher (at most `FLUSHERS` at a time, each on a connection of the pool) commits everything waiting
-in one transaction, its inserts pipelined (one round trip, one WAL flush for the batch). No caller is answered
+in one transaction, stored by one statement (one round trip, one WAL flush for the batch). No caller is answered
 before its row is committed. If a batch fails, its rows are stored one by one (pending, not applied), so only a row
 that cannot be stored fails (its caller answers 503) and its neighbours are stored.
 
@@ -24,8 +24,9 @@ calls to Slack, PagerDuty and ServiceNow — happens later, from the outbox, out
 lock with the transaction it belonged to; nothing is left half-applied.
 
 A batch costs three round trips, all in pipeline mode: BEGIN, the lock and the pending rows with their incidents
-(one query); all the rows' statements in one SAVEPOINT, sent together; the COMMIT. Should any row fail, that savepoint
-is rolled back and the batch applied again row by row, as below (`decide` is pure: deciding twice decides the same).
+(one query); the rows' writes in one SAVEPOINT, staged and sent as a few statements (decision_writes.py); the COMMIT.
+Should any row fail, that savepoint is rolled back and the batch applied again row by row, as below (`decide` is pure:
+deciding twice decides the same).
 
 Within a batch each row is applied inside a SAVEPOINT: a row that fails at any step (reading its incident,
 deciding, storing the decision) is rolled back alone and QUARANTINED — marked 'failed' with its reason and a
@@ -46,10 +47,11 @@ from typing import Any
 from bot.adapters.store.arrivals import Waiting, all_stored
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.postgres.connection import Connection, PostgresConnection, PostgresPart, connection_lost
-from bot.adapters.store.postgres.incidents import insert_entry, load_incident, save_incident
-from bot.adapters.store.postgres.outbox import insert_effect, queue_unposted_entries
+from bot.adapters.store.postgres.decision_writes import StagedWrites, columns, persist_decision
+from bot.adapters.store.postgres.incidents import load_incident
+from bot.adapters.store.postgres.outbox import insert_effect
 from bot.adapters.store.unreadable import APPLIED_HERE
-from bot.domain.effects import OpenIncidentChannel, delivery_quarantined
+from bot.domain.effects import delivery_quarantined
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, NewDelivery, Skip
 
@@ -68,10 +70,14 @@ Delivery = tuple[Row, OnArrival, asyncio.Future[Arrival]]
 NOT_APPLIED = Arrival(stored=True, outcome=None)
 DUPLICATE = Arrival(stored=False, outcome=None)
 
-INSERT_DELIVERY = (b"INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
-                   b" received_at, body) VALUES (%s, %s, %s, %s, %s, %s,"
-                   b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), %s)"
-                   b" ON CONFLICT DO NOTHING RETURNING seq")
+# Deliveries in arrival order (their seq follows it), each stored unless one with its delivery id or its event id is
+# (within its source): the rows stored come back, and the caller matches them to the deliveries (`_seqs`).
+INSERT_DELIVERIES = (b"INSERT INTO inbox (source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                     b" received_at, body) SELECT source, delivery_id, event_id, event_type, incident_id, occurred_at,"
+                     b" to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), body"
+                     b" FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[])"
+                     b" WITH ORDINALITY AS d(source, delivery_id, event_id, event_type, incident_id, occurred_at, body,"
+                     b" n) ORDER BY n ON CONFLICT DO NOTHING RETURNING seq, source, delivery_id, event_id")
 
 
 # When deliveries are stored to be applied as they arrive: the appliers' lock, taken only if free and only if one of
@@ -194,14 +200,9 @@ class PostgresInbox(PostgresPart, Inbox):
                     arrival_lock = await conn.execute(ARRIVAL_LOCK, {"incidents": incident_ids, "loose": loose,
                                                                      "lock": INBOX_LOCK})
                     arrival_state = await conn.execute(ARRIVAL_STATE, {"incidents": incident_ids})
-                async with conn.cursor() as cursor:
-                    await cursor.executemany(INSERT_DELIVERY, [row for row, _ in deliveries], returning=True)
-                    seqs: list[int | None] = []
-                    while True:
-                        inserted = await cursor.fetchone()
-                        seqs.append(inserted["seq"] if inserted is not None else None)
-                        if not cursor.nextset():
-                            break
+                # One statement for them all (a statement each cost the event loop more than the rest together).
+                inserted = await conn.execute(INSERT_DELIVERIES, columns([row for row, _ in deliveries]))
+                seqs = _seqs([row for row, _ in deliveries], await inserted.fetchall())
                 lock = await arrival_lock.fetchone() if applying else None
                 state = await arrival_state.fetchone() if applying else None
             if lock is not None and lock["locked"] and state is not None:
@@ -253,6 +254,8 @@ class PostgresInbox(PostgresPart, Inbox):
         # Batched, the rows applied are marked so by one statement at the end (in the batch's SAVEPOINT, undone with
         # it); alone, each row's mark goes with its own SAVEPOINT.
         applied: list[int] | None = None if alone else []
+        # Batched, the decisions' writes are staged and sent as a few statements (decision_writes.py).
+        staged = None if alone else StagedWrites()
         turn = time.perf_counter()
         for stored in pending:
             if time.perf_counter() - turn > TURN_SECONDS:
@@ -270,7 +273,7 @@ class PostgresInbox(PostgresPart, Inbox):
                     async with conn.pipeline(), conn.transaction():
                         outcome = await _apply(conn, row, decide, known, stored_incidents, now)
                 else:
-                    outcome = await _apply(conn, row, decide, known, stored_incidents, now, applied)
+                    outcome = await _apply(conn, row, decide, known, stored_incidents, now, applied, staged)
             except Exception as error:  # one row, at any step, must not stop the queue
                 if connection_lost(conn, error):
                     raise
@@ -288,6 +291,8 @@ class PostgresInbox(PostgresPart, Inbox):
                 if outcome.incident is not None:
                     known[outcome.incident.id] = outcome.incident
                 decisions.append(outcome)
+        if staged:
+            await staged.flush(conn)
         if applied:
             await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
         return decisions
@@ -295,7 +300,7 @@ class PostgresInbox(PostgresPart, Inbox):
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
         async with self._transaction() as conn:
             await conn.execute(b"SELECT pg_advisory_xact_lock(%s)", (INBOX_LOCK,))
-            await _persist(conn, inbox_seq, decision, now)
+            await persist_decision(conn, inbox_seq, decision, now)
 
     async def failed_deliveries(self, limit: int | None = None) -> list[FailedDelivery]:
         rows = await self._query(
@@ -315,14 +320,17 @@ class _RowFailed(Exception):
 
 async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, Incident | None], Decision | Skip],
                  known: dict[str, Incident | None], stored: dict[str, str | None], now: float,
-                 applied: list[int] | None = None) -> Decision | Skip:
-    """One row: its incident (as the batch left it), the decision, and the decision stored; raises on any failure.
-    With `applied`, the row's seq is added to it for the caller to mark, rather than marked here."""
+                 applied: list[int] | None = None, staged: StagedWrites | None = None) -> Decision | Skip:
+    """One row: its incident (as the batch left it), the decision, and the decision stored (or `staged`, for the
+    caller to flush); raises on any failure. With `applied`, the row's seq is added to it for the caller to mark,
+    rather than marked here."""
     if row.incident_id is not None and row.incident_id not in known:
         if row.incident_id in stored:
             data = stored[row.incident_id]
             known[row.incident_id] = incident_from_json(data) if data is not None else None
         else:
+            if staged:
+                await staged.flush(conn)  # the incident may be among them
             known[row.incident_id] = await load_incident(conn, row.incident_id)
     outcome = decide(row, known.get(row.incident_id) if row.incident_id else None)
     if isinstance(outcome, Skip):
@@ -330,7 +338,10 @@ async def _apply(conn: Connection, row: InboxRow, decide: Callable[[InboxRow, In
             await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
                                (outcome.state, _safe(outcome.reason), row.seq))
         return outcome
-    await _persist(conn, row.seq, outcome, now, mark_applied=applied is None)
+    if staged is not None:
+        await staged.persist(conn, outcome, now)
+    else:
+        await persist_decision(conn, row.seq, outcome, now, mark_applied=applied is None)
     if applied is not None:
         applied.append(row.seq)
     return outcome
@@ -347,6 +358,7 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
     outcomes: dict[int, Decision | Skip] = {}
     known: dict[str, Incident | None] = {}
     applied: list[int] = []
+    staged = StagedWrites()
     try:
         async with conn.pipeline(), conn.transaction():
             for (values, on_arrival), seq in zip(deliveries, seqs, strict=True):
@@ -375,11 +387,12 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
                     await conn.execute(b"UPDATE inbox SET state=%s, error=%s WHERE seq=%s",
                                        (outcome.state, _safe(outcome.reason), seq))
                 else:
-                    await _persist(conn, seq, outcome, now, mark_applied=False)
+                    await staged.persist(conn, outcome, now)
                     applied.append(seq)
                     if outcome.incident is not None:
                         known[outcome.incident.id] = outcome.incident
                 outcomes[seq] = outcome
+            await staged.flush(conn)
             if applied:
                 await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq = ANY(%s)", (applied,))
     except Exception as error:
@@ -415,24 +428,19 @@ def _safe(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "")
 
 
-async def _persist(conn: Connection, inbox_seq: int, decision: Decision, now: float, *,
-                   mark_applied: bool = True) -> None:
-    incident = decision.incident
-    if incident is not None:
-        await save_incident(conn, incident, now)
-    if decision.entry is not None:
-        await insert_entry(conn, decision.entry)
-    # High urgency and P1 first (DESIGN.md); everything else after them.
-    priority = 0 if incident is None or incident.urgency == "high" or incident.priority == "P1" else 1
-    for effect in decision.effects:
-        await insert_effect(conn, effect, priority, now)
-        if isinstance(effect, OpenIncidentChannel):
-            # Entries stored before the incident was known (a note that beat the first incident event here)
-            # were never posted: post them once the channel exists, in the order they happened.
-            await queue_unposted_entries(conn, effect.incident_id, decision.entry.id if decision.entry else "",
-                                         priority, now)
-    if mark_applied:
-        await conn.execute(b"UPDATE inbox SET state='applied' WHERE seq=%s", (inbox_seq,))
+def _seqs(rows: list[Row], inserted: list[dict[str, Any]]) -> list[int | None]:
+    """Each delivery's seq, or None for a duplicate (one stored before, or earlier in `rows`): a row stored is the
+    first delivery with its source, delivery id and event id."""
+    stored = {(r["source"], r["delivery_id"]): (r["event_id"], r["seq"]) for r in inserted}
+    seqs: list[int | None] = []
+    for source, delivery_id, event_id, *_ in rows:
+        event_and_seq = stored.get((source, delivery_id))
+        if event_and_seq is not None and event_and_seq[0] == event_id:
+            del stored[(source, delivery_id)]  # later deliveries of the same ids are duplicates of this one
+            seqs.append(event_and_seq[1])
+        else:
+            seqs.append(None)
+    return seqs
 
 
 def _fail(future: asyncio.Future[Arrival], error: BaseException) -> None:

@@ -111,11 +111,11 @@ async def save_incident(conn: Connection, incident: Incident, now: float) -> Non
 INCIDENT_INSERT = (b"INSERT INTO incidents (id, number, status, data, updated_at, service_id, urgency, triggered_at,"
                    b" acknowledged_at, resolved_at, tta_us, ttr_us) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
                    b" %s)")
-INCIDENT_UPSERT = (INCIDENT_INSERT + b" ON CONFLICT (id) DO UPDATE SET status=excluded.status, data=excluded.data,"
-                   b" updated_at=excluded.updated_at, service_id=excluded.service_id, urgency=excluded.urgency,"
-                   b" triggered_at=excluded.triggered_at, acknowledged_at=excluded.acknowledged_at,"
-                   b" resolved_at=excluded.resolved_at,"
-                   b" tta_us=excluded.tta_us, ttr_us=excluded.ttr_us")
+# The columns an upsert of the row sets (all but its id and number).
+INCIDENT_UPSERT_COLUMNS = ("status", "data", "updated_at", "service_id", "urgency", "triggered_at", "acknowledged_at",
+                           "resolved_at", "tta_us", "ttr_us")
+INCIDENT_UPSERT = INCIDENT_INSERT + b" ON CONFLICT (id) DO UPDATE SET " + ", ".join(
+    f"{column}=excluded.{column}" for column in INCIDENT_UPSERT_COLUMNS).encode()
 
 
 def incident_row(incident: Incident, now: float) -> tuple[object, ...]:

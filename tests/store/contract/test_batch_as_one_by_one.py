@@ -22,18 +22,21 @@ from bot.services.worker import IncidentWorker
 from tests.helpers import incident_event, note_event
 from tests.store.contract.builders import DAY, POLICY, at, drain
 
-RENAMED = {"QA1": "QB1", "QA2": "QB2"}
+RENAMED = {"QA1": "QB1", "QA2": "QB2", "QA3": "QB3"}
 Delivery = tuple[str, str, str]
 
 
-def scenario(first: str, second: str) -> tuple[list[Delivery], list[Delivery]]:
+def scenario(first: str, second: str, third: str) -> tuple[list[Delivery], list[Delivery]]:
     """(event id, incident id, body) in arrival order: what comes before (`second`'s trigger, its effects done, so
-    that its card is in Slack and can be refreshed), then the batch: a note that beats `first`'s trigger, the two
-    incidents interleaved, acknowledgements, priority changes and notes in a row (each asking for a card refresh), a
-    resolve."""
+    that its card is in Slack and can be refreshed; a note that beats `third`'s trigger by a batch), then the batch:
+    `third`'s trigger, a note that beats `first`'s trigger within the batch, the incidents interleaved,
+    acknowledgements, priority changes and notes in a row (each asking for a card refresh), a resolve."""
     before = [(second, incident_event("incident.triggered", incident_id=second, number=2, occurred_at=at(1),
-                                      created_at=at(1), urgency="low", priority=None))]
+                                      created_at=at(1), urgency="low", priority=None)),
+              (third, note_event("seen a batch before the trigger", incident_id=third, occurred_at=at(1)))]
     events = [
+        (third, incident_event("incident.triggered", incident_id=third, number=3, occurred_at=at(2),
+                               created_at=at(2))),
         (first, note_event("seen before the trigger", incident_id=first, occurred_at=at(2))),
         (first, incident_event("incident.triggered", incident_id=first, number=1, occurred_at=at(3),
                                created_at=at(3))),
@@ -71,7 +74,7 @@ def worker(store: Store) -> IncidentWorker:
                           pagerduty=PagerDutyWebhook(["secret"]))
 
 
-async def by_queue(store: Store, effects: list[Effect], incidents: tuple[str, str]
+async def by_queue(store: Store, effects: list[Effect], incidents: tuple[str, ...]
                    ) -> dict[str, list[tuple[str, str]]]:
     """Each queue of these incidents, its effects in the order taken, with the ids written as the first pair's and
     a timeline line named by its text (its id is the event's)."""
@@ -94,23 +97,25 @@ async def by_queue(store: Store, effects: list[Effect], incidents: tuple[str, st
 
 async def test_a_batch_applied_at_once_leaves_what_one_row_at_a_time_leaves(store: Store) -> None:
     applier = worker(store)
-    (before_a, batch_a), (before_b, batch_b) = scenario("QA1", "QA2"), scenario("QB1", "QB2")
+    (before_a, batch_a), (before_b, batch_b) = scenario("QA1", "QA2", "QA3"), scenario("QB1", "QB2", "QB3")
     await deliver_all(store, before_a + before_b)
-    assert await applier.drain() == 2
+    assert await applier.drain() == 4
     await drain(store)  # the second incident's channel opened and its card posted
     await deliver_all(store, batch_a)
-    assert await applier.drain(limit=1_000) == 10  # one batch: all ten rows
+    assert await applier.drain(limit=1_000) == 11  # one batch: all eleven rows
     await deliver_all(store, batch_b)
-    for _ in range(10):
+    for _ in range(11):
         assert await applier.drain(limit=1) == 1
     assert (await store.depths())["inbox_pending"] == 0
 
     effects = await drain(store)
-    batched = await by_queue(store, effects, ("QA1", "QA2"))
-    one_by_one = await by_queue(store, effects, ("QB1", "QB2"))
+    batched = await by_queue(store, effects, ("QA1", "QA2", "QA3"))
+    one_by_one = await by_queue(store, effects, ("QB1", "QB2", "QB3"))
     assert batched == one_by_one
     # What the scenario is there for: the early note's post follows its channel's opening, and refreshes were asked.
-    assert [kind for kind, _ in batched["slack:QA1"][:2]] == ["open_incident_channel", "post_timeline_entry"]
+    for early in ("slack:QA1", "slack:QA3"):
+        assert [kind for kind, _ in batched[early][:2]] == ["open_incident_channel", "post_timeline_entry"]
+        assert "seen" in batched[early][1][1]
     assert any(kind == "refresh_card" for queue in batched.values() for kind, _ in queue)
     for old, new in RENAMED.items():
         assert [(e.kind, e.text, e.occurred_at) for e in await store.timeline(old)] == \

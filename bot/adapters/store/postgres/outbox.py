@@ -421,25 +421,3 @@ async def insert_effect(conn: Connection, effect: Effect, priority: int, now: fl
         return
     await conn.execute(INSERT_EFFECT, values)
 
-
-# Parameters: the queue, the priority, now, now, the incident, the entry to leave out. Posts every line of the incident
-# not yet in Slack and not already queued, in the order they happened. One statement that needs no answer: pipelined
-# with the rest of a batch, it costs no round trip of its own (a SELECT, then a check per line, cost one each, and
-# under a burst each round trip waits its turn on the event loop behind the webhooks). The rows are inserted in the
-# SELECT's order, so their seq (their order in the queue) follows it.
-QUEUE_UNPOSTED_ENTRIES = (
-    b"INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
-    b" SELECT t.incident_id, %s, 'post_timeline_entry', json_build_object('incident_id', t.incident_id,"
-    b" 'entry_id', t.id)::text, %s, %s, %s FROM timeline t"
-    b" WHERE t.incident_id = %s AND t.slack_ts IS NULL AND t.id != %s AND NOT EXISTS ("
-    b"SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = t.incident_id"
-    b" AND o.kind = 'post_timeline_entry' AND o.payload::jsonb ->> 'entry_id' = t.id)"
-    b" ORDER BY t.occurred_at, t.pos")
-
-
-async def queue_unposted_entries(conn: Connection, incident_id: str, leave_out: str, priority: int,
-                                 now: float) -> None:
-    """Queue a post of each of the incident's timeline lines never posted (stored before its channel existed) and
-    not already queued, but `leave_out`, in the order they happened, inside the caller's transaction."""
-    await conn.execute(QUEUE_UNPOSTED_ENTRIES, (PostTimelineEntry(incident_id, "").queue, priority, now, now,
-                                                incident_id, leave_out))

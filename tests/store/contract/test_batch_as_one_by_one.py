@@ -16,11 +16,12 @@ from typing import Any
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.webhook import PagerDutyWebhook
-from bot.domain.effects import Effect
-from bot.ports.store import Store
+from bot.domain.effects import OPERATORS, AlertOperators, Effect
+from bot.domain.incident import Decision, Incident
+from bot.ports.store import InboxRow, Skip, Store
 from bot.services.worker import IncidentWorker
 from tests.helpers import incident_event, note_event
-from tests.store.contract.builders import DAY, POLICY, at, drain
+from tests.store.contract.builders import DAY, POLICY, at, deliver, drain
 
 RENAMED = {"QA1": "QB1", "QA2": "QB2", "QA3": "QB3"}
 Delivery = tuple[str, str, str]
@@ -124,3 +125,21 @@ async def test_a_batch_applied_at_once_leaves_what_one_row_at_a_time_leaves(stor
         assert first is not None and second is not None
         assert (first.status, first.priority, first.urgency, first.acknowledged_at, first.resolved_at) == \
             (second.status, second.priority, second.urgency, second.acknowledged_at, second.resolved_at)
+
+
+async def test_a_row_quarantined_in_a_batch_alerts_after_the_alerts_of_the_rows_before_it(store: Store) -> None:
+    # A ticket assigned to no team alerts the operators; a row after it in the same batch that cannot be read is
+    # quarantined with its own alert, in the same queue: the alerts come in the rows' order, as one row at a time.
+    for delivery in ("no-team", "unreadable", "no-team-again"):
+        await deliver(store, delivery, incident_id=None, source="servicenow", body=delivery)
+
+    def decide(row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        if row.body == "unreadable":
+            return Skip("failed", "cannot read it")
+        return Decision(None, None, (AlertOperators(OPERATORS, f"ticket {row.body} is assigned to no team"),))
+
+    assert len(await store.apply_pending(decide, now=1.0)) == 2
+    [failed] = await store.failed_deliveries()
+    texts = [effect.text for effect in await drain(store) if isinstance(effect, AlertOperators)]
+    assert len(texts) == 3
+    assert "no-team is" in texts[0] and failed.reference in texts[1] and "no-team-again" in texts[2]

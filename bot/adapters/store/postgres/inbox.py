@@ -284,6 +284,8 @@ class PostgresInbox(PostgresPart, Inbox):
                               row.event_type, reference)
                 outcome = None
             if isinstance(outcome, Skip) and outcome.state == "failed":
+                if staged:  # its alert's queue may hold effects staged before it: they come first
+                    await staged.flush(conn)
                 reference = await _quarantine(conn, row, reference, outcome.reason, now)
                 log.warning("inbox row %s (%s) cannot be read; set aside as reference %s: %s", row.seq,
                             row.event_type, reference, _safe(outcome.reason))

@@ -1,7 +1,7 @@
 """A batch of deliveries applied at once leaves the store exactly as the same deliveries applied one at a time:
 the same incidents, the same timeline lines in the same order, and in every queue the same effects in the same order
 (card refreshes coalesced alike, the posts of lines that beat their incident's trigger queued after its channel's
-opening). PostgreSQL writes a batch's decisions as a few statements (bot/adapters/store/postgres/staged_writes.py);
+opening). PostgreSQL writes a batch's decisions as a few statements (bot/adapters/store/postgres/decision_writes.py);
 this is what says that changed nothing a reader can see.
 
 Two incidents' worth of real PagerDuty deliveries, decided by the worker, go into one store in one batch; the same

@@ -1,7 +1,8 @@
 """The PostgreSQL store's pool checks a connection only once it has rested (bot/adapters/store/postgres/connection.py):
 one the database dropped while it rested is replaced, and the call that takes it succeeds; one given back a moment
 ago is taken without the round trip of a check, and if the database dropped it, that call fails and every other
-connection is checked before it is used."""
+connection is checked before it is used — as they are once a check finds one dropped, including one whose call was
+under way then and ended without noticing."""
 
 from __future__ import annotations
 
@@ -99,3 +100,21 @@ async def test_a_connection_found_dropped_by_its_check_has_the_others_checked_an
     assert await opened.store.incident("Q1") is None  # one taken and given back: the pool's others rested
     opened.drop_connections()
     assert await opened.store.incident("Q1") is None
+
+
+async def test_a_connection_taken_before_others_were_found_dropped_is_checked_at_its_next_take(
+        opened: Opened, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "CHECK_AFTER_REST", 3600.0)
+    pool = connection.PostgresConnection(opened.cluster.url(opened.database), min_size=2, max_size=2)
+    await pool.open()
+    try:
+        async with pool.connection() as held:
+            await held.execute(b"SELECT 1")
+            opened.drop_connections()  # while it is held: its call ends without noticing
+            async with pool.connection() as other:  # its check finds the other connection dropped: all distrusted
+                await other.execute(b"SELECT 1")
+        for _ in range(4):  # the one held through the drop is checked when next taken, and replaced
+            async with pool.connection() as conn:
+                await conn.execute(b"SELECT 1")
+    finally:
+        await pool.close()

@@ -104,16 +104,26 @@ def unavailable(url: str, error: BaseException) -> StoreUnavailable:
 
 
 class _Rests:
-    """When each connection of the pool was last given back: the pool's `reset` (on return) and `check` (on take)."""
+    """When each connection of the pool was last given back (stamped as a call ends, before the pool has it back),
+    and the pool's `check` as a connection is taken."""
 
     def __init__(self) -> None:
         self._returned: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+        # Counts the distrusts: a call that took its connection before the latest one does not vouch for it.
+        self.generation = 0
 
-    async def returned(self, conn: Connection) -> None:
-        self._returned[conn] = time.monotonic()
+    def returned(self, conn: Connection, taken_in: int) -> None:
+        if conn.broken or conn.closed:
+            # The database dropped it (a restart, a failover?): the others are checked before they are used.
+            self.distrust()
+        elif taken_in == self.generation:
+            self._returned[conn] = time.monotonic()
+        else:  # taken before connections were found dropped: its call may have ended before the drop
+            self._returned.pop(conn, None)
 
     def distrust(self) -> None:
         """Check every connection as it is next taken, however recently it was given back."""
+        self.generation += 1
         self._returned.clear()
 
     async def check(self, conn: Connection) -> None:
@@ -155,7 +165,7 @@ class PostgresConnection:
         self._pool = AsyncConnectionPool(self.url, connection_class=AsyncConnection[DictRow],
                                          kwargs={"autocommit": True, "row_factory": dict_row},
                                          min_size=self._sizes[0], max_size=self._sizes[1], open=False,
-                                         timeout=TIMEOUT, check=self._rests.check, reset=self._rests.returned,
+                                         timeout=TIMEOUT, check=self._rests.check,
                                          name="pavedroad")
         try:
             await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
@@ -184,12 +194,11 @@ class PostgresConnection:
     async def connection(self) -> AsyncIterator[Connection]:
         """A connection of the pool, in autocommit mode (each statement its own transaction)."""
         async with self._usable().connection() as conn:
+            taken_in = self._rests.generation
             try:
                 yield conn
             finally:
-                if conn.broken or conn.closed:
-                    # The database dropped it (a restart, a failover?): the others are checked before they are used.
-                    self._rests.distrust()
+                self._rests.returned(conn, taken_in)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

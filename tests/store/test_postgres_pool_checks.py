@@ -7,10 +7,8 @@ under way then and ended without noticing."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
@@ -76,30 +74,6 @@ async def test_a_connection_given_back_a_moment_ago_is_taken_without_a_check(
     for _ in range(50):
         assert await opened.store.incident("Q1") is None
     assert counted[0] == first
-
-
-async def test_connections_dropped_a_moment_after_they_were_given_back_fail_one_call_at_most(
-        opened: Opened, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "CHECK_AFTER_REST", 3600.0)
-    await asyncio.gather(*(opened.store.incident("Q1") for _ in range(8)))  # connections given back just now
-    opened.drop_connections()
-    with contextlib.suppress(psycopg.OperationalError):
-        await opened.store.incident("Q1")  # takes one of them unchecked, and fails
-    for _ in range(8):  # the others are checked before they are used, and replaced
-        assert await opened.store.incident("Q1") is None
-
-
-async def test_a_connection_found_dropped_by_its_check_has_the_others_checked_and_the_call_succeeds(
-        opened: Opened, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A restart drops every connection: the first taken had rested and its check finds it dropped; the next one was
-    # given back a moment ago, yet the database dropped it too: it is checked as well, and the call does not fail.
-    monkeypatch.setattr(connection, "CHECK_AFTER_REST", REST)
-    for _ in range(4):
-        assert await opened.store.incident("Q1") is None
-    await asyncio.sleep(REST * 2)  # every connection rested
-    assert await opened.store.incident("Q1") is None  # one taken and given back: the pool's others rested
-    opened.drop_connections()
-    assert await opened.store.incident("Q1") is None
 
 
 async def test_a_connection_taken_before_others_were_found_dropped_is_checked_at_its_next_take(

@@ -8,8 +8,8 @@ as it is taken (a round trip), so one the database dropped meanwhile (a restart,
 failing a request; one back in the pool more recently is taken as it is (under a burst every transaction paid that
 round trip: 3 to 4 % of the bot's CPU). Should the database drop it within that second, the first call on it fails as
 one on a connection dropped mid-transaction does (a webhook answers 503 and its sender retries), and from then on
-every connection is checked as it is next taken, so one dropped connection fails at most that call; so are they once
-a check finds one dropped (a restart drops the recent ones too).
+every connection is checked as it is next taken; so are they once a check finds one dropped (a restart drops the
+recent ones too).
 
 Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the
 default), which is what lets a webhook answer 202 only after the commit.

@@ -20,9 +20,15 @@ applied per second while the burst was being stored (`applied_per_s_during_burst
   the status-update reminder job records one per open incident each minute (the bench's incidents are high urgency,
   triggered days before the clock) — and a pending row used to hold back every delivery after it. It is not counted
   as pending below.
+- `--remind-at F`: once that fraction of the burst is sent (0.5: half of it), the bot's own status-update reminder
+  job runs (through a route only this benchmark's server has): it records a reminder for every open incident (the
+  bench's are high urgency and triggered days before the clock), as its once-a-minute run does when it falls there —
+  made certain rather than left to where the minute falls. Late in the burst (0.9) is the drain's worst case: thousands
+  of reminders pending as the burst ends, each holding back its incident's later deliveries.
 
     python bench/webhook_intake.py [--store sqlite|postgres] [--requests 4000] [--concurrency 32] [--rounds 3]
                                   [--replicas 1] [--applier process|inline] [--held-row]
+                                  [--remind-at F]
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -120,7 +127,11 @@ async def main():
     if sys.argv[2].startswith("postgresql://"):  # the PostgreSQL store
         settings = replace(settings, db_path=Path("unused.db"), database_url=sys.argv[2])
     bot = Bot(settings, load_catalogue(example_catalogue_path()), replica_id=sys.argv[3] if len(sys.argv) > 3 else None)
-    runner = web.AppRunner(build_web_app(bot), access_log=None); await runner.setup()
+    app = build_web_app(bot)
+    async def remind(request):  # --remind-mid-burst: the reminder job's run, now
+        return web.json_response({"recorded": await bot.toolkit.remind_due()})
+    app.router.add_post("/bench/remind", remind)
+    runner = web.AppRunner(app, access_log=None); await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
     print("ready", flush=True); await asyncio.Event().wait()
 asyncio.run(main())
@@ -202,10 +213,13 @@ def start(code: str, db: Path | str, *extra: str, applier: str = "inline") -> tu
     return process, f"http://127.0.0.1:{port}/pagerduty/webhook"
 
 
-async def load(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[str, float]:
+async def load(urls: list[str], bodies: list[bytes], concurrency: int,
+               midway: Callable[[], Awaitable[None]] | None = None, at: float = 0.5) -> dict[str, float]:
+    """Send the bodies; with `midway`, call it (beside the load) once `at` of them (a fraction) are sent."""
     latencies: list[float] = []
     queue = list(reversed(bodies))
     sent = 0
+    halfway: list[asyncio.Task[None]] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
@@ -214,6 +228,8 @@ async def load(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[s
                 body = queue.pop()
                 url = urls[sent % len(urls)]  # round-robin over the replicas, as a load balancer would
                 sent += 1
+                if midway is not None and not halfway and sent >= len(bodies) * at:
+                    halfway.append(asyncio.create_task(midway()))
                 headers = {"Content-Type": "application/json", "X-Webhook-Id": uuid.uuid4().hex,
                            "X-PagerDuty-Signature": "v1=" + hmac.new(SECRET.encode(), body,
                                                                       hashlib.sha256).hexdigest()}
@@ -225,6 +241,7 @@ async def load(urls: list[str], bodies: list[bytes], concurrency: int) -> dict[s
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
+        await asyncio.gather(*halfway)
     return summary(latencies, wall)
 
 
@@ -254,6 +271,8 @@ async def main() -> None:
                              "outcome does and time the wait (bench/lock_waits.py)")
     parser.add_argument("--held-row", action="store_true",
                         help="before the burst, write a row the bot leaves pending through it, for another incident")
+    parser.add_argument("--remind-at", type=float, default=None, metavar="F",
+                        help="once this fraction of the burst is sent, run the bot's status-update reminder job")
     args = parser.parse_args()
     if args.replicas > 1 and args.store != "postgres":
         parser.error("--replicas above 1 needs --store postgres (replicas share one database)")
@@ -291,7 +310,16 @@ async def main() -> None:
                     # With --outcome-probe-ms, an outcome taking the lock that often (see LockWaits).
                     lock_waits = LockWaits(where, probe_every_s=args.outcome_probe_ms / 1000 or None).start() \
                         if name == "bot" and isinstance(where, str) else None
-                    results[name].append(await load(urls, burst_bodies, args.concurrency))
+                    reminded: list[int] = []
+
+                    async def remind(url: str = urls[0], reminded: list[int] = reminded) -> None:
+                        # A connection of its own: the load's are all busy, and it would wait for the burst's end.
+                        async with aiohttp.ClientSession() as session, \
+                                session.post(url.replace("/pagerduty/webhook", "/bench/remind")) as response:
+                            reminded.append((await response.json())["recorded"])
+                    results[name].append(await load(urls, burst_bodies, args.concurrency,
+                                                    remind if args.remind_at is not None and name == "bot" else None,
+                                                    args.remind_at or 0))
                     burst = results[name][-1]
                     # CPU seconds (all threads) while the burst was stored: the server's processes, and this load
                     # generator's (they share the machine's cores).
@@ -302,6 +330,7 @@ async def main() -> None:
                         # Recorded by the reminder job (each minute) while the burst was stored or drained: each is a
                         # row pending for its incident until the worker applies it.
                         burst["reminders_recorded"] = await asyncio.to_thread(reminders, where) - reminders_before
+                        burst["reminders_by_remind_at"] = sum(reminded)  # of those, by --remind-at's run
                         burst["server_cpu_s_with_drain"] = round(sum(map(tree_cpu_seconds, pids)) - cpu_before, 2)
                         burst["cpu_ms_per_event"] = round(burst["server_cpu_s_with_drain"] * 1000 / args.requests, 3)
                         if lock_waits is not None:
@@ -322,6 +351,7 @@ async def main() -> None:
     bot, reference = best("bot"), best("reference")
     emit("webhook_intake" if args.store == "sqlite" else "webhook_intake_postgres", {
         "store": args.store, "replicas": args.replicas, "applier": args.applier, "held_row": args.held_row,
+        "remind_at": args.remind_at,
         "concurrency": args.concurrency,
         "requests": args.requests, "rounds": args.rounds,
         "reference": reference, "bot": bot, "all_rounds": results,

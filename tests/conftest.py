@@ -58,6 +58,16 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         yield cluster
 
 
+@pytest.fixture
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, for a test that stops, starts or pauses it under the bot (the session's must not
+    be). Skipped where PostgreSQL is not installed."""
+    if binaries() is None:
+        pytest.skip(NOT_INSTALLED)
+    with running_cluster() as cluster:
+        yield cluster
+
+
 @pytest.fixture(scope="session")
 def loaded_catalogue() -> Catalogue:
     return load_catalogue(example_catalogue_path())

@@ -27,7 +27,11 @@ Stopping: the effects under way are cancelled. One cancelled after it learnt som
 pin was on the way) records it before the cancellation goes on — the facts alone, the effect left pending, due at
 once — so that its next attempt (this replica started again, or another) starts from them instead of finding them
 again in the outside system by name or marker, or, where it cannot, doing them again (`_keep_what_was_learnt`). One
-whose outcome is being recorded as the stop comes has it recorded all the same (`_recorded`).
+whose outcome is being recorded as the stop comes has it recorded all the same (bot/services/outlasting.py); what
+that outcome's claim took is not started, and `_let_go` frees it.
+
+A loop that ends because its store failed (a database restart) cannot free its leases then: it frees them as it
+starts again (`_free_unfreed`), rather than leave those effects waiting a lease's length after the store is back.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import math
 import random
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError
@@ -47,6 +51,7 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
+from bot.services.outlasting import carried_through, outlasting_cancellation
 from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since, retry_outcome, retrying_as
 from bot.services.retries import RetryPolicy as RetryPolicy
 
@@ -62,7 +67,6 @@ LANE_CONCURRENCY: dict[str, int] = {"slack": 8, "servicenow": 8, "pagerduty": 4}
 # release): a store that does not answer must not hang the stop; the effect's next attempt then finds those things
 # again in the outside system, as after a crash.
 LEARNT_RECORD_SECONDS = 5.0
-T = TypeVar("T")
 # Why a cancelled effect is pending again (its last_error until its next attempt's outcome).
 CANCELLED = "cancelled mid-call: the dispatcher stopped"
 DEFAULT_POLICY = RetryPolicy()
@@ -117,11 +121,15 @@ class Dispatcher:
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
         self.heartbeat = 0.0
+        # The loop ended and could not free its leases (the store had failed): freed as it starts again (`run`).
+        self._unfreed = False
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
+        if self._unfreed and not self._busy:  # (an effect still ending from then keeps its lease: it runs out)
+            await self._free_unfreed()
         try:
             while True:
                 # Cleared before the claim: a wake-up while it is under way (an effect finished, one was queued)
@@ -136,6 +144,15 @@ class Dispatcher:
                 task.cancel()
             await self._let_go(under_way)
 
+    async def _free_unfreed(self) -> None:
+        """Free the leases the loop's last end could not: nothing here performs those effects now, and left to run
+        out they would wait a lease's length after the store is back (a database restart). Raises while the store
+        still fails: the supervisor starts the loop again."""
+        if released := await self._store.release_leases(self.owner):
+            log.warning("resuming %d effect(s) this dispatcher (%s) was performing when its store failed", released,
+                        self.owner)
+        self._unfreed = False
+
     async def _let_go(self, cancelled: list[asyncio.Task[None]]) -> None:
         """On stopping, once the effects under way have ended: free every lease this dispatcher holds, so that other
         replicas take its effects at once rather than after the lease, as this replica's own next start would.
@@ -144,15 +161,17 @@ class Dispatcher:
         cancellation (Bot.stop cancels its loops again until they end): an effect still recording what it learnt is
         refused once its lease is freed, and the store is closed once this loop has ended."""
         if cancelled:  # each ends within LEARNT_RECORD_SECONDS of its cancellation (`_keep_what_was_learnt`)
-            await _outlasting_cancellation(asyncio.gather(*cancelled, return_exceptions=True),
+            await outlasting_cancellation(asyncio.gather(*cancelled, return_exceptions=True),
                                            LEARNT_RECORD_SECONDS + 1.0)
         releasing = asyncio.ensure_future(self._store.release_leases(self.owner))
-        answered = await _outlasting_cancellation(releasing, LEARNT_RECORD_SECONDS)
+        answered = await outlasting_cancellation(releasing, LEARNT_RECORD_SECONDS)
         if not answered or releasing.exception() is not None:
-            # The store is down, closed or silent: the leases run out instead.
+            # The store is down, closed or silent: the leases run out, or are freed as the loop starts again.
             releasing.cancel()  # (given up on; nothing to cancel once answered)
+            self._unfreed = True
             log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
-                        " once they run out", self.owner, exc_info=releasing.exception() if answered else None)
+                        " once they run out, or resumed here once the store answers again", self.owner,
+                        exc_info=releasing.exception() if answered else None)
             return
         released = releasing.result()
         if released:
@@ -312,10 +331,10 @@ class Dispatcher:
         unseen = self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free):
-                claimed = await _recorded(self._store.effect_done_then_claim(
+                claimed = await carried_through(self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
-                    lease_seconds=self._lease_seconds, reads=self._reads))
+                    lease_seconds=self._lease_seconds, reads=self._reads), LEARNT_RECORD_SECONDS)
         except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
             # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
             # now" instead.
@@ -344,7 +363,7 @@ class Dispatcher:
         effect = row.effect
         recording = asyncio.ensure_future(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
                                                                    bookkeeping=kept.facts_only()))
-        if not await _outlasting_cancellation(recording, LEARNT_RECORD_SECONDS):
+        if not await outlasting_cancellation(recording, LEARNT_RECORD_SECONDS):
             recording.cancel()
             log.warning("effect %s #%s for %s, cancelled mid-call: the store did not record what it learnt within"
                         " %gs; its next attempt finds it again", effect.kind, row.seq, effect.incident_id,
@@ -418,33 +437,10 @@ class Dispatcher:
         """Record a failed effect's retry or death; the store refusing (database down, disk full) is logged, as in
         `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again once its lease ends."""
         try:
-            if not await _recorded(recording):
+            if not await carried_through(recording, LEARNT_RECORD_SECONDS):
                 self._lost(row)
         except Exception:
             log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again once"
                           " its lease ends (within %gs). If this repeats, check the database: is it reachable, is its "
                           "disk full?", row.effect.kind, row.seq, row.effect.incident_id, outcome, self._lease_seconds)
 
-
-async def _recorded(call: Coroutine[Any, Any, T]) -> T:
-    """An effect's outcome being recorded, carried through a stop's cancellation: lost there, the effect (done outside)
-    would be done again after the restart. The cancellation goes on once it is recorded (LEARNT_RECORD_SECONDS at most);
-    what its claim took is not started, and `_let_go` frees it."""
-    recording = asyncio.ensure_future(call)
-    try:
-        return await asyncio.shield(recording)
-    except asyncio.CancelledError:
-        await _outlasting_cancellation(recording, LEARNT_RECORD_SECONDS)
-        raise
-
-
-async def _outlasting_cancellation(work: asyncio.Future[Any], within: float) -> bool:
-    """Wait for `work` to end even while this task is being cancelled (again and again: Bot.stop cancels its loops
-    until they end), for `within` seconds at most; whether it ended. `work` is never cancelled here: the caller
-    decides, and the cancellation goes on when the caller re-raises it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not work.done() and (left := deadline - loop.time()) > 0:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({work}, timeout=left)
-    return work.done()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,17 +22,9 @@ from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from tests.helpers import store_one_triggered_incident
-from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
+from tests.pg_cluster import PostgresCluster
 
 LEASE_SECONDS = 60.0
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    if binaries() is None:
-        pytest.skip(NOT_INSTALLED)
-    with running_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture

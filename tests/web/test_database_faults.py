@@ -8,14 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from bot.adapters.store.postgres import connection
 from bot.app import readiness
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
@@ -23,16 +24,7 @@ from bot.catalogue import Catalogue
 from bot.domain.effects import AlertOperators
 from bot.services.dispatcher import RetryPolicy
 from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, quiet_clock, sign
-from tests.pg_cluster import NOT_INSTALLED, PASSWORD, PASSWORD_USER, PostgresCluster, binaries, running_cluster
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[PostgresCluster]:
-    """A cluster of this test's own: it is stopped and started under the bot, which the session's must not be."""
-    if binaries() is None:
-        pytest.skip(NOT_INSTALLED)
-    with running_cluster() as cluster:
-        yield cluster
+from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster
 
 
 async def post(client: BotClient, event: dict[str, Any]) -> tuple[int, Any]:
@@ -156,3 +148,74 @@ async def test_readyz_lists_the_latest_dead_effects_and_counts_the_rest(offline_
     assert len(every) == parked and report["outbox_dead"] == parked and report["dead_effects_not_shown"] == 5
     assert [d["seq"] for d in report["dead_effects"]] == every[-readiness.DEAD_SHOWN:]
     assert (status, report["ready"], report["store"]) == (200, True, "ok")  # past failures: still ready
+
+
+async def sent_until_taken(client: BotClient, event: dict[str, Any]) -> list[int]:
+    """Send a delivery as PagerDuty does, again after every 5xx, until it is taken (2xx); every status answered."""
+    answered: list[int] = []
+    while not answered or answered[-1] >= 500:
+        if answered:
+            await asyncio.sleep(0.1)
+        answered.append((await post(client, event))[0])
+    assert answered[-1] in (200, 202), answered
+    return answered
+
+
+async def test_a_database_restart_under_a_burst_loses_no_delivery_and_applies_none_twice(
+        own_cluster: PostgresCluster, tmp_path: Path, catalogue: Catalogue) -> None:
+    """PostgreSQL restarted while deliveries come in on 16 connections (every pooled connection dropped at once, the
+    database down for longer than a call waits for a connection): the bot, not restarted, refuses with 5xx what it
+    could not store, and its senders' retries are taken once the database is back; in the end every incident is as
+    its events say, each event applied once — one timeline line each, one channel opening per incident — no
+    delivery was acknowledged as new (202) twice, and the effects under way as the database went are taken up again
+    once it is back."""
+    database = own_cluster.fresh_database()
+    # Leases that would outlast the test: the effects the dispatcher had under way as the database went are resumed
+    # once it is back (its loop, started again, frees them), not once their leases run out.
+    settings = replace(offline_settings(tmp_path / "unused.db"), database_url=own_cluster.url(database),
+                       lease_seconds=3600.0)
+    bot = Bot(settings, catalogue, retry_policy=RetryPolicy(max_attempts=1), clock=quiet_clock())
+    incidents = [f"QRESTART{n:02d}" for n in range(40)]
+    async with TestClient(TestServer(build_web_app(bot))) as client:
+        await until_ready(client)
+        answered: dict[str, list[int]] = {}
+        quarter_taken, stopped = asyncio.Event(), asyncio.Event()
+
+        async def sender(first: int) -> None:
+            """Every 16th incident's trigger, then its acknowledgement (PagerDuty sends an incident's in order); once
+            a quarter of the burst is taken, the next is sent only after the database has stopped."""
+            for n in range(first, len(incidents), 16):
+                for kind in ("incident.triggered", "incident.acknowledged"):
+                    if quarter_taken.is_set():
+                        await stopped.wait()
+                    event = incident_event(kind, incident_id=incidents[n], event_id=f"E-{kind}-{n}", number=500 + n)
+                    answered[event["event"]["id"]] = await sent_until_taken(client, event)
+                    if len(answered) >= len(incidents) // 2:
+                        quarter_taken.set()
+
+        async def restart() -> None:
+            await quarter_taken.wait()
+            await asyncio.to_thread(own_cluster.stop)
+            stopped.set()
+            # Down for longer than a call waits for a pooled connection (connection.TIMEOUT): refusals are certain.
+            await asyncio.sleep(connection.TIMEOUT + 2)
+            await asyncio.to_thread(own_cluster.start)
+
+        async with asyncio.timeout(180):  # liveness only: a bot that never takes them again fails here
+            await asyncio.gather(restart(), *(sender(first) for first in range(16)))
+            await bot.settle(60)
+        assert len(answered) == 2 * len(incidents)
+        assert any(statuses[0] >= 500 for statuses in answered.values()), answered  # the restart came under load
+        assert all(statuses.count(202) <= 1 for statuses in answered.values()), answered
+        with psycopg.connect(own_cluster.url(database)) as conn:
+            inbox = conn.execute("SELECT state, count(*) FROM inbox GROUP BY state").fetchall()
+            lines = conn.execute("SELECT incident_id, kind, count(*) FROM timeline GROUP BY incident_id, kind"
+                                 " HAVING count(*) > 1").fetchall()
+            openings = conn.execute("SELECT incident_id FROM outbox WHERE kind = 'open_incident_channel'").fetchall()
+        assert inbox == [("applied", 2 * len(incidents))]
+        assert lines == []
+        assert sorted(incident for (incident,) in openings) == incidents
+        for incident_id in incidents:
+            incident = await bot.store.incident(incident_id)
+            assert incident is not None and incident.status == "acknowledged", incident
+    await bot.stop()

@@ -181,6 +181,15 @@ class PostgresConnection:
         for name in ("psycopg", "psycopg.pool"):
             logging.getLogger(name).removeFilter(self._filter)
 
+    @staticmethod
+    def unreachable(error: BaseException) -> bool:
+        """Whether a call failed because the database could not be reached or was going away (no connection within
+        the pool's time, one lost, the server shutting down or not up yet) — nothing the call's rows did: trying its
+        rows again one by one would only wait that long again for each."""
+        if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        return error.sqlstate is None or error.sqlstate.startswith(("08", "57P"))
+
     def refuse_if_closed(self) -> None:
         if self._closed:  # said plainly, rather than the pool's own error
             raise RuntimeError("the store is closed; no store operation can run after Bot.stop()")
@@ -262,3 +271,4 @@ def connection_lost(conn: Connection, error: Exception) -> bool:
             return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
         return error.sqlstate.startswith(NOT_THE_ROW)
     return False
+

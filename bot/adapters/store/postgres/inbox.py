@@ -3,8 +3,8 @@
 Recording is group-committed, as in SQLite: deliveries that arrive while earlier ones are being stored wait in a
 queue, and each flusher (at most `FLUSHERS` at a time, each on a connection of the pool) commits everything waiting
 in one transaction, stored by one statement (one round trip, one WAL flush for the batch). No caller is answered
-before its row is committed. If a batch fails, its rows are stored one by one (pending, not applied), so only a row
-that cannot be stored fails (its caller answers 503) and its neighbours are stored.
+before its row is committed. A batch that fails is stored again a row at a time (pending), so only a row that cannot
+be stored fails (its caller answers 503) — unless the database is unreachable: then all its callers hear so at once.
 
 Applied on arrival (`record_and_apply`): a flusher that gets the appliers' lock at once (`pg_try_advisory_xact_lock`,
 never waiting for it; asked in the same round trip as the inserts) applies the batch's rows in its transaction, in
@@ -166,11 +166,10 @@ class PostgresInbox(PostgresPart, Inbox):
         try:
             outcomes = list(await self._insert([(row, on_arrival) for row, on_arrival, _ in batch]))
         except Exception as error:
-            if len(batch) == 1:
-                outcomes = [error]
+            if len(batch) == 1 or self._connection.unreachable(error):  # (one by one, each would wait as long again)
+                outcomes = [error] * len(batch)
             else:
-                # One row may be what failed the batch: store them one by one, so only that row's caller hears of it
-                # (and answers 5xx, so that its sender retries it) while the others are stored.
+                # One row may be what failed the batch: one by one, only its caller hears of it (5xx: sent again).
                 log.warning("a batch of %d deliveries could not be stored together (%s); storing them one by one",
                             len(batch), error.__class__.__name__)
                 outcomes = [await self._insert_alone(row) for row, _, _ in batch]

@@ -51,7 +51,7 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
-from bot.services.outlasting import carried_through, outlasting_cancellation
+from bot.services.outlasting import carried_through, outlasting_cancellation, started
 from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since, retry_outcome, retrying_as
 from bot.services.retries import RetryPolicy as RetryPolicy
 
@@ -123,12 +123,16 @@ class Dispatcher:
         self.heartbeat = 0.0
         # The loop ended and could not free its leases (the store had failed): freed as it starts again (`run`).
         self._unfreed = False
+        # Effects' outcome store calls, until they end — past the effect's task, should its end stop waiting for one.
+        self._recording: set[asyncio.Future[Any]] = set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        if self._unfreed and not self._busy:  # (an effect still ending from then keeps its lease: it runs out)
+        # Not while an effect from then is still ending or its outcome still on its way (the task gave up waiting for
+        # it): freed, its effect would be claimed and done again. Those leases run out instead.
+        if self._unfreed and not self._busy and not self._recording:
             await self._free_unfreed()
         try:
             while True:
@@ -331,10 +335,10 @@ class Dispatcher:
         unseen = self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free):
-                claimed = await carried_through(self._store.effect_done_then_claim(
+                claimed = await carried_through(started(self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
-                    lease_seconds=self._lease_seconds, reads=self._reads), LEARNT_RECORD_SECONDS)
+                    lease_seconds=self._lease_seconds, reads=self._reads), self._recording), LEARNT_RECORD_SECONDS)
         except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
             # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
             # now" instead.
@@ -361,8 +365,8 @@ class Dispatcher:
         once and its lease freed, as a retry is (only while this dispatcher holds it). The store call goes on through
         the cancellation, and any that follows it, for LEARNT_RECORD_SECONDS at most."""
         effect = row.effect
-        recording = asyncio.ensure_future(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
-                                                                   bookkeeping=kept.facts_only()))
+        recording = started(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
+                                                     bookkeeping=kept.facts_only()), self._recording)
         if not await outlasting_cancellation(recording, LEARNT_RECORD_SECONDS):
             recording.cancel()
             log.warning("effect %s #%s for %s, cancelled mid-call: the store did not record what it learnt within"
@@ -437,7 +441,7 @@ class Dispatcher:
         """Record a failed effect's retry or death; the store refusing (database down, disk full) is logged, as in
         `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again once its lease ends."""
         try:
-            if not await carried_through(recording, LEARNT_RECORD_SECONDS):
+            if not await carried_through(started(recording, self._recording), LEARNT_RECORD_SECONDS):
                 self._lost(row)
         except Exception:
             log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again once"

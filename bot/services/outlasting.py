@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-async def carried_through(call: Coroutine[Any, Any, T], within: float) -> T:
+def started(call: Awaitable[T], running: set[asyncio.Future[Any]]) -> asyncio.Future[T]:
+    """The call, started, and in `running` until it has ended — past a caller that stopped waiting for it."""
+    future = asyncio.ensure_future(call)
+    running.add(future)
+    future.add_done_callback(running.discard)
+    return future
+
+
+async def carried_through(call: Awaitable[T], within: float) -> T:
     """The call's result, carried through a cancellation: then the cancellation goes on once the call has ended
-    (`within` seconds at most)."""
+    (`within` seconds at most; past them the call is left running, not cancelled)."""
     recording = asyncio.ensure_future(call)
     try:
         return await asyncio.shield(recording)

@@ -271,4 +271,3 @@ def connection_lost(conn: Connection, error: Exception) -> bool:
             return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
         return error.sqlstate.startswith(NOT_THE_ROW)
     return False
-

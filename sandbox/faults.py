@@ -60,7 +60,8 @@ class Faults:
     latency_ms: dict[str, int] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
     held: Counter[str] = field(default_factory=Counter)
-    _released: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    # Per service: the event `release_held` sets for every wait of that service begun before it.
+    _released: dict[str, asyncio.Event] = field(default_factory=dict, init=False, repr=False)
 
     def add(self, fault: Fault) -> None:
         self.rules.append(fault)
@@ -79,7 +80,7 @@ class Faults:
                 ms += rule.latency_ms
         if not ms:
             return
-        released = self._released  # the one release_held() sets for every wait begun before it
+        released = self._released.setdefault(service, asyncio.Event())  # the one release_held() sets
         self.held[service] += 1
         try:
             with contextlib.suppress(TimeoutError):
@@ -88,10 +89,12 @@ class Faults:
         finally:
             self.held[service] -= 1
 
-    def release_held(self) -> None:
-        """End every wait for latency under way now (later requests wait out theirs as usual)."""
-        self._released.set()
-        self._released = asyncio.Event()
+    def release_held(self, service: str | None = None) -> None:
+        """End every wait for latency under way now — of `service` only, if given (later requests wait out theirs
+        as usual)."""
+        for name in [service] if service is not None else list(self._released):
+            if (released := self._released.pop(name, None)) is not None:
+                released.set()
 
     def take(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> Fault | None:
         """Consume one failure of the first matching rule that has failures left, if any (`fields`: what the

@@ -204,10 +204,29 @@ async def test_a_ticket_opened_before_the_card_is_posted_costs_the_card_no_updat
 
 async def test_a_ticket_opened_while_the_card_is_posted_is_shown_by_a_refresh(sandbox: RunningSandbox) -> None:
     # The card is rendered before the ticket exists, and the ticket's outcome comes while the card is being pinned
-    # (its refresh left to the opening under way): the opening's outcome refreshes the card.
-    sandbox.sandbox.faults.latency_ms["servicenow"] = 1500  # every call: the ticket's lookup and its creation
-    sandbox.sandbox.faults.add(Fault("slack", "pins.add", times=0, latency_ms=4000))
-    incident = await triggered(sandbox)
+    # (its refresh left to the opening under way): the opening's outcome refreshes the card. ServiceNow and the pin
+    # are held, then released in that order, as the test needs (latencies of 1.5 s and 4 s, which a loaded CI
+    # machine reordered: two refreshes).
+    held_ticket = Fault("servicenow", "*", times=0, latency_ms=60_000)
+    held_pin = Fault("slack", "pins.add", times=0, latency_ms=60_000)
+    faults = sandbox.sandbox.faults
+    faults.add(held_ticket)
+    faults.add(held_pin)
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET")
+    try:
+        await eventually(lambda: faults.held["slack"] == 1 and faults.held["servicenow"] >= 1)  # the card is posted
+        faults.rules.remove(held_ticket)
+        faults.release_held("servicenow")
+        for _ in range(600):  # the ticket's outcome recorded (30 s at most)
+            if await sandbox.bot.store.ticket(incident["id"]) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert await sandbox.bot.store.ticket(incident["id"]) is not None
+        assert faults.held["slack"] == 1  # the card still waits for its pin
+    finally:
+        faults.rules.remove(held_pin)
+        faults.release_held()
+    await settle_all(sandbox)
     ticket = ticket_for(sandbox, incident["id"])
     channel = channel_of(sandbox, incident["id"])
     assert ticket["number"] in card_context(sandbox, channel) and ticket["number"] in channel["topic"]

@@ -129,7 +129,7 @@ async def main():
         settings = replace(settings, db_path=Path("unused.db"), database_url=sys.argv[2])
     bot = Bot(settings, load_catalogue(example_catalogue_path()), replica_id=sys.argv[3] if len(sys.argv) > 3 else None)
     app = build_web_app(bot)
-    async def remind(request):  # --remind-mid-burst: the reminder job's run, now
+    async def remind(request):  # --remind-at: the reminder job's run, now
         return web.json_response({"recorded": await bot.toolkit.remind_due()})
     app.router.add_post("/bench/remind", remind)
     runner = web.AppRunner(app, access_log=None); await runner.setup()
@@ -222,7 +222,7 @@ async def load(urls: list[str], bodies: list[bytes], concurrency: int,
     latencies: list[float] = []
     queue = list(reversed(bodies))
     sent = 0
-    halfway: list[asyncio.Task[None]] = []
+    midway_run: list[asyncio.Task[None]] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def worker() -> None:
@@ -231,8 +231,8 @@ async def load(urls: list[str], bodies: list[bytes], concurrency: int,
                 body = queue.pop()
                 url = urls[sent % len(urls)]  # round-robin over the replicas, as a load balancer would
                 sent += 1
-                if midway is not None and not halfway and sent >= len(bodies) * at:
-                    halfway.append(asyncio.create_task(midway()))
+                if midway is not None and not midway_run and sent >= len(bodies) * at:
+                    midway_run.append(asyncio.create_task(midway()))
                 headers = {"Content-Type": "application/json", "X-Webhook-Id": uuid.uuid4().hex,
                            "X-PagerDuty-Signature": "v1=" + hmac.new(SECRET.encode(), body,
                                                                       hashlib.sha256).hexdigest()}
@@ -244,7 +244,7 @@ async def load(urls: list[str], bodies: list[bytes], concurrency: int,
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
-        await asyncio.gather(*halfway)
+        await asyncio.gather(*midway_run)
     return summary(latencies, wall)
 
 

@@ -46,8 +46,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -115,6 +116,7 @@ BOT = r'''
 import asyncio, os, sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from aiohttp import web
 from bot.catalogue import load_catalogue, example_catalogue_path
 from bot.app.runtime import Bot
@@ -217,7 +219,7 @@ def start(code: str, db: Path | str, *extra: str, applier: str = "inline") -> tu
 
 
 async def load(urls: list[str], bodies: list[bytes], concurrency: int,
-               midway: Callable[[], Awaitable[None]] | None = None, at: float = 0.5) -> dict[str, float]:
+               midway: Callable[[], Coroutine[Any, Any, None]] | None = None, at: float = 0.5) -> dict[str, float]:
     """Send the bodies; with `midway`, call it (beside the load) once `at` of them (a fraction) are sent."""
     latencies: list[float] = []
     queue = list(reversed(bodies))

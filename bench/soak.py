@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -81,6 +82,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime: fields 14 and 15 of proc(5)
 
 
+def children(pid: int) -> list[int]:
+    """A process's live child processes (the bot's applier process, with PAVEDROAD_APPLIER=process)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # the thread ended meanwhile
+            found += map(int, (task / "children").read_text().split())
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its children so far."""
+    return cpu_seconds(pid) + sum(map(tree_cpu_seconds, children(pid)))
+
+
 def cpu_by_thread(pid: int) -> dict[str, float]:
     """User + system CPU so far per thread of a process (`<role>_sys`: the system part), by role: `loop` (the main
     thread, where the event loop runs), `store` (the SQLite store's thread: bot/adapters/store/sqlite/thread.py names
@@ -101,8 +116,10 @@ def cpu_by_thread(pid: int) -> dict[str, float]:
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the applier process, with PAVEDROAD_APPLIER=process)."""
     with open(f"/proc/{pid}/status") as status:
-        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+        own = int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+    return own + sum(map(rss_mb, children(pid)))
 
 
 class Soak:
@@ -278,6 +295,9 @@ async def main() -> None:
     parser.add_argument("--native", action="store_true", help="py-spy --native: C frames too (SQLite's, the kernel's)")
     parser.add_argument("--retention-days", type=float, default=None,
                         help="then prune as retention would with these days (0: all settled rows; bench/store_size.py)")
+    parser.add_argument("--applier", choices=("inline", "process"), default=None,
+                        help="PAVEDROAD_APPLIER for the bot (default: the bot's own default); the bot's CPU counts "
+                             "its applier process too")
     parser.add_argument("--trips", action="store_true",
                         help="count the bot's store trips and commits per incident, by kind (warm-up included)")
     args = parser.parse_args()
@@ -291,7 +311,9 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "soak.db"
         trips_file = Path(tmp) / "trips.json"
-        bot = start_bot({**env, "PAVED_ROAD_STORE_TRIPS": str(trips_file)} if args.trips else env, bot_port, db)
+        bot_env = {**env, **({"PAVED_ROAD_STORE_TRIPS": str(trips_file)} if args.trips else {}),
+                   **({"PAVEDROAD_APPLIER": args.applier} if args.applier else {})}
+        bot = start_bot(bot_env, bot_port, db)
         try:
             async with aiohttp.ClientSession() as session:
                 await wait_healthy(session, bot_url)
@@ -310,13 +332,13 @@ async def main() -> None:
                 done = 0
                 while done < args.incidents:
                     size = min(block, args.incidents - done)
-                    cpu = (cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
+                    cpu = (tree_cpu_seconds(bot.pid), cpu_seconds(emulators.pid), time.monotonic())
                     threads = cpu_by_thread(bot.pid)
                     for _ in range(size // args.batch):
                         await soak.batch(args.batch)
                     if size % args.batch:
                         await soak.batch(size % args.batch)
-                    blocks.append({"incidents": size, "bot_cpu_s": cpu_seconds(bot.pid) - cpu[0],
+                    blocks.append({"incidents": size, "bot_cpu_s": tree_cpu_seconds(bot.pid) - cpu[0],
                                    "emulators_cpu_s": cpu_seconds(emulators.pid) - cpu[1],
                                    "wall_s": time.monotonic() - cpu[2], "rss_mb": rss_mb(bot.pid),
                                    **{f"bot_{role}_cpu_s": seconds - threads[role]
@@ -327,9 +349,9 @@ async def main() -> None:
                         mix, sample = call_mix(warm, state, size), samples(state)
                     # The reference runs after each block, while the bot idles: each block is compared with the
                     # reference measured next to it, so a change in the machine's load (it is shared) moves both.
-                    idle = cpu_seconds(bot.pid)
+                    idle = tree_cpu_seconds(bot.pid)
                     references.append(run_reference(env, mix, sample, min(args.reference_incidents, size)))
-                    references[-1]["bot_cpu_s_meanwhile"] = round(cpu_seconds(bot.pid) - idle, 3)
+                    references[-1]["bot_cpu_s_meanwhile"] = round(tree_cpu_seconds(bot.pid) - idle, 3)
                     stock_references.append(run_reference(env, mix, sample, min(args.reference_incidents, size),
                                                           stock=True))
                 rss_end = rss_mb(bot.pid)

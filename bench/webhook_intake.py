@@ -55,7 +55,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit, start_server, summary
 from bench.lock_waits import LockWaits
-from bench.soak import cpu_seconds
+from bench.soak import tree_cpu_seconds
 from tests.helpers import incident_event
 
 SECRET = "bench-secret"
@@ -139,14 +139,6 @@ async def main():
     print("ready", flush=True); await asyncio.Event().wait()
 asyncio.run(main())
 '''
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU of a process and its children (the bot's applier process, with PAVEDROAD_APPLIER=process)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (Path(task) / "children").read_text().split()
-    return cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
 
 
 # The row `--held-row` writes: a record from Slack of a type no version of the bot knows yet, left pending by it.

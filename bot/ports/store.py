@@ -222,10 +222,11 @@ class Outbox(Protocol):
         """Extend `owner`'s lease on a pending effect to `now + lease_seconds` (a long effect renews before its
         lease ends); False when `owner` no longer holds it (another replica claimed it after the lease ended)."""
         ...
-    async def release_leases(self, owner: str) -> int:
-        """Free every lease `owner` holds, so its effects are offered again at once; returns how many. For a replica
-        starting under the id of its previous run (the same host and port: a restart), whose calls died with it, and
-        for a dispatcher stopping, once its effects under way have ended."""
+    async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
+        """Free every lease `owner` holds but those of the effects in `keep` (by seq), so its effects are offered
+        again at once; returns how many. For a replica starting under the id of its previous run (the same host and
+        port: a restart), whose calls died with it; for a dispatcher stopping, once its effects under way have ended;
+        and for one whose store refused an effect's outcome (`keep`: the effects still running there)."""
         ...
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -28,10 +28,11 @@ pin was on the way) records it before the cancellation goes on — the facts alo
 once — so that its next attempt (this replica started again, or another) starts from them instead of finding them
 again in the outside system by name or marker, or, where it cannot, doing them again (`_keep_what_was_learnt`). One
 whose outcome is being recorded as the stop comes has it recorded all the same (bot/services/outlasting.py); what
-that outcome's claim took is not started, and `_let_go` frees it.
+that outcome's claim took is not started, and the stop frees it (bot/services/leasing.py).
 
-A loop that ends because its store failed (a database restart) cannot free its leases then: it frees them as it
-starts again (`_free_unfreed`), rather than leave those effects waiting a lease's length after the store is back.
+An effect whose outcome the store refused (a database restart, a blip between two claims), and the leases a loop that
+ended with its store could not free, are freed at the next claim once the store answers (`Leases.free_stranded`),
+rather than left waiting a lease's length: their effects are performed again (their executors find what was done).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
-from bot.services.outlasting import carried_through, outlasting_cancellation, started
+from bot.services.leasing import Leases
+from bot.services.outlasting import carried_through, outlasting_cancellation
 from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since, retry_outcome, retrying_as
 from bot.services.retries import RetryPolicy as RetryPolicy
 
@@ -94,6 +96,7 @@ class Dispatcher:
         # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
         self.owner = owner or uuid.uuid4().hex[:12]
         self._lease_seconds = lease_seconds
+        self._leases = Leases(store, self.owner, lease_seconds, self._now)
         # The effect kinds whose incident the executor starts from: read by the claim, in the same store call.
         self._reads = dict(reads or {})
         self._paused = paused or (lambda lane: False)  # a lane whose system refuses our credentials: nothing claimed
@@ -121,19 +124,11 @@ class Dispatcher:
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
         self.heartbeat = 0.0
-        # The loop ended and could not free its leases (the store had failed): freed as it starts again (`run`).
-        self._unfreed = False
-        # Effects' outcome store calls, until they end — past the effect's task, should its end stop waiting for one.
-        self._recording: set[asyncio.Future[Any]] = set()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        # Not while an effect from then is still ending or its outcome still on its way (the task gave up waiting for
-        # it): freed, its effect would be claimed and done again. Those leases run out instead.
-        if self._unfreed and not self._busy and not self._recording:
-            await self._free_unfreed()
         try:
             while True:
                 # Cleared before the claim: a wake-up while it is under way (an effect finished, one was queued)
@@ -146,41 +141,7 @@ class Dispatcher:
             under_way = list(self._busy.values())
             for task in under_way:
                 task.cancel()
-            await self._let_go(under_way)
-
-    async def _free_unfreed(self) -> None:
-        """Free the leases the loop's last end could not: nothing here performs those effects now, and left to run
-        out they would wait a lease's length after the store is back (a database restart). Raises while the store
-        still fails: the supervisor starts the loop again."""
-        if released := await self._store.release_leases(self.owner):
-            log.warning("resuming %d effect(s) this dispatcher (%s) was performing when its store failed", released,
-                        self.owner)
-        self._unfreed = False
-
-    async def _let_go(self, cancelled: list[asyncio.Task[None]]) -> None:
-        """On stopping, once the effects under way have ended: free every lease this dispatcher holds, so that other
-        replicas take its effects at once rather than after the lease, as this replica's own next start would.
-        Those are the effects cancelled mid-call, and those an outcome's claim took as the stop came (its store call
-        goes on, and leases them to this owner), which nobody here will start. Waited for through any further
-        cancellation (Bot.stop cancels its loops again until they end): an effect still recording what it learnt is
-        refused once its lease is freed, and the store is closed once this loop has ended."""
-        if cancelled:  # each ends within LEARNT_RECORD_SECONDS of its cancellation (`_keep_what_was_learnt`)
-            await outlasting_cancellation(asyncio.gather(*cancelled, return_exceptions=True),
-                                           LEARNT_RECORD_SECONDS + 1.0)
-        releasing = asyncio.ensure_future(self._store.release_leases(self.owner))
-        answered = await outlasting_cancellation(releasing, LEARNT_RECORD_SECONDS)
-        if not answered or releasing.exception() is not None:
-            # The store is down, closed or silent: the leases run out, or are freed as the loop starts again.
-            releasing.cancel()  # (given up on; nothing to cancel once answered)
-            self._unfreed = True
-            log.warning("stopping: the leases of this dispatcher (%s) could not be freed; its effects are taken over"
-                        " once they run out, or resumed here once the store answers again", self.owner,
-                        exc_info=releasing.exception() if answered else None)
-            return
-        released = releasing.result()
-        if released:
-            log.info("stopping: %d effect(s) under way or claimed by this dispatcher (%s) left to the other replicas",
-                     released, self.owner)
+            await self._leases.let_go(under_way, LEARNT_RECORD_SECONDS)
 
     async def start_due(self) -> int:
         """Start the due effects each lane has room for; how many were started. They are read and claimed in one
@@ -195,6 +156,7 @@ class Dispatcher:
         lane it filled is woken by its own effects finishing; one it left room in was given all that was due in it
         (its busy queues aside, which wake the loop as they finish), so there is nothing to claim before `next_due`
         or a wake-up: no second claim to find nothing, no store call to ask when to look again."""
+        await self._leases.free_stranded()  # before the claim: what it frees may be claimed here at once
         self._missed = {lane for lane in LANES if self._held_by_claims((lane,))}
         room = {lane: self._room(lane) for lane in self._lanes_with_room()}
         if not room:
@@ -289,11 +251,15 @@ class Dispatcher:
         """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
+        with self._leases.performing(row):
+            await self._perform_leased(row, lane)
+
+    async def _perform_leased(self, row: OutboxRow, lane: str) -> None:
         effect = row.effect
         with keeping() as kept:
             try:
-                await self._leased(row, self._executor.perform(effect, retry=row.attempts > 0,
-                                                               created_at=row.created_at, found=row.found))
+                await self._leases.held_while(row, self._executor.perform(effect, retry=row.attempts > 0,
+                                                                          created_at=row.created_at, found=row.found))
             except IntegrationError as error:
                 await self._failed(row, Failure.of(error), kept)
                 return
@@ -324,29 +290,32 @@ class Dispatcher:
         so that the loop, claiming meanwhile, never takes them too. The loop is woken only when a lane left with room
         has an effect due before the loop would look anyway. False when this replica had lost the effect's lease, or the
         store refused the call."""
-        free = {other: self._room(other) for other in self._lanes_with_room()}
+        # Nothing while stranded leases are being freed (the release would free what this claims): the loop claims.
+        releasing = self._leases.releasing
+        free = {} if releasing else {other: self._room(other) for other in self._lanes_with_room()}
         # And this effect's own slot, free once it is recorded done — unless its lane was paused meanwhile (Slack
         # refusing the token): a paused lane takes nothing new, by this claim nor the loop's.
-        room = free if self._paused(lane) else {**free, lane: free.get(lane, 0) + 1}
+        room = free if self._paused(lane) or releasing else {**free, lane: free.get(lane, 0) + 1}
         # A follow-up to another lane that is left out because another claim under way holds its slots: that claim
         # may read the store before this outcome queues it, so this effect's end wakes the loop (it is not settled).
         # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
         asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
-        unseen = self._held_by_claims(asked - {lane})
+        unseen = releasing or self._held_by_claims(asked - {lane})
         try:
             with self._reserved(free):
-                claimed = await carried_through(started(self._store.effect_done_then_claim(
+                claimed = await carried_through(self._leases.recorded(self._store.effect_done_then_claim(
                     row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
                     busy=[queue for queue in self._busy if queue != row.effect.queue],
-                    lease_seconds=self._lease_seconds, reads=self._reads), self._recording), LEARNT_RECORD_SECONDS)
+                    lease_seconds=self._lease_seconds, reads=self._reads)), LEARNT_RECORD_SECONDS)
         except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
-            # loop (as when lost). A claim failing after a recorded outcome raises nothing: the store answers "claim
-            # now" instead.
-            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again once"
-                          " its lease ends (its executor finds what it did)", row.effect.kind, row.seq)
+            # loop (as when lost), whose next claim frees its lease. A claim failing after a recorded outcome raises
+            # nothing: the store answers "claim now" instead.
+            self._leases.stranded()
+            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again as "
+                          "soon as the store answers (its executor finds what it did)", row.effect.kind, row.seq)
             return False
         if claimed is None:
-            self._lost(row)
+            self._leases.lost(row)
             return False
         self._start(claimed)
         self._wake_if_missed()
@@ -365,8 +334,8 @@ class Dispatcher:
         once and its lease freed, as a retry is (only while this dispatcher holds it). The store call goes on through
         the cancellation, and any that follows it, for LEARNT_RECORD_SECONDS at most."""
         effect = row.effect
-        recording = started(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
-                                                     bookkeeping=kept.facts_only()), self._recording)
+        recording = self._leases.recorded(self._store.effect_retry(row.seq, self._now(), CANCELLED, owner=self.owner,
+                                                                   bookkeeping=kept.facts_only()))
         if not await outlasting_cancellation(recording, LEARNT_RECORD_SECONDS):
             recording.cancel()
             log.warning("effect %s #%s for %s, cancelled mid-call: the store did not record what it learnt within"
@@ -376,39 +345,10 @@ class Dispatcher:
             log.warning("effect %s #%s for %s, cancelled mid-call: the store refused what it learnt; its next attempt"
                         " finds it again", effect.kind, row.seq, effect.incident_id, exc_info=error)
         elif not recording.result():
-            self._lost(row)
+            self._leases.lost(row)
         else:
             log.info("effect %s #%s for %s, cancelled mid-call: what it learnt is recorded, the effect left pending",
                      effect.kind, row.seq, effect.incident_id)
-
-    async def _leased(self, row: OutboxRow, call: Coroutine[Any, Any, None]) -> None:
-        """Run the call, renewing the effect's lease every third of it so that a slow call keeps its effect. Most
-        calls finish well within a third of the lease: for them only a timer is set and cancelled (a renewing task
-        per effect, started, cancelled and awaited, cost more than some effects' own bookkeeping)."""
-        renewing: list[asyncio.Task[None]] = []
-        timer = asyncio.get_running_loop().call_later(
-            self._lease_seconds / 3, lambda: renewing.append(asyncio.create_task(self._keep_renewing(row))))
-        try:
-            await call
-        finally:
-            timer.cancel()
-            for task in renewing:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    async def _keep_renewing(self, row: OutboxRow) -> None:
-        """Renew the lease now and every third of it, until cancelled (the call finished) or the lease is lost."""
-        while True:
-            if not await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
-                                                 lease_seconds=self._lease_seconds):
-                self._lost(row)
-                return
-            await asyncio.sleep(self._lease_seconds / 3)
-
-    def _lost(self, row: OutboxRow) -> None:
-        log.warning("effect %s #%s for %s: this replica's lease ran out and another replica took it over; its "
-                    "outcome stands", row.effect.kind, row.seq, row.effect.incident_id)
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
@@ -441,10 +381,12 @@ class Dispatcher:
         """Record a failed effect's retry or death; the store refusing (database down, disk full) is logged, as in
         `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again once its lease ends."""
         try:
-            if not await carried_through(started(recording, self._recording), LEARNT_RECORD_SECONDS):
-                self._lost(row)
+            if not await carried_through(self._leases.recorded(recording), LEARNT_RECORD_SECONDS):
+                self._leases.lost(row)
         except Exception:
-            log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again once"
-                          " its lease ends (within %gs). If this repeats, check the database: is it reachable, is its "
-                          "disk full?", row.effect.kind, row.seq, row.effect.incident_id, outcome, self._lease_seconds)
+            self._leases.stranded()
+            log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again as "
+                          "soon as the store answers (within %gs at most). If this repeats, check the database: is it "
+                          "reachable, is its disk full?", row.effect.kind, row.seq, row.effect.incident_id, outcome,
+                          self._lease_seconds)
 

@@ -136,7 +136,9 @@ async def test_stopping_while_an_outcome_claims_leaves_what_it_claimed_to_the_ot
         await store.recorded.wait()
         assert await store.due_effects(now=1_000.0, limit=10, busy=[]) == []  # leased to "stopping"
     finally:
-        running.cancel()  # the dispatcher stops before its outcome's call answers
+        running.cancel()  # the dispatcher stops before its outcome's call answers; the call answers during the stop
+        await asyncio.sleep(0.05)
+        store.go_on.set()
         with contextlib.suppress(asyncio.CancelledError):
             await running
     try:

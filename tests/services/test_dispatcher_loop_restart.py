@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,10 @@ class StalledOutcomes(SqliteStore):
         self.claimed.set()
         return claimed
 
-    async def release_leases(self, owner: str) -> int:
+    async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
         if self.down:
             raise OSError("the database is down")
-        return await super().release_leases(owner)
+        return await super().release_leases(owner, keep)
 
     async def effect_done_then_claim(self, *args: Any, **kwargs: Any) -> ClaimedEffects[OutboxRow] | None:
         self.recording.set()

@@ -153,6 +153,23 @@ async def test_a_restarted_replica_releases_the_leases_of_its_previous_run_and_o
     assert await two.effect_done(second.seq, owner=B)
 
 
+async def test_a_dispatcher_frees_its_leases_but_those_it_keeps(replicas: tuple[Store, Store]) -> None:
+    """A dispatcher whose store refused an effect's outcome frees its leases except those of effects still running
+    there (`keep`): the refused one is offered again at once, the running ones stay its own."""
+    one, two = replicas
+    for incident in ("Q1", "Q2", "Q3"):
+        await one.queue_effect(RefreshCard(incident), now=1.0)
+    rows = await one.due_effects(now=1.0, limit=10, busy=[])
+    for row in rows:
+        assert await one.claim_effect(row.seq, owner=A, now=1.0, lease_seconds=LEASE)
+    refused, *running = rows
+    assert await one.release_leases(A, keep=[r.seq for r in running]) == 1
+    assert [r.seq for r in await two.due_effects(now=2.0, limit=10, busy=[])] == [refused.seq]
+    assert await one.release_leases(A, keep=[running[0].seq]) == 1
+    assert [r.seq for r in await two.due_effects(now=2.0, limit=10, busy=[])] == [refused.seq, running[1].seq]
+    assert await one.effect_done(running[0].seq, owner=A)
+
+
 async def test_only_the_first_effect_of_a_queue_can_be_claimed(replicas: tuple[Store, Store]) -> None:
     one, two = replicas
     await commit(one, trigger("Q1"))

@@ -211,9 +211,9 @@ class PostgresOutbox(PostgresPart, Outbox):
             "UPDATE outbox SET leased_until=%s WHERE seq=%s AND state='pending' AND lease_owner=%s",
             (now + lease_seconds, seq, owner)) == 1
 
-    async def release_leases(self, owner: str) -> int:
+    async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
         return await self._execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=%s"
-                                   " AND state='pending'", (owner,))
+                                   " AND state='pending' AND seq <> ALL(%s)", (owner, list(keep)))
 
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -238,11 +238,11 @@ class SqliteOutbox(SqlitePart, Outbox):
             "UPDATE outbox SET leased_until=? WHERE seq=? AND state='pending' AND lease_owner=?",
             (now + lease_seconds, seq, owner), light=True))
 
-    async def release_leases(self, owner: str) -> int:
+    async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
         def write() -> int:
             with self._transaction() as conn:
                 return conn.execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=?"
-                                    " AND state='pending'", (owner,)).rowcount
+                                    f" AND state='pending'{_not_in(len(keep))}", (owner, *keep)).rowcount
         return await self._run(write)
 
     async def effect_done(self, seq: int, owner: str | None = None,

@@ -162,10 +162,11 @@ class Dispatcher:
         if not room:
             return None
         # An effect's outcome claiming meanwhile leaves these slots to this claim.
-        with self._reserved(room):
-            claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
-                                                          lease_seconds=self._lease_seconds, reads=self._reads)
-        self._start(claimed)
+        with self._leases.claiming():
+            with self._reserved(room):
+                claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
+                                                              lease_seconds=self._lease_seconds, reads=self._reads)
+            self._start(claimed)
         return min((due for lane, due in claimed.next_due.items() if due is not None and self._room(lane) > 0),
                    default=None)
 
@@ -173,6 +174,7 @@ class Dispatcher:
         for lane, rows in claimed.items():
             for row in rows:
                 task = asyncio.create_task(self._perform(row, lane))
+                self._leases.performing(row, task)
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
                 task.add_done_callback(self._on_done(row.effect.queue, lane))
@@ -251,10 +253,6 @@ class Dispatcher:
         """Perform an effect this dispatcher has claimed (`row.attempts`: the attempts begun before this one). What the
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
-        with self._leases.performing(row):
-            await self._perform_leased(row, lane)
-
-    async def _perform_leased(self, row: OutboxRow, lane: str) -> None:
         effect = row.effect
         with keeping() as kept:
             try:
@@ -301,23 +299,24 @@ class Dispatcher:
         # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
         asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
         unseen = releasing or self._held_by_claims(asked - {lane})
-        try:
-            with self._reserved(free):
-                claimed = await carried_through(self._leases.recorded(self._store.effect_done_then_claim(
-                    row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
-                    busy=[queue for queue in self._busy if queue != row.effect.queue],
-                    lease_seconds=self._lease_seconds, reads=self._reads)), LEARNT_RECORD_SECONDS)
-        except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes the
-            # loop (as when lost), whose next claim frees its lease. A claim failing after a recorded outcome raises
-            # nothing: the store answers "claim now" instead.
-            self._leases.stranded()
-            log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again as "
-                          "soon as the store answers (its executor finds what it did)", row.effect.kind, row.seq)
-            return False
-        if claimed is None:
-            self._leases.lost(row)
-            return False
-        self._start(claimed)
+        with self._leases.claiming():
+            try:
+                with self._reserved(free):
+                    claimed = await carried_through(self._leases.recorded(self._store.effect_done_then_claim(
+                        row.seq, owner=self.owner, bookkeeping=kept or None, now=self._now(), room=room,
+                        busy=[queue for queue in self._busy if queue != row.effect.queue],
+                        lease_seconds=self._lease_seconds, reads=self._reads)), LEARNT_RECORD_SECONDS)
+            except Exception:  # the store refused the outcome (down, a deadlock): unsettled, this effect's end wakes
+                # the loop (as when lost), whose next claim frees its lease. A claim failing after a recorded outcome
+                # raises nothing: the store answers "claim now" instead.
+                self._leases.stranded()
+                log.exception("effect %s #%s was performed but its outcome could not be recorded; it is tried again as"
+                              " soon as the store answers (its executor finds what it did)", row.effect.kind, row.seq)
+                return False
+            if claimed is None:
+                self._leases.lost(row)
+                return False
+            self._start(claimed)
         self._wake_if_missed()
         # Due sooner than the loop's next look, in a lane whose room this claim did not fill (a lane it filled is
         # woken by its own effects finishing): the loop must plan for it.

@@ -4,10 +4,11 @@ the store failed to settle (an outcome it refused, a stop it could not answer) a
 (`free_stranded`) — so that their effects are taken again at once, by this replica or another, rather than after the
 lease's length.
 
-What is never freed: the lease of an effect whose task is still running here, and any lease while an outcome's store
-call is still on its way (a call its task stopped waiting for, a commit stalled): that call may yet record the effect
-done, or claim further effects for this owner that nobody here knows of. Freed then, such an effect would be claimed
-and done a second time outside. Those leases run out instead, or are freed at a later look."""
+What is never freed: the lease of an effect started here whose task has not ended, and any lease while a claim (until
+what it took is started) or an outcome's store call is still on its way (a call its task stopped waiting for, a commit
+stalled): that call may yet record the effect done, or claim further effects for this owner that nobody here knows
+of. Freed then, such an effect would be claimed and done a second time outside. Those leases run out instead, or are
+freed at a later look."""
 
 from __future__ import annotations
 
@@ -32,23 +33,38 @@ class Leases:
         # Outcome store calls (done, retry, death, what a cancelled effect learnt), until they end — past the effect's
         # task, should it stop waiting for one.
         self._recording: set[asyncio.Future[Any]] = set()
-        self._performing: set[int] = set()  # the effects whose task runs here (by seq)
+        # The effects started here whose task has not ended (by seq): from the moment their claim starts them, not
+        # once their task first runs — a release in between would free what is about to be performed.
+        self._performing: dict[int, asyncio.Task[None]] = {}
+        self._claiming = 0  # claims under way, until what they took is started (`claiming`)
         self._stranded = False  # leases nothing here will settle: free them at the next chance (`free_stranded`)
         # A release is under way: an outcome's claim must take nothing meanwhile (the release would free it).
         self.releasing = False
+        self._freeing = asyncio.Lock()  # one release at a time, and no claim beside it (`start_due` and the loop)
 
     def recorded(self, call: Awaitable[T]) -> asyncio.Future[T]:
         """An outcome's store call, started, and known to be on its way until it ends."""
         return started(call, self._recording)
 
+    def performing(self, row: OutboxRow, task: asyncio.Task[None]) -> None:
+        """An effect's task, started: its lease is never freed here until the task has ended."""
+        self._performing[row.seq] = task
+
+        def ended(_: asyncio.Task[None]) -> None:
+            if self._performing.get(row.seq) is task:
+                del self._performing[row.seq]
+        task.add_done_callback(ended)
+
     @contextlib.contextmanager
-    def performing(self, row: OutboxRow) -> Iterator[None]:
-        """While an effect's task runs: its lease is never freed here."""
-        self._performing.add(row.seq)
+    def claiming(self) -> Iterator[None]:
+        """While a claim runs and until what it took is started (`performing`): no release starts meanwhile. The
+        claim's answer may be on its way back (its store call ended, its caller not yet resumed): freed then, what it
+        took would be started here all the same, and taken by another replica too."""
+        self._claiming += 1
         try:
             yield
         finally:
-            self._performing.discard(row.seq)
+            self._claiming -= 1
 
     def stranded(self) -> None:
         """The store failed to settle an effect (it refused its outcome), or to free the leases as the dispatcher
@@ -57,15 +73,20 @@ class Leases:
 
     async def free_stranded(self) -> None:
         """Free the leases the store failed to settle, except those of effects still running here, once no outcome
-        is on its way (else at a later call). Raises while the store still fails (they stay stranded)."""
-        if not self._stranded or self._recording:
-            return
-        self.releasing = True
-        try:
-            released = await self._store.release_leases(self.owner, keep=sorted(self._performing))
-        finally:
-            self.releasing = False
-        self._stranded = False
+        is on its way nor a claim (else at a later call). Raises while the store still fails (they stay stranded). A
+        second caller (`start_due` beside the loop) waits for a release under way before it claims."""
+        async with self._freeing:
+            if not self._stranded or self._recording or self._claiming:
+                return
+            # Cleared before the release: an outcome refused while it is on its way (its effect kept) strands again.
+            self._stranded, self.releasing = False, True
+            try:
+                released = await self._store.release_leases(self.owner, keep=sorted(self._performing))
+            except BaseException:
+                self._stranded = True
+                raise
+            finally:
+                self.releasing = False
         if released:
             log.warning("resuming %d effect(s) this dispatcher (%s) performed or held when its store failed; their "
                         "executors find what was already done", released, self.owner)

@@ -255,7 +255,8 @@ async def test_a_failure_the_store_refuses_to_record_is_logged_and_claimed_again
     gc.collect()  # an effect's task whose exception nobody retrieved says so when it is collected
     assert "Task exception was never retrieved" not in caplog.text
     outcome = "retry" if failure.retryable else "death"
-    assert f"failed, and the store refused to record its {outcome}; it is tried again as soon as the store answers" in caplog.text
+    assert (f"failed, and the store refused to record its {outcome}; it is tried again as soon as the store answers"
+            in caplog.text)
     [row] = [r for r in outbox(db_path) if r["kind"] == "open_incident_channel"]
     assert (row["state"], row["attempts"]) == ("pending", 1)  # leased still
     # Nothing is lost: the database back (the store opened again), the effect is claimed once its lease has ended.

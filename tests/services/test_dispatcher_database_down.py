@@ -73,7 +73,8 @@ async def test_a_failure_recorded_while_the_database_is_down_is_logged_and_claim
     gc.collect()  # an effect's task whose exception nobody retrieved says so when it is collected
     assert "Task exception was never retrieved" not in caplog.text
     outcome = "retry" if failure.retryable else "death"
-    assert f"failed, and the store refused to record its {outcome}; it is tried again as soon as the store answers" in caplog.text
+    assert (f"failed, and the store refused to record its {outcome}; it is tried again as soon as the store answers"
+            in caplog.text)
     assert "check the database: is it reachable, is its disk full?" in caplog.text
     # The database back, the same store answers again; once the lease has ended, the effect is claimed and done.
     await asyncio.to_thread(own_cluster.start)

@@ -3,6 +3,8 @@ brought it in:
 - effects a claim had just taken, their tasks created but not yet running, were not counted as running here: the
   loop, woken while it claimed (an effect whose outcome the store refused ended meanwhile), went straight to its next
   claim and freed their leases — another replica then took them and performed them a second time;
+- nor were those an outcome's claim had taken while its answer was on its way back (the store call ended, the effect's
+  task not yet resumed): a loop woken just then freed them;
 - an outcome the store refused while the release was on its way was forgotten as that release ended (its lease had
   been kept, the effect still running): it waited out its lease again;
 - `start_due` beside the loop claimed while the loop's release was on its way, and that release freed what it took.
@@ -31,9 +33,10 @@ from tests.helpers import rows
 
 
 class Gated(SqliteStore):
-    """The real store. `refuse` effect outcomes fail (the database gone for a moment); while `hold_claims` is set a
-    claim of the loop waits for `claim_go` (`claiming`: one waits); while `hold_release` is set a release of leases
-    waits for `release_go` (`releasing`: one waits)."""
+    """The real store. `refuse` effect outcomes fail (the database gone for a moment); with `hold_outcome`, the next
+    outcome waits for `outcome_go` (`outcome`: it waits), and calls `on_answer` as it ends; while `hold_claims` is set a
+    claim of the loop waits for `claim_go` (`claiming`: one waits); the next `hold_release` releases of leases wait for
+    `release_go` (`releasing`: one waits)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -43,12 +46,21 @@ class Gated(SqliteStore):
         self.hold_claims, self.hold_release = False, 0
         self.claiming, self.claim_go = asyncio.Event(), asyncio.Event()
         self.releasing, self.release_go = asyncio.Event(), asyncio.Event()
+        self.hold_outcome, self.on_answer = False, lambda: None
+        self.outcome, self.outcome_go = asyncio.Event(), asyncio.Event()
 
     async def effect_done_then_claim(self, *args: Any, **kwargs: Any) -> ClaimedEffects[OutboxRow] | None:
         if self.refuse:
             self.refuse -= 1
             self.refused.set()
             raise OSError("the database is restarting")
+        if self.hold_outcome:
+            self.hold_outcome = False
+            self.outcome.set()
+            await self.outcome_go.wait()
+            answer = await super().effect_done_then_claim(*args, **kwargs)
+            asyncio.get_running_loop().call_soon(self.on_answer)  # just as the call ends, before its caller resumes
+            return answer
         return await super().effect_done_then_claim(*args, **kwargs)
 
     async def claim_due_effects(self, *args: Any, **kwargs: Any) -> ClaimedEffects[OutboxRow]:
@@ -138,6 +150,35 @@ async def test_effects_the_loop_just_claimed_keep_their_leases_when_its_next_cla
             answer.set()
         await stopped(running)
     assert sorted(world.performed) == [("Q1", False), ("Q1", True), ("Q2", False)]
+
+
+async def test_what_an_outcome_claimed_keeps_its_lease_while_the_answer_is_on_its_way_back(store: Gated) -> None:
+    for incident in ("Q1", "Q2"):
+        await store.queue_effect(OpenIncidentChannel(incident), now=1_000.0)
+    world = Hanging("Q1", "Q3")
+    d = Dispatcher(store, world, frozen(), Metrics(), owner="replica-1", concurrency=2)
+    store.hold_outcome, store.on_answer = True, d.wake
+    running = asyncio.create_task(d.run())
+    try:
+        await asyncio.wait_for(asyncio.gather(world.calling["Q1"].wait(), store.outcome.wait()), 5)
+        store.refuse = 1
+        world.answer["Q1"].set()  # Q1's outcome is refused while Q2's is on its way: its lease waits for it
+        await asyncio.wait_for(store.refused.wait(), 5)
+        await asyncio.sleep(0.05)  # the loop, woken by Q1's end, claims nothing, and sleeps
+        await store.queue_effect(OpenIncidentChannel("Q3"), now=1_000.0)
+        store.outcome_go.set()  # Q2's outcome claims Q3; the loop is woken as the answer comes back
+        await asyncio.wait_for(world.calling["Q3"].wait(), 5)
+        await asyncio.sleep(0.05)
+        assert owner_of(store, "Q3") == "replica-1"  # mid-call here
+        other = Dispatcher(store, Hanging(), frozen(), Metrics(), owner="replica-2")
+        await other.start_due()
+        await other.finish_in_flight()
+    finally:
+        for answer in world.answer.values():
+            answer.set()
+        await asyncio.sleep(0.05)
+        await stopped(running)
+    assert sorted(world.performed) == [("Q1", False), ("Q1", True), ("Q2", False), ("Q3", False)]
 
 
 async def test_an_outcome_refused_while_the_release_is_on_its_way_is_freed_at_a_later_claim(store: Gated) -> None:

@@ -360,32 +360,37 @@ class Dispatcher:
         if retry_at is not None:
             log.warning("effect %s #%s for %s %s, retrying in %.1fs: %s", effect.kind, row.seq, effect.incident_id,
                         retrying_as(row, failure, now), retry_at - now, failure.error)
-            self._metrics.effects.labels(effect.kind, retry_outcome(failure)).inc()
-            await self._record_failure(row, "retry", self._store.effect_retry(
-                row.seq, retry_at, failure.error, owner=self.owner, bookkeeping=kept or None,
-                rate_limited_at=now if refused else None, failed=not refused,
-                credentials_refused=failure.credentials_refused_by is not None))
+            if await self._record_failure(row, "retry", self._store.effect_retry(
+                    row.seq, retry_at, failure.error, owner=self.owner, bookkeeping=kept or None,
+                    rate_limited_at=now if refused else None, failed=not refused,
+                    credentials_refused=failure.credentials_refused_by is not None)):
+                self._metrics.effects.labels(effect.kind, retry_outcome(failure)).inc()
             return
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,
                   f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
                   else f"after {counted_attempt(row)} attempt(s)", failure.error)
-        self._metrics.effects.labels(effect.kind, "dead").inc()
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE,
                                                                               dead_alert(row, failure, now))
-        await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
-                                                                         owner=self.owner, bookkeeping=kept or None))
+        if await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
+                                                                            owner=self.owner,
+                                                                            bookkeeping=kept or None)):
+            self._metrics.effects.labels(effect.kind, "dead").inc()
 
-    async def _record_failure(self, row: OutboxRow, outcome: str, recording: Coroutine[Any, Any, bool]) -> None:
-        """Record a failed effect's retry or death; the store refusing (database down, disk full) is logged, as in
-        `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again once its lease ends."""
+    async def _record_failure(self, row: OutboxRow, outcome: str, recording: Coroutine[Any, Any, bool]) -> bool:
+        """Record a failed effect's retry or death; whether it stands (only then is it counted in /metrics: a death
+        the store refused is tried again, and would be counted twice). The store refusing (database down, disk full)
+        is logged, as in `_done` (let out of the task, nobody saw it). Nothing is lost: it is claimed again as soon as
+        the store answers."""
         try:
-            if not await carried_through(self._leases.recorded(recording), LEARNT_RECORD_SECONDS):
-                self._leases.lost(row)
+            if await carried_through(self._leases.recorded(recording), LEARNT_RECORD_SECONDS):
+                return True
+            self._leases.lost(row)
         except Exception:
             self._leases.stranded()
             log.exception("effect %s #%s for %s failed, and the store refused to record its %s; it is tried again as "
                           "soon as the store answers (within %gs at most). If this repeats, check the database: is it "
                           "reachable, is its disk full?", row.effect.kind, row.seq, row.effect.incident_id, outcome,
                           self._lease_seconds)
+        return False
 

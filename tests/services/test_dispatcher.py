@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
@@ -65,9 +66,16 @@ async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
     await s.close()
 
 
-def dispatcher(store: SqliteStore, world: World, clock: SettableClock, attempts: int = 3) -> Dispatcher:
-    return Dispatcher(store, world, clock, Metrics(), RetryPolicy(max_attempts=attempts, base_seconds=2,
-                                                                   max_seconds=60), rng=random.Random(7))
+def dispatcher(store: SqliteStore, world: World, clock: SettableClock, attempts: int = 3,
+               metrics: Metrics | None = None) -> Dispatcher:
+    return Dispatcher(store, world, clock, metrics or Metrics(), RetryPolicy(max_attempts=attempts, base_seconds=2,
+                                                                             max_seconds=60), rng=random.Random(7))
+
+
+def outcomes_counted(metrics: Metrics) -> dict[str, float]:
+    """/metrics' effects counted, by outcome (every kind)."""
+    family = next(f for f in text_string_to_metric_families(metrics.render().decode()) if f.name == "pavedroad_effects")
+    return {s.labels["outcome"]: s.value for s in family.samples if s.name == "pavedroad_effects_total"}
 
 
 async def run_due(d: Dispatcher) -> None:
@@ -247,10 +255,12 @@ async def test_a_failure_the_store_refuses_to_record_is_logged_and_claimed_again
                 await store.close()
                 raise failure
 
-    world, clock = StoreGoesDown(), frozen_clock()
-    d = dispatcher(store, world, clock)
+    world, clock, metrics = StoreGoesDown(), frozen_clock(), Metrics()
+    d = dispatcher(store, world, clock, metrics=metrics)
     assert await d.start_due() == 1
     await d.finish_in_flight()
+    # Not counted: the store did not take it, and the effect is tried again (a death counted here would count twice).
+    assert outcomes_counted(metrics) == {}
     del d
     gc.collect()  # an effect's task whose exception nobody retrieved says so when it is collected
     assert "Task exception was never retrieved" not in caplog.text

@@ -162,7 +162,7 @@ class Dispatcher:
         if not room:
             return None
         # An effect's outcome claiming meanwhile leaves these slots to this claim.
-        with self._leases.claiming():
+        with self._leases.claims:
             with self._reserved(room):
                 claimed = await self._store.claim_due_effects(self._now(), room, list(self._busy), owner=self.owner,
                                                               lease_seconds=self._lease_seconds, reads=self._reads)
@@ -174,10 +174,10 @@ class Dispatcher:
         for lane, rows in claimed.items():
             for row in rows:
                 task = asyncio.create_task(self._perform(row, lane))
-                self._leases.performing(row, task)
+                self._leases.performing(row.seq)
                 self._busy[row.effect.queue] = task
                 self._in_lane[lane] += 1
-                task.add_done_callback(self._on_done(row.effect.queue, lane))
+                task.add_done_callback(self._on_done(row, lane))
 
     @contextlib.contextmanager
     def _reserved(self, room: Mapping[str, int]) -> Iterator[None]:
@@ -213,8 +213,11 @@ class Dispatcher:
     def _lanes_with_room(self) -> list[str]:
         return [lane for lane in LANES if self._room(lane) > 0 and not self._paused(lane)]
 
-    def _on_done(self, queue: str, lane: str) -> Callable[[asyncio.Task[None]], None]:
+    def _on_done(self, row: OutboxRow, lane: str) -> Callable[[asyncio.Task[None]], None]:
+        queue = row.effect.queue
+
         def finished(task: asyncio.Task[None]) -> None:
+            self._leases.ended(row.seq)
             if self._busy.get(queue) is task:  # else the next effect of its queue took its place (`_perform`)
                 del self._busy[queue]
             self._in_lane[lane] -= 1
@@ -299,7 +302,7 @@ class Dispatcher:
         # (One to its own lane this claim sees, or the lane's next outcome does.) Card refreshes are Slack's.
         asked = {effect.system for effect, _ in kept.follow_ups} | ({"slack"} if kept.card_refreshes else set())
         unseen = releasing or self._held_by_claims(asked - {lane})
-        with self._leases.claiming():
+        with self._leases.claims:
             try:
                 with self._reserved(free):
                     claimed = await carried_through(self._leases.recorded(self._store.effect_done_then_claim(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from bot.ports.store import Outbox, OutboxRow
@@ -35,8 +35,8 @@ class Leases:
         self._recording: set[asyncio.Future[Any]] = set()
         # The effects started here whose task has not ended (by seq): from the moment their claim starts them, not
         # once their task first runs — a release in between would free what is about to be performed.
-        self._performing: dict[int, asyncio.Task[None]] = {}
-        self._claiming = 0  # claims under way, until what they took is started (`claiming`)
+        self._performing: set[int] = set()
+        self.claims = Claims()  # claims under way, until what they took is started
         self._stranded = False  # leases nothing here will settle: free them at the next chance (`free_stranded`)
         # A release is under way: an outcome's claim must take nothing meanwhile (the release would free it).
         self.releasing = False
@@ -46,25 +46,14 @@ class Leases:
         """An outcome's store call, started, and known to be on its way until it ends."""
         return started(call, self._recording)
 
-    def performing(self, row: OutboxRow, task: asyncio.Task[None]) -> None:
-        """An effect's task, started: its lease is never freed here until the task has ended."""
-        self._performing[row.seq] = task
+    def performing(self, seq: int) -> None:
+        """An effect's task, started: its lease is never freed here until the task has ended (`ended`). (At most one
+        task here performs an effect: this owner cannot claim it again while it holds it.)"""
+        self._performing.add(seq)
 
-        def ended(_: asyncio.Task[None]) -> None:
-            if self._performing.get(row.seq) is task:
-                del self._performing[row.seq]
-        task.add_done_callback(ended)
-
-    @contextlib.contextmanager
-    def claiming(self) -> Iterator[None]:
-        """While a claim runs and until what it took is started (`performing`): no release starts meanwhile. The
-        claim's answer may be on its way back (its store call ended, its caller not yet resumed): freed then, what it
-        took would be started here all the same, and taken by another replica too."""
-        self._claiming += 1
-        try:
-            yield
-        finally:
-            self._claiming -= 1
+    def ended(self, seq: int) -> None:
+        """An effect's task has ended (its done callback)."""
+        self._performing.discard(seq)
 
     def stranded(self) -> None:
         """The store failed to settle an effect (it refused its outcome), or to free the leases as the dispatcher
@@ -75,8 +64,10 @@ class Leases:
         """Free the leases the store failed to settle, except those of effects still running here, once no outcome
         is on its way nor a claim (else at a later call). Raises while the store still fails (they stay stranded). A
         second caller (`start_due` beside the loop) waits for a release under way before it claims."""
+        if not self._stranded and not self.releasing:  # (on every claim: without taking the lock)
+            return
         async with self._freeing:
-            if not self._stranded or self._recording or self._claiming:
+            if not self._stranded or self._recording or self.claims.count:
                 return
             # Cleared before the release: an outcome refused while it is on its way (its effect kept) strands again.
             self._stranded, self.releasing = False, True
@@ -149,3 +140,21 @@ class Leases:
         if released := releasing.result():
             log.info("stopping: %d effect(s) under way or claimed by this dispatcher (%s) left to the other replicas",
                      released, self.owner)
+
+
+class Claims:
+    """Claims under way, as a context manager around each: while one runs and until what it took is started
+    (`Leases.performing`), no release starts. The claim's answer may be on its way back (its store call ended, its
+    caller not yet resumed): freed then, what it took would be started here all the same, and taken by another replica
+    too. (A class, not a generator: it is entered around every effect's outcome.)"""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> None:
+        self.count += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.count -= 1

@@ -25,8 +25,21 @@ FIELDS = ("group", "deploys", "incidents", "tta_count", "tta_mean_s", "tta_p50_s
 MODEL_FIELDS = ("model", "year", "services", "teams", "rotas", "cadence")
 
 
+# Places rounded to first, beyond those printed: the same figure added up in another order (the store adds per cell of
+# incidents, the reference report per incident) may differ in its last bits and fall either side of a half — a loss of
+# exactly 787,518.125 came out as …124999 one way and …125001 the other, printed .12 and .13. Rounded to a few places
+# more first, both are the same float, and print the same.
+GUARD_PLACES = 4
+
+
+def _steady(value: float | None, places: int) -> float | None:
+    """The value rounded to GUARD_PLACES more than `places`: its last bits no longer decide how it prints."""
+    return None if value is None else round(value, places + GUARD_PLACES)
+
+
 def _round(value: float | None, places: int) -> float | None:
-    return None if value is None else round(value, places)
+    steady = _steady(value, places)
+    return None if steady is None else round(steady, places)
 
 
 def _summary_fields(prefix: str, summary: Summary) -> dict[str, Any]:
@@ -40,8 +53,8 @@ def row_record(row: ReportRow) -> dict[str, Any]:
                                       "teams": scale.teams, "rotas": scale.rotas, "cadence": scale.cadence}
     return {"group": row.group, **model, "deploys": row.deploys, "incidents": row.incidents,
             **_summary_fields("tta", row.tta), **_summary_fields("ttr", row.ttr),
-            "incidents_with_loss": row.incidents_with_loss, "expected_loss": round(row.expected_loss, 2),
-            "realised_loss": round(row.realised_loss, 2), "effectiveness": _round(row.effectiveness, 4)}
+            "incidents_with_loss": row.incidents_with_loss, "expected_loss": _round(row.expected_loss, 2),
+            "realised_loss": _round(row.realised_loss, 2), "effectiveness": _round(row.effectiveness, 4)}
 
 
 def to_json(rows: Sequence[ReportRow], *, by: str, start: datetime | None, end: datetime | None,
@@ -66,12 +79,12 @@ def to_csv(rows: Sequence[ReportRow]) -> str:
 def _duration(seconds: float | None) -> str:
     """The table's reading of a duration: `38m 24s`, `2h 01m`, `26h 10m`, `—` for none; rounded to the second, and
     in hours past a day, so a column's figures compare at a glance."""
-    return duration(seconds, days=False, zero_minutes=True, rounded=True)
+    return duration(_steady(seconds, 0), days=False, zero_minutes=True, rounded=True)
 
 
 def _percent(fraction: float | None) -> str:
     """A fraction as whole percents: -1.7 is `-170%`; `—` for none."""
-    return percent(None if fraction is None else fraction * 100, places=0)
+    return percent(None if fraction is None else _steady(fraction * 100, 0), places=0)
 
 
 HEADERS = ("Group", "Deploys", "Incidents", "MTTA", "TTA p50", "TTA p90", "MTTR", "TTR p50", "TTR p90",
@@ -89,7 +102,7 @@ MODEL_HEADERS = ("Model", "Year", "Services", "Teams", "Rotas", "Deploys", "Cade
 
 
 def _to_the_minute(seconds: float | None) -> str:
-    return NONE if seconds is None else minutes(round(seconds / 60))
+    return NONE if seconds is None else minutes(round(_steady(seconds / 60, 0) or 0.0))
 
 
 def model_cells(rows: Sequence[ReportRow]) -> list[tuple[str, ...]]:

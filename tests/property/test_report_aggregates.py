@@ -122,6 +122,28 @@ def test_sqlite_aggregates_print_what_the_reference_prints(history: History, req
     asyncio.run(check())
 
 
+def resolved_after(number: int, service_id: str, ttr: timedelta) -> Incident:
+    triggered = START
+    return Incident(id=f"QP{number}", number=number, title="t", status=Status.RESOLVED, urgency="high", priority=None,
+                    service_id=service_id, service_name="", escalation_policy_id=None, escalation_policy_name=None,
+                    html_url="", assignees=(), triggered_at=triggered, acknowledged_at=None,
+                    resolved_at=triggered + ttr, state_as_of=triggered, dedicated_channel=False, trigger_seen=True)
+
+
+async def test_a_loss_on_a_half_cent_prints_the_same_from_the_store_and_the_reference(tmp_path: Path) -> None:
+    """The case CI's run of the property above found (session 16): two checkout incidents restored after 2,835 s and
+    0.06525 s realise a loss of exactly 787,518.125, which the store's sum and the reference's landed either side of:
+    the reference printed .12 and the aggregates .13."""
+    history = History((resolved_after(1, "PCHECKO", timedelta(seconds=2835)),
+                       resolved_after(2, "PCHECKO", timedelta(microseconds=65250))), ())
+    store = SqliteStore(tmp_path / "store.db")
+    await store.open()
+    try:
+        await same_report(store, history, make_request(CATALOGUE, "service", None, None, "2019-01-01"))
+    finally:
+        await store.close()
+
+
 @pytest.fixture(scope="module")
 def postgres_url(postgres_cluster: PostgresCluster) -> str:
     return postgres_cluster.url(postgres_cluster.fresh_database())

@@ -9,6 +9,8 @@ every request while Bolt hands it to its listener (`DrainingApp`, the app these 
 refuses new requests at that door and gives the work already acknowledged time to finish and answer. An Events API
 event is claimed in the store before its ack and marked handled only once its listener's work is done
 (`_claim_event`, `_event`): Slack's retry of one handled is ignored, of one whose work failed or was cut short acted on.
+A reaction is the exception to "ack first": its 📌 mark is recorded before the ack (`_reaction_recorded`), so a store
+failing then answers 500 and Slack sends it again, rather than the mark being lost after a 200.
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
@@ -68,7 +70,7 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
-    app.event("reaction_added")(_reacted(services, in_flight))
+    app.event("reaction_added", middleware=[_reaction_recorded(services)])(_reacted(in_flight))
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     app.event("tokens_revoked")(_token_revoked(revoked))
@@ -174,17 +176,41 @@ def _mentioned(services: Services, in_flight: InFlight) -> Listener:
     return _event(services, in_flight, "@mention", mentioned)
 
 
-def _reacted(services: Services, in_flight: InFlight) -> Listener:
-    async def reacted(event: dict[str, Any]) -> None:
-        item = event.get("item")
-        if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
-            return
-        # Only the store is asked now (the message is read later, through the outbox, retried). A failure is
-        # logged by Bolt, and forgets the event: Slack's retry of it, if it sends one, records it.
-        await services.contributions.reaction_added(
-            user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
-            channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
-    return _event(services, in_flight, "reaction", reacted)
+def _reaction_recorded(services: Services) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """`reaction_added`'s listener middleware: the 📌 mark is recorded in the store *before* the event's ack, as a
+    PagerDuty webhook is stored before its answer. Only the store is asked (the message is read later, through the
+    outbox, retried), which is well within Slack's 3 seconds. The store failing answers 500, not the ack: Slack sends
+    the event again (over HTTP, and over Socket Mode, where the envelope goes unacknowledged), and its claim is
+    forgotten (`event_done`), so that the retry is acted on. Acked first, the mark would be lost, since Slack retries
+    only a delivery that was not acknowledged."""
+    async def record_then_ack(context: AsyncBoltContext, event: dict[str, Any],
+                              next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        try:
+            await services.repeats.event_done(lambda: _record_reaction(services, event), context.get(CLAIM))
+        except Exception:
+            log.warning("a reaction could not be recorded (the store failed); answered 500, so Slack sends it "
+                        "again", exc_info=True)
+            return BoltResponse(status=500, body="")
+        await next()
+        return None
+    return record_then_ack
+
+
+async def _record_reaction(services: Services, event: dict[str, Any]) -> None:
+    item = event.get("item")
+    if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
+        return
+    await services.contributions.reaction_added(
+        user=str(event.get("user") or ""), reaction=str(event.get("reaction") or ""),
+        channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
+
+
+def _reacted(in_flight: InFlight) -> Listener:
+    async def reacted(ack: AsyncAck, event: dict[str, Any]) -> None:
+        # Recorded already, before this ack (`_reaction_recorded`): nothing is left to do after it.
+        with in_flight.under_way(Work("reaction", str(event.get("user") or ""), cut_short=EVENT_CUT_SHORT)):
+            await ack()
+    return reacted
 
 
 def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:

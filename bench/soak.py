@@ -11,6 +11,9 @@ JSON.
 
 With --profile DIR, py-spy (pip install py-spy; --py-spy names its binary) samples the bot and the emulators over
 the measured incidents and leaves bot.txt and emulators.txt there, in py-spy's collapsed-stack ("raw") format.
+With --perf, Linux `perf record` samples the bot's process (its applier process, if any, is not sampled) over the
+measured incidents, and the JSON gets `perf_split`: its CPU by thread and by kind — the interpreter, SQLite's engine,
+the kernel by system call (bench/perf_split.py).
 
 Slack pacing is off on both sides (SLACK_RATE_LIMIT_SCALE=0, emulators at rate-limit scale 0): the soak measures
 work, not waiting. Incidents go in batches: a batch is triggered, then acknowledged, then resolved, each step
@@ -42,6 +45,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, emit, free_port, start_server
+from bench.perf_split import perf_split
 from bench.store_size import measure_retention
 from bot.catalogue import example_catalogue_path, load_catalogue
 
@@ -223,6 +227,12 @@ def profile(py_spy: str, folder: Path | None, pids: dict[str, int], gil: bool = 
                              stderr=subprocess.DEVNULL) for name, pid in pids.items()]
 
 
+def record_perf(perf: str, pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """Linux perf sampling `pid` (its threads, call stacks, 999 a second) until told to stop (SIGINT)."""
+    return subprocess.Popen([perf, "record", "-F", "999", "-g", "-p", str(pid), "-o", str(output)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def store_trips(counts_file: Path, incidents: int) -> dict[str, Any]:
     """Store trips and commits per incident (`--trips`): the totals, and each kind's, most frequent first."""
     counts: dict[str, int] = json.loads(counts_file.read_text()) if counts_file.exists() else {}
@@ -298,6 +308,8 @@ async def main() -> None:
     parser.add_argument("--applier", choices=("inline", "process"), default=None,
                         help="PAVEDROAD_APPLIER for the bot (default: the bot's own default); the bot's CPU counts "
                              "its applier process too")
+    parser.add_argument("--perf", nargs="?", const=shutil.which("perf") or "perf", default=None,
+                        help="sample the bot with Linux perf (optionally its binary's path): `perf_split` in the JSON")
     parser.add_argument("--trips", action="store_true",
                         help="count the bot's store trips and commits per incident, by kind (warm-up included)")
     args = parser.parse_args()
@@ -324,6 +336,9 @@ async def main() -> None:
                 rss_start = rss_mb(bot.pid)
                 profilers = profile(args.py_spy, args.profile, {"bot": bot.pid, "emulators": emulators.pid},
                                     args.gil, args.rate, args.native)
+                perf_data = Path(tmp) / "bot.perf.data"
+                if args.perf:
+                    profilers.append(record_perf(args.perf, bot.pid, perf_data))
                 blocks: list[dict[str, float]] = []
                 references: list[dict[str, Any]] = []
                 stock_references: list[dict[str, Any]] = []
@@ -363,6 +378,7 @@ async def main() -> None:
             bot.wait(30)
         db_bytes = database_bytes(tmp)
         trips = store_trips(trips_file, soak.triggered) if args.trips else {}
+        perf = {"perf_split": perf_split(perf_data, args.perf)} if args.perf else {}
         retained = {} if args.retention_days is None else await measure_retention(db, args.retention_days,
                                                                                    soak.triggered)
     soak_s = time.monotonic() - started
@@ -406,7 +422,7 @@ async def main() -> None:
         "emulators_cpu_ms_per_incident_last": per_incident(last, "emulators_cpu_s"),
         "calls_per_incident": mix, "reference": references, "soak_wall_s": round(soak_s, 1),
         "blocks": [{k: round(v, 2) for k, v in b.items()} for b in blocks],
-        "targets": {"cpu_over_reference_max": 2.0, "last_over_first_max": 1.1}, **retained, **trips,
+        "targets": {"cpu_over_reference_max": 2.0, "last_over_first_max": 1.1}, **retained, **trips, **perf,
     })
 
 

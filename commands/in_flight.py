@@ -1,12 +1,13 @@
 """What the bot has accepted and not yet finished, and the stop that lets it finish: the one registry a graceful stop
 drains.
 
-Slack is answered as soon as a listener acknowledges; what follows — a PagerDuty call on the person's behalf, and the
-answer telling them how it went — runs after the ack on Bolt's own tasks (a button, a form, a command that may open
-a modal) or on the follow-up workers (commands/answers.py). Nothing else knows about those tasks, so each piece of
-work says here that it is under way, and for whom (`InFlight.under_way`: a context manager the listeners enter first
-and leave last; `queued`/`started` for the follow-up workers' queue). Requests being handed to Bolt and webhooks being
-stored enter too, so that nothing under way is left writing to a store that is being closed.
+Slack is answered as soon as a listener acknowledges (a reaction only once it is recorded: commands/listeners.py);
+what follows — a PagerDuty call on the person's behalf, and the answer telling them how it went — runs after the ack
+on Bolt's own tasks (a button, a form, a command that may open a modal) or on the follow-up workers
+(commands/answers.py). Nothing else knows about those tasks, so each piece of work says here that it is under way, and
+for whom (`InFlight.under_way`: a context manager the listeners enter first and leave last; `queued`/`started` for the
+follow-up workers' queue). Requests being handed to Bolt and webhooks being stored enter too, so that nothing under
+way is left writing to a store that is being closed.
 
 A stop (bot/app/runtime.py `Bot.stop`, on SIGTERM) first stops taking: from then on `taking` is false and every door
 refuses new work in a way its sender acts on (bot/app/web.py: PagerDuty's and ServiceNow's webhooks get 503 and are

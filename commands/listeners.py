@@ -9,8 +9,9 @@ every request while Bolt hands it to its listener (`DrainingApp`, the app these 
 refuses new requests at that door and gives the work already acknowledged time to finish and answer. An Events API
 event is claimed in the store before its ack and marked handled only once its listener's work is done
 (`_claim_event`, `_event`): Slack's retry of one handled is ignored, of one whose work failed or was cut short acted on.
-A reaction is the exception to "ack first": its 📌 mark is recorded before the ack (`_reaction_recorded`), so a store
-failing then answers 500 and Slack sends it again, rather than the mark being lost after a 200.
+A reaction is the exception to "ack first": its 📌 mark is recorded before the ack, idempotently and with no claim
+(`_reaction_recorded`), so a store failing then answers 500 and Slack sends it again, rather than the mark being lost
+after a 200.
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
@@ -70,7 +71,7 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
-    app.event("reaction_added", middleware=[_reaction_recorded(services)])(_reacted(in_flight))
+    app.event("reaction_added", middleware=[_reaction_recorded(services)])(_reacted)
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     app.event("tokens_revoked")(_token_revoked(revoked))
@@ -86,14 +87,21 @@ EVENT_CUT_SHORT = "it is not taken as handled: Slack's retry of it, if Slack sen
 CLAIM = "paved_road_event_claim"
 
 
+# Events recorded before their ack, by a record keyed by what they are about (a reaction: its message), so that
+# recording one twice stores it once: they take no claim (`_reaction_recorded`).
+RECORDED_BEFORE_ACK = frozenset({"reaction_added"})
+
+
 def _claim_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
     async def claim_event(req: AsyncBoltRequest, resp: BoltResponse,
                           next: Callable[[], Awaitable[BoltResponse]]) -> BoltResponse:
         # Slack retries an event it thinks we missed (X-Slack-Retry-Num). One any replica handled, or is handling,
         # must not act twice; one whose first delivery never reached us, or whose work failed or was cut short,
         # must still be handled. Claimed before the ack: a store failing here answers 500, and Slack sends it again.
-        event_id = str(req.body.get("event_id") or "") if isinstance(req.body, dict) else ""
-        if event_id:
+        body = req.body if isinstance(req.body, dict) else {}
+        event = body.get("event")
+        event_id = str(body.get("event_id") or "")
+        if event_id and not (isinstance(event, dict) and event.get("type") in RECORDED_BEFORE_ACK):
             claim = await repeats.claim_event(event_id)
             if claim is None:
                 return BoltResponse(status=200, body="")
@@ -178,18 +186,21 @@ def _mentioned(services: Services, in_flight: InFlight) -> Listener:
 
 def _reaction_recorded(services: Services) -> Callable[..., Awaitable[BoltResponse | None]]:
     """`reaction_added`'s listener middleware: the 📌 mark is recorded in the store *before* the event's ack, as a
-    PagerDuty webhook is stored before its answer. Only the store is asked (the message is read later, through the
-    outbox, retried), which is well within Slack's 3 seconds. The store failing answers 500, not the ack: Slack sends
-    the event again (over HTTP, and over Socket Mode, where the envelope goes unacknowledged), and its claim is
-    forgotten (`event_done`), so that the retry is acted on. Acked first, the mark would be lost, since Slack retries
-    only a delivery that was not acknowledged."""
-    async def record_then_ack(context: AsyncBoltContext, event: dict[str, Any],
-                              next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+    PagerDuty webhook is stored before its answer; only the store is asked (the message is read later, through the
+    outbox, retried). The store refusing it answers 500, not the ack: Slack sends the event again (over HTTP, and over
+    Socket Mode, where the envelope goes unacknowledged). Acked first, the mark would be lost, since Slack retries only
+    a delivery that was not acknowledged.
+
+    A reaction takes no once-per-event claim (`RECORDED_BEFORE_ACK`): its record is keyed by the marked message, so
+    every delivery of it, retries included, records it and stores it once. A claim would let a retry be answered as a
+    repeat while an earlier delivery's record was still on its way — slow, then refused, or on a replica that died —
+    and Slack, answered 200, would send it no more."""
+    async def record_then_ack(event: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         try:
-            await services.repeats.event_done(lambda: _record_reaction(services, event), context.get(CLAIM))
-        except Exception:
-            log.warning("a reaction could not be recorded (the store failed); answered 500, so Slack sends it "
-                        "again", exc_info=True)
+            await _record_reaction(services, event)
+        except Exception as error:
+            log.warning("a reaction could not be recorded (%s); answered 500, so Slack sends it again",
+                        error.__class__.__name__, exc_info=True)
             return BoltResponse(status=500, body="")
         await next()
         return None
@@ -205,12 +216,9 @@ async def _record_reaction(services: Services, event: dict[str, Any]) -> None:
         channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
 
 
-def _reacted(in_flight: InFlight) -> Listener:
-    async def reacted(ack: AsyncAck, event: dict[str, Any]) -> None:
-        # Recorded already, before this ack (`_reaction_recorded`): nothing is left to do after it.
-        with in_flight.under_way(Work("reaction", str(event.get("user") or ""), cut_short=EVENT_CUT_SHORT)):
-            await ack()
-    return reacted
+async def _reacted(ack: AsyncAck) -> None:
+    """Only the ack: the reaction was recorded before it (`_reaction_recorded`), and nothing follows."""
+    await ack()
 
 
 def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:

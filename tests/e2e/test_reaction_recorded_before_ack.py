@@ -4,7 +4,10 @@ the Socket Mode envelope unacknowledged, so Slack sends the event again, and the
 Slack retries an event only when its delivery was not acknowledged. Acknowledged first and recorded after, a mark the
 store refused (a database failing over, a disk full) was lost for good. The store's refusal here is SQLite's own: a
 trigger on the bot's database file that aborts an insert of a Slack-sourced inbox row, while the rest of the store
-(the event's claim, the incident channel's footprint) answers."""
+(the incident channel's footprint) answers.
+
+A reaction takes no once-per-event claim: Slack's retry of one whose first delivery is still being recorded, or was
+taken by a replica that died, records it itself instead of being answered as a repeat (and never sent again)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.runtime import Bot
+from bot.catalogue import Catalogue
+from commands.repeats import Repeats
 from sandbox.slack.person import deliver_envelope, event_envelope, post_as_person, react_as_person
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import incident_channels, trigger
@@ -60,5 +66,28 @@ async def test_a_reaction_the_store_refused_is_not_acknowledged_and_its_retry_ma
     assert await key_messages(running, incident["id"]) == [f"📌 Ben Okafor: {KEY_MESSAGE}"]
     # Recorded now: a further retry changes nothing.
     assert (await deliver_envelope(slack, envelope, retry=2, reason="http_error"))["status"] == 200
+    await settle_all(running)
+    assert await key_messages(running, incident["id"]) == [f"📌 Ben Okafor: {KEY_MESSAGE}"]
+
+
+async def test_a_retry_records_the_mark_though_a_replica_that_died_had_claimed_the_event(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    running = await start_sandbox()
+    slack = running.sandbox.slack
+    incident = await trigger(running, "Checkout returns 500s", "PBASKET")
+    await settle_all(running)
+    [channel] = incident_channels(running)
+    posted = post_as_person(slack, BEN, channel["id"], KEY_MESSAGE)
+    [reaction] = react_as_person(slack, ASHA, channel["id"], posted.message.ts, "pushpin").events
+    envelope = event_envelope(slack, reaction)
+    # Another replica on the same store took the first delivery, as every event is taken, and died before recording
+    # it: its claim is held until its lease runs out. Slack, unanswered, sends the event again — here.
+    died = Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id="died")
+    await died.store.open()
+    try:
+        assert await Repeats(died.store, died.clock).claim_event(str(envelope["event_id"])) is not None
+    finally:
+        await died.stop()
+    assert (await deliver_envelope(slack, envelope, retry=1))["status"] == 200
     await settle_all(running)
     assert await key_messages(running, incident["id"]) == [f"📌 Ben Okafor: {KEY_MESSAGE}"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,17 +41,24 @@ async def key_messages(running: RunningSandbox, incident_id: str) -> list[str]:
     return [e.text for e in await running.bot.store.timeline(incident_id) if e.kind == "key_message"]
 
 
-@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket-mode"])
-async def test_a_reaction_the_store_refused_is_not_acknowledged_and_its_retry_marks_the_message_once(
-        start_sandbox: StartSandbox, socket_mode: bool, caplog: pytest.LogCaptureFixture) -> None:
-    running = await start_sandbox(socket_mode=socket_mode)
-    slack, db = running.sandbox.slack, running.bot.settings.db_path
+async def a_marked_message(running: RunningSandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An incident, and the envelope of Slack's `reaction_added` for a 📌 on a person's message in its channel (not
+    delivered yet)."""
+    slack = running.sandbox.slack
     incident = await trigger(running, "Checkout returns 500s", "PBASKET")
     await settle_all(running)
     [channel] = incident_channels(running)
     posted = post_as_person(slack, BEN, channel["id"], KEY_MESSAGE)
     [reaction] = react_as_person(slack, ASHA, channel["id"], posted.message.ts, "pushpin").events
-    envelope = event_envelope(slack, reaction)
+    return incident, event_envelope(slack, reaction)
+
+
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket-mode"])
+async def test_a_reaction_the_store_refused_is_not_acknowledged_and_its_retry_marks_the_message_once(
+        start_sandbox: StartSandbox, socket_mode: bool, caplog: pytest.LogCaptureFixture) -> None:
+    running = await start_sandbox(socket_mode=socket_mode)
+    slack, db = running.sandbox.slack, running.bot.settings.db_path
+    incident, envelope = await a_marked_message(running)
 
     on_the_file(db, REFUSE)
     refused = await deliver_envelope(slack, envelope)
@@ -74,12 +82,7 @@ async def test_a_retry_records_the_mark_though_a_replica_that_died_had_claimed_t
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     running = await start_sandbox()
     slack = running.sandbox.slack
-    incident = await trigger(running, "Checkout returns 500s", "PBASKET")
-    await settle_all(running)
-    [channel] = incident_channels(running)
-    posted = post_as_person(slack, BEN, channel["id"], KEY_MESSAGE)
-    [reaction] = react_as_person(slack, ASHA, channel["id"], posted.message.ts, "pushpin").events
-    envelope = event_envelope(slack, reaction)
+    incident, envelope = await a_marked_message(running)
     # Another replica on the same store took the first delivery, as every event is taken, and died before recording
     # it: its claim is held until its lease runs out. Slack, unanswered, sends the event again — here.
     died = Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id="died")

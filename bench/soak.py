@@ -233,6 +233,15 @@ def record_perf(perf: str, pid: int, output: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def perf_or_why(data: Path, perf: str) -> dict[str, object]:
+    """`perf_split` of the recording, or why there is none (perf refused to record, e.g. kernel.perf_event_paranoid):
+    the soak's own figures are printed either way."""
+    try:
+        return perf_split(data, perf)
+    except (OSError, subprocess.CalledProcessError) as error:
+        return {"error": f"perf could not record or read the bot: {error}"}
+
+
 def store_trips(counts_file: Path, incidents: int) -> dict[str, Any]:
     """Store trips and commits per incident (`--trips`): the totals, and each kind's, most frequent first."""
     counts: dict[str, int] = json.loads(counts_file.read_text()) if counts_file.exists() else {}
@@ -378,7 +387,7 @@ async def main() -> None:
             bot.wait(30)
         db_bytes = database_bytes(tmp)
         trips = store_trips(trips_file, soak.triggered) if args.trips else {}
-        perf = {"perf_split": perf_split(perf_data, args.perf)} if args.perf else {}
+        perf = {"perf_split": perf_or_why(perf_data, args.perf)} if args.perf else {}
         retained = {} if args.retention_days is None else await measure_retention(db, args.retention_days,
                                                                                    soak.triggered)
     soak_s = time.monotonic() - started

@@ -129,8 +129,18 @@ class Settings:
 
 
 def read(env: Mapping[str, str], name: str) -> str | None:
-    """A variable's value: from the environment, or from the file named by NAME_FILE (for mounted secrets).
-    ConfigError naming NAME_FILE when that file cannot be read: every command's caller reports a ConfigError."""
+    """A variable's value: from the environment, or from the file named by NAME_FILE (for mounted secrets), else
+    its default. ConfigError naming NAME_FILE when that file cannot be read: every command's caller reports a
+    ConfigError."""
+    value = given(env, name)
+    if not value:
+        value = _BY_NAME[name].default if name in _BY_NAME else None
+    return value or None
+
+
+def given(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's value as the operator gave it — in the environment, or in the file NAME_FILE names — or None
+    (no default): for the commands whose fallback is not the variable's default (`report`'s catalogue)."""
     value = env.get(name)
     if not value and (file := env.get(f"{name}_FILE")):
         try:
@@ -141,8 +151,6 @@ def read(env: Mapping[str, str], name: str) -> str | None:
         except UnicodeDecodeError:  # what it holds is a secret: never shown, not even a byte of it
             raise ConfigError([f"{name}_FILE: {file!r} is not UTF-8 text; write the secret into it as plain "
                                "text"]) from None
-    if not value:
-        value = _BY_NAME[name].default if name in _BY_NAME else None
     return value or None
 
 
@@ -250,6 +258,12 @@ def database_from_env(env: Mapping[str, str] | None = None) -> tuple[str | None,
         raise ConfigError(["PAVEDROAD_DATABASE_URL: not a PostgreSQL URL; write it as "
                            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to use SQLite (PAVEDROAD_DB)"])
     return url, Path(read(env, "PAVEDROAD_DB") or "pavedroad.db")
+
+
+def catalogue_path_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The catalogue's file, from CATALOGUE_PATH (or the file CATALOGUE_PATH_FILE names: a path in a mounted
+    secret), else catalogue.yml; ConfigError when that file cannot be read."""
+    return Path(read(os.environ if env is None else env, "CATALOGUE_PATH") or "catalogue.yml")
 
 
 def tcp_port(text: str) -> int | None:

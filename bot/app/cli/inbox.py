@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 from bot.adapters.store.sqlite.migrations import holds_the_bots_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only
 from bot.app.cli.database import on_postgres, postgres_url
+from bot.app.config import database_from_env
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.report_aggregates import HistoryError
 
@@ -38,8 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    db: Path = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    db: Path = args.db or Path("pavedroad.db")
     try:
+        db = args.db or database_from_env()[1]  # PAVEDROAD_DB, or the file PAVEDROAD_DB_FILE names
         if url := postgres_url(args.db):
             import asyncio  # here: `pavedroad report` (which imports this module for its parser) starts without it
 

@@ -19,7 +19,7 @@ from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
-from bot.app.config import Settings, load_settings, reference_table, tcp_port
+from bot.app.config import Settings, catalogue_path_from_env, load_settings, read, reference_table, tcp_port
 from bot.catalogue_file import CatalogueError, example_catalogue_path, seed_catalogue_path
 from bot.errors import ConfigError
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     calculate.add_argument("--format", choices=("table", "csv", "json"), default="table")
     calculate.add_argument("--check", action="store_true", help="exit 1 when any service is flagged")
     args = parser.parse_args(argv)
-    configure_logging(os.environ.get("LOG_LEVEL") or "INFO")
+    configure_logging(_log_level())
     if args.command == "calculate":
         from bot.services.calculator import run_calculate
 
@@ -102,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sandbox":
         return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
     return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+
+
+def _log_level() -> str:
+    """LOG_LEVEL (or the file LOG_LEVEL_FILE names); INFO when that file cannot be read — `check-config` and `serve`
+    report it, through the settings, and the other commands need no more than their logging."""
+    try:
+        return read(os.environ, "LOG_LEVEL") or "INFO"
+    except ConfigError:
+        return "INFO"
 
 
 def _serving_port(text: str) -> int:
@@ -169,10 +178,12 @@ def _configuration() -> tuple[Settings, Catalogue]:
         settings = load_settings()
     except ConfigError as error:
         problems += error.problems
-    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
     catalogue: Catalogue | None = None
     try:
+        path = catalogue_path_from_env()
         catalogue = load_catalogue(path)
+    except ConfigError as error:  # CATALOGUE_PATH_FILE unreadable: load_settings has said so already
+        problems += [problem for problem in error.problems if problem not in problems]
     except CatalogueError as error:
         problems += [f"catalogue {path}: {p}" for p in error.problems]
     if problems or settings is None or catalogue is None:
@@ -232,7 +243,7 @@ async def _reload_on_sighup(bot: Bot) -> None:
     """`kill -HUP <pid>` re-reads the catalogue (see `reload_catalogue`)."""
     import asyncio
 
-    path = Path(os.environ.get("CATALOGUE_PATH") or "catalogue.yml")
+    path = bot.settings.catalogue_path  # the file `serve` started from
     reloads: set[asyncio.Task[bool]] = set()
 
     def reload() -> None:

@@ -16,7 +16,7 @@ from typing import TextIO
 
 from bot.adapters.pagerduty.admin import PagerDutyApi
 from bot.adapters.slack.channels import SlackChannels, wanted_channels
-from bot.app.config import VARIABLES, read
+from bot.app.config import VARIABLES, catalogue_path_from_env, read
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.errors import ConfigError, ProvisioningError
 from bot.services.provisioning.apply import apply_plan
@@ -74,7 +74,7 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    path = catalogue_path or Path(env.get("CATALOGUE_PATH") or "catalogue.yml")
+    path = catalogue_path or Path("catalogue.yml")
     problems: list[str] = []
     settings: ProvisionSettings | None = None
     catalogue: Catalogue | None = None
@@ -83,7 +83,10 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
     except ConfigError as error:
         problems += error.problems
     try:
+        path = catalogue_path or catalogue_path_from_env(env)
         catalogue = load_catalogue(path)
+    except ConfigError as error:  # CATALOGUE_PATH_FILE cannot be read
+        problems += error.problems
     except CatalogueError as error:
         problems += [f"catalogue {path}: {p}" for p in error.problems]
     if catalogue is not None and prune and not catalogue.services:

@@ -18,7 +18,7 @@ from bot.adapters.store.sqlite.migrations import holds_another_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.app.cli.report_catalogue import report_catalogue_at
-from bot.app.config import read
+from bot.app.config import database_from_env, given, read
 from bot.catalogue_file import CatalogueError, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
@@ -64,7 +64,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _catalogue_path(path: Path | None) -> Path:
     """--catalogue, else $CATALOGUE_PATH, else the seed catalogue: the example catalogue (the sandbox's) with the
     seed's platform added, so the sandbox's reports, with or without its history, read right."""
-    return path or (Path(os.environ["CATALOGUE_PATH"]) if os.environ.get("CATALOGUE_PATH") else seed_catalogue_path())
+    if path is not None:
+        return path
+    given_path = given(os.environ, "CATALOGUE_PATH")  # or the file CATALOGUE_PATH_FILE names
+    return Path(given_path) if given_path else seed_catalogue_path()
 
 
 def _catalogue(path: Path | None) -> Catalogue:
@@ -102,7 +105,7 @@ def _report(args: argparse.Namespace) -> int:
 
         read_postgres(url, query, tallies)
     else:
-        conn = open_read_only(args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db"))
+        conn = open_read_only(args.db or database_from_env()[1])
         try:
             read_aggregates(conn, query, tallies)
         finally:
@@ -176,9 +179,9 @@ def _import(args: argparse.Namespace) -> int:
     end = parse_day(args.end, "--to") if args.end else datetime.now(UTC)
     if start >= end:
         raise HistoryError(f"`--from {args.start}` is not before the end of the period ({end.date()})")
-    with client_for(token, os.environ.get("PAGERDUTY_API_URL") or None) as client:
+    with client_for(token, read(os.environ, "PAGERDUTY_API_URL")) as client:
         history = fetch_history(client, start, end)
-    db = args.db or Path(os.environ.get("PAVEDROAD_DB") or "pavedroad.db")
+    db = args.db or database_from_env()[1]
     url = postgres_url(args.db)
     incidents, deploys = _write(db, history, url)
     print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "

@@ -34,6 +34,11 @@ class Effect:
         """The operators' alert when this effect is given up on; None: the dispatcher's generic one."""
         return None
 
+    def subject(self) -> str:
+        """Whom or what the effect was for, as the operators' alerts name it: its incident, unless its queue is
+        another's (a rota's handovers, a person's direct messages, the operators' channel)."""
+        return f"incident {_plain(self.incident_id)}"
+
     @property
     def queue(self) -> str:
         return f"{self.system}:{self.incident_id}"
@@ -80,6 +85,9 @@ class TellPerson(Effect):
     user: str
     text: str
 
+    def subject(self) -> str:
+        return f"<@{self.user}> (in their direct messages with the app)"
+
     def dead_alert(self, attempts: int, error: str) -> str | None:
         # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".
         return (f"⚠️ Paved Road could not tell <@{self.user}>, in their direct messages with the app, that a restart "
@@ -93,6 +101,9 @@ class AlertOperators(Effect):
 
     kind: ClassVar[str] = "alert_operators"
     text: str
+
+    def subject(self) -> str:
+        return "the operators' channel"
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,9 @@ class PostHandover(Effect):
     rota_id: str
     shift_key: str
 
+    def subject(self) -> str:
+        return f"rota {_plain(self.rota_id)}'s on-call handover {_plain(self.shift_key)}"
+
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 Paved Road could not post the on-call handover {_plain(self.shift_key)} after {attempts} "
                 f"attempt(s): {shown_error(error)}. The outgoing engineer should hand over by hand in the rota's "
@@ -159,6 +173,9 @@ class CompleteHandover(Effect):
     system: ClassVar[str] = "pagerduty"
     rota_id: str
     shift_key: str
+
+    def subject(self) -> str:
+        return f"rota {_plain(self.rota_id)}'s on-call handover {_plain(self.shift_key)}"
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 The on-call handover {_plain(self.shift_key)} was posted without names: PagerDuty did not say "

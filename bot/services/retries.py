@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from bot.domain.effects import Effect, shown_error
 from bot.errors import IntegrationError
 from bot.ports.store import OutboxRow
-from bot.render.format import escape
 
 # 2 ** this is still a float (its largest is about 2 ** 1024), whatever base_seconds multiplies it.
 _MAX_EXPONENT = 1000
@@ -133,7 +132,7 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
     if failure.rate_limited_by is not None:
         return _rate_limited_alert(effect, failure.rate_limited_by, rate_limited_since(row, now), now, failure.error)
     return effect.dead_alert(attempt, failure.error) or (
-        f"🚨 Paved Road could not {_what(effect)} for incident {escape(effect.incident_id)} after {attempt} "
+        f"🚨 Paved Road could not {_what(effect)} for {effect.subject()} after {attempt} "
         f"attempt(s): {shown_error(failure.error)}. Check the bot's logs and /readyz; an incident channel that could "
         "not be opened is tried again at the next card refresh.")
 
@@ -141,7 +140,7 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
 def _rate_limited_alert(effect: Effect, service: str, since: float, now: float, error: str) -> str:
     name = SERVICE_NAMES.get(service, service)
     started = datetime.fromtimestamp(since, UTC).strftime("%H:%M UTC")
-    return (f"🚨 Paved Road gave up trying to {_what(effect)} for incident {escape(effect.incident_id)}: {name} "
+    return (f"🚨 Paved Road gave up trying to {_what(effect)} for {effect.subject()}: {name} "
             f"refused it as rate-limited (HTTP 429, \"too many requests\") for {_duration(now - since)}, since "
             f"{started} ({shown_error(error)}). {name} was not down, but the bot was asking more of it than it "
             f"allows for that long: check what spends the same {name} budget (an incident storm, another app or "

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.app.cli.main import main
+from bot.app.healthcheck import check
 from bot.catalogue import example_catalogue_path
 
 GOOD_ENV = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "PAGERDUTY_API_TOKEN": "t",
@@ -92,3 +93,19 @@ def test_the_logging_level_may_come_from_its_file(tmp_path: Path) -> None:
     assert level_of({"LOG_LEVEL_FILE": mounted(tmp_path, "level", "WARNING")}) == "WARNING"
     # One that cannot be read leaves logging at INFO (check-config and serve name it); the command still runs.
     assert level_of({"LOG_LEVEL_FILE": str(tmp_path / "missing")}) == "INFO"
+
+
+def test_calculate_reads_the_catalogue_path_from_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # It printed the bundled example's figures, exit 0, whatever catalogue CATALOGUE_PATH_FILE named.
+    monkeypatch.setenv("CATALOGUE_PATH_FILE", mounted(tmp_path, "catalogue-path", str(tmp_path / "nowhere.yml")))
+    assert main(["calculate", "--format", "csv"]) == 2
+    assert f"Catalogue {tmp_path / 'nowhere.yml'}" in capsys.readouterr().err
+    monkeypatch.setenv("CATALOGUE_PATH_FILE", str(tmp_path / "missing"))
+    assert main(["calculate", "--format", "csv"]) == 2
+    assert f"CATALOGUE_PATH_FILE: cannot read {str(tmp_path / 'missing')!r}" in capsys.readouterr().err
+
+
+def test_the_health_check_says_in_one_line_that_the_port_file_cannot_be_read(tmp_path: Path) -> None:
+    healthy, line = check({"PORT_FILE": str(tmp_path / "missing")})
+    assert not healthy and line.startswith("PORT_FILE: cannot read")

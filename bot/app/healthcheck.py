@@ -14,13 +14,17 @@ import urllib.request
 from collections.abc import Mapping
 
 from bot.app.config import read, tcp_port
+from bot.errors import ConfigError
 
 TIMEOUT_SECONDS = 3.0
 
 
 def check(env: Mapping[str, str]) -> tuple[bool, str]:
     """Whether the bot answers /healthz on 127.0.0.1:$PORT, and a line that says so."""
-    port = read(env, "PORT") or "3000"
+    try:
+        port = read(env, "PORT") or "3000"
+    except ConfigError as error:  # PORT_FILE unreadable: one line, as for any other unhealthy answer
+        return False, "; ".join(error.problems)
     # The same reading as the bot's start-up check, so that the two never disagree about a port.
     if tcp_port(port) is None:
         return False, f"PORT: {port!r} is not a TCP port; the bot cannot be listening on it"

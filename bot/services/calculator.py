@@ -10,7 +10,6 @@ The rules themselves are pure and live in `bot/domain/exposure.py` (bands, match
 from __future__ import annotations
 
 import difflib
-import os
 import sys
 from pathlib import Path
 
@@ -79,11 +78,9 @@ def describe_service(catalogue: Catalogue, service: Service) -> str:
 
 
 def run_calculate(path: Path | None, fmt: Format, *, check: bool = False) -> int:
-    """`pavedroad calculate`: print the calculator's rows. Exit 2 for a catalogue that does not load, 1 with
-    `--check` when a service is flagged, else 0."""
-    if path is None and os.environ.get("CATALOGUE_PATH"):
-        path = Path(os.environ["CATALOGUE_PATH"])
-    if path is None:
+    """`pavedroad calculate`: print the calculator's rows for the catalogue at `path` (None: the bundled example).
+    Exit 2 for a catalogue that does not load, 1 with `--check` when a service is flagged, else 0."""
+    if path is None:  # neither --catalogue nor CATALOGUE_PATH (the CLI reads it, and CATALOGUE_PATH_FILE)
         path = example_catalogue_path()
         print(f"(the bundled example catalogue, {path}: give yours with --catalogue or CATALOGUE_PATH)",
               file=sys.stderr)

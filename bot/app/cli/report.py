@@ -179,10 +179,10 @@ def _import(args: argparse.Namespace) -> int:
     end = parse_day(args.end, "--to") if args.end else datetime.now(UTC)
     if start >= end:
         raise HistoryError(f"`--from {args.start}` is not before the end of the period ({end.date()})")
+    db = args.db or database_from_env()[1]  # before the download: a store that cannot be named is said at once
+    url = postgres_url(args.db)
     with client_for(token, read(os.environ, "PAGERDUTY_API_URL")) as client:
         history = fetch_history(client, start, end)
-    db = args.db or database_from_env()[1]
-    url = postgres_url(args.db)
     incidents, deploys = _write(db, history, url)
     print(f"Imported from PagerDuty ({start.date()} to {end.date()}): {len(history.incidents)} resolved incidents "
           f"({incidents} new) and {len(history.deploys)} deploys ({deploys} new) into "

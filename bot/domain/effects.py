@@ -86,7 +86,8 @@ class TellPerson(Effect):
     text: str
 
     def subject(self) -> str:
-        return f"<@{self.user}> (in their direct messages with the app)"
+        # What they were to be told, too: whoever reads the alert can tell them by hand.
+        return f"<@{self.user}> (in their direct messages with the app, the message: {_plain(self.text)})"
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".

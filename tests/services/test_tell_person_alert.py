@@ -22,8 +22,9 @@ def test_an_alert_for_rate_limiting_names_what_the_effect_was_for_not_its_queue(
     # The rate-limited alert is built for every effect alike, and named each one's queue as an incident: "for incident
     # person:UASHA", "for incident handover:basket". Each now names its subject.
     refused = Failure("slack: chat.postMessage failed: ratelimited", True, 30.0, rate_limited_by="slack")
-    cases = {TellPerson("person:UASHA", "UASHA", "Send it again."): "for <@UASHA> (in their direct messages with "
-                                                                    "the app): Slack refused it",
+    cases = {TellPerson("person:UASHA", "UASHA", "Send <it> again."): "for <@UASHA> (in their direct messages with "
+                                                                      "the app, the message: Send &lt;it&gt; again.): "
+                                                                      "Slack refused it",
              PostHandover("handover:basket", "basket", "basket@2026-12-03T09:00Z"):
                  "for rota basket's on-call handover basket@2026-12-03T09:00Z: Slack refused it",
              CompleteHandover("handover:basket", "basket", "basket@2026-12-03T09:00Z"):

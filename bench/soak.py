@@ -417,6 +417,12 @@ async def main() -> None:
         "cpu_over_stock_reference_blocks": stock_ratios,
         "cpu_over_stock_reference_median": statistics.median(stock_ratios),
         "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
+        # The same read against the emulators, measured over the very same blocks: on a shared machine that speeds up
+        # or slows down over a long run, both move together, and the reference's short slices cannot follow it (the
+        # emulators' own cost per call is flat as their world grows: issue 16, item 8).
+        "cpu_over_emulators_blocks": [round(b["bot_cpu_s"] / b["emulators_cpu_s"], 2) for b in blocks],
+        "last_over_first_against_emulators": round((last["bot_cpu_s"] / last["emulators_cpu_s"])
+                                                   / (first["bot_cpu_s"] / first["emulators_cpu_s"]), 2),
         "db_bytes_per_incident": round(db_bytes / soak.triggered),  # warm-up incidents included
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
         # The bot's event-loop thread alone (Slack/ServiceNow calls, webhooks, effects, rendering); the rest of the

@@ -36,7 +36,7 @@ class Effect:
 
     def subject(self) -> str:
         """Whom or what the effect was for, as the operators' alerts name it: its incident, unless its queue is
-        another's (a rota's handovers, a person's direct messages, the operators' channel)."""
+        another's (a rota's handovers, a person's direct messages)."""
         return f"incident {_plain(self.incident_id)}"
 
     @property
@@ -102,9 +102,6 @@ class AlertOperators(Effect):
 
     kind: ClassVar[str] = "alert_operators"
     text: str
-
-    def subject(self) -> str:
-        return "the operators' channel"
 
 
 @dataclass(frozen=True)

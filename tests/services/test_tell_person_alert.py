@@ -3,7 +3,7 @@ person and what they were to be told, not an incident (the notice's queue is the
 
 from __future__ import annotations
 
-from bot.domain.effects import AlertOperators, CompleteHandover, PostHandover, RefreshCard, TellPerson
+from bot.domain.effects import CompleteHandover, PostHandover, RefreshCard, TellPerson
 from bot.ports.store import OutboxRow
 from bot.services.retries import Failure, dead_alert
 
@@ -29,10 +29,8 @@ def test_an_alert_for_rate_limiting_names_what_the_effect_was_for_not_its_queue(
                  "for rota basket's on-call handover basket@2026-12-03T09:00Z: Slack refused it",
              CompleteHandover("handover:basket", "basket", "basket@2026-12-03T09:00Z"):
                  "for rota basket's on-call handover basket@2026-12-03T09:00Z: Slack refused it",
-             AlertOperators("operators", "🚨 something"): "for the operators' channel: Slack refused it",
              RefreshCard("PINC1"): "for incident PINC1: Slack refused it"}
     for effect, named in cases.items():
         alert = dead_alert(OutboxRow(7, effect, 8, 0.0, rate_limited_since=0.0), refused, now=3600.0)
         assert named in alert, alert
-        assert "incident person:" not in alert and "incident handover:" not in alert and "incident operators" not in \
-            alert
+        assert "incident person:" not in alert and "incident handover:" not in alert

@@ -266,6 +266,16 @@ def catalogue_path_from_env(env: Mapping[str, str] | None = None) -> Path:
     return Path(read(os.environ if env is None else env, "CATALOGUE_PATH") or "catalogue.yml")
 
 
+def chosen_catalogue(flag: Path | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """The catalogue a command was given: its --catalogue, else CATALOGUE_PATH (or the file CATALOGUE_PATH_FILE
+    names), else None, for the command's own fallback (calculate's bundled example, report's seed catalogue).
+    ConfigError when CATALOGUE_PATH_FILE cannot be read."""
+    if flag is not None:
+        return flag
+    path = given(os.environ if env is None else env, "CATALOGUE_PATH")
+    return Path(path) if path else None
+
+
 def tcp_port(text: str) -> int | None:
     """The port PORT names, or None if it names none. ASCII digits only, as the container's health check reads it:
     int() alone would also take ' 3000', '3_000' and '٣٠٠٠' (and str.isdigit() alone passes '²', which int()

@@ -144,6 +144,11 @@ class NoteOnTicket(Effect):
     text: str
 
 
+def _handover_subject(rota_id: str, shift_key: str) -> str:
+    """How the operators' alerts name a handover's effects (their queue is the rota's, not an incident's)."""
+    return f"rota {_plain(rota_id)}'s on-call handover {_plain(shift_key)}"
+
+
 @dataclass(frozen=True)
 class PostHandover(Effect):
     """Post a rota's handover for one shift boundary (`incident_id` is "handover:<rota id>", so each rota's posts
@@ -155,7 +160,7 @@ class PostHandover(Effect):
     shift_key: str
 
     def subject(self) -> str:
-        return f"rota {_plain(self.rota_id)}'s on-call handover {_plain(self.shift_key)}"
+        return _handover_subject(self.rota_id, self.shift_key)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 Paved Road could not post the on-call handover {_plain(self.shift_key)} after {attempts} "
@@ -173,7 +178,7 @@ class CompleteHandover(Effect):
     shift_key: str
 
     def subject(self) -> str:
-        return f"rota {_plain(self.rota_id)}'s on-call handover {_plain(self.shift_key)}"
+        return _handover_subject(self.rota_id, self.shift_key)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 The on-call handover {_plain(self.shift_key)} was posted without names: PagerDuty did not say "

@@ -19,7 +19,15 @@ from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli import database as database_cli
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
-from bot.app.config import Settings, catalogue_path_from_env, given, load_settings, read, reference_table, tcp_port
+from bot.app.config import (
+    Settings,
+    catalogue_path_from_env,
+    chosen_catalogue,
+    load_settings,
+    read,
+    reference_table,
+    tcp_port,
+)
 from bot.catalogue_file import CatalogueError, example_catalogue_path, seed_catalogue_path
 from bot.errors import ConfigError
 
@@ -81,12 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "calculate":
         from bot.services.calculator import run_calculate
 
-        try:  # --catalogue, else CATALOGUE_PATH (or the file CATALOGUE_PATH_FILE names), else the bundled example
-            given_path = args.catalogue or given(os.environ, "CATALOGUE_PATH")
+        try:  # None: the bundled example
+            path = chosen_catalogue(args.catalogue)
         except ConfigError as error:
             print(f"pavedroad calculate: {'; '.join(error.problems)}", file=sys.stderr)
             return 2
-        return run_calculate(Path(given_path) if given_path else None, args.format, check=args.check)
+        return run_calculate(path, args.format, check=args.check)
     if args.command in ("report", "history"):
         return reports_cli.run(args)
     if args.command == "inbox":

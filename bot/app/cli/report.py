@@ -18,7 +18,7 @@ from bot.adapters.store.sqlite.migrations import holds_another_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
 from bot.app.cli.database import on_postgres, postgres_url
 from bot.app.cli.report_catalogue import report_catalogue_at
-from bot.app.config import database_from_env, given, read
+from bot.app.config import chosen_catalogue, database_from_env, read
 from bot.catalogue_file import CatalogueError, seed_catalogue_path
 from bot.domain.reports import GROUPINGS
 from bot.errors import ConfigError, StoreUnavailable
@@ -64,10 +64,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _catalogue_path(path: Path | None) -> Path:
     """--catalogue, else $CATALOGUE_PATH, else the seed catalogue: the example catalogue (the sandbox's) with the
     seed's platform added, so the sandbox's reports, with or without its history, read right."""
-    if path is not None:
-        return path
-    given_path = given(os.environ, "CATALOGUE_PATH")  # or the file CATALOGUE_PATH_FILE names
-    return Path(given_path) if given_path else seed_catalogue_path()
+    return chosen_catalogue(path) or seed_catalogue_path()
 
 
 def _catalogue(path: Path | None) -> Catalogue:

@@ -106,6 +106,12 @@ def test_the_sandbox_sends_the_events_the_manifest_subscribes_to() -> None:
     assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == workspace.bot_events
 
 
+def test_the_sandbox_names_the_bot_as_the_manifest_does() -> None:
+    # The sandbox called it "paved-road": the README's "@pavedroad help" was plain text there, and nothing answered.
+    workspace = SlackWorkspace(people=[], channels=[], signing_secret="s")
+    assert workspace.bot.name == MANIFEST["features"]["bot_user"]["display_name"] == "pavedroad"
+
+
 def test_the_home_tab_is_enabled_and_its_event_subscribed() -> None:
     # The bot publishes a Home view (views.publish) when app_home_opened arrives: Slack answers `not_enabled` to an
     # app without the Home tab, and sends no event to one not subscribed.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.cli.main import SANDBOX_ONLY_PACKAGES
+from bot.app.cli.emulated import SANDBOX_ONLY_PACKAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

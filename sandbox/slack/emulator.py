@@ -27,7 +27,7 @@ from sandbox.slack import installation, person
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.home import HomeTabs
 from sandbox.slack.methods import chat, conversations, users, views
-from sandbox.slack.model import JSON, TEAM_NAME, Args, SlackApiFailure
+from sandbox.slack.model import BOT_NAME, JSON, TEAM_NAME, Args, SlackApiFailure
 from sandbox.slack.rate_limits import SlackRateLimits
 from sandbox.slack.user import SlackUserActions
 from sandbox.slack.workspace import SlackWorkspace
@@ -45,7 +45,7 @@ class SlackEmulator(SlackWorkspace):
 
     def __init__(self, *, people: Sequence[SandboxPerson], channels: Sequence[str], faults: Faults,
                  bot_token: str, signing_secret: str, rate_limit_scale: float = 1.0,
-                 clock: Callable[[], float] = time.time, bot_name: str = "paved-road",
+                 clock: Callable[[], float] = time.time, bot_name: str = BOT_NAME,
                  settle_seconds: float = 1.5, quiet_seconds: float = 0.3, ack_timeout_seconds: float = 3.0,
                  public_url: str | None = None, app_token: str | None = None) -> None:
         super().__init__(people=people, channels=channels, signing_secret=signing_secret, clock=clock,

@@ -16,6 +16,9 @@ from typing import Any
 JSON = dict[str, Any]
 
 TEAM_NAME = "Paved Road Sandbox"
+# The app's bot user as people mention it: app_manifest.yml's bot_user.display_name (tests/test_manifest.py keeps
+# them equal), so the README's "@pavedroad help" works in the sandbox as in a workspace.
+BOT_NAME = "pavedroad"
 TEAM_DOMAIN = "pavedroad-sandbox"
 
 

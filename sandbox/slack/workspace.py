@@ -28,6 +28,7 @@ from bot.catalogue import SandboxPerson
 from sandbox.slack.blocks import block_errors, normalised_blocks, view_errors
 from sandbox.slack.index import ChannelBook
 from sandbox.slack.model import (
+    BOT_NAME,
     JSON,
     TEAM_DOMAIN,
     Args,
@@ -60,7 +61,7 @@ class SlackWorkspace:
     interactions (the bot's POST /slack/events); the host sets it once the bot is listening."""
 
     def __init__(self, *, people: Sequence[SandboxPerson], channels: Sequence[str], signing_secret: str,
-                 clock: Callable[[], float] = time.time, bot_name: str = "paved-road",
+                 clock: Callable[[], float] = time.time, bot_name: str = BOT_NAME,
                  settle_seconds: float = 1.5, quiet_seconds: float = 0.3, ack_timeout_seconds: float = 3.0,
                  public_url: str | None = None) -> None:
         self.signing_secret = signing_secret

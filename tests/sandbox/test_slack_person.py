@@ -38,7 +38,7 @@ async def test_a_person_posts_as_slack_stores_what_they_typed(sandbox: RunningSa
 
 
 async def test_mentioning_the_app_sends_app_mention(sandbox: RunningSandbox) -> None:
-    status, answer = await control(sandbox, "message", user=BEN, channel="team-basket", text="@paved-road help")
+    status, answer = await control(sandbox, "message", user=BEN, channel="team-basket", text="@pavedroad help")
     assert status == 200 and [(e["type"], e["status"]) for e in answer["events"]] == [("app_mention", 200)]
     replies = [m for m in state(sandbox)["slack"]["messages"] if m["thread_ts"] == answer["ts"]]
     assert replies and "/incident" in replies[0]["text"]  # the bot answered the mention in its thread

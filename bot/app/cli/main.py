@@ -4,21 +4,19 @@ migrate."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli import database as database_cli
+from bot.app.cli import emulated
 from bot.app.cli import inbox as inbox_cli
 from bot.app.cli import report as reports_cli
+from bot.app.cli.listening import port_taken
 from bot.app.config import (
     Settings,
     catalogue_path_from_env,
@@ -28,16 +26,12 @@ from bot.app.config import (
     reference_table,
     tcp_port,
 )
-from bot.catalogue_file import CatalogueError, example_catalogue_path, seed_catalogue_path
+from bot.catalogue_file import CatalogueError
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:  # the runtime (Slack, aiohttp, the scheduler) loads only for the commands that run the bot
     from bot.app.runtime import Bot
     from bot.catalogue import Catalogue
-
-# The third-party packages only the sandbox uses: pyproject.toml's `sandbox` extra (openapi-core, and werkzeug, which
-# the sandbox imports directly). A plain install has the bot without them; `sandbox` and `emulators` then say so.
-SANDBOX_ONLY_PACKAGES = frozenset({"openapi_core", "werkzeug"})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     import asyncio  # only the commands that run an event loop load it (a report starts without)
 
     if args.command == "sandbox":
-        return asyncio.run(run_sandbox(args.port, args.db, args.catalogue, args.history))
-    return asyncio.run(run_emulators(args.port, args.bot_url, args.catalogue))
+        return asyncio.run(emulated.run_sandbox(args.port, args.db, args.catalogue, args.history))
+    return asyncio.run(emulated.run_emulators(args.port, args.bot_url, args.catalogue))
 
 
 def _log_level() -> str:
@@ -237,7 +231,7 @@ def run_serve(port: int | None, db: Path | None) -> int:
         settings = replace(settings, port=port if port is not None else settings.port,
                            db_path=db if db is not None else settings.db_path)
     # Before anything starts: a restart while the old bot still holds the port is one line, exit 2.
-    if (busy := _port_taken(settings.port, "0.0.0.0")) is not None:
+    if (busy := port_taken(settings.port, "0.0.0.0")) is not None:
         print(f"pavedroad serve: cannot listen on port {settings.port} ({busy}): is the bot already running here? "
               "Stop it, or give this one another port (--port, or PORT).", file=sys.stderr)
         return 2
@@ -280,170 +274,6 @@ async def reload_catalogue(bot: Bot, path: Path) -> bool:
         return False
     bot.reload_rotas(catalogue)
     return True
-
-
-async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
-    # Imported here, not at the top: the product never imports the sandbox, and a plain install lacks its extra.
-    try:
-        from sandbox.world import seed_running, serve_sandbox
-    except ImportError as error:
-        return _without_sandbox_extra("sandbox", error)
-    # The history is the seed's platform's: its services are the seed catalogue's (the example's and more).
-    path = catalogue_path or (seed_catalogue_path() if history else example_catalogue_path())
-    if (catalogue := _catalogue_for("sandbox", path)) is None:
-        return 2
-    # Before anything is cleared: a second sandbox in the same folder must leave the running one's database alone.
-    busy = _port_taken(port)
-    if busy is not None:
-        print(f"Cannot listen on port {port} ({busy}): is another sandbox running? Use another port: "
-              f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
-        return 2
-    if database_in_use(db):
-        print(f"{db} is open in another process (a sandbox or bot still running?): stop it, or give this one its "
-              f"own database with --db.", file=sys.stderr)
-        return 2
-    # The emulators keep their world in memory and start empty; a database left by an earlier run would remember
-    # incidents and channels that no longer exist in it. Start both fresh.
-    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
-        if stale.exists():
-            stale.unlink()
-            print(f"Removed {stale} from an earlier sandbox run: the emulators start empty, so does the bot.")
-    print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
-    try:
-        running = await serve_sandbox(catalogue, db, port=port)
-    except OSError as error:
-        print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
-              f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
-        return 2
-    if history:
-        incidents, deploys = await seed_running(running)
-        print(f"Imported the synthetic history from the sandbox's PagerDuty: {incidents} incidents and {deploys} "
-              "deploys (README, 'Reports').", flush=True)
-    url = running.url
-    print(f"""
-Paved Road sandbox is running on {url}  (catalogue: {path}, database: {db})
-
-  Open {url} in a browser: the sandbox's Slack, PagerDuty, ServiceNow, clock and faults on one page.
-
-  Bot:        POST {url}/pagerduty/webhook   POST {url}/slack/events   GET {url}/healthz  /readyz  /metrics
-  Emulators:  {url}/sandbox/slack/api/   {url}/sandbox/pagerduty/api   {url}/sandbox/servicenow
-  State:      GET {url}/sandbox/state
-
-Try it:
-  curl -s -XPOST {url}/sandbox/pagerduty/incidents -H 'content-type: application/json' \\
-       -d '{{"title": "Checkout returns 500s", "service_id": "PCHECKO"}}'
-  curl -s {url}/sandbox/state | python3 -m json.tool | less
-  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/acknowledge -H 'content-type: application/json' -d '{{}}'
-  curl -s -XPOST {url}/sandbox/pagerduty/incidents/<id>/resolve -H 'content-type: application/json' -d '{{}}'
-
-Press Ctrl+C to stop.""", flush=True)
-    await _wait_forever()
-    await running.stop()
-    return 0
-
-
-async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) -> int:
-    from aiohttp import web
-
-    try:  # here, not at the top: as in run_sandbox
-        from sandbox.balancer import Balancer
-        from sandbox.world import SERVICENOW_USER, Sandbox, SandboxSecrets
-    except ImportError as error:
-        return _without_sandbox_extra("emulators", error)
-    bot_urls = [u.strip().rstrip("/") for u in bot_url.split(",") if u.strip()]
-    if not bot_urls:
-        print("pavedroad emulators: --bot-url needs at least one URL, e.g. http://127.0.0.1:3000", file=sys.stderr)
-        return 2
-    if wrong := [u for u in bot_urls if not u.startswith(("http://", "https://"))]:  # deliveries could not reach it
-        print("pavedroad emulators: --bot-url needs http(s) URLs, e.g. http://127.0.0.1:3000; not "
-              + ", ".join(repr(u) for u in wrong), file=sys.stderr)
-        return 2
-
-    if (catalogue := _catalogue_for("emulators", catalogue_path or example_catalogue_path())) is None:
-        return 2
-    env = os.environ
-    generated = SandboxSecrets.from_env()
-    keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
-                          slack_signing_secret=generated.slack_signing_secret,
-                          pagerduty_api_token=env.get("PAGERDUTY_API_TOKEN") or generated.pagerduty_api_token,
-                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets,
-                          slack_app_token=generated.slack_app_token,
-                          servicenow_password=env.get("SERVICENOW_PASSWORD") or generated.servicenow_password,
-                          servicenow_webhook_secret=generated.servicenow_webhook_secret)
-    sandbox = Sandbox(catalogue, keys)
-    app = web.Application()
-    sandbox.add_routes(app)
-    url = f"http://127.0.0.1:{port}"
-    # Replicas sit behind a load balancer, as in a deployment; one bot is sent to directly, as before.
-    balancer = Balancer(bot_urls) if len(bot_urls) > 1 else None
-    if balancer is not None:
-        balancer.add_routes(app)
-    sandbox.connect(balancer.url(url) if balancer else bot_urls[0], url)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    # Print only what the emulators generated: a secret that came from the environment is never echoed.
-    exports = {"SLACK_BOT_TOKEN": keys.slack_bot_token, "SLACK_SIGNING_SECRET": keys.slack_signing_secret,
-               "PAGERDUTY_API_TOKEN": keys.pagerduty_api_token,
-               "PAGERDUTY_WEBHOOK_SECRETS": ",".join(keys.pagerduty_webhook_secrets),
-               "SLACK_API_URL": f"{url}/sandbox/slack/api/", "PAGERDUTY_API_URL": f"{url}/sandbox/pagerduty/api",
-               "SERVICENOW_INSTANCE_URL": f"{url}/sandbox/servicenow", "SERVICENOW_USERNAME": SERVICENOW_USER,
-               "SERVICENOW_PASSWORD": keys.servicenow_password,
-               "SERVICENOW_WEBHOOK_SECRET": keys.servicenow_webhook_secret,
-               "CATALOGUE_PATH": str(catalogue_path or example_catalogue_path())}
-    lines = [f"export {name}={value}" if name not in env else f"# {name}: as already set in your environment"
-             for name, value in exports.items()]
-    # The same exports serve every replica; each is started on its own port, all on one database.
-    serves = [f"pavedroad serve --port {urlsplit(u).port or 80}" for u in bot_urls]
-    where = f"the bot at {bot_urls[0]}" if len(bot_urls) == 1 else \
-        f"{len(bot_urls)} replicas round-robin ({', '.join(bot_urls)}), all sharing one database"
-    start = "the bot" if len(bot_urls) == 1 else "each"
-    print(f"Emulators on {url} (open it in a browser), sending to {where}. Start {start} with:", *lines, *serves,
-          sep="\n", flush=True)
-    await _wait_forever()
-    await sandbox.close()
-    if balancer is not None:
-        await balancer.close()
-    await runner.cleanup()
-    return 0
-
-
-def _catalogue_for(command: str, path: Path) -> Catalogue | None:
-    """The catalogue at `path`, or None once its problems are printed (the command then exits 2)."""
-    try:
-        return load_catalogue(path)
-    except CatalogueError as error:
-        print(f"pavedroad {command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
-        return None
-
-
-def _port_taken(port: int, host: str = "127.0.0.1") -> str | None:
-    """Why `port` cannot be listened on (another process has it), or None when it is free; bound the way the
-    sandbox (127.0.0.1) or `serve` (0.0.0.0) binds it, then let go."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            return error.strerror or str(error)
-    return None
-
-
-def _without_sandbox_extra(command: str, error: ImportError) -> int:
-    """One line saying how to add the sandbox's dependencies when they are what is missing; any other import error
-    is a bug, and is raised."""
-    if (error.name or "").partition(".")[0] not in SANDBOX_ONLY_PACKAGES:
-        raise error
-    print(f"pavedroad {command} needs the sandbox extra: pip install 'pavedroad[sandbox]' (from a clone: "
-          "pip install '.[sandbox]', or make sandbox)", file=sys.stderr)
-    return 2
-
-
-async def _wait_forever() -> None:
-    import asyncio
-
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

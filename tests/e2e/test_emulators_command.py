@@ -1,0 +1,97 @@
+"""`pavedroad emulators` as a newcomer runs it: the exports it prints point at where it really listens, whatever the
+shell still holds from an earlier run, and its world is built from the catalogue the bot it serves is told to load."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue_file import seed_catalogue_path
+from tests.e2e.process_helpers import http, wait_for
+
+
+class Emulators:
+    def __init__(self, tmp: Path, env: dict[str, str], *args: str) -> None:
+        self.output = tmp / "emulators.out"
+        with open(self.output, "wb") as out, open(tmp / "emulators.err", "wb") as err:
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.app.cli.main", "emulators", *args],
+                                            env=env, stdout=out, stderr=err, cwd=tmp)
+        wait_for(lambda: "pavedroad serve --port" in self.output.read_text(), 60, "the emulators' exports")
+
+    @property
+    def printed(self) -> str:
+        return self.output.read_text()
+
+    def exports(self) -> dict[str, str]:
+        return dict(re.findall(r"^export (\w+)=(.*)$", self.printed, re.M))
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(15)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[type[Emulators]]:
+    started: list[Emulators] = []
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "PAGERDUTY_", "SERVICENOW_", "CATALOGUE"))}
+
+    class Started(Emulators):
+        def __init__(self, env: dict[str, str], *args: str) -> None:
+            super().__init__(tmp_path, {**base, **env}, *args)
+            started.append(self)
+
+    yield Started
+    for emulators in started:
+        if emulators.process.poll() is None:
+            emulators.stop()
+
+
+def test_port_0_prints_the_port_it_listens_on(start: type[Emulators]) -> None:
+    # Before: "Emulators on http://127.0.0.1:0" and every export pointing at port 0, while it listened elsewhere.
+    emulators = start({}, "--port", "0", "--bot-url", "http://127.0.0.1:9")
+    url = re.search(r"Emulators on (http://127\.0\.0\.1:(\d+))", emulators.printed)
+    assert url is not None and url.group(2) != "0", emulators.printed
+    assert emulators.exports()["SLACK_API_URL"] == f"{url.group(1)}/sandbox/slack/api/"
+    assert emulators.exports()["PAGERDUTY_API_URL"] == f"{url.group(1)}/sandbox/pagerduty/api"
+    state = http("GET", f"{url.group(1)}/sandbox/state")  # listening there
+    assert state is not None and state["slack"]["bot"]["name"] == "pavedroad"
+
+
+def test_addresses_are_this_runs_whatever_the_shell_holds(start: type[Emulators]) -> None:
+    # An earlier run's pasted exports (another port) were kept: "# SLACK_API_URL: as already set in your environment"
+    # sent the bot to emulators no longer there, and CATALOGUE_PATH named a catalogue the emulators never loaded.
+    stale = {"SLACK_API_URL": "http://127.0.0.1:3999/sandbox/slack/api/",
+             "PAGERDUTY_API_URL": "http://127.0.0.1:3999/sandbox/pagerduty/api",
+             "SERVICENOW_INSTANCE_URL": "http://127.0.0.1:3999/sandbox/servicenow",
+             "CATALOGUE_PATH": str(seed_catalogue_path()), "SLACK_SIGNING_SECRET": "kept-from-the-shell"}
+    emulators = start(stale, "--port", "0", "--bot-url", "http://127.0.0.1:9")
+    exports = emulators.exports()
+    port = re.search(r"Emulators on http://127\.0\.0\.1:(\d+)", emulators.printed).group(1)  # type: ignore[union-attr]
+    assert exports["SLACK_API_URL"] == f"http://127.0.0.1:{port}/sandbox/slack/api/"
+    assert exports["SERVICENOW_INSTANCE_URL"] == f"http://127.0.0.1:{port}/sandbox/servicenow"
+    assert exports["CATALOGUE_PATH"] == str(seed_catalogue_path())
+    # A secret from the environment is the one it accepts, and is never echoed.
+    assert "SLACK_SIGNING_SECRET" not in exports
+    assert "# SLACK_SIGNING_SECRET: as already set in your environment" in emulators.printed
+    # Its world is the seed catalogue's (49 services, the bundled example's 12), as the bot's will be.
+    services = {s["id"] for s in http("GET", f"http://127.0.0.1:{port}/sandbox/state")["pagerduty"]["services"]}
+    assert "PSEED01" in services
+
+
+def test_a_port_taken_is_one_line(start: type[Emulators], tmp_path: Path) -> None:
+    first = start({}, "--port", "0", "--bot-url", "http://127.0.0.1:9")
+    port = re.search(r"Emulators on http://127\.0\.0\.1:(\d+)", first.printed).group(1)  # type: ignore[union-attr]
+    second = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "emulators", "--port", port, "--bot-url",
+                             "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            check=False)
+    assert second.returncode == 2
+    assert f"pavedroad emulators: cannot listen on port {port} (Address already in use)" in second.stderr
+    assert "Traceback" not in second.stderr

@@ -35,6 +35,19 @@ if TYPE_CHECKING:  # the runtime (Slack, aiohttp, the scheduler) loads only for 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A reader that stops early (`pavedroad report | head`) ends it quietly, exit 1, as Python's
+    own recipe has it: no BrokenPipeError traceback."""
+    try:
+        code = _command(argv)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # Whatever is still buffered would fail again at exit: stdout goes to /dev/null from here on.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _command(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="pavedroad", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the bot against real Slack and PagerDuty (config from env)")

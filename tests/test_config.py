@@ -46,6 +46,26 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
         load_settings({**env, "SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")})
 
 
+@pytest.mark.parametrize("content", ["", "\n", "  \n\n"])
+def test_an_empty_secret_file_is_named(tmp_path: Path, content: str) -> None:
+    # An empty mounted key said "SLACK_BOT_TOKEN: not set", with no word of the file that was read.
+    (tmp_path / "token").write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, "SLACK_BOT_TOKEN": "", "SLACK_BOT_TOKEN_FILE": str(tmp_path / "token")})
+    assert f"SLACK_BOT_TOKEN_FILE: {str(tmp_path / 'token')!r} is empty; write the value into it, or unset " \
+        "SLACK_BOT_TOKEN_FILE" in error.value.problems
+    assert not any(problem.startswith("SLACK_BOT_TOKEN: not set") for problem in error.value.problems)
+
+
+@pytest.mark.parametrize("name", ["PORT", "SLACK_RATE_LIMIT_SCALE", "PAVEDROAD_LEASE_SECONDS"])
+def test_a_setting_file_that_cannot_be_read_is_the_one_problem_said(tmp_path: Path, name: str) -> None:
+    # "PORT_FILE: cannot read …" came with "PORT: None is not a TCP port", a second problem that was not one.
+    with pytest.raises(ConfigError) as error:
+        load_settings({**GOOD_ENV, f"{name}_FILE": str(tmp_path / "missing")})
+    assert error.value.problems == [f"{name}_FILE: cannot read {str(tmp_path / 'missing')!r} (No such file or "
+                                    "directory); point it at a readable file"]
+
+
 def test_a_secret_file_that_is_not_text_is_a_problem_never_printing_its_bytes(tmp_path: Path) -> None:
     # A binary secret mounted by mistake (a keystore, a UTF-16 file) ended check-config and serve in a traceback.
     (tmp_path / "token").write_bytes(b"\xff\xfex\x00o\x00x\x00b\x00")
@@ -150,6 +170,23 @@ def test_a_catalogue_with_no_services_is_a_configuration_problem(text: str, tmp_
     assert served.returncode == 2 and f"config: catalogue {path}: " in served.stderr, served.stderr
     assert "at least one service" in served.stderr
     assert not (tmp_path / "bot.db").exists()
+
+
+def test_check_config_counts_each_catalogue_problem_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Problems found together by one check (every service's team) were one bullet: "1 problem(s)" over three."""
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    for service in data["services"][:3]:
+        service["team"] = "paymnts"
+    path = tmp_path / "typo.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    for name, value in GOOD_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CATALOGUE_PATH", str(path))
+    assert main(["check-config"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["Configuration has 3 problem(s):"] + [
+        f"  - catalogue {path}: services[{i}].team: 'paymnts' is not a team id; add it under `teams:` or fix the "
+        "spelling" for i in range(3)]
 
 
 @pytest.mark.parametrize(("name", "value", "allowed"), [

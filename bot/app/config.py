@@ -151,6 +151,8 @@ def given(env: Mapping[str, str], name: str) -> str | None:
         except UnicodeDecodeError:  # what it holds is a secret: never shown, not even a byte of it
             raise ConfigError([f"{name}_FILE: {file!r} is not UTF-8 text; write the secret into it as plain "
                                "text"]) from None
+        if not value:  # a mounted secret whose key is empty: "NAME: not set" would send them to the wrong place
+            raise ConfigError([f"{name}_FILE: {file!r} is empty; write the value into it, or unset {name}_FILE"])
     return value or None
 
 
@@ -162,9 +164,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     for variable in VARIABLES:
         try:
             values[variable.name] = read(env, variable.name)
-        except ConfigError as error:  # its file cannot be read
+        except ConfigError as error:  # its file cannot be read, or is empty: that problem alone, naming the file
             problems.extend(error.problems)
-            values[variable.name] = None
+            # Its default stands in, so the checks below do not add "PORT: None is not a TCP port" to it.
+            values[variable.name] = variable.default or None
+            continue
         if variable.required_for_serve and not values[variable.name]:
             problems.append(f"{variable.name}: not set. {variable.help} Example: {variable.name}={variable.example}")
     token = values["SLACK_BOT_TOKEN"]

@@ -167,6 +167,18 @@ async def test_apply_provisions_the_catalogue_and_a_second_apply_changes_nothing
     assert plan.code == 0 and "No changes" in plan.out
 
 
+async def test_without_a_slack_token_the_plan_never_says_slack_matches(sandbox: RunningSandbox) -> None:
+    # It said "! Slack channels not checked", then "No changes: PagerDuty and Slack match the catalogue."
+    without_slack = {k: v for k, v in env(sandbox).items() if not k.startswith("SLACK_")}
+    first = await provision(sandbox, "plan", environment=without_slack)
+    assert first.code == 0 and "to delete in PagerDuty; Slack not checked." in first.out, first.out
+    await provision(sandbox, "apply")
+    again = await provision(sandbox, "plan", environment=without_slack)
+    assert again.code == 0 and "Slack channels not checked: SLACK_BOT_TOKEN is not set" in again.out
+    assert "No changes in PagerDuty: it matches the catalogue (Slack not checked)." in again.out
+    assert "PagerDuty and Slack match" not in again.out
+
+
 async def test_a_new_service_pages_the_rota_its_band_names(sandbox: RunningSandbox) -> None:
     """The point of it all: an incident on a freshly provisioned service pages whoever the band's rota has on call,
     and the incident manager when the band has nobody on call then."""

@@ -115,6 +115,7 @@ def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue:
         if slack is not None:
             plan.channels = slack.missing(wanted_channels(catalogue))
         else:
+            plan.slack_checked = False
             plan.notes.append("Slack channels not checked: SLACK_BOT_TOKEN is not set")
     except ProvisioningError as error:
         return _fail(err, "Cannot read the current state (nothing was changed):", [str(error)], EXIT_STOPPED)

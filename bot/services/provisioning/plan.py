@@ -70,6 +70,7 @@ class Plan:
     ids: dict[str, str] = field(default_factory=dict)  # managed key → PagerDuty id, for what exists already
     emails: dict[str, str] = field(default_factory=dict)  # email → PagerDuty user id
     desired: DesiredState | None = None
+    slack_checked: bool = True  # False without a Slack token: `channels` is then unknown, not empty
 
     @property
     def empty(self) -> bool:
@@ -272,12 +273,14 @@ def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:
     if plan.notes:
         lines.append("Catalogue:")
         lines += [f"  ! {note}" for note in plan.notes]
+    slack = f"{len(plan.channels)} Slack channel(s) to create" if plan.slack_checked else "Slack not checked"
     if plan.empty:
-        lines.append("No changes: PagerDuty and Slack match the catalogue.")
+        lines.append("No changes: PagerDuty and Slack match the catalogue." if plan.slack_checked else
+                     "No changes in PagerDuty: it matches the catalogue (Slack not checked).")
     else:
         lines.append(f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
                      f"{plan.count('replace')} to replace, {plan.count('delete')} to delete in PagerDuty; "
-                     f"{len(plan.channels)} Slack channel(s) to create.")
+                     f"{slack}.")
     return "\n".join(lines)
 
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
+from bot.catalogue_file import Problems, read_catalogue_file
 from bot.catalogue_file import example_catalogue_path as example_catalogue_path
-from bot.catalogue_file import read_catalogue_file
 from bot.catalogue_file import seed_catalogue_path as seed_catalogue_path
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
 from bot.catalogue_response import Permissions as Permissions
@@ -346,7 +346,7 @@ class Catalogue(_Model):
         problems += band_order_problems([b.band() for b in self.exposure_bands])
         problems += self._currency_problems()
         if problems:
-            raise ValueError("; ".join(problems))
+            raise Problems(problems)
         return self
 
     @property
@@ -410,7 +410,7 @@ def parse_catalogue(data: object, path: Path) -> Catalogue:
     try:
         return Catalogue.model_validate(data or {})
     except ValidationError as error:
-        raise CatalogueError(path, [_describe(e) for e in error.errors()]) from None
+        raise CatalogueError(path, [problem for e in error.errors() for problem in _describe(e)]) from None
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -432,12 +432,15 @@ def load_serving_catalogue(path: Path) -> Catalogue:
     return catalogue
 
 
-def _describe(error: object) -> str:
+def _describe(error: object) -> list[str]:
     assert isinstance(error, dict)
     location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown field; remove it or check the spelling against the README's catalogue reference"
+    raised = error.get("ctx", {}).get("error")
+    messages = [str(error["msg"]).removeprefix("Value error, ")]
+    if isinstance(raised, Problems):  # found together by one check: one entry each, so the count printed is right
+        messages = raised.problems
+    elif error["type"] == "extra_forbidden":
+        messages = ["unknown field; remove it or check the spelling against the README's catalogue reference"]
     elif error["type"] == "missing":
-        message = "required field is missing"
-    return f"{location}: {message}" if location else message
+        messages = ["required field is missing"]
+    return [f"{location}: {message}" if location else message for message in messages]

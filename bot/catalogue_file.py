@@ -22,6 +22,15 @@ class CatalogueError(Exception):
         self.problems = problems
 
 
+class Problems(ValueError):
+    """Several problems one check of the catalogue found together (a validator raises one error): each stays its own
+    entry of `CatalogueError.problems`, so the count people are told matches the list under it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 def example_catalogue_path() -> Path:
     """The bundled example catalogue, which is also the sandbox's organisation."""
     return Path(__file__).parent / "example_catalogue.yml"

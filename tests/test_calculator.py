@@ -118,6 +118,21 @@ def test_calculate_with_a_broken_catalogue_exits_2_naming_the_field(capsys: pyte
     assert code == 2 and "file not found" in err
 
 
+def test_each_catalogue_problem_is_counted_and_listed_on_its_own(capsys: pytest.CaptureFixture[str],
+                                                                 tmp_path: Path) -> None:
+    """Three services naming an unknown team were "1 problem(s):" over one bullet holding all three."""
+    data = example()
+    for service in data["services"][:3]:
+        service["team"] = "paymnts"
+    path = tmp_path / "typo.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    code, _, err = run(capsys, "--catalogue", str(path))
+    assert code == 2
+    assert err.splitlines() == [f"Catalogue {path} has 3 problem(s):"] + [
+        f"  - services[{i}].team: 'paymnts' is not a team id; add it under `teams:` or fix the spelling"
+        for i in range(3)]
+
+
 # -- the catalogue's exposure rules ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("exposure", "expected"), [

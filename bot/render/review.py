@@ -74,10 +74,21 @@ def people_lines(incident: Incident, timeline: list[TimelineEntry]) -> list[str]
     lines = [f"- **{_md(holder.role.capitalize())}**: {_md(holder.name)}" for holder in incident.roles] \
         or ["- Roles: nobody held one (`/incident role commander me`)"]
     lines += [f"- {_at(e.occurred_at)} — {_md(e.text)}" for e in timeline if e.kind == ROLE_KIND]
-    responders = list(dict.fromkeys([p.name for p in incident.assignees] + [h.name for h in incident.roles]
-                                    + [e.actor for e in timeline if e.actor and e.kind != KEY_MESSAGE]))
-    lines.append("- Responders: " + (", ".join(_md(name) for name in responders) or "(nobody recorded)"))
+    lines.append("- Responders: " + (", ".join(_md(name) for name in responders(incident, timeline))
+                                     or "(nobody recorded)"))
     return lines
+
+
+def responders(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
+    """The people who responded, each once: the assignees, the role holders, then whoever acted on the timeline. The
+    review and the ticket's close notes both name these, so the two agree.
+
+    Not counted: the incident's own service, which PagerDuty names as the agent of what an alert does by itself
+    (the trigger, an auto-resolve) — it is no person; and the authors of pinned messages (someone else marked the
+    message: its author did not act on the incident)."""
+    service = incident.service_name.casefold()
+    acted = [e.actor for e in timeline if e.actor and e.kind != KEY_MESSAGE and e.actor.casefold() != service]
+    return list(dict.fromkeys([p.name for p in incident.assignees] + [h.name for h in incident.roles] + acted))
 
 
 def status_update_lines(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:

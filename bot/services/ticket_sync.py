@@ -36,6 +36,7 @@ from bot.ports.store import (
     TicketRow,
 )
 from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
+from bot.render.review import responders
 from bot.services.bookkeeping import (
     refresh_card_for_ticket,
     refresh_card_once_synced,
@@ -257,12 +258,12 @@ class TicketSync:
         timeline = await self._store.timeline(incident.id)
         resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
                            if "Resolution: " in e.text), None)
-        responders = ", ".join(p.name for p in incident.assignees) or "—"
+        people = ", ".join(responders(incident, timeline)) or "—"
         lines = [f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
                  else "Resolved in PagerDuty (no resolution note given).",
                  f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
                  f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
-                 f"Responders: {responders}.", f"PagerDuty: {incident.html_url}"]
+                 f"Responders: {people}.", f"PagerDuty: {incident.html_url}"]
         if footprint.channel_id:
             lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
                          f"{_channel_link(footprint)}")

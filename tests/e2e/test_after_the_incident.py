@@ -306,6 +306,12 @@ async def test_follow_up_review_and_ticket_walkthrough(sandbox: RunningSandbox) 
                      "Resolution: Rolled back to 4.2.0", incident["html_url"]):
         assert expected in document, expected
     ticket = ticket_of(sandbox, incident["id"])
+    # The service raised the incident (PagerDuty names it as the trigger's agent) but did not respond to it; the
+    # review and the ticket's close notes name the same people.
+    [people] = [line.removeprefix("- Responders: ") for line in document.splitlines()
+                if line.startswith("- Responders: ")]
+    assert incident["service"]["summary"] not in people.split(", ")
+    assert f"Responders: {people}." in ticket["close_notes"]
     assert [a["file_name"] for a in ticket["attachments"]] == [review["name"]]
     attachment = sandbox.sandbox.servicenow.attachments.content(ticket["attachments"][0]["sys_id"])
     assert attachment == document.encode()

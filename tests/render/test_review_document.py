@@ -13,7 +13,7 @@ from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.domain.toolkit import ROLE_KIND, UPDATE_KIND
-from bot.render.review import ReviewLinks, review_filename, review_markdown
+from bot.render.review import ReviewLinks, responders, review_filename, review_markdown
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 HIGH = IncidentExposure("£", 750_000, 45, "High", above_highest=False)
@@ -107,3 +107,20 @@ def test_roles_and_status_updates_come_from_the_incident_each_update_once() -> N
 def test_nobody_holding_a_role_is_said() -> None:
     text = review_markdown(resolved(30), TIMELINE, exposure=HIGH, links=LINKS, drafted_at=T0)
     assert "- Roles: nobody held one" in text
+
+
+def test_the_service_that_raised_the_incident_is_no_responder() -> None:
+    """PagerDuty names the service as the agent of a monitoring alert's trigger (and of an auto-resolve): the timeline
+    keeps it as the entry's actor, but a service is not someone who responded."""
+    timeline = [entry(0, "triggered", "Triggered on Checkout, assigned to Ben Okafor", "Checkout"),
+                entry(3, "acknowledged", "Acknowledged by Ben Okafor", "Ben Okafor"),
+                entry(30, "resolved", "Resolved by Ben Okafor", "Ben Okafor")]
+    text = review_markdown(resolved(30), timeline, exposure=HIGH, links=LINKS, drafted_at=T0)
+    assert "- Responders: Ben Okafor\n" in text
+
+
+def test_a_service_that_resolved_its_own_incident_is_no_responder() -> None:
+    timeline = [entry(0, "triggered", "Triggered on Checkout", "Checkout"),
+                entry(3, "acknowledged", "Acknowledged by Ben Okafor", "Ben Okafor"),
+                entry(30, "resolved", "Resolved by Checkout", "Checkout")]
+    assert responders(resolved(30), timeline) == ["Ben Okafor"]

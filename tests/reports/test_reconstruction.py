@@ -134,10 +134,24 @@ def test_a_missing_database_or_one_without_history_is_explained(tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--db", str(tmp_path / "nope.db")]) == 2
     assert "no database at" in capsys.readouterr().err
-    import sqlite3
-    sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE x (y)").connection.close()
-    assert main(["report", "--db", str(tmp_path / "other.db")]) == 2
-    assert "has no incident history" in capsys.readouterr().err
+    sqlite3.connect(tmp_path / "empty.db").close()  # a new, empty file: seeding it makes it the bot's
+    assert main(["report", "--db", str(tmp_path / "empty.db")]) == 2
+    err = capsys.readouterr().err
+    assert "has no incident history" in err and "pavedroad history seed --db PATH" in err
+
+
+def test_another_applications_database_is_said_to_be_not_the_bots(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """It was told to be seeded, which `history seed` then refuses: the advice must lead to the bot's file."""
+    other = tmp_path / "crm.db"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    assert main(["report", "--db", str(other)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (f"pavedroad report: {other} is not the bot's database (it holds other tables): give --db the "
+                    "file the bot runs on ($PAVEDROAD_DB or pavedroad.db; the sandbox's is sandbox.db)"), line
+    assert main(["history", "seed", "--db", str(other)]) == 2  # and seeding it is refused, as before
+    assert "is not the bot's database (it holds other tables)" in capsys.readouterr().err
 
 
 def test_a_database_path_that_is_a_directory_or_no_sqlite_file_is_explained(tmp_path: Path,

@@ -59,6 +59,18 @@ def test_an_edited_catalogue_is_validated_again(tmp_path: Path, cache: Path) -> 
                                       "the spelling"]
 
 
+def test_each_problem_of_a_refused_catalogue_is_its_own(tmp_path: Path, cache: Path) -> None:
+    """Found by one check (the services' teams), three problems were one entry holding all three."""
+    (tmp_path / "base.yml").write_text(BASE)
+    top = tmp_path / "catalogue.yml"
+    top.write_text(TOP.replace("team: payments", "team: paymnts") + "".join(
+        f"  - {{id: s{i}, name: S{i}, pagerduty_service_id: PS{i}, team: paymnts}}\n" for i in (1, 2)))
+    with pytest.raises(CatalogueError) as refused:
+        report_catalogue_at(top)
+    assert refused.value.problems == [f"services[{i}].team: 'paymnts' is not a team id; add it under `teams:` or fix "
+                                      "the spelling" for i in range(3)]
+
+
 def test_an_edited_base_is_validated_again(tmp_path: Path, cache: Path) -> None:
     (tmp_path / "base.yml").write_text(BASE)
     top = tmp_path / "catalogue.yml"

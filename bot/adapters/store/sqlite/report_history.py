@@ -21,10 +21,10 @@ from pathlib import Path
 from bot.adapters.store.codec import incident_from_json, utc_iso
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import INCIDENT_INSERT, incident_row
-from bot.adapters.store.sqlite.report_reads import open_read_only, read_aggregates
+from bot.adapters.store.sqlite.report_reads import no_history, open_read_only, read_aggregates
 from bot.domain.incident import Incident
 from bot.ports.report_aggregates import ReportQuery, ReportTally
-from bot.ports.store import DeployRecord, History, HistoryError, IncidentHistory
+from bot.ports.store import DeployRecord, History, IncidentHistory
 
 
 class SqliteIncidentHistory(SqlitePart, IncidentHistory):
@@ -70,8 +70,7 @@ def read_history(conn: sqlite3.Connection, start: datetime | None = None,
         deploy_rows = conn.execute("SELECT id, service_id, occurred_at, summary, source FROM deploys"
                                    " ORDER BY occurred_at, id").fetchall()
     except sqlite3.OperationalError as error:
-        raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
-                           "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
+        raise no_history(conn, error) from None
     deploys = [DeployRecord(r[0], r[1], datetime.fromisoformat(r[2]), r[3], r[4]) for r in deploy_rows]
     return History(tuple(i for i in incidents if _within(i.triggered_at, start, end)),
                    tuple(d for d in deploys if _within(d.occurred_at, start, end)))

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.adapters.store import report_sql
+from bot.adapters.store.sqlite.migrations import holds_another_schema
 from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
@@ -24,10 +25,25 @@ def read_aggregates(conn: sqlite3.Connection, query: ReportQuery, tally: ReportT
         tally.cells(map(report_sql.incident_cell, conn.execute(*report_sql.incident_cells(d, query, unlisted))),
                     deploys)
     except sqlite3.DatabaseError as error:  # no such table, or no SQLite file at all ("file is not a database")
-        raise HistoryError(f"this database has no incident history ({error}): is it the bot's database? "
-                           "Start the bot once on it, or seed it with `pavedroad history seed --db PATH`.") from None
+        raise no_history(conn, error) from None
     finally:
         conn.execute("COMMIT")
+
+
+def no_history(conn: sqlite3.Connection, error: sqlite3.DatabaseError) -> HistoryError:
+    """Why a database gave no history, and what to do. Another application's database (tables, none of them the
+    bot's) must not be sent to `pavedroad history seed`, which refuses it (as `migrate` does, by the same test): the
+    way out is the bot's own file. A new or empty one, or an old bot's, is told how to get history into it."""
+    try:
+        foreign = holds_another_schema(conn)
+    except sqlite3.DatabaseError:  # no SQLite file at all: nothing more to learn from it
+        foreign = False
+    if foreign:
+        path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "") or "it"
+        return HistoryError(f"{path} is not the bot's database (it holds other tables): give --db the file the bot "
+                            "runs on ($PAVEDROAD_DB or pavedroad.db; the sandbox's is sandbox.db)")
+    return HistoryError(f"this database has no incident history ({error}): is it the bot's database? Start the bot "
+                        "once on it, or seed it with `pavedroad history seed --db PATH`.")
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:

@@ -21,6 +21,13 @@ class CatalogueError(Exception):
         self.path = path
         self.problems = problems
 
+    def described(self) -> str:
+        """For a person at a terminal: one problem on the line that names the file, several as a counted list."""
+        if len(self.problems) == 1:
+            return f"catalogue {self.path}: {self.problems[0]}"
+        return f"catalogue {self.path} has {len(self.problems)} problems:" + "".join(
+            f"\n  - {problem}" for problem in self.problems)
+
 
 class Problems(ValueError):
     """Several problems one check of the catalogue found together (a validator raises one error): each stays its own

@@ -133,6 +133,21 @@ def test_each_catalogue_problem_is_counted_and_listed_on_its_own(capsys: pytest.
         for i in range(3)]
 
 
+@pytest.mark.parametrize("command", [["report"], ["emulators", "--port", "0", "--bot-url", "http://127.0.0.1:9"]])
+def test_report_and_emulators_list_catalogue_problems_one_a_line(command: list[str], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # They printed every problem on one line, joined by "; " (each problem has a "; " of its own inside).
+    data = example()
+    for service in data["services"][:2]:
+        service["team"] = "paymnts"
+    path = tmp_path / "typo.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert main([*command, "--catalogue", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"pavedroad {command[0]}: catalogue {path} has 2 problems:"] + [
+        f"  - services[{i}].team: 'paymnts' is not a team id; add it under `teams:` or fix the spelling"
+        for i in range(2)]
+
+
 # -- the catalogue's exposure rules ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("exposure", "expected"), [

@@ -178,7 +178,7 @@ def _catalogue_for(command: str, path: Path) -> Catalogue | None:
     try:
         return load_serving_catalogue(path)
     except CatalogueError as error:
-        print(f"pavedroad {command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
+        print(f"pavedroad {command}: {error.described()}", file=sys.stderr)
         return None
 
 

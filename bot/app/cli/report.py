@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"pavedroad {args.command}: {error}", file=sys.stderr)
         return 2
     except CatalogueError as error:
-        print(f"pavedroad {args.command}: catalogue {error.path}: " + "; ".join(error.problems), file=sys.stderr)
+        print(f"pavedroad {args.command}: {error.described()}", file=sys.stderr)
         return 2
 
 

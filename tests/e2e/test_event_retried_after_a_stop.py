@@ -64,7 +64,7 @@ async def test_an_event_cut_short_by_a_stop_is_answered_when_slack_retries_it_to
     await trigger(first, "Checkout returns 500s", "PBASKET")
     [channel] = incident_channels(first)
     await eventually(lambda: first.bot.home.publishing == 0)
-    posted = post_as_person(slack, ASHA, channel["id"], "@paved-road help")
+    posted = post_as_person(slack, ASHA, channel["id"], "@pavedroad help")
     [mention] = [e for e in posted.events if e["type"] == "app_mention"]
     envelope = event_envelope(slack, mention)
     held = Fault("slack", "chat.postMessage", times=0, latency_ms=HELD_MS)

@@ -207,7 +207,7 @@ async def refused_everything(running: RunningSandbox, incident: dict[str, Any], 
     clicked = await click_acknowledge(running, channel)
     assert clicked["status"] == 503, clicked  # Slack shows the person its error: they click again
     async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/message", json={
-            "user": ASHA, "channel": channel["id"], "text": "@paved-road help"}) as response:
+            "user": ASHA, "channel": channel["id"], "text": "@pavedroad help"}) as response:
         events = (await response.json())["events"]
     assert events and {e["status"] for e in events} == {503}, events  # Slack sends each event again
     assert pd_incident(running, incident["id"])["status"] == "triggered"
@@ -298,8 +298,8 @@ async def test_an_event_handed_to_bolt_as_the_stop_begins_is_drained_with_the_re
     running.bot.drain_seconds = SHORT_DRAIN_SECONDS
     _, channel = await incident_and_channel(running)
     slack = running.sandbox.slack
-    await as_user(running, "message", user=ASHA, channel=channel["id"], text="@paved-road help")  # Bolt warmed up
-    posted = post_as_person(slack, ASHA, channel["id"], "@paved-road help")
+    await as_user(running, "message", user=ASHA, channel=channel["id"], text="@pavedroad help")  # Bolt warmed up
+    posted = post_as_person(slack, ASHA, channel["id"], "@pavedroad help")
     [mention] = [e for e in posted.events if e["type"] == "app_mention"]
     envelope = {"team_id": slack.team_id, "api_app_id": slack.app_id, "event": mention, "type": "event_callback",
                 "event_id": "EvSTOPPING01", "event_time": 1700000000,

@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,24 +37,26 @@ class Emulators:
         self.process.wait(15)
 
 
+Start = Callable[..., Emulators]
+
+
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[type[Emulators]]:
+def start(tmp_path: Path) -> Iterator[Start]:
     started: list[Emulators] = []
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("SLACK_", "PAGERDUTY_", "SERVICENOW_", "CATALOGUE"))}
 
-    class Started(Emulators):
-        def __init__(self, env: dict[str, str], *args: str) -> None:
-            super().__init__(tmp_path, {**base, **env}, *args)
-            started.append(self)
+    def launch(env: dict[str, str], *args: str) -> Emulators:
+        started.append(Emulators(tmp_path, {**base, **env}, *args))
+        return started[-1]
 
-    yield Started
+    yield launch
     for emulators in started:
         if emulators.process.poll() is None:
             emulators.stop()
 
 
-def test_port_0_prints_the_port_it_listens_on(start: type[Emulators]) -> None:
+def test_port_0_prints_the_port_it_listens_on(start: Start) -> None:
     # Before: "Emulators on http://127.0.0.1:0" and every export pointing at port 0, while it listened elsewhere.
     emulators = start({}, "--port", "0", "--bot-url", "http://127.0.0.1:9")
     url = re.search(r"Emulators on (http://127\.0\.0\.1:(\d+))", emulators.printed)
@@ -65,7 +67,7 @@ def test_port_0_prints_the_port_it_listens_on(start: type[Emulators]) -> None:
     assert state is not None and state["slack"]["bot"]["name"] == "pavedroad"
 
 
-def test_addresses_are_this_runs_whatever_the_shell_holds(start: type[Emulators]) -> None:
+def test_addresses_are_this_runs_whatever_the_shell_holds(start: Start) -> None:
     # An earlier run's pasted exports (another port) were kept: "# SLACK_API_URL: as already set in your environment"
     # sent the bot to emulators no longer there, and CATALOGUE_PATH named a catalogue the emulators never loaded.
     stale = {"SLACK_API_URL": "http://127.0.0.1:3999/sandbox/slack/api/",
@@ -86,7 +88,7 @@ def test_addresses_are_this_runs_whatever_the_shell_holds(start: type[Emulators]
     assert "PSEED01" in services
 
 
-def test_a_port_taken_is_one_line(start: type[Emulators], tmp_path: Path) -> None:
+def test_a_port_taken_is_one_line(start: Start, tmp_path: Path) -> None:
     first = start({}, "--port", "0", "--bot-url", "http://127.0.0.1:9")
     port = re.search(r"Emulators on http://127\.0\.0\.1:(\d+)", first.printed).group(1)  # type: ignore[union-attr]
     second = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "emulators", "--port", port, "--bot-url",

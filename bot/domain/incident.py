@@ -12,9 +12,10 @@ Rules (see DESIGN.md, "record first, act after, never twice"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from bot.domain.coordination import COMMANDER, KEPT_UPDATES, RoleHolder, StatusUpdate, holder_of
 from bot.domain.effects import (
@@ -101,6 +102,10 @@ class Incident:
     roles: tuple[RoleHolder, ...] = ()
     status_updates: tuple[StatusUpdate, ...] = ()
     command_offered_to: tuple[str, ...] = ()
+    # Fields a newer version of the bot saved that this one does not know (a rolling upgrade runs two versions on one
+    # store): their names and JSON values as read, written back unchanged (bot/adapters/store/codec.py), so that an
+    # older replica applying an event to the incident neither fails on them nor drops them. Never read here.
+    newer_fields: tuple[tuple[str, Any], ...] = field(default=(), hash=False, repr=False)
 
     @property
     def commander(self) -> RoleHolder | None:

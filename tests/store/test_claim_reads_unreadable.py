@@ -1,6 +1,7 @@
 """The claim hands each claimed effect what it starts from (its incident, footprint, ticket): a help, not the claim.
 One incident that cannot be read with it (a row this version cannot decode: a newer replica wrote a field this one
-does not know) must not fail the claim of every effect claimed with it — found in review of session 6: the whole
+does not know inside an assignee; a new field of the incident itself is read, see Incident.newer_fields) must
+not fail the claim of every effect claimed with it — found in review of session 6: the whole
 claim raised after committing, every effect stayed leased for a minute with nobody performing it, and came back
 only to fail again."""
 
@@ -36,7 +37,7 @@ async def test_sqlite_an_unreadable_incident_leaves_the_other_claims_whole(tmp_p
     await commit(store, trigger("Q1", number=1), trigger("Q2", number=2))
     await store.close()
     with sqlite3.connect(path) as raw:
-        raw.execute(f"UPDATE incidents SET data=json_set(data, '$.{NEWER_FIELD}', 1) WHERE id='Q1'")
+        raw.execute(f"UPDATE incidents SET data=json_set(data, '$.assignees[0].{NEWER_FIELD}', 1) WHERE id='Q1'")
     store = SqliteStore(path)
     await store.open()
     try:
@@ -54,8 +55,8 @@ async def test_postgres_an_unreadable_incident_leaves_the_other_claims_whole(
     try:
         await commit(store, trigger("Q1", number=1), trigger("Q2", number=2))
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as raw:
-            await raw.execute("UPDATE incidents SET data = (data::jsonb || jsonb_build_object(%s::text, 1))::text"
-                              " WHERE id = 'Q1'", (NEWER_FIELD,))
+            await raw.execute("UPDATE incidents SET data = jsonb_set(data::jsonb, %s, '1')::text WHERE id = 'Q1'",
+                              (["assignees", "0", NEWER_FIELD],))
         await claim_with_an_unreadable_incident(store)
     finally:
         await store.close()

@@ -25,7 +25,11 @@ _TIMES = ("triggered_at", "acknowledged_at", "resolved_at", "state_as_of")
 
 
 def incident_to_json(incident: Incident) -> str:
-    return json.dumps(_plain_fields(incident))  # datetimes as ISO 8601, nested ones too
+    plain = _plain_fields(incident)  # datetimes as ISO 8601, nested ones too
+    del plain["newer_fields"]
+    if incident.newer_fields:  # a newer version's, written back as read (see Incident.newer_fields)
+        plain.update(incident.newer_fields)
+    return json.dumps(plain)
 
 
 # The indexed columns of table `incidents`, in the order `incident_columns` gives them.
@@ -71,6 +75,9 @@ class DecodedIncidents:
 
 def incident_from_json(text: str) -> Incident:
     data: dict[str, Any] = json.loads(text)
+    newer = data.keys() - _INCIDENT_FIELDS
+    if newer:  # saved by a newer version: kept aside, and written back with the incident
+        data["newer_fields"] = tuple((name, data.pop(name)) for name in sorted(newer))
     for key in _TIMES:
         data[key] = datetime.fromisoformat(data[key]) if data[key] else None
     data["status"] = Status(data["status"])
@@ -84,6 +91,8 @@ def incident_from_json(text: str) -> Incident:
     return Incident(**data)
 
 
+# What this version's incident holds; any other name in a stored incident is a newer version's (Incident.newer_fields).
+_INCIDENT_FIELDS = frozenset(f.name for f in fields(Incident)) - {"newer_fields"}
 # Per dataclass: its field names, and a getter of all their values at once (one C call, not a getattr per field).
 _FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]] = {}
 # Values written as they are: looked up by exact type, cheaper than isinstance's chain for the fields most values are.

@@ -6,8 +6,10 @@ effect of any incident was performed) and the worker quarantined a record a newe
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -22,7 +24,7 @@ from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, InboxRow, Skip, Store
 from tests.newer_version import AskedByANewerVersion, RefreshCardOfANewerVersion
-from tests.store.contract.builders import at
+from tests.store.contract.builders import at, commit, resolve, trigger
 
 NOW = 100.0
 ROOM = {"slack": 8}
@@ -146,3 +148,41 @@ async def test_effects_a_newer_replica_performed_are_forgotten_and_the_rest_stil
     assert await claim(store) == [RefreshCard("Q1")]  # the claim that forgets the ten done
     assert await store.next_effect_due_at() == NOW + 60.0  # Q1's lease: the ones left still are not due here
     assert await store.left_for_newer_version() == {"effects": PRUNE_AT - 4, "records": 0}
+
+
+def stored_incident(store: Store, workdir: Path, incident_id: str, change: Mapping[str, object] | None = None
+                    ) -> dict[str, object]:
+    """The incident's stored JSON, read (and first changed, as a newer version writes it) with SQL of the test's own."""
+    read, write = "SELECT data FROM incidents WHERE id = {p}", "UPDATE incidents SET data = {p} WHERE id = {p}"
+    if isinstance(store, SqliteStore):
+        with sqlite3.connect(workdir / "store.db") as conn:
+            data: dict[str, object] = json.loads(conn.execute(read.format(p="?"), (incident_id,)).fetchone()[0])
+            if change:
+                conn.execute(write.format(p="?"), (json.dumps({**data, **change}), incident_id))
+    else:
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(store.where) as pg:
+            row = pg.execute(read.format(p="%s").encode(), (incident_id,)).fetchone()
+            assert row is not None
+            data = json.loads(row[0])
+            if change:
+                pg.execute(write.format(p="%s").encode(), (json.dumps({**data, **change}), incident_id))
+    return {**data, **(change or {})}
+
+
+async def test_an_incident_a_newer_version_saved_is_read_and_its_new_fields_survive_this_versions_write(
+        store: Store, tmp_path: Path) -> None:
+    """A newer version adds a field to the incident: an older replica still applies events to it (before session 20
+    it could not read the incident, and quarantined every delivery for it until the upgrade ended), and writes the
+    field back as it found it, so the newer replicas do not lose it."""
+    await commit(store, trigger("Q5"))
+    newer = {"impact": {"customers": 1200, "regions": ["eu-west"]}, "severity_class": "SEV2"}
+    stored_incident(store, tmp_path, "Q5", newer)
+    incident = await store.incident("Q5")
+    assert incident is not None and incident.status.value == "triggered"
+    await commit(store, resolve(incident), now=200.0)
+    after = stored_incident(store, tmp_path, "Q5")
+    assert after["status"] == "resolved"
+    assert {key: after[key] for key in newer} == newer
+    resolved = await store.incident("Q5")
+    assert resolved is not None and resolved.status.value == "resolved"

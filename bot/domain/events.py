@@ -63,6 +63,9 @@ class IncidentEvent:
     agent: Person | None
     snapshot: IncidentSnapshot | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # PagerDuty names the kind of agent: False for a service or an integration that acted by itself (an alert's
+    # trigger, an auto-resolve): it is named in the timeline's text, but it is no responder.
+    agent_is_person: bool = True
 
     @property
     def handled(self) -> bool:

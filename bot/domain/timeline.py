@@ -15,7 +15,7 @@ class TimelineEntry:
     incident_id: str
     occurred_at: datetime
     kind: str
-    actor: str | None
+    actor: str | None  # the person who did it; None when nobody did (a service or an integration, by itself)
     text: str
 
 
@@ -61,7 +61,7 @@ def describe(event: IncidentEvent) -> TimelineEntry | None:
         case _:
             text = f"{kind.replace('_', ' ').replace('.', ' ').capitalize()}{by}"
     return TimelineEntry(id=event.id, incident_id=event.incident_id, occurred_at=event.occurred_at, kind=kind,
-                         actor=who, text=text)
+                         actor=who if event.agent_is_person else None, text=text)
 
 
 def _names(people: tuple[Any, ...]) -> str:

@@ -83,9 +83,10 @@ def responders(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
     """The people who responded, each once: the assignees, the role holders, then whoever acted on the timeline. The
     review and the ticket's close notes both name these, so the two agree.
 
-    Not counted: the incident's own service, which PagerDuty names as the agent of what an alert does by itself
-    (the trigger, an auto-resolve) — it is no person; and the authors of pinned messages (someone else marked the
-    message: its author did not act on the incident)."""
+    Not counted: an agent PagerDuty says is no person — a service or an integration acting by itself (an alert's
+    trigger, an auto-resolve): its lines have no actor — nor, on lines stored before the bot read the agent's type,
+    the incident's own service by name; and the authors of pinned messages (someone else marked the message: its
+    author did not act on the incident)."""
     service = incident.service_name.casefold()
     acted = [e.actor for e in timeline if e.actor and e.kind != KEY_MESSAGE and e.actor.casefold() != service]
     return list(dict.fromkeys([p.name for p in incident.assignees] + [h.name for h in incident.roles] + acted))

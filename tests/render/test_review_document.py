@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.adapters.pagerduty.webhook import read_event
 from bot.domain.coordination import RoleHolder, StatusUpdate
 from bot.domain.events import Person
 from bot.domain.exposure import IncidentExposure
 from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Incident, Status
-from bot.domain.timeline import TimelineEntry
+from bot.domain.timeline import TimelineEntry, describe
 from bot.domain.toolkit import ROLE_KIND, UPDATE_KIND
 from bot.render.review import ReviewLinks, responders, review_filename, review_markdown
+from tests.helpers import incident_event
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 HIGH = IncidentExposure("£", 750_000, 45, "High", above_highest=False)
@@ -123,4 +125,22 @@ def test_a_service_that_resolved_its_own_incident_is_no_responder() -> None:
     timeline = [entry(0, "triggered", "Triggered on Checkout", "Checkout"),
                 entry(3, "acknowledged", "Acknowledged by Ben Okafor", "Ben Okafor"),
                 entry(30, "resolved", "Resolved by Checkout", "Checkout")]
+    assert responders(resolved(30), timeline) == ["Ben Okafor"]
+
+
+def test_an_agent_that_is_no_person_is_no_responder_whatever_its_name() -> None:
+    """PagerDuty says what kind of agent made a change (`event.agent.type`): a monitoring integration that resolved
+    the incident by itself, or a service other than the incident's own (it was moved), is named in the timeline's
+    text but is no responder. Before session 20 only the incident's own service, by name, was left out: the close notes
+    listed "Datadog" among the people who responded."""
+    def event(event_type: str, minute: int, agent_type: str, name: str) -> TimelineEntry:
+        body = incident_event(event_type, occurred_at=f"2026-11-27T10:{minute:02d}:00.000Z")
+        body["event"]["agent"] = {"id": f"P{minute:06d}", "summary": name, "type": agent_type}
+        line = describe(read_event(body))
+        assert line is not None
+        return line
+    timeline = [event("incident.triggered", 0, "service_reference", "Payments (old name)"),
+                event("incident.acknowledged", 3, "user_reference", "Ben Okafor"),
+                event("incident.resolved", 30, "integration_reference", "Datadog")]
+    assert [line.text for line in timeline][1:] == ["Acknowledged by Ben Okafor", "Resolved by Datadog"]
     assert responders(resolved(30), timeline) == ["Ben Okafor"]

@@ -149,6 +149,7 @@ class Ref(BaseModel):
     id: str | None = None
     summary: str | None = None
     name: str | None = None
+    type: str | None = None  # "user_reference", "service_reference", ...: read for the event's agent only
 
 
 class IncidentData(BaseModel):
@@ -200,8 +201,8 @@ def read_event(body: Any, *, numbers_fit: bool = False, envelope: Envelope | Non
     if not numbers_fit:
         wire.check_numbers(data, "event.data")
     # The agent alone is read (not the whole event again): the same checks, the same reasons, a fraction of the work.
-    agent_ref = body["event"].get("agent")
-    agent = _person(None if agent_ref is None else _valid(Ref, agent_ref, "event.agent"))
+    agent_ref = None if body["event"].get("agent") is None else _valid(Ref, body["event"]["agent"], "event.agent")
+    agent = _person(agent_ref)
     snapshot: IncidentSnapshot | None = None
     if data.get("type") == "incident":
         snapshot = _snapshot(_valid(IncidentData, data, "event.data"))
@@ -210,7 +211,8 @@ def read_event(body: Any, *, numbers_fit: bool = False, envelope: Envelope | Non
         incident = _valid(TimelineData, data, "event.data").incident
         incident_id = incident.id if incident and incident.id else None
     return IncidentEvent(id=envelope.id, type=envelope.event_type, occurred_at=occurred_at, incident_id=incident_id,
-                         agent=agent, snapshot=snapshot, detail=data)
+                         agent=agent, snapshot=snapshot, detail=data,
+                         agent_is_person=agent_ref is None or agent_ref.type in (None, "user_reference"))
 
 
 def _valid(model: type[_M], value: Any, root: str) -> _M:

@@ -36,7 +36,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bot.adapters.store.postgres.migrations import migrate
+from bot.adapters.store.postgres.migrations import AnotherApplicationsSchema, migrate
 from bot.adapters.store.unreadable import UnreadableEffects
 from bot.errors import StoreUnavailable
 
@@ -224,10 +224,22 @@ async def migrate_database(url: str) -> list[int]:
         raise unavailable(url, error) from None
     try:
         return await migrate(conn)
+    except AnotherApplicationsSchema as foreign:
+        raise another_applications(url, foreign) from None
     except psycopg.Error as error:
         raise unavailable(url, error) from None
     finally:
         await conn.close()
+
+
+def another_applications(url: str, foreign: AnotherApplicationsSchema) -> StoreUnavailable:
+    """The one-line refusal of a database whose schema is another application's (nothing was written to it)."""
+    shown = ", ".join(foreign.tables[:3]) + (", …" if len(foreign.tables) > 3 else "")
+    return StoreUnavailable(scrub(
+        f"{VARIABLE}: the database at {redact(url)} holds another application's tables ({shown}) in schema "
+        f"{foreign.schema}, not the bot's; nothing was changed. Point {VARIABLE} at the bot's own database, or give "
+        f"the bot a schema of its own in this one: CREATE SCHEMA pavedroad, then add "
+        f"?options=-csearch_path%3Dpavedroad to the URL.", url))
 
 
 class PostgresPart:

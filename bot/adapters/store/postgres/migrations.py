@@ -344,11 +344,34 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class AnotherApplicationsSchema(Exception):
+    """The schema the bot would create its tables in holds tables, none of them the bot's: another application's
+    database (as SQLite's `holds_another_schema`). An empty schema is not: it may become the bot's."""
+
+    def __init__(self, schema: str, tables: list[str]) -> None:
+        super().__init__(f"schema {schema} holds {', '.join(tables)}")
+        self.schema, self.tables = schema, tables
+
+
+# The tables (the first few) of the schema the bot creates its own in, when none of its tables is in reach.
+OTHER_TABLES = ("SELECT current_schema(), tablename FROM pg_tables WHERE schemaname = current_schema()"
+                 " AND to_regclass('schema_migrations') IS NULL ORDER BY tablename LIMIT 4")
+
+
+async def refuse_another_applications_schema(conn: AsyncConnection[object]) -> None:
+    """Raise AnotherApplicationsSchema when the schema the bot would write to is another application's."""
+    rows: list[tuple[str, str]] = await (await conn.execute(OTHER_TABLES)).fetchall()  # type: ignore[assignment]
+    if rows:
+        raise AnotherApplicationsSchema(rows[0][0], [table for _, table in rows])
+
+
 async def migrate(conn: AsyncConnection[object]) -> list[int]:
     """Apply every migration the database lacks, in order, under the migration lock; return the numbers applied
-    (empty when it was up to date). `conn` must be in autocommit mode."""
+    (empty when it was up to date). `conn` must be in autocommit mode. Another application's schema is refused
+    (AnotherApplicationsSchema) before anything is written to it."""
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
+        await refuse_another_applications_schema(conn)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         cursor = await conn.execute("SELECT version FROM schema_migrations")

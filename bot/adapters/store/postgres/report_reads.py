@@ -4,7 +4,8 @@ store's pool, its migrations or an event loop, which the command does not need t
 `PostgresIncidentHistory.report_aggregates`, the same statements over the pool).
 
 A database whose schema lacks the report's columns is refused with the hint to start the bot once on it (which
-migrates it), as SQLite's report_reads.py does; one that cannot be reached, with the store's own message.
+migrates it), as SQLite's report_reads.py does — or, another application's, said to be not the bot's; one that
+cannot be reached, with the store's own message.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import psycopg
 
 from bot.adapters.store import report_sql
-from bot.adapters.store.postgres.connection import CONNECT_TIMEOUT, unavailable
+from bot.adapters.store.postgres.connection import CONNECT_TIMEOUT, redact, unavailable
+from bot.adapters.store.postgres.migrations import OTHER_TABLES
 from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
@@ -30,8 +32,20 @@ def read_aggregates(url: str, query: ReportQuery, tally: ReportTally) -> None:
         sql, params = report_sql.incident_cells(d, query, unlisted)
         tally.cells(map(report_sql.incident_cell, conn.execute(sql.encode(), params)), deploys)
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as error:
-        raise HistoryError(f"this database has no incident history ({' '.join(str(error).split())}): is it the "
-                           "bot's database? Start the bot once on it (it migrates the schema), or seed it with "
-                           "`pavedroad history seed`.") from None
+        raise no_history(conn, url, error) from None
     finally:
         conn.close()
+
+
+def no_history(conn: psycopg.Connection[tuple[object, ...]], url: str, error: psycopg.Error) -> HistoryError:
+    """Why a database gave no history, and what to do: another application's is not the bot's (`migrate` refuses
+    it, by the same test); a new one, or an old bot's, is told how to get history into it. (`history seed` writes
+    SQLite files only: it is not the way here.)"""
+    conn.rollback()  # the failed read ended its transaction
+    others = conn.execute(OTHER_TABLES.encode()).fetchall()
+    if others:
+        return HistoryError(f"{redact(url)} is not the bot's database (it holds other tables in schema "
+                            f"{others[0][0]}): set PAVEDROAD_DATABASE_URL to the database the bot runs on")
+    return HistoryError(f"this database has no incident history ({' '.join(str(error).split())}): is it the bot's "
+                        "database? Start the bot once on it (it migrates the schema), or import PagerDuty's history "
+                        "into it: `pavedroad history import --from YYYY-MM-DD`.")

@@ -197,11 +197,11 @@ class SlackEmulator(SlackWorkspace):
 
 
 def _fault_response(fault: Fault) -> web.Response:
+    if fault.status == 429:  # Slack's 429 always says when to come back, whatever words the fault gives it
+        return web.json_response({"ok": False, "error": fault.error or "ratelimited"}, status=429,
+                                 headers={"Retry-After": str(fault.retry_after)})
     if fault.error:  # Slack's own JSON refusal, e.g. a 200 invalid_auth in one of its outages
         return web.json_response({"ok": False, "error": fault.error}, status=fault.status)
-    if fault.status == 429:
-        return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                 headers={"Retry-After": str(fault.retry_after)})
     # Slack's edge answers outages with a small HTML page, not the Web API's JSON.
     reason = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
               504: "Gateway Timeout"}.get(fault.status, "Error")

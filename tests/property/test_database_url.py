@@ -51,3 +51,18 @@ def _problem_for(value: str) -> str:
         load_settings({"PAVEDROAD_DATABASE_URL": value})
     [problem] = [p for p in raised.value.problems if p.startswith("PAVEDROAD_DATABASE_URL")]
     return problem
+
+
+@given(users, passwords, hosts, st.sampled_from(["?password={}", "?sslmode=disable&password={}",
+                                                  "?password={}&options=-csearch_path%3Dpavedroad"]))
+def test_a_password_given_as_libpqs_query_parameter_never_shows_either(user: str, password: str, host: str,
+                                                                        query: str) -> None:
+    """Found in review of session 20: `redact` knew only `user:password@`, so `?password=` showed in full in the
+    messages naming the database (report's "is not the bot's database", the schema refusals)."""
+    assume(password not in user and quote(password, safe="") not in user)
+    url = f"postgresql://{user}@{host}:5432/pavedroad" + query.format(quote(password, safe=""))
+    named = redact(url)
+    assert named == f"postgresql://{user}@{host}:5432/pavedroad" + query.format("***")
+    message = str(unavailable(url, OSError(f"cannot connect with {url} (password {password!r}, raw {password})")))
+    for form in (password, quote(password, safe="")):
+        assert form not in named and form not in message

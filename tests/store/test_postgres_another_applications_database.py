@@ -96,3 +96,49 @@ def test_the_cli_says_it_in_one_line_and_report_says_it_is_not_the_bots(crm: str
            " database the bot runs on" in report.stderr, report.stderr
     assert "history seed" not in report.stderr
     assert tables(crm) == ["public.customers", "public.orders"]
+
+
+async def refused(url: str) -> str:
+    with pytest.raises(StoreUnavailable) as refusal:
+        await migrate_database(url)
+    return str(refusal.value)
+
+
+async def test_the_schema_written_to_is_judged_not_the_bots_tables_further_along_the_path(
+        postgres_cluster: PostgresCluster) -> None:
+    """Found in review: the bot's tables in public, another application's in crm, and a search_path of crm, public
+    — the first check looked for the bot's tables along the whole path, found them, and migrated 22 migrations' tables
+    into crm."""
+    name = postgres_cluster.fresh_database()  # migrated: the bot's tables in public
+    postgres_cluster.sql("CREATE SCHEMA crm", "CREATE TABLE crm.customers (id int)", database=name)
+    url = postgres_cluster.url(name)
+    said = await refused(url + "?options=-csearch_path%3Dcrm,public")
+    assert "holds the bot's tables in schema public, but its search_path (crm,public) puts schema crm first, which" \
+           " holds another application's tables (customers); nothing was changed" in said and "drop" not in said
+    assert "options=-csearch_path%3Dpublic to the URL's query (after ? or &)" in said
+    assert tables(url) == ["crm.customers", *(t for t in tables(url) if t.startswith("public."))]
+    # A schema made later, named after the role ("$user" comes first in the default path), is the same case.
+    postgres_cluster.sql("CREATE SCHEMA postgres", database=name)
+    assert "puts schema postgres first, where the bot would create new, empty ones; nothing was changed. Add " \
+           "options=-csearch_path%3Dpublic to the URL's query (after ? or &), or drop schema postgres if it was made " \
+           "by mistake (it is empty)" in await refused(url)
+    assert await migrate_database(url + "?options=-csearch_path%3Dpublic") == []  # the way the refusal names
+
+
+async def test_views_and_materialized_views_are_another_applications_too(postgres_cluster: PostgresCluster) -> None:
+    name = postgres_cluster.fresh_database(migrated=False)
+    postgres_cluster.sql("CREATE VIEW incidents AS SELECT 1 AS id", "CREATE MATERIALIZED VIEW sales AS SELECT 1",
+                         database=name)
+    assert "holds another application's tables (incidents, sales) in schema public" in await refused(
+        postgres_cluster.url(name))
+    assert tables(postgres_cluster.url(name)) == []  # no schema_migrations written beside them
+
+
+async def test_a_search_path_with_no_usable_schema_is_said_as_such(postgres_cluster: PostgresCluster) -> None:
+    """Found in review: a schema named in the URL but never created ended in "cannot open the database … Check that
+    PostgreSQL is running", which points the wrong way."""
+    name = postgres_cluster.fresh_database(migrated=False)
+    said = await refused(postgres_cluster.url(name) + "?options=-csearch_path%3Dpavedroad")
+    assert "has no schema the bot can create its tables in: none of its search_path (pavedroad) exists or can be " \
+           "used by postgres; nothing was changed. Create one — CREATE SCHEMA pavedroad AUTHORIZATION postgres" in said
+    assert "Check that PostgreSQL is running" not in said

@@ -36,7 +36,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bot.adapters.store.postgres.migrations import AnotherApplicationsSchema, migrate
+from bot.adapters.store.postgres.migrations import NotTheBotsSchema, migrate
 from bot.adapters.store.unreadable import UnreadableEffects
 from bot.errors import StoreUnavailable
 
@@ -54,28 +54,35 @@ Params = Sequence[Any] | None
 
 
 def redact(url: str) -> str:
-    """The URL with its password (if any) replaced by ***."""
+    """The URL with its password (if any: `user:password@`, or libpq's `?password=` parameter) replaced by ***."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<a URL that does not parse>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[2]}"))
+    if parts.password is not None:
+        netloc = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{netloc[0].partition(':')[0]}:***@{netloc[2]}")
+    if _query_passwords(parts.query):
+        parts = parts._replace(query="&".join("password=***" if pair.partition("=")[0] == "password" else pair
+                                              for pair in parts.query.split("&")))
+    return urlunsplit(parts)
+
+
+def _query_passwords(query: str) -> list[str]:
+    return [pair.partition("=")[2] for pair in query.split("&") if pair.partition("=")[0] == "password"]
 
 
 def scrub(text: str, url: str) -> str:
     """`text` with the URL's password, wherever it appears, replaced by ***."""
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        passwords = [p for p in [parts.password, *_query_passwords(parts.query)] if p]
     except ValueError:
-        password = None
+        passwords = []
     text = text.replace(url, redact(url))
-    if password:  # as written in the URL, and as it reads once its %-escapes are decoded
-        for form in sorted({password, unquote(password)}, key=len, reverse=True):
-            text = text.replace(form, "***")
+    # As written in the URL, and as it reads once its %-escapes are decoded; the longest first.
+    for form in sorted({form for p in passwords for form in (p, unquote(p))}, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 
@@ -224,22 +231,12 @@ async def migrate_database(url: str) -> list[int]:
         raise unavailable(url, error) from None
     try:
         return await migrate(conn)
-    except AnotherApplicationsSchema as foreign:
-        raise another_applications(url, foreign) from None
+    except NotTheBotsSchema as refused:
+        raise StoreUnavailable(scrub(f"{VARIABLE}: the database at {redact(url)} {refused}.", url)) from None
     except psycopg.Error as error:
         raise unavailable(url, error) from None
     finally:
         await conn.close()
-
-
-def another_applications(url: str, foreign: AnotherApplicationsSchema) -> StoreUnavailable:
-    """The one-line refusal of a database whose schema is another application's (nothing was written to it)."""
-    shown = ", ".join(foreign.tables[:3]) + (", …" if len(foreign.tables) > 3 else "")
-    return StoreUnavailable(scrub(
-        f"{VARIABLE}: the database at {redact(url)} holds another application's tables ({shown}) in schema "
-        f"{foreign.schema}, not the bot's; nothing was changed. Point {VARIABLE} at the bot's own database, or give "
-        f"the bot a schema of its own in this one: CREATE SCHEMA pavedroad, then add "
-        f"?options=-csearch_path%3Dpavedroad to the URL.", url))
 
 
 class PostgresPart:

@@ -344,34 +344,60 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class AnotherApplicationsSchema(Exception):
-    """The schema the bot would create its tables in holds tables, none of them the bot's: another application's
-    database (as SQLite's `holds_another_schema`). An empty schema is not: it may become the bot's."""
-
-    def __init__(self, schema: str, tables: list[str]) -> None:
-        super().__init__(f"schema {schema} holds {', '.join(tables)}")
-        self.schema, self.tables = schema, tables
+class NotTheBotsSchema(Exception):
+    """The schema the bot would create its tables in is not one it may use; `str(error)` says why and what to do,
+    following "the database at URL" (connection.py names the setting and the URL)."""
 
 
-# The tables (the first few) of the schema the bot creates its own in, when none of its tables is in reach.
-OTHER_TABLES = ("SELECT current_schema(), tablename FROM pg_tables WHERE schemaname = current_schema()"
-                 " AND to_regclass('schema_migrations') IS NULL ORDER BY tablename LIMIT 4")
+# What decides where the bot's tables are: the schema it creates them in (the search_path's first usable one, NULL
+# when none is), the role, the path, the schema of the bot's `schema_migrations` the path finds (NULL: none), and
+# the first few relations of that schema — tables, partitioned tables, views, materialized views, foreign tables.
+SCHEMA_LOOK = """
+    SELECT current_schema(), current_user, current_setting('search_path'),
+           (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = to_regclass('schema_migrations')),
+           array(SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                  ORDER BY c.relname LIMIT 4)
+"""
 
 
-async def refuse_another_applications_schema(conn: AsyncConnection[object]) -> None:
-    """Raise AnotherApplicationsSchema when the schema the bot would write to is another application's."""
-    rows: list[tuple[str, str]] = await (await conn.execute(OTHER_TABLES)).fetchall()  # type: ignore[assignment]
-    if rows:
-        raise AnotherApplicationsSchema(rows[0][0], [table for _, table in rows])
+def schema_refusal(look: tuple[str | None, str, str, str | None, list[str]]) -> str | None:
+    """Why the bot must not create its tables where SCHEMA_LOOK says it would (None: it may — its own schema, or
+    an empty one, which may become its own). As SQLite's `holds_another_schema`, and where PostgreSQL's search_path
+    would otherwise have the bot create new, empty tables beside another application's or in front of its own."""
+    schema, user, path, bots, relations = look
+    own = "options=-csearch_path%3D{schema} to the URL's query (after ? or &)"
+    if schema is None:
+        return (f"has no schema the bot can create its tables in: none of its search_path ({path}) exists or can be "
+                f"used by {user}; nothing was changed. Create one — CREATE SCHEMA pavedroad AUTHORIZATION {user} — "
+                f"and add {own.format(schema='pavedroad')}")
+    if bots == schema:
+        return None
+    shown = ", ".join(relations[:3]) + (", …" if len(relations) > 3 else "")
+    if bots is not None:
+        return (f"holds the bot's tables in schema {bots}, but its search_path ({path}) puts schema {schema} first, "
+                + (f"which holds another application's tables ({shown}); nothing was changed. Add "
+                   f"{own.format(schema=bots)}" if relations else
+                   f"where the bot would create new, empty ones; nothing was changed. Add {own.format(schema=bots)},"
+                   f" or drop schema {schema} if it was made by mistake (it is empty)"))
+    if relations:
+        return (f"holds another application's tables ({shown}) in schema {schema}, not the bot's; nothing was "
+                f"changed. Point the URL at the bot's own database, or give the bot a schema of its own in this one: "
+                f"CREATE SCHEMA pavedroad AUTHORIZATION {user}, then add {own.format(schema='pavedroad')}")
+    return None
 
 
 async def migrate(conn: AsyncConnection[object]) -> list[int]:
     """Apply every migration the database lacks, in order, under the migration lock; return the numbers applied
-    (empty when it was up to date). `conn` must be in autocommit mode. Another application's schema is refused
-    (AnotherApplicationsSchema) before anything is written to it."""
+    (empty when it was up to date). `conn` must be in autocommit mode. A schema not the bot's to use is refused
+    (NotTheBotsSchema, see `schema_refusal`) before anything is written to it."""
     await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
-        await refuse_another_applications_schema(conn)
+        look = await (await conn.execute(SCHEMA_LOOK)).fetchone()
+        refusal = schema_refusal(look)  # type: ignore[arg-type]
+        if refusal is not None:
+            raise NotTheBotsSchema(refusal)
         await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         cursor = await conn.execute("SELECT version FROM schema_migrations")

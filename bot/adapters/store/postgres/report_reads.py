@@ -14,7 +14,7 @@ import psycopg
 
 from bot.adapters.store import report_sql
 from bot.adapters.store.postgres.connection import CONNECT_TIMEOUT, redact, unavailable
-from bot.adapters.store.postgres.migrations import OTHER_TABLES
+from bot.adapters.store.postgres.migrations import SCHEMA_LOOK
 from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
 
@@ -42,10 +42,10 @@ def no_history(conn: psycopg.Connection[tuple[object, ...]], url: str, error: ps
     it, by the same test); a new one, or an old bot's, is told how to get history into it. (`history seed` writes
     SQLite files only: it is not the way here.)"""
     conn.rollback()  # the failed read ended its transaction
-    others = conn.execute(OTHER_TABLES.encode()).fetchall()
-    if others:
-        return HistoryError(f"{redact(url)} is not the bot's database (it holds other tables in schema "
-                            f"{others[0][0]}): set PAVEDROAD_DATABASE_URL to the database the bot runs on")
+    schema, _, _, bots, relations = conn.execute(SCHEMA_LOOK.encode()).fetchone() or (None, "", "", None, [])
+    if bots is None and relations:
+        return HistoryError(f"{redact(url)} is not the bot's database (it holds other tables in schema {schema}): "
+                            "set PAVEDROAD_DATABASE_URL to the database the bot runs on")
     return HistoryError(f"this database has no incident history ({' '.join(str(error).split())}): is it the bot's "
                         "database? Start the bot once on it (it migrates the schema), or import PagerDuty's history "
                         "into it: `pavedroad history import --from YYYY-MM-DD`.")

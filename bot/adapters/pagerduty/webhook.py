@@ -212,7 +212,7 @@ def read_event(body: Any, *, numbers_fit: bool = False, envelope: Envelope | Non
         incident_id = incident.id if incident and incident.id else None
     return IncidentEvent(id=envelope.id, type=envelope.event_type, occurred_at=occurred_at, incident_id=incident_id,
                          agent=agent, snapshot=snapshot, detail=data,
-                         agent_is_person=agent_ref is None or agent_ref.type in (None, "user_reference"))
+                         agent_is_person=agent_ref is None or (agent_ref.type or "user").startswith("user"))
 
 
 def _valid(model: type[_M], value: Any, root: str) -> _M:

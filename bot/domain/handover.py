@@ -149,10 +149,14 @@ def due_handover(times: HandoverTimes, now: datetime, last_posted: datetime | No
     boundary = previous_boundary(times, now)
     if last_posted is not None and last_posted >= boundary:
         return None
-    age = now - boundary
-    if age > grace:
+    if now - boundary > grace:
         return None
-    return Due(boundary, late=age > ON_TIME)
+    return Due(boundary, late=posted_late(boundary, now))
+
+
+def posted_late(boundary: datetime, posted_at: datetime) -> bool:
+    """Whether a handover posted at `posted_at` is late: more than a minute after its boundary."""
+    return posted_at - boundary > ON_TIME
 
 
 @dataclass(frozen=True)

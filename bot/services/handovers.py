@@ -22,7 +22,7 @@ import asyncio
 import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota
@@ -36,6 +36,7 @@ from bot.domain.handover import (
     handover_report,
     next_boundary,
     out_of_hours,
+    posted_late,
     previous_boundary,
     shift_key,
     zone,
@@ -164,7 +165,9 @@ class Handovers:
                         "names follow when it answers", row.shift_key, error)
             change = None
         notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
-        text = await self._text(rota, shift, change, notes, late=row.late)
+        # Claimed on time, the post may still go out late: it waited in the outbox (Slack down, the bot stopped).
+        late = row.late or posted_late(row.boundary, self._clock.now())
+        text = await self._text(rota, shift, change, notes, late=late)
         marker = f"handover:{row.shift_key}"
         posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
         if posted is None:
@@ -185,7 +188,9 @@ class Handovers:
         shift = self._shift(rota, row.boundary)
         change = await self._on_call_change(rota, shift)
         await self._store.save_on_call(row.shift_key, change.outgoing, change.incoming)
-        text = await self._text(rota, shift, change, await self._store.notes_of(row.shift_key), late=row.late)
+        # The edit keeps the post's "(late)": its ts says when it went out.
+        late = row.late or posted_late(row.boundary, datetime.fromtimestamp(float(row.ts), UTC))
+        text = await self._text(rota, shift, change, await self._store.notes_of(row.shift_key), late=late)
         await self._chat.update_message(row.channel, row.ts, text)
 
     # -- on demand -------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.domain.events import Person
 from bot.domain.handover_times import DAY_NAMES as DAY_NAMES
 from bot.domain.handover_times import SUPPORTED as SUPPORTED
 from bot.domain.handover_times import HandoverTimes as HandoverTimes
@@ -178,17 +179,17 @@ class Note:
 
 @dataclass(frozen=True)
 class HandoverReport:
-    """What one handover post says, as data (bot/render/handover.py words it). `outgoing`/`incoming` are the names
-    of who hands over to whom, None when they could not be fetched from PagerDuty; `out_of_hours` is None when the
-    rota has no working hours (nothing is "out of hours"); `pending` lines say what is still waiting, in plain
-    words."""
+    """What one handover post says, as data (bot/render/handover.py words it). `outgoing`/`incoming` are who hands
+    over to whom (PagerDuty users, by id: two engineers may share a name), None when they could not be fetched from
+    PagerDuty; `out_of_hours` is None when the rota has no working hours (nothing is "out of hours"); `pending` lines
+    say what is still waiting, in plain words."""
 
     rota_name: str
     shift_start: datetime
     shift_end: datetime
     tz: str
-    outgoing: tuple[str, ...] | None
-    incoming: tuple[str, ...] | None
+    outgoing: tuple[Person, ...] | None
+    incoming: tuple[Person, ...] | None
     open_now: tuple[Incident, ...]
     during_shift: tuple[ShiftIncident, ...]
     out_of_hours: tuple[Incident, ...] | None
@@ -196,8 +197,8 @@ class HandoverReport:
     pending: tuple[str, ...]
 
 
-def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, outgoing: Sequence[str] | None,
-                    incoming: Sequence[str] | None, incidents: Sequence[Incident], notes: Sequence[Note],
+def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, outgoing: Sequence[Person] | None,
+                    incoming: Sequence[Person] | None, incidents: Sequence[Incident], notes: Sequence[Note],
                     pending: Sequence[str], working_hours: tuple[time, time] | None, tz: str) -> HandoverReport:
     """The handover of the shift [shift_start, shift_end), as things stood at shift_end.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from bot.domain.events import Person
 from bot.domain.handover import (
     HandoverReport,
     Note,
@@ -50,10 +51,10 @@ TOO_LONG = " (cut: the handover is longer than Slack shows in one message; Pager
 
 def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
                   mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
-    """The handover as a Slack mrkdwn message. `mentions` maps a person's name to their Slack user id, so the
-    outgoing and incoming engineers are mentioned (and notified); `channels` maps an incident id to its Slack
-    channel id, linked from "Open now"; `late`: posted after its minute (the bot was down); `on_demand`: asked for
-    mid-shift, "so far" rather than a handover."""
+    """The handover as a Slack mrkdwn message. `mentions` maps a person's PagerDuty user id to their Slack user id
+    (by id, not name: two engineers may share one), so the outgoing and incoming engineers are mentioned (notified);
+    `channels` maps an incident id to its Slack channel id, linked from "Open now"; `late`: posted after its minute
+    (the bot was down, or the post was held up); `on_demand`: asked for mid-shift, "so far" rather than a handover."""
     in_channel = channels or {}
     tz = zone(report.tz)
     end = report.shift_end
@@ -127,11 +128,11 @@ def _incident_list(report: HandoverReport) -> str:
     return "PagerDuty's incident list has them all"
 
 
-def _people(names: tuple[str, ...] | None, mentions: Mapping[str, str] | None = None) -> str:
-    if names is None:
+def _people(people: tuple[Person, ...] | None, mentions: Mapping[str, str] | None = None) -> str:
+    if people is None:
         return "(unknown: PagerDuty unreachable)"
     known = mentions or {}
-    return ", ".join(f"<@{known[name]}>" if name in known else _name(name) for name in names) or "nobody"
+    return ", ".join(f"<@{known[p.id]}>" if p.id in known else _name(p.name) for p in people) or "nobody"
 
 
 def _note(note: Note) -> str:

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota
 from bot.domain.effects import CompleteHandover, Effect, PostHandover
+from bot.domain.events import Person
 from bot.domain.handover import (
     HandoverTimes,
     Note,
@@ -387,11 +388,11 @@ class Handovers:
                              for p in await self._people.responders([uid for uid, _ in everyone])}
             except IntegrationError:  # names without mentions rather than no post
                 slack_ids = {}
-            mentions = {name: slack_id for uid, name in everyone if (slack_id := slack_ids.get(uid))}
+            mentions = {uid: slack_id for uid, _ in everyone if (slack_id := slack_ids.get(uid))}
         report = handover_report(
             rota.name, shift.start, shift.end,
-            None if change is None else [name for _, name in change.outgoing],
-            None if change is None else [name for _, name in change.incoming],
+            None if change is None else [Person(uid, name) for uid, name in change.outgoing],
+            None if change is None else [Person(uid, name) for uid, name in change.incoming],
             incidents, [Note(n.text, n.author) for n in notes],
             await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
         # The channels of the open incidents the post lists, in one read.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
 
 LONDON = "Europe/London"
@@ -38,3 +39,8 @@ INCIDENTS = [
     incident(6, "2026-11-27T17:30"),  # the next shift's (and at 17:30, out of hours)
     incident(7, "2026-11-27T07:00", status=Status.RESOLVED),  # first seen resolved, no resolve time
 ]
+
+
+def on_call(*names: str) -> list[Person]:
+    """PagerDuty users on call, by name: each its own id, "P" and the name."""
+    return [Person(f"P{name}", name) for name in names]

@@ -24,7 +24,7 @@ from bot.domain.handover import (
     shift_counts,
     shift_key,
 )
-from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident, utc
+from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident, on_call, utc
 
 WEEKDAYS = HandoverTimes(("0 9 * * mon-fri", "30 17 * * mon-fri"), LONDON)
 NIGHTLY = HandoverTimes(("30 1 * * *",), LONDON)
@@ -259,7 +259,7 @@ def test_due_handover_rejects_negative_grace_and_naive_now() -> None:
 # --- the report ----------------------------------------------------------------------------------------------------
 
 def test_report_sorts_incidents_into_open_now_and_during_the_shift() -> None:
-    built = handover_report("Basket", START, END, ["Alice"], ["Bob"], INCIDENTS, [], [], WORKING, LONDON)
+    built = handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), INCIDENTS, [], [], WORKING, LONDON)
     assert [i.number for i in built.open_now] == [1, 4, 3]
     assert [(s.incident.number, s.time_to_acknowledge, s.time_to_resolve) for s in built.during_shift] == [
         (2, timedelta(minutes=4), timedelta(minutes=62)),
@@ -271,7 +271,8 @@ def test_report_sorts_incidents_into_open_now_and_during_the_shift() -> None:
 
 def test_the_most_pressing_come_first_and_the_shift_is_counted() -> None:
     low = replace(incident(8, "2026-11-26T20:00"), urgency="low")  # open longest, but low urgency
-    built = handover_report("Basket", START, END, ["Alice"], ["Bob"], [*INCIDENTS, low], [], [], WORKING, LONDON)
+    built = handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), [*INCIDENTS, low], [], [],
+                            WORKING, LONDON)
     # Open now: high before low, unacknowledged before acknowledged, then the longest open.
     assert [i.number for i in most_pressing_open(built)] == [3, 1, 4, 8]
     # During the shift: high (all three), still open before resolved, then the longest: #4 open 1h 30m, #3 30m.

@@ -26,6 +26,7 @@ from bot.render.format import ENTRY_TEXT, MESSAGE_TEXT, TOPIC_TEXT
 from bot.render.handover import SHOWN, handover_text, shown_open
 from sandbox.slack.blocks import block_errors, view_errors
 from sandbox.world import RunningSandbox
+from tests.domain.handover_shift import on_call
 from tests.property.loop_bridge import OnTheLoop, run_property
 
 # The inputs are huge on purpose: a failing example is reported without Hypothesis's warning about its size.
@@ -127,11 +128,12 @@ def test_every_render_of_any_incident_fits_slack_and_escapes_what_came_from_outs
 def test_any_handover_post_fits_slack_and_escapes_what_came_from_outside(
         shift: list[Incident], names: list[str], notes: list[tuple[str, str]], pending: list[str]) -> None:
     report = HandoverReport(rota_name="Basket", shift_start=NOW - timedelta(hours=8), shift_end=NOW,
-                            tz="Europe/London", outgoing=tuple(names), incoming=tuple(reversed(names)),
+                            tz="Europe/London", outgoing=tuple(on_call(*names)),
+                            incoming=tuple(on_call(*reversed(names))),
                             open_now=tuple(shift), during_shift=tuple(ShiftIncident(i, None, None) for i in shift),
                             out_of_hours=tuple(shift), notes=tuple(Note(t, a) for t, a in notes),
                             pending=tuple(pending))
-    text = handover_text(report, mentions={names[0]: "U0123ABC"} if names else None,
+    text = handover_text(report, mentions={f"P{names[0]}": "U0123ABC"} if names else None,
                          channels={i.id: "C0123ABC" for i in shift})
     assert len(text) <= MESSAGE_TEXT
     assert outside_markup(text) == [], text[:300]
@@ -149,8 +151,8 @@ def test_a_busy_shift_of_any_incidents_fits_slack_lists_at_most_ten_of_each_and_
     shift = [replace(kind, id=f"Q{n}", number=n + 1, html_url=urls[n % len(urls)],
                      triggered_at=NOW - timedelta(hours=7, seconds=-n))
              for n in range(copies) for kind in [kinds[n % len(kinds)]]]
-    report = handover_report("Basket", NOW - timedelta(hours=8), NOW, ["Alice"], ["Bob"], shift, [], pending,
-                             None, "Europe/London")
+    report = handover_report("Basket", NOW - timedelta(hours=8), NOW, on_call("Alice"), on_call("Bob"), shift, [],
+                             pending, None, "Europe/London")
     text = handover_text(report, channels={i.id: "C0123ABC" for i in shown_open(report)})
     assert len(text) <= MESSAGE_TEXT
     assert outside_markup(text) == [], text[:300]

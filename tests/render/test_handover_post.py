@@ -9,14 +9,15 @@ from datetime import timedelta
 
 import pytest
 
+from bot.domain.events import Person
 from bot.domain.handover import Note, handover_report
 from bot.domain.incident import Incident
 from bot.render.handover import handover_text
-from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident
+from tests.domain.handover_shift import END, INCIDENTS, LONDON, START, WORKING, incident, on_call
 
 
 def test_handover_text() -> None:
-    text = handover_text(handover_report("Basket", START, END, ["Alice"], ["Bob", "Carol"], INCIDENTS,
+    text = handover_text(handover_report("Basket", START, END, on_call("Alice"), on_call("Bob", "Carol"), INCIDENTS,
                                          [Note("Deploy freeze from 18:00", "Alice")], ["2 dead effects"], WORKING,
                                          LONDON))
     assert text.splitlines()[:2] == [
@@ -42,7 +43,8 @@ def test_handover_text() -> None:
     (["Alice"], None, "*Handover: Basket — Alice → (unknown: PagerDuty unreachable)*"),
 ])
 def test_names_who_hands_over(outgoing: list[str] | None, incoming: list[str] | None, headline: str) -> None:
-    text = handover_text(handover_report("Basket", START, END, outgoing, incoming, [], [], [], None, LONDON))
+    text = handover_text(handover_report("Basket", START, END, None if outgoing is None else on_call(*outgoing),
+                                         None if incoming is None else on_call(*incoming), [], [], [], None, LONDON))
     assert text.splitlines()[0] == headline
     assert "Pages out of hours" not in text
     assert text.count("\nnone") == 4
@@ -50,7 +52,7 @@ def test_names_who_hands_over(outgoing: list[str] | None, incoming: list[str] | 
 
 def test_escapes_slack_control_characters() -> None:
     hostile = incident(30, "2026-11-27T10:00", title="<!channel> a & b")
-    text = handover_text(handover_report("Basket", START, END, ["<@U1>"], ["Bob"], [hostile],
+    text = handover_text(handover_report("Basket", START, END, on_call("<@U1>"), on_call("Bob"), [hostile],
                                          [Note("see <http://x|y>", "<!here>")], [], None, LONDON))
     assert "<!channel>" not in text and "<@U1>" not in text and "<http://x" not in text
     assert "#30 &lt;!channel&gt; a &amp; b" in text
@@ -58,8 +60,9 @@ def test_escapes_slack_control_characters() -> None:
 
 
 def test_mentions_the_engineers_and_links_the_incident_channels() -> None:
-    report = handover_report("Basket", START, END, ["Alice"], ["Bob", "Carol"], INCIDENTS, [], [], WORKING, LONDON)
-    text = handover_text(report, mentions={"Alice": "U1", "Carol": "U3"}, channels={"P1": "C1"})
+    report = handover_report("Basket", START, END, on_call("Alice"), on_call("Bob", "Carol"), INCIDENTS, [], [],
+                             WORKING, LONDON)
+    text = handover_text(report, mentions={"PAlice": "U1", "PCarol": "U3"}, channels={"P1": "C1"})
     assert text.splitlines()[0] == "*Handover: Basket — <@U1> → Bob, <@U3>*"
     assert "acknowledged, open 19h 30m · <#C1>" in text
     assert "unacknowledged, open 30m\n" in text  # no channel known for #3: no link
@@ -70,7 +73,7 @@ def test_mentions_the_engineers_and_links_the_incident_channels() -> None:
     (False, True, "*Handover so far: Basket — Alice → Bob*"),
 ])
 def test_a_late_or_on_demand_post_says_so(late: bool, on_demand: bool, headline: str) -> None:
-    report = handover_report("Basket", START, END, ["Alice"], ["Bob"], [], [], [], None, LONDON)
+    report = handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), [], [], [], None, LONDON)
     assert handover_text(report, late=late, on_demand=on_demand).splitlines()[0] == headline
 
 
@@ -91,8 +94,8 @@ def busy_shift(count: int) -> list[Incident]:
 
 def test_a_busy_shift_shows_the_most_pressing_few_and_counts_the_rest_within_slack_limits() -> None:
     shift = busy_shift(10_000)
-    report = handover_report("Basket", START, END, ["Alice"], ["Bob"], shift, [], [f"#{n}: 1 waiting" for n in
-                                                                              range(40)], WORKING, LONDON)
+    report = handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), shift, [],
+                             [f"#{n}: 1 waiting" for n in range(40)], WORKING, LONDON)
     text = handover_text(report)
     assert len(text) <= 8_000  # a few screens, far under Slack's 40,000: readable, and never refused
     assert "(cut:" not in text  # it fits by choosing, not by being cut off
@@ -113,8 +116,17 @@ def test_a_busy_shift_shows_the_most_pressing_few_and_counts_the_rest_within_sla
 
 
 def test_a_shift_that_fits_lists_everything_in_the_order_it_happened() -> None:
-    text = handover_text(handover_report("Basket", START, END, ["Alice"], ["Bob"], busy_shift(10), [], [], WORKING,
-                                         LONDON))
+    text = handover_text(handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), busy_shift(10), [],
+                                         [], WORKING, LONDON))
     during_part = text[text.index("*During the shift"):text.index("*Pages out of hours")]
     assert [int(n) for n in re.findall(r"\|#(\d+) ", during_part)] == list(range(1, 11))
     assert "most pressing" not in text and "…and" not in text
+
+
+def test_two_engineers_sharing_a_name_are_each_mentioned() -> None:
+    """Found in session 20: mentions were looked up by name, so when "Sam Jones" handed over to another "Sam Jones"
+    the post read `<@U2> → <@U2>`: the outgoing engineer was named wrongly and never notified."""
+    outgoing, incoming = [Person("P1", "Sam Jones")], [Person("P2", "Sam Jones")]
+    text = handover_text(handover_report("Basket", START, END, outgoing, incoming, [], [], [], None, LONDON),
+                         mentions={"P1": "U1", "P2": "U2"})
+    assert text.splitlines()[0] == "*Handover: Basket — <@U1> → <@U2>*"

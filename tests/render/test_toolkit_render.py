@@ -12,7 +12,7 @@ from bot.render.card import card_blocks
 from bot.render.handover import handover_text
 from bot.render.replies import status_text
 from bot.render.status_updates import roles_text, stakeholder_message
-from tests.domain.handover_shift import END, LONDON, START, incident
+from tests.domain.handover_shift import END, LONDON, START, incident, on_call
 
 OPEN = incident(1, "2026-11-27T16:00")
 UPDATE = StatusUpdate("update:1", END - timedelta(minutes=12), "Erin Walsh", "Rolling back <!channel>",
@@ -48,7 +48,8 @@ def test_status_and_the_handover_include_the_last_update() -> None:
     updated = replace(OPEN, status_updates=(UPDATE,))
     assert "Last update 12m ago by Erin Walsh: “Rolling back &lt;!channel&gt; Impact: 1 in 5 payments fail" in \
         status_text(updated, [], [], END)
-    text = handover_text(handover_report("Basket", START, END, ["Alice"], ["Bob"], [updated], [], [], None, LONDON))
+    text = handover_text(handover_report("Basket", START, END, on_call("Alice"), on_call("Bob"), [updated], [], [],
+                                         None, LONDON))
     assert "last update 12m ago by Erin Walsh: “Rolling back &lt;!channel&gt;”" in text
 
 

@@ -137,11 +137,13 @@ class PageTeamForTicket(Effect):
 
 @dataclass(frozen=True)
 class NoteOnTicket(Effect):
-    """Write a work note on a ticket (by sys_id, in `incident_id`), e.g. that its group is no team we know."""
+    """Write a work note on a ticket (by sys_id, in `incident_id`), e.g. that its group is no team we know — once,
+    however often the ticket's updates decide it again — and with it, the first time, `alert` to the operators."""
 
     kind: ClassVar[str] = "note_on_ticket"
     system: ClassVar[str] = "servicenow"
     text: str
+    alert: str = ""
 
 
 def _handover_subject(rota_id: str, shift_key: str) -> str:

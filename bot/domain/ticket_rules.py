@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain.effects import AlertOperators, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, shown_error
+from bot.domain.effects import NoteOnTicket, PageTeamForTicket, PostTimelineEntry, shown_error
 from bot.domain.incident import Decision
 from bot.domain.timeline import TimelineEntry
 
@@ -45,6 +45,8 @@ class TicketRules:
 
 
 NOTHING = Decision(None, None, ())
+# The ticket states in which the service desk is done with it: Resolved, Closed, Canceled. Such a ticket pages nobody.
+DEALT_WITH = ("6", "7", "8")
 
 
 def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:
@@ -62,19 +64,18 @@ def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, 
         return Decision(None, entry, (PostTimelineEntry(entry.incident_id, entry.id),))
     team = rules.team_for_group.get(event.assignment_group.lower()) if event.assignment_group else None
     asked_to_page = rules.page_category is not None and event.category.lower() == rules.page_category.lower()
-    if event.state in ("6", "7", "8") or (team is None and not asked_to_page):
+    if event.state in DEALT_WITH or (team is None and not asked_to_page):
         # Tickets for groups that are no team are none of our business, unless raised to page a product team.
         return NOTHING
     if team is not None:
         return Decision(None, None, (PageTeamForTicket(event.sys_id, team, event.number, event.short_description),))
     group = event.assignment_group or "(none)"
-    return Decision(None, None, (
-        NoteOnTicket(event.sys_id, f"Paved Road: assignment group '{group}' is not a team in the platform catalogue, "
-                                   "so no one was paged. Assign the ticket to a product team's group, or ask the "
-                                   "platform team to add this group to the catalogue."),
+    # Every later update of the ticket decides this again: the note is written, and the operators told, once.
+    return Decision(None, None, (NoteOnTicket(
+        event.sys_id, f"Paved Road: assignment group '{group}' is not a team in the platform catalogue, so no one was "
+                      "paged. Assign the ticket to a product team's group, or ask the platform team to add this group "
+                      "to the catalogue.",
         # The ticket's number and group are ServiceNow's words, shown as they are: no markup in them reaches Slack.
-        AlertOperators("operators", f"⚠️ ServiceNow ticket {shown_error(event.number)} is assigned to "
-                                    f"{shown_error(group)}, which is no team "
-                                    "in the catalogue: nobody was paged. Add the group to a team "
-                                    "(`teams[].servicenow_group`) or reassign the ticket."),
-    ))
+        alert=f"⚠️ ServiceNow ticket {shown_error(event.number)} is assigned to {shown_error(group)}, which is no "
+              "team in the catalogue: nobody was paged. Add the group to a team (`teams[].servicenow_group`) or "
+              "reassign the ticket."),))

@@ -3,7 +3,8 @@
 Each effect converges when replayed: the ticket is found by correlation id before one is created; a work note
 carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
 it differs. A team paged for a ticket is triggered with the ticket's sys_id in PagerDuty's incident key, and
-looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident.
+looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident; a
+ticket resolved or cancelled before PagerDuty could be reached pages nobody.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
+    OPERATORS,
+    AlertOperators,
     CommentOnTicket,
     Effect,
     NoteOnTicket,
@@ -23,6 +26,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
+from bot.domain.ticket_rules import DEALT_WITH
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -79,8 +83,8 @@ class TicketSync:
         match effect:
             case PageTeamForTicket():
                 await self._page_team(effect, retry=retry)
-            case NoteOnTicket(incident_id=sys_id, text=text):
-                await self._note_once(sys_id, text, retry=retry)
+            case NoteOnTicket():
+                await self._note_for_the_desk(effect, retry=retry)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
                     await refresh_card_for_ticket(self._store, effect.incident_id, self._clock.now().timestamp())
@@ -275,6 +279,18 @@ class TicketSync:
             return
         await self._tickets.update(sys_id, {"work_notes": text})
 
+    async def _note_for_the_desk(self, effect: NoteOnTicket, *, retry: bool) -> None:
+        """The note, looked for first even on a first attempt (every update of the ticket decides it again), and the
+        operators' alert with it: queued when this effect writes the note, or when its retry finds it (the first
+        attempt may have written it and lost the answer) — not when a later update's effect finds it there."""
+        if await self._in_journal(effect.incident_id, effect.text):
+            if not retry:
+                return
+        else:
+            await self._tickets.update(effect.incident_id, {"work_notes": effect.text})
+        if effect.alert:
+            await self._store.queue_effect(AlertOperators(OPERATORS, effect.alert), self._clock.now().timestamp())
+
     async def _in_journal(self, sys_id: str, text: str) -> bool:
         return await self._journal_note(sys_id, text) is not None
 
@@ -287,19 +303,51 @@ class TicketSync:
         service = next((s for s in self._catalogue.services if s.team == effect.team_id), None)
         requester = self._catalogue.servicenow.pagerduty_requester
         if team is None or service is None or not requester:
-            raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: it needs a "
-                                   "service in the catalogue and servicenow.pagerduty_requester", retryable=False)
+            await self._cannot_page(effect, "the team is no longer in the platform catalogue" if team is None
+                                    else f"{team.name} has no service in the platform catalogue" if service is None
+                                    else "servicenow.pagerduty_requester is not set in the platform catalogue",
+                                    retry=retry)
+            return
         key = f"{TICKET_KEY}{effect.incident_id}"
         # A ticket is updated many times before it is linked, and each update may page: the first creates the
         # PagerDuty incident, the others find it by its key and only finish the linking.
         created = await self._paging.incident_by_key(key)
         if created is None:
+            if not await self._still_open(effect):
+                # Resolved, cancelled or deleted while PagerDuty kept the page waiting: there is nobody to wake for it.
+                log.info("not paging team %s for ticket %s: it is no longer open", effect.team_id, effect.number)
+                return
             created = await self._paging.create_incident(
                 requester, clip(f"{effect.number}: {effect.short_description}", 255), service.pagerduty_service_id,
                 "high", incident_key=key)
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
         await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=True)
+
+    async def _still_open(self, effect: PageTeamForTicket) -> bool:
+        """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was
+        raised. When ServiceNow cannot say, it does: a page too many is better than a team not paged."""
+        try:
+            ticket = await self._tickets.get(effect.incident_id)
+        except IntegrationError as error:
+            log.warning("paging team %s for ticket %s without knowing its state: %s", effect.team_id, effect.number,
+                        error)
+            return True
+        return ticket is not None and ticket.state not in DEALT_WITH
+
+    async def _cannot_page(self, effect: PageTeamForTicket, reason: str, *, retry: bool) -> None:
+        """Tell the ticket nobody was paged and why, and the operators (the effect dies): once, though every later
+        update of the ticket asks to page again — it finds the note there, written by an earlier effect that told
+        the operators. (Found by this effect's own earlier attempt, the operators may not have heard yet.)"""
+        note = (f"Paved Road: no one was paged for this ticket: {reason}. Page the team another way, and ask the "
+                "platform team to fix the catalogue.")
+        if not await self._in_journal(effect.incident_id, note):
+            await self._tickets.update(effect.incident_id, {"work_notes": note})
+        elif not retry:
+            return
+        raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: {reason} "
+                               "(it needs a service in the catalogue and servicenow.pagerduty_requester)",
+                               retryable=False)
 
 
 def _channel_link(footprint: SlackFootprint) -> str | None:

@@ -7,24 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.slack.chat import SlackChat
 from bot.catalogue import SandboxPerson
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
+from tests.adapters.outside_calls import outside_calls
 from tests.sandbox.slack_env import TOKEN, serve_slack
 
 START = datetime.fromtimestamp(1_700_000_000, UTC)
-
-
-def outside_calls(metrics: Metrics) -> dict[tuple[str, str, str], float]:
-    """The counter's series as Prometheus scrapes them."""
-    family = next(f for f in text_string_to_metric_families(metrics.render().decode())
-                  if f.name == "pavedroad_outside_calls")
-    return {(s.labels["service"], s.labels["method"], s.labels["outcome"]): s.value
-            for s in family.samples if s.name == "pavedroad_outside_calls_total"}
 
 
 async def test_each_slack_call_counts_under_its_method_and_outcome() -> None:

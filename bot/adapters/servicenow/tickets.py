@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -59,8 +60,15 @@ class ServiceNowTickets:
                 text = await response.text()
                 if response.status >= 400:
                     raise self._error(label, response.status, text, response.headers.get("Retry-After"))
+                answer = _document(text) if text.strip() else {}  # the text read above, not decoded twice
+                if answer is None:
+                    # A hibernating instance's page or a sign-on proxy's form, with HTTP 200: ServiceNow has not
+                    # answered yet (nor said whether it acted), so it is tried again.
+                    self._metrics.call("servicenow", label, "not_json").inc()
+                    raise IntegrationError("servicenow", f"{label}: HTTP {response.status} answer is not JSON: "
+                                           f"{_gist(text)}", retryable=True)
                 self._metrics.call("servicenow", label, "ok").inc()
-                return json.loads(text) if text.strip() else {}  # the text read above, not decoded twice
+                return answer
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.call("servicenow", label, "network_error").inc()
             # No connection made (refused, DNS): nothing was sent (a timeout may have come after ServiceNow acted).
@@ -137,6 +145,20 @@ class ServiceNowTickets:
         self._closed = True
         if self._session is not None:
             await self._session.close()
+
+
+def _document(text: str) -> dict[str, Any] | None:
+    """The Table API's JSON object in an answer, or None when the answer is something else."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _gist(page: str) -> str:
+    """What a page says, without its markup, in a line short enough for an operators' alert."""
+    return clip(" ".join(re.sub(r"<[^>]*>", " ", page).split()), 120)
 
 
 def _fitted(fields: dict[str, str]) -> dict[str, str]:

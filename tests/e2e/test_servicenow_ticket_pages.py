@@ -1,0 +1,121 @@
+"""Tickets raised in ServiceNow that page a team, end to end through the sandbox, when ServiceNow moves faster than
+PagerDuty answers: a ticket resolved (or cancelled) by the service desk before the page could be made pages nobody,
+and stays resolved."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.catalogue import Catalogue
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import incident_channels, messages, state
+from tests.e2e.servicenow_helpers import bot_notes, settle_all, tickets
+from tests.helpers import StartSandbox
+
+
+def ops_lines(running: RunningSandbox) -> list[str]:
+    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    return [m["text"] for m in messages(running, ops["id"])]
+
+
+@pytest.mark.parametrize("state_fields", [
+    {"state": "6", "close_code": "Solved (Permanently)", "close_notes": "The customer had typed the card wrong"},
+    {"state": "8"},
+], ids=["resolved", "cancelled"])
+async def test_a_ticket_closed_before_pagerduty_answered_pages_nobody_and_is_not_reopened(
+        sandbox: RunningSandbox, state_fields: dict[str, str]) -> None:
+    # PagerDuty refuses the page twice (an outage): meanwhile the service desk finds it was a false alarm.
+    sandbox.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=500, times=2))
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    servicenow.update_incident(raised["sys_id"], state_fields, user="service.desk")
+    await settle_all(sandbox, rounds=6)
+    assert state(sandbox)["pagerduty"]["incidents"] == []  # nobody woken for a ticket already dealt with
+    assert incident_channels(sandbox) == []
+    [ticket] = tickets(sandbox)
+    assert ticket["state"] == state_fields["state"]  # the service desk's decision stands
+    assert not any("paged" in note for note in bot_notes(ticket))
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_a_ticket_resolved_after_its_page_was_made_keeps_the_page_linked(sandbox: RunningSandbox) -> None:
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    [paged] = state(sandbox)["pagerduty"]["incidents"]
+    # A later update of the ticket (once paged, it is linked) pages no more.
+    servicenow.update_incident(raised["sys_id"], {"work_notes": "Customer on the phone again"}, user="service.desk")
+    await settle_all(sandbox)
+    assert [i["id"] for i in state(sandbox)["pagerduty"]["incidents"]] == [paged["id"]]
+    [ticket] = tickets(sandbox)
+    assert ticket["correlation_id"] == paged["id"]
+    assert sum("paged Payments" in note for note in bot_notes(ticket)) == 1
+
+
+@pytest.mark.parametrize("lost", [False, True], ids=["answered", "note_answer_lost"])
+async def test_a_ticket_for_a_team_with_no_service_left_says_so_once_however_often_it_changes(
+        start_sandbox: StartSandbox, catalogue: Catalogue, lost: bool) -> None:
+    # Payments' services were retired from the catalogue; its ServiceNow group still exists and still gets tickets.
+    sandbox = await start_sandbox(catalogue.model_copy(update={
+        "services": [s for s in catalogue.services if s.team != "payments"]}))
+    if lost:  # the note is written, its answer lost on the way back: the retry finds it, and still tells operators
+        sandbox.sandbox.faults.add(Fault("servicenow", "PATCH /api/now/table/incident/", status=502, after=True))
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    for text in ("Customer on the phone", "Second customer"):
+        servicenow.update_incident(raised["sys_id"], {"work_notes": text}, user="service.desk")
+        await settle_all(sandbox)
+    assert state(sandbox)["pagerduty"]["incidents"] == []
+    # The service desk reads on the ticket that nobody was paged, once; the operators hear of it once.
+    [ticket] = tickets(sandbox)
+    [note] = bot_notes(ticket)
+    assert "Payments" in note and "no one was paged" in note and "no service" in note
+    alerts = [line for line in ops_lines(sandbox) if "payments" in line.lower()]
+    assert len(alerts) == 1, alerts
+    assert all(rule.times == 0 for rule in sandbox.sandbox.faults.rules)
+    dead = (await sandbox.bot.readiness())["dead_effects"]
+    assert isinstance(dead, list) and len(dead) <= 1
+
+
+async def test_a_ticket_raised_to_page_a_group_that_is_no_team_gets_its_note_once_however_often_it_changes(
+        sandbox: RunningSandbox) -> None:
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Printer on fire", "assignment_group": "Service Desk",
+                                         "category": "Product team"}, user="service.desk")
+    await settle_all(sandbox)
+    for text in ("Customer on the phone", "Second customer"):
+        servicenow.update_incident(raised["sys_id"], {"work_notes": text}, user="service.desk")
+        await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    [note] = bot_notes(ticket)
+    assert "'Service Desk' is not a team" in note
+    # Reassigned to another group that is no team: that is news, said once more.
+    servicenow.add_group("Facilities")
+    servicenow.update_incident(raised["sys_id"], {"assignment_group": "Facilities"}, user="service.desk")
+    await settle_all(sandbox)
+    assert [n.split("'")[1] for n in bot_notes(tickets(sandbox)[0])] == ["Service Desk", "Facilities"]
+    # The operators heard of each group once, not once per update (before: an alert after every update).
+    alerts = [line for line in ops_lines(sandbox) if "which is no team" in line]
+    assert [("Service Desk" in a, "Facilities" in a) for a in alerts] == [(True, False), (False, True)], alerts
+
+
+@pytest.mark.parametrize("status", [401, 503])
+async def test_a_ticket_for_a_team_pages_it_even_when_servicenow_cannot_say_whether_it_is_still_open(
+        sandbox: RunningSandbox, status: int) -> None:
+    # The business rule reaches the bot, but the bot's own reads of the ticket are refused (a password rotated, a node
+    # restarting): the team is paged all the same.
+    sandbox.sandbox.faults.add(Fault("servicenow", "GET /api/now/table/incident/", status=status, times=1))
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    assert [rule.times for rule in sandbox.sandbox.faults.rules] == [0]  # the read was refused
+    [paged] = state(sandbox)["pagerduty"]["incidents"]
+    assert paged["incident_key"] == f"servicenow:{raised['sys_id']}"
+    [ticket] = tickets(sandbox)
+    assert ticket["correlation_id"] == paged["id"]

@@ -69,8 +69,19 @@ class Layer:
             for r in self.restrictions for start, end in r.windows(moment, moment + timedelta(seconds=1), tz)
         ):
             return None
-        turns = (_wall(moment, tz) - _wall(self.rotation_virtual_start, tz)) // self.turn
-        return self.user_ids[turns % len(self.user_ids)]
+        return self.user_ids[self._turn(moment, tz) % len(self.user_ids)]
+
+    def _turn(self, moment: datetime, tz: ZoneInfo) -> int:
+        """The rotation's turn at `moment`: counted on the local clock, each hand-off at the first occurrence of its
+        local time. In the hour repeated when clocks go back, the clock reads a time before a hand-off that has
+        already happened: the turn is the one that hand-off began."""
+        origin = _wall(self.rotation_virtual_start, tz)
+        turn = (_wall(moment, tz) - origin) // self.turn
+        while _local_instant(origin + (turn + 1) * self.turn, tz) <= moment:
+            turn += 1
+        while _local_instant(origin + turn * self.turn, tz) > moment:
+            turn -= 1
+        return turn
 
     def changes(self, since: datetime, until: datetime, tz: ZoneInfo) -> Iterator[datetime]:
         """Every instant in (since, until) at which this layer's on-call may change."""
@@ -80,8 +91,12 @@ class Layer:
         origin = _wall(self.rotation_virtual_start, tz)
         first = (_wall(since, tz) - origin) // self.turn + 1
         last = (_wall(until, tz) - origin) // self.turn
-        for n in range(first, last + 1):
-            yield _local_instant(origin + n * self.turn, tz)
+        # One turn more each side, kept only within the range: in an hour repeated when clocks go back, the clock
+        # reads a wall time earlier than a hand-off already past.
+        for n in range(first - 1, last + 2):
+            hand_off = _local_instant(origin + n * self.turn, tz)
+            if since < hand_off < until:
+                yield hand_off
         for restriction in self.restrictions:
             for start, end in restriction.windows(since, until, tz):
                 yield from (edge for edge in (start, end) if since < edge < until)

@@ -63,6 +63,29 @@ def test_hand_offs_stay_at_local_time_across_daylight_saving() -> None:
     assert [s.astimezone(UTC).hour for s in night_starts] == [17, 16, 16]  # 28th GMT, then BST
 
 
+def test_the_hour_repeated_when_clocks_go_back_keeps_the_engineer_who_took_over() -> None:
+    """A 01:30 London hand-off on the night clocks go back (25 October 2026): 01:30 BST (00:30 UTC) comes first, and
+    the engineer who took over then stays on call through the repeated hour. Found in review of session 20: turns
+    were counted on the local clock, so at 01:00-01:30 GMT the engineer before was back on call, and a schedule read
+    from 01:15 UTC began with an entry from before it."""
+    start = at("2026-10-20T00:30:00+00:00")  # 01:30 BST
+    schedule = Schedule("PS3", "Nights", LONDON, [Layer("Nights", start, start, timedelta(days=1), ("a", "b"))])
+    took_over = schedule.on_call(at("2026-10-25T00:30:00+00:00"))
+    assert [schedule.on_call(at(f"2026-10-25T{t}:00+00:00")) for t in ("00:29", "00:30", "01:00", "01:15", "01:29",
+                                                                      "01:30", "02:00")] == \
+        [schedule.on_call(at("2026-10-24T23:00:00+00:00")), *[took_over] * 6]
+    read = schedule.render(at("2026-10-25T01:15:00+00:00"), at("2026-10-25T03:00:00+00:00"))
+    assert [(e.start.astimezone(UTC).isoformat(), e.end.astimezone(UTC).isoformat(), e.user_id) for e in read] == [
+        ("2026-10-25T01:15:00+00:00", "2026-10-25T03:00:00+00:00", took_over)]
+    # A read ending inside the repeated hour still has the hand-off at 00:30 UTC.
+    assert [e.start.astimezone(UTC).isoformat() for e in schedule.render(at("2026-10-25T00:00:00+00:00"),
+                                                         at("2026-10-25T01:15:00+00:00"))] == [
+        "2026-10-25T00:00:00+00:00", "2026-10-25T00:30:00+00:00"]
+    # The next hand-off is 01:30 GMT on the 26th, a day of wall clock (25 hours) later.
+    assert schedule.on_call(at("2026-10-26T01:29:00+00:00")) == took_over != schedule.on_call(
+        at("2026-10-26T01:30:00+00:00"))
+
+
 def test_render_merges_clips_and_skips_gaps() -> None:
     schedule = Schedule("PS2", "Days only", LONDON, [
         Layer("Days", T0, T0, timedelta(days=7), ("d1",), weekdays("09:00:00", 30600))])

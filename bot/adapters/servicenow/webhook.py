@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -61,10 +62,14 @@ class ServiceNowWebhook:
         return read_ticket_event(wire.read_stored(body), event_id)
 
 
+# A time that says its offset: east or west of UTC, with or without the colon.
+_ZONED = re.compile(r"[+-]\d{2}:?\d{2}$")
+
+
 def _parse_time(text: str) -> datetime:
     """ServiceNow's "2026-11-27 10:00:00" (UTC, as the business rule sends it) or ISO 8601 with 'Z' or an offset."""
-    iso = text.replace(" ", "T") + ("" if "Z" in text or "+" in text else "Z")
-    parsed = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    iso = text.replace(" ", "T").replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(iso if _ZONED.search(iso) else iso + "+00:00")
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
     return parsed

@@ -7,7 +7,8 @@
     ├── IntegrationError   an outside system (Slack, PagerDuty, ServiceNow) failed; adapters' calls out raise only this
     │   `retryable` says whether trying again may help; `retry_after` is the service's own advice in seconds;
     │   `rate_limited` tells a refusal for pace (429) from a failure.
-    │   `credentials_refused` that the service refused our own credentials (a revoked token), not the call.
+    │   `credentials_refused` that the service refused our own credentials (a revoked token, a ServiceNow 401), not
+    │   the call.
     ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
     │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
     ├── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
@@ -64,7 +65,8 @@ class IntegrationError(PavedRoadError):
         self.code = code if code is None else storable(code)
         self.retry_after = retry_after
         self.status = status
-        # Not this call's fault: every call fails alike until someone replaces the credentials (Slack's token_revoked).
+        # Not this call's fault: every call fails alike until someone replaces the credentials (Slack's token_revoked,
+        # ServiceNow's 401).
         self.credentials_refused = credentials_refused
 
     @property

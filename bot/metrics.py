@@ -27,6 +27,10 @@ class Metrics:
         self.slack_token_refused = Gauge("pavedroad_slack_token_refused", "1 while Slack refuses SLACK_BOT_TOKEN (the "
                                          "app uninstalled, its token revoked): /readyz's `slack` says what to do",
                                          registry=self.registry)
+        self.servicenow_credentials_refused = Gauge(
+            "pavedroad_servicenow_credentials_refused", "1 while ServiceNow refuses the integration user's credentials "
+            "(HTTP 401: its password expired or changed, the user locked out): /readyz's `servicenow` says what to do",
+            registry=self.registry)
         self.pruned_rows = Counter("pavedroad_store_pruned_rows_total", "Rows the retention job pruned, by table "
                                    "(inbox, outbox, seen_once, job_runs, rate_buckets)", ["table"],
                                    registry=self.registry)

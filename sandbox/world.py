@@ -286,6 +286,8 @@ async def serve_sandbox(catalogue: Catalogue, db_path: Path, *, host: str = "127
     settings = sandbox.bot_settings(url, db_path, sock.getsockname()[1], rate_limit_scale, socket_mode, database_url)
     bot = Bot(settings, catalogue, retry_policy=retry_policy, clock=sandbox.clock)
     sandbox.on_clock_moved += [bot.dispatcher.wake, bot.worker.wake]
+    if bot.servicenow_credentials is not None:  # a refused ServiceNow is asked again on the sandbox's time
+        sandbox.on_clock_moved.append(bot.servicenow_credentials.wake)
     sandbox.after_clock_moved.append(bot.handovers.tick_all_and_wait)
     sandbox.after_clock_moved.append(bot.archive_resolved_channels)  # channels due to be archived, on the new time
     sandbox.after_clock_moved.append(bot.toolkit.remind_due)  # status updates now overdue get their reminder

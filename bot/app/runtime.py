@@ -25,6 +25,7 @@ import commands
 from bot.adapters.clock import SystemClock
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.adapters.pagerduty.webhook import PagerDutyWebhook
+from bot.adapters.servicenow.credentials import ServiceNowCredentials
 from bot.adapters.servicenow.tickets import ServiceNowTickets
 from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.adapters.slack.chat import TIERS, SlackChat
@@ -47,7 +48,7 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
-from bot.domain.effects import ReadKeyMessage, TellPerson
+from bot.domain.effects import OPERATORS, AlertOperators, ReadKeyMessage, TellPerson
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -122,6 +123,7 @@ class Bot:
         self.people = People(self.store, self.paging, self.chat, self.clock)
         self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
             catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
+        self.servicenow_credentials = self._servicenow_credentials()
         ticket_sync = TicketSync(self.store, self.tickets, self.paging, catalogue, self.clock,
                                  settings.servicenow.username) if self.tickets and settings.servicenow else None
         self.handovers = Handovers(self.store, self.paging, self.chat, self.people, catalogue, self.clock,
@@ -156,8 +158,9 @@ class Bot:
                                                ReadKeyMessage.kind: patient},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads,
-                                     # While Slack refuses the token, Slack's effects wait rather than fail and die.
-                                     paused=lambda lane: lane == "slack" and self.identity.refused is not None)
+                                     # While Slack refuses the token, or ServiceNow the credentials, that system's
+                                     # effects wait rather than fail and die.
+                                     paused=self._refused)
         rules = TicketRules(settings.servicenow.username, {
             t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
             catalogue.servicenow.page_category) if settings.servicenow else None
@@ -188,6 +191,28 @@ class Bot:
         self._stopped: asyncio.Future[None] | None = None
         # How long a stop gives the work already acknowledged to finish and answer (DRAIN_SECONDS; less in tests).
         self.drain_seconds = drain_seconds
+
+    def _servicenow_credentials(self) -> ServiceNowCredentials | None:
+        """Whether ServiceNow accepts the bot's credentials: told by every call, watched while it refuses them; its
+        refusal is said once in the operators' channel, and ServiceNow's effects go on once they are accepted."""
+        if self.tickets is None or self.settings.servicenow is None:
+            return None
+        credentials = ServiceNowCredentials(self.settings.servicenow.username, self.tickets.check_credentials,
+                                            self.clock, metrics=self.metrics)
+        self.tickets.on_refused, self.tickets.on_accepted = credentials.refused_by, credentials.accepted
+        credentials.on_refusal_began, credentials.on_accepted = self._alert_operators, self._wake_dispatcher
+        return credentials
+
+    async def _alert_operators(self, text: str) -> None:
+        await self.store.queue_effect(AlertOperators(OPERATORS, text), self.clock.now().timestamp(), priority=0)
+        self._wake_dispatcher()
+
+    def _refused(self, lane: str) -> bool:
+        """Whether `lane`'s system refuses our own credentials (its effects wait: bot/services/retries.py)."""
+        if lane == "slack":
+            return self.identity.refused is not None
+        return lane == "servicenow" and self.servicenow_credentials is not None \
+            and self.servicenow_credentials.refused is not None
 
     def _wake_worker(self) -> None:
         (self.applier.wake if self.applier is not None else self.worker.wake)()
@@ -237,6 +262,8 @@ class Bot:
                                                      lambda: self.dispatcher.heartbeat))]
         # Asked once per process, retried in the background while Slack fails, and again when Slack refuses the token.
         self._tasks.append(asyncio.create_task(self._watch_identity()))
+        if self.servicenow_credentials is not None:  # asks again while ServiceNow refuses the credentials
+            self._tasks.append(asyncio.create_task(self.servicenow_credentials.watch()))
         notes_minutes = self.catalogue.servicenow.work_note_minutes
         # Every job runs on one replica per slot (the JobRuns port), whichever replica claims it.
         self.scheduler = build_scheduler(
@@ -367,17 +394,21 @@ class Bot:
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
-        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py). Not
-        ready from the moment a stop begins, which takes no new work (commands/in_flight.py): the reason is said,
-        rather than loops seen stopped or a closed store."""
+        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py) and
+        ServiceNow its credentials (bot/adapters/servicenow/credentials.py). Not ready from the moment a stop begins,
+        which takes no new work (commands/in_flight.py): the reason is said, rather than loops seen stopped or a closed
+        store."""
         if not self.in_flight.taking:
             return {"ready": False, "stopping": STOPPING}
         now = self.clock.now().timestamp()
         worker = self.applier.heartbeat if self.applier is not None else self.worker.heartbeat
         loops = {name: self.running and now - beat < STALL_SECONDS
                  for name, beat in (("worker", worker), ("dispatcher", self.dispatcher.heartbeat))}
-        # Whether Slack accepts the token: said, never a reason to be unready (intake needs no Slack).
-        return {**await self._readiness.report(loops), "slack": self.identity.state()}
+        # Whether Slack accepts the token, and ServiceNow the credentials: said, never a reason to be unready (intake
+        # needs neither).
+        credentials = self.servicenow_credentials
+        return {**await self._readiness.report(loops), "slack": self.identity.state(),
+                **({"servicenow": credentials.state()} if credentials is not None else {})}
 
     async def settle(self, within: float = 10.0) -> None:
         """Wait until the inbox is drained and no effect is pending or in flight (tests, benchmarks); what this

@@ -5,7 +5,8 @@ service's own Retry-After / ratelimit-reset when it gave one. After `max_attempt
 cannot fix) an effect is parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the
 operators' channel. A service's refusal for rate limiting (a 429) is not an attempt: the effect waits as told, and is
 dead only once it has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials (Slack refusing the
-bot's token), never dead: its lane is paused (`paused`) until the token is accepted again.
+bot's token, ServiceNow its integration user's), never dead: its lane is paused (`paused`) until they are accepted
+again.
 
 Lanes: each outside system (`LANES`: Slack, ServiceNow, PagerDuty) has its own concurrency. An effect keeps its
 slot while it waits for its system's rate budget (Slack's token buckets sleep inside the call), so with one shared

@@ -10,15 +10,17 @@ were alerted though nothing had failed. Time bounds it instead (`rate_limited_se
 stops refusing still ends in an alert, one that says so.
 
 A refusal of our own credentials does not count either (IntegrationError.credentials_refused: Slack no longer accepts
-the bot's token — revoked, the app uninstalled), and nothing bounds it: the effect is not at fault, and the same call
-goes through once a person has reinstalled the app and put the new token in place, however long that takes. The
-operators are told already, at once and in plain words (an ERROR line, /readyz's `slack`, the
-pavedroad_slack_token_refused gauge), and the Slack lane is paused meanwhile (the dispatcher's `paused`): the effect
-waits, and is done as soon as the token is accepted. Parking it dead after some time would lose the incident's
-channel, card and lines just as the admin mends the token, and tell the operators nothing they did not know. (It used
-to spend an attempt: one refused on its last attempt was parked dead.) Its next try backs off by every try it has
-had, refused ones included, up to `max_seconds`: should Slack refuse the token on some calls while auth.test accepts
-it, the effect is asked again every few minutes at most, not at once and for ever.
+the bot's token — revoked, the app uninstalled —, or ServiceNow its integration user's — a password expired or
+changed, the user locked out: HTTP 401), and nothing bounds it: the effect is not at fault, and the same call goes
+through once a person has put good credentials in place, however long that takes. The operators are told already, at
+once and in plain words (an ERROR line, /readyz's `slack` or `servicenow`, the pavedroad_slack_token_refused or
+pavedroad_servicenow_credentials_refused gauge; for ServiceNow, one alert in their channel), and that system's lane
+is paused meanwhile (the dispatcher's `paused`): the effect waits, and is done as soon as the credentials are
+accepted. Parking it dead after some time would lose the incident's channel, card and lines (or its ticket) just as
+the admin mends the credentials, and tell the operators nothing they did not know. (It used to spend an attempt: one
+refused on its last attempt was parked dead.) Its next try backs off by every try it has had, refused ones included,
+up to `max_seconds`: should a service refuse the credentials on some calls while it accepts them on others (Slack's
+auth.test, ServiceNow's watch), the effect is asked again every few minutes at most, not at once and for ever.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Failure:
     retryable: bool
     retry_after: float | None = None
     rate_limited_by: str | None = None
-    # The service that refused our own credentials (Slack: the bot's token), not the call: no attempt, never dead.
+    # The service that refused our own credentials (Slack: the bot's token; ServiceNow: its integration user's), not
+    # the call: no attempt, never dead.
     credentials_refused_by: str | None = None
 
     @classmethod

@@ -217,7 +217,8 @@ class TicketSync:
         try:
             await self._tickets.update(sys_id, fields)
         except IntegrationError as error:
-            if error.retryable or "work_notes" not in fields or len(fields) == 1:
+            # Refused credentials refuse the note too: nothing to split (the effect waits for them).
+            if error.retryable or error.credentials_refused or "work_notes" not in fields or len(fields) == 1:
                 raise
             await self._tickets.update(sys_id, {"work_notes": fields.pop("work_notes")})
             await remember_noted(self._store, noted)

@@ -1,9 +1,11 @@
 """ServiceNow adapter: the Tickets port over the Table API (aiohttp, basic auth).
 
 Knows the Table API's paths, query syntax, journal table and error body; every failure becomes IntegrationError
-(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). Knows the incident table's field
-lengths too: whatever the caller wrote, no field goes out longer than its column keeps (a longer short description
-would be cut by the database without an ellipsis) or than a request can carry.
+(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). A 401 refuses the bot's own
+credentials, not the call (`credentials_refused`): told to `on_refused`, as every call answered is to `on_accepted`
+(credentials.py keeps what they say). Knows the incident table's field lengths too: whatever the caller wrote, no
+field goes out longer than its column keeps (a longer short description would be cut by the database without an
+ellipsis) or than a request can carry.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import base64
 import contextlib
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -38,6 +42,10 @@ class ServiceNowTickets:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # Told of a 401 (the status, the call, when it was sent: time.monotonic) and of every call answered (when it
+        # was sent): credentials.py's `refused_by` and `accepted`.
+        self.on_refused: Callable[[int, str, float], None] | None = None
+        self.on_accepted: Callable[[float], None] | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._closed:  # an effect still finishing as the bot stops: it stays in the outbox and is retried
@@ -55,9 +63,12 @@ class ServiceNowTickets:
         url = f"{self._access.instance_url}{path}"
         # A file goes as the raw body with its own Content-Type (the Attachment API's contract), JSON otherwise.
         sent: dict[str, Any] = {"data": file[1], "headers": {"Content-Type": file[0]}} if file else {"json": body}
+        sent_at = time.monotonic()
         try:
             async with self._client().request(method, url, params=params, **sent) as response:
                 text = await response.text()
+                if response.status == 401 and self.on_refused is not None:
+                    self.on_refused(response.status, label, sent_at)
                 if response.status >= 400:
                     raise self._error(label, response.status, text, response.headers.get("Retry-After"))
                 answer = _document(text) if text.strip() else {}  # the text read above, not decoded twice
@@ -68,6 +79,8 @@ class ServiceNowTickets:
                     raise IntegrationError("servicenow", f"{label}: HTTP {response.status} answer is not JSON: "
                                            f"{_gist(text)}", retryable=True)
                 self._metrics.call("servicenow", label, "ok").inc()
+                if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed
+                    self.on_accepted(sent_at)
                 return answer
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.call("servicenow", label, "network_error").inc()
@@ -82,8 +95,9 @@ class ServiceNowTickets:
         with contextlib.suppress(ValueError, AttributeError):
             error = json.loads(text).get("error") or {}
             detail = f"{error.get('message', '')}: {error.get('detail', '')}".strip(": ")
+        # A 401 is every call's until someone mends the integration user; a 403 is an ACL on this table or field.
         return IntegrationError("servicenow", f"{label}: HTTP {status} {detail}", status=status, code=str(status),
-                                retryable=status == 429 or status >= 500,
+                                retryable=status == 429 or status >= 500, credentials_refused=status == 401,
                                 retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
 
     def _ticket(self, record: dict[str, Any]) -> Ticket:
@@ -140,6 +154,12 @@ class ServiceNowTickets:
         found = await self._call("GET", "/api/now/attachment", "GET attachment", params={
             "sysparm_query": f"table_name=incident^table_sys_id={sys_id}", "sysparm_limit": "1000"})
         return [str(r.get("file_name") or "") for r in found.get("result") or []]
+
+    async def check_credentials(self) -> None:
+        """The cheapest read there is (one incident's sys_id): IntegrationError unless ServiceNow accepts the
+        credentials."""
+        await self._call("GET", "/api/now/table/incident", "GET incident", params={"sysparm_limit": "1",
+                                                                                   "sysparm_fields": "sys_id"})
 
     async def close(self) -> None:
         self._closed = True

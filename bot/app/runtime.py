@@ -73,6 +73,9 @@ from bot.services.worker import IncidentWorker
 from commands.in_flight import STOPPING, Cut, DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
+# The operators were told ServiceNow refuses the credentials (the Deduplication port's key), and for how long that
+# stands while the refusal lasts.
+CREDENTIALS_REFUSED_TOLD, CREDENTIALS_TOLD_SECONDS = "servicenow:credentials-refused:told", 86_400.0
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
 # How long a stop (SIGTERM: a deploy, a restart) gives the commands, clicks and forms already acknowledged to finish
@@ -199,13 +202,21 @@ class Bot:
             return None
         credentials = ServiceNowCredentials(self.settings.servicenow.username, self.tickets.check_credentials,
                                             self.clock, metrics=self.metrics)
-        self.tickets.on_refused, self.tickets.on_accepted = credentials.refused_by, credentials.accepted
-        credentials.on_refusal_began, credentials.on_accepted = self._alert_operators, self._wake_dispatcher
+        self.tickets.judge_refusal, self.tickets.on_accepted = credentials.judge, credentials.accepted
+        credentials.on_refusal_began, credentials.on_accepted = self._tell_operators_once, self._wake_dispatcher
+        credentials.on_refusal_ended = self._may_tell_operators_again
         return credentials
 
-    async def _alert_operators(self, text: str) -> None:
-        await self.store.queue_effect(AlertOperators(OPERATORS, text), self.clock.now().timestamp(), priority=0)
-        self._wake_dispatcher()
+    async def _tell_operators_once(self, text: str) -> None:
+        """The operators' alert that ServiceNow refuses the credentials: once across the replicas sharing the store
+        (each sees the refusal), and once across restarts while it lasts (up to a day: then once more)."""
+        now = self.clock.now().timestamp()
+        if await self.store.first_time(CREDENTIALS_REFUSED_TOLD, CREDENTIALS_TOLD_SECONDS, now):
+            await self.store.queue_effect(AlertOperators(OPERATORS, text), now, priority=0)
+            self._wake_dispatcher()
+
+    async def _may_tell_operators_again(self) -> None:
+        await self.store.forget(CREDENTIALS_REFUSED_TOLD)
 
     def _refused(self, lane: str) -> bool:
         """Whether `lane`'s system refuses our own credentials (its effects wait: bot/services/retries.py)."""

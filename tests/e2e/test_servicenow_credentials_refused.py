@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.app.runtime import Bot
+from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import eventually, messages, move_clock, state
@@ -139,3 +141,22 @@ async def test_a_403_is_that_calls_failure_and_pauses_nothing(sandbox: RunningSa
     assert not any("ServiceNow refuses" in line for line in ops_lines(sandbox))
     metrics = (await get(sandbox, "/metrics"))[1]
     assert gauge(metrics) == "pavedroad_servicenow_credentials_refused 0.0"
+
+
+async def test_two_replicas_tell_the_operators_once(sandbox: RunningSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 20: each replica keeps its own view of the refusal, and each told the operators."""
+    other = Bot(sandbox.bot.settings, catalogue, clock=sandbox.bot.clock, replica_id="second-replica")
+    await other.start()
+    try:
+        sandbox.sandbox.faults.add(Fault("servicenow", "*", status=401, until=sandbox.sandbox.clock.timestamp() + 600))
+        for n in range(6):
+            await sandbox.sandbox.pagerduty.trigger(title=f"Checkout broken {n}", service_id="PBASKET")
+        for bot in (sandbox.bot, other):
+            await eventually(lambda bot=bot: bot.servicenow_credentials is not None  # type: ignore[misc]
+                             and bot.servicenow_credentials.refused is not None, within=20)
+        await asyncio.sleep(1)
+        await eventually(lambda: any("ServiceNow refuses" in line for line in ops_lines(sandbox)))
+        await asyncio.sleep(1)
+        assert len([line for line in ops_lines(sandbox) if "ServiceNow refuses" in line]) == 1
+    finally:
+        await other.stop()

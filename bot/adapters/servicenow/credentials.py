@@ -8,7 +8,9 @@ tickets given up on. A 401 is now the credentials' refusal, not the call's (Inte
 tickets.py): the effect waits, not counted as an attempt and never dead (bot/services/retries.py), and the
 dispatcher's ServiceNow lane is paused while the refusal lasts (bot/app/runtime.py).
 
-The refusal is said once, when it begins (`refused_by`, which tickets.py calls): one ERROR naming the fix, the
+A 401 is judged first (`judge`, which tickets.py asks): ServiceNow answers 401 for an API's own access policy too,
+while the Table API takes the credentials; the watch's read says which. The refusal is said once, when it begins
+(`refused_by`): one ERROR naming the fix, the
 `pavedroad_servicenow_credentials_refused` gauge, /readyz's `servicenow` (`state()`, shown, never a reason to be
 unready) and `on_refusal_began`, which the runtime makes one alert in the operators' channel. `watch` asks ServiceNow
 again every RECHECK_SECONDS of the bot's clock (one incident's sys_id); once that read, or any other call, is answered,
@@ -71,11 +73,17 @@ class ServiceNowCredentials:
         self.answered = False
         # Queues the operators' alert (`alert()`'s text), once per refusal; awaited by `watch`.
         self.on_refusal_began: Callable[[str], Awaitable[None]] | None = None
-        # Told when ServiceNow accepts the credentials again after refusing them.
+        # Told when ServiceNow accepts the credentials again after refusing them; and, by the watch, awaited then
+        # (the runtime lets the next refusal be told to the operators again).
         self.on_accepted: Callable[[], None] | None = None
+        self.on_refusal_ended: Callable[[], Awaitable[None]] | None = None
         # When (time.monotonic) the refusal began and the credentials were last accepted again: an answer to a call
         # sent before the latest of them says nothing of now (a 200 sent before the password changed, say).
         self._refused_at = self._accepted_at = -math.inf
+        # When (time.monotonic) the latest call ServiceNow answered was sent: a 401 to a call sent before it is that
+        # call's own (the credentials were accepted after it), not theirs.
+        self._last_answered = -math.inf
+        self._judging = asyncio.Lock()  # 401s answered together are judged by one check
         self._untold = False
         self._began = asyncio.Event()
         self._woken = asyncio.Event()
@@ -92,10 +100,37 @@ class ServiceNowCredentials:
             self._metrics.servicenow_credentials_refused.set(1)
         self._began.set()
 
+    async def judge(self, where: str, sent_at: float) -> bool:
+        """The call `where`, sent at `sent_at` (time.monotonic), was answered 401: whether ServiceNow refuses the
+        credentials (True: `refused_by`, and the effect waits for them) or that call alone (False: an API's own access
+        policy answers 401 too — the Attachment API's, say — and refusing everything for it would pause every ticket
+        and alert the operators at each retry, for ever). The judge is the watch's own read, asked once for the 401s
+        answered together, and not at all while refused already or when a call sent later was answered. When that
+        read fails otherwise (ServiceNow down), the 401 is the call's: an attempt it spends, never a wait for ever."""
+        async with self._judging:
+            if self.refused is not None:
+                return True
+            if self._last_answered > sent_at:
+                return False
+            checked_at = time.monotonic()
+            try:
+                await self._check()
+            except IntegrationError as error:
+                if error.credentials_refused:
+                    self.refused_by(error.status or 401, where, sent_at)
+                    return True
+                return False
+            self.accepted(checked_at)
+            log.warning("ServiceNow answered HTTP 401 to %s while it accepts the credentials of %s (its Table API "
+                        "answers them): that call alone is refused — an access policy on that API, or roles the user "
+                        "lacks", where, self._user())
+            return False
+
     def accepted(self, sent_at: float | None = None) -> None:
         """ServiceNow answered a call sent at `sent_at` (time.monotonic; None: now): the credentials are accepted, and
         a refusal before the call was sent is over."""
         self.answered = True
+        self._last_answered = max(self._last_answered, time.monotonic() if sent_at is None else sent_at)
         refused = self.refused
         if refused is None or (sent_at is not None and sent_at < self._refused_at):
             return
@@ -122,15 +157,22 @@ class ServiceNowCredentials:
                 await self._wait(RECHECK_SECONDS)
                 if self.refused is not None:
                     await self._ask_again()
+            if self.on_refusal_ended is not None:
+                try:
+                    await self.on_refusal_ended()
+                except Exception:  # the store refusing it: the next refusal may then go untold to the operators
+                    log.exception("could not record that ServiceNow accepts the bot's credentials again")
 
     async def _tell(self) -> None:
         if not self._untold or self.on_refusal_began is None:
             return
-        self._untold = False
         try:
             await self.on_refusal_began(self.alert())
-        except Exception:  # the store refusing the alert: the ERROR line, /readyz and the gauge still say it
-            log.exception("could not queue the operators' alert that ServiceNow refuses the bot's credentials")
+        except Exception:  # the store refusing the alert: tried again at the watch's next look, while it lasts
+            log.exception("could not queue the operators' alert that ServiceNow refuses the bot's credentials; trying "
+                          "again in %.0fs", RECHECK_SECONDS)
+        else:
+            self._untold = False
 
     async def _wait(self, seconds: float) -> None:
         due = self._clock.now().timestamp() + seconds

@@ -1,11 +1,11 @@
 """ServiceNow adapter: the Tickets port over the Table API (aiohttp, basic auth).
 
 Knows the Table API's paths, query syntax, journal table and error body; every failure becomes IntegrationError
-(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). A 401 refuses the bot's own
-credentials, not the call (`credentials_refused`): told to `on_refused`, as every call answered is to `on_accepted`
-(credentials.py keeps what they say). Knows the incident table's field lengths too: whatever the caller wrote, no
-field goes out longer than its column keeps (a longer short description would be cut by the database without an
-ellipsis) or than a request can carry.
+(retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). A 401 is put to `judge_refusal`:
+ServiceNow refusing the bot's own credentials, not the call (`credentials_refused`), or the call alone; every call
+answered is told to `on_accepted` (credentials.py keeps what they say). Knows the incident table's field lengths
+too: whatever the caller wrote, no field goes out longer than its column keeps (a longer short description would be
+cut by the database without an ellipsis) or than a request can carry.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -42,9 +42,9 @@ class ServiceNowTickets:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        # Told of a 401 (the status, the call, when it was sent: time.monotonic) and of every call answered (when it
-        # was sent): credentials.py's `refused_by` and `accepted`.
-        self.on_refused: Callable[[int, str, float], None] | None = None
+        # Asked of a 401 (the call, when it was sent: time.monotonic) whether ServiceNow refuses the credentials or
+        # that call alone, and told of every call answered (when it was sent): credentials.py's `judge`, `accepted`.
+        self.judge_refusal: Callable[[str, float], Awaitable[bool]] | None = None
         self.on_accepted: Callable[[float], None] | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -59,7 +59,10 @@ class ServiceNowTickets:
         return self._session
 
     async def _call(self, method: str, path: str, label: str, *, params: dict[str, str] | None = None,
-                    body: dict[str, Any] | None = None, file: tuple[str, bytes] | None = None) -> Any:
+                    body: dict[str, Any] | None = None, file: tuple[str, bytes] | None = None,
+                    judged: bool = True) -> Any:
+        """The Table (or Attachment) API's JSON answer; IntegrationError otherwise. `judged`: a 401 is put to
+        `judge_refusal` (the credentials' check itself is not: its 401 is the credentials')."""
         url = f"{self._access.instance_url}{path}"
         # A file goes as the raw body with its own Content-Type (the Attachment API's contract), JSON otherwise.
         sent: dict[str, Any] = {"data": file[1], "headers": {"Content-Type": file[0]}} if file else {"json": body}
@@ -67,37 +70,45 @@ class ServiceNowTickets:
         try:
             async with self._client().request(method, url, params=params, **sent) as response:
                 text = await response.text()
-                if response.status == 401 and self.on_refused is not None:
-                    self.on_refused(response.status, label, sent_at)
-                if response.status >= 400:
+                if response.status == 401:
+                    refusal = text  # judged once the answer is let go: the judge may ask ServiceNow itself
+                elif response.status >= 400:
                     raise self._error(label, response.status, text, response.headers.get("Retry-After"))
-                answer = _document(text) if text.strip() else {}  # the text read above, not decoded twice
-                if answer is None:
-                    # A hibernating instance's page or a sign-on proxy's form, with HTTP 200: ServiceNow has not
-                    # answered yet (nor said whether it acted), so it is tried again.
-                    self._metrics.call("servicenow", label, "not_json").inc()
-                    raise IntegrationError("servicenow", f"{label}: HTTP {response.status} answer is not JSON: "
-                                           f"{_gist(text)}", retryable=True)
-                self._metrics.call("servicenow", label, "ok").inc()
-                if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed
-                    self.on_accepted(sent_at)
-                return answer
+                else:
+                    return self._answer(label, response.status, text, sent_at)
         except (aiohttp.ClientError, TimeoutError) as error:
             self._metrics.call("servicenow", label, "network_error").inc()
             # No connection made (refused, DNS): nothing was sent (a timeout may have come after ServiceNow acted).
             unsent = isinstance(error, aiohttp.ClientConnectorError)
             raise IntegrationError("servicenow", f"{label}: could not reach ServiceNow ({error.__class__.__name__})",
                                    retryable=True, code=NOT_SENT if unsent else None) from None
+        refused = not judged or self.judge_refusal is None or await self.judge_refusal(label, sent_at)
+        raise self._error(label, 401, refusal, None, credentials_refused=refused)
 
-    def _error(self, label: str, status: int, text: str, retry_after: str | None) -> IntegrationError:
+    def _answer(self, label: str, status: int, text: str, sent_at: float) -> Any:
+        answer = _document(text) if text.strip() else {}  # the text read above, not decoded twice
+        if answer is None:
+            # A hibernating instance's page or a sign-on proxy's form, with HTTP 200: ServiceNow has not answered yet
+            # (nor said whether it acted), so it is tried again.
+            self._metrics.call("servicenow", label, "not_json").inc()
+            raise IntegrationError("servicenow", f"{label}: HTTP {status} answer is not JSON: {_gist(text)}",
+                                   retryable=True)
+        self._metrics.call("servicenow", label, "ok").inc()
+        if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed
+            self.on_accepted(sent_at)
+        return answer
+
+    def _error(self, label: str, status: int, text: str, retry_after: str | None, *,
+               credentials_refused: bool = False) -> IntegrationError:
         self._metrics.call("servicenow", label, str(status)).inc()
         detail = text[:300]
         with contextlib.suppress(ValueError, AttributeError):
             error = json.loads(text).get("error") or {}
             detail = f"{error.get('message', '')}: {error.get('detail', '')}".strip(": ")
-        # A 401 is every call's until someone mends the integration user; a 403 is an ACL on this table or field.
+        # A 401 refusing the credentials is every call's until someone mends the integration user (one an API's own
+        # access policy answers is that call's, as a 403 for an ACL on a table or field is).
         return IntegrationError("servicenow", f"{label}: HTTP {status} {detail}", status=status, code=str(status),
-                                retryable=status == 429 or status >= 500, credentials_refused=status == 401,
+                                retryable=status == 429 or status >= 500, credentials_refused=credentials_refused,
                                 retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
 
     def _ticket(self, record: dict[str, Any]) -> Ticket:
@@ -158,8 +169,8 @@ class ServiceNowTickets:
     async def check_credentials(self) -> None:
         """The cheapest read there is (one incident's sys_id): IntegrationError unless ServiceNow accepts the
         credentials."""
-        await self._call("GET", "/api/now/table/incident", "GET incident", params={"sysparm_limit": "1",
-                                                                                   "sysparm_fields": "sys_id"})
+        await self._call("GET", "/api/now/table/incident", "GET incident", judged=False,
+                         params={"sysparm_limit": "1", "sysparm_fields": "sys_id"})
 
     async def close(self) -> None:
         self._closed = True

@@ -9,6 +9,7 @@ ticket resolved or cancelled before PagerDuty could be reached pages nobody.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import ClassVar, Protocol
 
@@ -31,6 +32,7 @@ from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.ports.store import (
+    Deduplication,
     IncidentInSlack,
     Incidents,
     Outbox,
@@ -59,13 +61,16 @@ LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
 # have been sent (look in the journal before sending it again); LINK_TOLD it has it.
 LINK_SENT, LINK_TOLD = 2, 1
+# How long the operators are remembered to have heard of a ticket's note (a ticket's updates come within days).
+TOLD_SECONDS = 30 * 86_400.0
 # How long after an incident is triggered its first lines may wait for its channel to open (to go with its link).
 CHANNEL_GRACE_SECONDS = 60.0
 
 
-class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Protocol):
+class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Deduplication, Protocol):
     """What keeping ServiceNow in step needs of the store: the incident and its timeline, the ticket, whether the card
-    shows the sync pending, and the ServiceNow queue (how much waits, and the card refresh once it drains)."""
+    shows the sync pending, the ServiceNow queue (how much waits, and the card refresh once it drains), and what the
+    operators were told already."""
 
 
 class TicketSync:
@@ -289,8 +294,16 @@ class TicketSync:
                 return
         else:
             await self._tickets.update(effect.incident_id, {"work_notes": effect.text})
-        if effect.alert:
+        if effect.alert and await self._first_told(effect.incident_id, effect.text):
             await self._store.queue_effect(AlertOperators(OPERATORS, effect.alert), self._clock.now().timestamp())
+
+    async def _first_told(self, sys_id: str, note: str) -> bool:
+        """Whether the operators are yet to hear of this note on this ticket (then they are, from now): a retry that
+        finds the note may be its own first attempt's, whose answer was lost, or a later update's effect whose first
+        attempt failed before it looked (found in review: told twice). Across replicas, by the Deduplication port."""
+        digest = hashlib.sha256(note.encode()).hexdigest()[:16]
+        return await self._store.first_time(f"ticket-note-told:{sys_id}:{digest}", TOLD_SECONDS,
+                                            self._clock.now().timestamp())
 
     async def _in_journal(self, sys_id: str, text: str) -> bool:
         return await self._journal_note(sys_id, text) is not None
@@ -344,7 +357,8 @@ class TicketSync:
                 "platform team to fix the catalogue.")
         if not await self._in_journal(effect.incident_id, note):
             await self._tickets.update(effect.incident_id, {"work_notes": note})
-        elif not retry:
+            await self._first_told(effect.incident_id, note)  # told now, by this effect's death
+        elif not retry or not await self._first_told(effect.incident_id, note):
             return
         raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: {reason} "
                                "(it needs a service in the catalogue and servicenow.pagerduty_requester)",

@@ -50,3 +50,31 @@ async def test_a_page_instead_of_json_is_servicenow_not_answering_yet(hibernatin
     assert raised.value.retryable and raised.value.outcome_unknown
     assert "not JSON" in str(raised.value) and "Instance Hibernating page" in str(raised.value)
     assert not any(outcome == "ok" for (_, _, outcome) in outside_calls(metrics))
+
+
+@pytest.fixture
+async def blank() -> AsyncIterator[str]:
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(status=200, text="", content_type="text/html")
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", page)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.mark.parametrize("call", ["find", "work_notes", "get", "create"])
+async def test_a_blank_200_is_servicenow_not_answering_yet(blank: str, call: str) -> None:
+    """Found in review of session 20: an empty answer read as `{}` said "no ticket" (a second ticket was made) and
+    "no notes" (a note written again); get and create raised KeyError."""
+    tickets = ServiceNowTickets(ServiceNowAccess(blank, "bot", "secret", None), Metrics(), timeout=5)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "find": lambda: tickets.find("Q1"), "create": lambda: tickets.create({"short_description": "Down"}),
+        "get": lambda: tickets.get("sys-1"), "work_notes": lambda: tickets.work_notes("sys-1")}
+    try:
+        with pytest.raises(IntegrationError) as raised:
+            await calls[call]()
+    finally:
+        await tickets.close()
+    assert raised.value.retryable

@@ -119,3 +119,42 @@ async def test_a_ticket_for_a_team_pages_it_even_when_servicenow_cannot_say_whet
     assert paged["incident_key"] == f"servicenow:{raised['sys_id']}"
     [ticket] = tickets(sandbox)
     assert ticket["correlation_id"] == paged["id"]
+
+
+async def test_group_no_team_alert_once_when_a_later_journal_read_fails(sandbox: RunningSandbox) -> None:
+    """Found in review of session 20: a later update's effect whose first look in the journal failed found, on its
+    retry, the note an earlier effect wrote, and told the operators again."""
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Printer on fire", "assignment_group": "Service Desk",
+                                         "category": "Product team"}, user="service.desk")
+    await settle_all(sandbox)
+    assert len([line for line in ops_lines(sandbox) if "which is no team" in line]) == 1
+    # The next update's effect: its first look in the journal fails once (a node restarting).
+    sandbox.sandbox.faults.add(Fault("servicenow", "GET /api/now/table/sys_journal_field", status=503, times=1))
+    servicenow.update_incident(raised["sys_id"], {"work_notes": "Customer on the phone"}, user="service.desk")
+    await settle_all(sandbox, rounds=6)
+    assert [r.times for r in sandbox.sandbox.faults.rules] == [0]
+    [ticket] = tickets(sandbox)
+    assert len(bot_notes(ticket)) == 1
+    alerts = [line for line in ops_lines(sandbox) if "which is no team" in line]
+    assert len(alerts) == 1, alerts
+
+
+async def test_team_with_no_service_alert_once_when_a_later_journal_read_fails(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    sandbox = await start_sandbox(catalogue.model_copy(update={
+        "services": [s for s in catalogue.services if s.team != "payments"]}))
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    before = [line for line in ops_lines(sandbox) if "payments" in line.lower()]
+    assert len(before) == 1, before
+    sandbox.sandbox.faults.add(Fault("servicenow", "GET /api/now/table/sys_journal_field", status=503, times=1))
+    servicenow.update_incident(raised["sys_id"], {"work_notes": "Customer on the phone"}, user="service.desk")
+    await settle_all(sandbox, rounds=6)
+    assert [r.times for r in sandbox.sandbox.faults.rules] == [0]
+    alerts = [line for line in ops_lines(sandbox) if "payments" in line.lower()]
+    assert len(alerts) == 1, alerts
+    dead = (await sandbox.bot.readiness())["dead_effects"]
+    assert isinstance(dead, list) and len(dead) <= 1, dead

@@ -86,12 +86,14 @@ class ServiceNowTickets:
         raise self._error(label, 401, refusal, None, credentials_refused=refused)
 
     def _answer(self, label: str, status: int, text: str, sent_at: float) -> Any:
-        answer = _document(text) if text.strip() else {}  # the text read above, not decoded twice
-        if answer is None:
-            # A hibernating instance's page or a sign-on proxy's form, with HTTP 200: ServiceNow has not answered yet
-            # (nor said whether it acted), so it is tried again.
+        answer = _document(text)  # the text read above, not decoded twice
+        if answer is None or "result" not in answer:
+            # A hibernating instance's page or a sign-on proxy's form with HTTP 200, or an empty answer: ServiceNow has
+            # not answered yet (nor said whether it acted), so it is tried again. (Read as "nothing found", an empty
+            # answer made a second ticket, and wrote a note again.)
             self._metrics.call("servicenow", label, "not_json").inc()
-            raise IntegrationError("servicenow", f"{label}: HTTP {status} answer is not JSON: {_gist(text)}",
+            said = "is empty" if not text.strip() else "is not JSON" if answer is None else "has no result"
+            raise IntegrationError("servicenow", f"{label}: HTTP {status} answer {said}: {_gist(text)}",
                                    retryable=True)
         self._metrics.call("servicenow", label, "ok").inc()
         if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed

@@ -166,11 +166,13 @@ class Handovers:
                         "names follow when it answers", row.shift_key, error)
             change = None
         notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
-        # Claimed on time, the post may still go out late: it waited in the outbox (Slack down, the bot stopped).
-        late = row.late or posted_late(row.boundary, self._clock.now())
-        text = await self._text(rota, shift, change, notes, late=late)
         marker = f"handover:{row.shift_key}"
         posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
+        # Claimed on time, the post may still go out late: it waited in the outbox (Slack down, the bot stopped). One
+        # an earlier attempt posted (its answer lost) went out when its ts says, whenever this retry comes.
+        sent = self._clock.now() if posted is None else datetime.fromtimestamp(float(posted.ts), UTC)
+        late = row.late or posted_late(row.boundary, sent)
+        text = await self._text(rota, shift, change, notes, late=late)
         if posted is None:
             posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
         else:  # an earlier attempt posted before it could record it: that message shows what is known now

@@ -4,6 +4,7 @@ post queued): it goes out once Slack takes it, marked "(late)" as a handover pos
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
@@ -59,3 +60,29 @@ async def test_a_held_up_handover_stays_marked_late_when_pagerdutys_names_are_fi
     dev, chloe = (f"<@{slack_user(running, email)}>" for email in (DEV, CHLOE))
     assert post.get("edited"), post
     assert post["text"].splitlines()[0] == f"*Handover: Payments — {dev} → {chloe}* (late)"
+
+
+# Slow retries: the lost post's retry comes minutes after its minute.
+EVERY_MINUTE = RetryPolicy(max_attempts=50, base_seconds=60, max_seconds=60)
+BOUNDARY = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)
+
+
+def every_handover(running: RunningSandbox) -> list[dict[str, Any]]:
+    return [m for m in state(running)["slack"]["messages"]
+            if m["text"].startswith("*Handover") and not m["ephemeral_to"]]
+
+
+async def test_an_on_time_post_found_by_a_later_retry_is_not_marked_late(start_sandbox: StartSandbox) -> None:
+    """Found in review of session 20: the retry judged "(late)" by its own time, not by when the post went out."""
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC), retry_policy=EVERY_MINUTE)
+    # Slack posts one 17:30 handover at 17:30:57 (on time), then its answer is lost (a 500 after acting).
+    running.sandbox.faults.add(Fault(service="slack", method="chat.postMessage", status=500, times=1, after=True))
+    await move_clock(running, to="2026-11-27T17:30:57+00:00")
+    await move_clock(running, to="2026-11-27T17:33:00+00:00")
+    # The retry (a couple of minutes later) finds the post and edits it.
+    await eventually(lambda: any(m.get("edited") for m in every_handover(running)), within=40)
+    [post] = [m for m in every_handover(running) if m.get("edited")]
+    posted_at = datetime.fromtimestamp(float(post["ts"]), UTC)
+    assert (posted_at - BOUNDARY).total_seconds() < 60  # it went out within its minute
+    first = post["text"].splitlines()[0]
+    assert not first.endswith("(late)"), first

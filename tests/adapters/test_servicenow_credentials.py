@@ -6,6 +6,7 @@ ServiceNow takes the credentials again they are accepted, once. A 403 (an ACL) i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -53,7 +54,8 @@ class Instance:
 
 
 @pytest.fixture
-async def instance() -> AsyncIterator[Instance]:
+async def unwatched() -> AsyncIterator[Instance]:
+    """The instance before the bot starts: nothing has asked ServiceNow yet (`watch` is not running)."""
     clock = SettableClock(datetime(2026, 11, 27, 10, 0, tzinfo=UTC), frozen=True)
     faults = Faults(clock=clock.timestamp)
     emulator = ServiceNowEmulator(groups=["Service Desk"], faults=faults, username=USER, password=PASSWORD,
@@ -72,13 +74,67 @@ async def instance() -> AsyncIterator[Instance]:
     async def alert(text: str) -> None:
         made.alerts.append(text)
     credentials.on_refusal_began, credentials.on_accepted = alert, lambda: made.accepted.append(True)
-    watching = asyncio.create_task(credentials.watch())
     yield made
-    watching.cancel()
-    await asyncio.gather(watching, return_exceptions=True)
     await tickets.close()
     await emulator.close()
     await server.close()
+
+
+@contextlib.asynccontextmanager
+async def watched(instance: Instance) -> AsyncIterator[asyncio.Task[None]]:
+    """The watch running, as from the bot's start."""
+    watching = asyncio.create_task(instance.credentials.watch())
+    try:
+        yield watching
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
+@pytest.fixture
+async def instance(unwatched: Instance) -> AsyncIterator[Instance]:
+    """The instance once the bot has started and its check at start has been answered (accepted)."""
+    async with watched(unwatched):
+        await eventually(lambda: unwatched.credentials.answered)
+        yield unwatched
+
+
+async def test_a_wrong_password_is_said_as_the_bot_starts_before_any_incident(
+        unwatched: Instance, caplog: pytest.LogCaptureFixture) -> None:
+    """Found in session 21: a wrong SERVICENOW_PASSWORD at deploy time was said only at the first incident's ticket,
+    perhaps weeks later, in the middle of an outage."""
+    unwatched.emulator.password = "what-the-admin-set"
+    with caplog.at_level(logging.INFO, logger="bot.adapters.servicenow.credentials"):
+        async with watched(unwatched):
+            await eventually(lambda: bool(unwatched.alerts))
+            state = unwatched.credentials.state()
+            assert state["credentials"] == "refused" and state["seen_on"] == "GET incident at the bot's start"
+            assert unwatched.gauge() == 1
+            [error] = [r for r in caplog.records]
+            assert error.levelname == "ERROR" and "SERVICENOW_PASSWORD" in error.getMessage()
+            assert unwatched.emulator.calls[CHECK] == 1  # one read: no incident, no ticket asked for
+            unwatched.emulator.password = PASSWORD
+            unwatched.move(RECHECK_SECONDS)
+            await eventually(lambda: unwatched.credentials.refused is None)
+    [alert] = unwatched.alerts
+    assert USER in alert and "SERVICENOW_PASSWORD" in alert
+    assert unwatched.accepted == [True] and unwatched.gauge() == 0
+
+
+async def test_servicenow_unreachable_at_start_is_a_warning_not_a_refusal(
+        unwatched: Instance, caplog: pytest.LogCaptureFixture) -> None:
+    unwatched.faults.add(Fault("servicenow", "*", status=503, times=1))
+    with caplog.at_level(logging.INFO, logger="bot.adapters.servicenow.credentials"):
+        async with watched(unwatched):
+            await eventually(lambda: bool(caplog.records))
+            await asyncio.sleep(0.05)
+    [warning] = caplog.records
+    assert warning.levelname == "WARNING" and "SERVICENOW_INSTANCE_URL" in warning.getMessage()
+    assert "HTTP 503" in warning.getMessage()
+    assert unwatched.credentials.state() == {"credentials": "not yet checked"}
+    assert unwatched.alerts == [] and unwatched.credentials.refused is None and unwatched.gauge() != 1
+    assert (await unwatched.tickets.create({"short_description": "Down"})).number  # its first call says the rest
+    assert unwatched.credentials.state() == {"credentials": "accepted"}
 
 
 async def test_a_changed_password_is_said_once_asked_again_on_the_clock_and_accepted_once_servicenow_takes_it(
@@ -136,7 +192,6 @@ async def test_an_answer_to_a_call_sent_before_the_refusal_does_not_end_it(insta
 
 
 async def test_a_403_is_the_calls_own_failure_not_the_credentials(instance: Instance) -> None:
-    assert instance.credentials.state() == {"credentials": "not yet checked"}
     instance.faults.add(Fault("servicenow", "POST /api/now/table/incident", status=403))
     with pytest.raises(IntegrationError) as raised:
         await instance.tickets.create({"short_description": "Down"})

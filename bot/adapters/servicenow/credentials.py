@@ -14,7 +14,8 @@ while the Table API takes the credentials; the watch's read says which. The refu
 `pavedroad_servicenow_credentials_refused` gauge, /readyz's `servicenow` (`state()`, shown, never a reason to be
 unready) and `on_refusal_began`, which the runtime makes one alert in the operators' channel. `watch` asks ServiceNow
 again every RECHECK_SECONDS of the bot's clock (one incident's sys_id); once that read, or any other call, is answered,
-the credentials are accepted again: an INFO line, the gauge 0, and `on_accepted` (the lane goes on).
+the credentials are accepted again: an INFO line, the gauge 0, and `on_accepted` (the lane goes on). The watch
+also asks once as it starts (the bot's start), so that a wrong password is said when the bot is deployed.
 
 A 403 is not this: ServiceNow answers it for an ACL on a table or a field, a matter of that call alone.
 """
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 RECHECK_SECONDS = 60.0
 # How often, in real time, the watch looks at the clock while it waits (a clock moved forward is noticed within it).
 LOOK_SECONDS = 1.0
+# The read the watch asks (ServiceNowTickets.check_credentials), as the refusal names it.
+CHECK_AT_START = "GET incident"
 
 FIX = ("the integration user's password expired or was changed, or the user is locked out or inactive: set its "
        "password in SERVICENOW_PASSWORD (or the file SERVICENOW_PASSWORD_FILE names) and restart the bot; for a "
@@ -148,7 +151,9 @@ class ServiceNowCredentials:
 
     async def watch(self) -> None:
         """While the credentials are refused: tell the operators, and ask ServiceNow again every RECHECK_SECONDS until
-        it accepts them (run in the background from the bot's start; cancelled at its stop)."""
+        it accepts them (run in the background from the bot's start; cancelled at its stop). ServiceNow is asked once
+        as the watch starts: a wrong password is then said when the bot is deployed, not at the first incident."""
+        await self._look_at_start()
         while True:
             await self._began.wait()
             self._began.clear()
@@ -162,6 +167,19 @@ class ServiceNowCredentials:
                     await self.on_refusal_ended()
                 except Exception:  # the store refusing it: the next refusal may then go untold to the operators
                     log.exception("could not record that ServiceNow accepts the bot's credentials again")
+
+    async def _look_at_start(self) -> None:
+        sent_at = time.monotonic()
+        try:
+            await self._check()  # its answer, taken, says the credentials are accepted (tickets.py's on_accepted)
+        except IntegrationError as error:
+            if error.credentials_refused:
+                self.refused_by(error.status or 401, f"{CHECK_AT_START} at the bot's start", sent_at)
+            else:  # ServiceNow down or its address wrong: its first call will say more
+                log.warning("could not check at start whether ServiceNow accepts the credentials of %s (%s): check "
+                            "SERVICENOW_INSTANCE_URL if this lasts; tickets are retried meanwhile", self._user(), error)
+        except Exception:  # not ServiceNow's answer (a bug): the watch goes on
+            log.exception("checking at start whether ServiceNow accepts the bot's credentials failed unexpectedly")
 
     async def _tell(self) -> None:
         if not self._untold or self.on_refusal_began is None:

@@ -154,7 +154,8 @@ class CoordinationEffects:
             return  # resolved while the reminder waited: nothing is due any more
         channel = await self._channel(incident)
         marker = f"remind:{reminder_id}"
-        if retry and await self._chat.find_posted(channel, marker, since) is not None:
+        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
+        if retry and await self._chat.find_posted(channel, marker, since, thread) is not None:
             return
         commander = incident.commander
         if commander is not None:
@@ -163,7 +164,6 @@ class CoordinationEffects:
             responders = await self._people.responders([p.id for p in incident.assignees])
             mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(r.name) for r in responders]
         text, blocks = render.reminder_message(incident, mentions, incident.triggered_at, self._clock.now())
-        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
         await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
 
     async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
@@ -171,12 +171,12 @@ class CoordinationEffects:
             return  # someone took command meanwhile, or it is over
         channel = await self._channel(incident)
         marker = f"offer:{incident.id}:{pagerduty_user_id}"
-        if retry and await self._chat.find_posted(channel, marker, since) is not None:
+        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
+        if retry and await self._chat.find_posted(channel, marker, since, thread) is not None:
             return
         responder = await self._people.responder(pagerduty_user_id)
         mention = f"<@{responder.slack_user_id}>" if responder.slack_user_id else name_text(responder.name)
         text, blocks = render.offer_message(incident, mention)
-        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
         await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
 
 

@@ -423,9 +423,9 @@ class EffectExecutor:
                 return  # first seen resolved: there is no channel to tell
             raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
         marker = f"entry:{entry_id}"
-        posted = await self._chat.find_posted(footprint.channel_id, marker, since) if retry else None
+        thread = None if incident.dedicated_channel else footprint.card_ts
+        posted = await self._chat.find_posted(footprint.channel_id, marker, since, thread) if retry else None
         if posted is None:
-            thread = None if incident.dedicated_channel else footprint.card_ts
             text = cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind))
             blocks = None
             update = next((u for u in incident.status_updates if u.id == entry_id and u.source == "slack"), None)

@@ -39,6 +39,9 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["views.open", "views.update", "views.publish", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
+# A retry looks for its earlier post this many pages (of 200) into a thread: a thread longer than that since the
+# effect was made is not read to its end (a busy incident's whole timeline is a few hundred lines).
+THREAD_PAGES = 5
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
@@ -162,25 +165,48 @@ class SlackChat:
     async def pin(self, channel: str, ts: str) -> None:
         await self._call("pins.add", channel=channel, timestamp=ts)
 
-    async def find_posted(self, channel: str, marker: str, oldest: float) -> PostedMessage | None:
+    async def find_posted(self, channel: str, marker: str, oldest: float,
+                          thread_ts: str | None = None) -> PostedMessage | None:
         channel_id = await self._channel_id(channel)
         if channel_id is None:
             return None
         bot_user = await self.bot_user_id()
         try:
-            history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
-                                       limit=200, include_all_metadata=True)
+            if thread_ts is None:
+                history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
+                                           limit=200, include_all_metadata=True)
+                pages = [history["messages"]]
+            else:  # the thread's replies: a channel's history lists its parent only
+                pages = await self._thread(channel_id, thread_ts, oldest)
         except IntegrationError as error:
             # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
             # so it posts (a duplicate is possible only after a crash in the instant between post and record).
-            if error.code in ("not_in_channel", "channel_not_found"):
+            # thread_not_found: the thread's parent (a card) was deleted, and the replies with it.
+            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found"):
                 return None
             raise
-        for message in history["messages"]:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if payload.get("marker") == marker and message.get("user") in (bot_user, None):
-                return PostedMessage(channel=channel_id, ts=str(message["ts"]))
+        for messages in pages:
+            for message in messages:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("marker") == marker and message.get("user") in (bot_user, None):
+                    return PostedMessage(channel=channel_id, ts=str(message["ts"]))
         return None
+
+    async def _thread(self, channel_id: str, thread_ts: str, oldest: float) -> list[list[dict[str, Any]]]:
+        """The thread's messages since `oldest`, page by page (a busy incident's thread may hold hundreds)."""
+        pages: list[list[dict[str, Any]]] = []
+        cursor = None
+        for _ in range(THREAD_PAGES):
+            args: dict[str, Any] = {"channel": channel_id, "ts": thread_ts, "oldest": f"{oldest:.6f}",
+                                    "limit": 200, "include_all_metadata": True}
+            if cursor:
+                args["cursor"] = cursor
+            page = await self._call("conversations.replies", **args)
+            pages.append(list(page["messages"]))
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        return pages
 
     async def _channel_id(self, channel: str) -> str | None:
         name = channel.lstrip("#")

@@ -146,7 +146,9 @@ def conversations_replies(slack: SlackWorkspace, args: Args) -> JSON:
 
     keys = [m.ts for m in channel.messages.values() if listed(m)]
     page, next_cursor = _page(keys, args, default_limit=1000)
-    return {"messages": [channel.messages[ts].to_api(slack.team_id) for ts in page], "has_more": bool(next_cursor),
+    with_metadata = args.flag("include_all_metadata")
+    return {"messages": [channel.messages[ts].to_api(slack.team_id, include_metadata=with_metadata) for ts in page],
+            "has_more": bool(next_cursor),
             "response_metadata": {"next_cursor": next_cursor}}
 
 

@@ -37,6 +37,7 @@ from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import (
+    Deduplication,
     FootprintChange,
     IncidentInSlack,
     Incidents,
@@ -47,6 +48,7 @@ from bot.ports.store import (
 )
 from bot.render import card as cards
 from bot.render import status_updates as update_render
+from bot.services.archived_channels import ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
@@ -63,9 +65,9 @@ log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
 
 
-class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Protocol):
-    """What performing Slack effects needs of the store: the incident and its timeline, its Slack footprint, and
-    its ticket and ServiceNow queue (shown on the card)."""
+class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Deduplication, Protocol):
+    """What performing Slack effects needs of the store: the incident and its timeline, its Slack footprint, its
+    ticket and ServiceNow queue (shown on the card), and the deduplication of operators' alerts."""
 
 
 class EffectExecutor:
@@ -80,6 +82,10 @@ class EffectExecutor:
         self._reviews, self._archiving, self._home = reviews, archiving, home
         # What each service puts at stake, worked out once (the catalogue is frozen): every card render shows it.
         self._exposures: dict[str, IncidentExposure | None] = {}
+        self._archived = ArchivedChannels(store, chat, catalogue, clock, self._open_anew)
+
+    async def _open_anew(self, incident: Incident, since: float) -> None:
+        await self._open_channel(incident, retry=False, since=since)
 
     def _exposure(self, service_id: str) -> IncidentExposure | None:
         if service_id not in self._exposures:
@@ -160,9 +166,9 @@ class EffectExecutor:
             case OpenIncidentChannel():
                 await self._open_channel(incident, retry=retry, since=since, found=found)
             case RefreshCard():
-                await self._unless_archived(incident, self._refresh(incident, found, since=since), since)
+                await self._archived.unless_archived(incident, self._refresh(incident, found, since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
-                await self._unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
+                await self._archived.unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
                                                                        retry=retry, since=since,
                                                                        read=found.entry), since)
             case InviteResponders(user_ids=user_ids):
@@ -179,37 +185,6 @@ class EffectExecutor:
             await self._reviews.attach(effect)
         elif isinstance(effect, ArchiveChannel) and self._archiving is not None:
             await self._archiving.archive(effect, retry=retry, created_at=created_at)
-
-    async def _unless_archived(self, incident: Incident, step: Awaitable[None], since: float) -> None:
-        """Run a step in the incident's channel. If Slack says the channel is archived: for a resolved incident there
-        is nothing more to say there; an incident open again (reopened after its channel was archived: apps cannot
-        unarchive) moves to a new channel, which says where the earlier story is, and the retry runs the step there."""
-        try:
-            await step
-        except IntegrationError as error:
-            # chat.update answers is_inactive for a message in an archived channel; the posts answer is_archived.
-            if error.code not in ("is_archived", "is_inactive"):
-                raise
-            if incident.status is Status.RESOLVED:
-                # Resolved and archived: nothing more is said there (a late follow-up is on the timeline, the
-                # review and the ticket).
-                log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
-                return
-            old = await self._store.footprint(incident.id)
-            log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
-                     old.channel_id)
-            await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
-                                     card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
-                                     unreachable=())
-            await self._open_channel(incident, retry=False, since=since)
-            new = await self._store.footprint(incident.id)
-            if new.channel_id:
-                await self._chat.post_message(new.channel_id, (
-                    f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack does "
-                    "not let apps unarchive a channel, so the incident continues here; the earlier story is in that "
-                    "channel (read-only) and in `/incident timeline`."))
-            raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
-                                   retryable=True, retry_after=0) from None
 
     # -- open the channel ------------------------------------------------------------------------------------
 

@@ -1,0 +1,89 @@
+"""What an incident's Slack work does when Slack says the channel it works in is archived.
+
+- The incident's own channel, the incident resolved: nothing more is said there (a late follow-up is on the
+  timeline, the review and the ticket).
+- Its own channel, the incident open again (reopened after the bot archived its channel; apps cannot unarchive): the
+  incident moves to a new channel, which says where the earlier story is, and the step is retried there.
+- The team channel an incident without a channel of its own has its card in (a person archived it: the bot archives
+  only incidents' own channels): the card and its thread are kept, for when it is unarchived, and the operators are
+  told once a day per channel — not once per update and card refresh, every five minutes, for every incident there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.catalogue import Catalogue
+from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.incident import Incident, Status
+from bot.errors import IntegrationError
+from bot.ports import Chat, Clock
+from bot.ports.store import Deduplication, Outbox, SlackFootprints
+from bot.render.card import name_text
+from bot.services.bookkeeping import remember_footprint
+
+log = logging.getLogger(__name__)
+# Slack's answers for an archived channel: chat.update says is_inactive for a message in one; posts say is_archived.
+ARCHIVED = ("is_archived", "is_inactive")
+# The operators hear of an archived team channel once in this long (per channel, across replicas and restarts).
+TOLD_SECONDS = 86400.0
+
+
+class ArchivedChannelStore(SlackFootprints, Outbox, Deduplication, Protocol):
+    """The incident's Slack footprint, the outbox (the operators' alert) and the deduplication of that alert."""
+
+
+class ArchivedChannels:
+    def __init__(self, store: ArchivedChannelStore, chat: Chat, catalogue: Catalogue, clock: Clock,
+                 open_channel: Callable[[Incident, float], Awaitable[None]]) -> None:
+        self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
+        self._open_channel = open_channel  # opens the incident's channel anew (the executor's, not a retry)
+
+    async def unless_archived(self, incident: Incident, step: Awaitable[None], since: float) -> None:
+        """Run a step in the incident's channel (its own, or its team's); when Slack says it is archived, as the
+        module says."""
+        try:
+            await step
+        except IntegrationError as error:
+            if error.code not in ARCHIVED:
+                raise
+            if incident.status is Status.RESOLVED:
+                log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
+                return
+            if not incident.dedicated_channel:
+                await self._team_channel_archived(incident, str(error.code))
+                return
+            await self._move(incident, since)
+
+    async def _team_channel_archived(self, incident: Incident, code: str) -> None:
+        team = self._catalogue.announce_channel_for(incident.service_id)
+        log.warning("incident %s: the team channel #%s its card is in is archived (%s); the update stays on the "
+                    "timeline", incident.id, team, code)
+        now = self._clock.now().timestamp()
+        if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
+            await self._store.queue_effect(AlertOperators(OPERATORS, (
+                f"⚠️ #{name_text(team)} is archived, and the cards of incidents without a channel of their own are "
+                f"there (#{incident.number}, {name_text(incident.service_name)}, for one): their cards and threads "
+                "no longer change. Unarchive it in Slack (each card is brought up to date at its next change, and "
+                "at the five-minute card refresh), or give its services another team channel in the catalogue for "
+                "incidents from now on. Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
+                "commands, and every update is on their timelines.")), now, priority=0)
+
+    async def _move(self, incident: Incident, since: float) -> None:
+        old = await self._store.footprint(incident.id)
+        log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
+                 old.channel_id)
+        await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
+                                 card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
+                                 unreachable=())
+        await self._open_channel(incident, since)
+        new = await self._store.footprint(incident.id)
+        if new.channel_id:
+            await self._chat.post_message(new.channel_id, (
+                f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack does "
+                "not let apps unarchive a channel, so the incident continues here; the earlier story is in that "
+                "channel (read-only) and in `/incident timeline`."))
+        raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
+                               retryable=True, retry_after=0)

@@ -1,0 +1,58 @@
+"""A person archives a team channel where incidents without a channel of their own have their cards (and their
+timelines, in the cards' threads). Slack then refuses every card refresh (`is_inactive`) and thread line
+(`is_archived`). That is not a reopened incident whose own channel the bot archived: the card and its thread are kept
+for when the channel is unarchived, no effect dies, and the operators are told once — not once per update and per
+five-minute card refresh."""
+
+from __future__ import annotations
+
+from bot.catalogue import Catalogue
+from bot.ports.store import SlackFootprint
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import act, messages, state, trigger
+from tests.helpers import StartSandbox
+
+
+def ops_lines(running: RunningSandbox) -> list[str]:
+    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    return [str(m["text"]) for m in messages(running, ops["id"])]
+
+
+def card_text(running: RunningSandbox, footprint: SlackFootprint) -> str:
+    assert footprint.channel_id is not None
+    [card] = [m for m in messages(running, footprint.channel_id) if m["ts"] == footprint.card_ts]
+    return str(card["text"])
+
+
+async def test_an_archived_team_channel_keeps_its_cards_and_the_operators_are_told_once(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 21: taken for a reopened incident, the card was forgotten, a new "channel" was
+    opened in the same archived team channel, and every later update and refresh died with its own alert."""
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await running.bot.settle(30)
+    before = await running.bot.store.footprint(incident["id"])
+    assert before.card_ts is not None
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    team.is_archived = True  # by a person
+
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await running.bot.settle(30)
+    for _ in range(2):  # the five-minute card refresh, twice
+        await running.bot.refresh_open_cards()
+        await running.bot.settle(30)
+
+    after = await running.bot.store.footprint(incident["id"])
+    assert (after.channel_id, after.card_ts) == (before.channel_id, before.card_ts)
+    assert await running.bot.store.dead_effects(incident["id"]) == []
+    [told] = [line for line in ops_lines(running) if "archived" in line]
+    assert "#team-basket is archived" in told and "Unarchive it" in told
+    assert "Triggered" in card_text(running, after)  # the card as it was
+
+    # Unarchived: the next change brings the card up to date.
+    team.is_archived = False
+    await act(running, incident["id"], "resolve", user="asha.patel@example.com")
+    await running.bot.settle(30)
+    assert "Resolved" in card_text(running, after)

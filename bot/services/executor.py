@@ -166,7 +166,8 @@ class EffectExecutor:
             case OpenIncidentChannel():
                 await self._open_channel(incident, retry=retry, since=since, found=found)
             case RefreshCard():
-                await self._archived.unless_archived(incident, self._refresh(incident, found, since=since), since)
+                await self._archived.unless_archived(incident, self._refresh(incident, found, retry=retry,
+                                                                                    since=since), since)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._archived.unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
                                                                        retry=retry, since=since,
@@ -371,7 +372,7 @@ class EffectExecutor:
 
     # -- later events ----------------------------------------------------------------------------------------
 
-    async def _refresh(self, incident: Incident, found: IncidentInSlack, *, since: float) -> None:
+    async def _refresh(self, incident: Incident, found: IncidentInSlack, *, retry: bool, since: float) -> None:
         footprint = found.footprint
         if footprint.channel_id is None or footprint.card_ts is None:
             # Effects run in order per incident, so the channel's opening has run before this and failed for good
@@ -382,9 +383,27 @@ class EffectExecutor:
         view = await self._ticket_view(incident, footprint, found)
         blocks = cards.card_blocks(incident, self._clock.now(), view,
                                    self._exposure(incident.service_id))
-        await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident), blocks)
+        try:
+            await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
+                                            blocks)
+        except IntegrationError as error:
+            if error.code != "message_not_found":
+                raise
+            await self._card_deleted(incident, footprint, view, retry=retry, since=since)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint, view)
+
+    async def _card_deleted(self, incident: Incident, footprint: SlackFootprint, view: cards.TicketView | None, *,
+                            retry: bool, since: float) -> None:
+        """Someone deleted the card (a workspace admin may, any message): a new one is posted (and pinned, in the
+        incident's own channel), rather than every later refresh failing for good with an alert of its own."""
+        assert footprint.channel_id is not None
+        log.warning("incident %s: its card %s in %s was deleted in Slack; posting a new one", incident.id,
+                    footprint.card_ts, footprint.channel_id)
+        await remember_footprint(self._store, incident.id, at_once=True, card_ts=None, card_pinned=False)
+        footprint.card_ts, footprint.card_pinned = None, False
+        await self._post_card(incident, footprint, footprint.channel_id, retry=retry, since=since,
+                              pin=incident.dedicated_channel, view=view)
 
     async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
                           since: float, read: tuple[TimelineEntry, str | None] | None = None) -> None:

@@ -43,6 +43,10 @@ from sandbox.slack.model import (
 )
 from sandbox.slack.socket_mode import SocketModeServer
 
+# The bot's scopes in app_manifest.yml (tests/test_manifest.py keeps them in step).
+BOT_SCOPES = frozenset({"channels:manage", "channels:read", "channels:history", "groups:read", "groups:history",
+                        "chat:write", "chat:write.public", "pins:write", "files:write", "users:read",
+                        "users:read.email", "commands", "app_mentions:read", "reactions:read"})
 TRIGGER_LIFETIME = 3.0  # seconds: Slack's trigger ids are exchangeable for three seconds
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
 # A bot that keeps calling Slack does not hold a control route's answer back for longer than this past
@@ -72,6 +76,10 @@ class SlackWorkspace:
         self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened",
                                                      "tokens_revoked", "app_uninstalled"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
+        # The bot token's scopes, as the manifest asks for them: reading a channel's list, details or messages
+        # needs the scope of its kind (channels:* for public channels, groups:* for private ones), else
+        # `missing_scope` (`need_scope`).
+        self.bot_scopes: frozenset[str] = BOT_SCOPES
         # The bot token the Web API takes (set by the emulator), those it no longer accepts with Slack's answer to
         # them, and whether the app is installed: its slash command and buttons are gone once not (installation.py).
         self.bot_token = ""
@@ -174,6 +182,16 @@ class SlackWorkspace:
     def visible(self, channel: Channel) -> bool:
         # The bot sees every public channel (and may post there: chat:write.public) but only its private ones.
         return not (channel.is_private or channel.is_im) or self.bot.id in channel.members
+
+    def need_scope(self, scope: str) -> None:
+        """Slack's answer to a call the token's scopes do not cover: `missing_scope`, saying what was needed."""
+        if scope not in self.bot_scopes:
+            raise SlackApiFailure("missing_scope", needed=scope, provided=",".join(sorted(self.bot_scopes)))
+
+    def need_read(self, channel: Channel, what: str) -> None:
+        """`what` ("read", "history") of `channel` needs its kind's scope: channels:… public, groups:… private."""
+        if not channel.is_im:
+            self.need_scope(f"{'groups' if channel.is_private else 'channels'}:{what}")
 
     def channel_arg(self, args: Args, *, by_name: bool = False, by_user: bool = False) -> Channel:
         """The channel `args` names (by id; by name or by a user's id for a DM where the method allows it)."""

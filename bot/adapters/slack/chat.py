@@ -126,7 +126,8 @@ class SlackChat:
     async def find_channel(self, name: str) -> ChannelInfo | None:
         cursor = None
         while True:
-            args: dict[str, Any] = {"types": "public_channel", "limit": 1000}
+            # Private channels too (those the bot was invited to): a team may keep its channel private.
+            args: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 1000}
             if cursor:
                 args["cursor"] = cursor
             page = await self._call("conversations.list", **args)
@@ -181,8 +182,9 @@ class SlackChat:
         except IntegrationError as error:
             # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
             # so it posts (a duplicate is possible only after a crash in the instant between post and record).
-            # thread_not_found: the thread's parent (a card) was deleted, and the replies with it.
-            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found"):
+            # thread_not_found: the thread's parent (a card) was deleted, and the replies with it. missing_scope: an
+            # app installed before groups:history was asked for cannot read a private channel (reinstall it).
+            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "missing_scope"):
                 return None
             raise
         for messages in pages:

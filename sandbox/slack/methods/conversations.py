@@ -68,6 +68,7 @@ def conversations_set_topic(slack: SlackWorkspace, args: Args) -> JSON:
 
 def conversations_info(slack: SlackWorkspace, args: Args) -> JSON:
     channel = slack.channel_arg(args)
+    slack.need_read(channel, "read")
     return {"channel": channel.to_api(slack.bot.id, num_members=args.flag("include_num_members"))}
 
 
@@ -75,6 +76,9 @@ def conversations_list(slack: SlackWorkspace, args: Args) -> JSON:
     types = set((args.text("types") or "public_channel").replace(" ", "").split(","))
     if not types <= {"public_channel", "private_channel", "mpim", "im"}:
         raise SlackApiFailure("invalid_types")
+    for kind, scope in (("public_channel", "channels:read"), ("private_channel", "groups:read")):
+        if kind in types:
+            slack.need_scope(scope)
     exclude_archived = args.flag("exclude_archived")
 
     def listed(c: Channel) -> bool:
@@ -95,6 +99,7 @@ def conversations_members(slack: SlackWorkspace, args: Args) -> JSON:
 
 def conversations_history(slack: SlackWorkspace, args: Args) -> JSON:
     channel = slack.channel_arg(args)
+    slack.need_read(channel, "history")
     if slack.bot.id not in channel.members:
         raise SlackApiFailure("not_in_channel")
     try:
@@ -126,6 +131,7 @@ def conversations_replies(slack: SlackWorkspace, args: Args) -> JSON:
     """A thread: its parent first, then the replies in order, within oldest/latest (inclusive or not); `ts` may name
     the parent or any reply. A message that is not there, or not in a thread's channel, is thread_not_found."""
     channel = slack.channel_arg(args)
+    slack.need_read(channel, "history")
     if slack.bot.id not in channel.members:
         raise SlackApiFailure("not_in_channel")
     message = channel.messages.get(args.required("ts"))

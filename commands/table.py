@@ -118,7 +118,8 @@ async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
     if entry.needs_incident:
         in_channel = await services.actions.in_incident_channel(asked.channel)
         ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text, subcommand=entry.name)
-        asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref))
+        asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref,
+                                                                                    entry.name))
     if not entry.guarded(asked.text):
         return await entry.handler(services, asked)
     done = await services.repeats.command_once(lambda: entry.handler(services, asked), asked.user, entry.name,

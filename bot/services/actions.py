@@ -79,28 +79,30 @@ class IncidentActions:
         user = await self._guard(self._paging.user_by_email(email), "PagerDuty")
         if user is None:
             return (f"There is no PagerDuty user with your Slack email ({email}), so I can't act for you in "
-                    "PagerDuty. Ask your PagerDuty admin to add you with that email — meanwhile, do it in "
-                    "PagerDuty directly. Nothing was changed.")
+                    "PagerDuty. Ask your PagerDuty admin to add you with that email — meanwhile, ask a responder who "
+                    "has a PagerDuty account to do it. Nothing was changed.")
         return user
 
-    async def incident(self, channel_id: str, ref: str | None) -> Incident:
-        """The incident named by `ref` (PagerDuty number or id), or the one whose channel this is."""
+    async def incident(self, channel_id: str, ref: str | None, subcommand: str = "status") -> Incident:
+        """The incident named by `ref` (PagerDuty number or id), or the one whose channel this is. `subcommand`: the
+        command asked, for the example its refusal gives (one copied must do what was asked, not acknowledge)."""
+        example = f"`/incident {subcommand} 1234`"
         if ref:
             given, ref = ref, ref.strip().lstrip("#")
             if not _ID.fullmatch(ref):  # a number or an id, nothing else, reaches the store
                 raise UserError(f"`{_shown(given)}` is not an incident number or id. Give its PagerDuty number (e.g. "
-                                "`/incident ack 1234`) or run the command inside the incident's channel.")
+                                f"{example}) or run the command inside the incident's channel.")
             found = await (self._store.incident_by_number(int(ref)) if _NUMBER.fullmatch(ref)
                            else self._store.incident(ref.upper()))
             if found is None:
-                raise UserError(f"I don't know incident `{ref}`. Give its PagerDuty number (e.g. `/incident ack "
-                                "1234`) or run the command inside the incident's channel.")
+                raise UserError(f"I don't know incident `{ref}`. Give its PagerDuty number (e.g. {example}) or run "
+                                "the command inside the incident's channel.")
             return found
         incident_id = await self._incident_of_channel(channel_id)
         incident = await self._store.incident(incident_id) if incident_id else None
         if incident is None:
             raise UserError("This isn't an incident channel, so I don't know which incident you mean. Run the "
-                            "command in the incident's channel, or give its number: `/incident ack 1234`.")
+                            f"command in the incident's channel, or give its number: {example}.")
         return incident
 
     async def report(self, incident_id: str) -> tuple[list[TimelineEntry], list[dict[str, Any]]]:
@@ -358,6 +360,10 @@ TOKEN_FIX = ("A Slack admin must reinstall the Paved Road app, and whoever runs 
              "Token in SLACK_BOT_TOKEN and restart it.")
 
 
+# Slack's answers for a channel the bot cannot post in (not invited to a private one, archived, gone).
+CANNOT_POST_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+
 class NothingChanged(UserError):
     """An outside system refused the call, or was not there to take it, so it did not act: `why` says what happened
     ("PagerDuty is not answering right now"), for answers where something else did change (a resolve whose note
@@ -403,8 +409,14 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
         return OutcomeUnknown(f"{service} did not answer properly, so it may or may not have done it. Look at the "
                               f"incident in {service} before trying again.")
     if error.retryable:
-        return NothingChanged(f"{service} is not answering right now",
-                              f"Try again in a minute, or do it in {service} directly.", later=True)
+        # Slack failing a look-up (who you are) or a post: "do it in Slack directly" would mean nothing.
+        elsewhere = "" if service == "Slack" else f", or do it in {service} directly"
+        return NothingChanged(f"{service} is not answering right now", f"Try again in a minute{elsewhere}.",
+                              later=True)
+    if error.service == "slack" and error.code in CANNOT_POST_THERE:
+        return NothingChanged(f"Slack refused it: I can't post in that channel (`{error.code}`)",
+                              "Invite me there (`/invite @pavedroad`) and try again; if the channel is archived or "
+                              "gone, ask its owner, or the platform team to change the catalogue.")
     if error.status in (401, 403):
         return NothingChanged(f"{service} refused the bot's credentials or permissions",
                               "Tell the platform team (the bot's API key may have been revoked); meanwhile do it in "

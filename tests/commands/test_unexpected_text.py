@@ -17,7 +17,7 @@ NOT_A_REF = "is not an incident number"
 async def test_status_of_incident_99999999999999999999999_is_a_user_error(sandbox: RunningSandbox) -> None:
     [answer] = await command(sandbox, "status #99999999999999999999999")
     assert answer == ("⚠️ I don't know incident `99999999999999999999999`. Give its PagerDuty number (e.g. "
-                      "`/incident ack 1234`) or run the command inside the incident's channel.")
+                      "`/incident status 1234`) or run the command inside the incident's channel.")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -96,7 +96,7 @@ async def test_an_unknown_subcommand_is_shown_back_readable_escaped_and_short(sa
 
 
 async def test_oncall_outside_an_incident_channel_says_to_name_what(sandbox: RunningSandbox) -> None:
-    # The advice every other subcommand gets there ("give its number: `/incident ack 1234`") is wrong for oncall,
+    # The advice every other subcommand gets there ("give its number: `/incident status 1234`") is wrong for oncall,
     # which takes a service, team or rota, never an incident number.
     [answer] = await command(sandbox, "oncall")
     assert answer.startswith("⚠️ ") and "`/incident oncall <service|team|rota>`" in answer, answer

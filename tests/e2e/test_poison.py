@@ -124,3 +124,23 @@ async def test_a_quarantined_delivery_is_applied_again_by_the_running_bot_after_
     assert report["inbox_failed"] == 0 and report["failed_deliveries"] == []
     code, out, _ = await pavedroad("inbox", "failed", "--db", str(db))
     assert code == 0 and "No quarantined deliveries" in out
+
+
+@pytest.mark.parametrize("data", [None, {}, {"type": "incident"}, {"type": "incident_note", "content": "hi"}],
+                         ids=["no-data", "empty", "incident-without-id", "note-without-incident"])
+async def test_an_incident_event_naming_no_incident_is_quarantined_not_skipped(sandbox: RunningSandbox,
+                                                                               data: Any) -> None:
+    """Found by a newcomer (session 21): kept as `ignored`, "event type not handled" — wrong (the type is handled),
+    and nobody told."""
+    bad = incident_event("incident.triggered", incident_id="PNONE01", title="Nothing to name")
+    if data is None:
+        del bad["event"]["data"]
+    else:
+        bad["event"]["data"] = data
+    assert await deliver(sandbox, bad) == 202  # a well-formed envelope: stored
+    await settle(sandbox)
+    status, report = await readyz(sandbox)
+    assert status == 200 and report["inbox_failed"] == 1
+    [listed] = report["failed_deliveries"]
+    assert "names no incident" in listed["reason"] or "event.data.id is missing" in listed["reason"]
+    assert any(listed["reference"] in alert for alert in operators_alerts(sandbox))

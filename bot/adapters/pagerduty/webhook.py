@@ -210,6 +210,11 @@ def read_event(body: Any, *, numbers_fit: bool = False, envelope: Envelope | Non
     else:
         incident = _valid(TimelineData, data, "event.data").incident
         incident_id = incident.id if incident and incident.id else None
+    if incident_id is None:
+        # Every incident event PagerDuty sends names its incident: one that does not cannot be applied, and is kept
+        # (quarantined, the operators told) rather than skipped as if its type were not ours.
+        raise DeliveryError(f"event.data: a {envelope.event_type} event names no incident (neither data.type "
+                            "'incident' with an id, nor data.incident.id)")
     return IncidentEvent(id=envelope.id, type=envelope.event_type, occurred_at=occurred_at, incident_id=incident_id,
                          agent=agent, snapshot=snapshot, detail=data,
                          agent_is_person=agent_ref is None or (agent_ref.type or "user").startswith("user"))

@@ -59,18 +59,22 @@ class PagerDutyPaging:
         status = response.status_code
         body: dict[str, Any] = {}
         with contextlib.suppress(ValueError):
-            body = (response.json() or {}).get("error") or {}
+            document = response.json()
+            # Only PagerDuty's own shape is read: a gateway's JSON that is a list, or whose `error` is a string,
+            # says nothing more than the status does.
+            found = document.get("error") if isinstance(document, dict) else None
+            body = found if isinstance(found, dict) else {}
         code = str(body.get("code")) if body.get("code") is not None else str(status)
         message = str(body.get("message") or f"HTTP {status}")
-        details = "; ".join(str(e) for e in body.get("errors") or [])
-        reset = response.headers.get("ratelimit-reset")
+        errors = body.get("errors")
+        details = "; ".join(str(e) for e in errors) if isinstance(errors, list) else ""
+        reset = _seconds(response.headers.get("ratelimit-reset"))
         self._metrics.call("pagerduty", label, str(status)).inc()
         return IntegrationError("pagerduty", f"{label}: {message}" + (f" ({details})" if details else ""),
                                 retryable=status == 429 or status >= 500, code=code, status=status,
                                 # ratelimit-reset is when the rate-limit window resets: it says when to retry a 429
                                 # only (it is on every answer, and a 503 should back off as usual).
-                                retry_after=float(reset) if status == 429 and reset and reset.replace(".", "").isdigit()
-                                else None)
+                                retry_after=reset if status == 429 else None)
 
     async def user(self, user_id: str) -> PagingUser | None:
         try:
@@ -213,3 +217,12 @@ def _paging_user(user_id: str, name: Any, email: str) -> PagingUser:
     them (bot/services/people.py), and half an emoji or a NUL in a name made every channel opening that invites them
     fail, at every try until it was dead."""
     return PagingUser(id=user_id, name=storable(str(name or user_id)), email=storable(email))
+
+
+def _seconds(text: str | None) -> float | None:
+    """A header's number of seconds, or None when it is not one (a proxy's `1.2.3`, `inf`, a negative)."""
+    try:
+        seconds = float(text) if text else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds < 86400 else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from bot.ports.retention import PRUNED_TABLES
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -34,6 +36,8 @@ class Metrics:
         self.pruned_rows = Counter("pavedroad_store_pruned_rows_total", "Rows the retention job pruned, by table "
                                    "(inbox, outbox, seen_once, job_runs, rate_buckets)", ["table"],
                                    registry=self.registry)
+        for table in PRUNED_TABLES:  # at 0 from the start (not only after the first prune): alerts can read them
+            self.pruned_rows.labels(table)
         self._calls: dict[tuple[str, str, str], Counter] = {}
 
     def call(self, service: str, method: str, outcome: str) -> Counter:

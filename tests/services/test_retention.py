@@ -74,3 +74,11 @@ async def test_a_reminder_interval_longer_than_retention_keeps_its_rows(store: S
     assert (await retention.prune())["outbox"] == 0
     clock.advance(timedelta(days=2))
     assert (await retention.prune())["outbox"] == 1
+
+
+def test_every_tables_pruned_count_is_shown_before_the_first_prune() -> None:
+    """Found by a newcomer (session 21): /metrics had no pavedroad_store_pruned_rows_total until the first hourly
+    prune, so an alert on it could not tell "nothing pruned yet" from "not running"."""
+    shown = Metrics().render().decode()
+    for table in ("inbox", "outbox", "seen_once", "job_runs", "rate_buckets"):
+        assert f'pavedroad_store_pruned_rows_total{{table="{table}"}} 0.0' in shown

@@ -105,13 +105,19 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%a %d %b %H:%M")
 
 
+# C0 and C1 controls but tab, line feed and carriage return; Unicode's bidirectional embeddings, overrides and
+# isolates (LRE…RLO, LRI…PDI).
+_UNSEEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def escape(text: str) -> str:
-    """Slack's three control characters, so a title, name or note cannot inject links, mentions or @channel; and a
-    lone surrogate (half an emoji, which no JSON encoder can send as UTF-8) shown as U+FFFD."""
-    text = _LONE_SURROGATE.sub("\ufffd", text)
+    """Slack's three control characters, so a title, name or note cannot inject links, mentions or @channel; a
+    lone surrogate (half an emoji, which no JSON encoder can send as UTF-8) shown as U+FFFD; and the characters no
+    reader sees but which change what others read — bidirectional overrides and isolates (a U+202E in a title shows
+    the rest of the line reversed, so one person could make "resolved" read as something else) and control
+    characters other than tab and line breaks — left out."""
+    text = _LONE_SURROGATE.sub("\ufffd", _UNSEEN.sub("", text))
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

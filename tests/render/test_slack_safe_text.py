@@ -85,3 +85,13 @@ def test_a_code_block_shows_outside_text_whole_as_typed(typed: str) -> None:
     assert code_blocks_shown(block) == [typed], block
     inside = block.removeprefix("```\n").removesuffix("\n```")
     assert "<" not in inside and "``" not in inside, block
+
+
+def test_escape_leaves_out_what_no_reader_sees_but_which_changes_what_they_read() -> None:
+    """Found by a newcomer (session 21): a U+202E (right-to-left override) in a PagerDuty title reversed the rest of
+    the card's line; BEL and ESC sequences reached Slack as they were."""
+    assert escape("Checkout \u202edevlos\u202c is down") == "Checkout devlos is down"
+    assert escape("a\u2066b\u2069c\u202ad") == "abcd"
+    assert escape("bell\x07 esc\x1b[31m red\x7f c1\x85") == "bell esc[31m red c1"
+    assert escape("line one\nline two\ttabbed\r") == "line one\nline two\ttabbed\r"  # kept: they are seen
+    assert escape("مرحبا Hello") == "مرحبا Hello"  # right-to-left text itself is untouched

@@ -105,9 +105,10 @@ def loss_text(incident: Incident, exposure: IncidentExposure, now: datetime) -> 
 
 
 def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = None,
-                exposure: IncidentExposure | None = None) -> list[dict[str, Any]]:
+                exposure: IncidentExposure | None = None, *, page_im: bool = True) -> list[dict[str, Any]]:
     """The pinned card: what is happening, who is on it, how long it has run, what it is costing, and what can be
-    done. `exposure` is what the incident's service puts at stake (None when its exposure is unknown)."""
+    done. `exposure` is what the incident's service puts at stake (None when its exposure is unknown); `page_im`:
+    whether an incident-manager rota is configured (no button that cannot work otherwise)."""
     elapsed_label, elapsed = ("Time to resolve", incident.time_to_resolve_seconds) \
         if incident.status is Status.RESOLVED else ("Elapsed", (now - incident.triggered_at).total_seconds())
     fields = [
@@ -134,7 +135,7 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
             f"{link(incident.html_url, 'Open in PagerDuty')} · {escape(incident.id)}" + _ticket_text(ticket),
             CONTEXT_TEXT)}]},
     ]
-    buttons = _buttons(incident)
+    buttons = _buttons(incident, page_im)
     if buttons:
         blocks.append({"type": "actions", "block_id": f"incident_actions:{incident.id}"[:255], "elements": buttons})
     return blocks
@@ -147,7 +148,7 @@ def _ticket_text(ticket: TicketView | None) -> str:
     return text + (" · ⏳ ServiceNow sync pending" if ticket.pending else "")
 
 
-def _buttons(incident: Incident) -> list[dict[str, Any]]:
+def _buttons(incident: Incident, page_im: bool) -> list[dict[str, Any]]:
     if incident.status is Status.RESOLVED:
         return []
     buttons: list[dict[str, Any]] = []
@@ -155,8 +156,9 @@ def _buttons(incident: Incident) -> list[dict[str, Any]]:
         buttons.append(_button("Acknowledge", ACKNOWLEDGE, incident.id, style="primary"))
     buttons.append(_button("Resolve", RESOLVE, incident.id, confirm=(
         "Resolve this incident?", "This resolves it in PagerDuty for everyone on it.")))
-    buttons.append(_button("Page incident manager", PAGE_INCIDENT_MANAGER, incident.id, style="danger", confirm=(
-        "Page the incident manager?", "This pages whoever is on call on the incident-manager rota now.")))
+    if page_im:
+        buttons.append(_button("Page incident manager", PAGE_INCIDENT_MANAGER, incident.id, style="danger", confirm=(
+            "Page the incident manager?", "This pages whoever is on call on the incident-manager rota now.")))
     return buttons
 
 

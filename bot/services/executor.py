@@ -329,7 +329,8 @@ class EffectExecutor:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
                 shown = await self._ticket_view(incident, footprint) if view is False else view
-                blocks = cards.card_blocks(incident, self._clock.now(), shown, self._exposure(incident.service_id))
+                blocks = cards.card_blocks(incident, self._clock.now(), shown, self._exposure(incident.service_id),
+                                           page_im=self._catalogue.incident_manager is not None)
                 posted = await self._chat.post_message(channel, cards.card_text(incident), blocks,
                                                        metadata=marker_metadata(marker))
                 if shown is not None and shown.number is not None:
@@ -381,8 +382,8 @@ class EffectExecutor:
                 await self._open_channel(incident, retry=True, since=since, found=found)
             return
         view = await self._ticket_view(incident, footprint, found)
-        blocks = cards.card_blocks(incident, self._clock.now(), view,
-                                   self._exposure(incident.service_id))
+        blocks = cards.card_blocks(incident, self._clock.now(), view, self._exposure(incident.service_id),
+                                   page_im=self._catalogue.incident_manager is not None)
         try:
             await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
                                             blocks)

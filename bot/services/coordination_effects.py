@@ -109,11 +109,8 @@ class CoordinationEffects:
         wanted = [u for u in user_ids if u not in footprint.invited]
         if not wanted:
             return
-        try:
-            await self._chat.invite(footprint.channel_id, wanted)
-        except IntegrationError as error:
-            if error.code != "already_in_channel":
-                raise
+        if refused := await self._chat.invite(footprint.channel_id, wanted):
+            log.warning("incident %s: Slack would not add %s to %s", incident.id, refused, footprint.channel_id)
         await self._store.update_footprint(incident.id, invited=(*footprint.invited, *wanted))
 
     async def _share(self, incident: Incident, update: StatusUpdate, *, retry: bool, since: float) -> None:

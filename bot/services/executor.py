@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from typing import Literal, Protocol
 
 from bot.catalogue import Catalogue
@@ -56,8 +56,9 @@ from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
 from bot.services.home import AppHome
+from bot.services.invitations import Invitations
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
-from bot.services.people import People, Responder
+from bot.services.people import People
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import LINK_TOLD, TicketSync
 
@@ -82,6 +83,7 @@ class EffectExecutor:
         self._reviews, self._archiving, self._home = reviews, archiving, home
         # What each service puts at stake, worked out once (the catalogue is frozen): every card render shows it.
         self._exposures: dict[str, IncidentExposure | None] = {}
+        self._invitations = Invitations(store, chat, clock)
         self._archived = ArchivedChannels(store, chat, catalogue, clock, self._open_anew)
 
     async def _open_anew(self, incident: Incident, since: float) -> None:
@@ -175,7 +177,7 @@ class EffectExecutor:
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:
-                    await self._invite(incident, footprint, await self._people.responders(user_ids))
+                    await self._invitations.invite(incident, footprint, await self._people.responders(user_ids))
 
     async def _after_incident(self, effect: DraftReview | AttachReview | ArchiveChannel, *, retry: bool,
                               created_at: float) -> None:
@@ -223,7 +225,7 @@ class EffectExecutor:
             await _all(
                 *remember_channel,
                 self._set_topic(incident, footprint, ticket_view),
-                self._invite_when_known(incident, footprint, responders),
+                self._invitations.when_known(incident, footprint, responders),
                 self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True,
                                 view=ticket_view),
                 self._announce(incident, footprint, channel_id, retry=retry, since=since),
@@ -288,38 +290,6 @@ class EffectExecutor:
         if footprint.channel_id and footprint.topic != text:
             await self._chat.set_topic(footprint.channel_id, text)
             await remember_footprint(self._store, incident.id, topic=text)
-
-    async def _invite_when_known(self, incident: Incident, footprint: SlackFootprint,
-                                 responders: Awaitable[list[Responder]]) -> None:
-        # Awaited inside the gather, so the card is posted without waiting for the people lookups.
-        await self._invite(incident, footprint, await responders)
-
-    async def _invite(self, incident: Incident, footprint: SlackFootprint, responders: Sequence[Responder]) -> None:
-        assert footprint.channel_id is not None
-        to_invite = [r.slack_user_id for r in responders
-                     if r.slack_user_id and r.slack_user_id not in footprint.invited]
-        if to_invite:
-            try:
-                await self._chat.invite(footprint.channel_id, to_invite)
-            except IntegrationError as error:
-                if error.code != "already_in_channel":
-                    raise
-            footprint.invited = (*footprint.invited, *to_invite)
-            await remember_footprint(self._store, incident.id, invited=footprint.invited)
-        missing = [r for r in responders if r.slack_user_id is None
-                   and r.pagerduty_user_id not in footprint.unreachable]
-        if missing:
-            # Names come from PagerDuty: escaped, so a name cannot carry a mention or a link into the channel.
-            names = ", ".join(cards.name_text(r.name) for r in missing)
-            marker = "unreachable:" + ",".join(sorted(r.pagerduty_user_id for r in missing))
-            if await self._chat.find_posted(footprint.channel_id, marker, self._clock.now().timestamp() - 86400) \
-                    is None:
-                await self._chat.post_message(
-                    footprint.channel_id,
-                    f"⚠️ Could not find {names} in Slack (no Slack account with their PagerDuty email). "
-                    "Please add them to this channel by hand.", metadata=marker_metadata(marker))
-            footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
-            await remember_footprint(self._store, incident.id, unreachable=footprint.unreachable)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
                          since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:

@@ -39,6 +39,9 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["views.open", "views.update", "views.publish", "chat.postEphemeral", "auth.test"], 100),
     "chat.postMessage": 60,  # about one per second per channel
 }
+# conversations.invite's answers for one person Slack will not add (https://api.slack.com/methods/conversations.invite).
+NOT_ADDED = frozenset({"user_not_found", "cant_invite", "cant_invite_self", "user_is_bot", "user_is_restricted",
+                       "user_is_ultra_restricted", "ura_max_channels"})
 # A retry looks for its earlier post this many pages (of 200) into a thread: a thread longer than that since the
 # effect was made is not read to its end (a busy incident's whole timeline is a few hundred lines).
 THREAD_PAGES = 5
@@ -141,8 +144,20 @@ class SlackChat:
     async def set_topic(self, channel: str, topic: str) -> None:
         await self._call("conversations.setTopic", channel=channel, topic=self._fit.topic(topic))
 
-    async def invite(self, channel: str, user_ids: Sequence[str]) -> None:
-        await self._call("conversations.invite", channel=channel, users=",".join(user_ids))
+    async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:
+        # `force`: without it one person Slack will not add (deactivated since PagerDuty's email was looked up, a
+        # guest) fails the whole call, and nobody — the on-call engineers included — is added.
+        try:
+            response = await self._call("conversations.invite", channel=channel, users=",".join(user_ids),
+                                        force=True)
+        except IntegrationError as error:
+            if error.code == "already_in_channel":
+                return {}
+            if error.code in NOT_ADDED:  # with force, the call fails only when nobody could be added
+                return dict.fromkeys(user_ids, error.code)
+            raise
+        return {str(e["user"]): str(e.get("error") or "not added") for e in response.get("errors") or []
+                if isinstance(e, dict) and e.get("user") and e.get("error") != "already_in_channel"}
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None,
                            thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> PostedMessage:

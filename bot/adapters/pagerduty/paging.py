@@ -130,14 +130,13 @@ class PagerDutyPaging:
             else:
                 assert isinstance(policy, dict)
                 return str(policy["id"]), str(policy.get("name") or policy["id"])
-        policies = await self._call("GET /escalation_policies", lambda: self.client.rget(
-            "/escalation_policies", params={"query": name}))
-        assert isinstance(policies, list)
         wanted = name.lower()
-        for policy in policies:
-            if wanted in (str(policy.get("id", "")).lower(), str(policy.get("name", "")).lower()):
-                return str(policy["id"]), str(policy.get("name") or policy["id"])
-        return None
+        # Page after page until the one named (the query matches parts of names: "payments" may match dozens,
+        # and the one named exactly may be past the first page).
+        found = await self._call("GET /escalation_policies", lambda: next((
+            policy for policy in self.client.iter_all("/escalation_policies", params={"query": name})
+            if wanted in (str(policy.get("id", "")).lower(), str(policy.get("name", "")).lower())), None))
+        return (str(found["id"]), str(found.get("name") or found["id"])) if found else None
 
     async def service_escalation_policy(self, service_id: str) -> str | None:
         try:
@@ -151,7 +150,8 @@ class PagerDutyPaging:
         return str(policy["id"]) if policy.get("id") else None
 
     async def oncalls(self, escalation_policy_id: str) -> list[OnCall]:
-        entries = await self._call("GET /oncalls", lambda: self.client.rget(
+        # Every page: a policy with many levels and schedules has more entries than one page holds.
+        entries = await self._call("GET /oncalls", lambda: self.client.list_all(
             "/oncalls", params={"escalation_policy_ids[]": [escalation_policy_id]}))
         assert isinstance(entries, list)
         found: list[OnCall] = []

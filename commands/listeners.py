@@ -19,6 +19,7 @@ signatures name (ack, command, body, action, view, event).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,7 +77,32 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     app.event("tokens_revoked")(_token_revoked(revoked))
     app.event("app_uninstalled")(_token_revoked(revoked))
+    # Last, so that it only takes what no listener above does: a button of a card an older version drew.
+    app.action(re.compile(".*"))(_unknown_button(services, in_flight))
     return follow_ups
+
+
+# The answer to a button no listener knows (an older version's card, since changed).
+UNKNOWN_BUTTON = ("That button is from an older version of this message and does nothing now. The card is redrawn "
+                  "at its next change; meanwhile use `/incident help` for what you can do.")
+
+
+def _unknown_button(services: Services, in_flight: InFlight) -> Listener:
+    async def unknown_button_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        # Acknowledged, as every click must be: unanswered, Slack shows the person an error on the button (Bolt's
+        # 404 for a request no listener takes), with no word of why.
+        with in_flight.under_way(Work(f"unknown button {action.get('action_id')}", user_of(body), "",
+                                      channel_of(body))):
+            await ack()
+            log.info("a button no listener knows was clicked (%r): answered that it does nothing now",
+                     str(action.get("action_id") or "")[:100])
+            if isinstance(body.get("response_url"), str):
+                await answer(through_response_url(services.slack, body["response_url"]), _unknown())
+    return unknown_button_clicked
+
+
+async def _unknown() -> str:
+    return UNKNOWN_BUTTON
 
 
 # A Home cut short by a stop is published again the next time its person opens it.

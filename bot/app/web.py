@@ -15,6 +15,7 @@ waits for them before it closes the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -31,6 +32,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.adapters.slack.requests import SlackRequests
 from bot.app.runtime import Bot
+from bot.app.socket_mode import SocketModeConnection
 from bot.errors import DeliveryError
 from bot.services.intake import MAX_BODY_BYTES, Received, Rejected
 from commands.in_flight import STOPPING, Work
@@ -38,6 +40,7 @@ from commands.in_flight import STOPPING, Work
 log = logging.getLogger(__name__)
 BOT_KEY = web.AppKey("bot", Bot)
 SLACK_DOOR_KEY = web.AppKey("slack_door", SlackRequests)
+SOCKET_MODE_KEY = web.AppKey("socket_mode", SocketModeConnection)
 # On SIGTERM the server stops listening, then waits this long for the requests in flight (each is short: Slack is
 # answered within 3 s, a webhook once stored, /readyz within 4 s) before the bot's own stop (bot/app/runtime.py
 # DRAIN_SECONDS, which counts this in Kubernetes' grace period); aiohttp's default is 60 s.
@@ -49,7 +52,8 @@ ACK_SECONDS = 3.0
 
 def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool = True) -> web.Application:
     """The bot's HTTP app. With `manage_lifecycle` the bot starts and stops with the server; with `socket_mode`
-    (and SLACK_APP_TOKEN set) Slack traffic also arrives over a Socket Mode connection opened at start-up."""
+    (and SLACK_APP_TOKEN set) Slack traffic also arrives over a Socket Mode connection opened in the background from
+    start-up (bot/app/socket_mode.py), so that the routes are served whatever Slack says of the token."""
     # Bodies above PagerDuty's 256 KB limit are refused by our own check with a clear reason, so let aiohttp
     # read a little more than that before it gives its own 413.
     app = web.Application(client_max_size=MAX_BODY_BYTES * 4)
@@ -64,6 +68,7 @@ def build_web_app(bot: Bot, *, manage_lifecycle: bool = True, socket_mode: bool 
     if manage_lifecycle:
         app.cleanup_ctx.append(_lifecycle)
     if socket_mode and bot.settings.socket_mode:
+        app[SOCKET_MODE_KEY] = SocketModeConnection(bot.slack_app, bot.settings.slack_app_token or "")
         app.cleanup_ctx.append(_socket_mode)
     return app
 
@@ -76,9 +81,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _socket_mode(app: web.Application) -> AsyncIterator[None]:
-    handler = await open_socket_mode(app[BOT_KEY])
+    connection = app[SOCKET_MODE_KEY]
+    # Not awaited here: cleanup_ctx runs before the site binds, and a token Slack refuses was asked again for ever,
+    # so the port (PagerDuty's webhooks, the health checks) never opened.
+    connecting = asyncio.create_task(connection.connect())
     yield
-    await close_socket_mode(app[BOT_KEY], handler)
+    connecting.cancel()  # still asking Slack, or connecting: nothing to wait for
+    with contextlib.suppress(asyncio.CancelledError):
+        await connecting
+    if connection.handler is not None:
+        await close_socket_mode(app[BOT_KEY], connection.handler)
 
 
 async def close_socket_mode(bot: Bot, handler: AsyncSocketModeHandler) -> None:
@@ -94,10 +106,9 @@ async def close_socket_mode(bot: Bot, handler: AsyncSocketModeHandler) -> None:
 
 async def open_socket_mode(bot: Bot) -> AsyncSocketModeHandler:
     """Connect to Slack over Socket Mode (commands, clicks and events then come over a WebSocket the bot opens;
-    PagerDuty's webhooks still need the HTTP routes)."""
-    handler = AsyncSocketModeHandler(bot.slack_app, bot.settings.slack_app_token)
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    return handler
+    PagerDuty's webhooks still need the HTTP routes), returning once connected (the sandbox, whose server is already
+    listening)."""
+    return await SocketModeConnection(bot.slack_app, bot.settings.slack_app_token or "").connect()
 
 
 class _Intake(Protocol):
@@ -222,6 +233,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     report = await request.app[BOT_KEY].readiness()
+    connection = request.app.get(SOCKET_MODE_KEY)
+    if connection is not None and "stopping" not in report:  # said, never a reason to be unready: intake needs none
+        report["socket_mode"] = await connection.state()
     return web.json_response(report, status=200 if report["ready"] else 503)
 
 

@@ -151,6 +151,9 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     # pasted exports say (the shell may still hold another port's).
     lines = [f"# {name}: as already set in your environment" if name in ENVIRONMENT_SECRETS and name in env
              else f"export {name}={value}" for name, value in exports.items()]
+    # The app-level token the emulators accept, left commented out: set, it puts the bot in Socket Mode (README,
+    # "HTTP mode or Socket Mode"), which HTTP mode, the default, does without.
+    lines.append(f"# export SLACK_APP_TOKEN={keys.slack_app_token}  # uncomment for Socket Mode")
     # The same exports serve every replica; each is started on its own port, all on one database.
     serves = [f"pavedroad serve --port {urlsplit(u).port or 80}" for u in bot_urls]
     where = f"the bot at {bot_urls[0]}" if len(bot_urls) == 1 else \

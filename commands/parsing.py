@@ -77,7 +77,11 @@ def parse_declare(text: str) -> tuple[str, str | None, str]:
         if match.group(2) is None:
             example = "checkout" if match.group(1) == "service" else "low"
             raise UserError(f"`--{match.group(1)}` needs a value, e.g. `--{match.group(1)} {example}`.")
-        values[match.group(1)] = match.group(2).strip('"“”')
+        value = match.group(2).strip('"“”')
+        if values.get(match.group(1), value) != value:  # which one was meant cannot be guessed: ask
+            raise UserError(f"`--{match.group(1)}` is given twice (`{shown(values[match.group(1)])}` and "
+                            f"`{shown(value)}`): give it once.")
+        values[match.group(1)] = value
     title = " ".join(_FLAG.sub(" ", text).split())
     return title, values.get("service"), values.get("urgency", "high").lower()
 

@@ -102,6 +102,13 @@ def test_a_flag_without_a_value_says_what_to_write() -> None:
         parse_declare("Down --service")
 
 
+def test_a_flag_given_twice_with_different_values_is_asked_once() -> None:
+    """Found by a newcomer (session 21): the last one was taken silently, perhaps paging the wrong team."""
+    with pytest.raises(UserError, match="`--service` is given twice .*`checkout`.*`basket`"):
+        parse_declare("Down --service checkout --service basket")
+    assert parse_declare("Down --urgency low --urgency low") == ("Down", None, "low")  # the same twice is clear
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ('"Incident managers" need a decision', ("Incident managers", "need a decision")),
     ("“Basket on-call” please", ("Basket on-call", "please")),

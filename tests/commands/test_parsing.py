@@ -104,7 +104,7 @@ def test_a_flag_without_a_value_says_what_to_write() -> None:
 
 def test_a_flag_given_twice_with_different_values_is_asked_once() -> None:
     """Found by a newcomer (session 21): the last one was taken silently, perhaps paging the wrong team."""
-    with pytest.raises(UserError, match="`--service` is given twice .*`checkout`.*`basket`"):
+    with pytest.raises(UserError, match=r"`--service` is given twice .*`checkout`.*`basket`"):
         parse_declare("Down --service checkout --service basket")
     assert parse_declare("Down --urgency low --urgency low") == ("Down", None, "low")  # the same twice is clear
 

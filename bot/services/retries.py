@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from bot.domain.effects import Effect, shown_error
 from bot.errors import IntegrationError
 from bot.ports.store import OutboxRow
+from bot.render.format import clip, escape
 
 # 2 ** this is still a float (its largest is about 2 ** 1024), whatever base_seconds multiplies it.
 _MAX_EXPONENT = 1000
@@ -133,23 +134,35 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
     as it is (`shown_error`: escaped, in code): whatever it holds, it pings nobody and links nowhere."""
     effect, attempt = row.effect, counted_attempt(row)
     if failure.rate_limited_by is not None:
-        return _rate_limited_alert(effect, failure.rate_limited_by, rate_limited_since(row, now), now, failure.error)
+        return _rate_limited_alert(effect, _subject(row), failure.rate_limited_by, rate_limited_since(row, now), now,
+                                   failure.error)
     return effect.dead_alert(attempt, failure.error) or (
-        f"🚨 Paved Road could not {_what(effect)} for {effect.subject()} after {attempt} "
+        f"🚨 Paved Road could not {_what(effect)} for {_subject(row)} after {attempt} "
         f"attempt(s): {shown_error(failure.error)}. Check the bot's logs and /readyz; an incident channel that could "
         "not be opened is tried again at the next card refresh.")
 
 
-def _rate_limited_alert(effect: Effect, service: str, since: float, now: float, error: str) -> str:
+def _rate_limited_alert(effect: Effect, subject: str, service: str, since: float, now: float, error: str) -> str:
     name = SERVICE_NAMES.get(service, service)
     started = datetime.fromtimestamp(since, UTC).strftime("%H:%M UTC")
-    return (f"🚨 Paved Road gave up trying to {_what(effect)} for {effect.subject()}: {name} "
+    return (f"🚨 Paved Road gave up trying to {_what(effect)} for {subject}: {name} "
             f"refused it as rate-limited (HTTP 429, \"too many requests\") for {_duration(now - since)}, since "
             f"{started} ({shown_error(error)}). {name} was not down, but the bot was asking more of it than it "
             f"allows for that long: check what spends the same {name} budget (an incident storm, another app or "
             f"script using the bot's {name} credentials, a rate limit lowered in {name}), and "
             "pavedroad_effects_total{outcome=\"rate_limited\"} in /metrics. Do by hand what it could not do if it "
             "still matters; an incident channel that could not be opened is tried again at the next card refresh.")
+
+
+def _subject(row: OutboxRow) -> str:
+    """Whom or what the effect was for, as people know it: its incident by number and title when its claim read the
+    incident (the operators find "#1234" in Slack and PagerDuty; an id they must look up), else the effect's own."""
+    effect = row.effect
+    incident = row.found.incident if row.found is not None else None
+    if incident is None or type(effect).subject is not Effect.subject:  # a rota's, a person's: their own words
+        return effect.subject()
+    title = escape(clip(" ".join(incident.title.split()), 80))
+    return f"incident #{incident.number} ({title}; {escape(incident.id)})"
 
 
 def _what(effect: Effect) -> str:

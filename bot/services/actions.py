@@ -287,8 +287,10 @@ class IncidentActions:
             if service is None and team is not None:
                 service = next((s for s in self._catalogue.services if s.team == team.id), None)
             if service is None:
-                known = ", ".join(f"`{s.id}`" for s in self._catalogue.services)
-                raise UserError(f"I don't know `{_shown(what)}`: use a service or team from the catalogue "
+                known = "; ".join(f"{kind}: {_some([i.id for i in items])}" for kind, items in (
+                    ("services", self._catalogue.services), ("teams", self._catalogue.teams),
+                    ("rotas", self._catalogue.rotas)) if items)
+                raise UserError(f"I don't know `{_shown(what)}`: use a service, team or rota from the catalogue "
                                 f"({known}).")
             service_id = service.pagerduty_service_id
         elif await self._incident_of_channel(channel_id) is None:  # no incident implied, and none can be named
@@ -423,6 +425,12 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
                               f"{service} directly.")
     reason = error.detail.split(": ", 1)[-1]  # the service's own words, without our method and path
     return NothingChanged(f"{service} refused it ({escape(clip(reason, 300))})")
+
+
+def _some(ids: list[str], shown: int = 8) -> str:
+    """The first few catalogue ids, and how many more: the whole list of 75 services would bury the answer."""
+    listed = ", ".join(f"`{_shown(i)}`" for i in ids[:shown])
+    return listed + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
 
 
 def _your_note(note: str) -> str:

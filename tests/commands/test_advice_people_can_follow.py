@@ -46,3 +46,12 @@ async def test_a_handover_post_where_the_bot_is_not_invited_says_to_invite_it(sa
                                             times=10))
     said = "\n".join(await command(sandbox, "handover post", channel="team-payments"))
     assert "I can't post in that channel (`not_in_channel`)" in said and "/invite @pavedroad" in said, said
+
+
+async def test_oncall_for_something_unknown_names_services_teams_and_rotas(sandbox: RunningSandbox) -> None:
+    """`oncall` takes a team or a rota too; the refusal listed only services (all of them)."""
+    [answer] = await command(sandbox, "oncall nosuch")
+    assert "use a service, team or rota" in answer and "teams: `" in answer and "rotas: `" in answer, answer
+    catalogue = sandbox.bot.catalogue
+    if len(catalogue.services) > 8:
+        assert f"and {len(catalogue.services) - 8} more" in answer

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
 from bot.adapters.clock import SystemClock
+from bot.adapters.pagerduty.api_key import PagerDutyApiKey
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.adapters.pagerduty.webhook import PagerDutyWebhook
 from bot.adapters.servicenow.credentials import ServiceNowCredentials
@@ -76,6 +77,7 @@ log = logging.getLogger(__name__)
 # The operators were told ServiceNow refuses the credentials (the Deduplication port's key), and for how long that
 # stands while the refusal lasts.
 CREDENTIALS_REFUSED_TOLD, CREDENTIALS_TOLD_SECONDS = "servicenow:credentials-refused:told", 86_400.0
+PAGERDUTY_KEY_REFUSED_TOLD = "pagerduty:api-key-refused:told"
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
 # How long a stop (SIGTERM: a deploy, a restart) gives the commands, clicks and forms already acknowledged to finish
@@ -123,6 +125,8 @@ class Bot:
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
                               settings.slack_rate_limit_scale, budget=self.store)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
+        self.pagerduty_key = PagerDutyApiKey(self.paging.priorities,
+                                             lambda text: self._tell_operators_once(text, PAGERDUTY_KEY_REFUSED_TOLD))
         self.people = People(self.store, self.paging, self.chat, self.clock)
         self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
             catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None
@@ -207,11 +211,11 @@ class Bot:
         credentials.on_refusal_ended = self._may_tell_operators_again
         return credentials
 
-    async def _tell_operators_once(self, text: str) -> None:
-        """The operators' alert that ServiceNow refuses the credentials: once across the replicas sharing the store
-        (each sees the refusal), and once across restarts while it lasts (up to a day: then once more)."""
+    async def _tell_operators_once(self, text: str, key: str = CREDENTIALS_REFUSED_TOLD) -> None:
+        """The operators' alert that ServiceNow refuses the credentials (or PagerDuty the key: `key`): once across the
+        replicas sharing the store (each sees the refusal), and once across restarts while it lasts (up to a day)."""
         now = self.clock.now().timestamp()
-        if await self.store.first_time(CREDENTIALS_REFUSED_TOLD, CREDENTIALS_TOLD_SECONDS, now):
+        if await self.store.first_time(key, CREDENTIALS_TOLD_SECONDS, now):
             await self.store.queue_effect(AlertOperators(OPERATORS, text), now, priority=0)
             self._wake_dispatcher()
 
@@ -273,6 +277,7 @@ class Bot:
                                                      lambda: self.dispatcher.heartbeat))]
         # Asked once per process, retried in the background while Slack fails, and again when Slack refuses the token.
         self._tasks.append(asyncio.create_task(self._watch_identity()))
+        self._tasks.append(asyncio.create_task(self.pagerduty_key.watch()))  # asked once, again while refused
         if self.servicenow_credentials is not None:  # asks again while ServiceNow refuses the credentials
             self._tasks.append(asyncio.create_task(self.servicenow_credentials.watch()))
         notes_minutes = self.catalogue.servicenow.work_note_minutes
@@ -405,10 +410,10 @@ class Bot:
 
     async def readiness(self) -> dict[str, object]:
         """What /readyz reports (bot/app/readiness.py): the store answers, within a time limit, and the worker and
-        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py) and
-        ServiceNow its credentials (bot/adapters/servicenow/credentials.py). Not ready from the moment a stop begins,
-        which takes no new work (commands/in_flight.py): the reason is said, rather than loops seen stopped or a closed
-        store."""
+        dispatcher loops go round; and whether Slack accepts the bot's token (bot/adapters/slack/identity.py),
+        PagerDuty its API key (bot/adapters/pagerduty/api_key.py) and ServiceNow its credentials. Not ready from the
+        moment a stop begins, which takes no new work (commands/in_flight.py): the reason is said, rather than loops
+        seen stopped or a closed store."""
         if not self.in_flight.taking:
             return {"ready": False, "stopping": STOPPING}
         now = self.clock.now().timestamp()
@@ -419,6 +424,7 @@ class Bot:
         # needs neither).
         credentials = self.servicenow_credentials
         return {**await self._readiness.report(loops), "slack": self.identity.state(),
+                "pagerduty": self.pagerduty_key.state(),
                 **({"servicenow": credentials.state()} if credentials is not None else {})}
 
     async def settle(self, within: float = 10.0) -> None:

@@ -35,9 +35,10 @@ async def post(client: BotClient, event: dict[str, Any]) -> tuple[int, Any]:
 
 
 async def ready(client: BotClient) -> tuple[int, Any]:
-    """/readyz's status and body, but for whether Slack accepts the token (`slack`: Slack is unreachable here)."""
+    """/readyz's status and body, but for whether Slack and PagerDuty accept the bot's token and key (`slack`,
+    `pagerduty`: both are unreachable here)."""
     response = await client.get("/readyz")
-    return response.status, {k: v for k, v in (await response.json()).items() if k != "slack"}
+    return response.status, {k: v for k, v in (await response.json()).items() if k not in ("slack", "pagerduty")}
 
 
 def failing_loops(caplog: pytest.LogCaptureFixture, line: str) -> set[str]:

@@ -34,6 +34,7 @@ from sandbox.faults import SERVICES, Fault, Faults
 from sandbox.pagerduty.emulator import PagerDutyEmulator
 from sandbox.pagerduty.openapi import load_pagerduty_validator
 from sandbox.servicenow.emulator import ServiceNowEmulator
+from sandbox.slack.emoji import is_emoji
 from sandbox.slack.emulator import SlackEmulator
 from sandbox.slack.model import Channel
 from sandbox.ui.page import SandboxPage
@@ -87,6 +88,9 @@ class Sandbox:
                                    bot_token=keys.slack_bot_token, signing_secret=keys.slack_signing_secret,
                                    rate_limit_scale=rate_limit_scale, app_token=keys.slack_app_token,
                                    clock=self.clock.timestamp)
+        # The organisation's timeline reaction is an emoji its workspace has: a custom one when not standard.
+        if not is_emoji(catalogue.timeline.reaction):
+            self.slack.custom_emoji.add(catalogue.timeline.reaction)
         self.pagerduty = PagerDutyEmulator(
             seed=seed, services=[(s.pagerduty_service_id, s.name) for s in catalogue.services], faults=self.faults,
             api_token=keys.pagerduty_api_token, webhook_secrets=keys.pagerduty_webhook_secrets,

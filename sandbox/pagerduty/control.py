@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from sandbox.lone_surrogates import shown
 from sandbox.pagerduty.basics import Json, PagerDutyError, invalid
 from sandbox.pagerduty.model import Account, Incident, User
 from sandbox.pagerduty.shapes import Shapes
@@ -150,7 +151,7 @@ class PagerDutyControls:
                         for n in account.notes if n.incident_id == incident.id)
         error = f"<p><strong>{e(request.query['error'])}</strong></p>" if "error" in request.query else ""
         assignees = ", ".join(account.users[u].name for u in incident.assignee_ids) or "nobody"
-        return web.Response(content_type="text/html", text=(
+        return web.Response(content_type="text/html", text=shown(
             f"<!doctype html><title>#{incident.number} {e(incident.title)}</title>"
             f"<h1>#{incident.number} {e(incident.title)}</h1>{error}"
             f"<p>{e(incident.status)} · {e(incident.urgency)} urgency · priority {e(incident.priority or 'none')} · "

@@ -36,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.faults import Fault, Faults
+from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
 from sandbox.servicenow.errors import ServiceNowError, no_record, not_authenticated
 from sandbox.servicenow.index import Journal, RowIndex, narrowed
@@ -575,7 +576,7 @@ class ServiceNowEmulator:
         group = self._display("incident", row, "assignment_group", row["assignment_group"]) or "no group"
         journal = "".join(f"<li>{e(j.created_on)} {e(j.created_by)} ({e(JOURNALS[j.element])}): {e(j.value)}</li>"
                           for j in reversed(self.journal.on(row["sys_id"])))
-        return web.Response(content_type="text/html", text=(
+        return web.Response(content_type="text/html", text=shown(
             f"<!doctype html><title>{e(row['number'])} {e(row['short_description'])}</title>"
             f"<h1>{e(row['number'])} {e(row['short_description'])}</h1>"
             f"<p>{e(STATES[row['state']])} · priority {e(PRIORITIES[row['priority']])} · {e(group)} · "

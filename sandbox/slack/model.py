@@ -37,6 +37,11 @@ class SlackApiFailure(Exception):
         self.extra = extra
 
 
+# Who a deleted thread parent's tombstone is from, and what it says, as Slack shows it.
+SLACKBOT = "USLACKBOT"
+TOMBSTONE_TEXT = "This message was deleted."
+
+
 def missing(name: str) -> SlackApiFailure:
     """What Slack answers when a required argument is absent."""
     return SlackApiFailure("invalid_arguments",
@@ -79,9 +84,12 @@ class Message:
     app_id: str | None = None
     files: list[JSON] = field(default_factory=list)  # shared by files.completeUploadExternal (files.py)
     reactions: dict[str, list[str]] = field(default_factory=dict)  # reaction name → users, in order (person.py)
+    subtype: str | None = None  # "tombstone": a deleted thread parent its replies outlive (SlackWorkspace.delete)
 
     def to_api(self, team_id: str, *, include_metadata: bool = True) -> JSON:
         data: JSON = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts, "team": team_id}
+        if self.subtype:
+            data.update(subtype=self.subtype, hidden=True)
         if self.files:
             data["files"] = copy.deepcopy(self.files)
         if self.bot_id:

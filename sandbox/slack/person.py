@@ -4,18 +4,21 @@ Owns `typed_text` (the client's escaping: `&`, `<`, `>` as entities; a typed `@n
 message and `<@U…|name>` in a command that has `should_escape`; `#channel` likewise), `post_as_person` (the message
 in the channel, the person joined to it first as Slack's "Join channel" would), `react_as_person` (a reaction on a
 message), the events each gives the app (`message.channels`/`.groups`/`.im`, `app_mention`, `member_joined_channel`,
-`reaction_added`), `deliver_event` (the one way an Events API event reaches the app; `deliver_envelope` sends it
-again as Slack's retry of a delivery it took to have failed), `deliver_events` (how a
-control route sends an act's events and waits for the bot: these routes' and sandbox/slack/home.py's opening of the
-App Home tab) and the control routes
+`reaction_added`), `delete_as_admin` (a workspace admin deleting anyone's message), `deliver_event` (the one way
+an Events API event reaches the app; `deliver_envelope` sends it again as Slack's retry of a delivery it took to have
+failed), `deliver_events` (how a control route sends an act's events and waits for the bot: these routes' and
+sandbox/slack/home.py's opening of the App Home tab) and the control routes
   POST /sandbox/slack/message   {"user", "channel", "text", "thread_ts"?}
   POST /sandbox/slack/reaction  {"user", "channel", "ts", "name"}
 → 200 {"channel", "ts", "message": {"channel", "ts", "text", "thread_ts"}, "events": [{"type", "status", …}]},
 or {"error": <Slack's error code>} with 400, 404 or 409. `user` is an id, name or email, `channel` an id or name.
+  DELETE /sandbox/slack/messages/{channel}/{ts}  (a workspace admin deletes the message)
+→ 200 {"channel", "ts", "tombstone", "events"}, or {"error"}: `channel_not_found`, `message_not_found` (404).
 
 What Slack does, kept here: a person posts only where they are a member (or in a public channel, which they join
-by posting) and never in an archived channel; a reaction needs a message that is there, a reaction name (lowercase
-letters, digits, `_`, `+`, `-`, `'`) and is `already_reacted` when that person already added it. The app gets only
+by posting) and never in an archived channel; a reaction needs a message that is there, the name of an emoji Slack
+knows (a standard one or one of the workspace's custom emoji, `emoji.py`; else `invalid_name`) and is
+`already_reacted` when that person already added it. The app gets only
 the events it subscribes to — the workspace's `bot_events`, app_manifest.yml's (tests/test_manifest.py keeps them
 equal); an event it is not subscribed to is not listed in `events` — and only from conversations its bot user is in
 (an event it would get but for that is listed with `status` null and `skipped` saying why). Events are
@@ -36,6 +39,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from sandbox.slack.emoji import is_emoji
 from sandbox.slack.model import JSON, Channel, Message, SlackApiFailure, SlackUser
 from sandbox.slack.workspace import SlackWorkspace, slack_signature
 
@@ -43,7 +47,7 @@ from sandbox.slack.workspace import SlackWorkspace, slack_signature
 _TYPED_MENTION = re.compile(r"(?<![\w@.<])@([a-z0-9][a-z0-9._-]*)")
 _TYPED_CHANNEL = re.compile(r"(?<![\w#&<])#([a-z0-9][a-z0-9_-]*)")
 _SLACK_MARKUP = re.compile(r"(<(?:[@#!][^<>]+|https?://[^<>]+)>)")
-_REACTION_NAME = re.compile(r"[a-z0-9_+'-]{1,100}")
+_REACTION_NAME = re.compile(r"[a-z0-9_+'-]{1,100}(::skin-tone-[2-6])?")
 MAX_MESSAGE_LENGTH = 40_000  # Slack's msg_too_long
 
 
@@ -153,8 +157,8 @@ def react_as_person(slack: SlackWorkspace, user_ref: str, channel_ref: str, ts: 
     if channel.is_archived:
         raise SlackApiFailure("is_archived")
     name = name.strip().strip(":")
-    if not _REACTION_NAME.fullmatch(name):
-        raise SlackApiFailure("invalid_name")
+    if not _REACTION_NAME.fullmatch(name) or not is_emoji(name, slack.custom_emoji):
+        raise SlackApiFailure("invalid_name")  # not an emoji Slack knows: neither standard nor the workspace's
     message = slack.message_in(channel, ts)
     users = message.reactions.setdefault(name, [])
     if user.id in users:
@@ -164,6 +168,29 @@ def react_as_person(slack: SlackWorkspace, user_ref: str, channel_ref: str, ts: 
                    "item": {"type": "message", "channel": channel.id, "ts": message.ts},
                    "event_ts": slack.next_ts()}
     return PersonAct(message, subscribed(slack, [("reaction_added", event)]))
+
+
+def delete_as_admin(slack: SlackWorkspace, channel_ref: str, ts: str) -> PersonAct:
+    """A workspace admin deletes message `ts` (anyone's, the bot's included) as Slack's client lets them: gone, its
+    pin with it, or a tombstone where it was a thread's parent (`SlackWorkspace.delete`). The app subscribed to the
+    conversation's messages would get `message_deleted` (`message_changed` to the tombstone). Raises
+    SlackApiFailure: `channel_not_found`, `message_not_found` (an ephemeral message, or one deleted already)."""
+    channel = slack.find_channel(channel_ref)
+    if channel is None:
+        raise SlackApiFailure("channel_not_found")
+    message = channel.messages.get(ts)
+    if message is None or message.ephemeral_to or message.subtype == "tombstone":
+        raise SlackApiFailure("message_not_found")
+    previous = message.to_api(slack.team_id)
+    slack.delete(channel, message)
+    kind, event_ts = _channel_type(channel), slack.next_ts()
+    event: JSON = {"type": "message", "hidden": True, "channel": channel.id, "ts": event_ts, "event_ts": event_ts,
+                   "channel_type": kind, "previous_message": previous}
+    if message.subtype == "tombstone":
+        event |= {"subtype": "message_changed", "message": message.to_api(slack.team_id)}
+    else:
+        event |= {"subtype": "message_deleted", "deleted_ts": message.ts}
+    return PersonAct(message, subscribed(slack, [(f"message.{kind}s" if kind != "im" else "message.im", event)]))
 
 
 def _event_channel(event: JSON) -> str:
@@ -274,8 +301,18 @@ def add_routes(app: web.Application, slack: SlackWorkspace) -> None:
             return web.json_response({"error": failure.error}, status=_status(failure.error))
         return await answer(act)
 
+    async def deleted(request: web.Request) -> web.Response:
+        try:
+            act = delete_as_admin(slack, request.match_info["channel"], request.match_info["ts"])
+        except SlackApiFailure as failure:
+            return web.json_response({"error": failure.error}, status=_status(failure.error))
+        m = act.message
+        return web.json_response({"channel": m.channel, "ts": m.ts, "tombstone": m.subtype == "tombstone",
+                                  "events": await deliver_events(slack, act.events)})
+
     app.router.add_post("/sandbox/slack/message", message)
     app.router.add_post("/sandbox/slack/reaction", reaction)
+    app.router.add_delete("/sandbox/slack/messages/{channel}/{ts}", deleted)
 
 
 async def json_body(request: web.Request) -> dict[str, Any] | None:

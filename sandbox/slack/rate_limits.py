@@ -12,7 +12,7 @@ _TIERS = {2: 20, 3: 50, 4: 100}
 _METHOD_TIER = {
     **dict.fromkeys(["conversations.create", "conversations.setTopic", "conversations.archive", "pins.add",
                      "conversations.join"], 2),
-    **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
+    **dict.fromkeys(["conversations.invite", "chat.update", "chat.delete", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.list", "conversations.members", "pins.list",
                      "conversations.history", "conversations.replies", "conversations.leave"], 3),
     **dict.fromkeys(["views.open", "views.update", "views.push", "views.publish", "chat.postEphemeral",

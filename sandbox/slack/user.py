@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from sandbox.lone_surrogates import lone_surrogate
 from sandbox.slack.model import JSON, Channel, Interaction, SlackUser, View
 from sandbox.slack.person import escape_typed, typed_text
 from sandbox.slack.workspace import SlackWorkspace, slack_signature
@@ -78,6 +79,10 @@ class SlackUserActions:
             if not self._slack.installed:
                 raise _ControlError(409, "the app is uninstalled: Slack no longer offers its slash command")
             command = str(data.get("command") or "/incident")
+            where = lone_surrogate({k: data.get(k) for k in ("command", "text")})
+            if where is not None:  # Slack sends a command as a form, which has no way to carry half a character
+                raise _ControlError(400, f"{where} holds a lone UTF-16 surrogate (half a character, e.g. \\ud83d "
+                                         "alone): a command's form cannot carry it; send the whole character")
             if not command.startswith("/"):
                 raise _ControlError(400, f"command {command!r} must start with '/'")
             slack = self._slack
@@ -276,6 +281,8 @@ class SlackUserActions:
             if value in (None, "", []) and not block.get("optional"):
                 # Slack's client refuses to submit a modal with an empty required input.
                 raise _ControlError(422, f"input {block_id!r} is required: Slack would not let the user submit")
+            if value not in (None, "", []):
+                _check_entry(block_id, element, value)
             state[block_id] = {element["action_id"]: self._element_state(element, value)}
         return state
 
@@ -351,6 +358,42 @@ def _find_button(blocks: list[JSON], action_id: str, value: Any) -> tuple[JSON, 
                 return block, element
     raise _ControlError(404, f"no button with action_id {action_id!r}"
                              + (f" and value {value!r}" if value is not None else "") + " in that message")
+
+
+def _check_entry(block_id: str, element: JSON, value: Any) -> None:
+    """What Slack's client refuses to submit (422, naming the input): a text input's value shorter than its
+    `min_length` or longer than its `max_length` (3000 at most, the default); a number input's value that is not a
+    number (a whole one unless `is_decimal_allowed`) or is outside `min_value`..`max_value`."""
+    kind, refused = element["type"], ""
+    if kind == "plain_text_input":
+        length, longest = len(str(value)), int(min(_bound(element, "max_length") or 3000, 3000))
+        shortest = int(_bound(element, "min_length") or 0)
+        if length > longest:
+            refused = f"takes at most {longest} characters (max_length), not {length}"
+        elif length < shortest:
+            refused = f"takes at least {shortest} characters (min_length), not {length}"
+    elif kind == "number_input":
+        decimal = bool(element.get("is_decimal_allowed"))
+        try:
+            number = float(str(value)) if decimal else int(str(value))
+        except ValueError:
+            number = None
+        if number is None:
+            refused = f"takes {'a number' if decimal else 'a whole number'}, not {value!r}"
+        elif (least := _bound(element, "min_value")) is not None and number < least:
+            refused = f"takes {element['min_value']} at least (min_value), not {value}"
+        elif (most := _bound(element, "max_value")) is not None and number > most:
+            refused = f"takes {element['max_value']} at most (max_value), not {value}"
+    if refused:
+        raise _ControlError(422, f"input {block_id!r} {refused}: Slack would not let the user submit")
+
+
+def _bound(element: JSON, key: str) -> float | None:
+    """A length or value bound of an input element (Slack gives number bounds as strings), None when unset."""
+    try:
+        return float(str(element[key])) if element.get(key) not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def _option(element: JSON, value: str) -> JSON:

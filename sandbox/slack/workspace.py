@@ -30,7 +30,9 @@ from sandbox.slack.index import ChannelBook
 from sandbox.slack.model import (
     BOT_NAME,
     JSON,
+    SLACKBOT,
     TEAM_DOMAIN,
+    TOMBSTONE_TEXT,
     Args,
     Channel,
     Interaction,
@@ -76,6 +78,8 @@ class SlackWorkspace:
         self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened",
                                                      "tokens_revoked", "app_uninstalled"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
+        # The workspace's custom emoji, by name: a reaction may name one of these or a standard emoji (emoji.py).
+        self.custom_emoji: set[str] = set()
         # The bot token's scopes, as the manifest asks for them: reading a channel's list, details or messages
         # needs the scope of its kind (channels:* for public channels, groups:* for private ones), else
         # `missing_scope` (`need_scope`).
@@ -301,7 +305,7 @@ class SlackWorkspace:
         original = channel.messages.get(interaction.source_ts or "")
         if body.get("delete_original") in (True, "true"):
             if original is not None:
-                del channel.messages[original.ts]
+                self.delete(channel, original)
                 interaction.source_ts = None
             return None
         text = str(body.get("text") or "")
@@ -321,6 +325,25 @@ class SlackWorkspace:
         if interaction.kind == "command":
             interaction.source_ts = message.ts  # a command's "original" is the last response it got
         return None
+
+    def delete(self, channel: Channel, message: Message) -> None:
+        """Delete a message as Slack does: gone from the channel, its pin with it. A thread parent whose replies
+        are still there becomes a tombstone ("This message was deleted.", from Slackbot) that keeps the thread;
+        a reply deleted leaves the parent one fewer, and a tombstone goes once its last reply has."""
+        channel.pins[:] = [pin for pin in channel.pins if pin.ts != message.ts]
+        is_reply = bool(message.thread_ts) and message.thread_ts != message.ts
+        if message.reply_count and not is_reply:
+            message.user, message.text, message.subtype = SLACKBOT, TOMBSTONE_TEXT, "tombstone"
+            message.thread_ts = message.ts
+            message.blocks, message.attachments, message.files, message.reactions = [], [], [], {}
+            message.metadata, message.bot_id, message.app_id, message.edited = None, None, None, False
+            return
+        del channel.messages[message.ts]
+        root = channel.messages.get(message.thread_ts or "") if is_reply else None
+        if root is not None and not message.ephemeral_to:
+            root.reply_count = max(root.reply_count - 1, 0)
+            if root.subtype == "tombstone" and not root.reply_count:
+                del channel.messages[root.ts]
 
     def store_view(self, user_id: str, definition: JSON, *, previous: View | None = None) -> View:
         view_id = derived_id("V", secrets.token_hex(16), 10)

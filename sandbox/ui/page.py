@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sandbox.lone_surrogates import shown
 from sandbox.slack.model import Channel, SlackUser
 from sandbox.ui import panels, slack_view
 from sandbox.ui.world import World
@@ -140,7 +141,7 @@ class SandboxPage:
         boot = html.escape(json.dumps({k: parts[k] for k in ("person", "person_email", "channel", "modal_key",
                                                               "version")}))
         e = html.escape
-        return web.Response(content_type="text/html", text=f"""<!doctype html>
+        return web.Response(content_type="text/html", text=shown(f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Paved Road sandbox</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/sandbox/ui/static/style.css"></head>
@@ -158,7 +159,7 @@ placeholder="{e(parts["placeholder"])}"></textarea><button type="submit">Send</b
 </div>
 <div id="modal">{parts["modal"]}</div>
 <script src="/sandbox/ui/static/app.js"></script>
-</body></html>""")
+</body></html>"""))
 
     async def _parts(self, request: web.Request) -> web.Response:
         return web.json_response(self.parts(request.query.get("as"), request.query.get("channel")))

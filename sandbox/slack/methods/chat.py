@@ -1,5 +1,5 @@
 """The `chat.*` and `pins.*` Web API methods: messages posted (in channels, threads, DMs and ephemerally), updated,
-linked to and pinned; with Slack's checks on text, blocks, attachments and message metadata."""
+deleted, linked to and pinned; with Slack's checks on text, blocks, attachments and message metadata."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def chat_update(slack: SlackWorkspace, args: Args) -> JSON:
     message.edited, message.edited_ts = True, slack.next_ts()
     return {"channel": channel.id, "ts": message.ts, "text": message.text,
             "message": message.to_api(slack.team_id)}
+
+
+def chat_delete(slack: SlackWorkspace, args: Args) -> JSON:
+    """A bot token deletes only the bot's own messages (`cant_delete_message` for anyone else's, a thread parent's
+    tombstone included); its pin goes with it, and a thread parent with replies leaves a tombstone."""
+    channel = slack.channel_arg(args)
+    message = channel.messages.get(args.text("ts") or "")
+    if message is None or message.ephemeral_to:
+        raise SlackApiFailure("message_not_found")
+    if message.user != slack.bot.id:
+        raise SlackApiFailure("cant_delete_message")
+    slack.delete(channel, message)
+    return {"channel": channel.id, "ts": message.ts}
 
 
 def chat_post_ephemeral(slack: SlackWorkspace, args: Args) -> JSON:
@@ -115,6 +128,7 @@ def _metadata(args: Args) -> JSON | None:
 METHODS: dict[str, WebApiMethod] = {
     "chat.postMessage": chat_post_message,
     "chat.update": chat_update,
+    "chat.delete": chat_delete,
     "chat.postEphemeral": chat_post_ephemeral,
     "chat.getPermalink": chat_get_permalink,
     "pins.add": pins_add,

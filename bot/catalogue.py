@@ -91,11 +91,11 @@ def _seed_bands() -> list[ExposureBand]:
 
 class ChannelPolicy(_Model):
     pattern: str = "inc-{number}-{slug}"
-    default_announce_channel: str = "incidents"
-    operators_channel: str = "paved-road-ops"
+    default_announce_channel: catalogue_response.SlackChannel = "incidents"
+    operators_channel: catalogue_response.SlackChannel = "paved-road-ops"
     # Where status updates for stakeholders go (a product domain's `stakeholders_channel` wins for its services).
-    stakeholders: str = "incident-updates"
-    dedicated_channel_for: Literal["all", "high_urgency"] | list[str] = "all"
+    stakeholders: catalogue_response.SlackChannel = "incident-updates"
+    dedicated_channel_for: catalogue_response.DedicatedFor = "all"
     # How long after its resolution a resolved incident's channel is archived ("7d", "36h", "never").
     archive_after: str = "7d"
 
@@ -115,15 +115,15 @@ class ChannelPolicy(_Model):
 
 
 class IncidentManager(_Model):
-    escalation_policy_id: str
+    escalation_policy_id: catalogue_response.EscalationPolicyId
 
 
 class Domain(_Model):
     id: str
     name: str
-    slack_channel: str | None = None
+    slack_channel: catalogue_response.SlackChannel | None = None
     # The stakeholders' channel for this domain's incidents' status updates (default: `channels.stakeholders`).
-    stakeholders_channel: str | None = None
+    stakeholders_channel: catalogue_response.SlackChannel | None = None
     # PagerDuty users (emails) on the product-domain rota that `pavedroad provision` creates when a band needs one.
     members: list[str] = Field(default_factory=list)
 
@@ -132,7 +132,7 @@ class Team(_Model):
     id: str
     name: str
     domain: str | None = None
-    slack_channel: str | None = None
+    slack_channel: catalogue_response.SlackChannel | None = None
     # The ServiceNow assignment group whose tickets page this team (and that the team's incidents' tickets get).
     servicenow_group: str | None = None
     # PagerDuty users (emails) on the team rota(s) that `pavedroad provision` creates when a band needs them.
@@ -202,7 +202,7 @@ class Rota(_Model):
     name: str
     pagerduty_schedule_id: str | None = None
     pagerduty_schedule_ids: list[str] = Field(default_factory=list)
-    slack_channel: str
+    slack_channel: catalogue_response.SlackChannel
     team: str | None = None
     domain: str | None = None
     handovers: list[str] = Field(default_factory=lambda: ["0 9 * * mon-fri", "30 17 * * mon-fri"])
@@ -443,4 +443,6 @@ def _describe(error: object) -> list[str]:
         messages = ["unknown field; remove it or check the spelling against the README's catalogue reference"]
     elif error["type"] == "missing":
         messages = ["required field is missing"]
+    elif error["type"] in ("bool_parsing", "bool_type"):  # pydantic's "unable to interpret input"
+        messages = [f"{error['input']!r} is not true or false: write true or false"]
     return [f"{location}: {message}" if location else message for message in messages]

@@ -4,19 +4,66 @@ review is drafted, and how long the store keeps its bookkeeping (`retention`). A
 is validated with (`Section`: unknown keys refused, values frozen).
 
 Kept beside `bot/catalogue.py` (which includes these in `Catalogue`) so that each module stays one concern: the
-organisation there, how incidents are run here.
+organisation there, how incidents are run here. The checks of values that sections share (a Slack channel; also the
+incident managers' escalation policy id) are here too, each refusing in one plain line that says what to write.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
 
 DEFAULT_ROLES = ("commander", "communications")
 COMMANDER = "commander"
 _ROLE = re.compile(r"^[a-z][a-z0-9-]{0,29}$")
+_EMOJI = re.compile(r"^[a-z0-9_+'-]{1,100}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")  # as the Slack adapter tells an id from a name
+_CHANNEL_EXAMPLES = {"default_announce_channel": "incidents", "operators_channel": "paved-road-ops",
+                     "stakeholders": "incident-updates", "stakeholders_channel": "customer-updates"}
+
+
+def _slack_channel(value: str, info: ValidationInfo) -> str:
+    """A channel the bot can post to: a Slack channel name (lower case, no spaces, at most 80 letters, digits, - and
+    _; a leading # is allowed), or a channel id."""
+    name = value.removeprefix("#")
+    if not name:
+        example = _CHANNEL_EXAMPLES.get(info.field_name or "", "team-payments")
+        raise ValueError(f"empty: name the Slack channel, e.g. {example!r}")
+    if _CHANNEL_ID.match(name) or (len(name) <= 80 and name == name.lower() and re.fullmatch(r"[\w-]+", name)):
+        return value
+    fixed = re.sub(r"[^\w-]+", "-", name.lower()).strip("-")[:80]
+    raise ValueError(f"{value!r} is not a Slack channel name: Slack's are lower case, with no spaces, at most 80 "
+                     "letters, digits, '-' and '_'; write " + (repr(fixed) if fixed else "e.g. 'team-payments'"))
+
+
+def _escalation_policy_id(value: str) -> str:
+    if not value:
+        raise ValueError("empty: give the incident managers' PagerDuty escalation policy id (e.g. 'PIMGR01', the end "
+                         "of its address in PagerDuty), or remove the `incident_manager` section")
+    if not re.fullmatch(r"[A-Z0-9]+", value):
+        raise ValueError(f"{value!r} is not a PagerDuty id: write the id alone, capital letters and digits as in "
+                         "the end of its address in PagerDuty (…/escalation_policies/PIMGR01 is 'PIMGR01')")
+    return value
+
+
+def _dedicated_for(value: object) -> object:
+    if value in ("all", "high_urgency") or (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+        return value
+    raise ValueError(f"{value!r} is not allowed: write all, high_urgency, or a list of priorities, e.g. [P1, P2] "
+                     "(the others get a card in the team's channel)")
+
+
+def _emoji(value: str) -> str:
+    if not _EMOJI.match(value):
+        raise ValueError(f"{value!r} is not an emoji name: write the emoji's name without colons, e.g. pushpin")
+    return value
+
+
+SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
+EscalationPolicyId = Annotated[str, AfterValidator(_escalation_policy_id)]
+DedicatedFor = Annotated[Literal["all", "high_urgency"] | list[str], BeforeValidator(_dedicated_for)]
 
 
 class Section(BaseModel):
@@ -56,7 +103,7 @@ class StatusUpdates(Section):
 
 class TimelinePolicy(Section):
     # The reaction (its Slack name, without colons) that puts a person's message on the incident's timeline.
-    reaction: str = Field(default="pushpin", pattern=r"^[a-z0-9_+'-]{1,100}$")
+    reaction: Annotated[str, AfterValidator(_emoji)] = "pushpin"
 
 
 class ReviewPolicy(Section):

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from bot.app.cli.main import main
 from bot.catalogue import CatalogueError, example_catalogue_path, load_catalogue, seed_catalogue_path
 
 BASE = """
@@ -81,3 +83,28 @@ def test_a_catalogue_path_that_cannot_be_read_is_a_problem_saying_what_to_do(
     with pytest.raises(CatalogueError) as refused:
         load_catalogue(path)
     assert refused.value.problems == [problem]
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["calculate", "--catalogue", "top.yml"],
+                                     ["report", "--catalogue", "top.yml"]])
+def test_a_missing_base_is_named_by_every_command_not_the_file_that_extends_it(
+        command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # check-config and calculate said "catalogue top.yml: file not found", though top.yml is there.
+    write(tmp_path, "top.yml", "extends: missing-base.yml\n" + BASE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CATALOGUE_PATH", "top.yml")
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert "missing-base.yml: file not found" in err or "missing-base.yml has 1 problem(s):" in err, err
+    assert "top.yml: file not found" not in err and "top.yml has" not in err, err
+
+
+async def test_a_reload_refused_for_a_missing_base_logs_the_missing_file(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    from bot.app.cli.main import reload_catalogue
+    from bot.app.runtime import Bot
+
+    top = write(tmp_path, "top.yml", "extends: missing-base.yml\n" + BASE)
+    assert not await reload_catalogue(cast(Bot, None), top)  # refused before the bot is touched
+    assert f"{tmp_path / 'missing-base.yml'}: file not found" in caplog.text, caplog.text

@@ -87,7 +87,8 @@ def run_calculate(path: Path | None, fmt: Format, *, check: bool = False) -> int
     try:
         catalogue = load_catalogue(path)
     except CatalogueError as error:
-        print(f"Catalogue {path} has {len(error.problems)} problem(s):", file=sys.stderr)
+        # The file at fault: the one `extends:` names when that is where the problem is, not always `path`.
+        print(f"Catalogue {error.path} has {len(error.problems)} problem(s):", file=sys.stderr)
         for problem in error.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2

@@ -202,3 +202,32 @@ def test_seeding_twice_adds_nothing_the_second_time(seeded_db: Path, capsys: pyt
     capsys.readouterr()
     assert main(["history", "seed", "--db", str(seeded_db)]) == 0
     assert "Added 0 incidents and 0 deploys" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("where", "why"), [
+    ("missing/dir/chart.png", "the folder"),  # a folder that does not exist
+    ("", "is a folder"),  # a folder, not a file
+])
+def test_a_chart_path_that_cannot_be_written_is_refused_before_the_report(
+        seeded_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, why: str) -> None:
+    chart = tmp_path / where if where else tmp_path
+    capsys.readouterr()
+    assert main(["report", "--db", str(seeded_db), "--chart", str(chart)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # refused before the report is computed: no table, then a traceback
+    assert err.count("\n") == 1 and err.startswith(f"pavedroad report: `--chart {chart}`")
+    assert why in err and "--chart" in err
+
+
+def test_a_chart_that_fails_to_write_is_said_in_one_line(
+        seeded_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    chart = tmp_path / "chart.png"
+
+    def refuse(self: Path, data: bytes) -> int:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    capsys.readouterr()
+    assert main(["report", "--db", str(seeded_db), "--chart", str(chart)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write the chart to {chart}" in err and "Permission denied" in err

@@ -200,12 +200,11 @@ def _configuration() -> tuple[Settings, Catalogue]:
         problems += error.problems
     catalogue: Catalogue | None = None
     try:
-        path = catalogue_path_from_env()
-        catalogue = load_catalogue(path)
+        catalogue = load_catalogue(catalogue_path_from_env())
     except ConfigError as error:  # CATALOGUE_PATH_FILE unreadable: load_settings has said so already
         problems += [problem for problem in error.problems if problem not in problems]
-    except CatalogueError as error:
-        problems += [f"catalogue {path}: {p}" for p in error.problems]
+    except CatalogueError as error:  # its own path: the file `extends:` names, when that is the one at fault
+        problems += [f"catalogue {error.path}: {p}" for p in error.problems]
     if problems or settings is None or catalogue is None:
         raise ConfigError(problems)
     return settings, catalogue
@@ -282,8 +281,9 @@ async def reload_catalogue(bot: Bot, path: Path) -> bool:
     try:
         catalogue = await asyncio.to_thread(load_catalogue, path)
     except CatalogueError as error:
+        where = "" if error.path == path else f"{error.path}: "  # the file `extends:` names, when it is at fault
         logging.getLogger("bot.app.cli.main").error("catalogue %s not reloaded, keeping the running one: %s", path,
-                                           "; ".join(error.problems))
+                                                    "; ".join(where + problem for problem in error.problems))
         return False
     bot.reload_rotas(catalogue)
     return True

@@ -87,8 +87,8 @@ def run_provision(action: str, *, prune: bool, catalogue_path: Path | None, deta
         catalogue = load_catalogue(path)
     except ConfigError as error:  # CATALOGUE_PATH_FILE cannot be read
         problems += error.problems
-    except CatalogueError as error:
-        problems += [f"catalogue {path}: {p}" for p in error.problems]
+    except CatalogueError as error:  # its own path: the file `extends:` names, when that is the one at fault
+        problems += [f"catalogue {error.path}: {p}" for p in error.problems]
     if catalogue is not None and prune and not catalogue.services:
         # An empty file (a ConfigMap key mounted empty) would prune every service this project manages: refused.
         problems.append(f"catalogue {path}: lists no service, and --prune would delete everything Paved Road manages"

@@ -88,7 +88,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+def _check_chart(path: Path) -> None:
+    """Refuse a --chart path that cannot be written, before the report is computed (not after its table)."""
+    flag, folder = f"`--chart {path}`", path.parent
+    if path.is_dir():
+        raise ReportRequestError(f"{flag} is a folder: give --chart a file to write, e.g. {path / 'report.png'}")
+    if not folder.exists():
+        raise ReportRequestError(f"{flag}: the folder {folder} does not exist: create it, or give --chart a file "
+                                 "in a folder that exists")
+    if not folder.is_dir():
+        raise ReportRequestError(f"{flag}: {folder} is not a folder: give --chart a file in a folder that exists")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise ReportRequestError(f"{flag}: {path if path.exists() else folder} is not writable: give --chart a "
+                                 "file you can write")
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.chart is not None:
+        _check_chart(args.chart)
     # What the report needs of the catalogue, validated in full or kept from the last full validation of these
     # very files (report_catalogue.py).
     catalogue = report_catalogue_at(_catalogue_path(args.catalogue))
@@ -118,7 +135,11 @@ def _report(args: argparse.Namespace) -> int:
     if args.chart is not None:
         from bot.render.chart import render_png  # matplotlib only when a chart is asked for
 
-        args.chart.write_bytes(render_png(report.trend, report.by_team, request.title))
+        try:  # checked before the report (_check_chart); what only the write finds is said as plainly
+            args.chart.write_bytes(render_png(report.trend, report.by_team, request.title))
+        except OSError as error:
+            raise ReportRequestError(f"cannot write the chart to {args.chart} ({error.strerror or error}): give "
+                                     "--chart a file you can write") from None
         print(f"Chart written to {args.chart}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,112 @@
+"""Catalogue values that cannot work are refused when the catalogue loads (`check-config`, `serve`), each in one
+plain line naming the field and the fix: a Slack channel that is no channel name, an empty escalation policy id (it
+passed, and `/incident page-im` then failed with PagerDuty's "Invalid Input Provided"), and the words of pydantic
+("literal['all','high_urgency']", a regex, "unable to interpret input") said as what to write instead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.catalogue import CatalogueError, example_catalogue_path, load_catalogue, parse_catalogue, seed_catalogue_path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def problems_of(change: Callable[[dict[str, Any]], object]) -> list[str]:
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    change(data)
+    with pytest.raises(CatalogueError) as error:
+        parse_catalogue(data, Path("catalogue.yml"))
+    return error.value.problems
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda c: c["teams"][0].update(slack_channel="#Team Payments"),
+     "teams[0].slack_channel: '#Team Payments' is not a Slack channel name: Slack's are lower case, with no spaces, "
+     "at most 80 letters, digits, '-' and '_'; write 'team-payments'"),
+    (lambda c: c["teams"][0].update(slack_channel="x" * 81),
+     f"teams[0].slack_channel: '{'x' * 81}' is not a Slack channel name"),
+    (lambda c: c["domains"][0].update(slack_channel="Retail OnCall"),
+     "domains[0].slack_channel: 'Retail OnCall' is not a Slack channel name"),
+    (lambda c: c["domains"][0].update(stakeholders_channel="retail updates"),
+     "domains[0].stakeholders_channel: 'retail updates' is not a Slack channel name"),
+    (lambda c: c["rotas"][0].update(slack_channel=""), "rotas[0].slack_channel: empty: name the Slack channel"),
+    (lambda c: c["channels"].update(default_announce_channel=""),
+     "channels.default_announce_channel: empty: name the Slack channel, e.g. 'incidents'"),
+    (lambda c: c["channels"].update(operators_channel=""),
+     "channels.operators_channel: empty: name the Slack channel, e.g. 'paved-road-ops'"),
+    (lambda c: c["channels"].update(stakeholders="Incident Updates"),
+     "channels.stakeholders: 'Incident Updates' is not a Slack channel name"),
+    (lambda c: c["incident_manager"].update(escalation_policy_id=""),
+     "incident_manager.escalation_policy_id: empty: give the incident managers' PagerDuty escalation policy id"),
+    (lambda c: c["incident_manager"].update(escalation_policy_id="https://acme.pagerduty.com/escalation_policies/PX1"),
+     "incident_manager.escalation_policy_id: 'https://acme.pagerduty.com/escalation_policies/PX1' is not a "
+     "PagerDuty id"),
+    (lambda c: c["channels"].update(dedicated_channel_for="some"),
+     "channels.dedicated_channel_for: 'some' is not allowed: write all, high_urgency, or a list of priorities, "
+     "e.g. [P1, P2]"),
+    (lambda c: c["channels"].update(dedicated_channel_for=["P1", 2]),
+     "channels.dedicated_channel_for: ['P1', 2] is not allowed: write all, high_urgency, or a list of priorities"),
+    (lambda c: c["timeline"].update(reaction=":pushpin:"),
+     "timeline.reaction: ':pushpin:' is not an emoji name: write the emoji's name without colons, e.g. pushpin"),
+    (lambda c: c["timeline"].update(reaction="Push Pin"), "timeline.reaction: 'Push Pin' is not an emoji name"),
+    (lambda c: c["review"].update(on_resolve="maybe"),
+     "review.on_resolve: 'maybe' is not true or false: write true or false"),
+    (lambda c: c["rotas"][0].update(out_of_hours="sometimes"),
+     "rotas[0].out_of_hours: 'sometimes' is not true or false: write true or false"),
+])
+def test_a_value_that_cannot_work_is_refused_in_one_plain_line(change: Callable[[dict[str, Any]], object],
+                                                               expected: str) -> None:
+    problems = problems_of(change)
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    assert "Input should" not in problems[0] and "pattern" not in problems[0] and "literal[" not in problems[0]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("slack_channel", "team-payments"), ("slack_channel", "#team-payments"), ("slack_channel", "C0123ABCD"),
+    ("slack_channel", "équipe_paiements-2"), ("slack_channel", "x" * 80), ("slack_channel", None),
+])
+def test_slack_channel_names_and_ids_the_bot_can_post_to_are_accepted(field: str, value: str | None) -> None:
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    data["teams"][0][field] = value
+    assert parse_catalogue(data, Path("catalogue.yml")).teams[0].slack_channel == value
+
+
+@pytest.mark.parametrize("value", ["all", "high_urgency", [], ["P1", "P2"]])
+def test_dedicated_channel_for_takes_what_the_readme_says(value: object) -> None:
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    data["channels"]["dedicated_channel_for"] = value
+    assert parse_catalogue(data, Path("catalogue.yml")).channels.dedicated_channel_for == value
+
+
+def test_every_catalogue_in_the_repository_still_loads() -> None:
+    # What `grep -rl "services:" --include=*.yml .` lists: the bundled, deployment and fixture catalogues.
+    found = [p for p in ROOT.rglob("*.yml") if not any(part.startswith(".") or part == "node_modules"
+                                                         for part in p.relative_to(ROOT).parts)]
+    catalogues = [p for p in found if "\nservices:" in p.read_text(encoding="utf-8")]
+    assert example_catalogue_path() in catalogues and seed_catalogue_path() in catalogues
+    for path in catalogues:
+        assert load_catalogue(path).services, path
+
+
+def test_check_config_says_the_channel_problem_in_one_line(tmp_path: Path) -> None:
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    data["teams"][0]["slack_channel"] = "#Team Payments"
+    path = tmp_path / "catalogue.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    env = {"PATH": "/usr/bin:/bin", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+           "PAGERDUTY_API_TOKEN": "t", "PAGERDUTY_WEBHOOK_SECRETS": "w", "CATALOGUE_PATH": str(path)}
+    result = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "check-config"], env=env, capture_output=True,
+                            text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["Configuration has 1 problem(s):", f"  - catalogue {path}: teams[0]."
+                                          "slack_channel: '#Team Payments' is not a Slack channel name: Slack's are "
+                                          "lower case, with no spaces, at most 80 letters, digits, '-' and '_'; "
+                                          "write 'team-payments'"]

@@ -19,6 +19,9 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.slack.failures import failure
+from bot.errors import IntegrationError
+
 log = logging.getLogger(__name__)
 
 # Backoff between asks, base·2ⁿ with jitter (replicas restarted together do not ask in step), capped: a minute while
@@ -51,8 +54,9 @@ class SocketModeConnection:
             try:
                 response = await self._app.client.apps_connections_open(app_token=self._token)
             except SlackApiError as error:
-                wait = self._answered(str(error.response.get("error")), error.response.headers.get("Retry-After"),
-                                      attempt)
+                # Read as every Slack answer is (a text/plain page or JSON that does not parse included): reading
+                # `error.response` as a dict here once ended this task, and Socket Mode with it, silently.
+                wait = self._answered(failure("apps.connections.open", error), attempt)
             except Exception as error:  # Slack out of reach (refused, timed out): said once per reason, asked again
                 wait = self._failed(f"{error.__class__.__name__}: {error}", _backoff(attempt, FAILING_CAP_SECONDS))
             else:
@@ -70,8 +74,9 @@ class SocketModeConnection:
         log.info("Socket Mode connected: Slack's commands, clicks and events arrive over the bot's WebSocket")
         return self.handler
 
-    def _answered(self, code: str, retry_after: str | None, attempt: int) -> float:
+    def _answered(self, said: IntegrationError, attempt: int) -> float:
         """Slack's answer refusing a URL: a refused token is an ERROR, once; anything else a failure (below)."""
+        code, retry_after = said.code, said.retry_after
         if code in REFUSALS:
             if self.refused is None:  # said once: every ask is refused alike until the token is replaced
                 log.error("Slack refuses SLACK_APP_TOKEN (apps.connections.open: %s): %s. Until then Slack's "
@@ -80,9 +85,9 @@ class SocketModeConnection:
             self.refused = code
             return _backoff(attempt, REFUSED_CAP_SECONDS)
         wait = _backoff(attempt, FAILING_CAP_SECONDS)
-        if code == "ratelimited" and retry_after is not None and retry_after.isdigit():
-            wait = max(wait, float(retry_after))  # Slack's Retry-After wins when longer
-        return self._failed(f"apps.connections.open: {code}", wait)
+        if retry_after is not None:
+            wait = max(wait, retry_after)  # Slack's Retry-After wins when longer
+        return self._failed(f"apps.connections.open: {code}" if code else said.detail, wait)
 
     def _failed(self, reason: str, wait: float) -> float:
         if reason != self.last_failure:

@@ -85,12 +85,20 @@ async def _socket_mode(app: web.Application) -> AsyncIterator[None]:
     # Not awaited here: cleanup_ctx runs before the site binds, and a token Slack refuses was asked again for ever,
     # so the port (PagerDuty's webhooks, the health checks) never opened.
     connecting = asyncio.create_task(connection.connect())
+    connecting.add_done_callback(_said_if_failed)
     yield
     connecting.cancel()  # still asking Slack, or connecting: nothing to wait for
     with contextlib.suppress(asyncio.CancelledError):
         await connecting
     if connection.handler is not None:
         await close_socket_mode(app[BOT_KEY], connection.handler)
+
+
+def _said_if_failed(connecting: asyncio.Task[AsyncSocketModeHandler]) -> None:
+    """Socket Mode's connecting ended by an error of ours: said, never silently (Slack's commands stop arriving)."""
+    if not connecting.cancelled() and (error := connecting.exception()) is not None:
+        log.error("Socket Mode stopped connecting (%s): Slack's commands, clicks and events no longer reach this "
+                  "replica; restart it", error, exc_info=error)
 
 
 async def close_socket_mode(bot: Bot, handler: AsyncSocketModeHandler) -> None:

@@ -8,6 +8,7 @@ the port never opened and the log repeated Bolt's tracebacks (`Failed to retriev
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,10 +16,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.app import socket_mode
 from tests.e2e.process_helpers import free_port, http, wait_for
 
 WRONG_APP_TOKEN = "xapp-1-wrong"
@@ -119,3 +124,38 @@ def test_the_app_token_the_emulators_print_connects_socket_mode(world: World) ->
     answer = http("POST", f"{world.emulators_url}/sandbox/slack/command",
                   {"user": "asha.patel@example.com", "channel": "incidents", "text": "help"})
     assert answer["status"] == 200 and "/incident" in answer["body"]["text"]
+
+
+
+class _SlackAnsweringAPage:
+    """Slack's SDK as it reports apps.connections.open answered with a page labelled text/plain: a SlackApiError
+    whose response holds the page as a string (bot/adapters/slack/failures.py lists that shape)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def apps_connections_open(self, app_token: str) -> Any:
+        self.asked += 1
+        page: Any = "<html>503</html>"  # the SDK's own type says dict or bytes: it hands over a str all the same
+        raise SlackApiError("HTTP 503", AsyncSlackResponse(  # type: ignore[no-untyped-call]
+            client=None, http_verb="POST", api_url="x", req_args={}, data=page, headers={}, status_code=503))
+
+
+async def test_a_page_instead_of_slacks_json_is_asked_again_not_the_end_of_socket_mode(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review of session 21: reading that page as a dict raised an AttributeError in the connecting task,
+    which ended silently: Socket Mode never connected, nothing said, /readyz "not yet checked"."""
+    monkeypatch.setattr(socket_mode, "BACKOFF_BASE_SECONDS", 0.001)
+    slack = _SlackAnsweringAPage()
+    connection = socket_mode.SocketModeConnection(SimpleNamespace(client=slack), "xapp-1")  # type: ignore[arg-type]
+    connecting = asyncio.create_task(connection.connect())
+    try:
+        for _ in range(500):  # the backoff is a millisecond: a few asks come within moments
+            if slack.asked >= 3 or connecting.done():
+                break
+            await asyncio.sleep(0.01)
+        assert not connecting.done() and slack.asked >= 3  # still asking
+        state = await connection.state()
+        assert state["app_token"] == "checking" and "503" in str(state["last_failure"])
+    finally:
+        connecting.cancel()

@@ -358,8 +358,13 @@ class EffectExecutor:
             await self._chat.update_message(footprint.channel_id, footprint.card_ts, cards.card_text(incident),
                                             blocks)
         except IntegrationError as error:
-            if error.code != "message_not_found":
+            # A card deleted is gone (message_not_found), or a tombstone Slackbot keeps for its thread's replies
+            # (cant_update_message: no longer the bot's to edit).
+            if error.code not in ("message_not_found", "cant_update_message"):
                 raise
+            if incident.status is Status.RESOLVED:  # nothing more to show: not a new card at the channel's bottom
+                log.info("incident %s: its card was deleted in Slack; resolved, so none is posted again", incident.id)
+                return
             await self._card_deleted(incident, footprint, view, retry=retry, since=since)
         if incident.dedicated_channel:
             await self._set_topic(incident, footprint, view)
@@ -371,7 +376,8 @@ class EffectExecutor:
         assert footprint.channel_id is not None
         log.warning("incident %s: its card %s in %s was deleted in Slack; posting a new one", incident.id,
                     footprint.card_ts, footprint.channel_id)
-        await remember_footprint(self._store, incident.id, at_once=True, card_ts=None, card_pinned=False)
+        # This effect's copy only: the stored card stays the old one until the new one is posted (a post failing for
+        # good must not leave the incident's thread lines posted at the channel's top level).
         footprint.card_ts, footprint.card_pinned = None, False
         await self._post_card(incident, footprint, footprint.channel_id, retry=retry, since=since,
                               pin=incident.dedicated_channel, view=view)

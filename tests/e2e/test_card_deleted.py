@@ -6,17 +6,19 @@ pins it in the incident's own channel."""
 from __future__ import annotations
 
 from bot.catalogue import Catalogue
+from bot.domain.effects import RefreshCard
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state, trigger
 from tests.helpers import StartSandbox
 
 
 def delete_message(running: RunningSandbox, channel_id: str, ts: str) -> None:
-    """As a workspace admin deleting it: the message goes, and its pin with it."""
-    channel = running.sandbox.slack.find_channel(channel_id)
+    """As a workspace admin deleting it, as Slack does: its pin goes with it, and a card with thread replies (a team
+    channel's: its timeline) becomes a tombstone Slackbot keeps for them."""
+    slack = running.sandbox.slack
+    channel = slack.find_channel(channel_id)
     assert channel is not None
-    del channel.messages[ts]
-    channel.pins[:] = [pin for pin in channel.pins if pin.ts != ts]
+    slack.delete(channel, channel.messages[ts])
 
 
 def ops_lines(running: RunningSandbox) -> list[str]:
@@ -64,3 +66,21 @@ async def test_a_deleted_card_in_a_team_channel_is_posted_again_there(start_sand
     assert after.channel_id == before.channel_id and after.card_ts not in (None, before.card_ts)
     assert not after.card_pinned  # a team channel's cards are not pinned
     assert await running.bot.store.dead_effects(incident["id"]) == [] and ops_lines(running) == []
+    tombstone = running.sandbox.slack.find_channel(before.channel_id)
+    assert tombstone is not None and tombstone.messages[before.card_ts].subtype == "tombstone"  # Slack's, kept
+
+
+async def test_a_resolved_incidents_deleted_card_is_not_posted_again(sandbox: RunningSandbox) -> None:
+    incident = await trigger(sandbox, "Checkout returns 500s")
+    await act(sandbox, incident["id"], "resolve", user="asha.patel@example.com")
+    await sandbox.bot.settle(30)
+    [channel] = incident_channels(sandbox)
+    deleted = card(sandbox, channel)
+    delete_message(sandbox, channel["id"], deleted["ts"])
+    # A refresh of a resolved incident's card (as a ticket's update queues one).
+    await sandbox.bot.store.queue_effect(RefreshCard(incident["id"]), sandbox.sandbox.clock.timestamp())
+    sandbox.bot.dispatcher.wake()
+    await sandbox.bot.settle(30)
+    cards = [m for m in messages(sandbox, channel["id"]) if m.get("metadata")
+             and str(m["metadata"]["event_payload"]["marker"]).startswith("card:")]
+    assert cards == [] and ops_lines(sandbox) == [] and await sandbox.bot.store.dead_effects(incident["id"]) == []

@@ -87,3 +87,20 @@ async def test_an_app_installed_without_the_private_channel_scopes_posts_rather_
     await running.bot.settle(30)
     assert any("cknowledged" in str(m["text"]) for m in await card_thread(running, "team-basket"))
     assert await running.bot.store.dead_effects(incident["id"]) == []
+
+
+async def test_an_app_without_the_private_channel_scopes_still_finds_a_lost_card_in_a_public_channel(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 21: asking for private channels too, an app installed before groups:read was
+    answered missing_scope, and the card's retry died."""
+    running = await low_urgency_in_team_channels(start_sandbox, catalogue)
+    running.sandbox.slack.bot_scopes = BOT_SCOPES - {"groups:read", "groups:history"}
+    running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=502, times=1, after=True))
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    running.sandbox.faults.clear()
+    await running.bot.settle(30)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    counted = markers(messages(running, team.id))
+    assert [marker for marker in counted if marker.startswith("card:")] and max(counted.values()) == 1, counted
+    assert await running.bot.store.dead_effects(incident["id"]) == []

@@ -127,10 +127,19 @@ class SlackChat:
         return _channel(channel)
 
     async def find_channel(self, name: str) -> ChannelInfo | None:
+        try:
+            return await self._find_channel(name, "public_channel,private_channel")
+        except IntegrationError as error:
+            if error.code != "missing_scope":
+                raise
+            # Installed from a manifest before groups:read: public channels only (reinstalling the app adds it).
+            return await self._find_channel(name, "public_channel")
+
+    async def _find_channel(self, name: str, types: str) -> ChannelInfo | None:
         cursor = None
         while True:
             # Private channels too (those the bot was invited to): a team may keep its channel private.
-            args: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 1000}
+            args: dict[str, Any] = {"types": types, "limit": 1000}
             if cursor:
                 args["cursor"] = cursor
             page = await self._call("conversations.list", **args)
@@ -183,11 +192,11 @@ class SlackChat:
 
     async def find_posted(self, channel: str, marker: str, oldest: float,
                           thread_ts: str | None = None) -> PostedMessage | None:
-        channel_id = await self._channel_id(channel)
-        if channel_id is None:
-            return None
         bot_user = await self.bot_user_id()
         try:
+            channel_id = await self._channel_id(channel)
+            if channel_id is None:
+                return None
             if thread_ts is None:
                 history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
                                            limit=200, include_all_metadata=True)

@@ -7,6 +7,7 @@
 - The team channel an incident without a channel of its own has its card in (a person archived it: the bot archives
   only incidents' own channels): the card and its thread are kept, for when it is unarchived, and the operators are
   told once a day per channel — not once per update and card refresh, every five minutes, for every incident there.
+  An incident with a channel of its own whose announcement that channel refuses is told the same way (executor.py).
 """
 
 from __future__ import annotations
@@ -53,11 +54,13 @@ class ArchivedChannels:
                 log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
                 return
             if not incident.dedicated_channel:
-                await self._team_channel_archived(incident, str(error.code))
+                await self.team_channel_archived(incident, str(error.code))
                 return
             await self._move(incident, since)
 
-    async def _team_channel_archived(self, incident: Incident, code: str) -> None:
+    async def team_channel_archived(self, incident: Incident, code: str) -> None:
+        """Slack refused a post or an edit in `incident`'s team channel as archived: logged; the operators told once a
+        day per channel."""
         team = self._catalogue.announce_channel_for(incident.service_id)
         log.warning("incident %s: the team channel #%s its card is in is archived (%s); the update stays on the "
                     "timeline", incident.id, team, code)

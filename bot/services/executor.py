@@ -48,7 +48,7 @@ from bot.ports.store import (
 )
 from bot.render import card as cards
 from bot.render import status_updates as update_render
-from bot.services.archived_channels import ArchivedChannels
+from bot.services.archived_channels import ARCHIVED, ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
@@ -198,8 +198,9 @@ class EffectExecutor:
         if self._tickets is not None:  # until its card is known to show the ticket (see refresh_card_for_ticket)
             refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
-            await self._post_card(incident, footprint, self._catalogue.announce_channel_for(incident.service_id),
-                                  retry=retry, since=since, pin=False)
+            await self._archived.unless_archived(incident, self._post_card(
+                incident, footprint, self._catalogue.announce_channel_for(incident.service_id), retry=retry,
+                since=since, pin=False), since)
             self._refresh_homes(incident)
             return
         if footprint.shared_channel:
@@ -337,8 +338,16 @@ class EffectExecutor:
         marker = f"announce:{incident.id}"
         posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
         if posted is None:
-            posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
-                                                   metadata=marker_metadata(marker))
+            try:
+                posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
+                                                       metadata=marker_metadata(marker))
+            except IntegrationError as error:
+                # The team channel archived (by a person): the incident's own channel stands; the operators are told
+                # once a day, rather than the opening dying (an alert per incident) or being taken for a move.
+                if error.code not in ARCHIVED:
+                    raise
+                await self._archived.team_channel_archived(incident, str(error.code))
+                return
         await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
 
     # -- later events ----------------------------------------------------------------------------------------

@@ -56,3 +56,24 @@ async def test_an_archived_team_channel_keeps_its_cards_and_the_operators_are_to
     await act(running, incident["id"], "resolve", user="asha.patel@example.com")
     await running.bot.settle(30)
     assert "Resolved" in card_text(running, after)
+
+
+async def test_an_incident_of_its_own_opens_its_channel_though_its_team_channel_is_archived(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 21: the announcement in the archived team channel failed the opening — an alert
+    for each incident, and at the next refresh the incident was taken for one moved out of an archived channel."""
+    running = await start_sandbox(catalogue)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    team.is_archived = True
+    first = await trigger(running, "Checkout returns 500s", "PBASKET")
+    second = await trigger(running, "Basket is slow", "PBASKET")
+    await running.bot.settle(30)
+    await running.bot.refresh_open_cards()
+    await running.bot.settle(30)
+    for incident in (first, second):
+        footprint = await running.bot.store.footprint(incident["id"])
+        assert footprint.channel_id is not None and footprint.card_pinned
+        assert await running.bot.store.dead_effects(incident["id"]) == []
+    [told] = [line for line in ops_lines(running) if "archived" in line]
+    assert "#team-basket is archived" in told

@@ -25,6 +25,7 @@ SCOPE_FOR_METHOD = {
     # slack_sdk's files_upload_v2: files.getUploadURLExternal and files.completeUploadExternal, both files:write.
     "files.upload_v2": "files:write",
     "conversations.replies": "channels:history", "conversations.archive": "channels:manage",
+    "conversations.members": "channels:read",
     "chat.getPermalink": None,
 }
 SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",

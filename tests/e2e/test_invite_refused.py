@@ -41,3 +41,14 @@ async def test_nobody_slack_will_add_is_told_not_dead(sandbox: RunningSandbox) -
     assert await sandbox.bot.store.dead_effects(incident["id"]) == []
     card = [m for m in messages(sandbox, channel["id"]) if m["ts"] in channel["pins"]]
     assert len(card) == 1  # the channel is otherwise opened as usual
+
+
+async def test_someone_in_the_channel_already_is_not_said_to_be_refused(sandbox: RunningSandbox) -> None:
+    """Found in review of session 21: when nobody could be added, everyone asked for was said to be refused — the
+    on-call engineer already in the channel too."""
+    await trigger(sandbox)
+    await sandbox.bot.settle(30)
+    [channel] = incident_channels(sandbox)
+    asha = slack_user(sandbox, "asha.patel@example.com")
+    assert asha in channel["members"]
+    assert await sandbox.bot.chat.invite(channel["id"], [asha, "UGONE00009"]) == {"UGONE00009": "user_not_found"}

@@ -32,7 +32,8 @@ from bot.render.format import HOME_BLOCKS
 TIERS: dict[str, float] = {
     **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
-                     "conversations.info", "conversations.history", "conversations.replies"], 50),
+                     "conversations.info", "conversations.history", "conversations.replies",
+                     "conversations.members"], 50),
     "conversations.archive": 20,
     **dict.fromkeys(["files.getUploadURLExternal", "files.completeUploadExternal", "chat.getPermalink"], 100),
     "conversations.list": 20,
@@ -162,11 +163,25 @@ class SlackChat:
         except IntegrationError as error:
             if error.code == "already_in_channel":
                 return {}
-            if error.code in NOT_ADDED:  # with force, the call fails only when nobody could be added
-                return dict.fromkeys(user_ids, error.code)
+            if error.code in NOT_ADDED:
+                # Nobody could be added; Slack's refusal names one reason (its per-person list is not kept), and
+                # some may be in already: those not in the channel now are the ones it would not add.
+                members = await self._members(channel)
+                return {user: error.code for user in user_ids if user not in members}
             raise
         return {str(e["user"]): str(e.get("error") or "not added") for e in response.get("errors") or []
                 if isinstance(e, dict) and e.get("user") and e.get("error") != "already_in_channel"}
+
+    async def _members(self, channel: str) -> set[str]:
+        members: set[str] = set()
+        cursor = None
+        while True:
+            page = await self._call("conversations.members", channel=channel, limit=1000,
+                                    **({"cursor": cursor} if cursor else {}))
+            members.update(str(m) for m in page.get("members") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
 
     async def post_message(self, channel: str, text: str, blocks: Sequence[dict[str, Any]] | None = None,
                            thread_ts: str | None = None, metadata: dict[str, Any] | None = None) -> PostedMessage:
@@ -355,6 +370,7 @@ class SlackChat:
 _JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "views.update",
                            "views.publish"})
 _GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
+                          "conversations.members",
                           "conversations.list", "conversations.replies", "chat.getPermalink"})
 
 

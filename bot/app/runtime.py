@@ -125,8 +125,9 @@ class Bot:
         self.chat = SlackChat(settings.slack_bot_token, settings.slack_api_url, self.metrics,
                               settings.slack_rate_limit_scale, budget=self.store)
         self.paging = PagerDutyPaging(settings.pagerduty_api_token, settings.pagerduty_api_url, self.metrics)
-        self.pagerduty_key = PagerDutyApiKey(self.paging.priorities,
-                                             lambda text: self._tell_operators_once(text, PAGERDUTY_KEY_REFUSED_TOLD))
+        self.pagerduty_key = PagerDutyApiKey(
+            self.paging.priorities, lambda text: self._tell_operators_once(text, PAGERDUTY_KEY_REFUSED_TOLD),
+            may_tell_again=lambda: self.store.forget(PAGERDUTY_KEY_REFUSED_TOLD))
         self.people = People(self.store, self.paging, self.chat, self.clock)
         self.tickets = ServiceNowTickets(settings.servicenow, self.metrics, integration_field=(
             catalogue.servicenow.pagerduty_integration_field)) if settings.servicenow else None

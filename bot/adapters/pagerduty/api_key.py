@@ -6,7 +6,8 @@ alert of its own, in the middle of an outage. Now the bot asks PagerDuty once as
 account's priorities): a refusal (HTTP 401) is one ERROR naming the fix, one alert in the operators' channel (once
 across the replicas sharing the store, for a day) and /readyz's `pagerduty` — never a reason to be unready: intake
 needs no PagerDuty, and the webhooks it sends are still taken. While refused it is asked again every
-RECHECK_SECONDS, so a refusal PagerDuty gave in its own trouble ends by itself; PagerDuty out of reach is a WARNING.
+RECHECK_SECONDS, so a refusal PagerDuty gave in its own trouble ends by itself (and a later one is told again);
+PagerDuty out of reach is one WARNING, and asked again the same way.
 """
 
 from __future__ import annotations
@@ -33,26 +34,37 @@ class PagerDutyApiKey:
     /readyz."""
 
     def __init__(self, ask: Callable[[], Awaitable[Any]], tell_operators: Callable[[str], Awaitable[None]],
-                 recheck_seconds: float = RECHECK_SECONDS) -> None:
+                 recheck_seconds: float = RECHECK_SECONDS,
+                 may_tell_again: Callable[[], Awaitable[None]] | None = None) -> None:
         self._ask = ask  # a cheap read (PagerDutyPaging.priorities)
         self._tell_operators = tell_operators
+        self._may_tell_again = may_tell_again  # once the key is taken: a later refusal is told again
         self._recheck = recheck_seconds
         self.refused: str | None = None  # PagerDuty's words refusing the key, while it does
         self.checked = False
 
     async def watch(self) -> None:
-        """Ask once; while PagerDuty refuses the key, ask again every `recheck_seconds` until it takes it."""
-        told = False
-        while await self._refuses():
-            if not told:
+        """Ask until PagerDuty answers: while it refuses the key, or cannot be reached, ask again every
+        `recheck_seconds`; once it takes the key, the watch ends."""
+        told, said_unreachable = False, False
+        while (refused := await self._refuses(quiet=said_unreachable)) is not False:
+            if refused is None:  # not reached: said once, asked again
+                said_unreachable = True
+            elif not told:
                 try:
                     await self._tell_operators(self.alert())
                     told = True
                 except Exception:  # the store refusing the alert: tried again at the next look
                     log.exception("could not queue the operators' alert that PagerDuty refuses the bot's API key")
             await asyncio.sleep(self._recheck)
+        if told and self._may_tell_again is not None:
+            try:
+                await self._may_tell_again()
+            except Exception:  # the store refusing it: the next refusal may then go untold for up to a day
+                log.exception("could not record that PagerDuty accepts the bot's API key again")
 
-    async def _refuses(self) -> bool:
+    async def _refuses(self, *, quiet: bool = False) -> bool | None:
+        """Whether PagerDuty refuses the key; None when it could not be asked (out of reach, failing)."""
         try:
             await self._ask()
         except IntegrationError as error:
@@ -61,9 +73,10 @@ class PagerDutyApiKey:
                     log.error("PagerDuty refuses PAGERDUTY_API_TOKEN (HTTP 401: %s): %s. %s", error, FIX, MEANWHILE)
                 self.refused = str(error)
                 return True
-            log.warning("could not check whether PagerDuty accepts PAGERDUTY_API_TOKEN (%s): check PAGERDUTY_API_URL "
-                        "if this lasts; the first call from Slack or an effect will say more", error)
-            return False
+            if not quiet:
+                log.warning("could not check whether PagerDuty accepts PAGERDUTY_API_TOKEN (%s): check "
+                            "PAGERDUTY_API_URL if this lasts; asking again every %.0fs", error, self._recheck)
+            return None
         except Exception:  # not PagerDuty's answer (a bug): said, and the bot goes on
             log.exception("checking whether PagerDuty accepts PAGERDUTY_API_TOKEN failed unexpectedly")
             return False

@@ -25,13 +25,13 @@ async def made_policy(client: pagerduty.RestApiV2Client, name: str, target: str)
 async def test_the_policy_named_exactly_is_found_past_the_first_page(pd: PdSandbox,
                                                                     client: pagerduty.RestApiV2Client) -> None:
     erin = user_id(pd, ERIN)
-    for n in range(30):
-        await made_policy(client, f"Payments {n:02} (Medium)", erin)
+    for n in range(105):  # past the client's first page of 100
+        await made_policy(client, f"Payments {n:03} (Medium)", erin)
     wanted = await made_policy(client, "Payments", erin)
     paging = PagerDutyPaging(TOKEN, str(pd.server.make_url("/sandbox/pagerduty/api")), Metrics(), timeout=5)
     try:
         assert await paging.escalation_policy_named("payments") == (wanted, "Payments")
-        assert await paging.escalation_policy_named("Payments 29 (medium)") is not None
+        assert await paging.escalation_policy_named("Payments 104 (medium)") is not None
         assert await paging.escalation_policy_named("Payments 99") is None
     finally:
         await paging.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,9 @@ from bot.ports import OnCall, PagingUser, ShiftEntry
 
 T = TypeVar("T")
 _NOT_CONNECTED = (httpx2.ConnectError, httpx2.ConnectTimeout)
+# The most escalation policies read looking for the one named (five pages): a one-letter query matches most of an
+# account's, and the read holds one of the few PagerDuty threads after the person's command has given up waiting.
+MAX_POLICIES_READ = 500
 
 
 class PagerDutyPaging:
@@ -134,7 +138,8 @@ class PagerDutyPaging:
         # Page after page until the one named (the query matches parts of names: "payments" may match dozens,
         # and the one named exactly may be past the first page).
         found = await self._call("GET /escalation_policies", lambda: next((
-            policy for policy in self.client.iter_all("/escalation_policies", params={"query": name})
+            policy for policy in itertools.islice(self.client.iter_all("/escalation_policies", params={"query": name}),
+                                                  MAX_POLICIES_READ)
             if wanted in (str(policy.get("id", "")).lower(), str(policy.get("name", "")).lower())), None))
         return (str(found["id"]), str(found.get("name") or found["id"])) if found else None
 

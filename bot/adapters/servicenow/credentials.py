@@ -173,7 +173,8 @@ class ServiceNowCredentials:
         try:
             await self._check()  # its answer, taken, says the credentials are accepted (tickets.py's on_accepted)
         except IntegrationError as error:
-            if error.credentials_refused:
+            # (Unless a call sent after it was answered meanwhile: the credentials passed then, as `judge` reads it.)
+            if error.credentials_refused and self._last_answered <= sent_at:
                 self.refused_by(error.status or 401, f"{CHECK_AT_START} at the bot's start", sent_at)
             else:  # ServiceNow down or its address wrong: its first call will say more
                 log.warning("could not check at start whether ServiceNow accepts the credentials of %s (%s): check "

@@ -191,8 +191,10 @@ async def test_a_ticket_opened_before_the_card_is_posted_costs_the_card_no_updat
     sandbox.sandbox.faults.add(held)
     incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET")
     try:
-        await eventually(lambda: any(t["correlation_id"] == incident["id"] for t in tickets(sandbox)))
-        assert sandbox.sandbox.faults.held["slack"] == 1  # the channel still waits for Slack
+        # The ticket exists while the channel still waits for Slack (the ServiceNow lane may open the ticket even
+        # before the Slack lane has asked for the channel: a loaded CI machine saw it so, hence both waited for).
+        await eventually(lambda: any(t["correlation_id"] == incident["id"] for t in tickets(sandbox))
+                         and sandbox.sandbox.faults.held["slack"] == 1)
     finally:
         sandbox.sandbox.faults.rules.remove(held)
         sandbox.sandbox.faults.release_held()

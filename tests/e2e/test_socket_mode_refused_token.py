@@ -80,6 +80,9 @@ def world(tmp_path: Path) -> Iterator[World]:
 def test_a_refused_app_token_leaves_the_http_routes_served_and_says_once_what_to_fix(world: World) -> None:
     bot = world.serve(WRONG_APP_TOKEN)
 
+    # Served at once; Slack's refusal is said once its first answer is in (a loaded machine takes a moment).
+    wait_for(lambda: http("GET", f"{world.bot_url}/readyz")["socket_mode"]["app_token"] == "refused", 30,
+             "Slack's refusal of the app token in /readyz")
     ready = http("GET", f"{world.bot_url}/readyz")  # 200: urllib raises on a 503
     assert ready["ready"] is True
     socket_mode = ready["socket_mode"]

@@ -7,7 +7,9 @@
 - The team channel an incident without a channel of its own has its card in (a person archived it: the bot archives
   only incidents' own channels): the card and its thread are kept, for when it is unarchived, and the operators are
   told once a day per channel — not once per update and card refresh, every five minutes, for every incident there.
-  An incident with a channel of its own whose announcement that channel refuses is told the same way (executor.py).
+- A card or an announcement that is yet to be posted, its team channel archived: it goes to the catalogue's default
+  announce channel instead (an incident with no card anywhere would be invisible in Slack), the operators told as
+  above; that one archived too, it goes nowhere and the operators hear of that channel as well.
 """
 
 from __future__ import annotations
@@ -58,21 +60,45 @@ class ArchivedChannels:
                 return
             await self._move(incident, since)
 
-    async def team_channel_archived(self, incident: Incident, code: str) -> None:
-        """Slack refused a post or an edit in `incident`'s team channel as archived: logged; the operators told once a
-        day per channel."""
+    async def in_team_channel(self, incident: Incident, post: Callable[[str], Awaitable[None]]) -> None:
+        """`post` (a card or an announcement, by channel name) in `incident`'s team channel; that one archived, in the
+        default announce channel, as the module says."""
         team = self._catalogue.announce_channel_for(incident.service_id)
+        for channel in (team, self._fallback(team)):
+            if channel is None:
+                return
+            try:
+                await post(channel)
+                return
+            except IntegrationError as error:
+                if error.code not in ARCHIVED:
+                    raise
+                await self.team_channel_archived(incident, str(error.code), channel)
+
+    def _fallback(self, team: str) -> str | None:
+        """Where cards and announcements go while `team` is archived: the default announce channel, unless it is
+        `team` itself."""
+        default = self._catalogue.channels.default_announce_channel
+        return None if default.lstrip("#") == team.lstrip("#") else default
+
+    async def team_channel_archived(self, incident: Incident, code: str, channel: str | None = None) -> None:
+        """Slack refused a post or an edit in `incident`'s team channel (or `channel`, where its card went instead) as
+        archived: logged; the operators told once a day per channel."""
+        team = channel or self._catalogue.announce_channel_for(incident.service_id)
         log.warning("incident %s: the team channel #%s its card is in is archived (%s); the update stays on the "
                     "timeline", incident.id, team, code)
         now = self._clock.now().timestamp()
         if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
+            fallback = self._fallback(team)
+            meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback)} meanwhile."
+                         if fallback else "")
             await self._store.queue_effect(AlertOperators(OPERATORS, (
                 f"⚠️ #{name_text(team)} is archived, and the cards of incidents without a channel of their own are "
                 f"there (#{incident.number}, {name_text(incident.service_name)}, for one): their cards and threads "
                 "no longer change. Unarchive it in Slack (each card is brought up to date at its next change, and "
                 "at the five-minute card refresh), or give its services another team channel in the catalogue for "
-                "incidents from now on. Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
-                "commands, and every update is on their timelines.")), now, priority=0)
+                f"incidents from now on.{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and "
+                "`/incident` commands, and every update is on their timelines.")), now, priority=0)
 
     async def _move(self, incident: Incident, since: float) -> None:
         old = await self._store.footprint(incident.id)

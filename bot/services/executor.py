@@ -48,7 +48,7 @@ from bot.ports.store import (
 )
 from bot.render import card as cards
 from bot.render import status_updates as update_render
-from bot.services.archived_channels import ARCHIVED, ArchivedChannels
+from bot.services.archived_channels import ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
@@ -198,9 +198,10 @@ class EffectExecutor:
         if self._tickets is not None:  # until its card is known to show the ticket (see refresh_card_for_ticket)
             refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
-            await self._archived.unless_archived(incident, self._post_card(
-                incident, footprint, self._catalogue.announce_channel_for(incident.service_id), retry=retry,
-                since=since, pin=False), since)
+            await self._archived.in_team_channel(incident, lambda channel: self._post_card(
+                incident, footprint, channel, retry=retry, since=since, pin=False))
+            if footprint.card_ts is None:  # every channel it may go to archived: no card to refresh for the ticket
+                refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())  # (it looped refreshing)
             self._refresh_homes(incident)
             return
         if footprint.shared_channel:
@@ -332,23 +333,20 @@ class EffectExecutor:
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
                         since: float) -> None:
+        """The incident's channel announced in its team channel (archived: in the default announce channel, rather
+        than the opening dying, an alert per incident, or being taken for a move)."""
         if footprint.announced_ts is not None:
             return
-        team_channel = self._catalogue.announce_channel_for(incident.service_id)
         marker = f"announce:{incident.id}"
-        posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
-        if posted is None:
-            try:
+
+        async def announce_in(team_channel: str) -> None:
+            posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
+            if posted is None:
                 posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
                                                        metadata=marker_metadata(marker))
-            except IntegrationError as error:
-                # The team channel archived (by a person): the incident's own channel stands; the operators are told
-                # once a day, rather than the opening dying (an alert per incident) or being taken for a move.
-                if error.code not in ARCHIVED:
-                    raise
-                await self._archived.team_channel_archived(incident, str(error.code))
-                return
-        await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
+            await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
+
+        await self._archived.in_team_channel(incident, announce_in)
 
     # -- later events ----------------------------------------------------------------------------------------
 
@@ -401,7 +399,15 @@ class EffectExecutor:
         if footprint.channel_id is None:
             if incident.status is Status.RESOLVED and footprint.card_ts is None:
                 return  # first seen resolved: there is no channel to tell
-            raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
+            if incident.dedicated_channel or not incident.channel_requested:
+                raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
+            # No card for the line's thread: its posting (run before this, in order) failed for good, or every
+            # channel it may go to is archived (the operators were told). Tried again here; still none, the line
+            # stays on the timeline rather than dying with an alert of its own.
+            await self._open_channel(incident, retry=True, since=since)
+            footprint = await self._store.footprint(incident.id)
+            if footprint.channel_id is None or footprint.card_ts is None:
+                return
         marker = f"entry:{entry_id}"
         thread = None if incident.dedicated_channel else footprint.card_ts
         posted = await self._chat.find_posted(footprint.channel_id, marker, since, thread) if retry else None

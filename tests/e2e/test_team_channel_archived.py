@@ -77,3 +77,63 @@ async def test_an_incident_of_its_own_opens_its_channel_though_its_team_channel_
         assert await running.bot.store.dead_effects(incident["id"]) == []
     [told] = [line for line in ops_lines(running) if "archived" in line]
     assert "#team-basket is archived" in told
+
+
+async def test_a_new_incident_whose_team_channel_is_archived_has_its_card_in_the_default_channel(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Left alone in session 21: an incident without a channel of its own, triggered after its team channel was
+    archived, had no card anywhere, and each of its timeline lines died with an operators' alert of its own. Its card
+    now goes to the catalogue's default announce channel, its timeline into the card's thread there."""
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    team.is_archived = True  # by a person, before the incident
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await running.bot.settle(30)
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await running.bot.settle(30)
+    await running.bot.refresh_open_cards()
+    await running.bot.settle(30)
+
+    footprint = await running.bot.store.footprint(incident["id"])
+    default = running.sandbox.slack.find_channel(policy.default_announce_channel)
+    assert default is not None and footprint.channel_id == default.id and footprint.card_ts is not None
+    assert "Acknowledged" in card_text(running, footprint)
+    replies = [str(m["text"]) for m in state(running)["slack"]["messages"]
+               if m["channel"] == default.id and m["thread_ts"] == footprint.card_ts and m["ts"] != footprint.card_ts]
+    assert any("acknowledged" in line.lower() for line in replies), replies
+    assert await running.bot.store.dead_effects(incident["id"]) == []
+    [told] = [line for line in ops_lines(running) if "archived" in line]
+    assert "#team-basket is archived" in told and f"#{policy.default_announce_channel}" in told
+
+
+async def test_an_incident_of_its_own_is_announced_in_the_default_channel_when_its_team_channel_is_archived(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    running = await start_sandbox(catalogue)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    team.is_archived = True
+    incident = await trigger(running, "Checkout returns 500s", "PBASKET")
+    await running.bot.settle(30)
+    footprint = await running.bot.store.footprint(incident["id"])
+    default = running.sandbox.slack.find_channel(catalogue.channels.default_announce_channel)
+    assert default is not None and footprint.announced_ts is not None
+    assert any(m["ts"] == footprint.announced_ts for m in messages(running, default.id))
+
+
+async def test_with_the_default_channel_archived_too_nothing_dies(start_sandbox: StartSandbox,
+                                                                  catalogue: Catalogue) -> None:
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    for name in ("team-basket", policy.default_announce_channel):
+        channel = running.sandbox.slack.find_channel(name)
+        assert channel is not None
+        channel.is_archived = True
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await running.bot.refresh_open_cards()
+    await running.bot.settle(30)
+    assert (await running.bot.store.footprint(incident["id"])).card_ts is None
+    told = [line for line in ops_lines(running) if "archived" in line]
+    assert len(told) == 2 and any(f"#{policy.default_announce_channel} is archived" in line for line in told)

@@ -313,8 +313,9 @@ class EffectExecutor:
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
-            card: FootprintChange = {"card_ts": ts} if pin else {"card_ts": ts, "channel_id": channel,
-                                                                 "shared_channel": True}
+            # Not pinned yet: a card posted again after its deletion must not inherit the deleted one's pin.
+            card: FootprintChange = {"card_ts": ts, "card_pinned": False} if pin else {
+                "card_ts": ts, "channel_id": channel, "shared_channel": True}
             remember_card = remember_footprint(self._store, incident.id, **card)
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
             await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
@@ -329,6 +330,7 @@ class EffectExecutor:
         except IntegrationError as error:
             if error.code != "already_pinned":
                 raise
+        footprint.card_pinned = True
         await remember_footprint(self._store, incident.id, card_pinned=True)
 
     async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
@@ -373,8 +375,9 @@ class EffectExecutor:
                 log.info("incident %s: its card was deleted in Slack; resolved, so none is posted again", incident.id)
                 return
             await self._card_deleted(incident, footprint, view, retry=retry, since=since)
-        if incident.dedicated_channel:
-            await self._set_topic(incident, footprint, view)
+        if incident.dedicated_channel:  # and its pin, should the card's (a card posted again) have failed
+            await _all(self._set_topic(incident, footprint, view),
+                       self._pin(incident, footprint, footprint.channel_id))
 
     async def _card_deleted(self, incident: Incident, footprint: SlackFootprint, view: cards.TicketView | None, *,
                             retry: bool, since: float) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import RefreshCard
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state, trigger
 from tests.helpers import StartSandbox
@@ -47,6 +48,26 @@ async def test_a_deleted_card_is_posted_again_and_pinned(sandbox: RunningSandbox
     footprint = await sandbox.bot.store.footprint(incident["id"])
     assert footprint.card_ts == again["ts"] and footprint.card_pinned
     assert await sandbox.bot.store.dead_effects(incident["id"]) == [] and ops_lines(sandbox) == []
+
+
+async def test_a_new_card_whose_pin_failed_is_pinned_by_the_retry(sandbox: RunningSandbox) -> None:
+    """Left alone in session 21: the new card's pin failing (Slack down a moment), the stored `card_pinned` was still
+    the deleted card's, and the retry (a card refresh, which never pinned) left the new card unpinned for good."""
+    incident = await trigger(sandbox, "Checkout returns 500s")
+    [channel] = incident_channels(sandbox)
+    deleted = card(sandbox, channel)
+    delete_message(sandbox, channel["id"], deleted["ts"])
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", status=500, times=1, retry_after=0))
+
+    await act(sandbox, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await sandbox.bot.settle(30)
+
+    [channel] = incident_channels(sandbox)
+    again = card(sandbox, channel)
+    assert again["ts"] != deleted["ts"] and again["ts"] in channel["pins"]
+    footprint = await sandbox.bot.store.footprint(incident["id"])
+    assert footprint.card_ts == again["ts"] and footprint.card_pinned
+    assert await sandbox.bot.store.dead_effects(incident["id"]) == []
 
 
 async def test_a_deleted_card_in_a_team_channel_is_posted_again_there(start_sandbox: StartSandbox,

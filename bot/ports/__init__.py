@@ -199,7 +199,8 @@ class Tickets(Protocol):
     """ServiceNow's incident table, as the services need it."""
 
     async def find(self, incident_id: str) -> Ticket | None:
-        """The ticket whose correlation id (or PagerDuty integration field) is this PagerDuty incident."""
+        """The ticket whose correlation id (or PagerDuty integration field) is this PagerDuty incident: the open one
+        when there are several (a follow-on of a closed one), else the latest."""
         ...
     async def create(self, fields: dict[str, str]) -> Ticket: ...
     async def get(self, sys_id: str) -> Ticket | None: ...

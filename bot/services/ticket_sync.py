@@ -4,7 +4,8 @@ Each effect converges when replayed: the ticket is found by correlation id befor
 carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
 it differs. A team paged for a ticket is triggered with the ticket's sys_id in PagerDuty's incident key, and
 looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident; a
-ticket resolved or cancelled before PagerDuty could be reached pages nobody.
+ticket resolved or cancelled before PagerDuty could be reached pages nobody. A Closed or Canceled ticket is never
+written to: an incident open again goes on in a follow-on ticket (ticket_follow_ons.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import DEALT_WITH
+from bot.domain.ticket_rules import CLOSED, DEALT_WITH
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -49,6 +50,7 @@ from bot.services.bookkeeping import (
     remember_noted,
     remember_ticket,
 )
+from bot.services.ticket_follow_ons import FollowOns
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -78,6 +80,7 @@ class TicketSync:
                  clock: Clock, integration_user: str) -> None:
         self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
         self._clock, self._integration_user = clock, integration_user
+        self._follow_ons = FollowOns(store, tickets, clock)
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
@@ -108,6 +111,21 @@ class TicketSync:
                     # Read again once the ticket is saved: the channel may have opened while the ticket was made
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
+                await self._on_ticket(effect, incident, ticket, footprint, retry=retry)
+
+    async def _on_ticket(self, effect: OpenTicket | SyncTicket | CommentOnTicket | UpdateTicketLevels,
+                         incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
+        """The effect on the incident's ticket, or — that ticket Closed or Canceled, as known or as ServiceNow's
+        refusal tells (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a closed one."""
+        learnt = False
+        while True:
+            if ticket.state in CLOSED:
+                if incident.status is Status.RESOLVED:  # no follow-on: both sides are done with it
+                    if isinstance(effect, SyncTicket):
+                        await self._follow_ons.let_go(incident.id)
+                    return
+                ticket = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident))
+            try:
                 if isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel)
                 elif isinstance(effect, CommentOnTicket):
@@ -115,6 +133,12 @@ class TicketSync:
                 elif isinstance(effect, UpdateTicketLevels):
                     levels = self._catalogue.servicenow.impact_urgency(incident.urgency, incident.priority)
                     await self._tickets.update(ticket.sys_id, {"impact": levels.impact, "urgency": levels.urgency})
+                return
+            except IntegrationError as error:
+                closed = None if learnt else await self._follow_ons.closed_now(ticket, error)
+                if closed is None:
+                    raise
+                ticket, learnt = closed, True
 
     async def _comment(self, incident: Incident, ticket: TicketRow, update_id: str, *, retry: bool) -> None:
         """A status update as a customer-visible comment, for the service desk to answer callers with; looked for
@@ -133,7 +157,7 @@ class TicketSync:
         if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
             # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
             found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
-            if found is not None:
+            if found is not None and found.state not in CLOSED:  # a closed one takes no write: followed on
                 await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
         if found is None:
             found = await self._tickets.create(self._new_ticket(incident))

@@ -12,7 +12,9 @@ state snapshot. The business rule's script and the ordered, signed delivery of i
 Choices where the real instance is configurable or lenient: a condition on an unknown field matches no rows (as
 with `glide.invalid_query.returns_no_rows`); an `assignment_group` that names no group is refused with 400 rather
 than stored as a broken reference; a reference query compares sys_ids (use `assignment_group.name=X` for names);
-an update that changes nothing is not saved and fires no business rule.
+an update that changes nothing is not saved and fires no business rule. A Closed or Canceled incident takes no update
+through the Table API (403, the write ACL most instances keep on closed incidents: reopening one is an admin's act),
+whoever asks; the control routes, a person in the UI, still may (as an admin would).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from aiohttp import web
 from sandbox.faults import Fault, Faults
 from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
-from sandbox.servicenow.errors import ServiceNowError, no_record, not_authenticated
+from sandbox.servicenow.errors import ServiceNowError, closed_to_writes, no_record, not_authenticated
 from sandbox.servicenow.index import Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
@@ -55,12 +57,14 @@ PRIORITIES = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4
 CHOICES = {"state": STATES, "incident_state": STATES, "impact": LEVELS, "urgency": LEVELS, "priority": PRIORITIES}
 JOURNALS = {"work_notes": "Work notes", "comments": "Additional comments"}
 REFERENCES = {"incident": {"assignment_group": "sys_user_group", "caller_id": "sys_user", "opened_by": "sys_user",
-                           "resolved_by": "sys_user", "closed_by": "sys_user"}}
+                           "resolved_by": "sys_user", "closed_by": "sys_user", "parent_incident": "incident"}}
+DISPLAY = {"sys_user_group": "name", "sys_user": "name", "incident": "number"}  # a reference's display value
 WRITABLE = frozenset({"short_description", "description", "category", "subcategory", "contact_type", "state",
                       "impact", "urgency", "assignment_group", "caller_id", "opened_by", "correlation_id",
                       "correlation_display", "x_pd_integration_incident", "close_code", "close_notes",
-                      *JOURNALS})
+                      "parent_incident", *JOURNALS})
 RESOLVED = ("6", "7")  # the states the "close info mandatory" data policy covers
+CLOSED = ("7", "8")  # Closed, Canceled: the write ACL refuses every Table API update of such an incident
 # String fields of 255 characters or fewer are varchar columns: a longer value is cut to the column's length, silently
 # (KB0685779). Longer ones (description 4000, the journals) are mediumtext: max_length is not enforced there.
 VARCHAR = {"short_description": 160, "correlation_id": 100, "correlation_display": 100, "category": 40,
@@ -200,6 +204,7 @@ class ServiceNowEmulator:
                  "short_description": r["short_description"], "description": r["description"],
                  "assignment_group": groups[r["assignment_group"]]["name"] if r["assignment_group"] else "",
                  "category": r["category"], "close_code": r["close_code"], "close_notes": r["close_notes"],
+                 "parent_incident": r["parent_incident"],
                  "impact": r["impact"], "urgency": r["urgency"], "priority": r["priority"],
                  "caller": users[r["caller_id"]]["user_name"] if r["caller_id"] else "",
                  "work_notes": entries(r["sys_id"], "work_notes"), "comments": entries(r["sys_id"], "comments"),
@@ -322,6 +327,8 @@ class ServiceNowEmulator:
         existing = self.tables["incident"].get(sys_id)
         if existing is None:
             raise no_record()
+        if existing["state"] in CLOSED:
+            raise closed_to_writes()
         row, _changed = self._save(existing, body, user)
         return 200, {"result": self._render(request, table, row)}, {}
 
@@ -402,7 +409,7 @@ class ServiceNowEmulator:
     def _display(self, table: str, row: Row, field: str, raw: str) -> str:
         target = REFERENCES.get(table, {}).get(field)
         if target is not None:
-            return self.tables[target].get(raw, {}).get("name", "")
+            return self.tables[target].get(raw, {}).get(DISPLAY[target], "")
         if table == "incident" and field in JOURNALS:  # the display value of a journal field is its history
             users = {u["user_name"]: u["name"] for u in self.tables["sys_user"].values()}
             return "".join(f"{j.created_on} - {users.get(j.created_by, j.created_by)} ({JOURNALS[field]})\n"
@@ -455,7 +462,7 @@ class ServiceNowEmulator:
                                        "contact_type", "assignment_group", "caller_id", "correlation_id",
                                        "correlation_display", "x_pd_integration_incident", "close_code",
                                        "close_notes", "resolved_at", "resolved_by", "closed_at", "closed_by",
-                                       *JOURNALS)}
+                                       "parent_incident", *JOURNALS)}
         return row | {"state": "1", "incident_state": "1", "impact": "3", "urgency": "3", "priority": "5",
                       "category": "inquiry", "active": "true", "opened_by": self._user(user), "opened_at": now,
                       "sys_class_name": "incident", "sys_created_on": now, "sys_created_by": user,
@@ -494,16 +501,21 @@ class ServiceNowEmulator:
         })
 
     def _reference(self, field: str, table: str, value: str) -> str:
-        """A reference written as a sys_id or a display value (a group's name, a user's user_name)."""
+        """A reference written as a sys_id or a display value (a group's name, a user's user_name, an incident's
+        number)."""
         if not value or value in self.tables[table]:
             return value
         if table == "sys_user":
             return self._user(value)
-        found = self._group_by_name(value)
+        if table == "incident":
+            found = next((r["sys_id"] for r in self.tables["incident"].values() if r["number"] == value), None)
+            known = "an incident's sys_id or number"
+        else:
+            found = self._group_by_name(value)
+            known = "a sys_user_group's sys_id or name (known: " + ", ".join(
+                g["name"] for g in self.tables["sys_user_group"].values()) + ")"
         if found is None:
-            known = ", ".join(g["name"] for g in self.tables["sys_user_group"].values())
-            raise ServiceNowError(400, "Invalid reference",
-                                  f"{field}: no sys_user_group has the sys_id or name {value!r} (known: {known})")
+            raise ServiceNowError(400, "Invalid reference", f"{field}: {value!r} is not {known}")
         return found
 
     def _group_by_name(self, name: str) -> str | None:

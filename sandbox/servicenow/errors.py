@@ -27,3 +27,8 @@ def not_authenticated() -> ServiceNowError:
 
 def no_record() -> ServiceNowError:
     return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+
+
+def closed_to_writes() -> ServiceNowError:
+    """The write ACL on a Closed or Canceled incident: what most instances answer an update of one."""
+    return ServiceNowError(403, "Operation Failed", "ACL Exception Update Failed due to security constraints")

@@ -36,6 +36,8 @@ NOT_FOUND = {"error": {"message": "No Record found",
                        "detail": "Record doesn't exist or ACL restricts the record retrieval"}, "status": "failure"}
 RESOLUTION_MANDATORY = {"error": {"message": "Operation Failed", "detail": "Data Policy Exception: \n The following "
                                   "fields are mandatory: Resolution code, Resolution notes"}, "status": "failure"}
+CLOSED_TO_WRITES = {"error": {"message": "Operation Failed",
+                              "detail": "ACL Exception Update Failed due to security constraints"}, "status": "failure"}
 
 
 def check_signed(request: web.Request, body: bytes) -> None:
@@ -227,11 +229,13 @@ async def test_invalid_choices_are_400_and_change_nothing(sn: Sn, field_name: st
     assert [(i["short_description"], i["state"]) for i in sn.state()["incidents"]] == [("x", "1")]
 
 
-async def test_every_standard_state(sn: Sn) -> None:
+@pytest.mark.parametrize("last", ["7", "8"])
+async def test_every_standard_state(sn: Sn, last: str) -> None:
     record = await sn.create(short_description="x", close_code="Solved (Permanently)", close_notes="fixed")
     path = f"{TABLE}/incident/{record['sys_id']}"
-    for state, active in (("2", "true"), ("3", "true"), ("6", "true"), ("7", "false"), ("2", "true"),
-                          ("8", "false"), ("1", "true")):
+    # Closed and Canceled come last: the write ACL refuses any update after them (test_a_closed_or_canceled_...).
+    for state, active in (("2", "true"), ("3", "true"), ("6", "true"), ("2", "true"), ("1", "true"),
+                          (last, "false")):
         assert (await sn.ok("PATCH", path, json={"state": state}))["active"] == active, state
 
 
@@ -269,14 +273,45 @@ async def test_resolving_needs_resolution_code_and_notes(sn: Sn, receiver: Recei
                                                 "close_notes": "Rolled back"})
     assert resolved["state"] == "6" and resolved["resolved_at"] == "2026-03-02 10:00:00"
     assert resolved["resolved_by"]["value"] == resolved["opened_by"]["value"]
-    # Already on the record: closing needs nothing more; clearing them on a resolved ticket is refused.
-    closed = await sn.ok("PATCH", path, json={"state": "7"})
-    assert closed["closed_at"] == "2026-03-02 10:00:00" and closed["active"] == "false"
-    assert (await sn.call("PATCH", path, json={"close_notes": ""}))[0] == 403
-    back = await sn.ok("PATCH", path, json={"state": "6"})
-    assert back["closed_at"] == "" and back["resolved_at"] == "2026-03-02 10:00:00" and back["active"] == "true"
+    # Clearing them on a resolved ticket is refused.
+    status, body, _ = await sn.call("PATCH", path, json={"close_notes": ""})
+    assert status == 403 and body["error"]["detail"].endswith("mandatory: Resolution notes")
     reopened = await sn.ok("PATCH", path, json={"state": "2"})
     assert reopened["resolved_at"] == reopened["closed_at"] == "" and reopened["close_code"] == "Solved (Permanently)"
+    # Already on the record: resolving again, and closing, need nothing more.
+    assert (await sn.ok("PATCH", path, json={"state": "6"}))["resolved_at"] == "2026-03-02 10:00:00"
+    closed = await sn.ok("PATCH", path, json={"state": "7"})
+    assert closed["closed_at"] == "2026-03-02 10:00:00" and closed["active"] == "false"
+    # Reopened from Closed by a person allowed to (the control routes: an admin), the closure stamps go.
+    back = await sn.ok("PATCH", f"/sandbox/servicenow/incidents/{record['sys_id']}", json={"state": "6"}, headers={})
+    assert back["closed_at"] == "" and back["resolved_at"] == "2026-03-02 10:00:00" and back["active"] == "true"
+
+
+@pytest.mark.parametrize("state", ["7", "8"])
+async def test_a_closed_or_canceled_incident_takes_no_update(sn: Sn, receiver: Receiver, state: str) -> None:
+    """The write ACL most instances keep on closed incidents: the Table API refuses every update of a Closed or
+    Canceled one, a reopening or a work note included, with ServiceNow's 403; reading it is still allowed."""
+    record = await sn.create(short_description="Basket API 5xx", close_code="Solved (Permanently)",
+                             close_notes="Rolled back", state=state)
+    path = f"{TABLE}/incident/{record['sys_id']}"
+    await sn.emulator.drain_webhooks()
+    before = sn.state()["incidents"]
+    for method, fields in (("PATCH", {"state": "2"}), ("PATCH", {"work_notes": "Reopened in PagerDuty"}),
+                           ("PUT", {"comments": "We are on it"}), ("PATCH", {"short_description": "x"})):
+        status, body, _ = await sn.call(method, path, json=fields)
+        assert (status, body) == (403, CLOSED_TO_WRITES), fields
+    await sn.emulator.drain_webhooks()
+    assert sn.state()["incidents"] == before and len(receiver.received) == 1  # the insert's delivery alone
+    assert (await sn.ok("GET", path))["state"] == state
+    # A follow-on refers to it by sys_id (or number), as `parent_incident`; an unknown one is a 400.
+    follow_on = await sn.create(short_description="Basket API 5xx again", parent_incident=record["sys_id"])
+    assert follow_on["parent_incident"]["value"] == record["sys_id"]
+    by_number = await sn.create(short_description="and again", parent_incident=record["number"])
+    assert by_number["parent_incident"]["value"] == record["sys_id"]
+    shown = await sn.ok("GET", f"{TABLE}/incident/{follow_on['sys_id']}", params={"sysparm_display_value": "true"})
+    assert shown["parent_incident"]["display_value"] == record["number"]
+    status, body, _ = await sn.call("POST", f"{TABLE}/incident", json={"parent_incident": "INC0999999"})
+    assert status == 400 and "INC0999999" in body["error"]["detail"]
 
 
 # ---- journal fields ---------------------------------------------------------------------------------------------
@@ -580,7 +615,8 @@ async def test_snapshot(sn: Sn) -> None:
     assert state["incidents"] == [{
         "sys_id": record["sys_id"], "number": "INC0010001", "state": "1", "correlation_id": "Q1",
         "x_pd_integration_incident": "Q1", "short_description": "x", "description": "",
-        "assignment_group": "Basket Team", "category": "inquiry", "close_code": "", "close_notes": "", "impact": "3",
+        "assignment_group": "Basket Team", "category": "inquiry", "close_code": "", "close_notes": "",
+        "parent_incident": "", "impact": "3",
         "urgency": "3", "priority": "5", "caller": "",
         "work_notes": [{"value": "n", "created_by": USER, "created_on": "2026-03-02 09:30:00"}], "comments": [],
         "attachments": [], "sys_created_by": USER, "sys_updated_by": USER, "sys_updated_on": "2026-03-02 09:30:00"}]

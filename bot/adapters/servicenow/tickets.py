@@ -22,6 +22,7 @@ import aiohttp
 
 from bot.adapters.json_body import json_text
 from bot.app.config import ServiceNowAccess
+from bot.domain.ticket_rules import CLOSED
 from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Ticket
@@ -120,15 +121,17 @@ class ServiceNowTickets:
 
     async def find(self, incident_id: str) -> Ticket | None:
         field = self._integration_field
-        query = f"correlation_id={incident_id}" + (f"^OR{field}={incident_id}" if field else "")
+        # Newest first: an incident open again after its ticket was closed has a follow-on with the same correlation
+        # id (ticket_follow_ons.py); the open one is the ticket, else the latest closed one is.
+        query = f"correlation_id={incident_id}" + (f"^OR{field}={incident_id}" if field else "") + \
+            "^ORDERBYDESCsys_created_on^ORDERBYDESCnumber"
         found = await self._call("GET", "/api/now/table/incident", "GET incident", params={
             "sysparm_query": query, "sysparm_fields": f"{FIELDS},correlation_id" + (f",{field}" if field else ""),
-            "sysparm_limit": "5"})
-        for record in found.get("result") or []:
-            # Checked, not trusted: an instance that lacks the field may ignore that condition and match anything.
-            if incident_id in (record.get("correlation_id"), record.get(field) if field else None):
-                return self._ticket(record)
-        return None
+            "sysparm_limit": "10"})
+        # Checked, not trusted: an instance that lacks the field may ignore that condition and match anything.
+        matched = [self._ticket(record) for record in found.get("result") or []
+                   if incident_id in (record.get("correlation_id"), record.get(field) if field else None)]
+        return next((t for t in matched if t.state not in CLOSED), matched[0] if matched else None)
 
     async def create(self, fields: dict[str, str]) -> Ticket:
         created = await self._call("POST", "/api/now/table/incident", "POST incident", body=_fitted(fields))

@@ -34,13 +34,15 @@ class Invitations:
                      if r.slack_user_id and r.slack_user_id not in footprint.invited]
         if to_invite:
             refused = await self._chat.invite(footprint.channel_id, to_invite)
+            if refused:
+                # Told before they are recorded as invited: a post that fails leaves them to be invited again by the
+                # retry, which tells the channel then (rather than never).
+                await self._not_added(incident, footprint.channel_id,
+                                      {r.slack_user_id: (r.name, refused[r.slack_user_id]) for r in responders
+                                       if r.slack_user_id in refused})
             # Those Slack would not add are not asked again at each refresh: the channel is told of them once.
             footprint.invited = (*footprint.invited, *to_invite)
             await remember_footprint(self._store, incident.id, invited=footprint.invited)
-            if refused:
-                await self._not_added(incident, footprint.channel_id,
-                                      {r.name: refused[r.slack_user_id] for r in responders
-                                       if r.slack_user_id in refused})
         missing = [r for r in responders if r.slack_user_id is None
                    and r.pagerduty_user_id not in footprint.unreachable]
         if missing:
@@ -56,10 +58,15 @@ class Invitations:
             footprint.unreachable = (*footprint.unreachable, *(r.pagerduty_user_id for r in missing))
             await remember_footprint(self._store, incident.id, unreachable=footprint.unreachable)
 
-    async def _not_added(self, incident: Incident, channel_id: str, refused: dict[str, str]) -> None:
+    async def _not_added(self, incident: Incident, channel_id: str, refused: dict[str, tuple[str, str]]) -> None:
+        """`refused`: by Slack user id, the person's name and Slack's reason. Looked for first by its marker: an
+        earlier attempt may have posted it and lost the answer."""
         log.warning("incident %s: Slack would not add %s to %s", incident.id, refused, channel_id)
-        names = ", ".join(f"{cards.name_text(name)} (`{code}`)" for name, code in refused.items())
+        marker = "not-added:" + ",".join(sorted(refused))
+        if await self._chat.find_posted(channel_id, marker, self._clock.now().timestamp() - 86400) is not None:
+            return
+        names = ", ".join(f"{cards.name_text(name)} (`{code}`)" for name, code in refused.values())
         await self._chat.post_message(channel_id, (
             f"⚠️ Slack would not add {names} to this channel: a guest or deactivated account, or one no longer there. "
-            "Add them by hand if they should be here; a Slack admin can change a guest's access."))
-
+            "Add them by hand if they should be here; a Slack admin can change a guest's access."),
+            metadata=marker_metadata(marker))

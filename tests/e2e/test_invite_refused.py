@@ -5,7 +5,10 @@ channel is told who was not and why. Found in review of session 21."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.ports.store import CachedPerson
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import incident_channels, messages, slack_user, trigger
 
@@ -52,3 +55,19 @@ async def test_someone_in_the_channel_already_is_not_said_to_be_refused(sandbox:
     asha = slack_user(sandbox, "asha.patel@example.com")
     assert asha in channel["members"]
     assert await sandbox.bot.chat.invite(channel["id"], [asha, "UGONE00009"]) == {"UGONE00009": "user_not_found"}
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["refused", "answer lost"])
+async def test_the_channel_is_told_once_though_slack_failed_its_posts(sandbox: RunningSandbox, after: bool) -> None:
+    """Left alone in session 21: the "would not add" message had no marker, so a retry after a lost answer posted it
+    again — or, the people already recorded as invited, never (lost with the post's failure)."""
+    await looked_up_before(sandbox, FATIMA, "Fatima Noor", "UGONE00004")
+    await looked_up_before(sandbox, ASHA, "Asha Patel", slack_user(sandbox, "asha.patel@example.com"))
+    sandbox.sandbox.faults.add(Fault("slack", "chat.postMessage", status=500, times=3, after=after,
+                                     retry_after=0))  # the opening's three posts: card, announcement, the message
+    incident = await trigger(sandbox)
+    await sandbox.bot.settle(60)
+    [channel] = incident_channels(sandbox)
+    told = [m["text"] for m in messages(sandbox, channel["id"]) if "would not add" in str(m["text"])]
+    assert len(told) == 1 and "Fatima Noor (`user_not_found`)" in told[0]
+    assert await sandbox.bot.store.dead_effects(incident["id"]) == []

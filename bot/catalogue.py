@@ -170,7 +170,7 @@ class ServiceNowSync(_Model):
 class Service(_Model):
     id: str
     name: str
-    pagerduty_service_id: str
+    pagerduty_service_id: catalogue_response.ServiceId
     team: str
     exposure: Exposure | None = None
     # Who runs it: "product teams", "operations" (a managed service) or another model's name; unset, it is run by
@@ -200,8 +200,8 @@ class Rota(_Model):
 
     id: str
     name: str
-    pagerduty_schedule_id: str | None = None
-    pagerduty_schedule_ids: list[str] = Field(default_factory=list)
+    pagerduty_schedule_id: catalogue_response.ScheduleId | None = None
+    pagerduty_schedule_ids: list[catalogue_response.ScheduleId] = Field(default_factory=list)
     slack_channel: catalogue_response.SlackChannel
     team: str | None = None
     domain: str | None = None

@@ -5,7 +5,8 @@ is validated with (`Section`: unknown keys refused, values frozen).
 
 Kept beside `bot/catalogue.py` (which includes these in `Catalogue`) so that each module stays one concern: the
 organisation there, how incidents are run here. The checks of values that sections share (a Slack channel; also the
-incident managers' escalation policy id) are here too, each refusing in one plain line that says what to write.
+incident managers' escalation policy id, services' and schedules' PagerDuty ids) are here too, each refusing in one
+plain line that says what to write.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ def _escalation_policy_id(value: str) -> str:
     return value
 
 
+def _service_id(value: str) -> str:
+    if not value.strip():  # a placeholder is allowed: `pavedroad provision` creates the service and says its id
+        raise ValueError("empty: give the service's PagerDuty id (e.g. 'PBASKET', the end of its address in "
+                         "PagerDuty), or a placeholder such as 'new-basket' for `pavedroad provision` to create it")
+    return value
+
+
+def _schedule_id(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty: give the schedule's PagerDuty id (e.g. 'PSCHED1', the end of its address in "
+                         "PagerDuty)")
+    return value
+
+
 def _dedicated_for(value: object) -> object:
     if value in ("all", "high_urgency") or (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
         return value
@@ -63,6 +78,8 @@ def _emoji(value: str) -> str:
 
 SlackChannel = Annotated[str, AfterValidator(_slack_channel)]
 EscalationPolicyId = Annotated[str, AfterValidator(_escalation_policy_id)]
+ServiceId = Annotated[str, AfterValidator(_service_id)]  # an empty one matched no PagerDuty service, said nowhere
+ScheduleId = Annotated[str, AfterValidator(_schedule_id)]
 DedicatedFor = Annotated[Literal["all", "high_urgency"] | list[str], BeforeValidator(_dedicated_for)]
 
 

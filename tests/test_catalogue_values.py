@@ -49,6 +49,12 @@ def problems_of(change: Callable[[dict[str, Any]], object]) -> list[str]:
     (lambda c: c["incident_manager"].update(escalation_policy_id="https://acme.pagerduty.com/escalation_policies/PX1"),
      "incident_manager.escalation_policy_id: 'https://acme.pagerduty.com/escalation_policies/PX1' is not a "
      "PagerDuty id"),
+    (lambda c: c["services"][0].update(pagerduty_service_id=" "),
+     "services[0].pagerduty_service_id: empty: give the service's PagerDuty id (e.g. 'PBASKET', the end of its "
+     "address in PagerDuty), or a placeholder such as 'new-basket' for `pavedroad provision` to create it"),
+    (lambda c: c["rotas"][0].update(pagerduty_schedule_ids=["PSCHED1", ""]),
+     "rotas[0].pagerduty_schedule_ids[1]: empty: give the schedule's PagerDuty id (e.g. 'PSCHED1', the end of its "
+     "address in PagerDuty)"),
     (lambda c: c["channels"].update(dedicated_channel_for="some"),
      "channels.dedicated_channel_for: 'some' is not allowed: write all, high_urgency, or a list of priorities, "
      "e.g. [P1, P2]"),

@@ -116,11 +116,14 @@ class OpenTicket(Effect):
 class SyncTicket(Effect):
     """Bring the ticket in step: the timeline's unsent lines as one work note, then the state (In Progress on
     acknowledge, Resolved with close code and notes on resolve, In Progress again on reopen). `no_channel`: the
-    incident's channel could not be opened (its first attempt failed): the lines go without waiting for its link."""
+    incident's channel could not be opened (its first attempt failed): the lines go without waiting for its link.
+    `channel_moved`: the incident went on in a new channel (its own was archived): the ticket is told its link, though
+    it was told the old one's."""
 
     kind: ClassVar[str] = "sync_ticket"
     system: ClassVar[str] = "servicenow"
     no_channel: bool = False
+    channel_moved: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,10 @@ class ArchivedChannels:
         self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
         self._open_channel = open_channel  # opens the incident's channel anew (the executor's, not a retry)
 
-    async def unless_archived(self, incident: Incident, step: Awaitable[None], since: float) -> None:
-        """Run a step in the incident's channel (its own, or its team's); when Slack says it is archived, as the
-        module says."""
+    async def unless_archived(self, incident: Incident, step: Awaitable[None], since: float, *,
+                              where: str | None = None) -> None:
+        """Run a step in the incident's channel (its own, or its team's — `where`, by name, when known: the default
+        channel its card went to instead); when Slack says it is archived, as the module says."""
         try:
             await step
         except IntegrationError as error:
@@ -56,7 +57,7 @@ class ArchivedChannels:
                 log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
                 return
             if not incident.dedicated_channel:
-                await self.team_channel_archived(incident, str(error.code))
+                await self.team_channel_archived(incident, str(error.code), where)
                 return
             await self._move(incident, since)
 

@@ -32,10 +32,9 @@ from bot.domain.effects import (
 from bot.domain.exposure import IncidentExposure
 from bot.domain.home import HomesToRefresh, people_of, role_holders_of
 from bot.domain.incident import Incident, Status
-from bot.domain.naming import channel_name, with_suffix
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError
-from bot.ports import ChannelInfo, Chat, Clock
+from bot.ports import Chat, Clock
 from bot.ports.store import (
     Deduplication,
     FootprintChange,
@@ -52,6 +51,7 @@ from bot.services.archived_channels import ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
+from bot.services.channel_creation import ensure_channel
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -63,7 +63,6 @@ from bot.services.reviews import Reviews
 from bot.services.ticket_sync import LINK_TOLD, TicketSync
 
 log = logging.getLogger(__name__)
-MAX_NAME_ATTEMPTS = 10
 
 
 class ExecutorStore(Incidents, SlackFootprints, TicketRecords, Outbox, Deduplication, Protocol):
@@ -87,7 +86,10 @@ class EffectExecutor:
         self._archived = ArchivedChannels(store, chat, catalogue, clock, self._open_anew)
 
     async def _open_anew(self, incident: Incident, since: float) -> None:
+        """The incident's channel opened again (its own archived), its ticket told the new one's link."""
         await self._open_channel(incident, retry=False, since=since)
+        if self._tickets is not None:
+            await self._store.queue_effect(SyncTicket(incident.id, channel_moved=True), self._clock.now().timestamp())
 
     def _exposure(self, service_id: str) -> IncidentExposure | None:
         if service_id not in self._exposures:
@@ -166,14 +168,16 @@ class EffectExecutor:
         since = created_at - LOOKBACK_SECONDS
         match effect:
             case OpenIncidentChannel():
-                await self._open_channel(incident, retry=retry, since=since, found=found)
+                await self._open_channel(incident, retry=retry, since=since, footprint=found.footprint)
             case RefreshCard():
                 await self._archived.unless_archived(incident, self._refresh(incident, found, retry=retry,
-                                                                                    since=since), since)
+                                                                                    since=since), since,
+                                                     where=found.footprint.channel_name)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._archived.unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
                                                                        retry=retry, since=since,
-                                                                       read=found.entry), since)
+                                                                       read=found.entry), since,
+                                                     where=found.footprint.channel_name)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:
@@ -192,14 +196,17 @@ class EffectExecutor:
     # -- open the channel ------------------------------------------------------------------------------------
 
     async def _open_channel(self, incident: Incident, *, retry: bool, since: float,
-                            found: IncidentInSlack | None = None) -> None:
-        """`found`: the incident's footprint as this effect read it (read again when not given)."""
-        footprint = found.footprint if found is not None else await self._store.footprint(incident.id)
+                            footprint: SlackFootprint | None = None) -> None:
+        """`footprint`: the incident's as this effect read it (read again when not given); what the opening learns is
+        set on it too (it reaches the store with the effect's outcome)."""
+        if footprint is None:
+            footprint = await self._store.footprint(incident.id)
         if self._tickets is not None:  # until its card is known to show the ticket (see refresh_card_for_ticket)
             refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
+            shared = footprint  # (narrowed, for the lambda)
             await self._archived.in_team_channel(incident, lambda channel: self._post_card(
-                incident, footprint, channel, retry=retry, since=since, pin=False))
+                incident, shared, channel, retry=retry, since=since, pin=False))
             if footprint.card_ts is None:  # every channel it may go to archived: no card to refresh for the ticket
                 refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())  # (it looped refreshing)
             self._refresh_homes(incident)
@@ -215,7 +222,7 @@ class EffectExecutor:
         try:
             remember_channel: list[Awaitable[None]] = []
             if footprint.channel_id is None:
-                channel = await self._ensure_channel(incident)
+                channel = await ensure_channel(self._chat, self._catalogue.channels.pattern, incident)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
                 # At once, not with the effect's outcome: the ticket sync reads it (see _tell_ticket_the_channel).
                 remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
@@ -267,24 +274,6 @@ class EffectExecutor:
         if ticket is not None and ticket.channel_told != LINK_TOLD:
             await self._store.queue_effect(SyncTicket(incident_id), self._clock.now().timestamp())
 
-    async def _ensure_channel(self, incident: Incident) -> ChannelInfo:
-        """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix."""
-        base = channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
-                            service=incident.service_name, incident_id=incident.id)
-        for attempt in range(MAX_NAME_ATTEMPTS):
-            name = base if attempt == 0 else with_suffix(base, attempt)
-            try:
-                return await self._chat.create_channel(name)
-            except IntegrationError as error:
-                if error.code != "name_taken":
-                    raise
-            existing = await self._chat.find_channel(name)
-            if existing and _is_ours(existing, incident, await self._chat.bot_user_id()):
-                log.info("reusing channel %s for incident %s", existing.name, incident.id)
-                return existing
-        raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",
-                               retryable=False, code="name_taken")
-
     async def _set_topic(self, incident: Incident, footprint: SlackFootprint,
                          view: cards.TicketView | Literal[False] | None = False) -> None:
         """`view`: the ticket as the card just showed it (read again when not given)."""
@@ -297,6 +286,9 @@ class EffectExecutor:
                          since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
         """`view`: the ticket as the card is to show it (read when not given)."""
         marker = f"card:{incident.id}"
+        # The channel as named (a team's, the default one): said in the operators' alert should it be archived.
+        name = footprint.channel_name if footprint.channel_id == channel and footprint.channel_name \
+            else channel.lstrip("#")
         if footprint.card_ts is None:
             posted = await self._chat.find_posted(channel, marker, since) if retry else None
             if posted is None:
@@ -313,9 +305,11 @@ class EffectExecutor:
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
+            if not pin:  # in a team's (or the default) channel: where its thread's lines go
+                footprint.channel_id, footprint.channel_name, footprint.shared_channel = channel, name, True
             # Not pinned yet: a card posted again after its deletion must not inherit the deleted one's pin.
             card: FootprintChange = {"card_ts": ts, "card_pinned": False} if pin else {
-                "card_ts": ts, "channel_id": channel, "shared_channel": True}
+                "card_ts": ts, "channel_id": channel, "channel_name": name, "shared_channel": True}
             remember_card = remember_footprint(self._store, incident.id, **card)
             # Pinning does not wait for the card's ts to be saved; a retry finds the card by its marker.
             await _all(remember_card, *([self._pin(incident, footprint, channel)] if pin else []))
@@ -358,7 +352,7 @@ class EffectExecutor:
             # Effects run in order per incident, so the channel's opening has run before this and failed for good
             # (a dead effect): try again now, converging on whatever it did get done.
             if incident.channel_requested and incident.status is not Status.RESOLVED:
-                await self._open_channel(incident, retry=True, since=since, found=found)
+                await self._open_channel(incident, retry=True, since=since, footprint=footprint)
             return
         view = await self._ticket_view(incident, footprint, found)
         blocks = cards.card_blocks(incident, self._clock.now(), view, self._exposure(incident.service_id),
@@ -376,8 +370,20 @@ class EffectExecutor:
                 return
             await self._card_deleted(incident, footprint, view, retry=retry, since=since)
         if incident.dedicated_channel:  # and its pin, should the card's (a card posted again) have failed
-            await _all(self._set_topic(incident, footprint, view),
-                       self._pin(incident, footprint, footprint.channel_id))
+            await _all(self._set_topic(incident, footprint, view), self._pin_again(incident, footprint))
+
+    async def _pin_again(self, incident: Incident, footprint: SlackFootprint) -> None:
+        """A refresh's pin of a card whose own pin failed. Refused for good (pins restricted in the workspace:
+        permission_denied), it is logged, not the refresh's death at every change: the failed pin's effect has told
+        the operators already."""
+        assert footprint.channel_id is not None
+        try:
+            await self._pin(incident, footprint, footprint.channel_id)
+        except IntegrationError as error:
+            if error.retryable or error.credentials_refused:
+                raise
+            log.warning("incident %s: Slack refuses to pin its card (%s); the card is kept up to date unpinned",
+                        incident.id, error)
 
     async def _card_deleted(self, incident: Incident, footprint: SlackFootprint, view: cards.TicketView | None, *,
                             retry: bool, since: float) -> None:
@@ -407,8 +413,7 @@ class EffectExecutor:
             # No card for the line's thread: its posting (run before this, in order) failed for good, or every
             # channel it may go to is archived (the operators were told). Tried again here; still none, the line
             # stays on the timeline rather than dying with an alert of its own.
-            await self._open_channel(incident, retry=True, since=since)
-            footprint = await self._store.footprint(incident.id)
+            await self._open_channel(incident, retry=True, since=since, footprint=footprint)
             if footprint.channel_id is None or footprint.card_ts is None:
                 return
         marker = f"entry:{entry_id}"
@@ -433,7 +438,3 @@ async def _all(*steps: Awaitable[None]) -> None:
         if isinstance(result, BaseException):
             raise result
 
-
-def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:
-    return (not channel.is_archived and channel.creator == bot_user
-            and (not channel.topic or incident.id in channel.topic or incident.html_url in channel.topic))

@@ -127,7 +127,8 @@ class TicketSync:
                 ticket = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident))
             try:
                 if isinstance(effect, SyncTicket):
-                    await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel)
+                    await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel,
+                                     moved=effect.channel_moved)
                 elif isinstance(effect, CommentOnTicket):
                     await self._comment(incident, ticket, effect.update_id, retry=retry)
                 elif isinstance(effect, UpdateTicketLevels):
@@ -186,11 +187,12 @@ class TicketSync:
             fields["assignment_group"] = team.servicenow_group
         return fields
 
-    async def _sync(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
+    async def _sync(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool,
+                    moved: bool = False) -> None:
         """The lines not yet told as one work note — with the Slack channel's link the first time the channel
         exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
         business rule)."""
-        url = None if ticket.channel_told == LINK_TOLD else _channel_link(footprint)
+        url = None if ticket.channel_told == LINK_TOLD and not moved else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
         if self._channel_on_its_way(incident, ticket, footprint) and not retry:
             # Its opening asks for a sync once the channel is saved (executor.py, _tell_ticket_the_channel): that

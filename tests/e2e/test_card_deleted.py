@@ -105,3 +105,22 @@ async def test_a_resolved_incidents_deleted_card_is_not_posted_again(sandbox: Ru
     cards = [m for m in messages(sandbox, channel["id"]) if m.get("metadata")
              and str(m["metadata"]["event_payload"]["marker"]).startswith("card:")]
     assert cards == [] and ops_lines(sandbox) == [] and await sandbox.bot.store.dead_effects(incident["id"]) == []
+
+
+async def test_a_pin_slack_refuses_for_good_does_not_kill_every_card_refresh(sandbox: RunningSandbox) -> None:
+    """Found in review of session 22 (it failed so before its fix). Slack refusing the card's pin for good
+    (`permission_denied`: a workspace that lets only some people pin) kills the channel's opening once, with its
+    alert. Since the refresh pins an unpinned card, every later card refresh (each change, each five-minute refresh)
+    now calls pins.add again and dies too, an operators' alert each: the card is still updated, but the operators'
+    channel fills with one dead effect per update."""
+    sandbox.sandbox.faults.add(Fault("slack", "pins.add", status=200, error="permission_denied", times=1000))
+    incident = await trigger(sandbox, "Checkout returns 500s")
+    await sandbox.bot.settle(30)
+    opening_died = len(await sandbox.bot.store.dead_effects(incident["id"]))
+    assert opening_died == 1  # the opening, as before this commit
+    await act(sandbox, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await sandbox.bot.settle(30)
+    await act(sandbox, incident["id"], "resolve", user="asha.patel@example.com")
+    await sandbox.bot.settle(30)
+    dead = await sandbox.bot.store.dead_effects(incident["id"])
+    assert len(dead) == opening_died, dead

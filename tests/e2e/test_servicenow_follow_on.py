@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state
+from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, move_clock, state
 from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, tickets
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
@@ -158,3 +158,36 @@ async def test_a_resolved_incident_whose_ticket_the_desk_closed_first_gets_no_fo
     assert row is not None and (row.sys_id, row.state) == (closed["sys_id"], "7")
     assert await sandbox.bot.flush_work_notes() == 0  # its lines are let go, not queued again and again
     await nothing_died(sandbox)
+
+
+async def test_a_follow_on_ticket_links_the_channel_the_incident_goes_on_in(sandbox: RunningSandbox) -> None:
+    """Found in review of session 22 (it failed so before its fix). The usual road to a follow-on: resolved, its
+    channel archived by the bot (days later), its ticket auto-closed (days later still), then reopened. The Slack
+    lane moves the incident to a new channel while the ServiceNow lane makes the follow-on from the footprint its
+    claim read — the archived channel — and records the link as told (LINK_TOLD); the new channel's opening then sees
+    LINK_TOLD and tells the follow-on nothing. A brand-new ticket whose only Slack link is a read-only archived
+    channel: the desk never finds where the incident is being worked."""
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    iid = incident["id"]
+    await settle_all(sandbox)
+    await in_pagerduty(sandbox, iid, "acknowledge", user=ASHA)
+    await in_pagerduty(sandbox, iid, "resolve", user=ASHA)
+    old = (await sandbox.bot.store.footprint(iid)).channel_id
+    await move_clock(sandbox, advance_seconds=8 * 86400)  # the bot archives the channel
+    await settle_all(sandbox)
+    archived = sandbox.sandbox.slack.find_channel(str(old))
+    assert archived is not None and archived.is_archived
+    [first] = tickets_of(sandbox, iid)
+    sandbox.sandbox.servicenow.update_incident(first["sys_id"], {"state": "7"}, user="system")  # auto-close
+    await settle_all(sandbox)
+
+    sandbox.sandbox.pagerduty.account.allow_reopen = True
+    await in_pagerduty(sandbox, iid, "acknowledge", user=DEV)
+    await settle_all(sandbox)
+
+    new = (await sandbox.bot.store.footprint(iid)).channel_id
+    assert new is not None and new != old  # moved to a new channel
+    [_, follow_on] = tickets_of(sandbox, iid)
+    notes = "\n".join(bot_notes(follow_on))
+    assert f"channel={new}" in notes, notes

@@ -24,6 +24,11 @@ def card_text(running: RunningSandbox, footprint: SlackFootprint) -> str:
     return str(card["text"])
 
 
+def thread_lines(running: RunningSandbox, channel_id: str, card_ts: str) -> list[str]:
+    return [str(m["text"]) for m in messages(running, channel_id)
+            if m["thread_ts"] == card_ts and m["ts"] != card_ts]
+
+
 async def test_an_archived_team_channel_keeps_its_cards_and_the_operators_are_told_once(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     """Found in review of session 21: taken for a reopened incident, the card was forgotten, a new "channel" was
@@ -137,3 +142,57 @@ async def test_with_the_default_channel_archived_too_nothing_dies(start_sandbox:
     assert (await running.bot.store.footprint(incident["id"])).card_ts is None
     told = [line for line in ops_lines(running) if "archived" in line]
     assert len(told) == 2 and any(f"#{policy.default_announce_channel} is archived" in line for line in told)
+
+
+async def test_the_line_that_brings_a_card_back_is_posted_in_its_thread(start_sandbox: StartSandbox,
+                                                                        catalogue: Catalogue) -> None:
+    """Found in review of session 22 (it failed so before its fix). Both the team channel and the default announce
+    channel archived when the incident is triggered: no card anywhere (as the commit intends). Someone unarchives the
+    team channel; the incident is acknowledged. The acknowledgement's line runs first (before the card refresh) and
+    posts the card through `_open_channel`, then reads the footprint from the store — where the card's ts is not yet
+    (it is kept for the effect's outcome) — and returns: the "Acknowledged" line is never posted in the new card's
+    thread."""
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    team = running.sandbox.slack.find_channel("team-basket")
+    default = running.sandbox.slack.find_channel(policy.default_announce_channel)
+    assert team is not None and default is not None
+    team.is_archived = default.is_archived = True
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await running.bot.settle(30)
+    assert (await running.bot.store.footprint(incident["id"])).card_ts is None
+
+    team.is_archived = False  # unarchived by a person
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await running.bot.settle(30)
+
+    footprint = await running.bot.store.footprint(incident["id"])
+    assert footprint.channel_id == team.id and footprint.card_ts is not None
+    lines = thread_lines(running, team.id, footprint.card_ts)
+    assert any("acknowledged" in line.lower() for line in lines), lines
+
+
+async def test_the_default_channel_archived_under_a_fallen_back_card_is_told(start_sandbox: StartSandbox,
+                                                                            catalogue: Catalogue) -> None:
+    """Found in review of session 22 (it failed so before its fix). A card that went to the default announce channel
+    (its team channel archived) has its refreshes and lines refused once the default channel is archived too.
+    `unless_archived` → `team_channel_archived(incident, code)` names the incident's *team* channel (not the one its
+    card is in) and dedups on the team channel's key, already used when the card fell back: the operators never hear
+    that #<default> is archived, and the cards there stop changing without a word."""
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    team = running.sandbox.slack.find_channel("team-basket")
+    default = running.sandbox.slack.find_channel(policy.default_announce_channel)
+    assert team is not None and default is not None
+    team.is_archived = True
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await running.bot.settle(30)
+    footprint = await running.bot.store.footprint(incident["id"])
+    assert footprint.channel_id == default.id and footprint.card_ts is not None
+
+    default.is_archived = True  # later, by a person
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+    await running.bot.settle(30)
+    assert await running.bot.store.dead_effects(incident["id"]) == []
+    told = [line for line in ops_lines(running) if "archived" in line]
+    assert any(f"#{policy.default_announce_channel} is archived" in line for line in told), told

@@ -50,6 +50,7 @@ DEALT_WITH = ("6", "7", "8")
 # Closed and Canceled: the end of a ticket. Instances commonly refuse any write to one (a write ACL), so an incident
 # open again after its ticket came to this goes on in a follow-on ticket (bot/services/ticket_follow_ons.py).
 CLOSED = ("7", "8")
+CANCELED = "8"
 
 
 def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:

@@ -1,4 +1,4 @@
-"""Follow-on tickets: an incident open again (reopened in PagerDuty) whose ServiceNow ticket is Closed or Canceled.
+"""Follow-on tickets: an incident open again (reopened in PagerDuty) whose ServiceNow ticket is Closed.
 
 Instances commonly refuse every write to a Closed or Canceled incident (a write ACL: HTTP 403), and ServiceNow's
 auto-close moves a Resolved ticket to Closed days later without the bot hearing of it (as may the desk, closing or
@@ -13,7 +13,9 @@ Convergent on replay: the follow-on is looked for before it is made — `Tickets
 correlation id before any closed one — so a retry after a lost answer adopts the follow-on its first attempt made,
 and the row switched to it makes every later sync go there without asking. A resolved incident whose ticket is closed
 gets no follow-on: the desk is done with the ticket and PagerDuty with the incident, and its untold lines are let go
-(else the work-note flush job would queue them again and again).
+(else the work-note flush job would queue them again and again). Nor does a ticket the desk Canceled (a duplicate,
+one raised in error): that is the desk's word on it, and a follow-on would be canceled in turn, a new ticket at every
+line; its lines are let go too.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class FollowOns:
         return closed
 
     async def follow_on(self, incident: Incident, closed: TicketRow, fields: dict[str, str]) -> TicketRow:
-        """The ticket `incident` goes on in now that `closed` is Closed or Canceled: the open one ServiceNow has for
+        """The ticket `incident` goes on in now that `closed` is Closed: the open one ServiceNow has for
         it (made by an earlier attempt whose answer was lost, or reopened by an admin), else a new one made of
         `fields` (a new ticket's) referring to `closed`. The incident's row is switched to it at once: the channel's
         opening and the next sync read it."""
@@ -79,10 +81,10 @@ class FollowOns:
         await refresh_card_for_ticket(self._store, incident.id, self._clock.now().timestamp())
         return row
 
-    async def let_go(self, incident_id: str) -> None:
-        """A resolved incident's lines its Closed or Canceled ticket can no longer take: marked told, unsent."""
+    async def let_go(self, incident_id: str, closed: TicketRow) -> None:
+        """The incident's lines its Closed or Canceled ticket can no longer take: marked told, unsent."""
         batch = await self._store.work_note_batch(incident_id)
         if batch.entries:
-            log.info("incident %s is resolved and its ticket is closed: %d timeline lines are not sent to "
-                     "ServiceNow", incident_id, len(batch.entries))
+            log.info("incident %s: its ticket %s is %s: %d timeline lines are not sent to ServiceNow", incident_id,
+                     closed.number, STATE_NAMES.get(closed.state or "", "closed"), len(batch.entries))
             await remember_noted(self._store, [e.id for e in batch.entries])

@@ -28,7 +28,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import CLOSED, DEALT_WITH
+from bot.domain.ticket_rules import CANCELED, CLOSED, DEALT_WITH
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -115,14 +115,16 @@ class TicketSync:
 
     async def _on_ticket(self, effect: OpenTicket | SyncTicket | CommentOnTicket | UpdateTicketLevels,
                          incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
-        """The effect on the incident's ticket, or — that ticket Closed or Canceled, as known or as ServiceNow's
-        refusal tells (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a closed one."""
+        """The effect on the incident's ticket, or — that ticket Closed, as known or as ServiceNow's refusal tells
+        (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a Closed or Canceled one."""
         learnt = False
         while True:
             if ticket.state in CLOSED:
-                if incident.status is Status.RESOLVED:  # no follow-on: both sides are done with it
+                # No follow-on when both sides are done with it, nor for a ticket the desk canceled (a duplicate, an
+                # error: theirs to say; made again, it would be canceled again, a new ticket at each line).
+                if incident.status is Status.RESOLVED or ticket.state == CANCELED:
                     if isinstance(effect, SyncTicket):
-                        await self._follow_ons.let_go(incident.id)
+                        await self._follow_ons.let_go(incident.id, ticket)
                     return
                 ticket = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident))
             try:

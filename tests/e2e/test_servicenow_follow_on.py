@@ -120,8 +120,9 @@ async def test_a_follow_on_whose_creation_answer_is_lost_is_found_not_made_twice
     await nothing_died(sandbox)
 
 
-async def test_a_ticket_the_desk_canceled_while_the_incident_is_open_is_followed_on_at_the_next_line(
-        sandbox: RunningSandbox) -> None:
+async def test_a_ticket_the_desk_canceled_while_the_incident_is_open_is_left_canceled(sandbox: RunningSandbox) -> None:
+    """The desk's cancel is its word on the ticket (a duplicate, raised in error): no follow-on — made again, it would
+    be canceled again, a new ticket at every line (raised in review of session 22) — and nothing dies."""
     iid = await open_incident(sandbox)
     await in_pagerduty(sandbox, iid, "acknowledge", user=ASHA)
     [first] = tickets_of(sandbox, iid)
@@ -131,14 +132,13 @@ async def test_a_ticket_the_desk_canceled_while_the_incident_is_open_is_followed
     await settle_all(sandbox)
     [canceled] = tickets_of(sandbox, iid)
 
-    # The next line meets ServiceNow's 403: the bot reads the ticket, sees it Canceled and goes on in a follow-on.
+    # The next lines meet ServiceNow's 403: the bot reads the ticket, sees it Canceled, and lets them go.
     await in_pagerduty(sandbox, iid, "note", user=ASHA, content="Rolled back the pricing deploy")
-    [still_canceled, follow_on] = tickets_of(sandbox, iid)
-    assert still_canceled == canceled
-    assert follow_on["parent_incident"] == canceled["sys_id"] and canceled["number"] in follow_on["description"]
-    assert any(line.endswith("Rolled back the pricing deploy") for line in note_lines(bot_notes(follow_on)))
-    assert follow_on["state"] == "2"  # acknowledged: In Progress
-    assert follow_on["number"] in card_text(sandbox, iid)
+    await in_pagerduty(sandbox, iid, "note", user=ASHA, content="Prices are right again")
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    assert tickets_of(sandbox, iid) == [canceled]
+    assert canceled["number"] in card_text(sandbox, iid)
     await nothing_died(sandbox)
 
 

@@ -1,4 +1,6 @@
-"""What an incident's Slack work does when Slack says the channel it works in is archived.
+"""What an incident's Slack work does when Slack says the channel it works in is archived — or, for a team's channel,
+that it finds none the bot can post in by that name (renamed in Slack while the catalogue names the old name,
+deleted, or private without the bot): the team channel is then as good as archived.
 
 - The incident's own channel, the incident resolved: nothing more is said there (a late follow-up is on the
   timeline, the review and the ticket).
@@ -30,6 +32,8 @@ from bot.services.bookkeeping import remember_footprint
 log = logging.getLogger(__name__)
 # Slack's answers for an archived channel: chat.update says is_inactive for a message in one; posts say is_archived.
 ARCHIVED = ("is_archived", "is_inactive")
+# Its answers for a channel named that it cannot find for the bot (renamed, deleted, private without the bot).
+NOT_FOUND = ("channel_not_found", "not_in_channel")
 # The operators hear of an archived team channel once in this long (per channel, across replicas and restarts).
 TOLD_SECONDS = 86400.0
 
@@ -51,19 +55,20 @@ class ArchivedChannels:
         try:
             await step
         except IntegrationError as error:
-            if error.code not in ARCHIVED:
+            shared = not incident.dedicated_channel
+            if error.code not in ARCHIVED and not (shared and error.code in NOT_FOUND):
                 raise
             if incident.status is Status.RESOLVED:
-                log.info("incident %s: its channel is archived; the update stays on the timeline", incident.id)
+                log.info("incident %s: its channel is %s; the update stays on the timeline", incident.id, error.code)
                 return
-            if not incident.dedicated_channel:
-                await self.team_channel_archived(incident, str(error.code), where)
+            if shared:
+                await self.team_channel_unusable(incident, str(error.code), where)
                 return
             await self._move(incident, since)
 
     async def in_team_channel(self, incident: Incident, post: Callable[[str], Awaitable[None]]) -> None:
-        """`post` (a card or an announcement, by channel name) in `incident`'s team channel; that one archived, in the
-        default announce channel, as the module says."""
+        """`post` (a card or an announcement, by channel name) in `incident`'s team channel; that one archived (or not
+        found), in the default announce channel, as the module says."""
         team = self._catalogue.announce_channel_for(incident.service_id)
         for channel in (team, self._fallback(team)):
             if channel is None:
@@ -72,34 +77,42 @@ class ArchivedChannels:
                 await post(channel)
                 return
             except IntegrationError as error:
-                if error.code not in ARCHIVED:
+                if error.code not in ARCHIVED + NOT_FOUND:
                     raise
-                await self.team_channel_archived(incident, str(error.code), channel)
+                await self.team_channel_unusable(incident, str(error.code), channel)
 
     def _fallback(self, team: str) -> str | None:
-        """Where cards and announcements go while `team` is archived: the default announce channel, unless it is
-        `team` itself."""
+        """Where cards and announcements go while `team` is archived (or not found): the default announce channel,
+        unless it is `team` itself."""
         default = self._catalogue.channels.default_announce_channel
         return None if default.lstrip("#") == team.lstrip("#") else default
 
-    async def team_channel_archived(self, incident: Incident, code: str, channel: str | None = None) -> None:
+    async def team_channel_unusable(self, incident: Incident, code: str, channel: str | None = None) -> None:
         """Slack refused a post or an edit in `incident`'s team channel (or `channel`, where its card went instead) as
-        archived: logged; the operators told once a day per channel."""
+        archived or not found (`code`): logged; the operators told once a day per channel."""
         team = channel or self._catalogue.announce_channel_for(incident.service_id)
-        log.warning("incident %s: the team channel #%s its card is in is archived (%s); the update stays on the "
-                    "timeline", incident.id, team, code)
+        archived = code in ARCHIVED
+        log.warning("incident %s: the team channel #%s for its card or announcement is %s (%s); the update stays on "
+                    "the timeline", incident.id, team, "archived" if archived else "not found", code)
         now = self._clock.now().timestamp()
         if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
             fallback = self._fallback(team)
             meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback)} meanwhile."
                          if fallback else "")
+            name, example = name_text(team), f"#{incident.number}, {name_text(incident.service_name)}, for one"
+            what = (f"⚠️ #{name} is archived, and the cards of incidents without a channel of their own are there "
+                    f"({example}): their cards and threads no longer change. Unarchive it in Slack (each card is "
+                    "brought up to date at its next change, and at the five-minute card refresh), or give its "
+                    "services another team channel in the catalogue for incidents from now on."
+                    if archived else
+                    f"⚠️ Slack finds no channel #{name} the bot can post in (`{code}`): renamed or deleted in Slack "
+                    "while the catalogue still names it, or private without the bot. Cards of incidents without a "
+                    f"channel of their own and announcements of new incident channels go there ({example}). Set "
+                    "the team's `slack_channel` in the catalogue to the channel's name now (`pavedroad check-config`"
+                    ", then a SIGHUP or a restart of the bot), or `/invite @pavedroad` into it if it is private.")
             await self._store.queue_effect(AlertOperators(OPERATORS, (
-                f"⚠️ #{name_text(team)} is archived, and the cards of incidents without a channel of their own are "
-                f"there (#{incident.number}, {name_text(incident.service_name)}, for one): their cards and threads "
-                "no longer change. Unarchive it in Slack (each card is brought up to date at its next change, and "
-                "at the five-minute card refresh), or give its services another team channel in the catalogue for "
-                f"incidents from now on.{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and "
-                "`/incident` commands, and every update is on their timelines.")), now, priority=0)
+                f"{what}{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
+                "commands, and every update is on their timelines.")), now, priority=0)
 
     async def _move(self, incident: Incident, since: float) -> None:
         old = await self._store.footprint(incident.id)

@@ -168,9 +168,13 @@ class PostHandover(Effect):
         return _handover_subject(self.rota_id, self.shift_key)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
-        return (f"🚨 Paved Road could not post the on-call handover {_plain(self.shift_key)} after {attempts} "
-                f"attempt(s): {shown_error(error)}. The outgoing engineer should hand over by hand in the rota's "
-                "channel; check the bot's Slack token and scopes (/readyz lists the failure).")
+        check = ("Slack finds no such channel the bot can post in: set the rota's `slack_channel` in the catalogue "
+                 "to the channel's name now (renamed or archived in Slack?), or `/invite @pavedroad` into it if it is "
+                 "private" if any(code in error for code in ("channel_not_found", "not_in_channel", "is_archived"))
+                 else "check the bot's Slack token and scopes (/readyz lists the failure)")
+        return (f"🚨 Paved Road could not post rota {_plain(self.rota_id)}'s on-call handover "
+                f"{_plain(self.shift_key)} after {attempts} attempt(s): {shown_error(error)}. The outgoing engineer "
+                f"should hand over by hand in the rota's channel; {check}.")
 
 
 @dataclass(frozen=True)

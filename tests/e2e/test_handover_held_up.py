@@ -86,3 +86,19 @@ async def test_an_on_time_post_found_by_a_later_retry_is_not_marked_late(start_s
     assert (posted_at - BOUNDARY).total_seconds() < 60  # it went out within its minute
     first = post["text"].splitlines()[0]
     assert not first.endswith("(late)"), first
+
+
+async def test_a_rota_channel_slack_cannot_find_tells_the_operators_what_to_fix(start_sandbox: StartSandbox) -> None:
+    """The rota's channel renamed in Slack while the catalogue names the old name: the handover cannot be posted, and
+    the operators' alert said to check the bot's token and scopes — not the channel's name."""
+    running = await start_sandbox(at=datetime(2026, 11, 27, 17, 29, 50, tzinfo=UTC))
+    book = running.sandbox.slack.channels
+    channel = book.pop(channel_id(running, "team-payments"))
+    channel.name = "payments-squad"
+    book[channel.id] = channel
+    await move_clock(running, to="2026-11-27T17:30:05+00:00")
+    await settle(running)
+    ops = channel_id(running, "paved-road-ops")
+    [told] = [m["text"] for m in state(running)["slack"]["messages"]
+              if m["channel"] == ops and "handover" in m["text"]]
+    assert "#team-payments" in told and "slack_channel" in told and "token" not in told, told

@@ -81,7 +81,7 @@ class SlackChat:
             else:
                 response = await self.client.api_call(method, data=_form(kwargs))
         except SlackApiError as error:
-            raise self._counted(method, failure(method, error)) from None
+            raise self._counted(method, failure(method, error, kwargs.get("channel"))) from None
         except AttributeError:  # slack_sdk's own check of a 200 text/plain answer (see failures.py)
             raise self._counted(method, plain_text_ok(method)) from None
         except (aiohttp.ClientError, TimeoutError) as error:

@@ -31,8 +31,13 @@ RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "s
 NOT_JSON = "not_json"  # the metrics' label for an answer that was not Slack's JSON (Slack has no code for it)
 
 
-def failure(method: str, error: SlackApiError) -> IntegrationError:
-    """The IntegrationError for a call slack_sdk reported as failed, whatever shape its answer came in."""
+# Slack's answers about the channel a call named: the error then names it too (the operators' alert shows which one).
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+
+
+def failure(method: str, error: SlackApiError, channel: object = None) -> IntegrationError:
+    """The IntegrationError for a call slack_sdk reported as failed, whatever shape its answer came in; `channel`: the
+    one the call named, if any."""
     response = error.response
     if isinstance(response, aiohttp.ClientResponse):  # labelled JSON, and did not parse
         return not_json(method, response.status, response.content_type, retry_after(response.headers))
@@ -44,7 +49,9 @@ def failure(method: str, error: SlackApiError) -> IntegrationError:
     if not isinstance(data, dict) or "ok" not in data:
         return not_json(method, status, _content_type(headers), retry_after(headers))
     code = str(data.get("error") or "unknown_error")
-    return IntegrationError("slack", f"{method} failed: {code}", code=code, status=status,
+    named = f" (channel {'#' if str(channel)[:1].islower() else ''}{channel})" if channel and code in CHANNEL_ERRORS \
+        else ""
+    return IntegrationError("slack", f"{method} failed: {code}{named}", code=code, status=status,
                             retryable=code in RETRYABLE_ERRORS or _retryable_status(status),
                             retry_after=retry_after(headers), credentials_refused=code in REFUSED)
 

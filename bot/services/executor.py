@@ -58,6 +58,7 @@ from bot.services.handovers import Handovers
 from bot.services.home import AppHome
 from bot.services.invitations import Invitations
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.operators_channel import alert_operators
 from bot.services.people import People
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import LINK_TOLD, TicketSync
@@ -146,7 +147,7 @@ class EffectExecutor:
                 await self._tickets.perform(effect, retry=retry, found=found)
             return
         if isinstance(effect, AlertOperators):
-            await self._chat.post_message(self._catalogue.channels.operators_channel, effect.text)
+            await alert_operators(self._chat, self._catalogue.channels, effect.text)
             return
         if isinstance(effect, ReadKeyMessage):
             if self._contributions is not None:

@@ -63,3 +63,22 @@ async def test_an_incident_of_its_own_is_announced_in_the_default_channel(start_
     assert any(m["ts"] == footprint.announced_ts for m in messages(running, default.id))
     assert await running.bot.store.dead_effects(incident["id"]) == []
     assert len([line for line in ops_lines(running) if "team-basket" in line]) == 1
+
+
+async def test_an_operators_channel_slack_cannot_find_has_its_alerts_in_the_default_channel(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """The operators' channel renamed in Slack: every operators' alert died (an alert about an alert is not sent), and
+    nobody heard of anything — the log only."""
+    running = await renamed(start_sandbox, catalogue, dedicated_for="high_urgency")
+    book = running.sandbox.slack.channels
+    ops = book.pop(channel_id(running, "paved-road-ops"))
+    ops.name = "platform-alerts"
+    book[ops.id] = ops
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
+    await running.bot.settle(30)
+    default = running.sandbox.slack.find_channel(catalogue.channels.default_announce_channel)
+    assert default is not None
+    [told] = [str(m["text"]) for m in messages(running, default.id) if "team-basket" in str(m["text"])]
+    assert "#paved-road-ops" in told and "operators_channel" in told, told
+    assert await running.bot.store.dead_effects(f"{incident['id']}") == []
+    assert (await running.bot.readiness())["dead_effects"] == []

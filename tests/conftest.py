@@ -23,7 +23,7 @@ from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox, serve_sandbox
 from tests.helpers import FAST_RETRIES, QUIET_TIME, BotClient, StartSandbox, offline_settings, quiet_clock
-from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster
+from tests.pg_cluster import NOT_INSTALLED, PostgresCluster, binaries, running_cluster, running_pair
 
 # Property-based tests (tests/property/): "ci" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs many more
 # examples. No deadline: this machine is shared, and timing belongs in bench/, never in a test.
@@ -66,6 +66,16 @@ def own_cluster() -> Iterator[PostgresCluster]:
         pytest.skip(NOT_INSTALLED)
     with running_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture
+def primary_and_standby() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A cluster of the test's own and its synchronous streaming standby (tests/pg_cluster.py's `running_pair`), for
+    a test that fails the one over to the other under the bot. Skipped where PostgreSQL is not installed."""
+    if binaries() is None:
+        pytest.skip(NOT_INSTALLED)
+    with running_pair() as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")

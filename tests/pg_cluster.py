@@ -8,6 +8,11 @@ binaries are found on PATH, then in /usr/lib/postgresql/<version>/bin (Debian's 
 Each test gets a database of its own, copied from a migrated template (`fresh_database`), which takes a fraction of
 a second. Two roles: `postgres` (trusted, no password) and `PASSWORD_USER`, who must give `PASSWORD` (SCRAM) — for
 the tests that a password never shows in a message.
+
+A cluster can have a streaming standby (`add_standby`: `pg_basebackup -R` from it, started, then made synchronous,
+so a commit the primary acknowledges is on the standby too), which `promote()` makes a primary of its own: a
+failover, with `kill()` (`pg_ctl stop -m immediate`) for the primary's loss. `multi_host_url` names several
+clusters in one libpq URL, as a bot pointed at a primary and its standby is.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -53,12 +60,14 @@ class PostgresCluster:
     """One cluster: `start()`, then `url()` / `fresh_database()`; `stop()` and `start()` again (a database outage);
     `destroy()` at the end. `durable=False` (tests) turns fsync off; the benchmarks keep PostgreSQL's defaults."""
 
-    def __init__(self, *, durable: bool = False) -> None:
+    def __init__(self, *, durable: bool = False, standby_of: PostgresCluster | None = None) -> None:
+        """A new cluster (initdb), or, with `standby_of`, a copy of that running cluster that follows it
+        (`pg_basebackup -R`: a standby, not yet started)."""
         bin_dir = binaries()
         if bin_dir is None:
             raise RuntimeError(NOT_INSTALLED)
         self.bin = bin_dir
-        self.durable = durable
+        self.durable: bool = standby_of.durable if standby_of is not None else durable
         self.root = Path(tempfile.mkdtemp(prefix="pavedroad-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -66,7 +75,10 @@ class PostgresCluster:
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
-        self._initdb()
+        if standby_of is None:
+            self._initdb()
+        else:
+            self._base_backup(standby_of)
 
     def _run(self, *command: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
@@ -78,16 +90,70 @@ class PostgresCluster:
     def _initdb(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale",
                   "--no-sync")
-        settings = {"port": str(self.port), "listen_addresses": "'127.0.0.1'",
-                    "unix_socket_directories": f"'{self.root}'", "max_connections": "300",
-                    "fsync": "on" if self.durable else "off", "full_page_writes": "on" if self.durable else "off",
-                    "synchronous_commit": "on", "log_min_messages": "warning"}
-        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+        self._configure({"listen_addresses": "'127.0.0.1'", "max_connections": "300",
+                         "fsync": "on" if self.durable else "off", "full_page_writes": "on" if self.durable else "off",
+                         "synchronous_commit": "on", "log_min_messages": "warning"})
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\n"
             f"host all {PASSWORD_USER} 127.0.0.1/32 scram-sha-256\n"
-            "host all all 127.0.0.1/32 trust\n", encoding="utf-8")
+            "host all all 127.0.0.1/32 trust\n"
+            # A standby's WAL receiver (pg_basebackup's too) connects to the replication pseudo-database.
+            "local replication postgres trust\n"
+            "host replication postgres 127.0.0.1/32 trust\n", encoding="utf-8")
+
+    def _configure(self, settings: dict[str, str]) -> None:
+        """Appended to postgresql.conf (the last line for a setting wins), with this cluster's own port and socket
+        directory."""
+        settings = {"port": str(self.port), "unix_socket_directories": f"'{self.root}'", **settings}
+        with open(self.data / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def _base_backup(self, primary: PostgresCluster) -> None:
+        """A copy of the running `primary`, made a standby of it (`-R`: standby.signal and primary_conninfo), its
+        WAL streamed during the copy (`-X stream`) after a checkpoint made at once (`-c fast`). The copy has the
+        primary's settings, its port and socket directory then replaced by this cluster's."""
+        self._run("pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port), "-U",
+                  "postgres", "-R", "-X", "stream", "-c", "fast", "--no-sync")
+        self._configure({})
+
+    def add_standby(self) -> PostgresCluster:
+        """A streaming standby of this (running) cluster, started, and made synchronous: from here on a commit this
+        cluster acknowledges is on the standby too (`synchronous_standby_names = '*'`, `synchronous_commit = on`).
+        The caller destroys the standby. Were the standby to stop, this cluster's commits would wait for it."""
+        standby = PostgresCluster(standby_of=self)
+        try:
+            standby.start()
+            self.sql("ALTER SYSTEM SET synchronous_standby_names = '*'", "SELECT pg_reload_conf()")
+            self.wait_for(lambda conn: conn.execute(
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync' AND state = 'streaming'"
+            ).fetchone() == (1,), "the standby never became a synchronous one")
+        except BaseException:
+            standby.destroy()
+            raise
+        return standby
+
+    def promote(self) -> None:
+        """This standby made a primary of its own (it stops following; writes are accepted once this returns)."""
+        self._run("pg_ctl", "promote", "-w", "-t", "60", "-D", str(self.data))
+        self.wait_for(lambda conn: conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,),
+                      "the promoted standby still says it is in recovery")
+
+    def kill(self) -> None:
+        """The cluster lost at once, as in a crash (`pg_ctl stop -m immediate`): its connections dropped, nothing
+        flushed or handed over."""
+        self._run("pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", str(self.data))
+
+    def wait_for(self, condition: Callable[[psycopg.Connection[tuple[Any, ...]]], bool], failure: str,
+                 seconds: float = 60) -> None:
+        """Poll `condition` on a connection to this cluster until it holds (AssertionError with `failure` after
+        `seconds`)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                if condition(conn):
+                    return
+            assert time.monotonic() < deadline, failure
+            time.sleep(0.05)
 
     def start(self) -> None:
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.root / "server.log"))
@@ -150,6 +216,28 @@ class PostgresCluster:
         self.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def multi_host_url(clusters: list[PostgresCluster], database: str, *, user: str = "postgres",
+                   password: str | None = None, query: str = "target_session_attrs=read-write") -> str:
+    """One libpq URL naming every cluster's host and port in turn (`postgresql://USER@H1:P1,H2:P2/DATABASE?…`): a
+    client connects to the first that accepts it (with `target_session_attrs=read-write`, the first that takes
+    writes: the primary)."""
+    secret = f":{password}" if password is not None else ""
+    hosts = ",".join(f"127.0.0.1:{cluster.port}" for cluster in clusters)
+    return f"postgresql://{user}{secret}@{hosts}/{database}" + (f"?{query}" if query else "")
+
+
+@contextlib.contextmanager
+def silent_address(port: int | None = None) -> Iterator[int]:
+    """A port on 127.0.0.1 (`port`, or a free one) where connections are accepted by the kernel and never answered,
+    as a database host whose machine is gone or cut off looks to a client, until it gives up on it: a listening
+    socket nobody accepts on. The port, while the block runs."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port or 0))
+        listener.listen(64)
+        yield int(listener.getsockname()[1])
+
+
 @contextlib.contextmanager
 def running_cluster(*, durable: bool = False) -> Iterator[PostgresCluster]:
     """A cluster started and prepared (its password user, its migrated template), destroyed at the end however the
@@ -161,3 +249,16 @@ def running_cluster(*, durable: bool = False) -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@contextlib.contextmanager
+def running_pair() -> Iterator[tuple[PostgresCluster, PostgresCluster]]:
+    """A primary (started and prepared, as `running_cluster`'s) and its synchronous standby, both destroyed at the
+    end however the block ends (the standby first: the primary's commits would wait for it otherwise, but it is
+    stopped either way)."""
+    with running_cluster() as primary:
+        standby = primary.add_standby()
+        try:
+            yield primary, standby
+        finally:
+            standby.destroy()

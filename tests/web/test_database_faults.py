@@ -6,11 +6,9 @@ shows in the logs meanwhile."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -23,22 +21,9 @@ from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
 from bot.domain.effects import AlertOperators
 from bot.services.dispatcher import RetryPolicy
-from tests.helpers import WEBHOOK_SECRET, BotClient, incident_event, offline_settings, quiet_clock, sign
+from tests.helpers import BotClient, incident_event, offline_settings, quiet_clock
 from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster
-
-
-async def post(client: BotClient, event: dict[str, Any]) -> tuple[int, Any]:
-    body = json.dumps(event).encode()
-    response = await client.post("/pagerduty/webhook", data=body, headers={
-        "Content-Type": "application/json", "X-PagerDuty-Signature": sign(WEBHOOK_SECRET, body)})
-    return response.status, await response.json()
-
-
-async def ready(client: BotClient) -> tuple[int, Any]:
-    """/readyz's status and body, but for whether Slack and PagerDuty accept the bot's token and key (`slack`,
-    `pagerduty`: both are unreachable here)."""
-    response = await client.get("/readyz")
-    return response.status, {k: v for k, v in (await response.json()).items() if k not in ("slack", "pagerduty")}
+from tests.web.database_helpers import post, ready, sent_until_taken, until_ready
 
 
 def failing_loops(caplog: pytest.LogCaptureFixture, line: str) -> set[str]:
@@ -53,14 +38,6 @@ async def logged(caplog: pytest.LogCaptureFixture, line: str, loops: set[str] | 
         assert time.monotonic() < deadline, f"the log never said {line!r} of {loops or 'a loop'}"
         await asyncio.sleep(0.2)
     return said
-
-
-async def until_ready(client: BotClient) -> None:
-    """Wait (a minute at most) until /readyz answers 200: the loops have gone round on a store that answers."""
-    deadline = time.monotonic() + 60
-    while (await ready(client))[0] != 200:
-        assert time.monotonic() < deadline, await ready(client)
-        await asyncio.sleep(0.2)
 
 
 async def test_the_database_lost_while_running_answers_503_and_work_resumes_when_it_is_back(
@@ -149,17 +126,6 @@ async def test_readyz_lists_the_latest_dead_effects_and_counts_the_rest(offline_
     assert len(every) == parked and report["outbox_dead"] == parked and report["dead_effects_not_shown"] == 5
     assert [d["seq"] for d in report["dead_effects"]] == every[-readiness.DEAD_SHOWN:]
     assert (status, report["ready"], report["store"]) == (200, True, "ok")  # past failures: still ready
-
-
-async def sent_until_taken(client: BotClient, event: dict[str, Any]) -> list[int]:
-    """Send a delivery as PagerDuty does, again after every 5xx, until it is taken (2xx); every status answered."""
-    answered: list[int] = []
-    while not answered or answered[-1] >= 500:
-        if answered:
-            await asyncio.sleep(0.1)
-        answered.append((await post(client, event))[0])
-    assert answered[-1] in (200, 202), answered
-    return answered
 
 
 async def test_a_database_restart_under_a_burst_loses_no_delivery_and_applies_none_twice(

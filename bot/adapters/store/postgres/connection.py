@@ -11,6 +11,15 @@ one on a connection dropped mid-transaction does (a webhook answers 503 and its 
 every connection is checked as it is next taken; so are they once a check finds one dropped (a restart drops the
 recent ones too).
 
+No single database: the URL may name several hosts (`postgresql://…@PRIMARY:5432,STANDBY:5432/…?target_session_attrs=
+read-write`), which every new connection tries in turn — from the host the pool last connected to (`_Hosts`), so that
+once the primary has failed over to a host listed later, the old one is not tried again first for each connection.
+Connecting gives up on each host after `connect_timeout` (CONNECT_TIMEOUT, unless the URL sets it; libpq's own default
+is two minutes), so that a primary whose machine is gone holds up a connection a few seconds, not minutes; and a
+connection to a host that stopped answering is given up by TCP within seconds (keepalives, tcp_user_timeout), not the
+kernel's quarter of an hour (`CONNECTION_DEFAULTS`; a parameter the URL gives is kept).
+tests/web/test_database_failover.py fails a primary over to its standby under the bot.
+
 Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the
 default), which is what lets a webhook answer 202 only after the commit.
 
@@ -33,6 +42,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -49,6 +59,12 @@ POOL_MIN, POOL_MAX = 2, 16
 # Seconds a connection rests in the pool before it is checked again as it is taken.
 CHECK_AFTER_REST = 1.0
 VARIABLE = "PAVEDROAD_DATABASE_URL"
+# libpq's parameters for every connection the bot opens, unless the URL gives its own: how long connecting waits for
+# each host before trying the URL's next, and how soon a connection whose host stopped answering (its machine gone,
+# the network cut) fails: keepalive probes after 10 s of silence, 3 unanswered 5 s apart; data unacknowledged for
+# 15 s (both only where the system has them: Linux does).
+CONNECTION_DEFAULTS = {"connect_timeout": str(CONNECT_TIMEOUT), "keepalives": "1", "keepalives_idle": "10",
+                       "keepalives_interval": "5", "keepalives_count": "3", "tcp_user_timeout": "15000"}
 Connection = AsyncConnection[DictRow]
 Params = Sequence[Any] | None
 
@@ -84,6 +100,63 @@ def scrub(text: str, url: str) -> str:
     for form in sorted({form for p in passwords for form in (p, unquote(p))}, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
+
+
+def connection_settings(url: str) -> dict[str, Any]:
+    """CONNECTION_DEFAULTS but those the URL sets itself (all of them for a URL libpq would not read: connecting
+    then says what is wrong with it), as keyword arguments of psycopg's `connect`."""
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:
+        given = {}
+    return {name: value for name, value in CONNECTION_DEFAULTS.items() if name not in given}
+
+
+def opening_wait(url: str) -> float:
+    """How long opening the pool waits for its first connections: each may have to give up on every host of the URL
+    but the last (a primary that is gone, listed first) before it gets one, and the last has CONNECT_TIMEOUT too."""
+    try:
+        given = conninfo_to_dict(url)
+        hosts = max(len(str(given.get("host", "")).split(",")), len(str(given.get("hostaddr", "")).split(",")))
+        per_host = float(str(given.get("connect_timeout", CONNECT_TIMEOUT)))
+    except (psycopg.Error, ValueError):
+        hosts, per_host = 1, CONNECT_TIMEOUT
+    return max(per_host, 2) * (hosts - 1) + CONNECT_TIMEOUT
+
+
+class _Hosts:
+    """The pool's connection string: the URL, its hosts (libpq's comma-separated `host`, `hostaddr` and `port`) in
+    turn from the one a connection of the pool last reached. libpq tries a multi-host URL's hosts in order for each
+    connection; after a failover to a host listed later, each would try the lost one first (`connect_timeout` each, if
+    it is silent)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._reached: tuple[str, str] | None = None
+
+    def reached(self, conn: Connection) -> None:
+        """Noted as a new connection of the pool is made (the pool's `configure`)."""
+        self._reached = (conn.info.host, str(conn.info.port))
+
+    def conninfo(self) -> str:
+        """The URL as given (one host, or none reached yet, or the first reached); else the same parameters with the
+        host lists rotated so that the reached one comes first (a libpq key=value string)."""
+        if self._reached is None:
+            return self.url
+        try:
+            params = conninfo_to_dict(self.url)
+        except psycopg.Error:
+            return self.url
+        lists = {name: str(params[name]).split(",") for name in ("host", "hostaddr", "port") if name in params}
+        hosts = lists.get("host") or lists.get("hostaddr") or []
+        ports = lists.get("port", [""])
+        for first in range(1, len(hosts)):
+            if (hosts[first], ports[first] if len(ports) > 1 else ports[0] or "5432") == self._reached:
+                for name, values in lists.items():
+                    if len(values) == len(hosts):
+                        params[name] = ",".join(values[first:] + values[:first])
+                return make_conninfo("", **params)
+        return self.url
 
 
 class _Scrubbed(logging.Filter):
@@ -155,6 +228,7 @@ class PostgresConnection:
         self._closed = False
         self._filter = _Scrubbed(url)
         self._rests = _Rests()
+        self._hosts = _Hosts(url)
         # Effects this version found it cannot read: left out of this replica's claims from then on.
         self.unreadable_effects = UnreadableEffects()
 
@@ -169,17 +243,21 @@ class PostgresConnection:
         for name in ("psycopg", "psycopg.pool"):
             logging.getLogger(name).addFilter(self._filter)
         applied = await migrate_database(self.url)
-        self._pool = AsyncConnectionPool(self.url, connection_class=AsyncConnection[DictRow],
-                                         kwargs={"autocommit": True, "row_factory": dict_row},
+        self._pool = AsyncConnectionPool(self._hosts.conninfo, connection_class=AsyncConnection[DictRow],
+                                         kwargs={"autocommit": True, "row_factory": dict_row,
+                                                 **connection_settings(self.url)},
                                          min_size=self._sizes[0], max_size=self._sizes[1], open=False,
                                          timeout=TIMEOUT, check=self._rests.check,
-                                         name="pavedroad")
+                                         configure=self._reached, name="pavedroad")
         try:
-            await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            await self._pool.open(wait=True, timeout=opening_wait(self.url))
         except Exception as error:
             await self._pool.close()
             raise unavailable(self.url, error) from None
         return applied
+
+    async def _reached(self, conn: Connection) -> None:
+        self._hosts.reached(conn)
 
     async def close(self) -> None:
         self._closed = True
@@ -226,7 +304,7 @@ class PostgresConnection:
 async def migrate_database(url: str) -> list[int]:
     """Bring the database's schema up to date on a connection of its own; the migrations applied."""
     try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, **connection_settings(url))
     except (psycopg.Error, OSError) as error:
         raise unavailable(url, error) from None
     try:

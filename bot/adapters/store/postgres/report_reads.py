@@ -13,7 +13,7 @@ from __future__ import annotations
 import psycopg
 
 from bot.adapters.store import report_sql
-from bot.adapters.store.postgres.connection import CONNECT_TIMEOUT, redact, unavailable
+from bot.adapters.store.postgres.connection import connection_settings, redact, unavailable
 from bot.adapters.store.postgres.migrations import SCHEMA_LOOK
 from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 
@@ -21,7 +21,7 @@ from bot.ports.report_aggregates import HistoryError, ReportQuery, ReportTally
 def read_aggregates(url: str, query: ReportQuery, tally: ReportTally) -> None:
     d = report_sql.POSTGRES
     try:
-        conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT)
+        conn = psycopg.connect(url, **connection_settings(url))
     except psycopg.OperationalError as error:
         raise unavailable(url, error) from None
     try:

@@ -63,6 +63,8 @@ class ArchivedChannels:
                 return
             if shared:
                 await self.team_channel_unusable(incident, str(error.code), where)
+                if error.code in NOT_FOUND:  # deleted (a rename keeps its id), or the bot removed: never coming back
+                    await self._repost(incident, since)
                 return
             await self._move(incident, since)
 
@@ -90,26 +92,31 @@ class ArchivedChannels:
     async def team_channel_unusable(self, incident: Incident, code: str, channel: str | None = None) -> None:
         """Slack refused a post or an edit in `incident`'s team channel (or `channel`, where its card went instead) as
         archived or not found (`code`): logged; the operators told once a day per channel."""
-        team = channel or self._catalogue.announce_channel_for(incident.service_id)
+        team = (channel or self._catalogue.announce_channel_for(incident.service_id)).lstrip("#")
         archived = code in ARCHIVED
         log.warning("incident %s: the team channel #%s for its card or announcement is %s (%s); the update stays on "
                     "the timeline", incident.id, team, "archived" if archived else "not found", code)
         now = self._clock.now().timestamp()
         if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
             fallback = self._fallback(team)
-            meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback)} meanwhile."
-                         if fallback else "")
+            meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback.lstrip('#'))} "
+                         "meanwhile." if fallback else "")
             name, example = name_text(team), f"#{incident.number}, {name_text(incident.service_name)}, for one"
+            default = team == self._catalogue.channels.default_announce_channel.lstrip("#")
+            setting = "`channels.default_announce_channel`" if default else "the team's `slack_channel`"
             what = (f"⚠️ #{name} is archived, and the cards of incidents without a channel of their own are there "
                     f"({example}): their cards and threads no longer change. Unarchive it in Slack (each card is "
                     "brought up to date at its next change, and at the five-minute card refresh), or give its "
                     "services another team channel in the catalogue for incidents from now on."
                     if archived else
+                    f"⚠️ The bot is not in #{name} (`{code}`), where cards of incidents without a channel of their "
+                    f"own and announcements of new incident channels go ({example}): `/invite @pavedroad` into it."
+                    if code == "not_in_channel" else
                     f"⚠️ Slack finds no channel #{name} the bot can post in (`{code}`): renamed or deleted in Slack "
                     "while the catalogue still names it, or private without the bot. Cards of incidents without a "
                     f"channel of their own and announcements of new incident channels go there ({example}). Set "
-                    "the team's `slack_channel` in the catalogue to the channel's name now (`pavedroad check-config`"
-                    ", then a SIGHUP or a restart of the bot), or `/invite @pavedroad` into it if it is private.")
+                    f"{setting} in the catalogue to the channel's name now (`pavedroad check-config`, then a SIGHUP "
+                    "or a restart of the bot), or `/invite @pavedroad` into it if it is private.")
             await self._store.queue_effect(AlertOperators(OPERATORS, (
                 f"{what}{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
                 "commands, and every update is on their timelines.")), now, priority=0)
@@ -121,12 +128,23 @@ class ArchivedChannels:
         await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
                                  card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
                                  unreachable=())
-        await self._open_channel(incident, since)
-        new = await self._store.footprint(incident.id)
-        if new.channel_id:
-            await self._chat.post_message(new.channel_id, (
-                f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack does "
-                "not let apps unarchive a channel, so the incident continues here; the earlier story is in that "
-                "channel (read-only) and in `/incident timeline`."))
+        try:
+            await self._open_channel(incident, since)
+        finally:  # said once the channel exists, though its opening failed after (its retry is no move)
+            new = await self._store.footprint(incident.id)
+            if new.channel_id:
+                await self._chat.post_message(new.channel_id, (
+                    f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack "
+                    "does not let apps unarchive a channel, so the incident continues here; the earlier story is in "
+                    "that channel (read-only) and in `/incident timeline`."))
         raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
                                retryable=True, retry_after=0)
+
+    async def _repost(self, incident: Incident, since: float) -> None:
+        """The card's team channel is gone for good: the card is posted again where a new one would go (its team
+        channel as the catalogue names it now, else the default announce channel), and the step retried there."""
+        log.info("incident %s: its card's channel is gone; posting the card again", incident.id)
+        await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
+                                 card_ts=None, shared_channel=False)
+        await self._open_channel(incident, since)
+        raise IntegrationError("slack", "the card's channel is gone: posted again", retryable=True, retry_after=0)

@@ -87,10 +87,11 @@ class EffectExecutor:
         self._archived = ArchivedChannels(store, chat, catalogue, clock, self._open_anew)
 
     async def _open_anew(self, incident: Incident, since: float) -> None:
-        """The incident's channel opened again (its own archived), its ticket told the new one's link."""
-        await self._open_channel(incident, retry=False, since=since)
+        """The incident's channel opened again (its own archived, or its team's gone), its ticket told the new one's
+        link: queued first, so that a failure of the opening (its retry no move) or a crash cannot lose it."""
         if self._tickets is not None:
             await self._store.queue_effect(SyncTicket(incident.id, channel_moved=True), self._clock.now().timestamp())
+        await self._open_channel(incident, retry=False, since=since)
 
     def _exposure(self, service_id: str) -> IncidentExposure | None:
         if service_id not in self._exposures:

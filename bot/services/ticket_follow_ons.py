@@ -81,6 +81,16 @@ class FollowOns:
         await refresh_card_for_ticket(self._store, incident.id, self._clock.now().timestamp())
         return row
 
+    async def as_now(self, ticket: TicketRow) -> TicketRow:
+        """`ticket`, stored as Canceled, as ServiceNow has it now (nothing else tells the bot of a desk setting it back
+        after a cancel by mistake); remembered when it changed."""
+        now = await self._tickets.get(ticket.sys_id)
+        if now is None or now.state == ticket.state:
+            return ticket
+        row = replace(ticket, state=now.state)
+        await remember_ticket(self._store, row)
+        return row
+
     async def let_go(self, incident_id: str, closed: TicketRow) -> None:
         """The incident's lines its Closed or Canceled ticket can no longer take: marked told, unsent."""
         batch = await self._store.work_note_batch(incident_id)

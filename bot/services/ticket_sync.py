@@ -117,8 +117,10 @@ class TicketSync:
                          incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
         """The effect on the incident's ticket, or — that ticket Closed, as known or as ServiceNow's refusal tells
         (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a Closed or Canceled one."""
-        learnt = False
+        learnt = asked = False
         while True:
+            if ticket.state == CANCELED and incident.status is not Status.RESOLVED and not asked:
+                ticket, asked = await self._follow_ons.as_now(ticket), True  # set back by the desk since (a mistake)?
             if ticket.state in CLOSED:
                 # No follow-on when both sides are done with it, nor for a ticket the desk canceled (a duplicate, an
                 # error: theirs to say; made again, it would be canceled again, a new ticket at each line).
@@ -194,6 +196,11 @@ class TicketSync:
         """The lines not yet told as one work note — with the Slack channel's link the first time the channel
         exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
         business rule)."""
+        if moved and footprint.channel_id is None and incident.dedicated_channel:
+            # Queued as the new channel began to open (executor.py, _open_anew): told once it exists.
+            raise IntegrationError("servicenow", "the incident's new Slack channel is not open yet", retryable=True,
+                                   retry_after=5)
+        retry = retry or moved  # told the new link already, should another move's sync or a retry have come first
         url = None if ticket.channel_told == LINK_TOLD and not moved else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
         if self._channel_on_its_way(incident, ticket, footprint) and not retry:

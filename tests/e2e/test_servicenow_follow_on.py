@@ -191,3 +191,28 @@ async def test_a_follow_on_ticket_links_the_channel_the_incident_goes_on_in(sand
     [_, follow_on] = tickets_of(sandbox, iid)
     notes = "\n".join(bot_notes(follow_on))
     assert f"channel={new}" in notes, notes
+
+
+async def test_a_ticket_the_desk_uncancels_hears_the_incidents_lines_again(sandbox: RunningSandbox) -> None:
+    """Found in review of session 22 (failed before its fix). 2b2666a, ticket_sync.py `_on_ticket`: a ticket stored
+    as Canceled is now the end of the incident's lines, for good, without asking ServiceNow again. The bot learns a
+    ticket's state only from its own writes and a 403 (nothing inbound updates the row), so a desk that cancels by
+    mistake and sets the ticket back to In Progress (an admin's act) never hears another line: each is marked told
+    and dropped, said in the log only. (Before the commit the 403 made a follow-on, which took the later lines.)"""
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    iid = str(incident["id"])
+    await settle_all(sandbox)
+    await in_pagerduty(sandbox, iid, "acknowledge", user=ASHA)
+    [first] = tickets_of(sandbox, iid)
+    sandbox.sandbox.servicenow.update_incident(first["sys_id"], {"state": "8"}, user="jane.agent")  # by mistake
+    await settle_all(sandbox)
+    await in_pagerduty(sandbox, iid, "note", user=ASHA, content="Rolled back the pricing deploy")  # let go (403)
+    sandbox.sandbox.servicenow.update_incident(first["sys_id"], {"state": "2"}, user="system")  # set right again
+    await settle_all(sandbox)
+
+    await in_pagerduty(sandbox, iid, "note", user=ASHA, content="Prices are right again")
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    notes = "\n".join(note for ticket in tickets_of(sandbox, iid) for note in bot_notes(ticket))
+    assert "Prices are right again" in notes, notes

@@ -125,6 +125,14 @@ class SyncTicket(Effect):
     no_channel: bool = False
     channel_moved: bool = False
 
+    def payload(self) -> dict[str, Any]:
+        # `channel_moved` only when set (session 22 added it): the sync_tickets of every other incident stay readable
+        # by a replica of an earlier version, in a rolling upgrade or after a rollback (store/unreadable.py).
+        data = super().payload()
+        if not self.channel_moved:
+            del data["channel_moved"]
+        return data
+
 
 @dataclass(frozen=True)
 class PageTeamForTicket(Effect):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.world import SERVICENOW_USER, RunningSandbox
-from tests.e2e.sandbox_helpers import state
+from tests.e2e.sandbox_helpers import act, move_clock, state
 
 
 async def settle_all(running: RunningSandbox, rounds: int = 4) -> None:
@@ -44,3 +44,22 @@ def note_lines(notes: list[str]) -> list[str]:
             assert stamp.endswith("Z") and len(stamp) == 9, line
             lines.append(text)
     return lines
+
+
+async def resolved_and_archived(running: RunningSandbox, acted_by: str) -> tuple[str, str]:
+    """An incident of its own acknowledged and resolved in PagerDuty (its lines flushed to its ticket), then its
+    channel archived by the bot days later: (incident id, the archived channel's id)."""
+    incident = await running.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
+                                                       urgency="high")
+    iid = str(incident["id"])
+    await settle_all(running)
+    for action in ("acknowledge", "resolve"):
+        await act(running, iid, action, user=acted_by)
+        await running.bot.flush_work_notes()
+        await settle_all(running)
+    old = (await running.bot.store.footprint(iid)).channel_id
+    await move_clock(running, advance_seconds=8 * 86400)  # the bot archives the channel
+    await settle_all(running)
+    archived = running.sandbox.slack.find_channel(str(old))
+    assert archived is not None and archived.is_archived
+    return iid, str(old)

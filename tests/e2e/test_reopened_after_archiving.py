@@ -8,8 +8,8 @@ from typing import Any
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, messages, move_clock
-from tests.e2e.servicenow_helpers import bot_notes, settle_all, tickets
+from tests.e2e.sandbox_helpers import act, messages
+from tests.e2e.servicenow_helpers import bot_notes, resolved_and_archived, settle_all, tickets
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
 
@@ -27,17 +27,7 @@ async def in_pagerduty(running: RunningSandbox, incident_id: str, action: str, *
 async def reopened_after_archiving(running: RunningSandbox, fault: Fault | None) -> tuple[str, str, str]:
     """An incident of its own resolved, its channel archived by the bot days later, then reopened (its ticket merely
     Resolved: the same ticket goes on) — with `fault` injected as the new channel opens. (incident, old, new)."""
-    incident = await running.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
-                                                       urgency="high")
-    iid = str(incident["id"])
-    await settle_all(running)
-    await in_pagerduty(running, iid, "acknowledge", user=ASHA)
-    await in_pagerduty(running, iid, "resolve", user=ASHA)
-    old = (await running.bot.store.footprint(iid)).channel_id
-    await move_clock(running, advance_seconds=8 * 86400)  # the bot archives the channel
-    await settle_all(running)
-    archived = running.sandbox.slack.find_channel(str(old))
-    assert archived is not None and archived.is_archived
+    iid, old = await resolved_and_archived(running, ASHA)
     if fault is not None:
         running.sandbox.faults.add(fault)
     running.sandbox.pagerduty.account.allow_reopen = True

@@ -12,8 +12,8 @@ from typing import Any
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, move_clock, state
-from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, tickets
+from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state
+from tests.e2e.servicenow_helpers import bot_notes, note_lines, resolved_and_archived, settle_all, tickets
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
 
@@ -167,17 +167,7 @@ async def test_a_follow_on_ticket_links_the_channel_the_incident_goes_on_in(sand
     claim read — the archived channel — and records the link as told (LINK_TOLD); the new channel's opening then sees
     LINK_TOLD and tells the follow-on nothing. A brand-new ticket whose only Slack link is a read-only archived
     channel: the desk never finds where the incident is being worked."""
-    incident = await sandbox.sandbox.pagerduty.trigger(title="Basket totals are wrong", service_id="PBASKET",
-                                                       urgency="high")
-    iid = incident["id"]
-    await settle_all(sandbox)
-    await in_pagerduty(sandbox, iid, "acknowledge", user=ASHA)
-    await in_pagerduty(sandbox, iid, "resolve", user=ASHA)
-    old = (await sandbox.bot.store.footprint(iid)).channel_id
-    await move_clock(sandbox, advance_seconds=8 * 86400)  # the bot archives the channel
-    await settle_all(sandbox)
-    archived = sandbox.sandbox.slack.find_channel(str(old))
-    assert archived is not None and archived.is_archived
+    iid, old = await resolved_and_archived(sandbox, ASHA)
     [first] = tickets_of(sandbox, iid)
     sandbox.sandbox.servicenow.update_incident(first["sys_id"], {"state": "7"}, user="system")  # auto-close
     await settle_all(sandbox)

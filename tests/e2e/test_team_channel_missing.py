@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.catalogue import Catalogue
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, channel_id, messages, state, trigger
+from tests.e2e.sandbox_helpers import act, messages, state, trigger
 from tests.helpers import StartSandbox
 
 
@@ -20,10 +20,7 @@ async def renamed(start_sandbox: StartSandbox, catalogue: Catalogue, *,
         channels = catalogue.channels.model_copy(update={"dedicated_channel_for": dedicated_for})
         catalogue = catalogue.model_copy(update={"channels": channels})
     running = await start_sandbox(catalogue)
-    book = running.sandbox.slack.channels
-    channel = book.pop(channel_id(running, "team-basket"))
-    channel.name = "basket-squad"
-    book[channel.id] = channel
+    rename(running, "team-basket", "basket-squad")
     return running
 
 
@@ -70,10 +67,7 @@ async def test_an_operators_channel_slack_cannot_find_has_its_alerts_in_the_defa
     """The operators' channel renamed in Slack: every operators' alert died (an alert about an alert is not sent), and
     nobody heard of anything — the log only."""
     running = await renamed(start_sandbox, catalogue, dedicated_for="high_urgency")
-    book = running.sandbox.slack.channels
-    ops = book.pop(channel_id(running, "paved-road-ops"))
-    ops.name = "platform-alerts"
-    book[ops.id] = ops
+    rename(running, "paved-road-ops", "platform-alerts")
     incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low")
     await running.bot.settle(30)
     default = running.sandbox.slack.find_channel(catalogue.channels.default_announce_channel)

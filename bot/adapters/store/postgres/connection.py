@@ -271,6 +271,8 @@ class PostgresConnection:
         """Whether a call failed because the database could not be reached or was going away (no connection within
         the pool's time, one lost, the server shutting down or not up yet) — nothing the call's rows did: trying its
         rows again one by one would only wait that long again for each."""
+        if error_code(error) == READ_ONLY:  # the server refuses writes (a demoted primary): the database's state
+            return True
         if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
             return False
         return error.sqlstate is None or error.sqlstate.startswith(("08", "57P"))
@@ -344,8 +346,14 @@ class PostgresPart:
 
 
 # SQLSTATE classes that are the database's state, never the row's: connection exceptions (08), the server shutting
-# down or not accepting connections yet (57P), and a transaction to retry (40: serialization failure, deadlock).
-NOT_THE_ROW = ("08", "57P", "40")
+# down or not accepting connections yet (57P), a transaction to retry (40: serialization failure, deadlock), and a
+# server refusing writes (25006: a primary demoted in a failover, a standby).
+READ_ONLY = "25006"
+NOT_THE_ROW = ("08", "57P", "40", READ_ONLY)
+
+
+def error_code(error: BaseException) -> str | None:
+    return error.sqlstate if isinstance(error, psycopg.Error) else None
 
 
 def connection_lost(conn: Connection, error: Exception) -> bool:

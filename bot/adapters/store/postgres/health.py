@@ -9,7 +9,10 @@ from bot.ports.store import StoreHealth
 
 class PostgresHealth(PostgresPart, StoreHealth):
     async def ping(self) -> bool:
-        return bool(await self._value("SELECT 1") == 1)
+        # Answering is not enough: a server refusing writes (a node just demoted in a failover, a standby reached
+        # through `target_session_attrs=any`, `default_transaction_read_only`) fails every delivery with a 503.
+        return bool(await self._value("SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') "
+                                      "= 'off'"))
 
     async def depths(self) -> dict[str, int]:
         rows = await self._query(

@@ -6,6 +6,7 @@ that build their own.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, settings
 
 from bot.adapters.clock import SettableClock
+from bot.app.cli.main import SDK_SELF_LEVEL_LOGGERS
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue, example_catalogue_path, load_catalogue
@@ -122,3 +124,17 @@ async def start_sandbox(tmp_path: Path, catalogue: Catalogue) -> AsyncIterator[S
 @pytest.fixture
 async def sandbox(start_sandbox: StartSandbox) -> RunningSandbox:
     return await start_sandbox()
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """configure_logging changes process-wide state: put every logger's level and the root's handlers back."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    levels.update({name: logging.getLogger(name).level for name in SDK_SELF_LEVEL_LOGGERS})
+    yield
+    root.handlers[:], root.level = handlers, root_level
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -23,20 +22,6 @@ from tests.sandbox.slack_env import TOKEN, serve_slack
 
 PEOPLE = [SandboxPerson(name="Asha Patel", email="asha.patel@example.com")]
 START = datetime.fromtimestamp(1_700_000_000, UTC)
-
-
-@pytest.fixture
-def logging_restored() -> Iterator[None]:
-    """configure_logging changes process-wide state: put every logger's level and the root's handlers back."""
-    root = logging.getLogger()
-    handlers, root_level = list(root.handlers), root.level
-    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
-              if isinstance(logger, logging.Logger)}
-    levels.update({name: logging.getLogger(name).level for name in SDK_SELF_LEVEL_LOGGERS})
-    yield
-    root.handlers[:], root.level = handlers, root_level
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 async def debug_calls_during_a_card_post() -> int:

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.adapters.pagerduty.webhook import PagerDutyWebhook
+from bot.app.cli.main import configure_logging
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app
 from bot.catalogue import Catalogue
@@ -144,9 +145,10 @@ async def test_health_readiness_and_metrics(offline_bot: tuple[Bot, BotClient]) 
     assert 'pavedroad_webhook_handling_seconds_count{outcome="rejected_400",source="pagerduty"} 1.0' in text
 
 
-async def test_secrets_and_payloads_are_never_logged(offline_bot: tuple[Bot, BotClient],
+async def test_secrets_and_payloads_are_never_logged(offline_bot: tuple[Bot, BotClient], logging_restored: None,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     bot, client = offline_bot
+    configure_logging("DEBUG")  # as `pavedroad serve` with LOG_LEVEL=DEBUG (alone, slack_sdk logged whole bodies)
     caplog.set_level(logging.DEBUG)
     event = incident_event("incident.triggered", title="SECRET-TITLE-123")
     await post(client, json.dumps(event).encode())

@@ -10,7 +10,14 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bot.adapters.store.postgres.connection import redact, unavailable
+from bot.adapters.store.postgres.connection import (
+    CONNECT_TIMEOUT,
+    CONNECTION_DEFAULTS,
+    connection_settings,
+    opening_wait,
+    redact,
+    unavailable,
+)
 from bot.app.config import load_settings
 from bot.errors import ConfigError
 
@@ -66,3 +73,18 @@ def test_a_password_given_as_libpqs_query_parameter_never_shows_either(user: str
     message = str(unavailable(url, OSError(f"cannot connect with {url} (password {password!r}, raw {password})")))
     for form in (password, quote(password, safe="")):
         assert form not in named and form not in message
+
+
+@given(st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=120).map(lambda tail: f"postgresql://{tail}"),
+    st.builds(lambda hosts, query: f"postgresql://u:p@{hosts}/db{query}",
+              st.lists(st.sampled_from(["db-a:5432", "db-b", "[::1]:6432", "", ":", "h:x"]), min_size=1,
+                       max_size=4).map(",".join),
+              st.sampled_from(["", "?target_session_attrs=read-write", "?connect_timeout=abc",
+                               "?connect_timeout=2&keepalives=0", "?host=x,y&port=1,2,3", "?port="]))))
+def test_whatever_the_url_its_connection_settings_are_worked_out_without_an_error(url: str) -> None:
+    """Session 22 reads the URL for its hosts and settings (a multi-host URL for a failover): any URL, even one libpq
+    would refuse (connecting then says what is wrong with it), gives settings and an opening wait, never an error."""
+    settings = connection_settings(url)
+    assert set(settings) <= set(CONNECTION_DEFAULTS)
+    assert opening_wait(url) >= CONNECT_TIMEOUT

@@ -62,7 +62,7 @@ class ArchivedChannels:
                 log.info("incident %s: its channel is %s; the update stays on the timeline", incident.id, error.code)
                 return
             if shared:
-                await self.team_channel_unusable(incident, str(error.code), where)
+                await self._team_channel_unusable(incident, str(error.code), where)
                 if error.code in NOT_FOUND:  # deleted (a rename keeps its id), or the bot removed: never coming back
                     await self._repost(incident, since)
                 return
@@ -81,7 +81,7 @@ class ArchivedChannels:
             except IntegrationError as error:
                 if error.code not in ARCHIVED + NOT_FOUND:
                     raise
-                await self.team_channel_unusable(incident, str(error.code), channel)
+                await self._team_channel_unusable(incident, str(error.code), channel)
 
     def _fallback(self, team: str) -> str | None:
         """Where cards and announcements go while `team` is archived (or not found): the default announce channel,
@@ -89,7 +89,7 @@ class ArchivedChannels:
         default = self._catalogue.channels.default_announce_channel
         return None if default.lstrip("#") == team.lstrip("#") else default
 
-    async def team_channel_unusable(self, incident: Incident, code: str, channel: str | None = None) -> None:
+    async def _team_channel_unusable(self, incident: Incident, code: str, channel: str | None = None) -> None:
         """Slack refused a post or an edit in `incident`'s team channel (or `channel`, where its card went instead) as
         archived or not found (`code`): logged; the operators told once a day per channel."""
         team = (channel or self._catalogue.announce_channel_for(incident.service_id)).lstrip("#")

@@ -11,9 +11,10 @@ from bot.catalogue import ChannelPolicy
 from bot.errors import IntegrationError
 from bot.ports import Chat
 from bot.render.card import name_text
+from bot.services.archived_channels import ARCHIVED, NOT_FOUND
 
 log = logging.getLogger(__name__)
-CANNOT_POST = ("channel_not_found", "not_in_channel", "is_archived")
+CANNOT_POST = NOT_FOUND + ARCHIVED  # Slack's answers for a channel the bot cannot post in
 
 
 async def alert_operators(chat: Chat, channels: ChannelPolicy, text: str) -> None:

@@ -176,7 +176,7 @@ async def test_the_default_channel_archived_under_a_fallen_back_card_is_told(sta
                                                                             catalogue: Catalogue) -> None:
     """Found in review of session 22 (it failed so before its fix). A card that went to the default announce channel
     (its team channel archived) has its refreshes and lines refused once the default channel is archived too.
-    `unless_archived` → `team_channel_unusable(incident, code)` names the incident's *team* channel (not the one its
+    `unless_archived` → `_team_channel_unusable(incident, code)` names the incident's *team* channel (not the one its
     card is in) and dedups on the team channel's key, already used when the card fell back: the operators never hear
     that #<default> is archived, and the cards there stop changing without a word."""
     policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})

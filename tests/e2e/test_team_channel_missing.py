@@ -150,7 +150,7 @@ async def test_a_team_channel_deleted_under_open_cards_has_them_posted_again(sta
 
 async def test_the_default_channel_not_found_is_not_said_to_be_a_teams_slack_channel(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
-    """Found in review of session 22 (failed before its fix). 80aee3a, archived_channels.py `team_channel_unusable`:
+    """Found in review of session 22 (failed before its fix). 80aee3a, archived_channels.py `_team_channel_unusable`:
     the default announce channel, where a card goes when its team channel is not found, cannot be found either
     (renamed too). The operators are told, of #incidents: "Set the team's `slack_channel` in the catalogue to the
     channel's name now" — no team names #incidents; the setting to fix is `channels.default_announce_channel`. At 3

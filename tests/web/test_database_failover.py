@@ -7,8 +7,10 @@ the logs meanwhile.
 
 The old primary's address is left either refusing connections (its PostgreSQL gone, its machine up) or silent (its
 machine gone or cut off: connections accepted and never answered, or not at all), which every new connection, trying
-the URL's hosts in turn, meets first and must give up on soon enough to reach the new primary. A bot started after
-the failover, on the same URL, must start too."""
+the URL's hosts in turn, meets first and must give up on soon enough to reach the new primary. Or the old primary
+hangs rather than dies (its processes stopped: a storage stall, a frozen virtual machine): the connections the bot
+holds to it stay open and never answer again, and the bot must give up on them too. A bot started after the
+failover, on the same URL, must start too."""
 
 from __future__ import annotations
 
@@ -30,18 +32,26 @@ from tests.pg_cluster import PASSWORD, PASSWORD_USER, PostgresCluster, multi_hos
 from tests.web.database_helpers import post, sent_until_taken, until_ready
 
 
-def after_failover(old_primary: PostgresCluster, left: str) -> contextlib.AbstractContextManager[object]:
-    """The old primary's address once it is lost: `refusing` (nothing listens there) or `silent` (silent_address)."""
-    return silent_address(old_primary.port) if left == "silent" else contextlib.nullcontext()
+def lose(primary: PostgresCluster, left: str, gone: contextlib.ExitStack) -> None:
+    """The primary lost: killed, its address then `refusing` (nothing listens there) or `silent` (silent_address);
+    or `hung` (every process of it stopped, its connections open: killed as `gone` closes)."""
+    if left == "hung":
+        primary.pause()
+        gone.callback(primary.kill)
+        gone.callback(primary.resume)  # (before the kill: a stopped process takes no signal but SIGKILL)
+        return
+    primary.kill()
+    if left == "silent":
+        gone.enter_context(silent_address(primary.port))
 
 
-@pytest.mark.parametrize("left", ["refusing", "silent"])
+@pytest.mark.parametrize("left", ["refusing", "silent", "hung"])
 async def test_a_failover_to_the_synchronous_standby_under_a_burst_loses_no_delivery_and_applies_none_twice(
         primary_and_standby: tuple[PostgresCluster, PostgresCluster], tmp_path: Path, catalogue: Catalogue,
         caplog: pytest.LogCaptureFixture, left: str) -> None:
     """Deliveries come in on 16 connections; once a quarter of them are taken the primary is killed (`pg_ctl stop
-    -m immediate`: every connection dropped, nothing handed over), and once the bot has refused a delivery for it,
-    the standby is promoted. In the end, on the new primary: every delivery answered 2xx is in the inbox and
+    -m immediate`: every connection dropped, nothing handed over) or hangs, and once the bot has refused a delivery
+    for it, the standby is promoted. In the end, on the new primary: every delivery answered 2xx is in the inbox and
     applied — one timeline line each, one channel opening per incident — none was acknowledged as new (202) twice,
     and a delivery sent after the failover is taken and applied by the same bot."""
     primary, standby = primary_and_standby
@@ -72,8 +82,7 @@ async def test_a_failover_to_the_synchronous_standby_under_a_burst_loses_no_deli
 
         async def failover() -> None:
             await quarter_taken.wait()
-            await asyncio.to_thread(primary.kill)
-            gone.enter_context(after_failover(primary, left))
+            await asyncio.to_thread(lose, primary, left, gone)
             killed.set()
             await refused.wait()  # the bot has answered a delivery 5xx while no database took writes
             await asyncio.to_thread(standby.promote)

@@ -18,7 +18,12 @@ Connecting gives up on each host after `connect_timeout` (CONNECT_TIMEOUT, unles
 is two minutes), so that a primary whose machine is gone holds up a connection a few seconds, not minutes; and a
 connection to a host that stopped answering is given up by TCP within seconds (keepalives, tcp_user_timeout), not the
 kernel's quarter of an hour (`CONNECTION_DEFAULTS`; a parameter the URL gives is kept).
-tests/web/test_database_failover.py fails a primary over to its standby under the bot.
+A database that hangs rather than goes (its processes stopped by a storage stall, a frozen virtual machine, a
+network that keeps the connection but drops what it carries) answers nothing on the connections already open, and
+TCP cannot tell: each call is given up after `ANSWER_SECONDS` (`connection(within=…)`; psycopg then cancels the
+query, and closes a connection whose server does not confirm it within seconds), so that a hung primary holds a call
+up for seconds, not for ever, and the pool's connections are replaced — on the new primary, once there is one.
+tests/web/test_database_failover.py fails a primary over to its standby under the bot, the primary killed or hung.
 
 Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the
 default), which is what lets a webhook answer 202 only after the commit.
@@ -32,6 +37,7 @@ and `PostgresStore` (store.py) is all of them over one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -56,6 +62,11 @@ TIMEOUT = 3.0
 # How long opening waits for the database at start.
 CONNECT_TIMEOUT = 5
 POOL_MIN, POOL_MAX = 2, 16
+# How long a call may wait for the database's answers (its connection's check, its statements, its commit) before
+# it is given up as if the connection were lost: well above any statement the bot runs in normal work (milliseconds),
+# well inside a webhook sender's patience. Reading or writing a whole history (reports, imports) is given longer.
+ANSWER_SECONDS = 10.0
+LONG_ANSWER_SECONDS = 600.0
 # Seconds a connection rests in the pool before it is checked again as it is taken.
 CHECK_AFTER_REST = 1.0
 VARIABLE = "PAVEDROAD_DATABASE_URL"
@@ -287,19 +298,32 @@ class PostgresConnection:
         return self._pool
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A connection of the pool, in autocommit mode (each statement its own transaction)."""
-        async with self._usable().connection() as conn:
-            taken_in = self._rests.generation
-            try:
-                yield conn
-            finally:
-                self._rests.returned(conn, taken_in)
+    async def connection(self, within: float | None = None) -> AsyncIterator[Connection]:
+        """A connection of the pool, in autocommit mode (each statement its own transaction). The block (the
+        connection's check as it is taken included; the wait for one has its own limit, TIMEOUT) must be done
+        `within` seconds: past that, what it awaits of the database is cancelled and an OperationalError says the
+        database did not answer. `within`: ANSWER_SECONDS unless given."""
+        within = ANSWER_SECONDS if within is None else within
+        pool = self._usable()
+        deadline = asyncio.timeout(TIMEOUT + within)
+        try:
+            async with deadline, pool.connection() as conn:
+                deadline.reschedule(asyncio.get_running_loop().time() + within)
+                taken_in = self._rests.generation
+                try:
+                    yield conn
+                finally:
+                    self._rests.returned(conn, taken_in)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            self._rests.distrust()  # the others may be on the same hung server: checked before they are used
+            raise psycopg.OperationalError(f"the database did not answer within {within:g}s") from None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Connection]:
+    async def transaction(self, within: float | None = None) -> AsyncIterator[Connection]:
         """One transaction: committed if the block finishes, rolled back if it raises."""
-        async with self.connection() as conn, conn.transaction():
+        async with self.connection(within) as conn, conn.transaction():
             yield conn
 
 
@@ -325,8 +349,8 @@ class PostgresPart:
     def __init__(self, connection: PostgresConnection) -> None:
         self._connection = connection
 
-    def _transaction(self) -> contextlib.AbstractAsyncContextManager[Connection]:
-        return self._connection.transaction()
+    def _transaction(self, within: float | None = None) -> contextlib.AbstractAsyncContextManager[Connection]:
+        return self._connection.transaction(within)
 
     async def _query(self, sql: str, params: Params = None) -> list[dict[str, Any]]:
         async with self._connection.connection() as conn:

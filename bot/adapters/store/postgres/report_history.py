@@ -1,7 +1,8 @@
 """The incident history the reports read: incidents and deploys, read from and added to PostgreSQL (the
 IncidentHistory port). Incidents are filtered on their trigger time in Python, as in SQLite: the stored JSON holds
 ISO times whose offsets may differ, which SQL would compare as text. A report's aggregates are computed in SQL
-instead, on the indexed columns (report_sql.py), in one pass."""
+instead, on the indexed columns (report_sql.py), in one pass. Each may take longer than a call of normal work
+(LONG_ANSWER_SECONDS rather than ANSWER_SECONDS)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from psycopg.rows import tuple_row
 
 from bot.adapters.store import report_sql
 from bot.adapters.store.codec import incident_from_json, utc_iso
-from bot.adapters.store.postgres.connection import PostgresPart
+from bot.adapters.store.postgres.connection import LONG_ANSWER_SECONDS, PostgresPart
 from bot.adapters.store.postgres.incidents import INCIDENT_INSERT, incident_row
 from bot.domain.incident import Incident
 from bot.ports.report_aggregates import ReportQuery, ReportTally
@@ -23,7 +24,7 @@ from bot.ports.store import DeployRecord, History, IncidentHistory
 
 class PostgresIncidentHistory(PostgresPart, IncidentHistory):
     async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
-        async with self._transaction() as conn:
+        async with self._transaction(LONG_ANSWER_SECONDS) as conn:
             await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # incidents and deploys as one
             incidents = [incident_from_json(r["data"]) for r in await (await conn.execute(
                 b"SELECT data FROM incidents ORDER BY number")).fetchall()]
@@ -37,7 +38,7 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
 
     async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
                           now: float) -> tuple[int, int]:
-        async with self._transaction() as conn:
+        async with self._transaction(LONG_ANSWER_SECONDS) as conn:
             added_incidents = await _insert_each(conn, INCIDENT_INSERT + b" ON CONFLICT DO NOTHING RETURNING 1",
                                                  [incident_row(i, now) for i in incidents])
             added_deploys = await _insert_each(conn, b"INSERT INTO deploys (id, service_id, occurred_at, summary,"
@@ -49,7 +50,7 @@ class PostgresIncidentHistory(PostgresPart, IncidentHistory):
 
     async def report_aggregates(self, query: ReportQuery, tally: ReportTally) -> None:
         d = report_sql.POSTGRES
-        async with self._transaction() as conn:
+        async with self._transaction(LONG_ANSWER_SECONDS) as conn:
             await conn.execute(b"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # cells and deploys as one
             async with conn.cursor(row_factory=tuple_row) as plain:
                 await plain.execute(report_sql.SERVICES.encode())

@@ -29,6 +29,17 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Slack's answers for a channel the bot cannot post in, which no retry changes. Named, but not found for the bot
+# (renamed in Slack while the catalogue keeps the old name, deleted, private without the bot):
+CHANNEL_NOT_FOUND = ("channel_not_found", "not_in_channel")
+# Archived (chat.update says is_inactive for a message in an archived channel; posts say is_archived):
+CHANNEL_ARCHIVED = ("is_archived", "is_inactive")
+# Either, or the workspace's policy refusing the bot there (posting restricted, Enterprise Key Management, a thread
+# that takes no replies, a shared channel's other workspace):
+CANNOT_POST_THERE = frozenset(CHANNEL_NOT_FOUND + CHANNEL_ARCHIVED + (
+    "restricted_action", "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"))
+
+
 @dataclass(frozen=True)
 class ChannelInfo:
     id: str

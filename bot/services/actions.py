@@ -19,7 +19,7 @@ from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
-from bot.ports import Chat, Clock, OnCall, Paging, PagingUser
+from bot.ports import CANNOT_POST_THERE, Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
 from bot.render.format import TITLE_IN_TEXT, clip, code_block, escape
 from bot.services.calculator import describe_service, find_service
@@ -362,8 +362,6 @@ TOKEN_FIX = ("A Slack admin must reinstall the Paved Road app, and whoever runs 
              "Token in SLACK_BOT_TOKEN and restart it.")
 
 
-# Slack's answers for a channel the bot cannot post in (not invited to a private one, archived, gone).
-CANNOT_POST_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 
 
 class NothingChanged(UserError):

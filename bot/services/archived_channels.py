@@ -24,16 +24,12 @@ from bot.catalogue import Catalogue
 from bot.domain.effects import OPERATORS, AlertOperators
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock
+from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock
 from bot.ports.store import Deduplication, Outbox, SlackFootprints
 from bot.render.card import name_text
 from bot.services.bookkeeping import remember_footprint
 
 log = logging.getLogger(__name__)
-# Slack's answers for an archived channel: chat.update says is_inactive for a message in one; posts say is_archived.
-ARCHIVED = ("is_archived", "is_inactive")
-# Its answers for a channel named that it cannot find for the bot (renamed, deleted, private without the bot).
-NOT_FOUND = ("channel_not_found", "not_in_channel")
 # The operators hear of an archived team channel once in this long (per channel, across replicas and restarts).
 TOLD_SECONDS = 86400.0
 
@@ -56,14 +52,14 @@ class ArchivedChannels:
             await step
         except IntegrationError as error:
             shared = not incident.dedicated_channel
-            if error.code not in ARCHIVED and not (shared and error.code in NOT_FOUND):
+            if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CHANNEL_NOT_FOUND):
                 raise
             if incident.status is Status.RESOLVED:
                 log.info("incident %s: its channel is %s; the update stays on the timeline", incident.id, error.code)
                 return
             if shared:
                 await self._team_channel_unusable(incident, str(error.code), where)
-                if error.code in NOT_FOUND:  # deleted (a rename keeps its id), or the bot removed: never coming back
+                if error.code in CHANNEL_NOT_FOUND:  # deleted (a rename keeps its id), or the bot removed
                     await self._repost(incident, since)
                 return
             await self._move(incident, since)
@@ -79,7 +75,7 @@ class ArchivedChannels:
                 await post(channel)
                 return
             except IntegrationError as error:
-                if error.code not in ARCHIVED + NOT_FOUND:
+                if error.code not in CHANNEL_ARCHIVED + CHANNEL_NOT_FOUND:
                     raise
                 await self._team_channel_unusable(incident, str(error.code), channel)
 
@@ -93,7 +89,7 @@ class ArchivedChannels:
         """Slack refused a post or an edit in `incident`'s team channel (or `channel`, where its card went instead) as
         archived or not found (`code`): logged; the operators told once a day per channel."""
         team = (channel or self._catalogue.announce_channel_for(incident.service_id)).lstrip("#")
-        archived = code in ARCHIVED
+        archived = code in CHANNEL_ARCHIVED
         log.warning("incident %s: the team channel #%s for its card or announcement is %s (%s); the update stays on "
                     "the timeline", incident.id, team, "archived" if archived else "not found", code)
         now = self._clock.now().timestamp()

@@ -30,7 +30,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock, Paging
+from bot.ports import CANNOT_POST_THERE, Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
@@ -44,9 +44,6 @@ TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, Post
 # before it is published again: its webhooks come within seconds. No webhook by then (none subscribed, or lost): it
 # is published again, and may then show twice.
 CONFIRM_SECONDS = 60.0
-# Slack's answers for a channel the bot cannot post in: retrying will not change them.
-CANNOT_POST = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action",
-                         "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"})
 
 
 class CoordinationStore(Incidents, SlackFootprints, Outbox, Protocol):
@@ -123,7 +120,7 @@ class CoordinationEffects:
             text, blocks = render.stakeholder_message(incident, update, footprint.channel_id)
             await self._chat.post_message(target, text, blocks, metadata=marker_metadata(marker))
         except IntegrationError as error:
-            if error.code not in CANNOT_POST:
+            if error.code not in CANNOT_POST_THERE:
                 raise
             await self._cannot_share(incident, update, target, footprint.channel_id, str(error.code))
 

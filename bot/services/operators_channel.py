@@ -9,12 +9,10 @@ import logging
 
 from bot.catalogue import ChannelPolicy
 from bot.errors import IntegrationError
-from bot.ports import Chat
+from bot.ports import CANNOT_POST_THERE, Chat
 from bot.render.card import name_text
-from bot.services.archived_channels import ARCHIVED, NOT_FOUND
 
 log = logging.getLogger(__name__)
-CANNOT_POST = NOT_FOUND + ARCHIVED  # Slack's answers for a channel the bot cannot post in
 
 
 async def alert_operators(chat: Chat, channels: ChannelPolicy, text: str) -> None:
@@ -22,7 +20,7 @@ async def alert_operators(chat: Chat, channels: ChannelPolicy, text: str) -> Non
     try:
         await chat.post_message(channels.operators_channel, text)
     except IntegrationError as error:
-        if error.code not in CANNOT_POST or default == operators:
+        if error.code not in CANNOT_POST_THERE or default == operators:
             raise
         log.error("the operators' channel #%s cannot be posted in (%s): set channels.operators_channel in the "
                   "catalogue; this alert goes to #%s", operators, error.code, default)

@@ -19,7 +19,7 @@ from bot.catalogue import Catalogue
 from bot.domain.effects import AttachReview, DraftReview
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock, Tickets
+from bot.ports import CANNOT_POST_THERE, Chat, Clock, Tickets
 from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords
 from bot.render.review import ReviewLinks, review_filename, review_markdown
 from bot.services.calculator import incident_exposure
@@ -27,9 +27,6 @@ from bot.services.markers import LOOKBACK_SECONDS
 
 log = logging.getLogger(__name__)
 MARKDOWN = "text/markdown"
-# Slack refuses these for a channel the bot cannot share in (archived, gone, not a member): the draft then goes to
-# where it was asked for.
-_CANNOT_SHARE = frozenset({"is_archived", "channel_not_found", "not_in_channel"})
 
 
 class ReviewStore(Incidents, SlackFootprints, TicketRecords, Outbox, Protocol):
@@ -88,7 +85,8 @@ class Reviews:
                 await self._chat.upload_file(channel, text.encode(), filename=filename,
                                              title=f"Review draft — #{incident.number}", comment=comment)
             except IntegrationError as error:
-                if error.code not in _CANNOT_SHARE or not effect.channel or effect.channel == channel:
+                # (A channel it cannot share in: the draft then goes to where it was asked for.)
+                if error.code not in CANNOT_POST_THERE or not effect.channel or effect.channel == channel:
                     raise
                 channel = effect.channel
                 await self._chat.upload_file(channel, text.encode(), filename=filename,

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack.identity import REFUSED
 from bot.errors import NOT_SENT, IntegrationError
+from bot.ports import CANNOT_POST_THERE
 
 RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable",
                               "request_timeout", "team_added_to_org"})
@@ -32,7 +33,7 @@ NOT_JSON = "not_json"  # the metrics' label for an answer that was not Slack's J
 
 
 # Slack's answers about the channel a call named: the error then names it too (the operators' alert shows which one).
-CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+CHANNEL_ERRORS = CANNOT_POST_THERE
 
 
 def failure(method: str, error: SlackApiError, channel: object = None) -> IntegrationError:

@@ -279,6 +279,16 @@ class ArchiveChannel(Effect):
 
 
 @dataclass(frozen=True)
+class SayChannelMoved(Effect):
+    """Say in an incident's new channel that it goes on there, its own archived one (`old_channel_id`) holding the
+    earlier story: queued as the move begins, so that however many attempts the new channel's opening takes (or a
+    crash between them) it is said once it is open — and once (looked for by its marker before it is posted)."""
+
+    kind: ClassVar[str] = "say_channel_moved"
+    old_channel_id: str
+
+
+@dataclass(frozen=True)
 class InviteToChannel(Effect):
     """Invite Slack users (by Slack id) to the incident channel: a new role holder, say."""
 
@@ -400,7 +410,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {
                               OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
                               DraftReview, AttachReview, ReadKeyMessage, ArchiveChannel, InviteToChannel,
                               ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder,
-                              OfferCommand, RefreshHomes, TellPerson)
+                              OfferCommand, RefreshHomes, TellPerson, SayChannelMoved)
 }
 
 

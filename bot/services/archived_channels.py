@@ -21,13 +21,14 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.effects import OPERATORS, AlertOperators, SayChannelMoved
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
 from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock
 from bot.ports.store import Deduplication, Outbox, SlackFootprints
 from bot.render.card import name_text
 from bot.services.bookkeeping import remember_footprint
+from bot.services.markers import marker_metadata
 
 log = logging.getLogger(__name__)
 # The operators hear of an archived team channel once in this long (per channel, across replicas and restarts).
@@ -121,20 +122,30 @@ class ArchivedChannels:
         old = await self._store.footprint(incident.id)
         log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
                  old.channel_id)
+        if old.channel_id:
+            # Queued before the old channel is forgotten: a retry of an opening that failed before the new channel
+            # existed is no move, and would say nothing. It runs behind this effect, once the new channel is open.
+            await self._store.queue_effect(SayChannelMoved(incident.id, old.channel_id),
+                                           self._clock.now().timestamp())
         await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
                                  card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
                                  unreachable=())
-        try:
-            await self._open_channel(incident, since)
-        finally:  # said once the channel exists, though its opening failed after (its retry is no move)
-            new = await self._store.footprint(incident.id)
-            if new.channel_id:
-                await self._chat.post_message(new.channel_id, (
-                    f"♻️ #{incident.number} reopened after its channel <#{old.channel_id}> was archived. Slack "
-                    "does not let apps unarchive a channel, so the incident continues here; the earlier story is in "
-                    "that channel (read-only) and in `/incident timeline`."))
+        await self._open_channel(incident, since)
         raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
                                retryable=True, retry_after=0)
+
+    async def say_moved(self, incident: Incident, new_channel_id: str | None, old_channel_id: str,
+                        since: float) -> None:
+        """SayChannelMoved: said in the new channel, unless already there (a lost answer, a move begun twice)."""
+        if not new_channel_id or new_channel_id == old_channel_id:
+            raise IntegrationError("slack", "the incident's new channel is not open yet", retryable=True)
+        marker = f"moved:{old_channel_id}"
+        if await self._chat.find_posted(new_channel_id, marker, since) is not None:
+            return
+        await self._chat.post_message(new_channel_id, (
+            f"♻️ #{incident.number} reopened after its channel <#{old_channel_id}> was archived. Slack does not let "
+            "apps unarchive a channel, so the incident continues here; the earlier story is in that channel "
+            "(read-only) and in `/incident timeline`."), metadata=marker_metadata(marker))
 
     async def _repost(self, incident: Incident, since: float) -> None:
         """The card's team channel is gone for good: the card is posted again where a new one would go (its team

@@ -27,6 +27,7 @@ from bot.domain.effects import (
     ReadKeyMessage,
     RefreshCard,
     RefreshHomes,
+    SayChannelMoved,
     SyncTicket,
 )
 from bot.domain.exposure import IncidentExposure
@@ -180,6 +181,8 @@ class EffectExecutor:
                                                                        retry=retry, since=since,
                                                                        read=found.entry), since,
                                                      where=found.footprint.channel_name)
+            case SayChannelMoved(old_channel_id=old):
+                await self._archived.say_moved(incident, found.footprint.channel_id, old, since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if incident.dedicated_channel and footprint.channel_id:

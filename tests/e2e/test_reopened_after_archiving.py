@@ -69,3 +69,16 @@ async def test_a_moved_channel_says_where_the_story_is_though_its_opening_failed
     _, _, new = await reopened_after_archiving(sandbox, Fault("slack", "pins.add", status=500, times=1))
     said = [str(m["text"]) for m in messages(sandbox, new)]
     assert any(line.startswith("♻️") for line in said), said
+
+
+async def test_a_moved_channel_says_where_the_story_is_though_its_creation_failed_once(
+        sandbox: RunningSandbox) -> None:
+    """Left alone in session 22, failed before its fix: the old channel was forgotten before the new one was made,
+    and the "♻️" message waited on the opening's return; Slack refusing the new channel once (rate-limited) and the
+    retry, with no channel remembered, opened one as for any incident — and never said where the earlier story
+    is. Said once, however many attempts the opening takes."""
+    _, old, new = await reopened_after_archiving(
+        sandbox, Fault("slack", "conversations.create", status=429, times=1, retry_after=0))
+    said = [str(m["text"]) for m in messages(sandbox, new)]
+    moved = [line for line in said if line.startswith("♻️")]
+    assert len(moved) == 1 and f"<#{old}>" in moved[0], said

@@ -5,7 +5,9 @@ same bytes on the ServiceNow ticket through its Attachment API.
 
 Replays converge: the draft's file name comes from when it was asked for, a retry looks for a file of that name in
 the channel before uploading again, and the ticket's attachments are looked at before attaching. ServiceNow refusing
-the attachment leaves the file in Slack; the dead effect's alert says so in the operators' channel.
+the attachment leaves the file in Slack; the dead effect's alert says so in the operators' channel — but for a
+ticket closed meanwhile (desks that close tickets on resolve): a closed ticket takes no attachment, and that is
+nobody's failure to fix (logged; the review is in Slack).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Protocol
 from bot.catalogue import Catalogue
 from bot.domain.effects import AttachReview, DraftReview
 from bot.domain.incident import Incident
+from bot.domain.ticket_rules import CLOSED
 from bot.errors import IntegrationError
 from bot.ports import CANNOT_POST_THERE, Chat, Clock, Tickets
 from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords
 from bot.render.review import ReviewLinks, review_filename, review_markdown
 from bot.services.calculator import incident_exposure
 from bot.services.markers import LOOKBACK_SECONDS
+from bot.services.ticket_follow_ons import FollowOns
 
 log = logging.getLogger(__name__)
 MARKDOWN = "text/markdown"
@@ -48,8 +52,8 @@ class Reviews:
         where = f"<#{footprint.channel_id}>" if footprint.channel_id and not footprint.shared_channel \
             else "this channel"
         ticket = await self._store.ticket(incident.id) if self._tickets else None
-        attached = f" and attached to {ticket.number}" if ticket else " and attached to its ServiceNow ticket" \
-            if self._tickets else ""
+        attached = ("" if ticket.state in CLOSED else f" and attached to {ticket.number}") if ticket \
+            else " and attached to its ServiceNow ticket" if self._tickets else ""
         still = " (it is still open: the draft tells the story so far)" if incident.resolved_at is None else ""
         return f"📝 Writing the review draft of #{incident.number}{still}: it will be posted in {where}{attached}."
 
@@ -103,6 +107,16 @@ class Reviews:
         if ticket is None:
             raise IntegrationError("servicenow", "the incident has no ServiceNow ticket to attach the review to",
                                    retryable=False)
-        if effect.filename in await self._tickets.attachments(ticket.sys_id):
-            return  # a lost earlier attempt attached it
-        await self._tickets.attach(ticket.sys_id, effect.filename, MARKDOWN, effect.content.encode())
+        if ticket.state not in CLOSED:
+            if effect.filename in await self._tickets.attachments(ticket.sys_id):
+                return  # a lost earlier attempt attached it
+            try:
+                await self._tickets.attach(ticket.sys_id, effect.filename, MARKDOWN, effect.content.encode())
+                return
+            except IntegrationError as error:
+                # Closed since the bot last heard (desks that close on resolve): no write to it is taken, nor is any
+                # other refusal of its write ACL the operators' to fix.
+                if await FollowOns(self._store, self._tickets, self._clock).closed_now(ticket, error) is None:
+                    raise
+        log.info("review %s of incident %s not attached to ticket %s: it is closed (the review is in Slack)",
+                 effect.filename, effect.incident_id, ticket.number)

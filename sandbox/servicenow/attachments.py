@@ -6,8 +6,9 @@ The contract as ServiceNow documents it: the file is the raw request body; `tabl
 must exist; an empty file is refused. A created attachment is answered `201` with its metadata (`sys_id`,
 `file_name`, `table_name`, `table_sys_id`, `content_type`, `size_bytes`, `download_link`, `sys_created_by`,
 `sys_created_on`) and a `Location` header. Listing takes `sysparm_query` (e.g. `table_sys_id=<id>`) and
-`sysparm_limit`. Authentication, the rate limit and injected faults (`POST /api/now/attachment/file`) are the Table
-API's (emulator.py). Uploaded bytes are kept so tests can read them back.
+`sysparm_limit`. Creating one needs write access to its record, so a Closed or Canceled incident refuses it as its
+Table API updates do (403). Authentication, the rate limit and injected faults (`POST /api/now/attachment/file`) are
+the Table API's (emulator.py). Uploaded bytes are kept so tests can read them back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from sandbox.servicenow.errors import ServiceNowError, no_record
+from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record
 from sandbox.servicenow.query import parse_query
 
 ATTACHMENT_PREFIX = "/api/now/attachment"
@@ -95,6 +96,9 @@ class ServiceNowAttachments:
             if table not in self._emulator.tables or record not in self._emulator.tables[table]:
                 raise ServiceNowError(400, "Failed to create the attachment",
                                       f"Invalid table name or sys_id: {table}/{record}")
+            if table == "incident" and self._emulator.tables[table][record]["state"] in CLOSED:
+                # Creating an attachment needs write access to its record: the write ACL on a closed incident.
+                raise closed_to_writes()
             content = await request.read()
             if not content:
                 raise ServiceNowError(400, "Failed to create the attachment", "The file is empty")

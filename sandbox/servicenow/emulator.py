@@ -40,7 +40,7 @@ from aiohttp import web
 from sandbox.faults import Fault, Faults
 from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
-from sandbox.servicenow.errors import ServiceNowError, closed_to_writes, no_record, not_authenticated
+from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record, not_authenticated
 from sandbox.servicenow.index import Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
@@ -64,7 +64,6 @@ WRITABLE = frozenset({"short_description", "description", "category", "subcatego
                       "correlation_display", "x_pd_integration_incident", "close_code", "close_notes",
                       "parent_incident", *JOURNALS})
 RESOLVED = ("6", "7")  # the states the "close info mandatory" data policy covers
-CLOSED = ("7", "8")  # Closed, Canceled: the write ACL refuses every Table API update of such an incident
 # String fields of 255 characters or fewer are varchar columns: a longer value is cut to the column's length, silently
 # (KB0685779). Longer ones (description 4000, the journals) are mediumtext: max_length is not enforced there.
 VARCHAR = {"short_description": 160, "correlation_id": 100, "correlation_display": 100, "category": 40,

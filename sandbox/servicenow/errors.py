@@ -29,6 +29,9 @@ def no_record() -> ServiceNowError:
     return ServiceNowError(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
 
 
+CLOSED = ("7", "8")  # Closed, Canceled: the write ACL refuses every update of such an incident, and attachments to it
+
+
 def closed_to_writes() -> ServiceNowError:
     """The write ACL on a Closed or Canceled incident: what most instances answer an update of one."""
     return ServiceNowError(403, "Operation Failed", "ACL Exception Update Failed due to security constraints")

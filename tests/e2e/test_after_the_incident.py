@@ -351,6 +351,28 @@ async def test_servicenow_refusing_the_attachment_keeps_the_file_in_slack_and_te
     assert "ServiceNow did not take the review document" in alert and channel_id_of(sandbox, channel) in alert
 
 
+async def test_a_review_for_a_ticket_the_desk_closed_stays_in_slack_and_alarms_nobody(
+        sandbox: RunningSandbox) -> None:
+    """The desk closes tickets as soon as they are resolved (many do), so ServiceNow refuses the review's attachment
+    (403: the closed incident's write ACL). That is no failure for the operators to hear of: the review is in
+    Slack, nothing is written to the closed ticket, and the effect is not dead."""
+    incident, channel = await open_incident(sandbox)
+    await command(sandbox, channel, "resolve Rolled back")
+    await settle_all(sandbox)
+    ticket = ticket_of(sandbox, incident["id"])
+    assert ticket["state"] == "6"  # Resolved, by the bot
+    sandbox.sandbox.servicenow.update_incident(ticket["sys_id"], {"state": "7"}, user="service.desk")
+    await command(sandbox, channel, "review")
+    await settle_all(sandbox)
+    [review] = reviews_in(sandbox)
+    assert review["channels"] == [channel_id_of(sandbox, channel)]
+    assert ticket_of(sandbox, incident["id"])["attachments"] == []
+    assert not [a for a in operators_alerts(sandbox) if review["name"] in a or "attach" in a], operators_alerts(sandbox)
+    assert await sandbox.bot.store.dead_effects() == []
+    # Known closed from then on: a later review does not promise to attach itself.
+    assert "attached" not in await command(sandbox, channel, "review")
+
+
 async def test_a_review_is_drafted_on_resolve_when_the_catalogue_says_so(start_sandbox: Any,
                                                                          catalogue: Any) -> None:
     running = await start_sandbox(catalogue.model_copy(update={

@@ -290,7 +290,8 @@ async def test_resolving_needs_resolution_code_and_notes(sn: Sn, receiver: Recei
 @pytest.mark.parametrize("state", ["7", "8"])
 async def test_a_closed_or_canceled_incident_takes_no_update(sn: Sn, receiver: Receiver, state: str) -> None:
     """The write ACL most instances keep on closed incidents: the Table API refuses every update of a Closed or
-    Canceled one, a reopening or a work note included, with ServiceNow's 403; reading it is still allowed."""
+    Canceled one, a reopening or a work note included, and every attachment to it, with ServiceNow's 403; reading it
+    is still allowed."""
     record = await sn.create(short_description="Basket API 5xx", close_code="Solved (Permanently)",
                              close_notes="Rolled back", state=state)
     path = f"{TABLE}/incident/{record['sys_id']}"
@@ -300,6 +301,11 @@ async def test_a_closed_or_canceled_incident_takes_no_update(sn: Sn, receiver: R
                            ("PUT", {"comments": "We are on it"}), ("PATCH", {"short_description": "x"})):
         status, body, _ = await sn.call(method, path, json=fields)
         assert (status, body) == (403, CLOSED_TO_WRITES), fields
+    # Nor an attachment: creating one needs write access to its record.
+    status, body, _ = await sn.call("POST", f"{ATTACH}/file", data=b"# Review", headers={
+        "Authorization": aiohttp.encode_basic_auth(USER, PASSWORD), "Content-Type": "text/markdown"},
+        params={"table_name": "incident", "table_sys_id": record["sys_id"], "file_name": "review.md"})
+    assert (status, body) == (403, CLOSED_TO_WRITES)
     await sn.emulator.drain_webhooks()
     assert sn.state()["incidents"] == before and len(receiver.received) == 1  # the insert's delivery alone
     assert (await sn.ok("GET", path))["state"] == state

@@ -72,11 +72,12 @@ class Faults:
         self.latency_ms.clear()
         self.release_held()
 
-    async def delay(self, service: str, method: str) -> None:
-        """Sleep for the configured latency of this service (and of a matching latency-only rule)."""
+    async def delay(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> None:
+        """Sleep for the configured latency of this service (and of a matching latency-only rule: `verb` and
+        `fields` as `Fault.matches` takes them, where the service gives them)."""
         ms = self.latency_ms.get(service, 0)
         for rule in self.rules:
-            if rule.times == 0 and rule.latency_ms and rule.matches(service, method):
+            if rule.times == 0 and rule.latency_ms and rule.matches(service, method, verb, fields):
                 ms += rule.latency_ms
         if not ms:
             return

@@ -43,18 +43,24 @@ class FollowOns:
     def __init__(self, store: FollowOnStore, tickets: Tickets, clock: Clock) -> None:
         self._store, self._tickets, self._clock = store, tickets, clock
 
+    async def refused_as_closed(self, sys_id: str, error: IntegrationError) -> str | None:
+        """The ticket's state (Closed or Canceled), if `error` is ServiceNow refusing a write to it for being so;
+        None for any other failure (a data policy's or a field ACL's refusal answers 403 too)."""
+        if error.status != 403 or error.credentials_refused:
+            return None
+        now = await self._tickets.get(sys_id)
+        return now.state if now is not None and now.state in CLOSED else None
+
     async def closed_now(self, ticket: TicketRow, error: IntegrationError) -> TicketRow | None:
         """`ticket` as ServiceNow has it now, if `error` is ServiceNow refusing a write to it because it is Closed or
         Canceled (the desk or the auto-close got there without the bot knowing); None for any other failure, which
         stays the caller's. Remembered, so that no later effect writes to it."""
-        if error.status != 403 or error.credentials_refused:
+        state = await self.refused_as_closed(ticket.sys_id, error)
+        if state is None:
             return None
-        now = await self._tickets.get(ticket.sys_id)
-        if now is None or now.state not in CLOSED:
-            return None  # a data policy's or a field ACL's refusal: the call's own failure
         log.info("ServiceNow refused an update of ticket %s of incident %s: it is %s", ticket.number,
-                 ticket.incident_id, STATE_NAMES[now.state])
-        closed = replace(ticket, state=now.state)
+                 ticket.incident_id, STATE_NAMES[state])
+        closed = replace(ticket, state=state)
         await remember_ticket(self._store, closed)
         return closed
 

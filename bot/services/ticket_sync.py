@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
@@ -89,10 +90,19 @@ class TicketSync:
     async def perform(self, effect: Effect, *, retry: bool, found: IncidentInSlack | None = None) -> None:
         """`found`: the effect's incident with its ticket, as its claim read it (else read here)."""
         match effect:
-            case PageTeamForTicket():
-                await self._page_team(effect, retry=retry)
-            case NoteOnTicket():
-                await self._note_for_the_desk(effect, retry=retry)
+            case PageTeamForTicket() | NoteOnTicket():
+                try:
+                    if isinstance(effect, PageTeamForTicket):
+                        await self._page_team(effect, retry=retry)
+                    else:
+                        await self._note_for_the_desk(effect, retry=retry)
+                except IntegrationError as error:
+                    # The desk closed the ticket meanwhile (a duplicate, a false alarm): no write to it is taken,
+                    # and nobody is left to tell — a page made stands, a note or an alert for it is moot.
+                    if (state := await self._follow_ons.refused_as_closed(effect.incident_id, error)) is None:
+                        raise
+                    log.info("ticket %s was closed (state %s) before the bot wrote to it: %s let go",
+                             effect.incident_id, state, effect.kind)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
                 if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
                     await refresh_card_for_ticket(self._store, effect.incident_id, self._clock.now().timestamp())
@@ -163,7 +173,12 @@ class TicketSync:
             # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
             found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
             if found is not None and found.state not in CLOSED:  # a closed one takes no write: followed on
-                await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
+                try:
+                    await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
+                except IntegrationError as error:  # closed since it was read (the desk, a duplicate): as above
+                    if (state := await self._follow_ons.refused_as_closed(found.sys_id, error)) is None:
+                        raise
+                    found = replace(found, state=state)
         if found is None:
             found = await self._tickets.create(self._new_ticket(incident))
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)

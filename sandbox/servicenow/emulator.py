@@ -230,8 +230,8 @@ class ServiceNowEmulator:
         try:
             user = self._authenticate(request)
             self._rate_limit(user)
-            await self.faults.delay("servicenow", path)
             fields = await _body_fields(request) if any(rule.with_field for rule in self.faults.rules) else ()
+            await self.faults.delay("servicenow", path, method, fields)
             # "PATCH /api/now/table/incident/" fails only updates
             fault = self.faults.take("servicenow", path, method, fields)
             if fault is not None and not fault.after:

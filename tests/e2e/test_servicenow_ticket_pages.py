@@ -9,9 +9,13 @@ import pytest
 from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import incident_channels, messages, state
+from tests.e2e.sandbox_helpers import eventually, incident_channels, messages, state
 from tests.e2e.servicenow_helpers import bot_notes, settle_all, tickets
 from tests.helpers import StartSandbox
+
+
+HELD_MS = 8000
+CLOSED_BY_THE_DESK = {"state": "7", "close_code": "Solved (Permanently)", "close_notes": "A duplicate of INC0009001"}
 
 
 def ops_lines(running: RunningSandbox) -> list[str]:
@@ -158,3 +162,51 @@ async def test_team_with_no_service_alert_once_when_a_later_journal_read_fails(
     assert len(alerts) == 1, alerts
     dead = (await sandbox.bot.readiness())["dead_effects"]
     assert isinstance(dead, list) and len(dead) <= 1, dead
+
+
+async def test_a_ticket_closed_while_its_page_was_being_linked_is_let_go_without_an_alert(
+        sandbox: RunningSandbox) -> None:
+    """The team is paged; as the bot writes the page's id to the ticket, the desk closes it (a duplicate) and
+    ServiceNow refuses the write (403: a closed incident's write ACL). The page stands; the ticket is left as the
+    desk closed it; nothing is dead and the operators hear nothing — the desk is done with the ticket."""
+    faults, servicenow = sandbox.sandbox.faults, sandbox.sandbox.servicenow
+    held = Fault("servicenow", "PATCH /api/now/table/incident/", times=0, latency_ms=HELD_MS,
+                 with_field="correlation_id")
+    faults.add(held)
+    try:
+        raised = servicenow.create_incident({"short_description": "Card payments failing",
+                                             "assignment_group": "Payments Team"}, user="service.desk")
+        # (The page's own incident, once PagerDuty tells the bot of it, links the ticket to it too: two writes.)
+        await eventually(lambda: faults.held["servicenow"] >= 1)
+        servicenow.update_incident(raised["sys_id"], CLOSED_BY_THE_DESK, user="service.desk")
+    finally:
+        faults.rules.remove(held)
+        faults.release_held()
+    await settle_all(sandbox)
+    assert len(state(sandbox)["pagerduty"]["incidents"]) == 1
+    ticket = next(t for t in tickets(sandbox) if t["sys_id"] == raised["sys_id"])
+    assert ticket["state"] == "7" and ticket["correlation_id"] == "" and bot_notes(ticket) == []
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+    assert not [line for line in ops_lines(sandbox) if raised["number"] in line], ops_lines(sandbox)
+
+
+async def test_a_ticket_for_no_team_closed_before_its_note_is_let_go_without_an_alert(
+        sandbox: RunningSandbox) -> None:
+    """A ticket raised to page a group that is no team: as the bot writes its note, the desk closes the ticket.
+    Nothing is dead, and the operators are not asked to fix a group for a ticket nobody needs paged any more."""
+    faults, servicenow = sandbox.sandbox.faults, sandbox.sandbox.servicenow
+    held = Fault("servicenow", "PATCH /api/now/table/incident/", times=0, latency_ms=HELD_MS, with_field="work_notes")
+    faults.add(held)
+    try:
+        raised = servicenow.create_incident({"short_description": "Printer on fire", "assignment_group": "Service Desk",
+                                             "category": "Product team"}, user="service.desk")
+        await eventually(lambda: faults.held["servicenow"] == 1)
+        servicenow.update_incident(raised["sys_id"], CLOSED_BY_THE_DESK, user="service.desk")
+    finally:
+        faults.rules.remove(held)
+        faults.release_held()
+    await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    assert ticket["state"] == "7" and bot_notes(ticket) == []
+    assert (await sandbox.bot.readiness())["dead_effects"] == []
+    assert not [line for line in ops_lines(sandbox) if raised["number"] in line], ops_lines(sandbox)

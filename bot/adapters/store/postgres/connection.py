@@ -67,6 +67,8 @@ POOL_MIN, POOL_MAX = 2, 16
 # well inside a webhook sender's patience. Reading or writing a whole history (reports, imports) is given longer.
 ANSWER_SECONDS = 10.0
 LONG_ANSWER_SECONDS = 600.0
+# How long after its deadline a call's cleanup may still wait on the database before it is cancelled again.
+CLEANUP_SECONDS = 2.0
 # Seconds a connection rests in the pool before it is checked again as it is taken.
 CHECK_AFTER_REST = 1.0
 VARIABLE = "PAVEDROAD_DATABASE_URL"
@@ -305,20 +307,39 @@ class PostgresConnection:
         database did not answer. `within`: ANSWER_SECONDS unless given."""
         within = ANSWER_SECONDS if within is None else within
         pool = self._usable()
-        deadline = asyncio.timeout(TIMEOUT + within)
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        baseline = task.cancelling()
+        deadline = asyncio.timeout_at(loop.time() + TIMEOUT + within)
+        nudged = False
+
+        def nudge() -> None:
+            # The deadline's cancellation landed outside psycopg's waits (the applier yielding between rows) and the
+            # cleanup it set off (a ROLLBACK) waits on the hung server without end: cancelled again, psycopg gives
+            # up on that wait too (it cancels the query, then closes the connection).
+            nonlocal nudged
+            nudged = True
+            task.cancel()
+        watchdog = loop.call_at(loop.time() + TIMEOUT + within + CLEANUP_SECONDS, nudge)
         try:
             async with deadline, pool.connection() as conn:
-                deadline.reschedule(asyncio.get_running_loop().time() + within)
+                watchdog.cancel()
+                watchdog = loop.call_at(loop.time() + within + CLEANUP_SECONDS, nudge)
+                deadline.reschedule(loop.time() + within)
                 taken_in = self._rests.generation
                 try:
                     yield conn
                 finally:
                     self._rests.returned(conn, taken_in)
-        except TimeoutError:
-            if not deadline.expired():
+        except (asyncio.CancelledError, TimeoutError, psycopg.Error) as error:
+            # Ours (the deadline's cancellation, and the nudge's) are taken back; any other stays the task's.
+            ours = not nudged or task.uncancel() <= baseline
+            if not deadline.expired() or not ours or (isinstance(error, asyncio.CancelledError) and not nudged):
                 raise
             self._rests.distrust()  # the others may be on the same hung server: checked before they are used
             raise psycopg.OperationalError(f"the database did not answer within {within:g}s") from None
+        finally:
+            watchdog.cancel()
 
     @contextlib.asynccontextmanager
     async def transaction(self, within: float | None = None) -> AsyncIterator[Connection]:

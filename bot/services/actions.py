@@ -19,7 +19,7 @@ from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
-from bot.ports import CANNOT_POST_THERE, Chat, Clock, OnCall, Paging, PagingUser
+from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock, OnCall, Paging, PagingUser
 from bot.ports.store import Incidents, SlackFootprints
 from bot.render.format import TITLE_IN_TEXT, clip, code_block, escape
 from bot.services.calculator import describe_service, find_service
@@ -413,7 +413,8 @@ def _for_people(error: IntegrationError, service: str, acts: bool) -> UserError:
         elsewhere = "" if service == "Slack" else f", or do it in {service} directly"
         return NothingChanged(f"{service} is not answering right now", f"Try again in a minute{elsewhere}.",
                               later=True)
-    if error.service == "slack" and error.code in CANNOT_POST_THERE:
+    # (A channel's codes only: the workspace's access rules refuse other calls too, a look-up of who typed it.)
+    if error.service == "slack" and error.code in CHANNEL_NOT_FOUND + CHANNEL_ARCHIVED:
         return NothingChanged(f"Slack refused it: I can't post in that channel (`{error.code}`)",
                               "Invite me there (`/invite @pavedroad`) and try again; if the channel is archived or "
                               "gone, ask its owner, or the platform team to change the catalogue.")

@@ -138,6 +138,9 @@ class ArchivedChannels:
                         since: float) -> None:
         """SayChannelMoved: said in the new channel, unless already there (a lost answer, a move begun twice)."""
         if not new_channel_id or new_channel_id == old_channel_id:
+            if incident.status is Status.RESOLVED:  # resolved again before it opened: it never will
+                log.info("incident %s resolved before its new channel opened: no move to tell", incident.id)
+                return
             raise IntegrationError("slack", "the incident's new channel is not open yet", retryable=True)
         marker = f"moved:{old_channel_id}"
         if await self._chat.find_posted(new_channel_id, marker, since) is not None:

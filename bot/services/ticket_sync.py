@@ -211,8 +211,10 @@ class TicketSync:
         """The lines not yet told as one work note — with the Slack channel's link the first time the channel
         exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
         business rule)."""
-        if moved and footprint.channel_id is None and incident.dedicated_channel:
-            # Queued as the new channel began to open (executor.py, _open_anew): told once it exists.
+        if moved and footprint.channel_id is None and incident.dedicated_channel \
+                and incident.status is not Status.RESOLVED:
+            # Queued as the new channel began to open (executor.py, _open_anew): told once it exists. (Resolved
+            # again before it opened, it never will: the sync goes on without a link.)
             raise IntegrationError("servicenow", "the incident's new Slack channel is not open yet", retryable=True,
                                    retry_after=5)
         retry = retry or moved  # told the new link already, should another move's sync or a retry have come first

@@ -1,0 +1,52 @@
+"""An incident reopened after its channel was archived, and resolved again before its new channel opened (the
+channel's creation refused for a while): it gets no new channel — a resolved incident's card refresh opens none, nor
+do its lines — so the "♻️ continues here" message (SayChannelMoved, queued as the move begins) has nowhere to go,
+and the ticket's sync of the move no new link to give. Neither may wait for a channel that will not come: retried
+as "not open yet" until dead, each was an operators' alert, and the first held up the incident's Slack queue (found
+in review of session 23's SayChannelMoved; failed before its fix)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import eventually, move_clock
+from tests.e2e.servicenow_helpers import resolved_and_archived
+
+ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
+REFUSED_FOR = 600  # Slack's Retry-After on the new channel's creation: the incident is resolved meanwhile
+
+
+async def in_pagerduty(running: RunningSandbox, incident_id: str, action: str, **fields: Any) -> None:
+    """Act in PagerDuty's own UI and deliver its webhooks; the bot is not waited for (an effect waits out a 429)."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/pagerduty/incidents/{incident_id}/{action}", json=fields) as response:
+        assert response.status == 200, await response.text()
+    await running.sandbox.pagerduty.drain_webhooks()
+
+
+async def test_a_move_whose_incident_is_resolved_before_its_new_channel_opens_leaves_no_dead_effect(
+        sandbox: RunningSandbox) -> None:
+    iid, _ = await resolved_and_archived(sandbox, ASHA)
+    refusal = Fault("slack", "conversations.create", status=429, times=1, retry_after=REFUSED_FOR)
+    sandbox.sandbox.faults.add(refusal)
+    sandbox.sandbox.pagerduty.account.allow_reopen = True
+    await in_pagerduty(sandbox, iid, "acknowledge", user=DEV)  # reopened: the move begins, its creation refused
+    await eventually(lambda: refusal.times == 0)
+    await in_pagerduty(sandbox, iid, "resolve", user=DEV)  # resolved again before the new channel opens
+    await move_clock(sandbox, advance_seconds=REFUSED_FOR + 60)
+    # The incident's Slack and ServiceNow queues worked through.
+    for _ in range(300):
+        if not await sandbox.bot.store.pending_in_queue(f"slack:{iid}") \
+                and not await sandbox.bot.store.pending_in_queue(f"servicenow:{iid}"):
+            break
+        await asyncio.sleep(0.05)
+    assert not await sandbox.bot.store.pending_in_queue(f"servicenow:{iid}")
+    footprint = await sandbox.bot.store.footprint(iid)
+    assert footprint.channel_id is None  # (no new channel: resolved first)
+    dead = [(d["kind"], d["last_error"]) for d in await sandbox.bot.store.dead_effects(iid)]
+    assert dead == [], dead

@@ -211,12 +211,17 @@ class TicketSync:
         """The lines not yet told as one work note — with the Slack channel's link the first time the channel
         exists — and the ticket's state, in one update (each update the bot makes is also a call back from the
         business rule)."""
-        if moved and footprint.channel_id is None and incident.dedicated_channel \
-                and incident.status is not Status.RESOLVED:
-            # Queued as the new channel began to open (executor.py, _open_anew): told once it exists. (Resolved
-            # again before it opened, it never will: the sync goes on without a link.)
-            raise IntegrationError("servicenow", "the incident's new Slack channel is not open yet", retryable=True,
-                                   retry_after=5)
+        if moved and footprint.channel_id is None and incident.dedicated_channel:
+            if incident.status is not Status.RESOLVED:
+                # Queued as the new channel began to open (executor.py, _open_anew): told once it exists.
+                raise IntegrationError("servicenow", "the incident's new Slack channel is not open yet",
+                                       retryable=True, retry_after=5)
+            if ticket.channel_told:
+                # Resolved again before it opened: the sync goes on without a link. Should the incident reopen once
+                # more and a channel open after all, its opening tells the ticket (_tell_ticket_the_channel): the
+                # link the ticket has is the archived channel's, no longer told.
+                ticket = replace(ticket, channel_told=0)
+                await remember_ticket(self._store, ticket)
         retry = retry or moved  # told the new link already, should another move's sync or a retry have come first
         url = None if ticket.channel_told == LINK_TOLD and not moved else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel

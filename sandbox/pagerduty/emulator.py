@@ -227,7 +227,7 @@ class PagerDutyEmulator:
         allowed, limits = self._rate_limit(self.api_token)
         if not allowed:
             return _error(PagerDutyError(429, 2020, "Rate Limit Exceeded"), limits)
-        await self.faults.delay("pagerduty", path)
+        await self.faults.delay("pagerduty", path, method)
         fault = self.faults.take("pagerduty", path, method)
         if fault is not None and not fault.after:
             return _fault_response(fault, limits)

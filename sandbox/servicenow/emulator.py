@@ -252,7 +252,7 @@ class ServiceNowEmulator:
         user = self._authenticate(request)
         self._rate_limit(user)
         path = label.partition(" ")[2]
-        await self.faults.delay("servicenow", path)
+        await self.faults.delay("servicenow", path, request.method)
         fault = self.faults.take("servicenow", path, request.method)
         if fault is not None:
             raise _fault_error(fault, path)

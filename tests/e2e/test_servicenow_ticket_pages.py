@@ -13,7 +13,6 @@ from tests.e2e.sandbox_helpers import eventually, incident_channels, messages, s
 from tests.e2e.servicenow_helpers import bot_notes, settle_all, tickets
 from tests.helpers import StartSandbox
 
-
 HELD_MS = 8000
 CLOSED_BY_THE_DESK = {"state": "7", "close_code": "Solved (Permanently)", "close_notes": "A duplicate of INC0009001"}
 

@@ -114,8 +114,8 @@ class Reviews:
                 await self._tickets.attach(ticket.sys_id, effect.filename, MARKDOWN, effect.content.encode())
                 return
             except IntegrationError as error:
-                # Closed since the bot last heard (desks that close on resolve): no write to it is taken, nor is any
-                # other refusal of its write ACL the operators' to fix.
+                # Closed since the bot last heard (desks that close on resolve): it takes no write, and that is no
+                # one's to fix. Any other refusal stays the operators' to hear of (the dead effect's alert).
                 if await FollowOns(self._store, self._tickets, self._clock).closed_now(ticket, error) is None:
                     raise
         log.info("review %s of incident %s not attached to ticket %s: it is closed (the review is in Slack)",

@@ -72,12 +72,12 @@ class FollowOns:
         found = await self._tickets.find(incident.id)
         if found is None or found.state in CLOSED:
             said = (f"Follow-on to {closed.number}, which is {STATE_NAMES.get(closed.state or '', 'closed')} while "
-                    f"PagerDuty incident #{incident.number} is open again: the incident's timeline continues here "
-                    f"(the earlier part is in {closed.number}).")
+                    f"PagerDuty incident #{incident.number} is open (still, or again): the incident's timeline "
+                    f"continues here (the earlier part is in {closed.number}).")
             # (The adapter fits the longer description to its column, as it does every field.)
             found = await self._tickets.create(fields | {
                 "parent_incident": closed.sys_id, "description": f"{said}\n{fields.get('description', '')}"})
-            log.info("incident %s is open again and its ticket %s is %s: opened follow-on ticket %s", incident.id,
+            log.info("incident %s is open and its ticket %s is %s: opened follow-on ticket %s", incident.id,
                      closed.number, STATE_NAMES.get(closed.state or "", "closed"), found.number)
         else:
             log.info("incident %s goes on in ticket %s (its ticket %s is closed)", incident.id, found.number,

@@ -18,11 +18,12 @@ Connecting gives up on each host after `connect_timeout` (CONNECT_TIMEOUT, unles
 is two minutes), so that a primary whose machine is gone holds up a connection a few seconds, not minutes; and a
 connection to a host that stopped answering is given up by TCP within seconds (keepalives, tcp_user_timeout), not the
 kernel's quarter of an hour (`CONNECTION_DEFAULTS`; a parameter the URL gives is kept).
-A database that hangs rather than goes (its processes stopped by a storage stall, a frozen virtual machine, a
-network that keeps the connection but drops what it carries) answers nothing on the connections already open, and
-TCP cannot tell: each call is given up after `ANSWER_SECONDS` (`connection(within=…)`; psycopg then cancels the
-query, and closes a connection whose server does not confirm it within seconds), so that a hung primary holds a call
-up for seconds, not for ever, and the pool's connections are replaced — on the new primary, once there is one.
+A database that hangs rather than goes (its processes stalled on storage, its virtual machine frozen) answers
+nothing on the connections already open, and TCP cannot tell (the kernel still acknowledges): each call is given up
+after `ANSWER_SECONDS` (`connection(within=…)`; psycopg then cancels the query, and closes a connection whose server
+does not confirm it within seconds — cancelled again after `CLEANUP_SECONDS` should the deadline have come outside
+psycopg's waits), so that a hung primary holds a call up for some 15 s, not for ever, and the pool's connections are
+replaced — on the new primary, once there is one.
 tests/web/test_database_failover.py fails a primary over to its standby under the bot, the primary killed or hung.
 
 Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the

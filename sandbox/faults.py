@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
+# What a request sets (its JSON body, or Slack's arguments), for rules `with_field`: None when no rule asks.
+Fields: TypeAlias = "Mapping[str, object] | None"
 SERVICES = ("slack", "pagerduty", "servicenow")  # what a fault may name: the emulators that consult faults
 
 
@@ -34,19 +38,30 @@ class Fault:
     # ServiceNow's Table API.
     after: bool = False
     # Fail only a request whose JSON body sets this field (e.g. "state": ServiceNow refusing a state change, by a
-    # data policy, while it takes a work note alone). ServiceNow's emulator only.
+    # data policy, while it takes a work note alone; Slack's "metadata": a card or a timeline line, not an operators'
+    # alert). ServiceNow's and Slack's emulators.
     with_field: str = ""
+    # ... and only when that field's value, as JSON text, contains this (e.g. "announce:", one marker of Slack's).
+    with_text: str = ""
     # The service's own words in its JSON refusal at `status`: Slack's `{"ok": false, "error": error}` (at 200, as Slack
     # answers invalid_auth) instead of an error page; PagerDuty's error `message`; ServiceNow's error `detail`. (Not
     # on PagerDuty's 429, which comes without a body, nor ServiceNow's 401, 404 and 429, which keep their own words.)
     error: str = ""
 
-    def matches(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> bool:
-        """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads."""
-        if self.service != service or (self.with_field and self.with_field not in fields):
+    def matches(self, service: str, method: str, verb: str = "", fields: Fields = None) -> bool:
+        """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads;
+        `fields`: what the request sets (its JSON body's, Slack's arguments)."""
+        if self.service != service or not self._sets_field(fields or {}):
             return False
         wanted_verb, _, wanted = self.method.rpartition(" ")
         return (self.method == "*" or method.startswith(wanted)) and wanted_verb in ("", verb.upper())
+
+    def _sets_field(self, fields: Mapping[str, object]) -> bool:
+        if not self.with_field:
+            return True
+        if self.with_field not in fields:
+            return False
+        return not self.with_text or self.with_text in json.dumps(fields[self.with_field], default=str)
 
 
 @dataclass
@@ -72,7 +87,7 @@ class Faults:
         self.latency_ms.clear()
         self.release_held()
 
-    async def delay(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> None:
+    async def delay(self, service: str, method: str, verb: str = "", fields: Fields = None) -> None:
         """Sleep for the configured latency of this service (and of a matching latency-only rule: `verb` and
         `fields` as `Fault.matches` takes them, where the service gives them)."""
         ms = self.latency_ms.get(service, 0)
@@ -97,9 +112,9 @@ class Faults:
             if (released := self._released.pop(name, None)) is not None:
                 released.set()
 
-    def take(self, service: str, method: str, verb: str = "", fields: Collection[str] = ()) -> Fault | None:
+    def take(self, service: str, method: str, verb: str = "", fields: Fields = None) -> Fault | None:
         """Consume one failure of the first matching rule that has failures left, if any (`fields`: what the
-        request's JSON body sets, for rules `with_field`)."""
+        request sets, for rules `with_field`)."""
         for rule in self.rules:
             if rule.until is not None:
                 if self.clock() < rule.until and rule.matches(service, method, verb, fields):

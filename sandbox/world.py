@@ -224,7 +224,8 @@ class Sandbox:
                                       latency_ms=int(body.get("latency_ms", 0)),
                                       retry_after=int(body.get("retry_after", 1)), until=until,
                                       after=bool(body.get("after", False)),
-                                      with_field=str(body.get("with_field", ""))))
+                                      with_field=str(body.get("with_field", "")),
+                                      with_text=str(body.get("with_text", ""))))
         except (ValueError, KeyError, TypeError) as error:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},

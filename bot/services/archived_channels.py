@@ -65,15 +65,19 @@ class ArchivedChannels:
                 return
             await self._move(incident, since)
 
-    async def in_team_channel(self, incident: Incident, post: Callable[[str], Awaitable[None]]) -> None:
+    async def in_team_channel(self, incident: Incident,
+                              post: Callable[[str, tuple[str, ...]], Awaitable[None]]) -> None:
         """`post` (a card or an announcement, by channel name) in `incident`'s team channel; that one archived (or not
-        found), in the default announce channel, as the module says."""
+        found), in the default announce channel, as the module says. `post`'s second argument: where a retry looks for
+        an earlier attempt's post — the default channel too when posting in the team's (an attempt whose answer was
+        lost may have posted there while the team's was not found, and the team's be found again since)."""
         team = self._catalogue.announce_channel_for(incident.service_id)
-        for channel in (team, self._fallback(team)):
+        fallback = self._fallback(team)
+        for channel, look_in in ((team, (team, fallback)), (fallback, (fallback,))):
             if channel is None:
                 return
             try:
-                await post(channel)
+                await post(channel, tuple(c for c in look_in if c is not None))
                 return
             except IntegrationError as error:
                 if error.code not in CHANNEL_ARCHIVED + CHANNEL_NOT_FOUND:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Literal, Protocol
 
 from bot.catalogue import Catalogue
@@ -58,7 +58,7 @@ from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffec
 from bot.services.handovers import Handovers
 from bot.services.home import AppHome
 from bot.services.invitations import Invitations
-from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.markers import LOOKBACK_SECONDS, find_posted_in, marker_metadata
 from bot.services.operators_channel import alert_operators
 from bot.services.people import People
 from bot.services.reviews import Reviews
@@ -210,8 +210,8 @@ class EffectExecutor:
             refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
             shared = footprint  # (narrowed, for the lambda)
-            await self._archived.in_team_channel(incident, lambda channel: self._post_card(
-                incident, shared, channel, retry=retry, since=since, pin=False))
+            await self._archived.in_team_channel(incident, lambda channel, look_in: self._post_card(
+                incident, shared, channel, retry=retry, since=since, pin=False, look_in=look_in))
             if footprint.card_ts is None:  # every channel it may go to archived: no card to refresh for the ticket
                 refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())  # (it looped refreshing)
             self._refresh_homes(incident)
@@ -288,15 +288,16 @@ class EffectExecutor:
             await remember_footprint(self._store, incident.id, topic=text)
 
     async def _post_card(self, incident: Incident, footprint: SlackFootprint, channel: str, *, retry: bool,
-                         since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False) -> None:
-        """`view`: the ticket as the card is to show it (read when not given)."""
+                         since: float, pin: bool, view: cards.TicketView | Literal[False] | None = False,
+                         look_in: Sequence[str] = ()) -> None:
+        """`view`: the ticket as the card is to show it (read when not given); `look_in`: where a retry looks for an
+        earlier attempt's card (`channel` when not given)."""
         marker = f"card:{incident.id}"
-        # The channel as named (a team's, the default one): said in the operators' alert should it be archived.
-        name = footprint.channel_name if footprint.channel_id == channel and footprint.channel_name \
-            else channel.lstrip("#")
         if footprint.card_ts is None:
-            posted = await self._chat.find_posted(channel, marker, since) if retry else None
-            if posted is None:
+            found = await find_posted_in(self._chat, look_in or (channel,), marker, since) if retry else None
+            if found is not None:
+                channel, posted = found
+            else:
                 shown = await self._ticket_view(incident, footprint) if view is False else view
                 blocks = cards.card_blocks(incident, self._clock.now(), shown, self._exposure(incident.service_id),
                                            page_im=self._catalogue.incident_manager is not None)
@@ -307,6 +308,9 @@ class EffectExecutor:
                     # the ticket. Only then — a card an earlier attempt posted (found here, or known by its ts) may
                     # have been drawn before the ticket was opened.
                     refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())
+            # The channel as named (a team's, the default one): said in the operators' alert should it be archived.
+            name = footprint.channel_name if footprint.channel_id == channel and footprint.channel_name \
+                else channel.lstrip("#")
             # Slack answers with the channel's id even when we named it: keep the id.
             channel, ts = posted.channel, posted.ts
             footprint.card_ts = ts
@@ -340,11 +344,10 @@ class EffectExecutor:
             return
         marker = f"announce:{incident.id}"
 
-        async def announce_in(team_channel: str) -> None:
-            posted = await self._chat.find_posted(team_channel, marker, since) if retry else None
-            if posted is None:
-                posted = await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
-                                                       metadata=marker_metadata(marker))
+        async def announce_in(team_channel: str, look_in: Sequence[str]) -> None:
+            found = await find_posted_in(self._chat, look_in, marker, since) if retry else None
+            posted = found[1] if found is not None else await self._chat.post_message(
+                team_channel, cards.announcement(incident, channel_id), metadata=marker_metadata(marker))
             await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
 
         await self._archived.in_team_channel(incident, announce_in)

@@ -230,7 +230,7 @@ class ServiceNowEmulator:
         try:
             user = self._authenticate(request)
             self._rate_limit(user)
-            fields = await _body_fields(request) if any(rule.with_field for rule in self.faults.rules) else ()
+            fields = await _body_fields(request) if any(rule.with_field for rule in self.faults.rules) else None
             await self.faults.delay("servicenow", path, method, fields)
             # "PATCH /api/now/table/incident/" fails only updates
             fault = self.faults.take("servicenow", path, method, fields)
@@ -637,11 +637,11 @@ def _fault_error(fault: Fault, path: str) -> ServiceNowError:
     return ServiceNowError(fault.status, phrase, fault.error or f"Injected by the sandbox for {path}")
 
 
-async def _body_fields(request: web.Request) -> tuple[str, ...]:
+async def _body_fields(request: web.Request) -> dict[str, object]:
     """The fields a request's JSON body sets (none when it has no JSON object): for faults `with_field`. aiohttp
     keeps the body read, so the handler reads it again."""
     try:
         document = json.loads(await request.read() or b"null")
     except ValueError:
-        return ()
-    return tuple(document) if isinstance(document, dict) else ()
+        return {}
+    return document if isinstance(document, dict) else {}

@@ -78,8 +78,9 @@ class SlackEmulator(SlackWorkspace):
         self.calls[method] += 1
         self.touch()
         try:
-            await self.faults.delay("slack", method)
-            fault = self.faults.take("slack", method)
+            fields = await _arg_values(request) if any(rule.with_field for rule in self.faults.rules) else None
+            await self.faults.delay("slack", method, request.method, fields)
+            fault = self.faults.take("slack", method, request.method, fields)
             if fault is not None and not fault.after:
                 return _fault_response(fault)
             handler = self._method(method, self.public_url or str(request.url.origin()))
@@ -232,6 +233,15 @@ async def _read_args(request: web.Request) -> JSON:
     else:
         raise SlackApiFailure("invalid_post_type")
     return args
+
+
+async def _arg_values(request: web.Request) -> JSON:
+    """The arguments a call sets (for fault rules `with_field`, e.g. "metadata": a card, not an operators' alert); a
+    body Slack would refuse sets none (the refusal is the method's to give). aiohttp keeps the body, read again."""
+    try:
+        return await _read_args(request)
+    except SlackApiFailure:
+        return {}
 
 
 def _bearer(request: web.Request) -> str | None:

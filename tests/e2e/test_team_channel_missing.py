@@ -7,7 +7,10 @@ operators are told once a day what to fix."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.catalogue import Catalogue
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, messages, state, trigger
 from tests.helpers import StartSandbox
@@ -164,3 +167,27 @@ async def test_the_default_channel_not_found_is_not_said_to_be_a_teams_slack_cha
     await running.bot.settle(30)
     [told] = [line for line in ops_lines(running) if line.startswith(f"⚠️ Slack finds no channel #{default} ")]
     assert "default_announce_channel" in told, told
+
+
+@pytest.mark.parametrize("what", ["card", "announce"])
+async def test_a_post_whose_answer_was_lost_in_the_default_channel_is_not_posted_again_in_the_team_channel(
+        start_sandbox: StartSandbox, catalogue: Catalogue, what: str) -> None:
+    """A card (of an incident without a channel of its own) or an announcement (of one with) whose team channel
+    Slack could not find went to the default channel, and that answer was lost; before the retry the team channel is
+    found again (renamed back, the bot invited). The retry looked for the first attempt's post in the team channel
+    only: a second card, or announcement, there — the card the incident then updates is not the one people saw."""
+    refused = Fault("slack", "chat.postMessage", status=200, error="channel_not_found", with_field="metadata",
+                    with_text=f"{what}:")  # the team channel, not found at the first attempt
+    lost = Fault("slack", "chat.postMessage", after=True, with_field="metadata", with_text=f"{what}:")
+    running = await start_sandbox(low_urgency_shared(catalogue), faults=[refused, lost])
+    incident = await trigger(running, "Slow basket page", "PBASKET", urgency="low" if what == "card" else "high")
+    await running.bot.settle(30)
+    assert refused.times == 0 and lost.times == 0  # both happened, in that order
+    marker = {"event_type": "pavedroad_posted", "event_payload": {"marker": f"{what}:{incident['id']}"}}
+    posted = [m for m in state(running)["slack"]["messages"] if m["metadata"] == marker]
+    default = running.sandbox.slack.find_channel(catalogue.channels.default_announce_channel)
+    assert default is not None
+    assert [m["channel"] for m in posted] == [default.id], posted
+    footprint = await running.bot.store.footprint(incident["id"])
+    assert (footprint.card_ts if what == "card" else footprint.announced_ts) == posted[0]["ts"]
+    assert await running.bot.store.dead_effects(incident["id"]) == []

@@ -63,3 +63,14 @@ async def test_the_clock_route_moves_time_forward_only(sandbox: RunningSandbox) 
             assert response.status == 400 and "only moves forward" in (await response.json())["error"]
         async with session.post(f"{sandbox.url}/sandbox/clock", json={}) as response:
             assert response.status == 400
+
+
+def test_a_fault_with_a_field_and_its_text_fails_only_the_requests_that_set_them() -> None:
+    faults = Faults()
+    faults.add(Fault("slack", "chat.postMessage", with_field="metadata", with_text="announce:", times=5))
+    card = {"channel": "C1", "metadata": {"event_payload": {"marker": "card:P1"}}}
+    announcement = {"channel": "C1", "metadata": {"event_payload": {"marker": "announce:P1"}}}
+    assert faults.take("slack", "chat.postMessage", "POST", {"channel": "C9", "text": "⚠️ announce: it"}) is None
+    assert faults.take("slack", "chat.postMessage", "POST", card) is None
+    assert faults.take("slack", "chat.postMessage", "POST") is None  # nothing read: no field set
+    assert faults.take("slack", "chat.postMessage", "POST", announcement) is not None

@@ -20,10 +20,9 @@ connection to a host that stopped answering is given up by TCP within seconds (k
 kernel's quarter of an hour (`CONNECTION_DEFAULTS`; a parameter the URL gives is kept).
 A database that hangs rather than goes (its processes stalled on storage, its virtual machine frozen) answers
 nothing on the connections already open, and TCP cannot tell (the kernel still acknowledges): each call is given up
-after `ANSWER_SECONDS` (`connection(within=…)`; psycopg then cancels the query, and closes a connection whose server
-does not confirm it within seconds — cancelled again after `CLEANUP_SECONDS` should the deadline have come outside
-psycopg's waits), so that a hung primary holds a call up for some 15 s, not for ever, and the pool's connections are
-replaced — on the new primary, once there is one.
+after `ANSWER_SECONDS` (`connection(within=…)`, deadline.py), so that a hung primary holds a call up for some 15 s,
+not for ever, and the pool's connections are replaced — on the new primary, once there is one. Opening the store
+(its migrations) is held to the same deadlines.
 tests/web/test_database_failover.py fails a primary over to its standby under the bot, the primary killed or hung.
 
 Durability is PostgreSQL's own: a transaction is on disk when its COMMIT returns (synchronous_commit = on, the
@@ -38,7 +37,6 @@ and `PostgresStore` (store.py) is all of them over one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -53,7 +51,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bot.adapters.store.postgres.migrations import NotTheBotsSchema, migrate
+from bot.adapters.store.postgres.deadline import answered_within
+from bot.adapters.store.postgres.migrating import MigrationLockHeld, migrate
+from bot.adapters.store.postgres.migrations import NotTheBotsSchema
 from bot.adapters.store.unreadable import UnreadableEffects
 from bot.errors import StoreUnavailable
 
@@ -68,8 +68,6 @@ POOL_MIN, POOL_MAX = 2, 16
 # well inside a webhook sender's patience. Reading or writing a whole history (reports, imports) is given longer.
 ANSWER_SECONDS = 10.0
 LONG_ANSWER_SECONDS = 600.0
-# How long after its deadline a call's cleanup may still wait on the database before it is cancelled again.
-CLEANUP_SECONDS = 2.0
 # Seconds a connection rests in the pool before it is checked again as it is taken.
 CHECK_AFTER_REST = 1.0
 VARIABLE = "PAVEDROAD_DATABASE_URL"
@@ -308,39 +306,15 @@ class PostgresConnection:
         database did not answer. `within`: ANSWER_SECONDS unless given."""
         within = ANSWER_SECONDS if within is None else within
         pool = self._usable()
-        loop, task = asyncio.get_running_loop(), asyncio.current_task()
-        assert task is not None
-        baseline = task.cancelling()
-        deadline = asyncio.timeout_at(loop.time() + TIMEOUT + within)
-        nudged = False
-
-        def nudge() -> None:
-            # The deadline's cancellation landed outside psycopg's waits (the applier yielding between rows) and the
-            # cleanup it set off (a ROLLBACK) waits on the hung server without end: cancelled again, psycopg gives
-            # up on that wait too (it cancels the query, then closes the connection).
-            nonlocal nudged
-            nudged = True
-            task.cancel()
-        watchdog = loop.call_at(loop.time() + TIMEOUT + within + CLEANUP_SECONDS, nudge)
-        try:
-            async with deadline, pool.connection() as conn:
-                watchdog.cancel()
-                watchdog = loop.call_at(loop.time() + within + CLEANUP_SECONDS, nudge)
-                deadline.reschedule(loop.time() + within)
-                taken_in = self._rests.generation
-                try:
-                    yield conn
-                finally:
-                    self._rests.returned(conn, taken_in)
-        except (asyncio.CancelledError, TimeoutError, psycopg.Error) as error:
-            # Ours (the deadline's cancellation, and the nudge's) are taken back; any other stays the task's.
-            ours = not nudged or task.uncancel() <= baseline
-            if not deadline.expired() or not ours or (isinstance(error, asyncio.CancelledError) and not nudged):
-                raise
-            self._rests.distrust()  # the others may be on the same hung server: checked before they are used
-            raise psycopg.OperationalError(f"the database did not answer within {within:g}s") from None
-        finally:
-            watchdog.cancel()
+        # The others may be on the same hung server: checked before they are used.
+        async with answered_within(TIMEOUT + within, said=within, on_expiry=self._rests.distrust) as deadline, \
+                pool.connection() as conn:
+            deadline(within)
+            taken_in = self._rests.generation
+            try:
+                yield conn
+            finally:
+                self._rests.returned(conn, taken_in)
 
     @contextlib.asynccontextmanager
     async def transaction(self, within: float | None = None) -> AsyncIterator[Connection]:
@@ -350,19 +324,22 @@ class PostgresConnection:
 
 
 async def migrate_database(url: str) -> list[int]:
-    """Bring the database's schema up to date on a connection of its own; the migrations applied."""
+    """Bring the database's schema up to date on a connection of its own; the migrations applied. Connecting is
+    held to `opening_wait`, each question to ANSWER_SECONDS, each migration to LONG_ANSWER_SECONDS: a database that
+    hangs fails the start (StoreUnavailable) rather than holding it for ever."""
     try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, **connection_settings(url))
-    except (psycopg.Error, OSError) as error:
-        raise unavailable(url, error) from None
-    try:
-        return await migrate(conn)
+        async with answered_within(opening_wait(url)) as deadline:
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, **connection_settings(url))
+            try:
+                return await migrate(conn, lambda long: deadline(LONG_ANSWER_SECONDS if long else ANSWER_SECONDS))
+            finally:
+                await conn.close()
     except NotTheBotsSchema as refused:
         raise StoreUnavailable(scrub(f"{VARIABLE}: the database at {redact(url)} {refused}.", url)) from None
-    except psycopg.Error as error:
+    except MigrationLockHeld as held:
+        raise StoreUnavailable(scrub(f"{VARIABLE}: the database at {redact(url)} {held}.", url)) from None
+    except (psycopg.Error, OSError) as error:
         raise unavailable(url, error) from None
-    finally:
-        await conn.close()
 
 
 class PostgresPart:

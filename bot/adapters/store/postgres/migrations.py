@@ -1,9 +1,7 @@
 """Numbered schema migrations for PostgreSQL, the same as SQLite's (bot/adapters/store/sqlite/migrations.py),
 recorded one row per migration in `schema_migrations`.
 
-Replicas starting together (a rolling deploy, a scale-up) may all migrate at once: `migrate` holds a session-level
-advisory lock for the whole run, so one applies what is missing and the others, once they get the lock, find nothing
-left to do. Each migration and its row in `schema_migrations` commit together: a crash leaves either both or neither.
+migrating.py applies them: one session at a time, each migration with its row in `schema_migrations`.
 
 Where the SQLite schema relies on SQLite itself, the PostgreSQL one says so explicitly: `seq` columns are identity
 columns (SQLite's AUTOINCREMENT), the timeline has a `pos` column for the stored order (SQLite's rowid), times
@@ -13,11 +11,8 @@ written by the caller as Unix seconds are double precision, ISO 8601 times are t
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
-
 # The key of the advisory lock held while migrating ('pavedrd' + 1: any constant no other application uses).
 MIGRATION_LOCK = 0x70617665647264_01
-
 
 
 def _utc_iso(key: str) -> str:
@@ -387,41 +382,3 @@ def schema_refusal(look: tuple[str | None, str, str, str | None, list[str]]) -> 
                 f"CREATE SCHEMA pavedroad AUTHORIZATION {user}, then add {own.format(schema='pavedroad')}")
     return None
 
-
-async def migrate(conn: AsyncConnection[object]) -> list[int]:
-    """Apply every migration the database lacks, in order, under the migration lock; return the numbers applied
-    (empty when it was up to date). `conn` must be in autocommit mode. A schema not the bot's to use is refused
-    (NotTheBotsSchema, see `schema_refusal`) before anything is written to it."""
-    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-    try:
-        look = await (await conn.execute(SCHEMA_LOOK)).fetchone()
-        refusal = schema_refusal(look)  # type: ignore[arg-type]
-        if refusal is not None:
-            raise NotTheBotsSchema(refusal)
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-                           " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        cursor = await conn.execute("SELECT version FROM schema_migrations")
-        done = {int(row[0]) for row in await cursor.fetchall()}  # type: ignore[index]
-        applied: list[int] = []
-        for number, script in enumerate(MIGRATIONS, start=1):
-            if number in done:
-                continue
-            async with conn.transaction():
-                await conn.execute(script.encode())
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
-            applied.append(number)
-        return applied
-    finally:
-        if not conn.closed:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-
-
-async def version(conn: AsyncConnection[object]) -> int:
-    """The latest migration applied (0 for a database never migrated)."""
-    cursor = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
-    row = await cursor.fetchone()
-    if not row or not row[0]:  # type: ignore[index]
-        return 0
-    cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-    row = await cursor.fetchone()
-    return int(row[0]) if row else 0  # type: ignore[index]

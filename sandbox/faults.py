@@ -48,6 +48,10 @@ class Fault:
     # on PagerDuty's 429, which comes without a body, nor ServiceNow's 401, 404 and 429, which keep their own words.)
     error: str = ""
 
+    def __post_init__(self) -> None:
+        if self.with_text and not self.with_field:
+            raise ValueError("with_text needs with_field: the field whose value must contain it")
+
     def matches(self, service: str, method: str, verb: str = "", fields: Fields = None) -> bool:
         """`method` may start with an HTTP verb ("POST /services") to fail only writes to a path, not its reads;
         `fields`: what the request sets (its JSON body's, Slack's arguments)."""
@@ -61,7 +65,8 @@ class Fault:
             return True
         if self.with_field not in fields:
             return False
-        return not self.with_text or self.with_text in json.dumps(fields[self.with_field], default=str)
+        return not self.with_text or self.with_text in json.dumps(fields[self.with_field], default=str,
+                                                                  ensure_ascii=False)
 
 
 @dataclass

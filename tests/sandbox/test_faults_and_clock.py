@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import aiohttp
+import pytest
 
 from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
@@ -74,3 +75,18 @@ def test_a_fault_with_a_field_and_its_text_fails_only_the_requests_that_set_them
     assert faults.take("slack", "chat.postMessage", "POST", card) is None
     assert faults.take("slack", "chat.postMessage", "POST") is None  # nothing read: no field set
     assert faults.take("slack", "chat.postMessage", "POST", announcement) is not None
+
+
+def test_a_rule_with_text_outside_ascii_fails_the_request_that_says_it() -> None:
+    """Found in review of session 24 (failed before its fix): the field's value was written as JSON escaping what is
+    not ASCII, so a rule naming "⚠️" never matched, and a test built on it proved nothing."""
+    faults = Faults()
+    faults.add(Fault("slack", "chat.postMessage", with_field="text", with_text="⚠️ Slack finds no channel"))
+    alert = {"channel": "C9", "text": "⚠️ Slack finds no channel #team-basket the bot can post in"}
+    assert faults.take("slack", "chat.postMessage", "POST", alert) is not None
+
+
+def test_a_rule_with_text_but_no_field_is_refused() -> None:
+    """Found in review of session 24 (failed before its fix): its text was ignored, and it failed every call."""
+    with pytest.raises(ValueError, match="with_text needs with_field"):
+        Fault("slack", "chat.postMessage", with_text="announce:", times=5)

@@ -325,13 +325,15 @@ class PostgresConnection:
 
 async def migrate_database(url: str) -> list[int]:
     """Bring the database's schema up to date on a connection of its own; the migrations applied. Connecting is
-    held to `opening_wait`, each question to ANSWER_SECONDS, each migration to LONG_ANSWER_SECONDS: a database that
-    hangs fails the start (StoreUnavailable) rather than holding it for ever."""
+    held to `opening_wait`, each question to ANSWER_SECONDS: a database that hangs fails the start (StoreUnavailable)
+    rather than holding it for ever. A migration itself takes as long as it takes (an index on a big table: cut off,
+    it would be rolled back, and run again the same, for good): a database that hangs during one is interrupted by
+    hand, or by the supervisor of a start that is not ready."""
     try:
         async with answered_within(opening_wait(url)) as deadline:
             conn = await psycopg.AsyncConnection.connect(url, autocommit=True, **connection_settings(url))
             try:
-                return await migrate(conn, lambda long: deadline(LONG_ANSWER_SECONDS if long else ANSWER_SECONDS))
+                return await migrate(conn, lambda long: deadline(None if long else ANSWER_SECONDS))
             finally:
                 await conn.close()
     except NotTheBotsSchema as refused:

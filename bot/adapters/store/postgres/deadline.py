@@ -24,9 +24,9 @@ CLEANUP_SECONDS = 2.0
 
 @contextlib.asynccontextmanager
 async def answered_within(seconds: float, *, said: float | None = None,
-                          on_expiry: Callable[[], None] | None = None) -> AsyncIterator[Callable[[float], None]]:
+                          on_expiry: Callable[[], None] | None = None) -> AsyncIterator[Callable[[float | None], None]]:
     """The block must be done within `seconds`; what it is given sets its deadline anew, that many seconds from
-    now (a step that may take longer: a migration, after a quick check). Past the deadline, the block fails with
+    now (None: none, for a step that takes as long as it takes — a migration). Past the deadline, the block fails with
     psycopg.OperationalError "the database did not answer within {N}s" (N: `said` unless the deadline was set
     anew since, else `seconds`), after `on_expiry` is called."""
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
@@ -42,12 +42,15 @@ async def answered_within(seconds: float, *, said: float | None = None,
 
     watchdog = loop.call_at(loop.time() + seconds + CLEANUP_SECONDS, nudge)
 
-    def move(more: float) -> None:
+    def move(more: float | None) -> None:
         nonlocal watchdog, allowed
         if deadline.expired():  # (a cleanup step, after it: the block is failing already)
             return
-        allowed = more
         watchdog.cancel()
+        if more is None:
+            deadline.reschedule(None)
+            return
+        allowed = more
         watchdog = loop.call_at(loop.time() + more + CLEANUP_SECONDS, nudge)
         deadline.reschedule(loop.time() + more)
 

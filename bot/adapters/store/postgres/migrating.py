@@ -77,6 +77,7 @@ async def migrate(conn: AsyncConnection[object], allow: Allow = _no_deadline) ->
 
 async def _take_lock(conn: AsyncConnection[object], allow: Allow) -> None:
     given_up_at = time.monotonic() + LOCK_WAIT_SECONDS
+    database = conn.info.dbname
     while True:
         allow(False)
         row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK,))).fetchone()
@@ -87,7 +88,13 @@ async def _take_lock(conn: AsyncConnection[object], allow: Allow) -> None:
                 f"has had the bot's migration lock held by another session for {LOCK_WAIT_SECONDS:g}s — a replica "
                 "of the bot migrating the schema, or stuck while it did; nothing was changed. Find it with SELECT "
                 "pid, application_name, client_addr, backend_start, state FROM pg_stat_activity WHERE pid IN "
-                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = "
-                f"{MIGRATION_LOCK & 0xFFFFFFFF}); stop that replica, or end its session with "
+                "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM "
+                f"pg_database WHERE datname = {_literal(database)}) AND classid = {MIGRATION_LOCK >> 32} AND objid = "
+                f"{MIGRATION_LOCK & 0xFFFFFFFF} AND objsubid = 1); stop that replica, or end its session with "
                 "SELECT pg_terminate_backend(pid) if it is stuck, then start the bot again")
         await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
+def _literal(text: str) -> str:
+    """`text` as an SQL string literal (a database's name may hold a quote)."""
+    return "'" + text.replace("'", "''") + "'"

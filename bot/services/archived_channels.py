@@ -12,6 +12,11 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - A card or an announcement that is yet to be posted, its team channel archived: it goes to the catalogue's default
   announce channel instead (an incident with no card anywhere would be invisible in Slack), the operators told as
   above; that one archived too, it goes nowhere and the operators hear of that channel as well.
+- An incident's own channel that Slack will not let the bot create (MAY_NOT_CREATE_CHANNELS: the workspace lets
+  only some members create channels, the app lacks channels:manage): its card goes to its team channel instead, as
+  for an incident the policy gives no channel of its own (`footprint.shared_channel`: kept up to date there, its
+  timeline in the card's thread, never pinned nor archived), rather than the incident having no card anywhere and
+  an operators' alert at every refresh; the operators are told once a day what to change in Slack.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from bot.catalogue import Catalogue
 from bot.domain.effects import OPERATORS, AlertOperators, SayChannelMoved
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock
-from bot.ports.store import Deduplication, Outbox, SlackFootprints
+from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, MAY_NOT_CREATE_CHANNELS, ChannelInfo, Chat, Clock
+from bot.ports.store import Deduplication, Outbox, SlackFootprint, SlackFootprints
 from bot.render.card import name_text
 from bot.services.bookkeeping import remember_footprint
 from bot.services.markers import marker_metadata
@@ -33,6 +38,24 @@ from bot.services.markers import marker_metadata
 log = logging.getLogger(__name__)
 # The operators hear of an archived team channel once in this long (per channel, across replicas and restarts).
 TOLD_SECONDS = 86400.0
+
+
+# What to change when Slack refuses the bot channels, by its answer (MAY_NOT_CREATE_CHANNELS).
+_REFUSALS = {
+    "restricted_action": "the workspace lets only some members create channels. Let the app create public channels "
+                         "(Slack admin: Settings & permissions → Permissions → Channel Management → who can create "
+                         "public channels).",
+    "missing_scope": "the app was installed without the `channels:manage` scope. Reinstall it with the scopes of "
+                     "app_manifest.yml (api.slack.com/apps → the app → Install App → Reinstall to Workspace).",
+    "user_is_restricted": "the bot's user is restricted in this workspace (as a guest is). Ask a workspace admin "
+                          "to lift the restriction.",
+}
+
+
+def in_own_channel(incident: Incident, footprint: SlackFootprint) -> bool:
+    """Whether the incident works in a channel of its own: not when the policy gives it none, nor while its card is
+    in a team channel instead (upgraded, its own channel not open yet; Slack refusing the bot channels)."""
+    return incident.dedicated_channel and not footprint.shared_channel
 
 
 class ArchivedChannelStore(SlackFootprints, Outbox, Deduplication, Protocol):
@@ -45,14 +68,14 @@ class ArchivedChannels:
         self._store, self._chat, self._catalogue, self._clock = store, chat, catalogue, clock
         self._open_channel = open_channel  # opens the incident's channel anew (the executor's, not a retry)
 
-    async def unless_archived(self, incident: Incident, step: Awaitable[None], since: float, *,
-                              where: str | None = None) -> None:
-        """Run a step in the incident's channel (its own, or its team's — `where`, by name, when known: the default
-        channel its card went to instead); when Slack says it is archived, as the module says."""
+    async def unless_archived(self, incident: Incident, step: Awaitable[None], since: float,
+                              footprint: SlackFootprint) -> None:
+        """Run a step in the incident's channel (its own, or its team's — `footprint.channel_name`, when known: the
+        default channel its card went to instead); when Slack says it is archived, as the module says."""
         try:
             await step
         except IntegrationError as error:
-            shared = not incident.dedicated_channel
+            shared, where = not in_own_channel(incident, footprint), footprint.channel_name
             if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CHANNEL_NOT_FOUND):
                 raise
             if incident.status is Status.RESOLVED:
@@ -83,6 +106,27 @@ class ArchivedChannels:
                 if error.code not in CHANNEL_ARCHIVED + CHANNEL_NOT_FOUND:
                     raise
                 await self._team_channel_unusable(incident, str(error.code), channel)
+
+    async def unless_refused(self, incident: Incident, creating: Awaitable[ChannelInfo]) -> ChannelInfo | None:
+        """The incident's own channel, as `creating` creates it; None when Slack lets the bot create no channel (the
+        card goes to the team channel instead), the operators told once a day what to change."""
+        try:
+            return await creating
+        except IntegrationError as error:
+            if error.code not in MAY_NOT_CREATE_CHANNELS:
+                raise
+            code = str(error.code)
+        log.warning("incident %s: Slack refuses to let the bot create its channel (%s); its card goes to its team "
+                    "channel", incident.id, code)
+        now = self._clock.now().timestamp()
+        if await self._store.first_time(f"slack:channels-refused:{code}", TOLD_SECONDS, now):
+            example = f"#{incident.number}, {name_text(incident.service_name)}, for one"
+            await self._store.queue_effect(AlertOperators(OPERATORS, (
+                f"⚠️ Slack refuses to let the bot create incident channels (`{code}`): {_REFUSALS[code]} Meanwhile "
+                f"incidents that should have a channel of their own have their card in their team channel instead "
+                f"({example}), kept up to date there with their timeline in its thread; new incidents get channels "
+                "of their own again once it is fixed.")), now, priority=0)
+        return None
 
     def _fallback(self, team: str) -> str | None:
         """Where cards and announcements go while `team` is archived (or not found): the default announce channel,

@@ -34,6 +34,7 @@ from bot.ports import CANNOT_POST_THERE, Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
+from bot.services.archived_channels import in_own_channel
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
@@ -93,15 +94,16 @@ class CoordinationEffects:
                                    "PagerDuty's webhook before trying again", retryable=True, code=error.code,
                                    retry_after=CONFIRM_SECONDS, status=error.status) from error
 
-    async def _channel(self, incident: Incident) -> str:
+    async def _channel(self, incident: Incident) -> tuple[str, str | None]:
+        """The incident's channel, and the thread its lines go in (its card's, in a team channel)."""
         footprint = await self._store.footprint(incident.id)
         if footprint.channel_id is None:
             raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
-        return footprint.channel_id
+        return footprint.channel_id, None if in_own_channel(incident, footprint) else footprint.card_ts
 
     async def _invite(self, incident: Incident, user_ids: tuple[str, ...]) -> None:
         footprint = await self._store.footprint(incident.id)
-        if not incident.dedicated_channel or footprint.channel_id is None:
+        if not in_own_channel(incident, footprint) or footprint.channel_id is None:
             return  # a card in a team channel: nobody is invited there
         wanted = [u for u in user_ids if u not in footprint.invited]
         if not wanted:
@@ -146,9 +148,8 @@ class CoordinationEffects:
     async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float) -> None:
         if incident.status is Status.RESOLVED:
             return  # resolved while the reminder waited: nothing is due any more
-        channel = await self._channel(incident)
+        channel, thread = await self._channel(incident)
         marker = f"remind:{reminder_id}"
-        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
         if retry and await self._chat.find_posted(channel, marker, since, thread) is not None:
             return
         commander = incident.commander
@@ -163,9 +164,8 @@ class CoordinationEffects:
     async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
         if incident.commander is not None or incident.status is Status.RESOLVED:
             return  # someone took command meanwhile, or it is over
-        channel = await self._channel(incident)
+        channel, thread = await self._channel(incident)
         marker = f"offer:{incident.id}:{pagerduty_user_id}"
-        thread = None if incident.dedicated_channel else (await self._store.footprint(incident.id)).card_ts
         if retry and await self._chat.find_posted(channel, marker, since, thread) is not None:
             return
         responder = await self._people.responder(pagerduty_user_id)

@@ -48,10 +48,11 @@ from bot.ports.store import (
 )
 from bot.render import card as cards
 from bot.render import status_updates as update_render
-from bot.services.archived_channels import ArchivedChannels
+from bot.services.archived_channels import ArchivedChannels, in_own_channel
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
+from bot.services.card_ticket import ticket_view
 from bot.services.channel_creation import ensure_channel
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
@@ -104,22 +105,7 @@ class EffectExecutor:
 
     async def _ticket_view(self, incident: Incident, footprint: SlackFootprint,
                            found: IncidentInSlack | None = None) -> cards.TicketView | None:
-        """What the card and topic say of the ticket (as `found` read it with the incident, else read now);
-        remembers on the footprint whether they say "sync pending" (written only when that changes: `footprint` is
-        this effect's copy, and only this incident's Slack queue writes the flag)."""
-        if self._tickets is None:
-            return None
-        if found is None or found.ticket_queue_pending is None:
-            # The ticket and its queue in one store call (the incident and footprint read with them go unused).
-            found = await self._store.incident_in_slack(incident.id, with_ticket=True)
-        ticket, pending = found.ticket, found.ticket_queue_pending or 0
-        if footprint.sync_pending_shown != (pending > 0):
-            # At once: a ticket sync finishing meanwhile reads it to decide whether the card needs a refresh.
-            await remember_footprint(self._store, incident.id, at_once=True, sync_pending_shown=pending > 0)
-            footprint.sync_pending_shown = pending > 0
-        if ticket is None and not pending:
-            return None
-        return cards.TicketView(ticket.number if ticket else None, ticket.link if ticket else None, pending > 0)
+        return None if self._tickets is None else await ticket_view(self._store, incident, footprint, found)
 
     @property
     def reads(self) -> dict[str, bool]:
@@ -175,17 +161,17 @@ class EffectExecutor:
             case RefreshCard():
                 await self._archived.unless_archived(incident, self._refresh(incident, found, retry=retry,
                                                                                     since=since), since,
-                                                     where=found.footprint.channel_name)
+                                                     found.footprint)
             case PostTimelineEntry(entry_id=entry_id):
                 await self._archived.unless_archived(incident, self._post_entry(incident, found.footprint, entry_id,
                                                                        retry=retry, since=since,
                                                                        read=found.entry), since,
-                                                     where=found.footprint.channel_name)
+                                                     found.footprint)
             case SayChannelMoved(old_channel_id=old):
                 await self._archived.say_moved(incident, found.footprint.channel_id, old, since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
-                if incident.dedicated_channel and footprint.channel_id:
+                if in_own_channel(incident, footprint) and footprint.channel_id:
                     await self._invitations.invite(incident, footprint, await self._people.responders(user_ids))
 
     async def _after_incident(self, effect: DraftReview | AttachReview | ArchiveChannel, *, retry: bool,
@@ -209,25 +195,27 @@ class EffectExecutor:
         if self._tickets is not None:  # until its card is known to show the ticket (see refresh_card_for_ticket)
             refresh_card_if_ticket(incident.id, False, self._clock.now().timestamp())
         if not incident.dedicated_channel:
-            shared = footprint  # (narrowed, for the lambda)
-            await self._archived.in_team_channel(incident, lambda channel, look_in: self._post_card(
-                incident, shared, channel, retry=retry, since=since, pin=False, look_in=look_in))
-            if footprint.card_ts is None:  # every channel it may go to archived: no card to refresh for the ticket
-                refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())  # (it looped refreshing)
-            self._refresh_homes(incident)
+            await self._in_team_channel(incident, footprint, retry=retry, since=since)
             return
-        if footprint.shared_channel:
-            # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays as it
-            # was; the new channel gets its own card, pin and announcement.
-            await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False, channel_id=None,
-                                     card_ts=None, card_pinned=False, announced_ts=None)
-            footprint = await self._store.footprint(incident.id)
         # Who to invite is looked up while the channel is being created: neither waits for the other.
         responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
         try:
             remember_channel: list[Awaitable[None]] = []
-            if footprint.channel_id is None:
-                channel = await ensure_channel(self._chat, self._catalogue.channels.pattern, incident)
+            if footprint.channel_id is None or footprint.shared_channel:
+                channel = await self._archived.unless_refused(incident, ensure_channel(
+                    self._chat, self._catalogue.channels.pattern, incident))
+                if channel is None:  # Slack lets the bot create no channel: its card goes to the team channel
+                    if footprint.channel_id is None:  # (an upgraded incident's card is there already)
+                        await self._in_team_channel(incident, footprint, retry=retry, since=since)
+                    if self._tickets is not None:
+                        await self._tell_ticket_the_channel(incident.id)
+                    return
+                if footprint.shared_channel:
+                    # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays
+                    # as it was; the new channel gets its own card, pin and announcement.
+                    await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False,
+                                             channel_id=None, card_ts=None, card_pinned=False, announced_ts=None)
+                    footprint = await self._store.footprint(incident.id)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
                 # At once, not with the effect's outcome: the ticket sync reads it (see _tell_ticket_the_channel).
                 remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
@@ -264,6 +252,15 @@ class EffectExecutor:
                 responders.cancel()
             elif not responders.cancelled():
                 responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
+
+    async def _in_team_channel(self, incident: Incident, footprint: SlackFootprint, *, retry: bool,
+                               since: float) -> None:
+        """The incident's card in its team channel (or the default one: archived_channels.py), unpinned."""
+        await self._archived.in_team_channel(incident, lambda channel, look_in: self._post_card(
+            incident, footprint, channel, retry=retry, since=since, pin=False, look_in=look_in))
+        if footprint.card_ts is None:  # every channel it may go to archived: no card to refresh for the ticket
+            refresh_card_if_ticket(incident.id, True, self._clock.now().timestamp())  # (it looped refreshing)
+        self._refresh_homes(incident)
 
     def _refresh_homes(self, incident: Incident) -> None:
         """The App Homes of the people the incident concerns, now that its channel is open for them to link (in the
@@ -377,7 +374,7 @@ class EffectExecutor:
                 log.info("incident %s: its card was deleted in Slack; resolved, so none is posted again", incident.id)
                 return
             await self._card_deleted(incident, footprint, view, retry=retry, since=since)
-        if incident.dedicated_channel:  # and its pin, should the card's (a card posted again) have failed
+        if in_own_channel(incident, footprint):  # and its pin, should the card's (a card posted again) have failed
             await _all(self._set_topic(incident, footprint, view), self._pin_again(incident, footprint))
 
     async def _pin_again(self, incident: Incident, footprint: SlackFootprint) -> None:
@@ -404,7 +401,7 @@ class EffectExecutor:
         # good must not leave the incident's thread lines posted at the channel's top level).
         footprint.card_ts, footprint.card_pinned = None, False
         await self._post_card(incident, footprint, footprint.channel_id, retry=retry, since=since,
-                              pin=incident.dedicated_channel, view=view)
+                              pin=in_own_channel(incident, footprint), view=view)
 
     async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
                           since: float, read: tuple[TimelineEntry, str | None] | None = None) -> None:
@@ -425,7 +422,7 @@ class EffectExecutor:
             if footprint.channel_id is None or footprint.card_ts is None:
                 return
         marker = f"entry:{entry_id}"
-        thread = None if incident.dedicated_channel else footprint.card_ts
+        thread = None if in_own_channel(incident, footprint) else footprint.card_ts
         posted = await self._chat.find_posted(footprint.channel_id, marker, since, thread) if retry else None
         if posted is None:
             text = cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind))

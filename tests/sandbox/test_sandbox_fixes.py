@@ -51,8 +51,9 @@ async def test_a_fault_with_field_fails_only_requests_that_set_it(sandbox: Runni
                                                         "status": 403, "times": 1, "with_field": "state"})
     assert status == 201
     faults = sandbox.sandbox.faults
-    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes",)) is None
-    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", ("work_notes", "state")) is not None
+    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH", {"work_notes": "x"}) is None
+    assert faults.take("servicenow", "/api/now/table/incident/x", "PATCH",
+                       {"work_notes": "x", "state": "6"}) is not None
     assert faults.snapshot() == []  # spent
 
 

@@ -1,6 +1,8 @@
 """Archiving resolved incidents' channels: a scheduled job queues `ArchiveChannel` for each incident resolved more
 than `channels.archive_after` ago ("never" turns it off), once per resolution; performing it posts a last message
-pointing to the review (drafting one first if there is none in the channel) and archives the channel.
+pointing to the review (drafting one first if there is none in the channel) and archives the channel. A workspace
+that lets the bot archive no channel (`_REFUSED`) has the last message say the channel stays open, and the operators
+told once a day: not a dead effect and an alert for every incident resolved.
 
 An incident open again (reopened) is never archived: the effect looks at the incident when it runs, not only when it
 was queued. A channel already archived, or gone, is the end wanted, not an error. Slack does not let an app
@@ -17,10 +19,10 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.archiving import archive_delay, archive_due
-from bot.domain.effects import ArchiveChannel, DraftReview
+from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, DraftReview
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock
+from bot.ports import Chat, Clock, PostedMessage
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprints
 from bot.render.format import link
 from bot.render.review import review_prefix
@@ -32,6 +34,20 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS = 366 * 86400
 # Slack's answers that mean the channel is already as wanted (archived) or has nothing left to archive (gone).
 _DONE = frozenset({"already_archived", "is_archived", "channel_not_found"})
+# Slack's answers that mean the bot may not archive channels here, which no retry changes: the workspace lets only
+# some members archive channels, the app lacks channels:manage, its user is restricted.
+_REFUSED = frozenset({"restricted_action", "missing_scope", "user_is_restricted", "user_is_ultra_restricted"})
+_REFUSALS = {
+    "restricted_action": "the workspace lets only some members archive channels (Slack admin: Settings & "
+                         "permissions → Permissions → Channel Management → who can archive channels). ",
+    "missing_scope": "the app was installed without the `channels:manage` scope (reinstall it with the scopes of "
+                     "app_manifest.yml). ",
+    "user_is_restricted": "the bot's user is restricted in this workspace, as a guest is (a workspace admin can lift "
+                          "it). ",
+}
+_REFUSALS["user_is_ultra_restricted"] = _REFUSALS["user_is_restricted"]
+# The operators hear of it once in this long.
+TOLD_SECONDS = 86400.0
 REVIEW_LOOKBACK_SECONDS = 400 * 86400
 # Channels due longer ago than this (the bot was down for weeks, or archiving was just turned on) are left as they
 # are: the job's claims stay bounded to the incidents resolved recently, not the whole history.
@@ -79,18 +95,45 @@ class Archiving:
         if channel is None or footprint.shared_channel:
             return
         try:
-            await self._last_message(incident, channel, retry=retry, since=created_at - LOOKBACK_SECONDS)
-            await self._chat.archive(channel)
+            last = await self._last_message(incident, channel, retry=retry, since=created_at - LOOKBACK_SECONDS)
+            try:
+                await self._chat.archive(channel)
+            except IntegrationError as error:
+                if error.code not in _REFUSED:
+                    raise
+                await self._kept_open(incident, channel, last, str(error.code))
+                return
         except IntegrationError as error:
             if error.code not in _DONE:
                 raise
             log.info("channel %s of incident %s: %s; nothing left to archive", channel, incident.id, error.code)
         log.info("archived channel %s of incident %s", channel, incident.id)
 
-    async def _last_message(self, incident: Incident, channel: str, *, retry: bool, since: float) -> None:
+    async def _kept_open(self, incident: Incident, channel: str, last: PostedMessage, code: str) -> None:
+        """Slack will not let the bot archive channels (`code`): the last message says the channel stays open, the
+        effect ends (retrying changes nothing), and the operators are told once a day what to change."""
+        log.warning("incident %s: Slack refuses to archive its channel %s (%s); it stays open", incident.id, channel,
+                    code)
+        await self._chat.update_message(channel, last.ts, _last_words(incident, await self._pointer(incident, channel),
+                                                                      None))
+        now = self._clock.now().timestamp()
+        if await self._store.first_time(f"slack:archive-refused:{code}", TOLD_SECONDS, now):
+            await self._store.queue_effect(AlertOperators(OPERATORS, (
+                f"⚠️ Slack refuses to let the bot archive resolved incidents' channels (`{code}`): "
+                f"{_REFUSALS.get(code, '')}The channels stay open (#{incident.number}'s, for one): archive them by "
+                "hand when they are done with, let the app archive channels, or set `channels.archive_after: never` "
+                "in the catalogue to stop trying.")), now, priority=0)
+
+    async def _last_message(self, incident: Incident, channel: str, *, retry: bool, since: float) -> PostedMessage:
         marker = f"archive:{incident.id}"
-        if retry and await self._chat.find_posted(channel, marker, since) is not None:
-            return
+        if retry and (found := await self._chat.find_posted(channel, marker, since)) is not None:
+            return found
+        return await self._chat.post_message(channel, _last_words(incident, await self._pointer(incident, channel),
+                                                                  self._catalogue.channels.archive_after),
+                                             metadata=marker_metadata(marker))
+
+    async def _pointer(self, incident: Incident, channel: str) -> str:
+        """Where the incident's review is, for its channel's last message (drafted now when there is none)."""
         now = self._clock.now().timestamp()
         prefix = review_prefix(incident)
         review = await self._chat.find_file(channel, prefix, now - REVIEW_LOOKBACK_SECONDS)
@@ -99,10 +142,17 @@ class Archiving:
             await self._reviews.draft(DraftReview(incident.id), retry=False, created_at=now)
             review = await self._chat.find_file(channel, prefix, now - LOOKBACK_SECONDS)
         permalink = await self._chat.permalink(channel, review.ts) if review else None
-        pointer = f"The review draft: {link(permalink, 'open it')}." if permalink else \
+        return f"The review draft: {link(permalink, 'open it')}." if permalink else \
             "The review draft is above in this channel."
-        await self._chat.post_message(channel, (
-            f"🗄️ #{incident.number} was resolved {self._catalogue.channels.archive_after} ago, so this channel is "
-            f"being archived. {pointer} Follow-ups stay on the review and the ServiceNow ticket. If the incident "
-            "reopens, it continues in a new channel (Slack does not let apps unarchive one)."),
-            metadata=marker_metadata(marker))
+
+
+def _last_words(incident: Incident, pointer: str, archive_after: str | None) -> str:
+    """The channel's last message: it is being archived (`archive_after` after the resolve), or — None — Slack
+    would not let the bot archive it."""
+    if archive_after is None:
+        return (f"🗄️ #{incident.number} is resolved, and its work here is done. {pointer} Follow-ups stay on the "
+                "review and the ServiceNow ticket. This channel stays open: Slack does not let the bot archive "
+                "channels in this workspace.")
+    return (f"🗄️ #{incident.number} was resolved {archive_after} ago, so this channel is being archived. {pointer} "
+            "Follow-ups stay on the review and the ServiceNow ticket. If the incident reopens, it continues in a new "
+            "channel (Slack does not let apps unarchive one).")

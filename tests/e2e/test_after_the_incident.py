@@ -462,6 +462,30 @@ async def test_archiving_a_channel_already_archived_or_gone_is_not_an_error(sand
     assert not [a for a in operators_alerts(sandbox) if "archive" in a.lower()]
 
 
+async def test_a_workspace_that_lets_the_bot_archive_no_channel_keeps_them_open_and_says_so_once(
+        sandbox: RunningSandbox) -> None:
+    """Slack's `restricted_action` on conversations.archive (the workspace lets only admins archive channels, a
+    common setting): every incident resolved became a dead effect and an operators' alert (advising to check /readyz),
+    and its channel's last message said it was being archived. Now the last message says it stays open, and the
+    operators are told once a day what to change."""
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.archive", status=200, error="restricted_action",
+                                     times=1000))
+    opened = [await open_incident(sandbox, title) for title in ("Checkout returns 500s", "Basket totals wrong")]
+    for incident, _ in opened:
+        await act(sandbox, incident["id"], "resolve", user=BEN)
+    await settle_all(sandbox)
+    await move_clock(sandbox, advance_seconds=8 * 86400)
+    await settle_all(sandbox)
+    for _, channel in opened:
+        assert not channel_state(sandbox, channel)["is_archived"]
+        said = [str(m["text"]) for m in messages(sandbox, channel_state(sandbox, channel)["id"])]
+        assert not [line for line in said if "being archived" in line], said
+        assert "stays open" in said[-1] and "review draft" in said[-1], said[-1]
+    assert (await sandbox.bot.store.dead_effects()) == []
+    told = [a for a in operators_alerts(sandbox) if "archive" in a.lower()]
+    assert len(told) == 1 and "`restricted_action`" in told[0] and "archive_after: never" in told[0], told
+
+
 async def test_never_turns_archiving_off(start_sandbox: Any, catalogue: Any) -> None:
     running = await start_sandbox(catalogue.model_copy(update={
         "channels": catalogue.channels.model_copy(update={"archive_after": "never"})}))

@@ -99,6 +99,11 @@ class SlackFootprint:
     # The card as last rendered says "ServiceNow sync pending".
     sync_pending_shown: bool = False
 
+    def in_own_channel(self, incident: Incident) -> bool:
+        """Whether the incident works in a channel of its own: not when the policy gives it none, nor while its card
+        is in a team channel instead (upgraded, its own channel not open yet; Slack refusing the bot channels)."""
+        return incident.dedicated_channel and not self.shared_channel
+
 
 @dataclass(frozen=True)
 class IncidentInSlack:

@@ -52,12 +52,6 @@ _REFUSALS = {
 }
 
 
-def in_own_channel(incident: Incident, footprint: SlackFootprint) -> bool:
-    """Whether the incident works in a channel of its own: not when the policy gives it none, nor while its card is
-    in a team channel instead (upgraded, its own channel not open yet; Slack refusing the bot channels)."""
-    return incident.dedicated_channel and not footprint.shared_channel
-
-
 class ArchivedChannelStore(SlackFootprints, Outbox, Deduplication, Protocol):
     """The incident's Slack footprint, the outbox (the operators' alert) and the deduplication of that alert."""
 
@@ -75,7 +69,7 @@ class ArchivedChannels:
         try:
             await step
         except IntegrationError as error:
-            shared, where = not in_own_channel(incident, footprint), footprint.channel_name
+            shared, where = not footprint.in_own_channel(incident), footprint.channel_name
             if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CHANNEL_NOT_FOUND):
                 raise
             if incident.status is Status.RESOLVED:
@@ -182,9 +176,15 @@ class ArchivedChannels:
         raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
                                retryable=True, retry_after=0)
 
-    async def say_moved(self, incident: Incident, new_channel_id: str | None, old_channel_id: str,
+    async def say_moved(self, incident: Incident, footprint: SlackFootprint, old_channel_id: str,
                         since: float) -> None:
-        """SayChannelMoved: said in the new channel, unless already there (a lost answer, a move begun twice)."""
+        """SayChannelMoved: said in the new channel, unless already there (a lost answer, a move begun twice) — not
+        in a team channel, where the card went because Slack refused the new channel (the card says where it is)."""
+        new_channel_id = footprint.channel_id
+        if new_channel_id and not footprint.in_own_channel(incident):
+            log.info("incident %s moved to its team channel (Slack refused it a new channel): no move to tell",
+                     incident.id)
+            return
         if not new_channel_id or new_channel_id == old_channel_id:
             if incident.status is Status.RESOLVED:  # resolved again before it opened: it never will
                 log.info("incident %s resolved before its new channel opened: no move to tell", incident.id)

@@ -34,7 +34,6 @@ from bot.ports import CANNOT_POST_THERE, Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
-from bot.services.archived_channels import in_own_channel
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
@@ -99,11 +98,11 @@ class CoordinationEffects:
         footprint = await self._store.footprint(incident.id)
         if footprint.channel_id is None:
             raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
-        return footprint.channel_id, None if in_own_channel(incident, footprint) else footprint.card_ts
+        return footprint.channel_id, None if footprint.in_own_channel(incident) else footprint.card_ts
 
     async def _invite(self, incident: Incident, user_ids: tuple[str, ...]) -> None:
         footprint = await self._store.footprint(incident.id)
-        if not in_own_channel(incident, footprint) or footprint.channel_id is None:
+        if not footprint.in_own_channel(incident) or footprint.channel_id is None:
             return  # a card in a team channel: nobody is invited there
         wanted = [u for u in user_ids if u not in footprint.invited]
         if not wanted:

@@ -48,7 +48,7 @@ from bot.ports.store import (
 )
 from bot.render import card as cards
 from bot.render import status_updates as update_render
-from bot.services.archived_channels import ArchivedChannels, in_own_channel
+from bot.services.archived_channels import ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint, remember_timeline_ts
 from bot.services.calculator import incident_exposure
@@ -63,7 +63,7 @@ from bot.services.markers import LOOKBACK_SECONDS, find_posted_in, marker_metada
 from bot.services.operators_channel import alert_operators
 from bot.services.people import People
 from bot.services.reviews import Reviews
-from bot.services.ticket_sync import LINK_TOLD, TicketSync
+from bot.services.ticket_sync import TicketSync
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +168,10 @@ class EffectExecutor:
                                                                        read=found.entry), since,
                                                      found.footprint)
             case SayChannelMoved(old_channel_id=old):
-                await self._archived.say_moved(incident, found.footprint.channel_id, old, since)
+                await self._archived.say_moved(incident, found.footprint, old, since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
-                if in_own_channel(incident, footprint) and footprint.channel_id:
+                if footprint.in_own_channel(incident) and footprint.channel_id:
                     await self._invitations.invite(incident, footprint, await self._people.responders(user_ids))
 
     async def _after_incident(self, effect: DraftReview | AttachReview | ArchiveChannel, *, retry: bool,
@@ -206,18 +206,27 @@ class EffectExecutor:
                     self._chat, self._catalogue.channels.pattern, incident))
                 if channel is None:  # Slack lets the bot create no channel: its card goes to the team channel
                     if footprint.channel_id is None:  # (an upgraded incident's card is there already)
+                        footprint.shared_channel = True  # (where it goes: its lines follow it, the card or not)
                         await self._in_team_channel(incident, footprint, retry=retry, since=since)
+                        # At once, as an opening saves its channel: the ticket's sync reads it.
+                        await remember_footprint(self._store, incident.id, at_once=True, shared_channel=True,
+                                                 channel_id=footprint.channel_id, card_ts=footprint.card_ts,
+                                                 channel_name=footprint.channel_name)
                     if self._tickets is not None:
-                        await self._tell_ticket_the_channel(incident.id)
+                        await self._tickets.tell_the_channel(incident.id)
                     return
                 if footprint.shared_channel:
                     # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays
-                    # as it was; the new channel gets its own card, pin and announcement.
+                    # as it was; the new channel gets its own card, pin and announcement, the ticket its link
+                    # (queued once the team channel is forgotten: it waits for the new one, as after a move).
                     await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False,
                                              channel_id=None, card_ts=None, card_pinned=False, announced_ts=None)
+                    if self._tickets is not None:
+                        await self._store.queue_effect(SyncTicket(incident.id, channel_moved=True),
+                                                       self._clock.now().timestamp())
                     footprint = await self._store.footprint(incident.id)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
-                # At once, not with the effect's outcome: the ticket sync reads it (see _tell_ticket_the_channel).
+                # At once, not with the effect's outcome: the ticket sync reads it (see TicketSync.tell_the_channel).
                 remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
                                                            channel_id=channel.id, channel_name=channel.name))
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
@@ -235,7 +244,7 @@ class EffectExecutor:
             self._refresh_homes(incident)
             # A retry too: an earlier attempt may have saved the channel and failed before telling the ticket.
             if (remember_channel or retry) and self._tickets is not None:
-                await self._tell_ticket_the_channel(incident.id)
+                await self._tickets.tell_the_channel(incident.id)
         except Exception:
             if not retry and footprint.channel_id is None and self._tickets is not None:
                 # The channel did not open (Slack down?): the ticket's first lines, waiting for its link, go now
@@ -267,14 +276,6 @@ class EffectExecutor:
         background, by this replica's publisher: best effort, coalesced per person)."""
         if self._home is not None:
             self._home.refresh_soon(HomesToRefresh(incident.id, people_of(incident), role_holders_of(incident)))
-
-    async def _tell_ticket_the_channel(self, incident_id: str) -> None:
-        """A ticket's sync that read the footprint before this channel was saved told it no link, and nothing else
-        would until the next timeline line: read after the save, a ticket not yet told gets one sync (the sync or
-        this read always sees the other's write, as the store runs them one at a time)."""
-        ticket = await self._store.ticket(incident_id)
-        if ticket is not None and ticket.channel_told != LINK_TOLD:
-            await self._store.queue_effect(SyncTicket(incident_id), self._clock.now().timestamp())
 
     async def _set_topic(self, incident: Incident, footprint: SlackFootprint,
                          view: cards.TicketView | Literal[False] | None = False) -> None:
@@ -374,7 +375,7 @@ class EffectExecutor:
                 log.info("incident %s: its card was deleted in Slack; resolved, so none is posted again", incident.id)
                 return
             await self._card_deleted(incident, footprint, view, retry=retry, since=since)
-        if in_own_channel(incident, footprint):  # and its pin, should the card's (a card posted again) have failed
+        if footprint.in_own_channel(incident):  # and its pin, should the card's (a card posted again) have failed
             await _all(self._set_topic(incident, footprint, view), self._pin_again(incident, footprint))
 
     async def _pin_again(self, incident: Incident, footprint: SlackFootprint) -> None:
@@ -401,7 +402,7 @@ class EffectExecutor:
         # good must not leave the incident's thread lines posted at the channel's top level).
         footprint.card_ts, footprint.card_pinned = None, False
         await self._post_card(incident, footprint, footprint.channel_id, retry=retry, since=since,
-                              pin=in_own_channel(incident, footprint), view=view)
+                              pin=footprint.in_own_channel(incident), view=view)
 
     async def _post_entry(self, incident: Incident, footprint: SlackFootprint, entry_id: str, *, retry: bool,
                           since: float, read: tuple[TimelineEntry, str | None] | None = None) -> None:
@@ -413,7 +414,7 @@ class EffectExecutor:
         if footprint.channel_id is None:
             if incident.status is Status.RESOLVED and footprint.card_ts is None:
                 return  # first seen resolved: there is no channel to tell
-            if incident.dedicated_channel or not incident.channel_requested:
+            if footprint.in_own_channel(incident) or not incident.channel_requested:
                 raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
             # No card for the line's thread: its posting (run before this, in order) failed for good, or every
             # channel it may go to is archived (the operators were told). Tried again here; still none, the line
@@ -422,7 +423,7 @@ class EffectExecutor:
             if footprint.channel_id is None or footprint.card_ts is None:
                 return
         marker = f"entry:{entry_id}"
-        thread = None if in_own_channel(incident, footprint) else footprint.card_ts
+        thread = None if footprint.in_own_channel(incident) else footprint.card_ts
         posted = await self._chat.find_posted(footprint.channel_id, marker, since, thread) if retry else None
         if posted is None:
             text = cards.timeline_line(entry.occurred_at, entry.text, cards.full_entry_at(incident, entry.kind))

@@ -218,7 +218,7 @@ class TicketSync:
                                        retryable=True, retry_after=5)
             if ticket.channel_told:
                 # Resolved again before it opened: the sync goes on without a link. Should the incident reopen once
-                # more and a channel open after all, its opening tells the ticket (_tell_ticket_the_channel): the
+                # more and a channel open after all, its opening tells the ticket (`tell_the_channel`): the
                 # link the ticket has is the archived channel's, no longer told.
                 ticket = replace(ticket, channel_told=0)
                 await remember_ticket(self._store, ticket)
@@ -226,7 +226,7 @@ class TicketSync:
         url = None if ticket.channel_told == LINK_TOLD and not moved else _channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
         if self._channel_on_its_way(incident, ticket, footprint) and not retry:
-            # Its opening asks for a sync once the channel is saved (executor.py, _tell_ticket_the_channel): that
+            # Its opening asks for a sync once the channel is saved (`tell_the_channel`): that
             # one tells these lines with the link, in one update. Told now, they would go without it, and the link
             # alone after them (an update more, and its call back from the business rule).
             return
@@ -297,11 +297,19 @@ class TicketSync:
                                                          ticket.link, ticket.state, LINK_SENT), at_once=True)
         await self._note_once(ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
 
+    async def tell_the_channel(self, incident_id: str) -> None:
+        """The incident's channel just saved (executor.py): a sync that read the footprint before it told the ticket
+        no link, and nothing else would until the next timeline line. Read after the save, a ticket not yet told
+        gets one sync (the sync or this read always sees the other's write, as the store runs them one at a time)."""
+        ticket = await self._store.ticket(incident_id)
+        if ticket is not None and ticket.channel_told != LINK_TOLD:
+            await self._store.queue_effect(SyncTicket(incident_id), self._clock.now().timestamp())
+
     def _channel_on_its_way(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint) -> bool:
         """Whether the incident's own channel is being opened and the ticket has nothing to hear before it: no link
         sent, no state to change, the incident young (a channel that never opens holds nothing back for long: the
         next sync after CHANNEL_GRACE_SECONDS, at the latest the work-note flush job's, tells the lines)."""
-        return (incident.dedicated_channel and incident.channel_requested and footprint.channel_id is None
+        return (footprint.in_own_channel(incident) and incident.channel_requested and footprint.channel_id is None
                 and ticket.channel_told == 0 and self._wanted_state(incident, ticket.state) in (None, ticket.state)
                 and (self._clock.now() - incident.triggered_at).total_seconds() < CHANNEL_GRACE_SECONDS)
 

@@ -6,6 +6,8 @@ deleted, or private without the bot): the team channel is then as good as archiv
   timeline, the review and the ticket).
 - Its own channel, the incident open again (reopened after the bot archived its channel; apps cannot unarchive): the
   incident moves to a new channel, which says where the earlier story is, and the step is retried there.
+- A team channel Slack will not let the bot post in (posting limited to admins, the workspace's rules:
+  CANNOT_POST_THERE): as an archived one.
 - The team channel an incident without a channel of its own has its card in (a person archived it: the bot archives
   only incidents' own channels): the card and its thread are kept, for when it is unarchived, and the operators are
   told once a day per channel — not once per update and card refresh, every five minutes, for every incident there.
@@ -29,7 +31,15 @@ from bot.catalogue import Catalogue
 from bot.domain.effects import OPERATORS, AlertOperators, SayChannelMoved
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, MAY_NOT_CREATE_CHANNELS, ChannelInfo, Chat, Clock
+from bot.ports import (
+    CANNOT_POST_THERE,
+    CHANNEL_ARCHIVED,
+    CHANNEL_NOT_FOUND,
+    MAY_NOT_CREATE_CHANNELS,
+    ChannelInfo,
+    Chat,
+    Clock,
+)
 from bot.ports.store import Deduplication, Outbox, SlackFootprint, SlackFootprints
 from bot.render.card import name_text
 from bot.services.bookkeeping import remember_footprint
@@ -70,7 +80,7 @@ class ArchivedChannels:
             await step
         except IntegrationError as error:
             shared, where = not footprint.in_own_channel(incident), footprint.channel_name
-            if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CHANNEL_NOT_FOUND):
+            if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CANNOT_POST_THERE):
                 raise
             if incident.status is Status.RESOLVED:
                 log.info("incident %s: its channel is %s; the update stays on the timeline", incident.id, error.code)
@@ -97,7 +107,7 @@ class ArchivedChannels:
                 await post(channel, tuple(c for c in look_in if c is not None))
                 return
             except IntegrationError as error:
-                if error.code not in CHANNEL_ARCHIVED + CHANNEL_NOT_FOUND:
+                if error.code not in CANNOT_POST_THERE:
                     raise
                 await self._team_channel_unusable(incident, str(error.code), channel)
 
@@ -134,7 +144,8 @@ class ArchivedChannels:
         team = (channel or self._catalogue.announce_channel_for(incident.service_id)).lstrip("#")
         archived = code in CHANNEL_ARCHIVED
         log.warning("incident %s: the team channel #%s for its card or announcement is %s (%s); the update stays on "
-                    "the timeline", incident.id, team, "archived" if archived else "not found", code)
+                    "the timeline", incident.id, team, "archived" if archived else
+                    "not found" if code in CHANNEL_NOT_FOUND else "closed to the bot", code)
         now = self._clock.now().timestamp()
         if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
             fallback = self._fallback(team)
@@ -151,6 +162,12 @@ class ArchivedChannels:
                     f"⚠️ The bot is not in #{name} (`{code}`), where cards of incidents without a channel of their "
                     f"own and announcements of new incident channels go ({example}): `/invite @pavedroad` into it."
                     if code == "not_in_channel" else
+                    f"⚠️ Slack does not let the bot post in #{name} (`{code}`: posting there is limited — to "
+                    "admins, say — or the channel is closed to the app by the workspace's rules), where cards of "
+                    "incidents without a channel of their own and announcements of new incident channels go "
+                    f"({example}). Let the app post there (the channel's settings → Posting permissions), or set "
+                    f"{setting} in the catalogue to a channel it may post in."
+                    if code not in CHANNEL_NOT_FOUND else
                     f"⚠️ Slack finds no channel #{name} the bot can post in (`{code}`): renamed or deleted in Slack "
                     "while the catalogue still names it, or private without the bot. Cards of incidents without a "
                     f"channel of their own and announcements of new incident channels go there ({example}). Set "

@@ -179,6 +179,11 @@ class PostHandover(Effect):
         check = ("Slack finds no such channel the bot can post in: set the rota's `slack_channel` in the catalogue "
                  "to the channel's name now (renamed or archived in Slack?), or `/invite @pavedroad` into it if it is "
                  "private" if any(code in error for code in ("channel_not_found", "not_in_channel", "is_archived"))
+                 else "Slack does not let the bot post in the rota's channel (posting there is limited — to admins, "
+                 "say — or closed to the app by the workspace's rules): let the app post there (the channel's "
+                 "settings → Posting permissions), or set the rota's `slack_channel` in the catalogue to a channel it "
+                 "may post in" if any(code in error for code in ("restricted_action", "ekm_access_denied",
+                                                                  "team_access_not_granted"))
                  else "check the bot's Slack token and scopes (/readyz lists the failure)")
         return (f"🚨 Paved Road could not post rota {_plain(self.rota_id)}'s on-call handover "
                 f"{_plain(self.shift_key)} after {attempts} attempt(s): {shown_error(error)}. The outgoing engineer "

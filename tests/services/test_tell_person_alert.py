@@ -34,3 +34,12 @@ def test_an_alert_for_rate_limiting_names_what_the_effect_was_for_not_its_queue(
         alert = dead_alert(OutboxRow(7, effect, 8, 0.0, rate_limited_since=0.0), refused, now=3600.0)
         assert named in alert, alert
         assert "incident person:" not in alert and "incident handover:" not in alert
+
+
+def test_a_handover_slack_will_not_let_the_bot_post_says_what_to_change() -> None:
+    """A rota's channel where posting is limited to admins (Slack's `restricted_action`): the alert said to check the
+    bot's token and scopes, which are fine."""
+    handover = PostHandover("handover:basket", "basket", "basket@2026-12-03T09:00Z")
+    alert = dead_alert(OutboxRow(7, handover, 1, 0.0), Failure(
+        "slack: chat.postMessage failed: restricted_action (channel #basket-oncall)", False), now=60.0)
+    assert "Posting permissions" in alert and "token and scopes" not in alert, alert

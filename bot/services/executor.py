@@ -202,8 +202,9 @@ class EffectExecutor:
         try:
             remember_channel: list[Awaitable[None]] = []
             if footprint.channel_id is None or footprint.shared_channel:
+                archived: list[str] = []  # this incident's channels met archived: it was moved, if any
                 channel = await self._archived.unless_refused(incident, ensure_channel(
-                    self._chat, self._catalogue.channels.pattern, incident))
+                    self._chat, self._catalogue.channels.pattern, incident, archived))
                 if channel is None:  # Slack lets the bot create no channel: its card goes to the team channel
                     if footprint.channel_id is None:  # (an upgraded incident's card is there already)
                         footprint.shared_channel = True  # (where it goes: its lines follow it, the card or not)
@@ -229,6 +230,9 @@ class EffectExecutor:
                 # At once, not with the effect's outcome: the ticket sync reads it (see TicketSync.tell_the_channel).
                 remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
                                                            channel_id=channel.id, channel_name=channel.name))
+                if archived:  # (said once, however many moves queued it: archived_channels.py, say_moved)
+                    await self._store.queue_effect(SayChannelMoved(incident.id, archived[-1]),
+                                                   self._clock.now().timestamp())
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
@@ -414,11 +418,11 @@ class EffectExecutor:
         if footprint.channel_id is None:
             if incident.status is Status.RESOLVED and footprint.card_ts is None:
                 return  # first seen resolved: there is no channel to tell
-            if footprint.in_own_channel(incident) or not incident.channel_requested:
+            if not incident.channel_requested:
                 raise IntegrationError("slack", "the incident channel is not open yet", retryable=True)
-            # No card for the line's thread: its posting (run before this, in order) failed for good, or every
-            # channel it may go to is archived (the operators were told). Tried again here; still none, the line
-            # stays on the timeline rather than dying with an alert of its own.
+            # No channel or card for the line: its opening (run before this, in order) failed for good, or it was
+            # resolved before it opened and is open again, or every channel its card may go to is archived (the
+            # operators were told). Opened here; still none, the line stays on the timeline.
             await self._open_channel(incident, retry=True, since=since, footprint=footprint)
             if footprint.channel_id is None or footprint.card_ts is None:
                 return

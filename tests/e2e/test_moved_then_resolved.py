@@ -16,7 +16,7 @@ import aiohttp
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import eventually, move_clock
+from tests.e2e.sandbox_helpers import eventually, messages, move_clock
 from tests.e2e.servicenow_helpers import bot_notes, resolved_and_archived, settle_all, ticket_for
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
@@ -72,3 +72,18 @@ async def test_a_move_resolved_then_reopened_again_tells_the_ticket_its_new_chan
     link = f"https://slack.com/app_redirect?channel={new}"
     assert any(link in note for note in notes), (
         f"the ticket was never told the new channel {new} (old {old}); its bot notes: {notes}")
+
+
+async def test_a_move_resolved_then_reopened_again_says_where_the_earlier_story_is(sandbox: RunningSandbox) -> None:
+    """Left by session 23: the "♻️ continues here" message of the first move gave up when the incident was resolved
+    before its new channel opened, and the second reopening is no move (the archived channel was already
+    forgotten): the channel that finally opened never said where the earlier story is. The opening now learns it
+    from the name the archived channel still holds."""
+    iid, old = await moved_then_resolved(sandbox)
+    await in_pagerduty(sandbox, iid, "acknowledge", user=ASHA)
+    await settle_all(sandbox)
+    new = (await sandbox.bot.store.footprint(iid)).channel_id
+    assert new is not None and new != old
+    said = [str(m["text"]) for m in messages(sandbox, new) if str(m["text"]).startswith("♻️")]
+    assert len(said) == 1 and f"<#{old}>" in said[0], said
+    assert await sandbox.bot.store.dead_effects(iid) == []

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 TOLD_SECONDS = 86400.0
 
 
+# Slack refusing a reply under one message (its thread takes none): the card's, not the channel's.
+THREAD_CLOSED = "cannot_reply_to_message"
 # What to change when Slack refuses the bot channels, by its answer (MAY_NOT_CREATE_CHANNELS).
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members create channels. Let the app create public channels "
@@ -80,6 +82,10 @@ class ArchivedChannels:
             await step
         except IntegrationError as error:
             shared, where = not footprint.in_own_channel(incident), footprint.channel_name
+            if shared and error.code == THREAD_CLOSED:  # one card's thread, not the channel: the line stays
+                log.info("incident %s: Slack takes no reply under its card (%s); the update stays on the timeline",
+                         incident.id, error.code)
+                return
             if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CANNOT_POST_THERE):
                 raise
             if incident.status is Status.RESOLVED:

@@ -13,7 +13,7 @@ other effects go on.
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.coordination import StatusUpdate
@@ -144,6 +144,18 @@ class CoordinationEffects:
             "invite the bot; or change `channels.stakeholders` (or the domain's `stakeholders_channel`) in the "
             "catalogue.")), self._clock.now().timestamp(), priority=0)
 
+    async def _post(self, incident: Incident, channel: str, thread: str | None, text: str,
+                    blocks: list[dict[str, Any]], marker: str) -> None:
+        """Posted in the incident's channel, or under its card in a team channel: there, a channel Slack will not
+        let the bot post in (archived, closed to it; the card's own effects tell the operators) or a thread that
+        takes no replies drops it, as it does a timeline line — not a dead effect and an alert at each reminder."""
+        try:
+            await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
+        except IntegrationError as error:
+            if thread is None or error.code not in CANNOT_POST_THERE:
+                raise
+            log.info("incident %s: Slack refuses the post under its card (%s); dropped", incident.id, error.code)
+
     async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float) -> None:
         if incident.status is Status.RESOLVED:
             return  # resolved while the reminder waited: nothing is due any more
@@ -158,7 +170,7 @@ class CoordinationEffects:
             responders = await self._people.responders([p.id for p in incident.assignees])
             mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(r.name) for r in responders]
         text, blocks = render.reminder_message(incident, mentions, incident.triggered_at, self._clock.now())
-        await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
+        await self._post(incident, channel, thread, text, blocks, marker)
 
     async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
         if incident.commander is not None or incident.status is Status.RESOLVED:
@@ -170,7 +182,7 @@ class CoordinationEffects:
         responder = await self._people.responder(pagerduty_user_id)
         mention = f"<@{responder.slack_user_id}>" if responder.slack_user_id else name_text(responder.name)
         text, blocks = render.offer_message(incident, mention)
-        await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
+        await self._post(incident, channel, thread, text, blocks, marker)
 
 
 def _update(incident: Incident, update_id: str) -> StatusUpdate | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, messages, state
+from tests.e2e.sandbox_helpers import act, messages, move_clock, state
 from tests.e2e.servicenow_helpers import settle_all
 from tests.helpers import StartSandbox
 
@@ -65,3 +65,70 @@ async def test_lines_under_a_card_in_a_channel_closed_since_stay_on_the_timeline
     assert await running.bot.store.dead_effects(str(low["id"])) == []
     assert not [line for line in ops_lines(running) if line.startswith("🚨")], ops_lines(running)
     assert len([line for line in ops_lines(running) if "team-basket" in line]) == 1, ops_lines(running)
+
+
+async def one_thread_refusing(start_sandbox: StartSandbox, catalogue: Catalogue) -> tuple[RunningSandbox, str]:
+    """A card in #team-basket whose thread Slack stops taking replies under (`cannot_reply_to_message`), the channel
+    taking posts as before; its incident then acknowledged."""
+    policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
+    low = await running.sandbox.pagerduty.trigger(title="Slow basket page", service_id="PBASKET", urgency="low")
+    await settle_all(running)
+    card = await running.bot.store.footprint(str(low["id"]))
+    assert card.card_ts is not None
+    running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=200, error="cannot_reply_to_message",
+                                     times=10_000, with_field="thread_ts", with_text=card.card_ts))
+    await act(running, str(low["id"]), "acknowledge", user="asha.patel@example.com")
+    await settle_all(running)
+    return running, str(low["id"])
+
+
+async def test_a_thread_taking_no_replies_is_not_told_as_the_team_channel_closed(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 24 (failed before its fix): a reply refused under one card was told as the whole
+    channel closed to the bot ("Let the app post there"), though new cards still went there."""
+    running, iid = await one_thread_refusing(start_sandbox, catalogue)
+    other = await running.sandbox.pagerduty.trigger(title="Basket totals wrong", service_id="PBASKET", urgency="low")
+    await settle_all(running)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    assert (await running.bot.store.footprint(str(other["id"]))).channel_id == team.id
+    assert not [line for line in ops_lines(running) if "#team-basket" in line], ops_lines(running)
+    assert await running.bot.store.dead_effects(iid) == []
+
+
+async def test_a_thread_taking_no_replies_does_not_hide_the_channel_archived_the_same_day(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """Found in review of session 24 (failed before its fix): that false alert used up the channel's once-a-day
+    one, and its real archiving later that day went untold."""
+    running, iid = await one_thread_refusing(start_sandbox, catalogue)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    team.is_archived = True  # by a person, later that day
+    await act(running, iid, "resolve", user="asha.patel@example.com")
+    other = await running.sandbox.pagerduty.trigger(title="Basket totals wrong", service_id="PBASKET", urgency="low")
+    await settle_all(running)
+    assert (await running.bot.store.footprint(str(other["id"]))).channel_id != team.id  # to the default one
+    assert [line for line in ops_lines(running) if "#team-basket is archived" in line], ops_lines(running)
+
+
+async def test_reminders_under_a_card_in_a_closed_team_channel_do_not_die(start_sandbox: StartSandbox) -> None:
+    """Found in review of session 24 (failed before its fix): the status-update reminder under a card in a team
+    channel closed to the bot (here an incident Slack refused a channel of its own) died at each interval, an
+    operators' alert each; as for a timeline line, it is dropped."""
+    running = await start_sandbox(faults=[Fault("slack", "conversations.create", status=200,
+                                                error="restricted_action", times=10_000)])
+    high = await running.sandbox.pagerduty.trigger(title="Checkout down", service_id="PBASKET", urgency="high")
+    await settle_all(running)
+    team = running.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    footprint = await running.bot.store.footprint(str(high["id"]))
+    assert footprint.channel_id == team.id and footprint.card_ts is not None
+    running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=200, error="restricted_action",
+                                     times=10_000, with_field="channel", with_text=team.id))
+    for _ in range(2):  # two reminder intervals
+        await move_clock(running, advance_seconds=31 * 60)
+        await running.bot.toolkit.remind_due()
+        await settle_all(running)
+    assert await running.bot.store.dead_effects(str(high["id"])) == []
+    assert not [line for line in ops_lines(running) if line.startswith("🚨")], ops_lines(running)

@@ -217,9 +217,9 @@ class ArchivedChannels:
         if await self._chat.find_posted(new_channel_id, marker, since) is not None:
             return
         await self._chat.post_message(new_channel_id, (
-            f"♻️ #{incident.number} reopened after its channel <#{old_channel_id}> was archived. Slack does not let "
-            "apps unarchive a channel, so the incident continues here; the earlier story is in that channel "
-            "(read-only) and in `/incident timeline`."), metadata=marker_metadata(marker))
+            f"♻️ #{incident.number} continues here: its channel <#{old_channel_id}> was archived, and Slack does not "
+            "let apps unarchive a channel. The earlier story is in that channel (read-only) and in "
+            "`/incident timeline`."), metadata=marker_metadata(marker))
 
     async def _repost(self, incident: Incident, since: float) -> None:
         """The card's team channel is gone for good: the card is posted again where a new one would go (its team

@@ -344,7 +344,7 @@ class EffectExecutor:
         than the opening dying, an alert per incident, or being taken for a move)."""
         if footprint.announced_ts is not None:
             return
-        marker = f"announce:{incident.id}"
+        marker = f"announce:{incident.id}:{channel_id}"  # each channel's: a moved incident's new one is announced
 
         async def announce_in(team_channel: str, look_in: Sequence[str]) -> None:
             found = await find_posted_in(self._chat, look_in, marker, since) if retry else None

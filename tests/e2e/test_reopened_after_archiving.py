@@ -82,3 +82,28 @@ async def test_a_moved_channel_says_where_the_story_is_though_its_creation_faile
     said = [str(m["text"]) for m in messages(sandbox, new)]
     moved = [line for line in said if line.startswith("♻️")]
     assert len(moved) == 1 and f"<#{old}>" in moved[0], said
+
+
+async def test_a_channel_archived_under_an_open_incident_and_moved_through_a_lines_retry_is_announced(
+        sandbox: RunningSandbox) -> None:
+    """Found in review of session 24 (failed before its fix): someone archives an open incident's channel; the move's
+    first try at a new channel is refused once, and a line's retry opens it. That opening looked for an earlier
+    announcement by the incident's marker alone, found the archived channel's (posted minutes before), and never
+    announced the new channel: the team channel pointed only at the read-only one. Each channel's announcement now
+    has its own marker."""
+    incident = await sandbox.sandbox.pagerduty.trigger(title="Checkout returns 500s", service_id="PBASKET")
+    await settle_all(sandbox)
+    iid = str(incident["id"])
+    old = (await sandbox.bot.store.footprint(iid)).channel_id
+    archived = sandbox.sandbox.slack.find_channel(str(old))
+    assert old is not None and archived is not None
+    archived.is_archived = True  # by a person, the incident still open
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.create", status=429, times=1, retry_after=0))
+    await in_pagerduty(sandbox, iid, "note", content="Rolled back the basket service")
+    new = (await sandbox.bot.store.footprint(iid)).channel_id
+    assert new is not None and new != old, (old, new)
+    team = sandbox.sandbox.slack.find_channel("team-basket")
+    assert team is not None
+    assert [m for m in messages(sandbox, team.id) if f"<#{new}>" in str(m["text"])], messages(sandbox, team.id)
+    said = [str(m["text"]) for m in messages(sandbox, new) if str(m["text"]).startswith("♻️")]
+    assert len(said) == 1 and "reopened" not in said[0], said  # (it was never reopened: archived while open)

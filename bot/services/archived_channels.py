@@ -7,7 +7,8 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - Its own channel, the incident open again (reopened after the bot archived its channel; apps cannot unarchive): the
   incident moves to a new channel, which says where the earlier story is, and the step is retried there.
 - A team channel Slack will not let the bot post in (posting limited to admins, the workspace's rules:
-  CANNOT_POST_THERE): as an archived one.
+  CANNOT_POST_THERE): as one not found — new cards and announcements go to the default channel, and a card there
+  is posted again where a new one would go, its thread going on there.
 - The team channel an incident without a channel of its own has its card in (a person archived it: the bot archives
   only incidents' own channels): the card and its thread are kept, for when it is unarchived, and the operators are
   told once a day per channel — not once per update and card refresh, every five minutes, for every incident there.
@@ -93,8 +94,8 @@ class ArchivedChannels:
                 return
             if shared:
                 await self._team_channel_unusable(incident, str(error.code), where)
-                if error.code in CHANNEL_NOT_FOUND:  # deleted (a rename keeps its id), or the bot removed
-                    await self._repost(incident, since)
+                if error.code not in CHANNEL_ARCHIVED:  # deleted (a rename keeps its id), the bot removed, or
+                    await self._repost(incident, since)  # closed to it: as good as gone (an archived one may return)
                 return
             await self._move(incident, since)
 

@@ -48,23 +48,30 @@ async def test_cards_and_announcements_go_to_the_default_channel_and_the_operato
     assert f"#{catalogue.channels.default_announce_channel.lstrip('#')}" in told, told
 
 
-async def test_lines_under_a_card_in_a_channel_closed_since_stay_on_the_timeline(
+async def test_a_card_in_a_channel_closed_since_is_posted_again_where_its_lines_can_go(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
-    """Its card posted, then posting in the team channel limited: each later line was a dead effect and an alert."""
+    """Its card posted, then posting in the team channel limited: each later line was a dead effect and an alert.
+    Now the card is posted again in the default channel, and its lines go on under it there."""
     policy = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
     running = await start_sandbox(catalogue.model_copy(update={"channels": policy}))
     low = await running.sandbox.pagerduty.trigger(title="Slow basket page", service_id="PBASKET", urgency="low")
     await settle_all(running)
     team = running.sandbox.slack.find_channel("team-basket")
     assert team is not None and (await running.bot.store.footprint(str(low["id"]))).channel_id == team.id
-    running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=200, error="restricted_action",
-                                     times=10_000, with_field="channel", with_text=team.id))
+    for named in (team.id, "team-basket"):  # (the bot names the channel by its id or, for a new card, its name)
+        running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=200, error="restricted_action",
+                                         times=10_000, with_field="channel", with_text=named))
     for action in ("acknowledge", "resolve"):
         await act(running, str(low["id"]), action, user="asha.patel@example.com")
     await settle_all(running)
     assert await running.bot.store.dead_effects(str(low["id"])) == []
     assert not [line for line in ops_lines(running) if line.startswith("🚨")], ops_lines(running)
     assert len([line for line in ops_lines(running) if "team-basket" in line]) == 1, ops_lines(running)
+    default = running.sandbox.slack.find_channel(catalogue.channels.default_announce_channel)
+    footprint = await running.bot.store.footprint(str(low["id"]))
+    assert default is not None and footprint.channel_id == default.id and footprint.card_ts is not None
+    lines = [str(m["text"]).lower() for m in messages(running, default.id) if m["thread_ts"] == footprint.card_ts]
+    assert any("resolved" in line for line in lines), lines
 
 
 async def one_thread_refusing(start_sandbox: StartSandbox, catalogue: Catalogue) -> tuple[RunningSandbox, str]:

@@ -38,9 +38,9 @@ CHANNEL_ARCHIVED = ("is_archived", "is_inactive")
 # that takes no replies, a shared channel's other workspace):
 CANNOT_POST_THERE = frozenset(CHANNEL_NOT_FOUND + CHANNEL_ARCHIVED + (
     "restricted_action", "ekm_access_denied", "cannot_reply_to_message", "team_access_not_granted"))
-# conversations.create refused for good: the workspace lets only some members create channels (restricted_action),
+# Creating or archiving a channel refused for good: the workspace lets only some members do it (restricted_action),
 # the app was installed without channels:manage (missing_scope), or the bot's user is restricted.
-MAY_NOT_CREATE_CHANNELS = ("restricted_action", "missing_scope", "user_is_restricted")
+MAY_NOT_MANAGE_CHANNELS = ("restricted_action", "missing_scope", "user_is_restricted", "user_is_ultra_restricted")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - A card or an announcement that is yet to be posted, its team channel archived: it goes to the catalogue's default
   announce channel instead (an incident with no card anywhere would be invisible in Slack), the operators told as
   above; that one archived too, it goes nowhere and the operators hear of that channel as well.
-- An incident's own channel that Slack will not let the bot create (MAY_NOT_CREATE_CHANNELS: the workspace lets
+- An incident's own channel that Slack will not let the bot create (MAY_NOT_MANAGE_CHANNELS: the workspace lets
   only some members create channels, the app lacks channels:manage): its card goes to its team channel instead, as
   for an incident the policy gives no channel of its own (`footprint.shared_channel`: kept up to date there, its
   timeline in the card's thread, never pinned nor archived), rather than the incident having no card anywhere and
@@ -36,7 +36,7 @@ from bot.ports import (
     CANNOT_POST_THERE,
     CHANNEL_ARCHIVED,
     CHANNEL_NOT_FOUND,
-    MAY_NOT_CREATE_CHANNELS,
+    MAY_NOT_MANAGE_CHANNELS,
     ChannelInfo,
     Chat,
     Clock,
@@ -53,7 +53,7 @@ TOLD_SECONDS = 86400.0
 
 # Slack refusing a reply under one message (its thread takes none): the card's, not the channel's.
 THREAD_CLOSED = "cannot_reply_to_message"
-# What to change when Slack refuses the bot channels, by its answer (MAY_NOT_CREATE_CHANNELS).
+# What to change when Slack refuses the bot channels, by its answer (MAY_NOT_MANAGE_CHANNELS).
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members create channels. Let the app create public channels "
                          "(Slack admin: Settings & permissions → Permissions → Channel Management → who can create "
@@ -63,6 +63,7 @@ _REFUSALS = {
     "user_is_restricted": "the bot's user is restricted in this workspace (as a guest is). Ask a workspace admin "
                           "to lift the restriction.",
 }
+_REFUSALS["user_is_ultra_restricted"] = _REFUSALS["user_is_restricted"]
 
 
 class ArchivedChannelStore(SlackFootprints, Outbox, Deduplication, Protocol):
@@ -124,7 +125,7 @@ class ArchivedChannels:
         try:
             return await creating
         except IntegrationError as error:
-            if error.code not in MAY_NOT_CREATE_CHANNELS:
+            if error.code not in MAY_NOT_MANAGE_CHANNELS:
                 raise
             code = str(error.code)
         log.warning("incident %s: Slack refuses to let the bot create its channel (%s); its card goes to its team "

@@ -1,8 +1,8 @@
 """Archiving resolved incidents' channels: a scheduled job queues `ArchiveChannel` for each incident resolved more
 than `channels.archive_after` ago ("never" turns it off), once per resolution; performing it posts a last message
 pointing to the review (drafting one first if there is none in the channel) and archives the channel. A workspace
-that lets the bot archive no channel (`_REFUSED`) has the last message say the channel stays open, and the operators
-told once a day: not a dead effect and an alert for every incident resolved.
+that lets the bot archive no channel (MAY_NOT_MANAGE_CHANNELS) has the last message say the channel stays open, and
+the operators told once a day: not a dead effect and an alert for every incident resolved.
 
 An incident open again (reopened) is never archived: the effect looks at the incident when it runs, not only when it
 was queued. A channel already archived, or gone, is the end wanted, not an error. Slack does not let an app
@@ -22,7 +22,7 @@ from bot.domain.archiving import archive_delay, archive_due
 from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, DraftReview
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock, PostedMessage
+from bot.ports import MAY_NOT_MANAGE_CHANNELS, Chat, Clock, PostedMessage
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprints
 from bot.render.format import link
 from bot.render.review import review_prefix
@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 CLAIM_SECONDS = 366 * 86400
 # Slack's answers that mean the channel is already as wanted (archived) or has nothing left to archive (gone).
 _DONE = frozenset({"already_archived", "is_archived", "channel_not_found"})
-# Slack's answers that mean the bot may not archive channels here, which no retry changes: the workspace lets only
-# some members archive channels, the app lacks channels:manage, its user is restricted.
-_REFUSED = frozenset({"restricted_action", "missing_scope", "user_is_restricted", "user_is_ultra_restricted"})
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members archive channels (Slack admin: Settings & "
                          "permissions → Permissions → Channel Management → who can archive channels). ",
@@ -99,7 +96,7 @@ class Archiving:
             try:
                 await self._chat.archive(channel)
             except IntegrationError as error:
-                if error.code not in _REFUSED:
+                if error.code not in MAY_NOT_MANAGE_CHANNELS:
                     raise
                 await self._kept_open(incident, channel, last, str(error.code))
                 return

@@ -102,6 +102,17 @@ class AlertOperators(Effect):
 
     kind: ClassVar[str] = "alert_operators"
     text: str
+    # Alerts with the same `group` (one cause: a dead effect's service and error) within an hour go in the first
+    # one's thread, not each in the channel (bot/services/operators_channel.py); "" for an alert of its own.
+    group: str = ""
+
+    def payload(self) -> dict[str, Any]:
+        # `group` only when set (session 25 added it): an ungrouped alert stays readable by a replica of an earlier
+        # version, in a rolling upgrade or after a rollback (store/unreadable.py).
+        data = super().payload()
+        if not self.group:
+            del data["group"]
+        return data
 
 
 @dataclass(frozen=True)

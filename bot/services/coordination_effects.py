@@ -30,7 +30,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import CANNOT_POST_THERE, Chat, Clock, Paging
+from bot.ports import CANNOT_POST_THERE, CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
@@ -128,9 +128,9 @@ class CoordinationEffects:
     async def _cannot_share(self, incident: Incident, update: StatusUpdate, target: str, channel_id: str | None,
                             code: str) -> None:
         log.warning("status update %s on %s not shared: cannot post in #%s (%s)", update.id, incident.id, target, code)
+        why, fix = _closed(code)
         told = (f"⚠️ Your status update on #{incident.number} could not go to #{name_text(target)}: Slack says "
-                f"`{code}` (the channel does not exist, is archived, or is private without me). It went everywhere "
-                "else. Ask the channel's owner to invite me (`/invite @pavedroad`), or paste it there by hand.")
+                f"`{code}` ({why}). It went everywhere else. {fix[0].upper()}{fix[1:]}, or paste it there by hand.")
         if update.author_slack_id:
             try:
                 if channel_id is None:
@@ -138,11 +138,13 @@ class CoordinationEffects:
                 await self._chat.post_ephemeral(channel_id, update.author_slack_id, told)
             except IntegrationError:  # not in the incident channel (or it has none): tell them directly
                 await self._chat.post_message(update.author_slack_id, told)
+        # One cause: the updates of the next hour (this incident's, others') go in this alert's thread.
         await self._store.queue_effect(AlertOperators(OPERATORS, (
-            f"⚠️ Paved Road cannot post status updates in #{name_text(target)} (`{code}`), the stakeholders' "
-            f"channel for #{incident.number} ({name_text(incident.service_name)}). Create it, unarchive it, or "
-            "invite the bot; or change `channels.stakeholders` (or the domain's `stakeholders_channel`) in the "
-            "catalogue.")), self._clock.now().timestamp(), priority=0)
+            f"⚠️ Paved Road cannot post status updates in #{name_text(target)} (`{code}`: {why}), the "
+            f"stakeholders' channel for #{incident.number} ({name_text(incident.service_name)}). {fix[0].upper()}"
+            f"{fix[1:]}; or change `channels.stakeholders` (or the domain's `stakeholders_channel`) in the "
+            "catalogue."), group=f"stakeholders:{target.lstrip('#')}:{code}"), self._clock.now().timestamp(),
+            priority=0)
 
     async def _post(self, incident: Incident, channel: str, thread: str | None, text: str,
                     blocks: list[dict[str, Any]], marker: str) -> None:
@@ -187,3 +189,16 @@ class CoordinationEffects:
 
 def _update(incident: Incident, update_id: str) -> StatusUpdate | None:
     return next((u for u in incident.status_updates if u.id == update_id), None)
+
+
+def _closed(code: str) -> tuple[str, str]:
+    """Why Slack refused a post in a channel (`code`, one of CANNOT_POST_THERE), and what someone can do about it."""
+    if code in CHANNEL_ARCHIVED:
+        return "the channel is archived", "ask its owner to unarchive it"
+    if code == "not_in_channel":
+        return "I am not a member of the channel", "ask its owner to invite me (`/invite @pavedroad`)"
+    if code in CHANNEL_NOT_FOUND:
+        return ("Slack finds no such channel I can see: renamed, deleted, or private without me",
+                "create it, or invite me if it is private (`/invite @pavedroad`)")
+    return ("posting there is limited (to admins, say) or the channel is closed to the app",
+            "ask its owner to let the app post (the channel's settings → Posting permissions)")

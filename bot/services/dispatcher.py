@@ -275,7 +275,7 @@ class Dispatcher:
                 reference = uuid.uuid4().hex[:8]
                 log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
                 await self._failed(row, Failure(f"unexpected {error.__class__.__name__} (reference {reference})",
-                                                True), kept)
+                                                True, cause=f"unexpected:{error.__class__.__name__}"), kept)
                 return
         if not await self._done(row, lane, kept):
             return
@@ -374,8 +374,8 @@ class Dispatcher:
                   f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
                   else f"after {counted_attempt(row)} attempt(s)", failure.error)
         # Alerts queue among themselves, not behind the failing incident's other effects.
-        alert = None if isinstance(effect, AlertOperators) else AlertOperators(OPERATORS_QUEUE,
-                                                                              dead_alert(row, failure, now))
+        alert = None if isinstance(effect, AlertOperators) else AlertOperators(
+            OPERATORS_QUEUE, dead_alert(row, failure, now), group=f"dead:{failure.cause}")
         if await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
                                                                             owner=self.owner,
                                                                             bookkeeping=kept or None)):

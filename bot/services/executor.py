@@ -135,7 +135,8 @@ class EffectExecutor:
                 await self._tickets.perform(effect, retry=retry, found=found)
             return
         if isinstance(effect, AlertOperators):
-            await alert_operators(self._chat, self._catalogue.channels, effect.text)
+            await alert_operators(self._chat, self._catalogue.channels, effect, now=self._clock.now().timestamp(),
+                                  retry=retry)
             return
         if isinstance(effect, ReadKeyMessage):
             if self._contributions is not None:

@@ -54,11 +54,15 @@ class Failure:
     # the call: no attempt, never dead.
     credentials_refused_by: str | None = None
 
+    # What failed, as alerts of one cause are grouped by: the service and its error code (else its HTTP status).
+    cause: str = "unknown"
+
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:
+        what = "rate_limited" if error.rate_limited else error.code or error.status or "failed"
         return cls(str(error), error.retryable or error.credentials_refused, error.retry_after,
                    error.service if error.rate_limited else None,
-                   error.service if error.credentials_refused else None)
+                   error.service if error.credentials_refused else None, cause=f"{error.service}:{what}")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ upgrade runs both versions on one store; a rollback leaves the newer one's rows 
 
 from __future__ import annotations
 
-from bot.domain.effects import SyncTicket, effect_from_row
+from bot.domain.effects import AlertOperators, SyncTicket, effect_from_row
 
 
 def test_a_sync_ticket_names_a_moved_channel_only_when_there_is_one() -> None:
@@ -13,3 +13,10 @@ def test_a_sync_ticket_names_a_moved_channel_only_when_there_is_one() -> None:
     assert moved.payload() == {"incident_id": "P1", "no_channel": False, "channel_moved": True}
     assert effect_from_row("sync_ticket", moved.payload()) == moved
     assert effect_from_row("sync_ticket", SyncTicket("P1").payload()) == SyncTicket("P1")
+
+
+def test_an_operators_alert_names_its_group_only_when_it_has_one() -> None:
+    assert AlertOperators("operators", "⚠️ x").payload() == {"incident_id": "operators", "text": "⚠️ x"}
+    grouped = AlertOperators("operators", "⚠️ x", group="dead:servicenow:403")
+    assert grouped.payload() == {"incident_id": "operators", "text": "⚠️ x", "group": "dead:servicenow:403"}
+    assert effect_from_row("alert_operators", grouped.payload()) == grouped

@@ -393,12 +393,19 @@ async def test_a_stakeholders_channel_the_bot_cannot_post_in_is_reported_and_the
     told = [m["text"] for m in state(running)["slack"]["messages"]
             if m["ephemeral_to"] == erin or m["channel"] in direct]
     assert sum("could not go to #retail-leadership" in t for t in told) == 1
-    operators = [said(m) for m in public(running, channel_id(running, "paved-road-ops"))]
-    assert any("cannot post status updates in #retail-leadership" in t for t in operators)
+    assert any("the channel is archived" in t and "unarchive" in t for t in told)  # its words, not "or is private"
+    operators = [m for m in public(running, channel_id(running, "paved-road-ops"))
+                 if "cannot post status updates in #retail-leadership" in said(m)]
+    assert len(operators) == 1 and "archived" in said(operators[0])
     assert len([m for m in public(running, channel["id"]) if UPDATE in said(m)]) == 1
     assert len(pd_status_updates(running, incident["id"])) == 1
     assert sum(UPDATE in str(c) for c in ticket_of(running, incident["id"])["comments"]) == 1
     assert await running.bot.store.dead_effects() == []
+    # The next update: the operators' second alert of that cause goes in the first one's thread, not the channel.
+    await command(running, "update Still rolling back the pricing deploy", channel["id"], user=ERIN)
+    ops = [m for m in state(running)["slack"]["messages"] if m["channel"] == channel_id(running, "paved-road-ops")
+           and "cannot post status updates" in m["text"]]
+    assert [m["thread_ts"] for m in ops] == [None, ops[0]["ts"]]
 
 
 async def test_pagerduty_failing_keeps_the_update_and_publishes_it_once_when_back(sandbox: RunningSandbox) -> None:

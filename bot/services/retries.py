@@ -142,8 +142,20 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
                                    failure.error)
     return effect.dead_alert(attempt, failure.error) or (
         f"🚨 Paved Road could not {_what(effect)} for {_subject(row)} after {attempt} "
-        f"attempt(s): {shown_error(failure.error)}. Check the bot's logs and /readyz; an incident channel that could "
-        "not be opened is tried again at the next card refresh.")
+        f"attempt(s): {shown_error(failure.error)}. {_advice(effect, failure.cause)}")
+
+
+def _advice(effect: Effect, cause: str) -> str:
+    """What the operators can do about a dead effect, as far as its cause says."""
+    if cause == "servicenow:403":
+        # Not the credentials (a 401 waits, it never kills): an ACL on a table or a field refuses this one call.
+        return ("ServiceNow's access controls refuse the bot's integration user this (HTTP 403: an ACL on the "
+                "incident table or one of its fields): give the user the `itil` role, or ask a ServiceNow admin which "
+                "ACL refused it (System Logs shows it). Meanwhile update the ticket by hand if it matters.")
+    if effect.system != "slack":
+        return "Check the bot's logs and /readyz."
+    return ("Check the bot's logs and /readyz; an incident channel that could not be opened is tried again at the "
+            "next card refresh.")
 
 
 def _rate_limited_alert(effect: Effect, subject: str, service: str, since: float, now: float, error: str) -> str:

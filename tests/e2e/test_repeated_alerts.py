@@ -41,6 +41,7 @@ async def test_tickets_refused_by_an_acl_make_one_alert_and_a_thread(sandbox: Ru
     [first] = [m for m in top if "HTTP 403" in m["text"]]
     assert ids[0] in first["text"]
     assert "in this thread" in first["text"]  # the operators know where the next ones go
+    assert "`itil` role" in first["text"] and "channel" not in first["text"]  # advice for this cause, not Slack's
     in_thread = [m for m in replies if m["thread_ts"] == first["ts"]]
     assert len(in_thread) == 7 and all("HTTP 403" in m["text"] for m in in_thread)
     # Each alert is still there, naming its incident: nothing lost, nothing doubled.

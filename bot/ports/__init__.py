@@ -87,10 +87,11 @@ class Chat(Protocol):
                              blocks: Sequence[dict[str, Any]] | None = None) -> None: ...
     async def pin(self, channel: str, ts: str) -> None: ...
     async def find_posted(self, channel: str, marker: str, oldest: float,
-                          thread_ts: str | None = None) -> PostedMessage | None:
-        """A message this bot posted in `channel` (id or name) since `oldest` whose metadata carries `marker` — in the
-        thread under `thread_ts` when given (a channel's history never lists a thread's replies). None when there is
-        none, or when Slack will not let the bot look (not a member of the channel, the thread gone)."""
+                          thread_ts: str | None = None, key: str = "marker") -> PostedMessage | None:
+        """A message this bot posted in `channel` (id or name) since `oldest` whose metadata carries `marker` (under
+        `key` in its payload: "marker", or "group" for the first of a thread of alerts) — in the thread under
+        `thread_ts` when given (a channel's history never lists a thread's replies). None when there is none, or when
+        Slack will not let the bot look (not a member of the channel, the thread gone)."""
         ...
     async def user_id_by_email(self, email: str) -> str | None: ...
     async def user_email(self, user_id: str) -> str | None:

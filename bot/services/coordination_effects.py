@@ -18,7 +18,6 @@ from typing import Any, Protocol
 from bot.catalogue import Catalogue
 from bot.domain.coordination import StatusUpdate
 from bot.domain.effects import (
-    OPERATORS,
     AlertOperators,
     Effect,
     InviteToChannel,
@@ -139,12 +138,11 @@ class CoordinationEffects:
             except IntegrationError:  # not in the incident channel (or it has none): tell them directly
                 await self._chat.post_message(update.author_slack_id, told)
         # One cause: the updates of the next hour (this incident's, others') go in this alert's thread.
-        await self._store.queue_effect(AlertOperators(OPERATORS, (
+        await self._store.queue_effect(AlertOperators.grouped(f"stakeholders:{target.lstrip('#')}:{code}", (
             f"⚠️ Paved Road cannot post status updates in #{name_text(target)} (`{code}`: {why}), the "
             f"stakeholders' channel for #{incident.number} ({name_text(incident.service_name)}). {fix[0].upper()}"
             f"{fix[1:]}; or change `channels.stakeholders` (or the domain's `stakeholders_channel`) in the "
-            "catalogue."), group=f"stakeholders:{target.lstrip('#')}:{code}"), self._clock.now().timestamp(),
-            priority=0)
+            "catalogue.")), self._clock.now().timestamp(), priority=0)
 
     async def _post(self, incident: Incident, channel: str, thread: str | None, text: str,
                     blocks: list[dict[str, Any]], marker: str) -> None:
@@ -197,6 +195,12 @@ def _closed(code: str) -> tuple[str, str]:
         return "the channel is archived", "ask its owner to unarchive it"
     if code == "not_in_channel":
         return "I am not a member of the channel", "ask its owner to invite me (`/invite @pavedroad`)"
+    if code == "ekm_access_denied":
+        return ("the organisation's Enterprise Key Management has revoked access to it",
+                "ask your Slack organisation's security admins, who manage its keys")
+    if code == "team_access_not_granted":
+        return ("it is shared with another organisation that has not approved this app",
+                "ask that organisation's Slack admins to approve the app for the channel")
     if code in CHANNEL_NOT_FOUND:
         return ("Slack finds no such channel I can see: renamed, deleted, or private without me",
                 "create it, or invite me if it is private (`/invite @pavedroad`)")

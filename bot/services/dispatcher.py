@@ -59,7 +59,6 @@ from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limi
 from bot.services.retries import RetryPolicy as RetryPolicy
 
 log = logging.getLogger(__name__)
-OPERATORS_QUEUE = "operators"
 # Long enough for a slow call and its retries inside the SDK; short enough that a dead replica's effect is taken over
 # quickly. Renewed every third of it while the call runs.
 LEASE_SECONDS = 60.0
@@ -374,8 +373,8 @@ class Dispatcher:
                   f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
                   else f"after {counted_attempt(row)} attempt(s)", failure.error)
         # Alerts queue among themselves, not behind the failing incident's other effects.
-        alert = None if isinstance(effect, AlertOperators) else AlertOperators(
-            OPERATORS_QUEUE, dead_alert(row, failure, now), group=f"dead:{failure.cause}")
+        alert = None if isinstance(effect, AlertOperators) else AlertOperators.grouped(
+            f"dead:{failure.cause}", dead_alert(row, failure, now))
         if await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
                                                                             owner=self.owner,
                                                                             bookkeeping=kept or None)):

@@ -136,7 +136,7 @@ class EffectExecutor:
             return
         if isinstance(effect, AlertOperators):
             await alert_operators(self._chat, self._catalogue.channels, effect, now=self._clock.now().timestamp(),
-                                  retry=retry)
+                                  created_at=created_at, retry=retry)
             return
         if isinstance(effect, ReadKeyMessage):
             if self._contributions is not None:

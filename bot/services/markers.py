@@ -11,8 +11,8 @@ from bot.ports import Chat, PostedMessage
 LOOKBACK_SECONDS = 900
 
 
-def marker_metadata(marker: str) -> dict[str, object]:
-    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker}}
+def marker_metadata(marker: str, **more: str) -> dict[str, object]:
+    return {"event_type": "pavedroad_posted", "event_payload": {"marker": marker, **more}}
 
 
 async def find_posted_in(chat: Chat, channels: Sequence[str], marker: str,

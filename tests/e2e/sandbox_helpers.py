@@ -15,7 +15,7 @@ import aiohttp
 
 from sandbox.ui.blockkit import Names, mrkdwn
 from sandbox.world import RunningSandbox
-from tests.helpers import sign, slack_signed
+from tests.helpers import rows, sign, slack_signed
 
 
 async def trigger(running: RunningSandbox, title: str = "Checkout returns 500s", service_id: str = "PBASKET",
@@ -173,3 +173,10 @@ def thread(running: RunningSandbox, ts: str) -> list[dict[str, Any]]:
     """The bot's replies in #team-basket under the message `ts`."""
     team = channel_id(running, "team-basket")
     return [m for m in state(running)["slack"]["messages"] if m["channel"] == team and m["thread_ts"] == ts]
+
+
+def alerts_pending(running: RunningSandbox) -> int:
+    """The operators' alerts not yet posted, in their own queue or a group's (`slack:operators:<group>`)."""
+    [pending] = rows(running.bot.settings.db_path, "SELECT count(*) AS n FROM outbox WHERE state='pending' AND "
+                     "(queue='slack:operators' OR queue LIKE 'slack:operators:%')")
+    return int(pending["n"])

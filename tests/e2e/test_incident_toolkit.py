@@ -408,6 +408,30 @@ async def test_a_stakeholders_channel_the_bot_cannot_post_in_is_reported_and_the
     assert [m["thread_ts"] for m in ops] == [None, ops[0]["ts"]]
 
 
+@pytest.mark.parametrize(("code", "words"), [
+    ("ekm_access_denied", "Enterprise Key Management"),
+    ("team_access_not_granted", "approve the app"),
+    ("restricted_action", "Posting permissions"),
+])
+async def test_a_stakeholders_channel_refusal_is_told_in_words_for_its_cause(
+        start_sandbox: StartSandbox, catalogue: Catalogue, code: str, words: str) -> None:
+    """Found in review: every refusal but a missing or archived channel was told as the channel's posting
+    permissions, which no channel owner can change for Enterprise Key Management or another organisation's approval."""
+    retail = next(d for d in catalogue.domains if d.id == "retail")
+    organisation = catalogue.model_copy(update={"domains": [
+        d.model_copy(update={"stakeholders_channel": "retail-leadership"}) if d is retail else d
+        for d in catalogue.domains]})
+    running = await start_sandbox(organisation)
+    running.sandbox.faults.add(Fault("slack", "chat.postMessage", status=200, error=code, times=1000,
+                                     with_field="channel", with_text="retail-leadership"))
+    incident, channel = await opened(running)
+    await command(running, f"update {UPDATE}", channel["id"], user=ERIN)
+    [alert] = [said(m) for m in public(running, channel_id(running, "paved-road-ops"))
+               if "cannot post status updates" in said(m)]
+    assert words in alert and (code == "restricted_action" or "Posting permissions" not in alert)
+    assert len(pd_status_updates(running, incident["id"])) == 1
+
+
 async def test_pagerduty_failing_keeps_the_update_and_publishes_it_once_when_back(sandbox: RunningSandbox) -> None:
     incident, channel = await opened(sandbox)
     sandbox.sandbox.faults.add(Fault("pagerduty", f"POST /incidents/{incident['id']}/status_updates", status=503,

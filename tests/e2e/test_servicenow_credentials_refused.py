@@ -19,7 +19,7 @@ from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
 from sandbox.faults import Fault
 from sandbox.world import SERVICENOW_USER, RunningSandbox
-from tests.e2e.sandbox_helpers import eventually, messages, move_clock, state
+from tests.e2e.sandbox_helpers import alerts_pending, eventually, messages, move_clock, state
 from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
 from tests.helpers import rows
 
@@ -50,8 +50,8 @@ async def slack_work_done(running: RunningSandbox, incident_ids: list[str], with
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         await running.sandbox.pagerduty.drain_webhooks()
-        queues = [f"slack:{incident_id}" for incident_id in incident_ids] + ["operators"]
-        if (await store.depths())["inbox_pending"] == 0 and not any(
+        queues = [f"slack:{incident_id}" for incident_id in incident_ids]
+        if (await store.depths())["inbox_pending"] == 0 and alerts_pending(running) == 0 and not any(
                 [await store.pending_in_queue(queue) for queue in queues]):
             return
         await asyncio.sleep(0.01)

@@ -22,7 +22,7 @@ import pytest
 from sandbox.faults import Fault
 from sandbox.ui.blockkit import Names, mrkdwn
 from sandbox.world import SERVICENOW_USER, RunningSandbox
-from tests.e2e.sandbox_helpers import act, card, deliver, eventually, incident_channels, messages, state
+from tests.e2e.sandbox_helpers import act, alerts_pending, card, deliver, eventually, incident_channels, messages, state
 from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
 from tests.helpers import incident_event
 
@@ -39,7 +39,7 @@ async def settle_except_servicenow(running: RunningSandbox, incident_id: str, wi
     while time.monotonic() < deadline:
         await running.sandbox.pagerduty.drain_webhooks()
         if ((await store.depths())["inbox_pending"] == 0 and await store.pending_in_queue(f"slack:{incident_id}") == 0
-                and await store.pending_in_queue("operators") == 0):
+                and alerts_pending(running) == 0):
             return
         await asyncio.sleep(0.01)
     raise TimeoutError(f"Slack work for {incident_id} did not finish within {within}s")

@@ -23,7 +23,7 @@ from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, Post
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
-from bot.services.dispatcher import OPERATORS_QUEUE, Dispatcher, RetryPolicy
+from bot.services.dispatcher import Dispatcher, RetryPolicy
 from tests.helpers import rows, store_one_triggered_incident
 
 
@@ -156,7 +156,7 @@ async def test_a_non_retryable_error_is_dead_at_once_and_alerts_the_operators(st
     assert effects[0]["state"] == "dead" and effects[0]["attempts"] == 1
     due = await store.due_effects(now=clock.timestamp(), limit=10, busy=[])
     alerts = [r.effect for r in due if isinstance(r.effect, AlertOperators)]
-    assert len(alerts) == 1 and alerts[0].incident_id == OPERATORS_QUEUE
+    assert len(alerts) == 1 and alerts[0].group == "dead:slack:missing_scope"  # its cause's thread
     assert "missing_scope" in alerts[0].text and "PGR0VU2" in alerts[0].text
     # The incident's next effect is not held up by the dead one.
     assert any(r.effect.incident_id == "PGR0VU2" and r.effect.kind == "post_timeline_entry" for r in due)

@@ -46,6 +46,8 @@ NOT_ADDED = frozenset({"user_not_found", "cant_invite", "cant_invite_self", "use
 # A retry looks for its earlier post this many pages (of 200) into a thread: a thread longer than that since the
 # effect was made is not read to its end (a busy incident's whole timeline is a few hundred lines).
 THREAD_PAGES = 5
+# How long a channel name Slack did not find is taken as missing before it is looked for again.
+MISSING_SECONDS = 60.0
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
@@ -59,6 +61,7 @@ class SlackChat:
         self._buckets = Buckets(TIERS.get, rate_scale, shared=budget)  # budget: every replica's
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
+        self._missing: dict[str, float] = {}  # names Slack did not find, when (time.monotonic)
         self._fit = Fit()  # nothing is refused for its length: see fit.py
         # users.info answers kept a while: every App Home publish asks for the person's email (users.py).
         self._users = KnownUsers(self._user_info, clock=clock)
@@ -206,7 +209,7 @@ class SlackChat:
         await self._call("pins.add", channel=channel, timestamp=ts)
 
     async def find_posted(self, channel: str, marker: str, oldest: float,
-                          thread_ts: str | None = None) -> PostedMessage | None:
+                          thread_ts: str | None = None, key: str = "marker") -> PostedMessage | None:
         bot_user = await self.bot_user_id()
         try:
             channel_id = await self._channel_id(channel)
@@ -229,7 +232,7 @@ class SlackChat:
         for messages in pages:
             for message in messages:
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("marker") == marker and message.get("user") in (bot_user, None):
+                if payload.get(key) == marker and message.get("user") in (bot_user, None):
                     return PostedMessage(channel=channel_id, ts=str(message["ts"]))
         return None
 
@@ -254,9 +257,17 @@ class SlackChat:
         if name[:1] in ("C", "G") and name.upper() == name:
             return name
         if name not in self._channel_ids:
+            # A name Slack did not find is not looked for again for a while: every look walks conversations.list
+            # (Tier 2), and each of a flood of operators' alerts to a renamed operators' channel looked (review of
+            # session 25). A channel made meanwhile is found once the while is over.
+            missed = self._missing.get(name)
+            if missed is not None and time.monotonic() - missed < MISSING_SECONDS:
+                return None
             found = await self.find_channel(name)
             if found is None:
+                self._missing[name] = time.monotonic()
                 return None
+            self._missing.pop(name, None)
             self._channel_ids[name] = found.id
         return self._channel_ids[name]
 

@@ -150,13 +150,16 @@ def posts_handover(text: str) -> bool:
 
 
 async def handover_note(s: Services, asked: Asked) -> Reply:
-    """`/incident handover-note [rota] <text>`: a first word naming another rota leaves the note for that one."""
+    """`/incident handover-note [rota] <text>`: a first word naming another rota leaves the note for that one; so does
+    one naming a rota of a channel several rotas share (which the bot asks for there)."""
     handovers = _handovers(s)
     words = asked.text.split(maxsplit=1)  # any whitespace ends the rota's name: a newline after it too
     first, after = (words[0] if words else ""), (words[1] if len(words) > 1 else "")
     named = handovers.find_rota(first) if first else None
-    if named is not None and named not in handovers.rotas_of_channel(asked.channel_name):
-        rota, text = named, after  # another rota's note, left from here
+    here = handovers.rotas_of_channel(asked.channel_name)
+    # In a channel of one rota, a first word naming it is the note's own ("payments are queueing"), not a choice.
+    if named is not None and (named not in here or len(here) > 1):
+        rota, text = named, after  # another rota's note left from here, or the one named of those sharing it
     else:
         rota, text = handovers.rota_for("", asked.channel_name, usage="handover-note"), asked.text
     author = asked.user_name or asked.user or "someone"

@@ -195,6 +195,8 @@ class HandoverReport:
     out_of_hours: tuple[Incident, ...] | None
     notes: tuple[Note, ...]
     pending: tuple[str, ...]
+    # Open at the shift's start and resolved during it (handed over open, fixed on this shift): in neither list above.
+    resolved_from_before: tuple[Incident, ...] = ()
 
 
 def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, outgoing: Sequence[Person] | None,
@@ -204,7 +206,7 @@ def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, 
 
     Open now: triggered before the shift's end and not resolved by then. During the shift: triggered in
     [shift_start, shift_end). Out of hours: those of the shift triggered, in the rota's zone, at a weekend or on a
-    weekday outside [working start, working end)."""
+    weekday outside [working start, working end). Resolved from before: triggered before the shift, resolved in it."""
     _aware("shift_start", shift_start)
     _aware("shift_end", shift_end)
     rota_zone = zone(tz)
@@ -220,12 +222,19 @@ def handover_report(rota_name: str, shift_start: datetime, shift_end: datetime, 
         out_of_hours=None if working_hours is None else tuple(
             i for i in during if out_of_hours(i.triggered_at.astimezone(rota_zone), working_hours)),
         notes=tuple(notes), pending=tuple(pending),
+        resolved_from_before=tuple(i for i in by_trigger if i.triggered_at < shift_start and i.resolved_at is not None
+                                   and shift_start <= i.resolved_at < shift_end),
     )
 
 
 def acknowledged_by(incident: Incident, moment: datetime) -> bool:
-    """Whether the incident had been acknowledged by `moment` (a handover reports things as they stood then)."""
-    return incident.acknowledged_at is not None and incident.acknowledged_at <= moment
+    """Whether the incident stood acknowledged at `moment` (a handover reports things as they stood then):
+    acknowledged by then, and not put back to triggered since — reassigned (to the next shift's engineer, say) or its
+    acknowledgement timed out — as PagerDuty's state as of `moment` or earlier says. (Put back after `moment`, a late
+    handover cannot tell, and says acknowledged.)"""
+    if incident.acknowledged_at is None or incident.acknowledged_at > moment:
+        return False
+    return not (incident.status is Status.TRIGGERED and incident.state_as_of <= moment)
 
 
 def _open_at(incident: Incident, moment: datetime) -> bool:

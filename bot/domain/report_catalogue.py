@@ -46,6 +46,13 @@ class ReportCatalogue:
         return datetime.combine(self.teams_from, datetime.min.time(), tzinfo=UTC) if self.teams_from else None
 
 
+def operating_model_cut(catalogue: ReportCatalogue, teams_from: datetime | None) -> datetime | None:
+    """When product teams took over, for the operating model: the request's `teams_from` — the catalogue's
+    reports.teams_from unless `--teams-from` overrides it, as its help says, for every grouping — else the
+    catalogue's."""
+    return teams_from if teams_from is not None else catalogue.handover()
+
+
 class CellPlacer:
     """Places the store's report cells (a service, a UTC month, a segment of time) in the catalogue, as
     services/reports/placement.py's `place` does each incident. `cuts` are the query's sorted cut times: the
@@ -53,7 +60,7 @@ class CellPlacer:
 
     def __init__(self, catalogue: ReportCatalogue, cuts: tuple[datetime, ...], teams_from: datetime | None) -> None:
         self._services, self._rotas = catalogue.services, catalogue.rotas
-        model_cut = catalogue.handover()
+        model_cut = operating_model_cut(catalogue, teams_from)
         # A time is before cut i when fewer than i + 1 cuts are at or before it: segment <= i.
         self._period_segment = cuts.index(teams_from) if teams_from is not None else None
         self._model_segment = cuts.index(model_cut) if model_cut is not None else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -58,7 +59,7 @@ def duration(seconds: float | None, *, days: bool = True, minute_seconds: bool =
     running clock shows)."""
     if seconds is None:
         return NONE
-    whole = max(round(seconds) if rounded else int(seconds), 0)
+    whole = max(half_up(seconds) if rounded else int(seconds), 0)
     if whole < 60 and not zero_minutes:
         return f"{whole}s"
     if whole < 3600:
@@ -89,13 +90,19 @@ def _trim(value: float) -> str:
     return f"{value:.0f}" if value >= 10 or round(value, 1) == round(value) else f"{value:.1f}"
 
 
+def half_up(value: float) -> int:
+    """`value` to the nearest whole number, a half away from zero: 2.5 → 3 and 3.5 → 4, as people round (Python's
+    round() takes a half to the even number: 2.5 → 2, 3.5 → 4, so a table's halves went both ways)."""
+    return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def percent(value: float | None, *, places: int = 3) -> str:
     """`value` percentage points with up to `places` decimals, trailing zeros dropped but one kept: 99.0%, 99.5%,
     99.95% (availability targets). `places=0`: whole percents, -170% (the report's effectiveness). "—" for None."""
     if value is None:
         return NONE
     if places == 0:
-        return f"{round(value)}%"  # round(): an int, so a small negative figure reads 0%, not -0%
+        return f"{half_up(value)}%"  # an int, so a small negative figure reads 0%, not -0%
     text = f"{value:.{places}f}".rstrip("0")
     return (text + "0" if text.endswith(".") else text) + "%"
 

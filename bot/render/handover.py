@@ -78,6 +78,11 @@ def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool
                                            for s in during[:SHOWN]], len(report.during_shift),
                       f"more this shift — {everything}", pressing=True,
                       summary=_counts(report) if len(during) > SHOWN else None)
+    if report.resolved_from_before:
+        lines += _section("Resolved this shift, open at its start", [
+            f"{_link(i)} — {_name(i.service_name)}, resolved {local_time(i.resolved_at, tz)}, open "
+            f"{_duration(i.resolved_at - i.triggered_at)}" for i in report.resolved_from_before[:SHOWN]
+            if i.resolved_at is not None], len(report.resolved_from_before), "more resolved")
     if report.out_of_hours is not None:
         lines += _section("Pages out of hours", [f"{_link(i)} — {local_time(i.triggered_at, tz)}"
                                                  for i in report.out_of_hours[:SHOWN]], len(report.out_of_hours),

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.reports import ReportRow, Summary
-from bot.render.format import NONE, duration, minutes, percent
+from bot.render.format import NONE, duration, half_up, minutes, percent
 
 FIELDS = ("group", "deploys", "incidents", "tta_count", "tta_mean_s", "tta_p50_s", "tta_p90_s", "ttr_count",
           "ttr_mean_s", "ttr_p50_s", "ttr_p90_s", "incidents_with_loss", "expected_loss", "realised_loss",
@@ -102,7 +102,7 @@ MODEL_HEADERS = ("Model", "Year", "Services", "Teams", "Rotas", "Deploys", "Cade
 
 
 def _to_the_minute(seconds: float | None) -> str:
-    return NONE if seconds is None else minutes(round(_steady(seconds / 60, 0) or 0.0))
+    return NONE if seconds is None else minutes(half_up(_steady(seconds / 60, 0) or 0.0))
 
 
 def model_cells(rows: Sequence[ReportRow]) -> list[tuple[str, ...]]:

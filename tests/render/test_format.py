@@ -50,7 +50,7 @@ def test_money_is_short_as_people_say_it(amount: float, text: str) -> None:
 
 @pytest.mark.parametrize(("value", "places", "text"), [
     (99.0, 3, "99.0%"), (99.5, 3, "99.5%"), (99.95, 3, "99.95%"), (99.9999, 3, "100.0%"), (None, 3, "—"),
-    (-170.0, 0, "-170%"), (42.5, 0, "42%"), (-0.3, 0, "0%"), (None, 0, "—"),
+    (-170.0, 0, "-170%"), (42.5, 0, "43%"), (43.5, 0, "44%"), (-0.3, 0, "0%"), (None, 0, "—"),
 ])
 def test_percentages(value: float | None, places: int, text: str) -> None:
     assert percent(value, places=places) == text

@@ -9,7 +9,7 @@ builds it from a validated catalogue), so that `pavedroad report` can start from
 
 from __future__ import annotations
 
-from bot.domain.report_catalogue import CellPlacer, ReportCatalogue
+from bot.domain.report_catalogue import CellPlacer, ReportCatalogue, operating_model_cut
 from bot.domain.report_totals import ReportTallies
 from bot.domain.reports import GroupBy
 from bot.ports.report_aggregates import ReportAggregates, ReportQuery
@@ -17,7 +17,7 @@ from bot.services.reports.request import Report, ReportRequest
 
 
 def report_query(catalogue: ReportCatalogue, request: ReportRequest) -> ReportQuery:
-    model_cut = catalogue.handover()
+    model_cut = operating_model_cut(catalogue, request.teams_from)
     cuts = tuple(sorted({cut for cut in (request.teams_from, model_cut) if cut is not None}))
     return ReportQuery(request.start, request.end, cuts, catalogue.listed)
 

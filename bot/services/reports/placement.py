@@ -29,12 +29,14 @@ def _utc(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def place(history: History, catalogue: Catalogue) -> tuple[list[IncidentFacts], list[Deploy]]:
+def place(history: History, catalogue: Catalogue,
+          teams_from: datetime | None = None) -> tuple[list[IncidentFacts], list[Deploy]]:
     """Place each incident and deploy in the catalogue: service, team, domain, exposure and band window. A
-    PagerDuty service the catalogue does not list keeps its PagerDuty name and has no team and no exposure."""
+    PagerDuty service the catalogue does not list keeps its PagerDuty name and has no team and no exposure.
+    `teams_from`: when product teams took over, for the operating model (`--teams-from`); else the catalogue's."""
     rotas = _out_of_hours_rotas(catalogue)
-    teams_from = (datetime.combine(catalogue.reports.teams_from, datetime.min.time(), tzinfo=UTC)
-                  if catalogue.reports.teams_from else None)
+    if teams_from is None and catalogue.reports.teams_from:
+        teams_from = datetime.combine(catalogue.reports.teams_from, datetime.min.time(), tzinfo=UTC)
 
     def model(service: Service | None, when: datetime) -> str:
         if service is not None and service.operating_model:

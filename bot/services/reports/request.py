@@ -104,6 +104,6 @@ def _take(match: re.Match[str], values: dict[str, str]) -> str:
 def compute(history: History, catalogue: Catalogue, request: ReportRequest) -> Report:
     from bot.services.reports.placement import place  # the reference computation: the full catalogue's
 
-    incidents, deploys = place(history, catalogue)
+    incidents, deploys = place(history, catalogue, request.teams_from)
     return Report(request, build_report(incidents, deploys, request.by, request.teams_from),
                   monthly_trend(incidents), build_report(incidents, deploys, "team"))

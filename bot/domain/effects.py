@@ -105,16 +105,13 @@ class AlertOperators(Effect):
 
     @classmethod
     def grouped(cls, group: str, text: str) -> AlertOperators:
-        """An alert of one cause (`group`: a dead effect's service and error): those of a group within an hour go
-        in the first one's thread, not each in the channel (bot/services/operators_channel.py). The group is its
-        queue (`operators:<group>`), not a field of its own: a replica of an earlier version (a rolling upgrade, a
-        rollback) reads it as any alert, where a new field would leave it unreadable at the head of the operators'
-        queue, and every alert behind it waiting. A group's alerts go out in order among themselves."""
+        """An alert of one cause (`group`), in its first one's thread for an hour (bot/services/operators_channel.py).
+        The group is its queue, not a field an earlier version (a rollback) could not read, leaving it at the head of
+        the operators' queue with every alert behind it waiting. A group's alerts go out in order."""
         return cls(f"{OPERATORS}:{group}", text)
 
     @property
-    def group(self) -> str:
-        """The alert's group ("" for an alert of its own)."""
+    def group(self) -> str:  # "" for an alert of its own
         queue, _, group = self.incident_id.partition(":")
         return group if queue == OPERATORS else ""
 
@@ -399,11 +396,11 @@ OPERATORS = "operators"
 
 def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
                          reason: str) -> AlertOperators:
-    """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port)."""
+    """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port), in
+    one thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread."""
     sender = {"pagerduty": "PagerDuty", "servicenow": "ServiceNow"}.get(source, _plain(source))
     about = f", incident {_plain(incident_id)}" if incident_id else ""
-    # One thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread.
-    return AlertOperators.grouped(f"quarantined:{source}:{event_type}", (
+    return AlertOperators.grouped(f"quarantined:{source[:40]}:{event_type[:100]}", (
         f"🚨 Paved Road set aside a delivery it could not apply — reference `{reference}`: {sender} "
         f"{_plain(event_type)}{about}. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
         f"`pavedroad inbox failed` lists it and the bot's logs have the details under the reference; once the cause "

@@ -135,8 +135,7 @@ class EffectExecutor:
                 await self._tickets.perform(effect, retry=retry, found=found)
             return
         if isinstance(effect, AlertOperators):
-            await alert_operators(self._chat, self._catalogue.channels, effect, now=self._clock.now().timestamp(),
-                                  created_at=created_at, retry=retry)
+            await alert_operators(self._chat, self._catalogue.channels, effect, created_at=created_at, retry=retry)
             return
         if isinstance(effect, ReadKeyMessage):
             if self._contributions is not None:

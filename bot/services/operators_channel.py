@@ -28,14 +28,14 @@ GROUP_SECONDS = 3600.0
 THREAD_NOTE = "_Alerts of the same cause in the next hour go in this thread._"
 
 
-async def alert_operators(chat: Chat, channels: ChannelPolicy, alert: AlertOperators, *, now: float,
-                          created_at: float, retry: bool = False) -> None:
-    """Post `alert` in the operators' channel (in its group's thread, if it has one there), else in the default
-    announce channel as the module says. `retry`: an earlier attempt may have posted it (its answer lost): looked for
-    first, not posted twice. `created_at`: when the alert was queued — with its text, what tells it from another
-    of the same words (two syncs of one ticket refused alike)."""
+async def alert_operators(chat: Chat, channels: ChannelPolicy, alert: AlertOperators, *, created_at: float,
+                          retry: bool = False) -> None:
+    """Post `alert` in the operators' channel (in the thread of its group's alert of the hour before it was queued,
+    if there is one), else in the default announce channel as the module says. `retry`: an earlier attempt may have
+    posted it (its answer lost): looked for first, not posted twice. `created_at`: when the alert was queued — with
+    its text, what tells it from another of the same words (two syncs of one ticket refused alike)."""
     operators, default = channels.operators_channel.lstrip("#"), channels.default_announce_channel.lstrip("#")
-    posting = _Posting(chat, alert, now, created_at, retry)
+    posting = _Posting(chat, alert, created_at, retry)
     try:
         await posting.post(channels.operators_channel, alert.text)
     except IntegrationError as error:
@@ -52,8 +52,8 @@ async def alert_operators(chat: Chat, channels: ChannelPolicy, alert: AlertOpera
 class _Posting:
     """One alert's post in a channel: alone; or the first of its group, saying so; or a reply under that one."""
 
-    def __init__(self, chat: Chat, alert: AlertOperators, now: float, created_at: float, retry: bool) -> None:
-        self._chat, self._group, self._since, self._retry = chat, alert.group, now - GROUP_SECONDS, retry
+    def __init__(self, chat: Chat, alert: AlertOperators, created_at: float, retry: bool) -> None:
+        self._chat, self._group, self._since, self._retry = chat, alert.group, created_at - GROUP_SECONDS, retry
         self._marker = f"alert:{self._group}"
         # The alert's own marker, on whichever message it becomes: what a retry looks for.
         self._own = f"{self._marker}:{hashlib.sha256(f'{created_at!r} {alert.text}'.encode()).hexdigest()[:16]}"

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot import catalogue_response
 from bot.catalogue_file import CatalogueError as CatalogueError
-from bot.catalogue_file import Problems, read_catalogue_file
+from bot.catalogue_file import Problems, listed_twice, read_catalogue_file
 from bot.catalogue_file import example_catalogue_path as example_catalogue_path
 from bot.catalogue_file import seed_catalogue_path as seed_catalogue_path
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
@@ -334,15 +334,15 @@ class Catalogue(_Model):
             f"rotas[{i}].domain: {r.domain!r} is not a domain id; add it under `domains:` or fix the spelling"
             for i, r in enumerate(self.rotas) if r.domain is not None and r.domain not in domains
         ]
-        rota_ids = [r.id for r in self.rotas]
-        problems += [f"rotas[{i}].id: {rid!r} is listed twice; rota ids must be unique"
-                     for i, rid in enumerate(rota_ids) if rid in rota_ids[:i]]
-        seen: set[str] = set()
-        for i, s in enumerate(self.services):
-            if s.pagerduty_service_id in seen:
-                problems.append(f"services[{i}].pagerduty_service_id: {s.pagerduty_service_id!r} is listed twice; "
-                                "each PagerDuty service belongs to one catalogue service")
-            seen.add(s.pagerduty_service_id)
+        # Ids are keys (of PagerDuty resources, of rotas): a second one would silently take the first one's place.
+        merged = "become one in PagerDuty, the second replacing the first: give each its own id"
+        for field, values, why in (("domains.id", [d.id for d in self.domains], f"two domains with one id {merged}"),
+                                   ("teams.id", [t.id for t in self.teams], f"two teams with one id {merged}"),
+                                   ("services.id", [s.id for s in self.services], f"two services with one id {merged}"),
+                                   ("rotas.id", [r.id for r in self.rotas], "rota ids must be unique"),
+                                   ("services.pagerduty_service_id", [s.pagerduty_service_id for s in self.services],
+                                    "each PagerDuty service belongs to one catalogue service")):
+            problems += listed_twice(field, values, why)
         problems += band_order_problems([b.band() for b in self.exposure_bands])
         problems += self._currency_problems()
         if problems:

@@ -38,6 +38,15 @@ class Problems(ValueError):
         self.problems = problems
 
 
+def listed_twice(field: str, values: list[str], why: str) -> list[str]:
+    """A problem for each value seen before, naming both positions (`teams[6].id: 'basket' is also teams[0]'s id`) so
+    that either can be fixed; `field` is `section.name`, `why` says what the duplicate would do and the fix."""
+    section, name = field.split(".")
+    first: dict[str, int] = {}
+    return [f"{section}[{i}].{name}: {value!r} is also {section}[{first[value]}]'s {name}; {why}"
+            for i, value in enumerate(values) if first.setdefault(value, i) != i]
+
+
 def example_catalogue_path() -> Path:
     """The bundled example catalogue, which is also the sandbox's organisation."""
     return Path(__file__).parent / "example_catalogue.yml"

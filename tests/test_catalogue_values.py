@@ -116,3 +116,20 @@ def test_check_config_says_the_channel_problem_in_one_line(tmp_path: Path) -> No
                                           "slack_channel: '#Team Payments' is not a Slack channel name: Slack's are "
                                           "lower case, with no spaces, at most 80 letters, digits, '-' and '_'; "
                                           "write 'team-payments'"]
+
+
+def test_an_id_listed_twice_names_both_positions() -> None:
+    """Found in review: two teams, services or domains of one id were silently merged (the second took the first's
+    place in provisioning); each repeat is refused, naming where the id was first, so either can be fixed."""
+    data = yaml.safe_load(example_catalogue_path().read_text())
+    sections = ("domains", "teams", "services", "rotas")
+    last = {section: len(data[section]) for section in sections}
+    problems = problems_of(lambda c: [c[section].append(dict(c[section][0])) for section in sections])
+    first = {section: data[section][0]["id"] for section in sections}
+    for section in ("domains", "teams", "services"):
+        assert f"{section}[{last[section]}].id: {first[section]!r} is also {section}[0]'s id; two {section} with " \
+               "one id become one in PagerDuty, the second replacing the first: give each its own id" in problems
+    assert f"rotas[{last['rotas']}].id: {first['rotas']!r} is also rotas[0]'s id; rota ids must be unique" in problems
+    service_id = data["services"][0]["pagerduty_service_id"]
+    assert f"services[{last['services']}].pagerduty_service_id: {service_id!r} is also services[0]'s " \
+           "pagerduty_service_id; each PagerDuty service belongs to one catalogue service" in problems

@@ -1,10 +1,15 @@
-"""The teams' (and product domains') Slack channels that the catalogue names: found with conversations.list,
-created with conversations.create when missing. Never archived or renamed: a channel holds people's history.
+"""The teams' (and product domains') Slack channels that the catalogue names: found with conversations.list (an id
+also with conversations.info), created with conversations.create when a name is missing, never when an id is. Never
+archived, unarchived or renamed: a channel holds people's history; an archived one is reported, for people to decide.
 
 Synchronous `slack_sdk.WebClient`, as the rest of `pavedroad provision` is a command-line run.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -12,26 +17,67 @@ from slack_sdk.errors import SlackApiError
 from bot.catalogue import Catalogue
 from bot.errors import ProvisioningError
 
+# A channel id, as the catalogue accepts one (bot/catalogue_response.py): a channel to find, never one to create.
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
 
-def wanted_channels(catalogue: Catalogue) -> list[str]:
-    names = [t.slack_channel for t in catalogue.teams if t.slack_channel]
-    names += [d.slack_channel for d in catalogue.domains if d.slack_channel]
-    return list(dict.fromkeys(n.lstrip("#").lower() for n in names))
+
+def wanted_channels(catalogue: Catalogue) -> dict[str, str]:
+    """The teams' and domains' channels → the first catalogue field naming each (`teams[0].slack_channel`). A name is
+    written as Slack writes it (no #, lower case); an id is kept as it is."""
+    named = [(f"teams[{i}].slack_channel", t.slack_channel) for i, t in enumerate(catalogue.teams)]
+    named += [(f"domains[{i}].slack_channel", d.slack_channel) for i, d in enumerate(catalogue.domains)]
+    wanted: dict[str, str] = {}
+    for where, channel in named:
+        if channel:
+            ref = channel.lstrip("#")
+            wanted.setdefault(ref if _CHANNEL_ID.match(ref) else ref.lower(), where)
+    return wanted
+
+
+@dataclass
+class ChannelCheck:
+    missing: list[str] = field(default_factory=list)  # names to create
+    archived: list[str] = field(default_factory=list)  # '#name (field)': the bot cannot post there
+    problems: list[str] = field(default_factory=list)  # ids that are no channel: the catalogue is wrong
 
 
 class SlackChannels:
     def __init__(self, token: str, base_url: str | None) -> None:
         self.client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL)
 
-    def missing(self, names: list[str]) -> list[str]:
-        """The channels among `names` that do not exist (archived ones count as existing: unarchive them by hand)."""
-        existing: set[str] = set()
+    def check(self, wanted: Mapping[str, str]) -> ChannelCheck:
+        """Which of `wanted` (see `wanted_channels`) are missing, archived (unarchived by hand: provisioning never
+        does), or ids of no channel."""
+        listed: dict[str, tuple[str, bool]] = {}  # name and id → (name, archived)
         try:
             for page in self.client.conversations_list(types="public_channel", limit=200):
-                existing |= {str(c["name"]) for c in page["channels"]}
+                for channel in page["channels"]:
+                    found = (str(channel["name"]), bool(channel.get("is_archived")))
+                    listed[str(channel["name"])] = listed[str(channel["id"])] = found
         except SlackApiError as error:
             raise ProvisioningError(_explain("conversations.list", error)) from None
-        return [n for n in names if n not in existing]
+        result = ChannelCheck()
+        for ref, where in wanted.items():
+            is_id = bool(_CHANNEL_ID.match(ref))
+            known = listed.get(ref) or (self._by_id(ref) if is_id else None)  # a private channel is not listed
+            if known is None and is_id:
+                result.problems.append(f"{where}: {ref} is no Slack channel the bot can see; copy the id from the "
+                                       "channel's details in Slack (the bot must be in a private one), or write the "
+                                       "channel's name")
+            elif known is None:
+                result.missing.append(ref)
+            elif known[1]:
+                result.archived.append(f"#{known[0]} ({where})")
+        return result
+
+    def _by_id(self, channel_id: str) -> tuple[str, bool] | None:
+        try:
+            channel = self.client.conversations_info(channel=channel_id)["channel"]
+        except SlackApiError as error:
+            if error.response.get("error") == "channel_not_found":
+                return None
+            raise ProvisioningError(_explain(f"conversations.info {channel_id}", error)) from None
+        return str(channel["name"]), bool(channel.get("is_archived"))
 
     def create(self, name: str) -> str:
         try:

@@ -1,8 +1,9 @@
 """`pavedroad provision plan|apply [--prune] [--catalogue PATH] [--detailed-exitcode]`: configuration, the run, and
 what it prints.
 
-Exit codes: 0 done (or nothing to do), 1 PagerDuty or Slack stopped the run (apply again to resume), 2 the
-configuration or the catalogue is wrong (nothing was changed), 3 `plan --detailed-exitcode` found changes pending.
+Exit codes: 0 done (or nothing to do), 1 PagerDuty or Slack stopped the run (apply again to resume; when PagerDuty
+refused a change, fix what it refused first), 2 the configuration or the catalogue is wrong (nothing was changed), 3
+`plan --detailed-exitcode` found changes pending.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.adapters.pagerduty.admin import PagerDutyApi
+from bot.adapters.pagerduty.admin import PagerDutyApi, PagerDutyRefused
 from bot.adapters.slack.channels import SlackChannels, wanted_channels
 from bot.app.config import VARIABLES, catalogue_path_from_env, read
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
@@ -111,9 +112,12 @@ def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue:
          secrets_file: Path | None = None) -> int:
     slack = SlackChannels(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
     try:
-        plan = make_plan(catalogue, Actual.read(api), bot_url=settings.public_url, prune=prune)
+        plan = make_plan(catalogue, Actual.read(api), bot_url=settings.public_url, prune=prune,
+                         kept_secrets=_kept_secrets(secrets_file))
         if slack is not None:
-            plan.channels = slack.missing(wanted_channels(catalogue))
+            channels = slack.check(wanted_channels(catalogue))
+            plan.channels, plan.archived = channels.missing, channels.archived
+            plan.problems += channels.problems
         else:
             plan.slack_checked = False
             plan.notes.append("Slack channels not checked: SLACK_BOT_TOKEN is not set")
@@ -132,6 +136,19 @@ def _run(action: str, api: PagerDutyApi, settings: ProvisionSettings, catalogue:
                           f"({unwritable}): give --secrets-file a file you may write, in a folder that exists "
                           "(nothing was changed).", [], EXIT_CONFIG)
     return _apply(plan, api, slack, catalogue, say, err, secrets_file)
+
+
+def _kept_secrets(secrets_file: Path | None) -> set[str] | None:
+    """The subscription keys whose signing secrets the file holds; None when there is no file to go by (secrets
+    printed, or never written here: then nothing is compared, rather than every subscription replaced)."""
+    try:
+        # Only a regular file: a device (/dev/full, /dev/zero) would be read for ever.
+        if secrets_file is None or not secrets_file.is_file():
+            return None
+        text = secrets_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # unreadable: `_cannot_keep_secrets` says so before anything is written
+        return None
+    return {key.strip() for key, _, secret in (line.partition("=") for line in text.splitlines()) if secret.strip()}
 
 
 def _cannot_keep_secrets(plan: Plan, secrets_file: Path | None) -> str | None:
@@ -175,6 +192,13 @@ def _apply(plan: Plan, api: PagerDutyApi, slack: SlackChannels | None, catalogue
         if plan.channels:
             lines.append(f"Not done: Slack channel(s) {', '.join('#' + c for c in plan.channels)}")
         _print_secrets(outcome.secrets, say, secrets_file)
+        error = outcome.error
+        if isinstance(error, PagerDutyRefused) and not error.retryable and error.status != 404:
+            # A 404 is a resource deleted meanwhile, which the next plan sees; anything else is refused again.
+            return _fail(err, "Apply stopped halfway: PagerDuty refused a change and would refuse it again, so "
+                              "running apply again cannot finish. What was done stays done and is tagged. Fix what "
+                              "PagerDuty refused (below; most often a name or value in the catalogue, else the API "
+                              "key), check with `pavedroad provision plan`, then apply.", lines, EXIT_STOPPED)
         return _fail(err, "Apply stopped halfway; what was done stays done and is tagged, so nothing is duplicated. "
                           "Run `pavedroad provision apply` again to finish.", lines, EXIT_STOPPED)
     assert slack is not None or not plan.channels

@@ -78,6 +78,8 @@ class Resource:
     restrictions: tuple[RestrictionSpec, ...] = ()
     # For a service: the PagerDuty id the catalogue names, adopted if it exists but carries no tag yet.
     catalogue_id: str | None = None
+    # The catalogue field its name comes from (`teams[5].name`), for problems PagerDuty would have with the name.
+    source: str = ""
 
 
 @dataclass
@@ -131,11 +133,11 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
             rule.append(_schedule_key(*rota_owner, period))  # type: ignore[arg-type]
         policy_key = (team.id, match.band.name)
         policies.setdefault(policy_key, (tuple(rule), []))[1].append(index)
-    for team_id, (_, team) in teams.items():
+    for team_id, (team_index, team) in teams.items():
         key = f"team/{team_id}"
         state.resources.append(Resource(key, "team", team.name, {
             "name": team.name, "description": f"{team.name}: on-call from the Paved Road catalogue {tag(key)}",
-        }))
+        }, source=f"teams[{team_index}].name"))
     for (owner_kind, owner_id, period), services in sorted(needed.items()):
         owner: Team | Domain
         index, owner = teams[owner_id] if owner_kind == "team" else domains[owner_id]
@@ -155,7 +157,8 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
         standing, rota = _rotas_for(catalogue, owner_kind, owner_id, period)
         key = _schedule_key(owner_kind, owner_id, period)
         try:
-            state.resources.append(_schedule(key, owner.name, owner_kind, period, members, rota))
+            state.resources.append(_schedule(key, owner.name, owner_kind, period, members, rota,
+                                             source=where.replace(".members", ".name")))
         except ZoneInfoNotFoundError:
             where = f"rotas[{catalogue.rotas.index(rota)}].time_zone" if rota else "time zone"
             state.problems.append(f"{where}: {rota.time_zone if rota else ''!r} is not a time zone; use an IANA name "
@@ -167,7 +170,7 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
         keys.sort(key=lambda k: not k.endswith("/working-hours"))  # working hours first, as people read a day
     schedules = {r.key for r in state.resources if r.kind == "schedule"}
     for (team_id, band), (first_rule, indexes) in sorted(policies.items()):
-        _, team = teams[team_id]
+        team_index, team = teams[team_id]
         key = f"escalation_policy/{team_id}/{band.lower()}"
         first = tuple(k for k in first_rule if k in schedules)
         rules: list[tuple[int, tuple[str, ...]]] = [(ESCALATION_DELAY_MINUTES, first)] if first else []
@@ -182,23 +185,23 @@ def desired_state(catalogue: Catalogue, *, known_emails: set[str], incident_mana
             "name": name, "description": f"{team.name}, {band} exposure band: the band's rotas, then the incident "
                                          f"manager {tag(key)}",
             "rules": tuple(rules), "team": f"team/{team_id}",
-        }))
+        }, source=f"teams[{team_index}].name"))
         for index in indexes:
-            state.resources.extend(_service_resources(catalogue.services[index], key, bot_url))
+            state.resources.extend(_service_resources(catalogue.services[index], key, bot_url, f"services[{index}]"))
             state.service_keys[index] = f"service/{catalogue.services[index].id}"
     return state
 
 
-def _service_resources(service: Service, policy_key: str, bot_url: str) -> list[Resource]:
+def _service_resources(service: Service, policy_key: str, bot_url: str, where: str) -> list[Resource]:
     key, hook = f"service/{service.id}", f"webhook_subscription/{service.id}"
     return [
         Resource(key, "service", service.name, {
             "name": service.name, "description": f"{service.name} {tag(key)}", "escalation_policy": policy_key,
-        }, catalogue_id=service.pagerduty_service_id),
+        }, catalogue_id=service.pagerduty_service_id, source=f"{where}.name"),
         Resource(hook, "webhook_subscription", f"{service.name} → Paved Road", {
             "url": bot_url.rstrip("/") + WEBHOOK_PATH, "events": WEBHOOK_EVENTS, "filter": key, "active": True,
             "description": f"{service.name} incidents to the Paved Road bot {tag(hook)}",
-        }),
+        }, source=f"{where}.name"),
     ]
 
 
@@ -217,8 +220,17 @@ def _rotas_for(catalogue: Catalogue, owner_kind: str, owner_id: str,
     return standing, candidates[0][1] if candidates else None
 
 
+def working_hours_of(catalogue: Catalogue, owner_kind: str, owner_id: str) -> tuple[str, str, str, int | None]:
+    """What shapes a team's (domain's) schedules: time zone, start, end, and the rota they come from (its index; None
+    when the owner has no rota and the defaults apply)."""
+    _, rota = _rotas_for(catalogue, owner_kind, owner_id, "working-hours")
+    if rota is None:
+        return _DEFAULT_ZONE, *_DEFAULT_HOURS, None
+    return rota.time_zone, *rota.working_hours, catalogue.rotas.index(rota)
+
+
 def _schedule(key: str, owner_name: str, owner_kind: str, period: Period, members: list[str],
-              rota: Rota | None) -> Resource:
+              rota: Rota | None, *, source: str) -> Resource:
     zone = rota.time_zone if rota else _DEFAULT_ZONE
     start, end = rota.working_hours if rota else _DEFAULT_HOURS
     day_minutes = _minutes(end) - _minutes(start)
@@ -241,7 +253,7 @@ def _schedule(key: str, owner_name: str, owner_kind: str, period: Period, member
         "name": name, "description": f"{owner_name}{scope}: {label} on-call {tag(key)}", "time_zone": zone,
         "layers": 1, "layer": label.capitalize(), "members": tuple(f"user/{m}" for m in members),
         "turn_seconds": WEEK_SECONDS, "hours": hours(restrictions),
-    }, layer_start=moment, restrictions=restrictions)
+    }, layer_start=moment, restrictions=restrictions, source=source)
 
 
 def hours(restrictions: tuple[RestrictionSpec, ...]) -> tuple[str, ...]:

@@ -5,16 +5,21 @@ description; a catalogue service's own PagerDuty id is adopted), the comparison 
 update teams → schedules → policies → services → subscriptions, delete the other way round, and only with
 `--prune`), and the Terraform-like rendering. `apply` performs a plan; a plan made again after a partial apply holds
 exactly what is left.
+
+What PagerDuty would refuse is found here, before anything is written, rather than halfway through apply: names
+twice in one kind (whatever the case), a create or rename onto a name PagerDuty already has, a name longer than it
+takes. A subscription whose signing secret nobody kept (its answer lost) is replaced, as apply cannot read it back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bot.catalogue import Catalogue
 from bot.ports import Json, PagingAdmin
+from bot.services.provisioning.coverage import cover_warnings
 from bot.services.provisioning.desired import KINDS, DesiredState, Kind, Resource, desired_state, hours, key_in, tag
 
 Op = Literal["create", "update", "replace", "delete"]
@@ -24,6 +29,11 @@ _LISTS: dict[Kind, tuple[str, str]] = {
     "escalation_policy": ("/escalation_policies", "escalation_policies"), "service": ("/services", "services"),
     "webhook_subscription": ("/webhook_subscriptions", "webhook_subscriptions"),
 }
+# What PagerDuty refuses of what provisioning writes, found by plan rather than halfway through apply: a second
+# team, policy or service of one name (whatever the case), and longer than its OpenAPI description allows.
+_UNIQUE_NAMES: tuple[Kind, ...] = ("team", "escalation_policy", "service")
+_MAX_LENGTH: dict[tuple[Kind, str], int] = {("team", "name"): 100, ("team", "description"): 1024}
+_SECRET_LOST = ("signing secret", "not in the secrets file", "a new one, written there")
 
 
 @dataclass
@@ -67,6 +77,8 @@ class Plan:
     orphans: list[Action] = field(default_factory=list)  # managed, no longer wanted, kept without --prune
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what apply cannot fix and people should (on-call gaps)
+    archived: list[str] = field(default_factory=list)  # Slack channels the catalogue names that are archived
     ids: dict[str, str] = field(default_factory=dict)  # managed key → PagerDuty id, for what exists already
     emails: dict[str, str] = field(default_factory=dict)  # email → PagerDuty user id
     desired: DesiredState | None = None
@@ -80,12 +92,15 @@ class Plan:
         return sum(a.op == op for a in self.actions)
 
 
-def make_plan(catalogue: Catalogue, actual: Actual, *, bot_url: str, prune: bool) -> Plan:
-    """Compare; `problems` (catalogue or account issues that block apply) come back instead of actions."""
+def make_plan(catalogue: Catalogue, actual: Actual, *, bot_url: str, prune: bool,
+              kept_secrets: Collection[str] | None = None) -> Plan:
+    """Compare; `problems` (catalogue or account issues that block apply) come back instead of actions.
+    `kept_secrets`: the subscription keys whose signing secrets the secrets file holds (None: not known); a managed
+    subscription missing there is replaced, since PagerDuty shows a secret only to the call that creates it."""
     im = _incident_manager_targets(catalogue, actual)
     desired = desired_state(catalogue, known_emails=set(actual.emails.values()), incident_manager=im,
                             bot_url=bot_url)
-    plan = Plan(problems=list(desired.problems), desired=desired,
+    plan = Plan(problems=list(desired.problems), desired=desired, warnings=cover_warnings(catalogue),
                 emails={email: uid for uid, email in actual.emails.items()})
     wanted = desired.by_key()
     managed: dict[str, tuple[Kind, Json]] = {}
@@ -107,25 +122,29 @@ def make_plan(catalogue: Catalogue, actual: Actual, *, bot_url: str, prune: bool
                 managed[resource.key] = ("service", found)
     plan.ids = {key: str(item["id"]) for key, (_, item) in managed.items()}
     tokens = _Tokens(actual.emails, {(kind, str(item["id"])): key for key, (kind, item) in managed.items()})
+    plan.problems += _name_problems(wanted)
+    tagged = {str(item["id"]): key for key, (_, item) in managed.items()}
+    tagged |= {str(item["id"]): str(key_in(item.get("description"))) for _, item in duplicates}
     for kind in KINDS:
         for resource in (r for r in wanted.values() if r.kind == kind):
             if resource.key not in managed:
-                clash = _unmanaged_namesake(actual, kind, resource.name)
-                if clash is not None:
-                    plan.problems.append(
-                        f"{kind.replace('_', ' ')} {resource.name!r} already exists in PagerDuty ({clash}) but Paved "
-                        f"Road does not manage it; add {tag(resource.key)} to its description to let provisioning "
-                        "manage it, or rename it")
+                plan.problems += _namesakes(actual, resource, None, tagged, wanted)
                 plan.actions.append(Action("create", kind, resource.key, resource.name, resource=resource))
                 continue
             item = managed[resource.key][1]
+            if str(item.get("name", "")).lower() != resource.name.lower():  # a rename
+                plan.problems += _namesakes(actual, resource, item, tagged, wanted)
             have = tokens.fields(kind, item)
             changes = tuple((name, have.get(name), value) for name, value in resource.fields.items()
                             if have.get(name) != value)
+            # Its answer lost (a 502 after PagerDuty acted): found by its tag, but nobody has its secret.
+            if kind == "webhook_subscription" and kept_secrets is not None and resource.key not in kept_secrets:
+                changes += (_SECRET_LOST,)
             if not changes:
                 continue
-            # A subscription's delivery URL cannot be changed through the API: it is replaced.
-            op: Op = "replace" if kind == "webhook_subscription" and any(c[0] == "url" for c in changes) else "update"
+            # A subscription's delivery URL cannot be changed through the API, nor its secret shown again: replaced.
+            op: Op = "replace" if kind == "webhook_subscription" and any(
+                c[0] == "url" or c == _SECRET_LOST for c in changes) else "update"
             live = _live_layers(item) if kind == "schedule" else []
             plan.actions.append(Action(op, kind, resource.key, resource.name, str(item["id"]), changes, resource,
                                        layer_id=str(live[0]["id"]) if live and live[0].get("id") else None))
@@ -152,12 +171,61 @@ def _incident_manager_targets(catalogue: Catalogue, actual: Actual) -> tuple[str
     return _Tokens(actual.emails, managed).targets(rules[0].get("targets") or []) if rules else ()
 
 
-def _unmanaged_namesake(actual: Actual, kind: Kind, name: str) -> str | None:
-    """PagerDuty refuses a second team, policy or service of the same name."""
-    if kind not in ("team", "escalation_policy", "service"):
-        return None
-    return next((str(i["id"]) for i in actual.resources[kind]
-                 if str(i.get("name", "")).lower() == name.lower() and key_in(i.get("description")) is None), None)
+def _name_problems(wanted: Mapping[str, Resource]) -> list[str]:
+    """The catalogue's names PagerDuty would refuse whatever it holds: too long, empty, or twice in one kind."""
+    problems: list[str] = []
+    first: dict[tuple[Kind, str], Resource] = {}
+    said: set[tuple[str, str]] = set()  # two teams of one name also make two policies of one name: said once
+    # In catalogue order, so that the later entry is the one said to repeat the earlier (services[5] then [12]).
+    for resource in sorted(wanted.values(), key=lambda r: (r.source.split("[")[0], len(r.source), r.source)):
+        label = resource.kind.replace("_", " ")
+        if not resource.name.strip():
+            problems.append(f"{resource.source}: empty; PagerDuty needs a name for each {label}")
+        for (kind, name), limit in _MAX_LENGTH.items():
+            length = len(str(resource.fields.get(name, ""))) if kind == resource.kind else 0
+            if length > limit:
+                made = "" if name == "name" else f" (provisioning writes it from the {kind}'s name and id)"
+                problems.append(f"{resource.source}: PagerDuty takes a {label} {name} of at most {limit} characters; "
+                                f"this one has {length}{made}: shorten it")
+        if resource.kind in _UNIQUE_NAMES:
+            other = first.setdefault((resource.kind, resource.name.lower()), resource)
+            if other is not resource and (other.source, resource.source) not in said:
+                said.add((other.source, resource.source))
+                problems.append(f"{resource.source}: {label} {resource.name!r} has the name of {label} {other.name!r} "
+                                f"({other.source}); PagerDuty ignores case and refuses a second {label} of one name: "
+                                "rename one")
+    return problems
+
+
+def _namesakes(actual: Actual, resource: Resource, item: Json | None, tagged: Mapping[str, str],
+               wanted: Mapping[str, Resource]) -> list[str]:
+    """PagerDuty refuses a second team, policy or service of one name: one it holds already that this plan keeps
+    (`item`: the resource renamed; None for a create)."""
+    kind, label, name = resource.kind, resource.kind.replace("_", " "), resource.name
+    if kind not in _UNIQUE_NAMES:
+        return []
+    problems = []
+    for other in actual.resources[kind]:
+        other_id, other_key = str(other["id"]), tagged.get(str(other["id"]))
+        if str(other.get("name", "")).lower() != name.lower() or (item is not None and other_id == str(item["id"])):
+            continue
+        if other_key in wanted:
+            continue  # the catalogue wants it too: renamed by this plan, or the same name twice (said above)
+        if other_key is not None:
+            problems.append(f"{label} {name!r} ({resource.source}): PagerDuty already has one of that name "
+                            f"({other_id}), which Paved Road made for {other_key}, no longer in the catalogue; to "
+                            f"keep it for this entry, change {tag(other_key)} in its description to "
+                            f"{tag(resource.key)}, or choose another name")
+        elif item is None:
+            problems.append(f"{label} {name!r} already exists in PagerDuty ({other_id}) but Paved Road does not manage "
+                            f"it; add {tag(resource.key)} to its description to let provisioning manage it, or "
+                            "rename it")
+        else:
+            problems.append(f"{resource.source}: renames {label} {item.get('name')!r} ({item['id']}) to {name!r}, "
+                            f"but PagerDuty already has a {label} {other.get('name')!r} ({other_id}) that Paved Road "
+                            f"does not manage, and refuses a second of one name: choose another name, or rename or "
+                            "delete that one in PagerDuty")
+    return problems
 
 
 class _Tokens:
@@ -264,23 +332,32 @@ def render(plan: Plan, *, pagerduty_url: str, prune: bool) -> str:
             lines.append(f"      {name}: {_show(old)} → {_show(new)}")
     if not plan.actions:
         lines.append("  (nothing to change)")
-    if plan.channels:
+    if plan.channels or plan.archived:
         lines.append("Slack:")
         lines += [f"  + channel #{name}" for name in plan.channels]
+        # Provisioning never unarchives (nor archives) a channel: it holds people's history, and someone chose to.
+        lines += [f"  ! channel {name} is archived: the bot cannot post there; unarchive it in Slack (by hand)"
+                  for name in plan.archived]
     if plan.orphans:
         lines.append("Managed by Paved Road but no longer in the catalogue (kept; `--prune` deletes them):")
         lines += [f"  {a.kind} {a.name!r} [{a.key}] ({a.id})" for a in plan.orphans]
     if plan.notes:
         lines.append("Catalogue:")
         lines += [f"  ! {note}" for note in plan.notes]
+    if plan.warnings:
+        lines.append("Warnings (apply cannot fix these; the catalogue's rotas can):")
+        lines += [f"  ! {warning}" for warning in plan.warnings]
     slack = f"{len(plan.channels)} Slack channel(s) to create" if plan.slack_checked else "Slack not checked"
-    if plan.empty:
+    if plan.empty and plan.archived:
+        lines.append(f"No changes to make, but {len(plan.archived)} archived Slack channel(s) to unarchive by hand "
+                     "(above).")
+    elif plan.empty:
         lines.append("No changes: PagerDuty and Slack match the catalogue." if plan.slack_checked else
                      "No changes in PagerDuty: it matches the catalogue (Slack not checked).")
     else:
         lines.append(f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
                      f"{plan.count('replace')} to replace, {plan.count('delete')} to delete in PagerDuty; "
-                     f"{slack}.")
+                     f"{slack}" + (f"; {len(plan.archived)} archived to unarchive by hand." if plan.archived else "."))
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.incident import Incident
-from bot.domain.slack_text import readable
+from bot.domain.slack_text import blank, readable, unescaped
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
@@ -82,6 +82,7 @@ async def resolve(s: Services, asked: Asked) -> Reply:
 
 
 async def page_incident_manager(s: Services, asked: Asked) -> Reply:
+    s.actions.incident_manager_policy()  # none configured: said now, not after the form is filled in
     return await _ask_or_act(PAGE_MESSAGE, s, asked)
 
 
@@ -112,26 +113,27 @@ async def timeline(s: Services, asked: Asked) -> Reply:
 
 
 async def oncall(s: Services, asked: Asked) -> Reply:
-    what = asked.text or "this incident's service"
-    rota = s.handovers.find_rota(asked.text) if s.handovers is not None and asked.text else None
+    named = unescaped(asked.text)  # a name as typed, to look up: Slack sends a typed & as &amp;
+    what = asked.text or "this incident's service"  # shown as Slack sent it: escaped, nothing in it is markup
+    rota = s.handovers.find_rota(named) if s.handovers is not None and named else None
     if rota is None or s.handovers is None:
-        return render.oncall_text(what, await s.actions.oncall(asked.text, asked.channel))
+        return render.oncall_text(what, await s.actions.oncall(named, asked.channel))
     # A rota (who now, who next); when a team shares its name, its escalation policy's levels too.
     answers = [await s.handovers.on_call_now(rota.id)]
     with contextlib.suppress(UserError):  # not a team or service too: the rota's answer is the answer
-        answers.append(render.oncall_text(what, await s.actions.oncall(asked.text, asked.channel)))
+        answers.append(render.oncall_text(what, await s.actions.oncall(named, asked.channel)))
     return answers
 
 
 async def service(s: Services, asked: Asked) -> Reply:
-    return await s.actions.service_coverage(asked.text, asked.channel)
+    return await s.actions.service_coverage(unescaped(asked.text), asked.channel)
 
 
 async def handover(s: Services, asked: Asked) -> Reply:
     """`/incident handover [rota] [post]`: in a rota's channel the rota is implied; elsewhere the first word names
     it."""
     handovers = _handovers(s)
-    words = asked.text.split()
+    words = unescaped(asked.text).split()
     post = posts_handover(asked.text)
     rota = handovers.rota_for(" ".join(words[:-1] if post else words), asked.channel_name)
     if not post:
@@ -155,7 +157,7 @@ async def handover_note(s: Services, asked: Asked) -> Reply:
     handovers = _handovers(s)
     words = asked.text.split(maxsplit=1)  # any whitespace ends the rota's name: a newline after it too
     first, after = (words[0] if words else ""), (words[1] if len(words) > 1 else "")
-    named = handovers.find_rota(first) if first else None
+    named = handovers.find_rota(unescaped(first)) if first else None
     here = handovers.rotas_of_channel(asked.channel_name)
     # In a channel of one rota, a first word naming it is the note's own ("payments are queueing"), not a choice.
     if named is not None and (named not in here or len(here) > 1):
@@ -204,7 +206,7 @@ async def follow_up(s: Services, asked: Asked) -> Reply:
     """`/incident followup <text> [@owner]`: an action item, into the review and onto the ServiceNow ticket."""
     if s.contributions is None:
         raise UserError("Follow-ups are not set up on this bot.")
-    if not asked.text.strip():
+    if blank(asked.text):
         raise UserError(FOLLOW_UP_USAGE)
     return await s.contributions.follow_up(user=asked.user, user_name=asked.user_name, incident=asked.on,
                                            text=asked.text)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.incident import Incident, Status
+from bot.domain.slack_text import blank
 from bot.errors import IntegrationError, UserError
 from bot.ports import Interactions
 from bot.render import replies as render
@@ -85,7 +86,7 @@ def read_submission(body: dict[str, Any], view: dict[str, Any]) -> Submission:
 async def form_errors(submission: Submission, actions: IncidentActions) -> dict[str, str]:
     """What to show in the form instead of acting: nothing written, or why this person may not act."""
     field = submission.prompt.field
-    if not submission.text:
+    if blank(submission.text):  # zero-width spaces too: they say nothing
         return {field: "Please write something here."}
     try:
         await actions.check_may_act(submission.user, submission.incident_id,

@@ -28,6 +28,8 @@ def split_subcommand(text: str) -> tuple[str, str]:
     """`"resolve  fixed the DB"` → `("resolve", "fixed the DB")`; empty text means help. Any whitespace (a newline,
     a non-breaking space) separates the subcommand."""
     parts = text.strip().split(maxsplit=1)
+    while parts and not visible(parts[0]):  # a "word" of invisible characters alone (a pasted zero-width space)
+        parts = parts[1].split(maxsplit=1) if len(parts) > 1 else []
     name = visible(parts[0]).lower() if parts else ""
     return (name or "help"), (parts[1].strip() if len(parts) > 1 else "")
 
@@ -47,8 +49,11 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,
     parts = rest.split(maxsplit=1)
     first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
-    # Inside a channel, `#1234` always names another incident; a bare number is one only where no text follows.
-    if looks_like_ref and (not in_incident_channel or not text_follows or first.startswith("#")):
+    # Inside a channel, `#1234` always names another incident; a bare number is one where no text follows — or where
+    # it is all there is (`/incident resolve 2` in #inc-1 means #2: as a resolution note, "2" says nothing; a lone
+    # word like MITIGATED, which could be an id, stays the note).
+    if looks_like_ref and (not in_incident_channel or not text_follows or first.startswith("#")
+                           or (first.isdigit() and not remainder.strip())):
         return first.lstrip("#"), remainder.strip()
     if in_incident_channel or not first:
         return None, rest if in_incident_channel else ""

@@ -11,6 +11,7 @@ unescaped: bot/render/format.py's `escape` is applied to whatever this returns b
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
 # Slack's markup: `<` target, optionally `|` label, `>`; neither holds a `<` or `>` (typed ones arrive escaped).
@@ -33,10 +34,10 @@ def readable(slack_text: str, names: Mapping[str, str] | None = None) -> str:
     pieces: list[str] = []
     end = 0
     for match in _MARKUP.finditer(slack_text):
-        pieces.append(_unescaped(slack_text[end:match.start()]))
-        pieces.append(_shown(_unescaped(match[1]), None if match[2] is None else _unescaped(match[2]), names))
+        pieces.append(unescaped(slack_text[end:match.start()]))
+        pieces.append(_shown(unescaped(match[1]), None if match[2] is None else unescaped(match[2]), names))
         end = match.end()
-    pieces.append(_unescaped(slack_text[end:]))
+    pieces.append(unescaped(slack_text[end:]))
     return "".join(pieces)
 
 
@@ -63,6 +64,14 @@ def _sigil(sigil: str, name: str) -> str:
     return name if name.startswith(sigil) else f"{sigil}{name}"
 
 
-def _unescaped(text: str) -> str:
+def unescaped(text: str) -> str:
+    """Slack's escapes undone (`&amp;` → `&`): a name as typed, to look up (a policy called "Search & Discovery")."""
     # `&amp;` last: `&amp;lt;` is a typed "&lt;", not a "<".
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def blank(text: str) -> bool:
+    """Whether `text` says nothing: only spaces and invisible format characters (a zero-width space, a word joiner,
+    a byte-order mark — pasted from a runbook page), which `str.strip` leaves. A resolution note of zero-width spaces
+    is no note."""
+    return not "".join(c for c in text if unicodedata.category(c) != "Cf").strip()

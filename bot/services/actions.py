@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident, Status
+from bot.domain.slack_text import blank, unescaped
 from bot.domain.timeline import TimelineEntry
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock, OnCall, Paging, PagingUser
@@ -113,8 +114,7 @@ class IncidentActions:
         return self._clock.now()
 
     async def readable(self, slack_text: str) -> str:
-        """What someone typed in a command (Slack's markup and escapes), as PagerDuty's and ServiceNow's readers will
-        read it: people mentioned by name (bot/services/slack_text.py). A form's text is no markup: it needs none."""
+        """A command's text (Slack markup) as PagerDuty's and ServiceNow's readers read it (services/slack_text.py)."""
         return await self._slack_text.readable(slack_text)
 
     async def in_incident_channel(self, channel_id: str) -> bool:
@@ -145,7 +145,7 @@ class IncidentActions:
         return Outcome(f"✅ Acknowledged #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
     async def resolve(self, slack_user_id: str, incident: Incident, note: str) -> Outcome:
-        if not note.strip():
+        if blank(note):
             raise UserError("A resolution note is needed: say what fixed it, e.g. `/incident resolve rolled back "
                             "the 10:02 deploy`.")
         if incident.status is Status.RESOLVED:  # someone else was first: the note, typed in a form now closed, back
@@ -179,19 +179,22 @@ class IncidentActions:
         return Outcome(f"✅ Resolved #{incident.number} in PagerDuty as {_name(actor.name)}, with your note.")
 
     async def add_note(self, slack_user_id: str, incident: Incident, text: str) -> Outcome:
-        if not text.strip():
+        if blank(text):
             raise UserError("The note is empty: `/incident note <what you found or did>`.")
         actor = await self.identify(slack_user_id)
         await self.check_may(actor, incident, "note")
         await self._guard(self._paging.add_note(incident.id, actor.email, text.strip()), "PagerDuty", acts=True)
         return Outcome(f"📝 Note added to #{incident.number} in PagerDuty as {_name(actor.name)}.")
 
-    async def page_incident_manager(self, slack_user_id: str, incident: Incident, message: str) -> Outcome:
-        manager = self._catalogue.incident_manager
-        if manager is None:
+    def incident_manager_policy(self) -> str:
+        """The incident-manager rota's policy; none configured: said before a form opens, not once it is sent."""
+        if (manager := self._catalogue.incident_manager) is None:
             raise UserError("No incident-manager rota is configured (`incident_manager.escalation_policy_id` in "
                             "the catalogue). Ask the platform team to set it; meanwhile page them in PagerDuty.")
-        return await self._page(slack_user_id, incident, [("escalation_policy", manager.escalation_policy_id)],
+        return manager.escalation_policy_id
+
+    async def page_incident_manager(self, slack_user_id: str, incident: Incident, message: str) -> Outcome:
+        return await self._page(slack_user_id, incident, [("escalation_policy", self.incident_manager_policy())],
                                 message or f"Incident manager needed on #{incident.number}: {incident.title}",
                                 "the incident-manager rota")
 
@@ -221,7 +224,7 @@ class IncidentActions:
                                 "they cannot be paged. Page their team or escalation policy instead. Nothing was "
                                 "changed.")
             return "user", user.id, user.name
-        name = target.strip().lstrip("@")
+        name = unescaped(target.strip()).lstrip("@")  # as typed: Slack sends a typed & as &amp;
         team = next((t for t in self._catalogue.teams if name.lower() in (t.id.lower(), t.name.lower())), None)
         if team is not None:
             service = next((s for s in self._catalogue.services if s.team == team.id), None)
@@ -318,7 +321,7 @@ class IncidentActions:
 
     async def declare(self, slack_user_id: str, title: str, service_ref: str | None, urgency: str,
                       channel_id: str = "") -> Outcome:
-        if not title.strip():
+        if blank(title):
             raise UserError("Give the incident a title: `/incident new Checkout returns 500s --service checkout`.")
         if urgency not in ("high", "low"):
             raise UserError(f"Urgency must be `high` or `low`, not `{_shown(urgency)}`.")
@@ -443,7 +446,5 @@ def _name(name: str) -> str:
 
 
 def _shown(typed: str) -> str:
-    """What someone typed, shown back inside `code`: short, escaped (Slack sends typed text escaped already: read
-    back first, so it shows as typed), and with no backtick to end the code early."""
-    readable = typed.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return escape(clip(" ".join(readable.split()), 100)).replace("`", "'")
+    """What someone typed (Slack sends it escaped), shown back as typed inside `code`: short, escaped, no backtick."""
+    return escape(clip(" ".join(unescaped(typed).split()), 100)).replace("`", "'")

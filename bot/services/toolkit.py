@@ -29,6 +29,7 @@ from bot.domain.coordination import (
     reminder_id,
 )
 from bot.domain.incident import Incident, Status
+from bot.domain.slack_text import blank
 from bot.errors import UserError
 from bot.ports import Chat, Clock, Paging
 from bot.ports.store import Inbox, Incidents
@@ -120,7 +121,7 @@ class IncidentToolkit:
     async def publish_update(self, slack_user_id: str, incident: Incident, what: str, impact: str = "",
                              next_in_minutes: int | None = None) -> Outcome:
         what, impact = what.strip(), impact.strip()
-        if not what:
+        if blank(what):
             raise UserError("The update is empty: say what is happening, e.g. `/incident update Payments fail for "
                             "1 in 5 customers; rolling back the 10:02 deploy` — or `/incident update` alone for "
                             "the form.")

@@ -30,6 +30,8 @@ _NOT_CONNECTED = (httpx2.ConnectError, httpx2.ConnectTimeout)
 # The most escalation policies read looking for the one named (five pages): a one-letter query matches most of an
 # account's, and the read holds one of the few PagerDuty threads after the person's command has given up waiting.
 MAX_POLICIES_READ = 500
+# The most users read looking for one email (ten pages): the query matches inside other emails too.
+MAX_USERS_READ = 1000
 
 
 class PagerDutyPaging:
@@ -91,12 +93,14 @@ class PagerDutyPaging:
         return _paging_user(str(data["id"]), data.get("name"), str(data.get("email")))
 
     async def user_by_email(self, email: str) -> PagingUser | None:
-        users = await self._call("GET /users", lambda: self.client.rget("/users", params={"query": email}))
-        assert isinstance(users, list)
-        for data in users:
-            if str(data.get("email", "")).lower() == email.lower():
-                return _paging_user(str(data["id"]), data.get("name"), str(data["email"]))
-        return None
+        # PagerDuty's `query` matches anywhere in a name or email: li@example.com also finds x.li@example.com and
+        # every other. Read on (100 a page) until the exact email, not the first page only (25, PagerDuty's default):
+        # someone whose email is inside 25 others was told they had no account (found in review, session 25).
+        wanted = email.lower()
+        found = await self._call("GET /users", lambda: next((
+            user for user in itertools.islice(self.client.iter_all("/users", params={"query": email}), MAX_USERS_READ)
+            if str(user.get("email", "")).lower() == wanted), None))
+        return _paging_user(str(found["id"]), found.get("name"), str(found["email"])) if found else None
 
     async def acknowledge(self, incident_id: str, actor_email: str) -> None:
         await self._update(incident_id, actor_email, {"status": "acknowledged"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,10 @@ def read(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+# A value a .env file or a shell put in quotes: docker's --env-file and Kubernetes keep them as part of the value.
+_QUOTED = re.compile(r"""^(["']).*\1$""", re.S)
+
+
 def given(env: Mapping[str, str], name: str) -> str | None:
     """A variable's value as the operator gave it — in the environment, or in the file NAME_FILE names — or None
     (no default): for the commands whose fallback is not the variable's default (`report`'s catalogue)."""
@@ -153,6 +158,12 @@ def given(env: Mapping[str, str], name: str) -> str | None:
                                "text"]) from None
         if not value:  # a mounted secret whose key is empty: "NAME: not set" would send them to the wrong place
             raise ConfigError([f"{name}_FILE: {file!r} is empty; write the value into it, or unset {name}_FILE"])
+    # A trailing newline (a Kubernetes secret made with `echo … | base64`) or spaces are never part of a value; the
+    # bot would sign and compare with them and refuse every request, while check-config said all was well.
+    value = (value or "").strip()
+    if len(value) >= 2 and _QUOTED.match(value):
+        raise ConfigError([f"{name}: its value is in quotes ({value[0]}…{value[0]}); remove them — docker's "
+                           "--env-file and Kubernetes keep quotes as part of the value"])
     return value or None
 
 

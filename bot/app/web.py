@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -31,6 +32,7 @@ from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.adapters.slack.requests import SlackRequests
+from bot.app.readiness import CHECK_SECONDS
 from bot.app.runtime import Bot
 from bot.app.socket_mode import SocketModeConnection
 from bot.errors import DeliveryError
@@ -220,7 +222,21 @@ async def slack_events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(response)
     if response.status >= 500:  # Bolt caught a failure of ours (a listener, Slack's API) and logged it
         return _our_failure("slack request failed inside Bolt (its log above has the cause)", "Slack", trace=False)
+    if response.status == 404 and _an_event(text):
+        # An event no listener takes (app_rate_limited, which Slack sends whatever the app subscribes to; an event
+        # type added in the app's settings): received, nothing to do. A 404 is retried, and disables subscriptions.
+        log.debug("slack: an event the bot does not handle, acknowledged")
+        return web.Response(status=200)
     return await to_aiohttp_response(response)
+
+
+def _an_event(text: str) -> bool:
+    """Whether a Slack request's body is an Events API delivery (not a command or a click, whose 404 is theirs)."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("type") in ("event_callback", "app_rate_limited")
 
 
 def _refused(source: str, status: int, reason: str) -> web.Response:
@@ -250,7 +266,9 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     bot = request.app[BOT_KEY]
     try:
-        depths = await bot.store.depths()
+        # Bounded as /readyz is: a database that hangs must not hang the scrape that would show the outage.
+        async with asyncio.timeout(CHECK_SECONDS):
+            depths = await bot.store.depths()
     except Exception as error:  # the database is down: the process's own metrics still count (and say so)
         log.warning("metrics: the queue depths are unknown, the store does not answer (%s)",
                     error.__class__.__name__)

@@ -11,6 +11,10 @@ NEVER = "never"
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|h|hours?|m|min|mins|minutes?)\s*$")
 
 
+# The longest delay: ten years (a delay a person means as "never" is `never`).
+LONGEST = timedelta(days=3650)
+
+
 def archive_delay(text: str) -> timedelta | None:
     """The delay `text` names, None for "never"; ValueError (saying how to write it) otherwise."""
     if text.strip().lower() == NEVER:
@@ -19,4 +23,11 @@ def archive_delay(text: str) -> timedelta | None:
     if not match or float(match[1]) <= 0:
         raise ValueError(f"cannot read {text!r}: write a delay like '7d', '36h' or '90m', or 'never'")
     unit = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}[match[2][0]]
-    return unit * float(match[1])
+    try:
+        delay = unit * float(match[1])
+    except OverflowError:  # past timedelta's 999,999,999 days: a catalogue error, not a crash at start or SIGHUP
+        delay = LONGEST + LONGEST
+    if delay > LONGEST:  # "now - delay" before year 1 broke every run of the archiving job (found in review)
+        raise ValueError(f"{text!r} is longer than the bot can count back ({LONGEST.days:,} days at most): "
+                         "for channels never archived, write 'never'")
+    return delay

@@ -30,6 +30,7 @@ class FollowUp:
 # `@name` names an owner only as a word of its own (after a space, or as the whole text): at the end of an email
 # address ("ask vendor support@acme.com") it is the address's domain, not a person. A sentence's full stop or
 # exclamation after it ("… @ben.") is no part of the name; a dot inside one is ("@ben.okafor").
+_EVERYONE = ("here", "channel", "everyone")
 _OWNER = re.compile(r"\s*(?:<@([UW][A-Z0-9]+)(?:\|([^>]*))?>|(?<!\S)@([\w-]+(?:\.[\w-]+)*)[.!]?)\s*$")
 
 
@@ -46,6 +47,6 @@ class NamedOwner:
 def named_owner(text: str) -> NamedOwner:
     """`add an alert @ben` → ("add an alert", None, "ben"); `… <@U123|ben>` → ("…", "U123", "ben")."""
     match = _OWNER.search(text)
-    if match is None:
+    if match is None or (match[3] or "").lower() in _EVERYONE:  # `@here` is a broadcast typed as text, no owner
         return NamedOwner(text, None, None)
     return NamedOwner(text[:match.start()], match[1], match[2] or match[3])

@@ -43,7 +43,7 @@ class HandoverTimes:
 def zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:  # OSError: "Europe" (a folder), a name too long
         raise ValueError(f"unknown time zone {tz!r}: use an IANA name such as 'Europe/London'") from error
 
 

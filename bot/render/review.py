@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.domain.contributions import KEY_MESSAGE
 from bot.domain.exposure import IncidentExposure, live_loss
@@ -160,7 +160,7 @@ def _against(seconds: float | None, window: float | None) -> str:
 
 
 def _at(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M:%S}Z"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z"  # labelled UTC: in UTC, whatever zone it came in
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|])")

@@ -134,8 +134,10 @@ class Archiving:
         now = self._clock.now().timestamp()
         prefix = review_prefix(incident)
         review = await self._chat.find_file(channel, prefix, now - REVIEW_LOOKBACK_SECONDS)
-        if review is None:
-            # No review was drafted here: draft it now, so the last message has one to point to.
+        resolved = incident.resolved_at.timestamp() if incident.resolved_at else 0.0
+        if review is None or float(review.ts) < resolved:
+            # No review was drafted here, or only before the incident last resolved (it reopened since: that one
+            # ends at the first resolve): draft it now, so the last message points to one that tells it all.
             await self._reviews.draft(DraftReview(incident.id), retry=False, created_at=now)
             review = await self._chat.find_file(channel, prefix, now - LOOKBACK_SECONDS)
         permalink = await self._chat.permalink(channel, review.ts) if review else None

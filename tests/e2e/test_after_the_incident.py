@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.app.runtime import Bot
-from bot.catalogue import Catalogue
+from bot.catalogue import Catalogue, ChannelPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -532,3 +532,135 @@ async def test_a_pin_reaches_the_bot_over_socket_mode_too(start_sandbox: Any) ->
     assert [(e["type"], e["status"]) for e in answer["events"]] == [("reaction_added", 200)]
     entries = await running.bot.store.timeline(incident["id"])
     assert [e.text for e in entries if e.kind == "key_message"] == [f"📌 Ben Okafor: {KEY_MESSAGE}"]
+
+
+# Found in review (session 25): the edges below.
+
+# ----- archiving: channels.archive_after at its edges ---------------------------------------------------------------
+
+
+def test_a_huge_archive_after_is_refused_where_it_is_written_not_by_the_archiving_job() -> None:
+    """Found in review: `archive_after: 999999d` (a team's "practically never") passed the catalogue's validation,
+    and the archiving job then computed `now - delay - 30 days`, before year 1: OverflowError at every run."""
+    # Refused where it is written, naming the way to say "never": the job never meets it.
+    with pytest.raises(ValueError, match="write 'never'"):
+        ChannelPolicy.model_validate({"archive_after": "999999d"})
+    assert ChannelPolicy.model_validate({"archive_after": "3650d"}).archive_after == "3650d"
+
+
+def test_an_archive_after_too_large_for_a_timedelta_is_a_validation_error_not_a_crash() -> None:
+    """`archive_after: 9999999999d` should be refused the way `archive_after: soon` is (a ValidationError naming the
+    field and how to write it); instead OverflowError escapes pydantic and the catalogue load dies with a traceback."""
+    with pytest.raises(ValueError, match=r"archive_after|write a delay"):
+        ChannelPolicy.model_validate({"archive_after": "9999999999d"})
+
+
+# ----- the review's times -------------------------------------------------------------------------------------------
+
+
+async def test_review_times_given_with_an_offset_are_written_in_utc(sandbox: RunningSandbox) -> None:
+    """PagerDuty timestamps are read "with 'Z' (or an offset)". An incident whose times came with +02:00 had its
+    summary written as "Triggered 12:00:00Z" (the local wall time, labelled UTC) while its timeline line for the same
+    moment says 10:00:00Z."""
+    now = sandbox.sandbox.clock.now()
+    plus2 = now.astimezone(timezone(timedelta(hours=2)))
+    stamp = plus2.strftime("%Y-%m-%dT%H:%M:%S+02:00")
+    utc_shown = now.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+    def event(kind: str) -> dict[str, Any]:
+        return incident_event(kind, occurred_at=stamp, incident_id="POFFSET1", number=88, title="Search is slow",
+                              created_at=stamp)
+    assert await deliver(sandbox, event("incident.triggered")) == 202
+    await settle_all(sandbox)
+    [channel] = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-88-")]
+    assert await deliver(sandbox, event("incident.resolved")) == 202
+    await settle_all(sandbox)
+    await command(sandbox, channel["name"], "review 88")
+    await settle_all(sandbox)
+    [review] = reviews_in(sandbox)
+    document = await read_file(sandbox, review["id"])
+    [summary] = [line for line in document.splitlines() if line.startswith("- Triggered ")]
+    assert f"Triggered {utc_shown}" in summary, summary
+    assert f"resolved {utc_shown}" in summary, summary
+
+
+# ----- follow-ups -----------------------------------------------------------------------------------------------------
+
+
+async def test_a_follow_up_after_the_ticket_closed_reaches_the_review_and_alarms_nobody(
+        sandbox: RunningSandbox) -> None:
+    incident, channel = await open_incident(sandbox)
+    await command(sandbox, channel, "resolve Rolled back")
+    await settle_all(sandbox)
+    ticket = ticket_of(sandbox, incident["id"])
+    sandbox.sandbox.servicenow.update_incident(ticket["sys_id"], {"state": "7"}, user="service.desk")
+    answer = await command(sandbox, channel, "followup Write the rollback runbook @ben")
+    assert "Follow-up recorded" in answer
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    assert await sandbox.bot.store.dead_effects() == []
+    ops = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    assert [m["text"] for m in messages(sandbox, ops["id"])] == []
+    await command(sandbox, channel, "review")
+    [review] = reviews_in(sandbox)
+    assert "Write the rollback runbook" in await read_file(sandbox, review["id"])
+
+
+
+async def test_a_follow_up_ending_in_at_here_has_no_owner_called_here(sandbox: RunningSandbox) -> None:
+    """`/incident followup Page the DB team @here`: `@here` is Slack's broadcast, not a person. The follow-up was
+    recorded with an owner named "here" — in the answer, `/incident followups`, the review's checklist
+    ("owner: here") and the ticket's work note — and the words "@here" dropped from the action itself."""
+    incident, channel = await open_incident(sandbox)
+    answer = await command(sandbox, channel, "followup Page the DB team @here")
+    assert "owner: here" not in answer, answer
+    stored = await sandbox.bot.store.incident(incident["id"])
+    assert stored is not None
+    [follow_up] = stored.follow_ups
+    assert follow_up.owner is None, follow_up
+
+
+# ----- a reopen after the review was drafted ------------------------------------------------------------------------
+
+
+async def test_the_archived_channels_last_message_points_to_a_review_that_tells_the_reopen(
+        sandbox: RunningSandbox) -> None:
+    """Resolved, reviewed (`/incident review`), reopened, resolved again for good: a week later the channel's last
+    message points to "the review draft" — the one drafted before the reopen, which says the incident was resolved
+    the first time and knows nothing of the reopen or its final resolution (the archiving only drafts one when the
+    channel has none at all)."""
+    start = sandbox.sandbox.clock.now()
+    stamp = start.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def event(kind: str, at: str) -> dict[str, Any]:
+        return incident_event(kind, occurred_at=at, incident_id="PREOPEN2", number=78, title="Search is slow",
+                              created_at=stamp)
+    assert await deliver(sandbox, event("incident.triggered", stamp)) == 202
+    await settle_all(sandbox)
+    [channel] = [c for c in incident_channels(sandbox) if c["name"].startswith("inc-78-")]
+    assert await deliver(sandbox, event("incident.resolved", stamp)) == 202
+    await settle_all(sandbox)
+    await command(sandbox, channel["name"], "review 78")
+    assert len(reviews_in(sandbox)) == 1
+    await move_clock(sandbox, advance_seconds=3600)
+    later = sandbox.sandbox.clock.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert await deliver(sandbox, event("incident.reopened", later)) == 202
+    await settle_all(sandbox)
+    await move_clock(sandbox, advance_seconds=3600)
+    final = sandbox.sandbox.clock.now()
+    assert await deliver(sandbox, event("incident.resolved", final.strftime("%Y-%m-%dT%H:%M:%S.000Z"))) == 202
+    await settle_all(sandbox)
+    await move_clock(sandbox, advance_seconds=8 * 86400)
+    await settle_all(sandbox)
+    archived = next(c for c in state(sandbox)["slack"]["channels"] if c["id"] == channel["id"])
+    assert archived["is_archived"]
+    last = messages(sandbox, channel["id"])[-1]
+    assert "being archived" in last["text"] and "review draft" in last["text"]
+    # The newest review in the channel (the one the last message links) tells the final resolution.
+    newest = reviews_in(sandbox)[-1]
+    document = await read_file(sandbox, newest["id"])
+    assert f"resolved {final:%Y-%m-%d %H:%M}" in document, [
+        line for line in document.splitlines() if line.startswith("- Triggered")]
+
+
+# ----- a channel renamed before it was archived ---------------------------------------------------------------------

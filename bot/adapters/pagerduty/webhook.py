@@ -98,7 +98,8 @@ def signature_matches(secrets: Sequence[str], body: bytes, header: str | None) -
     The secret is used as raw bytes; every comparison is constant-time. A header that is not ASCII matches nothing."""
     if not header or not secrets or not header.isascii():
         return False
-    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    # Hex is hex in either case: a proxy or a library that upper-cases the digest must not make every delivery a 401.
+    offered = [part.strip()[3:].lower() for part in header.split(",") if part.strip().startswith("v1=")]
     # hmac.new, not the one-shot hmac.digest: the one-shot lets go of the GIL for every body, however small, and the
     # event loop then waits for the store's thread to hand it back (tens of microseconds a delivery in a burst, an
     # eighth of the loop's time); hmac.new's update lets go of it only for bodies of 2 KiB or more. The same digest.
@@ -116,7 +117,7 @@ def parse_time(text: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
-    return parsed
+    return parsed.astimezone(UTC)  # one zone for every time kept: a review labels them UTC
 
 
 def _timestamp(text: str) -> str:

@@ -163,8 +163,10 @@ class ServiceNowSync(_Model):
     pagerduty_integration_field: str | None = None
 
     def impact_urgency(self, urgency: str, priority: str | None) -> ImpactUrgency:
-        return (self.priority.get(priority or "") or self.urgency.get(urgency)
-                or ImpactUrgency(impact="2", urgency="2"))
+        return self.priority.get(priority or "") or self.urgency.get(urgency) or ImpactUrgency(impact="2", urgency="2")
+
+    def urgency_priorities(self) -> dict[str, int]:  # read back, the urgency a ticket pages at (ticket_rules.py)
+        return {name: int(levels.impact) + int(levels.urgency) - 1 for name, levels in self.urgency.items()}
 
 
 class Service(_Model):

@@ -12,8 +12,10 @@
     ├── DeliveryError      (also a ValueError) a webhook delivery does not follow its sender's contract; the
     │   message is a one-line reason for the sender (the intake answers it with a 4xx; the worker skips the row)
     ├── ProvisioningError  `pavedroad provision` cannot go on; the message is written for the person running it
-    └── StoreUnavailable   the database cannot be reached or opened; the message names the setting and the fix,
-        and never holds a password
+    ├── StoreUnavailable   the database cannot be reached or opened; the message names the setting and the fix,
+    │   and never holds a password
+    └── StoreConstraint    the store refused a write for breaking one of its rules (one ticket, one incident): the
+        same write is refused every time, so the effect making it is dead, not retried as if the database were down
 
 Adapters translate every SDK/HTTP exception into IntegrationError so that services never see a raw SDK exception.
 Its text (`detail`, `code`) is made storable as it is built (bot/domain/storable.py): no lone surrogate, no NUL.
@@ -102,3 +104,9 @@ class ProvisioningError(PavedRoadError):
 class StoreUnavailable(PavedRoadError):
     """The store's database cannot be reached or opened (at start, or by `pavedroad migrate`); `str(error)` is one
     line naming the setting and the fix, with any password in it replaced by ***."""
+
+
+class StoreConstraint(PavedRoadError):
+    """The store refused a write that breaks one of its rules (a ticket already recorded as another incident's):
+    not an outage — the same write is refused again — so the effect that made it fails for good. `str(error)` says
+    which record and what to look at."""

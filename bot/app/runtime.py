@@ -169,9 +169,9 @@ class Bot:
                                      # While Slack refuses the token, or ServiceNow the credentials, that system's
                                      # effects wait rather than fail and die.
                                      paused=self._refused)
-        rules = TicketRules(settings.servicenow.username, {
-            t.servicenow_group.lower(): t.id for t in catalogue.teams if t.servicenow_group},
-            catalogue.servicenow.page_category) if settings.servicenow else None
+        rules = TicketRules(settings.servicenow.username, {t.servicenow_group.lower(): t.id for t in catalogue.teams
+                                                           if t.servicenow_group}, catalogue.servicenow.page_category,
+                            catalogue.servicenow.urgency_priorities()) if settings.servicenow else None
         pagerduty_webhook = PagerDutyWebhook(settings.pagerduty_webhook_secrets)
         servicenow_webhook = ServiceNowWebhook(settings.servicenow.webhook_secret, settings.servicenow.username) \
             if settings.servicenow else None

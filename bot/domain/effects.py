@@ -20,11 +20,15 @@ class Effect:
     # The outside system it talks to: effects run in order per (system, incident), independently across systems.
     system: ClassVar[str] = "slack"
     incident_id: str
+    # Fields added later, left out of the payload while unset (falsy): an effect not using them stays readable by a
+    # replica of an earlier version, in a rolling upgrade or after a rollback (store/unreadable.py).
+    optional: ClassVar[tuple[str, ...]] = ()
 
     def payload(self) -> dict[str, Any]:
         # Every field is a string, a bool or a tuple of strings: a shallow dict is what `asdict` gave, without its
         # copies (every effect of every decision is encoded).
-        return {name: getattr(self, name) for name in _field_names(type(self))}
+        return {name: value for name in _field_names(type(self))
+                if (value := getattr(self, name)) or name not in self.optional}
 
     def due_in_seconds(self) -> float:
         """How long after it is queued the effect is due (at once, but for a review drafted after a resolve)."""
@@ -134,16 +138,13 @@ class SyncTicket(Effect):
 
     kind: ClassVar[str] = "sync_ticket"
     system: ClassVar[str] = "servicenow"
+    optional: ClassVar[tuple[str, ...]] = ("channel_moved", "desk_ticket", "desk_state")
     no_channel: bool = False
     channel_moved: bool = False
-
-    def payload(self) -> dict[str, Any]:
-        # `channel_moved` only when set (session 22 added it): the sync_tickets of every other incident stay readable
-        # by a replica of an earlier version, in a rolling upgrade or after a rollback (store/unreadable.py).
-        data = super().payload()
-        if not self.channel_moved:
-            del data["channel_moved"]
-        return data
+    # A person's update of ticket `desk_ticket` (sys_id) left it in state `desk_state`: recorded before the sync, so
+    # that the bot never sets back a ticket the desk resolved (bot/services/ticket_sync.py).
+    desk_ticket: str = ""
+    desk_state: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,11 @@ class PageTeamForTicket(Effect):
 
     kind: ClassVar[str] = "page_team_for_ticket"
     system: ClassVar[str] = "servicenow"
+    optional: ClassVar[tuple[str, ...]] = ("urgency",)
     team_id: str
     number: str
     short_description: str
+    urgency: str = ""  # PagerDuty's, from the ticket's impact and urgency (bot/domain/ticket_rules.py); "": high
 
 
 @dataclass(frozen=True)
@@ -423,13 +426,11 @@ def _plain(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-EFFECT_TYPES: dict[str, type[Effect]] = {
-    cls.kind: cls for cls in (OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators,
-                              OpenTicket, SyncTicket, PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover,
-                              DraftReview, AttachReview, ReadKeyMessage, ArchiveChannel, InviteToChannel,
-                              ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels, PostReminder,
-                              OfferCommand, RefreshHomes, TellPerson, SayChannelMoved)
-}
+EFFECT_TYPES: dict[str, type[Effect]] = {cls.kind: cls for cls in (
+    OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators, OpenTicket, SyncTicket,
+    PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover, DraftReview, AttachReview, ReadKeyMessage,
+    ArchiveChannel, InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels,
+    PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved)}
 
 
 def effect_from_row(kind: str, payload: dict[str, Any]) -> Effect:
@@ -443,8 +444,7 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 def _field_names(kind: type[Effect]) -> tuple[str, ...]:
     """An effect class's field names, in order: looked up once per class, not on every payload."""
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
+    if (names := _FIELD_NAMES.get(kind)) is None:
         names = _FIELD_NAMES[kind] = tuple(field.name for field in fields(kind))
     return names
 

@@ -2,25 +2,32 @@
 (bot/adapters/servicenow/webhook.py reads the delivery's JSON into a `TicketEvent`).
 
 - Our own writes come back through the business rule too: recognised by `updated_by` and ignored (no loops).
-- A ticket linked to an incident (correlation id or PagerDuty's integration field): work notes and comments that
-  people wrote land on the incident's timeline.
-- An unlinked ticket assigned to a team's group (or raised with the paging category) pages that team; a ticket for
-  a group that is no team gets a work note saying so, and the operators hear of it.
+- A ticket linked to an incident the bot knows (its correlation id, or PagerDuty's integration field): work notes
+  and comments that people wrote, the desk resolving, closing or cancelling it, and its reassignment to another group
+  land on the incident's timeline; the state it is left in is recorded (a sync never sets back what the desk did).
+- A correlation id naming no incident the bot knows, unless shaped as PagerDuty's ids are, is another tool's (Event
+  Management, a monitoring integration): the ticket is unlinked for us. PagerDuty's own field, and an id of PagerDuty's
+  shape, name a PagerDuty incident (its webhook may come after the ticket): that one is never paged again.
+- An unlinked ticket assigned to a team's group (or raised with the paging category) pages that team, at the
+  PagerDuty urgency the ticket's impact and urgency map to; a ticket for a group that is no team gets a work note
+  saying so, and the operators hear of it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.effects import NoteOnTicket, PageTeamForTicket, PostTimelineEntry, shown_error
+from bot.domain.effects import NoteOnTicket, PageTeamForTicket, PostTimelineEntry, SyncTicket, shown_error
 from bot.domain.incident import Decision
 from bot.domain.timeline import TimelineEntry
 
 
 @dataclass(frozen=True)
 class TicketEvent:
-    """One business-rule delivery: the ticket as it now is, and what was just written on it."""
+    """One business-rule delivery: the ticket as it now is, and what was just written on it. `previous_state` and
+    `previous_group`: before this update (None when the rule does not say: an older copy of the README's script)."""
 
     delivery_id: str
     operation: str
@@ -35,6 +42,12 @@ class TicketEvent:
     updated_on: datetime | None
     work_note: str
     comment: str
+    impact: str = ""
+    urgency: str = ""
+    close_notes: str = ""
+    previous_state: str | None = None
+    previous_group: str | None = None
+    from_pagerduty: bool = False  # PagerDuty's own ServiceNow app linked it (x_pd_integration_incident)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,9 @@ class TicketRules:
     integration_user: str
     team_for_group: dict[str, str]           # lower-cased group name → team id
     page_category: str | None
+    # PagerDuty urgency → the ServiceNow priority it is given (the catalogue's `servicenow.urgency`, high → 1, low → 5):
+    # a ticket pages at the urgency whose priority is nearest its own.
+    urgency_priorities: dict[str, int] = field(default_factory=dict)
 
 
 NOTHING = Decision(None, None, ())
@@ -51,28 +67,30 @@ DEALT_WITH = ("6", "7", "8")
 # open again after its ticket came to this goes on in a follow-on ticket (bot/services/ticket_follow_ons.py).
 CLOSED = ("7", "8")
 CANCELED = "8"
+STATE_WORDS = {"6": "resolved", "7": "closed", "8": "canceled"}
+# PagerDuty's ids are upper-case letters and digits (Q1ABC23DEF4GHI): a correlation id of that shape is taken for one
+# the bot has not heard of yet (PagerDuty's own app links tickets there too); Event Management's and the like page.
+PAGERDUTY_ID = re.compile(r"[A-Z0-9]{7,20}")
+# The timeline kind of a line saying the desk resolved, closed or cancelled the ticket (ticket_sync.py looks for it).
+DESK_STATE_KIND = "servicenow_state"
 
 
 def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:
     """What one delivery means. `known_incident`: the linked incident is one the bot knows."""
     if event.updated_by.lower() == rules.integration_user.lower():
         return NOTHING  # our own write, echoed by the business rule
-    if event.linked_incident:
-        said = [f"{label}: {text.strip()}" for label, text in (("work note", event.work_note),
-                                                               ("comment", event.comment)) if text.strip()]
-        if not known_incident or not said:
-            return NOTHING
-        entry = TimelineEntry(id=f"servicenow:{event.delivery_id}", incident_id=event.linked_incident,
-                              occurred_at=event.updated_on or now, kind="servicenow_note", actor=event.updated_by,
-                              text=f"ServiceNow {event.number}, {event.updated_by} — " + " / ".join(said))
-        return Decision(None, entry, (PostTimelineEntry(entry.incident_id, entry.id),))
+    if event.linked_incident and known_incident:
+        return _linked(event, event.linked_incident, rules, now)
+    if event.linked_incident and (event.from_pagerduty or PAGERDUTY_ID.fullmatch(event.linked_incident)):
+        return NOTHING  # PagerDuty's own app raised it for an incident of its own: that team is paged already
     team = rules.team_for_group.get(event.assignment_group.lower()) if event.assignment_group else None
     asked_to_page = rules.page_category is not None and event.category.lower() == rules.page_category.lower()
     if event.state in DEALT_WITH or (team is None and not asked_to_page):
         # Tickets for groups that are no team are none of our business, unless raised to page a product team.
         return NOTHING
     if team is not None:
-        return Decision(None, None, (PageTeamForTicket(event.sys_id, team, event.number, event.short_description),))
+        return Decision(None, None, (PageTeamForTicket(event.sys_id, team, event.number, event.short_description,
+                                                       pagerduty_urgency(event, rules)),))
     group = event.assignment_group or "(none)"
     # Every later update of the ticket decides this again: the note is written, and the operators told, once.
     return Decision(None, None, (NoteOnTicket(
@@ -83,3 +101,44 @@ def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, 
         alert=f"⚠️ ServiceNow ticket {shown_error(event.number)} is assigned to {shown_error(group)}, which is no "
               "team in the catalogue: nobody was paged. Add the group to a team (`teams[].servicenow_group`) or "
               "reassign the ticket."),))
+
+
+def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datetime) -> Decision:
+    """A person's update of the incident's ticket: what they said, the desk's resolution and a reassignment on the
+    timeline; the state it left the ticket in recorded by a sync of the ticket."""
+    said = []
+    update = event.operation == "update"  # (an insert has no "before")
+    moved_to = update and event.state in DEALT_WITH and event.previous_state not in (None, event.state)
+    if moved_to:
+        notes = event.close_notes.strip()
+        said.append(f"{STATE_WORDS[event.state]} the ticket" + (f": {notes}" if notes else ""))
+    if update and event.previous_group is not None and event.previous_group != event.assignment_group:
+        to = event.assignment_group or "no group"
+        team = rules.team_for_group.get(to.lower())
+        said.append(f"reassigned the ticket from {event.previous_group or 'no group'} to {to}"
+                    + (f" (team {team}), who were not paged for it: `/incident page {team}` brings them in"
+                       if team else ""))
+    said += [f"{label}: {text.strip()}" for label, text in (("work note", event.work_note),
+                                                           ("comment", event.comment)) if text.strip()]
+    effects: list[PostTimelineEntry | SyncTicket] = []
+    entry = None
+    if said:
+        entry = TimelineEntry(id=f"servicenow:{event.delivery_id}", incident_id=incident_id,
+                              occurred_at=event.updated_on or now,
+                              kind=DESK_STATE_KIND if moved_to else "servicenow_note", actor=event.updated_by,
+                              text=f"ServiceNow {event.number}, {event.updated_by} — " + " / ".join(said))
+        effects.append(PostTimelineEntry(incident_id, entry.id))
+    if event.state:  # what the desk left it in, so no sync sets it back (or writes to it, Closed or Canceled)
+        effects.append(SyncTicket(incident_id, desk_ticket=event.sys_id, desk_state=event.state))
+    return Decision(None, entry, tuple(effects))
+
+
+def pagerduty_urgency(event: TicketEvent, rules: TicketRules) -> str:
+    """The PagerDuty urgency a ticket pages at: the one whose ServiceNow priority (the catalogue's mapping, one way)
+    is nearest the ticket's (impact + urgency - 1, ServiceNow's default priority lookup); a tie, or a ticket whose
+    levels are not sent, pages high — a page too soft for what the desk said is worse than one too loud."""
+    if not (event.impact.isdigit() and event.urgency.isdigit()) or not rules.urgency_priorities:
+        return ""
+    priority = int(event.impact) + int(event.urgency) - 1
+    nearest = min(rules.urgency_priorities.items(), key=lambda u: (abs(u[1] - priority), u[1]))[0]
+    return "" if nearest == "high" else nearest

@@ -185,8 +185,9 @@ class Paging(Protocol):
     async def schedule_entries(self, schedule_id: str, since: datetime, until: datetime) -> list[ShiftEntry]:
         """Who the schedule puts on call over [since, until), overrides included."""
         ...
-    async def incident_by_key(self, incident_key: str) -> dict[str, Any] | None:
-        """The open incident with this de-duplication key, if any."""
+    async def incident_by_key(self, incident_key: str, service_ids: Sequence[str]) -> dict[str, Any] | None:
+        """The incident with this de-duplication key on one of these services, in any status (an open one first),
+        if any."""
         ...
     async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str,
                               incident_key: str | None = None) -> dict[str, Any]:

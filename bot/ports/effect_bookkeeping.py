@@ -55,6 +55,13 @@ class TicketRow:
     channel_told: int = 0
 
 
+def ticket_taken(ticket: TicketRow, owner: TicketRow) -> str:
+    """What the store says when it refuses `ticket` because its sys_id is already `owner`'s (StoreConstraint)."""
+    return (f"ServiceNow ticket {ticket.number} ({ticket.sys_id}) is already incident {owner.incident_id}'s ticket in "
+            f"the store, so it cannot be recorded as incident {ticket.incident_id}'s too (one ticket per incident): "
+            "look at both PagerDuty incidents (the same `servicenow:` incident key?) and the ticket's correlation_id")
+
+
 @dataclass
 class EffectBookkeeping:
     """What one effect has learnt so far, to record with its outcome. The facts (footprints, timeline ts, tickets,

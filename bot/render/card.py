@@ -79,7 +79,7 @@ def title_text(incident: Incident, limit: int = TITLE_IN_TEXT) -> str:
 
 def full_entry_at(incident: Incident, kind: str) -> str:
     """Where the whole of a clipped timeline entry is: a ServiceNow work note in ServiceNow, the rest in PagerDuty."""
-    if kind == "servicenow_note":
+    if kind.startswith("servicenow"):
         return full_text_at("ServiceNow")
     return full_text_at("PagerDuty", incident.html_url)
 

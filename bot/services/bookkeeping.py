@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from typing import Unpack, cast
 
 from bot.domain.effects import Effect, RefreshCard
+from bot.errors import StoreConstraint
 from bot.ports.store import (
     EffectBookkeeping,
     FootprintChange,
@@ -90,6 +91,8 @@ async def remember_ticket(store: TicketRecords, ticket: TicketRow, *, at_once: b
             kept.tickets.pop(ticket.incident_id, None)  # superseded: the row is written whole
         try:
             await store.save_ticket(ticket)
+        except StoreConstraint:
+            raise  # refused for what it says (another incident's ticket): the outcome must not carry it again
         except BaseException:  # not recorded (refused, or cancelled mid-write): the outcome records it instead
             if kept is not None:
                 kept.tickets.setdefault(ticket.incident_id, ticket)  # unless a later one was learnt meanwhile

@@ -48,7 +48,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from bot.domain.effects import LANES, AlertOperators, Effect
-from bot.errors import IntegrationError
+from bot.errors import IntegrationError, StoreConstraint
 from bot.metrics import Metrics
 from bot.ports import Clock
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
@@ -263,6 +263,9 @@ class Dispatcher:
                                                                           created_at=row.created_at, found=row.found))
             except IntegrationError as error:
                 await self._failed(row, Failure.of(error), kept)
+                return
+            except StoreConstraint as error:  # the same write is refused every time: dead, not an outage
+                await self._failed(row, Failure(str(error), False, cause="store:constraint"), kept)
                 return
             except (Exception, asyncio.CancelledError) as error:
                 task = asyncio.current_task()

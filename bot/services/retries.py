@@ -152,6 +152,9 @@ def _advice(effect: Effect, cause: str) -> str:
         return ("ServiceNow's access controls refuse the bot's integration user this (HTTP 403: an ACL on the "
                 "incident table or one of its fields): give the user the `itil` role, or ask a ServiceNow admin which "
                 "ACL refused it (System Logs shows it). Meanwhile update the ticket by hand if it matters.")
+    if cause == "store:constraint":
+        return ("It is not retried: the store would refuse it again. Until someone links the incident to a ticket of "
+                "its own in ServiceNow (correlation_id), its timeline stays in Slack and PagerDuty.")
     if effect.system != "slack":
         return "Check the bot's logs and /readyz."
     return ("Check the bot's logs and /readyz; an incident channel that could not be opened is tried again at the "

@@ -2,23 +2,21 @@
 
 Each effect converges when replayed: the ticket is found by correlation id before one is created; a work note
 carries a marker that is looked for in the ticket's journal before it is written again; the state is only set when
-it differs. A team paged for a ticket is triggered with the ticket's sys_id in PagerDuty's incident key, and
-looked up by that key first, so a replay (or a second update of the ticket) finds the same PagerDuty incident; a
-ticket resolved or cancelled before PagerDuty could be reached pages nobody. A Closed or Canceled ticket is never
-written to: an incident open again goes on in a follow-on ticket (ticket_follow_ons.py).
+it differs. A Closed or Canceled ticket is never written to: an incident open again goes on in a follow-on ticket
+(ticket_follow_ons.py). A ticket is one incident's: one the store records as another incident's (two PagerDuty
+incidents keyed to it) is never taken over. The state the desk leaves a ticket in is recorded from its deliveries,
+and one the desk resolved is not set back to In Progress, nor its close notes written over. Tickets that page teams
+are ticket_pages.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.effects import (
-    OPERATORS,
-    AlertOperators,
     CommentOnTicket,
     Effect,
     NoteOnTicket,
@@ -29,7 +27,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import CANCELED, CLOSED, DEALT_WITH
+from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_STATE_KIND
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -52,10 +50,10 @@ from bot.services.bookkeeping import (
     remember_ticket,
 )
 from bot.services.ticket_follow_ons import FollowOns
+from bot.services.ticket_pages import TICKET_KEY, TicketPages, journal_note, note_once
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
-TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
 # The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
 # without a word, and the long texts are kept readable in ServiceNow's forms.
 SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
@@ -64,8 +62,6 @@ LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
 # have been sent (look in the journal before sending it again); LINK_TOLD it has it.
 LINK_SENT, LINK_TOLD = 2, 1
-# How long the operators are remembered to have heard of a ticket's note (a ticket's updates come within days).
-TOLD_SECONDS = 30 * 86_400.0
 # How long after an incident is triggered its first lines may wait for its channel to open (to go with its link).
 CHANNEL_GRACE_SECONDS = 60.0
 
@@ -82,6 +78,7 @@ class TicketSync:
         self._store, self._tickets, self._paging, self._catalogue = store, tickets, paging, catalogue
         self._clock, self._integration_user = clock, integration_user
         self._follow_ons = FollowOns(store, tickets, clock)
+        self._pages = TicketPages(store, tickets, paging, catalogue, clock)
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
@@ -93,9 +90,9 @@ class TicketSync:
             case PageTeamForTicket() | NoteOnTicket():
                 try:
                     if isinstance(effect, PageTeamForTicket):
-                        await self._page_team(effect, retry=retry)
+                        await self._pages.page_team(effect, retry=retry)
                     else:
-                        await self._note_for_the_desk(effect, retry=retry)
+                        await self._pages.note_for_the_desk(effect, retry=retry)
                 except IntegrationError as error:
                     # The desk closed the ticket meanwhile (a duplicate, a false alarm): no write to it is taken,
                     # and nobody is left to tell — a page made stands, a note or an alert for it is moot.
@@ -116,12 +113,22 @@ class TicketSync:
                 if incident is None:
                     return
                 ticket, footprint = found.ticket, found.footprint
+                if isinstance(effect, SyncTicket) and effect.desk_ticket:
+                    await self._desk_left(effect, ticket)
+                    return
                 if ticket is None:
                     ticket = await self._open(incident)
                     # Read again once the ticket is saved: the channel may have opened while the ticket was made
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
                 await self._on_ticket(effect, incident, ticket, footprint, retry=retry)
+
+    async def _desk_left(self, effect: SyncTicket, ticket: TicketRow | None) -> None:
+        """Record the state a person's update left the incident's ticket in (resolved, cancelled, opened again), so
+        that no sync sets it back; nothing is written to ServiceNow (the next line's sync goes on from it). A ticket
+        the incident no longer goes on in (a follow-on took over), or not yet recorded, is left as it is."""
+        if ticket is not None and ticket.sys_id == effect.desk_ticket and ticket.state != effect.desk_state:
+            await remember_ticket(self._store, replace(ticket, state=effect.desk_state))
 
     async def _on_ticket(self, effect: OpenTicket | SyncTicket | CommentOnTicket | UpdateTicketLevels,
                          incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
@@ -167,12 +174,19 @@ class TicketSync:
         await self._tickets.update(ticket.sys_id, {"comments": text})
 
     async def _open(self, incident: Incident) -> TicketRow:
-        """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved."""
+        """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved. A ticket
+        found that the store records as another incident's stays that one's: this incident gets a ticket of its own
+        (two PagerDuty incidents keyed to one ticket — a reassigned ticket's second page, a re-trigger with its key on
+        another service — are two incidents to the desk too, each with its own timeline and state)."""
         found = await self._tickets.find(incident.id)
+        if found is not None and not await self._ours(incident, found.sys_id):
+            found = None
         if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
             # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
             found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
-            if found is not None and found.state not in CLOSED:  # a closed one takes no write: followed on
+            if found is not None and not await self._ours(incident, found.sys_id):
+                found = None
+            elif found is not None and found.state not in CLOSED:  # a closed one takes no write: followed on
                 try:
                     await self._tickets.update(found.sys_id, {"correlation_id": incident.id})
                 except IntegrationError as error:  # closed since it was read (the desk, a duplicate): as above
@@ -186,6 +200,15 @@ class TicketSync:
         # At once: the channel's opening reads it after saving the channel, to send the link if this sync missed it.
         await remember_ticket(self._store, row, at_once=True)
         return row
+
+    async def _ours(self, incident: Incident, sys_id: str) -> bool:
+        """Whether the ticket may be `incident`'s: the store records it as no other incident's."""
+        owner = await self._store.ticket_by_sys_id(sys_id)
+        if owner is None or owner.incident_id == incident.id:
+            return True
+        log.warning("incident %s names ServiceNow ticket %s (%s), which is incident %s's: it gets a ticket of its own",
+                    incident.id, owner.number, sys_id, owner.incident_id)
+        return False
 
     def _new_ticket(self, incident: Incident) -> dict[str, str]:
         sync = self._catalogue.servicenow
@@ -238,7 +261,7 @@ class TicketSync:
             marker = f"[paved-road {batch.id}]"
             # A batch this call began cannot be in the journal yet: only a resumed one (an earlier attempt, of this
             # effect or of one that failed after sending it, may have delivered it) is looked for first.
-            found = await self._journal_note(ticket.sys_id, marker) if batch.resumed else None
+            found = await journal_note(self._tickets, ticket.sys_id, marker) if batch.resumed else None
             if found is None:
                 # The link rides in the note unless a note of the link alone may have gone already (LINK_SENT).
                 link_in_note = link is not None and ticket.channel_told == 0
@@ -250,7 +273,10 @@ class TicketSync:
         if link is not None and not link_in_note:
             await self._tell_channel_alone(ticket, link, retry=retry)
         wanted = self._wanted_state(incident, ticket.state)
-        if wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries):
+        late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries)
+        if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and await self._desk_resolved(incident):
+            late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
+        if late:
             fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
         elif wanted is not None and wanted != ticket.state:
             fields["state"] = wanted
@@ -295,7 +321,7 @@ class TicketSync:
         if ticket.channel_told != LINK_SENT:
             await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number,
                                                          ticket.link, ticket.state, LINK_SENT), at_once=True)
-        await self._note_once(ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
+        await note_once(self._tickets, ticket.sys_id, link, retry=retry or ticket.channel_told == LINK_SENT)
 
     async def tell_the_channel(self, incident_id: str) -> None:
         """The incident's channel just saved (executor.py): a sync that read the footprint before it told the ticket
@@ -329,6 +355,15 @@ class TicketSync:
             return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
+    async def _desk_resolved(self, incident: Incident) -> bool:
+        """Whether the ticket (recorded Resolved) was last resolved by the desk rather than by the incident's resolve:
+        the timeline says which came last. Only a ticket the bot resolved is set back to In Progress (the incident
+        reopened) or given the resolution that came late."""
+        for entry in reversed(await self._store.timeline(incident.id)):
+            if entry.kind in (DESK_STATE_KIND, "resolved"):
+                return entry.kind == DESK_STATE_KIND
+        return False
+
     async def _closing_summary(self, incident: Incident, footprint: SlackFootprint) -> str:
         timeline = await self._store.timeline(incident.id)
         resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
@@ -343,91 +378,6 @@ class TicketSync:
             lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
                          f"{_channel_link(footprint)}")
         return clip("\n".join(lines), LONG_TEXT)
-
-    async def _note_once(self, sys_id: str, text: str, *, retry: bool) -> None:
-        """Write a work note, unless a lost earlier attempt already did (found in the journal)."""
-        if retry and await self._in_journal(sys_id, text):
-            return
-        await self._tickets.update(sys_id, {"work_notes": text})
-
-    async def _note_for_the_desk(self, effect: NoteOnTicket, *, retry: bool) -> None:
-        """The note, looked for first even on a first attempt (every update of the ticket decides it again), and the
-        operators' alert with it: queued when this effect writes the note, or when its retry finds it (the first
-        attempt may have written it and lost the answer) — not when a later update's effect finds it there."""
-        if await self._in_journal(effect.incident_id, effect.text):
-            if not retry:
-                return
-        else:
-            await self._tickets.update(effect.incident_id, {"work_notes": effect.text})
-        if effect.alert and await self._first_told(effect.incident_id, effect.text):
-            await self._store.queue_effect(AlertOperators(OPERATORS, effect.alert), self._clock.now().timestamp())
-
-    async def _first_told(self, sys_id: str, note: str) -> bool:
-        """Whether the operators are yet to hear of this note on this ticket (then they are, from now): a retry that
-        finds the note may be its own first attempt's, whose answer was lost, or a later update's effect whose first
-        attempt failed before it looked (found in review: told twice). Across replicas, by the Deduplication port."""
-        digest = hashlib.sha256(note.encode()).hexdigest()[:16]
-        return await self._store.first_time(f"ticket-note-told:{sys_id}:{digest}", TOLD_SECONDS,
-                                            self._clock.now().timestamp())
-
-    async def _in_journal(self, sys_id: str, text: str) -> bool:
-        return await self._journal_note(sys_id, text) is not None
-
-    async def _journal_note(self, sys_id: str, text: str) -> str | None:
-        """The ticket's work note holding `text`, if any."""
-        return next((note for note in await self._tickets.work_notes(sys_id) if text in note), None)
-
-    async def _page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
-        team = self._catalogue.team(effect.team_id)
-        service = next((s for s in self._catalogue.services if s.team == effect.team_id), None)
-        requester = self._catalogue.servicenow.pagerduty_requester
-        if team is None or service is None or not requester:
-            await self._cannot_page(effect, "the team is no longer in the platform catalogue" if team is None
-                                    else f"{team.name} has no service in the platform catalogue" if service is None
-                                    else "servicenow.pagerduty_requester is not set in the platform catalogue",
-                                    retry=retry)
-            return
-        key = f"{TICKET_KEY}{effect.incident_id}"
-        # A ticket is updated many times before it is linked, and each update may page: the first creates the
-        # PagerDuty incident, the others find it by its key and only finish the linking.
-        created = await self._paging.incident_by_key(key)
-        if created is None:
-            if not await self._still_open(effect):
-                # Resolved, cancelled or deleted while PagerDuty kept the page waiting: there is nobody to wake for it.
-                log.info("not paging team %s for ticket %s: it is no longer open", effect.team_id, effect.number)
-                return
-            created = await self._paging.create_incident(
-                requester, clip(f"{effect.number}: {effect.short_description}", 255), service.pagerduty_service_id,
-                "high", incident_key=key)
-        link = str(created.get("html_url") or created.get("id"))
-        await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
-        await self._note_once(effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}", retry=True)
-
-    async def _still_open(self, effect: PageTeamForTicket) -> bool:
-        """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was
-        raised. When ServiceNow cannot say, it does: a page too many is better than a team not paged."""
-        try:
-            ticket = await self._tickets.get(effect.incident_id)
-        except IntegrationError as error:
-            log.warning("paging team %s for ticket %s without knowing its state: %s", effect.team_id, effect.number,
-                        error)
-            return True
-        return ticket is not None and ticket.state not in DEALT_WITH
-
-    async def _cannot_page(self, effect: PageTeamForTicket, reason: str, *, retry: bool) -> None:
-        """Tell the ticket nobody was paged and why, and the operators (the effect dies): once, though every later
-        update of the ticket asks to page again — it finds the note there, written by an earlier effect that told
-        the operators. (Found by this effect's own earlier attempt, the operators may not have heard yet.)"""
-        note = (f"Paved Road: no one was paged for this ticket: {reason}. Page the team another way, and ask the "
-                "platform team to fix the catalogue.")
-        if not await self._in_journal(effect.incident_id, note):
-            await self._tickets.update(effect.incident_id, {"work_notes": note})
-            await self._first_told(effect.incident_id, note)  # told now, by this effect's death
-        elif not retry or not await self._first_told(effect.incident_id, note):
-            return
-        raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: {reason} "
-                               "(it needs a service in the catalogue and servicenow.pagerduty_requester)",
-                               retryable=False)
 
 
 def _channel_link(footprint: SlackFootprint) -> str | None:

@@ -43,7 +43,7 @@ from sandbox.servicenow.attachments import ServiceNowAttachments
 from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record, not_authenticated
 from sandbox.servicenow.index import Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
-from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, WebhookSender
+from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, CLIPPED, WebhookSender, clipped
 
 __all__ = ["BUSINESS_RULE_SCRIPT", "PREFIX", "ServiceNowEmulator", "ServiceNowError"]
 
@@ -442,6 +442,7 @@ class ServiceNowEmulator:
                                       + ", ".join(missing))
         if row is not None and merged == row and not notes:
             return row, False
+        previous = dict(row) if row is not None else None  # the business rule's `previous`
         self._derive(base, merged, user, now)
         if row is None:
             merged["sys_id"], merged["number"] = uuid.uuid4().hex, f"INC{self._next_number:07d}"
@@ -453,7 +454,7 @@ class ServiceNowEmulator:
         self._incident_index.note(row)
         for field, text in notes.items():
             self.journal.append(JournalEntry(uuid.uuid4().hex, row["sys_id"], field, text, user, now))
-        self._business_rule(row, "insert" if row["sys_mod_count"] == "0" else "update", notes)
+        self._business_rule(row, previous, "insert" if row["sys_mod_count"] == "0" else "update", notes)
         return row, True
 
     def _blank_incident(self, user: str, now: str) -> Row:
@@ -484,20 +485,27 @@ class ServiceNowEmulator:
         row["sys_updated_on"], row["sys_updated_by"] = now, user
         row["sys_mod_count"] = str(int(before["sys_mod_count"]) + 1)
 
-    def _business_rule(self, row: Row, operation: str, notes: Mapping[str, str]) -> None:
-        """The customer's "after insert/update" rule (see BUSINESS_RULE_SCRIPT): the same payload, queued."""
+    def _business_rule(self, row: Row, previous: Row | None, operation: str, notes: Mapping[str, str]) -> None:
+        """The customer's "after insert/update" rule (see BUSINESS_RULE_SCRIPT): the same payload, queued, its long
+        texts cut as the script cuts them. `previous`: the record before this update (None for an insert)."""
         if self.integration_user and row["sys_updated_by"] == self.integration_user:
             return  # the bot's own update: the script returns before sending it
-        group = self.tables["sys_user_group"].get(row["assignment_group"])
-        self._webhooks.enqueue({
+
+        def group_name(record: Row | None) -> str:
+            group = self.tables["sys_user_group"].get(record["assignment_group"]) if record else None
+            return str(group["name"]) if group else ""
+        payload = {
             "table": "incident", "operation": operation, "sys_id": row["sys_id"], "number": row["number"],
             "short_description": row["short_description"], "description": row["description"],
             "state": row["state"], "impact": row["impact"], "urgency": row["urgency"],
-            "assignment_group": group["name"] if group else "", "category": row["category"],
+            "assignment_group": group_name(row), "category": row["category"],
             "correlation_id": row["correlation_id"], "x_pd_integration_incident": row["x_pd_integration_incident"],
             "updated_by": row["sys_updated_by"], "updated_on": row["sys_updated_on"],
             "work_notes": notes.get("work_notes", ""), "comments": notes.get("comments", ""),
-        })
+            "close_notes": row["close_notes"], "previous_state": previous["state"] if previous else "",
+            "previous_group": group_name(previous),
+        }
+        self._webhooks.enqueue(payload | {field: clipped(payload[field], most) for field, most in CLIPPED.items()})
 
     def _reference(self, field: str, table: str, value: str) -> str:
         """A reference written as a sys_id or a display value (a group's name, a user's user_name, an incident's

@@ -30,7 +30,11 @@ USER_AGENT = "ServiceNow/1.0"  # what RESTMessageV2 sends unless glide.http.user
 # The fields of the webhook body, in the order both the script and the sender write them.
 PAYLOAD_FIELDS = ("table", "operation", "sys_id", "number", "short_description", "description", "state", "impact",
                   "urgency", "assignment_group", "category", "correlation_id", "x_pd_integration_incident",
-                  "updated_by", "updated_on", "work_notes", "comments")
+                  "updated_by", "updated_on", "work_notes", "comments", "close_notes", "previous_state",
+                  "previous_group")
+# What the script cuts each long text to (UTF-16 units, as JavaScript counts), and the words it ends a cut one with.
+CLIPPED = {"description": 2000, "work_notes": 16000, "comments": 16000, "close_notes": 4000}
+CUT = "\n[cut by Paved Road's business rule: the whole text is in ServiceNow]"
 
 BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when async*/) {
     // Paved Road: tell the bot about this incident.
@@ -67,6 +71,16 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
         return entry.replace(/^[^\n]*\n/, '').replace(/\n\n$/, '');
     }
 
+    // The long texts cut, so that a delivery stays under the bot's 256 KB (each character at most 6 bytes once
+    // escaped): a bigger one is refused (413), and a refusal is never retried: the ticket would page nobody.
+    function clipped(text, most) {
+        if (text.length <= most) {
+            return text;
+        }
+        var cut = text.substring(0, /[\ud800-\udbff]/.test(text.charAt(most - 1)) ? most - 1 : most);
+        return cut + '\n[cut by Paved Road\'s business rule: the whole text is in ServiceNow]';
+    }
+
     // Compact JSON with non-ASCII characters escaped, so the HMAC is over plain ASCII bytes.
     function asciiJson(object) {
         return JSON.stringify(object).replace(/[\u0080-\uffff]/g, function (c) {
@@ -96,7 +110,7 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
         sys_id: value('sys_id'),
         number: value('number'),
         short_description: value('short_description'),
-        description: value('description'),
+        description: clipped(value('description'), 2000),
         state: value('state'),
         impact: value('impact'),
         urgency: value('urgency'),
@@ -106,8 +120,13 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
         x_pd_integration_incident: value('x_pd_integration_incident'),
         updated_by: value('sys_updated_by'),
         updated_on: value('sys_updated_on'),
-        work_notes: newEntry('work_notes'),
-        comments: newEntry('comments')
+        work_notes: clipped(newEntry('work_notes'), 16000),
+        comments: clipped(newEntry('comments'), 16000),
+        close_notes: clipped(value('close_notes'), 4000),
+        // Before this update (an update's), so the bot can tell the desk resolving or reassigning the ticket.
+        previous_state: previous ? String(previous.getValue('state') || '') : '',
+        previous_group: !previous || previous.assignment_group.nil() ? ''
+            : String(previous.assignment_group.getDisplayValue())
     });
     // In a scoped application use `new CertificateEncryption()` and `gs.base64Encode(secret)` instead.
     var mac = new GlideCertificateEncryption();
@@ -140,6 +159,15 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
     gs.error('Paved Road webhook failed after 3 attempts for ' + value('number'));
 })(current, previous);
 """
+
+
+def clipped(text: str, most: int) -> str:
+    """`text` cut as the script's `clipped` cuts it: to `most` UTF-16 units, never half a surrogate pair."""
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) <= most * 2:
+        return text
+    keep = most - 1 if 0xD800 <= int.from_bytes(units[most * 2 - 2:most * 2], "little") <= 0xDBFF else most
+    return units[:keep * 2].decode("utf-16-le", "surrogatepass") + CUT
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -1,9 +1,15 @@
-"""Tickets raised in ServiceNow that page a team, end to end through the sandbox, when ServiceNow moves faster than
-PagerDuty answers: a ticket resolved (or cancelled) by the service desk before the page could be made pages nobody,
-and stays resolved."""
+"""Tickets raised in ServiceNow that page a team, end to end through the sandbox: when ServiceNow moves faster than
+PagerDuty answers (a ticket resolved or cancelled by the service desk before the page could be made pages nobody, and
+stays resolved; one reassigned before its page was made pages its new team), at the urgency the ticket's priority
+says, once even when its page was resolved before ServiceNow took the link, whatever another tool put in its
+correlation id, and however long its description."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import aiohttp
 import pytest
 
 from bot.catalogue import Catalogue
@@ -209,3 +215,106 @@ async def test_a_ticket_for_no_team_closed_before_its_note_is_let_go_without_an_
     assert ticket["state"] == "7" and bot_notes(ticket) == []
     assert (await sandbox.bot.readiness())["dead_effects"] == []
     assert not [line for line in ops_lines(sandbox) if raised["number"] in line], ops_lines(sandbox)
+
+
+def pd_incidents(running: RunningSandbox) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = state(running)["pagerduty"]["incidents"]
+    return found
+
+
+def ticket(running: RunningSandbox, sys_id: str) -> dict[str, Any]:
+    return next(t for t in tickets(running) if t["sys_id"] == sys_id)
+
+
+async def test_a_planning_priority_ticket_pages_its_team_at_low_urgency(sandbox: RunningSandbox) -> None:
+    """Found in review: a ticket the desk raised as impact 3 / urgency 3 (priority 5 - Planning: a typo on a help
+    page) paged the team at PagerDuty's high urgency, which wakes someone at 3 a.m.; the ticket's own levels were not
+    read at all. The catalogue's `servicenow.urgency` (high → 1/1, low → 3/3) is read back: nearest priority wins."""
+    raised = sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Typo on the refunds help page", "assignment_group": "Payments Team",
+         "impact": "3", "urgency": "3"}, user="service.desk")
+    urgent = sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Card payments failing", "assignment_group": "Delivery Team",
+         "impact": "1", "urgency": "2"}, user="service.desk")
+    await settle_all(sandbox)
+    assert (ticket(sandbox, raised["sys_id"])["priority"], ticket(sandbox, urgent["sys_id"])["priority"]) == ("5", "2")
+    by_title = {i["title"].split(":")[0]: i["urgency"] for i in pd_incidents(sandbox)}
+    assert by_title == {raised["number"]: "low", urgent["number"]: "high"}
+
+
+async def test_a_ticket_reassigned_before_its_page_was_made_pages_the_new_team_and_says_so_truly(
+        sandbox: RunningSandbox) -> None:
+    """Found in review: the desk raises a ticket for Payments and, seconds later, reassigns it to Delivery, while
+    PagerDuty is slow to take the first page. The reassignment's page found Payments' PagerDuty incident by the
+    ticket's key and wrote "Paved Road paged Delivery in PagerDuty: <Payments' incident>" on the ticket: the desk read
+    that Delivery was paged, and nobody in Delivery ever was. The key is looked up on the team's own services."""
+    sandbox.sandbox.faults.add(Fault("pagerduty", "POST /incidents", status=500, times=1))
+    servicenow = sandbox.sandbox.servicenow
+    raised = servicenow.create_incident({"short_description": "Delivery slots not loading",
+                                         "assignment_group": "Payments Team"}, user="service.desk")
+    servicenow.update_incident(raised["sys_id"], {"assignment_group": "Delivery Team"}, user="service.desk")
+    await settle_all(sandbox, rounds=6)
+    delivery_services = {"PDELIVS", "PDELTRK"}
+    notes = bot_notes(ticket(sandbox, raised["sys_id"]))
+    paged_delivery = [n for n in notes if "paged Delivery" in n]
+    by_id = {i["id"]: i for i in pd_incidents(sandbox)}
+    assert paged_delivery
+    for note in paged_delivery:  # a note saying Delivery was paged must link a Delivery incident
+        linked = note.rsplit("/", 1)[-1]
+        assert by_id[linked]["service_id"] in delivery_services, (
+            f"the ticket says Delivery was paged, but links {by_id[linked]['service_id']}'s incident: {note}")
+    assert sum(i["service_id"] in delivery_services for i in by_id.values()) == 1
+
+
+async def test_a_team_ticket_carrying_another_tools_correlation_id_still_pages_the_team(
+        sandbox: RunningSandbox) -> None:
+    """Found in review: correlation_id is ServiceNow's generic foreign-key field: Event Management and monitoring
+    integrations fill it with their own alert ids. A ticket raised that way for Payments was taken as "linked to a
+    PagerDuty incident" the bot does not know, and dropped: nobody paged, nobody told."""
+    sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Checkout answering 500s", "assignment_group": "Payments Team",
+         "correlation_id": "em_alert_0048812"}, user="event.management")
+    await settle_all(sandbox)
+    assert len(pd_incidents(sandbox)) == 1, "a ticket raised for Payments paged nobody"
+
+
+async def test_a_page_resolved_while_servicenow_refused_the_link_is_not_made_again(sandbox: RunningSandbox) -> None:
+    """Found in review: ServiceNow rate-limits the bot's writes for a while (429 on PATCH): the page is made but the
+    ticket cannot be linked yet, so the effect retries. Meanwhile Payments fixes it and resolves the PagerDuty
+    incident. The retry looked the page up by its key among *open* incidents only, found none, saw the ticket still
+    open and paged Payments a second time. The key is now looked up in every status."""
+    faults = sandbox.sandbox.faults
+    refusing = Fault("servicenow", "PATCH /api/now/table/incident/", status=429, times=100_000)
+    faults.add(refusing)
+    sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Card payments failing", "assignment_group": "Payments Team"}, user="service.desk")
+    await sandbox.sandbox.servicenow.drain_webhooks()
+    await eventually(lambda: len(pd_incidents(sandbox)) == 1)
+    [paged] = pd_incidents(sandbox)
+    # A person resolves it in PagerDuty's UI; the bot is not waited for (ServiceNow is refusing it meanwhile).
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{sandbox.url}/sandbox/pagerduty/incidents/{paged['id']}/resolve",
+            json={"user": "ben.okafor@example.com"}) as response:
+        assert response.status == 200, await response.text()
+    await sandbox.sandbox.pagerduty.drain_webhooks()
+    await asyncio.sleep(3)  # the page's retries (Retry-After: 1) go on meanwhile
+    faults.rules.remove(refusing)
+    await settle_all(sandbox)
+    assert [i["status"] for i in pd_incidents(sandbox)] == ["resolved"], (
+        "Payments was paged again for a ticket whose page it had resolved")
+
+
+async def test_a_ticket_with_a_long_description_still_pages_its_team(sandbox: RunningSandbox) -> None:
+    """Found in review: a monitoring tool raises a ticket for Payments with the alert's whole payload as its
+    description (mediumtext: ServiceNow keeps it whole). The business rule sent the description whole in every
+    delivery, over the bot's 256 KB cap: 413, which the business rule does not retry. Nobody was paged. The README's
+    business rule (which the emulator follows) now cuts the long texts before signing."""
+    dump = "\n".join(f"frame {n}: at com.example.checkout.PaymentGateway.authorise(PaymentGateway.java:{n})"
+                     for n in range(4000))
+    assert len(dump) > 256 * 1024
+    sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Card payments failing", "assignment_group": "Payments Team", "description": dump},
+        user="event.management")
+    await settle_all(sandbox)
+    answered = state(sandbox)["servicenow"]["webhook_deliveries"][0]["http_status"]
+    assert len(pd_incidents(sandbox)) == 1, f"nobody was paged: the delivery was answered {answered}"

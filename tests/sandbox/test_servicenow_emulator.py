@@ -25,6 +25,7 @@ from bot.adapters.clock import SettableClock
 from sandbox.faults import Fault, Faults
 from sandbox.servicenow.emulator import BUSINESS_RULE_SCRIPT, ServiceNowEmulator
 from sandbox.servicenow.query import parse_query
+from sandbox.servicenow.webhooks import CUT
 from tests.helpers import servicenow_signature
 from tests.sandbox.receivers import Receiver, serving
 
@@ -519,8 +520,13 @@ async def test_webhooks_follow_every_save_in_order(sn: Sn, receiver: Receiver) -
         "short_description": "Basket API 5xx", "description": "", "state": "1", "impact": "3", "urgency": "3",
         "assignment_group": "Basket Team", "category": "inquiry", "correlation_id": "Q1ABC",
         "x_pd_integration_incident": "", "updated_by": USER, "updated_on": "2026-03-02 09:30:00",
-        "work_notes": "Opened from PagerDuty", "comments": ""}
+        "work_notes": "Opened from PagerDuty", "comments": "", "close_notes": "", "previous_state": "",
+        "previous_group": ""}
     assert payloads[1]["updated_on"] == "2026-03-02 09:31:00"
+    # What the ticket was before each update: the bot tells the desk resolving or reassigning it from these.
+    assert [(p["previous_state"], p["previous_group"]) for p in payloads[1:]] == [
+        ("1", "Basket Team"), ("2", "Basket Team"), ("2", "Basket Team")]
+    assert payloads[3]["close_notes"] == "Rolled back"
     ids = [r.headers["X-ServiceNow-Delivery"] for r in receiver.received]
     assert len(set(ids)) == 4 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)
     deliveries = sn.state()["webhook_deliveries"]
@@ -675,7 +681,10 @@ global.current = {
   work_notes: journal('work_notes'),
   comments: journal('comments'),
 };
-global.previous = null;
+global.previous = fixture.previous === undefined ? null : {
+  getValue: (name) => (fixture.previous.values[name] || null),
+  assignment_group: {nil: () => !fixture.previous.group, getDisplayValue: () => fixture.previous.group},
+};
 vm.runInThisContext(fixture.script);
 process.stdout.write(JSON.stringify({sent, logged}));
 """
@@ -705,6 +714,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
     entry = "2026-03-02 09:32:00 - Pavedroad Integration (Work notes)\nLine one\nline two — naïve\n\n"
     fixture = {
         "values": row, "operation": "update", "group": "Payments Team", "statuses": [0, 503, 200],
+        "previous": {"values": {"state": "1"}, "group": "Payments Team"},
         "journal": {"work_notes": entry, "comments": None},
         "properties": {"pavedroad.servicenow.webhook_url": receiver.url,
                        "pavedroad.servicenow.webhook_secret": SECRET},
@@ -731,11 +741,39 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
         "table": "incident", "operation": "insert", "sys_id": "b" * 32, "number": "INC0010009",
         "short_description": "", "description": "", "state": "1", "impact": "", "urgency": "",
         "assignment_group": "", "category": "", "correlation_id": "", "x_pd_integration_incident": "",
-        "updated_by": "", "updated_on": "", "work_notes": "", "comments": ""}
+        "updated_by": "", "updated_on": "", "work_notes": "", "comments": "", "close_notes": "", "previous_state": "",
+        "previous_group": ""}
     assert result["sent"][0]["headers"]["X-ServiceNow-Signature"] == servicenow_signature(SECRET, body.encode())
 
     missing = run_business_rule(bare | {"properties": {}})
     assert missing["sent"] == [] and "webhook_url" in missing["logged"][0]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the business rule's JavaScript")
+async def test_business_rule_script_cuts_long_texts_as_the_emulator_does(sn: Sn, receiver: Receiver) -> None:
+    """Found in review: a ticket whose description is a monitoring tool's whole payload (mediumtext: ServiceNow keeps
+    it whole) made every delivery bigger than the bot's 256 KB; refused (413), never retried, nobody paged. The
+    script cuts the long texts (never half a character: the cut here falls inside an emoji's surrogate pair), and
+    its body is byte for byte the emulator's."""
+    dump = "x" * 1999 + "😀" + "frame at PaymentGateway.authorise\n" * 10_000
+    record = await sn.create(short_description="Card payments failing", assignment_group="Payments Team",
+                             description=dump)
+    note = "Gateway log: " + "timeout; " * 20_000
+    await sn.ok("PATCH", f"{TABLE}/incident/{record['sys_id']}", json={"work_notes": note})
+    await sn.emulator.drain_webhooks()
+    fixture = {
+        "values": sn.emulator.tables["incident"][record["sys_id"]], "operation": "update", "group": "Payments Team",
+        "statuses": [200], "previous": {"values": {"state": "1"}, "group": "Payments Team"},
+        "journal": {"work_notes": f"2026-03-02 09:30:00 - Pavedroad Integration (Work notes)\n{note}\n\n",
+                    "comments": None},
+        "properties": {"pavedroad.servicenow.webhook_url": receiver.url,
+                       "pavedroad.servicenow.webhook_secret": SECRET},
+    }
+    [sent] = run_business_rule(fixture)["sent"]
+    expected = receiver.received[1]
+    assert sent["body"].encode() == expected.body and len(expected.body) < 64 * 1024
+    assert expected.payload["description"] == "x" * 1999 + CUT
+    assert expected.payload["work_notes"] == note[:16_000] + CUT
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the business rule's JavaScript")

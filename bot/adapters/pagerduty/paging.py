@@ -181,11 +181,14 @@ class PagerDutyPaging:
         return [ShiftEntry(start=_instant(e["start"]), end=_instant(e["end"]), user_id=str(e["user"]["id"]),
                            name=str(e["user"].get("summary") or e["user"]["id"])) for e in entries]
 
-    async def incident_by_key(self, incident_key: str) -> dict[str, Any] | None:
+    async def incident_by_key(self, incident_key: str, service_ids: Sequence[str]) -> dict[str, Any] | None:
+        # Every status, whenever made (date_range=all: PagerDuty lists the last month by default), so that a page
+        # already resolved is found rather than made again.
         found = await self._call("GET /incidents", lambda: self.client.rget("/incidents", params={
-            "incident_key": incident_key, "statuses[]": ["triggered", "acknowledged"]}))
+            "incident_key": incident_key, "service_ids[]": list(service_ids), "date_range": "all",
+            "statuses[]": ["triggered", "acknowledged", "resolved"]}))
         assert isinstance(found, list)
-        return found[0] if found else None
+        return next((i for i in found if i.get("status") != "resolved"), found[-1] if found else None)
 
     async def create_incident(self, actor_email: str, title: str, service_id: str, urgency: str,
                               incident_key: str | None = None) -> dict[str, Any]:

@@ -114,6 +114,12 @@ class Rule(RuleDelivery):
     x_pd_integration_incident: str | None = None
     work_notes: str | None = None
     comments: str | None = None
+    impact: str | None = None
+    urgency: str | None = None
+    close_notes: str | None = None
+    # Before this update: sent by the README's script since it tells the desk's resolution and reassignments.
+    previous_state: str | None = None
+    previous_group: str | None = None
 
 
 def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
@@ -125,7 +131,9 @@ def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
         category=rule.category or "", state=rule.state or "",
         linked_incident=_linked(rule.correlation_id, rule.x_pd_integration_incident), updated_by=rule.updated_by,
         updated_on=_parse_time(rule.updated_on) if rule.updated_on else None, work_note=rule.work_notes or "",
-        comment=rule.comments or "")
+        comment=rule.comments or "", impact=rule.impact or "", urgency=rule.urgency or "",
+        close_notes=rule.close_notes or "", previous_state=rule.previous_state, previous_group=rule.previous_group,
+        from_pagerduty=_linked(None, rule.x_pd_integration_incident) is not None)
 
 
 def _valid(model: type[_R], body: Any) -> _R:

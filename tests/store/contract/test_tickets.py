@@ -3,6 +3,9 @@ whole while later lines wait for the next batch."""
 
 from __future__ import annotations
 
+import pytest
+
+from bot.errors import StoreConstraint
 from bot.ports.store import Store, TicketRow
 from tests.store.contract.builders import commit, line, note
 
@@ -43,3 +46,13 @@ async def test_with_nothing_untold_the_batch_is_empty(store: Store) -> None:
     await store.mark_noted([])
     assert (await store.work_note_batch("Q1"))[1] == []
     assert (await store.work_note_batch("Q9"))[1] == []
+
+
+async def test_a_ticket_already_another_incidents_is_refused_as_a_constraint_not_an_outage(store: Store) -> None:
+    """Found in review: a second PagerDuty incident keyed to a ticket the first one owns saved it as its own; the
+    database's unique sys_id refused it with its raw error, taken for the database being down, and the effect was
+    retried at once, forever. The refusal is a StoreConstraint naming both incidents, and the owner's row stands."""
+    await store.save_ticket(TICKET)
+    with pytest.raises(StoreConstraint, match=r"INC0010001 .*already incident Q1's ticket.* incident Q2's too"):
+        await store.save_ticket(TicketRow("Q2", TICKET.sys_id, TICKET.number, TICKET.link))
+    assert await store.ticket_by_sys_id(TICKET.sys_id) == TICKET and await store.ticket("Q2") is None

@@ -10,9 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+import psycopg
+
 from bot.adapters.store.postgres.bookkeeping_sql import MARK_NOTED, SAVE_TICKET, ticket_values
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.adapters.store.postgres.incidents import TIMELINE_ORDER, entry_from_row
+from bot.errors import StoreConstraint
+from bot.ports.effect_bookkeeping import ticket_taken
 from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
@@ -29,7 +33,15 @@ class PostgresTicketRecords(PostgresPart, TicketRecords):
         return TicketRow(**rows[0]) if rows else None
 
     async def save_ticket(self, ticket: TicketRow) -> None:
-        await self._execute(SAVE_TICKET, ticket_values(ticket))
+        try:
+            await self._execute(SAVE_TICKET, ticket_values(ticket))
+        except psycopg.errors.UniqueViolation:
+            # The ticket is another incident's (its sys_id is unique): the row's fault, refused the same every time.
+            # (Anything else refusing the write — a full disk, a trigger — stays the store's failure.)
+            owner = await self.ticket_by_sys_id(ticket.sys_id)
+            if owner is None or owner.incident_id == ticket.incident_id:
+                raise
+            raise StoreConstraint(ticket_taken(ticket, owner)) from None
 
     async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
         async with self._transaction() as conn:

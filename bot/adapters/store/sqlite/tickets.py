@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from bot.adapters.store.sqlite.bookkeeping_sql import SAVE_TICKET, mark_noted_sql, ticket_values
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import TIMELINE_ORDER, entry_from_row
+from bot.errors import StoreConstraint
+from bot.ports.effect_bookkeeping import ticket_taken
 from bot.ports.store import TicketRecords, TicketRow, WorkNoteBatch
 
 # Timeline lines the ticket has not been told; the ServiceNow ones came from the ticket itself.
@@ -32,7 +34,15 @@ class SqliteTicketRecords(SqlitePart, TicketRecords):
             # Light (connection.py): a ticket forgotten with the machine is found again by its correlation id.
             with self._transaction(light=True) as conn:
                 conn.execute(SAVE_TICKET, ticket_values(ticket))
-        await self._run(write)
+        try:
+            await self._run(write)
+        except sqlite3.IntegrityError:
+            # The ticket is another incident's (its sys_id is unique): the row's fault, refused the same every time.
+            # (Anything else refusing the write — a full disk, a trigger — stays the store's failure.)
+            owner = await self.ticket_by_sys_id(ticket.sys_id)
+            if owner is None or owner.incident_id == ticket.incident_id:
+                raise
+            raise StoreConstraint(ticket_taken(ticket, owner)) from None
 
     async def work_note_batch(self, incident_id: str) -> WorkNoteBatch:
         def work(conn: sqlite3.Connection) -> WorkNoteBatch:

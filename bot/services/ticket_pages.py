@@ -1,0 +1,126 @@
+"""Tickets that page teams: a ServiceNow ticket raised (or reassigned) to a team's group pages that team in PagerDuty,
+and a ticket for a group that is no team gets a note saying nobody was paged (bot/domain/ticket_rules.py decides).
+
+Convergent on replay: the team is triggered with the ticket's sys_id in PagerDuty's incident key, and looked up by that
+key on the team's own services first — in every status, so a page its team resolved while ServiceNow refused the
+ticket's link is not made again — so a replay, or a second update of the ticket, finds the same PagerDuty incident.
+One found on another team's service (the ticket was reassigned before its first page was made) is that team's page:
+this team is paged on its own service. A ticket resolved or cancelled before PagerDuty could be reached pages nobody.
+Owns the journal look-ups both directions share (a note looked for before it is written again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Protocol
+
+from bot.catalogue import Catalogue
+from bot.domain.effects import OPERATORS, AlertOperators, NoteOnTicket, PageTeamForTicket
+from bot.domain.ticket_rules import DEALT_WITH
+from bot.errors import IntegrationError
+from bot.ports import Clock, Paging, Tickets
+from bot.ports.store import Deduplication, Outbox
+from bot.render.format import clip
+
+log = logging.getLogger(__name__)
+TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
+# How long the operators are remembered to have heard of a ticket's note (a ticket's updates come within days).
+TOLD_SECONDS = 30 * 86_400.0
+
+
+class TicketPagesStore(Outbox, Deduplication, Protocol):
+    """What paging for tickets needs of the store: the operators' alert to queue, and whether they heard already."""
+
+
+async def journal_note(tickets: Tickets, sys_id: str, text: str) -> str | None:
+    """The ticket's work note holding `text`, if any."""
+    return next((note for note in await tickets.work_notes(sys_id) if text in note), None)
+
+
+async def note_once(tickets: Tickets, sys_id: str, text: str, *, retry: bool) -> None:
+    """Write a work note, unless a lost earlier attempt already did (found in the journal)."""
+    if retry and await journal_note(tickets, sys_id, text) is not None:
+        return
+    await tickets.update(sys_id, {"work_notes": text})
+
+
+class TicketPages:
+    def __init__(self, store: TicketPagesStore, tickets: Tickets, paging: Paging, catalogue: Catalogue,
+                 clock: Clock) -> None:
+        self._store, self._tickets, self._paging = store, tickets, paging
+        self._catalogue, self._clock = catalogue, clock
+
+    async def note_for_the_desk(self, effect: NoteOnTicket, *, retry: bool) -> None:
+        """The note, looked for first even on a first attempt (every update of the ticket decides it again), and the
+        operators' alert with it: queued when this effect writes the note, or when its retry finds it (the first
+        attempt may have written it and lost the answer) — not when a later update's effect finds it there."""
+        if await journal_note(self._tickets, effect.incident_id, effect.text) is not None:
+            if not retry:
+                return
+        else:
+            await self._tickets.update(effect.incident_id, {"work_notes": effect.text})
+        if effect.alert and await self._first_told(effect.incident_id, effect.text):
+            await self._store.queue_effect(AlertOperators(OPERATORS, effect.alert), self._clock.now().timestamp())
+
+    async def _first_told(self, sys_id: str, note: str) -> bool:
+        """Whether the operators are yet to hear of this note on this ticket (then they are, from now): a retry that
+        finds the note may be its own first attempt's, whose answer was lost, or a later update's effect whose first
+        attempt failed before it looked (found in review: told twice). Across replicas, by the Deduplication port."""
+        digest = hashlib.sha256(note.encode()).hexdigest()[:16]
+        return await self._store.first_time(f"ticket-note-told:{sys_id}:{digest}", TOLD_SECONDS,
+                                            self._clock.now().timestamp())
+
+    async def page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
+        team = self._catalogue.team(effect.team_id)
+        services = [s for s in self._catalogue.services if s.team == effect.team_id]
+        requester = self._catalogue.servicenow.pagerduty_requester
+        if team is None or not services or not requester:
+            await self._cannot_page(effect, "the team is no longer in the platform catalogue" if team is None
+                                    else f"{team.name} has no service in the platform catalogue" if not services
+                                    else "servicenow.pagerduty_requester is not set in the platform catalogue",
+                                    retry=retry)
+            return
+        key = f"{TICKET_KEY}{effect.incident_id}"
+        # A ticket is updated many times before it is linked, and each update may page: the first creates the
+        # PagerDuty incident, the others find it by its key (on this team's services: another team's is not this
+        # team's page) and only finish the linking.
+        created = await self._paging.incident_by_key(key, [s.pagerduty_service_id for s in services])
+        if created is None:
+            if not await self._still_open(effect):
+                # Resolved, cancelled or deleted while PagerDuty kept the page waiting: there is nobody to wake for it.
+                log.info("not paging team %s for ticket %s: it is no longer open", effect.team_id, effect.number)
+                return
+            created = await self._paging.create_incident(
+                requester, clip(f"{effect.number}: {effect.short_description}", 255),
+                services[0].pagerduty_service_id, effect.urgency or "high", incident_key=key)
+        link = str(created.get("html_url") or created.get("id"))
+        await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
+        await note_once(self._tickets, effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}",
+                        retry=True)
+
+    async def _still_open(self, effect: PageTeamForTicket) -> bool:
+        """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was
+        raised. When ServiceNow cannot say, it does: a page too many is better than a team not paged."""
+        try:
+            ticket = await self._tickets.get(effect.incident_id)
+        except IntegrationError as error:
+            log.warning("paging team %s for ticket %s without knowing its state: %s", effect.team_id, effect.number,
+                        error)
+            return True
+        return ticket is not None and ticket.state not in DEALT_WITH
+
+    async def _cannot_page(self, effect: PageTeamForTicket, reason: str, *, retry: bool) -> None:
+        """Tell the ticket nobody was paged and why, and the operators (the effect dies): once, though every later
+        update of the ticket asks to page again — it finds the note there, written by an earlier effect that told
+        the operators. (Found by this effect's own earlier attempt, the operators may not have heard yet.)"""
+        note = (f"Paved Road: no one was paged for this ticket: {reason}. Page the team another way, and ask the "
+                "platform team to fix the catalogue.")
+        if await journal_note(self._tickets, effect.incident_id, note) is None:
+            await self._tickets.update(effect.incident_id, {"work_notes": note})
+            await self._first_told(effect.incident_id, note)  # told now, by this effect's death
+        elif not retry or not await self._first_told(effect.incident_id, note):
+            return
+        raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: {reason} "
+                               "(it needs a service in the catalogue and servicenow.pagerduty_requester)",
+                               retryable=False)

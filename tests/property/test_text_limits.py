@@ -151,18 +151,24 @@ def test_a_busy_shift_of_any_incidents_fits_slack_lists_at_most_ten_of_each_and_
     shift = [replace(kind, id=f"Q{n}", number=n + 1, html_url=urls[n % len(urls)],
                      triggered_at=NOW - timedelta(hours=7, seconds=-n))
              for n in range(copies) for kind in [kinds[n % len(kinds)]]]
-    report = handover_report("Basket", NOW - timedelta(hours=8), NOW, on_call("Alice"), on_call("Bob"), shift, [],
-                             pending, None, "Europe/London")
+    # As many again handed over open at the shift's start and resolved during it (a storm fixed on this shift).
+    before = [replace(kind, id=f"R{n}", number=copies + n + 1, html_url=urls[n % len(urls)], status=Status.RESOLVED,
+                      triggered_at=NOW - timedelta(hours=9), resolved_at=NOW - timedelta(hours=1, seconds=n))
+              for n in range(copies) for kind in [kinds[n % len(kinds)]]]
+    report = handover_report("Basket", NOW - timedelta(hours=8), NOW, on_call("Alice"), on_call("Bob"),
+                             shift + before, [], pending, None, "Europe/London")
     text = handover_text(report, channels={i.id: "C0123ABC" for i in shown_open(report)})
     assert len(text) <= MESSAGE_TEXT
     assert outside_markup(text) == [], text[:300]
     assert len(shown_open(report)) == min(len(report.open_now), SHOWN)
-    assert len([line for line in text.splitlines() if line.startswith("• ")]) <= 3 * SHOWN
+    assert len(report.resolved_from_before) == copies
+    assert len([line for line in text.splitlines() if line.startswith("• ")]) <= 4 * SHOWN
     assert f"*Open now ({len(report.open_now):,})*" in text
     if "(cut:" not in text:
         assert f"*During the shift ({copies:,})*" in text
         assert (f"…and {copies - SHOWN:,} more this shift" in text) == (copies > SHOWN)
         assert f"*Pending ({len(pending):,})*" in text
+        assert f"*Resolved this shift, open at its start ({copies:,})*" in text
 
 def text_object(kind: str, text: str) -> dict[str, str]:
     return {"type": kind, "text": text}

@@ -90,7 +90,7 @@ class PagerDutyAdmin:
     def _update_team(self, call: Call) -> tuple[int, Json]:
         team, body = self._find_team(call.params["id"]), wrapped(call, "team")
         if body.get("name") is not None and body["name"] != team.name:
-            _unique(str(body["name"]), (t.name for t in self.account.teams.values()))
+            _unique(str(body["name"]), (t.name for t in self.account.teams.values() if t is not team))
             team.name = str(body["name"])
         if "description" in body:
             team.description = str(body.get("description") or "")
@@ -128,7 +128,7 @@ class PagerDutyAdmin:
         rules = self._rules(body["escalation_rules"]) if "escalation_rules" in body else None
         teams = self._team_ids(body["teams"]) if "teams" in body else None
         if body.get("name") is not None and body["name"] != policy.name:
-            _unique(str(body["name"]), (p.name for p in self.account.policies.values()))
+            _unique(str(body["name"]), (p.name for p in self.account.policies.values() if p is not policy))
             policy.name = str(body["name"])
         if "description" in body:
             policy.description = str(body.get("description") or "")
@@ -196,7 +196,7 @@ class PagerDutyAdmin:
         service, body = self._find_service(call.params["id"]), wrapped(call, "service")
         policy_id = self._policy_ref(body.get("escalation_policy"), required=False)
         if body.get("name") is not None and body["name"] != service.name:
-            _unique(str(body["name"]), (s.name for s in self.account.services.values()))
+            _unique(str(body["name"]), (s.name for s in self.account.services.values() if s is not service))
             service.name = str(body["name"])
         if "description" in body:
             service.description = str(body.get("description") or "")
@@ -388,6 +388,7 @@ class PagerDutyAdmin:
 
 
 def _unique(name: str, taken: Any) -> None:
+    # `taken` leaves out the resource being renamed: a new case of its own name ("basket" → "Basket") is no clash.
     if any(name.lower() == other.lower() for other in taken):
         raise invalid("Name has already been taken")
 

@@ -60,6 +60,11 @@ async def test_teams_are_created_listed_renamed_and_deleted(pd: PdSandbox, clien
     assert status == 400 and body["error"]["errors"] == ["Name has already been taken"]
     status, body = await send(client, "PUT", f"/teams/{basket}", {"team": {"type": "team", "name": "Basket & Co"}})
     assert status == 200 and body["team"]["name"] == "Basket & Co"
+    # A new case of its own name is no clash with itself (found in review, session 25: the sandbox refused it).
+    status, body = await send(client, "PUT", f"/teams/{basket}", {"team": {"type": "team", "name": "BASKET & CO"}})
+    assert status == 200 and body["team"]["name"] == "BASKET & CO"
+    status, body = await send(client, "PUT", f"/teams/{basket}", {"team": {"type": "team", "name": "payments"}})
+    assert status == 400 and body["error"]["errors"] == ["Name has already been taken"]
     assert (await send(client, "DELETE", f"/teams/{basket}"))[0] == 204
     assert (await send(client, "GET", f"/teams/{basket}"))[0] == 404
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -38,6 +39,12 @@ class Incident(Protocol):
     def assignees(self) -> Sequence[_Assignee]: ...
     @property
     def roles(self) -> Sequence[_RoleHolder]: ...
+    @property
+    def urgency(self) -> str: ...
+    @property
+    def triggered_at(self) -> datetime: ...
+    @property
+    def number(self) -> int: ...
 
 
 def people_of(incident: Incident) -> tuple[str, ...]:
@@ -75,3 +82,9 @@ def home_refresh(before: Incident | None, after: Incident) -> HomesToRefresh | N
     people = tuple(dict.fromkeys((*(people_of(before) if before else ()), *people_of(after))))
     holders = tuple(dict.fromkeys((*(role_holders_of(before) if before else ()), *role_holders_of(after))))
     return HomesToRefresh(after.id, people, holders) if people or holders else None
+
+
+def most_pressing(incident: Incident) -> tuple[bool, bool, datetime, int]:
+    """The order of a Home's lists when they do not fit (a storm): high urgency first, then not yet acknowledged,
+    then the longest open — as a handover lists what it hands over (bot/domain/handover.py)."""
+    return incident.urgency != "high", incident.status == "acknowledged", incident.triggered_at, incident.number

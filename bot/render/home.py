@@ -68,9 +68,9 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     if content.problem:
         blocks.append(_context(f"⚠️ {content.problem}"))
     blocks += _list("Your open incidents", [_incident_line(i, content.now) for i in content.mine],
-                    "None assigned to you or with a role of yours.", MOST_INCIDENTS)
+                    "None assigned to you or with a role of yours.", MOST_INCIDENTS, pressing=True)
     blocks += _list("All open incidents", [_incident_line(i, content.now) for i in content.open],
-                    "No open incidents. 🎉", MOST_INCIDENTS)
+                    "No open incidents. 🎉", MOST_INCIDENTS, pressing=True)
     blocks += _list("On call now for your teams and rotas", [_on_call_line(o) for o in content.on_call],
                     "You are in no team or rota of the catalogue.", MOST_LINES)
     blocks += _list("Handover notes waiting on your rotas", [_note_line(n) for n in content.notes],
@@ -98,10 +98,13 @@ def _note_line(note: WaitingNote) -> str:
     return f"*{escape(clip(note.rota, 100))}* — {escape(clip(note.author, 100))}: {escape(clip(note.text, 500))}"
 
 
-def _list(title: str, lines: Sequence[str], empty: str, most: int) -> list[dict[str, Any]]:
+def _list(title: str, lines: Sequence[str], empty: str, most: int, *, pressing: bool = False) -> list[dict[str, Any]]:
+    """A titled list, cut at `most` with a count of the rest; `pressing`: a cut list shows the most pressing first
+    (services/home.py orders it so), and says so."""
     shown = list(lines[:most]) or [empty]
     if len(lines) > most:
         shown.append(f"…and {len(lines) - most} more.")
+        title += f" — the {most} most pressing first" if pressing else ""
     return [{"type": "divider"}, _section(f"*{title}*"), *(_section(line) for line in shown)]
 
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar, cast
 
 from bot.catalogue import Catalogue, Rota, Team
-from bot.domain.home import HomesToRefresh, concerns
+from bot.domain.home import HomesToRefresh, concerns, most_pressing
 from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging, PagingUser
 from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
@@ -214,6 +214,8 @@ class AppHome:
         email = await self._chat.user_email(slack_user_id)
         person, problem = await self._person(email)
         open_incidents = await self._store.open_incidents()
+        if len(open_incidents) > MOST_INCIDENTS:  # a storm: the ones the Home shows are the most pressing
+            open_incidents.sort(key=most_pressing)
         mine = [i for i in open_incidents if concerns(i, person.id if person else None, slack_user_id)]
         # Channels are looked up only for the incidents the Home lists (each list is cut at MOST_INCIDENTS).
         shown = {i.id: i for i in (*mine[:MOST_INCIDENTS], *open_incidents[:MOST_INCIDENTS])}

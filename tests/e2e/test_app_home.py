@@ -308,3 +308,20 @@ async def test_people_unknown_here_are_looked_up_once_a_burst_and_not_while_page
         await published(sandbox)
     told = [r.getMessage() for r in caplog.records if r.name == "bot.services.home"]
     assert len(told) == 1 and told[0].startswith("App Homes of 2 people not refreshed"), told
+
+
+async def test_in_a_storm_the_home_shows_the_most_pressing_incidents_first(sandbox: RunningSandbox) -> None:
+    """Found in review (session 25): with more open incidents than a Home lists, it listed the oldest by number, so
+    in a storm the newest high-urgency page was among "…and N more". Now the most pressing come first, as in a
+    handover: high urgency, then not yet acknowledged, then the longest open — and the heading says so."""
+    for n in range(21):
+        await sandbox.sandbox.pagerduty.trigger(title=f"Disk filling on node {n}", service_id="PBASKET", urgency="low")
+    await settle(sandbox)
+    fire = await trigger(sandbox, "Checkout is down for everyone", "PCHECKO")
+    await open_home(sandbox, "ben.okafor@example.com")
+    text = home_text(sandbox, "ben.okafor@example.com")
+    heading = "*All open incidents — the 20 most pressing first*"
+    assert heading in text
+    everyone = text.split(heading, 1)[1].split("*On call now", 1)[0]
+    assert everyone.index(f"#{fire['incident_number']}") < everyone.index("Disk filling on node 0")
+    assert "…and 2 more." in everyone

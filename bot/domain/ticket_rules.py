@@ -68,11 +68,15 @@ DEALT_WITH = ("6", "7", "8")
 CLOSED = ("7", "8")
 CANCELED = "8"
 STATE_WORDS = {"6": "resolved", "7": "closed", "8": "canceled"}
-# PagerDuty's ids are upper-case letters and digits (Q1ABC23DEF4GHI): a correlation id of that shape is taken for one
-# the bot has not heard of yet (PagerDuty's own app links tickets there too); Event Management's and the like page.
-PAGERDUTY_ID = re.compile(r"[A-Z0-9]{7,20}")
-# The timeline kind of a line saying the desk resolved, closed or cancelled the ticket (ticket_sync.py looks for it).
+# PagerDuty's ids begin with a capital letter, then capitals and digits (PT4KHLK, Q1ABC23DEF4GHI; PEYSGVF in its API
+# reference has no digit): a correlation id of that shape is taken for one the bot has not heard of yet (PagerDuty's
+# own app links tickets there too). Event Management's ids, and a monitoring tool's numeric event id (Datadog's,
+# Zabbix's: digits only), are no PagerDuty incident: such a ticket pages (found in review: it paged nobody).
+PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")
+# The timeline kind of a line saying the desk resolved, closed or cancelled the open ticket (ticket_sync.py reads it as
+# the recorded fact that the desk resolved it), and of one saying the desk opened a ticket it was done with again.
 DESK_STATE_KIND = "servicenow_state"
+DESK_REOPEN_KIND = "servicenow_reopened"
 
 
 def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:
@@ -108,10 +112,18 @@ def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datet
     timeline; the state it left the ticket in recorded by a sync of the ticket."""
     said = []
     update = event.operation == "update"  # (an insert has no "before")
-    moved_to = update and event.state in DEALT_WITH and event.previous_state not in (None, event.state)
+    # Moved by this very update: a plain note on the ticket (its state as it was) changes nothing, and its delivery,
+    # late, must not set back what was recorded since (found in review: a stale In Progress over the bot's Resolved).
+    changed = update and event.previous_state not in (None, event.state)
+    # Only an open ticket ended is the desk's resolution: ServiceNow's auto-close (Resolved → Closed, by `system`)
+    # ends one already resolved — by the bot, in its own close notes — and is told nowhere (found in review).
+    moved_to = changed and event.state in DEALT_WITH and event.previous_state not in DEALT_WITH
+    reopened = changed and event.previous_state in DEALT_WITH and event.state not in DEALT_WITH
     if moved_to:
         notes = event.close_notes.strip()
         said.append(f"{STATE_WORDS[event.state]} the ticket" + (f": {notes}" if notes else ""))
+    elif reopened:
+        said.append("opened the ticket again")
     if update and event.previous_group is not None and event.previous_group != event.assignment_group:
         to = event.assignment_group or "no group"
         team = rules.team_for_group.get(to.lower())
@@ -125,10 +137,14 @@ def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datet
     if said:
         entry = TimelineEntry(id=f"servicenow:{event.delivery_id}", incident_id=incident_id,
                               occurred_at=event.updated_on or now,
-                              kind=DESK_STATE_KIND if moved_to else "servicenow_note", actor=event.updated_by,
+                              kind=DESK_STATE_KIND if moved_to else DESK_REOPEN_KIND if reopened else "servicenow_note",
+                              actor=event.updated_by,
                               text=f"ServiceNow {event.number}, {event.updated_by} — " + " / ".join(said))
         effects.append(PostTimelineEntry(incident_id, entry.id))
-    if event.state:  # what the desk left it in, so no sync sets it back (or writes to it, Closed or Canceled)
+    # The state a person moved it to (or a new ticket's; an older rule's, not saying the state before, too), so no
+    # sync sets it back (or writes to it, Closed or Canceled); a delivery of an update leaving the state as it was
+    # records nothing — it may come after the bot's own change of it.
+    if event.state and (not update or event.previous_state is None or changed):
         effects.append(SyncTicket(incident_id, desk_ticket=event.sys_id, desk_state=event.state))
     return Decision(None, entry, tuple(effects))
 

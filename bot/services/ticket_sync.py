@@ -27,7 +27,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_STATE_KIND
+from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_REOPEN_KIND, DESK_STATE_KIND
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -274,8 +274,15 @@ class TicketSync:
             await self._tell_channel_alone(ticket, link, retry=retry)
         wanted = self._wanted_state(incident, ticket.state)
         late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries)
-        if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and await self._desk_resolved(incident):
-            late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
+        if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
+            desk_resolved, desk_reopened = await self._desk_did(incident)
+            if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and desk_resolved:
+                late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
+            elif wanted == RESOLVED != ticket.state and desk_reopened and not any(
+                    e.kind == "resolved" for e in batch.entries):
+                # The ticket was told the incident's resolve (with the state, in one update) and the desk opened it
+                # again since: a later line is no resolve, only a new one (told in its sync) ends it (found in review).
+                wanted = None
         if late:
             fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
         elif wanted is not None and wanted != ticket.state:
@@ -355,14 +362,15 @@ class TicketSync:
             return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
-    async def _desk_resolved(self, incident: Incident) -> bool:
-        """Whether the ticket (recorded Resolved) was last resolved by the desk rather than by the incident's resolve:
-        the timeline says which came last. Only a ticket the bot resolved is set back to In Progress (the incident
-        reopened) or given the resolution that came late."""
-        for entry in reversed(await self._store.timeline(incident.id)):
-            if entry.kind in (DESK_STATE_KIND, "resolved"):
-                return entry.kind == DESK_STATE_KIND
-        return False
+    async def _desk_did(self, incident: Incident) -> tuple[bool, bool]:
+        """(resolved, reopened): the desk's last word on the state — it resolved the ticket (and has not opened it
+        again since), or opened it again. Recorded facts, never compared with the incident's lines by time (the
+        clocks differ, and ServiceNow's counts whole seconds): found in review, an incident resolved after the desk's
+        resolution wrote over the desk's close notes. Only a ticket the bot resolved is set back to In Progress (the
+        incident reopened) or given the resolution that came late."""
+        timeline = await self._store.timeline(incident.id)
+        desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)), None)
+        return desk == DESK_STATE_KIND, desk == DESK_REOPEN_KIND
 
     async def _closing_summary(self, incident: Incident, footprint: SlackFootprint) -> str:
         timeline = await self._store.timeline(incident.id)

@@ -138,6 +138,11 @@ class ServiceNowEmulator:
     # ---- host interface ------------------------------------------------------------------------------------
 
     @property
+    def webhooks(self) -> WebhookSender:
+        """The business rule's outbound queue (a test may hold a delivery back, as ServiceNow's retries can)."""
+        return self._webhooks
+
+    @property
     def webhook_url(self) -> str | None:
         """The bot's `POST /servicenow/webhook`, set by the host (the business rule's endpoint property)."""
         return self._webhooks.url

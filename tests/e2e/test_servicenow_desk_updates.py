@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, incident_channels, messages, state
 from tests.e2e.servicenow_helpers import settle_all, tickets
@@ -108,3 +110,89 @@ async def test_a_long_work_note_on_a_linked_ticket_reaches_the_channel(sandbox: 
     await settle_all(sandbox)
     assert any("jane.agent" in line and "Gateway log" in line for line in channel_lines(sandbox)), (
         "the work note never reached Slack: " + str(state(sandbox)["servicenow"]["webhook_deliveries"][-1]))
+
+
+async def flushed(running: RunningSandbox) -> None:
+    await running.bot.flush_work_notes()
+    await settle_all(running)
+
+
+async def test_desk_close_notes_survive_a_resolve_with_a_resolution_note(sandbox: RunningSandbox) -> None:
+    """Found in review: the desk resolves the paged ticket with its close notes; the responders then resolve the
+    incident the usual way (a resolve, then a "Resolution: ..." note). The incident's resolve, later on the timeline,
+    was taken for the bot's resolution, and the resolution that "came late" was written over the desk's close notes:
+    the desk having resolved it is a recorded fact, whatever the incident does after."""
+    raised, page = await paged_for_a_desk_ticket(sandbox)
+    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], RESOLVED_BY_THE_DESK, user="service.desk")
+    await settle_all(sandbox)
+    await act(sandbox, page["id"], "resolve", user=BEN)
+    await act(sandbox, page["id"], "note", user=BEN, content="Resolution: restarted the card gateway")
+    await flushed(sandbox)
+    after = ticket(sandbox, raised["sys_id"])
+    assert (after["state"], after["close_notes"]) == ("6", RESOLVED_BY_THE_DESK["close_notes"]), (
+        f"the desk's close notes were replaced by {after['close_notes']!r}")
+
+
+async def test_a_stale_desk_state_does_not_leave_the_ticket_resolved_when_the_incident_reopens(
+        sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found in review: a person's work note on the In Progress ticket is delivered (state 2) after the bot resolved
+    the ticket (state 6). Recorded over the bot's 6, it left the ticket Resolved when the incident reopened (the bot
+    believed it In Progress already). An update that leaves the state as it was records no state."""
+    raised, page = await paged_for_a_desk_ticket(sandbox)
+    await act(sandbox, page["id"], "acknowledge", user=BEN)
+    await flushed(sandbox)
+    assert ticket(sandbox, raised["sys_id"])["state"] == "2"
+    # The desk's note: its delivery waits in ServiceNow (an async business rule's outbound queue, a retry).
+    sender = sandbox.sandbox.servicenow.webhooks
+    held: list[dict[str, Any]] = []
+    real_enqueue = sender.enqueue
+    monkeypatch.setattr(sender, "enqueue", held.append)
+    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], {"work_notes": "Customer says it works now"},
+                                               user="service.desk")
+    monkeypatch.undo()
+    assert held and (held[0]["previous_state"], held[0]["state"]) == ("2", "2")
+    await act(sandbox, page["id"], "resolve", user=BEN)
+    await flushed(sandbox)
+    assert ticket(sandbox, raised["sys_id"])["state"] == "6"
+    real_enqueue(held[0])  # now the desk's delivery (state 2) arrives
+    await settle_all(sandbox)
+    stored = await sandbox.bot.store.ticket(page["id"])
+    assert stored is not None and stored.state == "6"
+    sandbox.sandbox.pagerduty.account.allow_reopen = True
+    await act(sandbox, page["id"], "acknowledge", user=BEN)  # reopened
+    await flushed(sandbox)
+    assert [i["status"] for i in pd_incidents(sandbox)] == ["acknowledged"]
+    assert ticket(sandbox, raised["sys_id"])["state"] == "2", "the incident is open again; its ticket stayed Resolved"
+
+
+async def test_a_ticket_the_desk_reopened_is_not_resolved_again_by_a_late_line(sandbox: RunningSandbox) -> None:
+    """Found in review: the bot resolved the ticket with the incident; the customer calls back and the desk opens
+    the ticket again. The incident's next line (a note after the resolve) resolved it again over the desk: only a new
+    resolve of the incident does."""
+    raised, page = await paged_for_a_desk_ticket(sandbox)
+    await act(sandbox, page["id"], "acknowledge", user=BEN)
+    await act(sandbox, page["id"], "resolve", user=BEN)
+    await flushed(sandbox)
+    assert ticket(sandbox, raised["sys_id"])["state"] == "6"
+    sandbox.sandbox.servicenow.update_incident(
+        raised["sys_id"], {"state": "2", "comments": "Customer still cannot pay"}, user="service.desk")
+    await settle_all(sandbox)
+    await act(sandbox, page["id"], "note", user=BEN, content="Postmortem scheduled for Monday")
+    await flushed(sandbox)
+    assert ticket(sandbox, raised["sys_id"])["state"] == "2", "the bot resolved the ticket the desk reopened"
+    assert any("opened the ticket again" in line for line in channel_lines(sandbox))
+
+
+async def test_servicenow_auto_close_is_not_told_as_the_desk_closing_with_the_bots_own_notes(
+        sandbox: RunningSandbox) -> None:
+    """Found in review: ServiceNow's auto-close job (user `system`) moves the ticket the bot resolved to Closed. It
+    was posted in the channel as the desk closing the ticket, quoting the bot's own close notes as the desk's."""
+    raised, page = await paged_for_a_desk_ticket(sandbox)
+    await act(sandbox, page["id"], "acknowledge", user=BEN)
+    await act(sandbox, page["id"], "resolve", user=BEN)
+    await flushed(sandbox)
+    assert ticket(sandbox, raised["sys_id"])["state"] == "6" and ticket(sandbox, raised["sys_id"])["close_notes"]
+    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], {"state": "7"}, user="system")
+    await settle_all(sandbox)
+    echoed = [line for line in channel_lines(sandbox) if "closed the ticket" in line]
+    assert not echoed, f"the bot's own resolution came back as the desk's: {echoed}"

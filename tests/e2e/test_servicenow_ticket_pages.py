@@ -318,3 +318,13 @@ async def test_a_ticket_with_a_long_description_still_pages_its_team(sandbox: Ru
     await settle_all(sandbox)
     answered = state(sandbox)["servicenow"]["webhook_deliveries"][0]["http_status"]
     assert len(pd_incidents(sandbox)) == 1, f"nobody was paged: the delivery was answered {answered}"
+
+
+async def test_a_numeric_monitoring_correlation_id_does_not_hide_a_ticket(sandbox: RunningSandbox) -> None:
+    """Found in review: Datadog, Zabbix and many monitoring integrations put a numeric event id in correlation_id.
+    Digits only were taken for a PagerDuty id (whose ids begin with a letter): the ticket paged nobody."""
+    sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Checkout answering 500s", "assignment_group": "Payments Team",
+         "correlation_id": "7338297474859938361"}, user="datadog.integration")
+    await settle_all(sandbox)
+    assert len(pd_incidents(sandbox)) == 1, "a ticket raised for Payments paged nobody"

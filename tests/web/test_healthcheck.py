@@ -41,12 +41,19 @@ def test_nothing_listening_is_unhealthy_with_the_reason() -> None:
     assert not healthy and line.startswith(f"http://127.0.0.1:{port}/healthz: no answer (")
 
 
-@pytest.mark.parametrize("port", ["http", "0", "70000", "-1", "3000 ", "²", "٣٠٠٠", "1e3"],
-                         ids=["a_word", "zero", "beyond_65535", "negative", "trailing_space", "superscript_two",
+@pytest.mark.parametrize("port", ["http", "0", "70000", "-1", '"3000"', "²", "٣٠٠٠", "1e3"],
+                         ids=["a_word", "zero", "beyond_65535", "negative", "in_quotes", "superscript_two",
                               "arabic_indic_digits", "exponent"])
 def test_a_port_that_is_no_tcp_port_is_unhealthy_and_named(port: str) -> None:
     healthy, line = healthcheck.check({"PORT": port})
     assert not healthy and line.startswith("PORT: ") and "\n" not in line
+
+
+def test_a_port_with_a_trailing_space_or_newline_is_read_as_the_server_reads_it() -> None:
+    """The server and the check read PORT alike: spaces and a newline around it are no part of it."""
+    port = free_port()
+    healthy, line = healthcheck.check({"PORT": f"{port}\n"})
+    assert not healthy and line.startswith(f"http://127.0.0.1:{port}/healthz: no answer (")
 
 
 def test_main_exits_0_when_healthy_1_otherwise_with_one_line_on_stderr(

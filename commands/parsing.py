@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from bot.domain.slack_text import readable
+from bot.domain.slack_text import readable, visible
 from bot.errors import UserError
 from bot.render.format import clip, escape
 
@@ -32,13 +31,6 @@ def split_subcommand(text: str) -> tuple[str, str]:
         parts = parts[1].split(maxsplit=1) if len(parts) > 1 else []
     name = visible(parts[0]).lower() if parts else ""
     return (name or "help"), (parts[1].strip() if len(parts) > 1 else "")
-
-
-def visible(word: str) -> str:
-    """`word` without invisible format characters (a zero-width space, a word joiner, a byte-order mark: pasted
-    from a runbook page), which are no part of a subcommand or an incident number; unlike spaces, split() keeps
-    them."""
-    return "".join(c for c in word if unicodedata.category(c) != "Cf")
 
 
 def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,

@@ -26,7 +26,7 @@ def archive_delay(text: str) -> timedelta | None:
     try:
         delay = unit * float(match[1])
     except OverflowError:  # past timedelta's 999,999,999 days: a catalogue error, not a crash at start or SIGHUP
-        delay = LONGEST + LONGEST
+        delay = timedelta.max
     if delay > LONGEST:  # "now - delay" before year 1 broke every run of the archiving job (found in review)
         raise ValueError(f"{text!r} is longer than the bot can count back ({LONGEST.days:,} days at most): "
                          "for channels never archived, write 'never'")

@@ -25,8 +25,9 @@ class Effect:
     optional: ClassVar[tuple[str, ...]] = ()
 
     def payload(self) -> dict[str, Any]:
-        # Every field is a string, a bool or a tuple of strings: a shallow dict is what `asdict` gave, without its
-        # copies (every effect of every decision is encoded).
+        # A shallow dict of strings, bools and tuples of strings (every effect of every decision is encoded).
+        if not self.optional:  # most effects: no filter to pay for on the hot path
+            return {name: getattr(self, name) for name in _field_names(type(self))}
         return {name: value for name in _field_names(type(self))
                 if (value := getattr(self, name)) or name not in self.optional}
 
@@ -109,9 +110,8 @@ class AlertOperators(Effect):
 
     @classmethod
     def grouped(cls, group: str, text: str) -> AlertOperators:
-        """An alert of one cause (`group`), in its first one's thread for an hour (bot/services/operators_channel.py).
-        The group is its queue, not a field an earlier version (a rollback) could not read, leaving it at the head of
-        the operators' queue with every alert behind it waiting. A group's alerts go out in order."""
+        """An alert of one cause (`group`), in its first one's thread for an hour (services/operators_channel.py). The
+        group is its queue, not a field an earlier version (a rollback) could not read: alerts go out in order."""
         return cls(f"{OPERATORS}:{group}", text)
 
     @property

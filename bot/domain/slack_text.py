@@ -70,8 +70,14 @@ def unescaped(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def visible(text: str) -> str:
+    """`text` without invisible format characters (a zero-width space, a word joiner, a byte-order mark: pasted
+    from a runbook page), which are no part of a subcommand or an incident number; unlike spaces, split() keeps
+    them."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
 def blank(text: str) -> bool:
-    """Whether `text` says nothing: only spaces and invisible format characters (a zero-width space, a word joiner,
-    a byte-order mark — pasted from a runbook page), which `str.strip` leaves. A resolution note of zero-width spaces
-    is no note."""
-    return not "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+    """Whether `text` says nothing: only spaces and invisible format characters, which `str.strip` leaves. A
+    resolution note of zero-width spaces is no note."""
+    return not visible(text).strip()

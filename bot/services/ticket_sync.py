@@ -275,7 +275,7 @@ class TicketSync:
         wanted = self._wanted_state(incident, ticket.state)
         late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries)
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
-            desk_resolved, desk_reopened = await self._desk_did(incident)
+            desk_resolved, desk_reopened = await self._desk_did(incident, ticket.number)
             if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and desk_resolved:
                 late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
             elif wanted == RESOLVED != ticket.state and desk_reopened and not any(
@@ -362,14 +362,18 @@ class TicketSync:
             return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
-    async def _desk_did(self, incident: Incident) -> tuple[bool, bool]:
+    async def _desk_did(self, incident: Incident, number: str) -> tuple[bool, bool]:
         """(resolved, reopened): the desk's last word on the state — it resolved the ticket (and has not opened it
         again since), or opened it again. Recorded facts, never compared with the incident's lines by time (the
         clocks differ, and ServiceNow's counts whole seconds): found in review, an incident resolved after the desk's
         resolution wrote over the desk's close notes. Only a ticket the bot resolved is set back to In Progress (the
         incident reopened) or given the resolution that came late."""
         timeline = await self._store.timeline(incident.id)
-        desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)), None)
+        # This ticket's word only: a follow-on ticket is not the one the desk closed (found in review: it stayed
+        # Resolved when the incident reopened).
+        said_here = f"ServiceNow {number}, "
+        desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)
+                     and e.text.startswith(said_here)), None)
         return desk == DESK_STATE_KIND, desk == DESK_REOPEN_KIND
 
     async def _closing_summary(self, incident: Incident, footprint: SlackFootprint) -> str:

@@ -196,3 +196,28 @@ async def test_servicenow_auto_close_is_not_told_as_the_desk_closing_with_the_bo
     await settle_all(sandbox)
     echoed = [line for line in channel_lines(sandbox) if "closed the ticket" in line]
     assert not echoed, f"the bot's own resolution came back as the desk's: {echoed}"
+
+
+async def test_a_follow_on_ticket_follows_the_incident_reopened_after_the_desk_closed_the_first(
+        sandbox: RunningSandbox) -> None:
+    """Found in the last read (session 25): the desk's word on the state was looked for on the incident's whole
+    timeline, whichever ticket it was about. The desk closes the paged ticket while the incident is worked on; the
+    incident goes on in a follow-on ticket; resolved, then reopened, that follow-on stayed Resolved — the first
+    ticket's close taken for a word on it."""
+    raised, page = await paged_for_a_desk_ticket(sandbox)
+    await act(sandbox, page["id"], "acknowledge", user=BEN)
+    await flushed(sandbox)
+    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], {**RESOLVED_BY_THE_DESK, "state": "7"},
+                                               user="service.desk")
+    await settle_all(sandbox)
+    await act(sandbox, page["id"], "note", user=BEN, content="Still failing for card payments")  # a follow-on
+    await flushed(sandbox)
+    await act(sandbox, page["id"], "resolve", user=BEN)
+    await flushed(sandbox)
+    [follow_on] = [t for t in tickets(sandbox) if t.get("parent_incident") == raised["sys_id"]]
+    assert follow_on["state"] == "6"
+    sandbox.sandbox.pagerduty.account.allow_reopen = True
+    await act(sandbox, page["id"], "acknowledge", user=BEN)  # reopened
+    await flushed(sandbox)
+    assert ticket(sandbox, follow_on["sys_id"])["state"] == "2", "the incident is open again; its follow-on stayed"
+    assert ticket(sandbox, raised["sys_id"])["state"] == "7"  # the desk's closed ticket is left as the desk left it

@@ -10,12 +10,8 @@ from typing import Any
 import pytest
 
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import incident_channels, messages, state
+from tests.e2e.sandbox_helpers import state
 from tests.e2e.servicenow_helpers import settle_all, tickets
-
-BEN = "ben.okafor@example.com"  # on call for Payments
-DESK_NOTES = "The customer had typed the card number wrong"
-RESOLVED_BY_THE_DESK = {"state": "6", "close_code": "Solved (Permanently)", "close_notes": DESK_NOTES}
 
 
 def pd_incidents(running: RunningSandbox) -> list[dict[str, Any]]:
@@ -25,11 +21,6 @@ def pd_incidents(running: RunningSandbox) -> list[dict[str, Any]]:
 
 def ticket(running: RunningSandbox, sys_id: str) -> dict[str, Any]:
     return next(t for t in tickets(running) if t["sys_id"] == sys_id)
-
-
-def channel_lines(running: RunningSandbox) -> list[str]:
-    [channel] = incident_channels(running)
-    return [m["text"] for m in messages(running, channel["id"])]
 
 
 async def paged(running: RunningSandbox, **fields: str) -> tuple[dict[str, str], dict[str, Any]]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from bot.domain.alert_text import plain as _plain
+from bot.domain.alert_text import shown_error
+
 # A review drafted on resolve waits this long, so the resolution note (added to PagerDuty just after the resolve)
 # is on the timeline it is written from.
 DRAFT_AFTER_RESOLVE_SECONDS = 60.0
@@ -357,6 +360,20 @@ class UpdateTicketLevels(Effect):
 
 
 @dataclass(frozen=True)
+class RaisePageUrgency(Effect):
+    """A ticket raised to a high priority after it paged its team at low urgency: the page goes high (as the
+    catalogue's `servicenow.pagerduty_requester`; never lowered). `number`: the ticket's, for the operators."""
+
+    kind: ClassVar[str] = "raise_page_urgency"
+    system: ClassVar[str] = "pagerduty"
+    number: str
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 ServiceNow {_plain(self.number)} was raised to a high priority; its page ({self.subject()}) "
+                f"is still low urgency: {shown_error(error)}. Raise it in PagerDuty by hand: it may wake nobody.")
+
+
+@dataclass(frozen=True)
 class PostReminder(Effect):
     """Remind the incident channel that a status update is due, mentioning the commander (or the assignees while
     nobody leads), with a button that opens the update form."""
@@ -383,8 +400,7 @@ class RefreshHomes(Effect):
 
     kind: ClassVar[str] = "refresh_homes"
     pagerduty_user_ids: tuple[str, ...]
-    # Role holders, as Slack knows them (the toolkit records roles by Slack user id).
-    slack_user_ids: tuple[str, ...] = ()
+    slack_user_ids: tuple[str, ...] = ()  # role holders (the toolkit records roles by Slack user id)
 
 
 # The outside systems effects talk to: the dispatcher's lanes, each with its own concurrency, so that work waiting
@@ -410,27 +426,11 @@ def delivery_quarantined(reference: str, source: str, event_type: str, incident_
         f"is fixed, `pavedroad inbox retry {reference}` applies it again."))
 
 
-def shown_error(error: str) -> str:
-    """An outside service's error text as an operators' alert shows it: literally, whatever it holds — &, < and >
-    escaped (no mention, link or `<!channel>` in it reaches Slack as markup) and in inline code (no * or _ in it
-    formats), on one line (a line break would end the code) and clipped. It is the service's words, not ours."""
-    return "`" + _plain(" ".join(error.split())[:ERROR_SHOWN]).replace("`", "'") + "`"
-
-
-# How much of a service's error text an alert shows: enough to know it again in the logs, which have all of it.
-ERROR_SHOWN = 300
-
-
-def _plain(text: str) -> str:
-    """Text shown as it is in Slack's markup: &, < and > escaped, so nothing in it can mention or link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 EFFECT_TYPES: dict[str, type[Effect]] = {cls.kind: cls for cls in (
     OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators, OpenTicket, SyncTicket,
     PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover, DraftReview, AttachReview, ReadKeyMessage,
     ArchiveChannel, InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels,
-    PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved)}
+    PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved, RaisePageUrgency)}
 
 
 def effect_from_row(kind: str, payload: dict[str, Any]) -> Effect:

@@ -231,6 +231,14 @@ def _offer_command(incident: Incident, event: IncidentEvent,
             (OfferCommand(incident.id, user_id),))
 
 
+def raised_to_high_urgency(incident: Incident, policy: ChannelPolicy) -> tuple[Incident, tuple[Effect, ...],
+                                                                           HomesToRefresh | None]:
+    """The incident at high urgency as the bot raises it (PagerDuty sends no event for an urgency changed): its card
+    shows it, it gets a channel of its own if the policy now wants one, and the Homes listing it are refreshed."""
+    updated, opening = _channel_needed(replace(incident, urgency="high"), policy)
+    return updated, (*opening, RefreshCard(incident.id)), home_refresh(incident, updated) if policy.homes else None
+
+
 def _channel_needed(incident: Incident, policy: ChannelPolicy) -> tuple[Incident, tuple[Effect, ...]]:
     """An open incident gets its channel if it has none yet (first seen resolved, then reopened), or a channel of
     its own once the policy wants one (e.g. its priority was raised to P1 after the trigger). Never downgraded."""

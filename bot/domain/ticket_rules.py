@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.effects import NoteOnTicket, PageTeamForTicket, PostTimelineEntry, SyncTicket, shown_error
-from bot.domain.incident import Decision
+from bot.domain.alert_text import shown_error
+from bot.domain.effects import Effect, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, RaisePageUrgency, SyncTicket
+from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, raised_to_high_urgency
 from bot.domain.timeline import TimelineEntry
 
 
@@ -76,15 +77,18 @@ PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")
 # The timeline kind of a line saying the desk resolved, closed or cancelled the open ticket (ticket_sync.py reads it as
 # the recorded fact that the desk resolved it), and of one saying the desk opened a ticket it was done with again.
 DESK_STATE_KIND = "servicenow_state"
+# PagerDuty's incident key of a page a ticket made: servicenow:<sys_id> (bot/services/ticket_pages.py).
+TICKET_KEY = "servicenow:"
 DESK_REOPEN_KIND = "servicenow_reopened"
 
 
-def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, now: datetime) -> Decision:
-    """What one delivery means. `known_incident`: the linked incident is one the bot knows."""
+def decide_ticket(event: TicketEvent, rules: TicketRules, incident: Incident | None, now: datetime,
+                  policy: ChannelPolicy) -> Decision:
+    """What one delivery means. `incident`: the linked incident, if the bot knows it."""
     if event.updated_by.lower() == rules.integration_user.lower():
         return NOTHING  # our own write, echoed by the business rule
-    if event.linked_incident and known_incident:
-        return _linked(event, event.linked_incident, rules, now)
+    if event.linked_incident and incident is not None:
+        return _linked(event, incident, rules, now, policy)
     if event.linked_incident and (event.from_pagerduty or PAGERDUTY_ID.fullmatch(event.linked_incident)):
         return NOTHING  # PagerDuty's own app raised it for an incident of its own: that team is paged already
     team = rules.team_for_group.get(event.assignment_group.lower()) if event.assignment_group else None
@@ -107,10 +111,15 @@ def decide_ticket(event: TicketEvent, rules: TicketRules, known_incident: bool, 
               "reassign the ticket."),))
 
 
-def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datetime) -> Decision:
+def _linked(event: TicketEvent, incident: Incident, rules: TicketRules, now: datetime,
+            policy: ChannelPolicy) -> Decision:
     """A person's update of the incident's ticket: what they said, the desk's resolution and a reassignment on the
-    timeline; the state it left the ticket in recorded by a sync of the ticket."""
-    said = []
+    timeline; the state it left the ticket in recorded by a sync of the ticket; its page raised to high urgency if
+    the desk raised the ticket's priority that far."""
+    incident_id = incident.id
+    raise_page = _raises_its_page(event, incident, rules)
+    said = [f"raised the ticket to priority {int(event.impact) + int(event.urgency) - 1}, so its page goes to high "
+            "urgency"] if raise_page else []
     update = event.operation == "update"  # (an insert has no "before")
     # Moved by this very update: a plain note on the ticket (its state as it was) changes nothing, and its delivery,
     # late, must not set back what was recorded since (found in review: a stale In Progress over the bot's Resolved).
@@ -132,7 +141,7 @@ def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datet
                        if team else ""))
     said += [f"{label}: {text.strip()}" for label, text in (("work note", event.work_note),
                                                            ("comment", event.comment)) if text.strip()]
-    effects: list[PostTimelineEntry | SyncTicket] = []
+    effects: list[Effect] = []
     entry = None
     if said:
         entry = TimelineEntry(id=f"servicenow:{event.delivery_id}", incident_id=incident_id,
@@ -146,7 +155,20 @@ def _linked(event: TicketEvent, incident_id: str, rules: TicketRules, now: datet
     # records nothing — it may come after the bot's own change of it.
     if event.state and (not update or event.previous_state is None or changed):
         effects.append(SyncTicket(incident_id, desk_ticket=event.sys_id, desk_state=event.state))
-    return Decision(None, entry, tuple(effects))
+    if not raise_page:
+        return Decision(None, entry, tuple(effects))
+    # PagerDuty sends no event for an urgency changed: the incident is recorded at high urgency as the page is raised.
+    raised, consequences, homes = raised_to_high_urgency(incident, policy)
+    return Decision(raised, entry, (RaisePageUrgency(incident_id, event.number), *effects, *consequences), homes)
+
+
+def _raises_its_page(event: TicketEvent, incident: Incident, rules: TicketRules) -> bool:
+    """Whether this update raised the ticket far enough that its low-urgency page should wake someone: only a page
+    the ticket itself made (its levels were the desk's; an incident PagerDuty raised has its own urgency rules),
+    still open, and only ever raised."""
+    return (incident.incident_key == f"{TICKET_KEY}{event.sys_id}" and incident.urgency == "low"
+            and incident.status is not Status.RESOLVED and event.state not in DEALT_WITH
+            and event.impact.isdigit() and event.urgency.isdigit() and pagerduty_urgency(event, rules) == "")
 
 
 def pagerduty_urgency(event: TicketEvent, rules: TicketRules) -> str:

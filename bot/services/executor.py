@@ -130,7 +130,7 @@ class EffectExecutor:
             if self._coordination is not None:
                 await self._coordination.perform(effect, retry=retry, created_at=created_at)
             return
-        if effect.system == "servicenow":
+        if TicketSync.takes(effect):
             if self._tickets is not None:
                 await self._tickets.perform(effect, retry=retry, found=found)
             return

@@ -29,7 +29,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.domain.effects import Effect, shown_error
+from bot.domain.alert_text import shown_error
+from bot.domain.effects import Effect
 from bot.errors import IntegrationError
 from bot.ports.store import OutboxRow
 from bot.render.format import clip, escape

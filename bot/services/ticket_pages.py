@@ -6,6 +6,7 @@ key on the team's own services first — in every status, so a page its team res
 ticket's link is not made again — so a replay, or a second update of the ticket, finds the same PagerDuty incident.
 One found on another team's service (the ticket was reassigned before its first page was made) is that team's page:
 this team is paged on its own service. A ticket resolved or cancelled before PagerDuty could be reached pages nobody.
+A ticket the desk raises to a high priority after it paged at low urgency has its page raised to high urgency.
 Owns the journal look-ups both directions share (a note looked for before it is written again).
 """
 
@@ -16,15 +17,15 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import OPERATORS, AlertOperators, NoteOnTicket, PageTeamForTicket
-from bot.domain.ticket_rules import DEALT_WITH
+from bot.domain.effects import OPERATORS, AlertOperators, NoteOnTicket, PageTeamForTicket, RaisePageUrgency
+from bot.domain.incident import Status
+from bot.domain.ticket_rules import DEALT_WITH, TICKET_KEY
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.ports.store import Deduplication, Outbox
+from bot.ports.store import Deduplication, IncidentInSlack, Outbox
 from bot.render.format import clip
 
 log = logging.getLogger(__name__)
-TICKET_KEY = "servicenow:"  # PagerDuty incident key of an incident a ticket paged: servicenow:<sys_id>
 # How long the operators are remembered to have heard of a ticket's note (a ticket's updates come within days).
 TOLD_SECONDS = 30 * 86_400.0
 
@@ -98,6 +99,17 @@ class TicketPages:
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
         await note_once(self._tickets, effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}",
                         retry=True)
+
+    async def raise_urgency(self, effect: RaisePageUrgency, found: IncidentInSlack | None) -> None:
+        """The page raised to high urgency, as the requester the ticket paged as; let go once the incident is
+        resolved (as its claim read it: nobody is left to wake). Setting it again changes nothing."""
+        if found is not None and (found.incident is None or found.incident.status is Status.RESOLVED):
+            return
+        requester = self._catalogue.servicenow.pagerduty_requester
+        if not requester:
+            raise IntegrationError("pagerduty", "servicenow.pagerduty_requester is not set in the platform catalogue",
+                                   retryable=False)
+        await self._paging.raise_urgency(effect.incident_id, requester)
 
     async def _still_open(self, effect: PageTeamForTicket) -> bool:
         """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was

@@ -22,12 +22,13 @@ from bot.domain.effects import (
     NoteOnTicket,
     OpenTicket,
     PageTeamForTicket,
+    RaisePageUrgency,
     SyncTicket,
     UpdateTicketLevels,
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_REOPEN_KIND, DESK_STATE_KIND
+from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_REOPEN_KIND, DESK_STATE_KIND, TICKET_KEY
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -50,7 +51,7 @@ from bot.services.bookkeeping import (
     remember_ticket,
 )
 from bot.services.ticket_follow_ons import FollowOns
-from bot.services.ticket_pages import TICKET_KEY, TicketPages, journal_note, note_once
+from bot.services.ticket_pages import TicketPages, journal_note, note_once
 
 log = logging.getLogger(__name__)
 IN_PROGRESS, RESOLVED = "2", "6"
@@ -82,11 +83,18 @@ class TicketSync:
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
-                                        UpdateTicketLevels.kind: True}
+                                        UpdateTicketLevels.kind: True, RaisePageUrgency.kind: False}
+
+    @staticmethod
+    def takes(effect: Effect) -> bool:
+        """Whether the effect is this service's: ServiceNow's, and the pages tickets made (in PagerDuty's lane)."""
+        return effect.system == "servicenow" or isinstance(effect, RaisePageUrgency)
 
     async def perform(self, effect: Effect, *, retry: bool, found: IncidentInSlack | None = None) -> None:
         """`found`: the effect's incident with its ticket, as its claim read it (else read here)."""
         match effect:
+            case RaisePageUrgency():
+                await self._pages.raise_urgency(effect, found)
             case PageTeamForTicket() | NoteOnTicket():
                 try:
                     if isinstance(effect, PageTeamForTicket):

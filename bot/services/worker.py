@@ -125,4 +125,4 @@ class IncidentWorker:
             event = self._servicenow.read_event(row.body, row.event_id)
         except DeliveryError as error:
             return Skip("failed", str(error))
-        return decide_ticket(event, self._ticket_rules, incident is not None, self._clock.now())
+        return decide_ticket(event, self._ticket_rules, incident, self._clock.now(), self._policy)

@@ -1,17 +1,18 @@
-"""A ticket's priority raised after its team was paged (found in review, session 25; NOT FIXED): the page keeps the
-urgency the ticket had when it was raised. Kept as a strict xfail so that the gap is seen, and so that the test says
-when it is closed: raising the page's urgency needs a new effect (PUT /incidents/{id} urgency high, and a timeline
-line), and effects.py and executor.py are at the module size limit (README, ServiceNow → urgency)."""
+"""A ticket's priority raised after its team was paged (found in review, session 25; fixed in session 26): a ticket
+raised with ServiceNow's default levels pages at low urgency; when the desk raises it to a high priority, its page
+goes to high urgency in PagerDuty (as the catalogue's `servicenow.pagerduty_requester`), the incident's timeline says
+who raised it, its card shows it, and a channel of its own opens if the policy wants one for high urgency. Only a page
+the ticket made is raised (an incident PagerDuty raised has its own urgency rules), and a page is never lowered."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
+from bot.catalogue import Catalogue
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import state
-from tests.e2e.servicenow_helpers import settle_all, tickets
+from tests.e2e.sandbox_helpers import card, incident_channels, messages, state, trigger
+from tests.e2e.servicenow_helpers import settle_all, ticket_for, tickets
+from tests.helpers import StartSandbox
 
 
 def pd_incidents(running: RunningSandbox) -> list[dict[str, Any]]:
@@ -33,21 +34,71 @@ async def paged(running: RunningSandbox, **fields: str) -> tuple[dict[str, str],
     return raised, page
 
 
-async def flushed(running: RunningSandbox) -> None:
+async def desk_sets(running: RunningSandbox, sys_id: str, **fields: str) -> None:
+    running.sandbox.servicenow.update_incident(sys_id, fields, user="service.desk")
     await running.bot.flush_work_notes()
     await settle_all(running)
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: a linked ticket's later impact/urgency are not read; raising its "
-                   "page's urgency (PUT /incidents/{id} urgency high, and a timeline line) is still to do")
+def channel_text(running: RunningSandbox, channel: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("text") or "") for m in messages(running, channel["id"]))
+
+
 async def test_a_ticket_raised_to_p1_after_its_page_pages_at_high_urgency(sandbox: RunningSandbox) -> None:
     """A ticket raised with ServiceNow's default levels (3/3, priority 5) pages low; the desk raises it to impact 1 /
-    urgency 1 a minute later. Once paged the ticket is linked, so the new levels are never read: the P1 stays a
-    low-urgency page that wakes nobody."""
+    urgency 1 a minute later: the page goes high (it wakes someone), the timeline says who raised it and to what,
+    and the card shows the urgency."""
     raised, page = await paged(sandbox)
     assert page["urgency"] == "low"
-    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], {"impact": "1", "urgency": "1"},
-                                               user="service.desk")
-    await flushed(sandbox)
+    await desk_sets(sandbox, raised["sys_id"], impact="1", urgency="1")
     assert ticket(sandbox, raised["sys_id"])["priority"] == "1"
     assert [i["urgency"] for i in pd_incidents(sandbox)] == ["high"], "a P1 ticket's team was paged at low urgency"
+    [channel] = incident_channels(sandbox)
+    assert "service.desk — raised the ticket to priority 1, so its page goes to high urgency" in channel_text(
+        sandbox, channel)
+    assert "high / none" in str(card(sandbox, channel)["blocks"])
+    # Told once: a later note of the desk's on the raised ticket raises nothing again.
+    await desk_sets(sandbox, raised["sys_id"], work_notes="Bridge opened")
+    assert channel_text(sandbox, channel).count("raised the ticket to priority") == 1
+
+
+async def test_a_page_is_never_lowered_with_its_ticket(sandbox: RunningSandbox) -> None:
+    """Raised to P1 and then lowered again by the desk: the page stays high — a page too loud is better than one that
+    wakes nobody; PagerDuty's responders lower it themselves if they will."""
+    raised, _ = await paged(sandbox)
+    await desk_sets(sandbox, raised["sys_id"], impact="1", urgency="1")
+    await desk_sets(sandbox, raised["sys_id"], impact="3", urgency="3")
+    assert [i["urgency"] for i in pd_incidents(sandbox)] == ["high"]
+
+
+async def test_a_ticket_raised_only_to_a_middling_priority_leaves_its_page_low(sandbox: RunningSandbox) -> None:
+    """Priority 4 is still nearest low urgency's 5 in the catalogue's mapping: nothing is raised, nothing said."""
+    raised, _ = await paged(sandbox)
+    await desk_sets(sandbox, raised["sys_id"], impact="2", urgency="3")
+    assert [i["urgency"] for i in pd_incidents(sandbox)] == ["low"]
+    [channel] = incident_channels(sandbox)
+    assert "raised the ticket to priority" not in channel_text(sandbox, channel)
+
+
+async def test_the_raised_page_opens_a_channel_when_the_policy_wants_one_for_high_urgency(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """With `dedicated_channel_for: high_urgency`, the low page's card goes to the team channel; raised, it gets a
+    channel of its own, as an incident PagerDuty raised would."""
+    channels = catalogue.channels.model_copy(update={"dedicated_channel_for": "high_urgency"})
+    running = await start_sandbox(catalogue.model_copy(update={"channels": channels}))
+    raised, _ = await paged(running)
+    assert incident_channels(running) == []
+    await desk_sets(running, raised["sys_id"], impact="1", urgency="2")
+    [channel] = incident_channels(running)
+    assert "high / none" in str(card(running, channel)["blocks"])
+
+
+async def test_an_incident_pagerduty_raised_keeps_its_own_urgency_when_its_ticket_is_raised(
+        sandbox: RunningSandbox) -> None:
+    """A low-urgency incident from PagerDuty (a monitoring alert) has the ticket the bot opened for it; the desk
+    raising that ticket does not overrule the service's urgency rules in PagerDuty."""
+    incident = await trigger(sandbox, urgency="low")
+    await settle_all(sandbox)
+    sys_id = ticket_for(sandbox, incident["id"])["sys_id"]
+    await desk_sets(sandbox, sys_id, impact="1", urgency="1")
+    assert [i["urgency"] for i in pd_incidents(sandbox)] == ["low"]

@@ -206,6 +206,9 @@ class PagerDutyPaging:
         assert isinstance(found, list)
         return [(str(p["id"]), str(p.get("name") or p.get("summary") or p["id"])) for p in found]
 
+    async def raise_urgency(self, incident_id: str, actor_email: str) -> None:
+        await self._update(incident_id, actor_email, {"urgency": "high"})
+
     async def set_priority(self, incident_id: str, actor_email: str, priority_id: str) -> None:
         await self._update(incident_id, actor_email, {"priority": {"id": priority_id, "type": "priority_reference"}})
 

@@ -5,7 +5,8 @@ is then storable in both: the effect's retry, its death and its alert are record
 
 from __future__ import annotations
 
-from bot.domain.effects import AlertOperators, shown_error
+from bot.domain.alert_text import shown_error
+from bot.domain.effects import AlertOperators
 from bot.errors import IntegrationError
 from bot.ports.store import Store
 from tests.store.contract.builders import commit, trigger

@@ -282,6 +282,26 @@ async def wait_healthy(session: aiohttp.ClientSession, url: str) -> None:
     raise SystemExit("the bot did not start")
 
 
+async def run_intake_reference(incidents: int, warm_up: int = 10) -> dict[str, float]:
+    """What the call-making reference does not pay and the bot must: receiving the incidents' three webhooks and
+    storing each durably before answering. Measured on bench/webhook_intake.py's bare intake (aiohttp and a SQLite
+    insert in WAL with synchronous=FULL, on a thread of its own; no signature check, no JSON parsed), in a process of
+    its own, sent three deliveries per incident (triggered, acknowledged, another) four at a time."""
+    from bench.webhook_intake import REFERENCE, bodies, load, start  # (it imports this module)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start(REFERENCE, Path(tmp) / "intake.db")
+        try:
+            deliveries = bodies(3 * (warm_up + incidents))
+            await load([url], deliveries[:3 * warm_up], 4)
+            before = cpu_seconds(server.pid)
+            await load([url], deliveries[3 * warm_up:], 4)
+            spent = cpu_seconds(server.pid) - before
+        finally:
+            server.terminate()
+            server.wait()
+    return {"incidents": incidents, "cpu_ms_per_incident": round(spent * 1000 / incidents, 2)}
+
+
 def run_reference(env: dict[str, str], mix: dict[str, dict[str, float]], sample: dict[str, Any],
                   incidents: int, stock: bool = False) -> dict[str, Any]:
     """One reference slice (bench/soak_reference.py); `stock`: its clients with their libraries' defaults instead
@@ -351,6 +371,7 @@ async def main() -> None:
                 blocks: list[dict[str, float]] = []
                 references: list[dict[str, Any]] = []
                 stock_references: list[dict[str, Any]] = []
+                intake_references: list[dict[str, float]] = []
                 mix: dict[str, dict[str, float]] = {}
                 sample: dict[str, Any] = {}
                 done = 0
@@ -378,6 +399,7 @@ async def main() -> None:
                     references[-1]["bot_cpu_s_meanwhile"] = round(tree_cpu_seconds(bot.pid) - idle, 3)
                     stock_references.append(run_reference(env, mix, sample, min(args.reference_incidents, size),
                                                           stock=True))
+                    intake_references.append(await run_intake_reference(min(args.reference_incidents, size)))
                 rss_end = rss_mb(bot.pid)
                 for profiler in profilers:
                     profiler.send_signal(signal.SIGINT)
@@ -402,6 +424,8 @@ async def main() -> None:
     reference_ms = statistics.median(r["cpu_ms_per_incident"] for r in references)
     stock_ratios = [round(per_incident(b, "bot_cpu_s") / r["cpu_ms_per_incident"], 2)
                     for b, r in zip(blocks, stock_references, strict=True)]
+    with_intake = [round(per_incident(b, "bot_cpu_s") / (r["cpu_ms_per_incident"] + i["cpu_ms_per_incident"]), 2)
+                   for b, r, i in zip(blocks, references, intake_references, strict=True)]
     emit("soak", {
         "incidents": args.incidents, "warm_up_incidents": args.warm_up, "block": block, "batch": args.batch,
         "cpu_ms_per_incident_first": per_incident(first, "bot_cpu_s"),
@@ -416,6 +440,11 @@ async def main() -> None:
         "stock_reference_cpu_ms_per_incident": [r["cpu_ms_per_incident"] for r in stock_references],
         "cpu_over_stock_reference_blocks": stock_ratios,
         "cpu_over_stock_reference_median": statistics.median(stock_ratios),
+        # The same against the reference plus a bare intake of the same webhooks (measured after each block too):
+        # what a bare script would spend that both made the calls and received the deliveries that ask for them.
+        "intake_reference_cpu_ms_per_incident": [i["cpu_ms_per_incident"] for i in intake_references],
+        "cpu_over_reference_with_intake_blocks": with_intake,
+        "cpu_over_reference_with_intake_median": statistics.median(with_intake),
         "last_over_first": round(per_incident(last, "bot_cpu_s") / per_incident(first, "bot_cpu_s"), 2),
         # The same read against the emulators, measured over the very same blocks: on a shared machine that speeds up
         # or slows down over a long run, both move together, and the reference's short slices cannot follow it (the

@@ -50,6 +50,9 @@ class IncidentSnapshot:
     assignees: tuple[Person, ...]
     created_at: datetime | None
     incident_key: str | None = None
+    # The fields among title, status, urgency and priority the event did not carry (its `data` left them out, rather
+    # than setting them to null): what was known of them stands. A first sight reads the defaults above instead.
+    absent: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -291,9 +291,13 @@ def _status(snapshot: IncidentSnapshot) -> str:
 
 
 def _adopt(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEvent) -> Incident:
-    status = Status(_status(snapshot))
+    absent = snapshot.absent  # left out of the event: kept as known, not set back to the defaults
+    status = incident.status if "status" in absent else Status(_status(snapshot))
     return replace(
-        incident, title=snapshot.title, status=status, urgency=snapshot.urgency, priority=snapshot.priority,
+        incident, title=incident.title if "title" in absent else snapshot.title, status=status,
+        number=snapshot.number or incident.number,  # (first seen without one: #0 until an event names it)
+        urgency=incident.urgency if "urgency" in absent else snapshot.urgency,
+        priority=incident.priority if "priority" in absent else snapshot.priority,
         service_id=snapshot.service_id or incident.service_id,
         service_name=snapshot.service_name or incident.service_name,
         escalation_policy_id=snapshot.escalation_policy_id or incident.escalation_policy_id,
@@ -327,7 +331,7 @@ def _responder_added(event: IncidentEvent) -> Person | None:
 
 
 def _card_fields(incident: Incident) -> tuple[object, ...]:
-    return (incident.title, incident.status, incident.urgency, incident.priority, incident.assignees,
+    return (incident.number, incident.title, incident.status, incident.urgency, incident.priority, incident.assignees,
             incident.escalation_policy_name, incident.acknowledged_at, incident.resolved_at, incident.service_name)
 
 

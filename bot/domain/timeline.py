@@ -38,7 +38,8 @@ def describe(event: IncidentEvent) -> TimelineEntry | None:
         case "incident.unacknowledged":
             text = "Unacknowledged: the acknowledgement timed out and the incident is open again"
         case "incident.resolved":
-            text = f"Resolved{by}"
+            merged = _merged_into(detail.get("resolve_reason"))
+            text = f"Merged into {merged}{by}: resolved here, the incident goes on there" if merged else f"Resolved{by}"
         case "incident.reopened":
             text = f"Reopened{by}"
         case "incident.escalated":
@@ -49,15 +50,23 @@ def describe(event: IncidentEvent) -> TimelineEntry | None:
             policy = snapshot.escalation_policy_name if snapshot else None
             text = f"Delegated{by}" + (f" to {policy}" if policy else "")
         case "incident.priority_updated":
-            text = f"Priority set to {snapshot.priority or 'none'}{by}" if snapshot else f"Priority changed{by}"
+            text = f"Priority set to {snapshot.priority or 'none'}{by}" if snapshot and \
+                "priority" not in snapshot.absent else f"Priority changed{by}"
+        case "incident.service_updated":
+            text = f"Moved to {snapshot.service_name}{by}" if snapshot and snapshot.service_name else \
+                f"Service changed{by}"
         case "incident.annotated":
-            text = f"Note{by}: {_str(detail.get('content'))}"
+            text = f"Note{by}: {_str(detail.get('content'))}{_trimmed(detail, 'note')}"
+        case "incident.conference_bridge.updated":
+            text = f"Conference bridge{by}: {_bridge(detail)}"
+        case "incident.role.assigned":
+            text = f"{_roles(detail.get('incident_role_assignments'))}{by}"
         case "incident.responder.added":
             text = f"{_ref_name(detail.get('user'))} asked to respond{by}" + _message(detail)
         case "incident.responder.replied":
             text = f"{_ref_name(detail.get('user'))} {_reply(detail.get('state'))} the request to respond"
         case "incident.status_update_published":
-            text = f"Status update{by}: {_str(detail.get('message'))}"
+            text = f"Status update{by}: {_str(detail.get('message'))}{_trimmed(detail, 'update')}"
         case _:
             text = f"{kind.replace('_', ' ').replace('.', ' ').capitalize()}{by}"
     return TimelineEntry(id=event.id, incident_id=event.incident_id, occurred_at=event.occurred_at, kind=kind,
@@ -84,3 +93,34 @@ def _message(detail: dict[str, Any]) -> str:
 
 def _reply(state: Any) -> str:
     return {"joined": "accepted", "declined": "declined"}.get(str(state), "answered")
+
+
+def _trimmed(detail: dict[str, Any], what: str) -> str:
+    """PagerDuty sends a long note's (status update's) text cut, saying so with `trimmed`: the line says so too."""
+    return f" … [cut by PagerDuty: the whole {what} is in PagerDuty]" if detail.get("trimmed") is True else ""
+
+
+def _merged_into(reason: Any) -> str:
+    """A resolve that is a merge (`resolve_reason`): the incident it goes on in, by its title and link; "" else."""
+    if not isinstance(reason, dict) or reason.get("type") != "merge_resolve_reason":
+        return ""
+    into: dict[str, Any] = reason["incident"] if isinstance(reason.get("incident"), dict) else {}
+    url = into.get("html_url")
+    name = str(into.get("summary") or into.get("id") or "another incident")
+    return name + (f" ({url})" if isinstance(url, str) and url else "")
+
+
+def _bridge(detail: dict[str, Any]) -> str:
+    numbers = detail.get("conference_numbers")
+    dial = [str(n.get("number")) for n in numbers if isinstance(n, dict) and n.get("number")] \
+        if isinstance(numbers, list) else []
+    parts = [str(detail["conference_url"])] if detail.get("conference_url") else []
+    parts += [f"dial {', '.join(dial)}"] if dial else []
+    return " · ".join(parts) or "removed"
+
+
+def _roles(assignments: Any) -> str:
+    given = [f"{_ref_name(a.get('assignee')) if a.get('assignee') else 'nobody'} is "
+             f"{_ref_name(a.get('role'))}" for a in assignments if isinstance(a, dict)] \
+        if isinstance(assignments, list) else []
+    return "Role assigned: " + ("; ".join(given) or "(none named)")

@@ -77,11 +77,24 @@ class Archiving:
             assert incident.resolved_at is not None
             claim = f"archive:{incident.id}:{incident.resolved_at.isoformat()}"
             if await self._store.first_time(claim, CLAIM_SECONDS, now.timestamp()):
-                await self._store.queue_effect(ArchiveChannel(incident.id), now.timestamp())
+                try:
+                    await self._store.queue_effect(ArchiveChannel(incident.id), now.timestamp())
+                except BaseException:  # the store failed, or the stop cut the run short: the next run queues it
+                    await self._unclaim(claim)
+                    raise
                 queued += 1
         if queued:
             self._on_queued()
         return queued
+
+    async def _unclaim(self, claim: str) -> None:
+        """Forget a claim whose effect could not be queued (two writes, not one transaction): kept, it would hold the
+        channel out of every later run for the claim's year."""
+        try:
+            await self._store.forget(claim)
+        except Exception:
+            log.warning("archiving: %s could not be queued nor its claim forgotten; its channel stays open until "
+                        "archived by hand", claim, exc_info=True)
 
     async def archive(self, effect: ArchiveChannel, *, retry: bool, created_at: float) -> None:
         incident = await self._store.incident(effect.incident_id)

@@ -99,12 +99,23 @@ class Leases:
                     await task
 
     async def _keep_renewing(self, row: OutboxRow) -> None:
-        """Renew the lease now and every third of it, until cancelled (the call finished) or the lease is lost."""
+        """Renew the lease now and every third of it, until cancelled (the call finished) or the lease is lost. A
+        renewal the store fails (a restart, a failover) is tried again at the next third: the call goes on, its lease
+        with it once the store answers (never ended here, nor the call's outcome replaced by the store's error)."""
+        told = False
         while True:
-            if not await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
-                                                 lease_seconds=self.seconds):
-                self.lost(row)
-                return
+            try:
+                held = await self._store.renew_lease(row.seq, owner=self.owner, now=self._now(),
+                                                     lease_seconds=self.seconds)
+            except Exception:
+                if not told:
+                    log.warning("effect %s #%s: its lease could not be renewed (the store failed); tried again in "
+                                "%.0fs", row.effect.kind, row.seq, self.seconds / 3, exc_info=True)
+                told = True
+            else:
+                if not held:
+                    self.lost(row)
+                    return
             await asyncio.sleep(self.seconds / 3)
 
     def lost(self, row: OutboxRow) -> None:

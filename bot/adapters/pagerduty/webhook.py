@@ -171,8 +171,15 @@ class IncidentData(BaseModel):
     incident_key: str | None = None
 
 
+class RoleAssignment(BaseModel):
+    """One of `data.incident_role_assignments` (incident.role.assigned): it alone names the incident."""
+
+    model_config = _STRICT
+    incident: Ref | None = None
+
+
 class TimelineData(BaseModel):
-    """`data` of a note, responder request or reply, status update: the fields the timeline reads."""
+    """`data` of a note, responder request or reply, status update, role assignment: the fields the timeline reads."""
 
     model_config = _STRICT
     incident: Ref | None = None
@@ -180,6 +187,12 @@ class TimelineData(BaseModel):
     content: str | None = None
     message: str | None = None
     state: str | None = None
+    incident_role_assignments: list[RoleAssignment] | None = None
+
+    def incident_id(self) -> str | None:
+        """The incident named: `data.incident`, or (a role assignment's event has none) its assignments'."""
+        refs = [self.incident, *(a.incident for a in self.incident_role_assignments or ())]
+        return next((ref.id for ref in refs if ref is not None and ref.id), None)
 
 
 def read_envelope(body: Any) -> Envelope:
@@ -206,11 +219,10 @@ def read_event(body: Any, *, numbers_fit: bool = False, envelope: Envelope | Non
     agent = _person(agent_ref)
     snapshot: IncidentSnapshot | None = None
     if data.get("type") == "incident":
-        snapshot = _snapshot(_valid(IncidentData, data, "event.data"))
+        snapshot = _snapshot(_valid(IncidentData, data, "event.data"), envelope.event_type)
         incident_id: str | None = snapshot.id
     else:
-        incident = _valid(TimelineData, data, "event.data").incident
-        incident_id = incident.id if incident and incident.id else None
+        incident_id = _valid(TimelineData, data, "event.data").incident_id()
     if incident_id is None:
         # Every incident event PagerDuty sends names its incident: one that does not cannot be applied, and is kept
         # (quarantined, the operators told) rather than skipped as if its type were not ours.
@@ -230,8 +242,12 @@ def _valid(model: type[_M], value: Any, root: str) -> _M:
 
 def _ordering_incident(data: dict[str, Any]) -> str | None:
     """The incident a delivery concerns, for the inbox's order per incident: only an id that is a string."""
+    assignments = data.get("incident_role_assignments")
+    first = assignments[0] if isinstance(assignments, list) and assignments else None
+    incident = data.get("incident") if isinstance(data.get("incident"), dict) else \
+        first.get("incident") if isinstance(first, dict) else None  # a role assignment names it there
     candidate = data.get("id") if data.get("type") == "incident" else \
-        data["incident"].get("id") if isinstance(data.get("incident"), dict) else None
+        incident.get("id") if isinstance(incident, dict) else None
     return candidate if isinstance(candidate, str) and 0 < len(candidate) <= wire.MAX_HEADER_ID else None
 
 
@@ -241,10 +257,21 @@ def _person(ref: Ref | None) -> Person | None:
     return Person(id=ref.id, name=ref.summary or ref.name or ref.id)
 
 
-def _snapshot(data: IncidentData) -> IncidentSnapshot:
+# The status an event of these types leaves its incident in, for one whose `data.status` is missing.
+_STATUS_AFTER = {"incident.triggered": "triggered", "incident.acknowledged": "acknowledged",
+                 "incident.unacknowledged": "triggered", "incident.resolved": "resolved",
+                 "incident.reopened": "triggered"}
+# What an incident's snapshot may leave out, and the domain then keeps as it knew it (IncidentSnapshot.absent).
+_MAY_BE_ABSENT = ("title", "urgency", "priority")
+
+
+def _snapshot(data: IncidentData, event_type: str) -> IncidentSnapshot:
     service, policy = data.service or Ref(), data.escalation_policy or Ref()
+    status = data.status or _STATUS_AFTER.get(event_type)
+    absent = frozenset(name for name in _MAY_BE_ABSENT if name not in data.model_fields_set)
     return IncidentSnapshot(
-        id=data.id, number=data.number or 0, title=data.title or "(untitled)", status=data.status or "triggered",
+        id=data.id, number=data.number or 0, title=data.title or "(untitled)", status=status or "triggered",
+        absent=absent | ({"status"} if status is None else set()),
         urgency=data.urgency or "high", priority=data.priority.summary if data.priority and data.priority.summary
         else None, service_id=service.id or "", service_name=service.summary or service.id or "",
         escalation_policy_id=policy.id, escalation_policy_name=policy.summary, html_url=data.html_url or "",

@@ -81,13 +81,37 @@ def postgres_url(db: Path | None) -> str | None:
     return None if db is not None else database_from_env()[0]
 
 
-async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the PostgreSQL store (StoreUnavailable when it cannot be), do `work` on it through its ports, close it."""
+async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]], *, the_bots: bool = False) -> T:
+    """Open the PostgreSQL store (StoreUnavailable when it cannot be), do `work` on it through its ports, close it.
+    `the_bots`: the database must already be the bot's (a command on its deliveries), else HistoryError and nothing
+    written: opening would migrate an empty database, a wrong URL's, into an empty bot's one."""
     from bot.adapters.store.postgres.store import PostgresStore
 
+    if the_bots:
+        await _refuse_unless_the_bots(url)
     store = PostgresStore(url)
     await store.open()
     try:
         return await work(store)
     finally:
         await store.close()
+
+
+async def _refuse_unless_the_bots(url: str) -> None:
+    """HistoryError unless the URL's schema holds the bot's tables (its schema_migrations), asked on a connection of
+    its own before anything is written."""
+    import psycopg
+
+    from bot.adapters.store.postgres.connection import connection_settings, redact, unavailable
+    from bot.adapters.store.postgres.migrations import SCHEMA_LOOK
+    from bot.ports.report_aggregates import HistoryError
+
+    try:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True, **connection_settings(url)) as conn:
+            look = await (await conn.execute(SCHEMA_LOOK.encode())).fetchone()
+    except psycopg.Error as error:
+        raise unavailable(url, error) from None
+    schema, bots = (look[0], look[3]) if look else (None, None)
+    if bots is None:
+        raise HistoryError(f"{redact(url)} is not the bot's database (schema {schema or 'none'} holds none of its "
+                           "tables); nothing was changed: set PAVEDROAD_DATABASE_URL to the database the bot runs on")

@@ -60,13 +60,14 @@ def run(args: argparse.Namespace) -> int:
 async def _on_postgres(url: str, args: argparse.Namespace) -> int:
     """The same, on PostgreSQL (PAVEDROAD_DATABASE_URL), through the store's ports."""
     if args.inbox_command == "retry":
-        if not await on_postgres(url, lambda store: store.retry_delivery(args.reference)):
+        if not await on_postgres(url, lambda store: store.retry_delivery(args.reference),
+                                 the_bots=True):
             print(f"pavedroad inbox retry: no quarantined delivery has the reference {args.reference!r} "
                   "(`pavedroad inbox failed` lists them)", file=sys.stderr)
             return 2
         print(f"Delivery {args.reference} is pending again: a running replica applies it within seconds.")
         return 0
-    failed = await on_postgres(url, lambda store: store.failed_deliveries())
+    failed = await on_postgres(url, lambda store: store.failed_deliveries(), the_bots=True)
     if not failed:
         print("No quarantined deliveries.")
         return 0

@@ -102,6 +102,9 @@ class Incident:
     roles: tuple[RoleHolder, ...] = ()
     status_updates: tuple[StatusUpdate, ...] = ()
     command_offered_to: tuple[str, ...] = ()
+    # PagerDuty users asked to respond (a responder request: `/incident page`, the incident-manager rota) who have not
+    # declined: responders as much as its assignees, for the workspace's `permissions`.
+    responders: tuple[str, ...] = ()
     # Fields a newer version of the bot saved that this one does not know (a rolling upgrade runs two versions on one
     # store): their names and JSON values as read, written back unchanged (bot/adapters/store/codec.py), so that an
     # older replica applying an event to the incident neither fails on them nor drops them. Never read here.
@@ -176,6 +179,7 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
     responder = _responder_added(event)
     if responder is not None:
         effects.append(InviteResponders(incident.id, (responder.id,)))
+    updated = _asked_to_respond(updated, event)
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
     if event.type == "incident.triggered":
@@ -328,6 +332,19 @@ def _responder_added(event: IncidentEvent) -> Person | None:
     if isinstance(user, dict) and user.get("id"):
         return Person(str(user["id"]), str(user.get("summary") or user["id"]))
     return None
+
+
+def _asked_to_respond(incident: Incident, event: IncidentEvent) -> Incident:
+    """Someone asked to respond is one of its responders from the request until they decline it."""
+    if event.type not in ("incident.responder.added", "incident.responder.replied"):
+        return incident
+    user = event.detail.get("user")
+    user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
+    if not user_id:
+        return incident
+    others = tuple(u for u in incident.responders if u != user_id)
+    declined = event.type == "incident.responder.replied" and event.detail.get("state") == "declined"
+    return replace(incident, responders=others if declined else (*others, user_id))
 
 
 def _card_fields(incident: Incident) -> tuple[object, ...]:

@@ -267,7 +267,7 @@ class IncidentActions:
         """Raise UserError if the workspace's `permissions` keep this action to the incident's responders."""
         if self.open_to_anyone(action):
             return
-        responders = {p.id for p in incident.assignees}
+        responders = {p.id for p in incident.assignees} | set(incident.responders)  # (asked to respond, too)
         manager = self._catalogue.incident_manager
         if manager is not None:
             responders |= {o.user.id for o in await self._guard(self._paging.oncalls(

@@ -569,6 +569,30 @@ async def test_bad_arguments_are_explained(sandbox: RunningSandbox, text: str) -
     assert len(pagerduty(sandbox)["incidents"]) == 1
 
 
+async def test_someone_asked_to_respond_is_a_responder_until_they_decline(start_sandbox: StartSandbox,
+                                                                         catalogue: Catalogue) -> None:
+    """Paged in with `/incident page @dev` (found in review, session 25): Dev is no assignee, and with
+    `permissions.note: responders` was refused as "not a responder" — the very thing he had been asked to be. Asked
+    to respond, he may act; once he declines, he is refused again."""
+    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update={"note": "responders"})})
+    running = await start_sandbox(restricted)
+    incident, channel = await triggered(running)
+    refused = await command(running, "note looking at the DB", channel["id"], user=DEV)
+    assert "Only #1's responders and the incident managers may add notes" in replies(refused)
+    await command(running, f"page <@{slack_user(running, DEV)}|dev.sharma> Can you look at the DB?", channel["id"])
+    allowed = await command(running, "note the replica lag is 40 s", channel["id"], user=DEV)
+    assert "⚠️" not in replies(allowed), replies(allowed)
+    assert [n["content"] for n in pd_notes(running, incident["id"])] == ["the replica lag is 40 s"]
+    running.sandbox.pagerduty.emit_event("incident.responder.replied", incident["id"], user_email=DEV, data={
+        "incident": {"id": incident["id"], "type": "incident_reference"}, "type": "incident_responder",
+        "user": {"id": pd_user(running, DEV), "type": "user_reference", "summary": "Dev Sharma"},
+        "state": "declined", "message": "Can you look at the DB?"})
+    await settle(running)
+    again = await command(running, "note one more thing", channel["id"], user=DEV)
+    assert "Only #1's responders and the incident managers may add notes" in replies(again)
+
+
 async def test_resolving_can_be_kept_to_responders_and_incident_managers(start_sandbox: StartSandbox,
                                                                         catalogue: Catalogue) -> None:
     restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(

@@ -88,6 +88,7 @@ def incident_from_json(text: str) -> Incident:
     data["roles"] = tuple(RoleHolder(**r) for r in data.get("roles") or ())
     data["status_updates"] = tuple(update_from_dict(u) for u in data.get("status_updates") or ())
     data["command_offered_to"] = tuple(data.get("command_offered_to") or ())
+    data["responders"] = tuple(data.get("responders") or ())
     return Incident(**data)
 
 

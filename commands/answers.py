@@ -88,12 +88,13 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
             f"reference `{reference}`.")
 
 
-def kept(typed: str) -> str:
-    """What someone typed into a form, under an answer saying it was not used: whole, escaped (a form's text comes
-    raw), and in a block they can copy from (a ``` typed in it does not end the block)."""
+def kept(typed: str, gone: str = "the form has closed") -> str:
+    """What someone typed into a form (or a command: `gone` says why nothing else holds it), under an answer saying
+    it was not used: whole, escaped (a form's text comes raw), and in a block they can copy from (a ``` typed in it
+    does not end the block)."""
     if not typed.strip():
         return ""
-    return ("\n\nWhat you wrote, so that it is not lost (the form has closed): copy it to send it again once that "
+    return (f"\n\nWhat you wrote, so that it is not lost ({gone}): copy it to send it again once that "
             f"is sorted, or into PagerDuty directly.\n{code_block(typed)}")
 
 

@@ -238,6 +238,8 @@ async def card_button(s: Services, pressed: Pressed) -> Reply:
     """Resolve and Page ask in a form first; Acknowledge acts at once, once per double click."""
     incident = await s.actions.incident(pressed.channel, pressed.incident_id or None)
     prompt = BY_BUTTON.get(pressed.action_id)
+    if prompt is PAGE_MESSAGE:  # none configured, on a card drawn before: said now, not after the form is filled in
+        s.actions.incident_manager_policy()
     if prompt is not None:
         return await ask_or_act(prompt, s.actions, s.slack, incident, user=pressed.user, channel=pressed.channel,
                                 trigger_id=pressed.trigger_id)

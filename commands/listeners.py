@@ -256,7 +256,9 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
         # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
         # behind it).
-        follow_ups.in_background(lambda: home.publish(user), Work("App Home", user, cut_short=HOME_CUT_SHORT))
+        # `opened`: what PagerDuty failed to answer is asked again (the Home that failed said to open it again).
+        follow_ups.in_background(lambda: home.publish(user, opened=True),
+                                 Work("App Home", user, cut_short=HOME_CUT_SHORT))
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)
 
 

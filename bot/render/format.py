@@ -168,6 +168,27 @@ def clip_mrkdwn(text: str, limit: int, more: str = "") -> str:
     return (kept + ELLIPSIS)[:limit]  # a limit shorter than the ellipsis itself
 
 
+def split_mrkdwn(text: str, limit: int) -> list[str]:
+    """Slack markup in pieces of at most `limit` characters (a long text over several section blocks, so that none
+    of it is clipped): each cut at the last line break or space before the limit, never inside an entity (`&amp;`)
+    or a link; no piece blank (Slack refuses an empty section)."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        head = text[:limit]
+        opened, closed = head.rfind("<"), head.rfind(">")
+        if opened > closed:  # inside a link, mention or channel: it goes whole into the next piece
+            head = head[:opened]
+        head = _OPEN_ENTITY.sub("", head)
+        cut = max(head.rfind("\n"), head.rfind(" "))
+        if cut > 0:
+            head = head[:cut]
+        if not head:  # one link longer than a piece: cut it all the same rather than never end
+            head = text[:limit]
+        pieces.append(head)
+        text = text[len(head):].removeprefix("\n").removeprefix(" ")
+    return [piece for piece in (*pieces, text) if piece.strip()] or [text]
+
+
 _HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from bot.domain.coordination import StatusUpdate, holder_of
 from bot.domain.incident import Incident
 from bot.render.card import name_text, title_text
-from bot.render.format import MESSAGE_TEXT, SECTION_TEXT, clip, clip_mrkdwn, escape, link, minutes
+from bot.render.format import MESSAGE_TEXT, SECTION_TEXT, clip, clip_mrkdwn, escape, link, minutes, split_mrkdwn
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND, button, holder_text, role_label, update_age
 
 UPDATE_MODAL = "incident_update_modal"
@@ -33,9 +33,8 @@ def _update_fields(update: StatusUpdate) -> str:
 def update_message(incident: Incident, update: StatusUpdate) -> tuple[str, list[dict[str, Any]]]:
     """The update in the incident channel: it is the timeline's line for it, formatted as an update."""
     heading = f"📣 *Status update* by {name_text(update.author)} · `{update.at:%H:%M}Z`"
-    text = clip_mrkdwn(f"{heading}\n{_update_fields(update)}", SECTION_TEXT)
-    return escape(clip(f"Status update on #{incident.number}: {update.what}", 300)), [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    return (escape(clip(f"Status update on #{incident.number}: {update.what}", 300)),
+            _sections(f"{heading}\n{_update_fields(update)}"))
 
 
 def stakeholder_message(incident: Incident, update: StatusUpdate,
@@ -44,11 +43,16 @@ def stakeholder_message(incident: Incident, update: StatusUpdate,
     where = f"<#{channel_id}>" if channel_id else link(incident.html_url, "PagerDuty")
     heading = (f"📣 *#{incident.number} {title_text(incident, 300)}* — {name_text(incident.service_name)} · "
                f"{incident.status.value}, priority {name_text(incident.priority or 'none')}")
-    body = clip_mrkdwn(f"{heading}\n{_update_fields(update)}", SECTION_TEXT)
     context = f"Update by {name_text(update.author)} at {update.at:%H:%M} UTC · follow it in {where}"
     return escape(clip(f"Status update on #{incident.number}: {update.what}", 300)), [
-        {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+        *_sections(f"{heading}\n{_update_fields(update)}"),
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}]
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """An update in as many sections as it takes (its 3,000 characters, escaped, and its heading outgrow one):
+    stakeholders read all of it, its impact last, rather than an ellipsis where the impact was."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in split_mrkdwn(text, SECTION_TEXT)]
 
 
 def reminder_message(incident: Incident, mentions: Sequence[str], since: datetime,

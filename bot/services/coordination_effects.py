@@ -7,7 +7,8 @@ The others converge when replayed: Slack messages carry a marker that a retry lo
 PagerDuty's copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose
 answer was lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
 cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
-other effects go on.
+other effects go on. A reminder or an offer meeting the incident's own channel archived while it is open follows it
+to a new channel, as its timeline does (bot/services/archived_channels.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.ports import CANNOT_POST_THERE, CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Ch
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
+from bot.services.archived_channels import ArchivedChannels
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
@@ -55,7 +57,10 @@ class CoordinationEffects:
         self._store, self._chat, self._paging, self._people = store, chat, paging, people
         self._catalogue, self._clock = catalogue, clock
 
-    async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
+    async def perform(self, effect: Effect, *, retry: bool, created_at: float,
+                      archived: ArchivedChannels | None = None) -> None:
+        """`archived`: the executor's, for a reminder or an offer met by the incident's own channel archived while
+        the incident is open (a person archived it): the incident moves to a new channel, as its timeline does."""
         if isinstance(effect, TellPerson):  # about no incident: in the person's direct messages with the app
             await self._chat.post_message(effect.user, effect.text)
             return
@@ -75,9 +80,9 @@ class CoordinationEffects:
                 if update is not None and update.author_email and not update.in_pagerduty:
                     await self._publish(incident, update.author_email, update.message)
             case PostReminder(reminder_id=reminder_id):
-                await self._remind(incident, reminder_id, retry=retry, since=since)
+                await self._remind(incident, reminder_id, retry=retry, since=since, archived=archived)
             case OfferCommand(pagerduty_user_id=user_id):
-                await self._offer(incident, user_id, retry=retry, since=since)
+                await self._offer(incident, user_id, retry=retry, since=since, archived=archived)
 
     async def _publish(self, incident: Incident, author_email: str, message: str) -> None:
         """PagerDuty's copy of a status update. An attempt whose answer is lost (no answer, or a 500/502/504: it may
@@ -145,18 +150,34 @@ class CoordinationEffects:
             "catalogue.")), self._clock.now().timestamp(), priority=0)
 
     async def _post(self, incident: Incident, channel: str, thread: str | None, text: str,
-                    blocks: list[dict[str, Any]], marker: str) -> None:
+                    blocks: list[dict[str, Any]], marker: str, *, since: float,
+                    archived: ArchivedChannels | None) -> None:
         """Posted in the incident's channel, or under its card in a team channel: there, a channel Slack will not
         let the bot post in (archived, closed to it; the card's own effects tell the operators) or a thread that
-        takes no replies drops it, as it does a timeline line — not a dead effect and an alert at each reminder."""
+        takes no replies drops it, as it does a timeline line — not a dead effect and an alert at each reminder.
+        Its own channel archived while it is open: it moves to a new channel (`archived`), and the post follows it
+        there at the next try."""
         try:
             await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
         except IntegrationError as error:
-            if thread is None or error.code not in CANNOT_POST_THERE:
+            if thread is None and error.code in CHANNEL_ARCHIVED and archived is not None:
+                await self._moved(incident, channel, error, since, archived)
+            elif thread is None or error.code not in CANNOT_POST_THERE:
                 raise
-            log.info("incident %s: Slack refuses the post under its card (%s); dropped", incident.id, error.code)
+            else:
+                log.info("incident %s: Slack refuses the post under its card (%s); dropped", incident.id, error.code)
 
-    async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float) -> None:
+    async def _moved(self, incident: Incident, channel: str, error: IntegrationError, since: float,
+                     archived: ArchivedChannels) -> None:
+        """The incident's own `channel` is archived: handled as its timeline's lines are (open, it moves to a new
+        channel; resolved, nothing more is said there); moved, the post is retried in the new one."""
+        await archived.unless_archived(incident, _raise(error), since, await self._store.footprint(incident.id))
+        if (await self._store.footprint(incident.id)).channel_id not in (None, channel):
+            raise IntegrationError("slack", f"#{incident.number} moved to a new channel (its own was archived): "
+                                   "posted there at the next try", retryable=True) from error
+
+    async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float,
+                      archived: ArchivedChannels | None) -> None:
         if incident.status is Status.RESOLVED:
             return  # resolved while the reminder waited: nothing is due any more
         channel, thread = await self._channel(incident)
@@ -170,9 +191,10 @@ class CoordinationEffects:
             responders = await self._people.responders([p.id for p in incident.assignees])
             mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(r.name) for r in responders]
         text, blocks = render.reminder_message(incident, mentions, incident.triggered_at, self._clock.now())
-        await self._post(incident, channel, thread, text, blocks, marker)
+        await self._post(incident, channel, thread, text, blocks, marker, since=since, archived=archived)
 
-    async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float) -> None:
+    async def _offer(self, incident: Incident, pagerduty_user_id: str, *, retry: bool, since: float,
+                     archived: ArchivedChannels | None) -> None:
         if incident.commander is not None or incident.status is Status.RESOLVED:
             return  # someone took command meanwhile, or it is over
         channel, thread = await self._channel(incident)
@@ -182,7 +204,12 @@ class CoordinationEffects:
         responder = await self._people.responder(pagerduty_user_id)
         mention = f"<@{responder.slack_user_id}>" if responder.slack_user_id else name_text(responder.name)
         text, blocks = render.offer_message(incident, mention)
-        await self._post(incident, channel, thread, text, blocks, marker)
+        await self._post(incident, channel, thread, text, blocks, marker, since=since, archived=archived)
+
+
+async def _raise(error: IntegrationError) -> None:
+    """A post that failed already, for `ArchivedChannels.unless_archived` to handle as it does a timeline line."""
+    raise error
 
 
 def _update(incident: Incident, update_id: str) -> StatusUpdate | None:

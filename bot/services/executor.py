@@ -128,7 +128,7 @@ class EffectExecutor:
             return
         if isinstance(effect, TOOLKIT_EFFECTS):
             if self._coordination is not None:
-                await self._coordination.perform(effect, retry=retry, created_at=created_at)
+                await self._coordination.perform(effect, retry=retry, created_at=created_at, archived=self._archived)
             return
         if TicketSync.takes(effect):
             if self._tickets is not None:

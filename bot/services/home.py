@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from bot.catalogue import Catalogue, Rota, Team
 from bot.domain.home import HomesToRefresh, concerns, most_pressing
@@ -38,6 +38,9 @@ _NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call ove
 # incidents, a batch acknowledged) publishes it once with the latest state, not once a change.
 SETTLE_SECONDS = 1.0
 HOME_OFF_PAUSE_SECONDS = 600  # refreshes not asked for after Slack says the app has no Home tab
+# What the Home says when Slack does not say who the person is (users.info failing: rate-limited, down).
+SLACK_SILENT = ("Slack did not say who you are just now (its users.info failed), so your own incidents and rotas "
+                "could not be found; open the tab again in a moment.")
 LOOKUP_PAUSE_SECONDS = 30.0  # people not looked up for a refresh after a lookup failed (PagerDuty or Slack down)
 
 
@@ -53,7 +56,7 @@ class AppHome:
         # PagerDuty's answers for the current minute of the bot's clock ("on call now" at a minute's resolution):
         # a burst of incidents refreshing the same people's Homes asks PagerDuty once a minute, not once a Home.
         self._minute: datetime | None = None
-        self._answers: dict[str, Awaitable[object]] = {}
+        self._answers: dict[str, asyncio.Future[Any]] = {}
         # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
         # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
         self._slack_ids: dict[str, str] = {}
@@ -70,8 +73,12 @@ class AppHome:
         self._closed = False
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
 
-    async def publish(self, slack_user_id: str) -> None:
-        """Gather and publish the Home for one Slack user."""
+    async def publish(self, slack_user_id: str, *, opened: bool = False) -> None:
+        """Gather and publish the Home for one Slack user. `opened`: they opened the tab themselves — what PagerDuty
+        failed to answer this minute is asked again (a Home that could not say it told them to open the tab again),
+        while refreshes, which come in bursts, share the failure until the minute is over."""
+        if opened:
+            self._forget_failures()
         await self._chat.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
 
     def refresh_soon(self, homes: HomesToRefresh) -> None:
@@ -211,8 +218,16 @@ class AppHome:
         return list(dict.fromkeys(m.lower() for m in members))
 
     async def content(self, slack_user_id: str) -> HomeContent:
-        email = await self._chat.user_email(slack_user_id)
-        person, problem = await self._person(email)
+        email: str | None = None
+        person: PagingUser | None = None
+        problem: str | None = SLACK_SILENT
+        try:
+            email = await self._chat.user_email(slack_user_id)
+        except IntegrationError:  # the open incidents need no email: the Home is published without the person's own
+            log.warning("App Home of %s published without their own incidents: Slack did not say who they are",
+                        slack_user_id, exc_info=True)
+        else:
+            person, problem = await self._person(email)
         open_incidents = await self._store.open_incidents()
         if len(open_incidents) > MOST_INCIDENTS:  # a storm: the ones the Home shows are the most pressing
             open_incidents.sort(key=most_pressing)
@@ -229,6 +244,14 @@ class AppHome:
             mine=tuple(HomeIncident(i, channels.get(i.id)) for i in mine),
             open=tuple(HomeIncident(i, channels.get(i.id)) for i in open_incidents), on_call=tuple(on_call),
             notes=tuple(notes), now=self._clock.now(), problem=problem)
+
+    def _forget_failures(self) -> None:
+        """Drop this minute's answers that are failures (PagerDuty not answering: an error, or on-call names
+        unknown), so that the next Home asks again; answers still coming are kept and shared."""
+        for key, answer in list(self._answers.items()):
+            if answer.done() and (answer.cancelled() or answer.exception() is not None
+                                  or (isinstance(answer.result(), OnCallNow) and answer.result().names is None)):
+                del self._answers[key]
 
     def _this_minute(self, key: str, ask: Callable[[], Awaitable[T]]) -> Awaitable[T]:
         """PagerDuty's answer to `ask`, shared by every Home built in the same minute of the bot's clock."""

@@ -94,6 +94,13 @@ class IncidentToolkit:
                        + (f", taking over from {escape(current.name)}." if current else "."))
 
     async def take_command(self, slack_user_id: str, incident: Incident) -> Outcome:
+        """The Take command button: it offers an empty seat (on the card while nobody leads, and on the offer to a
+        paged incident manager, which is never redrawn). Someone leading by the time it is clicked is not unseated
+        by a stale button: the person is told who leads, and how to take over if that is what they mean."""
+        current = incident.commander
+        if current is not None and current.slack_user_id != slack_user_id and incident.status is not Status.RESOLVED:
+            return Outcome(f"{escape(current.name)} already leads #{incident.number} as commander, so nothing was "
+                           "changed. To take over from them, `/incident role commander me`.")
         return await self.assign_role(slack_user_id, incident, COMMANDER, "me")
 
     async def _slack_user(self, slack_user_id: str, who: str) -> str:
@@ -132,14 +139,16 @@ class IncidentToolkit:
         actor = await self._actions.identify(slack_user_id)
         await self._actions.check_may(actor, incident, "update")
         now = self._clock.now()
-        due = now + timedelta(minutes=next_in_minutes or self.remind_after_minutes)
+        # A resolved incident's update (the all-clear) promises stakeholders no next one: none will be asked for.
+        due = None if incident.status is Status.RESOLVED else \
+            now + timedelta(minutes=next_in_minutes or self.remind_after_minutes)
         update = StatusUpdate(id=f"update:{uuid.uuid4().hex}", at=now, author=actor.name, what=what, impact=impact,
                               next_due=due, author_slack_id=slack_user_id, author_email=actor.email)
         await self._record(StatusUpdatePosted(update.id, incident.id, now, update))
-        return Outcome(f"📣 Your update on #{incident.number} is on its way to this channel, "
+        return Outcome(f"📣 Your update on #{incident.number} is on its way to the incident's channel, "
                        f"#{escape(self._catalogue.stakeholders_channel_for(incident.service_id))}, PagerDuty"
                        + (" and the ServiceNow ticket." if self._tickets else ".")
-                       + f" Next one due by {due:%H:%M} UTC.")
+                       + (f" Next one due by {due:%H:%M} UTC." if due else ""))
 
     # -- priority --------------------------------------------------------------------------------------------------
 
@@ -163,8 +172,9 @@ class IncidentToolkit:
     # -- reminders -------------------------------------------------------------------------------------------------
 
     async def remind_due(self) -> int:
-        """Record a reminder for every open incident that needs status updates and has had none for a whole
-        interval; each (incident, last update, interval) once, whoever asks and however often. Returns how many."""
+        """Record a reminder for every open incident that needs status updates and whose next one is due (by the
+        time its last update gave, else a whole interval after it; then every interval); each (incident, last update,
+        interval) once, whoever asks and however often. Returns how many."""
         now = self._clock.now()
         every = timedelta(minutes=self._catalogue.status_updates.remind_after)
         due: list[ReminderDue] = []
@@ -172,8 +182,12 @@ class IncidentToolkit:
             if not self._wants_updates(incident):
                 continue
             since = last_update_at(incident.status_updates, incident.triggered_at)
-            interval = int((now - since) / every)
-            if interval >= 1:
+            # The first reminder when the last update said the next one would come (the form's choice), else a
+            # whole interval after it; then every interval.
+            latest = next((u for u in reversed(incident.status_updates) if u.at == since), None)
+            first = latest.next_due if latest is not None and latest.next_due is not None else since + every
+            if now >= first:
+                interval = 1 + int((now - first) / every)
                 due.append(ReminderDue(reminder_id(incident.id, since, interval), incident.id, now, since, interval))
         recorded = 0
         for start in range(0, len(due), REMINDERS_PER_TRANSACTION):

@@ -1,0 +1,189 @@
+"""Review of status updates, reminders and stakeholders' communication, as an incident manager meets them at 3 a.m.:
+each test is a bug found in review, end to end through the emulators.
+
+- An update of the length the bot accepts (3,000 characters in all) reached the stakeholders' channel and the
+  incident channel clipped in one section block: the impact, written last, was cut off with an ellipsis.
+- An update after the resolve (the all-clear) promised stakeholders a "Next update by …" that nobody would send.
+- The form's "Next update due" was not what the reminders went by: a commander who told stakeholders "in 2 hours"
+  was nagged after 30 minutes, and one who promised 15 minutes was reminded only after 30.
+- A reminder in an incident channel someone archived while the incident was open died (an operators' alert at every
+  interval) instead of following the incident to a new channel as its timeline does.
+- `/incident update 12 …` typed in another channel answered that the update was on its way "to this channel".
+- `/incident update <text>` refused (too long, not theirs to post) lost the text: Slack keeps no command once sent.
+- (Not fixed) more than 20 updates waiting on PagerDuty: the oldest is never published, and nobody is told.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+
+from bot.services.dispatcher import RetryPolicy
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import (
+    act,
+    as_user,
+    channel_id,
+    incident_channels,
+    messages,
+    move_clock,
+    replies,
+    settle,
+    slack_user,
+    state,
+    trigger,
+)
+from tests.helpers import StartSandbox
+
+ERIN = "erin.walsh@example.com"
+REMINDER = "status update for stakeholders is due"
+
+
+async def command(running: RunningSandbox, text: str, channel: str, user: str = ERIN) -> dict[str, Any]:
+    answer = await as_user(running, "command", user=user, channel=channel, text=text)
+    await settle(running)
+    return answer
+
+
+async def opened(running: RunningSandbox) -> tuple[dict[str, Any], dict[str, Any]]:
+    incident = await trigger(running, "Checkout returns 500s", "PBASKET")
+    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
+    return incident, channel
+
+
+async def submit_form(running: RunningSandbox, channel: str, what: str, impact: str = "", next_in: str = "30") -> None:
+    """`/incident update` alone opens the form; Erin fills it in and posts it."""
+    await command(running, "update", channel)
+    view = [v for v in state(running)["slack"]["views"] if v["callback_id"] == "incident_update_modal"][-1]
+    await as_user(running, "view_submission", user=ERIN, view_id=view["id"], values={
+        "update_what": {"text": what}, "update_impact": {"text": impact}, "update_next": {"choice": next_in}})
+    await settle(running)
+
+
+def said(message: dict[str, Any]) -> str:
+    """A message as people read it: its text, then its sections' and context's texts, Slack's escapes undone."""
+    blocks = message.get("blocks") or []
+    texts = [str(b["text"].get("text", "")) for b in blocks if isinstance(b.get("text"), dict)]
+    texts += [str(e.get("text", "")) for b in blocks if b["type"] == "context" for e in b["elements"]]
+    return html.unescape("\n".join(texts) if texts else message["text"])
+
+
+def public(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
+    """The channel's posts everyone sees, but the pinned card."""
+    pins = {p for c in state(running)["slack"]["channels"] if c["id"] == channel for p in c["pins"]}
+    return [m for m in messages(running, channel) if m["ephemeral_to"] is None and m["ts"] not in pins]
+
+
+def stakeholders(running: RunningSandbox) -> list[str]:
+    return [said(m) for m in public(running, channel_id(running, "incident-updates"))]
+
+
+def reminders(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:
+    return [m for m in public(running, channel) if REMINDER in said(m)]
+
+
+async def test_a_long_update_reaches_stakeholders_and_the_incident_channel_whole_with_its_impact(
+        sandbox: RunningSandbox) -> None:
+    _, channel = await opened(sandbox)
+    # 2,940 characters in all, within the 3,000 an update may hold: R&D's own words, with their ampersands.
+    what = "R&D rolled back the 10:02 pricing deploy & are re-warming the caches. " * 40
+    impact = "IMPACT: 1 in 5 card payments fail at checkout, all regions"
+    await submit_form(sandbox, channel["id"], what, impact)
+    [posted] = stakeholders(sandbox)
+    assert impact in posted and "…" not in posted
+    assert posted.count("re-warming") == 40
+    [in_channel] = [said(m) for m in public(sandbox, channel["id"]) if "pricing deploy" in said(m)]
+    assert impact in in_channel and in_channel.count("re-warming") == 40
+
+
+async def test_an_update_after_the_resolve_promises_stakeholders_no_next_one(sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    await act(sandbox, incident["id"], "resolve", user=ERIN)
+    answer = await command(sandbox, "update All clear: card payments are back to normal", channel["id"])
+    assert "on its way" in replies(answer) and "Next one due" not in replies(answer)
+    [posted] = stakeholders(sandbox)
+    assert "All clear" in posted and "Next update" not in posted
+    [published] = [u for u in state(sandbox)["pagerduty"]["status_updates"] if u["incident_id"] == incident["id"]]
+    assert "Next update" not in published["message"]
+
+
+async def test_the_reminder_comes_when_the_last_update_said_the_next_one_would(sandbox: RunningSandbox) -> None:
+    _, channel = await opened(sandbox)
+    await command(sandbox, "role commander me", channel["id"])
+    # Erin tells stakeholders the next update comes in 2 hours: no reminder at 31 minutes.
+    await submit_form(sandbox, channel["id"], "Rolled back; watching error rates", next_in="120")
+    await move_clock(sandbox, advance_seconds=31 * 60)
+    await settle(sandbox)
+    assert reminders(sandbox, channel["id"]) == []
+    # Two hours on, it is due.
+    await move_clock(sandbox, advance_seconds=90 * 60)
+    await settle(sandbox)
+    assert len(reminders(sandbox, channel["id"])) == 1
+    # Now she promises the next in 15 minutes: reminded at 16, not only at 30.
+    await submit_form(sandbox, channel["id"], "Errors are back: failing over to the second region", next_in="15")
+    await move_clock(sandbox, advance_seconds=16 * 60)
+    await settle(sandbox)
+    assert len(reminders(sandbox, channel["id"])) == 2
+    assert f"<@{slack_user(sandbox, ERIN)}>" in said(reminders(sandbox, channel["id"])[-1])
+
+
+async def test_a_reminder_in_a_channel_someone_archived_follows_the_open_incident_to_a_new_channel(
+        sandbox: RunningSandbox) -> None:
+    incident, channel = await opened(sandbox)
+    await command(sandbox, "role commander me", channel["id"])
+    archived = sandbox.sandbox.slack.find_channel(channel["name"])
+    assert archived is not None
+    archived.is_archived = True  # someone archived it in Slack, thinking it was over
+    await move_clock(sandbox, advance_seconds=31 * 60)
+    await settle(sandbox)
+    assert await sandbox.bot.store.dead_effects() == []
+    assert not [m for m in public(sandbox, channel_id(sandbox, "paved-road-ops")) if "status reminder" in said(m)]
+    moved = (await sandbox.bot.store.footprint(incident["id"])).channel_id
+    assert moved is not None and moved != channel["id"]
+    [reminder] = reminders(sandbox, moved)
+    assert f"<@{slack_user(sandbox, ERIN)}>" in said(reminder)
+
+
+async def test_an_update_sent_from_another_channel_does_not_say_it_went_to_that_one(sandbox: RunningSandbox) -> None:
+    incident, _ = await opened(sandbox)
+    answer = await command(sandbox, f"update {incident['incident_number']} Rolling back the pricing deploy",
+                           channel_id(sandbox, "team-basket"))
+    assert "on its way" in replies(answer) and "this channel" not in replies(answer)
+    assert len(stakeholders(sandbox)) == 1
+
+
+
+async def test_an_update_typed_too_long_is_refused_with_what_was_typed_quoted_back(sandbox: RunningSandbox) -> None:
+    """Slack keeps no slash command's text once sent: refused for its length with only "keep it short", the 3,200
+    characters typed at 3 a.m. were gone, to be typed again."""
+    incident, channel = await opened(sandbox)
+    typed = "Checkout fails for card payments in every region; " * 62 + "LAST-WORDS"
+    answer = await command(sandbox, f"update {typed}", channel["id"])
+    told = html.unescape(replies(answer))
+    assert "too long" in told and typed in told
+    assert [u for u in state(sandbox)["pagerduty"]["status_updates"] if u["incident_id"] == incident["id"]] == []
+
+
+@pytest.mark.xfail(strict=True, reason="the incident keeps its last KEPT_UPDATES (20) status updates and the effects "
+                   "read the update by id from there: an older one still waiting to be published, shared or commented "
+                   "on is skipped silently. Needs the update carried by (or kept for) its pending effects: a design "
+                   "change in bot/domain/effects.py, which is at its size limit")
+async def test_updates_piled_up_while_pagerduty_is_down_are_all_published_when_it_is_back(
+        start_sandbox: StartSandbox) -> None:
+    """More than KEPT_UPDATES (20) updates while PagerDuty is down (a long outage, an update every 15 minutes): the
+    incident keeps only the last 20, and the oldest update's PublishStatusUpdate finds no update by its id and does
+    nothing, silently (ShareStatusUpdate and CommentOnTicket read it the same way, so a long ServiceNow outage loses the
+    oldest comments too)."""
+    running = await start_sandbox(retry_policy=RetryPolicy(max_attempts=10_000, base_seconds=0.05, max_seconds=0.1))
+    incident, channel = await opened(running)
+    running.sandbox.faults.add(Fault("pagerduty", f"POST /incidents/{incident['id']}/status_updates", status=503,
+                                     times=1_000_000))
+    for step in range(21):
+        await as_user(running, "command", user=ERIN, channel=channel["id"], text=f"update Still rolling back, {step}")
+    running.sandbox.faults.clear()
+    await settle(running)
+    published = [u for u in state(running)["pagerduty"]["status_updates"] if u["incident_id"] == incident["id"]]
+    assert len(published) == 21

@@ -312,6 +312,15 @@ class SayChannelMoved(Effect):
 
 
 @dataclass(frozen=True)
+class TellNewTeam(Effect):
+    """The incident moved from `from_service` to a service of another team: that team's channel hears of it, as the
+    first team's did, with a link to where it is followed (executor.py; nothing when both teams share a channel)."""
+
+    kind: ClassVar[str] = "tell_new_team"
+    from_service: str
+
+
+@dataclass(frozen=True)
 class InviteToChannel(Effect):
     """Invite Slack users (by Slack id) to the incident channel: a new role holder, say."""
 
@@ -413,24 +422,12 @@ LANES = ("slack", "servicenow", "pagerduty")
 OPERATORS = "operators"
 
 
-def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
-                         reason: str) -> AlertOperators:
-    """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port), in
-    one thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread."""
-    sender = {"pagerduty": "PagerDuty", "servicenow": "ServiceNow"}.get(source, _plain(source))
-    about = f", incident {_plain(incident_id)}" if incident_id else ""
-    return AlertOperators.grouped(f"quarantined:{source[:40]}:{event_type[:100]}", (
-        f"🚨 Paved Road set aside a delivery it could not apply — reference `{reference}`: {sender} "
-        f"{_plain(event_type)}{about}. Reason: {_plain(reason[:500])}. The deliveries after it are being applied. "
-        f"`pavedroad inbox failed` lists it and the bot's logs have the details under the reference; once the cause "
-        f"is fixed, `pavedroad inbox retry {reference}` applies it again."))
-
-
 EFFECT_TYPES: dict[str, type[Effect]] = {cls.kind: cls for cls in (
     OpenIncidentChannel, RefreshCard, PostTimelineEntry, InviteResponders, AlertOperators, OpenTicket, SyncTicket,
     PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover, DraftReview, AttachReview, ReadKeyMessage,
     ArchiveChannel, InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels,
-    PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved, RaisePageUrgency)}
+    PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved, RaisePageUrgency,
+    TellNewTeam)}
 
 
 def effect_from_row(kind: str, payload: dict[str, Any]) -> Effect:

@@ -28,6 +28,7 @@ from bot.domain.effects import (
     PostTimelineEntry,
     RefreshCard,
     SyncTicket,
+    TellNewTeam,
     UpdateTicketLevels,
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
@@ -182,6 +183,9 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
     updated = _asked_to_respond(updated, event)
     if _card_fields(updated) != _card_fields(incident):
         effects.append(RefreshCard(incident.id))
+    if incident.service_id and updated.service_id != incident.service_id and updated.status is not Status.RESOLVED \
+            and incident.channel_requested:  # (its channel's opening, to come, announces it where it now belongs)
+        effects.append(TellNewTeam(incident.id, incident.service_id))
     if event.type == "incident.triggered":
         updated = replace(updated, trigger_seen=True)
     updated, opening = _channel_needed(updated, policy)

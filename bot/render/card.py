@@ -181,6 +181,12 @@ def announcement(incident: Incident, channel_id: str) -> str:
             f"{name_text(incident.service_name)} ({name_text(incident.urgency)} urgency) — join <#{channel_id}>")
 
 
+def moved_away(incident: Incident, channel_id: str) -> str:
+    """A team channel's card once its incident has a channel of its own: where to follow it (the card there)."""
+    return (f"➡️ #{incident.number} {title_text(incident)} on {name_text(incident.service_name)} moved to a channel "
+            f"of its own: <#{channel_id}>. Its card and timeline are there.")
+
+
 def timeline_line(actor_time: datetime, text: str, full_text: str = "") -> str:
     """One line of the channel's timeline; an entry past ENTRY_TEXT characters (a pasted log) is clipped and ends
     with `full_text`, where the whole of it is (see `full_text_at`)."""

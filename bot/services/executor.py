@@ -29,6 +29,7 @@ from bot.domain.effects import (
     RefreshHomes,
     SayChannelMoved,
     SyncTicket,
+    TellNewTeam,
 )
 from bot.domain.exposure import IncidentExposure
 from bot.domain.home import HomesToRefresh, people_of, role_holders_of
@@ -63,6 +64,7 @@ from bot.services.markers import LOOKBACK_SECONDS, find_posted_in, marker_metada
 from bot.services.operators_channel import alert_operators
 from bot.services.people import People
 from bot.services.reviews import Reviews
+from bot.services.team_channel import TeamChannel
 from bot.services.ticket_sync import TicketSync
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class EffectExecutor:
         self._exposures: dict[str, IncidentExposure | None] = {}
         self._invitations = Invitations(store, chat, clock)
         self._archived = ArchivedChannels(store, chat, catalogue, clock, self._open_anew)
+        self._team = TeamChannel(store, chat, catalogue, self._archived)
 
     async def _open_anew(self, incident: Incident, since: float) -> None:
         """The incident's channel opened again (its own archived, or its team's gone), its ticket told the new one's
@@ -167,6 +170,8 @@ class EffectExecutor:
                                                                        retry=retry, since=since,
                                                                        read=found.entry), since,
                                                      found.footprint)
+            case TellNewTeam(from_service=old):
+                await self._team.tell_new_team(incident, found.footprint, old, since=since)
             case SayChannelMoved(old_channel_id=old):
                 await self._archived.say_moved(incident, found.footprint, old, since)
             case InviteResponders(user_ids=user_ids):
@@ -217,9 +222,10 @@ class EffectExecutor:
                         await self._tickets.tell_the_channel(incident.id)
                     return
                 if footprint.shared_channel:
-                    # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card stays
-                    # as it was; the new channel gets its own card, pin and announcement, the ticket its link
+                    # Upgraded to a channel of its own (e.g. priority raised to P1): the team-channel card says so
+                    # (retired); the new channel gets its own card, pin and announcement, the ticket its link
                     # (queued once the team channel is forgotten: it waits for the new one, as after a move).
+                    await self._team.retire_card(incident, footprint, channel.id)
                     await remember_footprint(self._store, incident.id, at_once=True, shared_channel=False,
                                              channel_id=None, card_ts=None, card_pinned=False, announced_ts=None)
                     if self._tickets is not None:
@@ -243,7 +249,7 @@ class EffectExecutor:
                 self._invitations.when_known(incident, footprint, responders),
                 self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True,
                                 view=ticket_view),
-                self._announce(incident, footprint, channel_id, retry=retry, since=since),
+                self._team.announce(incident, footprint, channel_id, retry=retry, since=since),
             )
             self._refresh_homes(incident)
             # A retry too: an earlier attempt may have saved the channel and failed before telling the ticket.
@@ -337,22 +343,6 @@ class EffectExecutor:
                 raise
         footprint.card_pinned = True
         await remember_footprint(self._store, incident.id, card_pinned=True)
-
-    async def _announce(self, incident: Incident, footprint: SlackFootprint, channel_id: str, *, retry: bool,
-                        since: float) -> None:
-        """The incident's channel announced in its team channel (archived: in the default announce channel, rather
-        than the opening dying, an alert per incident, or being taken for a move)."""
-        if footprint.announced_ts is not None:
-            return
-        marker = f"announce:{incident.id}:{channel_id}"  # each channel's: a moved incident's new one is announced
-
-        async def announce_in(team_channel: str, look_in: Sequence[str]) -> None:
-            found = await find_posted_in(self._chat, look_in, marker, since) if retry else None
-            posted = found[1] if found is not None else await self._chat.post_message(
-                team_channel, cards.announcement(incident, channel_id), metadata=marker_metadata(marker))
-            await remember_footprint(self._store, incident.id, announced_ts=posted.ts)
-
-        await self._archived.in_team_channel(incident, announce_in)
 
     # -- later events ----------------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import copy
 from typing import Any
 
 import aiohttp
-import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.catalogue import Catalogue
@@ -110,9 +109,6 @@ async def test_an_incident_moved_to_another_service_says_which(sandbox: RunningS
     assert "Moved to Checkout" in lines(sandbox)
 
 
-@pytest.mark.xfail(strict=True, reason="the announcement is made once per channel (footprint.announced_ts); telling "
-                   "the new owning team needs an effect of its own, and effects.py and executor.py are at their "
-                   "450-line limit")
 async def test_an_incident_moved_to_another_teams_service_is_announced_to_that_team(sandbox: RunningSandbox) -> None:
     """Moved from Basket's service to Checkout (Payments'): #team-payments never hears of the incident its on-call now
     works on; the card and the ticket follow, the team's channel does not."""
@@ -124,6 +120,20 @@ async def test_an_incident_moved_to_another_teams_service_is_announced_to_that_t
     [channel] = incident_channels(sandbox)
     payments = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "team-payments")
     assert any(channel["id"] in m["text"] for m in messages(sandbox, payments["id"]))
+
+
+async def test_a_move_within_a_team_or_said_twice_announces_nothing_more(sandbox: RunningSandbox) -> None:
+    """Checkout to Refunds (both Payments'): #team-payments heard of it once, when it moved there from Basket; the
+    move delivered twice (a redelivery with a new event id) and a move within the team add nothing."""
+    incident = await trigger(sandbox, "Checkout returns 500s", "PBASKET")
+    pd = sandbox.sandbox.pagerduty
+    for service in ("PCHECKO", "PCHECKO", "PREFUND"):
+        pd.emit_event("incident.service_updated", incident["id"], user_email="asha.patel@example.com",
+                      data=incident_data(sandbox, incident["id"], service=pd.shapes.service_ref(service)))
+        await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    payments = next(c for c in state(sandbox)["slack"]["channels"] if c["name"] == "team-payments")
+    assert len([m for m in messages(sandbox, payments["id"]) if channel["id"] in m["text"]]) == 1
 
 
 async def test_a_note_pagerduty_trimmed_says_it_was_cut_and_where_the_rest_is(sandbox: RunningSandbox) -> None:
@@ -164,9 +174,6 @@ def test_a_priority_update_that_leaves_the_priority_out_changes_nothing_it_does_
     assert decision.entry is not None and "none" not in decision.entry.text
 
 
-@pytest.mark.xfail(strict=True, reason="on the upgrade the executor forgets the team-channel card (footprint reset to "
-                   "the new channel) and never touches it again; updating it once to point to the new channel needs "
-                   "lines in bot/services/executor.py, which is at its 450-line limit")
 async def test_a_team_channel_card_upgraded_to_a_channel_of_its_own_does_not_stay_triggered(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     """Dedicated channels for P1 and P2 only: a low-urgency incident's card goes to #team-basket; its priority raised

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.catalogue import Catalogue
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import card, incident_channels, messages, state, trigger
+from tests.e2e.sandbox_helpers import buttons, card, incident_channels, messages, state, trigger
 from tests.e2e.servicenow_helpers import settle_all, ticket_for, tickets
 from tests.helpers import StartSandbox
 
@@ -91,6 +91,10 @@ async def test_the_raised_page_opens_a_channel_when_the_policy_wants_one_for_hig
     await desk_sets(running, raised["sys_id"], impact="1", urgency="2")
     [channel] = incident_channels(running)
     assert "high / none" in str(card(running, channel)["blocks"])
+    # The card it had in its team channel says where it went, without the buttons of a card it no longer is.
+    [retired] = [m for m in state(running)["slack"]["messages"] if m["channel"] != channel["id"] and m["blocks"]
+                 and "Card payments failing" in str(m["blocks"])]
+    assert f"<#{channel['id']}>" in str(retired["blocks"]) and buttons(retired) == []
 
 
 async def test_an_incident_pagerduty_raised_keeps_its_own_urgency_when_its_ticket_is_raised(

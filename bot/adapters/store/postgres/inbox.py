@@ -51,8 +51,8 @@ from bot.adapters.store.postgres.decision_writes import StagedWrites, columns, p
 from bot.adapters.store.postgres.incidents import load_incident
 from bot.adapters.store.postgres.outbox import insert_effect
 from bot.adapters.store.unreadable import APPLIED_HERE
-from bot.domain.effects import delivery_quarantined
 from bot.domain.incident import Decision, Incident
+from bot.domain.quarantine import delivery_quarantined
 from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, NewDelivery, Skip
 
 log = logging.getLogger(__name__)

@@ -61,6 +61,10 @@ class HomeContent:
     notes: tuple[WaitingNote, ...]
     now: datetime
     problem: str | None = None       # why part of the Home could not be filled in (no PagerDuty account…)
+    # The incidents assigned to them, their teams and rotas, could not be looked up (`problem` says why): an empty
+    # list is then no fact, and does not say "none".
+    mine_unknown: bool = False
+    rotas_unknown: bool = False
 
 
 def home_view(content: HomeContent) -> dict[str, Any]:
@@ -68,11 +72,14 @@ def home_view(content: HomeContent) -> dict[str, Any]:
     if content.problem:
         blocks.append(_context(f"⚠️ {content.problem}"))
     blocks += _list("Your open incidents", [_incident_line(i, content.now) for i in content.mine],
-                    "None assigned to you or with a role of yours.", MOST_INCIDENTS, pressing=True)
+                    "None with a role of yours; those assigned to you could not be looked up (see above)."
+                    if content.mine_unknown else "None assigned to you or with a role of yours.", MOST_INCIDENTS,
+                    pressing=True)
     blocks += _list("All open incidents", [_incident_line(i, content.now) for i in content.open],
                     "No open incidents. 🎉", MOST_INCIDENTS, pressing=True)
     blocks += _list("On call now for your teams and rotas", [_on_call_line(o) for o in content.on_call],
-                    "You are in no team or rota of the catalogue.", MOST_LINES)
+                    "Your teams and rotas could not be looked up (see above)." if content.rotas_unknown
+                    else "You are in no team or rota of the catalogue.", MOST_LINES)
     blocks += _list("Handover notes waiting on your rotas", [_note_line(n) for n in content.notes],
                     "No notes waiting.", MOST_LINES)
     return {"type": "home", "callback_id": "pavedroad_home", "blocks": blocks[:HOME_BLOCKS]}

@@ -221,13 +221,14 @@ class AppHome:
         email: str | None = None
         person: PagingUser | None = None
         problem: str | None = SLACK_SILENT
+        answered = False  # PagerDuty said who the person is (or that nobody is)
         try:
             email = await self._chat.user_email(slack_user_id)
         except IntegrationError:  # the open incidents need no email: the Home is published without the person's own
             log.warning("App Home of %s published without their own incidents: Slack did not say who they are",
                         slack_user_id, exc_info=True)
         else:
-            person, problem = await self._person(email)
+            person, problem, answered = await self._person(email)
         open_incidents = await self._store.open_incidents()
         if len(open_incidents) > MOST_INCIDENTS:  # a storm: the ones the Home shows are the most pressing
             open_incidents.sort(key=most_pressing)
@@ -243,7 +244,8 @@ class AppHome:
             name=person.name if person else (email or slack_user_id),
             mine=tuple(HomeIncident(i, channels.get(i.id)) for i in mine),
             open=tuple(HomeIncident(i, channels.get(i.id)) for i in open_incidents), on_call=tuple(on_call),
-            notes=tuple(notes), now=self._clock.now(), problem=problem)
+            notes=tuple(notes), now=self._clock.now(), problem=problem, mine_unknown=not answered,
+            rotas_unknown=not email)
 
     def _forget_failures(self) -> None:
         """Drop this minute's answers that are failures (PagerDuty not answering: an error, or on-call names
@@ -262,18 +264,21 @@ class AppHome:
             self._answers[key] = asyncio.ensure_future(ask())
         return cast(Awaitable[T], self._answers[key])
 
-    async def _person(self, email: str | None) -> tuple[PagingUser | None, str | None]:
+    async def _person(self, email: str | None) -> tuple[PagingUser | None, str | None, bool]:
+        """(the person in PagerDuty, what could not be found and why, whether PagerDuty answered who they are: an
+        answer of nobody means no incident can be assigned to them; no answer, that their own are unknown)."""
         if not email:
             return None, ("Your Slack profile shows no email address, so I can't find you in PagerDuty or the "
-                          "catalogue: your own incidents and rotas are not shown.")
+                          "catalogue: your own incidents and rotas are not shown."), False
         try:
             user = await self._this_minute(f"user:{email.lower()}", lambda: self._paging.user_by_email(email))
         except IntegrationError:
-            return None, "PagerDuty is not answering, so your own incidents could not be found; open the tab again."
+            return None, ("PagerDuty is not answering, so your own incidents could not be found; open the tab "
+                          "again."), False
         if user is None:
             return None, (f"There is no PagerDuty user with your Slack email ({email}), so no incident can be "
-                          "assigned to you. Ask your PagerDuty admin to add you with that email.")
-        return user, None
+                          "assigned to you. Ask your PagerDuty admin to add you with that email."), True
+        return user, None, True
 
     def _teams_and_rotas(self, email: str | None) -> tuple[list[Team], list[Rota]]:
         """The person's teams and product domains are those whose catalogue `members` list their email; their rotas

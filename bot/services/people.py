@@ -18,6 +18,7 @@ class Responder:
     pagerduty_user_id: str
     name: str
     slack_user_id: str | None
+    known_to_pagerduty: bool = True  # False: PagerDuty's API has no such user (deleted since it was assigned?)
 
 
 class People:
@@ -67,7 +68,7 @@ class People:
             return Responder(pagerduty_user_id, cached.name or pagerduty_user_id, cached.slack_user_id)
         user = await self._paging.user(pagerduty_user_id)
         if user is None:
-            return Responder(pagerduty_user_id, pagerduty_user_id, None)
+            return Responder(pagerduty_user_id, pagerduty_user_id, None, known_to_pagerduty=False)
         slack_id = await self._chat.user_id_by_email(user.email) if user.email else None
         person = CachedPerson(pagerduty_user_id, user.name, user.email, slack_id, now)
         await self._store.save_person(person)

@@ -64,6 +64,24 @@ async def test_responders_whose_names_no_store_takes_as_they_are_still_get_their
     assert (await sandbox.bot.readiness())["dead_effects"] == []
 
 
+async def test_an_assignee_pagerduty_no_longer_knows_is_named_as_the_webhook_named_them(
+        sandbox: RunningSandbox) -> None:
+    """Reassigned to a user PagerDuty's API answers 404 for (deleted since): the channel said "Could not find PGHOST1
+    in Slack (no Slack account with their PagerDuty email)" — an id for a name, and a reason that was not the one. The
+    webhook named them: that name, and the reason PagerDuty gives."""
+    incident = await trigger(sandbox, "Checkout returns 500s", "PBASKET")
+    pd = sandbox.sandbox.pagerduty
+    data = dict(pd.shapes.webhook_incident(pd.account.incident(incident["id"])), assignees=[
+        {"id": "PGHOST1", "type": "user_reference", "summary": "Gwen Host"}])
+    pd.emit_event("incident.reassigned", incident["id"], user_email="asha.patel@example.com", data=data)
+    await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    [told] = [m["text"] for m in messages(sandbox, channel["id"]) if "Gwen Host" in m["text"]
+              and "Could not find" in m["text"]]
+    assert "PGHOST1" not in told and "PagerDuty no longer knows their user" in told, told
+    assert "Gwen Host in Slack (no Slack account" not in told, told
+
+
 async def test_the_card_follows_acknowledge_then_resolve(sandbox: RunningSandbox) -> None:
     incident = await trigger(sandbox)
     [channel] = incident_channels(sandbox)

@@ -36,22 +36,22 @@ def texts_of(reply: Reply) -> list[str]:
     return [reply.text if isinstance(reply, Outcome) else reply]
 
 
-async def answer(say: Say, work: Awaitable[Reply], *, keeping: str = "") -> None:
+async def answer(say: Say, work: Awaitable[Reply], *, keeping: str = "", gone: str = "the form has closed") -> None:
     """Run the work and tell the person how it went, in words they can act on. `keeping`: what they typed into a
-    form that has closed, quoted back if the work fails (nothing else holds it any more)."""
+    form that has closed (or a command: `gone` says why nothing else holds it), quoted back if the work fails."""
     try:
         texts = texts_of(await work)
     except UserError as error:
-        texts = [f"⚠️ {error}" + kept(keeping)]
+        texts = [f"⚠️ {error}" + kept(keeping, gone)]
     except IntegrationError as error:  # an outside call no service put into words (posting the handover, …)
         reference = uuid.uuid4().hex[:8]
         log.warning("command failed on an outside call (reference %s)", reference, exc_info=True)
-        texts = [outside_failure(error, reference) + kept(keeping)]
+        texts = [outside_failure(error, reference) + kept(keeping, gone)]
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("command failed (reference %s)", reference)
         texts = [f"Something went wrong on our side — reference `{reference}`. Check PagerDuty for what changed, "
-                 "and give this reference to the platform team." + kept(keeping)]
+                 "and give this reference to the platform team." + kept(keeping, gone)]
     for text in texts:
         try:
             await say(text)
@@ -86,6 +86,10 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
     return (f"⚠️ {service} {cause}, so this was not finished; anything done before that stands. Check {service} "
             f"before trying again{' in a minute' if later else ''}. If it keeps failing, give the platform team "
             f"reference `{reference}`.")
+
+
+# Why a command's text is quoted back when it fails: nothing else holds it.
+COMMAND_GONE = "Slack keeps no command once sent"
 
 
 def kept(typed: str, gone: str = "the form has closed") -> str:

@@ -27,6 +27,7 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.domain.slack_text import readable
 from bot.ports import Clock, Deduplication, Interactions
 from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
@@ -37,7 +38,7 @@ from bot.services.reports.incident_reports import IncidentReports
 from bot.services.reviews import Reviews
 from bot.services.toolkit import IncidentToolkit
 from commands import toolkit as toolkit_listeners
-from commands.answers import FollowUps, answer, privately_in, texts_of, through_response_url
+from commands.answers import COMMAND_GONE, FollowUps, answer, privately_in, texts_of, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Pressed, Services, card_button
 from commands.in_flight import DrainingApp, InFlight, Work, channel_of, user_of
@@ -153,8 +154,10 @@ def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
                 return
             await ack()
             def work() -> Awaitable[None]:
+                # Words someone wrote (a note, a resolution, an update) are quoted back should the command fail.
                 return answer(through_response_url(services.slack, str(command["response_url"])),
-                              run(entry, services, asked))
+                              run(entry, services, asked), keeping=readable(rest) if entry.keeps_text else "",
+                              gone=COMMAND_GONE)
             if entry.may_open_modal:  # a form's trigger expires 3 s after the command: not queued behind others
                 await work()
             else:

@@ -6,8 +6,10 @@ is answered "already on it", not done twice; without text only if `acts_bare`, a
 and a bare `role` only lists; or only when `acts_once_if` says the text acts, as `handover … post` posts where a
 plain `handover` only shows the asker), `may_open_modal` (runs at once, not queued: a form's trigger expires
 three seconds after the command), `needs_incident` (the incident is found, from the channel or the first word,
-before the handler runs), `takes_text` (free text follows, so inside an incident channel a bare number is text) and
-`answered_in_ack` (nothing slow: the answer is the acknowledgement itself).
+before the handler runs), `takes_text` (free text follows, so inside an incident channel a bare number is text),
+`keeps_text` (what was typed is words someone wrote — a note, a message, an update: quoted back should the command
+fail, since Slack keeps no command once sent) and `answered_in_ack` (nothing slow: the answer is the acknowledgement
+itself).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Subcommand:
     may_open_modal: bool = False
     needs_incident: bool = False
     takes_text: bool = False
+    keeps_text: bool = False
     answered_in_ack: bool = False
     acts_once_if: Callable[[str], bool] | None = None
 
@@ -55,13 +58,13 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("ack", "ack", "Acknowledge the incident in PagerDuty", handlers.acknowledge,
                acts_once=True, acts_bare=True, needs_incident=True),
     Subcommand("resolve", "resolve [note]", "Resolve in PagerDuty with a resolution note", handlers.resolve,
-               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True, keeps_text=True),
     Subcommand("page-im", "page-im [message]", "Page the incident-manager rota", handlers.page_incident_manager,
-               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+               acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True, keeps_text=True),
     Subcommand("page", "page <team|escalation policy|@user> [message]", "Add other responders", handlers.page,
-               acts_once=True, needs_incident=True, takes_text=True),
+               acts_once=True, needs_incident=True, takes_text=True, keeps_text=True),
     Subcommand("note", "note <text>", "Add a note to the timeline and to PagerDuty", handlers.note,
-               acts_once=True, needs_incident=True, takes_text=True),
+               acts_once=True, needs_incident=True, takes_text=True, keeps_text=True),
     Subcommand("status", "status", "Summary: state, who is on it, elapsed time, latest timeline", handlers.status,
                needs_incident=True),
     Subcommand("timeline", "timeline", "The full timeline", handlers.timeline, needs_incident=True),
@@ -71,7 +74,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                # within seconds must end with A
     Subcommand("update", "update [text]",
                "Post a status update to this channel, the stakeholders' channel, PagerDuty and ServiceNow (no text: "
-               "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True),
+               "a form)", toolkit.update, acts_once=True, may_open_modal=True, needs_incident=True, takes_text=True,
+               keeps_text=True),
     Subcommand("priority", "priority <P1…P5>", "Set the incident's priority in PagerDuty", toolkit.priority,
                needs_incident=True, takes_text=True),  # not acts_once, as `role`: P1, P2, P1 within seconds must end
                # with P1; setting it twice is harmless (the second change is no news on the timeline)
@@ -85,16 +89,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                handlers.handover, acts_once=True, acts_once_if=handlers.posts_handover),  # posted twice is noise
     Subcommand("handover-note", "handover-note [rota] <text>",
                "Leave a note for the next handover (the rota is implied in its channel)", handlers.handover_note,
-               acts_once=True),
+               acts_once=True, keeps_text=True),
     Subcommand("new", "new <title> [--service S] [--urgency high|low]",
                "Declare an incident from Slack (the service is needed outside an incident channel)", handlers.declare,
-               acts_once=True),
+               acts_once=True, keeps_text=True),
     Subcommand("report", "report [--by service|team|domain|year|period|model] [--from YYYY-MM-DD] [--to YYYY-MM-DD]",
                "Post MTTA, MTTR and revenue protection (table and chart) in this channel", handlers.report,
                acts_once=True, acts_bare=True),  # a double Enter must not post the report twice
     Subcommand("followup", "followup <text> [@owner]",
                "Record a follow-up action (into the review and onto the ServiceNow ticket)", handlers.follow_up,
-               acts_once=True, needs_incident=True, takes_text=True),
+               acts_once=True, needs_incident=True, takes_text=True, keeps_text=True),
     Subcommand("followups", "followups", "The incident's follow-ups", handlers.follow_ups, needs_incident=True),
     Subcommand("review", "review", "Write the review draft: posted in the incident channel, attached to the ticket",
                handlers.review, acts_once=True, acts_bare=True, needs_incident=True),

@@ -19,7 +19,7 @@ from bot.render import status_updates as render
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
 from bot.services.actions import Outcome
 from bot.services.toolkit import UPDATE_TEXT, IncidentToolkit
-from commands.answers import Reply, answer, kept, privately_in, through_response_url
+from commands.answers import Reply, answer, privately_in, through_response_url
 from commands.form_checks import check_then_act
 from commands.handlers import Asked, Services
 from commands.in_flight import InFlight, Work, channel_of, user_of
@@ -49,10 +49,7 @@ async def update(s: Services, asked: Asked) -> Reply:
     text = (await s.actions.readable(asked.text)).strip()
     if not text:
         return await open_update_form(s, asked.on, asked.channel, asked.trigger_id)
-    try:
-        return await _toolkit(s).publish_update(asked.user, asked.on, text)
-    except UserError as error:  # refused (too long, not theirs to post): Slack keeps no command's text once sent
-        raise UserError(f"{error}{kept(text, gone='Slack keeps no command once sent')}") from None
+    return await _toolkit(s).publish_update(asked.user, asked.on, text)  # refused, its text is quoted back
 
 
 async def priority(s: Services, asked: Asked) -> Reply:

@@ -593,6 +593,24 @@ async def test_someone_asked_to_respond_is_a_responder_until_they_decline(start_
     assert "Only #1's responders and the incident managers may add notes" in replies(again)
 
 
+async def test_a_refused_command_quotes_back_what_was_written(start_sandbox: StartSandbox,
+                                                                catalogue: Catalogue) -> None:
+    """Slack keeps no command once sent: a note or a resolution refused (here, by `permissions: responders`) was lost
+    with the refusal, and whoever wrote it at 3 a.m. wrote it again. It comes back whole, in a block to copy; a command
+    that takes no prose (ack) quotes nothing."""
+    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update={"note": "responders", "resolve": "responders", "acknowledge": "responders"})})
+    running = await start_sandbox(restricted)
+    incident, channel = await triggered(running)
+    note = "Replica lag 40 s since 02:10 <db-2> & the\nfailover script hangs at step 3"
+    for text in (f"note {note}", f"resolve {note}"):
+        refused = await command(running, text, channel["id"], user=DEV)
+        assert "Only #1's responders" in replies(refused) and code_blocks_shown(replies(refused)) == [note]
+    acked = await command(running, "ack", channel["id"], user=DEV)
+    assert "Only #1's responders" in replies(acked) and code_blocks_shown(replies(acked)) == []
+    unchanged(running, incident["id"])
+
+
 async def test_resolving_can_be_kept_to_responders_and_incident_managers(start_sandbox: StartSandbox,
                                                                         catalogue: Catalogue) -> None:
     restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(

@@ -16,8 +16,11 @@ import pytest
 
 from bot.adapters.store.postgres import connection
 from bot.adapters.store.postgres.store import PostgresStore
+from bot.app.cli.database import on_postgres
 from bot.app.cli.main import main
 from bot.domain.effects import RefreshCard
+from bot.errors import StoreUnavailable
+from bot.ports.store import Store
 from bot.services.leasing import Leases
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, settle, state, trigger
@@ -108,3 +111,19 @@ async def test_an_archiving_run_the_store_fails_midway_leaves_the_channel_to_the
     await settle(sandbox)
     [channel] = [c for c in state(sandbox)["slack"]["channels"] if c["name"].startswith("inc-")]
     assert channel["is_archived"]
+
+
+async def test_a_database_lost_under_a_command_is_said_in_one_line(own_cluster: PostgresCluster) -> None:
+    """The database restarting (a failover) after `pavedroad inbox failed` opened it: a psycopg traceback, exit 1,
+    for an operator to decode mid-outage. It is StoreUnavailable, which the commands say in one line (exit 2),
+    naming PAVEDROAD_DATABASE_URL and without the password."""
+    database = own_cluster.fresh_database()
+    url = own_cluster.url(database)
+
+    async def lost(store: Store) -> object:
+        own_cluster.stop()
+        return await store.failed_deliveries()
+
+    with pytest.raises(StoreUnavailable) as raised:
+        await on_postgres(url, lost)
+    assert "PAVEDROAD_DATABASE_URL" in str(raised.value)

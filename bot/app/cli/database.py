@@ -82,9 +82,13 @@ def postgres_url(db: Path | None) -> str | None:
 
 
 async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]], *, the_bots: bool = False) -> T:
-    """Open the PostgreSQL store (StoreUnavailable when it cannot be), do `work` on it through its ports, close it.
+    """Open the PostgreSQL store (StoreUnavailable when it cannot be, or is lost during `work`: the command says so in
+    one line, not a traceback), do `work` on it through its ports, close it.
     `the_bots`: the database must already be the bot's (a command on its deliveries), else HistoryError and nothing
     written: opening would migrate an empty database, a wrong URL's, into an empty bot's one."""
+    import psycopg
+
+    from bot.adapters.store.postgres.connection import unavailable
     from bot.adapters.store.postgres.store import PostgresStore
 
     if the_bots:
@@ -93,6 +97,8 @@ async def on_postgres(url: str, work: Callable[[Store], Awaitable[T]], *, the_bo
     await store.open()
     try:
         return await work(store)
+    except psycopg.OperationalError as error:  # (a pool's timeout too) lost after opening: a restart, a failover
+        raise unavailable(url, error) from None
     finally:
         await store.close()
 

@@ -77,8 +77,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PAVEDROAD_APPLIER", "inline", "process", "Where the worker applies stored events: `inline` in the "
              "web process, or `process`, a child process of `serve` on its own store connection, so that a burst is "
              "stored and applied on two cores (README, 'Bursts: the applier in a process of its own')."),
-    Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /slack/events, /healthz, /readyz, "
-             "/metrics."),
+    Variable("PORT", "3000", "8080", "HTTP port (1 to 65535) for /pagerduty/webhook, /servicenow/webhook, "
+             "/slack/events, /healthz, /readyz, /metrics."),
     Variable("LOG_LEVEL", "INFO", "DEBUG", "Python logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL."),
     Variable("PAVEDROAD_PUBLIC_URL", None, "https://pavedroad.example.com", "The bot's public base URL. "
              "`pavedroad provision` subscribes each service's PagerDuty webhooks to <url>/pagerduty/webhook."),

@@ -187,7 +187,11 @@ class SlackUserActions:
     def _channel(self, data: JSON) -> Channel:
         channel = self._slack.find_channel(str(data.get("channel") or ""))
         if channel is None:
-            raise _ControlError(404, f"no channel {data.get('channel')!r}")
+            # A script that named an incident's channel by hand (inc-1-… is only a fresh sandbox's first) is told
+            # where the real name is.
+            raise _ControlError(404, f"no channel {data.get('channel')!r}: give a channel's name or id — an "
+                                "incident's is the trigger's \"slack_channel\"; GET /sandbox/state lists them "
+                                "under slack.channels")
         return channel
 
     def _user_ref(self, user: SlackUser) -> JSON:

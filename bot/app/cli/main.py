@@ -237,7 +237,7 @@ def run_serve(port: int | None, db: Path | None) -> int:
     except ConfigError as error:
         for problem in error.problems:
             print(f"config: {problem}", file=sys.stderr)
-        print("Fix the above (see README, 'Configuration') and start again.", file=sys.stderr)
+        print("Fix the above (see README, 'Configuration reference') and start again.", file=sys.stderr)
         return 2
     if port is not None or db is not None:
         settings = replace(settings, port=port if port is not None else settings.port,

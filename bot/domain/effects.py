@@ -125,7 +125,7 @@ class AlertOperators(Effect):
 
 @dataclass(frozen=True)
 class OpenTicket(Effect):
-    """Find the incident's ServiceNow ticket (by correlation id, or PagerDuty's own integration field) or create it."""
+    """Find the incident's ServiceNow ticket (correlation id, PagerDuty's field) or create it; a known one: retitle."""
 
     kind: ClassVar[str] = "open_ticket"
     system: ClassVar[str] = "servicenow"

@@ -195,6 +195,8 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
         effects.append(SyncTicket(incident.id))
     if policy.tickets and (updated.urgency, updated.priority) != (incident.urgency, incident.priority):
         effects.append(UpdateTicketLevels(incident.id))
+    if policy.tickets and (updated.number, updated.title) != (incident.number, incident.title):
+        effects.append(OpenTicket(incident.id))  # renamed in PagerDuty: the known ticket's short description follows
     updated, offer = _offer_command(updated, event, policy)
     homes = home_refresh(incident, updated) if policy.homes else None
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer), homes)

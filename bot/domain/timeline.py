@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.domain.events import IncidentEvent
+
+# How a resolve that is a merge begins ("Merged into <title> (<link>) by …"), and the id in the link of the incident
+# it went into (PagerDuty's html_url ends /incidents/<id>): what the ticket's close notes name (ticket_closing.py).
+MERGED_INTO = "Merged into "
+_MERGED_ID = re.compile(r"/incidents/([A-Z0-9]+)\)")
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,8 @@ def describe(event: IncidentEvent) -> TimelineEntry | None:
             text = "Unacknowledged: the acknowledgement timed out and the incident is open again"
         case "incident.resolved":
             merged = _merged_into(detail.get("resolve_reason"))
-            text = f"Merged into {merged}{by}: resolved here, the incident goes on there" if merged else f"Resolved{by}"
+            text = (f"{MERGED_INTO}{merged}{by}: resolved here, the incident goes on there" if merged
+                    else f"Resolved{by}")
         case "incident.reopened":
             text = f"Reopened{by}"
         case "incident.escalated":
@@ -108,6 +115,12 @@ def _merged_into(reason: Any) -> str:
     url = into.get("html_url")
     name = str(into.get("summary") or into.get("id") or "another incident")
     return name + (f" ({url})" if isinstance(url, str) and url else "")
+
+
+def merged_into_id(text: str) -> str | None:
+    """The id of the incident a merge line (`MERGED_INTO`) says it went into, if its link names one."""
+    found = _MERGED_ID.findall(text) if text.startswith(MERGED_INTO) else []
+    return found[-1] if found else None
 
 
 def _bridge(detail: dict[str, Any]) -> str:

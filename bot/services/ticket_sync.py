@@ -5,8 +5,9 @@ carries a marker that is looked for in the ticket's journal before it is written
 it differs. A Closed or Canceled ticket is never written to: an incident open again goes on in a follow-on ticket
 (ticket_follow_ons.py). A ticket is one incident's: one the store records as another incident's (two PagerDuty
 incidents keyed to it) is never taken over. The state the desk leaves a ticket in is recorded from its deliveries,
-and one the desk resolved is not set back to In Progress, nor its close notes written over. Tickets that page teams
-are ticket_pages.py's.
+and one the desk resolved is not set back to In Progress, nor its close notes written over. The ticket follows the
+incident renamed (its short description) and moved to another team's service (its assignment group: ticket_groups.py);
+its close notes are ticket_closing.py's. Tickets that page teams are ticket_pages.py's.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ from bot.ports.store import (
     TicketRecords,
     TicketRow,
 )
-from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, duration, full_text_at
-from bot.render.review import responders
+from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, full_text_at
 from bot.services.bookkeeping import (
     refresh_card_for_ticket,
     refresh_card_once_synced,
     remember_noted,
     remember_ticket,
 )
+from bot.services.ticket_closing import Closing, channel_link
 from bot.services.ticket_follow_ons import FollowOns
+from bot.services.ticket_groups import group_of, tell_no_group, why_no_group
 from bot.services.ticket_pages import TicketPages, journal_note, note_once
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class TicketSync:
         self._clock, self._integration_user = clock, integration_user
         self._follow_ons = FollowOns(store, tickets, clock)
         self._pages = TicketPages(store, tickets, paging, catalogue, clock)
+        self._closing = Closing(store, tickets)
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
@@ -109,8 +112,6 @@ class TicketSync:
                     log.info("ticket %s was closed (state %s) before the bot wrote to it: %s let go",
                              effect.incident_id, state, effect.kind)
             case OpenTicket() | SyncTicket() | CommentOnTicket() | UpdateTicketLevels():
-                if isinstance(effect, OpenTicket):  # the card shows the ticket: refreshed once this is done
-                    await refresh_card_for_ticket(self._store, effect.incident_id, self._clock.now().timestamp())
                 # The card says "sync pending" while ServiceNow lags: refreshed when this effect's failure starts
                 # the lag, or its success ends it.
                 refresh_card_once_synced(effect.incident_id, self._clock.now().timestamp())
@@ -124,12 +125,15 @@ class TicketSync:
                 if isinstance(effect, SyncTicket) and effect.desk_ticket:
                     await self._desk_left(effect, ticket)
                     return
+                opened = ticket is None
+                if isinstance(effect, OpenTicket) and (opened or retry):  # the card shows the ticket: refreshed once
+                    await refresh_card_for_ticket(self._store, incident.id, self._clock.now().timestamp())  # done
                 if ticket is None:
                     ticket = await self._open(incident)
                     # Read again once the ticket is saved: the channel may have opened while the ticket was made
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
-                await self._on_ticket(effect, incident, ticket, footprint, retry=retry)
+                await self._on_ticket(effect, incident, ticket, footprint, retry=retry, opened=opened)
 
     async def _desk_left(self, effect: SyncTicket, ticket: TicketRow | None) -> None:
         """Record the state a person's update left the incident's ticket in (resolved, cancelled, opened again), so
@@ -139,9 +143,11 @@ class TicketSync:
             await remember_ticket(self._store, replace(ticket, state=effect.desk_state))
 
     async def _on_ticket(self, effect: OpenTicket | SyncTicket | CommentOnTicket | UpdateTicketLevels,
-                         incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool) -> None:
+                         incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool,
+                         opened: bool = False) -> None:
         """The effect on the incident's ticket, or — that ticket Closed, as known or as ServiceNow's refusal tells
-        (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a Closed or Canceled one."""
+        (then once more) — on its follow-on (ticket_follow_ons.py); never a write to a Closed or Canceled one. An
+        OpenTicket on a ticket already known (the incident renamed in PagerDuty) gives it the incident's title."""
         learnt = asked = False
         while True:
             if ticket.state == CANCELED and incident.status is not Status.RESOLVED and not asked:
@@ -153,7 +159,7 @@ class TicketSync:
                     if isinstance(effect, SyncTicket):
                         await self._follow_ons.let_go(incident.id, ticket)
                     return
-                ticket = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident))
+                ticket, opened = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident)), True
             try:
                 if isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel,
@@ -163,6 +169,9 @@ class TicketSync:
                 elif isinstance(effect, UpdateTicketLevels):
                     levels = self._catalogue.servicenow.impact_urgency(incident.urgency, incident.priority)
                     await self._tickets.update(ticket.sys_id, {"impact": levels.impact, "urgency": levels.urgency})
+                elif not opened and not (incident.incident_key or "").startswith(TICKET_KEY):
+                    # Renamed (or its number learnt late); a ticket that paged the incident keeps the desk's words.
+                    await self._tickets.update(ticket.sys_id, {"short_description": self._short(incident)})
                 return
             except IntegrationError as error:
                 closed = None if learnt else await self._follow_ons.closed_now(ticket, error)
@@ -202,8 +211,11 @@ class TicketSync:
                         raise
                     found = replace(found, state=state)
         if found is None:
-            found = await self._tickets.create(self._new_ticket(incident))
+            fields = self._new_ticket(incident)
+            found = await self._tickets.create(fields)
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
+            if "assignment_group" not in fields:
+                await tell_no_group(self._store, self._clock, self._catalogue, incident, found.number)
         row = TicketRow(incident.id, found.sys_id, found.number, found.link, found.state)
         # At once: the channel's opening reads it after saving the channel, to send the link if this sync missed it.
         await remember_ticket(self._store, row, at_once=True)
@@ -218,23 +230,29 @@ class TicketSync:
                     incident.id, owner.number, sys_id, owner.incident_id)
         return False
 
+    @staticmethod
+    def _short(incident: Incident) -> str:
+        return clip(f"[PagerDuty #{incident.number}] {incident.title}", SHORT_DESCRIPTION,
+                    full_text_at("PagerDuty", what="title"))
+
     def _new_ticket(self, incident: Incident) -> dict[str, str]:
         sync = self._catalogue.servicenow
         levels = sync.impact_urgency(incident.urgency, incident.priority)
-        team = self._catalogue.team_of_service(incident.service_id)
+        group = group_of(self._catalogue, incident.service_id)
         fields = {
-            "short_description": clip(f"[PagerDuty #{incident.number}] {incident.title}", SHORT_DESCRIPTION,
-                                      full_text_at("PagerDuty", what="title")),
+            "short_description": self._short(incident),
             "description": clip(f"{clip(incident.title, TITLE_IN_TEXT, IN_PAGERDUTY)}\n"
                                 f"Service: {clip(incident.service_name, 200)}\nPagerDuty: {incident.html_url}\n"
                                 f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon "
                                 "as the channel exists)\n"
-                                "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT),
+                                + ("" if group else "Assignment group: none — "
+                                   f"{why_no_group(self._catalogue, incident)}: assign the ticket by hand.\n")
+                                + "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
         }
-        if team is not None and team.servicenow_group:
-            fields["assignment_group"] = team.servicenow_group
+        if group:
+            fields["assignment_group"] = group
         return fields
 
     async def _sync(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint, *, retry: bool,
@@ -254,7 +272,7 @@ class TicketSync:
                 ticket = replace(ticket, channel_told=0)
                 await remember_ticket(self._store, ticket)
         retry = retry or moved  # told the new link already, should another move's sync or a retry have come first
-        url = None if ticket.channel_told == LINK_TOLD and not moved else _channel_link(footprint)
+        url = None if ticket.channel_told == LINK_TOLD and not moved else channel_link(footprint)
         link = f"{LINK_LINE}{url}" if url else None  # the note's line giving the ticket the channel
         if self._channel_on_its_way(incident, ticket, footprint) and not retry:
             # Its opening asks for a sync once the channel is saved (`tell_the_channel`): that
@@ -281,7 +299,12 @@ class TicketSync:
         if link is not None and not link_in_note:
             await self._tell_channel_alone(ticket, link, retry=retry)
         wanted = self._wanted_state(incident, ticket.state)
-        late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text for e in batch.entries)
+        # What the close notes say came after them: the resolution note, or an acknowledgement delivered late (TTA).
+        late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text or e.kind == "acknowledged"
+                                                          for e in batch.entries)
+        group = group_of(self._catalogue, incident.service_id)
+        if group and any(e.kind == "service_updated" for e in batch.entries):
+            fields["assignment_group"] = group  # moved to another team's service: the ticket goes to its queue
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
             desk_resolved, desk_reopened = await self._desk_did(incident, ticket.number)
             if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and desk_resolved:
@@ -292,12 +315,13 @@ class TicketSync:
                 # again since: a later line is no resolve, only a new one (told in its sync) ends it (found in review).
                 wanted = None
         if late:
-            fields["close_notes"] = await self._closing_summary(incident, footprint)  # the resolution came late
+            fields["close_notes"] = await self._closing.summary(incident, footprint)  # the resolution came late
         elif wanted is not None and wanted != ticket.state:
             fields["state"] = wanted
             if wanted == RESOLVED:
                 fields |= {"close_code": self._catalogue.servicenow.close_code,
-                           "close_notes": await self._closing_summary(incident, footprint)}
+                           "close_notes": await self._closing.summary(incident, footprint)}
+                await self._closing.tell_merged_into(incident, ticket)  # before: a retry may not resolve it again
         noted: list[str] = [e.id for e in batch.entries]
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
@@ -383,26 +407,3 @@ class TicketSync:
         desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)
                      and e.text.startswith(said_here)), None)
         return desk == DESK_STATE_KIND, desk == DESK_REOPEN_KIND
-
-    async def _closing_summary(self, incident: Incident, footprint: SlackFootprint) -> str:
-        timeline = await self._store.timeline(incident.id)
-        resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
-                           if "Resolution: " in e.text), None)
-        people = ", ".join(responders(incident, timeline)) or "—"
-        lines = [f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
-                 else "Resolved in PagerDuty (no resolution note given).",
-                 f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
-                 f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
-                 f"Responders: {people}.", f"PagerDuty: {incident.html_url}"]
-        if footprint.channel_id:
-            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
-                         f"{_channel_link(footprint)}")
-        return clip("\n".join(lines), LONG_TEXT)
-
-
-def _channel_link(footprint: SlackFootprint) -> str | None:
-    """A link to the incident's channel, if it has one: it opens the channel in whichever workspace the reader is
-    signed in to (no workspace domain needed)."""
-    if footprint.channel_id is None:
-        return None
-    return f"https://slack.com/app_redirect?channel={footprint.channel_id}"

@@ -1,0 +1,92 @@
+"""What a resolved incident's ServiceNow ticket says of its end: its close notes — the resolution note, or for an
+incident merged away in PagerDuty the incident it went into and that one's ticket; the times to acknowledge and to
+resolve; the responders; the links — and, for a merge, the one work note the surviving incident's ticket gets,
+pointing back at the ticket folded into it.
+
+Convergent on replay: the close notes are the same text however often they are written, and the surviving ticket's
+note is looked for in its journal before it is written. A surviving ticket known Closed or Canceled takes no write,
+and one refusing it (closed since) is let be: the merged ticket's close notes still point there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from bot.domain.incident import Incident
+from bot.domain.ticket_rules import CLOSED
+from bot.domain.timeline import MERGED_INTO, TimelineEntry, merged_into_id
+from bot.errors import IntegrationError
+from bot.ports import Tickets
+from bot.ports.store import Incidents, SlackFootprint, TicketRecords, TicketRow
+from bot.render.format import ENTRY_TEXT, clip, duration, full_text_at
+from bot.render.review import responders
+from bot.services.ticket_pages import note_once
+
+log = logging.getLogger(__name__)
+IN_PAGERDUTY = full_text_at("PagerDuty")
+CLOSE_NOTES = 4_000  # the incident table's close_notes length
+
+
+class ClosingStore(Incidents, TicketRecords, Protocol):
+    """The incident's timeline, and the ticket of the incident a merge went into."""
+
+
+class Closing:
+    def __init__(self, store: ClosingStore, tickets: Tickets) -> None:
+        self._store, self._tickets = store, tickets
+
+    async def summary(self, incident: Incident, footprint: SlackFootprint) -> str:
+        timeline = await self._store.timeline(incident.id)
+        resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
+                           if "Resolution: " in e.text), None)
+        people = ", ".join(responders(incident, timeline)) or "—"
+        # Who resolved it ("Resolved by Basket API": the alert cleared, nobody fixed it), or where it was merged into.
+        resolve = clip(next((e.text for e in reversed(timeline) if e.kind == "resolved"), "Resolved"), ENTRY_TEXT,
+                       IN_PAGERDUTY)
+        merge = await self._merged_into(timeline)
+        merged = [resolve + (f" (ServiceNow {merge[1].number})" if merge[1] else "") + "."] if merge else []
+        lines = [*merged, f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
+                 else "" if merged else f"{resolve} in PagerDuty (no resolution note given).",
+                 f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
+                 f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
+                 f"Responders: {people}.", f"PagerDuty: {incident.html_url}"]
+        if footprint.channel_id:
+            lines.append(f"Slack channel: #{footprint.channel_name or footprint.channel_id} "
+                         f"{channel_link(footprint)}")
+        return clip("\n".join(line for line in lines if line), CLOSE_NOTES)
+
+    async def tell_merged_into(self, incident: Incident, ticket: TicketRow) -> None:
+        """The incident's ticket is being resolved: if the incident was merged away, the ticket of the one it went
+        into (when known, and open to writes) hears of it, once."""
+        merge = await self._merged_into(await self._store.timeline(incident.id))
+        there = merge[1] if merge else None
+        if there is None or there.state in CLOSED or there.sys_id == ticket.sys_id:
+            return
+        note = (f"Paved Road: PagerDuty incident #{incident.number} "
+                f"\"{clip(incident.title, ENTRY_TEXT, IN_PAGERDUTY)}\" was merged into this incident in PagerDuty. "
+                f"Its ServiceNow ticket {ticket.number} is resolved, pointing here; its timeline until the merge is "
+                "there.")
+        try:
+            await note_once(self._tickets, there.sys_id, note, retry=True)
+        except IntegrationError as error:
+            if error.retryable or error.credentials_refused:
+                raise
+            log.warning("incident %s was merged into incident %s, whose ticket %s refused the note saying so: %s",
+                        incident.id, there.incident_id, there.number, error)
+
+    async def _merged_into(self, timeline: list[TimelineEntry]) -> tuple[str, TicketRow | None] | None:
+        """A resolve that is a merge: its line, and the ticket of the incident it went into (if the bot knows it)."""
+        resolve = next((e.text for e in reversed(timeline) if e.kind == "resolved"), "")
+        if not resolve.startswith(MERGED_INTO):
+            return None
+        into = merged_into_id(resolve)
+        return resolve, await self._store.ticket(into) if into else None
+
+
+def channel_link(footprint: SlackFootprint) -> str | None:
+    """A link to the incident's channel, if it has one: it opens the channel in whichever workspace the reader is
+    signed in to (no workspace domain needed)."""
+    if footprint.channel_id is None:
+        return None
+    return f"https://slack.com/app_redirect?channel={footprint.channel_id}"

@@ -1,0 +1,186 @@
+"""A review of the ServiceNow ticket against what happened in PagerDuty, as the service-desk agent reading the ticket
+at 3 a.m. sees it: the ticket says what became of the incident (merged away, renamed, moved to another team,
+acknowledged late), and a ticket the bot could not give a group says why, to the desk and to the operators."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sandbox.faults import Fault
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import act, deliver, messages, move_clock, state
+from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
+from tests.helpers import QUIET_TIME, envelope, incident_event
+
+ASHA = "asha.patel@example.com"
+
+
+def incident_data(running: RunningSandbox, incident_id: str, **changes: Any) -> dict[str, Any]:
+    """The incident as PagerDuty's webhooks describe it now, with `changes`."""
+    pd = running.sandbox.pagerduty
+    return dict(pd.shapes.webhook_incident(pd.account.incident(incident_id)), **changes)
+
+
+async def triggered(running: RunningSandbox, title: str, service_id: str = "PBASKET") -> dict[str, Any]:
+    incident = await running.sandbox.pagerduty.trigger(title=title, service_id=service_id, urgency="high")
+    await settle_all(running)
+    return incident
+
+
+async def flushed(running: RunningSandbox) -> None:
+    """What was sent reaches the bot, then the work-note flush job runs (as it does every
+    `servicenow.work_note_minutes`), and everything settles."""
+    await settle_all(running)
+    await running.bot.flush_work_notes()
+    await settle_all(running)
+
+
+def ops_lines(running: RunningSandbox) -> list[str]:
+    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    return [m["text"] for m in messages(running, ops["id"])]
+
+
+async def test_a_merged_incidents_ticket_says_which_incident_and_ticket_it_went_into(sandbox: RunningSandbox) -> None:
+    """Merged away in PagerDuty, the incident's ticket was closed "Solved (Permanently)" with "Resolved in PagerDuty
+    (no resolution note given)": the desk read a solved outage, not that it goes on in another incident's ticket."""
+    kept = await triggered(sandbox, "Checkout returns 500s", "PCHECKO")
+    merged = await triggered(sandbox, "Basket errors spike")
+    pd = sandbox.sandbox.pagerduty
+    reason = {"type": "merge_resolve_reason", "incident": pd.shapes.ref("incident", kept["id"], kept["title"])
+              | {"html_url": kept["html_url"]}}
+    pd.emit_event("incident.resolved", merged["id"], user_email=ASHA,
+                  data=incident_data(sandbox, merged["id"], status="resolved", resolve_reason=reason))
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, merged["id"])
+    assert ticket["state"] == "6"
+    notes = ticket["close_notes"]
+    assert "no resolution note given" not in notes
+    assert "Merged into" in notes and "Checkout returns 500s" in notes and kept["html_url"] in notes
+    assert ticket_for(sandbox, kept["id"])["number"] in notes, "the ticket the incident goes on in is not named"
+
+
+async def test_the_ticket_an_incident_was_merged_into_hears_of_it_once(sandbox: RunningSandbox) -> None:
+    """The desk working the surviving incident's ticket never learnt that another incident, with a ticket and
+    callers of its own, had been folded into it: that ticket pointed here, nothing here pointed back."""
+    kept = await triggered(sandbox, "Checkout returns 500s", "PCHECKO")
+    merged = await triggered(sandbox, "Basket errors spike")
+    pd = sandbox.sandbox.pagerduty
+    reason = {"type": "merge_resolve_reason", "incident": pd.shapes.ref("incident", kept["id"], kept["title"])
+              | {"html_url": kept["html_url"]}}
+    data = incident_data(sandbox, merged["id"], status="resolved", resolve_reason=reason)
+    # The merged ticket's resolve fails once (ServiceNow's outage), after the surviving ticket was told: its retry
+    # does not tell it again.
+    gone_sys_id = ticket_for(sandbox, merged["id"])["sys_id"]
+    sandbox.sandbox.faults.add(Fault("servicenow", f"/api/now/table/incident/{gone_sys_id}", status=503, times=1,
+                                     with_field="close_code"))
+    pd.emit_event("incident.resolved", merged["id"], user_email=ASHA, data=data)
+    await settle_all(sandbox)
+    assert ticket_for(sandbox, merged["id"])["state"] == "6"
+    gone = ticket_for(sandbox, merged["id"])["number"]
+    said = [n for n in bot_notes(ticket_for(sandbox, kept["id"])) if gone in n]
+    assert len(said) == 1 and "Basket errors spike" in said[0] and "merged into" in said[0]
+    # PagerDuty sends the resolve again (a retried delivery, a new event id): nothing is said twice.
+    pd.emit_event("incident.resolved", merged["id"], user_email=ASHA, data=data)
+    await flushed(sandbox)
+    assert len([n for n in bot_notes(ticket_for(sandbox, kept["id"])) if gone in n]) == 1
+
+
+async def test_a_title_changed_in_pagerduty_reaches_the_tickets_short_description(sandbox: RunningSandbox) -> None:
+    """The responders renamed the incident once they knew what it was; the ticket kept the first alert's words, and
+    the desk searching for "payment provider" found nothing."""
+    incident = await triggered(sandbox, "Basket totals are wrong")
+    pd = sandbox.sandbox.pagerduty
+    pd.account.set_title(pd.account.incident(incident["id"]), "Payment provider timeouts break basket totals")
+    await act(sandbox, incident["id"], "acknowledge", user=ASHA)  # its webhook carries the new title
+    await settle_all(sandbox)
+    [ticket] = tickets(sandbox)
+    assert "Payment provider timeouts break basket totals" in ticket["short_description"]
+    assert ticket["short_description"].startswith(f"[PagerDuty #{incident['incident_number']}]")
+    assert ticket["state"] == "2"
+
+
+async def test_a_tickets_own_words_stay_when_the_incident_it_paged_is_renamed(sandbox: RunningSandbox) -> None:
+    """A ticket the desk raised pages its team: the desk's short description is theirs, not the page's title."""
+    raised = sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Card payments failing", "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    [page] = state(sandbox)["pagerduty"]["incidents"]
+    pd = sandbox.sandbox.pagerduty
+    pd.account.set_title(pd.account.incident(page["id"]), "Adyen webhook backlog")
+    await act(sandbox, page["id"], "acknowledge", user=ASHA)
+    await settle_all(sandbox)
+    ticket = next(t for t in tickets(sandbox) if t["sys_id"] == raised["sys_id"])
+    assert ticket["short_description"] == "Card payments failing"
+    assert ticket["state"] == "2"
+
+
+async def test_an_incident_on_a_service_not_in_the_catalogue_says_why_its_ticket_has_no_group(
+        sandbox: RunningSandbox) -> None:
+    """PagerDuty's "API Service" is in no team's catalogue entry: its ticket was raised with no assignment group, in
+    nobody's queue, and neither the desk nor the operators were told why."""
+    event = incident_event("incident.triggered", incident_id="QUNKNOWN1", number=41, title="API latency")
+    assert await deliver(sandbox, event) == 202
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, "QUNKNOWN1")
+    assert ticket["assignment_group"] == ""
+    told = ticket["description"] + "\n".join(bot_notes(ticket))
+    assert "API Service" in told and "catalogue" in told, "the ticket does not say why it has no group"
+    alerts = [line for line in ops_lines(sandbox) if "API Service" in line]
+    assert len(alerts) == 1 and ticket["number"] in alerts[0] and "catalogue" in alerts[0]
+    # A second incident on the same service: its ticket says so too, the operators are not told again.
+    second = incident_event("incident.triggered", incident_id="QUNKNOWN2", number=42, title="API errors")
+    assert await deliver(sandbox, second) == 202
+    await settle_all(sandbox)
+    assert "catalogue" in ticket_for(sandbox, "QUNKNOWN2")["description"]
+    assert len([line for line in ops_lines(sandbox) if "API Service" in line]) == 1
+
+
+async def test_an_acknowledgement_arriving_after_the_resolve_reaches_the_close_notes(sandbox: RunningSandbox) -> None:
+    """Acknowledged at 12:02, resolved at 12:05, the acknowledgement's webhook delivered after the resolve's: the card
+    and the reports count the 2 minutes, the ticket's close notes kept "Time to acknowledge: —"."""
+    incident = await triggered(sandbox, "Basket totals are wrong")
+    iid = incident["id"]
+    await move_clock(sandbox, advance_seconds=300)
+    await act(sandbox, iid, "resolve", user=ASHA)
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, iid)
+    assert ticket["state"] == "6" and "Time to acknowledge: —" in ticket["close_notes"]
+    acked_at = (QUIET_TIME + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    late = envelope("incident.acknowledged", incident_data(sandbox, iid, status="acknowledged"), occurred_at=acked_at)
+    assert await deliver(sandbox, late) == 202
+    await flushed(sandbox)
+    ticket = ticket_for(sandbox, iid)
+    assert any(line.startswith("Acknowledged") for line in note_lines(bot_notes(ticket)))
+    assert ticket["state"] == "6"
+    assert "Time to acknowledge: 2m 00s" in ticket["close_notes"]
+
+
+async def test_an_incident_its_monitoring_resolved_says_so_in_the_close_notes(sandbox: RunningSandbox) -> None:
+    """The alert cleared and PagerDuty's integration resolved the incident by itself: the close notes said "Resolved
+    in PagerDuty (no resolution note given)" above "Responders: Asha Patel, Fatima Noor", and the desk took it that
+    the on-call had fixed it."""
+    incident = await triggered(sandbox, "Basket totals are wrong")
+    event = envelope("incident.resolved", incident_data(sandbox, incident["id"], status="resolved"),
+                     occurred_at=(QUIET_TIME + timedelta(seconds=240)).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    event["event"]["agent"] = sandbox.sandbox.pagerduty.shapes.service_ref("PBASKET")
+    assert await deliver(sandbox, event) == 202
+    await settle_all(sandbox)
+    ticket = ticket_for(sandbox, incident["id"])
+    assert ticket["state"] == "6"
+    assert ticket["close_notes"].startswith("Resolved by Basket API in PagerDuty (no resolution note given).")
+
+
+async def test_an_incident_moved_to_another_teams_service_moves_its_ticket_to_that_teams_group(
+        sandbox: RunningSandbox) -> None:
+    """Moved from Basket's service to Checkout (Payments') in PagerDuty: the ticket stayed in Basket Team's queue,
+    the team no longer working on it, while Payments Team's queue never showed it."""
+    incident = await triggered(sandbox, "Checkout returns 500s")
+    assert ticket_for(sandbox, incident["id"])["assignment_group"] == "Basket Team"
+    pd = sandbox.sandbox.pagerduty
+    pd.emit_event("incident.service_updated", incident["id"], user_email=ASHA,
+                  data=incident_data(sandbox, incident["id"], service=pd.shapes.service_ref("PCHECKO")))
+    await flushed(sandbox)
+    ticket = ticket_for(sandbox, incident["id"])
+    assert any(line.startswith("Moved to Checkout") for line in note_lines(bot_notes(ticket)))
+    assert ticket["assignment_group"] == "Payments Team"

@@ -15,6 +15,10 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - A card or an announcement that is yet to be posted, its team channel archived: it goes to the catalogue's default
   announce channel instead (an incident with no card anywhere would be invisible in Slack), the operators told as
   above; that one archived too, it goes nowhere and the operators hear of that channel as well.
+- Its own channel deleted in Slack (a workspace admin may delete any channel), the incident open: as archived, it
+  moves to a new channel (there is no earlier story left to point to), rather than every later step dying.
+- Its own channel the bot was removed from (`not_in_channel`: the topic, a pin, an invitation): the channel is told
+  once a day to invite it back, and the step ends there, rather than every card refresh dying with an alert.
 - An incident's own channel that Slack will not let the bot create (MAY_NOT_MANAGE_CHANNELS: the workspace lets
   only some members create channels, the app lacks channels:manage): its card goes to its team channel instead, as
   for an incident the policy gives no channel of its own (`footprint.shared_channel`: kept up to date there, its
@@ -53,6 +57,8 @@ TOLD_SECONDS = 86400.0
 
 # Slack refusing a reply under one message (its thread takes none): the card's, not the channel's.
 THREAD_CLOSED = "cannot_reply_to_message"
+# Slack's answer in a channel the bot is no longer a member of (someone removed it).
+REMOVED = "not_in_channel"
 # What to change when Slack refuses the bot channels, by its answer (MAY_NOT_MANAGE_CHANNELS).
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members create channels. Let the app create public channels "
@@ -88,7 +94,8 @@ class ArchivedChannels:
                 log.info("incident %s: Slack takes no reply under its card (%s); the update stays on the timeline",
                          incident.id, error.code)
                 return
-            if error.code not in CHANNEL_ARCHIVED and not (shared and error.code in CANNOT_POST_THERE):
+            lost = not shared and error.code in CHANNEL_NOT_FOUND  # its own deleted, or the bot removed from it
+            if error.code not in CHANNEL_ARCHIVED and not lost and not (shared and error.code in CANNOT_POST_THERE):
                 raise
             if incident.status is Status.RESOLVED:
                 log.info("incident %s: its channel is %s; the update stays on the timeline", incident.id, error.code)
@@ -98,7 +105,10 @@ class ArchivedChannels:
                 if error.code not in CHANNEL_ARCHIVED:  # deleted (a rename keeps its id), the bot removed, or
                     await self._repost(incident, since)  # closed to it: as good as gone (an archived one may return)
                 return
-            await self._move(incident, since)
+            if error.code == REMOVED:
+                await self._removed(incident, footprint)
+                return
+            await self._move(incident, since, say=error.code in CHANNEL_ARCHIVED)
 
     async def in_team_channel(self, incident: Incident,
                               post: Callable[[str, tuple[str, ...]], Awaitable[None]]) -> None:
@@ -185,11 +195,12 @@ class ArchivedChannels:
                 f"{what}{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
                 "commands, and every update is on their timelines.")), now, priority=0)
 
-    async def _move(self, incident: Incident, since: float) -> None:
+    async def _move(self, incident: Incident, since: float, *, say: bool = True) -> None:
+        """`say`: the new channel says where the earlier story is (not when the old one was deleted: it is gone)."""
         old = await self._store.footprint(incident.id)
-        log.info("incident %s reopened after its channel %s was archived: opening a new one", incident.id,
-                 old.channel_id)
-        if old.channel_id:
+        log.info("incident %s: its channel %s is %s: opening a new one", incident.id, old.channel_id,
+                 "archived" if say else "deleted")
+        if old.channel_id and say:
             # Queued before the old channel is forgotten: a retry of an opening that failed before the new channel
             # existed is no move, and would say nothing. It runs behind this effect, once the new channel is open.
             await self._store.queue_effect(SayChannelMoved(incident.id, old.channel_id),
@@ -200,6 +211,25 @@ class ArchivedChannels:
         await self._open_channel(incident, since)
         raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
                                retryable=True, retry_after=0)
+
+    async def _removed(self, incident: Incident, footprint: SlackFootprint) -> None:
+        """Someone removed the bot from the incident's own channel: Slack lets it post there still (a public channel),
+        but not set the topic, pin or invite. The channel is told once a day how to bring it back."""
+        channel = footprint.channel_id
+        assert channel is not None
+        log.warning("incident %s: the bot is no longer in its channel %s (someone removed it): the topic and "
+                    "invitations wait until it is invited back", incident.id, channel)
+        key, now = f"slack:removed:{channel}", self._clock.now().timestamp()
+        if not await self._store.first_time(key, TOLD_SECONDS, now):
+            return
+        try:
+            await self._chat.post_message(channel, (
+                f"⚠️ I am no longer a member of this channel (someone removed me), so #{incident.number}'s topic is "
+                "no longer kept up to date here, nor are its new responders added. `/invite @pavedroad` to bring me "
+                "back."), metadata=marker_metadata(f"removed:{channel}"))
+        except BaseException:
+            await self._store.forget(key)  # not told: the next step tells it
+            raise
 
     async def say_moved(self, incident: Incident, footprint: SlackFootprint, old_channel_id: str,
                         since: float) -> None:

@@ -1,19 +1,29 @@
 """Creating an incident's own channel, converging when replayed: named by the catalogue's pattern; on `name_taken`
 the channel is reused if it is ours for this incident (an earlier attempt's, whose answer was lost), else the name
-is suffixed (`-2`, `-3`, …) up to MAX_NAME_ATTEMPTS. A name taken by this incident's own archived channel is how a
-reopened incident's new channel learns where its earlier story is."""
+is suffixed (`-2`, `-3`, …) up to MAX_NAME_ATTEMPTS, then — all taken — suffixed with the incident's PagerDuty id,
+a name no other incident's can be (a pattern without `{number}`, `inc-{service}`, meets archived channels keeping
+their names, and in a storm a service's open incidents: the eleventh had no channel at all). A name taken by this
+incident's own archived channel is how a reopened incident's new channel learns where its earlier story is.
+
+"Ours for this incident": made by the bot, with a topic naming the incident — or no topic yet (an attempt that made
+the channel and was cut short before setting it), but only where the name itself is the incident's (the pattern has
+`{number}` or `{id}`). A pattern without either (`inc-{slug}`, `inc-{service}`) names two incidents alike: the
+channel another incident's opening made a moment ago, its topic not yet set, is not taken for this one's."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.domain.incident import Incident
-from bot.domain.naming import channel_name, with_suffix
+from bot.domain.naming import MAX_CHANNEL_NAME, channel_name, slugify, with_suffix
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat
 
 log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
+# A pattern field that makes a channel's name one incident's own (its PagerDuty number or id).
+_OWN_NAME = re.compile(r"{(?:number|id)[}:!]")
 
 
 async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
@@ -23,26 +33,35 @@ async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
     reopened after the bot archived its channel: the new one says where the earlier story is)."""
     base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
                         incident_id=incident.id)
-    for attempt in range(MAX_NAME_ATTEMPTS):
-        name = base if attempt == 0 else with_suffix(base, attempt)
+    own_name = _OWN_NAME.search(pattern) is not None
+    tail = f"-{slugify(incident.id) or incident.number}"
+    names = [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
+             base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
+    for attempt, name in enumerate(names):
+        if attempt == MAX_NAME_ATTEMPTS:  # the last: a name this incident's alone
+            own_name = True
         try:
             return await chat.create_channel(name)
         except IntegrationError as error:
             if error.code != "name_taken":
                 raise
         existing = await chat.find_channel(name)
-        if existing and _is_ours(existing, incident, await chat.bot_user_id()):
+        if existing and _is_ours(existing, incident, await chat.bot_user_id(), own_name):
             log.info("reusing channel %s for incident %s", existing.name, incident.id)
             return existing
         if existing and archived is not None and _was_ours(existing, incident, await chat.bot_user_id()):
             archived.append(existing.id)
-    raise IntegrationError("slack", f"no free channel name after {MAX_NAME_ATTEMPTS} tries from {base!r}",
+    raise IntegrationError("slack", f"no free channel name after {len(names)} tries from {base!r}",
                            retryable=False, code="name_taken")
 
 
-def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:
-    return (not channel.is_archived and channel.creator == bot_user
-            and (not channel.topic or incident.id in channel.topic or incident.html_url in channel.topic))
+def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str, own_name: bool) -> bool:
+    """`own_name`: the channel's name is this incident's alone (see the module's docstring)."""
+    if channel.is_archived or channel.creator != bot_user:
+        return False
+    if not channel.topic:
+        return own_name
+    return incident.id in channel.topic or incident.html_url in channel.topic
 
 
 def _was_ours(channel: ChannelInfo, incident: Incident, bot_user: str) -> bool:

@@ -35,8 +35,9 @@ from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
 from bot.services.archived_channels import ArchivedChannels
+from bot.services.invitations import Invitations
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
-from bot.services.people import People
+from bot.services.people import People, Responder
 
 log = logging.getLogger(__name__)
 TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand,
@@ -108,12 +109,11 @@ class CoordinationEffects:
         footprint = await self._store.footprint(incident.id)
         if not footprint.in_own_channel(incident) or footprint.channel_id is None:
             return  # a card in a team channel: nobody is invited there
-        wanted = [u for u in user_ids if u not in footprint.invited]
-        if not wanted:
-            return
-        if refused := await self._chat.invite(footprint.channel_id, wanted):
-            log.warning("incident %s: Slack would not add %s to %s", incident.id, refused, footprint.channel_id)
-        await self._store.update_footprint(incident.id, invited=(*footprint.invited, *wanted))
+        # Invited though invited before (they may have left the channel), and whoever Slack will not add is named
+        # in the channel: the card says they hold the role.
+        names = {holder.slack_user_id: holder.name for holder in incident.roles}
+        await Invitations(self._store, self._chat, self._clock).invite(
+            incident, footprint, [Responder("", names.get(user, user), user) for user in user_ids])
 
     async def _share(self, incident: Incident, update: StatusUpdate, *, retry: bool, since: float) -> None:
         target = self._catalogue.stakeholders_channel_for(incident.service_id)

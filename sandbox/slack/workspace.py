@@ -108,6 +108,7 @@ class SlackWorkspace:
             if person.slack:
                 self._add_person(person)
         self.channels = ChannelBook()
+        self._deleted_ids: set[str] = set()  # channels deleted (delete_channel_as_admin): their ids never reused
         for name in dict.fromkeys(channels):
             self.new_channel(name.lstrip("#"), is_private=False)
         self.views: dict[str, View] = {}
@@ -169,6 +170,17 @@ class SlackWorkspace:
             raise SlackApiFailure("user_not_found")
         channel = self.new_channel(self.check_channel_name(name), is_private=is_private)
         channel.creator, channel.members = user.id, [user.id]
+        return channel
+
+    def delete_channel_as_admin(self, channel_ref: str) -> Channel:
+        """A workspace admin deletes a channel (Settings → Delete this channel): gone with its messages, its name free
+        again; its id is never given to another channel, as Slack's ids are not. Raises SlackApiFailure
+        (`channel_not_found`)."""
+        channel = self.find_channel(channel_ref)
+        if channel is None or channel.is_im:
+            raise SlackApiFailure("channel_not_found")
+        del self.channels[channel.id]
+        self._deleted_ids.add(channel.id)
         return channel
 
     def interaction(self, interaction_id: str) -> Interaction | None:
@@ -393,7 +405,7 @@ class SlackWorkspace:
 
     def new_channel(self, name: str, *, is_private: bool, is_im: bool = False, seed: str | None = None) -> Channel:
         channel_id = next(i for i in _candidate_ids("D" if is_im else "C", seed or f"channel:{name}")
-                          if i not in self.channels)
+                          if i not in self.channels and i not in self._deleted_ids)
         channel = Channel(id=channel_id, name=name, is_private=is_private, is_im=is_im, created=int(self.clock()),
                           creator=self.bot.id, members=[self.bot.id])
         self.channels[channel_id] = channel

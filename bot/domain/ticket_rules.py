@@ -48,6 +48,8 @@ class TicketEvent:
     close_notes: str = ""
     previous_state: str | None = None
     previous_group: str | None = None
+    previous_impact: str | None = None  # (None: not said, an older copy of the script)
+    previous_urgency: str | None = None
     from_pagerduty: bool = False  # PagerDuty's own ServiceNow app linked it (x_pd_integration_incident)
 
 
@@ -163,20 +165,32 @@ def _linked(event: TicketEvent, incident: Incident, rules: TicketRules, now: dat
 
 
 def _raises_its_page(event: TicketEvent, incident: Incident, rules: TicketRules) -> bool:
-    """Whether this update raised the ticket far enough that its low-urgency page should wake someone: only a page
-    the ticket itself made (its levels were the desk's; an incident PagerDuty raised has its own urgency rules),
-    still open, and only ever raised."""
+    """Whether this very update raised the ticket far enough that its low-urgency page should wake someone: its levels
+    before it (the README's script sends them) paged low and now page high. Only a page the ticket itself made (its
+    levels were the desk's; an incident PagerDuty raised has its own urgency rules), still open, and only ever raised;
+    a note on a ticket whose levels the bot had set high (the incident's priority raised in PagerDuty) raises nothing
+    (found in review: it was said as the desk's raise)."""
+    before = _nearest(event.previous_impact or "", event.previous_urgency or "", rules)
     return (incident.incident_key == f"{TICKET_KEY}{event.sys_id}" and incident.urgency == "low"
             and incident.status is not Status.RESOLVED and event.state not in DEALT_WITH
-            and event.impact.isdigit() and event.urgency.isdigit() and pagerduty_urgency(event, rules) == "")
+            and before not in (None, "high") and _nearest(event.impact, event.urgency, rules) == "high")
 
 
 def pagerduty_urgency(event: TicketEvent, rules: TicketRules) -> str:
     """The PagerDuty urgency a ticket pages at: the one whose ServiceNow priority (the catalogue's mapping, one way)
     is nearest the ticket's (impact + urgency - 1, ServiceNow's default priority lookup); a tie, or a ticket whose
     levels are not sent, pages high — a page too soft for what the desk said is worse than one too loud."""
-    if not (event.impact.isdigit() and event.urgency.isdigit()) or not rules.urgency_priorities:
-        return ""
-    priority = int(event.impact) + int(event.urgency) - 1
-    nearest = min(rules.urgency_priorities.items(), key=lambda u: (abs(u[1] - priority), u[1]))[0]
-    return "" if nearest == "high" else nearest
+    nearest = _nearest(event.impact, event.urgency, rules)
+    return "" if nearest in (None, "high") else nearest
+
+
+def _nearest(impact: str, urgency: str, rules: TicketRules) -> str | None:
+    """The urgency whose priority is nearest these levels' (a tie: the higher); None if they are not levels (empty,
+    not sent, or not plain digits: a "²" is a digit to Python but no number to `int`)."""
+    if not (_LEVEL.fullmatch(impact) and _LEVEL.fullmatch(urgency)) or not rules.urgency_priorities:
+        return None
+    priority = int(impact) + int(urgency) - 1
+    return min(rules.urgency_priorities.items(), key=lambda u: (abs(u[1] - priority), u[1]))[0]
+
+
+_LEVEL = re.compile(r"[0-9]{1,3}")

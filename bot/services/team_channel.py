@@ -52,8 +52,12 @@ class TeamChannel:
                 self._catalogue.announce_channel_for(from_service):
             return  # not open yet (its opening announces it where it now belongs), or both teams share a channel
         marker = f"announce:{incident.id}:{channel_id}"
+        # The first team's announcement bears the same marker: where that team was told (the default channel, for a
+        # team naming none) is no sign that this one was, unless it is where this announcement goes too.
+        told_before = self._catalogue.announce_channel_for(from_service).lstrip("#")
 
         async def announce_in(team_channel: str, look_in: Sequence[str]) -> None:
+            look_in = [c for c in look_in if c == team_channel or c.lstrip("#") != told_before]
             if await find_posted_in(self._chat, look_in, marker, since) is None:
                 await self._chat.post_message(team_channel, cards.announcement(incident, channel_id),
                                               metadata=marker_metadata(marker))

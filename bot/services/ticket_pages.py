@@ -95,6 +95,10 @@ class TicketPages:
             created = await self._paging.create_incident(
                 requester, clip(f"{effect.number}: {effect.short_description}", 255),
                 services[0].pagerduty_service_id, effect.urgency or "high", incident_key=key)
+        elif not effect.urgency and created.get("urgency") == "low" and created.get("status") != "resolved":
+            # Raised by the desk before its page was linked (an earlier update's page, made at low urgency, was still
+            # on its way): nothing else raises it until the desk touches the linked ticket again, so it goes high now.
+            await self._paging.raise_urgency(str(created["id"]), requester)
         link = str(created.get("html_url") or created.get("id"))
         await self._tickets.update(effect.incident_id, {"correlation_id": str(created["id"])})
         await note_once(self._tickets, effect.incident_id, f"Paved Road paged {team.name} in PagerDuty: {link}",

@@ -509,6 +509,8 @@ class ServiceNowEmulator:
             "work_notes": notes.get("work_notes", ""), "comments": notes.get("comments", ""),
             "close_notes": row["close_notes"], "previous_state": previous["state"] if previous else "",
             "previous_group": group_name(previous),
+            "previous_impact": previous["impact"] if previous else "",
+            "previous_urgency": previous["urgency"] if previous else "",
         }
         self._webhooks.enqueue(payload | {field: clipped(payload[field], most) for field, most in CLIPPED.items()})
 

@@ -31,7 +31,7 @@ USER_AGENT = "ServiceNow/1.0"  # what RESTMessageV2 sends unless glide.http.user
 PAYLOAD_FIELDS = ("table", "operation", "sys_id", "number", "short_description", "description", "state", "impact",
                   "urgency", "assignment_group", "category", "correlation_id", "x_pd_integration_incident",
                   "updated_by", "updated_on", "work_notes", "comments", "close_notes", "previous_state",
-                  "previous_group")
+                  "previous_group", "previous_impact", "previous_urgency")
 # What the script cuts each long text to (UTF-16 units, as JavaScript counts), and the words it ends a cut one with.
 CLIPPED = {"description": 2000, "work_notes": 16000, "comments": 16000, "close_notes": 4000}
 CUT = "\n[cut by Paved Road's business rule: the whole text is in ServiceNow]"
@@ -123,10 +123,12 @@ BUSINESS_RULE_SCRIPT = r"""(function executeRule(current, previous /*null when a
         work_notes: clipped(newEntry('work_notes'), 16000),
         comments: clipped(newEntry('comments'), 16000),
         close_notes: clipped(value('close_notes'), 4000),
-        // Before this update (an update's), so the bot can tell the desk resolving or reassigning the ticket.
+        // Before this update (an update's), so the bot can tell the desk resolving, reassigning or raising it.
         previous_state: previous ? String(previous.getValue('state') || '') : '',
         previous_group: !previous || previous.assignment_group.nil() ? ''
-            : String(previous.assignment_group.getDisplayValue())
+            : String(previous.assignment_group.getDisplayValue()),
+        previous_impact: previous ? String(previous.getValue('impact') || '') : '',
+        previous_urgency: previous ? String(previous.getValue('urgency') || '') : ''
     });
     // In a scoped application use `new CertificateEncryption()` and `gs.base64Encode(secret)` instead.
     var mac = new GlideCertificateEncryption();

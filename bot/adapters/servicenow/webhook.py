@@ -120,6 +120,8 @@ class Rule(RuleDelivery):
     # Before this update: sent by the README's script since it tells the desk's resolution and reassignments.
     previous_state: str | None = None
     previous_group: str | None = None
+    previous_impact: str | None = None  # (since it tells a ticket raised after it paged)
+    previous_urgency: str | None = None
 
 
 def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
@@ -133,6 +135,7 @@ def read_ticket_event(body: Any, delivery_id: str) -> TicketEvent:
         updated_on=_parse_time(rule.updated_on) if rule.updated_on else None, work_note=rule.work_notes or "",
         comment=rule.comments or "", impact=rule.impact or "", urgency=rule.urgency or "",
         close_notes=rule.close_notes or "", previous_state=rule.previous_state, previous_group=rule.previous_group,
+        previous_impact=rule.previous_impact, previous_urgency=rule.previous_urgency,
         from_pagerduty=_linked(None, rule.x_pd_integration_incident) is not None)
 
 

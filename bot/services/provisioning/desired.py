@@ -26,19 +26,16 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.catalogue import Catalogue, Domain, Rota, Service, Team
+from bot.domain.events import HANDLED_EVENTS
 
 Kind = Literal["team", "schedule", "escalation_policy", "service", "webhook_subscription"]
 # Creation order; deletion goes the other way round (a policy in use by a service cannot be deleted, and so on).
 KINDS: tuple[Kind, ...] = ("team", "schedule", "escalation_policy", "service", "webhook_subscription")
 TAG_PREFIX = "[pavedroad:"
 WEBHOOK_PATH = "/pagerduty/webhook"
-# The v3 events the bot reads (bot/services/intake.py and the domain's event mapping).
-WEBHOOK_EVENTS: tuple[str, ...] = tuple(sorted((
-    "incident.acknowledged", "incident.annotated", "incident.delegated", "incident.escalated",
-    "incident.priority_updated", "incident.reassigned", "incident.reopened", "incident.resolved",
-    "incident.responder.added", "incident.responder.replied", "incident.status_update_published",
-    "incident.triggered", "incident.unacknowledged",
-)))
+# The v3 events the bot reads: every one its domain handles (a service moved, a role given, a bridge set too — left
+# out, PagerDuty never sends them, and what reads them never happens).
+WEBHOOK_EVENTS: tuple[str, ...] = tuple(sorted(HANDLED_EVENTS))
 ESCALATION_DELAY_MINUTES = 30
 WEEK_SECONDS = 7 * 24 * 3600
 # Layers start on a fixed Monday so that the plan is the same every day it is run.

@@ -111,8 +111,8 @@ class Permissions(Section):
 
 class StatusUpdates(Section):
     """Status-update reminders: an open high-urgency incident, or one at a priority in `remind_priorities`, with no
-    status update for `remind_after` minutes gets a reminder in its channel, again every `remind_after` minutes
-    until it is resolved."""
+    status update for `remind_after` minutes (or by the time its last update's form gave) gets a reminder in its
+    channel, again every `remind_after` minutes until it is resolved."""
 
     remind_after: float = Field(default=30, gt=0)
     remind_priorities: list[str] = Field(default_factory=list)

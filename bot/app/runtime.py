@@ -49,7 +49,7 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
-from bot.domain.effects import OPERATORS, AlertOperators, ReadKeyMessage, TellPerson
+from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, PostHandover, ReadKeyMessage, TellPerson
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -61,7 +61,7 @@ from bot.services.contributions import Contributions
 from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
 from bot.services.executor import EffectExecutor
-from bot.services.handovers import Handovers
+from bot.services.handovers import GRACE, Handovers
 from bot.services.home import AppHome
 from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
@@ -153,17 +153,15 @@ class Bot:
                                        self.handovers, coordination=coordination, reviews=self.reviews,
                                        archiving=self.archiving, home=self.home, contributions=self.contributions)
         policy = retry_policy or RetryPolicy()
-        # ServiceNow outages last minutes to hours: keep retrying (capped backoff) for about 12 hours before giving up,
-        # and as long while refused for rate limiting (its rate limit rules count per hour).
-        patient = RetryPolicy(max_attempts=max(policy.max_attempts, 300), base_seconds=policy.base_seconds,
-                              max_seconds=policy.max_seconds,
-                              rate_limited_seconds=max(policy.rate_limited_seconds, 12 * 3600.0))
+        patient = policy.patient()  # ServiceNow's outages last minutes to hours: retried for about 12 hours
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
-                                     # PagerDuty: only the handover follow-up that fills in names queues there.
-                                     # A marked message is read once Slack gives it: its read is patient too
-                                     # (in a queue of its own, its waiting holds nothing else up).
+                                     # PagerDuty: only the handover follow-up that fills in names queues there. A
+                                     # marked message is read once Slack gives it, as patiently (its queue holds up
+                                     # nothing else). A handover post outlasts a Slack outage while it is news, and a
+                                     # channel's archiving (queued once per resolve) is not lost to one.
                                      policies={"servicenow": patient, "pagerduty": patient,
-                                               ReadKeyMessage.kind: patient},
+                                               ReadKeyMessage.kind: patient, ArchiveChannel.kind: patient,
+                                               PostHandover.kind: policy.lasting(GRACE)},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads,
                                      # While Slack refuses the token, or ServiceNow the credentials, that system's

@@ -221,9 +221,12 @@ class CompleteHandover(Effect):
         return _handover_subject(self.rota_id, self.shift_key)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
+        check = ("PagerDuty has no such schedule (replaced there?): set the rota's `pagerduty_schedule_id` in the "
+                 "catalogue to the schedule's id now and reload it" if "Not Found" in error
+                 else "Check PagerDuty's status and the API token")
         return (f"🚨 The on-call handover {_plain(self.shift_key)} was posted without names: PagerDuty did not say "
-                f"who was on call after {attempts} attempt(s) ({shown_error(error)}). Check PagerDuty's status and "
-                "the API token; the rota's engineers should confirm who is on call in PagerDuty.")
+                f"who was on call after {attempts} attempt(s) ({shown_error(error)}). {check}; the rota's engineers "
+                "should confirm who is on call in PagerDuty.")
 
 
 @dataclass(frozen=True)

@@ -175,8 +175,11 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
     effects: list[Effect] = []
     if entry is not None:
         effects.append(PostTimelineEntry(incident.id, entry.id))
-    if set(updated.assignees) - set(incident.assignees):
-        effects.append(InviteResponders(incident.id, tuple(p.id for p in updated.assignees)))
+    before = {p.id for p in incident.assignees}
+    if added := tuple(dict.fromkeys(p.id for p in updated.assignees if p.id not in before)):
+        # Only those it newly came to: they are invited though invited before (they may have left the channel since),
+        # and an assignee who left it while it stayed theirs is not pulled back in by someone else's arrival.
+        effects.append(InviteResponders(incident.id, added))
     responder = _responder_added(event)
     if responder is not None:
         effects.append(InviteResponders(incident.id, (responder.id,)))

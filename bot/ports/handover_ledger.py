@@ -45,8 +45,9 @@ class HandoverLedger(Protocol):
     A handover is keyed by its shift_key (rota and boundary): claiming it and queueing its post happen together, and
     a second claim of the same key does nothing, so restarts and overlapping jobs produce one post."""
 
-    async def last_boundary(self, rota_id: str) -> datetime | None:
-        """The latest boundary handed over (or deliberately skipped) for the rota."""
+    async def last_boundary(self, rota_id: str, until: datetime | None = None) -> datetime | None:
+        """The latest boundary handed over (or deliberately skipped) for the rota; with `until`, the latest at or
+        before it (one recorded while the clock read later, then was put right, is not "since")."""
         ...
     async def claim(self, shift_key: str, rota_id: str, boundary: datetime, *, late: bool, effect: Effect | None,
                     now: float) -> bool:

@@ -14,7 +14,7 @@ built here (the engineers handing over, each incident's PagerDuty page and chann
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.domain.events import Person
@@ -47,6 +47,15 @@ PENDING_IN_POST = 500  # a pending line (the bot's own words about an incident's
 # Incidents (and pending lines) listed per section; past it, the most pressing and a count of the rest.
 SHOWN = 10
 TOO_LONG = " (cut: the handover is longer than Slack shows in one message; PagerDuty has the rest)"
+# The pending line when PagerDuty could not say who is on call: the follow-up edits the post once it answers.
+NAMES_LATER = "Who is on call could not be read from PagerDuty; this post is updated when it answers."
+
+
+def schedule_gone(schedule_ids: Sequence[str], operators_channel: str) -> str:
+    """The pending line when PagerDuty has no schedule by the rota's id (replaced or deleted there): no answer will
+    fill the names in until the catalogue names the schedule PagerDuty has now, so none is promised."""
+    return (f"Who is on call could not be read: PagerDuty has no schedule by this rota's `pagerduty_schedule_id` "
+            f"({', '.join(schedule_ids)}) — replaced there? The platform team was alerted in #{operators_channel}.")
 
 
 def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,

@@ -68,7 +68,7 @@ class HomeContent:
 
 
 def home_view(content: HomeContent) -> dict[str, Any]:
-    blocks: list[dict[str, Any]] = [_header(f"Paved Road — {content.name}")]
+    blocks: list[dict[str, Any]] = [_header(f"Paved Road — {content.name}" if content.name else "Paved Road")]
     if content.problem:
         blocks.append(_context(f"⚠️ {content.problem}"))
     blocks += _list("Your open incidents", [_incident_line(i, content.now) for i in content.mine],
@@ -81,7 +81,8 @@ def home_view(content: HomeContent) -> dict[str, Any]:
                     "Your teams and rotas could not be looked up (see above)." if content.rotas_unknown
                     else "You are in no team or rota of the catalogue.", MOST_LINES)
     blocks += _list("Handover notes waiting on your rotas", [_note_line(n) for n in content.notes],
-                    "No notes waiting.", MOST_LINES)
+                    "Your rotas, and so their notes, could not be looked up (see above)." if content.rotas_unknown
+                    else "No notes waiting.", MOST_LINES)
     return {"type": "home", "callback_id": "pavedroad_home", "blocks": blocks[:HOME_BLOCKS]}
 
 

@@ -7,8 +7,8 @@ The others converge when replayed: Slack messages carry a marker that a retry lo
 PagerDuty's copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose
 answer was lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
 cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
-other effects go on. A reminder or an offer meeting the incident's own channel archived while it is open follows it
-to a new channel, as its timeline does (bot/services/archived_channels.py).
+other effects go on. A reminder or an offer meeting the incident's own channel archived (or deleted) while it is
+open follows it to a new channel, as its timeline does (bot/services/archived_channels.py).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
 
 log = logging.getLogger(__name__)
+DELETED = "channel_not_found"  # the incident's own channel deleted in Slack (a workspace admin may delete any)
 TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand,
                    TellPerson)
 # How long a status update whose answer was lost waits for PagerDuty's webhook (incident.status_update_published)
@@ -155,12 +156,12 @@ class CoordinationEffects:
         """Posted in the incident's channel, or under its card in a team channel: there, a channel Slack will not
         let the bot post in (archived, closed to it; the card's own effects tell the operators) or a thread that
         takes no replies drops it, as it does a timeline line — not a dead effect and an alert at each reminder.
-        Its own channel archived while it is open: it moves to a new channel (`archived`), and the post follows it
-        there at the next try."""
+        Its own channel archived (or deleted by an admin) while it is open: it moves to a new channel (`archived`),
+        and the post follows it there at the next try."""
         try:
             await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
         except IntegrationError as error:
-            if thread is None and error.code in CHANNEL_ARCHIVED and archived is not None:
+            if thread is None and error.code in (*CHANNEL_ARCHIVED, DELETED) and archived is not None:
                 await self._moved(incident, channel, error, since, archived)
             elif thread is None or error.code not in CANNOT_POST_THERE:
                 raise
@@ -169,12 +170,12 @@ class CoordinationEffects:
 
     async def _moved(self, incident: Incident, channel: str, error: IntegrationError, since: float,
                      archived: ArchivedChannels) -> None:
-        """The incident's own `channel` is archived: handled as its timeline's lines are (open, it moves to a new
-        channel; resolved, nothing more is said there); moved, the post is retried in the new one."""
+        """The incident's own `channel` is archived or deleted: handled as its timeline's lines are (open, it moves
+        to a new channel; resolved, nothing more is said there); moved, the post is retried in the new one."""
         await archived.unless_archived(incident, _raise(error), since, await self._store.footprint(incident.id))
         if (await self._store.footprint(incident.id)).channel_id not in (None, channel):
-            raise IntegrationError("slack", f"#{incident.number} moved to a new channel (its own was archived): "
-                                   "posted there at the next try", retryable=True) from error
+            raise IntegrationError("slack", f"#{incident.number} moved to a new channel (its own was archived or "
+                                   "deleted): posted there at the next try", retryable=True) from error
 
     async def _remind(self, incident: Incident, reminder_id: str, *, retry: bool, since: float,
                       archived: ArchivedChannels | None) -> None:
@@ -189,7 +190,10 @@ class CoordinationEffects:
             mentions = [f"<@{commander.slack_user_id}>"]
         else:
             responders = await self._people.responders([p.id for p in incident.assignees])
-            mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(r.name) for r in responders]
+            # One PagerDuty's API no longer knows is named as the incident's webhook named them, not by their id.
+            named = {p.id: p.name for p in incident.assignees}
+            mentions = [f"<@{r.slack_user_id}>" if r.slack_user_id else name_text(named.get(r.pagerduty_user_id)
+                                                                                  or r.name) for r in responders]
         text, blocks = render.reminder_message(incident, mentions, incident.triggered_at, self._clock.now())
         await self._post(incident, channel, thread, text, blocks, marker, since=since, archived=archived)
 

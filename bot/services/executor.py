@@ -62,7 +62,7 @@ from bot.services.home import AppHome
 from bot.services.invitations import Invitations
 from bot.services.markers import LOOKBACK_SECONDS, find_posted_in, marker_metadata
 from bot.services.operators_channel import alert_operators
-from bot.services.people import People
+from bot.services.people import People, Responder
 from bot.services.reviews import Reviews
 from bot.services.team_channel import TeamChannel
 from bot.services.ticket_sync import TicketSync
@@ -203,7 +203,7 @@ class EffectExecutor:
             await self._in_team_channel(incident, footprint, retry=retry, since=since)
             return
         # Who to invite is looked up while the channel is being created: neither waits for the other.
-        responders = asyncio.ensure_future(self._people.responders([p.id for p in incident.assignees]))
+        responders = asyncio.ensure_future(self._responders(incident))
         try:
             remember_channel: list[Awaitable[None]] = []
             if footprint.channel_id is None or footprint.shared_channel:
@@ -271,6 +271,12 @@ class EffectExecutor:
                 responders.cancel()
             elif not responders.cancelled():
                 responders.exception()  # retrieved here when a failure elsewhere meant nobody awaited it
+
+    async def _responders(self, incident: Incident) -> list[Responder]:
+        """Whom its channel invites: assignees, those asked to respond, and role holders (a channel opened anew, after
+        its own was archived or deleted, has its commander too)."""
+        found = await self._people.responders(list(dict.fromkeys((*people_of(incident), *incident.responders))))
+        return [*found, *(Responder("", holder.name, holder.slack_user_id) for holder in incident.roles)]
 
     async def _in_team_channel(self, incident: Incident, footprint: SlackFootprint, *, retry: bool,
                                since: float) -> None:

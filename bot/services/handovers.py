@@ -47,7 +47,7 @@ from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, Paging, ShiftEntry
 from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
 from bot.render.format import clip, escape, link, local_time
-from bot.render.handover import handover_text, shown_open
+from bot.render.handover import NAMES_LATER, handover_text, schedule_gone, shown_open
 from bot.services.actions import guarded
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
@@ -65,8 +65,7 @@ MAX_SKIPPED = 30
 
 
 class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):
-    """What handovers need of the store: the ledger and its notes, and the incidents a post reports (with the
-    channels of those it lists)."""
+    """What handovers need of the store: the ledger and its notes, the incidents a post reports and their channels."""
 
 
 class Handovers:
@@ -89,15 +88,15 @@ class Handovers:
 
     async def tick(self, rota_id: str) -> str | None:
         """Claim and queue the rota's due handover, if any; returns its shift_key when this call claimed it."""
-        rota = self._rota(rota_id)
-        now = self._clock.now()
-        due = due_handover(self._times[rota.id], now, await self._store.last_boundary(rota.id), self._grace)
+        rota, now = self._rota(rota_id), self._clock.now()
+        # What was handed over up to now: a boundary recorded later (a clock that jumped ahead, then was put right)
+        # must not hold back every shift change until then.
+        due = due_handover(self._times[rota.id], now, await self._store.last_boundary(rota.id, until=now), self._grace)
         if due is None:
             return None
         key = shift_key(rota.id, due.boundary)
         effect = None if self._skipped(rota, due.boundary) else PostHandover(f"handover:{rota.id}", rota.id, key)
-        claimed = await self._store.claim(key, rota.id, due.boundary, late=due.late, effect=effect,
-                                          now=now.timestamp())
+        claimed = await self._store.claim(key, rota.id, due.boundary, late=due.late, effect=effect, now=now.timestamp())
         if claimed and effect is not None:
             log.info("handover %s queued%s", key, " (late)" if due.late else "")
             self._wake()
@@ -158,13 +157,14 @@ class Handovers:
     async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
         if row.state == POSTED:
             return
-        shift = self._shift(rota, row.boundary)
+        shift, missing = self._shift(rota, row.boundary), NAMES_LATER
         try:
             change: OnCallChange | None = await self._on_call_change(rota, shift)
         except IntegrationError as error:
-            log.warning("handover %s: PagerDuty could not say who is on call (%s); posting without names, "
-                        "names follow when it answers", row.shift_key, error)
+            log.warning("handover %s: no on-call names from PagerDuty (%s); posting without them", row.shift_key, error)
             change = None
+            if error.status == 404:  # no such schedule: the catalogue names one replaced or deleted in PagerDuty
+                missing = schedule_gone(rota.schedule_ids, self._catalogue.channels.operators_channel)
         notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
         marker = f"handover:{row.shift_key}"
         posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
@@ -172,7 +172,7 @@ class Handovers:
         # an earlier attempt posted (its answer lost) went out when its ts says, whenever this retry comes.
         sent = self._clock.now() if posted is None else datetime.fromtimestamp(float(posted.ts), UTC)
         late = row.late or posted_late(row.boundary, sent)
-        text = await self._text(rota, shift, change, notes, late=late)
+        text = await self._text(rota, shift, change, notes, late=late, missing=missing)
         if posted is None:
             posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
         else:  # an earlier attempt posted before it could record it: that message shows what is known now
@@ -326,8 +326,7 @@ class Handovers:
     # -- shared ----------------------------------------------------------------------------------------------
 
     async def _refresh_homes(self, rota_id: str) -> None:
-        """Best effort, after the handover or note is recorded: a Home not refreshed never fails the handover (the
-        next opening of the tab rebuilds it)."""
+        """Best effort, after the handover or note is recorded: a Home not refreshed never fails the handover."""
         if self._homes is None:
             return
         try:
@@ -376,7 +375,7 @@ class Handovers:
         return found
 
     async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
-                    late: bool = False, on_demand: bool = False) -> str:
+                    late: bool = False, on_demand: bool = False, missing: str = NAMES_LATER) -> str:
         covered = sorted(self._covered.get(rota.id, set()))
         # Only what the post can show, asked of the store by service and time: the shift's incidents, those still
         # open, and those resolved within the pending list's look-back.
@@ -395,13 +394,13 @@ class Handovers:
             rota.name, shift.start, shift.end,
             None if change is None else [Person(uid, name) for uid, name in change.outgoing],
             None if change is None else [Person(uid, name) for uid, name in change.incoming],
-            incidents, [Note(n.text, n.author) for n in notes],
-            await self._pending(incidents, shift.end, change is None), _working_hours(rota), rota.time_zone)
+            incidents, [Note(n.text, n.author) for n in notes], await self._pending(
+                incidents, shift.end, None if change else missing), _working_hours(rota), rota.time_zone)
         # The channels of the open incidents the post lists, in one read.
         channels = await self._store.channels_of([i.id for i in shown_open(report)])
         return handover_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
 
-    async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: bool) -> list[str]:
+    async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: str | None) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - PENDING_LOOKBACK]
         backlog = await self._store.backlog([i.id for i in relevant])
         operators = self._catalogue.channels.operators_channel
@@ -411,7 +410,7 @@ class Handovers:
                               f"{waiting} ServiceNow update(s) waiting" if waiting else "") if part)
             for i in relevant for dead, waiting in [backlog.get(i.id, (0, 0))] if dead or waiting]
         if names_missing:
-            pending.append("Who is on call could not be read from PagerDuty; this post is updated when it answers.")
+            pending.append(names_missing)
         return pending
 
     def _rota(self, rota_id: str) -> Rota:

@@ -69,6 +69,9 @@ class AppHome:
         # none until `_lookups_paused_until` (the event loop's time).
         self._unknown: set[str] = set()
         self._finder: asyncio.Task[None] | None = None
+        # `refresh_rota`'s members not yet known in Slack (emails), looked up in the background likewise.
+        self._unknown_members: set[str] = set()
+        self._member_finder: asyncio.Task[None] | None = None
         self._lookups_paused_until = 0.0
         self._closed = False
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
@@ -76,10 +79,16 @@ class AppHome:
     async def publish(self, slack_user_id: str, *, opened: bool = False) -> None:
         """Gather and publish the Home for one Slack user. `opened`: they opened the tab themselves — what PagerDuty
         failed to answer this minute is asked again (a Home that could not say it told them to open the tab again),
-        while refreshes, which come in bursts, share the failure until the minute is over."""
+        while refreshes, which come in bursts, share the failure until the minute is over. Slack not saying who they
+        are, only their opening publishes the Home without their own (a refresh leaves the one they had)."""
         if opened:
             self._forget_failures()
-        await self._chat.publish_home(slack_user_id, home_view(await self.content(slack_user_id)))
+        content = await self.content(slack_user_id)
+        if content.problem is SLACK_SILENT and not opened:
+            # A refresh: the Home last published (their own incidents and rotas in it) is worth more than one without
+            # them; the one saying why is for them opening the tab.
+            raise IntegrationError("slack", "users.info failed: the Home is left as it was", retryable=True)
+        await self._chat.publish_home(slack_user_id, home_view(content))
 
     def refresh_soon(self, homes: HomesToRefresh) -> None:
         """`refresh_for` without waiting, for a change just stored or a channel just opened: never raises, never
@@ -129,14 +138,38 @@ class AppHome:
 
     async def refresh_rota(self, rota_id: str) -> None:
         """Publish the Home again for everyone whose Home shows this rota (a note left on it, its handover posted).
-        Best effort, like `refresh_for`: called after the handover is recorded, it logs and never raises."""
-        try:
-            slack_user_ids = [u for e in self.rota_members(rota_id) if (u := await self._slack_id(e))]
-        except IntegrationError as error:
-            log.warning("App Homes of rota %s not refreshed: Slack did not say who its people are (%s)", rota_id,
-                        error)
+        Best effort, like `refresh_for`, and it never waits for Slack: members not yet known in Slack are looked up
+        in the background (users.lookupByEmail is paced at 50 a minute for the whole app: the handover effect, or the
+        note's answer, that asked must not hold a Slack lane's slot, or the person, for those lookups)."""
+        if self._closed:
             return
-        self._publish_each(slack_user_ids)
+        members = self.rota_members(rota_id)
+        self._publish_each([self._slack_ids[e] for e in members if e in self._slack_ids])
+        unknown = [e for e in members if e not in self._slack_ids]
+        if not unknown or asyncio.get_running_loop().time() < self._lookups_paused_until:
+            return
+        self._unknown_members.update(unknown)
+        if self._member_finder is None:
+            self._member_finder = asyncio.ensure_future(self._find_members())
+
+    async def _find_members(self) -> None:
+        """Look up the rota members `refresh_rota` did not know, one at a time, publishing each one's Home as found."""
+        try:
+            while self._unknown_members:
+                email = min(self._unknown_members)
+                self._unknown_members.discard(email)
+                try:
+                    slack_user_id = await self._slack_id(email)
+                except Exception as error:  # nobody awaits this task: logged here, and lookups rest a while
+                    self._unknown_members.clear()
+                    self._lookups_paused_until = asyncio.get_running_loop().time() + LOOKUP_PAUSE_SECONDS
+                    log.warning("App Homes of rota members not refreshed: Slack did not say who %s is (%s); no such "
+                                "lookup for %.0f s", email, error, LOOKUP_PAUSE_SECONDS)
+                    return
+                if slack_user_id:
+                    self._publish_each([slack_user_id])
+        finally:
+            self._member_finder = None
 
     def _publish_each(self, slack_user_ids: Sequence[str]) -> None:
         for slack_user_id in dict.fromkeys(slack_user_ids):
@@ -183,14 +216,14 @@ class AppHome:
 
     @property
     def publishing(self) -> int:
-        """How many people's Homes are due to be published or being published (people being looked up first count
-        as one)."""
-        return len(self._publishers) + (self._finder is not None)
+        """How many people's Homes are due to be published or being published (each lookup under way of people not
+        yet known counts as one)."""
+        return len(self._publishers) + (self._finder is not None) + (self._member_finder is not None)
 
     async def close(self) -> None:
         """Drop the publishes not yet made (best effort: the next opening of the tab rebuilds the Home)."""
         self._closed = True
-        finder = [self._finder] if self._finder is not None else []
+        finder = [t for t in (self._finder, self._member_finder) if t is not None]
         for task in finder:
             task.cancel()
         for task in list(self._publishers.values()):
@@ -241,7 +274,7 @@ class AppHome:
         waiting = await self._store.waiting_notes_of([r.id for r in rotas])  # one store call for all the rotas
         notes = [WaitingNote(r.name, n.author, n.text) for r in rotas for n in waiting[r.id]]
         return HomeContent(
-            name=person.name if person else (email or slack_user_id),
+            name=person.name if person else (email or ""),  # (not their user id: "Paved Road" alone)
             mine=tuple(HomeIncident(i, channels.get(i.id)) for i in mine),
             open=tuple(HomeIncident(i, channels.get(i.id)) for i in open_incidents), on_call=tuple(on_call),
             notes=tuple(notes), now=self._clock.now(), problem=problem, mine_unknown=not answered,

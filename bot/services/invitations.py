@@ -57,12 +57,14 @@ class Invitations:
                     raise
                 whole = str(error.code)
                 refused = dict.fromkeys(to_invite, whole)
-            if refused:
+            # Each told once: someone asked for before (refused then, and told) is not named again when invited again.
+            news = {user: code for user, code in refused.items() if user not in footprint.invited}
+            if news:
                 # Told before they are recorded as invited: a post that fails leaves them to be invited again by the
                 # retry, which tells the channel then (rather than never).
                 await self._not_added(incident, footprint.channel_id,
-                                      {r.slack_user_id: (r.name, refused[r.slack_user_id]) for r in responders
-                                       if r.slack_user_id in refused}, whole)
+                                      {r.slack_user_id: (r.name, news[r.slack_user_id]) for r in responders
+                                       if r.slack_user_id in news}, whole)
             # Those Slack would not add are not asked again by a retry of the opening: the channel is told of them once.
             footprint.invited = tuple(dict.fromkeys((*footprint.invited, *to_invite)))
             await remember_footprint(self._store, incident.id, invited=footprint.invited)

@@ -26,8 +26,8 @@ auth.test, ServiceNow's watch), the effect is asked again every few minutes at m
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.alert_text import shown_error
 from bot.domain.effects import Effect
@@ -78,6 +78,21 @@ class RetryPolicy:
     # Meanwhile the effect holds up only its own queue. (ServiceNow's rate limit rules count per hour: its lane's
     # patient policy, bot/app/runtime.py, waits as long for a refusal as for an outage.)
     rate_limited_seconds: float = 3600.0
+    # How long after it was queued an effect whose failures may pass (an outage) is still retried once its
+    # `max_attempts` are spent: 0, not at all. A handover post is news for as long as a missed handover is still
+    # posted (2 hours): Slack down at a shift change for longer than the attempts' few minutes must not lose it.
+    retried_for_seconds: float = 0.0
+
+    def lasting(self, span: timedelta) -> RetryPolicy:
+        """This policy, retrying an outage's failures for `span` after the effect was queued, attempts spent or not."""
+        return replace(self, retried_for_seconds=span.total_seconds())
+
+    def patient(self) -> RetryPolicy:
+        """This policy for what outlasts outages of minutes to hours (ServiceNow's; a channel's archiving, queued once
+        per resolve): capped backoff for about 12 hours before giving up, and as long while refused for rate limiting
+        (ServiceNow's rate limit rules count per hour)."""
+        return replace(self, max_attempts=max(self.max_attempts, 300),
+                       rate_limited_seconds=max(self.rate_limited_seconds, 12 * 3600.0))
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
@@ -97,7 +112,7 @@ class RetryPolicy:
                 return None
             return now + self.delay(row.rate_limits + 1, failure.retry_after, rng)
         attempt = counted_attempt(row)
-        if failure.retryable and attempt < self.max_attempts:
+        if failure.retryable and (attempt < self.max_attempts or now - row.created_at < self.retried_for_seconds):
             return now + self.delay(attempt, failure.retry_after, rng)
         return None
 

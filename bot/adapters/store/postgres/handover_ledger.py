@@ -21,8 +21,11 @@ from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNot
 
 
 class PostgresHandoverLedger(PostgresPart, HandoverLedger):
-    async def last_boundary(self, rota_id: str) -> datetime | None:
-        value = await self._value("SELECT max(boundary) FROM handovers WHERE rota_id=%s", (rota_id,))
+    async def last_boundary(self, rota_id: str, until: datetime | None = None) -> datetime | None:
+        # Boundaries are whole seconds in UTC, written by isoformat: compared as text, in time order ("9": any year).
+        latest = "9" if until is None else until.astimezone(UTC).isoformat()
+        value = await self._value("SELECT max(boundary) FROM handovers WHERE rota_id=%s AND boundary <= %s",
+                                  (rota_id, latest))
         return datetime.fromisoformat(value) if value else None
 
     async def claim(self, shift_key: str, rota_id: str, boundary: datetime, *, late: bool, effect: Effect | None,

@@ -20,9 +20,11 @@ from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNot
 
 
 class SqliteHandoverLedger(SqlitePart, HandoverLedger):
-    async def last_boundary(self, rota_id: str) -> datetime | None:
-        rows = await self._run(lambda: self._query("SELECT max(boundary) AS b FROM handovers WHERE rota_id=?",
-                                                   (rota_id,)))
+    async def last_boundary(self, rota_id: str, until: datetime | None = None) -> datetime | None:
+        # Boundaries are whole seconds in UTC, written by isoformat: compared as text, in time order ("9": any year).
+        latest = "9" if until is None else until.astimezone(UTC).isoformat()
+        rows = await self._run(lambda: self._query("SELECT max(boundary) AS b FROM handovers WHERE rota_id=?"
+                                                   " AND boundary <= ?", (rota_id, latest)))
         value = rows[0]["b"] if rows else None
         return datetime.fromisoformat(value) if value else None
 

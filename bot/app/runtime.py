@@ -67,6 +67,7 @@ from bot.services.intake import PagerDutyIntake, ServiceNowIntake
 from bot.services.people import People
 from bot.services.reports.incident_reports import IncidentReports
 from bot.services.retention import Retention
+from bot.services.retries import PRODUCTION
 from bot.services.reviews import Reviews
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
@@ -152,7 +153,7 @@ class Bot:
         self.executor = EffectExecutor(self.store, self.chat, self.people, catalogue, self.clock, ticket_sync,
                                        self.handovers, coordination=coordination, reviews=self.reviews,
                                        archiving=self.archiving, home=self.home, contributions=self.contributions)
-        policy = retry_policy or RetryPolicy()
+        policy = retry_policy or PRODUCTION  # (Slack's effects outlast an hour's outage: RetryPolicy.for_slack)
         patient = policy.patient()  # ServiceNow's outages last minutes to hours: retried for about 12 hours
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
                                      # PagerDuty: only the handover follow-up that fills in names queues there. A
@@ -161,7 +162,7 @@ class Bot:
                                      # channel's archiving (queued once per resolve) is not lost to one.
                                      policies={"servicenow": patient, "pagerduty": patient,
                                                ReadKeyMessage.kind: patient, ArchiveChannel.kind: patient,
-                                               PostHandover.kind: policy.lasting(GRACE)},
+                                               PostHandover.kind: policy.lasting(GRACE), "slack": policy.for_slack()},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads,
                                      # While Slack refuses the token, or ServiceNow the credentials, that system's

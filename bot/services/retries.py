@@ -82,10 +82,19 @@ class RetryPolicy:
     # `max_attempts` are spent: 0, not at all. A handover post is news for as long as a missed handover is still
     # posted (2 hours): Slack down at a shift change for longer than the attempts' few minutes must not lose it.
     retried_for_seconds: float = 0.0
+    # The same for Slack's effects (`for_slack`): an incident triggered while Slack answers 503 still gets its
+    # channel, card and lines once Slack is back, rather than a dead effect after the attempts' few minutes (its later
+    # events would open the channel again, but a quiet incident has none). The bot's default policy (PRODUCTION)
+    # outlasts an hour's outage; a policy made without it gives up after its attempts, as before.
+    slack_outage_seconds: float = 0.0
 
     def lasting(self, span: timedelta) -> RetryPolicy:
         """This policy, retrying an outage's failures for `span` after the effect was queued, attempts spent or not."""
         return replace(self, retried_for_seconds=span.total_seconds())
+
+    def for_slack(self) -> RetryPolicy:
+        """This policy for Slack's effects: their retryable failures retried for `slack_outage_seconds`."""
+        return replace(self, retried_for_seconds=max(self.retried_for_seconds, self.slack_outage_seconds))
 
     def patient(self) -> RetryPolicy:
         """This policy for what outlasts outages of minutes to hours (ServiceNow's; a channel's archiving, queued once
@@ -115,6 +124,10 @@ class RetryPolicy:
         if failure.retryable and (attempt < self.max_attempts or now - row.created_at < self.retried_for_seconds):
             return now + self.delay(attempt, failure.retry_after, rng)
         return None
+
+
+# The bot's own policy, unless one is given (tests give theirs): an hour's Slack outage loses no channel or line.
+PRODUCTION = RetryPolicy(slack_outage_seconds=3600.0)
 
 
 def counted_attempt(row: OutboxRow) -> int:

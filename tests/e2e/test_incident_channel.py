@@ -6,12 +6,15 @@ import asyncio
 from typing import Any
 
 from bot.catalogue import Catalogue
+from bot.services.retries import RetryPolicy
+from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
     act,
     buttons,
     card,
     deliver,
+    eventually,
     incident_channels,
     messages,
     move_clock,
@@ -232,6 +235,26 @@ async def test_a_dead_effect_is_visible_and_alerts_the_operators(sandbox: Runnin
     await settle(sandbox)
     [channel] = incident_channels(sandbox)
     assert card(sandbox, channel) and channel["topic"].startswith("🔴 Triggered")
+
+
+async def test_the_bots_own_policy_outlasts_a_slack_outage_with_the_channel_and_every_line(
+        start_sandbox: StartSandbox) -> None:
+    """Slack answering 503 to everything for longer than an effect's attempts (here 3; the bot's own policy, 8 — a
+    few minutes): the channel's opening and the lines behind it died, the lines never to be posted (a card refresh
+    opens the channel later, not the lines). With the bot's own policy, Slack's effects are retried through an hour's
+    outage: once Slack answers, the channel opens and every line is in it, nothing dead."""
+    outlasting = RetryPolicy(max_attempts=3, base_seconds=0.02, max_seconds=0.1, slack_outage_seconds=3600)
+    running = await start_sandbox(retry_policy=outlasting)
+    running.sandbox.faults.add(Fault("slack", "*", status=503, times=40))
+    incident = await trigger(running, "Slack is down")
+    await act(running, incident["id"], "acknowledge", user="asha.patel@example.com")
+
+    def told() -> list[str]:
+        return [m["text"] for c in incident_channels(running) for m in messages(running, c["id"])]
+    await eventually(lambda: any("Acknowledged by" in line for line in told()), within=60)
+    await settle(running)
+    assert len(incident_channels(running)) == 1 and any("Triggered on" in line for line in told()), told()
+    assert (await running.bot.readiness())["dead_effects"] == []
 
 
 async def test_incidents_without_their_own_channel_get_a_card_in_the_team_channel(

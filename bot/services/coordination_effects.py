@@ -135,7 +135,8 @@ class CoordinationEffects:
         log.warning("status update %s on %s not shared: cannot post in #%s (%s)", update.id, incident.id, target, code)
         why, fix = _closed(code)
         told = (f"⚠️ Your status update on #{incident.number} could not go to #{name_text(target)}: Slack says "
-                f"`{code}` ({why}). It went everywhere else. {fix[0].upper()}{fix[1:]}, or paste it there by hand.")
+                f"`{code}` ({why}). It goes everywhere else as usual. {fix[0].upper()}{fix[1:]}, or paste it there by "
+                "hand.")
         if update.author_slack_id:
             try:
                 if channel_id is None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain.coordination import StatusUpdate, holder_of
-from bot.domain.incident import Incident
+from bot.domain.incident import Incident, Status
 from bot.render.card import name_text, title_text
 from bot.render.format import MESSAGE_TEXT, SECTION_TEXT, clip, clip_mrkdwn, escape, link, minutes, split_mrkdwn
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND, button, holder_text, role_label, update_age
@@ -90,7 +90,8 @@ def roles_text(incident: Incident, roles: Sequence[str]) -> str:
 
 
 def update_modal(incident: Incident, channel_id: str, default_minutes: int) -> dict[str, Any]:
-    """The form `/incident update` (without text) and the reminder's button open."""
+    """The form `/incident update` (without text) and the reminder's button open. A resolved incident's (the
+    all-clear) asks for no next update: none will be due."""
     choices = sorted(set(NEXT_UPDATE_CHOICES) | {default_minutes})
     options = [{"text": {"type": "plain_text", "text": f"in {minutes(m)}"}, "value": str(m)} for m in choices]
     initial = next(o for o in options if o["value"] == str(default_minutes))
@@ -105,9 +106,10 @@ def update_modal(incident: Incident, channel_id: str, default_minutes: int) -> d
             _input(WHAT, "What is happening", "What we know and what we are doing. Stakeholders read this.", True),
             _input(IMPACT, "Impact", "Who or what is affected, e.g. 'card payments fail for about 1 in 5 "
                                      "customers'.", False),
-            {"type": "input", "block_id": NEXT, "label": {"type": "plain_text", "text": "Next update due"},
-             "element": {"type": "static_select", "action_id": "choice", "options": options,
-                         "initial_option": initial}},
+            *([] if incident.status is Status.RESOLVED else [
+                {"type": "input", "block_id": NEXT, "label": {"type": "plain_text", "text": "Next update due"},
+                 "element": {"type": "static_select", "action_id": "choice", "options": options,
+                             "initial_option": initial}}]),
         ],
     }
 

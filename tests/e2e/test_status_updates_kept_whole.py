@@ -110,6 +110,17 @@ async def test_an_update_after_the_resolve_promises_stakeholders_no_next_one(san
     assert "Next update" not in published["message"]
 
 
+async def test_the_form_for_a_resolved_incidents_update_asks_for_no_next_one(sandbox: RunningSandbox) -> None:
+    """The all-clear promises no next update: its form asked "Next update due" and ignored the answer."""
+    incident, channel = await opened(sandbox)
+    open_form = await command(sandbox, "update", channel["id"])
+    assert "Next update due" in str(open_form["views_opened"])
+    await act(sandbox, incident["id"], "resolve", user=ERIN)
+    resolved_form = await command(sandbox, "update", channel["id"])
+    [view] = resolved_form["views_opened"]
+    assert "What is happening" in str(view) and "Next update due" not in str(view)
+
+
 async def test_the_reminder_comes_when_the_last_update_said_the_next_one_would(sandbox: RunningSandbox) -> None:
     _, channel = await opened(sandbox)
     await command(sandbox, "role commander me", channel["id"])

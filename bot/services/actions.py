@@ -205,8 +205,8 @@ class IncidentActions:
 
     async def _page(self, slack_user_id: str, incident: Incident, targets: list[tuple[str, str]], message: str,
                     label: str) -> Outcome:
-        if incident.status is Status.RESOLVED:
-            return Outcome(f"#{incident.number} is already resolved — nobody was paged.")
+        if incident.status is Status.RESOLVED:  # refused: what they wrote is quoted back (commands/answers.py)
+            raise UserError(f"#{incident.number} is already resolved — nobody was paged.")
         actor = await self.identify(slack_user_id)
         await self.check_may(actor, incident, "page")
         await self._guard(self._paging.request_responders(incident.id, actor, message, targets), "PagerDuty",

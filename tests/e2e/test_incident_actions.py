@@ -232,6 +232,19 @@ async def test_a_bare_resolve_or_page_im_on_a_resolved_incident_says_so_without_
     assert len(pd_notes(sandbox, incident["id"])) == 1 and pd_requests(sandbox, incident["id"]) == []
 
 
+async def test_a_page_with_a_message_on_a_resolved_incident_quotes_the_message_back(sandbox: RunningSandbox) -> None:
+    """Paging on an incident resolved meanwhile pages nobody: the message written for it came back as a plain "nobody
+    was paged", lost (found in review). It is quoted back, to send again where it is needed."""
+    incident, channel = await triggered(sandbox)
+    await command(sandbox, "resolve Restarted the basket pods", channel["id"])
+    message = "Refunds job is stuck again <db-2> & needs a decision"
+    for text in (f"page-im {message}", f"page payments {message}"):
+        answer = await command(sandbox, text, channel["id"])
+        assert "is already resolved — nobody was paged" in replies(answer)
+        assert code_blocks_shown(replies(answer)) == [text.split(" ", 1)[1]], replies(answer)  # as typed
+    assert pd_requests(sandbox, incident["id"]) == []
+
+
 async def test_the_resolve_button_opens_the_modal_and_resolves_as_the_clicker(sandbox: RunningSandbox) -> None:
     incident, channel = await triggered(sandbox)
     answer = await click(sandbox, channel, RESOLVE, user=DEV)

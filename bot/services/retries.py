@@ -58,6 +58,12 @@ class Failure:
     # What failed, as alerts of one cause are grouped by: the service and its error code (else its HTTP status).
     cause: str = "unknown"
 
+    @property
+    def outage(self) -> bool:
+        """Whether the failure may pass as an outage does (a 5xx, no answer): not a bug of the bot's own (an
+        unexpected exception, which the dispatcher retries but which no wait mends)."""
+        return self.retryable and not self.cause.startswith("unexpected:")
+
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:
         what = "rate_limited" if error.rate_limited else error.code or error.status or "failed"
@@ -121,8 +127,13 @@ class RetryPolicy:
                 return None
             return now + self.delay(row.rate_limits + 1, failure.retry_after, rng)
         attempt = counted_attempt(row)
-        if failure.retryable and (attempt < self.max_attempts or now - row.created_at < self.retried_for_seconds):
+        if failure.retryable and attempt < self.max_attempts:
             return now + self.delay(attempt, failure.retry_after, rng)
+        # Past its attempts, only an outage's failures go on (`retried_for_seconds`): a bug would hold its queue. Every
+        # half to whole `max_seconds`, however soon the service asked to be tried again: an hour of one-second retries
+        # for every waiting effect would hammer it as it recovers.
+        if failure.outage and now - row.created_at < self.retried_for_seconds:
+            return now + max(self.max_seconds * rng.uniform(0.5, 1.0), failure.retry_after or 0.0)
         return None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.catalogue import Catalogue
-from bot.services.dispatcher import RetryPolicy
+from bot.services.retries import PRODUCTION
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (
@@ -28,8 +28,8 @@ from tests.helpers import StartSandbox
 from tests.pg_cluster import PostgresCluster
 
 BEN, DEV, CHLOE = "ben.okafor@example.com", "dev.sharma@example.com", "chloe.martin@example.com"
-# What `pavedroad serve` runs with: no retry policy given, the dispatcher's default.
-PRODUCTION_RETRIES = RetryPolicy()
+# What `pavedroad serve` runs with: no retry policy given, the bot's own (bot/services/retries.py, PRODUCTION).
+PRODUCTION_RETRIES = PRODUCTION
 
 
 def handovers_in(running: RunningSandbox, channel: str) -> list[dict[str, Any]]:

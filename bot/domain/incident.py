@@ -210,11 +210,12 @@ def _status_update_published(incident: Incident, event: IncidentEvent, entry: Ti
     already: it is only marked confirmed. One published in PagerDuty directly is news: a timeline line, and the
     incident's latest update (the card and the reminders count it)."""
     message = str(event.detail.get("message") or "").strip()
-    trimmed = bool(event.detail.get("trimmed"))
+    # A trimmed one is PagerDuty's cut of ours: its words before the ellipsis begin ours (none, dots alone: no match).
+    kept = message.rstrip(". …") if event.detail.get("trimmed") else ""
     for index, update in enumerate(incident.status_updates):
         sent = update.message.strip()
         if update.source == "slack" and not update.in_pagerduty and (
-                sent == message or (trimmed and message and sent.startswith(message.rstrip(". …")))):
+                sent == message or (kept and sent.startswith(kept))):
             confirmed = (*incident.status_updates[:index], replace(update, in_pagerduty=True),
                          *incident.status_updates[index + 1:])
             return Decision(replace(incident, status_updates=confirmed, last_event_id=event.id), None, ())

@@ -9,10 +9,11 @@ from typing import Any
 
 from bot.domain.events import IncidentEvent
 
-# How a resolve that is a merge begins ("Merged into <title> (<link>) by …"), and the id in the link of the incident
-# it went into (PagerDuty's html_url ends /incidents/<id>): what the ticket's close notes name (ticket_closing.py).
+# How a resolve that is a merge begins ("Merged into <id> (<title>, <link>) by …"), and the id of the incident it went
+# into, read right after it: what the ticket's close notes name (ticket_closing.py).
 MERGED_INTO = "Merged into "
-_MERGED_ID = re.compile(r"/incidents/([A-Z0-9]+)\)")
+_PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")  # PagerDuty's ids' shape (ticket_rules.py's too)
+_MERGED_ID = re.compile(re.escape(MERGED_INTO) + r"([A-Z][A-Z0-9]{5,19})\b")
 
 
 @dataclass(frozen=True)
@@ -108,19 +109,24 @@ def _trimmed(detail: dict[str, Any], what: str) -> str:
 
 
 def _merged_into(reason: Any) -> str:
-    """A resolve that is a merge (`resolve_reason`): the incident it goes on in, by its title and link; "" else."""
+    """A resolve that is a merge (`resolve_reason`): the incident it goes on in — its PagerDuty id first, where
+    nothing outside can stand (`merged_into_id` reads it there), then its title and link; "" if no merge."""
     if not isinstance(reason, dict) or reason.get("type") != "merge_resolve_reason":
         return ""
     into: dict[str, Any] = reason["incident"] if isinstance(reason.get("incident"), dict) else {}
-    url = into.get("html_url")
-    name = str(into.get("summary") or into.get("id") or "another incident")
-    return name + (f" ({url})" if isinstance(url, str) and url else "")
+    into_id, url, title = into.get("id"), into.get("html_url"), into.get("summary")
+    named = into_id if isinstance(into_id, str) and _PAGERDUTY_ID.fullmatch(into_id) else "another incident"
+    about = [str(title)] if title else []
+    about += [url] if isinstance(url, str) and url else []
+    return named + (f" ({', '.join(about)})" if about else "")
 
 
 def merged_into_id(text: str) -> str | None:
-    """The id of the incident a merge line (`MERGED_INTO`) says it went into, if its link names one."""
-    found = _MERGED_ID.findall(text) if text.startswith(MERGED_INTO) else []
-    return found[-1] if found else None
+    """The id of the incident a merge line (`MERGED_INTO`) says it went into: the id right after its opening words,
+    which only PagerDuty's `resolve_reason` puts there (found in review: read from the link at the line's end, a title
+    or an agent's name holding `/incidents/<id>)` named another incident, whose ticket got the merge note)."""
+    found = _MERGED_ID.match(text)
+    return found[1] if found else None
 
 
 def _bridge(detail: dict[str, Any]) -> str:

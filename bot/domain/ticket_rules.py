@@ -22,7 +22,7 @@ from datetime import datetime
 from bot.domain.alert_text import shown_error
 from bot.domain.effects import Effect, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, RaisePageUrgency, SyncTicket
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, raised_to_high_urgency
-from bot.domain.timeline import TimelineEntry
+from bot.domain.timeline import PAGERDUTY_ID, TimelineEntry
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,9 @@ DEALT_WITH = ("6", "7", "8")
 CLOSED = ("7", "8")
 CANCELED = "8"
 STATE_WORDS = {"6": "resolved", "7": "closed", "8": "canceled"}
-# PagerDuty's ids begin with a capital letter, then capitals and digits (PT4KHLK, Q1ABC23DEF4GHI; PEYSGVF in its API
-# reference has no digit): a correlation id of that shape is taken for one the bot has not heard of yet (PagerDuty's
-# own app links tickets there too). Event Management's ids, and a monitoring tool's numeric event id (Datadog's,
-# Zabbix's: digits only), are no PagerDuty incident: such a ticket pages (found in review: it paged nobody).
-PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")
+# A correlation id of PagerDuty's id shape (PAGERDUTY_ID) is taken for an incident the bot has not heard of yet
+# (PagerDuty's own app links tickets there too). Event Management's ids, and a monitoring tool's numeric event id
+# (Datadog's, Zabbix's: digits only), are no PagerDuty incident: such a ticket pages (found in review: it paged nobody).
 # The timeline kind of a line saying the desk resolved, closed or cancelled the open ticket (ticket_sync.py reads it as
 # the recorded fact that the desk resolved it), and of one saying the desk opened a ticket it was done with again.
 DESK_STATE_KIND = "servicenow_state"

@@ -12,8 +12,10 @@ from bot.domain.events import IncidentEvent
 # How a resolve that is a merge begins ("Merged into <id> (<title>, <link>) by …"), and the id of the incident it went
 # into, read right after it: what the ticket's close notes name (ticket_closing.py).
 MERGED_INTO = "Merged into "
-_PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")  # PagerDuty's ids' shape (ticket_rules.py's too)
-_MERGED_ID = re.compile(re.escape(MERGED_INTO) + r"([A-Z][A-Z0-9]{5,19})\b")
+# PagerDuty's ids begin with a capital letter, then capitals and digits (PT4KHLK, Q1ABC23DEF4GHI; PEYSGVF in its API
+# reference has no digit): the shape a ticket's correlation id is taken for one by (ticket_rules.py) too.
+PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")
+_MERGED_ID = re.compile(re.escape(MERGED_INTO) + f"({PAGERDUTY_ID.pattern})\\b")
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _merged_into(reason: Any) -> str:
         return ""
     into: dict[str, Any] = reason["incident"] if isinstance(reason.get("incident"), dict) else {}
     into_id, url, title = into.get("id"), into.get("html_url"), into.get("summary")
-    named = into_id if isinstance(into_id, str) and _PAGERDUTY_ID.fullmatch(into_id) else "another incident"
+    named = into_id if isinstance(into_id, str) and PAGERDUTY_ID.fullmatch(into_id) else "another incident"
     about = [str(title)] if title else []
     about += [url] if isinstance(url, str) and url else []
     return named + (f" ({', '.join(about)})" if about else "")

@@ -209,7 +209,7 @@ class ArchivedChannels:
                                  card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
                                  unreachable=())
         await self._open_channel(incident, since)
-        raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived",
+        raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived or gone",
                                retryable=True, retry_after=0)
 
     async def _removed(self, incident: Incident, footprint: SlackFootprint) -> None:

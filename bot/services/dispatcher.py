@@ -277,7 +277,8 @@ class Dispatcher:
                 reference = uuid.uuid4().hex[:8]
                 log.exception("effect %s #%s failed unexpectedly (reference %s)", effect.kind, row.seq, reference)
                 await self._failed(row, Failure(f"unexpected {error.__class__.__name__} (reference {reference})",
-                                                True, cause=f"unexpected:{error.__class__.__name__}"), kept)
+                                                True, cause=f"unexpected:{error.__class__.__name__}",
+                                                unexpected=True), kept)
                 return
         if not await self._done(row, lane, kept):
             return

@@ -258,7 +258,8 @@ class AppHome:
         try:
             email = await self._chat.user_email(slack_user_id)
         except IntegrationError:  # the open incidents need no email: the Home is published without the person's own
-            log.warning("App Home of %s published without their own incidents: Slack did not say who they are",
+            log.warning("App Home of %s: Slack did not say who they are (opened: published without their own; a "
+                        "refresh: left as it was)",
                         slack_user_id, exc_info=True)
         else:
             person, problem, answered = await self._person(email)

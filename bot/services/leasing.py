@@ -116,6 +116,7 @@ class Leases:
                 if not held:
                     self.lost(row)
                     return
+                told = False  # (the store answering again: its next failure is said again)
             await asyncio.sleep(self.seconds / 3)
 
     def lost(self, row: OutboxRow) -> None:

@@ -2,9 +2,12 @@
 the operators' alert then says.
 
 A failure counts as an attempt: after `max_attempts` of them (or at once, for an error retrying cannot fix) the effect
-is dead. A refusal for rate limiting does not count (IntegrationError.rate_limited: the service answered 429, "too
-many requests", and did nothing): nothing is wrong but the pace, so the effect waits as the service said
-(Retry-After, PagerDuty's ratelimit-reset) and tries again, however many times. In an incident storm Slack, PagerDuty
+is dead — unless its policy outlasts outages (`retried_for_seconds`: Slack's effects under the bot's own policy, a
+handover post through its grace), when an outage's failures go on being tried, every half to whole `max_seconds`,
+until that long after it was queued (a bug of the bot's own does not: `Failure.outage`). A refusal for rate limiting
+does not count (IntegrationError.rate_limited: the service answered 429, "too many requests", and did nothing):
+nothing is wrong but the pace, so the effect waits as the service said (Retry-After, PagerDuty's ratelimit-reset) and
+tries again, however many times. In an incident storm Slack, PagerDuty
 and ServiceNow may refuse one effect a dozen times in a row; when each refusal counted, effects died and the operators
 were alerted though nothing had failed. Time bounds it instead (`rate_limited_seconds`), so that a service that never
 stops refusing still ends in an alert, one that says so.
@@ -57,12 +60,13 @@ class Failure:
 
     # What failed, as alerts of one cause are grouped by: the service and its error code (else its HTTP status).
     cause: str = "unknown"
+    # A bug of the bot's own (an unexpected exception): the dispatcher retries it, but no wait mends it.
+    unexpected: bool = False
 
     @property
     def outage(self) -> bool:
-        """Whether the failure may pass as an outage does (a 5xx, no answer): not a bug of the bot's own (an
-        unexpected exception, which the dispatcher retries but which no wait mends)."""
-        return self.retryable and not self.cause.startswith("unexpected:")
+        """Whether the failure may pass as an outage does (a 5xx, no answer): retryable, and no bug of the bot's."""
+        return self.retryable and not self.unexpected
 
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:

@@ -521,11 +521,13 @@ async def test_webhooks_follow_every_save_in_order(sn: Sn, receiver: Receiver) -
         "assignment_group": "Basket Team", "category": "inquiry", "correlation_id": "Q1ABC",
         "x_pd_integration_incident": "", "updated_by": USER, "updated_on": "2026-03-02 09:30:00",
         "work_notes": "Opened from PagerDuty", "comments": "", "close_notes": "", "previous_state": "",
-        "previous_group": ""}
+        "previous_group": "", "previous_impact": "", "previous_urgency": ""}
     assert payloads[1]["updated_on"] == "2026-03-02 09:31:00"
     # What the ticket was before each update: the bot tells the desk resolving or reassigning it from these.
     assert [(p["previous_state"], p["previous_group"]) for p in payloads[1:]] == [
         ("1", "Basket Team"), ("2", "Basket Team"), ("2", "Basket Team")]
+    # And its levels before, so the bot can tell the desk raising it (a raise pages its team louder).
+    assert {(p["previous_impact"], p["previous_urgency"]) for p in payloads[1:]} == {("3", "3")}
     assert payloads[3]["close_notes"] == "Rolled back"
     ids = [r.headers["X-ServiceNow-Delivery"] for r in receiver.received]
     assert len(set(ids)) == 4 and all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)
@@ -714,7 +716,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
     entry = "2026-03-02 09:32:00 - Pavedroad Integration (Work notes)\nLine one\nline two — naïve\n\n"
     fixture = {
         "values": row, "operation": "update", "group": "Payments Team", "statuses": [0, 503, 200],
-        "previous": {"values": {"state": "1"}, "group": "Payments Team"},
+        "previous": {"values": {"state": "1", "impact": "3", "urgency": "3"}, "group": "Payments Team"},
         "journal": {"work_notes": entry, "comments": None},
         "properties": {"pavedroad.servicenow.webhook_url": receiver.url,
                        "pavedroad.servicenow.webhook_secret": SECRET},
@@ -742,7 +744,7 @@ async def test_business_rule_script_sends_what_the_emulator_sends(sn: Sn, receiv
         "short_description": "", "description": "", "state": "1", "impact": "", "urgency": "",
         "assignment_group": "", "category": "", "correlation_id": "", "x_pd_integration_incident": "",
         "updated_by": "", "updated_on": "", "work_notes": "", "comments": "", "close_notes": "", "previous_state": "",
-        "previous_group": ""}
+        "previous_group": "", "previous_impact": "", "previous_urgency": ""}
     assert result["sent"][0]["headers"]["X-ServiceNow-Signature"] == servicenow_signature(SECRET, body.encode())
 
     missing = run_business_rule(bare | {"properties": {}})
@@ -763,7 +765,8 @@ async def test_business_rule_script_cuts_long_texts_as_the_emulator_does(sn: Sn,
     await sn.emulator.drain_webhooks()
     fixture = {
         "values": sn.emulator.tables["incident"][record["sys_id"]], "operation": "update", "group": "Payments Team",
-        "statuses": [200], "previous": {"values": {"state": "1"}, "group": "Payments Team"},
+        "statuses": [200],
+        "previous": {"values": {"state": "1", "impact": "3", "urgency": "3"}, "group": "Payments Team"},
         "journal": {"work_notes": f"2026-03-02 09:30:00 - Pavedroad Integration (Work notes)\n{note}\n\n",
                     "comments": None},
         "properties": {"pavedroad.servicenow.webhook_url": receiver.url,

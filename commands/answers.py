@@ -28,6 +28,8 @@ Reply = Outcome | str | list[str]
 _Job = tuple[Callable[[], Awaitable[None]], Queued]
 # What queued work is, in a stop's log line, when its caller does not say.
 AN_ANSWER, BACKGROUND = Work("a command's answer"), Work("background work")
+# Why what was typed is quoted back when its work fails: nothing else holds it.
+COMMAND_GONE, FORM_GONE = "Slack keeps no command once sent", "the form has closed"
 
 
 def texts_of(reply: Reply) -> list[str]:
@@ -36,7 +38,7 @@ def texts_of(reply: Reply) -> list[str]:
     return [reply.text if isinstance(reply, Outcome) else reply]
 
 
-async def answer(say: Say, work: Awaitable[Reply], *, keeping: str = "", gone: str = "the form has closed") -> None:
+async def answer(say: Say, work: Awaitable[Reply], *, keeping: str = "", gone: str = FORM_GONE) -> None:
     """Run the work and tell the person how it went, in words they can act on. `keeping`: what they typed into a
     form that has closed (or a command: `gone` says why nothing else holds it), quoted back if the work fails."""
     try:
@@ -88,11 +90,7 @@ def outside_failure(error: IntegrationError, reference: str) -> str:
             f"reference `{reference}`.")
 
 
-# Why a command's text is quoted back when it fails: nothing else holds it.
-COMMAND_GONE = "Slack keeps no command once sent"
-
-
-def kept(typed: str, gone: str = "the form has closed") -> str:
+def kept(typed: str, gone: str = FORM_GONE) -> str:
     """What someone typed into a form (or a command: `gone` says why nothing else holds it), under an answer saying
     it was not used: whole, escaped (a form's text comes raw), and in a block they can copy from (a ``` typed in it
     does not end the block)."""

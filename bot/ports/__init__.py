@@ -32,6 +32,7 @@ def __getattr__(name: str) -> object:
 # Slack's answers for a channel the bot cannot post in, which no retry changes. Named, but not found for the bot
 # (renamed in Slack while the catalogue keeps the old name, deleted, private without the bot):
 CHANNEL_NOT_FOUND = ("channel_not_found", "not_in_channel")
+CHANNEL_GONE, BOT_REMOVED = CHANNEL_NOT_FOUND  # deleted (a workspace admin may delete any); the bot removed from it
 # Archived (chat.update says is_inactive for a message in an archived channel; posts say is_archived):
 CHANNEL_ARCHIVED = ("is_archived", "is_inactive")
 # Either, or the workspace's policy refusing the bot there (posting restricted, Enterprise Key Management, a thread

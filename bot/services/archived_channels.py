@@ -37,6 +37,7 @@ from bot.domain.effects import OPERATORS, AlertOperators, SayChannelMoved
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
 from bot.ports import (
+    BOT_REMOVED,
     CANNOT_POST_THERE,
     CHANNEL_ARCHIVED,
     CHANNEL_NOT_FOUND,
@@ -58,7 +59,6 @@ TOLD_SECONDS = 86400.0
 # Slack refusing a reply under one message (its thread takes none): the card's, not the channel's.
 THREAD_CLOSED = "cannot_reply_to_message"
 # Slack's answer in a channel the bot is no longer a member of (someone removed it).
-REMOVED = "not_in_channel"
 # What to change when Slack refuses the bot channels, by its answer (MAY_NOT_MANAGE_CHANNELS).
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members create channels. Let the app create public channels "
@@ -105,7 +105,7 @@ class ArchivedChannels:
                 if error.code not in CHANNEL_ARCHIVED:  # deleted (a rename keeps its id), the bot removed, or
                     await self._repost(incident, since)  # closed to it: as good as gone (an archived one may return)
                 return
-            if error.code == REMOVED:
+            if error.code == BOT_REMOVED:
                 await self._removed(incident, footprint)
                 return
             await self._move(incident, since, say=error.code in CHANNEL_ARCHIVED)

@@ -30,7 +30,7 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import CANNOT_POST_THERE, CHANNEL_ARCHIVED, CHANNEL_NOT_FOUND, Chat, Clock, Paging
+from bot.ports import CANNOT_POST_THERE, CHANNEL_ARCHIVED, CHANNEL_GONE, CHANNEL_NOT_FOUND, Chat, Clock, Paging
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
@@ -40,7 +40,6 @@ from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People, Responder
 
 log = logging.getLogger(__name__)
-DELETED = "channel_not_found"  # the incident's own channel deleted in Slack (a workspace admin may delete any)
 TOOLKIT_EFFECTS = (InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, PostReminder, OfferCommand,
                    TellPerson)
 # How long a status update whose answer was lost waits for PagerDuty's webhook (incident.status_update_published)
@@ -162,7 +161,7 @@ class CoordinationEffects:
         try:
             await self._chat.post_message(channel, text, blocks, thread_ts=thread, metadata=marker_metadata(marker))
         except IntegrationError as error:
-            if thread is None and error.code in (*CHANNEL_ARCHIVED, DELETED) and archived is not None:
+            if thread is None and error.code in (*CHANNEL_ARCHIVED, CHANNEL_GONE) and archived is not None:
                 await self._moved(incident, channel, error, since, archived)
             elif thread is None or error.code not in CANNOT_POST_THERE:
                 raise

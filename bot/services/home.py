@@ -83,11 +83,18 @@ class AppHome:
         are, only their opening publishes the Home without their own (a refresh leaves the one they had)."""
         if opened:
             self._forget_failures()
-        content = await self.content(slack_user_id)
-        if content.problem is SLACK_SILENT and not opened:
-            # A refresh: the Home last published (their own incidents and rotas in it) is worth more than one without
-            # them; the one saying why is for them opening the tab.
-            raise IntegrationError("slack", "users.info failed: the Home is left as it was", retryable=True)
+        try:
+            email = await self._chat.user_email(slack_user_id)
+        except IntegrationError:
+            if not opened:
+                # A refresh: the Home last published (their own incidents and rotas in it) is worth more than one
+                # without them, and nothing is gathered for it; the one saying why is for them opening the tab.
+                raise
+            log.warning("App Home of %s published without their own incidents and rotas: Slack did not say who they "
+                        "are", slack_user_id, exc_info=True)
+            content = await self.content(slack_user_id, None, slack_answered=False)
+        else:
+            content = await self.content(slack_user_id, email)
         await self._chat.publish_home(slack_user_id, home_view(content))
 
     def refresh_soon(self, homes: HomesToRefresh) -> None:
@@ -250,18 +257,13 @@ class AppHome:
         members += [m for d in self._catalogue.domains if d.id == rota.domain for m in d.members]
         return list(dict.fromkeys(m.lower() for m in members))
 
-    async def content(self, slack_user_id: str) -> HomeContent:
-        email: str | None = None
+    async def content(self, slack_user_id: str, email: str | None, *, slack_answered: bool = True) -> HomeContent:
+        """What the Home shows `slack_user_id`, whose email Slack gave (None: their profile has none), unless Slack
+        did not answer who they are (`slack_answered`: the open incidents need no email, shown without their own)."""
         person: PagingUser | None = None
         problem: str | None = SLACK_SILENT
         answered = False  # PagerDuty said who the person is (or that nobody is)
-        try:
-            email = await self._chat.user_email(slack_user_id)
-        except IntegrationError:  # the open incidents need no email: the Home is published without the person's own
-            log.warning("App Home of %s: Slack did not say who they are (opened: published without their own; a "
-                        "refresh: left as it was)",
-                        slack_user_id, exc_info=True)
-        else:
+        if slack_answered:
             person, problem, answered = await self._person(email)
         open_incidents = await self._store.open_incidents()
         if len(open_incidents) > MOST_INCIDENTS:  # a storm: the ones the Home shows are the most pressing

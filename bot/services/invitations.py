@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Sequence
 
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
-from bot.ports import Chat, Clock
+from bot.ports import BOT_REMOVED, Chat, Clock
 from bot.ports.store import SlackFootprint, SlackFootprints
 from bot.render import card as cards
 from bot.services.bookkeeping import remember_footprint
@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 # longer in the channel (someone removed it), or the workspace's rules (Enterprise Key Management, a policy).
 WHOLE_CALL_REFUSALS = frozenset({"not_in_channel", "ekm_access_denied", "restricted_action", "no_permission",
                                  "team_access_not_granted"})
-REMOVED = "not_in_channel"
 
 
 class Invitations:
@@ -88,7 +87,7 @@ class Invitations:
         marker = "not-added:" + ",".join(sorted(refused))
         if await self._chat.find_posted(channel_id, marker, self._clock.now().timestamp() - 86400) is not None:
             return
-        if whole == REMOVED:
+        if whole == BOT_REMOVED:
             names = ", ".join(cards.name_text(name) for name, _ in refused.values())
             text = (f"⚠️ I could not add {names} to this channel: I am no longer a member of it (someone removed "
                     "me). Add them by hand, and `/invite @pavedroad` back so that I can keep the channel's topic and "

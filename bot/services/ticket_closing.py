@@ -18,7 +18,7 @@ from bot.domain.ticket_rules import CLOSED
 from bot.domain.timeline import MERGED_INTO, TimelineEntry, merged_into_id
 from bot.errors import IntegrationError
 from bot.ports import Tickets
-from bot.ports.store import Incidents, SlackFootprint, TicketRecords, TicketRow
+from bot.ports.store import SlackFootprint, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, clip, duration, full_text_at
 from bot.render.review import responders
 from bot.services.ticket_pages import note_once
@@ -28,16 +28,16 @@ IN_PAGERDUTY = full_text_at("PagerDuty")
 CLOSE_NOTES = 4_000  # the incident table's close_notes length
 
 
-class ClosingStore(Incidents, TicketRecords, Protocol):
-    """The incident's timeline, and the ticket of the incident a merge went into."""
+class ClosingStore(TicketRecords, Protocol):
+    """The ticket of the incident a merge went into."""
 
 
 class Closing:
     def __init__(self, store: ClosingStore, tickets: Tickets) -> None:
         self._store, self._tickets = store, tickets
 
-    async def summary(self, incident: Incident, footprint: SlackFootprint) -> str:
-        timeline = await self._store.timeline(incident.id)
+    async def summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry]) -> str:
+        """The close notes, from the incident and its timeline (as the sync read it, once for all it needs)."""
         resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
                            if "Resolution: " in e.text), None)
         people = ", ".join(responders(incident, timeline)) or "—"
@@ -56,10 +56,10 @@ class Closing:
                          f"{channel_link(footprint)}")
         return clip("\n".join(line for line in lines if line), CLOSE_NOTES)
 
-    async def tell_merged_into(self, incident: Incident, ticket: TicketRow) -> None:
+    async def tell_merged_into(self, incident: Incident, ticket: TicketRow, timeline: list[TimelineEntry]) -> None:
         """The incident's ticket is being resolved: if the incident was merged away, the ticket of the one it went
         into (when known, and open to writes) hears of it, once."""
-        merge = await self._merged_into(await self._store.timeline(incident.id))
+        merge = await self._merged_into(timeline)
         there = merge[1] if merge else None
         if there is None or there.state in CLOSED or there.sys_id == ticket.sys_id:
             return

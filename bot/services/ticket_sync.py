@@ -30,6 +30,7 @@ from bot.domain.effects import (
 from bot.domain.incident import Incident, Status
 from bot.domain.naming import channel_name
 from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_REOPEN_KIND, DESK_STATE_KIND, TICKET_KEY
+from bot.domain.timeline import TimelineEntry
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -305,8 +306,10 @@ class TicketSync:
         group = group_of(self._catalogue, incident.service_id)
         if group and any(e.kind == "service_updated" for e in batch.entries):
             fields["assignment_group"] = group  # moved to another team's service: the ticket goes to its queue
+        timeline: list[TimelineEntry] = []  # read once for the desk's word, the close notes and a merge's note
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
-            desk_resolved, desk_reopened = await self._desk_did(incident, ticket.number)
+            timeline = await self._store.timeline(incident.id)
+            desk_resolved, desk_reopened = _desk_did(timeline, ticket.number)
             if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and desk_resolved:
                 late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
             elif wanted == RESOLVED != ticket.state and desk_reopened and not any(
@@ -314,14 +317,15 @@ class TicketSync:
                 # The ticket was told the incident's resolve (with the state, in one update) and the desk opened it
                 # again since: a later line is no resolve, only a new one (told in its sync) ends it (found in review).
                 wanted = None
-        if late:
-            fields["close_notes"] = await self._closing.summary(incident, footprint)  # the resolution came late
+        if late:  # the resolution came late
+            fields["close_notes"] = await self._closing.summary(incident, footprint, timeline)
         elif wanted is not None and wanted != ticket.state:
             fields["state"] = wanted
             if wanted == RESOLVED:
                 fields |= {"close_code": self._catalogue.servicenow.close_code,
-                           "close_notes": await self._closing.summary(incident, footprint)}
-                await self._closing.tell_merged_into(incident, ticket)  # before: a retry may not resolve it again
+                           "close_notes": await self._closing.summary(incident, footprint, timeline)}
+                # Before the resolve: a retry may not resolve it again.
+                await self._closing.tell_merged_into(incident, ticket, timeline)
         noted: list[str] = [e.id for e in batch.entries]
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
@@ -394,16 +398,16 @@ class TicketSync:
             return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
         return None
 
-    async def _desk_did(self, incident: Incident, number: str) -> tuple[bool, bool]:
-        """(resolved, reopened): the desk's last word on the state — it resolved the ticket (and has not opened it
-        again since), or opened it again. Recorded facts, never compared with the incident's lines by time (the
-        clocks differ, and ServiceNow's counts whole seconds): found in review, an incident resolved after the desk's
-        resolution wrote over the desk's close notes. Only a ticket the bot resolved is set back to In Progress (the
-        incident reopened) or given the resolution that came late."""
-        timeline = await self._store.timeline(incident.id)
-        # This ticket's word only: a follow-on ticket is not the one the desk closed (found in review: it stayed
-        # Resolved when the incident reopened).
-        said_here = f"ServiceNow {number}, "
-        desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)
-                     and e.text.startswith(said_here)), None)
-        return desk == DESK_STATE_KIND, desk == DESK_REOPEN_KIND
+
+def _desk_did(timeline: list[TimelineEntry], number: str) -> tuple[bool, bool]:
+    """(resolved, reopened): the desk's last word on ticket `number`'s state, in the incident's timeline — it resolved
+    the ticket (and has not opened it again since), or opened it again. Recorded facts, never compared with the
+    incident's lines by time (the clocks differ, and ServiceNow's counts whole seconds): found in review, an incident
+    resolved after the desk's resolution wrote over the desk's close notes. Only a ticket the bot resolved is set back
+    to In Progress (the incident reopened) or given the resolution that came late."""
+    # This ticket's word only: a follow-on ticket is not the one the desk closed (found in review: it stayed Resolved
+    # when the incident reopened).
+    said_here = f"ServiceNow {number}, "
+    desk = next((e.kind for e in reversed(timeline) if e.kind in (DESK_STATE_KIND, DESK_REOPEN_KIND)
+                 and e.text.startswith(said_here)), None)
+    return desk == DESK_STATE_KIND, desk == DESK_REOPEN_KIND

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 
 from bot.domain.incident import Incident
-from bot.domain.slack_text import readable
+from bot.domain.slack_text import blank, readable
 from bot.errors import IntegrationError, UserError
 from bot.render import status_updates as render
 from bot.render.roles import OPEN_UPDATE_FORM, TAKE_COMMAND
@@ -154,7 +154,7 @@ async def _update_errors(s: Services, form: UpdateForm) -> dict[str, str]:
 def _typed_problem(form: UpdateForm) -> dict[str, str]:
     """What is wrong with what was typed, shown in the form so that none of it is lost: nothing said, or more than
     an update may hold (each field takes 3,000 characters; an update, 3,000 in all)."""
-    if not form.what:
+    if blank(form.what):  # (spaces or invisible characters alone, a zero-width space pasted: nothing said)
         return {render.WHAT: "Say what is happening: stakeholders read this first."}
     typed = len(form.what) + len(form.impact)
     if typed > UPDATE_TEXT:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 COMMANDER = "commander"
 # The incident keeps its latest status updates (the card, the status and the reminders need the last one; PagerDuty
-# and the timeline keep them all).
+# and the timeline keep them all) — and, besides, those still awaiting PagerDuty's word (`kept_updates`).
 KEPT_UPDATES = 20
+# An update awaiting PagerDuty's confirmation is kept while posted within this long of the newest: its effects read it
+# by id (published, shared, commented), and PagerDuty's webhook is matched to it. Hours past its effects' retries.
+AWAITING_KEPT_FOR = timedelta(hours=6)
 # Inbox event types of the commands (source "slack").
 ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE = "role.assigned", "status_update.posted", "status_update.reminder"
 COMMAND_TYPES = (ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE)
@@ -48,6 +51,11 @@ class StatusUpdate:
     author_email: str | None = None
     source: str = "slack"
     in_pagerduty: bool = False
+
+    @property
+    def awaits_pagerduty(self) -> bool:
+        """Published through the bot (it has an author PagerDuty knows) and not yet confirmed by PagerDuty's webhook."""
+        return self.source == "slack" and bool(self.author_email) and not self.in_pagerduty
 
     @property
     def message(self) -> str:
@@ -115,6 +123,19 @@ def reminder_id(incident_id: str, since: datetime, interval: int) -> str:
 def last_update_at(updates: tuple[StatusUpdate, ...], triggered_at: datetime) -> datetime:
     """When stakeholders last heard: the latest update, else the trigger."""
     return max((u.at for u in updates), default=triggered_at)
+
+
+def kept_updates(updates: tuple[StatusUpdate, ...]) -> tuple[StatusUpdate, ...]:
+    """The updates an incident keeps (oldest first): its last KEPT_UPDATES, and any earlier one still to be published
+    in PagerDuty (a long PagerDuty outage, a busy incident) posted within AWAITING_KEPT_FOR of the newest — at most
+    KEPT_UPDATES of those, the newest. Dropping one of those would publish, share and comment nothing for it, silently,
+    and take PagerDuty's confirmation of it for someone else's update."""
+    if len(updates) <= KEPT_UPDATES:
+        return updates
+    older, latest = updates[:-KEPT_UPDATES], updates[-KEPT_UPDATES:]
+    since = latest[-1].at - AWAITING_KEPT_FOR
+    awaiting = [u for u in older if u.awaits_pagerduty and u.at >= since][-KEPT_UPDATES:]
+    return (*awaiting, *latest)
 
 
 def holder_of(roles: tuple[RoleHolder, ...], role: str) -> RoleHolder | None:

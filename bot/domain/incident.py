@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.coordination import COMMANDER, KEPT_UPDATES, RoleHolder, StatusUpdate, holder_of
+from bot.domain.coordination import COMMANDER, RoleHolder, StatusUpdate, holder_of, kept_updates
 from bot.domain.effects import (
     DraftReview,
     Effect,
@@ -221,7 +221,7 @@ def _status_update_published(incident: Incident, event: IncidentEvent, entry: Ti
             return Decision(replace(incident, status_updates=confirmed, last_event_id=event.id), None, ())
     update = StatusUpdate(id=event.id, at=event.occurred_at, author=event.agent.name if event.agent else "PagerDuty",
                           what=message or "(empty)", source="pagerduty", in_pagerduty=True)
-    updates = (*incident.status_updates, update)[-KEPT_UPDATES:]
+    updates = kept_updates((*incident.status_updates, update))
     effects: tuple[Effect, ...] = (RefreshCard(incident.id),)
     if entry is not None:
         effects = (PostTimelineEntry(incident.id, entry.id), *effects)

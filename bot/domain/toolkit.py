@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.domain.coordination import (
-    KEPT_UPDATES,
     Command,
     ReminderDue,
     RoleAssignment,
     StatusUpdatePosted,
     holder_of,
+    kept_updates,
     last_update_at,
 )
 from bot.domain.effects import (
@@ -80,7 +80,7 @@ def _publish(incident: Incident, command: StatusUpdatePosted, policy: ChannelPol
     update = command.update
     if any(u.id == update.id for u in incident.status_updates):
         return Decision(incident, None, ())
-    updates = (*incident.status_updates, update)[-KEPT_UPDATES:]
+    updates = kept_updates((*incident.status_updates, update))
     entry = TimelineEntry(id=update.id, incident_id=incident.id, occurred_at=update.at, kind=UPDATE_KIND,
                           actor=update.author, text=f"Status update by {update.author}: "
                                                     + " · ".join(update.message.splitlines()))

@@ -217,7 +217,10 @@ async def _raise(error: IntegrationError) -> None:
 
 
 def _update(incident: Incident, update_id: str) -> StatusUpdate | None:
-    return next((u for u in incident.status_updates if u.id == update_id), None)
+    found = next((u for u in incident.status_updates if u.id == update_id), None)
+    if found is None:  # let go by the incident (coordination.kept_updates): hours old, or twenty newer confirmed
+        log.warning("status update %s on %s is no longer kept by the incident: not sent", update_id, incident.id)
+    return found
 
 
 def _closed(code: str) -> tuple[str, str]:

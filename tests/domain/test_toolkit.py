@@ -109,10 +109,13 @@ def test_the_same_update_applied_again_changes_nothing() -> None:
     assert apply_command(once, update(), POLICY).effects == ()
 
 
-def test_the_incident_keeps_its_latest_twenty_updates() -> None:
+def test_the_incident_keeps_its_latest_twenty_updates_once_pagerduty_has_them() -> None:
+    """(Those still awaiting PagerDuty are kept longer: tests/domain/test_kept_updates.py.)"""
     current: Incident | None = incident()
     for n in range(25):
-        current = apply_command(current, update(f"update:{n}", at=AT + timedelta(minutes=n)), POLICY).incident
+        posted = update(f"update:{n}", at=AT + timedelta(minutes=n))
+        confirmed = replace(posted, update=replace(posted.update, in_pagerduty=True))
+        current = apply_command(current, confirmed, POLICY).incident
     assert current is not None and [u.id for u in current.status_updates] == [f"update:{n}" for n in range(5, 25)]
 
 

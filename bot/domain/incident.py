@@ -106,6 +106,9 @@ class Incident:
     # PagerDuty users asked to respond (a responder request: `/incident page`, the incident-manager rota) who have not
     # declined: responders as much as its assignees, for the workspace's `permissions`.
     responders: tuple[str, ...] = ()
+    # When each person's latest request or decline happened: PagerDuty does not promise their order, and a request
+    # delivered after the decline that followed it is old news (`_asked_to_respond`).
+    responders_heard_at: tuple[tuple[str, datetime], ...] = ()
     # Fields a newer version of the bot saved that this one does not know (a rolling upgrade runs two versions on one
     # store): their names and JSON values as read, written back unchanged (bot/adapters/store/codec.py), so that an
     # older replica applying an event to the incident neither fails on them nor drops them. Never read here.
@@ -345,16 +348,22 @@ def _responder_added(event: IncidentEvent) -> Person | None:
 
 
 def _asked_to_respond(incident: Incident, event: IncidentEvent) -> Incident:
-    """Someone asked to respond is one of its responders from the request until they decline it."""
+    """Someone asked to respond is one of its responders from the request until they decline it: by when each
+    happened, not the order they are delivered in."""
     if event.type not in ("incident.responder.added", "incident.responder.replied"):
         return incident
     user = event.detail.get("user")
     user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
     if not user_id:
         return incident
+    heard = dict(incident.responders_heard_at)
+    if user_id in heard and event.occurred_at < heard[user_id]:
+        return incident  # a request delivered after the decline that answered it (or the reverse): older news
+    heard[user_id] = event.occurred_at
     others = tuple(u for u in incident.responders if u != user_id)
     declined = event.type == "incident.responder.replied" and event.detail.get("state") == "declined"
-    return replace(incident, responders=others if declined else (*others, user_id))
+    return replace(incident, responders=others if declined else (*others, user_id),
+                   responders_heard_at=tuple(heard.items()))
 
 
 def _card_fields(incident: Incident) -> tuple[object, ...]:

@@ -265,3 +265,20 @@ def test_a_resolve_queues_its_review_draft_when_the_catalogue_asks() -> None:
     ack = read_event(incident_event("incident.acknowledged", occurred_at=T2))
     assert not any(isinstance(e, DraftReview) for e in apply_event(known("triggered", at=T1), ack,
                                                                    replace(POLICY, reviews_on_resolve=True)).effects)
+
+
+@pytest.mark.parametrize("order", ["as they happened", "decline delivered first"])
+def test_a_responder_request_and_its_decline_count_by_when_they_happened(order: str) -> None:
+    """Asked at T1, declined at T2: not a responder, whichever PagerDuty delivers first; asked again later: again."""
+    from tests.helpers import envelope, fixture
+    asked = fixture("data.incident_responder.json")
+    declined = {**asked, "state": "declined"}
+    request = read_event(envelope("incident.responder.added", asked, occurred_at=T1))
+    decline = read_event(envelope("incident.responder.replied", declined, occurred_at=T2))
+    incident: Incident | None = known("triggered")
+    for event in (request, decline) if order == "as they happened" else (decline, request):
+        incident = apply_event(incident, event, POLICY).incident
+    assert incident is not None and incident.responders == ()
+    again = read_event(envelope("incident.responder.added", asked, occurred_at="2026-11-27T10:45:00.000Z"))
+    incident = apply_event(incident, again, POLICY).incident
+    assert incident is not None and incident.responders == ("PVMGSML",)

@@ -159,9 +159,6 @@ async def test_a_desk_note_on_a_ticket_the_bot_set_to_p1_says_nobody_raised_it(s
 # ----- 5f67534: people asked to respond ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: Incident.responders keeps who was asked with no time, so a request "
-                   "delivered after the decline it preceded (PagerDuty does not promise order) asks them again; needs "
-                   "each person's latest answer kept with its time (a new field, and the codec's)")
 async def test_a_request_delivered_after_its_decline_does_not_make_a_responder(start_sandbox: StartSandbox,
                                                                                catalogue: Catalogue) -> None:
     """Dev is asked to respond (10:20) and declines (10:30); PagerDuty delivers the decline first, then the request.

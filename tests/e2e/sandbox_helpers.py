@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.catalogue import Catalogue
 from sandbox.ui.blockkit import Names, mrkdwn
 from sandbox.world import RunningSandbox
 from tests.helpers import rows, sign, slack_signed
@@ -105,6 +106,29 @@ async def as_user(running: RunningSandbox, route: str, **body: Any) -> dict[str,
     return answer
 
 
+def kept_to_responders(catalogue: Catalogue, *acts: str) -> Catalogue:
+    """The catalogue with `permissions.<act>: responders` for each act: only the incident's responders and the
+    incident managers may do it."""
+    return catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
+        update=dict.fromkeys(acts, "responders"))})
+
+
+async def command(running: RunningSandbox, text: str, channel: str, user: str = "asha.patel@example.com",
+                  **extra: Any) -> dict[str, Any]:
+    """`/incident <text>` typed by `user` (Asha unless told) in `channel` (an id or a name), then everything settled:
+    `as_user`'s report."""
+    answer = await as_user(running, "command", user=user, channel=channel, text=text, **extra)
+    await settle(running)
+    return answer
+
+
+async def opened(running: RunningSandbox, service: str = "PBASKET") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The incident "Checkout returns 500s" triggered on `service`, and its channel once open."""
+    incident = await trigger(running, "Checkout returns 500s", service)
+    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
+    return incident, channel
+
+
 def replies(answer: dict[str, Any]) -> str:
     """Everything the bot told the person, from `as_user`'s report: the immediate answer and its response-URL posts."""
     body = answer.get("body")
@@ -180,3 +204,24 @@ def alerts_pending(running: RunningSandbox) -> int:
     [pending] = rows(running.bot.settings.db_path, "SELECT count(*) AS n FROM outbox WHERE state='pending' AND "
                      "(queue='slack:operators' OR queue LIKE 'slack:operators:%')")
     return int(pending["n"])
+
+
+def publishes(running: RunningSandbox) -> int:
+    """How many Homes the bot has published so far (Slack's views.publish calls)."""
+    return int(state(running)["slack"]["calls"].get("views.publish", 0))
+
+
+async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
+    """Open the tab as `user`; for the Home tab, until the bot has published it (in the background, after the ack).
+    Returns the sandbox's report of the delivery."""
+    running.sandbox.slack.settle_seconds = 0.2  # as `as_user`: the report need not wait longer, the publish is awaited
+    before = publishes(running)
+    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
+                                                                json={"user": user, "tab": tab}) as response:
+        body = await response.text()
+        assert response.status == 200, body
+    await settle(running)
+    if tab == "home":
+        await eventually(lambda: publishes(running) > before)
+    answer: dict[str, Any] = json.loads(body)
+    return answer

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import aiohttp
 import pytest
@@ -22,30 +21,14 @@ from tests.e2e.sandbox_helpers import (
     eventually,
     incident_channels,
     move_clock,
+    open_home,
+    publishes,
     settle,
     slack_user,
     state,
     trigger,
 )
 from tests.helpers import StartSandbox, rows
-
-
-def publishes(running: RunningSandbox) -> int:
-    return int(state(running)["slack"]["calls"].get("views.publish", 0))
-
-
-async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> dict[str, Any]:
-    """Open the tab as `user`; for the Home tab, until the bot has published it (in the background, after the ack)."""
-    running.sandbox.slack.settle_seconds = 0.2
-    before = publishes(running)
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
-                                                                json={"user": user, "tab": tab}) as response:
-        answer: dict[str, Any] = await response.json()
-        assert response.status == 200, answer
-    await settle(running)
-    if tab == "home":
-        await eventually(lambda: publishes(running) > before)
-    return answer
 
 
 def home_text(running: RunningSandbox, email: str) -> str:

@@ -19,8 +19,10 @@ from tests.e2e.sandbox_helpers import (
     buttons,
     card,
     code_blocks_shown,
+    command,
     eventually,
     incident_channels,
+    kept_to_responders,
     messages,
     replies,
     settle,
@@ -37,13 +39,6 @@ ACK, RESOLVE, PAGE_IM = "incident_acknowledge", "incident_resolve", "incident_pa
 
 # ----- helpers -----------------------------------------------------------------------------------------------------
 
-
-
-async def command(running: RunningSandbox, text: str, channel: str, user: str = ASHA,
-                  **extra: Any) -> dict[str, Any]:
-    answer = await as_user(running, "command", user=user, channel=channel, text=text, **extra)
-    await settle(running)
-    return answer
 
 
 async def click(running: RunningSandbox, channel: dict[str, Any], action_id: str, user: str = ASHA) -> dict[str, Any]:
@@ -587,9 +582,7 @@ async def test_someone_asked_to_respond_is_a_responder_until_they_decline(start_
     """Paged in with `/incident page @dev` (found in review, session 25): Dev is no assignee, and with
     `permissions.note: responders` was refused as "not a responder" — the very thing he had been asked to be. Asked
     to respond, he may act; once he declines, he is refused again."""
-    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
-        update={"note": "responders"})})
-    running = await start_sandbox(restricted)
+    running = await start_sandbox(kept_to_responders(catalogue, "note"))
     incident, channel = await triggered(running)
     refused = await command(running, "note looking at the DB", channel["id"], user=DEV)
     assert "Only #1's responders and the incident managers may add notes" in replies(refused)
@@ -611,9 +604,7 @@ async def test_a_refused_command_quotes_back_what_was_written(start_sandbox: Sta
     """Slack keeps no command once sent: a note or a resolution refused (here, by `permissions: responders`) was lost
     with the refusal, and whoever wrote it at 3 a.m. wrote it again. It comes back whole, in a block to copy; a command
     that takes no prose (ack) quotes nothing."""
-    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
-        update={"note": "responders", "resolve": "responders", "acknowledge": "responders"})})
-    running = await start_sandbox(restricted)
+    running = await start_sandbox(kept_to_responders(catalogue, "note", "resolve", "acknowledge"))
     incident, channel = await triggered(running)
     note = "Replica lag 40 s since 02:10 <db-2> & the\nfailover script hangs at step 3"
     for text in (f"note {note}", f"resolve {note}"):
@@ -626,9 +617,7 @@ async def test_a_refused_command_quotes_back_what_was_written(start_sandbox: Sta
 
 async def test_resolving_can_be_kept_to_responders_and_incident_managers(start_sandbox: StartSandbox,
                                                                         catalogue: Catalogue) -> None:
-    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
-        update={"resolve": "responders"})})
-    running = await start_sandbox(restricted)
+    running = await start_sandbox(kept_to_responders(catalogue, "resolve"))
     incident, channel = await triggered(running)
     refused = await command(running, "resolve not mine to resolve", channel["id"], user=DEV)
     assert "Only #1's responders and the incident managers may resolve it" in replies(refused)

@@ -27,10 +27,13 @@ from tests.e2e.sandbox_helpers import (
     buttons,
     card,
     channel_id,
+    command,
     eventually,
     incident_channels,
+    kept_to_responders,
     messages,
     move_clock,
+    opened,
     replies,
     settle,
     slack_user,
@@ -46,20 +49,8 @@ TAKE_COMMAND, OPEN_UPDATE = "incident_take_command", "incident_update_open"
 UPDATE = "Card payments fail for 1 in 5 customers; rolling back the 10:02 deploy"
 
 
-async def command(running: RunningSandbox, text: str, channel: str, user: str = ASHA) -> dict[str, Any]:
-    answer = await as_user(running, "command", user=user, channel=channel, text=text)
-    await settle(running)
-    return answer
-
-
 def mention(running: RunningSandbox, email: str) -> str:
     return f"<@{slack_user(running, email)}|{email.split('@')[0]}>"
-
-
-async def opened(running: RunningSandbox, service: str = "PBASKET") -> tuple[dict[str, Any], dict[str, Any]]:
-    incident = await trigger(running, "Checkout returns 500s", service)
-    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
-    return incident, channel
 
 
 def card_text(running: RunningSandbox, channel: dict[str, Any]) -> str:
@@ -521,9 +512,7 @@ def answered(running: RunningSandbox, answer: dict[str, Any]) -> bool:
 
 async def test_roles_updates_and_priority_can_be_kept_to_responders_and_incident_managers(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
-    restricted = catalogue.model_copy(update={"permissions": catalogue.permissions.model_copy(
-        update={"role": "responders", "update": "responders", "priority": "responders"})})
-    running = await start_sandbox(restricted)
+    running = await start_sandbox(kept_to_responders(catalogue, "role", "update", "priority"))
     incident, channel = await opened(running, "PDELIVS")
     number = incident["incident_number"]
     # Dev is neither assigned nor the incident manager on call: each toolkit action is refused, nothing done.

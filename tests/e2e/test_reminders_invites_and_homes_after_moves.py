@@ -7,8 +7,6 @@ from __future__ import annotations
 import html
 from typing import Any
 
-import aiohttp
-
 from bot.adapters.slack.chat import SlackChat
 from bot.metrics import Metrics
 from bot.services.home import AppHome
@@ -20,10 +18,13 @@ from tests.e2e.sandbox_helpers import (
     answers,
     as_user,
     channel_id,
+    command,
     eventually,
-    incident_channels,
     messages,
     move_clock,
+    open_home,
+    opened,
+    publishes,
     settle,
     slack_user,
     state,
@@ -33,18 +34,6 @@ from tests.e2e.sandbox_helpers import (
 ASHA, BEN, DEV = "asha.patel@example.com", "ben.okafor@example.com", "dev.sharma@example.com"
 ERIN = "erin.walsh@example.com"
 REMINDER = "status update for stakeholders is due"
-
-
-async def command(running: RunningSandbox, text: str, channel: str, user: str = ERIN) -> dict[str, Any]:
-    answer = await as_user(running, "command", user=user, channel=channel, text=text)
-    await settle(running)
-    return answer
-
-
-async def opened(running: RunningSandbox, service: str = "PBASKET") -> tuple[dict[str, Any], dict[str, Any]]:
-    incident = await trigger(running, "Checkout returns 500s", service)
-    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
-    return incident, channel
 
 
 def said(message: dict[str, Any]) -> str:
@@ -70,7 +59,7 @@ async def test_a_reminder_due_in_a_channel_an_admin_deleted_follows_the_incident
     until a status update is due: the card and the timeline now follow a deleted channel to a new one, but the
     reminder died on `channel_not_found` (a dead effect, an operators' alert), and nobody was asked for the update."""
     incident, channel = await opened(sandbox)
-    await command(sandbox, "role commander me", channel["id"])
+    await command(sandbox, "role commander me", channel["id"], user=ERIN)
     sandbox.sandbox.slack.delete_channel_as_admin(channel["id"])
     await move_clock(sandbox, advance_seconds=31 * 60)
     await settle(sandbox)
@@ -88,7 +77,7 @@ async def test_the_commander_is_in_the_new_channel_an_incident_moves_to_when_an_
     the incident moves to a new one: its assignees were invited there, its commander was not — the card named her
     as commander of a channel she was not in, and the reminders mentioned her where she could not read them."""
     incident, channel = await opened(sandbox)
-    await command(sandbox, "role commander me", channel["id"])
+    await command(sandbox, "role commander me", channel["id"], user=ERIN)
     erin = slack_user(sandbox, ERIN)
     assert erin in next(c for c in state(sandbox)["slack"]["channels"] if c["id"] == channel["id"])["members"]
     sandbox.sandbox.slack.delete_channel_as_admin(channel["id"])
@@ -146,20 +135,6 @@ async def test_someone_slack_would_not_add_is_named_once_not_again_when_the_inci
 
 
 # ----- the App Home -------------------------------------------------------------------------------------------------
-
-def publishes(running: RunningSandbox) -> int:
-    return int(state(running)["slack"]["calls"].get("views.publish", 0))
-
-
-async def open_home(running: RunningSandbox, user: str) -> None:
-    """Open the Home tab as `user`, and wait until the bot has published it (in the background, after the ack)."""
-    before = publishes(running)
-    async with aiohttp.ClientSession() as session, session.post(f"{running.url}/sandbox/slack/home",
-                                                                json={"user": user}) as response:
-        assert response.status == 200, await response.text()
-    await settle(running)
-    await eventually(lambda: publishes(running) > before)
-
 
 def home_part(running: RunningSandbox, email: str, title: str) -> str:
     view = state(running)["slack"]["home_views"][slack_user(running, email)]

@@ -8,8 +8,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from bot.catalogue import Catalogue
 from bot.services.retries import PRODUCTION
 from sandbox.faults import Fault
@@ -25,7 +23,6 @@ from tests.e2e.sandbox_helpers import (
     trigger,
 )
 from tests.helpers import StartSandbox
-from tests.pg_cluster import PostgresCluster
 
 BEN, DEV, CHLOE = "ben.okafor@example.com", "dev.sharma@example.com", "chloe.martin@example.com"
 # What `pavedroad serve` runs with: no retry policy given, the bot's own (bot/services/retries.py, PRODUCTION).
@@ -131,15 +128,6 @@ async def test_a_rota_whose_schedule_is_gone_from_pagerduty_says_so_rather_than_
     ops = channel_id(running, "paved-road-ops")
     [told] = [m["text"] for m in state(running)["slack"]["messages"] if m["channel"] == ops]
     assert "pagerduty_schedule_id" in told and "API token" not in told, told
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None: the bot on SQLite; else a PostgreSQL database of the test's own on the session's cluster."""
-    if request.param == "sqlite":
-        return None
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.url(cluster.fresh_database())
 
 
 async def test_a_clock_that_jumped_ahead_and_was_put_right_does_not_hold_back_the_shift_changes_in_between(

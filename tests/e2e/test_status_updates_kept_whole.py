@@ -8,7 +8,7 @@ each test is a bug found in review, end to end through the emulators.
   was nagged after 30 minutes, and one who promised 15 minutes was reminded only after 30.
 - A reminder in an incident channel someone archived while the incident was open died (an operators' alert at every
   interval) instead of following the incident to a new channel as its timeline does.
-- `/incident update 12 …` typed in another channel answered that the update was on its way "to this channel".
+- `/incident update #12 …` typed in another channel answered that the update was on its way "to this channel".
 - `/incident update <text>` refused (too long, not theirs to post) lost the text: Slack keeps no command once sent.
 - (Not fixed) more than 20 updates waiting on PagerDuty: the oldest is never published, and nobody is told.
 """
@@ -25,14 +25,14 @@ from tests.e2e.sandbox_helpers import (
     act,
     as_user,
     channel_id,
-    incident_channels,
+    command,
     messages,
     move_clock,
+    opened,
     replies,
     settle,
     slack_user,
     state,
-    trigger,
 )
 from tests.helpers import StartSandbox
 
@@ -40,21 +40,9 @@ ERIN = "erin.walsh@example.com"
 REMINDER = "status update for stakeholders is due"
 
 
-async def command(running: RunningSandbox, text: str, channel: str, user: str = ERIN) -> dict[str, Any]:
-    answer = await as_user(running, "command", user=user, channel=channel, text=text)
-    await settle(running)
-    return answer
-
-
-async def opened(running: RunningSandbox) -> tuple[dict[str, Any], dict[str, Any]]:
-    incident = await trigger(running, "Checkout returns 500s", "PBASKET")
-    channel = next(c for c in incident_channels(running) if c["name"].startswith(f"inc-{incident['incident_number']}-"))
-    return incident, channel
-
-
 async def submit_form(running: RunningSandbox, channel: str, what: str, impact: str = "", next_in: str = "30") -> None:
     """`/incident update` alone opens the form; Erin fills it in and posts it."""
-    await command(running, "update", channel)
+    await command(running, "update", channel, user=ERIN)
     view = [v for v in state(running)["slack"]["views"] if v["callback_id"] == "incident_update_modal"][-1]
     await as_user(running, "view_submission", user=ERIN, view_id=view["id"], values={
         "update_what": {"text": what}, "update_impact": {"text": impact}, "update_next": {"choice": next_in}})
@@ -100,7 +88,7 @@ async def test_a_long_update_reaches_stakeholders_and_the_incident_channel_whole
 async def test_an_update_after_the_resolve_promises_stakeholders_no_next_one(sandbox: RunningSandbox) -> None:
     incident, channel = await opened(sandbox)
     await act(sandbox, incident["id"], "resolve", user=ERIN)
-    answer = await command(sandbox, "update All clear: card payments are back to normal", channel["id"])
+    answer = await command(sandbox, "update All clear: card payments are back to normal", channel["id"], user=ERIN)
     assert "on its way" in replies(answer) and "Next one due" not in replies(answer)
     [posted] = stakeholders(sandbox)
     assert "All clear" in posted and "Next update" not in posted
@@ -111,17 +99,17 @@ async def test_an_update_after_the_resolve_promises_stakeholders_no_next_one(san
 async def test_the_form_for_a_resolved_incidents_update_asks_for_no_next_one(sandbox: RunningSandbox) -> None:
     """The all-clear promises no next update: its form asked "Next update due" and ignored the answer."""
     incident, channel = await opened(sandbox)
-    open_form = await command(sandbox, "update", channel["id"])
+    open_form = await command(sandbox, "update", channel["id"], user=ERIN)
     assert "Next update due" in str(open_form["views_opened"])
     await act(sandbox, incident["id"], "resolve", user=ERIN)
-    resolved_form = await command(sandbox, "update", channel["id"])
+    resolved_form = await command(sandbox, "update", channel["id"], user=ERIN)
     [view] = resolved_form["views_opened"]
     assert "What is happening" in str(view) and "Next update due" not in str(view)
 
 
 async def test_the_reminder_comes_when_the_last_update_said_the_next_one_would(sandbox: RunningSandbox) -> None:
     _, channel = await opened(sandbox)
-    await command(sandbox, "role commander me", channel["id"])
+    await command(sandbox, "role commander me", channel["id"], user=ERIN)
     # Erin tells stakeholders the next update comes in 2 hours: no reminder at 31 minutes.
     await submit_form(sandbox, channel["id"], "Rolled back; watching error rates", next_in="120")
     await move_clock(sandbox, advance_seconds=31 * 60)
@@ -142,7 +130,7 @@ async def test_the_reminder_comes_when_the_last_update_said_the_next_one_would(s
 async def test_a_reminder_in_a_channel_someone_archived_follows_the_open_incident_to_a_new_channel(
         sandbox: RunningSandbox) -> None:
     incident, channel = await opened(sandbox)
-    await command(sandbox, "role commander me", channel["id"])
+    await command(sandbox, "role commander me", channel["id"], user=ERIN)
     archived = sandbox.sandbox.slack.find_channel(channel["name"])
     assert archived is not None
     archived.is_archived = True  # someone archived it in Slack, thinking it was over
@@ -158,8 +146,8 @@ async def test_a_reminder_in_a_channel_someone_archived_follows_the_open_inciden
 
 async def test_an_update_sent_from_another_channel_does_not_say_it_went_to_that_one(sandbox: RunningSandbox) -> None:
     incident, _ = await opened(sandbox)
-    answer = await command(sandbox, f"update {incident['incident_number']} Rolling back the pricing deploy",
-                           channel_id(sandbox, "team-basket"))
+    answer = await command(sandbox, f"update #{incident['incident_number']} Rolling back the pricing deploy",
+                           channel_id(sandbox, "team-basket"), user=ERIN)
     assert "on its way" in replies(answer) and "this channel" not in replies(answer)
     assert len(stakeholders(sandbox)) == 1
 
@@ -170,7 +158,7 @@ async def test_an_update_typed_too_long_is_refused_with_what_was_typed_quoted_ba
     characters typed at 3 a.m. were gone, to be typed again."""
     incident, channel = await opened(sandbox)
     typed = "Checkout fails for card payments in every region; " * 62 + "LAST-WORDS"
-    answer = await command(sandbox, f"update {typed}", channel["id"])
+    answer = await command(sandbox, f"update {typed}", channel["id"], user=ERIN)
     told = html.unescape(replies(answer))
     assert "too long" in told and typed in told
     assert [u for u in state(sandbox)["pagerduty"]["status_updates"] if u["incident_id"] == incident["id"]] == []

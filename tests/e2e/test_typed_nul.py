@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-import pytest
 
 from bot.app.runtime import Bot
 from bot.domain.contributions import FollowUpAdded
@@ -18,18 +17,8 @@ from sandbox.world import RunningSandbox
 from tests.commands.slack_requests import went_wrong
 from tests.e2e.sandbox_helpers import as_user, incident_channels, replies, settle, state, trigger
 from tests.helpers import StartSandbox, rows
-from tests.pg_cluster import PostgresCluster
 
 ASHA = "asha.patel@example.com"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None: the bot on SQLite; else a PostgreSQL database of the test's own on the session's cluster."""
-    if request.param == "sqlite":
-        return None
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.url(cluster.fresh_database())
 
 
 def slack_records(running: RunningSandbox, database_url: str | None) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.catalogue import Catalogue, SandboxPerson
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import as_user, incident_channels, replies, settle, state, trigger
+from tests.e2e.sandbox_helpers import as_user, command, incident_channels, replies, settle, state, trigger
 from tests.helpers import StartSandbox
 
 ASHA = "asha.patel@example.com"
@@ -30,12 +30,6 @@ def pd_user(running: RunningSandbox, email: str) -> str:
 
 def pd_notes(running: RunningSandbox, incident_id: str) -> list[str]:
     return [n["content"] for n in state(running)["pagerduty"]["notes"] if n["incident_id"] == incident_id]
-
-
-async def command(running: RunningSandbox, text: str, channel: str, user: str = ASHA) -> dict[str, Any]:
-    answer = await as_user(running, "command", user=user, channel=channel, text=text)
-    await settle(running)
-    return answer
 
 
 # ----- 1. a lone number inside another incident's channel ------------------------------------------------------------

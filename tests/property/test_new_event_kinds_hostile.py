@@ -17,7 +17,7 @@ import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import event as outcome
@@ -29,9 +29,10 @@ from bot.adapters.servicenow.webhook import ServiceNowWebhook
 from bot.domain.coordination import StatusUpdate
 from bot.domain.events import IncidentEvent, Person
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, apply_event
-from bot.domain.ticket_rules import TicketEvent, TicketRules, decide_ticket
+from bot.domain.ticket_rules import TicketRules, decide_ticket
 from bot.domain.timeline import MERGED_INTO, TimelineEntry, merged_into_id
 from bot.errors import DeliveryError
+from bot.ports import EventReader, Webhook
 from bot.render import card as cards
 from bot.render import replies
 from sandbox.world import RunningSandbox
@@ -44,6 +45,8 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 AT = "2026-11-27T10:10:00Z"
 INCIDENT_ID = "PGR0VU2"
 SN_SECRET = "review-servicenow-secret"
+EventT = TypeVar("EventT", covariant=True)
+Read = TypeVar("Read")
 
 # What must never come out of the bot live: each would ping, link or point people somewhere.
 LIVE = ("<!channel>", "<!here>", "<!everyone>", "<@U0HOSTILE>", "<#C0HOSTILE>", "<https://evil.example|x>",
@@ -229,12 +232,16 @@ POLICY = ChannelPolicy(tickets=True, incident_manager_policy="PIMROTA", homes=Tr
 READER = PagerDutyWebhook([WEBHOOK_SECRET])
 
 
-def read(document: Any, ascii_only: bool) -> IncidentEvent | None:
+class Reader(Webhook, EventReader[EventT], Protocol[EventT]):
+    """A sender's webhook as the door and then the worker read it (PagerDuty's or ServiceNow's)."""
+
+
+def read(reader: Reader[Read], document: Any, ascii_only: bool) -> Read | None:
     """The document as the door and then the worker read it; None when refused or quarantined (DeliveryError)."""
     body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
     try:
-        delivery = READER.read_delivery(body, {})
-        return READER.read_event(delivery.body, delivery.event_id)
+        delivery = reader.read_delivery(body, {})
+        return reader.read_event(delivery.body, delivery.event_id)
     except DeliveryError as refused:
         assert str(refused).strip() and "\n" not in str(refused)
         note(f"refused: {refused}")
@@ -267,7 +274,7 @@ def check_merge_line(entry: TimelineEntry | None, document: Any) -> None:
 def test_new_pagerduty_event_kinds_read_apply_and_render_safely(data: st.DataObject) -> None:
     kind = data.draw(st.sampled_from(KINDS), label="kind")
     document = data.draw(hostile(BASES[kind], FOCUS.get(kind, ("event", "data"))), label="document")
-    event = read(document, data.draw(st.booleans(), label="ascii"))
+    event = read(READER, document, data.draw(st.booleans(), label="ascii"))
     outcome(f"{kind}: {'refused' if event is None else 'read'}")
     if event is None:
         return
@@ -294,7 +301,7 @@ def _merge_by(agent: str, url: Any = "https://acme.pagerduty.com/incidents/PINTO
     pytest.param(_merge_by("Mallory /incidents/PVICTIM1)"), id="agent-name"),
 ])
 def test_a_merge_line_names_only_the_incident_its_resolve_reason_links(document: dict[str, Any]) -> None:
-    event = read(document, True)
+    event = read(READER, document, True)
     assert event is not None
     [decision, *_] = applied(event)
     assert decision.entry is not None and decision.entry.text.startswith(MERGED_INTO)
@@ -307,7 +314,7 @@ def test_a_trimmed_status_update_of_dots_alone_is_news_not_a_confirmation() -> N
     # bot's own unconfirmed one and was lost (no timeline line, not the latest update).
     body = _trimmed("update")
     body["event"]["data"]["message"] = "…"
-    event = read(body, True)
+    event = read(READER, body, True)
     assert event is not None
     decision = apply_event(known_incident(), event, POLICY)
     assert decision.incident is not None and decision.entry is not None
@@ -336,17 +343,6 @@ def business_rule(**changes: Any) -> dict[str, Any]:
             "work_notes": "", "comments": "", "close_notes": ""} | changes
 
 
-def read_ticket(document: Any, ascii_only: bool) -> TicketEvent | None:
-    body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    try:
-        delivery = SN_READER.read_delivery(body, {})
-        return SN_READER.read_event(delivery.body, delivery.event_id)
-    except DeliveryError as refused:
-        assert str(refused).strip() and "\n" not in str(refused)
-        note(f"refused: {refused}")
-        return None
-
-
 @given(data=st.data())
 @example(data=None)  # filled in below: the plain raise, as the business rule sends it
 def test_servicenow_deliveries_with_previous_levels_read_decide_and_render_safely(data: st.DataObject | None) -> None:
@@ -362,7 +358,7 @@ def test_servicenow_deliveries_with_previous_levels_read_decide_and_render_safel
                 document[name] = data.draw({"text": TEXT, "junk": JUNK,
                                             "level": st.sampled_from(["1", "2", "3", "01", "999", "1000", "²", "-1",
                                                                       " 1", "1.0", "", "6", "7", "8"])}[how])
-    event = read_ticket(document, data is None or data.draw(st.booleans(), label="ascii"))
+    event = read(SN_READER, document, data is None or data.draw(st.booleans(), label="ascii"))
     outcome("refused" if event is None else "read")
     if event is None:
         return

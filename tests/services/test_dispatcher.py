@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import random
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher, RetryPolicy
-from tests.helpers import rows, store_one_triggered_incident
+from tests.helpers import rows
 
 
 def at(seconds: float) -> datetime:
@@ -50,20 +49,6 @@ class World:
 
     async def after_done(self, effect: Effect) -> None:
         self.performed.append((f"{effect.kind} done", False))
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "d.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(db_path)
-    await s.open()
-    await store_one_triggered_incident(s)
-    yield s
-    await s.close()
 
 
 def dispatcher(store: SqliteStore, world: World, clock: SettableClock, attempts: int = 3,

@@ -8,12 +8,9 @@ bug raising), as in tests/services/test_dispatcher.py: what is under test is how
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
@@ -24,7 +21,7 @@ from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher
 from bot.services.handovers import GRACE
 from bot.services.retries import PRODUCTION
-from tests.helpers import rows, store_one_triggered_incident
+from tests.helpers import rows
 
 
 class World:
@@ -43,20 +40,6 @@ class World:
 
     async def after_done(self, effect: Effect) -> None:
         pass
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "d.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(db_path)
-    await s.open()
-    await store_one_triggered_incident(s)
-    yield s
-    await s.close()
 
 
 def production_dispatcher(store: SqliteStore, world: World, clock: SettableClock) -> Dispatcher:

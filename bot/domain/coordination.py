@@ -1,6 +1,7 @@
 """What the incident manager coordinates, as plain data: who holds each incident role (`RoleHolder`), the status
 updates published for stakeholders (`StatusUpdate`), and the commands people give from Slack about them
-(`RoleAssignment`, `StatusUpdatePosted`, `ReminderDue`), with their JSON form.
+(`RoleAssignment`, `StatusUpdatePosted`, `ReminderDue`) — and a raise of the page the bot made for a ticket,
+confirmed (`UrgencyRaised`) — with their JSON form.
 
 A command is recorded in the inbox (source "slack") before anyone is answered, and applied by the worker in order
 with PagerDuty's events (bot/domain/toolkit.py decides what it means): so a role change or an update is never lost,
@@ -23,7 +24,8 @@ KEPT_UPDATES = 20
 AWAITING_KEPT_FOR = timedelta(hours=6)
 # Inbox event types of the commands (source "slack").
 ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE = "role.assigned", "status_update.posted", "status_update.reminder"
-COMMAND_TYPES = (ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE)
+URGENCY_RAISED = "page.urgency_raised"
+COMMAND_TYPES = (ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE, URGENCY_RAISED)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,19 @@ class ReminderDue:
     interval: int
 
 
-Command = RoleAssignment | StatusUpdatePosted | ReminderDue
+@dataclass(frozen=True)
+class UrgencyRaised:
+    """PagerDuty took the bot's raise of the incident to high urgency (its ticket raised to a high priority:
+    `RaisePageUrgency`) by `at`. PagerDuty sends no event for an urgency changed, so the effect records this once
+    PagerDuty has answered; until then the incident holds its high urgency against snapshots saying low
+    (bot/domain/incident.py)."""
+
+    id: str
+    incident_id: str
+    at: datetime
+
+
+Command = RoleAssignment | StatusUpdatePosted | ReminderDue | UrgencyRaised
 
 
 def command_type(command: Command) -> str:
@@ -114,6 +128,8 @@ def command_type(command: Command) -> str:
             return UPDATE_POSTED
         case ReminderDue():
             return REMINDER_DUE
+        case UrgencyRaised():
+            return URGENCY_RAISED
 
 
 def reminder_id(incident_id: str, since: datetime, interval: int) -> str:
@@ -164,6 +180,8 @@ def command_from_json(text: str) -> Command:
         if kind == REMINDER_DUE:
             return ReminderDue(command_id, incident_id, at, datetime.fromisoformat(data["since"]),
                                int(data["interval"]))
+        if kind == URGENCY_RAISED:
+            return UrgencyRaised(command_id, incident_id, at)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"not a Slack command record: {error.__class__.__name__} {error}") from None
     raise ValueError(f"unknown Slack command type {kind!r}")

@@ -109,6 +109,11 @@ class Incident:
     # When each person's latest request or decline happened: PagerDuty does not promise their order, and a request
     # delivered after the decline that followed it is old news (`_asked_to_respond`).
     responders_heard_at: tuple[tuple[str, datetime], ...] = ()
+    # The bot asked PagerDuty to raise it to high urgency (its ticket raised: bot/domain/ticket_rules.py) and PagerDuty
+    # has not yet said it took it; then when it did (`urgency_raise_confirmed`). PagerDuty sends no event for an
+    # urgency changed, so a snapshot saying low sent before the raise landed (an acknowledgement meanwhile) is old news.
+    raising_urgency: bool = False
+    urgency_raised_at: datetime | None = None
     # Fields a newer version of the bot saved that this one does not know (a rolling upgrade runs two versions on one
     # store): their names and JSON values as read, written back unchanged (bot/adapters/store/codec.py), so that an
     # older replica applying an event to the incident neither fails on them nor drops them. Never read here.
@@ -252,7 +257,7 @@ def raised_to_high_urgency(incident: Incident, policy: ChannelPolicy) -> tuple[I
                                                                            HomesToRefresh | None]:
     """The incident at high urgency as the bot raises it (PagerDuty sends no event for an urgency changed): its card
     shows it, it gets a channel of its own if the policy now wants one, and the Homes listing it are refreshed."""
-    updated, opening = _channel_needed(replace(incident, urgency="high"), policy)
+    updated, opening = _channel_needed(replace(incident, urgency="high", raising_urgency=True), policy)
     return updated, (*opening, RefreshCard(incident.id)), home_refresh(incident, updated) if policy.homes else None
 
 
@@ -313,7 +318,9 @@ def _adopt(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEvent)
     return replace(
         incident, title=incident.title if "title" in absent else snapshot.title, status=status,
         number=snapshot.number or incident.number,  # (first seen without one: #0 until an event names it)
-        urgency=incident.urgency if "urgency" in absent else snapshot.urgency,
+        urgency=_urgency(incident, snapshot, event),
+        raising_urgency=incident.raising_urgency and status is not Status.RESOLVED and (
+            "urgency" in absent or snapshot.urgency != "high"),  # (high: PagerDuty has it)
         priority=incident.priority if "priority" in absent else snapshot.priority,
         service_id=snapshot.service_id or incident.service_id,
         service_name=snapshot.service_name or incident.service_name,
@@ -325,6 +332,22 @@ def _adopt(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEvent)
         resolved_at=incident.resolved_at if status is Status.RESOLVED else None,
         state_as_of=event.occurred_at,
     )
+
+
+def _urgency(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEvent) -> str:
+    """The snapshot's urgency, unless it is low from before PagerDuty took the bot's raise (not a lowering)."""
+    if "urgency" in snapshot.absent:
+        return incident.urgency
+    raised_at = incident.urgency_raised_at
+    if snapshot.urgency == "low" and incident.urgency == "high" and (
+            incident.raising_urgency or (raised_at is not None and event.occurred_at < raised_at)):
+        return "high"
+    return snapshot.urgency
+
+
+def urgency_raise_confirmed(incident: Incident, at: datetime) -> Incident:
+    """PagerDuty took the raise by `at`: a snapshot saying low from then on is someone lowering it."""
+    return replace(incident, raising_urgency=False, urgency_raised_at=at)
 
 
 def _record_times(incident: Incident, event: IncidentEvent) -> Incident:

@@ -21,6 +21,7 @@ from bot.domain.coordination import (
     ReminderDue,
     RoleAssignment,
     StatusUpdatePosted,
+    UrgencyRaised,
     holder_of,
     kept_updates,
     last_update_at,
@@ -37,7 +38,7 @@ from bot.domain.effects import (
     SyncTicket,
 )
 from bot.domain.home import home_refresh
-from bot.domain.incident import ChannelPolicy, Decision, Incident, Status
+from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, urgency_raise_confirmed
 from bot.domain.timeline import TimelineEntry
 
 ROLE_KIND, UPDATE_KIND = "role_assigned", "status_update"
@@ -53,6 +54,8 @@ def apply_command(incident: Incident | None, command: Command, policy: ChannelPo
             return _publish(incident, command, policy)
         case ReminderDue():
             return _remind(incident, command)
+        case UrgencyRaised():
+            return Decision(urgency_raise_confirmed(incident, command.at), None, ())
 
 
 def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) -> Decision:

@@ -17,21 +17,24 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
+from bot.domain.coordination import UrgencyRaised
 from bot.domain.effects import OPERATORS, AlertOperators, NoteOnTicket, PageTeamForTicket, RaisePageUrgency
 from bot.domain.incident import Status
 from bot.domain.ticket_rules import DEALT_WITH, TICKET_KEY
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
-from bot.ports.store import Deduplication, IncidentInSlack, Outbox
+from bot.ports.store import Deduplication, Inbox, IncidentInSlack, Outbox
 from bot.render.format import clip
+from bot.services.slack_inbox import record_from_slack
 
 log = logging.getLogger(__name__)
 # How long the operators are remembered to have heard of a ticket's note (a ticket's updates come within days).
 TOLD_SECONDS = 30 * 86_400.0
 
 
-class TicketPagesStore(Outbox, Deduplication, Protocol):
-    """What paging for tickets needs of the store: the operators' alert to queue, and whether they heard already."""
+class TicketPagesStore(Outbox, Deduplication, Inbox, Protocol):
+    """What paging for tickets needs of the store: the operators' alert to queue, whether they heard already, and a
+    raise PagerDuty took, recorded for the incident."""
 
 
 async def journal_note(tickets: Tickets, sys_id: str, text: str) -> str | None:
@@ -106,7 +109,8 @@ class TicketPages:
 
     async def raise_urgency(self, effect: RaisePageUrgency, found: IncidentInSlack | None) -> None:
         """The page raised to high urgency, as the requester the ticket paged as; let go once the incident is
-        resolved (as its claim read it: nobody is left to wake). Setting it again changes nothing."""
+        resolved (as its claim read it: nobody is left to wake). Setting it again changes nothing. Once PagerDuty
+        has it, that is recorded for the incident (`UrgencyRaised`): it sends no event for an urgency changed."""
         if found is not None and (found.incident is None or found.incident.status is Status.RESOLVED):
             return
         requester = self._catalogue.servicenow.pagerduty_requester
@@ -114,6 +118,9 @@ class TicketPages:
             raise IntegrationError("pagerduty", "servicenow.pagerduty_requester is not set in the platform catalogue",
                                    retryable=False)
         await self._paging.raise_urgency(effect.incident_id, requester)
+        at = self._clock.now()
+        await record_from_slack(self._store, UrgencyRaised(f"urgency-raised:{effect.incident_id}:{at.isoformat()}",
+                                                           effect.incident_id, at), at)
 
     async def _still_open(self, effect: PageTeamForTicket) -> bool:
         """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was

@@ -36,6 +36,7 @@ from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
 from bot.ports.store import (
     Deduplication,
+    Inbox,
     IncidentInSlack,
     Incidents,
     Outbox,
@@ -70,10 +71,10 @@ LINK_SENT, LINK_TOLD = 2, 1
 CHANNEL_GRACE_SECONDS = 60.0
 
 
-class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Deduplication, Protocol):
+class TicketSyncStore(Incidents, TicketRecords, SlackFootprints, Outbox, Deduplication, Inbox, Protocol):
     """What keeping ServiceNow in step needs of the store: the incident and its timeline, the ticket, whether the card
-    shows the sync pending, the ServiceNow queue (how much waits, and the card refresh once it drains), and what the
-    operators were told already."""
+    shows the sync pending, the ServiceNow queue (how much waits, and the card refresh once it drains), what the
+    operators were told already, and a page's raise PagerDuty took (recorded for the incident)."""
 
 
 class TicketSync:

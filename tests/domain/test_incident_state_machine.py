@@ -11,7 +11,14 @@ import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.domain.effects import DraftReview, InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
-from bot.domain.incident import ChannelPolicy, Incident, Status, apply_event
+from bot.domain.incident import (
+    ChannelPolicy,
+    Incident,
+    Status,
+    apply_event,
+    raised_to_high_urgency,
+    urgency_raise_confirmed,
+)
 from tests.helpers import incident_event, note_event
 
 POLICY = ChannelPolicy()
@@ -282,3 +289,37 @@ def test_a_responder_request_and_its_decline_count_by_when_they_happened(order: 
     again = read_event(envelope("incident.responder.added", asked, occurred_at="2026-11-27T10:45:00.000Z"))
     incident = apply_event(incident, again, POLICY).incident
     assert incident is not None and incident.responders == ("PVMGSML",)
+
+
+def low_page() -> Incident:
+    decision = apply_event(None, read_event(incident_event("incident.triggered", occurred_at=T0, urgency="low",
+                                                           priority=None)), POLICY)
+    assert decision.incident is not None
+    return decision.incident
+
+
+def snapshot_at(incident: Incident, event_type: str, at: str, urgency: str) -> Incident:
+    updated = apply_event(incident, read_event(incident_event(event_type, occurred_at=at, urgency=urgency,
+                                                              priority=None)), POLICY).incident
+    assert updated is not None
+    return updated
+
+
+def test_a_snapshot_saying_low_before_pagerduty_took_the_bots_raise_does_not_lower_it() -> None:
+    """The bot raises the page (its ticket raised to P1); an acknowledgement's snapshot, sent before PagerDuty took the
+    raise, still says low: not a lowering. Once PagerDuty has taken it (at T2), a snapshot from before still is not;
+    one from after is someone lowering it, and is followed."""
+    raised, _, _ = raised_to_high_urgency(low_page(), POLICY)
+    acked = snapshot_at(raised, "incident.acknowledged", T1, "low")
+    assert (acked.urgency, acked.raising_urgency) == ("high", True)
+    confirmed = urgency_raise_confirmed(acked, read_event(incident_event("incident.escalated", occurred_at=T2))
+                                        .occurred_at)
+    assert snapshot_at(confirmed, "incident.acknowledged", T1, "low").urgency == "high"
+    assert snapshot_at(confirmed, "incident.escalated", "2026-11-27T10:45:00.000Z", "low").urgency == "low"
+
+
+def test_a_snapshot_saying_high_ends_the_wait_for_the_raise() -> None:
+    raised, _, _ = raised_to_high_urgency(low_page(), POLICY)
+    seen = snapshot_at(raised, "incident.escalated", T1, "high")
+    assert (seen.urgency, seen.raising_urgency) == ("high", False)
+    assert snapshot_at(seen, "incident.escalated", T2, "low").urgency == "low", "a lowering after it is followed"

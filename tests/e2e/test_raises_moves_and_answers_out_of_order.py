@@ -1,15 +1,13 @@
 """Raises, moves and answers out of order (found in the review of session 26's commits): a ticket's priority raised
 around its page, a desk note on a ticket the bot set to P1, people asked to respond and their declines, the team
 channel hearing of a move, and the event kinds a provisioned subscription sends — each bug with the test that shows
-it, against the sandbox's emulators (strict xfails: not fixed yet)."""
+it, against the sandbox's emulators."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 from typing import Any
-
-import pytest
 
 from bot.adapters.pagerduty.admin import PagerDutyApi
 from bot.app.cli.provision import ProvisionSettings, run_provision
@@ -113,10 +111,6 @@ async def test_a_ticket_raised_while_its_page_is_being_made_pages_at_high_urgenc
     assert [i["urgency"] for i in pd_incidents(sandbox)] == ["high"], "a P1 ticket's page stayed at low urgency"
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed: the bot records the raise before PagerDuty has it, and PagerDuty "
-                   "sends no event for an urgency changed, so a snapshot sent between the two (an acknowledgement) "
-                   "cannot be told from a responder lowering the page; telling them apart needs the raise confirmed "
-                   "into the incident's state (a design change)")
 async def test_an_acknowledgement_while_the_page_is_being_raised_keeps_the_desks_priority(
         sandbox: RunningSandbox) -> None:
     """The desk raises the ticket to P1; while PagerDuty is slow to take the raise, the on-call acknowledges the page.

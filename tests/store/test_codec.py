@@ -39,7 +39,8 @@ incidents = st.builds(
     incident_key=maybe_texts, trigger_seen=st.booleans(), follow_ups=st.lists(follow_ups, max_size=3).map(tuple),
     roles=st.lists(roles, max_size=3).map(tuple), status_updates=st.lists(updates, max_size=3).map(tuple),
     command_offered_to=st.lists(texts, max_size=3).map(tuple), responders=st.lists(texts, max_size=3).map(tuple),
-    responders_heard_at=st.lists(st.tuples(texts, moments), max_size=3).map(tuple))
+    responders_heard_at=st.lists(st.tuples(texts, moments), max_size=3).map(tuple), raising_urgency=st.booleans(),
+    urgency_raised_at=st.none() | moments)
 
 
 def as_before(incident: Incident) -> str:

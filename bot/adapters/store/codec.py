@@ -89,6 +89,7 @@ def incident_from_json(text: str) -> Incident:
     data["status_updates"] = tuple(update_from_dict(u) for u in data.get("status_updates") or ())
     data["command_offered_to"] = tuple(data.get("command_offered_to") or ())
     data["responders"] = tuple(data.get("responders") or ())
+    data["urgency_raised_at"] = datetime.fromisoformat(raised) if (raised := data.get("urgency_raised_at")) else None
     data["responders_heard_at"] = tuple((str(user), datetime.fromisoformat(at))
                                         for user, at in data.get("responders_heard_at") or ())
     return Incident(**data)

@@ -8,7 +8,7 @@ a 429 that still happens is reported with Slack's Retry-After for the dispatcher
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -43,9 +43,9 @@ TIERS: dict[str, float] = {
 # conversations.invite's answers for one person Slack will not add (https://api.slack.com/methods/conversations.invite).
 NOT_ADDED = frozenset({"user_not_found", "cant_invite", "cant_invite_self", "user_is_bot", "user_is_restricted",
                        "user_is_ultra_restricted", "ura_max_channels"})
-# A retry looks for its earlier post this many pages (of 200) into a thread: a thread longer than that since the
-# effect was made is not read to its end (a busy incident's whole timeline is a few hundred lines).
-THREAD_PAGES = 5
+# A retry looks for its earlier post this many pages (of 200) into a channel's history or a thread: one longer than
+# that since the effect was made is not read to its end (a busy incident's whole timeline is a few hundred lines).
+HISTORY_PAGES = 5
 # How long a channel name Slack did not find is taken as missing before it is looked for again.
 MISSING_SECONDS = 60.0
 
@@ -215,12 +215,14 @@ class SlackChat:
             channel_id = await self._channel_id(channel)
             if channel_id is None:
                 return None
-            if thread_ts is None:
-                history = await self._call("conversations.history", channel=channel_id, oldest=f"{oldest:.6f}",
-                                           limit=200, include_all_metadata=True)
-                pages = [history["messages"]]
-            else:  # the thread's replies: a channel's history lists its parent only
-                pages = await self._thread(channel_id, thread_ts, oldest)
+            # The channel's history lists a thread's parent only: a thread's replies are asked for on their own.
+            method, args = ("conversations.history", {"channel": channel_id}) if thread_ts is None else (
+                "conversations.replies", {"channel": channel_id, "ts": thread_ts})
+            async for messages in self._pages(method, args, oldest):
+                for message in messages:
+                    payload = (message.get("metadata") or {}).get("event_payload") or {}
+                    if payload.get(key) == marker and message.get("user") in (bot_user, None):
+                        return PostedMessage(channel=channel_id, ts=str(message["ts"]))
         except IntegrationError as error:
             # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
             # so it posts (a duplicate is possible only after a crash in the instant between post and record).
@@ -229,28 +231,19 @@ class SlackChat:
             if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "missing_scope"):
                 return None
             raise
-        for messages in pages:
-            for message in messages:
-                payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get(key) == marker and message.get("user") in (bot_user, None):
-                    return PostedMessage(channel=channel_id, ts=str(message["ts"]))
         return None
 
-    async def _thread(self, channel_id: str, thread_ts: str, oldest: float) -> list[list[dict[str, Any]]]:
-        """The thread's messages since `oldest`, page by page (a busy incident's thread may hold hundreds)."""
-        pages: list[list[dict[str, Any]]] = []
+    async def _pages(self, method: str, args: dict[str, Any], oldest: float) -> AsyncIterator[list[dict[str, Any]]]:
+        """The messages since `oldest`, page by page (newest first in a channel's history), at most HISTORY_PAGES: a
+        busy channel's hour of retries is more than one page of 200, and the post looked for is the oldest of it."""
         cursor = None
-        for _ in range(THREAD_PAGES):
-            args: dict[str, Any] = {"channel": channel_id, "ts": thread_ts, "oldest": f"{oldest:.6f}",
-                                    "limit": 200, "include_all_metadata": True}
-            if cursor:
-                args["cursor"] = cursor
-            page = await self._call("conversations.replies", **args)
-            pages.append(list(page["messages"]))
+        for _ in range(HISTORY_PAGES):
+            page = await self._call(method, **args, oldest=f"{oldest:.6f}", limit=200, include_all_metadata=True,
+                                    **({"cursor": cursor} if cursor else {}))
+            yield list(page["messages"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
-                break
-        return pages
+                return
 
     async def _channel_id(self, channel: str) -> str | None:
         name = channel.lstrip("#")

@@ -80,6 +80,33 @@ DESK_STATE_KIND = "servicenow_state"
 # PagerDuty's incident key of a page a ticket made: servicenow:<sys_id> (bot/services/ticket_pages.py).
 TICKET_KEY = "servicenow:"
 DESK_REOPEN_KIND = "servicenow_reopened"
+# The ticket states the incident's own status moves it to: New (triggered; a new ticket's), In Progress, Resolved.
+NEW, IN_PROGRESS, RESOLVED = "1", "2", "6"
+# The incident's lines that change its status: the latest tells an incident triggered again after an acknowledgement
+# reopened (work goes on) from one whose acknowledgement timed out (`incident.unacknowledged`: nobody is on it).
+STATUS_KINDS = ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened")
+UNACKNOWLEDGED_KIND = "unacknowledged"
+
+
+def wanted_state(incident: Incident, current: str | None, timeline: list[TimelineEntry] | None = None) -> str | None:
+    """The state the incident wants its ticket in (None: as it is). Resolved once resolved; In Progress while
+    acknowledged, and once reopened (work is under way again: from Resolved, and kept while it waits to be acknowledged
+    again); New again once its acknowledgement timed out — PagerDuty triggered it again, paging the next on call, and
+    nobody is on it (found in review: it stayed In Progress). `timeline`: the incident's, which
+    `needs_timeline` says when it is read for: its latest status line tells the two triggered-again apart."""
+    if incident.status is Status.RESOLVED:
+        return RESOLVED
+    if incident.status is Status.ACKNOWLEDGED or current == RESOLVED:
+        return IN_PROGRESS
+    if incident.acknowledged_at is None:
+        return None
+    latest = next((e.kind for e in reversed(timeline or []) if e.kind in STATUS_KINDS), None)
+    return NEW if latest == UNACKNOWLEDGED_KIND else IN_PROGRESS
+
+
+def needs_timeline(incident: Incident, current: str | None) -> bool:
+    """Whether `wanted_state` needs the incident's timeline: triggered again after an acknowledgement."""
+    return incident.status is Status.TRIGGERED and incident.acknowledged_at is not None and current != RESOLVED
 
 
 def decide_ticket(event: TicketEvent, rules: TicketRules, incident: Incident | None, now: datetime,

@@ -16,6 +16,11 @@ MERGED_INTO = "Merged into "
 # reference has no digit): the shape a ticket's correlation id is taken for one by (ticket_rules.py) too.
 PAGERDUTY_ID = re.compile(r"[A-Z][A-Z0-9]{5,19}")
 _MERGED_ID = re.compile(re.escape(MERGED_INTO) + f"({PAGERDUTY_ID.pattern})\\b")
+# How a resolution note begins: `/incident resolve <note>` adds it to PagerDuty as a note "Resolution: <note>", and a
+# responder may add one in PagerDuty directly. The incident's resolution is the latest such PagerDuty note.
+RESOLUTION = "Resolution: "
+NOTE_KIND = "annotated"  # the timeline kind of a PagerDuty note (incident.annotated)
+_NOTE_LINE = re.compile(r"Note(?: by .*?)?: ", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,27 @@ def _merged_into(reason: Any) -> str:
     about = [str(title)] if title else []
     about += [url] if isinstance(url, str) and url else []
     return named + (f" ({', '.join(about)})" if about else "")
+
+
+def resolution(timeline: list[TimelineEntry]) -> str | None:
+    """The incident's resolution: the latest PagerDuty note whose words begin "Resolution: ". Never another line
+    holding those words — a desk agent's work note on the ticket, a status update, a Slack message kept as key —
+    (found in review: a desk's "Resolution: caller rebooted the router" became the ticket's close notes)."""
+    return next((said for e in reversed(timeline) if (said := resolution_in(e)) is not None), None)
+
+
+def resolution_in(entry: TimelineEntry) -> str | None:
+    """The resolution a line gives, if it is a PagerDuty resolution note: its words after "Resolution: "."""
+    if entry.kind != NOTE_KIND:
+        return None
+    # "Note by <who>: <content>": the content begins after the name the line was written with (the actor's, a
+    # person's) — else after the first ": " (a name PagerDuty gives a service or an integration).
+    opening = f"Note by {entry.actor}: " if entry.actor and entry.text.startswith(f"Note by {entry.actor}: ") else None
+    if opening is None:
+        found = _NOTE_LINE.match(entry.text)
+        opening = found[0] if found else None
+    content = entry.text[len(opening):] if opening is not None else ""
+    return content[len(RESOLUTION):] if content.startswith(RESOLUTION) else None
 
 
 def merged_into_id(text: str) -> str | None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from bot.domain.contributions import KEY_MESSAGE
 from bot.domain.exposure import IncidentExposure, live_loss
 from bot.domain.incident import Incident
-from bot.domain.timeline import TimelineEntry
+from bot.domain.timeline import TimelineEntry, resolution
 from bot.domain.toolkit import ROLE_KIND, UPDATE_KIND
 from bot.render.format import NONE, duration, minutes, money
 
@@ -106,15 +106,14 @@ def status_update_lines(incident: Incident, timeline: list[TimelineEntry]) -> li
 
 
 def _summary(incident: Incident, timeline: list[TimelineEntry]) -> list[str]:
-    resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
-                       if "Resolution: " in e.text), None)
+    said = resolution(timeline)  # PagerDuty's resolution note, not a line merely holding the words
     return ["## Summary", "",
             f"- Status: {incident.status.value}; urgency {_md(incident.urgency)}, priority "
             f"{_md(incident.priority or 'none')}",
             f"- Triggered {_at(incident.triggered_at)}"
             + (f", acknowledged {_at(incident.acknowledged_at)}" if incident.acknowledged_at else "")
             + (f", resolved {_at(incident.resolved_at)}" if incident.resolved_at else ""),
-            f"- Resolution: {_md(resolution) if resolution else '(no resolution note)'}", ""]
+            f"- Resolution: {_md(said) if said else '(no resolution note)'}", ""]
 
 
 def _service(incident: Incident, exposure: IncidentExposure | None) -> list[str]:

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from bot.domain.incident import Incident
 from bot.domain.ticket_rules import CLOSED
-from bot.domain.timeline import MERGED_INTO, TimelineEntry, merged_into_id
+from bot.domain.timeline import MERGED_INTO, RESOLUTION, TimelineEntry, merged_into_id, resolution
 from bot.errors import IntegrationError
 from bot.ports import Tickets
-from bot.ports.store import SlackFootprint, TicketRecords, TicketRow
+from bot.ports.store import Incidents, SlackFootprint, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, clip, duration, full_text_at
 from bot.render.review import responders
 from bot.services.ticket_pages import note_once
@@ -28,8 +28,8 @@ IN_PAGERDUTY = full_text_at("PagerDuty")
 CLOSE_NOTES = 4_000  # the incident table's close_notes length
 
 
-class ClosingStore(TicketRecords, Protocol):
-    """The ticket of the incident a merge went into."""
+class ClosingStore(Incidents, TicketRecords, Protocol):
+    """The incident a merge went into, and its ticket."""
 
 
 class Closing:
@@ -38,15 +38,14 @@ class Closing:
 
     async def summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry]) -> str:
         """The close notes, from the incident and its timeline (as the sync read it, once for all it needs)."""
-        resolution = next((e.text.split("Resolution: ", 1)[1] for e in reversed(timeline)
-                           if "Resolution: " in e.text), None)
+        said = resolution(timeline)  # the responders' word in PagerDuty, never a desk note holding the same words
         people = ", ".join(responders(incident, timeline)) or "—"
         # Who resolved it ("Resolved by Basket API": the alert cleared, nobody fixed it), or where it was merged into.
         resolve = clip(next((e.text for e in reversed(timeline) if e.kind == "resolved"), "Resolved"), ENTRY_TEXT,
                        IN_PAGERDUTY)
         merge = await self._merged_into(timeline)
-        merged = [resolve + (f" (ServiceNow {merge[1].number})" if merge[1] else "") + "."] if merge else []
-        lines = [*merged, f"Resolution: {clip(resolution, ENTRY_TEXT, IN_PAGERDUTY)}" if resolution
+        merged = [resolve + (f" (ServiceNow {merge[2].number})" if merge[2] else "") + "."] if merge else []
+        lines = [*merged, f"{RESOLUTION}{clip(said, ENTRY_TEXT, IN_PAGERDUTY)}" if said
                  else "" if merged else f"{resolve} in PagerDuty (no resolution note given).",
                  f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
                  f"time to resolve: {duration(incident.time_to_resolve_seconds)}.",
@@ -57,10 +56,15 @@ class Closing:
         return clip("\n".join(line for line in lines if line), CLOSE_NOTES)
 
     async def tell_merged_into(self, incident: Incident, ticket: TicketRow, timeline: list[TimelineEntry]) -> None:
-        """The incident's ticket is being resolved: if the incident was merged away, the ticket of the one it went
-        into (when known, and open to writes) hears of it, once."""
+        """The incident's ticket was just resolved: if the incident was merged away, the ticket of the one it went
+        into (open to writes) hears of it, once. One the bot is still making (an incident it knows, with no ticket
+        yet: the merge came within moments of its trigger, or ServiceNow is slow) is waited for — a retryable error —
+        rather than never told (found in review); an incident the bot never heard of has no ticket of the bot's."""
         merge = await self._merged_into(timeline)
-        there = merge[1] if merge else None
+        there = merge[2] if merge else None
+        if merge and there is None and await self._store.incident(merge[1]) is not None:
+            raise IntegrationError("servicenow", f"incident {incident.id} was merged into incident {merge[1]}, whose "
+                                   "ticket is not made yet: its note waits for it", retryable=True, retry_after=5)
         if there is None or there.state in CLOSED or there.sys_id == ticket.sys_id:
             return
         note = (f"Paved Road: PagerDuty incident #{incident.number} "
@@ -75,13 +79,14 @@ class Closing:
             log.warning("incident %s was merged into incident %s, whose ticket %s refused the note saying so: %s",
                         incident.id, there.incident_id, there.number, error)
 
-    async def _merged_into(self, timeline: list[TimelineEntry]) -> tuple[str, TicketRow | None] | None:
-        """A resolve that is a merge: its line, and the ticket of the incident it went into (if the bot knows it)."""
+    async def _merged_into(self, timeline: list[TimelineEntry]) -> tuple[str, str, TicketRow | None] | None:
+        """A resolve that is a merge: its line, the id of the incident it went into ("" if PagerDuty gave none), and
+        that incident's ticket (if the bot knows it)."""
         resolve = next((e.text for e in reversed(timeline) if e.kind == "resolved"), "")
         if not resolve.startswith(MERGED_INTO):
             return None
-        into = merged_into_id(resolve)
-        return resolve, await self._store.ticket(into) if into else None
+        into = merged_into_id(resolve) or ""
+        return resolve, into, await self._store.ticket(into) if into else None
 
 
 def channel_link(footprint: SlackFootprint) -> str | None:

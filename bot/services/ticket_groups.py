@@ -1,7 +1,7 @@
 """The assignment group an incident's ServiceNow ticket goes to: its service's team's (`teams[].servicenow_group`).
 
 A ticket with none sits in no team's queue: one whose service is in no team of the catalogue, or whose team names no
-group. Such a ticket says why in its description (ticket_sync.py), and the operators hear of it once a day per
+group. Such a ticket says why in its description (ticket_description.py), and the operators hear of it once a day per
 service (across replicas, by the Deduplication port), with what to add to the catalogue.
 """
 

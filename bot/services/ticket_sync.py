@@ -6,8 +6,9 @@ it differs. A Closed or Canceled ticket is never written to: an incident open ag
 (ticket_follow_ons.py). A ticket is one incident's: one the store records as another incident's (two PagerDuty
 incidents keyed to it) is never taken over. The state the desk leaves a ticket in is recorded from its deliveries,
 and one the desk resolved is not set back to In Progress, nor its close notes written over. The ticket follows the
-incident renamed (its short description) and moved to another team's service (its assignment group: ticket_groups.py);
-its close notes are ticket_closing.py's. Tickets that page teams are ticket_pages.py's.
+incident renamed and moved (its short description and description's lines: ticket_description.py; a move to another
+team's service, its assignment group: ticket_groups.py); its close notes are ticket_closing.py's. Tickets that page
+teams are ticket_pages.py's.
 """
 
 from __future__ import annotations
@@ -28,9 +29,18 @@ from bot.domain.effects import (
     UpdateTicketLevels,
 )
 from bot.domain.incident import Incident, Status
-from bot.domain.naming import channel_name
-from bot.domain.ticket_rules import CANCELED, CLOSED, DESK_REOPEN_KIND, DESK_STATE_KIND, TICKET_KEY
-from bot.domain.timeline import TimelineEntry
+from bot.domain.ticket_rules import (
+    CANCELED,
+    CLOSED,
+    DESK_REOPEN_KIND,
+    DESK_STATE_KIND,
+    IN_PROGRESS,
+    RESOLVED,
+    TICKET_KEY,
+    needs_timeline,
+    wanted_state,
+)
+from bot.domain.timeline import TimelineEntry, resolution_in
 from bot.domain.toolkit import UPDATE_KIND
 from bot.errors import IntegrationError
 from bot.ports import Clock, Paging, Tickets
@@ -45,7 +55,7 @@ from bot.ports.store import (
     TicketRecords,
     TicketRow,
 )
-from bot.render.format import ENTRY_TEXT, TITLE_IN_TEXT, clip, full_text_at
+from bot.render.format import ENTRY_TEXT, clip, full_text_at
 from bot.services.bookkeeping import (
     refresh_card_for_ticket,
     refresh_card_once_synced,
@@ -53,15 +63,12 @@ from bot.services.bookkeeping import (
     remember_ticket,
 )
 from bot.services.ticket_closing import Closing, channel_link
+from bot.services.ticket_description import LONG_TEXT, description_followed, new_description, short_description
 from bot.services.ticket_follow_ons import FollowOns
-from bot.services.ticket_groups import group_of, tell_no_group, why_no_group
+from bot.services.ticket_groups import group_of, tell_no_group
 from bot.services.ticket_pages import TicketPages, journal_note, note_once
 
 log = logging.getLogger(__name__)
-IN_PROGRESS, RESOLVED = "2", "6"
-# The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
-# without a word, and the long texts are kept readable in ServiceNow's forms.
-SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
 IN_PAGERDUTY = full_text_at("PagerDuty")
 LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
@@ -172,8 +179,10 @@ class TicketSync:
                     levels = self._catalogue.servicenow.impact_urgency(incident.urgency, incident.priority)
                     await self._tickets.update(ticket.sys_id, {"impact": levels.impact, "urgency": levels.urgency})
                 elif not opened and not (incident.incident_key or "").startswith(TICKET_KEY):
-                    # Renamed (or its number learnt late); a ticket that paged the incident keeps the desk's words.
-                    await self._tickets.update(ticket.sys_id, {"short_description": self._short(incident)})
+                    # Renamed (or its number learnt late): the short description and the description's title line
+                    # follow; a ticket that paged the incident keeps the desk's words.
+                    await self._tickets.update(ticket.sys_id, {"short_description": short_description(incident)} | (
+                        await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)))
                 return
             except IntegrationError as error:
                 closed = None if learnt else await self._follow_ons.closed_now(ticket, error)
@@ -232,24 +241,13 @@ class TicketSync:
                     incident.id, owner.number, sys_id, owner.incident_id)
         return False
 
-    @staticmethod
-    def _short(incident: Incident) -> str:
-        return clip(f"[PagerDuty #{incident.number}] {incident.title}", SHORT_DESCRIPTION,
-                    full_text_at("PagerDuty", what="title"))
-
     def _new_ticket(self, incident: Incident) -> dict[str, str]:
         sync = self._catalogue.servicenow
         levels = sync.impact_urgency(incident.urgency, incident.priority)
         group = group_of(self._catalogue, incident.service_id)
         fields = {
-            "short_description": self._short(incident),
-            "description": clip(f"{clip(incident.title, TITLE_IN_TEXT, IN_PAGERDUTY)}\n"
-                                f"Service: {clip(incident.service_name, 200)}\nPagerDuty: {incident.html_url}\n"
-                                f"Slack: #{self._channel_name(incident)} (its link follows in the work notes as soon "
-                                "as the channel exists)\n"
-                                + ("" if group else "Assignment group: none — "
-                                   f"{why_no_group(self._catalogue, incident)}: assign the ticket by hand.\n")
-                                + "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT),
+            "short_description": short_description(incident),
+            "description": new_description(self._catalogue, incident),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
         }
@@ -300,16 +298,18 @@ class TicketSync:
                 link_in_note = link is not None and link in found
         if link is not None and not link_in_note:
             await self._tell_channel_alone(ticket, link, retry=retry)
-        wanted = self._wanted_state(incident, ticket.state)
+        # Read once for the state wanted, the desk's word, the close notes and a merge's note (each may need it).
+        timeline = await self._store.timeline(incident.id) if needs_timeline(incident, ticket.state) else []
+        wanted = wanted_state(incident, ticket.state, timeline)
         # What the close notes say came after them: the resolution note, or an acknowledgement delivered late (TTA).
-        late = wanted == RESOLVED == ticket.state and any("Resolution: " in e.text or e.kind == "acknowledged"
+        late = wanted == RESOLVED == ticket.state and any(resolution_in(e) is not None or e.kind == "acknowledged"
                                                           for e in batch.entries)
-        group = group_of(self._catalogue, incident.service_id)
-        if group and any(e.kind == "service_updated" for e in batch.entries):
-            fields["assignment_group"] = group  # moved to another team's service: the ticket goes to its queue
-        timeline: list[TimelineEntry] = []  # read once for the desk's word, the close notes and a merge's note
+        if any(e.kind == "service_updated" for e in batch.entries):  # moved to another service
+            if group := group_of(self._catalogue, incident.service_id):
+                fields["assignment_group"] = group  # another team's: the ticket goes to its queue
+            fields |= await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
-            timeline = await self._store.timeline(incident.id)
+            timeline = timeline or await self._store.timeline(incident.id)
             desk_resolved, desk_reopened = _desk_did(timeline, ticket.number)
             if (late or wanted == IN_PROGRESS != ticket.state == RESOLVED) and desk_resolved:
                 late, wanted = False, None  # the desk resolved it, in its own words: theirs to open again
@@ -325,8 +325,6 @@ class TicketSync:
             if wanted == RESOLVED:
                 fields |= {"close_code": self._catalogue.servicenow.close_code,
                            "close_notes": await self._closing.summary(incident, footprint, timeline)}
-                # Before the resolve: a retry may not resolve it again.
-                await self._closing.tell_merged_into(incident, ticket, timeline)
         noted: list[str] = [e.id for e in batch.entries]
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in
@@ -337,6 +335,10 @@ class TicketSync:
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
             await self._update_noting(ticket.sys_id, fields, noted)
         await remember_noted(self._store, noted)
+        if fields.get("state") == RESOLVED:
+            # A merge's note, once the ticket is resolved as it says; before the state is recorded, so that a retry
+            # (the note failed, or waits for the surviving incident's ticket) resolves it again — no change — and tells.
+            await self._closing.tell_merged_into(incident, ticket, timeline)
         if "state" in fields or link is not None:
             await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                     fields.get("state", ticket.state),
@@ -380,24 +382,8 @@ class TicketSync:
         sent, no state to change, the incident young (a channel that never opens holds nothing back for long: the
         next sync after CHANNEL_GRACE_SECONDS, at the latest the work-note flush job's, tells the lines)."""
         return (footprint.in_own_channel(incident) and incident.channel_requested and footprint.channel_id is None
-                and ticket.channel_told == 0 and self._wanted_state(incident, ticket.state) in (None, ticket.state)
+                and ticket.channel_told == 0 and wanted_state(incident, ticket.state) in (None, ticket.state)
                 and (self._clock.now() - incident.triggered_at).total_seconds() < CHANNEL_GRACE_SECONDS)
-
-    def _channel_name(self, incident: Incident) -> str:
-        """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
-        the team channel where its card goes."""
-        if not incident.dedicated_channel:
-            return self._catalogue.announce_channel_for(incident.service_id)
-        return channel_name(self._catalogue.channels.pattern, number=incident.number, title=incident.title,
-                            service=incident.service_name, incident_id=incident.id)
-
-    @staticmethod
-    def _wanted_state(incident: Incident, current: str | None) -> str | None:
-        if incident.status is Status.RESOLVED:
-            return RESOLVED
-        if incident.status is Status.ACKNOWLEDGED or incident.acknowledged_at is not None or current == RESOLVED:
-            return IN_PROGRESS  # acknowledged, or reopened (work is under way again)
-        return None
 
 
 def _desk_did(timeline: list[TimelineEntry], number: str) -> tuple[bool, bool]:

@@ -3,7 +3,12 @@ and reading the tickets and the bot's work notes as the emulator holds them."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any
+
+import aiohttp
 
 from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.e2e.sandbox_helpers import act, move_clock, state
@@ -21,6 +26,22 @@ async def settle_all(running: RunningSandbox, rounds: int = 4) -> None:
 def tickets(running: RunningSandbox) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = state(running)["servicenow"]["incidents"]
     return found
+
+
+async def send_rule_delivery(running: RunningSandbox, ticket: dict[str, Any], **fields: str) -> int:
+    """POST /servicenow/webhook, signed, as a copy of the business rule would send an update of `ticket` (from the
+    emulator's snapshot) by the desk's jane.agent, with `fields` over it: the bot's answer's status."""
+    body = json.dumps({
+        "table": "incident", "operation": "update", "sys_id": ticket["sys_id"], "number": ticket["number"],
+        "short_description": ticket["short_description"], "state": ticket["state"],
+        "assignment_group": ticket["assignment_group"], "correlation_id": ticket["correlation_id"],
+        "updated_by": "jane.agent", "updated_on": ticket["sys_updated_on"], "work_notes": "", "comments": "",
+        "previous_state": ticket["state"], "previous_group": ticket["assignment_group"]} | fields).encode()
+    signature = hmac.new(running.sandbox.keys.servicenow_webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/servicenow/webhook", data=body,
+            headers={"Content-Type": "application/json", "X-ServiceNow-Signature": signature}) as response:
+        return response.status
 
 
 def ticket_for(running: RunningSandbox, incident_id: str) -> dict[str, Any]:

@@ -150,6 +150,16 @@ class ServiceNowTickets:
     async def update(self, sys_id: str, fields: dict[str, str]) -> None:
         await self._call("PATCH", f"/api/now/table/incident/{sys_id}", "PATCH incident/{id}", body=_fitted(fields))
 
+    async def description(self, sys_id: str) -> str:
+        try:
+            found = await self._call("GET", f"/api/now/table/incident/{sys_id}", "GET incident/{id}",
+                                     params={"sysparm_fields": "description"})
+        except IntegrationError as error:
+            if error.status == 404:
+                return ""
+            raise
+        return str(found["result"].get("description") or "")
+
     async def work_notes(self, sys_id: str) -> list[str]:
         return await self._journal(sys_id, "work_notes")
 

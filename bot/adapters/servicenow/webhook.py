@@ -67,18 +67,21 @@ _ZONED = re.compile(r"[+-]\d{2}:?\d{2}$")
 
 
 def _parse_time(text: str) -> datetime:
-    """ServiceNow's "2026-11-27 10:00:00" (UTC, as the business rule sends it) or ISO 8601 with 'Z' or an offset."""
+    """ServiceNow's "2026-11-27 10:00:00" — UTC: the README's business rule sends `getValue('sys_updated_on')`,
+    GlideRecord's internal value, which is UTC whatever the instance's or the user's time zone (only a display value
+    is local) — or ISO 8601 with 'Z' or an offset, converted to UTC: every time the bot keeps is UTC, shown with a
+    "Z" and sorted as text (found in review: 12:07+02:00 was shown as 12:07Z)."""
     iso = text.replace(" ", "T").replace("Z", "+00:00")
     parsed = datetime.fromisoformat(iso if _ZONED.search(iso) else iso + "+00:00")
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
-    return parsed
+    return parsed.astimezone(UTC)
 
 
 def _date_time(text: str) -> str:
     if text:
         try:
-            _parse_time(text).astimezone(UTC)  # in range in every time zone
+            _parse_time(text)  # in range in UTC (converted there)
         except (ValueError, OverflowError):
             raise ValueError("is not a date-time") from None
     return text

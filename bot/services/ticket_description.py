@@ -1,0 +1,90 @@
+"""What an incident's ServiceNow ticket says of it in its own fields: the short description ("[PagerDuty #<number>]
+<title>") and the description's lines — the title, the service, the links, why the ticket has no group —, made for a
+new ticket and followed when the incident is renamed or moved to another service.
+
+The description is the ticket's body, the first thing a desk agent reads: a stale title or "Service: <the old one>"
+there sends them to a team no longer on it. It is written whole once, at the ticket's opening; later only the bot's own
+lines are rewritten — the title and "Service:" lines just above the incident's "PagerDuty: <link>" line, and an
+"Assignment group: none" line — so whatever else it holds (the desk's words, a follow-on's first line) stays. A
+description whose layout the desk changed is theirs, left as it is: the short description, the group and the work
+notes still say what became of the incident.
+"""
+
+from __future__ import annotations
+
+from bot.catalogue import Catalogue
+from bot.domain.incident import Incident
+from bot.domain.naming import channel_name
+from bot.ports import Tickets
+from bot.render.format import TITLE_IN_TEXT, clip, full_text_at
+from bot.services.ticket_groups import group_of, why_no_group
+
+# The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
+# without a word, and the long texts are kept readable in ServiceNow's forms.
+SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
+IN_PAGERDUTY = full_text_at("PagerDuty")
+SERVICE, NO_GROUP = "Service: ", "Assignment group: none — "
+
+
+def short_description(incident: Incident) -> str:
+    return clip(f"[PagerDuty #{incident.number}] {incident.title}", SHORT_DESCRIPTION,
+                full_text_at("PagerDuty", what="title"))
+
+
+def new_description(catalogue: Catalogue, incident: Incident) -> str:
+    """A new ticket's description (each of the bot's lines one line, so that `followed` finds them again)."""
+    group = group_of(catalogue, incident.service_id)
+    return clip(f"{_title_line(incident)}\n{_service_line(incident)}\nPagerDuty: {incident.html_url}\n"
+                f"Slack: #{_one_line(_channel_name(catalogue, incident))} (its link follows in the work notes as soon "
+                "as the channel exists)\n" + ("" if group else f"{_no_group_line(catalogue, incident)}\n")
+                + "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT)
+
+
+def followed(description: str, catalogue: Catalogue, incident: Incident) -> str | None:
+    """The description with the bot's lines saying the incident as it now is (its title, its service, why it has no
+    group), or None when they say so already or are not found where the bot wrote them."""
+    lines = description.split("\n")
+    at = next((i for i, line in enumerate(lines) if line == f"PagerDuty: {incident.html_url}"), None)
+    if at is None or at < 2 or not lines[at - 1].startswith(SERVICE):
+        return None
+    lines[at - 2:at] = [_title_line(incident), _service_line(incident)]
+    reason = next((i for i, line in enumerate(lines) if i > at and line.startswith(NO_GROUP)), None)
+    if reason is not None:
+        # Moved to a service whose team has a group: the ticket goes to it (ticket_sync.py), the reason is moot.
+        lines[reason:reason + 1] = [] if group_of(catalogue, incident.service_id) else [
+            _no_group_line(catalogue, incident)]
+    now = clip("\n".join(lines), LONG_TEXT)
+    return None if now == description else now
+
+
+async def description_followed(tickets: Tickets, catalogue: Catalogue, incident: Incident,
+                               sys_id: str) -> dict[str, str]:
+    """The ticket's description to write (read from ServiceNow, the desk may have added to it) after a rename or a
+    move: {"description": …}, or {} when it needs no change."""
+    now = followed(await tickets.description(sys_id), catalogue, incident)
+    return {"description": now} if now is not None else {}
+
+
+def _title_line(incident: Incident) -> str:
+    return _one_line(clip(incident.title, TITLE_IN_TEXT, IN_PAGERDUTY))
+
+
+def _service_line(incident: Incident) -> str:
+    return f"{SERVICE}{_one_line(clip(incident.service_name, 200))}"
+
+
+def _no_group_line(catalogue: Catalogue, incident: Incident) -> str:
+    return f"{NO_GROUP}{_one_line(why_no_group(catalogue, incident))}: assign the ticket by hand."
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
+def _channel_name(catalogue: Catalogue, incident: Incident) -> str:
+    """The incident channel's name (known before the channel exists: it follows the catalogue's pattern), or
+    the team channel where its card goes."""
+    if not incident.dedicated_channel:
+        return catalogue.announce_channel_for(incident.service_id)
+    return channel_name(catalogue.channels.pattern, number=incident.number, title=incident.title,
+                        service=incident.service_name, incident_id=incident.id)

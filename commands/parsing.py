@@ -33,14 +33,22 @@ def split_subcommand(text: str) -> tuple[str, str]:
     return (name or "help"), (parts[1].strip() if len(parts) > 1 else "")
 
 
-def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool,
+def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool, words_follow: bool = False,
              subcommand: str = "<subcommand>") -> tuple[str | None, str]:
     """Outside an incident channel the first word must be the incident (number or id). Inside one, a first word
     that looks like an incident reference is taken as one only where no free text follows (ack, status...); any
-    other words there are the person's aside (`/incident ack on it`), and the channel's incident is meant."""
+    other words there are the person's aside (`/incident ack on it`), and the channel's incident is meant.
+    `words_follow`: what follows is someone's words (an update, a note): outside a channel, a bare number before them
+    could be the incident or their start (`/incident update 500 errors halved`), so only `#500` or an id names it."""
     parts = rest.split(maxsplit=1)
     first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
+    if not in_incident_channel and words_follow and first.isdigit() and remainder.strip():
+        raise UserError(f"`{shown(first)}` could be incident #{shown(first)} or the start of what you wrote, so "
+                        "nothing was sent. Outside an incident channel, a number followed by words names the incident "
+                        f"only with `#`: `/incident {subcommand} #{shown(first)} …` — or, if the number is part of "
+                        f"the words, name the incident first (`/incident {subcommand} #1234 {shown(first)} …`) or "
+                        "run the command in the incident's channel.")
     # Inside a channel, `#1234` always names another incident; a bare number is one where no text follows — or where
     # it is all there is (`/incident resolve 2` in #inc-1 means #2: as a resolution note, "2" says nothing; a lone
     # word like MITIGATED, which could be an id, stays the note).

@@ -109,7 +109,7 @@ BY_NAME = {s.name: s for s in SUBCOMMANDS}
 
 def usage_text() -> str:
     lines = [f"*Usage:* `{SLASH_COMMAND} <subcommand>` — inside an incident channel the incident is implied; "
-             "elsewhere give the PagerDuty incident number or id."]
+             "elsewhere give the PagerDuty incident number or id (`#1234` when words follow it)."]
     for sub in SUBCOMMANDS:
         lines.append(f"• `{SLASH_COMMAND} {sub.usage}` — {sub.summary}")
     return "\n".join(lines)
@@ -121,7 +121,8 @@ async def run(entry: Subcommand, services: Services, asked: Asked) -> Reply:
     `/incident ack` in its channel and `/incident ack 42` elsewhere are the same command."""
     if entry.needs_incident:
         in_channel = await services.actions.in_incident_channel(asked.channel)
-        ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text, subcommand=entry.name)
+        ref, text = take_ref(asked.text, in_channel, text_follows=entry.takes_text, words_follow=entry.keeps_text,
+                             subcommand=entry.name)
         asked = replace(asked, text=text, incident=await services.actions.incident(asked.channel, ref,
                                                                                     entry.name))
     if not entry.guarded(asked.text):

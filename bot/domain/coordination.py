@@ -72,7 +72,8 @@ class StatusUpdate:
 
 @dataclass(frozen=True)
 class RoleAssignment:
-    """`/incident role <role> <someone>` (or Take command): `holder` takes `role`, as asked by `by_name`."""
+    """`/incident role <role> <someone>` (or Take command): `holder` takes `role`, as asked by `by_name`.
+    `vacant_only`: a Take command, which offers an empty seat — it never unseats whoever filled it first."""
 
     id: str
     incident_id: str
@@ -80,6 +81,7 @@ class RoleAssignment:
     holder: RoleHolder
     by_slack_id: str
     by_name: str
+    vacant_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ def command_type(command: Command) -> str:
             return URGENCY_RAISED
 
 
+def take_command_id(incident_id: str) -> str:
+    """A Take command's record id: one per incident, since the commander's seat, once filled, is never empty again —
+    so of two takes pressed at once the inbox stores the first, and the second is a repeat (a compare-and-set on the
+    empty seat, across replicas)."""
+    return f"take-command:{incident_id}"
+
+
 def reminder_id(incident_id: str, since: datetime, interval: int) -> str:
     return f"reminder:{incident_id}:{since.isoformat()}:{interval}"
 
@@ -174,7 +183,8 @@ def command_from_json(text: str) -> Command:
         command_id, incident_id = str(data["id"]), str(data["incident_id"])
         if kind == ROLE_ASSIGNED:
             return RoleAssignment(command_id, incident_id, at, RoleHolder(**data["holder"]),
-                                  by_slack_id=str(data["by_slack_id"]), by_name=str(data["by_name"]))
+                                  by_slack_id=str(data["by_slack_id"]), by_name=str(data["by_name"]),
+                                  vacant_only=data.get("vacant_only") is True)  # absent in older records
         if kind == UPDATE_POSTED:
             return StatusUpdatePosted(command_id, incident_id, at, update_from_dict(data["update"]))
         if kind == REMINDER_DUE:

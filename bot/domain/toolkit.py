@@ -3,7 +3,8 @@
 - A role assignment changes who holds the role: one timeline line ("Erin Walsh took over as commander from Ben
   Okafor"), posted in the channel and sent to ServiceNow's work notes, the new holder invited, the card refreshed
   (and the App Homes of the old and new holders).
-  Assigning the holder again changes nothing.
+  Assigning the holder again changes nothing. A Take command (`vacant_only`) that finds the seat filled by someone
+  else changes nothing either: its clicker is told, in their direct messages with the app, who leads.
 - A status update is kept on the incident (the card, `/incident status`, the handover and the reminders read the
   latest), with one timeline line — posted in the channel as the update itself — and its effects: the
   stakeholders' channel, PagerDuty's status update, the ServiceNow ticket's customer-visible comment.
@@ -36,6 +37,7 @@ from bot.domain.effects import (
     RefreshCard,
     ShareStatusUpdate,
     SyncTicket,
+    TellPerson,
 )
 from bot.domain.home import home_refresh
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, urgency_raise_confirmed
@@ -63,6 +65,12 @@ def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) 
     previous = holder_of(incident.roles, holder.role)
     if previous is not None and previous.slack_user_id == holder.slack_user_id:
         return Decision(incident, None, ())
+    if command.vacant_only and previous is not None:
+        # Taken meanwhile (`/incident role commander …` applied first): the Take's clicker was told they lead.
+        return Decision(incident, None, (TellPerson(f"person:{command.by_slack_id}", command.by_slack_id,
+                                                    f"{previous.name} took command of #{incident.number} just before "
+                                                    "you, so they lead it and nothing was changed. To take over from "
+                                                    "them, `/incident role commander me`."),))
     roles = (*(h for h in incident.roles if h.role != holder.role), holder)
     text = (f"{holder.name} took over as {holder.role} from {previous.name}" if previous
             else f"{holder.name} is now {holder.role}")

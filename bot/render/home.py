@@ -39,10 +39,12 @@ class HomeIncident:
 
 @dataclass(frozen=True)
 class OnCallNow:
-    """Who is on call now for one of the person's teams or rotas; `names` None when PagerDuty could not say."""
+    """Who is on call now for one of the person's teams or rotas; `names` None when PagerDuty could not say.
+    `as_of`: PagerDuty could not say now, and these are the names it gave when last asked, then."""
 
     label: str
     names: tuple[str, ...] | None
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ def _incident_line(item: HomeIncident, now: datetime) -> str:
 def _on_call_line(on_call: OnCallNow) -> str:
     names = ("unknown: PagerDuty did not answer" if on_call.names is None
              else ", ".join(escape(clip(n, 100)) for n in on_call.names) or "nobody")
+    if on_call.as_of is not None and on_call.names is not None:
+        names += f" _(as looked up at {on_call.as_of:%H:%M} UTC: PagerDuty is not answering now)_"
     return f"*{escape(clip(on_call.label, 100))}*: {names}"
 
 

@@ -10,8 +10,10 @@ resolved or reassigned (asked by whoever stored the change, once it is stored: `
 when a handover note is left on it or its handover is posted at a shift change — those refreshes a second later and
 in the background, once per person for a burst of changes (`SETTLE_SECONDS`), by this replica's publisher (each
 replica publishes what it asked for, from the shared store). A person without a PagerDuty account still gets
-the open incidents, with a line saying why their own are missing; PagerDuty not answering leaves "unknown" where
-the names would be.
+the open incidents, with a line saying why their own are missing. PagerDuty's answers are shared for a minute, a
+failure too (bot/services/home_answers.py); PagerDuty not answering, the Home keeps what PagerDuty last said — who the
+person is, and so their own incidents, who is on call — saying when it was looked up, and only what it never said is
+"unknown".
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, cast
+from dataclasses import replace
+from datetime import timedelta
+from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota, Team
 from bot.domain.home import HomesToRefresh, concerns, most_pressing
@@ -29,10 +32,10 @@ from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging, PagingUser
 from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
 from bot.render.home import MOST_INCIDENTS, HomeContent, HomeIncident, OnCallNow, WaitingNote, home_view
+from bot.services.home_answers import SharedAnswers
 from bot.services.people import People
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _NOW = timedelta(minutes=1)  # "on call now": whoever a schedule has on call over the next minute
 # A refreshed Home is published this long after the change that asked for it, so that a burst of changes (a storm's
 # incidents, a batch acknowledged) publishes it once with the latest state, not once a change.
@@ -55,8 +58,7 @@ class AppHome:
         self._people, self._catalogue, self._clock = people, catalogue, clock
         # PagerDuty's answers for the current minute of the bot's clock ("on call now" at a minute's resolution):
         # a burst of incidents refreshing the same people's Homes asks PagerDuty once a minute, not once a Home.
-        self._minute: datetime | None = None
-        self._answers: dict[str, asyncio.Future[Any]] = {}
+        self._answers = SharedAnswers(clock)
         # Catalogue members' Slack user ids, once found (users.lookupByEmail is rate-limited harder than the rest): a
         # handover refreshing a rota's Homes twice a day asks Slack once per person, not once per refresh.
         self._slack_ids: dict[str, str] = {}
@@ -77,12 +79,11 @@ class AppHome:
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
 
     async def publish(self, slack_user_id: str, *, opened: bool = False) -> None:
-        """Gather and publish the Home for one Slack user. `opened`: they opened the tab themselves — what PagerDuty
-        failed to answer this minute is asked again (a Home that could not say it told them to open the tab again),
-        while refreshes, which come in bursts, share the failure until the minute is over. Slack not saying who they
-        are, only their opening publishes the Home without their own (a refresh leaves the one they had)."""
-        if opened:
-            self._forget_failures()
+        """Gather and publish the Home for one Slack user. `opened`: they opened the tab themselves. What PagerDuty
+        failed to answer this minute is not asked again until the minute is over, for an opening as for a refresh (in
+        a rate-limit storm, each opening asking again would feed it): the Home says when it asks again. Slack not
+        saying who they are, only their opening publishes the Home without their own (a refresh leaves the one they
+        had)."""
         try:
             email = await self._chat.user_email(slack_user_id)
         except IntegrationError:
@@ -283,34 +284,24 @@ class AppHome:
             notes=tuple(notes), now=self._clock.now(), problem=problem, mine_unknown=not answered,
             rotas_unknown=not email)
 
-    def _forget_failures(self) -> None:
-        """Drop this minute's answers that are failures (PagerDuty not answering: an error, or on-call names
-        unknown), so that the next Home asks again; answers still coming are kept and shared."""
-        for key, answer in list(self._answers.items()):
-            if answer.done() and (answer.cancelled() or answer.exception() is not None
-                                  or (isinstance(answer.result(), OnCallNow) and answer.result().names is None)):
-                del self._answers[key]
-
-    def _this_minute(self, key: str, ask: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        """PagerDuty's answer to `ask`, shared by every Home built in the same minute of the bot's clock."""
-        minute = self._clock.now().replace(second=0, microsecond=0)
-        if minute != self._minute:
-            self._minute, self._answers = minute, {}
-        if key not in self._answers:
-            self._answers[key] = asyncio.ensure_future(ask())
-        return cast(Awaitable[T], self._answers[key])
-
     async def _person(self, email: str | None) -> tuple[PagingUser | None, str | None, bool]:
         """(the person in PagerDuty, what could not be found and why, whether PagerDuty answered who they are: an
         answer of nobody means no incident can be assigned to them; no answer, that their own are unknown)."""
         if not email:
             return None, ("Your Slack profile shows no email address, so I can't find you in PagerDuty or the "
                           "catalogue: your own incidents and rotas are not shown."), False
+        key = f"user:{email.lower()}"
         try:
-            user = await self._this_minute(f"user:{email.lower()}", lambda: self._paging.user_by_email(email))
+            user = await self._answers.ask(key, lambda: self._paging.user_by_email(email))
         except IntegrationError:
+            kept = self._answers.last_good(key)
+            if kept is not None and kept.value is not None:  # who they are in PagerDuty does not change in a minute
+                return kept.value, (f"PagerDuty is not answering, so what it says is as last looked up: your own "
+                                    f"incidents are matched to your PagerDuty account as of {kept.at:%H:%M} UTC, and "
+                                    "each on-call line says when; the Home asks PagerDuty again after "
+                                    f"{self._answers.asked_again_at():%H:%M} UTC."), True
             return None, ("PagerDuty is not answering, so your own incidents could not be found; open the tab "
-                          "again."), False
+                          f"again after {self._answers.asked_again_at():%H:%M} UTC."), False
         if user is None:
             return None, (f"There is no PagerDuty user with your Slack email ({email}), so no incident can be "
                           "assigned to you. Ask your PagerDuty admin to add you with that email."), True
@@ -333,11 +324,17 @@ class AppHome:
         lines += await asyncio.gather(*(self._team_on_call(t) for t in teams if t.id not in with_rota))
         return lines
 
-    def _rota_on_call(self, rota: Rota) -> Awaitable[OnCallNow]:
-        return self._this_minute(f"rota:{rota.id}", lambda: self._ask_rota(rota))
+    async def _rota_on_call(self, rota: Rota) -> OnCallNow:
+        return await self._kept_on_call(f"rota:{rota.id}", lambda: self._ask_rota(rota))
 
-    def _team_on_call(self, team: Team) -> Awaitable[OnCallNow]:
-        return self._this_minute(f"team:{team.id}", lambda: self._ask_team(team))
+    async def _team_on_call(self, team: Team) -> OnCallNow:
+        return await self._kept_on_call(f"team:{team.id}", lambda: self._ask_team(team))
+
+    async def _kept_on_call(self, key: str, ask: Callable[[], Awaitable[OnCallNow]]) -> OnCallNow:
+        """Who is on call now; PagerDuty not answering, who it last said was, as of then (else unknown)."""
+        line = await self._answers.ask(key, ask, failed=lambda answer: answer.names is None)
+        kept = self._answers.last_good(key) if line.names is None else None
+        return line if kept is None else replace(kept.value, label=line.label, as_of=kept.at)
 
     async def _ask_rota(self, rota: Rota) -> OnCallNow:
         now = self._clock.now()

@@ -10,6 +10,7 @@ there as the person, and the card, topic and ticket follow PagerDuty's webhook l
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from bot.domain.coordination import (
     StatusUpdatePosted,
     last_update_at,
     reminder_id,
+    take_command_id,
 )
 from bot.domain.incident import Incident, Status
 from bot.domain.slack_text import blank
@@ -45,6 +47,9 @@ UPDATE_TEXT = 3_000  # what the form allows; a typed update is held to the same
 # for one long transaction while webhooks wait to be stored: 500 take about 25 ms on SQLite (2,000: 110 ms), about what
 # one of the worker's batches holds its thread (20 ms); on PostgreSQL their inserts go in one pipelined round trip.
 REMINDERS_PER_TRANSACTION = 500
+# A Take command beaten to the empty seat waits at most LOOKS times PAUSE for the winner's take to be applied,
+# so as to say who leads; else "someone else", and the card says who.
+TAKEN_FIRST_LOOKS, TAKEN_FIRST_PAUSE_SECONDS = 20, 0.1
 
 
 class ToolkitStore(Inbox, Incidents, Protocol):
@@ -68,7 +73,10 @@ class IncidentToolkit:
 
     # -- roles -----------------------------------------------------------------------------------------------------
 
-    async def assign_role(self, slack_user_id: str, incident: Incident, role: str, who: str) -> Outcome:
+    async def assign_role(self, slack_user_id: str, incident: Incident, role: str, who: str, *,
+                          take: bool = False) -> Outcome:
+        """`take`: a Take command, on a seat seen empty — recorded only if no other take of it was (see
+        `take_command_id`), and applied only if the seat is still empty then."""
         role = role.strip().lower()
         if role not in self._catalogue.roles:
             raise UserError(f"`{_shown(role)}` is not a role here. The roles are: "
@@ -88,8 +96,10 @@ class IncidentToolkit:
         by: str | None = name
         if holder_id != slack_user_id:
             by = await guarded(self._chat.user_name(slack_user_id), "Slack")
-        await self._record(RoleAssignment(uuid.uuid4().hex, incident.id, self._clock.now(),
-                                          RoleHolder(role, holder_id, name), slack_user_id, by or "someone"))
+        if not await self._record(RoleAssignment(take_command_id(incident.id) if take else uuid.uuid4().hex,
+                                                 incident.id, self._clock.now(), RoleHolder(role, holder_id, name),
+                                                 slack_user_id, by or "someone", vacant_only=take)):
+            return await self._taken_first(slack_user_id, incident)
         return Outcome(f"👑 {escape(name)} is now {role} of #{incident.number}"
                        + (f", taking over from {escape(current.name)}." if current else "."))
 
@@ -101,7 +111,23 @@ class IncidentToolkit:
         if current is not None and current.slack_user_id != slack_user_id and incident.status is not Status.RESOLVED:
             return Outcome(f"{escape(current.name)} already leads #{incident.number} as commander, so nothing was "
                            "changed. To take over from them, `/incident role commander me`.")
-        return await self.assign_role(slack_user_id, incident, COMMANDER, "me")
+        return await self.assign_role(slack_user_id, incident, COMMANDER, "me", take=current is None)
+
+    async def _taken_first(self, slack_user_id: str, incident: Incident) -> Outcome:
+        """Someone else's Take command of the same empty seat was recorded first (pressed at the same moment): who
+        leads, as far as it is applied yet."""
+        current = None
+        for _ in range(TAKEN_FIRST_LOOKS):  # the worker applies it at once, unless its queue is long: to name them
+            now = await self._store.incident(incident.id)
+            if (current := now.commander if now is not None else None) is not None:
+                break
+            await asyncio.sleep(TAKEN_FIRST_PAUSE_SECONDS)
+        if current is not None and current.slack_user_id == slack_user_id:
+            return Outcome(f"You already lead #{incident.number} as commander.")
+        who = f"{escape(current.name)} took" if current is not None else "Someone else took"
+        return Outcome(f"{who} command of #{incident.number} just before you, so they lead it and nothing was "
+                       "changed" + ("." if current is not None else " (the card shows who in a moment).")
+                       + " To take over from them, `/incident role commander me`.")
 
     async def _slack_user(self, slack_user_id: str, who: str) -> str:
         """The Slack user meant by `me`, an @mention or an email address."""
@@ -200,9 +226,11 @@ class IncidentToolkit:
         named = {p.lower() for p in self._catalogue.status_updates.remind_priorities}
         return incident.urgency == "high" or (incident.priority or "").lower() in named
 
-    async def _record(self, command: Command) -> None:
-        await record_from_slack(self._store, command, command.at)
+    async def _record(self, command: Command) -> bool:
+        """False when a command of the same id was recorded before (nothing recorded now)."""
+        stored = await record_from_slack(self._store, command, command.at)
         self._wake()
+        return stored
 
 
 def _shown(typed: str) -> str:

@@ -40,6 +40,19 @@ def test_outside_an_incident_channel_the_first_word_must_be_the_incident() -> No
         take_ref("fixed it", False, text_follows=True)
 
 
+@pytest.mark.parametrize(("rest", "in_channel", "expected"), [
+    ("#500 errors halved", False, ("500", "errors halved")),
+    ("500", False, ("500", "")),                                # a number alone: the incident (the form opens)
+    ("500 errors halved", True, (None, "500 errors halved")),   # inside its channel: the words
+    ("Q1ABCDEF2 500 errors halved", False, ("Q1ABCDEF2", "500 errors halved")),
+])
+def test_a_number_before_someones_words_names_the_incident_only_with_a_hash_outside_a_channel(
+        rest: str, in_channel: bool, expected: tuple[str | None, str]) -> None:
+    assert take_ref(rest, in_channel, text_follows=True, words_follow=True) == expected
+    with pytest.raises(UserError, match=r"could be incident #500 or the start of what you wrote.*`/incident update #5"):
+        take_ref("500 errors halved", False, text_follows=True, words_follow=True, subcommand="update")
+
+
 def incident_ids(value: Any) -> set[str]:
     """The ids of the incidents in a PagerDuty payload (the incident, and incidents it refers to)."""
     if isinstance(value, list):

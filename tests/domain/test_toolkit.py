@@ -17,6 +17,8 @@ from bot.domain.coordination import (
     RoleHolder,
     StatusUpdate,
     StatusUpdatePosted,
+    command_from_json,
+    command_to_json,
     reminder_id,
 )
 from bot.domain.effects import (
@@ -29,6 +31,7 @@ from bot.domain.effects import (
     RefreshCard,
     ShareStatusUpdate,
     SyncTicket,
+    TellPerson,
     UpdateTicketLevels,
 )
 from bot.domain.incident import ChannelPolicy, Incident, Status, apply_event
@@ -84,6 +87,18 @@ def test_a_role_change_reaches_the_tickets_work_notes_when_there_is_a_ticket() -
 def test_assigning_the_holder_again_changes_nothing() -> None:
     before = incident(roles=(ERIN,))
     assert apply_command(before, assign(ERIN, command_id="c2"), POLICY).effects == ()
+
+
+def test_a_take_command_applied_after_someone_filled_the_seat_unseats_nobody_and_tells_the_clicker() -> None:
+    """Erin's Take command was recorded while the seat was empty; Ben's `/incident role commander me` was applied
+    first. Erin's take made her commander, "taking over" from Ben: it offered an empty seat, which was gone."""
+    take = replace(assign(RoleHolder("commander", "UERIN", "Erin Walsh"), by="UERIN"), vacant_only=True)
+    before = incident(roles=(BEN,))
+    decision = apply_command(before, command_from_json(command_to_json(take)), POLICY)
+    assert decision.incident == before and decision.entry is None
+    [told] = decision.effects
+    assert isinstance(told, TellPerson) and told.user == "UERIN" and "Ben Okafor took command" in told.text
+    assert apply_command(incident(), take, POLICY).incident.commander.name == "Erin Walsh"  # type: ignore[union-attr]
 
 
 def test_a_command_for_an_incident_never_seen_changes_nothing() -> None:

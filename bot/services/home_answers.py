@@ -1,0 +1,67 @@
+"""PagerDuty's answers for the App Home (who a person is, who is on call for a rota or a team), shared by every Home
+built in the same minute of the bot's clock — "on call now" is at a minute's resolution — and the last good answer
+to each question, kept for when PagerDuty cannot answer.
+
+A burst of Homes (a storm's refreshes, someone opening the tab again and again) asks PagerDuty once a minute per
+question, not once a Home: a failure too is shared until its minute is over, by refreshes and openings alike, so that
+a rate-limited PagerDuty is not asked again by every opening. While PagerDuty cannot answer, the Home shows the last
+good answer with when it was looked up (bot/services/home.py), not a worse Home over a good one. Kept in memory, per
+replica: after a restart there is no last answer until PagerDuty gives one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar, cast
+
+from bot.ports import Clock
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LastGood(Generic[T]):
+    """PagerDuty's last good answer to a question, and when it was asked."""
+
+    value: T
+    at: datetime
+
+
+def _never(_: object) -> bool:
+    return False
+
+
+class SharedAnswers:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._minute: datetime | None = None
+        self._answers: dict[str, asyncio.Future[Any]] = {}  # this minute's, failures included
+        self._good: dict[str, LastGood[Any]] = {}  # per question: bounded by the catalogue's rotas and teams, people
+
+    def ask(self, key: str, ask: Callable[[], Awaitable[T]], *,
+            failed: Callable[[T], bool] = _never) -> Awaitable[T]:
+        """The answer to `ask`, shared by every caller this minute whatever it is (an error is raised to each);
+        `failed`: an answer that says PagerDuty did not answer (an on-call line without names), not kept as good."""
+        minute = self._clock.now().replace(second=0, microsecond=0)
+        if minute != self._minute:
+            self._minute, self._answers = minute, {}
+        if key not in self._answers:
+            asked_at = self._clock.now()
+            answer = asyncio.ensure_future(ask())
+
+            def keep(done: asyncio.Future[Any]) -> None:
+                if not done.cancelled() and done.exception() is None and not failed(done.result()):
+                    self._good[key] = LastGood(done.result(), asked_at)
+            answer.add_done_callback(keep)
+            self._answers[key] = answer
+        return cast(Awaitable[T], self._answers[key])
+
+    def last_good(self, key: str) -> LastGood[Any] | None:
+        return self._good.get(key)
+
+    def asked_again_at(self) -> datetime:
+        """When a question that failed this minute is asked again: the next minute."""
+        return self._clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -1,6 +1,6 @@
 """The sandbox's world: the emulators seeded from the catalogue, their control routes, and one-port serving.
 
-`Sandbox` owns the emulators and the routes `GET /sandbox/state` and `POST|DELETE /sandbox/faults`;
+`Sandbox` owns the emulators and the routes `GET /sandbox/state` and `GET|POST|DELETE /sandbox/faults`;
 `serve_sandbox()` binds one port and serves the emulators and the bot on it together (the `pavedroad sandbox`
 command, and the end-to-end tests with port 0); `seed_running()` gives them the synthetic incident history.
 """
@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.pagerduty.history_import import client_for, fetch_history
-from bot.app.config import ServiceNowAccess, Settings
+from bot.app.config import ServiceNowAccess, Settings, given
 from bot.app.runtime import Bot
 from bot.app.web import build_web_app, close_socket_mode, open_socket_mode
 from bot.catalogue import Catalogue, SandboxSeed
@@ -55,17 +55,24 @@ class SandboxSecrets:
     servicenow_webhook_secret: str = "sandbox-servicenow-webhook"
 
     @classmethod
-    def from_env(cls) -> SandboxSecrets:
-        """Generated, except that PAGERDUTY_WEBHOOK_SECRETS and SLACK_SIGNING_SECRET from the environment win, so
-        real captured deliveries can be replayed against the sandbox."""
-        pd = [s.strip() for s in os.environ.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s.strip()]
-        return cls(slack_bot_token="xoxb-sandbox-" + secrets.token_hex(8),
-                   slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
-                   pagerduty_api_token="sandbox-" + secrets.token_hex(10),
+    def from_env(cls, env: Mapping[str, str] | None = None, *, credentials: bool = False) -> SandboxSecrets:
+        """Generated, except that PAGERDUTY_WEBHOOK_SECRETS, SLACK_SIGNING_SECRET and SERVICENOW_WEBHOOK_SECRET from
+        the environment win, so real captured deliveries can be replayed against the sandbox; with `credentials`
+        (`pavedroad emulators`, whose bot is started apart), SLACK_BOT_TOKEN, PAGERDUTY_API_TOKEN and
+        SERVICENOW_PASSWORD too. Each is read as the bot reads it (`given`): the variable, else the file its
+        `<NAME>_FILE` names; ConfigError when that file cannot be read, as the bot's `check-config` says."""
+        env = os.environ if env is None else env
+
+        def taken(name: str) -> str | None:
+            return given(env, name) if credentials else None
+        pd = [s.strip() for s in (given(env, "PAGERDUTY_WEBHOOK_SECRETS") or "").split(",") if s.strip()]
+        return cls(slack_bot_token=taken("SLACK_BOT_TOKEN") or "xoxb-sandbox-" + secrets.token_hex(8),
+                   slack_signing_secret=given(env, "SLACK_SIGNING_SECRET") or secrets.token_hex(16),
+                   pagerduty_api_token=taken("PAGERDUTY_API_TOKEN") or "sandbox-" + secrets.token_hex(10),
                    pagerduty_webhook_secrets=tuple(pd) or (secrets.token_hex(24),),
                    slack_app_token="xapp-1-sandbox-" + secrets.token_hex(8),
-                   servicenow_password=secrets.token_hex(12),
-                   servicenow_webhook_secret=os.environ.get("SERVICENOW_WEBHOOK_SECRET") or secrets.token_hex(16))
+                   servicenow_password=taken("SERVICENOW_PASSWORD") or secrets.token_hex(12),
+                   servicenow_webhook_secret=given(env, "SERVICENOW_WEBHOOK_SECRET") or secrets.token_hex(16))
 
 
 class Sandbox:
@@ -112,6 +119,7 @@ class Sandbox:
         self.page.add_routes(app)  # GET /: the sandbox as a Slack-like page, live
         app.router.add_get("/sandbox/state", self._state)
         app.router.add_post("/sandbox/clock", self._move_clock)
+        app.router.add_get("/sandbox/faults", self._list_faults)
         app.router.add_post("/sandbox/faults", self._add_fault)
         app.router.add_delete("/sandbox/faults", self._clear_faults)
 
@@ -230,8 +238,14 @@ class Sandbox:
             return web.json_response({"error": f"bad fault: {error}; send {{\"service\": \"slack\", "
                                                "\"method\": \"chat.postMessage\", \"status\": 500, \"times\": 2}"},
                                      status=400)
-        return web.json_response({"faults": self.faults.snapshot(), "latency_ms": dict(self.faults.latency_ms)},
-                                 status=201)
+        return web.json_response(self._faults_in_force(), status=201)
+
+    async def _list_faults(self, request: web.Request) -> web.Response:
+        return web.json_response(self._faults_in_force())
+
+    def _faults_in_force(self) -> dict[str, Any]:
+        """The rules still in force (spent ones dropped) and each service's added latency: what POST answers too."""
+        return {"faults": self.faults.snapshot(), "latency_ms": dict(self.faults.latency_ms)}
 
     async def _clear_faults(self, request: web.Request) -> web.Response:
         self.faults.clear()

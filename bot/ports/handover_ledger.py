@@ -31,6 +31,15 @@ class HandoverRow:
 
 
 @dataclass(frozen=True)
+class EffectHolder:
+    """An effect being performed (its outbox `seq`) and the replica performing it (`owner`, its lease's): what it
+    records at once (a handover's post, `save_post`) is recorded only while that replica still holds the lease."""
+
+    seq: int
+    owner: str
+
+
+@dataclass(frozen=True)
 class HandoverNote:
     id: int
     author: str
@@ -57,9 +66,12 @@ class HandoverLedger(Protocol):
     async def get(self, shift_key: str) -> HandoverRow | None: ...
     async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
                         incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
-                        now: float) -> None:
+                        now: float, holder: EffectHolder | None = None) -> bool:
         """Record the post, give it the notes it showed and queue its follow-up, in one transaction: a crash leaves
-        either all of it (the retry finds the post done) or none (the retry finds the message by its marker)."""
+        either all of it (the retry finds the post done) or none (the retry finds the message by its marker). With
+        `holder`, only while that replica still holds the effect's lease (as `Outbox.effect_done` with an owner):
+        a replica paused past its lease, whose effect another took over, records nothing over the newer post (False).
+        """
         ...
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None: ...
     async def add_note(self, rota_id: str, author: str, text: str, created_at: datetime) -> int:

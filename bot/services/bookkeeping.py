@@ -26,6 +26,7 @@ from typing import Unpack, cast
 
 from bot.domain.effects import Effect, RefreshCard
 from bot.errors import StoreConstraint
+from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import (
     EffectBookkeeping,
     FootprintChange,
@@ -37,17 +38,27 @@ from bot.ports.store import (
 )
 
 _KEPT: ContextVar[EffectBookkeeping | None] = ContextVar("effect_bookkeeping", default=None)
+_HOLDER: ContextVar[EffectHolder | None] = ContextVar("effect_holder", default=None)
 
 
 @contextlib.contextmanager
-def keeping() -> Iterator[EffectBookkeeping]:
-    """Keep what the effect performed in this block learns (this task, and the tasks it starts, share it)."""
+def keeping(holder: EffectHolder | None = None) -> Iterator[EffectBookkeeping]:
+    """Keep what the effect performed in this block learns (this task, and the tasks it starts, share it); `holder`:
+    that effect and the replica performing it under its lease (`holding`)."""
     kept = EffectBookkeeping()
-    token = _KEPT.set(kept)
+    token, held = _KEPT.set(kept), _HOLDER.set(holder)
     try:
         yield kept
     finally:
+        _HOLDER.reset(held)
         _KEPT.reset(token)
+
+
+def holding() -> EffectHolder | None:
+    """The effect being performed here and the replica performing it (None outside the dispatcher: a command, a test
+    calling an executor alone). A record written at once that must not overwrite what a replica that took the effect
+    over recorded (a handover's post, `save_post`) is written only while this one still holds the lease."""
+    return _HOLDER.get()
 
 
 async def remember_footprint(store: SlackFootprints, incident_id: str, *, at_once: bool = False,

@@ -51,6 +51,7 @@ from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError, StoreConstraint
 from bot.metrics import Metrics
 from bot.ports import Clock
+from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
 from bot.services.leasing import Leases
@@ -257,7 +258,7 @@ class Dispatcher:
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
-        with keeping() as kept:
+        with keeping(EffectHolder(row.seq, self.owner)) as kept:
             try:
                 await self._leases.held_while(row, self._executor.perform(effect, retry=row.attempts > 0,
                                                                           created_at=row.created_at, found=row.found))

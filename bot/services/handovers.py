@@ -49,6 +49,7 @@ from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, Handov
 from bot.render.format import clip, escape, link, local_time
 from bot.render.handover import NAMES_LATER, handover_text, schedule_gone, shown_open
 from bot.services.actions import guarded
+from bot.services.bookkeeping import holding
 from bot.services.calculator import service_coverage
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
@@ -178,7 +179,7 @@ class Handovers:
         else:  # an earlier attempt posted before it could record it: that message shows what is known now
             await self._chat.update_message(posted.channel, posted.ts, text)
         follow_up = None if change else CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key)
-        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts,
+        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
                                     outgoing=change.outgoing if change else None,
                                     incoming=change.incoming if change else None,
                                     notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())

@@ -22,6 +22,9 @@ from sandbox.pagerduty.model import Account, Incident, User
 from sandbox.pagerduty.shapes import Shapes
 
 PREFIX = "/sandbox/pagerduty"
+# What the trigger route takes: any other key is refused, naming it (`service` for `service_id`, ignored, triggered
+# the incident on the first service).
+TRIGGER_KEYS = ("title", "service_id", "urgency")
 ACTIONS = ("acknowledge", "resolve", "unacknowledge", "escalate", "reassign", "delegate", "priority", "note")
 
 
@@ -56,9 +59,13 @@ class PagerDutyControls:
         app.router.add_post(PREFIX + "/webhooks/enable", self._enable_webhooks)
 
     async def _trigger(self, request: web.Request) -> web.Response:
-        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first.
+        """`{"title", "service_id"?, "urgency"?}` → 201 `{"incident": {...}}`; the default service is the first. Any
+        other key: 400 naming it and the keys it takes.
         With a host's `after_trigger` (the one-port sandbox: where the incident landed in Slack), its fields too."""
         fields = await _fields(request)
+        if unknown := [key for key in fields if key not in TRIGGER_KEYS]:
+            return _error(invalid(f"unknown key(s) {', '.join(map(repr, unknown))}; the keys it takes are "
+                                  f"{', '.join(TRIGGER_KEYS)} (only title is required)"))
         title = fields.get("title")
         if not isinstance(title, str) or not title.strip():
             return _error(invalid("title is required"))

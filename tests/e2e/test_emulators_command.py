@@ -3,11 +3,13 @@ shell still holds from an earlier run, and its world is built from the catalogue
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -97,3 +99,40 @@ def test_a_port_taken_is_one_line(start: Start, tmp_path: Path) -> None:
     assert second.returncode == 2
     assert f"pavedroad emulators: cannot listen on port {port} (Address already in use)" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_secrets_given_as_files_are_the_ones_it_accepts(start: Start, tmp_path: Path) -> None:
+    # The README's secrets setup (`<NAME>_FILE` naming a mounted secret), which the bot reads: the emulators ignored
+    # the files and generated their own, so the bot started with those exports had its token refused by them.
+    given = {"SLACK_BOT_TOKEN": "xoxb-from-a-file", "SLACK_SIGNING_SECRET": "signing-from-a-file",
+             "PAGERDUTY_API_TOKEN": "pd-from-a-file", "PAGERDUTY_WEBHOOK_SECRETS": "webhook-from-a-file",
+             "SERVICENOW_PASSWORD": "sn-from-a-file", "SERVICENOW_WEBHOOK_SECRET": "sn-webhook-from-a-file"}
+    env = {}
+    for name, value in given.items():
+        (tmp_path / name.lower()).write_text(value + "\n")  # a mounted secret's trailing newline is not part of it
+        env[f"{name}_FILE"] = str(tmp_path / name.lower())
+    emulators = start(env, "--port", "0", "--bot-url", "http://127.0.0.1:9")
+    for name, value in given.items():
+        assert name not in emulators.exports() and value not in emulators.printed
+        assert f"# {name}: as already set in your environment" in emulators.printed
+    url = emulators.exports()["SLACK_API_URL"]
+    request = urllib.request.Request(f"{url}auth.test", data=b"", method="POST",
+                                     headers={"Authorization": "Bearer xoxb-from-a-file"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.loads(answer.read())["ok"] is True
+    request = urllib.request.Request(f"{emulators.exports()['PAGERDUTY_API_URL']}/users", method="GET",
+                                     headers={"Authorization": "Token token=pd-from-a-file",
+                                              "Accept": "application/vnd.pagerduty+json;version=2"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "PAGERDUTY_", "SERVICENOW_"))},
+           "SLACK_BOT_TOKEN_FILE": str(tmp_path / "missing")}
+    emulators = subprocess.run([sys.executable, "-m", "bot.app.cli.main", "emulators", "--port", "0", "--bot-url",
+                                "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                               env=env, check=False)
+    assert emulators.returncode == 2
+    assert f"pavedroad emulators: SLACK_BOT_TOKEN_FILE: cannot read '{tmp_path / 'missing'}'" in emulators.stderr
+    assert "Traceback" not in emulators.stderr

@@ -90,3 +90,23 @@ def test_a_rule_with_text_but_no_field_is_refused() -> None:
     """Found in review of session 24 (failed before its fix): its text was ignored, and it failed every call."""
     with pytest.raises(ValueError, match="with_text needs with_field"):
         Fault("slack", "chat.postMessage", with_text="announce:", times=5)
+
+
+async def test_the_faults_route_lists_the_faults_in_force(sandbox: RunningSandbox) -> None:
+    """`GET /sandbox/faults` answered 405: what is in force could be seen only in the whole of `/sandbox/state`."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{sandbox.url}/sandbox/faults",
+                                json={"service": "slack", "method": "chat.postMessage", "status": 503, "times": 2}):
+            pass
+        async with session.post(f"{sandbox.url}/sandbox/faults", json={"service": "pagerduty", "latency_ms": 50}):
+            pass
+        async with session.get(f"{sandbox.url}/sandbox/faults") as listed:
+            assert listed.status == 200
+            body = await listed.json()
+        assert [(f["service"], f["method"], f["status"], f["times"]) for f in body["faults"]] == [
+            ("slack", "chat.postMessage", 503, 2)]
+        assert body["latency_ms"] == {"pagerduty": 50}
+        async with session.delete(f"{sandbox.url}/sandbox/faults"):
+            pass
+        async with session.get(f"{sandbox.url}/sandbox/faults") as listed:
+            assert await listed.json() == {"faults": [], "latency_ms": {}}

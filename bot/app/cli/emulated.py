@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from bot.adapters.store.sqlite.in_use import database_in_use
 from bot.app.cli.listening import bound_socket, port_taken
-from bot.app.config import chosen_catalogue
+from bot.app.config import chosen_catalogue, given
 from bot.catalogue_file import CatalogueError, example_catalogue_path, seed_catalogue_path
 from bot.errors import ConfigError
 
@@ -28,9 +28,14 @@ SANDBOX_ONLY_PACKAGES = frozenset({"openapi_core", "werkzeug"})
 async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history: bool = False) -> int:
     # Imported here, not at the top: the product never imports the sandbox, and a plain install lacks its extra.
     try:
-        from sandbox.world import seed_running, serve_sandbox
+        from sandbox.world import SandboxSecrets, seed_running, serve_sandbox
     except ImportError as error:
         return _without_sandbox_extra("sandbox", error)
+    try:  # the secrets it takes from the environment, read as the bot reads them (or from their NAME_FILE)
+        keys = SandboxSecrets.from_env()
+    except ConfigError as error:
+        print(f"pavedroad sandbox: {'; '.join(error.problems)}", file=sys.stderr)
+        return 2
     # The history is the seed's platform's: its services are the seed catalogue's (the example's and more).
     path = catalogue_path or (seed_catalogue_path() if history else example_catalogue_path())
     if (catalogue := _catalogue_for("sandbox", path)) is None:
@@ -53,7 +58,7 @@ async def run_sandbox(port: int, db: Path, catalogue_path: Path | None, history:
             print(f"Removed {stale} from an earlier sandbox run: the emulators start empty, so does the bot.")
     print("Loading the PagerDuty OpenAPI contract (a few seconds)…", flush=True)
     try:
-        running = await serve_sandbox(catalogue, db, port=port)
+        running = await serve_sandbox(catalogue, db, port=port, keys=keys)
     except OSError as error:
         print(f"Cannot listen on port {port} ({error.strerror}): is another sandbox running? Use another port: "
               f"`pavedroad sandbox --port {port + 1}` or `make sandbox PORT={port + 1}`.", file=sys.stderr)
@@ -109,6 +114,13 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
         return 2
     if (catalogue := _catalogue_for("emulators", catalogue_path)) is None:
         return 2
+    env = os.environ
+    try:  # the secrets already set, read as the bot reads them: the variable, or the file its NAME_FILE names
+        keys = SandboxSecrets.from_env(env, credentials=True)
+        from_environment = {name for name in ENVIRONMENT_SECRETS if given(env, name)}
+    except ConfigError as error:
+        print(f"pavedroad emulators: {'; '.join(error.problems)}", file=sys.stderr)
+        return 2
     # Bound before anything is built on its address: with --port 0 the exports and the emulators' own links (a
     # response_url, an incident's html_url) carry the port the system picked, not 0.
     try:
@@ -117,15 +129,6 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
         print(f"pavedroad emulators: cannot listen on port {port} ({error.strerror}): are emulators already running "
               f"there? Give another port: --port {port + 1}, or --port 0 for any free one.", file=sys.stderr)
         return 2
-    env = os.environ
-    generated = SandboxSecrets.from_env()
-    keys = SandboxSecrets(slack_bot_token=env.get("SLACK_BOT_TOKEN") or generated.slack_bot_token,
-                          slack_signing_secret=generated.slack_signing_secret,
-                          pagerduty_api_token=env.get("PAGERDUTY_API_TOKEN") or generated.pagerduty_api_token,
-                          pagerduty_webhook_secrets=generated.pagerduty_webhook_secrets,
-                          slack_app_token=generated.slack_app_token,
-                          servicenow_password=env.get("SERVICENOW_PASSWORD") or generated.servicenow_password,
-                          servicenow_webhook_secret=generated.servicenow_webhook_secret)
     sandbox = Sandbox(catalogue, keys)
     app = web.Application()
     sandbox.add_routes(app)
@@ -149,7 +152,7 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
                "CATALOGUE_PATH": str(catalogue_path)}
     # Only the secrets are taken from the environment; the addresses are this run's, whatever an earlier run's
     # pasted exports say (the shell may still hold another port's).
-    lines = [f"# {name}: as already set in your environment" if name in ENVIRONMENT_SECRETS and name in env
+    lines = [f"# {name}: as already set in your environment" if name in from_environment
              else f"export {name}={value}" for name, value in exports.items()]
     # The app-level token the emulators accept, left commented out: set, it puts the bot in Socket Mode (README,
     # "HTTP mode or Socket Mode"), which HTTP mode, the default, does without.
@@ -169,7 +172,8 @@ async def run_emulators(port: int, bot_url: str, catalogue_path: Path | None) ->
     return 0
 
 
-# The secrets `pavedroad emulators` accepts from its environment (SandboxSecrets, and the three it reads itself).
+# The secrets `pavedroad emulators` accepts from its environment, or from the files their NAME_FILE name
+# (`SandboxSecrets.from_env` with its credentials).
 ENVIRONMENT_SECRETS = frozenset({"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PAGERDUTY_API_TOKEN",
                                  "PAGERDUTY_WEBHOOK_SECRETS", "SERVICENOW_PASSWORD", "SERVICENOW_WEBHOOK_SECRET"})
 

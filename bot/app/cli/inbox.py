@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.adapters.store.sqlite.migrations import holds_the_bots_schema, migrate
+from bot.adapters.store.sqlite.migrations import MIGRATIONS, holds_the_bots_schema, migrate
 from bot.adapters.store.sqlite.report_reads import open_read_only
-from bot.app.cli.database import on_postgres, postgres_url
+from bot.app.cli.database import on_postgres, postgres_url, schema_behind
 from bot.app.config import database_from_env
 from bot.errors import ConfigError, StoreUnavailable
 from bot.ports.report_aggregates import HistoryError
@@ -67,7 +67,8 @@ async def _on_postgres(url: str, args: argparse.Namespace) -> int:
             return 2
         print(f"Delivery {args.reference} is pending again: a running replica applies it within seconds.")
         return 0
-    failed = await on_postgres(url, lambda store: store.failed_deliveries(), the_bots=True)
+    # Only looks: never migrates (a newer CLI beside older replicas); a schema behind is named instead.
+    failed = await on_postgres(url, lambda store: store.failed_deliveries(), the_bots=True, migrate=False)
     if not failed:
         print("No quarantined deliveries.")
         return 0
@@ -80,6 +81,9 @@ def _failed(db: Path) -> int:
     from bot.adapters.store.sqlite.inbox import read_failed  # the store's modules load for the command using them
 
     with contextlib.closing(open_read_only(db)) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if holds_the_bots_schema(conn) and version < len(MIGRATIONS):  # as on PostgreSQL: named, not read
+            raise schema_behind(str(db), version, len(MIGRATIONS), f"pavedroad migrate --db {db}")
         failed = read_failed(conn)
     if not failed:
         print(f"No quarantined deliveries in {db}.")

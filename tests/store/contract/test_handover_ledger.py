@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from bot.domain.effects import CompleteHandover, PostHandover, RefreshCard, SyncTicket
+from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, Store
 from tests.store.contract.builders import commit, trigger
 
@@ -120,3 +121,33 @@ async def test_the_waiting_notes_of_several_rotas_are_read_together(store: Store
                         "basket": await store.waiting_notes("basket"), "search": []}
     assert [n.text for n in together["payments"]] == ["second"]
     assert [n.text for n in together["basket"]] == ["basket's"]
+
+
+async def test_a_post_is_recorded_only_by_the_replica_still_holding_its_effect(store: Store) -> None:
+    # A replica paused past its lease (another took the post over and recorded its own) came back and recorded its
+    # post over the newer one, took the notes and queued a second follow-up: save_post never asked about the lease.
+    effect = PostHandover("handover:payments", "payments", KEY)
+    await store.add_note("payments", "dev", "before", BOUNDARY - timedelta(hours=1))
+    assert await store.claim(KEY, "payments", BOUNDARY, late=False, effect=effect, now=1.0)
+    [row] = await store.due_effects(2.0, 10, [])
+    assert await store.claim_effect(row.seq, owner="paused", now=2.0, lease_seconds=60.0)
+    assert await store.claim_effect(row.seq, owner="taker", now=63.0, lease_seconds=60.0)  # the lease ran out
+    follow_up = CompleteHandover("handover:payments", "payments", KEY)
+    notes = await store.notes_for("payments", KEY, BOUNDARY)
+    assert not await store.save_post(KEY, channel="C1", ts="1.0", outgoing=[("P1", "Dev")], incoming=None,
+                                     notes=notes, follow_up=follow_up, now=64.0,
+                                     holder=EffectHolder(row.seq, "paused"))
+    saved = await store.get(KEY)
+    assert saved is not None and (saved.state, saved.ts) == (QUEUED, None)  # nothing of the paused one's
+    assert await store.notes_of(KEY) == [] and await store.pending_in_queue(follow_up.queue) == 0
+    assert await store.save_post(KEY, channel="C1", ts="2.0", outgoing=None, incoming=None, notes=notes,
+                                 follow_up=follow_up, now=65.0, holder=EffectHolder(row.seq, "taker"))
+    saved = await store.get(KEY)
+    assert saved is not None and (saved.state, saved.ts) == (POSTED, "2.0")
+    assert [n.text for n in await store.notes_of(KEY)] == ["before"]
+    assert await store.pending_in_queue(follow_up.queue) == 1
+    # The taker's post stands against a later write of the paused one's too.
+    assert not await store.save_post(KEY, channel="C1", ts="1.0", outgoing=None, incoming=None, notes=[],
+                                     follow_up=None, now=66.0, holder=EffectHolder(row.seq, "paused"))
+    saved = await store.get(KEY)
+    assert saved is not None and saved.ts == "2.0"

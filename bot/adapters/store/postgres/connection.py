@@ -249,12 +249,13 @@ class PostgresConnection:
         """The database, for messages: its URL without the password."""
         return redact(self.url)
 
-    async def open(self) -> list[int]:
-        """Migrate the schema, then open the pool; return the migrations applied. Raises StoreUnavailable (naming
+    async def open(self, *, migrate: bool = True) -> list[int]:
+        """Migrate the schema (unless `migrate` is False: a command inspecting the database, which must leave its
+        schema as it is), then open the pool; return the migrations applied. Raises StoreUnavailable (naming
         PAVEDROAD_DATABASE_URL) when the database cannot be reached or migrated."""
         for name in ("psycopg", "psycopg.pool"):
             logging.getLogger(name).addFilter(self._filter)
-        applied = await migrate_database(self.url)
+        applied = await migrate_database(self.url) if migrate else []
         self._pool = AsyncConnectionPool(self._hosts.conninfo, connection_class=AsyncConnection[DictRow],
                                          kwargs={"autocommit": True, "row_factory": dict_row,
                                                  **connection_settings(self.url)},

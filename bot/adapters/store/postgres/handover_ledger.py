@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.adapters.store.postgres.connection import PostgresPart
-from bot.adapters.store.postgres.outbox import insert_effect
+from bot.adapters.store.postgres.outbox import HOLDER, insert_effect
 from bot.domain.effects import Effect
+from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNote, HandoverRow, OnCallPeople
 
 
@@ -47,8 +48,15 @@ class PostgresHandoverLedger(PostgresPart, HandoverLedger):
 
     async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
                         incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
-                        now: float) -> None:
+                        now: float, holder: EffectHolder | None = None) -> bool:
         async with self._transaction() as conn:
+            if holder is not None:
+                # The effect's row locked while the post is recorded: a claim by another replica waits until this
+                # commits (and then takes over a post recorded), or this finds the effect no longer the holder's.
+                held = await conn.execute(f"SELECT 1 FROM outbox WHERE seq=%s AND {HOLDER} FOR UPDATE".encode(),
+                                          (holder.seq, holder.owner, holder.owner))
+                if await held.fetchone() is None:
+                    return False  # another replica took the effect over: its post stands
             await conn.execute(b"UPDATE handovers SET state=%s, channel=%s, ts=%s, outgoing=%s, incoming=%s,"
                                b" posted_at=%s WHERE shift_key=%s",
                                (POSTED, channel, ts, _names(outgoing), _names(incoming), now, shift_key))
@@ -57,6 +65,7 @@ class PostgresHandoverLedger(PostgresPart, HandoverLedger):
                                    (shift_key, [note.id for note in notes]))
             if follow_up is not None:
                 await insert_effect(conn, follow_up, 1, now)
+        return True
 
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
         await self._execute("UPDATE handovers SET outgoing=%s, incoming=%s WHERE shift_key=%s",

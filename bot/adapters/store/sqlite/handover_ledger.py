@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.adapters.store.sqlite.outbox import insert_effect
+from bot.adapters.store.sqlite.outbox import HOLDER, insert_effect
 from bot.domain.effects import Effect
+from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNote, HandoverRow, OnCallPeople
 
 
@@ -48,9 +49,13 @@ class SqliteHandoverLedger(SqlitePart, HandoverLedger):
 
     async def save_post(self, shift_key: str, *, channel: str, ts: str, outgoing: OnCallPeople | None,
                         incoming: OnCallPeople | None, notes: Sequence[HandoverNote], follow_up: Effect | None,
-                        now: float) -> None:
-        def write() -> None:
+                        now: float, holder: EffectHolder | None = None) -> bool:
+        def write() -> bool:
             with self._transaction() as conn:
+                # Asked in the same transaction as the write: SQLite's one writer at a time means no claim between.
+                if holder is not None and conn.execute(f"SELECT 1 FROM outbox WHERE seq=? AND {HOLDER}",
+                                                       (holder.seq, holder.owner, holder.owner)).fetchone() is None:
+                    return False  # another replica took the effect over: its post stands
                 conn.execute("UPDATE handovers SET state=?, channel=?, ts=?, outgoing=?, incoming=?, posted_at=?"
                              " WHERE shift_key=?",
                              (POSTED, channel, ts, _names(outgoing), _names(incoming), now, shift_key))
@@ -58,7 +63,8 @@ class SqliteHandoverLedger(SqlitePart, HandoverLedger):
                                  [(shift_key, note.id) for note in notes])
                 if follow_up is not None:
                     insert_effect(conn, follow_up, 1, now)
-        await self._run(write)
+                return True
+        return await self._run(write)
 
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
         await self._run(lambda: self.db.execute("UPDATE handovers SET outgoing=?, incoming=? WHERE shift_key=?",

@@ -19,6 +19,7 @@ from bot.render import replies as render
 from bot.render.follow_ups import follow_ups_text
 from bot.render.format import escape
 from bot.services.actions import IncidentActions, Outcome
+from bot.services.channel_events import ChannelEvents
 from bot.services.contributions import FOLLOW_UP_USAGE, Contributions
 from bot.services.handovers import Handovers
 from bot.services.home import AppHome
@@ -42,6 +43,7 @@ class Services:
     reviews: Reviews | None = None
     toolkit: IncidentToolkit | None = None
     home: AppHome | None = None
+    channels: ChannelEvents | None = None
 
 
 @dataclass(frozen=True)

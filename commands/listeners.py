@@ -1,5 +1,6 @@
 """The Bolt listeners: `/incident`, the card's buttons, the forms' submissions, `@mentions`, reactions, the App Home
-tab being opened, and Slack saying the bot's token is revoked or the app uninstalled, on an AsyncApp.
+tab being opened, people changing an incident's channel (the bot invited back, its card unpinned, the channel
+renamed), and Slack saying the bot's token is revoked or the app uninstalled, on an AsyncApp.
 
 Every listener acknowledges first (Slack's 3 seconds), then does the slow part through commands/table.py's
 handlers and answers through commands/answers.py. A form's submission is checked before its answer (a refusal is
@@ -31,6 +32,7 @@ from bot.domain.slack_text import readable
 from bot.ports import Clock, Deduplication, Interactions
 from bot.render.card import CARD_ACTIONS
 from bot.services.actions import IncidentActions
+from bot.services.channel_events import ChannelEvents
 from bot.services.contributions import Contributions
 from bot.services.handovers import Handovers
 from bot.services.home import AppHome
@@ -57,11 +59,11 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
              handovers: Handovers | None = None, reports: IncidentReports | None = None,
              contributions: Contributions | None = None, reviews: Reviews | None = None,
              toolkit: IncidentToolkit | None = None, home: AppHome | None = None,
-             revoked: Revoked | None = None) -> FollowUps:
+             revoked: Revoked | None = None, channels: ChannelEvents | None = None) -> FollowUps:
     """Register every listener; returns the follow-up workers, for the caller to close at shutdown. `revoked` is told
     of Slack's `tokens_revoked` and `app_uninstalled` events (bot/adapters/slack/identity.py's `revoked`)."""
     services = Services(actions, slack, Repeats(dedup, clock), handovers, reports, contributions=contributions,
-                        reviews=reviews, toolkit=toolkit, home=home)
+                        reviews=reviews, toolkit=toolkit, home=home, channels=channels)
     # The app's own door (DrainingApp.async_dispatch) refuses a request while the bot stops, before any of this.
     follow_ups = FollowUps(in_flight=app.in_flight)
     in_flight = follow_ups.in_flight
@@ -76,6 +78,9 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     app.event("reaction_added", middleware=[_reaction_recorded(services)])(_reacted)
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
+    app.event("member_joined_channel")(_channel_changed(services, in_flight, "member joined", _member_joined))
+    app.event("pin_removed")(_channel_changed(services, in_flight, "pin removed", _pin_removed))
+    app.event("channel_rename")(_channel_changed(services, in_flight, "channel renamed", _renamed))
     app.event("tokens_revoked")(_token_revoked(revoked))
     app.event("app_uninstalled")(_token_revoked(revoked))
     # Last, so that it only takes what no listener above does: a button of a card an older version drew.
@@ -128,13 +133,21 @@ def _claim_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
         body = req.body if isinstance(req.body, dict) else {}
         event = body.get("event")
         event_id = str(body.get("event_id") or "")
-        if event_id and not (isinstance(event, dict) and event.get("type") in RECORDED_BEFORE_ACK):
+        if event_id and not (isinstance(event, dict) and (event.get("type") in RECORDED_BEFORE_ACK
+                                                          or _someone_else_joined(event, req.context.bot_user_id))):
             claim = await repeats.claim_event(event_id)
             if claim is None:
                 return BoltResponse(status=200, body="")
             req.context[CLAIM] = claim
         return await next()
     return claim_event
+
+
+def _someone_else_joined(event: dict[str, Any], bot_user_id: str | None) -> bool:
+    """Slack sends `member_joined_channel` for everyone who joins a channel the bot is in (each person an incident
+    channel's opening invites, too); only the bot's own joining is acted on, so the others take no claim: no store
+    write for an event nothing is done with."""
+    return event.get("type") == "member_joined_channel" and bot_user_id is not None and event.get("user") != bot_user_id
 
 
 def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
@@ -197,8 +210,10 @@ def _event(services: Services, in_flight: InFlight, kind: str,
     event was claimed before its ack (`_claim_event`); done, it is marked so; failing or cut short by a stop, its
     claim is freed, and Slack's retry of it is acted on (commands/repeats.py `event_done`)."""
     async def listener(ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
-        item = event.get("item")
-        channel = event.get("channel") or (item.get("channel") if isinstance(item, dict) else "")
+        item, channel = event.get("item"), event.get("channel") or event.get("channel_id")  # (a pin's: channel_id)
+        if isinstance(channel, dict):  # a rename's: the channel itself
+            channel = channel.get("id")
+        channel = channel or (item.get("channel") if isinstance(item, dict) else "")
         with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=str(channel or ""),
                                       cut_short=EVENT_CUT_SHORT)):
             await ack()
@@ -263,6 +278,33 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         follow_ups.in_background(lambda: home.publish(user, opened=True),
                                  Work("App Home", user, cut_short=HOME_CUT_SHORT))
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)
+
+
+def _channel_changed(services: Services, in_flight: InFlight, kind: str,
+                     work: Callable[[ChannelEvents, dict[str, Any]], Awaitable[None]]) -> Listener:
+    """A change people made to a channel (bot/services/channel_events.py says what each one does)."""
+    async def changed(event: dict[str, Any]) -> None:
+        if services.channels is not None:
+            await work(services.channels, event)
+    return _event(services, in_flight, kind, changed)
+
+
+async def _member_joined(channels: ChannelEvents, event: dict[str, Any]) -> None:
+    await channels.member_joined(user=str(event.get("user") or ""), channel=str(event.get("channel") or ""))
+
+
+async def _pin_removed(channels: ChannelEvents, event: dict[str, Any]) -> None:
+    item = event.get("item")
+    message = item.get("message") if isinstance(item, dict) else None
+    if isinstance(item, dict) and item.get("type") == "message" and isinstance(message, dict):
+        await channels.pin_removed(user=str(event.get("user") or ""), ts=str(message.get("ts") or ""),
+                                   channel=str(event.get("channel_id") or item.get("channel") or ""))
+
+
+async def _renamed(channels: ChannelEvents, event: dict[str, Any]) -> None:
+    channel = event.get("channel")
+    if isinstance(channel, dict):
+        await channels.renamed(channel=str(channel.get("id") or ""), name=str(channel.get("name") or ""))
 
 
 def _token_revoked(revoked: Revoked | None) -> Listener:

@@ -29,7 +29,9 @@ SCOPE_FOR_METHOD = {
     "chat.getPermalink": None,
 }
 SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",
-                                         "app_home_opened": None, "tokens_revoked": None, "app_uninstalled": None}
+                                         "app_home_opened": None, "tokens_revoked": None, "app_uninstalled": None,
+                                         "member_joined_channel": "channels:read", "pin_removed": "pins:read",
+                                         "channel_rename": "channels:read"}
 
 
 def methods_called() -> set[str]:

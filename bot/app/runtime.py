@@ -18,7 +18,6 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped, warning_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 import commands
@@ -33,6 +32,7 @@ from bot.adapters.slack.chat import TIERS, SlackChat
 from bot.adapters.slack.identity import SlackIdentity
 from bot.adapters.slack.interactions import SlackInteractions
 from bot.app.applier import ApplierProcess
+from bot.app.bolt_log import quiet_token_warnings
 from bot.app.config import Settings
 from bot.app.readiness import Readiness
 from bot.app.scheduler import (
@@ -57,6 +57,7 @@ from bot.ports import Clock
 from bot.services.actions import IncidentActions
 from bot.services.archiving import Archiving
 from bot.services.card_refreshes import CardRefreshes, scheduled_refresh_budget
+from bot.services.channel_events import ChannelEvents
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import CoordinationEffects
 from bot.services.dispatcher import Dispatcher, RetryPolicy
@@ -95,17 +96,6 @@ DRAIN_SECONDS = 20.0
 # How long the stop gives the notices of work cut short to be queued in the outbox (a store gone silent must not hold
 # the stop past Kubernetes' grace period: those people are then left to the drain's log lines).
 TELL_SECONDS = 1.0
-
-
-class _TokenInTheClient(logging.Filter):
-    """Bolt reads SLACK_BOT_TOKEN from the environment even when given a client, and warns that the token "will be
-    unused", and, given an `authorize` hook, that it "will be ignored": the client the bot gives it and the hook
-    (bot/adapters/slack/identity.py) carry that very token, so the warnings only alarm whoever reads the log."""
-
-    WARNINGS = frozenset({warning_client_prioritized_and_token_skipped(), warning_token_skipped()})
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() not in self.WARNINGS
 
 
 class Bot:
@@ -242,9 +232,7 @@ class Bot:
     def _slack_app(self) -> AsyncApp:
         client = AsyncWebClient(token=self.settings.slack_bot_token,
                                 base_url=self.settings.slack_api_url or "https://slack.com/api/")
-        bolt_log = logging.getLogger("slack_bolt.AsyncApp")  # the logger Bolt's AsyncApp warns on
-        if not any(isinstance(f, _TokenInTheClient) for f in bolt_log.filters):
-            bolt_log.addFilter(_TokenInTheClient())
+        quiet_token_warnings()
         # Who the bot is in Slack is learnt when it starts (start()), never while a request waits: Bolt's own
         # authorization would ask auth.test before the first request's ack (identity.py says why that hurts).
         self.identity = SlackIdentity(self.chat.identity, self.settings.slack_bot_token, metrics=self.metrics)
@@ -258,7 +246,9 @@ class Bot:
         self.responses = commands.register(app, self.actions, self.interactions, self.store, self.clock,
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,
-                                           toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked)
+                                           toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked,
+                                           channels=ChannelEvents(self.store, self.chat, self.clock,
+                                                                  self._wake_dispatcher))
         return app
 
     async def start(self) -> None:

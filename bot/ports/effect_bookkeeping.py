@@ -40,6 +40,7 @@ class FootprintChange(TypedDict, total=False):
     unreachable: Sequence[str]
     shared_channel: bool
     sync_pending_shown: bool
+    bot_removed: bool
 
 
 @dataclass(frozen=True)

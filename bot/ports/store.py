@@ -98,6 +98,9 @@ class SlackFootprint:
     shared_channel: bool = False
     # The card as last rendered says "ServiceNow sync pending".
     sync_pending_shown: bool = False
+    # Someone removed the bot from the incident's own channel (Slack answered `not_in_channel`): its topic is not
+    # asked for again until the bot is invited back (`member_joined_channel`: bot/services/channel_events.py).
+    bot_removed: bool = False
 
     def in_own_channel(self, incident: Incident) -> bool:
         """Whether the incident works in a channel of its own: not when the policy gives it none, nor while its card

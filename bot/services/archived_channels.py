@@ -18,7 +18,9 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - Its own channel deleted in Slack (a workspace admin may delete any channel), the incident open: as archived, it
   moves to a new channel (there is no earlier story left to point to), rather than every later step dying.
 - Its own channel the bot was removed from (`not_in_channel`: the topic, a pin, an invitation): the channel is told
-  once a day to invite it back, and the step ends there, rather than every card refresh dying with an alert.
+  once a day to invite it back, and the step ends there, rather than every card refresh dying with an alert; the
+  footprint remembers it (`bot_removed`), so that no card refresh spends a topic call Slack refuses until the bot is
+  invited back (bot/services/channel_events.py).
 - An incident's own channel that Slack will not let the bot create (MAY_NOT_MANAGE_CHANNELS: the workspace lets
   only some members create channels, the app lacks channels:manage): its card goes to its team channel instead, as
   for an incident the policy gives no channel of its own (`footprint.shared_channel`: kept up to date there, its
@@ -49,6 +51,7 @@ from bot.ports import (
 from bot.ports.store import Deduplication, Outbox, SlackFootprint, SlackFootprints
 from bot.render.card import name_text
 from bot.services.bookkeeping import remember_footprint
+from bot.services.channel_events import removed_told_key
 from bot.services.markers import marker_metadata
 
 log = logging.getLogger(__name__)
@@ -207,7 +210,7 @@ class ArchivedChannels:
                                            self._clock.now().timestamp())
         await remember_footprint(self._store, incident.id, at_once=True, channel_id=None, channel_name=None,
                                  card_ts=None, card_pinned=False, topic=None, announced_ts=None, invited=(),
-                                 unreachable=())
+                                 unreachable=(), bot_removed=False)
         await self._open_channel(incident, since)
         raise IntegrationError("slack", "moved to a new channel: the incident's old one is archived or gone",
                                retryable=True, retry_after=0)
@@ -219,7 +222,9 @@ class ArchivedChannels:
         assert channel is not None
         log.warning("incident %s: the bot is no longer in its channel %s (someone removed it): the topic and "
                     "invitations wait until it is invited back", incident.id, channel)
-        key, now = f"slack:removed:{channel}", self._clock.now().timestamp()
+        footprint.bot_removed = True
+        await remember_footprint(self._store, incident.id, bot_removed=True)
+        key, now = removed_told_key(channel), self._clock.now().timestamp()
         if not await self._store.first_time(key, TOLD_SECONDS, now):
             return
         try:
@@ -227,6 +232,18 @@ class ArchivedChannels:
                 f"⚠️ I am no longer a member of this channel (someone removed me), so #{incident.number}'s topic is "
                 "no longer kept up to date here, nor are its new responders added. `/invite @pavedroad` to bring me "
                 "back."), metadata=marker_metadata(f"removed:{channel}"))
+        except IntegrationError as error:
+            if error.code != BOT_REMOVED:
+                await self._store.forget(key)  # not told: the next step tells it
+                raise
+            # Slack lets it post nothing there either (the app installed without chat:write.public): the operators
+            # are told instead, rather than every line and invitation dying with an alert of its own.
+            await self._store.queue_effect(AlertOperators(OPERATORS, (
+                f"⚠️ The bot was removed from <#{channel}> (#{incident.number}, {name_text(incident.service_name)}) "
+                "and Slack lets it post nothing there (`not_in_channel`: the app lacks the `chat:write.public` "
+                "scope of app_manifest.yml, or a workspace rule): `/invite @pavedroad` into it. Meanwhile its "
+                "topic, new responders and timeline lines wait; every update is on the incident's timeline.")),
+                now, priority=0)
         except BaseException:
             await self._store.forget(key)  # not told: the next step tells it
             raise

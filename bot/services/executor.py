@@ -176,8 +176,9 @@ class EffectExecutor:
                 await self._archived.say_moved(incident, found.footprint, old, since)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
-                if footprint.in_own_channel(incident) and footprint.channel_id:
-                    await self._invitations.invite(incident, footprint, await self._people.responders(user_ids))
+                if footprint.in_own_channel(incident) and footprint.channel_id:  # (removed, archived: as any step)
+                    await self._archived.unless_archived(incident, self._invitations.invite(
+                        incident, footprint, await self._people.responders(user_ids)), since, footprint)
 
     async def _after_incident(self, effect: DraftReview | AttachReview | ArchiveChannel, *, retry: bool,
                               created_at: float) -> None:
@@ -297,7 +298,7 @@ class EffectExecutor:
                          view: cards.TicketView | Literal[False] | None = False) -> None:
         """`view`: the ticket as the card just showed it (read again when not given)."""
         text = cards.topic(incident, await self._ticket_view(incident, footprint) if view is False else view)
-        if footprint.channel_id and footprint.topic != text:
+        if footprint.channel_id and footprint.topic != text and not footprint.bot_removed:  # (until invited back)
             await self._chat.set_topic(footprint.channel_id, text)
             await remember_footprint(self._store, incident.id, topic=text)
 

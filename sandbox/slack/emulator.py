@@ -7,7 +7,8 @@ which takes only the app-level token; a token revoked or of an uninstalled app i
 limits (`rate_limits.py`), injected faults, and routing a call to its method (`methods/`, and `files.py` for
 uploads). A request real Slack would reject is rejected with Slack's error code. Acting as a Slack user towards the
 bot (slash commands, button clicks, modal submissions) is `user.py`'s, a person's messages and reactions and the
-Events API events they give the app `person.py`'s; the Socket Mode WebSocket that `apps.connections.open` points the
+Events API events they give the app `person.py`'s, a person inviting into, unpinning in and renaming a channel
+`channel_acts.py`'s; the Socket Mode WebSocket that `apps.connections.open` points the
 bot at is `socket_mode.py`'s.
 """
 
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
-from sandbox.slack import installation, person
+from sandbox.slack import channel_acts, installation, person
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.home import HomeTabs
 from sandbox.slack.methods import chat, conversations, users, views
@@ -66,6 +67,7 @@ class SlackEmulator(SlackWorkspace):
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
         person.add_routes(app, self)
+        channel_acts.add_routes(app, self)
         installation.add_routes(app, self)
         self.files.add_routes(app)
         self.home.add_routes(app)

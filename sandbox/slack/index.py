@@ -2,8 +2,9 @@
 of ten channels as in one of ten thousand (a long sandbox session or soak makes a channel per incident).
 
 `ChannelBook` is a dict of channels by id (what `SlackWorkspace.channels` always was) that also keeps the
-non-DM channels by name, as Slack's names are unique among them. A channel's name is fixed once it is in the book
-(the sandbox emulates no rename); its messages are already a dict by ts (`Channel.messages`).
+non-DM channels by name, as Slack's names are unique among them. A channel's name changes only through `rename`
+(a person renaming it: channel_acts.py), which keeps the index; its messages are already a dict by ts
+(`Channel.messages`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ class ChannelBook(dict[str, Channel]):
     def clear(self) -> None:
         super().clear()
         self._by_name.clear()
+
+    def rename(self, channel_id: str, name: str) -> None:
+        """The channel called `name` from now on (the caller has checked the name is free)."""
+        channel = self[channel_id]
+        self._forget(channel_id)
+        channel.name = name
+        if not channel.is_im:
+            self._by_name[name] = channel_id
 
     def named(self, name: str) -> Channel | None:
         """The channel (not a DM) called `name`, if any: one dict lookup."""

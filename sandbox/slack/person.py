@@ -194,8 +194,10 @@ def delete_as_admin(slack: SlackWorkspace, channel_ref: str, ts: str) -> PersonA
 
 
 def _event_channel(event: JSON) -> str:
-    """The conversation an event happened in (a reaction's is its `item`'s)."""
-    return str(event.get("channel") or (event.get("item") or {}).get("channel") or "")
+    """The conversation an event happened in (a reaction's is its `item`'s, a pin's its `channel_id`, a rename's the
+    id of its `channel` object)."""
+    channel = event.get("channel") or event.get("channel_id") or (event.get("item") or {}).get("channel")
+    return str((channel.get("id") if isinstance(channel, dict) else channel) or "")
 
 
 def event_envelope(slack: SlackWorkspace, event: JSON) -> JSON:

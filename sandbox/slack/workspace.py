@@ -47,7 +47,7 @@ from sandbox.slack.socket_mode import SocketModeServer
 
 # The bot's scopes in app_manifest.yml (tests/test_manifest.py keeps them in step).
 BOT_SCOPES = frozenset({"channels:manage", "channels:read", "channels:history", "groups:read", "groups:history",
-                        "chat:write", "chat:write.public", "pins:write", "files:write", "users:read",
+                        "chat:write", "chat:write.public", "pins:write", "pins:read", "files:write", "users:read",
                         "users:read.email", "commands", "app_mentions:read", "reactions:read"})
 TRIGGER_LIFETIME = 3.0  # seconds: Slack's trigger ids are exchangeable for three seconds
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
@@ -76,7 +76,8 @@ class SlackWorkspace:
         # The app's configuration, as app_manifest.yml declares it (tests/test_manifest.py keeps them in step): the
         # Events API events it subscribes to, and the slash commands registered with should_escape.
         self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened",
-                                                     "tokens_revoked", "app_uninstalled"})
+                                                     "tokens_revoked", "app_uninstalled", "member_joined_channel",
+                                                     "pin_removed", "channel_rename"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # The workspace's custom emoji, by name: a reaction may name one of these or a standard emoji (emoji.py).
         self.custom_emoji: set[str] = set()

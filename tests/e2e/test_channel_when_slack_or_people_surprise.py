@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.catalogue import Catalogue
@@ -40,11 +41,13 @@ def leaves(running: RunningSandbox, channel_id: str, user_id: str) -> None:
     channel.members.remove(user_id)
 
 
-def joins(running: RunningSandbox, channel_id: str, user_id: str) -> None:
-    """`user_id` is in the channel again (invited back by someone in it)."""
-    channel = running.sandbox.slack.find_channel(channel_id)
-    assert channel is not None
-    channel.members.append(user_id)
+async def invites(running: RunningSandbox, user: str, channel_id: str, invitee: str) -> None:
+    """`user` invites `invitee` into the channel (`/invite @pavedroad`): Slack sends the app member_joined_channel."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/slack/invite",
+            json={"user": user, "channel": channel_id, "invitee": invitee}) as response:
+        assert response.status == 200, await response.json()
+    await settle(running)
 
 
 async def role(running: RunningSandbox, channel_id: str, name: str, user_id: str) -> None:
@@ -161,8 +164,9 @@ async def test_the_bot_removed_from_its_incident_channel_asks_to_be_invited_back
     assert len(asked) == 2, asked  # once for the channel, once for Dev who could not be added
     assert any("could not add Dev Sharma" in t for t in asked), asked
 
-    # Invited back: the next change brings the topic up to date.
-    joins(sandbox, channel["id"], bot_user)
+    # Invited back: the topic is brought up to date, and the next change's too.
+    await invites(sandbox, ASHA, channel["id"], "pavedroad")
+    assert slack_channel(sandbox, channel["id"])["topic"].startswith("🔴 Triggered · ")  # (reassigned: triggered)
     await act(sandbox, incident["id"], "priority", user=DEV, priority="P1")
     assert slack_channel(sandbox, channel["id"])["topic"].startswith("🔴 Triggered · P1 · ")  # (reassigned: triggered)
     assert await sandbox.bot.store.dead_effects(incident["id"]) == []

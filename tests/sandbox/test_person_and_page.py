@@ -32,8 +32,8 @@ async def test_a_person_posts_a_message_and_the_bot_gets_only_the_events_it_subs
     ben = sandbox.sandbox.slack.resolve_user(BEN)
     assert ben is not None
     assert body["message"]["text"] == f"hey <@{bot.id}> help &amp; thanks"
-    # The manifest subscribes to app_mention only: no message.channels event, no member_joined_channel.
-    assert body["events"] == [{"type": "app_mention", "status": 200}]
+    # The manifest subscribes to app_mention and member_joined_channel (Ben joined by posting), not message.channels.
+    assert body["events"] == [{"type": "member_joined_channel", "status": 200}, {"type": "app_mention", "status": 200}]
     posted = [m for m in state(sandbox)["slack"]["messages"] if m["ts"] == body["message"]["ts"]]
     assert posted[0]["user"] == ben.id
     await eventually(lambda: any("/incident" in m["text"] for m in thread(sandbox, body["message"]["ts"])))
@@ -42,7 +42,10 @@ async def test_a_person_posts_a_message_and_the_bot_gets_only_the_events_it_subs
 async def test_a_plain_message_gives_the_bot_no_event(sandbox: RunningSandbox) -> None:
     status, body = await post(sandbox, "/sandbox/slack/message",
                               {"user": BEN, "channel": "team-basket", "text": "lunch?"})
-    assert status == 200 and body["events"] == []
+    assert status == 200 and [e["type"] for e in body["events"]] == ["member_joined_channel"]  # (Ben joined it)
+    status, body = await post(sandbox, "/sandbox/slack/message",
+                              {"user": BEN, "channel": "team-basket", "text": "anyone?"})
+    assert status == 200 and body["events"] == []  # a member's plain message: nothing
     ben, team = sandbox.sandbox.slack.resolve_user(BEN), sandbox.sandbox.slack.find_channel("team-basket")
     assert ben is not None and team is not None and ben.id in team.members  # joined, as Slack's "Join channel"
 

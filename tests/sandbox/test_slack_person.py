@@ -30,7 +30,8 @@ def client(running: RunningSandbox) -> AsyncWebClient:
 async def test_a_person_posts_as_slack_stores_what_they_typed(sandbox: RunningSandbox) -> None:
     status, answer = await control(sandbox, "message", user=BEN, channel="team-basket",
                                    text="a < b & @asha.patel look, @nobody")
-    assert status == 200 and answer["events"] == []  # no mention of the app: nothing sent to it
+    # No mention of the app: nothing sent to it but Ben joining the channel (posting there joins it).
+    assert status == 200 and [e["type"] for e in answer["events"]] == ["member_joined_channel"]
     [message] = [m for m in state(sandbox)["slack"]["messages"] if m["ts"] == answer["ts"]]
     asha = sandbox.sandbox.slack.resolve_user(ASHA)
     assert asha is not None
@@ -39,7 +40,8 @@ async def test_a_person_posts_as_slack_stores_what_they_typed(sandbox: RunningSa
 
 async def test_mentioning_the_app_sends_app_mention(sandbox: RunningSandbox) -> None:
     status, answer = await control(sandbox, "message", user=BEN, channel="team-basket", text="@pavedroad help")
-    assert status == 200 and [(e["type"], e["status"]) for e in answer["events"]] == [("app_mention", 200)]
+    assert status == 200 and [(e["type"], e["status"]) for e in answer["events"]] == [
+        ("member_joined_channel", 200), ("app_mention", 200)]  # (Ben joined the channel by posting there)
     replies = [m for m in state(sandbox)["slack"]["messages"] if m["thread_ts"] == answer["ts"]]
     assert replies and "/incident" in replies[0]["text"]  # the bot answered the mention in its thread
 

@@ -10,7 +10,7 @@ from typing import Any
 from bot.ports.store import FootprintChange
 
 LISTS = ("invited", "unreachable")
-FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown")
+FLAGS = ("card_pinned", "shared_channel", "sync_pending_shown", "bot_removed")
 
 
 def footprint_record(changes: FootprintChange) -> dict[str, Any]:

@@ -12,6 +12,8 @@ def chat_post_message(slack: SlackWorkspace, args: Args) -> JSON:
     channel = slack.channel_arg(args, by_name=True, by_user=True)
     if channel.is_archived:
         raise SlackApiFailure("is_archived")
+    if slack.bot.id not in channel.members and "chat:write.public" not in slack.bot_scopes:
+        raise SlackApiFailure("not_in_channel")  # a public channel the bot is not in takes posts with that scope only
     text, blocks, attachments = _content(args)
     message = slack.post(channel, text or "", blocks or [], thread_ts=args.text("thread_ts"),
                          attachments=attachments, metadata=_metadata(args))

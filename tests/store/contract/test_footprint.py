@@ -22,10 +22,12 @@ async def test_pieces_remembered_at_the_same_time_are_all_kept(store: Store) -> 
                          store.update_footprint("Q1", topic="Database down"),
                          store.update_footprint("Q1", card_ts="1.1", card_pinned=True),
                          store.update_footprint("Q1", invited=["U1", "U2"], unreachable=("P9",)),
-                         store.update_footprint("Q1", announced_ts="2.2", sync_pending_shown=True))
+                         store.update_footprint("Q1", announced_ts="2.2", sync_pending_shown=True),
+                         store.update_footprint("Q1", bot_removed=True))
     assert await store.footprint("Q1") == SlackFootprint(
         "Q1", channel_id="C1", channel_name="inc-1-db", card_ts="1.1", card_pinned=True, topic="Database down",
-        announced_ts="2.2", invited=("U1", "U2"), unreachable=("P9",), sync_pending_shown=True)
+        announced_ts="2.2", invited=("U1", "U2"), unreachable=("P9",), sync_pending_shown=True, bot_removed=True)
+    assert (await store.incident_in_slack("Q1")).footprint.bot_removed
     assert await store.footprint("Q2") == SlackFootprint("Q2")
 
 

@@ -74,4 +74,4 @@ def _footprint(row: dict[str, Any]) -> SlackFootprint:
         card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
         announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
         unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]),
-        sync_pending_shown=bool(row["sync_pending_shown"]))
+        sync_pending_shown=bool(row["sync_pending_shown"]), bot_removed=bool(row["bot_removed"]))

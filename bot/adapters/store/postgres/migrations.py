@@ -336,6 +336,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id, source, seq) WHERE state = 'pending';
     """,
+    # 23: the bot removed from the incident's own channel (see SQLite's 23).
+    """
+    ALTER TABLE incident_slack ADD COLUMN IF NOT EXISTS bot_removed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

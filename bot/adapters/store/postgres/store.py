@@ -42,8 +42,9 @@ class PostgresStore(PostgresHealth, PostgresInbox, PostgresOutbox, PostgresIncid
         """The database, for messages: its URL without the password."""
         return self._connection.where
 
-    async def open(self) -> None:
-        await self._connection.open()
+    async def open(self, *, migrate: bool = True) -> None:
+        """`migrate` False: the schema is left as it is (`pavedroad inbox failed`, which only reads)."""
+        await self._connection.open(migrate=migrate)
 
     async def close(self) -> None:
         await self.flushed()

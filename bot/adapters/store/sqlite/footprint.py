@@ -58,7 +58,7 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
 
 # What the footprint and the ticket are made of (_footprint, TicketRow): the columns of their tables.
 FOOTPRINT_COLUMNS = ("incident_id", "channel_id", "channel_name", "card_ts", "card_pinned", "topic", "announced_ts",
-                     "invited", "unreachable", "shared_channel", "sync_pending_shown")
+                     "invited", "unreachable", "shared_channel", "sync_pending_shown", "bot_removed")
 TICKET_COLUMNS = ("incident_id", "sys_id", "number", "link", "state", "channel_told")
 # Parameter (?1): the incident. Its JSON (NULL: no such incident) and its footprint's columns (all NULL: none yet),
 # in one statement: one run is one snapshot, and each statement run costs about as much as its reads by key.
@@ -112,4 +112,4 @@ def _footprint(row: dict[str, Any]) -> SlackFootprint:
         card_ts=row["card_ts"], card_pinned=bool(row["card_pinned"]), topic=row["topic"],
         announced_ts=row["announced_ts"], invited=tuple(json.loads(row["invited"])),
         unreachable=tuple(json.loads(row["unreachable"])), shared_channel=bool(row["shared_channel"]),
-        sync_pending_shown=bool(row["sync_pending_shown"]))
+        sync_pending_shown=bool(row["sync_pending_shown"]), bot_removed=bool(row["bot_removed"]))

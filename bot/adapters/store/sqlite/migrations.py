@@ -310,6 +310,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX IF NOT EXISTS inbox_pending_incident ON inbox (incident_id, source, seq) WHERE state = 'pending';
     """,
+    # 23: someone removed the bot from the incident's own channel: its topic waits, with no call spent on it, until
+    # the bot is invited back (bot/services/channel_events.py).
+    """
+    ALTER TABLE incident_slack ADD COLUMN bot_removed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

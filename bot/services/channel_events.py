@@ -1,0 +1,95 @@
+"""What people do to an incident's own channel in Slack that the bot must take into account, as Slack's Events API
+tells it (app_manifest.yml subscribes to each):
+
+- `member_joined_channel` for the bot's own user: someone invited it back into a channel it had been removed from
+  (`bot_removed`, remembered by bot/services/archived_channels.py when Slack answered `not_in_channel`). The card is
+  refreshed at once, which sets the topic Slack refused meanwhile (no topic call is spent while the bot is out), and
+  the channel is told again should the bot be removed again. Anyone else joining changes nothing.
+- `pin_removed` of the incident's card (while the incident is open): someone unpinned it. The card is remembered as
+  unpinned and refreshed, and the refresh pins it again — once: the bot's own pin is `pin_added`, no event here, so
+  nothing loops.
+- `channel_rename`: the channel's name as people see it now, for what names the channel by name (the ticket's close
+  notes, bot/services/ticket_closing.py).
+
+Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.domain.effects import RefreshCard
+from bot.domain.incident import Incident, Status
+from bot.ports import Chat, Clock
+from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, SlackFootprints
+from bot.services.bookkeeping import remember_footprint
+
+log = logging.getLogger(__name__)
+
+
+class ChannelEventStore(SlackFootprints, Incidents, Outbox, Deduplication, Protocol):
+    """Which channel is whose, the incident, the outbox (the card's refresh) and the "told the bot was removed" key."""
+
+
+def removed_told_key(channel_id: str) -> str:
+    """The Deduplication key under which the channel was told the bot had been removed (once a day)."""
+    return f"slack:removed:{channel_id}"
+
+
+class ChannelEvents:
+    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None]) -> None:
+        self._store, self._chat, self._clock, self._wake = store, chat, clock, wake
+
+    async def member_joined(self, *, user: str, channel: str) -> None:
+        """`user` joined `channel`: when it is the bot, back in an incident's channel it was removed from, the
+        card (and topic) are brought up to date."""
+        if not user or not channel or user != await self._chat.bot_user_id():
+            return
+        found = await self._own_channel(channel)
+        if found is None or not found[1].bot_removed:
+            return
+        incident = found[0]
+        log.info("incident %s: the bot is back in its channel %s; its topic is set again", incident.id, channel)
+        # The topic people may have changed meanwhile is set again (forgotten: the refresh sets it).
+        await remember_footprint(self._store, incident.id, bot_removed=False, topic=None)
+        await self._store.forget(removed_told_key(channel))
+        if incident.status is not Status.RESOLVED:
+            await self._refresh(incident)
+
+    async def pin_removed(self, *, user: str, channel: str, ts: str) -> None:
+        """Someone unpinned message `ts` in `channel`: the open incident's card there is pinned again."""
+        if not channel or not ts or user == await self._chat.bot_user_id():
+            return
+        found = await self._own_channel(channel)
+        if found is None or found[1].card_ts != ts or found[0].status is Status.RESOLVED:
+            return
+        incident = found[0]
+        log.info("incident %s: its card was unpinned in Slack (by %s); pinning it again", incident.id, user)
+        await remember_footprint(self._store, incident.id, card_pinned=False)
+        await self._refresh(incident)
+
+    async def renamed(self, *, channel: str, name: str) -> None:
+        """`channel` is called `name` now."""
+        if not channel or not name:
+            return
+        found = await self._own_channel(channel)
+        if found is not None and found[1].channel_name != name:
+            log.info("incident %s: its channel %s is #%s now (was #%s)", found[0].id, channel, name,
+                     found[1].channel_name)
+            await remember_footprint(self._store, found[0].id, channel_name=name)
+
+    async def _own_channel(self, channel: str) -> tuple[Incident, SlackFootprint] | None:
+        """The incident whose own channel `channel` is, with its footprint; None for any other channel."""
+        footprint = await self._store.footprint_by_channel(channel)
+        if footprint is None:
+            return None
+        incident = await self._store.incident(footprint.incident_id)
+        if incident is None or not footprint.in_own_channel(incident):
+            return None
+        return incident, footprint
+
+    async def _refresh(self, incident: Incident) -> None:
+        await self._store.queue_effect(RefreshCard(incident.id), self._clock.now().timestamp())
+        self._wake()

@@ -51,6 +51,7 @@ class ChannelInfo:
     topic: str
     creator: str | None
     is_archived: bool
+    is_member: bool = False  # the bot's own user is in it (as Slack answers the bot)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class Chat(Protocol):
     async def bot_user_id(self) -> str: ...
     async def create_channel(self, name: str) -> ChannelInfo: ...
     async def find_channel(self, name: str) -> ChannelInfo | None: ...
+    async def channel(self, channel_id: str) -> ChannelInfo | None:
+        """The channel as Slack has it now (conversations.info): its name, whether the bot is in it; None when Slack
+        does not find it."""
+        ...
     async def set_topic(self, channel: str, topic: str) -> None: ...
     async def invite(self, channel: str, user_ids: Sequence[str]) -> dict[str, str]:
         """Add people to a channel: those Slack would not add (a deactivated or guest account, an id gone), by user

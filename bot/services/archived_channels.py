@@ -20,7 +20,7 @@ deleted, or private without the bot): the team channel is then as good as archiv
 - Its own channel the bot was removed from (`not_in_channel`: the topic, a pin, an invitation): the channel is told
   once a day to invite it back, and the step ends there, rather than every card refresh dying with an alert; the
   footprint remembers it (`bot_removed`), so that no card refresh spends a topic call Slack refuses until the bot is
-  invited back (bot/services/channel_events.py).
+  invited back (bot/services/channel_events.py; a topic to change asks Slack whether it is back: `still_removed`).
 - An incident's own channel that Slack will not let the bot create (MAY_NOT_MANAGE_CHANNELS: the workspace lets
   only some members create channels, the app lacks channels:manage): its card goes to its team channel instead, as
   for an incident the policy gives no channel of its own (`footprint.shared_channel`: kept up to date there, its
@@ -247,6 +247,25 @@ class ArchivedChannels:
         except BaseException:
             await self._store.forget(key)  # not told: the next step tells it
             raise
+
+    async def still_removed(self, incident: Incident, footprint: SlackFootprint) -> bool:
+        """Whether the bot is still out of the incident's own channel (`bot_removed`): asked of Slack only then, and
+        by conversations.info (a read Slack answers, not the Tier 2 topic call it refuses). Invited back without its
+        `member_joined_channel` reaching the bot — an app installed from an earlier manifest, the event lost, or a
+        step that met the removal just as someone undid it writing the flag after the event had cleared it — the
+        flag is let go here, and the topic set again, rather than kept stale for the rest of the incident."""
+        channel = footprint.channel_id
+        if not footprint.bot_removed or channel is None:
+            return False
+        found = await self._chat.channel(channel)
+        if found is None or not found.is_member:
+            return True
+        log.info("incident %s: the bot is in its channel %s again; its topic is kept up to date again", incident.id,
+                 channel)
+        footprint.bot_removed = False
+        await remember_footprint(self._store, incident.id, bot_removed=False)
+        await self._store.forget(removed_told_key(channel))  # removed again, the channel is told again
+        return False
 
     async def say_moved(self, incident: Incident, footprint: SlackFootprint, old_channel_id: str,
                         since: float) -> None:

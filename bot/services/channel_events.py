@@ -8,8 +8,8 @@ tells it (app_manifest.yml subscribes to each):
 - `pin_removed` of the incident's card (while the incident is open): someone unpinned it. The card is remembered as
   unpinned and refreshed, and the refresh pins it again — once: the bot's own pin is `pin_added`, no event here, so
   nothing loops.
-- `channel_rename`: the channel's name as people see it now, for what names the channel by name (the ticket's close
-  notes, bot/services/ticket_closing.py).
+- `channel_rename`: the channel's name as people see it now (asked of Slack: a retried event may come after a later
+  rename's), for what names the channel by name (the ticket's close notes, bot/services/ticket_closing.py).
 
 Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned.
 """
@@ -71,11 +71,19 @@ class ChannelEvents:
         await self._refresh(incident)
 
     async def renamed(self, *, channel: str, name: str) -> None:
-        """`channel` is called `name` now."""
+        """`channel` was renamed (to `name`): its name now is asked of Slack, not taken from the event. Slack retries an
+        event whose delivery failed, up to an hour later: a first rename's retry arriving after a second rename's
+        event named the channel by the name it had before (in the ticket's close notes)."""
         if not channel or not name:
             return
         found = await self._own_channel(channel)
-        if found is not None and found[1].channel_name != name:
+        if found is None:
+            return
+        now = await self._chat.channel(channel)
+        if now is None:  # deleted meanwhile: the next step in it moves the incident to a new channel
+            return
+        name = now.name
+        if found[1].channel_name != name:
             log.info("incident %s: its channel %s is #%s now (was #%s)", found[0].id, channel, name,
                      found[1].channel_name)
             await remember_footprint(self._store, found[0].id, channel_name=name)

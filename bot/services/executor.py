@@ -298,7 +298,8 @@ class EffectExecutor:
                          view: cards.TicketView | Literal[False] | None = False) -> None:
         """`view`: the ticket as the card just showed it (read again when not given)."""
         text = cards.topic(incident, await self._ticket_view(incident, footprint) if view is False else view)
-        if footprint.channel_id and footprint.topic != text and not footprint.bot_removed:  # (until invited back)
+        if footprint.channel_id and footprint.topic != text \
+                and not await self._archived.still_removed(incident, footprint):  # (until invited back)
             await self._chat.set_topic(footprint.channel_id, text)
             await remember_footprint(self._store, incident.id, topic=text)
 

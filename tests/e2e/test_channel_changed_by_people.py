@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from sandbox.slack.channel_acts import rename_as_person
+from sandbox.slack.person import deliver_envelope, event_envelope
 from sandbox.slack.workspace import BOT_SCOPES
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state, trigger
@@ -66,6 +68,25 @@ async def test_a_channel_the_bot_was_removed_from_costs_no_topic_call_until_it_i
     assert await sandbox.bot.store.dead_effects(incident["id"]) == []
 
 
+async def test_the_bot_invited_back_unheard_keeps_the_topic_up_to_date_again(sandbox: RunningSandbox) -> None:
+    """Invited back into the channel with no `member_joined_channel` reaching it (an app installed from the earlier
+    manifest, which subscribes to no such event; or the event lost): the bot took itself as removed for good, and the
+    topic stayed as it was for the rest of the incident, whatever changed."""
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    removes_the_bot(sandbox, channel["id"])
+    await act(sandbox, incident["id"], "acknowledge", user=ASHA)  # its topic refused once: the bot learns it
+    slack = sandbox.sandbox.slack
+    slack.bot_events = slack.bot_events - {"member_joined_channel"}
+    answer = await in_slack(sandbox, "invite", user=ASHA, channel=channel["id"], invitee="pavedroad")
+    assert answer["events"] == []
+
+    await act(sandbox, incident["id"], "priority", user=ASHA, priority="P1")
+    assert slack_channel(sandbox, channel["id"])["topic"].startswith("🟠 Acknowledged · P1 · ")
+    assert not (await sandbox.bot.store.footprint(incident["id"])).bot_removed
+    assert await sandbox.bot.store.dead_effects(incident["id"]) == []
+
+
 async def test_a_card_unpinned_by_someone_is_pinned_again_once(sandbox: RunningSandbox) -> None:
     """Someone unpins the card (by mistake, or tidying the channel's pins): it was never pinned again, the card
     remembered as pinned for good."""
@@ -100,6 +121,25 @@ async def test_a_renamed_channel_is_named_by_its_new_name_in_the_tickets_close_n
     await settle_all(sandbox)
     notes = ticket_for(sandbox, incident["id"])["close_notes"]
     assert f"Slack channel: #{renamed} " in notes, notes
+
+
+async def test_a_renamed_channel_keeps_its_latest_name_when_an_earlier_renames_event_is_retried_late(
+        sandbox: RunningSandbox) -> None:
+    """Renamed twice, the first rename's event failing to reach the bot: Slack's retry of it came after the second's
+    event, and the ticket's close notes named the channel by the name it had in between, gone from Slack."""
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    slack = sandbox.sandbox.slack
+    first = rename_as_person(slack, ASHA, channel["id"], f"{channel['name']}-db")  # its delivery failed
+    latest = f"{channel['name']}-checkout-db"
+    await in_slack(sandbox, "rename", user=ASHA, channel=channel["id"], name=latest)
+    [event] = first.events
+    assert (await deliver_envelope(slack, event_envelope(slack, event), retry=1))["status"] == 200
+    await sandbox.bot.settle(20)
+    await act(sandbox, incident["id"], "resolve", user=ASHA)
+    await settle_all(sandbox)
+    notes = ticket_for(sandbox, incident["id"])["close_notes"]
+    assert f"Slack channel: #{latest} " in notes, notes
 
 
 async def test_a_channel_the_bot_was_removed_from_and_cannot_post_in_is_told_to_the_operators(

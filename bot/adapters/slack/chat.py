@@ -154,6 +154,14 @@ class SlackChat:
             if not cursor:
                 return None
 
+    async def channel(self, channel_id: str) -> ChannelInfo | None:
+        try:
+            return _channel((await self._call("conversations.info", channel=channel_id))["channel"])
+        except IntegrationError as error:
+            if error.code == "channel_not_found":
+                return None
+            raise
+
     async def set_topic(self, channel: str, topic: str) -> None:
         await self._call("conversations.setTopic", channel=channel, topic=self._fit.topic(topic))
 
@@ -333,15 +341,17 @@ class SlackChat:
     async def find_file(self, channel: str, name_prefix: str, oldest: float) -> PostedMessage | None:
         bot_user = await self.bot_user_id()
         try:
-            history = await self._call("conversations.history", channel=channel, oldest=f"{oldest:.6f}", limit=200)
+            # Page by page, as find_posted: a review drafted days before the channel's archiving is behind every
+            # message since, and one not found on the newest 200 only was drafted, and shared, a second time.
+            async for messages in self._pages("conversations.history", {"channel": channel}, oldest):
+                for message in messages:  # the newest first
+                    names = [str(f.get("name") or "") for f in message.get("files") or ()]
+                    if any(n.startswith(name_prefix) for n in names) and message.get("user") in (bot_user, None):
+                        return PostedMessage(channel=channel, ts=str(message["ts"]))
         except IntegrationError as error:
             if error.code in ("not_in_channel", "channel_not_found"):
                 return None
             raise
-        for message in history["messages"]:  # the newest first
-            names = [str(f.get("name") or "") for f in message.get("files") or ()]
-            if any(n.startswith(name_prefix) for n in names) and message.get("user") in (bot_user, None):
-                return PostedMessage(channel=channel, ts=str(message["ts"]))
         return None
 
     async def permalink(self, channel: str, ts: str) -> str | None:
@@ -386,7 +396,8 @@ def _form(args: dict[str, Any]) -> dict[str, Any]:
 def _channel(data: dict[str, Any]) -> ChannelInfo:
     topic = data.get("topic") or {}
     return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
-                       creator=data.get("creator"), is_archived=bool(data.get("is_archived")))
+                       creator=data.get("creator"), is_archived=bool(data.get("is_archived")),
+                       is_member=bool(data.get("is_member")))
 
 
 def _text(value: Any) -> str | None:

@@ -274,7 +274,8 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
         # Gathering the Home asks PagerDuty and the store: done after the ack, in the follow-up workers'
         # background lane (which logs a failure; nobody waits for an answer, and commands' answers never wait
         # behind it).
-        # `opened`: what PagerDuty failed to answer is asked again (the Home that failed said to open it again).
+        # `opened`: Slack not saying who they are still publishes a Home (a refresh would leave theirs); what PagerDuty
+        # failed to answer this minute is not asked again before the minute is over (bot/services/home_answers.py).
         follow_ups.in_background(lambda: home.publish(user, opened=True),
                                  Work("App Home", user, cut_short=HOME_CUT_SHORT))
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.domain.slack_text import readable, visible
+from bot.domain.slack_text import blank, readable, visible
 from bot.errors import UserError
 from bot.render.format import clip, escape
 
@@ -43,7 +43,9 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool, words_
     parts = rest.split(maxsplit=1)
     first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
     looks_like_ref = bool(_REF.match(first.strip()))
-    if not in_incident_channel and words_follow and first.isdigit() and remainder.strip():
+    # ASCII digits only, as `_REF` reads a number ("²" or "١٢" is no incident, `#` or not), and words that are
+    # visible (a pasted zero-width space after the number is no start of anything).
+    if not in_incident_channel and words_follow and first.isascii() and first.isdigit() and not blank(remainder):
         raise UserError(f"`{shown(first)}` could be incident #{shown(first)} or the start of what you wrote, so "
                         "nothing was sent. Outside an incident channel, a number followed by words names the incident "
                         f"only with `#`: `/incident {subcommand} #{shown(first)} …` — or, if the number is part of "

@@ -86,8 +86,8 @@ class InviteResponders(Effect):
 
 @dataclass(frozen=True)
 class TellPerson(Effect):
-    """Tell one person something in their direct messages with the app (a command of theirs a stop cut short:
-    commands/in_flight.py). Its `incident_id` is a queue of its own, `person:<user>`, behind no incident's effects."""
+    """Tell one person something in their direct messages with the app (a command a stop cut short, a Take command
+    that came second: its text says). Its `incident_id` is a queue of its own, `person:<user>`, behind no incident's."""
 
     kind: ClassVar[str] = "tell_person"
     user: str
@@ -99,9 +99,9 @@ class TellPerson(Effect):
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".
-        return (f"⚠️ Paved Road could not tell <@{self.user}>, in their direct messages with the app, that a restart "
-                f"cut their request short (after {attempts} attempt(s): {shown_error(error)}). Tell them yourself; "
-                f"the message was: {_plain(self.text)}")
+        return (f"⚠️ Paved Road could not tell <@{self.user}> something, in their direct messages with the app (after "
+                f"{attempts} attempt(s): {shown_error(error)}). Tell them yourself; the message was: "
+                f"{_plain(self.text)}")
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def home_view(content: HomeContent) -> dict[str, Any]:
                     pressing=True)
     blocks += _list("All open incidents", [_incident_line(i, content.now) for i in content.open],
                     "No open incidents. 🎉", MOST_INCIDENTS, pressing=True)
-    blocks += _list("On call now for your teams and rotas", [_on_call_line(o) for o in content.on_call],
+    blocks += _list("On call now for your teams and rotas", [_on_call_line(o, content.now) for o in content.on_call],
                     "Your teams and rotas could not be looked up (see above)." if content.rotas_unknown
                     else "You are in no team or rota of the catalogue.", MOST_LINES)
     blocks += _list("Handover notes waiting on your rotas", [_note_line(n) for n in content.notes],
@@ -98,11 +98,17 @@ def _incident_line(item: HomeIncident, now: datetime) -> str:
             f"{where} · open {since}")
 
 
-def _on_call_line(on_call: OnCallNow) -> str:
+def looked_up_when(at: datetime, now: datetime) -> str:
+    """When PagerDuty gave an answer the Home still shows: the time alone the same day, else its day too (kept in
+    memory while PagerDuty stays down, yesterday's "09:41" would read as this morning's)."""
+    return f"at {at:%H:%M} UTC" if at.date() == now.date() else f"on {at:%Y-%m-%d} at {at:%H:%M} UTC"
+
+
+def _on_call_line(on_call: OnCallNow, now: datetime) -> str:
     names = ("unknown: PagerDuty did not answer" if on_call.names is None
              else ", ".join(escape(clip(n, 100)) for n in on_call.names) or "nobody")
     if on_call.as_of is not None and on_call.names is not None:
-        names += f" _(as looked up at {on_call.as_of:%H:%M} UTC: PagerDuty is not answering now)_"
+        names += f" _(as looked up {looked_up_when(on_call.as_of, now)}: PagerDuty is not answering now)_"
     return f"*{escape(clip(on_call.label, 100))}*: {names}"
 
 

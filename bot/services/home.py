@@ -31,7 +31,15 @@ from bot.domain.home import HomesToRefresh, concerns, most_pressing
 from bot.errors import IntegrationError
 from bot.ports import Chat, Clock, Paging, PagingUser
 from bot.ports.store import HandoverLedger, Incidents, SlackFootprints
-from bot.render.home import MOST_INCIDENTS, HomeContent, HomeIncident, OnCallNow, WaitingNote, home_view
+from bot.render.home import (
+    MOST_INCIDENTS,
+    HomeContent,
+    HomeIncident,
+    OnCallNow,
+    WaitingNote,
+    home_view,
+    looked_up_when,
+)
 from bot.services.home_answers import SharedAnswers
 from bot.services.people import People
 
@@ -297,7 +305,8 @@ class AppHome:
             kept = self._answers.last_good(key)
             if kept is not None and kept.value is not None:  # who they are in PagerDuty does not change in a minute
                 return kept.value, (f"PagerDuty is not answering, so what it says is as last looked up: your own "
-                                    f"incidents are matched to your PagerDuty account as of {kept.at:%H:%M} UTC, and "
+                                    "incidents are matched to your PagerDuty account as looked up "
+                                    f"{looked_up_when(kept.at, self._clock.now())}, and "
                                     "each on-call line says when; the Home asks PagerDuty again after "
                                     f"{self._answers.asked_again_at():%H:%M} UTC."), True
             return None, ("PagerDuty is not answering, so your own incidents could not be found; open the tab "

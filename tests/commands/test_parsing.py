@@ -53,6 +53,20 @@ def test_a_number_before_someones_words_names_the_incident_only_with_a_hash_outs
         take_ref("500 errors halved", False, text_follows=True, words_follow=True, subcommand="update")
 
 
+@pytest.mark.parametrize("digits", ["²", "١٢", "٣٠٠"])
+def test_digits_that_name_no_incident_are_not_offered_as_one_with_a_hash(digits: str) -> None:
+    """`/incident note ١٢ restarted` outside a channel was answered "`١٢` could be incident #١٢ … write
+    `/incident note #١٢ …`", which then says `#١٢` is no incident: only ASCII digits are a number here."""
+    with pytest.raises(UserError, match="is not an incident number or id") as refused:
+        take_ref(f"{digits} restarted", False, text_follows=True, words_follow=True, subcommand="note")
+    assert "could be incident" not in str(refused.value)
+
+
+def test_a_number_followed_only_by_invisible_characters_is_a_number_alone() -> None:
+    """A zero-width space pasted after the number is no start of anyone's words: the number names the incident."""
+    assert take_ref("500 \u200b\u2060", False, text_follows=True, words_follow=True) == ("500", "\u200b\u2060")
+
+
 def incident_ids(value: Any) -> set[str]:
     """The ids of the incidents in a PagerDuty payload (the incident, and incidents it refers to)."""
     if isinstance(value, list):

@@ -432,7 +432,8 @@ async def test_eight_days_after_a_resolve_the_channel_is_archived_and_an_open_on
     assert sum("being archived" in m["text"] for m in messages(
         sandbox, channel_state(sandbox, resolved_channel)["id"])) == 1
     # A follow-up recorded afterwards (from elsewhere) reaches the record, and nothing fails on the archived channel.
-    answer = await command(sandbox, "team-basket", f"followup #{resolved['incident_number']} Write the rollback runbook")
+    answer = await command(sandbox, "team-basket",
+                           f"followup #{resolved['incident_number']} Write the rollback runbook")
     assert "Follow-up recorded" in answer
     # A review asked for now cannot go to the archived channel: it comes where it was asked.
     await command(sandbox, "team-basket", f"review {resolved['incident_number']}")

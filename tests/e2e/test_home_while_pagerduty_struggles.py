@@ -101,3 +101,32 @@ async def test_pagerduty_down_as_the_home_is_refreshed_keeps_what_it_last_looked
     payments = next(line for line in on_call.splitlines() if "*Payments*:" in line)
     assert payments.split(":", 1)[1].strip() in kept, kept
     assert f"as looked up at {looked_up:%H:%M} UTC" in kept and "PagerDuty is not answering" in text, text
+
+
+async def test_what_pagerduty_said_on_an_earlier_day_says_which_day(sandbox: RunningSandbox) -> None:
+    """Ben's Home was last answered by PagerDuty yesterday; PagerDuty is down as he opens it today, a minute later in
+    the day: "as looked up at 09:41 UTC" read as a minute ago, while yesterday's on-call names may have handed over
+    since. What was looked up on an earlier day says which day."""
+    await trigger(sandbox, "Card payments failing", "PCHECKO")
+    await to_a_new_minute(sandbox)
+    looked_up = sandbox.sandbox.clock.now()
+    await open_home(sandbox, BEN)
+    assert "unknown" not in section(home_text(sandbox, BEN), "On call now for your teams and rotas")
+    await move_clock(sandbox, to=(looked_up + timedelta(days=1, minutes=1)).isoformat())
+    sandbox.sandbox.faults.add(Fault("pagerduty", "*", status=503, times=10_000))
+    await open_home(sandbox, BEN)
+    text = home_text(sandbox, BEN)
+    kept = section(text, "On call now for your teams and rotas")
+    payments = next(line for line in kept.splitlines() if "*Payments*:" in line)
+    assert f"as looked up on {looked_up:%Y-%m-%d} at {looked_up:%H:%M} UTC" in payments, payments
+    assert f"your PagerDuty account as looked up on {looked_up:%Y-%m-%d} at {looked_up:%H:%M} UTC" in text, text
+    # The same day, the time alone says when.
+    sandbox.sandbox.faults.clear()
+    await to_a_new_minute(sandbox)
+    again = sandbox.sandbox.clock.now()
+    await open_home(sandbox, BEN)
+    await to_a_new_minute(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", "*", status=503, times=10_000))
+    await open_home(sandbox, BEN)
+    text = home_text(sandbox, BEN)
+    assert f"as looked up at {again:%H:%M} UTC" in text and " on 20" not in text, text

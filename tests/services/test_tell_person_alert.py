@@ -43,3 +43,14 @@ def test_a_handover_slack_will_not_let_the_bot_post_says_what_to_change() -> Non
     alert = dead_alert(OutboxRow(7, handover, 1, 0.0), Failure(
         "slack: chat.postMessage failed: restricted_action (channel #basket-oncall)", False), now=60.0)
     assert "Posting permissions" in alert and "token and scopes" not in alert, alert
+
+
+def test_a_take_commands_notice_given_up_on_claims_no_restart() -> None:
+    """Erin's Take command found the seat filled (bot/domain/toolkit.py) and Slack would not deliver her notice: the
+    alert said Paved Road "could not tell <@UERIN> … that a restart cut their request short" — no restart happened."""
+    notice = TellPerson("person:UERIN", "UERIN", "Ben Okafor took command of #42 just before you, so they lead it and "
+                        "nothing was changed. To take over from them, `/incident role commander me`.")
+    alert = dead_alert(OutboxRow(7, notice, 8, 0.0), Failure("slack: chat.postMessage failed: user_disabled", False),
+                       now=60.0)
+    assert "<@UERIN>" in alert and "Ben Okafor took command of #42 just before you" in alert, alert
+    assert "restart" not in alert, alert

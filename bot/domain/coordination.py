@@ -17,10 +17,12 @@ from typing import Any
 
 COMMANDER = "commander"
 # The incident keeps its latest status updates (the card, the status and the reminders need the last one; PagerDuty
-# and the timeline keep them all) — and, besides, those still awaiting PagerDuty's word (`kept_updates`).
+# and the timeline keep them all) — and, besides, those made through the bot lately (`kept_updates`).
 KEPT_UPDATES = 20
-# An update awaiting PagerDuty's confirmation is kept while posted within this long of the newest: its effects read it
-# by id (published, shared, commented), and PagerDuty's webhook is matched to it. Hours past its effects' retries.
+# An update made through the bot is kept while posted within this long of the newest: its effects read it by id
+# (published, shared, commented) and PagerDuty's webhook is matched to it. The incident cannot tell which of them are
+# done: PagerDuty confirms its copy, but the stakeholders' post and the ticket's comment wait on Slack and ServiceNow
+# (however long ServiceNow refuses the bot's credentials). Hours past its effects' retries.
 AWAITING_KEPT_FOR = timedelta(hours=6)
 # Inbox event types of the commands (source "slack").
 ROLE_ASSIGNED, UPDATE_POSTED, REMINDER_DUE = "role.assigned", "status_update.posted", "status_update.reminder"
@@ -53,11 +55,6 @@ class StatusUpdate:
     author_email: str | None = None
     source: str = "slack"
     in_pagerduty: bool = False
-
-    @property
-    def awaits_pagerduty(self) -> bool:
-        """Published through the bot (it has an author PagerDuty knows) and not yet confirmed by PagerDuty's webhook."""
-        return self.source == "slack" and bool(self.author_email) and not self.in_pagerduty
 
     @property
     def message(self) -> str:
@@ -112,11 +109,13 @@ class UrgencyRaised:
     """PagerDuty took the bot's raise of the incident to high urgency (its ticket raised to a high priority:
     `RaisePageUrgency`) by `at`. PagerDuty sends no event for an urgency changed, so the effect records this once
     PagerDuty has answered; until then the incident holds its high urgency against snapshots saying low
-    (bot/domain/incident.py)."""
+    (bot/domain/incident.py). `taken` False: PagerDuty refused it for good (the operators are told to raise it by hand),
+    so the page is as low as it was — held high, the card said high urgency for as long as the incident lasted."""
 
     id: str
     incident_id: str
     at: datetime
+    taken: bool = True
 
 
 Command = RoleAssignment | StatusUpdatePosted | ReminderDue | UrgencyRaised
@@ -151,15 +150,16 @@ def last_update_at(updates: tuple[StatusUpdate, ...], triggered_at: datetime) ->
 
 
 def kept_updates(updates: tuple[StatusUpdate, ...]) -> tuple[StatusUpdate, ...]:
-    """The updates an incident keeps (oldest first): its last KEPT_UPDATES, and any earlier one still to be published
-    in PagerDuty (a long PagerDuty outage, a busy incident) posted within AWAITING_KEPT_FOR of the newest — at most
-    KEPT_UPDATES of those, the newest. Dropping one of those would publish, share and comment nothing for it, silently,
-    and take PagerDuty's confirmation of it for someone else's update."""
+    """The updates an incident keeps (oldest first): its last KEPT_UPDATES, and any earlier one made through the bot
+    (a long outage of PagerDuty, Slack or ServiceNow, a busy incident) posted within AWAITING_KEPT_FOR of the newest —
+    at most KEPT_UPDATES of those, the newest. Dropping one still on its way would publish, share or comment nothing
+    for it, silently, and take PagerDuty's confirmation of it for someone else's update (found in review: 21 updates
+    while ServiceNow was down, each confirmed by PagerDuty at once, and the oldest never reached the ticket)."""
     if len(updates) <= KEPT_UPDATES:
         return updates
     older, latest = updates[:-KEPT_UPDATES], updates[-KEPT_UPDATES:]
     since = latest[-1].at - AWAITING_KEPT_FOR
-    awaiting = [u for u in older if u.awaits_pagerduty and u.at >= since][-KEPT_UPDATES:]
+    awaiting = [u for u in older if u.source == "slack" and u.at >= since][-KEPT_UPDATES:]
     return (*awaiting, *latest)
 
 
@@ -191,7 +191,8 @@ def command_from_json(text: str) -> Command:
             return ReminderDue(command_id, incident_id, at, datetime.fromisoformat(data["since"]),
                                int(data["interval"]))
         if kind == URGENCY_RAISED:
-            return UrgencyRaised(command_id, incident_id, at)
+            # (absent in older records: taken; an older version reads a refusal as taken, and holds no longer)
+            return UrgencyRaised(command_id, incident_id, at, taken=data.get("taken") is not False)
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as error:
         raise ValueError(f"not a Slack command record: {error.__class__.__name__} {error}") from None
     raise ValueError(f"unknown Slack command type {kind!r}")

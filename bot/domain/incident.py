@@ -188,7 +188,10 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
         # Only those it newly came to: they are invited though invited before (they may have left the channel since),
         # and an assignee who left it while it stayed theirs is not pulled back in by someone else's arrival.
         effects.append(InviteResponders(incident.id, added))
-    responder = _responder_added(event)
+    # A request or answer older than the latest heard of that person (delivered late) invites nobody and offers
+    # nothing: asked, then declined, delivered the other way round, the decliner was invited and offered command.
+    late = _heard_since(incident, event)
+    responder = None if late else _responder_added(event)
     if responder is not None:
         effects.append(InviteResponders(incident.id, (responder.id,)))
     updated = _asked_to_respond(updated, event)
@@ -208,7 +211,7 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
         effects.append(UpdateTicketLevels(incident.id))
     if policy.tickets and (updated.number, updated.title) != (incident.number, incident.title):
         effects.append(OpenTicket(incident.id))  # renamed in PagerDuty: the known ticket's short description follows
-    updated, offer = _offer_command(updated, event, policy)
+    updated, offer = _offer_command(updated, event, policy) if not late else (updated, ())
     homes = home_refresh(incident, updated) if policy.homes else None
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer), homes)
 
@@ -350,6 +353,12 @@ def urgency_raise_confirmed(incident: Incident, at: datetime) -> Incident:
     return replace(incident, raising_urgency=False, urgency_raised_at=at)
 
 
+def urgency_raise_refused(incident: Incident) -> Incident:
+    """PagerDuty refused the raise for good: the page is as low as it was (only a low page is raised), unless a
+    snapshot saying high came meanwhile (someone raised it by hand)."""
+    return replace(incident, raising_urgency=False, urgency="low") if incident.raising_urgency else incident
+
+
 def _record_times(incident: Incident, event: IncidentEvent) -> Incident:
     """Acknowledged/resolved times come from the events themselves, whatever order they arrive in."""
     if event.type == "incident.acknowledged":
@@ -373,20 +382,32 @@ def _responder_added(event: IncidentEvent) -> Person | None:
 def _asked_to_respond(incident: Incident, event: IncidentEvent) -> Incident:
     """Someone asked to respond is one of its responders from the request until they decline it: by when each
     happened, not the order they are delivered in."""
-    if event.type not in ("incident.responder.added", "incident.responder.replied"):
-        return incident
-    user = event.detail.get("user")
-    user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
+    user_id = _responder_id(event)
     if not user_id:
         return incident
-    heard = dict(incident.responders_heard_at)
-    if user_id in heard and event.occurred_at < heard[user_id]:
+    if _heard_since(incident, event):
         return incident  # a request delivered after the decline that answered it (or the reverse): older news
+    heard = dict(incident.responders_heard_at)
     heard[user_id] = event.occurred_at
     others = tuple(u for u in incident.responders if u != user_id)
     declined = event.type == "incident.responder.replied" and event.detail.get("state") == "declined"
     return replace(incident, responders=others if declined else (*others, user_id),
                    responders_heard_at=tuple(heard.items()))
+
+
+def _responder_id(event: IncidentEvent) -> str:
+    """The person a responder request or answer is about ("" for any other event)."""
+    if event.type not in ("incident.responder.added", "incident.responder.replied"):
+        return ""
+    user = event.detail.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
+
+
+def _heard_since(incident: Incident, event: IncidentEvent) -> bool:
+    """Whether a request or answer is older than the latest heard of its person: delivered late, old news."""
+    user_id = _responder_id(event)
+    heard = dict(incident.responders_heard_at)
+    return bool(user_id) and user_id in heard and event.occurred_at < heard[user_id]
 
 
 def _card_fields(incident: Incident) -> tuple[object, ...]:

@@ -40,7 +40,14 @@ from bot.domain.effects import (
     TellPerson,
 )
 from bot.domain.home import home_refresh
-from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, urgency_raise_confirmed
+from bot.domain.incident import (
+    ChannelPolicy,
+    Decision,
+    Incident,
+    Status,
+    urgency_raise_confirmed,
+    urgency_raise_refused,
+)
 from bot.domain.timeline import TimelineEntry
 
 ROLE_KIND, UPDATE_KIND = "role_assigned", "status_update"
@@ -56,8 +63,14 @@ def apply_command(incident: Incident | None, command: Command, policy: ChannelPo
             return _publish(incident, command, policy)
         case ReminderDue():
             return _remind(incident, command)
-        case UrgencyRaised():
+        case UrgencyRaised(taken=True):
             return Decision(urgency_raise_confirmed(incident, command.at), None, ())
+        case UrgencyRaised():
+            refused = urgency_raise_refused(incident)
+            if refused == incident:
+                return Decision(incident, None, ())
+            return Decision(refused, None, (RefreshCard(incident.id),),
+                            home_refresh(incident, refused) if policy.homes else None)
 
 
 def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) -> Decision:

@@ -218,7 +218,7 @@ async def _raise(error: IntegrationError) -> None:
 
 def _update(incident: Incident, update_id: str) -> StatusUpdate | None:
     found = next((u for u in incident.status_updates if u.id == update_id), None)
-    if found is None:  # let go by the incident (coordination.kept_updates): hours old, or twenty newer confirmed
+    if found is None:  # let go by the incident (coordination.kept_updates): hours old with twenty newer, or forty newer
         log.warning("status update %s on %s is no longer kept by the incident: not sent", update_id, incident.id)
     return found
 

@@ -110,17 +110,27 @@ class TicketPages:
     async def raise_urgency(self, effect: RaisePageUrgency, found: IncidentInSlack | None) -> None:
         """The page raised to high urgency, as the requester the ticket paged as; let go once the incident is
         resolved (as its claim read it: nobody is left to wake). Setting it again changes nothing. Once PagerDuty
-        has it, that is recorded for the incident (`UrgencyRaised`): it sends no event for an urgency changed."""
+        has it, that is recorded for the incident (`UrgencyRaised`): it sends no event for an urgency changed; and so
+        is a refusal for good, the page left low (else held high, the card said so till the resolve)."""
         if found is not None and (found.incident is None or found.incident.status is Status.RESOLVED):
             return
         requester = self._catalogue.servicenow.pagerduty_requester
-        if not requester:
-            raise IntegrationError("pagerduty", "servicenow.pagerduty_requester is not set in the platform catalogue",
-                                   retryable=False)
-        await self._paging.raise_urgency(effect.incident_id, requester)
+        try:
+            if not requester:
+                raise IntegrationError("pagerduty", "servicenow.pagerduty_requester is not set in the platform "
+                                       "catalogue", retryable=False)
+            await self._paging.raise_urgency(effect.incident_id, requester)
+        except IntegrationError as error:
+            if not error.retryable:  # refused for good (the effect dies, the operators hear): the page stays low
+                await self._record_raise(effect.incident_id, taken=False)
+            raise
+        await self._record_raise(effect.incident_id, taken=True)
+
+    async def _record_raise(self, incident_id: str, *, taken: bool) -> None:
         at = self._clock.now()
-        await record_from_slack(self._store, UrgencyRaised(f"urgency-raised:{effect.incident_id}:{at.isoformat()}",
-                                                           effect.incident_id, at), at)
+        word = "raised" if taken else "raise-refused"
+        await record_from_slack(self._store, UrgencyRaised(f"urgency-{word}:{incident_id}:{at.isoformat()}",
+                                                           incident_id, at, taken=taken), at)
 
     async def _still_open(self, effect: PageTeamForTicket) -> bool:
         """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was

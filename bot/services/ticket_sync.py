@@ -194,7 +194,9 @@ class TicketSync:
         """A status update as a customer-visible comment, for the service desk to answer callers with; looked for
         in the ticket's comments first when an earlier attempt may have written it."""
         update = next((u for u in incident.status_updates if u.id == update_id), None)
-        if update is None:
+        if update is None:  # let go by the incident (coordination.kept_updates), as the other copies of it say
+            log.warning("status update %s on %s is no longer kept by the incident: not commented on the ticket",
+                        update_id, incident.id)
             return
         text = clip(f"Status update ({update.at:%d %b %H:%M} UTC, {update.author}):\n{update.message}", LONG_TEXT)
         if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id)):

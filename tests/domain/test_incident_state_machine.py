@@ -291,6 +291,24 @@ def test_a_responder_request_and_its_decline_count_by_when_they_happened(order: 
     assert incident is not None and incident.responders == ("PVMGSML",)
 
 
+
+def test_a_request_delivered_after_its_decline_invites_nobody_and_offers_no_command() -> None:
+    """Maeve is paged through the incident-manager rota (T1) and declines (T2); PagerDuty delivers the decline first.
+    The late request is old news: she is not pulled into the channel nor offered command she said no to."""
+    from bot.domain.effects import OfferCommand
+    from tests.helpers import envelope, fixture
+    policy = replace(POLICY, incident_manager_policy="PJFWPEP")
+    asked = fixture("data.incident_responder.json")
+    decline = read_event(envelope("incident.responder.replied", {**asked, "state": "declined"}, occurred_at=T2))
+    declined = apply_event(known("triggered"), decline, policy).incident
+    assert declined is not None
+    late = apply_event(declined, read_event(envelope("incident.responder.added", asked, occurred_at=T1)), policy)
+    assert not [e for e in late.effects if isinstance(e, InviteResponders | OfferCommand)], late.effects
+    again = apply_event(late.incident, read_event(envelope("incident.responder.added", asked,
+                                                           occurred_at="2026-11-27T10:45:00.000Z")), policy)
+    assert {type(e) for e in again.effects} >= {InviteResponders, OfferCommand}, "asked again later: invited, offered"
+
+
 def low_page() -> Incident:
     decision = apply_event(None, read_event(incident_event("incident.triggered", occurred_at=T0, urgency="low",
                                                            priority=None)), POLICY)

@@ -5,6 +5,7 @@ fakes. The events are PagerDuty's documented samples read by the adapter's reade
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from bot.domain.coordination import (
     RoleHolder,
     StatusUpdate,
     StatusUpdatePosted,
+    UrgencyRaised,
     command_from_json,
     command_to_json,
     reminder_id,
@@ -124,11 +126,12 @@ def test_the_same_update_applied_again_changes_nothing() -> None:
     assert apply_command(once, update(), POLICY).effects == ()
 
 
-def test_the_incident_keeps_its_latest_twenty_updates_once_pagerduty_has_them() -> None:
-    """(Those still awaiting PagerDuty are kept longer: tests/domain/test_kept_updates.py.)"""
+def test_the_incident_keeps_its_latest_twenty_updates_once_the_older_are_hours_old() -> None:
+    """(Those made within hours are kept longer, their effects may still be on their way:
+    tests/domain/test_kept_updates.py.)"""
     current: Incident | None = incident()
     for n in range(25):
-        posted = update(f"update:{n}", at=AT + timedelta(minutes=n))
+        posted = update(f"update:{n}", at=AT + timedelta(hours=n))
         confirmed = replace(posted, update=replace(posted.update, in_pagerduty=True))
         current = apply_command(current, confirmed, POLICY).incident
     assert current is not None and [u.id for u in current.status_updates] == [f"update:{n}" for n in range(5, 25)]
@@ -213,3 +216,11 @@ def test_a_priority_change_sets_the_tickets_impact_and_urgency() -> None:
                                         occurred_at="2026-11-27T10:07:00.000Z"))
     assert UpdateTicketLevels("PGR0VU2") in apply_event(incident(), changed, TICKETS).effects
     assert not any(isinstance(e, UpdateTicketLevels) for e in apply_event(incident(), changed, POLICY).effects)
+
+
+def test_a_raise_refused_is_read_back_refused_and_an_older_record_as_taken() -> None:
+    refused = UrgencyRaised("urgency-raise-refused:PGR0VU2", "PGR0VU2", AT, taken=False)
+    assert command_from_json(command_to_json(refused)) == refused
+    older = json.dumps({"type": "page.urgency_raised", "id": "urgency-raised:PGR0VU2", "incident_id": "PGR0VU2",
+                        "at": AT.isoformat()})
+    assert command_from_json(older) == UrgencyRaised("urgency-raised:PGR0VU2", "PGR0VU2", AT)

@@ -135,6 +135,29 @@ async def test_an_acknowledgement_while_the_page_is_being_raised_keeps_the_desks
     assert "high / " in str(card(sandbox, channel)["blocks"])
 
 
+async def test_a_raise_pagerduty_refuses_leaves_the_page_low_on_the_card(sandbox: RunningSandbox) -> None:
+    """The desk raises the ticket to P1 and PagerDuty refuses the raise for good (the requester may not change the
+    incident): the operators are told to raise it by hand. The bot held the page high against every snapshot saying
+    low, waiting for a raise that would never come: its card said high urgency until the resolve, while PagerDuty
+    paged at low. Refused, the page is low again on the card; the desk's P1 stays theirs."""
+    raised, page = await paged(sandbox)
+    sandbox.sandbox.faults.add(Fault("pagerduty", f"PUT /incidents/{page['id']}", status=403, times=1_000,
+                                     error="Access Denied"))
+    sandbox.sandbox.servicenow.update_incident(raised["sys_id"], {"impact": "1", "urgency": "1"},
+                                               user="service.desk")
+    await settle_all(sandbox)
+    release(sandbox)
+    pd = sandbox.sandbox.pagerduty
+    user = pd.account.user_by_email(BEN)
+    assert user is not None
+    pd.account.acknowledge(pd.account.incident(page["id"]), user)  # its snapshot says low, as PagerDuty has it
+    await settle_all(sandbox)
+    assert [i["urgency"] for i in pd_incidents(sandbox)] == ["low"]
+    [channel] = incident_channels(sandbox)
+    assert "low / " in str(card(sandbox, channel)["blocks"]), "the card said high urgency, PagerDuty paging low"
+    assert ticket(sandbox, raised["sys_id"])["priority"] == "1", "the desk's P1 is the desk's"
+
+
 async def test_a_desk_note_on_a_ticket_the_bot_set_to_p1_says_nobody_raised_it(sandbox: RunningSandbox) -> None:
     """The page stays low urgency while its responders set priority P1 in PagerDuty; the bot writes P1's levels (1/1)
     to the ticket, as the ticket follows the incident's levels. The desk then only adds a work note: the bot says

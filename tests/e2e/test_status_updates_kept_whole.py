@@ -10,14 +10,17 @@ each test is a bug found in review, end to end through the emulators.
   interval) instead of following the incident to a new channel as its timeline does.
 - `/incident update #12 …` typed in another channel answered that the update was on its way "to this channel".
 - `/incident update <text>` refused (too long, not theirs to post) lost the text: Slack keeps no command once sent.
-- (Not fixed) more than 20 updates waiting on PagerDuty: the oldest is never published, and nobody is told.
+- More than 20 updates waiting on PagerDuty, or on ServiceNow (PagerDuty confirming each at once): the oldest was
+  never published, or never commented on the ticket, and nobody was told.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 from typing import Any
 
+from bot.domain.coordination import KEPT_UPDATES
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
@@ -184,3 +187,32 @@ async def test_updates_piled_up_while_pagerduty_is_down_are_all_published_when_i
     assert kept is not None
     assert [(u.source, u.in_pagerduty) for u in kept.status_updates] == [("slack", True)] * 21, \
         "each confirmation matched its own update, none taken for an update made in PagerDuty"
+
+
+async def test_updates_piled_up_while_servicenow_is_down_all_reach_the_ticket_when_it_is_back(
+        start_sandbox: StartSandbox) -> None:
+    """More than KEPT_UPDATES (20) updates while ServiceNow is down (or refuses the bot's credentials, when its
+    effects wait however long) and PagerDuty is up: PagerDuty confirmed each at once, so the incident let the oldest
+    go, and its CommentOnTicket found no update by its id — the desk never had that customer-visible comment."""
+    running = await start_sandbox(retry_policy=RetryPolicy(max_attempts=10_000, base_seconds=0.05, max_seconds=0.1))
+    incident, channel = await opened(running)
+    await settle(running)
+    [ticket] = [t for t in state(running)["servicenow"]["incidents"] if t["correlation_id"] == incident["id"]]
+    running.sandbox.faults.add(Fault("servicenow", f"/api/now/table/incident/{ticket['sys_id']}", status=503,
+                                     times=1_000_000))
+    for step in range(21):
+        await as_user(running, "command", user=ERIN, channel=channel["id"], text=f"update Still rolling back, {step}")
+    for _ in range(200):  # PagerDuty has each, and its webhooks said so (the comments wait on ServiceNow meanwhile)
+        await running.sandbox.pagerduty.drain_webhooks()
+        kept = await running.bot.store.incident(incident["id"])
+        if kept is not None and sum(u.in_pagerduty for u in kept.status_updates) >= KEPT_UPDATES:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("PagerDuty never confirmed the updates")
+    running.sandbox.faults.clear()
+    await settle(running)
+    [ticket] = [t for t in state(running)["servicenow"]["incidents"] if t["correlation_id"] == incident["id"]]
+    said_there = "\n".join(str(c["value"]) for c in ticket["comments"]).splitlines()
+    commented = [step for step in range(21) if f"Still rolling back, {step}" in said_there]
+    assert commented == list(range(21))

@@ -22,11 +22,18 @@ Stopping (SIGTERM, a rolling deploy): the bot pauses the scheduler, so no job st
 stop begins claims no slot (a replica still running claims it). Each job running is under way in the bot's
 in-flight registry (commands/in_flight.py), so the stop's drain waits for it within its budget, and cuts it short
 only then, with a log line saying which job, which slot, and which run does what it left.
+
+A run stuck on a store that does not answer (or on an outside call that hangs) would otherwise hold its job for
+good: each job runs one instance at a time, so every later firing is skipped with nothing but APScheduler's warning.
+A run is therefore bounded to `run_limit(every)` — most of its interval, so it ends before the next firing — and a
+run past it is cancelled and logged as an ERROR that says what was stopped, what to check, and which run does what it
+left; the next firing runs as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -51,24 +58,45 @@ RETENTION_MINUTES = 60
 # apart still agree on which slot a firing belongs to.
 ALIGNED = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
 Job = Callable[[], Awaitable[object]]
+log = logging.getLogger(__name__)
+# A run may take this share of its job's interval: it is stopped before the job fires again.
+RUN_SHARE = 0.9
+
+
+def run_limit(every: timedelta) -> float:
+    """How long, in seconds, one run of a job fired every `every` may take before it is stopped as stuck."""
+    return every.total_seconds() * RUN_SHARE
 
 
 def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, owner: str, clock: Clock,
-                         in_flight: InFlight) -> Job:
+                         in_flight: InFlight, *, limit: float | None = None) -> Job:
     """`run`, but only on the replica that claims the current slot of `every` for `job`; elsewhere nothing. Each run
     is under way in `in_flight`, so that the bot's stop waits for it within its drain, and cuts it short (logged,
     with the slot and the run that does what it left) only once that budget is spent. A stopping replica claims no
-    slot: a replica still running claims it instead."""
+    slot: a replica still running claims it instead. A run (its claim included) still going after `limit` seconds
+    (`run_limit(every)` unless given) is stopped and logged, so that the job's next firing is not skipped."""
+    bound = run_limit(every) if limit is None else limit
+
     async def claimed() -> object:
         if not in_flight.taking:
             return None  # stopping: the slot is left to a replica that is not (or to this one restarted)
         now = clock.now().timestamp()
         slot = int(now // every.total_seconds())
         with in_flight.under_way(Work(f"scheduled job {job}", cut_short=_left_to_next(slot, every))):
+            deadline = asyncio.timeout(bound)
             try:
-                if not await runs.claim_job(job, slot, owner, now):
-                    return None  # another replica runs this slot
-                return await run()
+                async with deadline:
+                    if not await runs.claim_job(job, slot, owner, now):
+                        return None  # another replica runs this slot
+                    return await run()
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # the run's own failure, not its bound
+                log.error("scheduled job %s stopped after %.0f s, stuck: the store did not answer (is the database "
+                          "up? /readyz says whether it answers) or a call to Slack, PagerDuty or ServiceNow hung; "
+                          "%s. If every run of it says this, the job does nothing: look at the database first", job,
+                          bound, _left_to_next(slot, every))
+                return None
             except asyncio.CancelledError:
                 if in_flight.taking:
                     raise  # not the stop's: whoever cancelled it hears of it

@@ -407,6 +407,11 @@ class Deduplication(Protocol):
         counted from the answer, not from a window that covered the request while it was under way)."""
         ...
 
+    async def still_seen(self, keys: Sequence[str], now: float) -> set[str]:
+        """Which of `keys` are remembered at `now` (their window not over), in one read that claims nothing: a job
+        claiming many keys again and again (archiving's) claims only the others (`first_time` still decides)."""
+        ...
+
     async def forget(self, key: str) -> None:
         """`key` not seen after all (what its first delivery asked for failed, and nothing was done): the next one
         with it is first again."""

@@ -58,6 +58,20 @@ def schedule_gone(schedule_ids: Sequence[str], operators_channel: str) -> str:
             f"({', '.join(schedule_ids)}) — replaced there? The platform team was alerted in #{operators_channel}.")
 
 
+def too_late_text(rota_id: str, rota_name: str, boundary: datetime, time_zone: str, now: datetime,
+                  grace: timedelta) -> str:
+    """What a handover that could not go out within `grace` of its boundary (the bot or Slack down that long) posts
+    instead of itself: who was on call then, and that shift's story, are hours stale — the people who would read it
+    have already taken over. It says what happened and how to get the handover as of now; its notes wait for the next
+    handover."""
+    tz = zone(time_zone)
+    return (f"*Handover: {escape(rota_name)} — not posted (late by {_duration(now - boundary)})*\n"
+            f"The handover for the shift change at {local_time(boundary, tz)} ({escape(time_zone)}) could not be "
+            f"posted within {_duration(grace)} of it (the bot or Slack was down), and an old handover is history, not "
+            f"news. `/incident oncall {escape(rota_id)}` says who is on call now, and `/incident handover "
+            f"{escape(rota_id)}` shows the shift so far; notes left for this handover wait for the next one.")
+
+
 def handover_text(report: HandoverReport, *, late: bool = False, on_demand: bool = False,
                   mentions: Mapping[str, str] | None = None, channels: Mapping[str, str] | None = None) -> str:
     """The handover as a Slack mrkdwn message. `mentions` maps a person's PagerDuty user id to their Slack user id

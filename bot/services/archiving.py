@@ -71,11 +71,15 @@ class Archiving:
         queued = 0
         # Only the incidents resolved within the window that have a channel of their own, found by resolve time.
         due_by = now - self._delay
-        for incident, _channel in await self._store.resolved_with_own_channel(due_by - HORIZON, due_by + TICK):
-            if not archive_due(incident, now, self._delay):
+        due = {f"archive:{incident.id}:{incident.resolved_at.isoformat()}": incident
+               for incident, _channel in await self._store.resolved_with_own_channel(due_by - HORIZON, due_by + TICK)
+               if incident.resolved_at is not None and archive_due(incident, now, self._delay)}
+        # Every run finds the last 30 days' resolutions due, nearly all claimed (queued) by earlier runs: those are
+        # read in one go, and only the others claimed — the claim, an urgent write each, still decides who queues.
+        claimed = await self._store.still_seen(list(due), now.timestamp())
+        for claim, incident in due.items():
+            if claim in claimed:
                 continue
-            assert incident.resolved_at is not None
-            claim = f"archive:{incident.id}:{incident.resolved_at.isoformat()}"
             if await self._store.first_time(claim, CLAIM_SECONDS, now.timestamp()):
                 try:
                     await self._store.queue_effect(ArchiveChannel(incident.id), now.timestamp())

@@ -10,6 +10,8 @@ PagerDuty (who was on call), has `bot.render.handover` word the post, and posts 
 - `PostHandover` asks PagerDuty who handed over to whom. If PagerDuty cannot answer, the post goes out anyway with
   what is known and says what is missing, and `CompleteHandover` (retried patiently on PagerDuty's queue) fills the
   names in by editing the post. The post, the notes it showed and that follow-up are recorded in one transaction.
+- A post that cannot go out within the grace period of its boundary (the bot or Slack down that long) is a short note
+  saying so instead: the names and the shift are history by then.
 
 A rota with no out-of-hours on-call (`out_of_hours: false`) posts no handover when an out-of-hours shift starts;
 its next post (the next morning's) covers everything since its last covered shift began, and names as outgoing
@@ -19,17 +21,15 @@ whoever was on call when that covered shift ended.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota
-from bot.domain.effects import CompleteHandover, Effect, PostHandover
+from bot.domain.effects import OPERATORS, AlertOperators, CompleteHandover, Effect, PostHandover
 from bot.domain.events import Person
 from bot.domain.handover import (
-    HandoverTimes,
     Note,
     OnCallChange,
     Shift,
@@ -44,13 +44,22 @@ from bot.domain.handover import (
 )
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
-from bot.ports import Chat, Clock, Paging, ShiftEntry
-from bot.ports.store import POSTED, QUEUED, HandoverLedger, HandoverNote, HandoverRow, Incidents, SlackFootprints
+from bot.ports import Chat, Clock, Paging, PostedMessage, ShiftEntry
+from bot.ports.store import (
+    POSTED,
+    QUEUED,
+    HandoverLedger,
+    HandoverNote,
+    HandoverRow,
+    Incidents,
+    Outbox,
+    SlackFootprints,
+)
 from bot.render.format import clip, escape, link, local_time
-from bot.render.handover import NAMES_LATER, handover_text, schedule_gone, shown_open
+from bot.render.handover import NAMES_LATER, handover_text, schedule_gone, shown_open, too_late_text
 from bot.services.actions import guarded
 from bot.services.bookkeeping import holding
-from bot.services.calculator import service_coverage
+from bot.services.handover_rotas import HandoverRotas, working_hours
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
@@ -65,8 +74,9 @@ PENDING_LOOKBACK = timedelta(days=1)
 MAX_SKIPPED = 30
 
 
-class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Protocol):
-    """What handovers need of the store: the ledger and its notes, the incidents a post reports and their channels."""
+class HandoverStore(HandoverLedger, Incidents, SlackFootprints, Outbox, Protocol):
+    """What handovers need of the store: the ledger and its notes, the incidents a post reports and their channels,
+    and the outbox (the operators told of a post no rota is left for)."""
 
 
 class Handovers:
@@ -77,13 +87,12 @@ class Handovers:
         self._clock, self._wake, self._grace = clock, wake, grace
         # The App Home's refresh of a rota's people (AppHome.refresh_rota): their Homes show its on-call and notes.
         self._homes = homes
-        self.use(catalogue)
+        self._rotas = HandoverRotas(catalogue)
 
     def use(self, catalogue: Catalogue) -> None:
-        """Hand over by this catalogue's rotas from now on (start-up, and a reload of the catalogue)."""
-        self._catalogue = catalogue
-        self._times = {r.id: HandoverTimes(tuple(r.handovers), r.time_zone) for r in catalogue.rotas}
-        self._covered = _covered_services(catalogue)
+        """Hand over by this catalogue's rotas from now on (a reload of the catalogue); the posts queued for rotas it
+        removes still go out (bot/services/handover_rotas.py)."""
+        self._rotas.use(catalogue)
 
     # -- the scheduled handover ------------------------------------------------------------------------------
 
@@ -92,7 +101,8 @@ class Handovers:
         rota, now = self._rota(rota_id), self._clock.now()
         # What was handed over up to now: a boundary recorded later (a clock that jumped ahead, then was put right)
         # must not hold back every shift change until then.
-        due = due_handover(self._times[rota.id], now, await self._store.last_boundary(rota.id, until=now), self._grace)
+        last = await self._store.last_boundary(rota.id, until=now)
+        due = due_handover(self._rotas.times[rota.id], now, last, self._grace)
         if due is None:
             return None
         key = shift_key(rota.id, due.boundary)
@@ -101,12 +111,14 @@ class Handovers:
         if claimed and effect is not None:
             log.info("handover %s queued%s", key, " (late)" if due.late else "")
             self._wake()
+        elif claimed:  # nobody takes over, and nothing is posted: the rota's Homes still stop showing who was on
+            await self._refresh_homes(rota.id)
         return key if claimed and effect is not None else None
 
     async def tick_all(self) -> list[str]:
         """Every rota's tick (start-up, and the sandbox's clock control); one rota's failure does not stop others."""
         queued = []
-        for rota in self._catalogue.rotas:
+        for rota in self._rotas.rotas:
             try:
                 key = await self.tick(rota.id)
             except Exception:
@@ -135,7 +147,7 @@ class Handovers:
     async def _still_queued(self) -> list[str]:
         """Shift keys of each rota's latest handover while it is still queued (not yet posted or skipped)."""
         keys = []
-        for rota in self._catalogue.rotas:
+        for rota in self._rotas.rotas:
             boundary = await self._store.last_boundary(rota.id)
             row = await self._store.get(shift_key(rota.id, boundary)) if boundary is not None else None
             if row is not None and row.state == QUEUED:
@@ -145,18 +157,41 @@ class Handovers:
     async def perform(self, effect: Effect, *, retry: bool, created_at: float) -> None:
         assert isinstance(effect, PostHandover | CompleteHandover)
         row = await self._store.get(effect.shift_key)
-        rota = self._catalogue.rota(effect.rota_id)
+        rota, retired = self._rotas.for_post(effect.rota_id)
         if row is None or rota is None:
             log.warning("handover %s: rota %s is no longer in the catalogue; not posted", effect.shift_key,
                         effect.rota_id)
+            if row is not None and isinstance(effect, PostHandover):
+                await self._tell_rota_gone(row)
             return
+        if retired:
+            log.info("handover %s: rota %s was removed from the catalogue after its post was queued; it goes to #%s, "
+                     "where it was queued for", effect.shift_key, rota.id, rota.slack_channel.lstrip("#"))
         if isinstance(effect, PostHandover):
             await self._post(rota, row, retry=retry, since=created_at - LOOKBACK_SECONDS)
         else:
             await self._complete(rota, row)
 
+    async def _tell_rota_gone(self, row: HandoverRow) -> None:
+        """A post queued for a rota no catalogue of this process has (removed or renamed before a restart): its
+        channel and schedule are unknown, so the operators hear that the shift change went unannounced."""
+        await self._store.queue_effect(AlertOperators(OPERATORS, (
+            f"⚠️ The handover of rota `{escape(row.rota_id)}` for its shift change at {row.boundary:%a %d %b %H:%M} "
+            "UTC was not posted: the rota is no longer in the catalogue (removed or renamed before the bot restarted), "
+            "so its channel and PagerDuty schedule are unknown. If that shift still needs a handover, post it by hand "
+            "(`/incident handover <rota> post` for a rota the catalogue has); if the rota was removed by mistake, put "
+            "it back and reload the catalogue.")), self._clock.now().timestamp(), priority=0)
+
     async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
         if row.state == POSTED:
+            return
+        marker = f"handover:{row.shift_key}"
+        posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
+        # Claimed on time, the post may still go out late: it waited in the outbox (Slack down, the bot stopped). One
+        # an earlier attempt posted (its answer lost) went out when its ts says, whenever this retry comes.
+        sent = self._clock.now() if posted is None else datetime.fromtimestamp(float(posted.ts), UTC)
+        if sent - row.boundary > self._grace:  # history, not news: a short note says so instead
+            await self._too_late(rota, row, marker, posted, sent)
             return
         shift, missing = self._shift(rota, row.boundary), NAMES_LATER
         try:
@@ -165,13 +200,8 @@ class Handovers:
             log.warning("handover %s: no on-call names from PagerDuty (%s); posting without them", row.shift_key, error)
             change = None
             if error.status == 404:  # no such schedule: the catalogue names one replaced or deleted in PagerDuty
-                missing = schedule_gone(rota.schedule_ids, self._catalogue.channels.operators_channel)
+                missing = schedule_gone(rota.schedule_ids, self._rotas.catalogue.channels.operators_channel)
         notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
-        marker = f"handover:{row.shift_key}"
-        posted = await self._chat.find_posted(rota.slack_channel, marker, since) if retry else None
-        # Claimed on time, the post may still go out late: it waited in the outbox (Slack down, the bot stopped). One
-        # an earlier attempt posted (its answer lost) went out when its ts says, whenever this retry comes.
-        sent = self._clock.now() if posted is None else datetime.fromtimestamp(float(posted.ts), UTC)
         late = row.late or posted_late(row.boundary, sent)
         text = await self._text(rota, shift, change, notes, late=late, missing=missing)
         if posted is None:
@@ -184,6 +214,22 @@ class Handovers:
                                     incoming=change.incoming if change else None,
                                     notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
         await self._refresh_homes(rota.id)  # a new shift: who is on call changed and the notes were taken
+
+    async def _too_late(self, rota: Rota, row: HandoverRow, marker: str, posted: PostedMessage | None,
+                        sent: datetime) -> None:
+        """The handover could not go out within the grace period (the bot or Slack down that long): its channel gets
+        a short note saying so, not names and a shift hours stale; the notes left for it wait for the next one."""
+        text = too_late_text(rota.id, rota.name, row.boundary, rota.time_zone, sent, self._grace)
+        if posted is None:
+            posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
+        else:
+            await self._chat.update_message(posted.channel, posted.ts, text)
+        log.warning("handover %s: not posted until %s, past the %s a handover is news; a short note said so instead",
+                    row.shift_key, sent.isoformat(), self._grace)
+        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
+                                    outgoing=None, incoming=None, notes=(), follow_up=None,
+                                    now=self._clock.now().timestamp())
+        await self._refresh_homes(rota.id)
 
     async def _complete(self, rota: Rota, row: HandoverRow) -> None:
         """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""
@@ -282,7 +328,7 @@ class Handovers:
     async def on_call_now(self, rota_id: str) -> str:
         rota = self._rota(rota_id)
         now = self._clock.now()
-        upcoming = next_boundary(self._times[rota.id], now)
+        upcoming = next_boundary(self._rotas.times[rota.id], now)
         try:
             change = await self._now_and_then(rota, now, upcoming)
         except IntegrationError as error:
@@ -295,34 +341,14 @@ class Handovers:
         return f"On call for *{rota.name}* now: {now_names}. From {when} ({rota.time_zone}): {next_names}."
 
     def find_rota(self, name: str) -> Rota | None:
-        wanted = name.strip().lower()
-        return next((r for r in self._catalogue.rotas if wanted in (r.id.lower(), r.name.lower())), None)
+        return self._rotas.find_rota(name)
 
     def rota_for(self, name: str, channel_name: str | None, *, usage: str = "handover") -> Rota:
         """The rota named (id or name), or else the one whose channel this is; a clear error otherwise."""
-        rotas = self._catalogue.rotas
-        if not rotas:
-            raise UserError("No rotas are configured: add them under `rotas:` in the catalogue (see the README).")
-        if name.strip():
-            found = self.find_rota(name)
-            if found is None:
-                close = difflib.get_close_matches(name.strip().lower(), [r.id for r in rotas], n=1)
-                hint = f" Did you mean `{close[0]}`?" if close else ""
-                # As typed (Slack sends it escaped), escaped again, short: never a mention of the sender's making.
-                readable = " ".join(name.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
-                shown = escape(clip(readable, 100)).replace("`", "'")
-                raise UserError(f"I don't know the rota `{shown}`.{hint} Rotas: {_listing(rotas)}.")
-            return found
-        here = self.rotas_of_channel(channel_name)
-        if len(here) == 1:
-            return here[0]
-        example = f"/incident {usage} {(here or rotas)[0].id}" + (" <text>" if usage == "handover-note" else "")
-        raise UserError("Which rota? " + ("This channel has several: " if here else "") +
-                        f"name it after the command, e.g. `{example}`. Rotas: {_listing(here or rotas)}.")
+        return self._rotas.rota_for(name, channel_name, usage=usage)
 
     def rotas_of_channel(self, channel_name: str | None) -> list[Rota]:
-        name = (channel_name or "").lstrip("#")
-        return [r for r in self._catalogue.rotas if name and r.slack_channel.lstrip("#") == name]
+        return self._rotas.rotas_of_channel(channel_name)
 
     # -- shared ----------------------------------------------------------------------------------------------
 
@@ -338,11 +364,11 @@ class Handovers:
     def _skipped(self, rota: Rota, boundary: datetime) -> bool:
         """A rota with no out-of-hours on-call posts nothing when an out-of-hours shift starts."""
         local = boundary.astimezone(zone(rota.time_zone))
-        return not rota.out_of_hours and out_of_hours(local, _working_hours(rota))
+        return not rota.out_of_hours and out_of_hours(local, working_hours(rota))
 
     def _shift(self, rota: Rota, end: datetime) -> Shift:
         """The shift a handover at `end` reports on, reaching back over skipped (uncovered) boundaries."""
-        times = self._times[rota.id]
+        times = self._rotas.times[rota.id]
         start, covered_until = previous_boundary(times, end - TICK), end
         for _ in range(MAX_SKIPPED):
             if not self._skipped(rota, start):
@@ -352,11 +378,11 @@ class Handovers:
 
     def _next_posted(self, rota: Rota, now: datetime) -> datetime:
         """The next boundary the rota will post a handover at."""
-        upcoming = next_boundary(self._times[rota.id], now)
+        upcoming = next_boundary(self._rotas.times[rota.id], now)
         for _ in range(MAX_SKIPPED):
             if not self._skipped(rota, upcoming):
                 break
-            upcoming = next_boundary(self._times[rota.id], upcoming)
+            upcoming = next_boundary(self._rotas.times[rota.id], upcoming)
         return upcoming
 
     async def _on_call_change(self, rota: Rota, shift: Shift) -> OnCallChange:
@@ -377,7 +403,7 @@ class Handovers:
 
     async def _text(self, rota: Rota, shift: Shift, change: OnCallChange | None, notes: Sequence[HandoverNote], *,
                     late: bool = False, on_demand: bool = False, missing: str = NAMES_LATER) -> str:
-        covered = sorted(self._covered.get(rota.id, set()))
+        covered = sorted(self._rotas.covered.get(rota.id, set()))
         # Only what the post can show, asked of the store by service and time: the shift's incidents, those still
         # open, and those resolved within the pending list's look-back.
         incidents = await self._store.incidents_open_during(covered, min(shift.start, shift.end - PENDING_LOOKBACK),
@@ -396,7 +422,7 @@ class Handovers:
             None if change is None else [Person(uid, name) for uid, name in change.outgoing],
             None if change is None else [Person(uid, name) for uid, name in change.incoming],
             incidents, [Note(n.text, n.author) for n in notes], await self._pending(
-                incidents, shift.end, None if change else missing), _working_hours(rota), rota.time_zone)
+                incidents, shift.end, None if change else missing), working_hours(rota), rota.time_zone)
         # The channels of the open incidents the post lists, in one read.
         channels = await self._store.channels_of([i.id for i in shown_open(report)])
         return handover_text(report, late=late, on_demand=on_demand, mentions=mentions, channels=channels)
@@ -404,7 +430,7 @@ class Handovers:
     async def _pending(self, incidents: Sequence[Incident], end: datetime, names_missing: str | None) -> list[str]:
         relevant = [i for i in incidents if i.resolved_at is None or i.resolved_at > end - PENDING_LOOKBACK]
         backlog = await self._store.backlog([i.id for i in relevant])
-        operators = self._catalogue.channels.operators_channel
+        operators = self._rotas.catalogue.channels.operators_channel
         pending = [f"#{i.number}: " + ", ".join(
             part for part in (f"{dead} Slack/ServiceNow update(s) could not be made — the platform team was "
                               f"alerted in #{operators}" if dead else "",
@@ -415,36 +441,8 @@ class Handovers:
         return pending
 
     def _rota(self, rota_id: str) -> Rota:
-        rota = self._catalogue.rota(rota_id)
-        if rota is None:
-            raise UserError(f"I don't know the rota `{rota_id}`. Rotas: {_listing(self._catalogue.rotas)}.")
-        return rota
-
-
-def _covered_services(catalogue: Catalogue) -> dict[str, set[str]]:
-    """Per rota, the PagerDuty ids of the services it covers by the calculator's coverage (a product-domain rota
-    covers only the services whose band puts the domain on call, not every service of the domain); a service with no
-    declared exposure (no band) is covered by its team's rotas."""
-    covered: dict[str, set[str]] = {r.id: set() for r in catalogue.rotas}
-    by_id = {s.id: s for s in catalogue.services}
-    for row in service_coverage(catalogue):
-        for rota_id in {row.working_hours.rota, row.out_of_hours.rota} - {None}:
-            covered.setdefault(str(rota_id), set()).add(by_id[row.service.id].pagerduty_service_id)
-    for service in catalogue.services:
-        if service.exposure is None:
-            for rota in catalogue.rotas:
-                if rota.team == service.team:
-                    covered[rota.id].add(service.pagerduty_service_id)
-    return covered
+        return self._rotas.named(rota_id)
 
 
 def _covering(entries: Sequence[ShiftEntry], moment: datetime) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys((e.user_id, e.name) for e in entries if e.start <= moment < e.end))
-
-
-def _working_hours(rota: Rota) -> tuple[time, time]:
-    return time.fromisoformat(rota.working_hours[0]), time.fromisoformat(rota.working_hours[1])
-
-
-def _listing(rotas: Sequence[Rota]) -> str:
-    return ", ".join(f"`{r.id}` ({r.name}, #{r.slack_channel.lstrip('#')})" for r in rotas)

@@ -40,3 +40,14 @@ async def test_a_key_remembered_takes_its_new_window_whatever_it_had(store: Stor
     await store.remember("command:other", 5, 200.0)  # never claimed: remembered all the same
     assert not await store.first_time("command:other", 5, 204.0)
     assert await store.first_time("command:other", 5, 205.0)
+
+
+async def test_still_seen_reads_which_keys_are_remembered_without_claiming_any(store: Store) -> None:
+    assert await store.still_seen([], 100.0) == set()
+    assert await store.first_time("archive:a", 10, 100.0)
+    assert await store.first_time("archive:b", 1, 100.0)
+    assert await store.still_seen(["archive:a", "archive:b", "archive:c"], 100.5) == {"archive:a", "archive:b"}
+    assert await store.still_seen(["archive:a", "archive:b", "archive:c"], 101.0) == {"archive:a"}  # b's is over
+    assert await store.first_time("archive:c", 10, 101.0)  # reading claimed nothing
+    many = [f"archive:{n}" for n in range(1200)]  # more than one statement's parameters
+    assert await store.still_seen([*many, "archive:a"], 102.0) == {"archive:a"}

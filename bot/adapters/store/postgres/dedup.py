@@ -5,6 +5,8 @@ of other keys are swept by later claims."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.ports.store import Deduplication
 
@@ -26,6 +28,12 @@ class PostgresDeduplication(PostgresPart, Deduplication):
         async with self._transaction() as conn:
             await conn.execute(b"INSERT INTO seen_once (key, expires_at) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE"
                                b" SET expires_at = excluded.expires_at", (key, now + window_seconds))
+
+    async def still_seen(self, keys: Sequence[str], now: float) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self._query("SELECT key FROM seen_once WHERE key = ANY(%s) AND expires_at > %s", (list(keys), now))
+        return {row["key"] for row in rows}
 
     async def forget(self, key: str) -> None:
         async with self._transaction() as conn:

@@ -4,9 +4,13 @@ agree on who saw it first. Expired rows are swept by the next claim."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.thread import URGENT
 from bot.ports.store import Deduplication
+
+CHUNK = 500
 
 
 class SqliteDeduplication(SqlitePart, Deduplication):
@@ -27,6 +31,17 @@ class SqliteDeduplication(SqlitePart, Deduplication):
                              " SET expires_at = excluded.expires_at", (key, now + window_seconds))
         # Said with the action's answer to the person: as urgent as the claim.
         await self._run(remember, URGENT)
+
+    async def still_seen(self, keys: Sequence[str], now: float) -> set[str]:
+        def read() -> set[str]:
+            seen: set[str] = set()
+            for start in range(0, len(keys), CHUNK):  # within SQLite's bound on a statement's parameters
+                chunk = list(keys[start:start + CHUNK])
+                seen.update(r[0] for r in self.db.execute(
+                    f"SELECT key FROM seen_once WHERE key IN ({', '.join('?' * len(chunk))}) AND expires_at > ?",
+                    [*chunk, now]).fetchall())
+            return seen
+        return await self._run(read) if keys else set()
 
     async def forget(self, key: str) -> None:
         def forget() -> None:

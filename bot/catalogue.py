@@ -24,6 +24,7 @@ from bot.catalogue_file import seed_catalogue_path as seed_catalogue_path
 from bot.catalogue_response import DEFAULT_ROLES, ReviewPolicy, Section, StatusUpdates, TimelinePolicy, check_roles
 from bot.catalogue_response import Permissions as Permissions
 from bot.catalogue_response import Who as Who
+from bot.catalogue_servicenow import ServiceNowSync
 from bot.domain.archive_delay import archive_delay
 from bot.domain.exposure import Band, BandMatch, Level, band_order_problems, match_band
 
@@ -137,36 +138,6 @@ class Team(_Model):
     servicenow_group: str | None = None
     # PagerDuty users (emails) on the team rota(s) that `pavedroad provision` creates when a band needs them.
     members: list[str] = Field(default_factory=list)
-
-
-class ImpactUrgency(_Model):
-    impact: Literal["1", "2", "3"]
-    urgency: Literal["1", "2", "3"]
-
-
-class ServiceNowSync(_Model):
-    """How incidents become ServiceNow tickets, and tickets page teams."""
-
-    caller: str = "pavedroad.integration"
-    work_note_minutes: float = Field(default=5, gt=0)
-    close_code: str = "Solved (Permanently)"
-    # PagerDuty urgency → ticket impact/urgency; a priority (P1…) listed in `priority` wins over the urgency.
-    urgency: dict[str, ImpactUrgency] = Field(default_factory=lambda: {
-        "high": ImpactUrgency(impact="1", urgency="1"), "low": ImpactUrgency(impact="3", urgency="3")})
-    priority: dict[str, ImpactUrgency] = Field(default_factory=dict)
-    # A ticket created with this category pages the team of its assignment group even before it is assigned.
-    page_category: str | None = None
-    # The PagerDuty user (email) that tickets page teams as (PagerDuty's From header).
-    pagerduty_requester: str | None = None
-    # The field where PagerDuty's own ServiceNow app keeps the incident id, if that app is installed: a ticket it
-    # made is then found there too, and reused.
-    pagerduty_integration_field: str | None = None
-
-    def impact_urgency(self, urgency: str, priority: str | None) -> ImpactUrgency:
-        return self.priority.get(priority or "") or self.urgency.get(urgency) or ImpactUrgency(impact="2", urgency="2")
-
-    def urgency_priorities(self) -> dict[str, int]:  # read back, the urgency a ticket pages at (ticket_rules.py)
-        return {name: int(levels.impact) + int(levels.urgency) - 1 for name, levels in self.urgency.items()}
 
 
 class Service(_Model):

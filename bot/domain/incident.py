@@ -13,7 +13,7 @@ Rules (see DESIGN.md, "record first, act after, never twice"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.domain.effects import (
     DraftReview,
     Effect,
     InviteResponders,
+    NoteOnTicket,
     OfferCommand,
     OpenIncidentChannel,
     OpenTicket,
@@ -35,6 +36,9 @@ from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentS
 from bot.domain.follow_ups import FollowUp
 from bot.domain.home import HomesToRefresh, home_refresh
 from bot.domain.timeline import TimelineEntry, describe
+
+# PagerDuty's incident key of a page a ServiceNow ticket made: servicenow:<sys_id> (bot/services/ticket_pages.py).
+TICKET_KEY = "servicenow:"
 
 
 class Status(StrEnum):
@@ -204,13 +208,24 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
         updated = replace(updated, trigger_seen=True)
     updated, opening = _channel_needed(updated, policy)
     if policy.tickets and ((updated.status, updated.resolved_at) != (incident.status, incident.resolved_at)
-                           or (event.type == "incident.annotated" and updated.status is Status.RESOLVED)):
-        # A note after the resolve (the resolution note, typically) still reaches the closed ticket's close notes.
+                           or (updated.status is Status.RESOLVED and (event.type == "incident.annotated"
+                                                                      or updated.acknowledged_at
+                                                                      != incident.acknowledged_at))):
+        # A note after the resolve (the resolution note, typically), and an acknowledgement delivered after it (its
+        # time to acknowledge), still reach the resolved ticket's close notes.
         effects.append(SyncTicket(incident.id))
     if policy.tickets and (updated.urgency, updated.priority) != (incident.urgency, incident.priority):
         effects.append(UpdateTicketLevels(incident.id))
     if policy.tickets and (updated.number, updated.title) != (incident.number, incident.title):
         effects.append(OpenTicket(incident.id))  # renamed in PagerDuty: the known ticket's short description follows
+    if policy.tickets and updated.title != incident.title and (desk := updated.incident_key or "").startswith(
+            TICKET_KEY):
+        # A page the desk's ticket made: its short description is the desk's (kept), so the desk hears of each rename
+        # in a work note — once (its time in it: a title given back is told again, not taken for the earlier note).
+        effects.append(NoteOnTicket(desk.removeprefix(TICKET_KEY), (
+            f"Paved Road: PagerDuty incident #{updated.number}, which this ticket paged, was renamed "
+            f"\"{updated.title}\" in PagerDuty ({event.occurred_at.astimezone(UTC):%d %b %H:%M} UTC). This ticket's "
+            "short description stays as the desk wrote it.")))
     updated, offer = _offer_command(updated, event, policy) if not late else (updated, ())
     homes = home_refresh(incident, updated) if policy.homes else None
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer), homes)

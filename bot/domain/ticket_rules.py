@@ -21,6 +21,7 @@ from datetime import datetime
 
 from bot.domain.alert_text import shown_error
 from bot.domain.effects import Effect, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, RaisePageUrgency, SyncTicket
+from bot.domain.incident import TICKET_KEY as TICKET_KEY  # (a page a ticket made: ticket_pages.py)
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, raised_to_high_urgency
 from bot.domain.timeline import PAGERDUTY_ID, TimelineEntry
 
@@ -77,8 +78,6 @@ STATE_WORDS = {"6": "resolved", "7": "closed", "8": "canceled"}
 # The timeline kind of a line saying the desk resolved, closed or cancelled the open ticket (ticket_sync.py reads it as
 # the recorded fact that the desk resolved it), and of one saying the desk opened a ticket it was done with again.
 DESK_STATE_KIND = "servicenow_state"
-# PagerDuty's incident key of a page a ticket made: servicenow:<sys_id> (bot/services/ticket_pages.py).
-TICKET_KEY = "servicenow:"
 DESK_REOPEN_KIND = "servicenow_reopened"
 # The ticket states the incident's own status moves it to: New (triggered; a new ticket's), In Progress, Resolved.
 NEW, IN_PROGRESS, RESOLVED = "1", "2", "6"

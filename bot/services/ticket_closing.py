@@ -1,7 +1,8 @@
-"""What a resolved incident's ServiceNow ticket says of its end: its close notes — the resolution note, or for an
-incident merged away in PagerDuty the incident it went into and that one's ticket; the times to acknowledge and to
-resolve; the responders; the links — and, for a merge, the one work note the surviving incident's ticket gets,
-pointing back at the ticket folded into it.
+"""What a resolved incident's ServiceNow ticket says of its end: its close code (`servicenow.close_code`, or for an
+incident merged away in PagerDuty `servicenow.merged_close_code`, with `parent_incident` the ticket of the incident it
+went into, when the bot knows it); its close notes — the resolution note, or for a merge the incident it went into
+and that one's ticket; the times to acknowledge and to resolve; the responders; the links — and, for a merge, the
+one work note the surviving incident's ticket gets, pointing back at the ticket folded into it.
 
 Convergent on replay: the close notes are the same text however often they are written, and the surviving ticket's
 note is looked for in its journal before it is written. A surviving ticket known Closed or Canceled takes no write,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from bot.catalogue import Catalogue
 from bot.domain.incident import Incident
 from bot.domain.ticket_rules import CLOSED
 from bot.domain.timeline import MERGED_INTO, RESOLUTION, TimelineEntry, merged_into_id, resolution
@@ -33,17 +35,31 @@ class ClosingStore(Incidents, TicketRecords, Protocol):
 
 
 class Closing:
-    def __init__(self, store: ClosingStore, tickets: Tickets) -> None:
-        self._store, self._tickets = store, tickets
+    def __init__(self, store: ClosingStore, tickets: Tickets, catalogue: Catalogue) -> None:
+        self._store, self._tickets, self._catalogue = store, tickets, catalogue
 
-    async def summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry]) -> str:
+    async def resolved(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint,
+                       timeline: list[TimelineEntry]) -> dict[str, str]:
+        """The fields that say how the incident ended, for its ticket resolved (or its close notes rewritten): the
+        close code and notes, and for a merge into an incident whose ticket the bot knows, `parent_incident` that
+        ticket (the desk's own link between a duplicate and the ticket it duplicates; a merge into an incident the
+        bot has no ticket for leaves the field as it is — a reference to nothing is refused)."""
+        merge = await self._merged_into(timeline)
+        codes = self._catalogue.servicenow
+        fields = {"close_code": codes.merged_close_code if merge else codes.close_code,
+                  "close_notes": self._summary(incident, footprint, timeline, merge)}
+        if merge and merge[2] is not None and merge[2].sys_id != ticket.sys_id:
+            fields["parent_incident"] = merge[2].sys_id
+        return fields
+
+    def _summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry],
+                 merge: tuple[str, str, TicketRow | None] | None) -> str:
         """The close notes, from the incident and its timeline (as the sync read it, once for all it needs)."""
         said = resolution(timeline)  # the responders' word in PagerDuty, never a desk note holding the same words
         people = ", ".join(responders(incident, timeline)) or "—"
         # Who resolved it ("Resolved by Basket API": the alert cleared, nobody fixed it), or where it was merged into.
         resolve = clip(next((e.text for e in reversed(timeline) if e.kind == "resolved"), "Resolved"), ENTRY_TEXT,
                        IN_PAGERDUTY)
-        merge = await self._merged_into(timeline)
         merged = [resolve + (f" (ServiceNow {merge[2].number})" if merge[2] else "") + "."] if merge else []
         lines = [*merged, f"{RESOLUTION}{clip(said, ENTRY_TEXT, IN_PAGERDUTY)}" if said
                  else "" if merged else f"{resolve} in PagerDuty (no resolution note given).",

@@ -63,7 +63,13 @@ from bot.services.bookkeeping import (
     remember_ticket,
 )
 from bot.services.ticket_closing import Closing, channel_link
-from bot.services.ticket_description import LONG_TEXT, description_followed, new_description, short_description
+from bot.services.ticket_description import (
+    LONG_TEXT,
+    NO_GROUP,
+    description_followed,
+    new_description,
+    short_description,
+)
 from bot.services.ticket_follow_ons import FollowOns
 from bot.services.ticket_groups import group_of, tell_no_group
 from bot.services.ticket_pages import TicketPages, journal_note, note_once
@@ -74,6 +80,8 @@ LINK_LINE = "Slack channel for this incident: "
 # TicketRow.channel_told: 0 the ticket has not been given the channel's link; LINK_SENT a note of the link alone may
 # have been sent (look in the journal before sending it again); LINK_TOLD it has it.
 LINK_SENT, LINK_TOLD = 2, 1
+# The lines that change what a resolved ticket's close notes say of the incident's times, whenever they come.
+LATE_KINDS = ("acknowledged", "resolved")
 # How long after an incident is triggered its first lines may wait for its channel to open (to go with its link).
 CHANNEL_GRACE_SECONDS = 60.0
 
@@ -91,7 +99,7 @@ class TicketSync:
         self._clock, self._integration_user = clock, integration_user
         self._follow_ons = FollowOns(store, tickets, clock)
         self._pages = TicketPages(store, tickets, paging, catalogue, clock)
-        self._closing = Closing(store, tickets)
+        self._closing = Closing(store, tickets, catalogue)
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
@@ -138,7 +146,7 @@ class TicketSync:
                 if isinstance(effect, OpenTicket) and (opened or retry):  # the card shows the ticket: refreshed once
                     await refresh_card_for_ticket(self._store, incident.id, self._clock.now().timestamp())  # done
                 if ticket is None:
-                    ticket = await self._open(incident)
+                    ticket = await self._open(incident, retry=retry)
                     # Read again once the ticket is saved: the channel may have opened while the ticket was made
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
@@ -180,7 +188,8 @@ class TicketSync:
                     await self._tickets.update(ticket.sys_id, {"impact": levels.impact, "urgency": levels.urgency})
                 elif not opened and not (incident.incident_key or "").startswith(TICKET_KEY):
                     # Renamed (or its number learnt late): the short description and the description's title line
-                    # follow; a ticket that paged the incident keeps the desk's words.
+                    # follow; a ticket that paged the incident keeps the desk's words (told of a rename in a work note:
+                    # the incident's decision, bot/domain/incident.py).
                     await self._tickets.update(ticket.sys_id, {"short_description": short_description(incident)} | (
                         await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)))
                 return
@@ -203,14 +212,19 @@ class TicketSync:
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
 
-    async def _open(self, incident: Incident) -> TicketRow:
+    async def _open(self, incident: Incident, *, retry: bool) -> TicketRow:
         """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved. A ticket
         found that the store records as another incident's stays that one's: this incident gets a ticket of its own
         (two PagerDuty incidents keyed to one ticket — a reassigned ticket's second page, a re-trigger with its key on
-        another service — are two incidents to the desk too, each with its own timeline and state)."""
+        another service — are two incidents to the desk too, each with its own timeline and state). One a failed
+        attempt made with no group (its description says so) may not have been told to the operators: told now,
+        unless it was (tell_no_group)."""
         found = await self._tickets.find(incident.id)
         if found is not None and not await self._ours(incident, found.sys_id):
             found = None
+        if found is not None and retry and group_of(self._catalogue, incident.service_id) is None and \
+                NO_GROUP in await self._tickets.description(found.sys_id):
+            await tell_no_group(self._store, self._clock, self._catalogue, incident, found.number)
         if found is None and incident.incident_key and incident.incident_key.startswith(TICKET_KEY):
             # Paged by a ticket: that ticket is this incident's, even before it has been linked back.
             found = await self._tickets.get(incident.incident_key.removeprefix(TICKET_KEY))
@@ -303,8 +317,10 @@ class TicketSync:
         # Read once for the state wanted, the desk's word, the close notes and a merge's note (each may need it).
         timeline = await self._store.timeline(incident.id) if needs_timeline(incident, ticket.state) else []
         wanted = wanted_state(incident, ticket.state, timeline)
-        # What the close notes say came after them: the resolution note, or an acknowledgement delivered late (TTA).
-        late = wanted == RESOLVED == ticket.state and any(resolution_in(e) is not None or e.kind == "acknowledged"
+        # What the close notes say came after them: the resolution note, an acknowledgement delivered late (TTA), or
+        # a resolve (TTR: a later one delivered after the ticket was resolved at an earlier one, whose reopening
+        # comes late or not at all).
+        late = wanted == RESOLVED == ticket.state and any(resolution_in(e) is not None or e.kind in LATE_KINDS
                                                           for e in batch.entries)
         if any(e.kind == "service_updated" for e in batch.entries):  # moved to another service
             if group := group_of(self._catalogue, incident.service_id):
@@ -320,13 +336,12 @@ class TicketSync:
                 # The ticket was told the incident's resolve (with the state, in one update) and the desk opened it
                 # again since: a later line is no resolve, only a new one (told in its sync) ends it (found in review).
                 wanted = None
-        if late:  # the resolution came late
-            fields["close_notes"] = await self._closing.summary(incident, footprint, timeline)
+        if late:  # the resolution came late (or a resolve: it may be a merge, its close code and parent with it)
+            fields |= await self._closing.resolved(incident, ticket, footprint, timeline)
         elif wanted is not None and wanted != ticket.state:
             fields["state"] = wanted
             if wanted == RESOLVED:
-                fields |= {"close_code": self._catalogue.servicenow.close_code,
-                           "close_notes": await self._closing.summary(incident, footprint, timeline)}
+                fields |= await self._closing.resolved(incident, ticket, footprint, timeline)
         noted: list[str] = [e.id for e in batch.entries]
         if "work_notes" not in fields:
             # Nothing to send (the note was found in the journal, or only status updates wait): the lines are in

@@ -44,6 +44,26 @@ async def send_rule_delivery(running: RunningSandbox, ticket: dict[str, Any], **
         return response.status
 
 
+def incident_data(running: RunningSandbox, incident_id: str, **changes: Any) -> dict[str, Any]:
+    """The incident as PagerDuty's webhooks describe it now, with `changes`."""
+    pd = running.sandbox.pagerduty
+    return dict(pd.shapes.webhook_incident(pd.account.incident(incident_id)), **changes)
+
+
+def merge_reason(running: RunningSandbox, kept: dict[str, Any]) -> dict[str, Any]:
+    """PagerDuty's `resolve_reason` of an incident merged into `kept`."""
+    pd = running.sandbox.pagerduty
+    return {"type": "merge_resolve_reason", "incident": pd.shapes.ref("incident", kept["id"], kept["title"])
+            | {"html_url": kept["html_url"]}}
+
+
+async def triggered(running: RunningSandbox, title: str, service_id: str = "PBASKET") -> dict[str, Any]:
+    """An incident triggered at high urgency in PagerDuty, its ticket made."""
+    incident = await running.sandbox.pagerduty.trigger(title=title, service_id=service_id, urgency="high")
+    await settle_all(running)
+    return incident
+
+
 def ticket_for(running: RunningSandbox, incident_id: str) -> dict[str, Any]:
     [ticket] = [t for t in tickets(running) if t["correlation_id"] == incident_id]
     return ticket

@@ -5,27 +5,23 @@ acknowledged late), and a ticket the bot could not give a group says why, to the
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, deliver, eventually, messages, move_clock, state
-from tests.e2e.servicenow_helpers import bot_notes, note_lines, settle_all, ticket_for, tickets
+from tests.e2e.servicenow_helpers import (
+    bot_notes,
+    incident_data,
+    merge_reason,
+    note_lines,
+    settle_all,
+    ticket_for,
+    tickets,
+    triggered,
+)
 from tests.helpers import QUIET_TIME, envelope, incident_event
 
 ASHA = "asha.patel@example.com"
-
-
-def incident_data(running: RunningSandbox, incident_id: str, **changes: Any) -> dict[str, Any]:
-    """The incident as PagerDuty's webhooks describe it now, with `changes`."""
-    pd = running.sandbox.pagerduty
-    return dict(pd.shapes.webhook_incident(pd.account.incident(incident_id)), **changes)
-
-
-async def triggered(running: RunningSandbox, title: str, service_id: str = "PBASKET") -> dict[str, Any]:
-    incident = await running.sandbox.pagerduty.trigger(title=title, service_id=service_id, urgency="high")
-    await settle_all(running)
-    return incident
 
 
 async def flushed(running: RunningSandbox) -> None:
@@ -249,13 +245,6 @@ async def test_an_acknowledgement_that_timed_out_sets_the_ticket_back_to_new(san
     await settle_all(sandbox)
     assert ticket_for(sandbox, iid)["state"] == "2"
     assert any(line.startswith("Unacknowledged") for line in note_lines(bot_notes(ticket_for(sandbox, iid))))
-
-
-def merge_reason(running: RunningSandbox, kept: dict[str, Any]) -> dict[str, Any]:
-    """PagerDuty's `resolve_reason` of an incident merged into `kept`."""
-    pd = running.sandbox.pagerduty
-    return {"type": "merge_resolve_reason", "incident": pd.shapes.ref("incident", kept["id"], kept["title"])
-            | {"html_url": kept["html_url"]}}
 
 
 async def test_the_surviving_ticket_hears_of_a_merge_only_once_the_merged_ticket_is_resolved(

@@ -321,6 +321,25 @@ async def test_a_closed_or_canceled_incident_takes_no_update(sn: Sn, receiver: R
     assert status == 400 and "INC0999999" in body["error"]["detail"]
 
 
+async def test_a_duplicate_is_resolved_with_its_parent_incident_by_sys_id(sn: Sn) -> None:
+    """The bot resolves a merged incident's ticket as a duplicate, `parent_incident` the surviving ticket's sys_id, in
+    the resolving update: the reference is stored as that sys_id (its number the display value); one naming no
+    incident is refused with 400 and changes nothing."""
+    surviving = await sn.create(short_description="Checkout returns 500s")
+    merged = await sn.create(short_description="Basket errors spike")
+    path = f"{TABLE}/incident/{merged['sys_id']}"
+    missing = "0" * 32
+    status, body, _ = await sn.call("PATCH", path, json={"state": "6", "close_code": "Duplicate",
+                                                          "close_notes": "Merged", "parent_incident": missing})
+    assert status == 400 and missing in body["error"]["detail"]
+    assert (await sn.ok("GET", path))["state"] == "1"
+    resolved = await sn.ok("PATCH", path, json={"state": "6", "close_code": "Duplicate", "close_notes": "Merged",
+                                                 "parent_incident": surviving["sys_id"]})
+    assert (resolved["state"], resolved["parent_incident"]["value"]) == ("6", surviving["sys_id"])
+    shown = await sn.ok("GET", path, params={"sysparm_display_value": "true"})
+    assert shown["parent_incident"]["display_value"] == surviving["number"]
+
+
 # ---- journal fields ---------------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+# An owner mentioned whose name Slack did not give: what the record says of them, with the id Slack knows them by.
+UNNAMED_OWNER = "a Slack user Paved Road could not name"
+
 
 @dataclass(frozen=True)
 class FollowUp:
@@ -23,7 +26,11 @@ class FollowUp:
 
     @property
     def owner(self) -> str | None:
-        return self.owner_name or self.owner_id
+        """Who owns it, as text read outside Slack (the review, the timeline, the ticket): their name, else —
+        Slack did not name them (no such user, or its lookup failed) — said so, never a bare Slack user id."""
+        if self.owner_name or not self.owner_id:
+            return self.owner_name
+        return f"{UNNAMED_OWNER} ({self.owner_id})"
 
 
 # `<@U123>` or `<@U123|ben>` (Slack's escaped mention), or a plain `@ben`, ending the follow-up's text. A plain

@@ -12,8 +12,10 @@ nobody's failure to fix (logged; the review is in Slack).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,6 +29,7 @@ from bot.ports.store import Incidents, Outbox, SlackFootprints, TicketRecords
 from bot.render.review import ReviewLinks, review_filename, review_markdown
 from bot.services.calculator import incident_exposure
 from bot.services.markers import LOOKBACK_SECONDS
+from bot.services.slack_text import MOST_NAMES, SlackText
 from bot.services.ticket_follow_ons import FollowOns
 
 log = logging.getLogger(__name__)
@@ -65,9 +68,22 @@ class Reviews:
         channel = (footprint.channel_name or footprint.channel_id or "",
                    f"https://slack.com/app_redirect?channel={footprint.channel_id}") if footprint.channel_id else None
         links = ReviewLinks(incident.html_url, (ticket.number, ticket.link) if ticket else None, channel)
-        text = review_markdown(incident, timeline, exposure=incident_exposure(self._catalogue, incident.service_id),
-                               links=links, drafted_at=drafted_at)
+        text = review_markdown(await self._owners_named(incident), timeline,
+                               exposure=incident_exposure(self._catalogue, incident.service_id), links=links,
+                               drafted_at=drafted_at)
         return review_filename(incident, drafted_at), text
+
+    async def _owners_named(self, incident: Incident) -> Incident:
+        """The incident with its follow-ups' owners named where Slack gave no name when each was recorded (its lookup
+        failed then): asked again, together; still unnamed, the review says so (FollowUp.owner)."""
+        unnamed = [f for f in incident.follow_ups if f.owner_id and not f.owner_name][:MOST_NAMES]
+        if not unnamed:
+            return incident
+        text = SlackText(self._chat)
+        names = dict(zip([f.number for f in unnamed],
+                         await asyncio.gather(*(text.name(str(f.owner_id)) for f in unnamed)), strict=True))
+        return replace(incident, follow_ups=tuple(replace(f, owner_name=names.get(f.number) or f.owner_name)
+                                                  for f in incident.follow_ups))
 
     async def draft(self, effect: DraftReview, *, retry: bool, created_at: float) -> None:
         incident = await self._store.incident(effect.incident_id)

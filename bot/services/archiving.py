@@ -27,6 +27,7 @@ from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprints
 from bot.render.format import link
 from bot.render.review import review_prefix
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
+from bot.services.outlasting import carried_through
 from bot.services.reviews import Reviews
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ _REFUSALS = {
                           "it). ",
 }
 _REFUSALS["user_is_ultra_restricted"] = _REFUSALS["user_is_restricted"]
+# How long a cancelled run waits for a claim and its queue to end together (past it they end in the background).
+CLAIM_THROUGH_SECONDS = 5.0
 # The operators hear of it once in this long.
 TOLD_SECONDS = 86400.0
 REVIEW_LOOKBACK_SECONDS = 400 * 86400
@@ -80,16 +83,25 @@ class Archiving:
         for claim, incident in due.items():
             if claim in claimed:
                 continue
-            if await self._store.first_time(claim, CLAIM_SECONDS, now.timestamp()):
-                try:
-                    await self._store.queue_effect(ArchiveChannel(incident.id), now.timestamp())
-                except BaseException:  # the store failed, or the stop cut the run short: the next run queues it
-                    await self._unclaim(claim)
-                    raise
+            # Carried through a cancellation (the stop's, or the scheduler's bound on a stuck run): cut between its
+            # two writes, or while a store call's answer is on its way, it would leave a claim with nothing queued
+            # (the channel open for the claim's year) or an effect queued with its claim forgotten (queued twice).
+            if await carried_through(self._claim_and_queue(claim, incident, now.timestamp()), CLAIM_THROUGH_SECONDS):
                 queued += 1
         if queued:
             self._on_queued()
         return queued
+
+    async def _claim_and_queue(self, claim: str, incident: Incident, now: float) -> bool:
+        """Claim the resolution's archiving and queue it (two writes, not one transaction); whether this call did."""
+        if not await self._store.first_time(claim, CLAIM_SECONDS, now):
+            return False
+        try:
+            await self._store.queue_effect(ArchiveChannel(incident.id), now)
+        except BaseException:  # the store failed (or the process is ending): the next run queues it
+            await self._unclaim(claim)
+            raise
+        return True
 
     async def _unclaim(self, claim: str) -> None:
         """Forget a claim whose effect could not be queued (two writes, not one transaction): kept, it would hold the

@@ -9,11 +9,30 @@ organisation there, the ticketing integration's settings here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from bot.catalogue_response import Section
+
+# The incident table's close_code column: a longer code is cut to it (silently, as a varchar), and no instance's choice
+# matches what is left.
+CLOSE_CODE_CHARS = 40
+
+
+def _close_code(value: str) -> str:
+    """A close code the ticket can take: not empty or blank (resolving needs one: ServiceNow's data policy refuses the
+    resolve, and the ticket stays open), nor longer than the column."""
+    if not value.strip():
+        raise ValueError("empty: give one of your instance's incident close codes (its close_code choices), e.g. "
+                         "'Solved (Permanently)' or, in current releases, 'Solution provided' and 'Duplicate'")
+    if len(value) > CLOSE_CODE_CHARS:
+        raise ValueError(f"{value!r} is longer than ServiceNow's close_code column ({CLOSE_CODE_CHARS} characters): "
+                         "write the choice's value as your instance's incident close_code choices have it")
+    return value
+
+
+CloseCode = Annotated[str, AfterValidator(_close_code)]
 
 
 class ImpactUrgency(Section):
@@ -26,10 +45,10 @@ class ServiceNowSync(Section):
 
     caller: str = "pavedroad.integration"
     work_note_minutes: float = Field(default=5, gt=0)
-    close_code: str = "Solved (Permanently)"
+    close_code: CloseCode = "Solved (Permanently)"
     # The close code of an incident merged away in PagerDuty: it goes on in another incident, whose ticket the merged
     # one's `parent_incident` names. ServiceNow's own for a duplicate ("Duplicate" in current releases' choice list).
-    merged_close_code: str = "Duplicate"
+    merged_close_code: CloseCode = "Duplicate"
     # PagerDuty urgency → ticket impact/urgency; a priority (P1…) listed in `priority` wins over the urgency.
     urgency: dict[str, ImpactUrgency] = Field(default_factory=lambda: {
         "high": ImpactUrgency(impact="1", urgency="1"), "low": ImpactUrgency(impact="3", urgency="3")})

@@ -67,6 +67,15 @@ def problems_of(change: Callable[[dict[str, Any]], object]) -> list[str]:
      "review.on_resolve: 'maybe' is not true or false: write true or false"),
     (lambda c: c["rotas"][0].update(out_of_hours="sometimes"),
      "rotas[0].out_of_hours: 'sometimes' is not true or false: write true or false"),
+    # Found in review: an empty close code loaded, and every resolve was refused by ServiceNow's data policy (the
+    # ticket open for good); one over the column's 40 characters was cut to a code no instance has.
+    (lambda c: c["servicenow"].update(merged_close_code=" "),
+     "servicenow.merged_close_code: empty: give one of your instance's incident close codes"),
+    (lambda c: c["servicenow"].update(close_code=""),
+     "servicenow.close_code: empty: give one of your instance's incident close codes"),
+    (lambda c: c["servicenow"].update(merged_close_code="Closed as a duplicate of another PagerDuty incident"),
+     "servicenow.merged_close_code: 'Closed as a duplicate of another PagerDuty incident' is longer than "
+     "ServiceNow's close_code column (40 characters)"),
 ])
 def test_a_value_that_cannot_work_is_refused_in_one_plain_line(change: Callable[[dict[str, Any]], object],
                                                                expected: str) -> None:

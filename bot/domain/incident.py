@@ -221,11 +221,13 @@ def _apply(incident: Incident | None, event: IncidentEvent, policy: ChannelPolic
     if policy.tickets and updated.title != incident.title and (desk := updated.incident_key or "").startswith(
             TICKET_KEY):
         # A page the desk's ticket made: its short description is the desk's (kept), so the desk hears of each rename
-        # in a work note — once (its time in it: a title given back is told again, not taken for the earlier note).
+        # in a work note — once (its time in it, to the second: PagerDuty's, of the event that carried the title, the
+        # same at every redelivery; a title given back, within the minute too, is told again, not taken for the
+        # earlier note).
         effects.append(NoteOnTicket(desk.removeprefix(TICKET_KEY), (
             f"Paved Road: PagerDuty incident #{updated.number}, which this ticket paged, was renamed "
-            f"\"{updated.title}\" in PagerDuty ({event.occurred_at.astimezone(UTC):%d %b %H:%M} UTC). This ticket's "
-            "short description stays as the desk wrote it.")))
+            f"\"{updated.title}\" in PagerDuty (by {event.occurred_at.astimezone(UTC):%d %b %H:%M:%S} UTC). This "
+            "ticket's short description stays as the desk wrote it.")))
     updated, offer = _offer_command(updated, event, policy) if not late else (updated, ())
     homes = home_refresh(incident, updated) if policy.homes else None
     return Decision(replace(updated, last_event_id=event.id), entry, (*opening, *effects, *offer), homes)

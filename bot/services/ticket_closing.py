@@ -7,6 +7,12 @@ one work note the surviving incident's ticket gets, pointing back at the ticket 
 Convergent on replay: the close notes are the same text however often they are written, and the surviving ticket's
 note is looked for in its journal before it is written. A surviving ticket known Closed or Canceled takes no write,
 and one refusing it (closed since) is let be: the merged ticket's close notes still point there.
+
+An instance that refuses to resolve the merged ticket as a duplicate (its choices have no `merged_close_code` and a
+data policy or business rule of its own refuses codes not in them — a stock instance stores such a code as an invalid
+choice —, or it refuses the `parent_incident` reference) would keep the ticket open for good: it is resolved as any
+other then (`servicenow.close_code`, no parent; the close notes still name where the incident went on), and the
+operators hear which key to set, once a day per ticket.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
+from bot.domain.alert_text import plain, shown_error
+from bot.domain.effects import AlertOperators
 from bot.domain.incident import Incident
 from bot.domain.ticket_rules import CLOSED
 from bot.domain.timeline import MERGED_INTO, RESOLUTION, TimelineEntry, merged_into_id, resolution
 from bot.errors import IntegrationError
-from bot.ports import Tickets
-from bot.ports.store import Incidents, SlackFootprint, TicketRecords, TicketRow
+from bot.ports import Clock, Tickets
+from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, clip, duration, full_text_at
 from bot.render.review import responders
 from bot.services.ticket_pages import note_once
@@ -28,15 +36,17 @@ from bot.services.ticket_pages import note_once
 log = logging.getLogger(__name__)
 IN_PAGERDUTY = full_text_at("PagerDuty")
 CLOSE_NOTES = 4_000  # the incident table's close_notes length
+# How long the operators are remembered to have heard that a ticket could not be resolved as a duplicate.
+REFUSED_TOLD_SECONDS = 86_400.0
 
 
-class ClosingStore(Incidents, TicketRecords, Protocol):
-    """The incident a merge went into, and its ticket."""
+class ClosingStore(Incidents, TicketRecords, Outbox, Deduplication, Protocol):
+    """The incident a merge went into, and its ticket; the operators' alert when a duplicate's resolve is refused."""
 
 
 class Closing:
-    def __init__(self, store: ClosingStore, tickets: Tickets, catalogue: Catalogue) -> None:
-        self._store, self._tickets, self._catalogue = store, tickets, catalogue
+    def __init__(self, store: ClosingStore, tickets: Tickets, catalogue: Catalogue, clock: Clock) -> None:
+        self._store, self._tickets, self._catalogue, self._clock = store, tickets, catalogue, clock
 
     async def resolved(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint,
                        timeline: list[TimelineEntry]) -> dict[str, str]:
@@ -51,6 +61,44 @@ class Closing:
         if merge and merge[2] is not None and merge[2].sys_id != ticket.sys_id:
             fields["parent_incident"] = merge[2].sys_id
         return fields
+
+    def as_solved(self, fields: dict[str, str], error: IntegrationError) -> dict[str, str] | None:
+        """`fields` as an ordinary resolve's (`servicenow.close_code`, no `parent_incident`), if they resolve a merged
+        incident's ticket as a duplicate and ServiceNow refused them for good (400, or a 403 of a data policy: a
+        closed ticket's 403 refuses the fallback too, and is the caller's as before); else None."""
+        codes = self._catalogue.servicenow
+        refused_for_good = not (error.retryable or error.credentials_refused) and error.status in (400, 403)
+        # (A merge's code that is the ordinary one, and no parent to leave out: the fallback would be the same update.)
+        same = codes.merged_close_code == codes.close_code and "parent_incident" not in fields
+        if not refused_for_good or fields.get("close_code") != codes.merged_close_code or same:
+            return None
+        return {name: value for name, value in fields.items() if name != "parent_incident"} | {
+            "close_code": codes.close_code}
+
+    async def tell_refused(self, incident: Incident, ticket: TicketRow, refused: dict[str, str],
+                           error: IntegrationError) -> None:
+        """The operators hear that `ticket` was resolved as an ordinary resolve, ServiceNow refusing the duplicate's
+        `refused` fields: once a day per ticket (each later line rewriting its close notes is refused again). Queued
+        before it is recorded as told: a failure between the two tells it twice, never not at all."""
+        now = self._clock.now().timestamp()
+        told = f"servicenow:duplicate-refused:{ticket.sys_id}"
+        if await self._store.still_seen([told], now):
+            return
+        codes = self._catalogue.servicenow
+        parent = await self._store.ticket_by_sys_id(refused["parent_incident"]) if "parent_incident" in refused \
+            else None
+        duplicate = f"close code '{codes.merged_close_code}', from `servicenow.merged_close_code`" + (
+            f", and parent_incident {parent.number if parent else refused['parent_incident']}" if "parent_incident"
+            in refused else "")
+        await self._store.queue_effect(AlertOperators.grouped("servicenow:duplicate-refused", plain(
+            f"⚠️ ServiceNow refused to resolve ticket {ticket.number} (PagerDuty incident #{incident.number}, merged "
+            f"into another incident) as a duplicate ({duplicate}): ") + shown_error(str(error)) + plain(
+            f". It is resolved with close code '{codes.close_code}' (`servicenow.close_code`) instead; its close "
+            "notes still name the incident it went on in. If the close code is what was refused, set "
+            "`servicenow.merged_close_code` in the platform catalogue to your instance's close code for a duplicate "
+            "(one of its incident close_code choices), and correct this ticket's by hand if your reports count "
+            "them.")), now)
+        await self._store.remember(told, REFUSED_TOLD_SECONDS, now)
 
     def _summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry],
                  merge: tuple[str, str, TicketRow | None] | None) -> str:

@@ -48,10 +48,10 @@ async def tell_no_group(store: NoGroupStore, clock: Clock, catalogue: Catalogue,
     the effect that made it): told again only if the alert may not have been queued."""
     now = clock.now().timestamp()
     told = f"servicenow:no-group:{incident.service_id}"
-    # Asked without claiming it (a key remembered for no time is not remembered): the claim comes after the alert.
-    # Claimed first, a failure before the alert's write left the service told of an alert never queued (found in
-    # review). Two replicas telling at the same moment both queue it: an alert twice is better than none.
-    if not await store.first_time(told, 0.0, now):
+    # Asked without claiming it (a read: still_seen): the claim comes after the alert. Claimed first, a failure
+    # before the alert's write left the service told of an alert never queued (found in review). Two replicas telling
+    # at the same moment both queue it: an alert twice is better than none.
+    if await store.still_seen([told], now):
         return
     await store.queue_effect(AlertOperators(OPERATORS, plain(
         f"⚠️ ServiceNow ticket {number} (PagerDuty incident #{incident.number}) has no assignment group, so it "

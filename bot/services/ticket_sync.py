@@ -99,7 +99,7 @@ class TicketSync:
         self._clock, self._integration_user = clock, integration_user
         self._follow_ons = FollowOns(store, tickets, clock)
         self._pages = TicketPages(store, tickets, paging, catalogue, clock)
-        self._closing = Closing(store, tickets, catalogue)
+        self._closing = Closing(store, tickets, catalogue, clock)
 
     # The effect kinds that start from their incident with its ticket (what the dispatcher's claim may read for them).
     READS: ClassVar[dict[str, bool]] = {OpenTicket.kind: True, SyncTicket.kind: True, CommentOnTicket.kind: True,
@@ -350,7 +350,14 @@ class TicketSync:
         if fields:
             # The note and the state together: a retry after an unknown outcome finds the note by its marker (the
             # batch is then resumed) and sets the state again, which changes nothing if it was set.
-            await self._update_noting(ticket.sys_id, fields, noted)
+            try:
+                await self._update_noting(ticket.sys_id, fields, noted)
+            except IntegrationError as error:
+                # A merge's resolve the instance refuses as a duplicate: resolved as any other, the operators told.
+                if (solved := self._closing.as_solved(fields, error)) is None:
+                    raise
+                await self._update_noting(ticket.sys_id, solved, noted)
+                await self._closing.tell_refused(incident, ticket, fields, error)
         await remember_noted(self._store, noted)
         if fields.get("state") == RESOLVED:
             # A merge's note, once the ticket is resolved as it says; before the state is recorded, so that a retry

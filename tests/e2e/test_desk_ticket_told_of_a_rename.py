@@ -4,12 +4,14 @@ new title (the words the responders search and speak by), once per rename."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import state
+from tests.e2e.sandbox_helpers import deliver, state
 from tests.e2e.servicenow_helpers import bot_notes, incident_data, settle_all, tickets
+from tests.helpers import envelope
 
 ASHA = "asha.patel@example.com"
 
@@ -53,3 +55,22 @@ async def test_the_desk_hears_once_of_each_rename_of_the_incident_its_ticket_pag
     assert lost.times == 0
     notes = renamed_notes(sandbox, raised["sys_id"])
     assert len(notes) == 2 and "after a certificate rotation" in notes[1]
+
+
+async def test_a_name_given_back_within_the_minute_is_told_again(sandbox: RunningSandbox) -> None:
+    """Renamed "Adyen webhook backlog", back to "Card payments failing", then "Adyen webhook backlog" again within one
+    minute: the third note had the first one's words to the minute, was taken for it and not written — the desk's
+    last word said "Card payments failing", while PagerDuty's title was the other."""
+    raised = sandbox.sandbox.servicenow.create_incident(
+        {"short_description": "Card payments failing", "assignment_group": "Payments Team"}, user="service.desk")
+    await settle_all(sandbox)
+    [page] = state(sandbox)["pagerduty"]["incidents"]
+    created = datetime.fromisoformat(str(incident_data(sandbox, page["id"])["created_at"]))
+    start = created.replace(second=0, microsecond=0) + timedelta(minutes=5)
+    for seconds, title in ((10, "Adyen webhook backlog"), (30, "Card payments failing"), (50, "Adyen webhook backlog")):
+        at = (start + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        data = incident_data(sandbox, page["id"], status="acknowledged", title=title)
+        assert await deliver(sandbox, envelope("incident.acknowledged", data, occurred_at=at)) == 202
+        await settle_all(sandbox)
+    notes = renamed_notes(sandbox, raised["sys_id"])
+    assert len(notes) == 3 and "Adyen webhook backlog" in notes[-1], notes

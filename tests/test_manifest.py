@@ -26,7 +26,7 @@ SCOPE_FOR_METHOD = {
     "files.upload_v2": "files:write",
     "conversations.replies": "channels:history", "conversations.archive": "channels:manage",
     "conversations.members": "channels:read",
-    "chat.getPermalink": None,
+    "chat.getPermalink": None, "conversations.open": "im:write",
 }
 SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",
                                          "app_home_opened": None, "tokens_revoked": None, "app_uninstalled": None,
@@ -90,6 +90,9 @@ def test_the_bot_has_exactly_the_scopes_the_code_needs() -> None:
     if "private_channel" in (ROOT / "bot" / "adapters" / "slack" / "chat.py").read_text():
         # Private channels by name (conversations.list), and a lost post looked for there: their kind's scopes.
         needed |= {"groups:read", "groups:history"}
+    if "conversations.open" in called:
+        # A direct message whose answer was lost is looked for in the DM it opens: that DM's history.
+        needed |= {"im:history"}
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert needed - scopes == set(), "scopes missing from the manifest"
     assert scopes - needed == set(), "scopes in the manifest that no call needs"

@@ -160,6 +160,14 @@ def posted_late(boundary: datetime, posted_at: datetime) -> bool:
     return posted_at - boundary > ON_TIME
 
 
+def said_late(boundary: datetime, went_out: datetime, claimed_late: bool) -> bool:
+    """Whether a handover that went out at `went_out` says "(late)": claimed late, or posted late — but never one
+    that went out before its boundary. The claim's clock is not always the one that says when it went out (Slack's
+    ts, read back after a lost answer): a clock ahead of Slack's, or put back since the claim, claimed it minutes late
+    while Slack says it went out early, and a lateness below zero is not late."""
+    return went_out >= boundary and (claimed_late or posted_late(boundary, went_out))
+
+
 @dataclass(frozen=True)
 class ShiftIncident:
     """An incident triggered during the shift, with its figures as of the shift's end (None: not yet)."""

@@ -1,9 +1,10 @@
 """Performing the incident manager's effects: inviting a new role holder, sharing a status update with the
 stakeholders' channel, publishing it in PagerDuty as its author, the reminder that an update is due, and the offer
 of command to a paged incident manager; and telling a person, in their direct messages with the app, that a stop cut
-their command short (`TellPerson`: a retry after an answer lost may tell them twice, which is harmless).
+their command short or that someone took command just before them (`TellPerson`).
 
-The others converge when replayed: Slack messages carry a marker that a retry looks for before posting again;
+They converge when replayed: Slack messages carry a marker that a retry looks for before posting again (a direct
+message in the app's DM with the person, opened for its id: im:write and im:history);
 PagerDuty's copy of an update is not published again once PagerDuty's webhook has confirmed it, and an attempt whose
 answer was lost is retried only after that webhook has had `CONFIRM_SECONDS` to come. A stakeholders' channel the bot
 cannot post in is not retried (retrying cannot fix it): the author and the operators are told, and the update's
@@ -13,6 +14,7 @@ open follows it to a new channel, as its timeline does (bot/services/archived_ch
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any, Protocol
 
@@ -63,7 +65,7 @@ class CoordinationEffects:
         """`archived`: the executor's, for a reminder or an offer met by the incident's own channel archived while
         the incident is open (a person archived it): the incident moves to a new channel, as its timeline does."""
         if isinstance(effect, TellPerson):  # about no incident: in the person's direct messages with the app
-            await self._chat.post_message(effect.user, effect.text)
+            await self._tell(effect, retry=retry, created_at=created_at)
             return
         incident = await self._store.incident(effect.incident_id)
         if incident is None:
@@ -84,6 +86,14 @@ class CoordinationEffects:
                 await self._remind(incident, reminder_id, retry=retry, since=since, archived=archived)
             case OfferCommand(pagerduty_user_id=user_id):
                 await self._offer(incident, user_id, retry=retry, since=since, archived=archived)
+
+    async def _tell(self, effect: TellPerson, *, retry: bool, created_at: float) -> None:
+        """In the person's direct messages with the app, marked: a retry after an answer lost looks there first (an
+        app installed before im:write and im:history cannot look, and tells them again, as before)."""
+        marker = "tell:" + hashlib.sha256(f"{created_at!r} {effect.user} {effect.text}".encode()).hexdigest()[:16]
+        if retry and await self._chat.find_posted(effect.user, marker, created_at - LOOKBACK_SECONDS) is not None:
+            return
+        await self._chat.post_message(effect.user, effect.text, metadata=marker_metadata(marker))
 
     async def _publish(self, incident: Incident, author_email: str, message: str) -> None:
         """PagerDuty's copy of a status update. An attempt whose answer is lost (no answer, or a 500/502/504: it may

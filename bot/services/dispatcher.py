@@ -3,10 +3,11 @@
 Retry policy (bot/services/retries.py): exponential backoff with full jitter (base * 2^attempt, capped), or the
 service's own Retry-After / ratelimit-reset when it gave one. After `max_attempts` (or at once, for an error retrying
 cannot fix) an effect is parked as dead: visible in /metrics, /readyz and the logs, and an alert is queued for the
-operators' channel. A service's refusal for rate limiting (a 429) is not an attempt: the effect waits as told, and is
-dead only once it has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials (Slack refusing the
-bot's token, ServiceNow its integration user's), never dead: its lane is paused (`paused`) until they are accepted
-again.
+operators' channel; one outlasting outages is not, unless its kind went through in its lane's other queues
+meanwhile (one poisoned request, not an outage: bot/services/lane_answers.py). A service's refusal for rate limiting
+(a 429) is not an attempt: the effect waits as told, and is dead only once it has been refused for
+`rate_limited_seconds`. Nor is a refusal of our credentials (Slack refusing the bot's token, ServiceNow its
+integration user's), never dead: its lane is paused (`paused`) until they are accepted again.
 
 Lanes: each outside system (`LANES`: Slack, ServiceNow, PagerDuty) has its own concurrency. An effect keeps its
 slot while it waits for its system's rate budget (Slack's token buckets sleep inside the call), so with one shared
@@ -54,6 +55,7 @@ from bot.ports import Clock
 from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
+from bot.services.lane_answers import LaneAnswers
 from bot.services.leasing import Leases
 from bot.services.outlasting import carried_through, outlasting_cancellation
 from bot.services.retries import Failure, counted_attempt, dead_alert, rate_limited_since, retry_outcome, retrying_as
@@ -124,6 +126,9 @@ class Dispatcher:
         self._looks_at = math.inf
         # The jitter's source: seeded by a caller that needs the delays to repeat exactly (tests).
         self._rng = rng or random.Random()
+        # Whether each lane's system takes the other queues' effects while one keeps failing (a poisoned request,
+        # given up after its attempts) or fails them too (an outage, outlasted).
+        self._answers = LaneAnswers()
         self.heartbeat = 0.0
 
     def wake(self) -> None:
@@ -281,6 +286,7 @@ class Dispatcher:
                                                 True, cause=f"unexpected:{error.__class__.__name__}",
                                                 unexpected=True), kept)
                 return
+        self._answers.done(lane, row, self._now())
         if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()
@@ -363,7 +369,9 @@ class Dispatcher:
     async def _failed(self, row: OutboxRow, failure: Failure, kept: EffectBookkeeping) -> None:
         effect, now = row.effect, self._now()
         policy = self._policies.get(effect.kind) or self._policies.get(effect.system, self._policy)
-        retry_at = policy.retry_at(row, failure, now, self._rng)
+        others_taken = self._answers.others_taken(effect.system, row)  # since it began failing, before this failure
+        self._answers.failed(effect.system, row, failure, now)
+        retry_at = policy.retry_at(row, failure, now, self._rng, others_taken)
         refused = failure.rate_limited_by is not None
         if retry_at is not None:
             log.warning("effect %s #%s for %s %s, retrying in %.1fs: %s", effect.kind, row.seq, effect.incident_id,
@@ -374,12 +382,16 @@ class Dispatcher:
                     credentials_refused=failure.credentials_refused_by is not None)):
                 self._metrics.effects.labels(effect.kind, retry_outcome(failure)).inc()
             return
+        self._answers.forget(row)
         log.error("effect %s #%s for %s is dead %s: %s", effect.kind, row.seq, effect.incident_id,
                   f"after {now - rate_limited_since(row, now):.0f}s of rate limiting" if refused
-                  else f"after {counted_attempt(row)} attempt(s)", failure.error)
+                  else f"after {counted_attempt(row)} attempt(s)" + (
+                      " (its kind went through for other incidents meanwhile: no outage)"
+                      if others_taken and failure.outage else ""),
+                  failure.error)
         # Alerts queue among themselves, not behind the failing incident's other effects.
         alert = None if isinstance(effect, AlertOperators) else AlertOperators.grouped(
-            f"dead:{failure.cause}", dead_alert(row, failure, now))
+            f"dead:{failure.cause}", dead_alert(row, failure, now, others_taken))
         if await self._record_failure(row, "death", self._store.effect_dead(row.seq, failure.error, alert, now,
                                                                             owner=self.owner,
                                                                             bookkeeping=kept or None)):

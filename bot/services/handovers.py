@@ -37,8 +37,8 @@ from bot.domain.handover import (
     handover_report,
     next_boundary,
     out_of_hours,
-    posted_late,
     previous_boundary,
+    said_late,
     shift_key,
     zone,
 )
@@ -202,7 +202,7 @@ class Handovers:
             if error.status == 404:  # no such schedule: the catalogue names one replaced or deleted in PagerDuty
                 missing = schedule_gone(rota.schedule_ids, self._rotas.catalogue.channels.operators_channel)
         notes = await self._store.notes_for(rota.id, row.shift_key, row.boundary)
-        late = row.late or posted_late(row.boundary, sent)
+        late = said_late(row.boundary, sent, row.late)
         text = await self._text(rota, shift, change, notes, late=late, missing=missing)
         if posted is None:
             posted = await self._chat.post_message(rota.slack_channel, text, metadata=marker_metadata(marker))
@@ -239,7 +239,7 @@ class Handovers:
         change = await self._on_call_change(rota, shift)
         await self._store.save_on_call(row.shift_key, change.outgoing, change.incoming)
         # The edit keeps the post's "(late)": its ts says when it went out.
-        late = row.late or posted_late(row.boundary, datetime.fromtimestamp(float(row.ts), UTC))
+        late = said_late(row.boundary, datetime.fromtimestamp(float(row.ts), UTC), row.late)
         text = await self._text(rota, shift, change, await self._store.notes_of(row.shift_key), late=late)
         await self._chat.update_message(row.channel, row.ts, text)
 

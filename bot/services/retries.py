@@ -4,7 +4,9 @@ the operators' alert then says.
 A failure counts as an attempt: after `max_attempts` of them (or at once, for an error retrying cannot fix) the effect
 is dead — unless its policy outlasts outages (`retried_for_seconds`: Slack's effects under the bot's own policy, a
 handover post through its grace), when an outage's failures go on being tried, every half to whole `max_seconds`,
-until that long after it was queued (a bug of the bot's own does not: `Failure.outage`). A refusal for rate limiting
+until that long after it was queued (a bug of the bot's own does not: `Failure.outage`; nor does one request the
+service fails every time while it takes the other queues' effects: `others_taken`, bot/services/lane_answers.py).
+A refusal for rate limiting
 does not count (IntegrationError.rate_limited: the service answered 429, "too many requests", and did nothing):
 nothing is wrong but the pace, so the effect waits as the service said (Retry-After, PagerDuty's ratelimit-reset) and
 tries again, however many times. In an incident storm Slack, PagerDuty
@@ -95,7 +97,8 @@ class RetryPolicy:
     # The same for Slack's effects (`for_slack`): an incident triggered while Slack answers 503 still gets its
     # channel, card and lines once Slack is back, rather than a dead effect after the attempts' few minutes (its later
     # events would open the channel again, but a quiet incident has none). The bot's default policy (PRODUCTION)
-    # outlasts an hour's outage; a policy made without it gives up after its attempts, as before.
+    # outlasts an hour's outage; a policy made without it gives up after its attempts, as before. One request failing
+    # alone while Slack takes the others' is no outage (`retry_at`'s `others_taken`): it gives up after its attempts.
     slack_outage_seconds: float = 0.0
 
     def lasting(self, span: timedelta) -> RetryPolicy:
@@ -120,10 +123,13 @@ class RetryPolicy:
         # seconds, made a float, is an OverflowError (long past max_seconds anyway).
         return rng.uniform(0, min(self.max_seconds, self.base_seconds * 2 ** min(attempt, _MAX_EXPONENT)))
 
-    def retry_at(self, row: OutboxRow, failure: Failure, now: float, rng: random.Random) -> float | None:
+    def retry_at(self, row: OutboxRow, failure: Failure, now: float, rng: random.Random,
+                 others_taken: bool = False) -> float | None:
         """When to try `row`'s effect again after `failure` (its attempt now), or None: it is dead. A refusal for rate
         limiting is not an attempt: it waits as the service said (else backs off by the refusals) until the effect
-        has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials, which is never dead."""
+        has been refused for `rate_limited_seconds`. Nor is a refusal of our credentials, which is never dead.
+        `others_taken`: the service took the other queues' effects while this one failed (bot/services/
+        lane_answers.py), so its failures are this request's, not an outage's: not outlasted past its attempts."""
         if failure.credentials_refused_by is not None:
             return now + self.delay(counted_attempt(row) + row.credentials_refusals, failure.retry_after, rng)
         if failure.rate_limited_by is not None:
@@ -133,10 +139,11 @@ class RetryPolicy:
         attempt = counted_attempt(row)
         if failure.retryable and attempt < self.max_attempts:
             return now + self.delay(attempt, failure.retry_after, rng)
-        # Past its attempts, only an outage's failures go on (`retried_for_seconds`): a bug would hold its queue. Every
-        # half to whole `max_seconds`, however soon the service asked to be tried again: an hour of one-second retries
-        # for every waiting effect would hammer it as it recovers.
-        if failure.outage and now - row.created_at < self.retried_for_seconds:
+        # Past its attempts, only an outage's failures go on (`retried_for_seconds`): a bug, or one request the service
+        # refuses while it takes all else, would hold its queue. Every half to whole `max_seconds`, however soon the
+        # service asked to be tried again: an hour of one-second retries for every waiting effect would hammer it as
+        # it recovers.
+        if failure.outage and not others_taken and now - row.created_at < self.retried_for_seconds:
             return now + max(self.max_seconds * rng.uniform(0.5, 1.0), failure.retry_after or 0.0)
         return None
 
@@ -176,17 +183,24 @@ def rate_limited_since(row: OutboxRow, now: float) -> float:
     return row.rate_limited_since if row.rate_limited_since is not None else now
 
 
-def dead_alert(row: OutboxRow, failure: Failure, now: float) -> str:
+def dead_alert(row: OutboxRow, failure: Failure, now: float, others_taken: bool = False) -> str:
     """The operators' alert for `row`'s effect, dead after `failure`: the effect's own, else the generic one; for a
-    refusal for rate limiting, how long the service refused it and what to check. The service's error text is shown
-    as it is (`shown_error`: escaped, in code): whatever it holds, it pings nobody and links nowhere."""
+    refusal for rate limiting, how long the service refused it and what to check; for one request failing as in an
+    outage while the service took the others (`others_taken`), that it was no outage. The service's error text is
+    shown as it is (`shown_error`: escaped, in code): whatever it holds, it pings nobody and links nowhere."""
     effect, attempt = row.effect, counted_attempt(row)
     if failure.rate_limited_by is not None:
         return _rate_limited_alert(effect, _subject(row), failure.rate_limited_by, rate_limited_since(row, now), now,
                                    failure.error)
-    return effect.dead_alert(attempt, failure.error) or (
+    alert = effect.dead_alert(attempt, failure.error) or (
         f"🚨 Paved Road could not {_what(effect)} for {_subject(row)} after {attempt} "
         f"attempt(s): {shown_error(failure.error)}. {_advice(effect, failure.cause)}")
+    if others_taken and failure.outage:
+        name = SERVICE_NAMES.get(effect.system, effect.system)
+        alert += (f" {name} took the bot's other calls meanwhile and fails this one request every time: no outage, "
+                  "so it was given up after its attempts rather than retried for as long as an outage is, with "
+                  "everything queued behind it waiting.")
+    return alert
 
 
 def _advice(effect: Effect, cause: str) -> str:

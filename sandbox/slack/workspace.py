@@ -47,8 +47,9 @@ from sandbox.slack.socket_mode import SocketModeServer
 
 # The bot's scopes in app_manifest.yml (tests/test_manifest.py keeps them in step).
 BOT_SCOPES = frozenset({"channels:manage", "channels:read", "channels:history", "groups:read", "groups:history",
-                        "chat:write", "chat:write.public", "pins:write", "pins:read", "files:write", "users:read",
-                        "users:read.email", "commands", "app_mentions:read", "reactions:read"})
+                        "im:write", "im:history", "chat:write", "chat:write.public", "pins:write", "pins:read",
+                        "files:write", "users:read", "users:read.email", "commands", "app_mentions:read",
+                        "reactions:read"})
 TRIGGER_LIFETIME = 3.0  # seconds: Slack's trigger ids are exchangeable for three seconds
 _CHANNEL_NAME = re.compile(r"[a-z0-9_-]+")
 # A bot that keeps calling Slack does not hold a control route's answer back for longer than this past
@@ -206,9 +207,9 @@ class SlackWorkspace:
             raise SlackApiFailure("missing_scope", needed=scope, provided=",".join(sorted(self.bot_scopes)))
 
     def need_read(self, channel: Channel, what: str) -> None:
-        """`what` ("read", "history") of `channel` needs its kind's scope: channels:… public, groups:… private."""
-        if not channel.is_im:
-            self.need_scope(f"{'groups' if channel.is_private else 'channels'}:{what}")
+        """`what` ("read", "history") of `channel` needs its kind's scope: channels:… public, groups:… private,
+        im:… a direct message (the bot's own with a person: its Messages tab)."""
+        self.need_scope(f"{'im' if channel.is_im else 'groups' if channel.is_private else 'channels'}:{what}")
 
     def channel_arg(self, args: Args, *, by_name: bool = False, by_user: bool = False) -> Channel:
         """The channel `args` names (by id; by name or by a user's id for a DM where the method allows it)."""

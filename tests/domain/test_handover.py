@@ -20,6 +20,7 @@ from bot.domain.handover import (
     most_pressing_open,
     next_boundary,
     previous_boundary,
+    said_late,
     shift_boundaries,
     shift_counts,
     shift_key,
@@ -247,6 +248,22 @@ def test_spring_nightly_handover_is_due_once() -> None:
     due = due_handover(NIGHTLY, utc("2026-03-29T01:00"), utc("2026-03-28T01:30"), HOUR)
     assert due == Due(utc("2026-03-29T01:00"), late=False)
     assert due_handover(NIGHTLY, utc("2026-03-29T01:30"), due.boundary, HOUR) is None
+
+
+SAID_LATE = [
+    # (case, went out, claimed late, expected)
+    ("on time", "2026-11-27T09:00:30", False, False),
+    ("posted past its minute", "2026-11-27T09:05", False, True),
+    ("claimed late, posted on the same clock", "2026-11-27T09:05", True, True),
+    ("claimed late, Slack says it went out before its boundary", "2026-11-27T08:55", True, False),
+    ("claimed on time, went out before its boundary", "2026-11-27T08:59:59", False, False),
+]
+
+
+@pytest.mark.parametrize(("went_out", "claimed_late", "expected"),
+                         [case[1:] for case in SAID_LATE], ids=[case[0] for case in SAID_LATE])
+def test_said_late_never_before_the_boundary(went_out: str, claimed_late: bool, expected: bool) -> None:
+    assert said_late(utc("2026-11-27T09:00"), utc(went_out), claimed_late) is expected
 
 
 def test_due_handover_rejects_negative_grace_and_naive_now() -> None:

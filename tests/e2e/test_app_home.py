@@ -307,4 +307,4 @@ async def test_in_a_storm_the_home_shows_the_most_pressing_incidents_first(sandb
     assert heading in text
     everyone = text.split(heading, 1)[1].split("*On call now", 1)[0]
     assert everyone.index(f"#{fire['incident_number']}") < everyone.index("Disk filling on node 0")
-    assert "…and 2 more." in everyone
+    assert "…and 2 more open incidents: <" in everyone and "PagerDuty's incident list has them all>" in everyone

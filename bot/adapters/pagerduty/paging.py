@@ -106,6 +106,9 @@ class PagerDutyPaging:
         await self._update(incident_id, actor_email, {"status": "acknowledged"})
 
     async def resolve(self, incident_id: str, actor_email: str, resolution: str | None) -> None:
+        # PagerDuty keeps `resolution` on the incident's Resolve log entry only: "not displayed directly in the UI"
+        # (its API reference), in no note list and no webhook. So the note people read, and the one timeline line, is
+        # the "Resolution: …" note the resolve adds apart (bot/services/actions.py): said once in each place.
         await self._update(incident_id, actor_email, {"status": "resolved", **(
             {"resolution": resolution} if resolution else {})})
 

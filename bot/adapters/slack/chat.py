@@ -33,7 +33,7 @@ TIERS: dict[str, float] = {
     **dict.fromkeys(["conversations.create", "conversations.setTopic", "pins.add"], 20),
     **dict.fromkeys(["conversations.invite", "chat.update", "users.lookupByEmail", "users.info",
                      "conversations.info", "conversations.history", "conversations.replies",
-                     "conversations.members"], 50),
+                     "conversations.members", "conversations.open"], 50),
     "conversations.archive": 20,
     **dict.fromkeys(["files.getUploadURLExternal", "files.completeUploadExternal", "chat.getPermalink"], 100),
     "conversations.list": 20,
@@ -235,8 +235,10 @@ class SlackChat:
             # chat:write.public lets the bot post where it is not a member, but not read there: it cannot look,
             # so it posts (a duplicate is possible only after a crash in the instant between post and record).
             # thread_not_found: the thread's parent (a card) was deleted, and the replies with it. missing_scope: an
-            # app installed before groups:history was asked for cannot read a private channel (reinstall it).
-            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "missing_scope"):
+            # app installed before groups:history (or im:write and im:history, for a direct message) was asked for
+            # cannot read a private channel or its direct messages (reinstall it). user_not_found: no DM to read.
+            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "missing_scope",
+                              "user_not_found"):
                 return None
             raise
         return None
@@ -255,8 +257,14 @@ class SlackChat:
 
     async def _channel_id(self, channel: str) -> str | None:
         name = channel.lstrip("#")
-        if name[:1] in ("C", "G") and name.upper() == name:
+        if name[:1] in ("C", "G", "D") and name.upper() == name:
             return name
+        if name[:1] in ("U", "W") and name.upper() == name:
+            # A person's id: a post there went to the app's direct message with them, whose id Slack gives when it
+            # is opened (conversations.open, im:write; already open, it is the same one).
+            if name not in self._channel_ids:
+                self._channel_ids[name] = str((await self._call("conversations.open", users=name))["channel"]["id"])
+            return self._channel_ids[name]
         if name not in self._channel_ids:
             # A name Slack did not find is not looked for again for a while: every look walks conversations.list
             # (Tier 2), and each of a flood of operators' alerts to a renamed operators' channel looked (review of

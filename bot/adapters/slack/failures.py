@@ -32,10 +32,6 @@ RETRYABLE_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "s
 NOT_JSON = "not_json"  # the metrics' label for an answer that was not Slack's JSON (Slack has no code for it)
 
 
-# Slack's answers about the channel a call named: the error then names it too (the operators' alert shows which one).
-CHANNEL_ERRORS = CANNOT_POST_THERE
-
-
 def failure(method: str, error: SlackApiError, channel: object = None) -> IntegrationError:
     """The IntegrationError for a call slack_sdk reported as failed, whatever shape its answer came in; `channel`: the
     one the call named, if any."""
@@ -50,8 +46,10 @@ def failure(method: str, error: SlackApiError, channel: object = None) -> Integr
     if not isinstance(data, dict) or "ok" not in data:
         return not_json(method, status, _content_type(headers), retry_after(headers))
     code = str(data.get("error") or "unknown_error")
-    named = f" (channel {'#' if str(channel)[:1].islower() else ''}{channel})" if channel and code in CHANNEL_ERRORS \
-        else ""
+    # An answer about the channel the call named (bot.ports' CANNOT_POST_THERE: not found, the bot removed, archived,
+    # refused there) names it too, so the operators' alert shows which one.
+    named = f" (channel {'#' if str(channel)[:1].islower() else ''}{channel})" \
+        if channel and code in CANNOT_POST_THERE else ""
     return IntegrationError("slack", f"{method} failed: {code}{named}", code=code, status=status,
                             retryable=code in RETRYABLE_ERRORS or _retryable_status(status),
                             retry_after=retry_after(headers), credentials_refused=code in REFUSED)

@@ -1,5 +1,5 @@
 """The `conversations.*` Web API methods: channels created, joined, left, archived, listed and read, members invited,
-topics set; with Slack's cursor pagination."""
+topics set, the bot's direct message with a person opened; with Slack's cursor pagination."""
 
 from __future__ import annotations
 
@@ -197,6 +197,30 @@ def conversations_leave(slack: SlackWorkspace, args: Args) -> JSON:
     return {}
 
 
+def conversations_open(slack: SlackWorkspace, args: Args) -> JSON:
+    """The bot's direct message with one person (`users`), or one it has (`channel`), opened or resumed: im:write.
+    Several users make a multi-person DM in Slack (mpim:write), which the sandbox does not model: refused."""
+    channel_ref, users = args.text("channel"), [u for u in (args.text("users") or "").split(",") if u]
+    if not channel_ref and not users:
+        raise SlackApiFailure("users_list_not_supplied")
+    slack.need_scope("im:write")
+    if channel_ref:
+        channel = slack.channels.get(channel_ref)
+        if channel is None or not channel.is_im or slack.bot.id not in channel.members:
+            raise SlackApiFailure("channel_not_found")
+        return {"channel": {"id": channel.id}, "no_op": True, "already_open": True}
+    if len(users) > 1:
+        raise SlackApiFailure("method_not_supported_for_channel_type")  # an mpim: not modelled
+    user = slack.account(users[0])
+    if user is None or user.id == slack.bot.id:
+        raise SlackApiFailure("user_not_found")
+    opened = len(slack.channels)
+    channel = slack.im_with(user)
+    already = len(slack.channels) == opened
+    body: JSON = {"channel": channel.to_api(slack.bot.id) if args.flag("return_im") else {"id": channel.id}}
+    return {**body, "no_op": already, "already_open": already} if already else body
+
+
 def _cursor(next_key: str | None) -> str:
     return base64.b64encode(f"next:{next_key}".encode()).decode() if next_key else ""
 
@@ -232,4 +256,5 @@ METHODS: dict[str, WebApiMethod] = {
     "conversations.archive": conversations_archive,
     "conversations.join": conversations_join,
     "conversations.leave": conversations_leave,
+    "conversations.open": conversations_open,
 }

@@ -52,6 +52,7 @@ from bot.domain.effects import LANES, AlertOperators, Effect
 from bot.errors import IntegrationError, StoreConstraint
 from bot.metrics import Metrics
 from bot.ports import Clock
+from bot.ports.answers import hearing
 from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, Outbox, OutboxRow
 from bot.services.bookkeeping import keeping
@@ -263,7 +264,7 @@ class Dispatcher:
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
-        with keeping(EffectHolder(row.seq, self.owner)) as kept:
+        with keeping(EffectHolder(row.seq, self.owner)) as kept, hearing() as heard:
             try:
                 await self._leases.held_while(row, self._executor.perform(effect, retry=row.attempts > 0,
                                                                           created_at=row.created_at, found=row.found))
@@ -286,7 +287,8 @@ class Dispatcher:
                                                 True, cause=f"unexpected:{error.__class__.__name__}",
                                                 unexpected=True), kept)
                 return
-        self._answers.done(lane, row, self._now())
+        # Evidence that the system takes its kind only if it answered a call (a line already posted needs none).
+        self._answers.done(lane, row, self._now(), answered=lane in heard)
         if not await self._done(row, lane, kept):
             return
         self._metrics.effects.labels(effect.kind, "done").inc()

@@ -38,10 +38,13 @@ class LaneAnswers:
         self._heard: dict[str, deque[tuple[float, str, str, bool]]] = {}
         self._failing_since: dict[int, float] = {}
 
-    def done(self, lane: str, row: OutboxRow, now: float) -> None:
-        """`row`'s effect was performed: its service took it."""
+    def done(self, lane: str, row: OutboxRow, now: float, *, answered: bool) -> None:
+        """`row`'s effect was performed; `answered`: its service answered a call of it (bot/ports/answers.py). One
+        done with no call (its line already posted, its incident resolved before its channel opened) says nothing of
+        whether the service takes its kind: not heard."""
         self._failing_since.pop(row.seq, None)
-        self._hear(lane, now, row, True)
+        if answered:
+            self._hear(lane, now, row, True)
 
     def failed(self, lane: str, row: OutboxRow, failure: Failure, now: float) -> None:
         """`row`'s effect failed with `failure` (heard only when it may pass for an outage's: a refusal for rate

@@ -48,3 +48,13 @@ async def test_an_app_installed_without_the_im_scopes_still_tells_them(sandbox: 
     # Slack answers missing_scope to the look: it is sent again (twice, as before those scopes), never lost.
     assert direct_messages(sandbox, asha) == [TOLD, TOLD]
     assert await sandbox.bot.store.dead_effects(f"person:{asha}") == []
+
+
+async def test_an_app_without_im_write_is_not_refused_conversations_open_at_every_retry(
+        sandbox: RunningSandbox) -> None:
+    """Slack refuses to open the DM (missing_scope) for the app, not the person: asked again at each retry of each
+    message, every one spent a refused call (found in review)."""
+    sandbox.sandbox.slack.bot_scopes = BOT_SCOPES - {"im:write", "im:history"}
+    await tell_with_its_answer_lost(sandbox)
+    await tell_with_its_answer_lost(sandbox)
+    assert state(sandbox)["slack"]["calls"].get("conversations.open", 0) == 1

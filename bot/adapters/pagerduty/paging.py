@@ -24,6 +24,7 @@ from bot.domain.storable import storable
 from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import OnCall, PagingUser, ShiftEntry
+from bot.ports.answers import answered
 
 T = TypeVar("T")
 _NOT_CONNECTED = (httpx2.ConnectError, httpx2.ConnectTimeout)
@@ -58,6 +59,7 @@ class PagerDutyPaging:
             raise IntegrationError("pagerduty", f"{label}: could not reach PagerDuty ({error.__class__.__name__})",
                                    retryable=True, code=NOT_SENT if unsent else None) from None
         self._metrics.call("pagerduty", label, "ok").inc()
+        answered("pagerduty")
         return result
 
     def _translate(self, label: str, error: Any) -> IntegrationError:

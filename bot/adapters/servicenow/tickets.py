@@ -26,6 +26,7 @@ from bot.domain.ticket_rules import CLOSED
 from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Ticket
+from bot.ports.answers import answered
 from bot.render.format import clip
 
 FIELDS = "sys_id,number,state"
@@ -97,6 +98,7 @@ class ServiceNowTickets:
             raise IntegrationError("servicenow", f"{label}: HTTP {status} answer {said}: {_gist(text)}",
                                    retryable=True)
         self._metrics.call("servicenow", label, "ok").inc()
+        answered("servicenow")
         if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed
             self.on_accepted(sent_at)
         return answer

@@ -26,6 +26,7 @@ from bot.domain.storable import storable
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
+from bot.ports.answers import answered
 from bot.render.format import HOME_BLOCKS
 
 # Requests per minute by Slack's published tiers (https://api.slack.com/apis/rate-limits).
@@ -48,6 +49,9 @@ NOT_ADDED = frozenset({"user_not_found", "cant_invite", "cant_invite_self", "use
 HISTORY_PAGES = 5
 # How long a channel name Slack did not find is taken as missing before it is looked for again.
 MISSING_SECONDS = 60.0
+# How long an app's direct messages are taken as closed to it after Slack refused to open one (missing_scope: installed
+# before im:write; reinstalled, the token stays the same): every TellPerson retry would spend a refused call.
+NO_IM_SECONDS = 3600.0
 
 class SlackChat:
     def __init__(self, token: str, base_url: str | None, metrics: Metrics, rate_scale: float = 1.0,
@@ -62,6 +66,7 @@ class SlackChat:
         self._bot_user: str | None = None
         self._channel_ids: dict[str, str] = {}
         self._missing: dict[str, float] = {}  # names Slack did not find, when (time.monotonic)
+        self._no_im_since: float | None = None  # when Slack last refused to open a DM for want of im:write
         self._fit = Fit()  # nothing is refused for its length: see fit.py
         # users.info answers kept a while: every App Home publish asks for the person's email (users.py).
         self._users = KnownUsers(self._user_info, clock=clock)
@@ -91,6 +96,7 @@ class SlackChat:
             self._metrics.call("slack", method, "network_error").inc()
             raise unreachable(method, error) from None
         self._metrics.call("slack", method, "ok").inc()
+        answered("slack")
         return response
 
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
@@ -263,7 +269,15 @@ class SlackChat:
             # A person's id: a post there went to the app's direct message with them, whose id Slack gives when it
             # is opened (conversations.open, im:write; already open, it is the same one).
             if name not in self._channel_ids:
-                self._channel_ids[name] = str((await self._call("conversations.open", users=name))["channel"]["id"])
+                if self._no_im_since is not None and time.monotonic() - self._no_im_since < NO_IM_SECONDS:
+                    return None  # not asked again for anyone's DM: the scope is the app's, not the person's
+                try:
+                    opened = await self._call("conversations.open", users=name)
+                except IntegrationError as error:
+                    if error.code == "missing_scope":
+                        self._no_im_since = time.monotonic()
+                    raise
+                self._channel_ids[name] = str(opened["channel"]["id"])
             return self._channel_ids[name]
         if name not in self._channel_ids:
             # A name Slack did not find is not looked for again for a while: every look walks conversations.list

@@ -1,0 +1,34 @@
+"""Which outside systems answered a call during the effect being performed: the evidence that a system takes an
+effect's kind (bot/services/lane_answers.py) is an effect done *with* its system's answer, not one done with no call
+at all (a line already posted, an incident resolved before its channel opened, one deleted): counted as taken, those
+made an outage of Slack's posts look like one poisoned request.
+
+The dispatcher opens `hearing()` around each effect (a context variable: the effect's steps run in tasks of their own,
+which share it); each adapter says `answered(system)` for every call its system answered. Outside an effect (a
+command, a test calling an adapter alone) nothing is kept."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+_HEARD: ContextVar[set[str] | None] = ContextVar("systems_answered", default=None)
+
+
+@contextlib.contextmanager
+def hearing() -> Iterator[set[str]]:
+    """The systems that answer a call made in this block (this task, and the tasks it starts)."""
+    heard: set[str] = set()
+    token = _HEARD.set(heard)
+    try:
+        yield heard
+    finally:
+        _HEARD.reset(token)
+
+
+def answered(system: str) -> None:
+    """`system` answered a call (its own answer, not a refusal or an error)."""
+    heard = _HEARD.get()
+    if heard is not None:
+        heard.add(system)

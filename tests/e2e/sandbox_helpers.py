@@ -225,3 +225,10 @@ async def open_home(running: RunningSandbox, user: str, tab: str = "home") -> di
         await eventually(lambda: publishes(running) > before)
     answer: dict[str, Any] = json.loads(body)
     return answer
+
+
+def handovers_in(running: RunningSandbox, channel: str) -> list[str]:
+    """The texts of the on-call handovers posted in `channel` (a name), oldest first, everyone's to see."""
+    cid = channel_id(running, channel)
+    return [m["text"] for m in state(running)["slack"]["messages"]
+            if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]

@@ -26,6 +26,7 @@ from tests.e2e.sandbox_helpers import (
     as_user,
     channel_id,
     eventually,
+    handovers_in,
     move_clock,
     settle,
     slack_user,
@@ -41,12 +42,6 @@ async def move_clock_and_settle(running: RunningSandbox, *, advance_seconds: flo
                                 to: str | None = None) -> None:
     await move_clock(running, advance_seconds=advance_seconds, to=to)
     await settle(running)
-
-
-def handovers_in(running: RunningSandbox, channel: str) -> list[str]:
-    cid = channel_id(running, channel)
-    return [m["text"] for m in state(running)["slack"]["messages"]
-            if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]
 
 
 def mention(running: RunningSandbox, email: str) -> str:

@@ -15,18 +15,11 @@ from bot.app.cli.main import reload_catalogue
 from bot.catalogue import Catalogue
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
-from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import channel_id, move_clock, settle, slack_user, state
+from tests.e2e.sandbox_helpers import channel_id, handovers_in, move_clock, settle, slack_user, state
 from tests.helpers import StartSandbox
 
 DEV, CHLOE = "dev.sharma@example.com", "chloe.martin@example.com"
 PATIENT = RetryPolicy(max_attempts=50, base_seconds=30, max_seconds=30)
-
-
-def posts_in(running: RunningSandbox, channel: str) -> list[str]:
-    cid = channel_id(running, channel)
-    return [m["text"] for m in state(running)["slack"]["messages"]
-            if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]
 
 
 def without_payments(catalogue: Catalogue) -> Catalogue:
@@ -45,12 +38,12 @@ async def test_a_rota_removed_by_a_reload_while_its_post_waits_still_has_it_post
     assert await reload_catalogue(running.bot, path)
     await move_clock(running, to="2026-11-27T17:45:00+00:00")
     await settle(running)
-    [post] = posts_in(running, "team-payments")
+    [post] = handovers_in(running, "team-payments")
     dev, chloe = (f"<@{slack_user(running, email)}>" for email in (DEV, CHLOE))
     assert post.splitlines()[0] == f"*Handover: Payments — {dev} → {chloe}* (late)", post
     await move_clock(running, to="2026-11-30T09:00:05+00:00")  # a removed rota hands over no more
     await settle(running)
-    assert len(posts_in(running, "team-payments")) == 1
+    assert len(handovers_in(running, "team-payments")) == 1
 
 
 async def test_a_post_queued_for_a_rota_gone_after_a_restart_tells_the_operators(
@@ -62,7 +55,7 @@ async def test_a_post_queued_for_a_rota_gone_after_a_restart_tells_the_operators
 
     again = await start_sandbox(without_payments(catalogue), at=datetime(2026, 11, 27, 17, 31, tzinfo=UTC))
     await settle(again)
-    assert posts_in(again, "team-payments") == []
+    assert handovers_in(again, "team-payments") == []
     ops = channel_id(again, "paved-road-ops")
     [told] = [m["text"] for m in state(again)["slack"]["messages"] if m["channel"] == ops and "payments" in m["text"]]
     assert "not posted" in told and "17:30" in told and "no longer in the catalogue" in told, told

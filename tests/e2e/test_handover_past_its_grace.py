@@ -10,19 +10,12 @@ from datetime import UTC, datetime
 
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
-from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import channel_id, move_clock, settle, slack_user, state
+from tests.e2e.sandbox_helpers import handovers_in, move_clock, settle, slack_user
 from tests.helpers import StartSandbox
 
 DEV, CHLOE = "dev.sharma@example.com", "chloe.martin@example.com"
 # Slow retries: the post is still being retried, not given up on, when Slack takes posts again.
 PATIENT = RetryPolicy(max_attempts=50, base_seconds=30, max_seconds=30)
-
-
-def posts_in(running: RunningSandbox, channel: str) -> list[str]:
-    cid = channel_id(running, channel)
-    return [m["text"] for m in state(running)["slack"]["messages"]
-            if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]
 
 
 async def test_a_handover_held_up_past_two_hours_after_its_shift_change_is_a_short_note(
@@ -34,10 +27,10 @@ async def test_a_handover_held_up_past_two_hours_after_its_shift_change_is_a_sho
                                      until=datetime(2026, 11, 27, 19, 50, tzinfo=UTC).timestamp()))
     # The bot "was down" over 17:30: its check at 19:25 claims the handover, late; Slack refuses it until 19:50.
     await move_clock(running, to="2026-11-27T19:25:00+00:00")
-    assert posts_in(running, "team-payments") == []
+    assert handovers_in(running, "team-payments") == []
     await move_clock(running, to="2026-11-27T19:55:00+00:00")
     await settle(running)
-    [post] = posts_in(running, "team-payments")
+    [post] = handovers_in(running, "team-payments")
     dev, chloe = (f"<@{slack_user(running, email)}>" for email in (DEV, CHLOE))
     assert f"{dev} → {chloe}" not in post, post
     assert post.splitlines()[0] == "*Handover: Payments — not posted (late by 2h 25m)*", post
@@ -45,7 +38,7 @@ async def test_a_handover_held_up_past_two_hours_after_its_shift_change_is_a_sho
     assert noted not in post  # the note waits for the next handover, which shows it
     await move_clock(running, to="2026-11-30T09:00:05+00:00")
     await settle(running)
-    assert noted in posts_in(running, "team-payments")[-1]
+    assert noted in handovers_in(running, "team-payments")[-1]
 
 
 async def test_a_late_handover_within_two_hours_is_still_posted_in_full_marked_late(
@@ -53,6 +46,6 @@ async def test_a_late_handover_within_two_hours_is_still_posted_in_full_marked_l
     running = await start_sandbox(at=datetime(2026, 11, 27, 17, 20, tzinfo=UTC), retry_policy=PATIENT)
     await move_clock(running, to="2026-11-27T19:25:00+00:00")
     await settle(running)
-    [post] = posts_in(running, "team-payments")
+    [post] = handovers_in(running, "team-payments")
     dev, chloe = (f"<@{slack_user(running, email)}>" for email in (DEV, CHLOE))
     assert post.splitlines()[0] == f"*Handover: Payments — {dev} → {chloe}* (late)", post

@@ -14,7 +14,7 @@ from typing import Any
 from bot.domain.incident import Incident
 from bot.domain.slack_text import blank, readable, unescaped
 from bot.errors import IntegrationError, UserError
-from bot.ports import Interactions
+from bot.ports import CHANNEL_NOT_FOUND, Interactions
 from bot.render import replies as render
 from bot.render.follow_ups import follow_ups_text
 from bot.render.format import escape
@@ -197,7 +197,7 @@ async def report(s: Services, asked: Asked) -> Reply:
                                   comment=comment,
                                   alt_text="MTTA and MTTR by month; revenue protection effectiveness by team")
     except IntegrationError as error:
-        if error.code in ("not_in_channel", "channel_not_found"):
+        if error.code in CHANNEL_NOT_FOUND:
             raise UserError("I can't post in this channel: invite me (`/invite @pavedroad`) or run the report in a "
                             f"channel I'm in. The figures:\n```\n{table}```") from None
         raise

@@ -81,6 +81,8 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     app.event("member_joined_channel")(_channel_changed(services, in_flight, "member joined", _member_joined))
     app.event("pin_removed")(_channel_changed(services, in_flight, "pin removed", _pin_removed))
     app.event("channel_rename")(_channel_changed(services, in_flight, "channel renamed", _renamed))
+    # The same, for a channel a workspace admin made private (its id and the bot's membership kept).
+    app.event("group_rename")(_channel_changed(services, in_flight, "channel renamed", _renamed))
     app.event("tokens_revoked")(_token_revoked(revoked))
     app.event("app_uninstalled")(_token_revoked(revoked))
     # Last, so that it only takes what no listener above does: a button of a card an older version drew.

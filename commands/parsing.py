@@ -41,11 +41,15 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool, words_
     `words_follow`: what follows is someone's words (an update, a note): outside a channel, a bare number before them
     could be the incident or their start (`/incident update 500 errors halved`), so only `#500` or an id names it."""
     parts = rest.split(maxsplit=1)
+    while parts and not visible(parts[0]):  # a "word" of invisible characters alone, as `split_subcommand` skips
+        parts = parts[1].split(maxsplit=1) if len(parts) > 1 else []
     first, remainder = (visible(parts[0]) if parts else ""), (parts[1] if len(parts) > 1 else "")
+    if blank(remainder):  # zero-width spaces, word joiners, a byte-order mark after the number: nothing follows it
+        remainder = ""
     looks_like_ref = bool(_REF.match(first.strip()))
     # ASCII digits only, as `_REF` reads a number ("²" or "١٢" is no incident, `#` or not), and words that are
     # visible (a pasted zero-width space after the number is no start of anything).
-    if not in_incident_channel and words_follow and first.isascii() and first.isdigit() and not blank(remainder):
+    if not in_incident_channel and words_follow and first.isascii() and first.isdigit() and remainder:
         raise UserError(f"`{shown(first)}` could be incident #{shown(first)} or the start of what you wrote, so "
                         "nothing was sent. Outside an incident channel, a number followed by words names the incident "
                         f"only with `#`: `/incident {subcommand} #{shown(first)} …` — or, if the number is part of "
@@ -55,10 +59,10 @@ def take_ref(rest: str, in_incident_channel: bool, *, text_follows: bool, words_
     # it is all there is (`/incident resolve 2` in #inc-1 means #2: as a resolution note, "2" says nothing; a lone
     # word like MITIGATED, which could be an id, stays the note).
     if looks_like_ref and (not in_incident_channel or not text_follows or first.startswith("#")
-                           or (first.isdigit() and not remainder.strip())):
+                           or (first.isdigit() and not remainder)):
         return first.lstrip("#"), remainder.strip()
     if in_incident_channel or not first:
-        return None, rest if in_incident_channel else ""
+        return None, rest if in_incident_channel and not blank(rest) else ""
     example = f"`/incident {subcommand} 1234{' …' if text_follows else ''}`"
     raise UserError(f"`{shown(first)}` is not an incident number or id. Outside an incident channel, name the "
                     f"incident first, by its PagerDuty number or id: {example}.")

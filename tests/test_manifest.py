@@ -31,7 +31,7 @@ SCOPE_FOR_METHOD = {
 SCOPE_FOR_EVENT: dict[str, str | None] = {"app_mention": "app_mentions:read", "reaction_added": "reactions:read",
                                          "app_home_opened": None, "tokens_revoked": None, "app_uninstalled": None,
                                          "member_joined_channel": "channels:read", "pin_removed": "pins:read",
-                                         "channel_rename": "channels:read"}
+                                         "channel_rename": "channels:read", "group_rename": "groups:read"}
 
 
 def methods_called() -> set[str]:

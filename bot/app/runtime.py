@@ -70,6 +70,7 @@ from bot.services.reports.incident_reports import IncidentReports
 from bot.services.retention import Retention
 from bot.services.retries import PRODUCTION
 from bot.services.reviews import Reviews
+from bot.services.ticket_pages import raise_given_up
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
@@ -157,7 +158,9 @@ class Bot:
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads,
                                      # While Slack refuses the token, or ServiceNow the credentials, that system's
                                      # effects wait rather than fail and die.
-                                     paused=self._refused)
+                                     paused=self._refused,
+                                     # A page's raise given up: its incident no longer holds it high.
+                                     given_up=lambda effect: raise_given_up(self.store, self.clock, effect))
         rules = TicketRules(settings.servicenow.username, {t.servicenow_group.lower(): t.id for t in catalogue.teams
                                                            if t.servicenow_group}, catalogue.servicenow.page_category,
                             catalogue.servicenow.urgency_priorities()) if settings.servicenow else None
@@ -248,7 +251,8 @@ class Bot:
                                            contributions=self.contributions, reviews=self.reviews,
                                            toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked,
                                            channels=ChannelEvents(self.store, self.chat, self.clock,
-                                                                  self._wake_dispatcher))
+                                                                  self._wake_dispatcher,
+                                                                  tickets=self.settings.servicenow is not None))
         return app
 
     async def start(self) -> None:

@@ -27,7 +27,8 @@ A run stuck on a store that does not answer (or on an outside call that hangs) w
 good: each job runs one instance at a time, so every later firing is skipped with nothing but APScheduler's warning.
 A run is therefore bounded to `run_limit(every)` — most of its interval, so it ends before the next firing — and a
 run past it is cancelled and logged as an ERROR that says what was stopped, what to check, and which run does what it
-left; the next firing runs as usual.
+left — whether it stuck in its run (its slot claimed) or in the claim itself (the slot maybe nobody's, nothing done);
+the next firing runs as usual.
 """
 
 from __future__ import annotations
@@ -84,18 +85,26 @@ def once_across_replicas(job: str, every: timedelta, run: Job, runs: JobRuns, ow
         slot = int(now // every.total_seconds())
         with in_flight.under_way(Work(f"scheduled job {job}", cut_short=_left_to_next(slot, every))):
             deadline = asyncio.timeout(bound)
+            claimed_slot = False
             try:
                 async with deadline:
                     if not await runs.claim_job(job, slot, owner, now):
                         return None  # another replica runs this slot
+                    claimed_slot = True
                     return await run()
             except TimeoutError:
                 if not deadline.expired():
                     raise  # the run's own failure, not its bound
-                log.error("scheduled job %s stopped after %.0f s, stuck: the store did not answer (is the database "
-                          "up? /readyz says whether it answers) or a call to Slack, PagerDuty or ServiceNow hung; "
-                          "%s. If every run of it says this, the job does nothing: look at the database first", job,
-                          bound, _left_to_next(slot, every))
+                if claimed_slot:
+                    log.error("scheduled job %s stopped after %.0f s, stuck: the store did not answer (is the "
+                              "database up? /readyz says whether it answers) or a call to Slack, PagerDuty or "
+                              "ServiceNow hung; %s. If every run of it says this, the job does nothing: look at the "
+                              "database first", job, bound, _left_to_next(slot, every))
+                else:  # stuck in the claim itself: the slot may be nobody's, and nothing of the run was done
+                    log.error("scheduled job %s stopped after %.0f s, stuck claiming its slot: the store did not "
+                              "answer (is the database up? /readyz says whether it answers); %s. If every run of it "
+                              "says this, the job does nothing: look at the database", job, bound,
+                              _claim_unanswered(slot, every))
                 return None
             except asyncio.CancelledError:
                 if in_flight.taking:
@@ -114,6 +123,15 @@ def _left_to_next(slot: int, every: timedelta) -> str:
     return (f"its slot of {start:%Y-%m-%d %H:%M} UTC is claimed, so no replica runs it again; what it had stored "
             f"stays, and what it had not is done by its next run, at {start + every:%H:%M} UTC, on whichever replica "
             "claims it")
+
+
+def _claim_unanswered(slot: int, every: timedelta) -> str:
+    """What a job stopped while it claimed `slot` leaves: nothing of its run was done, and the claim may or may not
+    have been stored (the store did not answer), so the slot may be no replica's — its work waits for the next run."""
+    start = datetime.fromtimestamp(slot * every.total_seconds(), UTC)
+    return (f"its slot of {start:%Y-%m-%d %H:%M} UTC may or may not be claimed (the claim got no answer), and none "
+            f"of its work was done; its next run, at {start + every:%H:%M} UTC, on whichever replica claims it, does "
+            "what this one did not")
 
 
 def build_scheduler(refresh_cards: Callable[[], Awaitable[object]],

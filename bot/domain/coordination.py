@@ -70,7 +70,8 @@ class StatusUpdate:
 @dataclass(frozen=True)
 class RoleAssignment:
     """`/incident role <role> <someone>` (or Take command): `holder` takes `role`, as asked by `by_name`.
-    `vacant_only`: a Take command, which offers an empty seat — it never unseats whoever filled it first."""
+    `vacant_only`: a Take command, which offers an empty seat — it never unseats whoever filled it first.
+    `incident_number`: as the person knew it, to tell them should it never be applied (absent in older records)."""
 
     id: str
     incident_id: str
@@ -79,6 +80,7 @@ class RoleAssignment:
     by_slack_id: str
     by_name: str
     vacant_only: bool = False
+    incident_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,10 @@ def command_type(command: Command) -> str:
             return URGENCY_RAISED
 
 
+def _number(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def take_command_id(incident_id: str) -> str:
     """A Take command's record id: one per incident, since the commander's seat, once filled, is never empty again —
     so of two takes pressed at once the inbox stores the first, and the second is a repeat (a compare-and-set on the
@@ -184,7 +190,8 @@ def command_from_json(text: str) -> Command:
         if kind == ROLE_ASSIGNED:
             return RoleAssignment(command_id, incident_id, at, RoleHolder(**data["holder"]),
                                   by_slack_id=str(data["by_slack_id"]), by_name=str(data["by_name"]),
-                                  vacant_only=data.get("vacant_only") is True)  # absent in older records
+                                  vacant_only=data.get("vacant_only") is True,  # absent in older records
+                                  incident_number=_number(data.get("incident_number")))
         if kind == UPDATE_POSTED:
             return StatusUpdatePosted(command_id, incident_id, at, update_from_dict(data["update"]))
         if kind == REMINDER_DUE:

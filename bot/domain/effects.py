@@ -133,17 +133,16 @@ class OpenTicket(Effect):
 
 @dataclass(frozen=True)
 class SyncTicket(Effect):
-    """Bring the ticket in step: the timeline's unsent lines as one work note, then the state (In Progress on
-    acknowledge, Resolved with close code and notes on resolve, In Progress again on reopen). `no_channel`: the
-    incident's channel could not be opened (its first attempt failed): the lines go without waiting for its link.
-    `channel_moved`: the incident went on in a new channel (its own was archived): the ticket is told its link, though
-    it was told the old one's."""
+    """Bring the ticket in step: the unsent lines as one work note, then the state (ticket_sync.py). `no_channel`: its
+    channel could not be opened: the lines go without its link. `channel_moved`: it went on in a new channel (its own
+    archived): the ticket is told the new link. `channel_renamed`: renamed in Slack: the ticket is told the name."""
 
     kind: ClassVar[str] = "sync_ticket"
     system: ClassVar[str] = "servicenow"
-    optional: ClassVar[tuple[str, ...]] = ("channel_moved", "desk_ticket", "desk_state")
+    optional: ClassVar[tuple[str, ...]] = ("channel_moved", "desk_ticket", "desk_state", "channel_renamed")
     no_channel: bool = False
     channel_moved: bool = False
+    channel_renamed: bool = False
     # A person's update of ticket `desk_ticket` (sys_id) left it in state `desk_state`: recorded before the sync, so
     # that the bot never sets back a ticket the desk resolved (bot/services/ticket_sync.py).
     desk_ticket: str = ""
@@ -373,12 +372,13 @@ class UpdateTicketLevels(Effect):
 
 @dataclass(frozen=True)
 class RaisePageUrgency(Effect):
-    """A ticket raised to a high priority after it paged its team at low urgency: the page goes high (as the
-    catalogue's `servicenow.pagerduty_requester`; never lowered). `number`: the ticket's, for the operators."""
+    """A ticket raised to a high priority after it paged low: the page goes high (as `servicenow.pagerduty_requester`;
+    never lowered). `number`: the ticket's; `raise_id`: the delivery raising it, naming its record (ticket_pages)."""
 
     kind: ClassVar[str] = "raise_page_urgency"
     system: ClassVar[str] = "pagerduty"
     number: str
+    raise_id: str = ""  # (empty: queued before it was added)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         return (f"🚨 ServiceNow {_plain(self.number)} was raised to a high priority; its page ({self.subject()}) "

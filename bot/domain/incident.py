@@ -118,6 +118,9 @@ class Incident:
     # urgency changed, so a snapshot saying low sent before the raise landed (an acknowledgement meanwhile) is old news.
     raising_urgency: bool = False
     urgency_raised_at: datetime | None = None
+    # The bot's raise was refused or given up (`urgency_raise_refused`): the card says the page is still low and to
+    # raise it by hand, until a snapshot says high (someone did), another raise is asked for, or the incident resolves.
+    urgency_raise_failed: bool = False
     # Fields a newer version of the bot saved that this one does not know (a rolling upgrade runs two versions on one
     # store): their names and JSON values as read, written back unchanged (bot/adapters/store/codec.py), so that an
     # older replica applying an event to the incident neither fails on them nor drops them. Never read here.
@@ -277,7 +280,8 @@ def raised_to_high_urgency(incident: Incident, policy: ChannelPolicy) -> tuple[I
                                                                            HomesToRefresh | None]:
     """The incident at high urgency as the bot raises it (PagerDuty sends no event for an urgency changed): its card
     shows it, it gets a channel of its own if the policy now wants one, and the Homes listing it are refreshed."""
-    updated, opening = _channel_needed(replace(incident, urgency="high", raising_urgency=True), policy)
+    updated, opening = _channel_needed(replace(incident, urgency="high", raising_urgency=True,
+                                                 urgency_raise_failed=False), policy)
     return updated, (*opening, RefreshCard(incident.id)), home_refresh(incident, updated) if policy.homes else None
 
 
@@ -341,6 +345,8 @@ def _adopt(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEvent)
         urgency=_urgency(incident, snapshot, event),
         raising_urgency=incident.raising_urgency and status is not Status.RESOLVED and (
             "urgency" in absent or snapshot.urgency != "high"),  # (high: PagerDuty has it)
+        urgency_raise_failed=incident.urgency_raise_failed and status is not Status.RESOLVED and (
+            "urgency" in absent or snapshot.urgency != "high"),
         priority=incident.priority if "priority" in absent else snapshot.priority,
         service_id=snapshot.service_id or incident.service_id,
         service_name=snapshot.service_name or incident.service_name,
@@ -367,13 +373,15 @@ def _urgency(incident: Incident, snapshot: IncidentSnapshot, event: IncidentEven
 
 def urgency_raise_confirmed(incident: Incident, at: datetime) -> Incident:
     """PagerDuty took the raise by `at`: a snapshot saying low from then on is someone lowering it."""
-    return replace(incident, raising_urgency=False, urgency_raised_at=at)
+    return replace(incident, raising_urgency=False, urgency_raised_at=at, urgency_raise_failed=False)
 
 
 def urgency_raise_refused(incident: Incident) -> Incident:
-    """PagerDuty refused the raise for good: the page is as low as it was (only a low page is raised), unless a
-    snapshot saying high came meanwhile (someone raised it by hand)."""
-    return replace(incident, raising_urgency=False, urgency="low") if incident.raising_urgency else incident
+    """PagerDuty refused the raise for good, or it was given up after its attempts: the page is as low as it was (only
+    a low page is raised), and the card says the raise failed — unless a snapshot saying high came meanwhile (someone
+    raised it by hand)."""
+    return replace(incident, raising_urgency=False, urgency="low", urgency_raise_failed=True) \
+        if incident.raising_urgency else incident
 
 
 def _record_times(incident: Incident, event: IncidentEvent) -> Incident:

@@ -81,6 +81,8 @@ DESK_STATE_KIND = "servicenow_state"
 DESK_REOPEN_KIND = "servicenow_reopened"
 # The ticket states the incident's own status moves it to: New (triggered; a new ticket's), In Progress, Resolved.
 NEW, IN_PROGRESS, RESOLVED = "1", "2", "6"
+# On Hold: only ever a person's (the bot never sets it): the desk waits on someone (a vendor, the caller).
+ON_HOLD = "3"
 # The incident's lines that change its status: the latest tells an incident triggered again after an acknowledgement
 # reopened (work goes on) from one whose acknowledgement timed out (`incident.unacknowledged`: nobody is on it).
 STATUS_KINDS = ("triggered", "acknowledged", "unacknowledged", "resolved", "reopened")
@@ -91,10 +93,14 @@ def wanted_state(incident: Incident, current: str | None, timeline: list[Timelin
     """The state the incident wants its ticket in (None: as it is). Resolved once resolved; In Progress while
     acknowledged, and once reopened (work is under way again: from Resolved, and kept while it waits to be acknowledged
     again); New again once its acknowledgement timed out — PagerDuty triggered it again, paging the next on call, and
-    nobody is on it (found in review: it stayed In Progress). `timeline`: the incident's, which
-    `needs_timeline` says when it is read for: its latest status line tells the two triggered-again apart."""
+    nobody is on it (found in review: it stayed In Progress). A ticket the desk put On Hold stays so until they take
+    it off hold or the incident is resolved: neither a later line nor an acknowledgement timing out says anything
+    against their hold (found in review: the timeout's New put it back in their queue). `timeline`: the incident's,
+    which `needs_timeline` says when it is read for: its latest status line tells the two triggered-again apart."""
     if incident.status is Status.RESOLVED:
         return RESOLVED
+    if current == ON_HOLD:
+        return None
     if incident.status is Status.ACKNOWLEDGED or current == RESOLVED:
         return IN_PROGRESS
     if incident.acknowledged_at is None:
@@ -185,7 +191,8 @@ def _linked(event: TicketEvent, incident: Incident, rules: TicketRules, now: dat
         return Decision(None, entry, tuple(effects))
     # PagerDuty sends no event for an urgency changed: the incident is recorded at high urgency as the page is raised.
     raised, consequences, homes = raised_to_high_urgency(incident, policy)
-    return Decision(raised, entry, (RaisePageUrgency(incident_id, event.number), *effects, *consequences), homes)
+    return Decision(raised, entry, (RaisePageUrgency(incident_id, event.number, event.delivery_id), *effects,
+                                    *consequences), homes)
 
 
 def _raises_its_page(event: TicketEvent, incident: Incident, rules: TicketRules) -> bool:

@@ -218,6 +218,9 @@ class Ticket:
     number: str
     state: str
     link: str
+    # The sys_id its `parent_incident` names ("" none): read by `Tickets.get` only (a merge must not write over a
+    # follow-on's link to the closed ticket it follows on from, nor the desk's own: ticket_closing.py).
+    parent: str = ""
 
 
 class Tickets(Protocol):

@@ -10,8 +10,9 @@ from typing import Protocol
 
 from bot.domain.effects import Effect
 
-# A handover's states: its post is queued, posted, or it was deliberately skipped (nobody covers the shift).
-QUEUED, POSTED, SKIPPED = "queued", "posted", "skipped"
+# A handover's states: its post is queued, posted, or it was deliberately skipped (nobody covers the shift); or its
+# post was let go, the rota gone from every catalogue the bot has read (the operators are told), never to be posted.
+QUEUED, POSTED, SKIPPED, ROTA_REMOVED = "queued", "posted", "skipped", "skipped: rota removed"
 # (PagerDuty user id, name) of the people on call.
 OnCallPeople = Sequence[tuple[str, str]]
 
@@ -72,6 +73,10 @@ class HandoverLedger(Protocol):
         `holder`, only while that replica still holds the effect's lease (as `Outbox.effect_done` with an owner):
         a replica paused past its lease, whose effect another took over, records nothing over the newer post (False).
         """
+        ...
+    async def let_go(self, shift_key: str, state: str, *, alert: Effect, now: float) -> bool:
+        """Settle a handover still queued that will never be posted as `state` (ROTA_REMOVED) and queue the
+        operators' `alert` saying so, in one transaction; False (nothing done) when it is no longer queued."""
         ...
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None: ...
     async def add_note(self, rota_id: str, author: str, text: str, created_at: datetime) -> int:

@@ -129,3 +129,24 @@ class Inbox(Protocol):
     async def commit_decision(self, inbox_seq: int, decision: Decision, now: float) -> None:
         """Store one decision (as `apply_pending` would) and mark its inbox row applied, in one transaction."""
         ...
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record from Slack as the inbox holds it (`RecordsFromSlack`): its `state` — 'pending' (not applied yet: the
+    worker's queue is long, or a row before it waits), 'applied', 'ignored' or 'failed' (quarantined, under
+    `reference`) — and its body."""
+
+    state: str
+    body: str
+    reference: str | None = None
+
+
+class RecordsFromSlack(Protocol):
+    """A record the bot made from Slack read back by its id: what a Take command recorded before this one says who
+    pressed it, and whether it was applied or given up (bot/services/toolkit.py)."""
+
+    async def recorded_from_slack(self, record_id: str) -> StoredRecord | None:
+        """The record from Slack (source "slack") stored under `record_id`, or None: none was, or it has been
+        removed since (retention)."""
+        ...

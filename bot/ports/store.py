@@ -38,7 +38,9 @@ from bot.ports.inbox import FailedDelivery as FailedDelivery
 from bot.ports.inbox import Inbox as Inbox
 from bot.ports.inbox import InboxRow as InboxRow
 from bot.ports.inbox import NewDelivery as NewDelivery
+from bot.ports.inbox import RecordsFromSlack as RecordsFromSlack
 from bot.ports.inbox import Skip as Skip
+from bot.ports.inbox import StoredRecord as StoredRecord
 from bot.ports.replicas import JobRuns, RateBudget
 from bot.ports.report_aggregates import HistoryError as HistoryError
 from bot.ports.report_aggregates import ReportAggregates
@@ -418,8 +420,8 @@ class Deduplication(Protocol):
         ...
 
 
-class Store(StoreHealth, Inbox, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger, IncidentHistory,
-            PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):
+class Store(StoreHealth, Inbox, RecordsFromSlack, Outbox, Incidents, SlackFootprints, TicketRecords, HandoverLedger,
+            IncidentHistory, PeopleCache, Deduplication, JobRuns, RateBudget, StoreRetention, Protocol):
     """Every store port, as the runtime builds and hands it around; services ask for the narrow ones."""
 
     async def open(self) -> None:

@@ -114,7 +114,9 @@ def card_blocks(incident: Incident, now: datetime, ticket: TicketView | None = N
     fields = [
         ("Status", _STATUS_LABEL[incident.status]),
         ("Service", incident.service_name or incident.service_id),
-        ("Urgency / priority", f"{incident.urgency} / {incident.priority or 'none'}"),
+        ("Urgency / priority", f"{incident.urgency} / {incident.priority or 'none'}" + (
+            " — raising the page to high urgency failed: raise it in PagerDuty by hand"
+            if incident.urgency_raise_failed else "")),
         ("Assignees", ", ".join(p.name for p in incident.assignees) or "nobody yet"),
         ("Escalation policy", incident.escalation_policy_name or "—"),
         (elapsed_label, duration(elapsed)),

@@ -28,6 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from bot.render.graphemes import cluster_start
+
 NONE = "—"  # a figure that is not known (yet)
 ELLIPSIS = "…"
 
@@ -140,12 +142,13 @@ def code_block(text: str) -> str:
 
 def clip(text: str, limit: int, more: str = "") -> str:
     """At most `limit` characters; a clipped text ends with an ellipsis, so readers know there was more, and then
-    `more`: where the whole text is (" (full title in PagerDuty)"). Plain text: cut anywhere."""
+    `more`: where the whole text is (" (full title in PagerDuty)"). Plain text: cut anywhere but inside what reads as
+    one character (an emoji joined by zero-width joiners, a flag, a skin tone, an accent: bot/render/graphemes.py)."""
     if len(text) <= limit:
         return text
     if len(ELLIPSIS) + len(more) >= limit:
         more = ""  # no room to say where: the ellipsis alone
-    return (text[: max(limit - len(ELLIPSIS) - len(more), 0)] + ELLIPSIS + more)[:limit]
+    return (text[: cluster_start(text, limit - len(ELLIPSIS) - len(more))] + ELLIPSIS + more)[:limit]
 
 
 _OPEN_ENTITY = re.compile(r"&[#a-zA-Z0-9]{0,8}$")
@@ -156,7 +159,7 @@ def clip_mrkdwn(text: str, limit: int, more: str = "") -> str:
     link, so what is kept still reads as the render wrote it. `more` may itself be markup (a link)."""
     if len(text) <= limit:
         return text
-    kept = text[: max(limit - len(ELLIPSIS) - len(more), 0)]
+    kept = text[: cluster_start(text, limit - len(ELLIPSIS) - len(more))]  # never inside an emoji (a ZWJ family)
     opened, closed = kept.rfind("<"), kept.rfind(">")
     if opened > closed:  # inside a link, mention or channel: drop it whole
         kept = kept[:opened]

@@ -182,7 +182,7 @@ class ArchivedChannels:
                     if archived else
                     f"⚠️ The bot is not in #{name} (`{code}`), where cards of incidents without a channel of their "
                     f"own and announcements of new incident channels go ({example}): `/invite @pavedroad` into it."
-                    if code == "not_in_channel" else
+                    if code == BOT_REMOVED else
                     f"⚠️ Slack does not let the bot post in #{name} (`{code}`: posting there is limited — to "
                     "admins, say — or the channel is closed to the app by the workspace's rules), where cards of "
                     "incidents without a channel of their own and announcements of new incident channels go "

@@ -4,12 +4,18 @@ tells it (app_manifest.yml subscribes to each):
 - `member_joined_channel` for the bot's own user: someone invited it back into a channel it had been removed from
   (`bot_removed`, remembered by bot/services/archived_channels.py when Slack answered `not_in_channel`). The card is
   refreshed at once, which sets the topic Slack refused meanwhile (no topic call is spent while the bot is out), and
-  the channel is told again should the bot be removed again. Anyone else joining changes nothing.
+  the channel is told again should the bot be removed again. Whether it is back is asked of Slack (conversations.info),
+  not taken from the event: Slack retries an event whose delivery failed, up to an hour later, and a retry of the
+  bot's own join when it made the channel, arriving after its removal, let go of the flag (a refused topic call, and
+  the channel told a second time that day). Anyone else joining changes nothing.
 - `pin_removed` of the incident's card (while the incident is open): someone unpinned it. The card is remembered as
   unpinned and refreshed, and the refresh pins it again — once: the bot's own pin is `pin_added`, no event here, so
   nothing loops.
-- `channel_rename`: the channel's name as people see it now (asked of Slack: a retried event may come after a later
-  rename's), for what names the channel by name (the ticket's close notes, bot/services/ticket_closing.py).
+- `channel_rename` (`group_rename` once a workspace admin made the channel private): the channel's name as people see
+  it now (asked of Slack: a retried event may come after a later rename's), for what names the channel by name (the
+  ticket's close notes, bot/services/ticket_closing.py). A rename handled before the channel's opening saved it (no
+  incident names the channel yet) is marked (`renamed_key`), and the opening asks Slack for the name once it has
+  saved the channel (`remember_opened_channel`) rather than keep the name it made the channel with.
 
 Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned.
 """
@@ -20,9 +26,9 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.domain.effects import RefreshCard
+from bot.domain.effects import RefreshCard, SyncTicket
 from bot.domain.incident import Incident, Status
-from bot.ports import Chat, Clock
+from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, SlackFootprints
 from bot.services.bookkeeping import remember_footprint
 
@@ -38,9 +44,41 @@ def removed_told_key(channel_id: str) -> str:
     return f"slack:removed:{channel_id}"
 
 
+def renamed_key(channel_id: str) -> str:
+    """The Deduplication key marking a channel renamed while no incident named it (its opening had not saved it)."""
+    return f"slack:renamed:{channel_id}"
+
+
+# How long such a mark is looked at: an opening saves its channel within its attempt, or a retry of it (the outbox's,
+# within the hour) finds the channel again.
+RENAMED_MARK_SECONDS = 86_400.0
+
+
+class OpenedChannelStore(SlackFootprints, Deduplication, Protocol):
+    """The incident's footprint, and the marks of channels renamed before an opening saved them."""
+
+
+async def remember_opened_channel(store: OpenedChannelStore, chat: Chat, clock: Clock, incident_id: str,
+                                  channel: ChannelInfo) -> None:
+    """The opening saves the incident's own channel (at once: the ticket's sync reads it). Renamed before that — its
+    `channel_rename` handled while no incident named the channel, which left a mark (`ChannelEvents.renamed`) — its
+    name now is asked of Slack: the name the bot made it with is gone from Slack. Saved before the mark is looked at,
+    as the event's handler marks before it looks again: one of the two sees the other."""
+    await remember_footprint(store, incident_id, at_once=True, channel_id=channel.id, channel_name=channel.name)
+    if not await store.still_seen([renamed_key(channel.id)], clock.now().timestamp()):
+        return
+    now = await chat.channel(channel.id)
+    if now is not None and now.name != channel.name:
+        log.info("incident %s: its channel %s was renamed #%s as it opened (was #%s)", incident_id, channel.id,
+                 now.name, channel.name)
+        await remember_footprint(store, incident_id, at_once=True, channel_name=now.name)
+
+
 class ChannelEvents:
-    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None]) -> None:
+    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None], *,
+                 tickets: bool = False) -> None:
         self._store, self._chat, self._clock, self._wake = store, chat, clock, wake
+        self._tickets = tickets  # ServiceNow's sync is on: a rename is told to the incident's ticket
 
     async def member_joined(self, *, user: str, channel: str) -> None:
         """`user` joined `channel`: when it is the bot, back in an incident's channel it was removed from, the
@@ -49,6 +87,11 @@ class ChannelEvents:
             return
         found = await self._own_channel(channel)
         if found is None or not found[1].bot_removed:
+            return
+        now = await self._chat.channel(channel)
+        if now is None or not now.is_member:  # a retry of an earlier join (its making the channel): still out
+            log.info("incident %s: an earlier join of the bot to its channel %s came late; it is still removed",
+                     found[0].id, channel)
             return
         incident = found[0]
         log.info("incident %s: the bot is back in its channel %s; its topic is set again", incident.id, channel)
@@ -76,7 +119,13 @@ class ChannelEvents:
         event named the channel by the name it had before (in the ticket's close notes)."""
         if not channel or not name:
             return
-        found = await self._own_channel(channel)
+        footprint = await self._store.footprint_by_channel(channel)
+        if footprint is None:
+            # No incident names it yet, or an opening is about to save it (remember_opened_channel): marked, then
+            # looked for again, should the opening have saved it and looked for a mark in between.
+            await self._store.remember(renamed_key(channel), RENAMED_MARK_SECONDS, self._clock.now().timestamp())
+            footprint = await self._store.footprint_by_channel(channel)
+        found = await self._own(footprint)
         if found is None:
             return
         now = await self._chat.channel(channel)
@@ -87,10 +136,17 @@ class ChannelEvents:
             log.info("incident %s: its channel %s is #%s now (was #%s)", found[0].id, channel, name,
                      found[1].channel_name)
             await remember_footprint(self._store, found[0].id, channel_name=name)
+            if self._tickets:  # the ticket's description names the channel: it follows (bot/services/ticket_sync.py)
+                await self._store.queue_effect(SyncTicket(found[0].id, channel_renamed=True),
+                                               self._clock.now().timestamp())
+                self._wake()
 
     async def _own_channel(self, channel: str) -> tuple[Incident, SlackFootprint] | None:
         """The incident whose own channel `channel` is, with its footprint; None for any other channel."""
-        footprint = await self._store.footprint_by_channel(channel)
+        return await self._own(await self._store.footprint_by_channel(channel))
+
+    async def _own(self, footprint: SlackFootprint | None) -> tuple[Incident, SlackFootprint] | None:
+        """The incident whose footprint this is, with it, when the footprint's channel is the incident's own."""
         if footprint is None:
             return None
         incident = await self._store.incident(footprint.incident_id)

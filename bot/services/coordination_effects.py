@@ -32,7 +32,16 @@ from bot.domain.effects import (
 )
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
-from bot.ports import CANNOT_POST_THERE, CHANNEL_ARCHIVED, CHANNEL_GONE, CHANNEL_NOT_FOUND, Chat, Clock, Paging
+from bot.ports import (
+    BOT_REMOVED,
+    CANNOT_POST_THERE,
+    CHANNEL_ARCHIVED,
+    CHANNEL_GONE,
+    CHANNEL_NOT_FOUND,
+    Chat,
+    Clock,
+    Paging,
+)
 from bot.ports.store import Incidents, Outbox, SlackFootprints
 from bot.render import status_updates as render
 from bot.render.card import name_text
@@ -237,7 +246,7 @@ def _closed(code: str) -> tuple[str, str]:
     """Why Slack refused a post in a channel (`code`, one of CANNOT_POST_THERE), and what someone can do about it."""
     if code in CHANNEL_ARCHIVED:
         return "the channel is archived", "ask its owner to unarchive it"
-    if code == "not_in_channel":
+    if code == BOT_REMOVED:
         return "I am not a member of the channel", "ask its owner to invite me (`/invite @pavedroad`)"
     if code == "ekm_access_denied":
         return ("the organisation's Enterprise Key Management has revoked access to it",

@@ -45,7 +45,7 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from bot.domain.effects import LANES, AlertOperators, Effect
@@ -95,8 +95,11 @@ class Dispatcher:
                  policy: RetryPolicy = DEFAULT_POLICY, concurrency: Mapping[str, int] | int | None = None,
                  policies: dict[str, RetryPolicy] | None = None, rng: random.Random | None = None,
                  owner: str | None = None, lease_seconds: float = LEASE_SECONDS,
-                 reads: Mapping[str, bool] | None = None, paused: Callable[[str], bool] | None = None) -> None:
+                 reads: Mapping[str, bool] | None = None, paused: Callable[[str], bool] | None = None,
+                 given_up: Callable[[Effect], Awaitable[None]] | None = None) -> None:
         self._store, self._executor, self._clock, self._metrics = store, executor, clock, metrics
+        # What an effect given up on (recorded dead) leaves to settle: a raise of a page no longer held high.
+        self._given_up = given_up
         # Who holds this dispatcher's leases: unique per process start, so a restarted replica is a new owner.
         self.owner = owner or uuid.uuid4().hex[:12]
         self._lease_seconds = lease_seconds
@@ -398,6 +401,12 @@ class Dispatcher:
                                                                             owner=self.owner,
                                                                             bookkeeping=kept or None)):
             self._metrics.effects.labels(effect.kind, "dead").inc()
+            if self._given_up is not None:
+                try:  # (a crash before it: the incident holds what the effect left, as it did before this hook)
+                    await self._given_up(effect)
+                except Exception:
+                    log.exception("effect %s #%s for %s is dead, and what it leaves could not be settled",
+                                  effect.kind, row.seq, effect.incident_id)
 
     async def _record_failure(self, row: OutboxRow, outcome: str, recording: Coroutine[Any, Any, bool]) -> bool:
         """Record a failed effect's retry or death; whether it stands (only then is it counted in /metrics: a death

@@ -55,6 +55,7 @@ from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint,
 from bot.services.calculator import incident_exposure
 from bot.services.card_ticket import ticket_view
 from bot.services.channel_creation import ensure_channel
+from bot.services.channel_events import remember_opened_channel
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -235,8 +236,8 @@ class EffectExecutor:
                     footprint = await self._store.footprint(incident.id)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
                 # At once, not with the effect's outcome: the ticket sync reads it (see TicketSync.tell_the_channel).
-                remember_channel.append(remember_footprint(self._store, incident.id, at_once=True,
-                                                           channel_id=channel.id, channel_name=channel.name))
+                remember_channel.append(remember_opened_channel(self._store, self._chat, self._clock, incident.id,
+                                                                channel))  # (and its name, renamed meanwhile)
                 if archived:  # (said once, however many moves queued it: archived_channels.py, say_moved)
                     await self._store.queue_effect(SayChannelMoved(incident.id, archived[-1]),
                                                    self._clock.now().timestamp())

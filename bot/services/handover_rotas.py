@@ -3,7 +3,8 @@ each one's handover times and the services it covers; and a rota found by what s
 
 A rota a reload removes (or renames) while its handover post waits in the outbox is still known for that post: its
 shift changed while it was in the catalogue, and the post is news to the channel it was queued for. A rota retired
-so drives no handover of its own, is offered to nobody, and is forgotten when the process ends.
+so drives no handover of its own, is offered to nobody, and is forgotten when the process ends. A post queued for a
+rota no catalogue of this process has is let go (its ledger row settled as such) with the operators' alert said here.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from collections.abc import Sequence
 from datetime import time
 
 from bot.catalogue import Catalogue, Rota
+from bot.domain.effects import OPERATORS, AlertOperators
 from bot.domain.handover import HandoverTimes
 from bot.errors import UserError
+from bot.ports.handover_ledger import HandoverRow
 from bot.render.format import clip, escape
 from bot.services.calculator import service_coverage
 
@@ -106,6 +109,17 @@ def _covered_services(catalogue: Catalogue) -> dict[str, set[str]]:
                 if rota.team == service.team:
                     covered[rota.id].add(service.pagerduty_service_id)
     return covered
+
+
+def rota_gone_alert(row: HandoverRow) -> AlertOperators:
+    """The operators told of a post queued for a rota no catalogue of this process has (removed or renamed before a
+    restart): its channel and schedule are unknown, so the shift change went unannounced."""
+    return AlertOperators(OPERATORS, (
+        f"⚠️ The handover of rota `{escape(row.rota_id)}` for its shift change at {row.boundary:%a %d %b %H:%M} "
+        "UTC was not posted: the rota is no longer in the catalogue (removed or renamed before the bot restarted), "
+        "so its channel and PagerDuty schedule are unknown. If that shift still needs a handover, post it by hand "
+        "(`/incident handover <rota> post` for a rota the catalogue has); if the rota was removed by mistake, put "
+        "it back and reload the catalogue."))
 
 
 def working_hours(rota: Rota) -> tuple[time, time]:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota
-from bot.domain.effects import OPERATORS, AlertOperators, CompleteHandover, Effect, PostHandover
+from bot.domain.effects import CompleteHandover, Effect, PostHandover
 from bot.domain.events import Person
 from bot.domain.handover import (
     Note,
@@ -45,6 +45,7 @@ from bot.domain.handover import (
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError, OutcomeUnknown, UserError
 from bot.ports import Chat, Clock, Paging, PostedMessage, ShiftEntry
+from bot.ports.handover_ledger import ROTA_REMOVED
 from bot.ports.store import (
     POSTED,
     QUEUED,
@@ -59,7 +60,7 @@ from bot.render.format import clip, escape, link, local_time
 from bot.render.handover import NAMES_LATER, handover_text, schedule_gone, shown_open, too_late_text
 from bot.services.actions import guarded
 from bot.services.bookkeeping import holding
-from bot.services.handover_rotas import HandoverRotas, working_hours
+from bot.services.handover_rotas import HandoverRotas, rota_gone_alert, working_hours
 from bot.services.markers import LOOKBACK_SECONDS, marker_metadata
 from bot.services.people import People
 
@@ -161,8 +162,9 @@ class Handovers:
         if row is None or rota is None:
             log.warning("handover %s: rota %s is no longer in the catalogue; not posted", effect.shift_key,
                         effect.rota_id)
-            if row is not None and isinstance(effect, PostHandover):
-                await self._tell_rota_gone(row)
+            if row is not None and isinstance(effect, PostHandover):  # settled, so nothing reads it as pending
+                await self._store.let_go(row.shift_key, ROTA_REMOVED, alert=rota_gone_alert(row),
+                                         now=self._clock.now().timestamp())
             return
         if retired:
             log.info("handover %s: rota %s was removed from the catalogue after its post was queued; it goes to #%s, "
@@ -171,16 +173,6 @@ class Handovers:
             await self._post(rota, row, retry=retry, since=created_at - LOOKBACK_SECONDS)
         else:
             await self._complete(rota, row)
-
-    async def _tell_rota_gone(self, row: HandoverRow) -> None:
-        """A post queued for a rota no catalogue of this process has (removed or renamed before a restart): its
-        channel and schedule are unknown, so the operators hear that the shift change went unannounced."""
-        await self._store.queue_effect(AlertOperators(OPERATORS, (
-            f"⚠️ The handover of rota `{escape(row.rota_id)}` for its shift change at {row.boundary:%a %d %b %H:%M} "
-            "UTC was not posted: the rota is no longer in the catalogue (removed or renamed before the bot restarted), "
-            "so its channel and PagerDuty schedule are unknown. If that shift still needs a handover, post it by hand "
-            "(`/incident handover <rota> post` for a rota the catalogue has); if the rota was removed by mistake, put "
-            "it back and reload the catalogue.")), self._clock.now().timestamp(), priority=0)
 
     async def _post(self, rota: Rota, row: HandoverRow, *, retry: bool, since: float) -> None:
         if row.state == POSTED:
@@ -209,11 +201,12 @@ class Handovers:
         else:  # an earlier attempt posted before it could record it: that message shows what is known now
             await self._chat.update_message(posted.channel, posted.ts, text)
         follow_up = None if change else CompleteHandover(f"handover:{rota.id}", rota.id, row.shift_key)
-        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
-                                    outgoing=change.outgoing if change else None,
-                                    incoming=change.incoming if change else None,
-                                    notes=notes, follow_up=follow_up, now=self._clock.now().timestamp())
-        await self._refresh_homes(rota.id)  # a new shift: who is on call changed and the notes were taken
+        # Refused (this replica's lease lapsed, another took the post over): that one's Homes refresh is the one.
+        if await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
+                                       outgoing=change.outgoing if change else None,
+                                       incoming=change.incoming if change else None,
+                                       notes=notes, follow_up=follow_up, now=self._clock.now().timestamp()):
+            await self._refresh_homes(rota.id)  # a new shift: who is on call changed and the notes were taken
 
     async def _too_late(self, rota: Rota, row: HandoverRow, marker: str, posted: PostedMessage | None,
                         sent: datetime) -> None:
@@ -226,10 +219,10 @@ class Handovers:
             await self._chat.update_message(posted.channel, posted.ts, text)
         log.warning("handover %s: not posted until %s, past the %s a handover is news; a short note said so instead",
                     row.shift_key, sent.isoformat(), self._grace)
-        await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
-                                    outgoing=None, incoming=None, notes=(), follow_up=None,
-                                    now=self._clock.now().timestamp())
-        await self._refresh_homes(rota.id)
+        if await self._store.save_post(row.shift_key, channel=posted.channel, ts=posted.ts, holder=holding(),
+                                       outgoing=None, incoming=None, notes=(), follow_up=None,
+                                       now=self._clock.now().timestamp()):
+            await self._refresh_homes(rota.id)
 
     async def _complete(self, rota: Rota, row: HandoverRow) -> None:
         """PagerDuty answers now (an IntegrationError here is retried by the dispatcher): edit the post."""

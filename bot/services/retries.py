@@ -194,7 +194,7 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float, others_taken: bool 
                                    failure.error)
     alert = effect.dead_alert(attempt, failure.error) or (
         f"🚨 Paved Road could not {_what(effect)} for {_subject(row)} after {attempt} "
-        f"attempt(s): {shown_error(failure.error)}. {_advice(effect, failure.cause)}")
+        f"attempt(s): {shown_error(failure.error)}. {_advice(effect, failure.cause, failure.error)}")
     if others_taken and failure.outage:
         name = SERVICE_NAMES.get(effect.system, effect.system)
         alert += (f" {name} took the bot's other calls meanwhile and fails this one request every time: no outage, "
@@ -203,13 +203,11 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float, others_taken: bool 
     return alert
 
 
-def _advice(effect: Effect, cause: str) -> str:
-    """What the operators can do about a dead effect, as far as its cause says."""
+def _advice(effect: Effect, cause: str, error: str = "") -> str:
+    """What the operators can do about a dead effect, as far as its cause (and, for a ServiceNow 403, its error's
+    words) says."""
     if cause == "servicenow:403":
-        # Not the credentials (a 401 waits, it never kills): an ACL on a table or a field refuses this one call.
-        return ("ServiceNow's access controls refuse the bot's integration user this (HTTP 403: an ACL on the "
-                "incident table or one of its fields): give the user the `itil` role, or ask a ServiceNow admin which "
-                "ACL refused it (System Logs shows it). Meanwhile update the ticket by hand if it matters.")
+        return _servicenow_refusal_advice(error)
     if cause == "store:constraint":
         return ("It is not retried: the store would refuse it again. Until someone links the incident to a ticket of "
                 "its own in ServiceNow (correlation_id), its timeline stays in Slack and PagerDuty.")
@@ -217,6 +215,29 @@ def _advice(effect: Effect, cause: str) -> str:
         return "Check the bot's logs and /readyz."
     return ("Check the bot's logs and /readyz; an incident channel that could not be opened is tried again at the "
             "next card refresh.")
+
+
+def _servicenow_refusal_advice(error: str) -> str:
+    """A ServiceNow 403 (not the credentials: a 401 waits, it never kills) refuses this one call, for what its error
+    body says: an ACL (`ACL Exception …`), a data policy (`Data Policy Exception: … mandatory: …`), or a business rule
+    of the instance's own aborting the write. Only an ACL's is mended by roles (found in review: a data policy's
+    refusal sent the operators after the `itil` role)."""
+    later = " Meanwhile update the ticket by hand if it matters."
+    if "data policy" in error.lower():
+        return ("A ServiceNow data policy refused the bot's write (HTTP 403: a field it makes mandatory, or one it "
+                "makes read-only, is named in the error): ask a ServiceNow admin to let the integration user's "
+                "writes through that data policy (or to relax it for API writes), or tell the platform team which "
+                "field the bot should fill." + later)
+    if "business rule" in error.lower():
+        return ("A business rule of your ServiceNow instance aborted the bot's write (HTTP 403; its name is in the "
+                "error): ask a ServiceNow admin what it checks, and to let the integration user's updates through."
+                + later)
+    advice = ("ServiceNow's access controls refuse the bot's integration user this (HTTP 403: an ACL on the incident "
+              "table or one of its fields): give the user the `itil` role, or ask a ServiceNow admin which ACL refused "
+              "it (System Logs shows it).")
+    if "acl exception" not in error.lower():
+        advice += " (The error does not say an ACL: a data policy or business rule of the instance may be the cause.)"
+    return advice + later
 
 
 def _rate_limited_alert(effect: Effect, subject: str, service: str, since: float, now: float, error: str) -> str:

@@ -56,11 +56,24 @@ class Closing:
         bot has no ticket for leaves the field as it is — a reference to nothing is refused)."""
         merge = await self._merged_into(timeline)
         codes = self._catalogue.servicenow
-        fields = {"close_code": codes.merged_close_code if merge else codes.close_code,
-                  "close_notes": self._summary(incident, footprint, timeline, merge)}
+        kept = None
         if merge and merge[2] is not None and merge[2].sys_id != ticket.sys_id:
+            # A parent the ticket has already means something else — a follow-on's closed ticket it goes on from,
+            # or the desk's own link to a major incident —: kept, and the close notes say so (found in review: the
+            # merge wrote over a follow-on's link to its closed ticket).
+            now = await self._tickets.get(ticket.sys_id)
+            kept = now.parent if now is not None and now.parent not in ("", merge[2].sys_id) else None
+        fields = {"close_code": codes.merged_close_code if merge else codes.close_code,
+                  "close_notes": self._summary(incident, footprint, timeline, merge,
+                                               await self._number(kept) if kept else None)}
+        if merge and merge[2] is not None and merge[2].sys_id != ticket.sys_id and kept is None:
             fields["parent_incident"] = merge[2].sys_id
         return fields
+
+    async def _number(self, sys_id: str) -> str:
+        """A ticket's number, as the close notes name it (its sys_id should ServiceNow no longer find it)."""
+        found = await self._tickets.get(sys_id)
+        return found.number if found is not None and found.number else sys_id
 
     def as_solved(self, fields: dict[str, str], error: IntegrationError) -> dict[str, str] | None:
         """`fields` as an ordinary resolve's (`servicenow.close_code`, no `parent_incident`), if they resolve a merged
@@ -101,14 +114,18 @@ class Closing:
         await self._store.remember(told, REFUSED_TOLD_SECONDS, now)
 
     def _summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry],
-                 merge: tuple[str, str, TicketRow | None] | None) -> str:
-        """The close notes, from the incident and its timeline (as the sync read it, once for all it needs)."""
+                 merge: tuple[str, str, TicketRow | None] | None, kept_parent: str | None = None) -> str:
+        """The close notes, from the incident and its timeline (as the sync read it, once for all it needs).
+        `kept_parent`: the number of the parent the merge left in place."""
         said = resolution(timeline)  # the responders' word in PagerDuty, never a desk note holding the same words
         people = ", ".join(responders(incident, timeline)) or "—"
         # Who resolved it ("Resolved by Basket API": the alert cleared, nobody fixed it), or where it was merged into.
         resolve = clip(next((e.text for e in reversed(timeline) if e.kind == "resolved"), "Resolved"), ENTRY_TEXT,
                        IN_PAGERDUTY)
         merged = [resolve + (f" (ServiceNow {merge[2].number})" if merge[2] else "") + "."] if merge else []
+        if merge and merge[2] and kept_parent:
+            merged.append(f"Parent incident left as {kept_parent} (this ticket follows on from it, or the desk linked "
+                          f"it): the merge's ticket is {merge[2].number}.")
         lines = [*merged, f"{RESOLUTION}{clip(said, ENTRY_TEXT, IN_PAGERDUTY)}" if said
                  else "" if merged else f"{resolve} in PagerDuty (no resolution note given).",
                  f"Time to acknowledge: {duration(incident.time_to_acknowledge_seconds)}; "
@@ -122,13 +139,23 @@ class Closing:
     async def tell_merged_into(self, incident: Incident, ticket: TicketRow, timeline: list[TimelineEntry]) -> None:
         """The incident's ticket was just resolved: if the incident was merged away, the ticket of the one it went
         into (open to writes) hears of it, once. One the bot is still making (an incident it knows, with no ticket
-        yet: the merge came within moments of its trigger, or ServiceNow is slow) is waited for — a retryable error —
-        rather than never told (found in review); an incident the bot never heard of has no ticket of the bot's."""
+        yet, its ServiceNow effects still pending: the merge came within moments of its trigger, or ServiceNow is
+        slow) is waited for — a retryable error — rather than never told (found in review); an incident the bot
+        never heard of has no ticket of the bot's, nor has one whose ServiceNow effects are all done with no ticket
+        (its ticket's effect dead, or it was seen before the ServiceNow sync was on): given up at once, said in the
+        log (found in review: the note waited an hour for a ticket that would never be made)."""
         merge = await self._merged_into(timeline)
         there = merge[2] if merge else None
         if merge and there is None and await self._store.incident(merge[1]) is not None:
-            raise IntegrationError("servicenow", f"incident {incident.id} was merged into incident {merge[1]}, whose "
-                                   "ticket is not made yet: its note waits for it", retryable=True, retry_after=5)
+            if await self._store.pending_in_queue(f"servicenow:{merge[1]}"):
+                raise IntegrationError("servicenow", f"incident {incident.id} was merged into incident {merge[1]}, "
+                                       "whose ticket is not made yet: its note waits for it", retryable=True,
+                                       retry_after=5)
+            log.warning("incident %s was merged into incident %s, which has no ServiceNow ticket and none on its way "
+                        "(its ticket's effect died: see the operators' channel; or it began before the ServiceNow "
+                        "sync was on): ticket %s's close notes name the incident, and no ticket hears of the merge",
+                        incident.id, merge[1], ticket.number)
+            return
         if there is None or there.state in CLOSED or there.sys_id == ticket.sys_id:
             return
         note = (f"Paved Road: PagerDuty incident #{incident.number} "

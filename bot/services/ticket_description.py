@@ -23,7 +23,7 @@ from bot.services.ticket_groups import group_of, why_no_group
 # without a word, and the long texts are kept readable in ServiceNow's forms.
 SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
 IN_PAGERDUTY = full_text_at("PagerDuty")
-SERVICE, NO_GROUP = "Service: ", "Assignment group: none — "
+SERVICE, NO_GROUP, SLACK = "Service: ", "Assignment group: none — ", "Slack: #"
 
 
 def short_description(incident: Incident) -> str:
@@ -31,11 +31,14 @@ def short_description(incident: Incident) -> str:
                 full_text_at("PagerDuty", what="title"))
 
 
-def new_description(catalogue: Catalogue, incident: Incident) -> str:
-    """A new ticket's description (each of the bot's lines one line, so that `followed` finds them again)."""
+def new_description(catalogue: Catalogue, incident: Incident, channel: str | None = None) -> str:
+    """A new ticket's description (each of the bot's lines one line, so that `followed` finds them again). `channel`:
+    the incident's channel's name as Slack has it now, when it exists (renamed, or suffixed as it was made: a
+    follow-on made later names it so; found in review: it named the catalogue pattern's name)."""
     group = group_of(catalogue, incident.service_id)
     return clip(f"{_title_line(incident)}\n{_service_line(incident)}\nPagerDuty: {incident.html_url}\n"
-                f"Slack: #{_one_line(_channel_name(catalogue, incident))} (its link follows in the work notes as soon "
+                f"{SLACK}{_one_line(channel or _channel_name(catalogue, incident))} (its link follows in the work "
+                "notes as soon "
                 "as the channel exists)\n" + ("" if group else f"{_no_group_line(catalogue, incident)}\n")
                 + "Opened by Paved Road; the incident's timeline follows as work notes.", LONG_TEXT)
 
@@ -63,6 +66,23 @@ async def description_followed(tickets: Tickets, catalogue: Catalogue, incident:
     move: {"description": …}, or {} when it needs no change."""
     now = followed(await tickets.description(sys_id), catalogue, incident)
     return {"description": now} if now is not None else {}
+
+
+async def channel_renamed(tickets: Tickets, sys_id: str, name: str) -> dict[str, str]:
+    """The update telling the ticket its incident's channel is #`name` now (renamed in Slack): the description's
+    "Slack: #…" line names it so, and a work note says the rename — in one update, so that a retry finds the line
+    changed and writes nothing again. {} when the line names it so already, or is gone (the desk's layout: theirs)."""
+    lines = (await tickets.description(sys_id)).split("\n")
+    at = next((i for i, line in enumerate(lines) if line.startswith(SLACK)), None)
+    if at is None:
+        return {}
+    old, space, rest = lines[at].removeprefix(SLACK).partition(" ")
+    if old == name:
+        return {}
+    lines[at] = f"{SLACK}{_one_line(name)}{space}{rest}"
+    return {"description": clip("\n".join(lines), LONG_TEXT),
+            "work_notes": f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack (its link is "
+                          "the same)."}
 
 
 def _title_line(incident: Incident) -> str:

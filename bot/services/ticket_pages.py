@@ -18,7 +18,7 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.coordination import UrgencyRaised
-from bot.domain.effects import OPERATORS, AlertOperators, NoteOnTicket, PageTeamForTicket, RaisePageUrgency
+from bot.domain.effects import OPERATORS, AlertOperators, Effect, NoteOnTicket, PageTeamForTicket, RaisePageUrgency
 from bot.domain.incident import Status
 from bot.domain.ticket_rules import DEALT_WITH, TICKET_KEY
 from bot.errors import IntegrationError
@@ -47,6 +47,25 @@ async def note_once(tickets: Tickets, sys_id: str, text: str, *, retry: bool) ->
     if retry and await journal_note(tickets, sys_id, text) is not None:
         return
     await tickets.update(sys_id, {"work_notes": text})
+
+
+async def record_raise(store: Inbox, clock: Clock, effect: RaisePageUrgency, *, taken: bool) -> None:
+    """What PagerDuty made of the raise, recorded for the incident once per raise: the id names the incident and the
+    raise (the ticket delivery that asked for it), not the clock, so a rerun after a lost completion is a repeat and
+    the first time stands (`urgency_raised_at`)."""
+    at = clock.now()
+    word = "raised" if taken else "raise-refused"
+    which = effect.raise_id or at.isoformat()  # (an effect queued before raise_id: as before)
+    await record_from_slack(store, UrgencyRaised(f"urgency-{word}:{effect.incident_id}:{which}", effect.incident_id,
+                                                 at, taken=taken), at)
+
+
+async def raise_given_up(store: Inbox, clock: Clock, effect: Effect) -> None:
+    """A raise given up after its attempts (PagerDuty failing it every time, retryably: the dispatcher's `given_up`) is
+    recorded as refused: the incident stops holding its page high against every snapshot saying low, and its card says
+    the raise failed (the dead effect's alert tells the operators to raise it by hand). Other effects: nothing."""
+    if isinstance(effect, RaisePageUrgency):
+        await record_raise(store, clock, effect, taken=False)
 
 
 class TicketPages:
@@ -122,15 +141,9 @@ class TicketPages:
             await self._paging.raise_urgency(effect.incident_id, requester)
         except IntegrationError as error:
             if not error.retryable:  # refused for good (the effect dies, the operators hear): the page stays low
-                await self._record_raise(effect.incident_id, taken=False)
+                await record_raise(self._store, self._clock, effect, taken=False)
             raise
-        await self._record_raise(effect.incident_id, taken=True)
-
-    async def _record_raise(self, incident_id: str, *, taken: bool) -> None:
-        at = self._clock.now()
-        word = "raised" if taken else "raise-refused"
-        await record_from_slack(self._store, UrgencyRaised(f"urgency-{word}:{incident_id}:{at.isoformat()}",
-                                                           incident_id, at, taken=taken), at)
+        await record_raise(self._store, self._clock, effect, taken=True)
 
     async def _still_open(self, effect: PageTeamForTicket) -> bool:
         """Whether the ticket still wants its team woken: not resolved, closed, cancelled or deleted since it was

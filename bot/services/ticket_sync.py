@@ -66,6 +66,7 @@ from bot.services.ticket_closing import Closing, channel_link
 from bot.services.ticket_description import (
     LONG_TEXT,
     NO_GROUP,
+    channel_renamed,
     description_followed,
     new_description,
     short_description,
@@ -146,7 +147,7 @@ class TicketSync:
                 if isinstance(effect, OpenTicket) and (opened or retry):  # the card shows the ticket: refreshed once
                     await refresh_card_for_ticket(self._store, incident.id, self._clock.now().timestamp())  # done
                 if ticket is None:
-                    ticket = await self._open(incident, retry=retry)
+                    ticket = await self._open(incident, footprint, retry=retry)
                     # Read again once the ticket is saved: the channel may have opened while the ticket was made
                     # (an HTTP call), and its opening told no ticket yet — the link must ride in this sync.
                     footprint = await self._store.footprint(incident.id)
@@ -176,9 +177,14 @@ class TicketSync:
                     if isinstance(effect, SyncTicket):
                         await self._follow_ons.let_go(incident.id, ticket)
                     return
-                ticket, opened = await self._follow_ons.follow_on(incident, ticket, self._new_ticket(incident)), True
+                fields = self._new_ticket(incident, footprint)
+                ticket, opened = await self._follow_ons.follow_on(incident, ticket, fields), True
             try:
-                if isinstance(effect, SyncTicket):
+                if isinstance(effect, SyncTicket) and effect.channel_renamed:
+                    if footprint.channel_name and footprint.in_own_channel(incident) and (
+                            told := await channel_renamed(self._tickets, ticket.sys_id, footprint.channel_name)):
+                        await self._tickets.update(ticket.sys_id, told)
+                elif isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel,
                                      moved=effect.channel_moved)
                 elif isinstance(effect, CommentOnTicket):
@@ -212,7 +218,7 @@ class TicketSync:
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
 
-    async def _open(self, incident: Incident, *, retry: bool) -> TicketRow:
+    async def _open(self, incident: Incident, footprint: SlackFootprint, *, retry: bool) -> TicketRow:
         """The incident's ticket, not yet known to the store: found in ServiceNow, else created; then saved. A ticket
         found that the store records as another incident's stays that one's: this incident gets a ticket of its own
         (two PagerDuty incidents keyed to one ticket — a reassigned ticket's second page, a re-trigger with its key on
@@ -238,7 +244,7 @@ class TicketSync:
                         raise
                     found = replace(found, state=state)
         if found is None:
-            fields = self._new_ticket(incident)
+            fields = self._new_ticket(incident, footprint)
             found = await self._tickets.create(fields)
             log.info("created ServiceNow ticket %s for incident %s", found.number, incident.id)
             if "assignment_group" not in fields:
@@ -257,13 +263,14 @@ class TicketSync:
                     incident.id, owner.number, sys_id, owner.incident_id)
         return False
 
-    def _new_ticket(self, incident: Incident) -> dict[str, str]:
+    def _new_ticket(self, incident: Incident, footprint: SlackFootprint) -> dict[str, str]:
         sync = self._catalogue.servicenow
         levels = sync.impact_urgency(incident.urgency, incident.priority)
         group = group_of(self._catalogue, incident.service_id)
         fields = {
             "short_description": short_description(incident),
-            "description": new_description(self._catalogue, incident),
+            "description": new_description(self._catalogue, incident, footprint.channel_name
+                                           if footprint.channel_id and footprint.in_own_channel(incident) else None),
             "impact": levels.impact, "urgency": levels.urgency, "correlation_id": incident.id,
             "caller_id": sync.caller, "opened_by": sync.caller, "state": "1",
         }
@@ -359,14 +366,15 @@ class TicketSync:
                 await self._update_noting(ticket.sys_id, solved, noted)
                 await self._closing.tell_refused(incident, ticket, fields, error)
         await remember_noted(self._store, noted)
-        if fields.get("state") == RESOLVED:
-            # A merge's note, once the ticket is resolved as it says; before the state is recorded, so that a retry
-            # (the note failed, or waits for the surviving incident's ticket) resolves it again — no change — and tells.
-            await self._closing.tell_merged_into(incident, ticket, timeline)
         if "state" in fields or link is not None:
             await remember_ticket(self._store, TicketRow(ticket.incident_id, ticket.sys_id, ticket.number, ticket.link,
                                                     fields.get("state", ticket.state),
                                                     LINK_TOLD if link is not None else ticket.channel_told))
+        if fields.get("state") == RESOLVED or (retry and ticket.state == RESOLVED == wanted):
+            # A merge's note, once the ticket is resolved as it says; after the state is recorded (kept with a
+            # retry's outcome too), so that a retry (the note failed, or waits for the surviving incident's ticket)
+            # tells it without resolving the ticket again (found in review: each retry for an hour re-resolved it).
+            await self._closing.tell_merged_into(incident, ticket, timeline or await self._store.timeline(incident.id))
 
     async def _update_noting(self, sys_id: str, fields: dict[str, str], noted: list[str]) -> None:
         """One update of note and state; should ServiceNow refuse it for good (a close code the instance does not

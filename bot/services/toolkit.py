@@ -26,6 +26,7 @@ from bot.domain.coordination import (
     RoleHolder,
     StatusUpdate,
     StatusUpdatePosted,
+    command_from_json,
     last_update_at,
     reminder_id,
     take_command_id,
@@ -34,7 +35,7 @@ from bot.domain.incident import Incident, Status
 from bot.domain.slack_text import blank
 from bot.errors import UserError
 from bot.ports import Chat, Clock, Paging
-from bot.ports.store import Inbox, Incidents
+from bot.ports.store import Inbox, Incidents, RecordsFromSlack, StoredRecord
 from bot.render.format import clip, escape
 from bot.services.actions import IncidentActions, Outcome, guarded
 from bot.services.slack_inbox import record_all_from_slack, record_from_slack
@@ -52,8 +53,9 @@ REMINDERS_PER_TRANSACTION = 500
 TAKEN_FIRST_LOOKS, TAKEN_FIRST_PAUSE_SECONDS = 20, 0.1
 
 
-class ToolkitStore(Inbox, Incidents, Protocol):
-    """What the toolkit needs of the store: the inbox (commands are recorded there) and the open incidents."""
+class ToolkitStore(Inbox, RecordsFromSlack, Incidents, Protocol):
+    """What the toolkit needs of the store: the inbox (commands are recorded there, and a Take command recorded
+    first is read back) and the open incidents."""
 
 
 class IncidentToolkit:
@@ -98,7 +100,8 @@ class IncidentToolkit:
             by = await guarded(self._chat.user_name(slack_user_id), "Slack")
         if not await self._record(RoleAssignment(take_command_id(incident.id) if take else uuid.uuid4().hex,
                                                  incident.id, self._clock.now(), RoleHolder(role, holder_id, name),
-                                                 slack_user_id, by or "someone", vacant_only=take)):
+                                                 slack_user_id, by or "someone", vacant_only=take,
+                                                 incident_number=incident.number)):
             return await self._taken_first(slack_user_id, incident)
         return Outcome(f"👑 {escape(name)} is now {role} of #{incident.number}"
                        + (f", taking over from {escape(current.name)}." if current else "."))
@@ -114,19 +117,36 @@ class IncidentToolkit:
         return await self.assign_role(slack_user_id, incident, COMMANDER, "me", take=current is None)
 
     async def _taken_first(self, slack_user_id: str, incident: Incident) -> Outcome:
-        """Someone else's Take command of the same empty seat was recorded first (pressed at the same moment): who
-        leads, as far as it is applied yet."""
+        """A Take command of the same empty seat was recorded before this one (its id is one per incident): someone
+        else's pressed at the same moment; this person's own, pressed again after the repeat window while the worker
+        is behind (it has not filled the seat yet); or one set aside (quarantined), which leaves the seat empty and
+        the button unable to fill it. Who leads, as far as it is applied yet."""
+        recorded = await self._store.recorded_from_slack(take_command_id(incident.id))
+        first = _take_in(recorded)
+        number = incident.number
+        if recorded is not None and recorded.state == "failed":
+            whose = "Your" if first is not None and first.by_slack_id == slack_user_id else "An earlier"
+            return Outcome(f"{whose} Take command of #{number} could not be applied (reference "
+                           f"`{escape(recorded.reference or '?')}`; the operators have been told), so nobody leads it "
+                           f"yet, and the button cannot take the seat any more. To lead it, `/incident role {COMMANDER}"
+                           " me`.")
         current = None
         for _ in range(TAKEN_FIRST_LOOKS):  # the worker applies it at once, unless its queue is long: to name them
             now = await self._store.incident(incident.id)
             if (current := now.commander if now is not None else None) is not None:
                 break
+            if first is not None and first.holder.slack_user_id == slack_user_id:
+                break  # their own take, on its way: nothing to wait for
             await asyncio.sleep(TAKEN_FIRST_PAUSE_SECONDS)
         if current is not None and current.slack_user_id == slack_user_id:
-            return Outcome(f"You already lead #{incident.number} as commander.")
-        who = f"{escape(current.name)} took" if current is not None else "Someone else took"
-        return Outcome(f"{who} command of #{incident.number} just before you, so they lead it and nothing was "
-                       "changed" + ("." if current is not None else " (the card shows who in a moment).")
+            return Outcome(f"You already lead #{number} as commander.")
+        if current is None and first is not None and first.holder.slack_user_id == slack_user_id:
+            return Outcome(f"You are already the incident commander of #{number}: your first Take command is being "
+                           "applied, and the card shows you in a moment. Nothing more to do.")
+        leader = current.name if current is not None else first.holder.name if first is not None else None
+        who = f"{escape(leader)} took" if leader is not None else "Someone else took"
+        return Outcome(f"{who} command of #{number} just before you, so they lead it and nothing was "
+                       "changed" + ("." if leader is not None else " (the card shows who in a moment).")
                        + " To take over from them, `/incident role commander me`.")
 
     async def _slack_user(self, slack_user_id: str, who: str) -> str:
@@ -231,6 +251,15 @@ class IncidentToolkit:
         stored = await record_from_slack(self._store, command, command.at)
         self._wake()
         return stored
+
+
+def _take_in(recorded: StoredRecord | None) -> RoleAssignment | None:
+    """The Take command a stored record holds (None: none stored, or one that cannot be read)."""
+    try:
+        command = command_from_json(recorded.body) if recorded is not None else None
+    except ValueError:
+        return None
+    return command if isinstance(command, RoleAssignment) else None
 
 
 def _shown(typed: str) -> str:

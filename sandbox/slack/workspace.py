@@ -78,7 +78,7 @@ class SlackWorkspace:
         # Events API events it subscribes to, and the slash commands registered with should_escape.
         self.bot_events: frozenset[str] = frozenset({"app_mention", "reaction_added", "app_home_opened",
                                                      "tokens_revoked", "app_uninstalled", "member_joined_channel",
-                                                     "pin_removed", "channel_rename"})
+                                                     "pin_removed", "channel_rename", "group_rename"})
         self.escaped_commands: frozenset[str] = frozenset({"/incident"})
         # The workspace's custom emoji, by name: a reaction may name one of these or a standard emoji (emoji.py).
         self.custom_emoji: set[str] = set()

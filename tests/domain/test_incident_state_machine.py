@@ -18,6 +18,7 @@ from bot.domain.incident import (
     apply_event,
     raised_to_high_urgency,
     urgency_raise_confirmed,
+    urgency_raise_refused,
 )
 from tests.helpers import incident_event, note_event
 
@@ -334,6 +335,20 @@ def test_a_snapshot_saying_low_before_pagerduty_took_the_bots_raise_does_not_low
                                         .occurred_at)
     assert snapshot_at(confirmed, "incident.acknowledged", T1, "low").urgency == "high"
     assert snapshot_at(confirmed, "incident.escalated", "2026-11-27T10:45:00.000Z", "low").urgency == "low"
+
+
+def test_a_raise_refused_or_given_up_says_so_until_the_page_is_high() -> None:
+    """Refused (or given up after its attempts), the page is low and the card says the raise failed; a snapshot saying
+    high (someone raised it by hand) ends that, and so does another raise, or the resolve."""
+    raised, _, _ = raised_to_high_urgency(low_page(), POLICY)
+    failed = urgency_raise_refused(raised)
+    assert (failed.urgency, failed.raising_urgency, failed.urgency_raise_failed) == ("low", False, True)
+    assert snapshot_at(failed, "incident.acknowledged", T1, "low").urgency_raise_failed
+    assert not snapshot_at(failed, "incident.escalated", T1, "high").urgency_raise_failed
+    assert not snapshot_at(failed, "incident.resolved", T1, "low").urgency_raise_failed
+    assert not raised_to_high_urgency(failed, POLICY)[0].urgency_raise_failed
+    assert urgency_raise_refused(urgency_raise_confirmed(raised, raised.triggered_at)) == urgency_raise_confirmed(
+        raised, raised.triggered_at), "a raise PagerDuty took is not failed by a later refusal"
 
 
 def test_a_snapshot_saying_high_ends_the_wait_for_the_raise() -> None:

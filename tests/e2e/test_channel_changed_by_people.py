@@ -1,6 +1,6 @@
 """People change the incident channel under the bot: remove the bot from it and invite it back, unpin its card,
 rename the channel. Each test failed before its fix (bot/services/channel_events.py and the events the app now
-subscribes to: `member_joined_channel`, `pin_removed`, `channel_rename`)."""
+subscribes to: `member_joined_channel`, `pin_removed`, `channel_rename`, `group_rename`)."""
 
 from __future__ import annotations
 
@@ -87,6 +87,34 @@ async def test_the_bot_invited_back_unheard_keeps_the_topic_up_to_date_again(san
     assert await sandbox.bot.store.dead_effects(incident["id"]) == []
 
 
+async def test_a_late_retry_of_the_bots_join_when_it_made_the_channel_leaves_it_removed(
+        sandbox: RunningSandbox) -> None:
+    """Slack's retry of the bot's own `member_joined_channel` from when it made the channel (its first delivery failed)
+    arrived after someone removed the bot: taken as the bot invited back, it let go of the removal, and the next change
+    spent a refused topic call and told the channel a second time that day that the bot was removed."""
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    slack = sandbox.sandbox.slack
+    # The join Slack sent as the bot made the channel, whose delivery failed: retried later, the same envelope.
+    joined = event_envelope(slack, {"type": "member_joined_channel", "user": slack.bot.id, "channel": channel["id"],
+                                    "channel_type": "C", "team": slack.team_id, "event_ts": slack.next_ts()})
+    removes_the_bot(sandbox, channel["id"])
+    calls = slack.calls
+    await act(sandbox, incident["id"], "acknowledge", user=ASHA)  # its topic refused once: the bot learns it
+    refused = calls["conversations.setTopic"]
+    assert (await deliver_envelope(slack, joined, retry=3))["status"] == 200
+    await sandbox.bot.settle(20)
+
+    await act(sandbox, incident["id"], "priority", user=ASHA, priority="P1")
+    assert calls["conversations.setTopic"] == refused
+    assert (await sandbox.bot.store.footprint(incident["id"])).bot_removed
+    told = [m for m in messages(sandbox, channel["id"]) if "I am no longer a member of this channel" in m["text"]]
+    assert len(told) == 1, told
+    # Invited back for real, its topic is set at once.
+    await in_slack(sandbox, "invite", user=ASHA, channel=channel["id"], invitee="pavedroad")
+    assert slack_channel(sandbox, channel["id"])["topic"].startswith("🟠 Acknowledged · P1 · ")
+
+
 async def test_a_card_unpinned_by_someone_is_pinned_again_once(sandbox: RunningSandbox) -> None:
     """Someone unpins the card (by mistake, or tidying the channel's pins): it was never pinned again, the card
     remembered as pinned for good."""
@@ -140,6 +168,24 @@ async def test_a_renamed_channel_keeps_its_latest_name_when_an_earlier_renames_e
     await settle_all(sandbox)
     notes = ticket_for(sandbox, incident["id"])["close_notes"]
     assert f"Slack channel: #{latest} " in notes, notes
+
+
+async def test_a_channel_made_private_then_renamed_is_named_by_its_new_name_in_the_tickets_close_notes(
+        sandbox: RunningSandbox) -> None:
+    """A workspace admin made the incident's channel private, then it was renamed: Slack sends `group_rename` for a
+    private channel, which the app did not subscribe to, and the ticket's close notes named a channel gone."""
+    incident = await trigger(sandbox)
+    [channel] = incident_channels(sandbox)
+    made_private = sandbox.sandbox.slack.find_channel(channel["id"])
+    assert made_private is not None
+    made_private.is_private = True  # (an admin's "Change to a private channel": its id and members kept)
+    renamed = f"{channel['name']}-checkout-db"
+    answer = await in_slack(sandbox, "rename", user=ASHA, channel=channel["id"], name=renamed)
+    assert [e["type"] for e in answer["events"]] == ["group_rename"]
+    await act(sandbox, incident["id"], "resolve", user=ASHA)
+    await settle_all(sandbox)
+    notes = ticket_for(sandbox, incident["id"])["close_notes"]
+    assert f"Slack channel: #{renamed} " in notes, notes
 
 
 async def test_a_channel_the_bot_was_removed_from_and_cannot_post_in_is_told_to_the_operators(

@@ -58,3 +58,14 @@ async def test_an_app_without_im_write_is_not_refused_conversations_open_at_ever
     await tell_with_its_answer_lost(sandbox)
     await tell_with_its_answer_lost(sandbox)
     assert state(sandbox)["slack"]["calls"].get("conversations.open", 0) == 1
+
+
+async def test_an_app_without_im_history_is_not_refused_the_dms_history_at_every_retry(
+        sandbox: RunningSandbox) -> None:
+    """With im:write but not im:history (installed from a manifest between the two), the DM opens but Slack refuses
+    to read it (missing_scope), for the app, not the person: each retry of each message spent a refused call."""
+    sandbox.sandbox.slack.bot_scopes = BOT_SCOPES - {"im:history"}
+    asha = await tell_with_its_answer_lost(sandbox)
+    await tell_with_its_answer_lost(sandbox)
+    assert state(sandbox)["slack"]["calls"].get("conversations.history", 0) == 1
+    assert direct_messages(sandbox, asha) == [TOLD] * 4  # (each told twice, as before im:history: never lost)

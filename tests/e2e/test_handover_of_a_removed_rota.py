@@ -13,6 +13,8 @@ import yaml
 
 from bot.app.cli.main import reload_catalogue
 from bot.catalogue import Catalogue
+from bot.domain.handover import shift_key
+from bot.ports.handover_ledger import ROTA_REMOVED
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from tests.e2e.sandbox_helpers import channel_id, handovers_in, move_clock, settle, slack_user, state
@@ -59,3 +61,6 @@ async def test_a_post_queued_for_a_rota_gone_after_a_restart_tells_the_operators
     ops = channel_id(again, "paved-road-ops")
     [told] = [m["text"] for m in state(again)["slack"]["messages"] if m["channel"] == ops and "payments" in m["text"]]
     assert "not posted" in told and "17:30" in told and "no longer in the catalogue" in told, told
+    # Found in review: its ledger row stayed "queued" for ever, a pending post to whatever reads the ledger.
+    row = await again.bot.store.get(shift_key("payments", datetime(2026, 11, 27, 17, 30, tzinfo=UTC)))
+    assert row is not None and row.state == ROTA_REMOVED, row

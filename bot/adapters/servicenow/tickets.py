@@ -118,8 +118,11 @@ class ServiceNowTickets:
 
     def _ticket(self, record: dict[str, Any]) -> Ticket:
         sys_id = str(record["sys_id"])
+        # A reference comes as {"link", "value"} (a plain string with sysparm_exclude_reference_link), "" when empty.
+        parent = record.get("parent_incident") or ""
         return Ticket(sys_id=sys_id, number=str(record.get("number") or ""), state=str(record.get("state") or ""),
-                      link=f"{self._access.instance_url}/nav_to.do?uri=incident.do?sys_id={sys_id}")
+                      link=f"{self._access.instance_url}/nav_to.do?uri=incident.do?sys_id={sys_id}",
+                      parent=str(parent.get("value") or "" if isinstance(parent, dict) else parent))
 
     async def find(self, incident_id: str) -> Ticket | None:
         field = self._integration_field
@@ -142,7 +145,7 @@ class ServiceNowTickets:
     async def get(self, sys_id: str) -> Ticket | None:
         try:
             found = await self._call("GET", f"/api/now/table/incident/{sys_id}", "GET incident/{id}",
-                                     params={"sysparm_fields": FIELDS})
+                                     params={"sysparm_fields": f"{FIELDS},parent_incident"})
         except IntegrationError as error:
             if error.status == 404:
                 return None

@@ -25,7 +25,7 @@ from bot.adapters.slack.users import KnownUsers
 from bot.domain.storable import storable
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
-from bot.ports import ChannelInfo, ChatMessage, PostedMessage, RateBudget
+from bot.ports import CHANNEL_GONE, CHANNEL_NOT_FOUND, ChannelInfo, ChatMessage, PostedMessage, RateBudget
 from bot.ports.answers import answered
 from bot.render.format import HOME_BLOCKS
 
@@ -50,7 +50,8 @@ HISTORY_PAGES = 5
 # How long a channel name Slack did not find is taken as missing before it is looked for again.
 MISSING_SECONDS = 60.0
 # How long an app's direct messages are taken as closed to it after Slack refused to open one (missing_scope: installed
-# before im:write; reinstalled, the token stays the same): every TellPerson retry would spend a refused call.
+# before im:write; reinstalled, the token stays the same): every TellPerson retry would spend a refused call. The same
+# for reading one (im:write granted, im:history not): its history is not asked for meanwhile.
 NO_IM_SECONDS = 3600.0
 
 class SlackChat:
@@ -67,6 +68,7 @@ class SlackChat:
         self._channel_ids: dict[str, str] = {}
         self._missing: dict[str, float] = {}  # names Slack did not find, when (time.monotonic)
         self._no_im_since: float | None = None  # when Slack last refused to open a DM for want of im:write
+        self._no_im_history_since: float | None = None  # ... to read one for want of im:history
         self._fit = Fit()  # nothing is refused for its length: see fit.py
         # users.info answers kept a while: every App Home publish asks for the person's email (users.py).
         self._users = KnownUsers(self._user_info, clock=clock)
@@ -164,7 +166,7 @@ class SlackChat:
         try:
             return _channel((await self._call("conversations.info", channel=channel_id))["channel"])
         except IntegrationError as error:
-            if error.code == "channel_not_found":
+            if error.code == CHANNEL_GONE:
                 return None
             raise
 
@@ -225,10 +227,12 @@ class SlackChat:
     async def find_posted(self, channel: str, marker: str, oldest: float,
                           thread_ts: str | None = None, key: str = "marker") -> PostedMessage | None:
         bot_user = await self.bot_user_id()
+        channel_id: str | None = None
         try:
             channel_id = await self._channel_id(channel)
-            if channel_id is None:
-                return None
+            if channel_id is None or (channel_id.startswith("D") and self._no_im_history_since is not None
+                                      and time.monotonic() - self._no_im_history_since < NO_IM_SECONDS):
+                return None  # a DM's history refused (the app's scope, not the person's): not asked at each retry
             # The channel's history lists a thread's parent only: a thread's replies are asked for on their own.
             method, args = ("conversations.history", {"channel": channel_id}) if thread_ts is None else (
                 "conversations.replies", {"channel": channel_id, "ts": thread_ts})
@@ -243,8 +247,9 @@ class SlackChat:
             # thread_not_found: the thread's parent (a card) was deleted, and the replies with it. missing_scope: an
             # app installed before groups:history (or im:write and im:history, for a direct message) was asked for
             # cannot read a private channel or its direct messages (reinstall it). user_not_found: no DM to read.
-            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "missing_scope",
-                              "user_not_found"):
+            if error.code == "missing_scope" and channel_id is not None and channel_id.startswith("D"):
+                self._no_im_history_since = time.monotonic()
+            if error.code in (*CHANNEL_NOT_FOUND, "thread_not_found", "missing_scope", "user_not_found"):
                 return None
             raise
         return None
@@ -330,7 +335,7 @@ class SlackChat:
                                                       oldest=ts, inclusive=True, limit=2))["messages"]
                          if m.get("ts") == ts]
         except IntegrationError as error:
-            if error.code in ("not_in_channel", "channel_not_found", "thread_not_found", "message_not_found"):
+            if error.code in (*CHANNEL_NOT_FOUND, "thread_not_found", "message_not_found"):
                 return None
             raise
         if not found:
@@ -371,7 +376,7 @@ class SlackChat:
                     if any(n.startswith(name_prefix) for n in names) and message.get("user") in (bot_user, None):
                         return PostedMessage(channel=channel, ts=str(message["ts"]))
         except IntegrationError as error:
-            if error.code in ("not_in_channel", "channel_not_found"):
+            if error.code in CHANNEL_NOT_FOUND:
                 return None
             raise
         return None

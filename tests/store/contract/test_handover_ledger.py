@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.effects import CompleteHandover, PostHandover, RefreshCard, SyncTicket
-from bot.ports.handover_ledger import EffectHolder
+from bot.domain.effects import OPERATORS, AlertOperators, CompleteHandover, PostHandover, RefreshCard, SyncTicket
+from bot.ports.handover_ledger import ROTA_REMOVED, EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, Store
 from tests.store.contract.builders import commit, trigger
 
@@ -151,3 +151,18 @@ async def test_a_post_is_recorded_only_by_the_replica_still_holding_its_effect(s
                                      follow_up=None, now=66.0, holder=EffectHolder(row.seq, "paused"))
     saved = await store.get(KEY)
     assert saved is not None and saved.ts == "2.0"
+
+
+async def test_a_post_let_go_is_settled_and_its_alert_queued_once(store: Store) -> None:
+    """A post queued for a rota gone from every catalogue is let go: its row is no longer "queued" (nothing reads it as
+    pending), and the operators' alert goes with it in one transaction, once however often it is let go."""
+    await store.claim(KEY, "payments", BOUNDARY, late=False, effect=PostHandover("handover:payments", "payments", KEY),
+                      now=1.0)
+    alert = AlertOperators(OPERATORS, "the handover of payments was not posted")
+    assert await store.let_go(KEY, ROTA_REMOVED, alert=alert, now=2.0)
+    assert not await store.let_go(KEY, ROTA_REMOVED, alert=alert, now=3.0)
+    row = await store.get(KEY)
+    assert row is not None and row.state == ROTA_REMOVED
+    assert await store.pending_in_queue(alert.queue) == 1
+    await store.claim("basket:posted", "basket", BOUNDARY, late=False, effect=None, now=1.0)
+    assert not await store.let_go("basket:posted", ROTA_REMOVED, alert=alert, now=4.0)  # skipped: not queued

@@ -67,6 +67,15 @@ class PostgresHandoverLedger(PostgresPart, HandoverLedger):
                 await insert_effect(conn, follow_up, 1, now)
         return True
 
+    async def let_go(self, shift_key: str, state: str, *, alert: Effect, now: float) -> bool:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(b"UPDATE handovers SET state=%s WHERE shift_key=%s AND state=%s",
+                                        (state, shift_key, QUEUED))
+            if cursor.rowcount != 1:
+                return False
+            await insert_effect(conn, alert, 0, now)
+        return True
+
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
         await self._execute("UPDATE handovers SET outgoing=%s, incoming=%s WHERE shift_key=%s",
                             (_names(outgoing), _names(incoming), shift_key))

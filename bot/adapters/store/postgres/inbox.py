@@ -406,7 +406,7 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
 
 
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
-    """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
+    """Mark the row failed with its reason and reference (a new one unless it has one); queue the alert (and DM)."""
     reference = reference or uuid.uuid4().hex[:8]
     reason = _safe(reason)[:500]
     # A pipeline block of its own (the batch's connection is in pipeline mode): its statements are sent and answered
@@ -414,8 +414,8 @@ async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, re
     async with conn.pipeline():
         await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
                            (reason, reference, row.seq))
-        await insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id,
-                                                       reason), 0, now)
+        for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body):
+            await insert_effect(conn, effect, 0, now)
     return reference
 
 

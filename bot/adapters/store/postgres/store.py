@@ -1,10 +1,10 @@
 """The PostgreSQL store: every store port (bot.ports.store), one part per port, over one pool of connections.
 
 Each part (inbox.py, outbox.py, incidents.py, footprint.py, tickets.py, handover_ledger.py, report_history.py,
-people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py) is the SQL of one port, mirroring the
-SQLite store (bot/adapters/store/sqlite/) and its codec; `PostgresStore` is all of them sharing one `PostgresConnection`
-(connection.py). Several replicas may share one database: see inbox.py for how deliveries are applied once and in
-order across them, outbox.py for effects' leases.
+people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py, records_from_slack.py) is the SQL of one
+port, mirroring the SQLite store (bot/adapters/store/sqlite/) and its codec; `PostgresStore` is all of them sharing one
+`PostgresConnection` (connection.py). Several replicas may share one database: see inbox.py for how deliveries are
+applied once and in order across them, outbox.py for effects' leases.
 """
 
 from __future__ import annotations
@@ -20,15 +20,17 @@ from bot.adapters.store.postgres.job_runs import PostgresJobRuns
 from bot.adapters.store.postgres.outbox import PostgresOutbox
 from bot.adapters.store.postgres.people import PostgresPeopleCache
 from bot.adapters.store.postgres.rate_budget import PostgresRateBudget
+from bot.adapters.store.postgres.records_from_slack import PostgresRecordsFromSlack
 from bot.adapters.store.postgres.report_history import PostgresIncidentHistory
 from bot.adapters.store.postgres.retention import PostgresRetention
 from bot.adapters.store.postgres.tickets import PostgresTicketRecords
 from bot.ports.store import Store
 
 
-class PostgresStore(PostgresHealth, PostgresInbox, PostgresOutbox, PostgresIncidents, PostgresFootprints,
-                    PostgresTicketRecords, PostgresHandoverLedger, PostgresIncidentHistory, PostgresPeopleCache,
-                    PostgresDeduplication, PostgresJobRuns, PostgresRateBudget, PostgresRetention, Store):
+class PostgresStore(PostgresHealth, PostgresInbox, PostgresRecordsFromSlack, PostgresOutbox, PostgresIncidents,
+                    PostgresFootprints, PostgresTicketRecords, PostgresHandoverLedger, PostgresIncidentHistory,
+                    PostgresPeopleCache, PostgresDeduplication, PostgresJobRuns, PostgresRateBudget, PostgresRetention,
+                    Store):
     """The Store port's PostgreSQL adapter: `PostgresStore(url)`, then `open()` before use and `close()` after.
     `open()` migrates the schema (under an advisory lock) and raises StoreUnavailable, naming
     PAVEDROAD_DATABASE_URL, when the database cannot be reached."""

@@ -37,7 +37,9 @@ class SqliteDeduplication(SqlitePart, Deduplication):
             seen: set[str] = set()
             for start in range(0, len(keys), CHUNK):  # within SQLite's bound on a statement's parameters
                 chunk = list(keys[start:start + CHUNK])
-                seen.update(r[0] for r in self.db.execute(
+                # The reader, as every read: `db` would put the connection back to synchronous=FULL (a PRAGMA, after
+                # a light write) for a SELECT that writes nothing.
+                seen.update(r[0] for r in self._reader.execute(
                     f"SELECT key FROM seen_once WHERE key IN ({', '.join('?' * len(chunk))}) AND expires_at > ?",
                     [*chunk, now]).fetchall())
             return seen

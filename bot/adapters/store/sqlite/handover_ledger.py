@@ -66,6 +66,16 @@ class SqliteHandoverLedger(SqlitePart, HandoverLedger):
                 return True
         return await self._run(write)
 
+    async def let_go(self, shift_key: str, state: str, *, alert: Effect, now: float) -> bool:
+        def write() -> bool:
+            with self._transaction() as conn:
+                if not conn.execute("UPDATE handovers SET state=? WHERE shift_key=? AND state=?",
+                                    (state, shift_key, QUEUED)).rowcount:
+                    return False
+                insert_effect(conn, alert, 0, now)
+                return True
+        return await self._run(write)
+
     async def save_on_call(self, shift_key: str, outgoing: OnCallPeople, incoming: OnCallPeople) -> None:
         await self._run(lambda: self.db.execute("UPDATE handovers SET outgoing=?, incoming=? WHERE shift_key=?",
                                                 (_names(outgoing), _names(incoming), shift_key)))

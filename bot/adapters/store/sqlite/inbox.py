@@ -308,11 +308,13 @@ def _apply(conn: sqlite3.Connection, row: InboxRow, decide: Callable[[InboxRow, 
 
 
 def _quarantine(conn: sqlite3.Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
-    """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert."""
+    """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert (and
+    word to whoever asked for a role from Slack)."""
     reference = reference or uuid.uuid4().hex[:8]
     reason = _safe(reason)[:500]
     conn.execute("UPDATE inbox SET state='failed', error=?, reference=? WHERE seq=?", (reason, reference, row.seq))
-    insert_effect(conn, delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason), 0, now)
+    for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body):
+        insert_effect(conn, effect, 0, now)
     return reference
 
 

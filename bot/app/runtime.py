@@ -298,13 +298,15 @@ class Bot:
         return bool(self._tasks)
 
     def reload_rotas(self, catalogue: Catalogue) -> None:
-        """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt. The rest
-        of the catalogue (services, teams, channels) is read at start-up; the log says so."""
+        """A reloaded catalogue's rotas take effect at once: handovers use them and their jobs are rebuilt, and the
+        App Home builds from it (whose teams and rotas; whose Homes a rota's change refreshes). The rest of the
+        catalogue (services' channels, tickets, reviews) is read at start-up; the log says so."""
         self.handovers.use(catalogue)
+        self.home.use(catalogue)
         if self.scheduler is not None:
             schedule_handovers(self.scheduler, self._handover_checks(catalogue))
-        log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers; other catalogue changes take effect at "
-                 "the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
+        log.info("catalogue reloaded: %d rota(s) (%s) now drive handovers and App Homes; other catalogue changes take "
+                 "effect at the next restart", len(catalogue.rotas), ", ".join(r.id for r in catalogue.rotas) or "none")
 
     def _once(self, job: str, every_minutes: float, run: Job) -> Job:
         """A scheduled job that runs on one replica per slot (see bot/app/scheduler.py)."""

@@ -81,7 +81,8 @@ class KeyMessage:
 
 @dataclass(frozen=True)
 class FollowUpAdded:
-    """An action item recorded for the incident (`id` is unique: the inbox's event id)."""
+    """An action item recorded for the incident (`id` is unique: the inbox's event id). `added_by_id` (their Slack
+    user id) and `incident_number`: to tell whoever added it should it never be applied (absent in older records)."""
 
     incident_id: str
     id: str
@@ -90,6 +91,8 @@ class FollowUpAdded:
     added_at: datetime
     owner_id: str | None = None
     owner_name: str | None = None
+    added_by_id: str | None = None
+    incident_number: int | None = None
 
     @property
     def event_id(self) -> str:
@@ -123,9 +126,12 @@ def from_json(body: str) -> Contribution:
             return mark
         if kind == FOLLOW_UP:
             owner_id, owner_name = data.get("owner_id"), data.get("owner_name")
+            added_by_id, number = data.get("added_by_id"), data.get("incident_number")
             return FollowUpAdded(str(data["incident_id"]), str(data["id"]), str(data["text"]), str(data["added_by"]),
                                  datetime.fromisoformat(str(data["added_at"])),
-                                 str(owner_id) if owner_id else None, str(owner_name) if owner_name else None)
+                                 str(owner_id) if owner_id else None, str(owner_name) if owner_name else None,
+                                 str(added_by_id) if added_by_id else None,
+                                 number if isinstance(number, int) and not isinstance(number, bool) else None)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise ValueError(f"not a contribution Paved Road recorded: {error.__class__.__name__}") from None
     raise ValueError(f"unknown contribution type {str(kind)[:40]!r}")

@@ -85,12 +85,14 @@ class RoleAssignment:
 
 @dataclass(frozen=True)
 class StatusUpdatePosted:
-    """`/incident update` (or its form): one update to publish everywhere."""
+    """`/incident update` (or its form): one update to publish everywhere. `incident_number`: as the author knew it,
+    to tell them should it never be applied (absent in older records)."""
 
     id: str
     incident_id: str
     at: datetime
     update: StatusUpdate
+    incident_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,8 @@ def command_from_json(text: str) -> Command:
                                   vacant_only=data.get("vacant_only") is True,  # absent in older records
                                   incident_number=_number(data.get("incident_number")))
         if kind == UPDATE_POSTED:
-            return StatusUpdatePosted(command_id, incident_id, at, update_from_dict(data["update"]))
+            return StatusUpdatePosted(command_id, incident_id, at, update_from_dict(data["update"]),
+                                      incident_number=_number(data.get("incident_number")))
         if kind == REMINDER_DUE:
             return ReminderDue(command_id, incident_id, at, datetime.fromisoformat(data["since"]),
                                int(data["interval"]))

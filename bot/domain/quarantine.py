@@ -1,20 +1,29 @@
 """What a delivery set aside because it could not be applied queues (see the Inbox port): the operators' alert, and
-for a role given from Slack (Take command, `/incident role`), word to the person who asked, who was told it was done.
+for what a person asked from Slack and was answered as done or on its way — a role (Take command, `/incident role`),
+a status update (`/incident update`), a follow-up (`/incident followup`) — word to that person of what was not done.
+(Key messages and due reminders answer nobody: the alert alone says what happened.)
 """
 
 from __future__ import annotations
 
 from bot.domain.alert_text import plain
-from bot.domain.coordination import ROLE_ASSIGNED, RoleAssignment, command_from_json
+from bot.domain.contributions import FOLLOW_UP, FollowUpAdded
+from bot.domain.contributions import from_json as contribution_from_json
+from bot.domain.coordination import ROLE_ASSIGNED, UPDATE_POSTED, RoleAssignment, StatusUpdatePosted, command_from_json
 from bot.domain.effects import AlertOperators, Effect, TellPerson
+
+# How much of their own words a person is shown back (to post them again): the rest they still have in Slack.
+QUOTED_CHARS = 1_000
 
 
 def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
                          reason: str, body: str = "") -> tuple[Effect, ...]:
     """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port), in
     one thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread;
-    and, for a role assignment recorded from Slack, the person who asked told it was not done (`role_not_given`)."""
-    told = role_not_given(reference, body) if source == "slack" and event_type == ROLE_ASSIGNED else None
+    and, for a command a person gave from Slack, that person told it was not done (`role_not_given`,
+    `update_not_published`, `follow_up_not_recorded`)."""
+    tell = _TELL.get(event_type) if source == "slack" else None
+    told = tell(reference, body) if tell else None
     return (_alert(reference, source, event_type, incident_id, reason), *((told,) if told else ()))
 
 
@@ -39,6 +48,50 @@ def role_not_given(reference: str, body: str) -> TellPerson | None:
                 f"`{plain(reference)}`; the operators have been told), so the role was not changed. To give it, run "
                 f"`/incident role {role} …` again in its channel.")
     return TellPerson(f"person:{command.by_slack_id}", command.by_slack_id, what)
+
+
+def update_not_published(reference: str, body: str) -> TellPerson | None:
+    """The author of a status update set aside: they were answered "Your update … is on its way", and it reached
+    nobody — not the incident's channel, the stakeholders, PagerDuty nor the ticket (its effects are queued with the
+    decision that was never stored). Their words are quoted back, to post again. None when the body cannot be read
+    or names no author."""
+    try:
+        command = command_from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(command, StatusUpdatePosted) or not command.update.author_slack_id:
+        return None
+    which = f"#{command.incident_number}" if command.incident_number is not None else "the incident"
+    what = (f"⚠️ Your status update on {which} could not be published (reference `{plain(reference)}`; the operators"
+            f" have been told): it did not reach the incident's channel, the stakeholders, PagerDuty or the ticket. "
+            f"To publish it, post it again with `/incident update …` in its channel. It read:\n"
+            f"{_quoted(command.update.message)}")
+    return TellPerson(f"person:{command.update.author_slack_id}", command.update.author_slack_id, what)
+
+
+def follow_up_not_recorded(reference: str, body: str) -> TellPerson | None:
+    """Whoever added a follow-up set aside: they were answered "Follow-up recorded", and it is on no list, review or
+    ticket. Their words are quoted back. None when the body cannot be read or names nobody (older records)."""
+    try:
+        event = contribution_from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(event, FollowUpAdded) or not event.added_by_id:
+        return None
+    which = f"#{event.incident_number}" if event.incident_number is not None else "the incident"
+    what = (f"⚠️ Your follow-up for {which} could not be recorded (reference `{plain(reference)}`; the operators have"
+            f" been told): it is not on the incident's follow-ups, its review or its ticket. To record it, add it "
+            f"again with `/incident followup …` in its channel. It read:\n{_quoted(event.text)}")
+    return TellPerson(f"person:{event.added_by_id}", event.added_by_id, what)
+
+
+def _quoted(text: str) -> str:
+    """A person's own words in a quote, as they typed them (escaped: a mention in them notifies nobody again)."""
+    clipped = text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 1] + "…"
+    return "\n".join(f"> {plain(line)}" for line in clipped.splitlines() or [""])
+
+
+_TELL = {ROLE_ASSIGNED: role_not_given, UPDATE_POSTED: update_not_published, FOLLOW_UP: follow_up_not_recorded}
 
 
 def _alert(reference: str, source: str, event_type: str, incident_id: str | None, reason: str) -> AlertOperators:

@@ -7,7 +7,7 @@ Adapters implement them (bot/adapters/), the sandbox's emulators stand behind th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -35,6 +35,7 @@ CHANNEL_NOT_FOUND = ("channel_not_found", "not_in_channel")
 CHANNEL_GONE, BOT_REMOVED = CHANNEL_NOT_FOUND  # deleted (a workspace admin may delete any); the bot removed from it
 # Archived (chat.update says is_inactive for a message in an archived channel; posts say is_archived):
 CHANNEL_ARCHIVED = ("is_archived", "is_inactive")
+CHANNEL_IS_ARCHIVED, MESSAGE_INACTIVE = CHANNEL_ARCHIVED  # a post's (or conversations.archive's) answer; chat.update's
 # Either, or the workspace's policy refusing the bot there (posting restricted, Enterprise Key Management, a thread
 # that takes no replies, a shared channel's other workspace):
 CANNOT_POST_THERE = frozenset(CHANNEL_NOT_FOUND + CHANNEL_ARCHIVED + (
@@ -52,6 +53,7 @@ class ChannelInfo:
     creator: str | None
     is_archived: bool
     is_member: bool = False  # the bot's own user is in it (as Slack answers the bot)
+    previous_names: tuple[str, ...] = ()  # what people renamed it from (Slack keeps them)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class Chat(Protocol):
     async def bot_user_id(self) -> str: ...
     async def create_channel(self, name: str) -> ChannelInfo: ...
     async def find_channel(self, name: str) -> ChannelInfo | None: ...
+    async def channels_formerly_named(self, names: Collection[str]) -> list[ChannelInfo]:
+        """The channels the bot can see that were once called one of `names` (renamed since): conversations.list."""
+        ...
     async def channel(self, channel_id: str) -> ChannelInfo | None:
         """The channel as Slack has it now (conversations.info): its name, whether the bot is in it; None when Slack
         does not find it."""

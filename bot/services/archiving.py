@@ -22,7 +22,7 @@ from bot.domain.archiving import archive_delay, archive_due
 from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, DraftReview
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
-from bot.ports import MAY_NOT_MANAGE_CHANNELS, Chat, Clock, PostedMessage
+from bot.ports import CHANNEL_GONE, CHANNEL_IS_ARCHIVED, MAY_NOT_MANAGE_CHANNELS, Chat, Clock, PostedMessage
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprints
 from bot.render.format import link
 from bot.render.review import review_prefix
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # The archiving of one resolution is claimed for this long (a year): later runs of the job skip it.
 CLAIM_SECONDS = 366 * 86400
 # Slack's answers that mean the channel is already as wanted (archived) or has nothing left to archive (gone).
-_DONE = frozenset({"already_archived", "is_archived", "channel_not_found"})
+_DONE = frozenset({"already_archived", CHANNEL_IS_ARCHIVED, CHANNEL_GONE})
 _REFUSALS = {
     "restricted_action": "the workspace lets only some members archive channels (Slack admin: Settings & "
                          "permissions → Permissions → Channel Management → who can archive channels). ",

@@ -8,7 +8,12 @@ incident's own archived channel is how a reopened incident's new channel learns 
 "Ours for this incident": made by the bot, with a topic naming the incident — or no topic yet (an attempt that made
 the channel and was cut short before setting it), but only where the name itself is the incident's (the pattern has
 `{number}` or `{id}`). A pattern without either (`inc-{slug}`, `inc-{service}`) names two incidents alike: the
-channel another incident's opening made a moment ago, its topic not yet set, is not taken for this one's."""
+channel another incident's opening made a moment ago, its topic not yet set, is not taken for this one's.
+
+An attempt whose answer from conversations.create was lost (Slack made the channel) and whose channel people renamed
+before the retry: the names the retry tries are free again, and it would make the incident a second channel. A retry
+first looks for a channel once called one of them (Slack keeps a channel's `previous_names`) that is ours by the same
+rule (with `inc-{slug}`, such a channel with no topic yet may be another incident's: not taken, a second is made)."""
 
 from __future__ import annotations
 
@@ -27,16 +32,24 @@ _OWN_NAME = re.compile(r"{(?:number|id)[}:!]")
 
 
 async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
-                         archived: list[str] | None = None) -> ChannelInfo:
+                         archived: list[str] | None = None, *, retry: bool = False) -> ChannelInfo:
     """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix. `archived`
     collects the ids of this incident's own channels met archived on the way, the latest last (the incident
-    reopened after the bot archived its channel: the new one says where the earlier story is)."""
+    reopened after the bot archived its channel: the new one says where the earlier story is). `retry`: an earlier
+    attempt may have made the channel, and people renamed it since (see the module's docstring)."""
     base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
                         incident_id=incident.id)
     own_name = _OWN_NAME.search(pattern) is not None
     tail = f"-{slugify(incident.id) or incident.number}"
     names = [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
              base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
+    if retry:  # one conversations.list: the first attempt of an opening pays nothing for it
+        bot_user = await chat.bot_user_id()
+        for renamed in await chat.channels_formerly_named(names):
+            tried = [i for i, name in enumerate(names) if name in renamed.previous_names]
+            if _is_ours(renamed, incident, bot_user, own_name or MAX_NAME_ATTEMPTS in tried):
+                log.info("reusing channel %s (renamed) for incident %s", renamed.name, incident.id)
+                return renamed
     for attempt, name in enumerate(names):
         if attempt == MAX_NAME_ATTEMPTS:  # the last: a name this incident's alone
             own_name = True

@@ -93,7 +93,7 @@ class Contributions:
             raise UserError(FOLLOW_UP_USAGE)
         added_by = added_by or user_name or user
         await self._record(FollowUpAdded(incident.id, uuid.uuid4().hex, text, added_by, self._clock.now(), owner_id,
-                                         owner_name))
+                                         owner_name, added_by_id=user, incident_number=incident.number))
         owner = f" (owner: <@{owner_id}>)" if owner_id else f" (owner: {_plain(owner_name)})" if owner_name else ""
         return (f"📋 Follow-up recorded for #{incident.number}{owner}: {_plain(text)}. It goes into the review and "
                 "onto the ServiceNow ticket; `/incident followups` lists them.")

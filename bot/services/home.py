@@ -2,7 +2,8 @@
 
 Gathered for one Slack user: their PagerDuty user (Slack email → PagerDuty), the open incidents (only the open ones
 are read from the store) — theirs (assigned, or holding a role) and all — with each one's channel; who is on call
-now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are; PagerDuty's
+now for their teams and rotas (the catalogue's `members` say whose teams and product domains they are — the
+catalogue as last loaded: a reload takes effect here at once, `use`; PagerDuty's
 schedules and escalation policies say who is on call); and the handover notes waiting on those rotas. Published when
 they open the Home (`app_home_opened`); by `refresh_soon` when an incident that concerns them is acknowledged,
 resolved or reassigned (asked by whoever stored the change, once it is stored: `Decision.homes`) or its channel opens
@@ -85,6 +86,16 @@ class AppHome:
         self._lookups_paused_until = 0.0
         self._closed = False
         self._paused_until = 0.0  # the event loop's time until which refreshes are not asked (`not_enabled`)
+
+    def use(self, catalogue: Catalogue) -> None:
+        """Build Homes from this catalogue from now on (a reload: whose teams and rotas, the rotas a change refreshes
+        the Homes of). What PagerDuty said of a rota whose schedules the reload changes, or of a team whose first
+        service it changes, is forgotten: it was said of another schedule or policy."""
+        old, self._catalogue = self._catalogue, catalogue
+        self._answers.forget([f"rota:{r.id}" for r in catalogue.rotas
+                              if (was := old.rota(r.id)) is None or was.schedule_ids != r.schedule_ids]
+                             + [f"team:{t.id}" for t in catalogue.teams
+                                if _first_service(old, t.id) != _first_service(catalogue, t.id)])
 
     async def publish(self, slack_user_id: str, *, opened: bool = False) -> None:
         """Gather and publish the Home for one Slack user. `opened`: they opened the tab themselves. What PagerDuty
@@ -354,13 +365,17 @@ class AppHome:
         return OnCallNow(rota.name, tuple(dict.fromkeys(e.name for e in entries if e.start <= now < e.end)))
 
     async def _ask_team(self, team: Team) -> OnCallNow:
-        service = next((s for s in self._catalogue.services if s.team == team.id), None)
+        service = _first_service(self._catalogue, team.id)
         if service is None:
             return OnCallNow(team.name, ())
         try:
-            policy = await self._paging.service_escalation_policy(service.pagerduty_service_id)
+            policy = await self._paging.service_escalation_policy(service)
             found = await self._paging.oncalls(policy) if policy else []
         except IntegrationError:
             return OnCallNow(team.name, None)
         return OnCallNow(team.name, tuple(dict.fromkeys(o.user.name for o in found if o.level == 1)))
 
+
+def _first_service(catalogue: Catalogue, team_id: str) -> str | None:
+    """The PagerDuty service whose escalation policy says who is on call for a team without a rota."""
+    return next((s.pagerduty_service_id for s in catalogue.services if s.team == team_id), None)

@@ -6,13 +6,15 @@ A burst of Homes (a storm's refreshes, someone opening the tab again and again) 
 question, not once a Home: a failure too is shared until its minute is over, by refreshes and openings alike, so that
 a rate-limited PagerDuty is not asked again by every opening. While PagerDuty cannot answer, the Home shows the last
 good answer with when it was looked up (bot/services/home.py), not a worse Home over a good one. Kept in memory, per
-replica: after a restart there is no last answer until PagerDuty gives one.
+replica: after a restart there is no last answer until PagerDuty gives one. A last good answer is kept for a week
+(`KEPT_FOR`; one from an earlier day says which day it is from): an older one says little of who is on call now, and
+the people who opened the tab once are not kept for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
@@ -20,6 +22,7 @@ from typing import Any, Generic, TypeVar, cast
 from bot.ports import Clock
 
 T = TypeVar("T")
+KEPT_FOR = timedelta(days=7)  # how long a last good answer stands in for PagerDuty not answering
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class SharedAnswers:
         self._clock = clock
         self._minute: datetime | None = None
         self._answers: dict[str, asyncio.Future[Any]] = {}  # this minute's, failures included
-        self._good: dict[str, LastGood[Any]] = {}  # per question: bounded by the catalogue's rotas and teams, people
+        # Per question (the catalogue's rotas and teams, the people who opened the tab), each for `KEPT_FOR`.
+        self._good: dict[str, LastGood[Any]] = {}
 
     def ask(self, key: str, ask: Callable[[], Awaitable[T]], *,
             failed: Callable[[T], bool] = _never) -> Awaitable[T]:
@@ -48,6 +52,7 @@ class SharedAnswers:
         minute = self._clock.now().replace(second=0, microsecond=0)
         if minute != self._minute:
             self._minute, self._answers = minute, {}
+            self._good = {k: g for k, g in self._good.items() if g.at > minute - KEPT_FOR}  # once a minute
         if key not in self._answers:
             asked_at = self._clock.now()
             answer = asyncio.ensure_future(ask())
@@ -60,7 +65,15 @@ class SharedAnswers:
         return cast(Awaitable[T], self._answers[key])
 
     def last_good(self, key: str) -> LastGood[Any] | None:
-        return self._good.get(key)
+        good = self._good.get(key)
+        return good if good is not None and good.at > self._clock.now() - KEPT_FOR else None
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Neither this minute's answers nor the last good ones to these questions (their question changed: a
+        reloaded catalogue gave a rota other schedules)."""
+        for key in keys:
+            self._answers.pop(key, None)
+            self._good.pop(key, None)
 
     def asked_again_at(self) -> datetime:
         """When a question that failed this minute is asked again: the next minute."""

@@ -23,7 +23,7 @@ from bot.services.people import Responder
 log = logging.getLogger(__name__)
 # conversations.invite refused as a whole, for everyone asked for, by what retrying cannot change: the bot is no
 # longer in the channel (someone removed it), or the workspace's rules (Enterprise Key Management, a policy).
-WHOLE_CALL_REFUSALS = frozenset({"not_in_channel", "ekm_access_denied", "restricted_action", "no_permission",
+WHOLE_CALL_REFUSALS = frozenset({BOT_REMOVED, "ekm_access_denied", "restricted_action", "no_permission",
                                  "team_access_not_granted"})
 
 

@@ -190,7 +190,7 @@ class IncidentToolkit:
             now + timedelta(minutes=next_in_minutes or self.remind_after_minutes)
         update = StatusUpdate(id=f"update:{uuid.uuid4().hex}", at=now, author=actor.name, what=what, impact=impact,
                               next_due=due, author_slack_id=slack_user_id, author_email=actor.email)
-        await self._record(StatusUpdatePosted(update.id, incident.id, now, update))
+        await self._record(StatusUpdatePosted(update.id, incident.id, now, update, incident_number=incident.number))
         return Outcome(f"📣 Your update on #{incident.number} is on its way to the incident's channel, "
                        f"#{escape(self._catalogue.stakeholders_channel_for(incident.service_id))}, PagerDuty"
                        + (" and the ServiceNow ticket." if self._tickets else ".")

@@ -56,6 +56,8 @@ class ChannelBook(dict[str, Channel]):
         """The channel called `name` from now on (the caller has checked the name is free)."""
         channel = self[channel_id]
         self._forget(channel_id)
+        if name != channel.name and channel.name not in channel.previous_names:
+            channel.previous_names.append(channel.name)  # as Slack keeps them (conversations.list, .info)
         channel.name = name
         if not channel.is_im:
             self._by_name[name] = channel_id

@@ -132,6 +132,7 @@ class Channel:
     topic_creator: str = ""
     topic_last_set: int = 0
     is_archived: bool = False
+    previous_names: list[str] = field(default_factory=list)  # what people renamed it from, earliest first
     pins: list[Pin] = field(default_factory=list)
     messages: dict[str, Message] = field(default_factory=dict)
 
@@ -144,6 +145,7 @@ class Channel:
             "is_ext_shared": False, "is_org_shared": False, "is_member": viewer in self.members,
             "topic": {"value": self.topic, "creator": self.topic_creator, "last_set": self.topic_last_set},
             "purpose": {"value": "", "creator": "", "last_set": 0},
+            "previous_names": list(self.previous_names),
         }
         if self.is_im:
             data["user"] = next((m for m in self.members if m != viewer), viewer)

@@ -75,6 +75,8 @@ async def test_a_renamed_channel_is_found_by_its_new_name_only(sandbox: RunningS
     assert slack.find_channel("team-basket") is None
     renamed = slack.find_channel("team-cart")
     assert renamed is not None and renamed.id == answer["channel"]
+    # Slack keeps the names it had (conversations.list and .info: `previous_names`).
+    assert renamed.to_api(slack.bot.id)["previous_names"] == ["team-basket"]
     # Not in a channel, the app hears nothing of its rename.
     slack.create_channel_as(BEN, "bens-corner")
     status, answer = await control(sandbox, "rename", user=BEN, channel="bens-corner", name="bens-den")

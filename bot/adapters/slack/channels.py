@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.catalogue import Catalogue
 from bot.errors import ProvisioningError
+from bot.ports import CHANNEL_GONE
 
 # A channel id, as the catalogue accepts one (bot/catalogue_response.py): a channel to find, never one to create.
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{8,}$")
@@ -74,7 +75,7 @@ class SlackChannels:
         try:
             channel = self.client.conversations_info(channel=channel_id)["channel"]
         except SlackApiError as error:
-            if error.response.get("error") == "channel_not_found":
+            if error.response.get("error") == CHANNEL_GONE:
                 return None
             raise ProvisioningError(_explain(f"conversations.info {channel_id}", error)) from None
         return str(channel["name"]), bool(channel.get("is_archived"))

@@ -8,7 +8,7 @@ a 429 that still happens is reported with Slack's Retry-After for the dispatcher
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from typing import Any
 
 import aiohttp
@@ -139,28 +139,40 @@ class SlackChat:
         return _channel(channel)
 
     async def find_channel(self, name: str) -> ChannelInfo | None:
+        found = await self._listed(lambda channel: channel["name"] == name, first=True)
+        return found[0] if found else None
+
+    async def channels_formerly_named(self, names: Collection[str]) -> list[ChannelInfo]:
+        wanted = set(names)
+        # Live channels only (an archived one is never reused): in a workspace of years, most channels are archived,
+        # so this listing is a few pages where one with them would be many at Tier 2's pace.
+        return await self._listed(lambda channel: not wanted.isdisjoint(channel.get("previous_names") or ()),
+                                  live=True)
+
+    async def _listed(self, match: Callable[[dict[str, Any]], bool], *, first: bool = False,
+                      live: bool = False) -> list[ChannelInfo]:
         try:
-            return await self._find_channel(name, "public_channel,private_channel")
+            return await self._list_channels(match, "public_channel,private_channel", first, live)
         except IntegrationError as error:
             if error.code != "missing_scope":
                 raise
             # Installed from a manifest before groups:read: public channels only (reinstalling the app adds it).
-            return await self._find_channel(name, "public_channel")
+            return await self._list_channels(match, "public_channel", first, live)
 
-    async def _find_channel(self, name: str, types: str) -> ChannelInfo | None:
+    async def _list_channels(self, match: Callable[[dict[str, Any]], bool], types: str,
+                             first: bool, live: bool) -> list[ChannelInfo]:
+        found: list[ChannelInfo] = []
         cursor = None
         while True:
             # Private channels too (those the bot was invited to): a team may keep its channel private.
-            args: dict[str, Any] = {"types": types, "limit": 1000}
+            args: dict[str, Any] = {"types": types, "limit": 1000} | ({"exclude_archived": "true"} if live else {})
             if cursor:
                 args["cursor"] = cursor
             page = await self._call("conversations.list", **args)
-            for channel in page["channels"]:
-                if channel["name"] == name:
-                    return _channel(channel)
+            found += [_channel(channel) for channel in page["channels"] if match(channel)]
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
+            if not cursor or (first and found):
+                return found
 
     async def channel(self, channel_id: str) -> ChannelInfo | None:
         try:
@@ -424,7 +436,8 @@ def _channel(data: dict[str, Any]) -> ChannelInfo:
     topic = data.get("topic") or {}
     return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
                        creator=data.get("creator"), is_archived=bool(data.get("is_archived")),
-                       is_member=bool(data.get("is_member")))
+                       is_member=bool(data.get("is_member")),
+                       previous_names=tuple(str(name) for name in data.get("previous_names") or ()))
 
 
 def _text(value: Any) -> str | None:

@@ -45,6 +45,8 @@ class ServiceNowSync(Section):
 
     caller: str = "pavedroad.integration"
     work_note_minutes: float = Field(default=5, gt=0)
+    # Releases before Utah's; a code the instance's choices lack is set as its equivalent there
+    # (services/close_code_choices.py): "Solution provided" in Utah and later.
     close_code: CloseCode = "Solved (Permanently)"
     # The close code of an incident merged away in PagerDuty: it goes on in another incident, whose ticket the merged
     # one's `parent_incident` names. ServiceNow's own for a duplicate ("Duplicate" in current releases' choice list).

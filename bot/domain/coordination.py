@@ -148,6 +148,13 @@ def take_command_id(incident_id: str) -> str:
     return f"take-command:{incident_id}"
 
 
+def take_command_after(incident_id: str, reference: str) -> str:
+    """The record id of a Take command pressed after the one under `take_command_id` (or a successor) was set aside
+    (quarantined, under `reference`), which left the seat empty: one per failed take, so the button fills the seat
+    again and two presses after the same failure still compare-and-set (the first recorded fills it)."""
+    return f"{take_command_id(incident_id)}:after:{reference}"
+
+
 def reminder_id(incident_id: str, since: datetime, interval: int) -> str:
     return f"reminder:{incident_id}:{since.isoformat()}:{interval}"
 

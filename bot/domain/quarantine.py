@@ -29,8 +29,9 @@ def delivery_quarantined(reference: str, source: str, event_type: str, incident_
 
 def role_not_given(reference: str, body: str) -> TellPerson | None:
     """The person whose Take command or `/incident role` was set aside: they were answered "… is now commander",
-    and the seat stayed as it was. A Take command's id is one per incident, so the button cannot take the seat
-    again: `/incident role` can. None when the body cannot be read (the operators' alert says what happened)."""
+    and the seat stayed as it was. The Take command button, still on the card, takes it again (a press after a take
+    set aside is recorded under a successor id), as does `/incident role`. None when the body cannot be read (the
+    operators' alert says what happened)."""
     try:
         command = command_from_json(body)
     except ValueError:
@@ -41,8 +42,8 @@ def role_not_given(reference: str, body: str) -> TellPerson | None:
     role = plain(command.holder.role)
     if command.vacant_only:
         what = (f"⚠️ Your Take command of {which} could not be applied (reference `{plain(reference)}`; the operators"
-                f" have been told), so you are not its {role} and nobody leads it yet. To lead it, run "
-                f"`/incident role {role} me` in its channel: the Take command button cannot take the seat any more.")
+                f" have been told), so you are not its {role} and nobody leads it yet. To lead it, press Take command "
+                f"on its card again, or run `/incident role {role} me` in its channel.")
     else:
         what = (f"⚠️ Giving {plain(command.holder.name)} the {role} role of {which} could not be applied (reference "
                 f"`{plain(reference)}`; the operators have been told), so the role was not changed. To give it, run "

@@ -253,6 +253,10 @@ class Tickets(Protocol):
     async def comments(self, sys_id: str) -> list[str]:
         """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again)."""
         ...
+    async def close_code_choices(self) -> list[tuple[str, str]]:
+        """The instance's active incident close codes, (value, label) each (its sys_choice rows for
+        incident.close_code); an empty list when an ACL hides the rows."""
+        ...
 
 
 class Clock(Protocol):

@@ -54,16 +54,18 @@ def renamed_key(channel_id: str) -> str:
 RENAMED_MARK_SECONDS = 86_400.0
 
 
-class OpenedChannelStore(SlackFootprints, Deduplication, Protocol):
-    """The incident's footprint, and the marks of channels renamed before an opening saved them."""
+class OpenedChannelStore(SlackFootprints, Deduplication, Outbox, Protocol):
+    """The incident's footprint, the marks of channels renamed before an opening saved them, and the ticket's sync."""
 
 
 async def remember_opened_channel(store: OpenedChannelStore, chat: Chat, clock: Clock, incident_id: str,
-                                  channel: ChannelInfo) -> None:
+                                  channel: ChannelInfo, *, tickets: bool = False) -> None:
     """The opening saves the incident's own channel (at once: the ticket's sync reads it). Renamed before that — its
     `channel_rename` handled while no incident named the channel, which left a mark (`ChannelEvents.renamed`) — its
     name now is asked of Slack: the name the bot made it with is gone from Slack. Saved before the mark is looked at,
-    as the event's handler marks before it looks again: one of the two sees the other."""
+    as the event's handler marks before it looks again: one of the two sees the other. `tickets`: ServiceNow's sync
+    is on, and the ticket, opened meanwhile with the name the bot made the channel with, is told the rename as after
+    one (found in review: a retried opening that found its channel by an earlier name left the ticket naming that)."""
     await remember_footprint(store, incident_id, at_once=True, channel_id=channel.id, channel_name=channel.name)
     if not await store.still_seen([renamed_key(channel.id)], clock.now().timestamp()):
         return
@@ -72,6 +74,8 @@ async def remember_opened_channel(store: OpenedChannelStore, chat: Chat, clock: 
         log.info("incident %s: its channel %s was renamed #%s as it opened (was #%s)", incident_id, channel.id,
                  now.name, channel.name)
         await remember_footprint(store, incident_id, at_once=True, channel_name=now.name)
+    if tickets:  # once the name is saved (the sync compares the ticket's line with it: nothing written when alike)
+        await store.queue_effect(SyncTicket(incident_id, channel_renamed=True), clock.now().timestamp())
 
 
 class ChannelEvents:

@@ -290,7 +290,8 @@ class Dispatcher:
                                                 True, cause=f"unexpected:{error.__class__.__name__}",
                                                 unexpected=True), kept)
                 return
-        # Evidence that the system takes its kind only if it answered a call (a line already posted needs none).
+        # Evidence that the system takes its kind only if it answered a call doing the work, not a read preparing it
+        # (a line found posted already by its history needs no post).
         self._answers.done(lane, row, self._now(), answered=lane in heard)
         if not await self._done(row, lane, kept):
             return

@@ -236,8 +236,8 @@ class EffectExecutor:
                     footprint = await self._store.footprint(incident.id)
                 # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
                 # At once, not with the effect's outcome: the ticket sync reads it (see TicketSync.tell_the_channel).
-                remember_channel.append(remember_opened_channel(self._store, self._chat, self._clock, incident.id,
-                                                                channel))  # (and its name, renamed meanwhile)
+                remember_channel.append(remember_opened_channel(  # (and its name, renamed meanwhile)
+                    self._store, self._chat, self._clock, incident.id, channel, tickets=self._tickets is not None))
                 if archived:  # (said once, however many moves queued it: archived_channels.py, say_moved)
                     await self._store.queue_effect(SayChannelMoved(incident.id, archived[-1]),
                                                    self._clock.now().timestamp())

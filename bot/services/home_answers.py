@@ -44,6 +44,9 @@ class SharedAnswers:
         self._answers: dict[str, asyncio.Future[Any]] = {}  # this minute's, failures included
         # Per question (the catalogue's rotas and teams, the people who opened the tab), each for `KEPT_FOR`.
         self._good: dict[str, LastGood[Any]] = {}
+        # Per question forgotten (a reload's), how many times: an answer on its way then was asked of what it no
+        # longer is (a rota's old schedules), and is not kept as good when it lands (found in review).
+        self._forgotten: dict[str, int] = {}
 
     def ask(self, key: str, ask: Callable[[], Awaitable[T]], *,
             failed: Callable[[T], bool] = _never) -> Awaitable[T]:
@@ -54,11 +57,12 @@ class SharedAnswers:
             self._minute, self._answers = minute, {}
             self._good = {k: g for k, g in self._good.items() if g.at > minute - KEPT_FOR}  # once a minute
         if key not in self._answers:
-            asked_at = self._clock.now()
+            asked_at, asked_of = self._clock.now(), self._forgotten.get(key, 0)
             answer = asyncio.ensure_future(ask())
 
             def keep(done: asyncio.Future[Any]) -> None:
-                if not done.cancelled() and done.exception() is None and not failed(done.result()):
+                if not done.cancelled() and done.exception() is None and not failed(done.result()) \
+                        and self._forgotten.get(key, 0) == asked_of:
                     self._good[key] = LastGood(done.result(), asked_at)
             answer.add_done_callback(keep)
             self._answers[key] = answer
@@ -72,6 +76,7 @@ class SharedAnswers:
         """Neither this minute's answers nor the last good ones to these questions (their question changed: a
         reloaded catalogue gave a rota other schedules)."""
         for key in keys:
+            self._forgotten[key] = self._forgotten.get(key, 0) + 1
             self._answers.pop(key, None)
             self._good.pop(key, None)
 

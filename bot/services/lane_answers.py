@@ -7,7 +7,8 @@ service refuses every time (a 500 for that one message, whatever in it makes the
 looked the same: retried for the hour, it held its incident's queue — the card's refreshes, the timeline's lines, the
 status updates — and the operators heard nothing. The dispatcher sees every outcome, so it tells the two apart: once
 an effect has spent its attempts, it is given up (dead, the operators alerted) if, since this dispatcher first saw it
-fail, effects of its kind in other queues of its lane were done and none failed as an outage fails. Only its own kind
+fail, effects of its kind in other queues of its lane were done, the service answering the call doing their work (a
+post, not the history read before it: bot/ports/answers.py), and none failed as an outage fails. Only its own kind
 counts: a kind calls the same methods, and a service is often down for some methods only (Slack posting messages while
 it still updates them) — other kinds going through is no evidence. Any other queue failing so too (an outage, or a
 service failing one call in two), or no effect of its kind tried meanwhile (a quiet lane: no evidence), and it is
@@ -39,9 +40,10 @@ class LaneAnswers:
         self._failing_since: dict[int, float] = {}
 
     def done(self, lane: str, row: OutboxRow, now: float, *, answered: bool) -> None:
-        """`row`'s effect was performed; `answered`: its service answered a call of it (bot/ports/answers.py). One
-        done with no call (its line already posted, its incident resolved before its channel opened) says nothing of
-        whether the service takes its kind: not heard."""
+        """`row`'s effect was performed; `answered`: its service answered a call of it doing its work, a write
+        (bot/ports/answers.py). One done with no call (its line already posted, its incident resolved before its
+        channel opened), or with reads only (its line's history, found posted), says nothing of whether the service
+        takes its kind: not heard."""
         self._failing_since.pop(row.seq, None)
         if answered:
             self._hear(lane, now, row, True)

@@ -13,6 +13,8 @@ data policy or business rule of its own refuses codes not in them — a stock in
 choice —, or it refuses the `parent_incident` reference) would keep the ticket open for good: it is resolved as any
 other then (`servicenow.close_code`, no parent; the close notes still name where the incident went on), and the
 operators hear which key to set, once a day per ticket.
+
+Either code the instance's close_code choices lack is set as its equivalent there (close_code_choices.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bot.ports import Clock, Tickets
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, TicketRecords, TicketRow
 from bot.render.format import ENTRY_TEXT, clip, duration, full_text_at
 from bot.render.review import responders
+from bot.services.close_code_choices import CloseCodeChoices
 from bot.services.ticket_pages import note_once
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ class ClosingStore(Incidents, TicketRecords, Outbox, Deduplication, Protocol):
 
 class Closing:
     def __init__(self, store: ClosingStore, tickets: Tickets, catalogue: Catalogue, clock: Clock) -> None:
-        self._store, self._tickets, self._catalogue, self._clock = store, tickets, catalogue, clock
+        self._store, self._tickets, self._clock = store, tickets, clock
+        self._codes = CloseCodeChoices(store, tickets, catalogue, clock)  # the catalogue's, as the instance takes them
 
     async def resolved(self, incident: Incident, ticket: TicketRow, footprint: SlackFootprint,
                        timeline: list[TimelineEntry]) -> dict[str, str]:
@@ -55,7 +59,7 @@ class Closing:
         ticket (the desk's own link between a duplicate and the ticket it duplicates; a merge into an incident the
         bot has no ticket for leaves the field as it is — a reference to nothing is refused)."""
         merge = await self._merged_into(timeline)
-        codes = self._catalogue.servicenow
+        codes = await self._codes.codes()
         kept = None
         if merge and merge[2] is not None and merge[2].sys_id != ticket.sys_id:
             # A parent the ticket has already means something else — a follow-on's closed ticket it goes on from,
@@ -79,7 +83,7 @@ class Closing:
         """`fields` as an ordinary resolve's (`servicenow.close_code`, no `parent_incident`), if they resolve a merged
         incident's ticket as a duplicate and ServiceNow refused them for good (400, or a 403 of a data policy: a
         closed ticket's 403 refuses the fallback too, and is the caller's as before); else None."""
-        codes = self._catalogue.servicenow
+        codes = self._codes.current  # those `resolved` gave
         refused_for_good = not (error.retryable or error.credentials_refused) and error.status in (400, 403)
         # (A merge's code that is the ordinary one, and no parent to leave out: the fallback would be the same update.)
         same = codes.merged_close_code == codes.close_code and "parent_incident" not in fields
@@ -97,7 +101,7 @@ class Closing:
         told = f"servicenow:duplicate-refused:{ticket.sys_id}"
         if await self._store.still_seen([told], now):
             return
-        codes = self._catalogue.servicenow
+        codes = self._codes.current
         parent = await self._store.ticket_by_sys_id(refused["parent_incident"]) if "parent_incident" in refused \
             else None
         duplicate = f"close code '{codes.merged_close_code}', from `servicenow.merged_close_code`" + (

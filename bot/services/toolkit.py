@@ -29,6 +29,7 @@ from bot.domain.coordination import (
     command_from_json,
     last_update_at,
     reminder_id,
+    take_command_after,
     take_command_id,
 )
 from bot.domain.incident import Incident, Status
@@ -51,6 +52,10 @@ REMINDERS_PER_TRANSACTION = 500
 # A Take command beaten to the empty seat waits at most LOOKS times PAUSE for the winner's take to be applied,
 # so as to say who leads; else "someone else", and the card says who.
 TAKEN_FIRST_LOOKS, TAKEN_FIRST_PAUSE_SECONDS = 20, 0.1
+# A Take command set aside (quarantined) leaves the seat empty, and a press after it is recorded under the successor of
+# its id (`take_command_after`). While the cause lasts, each press sets aside one more (their alerts in one operators'
+# thread); past this many in a row the button stops recording and says to use `/incident role`.
+TAKES_SET_ASIDE_FOLLOWED = 10
 
 
 class ToolkitStore(Inbox, RecordsFromSlack, Incidents, Protocol):
@@ -98,11 +103,15 @@ class IncidentToolkit:
         by: str | None = name
         if holder_id != slack_user_id:
             by = await guarded(self._chat.user_name(slack_user_id), "Slack")
-        if not await self._record(RoleAssignment(take_command_id(incident.id) if take else uuid.uuid4().hex,
-                                                 incident.id, self._clock.now(), RoleHolder(role, holder_id, name),
-                                                 slack_user_id, by or "someone", vacant_only=take,
-                                                 incident_number=incident.number)):
-            return await self._taken_first(slack_user_id, incident)
+        record_id = await self._take_id(incident.id) if take else uuid.uuid4().hex
+        if record_id is None:
+            return Outcome(f"The last {TAKES_SET_ASIDE_FOLLOWED + 1} Take commands of #{incident.number} could not be "
+                           "applied (the operators have been told), so nobody leads it yet. To lead it, "
+                           f"`/incident role {COMMANDER} me`.")
+        if not await self._record(RoleAssignment(record_id, incident.id, self._clock.now(),
+                                                 RoleHolder(role, holder_id, name), slack_user_id, by or "someone",
+                                                 vacant_only=take, incident_number=incident.number)):
+            return await self._taken_first(slack_user_id, incident, record_id)
         return Outcome(f"👑 {escape(name)} is now {role} of #{incident.number}"
                        + (f", taking over from {escape(current.name)}." if current else "."))
 
@@ -116,20 +125,32 @@ class IncidentToolkit:
                            "changed. To take over from them, `/incident role commander me`.")
         return await self.assign_role(slack_user_id, incident, COMMANDER, "me", take=current is None)
 
-    async def _taken_first(self, slack_user_id: str, incident: Incident) -> Outcome:
-        """A Take command of the same empty seat was recorded before this one (its id is one per incident): someone
-        else's pressed at the same moment; this person's own, pressed again after the repeat window while the worker
-        is behind (it has not filled the seat yet); or one set aside (quarantined), which leaves the seat empty and
-        the button unable to fill it. Who leads, as far as it is applied yet."""
-        recorded = await self._store.recorded_from_slack(take_command_id(incident.id))
+    async def _take_id(self, incident_id: str) -> str | None:
+        """The id to record a Take command under: one per incident (`take_command_id`), a compare-and-set on the
+        empty seat; once that take was set aside, the successor of the last one set aside (`take_command_after`),
+        which every replica derives alike. None past TAKES_SET_ASIDE_FOLLOWED set aside in a row."""
+        record_id = take_command_id(incident_id)
+        for _ in range(TAKES_SET_ASIDE_FOLLOWED + 1):
+            recorded = await self._store.recorded_from_slack(record_id)
+            if recorded is None or recorded.state != "failed":
+                return record_id
+            record_id = take_command_after(incident_id, recorded.reference or "")
+        return None
+
+    async def _taken_first(self, slack_user_id: str, incident: Incident, record_id: str) -> Outcome:
+        """A Take command of the same empty seat was recorded before this one under `record_id` (one per incident,
+        or per take set aside before): someone else's pressed at the same moment; this person's own, pressed again
+        after the repeat window while the worker is behind (it has not filled the seat yet); or one set aside
+        (quarantined) since it was looked up, which leaves the seat empty (a press after it records its successor).
+        Who leads, as far as it is applied yet."""
+        recorded = await self._store.recorded_from_slack(record_id)
         first = _take_in(recorded)
         number = incident.number
         if recorded is not None and recorded.state == "failed":
             whose = "Your" if first is not None and first.by_slack_id == slack_user_id else "An earlier"
             return Outcome(f"{whose} Take command of #{number} could not be applied (reference "
                            f"`{escape(recorded.reference or '?')}`; the operators have been told), so nobody leads it "
-                           f"yet, and the button cannot take the seat any more. To lead it, `/incident role {COMMANDER}"
-                           " me`.")
+                           f"yet. To lead it, press Take command again, or `/incident role {COMMANDER} me`.")
         current = None
         for _ in range(TAKEN_FIRST_LOOKS):  # the worker applies it at once, unless its queue is long: to name them
             now = await self._store.incident(incident.id)

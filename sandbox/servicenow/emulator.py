@@ -5,9 +5,10 @@ tells the bot about tickets, and sandbox controls that act as a person in Servic
 `<public_url>/sandbox/servicenow`. This module owns the Table API (basic or bearer authentication, an optional rate
 limit, injected faults, ServiceNow's error bodies), the incident rules a real instance enforces (state codes, impact
 and urgency 1-3, priority from the standard matrix, Resolution code and notes mandatory to resolve or close, journal
-fields that append, short string fields cut to their column's length), the read-only `sys_user_group`, `sys_user`
-and `sys_journal_field` tables, encoded queries (`sysparm_query`, parsed by `query.py`), the control routes and the
-state snapshot. The business rule's script and the ordered, signed delivery of its webhooks are in `webhooks.py`.
+fields that append, short string fields cut to their column's length), the read-only `sys_user_group`, `sys_user`,
+`sys_journal_field` and `sys_choice` (the incident close codes of a release, and the table's read ACL: choices.py)
+tables, encoded queries (`sysparm_query`, parsed by `query.py`), the control routes and the state snapshot. The
+business rule's script and the ordered, signed delivery of its webhooks are in `webhooks.py`.
 
 Choices where the real instance is configurable or lenient: a condition on an unknown field matches no rows (as
 with `glide.invalid_query.returns_no_rows`); an `assignment_group` that names no group is refused with 400 rather
@@ -40,6 +41,7 @@ from aiohttp import web
 from sandbox.faults import Fault, Faults
 from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
+from sandbox.servicenow.choices import UPGRADED, close_code_rows, refused_read
 from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record, not_authenticated
 from sandbox.servicenow.index import Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
@@ -112,7 +114,9 @@ class ServiceNowEmulator:
         # None (the property unset): every update is, the bot's own included.
         self.integration_user: str | None = None
         self.calls: Counter[str] = Counter()
-        self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {}}
+        self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {},
+                                                  "sys_choice": close_code_rows(UPGRADED)}
+        self.choices_readable = True  # False: sys_choice's read ACL refuses the integration user (403)
         self.journal = Journal[JournalEntry]()
         # The incident fields clients look tickets up by (index.py): queries on them touch only the matching rows.
         self._incident_index = RowIndex(("sys_id", "number", "correlation_id", "x_pd_integration_incident"))
@@ -175,6 +179,10 @@ class ServiceNowEmulator:
         self.tables["sys_user_group"][sys_id] = {"sys_id": sys_id, "name": name, "description": "", "active": "true",
                                                  "sys_created_on": now, "sys_updated_on": now}
         return sys_id
+
+    def use_close_codes(self, release: str) -> None:
+        """The incident close codes a release offers (choices.py: "tokyo", "utah", "upgraded"), as an admin sets."""
+        self.tables["sys_choice"] = close_code_rows(release)
 
     def create_incident(self, fields: Mapping[str, object], *, user: str = UI_USER) -> Row:
         """Open a ticket as `user` would in ServiceNow's UI (business rule included); returns the stored row."""
@@ -304,6 +312,8 @@ class ServiceNowEmulator:
         if table not in (*self.tables, "sys_journal_field"):
             raise ServiceNowError(400, f"Invalid table {table}", None)
         sys_id = rest[0] if rest else None
+        if table == "sys_choice" and method == "GET" and not self.choices_readable:
+            raise refused_read()
         if method == "GET" and sys_id is None:
             return self._list(request, table, self._candidates(table, request.query.get("sysparm_query", "")))
         if method == "GET" and sys_id is not None:

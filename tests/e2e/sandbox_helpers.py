@@ -232,3 +232,14 @@ def handovers_in(running: RunningSandbox, channel: str) -> list[str]:
     cid = channel_id(running, channel)
     return [m["text"] for m in state(running)["slack"]["messages"]
             if m["channel"] == cid and m["text"].startswith("*Handover") and not m["ephemeral_to"]]
+
+
+async def note_unsettled(running: RunningSandbox, incident_id: str, content: str, *,
+                         user: str = "ben.okafor@example.com") -> None:
+    """A note in PagerDuty's web app, its webhook delivered, the bot not waited for (it cannot settle while one of
+    its effects keeps failing)."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/pagerduty/incidents/{incident_id}/note",
+            json={"user": user, "content": content}) as response:
+        assert response.status == 200, await response.text()
+    await running.sandbox.pagerduty.drain_webhooks()

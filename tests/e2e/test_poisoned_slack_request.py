@@ -8,28 +8,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiohttp
-
 from bot.services.retries import PRODUCTION
 from sandbox.faults import Fault
-from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, channel_id, eventually, incident_channels, messages, state, trigger
+from tests.e2e.sandbox_helpers import (
+    act,
+    channel_id,
+    eventually,
+    incident_channels,
+    messages,
+    note_unsettled,
+    state,
+    trigger,
+)
 from tests.helpers import StartSandbox, rows
 
 BEN = "ben.okafor@example.com"
 # The bot's own policy (an hour's Slack outage outlasted), its backoff scaled down to run in seconds.
 OUTLASTING = replace(PRODUCTION, base_seconds=0.05, max_seconds=0.5)
 POISON = "Rolling back payments-api to 4.2.0"
-
-
-async def note_unsettled(running: RunningSandbox, incident_id: str, content: str) -> None:
-    """A note in PagerDuty's web app, its webhook delivered, the bot not waited for (it cannot settle while one of
-    its effects keeps failing)."""
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{running.url}/sandbox/pagerduty/incidents/{incident_id}/note",
-            json={"user": BEN, "content": content}) as response:
-        assert response.status == 200, await response.text()
-    await running.sandbox.pagerduty.drain_webhooks()
 
 
 async def test_a_line_slack_refuses_every_time_while_it_takes_all_else_is_given_up_and_its_queue_goes_on(

@@ -457,6 +457,30 @@ async def test_assignment_groups_table(sn: Sn) -> None:
     assert sn.emulator.add_group("Payments Team") == groups[0]["sys_id"]  # stable, no duplicate
 
 
+async def test_incident_close_codes_by_release_and_the_read_acl(sn: Sn) -> None:
+    """sys_choice: read-only, a row per language, the codes of the release chosen (Utah's older ones inactive), and a
+    403 when its read ACL refuses the integration user."""
+    params = {"sysparm_query": "name=incident^element=close_code^inactive=false^ORDERBYsequence",
+              "sysparm_fields": "value,label"}
+
+    async def offered() -> list[str]:
+        return [c["value"] for c in await sn.ok("GET", f"{TABLE}/sys_choice", params=params)]
+    upgraded = await offered()  # the default: an instance upgraded to Utah, the older codes kept active
+    assert "Solved (Permanently)" in upgraded and "Duplicate" in upgraded and "Solution provided" in upgraded
+    sn.emulator.use_close_codes("tokyo")
+    assert "Duplicate" not in await offered() and (await offered())[:2] == ["Solved (Work Around)",
+                                                                          "Solved (Permanently)"]
+    sn.emulator.use_close_codes("utah")
+    utah = await sn.ok("GET", f"{TABLE}/sys_choice", params=params)
+    assert {"value": "Solution provided", "label": "Lösung bereitgestellt"} in utah  # its German row
+    assert "Solved (Permanently)" not in {c["value"] for c in utah} and "Duplicate" in {c["value"] for c in utah}
+    status, body, _ = await sn.call("POST", f"{TABLE}/sys_choice", json={"value": "Mine"})
+    assert status == 405 and body["status"] == "failure"
+    sn.emulator.choices_readable = False
+    status, body, _ = await sn.call("GET", f"{TABLE}/sys_choice", params=params)
+    assert (status, body["error"]["message"]) == (403, "Insufficient rights to query records")
+
+
 def test_parse_query_edge_cases() -> None:
     query = parse_query("short_description=a^^b^ORcorrelation_id=x^EQ")
     assert [[(c.field, c.op, c.value) for c in group] for group in query.alternatives[0]] == [

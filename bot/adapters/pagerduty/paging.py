@@ -59,7 +59,7 @@ class PagerDutyPaging:
             raise IntegrationError("pagerduty", f"{label}: could not reach PagerDuty ({error.__class__.__name__})",
                                    retryable=True, code=NOT_SENT if unsent else None) from None
         self._metrics.call("pagerduty", label, "ok").inc()
-        answered("pagerduty")
+        answered("pagerduty", read=label.startswith("GET "))
         return result
 
     def _translate(self, label: str, error: Any) -> IntegrationError:

@@ -98,7 +98,7 @@ class ServiceNowTickets:
             raise IntegrationError("servicenow", f"{label}: HTTP {status} answer {said}: {_gist(text)}",
                                    retryable=True)
         self._metrics.call("servicenow", label, "ok").inc()
-        answered("servicenow")
+        answered("servicenow", read=label.startswith("GET "))
         if self.on_accepted is not None:  # only the Table API's own answer says the credentials passed
             self.on_accepted(sent_at)
         return answer
@@ -185,6 +185,18 @@ class ServiceNowTickets:
         found = await self._call("GET", "/api/now/attachment", "GET attachment", params={
             "sysparm_query": f"table_name=incident^table_sys_id={sys_id}", "sysparm_limit": "1000"})
         return [str(r.get("file_name") or "") for r in found.get("result") or []]
+
+    async def close_code_choices(self) -> list[tuple[str, str]]:
+        # A choice is a row per language (its value the same in each): the values come once, in the list's order.
+        found = await self._call("GET", "/api/now/table/sys_choice", "GET sys_choice", params={
+            "sysparm_query": "name=incident^element=close_code^inactive=false^ORDERBYsequence",
+            "sysparm_fields": "value,label", "sysparm_limit": "1000"})
+        choices: dict[str, str] = {}
+        for record in found.get("result") or []:
+            value = str(record.get("value") or "")
+            if value:
+                choices.setdefault(value, str(record.get("label") or value))
+        return list(choices.items())
 
     async def check_credentials(self) -> None:
         """The cheapest read there is (one incident's sys_id): IntegrationError unless ServiceNow accepts the

@@ -98,7 +98,7 @@ class SlackChat:
             self._metrics.call("slack", method, "network_error").inc()
             raise unreachable(method, error) from None
         self._metrics.call("slack", method, "ok").inc()
-        answered("slack")
+        answered("slack", read=method in _READS)
         return response
 
     def _counted(self, method: str, error: IntegrationError) -> IntegrationError:
@@ -425,6 +425,9 @@ _JSON_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemera
 _GET_METHODS = frozenset({"users.lookupByEmail", "users.info", "conversations.info", "conversations.history",
                           "conversations.members",
                           "conversations.list", "conversations.replies", "chat.getPermalink"})
+# Calls that only look or prepare (a DM opened to post in): answered, they are no evidence that Slack takes an effect's
+# work (bot/ports/answers.py) — a line's history answering while its post fails is an outage of posts.
+_READS = _GET_METHODS | {"auth.test", "conversations.open"}
 
 
 def _form(args: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,12 @@ channel another incident's opening made a moment ago, its topic not yet set, is 
 An attempt whose answer from conversations.create was lost (Slack made the channel) and whose channel people renamed
 before the retry: the names the retry tries are free again, and it would make the incident a second channel. A retry
 first looks for a channel once called one of them (Slack keeps a channel's `previous_names`) that is ours by the same
-rule (with `inc-{slug}`, such a channel with no topic yet may be another incident's: not taken, a second is made)."""
+rule (with `inc-{slug}`, such a channel with no topic yet may be another incident's: not taken, a second is made).
+That look lists every live channel (in a workspace of 20,000, twenty conversations.list calls at Tier 2's 20 a minute),
+so only a retry of an opening whose conversations.create went out and got no clear answer pays for it: a timeout, a
+dropped connection, a 500/502/504 (IntegrationError.outcome_unknown), or Slack's own internal_error/fatal_error (its
+docs: some of it may have been done). Such a failure leaves a mark in the store, kept a day, before it is raised; a
+429, a refusal (name_taken, restricted_action, …), a 503 or a connection never made leave none: Slack made nothing."""
 
 from __future__ import annotations
 
@@ -23,27 +28,41 @@ import re
 from bot.domain.incident import Incident
 from bot.domain.naming import MAX_CHANNEL_NAME, channel_name, slugify, with_suffix
 from bot.errors import IntegrationError
-from bot.ports import ChannelInfo, Chat
+from bot.ports import ChannelInfo, Chat, Clock
+from bot.ports.store import Deduplication
 
 log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
 # A pattern field that makes a channel's name one incident's own (its PagerDuty number or id).
 _OWN_NAME = re.compile(r"{(?:number|id)[}:!]")
+# How long an opening's lost answer from conversations.create is remembered: its retries come within minutes, an outage
+# of Slack's lasts hours at most.
+CREATE_UNKNOWN_SECONDS = 86_400.0
+# Slack's ok:false codes after which, its docs say, "some aspect of the operation" may have succeeded.
+_MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
 
 
-async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
+def create_unknown_key(incident_id: str) -> str:
+    """The store's mark of an opening whose conversations.create may have made a channel it never heard of."""
+    return f"slack:create-unknown:{incident_id}"
+
+
+async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern: str, incident: Incident,
                          archived: list[str] | None = None, *, retry: bool = False) -> ChannelInfo:
     """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix. `archived`
     collects the ids of this incident's own channels met archived on the way, the latest last (the incident
     reopened after the bot archived its channel: the new one says where the earlier story is). `retry`: an earlier
-    attempt may have made the channel, and people renamed it since (see the module's docstring)."""
+    attempt may have made the channel, and people renamed it since — looked for only where `marks` says an earlier
+    attempt's conversations.create went unanswered (see the module's docstring)."""
     base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
                         incident_id=incident.id)
     own_name = _OWN_NAME.search(pattern) is not None
     tail = f"-{slugify(incident.id) or incident.number}"
     names = [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
              base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
-    if retry:  # one conversations.list: the first attempt of an opening pays nothing for it
+    unknown = create_unknown_key(incident.id)
+    # One listing, only after a create that went unanswered: the first attempt, and a retry after a 429, pay nothing.
+    if retry and await marks.still_seen([unknown], clock.now().timestamp()):
         bot_user = await chat.bot_user_id()
         for renamed in await chat.channels_formerly_named(names):
             tried = [i for i, name in enumerate(names) if name in renamed.previous_names]
@@ -56,6 +75,8 @@ async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
         try:
             return await chat.create_channel(name)
         except IntegrationError as error:
+            if error.outcome_unknown or error.code in _MAYBE_DONE:
+                await _mark_unknown(marks, clock, unknown, error)
             if error.code != "name_taken":
                 raise
         existing = await chat.find_channel(name)
@@ -66,6 +87,14 @@ async def ensure_channel(chat: Chat, pattern: str, incident: Incident,
             archived.append(existing.id)
     raise IntegrationError("slack", f"no free channel name after {len(names)} tries from {base!r}",
                            retryable=False, code="name_taken")
+
+
+async def _mark_unknown(marks: Deduplication, clock: Clock, key: str, error: IntegrationError) -> None:
+    """Slack may have made the channel: its retry is to look for it by its earlier names."""
+    try:
+        await marks.remember(key, CREATE_UNKNOWN_SECONDS, clock.now().timestamp())
+    except Exception:  # Slack's failure is what the dispatcher must hear (the retry then looks by today's names only)
+        log.warning("%s: not marked (%s): a retry will not look for a renamed channel", key, error, exc_info=True)
 
 
 def _is_ours(channel: ChannelInfo, incident: Incident, bot_user: str, own_name: bool) -> bool:

@@ -210,8 +210,8 @@ class EffectExecutor:
             remember_channel: list[Awaitable[None]] = []
             if footprint.channel_id is None or footprint.shared_channel:
                 archived: list[str] = []  # this incident's channels met archived: it was moved, if any
-                channel = await self._archived.unless_refused(incident, ensure_channel(
-                    self._chat, self._catalogue.channels.pattern, incident, archived, retry=retry))
+                channel = await self._archived.unless_refused(incident, ensure_channel(self._chat, self._store,
+                    self._clock, self._catalogue.channels.pattern, incident, archived, retry=retry))
                 if channel is None:  # Slack lets the bot create no channel: its card goes to the team channel
                     if footprint.channel_id is None:  # (an upgraded incident's card is there already)
                         footprint.shared_channel = True  # (where it goes: its lines follow it, the card or not)

@@ -95,13 +95,13 @@ class TellPerson(Effect):
 
     def subject(self) -> str:
         # What they were to be told, too: whoever reads the alert can tell them by hand.
-        return f"<@{self.user}> (in their direct messages with the app, the message: {_plain(self.text)})"
+        return f"<@{self.user}> (in their direct messages with the app, the message: {self.text})"
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
         # Its `incident_id` is the person's queue, no incident: the generic alert would name "incident person:U…".
         return (f"⚠️ Paved Road could not tell <@{self.user}> something, in their direct messages with the app (after "
                 f"{attempts} attempt(s): {shown_error(error)}). Tell them yourself; the message was: "
-                f"{_plain(self.text)}")
+                f"{self.text}")  # Slack markup escaped by its writer: escaped again, a `<` showed as `&lt;`
 
 
 @dataclass(frozen=True)

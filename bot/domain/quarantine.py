@@ -17,12 +17,13 @@ QUOTED_CHARS = 1_000
 
 
 def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
-                         reason: str, body: str = "") -> tuple[Effect, ...]:
+                         reason: str, body: str = "", *, again: bool = False) -> tuple[Effect, ...]:
     """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port), in
     one thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread;
     and, for a command a person gave from Slack, that person told it was not done (`role_not_given`,
-    `update_not_published`, `follow_up_not_recorded`)."""
-    tell = _TELL.get(event_type) if source == "slack" else None
+    `update_not_published`, `follow_up_not_recorded`) — once: not `again`, set aside anew under its reference after
+    an operator's `pavedroad inbox retry` (found in review: a second DM, its marker new with each queueing)."""
+    tell = _TELL.get(event_type) if source == "slack" and not again else None
     told = tell(reference, body) if tell else None
     return (_alert(reference, source, event_type, incident_id, reason), *((told,) if told else ()))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.domain.alert_text import plain
 from bot.domain.coordination import (
     Command,
     ReminderDue,
@@ -81,9 +82,9 @@ def _assign(incident: Incident, command: RoleAssignment, policy: ChannelPolicy) 
     if command.vacant_only and previous is not None:
         # Taken meanwhile (`/incident role commander …` applied first): the Take's clicker was told they lead.
         return Decision(incident, None, (TellPerson(f"person:{command.by_slack_id}", command.by_slack_id,
-                                                    f"{previous.name} took command of #{incident.number} just before "
-                                                    "you, so they lead it and nothing was changed. To take over from "
-                                                    "them, `/incident role commander me`."),))
+                                                    f"{plain(previous.name)} took command of #{incident.number} just "
+                                                    "before you, so they lead it and nothing was changed. To take over "
+                                                    "from them, `/incident role commander me`."),))
     roles = (*(h for h in incident.roles if h.role != holder.role), holder)
     text = (f"{holder.name} took over as {holder.role} from {previous.name}" if previous
             else f"{holder.name} is now {holder.role}")

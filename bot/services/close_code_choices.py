@@ -73,6 +73,11 @@ class CloseCodeChoices:
                         f" servicenow.merged_close_code {self._catalogue.servicenow.merged_close_code!r})",
                         (self._due - now) / 60)
             return
+        except Exception:  # a bug of ours or an answer nobody foresaw: a resolve is never held up by this read
+            self._due = now + RETRY_SECONDS
+            log.exception("reading the instance's incident close codes failed unexpectedly: resolves set the "
+                          "catalogue's (or the choices read before); tried again in %.0f minutes", RETRY_SECONDS / 60)
+            return
         self._choices, self._due = tuple(Choice(value, label) for value, label in read), now + REFRESH_SECONDS
         if not read:  # an ACL hiding the rows answers an empty list, not a refusal
             log.warning("the instance answered no incident close codes (sys_choice rows for incident.close_code "
@@ -81,9 +86,25 @@ class CloseCodeChoices:
     async def _tell(self, mismatches: tuple[Mismatch, ...]) -> None:
         now = self._clock.now().timestamp()
         told = "servicenow:close-code:" + "|".join(f"{m.key}={m.configured}>{m.used}" for m in mismatches)
-        if told in self._told or await self._store.still_seen([told], now):
-            self._told.add(told)  # (then not asked of the store at every resolve)
+        if told in self._told:
             return
+        # Claimed, not looked at then remembered: resolves side by side (here, or on another replica) each found the
+        # operators untold and each queued the alert (found in review).
+        self._told.add(told)  # (then not asked of the store at every resolve)
+        try:
+            if not await self._store.first_time(told, TOLD_SECONDS, now):
+                return
+        except BaseException:
+            self._told.discard(told)
+            raise
+        try:
+            await self._store.queue_effect(self._alert(mismatches), now)
+        except BaseException:  # not told after all: the next resolve tells them
+            self._told.discard(told)
+            await self._store.forget(told)
+            raise
+
+    def _alert(self, mismatches: tuple[Mismatch, ...]) -> AlertOperators:
         choices = self._choices or ()
         offer = ", ".join(f"'{c.value}'" for c in choices[:SHOWN_CHOICES]) + (", …" if len(choices) > SHOWN_CHOICES
                                                                              else "")
@@ -94,10 +115,7 @@ class CloseCodeChoices:
                  + (f" get '{m.used}' instead." if m.used != m.configured else
                     " get it as it is, nothing the instance offers being its equivalent (an invalid choice the "
                     "desk's reports do not count).") for m in mismatches]
-        await self._store.queue_effect(AlertOperators.grouped("servicenow:close-code", plain(
+        return AlertOperators.grouped("servicenow:close-code", plain(
             "⚠️ ServiceNow close codes: " + " ".join(lines) + f" The instance offers {offer}. To choose, set "
             + " and ".join(f"`{m.key}`" for m in mismatches) + " in the platform catalogue to one of these values "
-            f"(e.g. `{example.key.partition('.')[2]}: {example_value}` under `servicenow:`) and restart the bot.")),
-            now)
-        await self._store.remember(told, TOLD_SECONDS, now)
-        self._told.add(told)
+            f"(e.g. `{example.key.partition('.')[2]}: {example_value}` under `servicenow:`) and restart the bot."))

@@ -55,7 +55,7 @@ from bot.services.bookkeeping import refresh_card_if_ticket, remember_footprint,
 from bot.services.calculator import incident_exposure
 from bot.services.card_ticket import ticket_view
 from bot.services.channel_creation import ensure_channel
-from bot.services.channel_events import remember_opened_channel
+from bot.services.channel_events import remember_opened_channel, renamed_as_it_opened
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
 from bot.services.handovers import Handovers
@@ -234,14 +234,16 @@ class EffectExecutor:
                         await self._store.queue_effect(SyncTicket(incident.id, channel_moved=True),
                                                        self._clock.now().timestamp())
                     footprint = await self._store.footprint(incident.id)
-                # Saved while the next calls go out: a crash before it lands is met by finding the channel again.
-                # At once, not with the effect's outcome: the ticket sync reads it (see TicketSync.tell_the_channel).
+                # Saved at once as the next calls go out (the ticket's sync reads it: TicketSync.tell_the_channel).
                 remember_channel.append(remember_opened_channel(  # (and its name, renamed meanwhile)
                     self._store, self._chat, self._clock, incident.id, channel, tickets=self._tickets is not None))
                 if archived:  # (said once, however many moves queued it: archived_channels.py, say_moved)
                     await self._store.queue_effect(SayChannelMoved(incident.id, archived[-1]),
                                                    self._clock.now().timestamp())
                 footprint.channel_id, footprint.channel_name = channel.id, channel.name
+            elif retry:  # saved by an earlier attempt, which may have failed to read a rename (channel_events.py)
+                remember_channel.append(renamed_as_it_opened(self._store, self._chat, self._clock, footprint,
+                                                             tickets=self._tickets is not None))
             channel_id = footprint.channel_id
             # Read once the channel exists, as the card and the topic each read it before: one read for both.
             ticket_view = await self._ticket_view(incident, footprint)
@@ -249,8 +251,7 @@ class EffectExecutor:
                 *remember_channel,
                 self._set_topic(incident, footprint, ticket_view),
                 self._invitations.when_known(incident, footprint, responders),
-                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True,
-                                view=ticket_view),
+                self._post_card(incident, footprint, channel_id, retry=retry, since=since, pin=True, view=ticket_view),
                 self._team.announce(incident, footprint, channel_id, retry=retry, since=since),
             )
             self._refresh_homes(incident)

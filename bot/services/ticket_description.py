@@ -68,21 +68,40 @@ async def description_followed(tickets: Tickets, catalogue: Catalogue, incident:
     return {"description": now} if now is not None else {}
 
 
-async def channel_renamed(tickets: Tickets, sys_id: str, name: str) -> dict[str, str]:
+async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, link_told: bool) -> dict[str, str]:
     """The update telling the ticket its incident's channel is #`name` now (renamed in Slack): the description's
     "Slack: #…" line names it so, and a work note says the rename — in one update, so that a retry finds the line
-    changed and writes nothing again. {} when the line names it so already, or is gone (the desk's layout: theirs)."""
-    lines = (await tickets.description(sys_id)).split("\n")
+    changed and writes nothing again. {} when the line names it so already, or is gone (the desk's layout: theirs).
+    `link_told`: the ticket has the channel's link (the note says it still leads there; found in review: it said so
+    to a ticket given no link yet)."""
+    if (named := _slack_line_naming(await tickets.description(sys_id), name)) is None:
+        return {}
+    description, old = named
+    return {"description": description,
+            "work_notes": f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack"
+                          + (" (its link is the same)." if link_told else ".")}
+
+
+async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: str | None = None) -> dict[str, str]:
+    """The description (`description`, else read) with its "Slack: #…" line naming #`name`, the channel the incident
+    moved to (its own archived), the move's note giving its link: {"description": …}, or {} when it names it so or is
+    gone. Left naming the archived channel, a later rename's note called that one "renamed" (found in review)."""
+    named = _slack_line_naming(description if description is not None else await tickets.description(sys_id), name)
+    return {} if named is None else {"description": named[0]}
+
+
+def _slack_line_naming(description: str, name: str) -> tuple[str, str] | None:
+    """(`description` with its "Slack: #…" line naming #`name`, the name the line had), or None when it names it so
+    already or is gone."""
+    lines = description.split("\n")
     at = next((i for i, line in enumerate(lines) if line.startswith(SLACK)), None)
     if at is None:
-        return {}
+        return None
     old, space, rest = lines[at].removeprefix(SLACK).partition(" ")
     if old == name:
-        return {}
+        return None
     lines[at] = f"{SLACK}{_one_line(name)}{space}{rest}"
-    return {"description": clip("\n".join(lines), LONG_TEXT),
-            "work_notes": f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack (its link is "
-                          "the same)."}
+    return clip("\n".join(lines), LONG_TEXT), old
 
 
 def _title_line(incident: Incident) -> str:

@@ -66,6 +66,7 @@ from bot.services.ticket_closing import Closing, channel_link
 from bot.services.ticket_description import (
     LONG_TEXT,
     NO_GROUP,
+    channel_moved,
     channel_renamed,
     description_followed,
     new_description,
@@ -182,7 +183,8 @@ class TicketSync:
             try:
                 if isinstance(effect, SyncTicket) and effect.channel_renamed:
                     if footprint.channel_name and footprint.in_own_channel(incident) and (
-                            told := await channel_renamed(self._tickets, ticket.sys_id, footprint.channel_name)):
+                            told := await channel_renamed(self._tickets, ticket.sys_id, footprint.channel_name,
+                                                          link_told=ticket.channel_told == LINK_TOLD)):
                         await self._tickets.update(ticket.sys_id, told)
                 elif isinstance(effect, SyncTicket):
                     await self._sync(incident, ticket, footprint, retry=retry or effect.no_channel,
@@ -333,6 +335,9 @@ class TicketSync:
             if group := group_of(self._catalogue, incident.service_id):
                 fields["assignment_group"] = group  # another team's: the ticket goes to its queue
             fields |= await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)
+        if moved and link is not None and footprint.channel_name:  # its Slack line names the new channel too
+            fields |= await channel_moved(self._tickets, ticket.sys_id, footprint.channel_name,
+                                          fields.get("description"))
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
             timeline = timeline or await self._store.timeline(incident.id)
             desk_resolved, desk_reopened = _desk_did(timeline, ticket.number)

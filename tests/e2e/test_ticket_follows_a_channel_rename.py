@@ -10,7 +10,7 @@ import aiohttp
 
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, incident_channels, trigger
-from tests.e2e.servicenow_helpers import bot_notes, settle_all, tickets
+from tests.e2e.servicenow_helpers import bot_notes, resolved_and_archived, settle_all, tickets
 
 ASHA, DEV = "asha.patel@example.com", "dev.sharma@example.com"
 
@@ -74,3 +74,25 @@ async def test_a_follow_on_ticket_hears_of_renames_and_names_the_channel_as_it_i
     assert slack_line(follow_on).startswith(f"Slack: #{channel['name']}-checkout-db (")
     assert [n for n in bot_notes(follow_on) if f"renamed #{channel['name']}-checkout-db" in n]
     assert (await sandbox.bot.readiness())["dead_effects"] == []
+
+
+async def test_after_a_move_the_ticket_names_the_new_channel_and_a_rename_of_it_as_such(
+        sandbox: RunningSandbox) -> None:
+    """Reopened after its channel was archived, the incident went on in a new channel: the ticket's note gave its link,
+    but its "Slack: #…" line kept the archived channel's name — and a rename of the new channel was noted as the
+    archived one's, "#<archived> was renamed #…" (found in review)."""
+    iid, old = await resolved_and_archived(sandbox, ASHA)
+    archived = sandbox.sandbox.slack.find_channel(old)
+    assert archived is not None
+    sandbox.sandbox.pagerduty.account.allow_reopen = True
+    await act(sandbox, iid, "acknowledge", user=DEV)
+    await sandbox.bot.flush_work_notes()
+    await settle_all(sandbox)
+    footprint = await sandbox.bot.store.footprint(iid)
+    assert footprint.channel_id not in (None, old) and footprint.channel_name, footprint
+    [ticket] = tickets_of(sandbox, iid)
+    assert slack_line(ticket).startswith(f"Slack: #{footprint.channel_name} ("), slack_line(ticket)
+    await renamed_in_slack(sandbox, str(footprint.channel_id), "inc-basket-totals-again")
+    said = [n for n in bot_notes(tickets_of(sandbox, iid)[0]) if "renamed" in n]
+    assert len(said) == 1 and f"#{footprint.channel_name} was renamed #inc-basket-totals-again" in said[0], said
+    assert f"#{archived.name} was renamed" not in said[0], said

@@ -191,11 +191,17 @@ class ServiceNowTickets:
         found = await self._call("GET", "/api/now/table/sys_choice", "GET sys_choice", params={
             "sysparm_query": "name=incident^element=close_code^inactive=false^ORDERBYsequence",
             "sysparm_fields": "value,label", "sysparm_limit": "1000"})
+        rows = found.get("result") or []
+        if not isinstance(rows, list):  # a proxy's or a scripted override's answer: not the Table API's list of rows
+            raise IntegrationError("servicenow", f"GET sys_choice: HTTP 200 answer's result is not a list of rows: "
+                                   f"{_gist(str(rows))}", retryable=True)
         choices: dict[str, str] = {}
-        for record in found.get("result") or []:
-            value = str(record.get("value") or "")
-            if value:
-                choices.setdefault(value, str(record.get("label") or value))
+        for record in rows:  # (a row that is no record, or no plain value, is passed over: found in review)
+            value = record.get("value") if isinstance(record, dict) else None
+            if isinstance(value, (str, int, float)) and str(value):
+                label = record.get("label") if isinstance(record, dict) else None
+                choices.setdefault(str(value), str(label) if isinstance(label, (str, int, float)) and str(label)
+                                   else str(value))
         return list(choices.items())
 
     async def check_credentials(self) -> None:

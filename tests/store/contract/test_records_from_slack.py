@@ -42,3 +42,23 @@ async def test_a_record_from_slack_reads_back_by_its_id_as_it_stands(store: Stor
     assert [t.user for t in told] == ["UASHA"] and failed.reference in told[0].text
     assert "Take command of #1 could not be applied" in told[0].text
     assert sum(isinstance(e, AlertOperators) for e in effects) >= 1
+
+
+async def test_a_record_set_aside_again_after_an_operators_retry_tells_its_person_no_second_time(
+        store: Store) -> None:
+    """Set aside, retried by an operator (`pavedroad inbox retry <reference>`) before its cause was fixed, and set aside
+    again under the same reference: the operators are alerted again, and the person, told once, is not told again
+    (found in review: a second DM, its marker new with each queueing, said again it "could not be applied")."""
+    await commit(store, trigger("Q1"))
+    await record(store)
+
+    def failing(row: InboxRow, incident: Incident | None) -> Decision | Skip:
+        raise RuntimeError("its decision cannot be stored")
+    await store.apply_pending(failing, 200.0)
+    [failed] = await store.failed_deliveries()
+    assert [type(e) for e in await drain(store) if isinstance(e, TellPerson)] == [TellPerson]
+    assert await store.retry_delivery(failed.reference)
+    await store.apply_pending(failing, 300.0)
+    again = await drain(store)
+    assert [e for e in again if isinstance(e, TellPerson)] == [], again
+    assert any(isinstance(e, AlertOperators) and failed.reference in e.text for e in again), again

@@ -407,14 +407,15 @@ async def _apply_arrived(conn: Connection, deliveries: list[tuple[Row, OnArrival
 
 async def _quarantine(conn: Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one); queue the alert (and DM)."""
-    reference = reference or uuid.uuid4().hex[:8]
+    again, reference = reference is not None, reference or uuid.uuid4().hex[:8]  # again: its person was told
     reason = _safe(reason)[:500]
     # A pipeline block of its own (the batch's connection is in pipeline mode): its statements are sent and answered
     # here, so a failure is raised here, never by the next row's statements.
     async with conn.pipeline():
         await conn.execute(b"UPDATE inbox SET state='failed', error=%s, reference=%s WHERE seq=%s",
                            (reason, reference, row.seq))
-        for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body):
+        for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body,
+                                           again=again):
             await insert_effect(conn, effect, 0, now)
     return reference
 

@@ -310,10 +310,11 @@ def _apply(conn: sqlite3.Connection, row: InboxRow, decide: Callable[[InboxRow, 
 def _quarantine(conn: sqlite3.Connection, row: InboxRow, reference: str | None, reason: str, now: float) -> str:
     """Mark the row failed with its reason and reference (a new one unless it has one), and queue the one alert (and
     word to whoever asked for a role from Slack)."""
-    reference = reference or uuid.uuid4().hex[:8]
+    again, reference = reference is not None, reference or uuid.uuid4().hex[:8]  # again: its person was told
     reason = _safe(reason)[:500]
     conn.execute("UPDATE inbox SET state='failed', error=?, reference=? WHERE seq=?", (reason, reference, row.seq))
-    for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body):
+    for effect in delivery_quarantined(reference, row.source, row.event_type, row.incident_id, reason, row.body,
+                                       again=again):
         insert_effect(conn, effect, 0, now)
     return reference
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 6 * 3600.0  # the choices read are used this long (an admin rarely changes them)
 RETRY_SECONDS = 600.0  # after a passing failure (a timeout, a 5xx, a 429)
 READ_SECONDS = 5.0  # the longest a resolve waits for the read
+ASKED_AGAIN_SECONDS = 86_400.0  # how long a replica trusts what it knows of a difference told
 TOLD_SECONDS = 30 * 86_400.0  # the operators hear of a difference once a month while it lasts
 SHOWN_CHOICES = 12
 
@@ -39,7 +40,9 @@ class CloseCodeChoices:
         self._choices: tuple[Choice, ...] | None = None
         self._due = 0.0  # when the choices are read (again)
         self._reading = asyncio.Lock()
-        self._told: set[str] = set()
+        # Differences this replica told (or found told), with when the store is asked again: a day, so that a replica
+        # running for months tells the operators again once the store's month is over.
+        self._told: dict[str, float] = {}
         self.current = self._codes()  # the codes the last resolve set (a refused duplicate's fallback reads them)
 
     async def codes(self) -> CloseCodes:
@@ -86,21 +89,21 @@ class CloseCodeChoices:
     async def _tell(self, mismatches: tuple[Mismatch, ...]) -> None:
         now = self._clock.now().timestamp()
         told = "servicenow:close-code:" + "|".join(f"{m.key}={m.configured}>{m.used}" for m in mismatches)
-        if told in self._told:
+        if self._told.get(told, 0.0) > now:
             return
         # Claimed, not looked at then remembered: resolves side by side (here, or on another replica) each found the
         # operators untold and each queued the alert (found in review).
-        self._told.add(told)  # (then not asked of the store at every resolve)
+        self._told[told] = now + ASKED_AGAIN_SECONDS  # (then not asked of the store at every resolve)
         try:
             if not await self._store.first_time(told, TOLD_SECONDS, now):
                 return
         except BaseException:
-            self._told.discard(told)
+            self._told.pop(told, None)
             raise
         try:
             await self._store.queue_effect(self._alert(mismatches), now)
         except BaseException:  # not told after all: the next resolve tells them
-            self._told.discard(told)
+            self._told.pop(told, None)
             await self._store.forget(told)
             raise
 

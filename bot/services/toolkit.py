@@ -54,7 +54,8 @@ REMINDERS_PER_TRANSACTION = 500
 TAKEN_FIRST_LOOKS, TAKEN_FIRST_PAUSE_SECONDS = 20, 0.1
 # A Take command set aside (quarantined) leaves the seat empty, and a press after it is recorded under the successor of
 # its id (`take_command_after`). While the cause lasts, each press sets aside one more (their alerts in one operators'
-# thread); past this many in a row the button stops recording and says to use `/incident role`.
+# thread); once the first take and this many successors are set aside in a row (11 takes), the button stops recording
+# and says to use `/incident role`.
 TAKES_SET_ASIDE_FOLLOWED = 10
 
 

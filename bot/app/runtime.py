@@ -259,8 +259,9 @@ class Bot:
         self._stopped = None
         await self.store.open()
         # Leases held under this replica's id are its previous run's, which died with its calls: resume them now
-        # rather than wait for them to run out (other replicas' leases are left alone).
-        if released := await self.store.release_leases(self.replica_id):
+        # rather than wait for them to run out (other replicas' leases are left alone) — as cut short, their calls'
+        # answers unheard (an opening's retry looks for a channel that attempt may have made and people renamed).
+        if released := await self.store.lapse_leases(self.replica_id):
             log.warning("resuming %d effect(s) this replica (%s) was performing when it stopped", released,
                         self.replica_id)
         applier = self.applier

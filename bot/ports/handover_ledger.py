@@ -34,10 +34,12 @@ class HandoverRow:
 @dataclass(frozen=True)
 class EffectHolder:
     """An effect being performed (its outbox `seq`) and the replica performing it (`owner`, its lease's): what it
-    records at once (a handover's post, `save_post`) is recorded only while that replica still holds the lease."""
+    records at once (a handover's post, `save_post`) is recorded only while that replica still holds the lease.
+    `cut_short`: the effect's last attempt before this one never recorded how it ended (OutboxRow.cut_short)."""
 
     seq: int
     owner: str
+    cut_short: bool = False
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class OutboxRow:
     # Of `attempts`, those a service refused because it did not accept our credentials (`effect_retry`'s
     # `credentials_refused`: Slack refusing the bot's token): not counted either, and never bounded.
     credentials_refusals: int = 0
+    # Its last attempt begun never recorded how it ended: claimed again once its lease ran out (its replica crashed,
+    # was killed, or stalled past the lease and this one took the effect over). What it did outside is unknown.
+    cut_short: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,11 @@ class Outbox(Protocol):
         again at once; returns how many. For a replica starting under the id of its previous run (the same host and
         port: a restart), whose calls died with it; for a dispatcher stopping, once its effects under way have ended;
         and for one whose store refused an effect's outcome (`keep`: the effects still running there)."""
+        ...
+    async def lapse_leases(self, owner: str) -> int:
+        """End now every lease `owner` holds, keeping it as the effects' last holder: a replica starting under the id
+        of its previous run (a restart), whose calls died with it unanswered. Their next claims read them as cut short
+        (`OutboxRow.cut_short`), as those of a lease that ran out; returns how many."""
         ...
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -18,10 +18,14 @@ That look lists every live channel (in a workspace of 20,000, twenty conversatio
 so only a retry of an opening whose conversations.create went out and got no clear answer pays for it: a timeout, a
 dropped connection, a 500/502/504 (IntegrationError.outcome_unknown), or Slack's own internal_error/fatal_error (its
 docs: some of it may have been done). Such a failure leaves a mark in the store, kept a day, before it is raised; a
-429, a refusal (name_taken, restricted_action, …), a 503 or a connection never made leave none: Slack made nothing."""
+429, a refusal (name_taken, restricted_action, …), a 503 or a connection never made leave none: Slack made nothing.
+An attempt cut short mid-call never hears its answer either: one cancelled (a deploy's stop) leaves the mark as it
+goes (a store write carried through the cancellation); one that never recorded how it ended (its process killed, or
+stalled past its lease and taken over: the dispatcher's `EffectHolder.cut_short`) could not, and its retry looks too."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -30,6 +34,8 @@ from bot.domain.naming import MAX_CHANNEL_NAME, channel_name, slugify, with_suff
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication
+from bot.services.bookkeeping import holding
+from bot.services.outlasting import carried_through
 
 log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 10
@@ -40,6 +46,9 @@ _OWN_NAME = re.compile(r"{(?:number|id)[}:!]")
 CREATE_UNKNOWN_SECONDS = 86_400.0
 # Slack's ok:false codes after which, its docs say, "some aspect of the operation" may have succeeded.
 _MAYBE_DONE = frozenset({"internal_error", "fatal_error"})
+# How long a stop waits for the mark of a conversations.create it cut short (a store that does not answer must not
+# hang the stop: the retry then looks by today's names only).
+MARK_ON_STOP_SECONDS = 5.0
 
 
 def create_unknown_key(incident_id: str) -> str:
@@ -61,8 +70,10 @@ async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern
     names = [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
              base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
     unknown = create_unknown_key(incident.id)
-    # One listing, only after a create that went unanswered: the first attempt, and a retry after a 429, pay nothing.
-    if retry and await marks.still_seen([unknown], clock.now().timestamp()):
+    # One listing, only after a create that went unanswered (or an attempt that never said how it ended): the first
+    # attempt, and a retry after a 429, pay nothing.
+    cut_short = (holder := holding()) is not None and holder.cut_short
+    if retry and (cut_short or await marks.still_seen([unknown], clock.now().timestamp())):
         bot_user = await chat.bot_user_id()
         for renamed in await chat.channels_formerly_named(names):
             tried = [i for i, name in enumerate(names) if name in renamed.previous_names]
@@ -74,6 +85,9 @@ async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern
             own_name = True
         try:
             return await chat.create_channel(name)
+        except asyncio.CancelledError:  # stopped mid-call: Slack may have made the channel, unheard
+            await carried_through(_mark_unknown(marks, clock, unknown, "cancelled mid-call"), MARK_ON_STOP_SECONDS)
+            raise
         except IntegrationError as error:
             if error.outcome_unknown or error.code in _MAYBE_DONE:
                 await _mark_unknown(marks, clock, unknown, error)
@@ -89,7 +103,7 @@ async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern
                            retryable=False, code="name_taken")
 
 
-async def _mark_unknown(marks: Deduplication, clock: Clock, key: str, error: IntegrationError) -> None:
+async def _mark_unknown(marks: Deduplication, clock: Clock, key: str, error: IntegrationError | str) -> None:
     """Slack may have made the channel: its retry is to look for it by its earlier names."""
     try:
         await marks.remember(key, CREATE_UNKNOWN_SECONDS, clock.now().timestamp())

@@ -267,7 +267,7 @@ class Dispatcher:
         effect learns is kept and recorded with its outcome, in one store call (bot/services/bookkeeping.py), which
         also claims what the slot it frees (one in its `lane`) does next."""
         effect = row.effect
-        with keeping(EffectHolder(row.seq, self.owner)) as kept, hearing() as heard:
+        with keeping(EffectHolder(row.seq, self.owner, row.cut_short)) as kept, hearing() as heard:
             try:
                 await self._leases.held_while(row, self._executor.perform(effect, retry=row.attempts > 0,
                                                                           created_at=row.created_at, found=row.found))

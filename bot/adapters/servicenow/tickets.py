@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,11 @@ from bot.ports import Ticket
 from bot.ports.answers import answered
 from bot.render.format import clip
 
+log = logging.getLogger(__name__)
 FIELDS = "sys_id,number,state"
+# sys_choice's close codes are read this many rows a page (a row per code per language), this many pages at most.
+CHOICE_PAGE_ROWS = 1000
+CHOICE_PAGES = 10
 # The incident table's dictionary lengths; the journals (work notes, comments) are mediumtext (16 MB): capped well
 # under it, and under the REST request size, without ever cutting a normal batch of notes.
 FIELD_LENGTHS = {"short_description": 160, "description": 4_000, "close_notes": 4_000, "correlation_id": 100,
@@ -187,21 +192,30 @@ class ServiceNowTickets:
         return [str(r.get("file_name") or "") for r in found.get("result") or []]
 
     async def close_code_choices(self) -> list[tuple[str, str]]:
-        # A choice is a row per language (its value the same in each): the values come once, in the list's order.
-        found = await self._call("GET", "/api/now/table/sys_choice", "GET sys_choice", params={
-            "sysparm_query": "name=incident^element=close_code^inactive=false^ORDERBYsequence",
-            "sysparm_fields": "value,label", "sysparm_limit": "1000"})
-        rows = found.get("result") or []
-        if not isinstance(rows, list):  # a proxy's or a scripted override's answer: not the Table API's list of rows
-            raise IntegrationError("servicenow", f"GET sys_choice: HTTP 200 answer's result is not a list of rows: "
-                                   f"{_gist(str(rows))}", retryable=True)
+        # A choice is a row per language (its value the same in each): the values come once, in the list's order. An
+        # instance with many languages and codes of its own has more rows than a page holds: read page by page (the
+        # Table API's sysparm_offset; sys_id orders rows of the same sequence alike on every page), until one comes
+        # short — CHOICE_PAGES at most.
         choices: dict[str, str] = {}
-        for record in rows:  # (a row that is no record, or no plain value, is passed over: found in review)
-            value = record.get("value") if isinstance(record, dict) else None
-            if isinstance(value, (str, int, float)) and str(value):
-                label = record.get("label") if isinstance(record, dict) else None
-                choices.setdefault(str(value), str(label) if isinstance(label, (str, int, float)) and str(label)
-                                   else str(value))
+        for page in range(CHOICE_PAGES):
+            found = await self._call("GET", "/api/now/table/sys_choice", "GET sys_choice", params={
+                "sysparm_query": "name=incident^element=close_code^inactive=false^ORDERBYsequence^ORDERBYsys_id",
+                "sysparm_fields": "value,label", "sysparm_limit": str(CHOICE_PAGE_ROWS),
+                "sysparm_offset": str(page * CHOICE_PAGE_ROWS)})
+            rows = found.get("result") or []
+            if not isinstance(rows, list):  # a proxy's or a scripted override's answer: not the Table API's rows
+                raise IntegrationError("servicenow", f"GET sys_choice: HTTP 200 answer's result is not a list of "
+                                       f"rows: {_gist(str(rows))}", retryable=True)
+            for record in rows:  # (a row that is no record, or no plain value, is passed over: found in review)
+                value = record.get("value") if isinstance(record, dict) else None
+                if isinstance(value, (str, int, float)) and str(value):
+                    label = record.get("label") if isinstance(record, dict) else None
+                    choices.setdefault(str(value), str(label) if isinstance(label, (str, int, float)) and str(label)
+                                       else str(value))
+            if len(rows) < CHOICE_PAGE_ROWS:
+                return list(choices.items())
+        log.warning("GET sys_choice: more than %d close-code rows (%d pages); the codes on later pages are not read",
+                    CHOICE_PAGES * CHOICE_PAGE_ROWS, CHOICE_PAGES)
         return list(choices.items())
 
     async def check_credentials(self) -> None:

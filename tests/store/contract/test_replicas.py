@@ -119,6 +119,34 @@ async def test_a_dead_replicas_effect_is_taken_over_when_its_lease_ends_and_the_
     assert await one.dead_effects() == []
 
 
+async def test_an_effect_whose_last_attempt_never_said_how_it_ended_is_claimed_as_cut_short(
+        replicas: tuple[Store, Store]) -> None:
+    """A replica killed (or stalled past its lease) mid-call never records its attempt's outcome: the effect's next
+    claim says so (`cut_short`: what the call did outside is unknown) — after its lease ran out, and after a replica
+    restarted under the same id lapsed its previous run's leases. An attempt that recorded its outcome (a retry), or
+    whose replica let it go as it stopped, is not."""
+    one, two = replicas
+    await one.queue_effect(RefreshCard("Q1"), now=1.0)
+    [row] = await one.due_effects(now=1.0, limit=10, busy=[])
+    assert not row.cut_short  # never attempted
+    assert await one.claim_effect(row.seq, owner=A, now=1.0, lease_seconds=LEASE)
+    claimed = await two.claim_due_effects(1.0 + LEASE, {"slack": 4}, [], owner=B, lease_seconds=LEASE)
+    [taken] = claimed["slack"]
+    assert taken.seq == row.seq and taken.cut_short  # A's lease ran out
+    assert await two.effect_retry(row.seq, next_attempt_at=40.0, error="timeout", owner=B)
+    [retried] = await one.due_effects(now=40.0, limit=10, busy=[])
+    assert not retried.cut_short  # B recorded how its attempt ended
+    assert await one.claim_effect(row.seq, owner=A, now=40.0, lease_seconds=LEASE)
+    assert await one.lapse_leases(A) == 1 and await one.lapse_leases(A) == 0  # A restarted: its leases end at once
+    assert await two.lapse_leases(B) == 0  # (another replica's are left alone)
+    [resumed] = await two.due_effects(now=41.0, limit=10, busy=[])
+    assert resumed.cut_short
+    assert await one.claim_effect(row.seq, owner=A, now=41.0, lease_seconds=LEASE)
+    assert await one.release_leases(A) == 1  # let go as A stopped, its call's outcome recorded or left to others
+    [released] = await two.due_effects(now=42.0, limit=10, busy=[])
+    assert not released.cut_short
+
+
 async def test_a_long_effect_renews_its_lease_and_keeps_it(replicas: tuple[Store, Store]) -> None:
     one, two = replicas
     await one.queue_effect(RefreshCard("Q1"), now=1.0)

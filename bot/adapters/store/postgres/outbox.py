@@ -88,7 +88,7 @@ HOLDER = "state='pending' AND (%s::text IS NULL OR lease_owner=%s)"
 # this replica found it cannot read — filters on the index's rows, which leave the plan as it was.
 DUE_HEADS = f"lane = %s AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT} AND NOT (seq = ANY(%s))"
 DUE_COLUMNS = ("seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since,"
-               " credentials_refusals")
+               " credentials_refusals, lease_owner IS NOT NULL AS cut_short")  # leased still: its lease ran out
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "greatest(next_attempt_at, coalesce(leased_until, 0))"
 # Parameters: the lane, the unreadable seqs. The first head due (or free) in it.
@@ -109,7 +109,7 @@ DUE_EFFECTS_SQL = (f"SELECT {DUE_COLUMNS} FROM outbox WHERE {DUE_HEADS} AND next
 # queued: it would show nothing that one does not.
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
-    "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
+    "(o.kind = 'refresh_card' AND o.leased_until IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
 INSERT_REFRESH = ("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                   f" SELECT %s, %s, %s, %s, greatest(%s, {SCHEDULED}), %s, %s WHERE NOT EXISTS ("
                   + CARD_RENDER_WAITING.format(incident="%s") + ")").encode()
@@ -131,7 +131,8 @@ class PostgresOutbox(PostgresPart, Outbox):
         rows.sort(key=lambda r: (r["priority"], r["seq"]))
         # One this version cannot read is left out, unclaimed, for a replica that can (and left out of the next reads).
         return [OutboxRow(r["seq"], effect, r["attempts"], r["created_at"], rate_limits=r["rate_limits"],
-                          rate_limited_since=r["rate_limited_since"], credentials_refusals=r["credentials_refusals"])
+                          rate_limited_since=r["rate_limited_since"], credentials_refusals=r["credentials_refusals"],
+                          cut_short=r["cut_short"])
                 for r in rows[:limit]
                 if (effect := self._connection.unreadable_effects.decode(r["seq"], r["kind"], r["payload"]))
                 is not None]
@@ -214,6 +215,10 @@ class PostgresOutbox(PostgresPart, Outbox):
     async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
         return await self._execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=%s"
                                    " AND state='pending' AND seq <> ALL(%s)", (owner, list(keep)))
+
+    async def lapse_leases(self, owner: str) -> int:
+        return await self._execute("UPDATE outbox SET leased_until=NULL WHERE lease_owner=%s"
+                                   " AND leased_until IS NOT NULL AND state='pending'", (owner,))
 
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:

@@ -40,7 +40,7 @@ SCHEDULED = 2
 # queued: it would show nothing that one does not.
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
-    "(o.kind = 'refresh_card' AND o.lease_owner IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
+    "(o.kind = 'refresh_card' AND o.leased_until IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
 # Not leased to anyone past `now` (the parameter that follows): never claimed, let go, or its holder's lease ran out.
 UNLEASED = "({alias}leased_until IS NULL OR {alias}leased_until <= ?) "
 # The effect is still pending and, when an owner is given (the next two parameters), still that owner's.
@@ -50,7 +50,7 @@ HOLDER = "state='pending' AND (? IS NULL OR lease_owner=?)"
 # (bot/adapters/store/unreadable.py): a filter on the index's rows, which leaves the plan as it was.
 DUE_HEADS = f"lane = ? AND state = 'pending' AND head = 1 AND {KNOWN_EFFECT_CASE}"
 DUE_COLUMNS = ("seq, kind, payload, attempts, created_at, priority, rate_limits, rate_limited_since,"
-               " credentials_refusals")
+               " credentials_refusals, lease_owner IS NOT NULL")  # the last: leased still, its lease ran out
 # When a head may run: when it is due, or (leased) when its lease ends. The expression outbox_next_due indexes.
 NEXT_DUE = "max(next_attempt_at, coalesce(leased_until, 0))"
 
@@ -68,7 +68,6 @@ def next_due_sql(unreadable: int = 0) -> str:
 
 
 NEXT_DUE_SQL = next_due_sql()
-
 log = logging.getLogger(__name__)
 
 
@@ -95,7 +94,6 @@ SYNCED_WITH_CARD_PENDING = (
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
 # Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
-
 
 BUSY_CASE_AT_MOST = 32  # up to this many busy queues are left out by a CASE (see _not_busy); past it, by a list
 
@@ -164,7 +162,6 @@ class SqliteOutbox(SqlitePart, Outbox):
                                 lease_seconds: float, reads: Mapping[str, bool] | None = None
                                 ) -> ClaimedEffects[OutboxRow]:
         lanes = [lane for lane, free in room.items() if free > 0]
-
         def claim() -> ClaimedEffects[OutboxRow]:
             if self._unreadable.due_for_pruning:
                 skipped = self._unreadable.seqs
@@ -239,11 +236,15 @@ class SqliteOutbox(SqlitePart, Outbox):
             (now + lease_seconds, seq, owner), light=True))
 
     async def release_leases(self, owner: str, keep: Sequence[int] = ()) -> int:
-        def write() -> int:
-            with self._transaction() as conn:
-                return conn.execute("UPDATE outbox SET lease_owner=NULL, leased_until=NULL WHERE lease_owner=?"
-                                    f" AND state='pending'{_not_in(len(keep))}", (owner, *keep)).rowcount
-        return await self._run(write)
+        return await self._run(lambda: self._leases_ended(owner, keep, "lease_owner=NULL, leased_until=NULL"))
+
+    async def lapse_leases(self, owner: str) -> int:
+        return await self._run(lambda: self._leases_ended(owner, (), "leased_until=NULL"))
+
+    def _leases_ended(self, owner: str, keep: Sequence[int], change: str) -> int:
+        with self._transaction() as conn:
+            return conn.execute(f"UPDATE outbox SET {change} WHERE lease_owner=? AND leased_until IS NOT NULL"
+                                f" AND state='pending'{_not_in(len(keep))}", (owner, *keep)).rowcount
 
     async def effect_done(self, seq: int, owner: str | None = None,
                           bookkeeping: EffectBookkeeping | None = None) -> bool:
@@ -379,8 +380,8 @@ def _claim(conn: sqlite3.Connection, now: float, lanes: Sequence[str], room: Map
 def _readable(rows: Sequence[Any], unreadable: UnreadableEffects) -> list[OutboxRow]:
     """OutboxRows from DUE_COLUMNS' columns; those this version cannot read left out (and remembered)."""
     return [OutboxRow(seq, effect, attempts, created_at, rate_limits=rate_limits, rate_limited_since=since,
-                      credentials_refusals=credentials)
-            for seq, kind, payload, attempts, created_at, _, rate_limits, since, credentials in rows
+                      credentials_refusals=credentials, cut_short=bool(lapsed))
+            for seq, kind, payload, attempts, created_at, _, rate_limits, since, credentials, lapsed in rows
             if (effect := unreadable.decode(seq, kind, payload)) is not None]
 
 

@@ -132,8 +132,9 @@ class ChannelEvents:
     async def renamed(self, *, channel: str, name: str) -> None:
         """`channel` was renamed (to `name`): its name now is asked of Slack, not taken from the event. Slack retries an
         event whose delivery failed, up to an hour later: a first rename's retry arriving after a second rename's
-        event named the channel by the name it had before (in the ticket's close notes)."""
-        if not channel or not name:
+        event named the channel by the name it had before (in the ticket's close notes). An event with no name (or
+        one not a string) is a rename all the same: ignored, the rename was lost (found by a property)."""
+        if not channel:
             return
         footprint = await self._store.footprint_by_channel(channel)
         if footprint is None:

@@ -77,9 +77,11 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, link_told
     if (named := _slack_line_naming(await tickets.description(sys_id), name)) is None:
         return {}
     description, old = named
-    return {"description": description,
-            "work_notes": f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack"
-                          + (" (its link is the same)." if link_told else ".")}
+    note = f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack" + (
+        " (its link is the same)." if link_told else ".")
+    # A description the desk made too long to take the new name: theirs, never cut (found by a property: clipped, the
+    # desk's last words were lost) — the note alone tells the ticket.
+    return {"work_notes": note} if description is None else {"description": description, "work_notes": note}
 
 
 async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: str | None = None) -> dict[str, str]:
@@ -87,21 +89,26 @@ async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: s
     moved to (its own archived), the move's note giving its link: {"description": …}, or {} when it names it so or is
     gone. Left naming the archived channel, a later rename's note called that one "renamed" (found in review)."""
     named = _slack_line_naming(description if description is not None else await tickets.description(sys_id), name)
-    return {} if named is None else {"description": named[0]}
+    return {} if named is None or named[0] is None else {"description": named[0]}
 
 
-def _slack_line_naming(description: str, name: str) -> tuple[str, str] | None:
-    """(`description` with its "Slack: #…" line naming #`name`, the name the line had), or None when it names it so
-    already or is gone."""
+def _slack_line_naming(description: str, name: str) -> tuple[str | None, str] | None:
+    """(`description` with the bot's "Slack: #…" line naming #`name` — None when that would take it past LONG_TEXT —,
+    the name the line had), or None when it names it so already or is gone. The bot's line is the one under the
+    incident's "PagerDuty: <link>" line, else the first: a line of the desk's own above it ("Slack: #it-help …") is
+    theirs. Every other character stays as it was, a Windows line end included (found by a property)."""
     lines = description.split("\n")
-    at = next((i for i, line in enumerate(lines) if line.startswith(SLACK)), None)
-    if at is None:
+    at = next((i for i in range(1, len(lines)) if lines[i].startswith(SLACK) and lines[i - 1].startswith(
+        "PagerDuty: ")), None)
+    if at is None and (at := next((i for i, line in enumerate(lines) if line.startswith(SLACK)), None)) is None:
         return None
-    old, space, rest = lines[at].removeprefix(SLACK).partition(" ")
+    after = lines[at].removeprefix(SLACK)
+    old = after.split(maxsplit=1)[0] if after[:1].strip() else ""  # up to the first whitespace ("\r" too)
     if old == name:
         return None
-    lines[at] = f"{SLACK}{_one_line(name)}{space}{rest}"
-    return clip("\n".join(lines), LONG_TEXT), old
+    lines[at] = f"{SLACK}{_one_line(name)}{after[len(old):]}"
+    now = "\n".join(lines)
+    return (now if len(now) <= LONG_TEXT else None), old
 
 
 def _title_line(incident: Incident) -> str:

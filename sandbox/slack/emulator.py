@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ RESPONSE_URL_USES = 5
 # Methods authorised by the app-level token (xapp-...) instead of the bot token.
 _APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _WEB_API = {**conversations.METHODS, **chat.METHODS, **users.METHODS, **views.METHODS}
+log = logging.getLogger(__name__)
 
 
 class SlackEmulator(SlackWorkspace):
@@ -92,6 +94,14 @@ class SlackEmulator(SlackWorkspace):
             if fault is not None:  # carried out, and its answer lost on the way back (Slack's edge timing out)
                 return _fault_response(fault)
             return answered
+        except ConnectionResetError:
+            if request.transport is not None:
+                raise
+            # The caller hung up while Slack held its call (injected latency): a stopping bot cuts its effects short
+            # mid-call by design (bot/services/dispatcher.py, "Stopping"), a client's own timeout does the same. To
+            # Slack a dropped connection is no error; aiohttp then fails reading the body even when all of it came.
+            log.debug("slack %s: the caller hung up before its call was read; nothing done, nobody to answer", method)
+            return web.Response(status=499, reason="Client Closed Request")  # written to nobody
         finally:
             self.touch()  # a slow call (injected latency) is activity until it is answered
 

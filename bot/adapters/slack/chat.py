@@ -146,8 +146,7 @@ class SlackChat:
         wanted = set(names)
         # Live channels only (an archived one is never reused): in a workspace of years, most channels are archived,
         # so this listing is a few pages where one with them would be many at Tier 2's pace.
-        return await self._listed(lambda channel: not wanted.isdisjoint(channel.get("previous_names") or ()),
-                                  live=True)
+        return await self._listed(lambda channel: not wanted.isdisjoint(_channel(channel).previous_names), live=True)
 
     async def _listed(self, match: Callable[[dict[str, Any]], bool], *, first: bool = False,
                       live: bool = False) -> list[ChannelInfo]:
@@ -436,11 +435,12 @@ def _form(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _channel(data: dict[str, Any]) -> ChannelInfo:
-    topic = data.get("topic") or {}
+    topic, names = data.get("topic") or {}, data.get("previous_names")
     return ChannelInfo(id=str(data["id"]), name=str(data["name"]), topic=str(topic.get("value") or ""),
                        creator=data.get("creator"), is_archived=bool(data.get("is_archived")),
-                       is_member=bool(data.get("is_member")),
-                       previous_names=tuple(str(name) for name in data.get("previous_names") or ()))
+                       is_member=bool(data.get("is_member")),  # an earlier name that is no name: passed over
+                       previous_names=tuple(n for n in names if isinstance(n, str) and n) if isinstance(names, list)
+                       else ())
 
 
 def _text(value: Any) -> str | None:

@@ -5,6 +5,7 @@ after the store closed is refused."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -45,8 +46,18 @@ async def test_effects_done_together_take_one_trip_and_one_commit(tmp_path: Path
         seqs = await claimed(outbox, 5)
         statements: list[str] = []
         await connection.run(lambda: connection.reader.set_trace_callback(statements.append))
+        # The store's thread held busy while the five are made, as it is by an fsync in production: otherwise, on a
+        # loaded machine, it could take the first write before the others were made (two trips: a flake in CI).
+        gate = threading.Event()
+        busy = connection.run(gate.wait)
         before = connection.trips
-        assert await asyncio.gather(*(outbox.effect_done(seq, owner="a") for seq in seqs)) == [True] * 5
+        done = asyncio.gather(*(outbox.effect_done(seq, owner="a") for seq in seqs))
+        try:
+            await asyncio.sleep(0)  # each of the five runs up to waiting for its commit
+        finally:
+            gate.set()
+        assert await busy
+        assert await done == [True] * 5
         assert connection.trips - before == 1
         assert statements.count("COMMIT") == 1
         assert await outbox.next_effect_due_at() is None  # all done

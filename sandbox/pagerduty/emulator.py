@@ -11,6 +11,7 @@ PagerDuty's web app in `control.py`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import uuid
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxSeed
 from sandbox.faults import Fault, Faults
+from sandbox.hangups import hangups_told
 from sandbox.pagerduty.admin import PagerDutyAdmin
 from sandbox.pagerduty.basics import Json, PagerDutyError, invalid, not_found, random_id, stable_id
 from sandbox.pagerduty.control import ACTIONS, PagerDutyControls
@@ -38,6 +40,7 @@ from sandbox.pagerduty.webhooks import WebhookSender
 
 API_PREFIX = "/sandbox/pagerduty/api"
 CONTROL_ACTIONS = ACTIONS  # what POST /sandbox/pagerduty/incidents/{id}/{action} accepts
+log = logging.getLogger(__name__)
 
 
 class PagerDutyEmulator:
@@ -136,7 +139,7 @@ class PagerDutyEmulator:
         self.shapes.public_url = url
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", hangups_told(self._api, log))
         PagerDutyControls(self.account, self.shapes, trigger=self.trigger, enable_webhooks=self.enable_webhooks,
                           after_trigger=self.after_trigger).add_routes(app)
 
@@ -227,6 +230,7 @@ class PagerDutyEmulator:
         allowed, limits = self._rate_limit(self.api_token)
         if not allowed:
             return _error(PagerDutyError(429, 2020, "Rate Limit Exceeded"), limits)
+        raw = await request.read()  # in hand before it is held: carried out if its caller hangs up (hangups.py)
         await self.faults.delay("pagerduty", path, method)
         fault = self.faults.take("pagerduty", path, method)
         if fault is not None and not fault.after:
@@ -235,7 +239,6 @@ class PagerDutyEmulator:
             return _error(PagerDutyError(404, 2100, "Not Found",
                                          [f"{method} {path} is not a PagerDuty API the sandbox emulates"]), limits)
         _template, match, handler = route
-        raw = await request.read()
         if self.validator is not None:
             reason = self.validator.validate(method, path, request.query_string, request.headers, raw or None)
             if reason is not None:

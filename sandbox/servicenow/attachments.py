@@ -14,17 +14,20 @@ the Table API's (emulator.py). Uploaded bytes are kept so tests can read them ba
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
 
+from sandbox.hangups import hangups_told
 from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record
 from sandbox.servicenow.query import parse_query
 
 ATTACHMENT_PREFIX = "/api/now/attachment"
 MAX_BYTES = 1024 * 1024 * 1024  # the instance's default com.glide.attachment.max_size is 1 GB
+log = logging.getLogger(__name__)  # a caller hanging up mid-call, told (sandbox/hangups.py)
 
 
 @dataclass
@@ -67,9 +70,9 @@ class ServiceNowAttachments:
         self.attachments: dict[str, Attachment] = {}
 
     def add_routes(self, app: web.Application, prefix: str) -> None:
-        app.router.add_post(prefix + ATTACHMENT_PREFIX + "/file", self._upload)
-        app.router.add_get(prefix + ATTACHMENT_PREFIX, self._list)
-        app.router.add_get(prefix + ATTACHMENT_PREFIX + "/{sys_id}/file", self._download)
+        app.router.add_post(prefix + ATTACHMENT_PREFIX + "/file", hangups_told(self._upload, log))
+        app.router.add_get(prefix + ATTACHMENT_PREFIX, hangups_told(self._list, log))
+        app.router.add_get(prefix + ATTACHMENT_PREFIX + "/{sys_id}/file", hangups_told(self._download, log))
 
     def of(self, table_sys_id: str) -> list[dict[str, object]]:
         """What /sandbox/state shows of a record's attachments."""

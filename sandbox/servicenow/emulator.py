@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import html
 import json
+import logging
 import math
 import re
 import uuid
@@ -39,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.faults import Fault, Faults
+from sandbox.hangups import hangups_told
 from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
 from sandbox.servicenow.choices import UPGRADED, close_code_rows, refused_read
@@ -72,6 +74,7 @@ VARCHAR = {"short_description": 160, "correlation_id": 100, "correlation_display
            "subcategory": 40, "contact_type": 40, "close_code": 40}
 _DEFAULT_LIMIT = 10000
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
+log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 Row = dict[str, str]
@@ -161,7 +164,7 @@ class ServiceNowEmulator:
         return self.public_url.rstrip("/") + PREFIX
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", PREFIX + TABLE_PREFIX + "/{tail:.*}", self._api)
+        app.router.add_route("*", PREFIX + TABLE_PREFIX + "/{tail:.*}", hangups_told(self._api, log))
         app.router.add_post(PREFIX + "/incidents", self._ui_create)
         app.router.add_patch(PREFIX + "/incidents/{sys_id}", self._ui_update)
         app.router.add_post(PREFIX + "/incidents/{sys_id}/{element:work_notes|comments}", self._ui_journal)
@@ -243,6 +246,7 @@ class ServiceNowEmulator:
         try:
             user = self._authenticate(request)
             self._rate_limit(user)
+            await request.read()  # in hand before it is held: carried out if its caller hangs up (hangups.py)
             fields = await _body_fields(request) if any(rule.with_field for rule in self.faults.rules) else None
             await self.faults.delay("servicenow", path, method, fields)
             # "PATCH /api/now/table/incident/" fails only updates
@@ -265,6 +269,7 @@ class ServiceNowEmulator:
         user = self._authenticate(request)
         self._rate_limit(user)
         path = label.partition(" ")[2]
+        await request.read()  # in hand before it is held: carried out if its caller hangs up (hangups.py)
         await self.faults.delay("servicenow", path, request.method)
         fault = self.faults.take("servicenow", path, request.method)
         if fault is not None:

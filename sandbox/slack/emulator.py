@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.catalogue import SandboxPerson
 from sandbox.faults import Fault, Faults
+from sandbox.hangups import hangups_told
 from sandbox.slack import channel_acts, installation, person
 from sandbox.slack.files import SlackFiles
 from sandbox.slack.home import HomeTabs
@@ -64,8 +65,8 @@ class SlackEmulator(SlackWorkspace):
         self.home = HomeTabs(self)
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_route("GET", "/sandbox/slack/api/{method}", self._handle_api)
-        app.router.add_route("POST", "/sandbox/slack/api/{method}", self._handle_api)
+        app.router.add_route("GET", "/sandbox/slack/api/{method}", hangups_told(self._handle_api, log))
+        app.router.add_route("POST", "/sandbox/slack/api/{method}", hangups_told(self._handle_api, log))
         app.router.add_post("/sandbox/slack/response/{id}", self._handle_response_url)
         self._user_actions.add_routes(app)
         person.add_routes(app, self)
@@ -82,7 +83,9 @@ class SlackEmulator(SlackWorkspace):
         self.calls[method] += 1
         self.touch()
         try:
-            fields = await _arg_values(request) if any(rule.with_field for rule in self.faults.rules) else None
+            # The call in hand before it is held: carried out if its caller hangs up (hangups.py). Its arguments, not
+            # its bytes: aiohttp parses a multipart body once, and keeps what it parsed.
+            fields = await _arg_values(request)
             await self.faults.delay("slack", method, request.method, fields)
             fault = self.faults.take("slack", method, request.method, fields)
             if fault is not None and not fault.after:
@@ -94,14 +97,6 @@ class SlackEmulator(SlackWorkspace):
             if fault is not None:  # carried out, and its answer lost on the way back (Slack's edge timing out)
                 return _fault_response(fault)
             return answered
-        except ConnectionResetError:
-            if request.transport is not None:
-                raise
-            # The caller hung up while Slack held its call (injected latency): a stopping bot cuts its effects short
-            # mid-call by design (bot/services/dispatcher.py, "Stopping"), a client's own timeout does the same. To
-            # Slack a dropped connection is no error; aiohttp then fails reading the body even when all of it came.
-            log.debug("slack %s: the caller hung up before its call was read; nothing done, nobody to answer", method)
-            return web.Response(status=499, reason="Client Closed Request")  # written to nobody
         finally:
             self.touch()  # a slow call (injected latency) is activity until it is answered
 
@@ -248,8 +243,9 @@ async def _read_args(request: web.Request) -> JSON:
 
 
 async def _arg_values(request: web.Request) -> JSON:
-    """The arguments a call sets (for fault rules `with_field`, e.g. "metadata": a card, not an operators' alert); a
-    body Slack would refuse sets none (the refusal is the method's to give). aiohttp keeps the body, read again."""
+    """The arguments a call sets, read as it arrives (for fault rules `with_field`, e.g. "metadata": a card, not an
+    operators' alert); a body Slack would refuse sets none (the refusal is the method's to give). aiohttp keeps the
+    body, read again."""
     try:
         return await _read_args(request)
     except SlackApiFailure:

@@ -35,9 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import emit
-from bot.adapters.store.sqlite.outbox import NEXT_DUE_SQL, due_effects_sql, insert_effect
+from bot.adapters.store.sqlite.outbox import insert_effect
+from bot.adapters.store.sqlite.outbox_claims import NEXT_DUE_SQL, due_effects_sql
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import LANES, OpenIncidentChannel, OpenTicket, PostTimelineEntry, SyncTicket
+from bot.domain.effects import LANES
+from bot.domain.effects.servicenow import OpenTicket, SyncTicket
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry
 
 NOW = 1_000_000.0
 BEFORE_SQL = (  # main at c51d187: bot/adapters/store/sqlite/outbox.py, due_effects
@@ -118,7 +121,7 @@ FILL_POSTGRES_SQL = (
 async def bench_postgres(args: argparse.Namespace) -> None:
     import psycopg
 
-    from bot.adapters.store.postgres import outbox as postgres_outbox
+    from bot.adapters.store.postgres import outbox_claims as postgres_claims
     from bot.adapters.store.postgres.store import PostgresStore
     from tests.pg_cluster import PostgresCluster
 
@@ -140,7 +143,7 @@ async def bench_postgres(args: argparse.Namespace) -> None:
             pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]  # type: ignore[index]
             busy = [f"slack:P{n}" for n in range(1, 16, 2)]
             params = ("slack", [], NOW, NOW, busy, 8)  # the lane, no unreadable effects, now, now, busy, the limit
-            sql = postgres_outbox.DUE_EFFECTS_SQL.encode()
+            sql = postgres_claims.DUE_EFFECTS_SQL.encode()
             seqs = [row[0] for row in conn.execute(sql, params).fetchall()]
             reference = b"SELECT seq, kind, payload, attempts, created_at, priority FROM outbox WHERE seq = ANY(%s)"
             query_ms = median_ms(lambda: conn.execute(sql, params).fetchall(), args.calls)
@@ -151,7 +154,7 @@ async def bench_postgres(args: argparse.Namespace) -> None:
             before_heads = {row[0] for row in conn.execute(BEFORE_POSTGRES_SQL.encode(), (NOW, NOW, [], 10**9))}
             plans = {"due_effects": [str(r[0]) for r in conn.execute(b"EXPLAIN " + sql, params)],
                      "next_due": [str(r[0]) for r in conn.execute(
-                         ("EXPLAIN " + postgres_outbox.NEXT_DUE_SQL).encode(), ("slack", []))]}
+                         ("EXPLAIN " + postgres_claims.NEXT_DUE_SQL).encode(), ("slack", []))]}
         store = PostgresStore(url)
         await store.open()
         try:

@@ -49,7 +49,8 @@ from bot.app.scheduler import (
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
-from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, PostHandover, ReadKeyMessage, TellPerson
+from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.effects.slack import ArchiveChannel, PostHandover, ReadKeyMessage, TellPerson
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics

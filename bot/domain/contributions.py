@@ -22,7 +22,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain.effects import Effect, PostTimelineEntry, ReadKeyMessage, SyncTicket
+from bot.domain.effects import Effect
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry, ReadKeyMessage
 from bot.domain.follow_ups import FollowUp
 from bot.domain.incident import Decision, Incident
 from bot.domain.timeline import TimelineEntry

@@ -7,7 +7,7 @@ A refresh is not an effect: it only asks the replica's in-memory publisher for a
 coalesced per person, rebuilt anyway when the tab is opened), so it is not worth a durable outbox row with its claim,
 lease and commits. A decision carries it (`Decision.homes`) and whoever stores the decision asks for it once the
 decision is committed (bot/services/worker.py `settle`). An incident's opening carries none: the channel's opening
-refreshes the Homes once the channel is there to link to (bot/services/executor.py).
+refreshes the Homes once the channel is there to link to (bot/services/channel_opening.py).
 """
 
 from __future__ import annotations

@@ -18,19 +18,16 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.coordination import COMMANDER, RoleHolder, StatusUpdate, holder_of, kept_updates
-from bot.domain.effects import (
+from bot.domain.effects import Effect
+from bot.domain.effects.servicenow import NoteOnTicket, OpenTicket, SyncTicket, UpdateTicketLevels
+from bot.domain.effects.slack import (
     DraftReview,
-    Effect,
     InviteResponders,
-    NoteOnTicket,
     OfferCommand,
     OpenIncidentChannel,
-    OpenTicket,
     PostTimelineEntry,
     RefreshCard,
-    SyncTicket,
     TellNewTeam,
-    UpdateTicketLevels,
 )
 from bot.domain.events import INCIDENT_SNAPSHOT_EVENTS, IncidentEvent, IncidentSnapshot, Person
 from bot.domain.follow_ups import FollowUp
@@ -313,8 +310,8 @@ def _first_sight(event: IncidentEvent, entry: TimelineEntry | None, policy: Chan
     if policy.tickets:
         # Even an incident first seen resolved gets its record in ServiceNow, already resolved.
         effects += (OpenTicket(incident.id), SyncTicket(incident.id))
-    # No Homes refreshed here: the channel's opening refreshes its people's once it can be linked (executor.py), and
-    # an incident first seen resolved is on nobody's Home.
+    # No Homes refreshed here: the channel's opening refreshes its people's once it can be linked
+    # (channel_opening.py), and an incident first seen resolved is on nobody's Home.
     return Decision(incident, entry, effects)
 
 

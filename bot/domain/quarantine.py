@@ -10,7 +10,8 @@ from bot.domain.alert_text import plain
 from bot.domain.contributions import FOLLOW_UP, FollowUpAdded
 from bot.domain.contributions import from_json as contribution_from_json
 from bot.domain.coordination import ROLE_ASSIGNED, UPDATE_POSTED, RoleAssignment, StatusUpdatePosted, command_from_json
-from bot.domain.effects import AlertOperators, Effect, TellPerson
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects.slack import TellPerson
 
 # How much of their own words a person is shown back (to post them again): the rest they still have in Slack.
 QUOTED_CHARS = 1_000

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.alert_text import shown_error
-from bot.domain.effects import Effect, NoteOnTicket, PageTeamForTicket, PostTimelineEntry, RaisePageUrgency, SyncTicket
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import RaisePageUrgency
+from bot.domain.effects.servicenow import NoteOnTicket, PageTeamForTicket, SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry
 from bot.domain.incident import TICKET_KEY as TICKET_KEY  # (a page a ticket made: ticket_pages.py)
 from bot.domain.incident import ChannelPolicy, Decision, Incident, Status, raised_to_high_urgency
 from bot.domain.timeline import PAGERDUTY_ID, TimelineEntry

@@ -28,16 +28,15 @@ from bot.domain.coordination import (
     kept_updates,
     last_update_at,
 )
-from bot.domain.effects import (
-    CommentOnTicket,
-    Effect,
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.servicenow import CommentOnTicket, SyncTicket
+from bot.domain.effects.slack import (
     InviteToChannel,
     PostReminder,
     PostTimelineEntry,
-    PublishStatusUpdate,
     RefreshCard,
     ShareStatusUpdate,
-    SyncTicket,
     TellPerson,
 )
 from bot.domain.home import home_refresh

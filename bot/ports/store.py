@@ -412,6 +412,13 @@ class Deduplication(Protocol):
         """True, and `key` remembered for `window_seconds` from `now`, unless `key` was already seen in its window."""
         ...
 
+    async def first_time_then_queue(self, key: str, window_seconds: float, now: float, effect: Effect,
+                                    priority: int = 1) -> bool:
+        """`first_time`, and in the same transaction, only if it answers True, `effect` queued (as `Outbox.queue_effect`
+        queues it): what is said once a window — an operators' alert — is never claimed without being queued (two
+        writes, a crash between them lost it for the window) nor queued without its claim (queued twice)."""
+        ...
+
     async def remember(self, key: str, window_seconds: float, now: float) -> None:
         """`key` seen, for `window_seconds` from `now` whatever window it had (a request answered: its repeats are
         counted from the answer, not from a window that covered the request while it was under way)."""

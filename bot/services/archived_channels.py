@@ -35,7 +35,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import OPERATORS, AlertOperators, SayChannelMoved
+from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.effects.slack import SayChannelMoved
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
 from bot.ports import (

@@ -19,7 +19,8 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.archiving import archive_delay, archive_due
-from bot.domain.effects import OPERATORS, AlertOperators, ArchiveChannel, DraftReview
+from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.effects.slack import ArchiveChannel, DraftReview
 from bot.domain.incident import Incident
 from bot.errors import IntegrationError
 from bot.ports import CHANNEL_GONE, CHANNEL_IS_ARCHIVED, MAY_NOT_MANAGE_CHANNELS, Chat, Clock, PostedMessage

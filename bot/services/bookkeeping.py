@@ -24,7 +24,8 @@ from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from typing import Unpack, cast
 
-from bot.domain.effects import Effect, RefreshCard
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import RefreshCard
 from bot.errors import StoreConstraint
 from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import (

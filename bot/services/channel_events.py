@@ -26,7 +26,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.domain.effects import RefreshCard, SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import RefreshCard
 from bot.domain.incident import Incident, Status
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, SlackFootprints
@@ -74,7 +75,7 @@ async def remember_opened_channel(store: OpenedChannelStore, chat: Chat, clock: 
 async def renamed_as_it_opened(store: OpenedChannelStore, chat: Chat, clock: Clock, saved: SlackFootprint, *,
                                tickets: bool = False) -> None:
     """A rename's mark on the saved channel looked at: its name read, saved, the ticket told — and then the mark let
-    go, not before. A retried opening finding its channel saved looks again (executor.py): found in review, Slack
+    go, not before. A retried opening finding its channel saved looks again (channel_opening.py): found in review, Slack
     failing this read left the made name, the ticket never told (a later rename's event finds the channel saved,
     and needs no mark)."""
     incident_id, channel_id, saved_name = saved.incident_id, saved.channel_id, saved.channel_name

@@ -4,7 +4,14 @@ equivalent where the instance does not offer them — the operators told once a 
 
 A read that fails (an ACL refusing the integration user sys_choice, ServiceNow slow or down) never holds up a resolve:
 the catalogue's codes are set as they are, and the read is tried again later (a refusal for good after hours, a
-passing failure after minutes). The read waits at most a few seconds, and one read serves every resolve meanwhile.
+passing failure after minutes). The read waits at most a few seconds, and one read serves every resolve meanwhile. A
+refusal (HTTP 403: an ACL) is told to the operators once a month while it lasts, with the ACL to grant (`GRANT`, as
+the README's ServiceNow setup says it).
+
+Each telling claims its month and queues its alert in one store transaction (`first_time_then_queue`): as two writes,
+a crash between them lost that month's alert (claimed, never queued), and forgetting the claim when the queueing
+failed could queue it twice (the queueing committed, its answer lost). The alert is then the outbox's: posted once,
+a retry looking for its post first (services/operators_channel.py).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import logging
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.alert_text import plain
+from bot.domain.alert_text import plain, shown_error
 from bot.domain.close_codes import Choice, CloseCodes, Mismatch, close_codes
 from bot.domain.effects import AlertOperators
 from bot.errors import IntegrationError
@@ -26,12 +33,15 @@ REFRESH_SECONDS = 6 * 3600.0  # the choices read are used this long (an admin ra
 RETRY_SECONDS = 600.0  # after a passing failure (a timeout, a 5xx, a 429)
 READ_SECONDS = 5.0  # the longest a resolve waits for the read
 ASKED_AGAIN_SECONDS = 86_400.0  # how long a replica trusts what it knows of a difference told
-TOLD_SECONDS = 30 * 86_400.0  # the operators hear of a difference once a month while it lasts
+TOLD_SECONDS = 30 * 86_400.0  # the operators hear of a difference, or of a refused read, once a month while it lasts
 SHOWN_CHOICES = 12
+REFUSED_TOLD = "servicenow:close-codes-refused"  # the claim of a month's alert of a refused read
+# What to grant the integration user for the read (the README's ServiceNow setup says the same, and a test holds it).
+GRANT = "a `read` ACL on `sys_choice` and one on `sys_choice.*`, each requiring role `itil`"
 
 
 class CloseCodeStore(Outbox, Deduplication, Protocol):
-    """The operators' alert, and whether they were told of a difference already."""
+    """The operators' alerts, and whether they were told of a difference, or of a refused read, already."""
 
 
 class CloseCodeChoices:
@@ -67,14 +77,16 @@ class CloseCodeChoices:
         except (IntegrationError, TimeoutError) as error:
             passing = isinstance(error, TimeoutError) or error.retryable or error.credentials_refused
             self._due = now + (RETRY_SECONDS if passing else REFRESH_SECONDS)
-            advice = " — give the integration user read access to the sys_choice table (its incident close_code " \
-                "rows)" if isinstance(error, IntegrationError) and error.status == 403 else ""
+            refused = isinstance(error, IntegrationError) and error.status == 403
+            advice = f" — grant the integration user {GRANT}" if refused else ""
             log.warning("could not read the instance's incident close codes (%s)%s: resolves set %s; tried again in "
                         "%.0f minutes", error if isinstance(error, IntegrationError) else "no answer in time", advice,
                         "the codes its choices read before gave" if self._choices else
                         f"the catalogue's as they are (servicenow.close_code {self._catalogue.servicenow.close_code!r},"
                         f" servicenow.merged_close_code {self._catalogue.servicenow.merged_close_code!r})",
                         (self._due - now) / 60)
+            if refused:
+                await self._tell_refused(str(error), now)
             return
         except Exception:  # a bug of ours or an answer nobody foresaw: a resolve is never held up by this read
             self._due = now + RETRY_SECONDS
@@ -95,17 +107,29 @@ class CloseCodeChoices:
         # operators untold and each queued the alert (found in review).
         self._told[told] = now + ASKED_AGAIN_SECONDS  # (then not asked of the store at every resolve)
         try:
-            if not await self._store.first_time(told, TOLD_SECONDS, now):
-                return
-        except BaseException:
+            await self._store.first_time_then_queue(told, TOLD_SECONDS, now, self._alert(mismatches))
+        except BaseException:  # neither claimed nor queued (one transaction): the next resolve tells them
             self._told.pop(told, None)
             raise
+
+    async def _tell_refused(self, error: str, now: float) -> None:
+        """The operators told, once a month while it lasts, that the instance refuses the read, and what to grant."""
+        codes = self._catalogue.servicenow
+        kept = ("the codes its close-code choices gave when they could last be read" if self._choices else
+                f"the catalogue's codes as they are (`servicenow.close_code` '{codes.close_code}', "
+                f"`servicenow.merged_close_code` '{codes.merged_close_code}'), whether or not the instance offers "
+                "them (one it lacks is stored as an invalid choice the desk's reports do not count)")
+        alert = AlertOperators.grouped("servicenow:close-code", plain(
+            "⚠️ ServiceNow close codes: the instance refuses the bot's integration user (`SERVICENOW_USERNAME`) the "
+            f"read of its incident close codes (the `sys_choice` table): resolved tickets get {kept}. Grant it "
+            f"{GRANT} (System Security → Access Control (ACL), as a `security_admin`); the bot reads the codes again "
+            f"within {REFRESH_SECONDS / 3600:.0f} hours, nothing to restart. ServiceNow said: ") + shown_error(error))
         try:
-            await self._store.queue_effect(self._alert(mismatches), now)
-        except BaseException:  # not told after all: the next resolve tells them
-            self._told.pop(told, None)
-            await self._store.forget(told)
-            raise
+            await self._store.first_time_then_queue(REFUSED_TOLD, TOLD_SECONDS, now, alert)
+        except Exception:  # neither claimed nor queued (one transaction): read again soon, and told then
+            self._due = min(self._due, now + RETRY_SECONDS)
+            log.warning("could not queue the operators' alert of the refused read of the incident close codes; "
+                        "tried again in %.0f minutes", RETRY_SECONDS / 60, exc_info=True)
 
     def _alert(self, mismatches: tuple[Mismatch, ...]) -> AlertOperators:
         choices = self._choices or ()

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.contributions import Contribution, FollowUpAdded, KeyMessage, KeyMessageMarked
-from bot.domain.effects import ReadKeyMessage
+from bot.domain.effects.slack import ReadKeyMessage
 from bot.domain.follow_ups import named_owner
 from bot.domain.incident import Incident
 from bot.errors import UserError

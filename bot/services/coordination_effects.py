@@ -20,16 +20,9 @@ from typing import Any, Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.coordination import StatusUpdate
-from bot.domain.effects import (
-    AlertOperators,
-    Effect,
-    InviteToChannel,
-    OfferCommand,
-    PostReminder,
-    PublishStatusUpdate,
-    ShareStatusUpdate,
-    TellPerson,
-)
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.slack import InviteToChannel, OfferCommand, PostReminder, ShareStatusUpdate, TellPerson
 from bot.domain.incident import Incident, Status
 from bot.errors import IntegrationError
 from bot.ports import (

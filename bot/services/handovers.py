@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.catalogue import Catalogue, Rota
-from bot.domain.effects import CompleteHandover, Effect, PostHandover
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import CompleteHandover
+from bot.domain.effects.slack import PostHandover
 from bot.domain.events import Person
 from bot.domain.handover import (
     Note,

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import AttachReview, DraftReview
+from bot.domain.effects.servicenow import AttachReview
+from bot.domain.effects.slack import DraftReview
 from bot.domain.incident import Incident
 from bot.domain.ticket_rules import CLOSED
 from bot.errors import IntegrationError

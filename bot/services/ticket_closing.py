@@ -6,7 +6,9 @@ one work note the surviving incident's ticket gets, pointing back at the ticket 
 
 Convergent on replay: the close notes are the same text however often they are written, and the surviving ticket's
 note is looked for in its journal before it is written. A surviving ticket known Closed or Canceled takes no write,
-and one refusing it (closed since) is let be: the merged ticket's close notes still point there.
+and one refusing it (closed since) is let be: the merged ticket's close notes still point there. A note no ticket can
+take — the surviving incident has no ticket and none on its way, or its open ticket refuses the note for good — is
+given up, and the operators hear once per merge which tickets to tie by hand.
 
 An instance that refuses to resolve the merged ticket as a duplicate (its choices have no `merged_close_code` and a
 data policy or business rule of its own refuses codes not in them — a stock instance stores such a code as an invalid
@@ -41,6 +43,9 @@ IN_PAGERDUTY = full_text_at("PagerDuty")
 CLOSE_NOTES = 4_000  # the incident table's close_notes length
 # How long the operators are remembered to have heard that a ticket could not be resolved as a duplicate.
 REFUSED_TOLD_SECONDS = 86_400.0
+# How long the operators are remembered to have heard that a merge reached no surviving ticket (its retries come within
+# the hour; a merged incident is not merged again).
+MERGE_UNTOLD_SECONDS = 30 * 86_400.0
 
 
 class ClosingStore(Incidents, TicketRecords, Outbox, Deduplication, Protocol):
@@ -146,11 +151,13 @@ class Closing:
         yet, its ServiceNow effects still pending: the merge came within moments of its trigger, or ServiceNow is
         slow) is waited for — a retryable error — rather than never told (found in review); an incident the bot
         never heard of has no ticket of the bot's, nor has one whose ServiceNow effects are all done with no ticket
-        (its ticket's effect dead, or it was seen before the ServiceNow sync was on): given up at once, said in the
-        log (found in review: the note waited an hour for a ticket that would never be made)."""
+        (its ticket's effect dead, or it was seen before the ServiceNow sync was on): given up at once (found in
+        review: the note waited an hour for a ticket that would never be made), the operators told what to do by hand
+        — as when the surviving ticket refuses the note for good, unless it is closed (found in review: said in the
+        log only, nobody knew the two tickets were left untied)."""
         merge = await self._merged_into(timeline)
         there = merge[2] if merge else None
-        if merge and there is None and await self._store.incident(merge[1]) is not None:
+        if merge and there is None and (survivor := await self._store.incident(merge[1])) is not None:
             if await self._store.pending_in_queue(f"servicenow:{merge[1]}"):
                 raise IntegrationError("servicenow", f"incident {incident.id} was merged into incident {merge[1]}, "
                                        "whose ticket is not made yet: its note waits for it", retryable=True,
@@ -159,6 +166,12 @@ class Closing:
                         "(its ticket's effect died: see the operators' channel; or it began before the ServiceNow "
                         "sync was on): ticket %s's close notes name the incident, and no ticket hears of the merge",
                         incident.id, merge[1], ticket.number)
+            await self._tell_untold(incident, ticket, f"#{survivor.number}", plain(
+                f"PagerDuty incident #{survivor.number} has no ServiceNow ticket of the bot's, and none is being made "
+                "(its ticket's effect died — see its alert here — or it began before the ServiceNow sync was on). "
+                "When it has one (its next change in PagerDuty makes it, or the desk makes one by hand), add a work "
+                f"note there saying ticket {ticket.number} was merged into it, and set {ticket.number}'s parent "
+                "incident to it."))
             return
         if there is None or there.state in CLOSED or there.sys_id == ticket.sys_id:
             return
@@ -173,6 +186,29 @@ class Closing:
                 raise
             log.warning("incident %s was merged into incident %s, whose ticket %s refused the note saying so: %s",
                         incident.id, there.incident_id, there.number, error)
+            if (now := await self._tickets.get(there.sys_id)) is not None and now.state in CLOSED:
+                return  # closed since: the desk is done with it, and the merged ticket's close notes point there
+            survivor = await self._store.incident(there.incident_id)
+            await self._tell_untold(incident, ticket, f"#{survivor.number}" if survivor else there.incident_id, plain(
+                f"ServiceNow refused the work note on its ticket {there.number} saying so: ") + shown_error(
+                str(error)) + plain(f". Add a work note to {there.number} by hand saying ticket {ticket.number} was "
+                                    "merged into it (that one has the merged incident's timeline), and check the "
+                                    "integration user's write access to it (an ACL, a data policy)."))
+
+    async def _tell_untold(self, incident: Incident, ticket: TicketRow, into: str, why: str) -> None:
+        """The operators hear that no ticket was told of the merge of `incident` (its ticket `ticket`, resolved) into
+        incident `into` ("#<number>"), `why` (shown as it is: plain text, shown errors) and what to do by hand: once
+        per merge (each retry of the merged ticket's sync gives it up again). Queued before it is recorded as told, as
+        `tell_refused`: twice at worst, never not at all."""
+        now = self._clock.now().timestamp()
+        told = f"servicenow:merge-untold:{incident.id}"
+        if await self._store.still_seen([told], now):
+            return
+        await self._store.queue_effect(AlertOperators.grouped("servicenow:merge-untold", plain(
+            f"⚠️ PagerDuty incident #{incident.number} was merged into incident {into}: "
+            f"its ServiceNow ticket {ticket.number} is resolved, its close notes naming where it went on, but no "
+            "ticket was told of the merge. ") + why), now)
+        await self._store.remember(told, MERGE_UNTOLD_SECONDS, now)
 
     async def _merged_into(self, timeline: list[TimelineEntry]) -> tuple[str, str, TicketRow | None] | None:
         """A resolve that is a merge: its line, the id of the incident it went into ("" if PagerDuty gave none), and

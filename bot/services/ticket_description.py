@@ -8,6 +8,11 @@ lines are rewritten — the title and "Service:" lines just above the incident's
 "Assignment group: none" line — so whatever else it holds (the desk's words, a follow-on's first line) stays. A
 description whose layout the desk changed is theirs, left as it is: the short description, the group and the work
 notes still say what became of the incident.
+
+A channel renamed in Slack (or moved to, when the description cannot take its name) is told in a work note whose last
+line marks the name (`channel_mark`): read back, that is the name the ticket knows, even when the desk made the
+description too long to take it (never cut) — a retry finds it told, and the next rename is told from it, not from
+the stale line.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from bot.domain.naming import channel_name
 from bot.ports import Tickets
 from bot.render.format import TITLE_IN_TEXT, clip, full_text_at
 from bot.services.ticket_groups import group_of, why_no_group
+from bot.services.ticket_pages import note_once
 
 # The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
 # without a word, and the long texts are kept readable in ServiceNow's forms.
 SHORT_DESCRIPTION, LONG_TEXT = 160, 4_000
 IN_PAGERDUTY = full_text_at("PagerDuty")
 SERVICE, NO_GROUP, SLACK = "Service: ", "Assignment group: none — ", "Slack: #"
+# What starts the last line of a work note telling the ticket its channel's name (`channel_mark`).
+CHANNEL_MARK = "[paved-road channel "
 
 
 def short_description(incident: Incident) -> str:
@@ -68,47 +76,93 @@ async def description_followed(tickets: Tickets, catalogue: Catalogue, incident:
     return {"description": now} if now is not None else {}
 
 
-async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, link_told: bool) -> dict[str, str]:
-    """The update telling the ticket its incident's channel is #`name` now (renamed in Slack): the description's
-    "Slack: #…" line names it so, and a work note says the rename — in one update, so that a retry finds the line
-    changed and writes nothing again. {} when the line names it so already, or is gone (the desk's layout: theirs).
-    `link_told`: the ticket has the channel's link (the note says it still leads there; found in review: it said so
-    to a ticket given no link yet)."""
-    if (named := _slack_line_naming(await tickets.description(sys_id), name)) is None:
+async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: str,
+                          link_told: bool) -> dict[str, str]:
+    """The update telling the ticket its incident's channel (Slack id `channel`) is #`name` now (renamed in Slack): the
+    description's "Slack: #…" line names it so, and a work note says the rename, from the name the ticket was last told
+    — in one update. {} when the ticket knows the name already (a retry, or Slack's retry of the event: nothing
+    written twice), or the line is gone (the desk's layout: theirs). `link_told`: the ticket has the channel's link
+    (the note says it still leads there; found in review: it said so to a ticket given no link yet).
+
+    The name the ticket was last told is the newest note marked as telling it (`channel_mark`), else the line's. A
+    description the desk made too long to take the new name is theirs, never cut (found by a property: clipped, the
+    desk's last words were lost): the note alone tells the ticket then, and its mark is what a retry finds — the line
+    still naming the old name, a retry wrote the note again, and a later rename's note called the channel by that
+    stale name. Once the desk shortens it, the next rename's update brings the line up to date."""
+    description = await tickets.description(sys_id)
+    if (line := _slack_line(description)) is None:
         return {}
-    description, old = named
-    note = f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack" + (
-        " (its link is the same)." if link_told else ".")
-    # A description the desk made too long to take the new name: theirs, never cut (found by a property: clipped, the
-    # desk's last words were lost) — the note alone tells the ticket.
-    return {"work_notes": note} if description is None else {"description": description, "work_notes": note}
+    told = told_name(await tickets.work_notes(sys_id), channel)
+    old = line[2] if told is None else told
+    fields = {} if (named := _naming(*line, name)) is None else {"description": named}
+    if old != name:
+        link = " (its link is the same)." if link_told else "."
+        stale = "" if named is not None or line[2] == name else (
+            f" (The description, too long to rewrite, still names #{line[2]}.)")
+        fields["work_notes"] = (f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack{link}"
+                                f"{stale}\n{channel_mark(channel, name)}")
+    return fields
 
 
-async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: str | None = None) -> dict[str, str]:
-    """The description (`description`, else read) with its "Slack: #…" line naming #`name`, the channel the incident
-    moved to (its own archived), the move's note giving its link: {"description": …}, or {} when it names it so or is
-    gone. Left naming the archived channel, a later rename's note called that one "renamed" (found in review)."""
-    named = _slack_line_naming(description if description is not None else await tickets.description(sys_id), name)
-    return {} if named is None or named[0] is None else {"description": named[0]}
+async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: str | None = None, *,
+                        channel: str) -> dict[str, str]:
+    """The description (`description`, else read) with its "Slack: #…" line naming #`name`, the channel (Slack id
+    `channel`) the incident moved to (its own archived), the move's note giving its link: {"description": …}, or {}
+    when it names it so or is gone. Left naming the archived channel, a later rename's note called that one "renamed"
+    (found in review). A description too long to take the name (the desk's, never cut) keeps it: the ticket is told
+    the name in a note of its own (marked, so that the new channel's renames are told from it; looked for before it
+    is written again), written here, before the move's update."""
+    line = _slack_line(description if description is not None else await tickets.description(sys_id))
+    if line is None or line[2] == name:
+        return {}
+    if (named := _naming(*line, name)) is not None:
+        return {"description": named}
+    await note_once(tickets, sys_id, f"Paved Road: the incident goes on in a new Slack channel, #{_one_line(name)} "
+                    f"(the description, too long to rewrite, still names #{line[2]}).\n{channel_mark(channel, name)}",
+                    retry=True)
+    return {}
 
 
-def _slack_line_naming(description: str, name: str) -> tuple[str | None, str] | None:
-    """(`description` with the bot's "Slack: #…" line naming #`name` — None when that would take it past LONG_TEXT —,
-    the name the line had), or None when it names it so already or is gone. The bot's line is the one under the
-    incident's "PagerDuty: <link>" line, else the first: a line of the desk's own above it ("Slack: #it-help …") is
-    theirs. Every other character stays as it was, a Windows line end included (found by a property)."""
+def channel_mark(channel: str, name: str) -> str:
+    """The last line of a work note telling the ticket that channel `channel` (a Slack id) is #`name`: read back by
+    `told_name`, since the description may be too long to say it."""
+    return f"{CHANNEL_MARK}{channel} #{_one_line(name)}]"
+
+
+def told_name(notes: list[str], channel: str) -> str | None:
+    """The name the ticket was last told channel `channel` has, by the newest of its work notes (`notes`, oldest
+    first, as the journal reads) marked so (`channel_mark`); None when none is (told by its description alone)."""
+    for note in reversed(notes):
+        last = note.rstrip().rpartition("\n")[2]
+        if last.startswith(CHANNEL_MARK) and last.endswith("]"):
+            said, _, name = last.removeprefix(CHANNEL_MARK)[:-1].partition(" #")
+            if said == channel:
+                return name
+    return None
+
+
+def _slack_line(description: str) -> tuple[list[str], int, str] | None:
+    """(`description`'s lines, where the bot's "Slack: #…" line is, the name it gives), or None when it is gone. The
+    bot's line is the one under the incident's "PagerDuty: <link>" line, else the first: a line of the desk's own above
+    it ("Slack: #it-help …") is theirs."""
     lines = description.split("\n")
     at = next((i for i in range(1, len(lines)) if lines[i].startswith(SLACK) and lines[i - 1].startswith(
         "PagerDuty: ")), None)
     if at is None and (at := next((i for i, line in enumerate(lines) if line.startswith(SLACK)), None)) is None:
         return None
     after = lines[at].removeprefix(SLACK)
-    old = after.split(maxsplit=1)[0] if after[:1].strip() else ""  # up to the first whitespace ("\r" too)
+    return lines, at, after.split(maxsplit=1)[0] if after[:1].strip() else ""  # up to the first whitespace ("\r" too)
+
+
+def _naming(lines: list[str], at: int, old: str, name: str) -> str | None:
+    """The description (`lines`) with its Slack line (`at`, naming #`old`) naming #`name`, or None when it names it so
+    already or that would take it past LONG_TEXT. Every other character stays as it was, a Windows line end included
+    (found by a property)."""
     if old == name:
         return None
-    lines[at] = f"{SLACK}{_one_line(name)}{after[len(old):]}"
-    now = "\n".join(lines)
-    return (now if len(now) <= LONG_TEXT else None), old
+    now = "\n".join([*lines[:at], f"{SLACK}{_one_line(name)}{lines[at].removeprefix(SLACK)[len(old):]}",
+                     *lines[at + 1:]])
+    return now if len(now) <= LONG_TEXT else None
 
 
 def _title_line(incident: Incident) -> str:

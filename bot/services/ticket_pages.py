@@ -18,7 +18,9 @@ from typing import Protocol
 
 from bot.catalogue import Catalogue
 from bot.domain.coordination import UrgencyRaised
-from bot.domain.effects import OPERATORS, AlertOperators, Effect, NoteOnTicket, PageTeamForTicket, RaisePageUrgency
+from bot.domain.effects import OPERATORS, AlertOperators, Effect
+from bot.domain.effects.pagerduty import RaisePageUrgency
+from bot.domain.effects.servicenow import NoteOnTicket, PageTeamForTicket
 from bot.domain.incident import Status
 from bot.domain.ticket_rules import DEALT_WITH, TICKET_KEY
 from bot.errors import IntegrationError

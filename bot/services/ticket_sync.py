@@ -18,13 +18,13 @@ from dataclasses import replace
 from typing import ClassVar, Protocol
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import (
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import RaisePageUrgency
+from bot.domain.effects.servicenow import (
     CommentOnTicket,
-    Effect,
     NoteOnTicket,
     OpenTicket,
     PageTeamForTicket,
-    RaisePageUrgency,
     SyncTicket,
     UpdateTicketLevels,
 )
@@ -184,6 +184,7 @@ class TicketSync:
                 if isinstance(effect, SyncTicket) and effect.channel_renamed:
                     if footprint.channel_name and footprint.in_own_channel(incident) and (
                             told := await channel_renamed(self._tickets, ticket.sys_id, footprint.channel_name,
+                                                          channel=footprint.channel_id or "",
                                                           link_told=ticket.channel_told == LINK_TOLD)):
                         await self._tickets.update(ticket.sys_id, told)
                 elif isinstance(effect, SyncTicket):
@@ -337,7 +338,7 @@ class TicketSync:
             fields |= await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)
         if moved and link is not None and footprint.channel_name:  # its Slack line names the new channel too
             fields |= await channel_moved(self._tickets, ticket.sys_id, footprint.channel_name,
-                                          fields.get("description"))
+                                          fields.get("description"), channel=str(footprint.channel_id))
         if late or (wanted in (IN_PROGRESS, RESOLVED) and wanted != ticket.state):
             timeline = timeline or await self._store.timeline(incident.id)
             desk_resolved, desk_reopened = _desk_did(timeline, ticket.number)

@@ -19,7 +19,8 @@ from bot.domain.contributions import (
     from_json,
     to_json,
 )
-from bot.domain.effects import PostTimelineEntry, ReadKeyMessage, SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry, ReadKeyMessage
 from bot.domain.incident import Incident, Status
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

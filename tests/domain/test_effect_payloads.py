@@ -4,7 +4,9 @@ upgrade runs both versions on one store; a rollback leaves the newer one's rows 
 
 from __future__ import annotations
 
-from bot.domain.effects import AlertOperators, SyncTicket, effect_from_row
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.kinds import effect_from_row
+from bot.domain.effects.servicenow import SyncTicket
 
 
 def test_a_sync_ticket_names_a_moved_channel_only_when_there_is_one() -> None:

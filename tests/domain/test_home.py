@@ -10,7 +10,8 @@ import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.domain.coordination import RoleAssignment, RoleHolder
-from bot.domain.effects import OpenIncidentChannel, RefreshHomes, effect_from_row
+from bot.domain.effects.kinds import effect_from_row
+from bot.domain.effects.slack import OpenIncidentChannel, RefreshHomes
 from bot.domain.home import HomesToRefresh, concerns, home_refresh, people_of, role_holders_of
 from bot.domain.incident import ChannelPolicy, Decision, Incident, apply_event
 from bot.domain.toolkit import apply_command
@@ -34,7 +35,7 @@ def homes(decision: Decision) -> list[HomesToRefresh]:
 
 
 def test_an_incident_opening_leaves_its_homes_to_the_channels_opening() -> None:
-    # Refreshed once the channel is open, so that the Homes link it (bot/services/executor.py).
+    # Refreshed once the channel is open, so that the Homes link it (bot/services/channel_opening.py).
     decision = apply_event(None, read_event(incident_event("incident.triggered", occurred_at=T0)), HOMES)
     assert decision.incident is not None
     assert homes(decision) == []

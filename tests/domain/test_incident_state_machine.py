@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.adapters.pagerduty.webhook import read_event
-from bot.domain.effects import DraftReview, InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.effects.slack import DraftReview, InviteResponders, OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.incident import (
     ChannelPolicy,
     Incident,
@@ -296,7 +296,7 @@ def test_a_responder_request_and_its_decline_count_by_when_they_happened(order: 
 def test_a_request_delivered_after_its_decline_invites_nobody_and_offers_no_command() -> None:
     """Maeve is paged through the incident-manager rota (T1) and declines (T2); PagerDuty delivers the decline first.
     The late request is old news: she is not pulled into the channel nor offered command she said no to."""
-    from bot.domain.effects import OfferCommand
+    from bot.domain.effects.slack import OfferCommand
     from tests.helpers import envelope, fixture
     policy = replace(POLICY, incident_manager_policy="PJFWPEP")
     asked = fixture("data.incident_responder.json")

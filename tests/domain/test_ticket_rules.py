@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.domain.effects import RaisePageUrgency
+from bot.domain.effects.pagerduty import RaisePageUrgency
 from bot.domain.events import Person
 from bot.domain.incident import ChannelPolicy, Incident, Status
 from bot.domain.ticket_rules import TICKET_KEY, TicketEvent, TicketRules, decide_ticket

@@ -23,18 +23,16 @@ from bot.domain.coordination import (
     command_to_json,
     reminder_id,
 )
-from bot.domain.effects import (
-    CommentOnTicket,
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.servicenow import CommentOnTicket, SyncTicket, UpdateTicketLevels
+from bot.domain.effects.slack import (
     InviteToChannel,
     OfferCommand,
     PostReminder,
     PostTimelineEntry,
-    PublishStatusUpdate,
     RefreshCard,
     ShareStatusUpdate,
-    SyncTicket,
     TellPerson,
-    UpdateTicketLevels,
 )
 from bot.domain.incident import ChannelPolicy, Incident, Status, apply_event
 from bot.domain.toolkit import apply_command

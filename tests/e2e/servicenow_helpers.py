@@ -104,3 +104,18 @@ async def resolved_and_archived(running: RunningSandbox, acted_by: str) -> tuple
     archived = running.sandbox.slack.find_channel(str(old))
     assert archived is not None and archived.is_archived
     return iid, str(old)
+
+
+async def renamed_in_slack(running: RunningSandbox, channel_id: str, name: str,
+                           by: str = "asha.patel@example.com") -> None:
+    """A person in the channel renames it in the sandbox Slack (its `channel_rename` event reaches the bot)."""
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{running.url}/sandbox/slack/rename", json={"user": by, "channel": channel_id, "name": name}) as answer:
+        said = await answer.text()
+    if answer.status != 200:  # who is in the channel, and whom the incident names
+        slack, footprint = running.sandbox.slack, await running.bot.store.footprint_by_channel(channel_id)
+        channel = slack.find_channel(channel_id)
+        members = [getattr(slack.resolve_user(m), "email", m) for m in (channel.members if channel else [])]
+        incident = await running.bot.store.incident(footprint.incident_id) if footprint else None
+        raise AssertionError(f"{answer.status} {said}: members {members}; {incident}")
+    await settle_all(running)

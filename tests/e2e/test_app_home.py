@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from bot.domain.effects import RefreshHomes
+from bot.domain.effects.slack import RefreshHomes
 from bot.domain.home import HomesToRefresh
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import (

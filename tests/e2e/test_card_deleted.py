@@ -6,7 +6,7 @@ pins it in the incident's own channel."""
 from __future__ import annotations
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, card, incident_channels, messages, state, trigger

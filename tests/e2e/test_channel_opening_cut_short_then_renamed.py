@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
-from bot.domain.effects import OpenIncidentChannel
+from bot.domain.effects.slack import OpenIncidentChannel
 from bot.ports.handover_ledger import EffectHolder
 from bot.services.bookkeeping import keeping
 from sandbox.faults import Fault

@@ -1,13 +1,17 @@
 """The close codes a resolve sets are ones the instance offers: the bot reads its incident close_code choices
 (sys_choice) and sets the equivalent of a configured code it lacks — "Solution provided" for the default "Solved
 (Permanently)" on Utah and later, the ordinary resolve's code for "Duplicate" before Utah —, telling the operators once.
-A read the instance refuses (sys_choice's ACL) holds up no resolve: the catalogue's codes are set as they are."""
+A read the instance refuses (sys_choice's ACL) holds up no resolve: the catalogue's codes are set as they are, and
+the operators are told what to grant."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.catalogue import Catalogue
+from bot.services.close_code_choices import GRANT, TOLD_SECONDS
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import messages, state
 from tests.e2e.servicenow_helpers import incident_data, merge_reason, settle_all, ticket_for, triggered
@@ -15,6 +19,7 @@ from tests.helpers import StartSandbox
 
 ASHA = "asha.patel@example.com"
 READS = "GET /api/now/table/sys_choice"
+README = (Path(__file__).parents[2] / "README.md").read_text()
 
 
 def close_code_alerts(running: RunningSandbox) -> list[str]:
@@ -62,7 +67,9 @@ async def test_an_older_release_resolves_a_merged_ticket_with_the_ordinary_code(
 
 async def test_a_refused_read_of_the_choices_sets_the_catalogues_codes(sandbox: RunningSandbox) -> None:
     """sys_choice's read ACL refusing the integration user must not keep a ticket open: the configured code is set,
-    and the read is not tried again at every resolve."""
+    and the read is not tried again at every resolve. The operators are told once a month while it lasts, with the
+    ACL to grant as the README's ServiceNow setup says it (the refusal was only logged: nobody knew why every ticket
+    got an invalid close code)."""
     sandbox.sandbox.servicenow.use_close_codes("utah")
     sandbox.sandbox.servicenow.choices_readable = False
     first = await triggered(sandbox, "Checkout returns 500s", "PCHECKO")
@@ -70,8 +77,16 @@ async def test_a_refused_read_of_the_choices_sets_the_catalogues_codes(sandbox: 
     assert ((await resolved(sandbox, first))["state"], ticket_for(sandbox, first["id"])["close_code"]) == (
         "6", "Solved (Permanently)")
     assert (await resolved(sandbox, second))["close_code"] == "Solved (Permanently)"
-    assert close_code_alerts(sandbox) == []
+    [alert] = close_code_alerts(sandbox)
+    assert "refuses the bot's integration user" in alert and f"Grant it {GRANT}" in alert, alert
+    assert "`servicenow.close_code` 'Solved (Permanently)'" in alert, alert
+    assert "Insufficient rights to query records" in alert, alert  # ServiceNow's own words
+    assert " ".join(GRANT.split()) in " ".join(README.split())  # what to grant, as the README's setup says
     assert state(sandbox)["servicenow"]["calls"][READS] == 1
+    sandbox.sandbox.clock.advance(timedelta(seconds=TOLD_SECONDS))  # a month on, refused still: told again
+    third = await triggered(sandbox, "Search is slow")
+    assert (await resolved(sandbox, third))["close_code"] == "Solved (Permanently)"
+    assert len(close_code_alerts(sandbox)) == 2, close_code_alerts(sandbox)
 
 
 async def test_a_configured_code_the_instance_offers_is_set_as_it_is(start_sandbox: StartSandbox,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 
-from bot.domain.effects import TellPerson
+from bot.domain.effects.slack import TellPerson
 from sandbox.faults import Fault
 from sandbox.slack.workspace import BOT_SCOPES
 from sandbox.world import RunningSandbox

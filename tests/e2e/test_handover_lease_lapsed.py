@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.catalogue import Catalogue
-from bot.domain.effects import PostHandover
+from bot.domain.effects.slack import PostHandover
 from bot.ports.handover_ledger import QUEUED, EffectHolder
 from bot.services.bookkeeping import keeping
 from bot.services.dispatcher import RetryPolicy
@@ -17,7 +17,9 @@ from tests.e2e.sandbox_helpers import eventually, move_clock, open_home
 from tests.helpers import StartSandbox, rows
 
 DEV = "dev.sharma@example.com"
-PATIENT = RetryPolicy(max_attempts=50, base_seconds=30, max_seconds=30)
+# The refused first attempt's retry held off for the test's length: with full jitter a 30-second backoff drew 8.1 s
+# once in CI, and the retry posted while the clock's route still waited for the handover (posted, not queued).
+PATIENT = RetryPolicy(max_attempts=50, base_seconds=86_400, max_seconds=86_400)
 
 
 async def test_a_replica_whose_post_was_refused_does_not_refresh_the_rotas_homes(

@@ -13,7 +13,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from bot.domain.effects import effect_from_row
+from bot.domain.effects.kinds import effect_from_row
 from bot.services.dispatcher import RetryPolicy
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox

@@ -11,7 +11,7 @@ import aiohttp
 
 from bot.adapters.pagerduty.webhook import read_event
 from bot.catalogue import Catalogue
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 from bot.domain.incident import ChannelPolicy, apply_event
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, buttons, card, incident_channels, messages, settle, state, trigger

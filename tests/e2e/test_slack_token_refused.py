@@ -15,7 +15,7 @@ import pytest
 
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
-from bot.domain.effects import EFFECT_TYPES
+from bot.domain.effects.kinds import EFFECT_TYPES
 from sandbox.faults import Fault
 from sandbox.slack.person import deliver_event
 from sandbox.world import RunningSandbox

@@ -18,7 +18,7 @@ from bot.adapters.store.postgres import connection
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.app.cli.database import on_postgres
 from bot.app.cli.main import main
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 from bot.errors import StoreUnavailable
 from bot.ports.store import Store
 from bot.services.leasing import Leases

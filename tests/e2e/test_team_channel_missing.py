@@ -93,7 +93,7 @@ def hashed_team_channel(catalogue: Catalogue) -> Catalogue:
 async def test_an_archived_team_channel_named_with_a_hash_is_told_once(start_sandbox: StartSandbox,
                                                                        catalogue: Catalogue) -> None:
     """Found in review of session 22 (failed before its fix). 97f8f49: a card's channel is now said by
-    `footprint.channel_name` (`channel.lstrip("#")`, executor.py `_post_card`) on refreshes and lines
+    `footprint.channel_name` (`channel.lstrip("#")`, incident_card.py `post`) on refreshes and lines
     (`unless_archived(where=…)`), but by the catalogue's own spelling ("#team-basket") when a new card cannot go
     there (`in_team_channel`). The once-a-day key `slack:team-channel-archived:{team}` differs between the two: the
     operators hear of the same archived channel twice (once as "##team-basket")."""

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import CatalogueError, example_catalogue_path, parse_catalogue
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 from bot.services.retention import Retention, kept_seconds
 
 EXAMPLE = yaml.safe_load(example_catalogue_path().read_text())

@@ -21,7 +21,8 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, OpenIncidentChannel
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import OpenIncidentChannel
 from bot.metrics import Metrics
 from bot.ports.store import FootprintChange, IncidentInSlack, TicketRow
 from bot.services.bookkeeping import remember_footprint, remember_ticket

@@ -18,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry, ReadKeyMessage
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry, ReadKeyMessage
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack

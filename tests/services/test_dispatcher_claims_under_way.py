@@ -22,7 +22,10 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, PostTimelineEntry, PublishStatusUpdate, SyncTicket
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry
 from bot.metrics import Metrics
 from bot.ports.store import ClaimedEffects, EffectBookkeeping, IncidentInSlack, OutboxRow
 from bot.services.bookkeeping import follow_up

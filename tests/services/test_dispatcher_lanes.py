@@ -17,7 +17,10 @@ import pytest
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, OpenTicket, PostTimelineEntry, PublishStatusUpdate
+from bot.domain.effects import Effect
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.servicenow import OpenTicket
+from bot.domain.effects.slack import PostTimelineEntry
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack, Store
 from bot.services.dispatcher import LANE_CONCURRENCY, Dispatcher

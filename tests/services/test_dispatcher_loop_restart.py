@@ -20,7 +20,8 @@ import pytest
 import bot.services.dispatcher as dispatching
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, OpenIncidentChannel
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import OpenIncidentChannel
 from bot.metrics import Metrics
 from bot.ports.store import ClaimedEffects, IncidentInSlack, OutboxRow
 from bot.services.dispatcher import Dispatcher

@@ -14,7 +14,8 @@ from typing import Any
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, PostHandover
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import PostHandover
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack

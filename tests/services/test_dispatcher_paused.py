@@ -16,7 +16,8 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, RefreshCard
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import RefreshCard
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack
 from bot.services.dispatcher import Dispatcher

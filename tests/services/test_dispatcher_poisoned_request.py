@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import PostTimelineEntry, RefreshCard
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.answers import answered

@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import AlertOperators, Effect, RefreshCard
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects.slack import RefreshCard
 from bot.errors import IntegrationError
 from bot.metrics import Metrics
 from bot.ports.store import IncidentInSlack

@@ -19,7 +19,8 @@ import pytest
 import bot.services.dispatcher as dispatching
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, OpenIncidentChannel, RefreshCard
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import OpenIncidentChannel, RefreshCard
 from bot.metrics import Metrics
 from bot.ports.store import EffectBookkeeping, IncidentInSlack, TicketRow
 from bot.services.bookkeeping import follow_up, remember_footprint, remember_ticket

@@ -25,7 +25,8 @@ import pytest
 
 from bot.adapters.clock import SettableClock
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import Effect, OpenIncidentChannel
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import OpenIncidentChannel
 from bot.metrics import Metrics
 from bot.ports.store import ClaimedEffects, IncidentInSlack, OutboxRow
 from bot.services.dispatcher import Dispatcher

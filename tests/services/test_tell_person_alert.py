@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.domain.coordination import StatusUpdate, StatusUpdatePosted, command_to_json
-from bot.domain.effects import CompleteHandover, PostHandover, RefreshCard, TellPerson
+from bot.domain.effects.pagerduty import CompleteHandover
+from bot.domain.effects.slack import PostHandover, RefreshCard, TellPerson
 from bot.domain.quarantine import update_not_published
 from bot.ports.store import OutboxRow
 from bot.services.retries import Failure, dead_alert

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import psycopg
 
-from bot.adapters.store.postgres import outbox as postgres_outbox
-from bot.adapters.store.sqlite.outbox import NEXT_DUE_SQL, due_effects_sql, insert_effect, next_due_sql
+from bot.adapters.store.postgres import outbox_claims as postgres_claims
+from bot.adapters.store.sqlite.outbox import insert_effect
+from bot.adapters.store.sqlite.outbox_claims import NEXT_DUE_SQL, due_effects_sql, next_due_sql
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry
 from tests.pg_cluster import PostgresCluster
 
 INCIDENTS = 2_000
@@ -54,8 +56,8 @@ def test_postgres_reads_due_effects_by_index(postgres_cluster: PostgresCluster) 
         conn.execute("ANALYZE outbox")
         # With two effects this replica found it cannot read left out (bot/adapters/store/unreadable.py).
         due = "\n".join(str(row[0]) for row in conn.execute(
-            ("EXPLAIN " + postgres_outbox.DUE_EFFECTS_SQL).encode(), ("slack", [7, 9], 10.0, 10.0, ["slack:P1"], 8)))
-        next_due = "\n".join(str(row[0]) for row in conn.execute(("EXPLAIN " + postgres_outbox.NEXT_DUE_SQL).encode(),
+            ("EXPLAIN " + postgres_claims.DUE_EFFECTS_SQL).encode(), ("slack", [7, 9], 10.0, 10.0, ["slack:P1"], 8)))
+        next_due = "\n".join(str(row[0]) for row in conn.execute(("EXPLAIN " + postgres_claims.NEXT_DUE_SQL).encode(),
                                                                   ("slack", [7, 9])))
         heads = conn.execute("SELECT count(*) FROM outbox WHERE head = 1").fetchone()
     postgres_cluster.drop_database(database)

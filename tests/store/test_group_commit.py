@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.store.sqlite.connection import SqliteConnection
 from bot.adapters.store.sqlite.outbox import SqliteOutbox
 from bot.adapters.store.sqlite.thread import NORMAL
-from bot.domain.effects import SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
 
 T = TypeVar("T")
 

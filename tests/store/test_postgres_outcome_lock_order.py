@@ -10,7 +10,8 @@ import asyncio
 import psycopg
 
 from bot.adapters.store.postgres.store import PostgresStore
-from bot.domain.effects import PostTimelineEntry, SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry
 from bot.ports.store import EffectBookkeeping
 from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import commit, note

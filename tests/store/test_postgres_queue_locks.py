@@ -25,7 +25,9 @@ from bot.adapters.store.postgres.inbox import INBOX_LOCK
 from bot.adapters.store.postgres.migrations import MIGRATIONS
 from bot.adapters.store.postgres.outbox import QUEUES_LOCK, SHARE_QUEUES_LOCK, TAKE_QUEUES_LOCK, queues_lock
 from bot.adapters.store.postgres.store import PostgresStore
-from bot.domain.effects import AlertOperators, PostTimelineEntry, SyncTicket
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry
 from bot.ports.store import EffectBookkeeping, TicketRow
 from tests.pg_cluster import PostgresCluster
 from tests.store.contract.builders import commit, drain, note, trigger

@@ -13,7 +13,7 @@ import pytest
 from bot.adapters.store.sqlite.connection import SqliteConnection
 from bot.adapters.store.sqlite.dedup import SqliteDeduplication
 from bot.adapters.store.sqlite.outbox import SqliteOutbox
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 
 FULL, NORMAL = "PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"
 

@@ -13,7 +13,7 @@ from bot.adapters.store.sqlite.connection import SqliteConnection
 from bot.adapters.store.sqlite.inbox import SqliteInbox
 from bot.adapters.store.sqlite.incidents import SqliteIncidents
 from bot.adapters.store.sqlite.outbox import SqliteOutbox
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 
 FULL, NORMAL = "PRAGMA synchronous=FULL", "PRAGMA synchronous=NORMAL"
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bot.adapters.store.unreadable import PRUNE_AT, UnreadableEffects
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 
 
 def test_an_unreadable_effect_is_remembered_and_told_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -27,7 +27,8 @@ import logging
 from collections.abc import Iterable
 
 from bot.domain import from_slack
-from bot.domain.effects import EFFECT_TYPES, Effect, effect_from_row
+from bot.domain.effects import Effect
+from bot.domain.effects.kinds import EFFECT_TYPES, effect_from_row
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ was ever posted — what the scheduled refreshes budget by."""
 
 from __future__ import annotations
 
-from bot.domain.effects import RefreshCard
+from bot.domain.effects.slack import RefreshCard
 from bot.ports.store import CardRefreshState, Store
 from tests.store.contract.builders import commit, drain, resolve, trigger
 

@@ -1,9 +1,14 @@
-"""The Deduplication port: a key is seen first once within its window, however many ask at once, and again after."""
+"""The Deduplication port: a key is seen first once within its window, however many ask at once, and again after;
+claimed with an effect, the effect is queued with the claim or not at all."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
+import pytest
+
+from bot.domain.effects import AlertOperators
 from bot.ports.store import Store
 
 
@@ -51,3 +56,27 @@ async def test_still_seen_reads_which_keys_are_remembered_without_claiming_any(s
     assert await store.first_time("archive:c", 10, 101.0)  # reading claimed nothing
     many = [f"archive:{n}" for n in range(1200)]  # more than one statement's parameters
     assert await store.still_seen([*many, "archive:a"], 102.0) == {"archive:a"}
+
+
+async def test_a_claim_with_its_effect_queues_it_once_within_its_window_and_again_after_it(store: Store) -> None:
+    """An operators' alert told once a month: claimed and queued in one write, however many ask at once."""
+    alert = AlertOperators.grouped("servicenow:close-code", "⚠️ told once a month")
+    firsts = await asyncio.gather(*(store.first_time_then_queue("told:month", 30, 100.0, alert) for _ in range(10)))
+    assert firsts.count(True) == 1
+    assert await store.pending_in_queue(alert.queue) == 1
+    [queued] = await store.due_effects(now=100.0, limit=10, busy=[])
+    assert queued.effect == alert
+    assert not await store.first_time_then_queue("told:month", 30, 129.9, alert)
+    assert not await store.first_time("told:month", 30, 129.9)  # the claim is the same key's as first_time's
+    assert await store.pending_in_queue(alert.queue) == 1
+    assert await store.first_time_then_queue("told:month", 30, 130.0, alert)  # the month is over: told again
+    assert await store.pending_in_queue(alert.queue) == 2
+
+
+async def test_a_claim_whose_effect_cannot_be_queued_is_not_made(store: Store) -> None:
+    """Claimed but not queued, the alert was lost for its window: the claim and the effect are one transaction."""
+    unstorable = AlertOperators("operators", cast(str, object()))  # (its payload is no JSON)
+    with pytest.raises(TypeError):
+        await store.first_time_then_queue("told:month", 30, 100.0, unstorable)
+    assert await store.pending_in_queue(unstorable.queue) == 0
+    assert await store.first_time("told:month", 30, 101.0)  # not claimed by the call that failed

@@ -13,7 +13,8 @@ import psycopg
 
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
-from bot.domain.effects import OpenTicket, PostTimelineEntry, RefreshCard, SyncTicket
+from bot.domain.effects.servicenow import OpenTicket, SyncTicket
+from bot.domain.effects.slack import PostTimelineEntry, RefreshCard
 from bot.ports.store import EffectBookkeeping, Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, trigger
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bot.domain.effects import SyncTicket
+from bot.domain.effects.servicenow import SyncTicket
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, Store, TicketRow
 from tests.store.contract.builders import commit, trigger
 

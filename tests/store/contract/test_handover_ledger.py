@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.effects import OPERATORS, AlertOperators, CompleteHandover, PostHandover, RefreshCard, SyncTicket
+from bot.domain.effects import OPERATORS, AlertOperators
+from bot.domain.effects.pagerduty import CompleteHandover
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import PostHandover, RefreshCard
 from bot.ports.handover_ledger import ROTA_REMOVED, EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, Store
 from tests.store.contract.builders import commit, trigger

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from bot.domain.effects import AlertOperators, Effect, OpenIncidentChannel, PostTimelineEntry
+from bot.domain.effects import AlertOperators, Effect
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import FailedDelivery, InboxRow, NewDelivery, Skip, Store
 from tests.store.contract.builders import at, commit, deliver, drain, note, poisoned_trigger, trigger

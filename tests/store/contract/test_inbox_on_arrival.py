@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, InboxRow, Skip, Store
 from tests.store.contract.builders import at, deliver, drain, poisoned_trigger, resolve, trigger

@@ -20,7 +20,8 @@ import pytest
 from bot.adapters.store.postgres.store import PostgresStore
 from bot.adapters.store.sqlite.store import SqliteStore
 from bot.adapters.store.unreadable import PRUNE_AT
-from bot.domain.effects import Effect, PostTimelineEntry, RefreshCard
+from bot.domain.effects import Effect
+from bot.domain.effects.slack import PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import Arrival, InboxRow, Skip, Store
 from tests.newer_version import AskedByANewerVersion, RefreshCardOfANewerVersion

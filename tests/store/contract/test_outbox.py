@@ -6,14 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from bot.domain.effects import (
-    AlertOperators,
-    DraftReview,
-    OpenIncidentChannel,
-    PostTimelineEntry,
-    RefreshCard,
-    SyncTicket,
-)
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import DraftReview, OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.ports.store import Store, TicketRow
 from tests.store.contract.builders import commit, drain, note, resolve, trigger
 

@@ -9,14 +9,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.domain.contributions import KeyMessageMarked, apply_contribution
-from bot.domain.effects import (
-    OpenIncidentChannel,
-    PostTimelineEntry,
-    PublishStatusUpdate,
-    ReadKeyMessage,
-    RefreshCard,
-    SyncTicket,
-)
+from bot.domain.effects.pagerduty import PublishStatusUpdate
+from bot.domain.effects.servicenow import SyncTicket
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry, ReadKeyMessage, RefreshCard
 from bot.ports.store import OutboxRow, Store
 from tests.store.contract.builders import commit, drain, trigger
 

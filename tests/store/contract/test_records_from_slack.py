@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.domain.coordination import ROLE_ASSIGNED, RoleAssignment, RoleHolder, command_to_json, take_command_id
-from bot.domain.effects import AlertOperators, TellPerson
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.slack import TellPerson
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import InboxRow, Skip, Store
 from tests.store.contract.builders import at, commit, drain, trigger

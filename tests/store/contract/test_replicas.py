@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.domain.effects import AlertOperators, OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.store import InboxRow, OutboxRow, Store
 from tests.store.contract.builders import commit, deliver, trigger

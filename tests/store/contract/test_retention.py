@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from bot.domain.effects import AlertOperators, RefreshCard
+from bot.domain.effects import AlertOperators
+from bot.domain.effects.slack import RefreshCard
 from bot.domain.incident import Decision, Incident
 from bot.ports.retention import PRUNED_TABLES
 from bot.ports.store import InboxRow, Skip, Store

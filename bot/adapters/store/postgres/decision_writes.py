@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from bot.adapters.store.postgres.connection import Connection
 from bot.adapters.store.postgres.incidents import INCIDENT_UPSERT_COLUMNS, incident_row, insert_entry, save_incident
 from bot.adapters.store.postgres.outbox import CARD_RENDER_WAITING, SCHEDULED, insert_effect
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry, RefreshCard
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry, RefreshCard
 from bot.domain.incident import Decision, Incident
 
 UPSERT_INCIDENTS = (

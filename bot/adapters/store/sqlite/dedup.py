@@ -1,13 +1,17 @@
 """What Slack sends twice is acted on once (the Deduplication port), in SQLite: a key is a row until its window
 ends; claiming it is an insert that does nothing when an unexpired row is there, so replicas sharing the database
-agree on who saw it first. Expired rows are swept by the next claim."""
+agree on who saw it first. Expired rows are swept by the next claim. A claim with its effect (an operators' alert told
+once a month) inserts both in one transaction."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from bot.adapters.store.sqlite.connection import SqlitePart
+from bot.adapters.store.sqlite.outbox import insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
+from bot.domain.effects import Effect
 from bot.ports.store import Deduplication
 
 CHUNK = 500
@@ -17,12 +21,19 @@ class SqliteDeduplication(SqlitePart, Deduplication):
     async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
         def claim() -> bool:
             with self._transaction() as conn:
-                conn.execute("DELETE FROM seen_once WHERE expires_at <= ?", (now,))
-                inserted = conn.execute("INSERT OR IGNORE INTO seen_once (key, expires_at) VALUES (?, ?)",
-                                        (key, now + window_seconds)).rowcount
-            return inserted == 1
+                return _claimed(conn, key, window_seconds, now)
         # Slack wants its answer within 3 s: this goes ahead of the bookkeeping, like recording a delivery.
         return await self._run(claim, URGENT)
+
+    async def first_time_then_queue(self, key: str, window_seconds: float, now: float, effect: Effect,
+                                    priority: int = 1) -> bool:
+        def claim() -> bool:
+            with self._transaction() as conn:
+                if not _claimed(conn, key, window_seconds, now):
+                    return False
+                insert_effect(conn, effect, priority, now)
+                return True
+        return await self._run(claim)  # nobody waits on it as Slack waits on a command's claim
 
     async def remember(self, key: str, window_seconds: float, now: float) -> None:
         def remember() -> None:
@@ -51,3 +62,10 @@ class SqliteDeduplication(SqlitePart, Deduplication):
                 conn.execute("DELETE FROM seen_once WHERE key=?", (key,))
         # Said with the failure's answer to the person: as urgent as the claim.
         await self._run(forget, URGENT)
+
+
+def _claimed(conn: sqlite3.Connection, key: str, window_seconds: float, now: float) -> bool:
+    """Claim `key` inside the caller's transaction: whether this claim is the first in its window."""
+    conn.execute("DELETE FROM seen_once WHERE expires_at <= ?", (now,))
+    return conn.execute("INSERT OR IGNORE INTO seen_once (key, expires_at) VALUES (?, ?)",
+                        (key, now + window_seconds)).rowcount == 1

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.adapters.store.sqlite.outbox import HOLDER, insert_effect
+from bot.adapters.store.sqlite.outbox import insert_effect
+from bot.adapters.store.sqlite.outbox_claims import HOLDER
 from bot.domain.effects import Effect
 from bot.ports.handover_ledger import EffectHolder
 from bot.ports.store import POSTED, QUEUED, SKIPPED, HandoverLedger, HandoverNote, HandoverRow, OnCallPeople

@@ -44,7 +44,7 @@ from bot.adapters.store.sqlite.known_incidents import KnownIncidents
 from bot.adapters.store.sqlite.outbox import entry_queued, insert_effect
 from bot.adapters.store.sqlite.thread import URGENT
 from bot.adapters.store.unreadable import APPLIED_HERE
-from bot.domain.effects import OpenIncidentChannel, PostTimelineEntry
+from bot.domain.effects.slack import OpenIncidentChannel, PostTimelineEntry
 from bot.domain.incident import Decision, Incident
 from bot.domain.quarantine import delivery_quarantined
 from bot.ports.store import Arrival, FailedDelivery, Inbox, InboxRow, NewDelivery, Skip

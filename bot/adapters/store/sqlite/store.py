@@ -1,9 +1,9 @@
 """The SQLite store: every store port (bot.ports.store), one part per port, over one connection on one thread.
 
-Each part (inbox.py, outbox.py, incidents.py, footprint.py, tickets.py, handover_ledger.py, report_history.py,
-people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py, records_from_slack.py) is the SQL of one
-port; `SqliteStore` is all of them sharing one `SqliteConnection` (connection.py), so a transaction in one part
-(applying a decision) may write another's tables (the outbox).
+Each part (inbox.py, outbox.py with outbox_claims.py, incidents.py, footprint.py, tickets.py, handover_ledger.py,
+report_history.py, people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py, records_from_slack.py) is
+the SQL of one port; `SqliteStore` is all of them sharing one `SqliteConnection` (connection.py), so a transaction in
+one part (applying a decision) may write another's tables (the outbox).
 """
 
 from __future__ import annotations

@@ -198,17 +198,15 @@ class Closing:
     async def _tell_untold(self, incident: Incident, ticket: TicketRow, into: str, why: str) -> None:
         """The operators hear that no ticket was told of the merge of `incident` (its ticket `ticket`, resolved) into
         incident `into` ("#<number>"), `why` (shown as it is: plain text, shown errors) and what to do by hand: once
-        per merge (each retry of the merged ticket's sync gives it up again). Queued before it is recorded as told, as
-        `tell_refused`: twice at worst, never not at all."""
+        per merge (each retry of the merged ticket's sync gives it up again): claimed and queued in one transaction,
+        neither lost nor told twice by a crash between them."""
         now = self._clock.now().timestamp()
-        told = f"servicenow:merge-untold:{incident.id}"
-        if await self._store.still_seen([told], now):
-            return
-        await self._store.queue_effect(AlertOperators.grouped("servicenow:merge-untold", plain(
-            f"⚠️ PagerDuty incident #{incident.number} was merged into incident {into}: "
-            f"its ServiceNow ticket {ticket.number} is resolved, its close notes naming where it went on, but no "
-            "ticket was told of the merge. ") + why), now)
-        await self._store.remember(told, MERGE_UNTOLD_SECONDS, now)
+        await self._store.first_time_then_queue(
+            f"servicenow:merge-untold:{incident.id}", MERGE_UNTOLD_SECONDS, now,
+            AlertOperators.grouped("servicenow:merge-untold", plain(
+                f"⚠️ PagerDuty incident #{incident.number} was merged into incident {into}: "
+                f"its ServiceNow ticket {ticket.number} is resolved, its close notes naming where it went on, but no "
+                "ticket was told of the merge. ") + why))
 
     async def _merged_into(self, timeline: list[TimelineEntry]) -> tuple[str, str, TicketRow | None] | None:
         """A resolve that is a merge: its line, the id of the incident it went into ("" if PagerDuty gave none), and

@@ -32,6 +32,7 @@ IN_PAGERDUTY = full_text_at("PagerDuty")
 SERVICE, NO_GROUP, SLACK = "Service: ", "Assignment group: none — ", "Slack: #"
 # What starts the last line of a work note telling the ticket its channel's name (`channel_mark`).
 CHANNEL_MARK = "[paved-road channel "
+BOTS_NOTE = "Paved Road: "  # how the bot's notes that carry a mark begin
 
 
 def short_description(incident: Incident) -> str:
@@ -99,7 +100,7 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: 
         link = " (its link is the same)." if link_told else "."
         stale = "" if named is not None or line[2] == name else (
             f" (The description, too long to rewrite, still names #{line[2]}.)")
-        fields["work_notes"] = (f"Paved Road: the incident's Slack channel #{old} was renamed #{name} in Slack{link}"
+        fields["work_notes"] = (f"{BOTS_NOTE}the incident's Slack channel #{old} was renamed #{name} in Slack{link}"
                                 f"{stale}\n{channel_mark(channel, name)}")
     return fields
 
@@ -117,7 +118,7 @@ async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: s
         return {}
     if (named := _naming(*line, name)) is not None:
         return {"description": named}
-    await note_once(tickets, sys_id, f"Paved Road: the incident goes on in a new Slack channel, #{_one_line(name)} "
+    await note_once(tickets, sys_id, f"{BOTS_NOTE}the incident goes on in a new Slack channel, #{_one_line(name)} "
                     f"(the description, too long to rewrite, still names #{line[2]}).\n{channel_mark(channel, name)}",
                     retry=True)
     return {}
@@ -131,8 +132,11 @@ def channel_mark(channel: str, name: str) -> str:
 
 def told_name(notes: list[str], channel: str) -> str | None:
     """The name the ticket was last told channel `channel` has, by the newest of its work notes (`notes`, oldest
-    first, as the journal reads) marked so (`channel_mark`); None when none is (told by its description alone)."""
+    first, as the journal reads) marked so (`channel_mark`); None when none is (told by its description alone). Only
+    the bot's own notes count: a desk's note quoting a mark does not tell the bot what the ticket was told."""
     for note in reversed(notes):
+        if not note.startswith(BOTS_NOTE):
+            continue
         last = note.rstrip().rpartition("\n")[2]
         if last.startswith(CHANNEL_MARK) and last.endswith("]"):
             said, _, name = last.removeprefix(CHANNEL_MARK)[:-1].partition(" #")

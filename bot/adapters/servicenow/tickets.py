@@ -35,6 +35,7 @@ FIELDS = "sys_id,number,state"
 # sys_choice's close codes are read this many rows a page (a row per code per language), this many pages at most.
 CHOICE_PAGE_ROWS = 1000
 CHOICE_PAGES = 10
+JOURNAL_PAGE_ROWS, JOURNAL_PAGES = 1000, 20  # a ticket's journal read: 20,000 entries at most
 # The incident table's dictionary lengths; the journals (work notes, comments) are mediumtext (16 MB): capped well
 # under it, and under the REST request size, without ever cutting a normal batch of notes.
 FIELD_LENGTHS = {"short_description": 160, "description": 4_000, "close_notes": 4_000, "correlation_id": 100,
@@ -177,10 +178,23 @@ class ServiceNowTickets:
         return await self._journal(sys_id, "comments")
 
     async def _journal(self, sys_id: str, element: str) -> list[str]:
-        found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
-            "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYsys_created_on",
-            "sysparm_fields": "value", "sysparm_limit": "1000"})
-        return [str(r.get("value") or "") for r in found.get("result") or []]
+        # Oldest first, page by page until one comes short (JOURNAL_PAGES at most): what is looked for here is mostly
+        # the newest (the name a channel was last told by, a note a lost attempt wrote), and a long incident's ticket
+        # holds more notes than a page — read from the first 1,000 alone, a rename was told from a stale name and a
+        # note written twice (found in review).
+        values: list[str] = []
+        for page in range(JOURNAL_PAGES):
+            found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
+                "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYsys_created_on",
+                "sysparm_fields": "value", "sysparm_limit": str(JOURNAL_PAGE_ROWS),
+                "sysparm_offset": str(page * JOURNAL_PAGE_ROWS)})
+            rows = found.get("result") or []
+            values += [str(r.get("value") or "") for r in rows]
+            if len(rows) < JOURNAL_PAGE_ROWS:
+                return values
+        log.warning("GET sys_journal_field: ticket %s has more than %d %s entries (%d pages); the later ones are "
+                    "not read", sys_id, JOURNAL_PAGES * JOURNAL_PAGE_ROWS, element, JOURNAL_PAGES)
+        return values
 
     async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
         await self._call("POST", "/api/now/attachment/file", "POST attachment/file", file=(content_type, content),

@@ -207,10 +207,11 @@ class Bot:
 
     async def _tell_operators_once(self, text: str, key: str = CREDENTIALS_REFUSED_TOLD) -> None:
         """The operators' alert that ServiceNow refuses the credentials (or PagerDuty the key: `key`): once across the
-        replicas sharing the store (each sees the refusal), and once across restarts while it lasts (up to a day)."""
+        replicas sharing the store (each sees the refusal), and once across restarts while it lasts (up to a day):
+        claimed and queued in one transaction (as two writes, a crash between them lost the alert while it lasted)."""
         now = self.clock.now().timestamp()
-        if await self.store.first_time(key, CREDENTIALS_TOLD_SECONDS, now):
-            await self.store.queue_effect(AlertOperators(OPERATORS, text), now, priority=0)
+        if await self.store.first_time_then_queue(key, CREDENTIALS_TOLD_SECONDS, now, AlertOperators(OPERATORS, text),
+                                                  priority=0):
             self._wake_dispatcher()
 
     async def _may_tell_operators_again(self) -> None:

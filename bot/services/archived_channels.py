@@ -145,13 +145,15 @@ class ArchivedChannels:
         log.warning("incident %s: Slack refuses to let the bot create its channel (%s); its card goes to its team "
                     "channel", incident.id, code)
         now = self._clock.now().timestamp()
-        if await self._store.first_time(f"slack:channels-refused:{code}", TOLD_SECONDS, now):
-            example = f"#{incident.number}, {name_text(incident.service_name)}, for one"
-            await self._store.queue_effect(AlertOperators(OPERATORS, (
-                f"⚠️ Slack refuses to let the bot create incident channels (`{code}`): {_REFUSALS[code]} Meanwhile "
-                f"incidents that should have a channel of their own have their card in their team channel instead "
-                f"({example}), kept up to date there with their timeline in its thread; new incidents get channels "
-                "of their own again once it is fixed.")), now, priority=0)
+        example = f"#{incident.number}, {name_text(incident.service_name)}, for one"
+        alert = AlertOperators(OPERATORS, (
+            f"⚠️ Slack refuses to let the bot create incident channels (`{code}`): {_REFUSALS[code]} Meanwhile "
+            f"incidents that should have a channel of their own have their card in their team channel instead "
+            f"({example}), kept up to date there with their timeline in its thread; new incidents get channels "
+            "of their own again once it is fixed."))
+        # Claimed and queued in one transaction: as two writes, a crash between them lost the day's alert.
+        await self._store.first_time_then_queue(f"slack:channels-refused:{code}", TOLD_SECONDS, now, alert,
+                                                priority=0)
         return None
 
     def _fallback(self, team: str) -> str | None:
@@ -169,35 +171,36 @@ class ArchivedChannels:
                     "the timeline", incident.id, team, "archived" if archived else
                     "not found" if code in CHANNEL_NOT_FOUND else "closed to the bot", code)
         now = self._clock.now().timestamp()
-        if await self._store.first_time(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now):
-            fallback = self._fallback(team)
-            meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback.lstrip('#'))} "
-                         "meanwhile." if fallback else "")
-            name, example = name_text(team), f"#{incident.number}, {name_text(incident.service_name)}, for one"
-            default = team == self._catalogue.channels.default_announce_channel.lstrip("#")
-            setting = "`channels.default_announce_channel`" if default else "the team's `slack_channel`"
-            what = (f"⚠️ #{name} is archived, and the cards of incidents without a channel of their own are there "
-                    f"({example}): their cards and threads no longer change. Unarchive it in Slack (each card is "
-                    "brought up to date at its next change, and at the five-minute card refresh), or give its "
-                    "services another team channel in the catalogue for incidents from now on."
-                    if archived else
-                    f"⚠️ The bot is not in #{name} (`{code}`), where cards of incidents without a channel of their "
-                    f"own and announcements of new incident channels go ({example}): `/invite @pavedroad` into it."
-                    if code == BOT_REMOVED else
-                    f"⚠️ Slack does not let the bot post in #{name} (`{code}`: posting there is limited — to "
-                    "admins, say — or the channel is closed to the app by the workspace's rules), where cards of "
-                    "incidents without a channel of their own and announcements of new incident channels go "
-                    f"({example}). Let the app post there (the channel's settings → Posting permissions), or set "
-                    f"{setting} in the catalogue to a channel it may post in."
-                    if code not in CHANNEL_NOT_FOUND else
-                    f"⚠️ Slack finds no channel #{name} the bot can post in (`{code}`): renamed or deleted in Slack "
-                    "while the catalogue still names it, or private without the bot. Cards of incidents without a "
-                    f"channel of their own and announcements of new incident channels go there ({example}). Set "
-                    f"{setting} in the catalogue to the channel's name now (`pavedroad check-config`, then a SIGHUP "
-                    "or a restart of the bot), or `/invite @pavedroad` into it if it is private.")
-            await self._store.queue_effect(AlertOperators(OPERATORS, (
-                f"{what}{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow and `/incident` "
-                "commands, and every update is on their timelines.")), now, priority=0)
+        fallback = self._fallback(team)
+        meanwhile = (f" Cards and announcements of new incidents go to #{name_text(fallback.lstrip('#'))} "
+                     "meanwhile." if fallback else "")
+        name, example = name_text(team), f"#{incident.number}, {name_text(incident.service_name)}, for one"
+        default = team == self._catalogue.channels.default_announce_channel.lstrip("#")
+        setting = "`channels.default_announce_channel`" if default else "the team's `slack_channel`"
+        what = (f"⚠️ #{name} is archived, and the cards of incidents without a channel of their own are there "
+                f"({example}): their cards and threads no longer change. Unarchive it in Slack (each card is "
+                "brought up to date at its next change, and at the five-minute card refresh), or give its "
+                "services another team channel in the catalogue for incidents from now on."
+                if archived else
+                f"⚠️ The bot is not in #{name} (`{code}`), where cards of incidents without a channel of their "
+                f"own and announcements of new incident channels go ({example}): `/invite @pavedroad` into it."
+                if code == BOT_REMOVED else
+                f"⚠️ Slack does not let the bot post in #{name} (`{code}`: posting there is limited — to "
+                "admins, say — or the channel is closed to the app by the workspace's rules), where cards of "
+                "incidents without a channel of their own and announcements of new incident channels go "
+                f"({example}). Let the app post there (the channel's settings → Posting permissions), or set "
+                f"{setting} in the catalogue to a channel it may post in."
+                if code not in CHANNEL_NOT_FOUND else
+                f"⚠️ Slack finds no channel #{name} the bot can post in (`{code}`): renamed or deleted in Slack "
+                "while the catalogue still names it, or private without the bot. Cards of incidents without a "
+                f"channel of their own and announcements of new incident channels go there ({example}). Set "
+                f"{setting} in the catalogue to the channel's name now (`pavedroad check-config`, then a SIGHUP "
+                "or a restart of the bot), or `/invite @pavedroad` into it if it is private.")
+        alert = AlertOperators(OPERATORS, (f"{what}{meanwhile} Meanwhile the incidents go on in PagerDuty, ServiceNow "
+                                           "and `/incident` commands, and every update is on their timelines."))
+        # Claimed and queued in one transaction: as two writes, a crash between them lost the day's alert.
+        await self._store.first_time_then_queue(f"slack:team-channel-archived:{team}", TOLD_SECONDS, now, alert,
+                                                priority=0)
 
     async def _move(self, incident: Incident, since: float, *, say: bool = True) -> None:
         """`say`: the new channel says where the earlier story is (not when the old one was deleted: it is gone)."""

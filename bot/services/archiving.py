@@ -94,24 +94,9 @@ class Archiving:
         return queued
 
     async def _claim_and_queue(self, claim: str, incident: Incident, now: float) -> bool:
-        """Claim the resolution's archiving and queue it (two writes, not one transaction); whether this call did."""
-        if not await self._store.first_time(claim, CLAIM_SECONDS, now):
-            return False
-        try:
-            await self._store.queue_effect(ArchiveChannel(incident.id), now)
-        except BaseException:  # the store failed (or the process is ending): the next run queues it
-            await self._unclaim(claim)
-            raise
-        return True
-
-    async def _unclaim(self, claim: str) -> None:
-        """Forget a claim whose effect could not be queued (two writes, not one transaction): kept, it would hold the
-        channel out of every later run for the claim's year."""
-        try:
-            await self._store.forget(claim)
-        except Exception:
-            log.warning("archiving: %s could not be queued nor its claim forgotten; its channel stays open until "
-                        "archived by hand", claim, exc_info=True)
+        """Claim the resolution's archiving and queue it, in one transaction (a claim whose answer was lost after it
+        committed, with its effect written apart, held the channel open for the claim's year); whether this call did."""
+        return await self._store.first_time_then_queue(claim, CLAIM_SECONDS, now, ArchiveChannel(incident.id))
 
     async def archive(self, effect: ArchiveChannel, *, retry: bool, created_at: float) -> None:
         incident = await self._store.incident(effect.incident_id)
@@ -144,12 +129,13 @@ class Archiving:
         await self._chat.update_message(channel, last.ts, _last_words(incident, await self._pointer(incident, channel),
                                                                       None))
         now = self._clock.now().timestamp()
-        if await self._store.first_time(f"slack:archive-refused:{code}", TOLD_SECONDS, now):
-            await self._store.queue_effect(AlertOperators(OPERATORS, (
-                f"⚠️ Slack refuses to let the bot archive resolved incidents' channels (`{code}`): "
-                f"{_REFUSALS.get(code, '')}The channels stay open (#{incident.number}'s, for one): archive them by "
-                "hand when they are done with, let the app archive channels, or set `channels.archive_after: never` "
-                "in the catalogue to stop trying.")), now, priority=0)
+        alert = AlertOperators(OPERATORS, (
+            f"⚠️ Slack refuses to let the bot archive resolved incidents' channels (`{code}`): "
+            f"{_REFUSALS.get(code, '')}The channels stay open (#{incident.number}'s, for one): archive them by "
+            "hand when they are done with, let the app archive channels, or set `channels.archive_after: never` "
+            "in the catalogue to stop trying."))
+        # Claimed and queued in one transaction: as two writes, a crash between them lost the day's alert.
+        await self._store.first_time_then_queue(f"slack:archive-refused:{code}", TOLD_SECONDS, now, alert, priority=0)
 
     async def _last_message(self, incident: Incident, channel: str, *, retry: bool, since: float) -> PostedMessage:
         marker = f"archive:{incident.id}"

@@ -100,27 +100,25 @@ class Closing:
     async def tell_refused(self, incident: Incident, ticket: TicketRow, refused: dict[str, str],
                            error: IntegrationError) -> None:
         """The operators hear that `ticket` was resolved as an ordinary resolve, ServiceNow refusing the duplicate's
-        `refused` fields: once a day per ticket (each later line rewriting its close notes is refused again). Queued
-        before it is recorded as told: a failure between the two tells it twice, never not at all."""
+        `refused` fields: once a day per ticket (each later line rewriting its close notes is refused again). Claimed
+        and queued in one transaction: as two writes (queued, then remembered), a failure between them told it twice."""
         now = self._clock.now().timestamp()
-        told = f"servicenow:duplicate-refused:{ticket.sys_id}"
-        if await self._store.still_seen([told], now):
-            return
         codes = self._codes.current
         parent = await self._store.ticket_by_sys_id(refused["parent_incident"]) if "parent_incident" in refused \
             else None
         duplicate = f"close code '{codes.merged_close_code}', from `servicenow.merged_close_code`" + (
             f", and parent_incident {parent.number if parent else refused['parent_incident']}" if "parent_incident"
             in refused else "")
-        await self._store.queue_effect(AlertOperators.grouped("servicenow:duplicate-refused", plain(
+        alert = AlertOperators.grouped("servicenow:duplicate-refused", plain(
             f"⚠️ ServiceNow refused to resolve ticket {ticket.number} (PagerDuty incident #{incident.number}, merged "
             f"into another incident) as a duplicate ({duplicate}): ") + shown_error(str(error)) + plain(
             f". It is resolved with close code '{codes.close_code}' (`servicenow.close_code`) instead; its close "
             "notes still name the incident it went on in. If the close code is what was refused, set "
             "`servicenow.merged_close_code` in the platform catalogue to your instance's close code for a duplicate "
             "(one of its incident close_code choices), and correct this ticket's by hand if your reports count "
-            "them.")), now)
-        await self._store.remember(told, REFUSED_TOLD_SECONDS, now)
+            "them."))
+        await self._store.first_time_then_queue(f"servicenow:duplicate-refused:{ticket.sys_id}", REFUSED_TOLD_SECONDS,
+                                                now, alert)
 
     def _summary(self, incident: Incident, footprint: SlackFootprint, timeline: list[TimelineEntry],
                  merge: tuple[str, str, TicketRow | None] | None, kept_parent: str | None = None) -> str:

@@ -2,9 +2,9 @@
 
 A ticket with none sits in no team's queue: one whose service is in no team of the catalogue, or whose team names no
 group. Such a ticket says why in its description (ticket_description.py), and the operators hear of it once a day per
-service (across replicas, by the Deduplication port), with what to add to the catalogue. The alert is queued before
-the service is recorded as told, so that a failure between the two writes (or the replica dying there) has the
-ticket's retry tell it again — twice at worst, never not at all.
+service (across replicas, by the Deduplication port), with what to add to the catalogue. The service is claimed as
+told and the alert queued in one transaction: as two writes, a failure between them (or the replica dying there) told
+it twice — or, claimed first, never.
 """
 
 from __future__ import annotations
@@ -45,17 +45,10 @@ async def tell_no_group(store: NoGroupStore, clock: Clock, catalogue: Catalogue,
                         number: str) -> None:
     """The operators hear that ticket `number`, just made for the incident, is in no team's queue (once a day per
     service: its later tickets say why in their description). Safe to call again for the same ticket (a retry of
-    the effect that made it): told again only if the alert may not have been queued."""
-    now = clock.now().timestamp()
-    told = f"servicenow:no-group:{incident.service_id}"
-    # Asked without claiming it (a read: still_seen): the claim comes after the alert. Claimed first, a failure
-    # before the alert's write left the service told of an alert never queued (found in review). Two replicas telling
-    # at the same moment both queue it: an alert twice is better than none.
-    if await store.still_seen([told], now):
-        return
-    await store.queue_effect(AlertOperators(OPERATORS, plain(
+    the effect that made it): not told again once the alert is queued."""
+    alert = AlertOperators(OPERATORS, plain(
         f"⚠️ ServiceNow ticket {number} (PagerDuty incident #{incident.number}) has no assignment group, so it "
         f"is in no team's queue: {why_no_group(catalogue, incident)}. Assign it by hand, and add the service (or "
-        "the team's `servicenow_group`) to the catalogue; this service's later tickets are not told again today."
-    )), now)
-    await store.remember(told, TOLD_SECONDS, now)
+        "the team's `servicenow_group`) to the catalogue; this service's later tickets are not told again today."))
+    await store.first_time_then_queue(f"servicenow:no-group:{incident.service_id}", TOLD_SECONDS,
+                                      clock.now().timestamp(), alert)

@@ -85,16 +85,17 @@ class TicketPages:
                 return
         else:
             await self._tickets.update(effect.incident_id, {"work_notes": effect.text})
-        if effect.alert and await self._first_told(effect.incident_id, effect.text):
-            await self._store.queue_effect(AlertOperators(OPERATORS, effect.alert), self._clock.now().timestamp())
+        if effect.alert:  # claimed and queued in one transaction: as two writes, a crash between them lost it
+            await self._store.first_time_then_queue(_told_key(effect.incident_id, effect.text), TOLD_SECONDS,
+                                                    self._clock.now().timestamp(),
+                                                    AlertOperators(OPERATORS, effect.alert))
 
     async def _first_told(self, sys_id: str, note: str) -> bool:
         """Whether the operators are yet to hear of this note on this ticket (then they are, from now): a retry that
         finds the note may be its own first attempt's, whose answer was lost, or a later update's effect whose first
-        attempt failed before it looked (found in review: told twice). Across replicas, by the Deduplication port."""
-        digest = hashlib.sha256(note.encode()).hexdigest()[:16]
-        return await self._store.first_time(f"ticket-note-told:{sys_id}:{digest}", TOLD_SECONDS,
-                                            self._clock.now().timestamp())
+        attempt failed before it looked (found in review: told twice). Across replicas, by the Deduplication port.
+        A claim alone: the dead effect's alert is what tells them (`_cannot_page`), not an effect queued with it."""
+        return await self._store.first_time(_told_key(sys_id, note), TOLD_SECONDS, self._clock.now().timestamp())
 
     async def page_team(self, effect: PageTeamForTicket, *, retry: bool) -> None:
         team = self._catalogue.team(effect.team_id)
@@ -172,3 +173,8 @@ class TicketPages:
         raise IntegrationError("servicenow", f"cannot page team {effect.team_id!r} for {effect.number}: {reason} "
                                "(it needs a service in the catalogue and servicenow.pagerduty_requester)",
                                retryable=False)
+
+
+def _told_key(sys_id: str, note: str) -> str:
+    """The Deduplication key saying the operators heard of `note` on ticket `sys_id`."""
+    return f"ticket-note-told:{sys_id}:{hashlib.sha256(note.encode()).hexdigest()[:16]}"

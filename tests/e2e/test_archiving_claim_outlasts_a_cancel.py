@@ -1,8 +1,9 @@
-"""The archiving job claims a resolution's archiving, then queues it: two writes. A run cancelled between them — the
+"""The archiving job claims a resolution's archiving and queues it. As two writes, a run cancelled between them — the
 scheduler stopping a run stuck past its bound, or the bot's stop — used to leave the claim without its effect (the
 claim made, its answer on its way back when the cancellation came): every later run read it as claimed, and the
 channel stayed open for the claim's year, nothing logged. Or the effect was queued and its claim forgotten, so the
-next run queued it again. The pair is now carried through the cancellation together."""
+next run queued it again. Now one transaction (`first_time_then_queue`): a run cancelled while its answer is on its
+way leaves both (the call is carried through the cancellation too)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,11 @@ class AnswerHeldUp:
         self.store, self.held = store, held
         self.done, self.let_through = asyncio.Event(), asyncio.Event()
 
-    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
-        claimed: bool = await self.store.first_time(key, window_seconds, now)
-        await self._hold("first_time")
+    async def first_time_then_queue(self, key: str, window_seconds: float, now: float, effect: Effect,
+                                    priority: int = 1) -> bool:
+        claimed: bool = await self.store.first_time_then_queue(key, window_seconds, now, effect, priority)
+        await self._hold("first_time_then_queue")
         return claimed
-
-    async def queue_effect(self, effect: Effect, now: float, priority: int = 1) -> None:
-        await self.store.queue_effect(effect, now, priority)
-        await self._hold("queue_effect")
 
     async def _hold(self, call: str) -> None:
         if call == self.held:
@@ -65,20 +63,49 @@ async def a_run_cancelled_after(sandbox: RunningSandbox, call: str) -> Archiving
     return Archiving(cast(ArchiveStore, bot.store), bot.chat, bot.reviews, bot.catalogue, bot.clock, lambda: None)
 
 
-async def test_a_run_cancelled_once_its_claim_is_made_still_has_the_channel_archived(
-        sandbox: RunningSandbox) -> None:
-    later = await a_run_cancelled_after(sandbox, "first_time")
-    await later.queue_due()  # the next run, 10 minutes on
-    sandbox.bot.dispatcher.wake()
-    await settle(sandbox)
-    [channel] = incident_channels(sandbox)
-    assert channel["is_archived"], "the claim was left without its queued archiving"
-
-
-async def test_a_run_cancelled_once_its_archiving_is_queued_keeps_the_claim(sandbox: RunningSandbox) -> None:
-    later = await a_run_cancelled_after(sandbox, "queue_effect")
+async def test_a_run_cancelled_once_its_claim_and_archiving_are_made_keeps_both(sandbox: RunningSandbox) -> None:
+    later = await a_run_cancelled_after(sandbox, "first_time_then_queue")
     assert await later.queue_due() == 0, "the claim was forgotten though its archiving was queued: queued twice"
     sandbox.bot.dispatcher.wake()
     await settle(sandbox)
     [channel] = incident_channels(sandbox)
     assert channel["is_archived"]
+
+
+class AnswerLost:
+    """The bot's own store, whose answer to a claim is lost once the claim is committed (a dropped connection)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
+        await self.store.first_time(key, window_seconds, now)
+        raise ConnectionError("the store's answer was lost")
+
+    async def first_time_then_queue(self, key: str, window_seconds: float, now: float, effect: Effect,
+                                    priority: int = 1) -> bool:
+        await self.store.first_time_then_queue(key, window_seconds, now, effect, priority)
+        raise ConnectionError("the store's answer was lost")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+async def test_a_claim_whose_answer_was_lost_still_has_the_channel_archived(sandbox: RunningSandbox) -> None:
+    """Found in review: the claim's answer lost after it committed (raised before the effect was written, outside
+    what forgot the claim) left the claim alone — the channel open for the claim's year."""
+    incident = await trigger(sandbox, title="Checkout returns 500s")
+    await act(sandbox, incident["id"], "resolve", user=BEN)
+    await settle(sandbox)
+    sandbox.sandbox.clock.advance(timedelta(days=7, minutes=5))
+    bot = sandbox.bot
+    lost = Archiving(cast(ArchiveStore, AnswerLost(bot.store)), bot.chat, bot.reviews, bot.catalogue, bot.clock,
+                     lambda: None)
+    with pytest.raises(ConnectionError):
+        await lost.queue_due()
+    later = Archiving(cast(ArchiveStore, bot.store), bot.chat, bot.reviews, bot.catalogue, bot.clock, lambda: None)
+    await later.queue_due()  # the next run, 10 minutes on
+    bot.dispatcher.wake()
+    await settle(sandbox)
+    [channel] = incident_channels(sandbox)
+    assert channel["is_archived"], "a claim with nothing queued held the channel open"

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
+from bot.domain.effects import Effect
 from bot.services.archiving import ArchiveStore, Archiving
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import act, incident_channels, move_clock, settle, trigger
@@ -17,7 +18,7 @@ BEN = "ben.okafor@example.com"
 
 
 class CountedClaims:
-    """The bot's own store, counting the claims (`first_time`) asked of it."""
+    """The bot's own store, counting the claims (`first_time`, with its effect or not) asked of it."""
 
     def __init__(self, store: Any) -> None:
         self.store, self.claims = store, 0
@@ -25,6 +26,12 @@ class CountedClaims:
     async def first_time(self, key: str, window_seconds: float, now: float) -> bool:
         self.claims += 1
         result: bool = await self.store.first_time(key, window_seconds, now)
+        return result
+
+    async def first_time_then_queue(self, key: str, window_seconds: float, now: float, effect: Effect,
+                                    priority: int = 1) -> bool:
+        self.claims += 1
+        result: bool = await self.store.first_time_then_queue(key, window_seconds, now, effect, priority)
         return result
 
     async def still_seen(self, keys: Sequence[str], now: float) -> set[str]:

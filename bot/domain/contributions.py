@@ -57,7 +57,9 @@ class KeyMessageMarked:
 
 @dataclass(frozen=True)
 class KeyMessage:
-    """A person's message in the incident channel, marked for the timeline, as read back from Slack."""
+    """A person's message in the incident channel, marked for the timeline, as read back from Slack. `marked_by` is
+    the marker's name; `marked_by_id` their Slack user id, to tell them should it never be applied (absent in older
+    records)."""
 
     incident_id: str
     channel: str
@@ -65,6 +67,7 @@ class KeyMessage:
     author: str
     text: str
     marked_by: str
+    marked_by_id: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -118,8 +121,10 @@ def from_json(body: str) -> Contribution:
         data: dict[str, Any] = json.loads(body)
         kind = data.pop("type")
         if kind == KEY_MESSAGE:
+            marked_by_id = data.get("marked_by_id")
             key = KeyMessage(**{k: str(data[k]) for k in (
-                "incident_id", "channel", "ts", "author", "text", "marked_by")})
+                "incident_id", "channel", "ts", "author", "text", "marked_by")},
+                marked_by_id=str(marked_by_id) if marked_by_id else None)
             float(key.ts)  # a Slack ts is seconds.micros
             return key
         if kind == KEY_MESSAGE_MARKED:

@@ -1,13 +1,23 @@
 """What a delivery set aside because it could not be applied queues (see the Inbox port): the operators' alert, and
 for what a person asked from Slack and was answered as done or on its way — a role (Take command, `/incident role`),
-a status update (`/incident update`), a follow-up (`/incident followup`) — word to that person of what was not done.
-(Key messages and due reminders answer nobody: the alert alone says what happened.)
+a status update (`/incident update`), a follow-up (`/incident followup`) — word to that person of what was not done;
+and to whoever marked a key message (📌), its mark or the message read back set aside, that it did not join. (Due
+reminders answer nobody: the alert alone says what happened.)
 """
 
 from __future__ import annotations
 
+import re
+
 from bot.domain.alert_text import plain
-from bot.domain.contributions import FOLLOW_UP, FollowUpAdded
+from bot.domain.contributions import (
+    FOLLOW_UP,
+    KEY_MESSAGE,
+    KEY_MESSAGE_MARKED,
+    FollowUpAdded,
+    KeyMessage,
+    KeyMessageMarked,
+)
 from bot.domain.contributions import from_json as contribution_from_json
 from bot.domain.coordination import ROLE_ASSIGNED, UPDATE_POSTED, RoleAssignment, StatusUpdatePosted, command_from_json
 from bot.domain.effects import AlertOperators, Effect
@@ -15,15 +25,18 @@ from bot.domain.effects.slack import TellPerson
 
 # How much of their own words a person is shown back (to post them again): the rest they still have in Slack.
 QUOTED_CHARS = 1_000
+# A Slack channel id, safe to write as a channel mention (`<#C…>`, which Slack shows as the channel's name).
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,40}$")
 
 
 def delivery_quarantined(reference: str, source: str, event_type: str, incident_id: str | None,
                          reason: str, body: str = "", *, again: bool = False) -> tuple[Effect, ...]:
     """The one operators' alert for a delivery set aside because it could not be applied (see the Inbox port), in
     one thread per sender and event type: a flood of deliveries the bot cannot read is one alert and its thread;
-    and, for a command a person gave from Slack, that person told it was not done (`role_not_given`,
-    `update_not_published`, `follow_up_not_recorded`) — once: not `again`, set aside anew under its reference after
-    an operator's `pavedroad inbox retry` (found in review: a second DM, its marker new with each queueing)."""
+    and, for what a person did from Slack, that person told it was not done (`role_not_given`,
+    `update_not_published`, `follow_up_not_recorded`, `key_message_not_added`) — once: not `again`, set aside anew
+    under its reference after an operator's `pavedroad inbox retry` (found in review: a second DM, its marker new with
+    each queueing)."""
     tell = _TELL.get(event_type) if source == "slack" and not again else None
     told = tell(reference, body) if tell else None
     return (_alert(reference, source, event_type, incident_id, reason), *((told,) if told else ()))
@@ -88,13 +101,42 @@ def follow_up_not_recorded(reference: str, body: str) -> TellPerson | None:
     return TellPerson(f"person:{event.added_by_id}", event.added_by_id, what)
 
 
+def key_message_not_added(reference: str, body: str) -> TellPerson | None:
+    """Whoever marked a message with 📌, its mark (`KeyMessageMarked`: the message never read) or the message read
+    back (`KeyMessage`) set aside: the 📌 stays on the message in Slack, and it is not among the incident's key
+    messages — not on its timeline, its review or its ticket. Marking it again adds nothing (a message's mark is one
+    inbox row, the one set aside); an operator's `pavedroad inbox retry` adds it, and `/incident note` puts its words
+    on the timeline (and so the ticket) meanwhile. The message's words are quoted back once read. None when the body
+    cannot be read or names nobody (a read recorded before the marker's id was)."""
+    try:
+        event = contribution_from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(event, KeyMessage | KeyMessageMarked):
+        return None
+    marker = event.marked_by_id if isinstance(event, KeyMessage) else event.marked_by
+    if not marker:
+        return None
+    where = f"<#{event.channel}>" if _CHANNEL_ID.match(event.channel) else "the incident's channel"
+    whose = f"{plain(event.author)}'s message" if isinstance(event, KeyMessage) else "The message"
+    what = (f"⚠️ {whose} you marked with 📌 in {where} could not be added to the incident's key messages (reference "
+            f"`{plain(reference)}`; the operators have been told): it is not on its timeline, its review or its ticket."
+            f" Marking it again adds nothing (it is the same mark); the operators can add it once the cause is fixed"
+            f" (`/incident timeline` shows it then). To put its words on the timeline yourself, post them with "
+            f"`/incident note …` in its channel.")
+    if isinstance(event, KeyMessage):
+        what += f" It read:\n{_quoted(event.text)}"
+    return TellPerson(f"person:{marker}", marker, what)
+
+
 def _quoted(text: str) -> str:
     """A person's own words in a quote, as they typed them (escaped: a mention in them notifies nobody again)."""
     clipped = text if len(text) <= QUOTED_CHARS else text[:QUOTED_CHARS - 1] + "…"
     return "\n".join(f"> {plain(line)}" for line in clipped.splitlines() or [""])
 
 
-_TELL = {ROLE_ASSIGNED: role_not_given, UPDATE_POSTED: update_not_published, FOLLOW_UP: follow_up_not_recorded}
+_TELL = {ROLE_ASSIGNED: role_not_given, UPDATE_POSTED: update_not_published, FOLLOW_UP: follow_up_not_recorded,
+         KEY_MESSAGE_MARKED: key_message_not_added, KEY_MESSAGE: key_message_not_added}
 
 
 def _alert(reference: str, source: str, event_type: str, incident_id: str | None, reason: str) -> AlertOperators:

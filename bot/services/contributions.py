@@ -78,7 +78,7 @@ class Contributions:
             self._slack_text.name(message.user), self._slack_text.name(effect.marked_by),
             self._slack_text.readable(message.text))
         await self._record(KeyMessage(incident.id, effect.channel, effect.ts, author or message.user, text.strip(),
-                                      marked_by or effect.marked_by))
+                                      marked_by or effect.marked_by, marked_by_id=effect.marked_by))
 
     async def follow_up(self, *, user: str, user_name: str, incident: Incident, text: str) -> str:
         """Record `/incident followup <text> [@owner]`; what to tell the person."""

@@ -17,13 +17,14 @@ the stale line.
 
 from __future__ import annotations
 
+import re
+
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident
 from bot.domain.naming import channel_name
 from bot.ports import Tickets
 from bot.render.format import TITLE_IN_TEXT, clip, full_text_at
 from bot.services.ticket_groups import group_of, why_no_group
-from bot.services.ticket_pages import note_once
 
 # The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
 # without a word, and the long texts are kept readable in ServiceNow's forms.
@@ -33,6 +34,10 @@ SERVICE, NO_GROUP, SLACK = "Service: ", "Assignment group: none — ", "Slack: #
 # What starts the last line of a work note telling the ticket its channel's name (`channel_mark`).
 CHANNEL_MARK = "[paved-road channel "
 BOTS_NOTE = "Paved Road: "  # how the bot's notes that carry a mark begin
+_COUNT = re.compile(r"[1-9][0-9]{0,8}")  # a mark's count (ASCII digits: int() takes any script's, and no huge one)
+# A name said in a note's words (the mark holds it whole): Slack's are 80 characters at most; a longer one (a desk's
+# "mark", a description's line) said whole could push the note past what the adapter sends, cutting its mark off.
+NAME_IN_NOTE = 200
 
 
 def short_description(incident: Incident) -> str:
@@ -85,23 +90,24 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: 
     written twice), or the line is gone (the desk's layout: theirs). `link_told`: the ticket has the channel's link
     (the note says it still leads there; found in review: it said so to a ticket given no link yet).
 
-    The name the ticket was last told is the newest note marked as telling it (`channel_mark`), else the line's. A
-    description the desk made too long to take the new name is theirs, never cut (found by a property: clipped, the
-    desk's last words were lost): the note alone tells the ticket then, and its mark is what a retry finds — the line
-    still naming the old name, a retry wrote the note again, and a later rename's note called the channel by that
-    stale name. Once the desk shortens it, the next rename's update brings the line up to date."""
+    The name the ticket was last told is the latest note marked as telling it (`channel_mark`, `told_name`), else the
+    line's. A description the desk made too long to take the new name is theirs, never cut (found by a property:
+    clipped, the desk's last words were lost): the note alone tells the ticket then, and its mark is what a retry finds
+    — the line still naming the old name, a retry wrote the note again, and a later rename's note called the channel
+    by that stale name. Once the desk shortens it, the next rename's update brings the line up to date."""
     description = await tickets.description(sys_id)
     if (line := _slack_line(description)) is None:
         return {}
-    told = told_name(await tickets.work_notes(sys_id), channel)
-    old = line[2] if told is None else told
+    told = _told(await tickets.work_notes(sys_id), channel)
+    old = line[2] if told is None else told[0]
     fields = {} if (named := _naming(*line, name)) is None else {"description": named}
     if old != name:
         link = " (its link is the same)." if link_told else "."
         stale = "" if named is not None or line[2] == name else (
-            f" (The description, too long to rewrite, still names #{line[2]}.)")
-        fields["work_notes"] = (f"{BOTS_NOTE}the incident's Slack channel #{old} was renamed #{name} in Slack{link}"
-                                f"{stale}\n{channel_mark(channel, name)}")
+            f" (The description, too long to rewrite, still names #{_said(line[2])}.)")
+        count = 1 + (told[1] if told is not None else 0)
+        fields["work_notes"] = (f"{BOTS_NOTE}the incident's Slack channel #{_said(old)} was renamed #{_said(name)} in "
+                                f"Slack{link}{stale}\n{channel_mark(channel, name, count)}")
     return fields
 
 
@@ -111,38 +117,56 @@ async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: s
     `channel`) the incident moved to (its own archived), the move's note giving its link: {"description": …}, or {}
     when it names it so or is gone. Left naming the archived channel, a later rename's note called that one "renamed"
     (found in review). A description too long to take the name (the desk's, never cut) keeps it: the ticket is told
-    the name in a note of its own (marked, so that the new channel's renames are told from it; looked for before it
-    is written again), written here, before the move's update."""
+    the name in a note of its own (marked, so that the new channel's renames are told from it; not written again
+    once a mark tells it — a retry's counter would differ, so the note's text is not what is looked for), written
+    here, before the move's update."""
     line = _slack_line(description if description is not None else await tickets.description(sys_id))
     if line is None or line[2] == name:
         return {}
     if (named := _naming(*line, name)) is not None:
         return {"description": named}
-    await note_once(tickets, sys_id, f"{BOTS_NOTE}the incident goes on in a new Slack channel, #{_one_line(name)} "
-                    f"(the description, too long to rewrite, still names #{line[2]}).\n{channel_mark(channel, name)}",
-                    retry=True)
+    told = _told(await tickets.work_notes(sys_id), channel)
+    if told is None or told[0] != name:
+        await tickets.update(sys_id, {"work_notes": (
+            f"{BOTS_NOTE}the incident goes on in a new Slack channel, #{_said(name)} (the description, too long to "
+            f"rewrite, still names #{_said(line[2])}).\n{channel_mark(channel, name, 1 + (told[1] if told else 0))}")})
     return {}
 
 
-def channel_mark(channel: str, name: str) -> str:
+def channel_mark(channel: str, name: str, count: int = 0) -> str:
     """The last line of a work note telling the ticket that channel `channel` (a Slack id) is #`name`: read back by
-    `told_name`, since the description may be too long to say it."""
-    return f"{CHANNEL_MARK}{channel} #{_one_line(name)}]"
+    `told_name`, since the description may be too long to say it. `count`: one more than the channel's latest mark's
+    (`told_name` takes the highest: the journal's same-second entries come back in no set order); 0 writes the older
+    releases' mark, which had none (and reads as 0). It goes between the id and the name: the name, read to the
+    closing bracket, may hold anything, and a release without counters reads "<id> <count>" as another channel's."""
+    return f"{CHANNEL_MARK}{channel}{f' {count}' if count else ''} #{_one_line(name)}]"
 
 
 def told_name(notes: list[str], channel: str) -> str | None:
-    """The name the ticket was last told channel `channel` has, by the newest of its work notes (`notes`, oldest
-    first, as the journal reads) marked so (`channel_mark`); None when none is (told by its description alone). Only
-    the bot's own notes count: a desk's note quoting a mark does not tell the bot what the ticket was told."""
-    for note in reversed(notes):
+    """The name the ticket was last told channel `channel` has, by its work notes (`notes`, as the journal reads) marked
+    so (`channel_mark`): the highest count's, the latest in `notes` of equal ones; None when none is (told by its
+    description alone). Only the bot's own notes count: a desk's note quoting a mark does not tell the bot what the
+    ticket was told."""
+    told = _told(notes, channel)
+    return None if told is None else told[0]
+
+
+def _told(notes: list[str], channel: str) -> tuple[str, int] | None:
+    """(`told_name`'s name, its mark's count)."""
+    best: tuple[str, int] | None = None
+    for note in notes:
         if not note.startswith(BOTS_NOTE):
             continue
         last = note.rstrip().rpartition("\n")[2]
-        if last.startswith(CHANNEL_MARK) and last.endswith("]"):
-            said, _, name = last.removeprefix(CHANNEL_MARK)[:-1].partition(" #")
-            if said == channel:
-                return name
-    return None
+        if not (last.startswith(CHANNEL_MARK) and last.endswith("]")):
+            continue
+        said, _, name = last.removeprefix(CHANNEL_MARK)[:-1].partition(" #")
+        which, _, count = said.partition(" ")
+        if which != channel or not (count == "" or _COUNT.fullmatch(count)):
+            continue
+        if best is None or int(count or 0) >= best[1]:
+            best = name, int(count or 0)
+    return best
 
 
 def _slack_line(description: str) -> tuple[list[str], int, str] | None:
@@ -179,6 +203,10 @@ def _service_line(incident: Incident) -> str:
 
 def _no_group_line(catalogue: Catalogue, incident: Incident) -> str:
     return f"{NO_GROUP}{_one_line(why_no_group(catalogue, incident))}: assign the ticket by hand."
+
+
+def _said(name: str) -> str:
+    return clip(_one_line(name), NAME_IN_NOTE)
 
 
 def _one_line(text: str) -> str:

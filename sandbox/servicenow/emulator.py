@@ -121,6 +121,10 @@ class ServiceNowEmulator:
                                                   "sys_choice": close_code_rows(UPGRADED)}
         self.choices_readable = True  # False: sys_choice's read ACL refuses the integration user (403)
         self.journal = Journal[JournalEntry]()
+        # ServiceNow's sys_created_on is to the second and its entries of one second come back in no set order: True
+        # hands them back newest first (what the bot must not rely on either way), where the sandbox keeps them in
+        # the order written.
+        self.journal_ties_newest_first = False
         # The incident fields clients look tickets up by (index.py): queries on them touch only the matching rows.
         self._incident_index = RowIndex(("sys_id", "number", "correlation_id", "x_pd_integration_incident"))
         self._clock = clock
@@ -361,7 +365,8 @@ class ServiceNowEmulator:
         """The rows that may match `sysparm_query`: those its equalities on indexed fields name, else all."""
         query = parse_query(query_text)
         if table == "sys_journal_field":
-            return list(self._rows(table, narrowed(query, ("sys_id", "element_id"))).values())
+            entries = list(self._rows(table, narrowed(query, ("sys_id", "element_id"))).values())
+            return entries[::-1] if self.journal_ties_newest_first else entries  # (the ORDERBY's sort is stable)
         pairs = narrowed(query, self._incident_index.fields) if table == "incident" else None
         rows = self.tables[table]
         return list(rows.values()) if pairs is None else self._incident_index.candidates(rows, pairs)

@@ -1,11 +1,11 @@
 """Who waits for the outbox's QUEUES_LOCK (bot/adapters/store/postgres/outbox.py, "Lock order"), and for how long:
-a thread samples pg_locks every few milliseconds for advisory locks not granted, and keeps, per wait (a backend and
-when its wait began, `waitstart`), the longest it was seen waiting — each wait's length to within a sample. A wait
-is the applier's (inbox.py: `pg_advisory_xact_lock($1)`, the key a parameter) or an outcome's or the scheduler's
-(outbox.py's TAKE_QUEUES_LOCK, the key written in the statement); waits for one queue's lock (migration 15's
-two-key lock) are counted apart. And who held QUEUES_LOCK, for how long (from its transaction's start: the lock is
-taken first): a transaction seen running an inbox statement is the applier's. Figures are JSON keys: waits (holds),
-and p50/p99/max/total milliseconds, per waiter (holder).
+a thread samples pg_locks every few milliseconds for advisory locks not granted, and keeps, per wait (a backend and when
+its wait began, `waitstart`), the longest it was seen waiting — each wait's length to within a sample. A wait is the
+applier's (inbox_applying.py: `pg_advisory_xact_lock($1)`, the key a parameter) or an outcome's or the scheduler's
+(outbox.py's TAKE_QUEUES_LOCK, the key written in the statement); waits for one queue's lock (migration 15's two-key
+lock) are counted apart. And who held QUEUES_LOCK, for how long (from its transaction's start: the lock is taken first):
+a transaction seen running an inbox statement is the applier's. Figures are JSON keys: waits (holds), and
+p50/p99/max/total milliseconds, per waiter (holder).
 """
 
 from __future__ import annotations

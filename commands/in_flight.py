@@ -77,7 +77,7 @@ class Cut:
 
     def notice(self) -> str | None:
         """What its person is told, in their direct messages with the app, once the bot has stopped (bot/app/
-        runtime.py queues it in the outbox, which another replica or this one restarted sends); None when nobody
+        stopping.py queues it in the outbox, which another replica or this one restarted sends); None when nobody
         waits for a word (a scheduled job, an event Slack sends again, a Home published again when next opened)."""
         work = self.work
         if not work.user or work.cut_short:

@@ -1,15 +1,14 @@
 """The running bot: builds the store, adapters and services from settings, and runs the worker and dispatcher.
 
-One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` takes no
-new work and starts no scheduled job, gives the work already acknowledged and the scheduled jobs running
-`DRAIN_SECONDS` to finish, ends the loops and closes everything. `settle()` waits until every stored event has been
-applied and every effect performed.
+One `Bot` per process (or per test). `start()` opens the store and starts the background loops; `stop()` takes no new
+work and starts no scheduled job, gives the work already acknowledged and the scheduled jobs running `DRAIN_SECONDS` to
+finish, ends the loops and closes everything (bot/app/stopping.py holds its budgets and parts). `settle()` waits until
+every stored event has been applied and every effect performed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import time
@@ -46,11 +45,12 @@ from bot.app.scheduler import (
     once_across_replicas,
     schedule_handovers,
 )
+from bot.app.stopping import DRAIN_SECONDS, end_loops, tell_cut_short
 from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
 from bot.domain.effects import OPERATORS, AlertOperators
-from bot.domain.effects.slack import ArchiveChannel, PostHandover, ReadKeyMessage, TellPerson
+from bot.domain.effects.slack import ArchiveChannel, PostHandover, ReadKeyMessage
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -75,7 +75,7 @@ from bot.services.ticket_pages import raise_given_up
 from bot.services.ticket_sync import TicketSync
 from bot.services.toolkit import IncidentToolkit
 from bot.services.worker import IncidentWorker
-from commands.in_flight import STOPPING, Cut, DrainingApp, InFlight
+from commands.in_flight import STOPPING, DrainingApp, InFlight
 
 log = logging.getLogger(__name__)
 # The operators were told ServiceNow refuses the credentials (the Deduplication port's key), and for how long that
@@ -84,20 +84,6 @@ CREDENTIALS_REFUSED_TOLD, CREDENTIALS_TOLD_SECONDS = "servicenow:credentials-ref
 PAGERDUTY_KEY_REFUSED_TOLD = "pagerduty:api-key-refused:told"
 # A loop that has not gone round for this long is reported not ready.
 STALL_SECONDS = 30.0
-# How long a stop (SIGTERM: a deploy, a restart) gives the commands, clicks and forms already acknowledged to finish
-# and answer before it cuts them short (commands/in_flight.py): a PagerDuty call under way ends by its own timeout
-# (10 s, bot/adapters/pagerduty/paging.py), with time left for the next call of a two-step action (a resolve's note)
-# and for the answer to reach Slack. Kubernetes kills the pod terminationGracePeriodSeconds after it begins to stop
-# it (45 in deploy/kubernetes/deployment.yaml), and that holds, one after the other: the preStop hook's 5 s, the web
-# server's wait for requests in flight (bot/app/web.py HTTP_SHUTDOWN_SECONDS, 5), over Socket Mode the answers Slack
-# waits for (ACK_SECONDS, 3), this drain (the loops stop meanwhile, within the dispatcher's 11 s at worst) and
-# closing the clients and the store (a PagerDuty thread up to its 10 s timeout), with the second the work cut short
-# gets to end (commands/in_flight.py CANCELLED_END_SECONDS) and the one its people's notices get to be queued
-# (TELL_SECONDS): 5 + 5 + 3 + 20 + 1 + 1 + 10 = 45 <= 45. tests/deploy/test_kubernetes.py holds the manifest to that.
-DRAIN_SECONDS = 20.0
-# How long the stop gives the notices of work cut short to be queued in the outbox (a store gone silent must not hold
-# the stop past Kubernetes' grace period: those people are then left to the drain's log lines).
-TELL_SECONDS = 1.0
 
 
 class Bot:
@@ -370,7 +356,7 @@ class Bot:
         _, cut = await asyncio.gather(self._stop_loops(), self.responses.drain(self.drain_seconds))
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        await self._tell_cut_short(cut)
+        await tell_cut_short(self.store, self.clock, cut)
         await self.interactions.close()
         await self.home.close()
         if self.tickets is not None:
@@ -379,32 +365,9 @@ class Bot:
         await self.chat.close()
         await self.store.close()
 
-    async def _tell_cut_short(self, cut: list[Cut]) -> None:
-        """The people whose command, click or form the stop cut short (or never started) are told so, through the
-        outbox: another replica sends it now, or this one once restarted. A store failing here leaves the log line
-        the drain wrote as the only trace."""
-        told = [(piece.work, notice) for piece in cut if (notice := piece.notice()) is not None]
-        try:
-            async with asyncio.timeout(TELL_SECONDS):
-                for work, notice in told:
-                    await self.store.queue_effect(TellPerson(f"person:{work.user}", work.user, notice),
-                                                  self.clock.now().timestamp())
-                    told = told[1:]
-        except Exception:  # TimeoutError included
-            log.warning("stopping: %d person(s) whose work was cut short could not be queued to be told so (%s); "
-                        "the lines above name them", len(told), ", ".join(str(w) for w, _ in told), exc_info=True)
-
     async def _stop_loops(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            # A cancellation can be lost (Python 3.11's asyncio.wait_for drops it when the wait it guards ends at the
-            # same moment), and the loop would go on for ever: cancel again until it has ended.
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.5)
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Not `running` once the loops have ended, while the drain beside them may go on.
+        await end_loops(self._tasks)
         self._tasks = []
 
     async def readiness(self) -> dict[str, object]:

@@ -44,7 +44,7 @@ BOT_KEY = web.AppKey("bot", Bot)
 SLACK_DOOR_KEY = web.AppKey("slack_door", SlackRequests)
 SOCKET_MODE_KEY = web.AppKey("socket_mode", SocketModeConnection)
 # On SIGTERM the server stops listening, then waits this long for the requests in flight (each is short: Slack is
-# answered within 3 s, a webhook once stored, /readyz within 4 s) before the bot's own stop (bot/app/runtime.py
+# answered within 3 s, a webhook once stored, /readyz within 4 s) before the bot's own stop (bot/app/stopping.py
 # DRAIN_SECONDS, which counts this in Kubernetes' grace period); aiohttp's default is 60 s.
 HTTP_SHUTDOWN_SECONDS = 5.0
 # On stopping, how long the Socket Mode connection stays open for the answers Slack still waits for (close_socket_mode):

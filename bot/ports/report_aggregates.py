@@ -1,5 +1,5 @@
 """What a report asks the store to aggregate (`ReportQuery`), what takes the aggregates (`ReportTally`), and the
-port method that does it (`ReportAggregates`, part of the IncidentHistory port in bot/ports/store.py)."""
+port method that does it (`ReportAggregates`, part of the IncidentHistory port in bot/ports/incident_history.py)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,12 @@ one transaction: it either happens whole or not at all, and concurrent calls (se
 replicas sharing the database) never see half of another's work. The contract tests (tests/store/contract/) hold any
 implementation to what the docstrings here promise. Times given as `now: float` are Unix seconds, from the caller's
 clock, so tests and the sandbox can move time.
+
+Some ports live in modules of their own, so that this one stays one page (`Store` includes them all): the inbox
+(bot/ports/inbox.py), handovers (handover_ledger.py), the reports' history (incident_history.py, with
+report_aggregates.py), people (people_cache.py), the store's health (store_health.py), what replicas share
+(replicas.py) and retention (retention.py). The inbox's and the handovers' names are re-exported here too; the
+others are imported from their own modules.
 """
 
 from __future__ import annotations
@@ -41,10 +47,11 @@ from bot.ports.inbox import NewDelivery as NewDelivery
 from bot.ports.inbox import RecordsFromSlack as RecordsFromSlack
 from bot.ports.inbox import Skip as Skip
 from bot.ports.inbox import StoredRecord as StoredRecord
+from bot.ports.incident_history import IncidentHistory
+from bot.ports.people_cache import PeopleCache
 from bot.ports.replicas import JobRuns, RateBudget
-from bot.ports.report_aggregates import HistoryError as HistoryError
-from bot.ports.report_aggregates import ReportAggregates
 from bot.ports.retention import StoreRetention
+from bot.ports.store_health import StoreHealth
 
 # -- records ---------------------------------------------------------------------------------------------------
 
@@ -141,51 +148,7 @@ class WorkNoteBatch(NamedTuple):
     resumed: bool
 
 
-@dataclass(frozen=True)
-class CachedPerson:
-    """A PagerDuty user and the Slack user they are, as looked up at `fetched_at`."""
-
-    pagerduty_user_id: str
-    name: str | None
-    email: str | None
-    slack_user_id: str | None
-    fetched_at: float
-
-
-@dataclass(frozen=True)
-class DeployRecord:
-    """One deploy as stored: a change event on a PagerDuty service."""
-
-    id: str
-    service_id: str
-    occurred_at: datetime
-    summary: str = ""
-    source: str = "pagerduty"
-
-
-@dataclass(frozen=True)
-class History:
-    """What the reports are computed from: incidents and deploys."""
-
-    incidents: tuple[Incident, ...]
-    deploys: tuple[DeployRecord, ...]
-
-
 # -- ports -----------------------------------------------------------------------------------------------------
-
-
-class StoreHealth(Protocol):
-    async def ping(self) -> bool:
-        """True when the store answers."""
-        ...
-    async def depths(self) -> dict[str, int]:
-        """Counts for /readyz and metrics: inbox_pending, inbox_failed, outbox_pending, outbox_dead."""
-        ...
-    async def left_for_newer_version(self) -> dict[str, int]:
-        """How many pending rows this replica leaves for one of a newer version (what a rolling upgrade leaves
-        a while): "effects" of a kind it does not know or cannot read, and "records" (inbox rows) it does not know,
-        with the rows of their incidents stored after them, which wait behind them."""
-        ...
 
 
 class Outbox(Protocol):
@@ -380,28 +343,6 @@ class TicketRecords(Protocol):
         """These lines have been told; they are in no later batch."""
         ...
 
-
-class IncidentHistory(ReportAggregates, Protocol):
-    """The incidents and deploys the reports are computed from."""
-
-    async def report_history(self, start: datetime | None = None, end: datetime | None = None) -> History:
-        """Incidents triggered (by number), and deploys made (in time order), in [start, end); either bound may be
-        open. Raises HistoryError when there is no history to read."""
-        ...
-    async def add_history(self, incidents: Sequence[Incident], deploys: Sequence[DeployRecord],
-                          now: float) -> tuple[int, int]:
-        """Backfill past incidents and deploys (ones already stored, by id, are kept as they are); returns how many
-        of each were added."""
-        ...
-
-
-class PeopleCache(Protocol):
-    """Who PagerDuty users are in Slack, as last looked up (the caller decides when an entry is too old)."""
-
-    async def person(self, pagerduty_user_id: str) -> CachedPerson | None: ...
-    async def save_person(self, person: CachedPerson) -> None:
-        """Insert or replace the cached person."""
-        ...
 
 
 class Deduplication(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.ports import Chat, Clock, Paging
-from bot.ports.store import CachedPerson, PeopleCache
+from bot.ports.people_cache import CachedPerson, PeopleCache
 
 CACHE_SECONDS = 6 * 3600
 REMEMBERED_PEOPLE = 10_000

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.domain.incident import Incident as PastIncident
-from bot.ports.store import DeployRecord
+from bot.ports.incident_history import DeployRecord
 from sandbox.pagerduty.basics import Json, invalid, iso, random_id
 from sandbox.pagerduty.model import Account, Agent, Incident, LogEntry
 from sandbox.pagerduty.shapes import Shapes

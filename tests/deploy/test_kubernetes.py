@@ -25,7 +25,7 @@ import yaml
 from bot.adapters.pagerduty.paging import PagerDutyPaging
 from bot.app import readiness
 from bot.app.config import VARIABLES, load_settings
-from bot.app.runtime import DRAIN_SECONDS, TELL_SECONDS
+from bot.app.stopping import DRAIN_SECONDS, TELL_SECONDS
 from bot.app.web import ACK_SECONDS, HTTP_SHUTDOWN_SECONDS
 from bot.catalogue import load_catalogue, parse_catalogue
 from commands.in_flight import CANCELLED_END_SECONDS

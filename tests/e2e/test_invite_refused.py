@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.ports.store import CachedPerson
+from bot.ports.people_cache import CachedPerson
 from sandbox.faults import Fault
 from sandbox.world import RunningSandbox
 from tests.e2e.sandbox_helpers import incident_channels, messages, slack_user, trigger

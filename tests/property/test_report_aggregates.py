@@ -24,7 +24,8 @@ from bot.adapters.store.sqlite.store import SqliteStore
 from bot.catalogue import Catalogue, load_catalogue, seed_catalogue_path
 from bot.domain.incident import Incident, Status
 from bot.domain.reports import GROUPINGS, ReportRow
-from bot.ports.store import DeployRecord, History, Store
+from bot.ports.incident_history import DeployRecord, History
+from bot.ports.store import Store
 from bot.render.report import to_csv, to_json, to_table
 from bot.services.reports.aggregate import aggregate_report
 from bot.services.reports.placement import report_catalogue

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from bot.adapters.store.postgres.inbox import ARRIVAL_LOCK, ARRIVAL_STATE, INBOX_LOCK, PENDING_WITH_INCIDENTS
+from bot.adapters.store.postgres.inbox_applying import ARRIVAL_LOCK, ARRIVAL_STATE, INBOX_LOCK, PENDING_WITH_INCIDENTS
 from bot.adapters.store.sqlite.inbox import INCIDENT_PENDING, LOOSE_PENDING, PENDING_ROWS
 from bot.adapters.store.sqlite.store import SqliteStore
 from tests.pg_cluster import PostgresCluster

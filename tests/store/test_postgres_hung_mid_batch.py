@@ -1,9 +1,9 @@
 """A deadline on every PostgreSQL call (connection.py), met where psycopg does not meet it. Its cancellation is a
 bounded failure when it lands in one of psycopg's waits (psycopg cancels the query and, unanswered, closes the
 connection). But the applier yields to the event loop between rows of a batch (`await asyncio.sleep(0)` every
-TURN_SECONDS, inbox.py `_apply_batch`): a deadline that comes due there (the loop busy with other work, as under a
-burst) raises in the applier's own code, and psycopg's transaction then sends its ROLLBACK TO SAVEPOINT to the hung
-server and waits for the answer with no deadline left — the worker stalled for as long as the database hung (found
+TURN_SECONDS, inbox_applying.py `_apply_batch`): a deadline that comes due there (the loop busy with other work, as
+under a burst) raises in the applier's own code, and psycopg's transaction then sends its ROLLBACK TO SAVEPOINT to the
+hung server and waits for the answer with no deadline left — the worker stalled for as long as the database hung (found
 in review of session 23's deadline; failed before CLEANUP_SECONDS). The call must fail, and soon."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 import psycopg
 import pytest
 
-from bot.adapters.store.postgres.inbox import INBOX_LOCK
+from bot.adapters.store.postgres.inbox_applying import INBOX_LOCK
 from bot.adapters.store.postgres.migrations import MIGRATIONS
 from bot.adapters.store.postgres.outbox import QUEUES_LOCK, SHARE_QUEUES_LOCK, TAKE_QUEUES_LOCK, queues_lock
 from bot.adapters.store.postgres.store import PostgresStore

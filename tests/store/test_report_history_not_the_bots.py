@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.store.sqlite.report_history import read_history
-from bot.ports.store import HistoryError
+from bot.ports.report_aggregates import HistoryError
 
 
 def test_another_applications_database_is_not_the_bots(tmp_path: Path) -> None:

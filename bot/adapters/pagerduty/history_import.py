@@ -17,7 +17,8 @@ import pagerduty
 
 from bot.adapters.pagerduty.client import rest_client
 from bot.domain.incident import Incident, Status
-from bot.ports.store import DeployRecord, History, HistoryError
+from bot.ports.incident_history import DeployRecord, History
+from bot.ports.report_aggregates import HistoryError
 
 MAX_WINDOW = timedelta(days=180)
 

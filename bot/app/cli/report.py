@@ -29,7 +29,7 @@ from bot.services.reports.request import FORMATS, ReportRequestError, make_reque
 
 if TYPE_CHECKING:
     from bot.catalogue import Catalogue
-    from bot.ports.store import History
+    from bot.ports.incident_history import History
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.catalogue import Catalogue
 from bot.errors import UserError
-from bot.ports.store import IncidentHistory
+from bot.ports.incident_history import IncidentHistory
 from bot.render.format import escape
 from bot.render.report import to_table
 from bot.services.reports.aggregate import aggregate_report

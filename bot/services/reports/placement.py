@@ -22,7 +22,7 @@ from bot.domain.reports import OPERATIONS, PRODUCT_TEAMS, Deploy, IncidentFacts
 from bot.services.calculator import service_coverage
 
 if TYPE_CHECKING:
-    from bot.ports.store import History
+    from bot.ports.incident_history import History
 
 
 def _utc(when: datetime) -> datetime:

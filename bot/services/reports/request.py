@@ -16,7 +16,7 @@ from bot.domain.reports import GROUPINGS, GroupBy, ReportRow, TrendPoint, build_
 
 if TYPE_CHECKING:  # the catalogue's models (pydantic) load only where a full catalogue is used, not for a report
     from bot.catalogue import Catalogue
-    from bot.ports.store import History
+    from bot.ports.incident_history import History
 
 FORMATS = ("table", "csv", "json")
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from bot.catalogue import Catalogue
 from bot.domain.events import Person
 from bot.domain.incident import Incident, Status
-from bot.ports.store import DeployRecord, History
+from bot.ports.incident_history import DeployRecord, History
 
 FIRST_NUMBER = 90_001  # far above the live sandbox's numbers, so `/incident status <n>` never mixes the two
 

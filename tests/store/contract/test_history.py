@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.domain.incident import Incident
-from bot.ports.store import DeployRecord, History, Store
+from bot.ports.incident_history import DeployRecord, History
+from bot.ports.store import Store
 from tests.store.contract.builders import trigger
 
 

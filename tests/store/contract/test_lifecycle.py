@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.ports.store import CachedPerson, Store
+from bot.ports.people_cache import CachedPerson
+from bot.ports.store import Store
 from tests.store.contract.builders import commit, trigger
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.ports.store import CachedPerson, Store
+from bot.ports.people_cache import CachedPerson
+from bot.ports.store import Store
 
 
 async def test_a_person_is_cached_and_replaced_by_a_newer_lookup(store: Store) -> None:

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from bot.domain.incident import Incident
 from bot.domain.report_totals import Cell, IncidentCell
+from bot.ports.incident_history import DeployRecord
 from bot.ports.report_aggregates import ReportQuery
-from bot.ports.store import DeployRecord, Store
+from bot.ports.store import Store
 from tests.store.contract.builders import deliver, trigger
 
 

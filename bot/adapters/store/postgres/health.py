@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.adapters.store.postgres.connection import PostgresPart
 from bot.adapters.store.unreadable import EFFECTS_WAITING, RECORDS_WAITING
-from bot.ports.store import StoreHealth
+from bot.ports.store_health import StoreHealth
 
 
 class PostgresHealth(PostgresPart, StoreHealth):

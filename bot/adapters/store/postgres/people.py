@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from bot.adapters.store.postgres.connection import PostgresPart
-from bot.ports.store import CachedPerson, PeopleCache
+from bot.ports.people_cache import CachedPerson, PeopleCache
 
 COLUMNS = tuple(CachedPerson.__dataclass_fields__)
 

@@ -18,8 +18,8 @@ from bot.adapters.store.codec import incident_from_json, utc_iso
 from bot.adapters.store.postgres.connection import LONG_ANSWER_SECONDS, PostgresPart
 from bot.adapters.store.postgres.incidents import INCIDENT_INSERT, incident_row
 from bot.domain.incident import Incident
+from bot.ports.incident_history import DeployRecord, History, IncidentHistory
 from bot.ports.report_aggregates import ReportQuery, ReportTally
-from bot.ports.store import DeployRecord, History, IncidentHistory
 
 
 class PostgresIncidentHistory(PostgresPart, IncidentHistory):

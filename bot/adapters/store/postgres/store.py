@@ -1,10 +1,11 @@
 """The PostgreSQL store: every store port (bot.ports.store), one part per port, over one pool of connections.
 
-Each part (inbox.py, outbox.py with outbox_claims.py, incidents.py, footprint.py, tickets.py, handover_ledger.py,
-report_history.py, people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py, records_from_slack.py) is
-the SQL of one port, mirroring the SQLite store (bot/adapters/store/sqlite/) and its codec; `PostgresStore` is all of
-them sharing one `PostgresConnection` (connection.py). Several replicas may share one database: see inbox.py for how
-deliveries are applied once and in order across them, outbox_claims.py for effects' leases.
+Each part (inbox.py with inbox_applying.py, outbox.py with outbox_claims.py, incidents.py, footprint.py, tickets.py,
+handover_ledger.py, report_history.py, people.py, dedup.py, job_runs.py, rate_budget.py, retention.py, health.py,
+records_from_slack.py) is the SQL of one port, mirroring the SQLite store (bot/adapters/store/sqlite/) and its codec;
+`PostgresStore` is all of them sharing one `PostgresConnection` (connection.py). Several replicas may share one
+database: see inbox_applying.py for how deliveries are applied once and in order across them, outbox_claims.py for
+effects' leases.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.adapters.store.sqlite.connection import SqlitePart
-from bot.ports.store import CachedPerson, PeopleCache
+from bot.ports.people_cache import CachedPerson, PeopleCache
 
 
 class SqlitePeopleCache(SqlitePart, PeopleCache):

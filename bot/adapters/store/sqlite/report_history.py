@@ -23,8 +23,8 @@ from bot.adapters.store.sqlite.connection import SqlitePart
 from bot.adapters.store.sqlite.incidents import INCIDENT_INSERT, incident_row
 from bot.adapters.store.sqlite.report_reads import no_history, open_read_only, read_aggregates
 from bot.domain.incident import Incident
+from bot.ports.incident_history import DeployRecord, History, IncidentHistory
 from bot.ports.report_aggregates import ReportQuery, ReportTally
-from bot.ports.store import DeployRecord, History, IncidentHistory
 
 
 class SqliteIncidentHistory(SqlitePart, IncidentHistory):

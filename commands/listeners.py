@@ -10,9 +10,12 @@ every request while Bolt hands it to its listener (`DrainingApp`, the app these 
 refuses new requests at that door and gives the work already acknowledged time to finish and answer. An Events API
 event is claimed in the store before its ack and marked handled only once its listener's work is done
 (`_claim_event`, `_event`): Slack's retry of one handled is ignored, of one whose work failed or was cut short acted on.
-A reaction is the exception to "ack first": its 📌 mark is recorded before the ack, idempotently and with no claim
-(`_reaction_recorded`), so a store failing then answers 500 and Slack sends it again, rather than the mark being lost
-after a 200.
+The exception to "ack first" is an event the bot must not lose, which Slack resends only while unacknowledged: a
+reaction (its 📌 mark) and what people do to an incident's channel (renamed, its card unpinned, the bot invited back)
+are recorded in the store before the ack, idempotently and with no claim (`_recorded_before_ack`), so a store failing
+then answers 500 and Slack sends the event again, rather than it being lost after a 200. Only the store is asked
+then: what Slack must be asked (the marked message, the channel's name, whether the bot is back) is an outbox effect,
+retried however long Slack fails (bot/services/contributions.py, bot/services/channel_events.py).
 Services come in explicitly: `register(app, actions, slack, dedup, clock, ...)`; Bolt injects only what its listener
 signatures name (ack, command, body, action, view, event).
 """
@@ -75,14 +78,16 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
-    app.event("reaction_added", middleware=[_reaction_recorded(services)])(_reacted)
+    app.event("reaction_added", middleware=[_recorded_before_ack("a reaction", services, _record_reaction)])(_acked)
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
-    app.event("member_joined_channel")(_channel_changed(services, in_flight, "member joined", _member_joined))
-    app.event("pin_removed")(_channel_changed(services, in_flight, "pin removed", _pin_removed))
-    app.event("channel_rename")(_channel_changed(services, in_flight, "channel renamed", _renamed))
+    # What people do to a channel (bot/services/channel_events.py says what each one does).
+    app.event("member_joined_channel", middleware=[_recorded_before_ack("a join", services, _member_joined)])(_acked)
+    app.event("pin_removed", middleware=[_recorded_before_ack("an unpin", services, _pin_removed)])(_acked)
+    renamed = _recorded_before_ack("a rename", services, _renamed)
+    app.event("channel_rename", middleware=[renamed])(_acked)
     # The same, for a channel a workspace admin made private (its id and the bot's membership kept).
-    app.event("group_rename")(_channel_changed(services, in_flight, "channel renamed", _renamed))
+    app.event("group_rename", middleware=[renamed])(_acked)
     app.event("tokens_revoked")(_token_revoked(revoked))
     app.event("app_uninstalled")(_token_revoked(revoked))
     # Last, so that it only takes what no listener above does: a button of a card an older version drew.
@@ -121,9 +126,11 @@ EVENT_CUT_SHORT = "it is not taken as handled: Slack's retry of it, if Slack sen
 CLAIM = "paved_road_event_claim"
 
 
-# Events recorded before their ack, by a record keyed by what they are about (a reaction: its message), so that
-# recording one twice stores it once: they take no claim (`_reaction_recorded`).
-RECORDED_BEFORE_ACK = frozenset({"reaction_added"})
+# Events recorded before their ack, by a record that is the same however often it is made (a reaction's is keyed by
+# its message; a channel's change queues an effect that reads the channel as Slack has it, and finds nothing to do
+# once one has): they take no claim (`_recorded_before_ack`).
+RECORDED_BEFORE_ACK = frozenset({"reaction_added", "member_joined_channel", "pin_removed", "channel_rename",
+                                 "group_rename"})
 
 
 def _claim_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
@@ -135,21 +142,13 @@ def _claim_event(repeats: Repeats) -> Callable[..., Awaitable[BoltResponse]]:
         body = req.body if isinstance(req.body, dict) else {}
         event = body.get("event")
         event_id = str(body.get("event_id") or "")
-        if event_id and not (isinstance(event, dict) and (event.get("type") in RECORDED_BEFORE_ACK
-                                                          or _someone_else_joined(event, req.context.bot_user_id))):
+        if event_id and not (isinstance(event, dict) and event.get("type") in RECORDED_BEFORE_ACK):
             claim = await repeats.claim_event(event_id)
             if claim is None:
                 return BoltResponse(status=200, body="")
             req.context[CLAIM] = claim
         return await next()
     return claim_event
-
-
-def _someone_else_joined(event: dict[str, Any], bot_user_id: str | None) -> bool:
-    """Slack sends `member_joined_channel` for everyone who joins a channel the bot is in (each person an incident
-    channel's opening invites, too); only the bot's own joining is acted on, so the others take no claim: no store
-    write for an event nothing is done with."""
-    return event.get("type") == "member_joined_channel" and bot_user_id is not None and event.get("user") != bot_user_id
 
 
 def _slash_command(services: Services, follow_ups: FollowUps) -> Listener:
@@ -230,22 +229,29 @@ def _mentioned(services: Services, in_flight: InFlight) -> Listener:
     return _event(services, in_flight, "@mention", mentioned)
 
 
-def _reaction_recorded(services: Services) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """`reaction_added`'s listener middleware: the 📌 mark is recorded in the store *before* the event's ack, as a
-    PagerDuty webhook is stored before its answer; only the store is asked (the message is read later, through the
-    outbox, retried). The store refusing it answers 500, not the ack: Slack sends the event again (over HTTP, and over
-    Socket Mode, where the envelope goes unacknowledged). Acked first, the mark would be lost, since Slack retries only
-    a delivery that was not acknowledged.
+# Records an event before its ack: told the services, the event, and the bot's user as Bolt knows it (None: not
+# known yet).
+Record = Callable[[Services, dict[str, Any], str | None], Awaitable[None]]
 
-    A reaction takes no once-per-event claim (`RECORDED_BEFORE_ACK`): its record is keyed by the marked message, so
-    every delivery of it, retries included, records it and stores it once. A claim would let a retry be answered as a
-    repeat while an earlier delivery's record was still on its way — slow, then refused, or on a replica that died —
-    and Slack, answered 200, would send it no more."""
-    async def record_then_ack(event: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+
+def _recorded_before_ack(what: str, services: Services,
+                         record: Record) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """A listener middleware: the event (`what` it is, for the log) is recorded in the store *before* its ack, as a
+    PagerDuty webhook is stored before its answer; only the store is asked (what Slack must say is read later,
+    through the outbox, retried). The store refusing it answers 500, not the ack: Slack sends the event again (over
+    HTTP, and over Socket Mode, where the envelope goes unacknowledged). Acked first, it would be lost, since Slack
+    retries only a delivery that was not acknowledged.
+
+    These events take no once-per-event claim (`RECORDED_BEFORE_ACK`): every delivery of one, retries included,
+    records it, and recording it twice comes to recording it once. A claim would let a retry be answered as a repeat
+    while an earlier delivery's record was still on its way — slow, then refused, or on a replica that died — and
+    Slack, answered 200, would send it no more."""
+    async def record_then_ack(event: dict[str, Any], context: AsyncBoltContext,
+                              next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         try:
-            await _record_reaction(services, event)
+            await record(services, event, context.bot_user_id)
         except Exception as error:
-            log.warning("a reaction could not be recorded (%s); answered 500, so Slack sends it again",
+            log.warning("%s could not be recorded (%s); answered 500, so Slack sends it again", what,
                         error.__class__.__name__, exc_info=True)
             return BoltResponse(status=500, body="")
         await next()
@@ -253,7 +259,7 @@ def _reaction_recorded(services: Services) -> Callable[..., Awaitable[BoltRespon
     return record_then_ack
 
 
-async def _record_reaction(services: Services, event: dict[str, Any]) -> None:
+async def _record_reaction(services: Services, event: dict[str, Any], bot_user: str | None) -> None:
     item = event.get("item")
     if services.contributions is None or not isinstance(item, dict) or item.get("type") != "message":
         return
@@ -262,8 +268,8 @@ async def _record_reaction(services: Services, event: dict[str, Any]) -> None:
         channel=str(item.get("channel") or ""), ts=str(item.get("ts") or ""))
 
 
-async def _reacted(ack: AsyncAck) -> None:
-    """Only the ack: the reaction was recorded before it (`_reaction_recorded`), and nothing follows."""
+async def _acked(ack: AsyncAck) -> None:
+    """Only the ack: the event was recorded before it (`_recorded_before_ack`), and nothing follows."""
     await ack()
 
 
@@ -283,31 +289,26 @@ def _home_opened(services: Services, follow_ups: FollowUps) -> Listener:
     return _event(services, follow_ups.in_flight, "App Home opened", home_opened)
 
 
-def _channel_changed(services: Services, in_flight: InFlight, kind: str,
-                     work: Callable[[ChannelEvents, dict[str, Any]], Awaitable[None]]) -> Listener:
-    """A change people made to a channel (bot/services/channel_events.py says what each one does)."""
-    async def changed(event: dict[str, Any]) -> None:
-        if services.channels is not None:
-            await work(services.channels, event)
-    return _event(services, in_flight, kind, changed)
+async def _member_joined(services: Services, event: dict[str, Any], bot_user: str | None) -> None:
+    if services.channels is not None:
+        await services.channels.member_joined(user=str(event.get("user") or ""),
+                                              channel=str(event.get("channel") or ""), bot_user=bot_user)
 
 
-async def _member_joined(channels: ChannelEvents, event: dict[str, Any]) -> None:
-    await channels.member_joined(user=str(event.get("user") or ""), channel=str(event.get("channel") or ""))
-
-
-async def _pin_removed(channels: ChannelEvents, event: dict[str, Any]) -> None:
+async def _pin_removed(services: Services, event: dict[str, Any], bot_user: str | None) -> None:
     item = event.get("item")
     message = item.get("message") if isinstance(item, dict) else None
-    if isinstance(item, dict) and item.get("type") == "message" and isinstance(message, dict):
-        await channels.pin_removed(user=str(event.get("user") or ""), ts=str(message.get("ts") or ""),
-                                   channel=str(event.get("channel_id") or item.get("channel") or ""))
+    if services.channels is not None and isinstance(item, dict) and item.get("type") == "message" \
+            and isinstance(message, dict):
+        await services.channels.pin_removed(user=str(event.get("user") or ""), ts=str(message.get("ts") or ""),
+                                            channel=str(event.get("channel_id") or item.get("channel") or ""),
+                                            bot_user=bot_user)
 
 
-async def _renamed(channels: ChannelEvents, event: dict[str, Any]) -> None:
+async def _renamed(services: Services, event: dict[str, Any], bot_user: str | None) -> None:
     channel = event.get("channel")
-    if isinstance(channel, dict):
-        await channels.renamed(channel=str(channel.get("id") or ""), name=str(channel.get("name") or ""))
+    if services.channels is not None and isinstance(channel, dict):
+        await services.channels.renamed(channel=str(channel.get("id") or ""))
 
 
 def _token_revoked(revoked: Revoked | None) -> Listener:

@@ -50,7 +50,7 @@ from bot.app.stores import build_store
 from bot.app.supervisor import supervise
 from bot.catalogue import Catalogue
 from bot.domain.effects import OPERATORS, AlertOperators
-from bot.domain.effects.slack import ArchiveChannel, PostHandover, ReadKeyMessage
+from bot.domain.effects.slack import ArchiveChannel, LearnBotBack, LearnChannelName, PostHandover, ReadKeyMessage
 from bot.domain.incident import ChannelPolicy
 from bot.domain.ticket_rules import TicketRules
 from bot.metrics import Metrics
@@ -136,10 +136,13 @@ class Bot:
         self.dispatcher = Dispatcher(self.store, self.executor, self.clock, self.metrics, policy,
                                      # PagerDuty: only the handover follow-up that fills in names queues there. A
                                      # marked message is read once Slack gives it, as patiently (its queue holds up
-                                     # nothing else). A handover post outlasts a Slack outage while it is news, and a
-                                     # channel's archiving (queued once per resolve) is not lost to one.
+                                     # nothing else), and so is what a channel event asks of Slack (its name, whether
+                                     # the bot is back: Slack sends the event once). A handover post outlasts a Slack
+                                     # outage while it is news, and a channel's archiving (queued once per resolve)
+                                     # is not lost to one.
                                      policies={"servicenow": patient, "pagerduty": patient,
                                                ReadKeyMessage.kind: patient, ArchiveChannel.kind: patient,
+                                               LearnChannelName.kind: patient, LearnBotBack.kind: patient,
                                                PostHandover.kind: policy.lasting(GRACE), "slack": policy.for_slack()},
                                      owner=self.replica_id, lease_seconds=settings.lease_seconds,
                                      concurrency=settings.effect_concurrency, reads=self.executor.reads,
@@ -239,8 +242,7 @@ class Bot:
                                            contributions=self.contributions, reviews=self.reviews,
                                            toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked,
                                            channels=ChannelEvents(self.store, self.chat, self.clock,
-                                                                  self._wake_dispatcher,
-                                                                  tickets=self.settings.servicenow is not None))
+                                                                  self._wake_dispatcher))
         return app
 
     async def start(self) -> None:

@@ -1,7 +1,8 @@
 """Ports: the narrow seams between services and the outside world (typing.Protocol, so fakes need no inheritance).
 
 This module holds the outside systems' ports (Chat, Paging, Tickets, Clock); `bot.ports.store` holds the store's,
-one per concern (inbox, outbox, incidents, Slack footprint, tickets, handovers, history, people, de-duplication).
+one per concern (inbox, outbox, incidents, Slack footprint, tickets, handovers, history, people, de-duplication),
+some in modules of their own beside it (its docstring names them).
 Adapters implement them (bot/adapters/), the sandbox's emulators stand behind the adapters in tests.
 """
 
@@ -241,8 +242,9 @@ class Tickets(Protocol):
     async def description(self, sys_id: str) -> str:
         """The ticket's description as it now is (the desk may have added to it): "" for a ticket not found."""
         ...
-    async def work_notes(self, sys_id: str) -> list[str]:
-        """The texts of the ticket's work notes, oldest first (to look before writing one again)."""
+    async def work_notes(self, sys_id: str, *, own: bool = False) -> list[str]:
+        """The texts of the ticket's work notes, oldest first (to look before writing one again). `own`: only those
+        the bot's own ServiceNow user wrote (and those whose author ServiceNow does not say), never a desk agent's."""
         ...
     async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
         """Attach a file to the ticket (ServiceNow's Attachment API)."""
@@ -250,8 +252,9 @@ class Tickets(Protocol):
     async def attachments(self, sys_id: str) -> list[str]:
         """The file names of the ticket's attachments (to look before attaching again)."""
         ...
-    async def comments(self, sys_id: str) -> list[str]:
-        """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again)."""
+    async def comments(self, sys_id: str, *, own: bool = False) -> list[str]:
+        """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again);
+        `own` as for `work_notes`."""
         ...
     async def close_code_choices(self) -> list[tuple[str, str]]:
         """The instance's active incident close codes, (value, label) each (its sys_choice rows for

@@ -1,21 +1,28 @@
 """What people do to an incident's own channel in Slack that the bot must take into account, as Slack's Events API
-tells it (app_manifest.yml subscribes to each):
+tells it (app_manifest.yml subscribes to each). Each event is recorded in the store *before* its ack — only the store
+is asked then (commands/listeners.py `_recorded_before_ack`): a store refusing it answers 500 and Slack sends the event
+again, while an event acknowledged first and failing after (Slack or the store) was lost, as Slack resends only a
+delivery it was not answered 200 for. What Slack must be asked is an outbox effect, performed here for the executor
+(`learn_from_slack`), retried by the dispatcher across restarts and replicas however long Slack fails; each
+converges when performed again, and reads the channel as Slack has it when it runs, not as the event said:
 
 - `member_joined_channel` for the bot's own user: someone invited it back into a channel it had been removed from
-  (`bot_removed`, remembered by bot/services/archived_channels.py when Slack answered `not_in_channel`). The card is
-  refreshed at once, which sets the topic Slack refused meanwhile (no topic call is spent while the bot is out), and
-  the channel is told again should the bot be removed again. Whether it is back is asked of Slack (conversations.info),
-  not taken from the event: Slack retries an event whose delivery failed, up to an hour later, and a retry of the
-  bot's own join when it made the channel, arriving after its removal, let go of the flag (a refused topic call, and
-  the channel told a second time that day). Anyone else joining changes nothing.
+  (`bot_removed`, remembered by bot/services/archived_channels.py when Slack answered `not_in_channel`): recorded as
+  `LearnBotBack`. Whether it is back is asked of Slack (conversations.info), not taken from the event: Slack retries
+  an event whose delivery failed, up to an hour later, and a retry of the bot's own join when it made the channel,
+  arriving after its removal, let go of the flag (a refused topic call, and the channel told a second time that day).
+  Back, the card is refreshed, which sets the topic Slack refused meanwhile (no topic call is spent while the bot is
+  out), and the channel is told again should the bot be removed again. Anyone else joining changes nothing, and is
+  not even looked up.
 - `pin_removed` of the incident's card (while the incident is open): someone unpinned it. The card is remembered as
-  unpinned and refreshed, and the refresh pins it again — once: the bot's own pin is `pin_added`, no event here, so
-  nothing loops.
-- `channel_rename` (`group_rename` once a workspace admin made the channel private): the channel's name as people see
-  it now (asked of Slack: a retried event may come after a later rename's), for what names the channel by name (the
-  ticket's close notes, bot/services/ticket_closing.py). A rename handled before the channel's opening saved it (no
-  incident names the channel yet) is marked (`renamed_key`), and the opening asks Slack for the name once it has
-  saved the channel (`remember_opened_channel`) rather than keep the name it made the channel with.
+  unpinned and refreshed (both store writes, before the ack), and the refresh pins it again — once: the bot's own pin
+  is `pin_added`, no event here, so nothing loops.
+- `channel_rename` (`group_rename` once a workspace admin made the channel private): recorded as `LearnChannelName`,
+  which asks Slack for the channel's name now (a retried event may come after a later rename's) and saves it when it
+  differs, for what names the channel by name (the ticket's `Slack: #…` line and close notes: bot/services/
+  ticket_closing.py), the ticket told. A rename recorded before the channel's opening saved it (no incident names the
+  channel yet) is marked (`renamed_key`), and the opening asks Slack for the name once it has saved the channel
+  (`remember_opened_channel`) rather than keep the name it made the channel with.
 
 Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned.
 """
@@ -26,18 +33,20 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from bot.domain.effects import Effect
 from bot.domain.effects.servicenow import SyncTicket
-from bot.domain.effects.slack import RefreshCard
+from bot.domain.effects.slack import LearnBotBack, LearnChannelName, RefreshCard
 from bot.domain.incident import Incident, Status
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, SlackFootprints
-from bot.services.bookkeeping import remember_footprint
+from bot.services.bookkeeping import follow_up, remember_footprint
 
 log = logging.getLogger(__name__)
 
 
 class ChannelEventStore(SlackFootprints, Incidents, Outbox, Deduplication, Protocol):
-    """Which channel is whose, the incident, the outbox (the card's refresh) and the "told the bot was removed" key."""
+    """Which channel is whose, the incident, the outbox (the effects that ask Slack, the card's refresh) and the marks
+    of channels renamed before an opening saved them."""
 
 
 def removed_told_key(channel_id: str) -> str:
@@ -100,49 +109,49 @@ async def renamed_as_it_opened(store: OpenedChannelStore, chat: Chat, clock: Clo
 
 
 class ChannelEvents:
-    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None], *,
-                 tickets: bool = False) -> None:
+    """The events recorded before their ack (commands/listeners.py): store calls only, each safe to repeat — Slack
+    sends an event again after a 500, and a retry is recorded as the first delivery was (they take no once-per-event
+    claim)."""
+
+    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None]) -> None:
+        # Whether ServiceNow's sync is on is the effect's executor's to know (`learn_from_slack` tells the ticket).
         self._store, self._chat, self._clock, self._wake = store, chat, clock, wake
-        self._tickets = tickets  # ServiceNow's sync is on: a rename is told to the incident's ticket
 
-    async def member_joined(self, *, user: str, channel: str) -> None:
-        """`user` joined `channel`: when it is the bot, back in an incident's channel it was removed from, the
-        card (and topic) are brought up to date."""
-        if not user or not channel or user != await self._chat.bot_user_id():
+    async def member_joined(self, *, user: str, channel: str, bot_user: str | None) -> None:
+        """`user` joined `channel`: when it is the bot (`bot_user`, as Bolt knows it), removed from that incident's
+        channel, whether it is back is asked of Slack by an effect (`LearnBotBack`)."""
+        if not user or not channel or user != (bot_user or await self._bot_user()):
             return
-        found = await self._own_channel(channel)
-        if found is None or not found[1].bot_removed:
+        footprint = await self._store.footprint_by_channel(channel)
+        if footprint is None or not footprint.bot_removed:  # (the bot's join as it makes a channel: one read)
             return
-        now = await self._chat.channel(channel)
-        if now is None or not now.is_member:  # a retry of an earlier join (its making the channel): still out
-            log.info("incident %s: an earlier join of the bot to its channel %s came late; it is still removed",
-                     found[0].id, channel)
-            return
-        incident = found[0]
-        log.info("incident %s: the bot is back in its channel %s; its topic is set again", incident.id, channel)
-        # The topic people may have changed meanwhile is set again (forgotten: the refresh sets it).
-        await remember_footprint(self._store, incident.id, bot_removed=False, topic=None)
-        await self._store.forget(removed_told_key(channel))
-        if incident.status is not Status.RESOLVED:
-            await self._refresh(incident)
+        found = await self._own(footprint)
+        if found is not None:
+            await self._queue(LearnBotBack(found[0].id, channel))
 
-    async def pin_removed(self, *, user: str, channel: str, ts: str) -> None:
+    async def pin_removed(self, *, user: str, channel: str, ts: str, bot_user: str | None) -> None:
         """Someone unpinned message `ts` in `channel`: the open incident's card there is pinned again."""
-        if not channel or not ts or user == await self._chat.bot_user_id():
+        if not channel or not ts or user == (bot_user or await self._bot_user()):
             return
-        found = await self._own_channel(channel)
-        if found is None or found[1].card_ts != ts or found[0].status is Status.RESOLVED:
+        footprint = await self._store.footprint_by_channel(channel)
+        if footprint is None or footprint.card_ts != ts:  # (another message's pin: one read)
+            return
+        found = await self._own(footprint)
+        if found is None or found[0].status is Status.RESOLVED:
             return
         incident = found[0]
         log.info("incident %s: its card was unpinned in Slack (by %s); pinning it again", incident.id, user)
+        # The refresh's queueing refused (answered 500), Slack's resend writes this again, the same; every resend
+        # refused, any later refresh pins it (the card's, every few minutes): the footprint says unpinned.
         await remember_footprint(self._store, incident.id, card_pinned=False)
-        await self._refresh(incident)
+        await self._queue(RefreshCard(incident.id))
 
-    async def renamed(self, *, channel: str, name: str) -> None:
-        """`channel` was renamed (to `name`): its name now is asked of Slack, not taken from the event. Slack retries an
-        event whose delivery failed, up to an hour later: a first rename's retry arriving after a second rename's
-        event named the channel by the name it had before (in the ticket's close notes). An event with no name (or
-        one not a string) is a rename all the same: ignored, the rename was lost (found by a property)."""
+    async def renamed(self, *, channel: str) -> None:
+        """`channel` was renamed: its name now is asked of Slack by an effect (`LearnChannelName`), not taken from the
+        event. Slack retries an event whose delivery failed, up to an hour later: a first rename's retry arriving
+        after a second rename's event named the channel by the name it had before (in the ticket's close notes). An
+        event with no name (or one not a string) is a rename all the same: ignored, the rename was lost (found by a
+        property)."""
         if not channel:
             return
         footprint = await self._store.footprint_by_channel(channel)
@@ -152,24 +161,12 @@ class ChannelEvents:
             await self._store.remember(renamed_key(channel), RENAMED_MARK_SECONDS, self._clock.now().timestamp())
             footprint = await self._store.footprint_by_channel(channel)
         found = await self._own(footprint)
-        if found is None:
-            return
-        now = await self._chat.channel(channel)
-        if now is None:  # deleted meanwhile: the next step in it moves the incident to a new channel
-            return
-        name = now.name
-        if found[1].channel_name != name:
-            log.info("incident %s: its channel %s is #%s now (was #%s)", found[0].id, channel, name,
-                     found[1].channel_name)
-            await remember_footprint(self._store, found[0].id, channel_name=name)
-            if self._tickets:  # the ticket's description names the channel: it follows (bot/services/ticket_sync.py)
-                await self._store.queue_effect(SyncTicket(found[0].id, channel_renamed=True),
-                                               self._clock.now().timestamp())
-                self._wake()
+        if found is not None:
+            await self._queue(LearnChannelName(found[0].id, channel))
 
-    async def _own_channel(self, channel: str) -> tuple[Incident, SlackFootprint] | None:
-        """The incident whose own channel `channel` is, with its footprint; None for any other channel."""
-        return await self._own(await self._store.footprint_by_channel(channel))
+    async def _bot_user(self) -> str:
+        """Who the bot is when Bolt does not say: known once the bot has started (asked of Slack only before)."""
+        return await self._chat.bot_user_id()
 
     async def _own(self, footprint: SlackFootprint | None) -> tuple[Incident, SlackFootprint] | None:
         """The incident whose footprint this is, with it, when the footprint's channel is the incident's own."""
@@ -180,6 +177,45 @@ class ChannelEvents:
             return None
         return incident, footprint
 
-    async def _refresh(self, incident: Incident) -> None:
-        await self._store.queue_effect(RefreshCard(incident.id), self._clock.now().timestamp())
+    async def _queue(self, effect: Effect) -> None:
+        await self._store.queue_effect(effect, self._clock.now().timestamp())
         self._wake()
+
+
+class LearntStore(SlackFootprints, Deduplication, Outbox, Protocol):
+    """What performing the channel's effects writes: the footprint, the "told the bot was removed" key, follow-ups."""
+
+
+async def learn_from_slack(store: LearntStore, chat: Chat, clock: Clock, effect: LearnChannelName | LearnBotBack,
+                           incident: Incident, footprint: SlackFootprint, *, tickets: bool) -> None:
+    """Perform `effect` for the executor, from the incident and its footprint as its claim read them. Slack failing
+    the read raises IntegrationError (the dispatcher retries it); what is learnt is recorded with the effect's outcome
+    (bot/services/bookkeeping.py), its follow-ups queued with it: performed again — a lost outcome, a resent event's
+    second effect — it finds the footprint as Slack has it, and writes and queues nothing. The channel no longer the
+    incident's own (moved to a new one, its card to the team's) or gone from Slack: nothing."""
+    channel = effect.channel_id
+    if footprint.channel_id != channel or not footprint.in_own_channel(incident):
+        return
+    if isinstance(effect, LearnBotBack) and not footprint.bot_removed:
+        return  # (another invitation's effect, or a topic change's look, found it back already)
+    now = await chat.channel(channel)
+    if now is None:  # deleted meanwhile: the next step in it moves the incident to a new channel
+        return
+    if isinstance(effect, LearnChannelName):
+        if now.name != footprint.channel_name:
+            log.info("incident %s: its channel %s is #%s now (was #%s)", incident.id, channel, now.name,
+                     footprint.channel_name)
+            await remember_footprint(store, incident.id, channel_name=now.name)
+            if tickets:  # the ticket's description names the channel: it follows (bot/services/ticket_sync.py)
+                await follow_up(store, SyncTicket(incident.id, channel_renamed=True), clock.now().timestamp())
+        return
+    if not now.is_member:  # a retry of an earlier join (its making the channel): still out
+        log.info("incident %s: an earlier join of the bot to its channel %s came late; it is still removed",
+                 incident.id, channel)
+        return
+    log.info("incident %s: the bot is back in its channel %s; its topic is set again", incident.id, channel)
+    # The topic people may have changed meanwhile is set again (forgotten: the refresh sets it).
+    await remember_footprint(store, incident.id, bot_removed=False, topic=None)
+    await store.forget(removed_told_key(channel))  # removed again, the channel is told again
+    if incident.status is not Status.RESOLVED:
+        await follow_up(store, RefreshCard(incident.id), clock.now().timestamp())

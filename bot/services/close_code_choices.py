@@ -6,7 +6,10 @@ A read that fails (an ACL refusing the integration user sys_choice, ServiceNow s
 the catalogue's codes are set as they are, and the read is tried again later (a refusal for good after hours, a
 passing failure after minutes). The read waits at most a few seconds, and one read serves every resolve meanwhile. A
 refusal (HTTP 403: an ACL) is told to the operators once a month while it lasts, with the ACL to grant (`GRANT`, as
-the README's ServiceNow setup says it).
+the README's ServiceNow setup says it). So is a read answered with no rows at all (HTTP 200, an empty result): that is
+how ServiceNow answers when a read ACL hides each row from the integration user (it drops the rows a user may not read
+rather than refuse the query), or when the instance has no active close code — either way the operators are the ones
+to mend it, and the resolves keep what the last read found meanwhile, as for a refusal.
 
 Each telling claims its month and queues its alert in one store transaction (`first_time_then_queue`): as two writes,
 a crash between them lost that month's alert (claimed, never queued), and forgetting the claim when the queueing
@@ -33,9 +36,10 @@ REFRESH_SECONDS = 6 * 3600.0  # the choices read are used this long (an admin ra
 RETRY_SECONDS = 600.0  # after a passing failure (a timeout, a 5xx, a 429)
 READ_SECONDS = 5.0  # the longest a resolve waits for the read
 ASKED_AGAIN_SECONDS = 86_400.0  # how long a replica trusts what it knows of a difference told
-TOLD_SECONDS = 30 * 86_400.0  # the operators hear of a difference, or of a refused read, once a month while it lasts
+TOLD_SECONDS = 30 * 86_400.0  # the operators hear of a difference, a refused or an empty read, monthly while it lasts
 SHOWN_CHOICES = 12
 REFUSED_TOLD = "servicenow:close-codes-refused"  # the claim of a month's alert of a refused read
+HIDDEN_TOLD = "servicenow:close-codes-hidden"  # the claim of a month's alert of a read answered with no rows
 # What to grant the integration user for the read (the README's ServiceNow setup says the same, and a test holds it).
 GRANT = "a `read` ACL on `sys_choice` and one on `sys_choice.*`, each requiring role `itil`"
 
@@ -86,17 +90,22 @@ class CloseCodeChoices:
                         f" servicenow.merged_close_code {self._catalogue.servicenow.merged_close_code!r})",
                         (self._due - now) / 60)
             if refused:
-                await self._tell_refused(str(error), now)
+                await self._tell_unread(REFUSED_TOLD, self._refused_alert(str(error)), now)
             return
         except Exception:  # a bug of ours or an answer nobody foresaw: a resolve is never held up by this read
             self._due = now + RETRY_SECONDS
             log.exception("reading the instance's incident close codes failed unexpectedly: resolves set the "
                           "catalogue's (or the choices read before); tried again in %.0f minutes", RETRY_SECONDS / 60)
             return
-        self._choices, self._due = tuple(Choice(value, label) for value, label in read), now + REFRESH_SECONDS
-        if not read:  # an ACL hiding the rows answers an empty list, not a refusal
+        self._due = now + REFRESH_SECONDS
+        if not read:  # an ACL hiding the rows answers an empty list, not a refusal: kept as a refusal keeps them
             log.warning("the instance answered no incident close codes (sys_choice rows for incident.close_code "
-                        "hidden from the integration user, or none active): resolves set the catalogue's as they are")
+                        "hidden from the integration user by a read ACL, or none active) — grant the integration "
+                        "user %s: resolves set %s; tried again in %.0f minutes", GRANT, self._kept(),
+                        REFRESH_SECONDS / 60)
+            await self._tell_unread(HIDDEN_TOLD, self._hidden_alert(), now)
+            return
+        self._choices = tuple(Choice(value, label) for value, label in read)
 
     async def _tell(self, mismatches: tuple[Mismatch, ...]) -> None:
         now = self._clock.now().timestamp()
@@ -112,24 +121,43 @@ class CloseCodeChoices:
             self._told.pop(told, None)
             raise
 
-    async def _tell_refused(self, error: str, now: float) -> None:
-        """The operators told, once a month while it lasts, that the instance refuses the read, and what to grant."""
+    async def _tell_unread(self, claim: str, alert: AlertOperators, now: float) -> None:
+        """The operators told, once a month while it lasts (`claim`), that the codes could not be read, and what to
+        grant."""
+        try:
+            await self._store.first_time_then_queue(claim, TOLD_SECONDS, now, alert)
+        except Exception:  # neither claimed nor queued (one transaction): read again soon, and told then
+            self._due = min(self._due, now + RETRY_SECONDS)
+            log.warning("could not queue the operators' alert of the unread incident close codes; tried again in "
+                        "%.0f minutes", RETRY_SECONDS / 60, exc_info=True)
+
+    def _kept(self) -> str:
+        """What resolves set while the codes cannot be read."""
         codes = self._catalogue.servicenow
-        kept = ("the codes its close-code choices gave when they could last be read" if self._choices else
+        return ("the codes its close-code choices gave when they could last be read" if self._choices else
                 f"the catalogue's codes as they are (`servicenow.close_code` '{codes.close_code}', "
                 f"`servicenow.merged_close_code` '{codes.merged_close_code}'), whether or not the instance offers "
                 "them (one it lacks is stored as an invalid choice the desk's reports do not count)")
-        alert = AlertOperators.grouped("servicenow:close-code", plain(
+
+    def _refused_alert(self, error: str) -> AlertOperators:
+        return AlertOperators.grouped("servicenow:close-code", plain(
             "⚠️ ServiceNow close codes: the instance refuses the bot's integration user (`SERVICENOW_USERNAME`) the "
-            f"read of its incident close codes (the `sys_choice` table): resolved tickets get {kept}. Grant it "
-            f"{GRANT} (System Security → Access Control (ACL), as a `security_admin`); the bot reads the codes again "
-            f"within {REFRESH_SECONDS / 3600:.0f} hours, nothing to restart. ServiceNow said: ") + shown_error(error))
-        try:
-            await self._store.first_time_then_queue(REFUSED_TOLD, TOLD_SECONDS, now, alert)
-        except Exception:  # neither claimed nor queued (one transaction): read again soon, and told then
-            self._due = min(self._due, now + RETRY_SECONDS)
-            log.warning("could not queue the operators' alert of the refused read of the incident close codes; "
-                        "tried again in %.0f minutes", RETRY_SECONDS / 60, exc_info=True)
+            f"read of its incident close codes (the `sys_choice` table): resolved tickets get {self._kept()}. Grant "
+            f"it {GRANT} (System Security → Access Control (ACL), as a `security_admin`); the bot reads the codes "
+            f"again within {REFRESH_SECONDS / 3600:.0f} hours, nothing to restart. ServiceNow said: ")
+            + shown_error(error))
+
+    def _hidden_alert(self) -> AlertOperators:
+        return AlertOperators.grouped("servicenow:close-code", plain(
+            "⚠️ ServiceNow close codes: the instance answers the bot's integration user (`SERVICENOW_USERNAME`) no "
+            "incident close codes — its read of the `sys_choice` table (rows of table `incident`, element "
+            "`close_code`) comes back empty, with no error. A read ACL on `sys_choice` hiding those rows from it is "
+            "the likely cause (ServiceNow leaves out the rows a user may not read rather than refuse the read); else "
+            f"the instance has no active close code. Meanwhile resolved tickets get {self._kept()}. To mend it, as a "
+            f"`security_admin` (System Security → Access Control (ACL)): grant the integration user {GRANT}, with no "
+            "condition or script that leaves out the incident close codes; and check under System Definition → "
+            "Choice Lists (table `incident`, element `close_code`) that the codes are there and not inactive. The "
+            f"bot reads the codes again within {REFRESH_SECONDS / 3600:.0f} hours, nothing to restart."))
 
     def _alert(self, mismatches: tuple[Mismatch, ...]) -> AlertOperators:
         choices = self._choices or ()

@@ -4,9 +4,10 @@ replayed.
 
 "Look before you create": the channel found by name and creator, messages found by the marker in their metadata,
 and every external id (channel id, card ts, pin) remembered the moment it is known. An executor that fails raises
-IntegrationError; the dispatcher decides about retrying. The channel's opening is channel_opening.py's, and the card
-(drawn, pinned, refreshed) incident_card.py's; here are the timeline's lines, and the channel opened again for a card
-or a line that finds its opening failed for good.
+IntegrationError; the dispatcher decides about retrying. The channel's opening is channel_opening.py's, the card
+(drawn, pinned, refreshed) incident_card.py's, and what is learnt of a channel people renamed or invited the bot back
+into channel_events.py's; here are the timeline's lines, and the channel opened again for a card or a line that finds
+its opening failed for good.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from bot.domain.effects.slack import (
     ArchiveChannel,
     DraftReview,
     InviteResponders,
+    LearnBotBack,
+    LearnChannelName,
     OpenIncidentChannel,
     PostHandover,
     PostTimelineEntry,
@@ -48,6 +51,7 @@ from bot.render import status_updates as update_render
 from bot.services.archived_channels import ArchivedChannels
 from bot.services.archiving import Archiving
 from bot.services.bookkeeping import remember_timeline_ts
+from bot.services.channel_events import learn_from_slack
 from bot.services.channel_opening import ChannelOpening
 from bot.services.contributions import Contributions
 from bot.services.coordination_effects import TOOLKIT_EFFECTS, CoordinationEffects
@@ -101,7 +105,8 @@ class EffectExecutor:
         """The effect kinds that start from their incident (`incident_in_slack`), with whether they need its ticket:
         the dispatcher has the claim read it (`Dispatcher`'s `reads`), saving a store call per effect."""
         slack = {OpenIncidentChannel.kind: False, RefreshCard.kind: self._tickets is not None,
-                 PostTimelineEntry.kind: False, InviteResponders.kind: False}
+                 PostTimelineEntry.kind: False, InviteResponders.kind: False, LearnChannelName.kind: False,
+                 LearnBotBack.kind: False}
         return slack | (TicketSync.READS if self._tickets is not None else {})
 
     async def perform(self, effect: Effect, *, retry: bool, created_at: float,
@@ -160,6 +165,9 @@ class EffectExecutor:
                 await self._team.tell_new_team(incident, found.footprint, old, since=since)
             case SayChannelMoved(old_channel_id=old):
                 await self._archived.say_moved(incident, found.footprint, old, since)
+            case LearnChannelName() | LearnBotBack():  # what people did to its channel (channel_events.py)
+                await learn_from_slack(self._store, self._chat, self._clock, effect, incident, found.footprint,
+                                       tickets=self._tickets is not None)
             case InviteResponders(user_ids=user_ids):
                 footprint = found.footprint
                 if footprint.in_own_channel(incident) and footprint.channel_id:  # (removed, archived: as any step)

@@ -12,7 +12,10 @@ notes still say what became of the incident.
 A channel renamed in Slack (or moved to, when the description cannot take its name) is told in a work note whose last
 line marks the name (`channel_mark`): read back, that is the name the ticket knows, even when the desk made the
 description too long to take it (never cut) — a retry finds it told, and the next rename is told from it, not from
-the stale line.
+the stale line. Only the notes the bot's own ServiceNow user wrote are read for marks (`Tickets.work_notes(own=True)`:
+their `sys_created_by`), and of those the ones that read as the bot's: a desk agent's note, however it begins and
+ends, is theirs — read as the bot's, a copied mark named the channel wrongly in the next rename's note, or kept a
+note the ticket was never told from being written.
 """
 
 from __future__ import annotations
@@ -90,15 +93,16 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: 
     written twice), or the line is gone (the desk's layout: theirs). `link_told`: the ticket has the channel's link
     (the note says it still leads there; found in review: it said so to a ticket given no link yet).
 
-    The name the ticket was last told is the latest note marked as telling it (`channel_mark`, `told_name`), else the
-    line's. A description the desk made too long to take the new name is theirs, never cut (found by a property:
-    clipped, the desk's last words were lost): the note alone tells the ticket then, and its mark is what a retry finds
-    — the line still naming the old name, a retry wrote the note again, and a later rename's note called the channel
-    by that stale name. Once the desk shortens it, the next rename's update brings the line up to date."""
+    The name the ticket was last told is the latest of the bot's own notes marked as telling it (`channel_mark`,
+    `told_name`), else the line's. A description the desk made too long to take the new name is theirs, never cut
+    (found by a property: clipped, the desk's last words were lost): the note alone tells the ticket then, and its mark
+    is what a retry finds — the line still naming the old name, a retry wrote the note again, and a later rename's
+    note called the channel by that stale name. Once the desk shortens it, the next rename's update brings the line up
+    to date."""
     description = await tickets.description(sys_id)
     if (line := _slack_line(description)) is None:
         return {}
-    told = _told(await tickets.work_notes(sys_id), channel)
+    told = _told(await tickets.work_notes(sys_id, own=True), channel)
     old = line[2] if told is None else told[0]
     fields = {} if (named := _naming(*line, name)) is None else {"description": named}
     if old != name:
@@ -125,7 +129,7 @@ async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: s
         return {}
     if (named := _naming(*line, name)) is not None:
         return {"description": named}
-    told = _told(await tickets.work_notes(sys_id), channel)
+    told = _told(await tickets.work_notes(sys_id, own=True), channel)
     if told is None or told[0] != name:
         await tickets.update(sys_id, {"work_notes": (
             f"{BOTS_NOTE}the incident goes on in a new Slack channel, #{_said(name)} (the description, too long to "
@@ -145,8 +149,9 @@ def channel_mark(channel: str, name: str, count: int = 0) -> str:
 def told_name(notes: list[str], channel: str) -> str | None:
     """The name the ticket was last told channel `channel` has, by its work notes (`notes`, as the journal reads) marked
     so (`channel_mark`): the highest count's, the latest in `notes` of equal ones; None when none is (told by its
-    description alone). Only the bot's own notes count: a desk's note quoting a mark does not tell the bot what the
-    ticket was told."""
+    description alone). Only the bot's own notes count: `notes` are those its own ServiceNow user wrote
+    (`Tickets.work_notes(own=True)`), and of them those beginning as the bot's do (BOTS_NOTE) — a desk's note quoting
+    a mark does not tell the bot what the ticket was told."""
     told = _told(notes, channel)
     return None if told is None else told[0]
 

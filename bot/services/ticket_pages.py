@@ -40,8 +40,9 @@ class TicketPagesStore(Outbox, Deduplication, Inbox, Protocol):
 
 
 async def journal_note(tickets: Tickets, sys_id: str, text: str) -> str | None:
-    """The ticket's work note holding `text`, if any."""
-    return next((note for note in await tickets.work_notes(sys_id) if text in note), None)
+    """The bot's own work note on the ticket holding `text`, if any: a desk agent's note quoting it (a copy of the bot's
+    words, or of a timeline batch's marker) is theirs, and must not keep the bot's from being written."""
+    return next((note for note in await tickets.work_notes(sys_id, own=True) if text in note), None)
 
 
 async def note_once(tickets: Tickets, sys_id: str, text: str, *, retry: bool) -> None:

@@ -217,7 +217,8 @@ class TicketSync:
                         update_id, incident.id)
             return
         text = clip(f"Status update ({update.at:%d %b %H:%M} UTC, {update.author}):\n{update.message}", LONG_TEXT)
-        if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id)):
+        # Only the bot's own comments: a desk agent's quoting the update is theirs (it must not stand in for it).
+        if retry and any(text in comment for comment in await self._tickets.comments(ticket.sys_id, own=True)):
             return
         await self._tickets.update(ticket.sys_id, {"comments": text})
 

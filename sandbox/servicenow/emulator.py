@@ -6,9 +6,12 @@ tells the bot about tickets, and sandbox controls that act as a person in Servic
 limit, injected faults, ServiceNow's error bodies), the incident rules a real instance enforces (state codes, impact
 and urgency 1-3, priority from the standard matrix, Resolution code and notes mandatory to resolve or close, journal
 fields that append, short string fields cut to their column's length), the read-only `sys_user_group`, `sys_user`,
-`sys_journal_field` and `sys_choice` (the incident close codes of a release, and the table's read ACL: choices.py)
-tables, encoded queries (`sysparm_query`, parsed by `query.py`), the control routes and the state snapshot. The
-business rule's script and the ordered, signed delivery of its webhooks are in `webhooks.py`.
+`sys_journal_field` (each entry's `sys_created_by` the user_name of whoever wrote it: the authenticated user, or the
+person a control route acts as) and `sys_choice` (the incident close codes of a release, and the table's read ACL:
+choices.py) tables, read ACLs a locked-down instance keeps (a table's refusing the query, 403; its rows' leaving them
+out, 200 with none; a field's, answered empty), encoded queries (`sysparm_query`, parsed by `query.py`) and the state
+snapshot. The control routes, a person in ServiceNow's UI, are in `control.py`; the business rule's script and the
+ordered, signed delivery of its webhooks in `webhooks.py`.
 
 Choices where the real instance is configurable or lenient: a condition on an unknown field matches no rows (as
 with `glide.invalid_query.returns_no_rows`); an `assignment_group` that names no group is refused with 400 rather
@@ -23,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
 import json
 import logging
 import math
@@ -41,11 +43,11 @@ from aiohttp import web
 
 from sandbox.faults import Fault, Faults
 from sandbox.hangups import hangups_told
-from sandbox.lone_surrogates import shown
 from sandbox.servicenow.attachments import ServiceNowAttachments
 from sandbox.servicenow.choices import UPGRADED, close_code_rows, refused_read
-from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, no_record, not_authenticated
-from sandbox.servicenow.index import Journal, RowIndex, narrowed
+from sandbox.servicenow.control import UI_USER, ServiceNowControls
+from sandbox.servicenow.errors import CLOSED, ServiceNowError, closed_to_writes, json_body, no_record, not_authenticated
+from sandbox.servicenow.index import JOURNALS, Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, CLIPPED, WebhookSender, clipped
 
@@ -53,13 +55,11 @@ __all__ = ["BUSINESS_RULE_SCRIPT", "PREFIX", "ServiceNowEmulator", "ServiceNowEr
 
 PREFIX = "/sandbox/servicenow"  # the instance URL's path
 TABLE_PREFIX = "/api/now/table"
-UI_USER = "service.desk"  # who acts in the control routes unless told otherwise
 
 STATES = {"1": "New", "2": "In Progress", "3": "On Hold", "6": "Resolved", "7": "Closed", "8": "Canceled"}
 LEVELS = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
 PRIORITIES = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4 - Low", "5": "5 - Planning"}
 CHOICES = {"state": STATES, "incident_state": STATES, "impact": LEVELS, "urgency": LEVELS, "priority": PRIORITIES}
-JOURNALS = {"work_notes": "Work notes", "comments": "Additional comments"}
 REFERENCES = {"incident": {"assignment_group": "sys_user_group", "caller_id": "sys_user", "opened_by": "sys_user",
                            "resolved_by": "sys_user", "closed_by": "sys_user", "parent_incident": "incident"}}
 DISPLAY = {"sys_user_group": "name", "sys_user": "name", "incident": "number"}  # a reference's display value
@@ -120,6 +120,11 @@ class ServiceNowEmulator:
         self.tables: dict[str, dict[str, Row]] = {"incident": {}, "sys_user_group": {}, "sys_user": {},
                                                   "sys_choice": close_code_rows(UPGRADED)}
         self.choices_readable = True  # False: sys_choice's read ACL refuses the integration user (403)
+        # False: sys_choice's read ACL lets the query through but no row: ServiceNow leaves out the rows a user may not
+        # read (200, no rows), it does not refuse.
+        self.choice_rows_readable = True
+        # "table.field"s a field-level read ACL hides from the Table API's user: answered empty, as ServiceNow does.
+        self.unreadable_fields: set[str] = set()
         self.journal = Journal[JournalEntry]()
         # ServiceNow's sys_created_on is to the second and its entries of one second come back in no set order: True
         # hands them back newest first (what the bot must not rely on either way), where the sandbox keeps them in
@@ -133,6 +138,7 @@ class ServiceNowEmulator:
         self._webhooks = WebhookSender(secret=webhook_secret, max_attempts=webhook_max_attempts,
                                        backoff_seconds=webhook_backoff_seconds, timeout_seconds=webhook_timeout_seconds)
         self.attachments = ServiceNowAttachments(self)
+        self.controls = ServiceNowControls(self)
         for name in groups:
             self.add_group(name)
         self._user(username)
@@ -145,6 +151,10 @@ class ServiceNowEmulator:
     @journal.setter
     def journal(self, entries: Iterable[JournalEntry]) -> None:
         self._journal = entries if isinstance(entries, Journal) else Journal[JournalEntry](entries)
+
+    def entries_on(self, sys_id: str) -> list[JournalEntry]:
+        """The journal entries written on one record, oldest first."""
+        return self.journal.on(sys_id)
 
     # ---- host interface ------------------------------------------------------------------------------------
 
@@ -169,11 +179,7 @@ class ServiceNowEmulator:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", PREFIX + TABLE_PREFIX + "/{tail:.*}", hangups_told(self._api, log))
-        app.router.add_post(PREFIX + "/incidents", self._ui_create)
-        app.router.add_patch(PREFIX + "/incidents/{sys_id}", self._ui_update)
-        app.router.add_post(PREFIX + "/incidents/{sys_id}/{element:work_notes|comments}", self._ui_journal)
-        app.router.add_get(PREFIX + "/incident.do", self._incident_page)
-        app.router.add_get(PREFIX + "/nav_to.do", self._nav_to)
+        self.controls.add_routes(app, PREFIX)
         self.attachments.add_routes(app, PREFIX)
 
     def add_group(self, name: str) -> str:
@@ -329,7 +335,7 @@ class ServiceNowEmulator:
             row = self._rows(table, [("sys_id", sys_id)]).get(sys_id)
             if row is None:
                 raise no_record()
-            return 200, {"result": self._render(request, table, row)}, {}
+            return 200, {"result": self.render(request, table, row)}, {}
         if table != "incident" or method not in ("POST", "PUT", "PATCH", "DELETE") or \
                 (method == "POST") != (sys_id is None):
             raise ServiceNowError(405, "Method not Supported",
@@ -341,11 +347,11 @@ class ServiceNowEmulator:
                 raise no_record()
             self.journal = [j for j in self.journal if j.element_id != sys_id]
             return 204, None, {}
-        body = await _json_body(request)
+        body = await json_body(request)
         if method == "POST":
             row, _changed = self._save(None, body, user)
             location = f"{self.instance_url}{TABLE_PREFIX}/incident/{row['sys_id']}"
-            return 201, {"result": self._render(request, table, row)}, {"Location": location}
+            return 201, {"result": self.render(request, table, row)}, {"Location": location}
         assert sys_id is not None
         existing = self.tables["incident"].get(sys_id)
         if existing is None:
@@ -353,7 +359,7 @@ class ServiceNowEmulator:
         if existing["state"] in CLOSED:
             raise closed_to_writes()
         row, _changed = self._save(existing, body, user)
-        return 200, {"result": self._render(request, table, row)}, {}
+        return 200, {"result": self.render(request, table, row)}, {}
 
     def _rows(self, table: str, pairs: list[tuple[str, str]] | None = None) -> dict[str, Row]:
         """A table's rows by sys_id: all of them, or (journal only) those `pairs` name (see index.py)."""
@@ -364,6 +370,8 @@ class ServiceNowEmulator:
     def _candidates(self, table: str, query_text: str) -> list[Row]:
         """The rows that may match `sysparm_query`: those its equalities on indexed fields name, else all."""
         query = parse_query(query_text)
+        if table == "sys_choice" and not self.choice_rows_readable:
+            return []  # every row left out by its read ACL
         if table == "sys_journal_field":
             entries = list(self._rows(table, narrowed(query, ("sys_id", "element_id"))).values())
             return entries[::-1] if self.journal_ties_newest_first else entries  # (the ORDERBY's sort is stable)
@@ -387,7 +395,7 @@ class ServiceNowEmulator:
         if offset + limit < len(rows):
             following = request.url.update_query(sysparm_offset=str(offset + limit), sysparm_limit=str(limit))
             headers["Link"] = f'<{self.instance_url}{following.path_qs.removeprefix(PREFIX)}>;rel="next"'
-        return 200, {"result": [self._render(request, table, r) for r in rows[offset:offset + limit]]}, headers
+        return 200, {"result": [self.render(request, table, r) for r in rows[offset:offset + limit]]}, headers
 
     # ---- records -------------------------------------------------------------------------------------------
 
@@ -402,7 +410,7 @@ class ServiceNowEmulator:
         target = self.tables[target_table].get(row.get(head, ""))
         return self._value(target_table, target, rest) if target is not None else ""
 
-    def _render(self, request: web.Request, table: str, row: Row) -> Json:
+    def render(self, request: web.Request, table: str, row: Row) -> Json:
         """The record as the Table API answers, honouring sysparm_fields, sysparm_display_value and
         sysparm_exclude_reference_link."""
         params = request.query
@@ -415,8 +423,11 @@ class ServiceNowEmulator:
             raw = self._value(table, row, field)
             if raw is None:
                 continue
+            if f"{table}.{field}" in self.unreadable_fields:
+                result[field] = ""
+                continue
             target = REFERENCES.get(table, {}).get(field)
-            label = self._display(table, row, field, raw)
+            label = self.display(table, row, field, raw)
             if target is not None and raw:
                 link = f"{self.instance_url}{TABLE_PREFIX}/{target}/{raw}"
                 shapes: dict[str, Json] = {"false": {"link": link, "value": raw},
@@ -430,7 +441,7 @@ class ServiceNowEmulator:
                 result[field] = {"false": raw, "true": label}.get(display, {"display_value": label, "value": raw})
         return result
 
-    def _display(self, table: str, row: Row, field: str, raw: str) -> str:
+    def display(self, table: str, row: Row, field: str, raw: str) -> str:
         target = REFERENCES.get(table, {}).get(field)
         if target is not None:
             return self.tables[target].get(raw, {}).get(DISPLAY[target], "")
@@ -568,80 +579,6 @@ class ServiceNowEmulator:
 
     def _now(self) -> str:
         return self._clock().astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-    # ---- control routes: a person in ServiceNow's UI -------------------------------------------------------
-
-    async def _ui_create(self, request: web.Request) -> web.Response:
-        """`{"short_description", "assignment_group"? (name), "description"?, "category"?, "caller"?, "urgency"?,
-        "impact"?, "user"?}` (and any other writable field) → 201 `{"result": record}`."""
-        try:
-            body = await _json_body(request)
-            if not str(body.get("short_description") or "").strip():
-                raise ServiceNowError(400, "Operation Failed",
-                                      "Data Policy Exception: \n The following fields are mandatory: Short description")
-            fields = dict(body)
-            if "caller" in fields:
-                fields["caller_id"] = fields.pop("caller")
-            row = self.create_incident(fields, user=str(body.get("user") or UI_USER))
-        except ServiceNowError as error:
-            return error.response()
-        return web.json_response({"result": self._render(request, "incident", row)}, status=201)
-
-    async def _ui_update(self, request: web.Request) -> web.Response:
-        """Edit a ticket's fields (`assignment_group` by name, `state`, ...) as `"user"` → `{"result": record}`."""
-        try:
-            body = await _json_body(request)
-            row = self.update_incident(request.match_info["sys_id"], body, user=str(body.get("user") or UI_USER))
-        except ServiceNowError as error:
-            return error.response()
-        return web.json_response({"result": self._render(request, "incident", row)})
-
-    async def _ui_journal(self, request: web.Request) -> web.Response:
-        """`{"text", "user"?}` → appends a work note or comment → 201 `{"result": record}`."""
-        element = request.match_info["element"]
-        try:
-            body = await _json_body(request)
-            text = body.get("text")
-            if not isinstance(text, str) or not text.strip():
-                raise ServiceNowError(400, "Invalid request", "text is required")
-            row = self.update_incident(request.match_info["sys_id"], {element: text},
-                                       user=str(body.get("user") or UI_USER))
-        except ServiceNowError as error:
-            return error.response()
-        return web.json_response({"result": self._render(request, "incident", row)}, status=201)
-
-    async def _nav_to(self, request: web.Request) -> web.Response:
-        """`nav_to.do?uri=incident.do?sys_id=...`, the form of ticket link people share."""
-        raise web.HTTPFound(PREFIX + "/" + request.query.get("uri", "incident.do").lstrip("/"))
-
-    async def _incident_page(self, request: web.Request) -> web.Response:
-        row = self.tables["incident"].get(request.query.get("sys_id", ""))
-        if row is None:
-            raise web.HTTPNotFound(text="No such incident in the sandbox's ServiceNow")
-        e = html.escape
-        group = self._display("incident", row, "assignment_group", row["assignment_group"]) or "no group"
-        journal = "".join(f"<li>{e(j.created_on)} {e(j.created_by)} ({e(JOURNALS[j.element])}): {e(j.value)}</li>"
-                          for j in reversed(self.journal.on(row["sys_id"])))
-        return web.Response(content_type="text/html", text=shown(
-            f"<!doctype html><title>{e(row['number'])} {e(row['short_description'])}</title>"
-            f"<h1>{e(row['number'])} {e(row['short_description'])}</h1>"
-            f"<p>{e(STATES[row['state']])} · priority {e(PRIORITIES[row['priority']])} · {e(group)} · "
-            f"correlation {e(row['correlation_id'] or 'none')}</p><p>{e(row['description'])}</p>"
-            f"<h2>Activity</h2><ul>{journal}</ul>"
-        ))
-
-
-async def _json_body(request: web.Request) -> Json:
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ServiceNowError(400, "Exception while reading request", "The payload is not valid JSON.")
-    return body
 
 
 def _as_string(field: str, value: object) -> str:

@@ -1,8 +1,11 @@
-"""ServiceNow's error answers, shared by the emulator's Table API (emulator.py) and Attachment API (attachments.py)."""
+"""ServiceNow's error answers, shared by the emulator's Table API (emulator.py), Attachment API (attachments.py) and
+control routes (control.py), and the reading of a request's JSON body they share (its error is ServiceNow's 400)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -35,3 +38,17 @@ CLOSED = ("7", "8")  # Closed, Canceled: the write ACL refuses every update of s
 def closed_to_writes() -> ServiceNowError:
     """The write ACL on a Closed or Canceled incident: what most instances answer an update of one."""
     return ServiceNowError(403, "Operation Failed", "ACL Exception Update Failed due to security constraints")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """A request's JSON object ({} for an empty body), or ServiceNow's 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ServiceNowError(400, "Exception while reading request", "The payload is not valid JSON.")
+    return body

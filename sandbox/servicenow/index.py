@@ -17,6 +17,8 @@ from sandbox.index import IndexedList
 from sandbox.servicenow.query import Query
 
 Row = dict[str, str]
+# The incident's journal fields (sys_journal_field's `element`), by the label ServiceNow shows them under.
+JOURNALS = {"work_notes": "Work notes", "comments": "Additional comments"}
 
 
 def narrowed(query: Query, fields: Iterable[str]) -> list[tuple[str, str]] | None:

@@ -1,8 +1,9 @@
 """The operators' alert of a close code the instance does not offer, or of the instance refusing the read of its close
-codes, is told once a month: its month claimed and the alert queued in one store transaction. As two writes (claim
-the month, then queue the alert), a store answer lost after the claim — the connection cut, the process killed —
-lost that month's alert (claimed, never queued: every later resolve found it told), and one lost after the queueing
-had the claim forgotten and the alert queued again by the next resolve (told twice)."""
+codes or answering it with no rows, is told once a month: its month claimed and the alert queued in one store
+transaction. As two writes (claim the month, then queue the alert), a store answer lost after the claim — the
+connection cut, the process killed — lost that month's alert (claimed, never queued: every later resolve found it
+told), and one lost after the queueing had the claim forgotten and the alert queued again by the next resolve (told
+twice)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,13 @@ def close_code_alerts(running: RunningSandbox) -> list[str]:
 
 @pytest.mark.parametrize("lost", [1, 2], ids=["first call's answer", "second call's answer"])
 @pytest.mark.parametrize("dies", [False, True], ids=["connection cut", "process killed"])
-@pytest.mark.parametrize("told", ["difference", "refused read"])
+@pytest.mark.parametrize("told", ["difference", "refused read", "hidden read"])
 async def test_a_lost_store_answer_neither_loses_the_months_alert_nor_tells_it_twice(
         sandbox: RunningSandbox, told: str, dies: bool, lost: int) -> None:
     servicenow, bot = sandbox.sandbox.servicenow, sandbox.bot
     servicenow.use_close_codes("utah")  # the catalogue's "Solved (Permanently)" is no choice there
-    servicenow.choices_readable = told == "difference"
+    servicenow.choices_readable = told != "refused read"
+    servicenow.choice_rows_readable = told != "hidden read"  # answered with no rows (an ACL hiding them)
     tickets = cast(Tickets, bot.tickets)
     cut = AnswerLost(bot.store, lost, dies)
     first = CloseCodeChoices(cast(CloseCodeStore, cut), tickets, bot.catalogue, bot.clock)
@@ -74,5 +76,5 @@ async def test_a_lost_store_answer_neither_loses_the_months_alert_nor_tells_it_t
     await bot.settle(20)
     alerts = close_code_alerts(sandbox)
     assert len(alerts) == 1, alerts
-    assert ("is not one of this instance's incident close codes" if told == "difference" else
-            "refuses the bot's integration user") in alerts[0], alerts
+    assert {"difference": "is not one of this instance's incident close codes", "hidden read": "no incident close "
+            "codes", "refused read": "refuses the bot's integration user"}[told] in alerts[0], alerts

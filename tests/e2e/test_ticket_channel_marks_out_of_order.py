@@ -7,7 +7,7 @@ too long for a note, never cuts the rename's note's mark off. Read and written t
 from __future__ import annotations
 
 from bot.services.ticket_description import channel_mark, channel_renamed
-from sandbox.world import RunningSandbox
+from sandbox.world import SERVICENOW_USER, RunningSandbox
 
 CHANNEL = "C0RENAMED"
 # The desk's words made it too long to take a rename: the work notes' marks alone say what the ticket was told.
@@ -40,8 +40,10 @@ async def test_a_marks_name_too_long_for_a_note_never_cuts_the_renames_mark_off(
     instance, tickets = sandbox.sandbox.servicenow, sandbox.bot.tickets
     assert tickets is not None
     sys_id = instance.create_incident({"description": DESCRIPTION}, user="jane.agent")["sys_id"]
-    huge = "x" * 1_000_001  # a "Paved Road: " note of the desk's: said whole, the rename's note went past the limit
-    instance.update_incident(sys_id, {"work_notes": f"Paved Road: x\n{channel_mark(CHANNEL, huge)}"}, user="jane.agent")
+    huge = "x" * 1_000_001  # a mark of the bot's own user's (a desk's counts for nothing): said whole, the note went
+    # past the limit
+    instance.update_incident(sys_id, {"work_notes": f"Paved Road: x\n{channel_mark(CHANNEL, huge)}"},
+                             user=SERVICENOW_USER)
     told = await channel_renamed(tickets, sys_id, "inc-2-new", channel=CHANNEL, link_told=False)
     await tickets.update(sys_id, told)
     assert (await tickets.work_notes(sys_id))[-1].endswith(f"\n{channel_mark(CHANNEL, 'inc-2-new', 1)}")

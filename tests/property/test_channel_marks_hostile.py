@@ -1,11 +1,13 @@
 """The name a ticket was last told its channel has, read back from its journal (bot/services/ticket_description.py
 `told_name`, `channel_renamed`), over journals the desk and ServiceNow hand back: desk notes quoting the bot's marks,
 marks naming odd things (brackets, " #", any script, lone surrogates, line breaks, a name of a million characters),
-marks for other channels, notes starting "Paved Road: " that carry no mark, Windows line ends, trailing whitespace.
-Written into the sandbox's ServiceNow as the desk (or the bot's user) would, read through the real adapter.
+marks for other channels, notes starting "Paved Road: " that carry no mark, Windows line ends, trailing whitespace,
+desk agents' notes written word for word as the bot's are. Written into the sandbox's ServiceNow as the desk (or the
+bot's user) would, read through the real adapter.
 
 Whatever the journal, nothing escapes; the rename's note is told from the name the newest of the bot's marks for the
-channel gives (else the description's "Slack: #…" line); and told again, nothing more is written.
+channel gives — of the notes the bot's own ServiceNow user wrote, never a desk agent's — (else the description's
+"Slack: #…" line); and told again, nothing more is written.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.services.ticket_description import SLACK, channel_renamed
-from sandbox.world import RunningSandbox
+from sandbox.world import SERVICENOW_USER, RunningSandbox
 from tests.property.loop_bridge import OnTheLoop, run_property
 
 PAGERDUTY = "PagerDuty: https://acme.pagerduty.com/incidents/PGR0VU2"
 CHANNEL = "C0PROPERTY"
 OTHERS = ["C0OTHER", "C0PROPERTYX", "C0PROPERT", "c0property", ""]
 DESK = "jane.agent"
+BOT = SERVICENOW_USER  # the user the sandbox's bot authenticates as: ServiceNow stamps its entries with it
 POOL = ["inc-2-old", "inc-2-new", "inc-2-db", "inc-2-db-pool"]  # names Slack would give, some told more than once
 SLACK_NAME = st.one_of(st.sampled_from(POOL), st.from_regex(r"[a-z0-9_-]{0,20}[a-z0-9]", fullmatch=True))
 # Names as a mark may hold them (the bot's, a desk's copy, an older release's): never a "\n" — a line break in a
@@ -61,12 +64,12 @@ def note(draw: st.DrawFn) -> Note:
     channel = draw(st.sampled_from([CHANNEL, CHANNEL, *OTHERS]))
     said = f"the incident's Slack channel #{draw(ODD_NAME)} was renamed #{name} in Slack."
     count = draw(st.sampled_from(["", "1", "2", "3", "12"]))
-    if kind in ("bot", "desk-as-bot"):  # a note starting as the bot's does counts, whoever wrote it
-        return Note(f"Paved Road: {said}{eol}{mark(channel, name, count)}{trailing}",
-                    "pavedroad" if kind == "bot" else DESK, (int(count or 0), name) if channel == CHANNEL else None)
+    if kind in ("bot", "desk-as-bot"):  # only the bot's own user's note counts: a desk's, word for word, does not
+        return Note(f"Paved Road: {said}{eol}{mark(channel, name, count)}{trailing}", BOT if kind == "bot" else DESK,
+                    (int(count or 0), name) if channel == CHANNEL and kind == "bot" else None)
     if kind == "odd-count":  # no count the bot writes: not a mark
         odd = draw(st.sampled_from(["0", "007", "\u0663", "\uff13", "-1", "1 2", "9" * 5_000, "x", " ", "1.5"]))
-        return Note(f"Paved Road: {said}{eol}{mark(channel, name, odd)}{trailing}", "pavedroad")
+        return Note(f"Paved Road: {said}{eol}{mark(channel, name, odd)}{trailing}", BOT)
     if kind == "desk-quote":
         lead = draw(st.sampled_from(["Copied from above:", " Paved Road: quoted", "paved road: ", "Paved Road:", ""]))
         return Note(f"{lead}{eol}{mark(channel, name)}{trailing}", DESK)
@@ -76,11 +79,11 @@ def note(draw: st.DrawFn) -> Note:
             f"Paved Road: {said}{eol}{mark(channel, name)[:-1]}", f"Paved Road: {mark(channel, name)}",
             f"Paved Road: {said}{eol} {mark(channel, name)}", f"Paved Road: {said}{eol}[Paved-road channel {channel} "
             f"#{name}]", f"Paved Road: {said}{eol}[paved-road channel {channel}#{name}]"]))
-        return Note(text + trailing, draw(st.sampled_from(["pavedroad", DESK])))
+        return Note(text + trailing, draw(st.sampled_from([BOT, DESK])))
     if kind == "broken":  # a line break in the name: its last line is no mark
         tail = draw(st.text(st.characters(exclude_characters="[\n"), max_size=10))
-        return Note(f"Paved Road: {said}{eol}{mark(channel, name + eol + tail)}{trailing}", "pavedroad")
-    return Note(draw(st.text(max_size=60)), draw(st.sampled_from(["pavedroad", DESK])))
+        return Note(f"Paved Road: {said}{eol}{mark(channel, name + eol + tail)}{trailing}", BOT)
+    return Note(draw(st.text(max_size=60)), draw(st.sampled_from([BOT, DESK])))
 
 
 async def test_a_rename_is_told_once_from_the_name_the_ticket_was_last_told(sandbox: RunningSandbox) -> None:
@@ -92,7 +95,7 @@ async def test_a_rename_is_told_once_from_the_name_the_ticket_was_last_told(sand
     @given(lined=st.one_of(SLACK_NAME, st.sampled_from(["", "inc-2-é😀"])), journal=st.lists(note(), max_size=6),
            name=SLACK_NAME, too_long=st.integers(0, 5), link_told=st.booleans())
     # A mark's name longer than a note the adapter sends: said whole, the rename's note was cut, its mark lost.
-    @example(lined="inc-2-old", journal=[Note(f"Paved Road: x\n{mark(CHANNEL, 'x' * 1_000_001)}", "pavedroad",
+    @example(lined="inc-2-old", journal=[Note(f"Paved Road: x\n{mark(CHANNEL, 'x' * 1_000_001)}", BOT,
                                               (0, "x" * 1_000_001))], name="inc-2-new", too_long=1, link_told=False)
     def prop(lined: str, journal: list[Note], name: str, too_long: int, link_told: bool) -> None:
         padding = "\n" + "a" * 3_990 if too_long == 0 else ""  # the desk's: too long to take a rename

@@ -1,6 +1,7 @@
 """ServiceNow adapter: the Tickets port over the Table API (aiohttp, basic auth).
 
-Knows the Table API's paths, query syntax, journal table and error body; every failure becomes IntegrationError
+Knows the Table API's paths, query syntax, journal table (and which of its entries the bot's own user wrote: its
+`sys_created_by`, `work_notes(own=True)`) and error body; every failure becomes IntegrationError
 (retryable for timeouts, 5xx and 429, with Retry-After when ServiceNow gives one). A 401 is put to `judge_refusal`:
 ServiceNow refusing the bot's own credentials, not the call (`credentials_refused`), or the call alone; every call
 answered is told to `on_accepted` (credentials.py keeps what they say). Knows the incident table's field lengths
@@ -50,6 +51,7 @@ class ServiceNowTickets:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._authors_unsaid_told = False  # (the journal's authors hidden: logged once)
         # Asked of a 401 (the call, when it was sent: time.monotonic) whether ServiceNow refuses the credentials or
         # that call alone, and told of every call answered (when it was sent): credentials.py's `judge`, `accepted`.
         self.judge_refusal: Callable[[str, float], Awaitable[bool]] | None = None
@@ -171,13 +173,13 @@ class ServiceNowTickets:
             raise
         return str(found["result"].get("description") or "")
 
-    async def work_notes(self, sys_id: str) -> list[str]:
-        return await self._journal(sys_id, "work_notes")
+    async def work_notes(self, sys_id: str, *, own: bool = False) -> list[str]:
+        return await self._journal(sys_id, "work_notes", own)
 
-    async def comments(self, sys_id: str) -> list[str]:
-        return await self._journal(sys_id, "comments")
+    async def comments(self, sys_id: str, *, own: bool = False) -> list[str]:
+        return await self._journal(sys_id, "comments", own)
 
-    async def _journal(self, sys_id: str, element: str) -> list[str]:
+    async def _journal(self, sys_id: str, element: str, own: bool) -> list[str]:
         # Oldest first, page by page until one comes short (JOURNAL_PAGES at most): what is looked for here is mostly
         # the newest (the name a channel was last told by, a note a lost attempt wrote), and a long incident's ticket
         # holds more notes than a page — read from the first 1,000 alone, a rename was told from a stale name and a
@@ -186,15 +188,35 @@ class ServiceNowTickets:
         for page in range(JOURNAL_PAGES):
             found = await self._call("GET", "/api/now/table/sys_journal_field", "GET sys_journal_field", params={
                 "sysparm_query": f"element_id={sys_id}^element={element}^ORDERBYsys_created_on",
-                "sysparm_fields": "value", "sysparm_limit": str(JOURNAL_PAGE_ROWS),
+                "sysparm_fields": "value,sys_created_by", "sysparm_limit": str(JOURNAL_PAGE_ROWS),
                 "sysparm_offset": str(page * JOURNAL_PAGE_ROWS)})
             rows = found.get("result") or []
-            values += [str(r.get("value") or "") for r in rows]
+            values += [str(r.get("value") or "") for r in rows if not own or self._written_by_the_bot(r, sys_id)]
             if len(rows) < JOURNAL_PAGE_ROWS:
                 return values
         log.warning("GET sys_journal_field: ticket %s has more than %d %s entries (%d pages); the later ones are "
                     "not read", sys_id, JOURNAL_PAGES * JOURNAL_PAGE_ROWS, element, JOURNAL_PAGES)
         return values
+
+    def _written_by_the_bot(self, entry: dict[str, Any], sys_id: str) -> bool:
+        """Whether the bot's own integration user wrote this journal entry: ServiceNow stamps an entry's
+        `sys_created_by` with the user ID of the session that wrote it — with basic authentication, the one in the
+        request's Authorization header (ServiceNow's "Basic authentication" page), SERVICENOW_USERNAME; compared
+        regardless of case, as webhook.py's echo check is (the variable may be typed in another case than the user
+        record's). An entry whose author ServiceNow does not say (a field ACL on sys_journal_field.sys_created_by
+        answers it empty) is taken as the bot's, as every entry was before authors were read: its text still has to
+        read as the bot's; read as the desk's, the bot's own notes would never be found (each retry writing them
+        again)."""
+        author = entry.get("sys_created_by")
+        if not isinstance(author, str) or not author.strip():
+            if not self._authors_unsaid_told:
+                self._authors_unsaid_told = True
+                log.warning("GET sys_journal_field: ServiceNow does not say who wrote the journal entries of ticket "
+                            "%s (sys_created_by empty: a read ACL on sys_journal_field.sys_created_by hiding it from "
+                            "the integration user?): the bot takes those whose text reads as its own for its own, a "
+                            "desk's copy of them included, until it is granted that read", sys_id)
+            return True
+        return author.strip().lower() == self._access.username.strip().lower()
 
     async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
         await self._call("POST", "/api/now/attachment/file", "POST attachment/file", file=(content_type, content),

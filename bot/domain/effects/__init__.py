@@ -73,8 +73,8 @@ class AlertOperators(Effect):
 
 # The outside systems effects talk to: the dispatcher's lanes, each with its own concurrency, so that work waiting
 # for one system's rate budget holds up none of another's. Every queue not ServiceNow's or PagerDuty's is Slack's
-# (a review draft's queue, "review:<id>", uploads to Slack; a key message's read, "keymessage:<id>", reads it); the
-# stores derive an effect's lane from its queue so.
+# (a review draft's queue, "review:<id>", uploads to Slack; a key message's read, "keymessage:<id>", and what the bot
+# learns of a channel people changed, "channel:<id>", read it); the stores derive an effect's lane from its queue so.
 LANES = ("slack", "servicenow", "pagerduty")
 
 # The queue of operators' alerts: they go out in order among themselves, behind no incident's effects.

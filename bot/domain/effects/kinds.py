@@ -20,6 +20,8 @@ from bot.domain.effects.slack import (
     DraftReview,
     InviteResponders,
     InviteToChannel,
+    LearnBotBack,
+    LearnChannelName,
     OfferCommand,
     OpenIncidentChannel,
     PostHandover,
@@ -39,7 +41,7 @@ EFFECT_TYPES: dict[str, type[Effect]] = {cls.kind: cls for cls in (
     PageTeamForTicket, NoteOnTicket, PostHandover, CompleteHandover, DraftReview, AttachReview, ReadKeyMessage,
     ArchiveChannel, InviteToChannel, ShareStatusUpdate, PublishStatusUpdate, CommentOnTicket, UpdateTicketLevels,
     PostReminder, OfferCommand, RefreshHomes, TellPerson, SayChannelMoved, RaisePageUrgency,
-    TellNewTeam)}
+    TellNewTeam, LearnChannelName, LearnBotBack)}
 
 
 def effect_from_row(kind: str, payload: dict[str, Any]) -> Effect:

@@ -1,7 +1,7 @@
 """The effects run in the Slack lane: the incident's channel, card and timeline lines, its people's invitations and
-direct messages, the rotas' handovers, the review's draft, key messages, status updates shared and reminded, and
-the channel's archiving. The operators' alert, Slack's too, is the package's own (bot/domain/effects/__init__.py):
-any part may queue it."""
+direct messages, the rotas' handovers, the review's draft, key messages, status updates shared and reminded, what
+people did to the incident's channel learnt from Slack (its name, the bot invited back), and the channel's archiving.
+The operators' alert, Slack's too, is the package's own (bot/domain/effects/__init__.py): any part may queue it."""
 
 from __future__ import annotations
 
@@ -147,6 +147,56 @@ class ReadKeyMessage(Effect):
                 f"from Slack after {attempts} attempt(s): {shown_error(error)}. It is not on the timeline nor the "
                 f"ticket: find it in <#{_plain(self.channel)}> (ts {_plain(self.ts)}) and add it with "
                 "`/incident note`.")
+
+
+def _channel_queue(incident_id: str) -> str:
+    """The queue of what the bot learns of an incident's own channel from Slack after people changed it: in order among
+    themselves, behind none of the incident's card and lines (a read waiting out Slack holds them up in no way)."""
+    return f"channel:{incident_id}"
+
+
+@dataclass(frozen=True)
+class LearnChannelName(Effect):
+    """People renamed the incident's own channel `channel_id` (`channel_rename`, `group_rename`: recorded by queuing
+    this before the event's ack, bot/services/channel_events.py): its name now is asked of Slack (conversations.info,
+    never the event's: a late retry of an earlier rename's event names a name gone) and saved when it differs, the
+    ticket told (`SyncTicket(channel_renamed=True)`) when ServiceNow's sync is on. Nothing when the channel is gone,
+    or no longer the incident's own; Slack failing the read is retried like any effect."""
+
+    kind: ClassVar[str] = "learn_channel_name"
+    channel_id: str
+
+    @property
+    def queue(self) -> str:
+        return _channel_queue(self.incident_id)
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 Paved Road could not ask Slack what incident {_plain(self.incident_id)}'s channel "
+                f"<#{_plain(self.channel_id)}> is called now, after it was renamed ({attempts} attempt(s): "
+                f"{shown_error(error)}). The ServiceNow ticket (its `Slack: #…` line, its close notes) may name it by "
+                "an earlier name: correct it there by hand, or rename the channel again once Slack answers.")
+
+
+@dataclass(frozen=True)
+class LearnBotBack(Effect):
+    """Someone invited the bot back into the incident's own channel `channel_id`, which it had been removed from
+    (`member_joined_channel` of the bot's user: recorded by queuing this before the event's ack): whether it is back is
+    asked of Slack (conversations.info: a late retry of the bot's join when it made the channel comes after its
+    removal), and back, the removal is let go of and the card (with its topic) refreshed. Slack failing the read is
+    retried like any effect."""
+
+    kind: ClassVar[str] = "learn_bot_back"
+    channel_id: str
+
+    @property
+    def queue(self) -> str:
+        return _channel_queue(self.incident_id)
+
+    def dead_alert(self, attempts: int, error: str) -> str | None:
+        return (f"🚨 Paved Road could not ask Slack whether it is back in incident {_plain(self.incident_id)}'s "
+                f"channel <#{_plain(self.channel_id)}>, where it was invited ({attempts} attempt(s): "
+                f"{shown_error(error)}). Its topic is set again at the incident's next change (which asks Slack "
+                "again); nothing is lost meanwhile but the topic's freshness.")
 
 
 @dataclass(frozen=True)

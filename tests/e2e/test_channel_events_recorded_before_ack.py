@@ -1,0 +1,231 @@
+"""What people do to an incident's channel (renamed, its card unpinned, the bot invited back) is recorded in the
+store before Slack is answered, and what Slack must then be asked is an outbox effect, retried: nothing the event
+tells the bot is lost once Slack's delivery was acknowledged (commands/listeners.py `_recorded_before_ack`,
+bot/services/channel_events.py).
+
+Slack retries an event only when its delivery was not acknowledged. Acknowledged first and handled after, a rename
+whose conversations.info Slack failed was lost for good — the ticket and its close notes kept naming a channel gone
+from Slack — and so was any of the three events the store refused to record after the ack. The store's refusal here
+is SQLite's own: a trigger on the bot's database file that aborts a write, while the rest of the store answers."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from bot.app.runtime import Bot
+from bot.catalogue import Catalogue
+from bot.domain.effects.slack import LearnChannelName
+from bot.services.retries import RetryPolicy
+from commands.repeats import Repeats
+from sandbox.faults import Fault
+from sandbox.slack.channel_acts import invite_as_person, rename_as_person, unpin_as_person
+from sandbox.slack.person import deliver_envelope, event_envelope
+from sandbox.world import RunningSandbox
+from tests.e2e.sandbox_helpers import act, card, incident_channels, state, trigger
+from tests.e2e.servicenow_helpers import bot_notes, renamed_in_slack, settle_all, ticket_for
+from tests.helpers import StartSandbox
+
+ASHA = "asha.patel@example.com"
+REFUSE_QUEUEING = ("CREATE TRIGGER refuse_queueing BEFORE INSERT ON outbox"
+                   " BEGIN SELECT RAISE(ABORT, 'the disk refused the write'); END")
+
+
+def on_the_file(running: RunningSandbox, sql: str) -> None:
+    with sqlite3.connect(running.bot.settings.db_path) as conn:
+        conn.execute(sql)
+
+
+def outbox_kinds(running: RunningSandbox, incident_id: str, kind: str) -> list[str]:
+    """The states of the incident's effects of `kind`, in the order they were queued."""
+    with sqlite3.connect(running.bot.settings.db_path) as conn:
+        return [str(row[0]) for row in conn.execute(
+            "SELECT state FROM outbox WHERE incident_id = ? AND kind = ? ORDER BY seq", (incident_id, kind))]
+
+
+def slack_channel(running: RunningSandbox, channel_id: str) -> dict[str, Any]:
+    return next(c for c in state(running)["slack"]["channels"] if c["id"] == channel_id)
+
+
+def slack_line(ticket: dict[str, Any]) -> str:
+    return next(line for line in str(ticket["description"]).splitlines() if line.startswith("Slack: #"))
+
+
+def rename_notes(running: RunningSandbox, incident_id: str) -> list[str]:
+    return [note for note in bot_notes(ticket_for(running, incident_id)) if "renamed" in note]
+
+
+async def an_incident(running: RunningSandbox) -> tuple[str, dict[str, Any]]:
+    """An open incident with its channel and ticket: its id and its channel."""
+    incident = await trigger(running)
+    await settle_all(running)
+    [channel] = incident_channels(running)
+    return str(incident["id"]), channel
+
+
+async def test_a_rename_whose_read_slack_failed_at_first_is_learnt_on_the_retry(sandbox: RunningSandbox) -> None:
+    """Slack failed the conversations.info the rename's handler asked after its ack: the name was never learnt, the
+    ticket's `Slack: #…` line and close notes kept the name the bot made the channel with."""
+    iid, channel = await an_incident(sandbox)
+    failed = Fault("slack", "conversations.info", status=500, times=1)
+    sandbox.sandbox.faults.add(failed)
+    renamed = f"{channel['name']}-checkout-db"
+    await renamed_in_slack(sandbox, channel["id"], renamed)
+    assert failed.times == 0, "the read did not fail"
+    assert (await sandbox.bot.store.footprint(iid)).channel_name == renamed
+    assert slack_line(ticket_for(sandbox, iid)).startswith(f"Slack: #{renamed} (")
+    [said] = rename_notes(sandbox, iid)
+    assert f"#{channel['name']} was renamed #{renamed}" in said, said
+    assert await sandbox.bot.store.dead_effects(iid) == []
+
+
+async def test_a_channel_renamed_again_before_its_first_rename_is_learnt_is_named_as_slack_has_it(
+        sandbox: RunningSandbox) -> None:
+    """Renamed twice, the first rename's read failing: its retry reads the name Slack has then, and the second rename's
+    event finds it learnt already (one note on the ticket, naming the latest name)."""
+    iid, channel = await an_incident(sandbox)
+    slack = sandbox.sandbox.slack
+    first = event_envelope(slack, rename_as_person(slack, ASHA, channel["id"], f"{channel['name']}-db").events[0])
+    latest = f"{channel['name']}-checkout-db"
+    second = event_envelope(slack, rename_as_person(slack, ASHA, channel["id"], latest).events[0])
+    sandbox.sandbox.faults.add(Fault("slack", "conversations.info", status=500, times=1))
+    for envelope in (first, second):
+        assert (await deliver_envelope(slack, envelope))["status"] == 200
+    await settle_all(sandbox)
+    assert (await sandbox.bot.store.footprint(iid)).channel_name == latest
+    [said] = rename_notes(sandbox, iid)
+    assert f"was renamed #{latest}" in said, said
+    assert outbox_kinds(sandbox, iid, LearnChannelName.kind) == ["done", "done"]
+
+
+async def test_a_rename_of_a_channel_deleted_before_it_is_learnt_changes_nothing(sandbox: RunningSandbox) -> None:
+    iid, channel = await an_incident(sandbox)
+    slack = sandbox.sandbox.slack
+    [event] = rename_as_person(slack, ASHA, channel["id"], f"{channel['name']}-db").events
+    slack.delete_channel_as_admin(channel["id"])
+    assert (await deliver_envelope(slack, event_envelope(slack, event)))["status"] == 200
+    await settle_all(sandbox)
+    assert (await sandbox.bot.store.footprint(iid)).channel_name == channel["name"]
+    assert rename_notes(sandbox, iid) == []
+    assert outbox_kinds(sandbox, iid, LearnChannelName.kind) == ["done"]
+    assert await sandbox.bot.store.dead_effects(iid) == []
+
+
+async def renamed(running: RunningSandbox, iid: str, channel: dict[str, Any]) -> None:
+    assert (await running.bot.store.footprint(iid)).channel_name == f"{channel['name']}-checkout-db"
+    assert slack_line(ticket_for(running, iid)).startswith(f"Slack: #{channel['name']}-checkout-db (")
+
+
+async def card_pinned_again(running: RunningSandbox, iid: str, channel: dict[str, Any]) -> None:
+    assert card(running, channel)["ts"] in slack_channel(running, channel["id"])["pins"]
+    assert (await running.bot.store.footprint(iid)).card_pinned
+
+
+async def topic_set_again(running: RunningSandbox, iid: str, channel: dict[str, Any]) -> None:
+    assert slack_channel(running, channel["id"])["topic"].startswith("🟠 Acknowledged · ")
+    assert not (await running.bot.store.footprint(iid)).bot_removed
+
+
+async def the_act(running: RunningSandbox, which: str, iid: str, channel: dict[str, Any]) -> dict[str, Any]:
+    """A person's act on the incident's channel in the sandbox Slack: the envelope of the event it gives the bot (not
+    delivered yet)."""
+    slack = running.sandbox.slack
+    if which == "rename":
+        events = rename_as_person(slack, ASHA, channel["id"], f"{channel['name']}-checkout-db").events
+    elif which == "unpin":
+        events = unpin_as_person(slack, ASHA, channel["id"], card(running, channel)["ts"]).events
+    else:  # the bot removed from the channel, the removal learnt by a refused topic call, then invited back
+        room = slack.find_channel(channel["id"])
+        assert room is not None
+        room.members.remove(slack.bot.id)
+        await act(running, iid, "acknowledge", user=ASHA)
+        assert (await running.bot.store.footprint(iid)).bot_removed
+        events = invite_as_person(slack, ASHA, channel["id"], "pavedroad").events
+    [event] = events
+    return event_envelope(slack, event)
+
+
+APPLIED = {"rename": renamed, "unpin": card_pinned_again, "invited back": topic_set_again}
+
+
+@pytest.mark.parametrize(("which", "socket_mode"), [("rename", False), ("rename", True), ("unpin", False),
+                                                    ("invited back", False)],
+                         ids=["rename-http", "rename-socket-mode", "unpin", "invited-back"])
+async def test_a_channel_event_the_store_refused_is_not_acknowledged_and_its_resend_is_applied(
+        start_sandbox: StartSandbox, which: str, socket_mode: bool, caplog: pytest.LogCaptureFixture) -> None:
+    running = await start_sandbox(socket_mode=socket_mode)
+    slack = running.sandbox.slack
+    iid, channel = await an_incident(running)
+    envelope = await the_act(running, which, iid, channel)
+
+    on_the_file(running, REFUSE_QUEUEING)
+    refused = await deliver_envelope(slack, envelope)
+    assert refused["status"] != 200, "acknowledged though nothing was recorded: Slack would never send it again"
+    assert "answered 500, so Slack sends it again" in caplog.text
+    on_the_file(running, "DROP TRIGGER refuse_queueing")
+
+    # Slack's retry (at once, then after a minute and after five) is acted on, not dropped as a repeat.
+    assert (await deliver_envelope(slack, envelope, retry=1, reason="http_error"))["status"] == 200
+    await settle_all(running)
+    await APPLIED[which](running, iid, channel)
+    assert await running.bot.store.dead_effects(iid) == []
+
+
+async def test_a_rename_is_learnt_though_a_replica_that_died_had_claimed_its_event(
+        start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
+    """A replica took the rename's first delivery, as every event was claimed, and died before handling it: Slack's
+    retry, here, was answered as a repeat, and the rename never learnt."""
+    running = await start_sandbox()
+    iid, channel = await an_incident(running)
+    envelope = await the_act(running, "rename", iid, channel)
+    died = Bot(running.bot.settings, catalogue, clock=running.bot.clock, replica_id="died")
+    await died.store.open()
+    try:
+        assert await Repeats(died.store, died.clock).claim_event(str(envelope["event_id"])) is not None
+    finally:
+        await died.stop()
+    assert (await deliver_envelope(running.sandbox.slack, envelope, retry=1))["status"] == 200
+    await settle_all(running)
+    await renamed(running, iid, channel)
+
+
+async def test_a_rename_learnt_again_writes_nothing_more(sandbox: RunningSandbox) -> None:
+    """The rename's effect performed again (Slack's retry of an event whose 200 came late records it a second time;
+    an attempt whose outcome was lost runs again) finds the name learnt: no footprint write, no ticket sync queued —
+    each of which the store here refuses, so that one made would fail the effect."""
+    iid, channel = await an_incident(sandbox)
+    envelope = await the_act(sandbox, "rename", iid, channel)
+    assert (await deliver_envelope(sandbox.sandbox.slack, envelope))["status"] == 200
+    await settle_all(sandbox)
+    await renamed(sandbox, iid, channel)
+    notes = rename_notes(sandbox, iid)
+    assert len(notes) == 1, notes
+
+    on_the_file(sandbox, "CREATE TRIGGER name_written_twice BEFORE UPDATE OF channel_name ON incident_slack"
+                         " BEGIN SELECT RAISE(ABORT, 'the name written twice'); END")
+    on_the_file(sandbox, "CREATE TRIGGER ticket_told_twice BEFORE INSERT ON outbox WHEN NEW.kind = 'sync_ticket'"
+                         " BEGIN SELECT RAISE(ABORT, 'the ticket told twice'); END")
+    assert (await deliver_envelope(sandbox.sandbox.slack, envelope, retry=1))["status"] == 200
+    await sandbox.bot.store.queue_effect(LearnChannelName(iid, channel["id"]), sandbox.bot.clock.now().timestamp())
+    await settle_all(sandbox)
+    assert outbox_kinds(sandbox, iid, LearnChannelName.kind) == ["done", "done", "done"]
+    assert await sandbox.bot.store.dead_effects(iid) == []
+    assert rename_notes(sandbox, iid) == notes
+    await renamed(sandbox, iid, channel)
+
+
+
+async def test_a_rename_outlasts_more_failed_reads_than_the_bots_attempts(start_sandbox: StartSandbox) -> None:
+    """Slack sends the event once: the read it asks for is as patient as a marked message's (bot/app/runtime.py's
+    policies), not given up on after the bot's few attempts for a card or a line."""
+    running = await start_sandbox(retry_policy=RetryPolicy(max_attempts=1, base_seconds=0.01, max_seconds=0.01))
+    iid, channel = await an_incident(running)
+    failed = Fault("slack", "conversations.info", status=500, times=3)
+    running.sandbox.faults.add(failed)
+    renamed = f"{channel['name']}-checkout-db"
+    await renamed_in_slack(running, channel["id"], renamed)
+    assert failed.times == 0, "the reads did not fail"
+    assert (await running.bot.store.footprint(iid)).channel_name == renamed
+    assert await running.bot.store.dead_effects(iid) == []

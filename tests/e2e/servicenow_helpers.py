@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 from sandbox.world import SERVICENOW_USER, RunningSandbox
-from tests.e2e.sandbox_helpers import act, move_clock, state
+from tests.e2e.sandbox_helpers import act, messages, move_clock, state
 
 
 async def settle_all(running: RunningSandbox, rounds: int = 4) -> None:
@@ -119,3 +119,9 @@ async def renamed_in_slack(running: RunningSandbox, channel_id: str, name: str,
         incident = await running.bot.store.incident(footprint.incident_id) if footprint else None
         raise AssertionError(f"{answer.status} {said}: members {members}; {incident}")
     await settle_all(running)
+
+
+def close_code_alerts(running: RunningSandbox) -> list[str]:
+    """The operators' alerts about the instance's incident close codes (refused, hidden, or not offered)."""
+    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
+    return [m["text"] for m in messages(running, ops["id"]) if "ServiceNow close codes" in m["text"]]

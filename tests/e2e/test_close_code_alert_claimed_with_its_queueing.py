@@ -18,7 +18,7 @@ import pytest
 from bot.ports import Tickets
 from bot.services.close_code_choices import RETRY_SECONDS, CloseCodeChoices, CloseCodeStore
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import messages, state
+from tests.e2e.servicenow_helpers import close_code_alerts
 
 
 class AnswerLost:
@@ -47,11 +47,6 @@ class AnswerLost:
                 raise ConnectionError("the store's answer was lost")
             return answer
         return made
-
-
-def close_code_alerts(running: RunningSandbox) -> list[str]:
-    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
-    return [m["text"] for m in messages(running, ops["id"]) if "ServiceNow close codes" in m["text"]]
 
 
 @pytest.mark.parametrize("lost", [1, 2], ids=["first call's answer", "second call's answer"])

@@ -6,13 +6,7 @@ burst of resolves (bot/services/close_code_choices.py claims the telling with `f
 from __future__ import annotations
 
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import messages, state
-from tests.e2e.servicenow_helpers import incident_data, settle_all, ticket_for, triggered
-
-
-def close_code_alerts(running: RunningSandbox) -> list[str]:
-    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
-    return [m["text"] for m in messages(running, ops["id"]) if "ServiceNow close codes" in m["text"]]
+from tests.e2e.servicenow_helpers import close_code_alerts, incident_data, settle_all, ticket_for, triggered
 
 
 async def test_two_tickets_resolved_together_tell_the_operators_once(sandbox: RunningSandbox) -> None:

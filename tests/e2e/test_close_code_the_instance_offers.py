@@ -13,18 +13,20 @@ from typing import Any
 from bot.catalogue import Catalogue
 from bot.services.close_code_choices import GRANT, TOLD_SECONDS
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import messages, state
-from tests.e2e.servicenow_helpers import incident_data, merge_reason, settle_all, ticket_for, triggered
+from tests.e2e.sandbox_helpers import state
+from tests.e2e.servicenow_helpers import (
+    close_code_alerts,
+    incident_data,
+    merge_reason,
+    settle_all,
+    ticket_for,
+    triggered,
+)
 from tests.helpers import StartSandbox
 
 ASHA = "asha.patel@example.com"
 READS = "GET /api/now/table/sys_choice"
 README = (Path(__file__).parents[2] / "README.md").read_text()
-
-
-def close_code_alerts(running: RunningSandbox) -> list[str]:
-    ops = next(c for c in state(running)["slack"]["channels"] if c["name"] == "paved-road-ops")
-    return [m["text"] for m in messages(running, ops["id"]) if "ServiceNow close codes" in m["text"]]
 
 
 async def resolved(running: RunningSandbox, incident: dict[str, Any], **data: Any) -> dict[str, Any]:

@@ -52,6 +52,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("SERVICENOW_USERNAME", None, "pavedroad.integration", "ServiceNow integration user (Table API, basic "
              "auth; needs the itil role). Its own updates are recognised and never echoed back.",
              required_with="SERVICENOW_INSTANCE_URL"),
+    Variable("SERVICENOW_PREVIOUS_USERNAMES", None, "pavedroad.old", "Comma-separated ServiceNow user IDs the bot "
+             "used before SERVICENOW_USERNAME (set it when the integration user is replaced): the journal entries they "
+             "wrote still count as the bot's own, so the notes it wrote as them are not written again and the "
+             "channel names they told stay known (README, 'ServiceNow')."),
     Variable("SERVICENOW_PASSWORD", None, "…", "The password of the ServiceNow integration user "
              "(SERVICENOW_USERNAME).", secret=True, required_with="SERVICENOW_INSTANCE_URL"),
     Variable("SERVICENOW_WEBHOOK_SECRET", None, "…", "Shared secret the ServiceNow business rule signs "
@@ -99,6 +103,8 @@ class ServiceNowAccess:
     username: str
     password: str
     webhook_secret: str | None
+    # The integration users the bot was before `username` (a replaced user): their journal entries are its own too.
+    previous_usernames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,9 +235,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             if variable.required_with == "SERVICENOW_INSTANCE_URL" and not values[variable.name]:
                 problems.append(f"{variable.name}: not set, but SERVICENOW_INSTANCE_URL is. {variable.help} "
                                 "Or unset SERVICENOW_INSTANCE_URL to run without ServiceNow.")
+        previous = tuple(u.strip() for u in (values["SERVICENOW_PREVIOUS_USERNAMES"] or "").split(",") if u.strip())
         servicenow = ServiceNowAccess(values["SERVICENOW_INSTANCE_URL"].rstrip("/"),
                                       values["SERVICENOW_USERNAME"] or "", values["SERVICENOW_PASSWORD"] or "",
-                                      values["SERVICENOW_WEBHOOK_SECRET"])
+                                      values["SERVICENOW_WEBHOOK_SECRET"], previous)
     if problems:
         raise ConfigError(problems)
     return Settings(

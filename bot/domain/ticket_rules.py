@@ -74,6 +74,9 @@ DEALT_WITH = ("6", "7", "8")
 # open again after its ticket came to this goes on in a follow-on ticket (bot/services/ticket_follow_ons.py).
 CLOSED = ("7", "8")
 CANCELED = "8"
+# The length of a record's `sys_created_by` and `sys_updated_by` (a String of 40 on every table): a longer user ID
+# (an e-mail-like one, where an instance lengthened `sys_user.user_name`) is stamped cut to it.
+CREATED_BY_LENGTH = 40
 STATE_WORDS = {"6": "resolved", "7": "closed", "8": "canceled"}
 # A correlation id of PagerDuty's id shape (PAGERDUTY_ID) is taken for an incident the bot has not heard of yet
 # (PagerDuty's own app links tickets there too). Event Management's ids, and a monitoring tool's numeric event id

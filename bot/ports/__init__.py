@@ -242,9 +242,10 @@ class Tickets(Protocol):
     async def description(self, sys_id: str) -> str:
         """The ticket's description as it now is (the desk may have added to it): "" for a ticket not found."""
         ...
-    async def work_notes(self, sys_id: str, *, own: bool = False) -> list[str]:
-        """The texts of the ticket's work notes, oldest first (to look before writing one again). `own`: only those
-        the bot's own ServiceNow user wrote (and those whose author ServiceNow does not say), never a desk agent's."""
+    async def work_notes(self, sys_id: str, *, own: bool = True) -> list[str]:
+        """The texts of the ticket's work notes, oldest first (to look before writing one again). `own` (the default:
+        what the bot looks for is its own writing): only those the bot's own ServiceNow user wrote (and those whose
+        author ServiceNow does not say), never a desk agent's; False: everyone's."""
         ...
     async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
         """Attach a file to the ticket (ServiceNow's Attachment API)."""
@@ -252,7 +253,7 @@ class Tickets(Protocol):
     async def attachments(self, sys_id: str) -> list[str]:
         """The file names of the ticket's attachments (to look before attaching again)."""
         ...
-    async def comments(self, sys_id: str, *, own: bool = False) -> list[str]:
+    async def comments(self, sys_id: str, *, own: bool = True) -> list[str]:
         """The texts of the ticket's customer-visible comments, oldest first (to look before writing one again);
         `own` as for `work_notes`."""
         ...

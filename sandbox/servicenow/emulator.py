@@ -51,6 +51,9 @@ from sandbox.servicenow.index import JOURNALS, Journal, RowIndex, narrowed
 from sandbox.servicenow.query import parse_query
 from sandbox.servicenow.webhooks import BUSINESS_RULE_SCRIPT, CLIPPED, WebhookSender, clipped
 
+# A record's `sys_created_by` is a String of 40 on a real instance: a longer user ID is stamped cut to it.
+CREATED_BY_LENGTH = 40
+
 __all__ = ["BUSINESS_RULE_SCRIPT", "PREFIX", "ServiceNowEmulator", "ServiceNowError"]
 
 PREFIX = "/sandbox/servicenow"  # the instance URL's path
@@ -96,7 +99,8 @@ class JournalEntry:
 
     def row(self) -> Row:
         return {"sys_id": self.sys_id, "element_id": self.element_id, "element": self.element, "name": "incident",
-                "value": self.value, "sys_created_by": self.created_by, "sys_created_on": self.created_on}
+                "value": self.value, "sys_created_by": self.created_by[:CREATED_BY_LENGTH],
+                "sys_created_on": self.created_on}
 
 
 class ServiceNowEmulator:

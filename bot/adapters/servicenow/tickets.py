@@ -24,7 +24,7 @@ import aiohttp
 
 from bot.adapters.json_body import json_text
 from bot.app.config import ServiceNowAccess
-from bot.domain.ticket_rules import CLOSED
+from bot.domain.ticket_rules import CLOSED, CREATED_BY_LENGTH
 from bot.errors import NOT_SENT, IntegrationError
 from bot.metrics import Metrics
 from bot.ports import Ticket
@@ -52,6 +52,11 @@ class ServiceNowTickets:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self._authors_unsaid_told = False  # (the journal's authors hidden: logged once)
+        # Who the bot's journal entries are by: its user ID, and the ones it had before, each as ServiceNow stamps it
+        # (cut to the field's length: an e-mail-like ID longer than that never matched, and every note was written
+        # again on each retry).
+        names = [name.strip().lower() for name in (access.username, *access.previous_usernames) if name.strip()]
+        self._own_authors = frozenset(names) | {name[:CREATED_BY_LENGTH] for name in names}
         # Asked of a 401 (the call, when it was sent: time.monotonic) whether ServiceNow refuses the credentials or
         # that call alone, and told of every call answered (when it was sent): credentials.py's `judge`, `accepted`.
         self.judge_refusal: Callable[[str, float], Awaitable[bool]] | None = None
@@ -173,10 +178,10 @@ class ServiceNowTickets:
             raise
         return str(found["result"].get("description") or "")
 
-    async def work_notes(self, sys_id: str, *, own: bool = False) -> list[str]:
+    async def work_notes(self, sys_id: str, *, own: bool = True) -> list[str]:
         return await self._journal(sys_id, "work_notes", own)
 
-    async def comments(self, sys_id: str, *, own: bool = False) -> list[str]:
+    async def comments(self, sys_id: str, *, own: bool = True) -> list[str]:
         return await self._journal(sys_id, "comments", own)
 
     async def _journal(self, sys_id: str, element: str, own: bool) -> list[str]:
@@ -203,10 +208,11 @@ class ServiceNowTickets:
         `sys_created_by` with the user ID of the session that wrote it — with basic authentication, the one in the
         request's Authorization header (ServiceNow's "Basic authentication" page), SERVICENOW_USERNAME; compared
         regardless of case, as webhook.py's echo check is (the variable may be typed in another case than the user
-        record's). An entry whose author ServiceNow does not say (a field ACL on sys_journal_field.sys_created_by
-        answers it empty) is taken as the bot's, as every entry was before authors were read: its text still has to
-        read as the bot's; read as the desk's, the bot's own notes would never be found (each retry writing them
-        again)."""
+        record's), and the users it was before (SERVICENOW_PREVIOUS_USERNAMES: a replaced integration user's notes
+        are still its own, else each would be written again). An entry whose author ServiceNow does not say (a field
+        ACL on sys_journal_field.sys_created_by answers it empty) is taken as the bot's, as every entry was before
+        authors were read: its text still has to read as the bot's; read as the desk's, the bot's own notes would
+        never be found (each retry writing them again)."""
         author = entry.get("sys_created_by")
         if not isinstance(author, str) or not author.strip():
             if not self._authors_unsaid_told:
@@ -216,7 +222,7 @@ class ServiceNowTickets:
                             "the integration user?): the bot takes those whose text reads as its own for its own, a "
                             "desk's copy of them included, until it is granted that read", sys_id)
             return True
-        return author.strip().lower() == self._access.username.strip().lower()
+        return author.strip().lower() in self._own_authors
 
     async def attach(self, sys_id: str, filename: str, content_type: str, content: bytes) -> None:
         await self._call("POST", "/api/now/attachment/file", "POST attachment/file", file=(content_type, content),

@@ -24,7 +24,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ValidationError
 
 from bot.adapters import wire
-from bot.domain.ticket_rules import TicketEvent
+from bot.domain.ticket_rules import CREATED_BY_LENGTH, TicketEvent
 from bot.errors import DeliveryError
 from bot.ports import Delivery
 
@@ -36,7 +36,9 @@ class ServiceNowWebhook:
 
     def __init__(self, secret: str | None, integration_user: str | None = None) -> None:
         self._secret = secret
-        self._integration_user = (integration_user or "").lower()
+        user = (integration_user or "").strip().lower()
+        # As ServiceNow stamps it, too: `sys_updated_by` is a String of 40, a longer user ID cut to it.
+        self._integration_users = frozenset({user, user[:CREATED_BY_LENGTH]} if user else ())
 
     def check_signature(self, body: bytes, headers: Mapping[str, str]) -> None:
         signature = (headers.get("X-ServiceNow-Signature") or "").strip().lower()
@@ -55,7 +57,7 @@ class ServiceNowWebhook:
         return Delivery(delivery_id=delivery_id, event_id=delivery_id, event_type=f"ticket.{rule.operation}",
                         incident_id=_linked(document.get("correlation_id"), document.get("x_pd_integration_incident")),
                         occurred_at=updated_on.isoformat() if updated_on else None, body=stored,
-                        echo=bool(self._integration_user) and rule.updated_by.lower() == self._integration_user)
+                        echo=rule.updated_by.strip().lower() in self._integration_users)
 
     def read_event(self, body: str, event_id: str) -> TicketEvent:
         """The stored body's ticket event; `event_id` is its delivery id."""

@@ -78,13 +78,16 @@ def register(app: DrainingApp, actions: IncidentActions, slack: Interactions, de
     for prompt in PROMPTS:
         app.view(prompt.form_id)(submitted)
     app.event("app_mention")(_mentioned(services, in_flight))
-    app.event("reaction_added", middleware=[_recorded_before_ack("a reaction", services, _record_reaction)])(_acked)
+    app.event("reaction_added", middleware=[_recorded_before_ack("a reaction", services, _record_reaction,
+                                                                 lost=REACTION_LOST)])(_acked)
     toolkit_listeners.register(app, services, in_flight)
     app.event("app_home_opened")(_home_opened(services, follow_ups))
     # What people do to a channel (bot/services/channel_events.py says what each one does).
-    app.event("member_joined_channel", middleware=[_recorded_before_ack("a join", services, _member_joined)])(_acked)
-    app.event("pin_removed", middleware=[_recorded_before_ack("an unpin", services, _pin_removed)])(_acked)
-    renamed = _recorded_before_ack("a rename", services, _renamed)
+    app.event("member_joined_channel", middleware=[_recorded_before_ack("a join", services, _member_joined,
+                                                                        lost=JOIN_LOST)])(_acked)
+    app.event("pin_removed", middleware=[_recorded_before_ack("an unpin", services, _pin_removed,
+                                                              lost=UNPIN_LOST)])(_acked)
+    renamed = _recorded_before_ack("a rename", services, _renamed, lost=RENAME_LOST)
     app.event("channel_rename", middleware=[renamed])(_acked)
     # The same, for a channel a workspace admin made private (its id and the bot's membership kept).
     app.event("group_rename", middleware=[renamed])(_acked)
@@ -211,15 +214,19 @@ def _event(services: Services, in_flight: InFlight, kind: str,
     event was claimed before its ack (`_claim_event`); done, it is marked so; failing or cut short by a stop, its
     claim is freed, and Slack's retry of it is acted on (commands/repeats.py `event_done`)."""
     async def listener(ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext) -> None:
-        item, channel = event.get("item"), event.get("channel") or event.get("channel_id")  # (a pin's: channel_id)
-        if isinstance(channel, dict):  # a rename's: the channel itself
-            channel = channel.get("id")
-        channel = channel or (item.get("channel") if isinstance(item, dict) else "")
-        with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=str(channel or ""),
+        with in_flight.under_way(Work(kind, str(event.get("user") or ""), channel=_channel_of(event),
                                       cut_short=EVENT_CUT_SHORT)):
             await ack()
             await services.repeats.event_done(lambda: work(event), context.get(CLAIM))
     return listener
+
+
+def _channel_of(event: dict[str, Any]) -> str:
+    """The channel an event happened in, for the log."""
+    item, channel = event.get("item"), event.get("channel") or event.get("channel_id")  # (a pin's: channel_id)
+    if isinstance(channel, dict):  # a rename's: the channel itself
+        channel = channel.get("id")
+    return str(channel or (item.get("channel") if isinstance(item, dict) else "") or "")
 
 
 def _mentioned(services: Services, in_flight: InFlight) -> Listener:
@@ -234,8 +241,31 @@ def _mentioned(services: Services, in_flight: InFlight) -> Listener:
 Record = Callable[[Services, dict[str, Any], str | None], Awaitable[None]]
 
 
-def _recorded_before_ack(what: str, services: Services,
-                         record: Record) -> Callable[..., Awaitable[BoltResponse | None]]:
+# Slack retries an event's delivery three times (at once, after a minute, after five), numbering each retry
+# (X-Slack-Retry-Num; over Socket Mode the envelope's retry_attempt, which Bolt gives as the same header): one refused
+# on the last is lost. What each event recorded before its ack leaves undone then, and what the operator can do.
+LAST_RETRY = 3
+RENAME_LOST = ("where the bot names the channel by name (the ServiceNow ticket's `Slack: #…` line and close notes "
+               "when ServiceNow's sync is on, the review's draft) it may keep an earlier name: once the store "
+               "answers, rename the channel again (the bot then asks Slack its name), or correct the ticket by hand")
+UNPIN_LOST = ("if it was an incident's card, the bot takes it for pinned still and will not pin it again: pin it by "
+              "hand")
+JOIN_LOST = ("if it was the bot invited back into an incident's channel, it still takes itself for removed there: it "
+             "sets the channel's topic again only at the incident's next change its topic shows (status, priority, "
+             "ticket); set the topic by hand if it matters")
+REACTION_LOST = ("if it marked a message for an incident's timeline, the message is not on the timeline nor the "
+                 "ticket: once the store answers, take the reaction off and put it back, or add the message with "
+                 "`/incident note`")
+
+
+def _retry_num(req: AsyncBoltRequest) -> int:
+    """Slack's retry number of this delivery (0: its first)."""
+    said = (req.headers.get("x-slack-retry-num") or [""])[0]
+    return int(said) if str(said).isdigit() else 0
+
+
+def _recorded_before_ack(what: str, services: Services, record: Record, *,
+                         lost: str) -> Callable[..., Awaitable[BoltResponse | None]]:
     """A listener middleware: the event (`what` it is, for the log) is recorded in the store *before* its ack, as a
     PagerDuty webhook is stored before its answer; only the store is asked (what Slack must say is read later,
     through the outbox, retried). The store refusing it answers 500, not the ack: Slack sends the event again (over
@@ -245,14 +275,24 @@ def _recorded_before_ack(what: str, services: Services,
     These events take no once-per-event claim (`RECORDED_BEFORE_ACK`): every delivery of one, retries included,
     records it, and recording it twice comes to recording it once. A claim would let a retry be answered as a repeat
     while an earlier delivery's record was still on its way — slow, then refused, or on a replica that died — and
-    Slack, answered 200, would send it no more."""
-    async def record_then_ack(event: dict[str, Any], context: AsyncBoltContext,
+    Slack, answered 200, would send it no more.
+
+    Refused on Slack's last retry (`LAST_RETRY`), the event is lost: an ERROR says so, where, and what the operator
+    can do (`lost`), rather than the WARNING of every earlier refusal, which Slack mends by itself."""
+    async def record_then_ack(req: AsyncBoltRequest, event: dict[str, Any], context: AsyncBoltContext,
                               next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
         try:
             await record(services, event, context.bot_user_id)
         except Exception as error:
-            log.warning("%s could not be recorded (%s); answered 500, so Slack sends it again", what,
-                        error.__class__.__name__, exc_info=True)
+            retry = _retry_num(req)
+            if retry >= LAST_RETRY:
+                log.error("%s in channel %s could not be recorded (%s) on Slack's last retry of it: answered 500, "
+                          "but Slack sends it no more, so it is lost. Check the store (/readyz, the log's errors "
+                          "before this one); %s", what, _channel_of(event) or "(none named)",
+                          error.__class__.__name__, lost, exc_info=True)
+            else:
+                log.warning("%s could not be recorded (%s); answered 500, so Slack sends it again (Slack's retry "
+                            "%d of %d next)", what, error.__class__.__name__, retry + 1, LAST_RETRY, exc_info=True)
             return BoltResponse(status=500, body="")
         await next()
         return None

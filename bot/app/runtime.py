@@ -241,8 +241,7 @@ class Bot:
                                            handovers=self.handovers, reports=self.reports,
                                            contributions=self.contributions, reviews=self.reviews,
                                            toolkit=self.toolkit, home=self.home, revoked=self.identity.revoked,
-                                           channels=ChannelEvents(self.store, self.chat, self.clock,
-                                                                  self._wake_dispatcher))
+                                           channels=ChannelEvents(self.store, self.clock, self._wake_dispatcher))
         return app
 
     async def start(self) -> None:

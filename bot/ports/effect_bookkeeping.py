@@ -90,6 +90,12 @@ class EffectBookkeeping:
     # A channel opening's whose card did not show a ticket: the incident whose card to refresh if, this effect done,
     # the incident has a ticket (opened while the card was being posted).
     refresh_card_if_ticket: tuple[str, float] | None = None
+    # An effect that learnt something of one channel of an incident (its name, the bot back in it: bot/services/
+    # channel_events.py `learn_from_slack`), while another queue may move the incident to a new channel (its own
+    # archived: bot/services/archived_channels.py): (the incident, the channel). The footprint pieces kept for that
+    # incident, and the follow-ups, are recorded only while its footprint still names that channel — looked at in
+    # the outcome's transaction (`SlackFootprints.update_footprint_in_channel`, at once).
+    while_channel: tuple[str, str] | None = None
 
     def remember_footprint(self, incident_id: str, changes: FootprintChange) -> None:
         self.footprints.setdefault(incident_id, FootprintChange()).update(changes)
@@ -98,7 +104,7 @@ class EffectBookkeeping:
         """The facts alone, without the follow-ups and card refreshes an outcome decides: what an effect cancelled
         mid-call records (it has no outcome: it stays pending, to be tried again)."""
         return EffectBookkeeping(footprints=self.footprints, timeline_ts=self.timeline_ts, tickets=self.tickets,
-                                 noted=self.noted)
+                                 noted=self.noted, while_channel=self.while_channel)
 
     @property
     def facts(self) -> bool:

@@ -313,6 +313,10 @@ class SlackFootprints(Protocol):
         """Remember some pieces of the footprint; the others are left as they are, so steps that run concurrently
         never overwrite each other. An unknown piece is a ValueError."""
         ...
+    async def update_footprint_in_channel(self, incident_id: str, channel_id: str, changes: FootprintChange) -> bool:
+        """`update_footprint` of `changes`, but only while the footprint names channel `channel_id` (looked at by the
+        write itself: a move to a new channel written meanwhile is never overwritten); whether it wrote."""
+        ...
     async def incident_in_slack(self, incident_id: str, *, with_ticket: bool = False) -> IncidentInSlack:
         """`Incidents.incident` and `footprint` read together (with `with_ticket`, `TicketRecords.ticket` and
         `Outbox.pending_in_queue` of the incident's ServiceNow queue too), in one store call."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
-from typing import Unpack, cast
+from typing import Protocol, Unpack, cast
 
 from bot.domain.effects import Effect
 from bot.domain.effects.slack import RefreshCard
@@ -86,6 +86,29 @@ async def remember_footprint(store: SlackFootprints, incident_id: str, *, at_onc
             raise
     else:
         kept.remember_footprint(incident_id, changes)
+
+
+class FootprintsAndOutbox(SlackFootprints, Outbox, Protocol):
+    """Where `remember_of_channel` writes."""
+
+
+async def remember_of_channel(store: FootprintsAndOutbox, incident_id: str, channel_id: str, changes: FootprintChange,
+                              then: Effect | None, now: float) -> None:
+    """Footprint pieces learnt of the incident's channel `channel_id`, and the effect that follows from them (`then`),
+    recorded only while the incident's footprint still names that channel: another queue may move the incident to a
+    new channel (its own archived) while Slack is asked about the old one, and a piece of the old one saved by the
+    incident's id alone lands on the new (found in review: an archived channel's name written over the new one's, the
+    ticket told it). The store looks in the outcome's transaction (EffectBookkeeping.while_channel); with no effect
+    being performed, the write itself looks, at once, and `then` is queued after it when it wrote."""
+    kept = _KEPT.get()
+    if kept is None:
+        if await store.update_footprint_in_channel(incident_id, channel_id, changes) and then is not None:
+            await store.queue_effect(then, now)
+        return
+    kept.while_channel = (incident_id, channel_id)
+    kept.remember_footprint(incident_id, changes)
+    if then is not None:
+        kept.follow_ups.append((then, now))
 
 
 async def remember_timeline_ts(store: Incidents, entry_id: str, ts: str) -> None:

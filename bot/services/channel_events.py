@@ -24,7 +24,9 @@ converges when performed again, and reads the channel as Slack has it when it ru
   channel yet) is marked (`renamed_key`), and the opening asks Slack for the name once it has saved the channel
   (`remember_opened_channel`) rather than keep the name it made the channel with.
 
-Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned.
+Each is about the incident's own channel only: a team channel holds many incidents' cards, unpinned. What an effect
+learns of that channel is recorded only while the incident is still in it (bookkeeping.py `remember_of_channel`): its
+`slack:` queue, alongside, may move it to a new channel (its own archived) while Slack is asked about the old one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from bot.domain.effects.slack import LearnBotBack, LearnChannelName, RefreshCard
 from bot.domain.incident import Incident, Status
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication, Incidents, Outbox, SlackFootprint, SlackFootprints
-from bot.services.bookkeeping import follow_up, remember_footprint
+from bot.services.bookkeeping import remember_footprint, remember_of_channel
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +115,24 @@ class ChannelEvents:
     sends an event again after a 500, and a retry is recorded as the first delivery was (they take no once-per-event
     claim)."""
 
-    def __init__(self, store: ChannelEventStore, chat: Chat, clock: Clock, wake: Callable[[], None]) -> None:
+    def __init__(self, store: ChannelEventStore, clock: Clock, wake: Callable[[], None]) -> None:
         # Whether ServiceNow's sync is on is the effect's executor's to know (`learn_from_slack` tells the ticket).
-        self._store, self._chat, self._clock, self._wake = store, chat, clock, wake
+        # No Chat: nothing here asks Slack, not even who the bot is (`bot_user`, as Bolt knows it).
+        self._store, self._clock, self._wake = store, clock, wake
 
     async def member_joined(self, *, user: str, channel: str, bot_user: str | None) -> None:
         """`user` joined `channel`: when it is the bot (`bot_user`, as Bolt knows it), removed from that incident's
-        channel, whether it is back is asked of Slack by an effect (`LearnBotBack`)."""
-        if not user or not channel or user != (bot_user or await self._bot_user()):
+        channel, whether it is back is asked of Slack by an effect (`LearnBotBack`). Bolt not knowing the bot's user
+        (auth.test not answered since the start, and the event naming no bot installation: bot/adapters/slack/
+        identity.py), the join is taken for someone else's rather than auth.test asked before the ack: the bot back,
+        the next topic to set asks Slack whether it is (archived_channels.py `still_removed`)."""
+        if not user or not channel:
+            return
+        if bot_user is None:
+            log.debug("a join to %s by %s: the bot's own user is not known yet, so it is taken for someone else's",
+                      channel, user)
+            return
+        if user != bot_user:
             return
         footprint = await self._store.footprint_by_channel(channel)
         if footprint is None or not footprint.bot_removed:  # (the bot's join as it makes a channel: one read)
@@ -130,8 +142,9 @@ class ChannelEvents:
             await self._queue(LearnBotBack(found[0].id, channel))
 
     async def pin_removed(self, *, user: str, channel: str, ts: str, bot_user: str | None) -> None:
-        """Someone unpinned message `ts` in `channel`: the open incident's card there is pinned again."""
-        if not channel or not ts or user == (bot_user or await self._bot_user()):
+        """Someone unpinned message `ts` in `channel`: the open incident's card there is pinned again. An unpin by a
+        user Bolt does not know for the bot's (`bot_user` None) is someone's: the bot never unpins its cards."""
+        if not channel or not ts or user == bot_user:
             return
         footprint = await self._store.footprint_by_channel(channel)
         if footprint is None or footprint.card_ts != ts:  # (another message's pin: one read)
@@ -164,10 +177,6 @@ class ChannelEvents:
         if found is not None:
             await self._queue(LearnChannelName(found[0].id, channel))
 
-    async def _bot_user(self) -> str:
-        """Who the bot is when Bolt does not say: known once the bot has started (asked of Slack only before)."""
-        return await self._chat.bot_user_id()
-
     async def _own(self, footprint: SlackFootprint | None) -> tuple[Incident, SlackFootprint] | None:
         """The incident whose footprint this is, with it, when the footprint's channel is the incident's own."""
         if footprint is None:
@@ -192,7 +201,11 @@ async def learn_from_slack(store: LearntStore, chat: Chat, clock: Clock, effect:
     the read raises IntegrationError (the dispatcher retries it); what is learnt is recorded with the effect's outcome
     (bot/services/bookkeeping.py), its follow-ups queued with it: performed again — a lost outcome, a resent event's
     second effect — it finds the footprint as Slack has it, and writes and queues nothing. The channel no longer the
-    incident's own (moved to a new one, its card to the team's) or gone from Slack: nothing."""
+    incident's own (moved to a new one, its card to the team's) or gone from Slack: nothing. Moved while Slack was
+    asked (the incident's `slack:` queue, alongside this one, found the channel archived and opened a new one): what
+    was learnt of the old channel is not recorded, nor its follow-ups queued — the store looks, in the outcome's
+    transaction (`remember_of_channel`): saved by the incident's id alone, the archived channel's name was written
+    over the new channel's and the ticket told it (found in review)."""
     channel = effect.channel_id
     if footprint.channel_id != channel or not footprint.in_own_channel(incident):
         return
@@ -205,17 +218,18 @@ async def learn_from_slack(store: LearntStore, chat: Chat, clock: Clock, effect:
         if now.name != footprint.channel_name:
             log.info("incident %s: its channel %s is #%s now (was #%s)", incident.id, channel, now.name,
                      footprint.channel_name)
-            await remember_footprint(store, incident.id, channel_name=now.name)
-            if tickets:  # the ticket's description names the channel: it follows (bot/services/ticket_sync.py)
-                await follow_up(store, SyncTicket(incident.id, channel_renamed=True), clock.now().timestamp())
+            # The ticket's description names the channel: it follows (bot/services/ticket_sync.py).
+            await remember_of_channel(store, incident.id, channel, {"channel_name": now.name},
+                                      SyncTicket(incident.id, channel_renamed=True) if tickets else None,
+                                      clock.now().timestamp())
         return
     if not now.is_member:  # a retry of an earlier join (its making the channel): still out
         log.info("incident %s: an earlier join of the bot to its channel %s came late; it is still removed",
                  incident.id, channel)
         return
     log.info("incident %s: the bot is back in its channel %s; its topic is set again", incident.id, channel)
-    # The topic people may have changed meanwhile is set again (forgotten: the refresh sets it).
-    await remember_footprint(store, incident.id, bot_removed=False, topic=None)
     await store.forget(removed_told_key(channel))  # removed again, the channel is told again
-    if incident.status is not Status.RESOLVED:
-        await follow_up(store, RefreshCard(incident.id), clock.now().timestamp())
+    # The topic people may have changed meanwhile is set again (forgotten: the refresh sets it).
+    await remember_of_channel(store, incident.id, channel, {"bot_removed": False, "topic": None},
+                              RefreshCard(incident.id) if incident.status is not Status.RESOLVED else None,
+                              clock.now().timestamp())

@@ -10,23 +10,25 @@ is SQLite's own: a trigger on the bot's database file that aborts a write, while
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from bot.app.runtime import Bot
 from bot.catalogue import Catalogue
-from bot.domain.effects.slack import LearnChannelName
+from bot.domain.effects.slack import LearnBotBack, LearnChannelName, RefreshCard
 from bot.services.retries import RetryPolicy
 from commands.repeats import Repeats
 from sandbox.faults import Fault
 from sandbox.slack.channel_acts import invite_as_person, rename_as_person, unpin_as_person
 from sandbox.slack.person import deliver_envelope, event_envelope
 from sandbox.world import RunningSandbox
-from tests.e2e.sandbox_helpers import act, card, incident_channels, state, trigger
+from tests.e2e.sandbox_helpers import act, card, eventually, incident_channels, state, trigger
 from tests.e2e.servicenow_helpers import bot_notes, renamed_in_slack, settle_all, ticket_for
-from tests.helpers import StartSandbox
+from tests.helpers import QUIET_TIME, StartSandbox
 
 ASHA = "asha.patel@example.com"
 REFUSE_QUEUEING = ("CREATE TRIGGER refuse_queueing BEFORE INSERT ON outbox"
@@ -173,6 +175,32 @@ async def test_a_channel_event_the_store_refused_is_not_acknowledged_and_its_res
     assert await running.bot.store.dead_effects(iid) == []
 
 
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the listeners logged as ERRORs (over HTTP the web door logs its own of every 500: bot/app/web.py)."""
+    return [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR and record.name == "commands.listeners"]
+
+
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket-mode"])
+async def test_a_rename_the_store_refused_on_slacks_last_retry_is_logged_as_lost(
+        start_sandbox: StartSandbox, socket_mode: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """Slack sends an event again three times at most (at once, after a minute, after five): refused on the third
+    retry, it is lost. The log said "answered 500, so Slack sends it again" every time, the last too, and nobody
+    learnt that the ticket may keep naming the channel by its earlier name."""
+    running = await start_sandbox(socket_mode=socket_mode)
+    iid, channel = await an_incident(running)
+    envelope = await the_act(running, "rename", iid, channel)
+    on_the_file(running, REFUSE_QUEUEING)
+    assert (await deliver_envelope(running.sandbox.slack, envelope))["status"] != 200
+    assert "answered 500, so Slack sends it again" in caplog.text
+    assert errors_logged(caplog) == []  # Slack mends it by itself
+
+    assert (await deliver_envelope(running.sandbox.slack, envelope, retry=3, reason="http_error"))["status"] != 200
+    [lost] = errors_logged(caplog)
+    assert "last retry" in lost and "it is lost" in lost and channel["id"] in lost, lost
+    assert "rename the channel again" in lost and "`Slack: #…` line" in lost, lost
+
+
 async def test_a_rename_is_learnt_though_a_replica_that_died_had_claimed_its_event(
         start_sandbox: StartSandbox, catalogue: Catalogue) -> None:
     """A replica took the rename's first delivery, as every event was claimed, and died before handling it: Slack's
@@ -216,7 +244,6 @@ async def test_a_rename_learnt_again_writes_nothing_more(sandbox: RunningSandbox
     await renamed(sandbox, iid, channel)
 
 
-
 async def test_a_rename_outlasts_more_failed_reads_than_the_bots_attempts(start_sandbox: StartSandbox) -> None:
     """Slack sends the event once: the read it asks for is as patient as a marked message's (bot/app/runtime.py's
     policies), not given up on after the bot's few attempts for a card or a line."""
@@ -229,3 +256,75 @@ async def test_a_rename_outlasts_more_failed_reads_than_the_bots_attempts(start_
     assert failed.times == 0, "the reads did not fail"
     assert (await running.bot.store.footprint(iid)).channel_name == renamed
     assert await running.bot.store.dead_effects(iid) == []
+
+
+OUTAGE = Fault("slack", "auth.test", status=503, until=QUIET_TIME.timestamp() + 86_400)
+
+
+@pytest.mark.parametrize("which", ["unpin", "invited back"])
+async def test_a_channel_event_bolt_cannot_tell_the_bots_own_is_recorded_without_asking_slack_first(
+        start_sandbox: StartSandbox, which: str) -> None:
+    """Bolt knows the bot's user from auth.test once the bot has started, or from the event's `authorizations`:
+    started in a Slack outage (auth.test failing), an event naming no bot installation left it unknown, and the
+    handler asked auth.test before the ack — failing, answered 500, the event lost to the outage. Nothing before the
+    ack asks Slack now: an unpin by a user not known for the bot's is someone's (the bot never unpins its cards); a
+    join is not taken for the bot's (the next topic to set asks Slack whether it is back). (In such an outage the
+    incident's channel opens with its card pinned, while what looks for the bot's own messages fails for good: its
+    announcement.)"""
+    running = await start_sandbox(faults=[replace(OUTAGE)])
+    iid, channel = await an_incident(running)
+    envelope = await the_act(running, which, iid, channel)
+    del envelope["authorizations"]
+    assert (await deliver_envelope(running.sandbox.slack, envelope))["status"] == 200
+    await settle_all(running)
+    if which == "unpin":
+        await card_pinned_again(running, iid, channel)
+    else:
+        assert (await running.bot.store.footprint(iid)).bot_removed
+        assert outbox_kinds(running, iid, LearnBotBack.kind) == []
+
+
+def footprint_channel(running: RunningSandbox, incident_id: str) -> str | None:
+    """The channel the incident's footprint names now, read from the bot's file (no wait on the bot's event loop)."""
+    with sqlite3.connect(running.bot.settings.db_path) as conn:
+        row = conn.execute("SELECT channel_id FROM incident_slack WHERE incident_id = ?", (incident_id,)).fetchone()
+    return None if row is None else row[0]
+
+
+async def test_a_rename_read_while_the_incident_moves_to_a_new_channel_names_the_new_one_no_other(
+        sandbox: RunningSandbox) -> None:
+    """Found in review: the channel renamed `zz-old`, then archived; the rename's effect asks Slack its name (slow,
+    Slack's rate budget) while the incident's Slack queue finds the channel archived and opens a new one. The effect
+    saved `zz-old` by the incident's id alone — over the new channel's name — and told the ticket: `Slack: #zz-old`
+    linking to the new channel."""
+    iid, channel = await an_incident(sandbox)
+    slack, faults = sandbox.sandbox.slack, sandbox.sandbox.faults
+    slow = Fault("slack", "conversations.info", times=0, latency_ms=600_000, with_field="channel",
+                 with_text=channel["id"])  # the old channel's reads only
+    faults.add(slow)
+    [event] = rename_as_person(slack, ASHA, channel["id"], "zz-old").events
+    assert (await deliver_envelope(slack, event_envelope(slack, event)))["status"] == 200
+    await eventually(lambda: faults.held["slack"] >= 1)  # the rename's effect is asking Slack
+
+    archived = slack.find_channel(channel["id"])
+    assert archived is not None
+    archived.is_archived = True  # by a person; the card's next refresh finds it so, and opens a new channel
+    await sandbox.bot.store.queue_effect(RefreshCard(iid), sandbox.bot.clock.now().timestamp())
+    sandbox.bot.dispatcher.wake()
+    await eventually(lambda: footprint_channel(sandbox, iid) not in (None, channel["id"]))
+
+    faults.rules.remove(slow)
+    faults.release_held("slack")  # Slack answers the rename's read: the old channel, `zz-old`
+    await settle_all(sandbox)
+    footprint = await sandbox.bot.store.footprint(iid)
+    new = slack.find_channel(str(footprint.channel_id))
+    assert new is not None and new.id != channel["id"]
+    assert footprint.channel_name == new.name != "zz-old"
+    line = slack_line(ticket_for(sandbox, iid))
+    assert line.startswith(f"Slack: #{new.name} ("), line
+    with sqlite3.connect(sandbox.bot.settings.db_path) as conn:
+        told = conn.execute("SELECT count(*) FROM outbox WHERE incident_id = ? AND kind = 'sync_ticket'"
+                            " AND json_extract(payload, '$.channel_renamed')", (iid,)).fetchone()[0]
+    assert told == 0, "the ticket was told the old channel's rename"
+    assert outbox_kinds(sandbox, iid, LearnChannelName.kind) == ["done"]
+    assert await sandbox.bot.store.dead_effects(iid) == []

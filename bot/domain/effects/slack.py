@@ -171,10 +171,14 @@ class LearnChannelName(Effect):
         return _channel_queue(self.incident_id)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
+        # The effect does not know whether ServiceNow's sync is on: worded so as to be true either way.
         return (f"🚨 Paved Road could not ask Slack what incident {_plain(self.incident_id)}'s channel "
                 f"<#{_plain(self.channel_id)}> is called now, after it was renamed ({attempts} attempt(s): "
-                f"{shown_error(error)}). The ServiceNow ticket (its `Slack: #…` line, its close notes) may name it by "
-                "an earlier name: correct it there by hand, or rename the channel again once Slack answers.")
+                f"{shown_error(error)}). Where the bot names the channel by name, it may name it by an earlier name "
+                "— the ServiceNow ticket's `Slack: #…` line and close notes when ServiceNow's sync is on, the "
+                "review's draft (a draft already posted keeps the name it was written with) — until it learns the "
+                "new one. Once Slack answers again, any rename of the channel makes the bot ask again and correct "
+                "them; or correct the ticket's line by hand.")
 
 
 @dataclass(frozen=True)
@@ -193,10 +197,16 @@ class LearnBotBack(Effect):
         return _channel_queue(self.incident_id)
 
     def dead_alert(self, attempts: int, error: str) -> str | None:
+        channel = f"<#{_plain(self.channel_id)}>"
         return (f"🚨 Paved Road could not ask Slack whether it is back in incident {_plain(self.incident_id)}'s "
-                f"channel <#{_plain(self.channel_id)}>, where it was invited ({attempts} attempt(s): "
-                f"{shown_error(error)}). Its topic is set again at the incident's next change (which asks Slack "
-                "again); nothing is lost meanwhile but the topic's freshness.")
+                f"channel {channel}, where someone invited it ({attempts} attempt(s): {shown_error(error)}), so it "
+                "still takes itself for removed there. Its lines and card still reach the channel, but until it "
+                "learns it is back: the channel's topic is not set (it asks Slack again, and sets it, only at the "
+                "incident's next change its topic shows — status, priority, ticket — none once it is resolved), "
+                "so a topic someone changed stays; and should the bot be removed from the channel again within a "
+                "day of the channel being told of its first removal, it is not told again. Nothing else waits on it: "
+                "set the topic by hand if it matters, and should people remove the bot again, `/invite @pavedroad` "
+                f"back into {channel}.")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,17 @@ def footprint_upsert(incident_id: str, changes: FootprintChange) -> tuple[str, l
             [incident_id, *record.values()])
 
 
+def footprint_update_in_channel(incident_id: str, channel_id: str, changes: FootprintChange) -> tuple[str, list[Any]]:
+    """The statement remembering some pieces of an incident's footprint only while it names channel `channel_id`
+    (EffectBookkeeping.while_channel): its row count says whether it did. Under READ COMMITTED the condition is
+    looked at again on the row as a transaction writing it meanwhile committed it (a move is never overwritten)."""
+    record = footprint_record(changes)
+    if not record:
+        return "SELECT 1 FROM incident_slack WHERE incident_id=%s AND channel_id=%s", [incident_id, channel_id]
+    return (f"UPDATE incident_slack SET {', '.join(f'{c}=%s' for c in record)} WHERE incident_id=%s AND channel_id=%s",
+            [*record.values(), incident_id, channel_id])
+
+
 def ticket_values(ticket: TicketRow) -> list[Any]:
     """SAVE_TICKET's parameters."""
     return list(asdict(ticket).values())

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 
 from bot.adapters.store.codec import incident_from_json
 from bot.adapters.store.outbox_sql import TICKET_QUEUE_LAGGING
-from bot.adapters.store.postgres.bookkeeping_sql import footprint_upsert
+from bot.adapters.store.postgres.bookkeeping_sql import footprint_update_in_channel, footprint_upsert
 from bot.adapters.store.postgres.connection import Connection, PostgresPart
 from bot.adapters.store.postgres.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
@@ -30,6 +30,12 @@ class PostgresFootprints(PostgresPart, SlackFootprints):
 
     async def update_footprint(self, incident_id: str, **changes: Unpack[FootprintChange]) -> None:
         await self._execute(*footprint_upsert(incident_id, changes))
+
+    async def update_footprint_in_channel(self, incident_id: str, channel_id: str, changes: FootprintChange) -> bool:
+        sql, params = footprint_update_in_channel(incident_id, channel_id, changes)
+        if not changes:
+            return bool(await self._query(sql, params))
+        return await self._execute(sql, params) == 1
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         rows = await self._query("SELECT * FROM incident_slack WHERE channel_id=%s LIMIT 1", (channel_id,))

@@ -34,6 +34,7 @@ from bot.adapters.store.postgres.bookkeeping_sql import (
     MARK_NOTED,
     SAVE_TICKET,
     SET_TIMELINE_TS,
+    footprint_update_in_channel,
     footprint_upsert,
     ticket_values,
 )
@@ -72,6 +73,9 @@ CARD_NOT_PENDING = (b"SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE inci
 CARD_RENDER_WAITING = (
     "SELECT 1 FROM outbox o WHERE o.state = 'pending' AND o.incident_id = {incident} AND ("
     "(o.kind = 'refresh_card' AND o.leased_until IS NULL) OR (o.kind = 'open_incident_channel' AND o.attempts = 0))")
+# Parameters: the incident, a channel. Its footprint names that channel (EffectBookkeeping.while_channel). A plain
+# read, no row lock: the footprint's row is written last in an outcome, after every queue's lock (see "Lock order").
+IN_CHANNEL = b"SELECT 1 FROM incident_slack WHERE incident_id=%s AND channel_id=%s"
 INSERT_REFRESH = ("INSERT INTO outbox (incident_id, queue, kind, payload, priority, next_attempt_at, created_at)"
                   f" SELECT %s, %s, %s, %s, greatest(%s, {SCHEDULED}), %s, %s WHERE NOT EXISTS ("
                   + CARD_RENDER_WAITING.format(incident="%s") + ")").encode()
@@ -225,9 +229,11 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
     # takes queue locks before row locks — a sync's outcome marking lines told (their rows) and then queueing the
     # card's refresh (the Slack queue) crossed a posted line's outcome (the Slack queue, then that line's row): a
     # deadlock (found in review of session 6).
-    if done:
+    of_channel = bookkeeping.while_channel
+    if done and (of_channel is None or await (await conn.execute(IN_CHANNEL, of_channel)).fetchone() is not None):
         for effect, asked_at in bookkeeping.follow_ups:
             await insert_effect(conn, effect, 1, asked_at)
+    if done:
         await refresh_card_once_synced(conn, bookkeeping)
         if bookkeeping.refresh_card_for_ticket is not None:
             incident_id, asked_at = bookkeeping.refresh_card_for_ticket
@@ -253,7 +259,13 @@ async def record_bookkeeping(conn: Connection, bookkeeping: EffectBookkeeping | 
         if row is not None and row["clear"]:
             await insert_effect(conn, RefreshCard(incident_id), 1, asked_at)
     for incident_id, changes in bookkeeping.footprints.items():
-        sql, params = footprint_upsert(incident_id, changes)
+        # Learnt of one channel of the incident: written only while its footprint names it (EffectBookkeeping), looked
+        # at again by the UPDATE itself on the row as a move committed meanwhile left it. A move committed between
+        # IN_CHANNEL's look above and this leaves the follow-ups queued and the pieces unwritten: a ticket sync or a
+        # card refresh, harmless, each reading the footprint as the move left it (the new channel's name).
+        sql, params = (footprint_update_in_channel(incident_id, of_channel[1], changes)
+                       if of_channel is not None and incident_id == of_channel[0]
+                       else footprint_upsert(incident_id, changes))
         await conn.execute(sql.encode(), params)
     for entry_id, ts in bookkeeping.timeline_ts.items():
         await conn.execute(SET_TIMELINE_TS.encode(), (ts, entry_id))

@@ -22,6 +22,17 @@ def footprint_upsert(incident_id: str, changes: FootprintChange) -> tuple[str, t
             (incident_id, *record.values()))
 
 
+def footprint_update_in_channel(incident_id: str, channel_id: str,
+                                changes: FootprintChange) -> tuple[str, tuple[Any, ...]]:
+    """The statement remembering some pieces of an incident's footprint only while it names channel `channel_id`
+    (EffectBookkeeping.while_channel): its row count says whether it did."""
+    record = footprint_record(changes)
+    if not record:
+        return "SELECT 1 FROM incident_slack WHERE incident_id=? AND channel_id=?", (incident_id, channel_id)
+    return (f"UPDATE incident_slack SET {', '.join(f'{c}=?' for c in record)} WHERE incident_id=? AND channel_id=?",
+            (*record.values(), incident_id, channel_id))
+
+
 SAVE_TICKET = ("INSERT INTO tickets (incident_id, sys_id, number, link, state, channel_told) VALUES (?, ?, ?, ?, ?, ?)"
                " ON CONFLICT (incident_id) DO UPDATE SET sys_id=excluded.sys_id, number=excluded.number,"
                " link=excluded.link, state=excluded.state, channel_told=excluded.channel_told")

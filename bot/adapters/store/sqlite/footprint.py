@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Unpack
 
 from bot.adapters.store.outbox_sql import LAGGING
-from bot.adapters.store.sqlite.bookkeeping_sql import footprint_upsert
+from bot.adapters.store.sqlite.bookkeeping_sql import footprint_update_in_channel, footprint_upsert
 from bot.adapters.store.sqlite.connection import SqliteConnection, SqlitePart
 from bot.adapters.store.sqlite.incidents import entry_from_row
 from bot.ports.store import FootprintChange, IncidentInSlack, SlackFootprint, SlackFootprints, TicketRow
@@ -35,6 +35,15 @@ class SqliteFootprints(SqlitePart, SlackFootprints):
             with self._transaction(light=True) as conn:
                 conn.execute(sql, params)
         await self._run(write)
+
+    async def update_footprint_in_channel(self, incident_id: str, channel_id: str, changes: FootprintChange) -> bool:
+        sql, params = footprint_update_in_channel(incident_id, channel_id, changes)
+
+        def write() -> bool:
+            with self._transaction(light=True) as conn:  # (light: as update_footprint)
+                cursor = conn.execute(sql, params)
+                return cursor.rowcount == 1 if changes else cursor.fetchone() is not None
+        return await self._run(write)
 
     async def footprint_by_channel(self, channel_id: str) -> SlackFootprint | None:
         def read() -> SlackFootprint | None:

@@ -20,6 +20,7 @@ from bot.adapters.store.outbox_sql import CARD_REFRESH_STATES, DEAD_COLUMNS, HAS
 from bot.adapters.store.sqlite.bookkeeping_sql import (
     SAVE_TICKET,
     SET_TIMELINE_TS,
+    footprint_update_in_channel,
     footprint_upsert,
     mark_noted_sql,
     ticket_values,
@@ -45,6 +46,9 @@ SYNCED_WITH_CARD_PENDING = (
     " AND EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)")
 # Parameter: the incident. Its card does not say "sync pending" (yet): a ServiceNow effect just retried must say it.
 CARD_NOT_PENDING = "SELECT NOT EXISTS (SELECT 1 FROM incident_slack WHERE incident_id=? AND sync_pending_shown=1)"
+# Parameters: the incident, a channel. Its footprint names that channel (EffectBookkeeping.while_channel): in the
+# outcome's transaction, which no move to a new channel can write in the middle of (SQLite has one writer at a time).
+IN_CHANNEL = "SELECT 1 FROM incident_slack WHERE incident_id=? AND channel_id=?"
 
 log = logging.getLogger(__name__)
 
@@ -185,17 +189,23 @@ def record_bookkeeping(conn: sqlite3.Connection, bookkeeping: EffectBookkeeping 
     the card's refresh that a ServiceNow effect's lag asks for when `done`, `retried` or `dead`."""
     if bookkeeping is None:
         return
+    of_channel = bookkeeping.while_channel
     for incident_id, changes in bookkeeping.footprints.items():
-        conn.execute(*footprint_upsert(incident_id, changes))
+        if of_channel is not None and incident_id == of_channel[0]:
+            # Learnt of that channel: not written once the incident moved to another (EffectBookkeeping).
+            conn.execute(*footprint_update_in_channel(incident_id, of_channel[1], changes))
+        else:
+            conn.execute(*footprint_upsert(incident_id, changes))
     if bookkeeping.timeline_ts:
         conn.executemany(SET_TIMELINE_TS, [(ts, entry_id) for entry_id, ts in bookkeeping.timeline_ts.items()])
     for ticket in bookkeeping.tickets.values():
         conn.execute(SAVE_TICKET, ticket_values(ticket))
     if bookkeeping.noted:
         conn.execute(mark_noted_sql(len(bookkeeping.noted)), bookkeeping.noted)
-    if done:
+    if done and (of_channel is None or conn.execute(IN_CHANNEL, of_channel).fetchone() is not None):
         for effect, asked_at in bookkeeping.follow_ups:
             insert_effect(conn, effect, 1, asked_at)
+    if done:
         if bookkeeping.refresh_card_for_ticket is not None:
             incident_id, asked_at = bookkeeping.refresh_card_for_ticket
             if not conn.execute(OPENING_PENDING.format(p="?"), (incident_id,)).fetchone()[0]:

@@ -14,10 +14,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
+from slack_bolt.adapter.socket_mode.internals import build_headers
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
 from bot.adapters.slack.failures import failure
 from bot.errors import IntegrationError
@@ -68,7 +75,7 @@ class SocketModeConnection:
         self.refused = self.last_failure = None
         # Made now, inside the running loop (it opens an HTTP session and starts a task): the SDK's connect() uses
         # the URL given rather than asking for one itself.
-        self.handler = AsyncSocketModeHandler(self._app, self._token)
+        self.handler = _Handler(self._app, self._token)
         self.handler.client.wss_uri = str(response["url"])
         await self.handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("Socket Mode connected: Slack's commands, clicks and events arrive over the bot's WebSocket")
@@ -104,6 +111,23 @@ class SocketModeConnection:
             return {"app_token": "accepted", "connected": await self.handler.client.is_connected()}
         return {"app_token": "not yet checked" if self.last_failure is None else "checking",
                 "last_failure": self.last_failure}
+
+
+class _Handler(AsyncSocketModeHandler):
+    """Bolt's handler, but a request Bolt cannot read (an event whose `user` or `channel` is a number: its
+    `extract_user_id` asks `"id" in 1.5`) is acknowledged and dropped, as bot/app/web.py refuses it 400 over HTTP.
+    Bolt's own raised before any ack: Slack sent it again and again, each an ERROR with a traceback."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        start = time.time()
+        try:
+            bolt_req = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=build_headers(req))
+        except Exception as error:
+            log.warning("slack request refused over Socket Mode (Bolt cannot read it: %s); acknowledged, so Slack "
+                        "does not send it again", error.__class__.__name__)
+            await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+            return
+        await send_async_response(client, req, await self.app.async_dispatch(bolt_req), start)
 
 
 def _backoff(attempt: int, cap: float) -> float:

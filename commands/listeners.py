@@ -31,6 +31,7 @@ from slack_bolt.async_app import AsyncAck, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.adapters.slack.requests import SENT_AGAIN
 from bot.domain.slack_text import readable
 from bot.ports import Clock, Deduplication, Interactions
 from bot.render.card import CARD_ACTIONS
@@ -293,7 +294,7 @@ def _recorded_before_ack(what: str, services: Services, record: Record, *,
             else:
                 log.warning("%s could not be recorded (%s); answered 500, so Slack sends it again (Slack's retry "
                             "%d of %d next)", what, error.__class__.__name__, retry + 1, LAST_RETRY, exc_info=True)
-            return BoltResponse(status=500, body="")
+            return BoltResponse(status=500, body="", headers={SENT_AGAIN: "1"})
         await next()
         return None
     return record_then_ack

@@ -31,7 +31,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from bot.adapters.slack.requests import SlackRequests
+from bot.adapters.slack.requests import SENT_AGAIN, SlackRequests
 from bot.app.readiness import CHECK_SECONDS
 from bot.app.runtime import Bot
 from bot.app.socket_mode import SocketModeConnection
@@ -220,6 +220,8 @@ async def slack_events(request: web.Request) -> web.Response:
         return _our_failure("slack request failed", "Slack")
     if response.status == 503 and not bot.in_flight.taking:  # the stop began while Bolt had it: refused (in_flight)
         return await to_aiohttp_response(response)
+    if response.status >= 500 and response.headers.pop(SENT_AGAIN, None) is not None:
+        return await to_aiohttp_response(response)  # deliberate, and its listener said why (a WARNING: Slack resends)
     if response.status >= 500:  # Bolt caught a failure of ours (a listener, Slack's API) and logged it
         return _our_failure("slack request failed inside Bolt (its log above has the cause)", "Slack", trace=False)
     if response.status == 404 and _an_event(text):

@@ -73,6 +73,8 @@ class Failure:
     @classmethod
     def of(cls, error: IntegrationError) -> Failure:
         what = "rate_limited" if error.rate_limited else error.code or error.status or "failed"
+        if error.service == "servicenow" and str(what) == "403" and (kind := _refusal_kind(str(error))):
+            what = f"403:{kind}"  # each kind has its own advice, and its own alert in the channel
         return cls(str(error), error.retryable or error.credentials_refused, error.retry_after,
                    error.service if error.rate_limited else None,
                    error.service if error.credentials_refused else None, cause=f"{error.service}:{what}")
@@ -206,7 +208,7 @@ def dead_alert(row: OutboxRow, failure: Failure, now: float, others_taken: bool 
 def _advice(effect: Effect, cause: str, error: str = "") -> str:
     """What the operators can do about a dead effect, as far as its cause (and, for a ServiceNow 403, its error's
     words) says."""
-    if cause == "servicenow:403":
+    if cause.startswith("servicenow:403"):
         return _servicenow_refusal_advice(error)
     if cause == "store:constraint":
         return ("It is not retried: the store would refuse it again. Until someone links the incident to a ticket of "
@@ -217,25 +219,35 @@ def _advice(effect: Effect, cause: str, error: str = "") -> str:
             "next card refresh.")
 
 
+def _refusal_kind(error: str) -> str:
+    """Which of the instance's guards a ServiceNow 403 names in its error body: an ACL (`ACL Exception …`), a data
+    policy (`Data Policy Exception: … mandatory: …`) or a business rule aborting the write; "" when it names none."""
+    said = error.lower()
+    for words, kind in (("data policy", "data-policy"), ("business rule", "business-rule"), ("acl exception", "acl")):
+        if words in said:
+            return kind
+    return ""
+
+
 def _servicenow_refusal_advice(error: str) -> str:
     """A ServiceNow 403 (not the credentials: a 401 waits, it never kills) refuses this one call, for what its error
-    body says: an ACL (`ACL Exception …`), a data policy (`Data Policy Exception: … mandatory: …`), or a business rule
-    of the instance's own aborting the write. Only an ACL's is mended by roles (found in review: a data policy's
-    refusal sent the operators after the `itil` role)."""
+    body says (`_refusal_kind`). Only an ACL's is mended by roles (found in review: a data policy's refusal sent the
+    operators after the `itil` role)."""
     later = " Meanwhile update the ticket by hand if it matters."
-    if "data policy" in error.lower():
+    kind = _refusal_kind(error)
+    if kind == "data-policy":
         return ("A ServiceNow data policy refused the bot's write (HTTP 403: a field it makes mandatory, or one it "
                 "makes read-only, is named in the error): ask a ServiceNow admin to let the integration user's "
                 "writes through that data policy (or to relax it for API writes), or tell the platform team which "
                 "field the bot should fill." + later)
-    if "business rule" in error.lower():
+    if kind == "business-rule":
         return ("A business rule of your ServiceNow instance aborted the bot's write (HTTP 403; its name is in the "
                 "error): ask a ServiceNow admin what it checks, and to let the integration user's updates through."
                 + later)
     advice = ("ServiceNow's access controls refuse the bot's integration user this (HTTP 403: an ACL on the incident "
               "table or one of its fields): give the user the `itil` role, or ask a ServiceNow admin which ACL refused "
               "it (System Logs shows it).")
-    if "acl exception" not in error.lower():
+    if kind != "acl":
         advice += " (The error does not say an ACL: a data policy or business rule of the instance may be the cause.)"
     return advice + later
 

@@ -72,6 +72,26 @@ async def test_another_cause_has_its_own_alert_and_an_hour_later_a_new_one(sandb
     assert later[0] in [m for m in top if "HTTP 403" in m["text"]][-1]["text"]
 
 
+async def test_servicenow_refusals_of_different_kinds_each_have_an_alert_in_the_channel(
+        sandbox: RunningSandbox) -> None:
+    """A 403 is an ACL's, a data policy's or a business rule's refusal, each with its own advice. They shared one
+    cause: a data policy's refusal that began while an ACL's was alerted went into the ACL alert's thread, out of the
+    channel, and the operators fixing roles never read that a field was also wanted."""
+    refusals = {"ACL Exception Insert Failed due to security constraints": "`itil` role",
+                "Data Policy Exception: \\n The following fields are mandatory: Category": "data policy",
+                "Operation against file 'incident' was aborted by Business Rule 'Block API writes'": "business rule"}
+    for n, detail in enumerate(refusals):
+        sandbox.sandbox.faults.clear()
+        sandbox.sandbox.faults.add(Fault("servicenow", "POST /api/now/table/incident", status=403, error=detail,
+                                         until=sandbox.sandbox.clock.timestamp() + FOREVER))
+        await refused_tickets(sandbox, 2, start=2 * n)
+    top, _ = ops(sandbox)
+    alerted = [m["text"] for m in top if "HTTP 403" in m["text"]]
+    assert len(alerted) == 3, alerted
+    for alert, advice in zip(alerted, refusals.values(), strict=True):
+        assert advice in alert, alert
+
+
 async def test_an_alert_whose_answer_was_lost_is_not_posted_twice(sandbox: RunningSandbox) -> None:
     sandbox.sandbox.faults.add(Fault("servicenow", "POST /api/now/table/incident", status=403,
                                      until=sandbox.sandbox.clock.timestamp() + FOREVER))

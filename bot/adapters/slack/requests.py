@@ -29,6 +29,9 @@ from bot.adapters import wire
 from bot.errors import DeliveryError
 
 SIGNATURE_WINDOW_SECONDS = 60 * 5
+# The header a listener sets on a 500 it answers on purpose (the store refused to record an event: Slack is to send it
+# again), having logged why itself: the web door passes the 500 on without an ERROR of its own, and drops the header.
+SENT_AGAIN = "x-paved-road-sent-again"
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 

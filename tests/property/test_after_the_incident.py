@@ -36,13 +36,22 @@ key_messages = st.builds(KeyMessage, names, names, st.integers(1, 2_000_000_000)
 follow_ups = st.builds(FollowUpAdded, names, names, texts, names, moments, st.none() | names, st.none() | names)
 
 
+# A contribution's optional names: one left empty is none (a NUL typed as an owner's name is no owner).
+OPTIONAL_NAMES = ("owner_id", "owner_name", "added_by_id", "marked_by_id")
+
+
+def as_read(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` as the reader gives it back: an optional name made empty (by `storable`) reads as none."""
+    return {key: None if key in OPTIONAL_NAMES and value == "" else value for key, value in document.items()}
+
+
 @given(event=st.one_of(key_messages, follow_ups))
 def test_a_contribution_reads_back_as_written(event: KeyMessage | FollowUpAdded) -> None:
     # As written, but for what no store takes (a NUL, half a character), which an older version stored as typed:
     # read back made storable, as the door now takes it (bot/domain/storable.py).
     written = json.loads(to_json(event))
     read = from_json(to_json(event))
-    assert json.loads(to_json(read)) == storable_document(written)
+    assert json.loads(to_json(read)) == as_read(storable_document(written))
     if storable_document(written) == written:
         assert read == event
 

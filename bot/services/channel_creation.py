@@ -56,6 +56,16 @@ def create_unknown_key(incident_id: str) -> str:
     return f"slack:create-unknown:{incident_id}"
 
 
+def names_to_try(pattern: str, incident: Incident) -> list[str]:
+    """The names an opening tries for `incident`'s channel, in order: the pattern's, suffixed (`-2`, …), then the one
+    with the incident's PagerDuty id (see the module's docstring)."""
+    base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
+                        incident_id=incident.id)
+    tail = f"-{slugify(incident.id) or incident.number}"
+    return [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
+            base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
+
+
 async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern: str, incident: Incident,
                          archived: list[str] | None = None, *, retry: bool = False) -> ChannelInfo:
     """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix. `archived`
@@ -63,12 +73,9 @@ async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern
     reopened after the bot archived its channel: the new one says where the earlier story is). `retry`: an earlier
     attempt may have made the channel, and people renamed it since — looked for only where `marks` says an earlier
     attempt's conversations.create went unanswered (see the module's docstring)."""
-    base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
-                        incident_id=incident.id)
+    names = names_to_try(pattern, incident)
+    base = names[0]
     own_name = _OWN_NAME.search(pattern) is not None
-    tail = f"-{slugify(incident.id) or incident.number}"
-    names = [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
-             base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
     unknown = create_unknown_key(incident.id)
     # One listing, only after a create that went unanswered (or an attempt that never said how it ended): the first
     # attempt, and a retry after a 429, pay nothing.

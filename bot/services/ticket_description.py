@@ -27,6 +27,7 @@ from bot.domain.incident import Incident
 from bot.domain.naming import channel_name
 from bot.ports import Tickets
 from bot.render.format import TITLE_IN_TEXT, clip, full_text_at
+from bot.services.channel_creation import names_to_try
 from bot.services.ticket_groups import group_of, why_no_group
 
 # The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
@@ -113,6 +114,22 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: 
         fields["work_notes"] = (f"{BOTS_NOTE}the incident's Slack channel #{_said(old)} was renamed #{_said(name)} in "
                                 f"Slack{link}{stale}\n{channel_mark(channel, name, count)}")
     return fields
+
+
+async def channel_made_as(tickets: Tickets, catalogue: Catalogue, incident: Incident, sys_id: str,
+                          name: str) -> dict[str, str]:
+    """A ticket opened before its incident's channel existed names the catalogue pattern's name in its `Slack: #…`
+    line; the channel, made as #`name`, got a suffix (the pattern's name was taken: someone's channel, an archived
+    one). As the ticket is first told the channel's link: {"description": …} naming #`name`, else {} — read only
+    when `name` is one of the suffixed names an opening tries, and rewritten only while the line names the pattern's
+    (a channel renamed since is told as a rename, with its note: `channel_renamed`; a line too long to take the name,
+    or gone, is left: the link names the channel)."""
+    if not incident.dedicated_channel or name not in (names := names_to_try(catalogue.channels.pattern,
+                                                                               incident))[1:]:
+        return {}
+    line = _slack_line(await tickets.description(sys_id))
+    named = _naming(*line, name) if line is not None and line[2] == names[0] else None
+    return {} if named is None else {"description": named}
 
 
 async def channel_moved(tickets: Tickets, sys_id: str, name: str, description: str | None = None, *,

@@ -3,7 +3,9 @@
 Routes: POST /pagerduty/webhook, POST /servicenow/webhook, POST /slack/events, GET /healthz, GET /readyz,
 GET /metrics. Every route answers 4xx, with a one-line reason, for what the client got wrong (401 a request whose
 signature or timestamp cannot be verified, 400 a signed body that does not read, 413 too big) and keeps 5xx for our
-own failures (the store down: 503, so the sender retries), logged with a reference that the answer quotes.
+own failures (the store down: 503, so the sender retries), logged with a reference that the answer quotes — but for
+a Slack listener's deliberate 500 (`SENT_AGAIN`: the store refused to record an event, so Slack is to send it again),
+which its listener logged already, as a WARNING.
 
 While the bot stops (commands/in_flight.py), new requests are refused so that their senders send them again, and
 nothing is stored: a webhook gets 503 (PagerDuty and ServiceNow deliver it again, to another replica or to this one

@@ -25,6 +25,18 @@ def channel_name(pattern: str, *, number: int, title: str, service: str, inciden
     return name or f"inc-{number}"
 
 
+# How many names an opening tries suffixed (`-2` … `-10`, counting the pattern's own) before the incident's id.
+MAX_NAME_ATTEMPTS = 10
+
+
+def names_to_try(base: str, incident_id: str, number: int) -> list[str]:
+    """The names an opening tries for an incident's channel, in order: `base` (the pattern's), suffixed (`-2`, …),
+    then the one ending in the incident's PagerDuty id, a name no other incident's can be."""
+    tail = f"-{slugify(incident_id) or number}"
+    return [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
+            base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
+
+
 def with_suffix(name: str, attempt: int) -> str:
     """The name to try after `attempt` collisions with channels that are not ours: inc-12-db-down-2, -3, ..."""
     suffix = f"-{attempt + 1}"

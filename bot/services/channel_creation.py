@@ -30,7 +30,7 @@ import logging
 import re
 
 from bot.domain.incident import Incident
-from bot.domain.naming import MAX_CHANNEL_NAME, channel_name, slugify, with_suffix
+from bot.domain.naming import MAX_NAME_ATTEMPTS, channel_name, names_to_try
 from bot.errors import IntegrationError
 from bot.ports import ChannelInfo, Chat, Clock
 from bot.ports.store import Deduplication
@@ -38,7 +38,6 @@ from bot.services.bookkeeping import holding
 from bot.services.outlasting import carried_through
 
 log = logging.getLogger(__name__)
-MAX_NAME_ATTEMPTS = 10
 # A pattern field that makes a channel's name one incident's own (its PagerDuty number or id).
 _OWN_NAME = re.compile(r"{(?:number|id)[}:!]")
 # How long an opening's lost answer from conversations.create is remembered: its retries come within minutes, an outage
@@ -56,16 +55,6 @@ def create_unknown_key(incident_id: str) -> str:
     return f"slack:create-unknown:{incident_id}"
 
 
-def names_to_try(pattern: str, incident: Incident) -> list[str]:
-    """The names an opening tries for `incident`'s channel, in order: the pattern's, suffixed (`-2`, …), then the one
-    with the incident's PagerDuty id (see the module's docstring)."""
-    base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
-                        incident_id=incident.id)
-    tail = f"-{slugify(incident.id) or incident.number}"
-    return [base, *(with_suffix(base, attempt) for attempt in range(1, MAX_NAME_ATTEMPTS)),
-            base[: MAX_CHANNEL_NAME - len(tail)].rstrip("-_") + tail]
-
-
 async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern: str, incident: Incident,
                          archived: list[str] | None = None, *, retry: bool = False) -> ChannelInfo:
     """Create the channel; on name_taken reuse it if it is ours for this incident, else try a suffix. `archived`
@@ -73,8 +62,9 @@ async def ensure_channel(chat: Chat, marks: Deduplication, clock: Clock, pattern
     reopened after the bot archived its channel: the new one says where the earlier story is). `retry`: an earlier
     attempt may have made the channel, and people renamed it since — looked for only where `marks` says an earlier
     attempt's conversations.create went unanswered (see the module's docstring)."""
-    names = names_to_try(pattern, incident)
-    base = names[0]
+    base = channel_name(pattern, number=incident.number, title=incident.title, service=incident.service_name,
+                        incident_id=incident.id)
+    names = names_to_try(base, incident.id, incident.number)
     own_name = _OWN_NAME.search(pattern) is not None
     unknown = create_unknown_key(incident.id)
     # One listing, only after a create that went unanswered (or an attempt that never said how it ended): the first

@@ -60,7 +60,8 @@ class Failure:
     # the call: no attempt, never dead.
     credentials_refused_by: str | None = None
 
-    # What failed, as alerts of one cause are grouped by: the service and its error code (else its HTTP status).
+    # What failed, as alerts of one cause are grouped by: the service and its error code (else its HTTP status); a
+    # ServiceNow 403 also by what refused it, when its error says (`_refusal_kind`: each has its own advice).
     cause: str = "unknown"
     # A bug of the bot's own (an unexpected exception): the dispatcher retries it, but no wait mends it.
     unexpected: bool = False

@@ -24,10 +24,9 @@ import re
 
 from bot.catalogue import Catalogue
 from bot.domain.incident import Incident
-from bot.domain.naming import channel_name
+from bot.domain.naming import channel_name, names_to_try
 from bot.ports import Tickets
 from bot.render.format import TITLE_IN_TEXT, clip, full_text_at
-from bot.services.channel_creation import names_to_try
 from bot.services.ticket_groups import group_of, why_no_group
 
 # The incident table's field lengths (its dictionary's max_length): a longer short description is cut by the database
@@ -116,19 +115,21 @@ async def channel_renamed(tickets: Tickets, sys_id: str, name: str, *, channel: 
     return fields
 
 
-async def channel_made_as(tickets: Tickets, catalogue: Catalogue, incident: Incident, sys_id: str,
-                          name: str) -> dict[str, str]:
+async def channel_made_as(tickets: Tickets, catalogue: Catalogue, incident: Incident, sys_id: str, name: str,
+                          description: str | None = None) -> dict[str, str]:
     """A ticket opened before its incident's channel existed names the catalogue pattern's name in its `Slack: #…`
     line; the channel, made as #`name`, got a suffix (the pattern's name was taken: someone's channel, an archived
-    one). As the ticket is first told the channel's link: {"description": …} naming #`name`, else {} — read only
-    when `name` is one of the suffixed names an opening tries, and rewritten only while the line names the pattern's
-    (a channel renamed since is told as a rename, with its note: `channel_renamed`; a line too long to take the name,
-    or gone, is left: the link names the channel)."""
-    if not incident.dedicated_channel or name not in (names := names_to_try(catalogue.channels.pattern,
-                                                                               incident))[1:]:
+    one). As the ticket is first told the channel's link: the description (`description`, else read) naming
+    #`name`, {"description": …}, or {} — read only when `name` is not the pattern's name for the incident as it is
+    now, and rewritten only when `name` is one of the suffixed names an opening tries after the line's own (the
+    incident's title may have changed since; a channel renamed since is told as a rename, with its note:
+    `channel_renamed`; a line too long to take the name, or gone, is left: the link names the channel)."""
+    if not incident.dedicated_channel or name == _channel_name(catalogue, incident):
         return {}
-    line = _slack_line(await tickets.description(sys_id))
-    named = _naming(*line, name) if line is not None and line[2] == names[0] else None
+    line = _slack_line(description if description is not None else await tickets.description(sys_id))
+    if line is None or name not in names_to_try(line[2], incident.id, incident.number)[1:]:
+        return {}
+    named = _naming(*line, name)
     return {} if named is None else {"description": named}
 
 

@@ -338,10 +338,10 @@ class TicketSync:
             if group := group_of(self._catalogue, incident.service_id):
                 fields["assignment_group"] = group  # another team's: the ticket goes to its queue
             fields |= await description_followed(self._tickets, self._catalogue, incident, ticket.sys_id)
-        if link is not None and not moved and footprint.channel_name and "description" not in fields:
+        if link is not None and not moved and footprint.channel_name:
             # The first link: a ticket opened before its channel named the pattern's name, the channel a suffixed one.
             fields |= await channel_made_as(self._tickets, self._catalogue, incident, ticket.sys_id,
-                                            footprint.channel_name)
+                                            footprint.channel_name, fields.get("description"))
         if moved and link is not None and footprint.channel_name:  # its Slack line names the new channel too
             fields |= await channel_moved(self._tickets, ticket.sys_id, footprint.channel_name,
                                           fields.get("description"), channel=str(footprint.channel_id))

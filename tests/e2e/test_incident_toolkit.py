@@ -309,6 +309,15 @@ def inbox_commands(running: RunningSandbox) -> int:
         conn.close()
 
 
+def inbox_rows(running: RunningSandbox) -> int:
+    """How many deliveries the bot has stored, from any sender."""
+    conn = sqlite3.connect(running.bot.settings.db_path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM inbox").fetchone()[0])
+    finally:
+        conn.close()
+
+
 async def test_unknown_role_is_answered_with_the_valid_ones(sandbox: RunningSandbox) -> None:
     _, channel = await opened(sandbox)
     answer = await command(sandbox, f"role captain {mention(sandbox, ERIN)}", channel["id"])
@@ -477,12 +486,16 @@ async def test_a_run_of_the_reminder_job_records_its_reminders_in_one_transactio
         await trigger(sandbox, title, "PBASKET")
     await settle(sandbox)
     trips: Counter[str] = Counter()
+    stored_before = inbox_rows(sandbox)
     monkeypatch.setattr(store_thread, "TRIPS", trips)  # the store's own counts of its thread's jobs (bench --trips)
     await move_clock(sandbox, advance_seconds=31 * 60)
     await settle(sandbox)
     assert inbox_commands(sandbox) == 3
-    # The three were stored by one job of the store's thread (one transaction) per chunk, not one each.
-    assert trips["trip:SqliteInbox._flush_deliveries"] == transactions
+    # The three were stored by one job of the store's thread (one transaction) per chunk, not one each. A webhook
+    # stored meanwhile is a job of its own (found in CI, under load: PagerDuty's or ServiceNow's, after the clock's
+    # move), so each other delivery stored in the window may add one.
+    others = inbox_rows(sandbox) - stored_before - 3
+    assert transactions <= trips["trip:SqliteInbox._flush_deliveries"] <= transactions + others, (trips, others)
     assert len([m for channel in incident_channels(sandbox) for m in public(sandbox, channel["id"])
                 if "is due" in said(m)]) == 3
 
